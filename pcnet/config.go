@@ -1,0 +1,190 @@
+package pcnet
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/optim"
+)
+
+// Variant is a predictive-coding algorithm.
+type Variant int
+
+// The variants of DESIGN §2.
+const (
+	// FixedPrediction is FPA-PC: predictions and Jacobians frozen at the feed-forward
+	// values; the runtime integrates the errors e_l directly.
+	FixedPrediction Variant = iota + 1
+	// Standard is standard (variational) PC with a precision per node; the runtime
+	// integrates the states x_l and forms e_l = x_l - f(x_{l-1}) at every step.
+	Standard
+	// VarianceScaled is standard PC with every hidden precision equal to K and step
+	// size Gamma/K: the infinite-variance limit as K grows.
+	VarianceScaled
+	// ZeroDivergence is Z-IL: standard PC with unit precisions and step size 1, whose
+	// update of W_l is taken at step H-l.
+	ZeroDivergence
+)
+
+var variantNames = map[Variant]string{
+	FixedPrediction: "fpa", Standard: "pc", VarianceScaled: "scaled", ZeroDivergence: "zil",
+}
+
+// String returns the variant's short name, as used by flags and metric labels.
+func (v Variant) String() string {
+	if s, ok := variantNames[v]; ok {
+		return s
+	}
+	return fmt.Sprintf("Variant(%d)", int(v))
+}
+
+// Variants lists every variant in a fixed order.
+func Variants() []Variant {
+	return []Variant{FixedPrediction, Standard, VarianceScaled, ZeroDivergence}
+}
+
+// ParseVariant maps a short name ("fpa", "pc", "scaled", "zil") to its Variant.
+func ParseVariant(s string) (Variant, error) {
+	for _, v := range Variants() {
+		if s == v.String() {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown variant %q (want fpa, pc, scaled or zil)", s)
+}
+
+// fixedPredictions reports whether the variant freezes predictions and Jacobians.
+func (v Variant) fixedPredictions() bool { return v == FixedPrediction }
+
+// Engine chooses how the nodes run.
+type Engine int
+
+const (
+	// Parallel runs every node in a goroutine of its own that talks to its neighbours
+	// over channels.
+	Parallel Engine = iota + 1
+	// Sequential runs the same node rules one after another in the caller's goroutine:
+	// the reference the parallel engine must equal bit for bit.
+	Sequential
+)
+
+func (e Engine) String() string {
+	switch e {
+	case Parallel:
+		return "parallel"
+	case Sequential:
+		return "sequential"
+	}
+	return fmt.Sprintf("Engine(%d)", int(e))
+}
+
+// ParseEngine maps "parallel" or "sequential" to its Engine.
+func ParseEngine(s string) (Engine, error) {
+	switch strings.ToLower(s) {
+	case "parallel":
+		return Parallel, nil
+	case "sequential":
+		return Sequential, nil
+	}
+	return 0, fmt.Errorf("unknown engine %q (want parallel or sequential)", s)
+}
+
+// Config describes the inference and learning of a network.
+type Config struct {
+	Variant Variant
+	// Steps is T, the number of inference steps per batch (T >= 0).
+	Steps int
+	// Gamma is the inference step size (> 0). Z-IL requires 1.
+	Gamma float64
+	// K is the hidden precision of VarianceScaled (> 0); other variants ignore it.
+	K float64
+	// Precisions optionally sets pi_1..pi_H of Standard (len H, each > 0); nil means 1.
+	Precisions []float64
+	// Loss is the loss at the output node; nil means layer.NLL.
+	Loss layer.Loss
+	// Engine is Parallel (the default when zero) or Sequential.
+	Engine Engine
+	// MaxBatch bounds the batch size (the message buffers are allocated for it);
+	// 0 means 64. Larger batches are an error.
+	MaxBatch int
+	// Optimizer updates each layer's weights in Learn; Infer ignores it.
+	Optimizer optim.Config
+	// Observer, when not nil, sees every node's every step (see Observer).
+	Observer Observer
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if out.Loss == nil {
+		out.Loss = layer.NLL{}
+	}
+	if out.Engine == 0 {
+		out.Engine = Parallel
+	}
+	if out.MaxBatch == 0 {
+		out.MaxBatch = 64
+	}
+	return out
+}
+
+// validate checks the configuration for a network with h hidden layers.
+func (c *Config) validate(h int) error {
+	if _, ok := variantNames[c.Variant]; !ok {
+		return fmt.Errorf("pcnet: variant: unknown variant %d", int(c.Variant))
+	}
+	if c.Steps < 0 {
+		return fmt.Errorf("pcnet: steps T = %d: must be >= 0", c.Steps)
+	}
+	if !(c.Gamma > 0) || math.IsInf(c.Gamma, 0) {
+		return fmt.Errorf("pcnet: gamma = %v: must be a finite number > 0", c.Gamma)
+	}
+	if c.Variant == ZeroDivergence && c.Gamma != 1 {
+		return fmt.Errorf("pcnet: gamma = %v: Z-IL runs with gamma = 1", c.Gamma)
+	}
+	if c.Variant == VarianceScaled && (!(c.K > 0) || math.IsInf(c.K, 0)) {
+		return fmt.Errorf("pcnet: k = %v: must be a finite number > 0", c.K)
+	}
+	if c.Precisions != nil {
+		if c.Variant != Standard {
+			return fmt.Errorf("pcnet: precisions: only the standard variant takes per-node precisions, not %s", c.Variant)
+		}
+		if len(c.Precisions) != h {
+			return fmt.Errorf("pcnet: precisions: %d values for %d hidden nodes", len(c.Precisions), h)
+		}
+		for i, p := range c.Precisions {
+			if !(p > 0) || math.IsInf(p, 0) {
+				return fmt.Errorf("pcnet: precisions: pi_%d = %v: must be a finite number > 0", i+1, p)
+			}
+		}
+	}
+	if c.Engine != Parallel && c.Engine != Sequential {
+		return fmt.Errorf("pcnet: engine: unknown engine %d", int(c.Engine))
+	}
+	if c.MaxBatch < 1 {
+		return fmt.Errorf("pcnet: max batch = %d: must be >= 1", c.MaxBatch)
+	}
+	return nil
+}
+
+// precision returns pi_l of hidden node l (1..H) and 1 for the input and output nodes.
+func (c *Config) precision(l, h int) float64 {
+	switch {
+	case l < 1 || l > h:
+		return 1
+	case c.Variant == VarianceScaled:
+		return c.K
+	case c.Precisions != nil:
+		return c.Precisions[l-1]
+	}
+	return 1
+}
+
+// stepSize is the step size the hidden nodes integrate with.
+func (c *Config) stepSize() float64 {
+	if c.Variant == VarianceScaled {
+		return c.Gamma / c.K
+	}
+	return c.Gamma
+}

@@ -1,0 +1,46 @@
+// Package pcnet runs predictive-coding (PC) networks in which every node is a goroutine
+// that owns its state and talks only to its two neighbours.
+//
+// # Nodes and messages
+//
+// Node 0 is the input (clamped to the batch; it owns theta_0), nodes 1..H are hidden
+// and node H+1 holds the labels and the loss. Node l owns x_l, mu_l, e_l and its outgoing
+// weights theta_l = (W_l, b_l), so everything it needs to learn is local. Predictions
+// p_{l+1}(t) = f_l(x_l(t)) travel up, precision-weighted errors pi_l e_l(t) travel down,
+// each message tagged with its step. One step t of a hidden node: take p_l(t), form
+// e_l(t), send it down, take pi_{l+1} e_{l+1}(t) from above, move to x_l(t+1) and send
+// p_{l+1}(t+1) up. Predictions for t+1 leave at the end of step t, so no step waits on a
+// cycle and there is no global barrier: a node waits only for its neighbours.
+//
+// # Variants and what they integrate
+//
+//	FixedPrediction (FPA-PC)  integrates e_l directly: e_l <- e_l - gamma (e_l - J_l(mu_l)ᵀ e_{l+1});
+//	                          no prediction is resent after the feed-forward pass.
+//	Standard (VPC)            integrates x_l: x_l <- x_l - gamma (pi_l e_l - J_l(x_l)ᵀ pi_{l+1} e_{l+1}),
+//	                          e_l = x_l - f_{l-1}(x_{l-1}) formed at every step.
+//	VarianceScaled            Standard with pi_l = K and step gamma/K.
+//	ZeroDivergence (Z-IL)     Standard with pi = 1, gamma = 1; W_l's update taken at step H-l.
+//
+// Integrating e under FPA keeps a small error from being rounded away against a large mu.
+// The weight update of layer l is dW_l(x_l; pi_{l+1} e_{l+1}) at step T (H-l for Z-IL),
+// a negative-gradient estimate: Learn moves theta_l along it with the layer's own
+// optimiser state.
+//
+// # Engines
+//
+// Both engines drive the same deterministic node cores (node.go) through the same phases
+// in the same per-node order; the parallel engine (parallel.go) only moves the messages
+// between goroutines over package channels, with a pool of two buffers per link
+// direction as flow control. So the parallel engine equals the sequential one bit for
+// bit, under any GOMAXPROCS. The node goroutines live as long as the network: started by
+// New, fed by Infer and Learn, stopped by Close. Cancelling a batch's context stops the
+// network, since messages may be in flight; build a new one to go on.
+//
+// # Counting work
+//
+// A VJP is one layer's backward product: BP computes H+1 per update. A PC hidden node
+// computes one input VJP per step before T, and every layer one weight VJP when it
+// learns, so a PC update costs H·T + H + 1 VJPs. Observer sees these counts, the errors
+// of every hidden node at every step, the messages and the time each node computes and
+// waits; without an Observer none of it is measured.
+package pcnet

@@ -1,0 +1,201 @@
+package pcnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/pcnet/pcnet/actor"
+	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/optim"
+	"gonum.org/v1/gonum/mat"
+)
+
+// ErrClosed is returned by a network that was closed, or that stopped because a batch was
+// cancelled or one of its layers failed.
+var ErrClosed = errors.New("pcnet: network is closed")
+
+// Network is a predictive-coding network of H hidden nodes between an input node and an
+// output node. It is built once, fed batch after batch and closed once. Its methods must
+// not be called concurrently.
+type Network struct {
+	cfg    Config
+	h      int
+	layers []*layer.Dense
+	nodes  []*node // 0..H+1
+
+	// The parallel engine.
+	group  *actor.Group
+	actors []*nodeActor
+	done   chan error // one report per node per batch
+	links  []*channels.Link
+
+	// The sequential engine: one prediction and one error matrix per link, by batch size.
+	seq map[int]*seqLinks
+
+	updates []*layer.Grad
+	broken  error
+	closeMu sync.Once
+}
+
+// New builds a network on layers (layer l maps node l to node l+1; at least two layers,
+// so H >= 1) and, for the parallel engine, starts one goroutine per node under ctx.
+// The network uses the layers themselves: read them only between batches, and let Learn
+// be the only writer. Close stops the goroutines.
+func New(ctx context.Context, layers []*layer.Dense, cfg Config) (*Network, error) {
+	cfg = cfg.withDefaults()
+	h := len(layers) - 1
+	if h < 1 {
+		return nil, fmt.Errorf("pcnet: hidden layers H = %d: a PC network needs H >= 1 (at least two weight layers)", h)
+	}
+	for l := 1; l < len(layers); l++ {
+		if layers[l].In() != layers[l-1].Out() {
+			return nil, fmt.Errorf("pcnet: widths: layer %d has %d inputs but layer %d has %d outputs", l, layers[l].In(), l-1, layers[l-1].Out())
+		}
+	}
+	if err := cfg.validate(h); err != nil {
+		return nil, err
+	}
+	if cfg.Optimizer.Kind != 0 {
+		if err := cfg.Optimizer.Validate(); err != nil {
+			return nil, fmt.Errorf("pcnet: optimizer: %w", err)
+		}
+	}
+	n := &Network{cfg: cfg, h: h, layers: layers}
+	for l := 0; l <= h+1; l++ {
+		nd := &node{l: l, h: h, cfg: &n.cfg, pi: cfg.precision(l, h), gamma: cfg.stepSize(), work: map[int]*nodeWork{}}
+		switch {
+		case l == 0:
+			nd.role = inputRole
+		case l == h+1:
+			nd.role = outputRole
+		default:
+			nd.role = hiddenRole
+		}
+		if l <= h {
+			nd.layer = layers[l]
+			nd.width = layers[l].In()
+			nd.grad = layer.NewGrad(layers[l])
+			nd.neg = layer.NewGrad(layers[l])
+			if cfg.Optimizer.Kind != 0 {
+				nd.opt[0] = cfg.Optimizer.NewState(len(nd.layer.Params()[0]))
+				nd.opt[1] = cfg.Optimizer.NewState(len(nd.layer.Params()[1]))
+			}
+			n.updates = append(n.updates, nd.grad)
+		} else {
+			nd.width = layers[h].Out()
+		}
+		if cfg.Observer != nil {
+			nd.obs = cfg.Observer.Node(NodeInfo{Variant: cfg.Variant, Hidden: h, Node: l, Distance: h + 1 - l})
+		}
+		n.nodes = append(n.nodes, nd)
+	}
+	switch cfg.Engine {
+	case Sequential:
+		n.seq = map[int]*seqLinks{}
+	case Parallel:
+		if err := n.start(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// Hidden returns H.
+func (n *Network) Hidden() int { return n.h }
+
+// Config returns the network's configuration with defaults filled in.
+func (n *Network) Config() Config { return n.cfg }
+
+// Layers returns the network's weight layers (the ones given to New).
+func (n *Network) Layers() []*layer.Dense { return n.layers }
+
+// Updates returns the weight update dW_l(e_{l+1}) of every weight layer from the last
+// batch: the direction PC moves theta_l in (a negative gradient estimate, see DESIGN's
+// sign convention). The values are owned by the network and change with the next batch.
+func (n *Network) Updates() []*layer.Grad { return n.updates }
+
+// Optimizers returns the optimiser states of layer l's weight and bias (nil without an
+// optimiser), for checkpoints.
+func (n *Network) Optimizers(l int) [2]*optim.State { return n.nodes[l].opt }
+
+// Infer runs the feed-forward pass and T inference steps on the batch x (B x n_0, B at
+// most MaxBatch) with labels, and computes every weight update without applying it. It
+// returns the loss at the feed-forward values. x must not change until Infer returns.
+func (n *Network) Infer(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
+	return n.run(ctx, x, labels, false)
+}
+
+// Learn is Infer followed by one optimiser step of every layer along its update.
+func (n *Network) Learn(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
+	if n.cfg.Optimizer.Kind == 0 {
+		return 0, errors.New("pcnet: Learn needs Config.Optimizer")
+	}
+	return n.run(ctx, x, labels, true)
+}
+
+func (n *Network) checkBatch(x *mat.Dense, labels []int) error {
+	r, c := x.Dims()
+	switch {
+	case c != n.layers[0].In():
+		return fmt.Errorf("pcnet: batch has %d columns, the input layer takes %d", c, n.layers[0].In())
+	case r > n.cfg.MaxBatch:
+		return fmt.Errorf("pcnet: batch of %d rows exceeds MaxBatch %d", r, n.cfg.MaxBatch)
+	case len(labels) != r:
+		return fmt.Errorf("pcnet: %d labels for a batch of %d rows", len(labels), r)
+	}
+	k := n.layers[n.h].Out()
+	for i, y := range labels {
+		if y < 0 || y >= k {
+			return fmt.Errorf("pcnet: label %d of row %d is outside [0, %d)", y, i, k)
+		}
+	}
+	return nil
+}
+
+func (n *Network) run(ctx context.Context, x *mat.Dense, labels []int, learn bool) (float64, error) {
+	if n.broken != nil {
+		return 0, n.broken
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := n.checkBatch(x, labels); err != nil {
+		return 0, err
+	}
+	batch, _ := x.Dims()
+	for _, nd := range n.nodes {
+		nd.begin(x, labels, batch)
+	}
+	var err error
+	if n.cfg.Engine == Sequential {
+		err = n.runSequential(ctx, batch, learn)
+	} else {
+		err = n.runParallel(ctx, batch, learn)
+	}
+	if err != nil {
+		return 0, err
+	}
+	loss := n.nodes[n.h+1].loss
+	if n.cfg.Observer != nil {
+		n.cfg.Observer.Batch(BatchStats{Variant: n.cfg.Variant, Hidden: n.h, Steps: n.cfg.Steps, Batch: batch, Loss: loss, Learned: learn})
+	}
+	return loss, nil
+}
+
+// Close stops the network's goroutines and waits for them. It is idempotent.
+func (n *Network) Close() error {
+	var err error
+	n.closeMu.Do(func() {
+		if n.group != nil {
+			n.group.Stop()
+			err = n.group.Wait()
+		}
+		if n.broken == nil {
+			n.broken = ErrClosed
+		}
+	})
+	return err
+}

@@ -1,0 +1,220 @@
+package pcnet
+
+import (
+	"math"
+
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/optim"
+	"gonum.org/v1/gonum/mat"
+)
+
+// role is a node's place in the chain.
+type role int
+
+const (
+	inputRole  role = iota + 1 // node 0: clamped to the data, owns theta_0
+	hiddenRole                 // nodes 1..H: latent, own theta_l
+	outputRole                 // node H+1: owns the labels and the loss, no weights
+)
+
+// node is the deterministic core of one node: all of its state and all of its arithmetic,
+// with no goroutines, channels or clocks. Both engines drive the same cores through the
+// same four phases (begin, feedForward, formError per step, integrate per step) in the
+// same order per node, which is why they agree bit for bit. In the manner of etcd's
+// RawNode, the actor in actor.go is a thin shell that moves messages between phases.
+type node struct {
+	l, h  int
+	role  role
+	width int // n_l
+	cfg   *Config
+	pi    float64 // pi_l: the precision this node's error is sent down with
+	gamma float64 // the step size of its state or error
+
+	layer *layer.Dense    // theta_l (input and hidden nodes)
+	grad  *layer.Grad     // the weight update dW_l(e_{l+1}) of the last batch
+	neg   *layer.Grad     // -grad: what the optimiser descends along
+	opt   [2]*optim.State // weight, bias
+	obs   NodeObserver
+
+	work   map[int]*nodeWork // by batch size
+	w      *nodeWork         // the current batch's
+	x0     *mat.Dense        // input node: the batch
+	labels []int             // output node: the batch's labels
+	loss   float64           // output node: the loss at the feed-forward values
+	stats  NodeStats
+}
+
+// nodeWork holds a node's buffers for one batch size, allocated once.
+type nodeWork struct {
+	mu, x, e *mat.Dense // B x n_l (hidden; the output node keeps e_{H+1} in e)
+	deriv    *mat.Dense // B x n_{l+1}: g_l'(a_l) at the node's current point
+	delta    *mat.Dense // B x n_{l+1}: the gated cotangent deriv ⊙ (pi e_{l+1})
+	jte      *mat.Dense // B x n_l: J_l^T (pi_{l+1} e_{l+1})
+	prevE    *mat.Dense // B x n_l: e_l(t-1), kept only when observed
+}
+
+// fixed reports whether the node's incoming prediction never changes after the
+// feed-forward pass: under FPA, and for node 1, whose input x_0 is clamped.
+func (n *node) fixedPrediction() bool { return n.cfg.Variant.fixedPredictions() || n.l == 1 }
+
+// receivesPrediction reports whether the node is sent a new prediction at step t >= 1.
+func (n *node) receivesPrediction() bool { return n.role != inputRole && !n.fixedPrediction() }
+
+// sendsPrediction reports whether the node sends a new prediction at step t >= 1.
+func (n *node) sendsPrediction() bool {
+	return n.role == hiddenRole && !n.cfg.Variant.fixedPredictions()
+}
+
+func (n *node) begin(x0 *mat.Dense, labels []int, batch int) {
+	w, ok := n.work[batch]
+	if !ok {
+		w = n.newWork(batch)
+		n.work[batch] = w
+	}
+	n.w = w
+	n.x0, n.labels = x0, labels
+	n.stats = NodeStats{Steps: n.cfg.Steps}
+	if n.grad != nil {
+		n.grad.Zero()
+	}
+}
+
+func (n *node) newWork(batch int) *nodeWork {
+	w := &nodeWork{}
+	if n.role != inputRole {
+		k := n.width
+		w.e = mat.NewDense(batch, k, nil)
+		if n.role == hiddenRole {
+			w.mu = mat.NewDense(batch, k, nil)
+			w.x = mat.NewDense(batch, k, nil)
+			w.jte = mat.NewDense(batch, k, nil)
+			if n.obs != nil {
+				w.prevE = mat.NewDense(batch, k, nil)
+			}
+		}
+	}
+	if n.layer != nil {
+		w.deriv = mat.NewDense(batch, n.layer.Out(), nil)
+		w.delta = mat.NewDense(batch, n.layer.Out(), nil)
+	}
+	return w
+}
+
+// feedForward receives p_l(0) = mu_l from below (nil for the input node) and writes
+// p_{l+1}(0) = mu_{l+1} = f_l(mu_l) to up (nil for the output node).
+func (n *node) feedForward(below, up *mat.Dense) {
+	switch n.role {
+	case inputRole:
+		n.layer.Forward(up, n.w.deriv, n.x0)
+	case hiddenRole:
+		n.w.mu.Copy(below)
+		if n.cfg.Variant.fixedPredictions() {
+			n.w.e.Zero()
+		} else {
+			n.w.x.Copy(below)
+		}
+		n.layer.Forward(up, n.w.deriv, n.w.mu)
+	case outputRole:
+		n.loss = n.cfg.Loss.Value(below, n.labels)
+	}
+}
+
+// formError forms e_l(t) and writes pi_l e_l(t), the message for the node below, to down.
+// below is p_l(t) when the node received one at this step, else nil.
+func (n *node) formError(t int, below, down *mat.Dense) {
+	w := n.w
+	switch n.role {
+	case outputRole:
+		// e_{H+1} = -dE/dz at the current prediction; FPA keeps the feed-forward one.
+		if below != nil {
+			n.cfg.Loss.NegGrad(w.e, below, n.labels)
+		}
+	case hiddenRole:
+		switch {
+		case n.cfg.Variant.fixedPredictions():
+			// e_l is the integrated quantity: nothing to form.
+		case below != nil:
+			layer.PredictionError(w.e, w.x, below)
+		default:
+			layer.PredictionError(w.e, w.x, w.mu)
+		}
+		if n.obs != nil {
+			n.observeStep(t)
+		}
+	}
+	layer.ScaleInto(down, w.e, n.pi)
+}
+
+func (n *node) observeStep(t int) {
+	e, prev := n.w.e.RawMatrix().Data, n.w.prevE.RawMatrix().Data
+	var size, change float64
+	for i, v := range e {
+		size = math.Max(size, math.Abs(v))
+		if t == 0 {
+			change = size
+		} else {
+			change = math.Max(change, math.Abs(v-prev[i]))
+		}
+	}
+	copy(prev, e)
+	n.obs.Step(StepStats{Step: t, ErrorMaxAbs: size, ChangeMaxAbs: change})
+}
+
+// point returns the value the node's layer is evaluated at: x_0, mu_l under FPA, x_l(t)
+// otherwise.
+func (n *node) point() *mat.Dense {
+	switch {
+	case n.role == inputRole:
+		return n.x0
+	case n.cfg.Variant.fixedPredictions():
+		return n.w.mu
+	}
+	return n.w.x
+}
+
+// integrate receives pi_{l+1} e_{l+1}(t) from above, takes the weight update when this is
+// its step, and for t < T advances the node's state to step t+1, writing the new
+// prediction p_{l+1}(t+1) to up when the node sends one.
+func (n *node) integrate(t int, above, up *mat.Dense) {
+	w := n.w
+	update := t == n.updateStep()
+	advance := n.role == hiddenRole && t < n.cfg.Steps
+	if !update && !advance {
+		return
+	}
+	layer.Gate(w.delta, w.deriv, above)
+	if update {
+		n.layer.WeightVJP(n.grad.W, n.grad.B, n.point(), w.delta)
+		n.stats.VJPs++
+	}
+	if !advance {
+		return
+	}
+	n.layer.InputVJP(w.jte, w.delta)
+	n.stats.VJPs++
+	if n.cfg.Variant.fixedPredictions() {
+		layer.FixedPredictionErrorStep(w.e, w.jte, n.gamma)
+		return
+	}
+	layer.StateStep(w.x, w.e, w.jte, n.pi, n.gamma)
+	n.layer.Forward(up, w.deriv, w.x)
+}
+
+// updateStep is the step whose values give the weight update: H-l for Z-IL, T otherwise.
+func (n *node) updateStep() int {
+	if n.cfg.Variant == ZeroDivergence {
+		return n.h - n.l
+	}
+	return n.cfg.Steps
+}
+
+// learn applies the optimiser to theta_l along the weight update.
+func (n *node) learn() {
+	p, g, neg := n.layer.Params(), n.grad.Params(), n.neg.Params()
+	for i := range p {
+		for j, v := range g[i] {
+			neg[i][j] = -v
+		}
+		n.opt[i].Step(p[i], neg[i])
+	}
+}

@@ -1,0 +1,66 @@
+package pcnet
+
+import "time"
+
+// Observer watches a network. It is optional: a network built without one computes no
+// statistics and reads no clock.
+//
+// Node is called once per node when the network is built; the NodeObserver it returns is
+// then called only from that node's goroutine (in the parallel engine every node has its
+// own), so it needs no locking of its own unless it shares state across nodes. Batch is
+// called from the goroutine that called Infer or Learn, after every node has finished.
+type Observer interface {
+	Node(info NodeInfo) NodeObserver
+	Batch(stats BatchStats)
+}
+
+// NodeInfo describes one node of an observed network.
+type NodeInfo struct {
+	Variant  Variant
+	Hidden   int // H
+	Node     int // l, 0..H+1
+	Distance int // d_l = H+1-l: 0 for the output node, H+1 for the input node
+}
+
+// NodeObserver sees one node. Every method may be nil-safe no-op in an implementation;
+// the runtime calls them in this order for every batch: Step for t = 0..T (hidden nodes
+// only: the nodes whose error Theorem 1 is about), then End.
+type NodeObserver interface {
+	// Step reports the node's error e_l(t) right after it was formed.
+	Step(s StepStats)
+	// End reports the node's totals for the batch.
+	End(s NodeStats)
+}
+
+// StepStats is one hidden node at one inference step.
+type StepStats struct {
+	Step int
+	// ErrorMaxAbs is max |e_l(t)|; it is exactly zero until the error has arrived.
+	ErrorMaxAbs float64
+	// ChangeMaxAbs is max |e_l(t) - e_l(t-1)| (for t = 0, max |e_l(0)|).
+	ChangeMaxAbs float64
+}
+
+// NodeStats are one node's totals over one batch (feed-forward, T steps and learning).
+type NodeStats struct {
+	Steps int // T
+	// VJPs counts the layer's vector-Jacobian products: one per input VJP during
+	// inference and one per weight VJP when learning (see the package docs).
+	VJPs         int
+	MessagesUp   int // predictions sent to the node above, the feed-forward value included
+	MessagesDown int // errors sent to the node below
+	BytesUp      int
+	BytesDown    int
+	Compute      time.Duration // time spent in the node's own arithmetic
+	Wait         time.Duration // time blocked on neighbours (zero in the sequential engine)
+}
+
+// BatchStats describes one finished batch.
+type BatchStats struct {
+	Variant Variant
+	Hidden  int
+	Steps   int
+	Batch   int     // rows of the batch
+	Loss    float64 // loss at the feed-forward values
+	Learned bool    // whether the weights were updated
+}

@@ -1,0 +1,241 @@
+package pcnet
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pcnet/pcnet/actor"
+	"github.com/pcnet/pcnet/channels"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// batchCmd starts one batch on a node actor.
+type batchCmd struct {
+	batch int
+	learn bool
+}
+
+// nodeActor is the goroutine shell around one node core. It owns the node between
+// batches; the Network hands it to the actor with a batchCmd and gets it back with the
+// actor's report on Network.done, and those two channel operations order every access.
+type nodeActor struct {
+	nd   *node
+	cmds chan batchCmd
+	done chan<- error
+
+	below *channels.Link // link l-1: predictions in, errors out (nil for the input node)
+	above *channels.Link // link l: predictions out, errors in (nil for the output node)
+
+	// Matrix headers pointed at the message buffers, so no message allocates.
+	predIn, predOut, errIn, errOut mat.Dense
+	wait                           time.Duration
+}
+
+func (n *Network) start(ctx context.Context) error {
+	tr := channels.NewInProcess(2)
+	for l := 0; l <= n.h; l++ {
+		w := n.nodes[l+1].width
+		link, err := tr.Link(l, n.cfg.MaxBatch, w, n.cfg.MaxBatch, w)
+		if err != nil {
+			return fmt.Errorf("pcnet: link %d: %w", l, err)
+		}
+		n.links = append(n.links, link)
+	}
+	n.done = make(chan error, len(n.nodes))
+	actors := make([]actor.Actor, len(n.nodes))
+	for l, nd := range n.nodes {
+		a := &nodeActor{nd: nd, cmds: make(chan batchCmd, 1), done: n.done}
+		if l > 0 {
+			a.below = n.links[l-1]
+		}
+		if l <= n.h {
+			a.above = n.links[l]
+		}
+		n.actors = append(n.actors, a)
+		actors[l] = actor.Actor{Name: fmt.Sprintf("layer %d", l), Run: a.run}
+	}
+	n.group = actor.Start(ctx, actors...)
+	return nil
+}
+
+// runParallel hands the batch to every actor and waits for all of them. A cancelled ctx
+// or a failed actor stops the whole network: messages may be in flight, so it cannot be
+// reused.
+func (n *Network) runParallel(ctx context.Context, batch int, learn bool) error {
+	fail := func(err error) error {
+		n.group.Stop()
+		if gerr := n.group.Wait(); gerr != nil {
+			err = gerr
+		}
+		n.broken = fmt.Errorf("%w: %w", ErrClosed, err)
+		return err
+	}
+	for _, a := range n.actors {
+		select {
+		case a.cmds <- batchCmd{batch: batch, learn: learn}:
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		case <-n.group.Done():
+			return fail(ErrClosed)
+		}
+	}
+	for range n.actors {
+		select {
+		case <-n.done:
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		case <-n.group.Done():
+			return fail(ErrClosed)
+		}
+	}
+	return nil
+}
+
+func (a *nodeActor) run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case cmd := <-a.cmds:
+			if err := a.batch(ctx, cmd); err != nil {
+				return err
+			}
+			a.done <- nil
+		}
+	}
+}
+
+func view(dst *mat.Dense, b *channels.Buffer) *mat.Dense {
+	dst.SetRawMatrix(blas64.General{Rows: b.Rows, Cols: b.Cols, Stride: b.Cols, Data: b.Data[:b.Rows*b.Cols]})
+	return dst
+}
+
+// batch is one node's part of a batch: the feed-forward pass, then for t = 0..T the
+// error for the node below and the step from the error above, exactly as runSequential
+// orders them for this node.
+func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
+	nd := a.nd
+	observed := nd.obs != nil
+	var start time.Time
+	if observed {
+		start = time.Now()
+		a.wait = 0
+	}
+	T := nd.cfg.Steps
+
+	// Feed-forward: p_l(0) in, p_{l+1}(0) out.
+	var pred channels.Message
+	var below *mat.Dense
+	if a.below != nil {
+		m, err := a.recv(ctx, a.below.UpRecv, channels.Prediction, 0, observed)
+		if err != nil {
+			return err
+		}
+		pred, below = m, view(&a.predIn, m.Buf)
+	}
+	if a.above != nil {
+		buf, err := a.acquire(ctx, a.above.UpSend, cmd.batch, nd.layer.Out(), observed)
+		if err != nil {
+			return err
+		}
+		nd.feedForward(below, view(&a.predOut, buf))
+		if err := a.above.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Step: 0, Buf: buf}); err != nil {
+			return err
+		}
+		nd.stats.MessagesUp++
+		nd.stats.BytesUp += 8 * buf.Rows * buf.Cols
+	} else {
+		nd.feedForward(below, nil)
+	}
+
+	for t := 0; t <= T; t++ {
+		if a.below != nil {
+			if t > 0 {
+				below = nil
+				if nd.receivesPrediction() {
+					m, err := a.recv(ctx, a.below.UpRecv, channels.Prediction, t, observed)
+					if err != nil {
+						return err
+					}
+					pred, below = m, view(&a.predIn, m.Buf)
+				}
+			}
+			buf, err := a.acquire(ctx, a.below.DownSend, cmd.batch, nd.width, observed)
+			if err != nil {
+				return err
+			}
+			nd.formError(t, below, view(&a.errOut, buf))
+			if below != nil {
+				a.below.UpRecv.Release(pred)
+			}
+			if err := a.below.DownSend.Send(ctx, channels.Message{Kind: channels.Error, Step: t, Buf: buf}); err != nil {
+				return err
+			}
+			nd.stats.MessagesDown++
+			nd.stats.BytesDown += 8 * buf.Rows * buf.Cols
+		}
+		if a.above != nil {
+			m, err := a.recv(ctx, a.above.DownRecv, channels.Error, t, observed)
+			if err != nil {
+				return err
+			}
+			var out *channels.Buffer
+			var up *mat.Dense
+			if t < T && nd.sendsPrediction() {
+				if out, err = a.acquire(ctx, a.above.UpSend, cmd.batch, nd.layer.Out(), observed); err != nil {
+					return err
+				}
+				up = view(&a.predOut, out)
+			}
+			nd.integrate(t, view(&a.errIn, m.Buf), up)
+			a.above.DownRecv.Release(m)
+			if out != nil {
+				if err := a.above.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Step: t + 1, Buf: out}); err != nil {
+					return err
+				}
+				nd.stats.MessagesUp++
+				nd.stats.BytesUp += 8 * out.Rows * out.Cols
+			}
+		}
+	}
+	if cmd.learn && nd.layer != nil {
+		nd.learn()
+	}
+	if observed {
+		nd.stats.Wait = a.wait
+		nd.stats.Compute = time.Since(start) - a.wait
+		nd.obs.End(nd.stats)
+	}
+	return nil
+}
+
+// recv receives the next message and checks that it is the one the protocol expects.
+func (a *nodeActor) recv(ctx context.Context, r channels.Receiver, kind channels.Kind, step int, observed bool) (channels.Message, error) {
+	var t0 time.Time
+	if observed {
+		t0 = time.Now()
+	}
+	m, err := r.Recv(ctx)
+	if observed {
+		a.wait += time.Since(t0)
+	}
+	if err != nil {
+		return m, err
+	}
+	if m.Kind != kind || m.Step != step {
+		return m, fmt.Errorf("protocol error: node %d expected the %s of step %d, got the %s of step %d", a.nd.l, kind, step, m.Kind, m.Step)
+	}
+	return m, nil
+}
+
+func (a *nodeActor) acquire(ctx context.Context, s channels.Sender, rows, cols int, observed bool) (*channels.Buffer, error) {
+	if !observed {
+		return s.Acquire(ctx, rows, cols)
+	}
+	t0 := time.Now()
+	b, err := s.Acquire(ctx, rows, cols)
+	a.wait += time.Since(t0)
+	return b, err
+}

@@ -1,0 +1,468 @@
+package pcnet
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"github.com/pcnet/pcnet/backprop"
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/optim"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/mat"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var engines = []Engine{Sequential, Parallel}
+
+// fixture is a random network with uneven widths and one batch.
+type fixture struct {
+	sizes  []int
+	layers []*layer.Dense
+	x      *mat.Dense
+	labels []int
+}
+
+func newFixture(h int, seed uint64) *fixture { return newBatchFixture(h, seed, 6) }
+
+// newBatchFixture is newFixture with the given batch size.
+func newBatchFixture(h int, seed uint64, batch int) *fixture {
+	rng := rand.New(rand.NewPCG(seed, uint64(h)))
+	sizes := []int{12}
+	for range h {
+		sizes = append(sizes, 5+rng.IntN(8))
+	}
+	sizes = append(sizes, 4)
+	layers, err := layer.NewMLP(sizes, layer.Tanh, rng)
+	if err != nil {
+		panic(err)
+	}
+	x := mat.NewDense(batch, sizes[0], nil)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i] = rng.Float64()
+	}
+	labels := make([]int, batch)
+	for i := range labels {
+		labels[i] = rng.IntN(4)
+	}
+	return &fixture{sizes: sizes, layers: layers, x: x, labels: labels}
+}
+
+// bpUpdates returns -dE/dtheta of every layer: BP's weight update in PC's sign.
+func (f *fixture) bpUpdates(t *testing.T) []*layer.Grad {
+	net, err := backprop.New(layer.CloneAll(f.layers), layer.NLL{})
+	require.NoError(t, err)
+	grads := make([]*layer.Grad, len(f.layers))
+	for l, d := range f.layers {
+		grads[l] = layer.NewGrad(d)
+	}
+	net.Gradients(grads, f.x, f.labels)
+	for _, g := range grads {
+		g.Scale(-1)
+	}
+	return grads
+}
+
+// infer runs one inference on a fresh network over a copy of the fixture's layers and
+// returns copies of the updates.
+func (f *fixture) infer(t *testing.T, cfg Config) []*layer.Grad {
+	t.Helper()
+	net, err := New(context.Background(), layer.CloneAll(f.layers), cfg)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, net.Close()) }()
+	_, err = net.Infer(context.Background(), f.x, f.labels)
+	require.NoError(t, err)
+	out := make([]*layer.Grad, len(f.layers))
+	for l, g := range net.Updates() {
+		out[l] = layer.NewGrad(f.layers[l])
+		out[l].CopyFrom(g)
+	}
+	return out
+}
+
+func flat(g *layer.Grad) []float64 {
+	p := g.Params()
+	return append(append([]float64{}, p[0]...), p[1]...)
+}
+
+func relErr(got, want *layer.Grad) float64 {
+	a, b := flat(got), flat(want)
+	d := make([]float64, len(a))
+	floats.SubTo(d, a, b)
+	return floats.Norm(d, 2) / floats.Norm(b, 2)
+}
+
+// totalRelErr is the relative error over all layers concatenated.
+func totalRelErr(got, want []*layer.Grad) float64 {
+	var a, b []float64
+	for l := range got {
+		a, b = append(a, flat(got[l])...), append(b, flat(want[l])...)
+	}
+	d := make([]float64, len(a))
+	floats.SubTo(d, a, b)
+	return floats.Norm(d, 2) / floats.Norm(b, 2)
+}
+
+var depths = []int{1, 2, 4, 8}
+
+func TestFixedPredictionWithUnitStepEqualsBackprop(t *testing.T) {
+	for _, h := range depths {
+		for _, extra := range []int{0, 3} {
+			for _, eng := range engines {
+				t.Run(fmt.Sprintf("H=%d/T=H+%d/%s", h, extra, eng), func(t *testing.T) {
+					f := newFixture(h, 1)
+					bp := f.bpUpdates(t)
+					got := f.infer(t, Config{Variant: FixedPrediction, Steps: h + extra, Gamma: 1, Engine: eng})
+					for l := range bp {
+						require.Less(t, relErr(got[l], bp[l]), 1e-10, "layer %d", l)
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestZeroDivergenceEqualsBackprop(t *testing.T) {
+	for _, h := range depths {
+		for _, eng := range engines {
+			t.Run(fmt.Sprintf("H=%d/%s", h, eng), func(t *testing.T) {
+				f := newFixture(h, 2)
+				bp := f.bpUpdates(t)
+				got := f.infer(t, Config{Variant: ZeroDivergence, Steps: h, Gamma: 1, Engine: eng})
+				for l := range bp {
+					require.Less(t, relErr(got[l], bp[l]), 1e-10, "layer %d", l)
+				}
+			})
+		}
+	}
+}
+
+func TestFixedPredictionWithSmallStepsApproachesBackprop(t *testing.T) {
+	for _, h := range depths {
+		for _, gamma := range []float64{0.1, 0.5} {
+			t.Run(fmt.Sprintf("H=%d/gamma=%v", h, gamma), func(t *testing.T) {
+				f := newFixture(h, 3)
+				bp := f.bpUpdates(t)
+				prev := math.Inf(1)
+				for _, mult := range []int{1, 2, 4, 8} {
+					got := f.infer(t, Config{Variant: FixedPrediction, Steps: mult * h, Gamma: gamma, Engine: Sequential})
+					d := totalRelErr(got, bp)
+					if mult == 1 {
+						require.Greater(t, d, 1e-3, "FPA with gamma < 1 is not BP at T = H")
+					}
+					require.Less(t, d, prev, "T = %d·H", mult)
+					prev = d
+				}
+			})
+		}
+	}
+}
+
+func TestStandardDiffersFromBackprop(t *testing.T) {
+	for _, h := range depths {
+		t.Run(fmt.Sprintf("H=%d", h), func(t *testing.T) {
+			f := newFixture(h, 4)
+			bp := f.bpUpdates(t)
+			std := f.infer(t, Config{Variant: Standard, Steps: 400, Gamma: 0.2, Engine: Sequential})
+			require.Greater(t, totalRelErr(std, bp), 1e-6)
+		})
+	}
+}
+
+// mnistShaped is a 784-[64]xH-10 network at PyTorch's initialisation with a batch of 64
+// sparse inputs in [0, 1]: the setting of the paper's experiments, without the data.
+func mnistShaped(h int, seed uint64) *fixture {
+	rng := rand.New(rand.NewPCG(seed, 9))
+	sizes := []int{784}
+	for range h {
+		sizes = append(sizes, 64)
+	}
+	sizes = append(sizes, 10)
+	layers, err := layer.NewMLP(sizes, layer.Tanh, rng)
+	if err != nil {
+		panic(err)
+	}
+	x := mat.NewDense(64, 784, nil)
+	for i := range x.RawMatrix().Data {
+		if rng.IntN(5) == 0 {
+			x.RawMatrix().Data[i] = rng.Float64()
+		}
+	}
+	labels := make([]int, 64)
+	for i := range labels {
+		labels[i] = rng.IntN(10)
+	}
+	return &fixture{sizes: sizes, layers: layers, x: x, labels: labels}
+}
+
+func TestVarianceScalingApproachesBackprop(t *testing.T) {
+	for _, h := range []int{2, 4, 8} {
+		t.Run(fmt.Sprintf("H=%d", h), func(t *testing.T) {
+			f := mnistShaped(h, 1)
+			bp := f.bpUpdates(t)
+			prev := math.Inf(1)
+			// 600 steps of gamma/k converge at H = 8 (the gap stops changing by 300 at H <= 4).
+			for _, k := range []float64{1, 10, 100, 1000} {
+				got := f.infer(t, Config{Variant: VarianceScaled, K: k, Steps: 600, Gamma: 0.2, Engine: Sequential})
+				d := totalRelErr(got, bp)
+				require.Less(t, d, prev, "k = %v", k)
+				prev = d
+			}
+			require.Less(t, prev, 1e-4, "k = 1000")
+		})
+	}
+}
+
+// errorLog records ErrorMaxAbs of every hidden node at every step.
+// Each node writes only its own slice, so the parallel engine needs no lock here.
+type errorLog struct{ steps [][]float64 }
+
+func newErrorLog(h int) *errorLog { return &errorLog{steps: make([][]float64, h+2)} }
+
+func (o *errorLog) Node(info NodeInfo) NodeObserver {
+	if info.Node < 1 || info.Node > info.Hidden {
+		return nil
+	}
+	return nodeLog{o, info.Node}
+}
+func (o *errorLog) Batch(BatchStats) {}
+
+type nodeLog struct {
+	o *errorLog
+	l int
+}
+
+func (n nodeLog) Step(s StepStats) { n.o.steps[n.l] = append(n.o.steps[n.l], s.ErrorMaxAbs) }
+func (n nodeLog) End(NodeStats)    {}
+
+func TestTheorem1ErrorsArriveAtTheirDistance(t *testing.T) {
+	for _, v := range Variants() {
+		for _, h := range depths {
+			for _, eng := range engines {
+				t.Run(fmt.Sprintf("%s/H=%d/%s", v, h, eng), func(t *testing.T) {
+					f := newFixture(h, 5)
+					log := newErrorLog(h)
+					gamma := 0.5
+					if v == ZeroDivergence {
+						gamma = 1
+					}
+					f.infer(t, Config{Variant: v, Steps: h + 2, Gamma: gamma, K: 10, Engine: eng, Observer: log})
+					for l := 1; l <= h; l++ {
+						d := h + 1 - l
+						errs := log.steps[l]
+						require.Len(t, errs, h+3)
+						for s := 0; s < d; s++ {
+							require.Zero(t, errs[s], "node %d at step %d < d = %d", l, s, d)
+						}
+						require.NotZero(t, errs[d], "node %d at step d = %d", l, d)
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestTheorem1UpdatesBelowAnUnreachedNodeAreZero(t *testing.T) {
+	for _, v := range Variants() {
+		for _, h := range depths {
+			for T := 0; T <= h; T++ {
+				t.Run(fmt.Sprintf("%s/H=%d/T=%d", v, h, T), func(t *testing.T) {
+					f := newFixture(h, 6)
+					gamma := 0.5
+					if v == ZeroDivergence {
+						gamma = 1
+					}
+					got := f.infer(t, Config{Variant: v, Steps: T, Gamma: gamma, K: 10, Engine: Sequential})
+					// Weight layer l reads e_{l+1}, whose distance is H-l: it moves iff T >= H-l.
+					for l := range got {
+						norm := floats.Norm(flat(got[l]), math.Inf(1))
+						if T < h-l {
+							require.Zero(t, norm, "layer %d", l)
+						} else {
+							require.NotZero(t, norm, "layer %d", l)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestParallelEqualsSequentialBitForBit(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, procs := range []int{1, 2} {
+		runtime.GOMAXPROCS(procs)
+		for _, v := range Variants() {
+			for _, h := range depths {
+				t.Run(fmt.Sprintf("GOMAXPROCS=%d/%s/H=%d", procs, v, h), func(t *testing.T) {
+					parallelEqualsSequential(t, v, h)
+				})
+			}
+		}
+	}
+}
+
+func parallelEqualsSequential(t *testing.T, v Variant, h int) {
+	f := newFixture(h, 7)
+	cfg := Config{Variant: v, Steps: h + 1, Gamma: 0.3, K: 5, Optimizer: optim.Config{Kind: optim.SGD, LR: 0.1, Momentum: 0.9}}
+	if v == ZeroDivergence {
+		cfg.Gamma = 1
+	}
+	if v == Standard {
+		cfg.Precisions = make([]float64, h)
+		for i := range cfg.Precisions {
+			cfg.Precisions[i] = 0.5 + float64(i)
+		}
+	}
+	var results [2][]*layer.Dense
+	var updates [2][]*layer.Grad
+	var losses [2][]float64
+	for i, eng := range engines {
+		cfg.Engine = eng
+		layers := layer.CloneAll(f.layers)
+		net, err := New(context.Background(), layers, cfg)
+		require.NoError(t, err)
+		for b := range 3 {
+			rows := 6 - 2*(b%2) // a smaller batch in between
+			x := f.x.Slice(0, rows, 0, f.sizes[0]).(*mat.Dense)
+			loss, err := net.Learn(context.Background(), x, f.labels[:rows])
+			require.NoError(t, err)
+			losses[i] = append(losses[i], loss)
+		}
+		for l, g := range net.Updates() {
+			c := layer.NewGrad(layers[l])
+			c.CopyFrom(g)
+			updates[i] = append(updates[i], c)
+		}
+		require.NoError(t, net.Close())
+		results[i] = layers
+	}
+	require.Equal(t, losses[0], losses[1])
+	for l := range results[0] {
+		require.Equal(t, results[0][l].W.RawMatrix().Data, results[1][l].W.RawMatrix().Data, "W_%d", l)
+		require.Equal(t, results[0][l].B.RawVector().Data, results[1][l].B.RawVector().Data, "b_%d", l)
+		require.Equal(t, flat(updates[0][l]), flat(updates[1][l]), "update %d", l)
+	}
+}
+
+func TestBadConfigurationSaysWhichValue(t *testing.T) {
+	f := newFixture(2, 8)
+	for _, tc := range []struct {
+		name   string
+		layers []*layer.Dense
+		cfg    Config
+		want   string
+	}{
+		{"no hidden layer", f.layers[2:], Config{Variant: FixedPrediction, Gamma: 1}, "H = 0"},
+		{"negative T", f.layers, Config{Variant: FixedPrediction, Steps: -1, Gamma: 1}, "steps T = -1"},
+		{"zero gamma", f.layers, Config{Variant: Standard, Steps: 1}, "gamma = 0"},
+		{"NaN gamma", f.layers, Config{Variant: Standard, Steps: 1, Gamma: math.NaN()}, "gamma = NaN"},
+		{"zero k", f.layers, Config{Variant: VarianceScaled, Steps: 1, Gamma: 1}, "k = 0"},
+		{"Z-IL gamma", f.layers, Config{Variant: ZeroDivergence, Steps: 2, Gamma: 0.5}, "Z-IL runs with gamma = 1"},
+		{"unknown variant", f.layers, Config{Steps: 1, Gamma: 1}, "unknown variant"},
+		{"precisions length", f.layers, Config{Variant: Standard, Steps: 1, Gamma: 1, Precisions: []float64{1}}, "1 values for 2 hidden nodes"},
+		{"mismatched widths", []*layer.Dense{f.layers[0], f.layers[2]}, Config{Variant: FixedPrediction, Gamma: 1}, "widths: layer 1 has"},
+		{"bad optimizer", f.layers, Config{Variant: FixedPrediction, Gamma: 1, Optimizer: optim.Config{Kind: optim.SGD}}, "optimizer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(context.Background(), tc.layers, tc.cfg)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+func TestBadBatchIsAnError(t *testing.T) {
+	f := newFixture(2, 9)
+	net, err := New(context.Background(), f.layers, Config{Variant: FixedPrediction, Steps: 2, Gamma: 1, MaxBatch: 6})
+	require.NoError(t, err)
+	defer net.Close()
+	_, err = net.Infer(context.Background(), mat.NewDense(6, 3, nil), f.labels)
+	require.ErrorContains(t, err, "batch has 3 columns")
+	_, err = net.Infer(context.Background(), f.x, []int{0, 1, 2, 3, 0, 9})
+	require.ErrorContains(t, err, "label 9 of row 5")
+	_, err = net.Infer(context.Background(), mat.NewDense(7, 12, nil), make([]int, 7))
+	require.ErrorContains(t, err, "exceeds MaxBatch 6")
+	// The network is still usable after rejected input.
+	_, err = net.Infer(context.Background(), f.x, f.labels)
+	require.NoError(t, err)
+}
+
+// hook calls fn at every step of hidden node `at`.
+type hook struct {
+	at int
+	fn func(StepStats)
+}
+
+func (o *hook) Node(info NodeInfo) NodeObserver {
+	if info.Node != o.at {
+		return nil
+	}
+	return hookNode{o.fn}
+}
+func (o *hook) Batch(BatchStats) {}
+
+type hookNode struct{ fn func(StepStats) }
+
+func (n hookNode) Step(s StepStats) { n.fn(s) }
+func (n hookNode) End(NodeStats)    {}
+
+func TestCancellingMidInferenceStopsPromptly(t *testing.T) {
+	f := newFixture(4, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	obs := &hook{at: 2, fn: func(s StepStats) {
+		if s.Step == 5 {
+			cancel()
+		}
+	}}
+	net, err := New(context.Background(), f.layers, Config{Variant: Standard, Steps: 1 << 30, Gamma: 0.1, Observer: obs})
+	require.NoError(t, err)
+	_, err = net.Infer(ctx, f.x, f.labels)
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = net.Infer(context.Background(), f.x, f.labels)
+	require.ErrorIs(t, err, ErrClosed, "a network whose batch was cancelled is closed")
+	require.NoError(t, net.Close())
+}
+
+func TestPanicInALayerNamesTheLayer(t *testing.T) {
+	f := newFixture(4, 11)
+	obs := &hook{at: 3, fn: func(s StepStats) {
+		if s.Step == 2 {
+			panic("boom")
+		}
+	}}
+	net, err := New(context.Background(), f.layers, Config{Variant: FixedPrediction, Steps: 4, Gamma: 1, Observer: obs})
+	require.NoError(t, err)
+	_, err = net.Infer(context.Background(), f.x, f.labels)
+	require.ErrorContains(t, err, `actor "layer 3": panic: boom`)
+	_ = net.Close()
+}
+
+func TestParentContextCancellationStopsTheActors(t *testing.T) {
+	f := newFixture(2, 12)
+	ctx, cancel := context.WithCancel(context.Background())
+	net, err := New(ctx, f.layers, Config{Variant: FixedPrediction, Steps: 2, Gamma: 1})
+	require.NoError(t, err)
+	cancel()
+	_, err = net.Infer(context.Background(), f.x, f.labels)
+	require.Error(t, err)
+	_ = net.Close()
+}
+
+func TestCloseIsIdempotent(t *testing.T) {
+	f := newFixture(1, 13)
+	for _, eng := range engines {
+		net, err := New(context.Background(), f.layers, Config{Variant: FixedPrediction, Steps: 1, Gamma: 1, Engine: eng})
+		require.NoError(t, err)
+		require.NoError(t, net.Close())
+		require.NoError(t, net.Close())
+		_, err = net.Infer(context.Background(), f.x, f.labels)
+		require.ErrorIs(t, err, ErrClosed)
+	}
+}

@@ -1,0 +1,104 @@
+package pcnet
+
+import (
+	"context"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// seqLinks are the sequential engine's stand-ins for the messages: up[l] carries
+// p_l (written by node l-1), down[l] carries pi_l e_l (written by node l).
+type seqLinks struct {
+	up, down []*mat.Dense
+}
+
+func (n *Network) seqLinks(batch int) *seqLinks {
+	if s, ok := n.seq[batch]; ok {
+		return s
+	}
+	s := &seqLinks{up: make([]*mat.Dense, n.h+2), down: make([]*mat.Dense, n.h+2)}
+	for l := 1; l <= n.h+1; l++ {
+		s.up[l] = mat.NewDense(batch, n.nodes[l].width, nil)
+		s.down[l] = mat.NewDense(batch, n.nodes[l].width, nil)
+	}
+	n.seq[batch] = s
+	return s
+}
+
+// runSequential runs one batch in the caller's goroutine: a Jacobi sweep per step, in
+// which every node's error is formed from the previous step's values before any node
+// moves.
+func (n *Network) runSequential(ctx context.Context, batch int, learn bool) error {
+	s := n.seqLinks(batch)
+	h, T := n.h, n.cfg.Steps
+	var start time.Time
+	if n.cfg.Observer != nil {
+		start = time.Now()
+	}
+	n.nodes[0].feedForward(nil, s.up[1])
+	for l := 1; l <= h; l++ {
+		n.nodes[l].feedForward(s.up[l], s.up[l+1])
+	}
+	n.nodes[h+1].feedForward(s.up[h+1], nil)
+	for t := 0; t <= T; t++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for l := h + 1; l >= 1; l-- {
+			nd := n.nodes[l]
+			var below *mat.Dense
+			if t == 0 || nd.receivesPrediction() {
+				below = s.up[l]
+			}
+			nd.formError(t, below, s.down[l])
+		}
+		for l := 0; l <= h; l++ {
+			nd := n.nodes[l]
+			var up *mat.Dense
+			if t < T && nd.sendsPrediction() {
+				up = s.up[l+1]
+			}
+			nd.integrate(t, s.down[l+1], up)
+		}
+	}
+	for _, nd := range n.nodes {
+		if learn && nd.layer != nil {
+			nd.learn()
+		}
+	}
+	if n.cfg.Observer != nil {
+		// One goroutine does every node's work, so a node's compute time is not its own;
+		// the whole batch is reported on the output node and nothing waits.
+		n.countMessages(batch)
+		for _, nd := range n.nodes {
+			if nd.l == h+1 {
+				nd.stats.Compute = time.Since(start)
+			}
+			if nd.obs != nil {
+				nd.obs.End(nd.stats)
+			}
+		}
+	}
+	return nil
+}
+
+// countMessages fills in the message counts the parallel engine would have sent, so that
+// the two engines report the same traffic.
+func (n *Network) countMessages(batch int) {
+	T := n.cfg.Steps
+	for _, nd := range n.nodes {
+		if nd.role != inputRole {
+			nd.stats.MessagesDown = T + 1
+			nd.stats.BytesDown = (T + 1) * batch * nd.width * 8
+		}
+		if nd.role != outputRole {
+			up := 1
+			if nd.sendsPrediction() {
+				up += T
+			}
+			nd.stats.MessagesUp = up
+			nd.stats.BytesUp = up * batch * nd.layer.Out() * 8
+		}
+	}
+}

@@ -1,0 +1,60 @@
+package train
+
+import (
+	"math"
+
+	"github.com/pcnet/pcnet/layer"
+)
+
+// Agreement measures how close an update is to a reference update.
+type Agreement struct {
+	Cosine   float64 // cos of the angle between them (NaN if either is zero)
+	RelErr   float64 // ||got - want|| / ||want||
+	NormGot  float64
+	NormWant float64
+}
+
+// Comparison is an Agreement per weight layer and over all layers concatenated.
+type Comparison struct {
+	All    Agreement
+	Layers []Agreement
+}
+
+// Compare compares got with want layer by layer (weights and biases together) and over
+// all layers concatenated.
+func Compare(got, want []*layer.Grad) Comparison {
+	var c Comparison
+	var dot, gg, ww, dd float64
+	for l := range got {
+		var a acc
+		gp, wp := got[l].Params(), want[l].Params()
+		for i := range gp {
+			a.add(gp[i], wp[i])
+		}
+		c.Layers = append(c.Layers, a.agreement())
+		dot, gg, ww, dd = dot+a.dot, gg+a.gg, ww+a.ww, dd+a.dd
+	}
+	c.All = acc{dot, gg, ww, dd}.agreement()
+	return c
+}
+
+type acc struct{ dot, gg, ww, dd float64 }
+
+func (a *acc) add(g, w []float64) {
+	for i := range g {
+		a.dot += g[i] * w[i]
+		a.gg += g[i] * g[i]
+		a.ww += w[i] * w[i]
+		d := g[i] - w[i]
+		a.dd += d * d
+	}
+}
+
+func (a acc) agreement() Agreement {
+	ng, nw := math.Sqrt(a.gg), math.Sqrt(a.ww)
+	cos := math.NaN()
+	if ng > 0 && nw > 0 {
+		cos = a.dot / (ng * nw)
+	}
+	return Agreement{Cosine: cos, RelErr: math.Sqrt(a.dd) / nw, NormGot: ng, NormWant: nw}
+}

@@ -1,0 +1,26 @@
+// Package train runs the training loop that backprop and every predictive-coding variant
+// share: the same data, the same shuffling, the same optimisers and seeds, so that their
+// results can be compared one to one.
+//
+// # Learners
+//
+// A Learner learns from one batch at a time. BP wraps a backprop.Net; PC wraps a
+// pcnet.Network, whose layer goroutines live across batches. Both own per-tensor
+// optimiser state (package optim), so a checkpoint can hold it and a resumed run goes on
+// exactly where it stopped.
+//
+// # Interruption and divergence
+//
+// Run checks its context between batches, never inside one: a batch once started runs to
+// its end, so the weights are never half updated and the Position it returns is always a
+// consistent point to checkpoint and resume from. A loss that is NaN or infinite stops
+// the run with ErrDiverged before the epoch hook sees it, so the last checkpoint written
+// by the hook stays the last good one.
+//
+// # Comparing with backprop
+//
+// With Options.CosineEvery > 0 and a learner that reports its updates (PC), Run computes
+// BP's gradient on the same batch at the same weights before the step and reports the
+// cosine similarity of the PC update to BP's update (-gradient), per layer and over all
+// layers concatenated (weights and biases), and the time BP took.
+package train

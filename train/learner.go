@@ -1,0 +1,119 @@
+package train
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/pcnet/pcnet/backprop"
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/pcnet"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Learner learns from one batch at a time.
+type Learner interface {
+	// Step learns from one batch and returns the loss at the weights before the step.
+	Step(ctx context.Context, x *mat.Dense, labels []int) (float64, error)
+	// Layers returns the live weights; read them only between steps.
+	Layers() []*layer.Dense
+	// Optimizers returns the optimiser state of every layer's weight and bias.
+	Optimizers() [][2]*optim.State
+	// Close releases the learner's resources (goroutines, for PC).
+	Close() error
+}
+
+// UpdateReporter is a Learner whose last step's weight updates can be read (in PC's sign:
+// a negative-gradient estimate).
+type UpdateReporter interface {
+	Updates() []*layer.Grad
+}
+
+// BP learns by backpropagation.
+type BP struct {
+	net   *backprop.Net
+	grads []*layer.Grad
+	opt   [][2]*optim.State
+}
+
+// NewBP returns a backprop learner on layers (used, not copied).
+func NewBP(layers []*layer.Dense, loss layer.Loss, opt optim.Config) (*BP, error) {
+	if err := opt.Validate(); err != nil {
+		return nil, fmt.Errorf("optimizer: %w", err)
+	}
+	net, err := backprop.New(layers, loss)
+	if err != nil {
+		return nil, err
+	}
+	b := &BP{net: net}
+	for _, d := range layers {
+		b.grads = append(b.grads, layer.NewGrad(d))
+		p := d.Params()
+		b.opt = append(b.opt, [2]*optim.State{opt.NewState(len(p[0])), opt.NewState(len(p[1]))})
+	}
+	return b, nil
+}
+
+// Step runs forward and backward and one optimiser step per tensor.
+func (b *BP) Step(_ context.Context, x *mat.Dense, labels []int) (float64, error) {
+	loss := b.net.Gradients(b.grads, x, labels)
+	for l, d := range b.net.Layers {
+		p, g := d.Params(), b.grads[l].Params()
+		b.opt[l][0].Step(p[0], g[0])
+		b.opt[l][1].Step(p[1], g[1])
+	}
+	return loss, nil
+}
+
+// Layers returns the weights.
+func (b *BP) Layers() []*layer.Dense { return b.net.Layers }
+
+// Optimizers returns the optimiser states.
+func (b *BP) Optimizers() [][2]*optim.State { return b.opt }
+
+// Close does nothing: BP starts no goroutines.
+func (b *BP) Close() error { return nil }
+
+// PC learns by predictive coding on a pcnet.Network.
+type PC struct {
+	net *pcnet.Network
+}
+
+// NewPC builds a pcnet.Network on layers (used, not copied) and starts its goroutines
+// under ctx. cfg.Optimizer must be set.
+func NewPC(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config) (*PC, error) {
+	if err := cfg.Optimizer.Validate(); err != nil {
+		return nil, fmt.Errorf("optimizer: %w", err)
+	}
+	net, err := pcnet.New(ctx, layers, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &PC{net: net}, nil
+}
+
+// Network returns the underlying network.
+func (p *PC) Network() *pcnet.Network { return p.net }
+
+// Step runs inference and learning on one batch.
+func (p *PC) Step(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
+	return p.net.Learn(ctx, x, labels)
+}
+
+// Layers returns the weights.
+func (p *PC) Layers() []*layer.Dense { return p.net.Layers() }
+
+// Optimizers returns the optimiser states.
+func (p *PC) Optimizers() [][2]*optim.State {
+	out := make([][2]*optim.State, len(p.net.Layers()))
+	for l := range out {
+		out[l] = p.net.Optimizers(l)
+	}
+	return out
+}
+
+// Updates returns the last step's weight updates.
+func (p *PC) Updates() []*layer.Grad { return p.net.Updates() }
+
+// Close stops the network's goroutines.
+func (p *PC) Close() error { return p.net.Close() }
