@@ -1,0 +1,374 @@
+package channels
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+)
+
+// Kind says what a message carries.
+type Kind uint8
+
+const (
+	Prediction Kind = iota + 1 // p_{l+1}(t), sent up from l to l+1
+	Error                      // pi_{l+1} e_{l+1}(t), sent down from l+1 to l
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Prediction:
+		return "prediction"
+	case Error:
+		return "error"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// Direction is one of the two directions of a link.
+type Direction uint8
+
+const (
+	Up   Direction = iota + 1 // lower -> upper, predictions
+	Down                      // upper -> lower, errors
+)
+
+func (d Direction) String() string {
+	switch d {
+	case Up:
+		return "up"
+	case Down:
+		return "down"
+	}
+	return fmt.Sprintf("Direction(%d)", uint8(d))
+}
+
+// kind is the kind of message a direction carries.
+func (d Direction) kind() Kind {
+	if d == Up {
+		return Prediction
+	}
+	return Error
+}
+
+// Buffer is a row-major Rows x Cols block of float64s owned by a link's pool.
+//
+// len(Data) is the capacity of the pool's maximum shape; Data[:Rows*Cols]
+// (see [Buffer.Value]) is the value. A freshly acquired buffer holds whatever
+// the last message through it held: the sender overwrites it. Buffers are
+// handled by pointer only (they hold an atomic and must not be copied).
+type Buffer struct {
+	Rows, Cols int
+	Data       []float64
+
+	full  []float64  // the pool's allocation; Acquire restores Data to it
+	owner *direction // the direction whose pool this buffer belongs to
+	// state is the hand-off state (low 2 bits) and the generation (the rest),
+	// bumped on every Acquire so that a stale Message cannot be released
+	// again once its buffer has gone round the pool. The generation wraps
+	// after 2^62 rounds, which no run reaches.
+	state atomic.Uint64
+}
+
+// Value is the value of the buffer: Data[:Rows*Cols].
+func (b *Buffer) Value() []float64 { return b.Data[:b.Rows*b.Cols] }
+
+// ownerName names the pool of b in errors.
+func (b *Buffer) ownerName() string {
+	if b.owner == nil {
+		return "a buffer from no link's pool"
+	}
+	return fmt.Sprintf("a buffer of link %d-%d %v", b.owner.lower, b.owner.lower+1, b.owner.dir)
+}
+
+// Buffer states; a buffer goes round free -> acquired -> sent -> free. Recv
+// does not mark it (it would cost an atomic per message for nothing: only
+// the receiver can hold a sent message, and Release checks its generation).
+const (
+	stateFree uint64 = iota
+	stateAcquired
+	stateSent
+
+	stateBits        = 2
+	stateMask uint64 = 1<<stateBits - 1
+	// acquire turns (gen, free) into (gen+1, acquired) in one atomic add.
+	acquire = 1<<stateBits + stateAcquired - stateFree
+)
+
+// Message is one value sent over a link: its kind, the step index t it
+// belongs to, and the buffer holding it.
+type Message struct {
+	Kind Kind
+	Step int
+	Buf  *Buffer
+
+	gen uint64 // Buf's generation when sent; Release checks it
+}
+
+// Sender is one direction's sending end. It is used by one goroutine.
+type Sender interface {
+	// Acquire returns a free buffer shaped rows x cols (error if it does not
+	// fit the pool's capacity), blocking until one is free or ctx is done.
+	Acquire(ctx context.Context, rows, cols int) (*Buffer, error)
+	// Send hands m to the receiver; after Send the sender must not touch m.Buf.
+	Send(ctx context.Context, m Message) error
+}
+
+// Receiver is one direction's receiving end. It is used by one goroutine.
+type Receiver interface {
+	Recv(ctx context.Context) (Message, error)
+	// Release returns m.Buf to the sender's pool; the receiver must not touch it afterwards.
+	Release(m Message)
+}
+
+// Stats are the counters of one direction: messages and payload bytes (8
+// bytes per float64 of Rows*Cols) sent.
+type Stats struct {
+	Messages, Bytes uint64
+}
+
+// Transport makes links; the in-process implementation uses Go channels. A
+// network transport can be added later behind the same interface without
+// touching the engine.
+type Transport interface {
+	// Link connects node `lower` and node `lower+1`: the up direction carries
+	// predictions from lower to upper, the down direction errors from upper
+	// to lower. maxRows x maxCols bound the buffers of each direction (up:
+	// upper's width, down: upper's width too, since e_{l+1} has upper's width).
+	Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*Link, error)
+}
+
+// Link is the pair of directions between node Lower and node Lower+1.
+type Link struct {
+	Lower    int
+	UpSend   Sender   // held by node Lower
+	UpRecv   Receiver // held by node Lower+1
+	DownSend Sender   // held by node Lower+1
+	DownRecv Receiver // held by node Lower
+
+	up, down *direction
+}
+
+// Stats returns the counters of a direction (safe to call concurrently with
+// traffic). A message is counted before Recv can return it; the two counters
+// are separate atomics, so a read racing a Send may see one counted and not
+// yet the other. An unknown direction has zero counters.
+func (l *Link) Stats(d Direction) Stats {
+	var dir *direction
+	switch d {
+	case Up:
+		dir = l.up
+	case Down:
+		dir = l.down
+	}
+	if dir == nil {
+		return Stats{}
+	}
+	return Stats{Messages: dir.messages.Load(), Bytes: dir.bytes.Load()}
+}
+
+// DefaultBuffers is the number of buffers per direction of NewInProcess(0).
+const DefaultBuffers = 2
+
+// NewInProcess returns the in-process transport: each direction of a link is
+// a pair of Go channels (messages one way, free buffers back) over a pool of
+// `buffers` pre-allocated buffers, >= 1 (DefaultBuffers when 0). A negative
+// count is reported by Link.
+func NewInProcess(buffers int) Transport {
+	if buffers == 0 {
+		buffers = DefaultBuffers
+	}
+	return inProcess{buffers: buffers}
+}
+
+type inProcess struct{ buffers int }
+
+func (t inProcess) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*Link, error) {
+	if t.buffers < 1 {
+		return nil, fmt.Errorf("channels: in-process transport has %d buffers per direction; need >= 1 (0 means %d)", t.buffers, DefaultBuffers)
+	}
+	if lower < 0 {
+		return nil, fmt.Errorf("channels: link %d-%d: lower node %d is negative", lower, lower+1, lower)
+	}
+	up, err := newDirection(lower, Up, t.buffers, upMaxRows, upMaxCols)
+	if err != nil {
+		return nil, err
+	}
+	down, err := newDirection(lower, Down, t.buffers, downMaxRows, downMaxCols)
+	if err != nil {
+		return nil, err
+	}
+	return &Link{
+		Lower:    lower,
+		UpSend:   (*sendEnd)(up),
+		UpRecv:   (*recvEnd)(up),
+		DownSend: (*sendEnd)(down),
+		DownRecv: (*recvEnd)(down),
+		up:       up,
+		down:     down,
+	}, nil
+}
+
+// maxFloats bounds one pool (all its buffers together) to 2^31 float64s
+// (16 GiB): beyond that a shape is a bug, not a network.
+const maxFloats = 1 << 31
+
+// direction is one direction of an in-process link: a fixed pool of buffers
+// that circulate through free (sender's credits) and msgs (in flight).
+// Both channels have room for the whole pool, so Send and Release never
+// block: only Acquire (out of credits) and Recv (nothing sent) do.
+type direction struct {
+	lower            int
+	dir              Direction
+	kind             Kind
+	maxRows, maxCols int
+
+	free chan *Buffer
+	msgs chan Message
+
+	messages, bytes atomic.Uint64
+}
+
+func newDirection(lower int, dir Direction, buffers, maxRows, maxCols int) (*direction, error) {
+	d := &direction{lower: lower, dir: dir, kind: dir.kind(), maxRows: maxRows, maxCols: maxCols}
+	if maxRows < 1 || maxCols < 1 {
+		return nil, fmt.Errorf("%v: max shape %dx%d must be at least 1x1", d, maxRows, maxCols)
+	}
+	if maxRows > maxFloats/maxCols || maxRows*maxCols > maxFloats/buffers {
+		return nil, fmt.Errorf("%v: %d buffers of %dx%d exceed %d float64s", d, buffers, maxRows, maxCols, maxFloats)
+	}
+	d.free = make(chan *Buffer, buffers)
+	d.msgs = make(chan Message, buffers)
+	n := maxRows * maxCols
+	slab := make([]float64, buffers*n)
+	for i := range buffers {
+		full := slab[i*n : (i+1)*n : (i+1)*n]
+		d.free <- &Buffer{Rows: maxRows, Cols: maxCols, Data: full, full: full, owner: d}
+	}
+	return d, nil
+}
+
+// String names the direction in errors: "channels: link 2-3 up".
+func (d *direction) String() string {
+	return fmt.Sprintf("channels: link %d-%d %v", d.lower, d.lower+1, d.dir)
+}
+
+// sendEnd and recvEnd are the two ends of a direction, as distinct types so
+// that neither end can be asserted into the other.
+type (
+	sendEnd direction
+	recvEnd direction
+)
+
+// Acquire takes one credit: a free buffer of the pool, reshaped to rows x
+// cols, which must fit the direction's max shape. It blocks while the
+// receiver holds every buffer. A cancelled ctx wins over a free buffer.
+func (s *sendEnd) Acquire(ctx context.Context, rows, cols int) (*Buffer, error) {
+	d := (*direction)(s)
+	if rows < 1 || cols < 1 || rows > d.maxRows || cols > d.maxCols {
+		return nil, fmt.Errorf("%v: cannot acquire a %dx%d buffer: the pool's buffers are %dx%d", d, rows, cols, d.maxRows, d.maxCols)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var b *Buffer
+	select {
+	case b = <-d.free:
+	default:
+		select {
+		case b = <-d.free:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	b.state.Add(acquire)
+	b.Rows, b.Cols, b.Data = rows, cols, b.full
+	return b, nil
+}
+
+// Send hands m to the receiver. m.Kind must be the direction's kind and m.Buf
+// a buffer this sender acquired and has not sent yet, with a shape that fits
+// the pool. If ctx is cancelled, Send fails and the sender keeps m.Buf.
+func (s *sendEnd) Send(ctx context.Context, m Message) error {
+	d := (*direction)(s)
+	b := m.Buf
+	switch {
+	case m.Kind != d.kind:
+		return fmt.Errorf("%v carries %v messages, not %v (step %d)", d, d.kind, m.Kind, m.Step)
+	case b == nil:
+		return fmt.Errorf("%v: %v message of step %d has no buffer", d, m.Kind, m.Step)
+	case b.owner != d:
+		return fmt.Errorf("%v: %v message of step %d has %s; acquire it from this sender", d, m.Kind, m.Step, b.ownerName())
+	case b.Rows < 1 || b.Cols < 1 || b.Rows > d.maxRows || b.Cols > d.maxCols:
+		return fmt.Errorf("%v: %v message of step %d is %dx%d; the pool's buffers are %dx%d", d, m.Kind, m.Step, b.Rows, b.Cols, d.maxRows, d.maxCols)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	st := b.state.Load()
+	if st&stateMask != stateAcquired || !b.state.CompareAndSwap(st, st&^stateMask|stateSent) {
+		return fmt.Errorf("%v: %v message of step %d: its buffer is not acquired (sent twice, or sent after Release)", d, m.Kind, m.Step)
+	}
+	m.gen = st >> stateBits
+	// Counted before the hand-off, so that a receiver reading Stats after
+	// Recv sees its message counted.
+	bytes := 8 * uint64(b.Rows*b.Cols)
+	d.messages.Add(1)
+	d.bytes.Add(bytes)
+	select {
+	case d.msgs <- m:
+	default:
+		// Unreachable while every buffer comes from the pool: msgs has room
+		// for all of them. Kept blocking-with-ctx rather than trusted.
+		select {
+		case d.msgs <- m:
+		case <-ctx.Done():
+			d.messages.Add(^uint64(0))
+			d.bytes.Add(-bytes)
+			b.state.Store(st) // back to acquired: the sender still owns it
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Recv returns the next message in the order sent, blocking until there is
+// one or ctx is done. A cancelled ctx wins over a waiting message.
+func (r *recvEnd) Recv(ctx context.Context) (Message, error) {
+	d := (*direction)(r)
+	if err := ctx.Err(); err != nil {
+		return Message{}, err
+	}
+	var m Message
+	select {
+	case m = <-d.msgs:
+	default:
+		select {
+		case m = <-d.msgs:
+		case <-ctx.Done():
+			return Message{}, ctx.Err()
+		}
+	}
+	return m, nil
+}
+
+// Release gives m.Buf back to the sender's pool. It never blocks. Releasing
+// a message twice, a buffer of another link or direction, or a message that
+// was not received is a programmer error, and Release panics naming it.
+func (r *recvEnd) Release(m Message) {
+	d := (*direction)(r)
+	b := m.Buf
+	if b == nil {
+		panic(fmt.Sprintf("%v: Release of a message without a buffer (%v, step %d)", d, m.Kind, m.Step))
+	}
+	if b.owner != d {
+		panic(fmt.Sprintf("%v: Release of %s (step %d)", d, b.ownerName(), m.Step))
+	}
+	if !b.state.CompareAndSwap(m.gen<<stateBits|stateSent, m.gen<<stateBits|stateFree) {
+		panic(fmt.Sprintf("%v: Release of the %v message of step %d twice, or of a message not received", d, m.Kind, m.Step))
+	}
+	select {
+	case d.free <- b:
+	default:
+		panic(fmt.Sprintf("%v: pool overflow on Release (step %d): more buffers returned than it holds", d, m.Step))
+	}
+}
