@@ -1,0 +1,124 @@
+package mnist
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"math/rand/v2"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// Loader cuts a Dataset into minibatches, in a fresh seeded order each epoch when
+// shuffling. It is not safe for concurrent use.
+type Loader struct {
+	data    *Dataset
+	batch   int // requested batch size B
+	shuffle bool
+	seed    uint64
+	epoch   int
+
+	src   rand.PCG
+	order []int // order[k] is the example at position k of the current epoch
+
+	// Batches are copied into x (rows = min(B, N)); a partial last batch is served
+	// through the view tail, built once.
+	x      *mat.Dense
+	tail   *mat.Dense
+	labels []int
+}
+
+// NewLoader returns a Loader over d with batch size batch (at least 1). With shuffle
+// false every epoch visits the examples in their stored order; with shuffle true the
+// order of epoch e depends only on (seed, e). The Loader starts at epoch 0.
+func NewLoader(d *Dataset, batch int, shuffle bool, seed uint64) (*Loader, error) {
+	switch {
+	case d == nil || d.X == nil:
+		return nil, errors.New("mnist: NewLoader: nil dataset")
+	case batch < 1:
+		return nil, fmt.Errorf("mnist: NewLoader(%s): batch size %d, want at least 1", d.Name, batch)
+	}
+	if r, _ := d.X.Dims(); r != len(d.Labels) {
+		return nil, fmt.Errorf("mnist: NewLoader(%s): %d rows in X but %d labels", d.Name, r, len(d.Labels))
+	}
+	n, dim := d.Len(), d.Dim()
+	rows := min(batch, n)
+	l := &Loader{
+		data:    d,
+		batch:   batch,
+		shuffle: shuffle,
+		seed:    seed,
+		order:   make([]int, n),
+		x:       mat.NewDense(rows, dim, nil),
+		labels:  make([]int, rows),
+	}
+	if last := n % batch; last != 0 {
+		l.tail = l.x.Slice(0, last, 0, dim).(*mat.Dense)
+	}
+	l.SetEpoch(0)
+	return l, nil
+}
+
+// NumBatches is ceil(N/B); the last batch may be partial.
+func (l *Loader) NumBatches() int { return (l.data.Len() + l.batch - 1) / l.batch }
+
+// BatchSize is B.
+func (l *Loader) BatchSize() int { return l.batch }
+
+// Epoch is the epoch set last.
+func (l *Loader) Epoch() int { return l.epoch }
+
+// SetEpoch fixes the order of the examples for epoch e. It allocates nothing.
+func (l *Loader) SetEpoch(e int) {
+	l.epoch = e
+	for i := range l.order {
+		l.order[i] = i
+	}
+	if l.shuffle {
+		l.src.Seed(l.seed, uint64(e))
+		shuffleInts(&l.src, l.order)
+	}
+}
+
+// shuffleInts is a Fisher-Yates shuffle on a PCG stream. It is written out, rather
+// than taken from math/rand/v2, so that the order, and with it every resumed run,
+// depends only on PCG's specified output and cannot change with the Go release.
+func shuffleInts(src *rand.PCG, s []int) {
+	for i := len(s) - 1; i > 0; i-- {
+		j := boundedUint(src, uint64(i+1))
+		s[i], s[j] = s[j], s[i]
+	}
+}
+
+// boundedUint returns a uniform value in [0, n), n > 0, by Lemire's multiply-shift
+// with rejection, which avoids the bias of a plain modulo.
+func boundedUint(src *rand.PCG, n uint64) uint64 {
+	hi, lo := bits.Mul64(src.Uint64(), n)
+	if lo < n {
+		threshold := -n % n
+		for lo < threshold {
+			hi, lo = bits.Mul64(src.Uint64(), n)
+		}
+	}
+	return hi
+}
+
+// Batch copies batch i of the current epoch into the Loader's buffers and returns
+// views of them: x is n x D and labels has length n, where n = B except perhaps for
+// the last batch. The views stay valid until the next call to Batch. It allocates
+// nothing. It panics if i is not in [0, NumBatches()).
+func (l *Loader) Batch(i int) (x *mat.Dense, labels []int) {
+	if i < 0 || i >= l.NumBatches() {
+		panic(fmt.Sprintf("mnist: Loader(%s).Batch(%d): want 0 <= i < %d", l.data.Name, i, l.NumBatches()))
+	}
+	start := i * l.batch
+	idx := l.order[start:min(start+l.batch, len(l.order))]
+	for r, k := range idx {
+		copy(l.x.RawRowView(r), l.data.X.RawRowView(k))
+		l.labels[r] = l.data.Labels[k]
+	}
+	if len(idx) < l.batch && l.tail != nil {
+		return l.tail, l.labels[:len(idx)]
+	}
+	return l.x, l.labels[:len(idx)]
+}
