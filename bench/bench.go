@@ -1,0 +1,136 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/pcnet"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Setting is one point of the benchmark grid.
+type Setting struct {
+	Variant pcnet.Variant // 0 for BP
+	Engine  pcnet.Engine
+	Hidden  int
+	Width   int
+	Batch   int
+}
+
+// Sizes returns the node widths 784-[Width]xHidden-10.
+func (s Setting) Sizes() []int {
+	sizes := []int{784}
+	for range s.Hidden {
+		sizes = append(sizes, s.Width)
+	}
+	return append(sizes, 10)
+}
+
+// Name is the benchstat-friendly sub-benchmark name.
+func (s Setting) Name() string {
+	if s.Variant == 0 {
+		return fmt.Sprintf("H=%d/width=%d/batch=%d", s.Hidden, s.Width, s.Batch)
+	}
+	return fmt.Sprintf("variant=%s/engine=%s/H=%d/width=%d/batch=%d", s.Variant, s.Engine, s.Hidden, s.Width, s.Batch)
+}
+
+// SGD is the optimiser of every benchmark: the paper's.
+var SGD = optim.Config{Kind: optim.SGD, LR: 0.001, Momentum: 0.9}
+
+// PCConfig is the configuration a PC benchmark runs: T = H; gamma 1 for FPA-PC and Z-IL,
+// 0.1 for standard PC.
+func (s Setting) PCConfig() pcnet.Config {
+	gamma := 1.0
+	if s.Variant == pcnet.Standard || s.Variant == pcnet.VarianceScaled {
+		gamma = 0.1
+	}
+	return pcnet.Config{Variant: s.Variant, Steps: s.Hidden, Gamma: gamma, K: 10, Engine: s.Engine, MaxBatch: s.Batch, Optimizer: SGD}
+}
+
+// Problem returns seeded layers and one batch of inputs in [0, 1] with labels.
+func (s Setting) Problem(seed uint64) ([]*layer.Dense, *mat.Dense, []int) {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	layers, err := layer.NewMLP(s.Sizes(), layer.Tanh, rng)
+	if err != nil {
+		panic(err)
+	}
+	x := mat.NewDense(s.Batch, 784, nil)
+	for i := range x.RawMatrix().Data {
+		x.RawMatrix().Data[i] = rng.Float64()
+	}
+	labels := make([]int, s.Batch)
+	for i := range labels {
+		labels[i] = rng.IntN(10)
+	}
+	return layers, x, labels
+}
+
+// Counter is a pcnet.Observer that totals what the nodes report.
+type Counter struct {
+	VJPs, Messages, Steps, Batches atomic.Int64
+	Wait, Compute                  atomic.Int64 // nanoseconds
+	perNode                        []*NodeCounter
+}
+
+// NodeCounter totals one node.
+type NodeCounter struct {
+	c       *Counter
+	Node    int
+	Compute time.Duration
+	Wait    time.Duration
+	Batches int
+}
+
+// Node implements pcnet.Observer.
+func (c *Counter) Node(info pcnet.NodeInfo) pcnet.NodeObserver {
+	n := &NodeCounter{c: c, Node: info.Node}
+	c.perNode = append(c.perNode, n)
+	return n
+}
+
+// Batch implements pcnet.Observer.
+func (c *Counter) Batch(s pcnet.BatchStats) {
+	c.Steps.Add(int64(s.Steps))
+	c.Batches.Add(1)
+}
+
+// Nodes returns the per-node totals, by node index.
+func (c *Counter) Nodes() []*NodeCounter { return c.perNode }
+
+// Step implements pcnet.NodeObserver.
+func (n *NodeCounter) Step(pcnet.StepStats) {}
+
+// End implements pcnet.NodeObserver.
+func (n *NodeCounter) End(s pcnet.NodeStats) {
+	n.Compute += s.Compute
+	n.Wait += s.Wait
+	n.Batches++
+	n.c.VJPs.Add(int64(s.VJPs))
+	n.c.Messages.Add(int64(s.MessagesUp + s.MessagesDown))
+	n.c.Wait.Add(int64(s.Wait))
+	n.c.Compute.Add(int64(s.Compute))
+}
+
+// Observe runs n observed PC updates of s and returns the counter.
+func Observe(s Setting, n int) (*Counter, error) {
+	layers, x, labels := s.Problem(1)
+	cfg := s.PCConfig()
+	c := &Counter{}
+	cfg.Observer = c
+	net, err := pcnet.New(context.Background(), layers, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer net.Close()
+	for range n {
+		if _, err := net.Learn(context.Background(), x, labels); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}

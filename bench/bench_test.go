@@ -1,0 +1,102 @@
+package bench
+
+import (
+	"context"
+	"testing"
+
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/train"
+)
+
+var (
+	depths  = []int{1, 2, 4, 8, 16, 32}
+	widths  = []int{64, 256, 1024}
+	batches = []int{64, 1}
+)
+
+func BenchmarkBPStep(b *testing.B) {
+	for _, batch := range batches {
+		for _, w := range widths {
+			for _, h := range depths {
+				s := Setting{Hidden: h, Width: w, Batch: batch}
+				b.Run(s.Name(), func(b *testing.B) {
+					layers, x, labels := s.Problem(1)
+					bp, err := train.NewBP(layers, layer.NLL{}, SGD)
+					if err != nil {
+						b.Fatal(err)
+					}
+					ctx := context.Background()
+					bp.Step(ctx, x, labels) // allocates the workspace
+					b.ReportAllocs()
+					b.ResetTimer()
+					for b.Loop() {
+						bp.Step(ctx, x, labels)
+					}
+					b.ReportMetric(float64(h+1), "vjps/op")
+				})
+			}
+		}
+	}
+}
+
+func BenchmarkPCUpdate(b *testing.B) {
+	for _, v := range []pcnet.Variant{pcnet.FixedPrediction, pcnet.Standard, pcnet.ZeroDivergence} {
+		for _, eng := range []pcnet.Engine{pcnet.Parallel, pcnet.Sequential} {
+			for _, batch := range batches {
+				for _, w := range widths {
+					for _, h := range depths {
+						s := Setting{Variant: v, Engine: eng, Hidden: h, Width: w, Batch: batch}
+						b.Run(s.Name(), func(b *testing.B) { benchPCUpdate(b, s) })
+					}
+				}
+			}
+		}
+	}
+}
+
+func benchPCUpdate(b *testing.B, s Setting) {
+	const observed = 1
+	c, err := Observe(s, observed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	layers, x, labels := s.Problem(1)
+	net, err := pcnet.New(context.Background(), layers, s.PCConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer net.Close()
+	ctx := context.Background()
+	if _, err := net.Learn(ctx, x, labels); err != nil { // warm-up: buffers for this batch size
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := net.Learn(ctx, x, labels); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(c.Steps.Load())/observed, "steps/op")
+	b.ReportMetric(float64(c.VJPs.Load())/observed, "vjps/op")
+	b.ReportMetric(float64(c.Messages.Load())/observed, "msgs/op")
+	b.ReportMetric(float64(c.Wait.Load())/1e9/observed, "wait-s/op")
+}
+
+// TestBenchmarkSettingsRun runs one small setting of each benchmark once, so the
+// benchmark code is exercised by the ordinary test suite.
+func TestBenchmarkSettingsRun(t *testing.T) {
+	for _, v := range []pcnet.Variant{pcnet.FixedPrediction, pcnet.Standard, pcnet.ZeroDivergence} {
+		s := Setting{Variant: v, Engine: pcnet.Parallel, Hidden: 2, Width: 16, Batch: 4}
+		c, err := Observe(s, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every update costs H·T + H + 1 VJPs (pcnet's docs).
+		if got, want := c.VJPs.Load(), int64(2*(2*2+2+1)); got != want {
+			t.Fatalf("%s: %d VJPs in two updates, want %d", s.Name(), got, want)
+		}
+	}
+}

@@ -1,0 +1,21 @@
+// Package bench holds pcnet's benchmarks: what a predictive-coding weight update costs
+// against a backpropagation step as depth, width and cores grow, and the tools that turn
+// the benchmark output into the report in docs/bench.md.
+//
+// # Benchmarks
+//
+// Names follow benchstat's key=value convention so that results group by any axis:
+//
+//	BenchmarkBPStep/H=8/width=64/batch=64
+//	BenchmarkPCUpdate/variant=fpa/engine=parallel/H=8/width=256/batch=64
+//
+// A BP step is forward, backward and one SGD step. A PC update is the feed-forward pass,
+// T = H inference steps and one SGD step of every layer (FPA-PC and Z-IL with gamma 1,
+// standard PC with gamma 0.1). Besides ns/op every PC benchmark reports steps/op,
+// vjps/op, msgs/op and wait-s/op (seconds the layer goroutines spent blocked on their
+// neighbours, summed over layers); those come from a separate, observed network run a few
+// times before the timed loop, so the timed loop itself runs without an observer.
+//
+// The full grid (H in {1, 2, 4, 8, 16, 32}, width in {64, 256, 1024}, batch 64 and 1) is
+// large; bench/run.sh chooses the part to run and feeds the results to benchstat.
+package bench

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Runs pcnet's benchmarks and writes the report docs/bench.md (with plots in docs/bench/).
+#
+#   bench/run.sh                 the report grid (see GRID below), -count 10, every core count
+#   COUNT=3 bench/run.sh         fewer repetitions
+#   GRID=full bench/run.sh       every benchmark of bench/ (hours on two cores)
+#   NOTORCH=1 bench/run.sh       skip the PyTorch side-by-side
+#
+# Inputs it measures: BenchmarkBPStep, BenchmarkPCUpdate, BenchmarkLayerOp (./bench) and
+# BenchmarkHandoff (./channels) at -cpu 1,2,...,nproc; PyTorch's BP step from
+# ../shared/refs/torch_mlp_bench.py (float64 and float32, one thread) when /usr/bin/python3
+# has torch. Raw outputs and benchstat's tables are kept in docs/bench/raw/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+out=docs/bench
+raw=$out/raw
+mkdir -p "$raw"
+
+COUNT=${COUNT:-10}
+BENCHTIME=${BENCHTIME:-200ms}
+n=$(nproc)
+cpus=$(seq -s, 1 "$n")
+CPUS=${CPUS:-$cpus}
+
+case "${GRID:-report}" in
+  full)
+    bp='BPStep'; pc='PCUpdate'; ops='LayerOp' ;;
+  report)
+    # Everything at width 64 and 256; width 1024 up to H = 8 for PC (an update at H = 32,
+    # width 1024 is 2·10^11 flops); batch 1 for BP and at width 64 for PC.
+    bp='BPStep/'
+    pc='PCUpdate/variant=(fpa|pc|zil)/engine=(parallel|sequential)/(H=(1|2|4|8|16|32)/width=(64|256)/batch=64|H=(1|2|4|8)/width=1024/batch=64|H=(1|2|4|8|16|32)/width=64/batch=1)$'
+    ops='LayerOp/' ;;
+  quick)
+    bp='BPStep/H=(2|8)/width=(64|1024)/batch=64$'
+    pc='PCUpdate/variant=(fpa|pc)/engine=(parallel|sequential)/H=(2|8)/width=(64|256)/batch=64$'
+    ops='LayerOp/.*/batch=64$' ;;
+  *) echo "run.sh: GRID must be report, full or quick" >&2; exit 2 ;;
+esac
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "== building"
+go test -c -o "$tmp/bench.test" ./bench
+go test -c -o "$tmp/channels.test" ./channels
+
+run() { # file regex
+  local file=$1 re=$2
+  echo "== $re -> $raw/$file (count $COUNT, cpu $CPUS)"
+  (cd "$tmp" && ./bench.test -test.run '^$' -test.bench "$re" -test.benchmem \
+     -test.benchtime "$BENCHTIME" -test.count "$COUNT" -test.cpu "$CPUS") | tee "$raw/$file" | grep -E '^(Benchmark|ok|FAIL)' | tail -n 3
+}
+run ops.txt "$ops"
+(cd "$tmp" && ./channels.test -test.run '^$' -test.bench 'Handoff' -test.count "$COUNT" -test.cpu "$CPUS") > "$raw/handoff.txt"
+run bp.txt "$bp"
+run pc.txt "$pc"
+
+torch=""
+if [ -z "${NOTORCH:-}" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  echo "== PyTorch reference"
+  rm -f "$raw/torch.jsonl"
+  ob=/usr/lib/x86_64-linux-gnu/openblas-pthread
+  for dt in float64 float32; do
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 LD_LIBRARY_PATH=$ob \
+      /usr/bin/python3 "$root/../shared/refs/torch_mlp_bench.py" --threads 1 --dtype $dt \
+      --tag openblas_t1 --out "$raw/torch.jsonl" >/dev/null
+  done
+  torch="-torch $raw/torch.jsonl"
+fi
+
+echo "== benchstat"
+for f in bp pc ops handoff; do
+  go tool benchstat "$raw/$f.txt" > "$raw/$f.benchstat.txt" || true
+done
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`bench/run.sh\` (GRID=${GRID:-report}, -count $COUNT, -benchtime $BENCHTIME, -cpu $CPUS) on $(date -u +%Y-%m-%d)."
+  echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $n cores; $(go version | cut -d' ' -f3-)."
+  echo "Matrix kernel: $(cd "$tmp" && ./bench.test -test.run TestKernelName -test.v 2>/dev/null | sed -n 's/.*kernel: //p' | head -1)."
+  echo "Raw results and benchstat tables: [raw/]($(basename "$out")/raw/)."
+  echo
+} > "$tmp/header.md"
+go run ./bench/report -in "$raw/bp.txt,$raw/pc.txt,$raw/ops.txt,$raw/handoff.txt" $torch \
+  -header "$tmp/header.md" -out docs/bench.md -plots "$out"
+echo "== wrote docs/bench.md"
