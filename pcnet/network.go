@@ -166,14 +166,11 @@ func (n *Network) run(ctx context.Context, x *mat.Dense, labels []int, learn boo
 		return 0, err
 	}
 	batch, _ := x.Dims()
-	for _, nd := range n.nodes {
-		nd.begin(x, labels, batch)
-	}
 	var err error
 	if n.cfg.Engine == Sequential {
-		err = n.runSequential(ctx, batch, learn)
+		err = n.runSequential(ctx, x, labels, learn)
 	} else {
-		err = n.runParallel(ctx, batch, learn)
+		err = n.runParallel(ctx, batchCmd{x: x, labels: labels, learn: learn})
 	}
 	if err != nil {
 		return 0, err

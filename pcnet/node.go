@@ -65,7 +65,9 @@ func (n *node) sendsPrediction() bool {
 	return n.role == hiddenRole && !n.cfg.Variant.fixedPredictions()
 }
 
-func (n *node) begin(x0 *mat.Dense, labels []int, batch int) {
+// begin readies the node for a batch: the buffers of its size and a zero update.
+func (n *node) begin(x0 *mat.Dense, labels []int) {
+	batch := len(labels)
 	w, ok := n.work[batch]
 	if !ok {
 		w = n.newWork(batch)

@@ -11,10 +11,12 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// batchCmd starts one batch on a node actor.
+// batchCmd starts one batch on a node actor. Every node gets the whole batch; the input
+// node reads x and the output node the labels.
 type batchCmd struct {
-	batch int
-	learn bool
+	x      *mat.Dense
+	labels []int
+	learn  bool
 }
 
 // nodeActor is the goroutine shell around one node core. It owns the node between
@@ -63,7 +65,7 @@ func (n *Network) start(ctx context.Context) error {
 // runParallel hands the batch to every actor and waits for all of them. A cancelled ctx
 // or a failed actor stops the whole network: messages may be in flight, so it cannot be
 // reused.
-func (n *Network) runParallel(ctx context.Context, batch int, learn bool) error {
+func (n *Network) runParallel(ctx context.Context, cmd batchCmd) error {
 	fail := func(err error) error {
 		n.group.Stop()
 		if gerr := n.group.Wait(); gerr != nil {
@@ -74,7 +76,7 @@ func (n *Network) runParallel(ctx context.Context, batch int, learn bool) error 
 	}
 	for _, a := range n.actors {
 		select {
-		case a.cmds <- batchCmd{batch: batch, learn: learn}:
+		case a.cmds <- cmd:
 		case <-ctx.Done():
 			return fail(ctx.Err())
 		case <-n.group.Done():
@@ -117,6 +119,8 @@ func view(dst *mat.Dense, b *channels.Buffer) *mat.Dense {
 // orders them for this node.
 func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 	nd := a.nd
+	nd.begin(cmd.x, cmd.labels)
+	batch := len(cmd.labels)
 	observed := nd.obs != nil
 	var start time.Time
 	if observed {
@@ -136,7 +140,7 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 		pred, below = m, view(&a.predIn, m.Buf)
 	}
 	if a.above != nil {
-		buf, err := a.acquire(ctx, a.above.UpSend, cmd.batch, nd.layer.Out(), observed)
+		buf, err := a.acquire(ctx, a.above.UpSend, batch, nd.layer.Out(), observed)
 		if err != nil {
 			return err
 		}
@@ -162,7 +166,7 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 					pred, below = m, view(&a.predIn, m.Buf)
 				}
 			}
-			buf, err := a.acquire(ctx, a.below.DownSend, cmd.batch, nd.width, observed)
+			buf, err := a.acquire(ctx, a.below.DownSend, batch, nd.width, observed)
 			if err != nil {
 				return err
 			}
@@ -184,7 +188,7 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 			var out *channels.Buffer
 			var up *mat.Dense
 			if t < T && nd.sendsPrediction() {
-				if out, err = a.acquire(ctx, a.above.UpSend, cmd.batch, nd.layer.Out(), observed); err != nil {
+				if out, err = a.acquire(ctx, a.above.UpSend, batch, nd.layer.Out(), observed); err != nil {
 					return err
 				}
 				up = view(&a.predOut, out)

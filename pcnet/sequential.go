@@ -29,7 +29,11 @@ func (n *Network) seqLinks(batch int) *seqLinks {
 // runSequential runs one batch in the caller's goroutine: a Jacobi sweep per step, in
 // which every node's error is formed from the previous step's values before any node
 // moves.
-func (n *Network) runSequential(ctx context.Context, batch int, learn bool) error {
+func (n *Network) runSequential(ctx context.Context, x *mat.Dense, labels []int, learn bool) error {
+	batch := len(labels)
+	for _, nd := range n.nodes {
+		nd.begin(x, labels)
+	}
 	s := n.seqLinks(batch)
 	h, T := n.h, n.cfg.Steps
 	var start time.Time
