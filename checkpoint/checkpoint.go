@@ -1,0 +1,299 @@
+package checkpoint
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/safetensors"
+	"github.com/pcnet/pcnet/train"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Format is the value of the metadata key "format" that this package writes and reads.
+const Format = "pcnet-checkpoint/1"
+
+// Variants are the training variants a checkpoint may name: backprop and the
+// predictive-coding variants of package pcnet.
+var Variants = []string{"bp", "fpa", "pc", "scaled", "zil"}
+
+// maxExactInt is the largest step count a float64 scalar tensor holds exactly.
+const maxExactInt = 1 << 53
+
+// Checkpoint is a network's weights, its optimiser state and the settings and position
+// of the run that produced it.
+type Checkpoint struct {
+	// Sizes are the node widths: input, H hidden widths, output (len >= 2).
+	Sizes      []int
+	Activation layer.Activation // of the hidden layers; the last layer is linear
+	Loss       string           // "nll" or "mse"
+
+	Variant    string  // one of Variants
+	Steps      int     // T
+	Gamma      float64 // inference step size
+	K          float64 // hidden precision of the scaled variant
+	Precisions []float64
+	Optimizer  optim.Config
+
+	Seed     uint64
+	Batch    int
+	MaxTrain int // 0: the whole training set
+	Epochs   int // the epochs the run was asked for
+
+	Position train.Position // the next batch to learn from
+	Step     int64          // optimiser updates applied so far
+
+	// Layers[l] maps node l to node l+1.
+	Layers []*layer.Dense
+	// OptimizerState[l] holds the state of layer l's weight and bias; nil when the
+	// checkpoint has none.
+	OptimizerState [][2]TensorState
+}
+
+// TensorState is the optimiser state of one parameter tensor, as optim.State exposes it.
+type TensorState struct {
+	Steps   int
+	Buffers map[string][]float64
+}
+
+// Hidden returns H.
+func (c *Checkpoint) Hidden() int { return len(c.Sizes) - 2 }
+
+// CaptureOptimizers copies the optimiser states of every layer's weight and bias.
+func CaptureOptimizers(states [][2]*optim.State) [][2]TensorState {
+	out := make([][2]TensorState, len(states))
+	for l, pair := range states {
+		for i, s := range pair {
+			if s != nil {
+				out[l][i] = TensorState{Steps: s.Steps(), Buffers: s.Buffers()}
+			}
+		}
+	}
+	return out
+}
+
+// RestoreOptimizers copies the checkpoint's optimiser state into states, which must
+// have been made with the checkpoint's optimiser configuration for its layers.
+func (c *Checkpoint) RestoreOptimizers(states [][2]*optim.State) error {
+	if c.OptimizerState == nil {
+		return errors.New("the checkpoint holds no optimizer state")
+	}
+	if len(states) != len(c.OptimizerState) {
+		return fmt.Errorf("optimizer state for %d layers, the network has %d", len(c.OptimizerState), len(states))
+	}
+	for l, pair := range states {
+		for i, s := range pair {
+			if s == nil {
+				return fmt.Errorf("layer %d %s: no optimizer to restore into", l, paramNames[i])
+			}
+			ts := c.OptimizerState[l][i]
+			if err := s.Restore(ts.Steps, ts.Buffers); err != nil {
+				return fmt.Errorf("layer %d %s: %w", l, paramNames[i], err)
+			}
+		}
+	}
+	return nil
+}
+
+var paramNames = [2]string{"weight", "bias"}
+
+func paramTensor(l, i int) string { return fmt.Sprintf("layers.%d.%s", l, paramNames[i]) }
+
+func optimTensor(l, i int, buf string) string {
+	return fmt.Sprintf("optimizer.layers.%d.%s.%s", l, paramNames[i], buf)
+}
+
+const stepBuffer = "step"
+
+// Save writes c to path atomically (temporary file, fsync, rename).
+func Save(path string, c *Checkpoint) error {
+	f, err := Encode(c)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return safetensors.WriteFileAtomic(path, f)
+}
+
+// Load reads the checkpoint at path. Errors name the file.
+func Load(path string) (*Checkpoint, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, err // names the file
+	}
+	c, err := Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Read decodes a checkpoint from r, accepting at most limit bytes (see
+// safetensors.Decode).
+func Read(r io.Reader, limit int64) (*Checkpoint, error) {
+	f, err := safetensors.Decode(r, limit)
+	if err != nil {
+		return nil, err
+	}
+	return Decode(f)
+}
+
+// Encode turns c into a safetensors file, checking that its parts fit together.
+func Encode(c *Checkpoint) (*safetensors.File, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	f := &safetensors.File{Metadata: c.metadata()}
+	for l, d := range c.Layers {
+		f.Tensors = append(f.Tensors,
+			safetensors.Tensor{Name: paramTensor(l, 0), Shape: []int{d.Out(), d.In()}, Data: flatten(d.W)},
+			safetensors.Tensor{Name: paramTensor(l, 1), Shape: []int{d.Out()}, Data: vecData(d.B)},
+		)
+		if c.OptimizerState == nil {
+			continue
+		}
+		shapes := [2][]int{{d.Out(), d.In()}, {d.Out()}}
+		for i, ts := range c.OptimizerState[l] {
+			f.Tensors = append(f.Tensors, safetensors.Tensor{Name: optimTensor(l, i, stepBuffer), Shape: []int{}, Data: []float64{float64(ts.Steps)}})
+			for _, name := range slices.Sorted(maps.Keys(ts.Buffers)) {
+				f.Tensors = append(f.Tensors, safetensors.Tensor{Name: optimTensor(l, i, name), Shape: shapes[i], Data: ts.Buffers[name]})
+			}
+		}
+	}
+	return f, nil
+}
+
+// check reports the first inconsistency between c's parts.
+func (c *Checkpoint) check() error {
+	if len(c.Sizes) < 2 {
+		return fmt.Errorf("sizes %v: need at least an input and an output width", c.Sizes)
+	}
+	if err := c.Optimizer.Validate(); err != nil {
+		return err
+	}
+	if len(c.Layers) != len(c.Sizes)-1 {
+		return fmt.Errorf("%d layers for sizes %v", len(c.Layers), c.Sizes)
+	}
+	for l, d := range c.Layers {
+		if d.In() != c.Sizes[l] || d.Out() != c.Sizes[l+1] {
+			return fmt.Errorf("layer %d maps %d to %d, sizes %v say %d to %d", l, d.In(), d.Out(), c.Sizes, c.Sizes[l], c.Sizes[l+1])
+		}
+	}
+	if c.OptimizerState != nil {
+		if len(c.OptimizerState) != len(c.Layers) {
+			return fmt.Errorf("optimizer state for %d layers, the network has %d", len(c.OptimizerState), len(c.Layers))
+		}
+		want := bufferNames(c.Optimizer)
+		for l, pair := range c.OptimizerState {
+			n := [2]int{c.Sizes[l] * c.Sizes[l+1], c.Sizes[l+1]}
+			for i, ts := range pair {
+				if got := slices.Sorted(maps.Keys(ts.Buffers)); !slices.Equal(got, want) {
+					return fmt.Errorf("layer %d %s: optimizer buffers %v, %s keeps %v", l, paramNames[i], got, c.Optimizer.Kind, want)
+				}
+				for name, b := range ts.Buffers {
+					if len(b) != n[i] {
+						return fmt.Errorf("layer %d %s: optimizer buffer %s has %d values, want %d", l, paramNames[i], name, len(b), n[i])
+					}
+				}
+				if ts.Steps < 0 || ts.Steps > maxExactInt {
+					return fmt.Errorf("layer %d %s: optimizer step count %d out of range", l, paramNames[i], ts.Steps)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// bufferNames returns the sorted names of the buffers an optimiser keeps per tensor.
+// cfg must be valid.
+func bufferNames(cfg optim.Config) []string {
+	return slices.Sorted(maps.Keys(cfg.NewState(0).Buffers()))
+}
+
+func flatten(m *mat.Dense) []float64 {
+	r, c := m.Dims()
+	raw := m.RawMatrix()
+	if raw.Stride == c {
+		return raw.Data[:r*c]
+	}
+	out := make([]float64, 0, r*c)
+	for i := 0; i < r; i++ {
+		out = append(out, raw.Data[i*raw.Stride:i*raw.Stride+c]...)
+	}
+	return out
+}
+
+func vecData(v *mat.VecDense) []float64 {
+	raw := v.RawVector()
+	if raw.Inc == 1 {
+		return raw.Data[:v.Len()]
+	}
+	out := make([]float64, v.Len())
+	for i := range out {
+		out[i] = v.AtVec(i)
+	}
+	return out
+}
+
+func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
+}
+
+func joinFloats(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = formatFloat(x)
+	}
+	return strings.Join(s, ",")
+}
+
+func (c *Checkpoint) metadata() map[string]string {
+	m := map[string]string{
+		"format":      Format,
+		"sizes":       joinInts(c.Sizes),
+		"hidden":      strconv.Itoa(c.Hidden()),
+		"activation":  c.Activation.String(),
+		"loss":        c.Loss,
+		"variant":     c.Variant,
+		"steps":       strconv.Itoa(c.Steps),
+		"gamma":       formatFloat(c.Gamma),
+		"k":           formatFloat(c.K),
+		"seed":        strconv.FormatUint(c.Seed, 10),
+		"batch":       strconv.Itoa(c.Batch),
+		"max_train":   strconv.Itoa(c.MaxTrain),
+		"epochs":      strconv.Itoa(c.Epochs),
+		"epoch":       strconv.Itoa(c.Position.Epoch),
+		"batch_index": strconv.Itoa(c.Position.Batch),
+		"samples":     strconv.FormatInt(c.Position.Samples, 10),
+		"step":        strconv.FormatInt(c.Step, 10),
+	}
+	if c.Precisions != nil {
+		m["precisions"] = joinFloats(c.Precisions)
+	}
+	o := c.Optimizer
+	m["optimizer"] = o.Kind.String()
+	m["lr"] = formatFloat(o.LR)
+	m["weight_decay"] = formatFloat(o.WeightDecay)
+	switch o.Kind {
+	case optim.SGD:
+		m["momentum"] = formatFloat(o.Momentum)
+		m["dampening"] = formatFloat(o.Dampening)
+		m["nesterov"] = strconv.FormatBool(o.Nesterov)
+	case optim.Adam:
+		m["beta1"] = formatFloat(o.Beta1)
+		m["beta2"] = formatFloat(o.Beta2)
+		m["eps"] = formatFloat(o.Eps)
+	}
+	return m
+}

@@ -1,0 +1,301 @@
+package checkpoint
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/safetensors"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Decode checks a decoded safetensors file against the checkpoint format and returns
+// the checkpoint it holds. Every metadata key is parsed and range-checked, and every
+// tensor's presence and shape is checked against the metadata before a layer is built;
+// a tensor the format does not know is an error too, since it means the file is not
+// what its metadata says. The layers alias the file's tensor data.
+func Decode(f *safetensors.File) (*Checkpoint, error) {
+	format, ok := f.Metadata["format"]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("not a pcnet checkpoint: the header's __metadata__ has no %q key", "format")
+	case format != Format:
+		return nil, fmt.Errorf("not a pcnet checkpoint: metadata format is %q, want %q", format, Format)
+	}
+	c, err := decodeMetadata(f.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	tensors := make(map[string]*safetensors.Tensor, len(f.Tensors))
+	for i := range f.Tensors {
+		tensors[f.Tensors[i].Name] = &f.Tensors[i]
+	}
+	used := make(map[string]bool, len(f.Tensors))
+	need := func(name string, shape []int) (*safetensors.Tensor, error) {
+		t, ok := tensors[name]
+		if !ok {
+			return nil, fmt.Errorf("tensor %q is missing (sizes %s)", name, joinInts(c.Sizes))
+		}
+		if !slices.Equal(t.Shape, shape) {
+			return nil, fmt.Errorf("tensor %q has shape %v, want %v for sizes %s", name, t.Shape, shape, joinInts(c.Sizes))
+		}
+		used[name] = true
+		return t, nil
+	}
+
+	for l := 0; l < len(c.Sizes)-1; l++ {
+		in, out := c.Sizes[l], c.Sizes[l+1]
+		w, err := need(paramTensor(l, 0), []int{out, in})
+		if err != nil {
+			return nil, err
+		}
+		b, err := need(paramTensor(l, 1), []int{out})
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range []*safetensors.Tensor{w, b} {
+			if i := slices.IndexFunc(t.Data, notFinite); i >= 0 {
+				return nil, fmt.Errorf("tensor %q holds %v at index %d", t.Name, t.Data[i], i)
+			}
+		}
+		act := c.Activation
+		if l == len(c.Sizes)-2 {
+			act = layer.Identity
+		}
+		c.Layers = append(c.Layers, &layer.Dense{Act: act, W: mat.NewDense(out, in, w.Data), B: mat.NewVecDense(out, b.Data)})
+	}
+
+	hasState := slices.ContainsFunc(f.Tensors, func(t safetensors.Tensor) bool { return strings.HasPrefix(t.Name, "optimizer.") })
+	if hasState {
+		bufs := bufferNames(c.Optimizer)
+		c.OptimizerState = make([][2]TensorState, len(c.Layers))
+		for l := range c.Layers {
+			shapes := [2][]int{{c.Sizes[l+1], c.Sizes[l]}, {c.Sizes[l+1]}}
+			for i := range 2 {
+				st, err := need(optimTensor(l, i, stepBuffer), []int{})
+				if err != nil {
+					return nil, err
+				}
+				steps := st.Data[0]
+				if !(steps >= 0 && steps <= maxExactInt && steps == math.Trunc(steps)) {
+					return nil, fmt.Errorf("tensor %q holds %v, want a whole number of steps in [0, 2^53]", st.Name, steps)
+				}
+				ts := TensorState{Steps: int(steps), Buffers: make(map[string][]float64, len(bufs))}
+				for _, name := range bufs {
+					t, err := need(optimTensor(l, i, name), shapes[i])
+					if err != nil {
+						return nil, fmt.Errorf("%w (%s keeps %s)", err, c.Optimizer.Kind, strings.Join(bufs, ", "))
+					}
+					if i := slices.IndexFunc(t.Data, notFinite); i >= 0 {
+						return nil, fmt.Errorf("tensor %q holds %v at index %d", t.Name, t.Data[i], i)
+					}
+					ts.Buffers[name] = t.Data
+				}
+				c.OptimizerState[l][i] = ts
+			}
+		}
+	}
+	for _, t := range f.Tensors {
+		if !used[t.Name] {
+			return nil, fmt.Errorf("unexpected tensor %q (a %s checkpoint of sizes %s with %s state has no such tensor)",
+				t.Name, c.Variant, joinInts(c.Sizes), c.Optimizer.Kind)
+		}
+	}
+	return c, nil
+}
+
+func notFinite(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
+
+// decodeMetadata parses every key of the format except the tensors'.
+func decodeMetadata(m map[string]string) (*Checkpoint, error) {
+	r := metaReader{m: m}
+	c := &Checkpoint{}
+	c.Sizes = r.sizes("sizes")
+	hidden := r.int("hidden", 0)
+	if r.err == nil && hidden != len(c.Sizes)-2 {
+		r.fail("hidden", fmt.Sprintf("%d hidden layers, but sizes %s has %d", hidden, joinInts(c.Sizes), len(c.Sizes)-2))
+	}
+	if s, ok := r.str("activation"); ok {
+		act, err := layer.ParseActivation(s)
+		if err != nil {
+			r.fail("activation", err.Error())
+		}
+		c.Activation = act
+	}
+	c.Loss = r.oneOf("loss", []string{"nll", "mse"})
+	c.Variant = r.oneOf("variant", Variants)
+	c.Steps = r.int("steps", 0)
+	c.Gamma = r.positive("gamma")
+	c.K = r.positive("k")
+	if s, ok := m["precisions"]; ok && r.err == nil {
+		for _, f := range strings.Split(s, ",") {
+			v, err := strconv.ParseFloat(f, 64)
+			if err != nil || !(v > 0) || math.IsInf(v, 0) {
+				r.fail("precisions", "want a comma-separated list of finite numbers > 0")
+				break
+			}
+			c.Precisions = append(c.Precisions, v)
+		}
+		if r.err == nil && len(c.Precisions) != len(c.Sizes)-2 {
+			r.fail("precisions", fmt.Sprintf("%d values for %d hidden layers", len(c.Precisions), len(c.Sizes)-2))
+		}
+	}
+	c.Optimizer = r.optimizer()
+	c.Seed = r.uint64("seed")
+	c.Batch = r.int("batch", 1)
+	c.MaxTrain = r.int("max_train", 0)
+	c.Epochs = r.int("epochs", 0)
+	c.Position.Epoch = r.int("epoch", 0)
+	c.Position.Batch = r.int("batch_index", 0)
+	c.Position.Samples = int64(r.int("samples", 0))
+	c.Step = int64(r.int("step", 0))
+	if r.err != nil {
+		return nil, r.err
+	}
+	return c, nil
+}
+
+// metaReader parses metadata values, keeping the first error.
+type metaReader struct {
+	m   map[string]string
+	err error
+}
+
+func (r *metaReader) fail(key, problem string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("metadata %q = %q: %s", key, r.m[key], problem)
+	}
+}
+
+func (r *metaReader) str(key string) (string, bool) {
+	if r.err != nil {
+		return "", false
+	}
+	s, ok := r.m[key]
+	if !ok {
+		r.err = fmt.Errorf("metadata %q is missing", key)
+	}
+	return s, ok
+}
+
+func (r *metaReader) oneOf(key string, allowed []string) string {
+	s, ok := r.str(key)
+	if ok && !slices.Contains(allowed, s) {
+		r.fail(key, "want one of "+strings.Join(allowed, ", "))
+	}
+	return s
+}
+
+// int parses a non-negative decimal integer of at least lo.
+func (r *metaReader) int(key string, lo int) int {
+	s, ok := r.str(key)
+	if !ok {
+		return 0
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < int64(lo) || v > math.MaxInt {
+		r.fail(key, fmt.Sprintf("want an integer >= %d", lo))
+		return 0
+	}
+	return int(v)
+}
+
+func (r *metaReader) uint64(key string) uint64 {
+	s, ok := r.str(key)
+	if !ok {
+		return 0
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		r.fail(key, "want an unsigned integer")
+	}
+	return v
+}
+
+func (r *metaReader) float(key string) float64 {
+	s, ok := r.str(key)
+	if !ok {
+		return 0
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		r.fail(key, "want a number")
+	}
+	return v
+}
+
+func (r *metaReader) positive(key string) float64 {
+	v := r.float(key)
+	if r.err == nil && (!(v > 0) || math.IsInf(v, 0)) {
+		r.fail(key, "want a finite number > 0")
+	}
+	return v
+}
+
+func (r *metaReader) bool(key string) bool {
+	s, ok := r.str(key)
+	if !ok {
+		return false
+	}
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		r.fail(key, "want true or false")
+	}
+	return v
+}
+
+// sizes parses the node widths: at least two, each >= 1.
+func (r *metaReader) sizes(key string) []int {
+	s, ok := r.str(key)
+	if !ok {
+		return nil
+	}
+	fields := strings.Split(s, ",")
+	if len(fields) < 2 {
+		r.fail(key, "want at least an input and an output width")
+		return nil
+	}
+	out := make([]int, len(fields))
+	for i, f := range fields {
+		v, err := strconv.Atoi(f)
+		if err != nil || v < 1 {
+			r.fail(key, "want comma-separated widths >= 1")
+			return nil
+		}
+		out[i] = v
+	}
+	return out
+}
+
+func (r *metaReader) optimizer() optim.Config {
+	s, ok := r.str("optimizer")
+	if !ok {
+		return optim.Config{}
+	}
+	kind, err := optim.ParseKind(s)
+	if err != nil {
+		r.fail("optimizer", "want sgd or adam")
+		return optim.Config{}
+	}
+	cfg := optim.Config{Kind: kind, LR: r.float("lr"), WeightDecay: r.float("weight_decay")}
+	switch kind {
+	case optim.SGD:
+		cfg.Momentum = r.float("momentum")
+		cfg.Dampening = r.float("dampening")
+		cfg.Nesterov = r.bool("nesterov")
+	case optim.Adam:
+		cfg.Beta1 = r.float("beta1")
+		cfg.Beta2 = r.float("beta2")
+		cfg.Eps = r.float("eps")
+	}
+	if r.err == nil {
+		if err := cfg.Validate(); err != nil {
+			r.err = fmt.Errorf("metadata: optimizer settings: %w", err)
+		}
+	}
+	return cfg
+}

@@ -1,0 +1,71 @@
+// Package checkpoint saves and loads pcnet training checkpoints as safetensors files
+// (package safetensors), so that a run can stop and resume exactly, and so that PyTorch
+// users can load the weights.
+//
+// # Tensors
+//
+// Every tensor is float64 (F64). Weight layer l of the MLP (it maps node l to node l+1,
+// l = 0..H) is stored as PyTorch's nn.Linear stores it:
+//
+//	layers.<l>.weight   [out, in]
+//	layers.<l>.bias     [out]
+//
+// With an optimiser, the state of each parameter tensor sits beside it under
+// torch.optim's names:
+//
+//	optimizer.layers.<l>.weight.step              []  (a scalar: updates applied)
+//	optimizer.layers.<l>.weight.momentum_buffer   [out, in]  (SGD with momentum)
+//	optimizer.layers.<l>.weight.exp_avg           [out, in]  (Adam)
+//	optimizer.layers.<l>.weight.exp_avg_sq        [out, in]  (Adam)
+//
+// and the same for .bias.
+//
+// # Metadata
+//
+// The header's __metadata__ holds the architecture, the run's settings and where the
+// run stands, all as strings (floats in Go's shortest round-trip form):
+//
+//	format       pcnet-checkpoint/1
+//	sizes        784,64,64,64,64,10   (node widths: input, H hidden, output)
+//	hidden       4                    (H)
+//	activation   tanh                 (of the hidden layers; the last layer is linear)
+//	loss         nll | mse
+//	variant      bp | fpa | pc | scaled | zil
+//	steps, gamma, k, precisions       (inference settings; precisions only when set)
+//	optimizer    sgd | adam, with lr, weight_decay and momentum, dampening, nesterov
+//	             (sgd) or beta1, beta2, eps (adam)
+//	seed, batch, max_train, epochs    (what fixes the data order and the run's length)
+//	epoch, batch_index, samples       (the position to resume from: epoch counts the
+//	                                   finished epochs, batch_index the batches done in
+//	                                   the next one)
+//	step                              (optimiser updates applied so far)
+//
+// # Loading in PyTorch
+//
+// The layer names follow a module that keeps its Linear layers in an nn.ModuleList
+// called layers, with the activations applied between them in forward:
+//
+//	class MLP(nn.Module):
+//	    def __init__(self, sizes):
+//	        super().__init__()
+//	        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+//	    def forward(self, x):
+//	        for l in self.layers[:-1]:
+//	            x = torch.tanh(l(x))
+//	        return self.layers[-1](x)
+//
+//	model = MLP([784, 64, 64, 64, 64, 10]).double()
+//	state = safetensors.torch.load_file("runs/fpa-H4.safetensors")
+//	model.load_state_dict({k: v for k, v in state.items() if k.startswith("layers.")})
+//
+// (An nn.Sequential with activation modules in between would number its Linear layers
+// 0, 2, 4, ...: rename layers.<l> to <2l> for it.)
+//
+// # Reading untrusted files
+//
+// [Load] and [Read] never panic and never allocate more than the input holds (or the
+// caller's limit allows): the safetensors decoder bounds the tensor data by the input's
+// size, and every tensor's presence and shape is checked against the metadata before
+// any layer is built. Errors name the file and the tensor or metadata key that is wrong.
+// FuzzLoad holds the reader to that.
+package checkpoint

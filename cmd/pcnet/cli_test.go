@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pcnet/pcnet/checkpoint"
+	"github.com/pcnet/pcnet/metrics"
+	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/train"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+// In-process runs, finished or interrupted, stop every goroutine they start: the layer
+// actors, the metrics server, the data loaders.
+func TestRunStopsItsGoroutines(t *testing.T) {
+	args := func(out string) []string {
+		return []string{"-hidden", "2", "-width", "8", "-max-train", "256", "-epochs", "1", "-metrics-addr", "127.0.0.1:0", "-out", out}
+	}
+	for _, tc := range []struct {
+		name      string
+		cancelled bool
+		code      int
+	}{
+		{"finished", false, exitOK},
+		{"interrupted before the first batch", true, exitFailure},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer goleak.VerifyNone(t)
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			if tc.cancelled {
+				cancel(&interrupted{signal: os.Interrupt})
+			}
+			out := t.TempDir()
+			var stdout, stderr bytes.Buffer
+			code := run(ctx, args(out), &stdout, &stderr)
+			require.Equal(t, tc.code, code, "stderr: %s", stderr.String())
+			path := filepath.Join(out, "fpa-H2.safetensors")
+			ck, err := checkpoint.Load(path)
+			require.NoError(t, err)
+			if tc.cancelled {
+				require.Equal(t, fmt.Sprintf("pcnet: interrupted at epoch 1, batch 0; checkpoint written to %s (resume with -resume %s)\n", path, path), stderr.String())
+				require.Equal(t, train.Position{}, ck.Position)
+			} else {
+				require.Empty(t, stderr.String())
+				require.Equal(t, train.Position{Epoch: 1, Samples: 256}, ck.Position)
+			}
+		})
+	}
+}
+
+func TestEpochLine(t *testing.T) {
+	e := train.EpochInfo{
+		Epoch: 1, TrainLoss: 0.23114, ValAccuracy: 0.94123, MeanCosine: 0.9999999999,
+		Duration: 4100 * time.Millisecond, StepTime: 3 * time.Second, BPTime: 1200 * time.Millisecond, Compared: 860,
+	}
+	s := metrics.Summary{
+		{Variant: pcnet.FixedPrediction, Distance: 1, Inferences: 860, FirstNonzero: 1, Convergence: 1},
+		{Variant: pcnet.FixedPrediction, Distance: 2, Inferences: 860, FirstNonzero: 2, Convergence: math.NaN(), Unconverged: 860},
+		{Variant: pcnet.Standard, Distance: 1, Inferences: 5, FirstNonzero: 9, Convergence: 9},
+	}
+	for _, tc := range []struct {
+		name    string
+		variant pcnet.Variant
+		info    train.EpochInfo
+		summary metrics.Summary
+		want    string
+	}{
+		{"bp", 0, e, nil, "epoch 2/3  loss 0.2311  val acc 94.12%  time 4.1s"},
+		{"fpa", pcnet.FixedPrediction, e, s,
+			"epoch 2/3  loss 0.2311  val acc 94.12%  cos(PC,BP) 1.000000  first-nonzero step d1:1 d2:2  converged d1:1 d2:-  unconverged d2:100%  time 4.1s (PC steps 3.0s, BP 1.2s on the 860 compared batches)"},
+		{"not compared", pcnet.FixedPrediction, func() train.EpochInfo { e := e; e.Compared = 0; return e }(), nil,
+			"epoch 2/3  loss 0.2311  val acc 94.12%  time 4.1s (PC steps 3.0s)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, epochLine(tc.info, 3, tc.variant, tc.summary))
+		})
+	}
+}
+
+func TestWidthsAndSteps(t *testing.T) {
+	for _, tc := range []struct {
+		hidden int
+		width  string
+		steps  []string
+		sizes  []int
+		t      int
+		err    string
+	}{
+		{hidden: 2, width: "64", sizes: []int{784, 64, 64, 10}, t: 2},
+		{hidden: 3, width: "32, 16,8", steps: []string{"7"}, sizes: []int{784, 32, 16, 8, 10}, t: 7},
+		{hidden: 1, width: "5", steps: []string{"0"}, sizes: []int{784, 5, 10}, t: 0},
+		{hidden: 2, width: "64,64,64", err: `-width "64,64,64" lists 3 widths but -hidden is 2`},
+		{hidden: 2, width: "0", err: `-width "0": want widths in 1..65536`},
+		{hidden: 2, width: "64", steps: []string{"-3"}, err: "-steps: must be >= 0, got -3"},
+	} {
+		a := archFlags{hidden: tc.hidden, width: tc.width, activation: "tanh"}
+		sizes, _, err := a.resolve()
+		var p inferFlags
+		p.gamma, p.k, p.engine, p.loss = 1, 1, "parallel", "nll"
+		for _, s := range tc.steps {
+			require.NoError(t, p.steps.Set(s))
+		}
+		if err == nil {
+			var pc pcSettings
+			pc, err = p.resolve(tc.hidden)
+			if err == nil {
+				require.Equal(t, tc.t, pc.steps)
+			}
+		}
+		if tc.err != "" {
+			require.ErrorContains(t, err, tc.err)
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, tc.sizes, sizes)
+	}
+}
+
+// Comparing FPA-PC (gamma 1, T = H) with backprop on a fresh network.
+func Example() {
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"compare", "-hidden", "2", "-variants", "fpa,zil", "-json"}, &stdout, &stderr)
+	var rep struct {
+		Variants []struct {
+			Variant string
+			Steps   int
+			All     struct{ Cosine float64 }
+		}
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		fmt.Println(code, strings.TrimSpace(stderr.String()), err)
+		return
+	}
+	for _, v := range rep.Variants {
+		fmt.Printf("%s T=%d cosine to BP %.9f\n", v.Variant, v.Steps, v.All.Cosine)
+	}
+	// Output:
+	// fpa T=2 cosine to BP 1.000000000
+	// zil T=2 cosine to BP 1.000000000
+}

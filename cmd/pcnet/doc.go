@@ -1,0 +1,35 @@
+// Command pcnet trains predictive-coding networks whose layers are goroutines, next to
+// the backpropagation baseline, and compares their weight updates with backprop's.
+//
+//	go run ./cmd/pcnet                     # FPA-PC, gamma 1, T = H on 784-[64 tanh]x4-10
+//	pcnet train -variant bp -hidden 2 -epochs 10
+//	pcnet eval -checkpoint runs/fpa-H4.safetensors -split test
+//	pcnet compare -hidden 4 -variants fpa,pc -steps 4 -json
+//	pcnet help                             # every command and flag with its default
+//
+// # Commands
+//
+// train (the default) trains one variant (bp, fpa, pc, scaled, zil) on MNIST with the
+// shared loop of package train, prints a line per epoch (loss, validation accuracy, the
+// cosine of the PC updates to backprop's, the steps each distance from the output
+// needed, the time next to backprop's), serves Prometheus metrics (package metrics) and
+// writes a safetensors checkpoint (package checkpoint) before the first batch, after
+// every epoch and when interrupted. eval reports a checkpoint's loss and accuracy on a
+// split. compare runs backprop and the requested variants on one batch and reports,
+// per weight layer, cosine similarity, relative error and norms, as a table or JSON.
+//
+// # Signals and exit status
+//
+// The first SIGINT or SIGTERM cancels the root context: training stops after the batch
+// in progress, the checkpoint is written, the metrics server shut down, and the command
+// exits with status 1 and one line saying where it stopped and how to resume. A second
+// signal exits at once with status 130. Errors are one line on stderr; the status is 2
+// when the command line is wrong (including flags that contradict the checkpoint they
+// name) and 1 when the work fails (files, data, the metrics port, divergence).
+//
+// # Structure
+//
+// main.go only wires the signals to a context; run (cli.go) takes the arguments and
+// the output streams and returns the exit status, so that everything else is testable
+// in-process. The end-to-end tests build the binary once and drive it as a subprocess.
+package main

@@ -1,0 +1,527 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pcnet/pcnet/backprop"
+	"github.com/pcnet/pcnet/checkpoint"
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/mnist"
+	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/safetensors"
+	"github.com/pcnet/pcnet/train"
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
+)
+
+// binary is the pcnet command built once by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pcnet-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "pcnet")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building pcnet:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is one finished run of the binary.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// pcnetRun runs the binary to its end (at most a minute).
+func pcnetRun(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		exit, ok := err.(*exec.ExitError)
+		require.True(t, ok, "running pcnet %v: %v", args, err)
+		code = exit.ExitCode()
+	}
+	return result{stdout.String(), stderr.String(), code}
+}
+
+// started is a run of the binary in the background whose output lines arrive on lines.
+type started struct {
+	cmd    *exec.Cmd
+	lines  chan string
+	stdout *strings.Builder
+	stderr bytes.Buffer
+	done   chan struct{}
+}
+
+func pcnetStart(t *testing.T, args ...string) *started {
+	t.Helper()
+	s := &started{cmd: exec.Command(binary, args...), lines: make(chan string, 1000), stdout: &strings.Builder{}, done: make(chan struct{})}
+	s.cmd.Stderr = &s.stderr
+	out, err := s.cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, s.cmd.Start())
+	go func() {
+		defer close(s.done)
+		defer close(s.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			s.stdout.WriteString(sc.Text() + "\n")
+			select {
+			case s.lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		s.wait()
+	})
+	return s
+}
+
+// waitFor returns the first line (from now on) with the prefix.
+func (s *started) waitFor(t *testing.T, prefix string) string {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for {
+		select {
+		case line, ok := <-s.lines:
+			if !ok {
+				r := s.wait()
+				t.Fatalf("pcnet ended (status %d) before printing a line starting %q; stdout:\n%s\nstderr:\n%s", r.code, prefix, r.stdout, r.stderr)
+			}
+			if strings.HasPrefix(line, prefix) {
+				return line
+			}
+		case <-timeout:
+			t.Fatalf("no line starting %q within a minute", prefix) // stdout is still being written
+		}
+	}
+}
+
+func (s *started) wait() result {
+	<-s.done
+	err := s.cmd.Wait()
+	code := 0
+	if exit, ok := err.(*exec.ExitError); ok {
+		code = exit.ExitCode()
+	}
+	return result{s.stdout.String(), s.stderr.String(), code}
+}
+
+// oneLine checks that stderr is one line and no crash.
+func oneLine(t *testing.T, r result) string {
+	t.Helper()
+	line := strings.TrimSuffix(r.stderr, "\n")
+	require.NotContains(t, line, "\n", "stderr must be one line:\n%s", r.stderr)
+	require.NotContains(t, r.stderr, "goroutine")
+	require.NotContains(t, r.stderr, "panic")
+	return line
+}
+
+var accuracyLine = regexp.MustCompile(`(?m)^test accuracy (\d+\.\d\d)% \(loss \d+\.\d+\); checkpoint: (.+)$`)
+
+// The default command on a small subset: it trains, prints the epoch and accuracy lines,
+// writes a checkpoint that eval reads back.
+func TestTrainSmallDefaultRun(t *testing.T) {
+	out := t.TempDir()
+	r := pcnetRun(t, "-max-train", "2000", "-epochs", "1", "-metrics-addr", "127.0.0.1:0", "-out", out)
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	require.Empty(t, r.stderr)
+	require.Contains(t, r.stdout, "train fpa on 784-64-64-64-64-10 tanh, T 4, gamma 1")
+	require.Regexp(t, `(?m)^metrics: http://127\.0\.0\.1:\d+/metrics$`, r.stdout)
+	require.Regexp(t, `(?m)^epoch 1/1  batch \d+/32  loss \d`, r.stdout)
+	// FPA with gamma 1 and T = H is BP; Theorem 1 says distance d first moves at step d.
+	require.Regexp(t, `(?m)^epoch 1/1  loss \d+\.\d+  val acc \d+\.\d\d%  cos\(PC,BP\) 1\.000000  first-nonzero step d1:1 d2:2 d3:3 d4:4  converged d1:1 d2:2 d3:3 d4:- .*time`, r.stdout)
+	m := accuracyLine.FindStringSubmatch(r.stdout)
+	require.NotNil(t, m, "no accuracy line in:\n%s", r.stdout)
+	path := filepath.Join(out, "fpa-H4.safetensors")
+	require.Equal(t, path, m[2])
+
+	ck, err := checkpoint.Load(path)
+	require.NoError(t, err)
+	require.Equal(t, train.Position{Epoch: 1, Batch: 0, Samples: 2000}, ck.Position)
+	require.Equal(t, int64(32), ck.Step)
+	require.Equal(t, "fpa", ck.Variant)
+	require.Equal(t, 4, ck.Steps)
+
+	// eval reads the checkpoint back, with the same test accuracy as train printed.
+	r = pcnetRun(t, "eval", "-checkpoint", path, "-json")
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	var ev evalResult
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &ev))
+	require.Equal(t, "test", ev.Split)
+	require.Equal(t, 10000, ev.Examples)
+	require.Equal(t, m[1], fmt.Sprintf("%.2f", 100*ev.Accuracy))
+
+	r = pcnetRun(t, "eval", "-checkpoint", path, "-split", "validation")
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	require.Regexp(t, `^validation: loss \d+\.\d{4}  accuracy \d+\.\d\d% \(\d+/5000\); checkpoint `, r.stdout)
+}
+
+// compare on a fresh seeded network: FPA with gamma 1 and T = H makes BP's update.
+func TestCompareFreshNetworkFPAIsBP(t *testing.T) {
+	dump := filepath.Join(t.TempDir(), "dump.safetensors")
+	r := pcnetRun(t, "compare", "-json", "-hidden", "3", "-seed", "7", "-batch", "32", "-batch-index", "2", "-dump", dump)
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	var rep struct {
+		Batch struct {
+			First, Size int
+		}
+		Variants []struct {
+			Variant string
+			Steps   int
+			Gamma   float64
+			Layers  []struct{ Cosine, RelErr *float64 }
+			All     struct {
+				Cosine *float64
+				RelErr *float64 `json:"rel_err"`
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+	require.Equal(t, 64, rep.Batch.First)
+	require.Equal(t, 32, rep.Batch.Size)
+	require.Len(t, rep.Variants, 4)
+	fpa := rep.Variants[0]
+	require.Equal(t, "fpa", fpa.Variant)
+	require.Equal(t, 3, fpa.Steps)
+	require.Len(t, fpa.Layers, 4)
+	for l, a := range fpa.Layers {
+		require.InDelta(t, 1, *a.Cosine, 1e-9, "layer %d", l)
+	}
+	require.InDelta(t, 1, *fpa.All.Cosine, 1e-9)
+	require.Less(t, *fpa.All.RelErr, 1e-9)
+	zil := rep.Variants[3]
+	require.Equal(t, "zil", zil.Variant)
+	require.InDelta(t, 1, *zil.All.Cosine, 1e-9)
+
+	// The dump holds FPA's updates, which are minus BP's gradients.
+	f, err := safetensors.ReadFile(dump)
+	require.NoError(t, err)
+	for l := range 4 {
+		for _, p := range []string{"weight", "bias"} {
+			got, ok := f.Get(fmt.Sprintf("fpa.layers.%d.%s", l, p))
+			require.True(t, ok)
+			want, ok := f.Get(fmt.Sprintf("bp.layers.%d.%s", l, p))
+			require.True(t, ok)
+			require.Equal(t, want.Shape, got.Shape)
+			for i := range got.Data {
+				require.InDelta(t, -want.Data[i], got.Data[i], 1e-12)
+			}
+		}
+	}
+	in, ok := f.Get("input")
+	require.True(t, ok)
+	require.Equal(t, []int{32, 784}, in.Shape)
+
+	// The table: fewer steps than the distance leaves the bottom layers without update.
+	r = pcnetRun(t, "compare", "-variants", "fpa", "-hidden", "3", "-steps", "1", "-gamma", "1")
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	require.Regexp(t, `(?m)^fpa +1 +1 +- +0 +- `, r.stdout)
+	require.Regexp(t, `(?m)^ +3 +1\.000000000 `, r.stdout)
+}
+
+// writeSmallCheckpoint saves a fresh 784-16-16-10 checkpoint, as pcnet train would.
+func writeSmallCheckpoint(t *testing.T, path string) {
+	t.Helper()
+	sizes := []int{784, 16, 16, 10}
+	layers, err := layer.NewMLP(sizes, layer.Tanh, rand.New(rand.NewPCG(1, 0)))
+	require.NoError(t, err)
+	opt := optim.Config{Kind: optim.SGD, LR: 0.01, Momentum: 0.9}
+	states := make([][2]*optim.State, len(layers))
+	for l, d := range layers {
+		p := d.Params()
+		states[l] = [2]*optim.State{opt.NewState(len(p[0])), opt.NewState(len(p[1]))}
+	}
+	require.NoError(t, checkpoint.Save(path, &checkpoint.Checkpoint{
+		Sizes: sizes, Activation: layer.Tanh, Loss: "nll", Variant: "fpa", Steps: 2, Gamma: 1, K: 1,
+		Optimizer: opt, Seed: 1, Batch: 64, Epochs: 1,
+		Layers: layers, OptimizerState: checkpoint.CaptureOptimizers(states),
+	}))
+}
+
+// Every bad input: its exit status and a one-line message naming the flag or file.
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.safetensors")
+	writeSmallCheckpoint(t, good)
+	raw, err := os.ReadFile(good)
+	require.NoError(t, err)
+	truncated := filepath.Join(dir, "truncated.safetensors")
+	require.NoError(t, os.WriteFile(truncated, raw[:len(raw)/2], 0o644))
+	corrupt := filepath.Join(dir, "corrupt.safetensors")
+	require.NoError(t, os.WriteFile(corrupt, bytes.Replace(raw, []byte(`"sizes":"784,16,16,10"`), []byte(`"sizes":"784,16,17,10"`), 1), 0o644))
+	garbage := filepath.Join(dir, "garbage.safetensors")
+	require.NoError(t, os.WriteFile(garbage, []byte("definitely not safetensors"), 0o644))
+	noMNIST := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	out := filepath.Join(dir, "runs")
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"unknown variant", []string{"-variant", "ff"}, 2, `pcnet train: -variant "ff": want one of bp, fpa, pc, scaled, zil`},
+		{"H < 1", []string{"-hidden", "0"}, 2, "pcnet train: -hidden: must be >= 1, got 0"},
+		{"widths not H", []string{"-hidden", "3", "-width", "64,32"}, 2, `pcnet train: -width "64,32" lists 2 widths but -hidden is 3`},
+		{"bad width", []string{"-width", "64,x"}, 2, `pcnet train: -width "64,x": want widths in 1..65536`},
+		{"T < 0", []string{"-steps", "-1"}, 2, "pcnet train: -steps: must be >= 0, got -1"},
+		{"gamma 0", []string{"-gamma", "0"}, 2, "pcnet train: -gamma: must be a finite number > 0, got 0"},
+		{"gamma < 0", []string{"-gamma", "-0.5"}, 2, "pcnet train: -gamma: must be a finite number > 0, got -0.5"},
+		{"k", []string{"-variant", "scaled", "-k", "0"}, 2, "pcnet train: -k: must be a finite number > 0, got 0"},
+		{"zil gamma", []string{"-variant", "zil", "-gamma", "0.5"}, 2, "pcnet train: -gamma: Z-IL runs with gamma 1, got 0.5"},
+		{"precisions", []string{"-variant", "pc", "-hidden", "2", "-precisions", "1"}, 2, `pcnet train: -precisions "1" lists 1 values but -hidden is 2`},
+		{"activation", []string{"-activation", "swish"}, 2, `pcnet train: -activation: unknown activation "swish"`},
+		{"optimizer", []string{"-optimizer", "rmsprop"}, 2, `pcnet train: -optimizer "rmsprop": want sgd or adam`},
+		{"lr", []string{"-lr", "0"}, 2, "pcnet train: -lr: must be a finite number > 0, got 0"},
+		{"momentum", []string{"-momentum", "1"}, 2, "pcnet train: -momentum: must be in [0, 1), got 1"},
+		{"momentum with adam", []string{"-optimizer", "adam", "-momentum", "0.5"}, 2, "pcnet train: -momentum is not a setting of -optimizer adam"},
+		{"batch", []string{"-batch", "0"}, 2, "pcnet train: -batch: must be >= 1, got 0"},
+		{"epochs", []string{"-epochs", "0"}, 2, "pcnet train: -epochs: must be >= 1, got 0"},
+		{"max-train", []string{"-max-train", "-5"}, 2, "pcnet train: -max-train: must be >= 0, got -5"},
+		{"engine", []string{"-engine", "gpu"}, 2, `pcnet train: -engine: unknown engine "gpu"`},
+		{"loss", []string{"-loss", "hinge"}, 2, `pcnet train: -loss: unknown loss "hinge"`},
+		{"metrics addr", []string{"-metrics-addr", "nonsense"}, 2, `pcnet train: -metrics-addr "nonsense": want host:port`},
+		{"unknown flag", []string{"-layers", "3"}, 2, "pcnet train: flag provided but not defined: -layers (see pcnet train -h)"},
+		{"bad number", []string{"-hidden", "four"}, 2, `pcnet train: invalid value "four" for flag -hidden`},
+		{"argument", []string{"train", "fast"}, 2, `pcnet train: unexpected argument "fast"`},
+		{"unknown command", []string{"fit"}, 2, `pcnet: unknown command "fit"`},
+		{"architecture mismatch", []string{"-resume", good, "-hidden", "3"}, 2, fmt.Sprintf("pcnet train: -hidden 3 does not match the checkpoint %s (hidden 2)", good)},
+		{"width mismatch", []string{"-resume", good, "-width", "32"}, 2, fmt.Sprintf("pcnet train: -width 32,32 does not match the checkpoint %s (width 16,16)", good)},
+		{"setting mismatch", []string{"-resume", good, "-lr", "0.1"}, 2, fmt.Sprintf("pcnet train: -lr 0.1 does not match the checkpoint %s (lr 0.01)", good)},
+		{"compare mismatch", []string{"compare", "-checkpoint", good, "-hidden", "4"}, 2, fmt.Sprintf("pcnet compare: -hidden 4 does not match the checkpoint %s (hidden 2)", good)},
+		{"compare bp", []string{"compare", "-variants", "fpa,bp"}, 2, "pcnet compare: -variants: bp is the reference"},
+		{"eval no checkpoint", []string{"eval"}, 2, "pcnet eval: -checkpoint: required"},
+		{"eval split", []string{"eval", "-checkpoint", good, "-split", "dev"}, 2, `pcnet eval: -split "dev": want train, validation or test`},
+		{"truncated checkpoint", []string{"-resume", truncated}, 1, fmt.Sprintf("pcnet train: -resume: %s: truncated", truncated)},
+		{"corrupt checkpoint", []string{"eval", "-checkpoint", corrupt}, 1, fmt.Sprintf(`pcnet eval: -checkpoint: %s: tensor "layers.1.weight" has shape [16 16], want [17 16]`, corrupt)},
+		{"garbage checkpoint", []string{"compare", "-checkpoint", garbage}, 1, fmt.Sprintf("pcnet compare: -checkpoint: %s: header length", garbage)},
+		{"missing checkpoint", []string{"eval", "-checkpoint", filepath.Join(dir, "absent")}, 1, "no such file or directory"},
+		{"no MNIST", []string{"-data", noMNIST, "-metrics-addr", "", "-out", out}, 1, fmt.Sprintf("pcnet train: -data %s: ", noMNIST)},
+		{"port in use", []string{"-metrics-addr", busy.Addr().String(), "-out", out}, 1, fmt.Sprintf("pcnet train: -metrics-addr %s: address already in use", busy.Addr())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := pcnetRun(t, tc.args...)
+			line := oneLine(t, r)
+			require.Equal(t, tc.code, r.code, "stderr: %s", r.stderr)
+			require.Contains(t, line, tc.want)
+		})
+	}
+}
+
+// A diverging run stops with a message and keeps the last good checkpoint.
+func TestDivergenceKeepsLastGoodCheckpoint(t *testing.T) {
+	out := t.TempDir()
+	r := pcnetRun(t, "-variant", "bp", "-hidden", "2", "-activation", "relu", "-lr", "1e200", "-momentum", "0", "-max-train", "640", "-epochs", "2", "-metrics-addr", "", "-out", out)
+	line := oneLine(t, r)
+	require.Equal(t, 1, r.code)
+	path := filepath.Join(out, "bp-H2.safetensors")
+	require.Regexp(t, `^pcnet train: training diverged: loss is (NaN|\+Inf) at epoch 1, batch \d+; stopped, and kept the last good checkpoint `+regexp.QuoteMeta(path)+` \(the initial weights\)$`, line)
+	ck, err := checkpoint.Load(path)
+	require.NoError(t, err)
+	require.Equal(t, train.Position{}, ck.Position)
+}
+
+// help and -h list every flag with its default.
+func TestHelpListsEveryFlag(t *testing.T) {
+	r := pcnetRun(t, "help")
+	require.Equal(t, 0, r.code)
+	for _, name := range []string{"train", "eval", "compare"} {
+		require.Contains(t, r.stdout, "Usage: pcnet "+name)
+	}
+	for _, tc := range []struct {
+		cmd   string
+		flags []string
+	}{
+		{"train", []string{"variant", "hidden", "width", "activation", "steps", "gamma", "k", "optimizer", "lr", "momentum", "batch", "epochs", "seed", "data", "out", "metrics-addr", "resume", "max-train"}},
+		{"eval", []string{"checkpoint", "split", "json", "data"}},
+		{"compare", []string{"checkpoint", "hidden", "width", "seed", "variants", "steps", "gamma", "k", "split", "batch", "batch-index", "json", "dump"}},
+	} {
+		r := pcnetRun(t, tc.cmd, "-h")
+		require.Equal(t, 0, r.code, tc.cmd)
+		require.Empty(t, r.stderr)
+		for _, f := range tc.flags {
+			require.Regexp(t, `(?m)^  -`+regexp.QuoteMeta(f)+`( \S+)?\n.*\(default [^)]*\)$`, r.stdout, "%s -h: flag -%s", tc.cmd, f)
+		}
+		require.Equal(t, strings.Count(r.stdout, "\n  -"), strings.Count(r.stdout, "(default "), "%s: every flag shows its default", tc.cmd)
+	}
+	r = pcnetRun(t, "help", "train")
+	require.Equal(t, 0, r.code)
+	require.Contains(t, r.stdout, "-metrics-addr host:port")
+}
+
+func httpGet(url string) (string, error) {
+	// No keep-alive: an idle connection's goroutines would outlive the test.
+	client := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+var interruptLine = regexp.MustCompile(`^pcnet: interrupted at epoch (\d+), batch (\d+); checkpoint written to (.+) \(resume with -resume (.+)\)$`)
+
+// A run sent SIGINT mid-epoch leaves a checkpoint; resuming it ends with exactly the
+// weights of a run that was never stopped.
+func TestInterruptAndResumeMatchesUninterrupted(t *testing.T) {
+	args := []string{"-hidden", "2", "-width", "32", "-max-train", "20000", "-epochs", "2", "-batch", "32",
+		"-optimizer", "adam", "-lr", "0.001", "-cosine-every", "0"}
+	dirA, dirB := t.TempDir(), t.TempDir()
+
+	s := pcnetStart(t, append(args, "-out", dirA, "-metrics-addr", "127.0.0.1:0")...)
+	addr := strings.TrimSuffix(strings.TrimPrefix(s.waitFor(t, "metrics: "), "metrics: http://"), "/metrics")
+	s.waitFor(t, "epoch 1/2  batch ")
+	body, err := httpGet("http://" + addr + "/metrics")
+	require.NoError(t, err)
+	require.Contains(t, body, "pcnet_inferences_total{variant=\"fpa\"}")
+	require.Contains(t, body, "pcnet_error_first_nonzero_step_bucket")
+	health, err := httpGet("http://" + addr + "/healthz")
+	require.NoError(t, err)
+	require.Equal(t, "ok\n", health)
+	require.NoError(t, s.cmd.Process.Signal(os.Interrupt))
+	r := s.wait()
+	require.Equal(t, 1, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	m := interruptLine.FindStringSubmatch(oneLine(t, r))
+	require.NotNil(t, m, "stderr: %s", r.stderr)
+	path := filepath.Join(dirA, "fpa-H2.safetensors")
+	require.Equal(t, path, m[3])
+	require.Equal(t, path, m[4])
+	_, err = httpGet("http://" + addr + "/metrics")
+	require.Error(t, err, "the metrics server must be down")
+
+	ck, err := checkpoint.Load(path)
+	require.NoError(t, err)
+	require.Equal(t, m[1], fmt.Sprint(ck.Position.Epoch+1))
+	require.Equal(t, m[2], fmt.Sprint(ck.Position.Batch))
+	require.Less(t, ck.Position.Epoch, 2, "the run was interrupted before its end")
+	t.Logf("interrupted at epoch %d, batch %d", ck.Position.Epoch+1, ck.Position.Batch)
+
+	r = pcnetRun(t, "-resume", path, "-metrics-addr", "")
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	require.Contains(t, r.stdout, fmt.Sprintf("resuming at epoch %d, batch %d", ck.Position.Epoch+1, ck.Position.Batch))
+	require.Regexp(t, accuracyLine, r.stdout)
+
+	r = pcnetRun(t, append(args, "-out", dirB, "-metrics-addr", "")...)
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+
+	resumed, err := safetensors.ReadFile(path)
+	require.NoError(t, err)
+	straight, err := safetensors.ReadFile(filepath.Join(dirB, "fpa-H2.safetensors"))
+	require.NoError(t, err)
+	require.Equal(t, straight.Metadata, resumed.Metadata)
+	require.Len(t, resumed.Tensors, len(straight.Tensors))
+	for i, want := range straight.Tensors {
+		got := resumed.Tensors[i]
+		require.Equal(t, want.Name, got.Name)
+		require.Equal(t, want.Shape, got.Shape)
+		for j := range want.Data {
+			if math.Float64bits(want.Data[j]) != math.Float64bits(got.Data[j]) {
+				t.Fatalf("%s[%d]: resumed %v, uninterrupted %v", want.Name, j, got.Data[j], want.Data[j])
+			}
+		}
+	}
+}
+
+// A second SIGINT ends the process at once, even while the first is still being handled
+// (here: while MNIST loads, which does not look at the interrupt).
+func TestSecondInterruptExitsAtOnce(t *testing.T) {
+	s := pcnetStart(t, "-metrics-addr", "127.0.0.1:0", "-out", t.TempDir(), "-max-train", "640", "-epochs", "1")
+	s.waitFor(t, "metrics: ")
+	require.NoError(t, s.cmd.Process.Signal(os.Interrupt))
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	r := s.wait()
+	if r.code == 1 && interruptLine.MatchString(oneLine(t, r)) {
+		t.Skip("the first interrupt was handled completely before the second arrived")
+	}
+	require.Equal(t, 130, r.code, "stderr: %s", r.stderr)
+	require.Equal(t, "pcnet: second interrupt, exiting at once without a checkpoint", oneLine(t, r))
+}
+
+// A checkpoint written by pcnet loads into PyTorch with the same forward outputs.
+func TestCheckpointLoadsInPyTorch(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI needs %s with torch (apt-get install python3-torch): %v", python, err)
+		}
+		t.Skipf("%s has no torch: %v", python, err)
+	}
+	out := t.TempDir()
+	r := pcnetRun(t, "-hidden", "3", "-width", "32,24,16", "-max-train", "640", "-epochs", "1", "-metrics-addr", "", "-out", out)
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	path := filepath.Join(out, "fpa-H3.safetensors")
+	ck, err := checkpoint.Load(path)
+	require.NoError(t, err)
+
+	data, err := mnist.Load("")
+	require.NoError(t, err)
+	x := mat.DenseCopyOf(data.Test.X.Slice(0, 16, 0, mnist.Pixels))
+	input := filepath.Join(out, "input.safetensors")
+	require.NoError(t, safetensors.WriteFileAtomic(input, &safetensors.File{Tensors: []safetensors.Tensor{
+		{Name: "input", Shape: []int{16, mnist.Pixels}, Data: x.RawMatrix().Data},
+	}}))
+	net, err := backprop.New(ck.Layers, layer.NLL{})
+	require.NoError(t, err)
+	want := net.Forward(x)
+
+	cmd := exec.Command(python, filepath.Join("testdata", "load_torch.py"), path, input)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	require.NoError(t, err, "load_torch.py: %s", stderr.String())
+	var got struct {
+		Sizes  []int
+		Output [][]float64
+	}
+	require.NoError(t, json.Unmarshal(stdout, &got))
+	require.Equal(t, []int{784, 32, 24, 16, 10}, got.Sizes)
+	require.Len(t, got.Output, 16)
+	for i, row := range got.Output {
+		require.Len(t, row, 10)
+		for j, v := range row {
+			require.InDelta(t, want.At(i, j), v, 1e-6, "output %d,%d", i, j)
+		}
+	}
+}
