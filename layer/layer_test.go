@@ -245,3 +245,37 @@ func ExampleDense() {
 	// f(v) = tanh(0.5) = 0.4621, g'(a) = 0.7864
 	// Jᵀ1 = [0.7864 -0.7864]
 }
+
+func TestStatsRulesMatchThePlainRules(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 0))
+	x, p, j := randDense(rng, 5, 7, 1), randDense(rng, 5, 7, 1), randDense(rng, 5, 7, 1)
+	old := randDense(rng, 5, 7, 1)
+
+	e1, e2 := mat.DenseCopyOf(old), mat.DenseCopyOf(old)
+	PredictionError(e1, x, p)
+	size, change := PredictionErrorStats(e2, x, p)
+	require.Equal(t, e1.RawMatrix().Data, e2.RawMatrix().Data)
+	var d mat.Dense
+	d.Sub(e2, old)
+	require.Equal(t, floats.Max(absAll(e2)), size)
+	require.Equal(t, floats.Max(absAll(&d)), change)
+
+	f1, f2 := mat.DenseCopyOf(old), mat.DenseCopyOf(old)
+	FixedPredictionErrorStep(f1, j, 0.3)
+	size, change = FixedPredictionErrorStepStats(f2, j, 0.3)
+	require.Equal(t, f1.RawMatrix().Data, f2.RawMatrix().Data)
+	require.Equal(t, floats.Max(absAll(f2)), size)
+	require.Greater(t, change, 0.0)
+
+	p.Set(2, 3, math.NaN())
+	size, change = PredictionErrorStats(e2, x, p)
+	require.True(t, math.IsNaN(size) && math.IsNaN(change))
+}
+
+func absAll(m *mat.Dense) []float64 {
+	out := append([]float64(nil), m.RawMatrix().Data...)
+	for i, v := range out {
+		out[i] = math.Abs(v)
+	}
+	return out
+}

@@ -1,8 +1,6 @@
 package pcnet
 
 import (
-	"math"
-
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"gonum.org/v1/gonum/mat"
@@ -42,6 +40,8 @@ type node struct {
 	labels []int             // output node: the batch's labels
 	loss   float64           // output node: the loss at the feed-forward values
 	stats  NodeStats
+	// observed: max|e| and max|Δe| of the error the node will report at its next step.
+	size, change float64
 }
 
 // nodeWork holds a node's buffers for one batch size, allocated once.
@@ -50,7 +50,6 @@ type nodeWork struct {
 	deriv    *mat.Dense // B x n_{l+1}: g_l'(a_l) at the node's current point
 	delta    *mat.Dense // B x n_{l+1}: the gated cotangent deriv ⊙ (pi e_{l+1})
 	jte      *mat.Dense // B x n_l: J_l^T (pi_{l+1} e_{l+1})
-	prevE    *mat.Dense // B x n_l: e_l(t-1), kept only when observed
 }
 
 // fixed reports whether the node's incoming prediction never changes after the
@@ -90,9 +89,6 @@ func (n *node) newWork(batch int) *nodeWork {
 			w.mu = mat.NewDense(batch, k, nil)
 			w.x = mat.NewDense(batch, k, nil)
 			w.jte = mat.NewDense(batch, k, nil)
-			if n.obs != nil {
-				w.prevE = mat.NewDense(batch, k, nil)
-			}
 		}
 	}
 	if n.layer != nil {
@@ -132,34 +128,29 @@ func (n *node) formError(t int, below, down *mat.Dense) {
 			n.cfg.Loss.NegGrad(w.e, below, n.labels)
 		}
 	case hiddenRole:
-		switch {
-		case n.cfg.Variant.fixedPredictions():
-			// e_l is the integrated quantity: nothing to form.
-		case below != nil:
-			layer.PredictionError(w.e, w.x, below)
-		default:
-			layer.PredictionError(w.e, w.x, w.mu)
+		if !n.cfg.Variant.fixedPredictions() { // else e_l is integrated: nothing to form
+			p := below
+			if p == nil {
+				p = w.mu
+			}
+			if n.obs != nil {
+				n.size, n.change = layer.PredictionErrorStats(w.e, w.x, p)
+			} else {
+				layer.PredictionError(w.e, w.x, p)
+			}
 		}
 		if n.obs != nil {
-			n.observeStep(t)
+			if t == 0 {
+				// e's old content belongs to the previous batch; e_l(0) is all the change.
+				if n.cfg.Variant.fixedPredictions() {
+					n.size = 0
+				}
+				n.change = n.size
+			}
+			n.obs.Step(StepStats{Step: t, ErrorMaxAbs: n.size, ChangeMaxAbs: n.change})
 		}
 	}
 	layer.ScaleInto(down, w.e, n.pi)
-}
-
-func (n *node) observeStep(t int) {
-	e, prev := n.w.e.RawMatrix().Data, n.w.prevE.RawMatrix().Data
-	var size, change float64
-	for i, v := range e {
-		size = math.Max(size, math.Abs(v))
-		if t == 0 {
-			change = size
-		} else {
-			change = math.Max(change, math.Abs(v-prev[i]))
-		}
-	}
-	copy(prev, e)
-	n.obs.Step(StepStats{Step: t, ErrorMaxAbs: size, ChangeMaxAbs: change})
 }
 
 // point returns the value the node's layer is evaluated at: x_0, mu_l under FPA, x_l(t)
@@ -195,7 +186,11 @@ func (n *node) integrate(t int, above, up *mat.Dense) {
 	n.layer.InputVJP(w.jte, w.delta)
 	n.stats.VJPs++
 	if n.cfg.Variant.fixedPredictions() {
-		layer.FixedPredictionErrorStep(w.e, w.jte, n.gamma)
+		if n.obs != nil {
+			n.size, n.change = layer.FixedPredictionErrorStepStats(w.e, w.jte, n.gamma)
+		} else {
+			layer.FixedPredictionErrorStep(w.e, w.jte, n.gamma)
+		}
 		return
 	}
 	layer.StateStep(w.x, w.e, w.jte, n.pi, n.gamma)

@@ -1,0 +1,341 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/pcnet/pcnet/pcnet"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Defaults of Options and Serve.
+const (
+	// DefaultAddr is where Serve listens when given no address: loopback only, since the
+	// metrics of a training run are nobody else's business.
+	DefaultAddr = "127.0.0.1:2112"
+	// DefaultMaxStep is the largest step bucket of the step histograms.
+	DefaultMaxStep = 64
+	// DefaultConvergenceTolerance is the relative tolerance of convergence.
+	DefaultConvergenceTolerance = 1e-6
+)
+
+// The splits SetLoss and SetAccuracy accept, as package train and mnist name them.
+const (
+	SplitTrain      = "train"
+	SplitValidation = "validation"
+	SplitTest       = "test"
+)
+
+// AllLayers is the layer SetCosine takes for the cosine over all weight layers
+// concatenated (labelled layer="all").
+const AllLayers = -1
+
+// maxLayer bounds the layer index SetCosine accepts, so that the layer label stays bounded
+// even when the caller errs.
+const maxLayer = 1023
+
+// Options configure New. The zero value is ready to use.
+type Options struct {
+	// MaxStep is the largest bucket of the step histograms, which have a bucket at every
+	// integer step 0, 1, ..., MaxStep (and +Inf). Zero means DefaultMaxStep. Steps
+	// beyond it still count, in +Inf only; make it at least the T you run.
+	MaxStep int
+	// ConvergenceTolerance is the relative tolerance tol of convergence: inference step t
+	// moved a node's error when max|e(t) - e(t-1)| > tol * max|e(t)|. Relative, because
+	// the errors' scale varies with the batch size (the output error carries 1/B) and
+	// shrinks with depth. It must lie in (0, 1); zero means DefaultConvergenceTolerance.
+	ConvergenceTolerance float64
+	// SkipGoAndProcessCollectors leaves out the Go runtime and process collectors, for a
+	// registry that has them already or tests that want only pcnet's series. (If the
+	// registry already holds them, New uses those and carries on.)
+	SkipGoAndProcessCollectors bool
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.MaxStep == 0 {
+		o.MaxStep = DefaultMaxStep
+	}
+	if o.ConvergenceTolerance == 0 {
+		o.ConvergenceTolerance = DefaultConvergenceTolerance
+	}
+	if o.MaxStep < 1 || o.MaxStep > 4096 {
+		return o, fmt.Errorf("metrics: MaxStep = %d: want 1..4096 (one histogram bucket per step)", o.MaxStep)
+	}
+	if !(o.ConvergenceTolerance > 0 && o.ConvergenceTolerance < 1) {
+		return o, fmt.Errorf("metrics: ConvergenceTolerance = %v: want a relative tolerance in (0, 1)", o.ConvergenceTolerance)
+	}
+	return o, nil
+}
+
+// Label names. Every label is bounded: variant by pcnet's variants, distance and layer
+// by the depth of the networks observed, split and direction by fixed sets.
+const (
+	labelVariant   = "variant"
+	labelDistance  = "distance"
+	labelLayer     = "layer"
+	labelSplit     = "split"
+	labelDirection = "direction"
+)
+
+// Metrics holds pcnet's collectors on the registry given to New. It is a pcnet.Observer:
+// put it in pcnet.Config.Observer of as many networks as you like, at once or in turn.
+// The training methods (SetLoss and so on) are safe for concurrent use.
+type Metrics struct {
+	opts Options
+
+	// Inference, by variant and distance.
+	firstNonzero *prometheus.HistogramVec
+	convergence  *prometheus.HistogramVec
+	unreached    *prometheus.CounterVec
+	unconverged  *prometheus.CounterVec
+
+	// Work, by variant (and direction or layer).
+	inferences   *prometheus.CounterVec
+	updates      *prometheus.CounterVec
+	steps        *prometheus.CounterVec
+	vjps         *prometheus.CounterVec
+	messages     *prometheus.CounterVec
+	messageBytes *prometheus.CounterVec
+	compute      *prometheus.CounterVec
+	wait         *prometheus.CounterVec
+	hidden       *prometheus.GaugeVec
+	batchLoss    *prometheus.GaugeVec
+
+	// Training.
+	loss     *prometheus.GaugeVec
+	accuracy *prometheus.GaugeVec
+	epoch    prometheus.Gauge
+	samples  prometheus.Counter
+	cosine   *prometheus.GaugeVec
+
+	mu        sync.Mutex
+	variants  map[pcnet.Variant]*variantMetrics
+	distances map[distanceKey]*distanceTally
+}
+
+// variantMetrics are the children of one variant's series that Batch and every node's
+// End update, bound once per variant.
+type variantMetrics struct {
+	inferences, updates, steps prometheus.Counter
+	loss                       prometheus.Gauge
+	vjps                       prometheus.Counter
+	messagesUp, messagesDown   prometheus.Counter
+	bytesUp, bytesDown         prometheus.Counter
+	hidden                     prometheus.Gauge
+}
+
+// New builds pcnet's collectors and registers them on reg, along with the Go runtime and
+// process collectors unless opts says otherwise. It fails if reg already holds pcnet's
+// collectors (one Metrics per registry) or opts is out of range.
+func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
+	if reg == nil {
+		return nil, errors.New("metrics: New needs a prometheus.Registerer (for example prometheus.NewRegistry())")
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	steps := prometheus.LinearBuckets(0, 1, opts.MaxStep+1)
+	b := builder{}
+	m := &Metrics{
+		opts:      opts,
+		variants:  map[pcnet.Variant]*variantMetrics{},
+		distances: map[distanceKey]*distanceTally{},
+
+		firstNonzero: b.histogram("pcnet_error_first_nonzero_step",
+			"Inference step at which a hidden node's error first became non-zero, one observation per node per inference (Theorem 1: exactly the node's distance from the output).",
+			steps, labelVariant, labelDistance),
+		convergence: b.histogram("pcnet_error_convergence_step",
+			"Inference step after which a hidden node's error changed by no more than the relative convergence tolerance until the end of inference, one observation per node per inference that converged.",
+			steps, labelVariant, labelDistance),
+		unreached: b.counter("pcnet_error_unreached_total",
+			"Inferences in which a hidden node's error stayed exactly zero to the last step (fewer steps than the node's distance).",
+			labelVariant, labelDistance),
+		unconverged: b.counter("pcnet_error_unconverged_total",
+			"Inferences in which a hidden node's error still changed by more than the relative convergence tolerance at the last step.",
+			labelVariant, labelDistance),
+
+		inferences: b.counter("pcnet_inferences_total",
+			"Batches inferred (Infer or Learn); each computes one weight update of every layer.",
+			labelVariant),
+		updates: b.counter("pcnet_weight_updates_total",
+			"Batches whose weight updates were applied (Learn).",
+			labelVariant),
+		steps: b.counter("pcnet_inference_steps_total",
+			"Inference steps run, T per batch.",
+			labelVariant),
+		vjps: b.counter("pcnet_vjps_total",
+			"Vector-Jacobian products computed by all layers (input VJPs during inference, weight VJPs for the update); backprop needs pcnet_network_hidden_layers + 1 per update.",
+			labelVariant),
+		messages: b.counter("pcnet_messages_total",
+			"Messages sent between neighbouring nodes: predictions up, errors down.",
+			labelVariant, labelDirection),
+		messageBytes: b.counter("pcnet_message_bytes_total",
+			"Payload bytes of the messages sent between neighbouring nodes.",
+			labelVariant, labelDirection),
+		compute: b.counter("pcnet_node_compute_seconds_total",
+			"Seconds a node spent in its own arithmetic (layer = node index 0..H+1; the sequential engine books the whole batch on the output node).",
+			labelVariant, labelLayer),
+		wait: b.counter("pcnet_node_wait_seconds_total",
+			"Seconds a node spent blocked on its neighbours (layer = node index 0..H+1; zero in the sequential engine).",
+			labelVariant, labelLayer),
+		hidden: b.gauge("pcnet_network_hidden_layers",
+			"Hidden layers H of the observed network of the variant built last; backprop computes H+1 VJPs per update.",
+			labelVariant),
+		batchLoss: b.gauge("pcnet_batch_loss",
+			"Loss of the last batch at the feed-forward values.",
+			labelVariant),
+
+		loss: b.gauge("pcnet_train_loss",
+			"Loss reported by the trainer, by split.",
+			labelSplit),
+		accuracy: b.gauge("pcnet_train_accuracy_ratio",
+			"Classification accuracy reported by the trainer, by split, in [0, 1].",
+			labelSplit),
+		cosine: b.gauge("pcnet_update_bp_cosine_ratio",
+			"Cosine similarity in [-1, 1] of the PC weight update to backprop's, per weight layer, and over all layers concatenated as layer=\"all\"; set when the trainer computes it.",
+			labelVariant, labelLayer),
+	}
+	m.epoch = prometheus.NewGauge(prometheus.GaugeOpts{Name: "pcnet_train_epoch", Help: "Training epochs completed."})
+	m.samples = prometheus.NewCounter(prometheus.CounterOpts{Name: "pcnet_train_samples_total", Help: "Training examples learned from."})
+	b.add("pcnet_train_epoch", m.epoch)
+	b.add("pcnet_train_samples_total", m.samples)
+	for i, r := range b {
+		if err := reg.Register(r.c); err != nil {
+			for _, done := range b[:i] { // leave reg as it was
+				reg.Unregister(done.c)
+			}
+			return nil, fmt.Errorf("metrics: register %s: %w (one metrics.Metrics per registry)", r.name, err)
+		}
+	}
+	if !opts.SkipGoAndProcessCollectors {
+		for _, c := range []prometheus.Collector{
+			collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		} {
+			if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+				return nil, fmt.Errorf("metrics: register the Go and process collectors: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// variant returns the children of variant v, binding them on first use.
+func (m *Metrics) variant(v pcnet.Variant) *variantMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	vm, ok := m.variants[v]
+	if !ok {
+		s := v.String()
+		vm = &variantMetrics{
+			inferences:   m.inferences.WithLabelValues(s),
+			updates:      m.updates.WithLabelValues(s),
+			steps:        m.steps.WithLabelValues(s),
+			loss:         m.batchLoss.WithLabelValues(s),
+			vjps:         m.vjps.WithLabelValues(s),
+			messagesUp:   m.messages.WithLabelValues(s, "up"),
+			messagesDown: m.messages.WithLabelValues(s, "down"),
+			bytesUp:      m.messageBytes.WithLabelValues(s, "up"),
+			bytesDown:    m.messageBytes.WithLabelValues(s, "down"),
+			hidden:       m.hidden.WithLabelValues(s),
+		}
+		m.variants[v] = vm
+	}
+	return vm
+}
+
+// SetLoss records the loss of split (SplitTrain, SplitValidation or SplitTest).
+func (m *Metrics) SetLoss(split string, loss float64) error {
+	if err := checkSplit(split); err != nil {
+		return fmt.Errorf("metrics: SetLoss: %w", err)
+	}
+	m.loss.WithLabelValues(split).Set(loss)
+	return nil
+}
+
+// SetAccuracy records the accuracy of split as a ratio in [0, 1] (NaN is allowed, for
+// "not measured"); a percentage is an error.
+func (m *Metrics) SetAccuracy(split string, accuracy float64) error {
+	if err := checkSplit(split); err != nil {
+		return fmt.Errorf("metrics: SetAccuracy: %w", err)
+	}
+	if accuracy < 0 || accuracy > 1 {
+		return fmt.Errorf("metrics: SetAccuracy(%q, %v): accuracy is a ratio in [0, 1]", split, accuracy)
+	}
+	m.accuracy.WithLabelValues(split).Set(accuracy)
+	return nil
+}
+
+// SetEpoch records the number of training epochs completed.
+func (m *Metrics) SetEpoch(epochs int) { m.epoch.Set(float64(epochs)) }
+
+// AddSamples counts n more training examples learned from (n >= 0).
+func (m *Metrics) AddSamples(n int) error {
+	if n < 0 {
+		return fmt.Errorf("metrics: AddSamples(%d): a count of examples cannot be negative", n)
+	}
+	m.samples.Add(float64(n))
+	return nil
+}
+
+// SetCosine records the cosine similarity of variant's weight update to backprop's, for
+// weight layer l (0..H) or, with l = AllLayers, over all layers concatenated (weights and
+// biases). NaN (an update of zero norm) is recorded as it is.
+func (m *Metrics) SetCosine(variant pcnet.Variant, l int, cosine float64) error {
+	if _, err := pcnet.ParseVariant(variant.String()); err != nil {
+		return fmt.Errorf("metrics: SetCosine: %w", err)
+	}
+	if l < AllLayers || l > maxLayer {
+		return fmt.Errorf("metrics: SetCosine: layer %d: want a weight layer 0..%d or AllLayers", l, maxLayer)
+	}
+	if cosine < -1-1e-9 || cosine > 1+1e-9 {
+		return fmt.Errorf("metrics: SetCosine(%s, layer %d, %v): a cosine lies in [-1, 1]", variant, l, cosine)
+	}
+	layer := "all"
+	if l != AllLayers {
+		layer = strconv.Itoa(l)
+	}
+	m.cosine.WithLabelValues(variant.String(), layer).Set(cosine)
+	return nil
+}
+
+func checkSplit(split string) error {
+	switch split {
+	case SplitTrain, SplitValidation, SplitTest:
+		return nil
+	}
+	return fmt.Errorf("split %q: want %q, %q or %q", split, SplitTrain, SplitValidation, SplitTest)
+}
+
+// builder makes collectors and remembers them with their names, for registration and
+// its errors.
+type builder []registration
+
+type registration struct {
+	name string
+	c    prometheus.Collector
+}
+
+func (b *builder) add(name string, c prometheus.Collector) { *b = append(*b, registration{name, c}) }
+
+func (b *builder) histogram(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	b.add(name, v)
+	return v
+}
+
+func (b *builder) counter(name, help string, labels ...string) *prometheus.CounterVec {
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	b.add(name, v)
+	return v
+}
+
+func (b *builder) gauge(name, help string, labels ...string) *prometheus.GaugeVec {
+	v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	b.add(name, v)
+	return v
+}

@@ -1,0 +1,260 @@
+package metrics
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/pcnet/pcnet/pcnet"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+)
+
+var engines = []pcnet.Engine{pcnet.Sequential, pcnet.Parallel}
+
+func TestErrorTrackOutcome(t *testing.T) {
+	const tol = 1e-6
+	type st = [3]float64 // step, ErrorMaxAbs, ChangeMaxAbs
+	tests := []struct {
+		name  string
+		steps []st
+		want  outcome
+	}{
+		{"no steps", nil, outcome{unobserved: true}},
+		{"stays zero", []st{{0, 0, 0}, {1, 0, 0}, {2, 0, 0}}, outcome{unreached: true}},
+		{"arrives and stays", []st{{0, 0, 0}, {1, 0, 0}, {2, 0.5, 0.5}, {3, 0.5, 0}, {4, 0.5, 0}},
+			outcome{firstNonzero: 2, converged: true, convergence: 2}},
+		{"arrives at the last step", []st{{0, 0, 0}, {1, 0, 0}, {2, 0.5, 0.5}},
+			outcome{firstNonzero: 2, convergence: 2}},
+		{"settles within tolerance", []st{{0, 0, 0}, {1, 1, 1}, {2, 1.1, 0.1}, {3, 1.1, 1e-3}, {4, 1.1, 1e-7}, {5, 1.1, 0}},
+			outcome{firstNonzero: 1, converged: true, convergence: 3}},
+		{"moves again late", []st{{0, 0, 0}, {1, 1, 1}, {2, 1, 0}, {3, 2, 1}, {4, 2, 0}},
+			outcome{firstNonzero: 1, converged: true, convergence: 3}},
+		{"still moving", []st{{0, 0, 0}, {1, 1, 1}, {2, 0.5, 0.5}, {3, 0.25, 0.25}},
+			outcome{firstNonzero: 1, convergence: 3}},
+		{"returns to zero", []st{{0, 0, 0}, {1, 1, 1}, {2, 0, 1}, {3, 0, 0}},
+			outcome{firstNonzero: 1, converged: true, convergence: 2}},
+		{"tiny but relative", []st{{0, 0, 0}, {1, 1e-12, 1e-12}, {2, 1e-12, 0}},
+			outcome{firstNonzero: 1, converged: true, convergence: 1}},
+		{"NaN never converges", []st{{0, 0, 0}, {1, math.NaN(), math.NaN()}, {2, math.NaN(), math.NaN()}},
+			outcome{firstNonzero: 1, convergence: 2}},
+		{"infinite never converges", []st{{0, 0, 0}, {1, math.Inf(1), math.Inf(1)}, {2, math.Inf(1), 0}},
+			outcome{firstNonzero: 1, convergence: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var k errorTrack
+			k.reset()
+			for _, s := range tt.steps {
+				k.step(pcnet.StepStats{Step: int(s[0]), ErrorMaxAbs: s[1], ChangeMaxAbs: s[2]}, tol)
+			}
+			require.Equal(t, tt.want, k.outcome())
+		})
+	}
+}
+
+// firstNonzeroText is the exposition of the first non-zero histogram of an H = 3 network
+// after three inferences with T >= 3 and MaxStep 4, as Theorem 1 has it: one observation
+// per inference for each distance d, all in bucket le=d.
+const firstNonzeroText = `
+# HELP pcnet_error_first_nonzero_step Inference step at which a hidden node's error first became non-zero, one observation per node per inference (Theorem 1: exactly the node's distance from the output).
+# TYPE pcnet_error_first_nonzero_step histogram
+pcnet_error_first_nonzero_step_bucket{distance="1",variant="VARIANT",le="0"} 0
+pcnet_error_first_nonzero_step_bucket{distance="1",variant="VARIANT",le="1"} 3
+pcnet_error_first_nonzero_step_bucket{distance="1",variant="VARIANT",le="2"} 3
+pcnet_error_first_nonzero_step_bucket{distance="1",variant="VARIANT",le="3"} 3
+pcnet_error_first_nonzero_step_bucket{distance="1",variant="VARIANT",le="4"} 3
+pcnet_error_first_nonzero_step_bucket{distance="1",variant="VARIANT",le="+Inf"} 3
+pcnet_error_first_nonzero_step_sum{distance="1",variant="VARIANT"} 3
+pcnet_error_first_nonzero_step_count{distance="1",variant="VARIANT"} 3
+pcnet_error_first_nonzero_step_bucket{distance="2",variant="VARIANT",le="0"} 0
+pcnet_error_first_nonzero_step_bucket{distance="2",variant="VARIANT",le="1"} 0
+pcnet_error_first_nonzero_step_bucket{distance="2",variant="VARIANT",le="2"} 3
+pcnet_error_first_nonzero_step_bucket{distance="2",variant="VARIANT",le="3"} 3
+pcnet_error_first_nonzero_step_bucket{distance="2",variant="VARIANT",le="4"} 3
+pcnet_error_first_nonzero_step_bucket{distance="2",variant="VARIANT",le="+Inf"} 3
+pcnet_error_first_nonzero_step_sum{distance="2",variant="VARIANT"} 6
+pcnet_error_first_nonzero_step_count{distance="2",variant="VARIANT"} 3
+pcnet_error_first_nonzero_step_bucket{distance="3",variant="VARIANT",le="0"} 0
+pcnet_error_first_nonzero_step_bucket{distance="3",variant="VARIANT",le="1"} 0
+pcnet_error_first_nonzero_step_bucket{distance="3",variant="VARIANT",le="2"} 0
+pcnet_error_first_nonzero_step_bucket{distance="3",variant="VARIANT",le="3"} 3
+pcnet_error_first_nonzero_step_bucket{distance="3",variant="VARIANT",le="4"} 3
+pcnet_error_first_nonzero_step_bucket{distance="3",variant="VARIANT",le="+Inf"} 3
+pcnet_error_first_nonzero_step_sum{distance="3",variant="VARIANT"} 9
+pcnet_error_first_nonzero_step_count{distance="3",variant="VARIANT"} 3
+`
+
+func TestFirstNonzeroStepIsTheDistance(t *testing.T) {
+	for _, v := range pcnet.Variants() {
+		for _, eng := range engines {
+			t.Run(fmt.Sprintf("%s/%s", v, eng), func(t *testing.T) {
+				m, reg := newTestMetrics(t, 4)
+				spec := netSpec{variant: v, engine: eng, sizes: []int{6, 5, 4, 5, 3}, steps: 3, batch: 4, seed: 11}
+				spec.run(t, m, 3, true)
+				want := strings.ReplaceAll(firstNonzeroText, "VARIANT", v.String())
+				require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "pcnet_error_first_nonzero_step"))
+				for d := 1; d <= 3; d++ {
+					require.Zero(t, testutil.ToFloat64(m.unreached.WithLabelValues(v.String(), fmt.Sprint(d))), "distance %d", d)
+				}
+			})
+		}
+	}
+}
+
+// With gamma = 1, FPA-PC's error at distance d takes its final value at step d and keeps
+// it: it converges at d, except where d = T, the last step, which still moved it.
+func TestFixedPredictionConvergesAtItsDistance(t *testing.T) {
+	const want = `
+# HELP pcnet_error_convergence_step Inference step after which a hidden node's error changed by no more than the relative convergence tolerance until the end of inference, one observation per node per inference that converged.
+# TYPE pcnet_error_convergence_step histogram
+pcnet_error_convergence_step_bucket{distance="1",variant="fpa",le="0"} 0
+pcnet_error_convergence_step_bucket{distance="1",variant="fpa",le="1"} 3
+pcnet_error_convergence_step_bucket{distance="1",variant="fpa",le="2"} 3
+pcnet_error_convergence_step_bucket{distance="1",variant="fpa",le="3"} 3
+pcnet_error_convergence_step_bucket{distance="1",variant="fpa",le="+Inf"} 3
+pcnet_error_convergence_step_sum{distance="1",variant="fpa"} 3
+pcnet_error_convergence_step_count{distance="1",variant="fpa"} 3
+pcnet_error_convergence_step_bucket{distance="2",variant="fpa",le="0"} 0
+pcnet_error_convergence_step_bucket{distance="2",variant="fpa",le="1"} 0
+pcnet_error_convergence_step_bucket{distance="2",variant="fpa",le="2"} 3
+pcnet_error_convergence_step_bucket{distance="2",variant="fpa",le="3"} 3
+pcnet_error_convergence_step_bucket{distance="2",variant="fpa",le="+Inf"} 3
+pcnet_error_convergence_step_sum{distance="2",variant="fpa"} 6
+pcnet_error_convergence_step_count{distance="2",variant="fpa"} 3
+pcnet_error_convergence_step_bucket{distance="3",variant="fpa",le="0"} 0
+pcnet_error_convergence_step_bucket{distance="3",variant="fpa",le="1"} 0
+pcnet_error_convergence_step_bucket{distance="3",variant="fpa",le="2"} 0
+pcnet_error_convergence_step_bucket{distance="3",variant="fpa",le="3"} 0
+pcnet_error_convergence_step_bucket{distance="3",variant="fpa",le="+Inf"} 0
+pcnet_error_convergence_step_sum{distance="3",variant="fpa"} 0
+pcnet_error_convergence_step_count{distance="3",variant="fpa"} 0
+# HELP pcnet_error_unconverged_total Inferences in which a hidden node's error still changed by more than the relative convergence tolerance at the last step.
+# TYPE pcnet_error_unconverged_total counter
+pcnet_error_unconverged_total{distance="1",variant="fpa"} 0
+pcnet_error_unconverged_total{distance="2",variant="fpa"} 0
+pcnet_error_unconverged_total{distance="3",variant="fpa"} 3
+`
+	for _, eng := range engines {
+		t.Run(eng.String(), func(t *testing.T) {
+			m, reg := newTestMetrics(t, 3)
+			spec := netSpec{variant: pcnet.FixedPrediction, engine: eng, sizes: []int{6, 5, 4, 5, 3}, steps: 3, batch: 4, seed: 12}
+			spec.run(t, m, 3, true)
+			require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want),
+				"pcnet_error_convergence_step", "pcnet_error_unconverged_total"))
+		})
+	}
+}
+
+// With T below a node's distance its error never arrives: Theorem 1's other face.
+func TestErrorsBeyondTStayUnreached(t *testing.T) {
+	for _, eng := range engines {
+		t.Run(eng.String(), func(t *testing.T) {
+			m, _ := newTestMetrics(t, 4)
+			spec := netSpec{variant: pcnet.Standard, engine: eng, sizes: []int{6, 5, 4, 5, 3}, steps: 1, batch: 4, seed: 13}
+			spec.run(t, m, 2, false)
+			for d, want := range map[string]float64{"1": 0, "2": 2, "3": 2} {
+				require.Equal(t, want, testutil.ToFloat64(m.unreached.WithLabelValues("pc", d)), "unreached at distance %s", d)
+			}
+			require.Equal(t, 2.0, testutil.ToFloat64(m.unconverged.WithLabelValues("pc", "1")), "distance 1 arrives at the last step")
+			sum := m.Summary()
+			require.Len(t, sum, 3)
+			require.Equal(t, 1.0, sum[0].FirstNonzero)
+			require.Equal(t, 2, sum[0].Inferences)
+		})
+	}
+}
+
+// The work counters must match the runtime's own accounting (pcnet's package docs):
+// H·T + H + 1 VJPs per update, T+1 errors down from every non-input node, and one
+// prediction up from every non-output node plus T more from every hidden node that
+// resends predictions (not under FPA).
+func TestWorkCounters(t *testing.T) {
+	const h, T, batch, n = 2, 3, 4, 3
+	sizes := []int{6, 5, 4, 3}
+	for _, v := range []pcnet.Variant{pcnet.FixedPrediction, pcnet.Standard} {
+		for _, eng := range engines {
+			for _, learn := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/%s/learn=%v", v, eng, learn), func(t *testing.T) {
+					m, _ := newTestMetrics(t, 4)
+					spec := netSpec{variant: v, engine: eng, sizes: sizes, steps: T, batch: batch, seed: 14}
+					spec.run(t, m, n, learn)
+					vs := v.String()
+					require.Equal(t, float64(n), testutil.ToFloat64(m.inferences.WithLabelValues(vs)))
+					updates := 0.0
+					if learn {
+						updates = n
+					}
+					require.Equal(t, updates, testutil.ToFloat64(m.updates.WithLabelValues(vs)))
+					require.Equal(t, float64(n*T), testutil.ToFloat64(m.steps.WithLabelValues(vs)))
+					require.Equal(t, float64(n*(h*T+h+1)), testutil.ToFloat64(m.vjps.WithLabelValues(vs)))
+					require.Equal(t, float64(h), testutil.ToFloat64(m.hidden.WithLabelValues(vs)))
+
+					var up, down, bytesUp, bytesDown int
+					for l := 0; l <= h+1; l++ {
+						if l > 0 {
+							down += T + 1
+							bytesDown += (T + 1) * batch * sizes[l] * 8
+						}
+						if l <= h {
+							k := 1
+							if l >= 1 && v != pcnet.FixedPrediction {
+								k += T
+							}
+							up += k
+							bytesUp += k * batch * sizes[l+1] * 8
+						}
+					}
+					require.Equal(t, float64(n*up), testutil.ToFloat64(m.messages.WithLabelValues(vs, "up")))
+					require.Equal(t, float64(n*down), testutil.ToFloat64(m.messages.WithLabelValues(vs, "down")))
+					require.Equal(t, float64(n*bytesUp), testutil.ToFloat64(m.messageBytes.WithLabelValues(vs, "up")))
+					require.Equal(t, float64(n*bytesDown), testutil.ToFloat64(m.messageBytes.WithLabelValues(vs, "down")))
+
+					require.Equal(t, h+2, testutil.CollectAndCount(m.compute), "one compute series per node")
+					require.Equal(t, h+2, testutil.CollectAndCount(m.wait), "one wait series per node")
+					var compute float64
+					for l := 0; l <= h+1; l++ {
+						compute += testutil.ToFloat64(m.compute.WithLabelValues(vs, fmt.Sprint(l)))
+					}
+					require.Positive(t, compute)
+					if eng == pcnet.Sequential {
+						require.Zero(t, testutil.ToFloat64(m.wait.WithLabelValues(vs, "1")), "nothing waits in one goroutine")
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestSummary(t *testing.T) {
+	m, _ := newTestMetrics(t, 8)
+	require.Empty(t, m.Summary())
+	netSpec{variant: pcnet.FixedPrediction, engine: pcnet.Parallel, sizes: []int{6, 5, 4, 5, 3}, steps: 3, batch: 4, seed: 15}.run(t, m, 3, true)
+	netSpec{variant: pcnet.ZeroDivergence, engine: pcnet.Sequential, sizes: []int{6, 5, 3}, steps: 0, batch: 4, seed: 16}.run(t, m, 2, false)
+	nan := math.NaN()
+	got := m.Summary()
+	want := Summary{
+		{Variant: pcnet.FixedPrediction, Distance: 1, Inferences: 3, FirstNonzero: 1, Convergence: 1},
+		{Variant: pcnet.FixedPrediction, Distance: 2, Inferences: 3, FirstNonzero: 2, Convergence: 2},
+		{Variant: pcnet.FixedPrediction, Distance: 3, Inferences: 3, FirstNonzero: 3, Convergence: nan, Unconverged: 3},
+		{Variant: pcnet.ZeroDivergence, Distance: 1, Inferences: 2, FirstNonzero: nan, Convergence: nan, Unreached: 2},
+	}
+	require.Len(t, got, len(want))
+	for i := range want {
+		w, g := want[i], got[i]
+		require.Equal(t, [5]any{w.Variant, w.Distance, w.Inferences, w.Unconverged, w.Unreached},
+			[5]any{g.Variant, g.Distance, g.Inferences, g.Unconverged, g.Unreached}, "row %d", i)
+		for _, p := range [][2]float64{{w.FirstNonzero, g.FirstNonzero}, {w.Convergence, g.Convergence}} {
+			if math.IsNaN(p[0]) {
+				require.True(t, math.IsNaN(p[1]), "row %d: got %v, want NaN", i, p[1])
+			} else {
+				require.Equal(t, p[0], p[1], "row %d", i)
+			}
+		}
+	}
+	t.Log("\n" + got.String())
+	require.Regexp(t, `(?m)^fpa +3 +3 +3\.00 +- +3 +0 *$`, got.String())
+	require.Regexp(t, `(?m)^zil +1 +2 +- +- +0 +2 *$`, got.String())
+	require.Empty(t, m.Summary(), "a period starts at each call")
+}
