@@ -1,0 +1,61 @@
+// Package vmath evaluates elementwise activation functions over float64 slices in place,
+// fast and to within a couple of ulp of the correctly rounded result.
+//
+// # API
+//
+// TanhInPlace and SigmoidInPlace overwrite a with g(a) and, when deriv is not nil, write
+// g'(a) computed from the rounded g(a) (1-y² for tanh, y(1-y) for the sigmoid, each with a
+// single rounding). a and deriv must have the same length and must not overlap. Neither
+// function allocates, starts goroutines or keeps state between calls.
+//
+// # Method
+//
+// tanh is odd, so both paths work on z = |x| and copy the sign of x back (tanh(-0) = -0).
+//
+//   - z < 0.625: tanh(z) = z + z³·P(z²), P of degree 10, a minimax fit of the relative
+//     error. The correction z³·P is at most 13% of z, so its rounding errors are damped,
+//     and tiny z stay relative-accurate (z³ underflows and the result is z, as it must).
+//   - z ≥ 0.625: tanh(z) = 1 - 1/h with h = (exp(2z)+1)/2. The result is then ≥ 0.55,
+//     so the subtraction loses nothing, and the error of h is damped by 1/h ≤ 0.45.
+//     z is clamped to 20 first (tanh rounds to 1 from 19.07 on), which keeps exp finite.
+//     exp(2z) = 2^k·exp(r): k = round(2z/ln2) by the 1.5·2^52 trick, r = 2z - k·ln2 with
+//     ln2 split into a 32-bit head (so that 2z - k·ln2Hi is exact) and a tail, and
+//     exp(r) = 1 + r·q(r) on |r| ≤ ln2/2 with q a degree-10 minimax polynomial,
+//     evaluated by Estrin's scheme (a short dependency chain, which the vector kernels
+//     need to overlap enough work). h is then formed as 2^(k-1)·r·q + (2^(k-1) + 1/2) by
+//     one fused multiply-add: 2^(k-1) is made from the exponent bits, and both its product
+//     with r and its sum with 1/2 are exact, so h is rounded once.
+//
+// The vector kernels compute both branches and blend; z ≥ 0.625 is false for NaN, which
+// the polynomial branch propagates.
+//
+// The sigmoid reuses the exp kernel: with u = exp(-|x|) it is num/(1+u), num = 1 for
+// x ≥ 0 and u for x < 0 (picked by the sign bit). The quotient is divided once and then
+// corrected with the exact residuals of 1+u and of the division, which takes the worst
+// case for x < 0 from 2.2 ulp to 1.6 ulp. -|x| is clamped to -746, and 2^k is applied as
+// 2^(k+64)·2^-64 so that results down to the subnormals round once.
+//
+// # Accuracy
+//
+// Against a 256-bit reference, over millions of arguments from every part of the float64
+// line (see the tests), the largest error found is 1.2 ulp for tanh, just above the
+// switch at 0.625 (below 0.9 ulp elsewhere), and 1.6 ulp for the sigmoid (0.8 ulp for
+// x ≥ 0). math.Tanh itself is up to 1.37 ulp off near 0.625, and the two never differ by
+// more than 2 ulp. Special values: tanh(±0) = ±0, tanh(±Inf) = ±1, sigmoid(+Inf) = 1,
+// sigmoid(-Inf) = 0, NaN gives NaN, and subnormal arguments and results are handled.
+//
+// # Paths
+//
+// On amd64 the kernels run in assembly, chosen at run time with golang.org/x/sys/cpu:
+// with AVX-512F and DQ, 8 lanes per register and two registers per iteration, the last
+// len%8 elements under a mask; otherwise with AVX2 and FMA, 4 lanes and one register per
+// iteration (the two polynomial evaluations need 10 of the 16 registers), the last
+// len%4 elements in Go. Elsewhere, and under the purego build tag, a scalar Go loop runs
+// the same algorithm. The Go code performs the same IEEE operations in the same order
+// (every fused multiply-add is math.FMA, every other product is rounded explicitly), so
+// all paths return bit-identical results, on any machine, and each is deterministic.
+//
+// Measured on the development machine (shared AMD EPYC, fastest of repeated runs over
+// 4096 elements, see BenchmarkTanh), tanh costs about 1.4 ns per element with AVX-512,
+// 1.7 ns with AVX2, 8.7 ns in Go, against 9.8 ns for a math.Tanh loop.
+package vmath
