@@ -30,9 +30,12 @@
 //
 // # Kernels
 //
-// Matrix products go through gonum's BLAS interface (blas64). gonum's own Dgemm spreads a
-// large product over all cores by itself, which fights the one-goroutine-per-layer
-// parallelism of the pcnet engine, so the products here are cut into tiles small enough
-// that gonum computes each of them on the calling goroutine. The tiling is fixed, so the
-// result does not depend on GOMAXPROCS.
+// Matrix products go through internal/gemm: packed, cache-blocked products with AVX-512
+// or AVX2+FMA micro-kernels in assembly, chosen at start-up from the CPU, and a portable Go
+// kernel elsewhere. UseKernel switches to gonum's own Dgemm (KernelGonum) or, in a build
+// with the openblas tag, to single-threaded OpenBLAS (KernelOpenBLAS). Every product runs
+// on the calling goroutine (gonum's Dgemm, which would spread a large product over all
+// cores and fight the one-goroutine-per-layer parallelism of pcnet, is cut into tiles it
+// computes serially), and the order of every sum depends only on the shapes, so results
+// do not depend on GOMAXPROCS or on which goroutine computes them.
 package layer

@@ -1,0 +1,123 @@
+package gemm
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// benchShapes are the products of one training step of pcnet's reference MLPs at batch 64
+// (784-[w]xH-10, w in {64, 1024}) and of the online setting (batch 1).
+var benchShapes = func() []benchShape {
+	var s []benchShape
+	for _, batch := range []int{64, 1} {
+		for _, io := range [][2]int{{784, 64}, {64, 64}, {64, 10}, {784, 1024}, {1024, 1024}, {1024, 10}} {
+			in, out := io[0], io[1]
+			s = append(s,
+				benchShape{fmt.Sprintf("fwd/b%d/%dx%d", batch, in, out), false, true, batch, out, in},
+				benchShape{fmt.Sprintf("inVJP/b%d/%dx%d", batch, in, out), false, false, batch, in, out},
+				benchShape{fmt.Sprintf("wVJP/b%d/%dx%d", batch, in, out), true, false, out, in, batch},
+			)
+		}
+	}
+	return s
+}()
+
+type benchShape struct {
+	name    string
+	tA, tB  bool
+	m, n, k int
+}
+
+func BenchmarkGemm(b *testing.B) {
+	for _, s := range benchShapes {
+		rng := rand.New(rand.NewPCG(1, 2))
+		p := newProblem(rng, s.tA, s.tB, s.m, s.n, s.k, 0, 1, 0)
+		flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
+		// Wall-clock GFLOP/s, and thread-CPU GFLOP/s, which other processes on a shared
+		// machine disturb less.
+		run := func(b *testing.B, f func()) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			b.ReportAllocs()
+			t0 := threadCPU()
+			for b.Loop() {
+				f()
+			}
+			reportCPU(b, t0, flops)
+			b.ReportMetric(flops*float64(b.N)/float64(b.Elapsed().Nanoseconds()), "GFLOP/s")
+		}
+		for _, kr := range kernels() {
+			b.Run(s.name+"/"+kr.name, func(b *testing.B) {
+				w := NewWorkspace()
+				run(b, func() { w.gemm(kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc) })
+			})
+		}
+		b.Run(s.name+"/gonum", func(b *testing.B) {
+			run(b, func() { gonumTiled(p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc) })
+		})
+	}
+}
+
+// gonumTiled is gonum's Dgemm cut into 64x192 tiles of C, as package layer calls it (its
+// KernelGonum), so that every tile runs on the calling goroutine.
+func gonumTiled(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	const tileRows, tileCols = 64, 192
+	var impl gonum.Implementation
+	ta, tb := blas.NoTrans, blas.NoTrans
+	if tA {
+		ta = blas.Trans
+	}
+	if tB {
+		tb = blas.Trans
+	}
+	for i := 0; i < m; i += tileRows {
+		mt := min(tileRows, m-i)
+		var ai []float64
+		if tA {
+			ai = a[i:]
+		} else {
+			ai = a[i*lda:]
+		}
+		for j := 0; j < n; j += tileCols {
+			nt := min(tileCols, n-j)
+			var bj []float64
+			if tB {
+				bj = b[j*ldb:]
+			} else {
+				bj = b[j:]
+			}
+			impl.Dgemm(ta, tb, mt, nt, k, alpha, ai, lda, bj, ldb, beta, c[i*ldc+j:], ldc)
+		}
+	}
+}
+
+// BenchmarkDepth tries depths kc of the k blocks on the products of pcnet at batch 64.
+func BenchmarkDepth(b *testing.B) {
+	defer func(kc int) { kcMax = kc }(kcMax)
+	for _, kc := range []int{128, 192, 256, 384, 512} {
+		for _, s := range benchShapes {
+			if s.m == 1 || s.n == 1 {
+				continue
+			}
+			p := newProblem(rand.New(rand.NewPCG(1, 2)), s.tA, s.tB, s.m, s.n, s.k, 0, 1, 0)
+			for _, kr := range asmKernels() {
+				b.Run(fmt.Sprintf("%s/kc%d/%s", s.name, kc, kr.name), func(b *testing.B) {
+					kcMax = kc
+					w := NewWorkspace()
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					t0 := threadCPU()
+					for b.Loop() {
+						w.gemm(kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
+					}
+					reportCPU(b, t0, 2*float64(s.m*s.n*s.k))
+				})
+			}
+		}
+	}
+}

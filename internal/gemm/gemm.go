@@ -1,0 +1,317 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"unsafe"
+)
+
+// Blocking limits, tuned on AMD Zen 4 (32 KiB L1d and 1 MiB L2 per core). A k block is at
+// most kcMaxDefault deep: the 6x8 kernel's slivers (12 + 16 KiB) then sit in L1, while the
+// 8x16 kernel's (16 + 32 KiB) stream from L2, which keeps up with its one zmm FMA per
+// cycle; deeper blocks measured no faster. The packed A block (mc x kc) is held to aElems
+// doubles (256 KiB) and the packed B panel (kc x nc) to bElems doubles (512 KiB), so that
+// both stay in L2.
+const (
+	kcMaxDefault = 256
+	aElems       = 32 << 10
+	bElems       = 64 << 10
+	// maxTile is the largest mr*nr of any kernel: the size of the edge-tile scratch.
+	maxTile = 8 * 16
+	// align is the alignment of the packed buffers in bytes: one cache line, one zmm.
+	align = 64
+)
+
+// microKernel describes one register-blocked kernel. full computes the mr x nr tile
+// c = alpha*(a·b) + beta*c from a packed A sliver a (kc x mr, stored p-major: a[p*mr+i]) and
+// a packed B sliver b (kc x nr: b[p*nr+j]); c is row-major with stride ldc and is not read
+// when beta is zero. fusedMerge says whether full computes beta*c + alpha*acc as an FMA,
+// with one rounding; the edge and matrix-vector paths then round the same way.
+type microKernel struct {
+	name       string
+	mr, nr     int
+	fusedMerge bool
+	full       func(kc int, a, b []float64, c []float64, ldc int, alpha, beta float64)
+	// packCopy and packInterleave pack slivers (see pack.go); nil means the portable Go
+	// packers. nextFull says that the next sliver along the same operand is whole, which
+	// the assembly packers use to prefetch it.
+	packCopy, packInterleave func(dst, src []float64, ld, kc, w, r int, nextFull bool)
+	// dots and axpy are the matrix-vector kernels (see gemv.go); nil means the Go ones.
+	dots, axpy func(k int, x, b []float64, ldb, n int, out []float64)
+	// rank1 is one row of an outer product (see gemv.go); nil means rank1Go.
+	rank1 func(n int, s float64, b, c []float64, alpha, beta float64)
+}
+
+// The blocking limits in use. They are variables only so that tests can force many small
+// blocks and benchmarks can try other depths; blockA and blockB must not exceed aElems
+// and bElems.
+var (
+	kcMax  = kcMaxDefault
+	blockA = aElems
+	blockB = bElems
+)
+
+// kernel is the micro-kernel of this process, chosen once at start-up (see gemm_amd64.go).
+var kernel = goKernel
+
+// KernelName names the micro-kernel in use: "avx512-8x16", "avx2-6x8" or "go-4x4".
+func KernelName() string { return kernel.name }
+
+// Workspace is the packing scratch of Gemm. A Workspace is not safe for concurrent use;
+// its contents never affect results.
+type Workspace struct {
+	a, b []float64 // packed A block and B panel, 64-byte aligned
+	tile [maxTile]float64
+}
+
+// NewWorkspace allocates the scratch of one concurrent product (about 0.8 MB).
+func NewWorkspace() *Workspace {
+	return &Workspace{a: alignedSlice(aElems), b: alignedSlice(bElems)}
+}
+
+func alignedSlice(n int) []float64 {
+	const pad = align / 8
+	s := make([]float64, n+pad)
+	off := int(uintptr(unsafe.Pointer(&s[0]))%align) / 8
+	if off != 0 {
+		off = pad - off
+	}
+	return s[off : off+n : off+n]
+}
+
+// idle holds the workspaces that no Gemm call is using. It is a plain free list rather
+// than a sync.Pool because a pool is emptied by the garbage collector (and, under the race
+// detector, drops items at random), and either would make a warmed-up Gemm allocate. It
+// keeps at most maxIdle workspaces, as many as the most concurrent Gemm calls so far.
+var idle = freeList{free: make([]*Workspace, 0, maxIdle)}
+
+const maxIdle = 64
+
+type freeList struct {
+	mu   sync.Mutex
+	free []*Workspace
+}
+
+func (f *freeList) get() *Workspace {
+	f.mu.Lock()
+	n := len(f.free)
+	if n == 0 {
+		f.mu.Unlock()
+		return NewWorkspace()
+	}
+	w := f.free[n-1]
+	f.free[n-1] = nil
+	f.free = f.free[:n-1]
+	f.mu.Unlock()
+	return w
+}
+
+func (f *freeList) put(w *Workspace) {
+	f.mu.Lock()
+	if len(f.free) < cap(f.free) {
+		f.free = append(f.free, w)
+	}
+	f.mu.Unlock()
+}
+
+// Gemm computes C = alpha op(A) op(B) + beta C on row-major matrices, where op(X) is Xᵀ
+// when the matching flag is set: op(A) is m x k, op(B) is k x n and C is m x n. A is stored
+// m x k (k x m when tA) with row stride lda, likewise B (k x n, or n x k when tB) with
+// ldb, and C with ldc. When beta is zero C is not read, so it may hold NaNs.
+//
+// Gemm borrows a Workspace from a free list and runs on the calling goroutine. It panics
+// with a message naming the shapes when a stride or a slice is too short for them.
+func Gemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	w := idle.get()
+	w.Gemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	idle.put(w)
+}
+
+// Gemm is the package-level Gemm with w's scratch.
+func (w *Workspace) Gemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	w.gemm(kernel, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemm is Gemm with the kernels of kr.
+func (w *Workspace) gemm(kr microKernel, tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	checkArgs(tA, tB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if alpha == 0 || k == 0 {
+		scale(m, n, beta, c, ldc)
+		return
+	}
+	if (m == 1 || n == 1) && w.gemv(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
+		return
+	}
+	if k == 1 && w.rank1(kr, tA, tB, m, n, alpha, a, lda, b, ldb, beta, c, ldc) {
+		return
+	}
+	w.run(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// blocking is the cut of one product into blocks. It depends only on the shape and the
+// kernel, which is what makes the summation order, and so the result, reproducible.
+type blocking struct {
+	nk     int // number of k blocks; their depths differ by at most one
+	mc, nm int // rows per block of C (a multiple of mr) and the number of such blocks
+	nc     int // columns per panel (a multiple of nr, or n when nm == 1)
+}
+
+// plan cuts k into the fewest blocks of at most kcMax, of equal depth give or take one, and
+// the rows into the fewest blocks whose packed A fits blockA, of equal height rounded up
+// to whole slivers. With one row block every B sliver is used once, so the panel spans C;
+// otherwise panels are cut so that the packed B fits blockB.
+func plan(kr microKernel, m, n, k int) blocking {
+	var bl blocking
+	bl.nk = ceilDiv(k, kcMax)
+	kcb := ceilDiv(k, bl.nk)
+	mcMax := max(kr.mr, blockA/kcb/kr.mr*kr.mr)
+	bl.nm = ceilDiv(m, mcMax)
+	bl.mc = roundUp(ceilDiv(m, bl.nm), kr.mr)
+	if bl.nm == 1 {
+		// No later row block reuses the packed B slivers, so each is packed into the same
+		// L1-resident slot right before use and the panel may be as wide as C.
+		bl.nc = n
+		return bl
+	}
+	ncMax := max(kr.nr, blockB/kcb/kr.nr*kr.nr)
+	nn := ceilDiv(n, ncMax)
+	bl.nc = roundUp(ceilDiv(n, nn), kr.nr)
+	return bl
+}
+
+// run is the blocked product with kernel kr; the arguments have been checked.
+func (w *Workspace) run(kr microKernel, tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	mr, nr := kr.mr, kr.nr
+	bl := plan(kr, m, n, k)
+	packCopy, packInterleave := kr.packCopy, kr.packInterleave
+	if packCopy == nil {
+		packCopy, packInterleave = packCopyGo, packInterleaveGo
+	}
+	for jc := 0; jc < n; jc += bl.nc {
+		ncur := min(bl.nc, n-jc)
+		p0 := 0
+		for pb := 0; pb < bl.nk; pb++ {
+			kc := k / bl.nk
+			if pb < k%bl.nk {
+				kc++
+			}
+			bet := beta
+			if pb > 0 {
+				bet = 1
+			}
+			for ic := 0; ic < m; ic += bl.mc {
+				mcur := min(bl.mc, m-ic)
+				for jr := 0; jr < ncur; jr += nr {
+					nrr := min(nr, ncur-jr)
+					off := 0
+					if bl.nm > 1 {
+						off = jr * kc
+					}
+					bs := w.b[off : off+kc*nr]
+					if ic == 0 {
+						j := jc + jr
+						nextFull := jr+2*nr <= ncur
+						if tB {
+							packInterleave(bs, b[j*ldb+p0:], ldb, kc, nrr, nr, nextFull)
+						} else {
+							packCopy(bs, b[p0*ldb+j:], ldb, kc, nrr, nr, nextFull)
+						}
+					}
+					for ir := 0; ir < mcur; ir += mr {
+						mrr := min(mr, mcur-ir)
+						as := w.a[ir*kc : ir*kc+kc*mr]
+						i := ic + ir
+						if jr == 0 {
+							nextFull := ir+2*mr <= mcur
+							if tA {
+								packCopy(as, a[p0*lda+i:], lda, kc, mrr, mr, nextFull)
+							} else {
+								packInterleave(as, a[i*lda+p0:], lda, kc, mrr, mr, nextFull)
+							}
+						}
+						ci := i*ldc + jc + jr
+						if mrr == mr && nrr == nr {
+							kr.full(kc, as, bs, c[ci:], ldc, alpha, bet)
+							continue
+						}
+						t := w.tile[:mr*nr]
+						kr.full(kc, as, bs, t, nr, 1, 0)
+						mergeEdge(c[ci:], ldc, t, nr, mrr, nrr, alpha, bet, kr.fusedMerge)
+					}
+				}
+			}
+			p0 += kc
+		}
+	}
+}
+
+// mergeEdge writes c = alpha*t + beta*c for the mrr x nrr corner of an edge tile, rounding
+// as the kernel does for whole tiles.
+func mergeEdge(c []float64, ldc int, t []float64, ldt, mrr, nrr int, alpha, beta float64, fused bool) {
+	for i := range mrr {
+		ci := c[i*ldc : i*ldc+nrr]
+		ti := t[i*ldt : i*ldt+nrr]
+		for j, v := range ti {
+			v *= alpha
+			switch {
+			case beta == 0:
+			case fused:
+				v = math.FMA(beta, ci[j], v)
+			default:
+				v += beta * ci[j]
+			}
+			ci[j] = v
+		}
+	}
+}
+
+// scale sets C = beta C, writing zeros when beta is zero so that NaNs in C do not survive.
+func scale(m, n int, beta float64, c []float64, ldc int) {
+	for i := range m {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+func checkArgs(tA, tB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("gemm: negative dimension m=%d n=%d k=%d", m, n, k))
+	}
+	checkMatrix("A", tA, m, k, a, lda)
+	checkMatrix("B", tB, k, n, b, ldb)
+	checkMatrix("C", false, m, n, c, ldc)
+}
+
+// checkMatrix checks that x holds op(X), an r x s matrix, stored with stride ld.
+func checkMatrix(name string, trans bool, r, s int, x []float64, ld int) {
+	rows, cols := r, s
+	if trans {
+		rows, cols = s, r
+	}
+	if ld < max(1, cols) {
+		panic(fmt.Sprintf("gemm: stride of %s is %d, less than its %d columns (%s is stored %dx%d, transposed=%t)", name, ld, cols, name, rows, cols, trans))
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if need := (rows-1)*ld + cols; len(x) < need {
+		panic(fmt.Sprintf("gemm: %s has %d elements, a %dx%d matrix with stride %d needs %d", name, len(x), rows, cols, ld, need))
+	}
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+func roundUp(a, b int) int { return ceilDiv(a, b) * b }
+
+// HasAssembly reports whether Gemm runs an assembly micro-kernel on this CPU.
+func HasAssembly() bool { return kernel.name != goKernel.name }

@@ -1,0 +1,69 @@
+//go:build amd64 && !purego
+
+package gemm
+
+//go:generate go run ./asmgen
+
+import "golang.org/x/sys/cpu"
+
+// The packing and vector kernels need AVX2 and FMA; the 8x16 micro-kernel needs
+// AVX-512F besides (x/sys/cpu also checks that the OS saves the wider registers).
+var (
+	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL
+)
+
+func init() {
+	switch {
+	case hasAVX512:
+		kernel = avx512Kernel
+	case hasAVX2:
+		kernel = avx2Kernel
+	}
+}
+
+var (
+	avx2Kernel = microKernel{
+		name: "avx2-6x8", mr: 6, nr: 8, fusedMerge: true, full: full6x8,
+		packCopy: packCopyAVX2, packInterleave: packInterleaveAVX2,
+		dots: dotsAsm, axpy: axpyAsm, rank1: rank1Asm,
+	}
+	avx512Kernel = microKernel{
+		name: "avx512-8x16", mr: 8, nr: 16, fusedMerge: true, full: full8x16,
+		packCopy: packCopyAVX2, packInterleave: packInterleaveAVX2,
+		dots: dotsAsm, axpy: axpyAsm, rank1: rank1Asm,
+	}
+)
+
+// asmKernels are the assembly kernels this CPU can run, for tests and benchmarks.
+func asmKernels() []microKernel {
+	var ks []microKernel
+	if hasAVX2 {
+		ks = append(ks, avx2Kernel)
+	}
+	if hasAVX512 {
+		ks = append(ks, avx512Kernel)
+	}
+	return ks
+}
+
+// kernel6x8 computes the 6x8 tile c = alpha*(a·b) + beta*c from packed slivers (see
+// microKernel), in twelve ymm accumulators. c is not read when beta is zero.
+//
+//go:noescape
+func kernel6x8(kc int, a, b, c *float64, ldc int, alpha, beta float64)
+
+// kernel8x16 is kernel6x8's AVX-512 sibling: an 8x16 tile in sixteen zmm accumulators.
+//
+//go:noescape
+func kernel8x16(kc int, a, b, c *float64, ldc int, alpha, beta float64)
+
+func full6x8(kc int, a, b, c []float64, ldc int, alpha, beta float64) {
+	_, _, _ = a[6*kc-1], b[8*kc-1], c[5*ldc+7] // the assembly reads and writes this far
+	kernel6x8(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
+}
+
+func full8x16(kc int, a, b, c []float64, ldc int, alpha, beta float64) {
+	_, _, _ = a[8*kc-1], b[16*kc-1], c[7*ldc+15]
+	kernel8x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
+}

@@ -1,0 +1,33 @@
+//go:build amd64 && !purego
+
+package gemm
+
+// dotsAVX2 is dotsGo in assembly (AVX2, FMA).
+//
+//go:noescape
+func dotsAVX2(k int, x, b *float64, ldb, n int, out *float64)
+
+// axpyAVX2 is axpyGo in assembly (AVX2, FMA).
+//
+//go:noescape
+func axpyAVX2(k int, x, b *float64, ldb, n int, out *float64)
+
+func dotsAsm(k int, x, b []float64, ldb, n int, out []float64) {
+	_, _, _ = x[k-1], b[(n-1)*ldb+k-1], out[n-1] // the assembly reads and writes this far
+	dotsAVX2(k, &x[0], &b[0], ldb, n, &out[0])
+}
+
+func axpyAsm(k int, x, b []float64, ldb, n int, out []float64) {
+	_, _, _ = x[k-1], b[(k-1)*ldb+n-1], out[n-1]
+	axpyAVX2(k, &x[0], &b[0], ldb, n, &out[0])
+}
+
+// rank1AVX2 is rank1Go in assembly (AVX2, FMA).
+//
+//go:noescape
+func rank1AVX2(n int, s float64, b, c *float64, alpha, beta float64)
+
+func rank1Asm(n int, s float64, b, c []float64, alpha, beta float64) {
+	_, _ = b[n-1], c[n-1] // the assembly reads and writes this far
+	rank1AVX2(n, s, &b[0], &c[0], alpha, beta)
+}

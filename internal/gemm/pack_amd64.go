@@ -1,0 +1,64 @@
+//go:build amd64 && !purego
+
+package gemm
+
+// packInterleave4 transposes rows (even, at most r) rows of 4*kc4 values of src (row
+// stride ld) into dst[p*r+i], prefetching into L2 what lies pf bytes beyond each value
+// read. It needs AVX2.
+//
+//go:noescape
+func packInterleave4(dst, src *float64, ld, kc4, rows, r, pf int)
+
+// packCopy4 copies kc rows of r values (r even) of src (row stride ld) to dst[p*r:p*r+r],
+// prefetching into L2 the r values pf bytes beyond each row. It needs AVX.
+//
+//go:noescape
+func packCopy4(dst, src *float64, ld, kc, r, pf int)
+
+// The packers prefetch the source of the next sliver, which the driver packs after the
+// micro-kernels have used this one: by then it has arrived from L3 or memory. When there
+// is no next sliver (nextFull false) they prefetch their own source again, which is free.
+
+// packInterleaveAVX2 is packInterleaveGo in assembly. An edge sliver (w < r) is cleared
+// first and its rows past the last even one are copied in Go.
+func packInterleaveAVX2(dst, src []float64, ld, kc, w, r int, nextFull bool) {
+	if kc < 4 || w < 2 {
+		packInterleaveGo(dst, src, ld, kc, w, r, nextFull)
+		return
+	}
+	dst = dst[:kc*r]
+	_ = src[(w-1)*ld+kc-1] // the assembly reads this far
+	if w < r {
+		clear(dst)
+	}
+	even, kc4 := w&^1, kc/4
+	pf := 0
+	if nextFull {
+		pf = 8 * r * ld
+	}
+	packInterleave4(&dst[0], &src[0], ld, kc4, even, r, pf)
+	for i := range even {
+		for p := kc4 * 4; p < kc; p++ {
+			dst[p*r+i] = src[i*ld+p]
+		}
+	}
+	for i := even; i < w; i++ {
+		for p, v := range src[i*ld : i*ld+kc] {
+			dst[p*r+i] = v
+		}
+	}
+}
+
+// packCopyAVX2 is packCopyGo for whole, even slivers, in assembly.
+func packCopyAVX2(dst, src []float64, ld, kc, w, r int, nextFull bool) {
+	if w < r || r%2 != 0 {
+		packCopyGo(dst, src, ld, kc, w, r, nextFull)
+		return
+	}
+	_, _ = dst[kc*r-1], src[(kc-1)*ld+r-1]
+	pf := 0
+	if nextFull {
+		pf = 8 * r
+	}
+	packCopy4(&dst[0], &src[0], ld, kc, r, pf)
+}
