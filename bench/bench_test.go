@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/pcnet/pcnet/internal/gemm"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/train"
@@ -99,4 +100,37 @@ func TestBenchmarkSettingsRun(t *testing.T) {
 			t.Fatalf("%s: %d VJPs in two updates, want %d", s.Name(), got, want)
 		}
 	}
+}
+
+// BenchmarkBPKernel is BenchmarkBPStep on the networks of the PyTorch comparison, once per
+// matrix kernel this build offers.
+func BenchmarkBPKernel(b *testing.B) {
+	defer layer.UseKernel(layer.CurrentKernel())
+	for _, k := range []layer.Kernel{layer.KernelSIMD, layer.KernelGonum, layer.KernelOpenBLAS} {
+		if _, err := layer.UseKernel(k); err != nil {
+			continue // not in this build (OpenBLAS needs -tags openblas) or this CPU
+		}
+		for _, n := range [][2]int{{2, 64}, {8, 64}, {8, 1024}} {
+			s := Setting{Hidden: n[0], Width: n[1], Batch: 64}
+			b.Run("kernel="+k.String()+"/"+s.Name(), func(b *testing.B) {
+				layers, x, labels := s.Problem(1)
+				bp, err := train.NewBP(layers, layer.NLL{}, SGD)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx := context.Background()
+				bp.Step(ctx, x, labels)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					bp.Step(ctx, x, labels)
+				}
+			})
+		}
+	}
+}
+
+// TestKernelName names the matrix kernel in use; bench/run.sh copies it into the report.
+func TestKernelName(t *testing.T) {
+	t.Logf("kernel: %s (%s)", layer.CurrentKernel(), gemm.KernelName())
 }

@@ -25,15 +25,15 @@ CPUS=${CPUS:-$cpus}
 
 case "${GRID:-report}" in
   full)
-    bp='BPStep'; pc='PCUpdate'; ops='LayerOp' ;;
+    bp='BPStep|BPKernel'; pc='PCUpdate'; ops='LayerOp' ;;
   report)
     # Everything at width 64 and 256; width 1024 up to H = 8 for PC (an update at H = 32,
     # width 1024 is 2·10^11 flops); batch 1 for BP and at width 64 for PC.
-    bp='BPStep/'
+    bp='BPStep/|BPKernel/'
     pc='PCUpdate/variant=(fpa|pc|zil)/engine=(parallel|sequential)/(H=(1|2|4|8|16|32)/width=(64|256)/batch=64|H=(1|2|4|8)/width=1024/batch=64|H=(1|2|4|8|16|32)/width=64/batch=1)$'
     ops='LayerOp/' ;;
   quick)
-    bp='BPStep/H=(2|8)/width=(64|1024)/batch=64$'
+    bp='BPStep/H=(2|8)/width=(64|1024)/batch=64$|BPKernel/'
     pc='PCUpdate/variant=(fpa|pc)/engine=(parallel|sequential)/H=(2|8)/width=(64|256)/batch=64$'
     ops='LayerOp/.*/batch=64$' ;;
   *) echo "run.sh: GRID must be report, full or quick" >&2; exit 2 ;;

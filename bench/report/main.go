@@ -25,12 +25,11 @@ import (
 
 func main() {
 	var (
-		inputs   = flag.String("in", "", "comma-separated files of `go test -bench` output")
-		torch    = flag.String("torch", "", "JSON lines written by shared/refs/torch_mlp_bench.py (optional)")
-		out      = flag.String("out", "docs/bench.md", "the markdown report to write")
-		plots    = flag.String("plots", "docs/bench", "folder for the PNG plots (linked from -out)")
-		header   = flag.String("header", "", "a markdown file with the run's setting, copied to the top")
-		kernelTS = flag.String("kernels", "", "comma-separated name=file pairs of BP step results per kernel (optional)")
+		inputs = flag.String("in", "", "comma-separated files of `go test -bench` output")
+		torch  = flag.String("torch", "", "JSON lines written by shared/refs/torch_mlp_bench.py (optional)")
+		out    = flag.String("out", "docs/bench.md", "the markdown report to write")
+		plots  = flag.String("plots", "docs/bench", "folder for the PNG plots (linked from -out)")
+		header = flag.String("header", "", "a markdown file with the run's setting, copied to the top")
 	)
 	flag.Parse()
 	if *inputs == "" {
@@ -39,22 +38,9 @@ func main() {
 	}
 	rs := results{}
 	for _, f := range strings.Split(*inputs, ",") {
-		if err := rs.readFile(f, ""); err != nil {
+		if err := rs.readFile(f); err != nil {
 			fmt.Fprintln(os.Stderr, "report:", err)
 			os.Exit(1)
-		}
-	}
-	if *kernelTS != "" {
-		for _, kv := range strings.Split(*kernelTS, ",") {
-			name, file, ok := strings.Cut(kv, "=")
-			if !ok {
-				fmt.Fprintf(os.Stderr, "report: -kernels: %q is not name=file\n", kv)
-				os.Exit(2)
-			}
-			if err := rs.readFile(file, "kernel="+name+"/"); err != nil {
-				fmt.Fprintln(os.Stderr, "report:", err)
-				os.Exit(1)
-			}
 		}
 	}
 	var th []torchResult
@@ -108,16 +94,16 @@ type results map[key][]sample
 
 var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-(\d+))?\s+(\d+)\s+(.+)$`)
 
-func (rs results) readFile(path, prefix string) error {
+func (rs results) readFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return rs.read(f, prefix)
+	return rs.read(f)
 }
 
-func (rs results) read(r io.Reader, prefix string) error {
+func (rs results) read(r io.Reader) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -130,9 +116,6 @@ func (rs results) read(r io.Reader, prefix string) error {
 			procs, _ = strconv.Atoi(m[2])
 		}
 		name := m[1]
-		if prefix != "" {
-			name = strings.Replace(name, "/", "/"+prefix, 1)
-		}
 		fields := strings.Fields(m[4])
 		s := sample{metrics: map[string]float64{}}
 		for i := 0; i+1 < len(fields); i += 2 {
