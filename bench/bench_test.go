@@ -34,7 +34,7 @@ func BenchmarkBPStep(b *testing.B) {
 					for b.Loop() {
 						bp.Step(ctx, x, labels)
 					}
-					b.ReportMetric(float64(h+1), "vjps/op")
+					b.ReportMetric(float64(2*h+1), "vjps/op") // H input and H+1 weight VJPs
 				})
 			}
 		}

@@ -57,7 +57,8 @@
 //
 // Every inference computes one weight update of every layer, applied or not, so
 // rate(pcnet_vjps_total) / rate(pcnet_inferences_total) is PC's VJPs per update, to set
-// against backprop's pcnet_network_hidden_layers + 1; the pcnet package docs give the
+// against backprop's 2·pcnet_network_hidden_layers + 1 (its H input and H+1 weight VJPs;
+// the paper's H+1 counts a layer's two products as one); the pcnet package docs give the
 // count H·T + H + 1. Messages and bytes are counted by direction (predictions up, errors
 // down), and each node's seconds computing and waiting for its neighbours by node index.
 //

@@ -38,9 +38,10 @@
 //
 // # Counting work
 //
-// A VJP is one layer's backward product: BP computes H+1 per update. A PC hidden node
-// computes one input VJP per step before T, and every layer one weight VJP when it
-// learns, so a PC update costs H·T + H + 1 VJPs. Observer sees these counts, the errors
+// pcnet counts products: an input VJP and a weight VJP are one each. BP computes 2H+1
+// per update (H input VJPs and H+1 weight VJPs; the paper's "H+1 VJPs" counts a layer's
+// two products as one). A PC hidden node computes one input VJP per step before T, and
+// every layer one weight VJP when it learns, so a PC update costs H·T + H + 1. Observer sees these counts, the errors
 // of every hidden node at every step, the messages and the time each node computes and
 // waits; without an Observer none of it is measured.
 package pcnet
