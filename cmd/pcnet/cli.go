@@ -39,6 +39,7 @@ func (e *reportedError) Error() string { return e.msg }
 // command is one subcommand.
 type command struct {
 	name    string
+	args    string // positional arguments before the flags, for the usage line
 	summary string
 	// flags returns the command's flag set, for parsing and for help.
 	flags func() *flag.FlagSet
@@ -52,6 +53,7 @@ func commands() []command {
 		{name: "train", summary: "train a network (the default command)", flags: func() *flag.FlagSet { return newTrainFlags().fs }, run: runTrain, details: trainDetails},
 		{name: "eval", summary: "loss and accuracy of a checkpoint on a split", flags: func() *flag.FlagSet { return newEvalFlags().fs }, run: runEval, details: evalDetails},
 		{name: "compare", summary: "compare PC weight updates with backprop's on one batch", flags: func() *flag.FlagSet { return newCompareFlags().fs }, run: runCompare, details: compareDetails},
+		{name: "experiment", args: "NAME ", summary: "reproduce the paper's experiments (cosine, accuracy, wavefront, complexity, all)", flags: func() *flag.FlagSet { return newExperimentFlags().fs }, run: runExperiment, details: experimentDetails},
 	}
 }
 
@@ -78,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	default:
 		cmd, ok := findCommand(name)
 		if !ok {
-			return report(stderr, "pcnet", usagef("unknown command %q (want train, eval, compare or help; see pcnet help)", name))
+			return report(stderr, "pcnet", usagef("unknown command %q (want train, eval, compare, experiment or help; see pcnet help)", name))
 		}
 		err = cmd.run(ctx, rest, stdout, stderr)
 	}
@@ -136,7 +138,7 @@ func runHelp(args []string, stdout io.Writer) error {
 	if len(args) == 1 {
 		cmd, ok := findCommand(args[0])
 		if !ok {
-			return usagef("unknown command %q (want train, eval or compare)", args[0])
+			return usagef("unknown command %q (want train, eval, compare or experiment)", args[0])
 		}
 		printCommandHelp(stdout, cmd)
 		return nil
@@ -161,6 +163,7 @@ Usage:
   pcnet [train] [flags]     (train is the default command)
   pcnet eval -checkpoint FILE [flags]
   pcnet compare [flags]
+  pcnet experiment NAME [flags]
   pcnet help [command]      (or -h after any command)
 
 Commands:
@@ -175,7 +178,7 @@ value out of range, flags that contradict the checkpoint they name).
 // printCommandHelp lists every flag of cmd with its default, then cmd's details.
 func printCommandHelp(w io.Writer, cmd command) {
 	fs := cmd.flags()
-	fmt.Fprintf(w, "Usage: pcnet %s [flags]\n\n%s.\n\nFlags:\n", cmd.name, upperFirst(cmd.summary))
+	fmt.Fprintf(w, "Usage: pcnet %s %s[flags]\n\n%s.\n\nFlags:\n", cmd.name, cmd.args, upperFirst(cmd.summary))
 	var flags []*flag.Flag
 	fs.VisitAll(func(f *flag.Flag) { flags = append(flags, f) })
 	sort.Slice(flags, func(i, j int) bool { return flags[i].Name < flags[j].Name })

@@ -337,6 +337,9 @@ func TestBadInput(t *testing.T) {
 		{"missing checkpoint", []string{"eval", "-checkpoint", filepath.Join(dir, "absent")}, 1, "no such file or directory"},
 		{"no MNIST", []string{"-data", noMNIST, "-metrics-addr", "", "-out", out}, 1, fmt.Sprintf("pcnet train: -data %s: ", noMNIST)},
 		{"port in use", []string{"-metrics-addr", busy.Addr().String(), "-out", out}, 1, fmt.Sprintf("pcnet train: -metrics-addr %s: address already in use", busy.Addr())},
+		{"experiment name", []string{"experiment", "-quick"}, 2, "pcnet experiment: missing experiment name"},
+		{"unknown experiment", []string{"experiment", "fig9"}, 2, `pcnet experiment: unknown experiment "fig9"`},
+		{"experiment workers", []string{"experiment", "all", "-workers", "-1"}, 2, "pcnet experiment: -workers: must be >= 0, got -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := pcnetRun(t, tc.args...)
@@ -364,7 +367,7 @@ func TestDivergenceKeepsLastGoodCheckpoint(t *testing.T) {
 func TestHelpListsEveryFlag(t *testing.T) {
 	r := pcnetRun(t, "help")
 	require.Equal(t, 0, r.code)
-	for _, name := range []string{"train", "eval", "compare"} {
+	for _, name := range []string{"train", "eval", "compare", "experiment"} {
 		require.Contains(t, r.stdout, "Usage: pcnet "+name)
 	}
 	for _, tc := range []struct {
@@ -374,6 +377,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		{"train", []string{"variant", "hidden", "width", "activation", "steps", "gamma", "k", "optimizer", "lr", "momentum", "batch", "epochs", "seed", "data", "out", "metrics-addr", "resume", "max-train"}},
 		{"eval", []string{"checkpoint", "split", "json", "data"}},
 		{"compare", []string{"checkpoint", "hidden", "width", "seed", "variants", "steps", "gamma", "k", "split", "batch", "batch-index", "json", "dump"}},
+		{"experiment", []string{"quick", "out", "seed", "data", "workers", "fresh"}},
 	} {
 		r := pcnetRun(t, tc.cmd, "-h")
 		require.Equal(t, 0, r.code, tc.cmd)

