@@ -5,6 +5,7 @@
 #   COUNT=3 bench/run.sh         fewer repetitions
 #   GRID=full bench/run.sh       every benchmark of bench/ (hours on two cores)
 #   NOTORCH=1 bench/run.sh       skip the PyTorch side-by-side
+#   KEEP=1 bench/run.sh          keep raw results already in docs/bench/raw (resume a run)
 #
 # Inputs it measures: BenchmarkBPStep, BenchmarkPCUpdate, BenchmarkLayerOp (./bench) and
 # BenchmarkHandoff (./channels) at -cpu 1,2,...,nproc; PyTorch's BP step from
@@ -28,9 +29,11 @@ case "${GRID:-report}" in
     bp='BPStep|BPKernel'; pc='PCUpdate'; ops='LayerOp' ;;
   report)
     # Everything at width 64 and 256; width 1024 up to H = 8 for PC (an update at H = 32,
-    # width 1024 is 2·10^11 flops); batch 1 for BP and at width 64 for PC.
+    # width 1024 is 2·10^11 flops); batch 1 for BP and at width 64 for PC. go test splits a
+    # -bench pattern at slashes into one pattern per level, so each subset is one run
+    # (patterns separated by spaces).
     bp='BPStep/|BPKernel/'
-    pc='PCUpdate/variant=(fpa|pc|zil)/engine=(parallel|sequential)/(H=(1|2|4|8|16|32)/width=(64|256)/batch=64|H=(1|2|4|8)/width=1024/batch=64|H=(1|2|4|8|16|32)/width=64/batch=1)$'
+    pc='PCUpdate/variant=(fpa|pc|zil)/engine=/H=/width=(64|256)/batch=64$ PCUpdate/variant=(fpa|pc|zil)/engine=/H=(1|2|4|8)$/width=1024/batch=64$ PCUpdate/variant=(fpa|pc|zil)/engine=/H=/width=64/batch=1$'
     ops='LayerOp/' ;;
   quick)
     bp='BPStep/H=(2|8)/width=(64|1024)/batch=64$|BPKernel/'
@@ -45,19 +48,33 @@ echo "== building"
 go test -c -o "$tmp/bench.test" ./bench
 go test -c -o "$tmp/channels.test" ./channels
 
-run() { # file regex
-  local file=$1 re=$2
-  echo "== $re -> $raw/$file (count $COUNT, cpu $CPUS)"
-  (cd "$tmp" && ./bench.test -test.run '^$' -test.bench "$re" -test.benchmem \
-     -test.benchtime "$BENCHTIME" -test.count "$COUNT" -test.cpu "$CPUS") | tee "$raw/$file" | grep -E '^(Benchmark|ok|FAIL)' | tail -n 3
+run() { # file patterns...
+  local file=$1; shift
+  if [ -n "${KEEP:-}" ] && [ -s "$raw/$file" ]; then
+    echo "== keeping $raw/$file"; return
+  fi
+  : > "$raw/$file"
+  for re in "$@"; do
+    echo "== $re -> $raw/$file (count $COUNT, cpu $CPUS)"
+    (cd "$tmp" && ./bench.test -test.run '^$' -test.bench "$re" -test.benchmem \
+       -test.benchtime "$BENCHTIME" -test.count "$COUNT" -test.cpu "$CPUS") >> "$raw/$file"
+    if ! grep -q '^Benchmark' "$raw/$file"; then
+      echo "run.sh: no benchmark matched $re" >&2; exit 1
+    fi
+  done
+  echo "   $(grep -c '^Benchmark' "$raw/$file") results"
 }
-run ops.txt "$ops"
-(cd "$tmp" && ./channels.test -test.run '^$' -test.bench 'Handoff' -test.count "$COUNT" -test.cpu "$CPUS") > "$raw/handoff.txt"
-run bp.txt "$bp"
-run pc.txt "$pc"
+run ops.txt $ops
+if [ -z "${KEEP:-}" ] || [ ! -s "$raw/handoff.txt" ]; then
+  (cd "$tmp" && ./channels.test -test.run '^$' -test.bench 'Handoff' -test.count "$COUNT" -test.cpu "$CPUS") > "$raw/handoff.txt"
+fi
+run bp.txt $bp
+run pc.txt $pc
 
 torch=""
-if [ -z "${NOTORCH:-}" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+if [ -n "${KEEP:-}" ] && [ -s "$raw/torch.jsonl" ]; then
+  torch="-torch $raw/torch.jsonl"
+elif [ -z "${NOTORCH:-}" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   echo "== PyTorch reference"
   rm -f "$raw/torch.jsonl"
   ob=/usr/lib/x86_64-linux-gnu/openblas-pthread

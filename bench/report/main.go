@@ -273,6 +273,10 @@ func us(ns float64) string {
 		return "–"
 	}
 	switch {
+	case ns < 1e3:
+		return fmt.Sprintf("%.0f ns", ns)
+	case ns < 1e4:
+		return fmt.Sprintf("%.1f µs", ns/1e3)
 	case ns >= 1e7:
 		return fmt.Sprintf("%.0f ms", ns/1e6)
 	case ns >= 1e6:

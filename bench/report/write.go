@@ -79,7 +79,13 @@ func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel st
 	}
 	b.WriteString("\n")
 
-	fmt.Fprintf(b, "## Hand-off overhead\n\nOn one core the parallel engine does the sequential engine's arithmetic plus the channel hand-offs, so (parallel - sequential) / sequential at GOMAXPROCS 1 is the share of a step the hand-offs cost. Batch 64.\n\n| width | H | fpa | pc | zil |\n|---|---|---|---|---|\n")
+	fmt.Fprintf(b, "## Hand-off overhead\n\n")
+	fmt.Fprintf(b, "One message between two layer goroutines (channels' BenchmarkHandoff, 2 buffers: acquire, send, receive, release) costs %s on one core and %s on %d. Under FPA-PC a hidden node sends one error and receives one per step, so a step costs it about one message in hand-offs, against its arithmetic: an input VJP with the gating and the error step (BenchmarkLayerOp/op=inputvjp):\n\n| width | step arithmetic | hand-off share of a step (1 core) | (%d cores) |\n|---|---|---|---|\n", us(handoff), us(rs.median("BenchmarkHandoff/buffers=2", maxP)), maxP, maxP)
+	for _, w := range widths {
+		step := rs.median(opName("inputvjp", w, w, 64), 1)
+		fmt.Fprintf(b, "| %d | %s | %.1f%% | %.1f%% |\n", w, us(step), 100*handoff/step, 100*rs.median("BenchmarkHandoff/buffers=2", maxP)/step)
+	}
+	fmt.Fprintf(b, "\nOn one core the parallel engine does the sequential engine's arithmetic plus the channel hand-offs, so (parallel - sequential) / sequential at GOMAXPROCS 1 would be the share of a step the hand-offs cost; in practice it is dominated by run-to-run noise of this shared machine and by the engines' different memory traffic (the sequential engine sweeps every layer's buffers once per step), so read the direct figure above. Batch 64.\n\n| width | H | fpa | pc | zil |\n|---|---|---|---|---|\n")
 	for _, w := range widths {
 		for _, h := range depths {
 			fmt.Fprintf(b, "| %d | %d |", w, h)
