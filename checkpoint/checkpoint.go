@@ -240,9 +240,13 @@ func vecData(v *mat.VecDense) []float64 {
 	return out
 }
 
-func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+// FormatFloat, FormatInts and FormatFloats are how the metadata writes numbers (the
+// shortest form that reads back exactly; lists comma-separated), so that a caller can
+// compare its settings with a checkpoint's in the same form.
+func FormatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
-func joinInts(v []int) string {
+// FormatInts writes a list of integers as the metadata does.
+func FormatInts(v []int) string {
 	s := make([]string, len(v))
 	for i, x := range v {
 		s[i] = strconv.Itoa(x)
@@ -250,10 +254,11 @@ func joinInts(v []int) string {
 	return strings.Join(s, ",")
 }
 
-func joinFloats(v []float64) string {
+// FormatFloats writes a list of floats as the metadata does.
+func FormatFloats(v []float64) string {
 	s := make([]string, len(v))
 	for i, x := range v {
-		s[i] = formatFloat(x)
+		s[i] = FormatFloat(x)
 	}
 	return strings.Join(s, ",")
 }
@@ -261,14 +266,14 @@ func joinFloats(v []float64) string {
 func (c *Checkpoint) metadata() map[string]string {
 	m := map[string]string{
 		"format":      Format,
-		"sizes":       joinInts(c.Sizes),
+		"sizes":       FormatInts(c.Sizes),
 		"hidden":      strconv.Itoa(c.Hidden()),
 		"activation":  c.Activation.String(),
 		"loss":        c.Loss,
 		"variant":     c.Variant,
 		"steps":       strconv.Itoa(c.Steps),
-		"gamma":       formatFloat(c.Gamma),
-		"k":           formatFloat(c.K),
+		"gamma":       FormatFloat(c.Gamma),
+		"k":           FormatFloat(c.K),
 		"seed":        strconv.FormatUint(c.Seed, 10),
 		"batch":       strconv.Itoa(c.Batch),
 		"max_train":   strconv.Itoa(c.MaxTrain),
@@ -279,21 +284,21 @@ func (c *Checkpoint) metadata() map[string]string {
 		"step":        strconv.FormatInt(c.Step, 10),
 	}
 	if c.Precisions != nil {
-		m["precisions"] = joinFloats(c.Precisions)
+		m["precisions"] = FormatFloats(c.Precisions)
 	}
 	o := c.Optimizer
 	m["optimizer"] = o.Kind.String()
-	m["lr"] = formatFloat(o.LR)
-	m["weight_decay"] = formatFloat(o.WeightDecay)
+	m["lr"] = FormatFloat(o.LR)
+	m["weight_decay"] = FormatFloat(o.WeightDecay)
 	switch o.Kind {
 	case optim.SGD:
-		m["momentum"] = formatFloat(o.Momentum)
-		m["dampening"] = formatFloat(o.Dampening)
+		m["momentum"] = FormatFloat(o.Momentum)
+		m["dampening"] = FormatFloat(o.Dampening)
 		m["nesterov"] = strconv.FormatBool(o.Nesterov)
 	case optim.Adam:
-		m["beta1"] = formatFloat(o.Beta1)
-		m["beta2"] = formatFloat(o.Beta2)
-		m["eps"] = formatFloat(o.Eps)
+		m["beta1"] = FormatFloat(o.Beta1)
+		m["beta2"] = FormatFloat(o.Beta2)
+		m["eps"] = FormatFloat(o.Eps)
 	}
 	return m
 }

@@ -38,10 +38,10 @@ func Decode(f *safetensors.File) (*Checkpoint, error) {
 	need := func(name string, shape []int) (*safetensors.Tensor, error) {
 		t, ok := tensors[name]
 		if !ok {
-			return nil, fmt.Errorf("tensor %q is missing (sizes %s)", name, joinInts(c.Sizes))
+			return nil, fmt.Errorf("tensor %q is missing (sizes %s)", name, FormatInts(c.Sizes))
 		}
 		if !slices.Equal(t.Shape, shape) {
-			return nil, fmt.Errorf("tensor %q has shape %v, want %v for sizes %s", name, t.Shape, shape, joinInts(c.Sizes))
+			return nil, fmt.Errorf("tensor %q has shape %v, want %v for sizes %s", name, t.Shape, shape, FormatInts(c.Sizes))
 		}
 		used[name] = true
 		return t, nil
@@ -102,7 +102,7 @@ func Decode(f *safetensors.File) (*Checkpoint, error) {
 	for _, t := range f.Tensors {
 		if !used[t.Name] {
 			return nil, fmt.Errorf("unexpected tensor %q (a %s checkpoint of sizes %s with %s state has no such tensor)",
-				t.Name, c.Variant, joinInts(c.Sizes), c.Optimizer.Kind)
+				t.Name, c.Variant, FormatInts(c.Sizes), c.Optimizer.Kind)
 		}
 	}
 	return c, nil
@@ -117,7 +117,7 @@ func decodeMetadata(m map[string]string) (*Checkpoint, error) {
 	c.Sizes = r.sizes("sizes")
 	hidden := r.int("hidden", 0)
 	if r.err == nil && hidden != len(c.Sizes)-2 {
-		r.fail("hidden", fmt.Sprintf("%d hidden layers, but sizes %s has %d", hidden, joinInts(c.Sizes), len(c.Sizes)-2))
+		r.fail("hidden", fmt.Sprintf("%d hidden layers, but sizes %s has %d", hidden, FormatInts(c.Sizes), len(c.Sizes)-2))
 	}
 	if s, ok := r.str("activation"); ok {
 		act, err := layer.ParseActivation(s)

@@ -185,7 +185,7 @@ func runCompare(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		if explicit["hidden"] && f.arch.hidden != ck.Hidden() {
 			return usagef("-hidden %d does not match the checkpoint %s (hidden %d)", f.arch.hidden, f.checkpoint, ck.Hidden())
 		}
-		saved := map[string]string{"hidden": strconv.Itoa(ck.Hidden()), "width": joinInts(ck.Sizes[1 : len(ck.Sizes)-1]), "activation": ck.Activation.String(), "loss": ck.Loss}
+		saved := map[string]string{"hidden": strconv.Itoa(ck.Hidden()), "width": checkpoint.FormatInts(ck.Sizes[1 : len(ck.Sizes)-1]), "activation": ck.Activation.String(), "loss": ck.Loss}
 		for name, v := range saved {
 			if !explicit[name] {
 				f.fs.Set(name, v)
@@ -194,7 +194,7 @@ func runCompare(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		if sizes, act, err = f.arch.resolve(); err != nil {
 			return err
 		}
-		given := map[string]string{"hidden": strconv.Itoa(len(sizes) - 2), "width": joinInts(sizes[1 : len(sizes)-1]), "activation": act.String(), "loss": f.infer.loss}
+		given := map[string]string{"hidden": strconv.Itoa(len(sizes) - 2), "width": checkpoint.FormatInts(sizes[1 : len(sizes)-1]), "activation": act.String(), "loss": f.infer.loss}
 		for _, name := range sortedKeys(saved) {
 			if explicit[name] && given[name] != saved[name] {
 				return usagef("-%s %s does not match the checkpoint %s (%s %s)", name, given[name], f.checkpoint, name, saved[name])
@@ -262,7 +262,7 @@ func runCompare(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		switch v {
 		case pcnet.ZeroDivergence:
 			if pc.gamma != 1 {
-				vr.Note = fmt.Sprintf("run with gamma 1, not %s: Z-IL is defined for gamma 1", formatFloat(pc.gamma))
+				vr.Note = fmt.Sprintf("run with gamma 1, not %s: Z-IL is defined for gamma 1", checkpoint.FormatFloat(pc.gamma))
 			}
 			cfg.Gamma, vr.Gamma = 1, 1
 		case pcnet.Standard:
@@ -333,7 +333,7 @@ func printCompareTable(w io.Writer, r *compareReport) {
 	for _, v := range r.Variants {
 		k := "-"
 		if v.Variant == pcnet.VarianceScaled.String() {
-			k = formatFloat(v.K)
+			k = checkpoint.FormatFloat(v.K)
 		}
 		rows := append(slices.Clone(v.Layers), v.All)
 		for i, a := range rows {
@@ -346,7 +346,7 @@ func printCompareTable(w io.Writer, r *compareReport) {
 			}
 			t, g, kk := "", "", ""
 			if i == 0 {
-				t, g, kk = strconv.Itoa(v.Steps), formatFloat(v.Gamma), k
+				t, g, kk = strconv.Itoa(v.Steps), checkpoint.FormatFloat(v.Gamma), k
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, t, g, kk, layerName,
 				fixed(a.Cosine, "%.9f"), fixed(a.RelErr, "%.3e"), fixed(a.Norm, "%.6e"), fixed(a.NormBP, "%.6e"))
@@ -387,7 +387,7 @@ func writeDump(path string, r *compareReport, layers []*layer.Dense, x *mat.Dens
 	f := &safetensors.File{
 		Metadata: map[string]string{
 			"format":      "pcnet-compare/1",
-			"sizes":       joinInts(r.Network.Sizes),
+			"sizes":       checkpoint.FormatInts(r.Network.Sizes),
 			"activation":  r.Network.Activation,
 			"loss":        r.Network.Loss,
 			"split":       r.Batch.Split,
@@ -414,8 +414,8 @@ func writeDump(path string, r *compareReport, layers []*layer.Dense, x *mat.Dens
 	for _, v := range r.Variants {
 		names = append(names, v.Variant)
 		f.Metadata[v.Variant+".steps"] = strconv.Itoa(v.Steps)
-		f.Metadata[v.Variant+".gamma"] = formatFloat(v.Gamma)
-		f.Metadata[v.Variant+".k"] = formatFloat(v.K)
+		f.Metadata[v.Variant+".gamma"] = checkpoint.FormatFloat(v.Gamma)
+		f.Metadata[v.Variant+".k"] = checkpoint.FormatFloat(v.K)
 		for l, u := range v.updates {
 			add(v.Variant+".", l, u.W, u.B)
 		}

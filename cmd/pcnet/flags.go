@@ -274,27 +274,9 @@ func checkSplitName(name string) error {
 	return usagef("-split %q: want train, validation or test", name)
 }
 
-func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-
-func joinInts(v []int) string {
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = strconv.Itoa(x)
-	}
-	return strings.Join(s, ",")
-}
-
-func joinFloats(v []float64) string {
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = formatFloat(x)
-	}
-	return strings.Join(s, ",")
-}
-
 // describeNet is "784-64-64-10 tanh".
 func describeNet(sizes []int, act layer.Activation) string {
-	return fmt.Sprintf("%s %s", strings.ReplaceAll(joinInts(sizes), ",", "-"), act)
+	return fmt.Sprintf("%s %s", strings.ReplaceAll(checkpoint.FormatInts(sizes), ",", "-"), act)
 }
 
 // loadData loads MNIST, naming -data in errors.

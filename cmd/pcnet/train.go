@@ -103,29 +103,29 @@ func (c *runConfig) flagValues() map[string]string {
 	m := map[string]string{
 		"variant":      c.variant,
 		"hidden":       strconv.Itoa(c.hidden()),
-		"width":        joinInts(c.sizes[1 : len(c.sizes)-1]),
+		"width":        checkpoint.FormatInts(c.sizes[1 : len(c.sizes)-1]),
 		"activation":   c.act.String(),
 		"loss":         c.pc.loss.Name(),
 		"steps":        strconv.Itoa(c.pc.steps),
-		"gamma":        formatFloat(c.pc.gamma),
-		"k":            formatFloat(c.pc.k),
-		"precisions":   joinFloats(c.pc.precisions),
+		"gamma":        checkpoint.FormatFloat(c.pc.gamma),
+		"k":            checkpoint.FormatFloat(c.pc.k),
+		"precisions":   checkpoint.FormatFloats(c.pc.precisions),
 		"optimizer":    c.opt.Kind.String(),
-		"lr":           formatFloat(c.opt.LR),
-		"weight-decay": formatFloat(c.opt.WeightDecay),
+		"lr":           checkpoint.FormatFloat(c.opt.LR),
+		"weight-decay": checkpoint.FormatFloat(c.opt.WeightDecay),
 		"batch":        strconv.Itoa(c.batch),
 		"seed":         strconv.FormatUint(c.seed, 10),
 		"max-train":    strconv.Itoa(c.maxTrain),
 	}
 	switch c.opt.Kind {
 	case optim.SGD:
-		m["momentum"] = formatFloat(c.opt.Momentum)
-		m["dampening"] = formatFloat(c.opt.Dampening)
+		m["momentum"] = checkpoint.FormatFloat(c.opt.Momentum)
+		m["dampening"] = checkpoint.FormatFloat(c.opt.Dampening)
 		m["nesterov"] = strconv.FormatBool(c.opt.Nesterov)
 	case optim.Adam:
-		m["beta1"] = formatFloat(c.opt.Beta1)
-		m["beta2"] = formatFloat(c.opt.Beta2)
-		m["eps"] = formatFloat(c.opt.Eps)
+		m["beta1"] = checkpoint.FormatFloat(c.opt.Beta1)
+		m["beta2"] = checkpoint.FormatFloat(c.opt.Beta2)
+		m["eps"] = checkpoint.FormatFloat(c.opt.Eps)
 	}
 	return m
 }
@@ -368,18 +368,18 @@ func (t *trainer) describe(examples int, from train.Position) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "train %s on %s", c.variant, describeNet(c.sizes, c.act))
 	if c.pcVariant != 0 {
-		fmt.Fprintf(&b, ", T %d, gamma %s", c.pc.steps, formatFloat(c.pc.gamma))
+		fmt.Fprintf(&b, ", T %d, gamma %s", c.pc.steps, checkpoint.FormatFloat(c.pc.gamma))
 		if c.pcVariant == pcnet.VarianceScaled {
-			fmt.Fprintf(&b, ", k %s", formatFloat(c.pc.k))
+			fmt.Fprintf(&b, ", k %s", checkpoint.FormatFloat(c.pc.k))
 		}
 		if c.pc.precisions != nil {
-			fmt.Fprintf(&b, ", precisions %s", joinFloats(c.pc.precisions))
+			fmt.Fprintf(&b, ", precisions %s", checkpoint.FormatFloats(c.pc.precisions))
 		}
 		fmt.Fprintf(&b, ", %s engine", c.pc.engine)
 	}
-	fmt.Fprintf(&b, "; %s lr %s", c.opt.Kind, formatFloat(c.opt.LR))
+	fmt.Fprintf(&b, "; %s lr %s", c.opt.Kind, checkpoint.FormatFloat(c.opt.LR))
 	if c.opt.Kind == optim.SGD && c.opt.Momentum != 0 {
-		fmt.Fprintf(&b, " momentum %s", formatFloat(c.opt.Momentum))
+		fmt.Fprintf(&b, " momentum %s", checkpoint.FormatFloat(c.opt.Momentum))
 	}
 	fmt.Fprintf(&b, "; %s loss; batch %d, %d epochs, seed %d, %d training images", c.pc.loss.Name(), c.batch, c.epochs, c.seed, examples)
 	if from != (train.Position{}) {
