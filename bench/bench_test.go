@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/pcnet/pcnet/internal/gemm"
 	"github.com/pcnet/pcnet/layer"
@@ -31,7 +33,7 @@ func BenchmarkBPStep(b *testing.B) {
 					bp.Step(ctx, x, labels) // allocates the workspace
 					b.ReportAllocs()
 					b.ResetTimer()
-					for b.Loop() {
+					for range b.N {
 						bp.Step(ctx, x, labels)
 					}
 					b.ReportMetric(float64(2*h+1), "vjps/op") // H input and H+1 weight VJPs
@@ -74,7 +76,7 @@ func benchPCUpdate(b *testing.B, s Setting) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	for b.Loop() {
+	for range b.N {
 		if _, err := net.Learn(ctx, x, labels); err != nil {
 			b.Fatal(err)
 		}
@@ -122,7 +124,7 @@ func BenchmarkBPKernel(b *testing.B) {
 				bp.Step(ctx, x, labels)
 				b.ReportAllocs()
 				b.ResetTimer()
-				for b.Loop() {
+				for range b.N {
 					bp.Step(ctx, x, labels)
 				}
 			})
@@ -133,4 +135,70 @@ func BenchmarkBPKernel(b *testing.B) {
 // TestKernelName names the matrix kernel in use; bench/run.sh copies it into the report.
 func TestKernelName(t *testing.T) {
 	t.Logf("kernel: %s (%s)", layer.CurrentKernel(), gemm.KernelName())
+}
+
+// BenchmarkEngineOverhead measures what the parallel engine adds to the sequential one's
+// arithmetic: each op is one update on each engine, on two copies of the same network,
+// timed back to back (in alternating order) so that the host's drift falls on both.
+// The engines compute the same values bit for bit, so at -cpu 1 the difference is
+// the hand-offs and goroutine switches alone; at more cores it includes what the
+// parallelism gains. Reported: overhead-% = (parallel - sequential) / sequential, and
+// the difference per message sent.
+func BenchmarkEngineOverhead(b *testing.B) {
+	for _, w := range widths {
+		for _, h := range []int{2, 8} {
+			s := Setting{Variant: pcnet.FixedPrediction, Hidden: h, Width: w, Batch: 64}
+			b.Run(fmt.Sprintf("variant=%s/H=%d/width=%d/batch=%d", s.Variant, h, w, s.Batch), func(b *testing.B) {
+				benchEngineOverhead(b, s)
+			})
+		}
+	}
+}
+
+func benchEngineOverhead(b *testing.B, s Setting) {
+	ctx := context.Background()
+	var nets [2]*pcnet.Network // sequential, parallel
+	for i, eng := range []pcnet.Engine{pcnet.Sequential, pcnet.Parallel} {
+		s.Engine = eng
+		layers, _, _ := s.Problem(1)
+		net, err := pcnet.New(ctx, layers, s.PCConfig())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer net.Close()
+		nets[i] = net
+	}
+	_, x, labels := s.Problem(1)
+	c, err := Observe(s, 1) // the messages of one update, counted on a third network
+	if err != nil {
+		b.Fatal(err)
+	}
+	msgs := float64(c.Messages.Load())
+	var spent [2]time.Duration
+	learn := func(i int) {
+		t0 := time.Now()
+		_, err := nets[i].Learn(ctx, x, labels)
+		spent[i] += time.Since(t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	learn(0) // warm-up: buffers for this batch size
+	learn(1)
+	spent = [2]time.Duration{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for range b.N {
+		first := n % 2
+		learn(first)
+		learn(1 - first)
+		n++
+	}
+	b.StopTimer()
+	seq, par := spent[0].Seconds()/float64(n), spent[1].Seconds()/float64(n)
+	b.ReportMetric(100*(par-seq)/seq, "overhead-%")
+	b.ReportMetric((par-seq)*1e9/msgs, "ns/msg")
+	b.ReportMetric(seq*1e9, "seq-ns/update")
+	b.ReportMetric(par*1e9, "par-ns/update")
 }

@@ -52,20 +52,21 @@ func benchLayerOp(b *testing.B, op string, in, out, batch int) {
 	opt := SGD.NewState(in * out)
 	optB := SGD.NewState(out)
 	b.ReportAllocs()
+	b.ResetTimer()
 	switch op {
 	case "forward":
-		for b.Loop() {
+		for range b.N {
 			d.Forward(y, deriv, v)
 		}
 	case "inputvjp":
-		for b.Loop() {
+		for range b.N {
 			layer.Gate(delta, deriv, c)
 			d.InputVJP(jte, delta)
 			layer.FixedPredictionErrorStep(e, jte, 0.5)
 		}
 	case "weightvjp":
 		p := d.Params()
-		for b.Loop() {
+		for range b.N {
 			layer.Gate(delta, deriv, c)
 			d.WeightVJP(g.W, g.B, v, delta)
 			gp := g.Params()

@@ -251,18 +251,24 @@ func TestStatsRulesMatchThePlainRules(t *testing.T) {
 	x, p, j := randDense(rng, 5, 7, 1), randDense(rng, 5, 7, 1), randDense(rng, 5, 7, 1)
 	old := randDense(rng, 5, 7, 1)
 
-	e1, e2 := mat.DenseCopyOf(old), mat.DenseCopyOf(old)
+	// The plain rules and the Stats rules share vmath's kernels, so both are checked
+	// against plain Go arithmetic (vmath's own tests cover lengths, NaN and infinities).
+	e1, e2, e3 := mat.DenseCopyOf(old), mat.DenseCopyOf(old), mat.NewDense(5, 7, nil)
 	PredictionError(e1, x, p)
 	size, change := PredictionErrorStats(e2, x, p)
+	e3.Sub(x, p)
+	require.Equal(t, e3.RawMatrix().Data, e1.RawMatrix().Data)
 	require.Equal(t, e1.RawMatrix().Data, e2.RawMatrix().Data)
 	var d mat.Dense
 	d.Sub(e2, old)
 	require.Equal(t, floats.Max(absAll(e2)), size)
 	require.Equal(t, floats.Max(absAll(&d)), change)
 
-	f1, f2 := mat.DenseCopyOf(old), mat.DenseCopyOf(old)
+	f1, f2, f3 := mat.DenseCopyOf(old), mat.DenseCopyOf(old), mat.DenseCopyOf(old)
 	FixedPredictionErrorStep(f1, j, 0.3)
 	size, change = FixedPredictionErrorStepStats(f2, j, 0.3)
+	f3.Apply(func(r, c int, v float64) float64 { return v - 0.3*(v-j.At(r, c)) }, f3)
+	require.Equal(t, f3.RawMatrix().Data, f1.RawMatrix().Data)
 	require.Equal(t, f1.RawMatrix().Data, f2.RawMatrix().Data)
 	require.Equal(t, floats.Max(absAll(f2)), size)
 	require.Greater(t, change, 0.0)

@@ -69,5 +69,6 @@
 // once per batch. Nothing allocates per step or per batch, and Metrics costs no more than
 // an Observer that does nothing. The cost of observation is the runtime's: with any
 // Observer, pcnet measures max|e| and max|Δe| of every hidden node at every step and
-// reads the clock around every wait. BenchmarkPCUpdate measures the three cases.
+// reads the clock around every wait. BenchmarkObserverOverhead measures both, paired
+// with an unobserved network.
 package metrics

@@ -1,5 +1,6 @@
-// Package vmath evaluates elementwise activation functions over float64 slices in place,
-// fast and to within a couple of ulp of the correctly rounded result.
+// Package vmath holds pcnet's elementwise kernels over float64 slices: activation
+// functions, fast and to within a couple of ulp of the correctly rounded result, and the
+// error updates of the inference rules fused with the maxima an observer reports.
 //
 // # API
 //
@@ -7,6 +8,13 @@
 // g'(a) computed from the rounded g(a) (1-y² for tanh, y(1-y) for the sigmoid, each with a
 // single rounding). a and deriv must have the same length and must not overlap. Neither
 // function allocates, starts goroutines or keeps state between calls.
+//
+// StepMax (FPA-PC's error step e -= gamma·(e - j)) and DiffMax (e = x - p) update e in
+// place with exactly the plain loop's arithmetic and return max|e| and the largest change
+// in the same pass. The maxima are taken over the bit patterns of |v|, whose integer order
+// is the numeric order with NaN above +Inf, so a NaN or infinity shows in the result
+// without a floating-point comparison chain. With AVX2 they run 8 elements per iteration
+// (about 0.2 ns per element against 1 ns for the plain Go loop, BenchmarkStepMax).
 //
 // # Method
 //
