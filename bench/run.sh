@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Runs pcnet's benchmarks and writes the report docs/bench.md (with plots in docs/bench/).
 #
-#   bench/run.sh                 the report grid (see GRID below), -count 10, every core count
+#   bench/run.sh                 the report grid (see GRID below), 10 runs, every core count
 #   COUNT=3 bench/run.sh         fewer repetitions
 #   GRID=full bench/run.sh       every benchmark of bench/ (hours on two cores)
 #   NOTORCH=1 bench/run.sh       skip the PyTorch side-by-side
 #   KEEP=1 bench/run.sh          keep raw results already in docs/bench/raw (resume a run)
+#   OUT=/tmp/r bench/run.sh      write the report to /tmp/r/bench.md and /tmp/r/bench/
 #
-# Inputs it measures: BenchmarkBPStep, BenchmarkPCUpdate, BenchmarkLayerOp (./bench) and
-# BenchmarkHandoff (./channels) at -cpu 1,2,...,nproc; PyTorch's BP step from
+# Inputs it measures: BenchmarkBPStep, BenchmarkPCUpdate, BenchmarkEngineOverhead,
+# BenchmarkLayerOp (./bench) and BenchmarkHandoff, BenchmarkRoundTrip (./channels) at
+# -cpu 1,2,...,nproc. The core counts alternate (-cpu 1,2,1,2,... with -count 1), so that
+# the drift of a shared host falls on every core count alike; PyTorch's BP step from
 # ../shared/refs/torch_mlp_bench.py (float64 and float32, one thread) when /usr/bin/python3
 # has torch. Raw outputs and benchstat's tables are kept in docs/bench/raw/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-out=docs/bench
+OUT=${OUT:-docs}
+out=$OUT/bench
 raw=$out/raw
 mkdir -p "$raw"
 
@@ -23,22 +27,25 @@ BENCHTIME=${BENCHTIME:-200ms}
 n=$(nproc)
 cpus=$(seq -s, 1 "$n")
 CPUS=${CPUS:-$cpus}
+# Every core count COUNT times, interleaved.
+cpulist=$(for _ in $(seq "$COUNT"); do printf '%s,' "$CPUS"; done)
+cpulist=${cpulist%,}
 
 case "${GRID:-report}" in
   full)
-    bp='BPStep|BPKernel'; pc='PCUpdate'; ops='LayerOp' ;;
+    bp='BPStep|BPKernel'; pc='PCUpdate EngineOverhead'; ops='LayerOp' ;;
   report)
     # Everything at width 64 and 256; width 1024 up to H = 8 for PC (an update at H = 32,
     # width 1024 is 2·10^11 flops); batch 1 for BP and at width 64 for PC. go test splits a
     # -bench pattern at slashes into one pattern per level, so each subset is one run
     # (patterns separated by spaces).
     bp='BPStep/|BPKernel/'
-    pc='PCUpdate/variant=(fpa|pc|zil)/engine=/H=/width=(64|256)/batch=64$ PCUpdate/variant=(fpa|pc|zil)/engine=/H=(1|2|4|8)$/width=1024/batch=64$ PCUpdate/variant=(fpa|pc|zil)/engine=/H=/width=64/batch=1$'
+    pc='PCUpdate/variant=(fpa|pc|zil)/engine=/H=/width=(64|256)/batch=64$ PCUpdate/variant=(fpa|pc|zil)/engine=/H=(1|2|4|8)$/width=1024/batch=64$ PCUpdate/variant=(fpa|pc|zil)/engine=/H=/width=64/batch=1$ EngineOverhead/'
     ops='LayerOp/' ;;
   quick)
     bp='BPStep/H=(2|8)/width=(64|1024)/batch=64$|BPKernel/'
-    pc='PCUpdate/variant=(fpa|pc)/engine=(parallel|sequential)/H=(2|8)/width=(64|256)/batch=64$'
-    ops='LayerOp/.*/batch=64$' ;;
+    pc='PCUpdate/variant=(fpa|pc)/engine=(parallel|sequential)/H=(2|8)/width=(64|256)/batch=64$ EngineOverhead/variant=fpa/H=/width=(64|256)/'
+    ops='LayerOp/op=/in=/out=/batch=64$' ;;
   *) echo "run.sh: GRID must be report, full or quick" >&2; exit 2 ;;
 esac
 
@@ -55,9 +62,9 @@ run() { # file patterns...
   fi
   : > "$raw/$file"
   for re in "$@"; do
-    echo "== $re -> $raw/$file (count $COUNT, cpu $CPUS)"
+    echo "== $re -> $raw/$file (cpu $CPUS, $COUNT times each)"
     (cd "$tmp" && ./bench.test -test.run '^$' -test.bench "$re" -test.benchmem \
-       -test.benchtime "$BENCHTIME" -test.count "$COUNT" -test.cpu "$CPUS") >> "$raw/$file"
+       -test.benchtime "$BENCHTIME" -test.count 1 -test.cpu "$cpulist") >> "$raw/$file"
     if ! grep -q '^Benchmark' "$raw/$file"; then
       echo "run.sh: no benchmark matched $re" >&2; exit 1
     fi
@@ -66,7 +73,7 @@ run() { # file patterns...
 }
 run ops.txt $ops
 if [ -z "${KEEP:-}" ] || [ ! -s "$raw/handoff.txt" ]; then
-  (cd "$tmp" && ./channels.test -test.run '^$' -test.bench 'Handoff' -test.count "$COUNT" -test.cpu "$CPUS") > "$raw/handoff.txt"
+  (cd "$tmp" && ./channels.test -test.run '^$' -test.bench 'Handoff|RoundTrip' -test.count 1 -test.cpu "$cpulist") > "$raw/handoff.txt"
 fi
 run bp.txt $bp
 run pc.txt $pc
@@ -94,12 +101,12 @@ done
 {
   echo "# Benchmarks"
   echo
-  echo "Written by \`bench/run.sh\` (GRID=${GRID:-report}, -count $COUNT, -benchtime $BENCHTIME, -cpu $CPUS) on $(date -u +%Y-%m-%d)."
+  echo "Written by \`bench/run.sh\` (GRID=${GRID:-report}, COUNT=$COUNT: each benchmark $COUNT times at each of -cpu $CPUS, the core counts interleaved; -benchtime $BENCHTIME) on $(date -u +%Y-%m-%d)."
   echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $n cores; $(go version | cut -d' ' -f3-)."
   echo "Matrix kernel: $(cd "$tmp" && ./bench.test -test.run TestKernelName -test.v 2>/dev/null | sed -n 's/.*kernel: //p' | head -1)."
   echo "Raw results and benchstat tables: [raw/]($(basename "$out")/raw/)."
   echo
 } > "$tmp/header.md"
 go run ./bench/report -in "$raw/bp.txt,$raw/pc.txt,$raw/ops.txt,$raw/handoff.txt" $torch \
-  -header "$tmp/header.md" -out docs/bench.md -plots "$out"
-echo "== wrote docs/bench.md"
+  -header "$tmp/header.md" -out "$OUT/bench.md" -plots "$out"
+echo "== wrote $OUT/bench.md"

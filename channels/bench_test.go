@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pcnet/pcnet/channels"
 )
@@ -58,16 +59,27 @@ func BenchmarkHandoff(b *testing.B) {
 
 // BenchmarkRoundTrip measures one step of DESIGN §3's exchange between two
 // goroutines: a prediction up and the error it causes back down. One op is
-// two messages.
+// two messages; ns/msg is half of ns/op. Every message answers the previous
+// one, as in pcnet's engine, so each is a goroutine hand-off; buffers=1 is
+// the engine's setting.
 func BenchmarkRoundTrip(b *testing.B) {
 	const rows, cols = 32, 64
-	l := newLink(b, 2, 0, rows, cols)
+	for _, buffers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("buffers=%d", buffers), func(b *testing.B) {
+			benchRoundTrip(b, buffers, rows, cols)
+		})
+	}
+}
+
+func benchRoundTrip(b *testing.B, buffers, rows, cols int) {
+	l := newLink(b, buffers, 0, rows, cols)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	b.ReportAllocs()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	b.ResetTimer()
+	start := time.Now()
 	go func() { // upper node: echo each prediction as an error
 		defer wg.Done()
 		for range b.N {
@@ -95,6 +107,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		l.DownRecv.Release(m)
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(2*b.N), "ns/msg")
 	cancel()
 	wg.Wait()
 }

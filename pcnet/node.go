@@ -17,9 +17,9 @@ const (
 
 // node is the deterministic core of one node: all of its state and all of its arithmetic,
 // with no goroutines, channels or clocks. Both engines drive the same cores through the
-// same four phases (begin, feedForward, formError per step, integrate per step) in the
+// same phases (begin, feedForward, then per step formError, absorb and integrate) in the
 // same order per node, which is why they agree bit for bit. In the manner of etcd's
-// RawNode, the actor in actor.go is a thin shell that moves messages between phases.
+// RawNode, the actor in parallel.go is a thin shell that moves messages between phases.
 type node struct {
 	l, h  int
 	role  role
@@ -165,17 +165,29 @@ func (n *node) point() *mat.Dense {
 	return n.w.x
 }
 
-// integrate receives pi_{l+1} e_{l+1}(t) from above, takes the weight update when this is
-// its step, and for t < T advances the node's state to step t+1, writing the new
-// prediction p_{l+1}(t+1) to up when the node sends one.
-func (n *node) integrate(t int, above, up *mat.Dense) {
+// absorb receives pi_{l+1} e_{l+1}(t) from above and gates it into the cotangent that
+// the step's products start from. Nothing reads the message after absorb, so the actor
+// hands its buffer back before the products: the node above can then send its next error
+// into the same buffer, and one buffer per link suffices.
+func (n *node) absorb(t int, above *mat.Dense) {
+	if t == n.updateStep() || n.advances(t) {
+		layer.Gate(n.w.delta, n.w.deriv, above)
+	}
+}
+
+// advances reports whether integrate moves the node's state at step t.
+func (n *node) advances(t int) bool { return n.role == hiddenRole && t < n.cfg.Steps }
+
+// integrate takes the weight update when t is its step, and for t < T advances the node's
+// state to step t+1, writing the new prediction p_{l+1}(t+1) to up when the node sends
+// one. absorb has gated the error of step t.
+func (n *node) integrate(t int, up *mat.Dense) {
 	w := n.w
 	update := t == n.updateStep()
-	advance := n.role == hiddenRole && t < n.cfg.Steps
+	advance := n.advances(t)
 	if !update && !advance {
 		return
 	}
-	layer.Gate(w.delta, w.deriv, above)
 	if update {
 		n.layer.WeightVJP(n.grad.W, n.grad.B, n.point(), w.delta)
 		n.stats.VJPs++

@@ -63,7 +63,8 @@ func (n *Network) runSequential(ctx context.Context, x *mat.Dense, labels []int,
 			if t < T && nd.sendsPrediction() {
 				up = s.up[l+1]
 			}
-			nd.integrate(t, s.down[l+1], up)
+			nd.absorb(t, s.down[l+1])
+			nd.integrate(t, up)
 		}
 	}
 	for _, nd := range n.nodes {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/pcnet/pcnet/bench"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -24,9 +25,11 @@ func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel st
 	maxP := procs[len(procs)-1]
 	depths := rs.values("BenchmarkPCUpdate", "H")
 	widths := rs.values("BenchmarkPCUpdate", "width")
-	handoff := rs.median("BenchmarkHandoff/buffers=2", 1)
+	// A message as the engine sends it: every message answers one, so each is a
+	// goroutine hand-off (channels' BenchmarkRoundTrip, one buffer as in pcnet).
+	handoff := rs.metric(roundTrip, 1, "ns/msg")
 	if math.IsNaN(handoff) {
-		handoff = rs.median("BenchmarkHandoff/buffers=2", maxP)
+		handoff = rs.metric(roundTrip, maxP, "ns/msg")
 	}
 
 	bpVsTorch(b, rs, th)
@@ -62,17 +65,18 @@ func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel st
 		fmt.Fprintf(b, "![time per update vs H, width %d](%s)\n\n", w, filepath.Join(plotRel, name))
 	}
 
-	fmt.Fprintf(b, "## Speed-up of the parallel engine\n\nTime on 1 core divided by time on N cores, FPA-PC, batch 64 (measured).\n\n| width | H |")
+	fmt.Fprintf(b, "## Speed-up of the parallel engine\n\n")
+	fmt.Fprintf(b, "Time on 1 core divided by time on N cores, FPA-PC, batch 64. *measured*: the ratio of the medians of BenchmarkPCUpdate (engine=parallel), whose runs alternate between core counts. *paired*: the same speed-up with the sequential engine as the yardstick, (1 + o_1) / (1 + o_N), where o_P is the median over runs of (parallel - sequential) / sequential on P cores from BenchmarkEngineOverhead, which times the two engines back to back; the sequential engine runs on one goroutine at any core count, so the host's drift between runs cancels.\n\n| width | H |")
 	for _, p := range procs[1:] {
-		fmt.Fprintf(b, " %d cores |", p)
+		fmt.Fprintf(b, " %d cores, measured | %d cores, paired |", p, p)
 	}
-	b.WriteString("\n|---|---|" + strings.Repeat("---|", len(procs)-1) + "\n")
+	b.WriteString("\n|---|---|" + strings.Repeat("---|---|", len(procs)-1) + "\n")
 	for _, w := range widths {
 		for _, h := range depths {
 			t1 := rs.median(pcName("fpa", "parallel", h, w, 64), 1)
 			fmt.Fprintf(b, "| %d | %d |", w, h)
 			for _, p := range procs[1:] {
-				fmt.Fprintf(b, " %s |", ratio(t1, rs.median(pcName("fpa", "parallel", h, w, 64), p)))
+				fmt.Fprintf(b, " %s | %s |", ratio(t1, rs.median(pcName("fpa", "parallel", h, w, 64), p)), pairedSpeedup(rs, h, w, p))
 			}
 			b.WriteString("\n")
 		}
@@ -80,22 +84,22 @@ func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel st
 	b.WriteString("\n")
 
 	fmt.Fprintf(b, "## Hand-off overhead\n\n")
-	fmt.Fprintf(b, "One message between two layer goroutines (channels' BenchmarkHandoff, 2 buffers: acquire, send, receive, release) costs %s on one core and %s on %d. Under FPA-PC a hidden node sends one error and receives one per step, so a step costs it about one message in hand-offs, against its arithmetic: an input VJP with the gating and the error step (BenchmarkLayerOp/op=inputvjp):\n\n| width | step arithmetic | hand-off share of a step (1 core) | (%d cores) |\n|---|---|---|---|\n", us(handoff), us(rs.median("BenchmarkHandoff/buffers=2", maxP)), maxP, maxP)
+	fmt.Fprintf(b, "**One message.** channels' BenchmarkRoundTrip (buffers=1, pcnet's setting: a prediction up and the error it causes back down, each message a goroutine hand-off: acquire, send, receive, release) costs %s per message on one core and %s on %d. A hidden node under FPA-PC receives one error and sends one per step, so a step costs it about one message, against its arithmetic: an input VJP with the gating and the error step (BenchmarkLayerOp/op=inputvjp, one core):\n\n| width | step arithmetic | one message / step (1 core) | (%d cores) |\n|---|---|---|---|\n", us(handoff), us(rs.metric(roundTrip, maxP, "ns/msg")), maxP, maxP)
 	for _, w := range widths {
 		step := rs.median(opName("inputvjp", w, w, 64), 1)
-		fmt.Fprintf(b, "| %d | %s | %.1f%% | %.1f%% |\n", w, us(step), 100*handoff/step, 100*rs.median("BenchmarkHandoff/buffers=2", maxP)/step)
+		fmt.Fprintf(b, "| %d | %s | %.1f%% | %.1f%% |\n", w, us(step), 100*handoff/step, 100*rs.metric(roundTrip, maxP, "ns/msg")/step)
 	}
-	fmt.Fprintf(b, "\nOn one core the parallel engine does the sequential engine's arithmetic plus the channel hand-offs, so (parallel - sequential) / sequential at GOMAXPROCS 1 would be the share of a step the hand-offs cost; in practice it is dominated by run-to-run noise of this shared machine and by the engines' different memory traffic (the sequential engine sweeps every layer's buffers once per step), so read the direct figure above. Batch 64.\n\n| width | H | fpa | pc | zil |\n|---|---|---|---|---|\n")
-	for _, w := range widths {
-		for _, h := range depths {
-			fmt.Fprintf(b, "| %d | %d |", w, h)
-			for _, v := range variants {
-				par, seq := rs.median(pcName(v, "parallel", h, w, 64), 1), rs.median(pcName(v, "sequential", h, w, 64), 1)
-				if math.IsNaN(par + seq) {
-					b.WriteString(" – |")
-					continue
-				}
-				fmt.Fprintf(b, " %+.1f%% |", 100*(par-seq)/seq)
+	fmt.Fprintf(b, "\n**In the engine.** BenchmarkEngineOverhead times one update on the parallel engine and one on the sequential engine back to back, on two copies of the network (the results are bit-identical). On one core the parallel engine does the same arithmetic, so the difference is what the goroutines cost: the hand-offs, and the cache misses of switching between the layers' working sets, which the isolated message above does not pay. On more cores the difference also holds what the parallelism gains (negative: faster). Medians over runs, FPA-PC, batch 64.\n\n| width | H | messages | 1 core: overhead | per message |")
+	for _, p := range procs[1:] {
+		fmt.Fprintf(b, " %d cores: overhead |", p)
+	}
+	b.WriteString("\n|---|---|---|---|---|" + strings.Repeat("---|", len(procs)-1) + "\n")
+	for _, w := range rs.values("BenchmarkEngineOverhead", "width") {
+		for _, h := range rs.values("BenchmarkEngineOverhead", "H") {
+			n := overheadName(h, w)
+			fmt.Fprintf(b, "| %d | %d | %.0f | %s | %s |", w, h, rs.metric(pcName("fpa", "parallel", h, w, 64), 1, "msgs/op"), pct(rs.metric(n, 1, "overhead-%")), us(rs.metric(n, 1, "ns/msg")))
+			for _, p := range procs[1:] {
+				fmt.Fprintf(b, " %s |", pct(rs.metric(n, p, "overhead-%")))
 			}
 			b.WriteString("\n")
 		}
@@ -170,12 +174,14 @@ func contains(s []string, v string) bool {
 
 func writeModel(b *strings.Builder, rs results, depths, widths, procs []int, handoff float64, plotDir, plotRel string) error {
 	fmt.Fprintf(b, "## A model of the parallel engine\n\n")
-	fmt.Fprintf(b, "The model (bench/model.go) is the ideal schedule of an update's tasks on P cores, built from the measured per-layer costs (BenchmarkLayerOp, one core) and the measured hand-off cost of one message (channels' BenchmarkHandoff: %s):\n\n", us(handoff))
-	b.WriteString("    time(P) = sum_l Forward_l                                   (feed-forward: a chain)\n")
-	b.WriteString("            + T * max(sum_l task_l / P, max_l task_l)           (T pipelined rounds; task = InputVJP [+ Forward for pc, zil])\n")
-	b.WriteString("            + max(sum_l WeightVJP_l / P, max_l WeightVJP_l)     (learning)\n")
-	b.WriteString("            + messages * handoff / P\n\n")
-	b.WriteString("Measured / predicted close to 1 means the engine achieves the ideal schedule; the columns for more cores than were measured are predictions.\n\n")
+	fmt.Fprintf(b, "The model (bench/model.go) is the ideal schedule of an update's tasks on P cores, built from the measured per-layer costs (BenchmarkLayerOp on one core, each op cycling through %d layers so that the weights come from where a network leaves them: L2 at width 64, L3 from width 256 on) and the measured cost of one message (channels' BenchmarkRoundTrip, buffers=1: %s). The tasks are the node goroutines' own, with the engine's dependencies and no barrier:\n\n", bench.LayerCopies, us(handoff))
+	b.WriteString("    FF_l     forward of node l, after FF_{l-1}                                  (the feed-forward chain)\n")
+	b.WriteString("    S_{l,t}  step t of hidden node l: InputVJP_l [+ Forward_l for pc, zil],\n")
+	b.WriteString("             after the node's previous task and e_{l+1}(t) (sent after FF_{l+1} or S_{l+1,t-1});\n")
+	b.WriteString("             for pc, zil also after p_l(t) (sent after S_{l-1,t-1})\n")
+	b.WriteString("    W_l      weight VJP of node l, after its last step and e_{l+1}(T)\n")
+	b.WriteString("    each task also pays one hand-off per message it sends\n\n")
+	b.WriteString("scheduled greedily on P cores, longest remaining path first. So the feed-forward of the upper layers overlaps the first steps below, and the upper layers' weight VJPs overlap the last steps below; on one core the model is the sum of all costs. Measured / predicted close to 1 means the engine achieves the ideal schedule; the columns for more cores than were measured are predictions.\n\n")
 	predicted := []int{4, 8, 16}
 	for _, v := range []string{"fpa", "pc"} {
 		fmt.Fprintf(b, "### %s, parallel engine, batch 64\n\n| width | H |", v)
@@ -320,4 +326,28 @@ func plotSpeedup(rs results, depths, procs []int, handoff float64, path string) 
 		i++
 	}
 	return p.Save(7*vg.Inch, 5*vg.Inch, path)
+}
+
+const roundTrip = "BenchmarkRoundTrip/buffers=1"
+
+func overheadName(h, w int) string {
+	return fmt.Sprintf("BenchmarkEngineOverhead/variant=fpa/H=%d/width=%d/batch=64", h, w)
+}
+
+// pairedSpeedup is the speed-up from 1 to p cores with the sequential engine as the
+// yardstick: (1 + o_1) / (1 + o_p), o the median relative overhead of the parallel engine.
+func pairedSpeedup(rs results, h, w, p int) string {
+	n := overheadName(h, w)
+	o1, op := rs.metric(n, 1, "overhead-%"), rs.metric(n, p, "overhead-%")
+	if math.IsNaN(o1 + op) {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", (1+o1/100)/(1+op/100))
+}
+
+func pct(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return fmt.Sprintf("%+.1f%%", v)
 }
