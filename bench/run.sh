@@ -35,12 +35,13 @@ case "${GRID:-report}" in
   full)
     bp='BPStep|BPKernel'; pc='PCUpdate EngineOverhead'; ops='LayerOp' ;;
   report)
-    # Everything at width 64 and 256; width 1024 up to H = 8 for PC (an update at H = 32,
-    # width 1024 is 2·10^11 flops); batch 1 for BP and at width 64 for PC. go test splits a
+    # Everything at width 64 and 256; at width 1024 every variant up to H = 16 and FPA-PC
+    # at H = 32 too (an update there is 2·10^11 flops); batch 1 for BP and at width 64 for
+    # PC. go test splits a
     # -bench pattern at slashes into one pattern per level, so each subset is one run
     # (patterns separated by spaces).
     bp='BPStep/|BPKernel/'
-    pc='PCUpdate/variant=(fpa|pc|zil)/engine=/H=/width=(64|256)/batch=64$ PCUpdate/variant=(fpa|pc|zil)/engine=/H=(1|2|4|8)$/width=1024/batch=64$ PCUpdate/variant=(fpa|pc|zil)/engine=/H=/width=64/batch=1$ EngineOverhead/'
+    pc='PCUpdate/variant=(fpa|pc|zil)/engine=/H=/width=(64|256)/batch=64$ PCUpdate/variant=(fpa|pc|zil)/engine=/H=(1|2|4|8|16)$/width=1024/batch=64$ PCUpdate/variant=fpa/engine=/H=32$/width=1024/batch=64$ PCUpdate/variant=(fpa|pc|zil)/engine=/H=/width=64/batch=1$ EngineOverhead/'
     ops='LayerOp/' ;;
   quick)
     bp='BPStep/H=(2|8)/width=(64|1024)/batch=64$|BPKernel/'
