@@ -9,9 +9,11 @@
 #   OUT=/tmp/r bench/run.sh      write the report to /tmp/r/bench.md and /tmp/r/bench/
 #
 # Inputs it measures: BenchmarkBPStep, BenchmarkPCUpdate, BenchmarkEngineOverhead,
-# BenchmarkLayerOp (./bench) and BenchmarkHandoff, BenchmarkRoundTrip (./channels) at
-# -cpu 1,2,...,nproc. The core counts alternate (-cpu 1,2,1,2,... with -count 1), so that
-# the drift of a shared host falls on every core count alike; PyTorch's BP step from
+# BenchmarkLayerOp (./bench), BenchmarkHandoff, BenchmarkRoundTrip (./channels) and
+# BenchmarkObserverOverhead (./metrics) at -cpu 1,2,...,nproc, and BenchmarkBPKernel with
+# OpenBLAS where the openblas build tag builds (Debian: libopenblas-dev). The core counts
+# alternate (-cpu 1,2,1,2,... with -count 1), so that the drift of a shared host falls on
+# every core count alike; PyTorch's BP step from
 # ../shared/refs/torch_mlp_bench.py (float64 and float32, one thread) when /usr/bin/python3
 # has torch. Raw outputs and benchstat's tables are kept in docs/bench/raw/.
 set -euo pipefail
@@ -55,16 +57,23 @@ trap 'rm -rf "$tmp"' EXIT
 echo "== building"
 go test -c -o "$tmp/bench.test" ./bench
 go test -c -o "$tmp/channels.test" ./channels
+go test -c -o "$tmp/metrics.test" ./metrics
+openblas=""
+if go test -tags openblas -c -o "$tmp/bench-openblas.test" ./bench 2>/dev/null; then
+  openblas=1
+else
+  echo "== no OpenBLAS build (install libopenblas-dev for its column)"
+fi
 
-run() { # file patterns...
-  local file=$1; shift
+run() { # file patterns... (BIN names the test binary, bench.test by default)
+  local file=$1 bin=${BIN:-bench.test}; shift
   if [ -n "${KEEP:-}" ] && [ -s "$raw/$file" ]; then
     echo "== keeping $raw/$file"; return
   fi
   : > "$raw/$file"
   for re in "$@"; do
     echo "== $re -> $raw/$file (cpu $CPUS, $COUNT times each)"
-    (cd "$tmp" && ./bench.test -test.run '^$' -test.bench "$re" -test.benchmem \
+    (cd "$tmp" && "./$bin" -test.run '^$' -test.bench "$re" -test.benchmem \
        -test.benchtime "$BENCHTIME" -test.count 1 -test.cpu "$cpulist") >> "$raw/$file"
     if ! grep -q '^Benchmark' "$raw/$file"; then
       echo "run.sh: no benchmark matched $re" >&2; exit 1
@@ -77,7 +86,15 @@ if [ -z "${KEEP:-}" ] || [ ! -s "$raw/handoff.txt" ]; then
   (cd "$tmp" && ./channels.test -test.run '^$' -test.bench 'Handoff|RoundTrip' -test.count 1 -test.cpu "$cpulist") > "$raw/handoff.txt"
 fi
 run bp.txt $bp
+if [ -n "$openblas" ]; then
+  BIN=bench-openblas.test run bp-openblas.txt 'BPKernel/kernel=openblas/'
+fi
 run pc.txt $pc
+if [ -z "${KEEP:-}" ] || [ ! -s "$raw/observer.txt" ]; then
+  echo "== ObserverOverhead -> $raw/observer.txt"
+  (cd "$tmp" && ./metrics.test -test.run '^$' -test.bench 'ObserverOverhead' -test.benchmem \
+     -test.benchtime 1s -test.count 1 -test.cpu "$cpulist") > "$raw/observer.txt"
+fi
 
 torch=""
 if [ -n "${KEEP:-}" ] && [ -s "$raw/torch.jsonl" ]; then
@@ -95,8 +112,11 @@ elif [ -z "${NOTORCH:-}" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; th
 fi
 
 echo "== benchstat"
-for f in bp pc ops handoff; do
+inputs=""
+for f in bp bp-openblas pc ops handoff observer; do
+  [ -s "$raw/$f.txt" ] || continue
   go tool benchstat "$raw/$f.txt" > "$raw/$f.benchstat.txt" || true
+  inputs="$inputs,$raw/$f.txt"
 done
 
 {
@@ -108,6 +128,6 @@ done
   echo "Raw results and benchstat tables: [raw/]($(basename "$out")/raw/)."
   echo
 } > "$tmp/header.md"
-go run ./bench/report -in "$raw/bp.txt,$raw/pc.txt,$raw/ops.txt,$raw/handoff.txt" $torch \
+go run ./bench/report -in "${inputs#,}" $torch \
   -header "$tmp/header.md" -out "$OUT/bench.md" -plots "$out"
 echo "== wrote $OUT/bench.md"

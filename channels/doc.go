@@ -25,7 +25,8 @@
 //
 // # Flow control
 //
-// Each direction has a fixed number of buffers (credits), 2 by default. A
+// Each direction has a fixed number of buffers (credits), 2 by default (pcnet
+// uses 1: its nodes answer every message, so a second buffer never helps). A
 // sender that is that many messages ahead of its receiver blocks in Acquire
 // until the receiver releases one: that back-pressure is what stops a fast
 // layer from overwriting a value still being read, and it bounds how far

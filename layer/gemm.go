@@ -68,6 +68,11 @@ func UseKernel(k Kernel) (Kernel, error) {
 	return Kernel(activeKernel.Swap(int32(k))), nil
 }
 
+// Reserve readies the matrix products for n callers at once. The SIMD kernel keeps packing
+// scratch for each product in flight; without a reservation, the first time more products
+// than ever before overlap, one of them allocates it.
+func Reserve(n int) { kernels.Reserve(n) }
+
 // CurrentKernel is the kernel the products use now.
 func CurrentKernel() Kernel { return Kernel(activeKernel.Load()) }
 

@@ -30,9 +30,10 @@
 //
 // Both engines drive the same deterministic node cores (node.go) through the same phases
 // in the same per-node order; the parallel engine (parallel.go) only moves the messages
-// between goroutines over package channels, with a pool of two buffers per link
-// direction as flow control. So the parallel engine equals the sequential one bit for
-// bit, under any GOMAXPROCS. The node goroutines live as long as the network: started by
+// between goroutines over package channels, with one buffer per link direction as flow
+// control (a node hands an error back as soon as it has gated it; more buffers only let
+// a node run ahead, which costs cache and gains nothing, see linkBuffers). So the
+// parallel engine equals the sequential one bit for bit, under any GOMAXPROCS. The node goroutines live as long as the network: started by
 // New, fed by Infer and Learn, stopped by Close. Cancelling a batch's context stops the
 // network, since messages may be in flight; build a new one to go on.
 //
@@ -41,7 +42,7 @@
 // pcnet counts products: an input VJP and a weight VJP are one each. BP computes 2H+1
 // per update (H input VJPs and H+1 weight VJPs; the paper's "H+1 VJPs" counts a layer's
 // two products as one). A PC hidden node computes one input VJP per step before T, and
-// every layer one weight VJP when it learns, so a PC update costs H·T + H + 1. Observer sees these counts, the errors
-// of every hidden node at every step, the messages and the time each node computes and
-// waits; without an Observer none of it is measured.
+// every layer one weight VJP when it learns, so a PC update costs H·T + H + 1. Observer
+// sees these counts, the errors of every hidden node at every step, the messages and the
+// time each node computes and waits; without an Observer none of it is measured.
 package pcnet

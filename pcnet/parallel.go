@@ -7,6 +7,7 @@ import (
 
 	"github.com/pcnet/pcnet/actor"
 	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/layer"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
@@ -45,6 +46,9 @@ type nodeActor struct {
 const linkBuffers = 1
 
 func (n *Network) start(ctx context.Context) error {
+	// Every node may be inside a product at once; reserve their scratch now so that no
+	// update allocates it later.
+	layer.Reserve(len(n.nodes))
 	tr := channels.NewInProcess(linkBuffers)
 	for l := 0; l <= n.h; l++ {
 		w := n.nodes[l+1].width

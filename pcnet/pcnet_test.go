@@ -466,3 +466,46 @@ func TestCloseIsIdempotent(t *testing.T) {
 		require.ErrorIs(t, err, ErrClosed)
 	}
 }
+
+// TestLearnAllocatesNothingAfterWarmUp: once a network has seen a batch size, an update
+// allocates nothing, on either engine, for every variant, observed or not, with every
+// node's products possibly in flight at once.
+func TestLearnAllocatesNothingAfterWarmUp(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	runtime.GOMAXPROCS(2)
+	for _, v := range Variants() {
+		for _, eng := range engines {
+			for _, observed := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/%s/observed=%v", v, eng, observed), func(t *testing.T) {
+					const h = 3
+					f := newBatchFixture(h, 3, 16)
+					cfg := Config{Variant: v, Steps: h, Gamma: 0.5, K: 5, Engine: eng, MaxBatch: 16,
+						Optimizer: optim.Config{Kind: optim.Adam, LR: 0.001, Beta1: optim.DefaultBeta1, Beta2: optim.DefaultBeta2, Eps: optim.DefaultEps}}
+					if v == ZeroDivergence {
+						cfg.Gamma = 1
+					}
+					var steps int
+					if observed {
+						cfg.Observer = &hook{at: 2, fn: func(StepStats) { steps++ }}
+					}
+					net, err := New(context.Background(), layer.CloneAll(f.layers), cfg)
+					require.NoError(t, err)
+					defer net.Close()
+					learn := func() {
+						if _, err := net.Learn(context.Background(), f.x, f.labels); err != nil {
+							t.Fatal(err)
+						}
+					}
+					learn()
+					require.Zero(t, testing.AllocsPerRun(5, learn))
+					if observed {
+						require.Equal(t, 7*(h+1), steps, "node 2 reports every step of 7 updates")
+					}
+				})
+			}
+		}
+	}
+}

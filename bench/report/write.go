@@ -121,7 +121,36 @@ func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel st
 	}
 	b.WriteString(strings.Join(parts, "; ") + " (the largest median over all settings).\n\n")
 
+	writeObserver(b, rs, procs)
 	return writeModel(b, rs, depths, widths, procs, handoff, plotDir, plotRel)
+}
+
+// writeObserver reports metrics' BenchmarkObserverOverhead, when it was run.
+func writeObserver(b *strings.Builder, rs results, procs []int) {
+	const prefix = "BenchmarkObserverOverhead/variant="
+	var names []string
+	for k := range rs {
+		if strings.HasPrefix(k.name, prefix) && !contains(names, k.name) {
+			names = append(names, k.name)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	sort.Strings(names)
+	fmt.Fprintf(b, "## The cost of watching\n\nmetrics' BenchmarkObserverOverhead times one update of a network with an observer and one of the same network without, back to back, and reports observed / unobserved - 1 for the wall time and for the process's CPU time (medians over runs). H = 8, width 64, batch 64, T = H, parallel engine; nop is an observer that discards everything (the runtime's own cost of measuring), metrics is package metrics (what a user pays).\n\n| setting |")
+	for _, p := range procs {
+		fmt.Fprintf(b, " wall, %d core(s) | CPU, %d core(s) |", p, p)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|---|", len(procs)) + "\n")
+	for _, n := range names {
+		fmt.Fprintf(b, "| %s |", strings.TrimPrefix(n, "BenchmarkObserverOverhead/"))
+		for _, p := range procs {
+			fmt.Fprintf(b, " %s | %s |", pct(rs.metric(n, p, "overhead-%")), pct(rs.metric(n, p, "cpu-overhead-%")))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
 }
 
 func bpVsTorch(b *strings.Builder, rs results, th []torchResult) {

@@ -89,14 +89,16 @@ var idle = freeList{free: make([]*Workspace, 0, maxIdle)}
 const maxIdle = 64
 
 type freeList struct {
-	mu   sync.Mutex
-	free []*Workspace
+	mu      sync.Mutex
+	free    []*Workspace
+	created int // workspaces made for the list, idle or in use
 }
 
 func (f *freeList) get() *Workspace {
 	f.mu.Lock()
 	n := len(f.free)
 	if n == 0 {
+		f.created++
 		f.mu.Unlock()
 		return NewWorkspace()
 	}
@@ -113,6 +115,19 @@ func (f *freeList) put(w *Workspace) {
 		f.free = append(f.free, w)
 	}
 	f.mu.Unlock()
+}
+
+// Reserve makes workspaces for n concurrent Gemm calls (at most 64) now, so that no later
+// call allocates while at most n run at once. A program that runs products on many
+// goroutines, like pcnet's layer actors, calls it once before its steady state: otherwise
+// the first time more products than ever before overlap, one of them allocates.
+func Reserve(n int) {
+	n = min(n, maxIdle)
+	idle.mu.Lock()
+	defer idle.mu.Unlock()
+	for ; idle.created < n; idle.created++ {
+		idle.free = append(idle.free, NewWorkspace())
+	}
 }
 
 // Gemm computes C = alpha op(A) op(B) + beta C on row-major matrices, where op(X) is Xᵀ

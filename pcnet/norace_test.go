@@ -1,0 +1,5 @@
+//go:build !race
+
+package pcnet
+
+const raceEnabled = false
