@@ -12,12 +12,9 @@ import (
 // VJP Jᵀ(π e) of the layer above, already computed by Dense.InputVJP.
 
 // PredictionError writes e = x - p: the error of a node at state x under prediction p.
-func PredictionError(e, x, p *mat.Dense) {
-	r, c := x.Dims()
-	mustShape("PredictionError", "prediction", p, r, c)
-	mustShape("PredictionError", "error", e, r, c)
-	forEach3("PredictionError", e, x, p, func(e, x, p []float64) { vmath.DiffMax(e, x, p) })
-}
+// It is PredictionErrorStats with the maxima dropped: they cost nothing measurable next to
+// the memory traffic, and one kernel keeps a watched and an unwatched network identical.
+func PredictionError(e, x, p *mat.Dense) { predictionError("PredictionError", e, x, p) }
 
 // StateStep integrates the state of a node under standard (variational) PC, Z-IL and the
 // variance-scaled limit: x <- x - gamma * (pi*e - jte).
@@ -33,10 +30,9 @@ func StateStep(x, e, jte *mat.Dense, pi, gamma float64) {
 // assumption (FPA-PC), where x = mu + e and the prediction mu is frozen:
 // e <- e - gamma * (e - jte). Integrating e, not x, keeps small errors from being rounded
 // away against a large mu.
+// It is FixedPredictionErrorStepStats with the maxima dropped, as PredictionError.
 func FixedPredictionErrorStep(e, jte *mat.Dense, gamma float64) {
-	// The Stats kernel, its maxima dropped: next to the memory traffic they cost nothing
-	// measurable, and one kernel keeps the watched and the unwatched network identical.
-	forEach2("FixedPredictionErrorStep", e, jte, func(e, j []float64) { vmath.StepMax(e, j, gamma) })
+	fixedPredictionErrorStep("FixedPredictionErrorStep", e, jte, gamma)
 }
 
 // ScaleInto writes dst = s * src (the precision-weighted error π e sent downwards).
@@ -87,23 +83,29 @@ func forEach3(op string, a, b, d *mat.Dense, f func(a, b, d []float64)) {
 // PredictionErrorStats is PredictionError that also returns max|e_new| and
 // max|e_new - e_old|, where e_old is e's content on entry.
 func PredictionErrorStats(e, x, p *mat.Dense) (size, change float64) {
-	r, c := x.Dims()
-	mustShape("PredictionErrorStats", "prediction", p, r, c)
-	mustShape("PredictionErrorStats", "error", e, r, c)
-	var m maxima
-	forEach3("PredictionErrorStats", e, x, p, func(e, x, p []float64) {
-		m.add(vmath.DiffMax(e, x, p))
-	})
-	return m.size, m.change
+	return predictionError("PredictionErrorStats", e, x, p)
 }
 
 // FixedPredictionErrorStepStats is FixedPredictionErrorStep that also returns max|e_new|
 // and max|gamma (e - jte)|, the size of the step.
 func FixedPredictionErrorStepStats(e, jte *mat.Dense, gamma float64) (size, change float64) {
+	return fixedPredictionErrorStep("FixedPredictionErrorStepStats", e, jte, gamma)
+}
+
+// predictionError and fixedPredictionErrorStep are the two rules and their maxima, with
+// op naming the caller in shape errors.
+func predictionError(op string, e, x, p *mat.Dense) (size, change float64) {
+	r, c := x.Dims()
+	mustShape(op, "prediction", p, r, c)
+	mustShape(op, "error", e, r, c)
 	var m maxima
-	forEach2("FixedPredictionErrorStepStats", e, jte, func(e, j []float64) {
-		m.add(vmath.StepMax(e, j, gamma))
-	})
+	forEach3(op, e, x, p, func(e, x, p []float64) { m.add(vmath.DiffMax(e, x, p)) })
+	return m.size, m.change
+}
+
+func fixedPredictionErrorStep(op string, e, jte *mat.Dense, gamma float64) (size, change float64) {
+	var m maxima
+	forEach2(op, e, jte, func(e, j []float64) { m.add(vmath.StepMax(e, j, gamma)) })
 	return m.size, m.change
 }
 

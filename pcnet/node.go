@@ -170,21 +170,22 @@ func (n *node) point() *mat.Dense {
 // hands its buffer back before the products: the node above can then send its next error
 // into the same buffer, and one buffer per link suffices.
 func (n *node) absorb(t int, above *mat.Dense) {
-	if t == n.updateStep() || n.advances(t) {
+	if update, advance := n.acts(t); update || advance {
 		layer.Gate(n.w.delta, n.w.deriv, above)
 	}
 }
 
-// advances reports whether integrate moves the node's state at step t.
-func (n *node) advances(t int) bool { return n.role == hiddenRole && t < n.cfg.Steps }
+// acts reports what integrate does at step t: take the weight update, advance the state.
+func (n *node) acts(t int) (update, advance bool) {
+	return t == n.updateStep(), n.role == hiddenRole && t < n.cfg.Steps
+}
 
 // integrate takes the weight update when t is its step, and for t < T advances the node's
 // state to step t+1, writing the new prediction p_{l+1}(t+1) to up when the node sends
 // one. absorb has gated the error of step t.
 func (n *node) integrate(t int, up *mat.Dense) {
 	w := n.w
-	update := t == n.updateStep()
-	advance := n.advances(t)
+	update, advance := n.acts(t)
 	if !update && !advance {
 		return
 	}
