@@ -9,7 +9,7 @@
 #   OUT=/tmp/r bench/run.sh      write the report to /tmp/r/bench.md and /tmp/r/bench/
 #
 # Inputs it measures: BenchmarkBPStep, BenchmarkPCUpdate, BenchmarkEngineOverhead,
-# BenchmarkLayerOp (./bench), BenchmarkHandoff, BenchmarkRoundTrip (./channels) and
+# BenchmarkLayerOp, BenchmarkNeighbourPair, BenchmarkWakeIdleCore (./bench), BenchmarkHandoff, BenchmarkRoundTrip (./channels) and
 # BenchmarkObserverOverhead (./metrics) at -cpu 1,2,...,nproc, and BenchmarkBPKernel with
 # OpenBLAS where the openblas build tag builds (Debian: libopenblas-dev). The core counts
 # alternate (-cpu 1,2,1,2,... with -count 1), so that the drift of a shared host falls on
@@ -85,6 +85,14 @@ run ops.txt $ops
 if [ -z "${KEEP:-}" ] || [ ! -s "$raw/handoff.txt" ]; then
   (cd "$tmp" && ./channels.test -test.run '^$' -test.bench 'Handoff|RoundTrip' -test.count 1 -test.cpu "$cpulist") > "$raw/handoff.txt"
 fi
+if [ -z "${KEEP:-}" ] || [ ! -s "$raw/pair.txt" ]; then
+  run pair.txt 'NeighbourPair/'
+  if [ "$n" -ge 2 ]; then # the wake-up latency needs an idle second core
+    wakecpus=$(for _ in $(seq "$COUNT"); do printf '%s,' "$(seq -s, 2 "$n")"; done)
+    (cd "$tmp" && ./bench.test -test.run '^$' -test.bench 'WakeIdleCore' \
+       -test.benchtime "$BENCHTIME" -test.count 1 -test.cpu "${wakecpus%,}") >> "$raw/pair.txt"
+  fi
+fi
 run bp.txt $bp
 if [ -n "$openblas" ]; then
   BIN=bench-openblas.test run bp-openblas.txt 'BPKernel/kernel=openblas/'
@@ -113,7 +121,7 @@ fi
 
 echo "== benchstat"
 inputs=""
-for f in bp bp-openblas pc ops handoff observer; do
+for f in bp bp-openblas pc ops handoff pair observer; do
   [ -s "$raw/$f.txt" ] || continue
   go tool benchstat "$raw/$f.txt" > "$raw/$f.benchstat.txt" || true
   inputs="$inputs,$raw/$f.txt"

@@ -106,6 +106,8 @@ func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel st
 	}
 	b.WriteString("\n")
 
+	writePair(b, rs, procs)
+
 	fmt.Fprintf(b, "## Allocations\n\nAllocations per PC update after warm-up (median allocs/op over every PC benchmark run, by variant and engine): ")
 	var parts []string
 	for _, v := range variants {
@@ -379,4 +381,46 @@ func pct(v float64) string {
 		return "–"
 	}
 	return fmt.Sprintf("%+.1f%%", v)
+}
+
+// writePair reports two lockstep neighbours on their own (BenchmarkNeighbourPair) and the
+// latency of waking a goroutine onto an idle core (BenchmarkWakeIdleCore): what decides
+// whether narrow layers overlap on several cores.
+func writePair(b *strings.Builder, rs results, procs []int) {
+	name := func(engine string, w int) string {
+		return fmt.Sprintf("BenchmarkNeighbourPair/engine=%s/width=%d", engine, w)
+	}
+	widths := rs.values("BenchmarkNeighbourPair", "width")
+	if len(widths) == 0 {
+		return
+	}
+	b.WriteString("**Two neighbours.** BenchmarkNeighbourPair runs two nodes in lockstep and nothing else: each step, each multiplies the other's last message (batch 64) by its own width x width weights and sends the product back, over a pcnet link with one buffer. *sequential* is both products on one goroutine without messages. On one core, (parallel - sequential) / 2 is the cost of one hand-off inside a step; on more cores, parallel / sequential is 0.5 when the two products overlap completely and 1 when they do not overlap at all. Medians, ns per step of both nodes.\n\n| width | sequential | parallel, 1 core | per hand-off |")
+	for _, p := range procs[1:] {
+		fmt.Fprintf(b, " parallel, %d cores | parallel / sequential |", p)
+	}
+	b.WriteString("\n|---|---|---|---|" + strings.Repeat("---|---|", len(procs)-1) + "\n")
+	for _, w := range widths {
+		seq := rs.metric(name("sequential", w), 1, "ns/step")
+		par := rs.metric(name("parallel", w), 1, "ns/step")
+		perHandoff := us((par - seq) / 2)
+		if par < seq {
+			perHandoff = "below the noise"
+		}
+		fmt.Fprintf(b, "| %d | %s | %s | %s |", w, us(seq), us(par), perHandoff)
+		for _, p := range procs[1:] {
+			parP := rs.metric(name("parallel", w), p, "ns/step")
+			fmt.Fprintf(b, " %s | %.2f |", us(parP), parP/rs.metric(name("sequential", w), p, "ns/step"))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
+	if len(procs) < 2 {
+		return
+	}
+	p := procs[1]
+	wake, late := rs.metric("BenchmarkWakeIdleCore", p, "wake-ns"), rs.metric("BenchmarkWakeIdleCore", p, "late-%")
+	if math.IsNaN(wake) {
+		return
+	}
+	fmt.Fprintf(b, "**Why they do not overlap: waking an idle core.** When a node sends a message to a neighbour that waits for it and then goes on computing, Go's scheduler queues the woken neighbour on the sender's core (its `runnext` slot) and wakes an idle core, which has to wake its thread and then steal the neighbour; it steals a `runnext` goroutine only after a 3 µs sleep, which Linux's default 50 µs timer slack stretches. BenchmarkWakeIdleCore measures that wait on %d cores: a goroutine woken by a busy one, with the other core idle, waits **%s** (median), and in **%.0f%%** of the wakes the idle core never picks it up, so it runs only when the waker stops (here after 500 µs). Until then the two nodes share one core. A step of a width-64 layer is %s of arithmetic, far shorter than that wait, so on this machine two narrow neighbours alternate on one core; the model's ideal schedule assumes that a woken node starts at once on a free core. In a network with more nodes than cores the cores find other runnable nodes meanwhile, which hides much of the wait where steps are long (the width-256 speed-ups above) and little of it where they are short (width 64).\n\n", p, us(wake), late, us(rs.median(opName("inputvjp", 64, 64, 64), 1)))
 }
