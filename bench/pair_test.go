@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -31,12 +32,7 @@ func BenchmarkNeighbourPair(b *testing.B) {
 	for _, eng := range []string{"sequential", "parallel"} {
 		for _, w := range []int{64, 256} {
 			b.Run(fmt.Sprintf("engine=%s/width=%d", eng, w), func(b *testing.B) {
-				p := newPair(w)
-				if eng == "sequential" {
-					p.sequential(b)
-				} else {
-					p.parallel(b)
-				}
+				benchPair(b, newPair(w), eng)
 			})
 		}
 	}
@@ -81,39 +77,31 @@ func (p *pair) step(n *pairNode) {
 	gemm.Gemm(false, false, pairBatch, w, w, 1, n.in, w, n.w, w, 0, n.out, w)
 }
 
-func (p *pair) sequential(b *testing.B) {
-	p.step(&p.nodes[0]) // the product's workspace
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	for range b.N {
+// sequential runs the pair for the given steps on the calling goroutine.
+func (p *pair) sequential(steps int) {
+	for range steps {
 		p.step(&p.nodes[0])
 		p.step(&p.nodes[1])
 		copy(p.nodes[1].in, p.nodes[0].out)
 		copy(p.nodes[0].in, p.nodes[1].out)
 	}
-	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(b.N), "ns/step")
 }
 
-func (p *pair) parallel(b *testing.B) {
+// link makes the pair's link, with one buffer per direction as pcnet's engine has.
+func (p *pair) link() (*channels.Link, error) {
+	return channels.NewInProcess(1).Link(0, pairBatch, p.width, pairBatch, p.width)
+}
+
+// parallel runs the pair for the given steps over l, the upper node on a goroutine of its
+// own that it waits for.
+func (p *pair) parallel(ctx context.Context, l *channels.Link, steps int) error {
 	w := p.width
-	l, err := channels.NewInProcess(1).Link(0, pairBatch, w, pairBatch, w)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// run is one node: step t sends the product of the input that step t-1 received.
+	// run is one node: each step it multiplies, sends the product and takes the other
+	// node's product as its next input.
 	run := func(n *pairNode, kind channels.Kind, send channels.Sender, recv channels.Receiver) error {
-		for t := range b.N {
-			if t > 0 {
-				m, err := recv.Recv(ctx)
-				if err != nil {
-					return err
-				}
-				copy(n.in, m.Buf.Value())
-				recv.Release(m)
-			}
+		for t := range steps {
 			p.step(n)
 			buf, err := send.Acquire(ctx, pairBatch, w)
 			if err != nil {
@@ -123,27 +111,52 @@ func (p *pair) parallel(b *testing.B) {
 			if err := send.Send(ctx, channels.Message{Kind: kind, Step: t, Buf: buf}); err != nil {
 				return err
 			}
+			m, err := recv.Recv(ctx)
+			if err != nil {
+				return err
+			}
+			copy(n.in, m.Buf.Value())
+			recv.Release(m)
 		}
-		m, err := recv.Recv(ctx) // the other node's last message
-		if err != nil {
-			return err
-		}
-		recv.Release(m)
 		return nil
 	}
-	b.ReportAllocs()
 	var wg sync.WaitGroup
 	var upperErr error
+	wg.Go(func() {
+		if upperErr = run(&p.nodes[1], channels.Error, l.DownSend, l.UpRecv); upperErr != nil {
+			cancel() // the lower node may be waiting for the upper one
+		}
+	})
+	lowerErr := run(&p.nodes[0], channels.Prediction, l.UpSend, l.DownRecv)
+	if lowerErr != nil {
+		cancel()
+	}
+	wg.Wait()
+	if lowerErr != nil {
+		lowerErr = fmt.Errorf("neighbour pair: lower node: %w", lowerErr)
+	}
+	if upperErr != nil {
+		upperErr = fmt.Errorf("neighbour pair: upper node: %w", upperErr)
+	}
+	return errors.Join(lowerErr, upperErr)
+}
+
+func benchPair(b *testing.B, p *pair, engine string) {
+	p.step(&p.nodes[0]) // the product's workspace
+	l, err := p.link()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
-	wg.Go(func() { upperErr = run(&p.nodes[1], channels.Error, l.DownSend, l.UpRecv) })
-	lowerErr := run(&p.nodes[0], channels.Prediction, l.UpSend, l.DownRecv)
-	wg.Wait()
+	if engine == "sequential" {
+		p.sequential(b.N)
+	} else if err := p.parallel(context.Background(), l, b.N); err != nil {
+		b.Fatal(err)
+	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	if lowerErr != nil || upperErr != nil {
-		b.Fatalf("pair: lower node: %v, upper node: %v", lowerErr, upperErr)
-	}
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N), "ns/step")
 }
 
