@@ -52,6 +52,7 @@ case "${GRID:-report}" in
   *) echo "run.sh: GRID must be report, full or quick" >&2; exit 2 ;;
 esac
 
+kept="" # raw files that KEEP=1 kept rather than measured
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "== building"
@@ -68,7 +69,7 @@ fi
 run() { # file patterns... (BIN names the test binary, bench.test by default)
   local file=$1 bin=${BIN:-bench.test}; shift
   if [ -n "${KEEP:-}" ] && [ -s "$raw/$file" ]; then
-    echo "== keeping $raw/$file"; return
+    echo "== keeping $raw/$file"; kept="$kept $file"; return
   fi
   : > "$raw/$file"
   for re in "$@"; do
@@ -81,10 +82,43 @@ run() { # file patterns... (BIN names the test binary, bench.test by default)
   done
   echo "   $(grep -c '^Benchmark' "$raw/$file") results"
 }
-run ops.txt $ops
+# The model compares PC updates with layer ops, so the two are measured in alternating
+# rounds (each round every core count once): a shared host's drift, which can move every
+# figure by a fifth within an hour, then falls on both alike.
+rounds() { # ops-file pc-file
+  if [ -n "${KEEP:-}" ] && [ -s "$raw/$1" ] && [ -s "$raw/$2" ]; then
+    echo "== keeping $raw/$1 and $raw/$2"; kept="$kept $1 $2"; return
+  fi
+  : > "$raw/$1"; : > "$raw/$2"
+  for r in $(seq "$COUNT"); do
+    echo "== round $r of $COUNT: layer ops and PC updates (cpu $CPUS)"
+    # One process per core count, started at that GOMAXPROCS: go test times a benchmark
+    # whose first run already fills -benchtime by that run alone, and makes it before it
+    # sets the first -cpu value, at whatever GOMAXPROCS the previous benchmark left.
+    for c in ${CPUS//,/ }; do
+      for re in $ops; do
+        (cd "$tmp" && GOMAXPROCS=$c ./bench.test -test.run '^$' -test.bench "$re" -test.benchmem \
+           -test.benchtime "$BENCHTIME" -test.count 1 -test.cpu "$c") >> "$raw/$1"
+      done
+      for re in $pc; do
+        (cd "$tmp" && GOMAXPROCS=$c ./bench.test -test.run '^$' -test.bench "$re" -test.benchmem \
+           -test.benchtime "$BENCHTIME" -test.count 1 -test.cpu "$c") >> "$raw/$2"
+      done
+    done
+  done
+  for f in "$1" "$2"; do
+    if ! grep -q '^Benchmark' "$raw/$f"; then
+      echo "run.sh: no benchmark results in $raw/$f" >&2; exit 1
+    fi
+    echo "   $(grep -c '^Benchmark' "$raw/$f") results in $f"
+  done
+}
+rounds ops.txt pc.txt
+[ -n "${KEEP:-}" ] && [ -s "$raw/handoff.txt" ] && kept="$kept handoff.txt"
 if [ -z "${KEEP:-}" ] || [ ! -s "$raw/handoff.txt" ]; then
   (cd "$tmp" && ./channels.test -test.run '^$' -test.bench 'Handoff|RoundTrip' -test.count 1 -test.cpu "$cpulist") > "$raw/handoff.txt"
 fi
+[ -n "${KEEP:-}" ] && [ -s "$raw/pair.txt" ] && kept="$kept pair.txt"
 if [ -z "${KEEP:-}" ] || [ ! -s "$raw/pair.txt" ]; then
   run pair.txt 'NeighbourPair/'
   if [ "$n" -ge 2 ]; then # the wake-up latency needs an idle second core
@@ -97,7 +131,7 @@ run bp.txt $bp
 if [ -n "$openblas" ]; then
   BIN=bench-openblas.test run bp-openblas.txt 'BPKernel/kernel=openblas/'
 fi
-run pc.txt $pc
+[ -n "${KEEP:-}" ] && [ -s "$raw/observer.txt" ] && kept="$kept observer.txt"
 if [ -z "${KEEP:-}" ] || [ ! -s "$raw/observer.txt" ]; then
   echo "== ObserverOverhead -> $raw/observer.txt"
   (cd "$tmp" && ./metrics.test -test.run '^$' -test.bench 'ObserverOverhead' -test.benchmem \
@@ -106,7 +140,7 @@ fi
 
 torch=""
 if [ -n "${KEEP:-}" ] && [ -s "$raw/torch.jsonl" ]; then
-  torch="-torch $raw/torch.jsonl"
+  torch="-torch $raw/torch.jsonl"; kept="$kept torch.jsonl"
 elif [ -z "${NOTORCH:-}" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   echo "== PyTorch reference"
   rm -f "$raw/torch.jsonl"
@@ -134,6 +168,9 @@ done
   echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $n cores; $(go version | cut -d' ' -f3-)."
   echo "Matrix kernel: $(cd "$tmp" && ./bench.test -test.run TestKernelName -test.v 2>/dev/null | sed -n 's/.*kernel: //p' | head -1)."
   echo "Raw results and benchstat tables: [raw/]($(basename "$out")/raw/)."
+  if [ -n "$kept" ]; then
+    echo "Kept from an earlier run (KEEP=1), measured then and possibly with other settings or benchmark code:$kept."
+  fi
   echo
 } > "$tmp/header.md"
 go run ./bench/report -in "${inputs#,}" $torch \
