@@ -9,11 +9,12 @@
 #   OUT=/tmp/r bench/run.sh      write the report to /tmp/r/bench.md and /tmp/r/bench/
 #
 # Inputs it measures: BenchmarkBPStep, BenchmarkPCUpdate, BenchmarkEngineOverhead,
-# BenchmarkLayerOp, BenchmarkNeighbourPair, BenchmarkWakeIdleCore (./bench), BenchmarkHandoff, BenchmarkRoundTrip (./channels) and
-# BenchmarkObserverOverhead (./metrics) at -cpu 1,2,...,nproc, and BenchmarkBPKernel with
-# OpenBLAS where the openblas build tag builds (Debian: libopenblas-dev). The core counts
-# alternate (-cpu 1,2,1,2,... with -count 1), so that the drift of a shared host falls on
-# every core count alike; PyTorch's BP step from
+# BenchmarkLayerOp, BenchmarkNeighbourPair, BenchmarkWakeIdleCore (./bench),
+# BenchmarkHandoff, BenchmarkRoundTrip (./channels) and BenchmarkObserverOverhead
+# (./metrics) at -cpu 1,2,...,nproc, and BenchmarkBPKernel with OpenBLAS where the
+# openblas build tag builds (Debian: libopenblas-dev). The core counts alternate (-cpu
+# 1,2,1,2,... with -count 1; layer ops and PC updates in rounds, see rounds below), so
+# that the drift of a shared host falls on every core count alike; PyTorch's BP step from
 # ../shared/refs/torch_mlp_bench.py (float64 and float32, one thread) when /usr/bin/python3
 # has torch. Raw outputs and benchstat's tables are kept in docs/bench/raw/.
 set -euo pipefail
