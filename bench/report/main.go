@@ -241,6 +241,10 @@ func bpName(h, w, batch int) string {
 	return fmt.Sprintf("BenchmarkBPStep/H=%d/width=%d/batch=%d", h, w, batch)
 }
 
+func bpKernelName(kernel string, h, w int) string {
+	return fmt.Sprintf("BenchmarkBPKernel/kernel=%s/H=%d/width=%d/batch=64", kernel, h, w)
+}
+
 func pcName(v, eng string, h, w, batch int) string {
 	return fmt.Sprintf("BenchmarkPCUpdate/variant=%s/engine=%s/H=%d/width=%d/batch=%d", v, eng, h, w, batch)
 }

@@ -178,7 +178,7 @@ func bpVsTorch(b *strings.Builder, rs results, th []torchResult) {
 		t64, t32 := torchStep(th, h, w, "float64"), torchStep(th, h, w, "float32")
 		fmt.Fprintf(b, "| 784-[%d]x%d-10 | %s | %s |", w, h, us(t64), us(t32))
 		for _, k := range kernels {
-			g := rs.median(fmt.Sprintf("BenchmarkBPKernel/kernel=%s/H=%d/width=%d/batch=64", k, h, w), 1)
+			g := rs.median(bpKernelName(k, h, w), 1)
 			fmt.Fprintf(b, " %s | %s |", us(g), ratio(g, t64))
 		}
 		b.WriteString("\n")
@@ -444,7 +444,7 @@ func writeTargets(b *strings.Builder, rs results, th []torchResult, procs, width
 		h, w  int
 		limit float64
 	}{{2, 64, 1}, {8, 64, 1}, {8, 1024, 1.3}} {
-		r := rs.median(fmt.Sprintf("BenchmarkBPKernel/kernel=simd/H=%d/width=%d/batch=64", n.h, n.w), 1) / torchStep(th, n.h, n.w, "float64")
+		r := rs.median(bpKernelName("simd", n.h, n.w), 1) / torchStep(th, n.h, n.w, "float64")
 		ok = ok && r <= n.limit
 		parts = append(parts, fmt.Sprintf("%.2f ([%d]x%d)", r, n.w, n.h))
 	}

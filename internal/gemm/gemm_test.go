@@ -245,18 +245,20 @@ func TestGemmAllocs(t *testing.T) {
 	require.Zero(t, testing.AllocsPerRun(20, call), "Gemm allocates")
 }
 
+// idleCounts reads the free list's count of workspaces made and of those idle.
+func idleCounts() (created, free int) {
+	idle.mu.Lock()
+	defer idle.mu.Unlock()
+	return idle.created, len(idle.free)
+}
+
 // TestReserve holds workspaces the way overlapping Gemm calls do: after Reserve(n) at
 // least n wait on the free list, taking them all makes none, and only a call beyond them
 // makes one.
 func TestReserve(t *testing.T) {
 	const n = 4
 	Reserve(n)
-	counts := func() (created, free int) {
-		idle.mu.Lock()
-		defer idle.mu.Unlock()
-		return idle.created, len(idle.free)
-	}
-	created, free := counts()
+	created, free := idleCounts()
 	require.GreaterOrEqual(t, free, n, "Reserve(%d) left too few idle workspaces", n)
 	held := make([]*Workspace, 0, free+1)
 	defer func() {
@@ -267,10 +269,10 @@ func TestReserve(t *testing.T) {
 	for range free {
 		held = append(held, idle.get())
 	}
-	after, _ := counts()
+	after, _ := idleCounts()
 	require.Equal(t, created, after, "%d overlapping calls made a workspace after Reserve", free)
 	held = append(held, idle.get())
-	after, _ = counts()
+	after, _ = idleCounts()
 	require.Equal(t, created+1, after, "the call beyond the reserve makes exactly one workspace")
 }
 
@@ -283,12 +285,7 @@ func TestReserve(t *testing.T) {
 func TestGemmAllocsConcurrent(t *testing.T) {
 	const workers = 4
 	Reserve(workers)
-	created := func() int {
-		idle.mu.Lock()
-		defer idle.mu.Unlock()
-		return idle.created
-	}
-	before := created()
+	before, _ := idleCounts()
 	start := make([]chan struct{}, workers)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -313,7 +310,8 @@ func TestGemmAllocsConcurrent(t *testing.T) {
 		}
 	}
 	round()
-	firstRound := created() - before
+	after, _ := idleCounts()
+	firstRound := after - before
 	allocs := testing.AllocsPerRun(10, round)
 	for _, s := range start {
 		close(s)
