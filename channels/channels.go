@@ -94,12 +94,45 @@ const (
 	acquire = 1<<stateBits + stateAcquired - stateFree
 )
 
+// Payload says what a message's value is. A message always carries a buffer, because
+// the buffer is the sender's credit (flow control is the same whatever the payload), but
+// only a Full message's buffer holds the value: for the others the receiver reads nothing
+// from it, and a transport that crosses a process boundary sends the header alone.
+type Payload uint8
+
+const (
+	// Full: the buffer holds the value. It is the zero value, so a Message written
+	// without a Payload is a full one.
+	Full Payload = iota
+	// Zero: the value is exactly zero.
+	Zero
+	// Unchanged: the value is bit for bit that of the previous message of this
+	// direction in this batch; the receiver keeps what it made of that one.
+	Unchanged
+)
+
+func (p Payload) String() string {
+	switch p {
+	case Full:
+		return "full"
+	case Zero:
+		return "zero"
+	case Unchanged:
+		return "unchanged"
+	}
+	return fmt.Sprintf("Payload(%d)", uint8(p))
+}
+
+// Payloads lists every payload in a fixed order (for metric labels).
+func Payloads() []Payload { return []Payload{Full, Zero, Unchanged} }
+
 // Message is one value sent over a link: its kind, the step index t it
-// belongs to, and the buffer holding it.
+// belongs to, what its payload is, and the buffer (the credit) holding it.
 type Message struct {
-	Kind Kind
-	Step int
-	Buf  *Buffer
+	Kind    Kind
+	Step    int
+	Payload Payload
+	Buf     *Buffer
 
 	gen uint64 // Buf's generation when sent; Release checks it
 }
@@ -121,7 +154,8 @@ type Receiver interface {
 }
 
 // Stats are the counters of one direction: messages and payload bytes (8
-// bytes per float64 of Rows*Cols) sent.
+// bytes per float64 of Rows*Cols of a Full message; Zero and Unchanged
+// messages carry no payload) sent.
 type Stats struct {
 	Messages, Bytes uint64
 }
@@ -300,6 +334,8 @@ func (s *sendEnd) Send(ctx context.Context, m Message) error {
 		return fmt.Errorf("%v: %v message of step %d has %s; acquire it from this sender", d, m.Kind, m.Step, b.ownerName())
 	case b.Rows < 1 || b.Cols < 1 || b.Rows > d.maxRows || b.Cols > d.maxCols:
 		return fmt.Errorf("%v: %v message of step %d is %dx%d; the pool's buffers are %dx%d", d, m.Kind, m.Step, b.Rows, b.Cols, d.maxRows, d.maxCols)
+	case m.Payload > Unchanged:
+		return fmt.Errorf("%v: %v message of step %d has an unknown payload %v", d, m.Kind, m.Step, m.Payload)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -311,7 +347,10 @@ func (s *sendEnd) Send(ctx context.Context, m Message) error {
 	m.gen = st >> stateBits
 	// Counted before the hand-off, so that a receiver reading Stats after
 	// Recv sees its message counted.
-	bytes := 8 * uint64(b.Rows*b.Cols)
+	var bytes uint64
+	if m.Payload == Full {
+		bytes = 8 * uint64(b.Rows*b.Cols)
+	}
 	d.messages.Add(1)
 	d.bytes.Add(bytes)
 	select {
