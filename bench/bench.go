@@ -111,7 +111,7 @@ func (n *NodeCounter) End(s pcnet.NodeStats) {
 	n.Wait += s.Wait
 	n.Batches++
 	n.c.VJPs.Add(int64(s.VJPs))
-	n.c.Messages.Add(int64(s.MessagesUp + s.MessagesDown))
+	n.c.Messages.Add(int64(s.Up.Total() + s.Down.Total()))
 	n.c.Wait.Add(int64(s.Wait))
 	n.c.Compute.Add(int64(s.Compute))
 }

@@ -123,6 +123,9 @@ func (p Payload) String() string {
 	return fmt.Sprintf("Payload(%d)", uint8(p))
 }
 
+// NumPayloads is the number of payloads: a Payload indexes an array of this length.
+const NumPayloads = 3
+
 // Payloads lists every payload in a fixed order (for metric labels).
 func Payloads() []Payload { return []Payload{Full, Zero, Unchanged} }
 

@@ -23,6 +23,9 @@ const Format = "pcnet-checkpoint/1"
 // predictive-coding variants of package pcnet.
 var Variants = []string{"bp", "fpa", "pc", "scaled", "zil"}
 
+// Schedules are the values of the "schedule" metadata: pcnet's schedules by name.
+var Schedules = []string{"event", "dense"}
+
 // maxExactInt is the largest step count a float64 scalar tensor holds exactly.
 const maxExactInt = 1 << 53
 
@@ -39,7 +42,11 @@ type Checkpoint struct {
 	Gamma      float64 // inference step size
 	K          float64 // hidden precision of the scaled variant
 	Precisions []float64
-	Optimizer  optim.Config
+	// Schedule is the PC schedule the run used, "event" or "dense" ("" for backprop and
+	// for checkpoints written before schedules existed). The schedules give the same
+	// numbers, so a run may resume under either.
+	Schedule  string
+	Optimizer optim.Config
 
 	Seed     uint64
 	Batch    int
@@ -285,6 +292,9 @@ func (c *Checkpoint) metadata() map[string]string {
 	}
 	if c.Precisions != nil {
 		m["precisions"] = FormatFloats(c.Precisions)
+	}
+	if c.Schedule != "" {
+		m["schedule"] = c.Schedule
 	}
 	o := c.Optimizer
 	m["optimizer"] = o.Kind.String()

@@ -144,6 +144,9 @@ func decodeMetadata(m map[string]string) (*Checkpoint, error) {
 			r.fail("precisions", fmt.Sprintf("%d values for %d hidden layers", len(c.Precisions), len(c.Sizes)-2))
 		}
 	}
+	if _, ok := m["schedule"]; ok {
+		c.Schedule = r.oneOf("schedule", Schedules)
+	}
 	c.Optimizer = r.optimizer()
 	c.Seed = r.uint64("seed")
 	c.Batch = r.int("batch", 1)

@@ -18,12 +18,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // netSpec is a small network and the batches fed to it.
 type netSpec struct {
-	variant pcnet.Variant
-	engine  pcnet.Engine
-	sizes   []int // in, hidden..., out
-	steps   int   // T
-	batch   int
-	seed    uint64
+	variant  pcnet.Variant
+	engine   pcnet.Engine
+	schedule pcnet.Schedule // zero: the default, event
+	sizes    []int          // in, hidden..., out
+	steps    int            // T
+	batch    int
+	seed     uint64
 }
 
 func (s netSpec) hidden() int { return len(s.sizes) - 2 }
@@ -36,7 +37,7 @@ func (s netSpec) config(obs pcnet.Observer) pcnet.Config {
 		gamma = 0.5
 	}
 	return pcnet.Config{
-		Variant: s.variant, Steps: s.steps, Gamma: gamma, K: 4, Engine: s.engine,
+		Variant: s.variant, Steps: s.steps, Gamma: gamma, K: 4, Engine: s.engine, Schedule: s.schedule,
 		MaxBatch: s.batch, Observer: obs,
 		Optimizer: optim.Config{Kind: optim.SGD, LR: 0.01, Momentum: 0.9},
 	}

@@ -3,6 +3,7 @@ package metrics
 import (
 	"errors"
 	"fmt"
+	"github.com/pcnet/pcnet/channels"
 	"strconv"
 	"sync"
 
@@ -71,13 +72,16 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 // Label names. Every label is bounded: variant by pcnet's variants, distance and layer
-// by the depth of the networks observed, split and direction by fixed sets.
+// by the depth of the networks observed, split, direction, outcome and payload by fixed
+// sets.
 const (
 	labelVariant   = "variant"
 	labelDistance  = "distance"
 	labelLayer     = "layer"
 	labelSplit     = "split"
 	labelDirection = "direction"
+	labelOutcome   = "outcome"
+	labelPayload   = "payload"
 )
 
 // Metrics holds pcnet's collectors on the registry given to New. It is a pcnet.Observer:
@@ -121,9 +125,9 @@ type Metrics struct {
 type variantMetrics struct {
 	inferences, updates, steps prometheus.Counter
 	loss                       prometheus.Gauge
-	vjps                       prometheus.Counter
-	messagesUp, messagesDown   prometheus.Counter
-	bytesUp, bytesDown         prometheus.Counter
+	vjpsComputed, vjpsSkipped  prometheus.Counter
+	messagesUp, messagesDown   [channels.NumPayloads]prometheus.Counter
+	bytesUp, bytesDown         [channels.NumPayloads]prometheus.Counter
 	hidden                     prometheus.Gauge
 }
 
@@ -168,14 +172,14 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 			"Inference steps run, T per batch.",
 			labelVariant),
 		vjps: b.counter("pcnet_vjps_total",
-			"Vector-Jacobian products computed by all layers (input VJPs during inference, weight VJPs for the update); backprop needs 2*pcnet_network_hidden_layers + 1 per update.",
-			labelVariant),
+			"Vector-Jacobian products of all layers (input VJPs during inference, weight VJPs for the update): outcome=\"computed\", or \"skipped\" where the event schedule knew the result exactly (zero, or the last product's) and the dense schedule computes it; backprop computes 2*pcnet_network_hidden_layers + 1 per update.",
+			labelVariant, labelOutcome),
 		messages: b.counter("pcnet_messages_total",
-			"Messages sent between neighbouring nodes: predictions up, errors down.",
-			labelVariant, labelDirection),
+			"Messages sent between neighbouring nodes (predictions up, errors down), by payload: full, or zero and unchanged, which the event schedule sends without a payload.",
+			labelVariant, labelDirection, labelPayload),
 		messageBytes: b.counter("pcnet_message_bytes_total",
-			"Payload bytes of the messages sent between neighbouring nodes.",
-			labelVariant, labelDirection),
+			"Payload bytes of the messages sent between neighbouring nodes (only full messages carry any).",
+			labelVariant, labelDirection, labelPayload),
 		compute: b.counter("pcnet_node_compute_seconds_total",
 			"Seconds a node spent in its own arithmetic (layer = node index 0..H+1; the sequential engine books the whole batch on the output node).",
 			labelVariant, labelLayer),
@@ -236,12 +240,15 @@ func (m *Metrics) variant(v pcnet.Variant) *variantMetrics {
 			updates:      m.updates.WithLabelValues(s),
 			steps:        m.steps.WithLabelValues(s),
 			loss:         m.batchLoss.WithLabelValues(s),
-			vjps:         m.vjps.WithLabelValues(s),
-			messagesUp:   m.messages.WithLabelValues(s, "up"),
-			messagesDown: m.messages.WithLabelValues(s, "down"),
-			bytesUp:      m.messageBytes.WithLabelValues(s, "up"),
-			bytesDown:    m.messageBytes.WithLabelValues(s, "down"),
+			vjpsComputed: m.vjps.WithLabelValues(s, "computed"),
+			vjpsSkipped:  m.vjps.WithLabelValues(s, "skipped"),
 			hidden:       m.hidden.WithLabelValues(s),
+		}
+		for _, p := range channels.Payloads() {
+			vm.messagesUp[p] = m.messages.WithLabelValues(s, "up", p.String())
+			vm.messagesDown[p] = m.messages.WithLabelValues(s, "down", p.String())
+			vm.bytesUp[p] = m.messageBytes.WithLabelValues(s, "up", p.String())
+			vm.bytesDown[p] = m.messageBytes.WithLabelValues(s, "down", p.String())
 		}
 		m.variants[v] = vm
 	}

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"github.com/pcnet/pcnet/channels"
 	"math"
 	"strconv"
 	"sync"
@@ -70,11 +71,15 @@ func (o *nodeObserver) Step(s pcnet.StepStats) { o.track.step(s, o.tol) }
 // End books the node's totals and, for a hidden node, the outcome of the inference.
 func (o *nodeObserver) End(s pcnet.NodeStats) {
 	vm := o.variant
-	vm.vjps.Add(float64(s.VJPs))
-	vm.messagesUp.Add(float64(s.MessagesUp))
-	vm.messagesDown.Add(float64(s.MessagesDown))
-	vm.bytesUp.Add(float64(s.BytesUp))
-	vm.bytesDown.Add(float64(s.BytesDown))
+	vm.vjpsComputed.Add(float64(s.VJPs))
+	vm.vjpsSkipped.Add(float64(s.SkippedVJPs))
+	for p := range channels.NumPayloads {
+		vm.messagesUp[p].Add(float64(s.Up.Messages[p]))
+		vm.messagesDown[p].Add(float64(s.Down.Messages[p]))
+	}
+	// Only full messages carry bytes.
+	vm.bytesUp[channels.Full].Add(float64(s.Up.Bytes))
+	vm.bytesDown[channels.Full].Add(float64(s.Down.Bytes))
 	o.compute.Add(s.Compute.Seconds())
 	o.wait.Add(s.Wait.Seconds())
 	if !o.hidden {

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"math"
 	"strings"
 	"testing"
@@ -169,59 +170,93 @@ func TestErrorsBeyondTStayUnreached(t *testing.T) {
 // The work counters must match the runtime's own accounting (pcnet's package docs):
 // H·T + H + 1 VJPs per update, T+1 errors down from every non-input node, and one
 // prediction up from every non-output node plus T more from every hidden node that
-// resends predictions (not under FPA).
+// resends predictions (not under FPA). The dense schedule computes and sends all of them
+// in full; the event schedule splits the same totals into computed and skipped products
+// and full, zero and unchanged messages, and under FPA with gamma 1 computes backprop's
+// 2H + 1.
 func TestWorkCounters(t *testing.T) {
 	const h, T, batch, n = 2, 3, 4, 3
 	sizes := []int{6, 5, 4, 3}
+	sum := func(c *prometheus.CounterVec, labels ...[]string) float64 {
+		var s float64
+		for _, l := range labels {
+			s += testutil.ToFloat64(c.WithLabelValues(l...))
+		}
+		return s
+	}
 	for _, v := range []pcnet.Variant{pcnet.FixedPrediction, pcnet.Standard} {
 		for _, eng := range engines {
-			for _, learn := range []bool{false, true} {
-				t.Run(fmt.Sprintf("%s/%s/learn=%v", v, eng, learn), func(t *testing.T) {
-					m, _ := newTestMetrics(t, 4)
-					spec := netSpec{variant: v, engine: eng, sizes: sizes, steps: T, batch: batch, seed: 14}
-					spec.run(t, m, n, learn)
-					vs := v.String()
-					require.Equal(t, float64(n), testutil.ToFloat64(m.inferences.WithLabelValues(vs)))
-					updates := 0.0
-					if learn {
-						updates = n
-					}
-					require.Equal(t, updates, testutil.ToFloat64(m.updates.WithLabelValues(vs)))
-					require.Equal(t, float64(n*T), testutil.ToFloat64(m.steps.WithLabelValues(vs)))
-					require.Equal(t, float64(n*(h*T+h+1)), testutil.ToFloat64(m.vjps.WithLabelValues(vs)))
-					require.Equal(t, float64(h), testutil.ToFloat64(m.hidden.WithLabelValues(vs)))
-
-					var up, down, bytesUp, bytesDown int
-					for l := 0; l <= h+1; l++ {
-						if l > 0 {
-							down += T + 1
-							bytesDown += (T + 1) * batch * sizes[l] * 8
+			for _, sched := range []pcnet.Schedule{pcnet.Dense, pcnet.Event} {
+				for _, learn := range []bool{false, true} {
+					t.Run(fmt.Sprintf("%s/%s/%s/learn=%v", v, eng, sched, learn), func(t *testing.T) {
+						m, _ := newTestMetrics(t, 4)
+						spec := netSpec{variant: v, engine: eng, schedule: sched, sizes: sizes, steps: T, batch: batch, seed: 14}
+						spec.run(t, m, n, learn)
+						vs := v.String()
+						require.Equal(t, float64(n), testutil.ToFloat64(m.inferences.WithLabelValues(vs)))
+						updates := 0.0
+						if learn {
+							updates = n
 						}
-						if l <= h {
-							k := 1
-							if l >= 1 && v != pcnet.FixedPrediction {
-								k += T
+						require.Equal(t, updates, testutil.ToFloat64(m.updates.WithLabelValues(vs)))
+						require.Equal(t, float64(n*T), testutil.ToFloat64(m.steps.WithLabelValues(vs)))
+						computed := testutil.ToFloat64(m.vjps.WithLabelValues(vs, "computed"))
+						skipped := testutil.ToFloat64(m.vjps.WithLabelValues(vs, "skipped"))
+						require.Equal(t, float64(n*(h*T+h+1)), computed+skipped)
+						switch {
+						case sched == pcnet.Dense:
+							require.Zero(t, skipped)
+						case v == pcnet.FixedPrediction: // gamma 1, T >= H
+							require.Equal(t, float64(n*(2*h+1)), computed, "backprop's count")
+						default:
+							require.Equal(t, float64(n*h*(h-1)/2), skipped, "the products before the wavefront")
+						}
+						require.Equal(t, float64(h), testutil.ToFloat64(m.hidden.WithLabelValues(vs)))
+
+						var up, down, bytesUp, bytesDown int
+						for l := 0; l <= h+1; l++ {
+							if l > 0 {
+								down += T + 1
+								bytesDown += (T + 1) * batch * sizes[l] * 8
 							}
-							up += k
-							bytesUp += k * batch * sizes[l+1] * 8
+							if l <= h {
+								k := 1
+								if l >= 1 && v != pcnet.FixedPrediction {
+									k += T
+								}
+								up += k
+								bytesUp += k * batch * sizes[l+1] * 8
+							}
 						}
-					}
-					require.Equal(t, float64(n*up), testutil.ToFloat64(m.messages.WithLabelValues(vs, "up")))
-					require.Equal(t, float64(n*down), testutil.ToFloat64(m.messages.WithLabelValues(vs, "down")))
-					require.Equal(t, float64(n*bytesUp), testutil.ToFloat64(m.messageBytes.WithLabelValues(vs, "up")))
-					require.Equal(t, float64(n*bytesDown), testutil.ToFloat64(m.messageBytes.WithLabelValues(vs, "down")))
+						payloads := func(dir string) [][]string {
+							return [][]string{{vs, dir, "full"}, {vs, dir, "zero"}, {vs, dir, "unchanged"}}
+						}
+						require.Equal(t, float64(n*up), sum(m.messages, payloads("up")...))
+						require.Equal(t, float64(n*down), sum(m.messages, payloads("down")...))
+						full := sum(m.messages, []string{vs, "up", "full"}, []string{vs, "down", "full"})
+						fullBytes := sum(m.messageBytes, payloads("up")...) + sum(m.messageBytes, payloads("down")...)
+						if sched == pcnet.Dense {
+							require.Equal(t, float64(n*(up+down)), full, "every message full")
+							require.Equal(t, float64(n*bytesUp), sum(m.messageBytes, payloads("up")...))
+							require.Equal(t, float64(n*bytesDown), sum(m.messageBytes, payloads("down")...))
+						} else {
+							require.Less(t, full, float64(n*(up+down)), "some messages without a payload")
+							require.Less(t, fullBytes, float64(n*(bytesUp+bytesDown)))
+						}
+						require.Zero(t, sum(m.messageBytes, []string{vs, "down", "zero"}, []string{vs, "down", "unchanged"}), "no bytes without a payload")
 
-					require.Equal(t, h+2, testutil.CollectAndCount(m.compute), "one compute series per node")
-					require.Equal(t, h+2, testutil.CollectAndCount(m.wait), "one wait series per node")
-					var compute float64
-					for l := 0; l <= h+1; l++ {
-						compute += testutil.ToFloat64(m.compute.WithLabelValues(vs, fmt.Sprint(l)))
-					}
-					require.Positive(t, compute)
-					if eng == pcnet.Sequential {
-						require.Zero(t, testutil.ToFloat64(m.wait.WithLabelValues(vs, "1")), "nothing waits in one goroutine")
-					}
-				})
+						require.Equal(t, h+2, testutil.CollectAndCount(m.compute), "one compute series per node")
+						require.Equal(t, h+2, testutil.CollectAndCount(m.wait), "one wait series per node")
+						var compute float64
+						for l := 0; l <= h+1; l++ {
+							compute += testutil.ToFloat64(m.compute.WithLabelValues(vs, fmt.Sprint(l)))
+						}
+						require.Positive(t, compute)
+						if eng == pcnet.Sequential {
+							require.Zero(t, testutil.ToFloat64(m.wait.WithLabelValues(vs, "1")), "nothing waits in one goroutine")
+						}
+					})
+				}
 			}
 		}
 	}

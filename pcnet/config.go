@@ -91,6 +91,42 @@ func ParseEngine(s string) (Engine, error) {
 	return 0, fmt.Errorf("unknown engine %q (want parallel or sequential)", s)
 }
 
+// Schedule chooses when a node computes.
+type Schedule int
+
+const (
+	// Event computes only when a message brings news: a product whose cotangent is
+	// exactly zero is skipped, one whose point and cotangent are bit-identical to the
+	// last product's reuses its result, and a node whose state is the fixed point of its
+	// update does nothing. Messages then say "zero" or "unchanged" without a payload.
+	// Every skip is exact, so it equals Dense bit for bit. The default.
+	Event Schedule = iota + 1
+	// Dense computes every product at every step and sends every value in full: the
+	// algorithms as written, and the reference Event is held to.
+	Dense
+)
+
+func (s Schedule) String() string {
+	switch s {
+	case Event:
+		return "event"
+	case Dense:
+		return "dense"
+	}
+	return fmt.Sprintf("Schedule(%d)", int(s))
+}
+
+// ParseSchedule maps "event" or "dense" to its Schedule.
+func ParseSchedule(s string) (Schedule, error) {
+	switch strings.ToLower(s) {
+	case "event":
+		return Event, nil
+	case "dense":
+		return Dense, nil
+	}
+	return 0, fmt.Errorf("unknown schedule %q (want event or dense)", s)
+}
+
 // Config describes the inference and learning of a network.
 type Config struct {
 	Variant Variant
@@ -106,6 +142,8 @@ type Config struct {
 	Loss layer.Loss
 	// Engine is Parallel (the default when zero) or Sequential.
 	Engine Engine
+	// Schedule is Event (the default when zero) or Dense.
+	Schedule Schedule
 	// MaxBatch bounds the batch size (the message buffers are allocated for it);
 	// 0 means 64. Larger batches are an error.
 	MaxBatch int
@@ -122,6 +160,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.Engine == 0 {
 		out.Engine = Parallel
+	}
+	if out.Schedule == 0 {
+		out.Schedule = Event
 	}
 	if out.MaxBatch == 0 {
 		out.MaxBatch = 64
@@ -161,6 +202,9 @@ func (c *Config) validate(h int) error {
 	}
 	if c.Engine != Parallel && c.Engine != Sequential {
 		return fmt.Errorf("pcnet: engine: unknown engine %d", int(c.Engine))
+	}
+	if c.Schedule != Event && c.Schedule != Dense {
+		return fmt.Errorf("pcnet: schedule: unknown schedule %d", int(c.Schedule))
 	}
 	if c.MaxBatch < 1 {
 		return fmt.Errorf("pcnet: max batch = %d: must be >= 1", c.MaxBatch)

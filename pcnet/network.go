@@ -17,6 +17,31 @@ import (
 // cancelled or one of its layers failed.
 var ErrClosed = errors.New("pcnet: network is closed")
 
+// ErrNonFinite is wrapped by the error of a batch that met a NaN or an infinity: in the
+// batch, the weights, or the loss at the feed-forward values. A network refuses them
+// rather than compute with them, because 0·Inf is NaN: a product the event schedule
+// skips as zero would differ from the computed one, and the schedules must not give
+// different numbers. Both schedules return the same error. Divergent inference (a state
+// that overflows from finite weights) is not refused: there the schedules compute the
+// same products, and the NaN reaches the update and then the weights.
+var ErrNonFinite = errors.New("pcnet: not finite")
+
+func isFinite(v float64) bool { return v-v == 0 }
+
+// checkFinite reports the first non-finite parameter of layer l.
+func checkFinite(l int, d *layer.Dense) error {
+	for i, p := range d.Params() {
+		if j := layer.FirstNonFinite(p); j >= 0 {
+			if i == 0 {
+				in := d.In()
+				return fmt.Errorf("%w: layer %d: W[%d,%d] = %v", ErrNonFinite, l, j/in, j%in, p[j])
+			}
+			return fmt.Errorf("%w: layer %d: b[%d] = %v", ErrNonFinite, l, j, p[j])
+		}
+	}
+	return nil
+}
+
 // Network is a predictive-coding network of H hidden nodes between an input node and an
 // output node. It is built once, fed batch after batch and closed once. Its methods must
 // not be called concurrently.
@@ -58,6 +83,11 @@ func New(ctx context.Context, layers []*layer.Dense, cfg Config) (*Network, erro
 	if err := cfg.validate(h); err != nil {
 		return nil, err
 	}
+	for l, d := range layers {
+		if err := checkFinite(l, d); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Optimizer.Kind != 0 {
 		if err := cfg.Optimizer.Validate(); err != nil {
 			return nil, fmt.Errorf("pcnet: optimizer: %w", err)
@@ -65,7 +95,7 @@ func New(ctx context.Context, layers []*layer.Dense, cfg Config) (*Network, erro
 	}
 	n := &Network{cfg: cfg, h: h, layers: layers}
 	for l := 0; l <= h+1; l++ {
-		nd := &node{l: l, h: h, cfg: &n.cfg, pi: cfg.precision(l, h), gamma: cfg.stepSize(), work: map[int]*nodeWork{}}
+		nd := &node{l: l, h: h, cfg: &n.cfg, pi: cfg.precision(l, h), gamma: cfg.stepSize(), event: cfg.Schedule == Event, work: map[int]*nodeWork{}}
 		switch {
 		case l == 0:
 			nd.role = inputRole
@@ -152,6 +182,21 @@ func (n *Network) checkBatch(x *mat.Dense, labels []int) error {
 			return fmt.Errorf("pcnet: label %d of row %d is outside [0, %d)", y, i, k)
 		}
 	}
+	raw := x.RawMatrix()
+	for i := 0; i < r; i++ {
+		if j := layer.FirstNonFinite(raw.Data[i*raw.Stride : i*raw.Stride+c]); j >= 0 {
+			return fmt.Errorf("%w: the batch's row %d, column %d is %v", ErrNonFinite, i, j, raw.Data[i*raw.Stride+j])
+		}
+	}
+	// A learn step that left a weight non-finite was reported by its batch; check that
+	// the weights were put right since (the caller may have restored them).
+	for _, nd := range n.nodes {
+		if nd.fault != nil && nd.layer != nil {
+			if err := checkFinite(nd.l, nd.layer); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -176,6 +221,16 @@ func (n *Network) run(ctx context.Context, x *mat.Dense, labels []int, learn boo
 		return 0, err
 	}
 	loss := n.nodes[n.h+1].loss
+	// The output node's fault (a non-finite loss) comes first: it is the cause of any
+	// that learning then finds in the weights.
+	if err := n.nodes[n.h+1].fault; err != nil {
+		return loss, err
+	}
+	for _, nd := range n.nodes {
+		if nd.fault != nil {
+			return loss, nd.fault
+		}
+	}
 	if n.cfg.Observer != nil {
 		n.cfg.Observer.Batch(BatchStats{Variant: n.cfg.Variant, Hidden: n.h, Steps: n.cfg.Steps, Batch: batch, Loss: loss, Learned: learn})
 	}

@@ -1,6 +1,9 @@
 package pcnet
 
 import (
+	"fmt"
+
+	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"gonum.org/v1/gonum/mat"
@@ -20,6 +23,8 @@ const (
 // same phases (begin, feedForward, then per step formError, absorb and integrate) in the
 // same order per node, which is why they agree bit for bit. In the manner of etcd's
 // RawNode, the actor in parallel.go is a thin shell that moves messages between phases.
+// The core also decides what every message it sends says (its channels.Payload), so the
+// event schedule's decisions are the same under both engines too.
 type node struct {
 	l, h  int
 	role  role
@@ -27,6 +32,7 @@ type node struct {
 	cfg   *Config
 	pi    float64 // pi_l: the precision this node's error is sent down with
 	gamma float64 // the step size of its state or error
+	event bool    // cfg.Schedule == Event
 
 	layer *layer.Dense    // theta_l (input and hidden nodes)
 	grad  *layer.Grad     // the weight update dW_l(e_{l+1}) of the last batch
@@ -40,8 +46,29 @@ type node struct {
 	labels []int             // output node: the batch's labels
 	loss   float64           // output node: the loss at the feed-forward values
 	stats  NodeStats
+	known  known
+	// fault is a batch's failure that the node found while following the protocol to
+	// the end (a non-finite loss or weight): the engine reports it once every node is
+	// done, so that no neighbour is left waiting for a message.
+	fault error
 	// observed: max|e| and max|Δe| of the error the node will report at its next step.
 	size, change float64
+}
+
+// known is what the event schedule knows about a node's buffers without reading them.
+// Every flag is set only where the value is certain: a wrong "true" would break the
+// bit-for-bit equality with the dense schedule, a wrong "false" only costs work.
+type known struct {
+	eZero    bool // e holds +0 in every entry
+	eFixed   bool // FPA: a step with the current jte leaves e bit for bit as it is
+	eNews    bool // FPA: e changed since the node last sent it down
+	xMoved   bool // x changed since e was last formed
+	cotZero  bool // the last cotangent received is exactly zero
+	jteValid bool // jte is the input VJP of the current point and cotangent
+	jteZero  bool // jte holds zeros
+	jteNews  bool // jte changed at this step
+	deltaOld bool // the point moved since delta was gated, and no cotangent came since
+	predNews bool // a full prediction arrived after the feed-forward pass
 }
 
 // nodeWork holds a node's buffers for one batch size, allocated once.
@@ -75,6 +102,8 @@ func (n *node) begin(x0 *mat.Dense, labels []int) {
 	n.w = w
 	n.x0, n.labels = x0, labels
 	n.stats = NodeStats{Steps: n.cfg.Steps}
+	n.known = known{}
+	n.fault = nil
 	if n.grad != nil {
 		n.grad.Zero()
 	}
@@ -99,7 +128,7 @@ func (n *node) newWork(batch int) *nodeWork {
 }
 
 // feedForward receives p_l(0) = mu_l from below (nil for the input node) and writes
-// p_{l+1}(0) = mu_{l+1} = f_l(mu_l) to up (nil for the output node).
+// p_{l+1}(0) = mu_{l+1} = f_l(mu_l) to up (nil for the output node), a full message.
 func (n *node) feedForward(below, up *mat.Dense) {
 	switch n.role {
 	case inputRole:
@@ -108,49 +137,114 @@ func (n *node) feedForward(below, up *mat.Dense) {
 		n.w.mu.Copy(below)
 		if n.cfg.Variant.fixedPredictions() {
 			n.w.e.Zero()
+			n.known.eZero = true
 		} else {
 			n.w.x.Copy(below)
 		}
 		n.layer.Forward(up, n.w.deriv, n.w.mu)
 	case outputRole:
 		n.loss = n.cfg.Loss.Value(below, n.labels)
+		if !isFinite(n.loss) {
+			n.fault = fmt.Errorf("%w: the loss at the feed-forward values is %v", ErrNonFinite, n.loss)
+		}
+	}
+	if up != nil {
+		r, c := up.Dims()
+		n.stats.Up.count(channels.Full, r, c)
 	}
 }
 
-// formError forms e_l(t) and writes pi_l e_l(t), the message for the node below, to down.
-// below is p_l(t) when the node received one at this step, else nil.
-func (n *node) formError(t int, below, down *mat.Dense) {
+// formError forms e_l(t) and writes pi_l e_l(t), the message for the node below, to down;
+// it returns what the message says, and down is written only for a full one. below is
+// p_l(t) when the node received a prediction at this step, else nil; pred says what
+// that message said (only a full one is read).
+func (n *node) formError(t int, pred channels.Payload, below, down *mat.Dense) channels.Payload {
 	w := n.w
+	out := channels.Full
+	if below != nil && pred != channels.Full {
+		below = nil // what it held is what the node already has
+	} else if below != nil && t > 0 {
+		n.known.predNews = true
+	}
 	switch n.role {
 	case outputRole:
 		// e_{H+1} = -dE/dz at the current prediction; FPA keeps the feed-forward one.
 		if below != nil {
 			n.cfg.Loss.NegGrad(w.e, below, n.labels)
+		} else if n.event {
+			out = channels.Unchanged
 		}
 	case hiddenRole:
-		if !n.cfg.Variant.fixedPredictions() { // else e_l is integrated: nothing to form
+		if n.cfg.Variant.fixedPredictions() {
+			// e_l is integrated, nothing to form: say whether it moved since it was sent.
+			switch {
+			case !n.event:
+				if t == 0 && n.obs != nil {
+					// The buffer should hold zeros now; measure it rather than assume it,
+					// so that a stale error shows.
+					n.size = layer.MaxAbs(w.e)
+				}
+			case n.known.eZero:
+				out = channels.Zero
+			case !n.known.eNews:
+				out = channels.Unchanged
+			}
+			if n.event && t == 0 {
+				n.size = 0 // feedForward zeroed e
+			}
+			n.known.eNews = false
+		} else {
 			p := below
 			if p == nil {
+				if n.known.predNews {
+					// Unreachable: a node whose state moved always sends its prediction
+					// in full, so "unchanged" means "still mu".
+					n.fail("an unchanged prediction arrived after a full one at step %d", t)
+				}
 				p = w.mu
 			}
-			if n.obs != nil {
+			computed := true
+			switch {
+			case n.event && t == 0:
+				// x was copied from the prediction, so x - p is +0 everywhere (for finite
+				// values; the output's loss check catches the others).
+				w.e.Zero()
+				n.known.eZero = true
+				n.size, n.change = 0, 0
+				computed = false
+			case n.event && below == nil && !n.known.xMoved:
+				n.change = 0 // neither x nor p moved: e is what it was
+				computed = false
+			case n.obs != nil || n.event:
 				n.size, n.change = layer.PredictionErrorStats(w.e, w.x, p)
-			} else {
+				n.known.eZero, n.known.xMoved = false, false
+			default:
 				layer.PredictionError(w.e, w.x, p)
+			}
+			if !computed {
+				out = channels.Unchanged
+				if n.known.eZero {
+					out = channels.Zero
+				}
 			}
 		}
 		if n.obs != nil {
 			if t == 0 {
 				// e's old content belongs to the previous batch; e_l(0) is all the change.
-				if n.cfg.Variant.fixedPredictions() {
-					n.size = 0
-				}
 				n.change = n.size
 			}
 			n.obs.Step(StepStats{Step: t, ErrorMaxAbs: n.size, ChangeMaxAbs: n.change})
 		}
 	}
-	layer.ScaleInto(down, w.e, n.pi)
+	if !n.event {
+		out = channels.Full
+	}
+	if out == channels.Full {
+		layer.ScaleInto(down, w.e, n.pi)
+	}
+	r, c := w.e.Dims()
+	n.stats.Down.count(out, r, c)
+	return out
 }
 
 // point returns the value the node's layer is evaluated at: x_0, mu_l under FPA, x_l(t)
@@ -165,13 +259,34 @@ func (n *node) point() *mat.Dense {
 	return n.w.x
 }
 
-// absorb receives pi_{l+1} e_{l+1}(t) from above and gates it into the cotangent that
-// the step's products start from. Nothing reads the message after absorb, so the actor
-// hands its buffer back before the products: the node above can then send its next error
-// into the same buffer, and one buffer per link suffices.
-func (n *node) absorb(t int, above *mat.Dense) {
-	if update, advance := n.acts(t); update || advance {
+// absorb receives pi_{l+1} e_{l+1}(t) from above (read only when cot is Full) and gates it
+// into the cotangent that the step's products start from. Nothing reads the message
+// after absorb, so the actor hands its buffer back before the products: the node above
+// can then send its next error into the same buffer, and one buffer per link suffices.
+//
+// Under the event schedule a node gates every full cotangent, even at a step where it
+// does not act, because a later "unchanged" message refers to it.
+func (n *node) absorb(t int, cot channels.Payload, above *mat.Dense) {
+	update, advance := n.acts(t)
+	if !n.event {
+		if update || advance {
+			layer.Gate(n.w.delta, n.w.deriv, above)
+		}
+		return
+	}
+	switch cot {
+	case channels.Full:
 		layer.Gate(n.w.delta, n.w.deriv, above)
+		n.known.cotZero, n.known.jteValid, n.known.deltaOld = false, false, false
+	case channels.Zero:
+		n.known.cotZero = true
+		n.known.jteValid = n.known.jteZero
+	case channels.Unchanged:
+		if n.known.deltaOld && !n.known.cotZero {
+			// Unreachable: a node whose point moved has sent a full prediction, so the
+			// error that comes back is full too.
+			n.fail("an unchanged error arrived at step %d after the point moved", t)
+		}
 	}
 }
 
@@ -182,32 +297,82 @@ func (n *node) acts(t int) (update, advance bool) {
 
 // integrate takes the weight update when t is its step, and for t < T advances the node's
 // state to step t+1, writing the new prediction p_{l+1}(t+1) to up when the node sends
-// one. absorb has gated the error of step t.
-func (n *node) integrate(t int, up *mat.Dense) {
+// one; it returns what that message says. absorb has gated the error of step t.
+func (n *node) integrate(t int, up *mat.Dense) channels.Payload {
+	out := n.step(t, up)
+	if up != nil {
+		r, c := up.Dims()
+		n.stats.Up.count(out, r, c)
+	}
+	return out
+}
+
+func (n *node) step(t int, up *mat.Dense) channels.Payload {
 	w := n.w
 	update, advance := n.acts(t)
 	if !update && !advance {
-		return
+		return channels.Unchanged
 	}
+	k := &n.known
 	if update {
-		n.layer.WeightVJP(n.grad.W, n.grad.B, n.point(), w.delta)
-		n.stats.VJPs++
+		if n.event && k.cotZero {
+			n.stats.SkippedVJPs++ // the update is zero, as begin left it
+		} else {
+			n.layer.WeightVJP(n.grad.W, n.grad.B, n.point(), w.delta)
+			n.stats.VJPs++
+		}
 	}
 	if !advance {
-		return
+		return channels.Unchanged
 	}
-	n.layer.InputVJP(w.jte, w.delta)
-	n.stats.VJPs++
+	switch {
+	case !n.event:
+		n.layer.InputVJP(w.jte, w.delta)
+		n.stats.VJPs++
+	case k.cotZero:
+		k.jteNews = !k.jteZero
+		if !k.jteZero {
+			w.jte.Zero()
+			k.jteZero = true
+		}
+		k.jteValid = true
+		n.stats.SkippedVJPs++
+	case k.jteValid:
+		k.jteNews = false
+		n.stats.SkippedVJPs++
+	default:
+		n.layer.InputVJP(w.jte, w.delta)
+		n.stats.VJPs++
+		k.jteValid, k.jteZero, k.jteNews = true, false, true
+	}
 	if n.cfg.Variant.fixedPredictions() {
-		if n.obs != nil {
+		switch {
+		case n.event && (k.eZero && k.jteZero || k.eFixed && !k.jteNews):
+			// e - gamma (e - jte) is e, bit for bit: +0 - gamma(+0 - 0) is +0, and a step
+			// that moved nothing moves nothing the second time (see eFixed).
+			n.change = 0
+			k.eFixed = true
+		case n.obs != nil || n.event:
+			wasZero := k.eZero
 			n.size, n.change = layer.FixedPredictionErrorStepStats(w.e, w.jte, n.gamma)
-		} else {
+			// A step whose largest move is ±0 can only have turned a -0 into +0; the
+			// next step with the same jte then moves nothing. With gamma = 1 from e = +0,
+			// e becomes jte (0 - (0 - j) = j) and e - (e - j) = e from then on.
+			k.eFixed = n.change == 0 || n.gamma == 1 && wasZero
+			k.eZero, k.eNews = false, true
+		default:
 			layer.FixedPredictionErrorStep(w.e, w.jte, n.gamma)
 		}
-		return
+		return channels.Unchanged
+	}
+	if n.event && k.eZero && k.jteZero {
+		// x - gamma (pi·(+0) - 0) is x: the state, and so the prediction, stay as they are.
+		return channels.Unchanged
 	}
 	layer.StateStep(w.x, w.e, w.jte, n.pi, n.gamma)
 	n.layer.Forward(up, w.deriv, w.x)
+	k.xMoved, k.jteValid, k.deltaOld = true, false, true
+	return channels.Full
 }
 
 // updateStep is the step whose values give the weight update: H-l for Z-IL, T otherwise.
@@ -218,7 +383,9 @@ func (n *node) updateStep() int {
 	return n.cfg.Steps
 }
 
-// learn applies the optimiser to theta_l along the weight update.
+// learn applies the optimiser to theta_l along the weight update, and records a fault if
+// the step made a parameter non-finite (the next batch would compute with it, and a
+// skipped product differs from a computed one only there: 0·Inf is NaN).
 func (n *node) learn() {
 	p, g, neg := n.layer.Params(), n.grad.Params(), n.neg.Params()
 	for i := range p {
@@ -226,5 +393,15 @@ func (n *node) learn() {
 			neg[i][j] = -v
 		}
 		n.opt[i].Step(p[i], neg[i])
+	}
+	if err := checkFinite(n.l, n.layer); err != nil && n.fault == nil {
+		n.fault = fmt.Errorf("%w after the optimiser step: the weights diverged", err)
+	}
+}
+
+// fail records a broken protocol invariant as the batch's fault.
+func (n *node) fail(format string, args ...any) {
+	if n.fault == nil {
+		n.fault = fmt.Errorf("pcnet: node %d: internal error: "+format, append([]any{n.l}, args...)...)
 	}
 }

@@ -1,6 +1,10 @@
 package pcnet
 
-import "time"
+import (
+	"time"
+
+	"github.com/pcnet/pcnet/channels"
+)
 
 // Observer watches a network. It is optional: a network built without one computes no
 // statistics and reads no clock.
@@ -44,15 +48,39 @@ type StepStats struct {
 // NodeStats are one node's totals over one batch (feed-forward, T steps and learning).
 type NodeStats struct {
 	Steps int // T
-	// VJPs counts the layer's vector-Jacobian products: one per input VJP during
-	// inference and one per weight VJP when learning (see the package docs).
-	VJPs         int
-	MessagesUp   int // predictions sent to the node above, the feed-forward value included
-	MessagesDown int // errors sent to the node below
-	BytesUp      int
-	BytesDown    int
-	Compute      time.Duration // time spent in the node's own arithmetic
-	Wait         time.Duration // time blocked on neighbours (zero in the sequential engine)
+	// VJPs counts the layer's vector-Jacobian products computed: input VJPs during
+	// inference and the weight VJP (see the package docs).
+	VJPs int
+	// SkippedVJPs counts the products the dense schedule computes that the event
+	// schedule did not, because their result was known exactly (zero, or the last
+	// product's). VJPs + SkippedVJPs is the same under both schedules.
+	SkippedVJPs int
+	Up          Traffic       // predictions sent to the node above, the feed-forward value included
+	Down        Traffic       // errors sent to the node below
+	Compute     time.Duration // time spent in the node's own arithmetic
+	Wait        time.Duration // time blocked on neighbours (zero in the sequential engine)
+}
+
+// Traffic counts the messages a node sent in one direction during a batch.
+type Traffic struct {
+	Messages [channels.NumPayloads]int // by payload: full, zero, unchanged
+	Bytes    int                       // payload bytes: 8 per float64 of the full messages
+}
+
+// Total is the number of messages of every payload.
+func (t Traffic) Total() int {
+	n := 0
+	for _, m := range t.Messages {
+		n += m
+	}
+	return n
+}
+
+func (t *Traffic) count(p channels.Payload, rows, cols int) {
+	t.Messages[p]++
+	if p == channels.Full {
+		t.Bytes += 8 * rows * cols
+	}
 }
 
 // BatchStats describes one finished batch.

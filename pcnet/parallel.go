@@ -161,8 +161,6 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 		if err := a.above.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Step: 0, Buf: buf}); err != nil {
 			return err
 		}
-		nd.stats.MessagesUp++
-		nd.stats.BytesUp += 8 * buf.Rows * buf.Cols
 	} else {
 		nd.feedForward(below, nil)
 	}
@@ -183,22 +181,20 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 			if err != nil {
 				return err
 			}
-			nd.formError(t, below, view(&a.errOut, buf))
+			payload := nd.formError(t, pred.Payload, below, view(&a.errOut, buf))
 			if below != nil {
 				a.below.UpRecv.Release(pred)
 			}
-			if err := a.below.DownSend.Send(ctx, channels.Message{Kind: channels.Error, Step: t, Buf: buf}); err != nil {
+			if err := a.below.DownSend.Send(ctx, channels.Message{Kind: channels.Error, Step: t, Payload: payload, Buf: buf}); err != nil {
 				return err
 			}
-			nd.stats.MessagesDown++
-			nd.stats.BytesDown += 8 * buf.Rows * buf.Cols
 		}
 		if a.above != nil {
 			m, err := a.recv(ctx, a.above.DownRecv, channels.Error, t, observed)
 			if err != nil {
 				return err
 			}
-			nd.absorb(t, view(&a.errIn, m.Buf))
+			nd.absorb(t, m.Payload, view(&a.errIn, m.Buf))
 			a.above.DownRecv.Release(m)
 			var out *channels.Buffer
 			var up *mat.Dense
@@ -208,13 +204,11 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 				}
 				up = view(&a.predOut, out)
 			}
-			nd.integrate(t, up)
+			payload := nd.integrate(t, up)
 			if out != nil {
-				if err := a.above.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Step: t + 1, Buf: out}); err != nil {
+				if err := a.above.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Step: t + 1, Payload: payload, Buf: out}); err != nil {
 					return err
 				}
-				nd.stats.MessagesUp++
-				nd.stats.BytesUp += 8 * out.Rows * out.Cols
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/pcnet/pcnet/channels"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -11,13 +12,18 @@ import (
 // p_l (written by node l-1), down[l] carries pi_l e_l (written by node l).
 type seqLinks struct {
 	up, down []*mat.Dense
+	// What the last message on each link said; a matrix is written only for a full one.
+	upPayload, downPayload []channels.Payload
 }
 
 func (n *Network) seqLinks(batch int) *seqLinks {
 	if s, ok := n.seq[batch]; ok {
 		return s
 	}
-	s := &seqLinks{up: make([]*mat.Dense, n.h+2), down: make([]*mat.Dense, n.h+2)}
+	s := &seqLinks{
+		up: make([]*mat.Dense, n.h+2), down: make([]*mat.Dense, n.h+2),
+		upPayload: make([]channels.Payload, n.h+2), downPayload: make([]channels.Payload, n.h+2),
+	}
 	for l := 1; l <= n.h+1; l++ {
 		s.up[l] = mat.NewDense(batch, n.nodes[l].width, nil)
 		s.down[l] = mat.NewDense(batch, n.nodes[l].width, nil)
@@ -45,6 +51,7 @@ func (n *Network) runSequential(ctx context.Context, x *mat.Dense, labels []int,
 		n.nodes[l].feedForward(s.up[l], s.up[l+1])
 	}
 	n.nodes[h+1].feedForward(s.up[h+1], nil)
+	clear(s.upPayload) // the feed-forward values are full messages
 	for t := 0; t <= T; t++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -55,7 +62,7 @@ func (n *Network) runSequential(ctx context.Context, x *mat.Dense, labels []int,
 			if t == 0 || nd.receivesPrediction() {
 				below = s.up[l]
 			}
-			nd.formError(t, below, s.down[l])
+			s.downPayload[l] = nd.formError(t, s.upPayload[l], below, s.down[l])
 		}
 		for l := 0; l <= h; l++ {
 			nd := n.nodes[l]
@@ -63,8 +70,10 @@ func (n *Network) runSequential(ctx context.Context, x *mat.Dense, labels []int,
 			if t < T && nd.sendsPrediction() {
 				up = s.up[l+1]
 			}
-			nd.absorb(t, s.down[l+1])
-			nd.integrate(t, up)
+			nd.absorb(t, s.downPayload[l+1], s.down[l+1])
+			if p := nd.integrate(t, up); up != nil {
+				s.upPayload[l+1] = p
+			}
 		}
 	}
 	for _, nd := range n.nodes {
@@ -75,7 +84,6 @@ func (n *Network) runSequential(ctx context.Context, x *mat.Dense, labels []int,
 	if n.cfg.Observer != nil {
 		// One goroutine does every node's work, so a node's compute time is not its own;
 		// the whole batch is reported on the output node and nothing waits.
-		n.countMessages(batch)
 		for _, nd := range n.nodes {
 			if nd.l == h+1 {
 				nd.stats.Compute = time.Since(start)
@@ -86,24 +94,4 @@ func (n *Network) runSequential(ctx context.Context, x *mat.Dense, labels []int,
 		}
 	}
 	return nil
-}
-
-// countMessages fills in the message counts the parallel engine would have sent, so that
-// the two engines report the same traffic.
-func (n *Network) countMessages(batch int) {
-	T := n.cfg.Steps
-	for _, nd := range n.nodes {
-		if nd.role != inputRole {
-			nd.stats.MessagesDown = T + 1
-			nd.stats.BytesDown = (T + 1) * batch * nd.width * 8
-		}
-		if nd.role != outputRole {
-			up := 1
-			if nd.sendsPrediction() {
-				up += T
-			}
-			nd.stats.MessagesUp = up
-			nd.stats.BytesUp = up * batch * nd.layer.Out() * 8
-		}
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pcnet/pcnet/pcnet"
 	"math"
 	"time"
 
@@ -124,6 +125,9 @@ func Run(ctx context.Context, learner Learner, data *mnist.Splits, opts Options,
 			t0 := time.Now()
 			loss, err := learner.Step(stepCtx, x, labels)
 			info.Step = time.Since(t0)
+			if errors.Is(err, pcnet.ErrNonFinite) {
+				return pos, fmt.Errorf("%w: %v at epoch %d, batch %d", ErrDiverged, err, pos.Epoch+1, pos.Batch)
+			}
 			if err != nil {
 				return pos, err
 			}

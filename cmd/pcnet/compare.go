@@ -258,7 +258,7 @@ func runCompare(ctx context.Context, args []string, stdout, _ io.Writer) error {
 
 	for _, v := range variants {
 		vr := &variantReport{Variant: v.String(), Steps: pc.steps, Gamma: pc.gamma, K: pc.k}
-		cfg := pcnet.Config{Variant: v, Steps: pc.steps, Gamma: pc.gamma, K: pc.k, Loss: pc.loss, Engine: pc.engine, MaxBatch: end - first}
+		cfg := pcnet.Config{Variant: v, Steps: pc.steps, Gamma: pc.gamma, K: pc.k, Loss: pc.loss, Engine: pc.engine, Schedule: pc.schedule, MaxBatch: end - first}
 		switch v {
 		case pcnet.ZeroDivergence:
 			if pc.gamma != 1 {

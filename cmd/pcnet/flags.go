@@ -99,6 +99,7 @@ type inferFlags struct {
 	k          float64
 	precisions string
 	engine     string
+	schedule   string
 	loss       string
 }
 
@@ -108,6 +109,7 @@ func (p *inferFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&p.k, "k", 1, "hidden precision of the scaled variant (> 0): variances 1/k, step gamma/k")
 	fs.StringVar(&p.precisions, "precisions", "", "comma list of H hidden precisions pi_1..pi_H for the pc variant (empty: all 1)")
 	fs.StringVar(&p.engine, "engine", "parallel", "`engine`: parallel (a goroutine per layer) or sequential (the reference); both give the same numbers")
+	fs.StringVar(&p.schedule, "schedule", "event", "`schedule`: event (compute only when a message brings news) or dense (every product at every step); both give the same numbers")
 	fs.StringVar(&p.loss, "loss", "nll", "`loss`: nll (log-softmax cross-entropy) or mse (squared error to one-hot)")
 }
 
@@ -117,6 +119,7 @@ type pcSettings struct {
 	gamma, k   float64
 	precisions []float64
 	engine     pcnet.Engine
+	schedule   pcnet.Schedule
 	loss       layer.Loss
 }
 
@@ -146,6 +149,9 @@ func (p *inferFlags) resolve(h int) (pcSettings, error) {
 	var err error
 	if s.engine, err = pcnet.ParseEngine(p.engine); err != nil {
 		return s, usagef("-engine: %v", err)
+	}
+	if s.schedule, err = pcnet.ParseSchedule(p.schedule); err != nil {
+		return s, usagef("-schedule: %v", err)
 	}
 	if s.loss, err = layer.ParseLoss(p.loss); err != nil {
 		return s, usagef("-loss: %v", err)

@@ -299,7 +299,7 @@ func runTrain(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		// its end so that the checkpoint is consistent. Close stops them.
 		t.learner, err = train.NewPC(context.WithoutCancel(ctx), layers, pcnet.Config{
 			Variant: cfg.pcVariant, Steps: cfg.pc.steps, Gamma: cfg.pc.gamma, K: cfg.pc.k,
-			Precisions: cfg.pc.precisions, Loss: cfg.pc.loss, Engine: cfg.pc.engine,
+			Precisions: cfg.pc.precisions, Loss: cfg.pc.loss, Engine: cfg.pc.engine, Schedule: cfg.pc.schedule,
 			MaxBatch: cfg.batch, Optimizer: cfg.opt, Observer: m,
 		})
 	}
@@ -375,7 +375,7 @@ func (t *trainer) describe(examples int, from train.Position) string {
 		if c.pc.precisions != nil {
 			fmt.Fprintf(&b, ", precisions %s", checkpoint.FormatFloats(c.pc.precisions))
 		}
-		fmt.Fprintf(&b, ", %s engine", c.pc.engine)
+		fmt.Fprintf(&b, ", %s engine, %s schedule", c.pc.engine, c.pc.schedule)
 	}
 	fmt.Fprintf(&b, "; %s lr %s", c.opt.Kind, checkpoint.FormatFloat(c.opt.LR))
 	if c.opt.Kind == optim.SGD && c.opt.Momentum != 0 {
@@ -398,6 +398,9 @@ func (t *trainer) save(pos train.Position) error {
 		Optimizer: c.opt, Seed: c.seed, Batch: c.batch, MaxTrain: c.maxTrain, Epochs: c.epochs,
 		Position: pos, Step: int64(opts[0][0].Steps()),
 		Layers: t.learner.Layers(), OptimizerState: checkpoint.CaptureOptimizers(opts),
+	}
+	if c.pcVariant != 0 {
+		ck.Schedule = c.pc.schedule.String()
 	}
 	if err := checkpoint.Save(t.path, ck); err != nil {
 		return fmt.Errorf("writing the checkpoint: %w", err)
