@@ -15,11 +15,12 @@ import (
 
 // Setting is one point of the benchmark grid.
 type Setting struct {
-	Variant pcnet.Variant // 0 for BP
-	Engine  pcnet.Engine
-	Hidden  int
-	Width   int
-	Batch   int
+	Variant  pcnet.Variant // 0 for BP
+	Engine   pcnet.Engine
+	Schedule pcnet.Schedule // 0: pcnet's default, the event schedule
+	Hidden   int
+	Width    int
+	Batch    int
 }
 
 // Sizes returns the node widths 784-[Width]xHidden-10.
@@ -36,7 +37,14 @@ func (s Setting) Name() string {
 	if s.Variant == 0 {
 		return fmt.Sprintf("H=%d/width=%d/batch=%d", s.Hidden, s.Width, s.Batch)
 	}
-	return fmt.Sprintf("variant=%s/engine=%s/H=%d/width=%d/batch=%d", s.Variant, s.Engine, s.Hidden, s.Width, s.Batch)
+	return fmt.Sprintf("variant=%s/engine=%s/schedule=%s/H=%d/width=%d/batch=%d", s.Variant, s.Engine, s.schedule(), s.Hidden, s.Width, s.Batch)
+}
+
+func (s Setting) schedule() pcnet.Schedule {
+	if s.Schedule == 0 {
+		return pcnet.Event
+	}
+	return s.Schedule
 }
 
 // SGD is the optimiser of every benchmark: the paper's.
@@ -49,7 +57,7 @@ func (s Setting) PCConfig() pcnet.Config {
 	if s.Variant == pcnet.Standard || s.Variant == pcnet.VarianceScaled {
 		gamma = 0.1
 	}
-	return pcnet.Config{Variant: s.Variant, Steps: s.Hidden, Gamma: gamma, K: 10, Engine: s.Engine, MaxBatch: s.Batch, Optimizer: SGD}
+	return pcnet.Config{Variant: s.Variant, Steps: s.Hidden, Gamma: gamma, K: 10, Engine: s.Engine, Schedule: s.schedule(), MaxBatch: s.Batch, Optimizer: SGD}
 }
 
 // Problem returns seeded layers and one batch of inputs in [0, 1] with labels.
@@ -72,9 +80,10 @@ func (s Setting) Problem(seed uint64) ([]*layer.Dense, *mat.Dense, []int) {
 
 // Counter is a pcnet.Observer that totals what the nodes report.
 type Counter struct {
-	VJPs, Messages, Steps, Batches atomic.Int64
-	Wait, Compute                  atomic.Int64 // nanoseconds
-	perNode                        []*NodeCounter
+	VJPs, SkippedVJPs        atomic.Int64
+	Messages, Steps, Batches atomic.Int64
+	Wait, Compute            atomic.Int64 // nanoseconds
+	perNode                  []*NodeCounter
 }
 
 // NodeCounter totals one node.
@@ -111,6 +120,7 @@ func (n *NodeCounter) End(s pcnet.NodeStats) {
 	n.Wait += s.Wait
 	n.Batches++
 	n.c.VJPs.Add(int64(s.VJPs))
+	n.c.SkippedVJPs.Add(int64(s.SkippedVJPs))
 	n.c.Messages.Add(int64(s.Up.Total() + s.Down.Total()))
 	n.c.Wait.Add(int64(s.Wait))
 	n.c.Compute.Add(int64(s.Compute))

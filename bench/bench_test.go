@@ -47,11 +47,13 @@ func BenchmarkBPStep(b *testing.B) {
 func BenchmarkPCUpdate(b *testing.B) {
 	for _, v := range []pcnet.Variant{pcnet.FixedPrediction, pcnet.Standard, pcnet.ZeroDivergence} {
 		for _, eng := range []pcnet.Engine{pcnet.Parallel, pcnet.Sequential} {
-			for _, batch := range batches {
-				for _, w := range widths {
-					for _, h := range depths {
-						s := Setting{Variant: v, Engine: eng, Hidden: h, Width: w, Batch: batch}
-						b.Run(s.Name(), func(b *testing.B) { benchPCUpdate(b, s) })
+			for _, sched := range []pcnet.Schedule{pcnet.Dense, pcnet.Event} {
+				for _, batch := range batches {
+					for _, w := range widths {
+						for _, h := range depths {
+							s := Setting{Variant: v, Engine: eng, Schedule: sched, Hidden: h, Width: w, Batch: batch}
+							b.Run(s.Name(), func(b *testing.B) { benchPCUpdate(b, s) })
+						}
 					}
 				}
 			}
@@ -101,14 +103,27 @@ func benchPCUpdate(b *testing.B, s Setting) {
 // benchmark code is exercised by the ordinary test suite.
 func TestBenchmarkSettingsRun(t *testing.T) {
 	for _, v := range []pcnet.Variant{pcnet.FixedPrediction, pcnet.Standard, pcnet.ZeroDivergence} {
-		s := Setting{Variant: v, Engine: pcnet.Parallel, Hidden: 2, Width: 16, Batch: 4}
-		c, err := Observe(s, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Every update costs H·T + H + 1 VJPs (pcnet's docs).
-		if got, want := c.VJPs.Load(), int64(2*(2*2+2+1)); got != want {
-			t.Fatalf("%s: %d VJPs in two updates, want %d", s.Name(), got, want)
+		for _, sched := range []pcnet.Schedule{pcnet.Dense, pcnet.Event} {
+			s := Setting{Variant: v, Engine: pcnet.Parallel, Schedule: sched, Hidden: 2, Width: 16, Batch: 4}
+			c, err := Observe(s, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// An update costs H·T + H + 1 products under the dense schedule (pcnet's docs);
+			// the event schedule skips or reuses some of them, and computes 2H + 1 under
+			// FPA with gamma 1, T = H.
+			want := int64(2 * (2*2 + 2 + 1))
+			if got := c.VJPs.Load() + c.SkippedVJPs.Load(); got != want {
+				t.Fatalf("%s: %d VJPs computed or skipped in two updates, want %d", s.Name(), got, want)
+			}
+			if sched == pcnet.Event && v == pcnet.FixedPrediction {
+				want = 2 * (2*2 + 1)
+			}
+			if sched == pcnet.Dense || v == pcnet.FixedPrediction {
+				if got := c.VJPs.Load(); got != want {
+					t.Fatalf("%s: %d VJPs computed in two updates, want %d", s.Name(), got, want)
+				}
+			}
 		}
 	}
 }
@@ -156,7 +171,8 @@ func TestKernelName(t *testing.T) {
 func BenchmarkEngineOverhead(b *testing.B) {
 	for _, w := range widths {
 		for _, h := range []int{2, 8} {
-			s := Setting{Variant: pcnet.FixedPrediction, Hidden: h, Width: w, Batch: 64}
+			// The dense schedule: the report's model of the engine is of its task graph.
+			s := Setting{Variant: pcnet.FixedPrediction, Schedule: pcnet.Dense, Hidden: h, Width: w, Batch: 64}
 			b.Run(fmt.Sprintf("variant=%s/H=%d/width=%d/batch=%d", s.Variant, h, w, s.Batch), func(b *testing.B) {
 				benchEngineOverhead(b, s)
 			})

@@ -44,11 +44,11 @@ case "${GRID:-report}" in
     # -bench pattern at slashes into one pattern per level, so each subset is one run
     # (patterns separated by spaces).
     bp='BPStep/|BPKernel/'
-    pc='PCUpdate/variant=(fpa|pc|zil)/engine=/H=/width=(64|256)/batch=64$ PCUpdate/variant=(fpa|pc|zil)/engine=/H=(1|2|4|8|16)$/width=1024/batch=64$ PCUpdate/variant=fpa/engine=/H=32$/width=1024/batch=64$ PCUpdate/variant=(fpa|pc|zil)/engine=/H=/width=64/batch=1$ EngineOverhead/'
+    pc='PCUpdate/variant=(fpa|pc|zil)/engine=/schedule=dense/H=/width=(64|256)/batch=64$ PCUpdate/variant=(fpa|pc|zil)/engine=/schedule=dense/H=(1|2|4|8|16)$/width=1024/batch=64$ PCUpdate/variant=fpa/engine=/schedule=dense/H=32$/width=1024/batch=64$ PCUpdate/variant=(fpa|pc|zil)/engine=/schedule=dense/H=/width=64/batch=1$ EngineOverhead/'
     ops='LayerOp/' ;;
   quick)
     bp='BPStep/H=(2|8)/width=(64|1024)/batch=64$|BPKernel/'
-    pc='PCUpdate/variant=(fpa|pc)/engine=(parallel|sequential)/H=(2|8)/width=(64|256)/batch=64$ EngineOverhead/variant=fpa/H=/width=(64|256)/'
+    pc='PCUpdate/variant=(fpa|pc)/engine=(parallel|sequential)/schedule=dense/H=(2|8)/width=(64|256)/batch=64$ EngineOverhead/variant=fpa/H=/width=(64|256)/'
     ops='LayerOp/op=/in=/out=/batch=64$' ;;
   *) echo "run.sh: GRID must be report, full or quick" >&2; exit 2 ;;
 esac

@@ -26,6 +26,7 @@ var requiredPanels = []string{
 	"VJPs per update: PC vs BP",
 	"Compute vs wait time per layer",
 	"Messages per second",
+	"Work skipped",
 	"Loss",
 	"Accuracy",
 	"Cosine to BP",

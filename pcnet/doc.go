@@ -37,12 +37,39 @@
 // New, fed by Infer and Learn, stopped by Close. Cancelling a batch's context stops the
 // network, since messages may be in flight; build a new one to go on.
 //
+// # Schedules: dense and event
+//
+// Under the Dense schedule every hidden node computes J_lᵀ(pi_{l+1} e_{l+1}(t)) at every
+// step and every message carries its value. The Event schedule (the default) computes
+// only when a message brings news, and skips a computation only where its result is
+// known exactly, so the two agree bit for bit under either engine (DESIGN §7):
+//
+//   - a product whose cotangent is exactly zero is zero: skipped (Theorem 1: every node
+//     before the error reaches it);
+//   - a product whose point and cotangent are those of the node's last product returns
+//     that product's result: reused (under FPA the point is frozen);
+//   - an FPA node whose last step moved its error by ±0 at most, or that stepped from an
+//     all-zero error with gamma = 1, is at the fixed point of its update for the same
+//     input VJP: it does nothing at all;
+//   - a message may say "zero" or "unchanged" (channels.Payload) and then carries no
+//     payload; the receiver keeps what it made of the last one.
+//
+// The node core decides every message's payload from what it knows, never by scanning a
+// buffer. FPA-PC with gamma 1 and T >= H then computes 2H + 1 products per update,
+// backprop's; standard PC, variance-scaled PC and Z-IL skip the H(H-1)/2 input VJPs
+// before the wavefront and compute every one after it. The observer still sees every
+// step of every node. A skipped product differs from a computed one only when the
+// weights or the batch hold an infinity or NaN (0·Inf is NaN), so a network refuses
+// those with an error wrapping ErrNonFinite, under both schedules alike.
+//
 // # Counting work
 //
 // pcnet counts products: an input VJP and a weight VJP are one each. BP computes 2H+1
 // per update (H input VJPs and H+1 weight VJPs; the paper's "H+1 VJPs" counts a layer's
 // two products as one). A PC hidden node computes one input VJP per step before T, and
 // every layer one weight VJP when it learns, so a PC update costs H·T + H + 1. Observer
-// sees these counts, the errors of every hidden node at every step, the messages and the
-// time each node computes and waits; without an Observer none of it is measured.
+// sees these counts (NodeStats.VJPs computed, NodeStats.SkippedVJPs skipped by the event
+// schedule: their sum is the dense count), the errors of every hidden node at every step,
+// the messages by payload and the time each node computes and waits; without an Observer
+// none of it is measured.
 package pcnet

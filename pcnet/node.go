@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/internal/straggler"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"gonum.org/v1/gonum/mat"
@@ -320,6 +321,7 @@ func (n *node) step(t int, up *mat.Dense) channels.Payload {
 		} else {
 			n.layer.WeightVJP(n.grad.W, n.grad.B, n.point(), w.delta)
 			n.stats.VJPs++
+			straggler.Product(n.l)
 		}
 	}
 	if !advance {
@@ -329,6 +331,7 @@ func (n *node) step(t int, up *mat.Dense) channels.Payload {
 	case !n.event:
 		n.layer.InputVJP(w.jte, w.delta)
 		n.stats.VJPs++
+		straggler.Product(n.l)
 	case k.cotZero:
 		k.jteNews = !k.jteZero
 		if !k.jteZero {
@@ -343,6 +346,7 @@ func (n *node) step(t int, up *mat.Dense) channels.Payload {
 	default:
 		n.layer.InputVJP(w.jte, w.delta)
 		n.stats.VJPs++
+		straggler.Product(n.l)
 		k.jteValid, k.jteZero, k.jteNews = true, false, true
 	}
 	if n.cfg.Variant.fixedPredictions() {

@@ -115,7 +115,7 @@ func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel st
 		for _, e := range engines {
 			worst := 0.0
 			for k := range rs {
-				if strings.Contains(k.name, "variant="+v+"/engine="+e+"/") {
+				if strings.Contains(k.name, "variant="+v+"/engine="+e+"/schedule=dense/") {
 					worst = max(worst, rs.metric(k.name, k.procs, "allocs/op"))
 				}
 			}

@@ -1,0 +1,228 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pcnet/pcnet/internal/straggler"
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/train"
+)
+
+// The event schedule's benchmarks. Each pairs two computations in one loop, alternating
+// which goes first, and times each: the ratio of their totals is steady under a host whose
+// speed drifts, where the ratio of two separately timed benchmarks is not.
+
+// paired times a and b, one call each per iteration in alternating order, and returns
+// their mean times.
+func paired(b *testing.B, a, c func()) (ta, tc time.Duration) {
+	b.Helper()
+	for range 2 { // warm-up: buffers, caches
+		a()
+		c()
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		first, second, t1, t2 := a, c, &ta, &tc
+		if i%2 == 1 {
+			first, second, t1, t2 = c, a, &tc, &ta
+		}
+		t0 := time.Now()
+		first()
+		m := time.Now()
+		second()
+		*t1 += m.Sub(t0)
+		*t2 += time.Since(m)
+	}
+	b.StopTimer()
+	return ta / time.Duration(b.N), tc / time.Duration(b.N)
+}
+
+// pcUpdate returns a function that runs one Learn of s on its own network, closed when
+// the benchmark ends.
+func pcUpdate(b *testing.B, s Setting) func() {
+	b.Helper()
+	layers, x, labels := s.Problem(1)
+	net, err := pcnet.New(context.Background(), layers, s.PCConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { net.Close() })
+	return func() {
+		if _, err := net.Learn(context.Background(), x, labels); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// bpStep returns a function that runs one backprop step on the network of s.
+func bpStep(b *testing.B, s Setting) func() {
+	b.Helper()
+	layers, x, labels := s.Problem(1)
+	bp, err := train.NewBP(layers, layer.NLL{}, SGD)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		if _, err := bp.Step(context.Background(), x, labels); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEventVsBP pairs an FPA-PC update (gamma 1, T = H) under the event schedule
+// with a backprop step on the same network: the update computes backprop's 2H + 1
+// products, so pc/bp is what the rest of PC costs (messages, elementwise steps, hand-offs).
+func BenchmarkEventVsBP(b *testing.B) {
+	for _, eng := range []pcnet.Engine{pcnet.Sequential, pcnet.Parallel} {
+		for _, w := range widths {
+			for _, h := range depths {
+				s := Setting{Variant: pcnet.FixedPrediction, Engine: eng, Schedule: pcnet.Event, Hidden: h, Width: w, Batch: 64}
+				b.Run(fmt.Sprintf("engine=%s/H=%d/width=%d/batch=%d", eng, h, w, s.Batch), func(b *testing.B) {
+					pc, bp := paired(b, pcUpdate(b, s), bpStep(b, s))
+					b.ReportMetric(float64(pc.Nanoseconds()), "pc-ns/op")
+					b.ReportMetric(float64(bp.Nanoseconds()), "bp-ns/op")
+					b.ReportMetric(float64(pc)/float64(bp), "pc/bp")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkScheduleSaving pairs the event and the dense schedule on the same update, T =
+// H, and reports the measured time ratio next to the counted one (products computed
+// under event / under dense).
+func BenchmarkScheduleSaving(b *testing.B) {
+	cases := []struct {
+		v     pcnet.Variant
+		gamma float64
+	}{{pcnet.FixedPrediction, 1}, {pcnet.FixedPrediction, 0.5}, {pcnet.Standard, 0.1}, {pcnet.ZeroDivergence, 1}}
+	for _, c := range cases {
+		for _, eng := range []pcnet.Engine{pcnet.Sequential, pcnet.Parallel} {
+			for _, w := range []int{64, 256} {
+				for _, h := range []int{2, 4, 8, 16} {
+					name := fmt.Sprintf("variant=%s/gamma=%g/engine=%s/H=%d/width=%d/batch=64", c.v, c.gamma, eng, h, w)
+					b.Run(name, func(b *testing.B) {
+						s := Setting{Variant: c.v, Engine: eng, Hidden: h, Width: w, Batch: 64}
+						ev, de := s, s
+						ev.Schedule, de.Schedule = pcnet.Event, pcnet.Dense
+						counted := countedRatio(b, ev, c.gamma)
+						e, d := paired(b, gammaUpdate(b, ev, c.gamma), gammaUpdate(b, de, c.gamma))
+						b.ReportMetric(float64(e)/float64(d), "event/dense")
+						b.ReportMetric(counted, "counted-event/dense")
+					})
+				}
+			}
+		}
+	}
+}
+
+// gammaUpdate is pcUpdate with the step size gamma.
+func gammaUpdate(b *testing.B, s Setting, gamma float64) func() {
+	b.Helper()
+	layers, x, labels := s.Problem(1)
+	cfg := s.PCConfig()
+	cfg.Gamma = gamma
+	net, err := pcnet.New(context.Background(), layers, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { net.Close() })
+	return func() {
+		if _, err := net.Learn(context.Background(), x, labels); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// countedRatio is the share of the dense schedule's products that s computes under the
+// event schedule, from one observed update.
+func countedRatio(b *testing.B, s Setting, gamma float64) float64 {
+	b.Helper()
+	layers, x, labels := s.Problem(1)
+	cfg := s.PCConfig()
+	cfg.Gamma = gamma
+	c := &Counter{}
+	cfg.Observer = c
+	net, err := pcnet.New(context.Background(), layers, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer net.Close()
+	if _, err := net.Learn(context.Background(), x, labels); err != nil {
+		b.Fatal(err)
+	}
+	return float64(c.VJPs.Load()) / float64(c.VJPs.Load()+c.SkippedVJPs.Load())
+}
+
+// BenchmarkSkipOverhead pairs the two schedules where nothing is to be skipped after the
+// feed-forward pass: what the event schedule's bookkeeping costs. Standard PC at H = 1,
+// T = 1 computes every product under both schedules. At T = 0 the event schedule still
+// skips the weight VJPs of the layers below the top, whose cotangent is zero at step 0
+// (Theorem 1), so its ratio shows that saving too.
+func BenchmarkSkipOverhead(b *testing.B) {
+	cases := []struct {
+		v        pcnet.Variant
+		gamma    float64
+		h, steps int
+	}{{pcnet.Standard, 0.1, 1, 1}, {pcnet.FixedPrediction, 1, 1, 0}, {pcnet.FixedPrediction, 1, 8, 0}}
+	for _, c := range cases {
+		for _, w := range []int{64, 256} {
+			for _, eng := range []pcnet.Engine{pcnet.Sequential, pcnet.Parallel} {
+				name := fmt.Sprintf("variant=%s/engine=%s/H=%d/T=%d/width=%d/batch=64", c.v, eng, c.h, c.steps, w)
+				b.Run(name, func(b *testing.B) {
+					s := Setting{Variant: c.v, Engine: eng, Hidden: c.h, Width: w, Batch: 64}
+					upd := func(sched pcnet.Schedule) func() {
+						s := s
+						s.Schedule = sched
+						layers, x, labels := s.Problem(1)
+						cfg := s.PCConfig()
+						cfg.Gamma, cfg.Steps = c.gamma, c.steps
+						net, err := pcnet.New(context.Background(), layers, cfg)
+						if err != nil {
+							b.Fatal(err)
+						}
+						b.Cleanup(func() { net.Close() })
+						return func() {
+							if _, err := net.Learn(context.Background(), x, labels); err != nil {
+								b.Fatal(err)
+							}
+						}
+					}
+					e, d := paired(b, upd(pcnet.Event), upd(pcnet.Dense))
+					b.ReportMetric(float64(e)/float64(d), "event/dense")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkStraggler makes the products of one hidden layer (layer H/2) slower by a fixed
+// delay and reports how many delays an update grows by: the dense schedule computes that
+// layer's input VJP at every step, so a slow layer paces every step (about T + 1
+// delays); the event schedule computes it once, plus the weight VJP (2 delays).
+func BenchmarkStraggler(b *testing.B) {
+	const h, w = 8, 64
+	for _, delay := range []time.Duration{200 * time.Microsecond, time.Millisecond} {
+		for _, eng := range []pcnet.Engine{pcnet.Sequential, pcnet.Parallel} {
+			for _, sched := range []pcnet.Schedule{pcnet.Dense, pcnet.Event} {
+				s := Setting{Variant: pcnet.FixedPrediction, Engine: eng, Schedule: sched, Hidden: h, Width: w, Batch: 64}
+				b.Run(fmt.Sprintf("delay=%v/engine=%s/schedule=%s/H=%d/width=%d/batch=64", delay, eng, sched, h, w), func(b *testing.B) {
+					slow, fast := pcUpdate(b, s), pcUpdate(b, s)
+					withDelay := func() {
+						straggler.Set(h/2, delay)
+						defer straggler.Clear()
+						slow()
+					}
+					ts, tf := paired(b, withDelay, fast)
+					b.ReportMetric(float64(ts-tf)/float64(delay), "delays/op")
+					b.ReportMetric(float64(ts.Nanoseconds()), "slow-ns/op")
+					b.ReportMetric(float64(tf.Nanoseconds()), "fast-ns/op")
+				})
+			}
+		}
+	}
+}
