@@ -9,7 +9,9 @@
 #   OUT=/tmp/r bench/run.sh      write the report to /tmp/r/bench.md and /tmp/r/bench/
 #
 # Inputs it measures: BenchmarkBPStep, BenchmarkPCUpdate, BenchmarkEngineOverhead,
-# BenchmarkLayerOp, BenchmarkNeighbourPair, BenchmarkWakeIdleCore (./bench),
+# BenchmarkLayerOp, BenchmarkNeighbourPair, BenchmarkWakeIdleCore, and the event
+# schedule's paired BenchmarkEventVsBP, BenchmarkScheduleSaving, BenchmarkSkipOverhead
+# and BenchmarkStraggler (./bench),
 # BenchmarkHandoff, BenchmarkRoundTrip (./channels) and BenchmarkObserverOverhead
 # (./metrics) at -cpu 1,2,...,nproc, and BenchmarkBPKernel with OpenBLAS where the
 # openblas build tag builds (Debian: libopenblas-dev). The core counts alternate (-cpu
@@ -129,6 +131,7 @@ if [ -z "${KEEP:-}" ] || [ ! -s "$raw/pair.txt" ]; then
   fi
 fi
 run bp.txt $bp
+run event.txt 'EventVsBP/' 'ScheduleSaving/' 'SkipOverhead/' 'Straggler/'
 if [ -n "$openblas" ]; then
   BIN=bench-openblas.test run bp-openblas.txt 'BPKernel/kernel=openblas/'
 fi
@@ -156,7 +159,7 @@ fi
 
 echo "== benchstat"
 inputs=""
-for f in bp bp-openblas pc ops handoff pair observer; do
+for f in bp bp-openblas pc ops handoff pair observer event; do
   [ -s "$raw/$f.txt" ] || continue
   go tool benchstat "$raw/$f.txt" > "$raw/$f.benchstat.txt" || true
   inputs="$inputs,$raw/$f.txt"

@@ -115,7 +115,7 @@ func (rs results) read(r io.Reader) error {
 		if m[2] != "" {
 			procs, _ = strconv.Atoi(m[2])
 		}
-		name := m[1]
+		name := withSchedule(m[1])
 		fields := strings.Fields(m[4])
 		s := sample{metrics: map[string]float64{}}
 		for i := 0; i+1 < len(fields); i += 2 {
@@ -133,6 +133,22 @@ func (rs results) read(r io.Reader) error {
 		rs[k] = append(rs[k], s)
 	}
 	return sc.Err()
+}
+
+// withSchedule names a PC update benchmark of a run from before schedules existed, when
+// every update was the dense schedule's, as today's run names it.
+func withSchedule(name string) string {
+	const prefix = "BenchmarkPCUpdate/"
+	if !strings.HasPrefix(name, prefix) || strings.Contains(name, "/schedule=") {
+		return name
+	}
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		if strings.HasPrefix(p, "engine=") {
+			return strings.Join(append(parts[:i+1:i+1], append([]string{"schedule=dense"}, parts[i+1:]...)...), "/")
+		}
+	}
+	return name
 }
 
 // median returns the median ns/op of a benchmark, NaN when it was not run.

@@ -33,6 +33,7 @@ func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel st
 	}
 
 	writeTargets(b, rs, th, procs, widths, depths, handoff)
+	writeEvent(b, rs, procs)
 	bpVsTorch(b, rs, th)
 
 	fmt.Fprintf(b, "## PC update against a BP step\n\n")
