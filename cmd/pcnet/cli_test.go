@@ -107,7 +107,7 @@ func TestWidthsAndSteps(t *testing.T) {
 		a := archFlags{hidden: tc.hidden, width: tc.width, activation: "tanh"}
 		sizes, _, err := a.resolve()
 		var p inferFlags
-		p.gamma, p.k, p.engine, p.loss = 1, 1, "parallel", "nll"
+		p.gamma, p.k, p.engine, p.schedule, p.loss = 1, 1, "parallel", "event", "nll"
 		for _, s := range tc.steps {
 			require.NoError(t, p.steps.Set(s))
 		}
