@@ -143,7 +143,9 @@ func (n *node) formError(t int, below, down *mat.Dense) {
 			if t == 0 {
 				// e's old content belongs to the previous batch; e_l(0) is all the change.
 				if n.cfg.Variant.fixedPredictions() {
-					n.size = 0
+					// FPA formed no error: measure what feedForward left (zero), so that
+					// an error left over from the previous batch would show.
+					n.size = layer.MaxAbs(w.e)
 				}
 				n.change = n.size
 			}
