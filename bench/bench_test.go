@@ -11,6 +11,7 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/train"
+	"github.com/stretchr/testify/require"
 )
 
 var (
@@ -156,9 +157,21 @@ func BenchmarkBPKernel(b *testing.B) {
 	}
 }
 
-// TestKernelName names the matrix kernel in use; bench/run.sh copies it into the report.
+// TestKernelName names the matrix kernel the benchmarks run on; bench/run.sh copies the
+// logged line into the report. The benchmarks never switch kernels, so that is the
+// process's default: internal/gemm's where it has an assembly micro-kernel for the CPU
+// (avx2-6x8 or avx512-8x16), gonum's where it has only its portable go-4x4.
 func TestKernelName(t *testing.T) {
-	t.Logf("kernel: %s (%s)", layer.CurrentKernel(), gemm.KernelName())
+	k, name := layer.CurrentKernel(), gemm.KernelName()
+	require.Equal(t, layer.DefaultKernel().String(), k.String(), "the kernel the benchmarks run on")
+	if gemm.HasAssembly() {
+		require.Equal(t, layer.KernelSIMD.String(), k.String())
+		require.Contains(t, []string{"avx2-6x8", "avx512-8x16"}, name)
+	} else {
+		require.Equal(t, layer.KernelGonum.String(), k.String())
+		require.Equal(t, "go-4x4", name)
+	}
+	t.Logf("kernel: %s (%s)", k, name)
 }
 
 // BenchmarkEngineOverhead measures what the parallel engine adds to the sequential one's

@@ -19,6 +19,14 @@ import (
 // buffer is all zeros.
 func sample(t testing.TB, opt optim.Config, seed uint64) *Checkpoint {
 	t.Helper()
+	c, _ := sampleWithStates(t, opt, seed)
+	return c
+}
+
+// sampleWithStates is sample with the optimiser states it captured, which own the
+// checkpoint's layers from then on.
+func sampleWithStates(t testing.TB, opt optim.Config, seed uint64) (*Checkpoint, [][2]*optim.State) {
+	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 0))
 	sizes := []int{5, 4, 3, 2}
 	layers, err := layer.NewMLP(sizes, layer.Tanh, rng)
@@ -43,7 +51,7 @@ func sample(t testing.TB, opt optim.Config, seed uint64) *Checkpoint {
 		Seed: seed, Batch: 8, MaxTrain: 100, Epochs: 3,
 		Position: train.Position{Epoch: 1, Batch: 7, Samples: 156}, Step: 3,
 		Layers: layers, OptimizerState: CaptureOptimizers(states),
-	}
+	}, states
 }
 
 var (
@@ -111,24 +119,44 @@ func TestRoundTrip(t *testing.T) {
 }
 
 // Restoring the saved optimiser state and stepping on equals stepping on without a stop.
+// TestRestoreOptimizersContinuesExactly: optimiser states made from a checkpoint's
+// optimiser configuration and restored from it take the same steps, bit for bit, as the
+// states the checkpoint was written from, on the checkpoint's weights.
 func TestRestoreOptimizersContinuesExactly(t *testing.T) {
 	for _, opt := range []optim.Config{sgd, adam} {
-		c := sample(t, opt, 3)
-		got, err := Read(bytes.NewReader(encodeBytes(t, c)), 1<<20)
-		require.NoError(t, err)
-		states := make([][2]*optim.State, len(got.Layers))
-		for l, d := range got.Layers {
-			for i, p := range d.Params() {
-				states[l][i] = opt.NewState(len(p))
+		t.Run(opt.Kind.String(), func(t *testing.T) {
+			live, states := sampleWithStates(t, opt, 3)
+			got, err := Read(bytes.NewReader(encodeBytes(t, live)), 1<<20)
+			require.NoError(t, err)
+			restored := make([][2]*optim.State, len(got.Layers))
+			for l, d := range got.Layers {
+				for i, p := range d.Params() {
+					restored[l][i] = got.Optimizer.NewState(len(p))
+				}
 			}
-		}
-		require.NoError(t, got.RestoreOptimizers(states))
-		for l, pair := range states {
-			for i, s := range pair {
-				require.Equal(t, 3, s.Steps())
-				require.Equal(t, c.OptimizerState[l][i].Buffers, s.Buffers())
+			require.NoError(t, got.RestoreOptimizers(restored))
+
+			rng := rand.New(rand.NewPCG(4, 0))
+			for step := range 3 {
+				for l := range states {
+					want, have := live.Layers[l].Params(), got.Layers[l].Params()
+					for i := range want {
+						g := make([]float64, len(want[i]))
+						for j := range g {
+							g[j] = rng.NormFloat64()
+						}
+						states[l][i].Step(want[i], g)
+						restored[l][i].Step(have[i], g)
+						require.Equal(t, states[l][i].Steps(), restored[l][i].Steps())
+						for j := range want[i] {
+							if math.Float64bits(want[i][j]) != math.Float64bits(have[i][j]) {
+								t.Fatalf("step %d after restoring, layer %d, tensor %d [%d]: restored %v, continued %v", step+1, l, i, j, have[i][j], want[i][j])
+							}
+						}
+					}
+				}
 			}
-		}
+		})
 	}
 }
 

@@ -1,10 +1,6 @@
 package layer
 
-import (
-	"math"
-
-	"gonum.org/v1/gonum/mat"
-)
+import "math"
 
 // FirstNonFinite returns the index of the first NaN or infinity in v, or -1 when every
 // value is finite. The common case, all finite, costs one pass of multiply-adds with no
@@ -31,18 +27,4 @@ func FirstNonFinite(v []float64) int {
 		}
 	}
 	return -1
-}
-
-// MaxAbs returns max |m[i,j]| over the matrix: NaN if any value is NaN, else +Inf if any
-// is infinite.
-func MaxAbs(m *mat.Dense) float64 {
-	r, c := m.Dims()
-	raw := m.RawMatrix()
-	var mx maxima
-	for i := 0; i < r; i++ {
-		for _, x := range raw.Data[i*raw.Stride : i*raw.Stride+c] {
-			mx.add(math.Abs(x), 0)
-		}
-	}
-	return mx.size
 }

@@ -285,3 +285,25 @@ func absAll(m *mat.Dense) []float64 {
 	}
 	return out
 }
+
+func TestMaxAbs(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	for _, tc := range []struct {
+		name string
+		data []float64
+		want float64
+	}{
+		{"zeros", []float64{0, math.Copysign(0, -1), 0, 0, 0, 0}, 0},
+		{"negative largest", []float64{0.5, -3, 2, 0, 1, -2.5}, 3},
+		{"infinity", []float64{1, -inf, 2, 0, 1, 0}, inf},
+		{"NaN beats infinity", []float64{inf, 1, nan, 0, 1, 0}, nan},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := MaxAbs(mat.NewDense(2, 3, tc.data))
+			require.Equal(t, math.Float64bits(math.Abs(tc.want)), math.Float64bits(math.Abs(got)), "got %v", got)
+		})
+	}
+	// A view skips the elements outside it.
+	m := mat.NewDense(2, 3, []float64{1, -7, 9, -2, 8, 9})
+	require.Equal(t, 8.0, MaxAbs(m.Slice(0, 2, 0, 2).(*mat.Dense)))
+}

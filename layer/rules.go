@@ -92,6 +92,21 @@ func FixedPredictionErrorStepStats(e, jte *mat.Dense, gamma float64) (size, chan
 	return fixedPredictionErrorStep("FixedPredictionErrorStepStats", e, jte, gamma)
 }
 
+// MaxAbs returns max|v| over the elements of m, as the Stats rules measure it (a NaN
+// anywhere makes it NaN): for an error no rule formed, such as FPA's e_l(0), so that
+// what is reported is the buffer's content rather than what it ought to hold.
+func MaxAbs(m *mat.Dense) float64 {
+	var mx maxima
+	r, c := m.Dims()
+	mr := raw(m)
+	for i := 0; i < r; i++ {
+		for _, v := range mr.Data[i*mr.Stride : i*mr.Stride+c] {
+			mx.add(math.Abs(v), 0)
+		}
+	}
+	return mx.size
+}
+
 // predictionError and fixedPredictionErrorStep are the two rules and their maxima, with
 // op naming the caller in shape errors.
 func predictionError(op string, e, x, p *mat.Dense) (size, change float64) {

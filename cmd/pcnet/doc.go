@@ -20,10 +20,11 @@
 //
 // # Signals and exit status
 //
-// The first SIGINT or SIGTERM cancels the root context: training stops after the batch
-// in progress, the checkpoint is written, the metrics server shut down, and the command
-// exits with status 1 and one line saying where it stopped and how to resume. A second
-// signal exits at once with status 130. Errors are one line on stderr; the status is 2
+// The first SIGINT or SIGTERM is acknowledged on stderr and cancels the root context:
+// training stops after the batch in progress, the checkpoint is written, the metrics
+// server shut down, and the command exits with status 1 and one line saying where it
+// stopped and how to resume. A second signal exits at once with status 130. Errors are
+// one line on stderr; the status is 2
 // when the command line is wrong (including flags that contradict the checkpoint they
 // name) and 1 when the work fails (files, data, the metrics port, divergence).
 //

@@ -11,7 +11,8 @@ import (
 func main() { os.Exit(runWithSignals()) }
 
 // runWithSignals runs the command line under a context that the first SIGINT or
-// SIGTERM cancels; a second one ends the process at once with status 130.
+// SIGTERM cancels, saying so on stderr; a second one ends the process at once with
+// status 130.
 func runWithSignals() int {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -24,6 +25,13 @@ func runWithSignals() int {
 		if !ok {
 			return
 		}
+		// Stopping cleanly may take a while (the batch in progress, the checkpoint): say
+		// that the signal was heard and how to stop at once.
+		name := "interrupt"
+		if s == syscall.SIGTERM {
+			name = "SIGTERM"
+		}
+		fmt.Fprintf(os.Stderr, "pcnet: %s received, stopping cleanly (interrupt again to exit at once)\n", name)
 		cancel(&interrupted{signal: s})
 		if _, ok := <-sigs; ok {
 			fmt.Fprintln(os.Stderr, "pcnet: second interrupt, exiting at once without a checkpoint")
