@@ -21,7 +21,7 @@ const Format = "pcnet-checkpoint/1"
 
 // Variants are the training variants a checkpoint may name: backprop and the
 // predictive-coding variants of package pcnet.
-var Variants = []string{"bp", "fpa", "pc", "scaled", "zil"}
+var Variants = []string{"bp", "fpa", "pc", "scaled", "zil", "ipc"}
 
 // maxExactInt is the largest step count a float64 scalar tensor holds exactly.
 const maxExactInt = 1 << 53
