@@ -157,8 +157,8 @@ func TestGridResumesFromCacheAndIgnoresWorkerCount(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, log1.String(), "0 cached")
 	// H = 2 at T/H = 0.5 and 1 ... : T = 1, 2, 4 for two gammas, and BP.
-	require.Len(t, res1.grid.fpa, 6)
-	require.Len(t, res1.grid.bp, 1)
+	require.Len(t, res1.grid().fpa, 6)
+	require.Len(t, res1.grid().bp, 1)
 
 	require.NoError(t, os.Remove(filepath.Join(dir, "cosine.csv")))
 	var log2 bytes.Buffer
@@ -166,15 +166,15 @@ func TestGridResumesFromCacheAndIgnoresWorkerCount(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, log2.String(), "7 cached")
 	require.FileExists(t, filepath.Join(dir, "cosine.csv"))
-	for k, r := range res1.grid.fpa {
-		require.Equal(t, asJSON(t, r), asJSON(t, res2.grid.fpa[k]), "H=%d gamma=%g T=%d", k.hidden, k.gamma, k.steps)
+	for k, r := range res1.grid().fpa {
+		require.Equal(t, asJSON(t, r), asJSON(t, res2.grid().fpa[k]), "H=%d gamma=%g T=%d", k.hidden, k.gamma, k.steps)
 	}
 
 	// Retraining with Fresh and two workers gives the same numbers as one worker did.
 	res3, err := run(ctx, "cosine", Options{OutDir: dir, Preset: &p, Seed: 5, Workers: 2, Fresh: true}, nil)
 	require.NoError(t, err)
-	for k, r := range res1.grid.fpa {
-		require.Equal(t, asJSON(t, r), asJSON(t, res3.grid.fpa[k]), "H=%d gamma=%g T=%d", k.hidden, k.gamma, k.steps)
+	for k, r := range res1.grid().fpa {
+		require.Equal(t, asJSON(t, r), asJSON(t, res3.grid().fpa[k]), "H=%d gamma=%g T=%d", k.hidden, k.gamma, k.steps)
 	}
 }
 
@@ -211,3 +211,15 @@ func TestSummariesNameTheClaims(t *testing.T) {
 		require.True(t, strings.Contains(string(b), "**The paper**"), "%s has no claim", f)
 	}
 }
+
+// The measurements of each experiment of a run, by type.
+func (r *results) grid() *gridResults { g, _ := r.measured["cosine"].(*gridResults); return g }
+func (r *results) wavefront() *wavefrontResults {
+	w, _ := r.measured["wavefront"].(*wavefrontResults)
+	return w
+}
+func (r *results) complexity() *complexityResults {
+	c, _ := r.measured["complexity"].(*complexityResults)
+	return c
+}
+func (r *results) online() *onlineResults { o, _ := r.measured["online"].(*onlineResults); return o }

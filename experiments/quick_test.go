@@ -30,7 +30,7 @@ func TestQuickPreset(t *testing.T) {
 	t.Logf("quick preset took %s", time.Since(start).Round(time.Millisecond))
 
 	t.Run("cosine", func(t *testing.T) {
-		g := res.grid
+		g := res.grid()
 		for _, h := range p.Hidden {
 			for _, gm := range p.Gammas {
 				var prev float64 = -1
@@ -68,9 +68,9 @@ func TestQuickPreset(t *testing.T) {
 
 	t.Run("accuracy", func(t *testing.T) {
 		for _, h := range p.Hidden {
-			bp := res.grid.bp[h]
+			bp := res.grid().bp[h]
 			for _, r := range []float64{1, 2, 4} {
-				pt := res.grid.point(h, 1, r)
+				pt := res.grid().point(h, 1, r)
 				require.InDelta(t, float64(bp.Test), float64(pt.Test), 0.005, "gamma=1 T>=H trains like BP, H=%d T/H=%g", h, r)
 				require.Len(t, pt.Val, 1+p.Epochs*p.EvalsPerEpoch)
 			}
@@ -78,8 +78,8 @@ func TestQuickPreset(t *testing.T) {
 	})
 
 	t.Run("wavefront", func(t *testing.T) {
-		require.NotEmpty(t, res.wavefront.runs)
-		for _, r := range res.wavefront.runs {
+		require.NotEmpty(t, res.wavefront().runs)
+		for _, r := range res.wavefront().runs {
 			for d := 1; d <= r.hidden; d++ {
 				require.Equal(t, d, r.firstMin[d-1], "%s gamma=%g H=%d: first non-zero step of distance %d", r.variant, r.gamma, r.hidden, d)
 				require.Equal(t, d, r.firstMax[d-1], "%s gamma=%g H=%d: first non-zero step of distance %d", r.variant, r.gamma, r.hidden, d)
@@ -89,12 +89,12 @@ func TestQuickPreset(t *testing.T) {
 	})
 
 	t.Run("complexity", func(t *testing.T) {
-		for _, pt := range res.complexity.points {
+		for _, pt := range res.complexity().points {
 			if pt.method.variant == 0 {
 				continue
 			}
 			require.GreaterOrEqual(t, pt.ratio, 1.0, "%s H=%d GOMAXPROCS=%d: PC's time per update is at least BP's (median %s, BP's %s)",
-				pt.method.name, pt.hidden, pt.procs, pt.median, res.complexity.get("bp", pt.hidden, pt.procs).median)
+				pt.method.name, pt.hidden, pt.procs, pt.median, res.complexity().get("bp", pt.hidden, pt.procs).median)
 			require.Equal(t, pt.vjpsFormula, pt.vjps, "%s H=%d: VJPs per update", pt.method.name, pt.hidden)
 		}
 	})
@@ -127,7 +127,7 @@ func TestQuickPreset(t *testing.T) {
 			require.True(t, c.OK, "%s: %s", c.Claim, c.Detail)
 		}
 	})
-	require.False(t, math.IsNaN(float64(res.grid.bp[p.Hidden[0]].Test)))
+	require.False(t, math.IsNaN(float64(res.grid().bp[p.Hidden[0]].Test)))
 }
 
 // testLog sends progress lines to the test's log.
