@@ -37,7 +37,6 @@ var wavefrontCases = []wavefrontCase{
 	{pcnet.ZeroDivergence, 1},
 }
 
-
 // recorder is a pcnet.Observer that keeps every node's steps of the current batch and
 // its totals. Each node's recorder is written only by that node's goroutine and read
 // after Infer returns.
@@ -272,7 +271,6 @@ func wavefrontChecks(w *wavefrontResults) []check {
 	fpa.Detail = summaryOr("every distance, every H", fpaFails)
 	return []check{bound, exact, cor, fpa}
 }
-
 
 // writeWavefront writes the wavefront experiment's files (Theorem 1).
 func writeWavefront(env *runEnv, w *wavefrontResults) ([]check, error) {
