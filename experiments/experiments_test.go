@@ -34,7 +34,19 @@ func tinyPreset() Preset {
 	p.WavefrontStepsPerLayer, p.WavefrontBatches = 3, 1
 	p.ComplexityHidden, p.ComplexityProcs = []int{1, 2}, []int{1}
 	p.ComplexityRounds, p.ComplexityBudget = 3, 20*time.Millisecond
+	p.Online = tinyOnline()
 	return p
+}
+
+// tinyOnline is an online preset of a few hundred images.
+func tinyOnline() OnlinePreset {
+	o := quickOnline()
+	o.StreamN, o.TestN, o.Seeds = 192, 100, 1
+	o.Batches = []int{1, 16}
+	o.Engines = []pcnet.Engine{pcnet.Sequential, pcnet.Parallel}
+	o.SGDRates, o.MomentumRates, o.AdamRates = []float64{0.01, 10}, []float64{0.001, 1}, []float64{0.001, 1}
+	o.PCSteps, o.Curve, o.SettleRuns = 10, 4, 10
+	return o
 }
 
 func TestStepsRoundsDownAndNeverReachesHBelowRatioOne(t *testing.T) {
@@ -132,7 +144,7 @@ func TestRunSaysWhatIsWrong(t *testing.T) {
 	ctx := context.Background()
 	err := Run(ctx, "cosin", Options{OutDir: t.TempDir()}, nil)
 	require.ErrorContains(t, err, `unknown experiment "cosin"`)
-	require.ErrorContains(t, err, "cosine, accuracy, wavefront, complexity, all")
+	require.ErrorContains(t, err, "cosine, accuracy, wavefront, complexity, online, all")
 
 	err = Run(ctx, "cosine", Options{}, nil)
 	require.ErrorContains(t, err, "OutDir")
@@ -202,10 +214,10 @@ func TestSummariesNameTheClaims(t *testing.T) {
 	require.NoError(t, err)
 	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
 	require.NoError(t, err)
-	for _, want := range []string{"Theorem 1", "Result 3", "cosine 1", "[wavefront](wavefront.md)"} {
+	for _, want := range []string{"Theorem 1", "Result 3", "cosine 1", "[wavefront](wavefront.md)", "[online](online.md)", "§3.6"} {
 		require.Contains(t, string(readme), want)
 	}
-	for _, f := range []string{"cosine.md", "accuracy.md", "wavefront.md", "complexity.md"} {
+	for _, f := range []string{"cosine.md", "accuracy.md", "wavefront.md", "complexity.md", "online.md"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		require.NoError(t, err)
 		require.True(t, strings.Contains(string(b), "**The paper**"), "%s has no claim", f)

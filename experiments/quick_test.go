@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ func TestQuickPreset(t *testing.T) {
 		p.TrainN, p.ValN, p.TestN, p.Epochs, p.BPMaxEpochs = 1280, 500, 500, 1, 1
 		p.WavefrontHidden = []int{2, 4}
 		p.ComplexityHidden, p.ComplexityBudget = []int{1, 2, 4}, 300*time.Millisecond
+		p.Online.StreamN, p.Online.Seeds = 600, 1
 	}
 	dir := t.TempDir()
 	start := time.Now()
@@ -99,13 +101,43 @@ func TestQuickPreset(t *testing.T) {
 		}
 	})
 
+	t.Run("online", func(t *testing.T) {
+		o := res.online()
+		require.NotNil(t, o)
+		require.Len(t, o.runs, len(onlineMethods)*len(p.Online.Batches)*4*p.Online.Seeds)
+		for s, r := range o.runs {
+			if s.Method == "fpa-sgd" {
+				bp := o.get("bp-sgd", s.Batch, s.LR, s.Seed)
+				require.Equal(t, bp.Weights, r.Weights, "%s: the control ends with BP's weights", s.label())
+				require.Equal(t, bp.Prequential, r.Prequential, s.label())
+			}
+			require.Len(t, r.Curve, p.Online.Curve)
+			if r.DivergedAt > 0 {
+				require.LessOrEqual(t, float64(r.Prequential), float64(r.DivergedAt)/float64(o.streamN), "%s: nothing is predicted after divergence", s.label())
+			}
+		}
+		for _, m := range onlineMethods {
+			s := o.summary(m.name, 1)
+			require.True(t, s.lowStable, "%s: stable at its lowest learning rate", m.label)
+			require.False(t, math.IsNaN(s.firstDiverged), "%s: diverges at its highest learning rate", m.label)
+			require.Greater(t, s.best.preq.mean, 0.5, "%s learns online at its best learning rate", m.label)
+		}
+		for _, c := range res.checks {
+			if strings.HasPrefix(c.Claim, "standard PC") {
+				require.True(t, c.OK, "%s: %s", c.Claim, c.Detail)
+			}
+		}
+	})
+
 	t.Run("files", func(t *testing.T) {
 		want := []string{"README.md", "cosine.md", "accuracy.md", "wavefront.md", "complexity.md",
 			"cosine.csv", "cosine_layers.csv", "cosine_trace.csv", "accuracy.csv", "accuracy_curves.csv", "bp_reference.csv",
 			"wavefront.csv", "wavefront_table.csv", "complexity.csv",
 			"cosine.png", "cosine_trace.png", "accuracy_val.png", "accuracy_test.png",
 			"wavefront_fpa.png", "wavefront_pc.png", "wavefront_zil.png",
-			"complexity_time.png", "complexity_ratio.png", "complexity_vjps.png"}
+			"complexity_time.png", "complexity_ratio.png", "complexity_vjps.png",
+			"online.md", "online.csv", "online_summary.csv", "online_curves.csv",
+			"online_prequential.png", "online_last_tenth.png", "online_test.png", "online_curves.png"}
 		for _, h := range p.Hidden {
 			for _, f := range []string{"cosine_H%d.png", "accuracy_val_H%d.png", "accuracy_test_H%d.png", "accuracy_curves_H%d.png"} {
 				want = append(want, fmt.Sprintf(f, h))
@@ -123,7 +155,12 @@ func TestQuickPreset(t *testing.T) {
 				require.Greater(t, img.Bounds().Dx(), 300, f)
 			}
 		}
+		// The online experiment's claims are findings, either way; its own checks are
+		// tested in the online subtest.
 		for _, c := range res.checks {
+			if strings.HasPrefix(c.Claim, "PC ") || strings.HasPrefix(c.Claim, "batch ") {
+				continue
+			}
 			require.True(t, c.OK, "%s: %s", c.Claim, c.Detail)
 		}
 	})
