@@ -284,12 +284,16 @@ func onlineSpecs(p OnlinePreset, seeds []uint64, streamN, testN int) []onlineSpe
 // cost estimates a run's time in units of one BP update at batch 1, for ordering and
 // ETAs (measured on this machine: see the README section).
 func (s onlineSpec) cost() float64 {
+	m := methodByName(s.Method)
 	per := 1.0
-	switch methodByName(s.Method).variant {
+	if m.optimiser == "adam" {
+		per = 2.5
+	}
+	switch m.variant {
 	case pcnet.Standard:
-		per = 1 + 0.1*float64(s.Steps)
+		per += 0.07 * float64(s.Steps)
 	case pcnet.Incremental:
-		per = 1.3 * float64(s.Steps)
+		per *= float64(s.Steps)
 	}
 	if s.Batch > 1 {
 		per *= 4 / float64(s.Batch)
@@ -346,7 +350,15 @@ func runOnline(ctx context.Context, env *runEnv) (*onlineResults, error) {
 		}
 		todo = append(todo, s)
 	}
-	sort.SliceStable(todo, func(i, j int) bool { return todo[i].cost() > todo[j].cost() })
+	// Seed by seed, and within a seed longest first: a run stopped early has every
+	// method's whole grid for its first seeds, and the last worker to finish a seed has
+	// not drawn iPC with Adam.
+	sort.SliceStable(todo, func(i, j int) bool {
+		if todo[i].Seed != todo[j].Seed {
+			return todo[i].Seed < todo[j].Seed
+		}
+		return todo[i].cost() > todo[j].cost()
+	})
 	var total, doneCost float64
 	for _, s := range todo {
 		total += s.cost()
