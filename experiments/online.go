@@ -60,7 +60,7 @@ var divergeLoss = 3 * math.Log(10)
 
 func fullOnline() OnlinePreset {
 	return OnlinePreset{
-		Hidden: 2, Width: 64, Seeds: 3,
+		Hidden: 2, Width: 32, Seeds: 3,
 		Batches:       []int{1, 64},
 		Engines:       []pcnet.Engine{pcnet.Sequential, pcnet.Sequential},
 		SGDRates:      logGrid(1e-3, 10, 9),
