@@ -21,7 +21,7 @@ const Format = "pcnet-checkpoint/1"
 
 // Variants are the training variants a checkpoint may name: backprop and the
 // predictive-coding variants of package pcnet.
-var Variants = []string{"bp", "fpa", "pc", "scaled", "zil"}
+var Variants = []string{"bp", "fpa", "pc", "scaled", "zil", "ipc"}
 
 // Schedules are the values of the "schedule" metadata: pcnet's schedules by name.
 var Schedules = []string{"event", "dense"}

@@ -30,7 +30,7 @@
 //	hidden       4                    (H)
 //	activation   tanh                 (of the hidden layers; the last layer is linear)
 //	loss         nll | mse
-//	variant      bp | fpa | pc | scaled | zil
+//	variant      bp | fpa | pc | scaled | zil | ipc
 //	steps, gamma, k, precisions       (inference settings; precisions only when set)
 //	optimizer    sgd | adam, with lr, weight_decay and momentum, dampening, nesterov
 //	             (sgd) or beta1, beta2, eps (adam)

@@ -23,20 +23,40 @@ import (
 
 // complexityMethod is one way of computing a weight update.
 type complexityMethod struct {
-	name    string
-	label   string
-	variant pcnet.Variant // 0 for BP
-	engine  pcnet.Engine
-	gamma   float64
+	name     string
+	label    string
+	variant  pcnet.Variant // 0 for BP
+	engine   pcnet.Engine
+	schedule pcnet.Schedule
+	gamma    float64
 }
 
 // complexityMethods: BP, and PC with T = H, the fewest steps after which Theorem 1 lets
-// every layer's update be non-zero (and FPA-PC's equal BP's, at gamma = 1).
+// every layer's update be non-zero (and FPA-PC's equal BP's, at gamma = 1), under the
+// dense schedule (every product at every step) and the event schedule (only the products
+// whose result is not known exactly).
 var complexityMethods = []complexityMethod{
 	{name: "bp", label: "BP"},
-	{name: "fpa-parallel", label: "FPA-PC, parallel engine", variant: pcnet.FixedPrediction, engine: pcnet.Parallel, gamma: 1},
-	{name: "fpa-sequential", label: "FPA-PC, sequential engine", variant: pcnet.FixedPrediction, engine: pcnet.Sequential, gamma: 1},
-	{name: "pc-parallel", label: "standard PC, parallel engine", variant: pcnet.Standard, engine: pcnet.Parallel, gamma: 0.1},
+	{name: "fpa-parallel", label: "FPA-PC, parallel, dense", variant: pcnet.FixedPrediction, engine: pcnet.Parallel, schedule: pcnet.Dense, gamma: 1},
+	{name: "fpa-sequential", label: "FPA-PC, sequential, dense", variant: pcnet.FixedPrediction, engine: pcnet.Sequential, schedule: pcnet.Dense, gamma: 1},
+	{name: "pc-parallel", label: "standard PC, parallel, dense", variant: pcnet.Standard, engine: pcnet.Parallel, schedule: pcnet.Dense, gamma: 0.1},
+	{name: "fpa-parallel-event", label: "FPA-PC, parallel, event", variant: pcnet.FixedPrediction, engine: pcnet.Parallel, schedule: pcnet.Event, gamma: 1},
+	{name: "fpa-sequential-event", label: "FPA-PC, sequential, event", variant: pcnet.FixedPrediction, engine: pcnet.Sequential, schedule: pcnet.Event, gamma: 1},
+	{name: "pc-parallel-event", label: "standard PC, parallel, event", variant: pcnet.Standard, engine: pcnet.Parallel, schedule: pcnet.Event, gamma: 0.1},
+}
+
+// vjpsFormula is the products a PC update computes at T = H: H·T + H + 1 under the
+// dense schedule; under the event schedule FPA-PC with gamma 1 computes backprop's
+// 2H + 1, and standard PC skips the H(H-1)/2 input VJPs before the wavefront.
+func (m complexityMethod) vjpsFormula(h int) int {
+	dense := h*h + h + 1
+	switch {
+	case m.schedule == pcnet.Dense:
+		return dense
+	case m.variant == pcnet.FixedPrediction && m.gamma == 1:
+		return 2*h + 1
+	}
+	return dense - h*(h-1)/2
 }
 
 // complexityPoint is one method's time per weight update at one H and GOMAXPROCS.
@@ -133,11 +153,11 @@ func timeUpdates(ctx context.Context, p Preset, seed uint64, h, procs int, x *ma
 			// below layer 1) and H+1 weight VJPs, counted as pcnet's observer counts PC's.
 			pt.vjps, pt.vjpsFormula = 2*h+1, 2*h+1
 		} else {
-			cfg := pcnet.Config{Variant: m.variant, Steps: h, Gamma: m.gamma, Engine: m.engine, MaxBatch: p.Batch, Optimizer: opt}
+			cfg := pcnet.Config{Variant: m.variant, Steps: h, Gamma: m.gamma, Engine: m.engine, Schedule: m.schedule, MaxBatch: p.Batch, Optimizer: opt}
 			if pt.vjps, err = countVJPs(ctx, layer.CloneAll(layers), cfg, x, labels); err != nil {
 				return nil, err
 			}
-			pt.steps, pt.vjpsFormula = h, h*h+h+1
+			pt.steps, pt.vjpsFormula = h, m.vjpsFormula(h)
 			learners[i], err = train.NewPC(ctx, layers, cfg)
 		}
 		if err != nil {
@@ -213,7 +233,8 @@ func countVJPs(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, x *
 	if _, err := net.Learn(ctx, x, labels); err != nil {
 		return 0, err
 	}
-	return rec.vjps(), nil
+	_, computed := rec.vjps()
+	return computed, nil
 }
 
 func median(v []float64) float64 {
@@ -239,7 +260,7 @@ func fmtDur(d time.Duration) string {
 // complexityChecks sets Result 3 against the timings.
 func complexityChecks(c *complexityResults) []check {
 	bound := check{Claim: "Result 3 (eqs. 3.27-3.36): TIME{PC} >= TIME{BP}, for every PC method, H and GOMAXPROCS", OK: true, Timed: true}
-	vjps := check{Claim: "VJPs per update: PC computes H·T + H + 1 (observed); BP 2H + 1", OK: true}
+	vjps := check{Claim: "VJPs per update (observed): PC computes H·T + H + 1 under the dense schedule; under the event schedule FPA-PC with gamma 1 computes BP's 2H + 1 and standard PC H·T + H + 1 - H(H-1)/2", OK: true}
 	lowest, lowestAt := math.Inf(1), ""
 	var bad []string
 	for _, pt := range c.points {
@@ -265,15 +286,15 @@ func complexityChecks(c *complexityResults) []check {
 // writeComplexity writes the complexity experiment's files (Result 3).
 func writeComplexity(env *runEnv, c *complexityResults) ([]check, error) {
 	p := c.preset
-	tab := newTable("method", "variant", "engine", "gamma", "hidden", "steps", "gomaxprocs", "median_us", "min_us", "max_us",
+	tab := newTable("method", "variant", "engine", "schedule", "gamma", "hidden", "steps", "gomaxprocs", "median_us", "min_us", "max_us",
 		"rounds", "vjps_per_update", "vjps_formula", "ratio_to_bp", "ratio_of_medians")
 	for _, pt := range c.points {
-		variant, engine, gamma := "", "", math.NaN()
+		variant, engine, schedule, gamma := "", "", "", math.NaN()
 		if pt.method.variant != 0 {
-			variant, engine, gamma = pt.method.variant.String(), pt.method.engine.String(), pt.method.gamma
+			variant, engine, schedule, gamma = pt.method.variant.String(), pt.method.engine.String(), pt.method.schedule.String(), pt.method.gamma
 		}
 		us := func(d time.Duration) float64 { return math.Round(float64(d)/1e1) / 1e2 }
-		tab.add(pt.method.name, variant, engine, gamma, pt.hidden, pt.steps, pt.procs, us(pt.median), us(pt.fastest), us(pt.slowest),
+		tab.add(pt.method.name, variant, engine, schedule, gamma, pt.hidden, pt.steps, pt.procs, us(pt.median), us(pt.fastest), us(pt.slowest),
 			pt.rounds, pt.vjps, pt.vjpsFormula, math.Round(pt.ratio*1000)/1000, math.Round(pt.ratioOfMedians*1000)/1000)
 	}
 	if err := tab.write(env.path("complexity.csv")); err != nil {
@@ -311,10 +332,12 @@ func writeComplexity(env *runEnv, c *complexityResults) ([]check, error) {
 				}
 				continue
 			}
-			if err := (series{name: m.label, xs: log2s(hs), ys: ts, color: seriesColor(i - 1), points: true}).add(tp); err != nil {
+			// One colour per variant and engine; the event schedule dashed.
+			col, dashed := seriesColor((i-1)%3), m.schedule == pcnet.Event
+			if err := (series{name: m.label, xs: log2s(hs), ys: ts, color: col, dashed: dashed, points: true}).add(tp); err != nil {
 				return nil, err
 			}
-			if err := (series{name: m.label, xs: log2s(hs), ys: rs, color: seriesColor(i - 1), points: true}).add(rp); err != nil {
+			if err := (series{name: m.label, xs: log2s(hs), ys: rs, color: col, dashed: dashed, points: true}).add(rp); err != nil {
 				return nil, err
 			}
 		}
@@ -339,17 +362,22 @@ func writeComplexity(env *runEnv, c *complexityResults) ([]check, error) {
 	log2Axis(&vp.X, hs)
 	vp.Y.Tick.Marker = logTicks{}
 	bpV, pcV, pathV := make([]float64, len(hs)), make([]float64, len(hs)), make([]float64, len(hs))
+	pcEventV, stdEventV := make([]float64, len(hs)), make([]float64, len(hs))
 	for j, h := range p.ComplexityHidden {
 		bpV[j] = float64(c.get("bp", h, p.ComplexityProcs[0]).vjps)
 		pcV[j] = float64(c.get("fpa-sequential", h, p.ComplexityProcs[0]).vjps)
+		pcEventV[j] = float64(c.get("fpa-sequential-event", h, p.ComplexityProcs[0]).vjps)
+		stdEventV[j] = float64(c.get("pc-parallel-event", h, p.ComplexityProcs[0]).vjps)
 		// With every node in parallel, a step costs one VJP latency: T steps and the weight
 		// VJP make T+1 on PC's critical path (eq. 3.29); BP's is its H input VJPs and the
 		// last weight VJP, H+1. At T = H they are equal: the bound.
 		pathV[j] = float64(h + 1)
 	}
 	for _, s := range []series{
-		{name: "PC: H·T + H + 1 (observed)", xs: log2s(hs), ys: pcV, color: seriesColor(1), points: true},
-		{name: "BP: 2H + 1", xs: log2s(hs), ys: bpV, color: black, points: true},
+		{name: "PC, dense schedule: H·T + H + 1 (observed)", xs: log2s(hs), ys: pcV, color: seriesColor(1), points: true},
+		{name: "standard PC, event schedule (observed)", xs: log2s(hs), ys: stdEventV, color: seriesColor(2), points: true},
+		{name: "FPA-PC gamma 1, event schedule (observed)", xs: log2s(hs), ys: pcEventV, color: seriesColor(0), points: true},
+		{name: "BP: 2H + 1", xs: log2s(hs), ys: bpV, color: black, dashed: true},
 		{name: "critical path, fully parallel: H + 1 (PC = BP)", xs: log2s(hs), ys: pathV, color: seriesColor(2), dashed: true},
 	} {
 		if err := s.add(vp); err != nil {
@@ -374,22 +402,25 @@ func writeComplexity(env *runEnv, c *complexityResults) ([]check, error) {
 		"GOMAXPROCS %v (set with runtime.GOMAXPROCS for the measurement and restored after). The machine is shared "+
 		"with other work, so absolute times are noisy; taking turns charges a change of load to every method alike, "+
 		"and the ratio to BP is the median over rounds of the ratio within a round (complexity.csv also has the ratio of the medians). "+
-		"VJPs per update come from the runtime's observer (NodeStats.VJPs): an input VJP or a weight VJP counts one "+
-		"each, so PC computes H·T + H + 1; BP computes 2H + 1 by construction (H input VJPs, H+1 weight VJPs; the "+
-		"paper's H+1 counts a layer's two products as one).",
+		"VJPs per update come from the runtime's observer (NodeStats.VJPs, the products computed): an input VJP or a weight VJP counts one "+
+		"each, so PC computes H·T + H + 1 under the dense schedule; BP computes 2H + 1 by construction (H input VJPs, H+1 weight VJPs; the "+
+		"paper's H+1 counts a layer's two products as one). Under the event schedule (pcnet's default) a node computes only "+
+		"when a message brings news and skips a product only where its result is known exactly (a zero cotangent, or the point "+
+		"and cotangent of its last product), bit for bit the dense schedule's numbers: FPA-PC with gamma 1 then computes BP's 2H + 1, "+
+		"and standard PC skips the H(H-1)/2 input VJPs before the wavefront.",
 		p.Batch, p.ComplexityHidden, p.ComplexityRounds, p.ComplexityBudget, p.ComplexityProcs)
 	md.image("time per update", "complexity_time.png")
 	md.image("ratio to BP", "complexity_ratio.png")
 	md.image("VJPs per update", "complexity_vjps.png")
 	md.p("**Measured** (median time per update; PC's ratio to BP in parentheses):")
-	header := []string{"GOMAXPROCS", "H", "VJPs BP / PC"}
+	header := []string{"GOMAXPROCS", "H", "VJPs BP / FPA-PC dense / FPA-PC event"}
 	for _, m := range complexityMethods {
 		header = append(header, m.name)
 	}
 	var rows [][]string
 	for _, procs := range p.ComplexityProcs {
 		for _, h := range p.ComplexityHidden {
-			row := []string{fmt.Sprint(procs), fmt.Sprint(h), fmt.Sprintf("%d / %d", c.get("bp", h, procs).vjps, c.get("fpa-sequential", h, procs).vjps)}
+			row := []string{fmt.Sprint(procs), fmt.Sprint(h), fmt.Sprintf("%d / %d / %d", c.get("bp", h, procs).vjps, c.get("fpa-sequential", h, procs).vjps, c.get("fpa-sequential-event", h, procs).vjps)}
 			for _, m := range complexityMethods {
 				pt := c.get(m.name, h, procs)
 				cell := fmtDur(pt.median)
@@ -408,4 +439,66 @@ func writeComplexity(env *runEnv, c *complexityResults) ([]check, error) {
 		return nil, err
 	}
 	return checks, nil
+}
+
+func complexitySection(c *complexityResults, checks []check) section {
+	p := c.preset
+	s := section{
+		name: "complexity", title: "complexity: time per weight update (Result 3)", image: "complexity_ratio.png", checks: checks,
+		claim: "FPA-PC and Z-IL have a time complexity at least BP's even with every inference step fully parallel: " +
+			"TIME{PC} >= TIME{BP} (eqs. 3.27-3.36), the bound close to tight only at T = H (step size 1).",
+	}
+	for _, procs := range p.ComplexityProcs {
+		for _, m := range complexityMethods[1:] {
+			var rs []float64
+			for _, h := range p.ComplexityHidden {
+				rs = append(rs, c.get(m.name, h, procs).ratio)
+			}
+			s.measure = append(s.measure, fmt.Sprintf("GOMAXPROCS %d, %s: PC/BP from %.2f (H=%d) to %.2f (H=%d)",
+				procs, m.label, rs[0], p.ComplexityHidden[0], rs[len(rs)-1], p.ComplexityHidden[len(rs)-1]))
+		}
+	}
+	s.differs = append(s.differs, fmt.Sprintf("The bound is for maximally parallel hardware, where an inference step costs "+
+		"one VJP latency; here %s cores run H+2 node goroutines, so under the dense schedule PC's extra VJPs (H·T + H + 1 against BP's 2H + 1, "+
+		"complexity_vjps.png) mostly add up instead of overlapping, and the measured ratio grows with H far above the "+
+		"bound's 1. The event schedule computes only what is not known exactly: FPA-PC with gamma 1 then does BP's 2H + 1 "+
+		"products and its ratio stays near 1 at every H, the bound met with equality by exact PC; no schedule goes below it, "+
+		"since the products it keeps are BP's. Standard PC saves only the products before the wavefront.",
+		fmt.Sprint(slices.Max(p.ComplexityProcs))))
+	lowest := math.Inf(1)
+	for _, pt := range c.points {
+		if pt.method.variant != 0 {
+			lowest = math.Min(lowest, pt.ratio)
+		}
+	}
+	if lowest < 1 {
+		s.differs = append(s.differs, fmt.Sprintf("The lowest measured ratio is %.2f, below the bound: a measurement on "+
+			"a shared machine, see complexity.csv for the spread.", lowest))
+	}
+	return s
+}
+
+// complexityExperiment is Result 3: time per update, measured again on every run.
+type complexityExperiment struct{}
+
+func (complexityExperiment) name() string { return "complexity" }
+
+func (complexityExperiment) describe() string {
+	return "Result 3, eqs. 3.27-3.36: time and VJPs per weight update against BP"
+}
+
+func (complexityExperiment) run(ctx context.Context, env *runEnv) (*report, error) {
+	data, err := env.data()
+	if err != nil {
+		return nil, err
+	}
+	c, err := runComplexity(ctx, env, data)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := writeComplexity(env, c)
+	if err != nil {
+		return nil, err
+	}
+	return &report{checks: cs, section: complexitySection(c, cs), measured: c}, nil
 }

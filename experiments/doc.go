@@ -1,6 +1,7 @@
 // Package experiments reproduces the claims of Zahid et al. (2023) about predictive
-// coding's equivalence to backpropagation (paper §3.4-3.5) on pcnet's own runtime, and
-// writes what it measured next to what the paper claims.
+// coding's equivalence to backpropagation (paper §3.4-3.5) on pcnet's own runtime,
+// answers the question the paper leaves open (§3.6: online learning at high learning
+// rates), and writes what it measured next to what the paper claims.
 //
 //	err := experiments.Run(ctx, "all", experiments.Options{OutDir: "docs/results", Quick: true}, os.Stderr)
 //
@@ -21,7 +22,25 @@
 //	complexity  Result 3, eqs. 3.27-3.36: wall time per weight update of BP, FPA-PC (T = H,
 //	            gamma 1) on the parallel and the sequential engine, and standard PC, against
 //	            H, at each GOMAXPROCS of the preset; VJPs per update; the ratio to BP.
-//	all         all four; cosine and accuracy share one set of trained networks.
+//	online      §3.6 (DESIGN §10): one pass over a stream of MNIST training images at batch
+//	            1 (and 64 for contrast), BP with SGD, SGD + momentum 0.9 and Adam against
+//	            standard PC near equilibrium and iPC (SGD and Adam), with FPA-PC at gamma 1
+//	            as the control that must equal BP bit for bit; a learning-rate grid per
+//	            optimiser from stable to diverged, three seeds, the same initial weights for
+//	            every method of a seed; prequential accuracy (each batch predicted before
+//	            it is learned from), over the stream and its last tenth, test accuracy,
+//	            whether and when a run diverged.
+//	all         all five; cosine and accuracy share one set of trained networks.
+//
+// # Layout
+//
+// Each experiment is one file behind the small experiment interface (its name, a line
+// for README.md's index, its run, which writes its own files and returns its section of
+// README.md); experimentList orders them. Below them sit the shared plumbing: the
+// options, presets and the run loop (experiments.go), the cosine and accuracy grid and
+// the JSON cache of finished work (grid.go), plots (plot.go) and CSV, markdown and
+// claims (report.go). An experiment reaches another's work only through runEnv (the
+// data, the grid), so adding one touches no other experiment's file.
 //
 // # The setting
 //
@@ -46,6 +65,20 @@
 // H in {2, 4}, 5,000 training images and two epochs, and runs in about a minute on two
 // cores; its test (quick_test.go) checks the shapes the paper predicts.
 //
+// The online experiment has a preset of its own (Preset.Online). The full one streams all
+// 55,000 training images through 784-[32 tanh]x2-10 networks: 8 methods x 9 learning
+// rates x 3 seeds at batch 1 and at batch 64, 432 runs; standard PC takes T = 30 steps
+// of gamma 0.2, iPC T = H+1 = 3 steps of gamma 0.5. The size is what fits 90 minutes on
+// two shared cores: at batch 1 an optimiser step over the input layer's weights costs
+// more than the products, iPC with Adam takes three of them per image, and at width 64
+// (BenchmarkOnlineRun) the batch-1 runs of one learning rate and seed took about 200 s
+// of one idle core, three times that on the shared machine; width 32 halves the input
+// layer. H = 2 is the least depth at which Theorem 1 and iPC's staggered updates show.
+// Both batch sizes run on the sequential engine, which the benchmark measured as fast
+// as or faster than the parallel one at these sizes while the worker pool keeps both
+// cores busy. The quick preset streams
+// 2,000 images with 4 learning rates per optimiser and 2 seeds.
+//
 // # Concurrency and resuming
 //
 // Grid points train concurrently, Options.Workers at a time (default GOMAXPROCS), each
@@ -55,7 +88,9 @@
 // OutDir/cache/PRESET-seedSEED/ as JSON, together with every setting it depends on; a
 // later run with the same settings reads it instead of training again, so a run that
 // was interrupted resumes where it stopped, and cosine and accuracy, run one after the
-// other, train the grid once. Options.Fresh retrains. The wavefront and complexity
+// other, train the grid once. Online runs are cached the same way, one file per run, and
+// run seed by seed, so a run stopped early holds whole grids for its first seeds.
+// Options.Fresh retrains. The wavefront and complexity
 // experiments take a minute or two and are measured again on every run; complexity
 // runs alone, after the grid, because it measures time.
 //

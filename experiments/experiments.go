@@ -13,11 +13,41 @@ import (
 	"time"
 
 	"github.com/pcnet/pcnet/mnist"
+	"github.com/pcnet/pcnet/pcnet"
 )
 
-// Names lists the experiments Run knows, in the order "all" runs them.
+// experiment is one experiment: its name (the NAME of pcnet experiment NAME), one line
+// for the index of README.md, and its run, which measures, writes its own CSV, PNG and
+// NAME.md files into the run's folder and returns its section of README.md. Each lives in
+// a file of its own and reaches the others' work only through runEnv (the data, the
+// shared training grid), so that a new experiment touches no other experiment's file.
+type experiment interface {
+	name() string
+	describe() string
+	run(ctx context.Context, env *runEnv) (*report, error)
+}
+
+// report is what one experiment returns: its claims set against its measurements, its
+// section of README.md, and what it measured, for the tests.
+type report struct {
+	checks   []check
+	section  section
+	measured any
+}
+
+// experimentList holds every experiment in the order "all" runs them: complexity after
+// the grid (it measures time, so it runs alone), online last (it is the longest).
+var experimentList = []experiment{
+	cosineExperiment{}, accuracyExperiment{}, wavefrontExperiment{}, complexityExperiment{}, onlineExperiment{},
+}
+
+// Names lists the experiments Run knows, in the order "all" runs them, and "all".
 func Names() []string {
-	return []string{"cosine", "accuracy", "wavefront", "complexity", "all"}
+	var names []string
+	for _, e := range experimentList {
+		names = append(names, e.name())
+	}
+	return append(names, "all")
 }
 
 // Options configure Run.
@@ -37,6 +67,11 @@ type Options struct {
 	Workers int
 	// Fresh retrains grid points even when OutDir/cache holds them.
 	Fresh bool
+	// Schedule is the PC schedule of every network trained or inferred (0: pcnet's
+	// default, the event schedule). The schedules give the same numbers, so it changes
+	// only the time taken, and cached results hold for both; the complexity experiment
+	// times both schedules whatever this says.
+	Schedule pcnet.Schedule
 }
 
 // Preset fixes the size of every experiment. The paper's setting (§3.4.2: width 64, tanh,
@@ -81,6 +116,9 @@ type Preset struct {
 	ComplexityProcs  []int
 	ComplexityRounds int
 	ComplexityBudget time.Duration
+
+	// Online is the online-learning experiment's own preset.
+	Online OnlinePreset
 }
 
 // FullPreset is the paper's grid on all of MNIST: H in {2, 4, 8, 16}, gamma in
@@ -108,6 +146,7 @@ func FullPreset() Preset {
 		ComplexityProcs:        []int{1, 2},
 		ComplexityRounds:       15,
 		ComplexityBudget:       4 * time.Second,
+		Online:                 fullOnline(),
 	}
 }
 
@@ -127,6 +166,7 @@ func QuickPreset() Preset {
 	p.ComplexityHidden = []int{1, 2, 4, 8}
 	p.ComplexityRounds = 9
 	p.ComplexityBudget = time.Second
+	p.Online = quickOnline()
 	return p
 }
 
@@ -175,6 +215,7 @@ func (p *Preset) validate() error {
 	case p.ComplexityRounds < 1:
 		bad("complexity rounds = %d: must be >= 1", p.ComplexityRounds)
 	}
+	errs = append(errs, p.Online.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("preset %q: %w", p.Name, errors.Join(errs...))
 	}
@@ -192,11 +233,9 @@ func Run(ctx context.Context, name string, opts Options, progress io.Writer) err
 
 // results holds what a run measured, for the tests to check.
 type results struct {
-	grid       *gridResults
-	wavefront  *wavefrontResults
-	complexity *complexityResults
-	checks     []check
-	sections   []section
+	measured map[string]any // by experiment name
+	checks   []check
+	sections []section
 }
 
 func run(ctx context.Context, name string, opts Options, progress io.Writer) (*results, error) {
@@ -223,63 +262,18 @@ func run(ctx context.Context, name string, opts Options, progress io.Writer) (*r
 		return nil, err
 	}
 	env := &runEnv{opts: opts, preset: preset, log: newLogger(progress), started: time.Now()}
-	want := func(n string) bool { return name == n || name == "all" }
-
-	res := &results{}
-	if want("cosine") || want("accuracy") {
-		data, err := env.data()
+	res := &results{measured: map[string]any{}}
+	for _, e := range experimentList {
+		if name != e.name() && name != "all" {
+			continue
+		}
+		rep, err := e.run(ctx, env)
 		if err != nil {
 			return nil, err
 		}
-		if res.grid, err = runGrid(ctx, env, data); err != nil {
-			return nil, err
-		}
-		if want("cosine") {
-			cs, err := writeCosine(env, res.grid)
-			if err != nil {
-				return nil, err
-			}
-			res.checks = append(res.checks, cs...)
-			res.sections = append(res.sections, cosineSection(res.grid, cs))
-		}
-		if want("accuracy") {
-			cs, err := writeAccuracy(env, res.grid)
-			if err != nil {
-				return nil, err
-			}
-			res.checks = append(res.checks, cs...)
-			res.sections = append(res.sections, accuracySection(res.grid, cs))
-		}
-	}
-	if want("wavefront") {
-		data, err := env.data()
-		if err != nil {
-			return nil, err
-		}
-		if res.wavefront, err = runWavefront(ctx, env, data); err != nil {
-			return nil, err
-		}
-		cs, err := writeWavefront(env, res.wavefront)
-		if err != nil {
-			return nil, err
-		}
-		res.checks = append(res.checks, cs...)
-		res.sections = append(res.sections, wavefrontSection(res.wavefront, cs))
-	}
-	if want("complexity") {
-		data, err := env.data()
-		if err != nil {
-			return nil, err
-		}
-		if res.complexity, err = runComplexity(ctx, env, data); err != nil {
-			return nil, err
-		}
-		cs, err := writeComplexity(env, res.complexity)
-		if err != nil {
-			return nil, err
-		}
-		res.checks = append(res.checks, cs...)
-		res.sections = append(res.sections, complexitySection(res.complexity, cs))
+		res.measured[e.name()] = rep.measured
+		res.checks = append(res.checks, rep.checks...)
+		res.sections = append(res.sections, rep.section)
 	}
 	if err := writeIndex(env, name, res); err != nil {
 		return nil, err
@@ -298,6 +292,9 @@ type runEnv struct {
 	dataOnce sync.Once
 	splits   *mnist.Splits
 	dataErr  error
+
+	// The training grid that cosine and accuracy share, trained once per run.
+	gridRes *gridResults
 }
 
 // data loads MNIST once and cuts it to the preset's sizes.
@@ -363,47 +360,17 @@ func writeIndex(env *runEnv, name string, res *results) error {
 		"(linked below); `pcnet experiment NAME` reproduces it. Finished grid points are cached in cache/, so an " +
 		"interrupted run resumes where it stopped.")
 	var rows [][]string
-	for _, n := range Names() {
-		if n == "all" {
-			continue
-		}
-		if _, err := os.Stat(env.path(n + ".md")); err == nil {
-			rows = append(rows, []string{fmt.Sprintf("[%s](%s.md)", n, n), describe(n)})
+	for _, e := range experimentList {
+		if _, err := os.Stat(env.path(e.name() + ".md")); err == nil {
+			rows = append(rows, []string{fmt.Sprintf("[%s](%s.md)", e.name(), e.name()), e.describe()})
 		}
 	}
 	md.table([]string{"experiment", "what it reproduces"}, rows)
-	if g := res.grid; g != nil {
-		var trained float64
-		for _, r := range g.fpa {
-			trained += r.Seconds
-		}
-		for _, r := range g.bp {
-			trained += r.Seconds
-		}
-		this := fmt.Sprintf("this run trained %d of them in %s of wall time and read the rest from cache/", g.fresh, g.took.Round(time.Second))
-		if g.fresh == 0 {
-			this = "this run read all of them from cache/"
-		}
-		md.p("The cosine and accuracy grid holds %d networks; training them took %s in all (summed over the "+
-			"networks, each on one core); %s.",
-			len(g.fpa)+len(g.bp), time.Duration(trained*float64(time.Second)).Round(time.Second), this)
+	if g := env.gridRes; g != nil {
+		md.p("%s", g.indexNote())
 	}
 	for _, s := range res.sections {
 		md.section(s)
 	}
 	return md.write(env.path("README.md"))
-}
-
-func describe(name string) string {
-	switch name {
-	case "cosine":
-		return "Figure 3: cosine of FPA-PC's update to BP's, against T/H and gamma"
-	case "accuracy":
-		return "Figures 4 and 5: validation and test accuracy of FPA-PC against BP"
-	case "wavefront":
-		return "Theorem 1 and Corollary 1: errors arrive at distance d at step d"
-	case "complexity":
-		return "Result 3, eqs. 3.27-3.36: time and VJPs per weight update against BP"
-	}
-	return ""
 }

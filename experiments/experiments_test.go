@@ -34,7 +34,19 @@ func tinyPreset() Preset {
 	p.WavefrontStepsPerLayer, p.WavefrontBatches = 3, 1
 	p.ComplexityHidden, p.ComplexityProcs = []int{1, 2}, []int{1}
 	p.ComplexityRounds, p.ComplexityBudget = 3, 20*time.Millisecond
+	p.Online = tinyOnline()
 	return p
+}
+
+// tinyOnline is an online preset of a few hundred images.
+func tinyOnline() OnlinePreset {
+	o := quickOnline()
+	o.StreamN, o.TestN, o.Seeds = 192, 100, 1
+	o.Batches = []int{1, 16}
+	o.Engines = []pcnet.Engine{pcnet.Sequential, pcnet.Parallel}
+	o.SGDRates, o.MomentumRates, o.AdamRates = []float64{0.01, 10}, []float64{0.001, 1}, []float64{0.001, 1}
+	o.PCSteps, o.Curve, o.SettleRuns = 10, 4, 10
+	return o
 }
 
 func TestStepsRoundsDownAndNeverReachesHBelowRatioOne(t *testing.T) {
@@ -132,7 +144,7 @@ func TestRunSaysWhatIsWrong(t *testing.T) {
 	ctx := context.Background()
 	err := Run(ctx, "cosin", Options{OutDir: t.TempDir()}, nil)
 	require.ErrorContains(t, err, `unknown experiment "cosin"`)
-	require.ErrorContains(t, err, "cosine, accuracy, wavefront, complexity, all")
+	require.ErrorContains(t, err, "cosine, accuracy, wavefront, complexity, online, all")
 
 	err = Run(ctx, "cosine", Options{}, nil)
 	require.ErrorContains(t, err, "OutDir")
@@ -157,8 +169,8 @@ func TestGridResumesFromCacheAndIgnoresWorkerCount(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, log1.String(), "0 cached")
 	// H = 2 at T/H = 0.5 and 1 ... : T = 1, 2, 4 for two gammas, and BP.
-	require.Len(t, res1.grid.fpa, 6)
-	require.Len(t, res1.grid.bp, 1)
+	require.Len(t, res1.grid().fpa, 6)
+	require.Len(t, res1.grid().bp, 1)
 
 	require.NoError(t, os.Remove(filepath.Join(dir, "cosine.csv")))
 	var log2 bytes.Buffer
@@ -166,15 +178,15 @@ func TestGridResumesFromCacheAndIgnoresWorkerCount(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, log2.String(), "7 cached")
 	require.FileExists(t, filepath.Join(dir, "cosine.csv"))
-	for k, r := range res1.grid.fpa {
-		require.Equal(t, asJSON(t, r), asJSON(t, res2.grid.fpa[k]), "H=%d gamma=%g T=%d", k.hidden, k.gamma, k.steps)
+	for k, r := range res1.grid().fpa {
+		require.Equal(t, asJSON(t, r), asJSON(t, res2.grid().fpa[k]), "H=%d gamma=%g T=%d", k.hidden, k.gamma, k.steps)
 	}
 
 	// Retraining with Fresh and two workers gives the same numbers as one worker did.
 	res3, err := run(ctx, "cosine", Options{OutDir: dir, Preset: &p, Seed: 5, Workers: 2, Fresh: true}, nil)
 	require.NoError(t, err)
-	for k, r := range res1.grid.fpa {
-		require.Equal(t, asJSON(t, r), asJSON(t, res3.grid.fpa[k]), "H=%d gamma=%g T=%d", k.hidden, k.gamma, k.steps)
+	for k, r := range res1.grid().fpa {
+		require.Equal(t, asJSON(t, r), asJSON(t, res3.grid().fpa[k]), "H=%d gamma=%g T=%d", k.hidden, k.gamma, k.steps)
 	}
 }
 
@@ -202,12 +214,24 @@ func TestSummariesNameTheClaims(t *testing.T) {
 	require.NoError(t, err)
 	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
 	require.NoError(t, err)
-	for _, want := range []string{"Theorem 1", "Result 3", "cosine 1", "[wavefront](wavefront.md)"} {
+	for _, want := range []string{"Theorem 1", "Result 3", "cosine 1", "[wavefront](wavefront.md)", "[online](online.md)", "§3.6"} {
 		require.Contains(t, string(readme), want)
 	}
-	for _, f := range []string{"cosine.md", "accuracy.md", "wavefront.md", "complexity.md"} {
+	for _, f := range []string{"cosine.md", "accuracy.md", "wavefront.md", "complexity.md", "online.md"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		require.NoError(t, err)
 		require.True(t, strings.Contains(string(b), "**The paper**"), "%s has no claim", f)
 	}
 }
+
+// The measurements of each experiment of a run, by type.
+func (r *results) grid() *gridResults { g, _ := r.measured["cosine"].(*gridResults); return g }
+func (r *results) wavefront() *wavefrontResults {
+	w, _ := r.measured["wavefront"].(*wavefrontResults)
+	return w
+}
+func (r *results) complexity() *complexityResults {
+	c, _ := r.measured["complexity"].(*complexityResults)
+	return c
+}
+func (r *results) online() *onlineResults { o, _ := r.measured["online"].(*onlineResults); return o }

@@ -211,19 +211,26 @@ func (e *runEnv) cacheDir() string {
 // loadCached returns the cached result of spec, or nil when there is none or it was made
 // with other settings.
 func loadCached(path string, spec pointSpec) (*pointResult, error) {
+	return loadCachedJSON(path, spec, func(r *pointResult) pointSpec { return r.Spec })
+}
+
+// loadCachedJSON reads a cached result of type R from path and returns it if specOf(it)
+// equals spec; nil when there is no file, it is damaged, or it was made with other
+// settings (a cache entry is written atomically, so damage comes from outside: the
+// caller recomputes it).
+func loadCachedJSON[R any, S comparable](path string, spec S, specOf func(*R) S) (*R, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cached grid point %s: %w", path, err)
+		return nil, fmt.Errorf("cached result %s: %w", path, err)
 	}
-	var r pointResult
+	var r R
 	if err := json.Unmarshal(b, &r); err != nil {
-		// A cache entry is written atomically, so this is damage from outside: retrain.
 		return nil, nil
 	}
-	if r.Spec != spec {
+	if specOf(&r) != spec {
 		return nil, nil
 	}
 	return &r, nil
@@ -284,7 +291,7 @@ func runGrid(ctx context.Context, env *runEnv, data *mnist.Splits) (*gridResults
 			break
 		}
 		g.Go(func() error {
-			r, err := trainPoint(gctx, data, s)
+			r, err := trainPoint(gctx, data, s, env.opts.Schedule)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.label(), err)
 			}
@@ -356,7 +363,7 @@ var errEnough = errors.New("enough epochs")
 
 // trainPoint trains one network of the grid and measures it. A run that diverges is a
 // result (Diverged says why), not an error.
-func trainPoint(ctx context.Context, data *mnist.Splits, spec pointSpec) (*pointResult, error) {
+func trainPoint(ctx context.Context, data *mnist.Splits, spec pointSpec, sched pcnet.Schedule) (*pointResult, error) {
 	start := time.Now()
 	layers, err := newMLP(spec.Hidden, spec.Width, spec.Seed)
 	if err != nil {
@@ -372,7 +379,7 @@ func trainPoint(ctx context.Context, data *mnist.Splits, spec pointSpec) (*point
 		// for bit.
 		learner, err = train.NewPC(ctx, layers, pcnet.Config{
 			Variant: pcnet.FixedPrediction, Steps: spec.Steps, Gamma: spec.Gamma,
-			Engine: pcnet.Sequential, MaxBatch: spec.Batch, Optimizer: opt,
+			Engine: pcnet.Sequential, Schedule: sched, MaxBatch: spec.Batch, Optimizer: opt,
 		})
 	}
 	if err != nil {
@@ -495,4 +502,40 @@ func ratiosOf(p Preset) []float64 {
 	r := slices.Clone(p.Ratios)
 	slices.Sort(r)
 	return r
+}
+
+// grid returns the cosine and accuracy grid, training what the cache lacks the first
+// time it is asked for in a run.
+func (e *runEnv) grid(ctx context.Context) (*gridResults, error) {
+	if e.gridRes != nil {
+		return e.gridRes, nil
+	}
+	data, err := e.data()
+	if err != nil {
+		return nil, err
+	}
+	g, err := runGrid(ctx, e, data)
+	if err != nil {
+		return nil, err
+	}
+	e.gridRes = g
+	return g, nil
+}
+
+// indexNote is the grid's paragraph in README.md: how many networks, and what they cost.
+func (g *gridResults) indexNote() string {
+	var trained float64
+	for _, r := range g.fpa {
+		trained += r.Seconds
+	}
+	for _, r := range g.bp {
+		trained += r.Seconds
+	}
+	this := fmt.Sprintf("this run trained %d of them in %s of wall time and read the rest from cache/", g.fresh, g.took.Round(time.Second))
+	if g.fresh == 0 {
+		this = "this run read all of them from cache/"
+	}
+	return fmt.Sprintf("The cosine and accuracy grid holds %d networks; training them took %s in all (summed over the "+
+		"networks, each on one core); %s.",
+		len(g.fpa)+len(g.bp), time.Duration(trained*float64(time.Second)).Round(time.Second), this)
 }

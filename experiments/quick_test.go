@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ func TestQuickPreset(t *testing.T) {
 		p.TrainN, p.ValN, p.TestN, p.Epochs, p.BPMaxEpochs = 1280, 500, 500, 1, 1
 		p.WavefrontHidden = []int{2, 4}
 		p.ComplexityHidden, p.ComplexityBudget = []int{1, 2, 4}, 300*time.Millisecond
+		p.Online.StreamN, p.Online.Seeds = 600, 1
 	}
 	dir := t.TempDir()
 	start := time.Now()
@@ -30,7 +32,7 @@ func TestQuickPreset(t *testing.T) {
 	t.Logf("quick preset took %s", time.Since(start).Round(time.Millisecond))
 
 	t.Run("cosine", func(t *testing.T) {
-		g := res.grid
+		g := res.grid()
 		for _, h := range p.Hidden {
 			for _, gm := range p.Gammas {
 				var prev float64 = -1
@@ -68,9 +70,9 @@ func TestQuickPreset(t *testing.T) {
 
 	t.Run("accuracy", func(t *testing.T) {
 		for _, h := range p.Hidden {
-			bp := res.grid.bp[h]
+			bp := res.grid().bp[h]
 			for _, r := range []float64{1, 2, 4} {
-				pt := res.grid.point(h, 1, r)
+				pt := res.grid().point(h, 1, r)
 				require.InDelta(t, float64(bp.Test), float64(pt.Test), 0.005, "gamma=1 T>=H trains like BP, H=%d T/H=%g", h, r)
 				require.Len(t, pt.Val, 1+p.Epochs*p.EvalsPerEpoch)
 			}
@@ -78,8 +80,8 @@ func TestQuickPreset(t *testing.T) {
 	})
 
 	t.Run("wavefront", func(t *testing.T) {
-		require.NotEmpty(t, res.wavefront.runs)
-		for _, r := range res.wavefront.runs {
+		require.NotEmpty(t, res.wavefront().runs)
+		for _, r := range res.wavefront().runs {
 			for d := 1; d <= r.hidden; d++ {
 				require.Equal(t, d, r.firstMin[d-1], "%s gamma=%g H=%d: first non-zero step of distance %d", r.variant, r.gamma, r.hidden, d)
 				require.Equal(t, d, r.firstMax[d-1], "%s gamma=%g H=%d: first non-zero step of distance %d", r.variant, r.gamma, r.hidden, d)
@@ -93,8 +95,8 @@ func TestQuickPreset(t *testing.T) {
 	// computes at least BP's VJPs per update, equal at H = 1 (H·T + H + 1 with T = H
 	// against 2H + 1), and every timing was measured.
 	t.Run("complexity", func(t *testing.T) {
-		require.NotEmpty(t, res.complexity.points)
-		for _, pt := range res.complexity.points {
+		require.NotEmpty(t, res.complexity().points)
+		for _, pt := range res.complexity().points {
 			require.Positive(t, pt.median, "%s H=%d GOMAXPROCS=%d: median time per update", pt.method.name, pt.hidden, pt.procs)
 			require.GreaterOrEqual(t, pt.rounds, p.ComplexityRounds, "%s H=%d GOMAXPROCS=%d: rounds timed", pt.method.name, pt.hidden, pt.procs)
 			require.Positive(t, pt.ratio, "%s H=%d GOMAXPROCS=%d: ratio to BP", pt.method.name, pt.hidden, pt.procs)
@@ -102,10 +104,38 @@ func TestQuickPreset(t *testing.T) {
 				continue
 			}
 			require.Equal(t, pt.vjpsFormula, pt.vjps, "%s H=%d: VJPs per update", pt.method.name, pt.hidden)
-			bp := res.complexity.get("bp", pt.hidden, pt.procs)
+			bp := res.complexity().get("bp", pt.hidden, pt.procs)
 			require.GreaterOrEqual(t, pt.vjps, bp.vjps, "%s H=%d: PC's VJPs per update at least BP's", pt.method.name, pt.hidden)
 			if pt.hidden == 1 {
 				require.Equal(t, bp.vjps, pt.vjps, "%s H=1: as many VJPs as BP", pt.method.name)
+			}
+		}
+	})
+
+	t.Run("online", func(t *testing.T) {
+		o := res.online()
+		require.NotNil(t, o)
+		require.Len(t, o.runs, len(onlineMethods)*len(p.Online.Batches)*4*p.Online.Seeds)
+		for s, r := range o.runs {
+			if s.Method == "fpa-sgd" {
+				bp := o.get("bp-sgd", s.Batch, s.LR, s.Seed)
+				require.Equal(t, bp.Weights, r.Weights, "%s: the control ends with BP's weights", s.label())
+				require.Equal(t, bp.Prequential, r.Prequential, s.label())
+			}
+			require.Len(t, r.Curve, p.Online.Curve)
+			if r.DivergedAt > 0 {
+				require.LessOrEqual(t, float64(r.Prequential), float64(r.DivergedAt)/float64(o.streamN), "%s: nothing is predicted after divergence", s.label())
+			}
+		}
+		for _, m := range onlineMethods {
+			s := o.summary(m.name, 1)
+			require.True(t, s.lowStable, "%s: stable at its lowest learning rate", m.label)
+			require.False(t, math.IsNaN(s.firstDiverged), "%s: diverges at its highest learning rate", m.label)
+			require.Greater(t, s.best.preq.mean, 0.5, "%s learns online at its best learning rate", m.label)
+		}
+		for _, c := range res.checks {
+			if strings.HasPrefix(c.Claim, "standard PC") {
+				require.True(t, c.OK, "%s: %s", c.Claim, c.Detail)
 			}
 		}
 	})
@@ -116,7 +146,9 @@ func TestQuickPreset(t *testing.T) {
 			"wavefront.csv", "wavefront_table.csv", "complexity.csv",
 			"cosine.png", "cosine_trace.png", "accuracy_val.png", "accuracy_test.png",
 			"wavefront_fpa.png", "wavefront_pc.png", "wavefront_zil.png",
-			"complexity_time.png", "complexity_ratio.png", "complexity_vjps.png"}
+			"complexity_time.png", "complexity_ratio.png", "complexity_vjps.png",
+			"online.md", "online.csv", "online_summary.csv", "online_curves.csv",
+			"online_prequential.png", "online_last_tenth.png", "online_test.png", "online_curves.png"}
 		for _, h := range p.Hidden {
 			for _, f := range []string{"cosine_H%d.png", "accuracy_val_H%d.png", "accuracy_test_H%d.png", "accuracy_curves_H%d.png"} {
 				want = append(want, fmt.Sprintf(f, h))
@@ -134,15 +166,20 @@ func TestQuickPreset(t *testing.T) {
 				require.Greater(t, img.Bounds().Dx(), 300, f)
 			}
 		}
+		// The online experiment's claims are findings, either way; its own checks are
+		// tested in the online subtest.
 		for _, c := range res.checks {
 			if c.Timed {
 				t.Logf("timed, not asserted: %s: OK=%v (%s)", c.Claim, c.OK, c.Detail)
 				continue
 			}
+			if strings.HasPrefix(c.Claim, "PC ") || strings.HasPrefix(c.Claim, "batch ") {
+				continue
+			}
 			require.True(t, c.OK, "%s: %s", c.Claim, c.Detail)
 		}
 	})
-	require.False(t, math.IsNaN(float64(res.grid.bp[p.Hidden[0]].Test)))
+	require.False(t, math.IsNaN(float64(res.grid().bp[p.Hidden[0]].Test)))
 }
 
 // testLog sends progress lines to the test's log.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/safetensors"
 )
 
@@ -195,3 +196,62 @@ func ensureDir(dir string) error {
 }
 
 func join(dir, file string) string { return filepath.Join(dir, file) }
+
+// section is one experiment's part of README.md: its headline plot, the paper's claim
+// and pcnet's measurement side by side, and where the two differ.
+type section struct {
+	name    string // the experiment, and its NAME.md
+	title   string
+	image   string
+	claim   string
+	checks  []check
+	measure []string
+	differs []string
+}
+
+func (m *markdown) section(s section) {
+	m.p("## %s", s.title)
+	m.image(s.title, s.image)
+	m.table([]string{"the paper", "pcnet measured"}, [][]string{{s.claim, strings.Join(s.measure, "<br>")}})
+	if len(s.differs) > 0 {
+		m.p("**Where they differ:**")
+		for _, d := range s.differs {
+			m.WriteString("- " + d + "\n")
+		}
+		m.WriteString("\n")
+	}
+	m.checks(s.checks)
+	m.p("Details, tables and every plot: [%s.md](%s.md).", s.name, s.name)
+}
+
+func ints(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, " ")
+}
+
+func summaryOr(ok string, fails []string) string {
+	if len(fails) == 0 {
+		return ok
+	}
+	if len(fails) > 6 {
+		fails = append(fails[:6], fmt.Sprintf("and %d more", len(fails)-6))
+	}
+	return strings.Join(fails, "; ")
+}
+
+func variantTitle(v pcnet.Variant) string {
+	switch v {
+	case pcnet.FixedPrediction:
+		return "FPA-PC"
+	case pcnet.Standard:
+		return "standard PC"
+	case pcnet.ZeroDivergence:
+		return "Z-IL"
+	case pcnet.Incremental:
+		return "iPC"
+	}
+	return v.String()
+}

@@ -42,3 +42,16 @@ func (g *Grad) CopyFrom(src *Grad) {
 	g.W.Copy(src.W)
 	g.B.CopyVec(src.B)
 }
+
+// Add adds src's values to g; the shapes must agree.
+func (g *Grad) Add(src *Grad) {
+	r, c := g.W.Dims()
+	mustShape("Grad.Add", "weight", src.W, r, c)
+	mustShape("Grad.Add", "bias", src.B, r, 1)
+	dst, s := g.Params(), src.Params()
+	for i := range dst {
+		for j, v := range s[i] {
+			dst[i][j] += v
+		}
+	}
+}

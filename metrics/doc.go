@@ -16,7 +16,7 @@
 //
 // # Series
 //
-// Labels are bounded: variant (fpa, pc, scaled, zil), distance (1..H), layer (a node or
+// Labels are bounded: variant (fpa, pc, scaled, zil, ipc), distance (1..H), layer (a node or
 // weight layer index, or "all"), split (train, validation, test), direction (up, down).
 //
 //	pcnet_error_first_nonzero_step{variant,distance}   histogram, buckets 0,1,...,MaxStep

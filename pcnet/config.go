@@ -26,10 +26,14 @@ const (
 	// ZeroDivergence is Z-IL: standard PC with unit precisions and step size 1, whose
 	// update of W_l is taken at step H-l.
 	ZeroDivergence
+	// Incremental is incremental PC (iPC, DESIGN §8): standard PC's errors and state
+	// steps, with every node's optimiser step taken at every inference step t < T along
+	// that step's update, so that the weights learn during inference.
+	Incremental
 )
 
 var variantNames = map[Variant]string{
-	FixedPrediction: "fpa", Standard: "pc", VarianceScaled: "scaled", ZeroDivergence: "zil",
+	FixedPrediction: "fpa", Standard: "pc", VarianceScaled: "scaled", ZeroDivergence: "zil", Incremental: "ipc",
 }
 
 // String returns the variant's short name, as used by flags and metric labels.
@@ -42,17 +46,17 @@ func (v Variant) String() string {
 
 // Variants lists every variant in a fixed order.
 func Variants() []Variant {
-	return []Variant{FixedPrediction, Standard, VarianceScaled, ZeroDivergence}
+	return []Variant{FixedPrediction, Standard, VarianceScaled, ZeroDivergence, Incremental}
 }
 
-// ParseVariant maps a short name ("fpa", "pc", "scaled", "zil") to its Variant.
+// ParseVariant maps a short name ("fpa", "pc", "scaled", "zil", "ipc") to its Variant.
 func ParseVariant(s string) (Variant, error) {
 	for _, v := range Variants() {
 		if s == v.String() {
 			return v, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown variant %q (want fpa, pc, scaled or zil)", s)
+	return 0, fmt.Errorf("unknown variant %q (want fpa, pc, scaled, zil or ipc)", s)
 }
 
 // fixedPredictions reports whether the variant freezes predictions and Jacobians.
@@ -130,13 +134,15 @@ func ParseSchedule(s string) (Schedule, error) {
 // Config describes the inference and learning of a network.
 type Config struct {
 	Variant Variant
-	// Steps is T, the number of inference steps per batch (T >= 0).
+	// Steps is T, the number of inference steps per batch (T >= 0; T >= 1 for
+	// Incremental, whose T is also its number of optimiser steps per batch).
 	Steps int
 	// Gamma is the inference step size (> 0). Z-IL requires 1.
 	Gamma float64
 	// K is the hidden precision of VarianceScaled (> 0); other variants ignore it.
 	K float64
-	// Precisions optionally sets pi_1..pi_H of Standard (len H, each > 0); nil means 1.
+	// Precisions optionally sets pi_1..pi_H of Standard and Incremental (len H, each
+	// > 0); nil means 1.
 	Precisions []float64
 	// Loss is the loss at the output node; nil means layer.NLL.
 	Loss layer.Loss
@@ -147,7 +153,8 @@ type Config struct {
 	// MaxBatch bounds the batch size (the message buffers are allocated for it);
 	// 0 means 64. Larger batches are an error.
 	MaxBatch int
-	// Optimizer updates each layer's weights in Learn; Infer ignores it.
+	// Optimizer updates each layer's weights in Learn (T times per batch under
+	// Incremental); Infer ignores it.
 	Optimizer optim.Config
 	// Observer, when not nil, sees every node's every step (see Observer).
 	Observer Observer
@@ -178,6 +185,9 @@ func (c *Config) validate(h int) error {
 	if c.Steps < 0 {
 		return fmt.Errorf("pcnet: steps T = %d: must be >= 0", c.Steps)
 	}
+	if c.Variant == Incremental && c.Steps < 1 {
+		return fmt.Errorf("pcnet: steps T = %d: incremental PC learns at its inference steps, so it needs T >= 1", c.Steps)
+	}
 	if !(c.Gamma > 0) || math.IsInf(c.Gamma, 0) {
 		return fmt.Errorf("pcnet: gamma = %v: must be a finite number > 0", c.Gamma)
 	}
@@ -188,8 +198,8 @@ func (c *Config) validate(h int) error {
 		return fmt.Errorf("pcnet: k = %v: must be a finite number > 0", c.K)
 	}
 	if c.Precisions != nil {
-		if c.Variant != Standard {
-			return fmt.Errorf("pcnet: precisions: only the standard variant takes per-node precisions, not %s", c.Variant)
+		if c.Variant != Standard && c.Variant != Incremental {
+			return fmt.Errorf("pcnet: precisions: only the pc and ipc variants take per-node precisions, not %s", c.Variant)
 		}
 		if len(c.Precisions) != h {
 			return fmt.Errorf("pcnet: precisions: %d values for %d hidden nodes", len(c.Precisions), h)

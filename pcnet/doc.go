@@ -20,11 +20,30 @@
 //	                          e_l = x_l - f_{l-1}(x_{l-1}) formed at every step.
 //	VarianceScaled            Standard with pi_l = K and step gamma/K.
 //	ZeroDivergence (Z-IL)     Standard with pi = 1, gamma = 1; W_l's update taken at step H-l.
+//	Incremental (iPC)         Standard's errors and state steps, and at every step t < T every
+//	                          node, the input node too, takes an optimiser step along
+//	                          dW_l(x_l(t); pi_{l+1} e_{l+1}(t)) (DESIGN §8).
 //
 // Integrating e under FPA keeps a small error from being rounded away against a large mu.
 // The weight update of layer l is dW_l(x_l; pi_{l+1} e_{l+1}) at step T (H-l for Z-IL),
 // a negative-gradient estimate: Learn moves theta_l along it with the layer's own
 // optimiser state.
+//
+// # Incremental PC
+//
+// Under Incremental the weights learn during inference. At step t every node forms its
+// error with the weights of step t; then the node takes its products at the weights of
+// step t, moves x_l to x_l(t+1), takes its optimiser step, and sends up the prediction
+// f_l(x_l(t+1)) made with the new weights, so the input node sends one at every step too
+// and node 1's prediction is no longer fixed. T >= 1, and a batch makes T optimiser steps
+// per layer: along an exactly zero update too (Theorem 1 keeps node l's error at zero
+// before step d_l), because Adam's and momentum's steps still move the weights there.
+// That is also why, with momentum or Adam, errors can appear before their distance from
+// the second batch on: the lower weights drift with the momentum of earlier batches and
+// change the predictions. Under plain SGD and within Infer, Theorem 1 holds as for
+// Standard. Updates holds the sum of the T steps' updates. Infer runs the same steps at
+// frozen weights (standard PC's inference) and never touches the weights or the optimiser
+// state.
 //
 // # Engines
 //
@@ -67,7 +86,8 @@
 // pcnet counts products: an input VJP and a weight VJP are one each. BP computes 2H+1
 // per update (H input VJPs and H+1 weight VJPs; the paper's "H+1 VJPs" counts a layer's
 // two products as one). A PC hidden node computes one input VJP per step before T, and
-// every layer one weight VJP when it learns, so a PC update costs H·T + H + 1. Observer
+// every layer one weight VJP when it learns, so a PC update costs H·T + H + 1; under
+// Incremental every layer takes a weight VJP at every step, (2H + 1)·T in all. Observer
 // sees these counts (NodeStats.VJPs computed, NodeStats.SkippedVJPs skipped by the event
 // schedule: their sum is the dense count), the errors of every hidden node at every step,
 // the messages by payload and the time each node computes and waits; without an Observer

@@ -109,6 +109,9 @@ func New(ctx context.Context, layers []*layer.Dense, cfg Config) (*Network, erro
 			nd.width = layers[l].In()
 			nd.grad = layer.NewGrad(layers[l])
 			nd.neg = layer.NewGrad(layers[l])
+			if cfg.Variant == Incremental {
+				nd.step = layer.NewGrad(layers[l])
+			}
 			if cfg.Optimizer.Kind != 0 {
 				nd.opt[0] = cfg.Optimizer.NewState(len(nd.layer.Params()[0]))
 				nd.opt[1] = cfg.Optimizer.NewState(len(nd.layer.Params()[1]))
@@ -144,7 +147,9 @@ func (n *Network) Layers() []*layer.Dense { return n.layers }
 
 // Updates returns the weight update dW_l(e_{l+1}) of every weight layer from the last
 // batch: the direction PC moves theta_l in (a negative gradient estimate, see DESIGN's
-// sign convention). The values are owned by the network and change with the next batch.
+// sign convention). Under Incremental it is the sum of the T steps' updates (with plain
+// SGD, the weights' change over the batch divided by the learning rate).
+// The values are owned by the network and change with the next batch.
 func (n *Network) Updates() []*layer.Grad { return n.updates }
 
 // Optimizers returns the optimiser states of layer l's weight and bias (nil without an
@@ -154,11 +159,17 @@ func (n *Network) Optimizers(l int) [2]*optim.State { return n.nodes[l].opt }
 // Infer runs the feed-forward pass and T inference steps on the batch x (B x n_0, B at
 // most MaxBatch) with labels, and computes every weight update without applying it. It
 // returns the loss at the feed-forward values. x must not change until Infer returns.
+//
+// Under Incremental, Infer runs the T steps with the weights frozen: standard PC's
+// inference, every product and message as in Learn, no optimiser step, and Updates
+// holds the sum of the steps' updates. The weights and optimiser states are untouched.
 func (n *Network) Infer(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
 	return n.run(ctx, x, labels, false)
 }
 
-// Learn is Infer followed by one optimiser step of every layer along its update.
+// Learn is Infer followed by one optimiser step of every layer along its update. Under
+// Incremental every layer instead takes an optimiser step at each of the T inference
+// steps, along that step's update, so a batch makes T steps per layer.
 func (n *Network) Learn(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
 	if n.cfg.Optimizer.Kind == 0 {
 		return 0, errors.New("pcnet: Learn needs Config.Optimizer")
@@ -211,6 +222,11 @@ func (n *Network) run(ctx context.Context, x *mat.Dense, labels []int, learn boo
 		return 0, err
 	}
 	batch, _ := x.Dims()
+	// The engines own the nodes only while a batch runs; Infer and Learn are not
+	// concurrent, so this write is ordered before the batch's first read.
+	for _, nd := range n.nodes {
+		nd.learning = learn
+	}
 	var err error
 	if n.cfg.Engine == Sequential {
 		err = n.runSequential(ctx, x, labels, learn)

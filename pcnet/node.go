@@ -41,6 +41,11 @@ type node struct {
 	opt   [2]*optim.State // weight, bias
 	obs   NodeObserver
 
+	// iPC only: step is the update of the current step (grad sums them), and learning,
+	// set by Network.run before it hands the node to an engine, whether the batch learns.
+	step     *layer.Grad
+	learning bool
+
 	work   map[int]*nodeWork // by batch size
 	w      *nodeWork         // the current batch's
 	x0     *mat.Dense        // input node: the batch
@@ -82,13 +87,22 @@ type nodeWork struct {
 
 // fixed reports whether the node's incoming prediction never changes after the
 // feed-forward pass: under FPA, and for node 1, whose input x_0 is clamped.
-func (n *node) fixedPrediction() bool { return n.cfg.Variant.fixedPredictions() || n.l == 1 }
+// Under iPC theta_0 learns at every step, so node 1's prediction moves with it.
+func (n *node) fixedPrediction() bool {
+	return n.cfg.Variant.fixedPredictions() || n.l == 1 && !n.incremental()
+}
+
+// incremental reports whether the node learns at every inference step (iPC).
+func (n *node) incremental() bool { return n.cfg.Variant == Incremental }
 
 // receivesPrediction reports whether the node is sent a new prediction at step t >= 1.
 func (n *node) receivesPrediction() bool { return n.role != inputRole && !n.fixedPrediction() }
 
 // sendsPrediction reports whether the node sends a new prediction at step t >= 1.
 func (n *node) sendsPrediction() bool {
+	if n.incremental() {
+		return n.role != outputRole
+	}
 	return n.role == hiddenRole && !n.cfg.Variant.fixedPredictions()
 }
 
@@ -293,6 +307,9 @@ func (n *node) absorb(t int, cot channels.Payload, above *mat.Dense) {
 
 // acts reports what integrate does at step t: take the weight update, advance the state.
 func (n *node) acts(t int) (update, advance bool) {
+	if n.incremental() {
+		return t < n.cfg.Steps, n.role == hiddenRole && t < n.cfg.Steps
+	}
 	return t == n.updateStep(), n.role == hiddenRole && t < n.cfg.Steps
 }
 
@@ -300,7 +317,12 @@ func (n *node) acts(t int) (update, advance bool) {
 // state to step t+1, writing the new prediction p_{l+1}(t+1) to up when the node sends
 // one; it returns what that message says. absorb has gated the error of step t.
 func (n *node) integrate(t int, up *mat.Dense) channels.Payload {
-	out := n.step(t, up)
+	var out channels.Payload
+	if n.incremental() {
+		out = n.integrateIncremental(t, up)
+	} else {
+		out = n.act(t, up)
+	}
 	if up != nil {
 		r, c := up.Dims()
 		n.stats.Up.count(out, r, c)
@@ -308,7 +330,7 @@ func (n *node) integrate(t int, up *mat.Dense) channels.Payload {
 	return out
 }
 
-func (n *node) step(t int, up *mat.Dense) channels.Payload {
+func (n *node) act(t int, up *mat.Dense) channels.Payload {
 	w := n.w
 	update, advance := n.acts(t)
 	if !update && !advance {
@@ -387,13 +409,22 @@ func (n *node) updateStep() int {
 	return n.cfg.Steps
 }
 
-// learn applies the optimiser to theta_l along the weight update, and records a fault if
-// the step made a parameter non-finite (the next batch would compute with it, and a
-// skipped product differs from a computed one only there: 0·Inf is NaN).
+// learn applies the optimiser to theta_l along the weight update (iPC has taken its
+// steps during inference), and records a fault if a step made a parameter non-finite
+// (the next batch would compute with it, and a skipped product differs from a computed
+// one only there: 0·Inf is NaN).
 func (n *node) learn() {
-	p, g, neg := n.layer.Params(), n.grad.Params(), n.neg.Params()
+	if n.incremental() {
+		return
+	}
+	n.descend(n.grad)
+}
+
+// descend takes one optimiser step of theta_l along the update g.
+func (n *node) descend(g *layer.Grad) {
+	p, gp, neg := n.layer.Params(), g.Params(), n.neg.Params()
 	for i := range p {
-		for j, v := range g[i] {
+		for j, v := range gp[i] {
 			neg[i][j] = -v
 		}
 		n.opt[i].Step(p[i], neg[i])

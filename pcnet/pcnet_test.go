@@ -283,7 +283,10 @@ func TestObserverMeasuresTheFixedPredictionErrorAtStepZero(t *testing.T) {
 func TestTheorem1UpdatesBelowAnUnreachedNodeAreZero(t *testing.T) {
 	for _, v := range Variants() {
 		for _, h := range depths {
-			for T := 0; T <= h; T++ {
+			for T := 0; T <= h+1; T++ {
+				if v == Incremental && T == 0 {
+					continue // iPC needs T >= 1
+				}
 				t.Run(fmt.Sprintf("%s/H=%d/T=%d", v, h, T), func(t *testing.T) {
 					f := newFixture(h, 6)
 					gamma := 0.5
@@ -292,9 +295,14 @@ func TestTheorem1UpdatesBelowAnUnreachedNodeAreZero(t *testing.T) {
 					}
 					got := f.infer(t, Config{Variant: v, Steps: T, Gamma: gamma, K: 10, Engine: Sequential})
 					// Weight layer l reads e_{l+1}, whose distance is H-l: it moves iff T >= H-l.
+					// iPC takes its updates at steps 0..T-1, not at T: it moves iff T-1 >= H-l.
+					last := T
+					if v == Incremental {
+						last = T - 1
+					}
 					for l := range got {
 						norm := floats.Norm(flat(got[l]), math.Inf(1))
-						if T < h-l {
+						if last < h-l {
 							require.Zero(t, norm, "layer %d", l)
 						} else {
 							require.NotZero(t, norm, "layer %d", l)
@@ -320,6 +328,9 @@ func TestParallelEqualsSequentialBitForBit(t *testing.T) {
 				f := newFixture(h, 7)
 				batches := randomBatches(rand.New(rand.NewPCG(7, uint64(h))), f.sizes[0], 4, 6, 4, 6)
 				for _, T := range slices.Compact([]int{0, 1, h, 2 * h}) {
+					if v == Incremental && T == 0 {
+						continue // iPC learns at its steps: T >= 1
+					}
 					for _, opt := range []string{"sgd", "adam"} {
 						t.Run(fmt.Sprintf("GOMAXPROCS=%d/%s/H=%d/T=%d/%s", procs, v, h, T, opt), func(t *testing.T) {
 							cfg := testConfig(v, h, T)
@@ -352,6 +363,7 @@ func TestBadConfigurationSaysWhichValue(t *testing.T) {
 	}{
 		{"no hidden layer", f.layers[2:], Config{Variant: FixedPrediction, Gamma: 1}, "H = 0"},
 		{"negative T", f.layers, Config{Variant: FixedPrediction, Steps: -1, Gamma: 1}, "steps T = -1"},
+		{"iPC without steps", f.layers, Config{Variant: Incremental, Steps: 0, Gamma: 1}, "needs T >= 1"},
 		{"zero gamma", f.layers, Config{Variant: Standard, Steps: 1}, "gamma = 0"},
 		{"NaN gamma", f.layers, Config{Variant: Standard, Steps: 1, Gamma: math.NaN()}, "gamma = NaN"},
 		{"zero k", f.layers, Config{Variant: VarianceScaled, Steps: 1, Gamma: 1}, "k = 0"},

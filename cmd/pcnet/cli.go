@@ -53,7 +53,7 @@ func commands() []command {
 		{name: "train", summary: "train a network (the default command)", flags: func() *flag.FlagSet { return newTrainFlags().fs }, run: runTrain, details: trainDetails},
 		{name: "eval", summary: "loss and accuracy of a checkpoint on a split", flags: func() *flag.FlagSet { return newEvalFlags().fs }, run: runEval, details: evalDetails},
 		{name: "compare", summary: "compare PC weight updates with backprop's on one batch", flags: func() *flag.FlagSet { return newCompareFlags().fs }, run: runCompare, details: compareDetails},
-		{name: "experiment", args: "NAME ", summary: "reproduce the paper's experiments (cosine, accuracy, wavefront, complexity, all)", flags: func() *flag.FlagSet { return newExperimentFlags().fs }, run: runExperiment, details: experimentDetails},
+		{name: "experiment", args: "NAME ", summary: "reproduce the paper's experiments (cosine, accuracy, wavefront, complexity, online, all)", flags: func() *flag.FlagSet { return newExperimentFlags().fs }, run: runExperiment, details: experimentDetails},
 	}
 }
 

@@ -46,7 +46,7 @@ func newCompareFlags() *compareFlags {
 	fs.StringVar(&f.checkpoint, "checkpoint", "", "checkpoint `file` whose weights to use (empty: a fresh network from -hidden, -width, -activation and -seed)")
 	f.arch.register(fs)
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of a fresh network's weights (the same weights pcnet train starts from)")
-	fs.StringVar(&f.variants, "variants", defaultCompareVariants, "comma list of the PC `variants` to compare with backprop: fpa, pc, scaled, zil")
+	fs.StringVar(&f.variants, "variants", defaultCompareVariants, "comma list of the PC `variants` to compare with backprop: fpa, pc, scaled, zil, ipc (ipc: the sum of its T steps' updates at frozen weights)")
 	fs.StringVar(&f.variants, "variant", defaultCompareVariants, "the same as -variants")
 	f.infer.register(fs)
 	fs.StringVar(&f.split, "split", "train", "`split` the batch comes from: train, validation or test")

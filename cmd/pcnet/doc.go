@@ -9,7 +9,7 @@
 //
 // # Commands
 //
-// train (the default) trains one variant (bp, fpa, pc, scaled, zil) on MNIST with the
+// train (the default) trains one variant (bp, fpa, pc, scaled, zil, ipc) on MNIST with the
 // shared loop of package train, prints a line per epoch (loss, validation accuracy, the
 // cosine of the PC updates to backprop's, the steps each distance from the output
 // needed, the time next to backprop's), serves Prometheus metrics (package metrics) and

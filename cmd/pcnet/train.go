@@ -44,7 +44,7 @@ type trainFlags struct {
 func newTrainFlags() *trainFlags {
 	f := &trainFlags{fs: flag.NewFlagSet("train", flag.ContinueOnError)}
 	fs := f.fs
-	fs.StringVar(&f.variant, "variant", "fpa", "`variant`: bp (backprop), fpa (FPA-PC), pc (standard PC), scaled (variance-scaled PC) or zil (Z-IL)")
+	fs.StringVar(&f.variant, "variant", "fpa", "`variant`: bp (backprop), fpa (FPA-PC), pc (standard PC), scaled (variance-scaled PC), zil (Z-IL) or ipc (incremental PC)")
 	f.arch.register(fs)
 	f.infer.register(fs)
 	f.optim.register(fs)
@@ -60,9 +60,11 @@ func newTrainFlags() *trainFlags {
 	return f
 }
 
-const trainDetails = `Variants: bp is backpropagation; fpa, pc, scaled and zil are the predictive-coding
+const trainDetails = `Variants: bp is backpropagation; fpa, pc, scaled, zil and ipc are the predictive-coding
 variants of package pcnet, each layer a goroutine (-engine parallel). fpa with -gamma 1
-and -steps >= H makes exactly backprop's updates; zil runs with gamma 1.
+and -steps >= H makes exactly backprop's updates; zil runs with gamma 1; ipc (incremental
+PC) takes an optimiser step of every layer at each of its -steps >= 1 inference steps, so
+its -lr acts T times per batch.
 
 Every epoch prints the training loss, the validation accuracy and, for the PC variants,
 the mean cosine of the PC updates to backprop's on the same batches, the mean step at
@@ -154,8 +156,11 @@ func (f *trainFlags) resolve(explicit map[string]bool) (*runConfig, error) {
 	if c.pc, err = f.infer.resolve(c.hidden()); err != nil {
 		return nil, err
 	}
-	if c.pc.precisions != nil && c.pcVariant != pcnet.Standard {
-		return nil, usagef("-precisions: only -variant pc takes per-layer precisions, not %s", f.variant)
+	if c.pc.precisions != nil && c.pcVariant != pcnet.Standard && c.pcVariant != pcnet.Incremental {
+		return nil, usagef("-precisions: only -variant pc and ipc take per-layer precisions, not %s", f.variant)
+	}
+	if c.pcVariant == pcnet.Incremental && c.pc.steps < 1 {
+		return nil, usagef("-steps: ipc learns at its inference steps, so it needs -steps >= 1, got %d", c.pc.steps)
 	}
 	if c.pcVariant == pcnet.ZeroDivergence && c.pc.gamma != 1 {
 		return nil, usagef("-gamma: Z-IL runs with gamma 1, got %v", c.pc.gamma)

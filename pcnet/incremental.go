@@ -1,0 +1,73 @@
+package pcnet
+
+import (
+	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/internal/straggler"
+	"github.com/pcnet/pcnet/layer"
+	"gonum.org/v1/gonum/mat"
+)
+
+// integrateIncremental is integrate under iPC (DESIGN §8). At every step t < T the node
+// takes the products of step t at the weights of step t (the weight update at its point
+// x_l(t) and, for a hidden node, the input VJP), moves its state, and only then takes
+// its optimiser step, so that the prediction it sends up for step t+1 is made with the
+// new weights. The input node has no state to move but learns and sends a prediction
+// like the others: x_0 is clamped, theta_0 is not. grad sums the steps' updates.
+//
+// The optimiser steps at every step, also where Theorem 1 makes the update exactly
+// zero: Adam's and momentum's steps along a zero gradient still move the weights, and
+// iPC is defined by a step per inference step. Infer (learning false) runs the same
+// dynamics at frozen weights: standard PC's inference, with the steps' updates summed.
+//
+// Under the event schedule the products of a zero cotangent are skipped (at t = 0, every
+// node below the top, whose error above is still zero): the update and the input VJP are
+// then zero, and adding a zero update to the sum changes no bit. Nothing else is skipped
+// or reused: the weights move at every step, and with them every Jacobian and prediction.
+func (n *node) integrateIncremental(t int, up *mat.Dense) channels.Payload {
+	w := n.w
+	update, advance := n.acts(t)
+	if !update {
+		return channels.Unchanged
+	}
+	k := &n.known
+	zero := n.event && k.cotZero
+	if zero {
+		n.step.Zero()
+		n.stats.SkippedVJPs++
+	} else {
+		n.layer.WeightVJP(n.step.W, n.step.B, n.point(), w.delta)
+		n.stats.VJPs++
+		straggler.Product(n.l)
+	}
+	if advance {
+		switch {
+		case zero:
+			if !k.jteZero {
+				w.jte.Zero()
+				k.jteZero = true
+			}
+			n.stats.SkippedVJPs++
+		default:
+			n.layer.InputVJP(w.jte, w.delta)
+			n.stats.VJPs++
+			straggler.Product(n.l)
+			k.jteZero = false
+		}
+		if !(n.event && k.eZero && k.jteZero) { // else x - gamma (pi·(+0) - 0) is x
+			layer.StateStep(w.x, w.e, w.jte, n.pi, n.gamma)
+			k.xMoved = true
+		}
+	}
+	if !zero {
+		n.grad.Add(n.step)
+	}
+	if n.learning {
+		n.descend(n.step)
+	}
+	k.jteValid, k.deltaOld = false, true
+	if up != nil {
+		n.layer.Forward(up, w.deriv, n.point())
+		return channels.Full
+	}
+	return channels.Unchanged
+}
