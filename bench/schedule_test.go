@@ -42,11 +42,15 @@ func paired(b *testing.B, a, c func()) (ta, tc time.Duration) {
 }
 
 // pcUpdate returns a function that runs one Learn of s on its own network, closed when
-// the benchmark ends.
-func pcUpdate(b *testing.B, s Setting) func() {
+// the benchmark ends; each of adjust changes the configuration first.
+func pcUpdate(b *testing.B, s Setting, adjust ...func(*pcnet.Config)) func() {
 	b.Helper()
 	layers, x, labels := s.Problem(1)
-	net, err := pcnet.New(context.Background(), layers, s.PCConfig())
+	cfg := s.PCConfig()
+	for _, f := range adjust {
+		f(&cfg)
+	}
+	net, err := pcnet.New(context.Background(), layers, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -57,6 +61,9 @@ func pcUpdate(b *testing.B, s Setting) func() {
 		}
 	}
 }
+
+// withGamma sets the step size.
+func withGamma(gamma float64) func(*pcnet.Config) { return func(c *pcnet.Config) { c.Gamma = gamma } }
 
 // bpStep returns a function that runs one backprop step on the network of s.
 func bpStep(b *testing.B, s Setting) func() {
@@ -110,30 +117,12 @@ func BenchmarkScheduleSaving(b *testing.B) {
 						ev, de := s, s
 						ev.Schedule, de.Schedule = pcnet.Event, pcnet.Dense
 						counted := countedRatio(b, ev, c.gamma)
-						e, d := paired(b, gammaUpdate(b, ev, c.gamma), gammaUpdate(b, de, c.gamma))
+						e, d := paired(b, pcUpdate(b, ev, withGamma(c.gamma)), pcUpdate(b, de, withGamma(c.gamma)))
 						b.ReportMetric(float64(e)/float64(d), "event/dense")
 						b.ReportMetric(counted, "counted-event/dense")
 					})
 				}
 			}
-		}
-	}
-}
-
-// gammaUpdate is pcUpdate with the step size gamma.
-func gammaUpdate(b *testing.B, s Setting, gamma float64) func() {
-	b.Helper()
-	layers, x, labels := s.Problem(1)
-	cfg := s.PCConfig()
-	cfg.Gamma = gamma
-	net, err := pcnet.New(context.Background(), layers, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { net.Close() })
-	return func() {
-		if _, err := net.Learn(context.Background(), x, labels); err != nil {
-			b.Fatal(err)
 		}
 	}
 }
@@ -178,19 +167,7 @@ func BenchmarkSkipOverhead(b *testing.B) {
 					upd := func(sched pcnet.Schedule) func() {
 						s := s
 						s.Schedule = sched
-						layers, x, labels := s.Problem(1)
-						cfg := s.PCConfig()
-						cfg.Gamma, cfg.Steps = c.gamma, c.steps
-						net, err := pcnet.New(context.Background(), layers, cfg)
-						if err != nil {
-							b.Fatal(err)
-						}
-						b.Cleanup(func() { net.Close() })
-						return func() {
-							if _, err := net.Learn(context.Background(), x, labels); err != nil {
-								b.Fatal(err)
-							}
-						}
+						return pcUpdate(b, s, withGamma(c.gamma), func(cfg *pcnet.Config) { cfg.Steps = c.steps })
 					}
 					e, d := paired(b, upd(pcnet.Event), upd(pcnet.Dense))
 					b.ReportMetric(float64(e)/float64(d), "event/dense")

@@ -40,18 +40,10 @@ func (n *node) integrateIncremental(t int, up *mat.Dense) channels.Payload {
 		straggler.Product(n.l)
 	}
 	if advance {
-		switch {
-		case zero:
-			if !k.jteZero {
-				w.jte.Zero()
-				k.jteZero = true
-			}
-			n.stats.SkippedVJPs++
-		default:
-			n.layer.InputVJP(w.jte, w.delta)
-			n.stats.VJPs++
-			straggler.Product(n.l)
-			k.jteZero = false
+		if zero {
+			n.zeroInputVJP()
+		} else {
+			n.inputVJP()
 		}
 		if !(n.event && k.eZero && k.jteZero) { // else x - gamma (pi·(+0) - 0) is x
 			layer.StateStep(w.x, w.e, w.jte, n.pi, n.gamma)

@@ -351,25 +351,16 @@ func (n *node) act(t int, up *mat.Dense) channels.Payload {
 	}
 	switch {
 	case !n.event:
-		n.layer.InputVJP(w.jte, w.delta)
-		n.stats.VJPs++
-		straggler.Product(n.l)
+		n.inputVJP()
 	case k.cotZero:
-		k.jteNews = !k.jteZero
-		if !k.jteZero {
-			w.jte.Zero()
-			k.jteZero = true
-		}
+		k.jteNews = n.zeroInputVJP()
 		k.jteValid = true
-		n.stats.SkippedVJPs++
 	case k.jteValid:
 		k.jteNews = false
 		n.stats.SkippedVJPs++
 	default:
-		n.layer.InputVJP(w.jte, w.delta)
-		n.stats.VJPs++
-		straggler.Product(n.l)
-		k.jteValid, k.jteZero, k.jteNews = true, false, true
+		n.inputVJP()
+		k.jteValid, k.jteNews = true, true
 	}
 	if n.cfg.Variant.fixedPredictions() {
 		switch {
@@ -399,6 +390,26 @@ func (n *node) act(t int, up *mat.Dense) channels.Payload {
 	n.layer.Forward(up, w.deriv, w.x)
 	k.xMoved, k.jteValid, k.deltaOld = true, false, true
 	return channels.Full
+}
+
+// inputVJP computes jte = J_lᵀ(pi e_{l+1}) from the gated cotangent.
+func (n *node) inputVJP() {
+	n.layer.InputVJP(n.w.jte, n.w.delta)
+	n.stats.VJPs++
+	straggler.Product(n.l)
+	n.known.jteZero = false
+}
+
+// zeroInputVJP skips the input VJP of a zero cotangent: jte is zero. It reports whether
+// jte changed (it held something else).
+func (n *node) zeroInputVJP() (changed bool) {
+	n.stats.SkippedVJPs++
+	if n.known.jteZero {
+		return false
+	}
+	n.w.jte.Zero()
+	n.known.jteZero = true
+	return true
 }
 
 // updateStep is the step whose values give the weight update: H-l for Z-IL, T otherwise.

@@ -75,39 +75,30 @@ func writeEvent(b *strings.Builder, rs results, procs []int) {
 		}
 	}
 
-	const so = "BenchmarkSkipOverhead/"
-	if names := rs.sortedNames(so); len(names) > 0 {
-		fmt.Fprintf(b, "### What the bookkeeping costs\n\nBenchmarkSkipOverhead: event time / dense time where nothing is skipped after the feed-forward pass (standard PC, H = 1, T = 1), and at T = 0, where the event schedule still skips the weight VJPs of the layers below the top (their cotangent is zero at step 0, Theorem 1).\n\n| setting |")
-		for _, p := range procs {
-			fmt.Fprintf(b, " %d core(s) |", p)
-		}
-		b.WriteString("\n|---|" + strings.Repeat("---|", len(procs)) + "\n")
-		for _, name := range names {
-			fmt.Fprintf(b, "| %s |", strings.TrimPrefix(name, so))
-			for _, p := range procs {
-				fmt.Fprintf(b, " %s |", num(rs.metric(name, p, "event/dense")))
-			}
-			b.WriteString("\n")
-		}
-		b.WriteString("\n")
-	}
+	metricTable(b, rs, procs, "BenchmarkSkipOverhead/", "event/dense", "### What the bookkeeping costs\n\nBenchmarkSkipOverhead: event time / dense time where nothing is skipped after the feed-forward pass (standard PC, H = 1, T = 1), and at T = 0, where the event schedule still skips the weight VJPs of the layers below the top (their cotangent is zero at step 0, Theorem 1).\n\n")
+	metricTable(b, rs, procs, "BenchmarkStraggler/", "delays/op", "### A straggler\n\nBenchmarkStraggler: the products of layer H/2 made slower by a fixed delay (internal/straggler, a benchmark hook), FPA-PC, gamma 1, H = T = 8, width 64. *delays/op*: how many delays the update grew by, (slow - fast) / delay, paired. The dense schedule computes that layer's input VJP at every step, so the slow layer sets every step's pace (the paper's point): about T + 1 = 9 delays, fewer on the parallel engine where other layers' work overlaps the delay. The event schedule computes it once, plus the weight VJP: about 2.\n\n")
+}
 
-	const st = "BenchmarkStraggler/"
-	if names := rs.sortedNames(st); len(names) > 0 {
-		fmt.Fprintf(b, "### A straggler\n\nBenchmarkStraggler: the products of layer H/2 made slower by a fixed delay (internal/straggler, a benchmark hook), FPA-PC, gamma 1, H = T = 8, width 64. *delays/op*: how many delays the update grew by, (slow - fast) / delay, paired. The dense schedule computes that layer's input VJP at every step, so the slow layer sets every step's pace (the paper's point): about T + 1 = 9 delays, fewer on the parallel engine where other layers' work overlaps the delay. The event schedule computes it once, plus the weight VJP: about 2.\n\n| setting |")
+// metricTable writes intro and a table of one metric's medians, a row per benchmark
+// with the prefix and a column per core count, when the run has any.
+func metricTable(b *strings.Builder, rs results, procs []int, prefix, metric, intro string) {
+	names := rs.sortedNames(prefix)
+	if len(names) == 0 {
+		return
+	}
+	b.WriteString(intro + "| setting |")
+	for _, p := range procs {
+		fmt.Fprintf(b, " %d core(s) |", p)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(procs)) + "\n")
+	for _, name := range names {
+		fmt.Fprintf(b, "| %s |", strings.TrimPrefix(name, prefix))
 		for _, p := range procs {
-			fmt.Fprintf(b, " %d core(s) |", p)
-		}
-		b.WriteString("\n|---|" + strings.Repeat("---|", len(procs)) + "\n")
-		for _, name := range names {
-			fmt.Fprintf(b, "| %s |", strings.TrimPrefix(name, st))
-			for _, p := range procs {
-				fmt.Fprintf(b, " %s |", num(rs.metric(name, p, "delays/op")))
-			}
-			b.WriteString("\n")
+			fmt.Fprintf(b, " %s |", num(rs.metric(name, p, metric)))
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString("\n")
 }
 
 // sortedNames lists the distinct benchmark names with a prefix, sorted.
