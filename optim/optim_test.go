@@ -479,3 +479,38 @@ func BenchmarkStep(b *testing.B) {
 		})
 	}
 }
+
+// StepAscent(p, u) is Step(p, -u) bit for bit, for every optimiser setting, over
+// several steps (so that momentum and Adam's moments carry the sign through).
+func TestStepAscentIsStepOnTheNegatedUpdate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 1))
+	for _, cfg := range []Config{
+		{Kind: SGD, LR: 0.1},
+		{Kind: SGD, LR: 0.1, Momentum: 0.9, WeightDecay: 0.01},
+		{Kind: SGD, LR: 0.1, Momentum: 0.9, Nesterov: true},
+		{Kind: Adam, LR: 0.01, Beta1: DefaultBeta1, Beta2: DefaultBeta2, Eps: DefaultEps, WeightDecay: 0.001},
+	} {
+		t.Run(cfg.Kind.String(), func(t *testing.T) {
+			const n = 37
+			pa, pb := make([]float64, n), make([]float64, n)
+			for i := range pa {
+				pa[i] = rng.NormFloat64()
+				pb[i] = pa[i]
+			}
+			sa, sb := cfg.NewState(n), cfg.NewState(n)
+			u, neg := make([]float64, n), make([]float64, n)
+			for range 5 {
+				for i := range u {
+					u[i] = rng.NormFloat64()
+					neg[i] = -u[i]
+				}
+				u[3], neg[3] = 0, math.Copysign(0, -1) // the sign of a zero travels too
+				sa.StepAscent(pa, u)
+				sb.Step(pb, neg)
+				for i := range pa {
+					require.Equal(t, math.Float64bits(pb[i]), math.Float64bits(pa[i]), "param %d", i)
+				}
+			}
+		})
+	}
+}

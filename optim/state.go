@@ -71,18 +71,25 @@ func (s *State) Steps() int { return s.steps }
 //
 // Step panics, naming both lengths, unless len(param) and len(grad) equal the
 // parameter count the state was made for.
-func (s *State) Step(param, grad []float64) {
+func (s *State) Step(param, grad []float64) { s.step("Step", param, grad, false) }
+
+// StepAscent is Step along the gradient -u: the step for an update u that points
+// downhill, as a predictive-coding weight update does. It equals Step(param, -u) bit for
+// bit (negation is exact) without a buffer for -u or a pass to fill it.
+func (s *State) StepAscent(param, u []float64) { s.step("StepAscent", param, u, true) }
+
+func (s *State) step(op string, param, grad []float64, negate bool) {
 	if len(param) != s.n || len(grad) != s.n {
-		panic(fmt.Sprintf("optim: Step: len(param) = %d, len(grad) = %d, want %d (the state's parameter count)",
-			len(param), len(grad), s.n))
+		panic(fmt.Sprintf("optim: %s: len(param) = %d, len(grad) = %d, want %d (the state's parameter count)",
+			op, len(param), len(grad), s.n))
 	}
 	switch s.cfg.Kind {
 	case SGD:
-		s.stepSGD(param, grad)
+		s.stepSGD(param, grad, negate)
 	case Adam:
-		s.stepAdam(param, grad)
+		s.stepAdam(param, grad, negate)
 	default:
-		panic("optim: Step on a State not made by Config.NewState")
+		panic("optim: " + op + " on a State not made by Config.NewState")
 	}
 	s.steps++
 }
@@ -106,7 +113,7 @@ func (s *State) Step(param, grad []float64) {
 //	buf.mul_(momentum).add_(d_p, alpha=1 - dampening)   # later steps
 //	d_p = d_p.add(buf, alpha=momentum) if nesterov else buf
 //	param.add_(d_p, alpha=-lr)
-func (s *State) stepSGD(param, grad []float64) {
+func (s *State) stepSGD(param, grad []float64, negate bool) {
 	var (
 		negLR     = -s.cfg.LR
 		wd        = s.cfg.WeightDecay
@@ -119,6 +126,9 @@ func (s *State) stepSGD(param, grad []float64) {
 	if momentum == 0 {
 		for i, p := range param {
 			g := grad[i]
+			if negate {
+				g = -g
+			}
 			if wd != 0 {
 				g = math.FMA(p, wd, g)
 			}
@@ -129,6 +139,9 @@ func (s *State) stepSGD(param, grad []float64) {
 	buf := s.mom[:len(param)]
 	for i, p := range param {
 		g := grad[i]
+		if negate {
+			g = -g
+		}
 		if wd != 0 {
 			g = math.FMA(p, wd, g)
 		}
@@ -156,7 +169,7 @@ func (s *State) stepSGD(param, grad []float64) {
 //	step_size = lr / (1 - beta1 ** step)
 //	denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2 ** step)).add_(eps)
 //	param.addcdiv_(exp_avg, denom, value=-step_size)
-func (s *State) stepAdam(param, grad []float64) {
+func (s *State) stepAdam(param, grad []float64, negate bool) {
 	var (
 		t          = s.steps + 1
 		wd         = s.cfg.WeightDecay
@@ -174,6 +187,9 @@ func (s *State) stepAdam(param, grad []float64) {
 	grad = grad[:len(param)]
 	for i, p := range param {
 		g := grad[i]
+		if negate {
+			g = -g
+		}
 		if wd != 0 {
 			g = math.FMA(p, wd, g)
 		}

@@ -108,7 +108,6 @@ func New(ctx context.Context, layers []*layer.Dense, cfg Config) (*Network, erro
 			nd.layer = layers[l]
 			nd.width = layers[l].In()
 			nd.grad = layer.NewGrad(layers[l])
-			nd.neg = layer.NewGrad(layers[l])
 			if cfg.Variant == Incremental {
 				nd.step = layer.NewGrad(layers[l])
 			}

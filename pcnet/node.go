@@ -37,7 +37,6 @@ type node struct {
 
 	layer *layer.Dense    // theta_l (input and hidden nodes)
 	grad  *layer.Grad     // the weight update dW_l(e_{l+1}) of the last batch
-	neg   *layer.Grad     // -grad: what the optimiser descends along
 	opt   [2]*optim.State // weight, bias
 	obs   NodeObserver
 
@@ -433,12 +432,9 @@ func (n *node) learn() {
 
 // descend takes one optimiser step of theta_l along the update g.
 func (n *node) descend(g *layer.Grad) {
-	p, gp, neg := n.layer.Params(), g.Params(), n.neg.Params()
+	p, gp := n.layer.Params(), g.Params()
 	for i := range p {
-		for j, v := range gp[i] {
-			neg[i][j] = -v
-		}
-		n.opt[i].Step(p[i], neg[i])
+		n.opt[i].StepAscent(p[i], gp[i]) // g is a negative gradient
 	}
 	if err := checkFinite(n.l, n.layer); err != nil && n.fault == nil {
 		n.fault = fmt.Errorf("%w after the optimiser step: the weights diverged", err)
