@@ -118,7 +118,11 @@ func (n *node) begin(x0 *mat.Dense, labels []int) {
 	n.stats = NodeStats{Steps: n.cfg.Steps}
 	n.known = known{}
 	n.fault = nil
-	if n.grad != nil {
+	// The weight VJP writes the whole update when it runs; the update is zeroed here only
+	// when it may not (its step lies beyond T) or when iPC sums into it, and in act where
+	// the event schedule skips it. Zeroing the first layer's 784 x n update every batch
+	// would cost a pass over it that backprop does not make.
+	if n.grad != nil && (n.incremental() || n.updateStep() > n.cfg.Steps) {
 		n.grad.Zero()
 	}
 }
@@ -338,7 +342,8 @@ func (n *node) act(t int, up *mat.Dense) channels.Payload {
 	k := &n.known
 	if update {
 		if n.event && k.cotZero {
-			n.stats.SkippedVJPs++ // the update is zero, as begin left it
+			n.grad.Zero() // the update of a zero cotangent
+			n.stats.SkippedVJPs++
 		} else {
 			n.layer.WeightVJP(n.grad.W, n.grad.B, n.point(), w.delta)
 			n.stats.VJPs++
