@@ -63,6 +63,7 @@ type Transport struct {
 	status    chan nats.Status
 	watchDone chan struct{}
 	delay     *delayLine
+	pub       func(subject string, frame []byte) error // nc.Publish; tests intercept it
 
 	mu     sync.Mutex
 	subs   []*nats.Subscription
@@ -104,6 +105,7 @@ func New(nc *nats.Conn, o Options) (*Transport, error) {
 		broken:    make(chan struct{}),
 		watchDone: make(chan struct{}),
 		linked:    map[int]bool{},
+		pub:       nc.Publish,
 	}
 	// Listen before checking, so that a loss in between is not missed.
 	t.status = nc.StatusChanged(nats.DISCONNECTED, nats.CLOSED)
@@ -211,7 +213,7 @@ func (t *Transport) publish(subject string, frame []byte) error {
 	if t.delay != nil {
 		return t.delay.publish(subject, frame, t.broken)
 	}
-	return t.nc.Publish(subject, frame)
+	return t.pub(subject, frame)
 }
 
 // Link makes link lower-(lower+1). The ends this process holds are real: the

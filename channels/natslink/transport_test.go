@@ -569,3 +569,142 @@ func inProcessPair(t testing.TB, buffers, rows, cols int) pair {
 	require.NoError(t, err)
 	return pair{l, l}
 }
+
+// TestSteadyStateAllocations: a round trip (a prediction up, an error down,
+// both released) allocates no more than nats.go and the embedded server do
+// for the same four frames (two messages, two credits) published and
+// received with nats.go alone: the transport adds no allocation per message.
+// (nats.go's client allocates three objects per delivered frame: the subject
+// string, a copy of the payload and the Msg; the server in this process
+// allocates for routing them.)
+func TestSteadyStateAllocations(t *testing.T) {
+	const rows, cols = 8, 16
+	srv := startServer(t, Server{})
+	p := newPair(t, dial(t, srv), dial(t, srv), Options{Run: "allocs", Buffers: 1}, 0, rows, cols)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var failed error
+	step := 0
+	roundTrip := func() {
+		for _, d := range []struct {
+			s    channels.Sender
+			r    channels.Receiver
+			kind channels.Kind
+		}{{p.lo.UpSend, p.hi.UpRecv, channels.Prediction}, {p.hi.DownSend, p.lo.DownRecv, channels.Error}} {
+			b, err := d.s.Acquire(ctx, rows, cols)
+			if err != nil {
+				failed = err
+				return
+			}
+			b.Data[0] = float64(step)
+			if err := d.s.Send(ctx, channels.Message{Kind: d.kind, Step: step, Buf: b}); err != nil {
+				failed = err
+				return
+			}
+			m, err := d.r.Recv(ctx)
+			if err != nil {
+				failed = err
+				return
+			}
+			d.r.Release(m)
+		}
+		step++
+	}
+	roundTrip() // the first grants arrive
+	ours := testing.AllocsPerRun(500, roundTrip)
+	require.NoError(t, failed)
+
+	baseline := testing.AllocsPerRun(500, rawRoundTrip(t, dial(t, srv), dial(t, srv), headerSize+8*rows*cols))
+	t.Logf("allocations per round trip: transport %.0f, nats.go alone %.0f", ours, baseline)
+	require.LessOrEqual(t, ours, baseline)
+}
+
+// rawRoundTrip returns a round trip of four frames over nats.go alone: a
+// message up and its credit back, a message down and its credit back.
+func rawRoundTrip(t testing.TB, a, b *nats.Conn, size int) func() {
+	t.Helper()
+	sub := func(nc *nats.Conn, subject string) chan *nats.Msg {
+		ch := make(chan *nats.Msg, 4)
+		s, err := nc.ChanSubscribe(subject, ch)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Unsubscribe() })
+		require.NoError(t, nc.Flush())
+		return ch
+	}
+	up, upCredit := sub(b, "raw.up"), sub(a, "raw.up.credit")
+	down, downCredit := sub(a, "raw.down"), sub(b, "raw.down.credit")
+	data, credit := make([]byte, size), make([]byte, headerSize)
+	return func() {
+		_ = a.Publish("raw.up", data)
+		<-up
+		_ = b.Publish("raw.up.credit", credit)
+		<-upCredit
+		_ = b.Publish("raw.down", data)
+		<-down
+		_ = a.Publish("raw.down.credit", credit)
+		<-downCredit
+	}
+}
+
+// TestOwnCodeAllocatesNothing: with the client's delivery replaced by
+// pre-allocated messages, a round trip through the transport's own code
+// (Acquire, Send with its encoding, Recv with its decoding, Release with its
+// credit, the credit's check) allocates nothing.
+func TestOwnCodeAllocatesNothing(t *testing.T) {
+	srv := startServer(t, Server{})
+	tr := newTransport(t, dial(t, srv), Options{Run: "own", Lo: 0, Hi: 1, Buffers: 1, LocalOverNATS: true})
+	l, err := tr.Link(0, 4, 8, 4, 8)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// One real message, so that the first grant has arrived.
+	require.NoError(t, send(ctx, l.UpSend, channels.Prediction, 0, channels.Full, 4, 8, make([]float64, 32)))
+	m, err := l.UpRecv.Recv(ctx)
+	require.NoError(t, err)
+	l.UpRecv.Release(m)
+
+	s, r := l.UpSend.(*sendEnd), l.UpRecv.(*recvEnd)
+	require.Eventually(t, func() bool { return len(s.credits) > 0 }, 10*time.Second, time.Millisecond)
+	data := &nats.Msg{Subject: r.subject, Data: make([]byte, 0, headerSize+8*32)}
+	credit := &nats.Msg{Subject: r.creditSubject, Data: make([]byte, 0, headerSize)}
+	tr.pub = func(subject string, frame []byte) error {
+		switch subject {
+		case r.subject:
+			data.Data = append(data.Data[:0], frame...)
+			r.frames <- data
+		case r.creditSubject:
+			credit.Data = append(credit.Data[:0], frame...)
+			s.credits <- credit
+		default:
+			return fmt.Errorf("unexpected publish on %s", subject)
+		}
+		return nil
+	}
+	var failed error
+	step := 1
+	allocs := testing.AllocsPerRun(1000, func() {
+		payload := channels.Payloads()[step%3]
+		b, err := s.Acquire(ctx, 4, 8)
+		if err != nil {
+			failed = err
+			return
+		}
+		b.Data[0] = float64(step)
+		if err := s.Send(ctx, channels.Message{Kind: channels.Prediction, Step: step, Payload: payload, Buf: b}); err != nil {
+			failed = err
+			return
+		}
+		m, err := r.Recv(ctx)
+		if err != nil {
+			failed = err
+			return
+		}
+		if m.Step != step || m.Payload != payload || (payload == channels.Full && m.Buf.Data[0] != float64(step)) {
+			failed = fmt.Errorf("step %d: got %v %v %v", step, m.Step, m.Payload, m.Buf.Data[0])
+		}
+		r.Release(m)
+		step++
+	})
+	require.NoError(t, failed)
+	require.Zero(t, allocs)
+}

@@ -111,7 +111,7 @@ func parseHeader(frame []byte, h *header) error {
 	}
 	copy(h.magic[:], frame[0:4])
 	if h.magic != magic {
-		return fmt.Errorf("not a pcnet link frame: magic %q, want %q", h.magic[:], magic[:])
+		return fmt.Errorf("not a pcnet link frame: magic %q, want %q", string(frame[0:4]), string(magic[:]))
 	}
 	h.version = frame[4]
 	if h.version != wireVersion {
