@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"unsafe"
 
 	"github.com/pcnet/pcnet/channels"
 )
@@ -385,16 +386,36 @@ func (e *endpoint) controlFrame(b []byte, typ frameType, limit uint64) []byte {
 	return b
 }
 
+// hostLittleEndian: on such hosts (amd64, arm64) a []float64's memory is
+// the wire format already, and the codec is one copy.
+var hostLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
 // putFloats writes src little-endian into dst[:8*len(src)].
 func putFloats(dst []byte, src []float64) {
+	if hostLittleEndian && len(src) > 0 {
+		copy(dst[:8*len(src)], unsafe.Slice((*byte)(unsafe.Pointer(&src[0])), 8*len(src)))
+		return
+	}
+	putFloatsPortable(dst, src)
+}
+
+// getFloats reads dst little-endian from src[:8*len(dst)].
+func getFloats(dst []float64, src []byte) {
+	if hostLittleEndian && len(dst) > 0 {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 8*len(dst)), src[:8*len(dst)])
+		return
+	}
+	getFloatsPortable(dst, src)
+}
+
+func putFloatsPortable(dst []byte, src []float64) {
 	dst = dst[:8*len(src)]
 	for i, v := range src {
 		binary.LittleEndian.PutUint64(dst[8*i:], math.Float64bits(v))
 	}
 }
 
-// getFloats reads dst little-endian from src[:8*len(dst)].
-func getFloats(dst []float64, src []byte) {
+func getFloatsPortable(dst []float64, src []byte) {
 	src = src[:8*len(dst)]
 	for i := range dst {
 		dst[i] = math.Float64frombits(binary.LittleEndian.Uint64(src[8*i:]))

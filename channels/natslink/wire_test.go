@@ -214,3 +214,23 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestFloatCodec: the copy of a little-endian host and the portable loop
+// write the same bytes, little-endian, and read back the same bits.
+func TestFloatCodec(t *testing.T) {
+	v := append([]float64{1}, specials...)
+	fast, portable := make([]byte, 8*len(v)), make([]byte, 8*len(v))
+	putFloats(fast, v)
+	putFloatsPortable(portable, v)
+	require.Equal(t, portable, fast)
+	require.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0xf0, 0x3f}, portable[:8], "1.0 little-endian")
+	for _, get := range []func([]float64, []byte){getFloats, getFloatsPortable} {
+		got := make([]float64, len(v))
+		get(got, portable)
+		for i := range v {
+			require.Equal(t, math.Float64bits(v[i]), math.Float64bits(got[i]))
+		}
+	}
+	putFloats(nil, nil) // empty values are no-ops
+	getFloats(nil, nil)
+}
