@@ -181,7 +181,8 @@ func (t *Transport) publishFailed(name, what string, err error) error {
 }
 
 // Close unsubscribes every end, stops the goroutines of t and breaks its
-// links (their calls return ErrClosed). It does not close the connection.
+// links over NATS (their calls return ErrClosed; in-process links of two
+// local nodes are not affected). It does not close the connection.
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	if t.closed {
