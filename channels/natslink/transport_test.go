@@ -445,6 +445,35 @@ func TestMalformedOnTheWire(t *testing.T) {
 	}
 }
 
+// TestLockstepMatchesInProcess: a pair of PC-like nodes exchanging errors
+// down and predictions up for many steps receive bit for bit the same
+// messages over NATS (two processes' transports, or one transport carrying
+// a local link, chunked or not) as over an in-process link.
+func TestLockstepMatchesInProcess(t *testing.T) {
+	const rows, cols, steps = 5, 12, 60
+	want := lockstep(t, inProcessPair(t, 1, rows, cols), rows, cols, steps)
+	srv := startServer(t, Server{})
+	t.Run("two processes", func(t *testing.T) {
+		got := lockstep(t, newPair(t, dial(t, srv), dial(t, srv), Options{Run: "lock2", Buffers: 1}, 0, rows, cols), rows, cols, steps)
+		require.Equal(t, want, got)
+	})
+	t.Run("chunked", func(t *testing.T) {
+		got := lockstep(t, newPair(t, dial(t, srv), dial(t, srv), Options{Run: "lockc", Buffers: 1, MaxChunkBytes: headerSize + 8*7}, 0, rows, cols), rows, cols, steps)
+		require.Equal(t, want, got)
+	})
+	t.Run("local over NATS", func(t *testing.T) {
+		l, err := newTransport(t, dial(t, srv), Options{Run: "lock1", Lo: 0, Hi: 1, Buffers: 1, LocalOverNATS: true}).Link(0, rows, cols, rows, cols)
+		require.NoError(t, err)
+		require.Equal(t, want, lockstep(t, pair{l, l}, rows, cols, steps))
+	})
+	var payloads [3]int
+	for _, r := range want {
+		payloads[r[2]]++
+	}
+	require.Positive(t, payloads[channels.Zero], "the exchange sends zero payloads")
+	require.Positive(t, payloads[channels.Unchanged], "and unchanged ones")
+}
+
 // TestDelay: an injected per-hop delay makes a round trip take at least two
 // hops' delay; the values are those without it.
 func TestDelay(t *testing.T) {
