@@ -12,12 +12,16 @@ import (
 	"github.com/pcnet/pcnet/train"
 )
 
-// The event schedule's benchmarks. Each pairs two computations in one loop, alternating
-// which goes first, and times each: the ratio of their totals is steady under a host whose
-// speed drifts, where the ratio of two separately timed benchmarks is not.
+// The event schedule's benchmarks. Each pairs two computations in one loop and times
+// each: the ratio of their totals is steady under a host whose speed drifts, where the
+// ratio of two separately timed benchmarks is not. They alternate in blocks of a few
+// calls, in alternating order, so that each runs mostly with its own data in the caches,
+// as it would in a training run of its own.
 
-// paired times a and b, one call each per iteration in alternating order, and returns
-// their mean times.
+// pairBlock is the number of calls of one computation in a row.
+const pairBlock = 4
+
+// paired times a and c, b.N calls each, and returns their mean times.
 func paired(b *testing.B, a, c func()) (ta, tc time.Duration) {
 	b.Helper()
 	for range 2 { // warm-up: buffers, caches
@@ -25,17 +29,22 @@ func paired(b *testing.B, a, c func()) (ta, tc time.Duration) {
 		c()
 	}
 	b.ResetTimer()
-	for i := range b.N {
-		first, second, t1, t2 := a, c, &ta, &tc
-		if i%2 == 1 {
-			first, second, t1, t2 = c, a, &tc, &ta
-		}
+	run := func(f func(), n int) time.Duration {
 		t0 := time.Now()
-		first()
-		m := time.Now()
-		second()
-		*t1 += m.Sub(t0)
-		*t2 += time.Since(m)
+		for range n {
+			f()
+		}
+		return time.Since(t0)
+	}
+	for i, k := 0, 0; i < b.N; i, k = i+pairBlock, k+1 {
+		n := min(pairBlock, b.N-i)
+		if k%2 == 0 {
+			ta += run(a, n)
+			tc += run(c, n)
+		} else {
+			tc += run(c, n)
+			ta += run(a, n)
+		}
 	}
 	b.StopTimer()
 	return ta / time.Duration(b.N), tc / time.Duration(b.N)
