@@ -163,8 +163,8 @@ type Stats struct {
 	Messages, Bytes uint64
 }
 
-// Transport makes links; the in-process implementation uses Go channels. A
-// network transport can be added later behind the same interface without
+// Transport makes links; the in-process implementation uses Go channels,
+// channels/natslink carries them over NATS, behind the same interface, without
 // touching the engine.
 type Transport interface {
 	// Link connects node `lower` and node `lower+1`: the up direction carries
@@ -183,6 +183,20 @@ type Link struct {
 	DownRecv Receiver // held by node Lower
 
 	up, down *direction
+	// stats, when set, counts a link made by another package's transport
+	// (NewLink); the in-process links leave it nil and read up and down.
+	stats func(Direction) Stats
+}
+
+// NewLink makes a Link out of ends built by another transport: any end this
+// process does not hold is nil. stats reports the counters of a direction for
+// [Link.Stats] (nil: zero counters); it must be safe to call concurrently
+// with traffic.
+func NewLink(lower int, upSend Sender, upRecv Receiver, downSend Sender, downRecv Receiver, stats func(Direction) Stats) *Link {
+	if stats == nil {
+		stats = func(Direction) Stats { return Stats{} }
+	}
+	return &Link{Lower: lower, UpSend: upSend, UpRecv: upRecv, DownSend: downSend, DownRecv: downRecv, stats: stats}
 }
 
 // Stats returns the counters of a direction (safe to call concurrently with
@@ -190,6 +204,9 @@ type Link struct {
 // are separate atomics, so a read racing a Send may see one counted and not
 // yet the other. An unknown direction has zero counters.
 func (l *Link) Stats(d Direction) Stats {
+	if l.stats != nil {
+		return l.stats(d)
+	}
 	var dir *direction
 	switch d {
 	case Up:

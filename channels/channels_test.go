@@ -533,3 +533,25 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestNewLink: a link built by another transport keeps the ends it was given
+// (nil where another process holds them) and reads its counters from the
+// transport's source.
+func TestNewLink(t *testing.T) {
+	in := newLink(t, 1, 5, 2, 3)
+	var asked []channels.Direction
+	l := channels.NewLink(5, in.UpSend, nil, nil, in.DownRecv, func(d channels.Direction) channels.Stats {
+		asked = append(asked, d)
+		return channels.Stats{Messages: uint64(d), Bytes: 10 * uint64(d)}
+	})
+	require.Equal(t, 5, l.Lower)
+	require.Same(t, in.UpSend, l.UpSend)
+	require.Same(t, in.DownRecv, l.DownRecv)
+	require.Nil(t, l.UpRecv)
+	require.Nil(t, l.DownSend)
+	require.Equal(t, channels.Stats{Messages: 1, Bytes: 10}, l.Stats(channels.Up))
+	require.Equal(t, channels.Stats{Messages: 2, Bytes: 20}, l.Stats(channels.Down))
+	require.Equal(t, []channels.Direction{channels.Up, channels.Down}, asked)
+
+	require.Equal(t, channels.Stats{}, channels.NewLink(0, nil, nil, nil, nil, nil).Stats(channels.Up), "no source: zero counters")
+}

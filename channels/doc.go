@@ -52,7 +52,9 @@
 //
 // # Transports
 //
-// [Transport] makes links; [NewInProcess] makes them out of Go channels.
-// A network transport can be added behind the same interface. [Link.Stats]
-// counts the messages and payload bytes sent in each direction.
+// [Transport] makes links; [NewInProcess] makes them out of Go channels, and
+// package channels/natslink carries them over NATS between processes. A
+// transport of another package builds its links with [NewLink], leaving nil
+// the ends held by other processes. [Link.Stats] counts the messages and
+// payload bytes sent in each direction.
 package channels

@@ -1,0 +1,103 @@
+// Package natslink carries pcnet's links between processes over NATS: a
+// [Transport] that implements channels.Transport with the in-process
+// semantics (message kinds, step tags, payloads, credits, back-pressure,
+// cancellation), an embedded server for one machine and for tests, and a
+// dialer whose secrets come from files or the environment.
+//
+// # Processes and ends
+//
+// Each process of a run makes a Transport for the run's ID and the range of
+// nodes it hosts, [Options.Lo] to [Options.Hi]. Link(l, ...) returns a
+// channels.Link whose ends this process holds are real and the others nil:
+// the up sender and down receiver when node l is hosted, the up receiver and
+// down sender when node l+1 is. A link of two hosted nodes is in-process
+// (channels.NewInProcess) unless [Options.LocalOverNATS]. The node cores
+// never learn which transport carries their messages.
+//
+// # Subjects
+//
+// Every subject is scoped by the run (DESIGN §9):
+//
+//	pcnet.<run>.link.<l>.up           predictions, node l -> l+1
+//	pcnet.<run>.link.<l>.down         errors, node l+1 -> l
+//	pcnet.<run>.link.<l>.<dir>.credit credit limits, receiver -> sender
+//	pcnet.<run>.link.<l>.<dir>.hello  a sender asking for its limit
+//
+// so two runs on one server never see each other's messages. The header of
+// every frame names the run (a 64-bit hash of its ID), the link and the
+// direction again, and a frame that names another is an error.
+//
+// # Wire format
+//
+// A frame is a 64-byte little-endian header (magic "PCNL", version, frame
+// type, direction, kind, payload, flags, link, run tag, sequence number,
+// step, rows, cols, chunk index and count, offset, body length; the layout
+// is in wire.go) followed by the body: the value's float64s, row-major,
+// little-endian, bit for bit (NaN payloads, -0 and subnormals included). A
+// Zero or Unchanged message is a header alone: the buffer is still the
+// sender's credit, but its content is not read.
+//
+// # Chunking
+//
+// A message larger than a frame (the server's max payload, 1 MiB by default,
+// or [Options.MaxChunkBytes]) is sent as consecutive frames of the same
+// sequence number, each naming its chunk, the chunk count and its offset; a
+// 64 x 4096 value (2 MiB) takes three. NATS keeps one publisher's order on a
+// subject, so the receiver assembles the chunks in its buffer as they come.
+//
+// # Credits
+//
+// Each direction has [Options.Buffers] credits, as in-process. The receiver
+// holds that many buffers and publishes a cumulative credit limit (buffers +
+// messages released) when it subscribes and on every Release; the sender may
+// send message n only while n < limit, so it is never more than its credits
+// ahead and Acquire blocks, as in-process, until the receiver releases. A
+// cumulative limit makes a repeated or late credit harmless. The receiver's
+// first grant is lost if the sender subscribed later, so a sender without
+// one asks for it (hello, with a growing interval) while it waits: processes
+// may make their links in any order.
+//
+// # Errors and failure
+//
+// The receiver checks every frame: magic, version, type, run, link,
+// direction, kind, payload, shape against its pool, the sequence number (a
+// message lost, duplicated or reordered), chunk order, offsets and sizes
+// (truncated frames, size mismatches), and that the sender keeps within its
+// credits. The first bad frame breaks the link: Recv returns an error that
+// names the link and what is wrong, then and on every later call; nothing
+// panics. The step is carried, not checked: pcnet's steps restart each
+// batch, and the node checks the step it expects. A bad credit frame breaks
+// the sending end the same way, surfacing from Acquire.
+//
+// A lost connection (the server gone, or the connection closed) breaks
+// every link of the transport: blocked and later calls return one error
+// naming the run and the server. The transport does not resume after a
+// reconnect: core NATS may have dropped frames with the server, and only a
+// restart from a checkpoint is exact. [Dial] therefore connects without
+// reconnecting.
+//
+// # Allocation
+//
+// The transport's own code allocates nothing per message (Send encodes into
+// a frame buffer of its own, Recv decodes into its pool). nats.go allocates
+// three objects for each frame it delivers (the subject string, a copy of the
+// payload and the Msg), four frames per round trip with their credits; an
+// embedded server in the process allocates for routing them too.
+//
+// # Delay
+//
+// [Options.Delay] holds every frame a process publishes for that long before
+// it leaves, in order, without making the sender wait: each hop takes that
+// much longer, and the numbers carried are unchanged.
+//
+// # Servers and security
+//
+// [Server.Start] runs an embedded NATS server for one machine: it listens on
+// 127.0.0.1 only, on a random port, and requires a random token made for the
+// start; [Server.StartCluster] joins several by routes on 127.0.0.1, with a
+// random route password. Across machines any NATS server or cluster serves:
+// [Dial] authenticates with a token, a user and password, an nkey seed or a
+// creds file, over TLS with a CA and a client certificate, taking secrets
+// from a file or an environment variable ([Secret]) so that none has to be
+// given on a command line.
+package natslink

@@ -1,0 +1,670 @@
+package natslink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/pcnet/pcnet/channels"
+)
+
+// ErrClosed is the error of a link whose transport was closed.
+var ErrClosed = errors.New("natslink: transport closed")
+
+// Options configure a [Transport].
+type Options struct {
+	// Run scopes every subject (pcnet.<Run>.link...): processes of one run
+	// share it, and two runs on one server never see each other's messages.
+	// 1 to 64 of the characters A-Z a-z 0-9 _ -.
+	Run string
+	// Lo and Hi are the first and last node this process hosts.
+	Lo, Hi int
+	// Buffers is the number of credits (buffers) per link direction, as in
+	// channels.NewInProcess (0: channels.DefaultBuffers).
+	Buffers int
+	// Delay is added to every hop: each frame this process publishes (data,
+	// credit, hello) leaves Delay after it was sent, in order; the sender
+	// does not wait. For tests and benchmarks of latency: times change, the
+	// numbers carried do not. Each delayed frame is copied (one allocation).
+	Delay time.Duration
+	// MaxChunkBytes caps a frame (header and body) below the server's max
+	// payload (0: the server's). Tests use it to chunk small messages.
+	MaxChunkBytes int
+	// LocalOverNATS carries a link both of whose nodes are hosted here over
+	// NATS too; by default such a link is in-process (channels.NewInProcess).
+	LocalOverNATS bool
+	// SetupTimeout bounds the server round trip that Link makes after
+	// subscribing (0: 10 s).
+	SetupTimeout time.Duration
+}
+
+// Transport carries the links of one run over one NATS connection, for the
+// nodes this process hosts. It implements channels.Transport. Close it when
+// the run ends (before closing the connection); every goroutine it started
+// stops then.
+type Transport struct {
+	nc          *nats.Conn
+	o           Options
+	url         string
+	chunkFloats int
+	local       channels.Transport
+
+	broken  chan struct{} // closed when the links are broken
+	failed  atomic.Bool
+	failErr error // set once, before broken is closed
+	once    sync.Once
+
+	status    chan nats.Status
+	watchDone chan struct{}
+	delay     *delayLine
+	pub       func(subject string, frame []byte) error // nc.Publish; tests intercept it
+
+	mu     sync.Mutex
+	subs   []*nats.Subscription
+	linked map[int]bool
+	closed bool
+}
+
+var _ channels.Transport = (*Transport)(nil)
+
+// New makes the transport of run o.Run for nodes o.Lo..o.Hi on nc, which the
+// caller owns.
+func New(nc *nats.Conn, o Options) (*Transport, error) {
+	if err := checkRun(o.Run); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.Lo < 0 || o.Hi < o.Lo:
+		return nil, fmt.Errorf("natslink: run %s: node range [%d, %d] is empty or negative", o.Run, o.Lo, o.Hi)
+	case o.Buffers < 0:
+		return nil, fmt.Errorf("natslink: run %s: %d buffers per direction; need >= 1 (0 means %d)", o.Run, o.Buffers, channels.DefaultBuffers)
+	case o.Delay < 0:
+		return nil, fmt.Errorf("natslink: run %s: negative delay %v", o.Run, o.Delay)
+	case o.MaxChunkBytes != 0 && o.MaxChunkBytes < headerSize+8:
+		return nil, fmt.Errorf("natslink: run %s: max chunk of %d bytes cannot hold the %d-byte header and one float64", o.Run, o.MaxChunkBytes, headerSize)
+	case o.SetupTimeout < 0:
+		return nil, fmt.Errorf("natslink: run %s: negative setup timeout %v", o.Run, o.SetupTimeout)
+	}
+	if o.Buffers == 0 {
+		o.Buffers = channels.DefaultBuffers
+	}
+	if o.SetupTimeout == 0 {
+		o.SetupTimeout = 10 * time.Second
+	}
+	t := &Transport{
+		nc:        nc,
+		o:         o,
+		url:       nc.ConnectedUrlRedacted(),
+		local:     channels.NewInProcess(o.Buffers),
+		broken:    make(chan struct{}),
+		watchDone: make(chan struct{}),
+		linked:    map[int]bool{},
+		pub:       nc.Publish,
+	}
+	// Listen before checking, so that a loss in between is not missed.
+	t.status = nc.StatusChanged(nats.DISCONNECTED, nats.CLOSED)
+	if !nc.IsConnected() {
+		nc.RemoveStatusListener(t.status)
+		return nil, fmt.Errorf("natslink: run %s: the NATS connection is %v", o.Run, nc.Status())
+	}
+	frame := int(nc.MaxPayload())
+	if o.MaxChunkBytes != 0 && o.MaxChunkBytes < frame {
+		frame = o.MaxChunkBytes
+	}
+	if frame < headerSize+8 {
+		nc.RemoveStatusListener(t.status)
+		return nil, fmt.Errorf("natslink: run %s: the server's max payload of %d bytes cannot hold a frame", o.Run, frame)
+	}
+	t.chunkFloats = (frame - headerSize) / 8
+	go t.watch()
+	if o.Delay > 0 {
+		t.delay = startDelayLine(nc, o.Delay, t.fail)
+	}
+	return t, nil
+}
+
+// checkRun accepts a run ID that is one NATS subject token of safe characters.
+func checkRun(run string) error {
+	if run == "" || len(run) > 64 {
+		return fmt.Errorf("natslink: run ID %q must be 1 to 64 characters", run)
+	}
+	for _, c := range run {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return fmt.Errorf("natslink: run ID %q: character %q is not one of A-Z a-z 0-9 _ -", run, c)
+		}
+	}
+	return nil
+}
+
+// watch breaks every link when the connection is lost or closed; Close ends
+// it by removing the listener (which closes t.status).
+func (t *Transport) watch() {
+	defer close(t.watchDone)
+	for s := range t.status {
+		t.fail(fmt.Errorf("natslink: run %s: connection to %s %v: the run's links are broken", t.o.Run, t.url, s))
+	}
+}
+
+// fail breaks every link of t with err (the first error wins).
+func (t *Transport) fail(err error) {
+	t.once.Do(func() {
+		t.failErr = err
+		t.failed.Store(true)
+		close(t.broken)
+	})
+}
+
+// err is the error that broke the links, nil while they work.
+func (t *Transport) err() error {
+	if !t.failed.Load() {
+		return nil
+	}
+	return t.failErr
+}
+
+// publishFailed turns a failed publish of what into the link's error: the
+// lost connection's, as every other call will report it, when that is why.
+func (t *Transport) publishFailed(name, what string, err error) error {
+	if !t.nc.IsConnected() {
+		t.fail(fmt.Errorf("natslink: run %s: connection to %s %v: the run's links are broken", t.o.Run, t.url, t.nc.Status()))
+	}
+	if lost := t.err(); lost != nil {
+		return lost
+	}
+	return fmt.Errorf("%s: %s: %w", name, what, err)
+}
+
+// Close unsubscribes every end, stops the goroutines of t and breaks its
+// links (their calls return ErrClosed). It does not close the connection.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	subs := t.subs
+	t.subs = nil
+	t.mu.Unlock()
+
+	t.fail(ErrClosed)
+	var first error
+	for _, s := range subs {
+		if err := s.Unsubscribe(); err != nil && first == nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
+			first = fmt.Errorf("natslink: run %s: unsubscribe %s: %w", t.o.Run, s.Subject, err)
+		}
+	}
+	t.nc.RemoveStatusListener(t.status)
+	<-t.watchDone
+	if t.delay != nil {
+		t.delay.stop()
+	}
+	return first
+}
+
+// publish sends one frame now, or after the injected delay.
+func (t *Transport) publish(subject string, frame []byte) error {
+	if t.delay != nil {
+		return t.delay.publish(subject, frame, t.broken)
+	}
+	return t.pub(subject, frame)
+}
+
+// Link makes link lower-(lower+1). The ends this process holds are real: the
+// up sender and down receiver if node lower is hosted, the up receiver and
+// down sender if node lower+1 is; the others are nil. A link with both nodes
+// hosted is in-process unless Options.LocalOverNATS. Each link is made once.
+func (t *Transport) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*channels.Link, error) {
+	if lower < 0 {
+		return nil, fmt.Errorf("natslink: run %s: link %d-%d: lower node %d is negative", t.o.Run, lower, lower+1, lower)
+	}
+	lowerHere := t.o.Lo <= lower && lower <= t.o.Hi
+	upperHere := t.o.Lo <= lower+1 && lower+1 <= t.o.Hi
+	if !lowerHere && !upperHere {
+		return nil, fmt.Errorf("natslink: run %s: link %d-%d has no node in this process's range [%d, %d]", t.o.Run, lower, lower+1, t.o.Lo, t.o.Hi)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.closed:
+		return nil, ErrClosed
+	case t.linked[lower]:
+		return nil, fmt.Errorf("natslink: run %s: link %d-%d made twice", t.o.Run, lower, lower+1)
+	}
+	if lowerHere && upperHere && !t.o.LocalOverNATS {
+		l, err := t.local.Link(lower, upMaxRows, upMaxCols, downMaxRows, downMaxCols)
+		if err == nil {
+			t.linked[lower] = true
+		}
+		return l, err
+	}
+	b := linkBuilder{t: t}
+	up := newEndpoint(t.o.Run, lower, channels.Up)
+	down := newEndpoint(t.o.Run, lower, channels.Down)
+	if err := checkShape(up.name, t.o.Buffers, upMaxRows, upMaxCols); err != nil {
+		return nil, err
+	}
+	if err := checkShape(down.name, t.o.Buffers, downMaxRows, downMaxCols); err != nil {
+		return nil, err
+	}
+	var (
+		upSend, downSend *sendEnd
+		upRecv, downRecv *recvEnd
+	)
+	if lowerHere {
+		upSend = b.sender(up, upMaxRows, upMaxCols)
+		downRecv = b.receiver(down, downMaxRows, downMaxCols)
+	}
+	if upperHere {
+		upRecv = b.receiver(up, upMaxRows, upMaxCols)
+		downSend = b.sender(down, downMaxRows, downMaxCols)
+	}
+	if b.err == nil {
+		// The server has the subscriptions before anyone is told of them.
+		b.err = t.nc.FlushTimeout(t.o.SetupTimeout)
+	}
+	for _, r := range []*recvEnd{upRecv, downRecv} {
+		if r != nil && b.err == nil {
+			b.err = r.grant()
+		}
+	}
+	if b.err != nil {
+		for _, s := range b.subs {
+			_ = s.Unsubscribe()
+		}
+		return nil, fmt.Errorf("natslink: run %s: link %d-%d: %w", t.o.Run, lower, lower+1, b.err)
+	}
+	t.subs = append(t.subs, b.subs...)
+	t.linked[lower] = true
+	stats := func(d channels.Direction) channels.Stats {
+		s, r := upSend, upRecv
+		if d == channels.Down {
+			s, r = downSend, downRecv
+		} else if d != channels.Up {
+			return channels.Stats{}
+		}
+		if s != nil {
+			return s.stats()
+		}
+		if r != nil {
+			return r.stats()
+		}
+		return channels.Stats{}
+	}
+	// Typed nil pointers must become nil interfaces.
+	var us, ds channels.Sender
+	var ur, dr channels.Receiver
+	if upSend != nil {
+		us, dr = upSend, downRecv
+	}
+	if upRecv != nil {
+		ur, ds = upRecv, downSend
+	}
+	return channels.NewLink(lower, us, ur, ds, dr, stats), nil
+}
+
+// linkBuilder collects the subscriptions of a link being made and its first
+// error.
+type linkBuilder struct {
+	t    *Transport
+	subs []*nats.Subscription
+	err  error
+}
+
+func (b *linkBuilder) chanSubscribe(subject string, capacity int) chan *nats.Msg {
+	ch := make(chan *nats.Msg, capacity)
+	if b.err != nil {
+		return ch
+	}
+	sub, err := b.t.nc.ChanSubscribe(subject, ch)
+	if err != nil {
+		b.err = err
+		return ch
+	}
+	b.subs = append(b.subs, sub)
+	return ch
+}
+
+// subjects of a direction: data, credits, hellos.
+func subjects(e endpoint) (data, credit, hello string) {
+	data = "pcnet." + e.runID + ".link." + strconv.FormatUint(uint64(e.lower), 10) + "." + e.dir.String()
+	return data, data + ".credit", data + ".hello"
+}
+
+func (b *linkBuilder) sender(e endpoint, maxRows, maxCols int) *sendEnd {
+	t := b.t
+	s := &sendEnd{
+		t:           t,
+		endpoint:    e,
+		kind:        kindOf(e.dir),
+		maxRows:     maxRows,
+		maxCols:     maxCols,
+		slots:       newSlots(t.o.Buffers, maxRows, maxCols),
+		chunkFloats: t.chunkFloats,
+	}
+	s.subject, _, s.helloSubject = subjects(e)
+	_, credit, _ := subjects(e)
+	s.frame = make([]byte, headerSize+8*min(maxRows*maxCols, t.chunkFloats))
+	s.hello = e.controlFrame(make([]byte, headerSize), frameHello, 0)
+	// Credits in flight: one per release, plus re-grants answering hellos.
+	s.credits = b.chanSubscribe(credit, t.o.Buffers+16)
+	if b.err == nil {
+		s.creditSub = b.subs[len(b.subs)-1]
+	}
+	return s
+}
+
+func (b *linkBuilder) receiver(e endpoint, maxRows, maxCols int) *recvEnd {
+	t := b.t
+	r := &recvEnd{t: t, dec: newDecoder(e, t.o.Buffers, maxRows, maxCols)}
+	r.subject, r.creditSubject, _ = subjects(e)
+	_, _, hello := subjects(e)
+	r.creditFrame = make([]byte, headerSize)
+	r.limit.Store(uint64(t.o.Buffers))
+	// Frames in flight: every credit's message, chunked, and a margin for
+	// foreign frames, which are errors anyway.
+	chunks := (maxRows*maxCols + t.chunkFloats - 1) / t.chunkFloats
+	r.frames = b.chanSubscribe(r.subject, t.o.Buffers*chunks+16)
+	if b.err == nil {
+		r.sub = b.subs[len(b.subs)-1]
+		sub, err := t.nc.Subscribe(hello, r.answerHello)
+		if err != nil {
+			b.err = err
+		} else {
+			b.subs = append(b.subs, sub)
+		}
+	}
+	return r
+}
+
+func kindOf(d channels.Direction) channels.Kind {
+	if d == channels.Down {
+		return channels.Error
+	}
+	return channels.Prediction
+}
+
+// sendEnd is a direction's sending end in this process. Its pool is local:
+// Send encodes the value into frames at once, so the credit, not the buffer,
+// is what waits for the receiver.
+type sendEnd struct {
+	t *Transport
+	endpoint
+	kind             channels.Kind
+	maxRows, maxCols int
+	slots            []slot
+	acquired         int
+
+	subject, helloSubject string
+	frame, hello          []byte
+	chunkFloats           int
+
+	credits   chan *nats.Msg
+	creditSub *nats.Subscription
+	seq       uint64 // messages sent
+	limit     uint64 // the receiver's credit limit: messages < limit may be sent
+	err       error  // sticky: the link is broken
+
+	messages, bytes atomic.Uint64
+}
+
+func (s *sendEnd) stats() channels.Stats {
+	return channels.Stats{Messages: s.messages.Load(), Bytes: s.bytes.Load()}
+}
+
+// Acquire takes a credit and a buffer of the local pool shaped rows x cols,
+// blocking until the receiver has released enough messages or ctx is done.
+func (s *sendEnd) Acquire(ctx context.Context, rows, cols int) (*channels.Buffer, error) {
+	if rows < 1 || cols < 1 || rows > s.maxRows || cols > s.maxCols {
+		return nil, fmt.Errorf("%s: cannot acquire a %dx%d buffer: the pool's buffers are %dx%d", s.name, rows, cols, s.maxRows, s.maxCols)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.broken(); err != nil {
+		return nil, err
+	}
+	for s.seq+uint64(s.acquired) >= s.limit {
+		if err := s.waitCredit(ctx); err != nil {
+			return nil, err
+		}
+	}
+	i := 0
+	for s.slots[i].busy {
+		i++ // a free slot exists: acquired < Buffers, since limit <= seq + Buffers
+	}
+	sl := &s.slots[i]
+	sl.busy = true
+	s.acquired++
+	sl.buf.Rows, sl.buf.Cols, sl.buf.Data = rows, cols, sl.full
+	return sl.buf, nil
+}
+
+// broken is the error that broke this end or its transport, if any.
+func (s *sendEnd) broken() error {
+	if s.err != nil {
+		return s.err
+	}
+	return s.t.err()
+}
+
+// waitCredit waits for one credit frame and applies it. Until the receiver's
+// first grant arrives it asks for it (hello) with a growing interval: the
+// grant it sent when it subscribed is lost if this end subscribed later.
+func (s *sendEnd) waitCredit(ctx context.Context) error {
+	var m *nats.Msg
+	select {
+	case m = <-s.credits:
+	default:
+		if n, _ := s.creditSub.Dropped(); n > 0 {
+			s.err = fmt.Errorf("%s: %d credit frames dropped by the client (slow consumer)", s.name, n)
+			return s.err
+		}
+		var retry <-chan time.Time
+		var timer *time.Timer
+		wait := 5 * time.Millisecond
+		if s.limit == 0 {
+			if err := s.t.publish(s.helloSubject, s.hello); err != nil {
+				return s.breakWith(s.t.publishFailed(s.name, "hello", err))
+			}
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+			retry = timer.C
+		}
+		for m == nil {
+			select {
+			case m = <-s.credits:
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-s.t.broken:
+				return s.t.err()
+			case <-retry:
+				if err := s.t.publish(s.helloSubject, s.hello); err != nil {
+					return s.breakWith(s.t.publishFailed(s.name, "hello", err))
+				}
+				wait = min(2*wait, time.Second)
+				timer.Reset(wait)
+			}
+		}
+	}
+	limit, err := s.checkCredit(m.Data, s.seq, len(s.slots))
+	if err != nil {
+		return s.breakWith(err)
+	}
+	// Grants may cross (a re-grant answering a hello, a release): the
+	// limit only grows.
+	s.limit = max(s.limit, limit)
+	return nil
+}
+
+func (s *sendEnd) breakWith(err error) error {
+	s.err = err
+	return err
+}
+
+// Send encodes m into one frame per chunk and publishes them; the buffer is
+// back in the local pool when Send returns. If ctx is done, Send fails and
+// the sender keeps m.Buf.
+func (s *sendEnd) Send(ctx context.Context, m channels.Message) error {
+	b := m.Buf
+	if m.Kind != s.kind {
+		return fmt.Errorf("%s carries %v messages, not %v (step %d)", s.name, s.kind, m.Kind, m.Step)
+	}
+	if b == nil {
+		return fmt.Errorf("%s: %v message of step %d has no buffer", s.name, m.Kind, m.Step)
+	}
+	i := find(s.slots, b)
+	switch {
+	case i < 0:
+		return fmt.Errorf("%s: %v message of step %d has a buffer of another pool; acquire it from this sender", s.name, m.Kind, m.Step)
+	case b.Rows < 1 || b.Cols < 1 || b.Rows > s.maxRows || b.Cols > s.maxCols:
+		return fmt.Errorf("%s: %v message of step %d is %dx%d; the pool's buffers are %dx%d", s.name, m.Kind, m.Step, b.Rows, b.Cols, s.maxRows, s.maxCols)
+	case m.Payload > channels.Unchanged:
+		return fmt.Errorf("%s: %v message of step %d has an unknown payload %v", s.name, m.Kind, m.Step, m.Payload)
+	case !s.slots[i].busy:
+		return fmt.Errorf("%s: %v message of step %d: its buffer is not acquired (sent twice, or sent after Release)", s.name, m.Kind, m.Step)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.broken(); err != nil {
+		return err
+	}
+	total := 0
+	if m.Payload == channels.Full {
+		total = b.Rows * b.Cols
+	}
+	chunks := max(1, (total+s.chunkFloats-1)/s.chunkFloats)
+	h := header{
+		typ: frameData, dir: s.dir, kind: m.Kind, payload: m.Payload,
+		lower: s.lower, run: s.run, seq: s.seq, step: int64(m.Step),
+		rows: uint32(b.Rows), cols: uint32(b.Cols), chunks: uint32(chunks),
+	}
+	value := s.slots[i].full[:total]
+	// Counted before the frames leave, so that a receiver in this process
+	// reading Stats after Recv sees its message counted.
+	s.messages.Add(1)
+	s.bytes.Add(8 * uint64(total))
+	for c := range chunks {
+		off := c * s.chunkFloats
+		n := min(s.chunkFloats, total-off)
+		h.chunk, h.offset, h.body = uint32(c), uint32(off), uint32(8*n)
+		frame := s.frame[:headerSize+8*n]
+		putHeader(frame, &h)
+		putFloats(frame[headerSize:], value[off:off+n])
+		if err := s.t.publish(s.subject, frame); err != nil {
+			return s.breakWith(s.t.publishFailed(s.name, fmt.Sprintf("publish message %d (step %d)", s.seq, m.Step), err))
+		}
+	}
+	s.slots[i].busy = false
+	s.acquired--
+	s.seq++
+	return nil
+}
+
+// recvEnd is a direction's receiving end in this process: the frames arrive
+// on a channel filled by the client's read loop, and are decoded by Recv into
+// the local pool.
+type recvEnd struct {
+	t   *Transport
+	dec *decoder
+
+	subject, creditSubject string
+	frames                 chan *nats.Msg
+	sub                    *nats.Subscription
+	creditFrame            []byte
+	limit                  atomic.Uint64 // Buffers + messages released
+	err                    error
+
+	messages, bytes atomic.Uint64
+}
+
+func (r *recvEnd) stats() channels.Stats {
+	return channels.Stats{Messages: r.messages.Load(), Bytes: r.bytes.Load()}
+}
+
+// grant publishes the credit limit.
+func (r *recvEnd) grant() error {
+	return r.t.publish(r.creditSubject, r.dec.controlFrame(r.creditFrame, frameCredit, r.limit.Load()))
+}
+
+// answerHello re-grants the current limit to a sender that asks for it. It
+// runs on the client's goroutine for the hello subscription. A frame that is
+// not a hello of this direction is ignored: it carries nothing, and a grant
+// only repeats the limit.
+func (r *recvEnd) answerHello(m *nats.Msg) {
+	var h header
+	if parseHeader(m.Data, &h) != nil || r.dec.check(&h, frameHello) != nil {
+		return
+	}
+	frame := r.dec.controlFrame(make([]byte, headerSize), frameCredit, r.limit.Load())
+	if err := r.t.publish(r.creditSubject, frame); err != nil {
+		r.t.fail(r.t.publishFailed(r.dec.name, "answer hello", err))
+	}
+}
+
+// Recv returns the next message, blocking until its last frame has arrived
+// or ctx is done. A malformed or foreign frame breaks the link: Recv returns
+// an error naming what is wrong, now and on every later call.
+func (r *recvEnd) Recv(ctx context.Context) (channels.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return channels.Message{}, err
+	}
+	if r.err != nil {
+		return channels.Message{}, r.err
+	}
+	if err := r.t.err(); err != nil {
+		return channels.Message{}, err
+	}
+	for {
+		var f *nats.Msg
+		select {
+		case f = <-r.frames:
+		default:
+			if n, _ := r.sub.Dropped(); n > 0 {
+				r.err = fmt.Errorf("%s: %d frames dropped by the client (slow consumer)", r.dec.name, n)
+				return channels.Message{}, r.err
+			}
+			select {
+			case f = <-r.frames:
+			case <-ctx.Done():
+				return channels.Message{}, ctx.Err()
+			case <-r.t.broken:
+				return channels.Message{}, r.t.err()
+			}
+		}
+		if f.Subject != r.subject {
+			r.err = fmt.Errorf("%s: frame on subject %s", r.dec.name, f.Subject)
+			return channels.Message{}, r.err
+		}
+		m, done, err := r.dec.feed(f.Data)
+		if err != nil {
+			r.err = err
+			return channels.Message{}, err
+		}
+		if done {
+			r.messages.Add(1)
+			if m.Payload == channels.Full {
+				r.bytes.Add(8 * uint64(m.Buf.Rows*m.Buf.Cols))
+			}
+			return m, nil
+		}
+	}
+}
+
+// Release gives m.Buf back to the local pool and its credit back to the
+// sender. Misuse panics as in-process; a failed publish breaks the link and
+// surfaces from the next Recv.
+func (r *recvEnd) Release(m channels.Message) {
+	r.dec.release(m)
+	r.limit.Add(1)
+	if err := r.grant(); err != nil && r.err == nil {
+		r.err = r.t.publishFailed(r.dec.name, "return credit", err)
+	}
+}

@@ -1,0 +1,423 @@
+package natslink
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"unsafe"
+
+	"github.com/pcnet/pcnet/channels"
+)
+
+// The frame header, little-endian, headerSize bytes:
+//
+//	off size field
+//	  0    4 magic "PCNL"
+//	  4    1 version (1)
+//	  5    1 frame type: 1 data, 2 hello, 3 credit
+//	  6    1 direction: 1 up, 2 down
+//	  7    1 message kind (data frames; 0 otherwise)
+//	  8    1 payload: 0 full, 1 zero, 2 unchanged (data frames; 0 otherwise)
+//	  9    1 flags (none defined; must be 0)
+//	 10    2 reserved (must be 0)
+//	 12    4 lower node of the link
+//	 16    8 run tag: FNV-1a 64 of the run ID
+//	 24    8 data: the message's sequence number in its direction, from 0;
+//	         credit: the credit limit (the sender may send messages < it)
+//	 32    8 step (signed)
+//	 40    4 rows
+//	 44    4 cols
+//	 48    4 chunk index
+//	 52    4 chunk count
+//	 56    4 offset of the chunk's first float64 in the value
+//	 60    4 body bytes after the header
+//
+// A data frame's body is the chunk's float64s, row-major, little-endian. A
+// Zero or Unchanged message is one frame without a body.
+const (
+	headerSize  = 64
+	wireVersion = 1
+)
+
+var magic = [4]byte{'P', 'C', 'N', 'L'}
+
+type frameType uint8
+
+const (
+	frameData   frameType = 1 // a chunk of a message
+	frameHello  frameType = 2 // a sender asks its receiver for its credit limit
+	frameCredit frameType = 3 // a receiver's credit limit
+)
+
+func (f frameType) String() string {
+	switch f {
+	case frameData:
+		return "data"
+	case frameHello:
+		return "hello"
+	case frameCredit:
+		return "credit"
+	}
+	return fmt.Sprintf("frame type %d", uint8(f))
+}
+
+type header struct {
+	typ           frameType
+	dir           channels.Direction
+	kind          channels.Kind
+	payload       channels.Payload
+	flags         uint8
+	reserved      uint16
+	lower         uint32
+	run           uint64
+	seq           uint64
+	step          int64
+	rows, cols    uint32
+	chunk, chunks uint32
+	offset, body  uint32
+	version       uint8
+	magic         [4]byte
+}
+
+// putHeader writes h (with this version's magic and version) into b[:headerSize].
+func putHeader(b []byte, h *header) {
+	_ = b[headerSize-1]
+	copy(b[0:4], magic[:])
+	b[4] = wireVersion
+	b[5] = byte(h.typ)
+	b[6] = byte(h.dir)
+	b[7] = byte(h.kind)
+	b[8] = byte(h.payload)
+	b[9] = h.flags
+	binary.LittleEndian.PutUint16(b[10:], 0)
+	binary.LittleEndian.PutUint32(b[12:], h.lower)
+	binary.LittleEndian.PutUint64(b[16:], h.run)
+	binary.LittleEndian.PutUint64(b[24:], h.seq)
+	binary.LittleEndian.PutUint64(b[32:], uint64(h.step))
+	binary.LittleEndian.PutUint32(b[40:], h.rows)
+	binary.LittleEndian.PutUint32(b[44:], h.cols)
+	binary.LittleEndian.PutUint32(b[48:], h.chunk)
+	binary.LittleEndian.PutUint32(b[52:], h.chunks)
+	binary.LittleEndian.PutUint32(b[56:], h.offset)
+	binary.LittleEndian.PutUint32(b[60:], h.body)
+}
+
+// parseHeader reads the header of frame and checks what is the same for
+// every frame: length, magic, version, zero flags and reserved bits, and that
+// the body is exactly as long as the header says.
+func parseHeader(frame []byte, h *header) error {
+	if len(frame) < headerSize {
+		return fmt.Errorf("truncated frame: %d bytes, shorter than the %d-byte header", len(frame), headerSize)
+	}
+	copy(h.magic[:], frame[0:4])
+	if h.magic != magic {
+		return fmt.Errorf("not a pcnet link frame: magic %q, want %q", string(frame[0:4]), string(magic[:]))
+	}
+	h.version = frame[4]
+	if h.version != wireVersion {
+		return fmt.Errorf("wire version %d, this build speaks %d", h.version, wireVersion)
+	}
+	h.typ = frameType(frame[5])
+	h.dir = channels.Direction(frame[6])
+	h.kind = channels.Kind(frame[7])
+	h.payload = channels.Payload(frame[8])
+	h.flags = frame[9]
+	h.reserved = binary.LittleEndian.Uint16(frame[10:])
+	h.lower = binary.LittleEndian.Uint32(frame[12:])
+	h.run = binary.LittleEndian.Uint64(frame[16:])
+	h.seq = binary.LittleEndian.Uint64(frame[24:])
+	h.step = int64(binary.LittleEndian.Uint64(frame[32:]))
+	h.rows = binary.LittleEndian.Uint32(frame[40:])
+	h.cols = binary.LittleEndian.Uint32(frame[44:])
+	h.chunk = binary.LittleEndian.Uint32(frame[48:])
+	h.chunks = binary.LittleEndian.Uint32(frame[52:])
+	h.offset = binary.LittleEndian.Uint32(frame[56:])
+	h.body = binary.LittleEndian.Uint32(frame[60:])
+	switch {
+	case h.flags != 0:
+		return fmt.Errorf("unknown flags %#x", h.flags)
+	case h.reserved != 0:
+		return fmt.Errorf("reserved header bytes are %#x, not zero", h.reserved)
+	case uint64(len(frame)-headerSize) < uint64(h.body):
+		return fmt.Errorf("truncated frame: body of %d bytes, the header says %d", len(frame)-headerSize, h.body)
+	case uint64(len(frame)-headerSize) > uint64(h.body):
+		return fmt.Errorf("size mismatch: body of %d bytes, the header says %d", len(frame)-headerSize, h.body)
+	}
+	return nil
+}
+
+// endpoint is what a frame must name to belong to a direction of a link:
+// the run, the link and the direction. Subjects scope runs and links already;
+// the header says it again so that a frame published on the wrong subject is
+// caught, not read.
+type endpoint struct {
+	runID string
+	run   uint64
+	lower uint32
+	dir   channels.Direction
+	name  string // "natslink: run r1 link 2-3 up", the prefix of its errors
+}
+
+func newEndpoint(runID string, lower int, dir channels.Direction) endpoint {
+	return endpoint{
+		runID: runID,
+		run:   runTag(runID),
+		lower: uint32(lower),
+		dir:   dir,
+		name:  fmt.Sprintf("natslink: run %s link %d-%d %v", runID, lower, lower+1, dir),
+	}
+}
+
+func runTag(runID string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(runID))
+	return h.Sum64()
+}
+
+// check reports whether a parsed frame of type want belongs to e.
+func (e *endpoint) check(h *header, want frameType) error {
+	switch {
+	case h.typ != want:
+		return fmt.Errorf("%s: a %v frame where a %v frame belongs", e.name, h.typ, want)
+	case h.run != e.run:
+		return fmt.Errorf("%s: frame of another run (run tag %016x; run %s has %016x)", e.name, h.run, e.runID, e.run)
+	case h.lower != e.lower || h.dir != e.dir:
+		return fmt.Errorf("%s: frame of link %d-%d %v on this link's subject", e.name, h.lower, uint64(h.lower)+1, h.dir)
+	}
+	return nil
+}
+
+// slot is one buffer of an end's pool and whose it is now.
+type slot struct {
+	buf  *channels.Buffer
+	full []float64
+	busy bool // sender: acquired; receiver: being filled or held by the receiver
+}
+
+// newSlots allocates n buffers of maxRows x maxCols in one slab.
+func newSlots(n, maxRows, maxCols int) []slot {
+	size := maxRows * maxCols
+	slab := make([]float64, n*size)
+	slots := make([]slot, n)
+	for i := range slots {
+		full := slab[i*size : (i+1)*size : (i+1)*size]
+		slots[i] = slot{buf: &channels.Buffer{Rows: maxRows, Cols: maxCols, Data: full}, full: full}
+	}
+	return slots
+}
+
+// find returns the index of b in slots, or -1.
+func find(slots []slot, b *channels.Buffer) int {
+	for i := range slots {
+		if slots[i].buf == b {
+			return i
+		}
+	}
+	return -1
+}
+
+// checkShape checks a direction's max shape as channels.NewInProcess does.
+func checkShape(name string, buffers, maxRows, maxCols int) error {
+	const maxFloats = 1 << 31
+	if maxRows < 1 || maxCols < 1 {
+		return fmt.Errorf("%s: max shape %dx%d must be at least 1x1", name, maxRows, maxCols)
+	}
+	if maxRows > maxFloats/maxCols || maxRows*maxCols > maxFloats/buffers {
+		return fmt.Errorf("%s: %d buffers of %dx%d exceed %d float64s", name, buffers, maxRows, maxCols, maxFloats)
+	}
+	return nil
+}
+
+// decoder turns a direction's data frames back into messages, in the
+// receiver's pool. It is pure (no NATS), so the fuzz test drives the code
+// the receiver runs. Any error leaves the link broken: the receiver keeps it.
+type decoder struct {
+	endpoint
+	kind             channels.Kind
+	maxRows, maxCols int
+	slots            []slot
+
+	next uint64 // sequence number of the next message
+	cur  int    // slot being filled by a chunked message, -1 if none
+	curH header // header of its first chunk
+	got  int    // float64s of it received so far
+}
+
+func newDecoder(e endpoint, buffers, maxRows, maxCols int) *decoder {
+	kind := channels.Prediction
+	if e.dir == channels.Down {
+		kind = channels.Error
+	}
+	return &decoder{endpoint: e, kind: kind, maxRows: maxRows, maxCols: maxCols, slots: newSlots(buffers, maxRows, maxCols), cur: -1}
+}
+
+// feed decodes one data frame. done says that it completed a message, which
+// holds one of the pool's buffers until release.
+func (d *decoder) feed(frame []byte) (m channels.Message, done bool, err error) {
+	var h header
+	if err := parseHeader(frame, &h); err != nil {
+		return m, false, fmt.Errorf("%s: %w", d.name, err)
+	}
+	if err := d.check(&h, frameData); err != nil {
+		return m, false, err
+	}
+	rows, cols := int(h.rows), int(h.cols)
+	switch {
+	case h.kind != d.kind:
+		return m, false, fmt.Errorf("%s: carries %v messages, not %v (message %d)", d.name, d.kind, h.kind, h.seq)
+	case h.payload > channels.Unchanged:
+		return m, false, fmt.Errorf("%s: message %d has an unknown payload %v", d.name, h.seq, h.payload)
+	case h.rows < 1 || h.cols < 1 || h.rows > uint32(d.maxRows) || h.cols > uint32(d.maxCols):
+		return m, false, fmt.Errorf("%s: message %d is %dx%d; the pool's buffers are %dx%d", d.name, h.seq, h.rows, h.cols, d.maxRows, d.maxCols)
+	case int64(int(h.step)) != h.step:
+		return m, false, fmt.Errorf("%s: message %d: step %d does not fit an int", d.name, h.seq, h.step)
+	case h.chunks == 0 || h.chunk >= h.chunks:
+		return m, false, fmt.Errorf("%s: message %d: chunk %d of %d", d.name, h.seq, h.chunk, h.chunks)
+	}
+	total := 0
+	if h.payload == channels.Full {
+		total = rows * cols
+	}
+	n := int(h.body / 8)
+	switch {
+	case h.body%8 != 0:
+		return m, false, fmt.Errorf("%s: message %d: body of %d bytes is not a whole number of float64s", d.name, h.seq, h.body)
+	case total == 0 && (h.chunks != 1 || h.body != 0):
+		return m, false, fmt.Errorf("%s: message %d: a %v payload is one frame without a body, not chunk %d of %d with %d bytes", d.name, h.seq, h.payload, h.chunk, h.chunks, h.body)
+	case total > 0 && (n == 0 || int(h.chunks) > total):
+		return m, false, fmt.Errorf("%s: message %d: chunk %d of %d has %d float64s of a %dx%d value", d.name, h.seq, h.chunk, h.chunks, n, rows, cols)
+	case uint64(h.offset)+uint64(n) > uint64(total):
+		return m, false, fmt.Errorf("%s: message %d: chunk %d of %d covers float64s %d to %d of a %dx%d value", d.name, h.seq, h.chunk, h.chunks, h.offset, uint64(h.offset)+uint64(n), rows, cols)
+	case h.chunk == h.chunks-1 && int(h.offset)+n != total:
+		return m, false, fmt.Errorf("%s: message %d: the last chunk ends at float64 %d of %d", d.name, h.seq, int(h.offset)+n, total)
+	case h.chunk < h.chunks-1 && int(h.offset)+n == total:
+		return m, false, fmt.Errorf("%s: message %d: chunk %d of %d already ends the value", d.name, h.seq, h.chunk, h.chunks)
+	}
+	var s int
+	if h.chunk == 0 {
+		switch {
+		case d.cur >= 0:
+			return m, false, fmt.Errorf("%s: message %d begins while chunk %d of %d of message %d is missing", d.name, h.seq, d.curH.chunk+1, d.curH.chunks, d.curH.seq)
+		case h.seq != d.next:
+			return m, false, fmt.Errorf("%s: message %d out of order: expected message %d (lost, duplicated or reordered)", d.name, h.seq, d.next)
+		case h.offset != 0:
+			return m, false, fmt.Errorf("%s: message %d: its first chunk starts at float64 %d", d.name, h.seq, h.offset)
+		}
+		s = -1
+		for i := range d.slots {
+			if !d.slots[i].busy {
+				s = i
+				break
+			}
+		}
+		if s < 0 {
+			return m, false, fmt.Errorf("%s: message %d beyond the sender's credits: all %d buffers are held", d.name, h.seq, len(d.slots))
+		}
+		d.slots[s].busy = true
+		d.cur, d.curH, d.got = s, h, 0
+	} else {
+		c := &d.curH
+		switch {
+		case d.cur < 0:
+			return m, false, fmt.Errorf("%s: chunk %d of %d of message %d without its first chunk", d.name, h.chunk, h.chunks, h.seq)
+		case h.seq != c.seq || h.chunk != c.chunk+1 || h.chunks != c.chunks:
+			return m, false, fmt.Errorf("%s: chunk %d of %d of message %d where chunk %d of %d of message %d belongs", d.name, h.chunk, h.chunks, h.seq, c.chunk+1, c.chunks, c.seq)
+		case h.step != c.step || h.rows != c.rows || h.cols != c.cols || h.payload != c.payload:
+			return m, false, fmt.Errorf("%s: message %d: chunk %d (step %d, %dx%d) disagrees with its first chunk (step %d, %dx%d)", d.name, h.seq, h.chunk, h.step, h.rows, h.cols, c.step, c.rows, c.cols)
+		case int(h.offset) != d.got:
+			return m, false, fmt.Errorf("%s: message %d: chunk %d starts at float64 %d, after %d received", d.name, h.seq, h.chunk, h.offset, d.got)
+		}
+		c.chunk = h.chunk
+		s = d.cur
+	}
+	sl := &d.slots[s]
+	getFloats(sl.full[h.offset:int(h.offset)+n], frame[headerSize:])
+	d.got += n
+	if h.chunk < h.chunks-1 {
+		return m, false, nil
+	}
+	d.cur = -1
+	d.next++
+	b := sl.buf
+	b.Rows, b.Cols, b.Data = rows, cols, sl.full
+	return channels.Message{Kind: h.kind, Step: int(h.step), Payload: h.payload, Buf: b}, true, nil
+}
+
+// release gives back the buffer of a received message; it panics on misuse,
+// as the in-process Release does.
+func (d *decoder) release(m channels.Message) {
+	if m.Buf == nil {
+		panic(fmt.Sprintf("%s: Release of a message without a buffer (%v, step %d)", d.name, m.Kind, m.Step))
+	}
+	i := find(d.slots, m.Buf)
+	if i < 0 {
+		panic(fmt.Sprintf("%s: Release of a buffer from another pool (step %d)", d.name, m.Step))
+	}
+	if !d.slots[i].busy || i == d.cur {
+		panic(fmt.Sprintf("%s: Release of the %v message of step %d twice, or of a message not received", d.name, m.Kind, m.Step))
+	}
+	d.slots[i].busy = false
+}
+
+// checkCredit reads a credit frame for a sender that has sent `sent`
+// messages from a pool of `buffers`, and returns the limit it grants.
+func (e *endpoint) checkCredit(frame []byte, sent uint64, buffers int) (uint64, error) {
+	var h header
+	if err := parseHeader(frame, &h); err != nil {
+		return 0, fmt.Errorf("%s: credit: %w", e.name, err)
+	}
+	if err := e.check(&h, frameCredit); err != nil {
+		return 0, err
+	}
+	if h.body != 0 {
+		return 0, fmt.Errorf("%s: credit frame with a body of %d bytes", e.name, h.body)
+	}
+	if h.seq > sent+uint64(buffers) {
+		return 0, fmt.Errorf("%s: credit up to message %d, beyond the %d buffers past the %d sent", e.name, h.seq, buffers, sent)
+	}
+	return h.seq, nil
+}
+
+// controlFrame writes a header-only hello or credit frame of e into b.
+func (e *endpoint) controlFrame(b []byte, typ frameType, limit uint64) []byte {
+	b = b[:headerSize]
+	putHeader(b, &header{typ: typ, dir: e.dir, lower: e.lower, run: e.run, seq: limit})
+	return b
+}
+
+// hostLittleEndian: on such hosts (amd64, arm64) a []float64's memory is
+// the wire format already, and the codec is one copy.
+var hostLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// putFloats writes src little-endian into dst[:8*len(src)].
+func putFloats(dst []byte, src []float64) {
+	if hostLittleEndian && len(src) > 0 {
+		copy(dst[:8*len(src)], unsafe.Slice((*byte)(unsafe.Pointer(&src[0])), 8*len(src)))
+		return
+	}
+	putFloatsPortable(dst, src)
+}
+
+// getFloats reads dst little-endian from src[:8*len(dst)].
+func getFloats(dst []float64, src []byte) {
+	if hostLittleEndian && len(dst) > 0 {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 8*len(dst)), src[:8*len(dst)])
+		return
+	}
+	getFloatsPortable(dst, src)
+}
+
+func putFloatsPortable(dst []byte, src []float64) {
+	dst = dst[:8*len(src)]
+	for i, v := range src {
+		binary.LittleEndian.PutUint64(dst[8*i:], math.Float64bits(v))
+	}
+}
+
+func getFloatsPortable(dst []float64, src []byte) {
+	src = src[:8*len(dst)]
+	for i := range dst {
+		dst[i] = math.Float64frombits(binary.LittleEndian.Uint64(src[8*i:]))
+	}
+}

@@ -1,0 +1,236 @@
+package natslink
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pcnet/pcnet/channels"
+)
+
+// encodeFrames encodes m as the sender does, chunkFloats float64s a frame
+// at most, for the decoder tests.
+func encodeFrames(e endpoint, seq uint64, m channels.Message, chunkFloats int) [][]byte {
+	total := 0
+	if m.Payload == channels.Full {
+		total = m.Buf.Rows * m.Buf.Cols
+	}
+	chunks := max(1, (total+chunkFloats-1)/chunkFloats)
+	var frames [][]byte
+	for c := range chunks {
+		off := c * chunkFloats
+		n := min(chunkFloats, total-off)
+		f := make([]byte, headerSize+8*n)
+		putHeader(f, &header{
+			typ: frameData, dir: e.dir, kind: m.Kind, payload: m.Payload, lower: e.lower, run: e.run,
+			seq: seq, step: int64(m.Step), rows: uint32(m.Buf.Rows), cols: uint32(m.Buf.Cols),
+			chunk: uint32(c), chunks: uint32(chunks), offset: uint32(off), body: uint32(8 * n),
+		})
+		putFloats(f[headerSize:], m.Buf.Data[off:off+n])
+		frames = append(frames, f)
+	}
+	return frames
+}
+
+// specials are values whose bits a careless encoding changes.
+var specials = []float64{0, math.Copysign(0, -1), math.Inf(1), math.Inf(-1), math.NaN(),
+	math.Float64frombits(0x7ff4000000000001), math.SmallestNonzeroFloat64, math.MaxFloat64, -1.5}
+
+func TestDecodeRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 1))
+	e := newEndpoint("r1", 3, channels.Down)
+	for _, chunkFloats := range []int{1, 3, 7, 1000} {
+		d := newDecoder(e, 2, 5, 7)
+		for seq := range uint64(40) {
+			rows, cols := 1+rng.IntN(5), 1+rng.IntN(7)
+			v := make([]float64, rows*cols)
+			for i := range v {
+				v[i] = rng.NormFloat64()
+				if rng.IntN(4) == 0 {
+					v[i] = specials[rng.IntN(len(specials))]
+				}
+			}
+			payload := channels.Payload(rng.IntN(3))
+			in := channels.Message{Kind: channels.Error, Step: int(seq) - 3, Payload: payload, Buf: &channels.Buffer{Rows: rows, Cols: cols, Data: v}}
+			frames := encodeFrames(e, seq, in, chunkFloats)
+			for i, f := range frames {
+				m, done, err := d.feed(f)
+				require.NoError(t, err)
+				require.Equal(t, i == len(frames)-1, done, "frame %d of %d", i, len(frames))
+				if !done {
+					continue
+				}
+				require.Equal(t, in.Kind, m.Kind)
+				require.Equal(t, in.Step, m.Step)
+				require.Equal(t, payload, m.Payload)
+				require.Equal(t, rows, m.Buf.Rows)
+				require.Equal(t, cols, m.Buf.Cols)
+				if payload == channels.Full {
+					for j, x := range m.Buf.Value() {
+						require.Equal(t, math.Float64bits(v[j]), math.Float64bits(x), "float %d", j)
+					}
+				}
+				d.release(m)
+			}
+		}
+	}
+}
+
+// TestDecodeRejects: every malformed or foreign frame is an error naming
+// what is wrong, and nothing is decoded.
+func TestDecodeRejects(t *testing.T) {
+	e := newEndpoint("r1", 2, channels.Up)
+	valid := func(seq uint64, rows, cols int) [][]byte {
+		v := make([]float64, rows*cols)
+		return encodeFrames(e, seq, channels.Message{Kind: channels.Prediction, Step: 4, Buf: &channels.Buffer{Rows: rows, Cols: cols, Data: v}}, 4)
+	}
+	edit := func(f []byte, at int, b ...byte) []byte {
+		f = append([]byte(nil), f...)
+		copy(f[at:], b)
+		return f
+	}
+	one := valid(0, 2, 2)[0] // a whole 2x2 message in one frame
+	two := valid(0, 3, 2)    // a 3x2 message in two frames
+	three := valid(0, 3, 3)  // a 3x3 message in three frames
+	tests := []struct {
+		name   string
+		frames [][]byte
+		want   string
+	}{
+		{"empty", [][]byte{{}}, "truncated frame: 0 bytes"},
+		{"truncated header", [][]byte{one[:20]}, "truncated frame: 20 bytes, shorter than the 64-byte header"},
+		{"truncated body", [][]byte{one[:len(one)-3]}, "truncated frame: body of 29 bytes, the header says 32"},
+		{"size mismatch", [][]byte{append(append([]byte(nil), one...), 0, 0, 0, 0, 0, 0, 0, 0)}, "size mismatch: body of 40 bytes, the header says 32"},
+		{"magic", [][]byte{edit(one, 0, 'N', 'A', 'T', 'S')}, `not a pcnet link frame: magic "NATS"`},
+		{"version", [][]byte{edit(one, 4, 9)}, "wire version 9, this build speaks 1"},
+		{"flags", [][]byte{edit(one, 9, 1)}, "unknown flags 0x1"},
+		{"reserved", [][]byte{edit(one, 10, 1)}, "reserved header bytes are 0x1"},
+		{"frame type", [][]byte{edit(one, 5, byte(frameCredit))}, "a credit frame where a data frame belongs"},
+		{"other run", [][]byte{edit(one, 16, 1, 2, 3)}, "frame of another run"},
+		{"other link", [][]byte{edit(one, 12, 7)}, "frame of link 7-8 up on this link's subject"},
+		{"other direction", [][]byte{edit(one, 6, byte(channels.Down))}, "frame of link 2-3 down on this link's subject"},
+		{"kind", [][]byte{edit(one, 7, byte(channels.Error))}, "carries prediction messages, not error (message 0)"},
+		{"unknown kind", [][]byte{edit(one, 7, 9)}, "not Kind(9)"},
+		{"payload", [][]byte{edit(one, 8, 3)}, "unknown payload Payload(3)"},
+		{"rows beyond the pool", [][]byte{edit(one, 40, 9)}, "message 0 is 9x2; the pool's buffers are 4x5"},
+		{"cols beyond the pool", [][]byte{edit(one, 44, 0, 0, 0, 1)}, "message 0 is 2x16777216"},
+		{"zero rows", [][]byte{edit(one, 40, 0)}, "message 0 is 0x2"},
+		{"sequence", [][]byte{valid(1, 2, 2)[0]}, "message 1 out of order: expected message 0"},
+		{"duplicate", [][]byte{one, one}, "message 0 out of order: expected message 1"},
+		{"chunk of chunks", [][]byte{edit(one, 48, 1)}, "chunk 1 of 1"},
+		{"no chunks", [][]byte{edit(one, 52, 0)}, "chunk 0 of 0"},
+		{"shape disagrees with body", [][]byte{edit(one, 40, 3)}, "the last chunk ends at float64 4 of 6"},
+		{"odd body", [][]byte{edit(append(append([]byte(nil), one...), 1), 60, 33)}, "not a whole number of float64s"},
+		{"zero payload with a body", [][]byte{edit(one, 8, byte(channels.Zero))}, "a zero payload is one frame without a body"},
+		{"missing chunk", [][]byte{two[0], valid(1, 2, 2)[0]}, "message 1 begins while chunk 1 of 2 of message 0 is missing"},
+		{"chunk without first", [][]byte{two[1]}, "chunk 1 of 2 of message 0 without its first chunk"},
+		{"chunk disagrees", [][]byte{two[0], edit(two[1], 32, 5)}, "chunk 1 (step 5, 3x2) disagrees with its first chunk (step 4, 3x2)"},
+		{"chunk beyond the value", [][]byte{two[0], edit(two[1], 56, 5)}, "chunk 1 of 2 covers float64s 5 to 7 of a 3x2 value"},
+		{"last chunk short", [][]byte{two[0], edit(two[1], 56, 3)}, "the last chunk ends at float64 5 of 6"},
+		{"chunk offset", [][]byte{three[0], edit(three[1], 56, 3)}, "message 0: chunk 1 starts at float64 3, after 4 received"},
+		{"first chunk offset", [][]byte{edit(two[0], 56, 1)}, "its first chunk starts at float64 1"},
+		{"chunk ends early", [][]byte{edit(one, 52, 2)}, "chunk 0 of 2 already ends the value"},
+		{"more chunks than floats", [][]byte{edit(one, 52, 5)}, "chunk 0 of 5 has 4 float64s of a 2x2 value"},
+		{"beyond credits", [][]byte{valid(0, 1, 1)[0], valid(1, 1, 1)[0], valid(2, 1, 1)[0]}, "message 2 beyond the sender's credits: all 2 buffers are held"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDecoder(e, 2, 4, 5)
+			var err error
+			for _, f := range tc.frames {
+				if _, _, err = d.feed(f); err != nil {
+					break
+				}
+			}
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+			require.True(t, strings.HasPrefix(err.Error(), "natslink: run r1 link 2-3 up: "), err.Error())
+		})
+	}
+}
+
+func TestCheckCredit(t *testing.T) {
+	e := newEndpoint("r1", 0, channels.Up)
+	frame := func(limit uint64) []byte { return e.controlFrame(make([]byte, headerSize), frameCredit, limit) }
+	limit, err := e.checkCredit(frame(7), 5, 2)
+	require.NoError(t, err)
+	require.Equal(t, uint64(7), limit)
+
+	_, err = e.checkCredit(frame(8), 5, 2)
+	require.EqualError(t, err, "natslink: run r1 link 0-1 up: credit up to message 8, beyond the 2 buffers past the 5 sent")
+	_, err = e.checkCredit(e.controlFrame(make([]byte, headerSize), frameHello, 0), 0, 2)
+	require.EqualError(t, err, "natslink: run r1 link 0-1 up: a hello frame where a credit frame belongs")
+	other := newEndpoint("r2", 0, channels.Up)
+	_, err = e.checkCredit(other.controlFrame(make([]byte, headerSize), frameCredit, 1), 0, 2)
+	require.ErrorContains(t, err, "frame of another run")
+	_, err = e.checkCredit(frame(1)[:10], 0, 2)
+	require.ErrorContains(t, err, "credit: truncated frame")
+}
+
+// FuzzDecode feeds two arbitrary frames to a decoder and a credit check: they
+// must never panic, an error names the link, and a decoded message fits the
+// pool. The seeds are valid frames of every kind and payload, chunked ones,
+// and control frames.
+func FuzzDecode(f *testing.F) {
+	e := newEndpoint("fz", 1, channels.Up)
+	msg := func(payload channels.Payload, rows, cols int) channels.Message {
+		v := make([]float64, rows*cols)
+		for i := range v {
+			v[i] = specials[i%len(specials)]
+		}
+		return channels.Message{Kind: channels.Prediction, Step: 2, Payload: payload, Buf: &channels.Buffer{Rows: rows, Cols: cols, Data: v}}
+	}
+	for _, p := range channels.Payloads() {
+		fr := encodeFrames(e, 0, msg(p, 2, 3), 100)
+		f.Add(fr[0], encodeFrames(e, 1, msg(p, 3, 3), 100)[0])
+	}
+	chunked := encodeFrames(e, 0, msg(channels.Full, 3, 3), 4)
+	f.Add(chunked[0], chunked[1])
+	f.Add(chunked[1], chunked[2])
+	f.Add(e.controlFrame(make([]byte, headerSize), frameCredit, 2), e.controlFrame(make([]byte, headerSize), frameHello, 0))
+	f.Add([]byte("PCNL"), []byte{})
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		d := newDecoder(e, 2, 3, 3)
+		for _, frame := range [][]byte{a, b} {
+			m, done, err := d.feed(frame)
+			if err != nil {
+				if !strings.HasPrefix(err.Error(), e.name+": ") {
+					t.Fatalf("error does not name the link: %v", err)
+				}
+				break
+			}
+			if done {
+				if m.Buf.Rows < 1 || m.Buf.Rows > 3 || m.Buf.Cols < 1 || m.Buf.Cols > 3 || len(m.Buf.Value()) != m.Buf.Rows*m.Buf.Cols {
+					t.Fatalf("decoded a %dx%d message from a 3x3 pool", m.Buf.Rows, m.Buf.Cols)
+				}
+				d.release(m)
+			}
+		}
+		if _, err := e.checkCredit(a, 1, 2); err != nil && !strings.HasPrefix(err.Error(), e.name+": ") {
+			t.Fatalf("credit error does not name the link: %v", err)
+		}
+	})
+}
+
+// TestFloatCodec: the copy of a little-endian host and the portable loop
+// write the same bytes, little-endian, and read back the same bits.
+func TestFloatCodec(t *testing.T) {
+	v := append([]float64{1}, specials...)
+	fast, portable := make([]byte, 8*len(v)), make([]byte, 8*len(v))
+	putFloats(fast, v)
+	putFloatsPortable(portable, v)
+	require.Equal(t, portable, fast)
+	require.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0xf0, 0x3f}, portable[:8], "1.0 little-endian")
+	for _, get := range []func([]float64, []byte){getFloats, getFloatsPortable} {
+		got := make([]float64, len(v))
+		get(got, portable)
+		for i := range v {
+			require.Equal(t, math.Float64bits(v[i]), math.Float64bits(got[i]))
+		}
+	}
+	putFloats(nil, nil) // empty values are no-ops
+	getFloats(nil, nil)
+}
