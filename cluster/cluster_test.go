@@ -32,7 +32,9 @@ func (r *recorder) add(s string) { r.mu.Lock(); r.lines = append(r.lines, s); r.
 func (r *recorder) Node(info pcnet.NodeInfo) pcnet.NodeObserver {
 	return &nodeRecorder{r: r, l: info.Node, info: info}
 }
-func (r *recorder) Batch(s pcnet.BatchStats) { r.add(fmt.Sprintf("batch %+v loss %#x", s, math.Float64bits(s.Loss))) }
+func (r *recorder) Batch(s pcnet.BatchStats) {
+	r.add(fmt.Sprintf("batch %+v loss %#x", s, math.Float64bits(s.Loss)))
+}
 
 type nodeRecorder struct {
 	r    *recorder
@@ -210,7 +212,9 @@ func startCluster(t *testing.T, run string, ranges []Range, timeout time.Duratio
 		nc := dial(t, srv, "worker "+r.String())
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- Serve(ctx, WorkerOptions{Conn: nc, Run: run, Nodes: r, Timeout: timeout, JoinTimeout: 20 * time.Second}) }()
+		go func() {
+			done <- Serve(ctx, WorkerOptions{Conn: nc, Run: run, Nodes: r, Timeout: timeout, JoinTimeout: 20 * time.Second})
+		}()
 		c.conns, c.cancels, c.errs = append(c.conns, nc), append(c.cancels, cancel), append(c.errs, done)
 	}
 	t.Cleanup(func() {

@@ -47,7 +47,7 @@ func subscribeMessages(nc *nats.Conn, subject string, from int, out chan<- deliv
 // lastWord is when a peer was last heard from, in Unix nanoseconds.
 type lastWord struct{ at atomic.Int64 }
 
-func (l *lastWord) touch()                        { l.at.Store(time.Now().UnixNano()) }
+func (l *lastWord) touch()                            { l.at.Store(time.Now().UnixNano()) }
 func (l *lastWord) since(now time.Time) time.Duration { return now.Sub(time.Unix(0, l.at.Load())) }
 
 // subscribeBeats touches w on every heartbeat on subject.

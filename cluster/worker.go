@@ -29,10 +29,10 @@ const (
 
 // WorkerOptions configure a worker.
 type WorkerOptions struct {
-	Conn   *nats.Conn // owned by the caller, closed after Serve returns
-	Run    string     // the run's ID, as the coordinator's
-	Nodes  Range      // the nodes this worker hosts
-	Name   string     // names the worker to the coordinator (default: host name)
+	Conn  *nats.Conn // owned by the caller, closed after Serve returns
+	Run   string     // the run's ID, as the coordinator's
+	Nodes Range      // the nodes this worker hosts
+	Name  string     // names the worker to the coordinator (default: host name)
 	// Timeout: a coordinator silent this long (no heartbeat, no command) ends the worker
 	// (0: DefaultTimeout). The worker's own heartbeat goes out every Timeout/5.
 	Timeout time.Duration
