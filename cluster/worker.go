@@ -186,7 +186,10 @@ func (w *worker) serve(ctx context.Context) (err error) {
 			if w.part == nil {
 				return w.fail(errors.New("a batch before the setup"))
 			}
-			r, err := w.batch(partCtx, m)
+			r, stopped, err := w.batchOrStop(partCtx, cancel, m, cmds)
+			if stopped {
+				return nil
+			}
 			if err != nil {
 				if cause := context.Cause(partCtx); cause != nil {
 					return cause
@@ -275,6 +278,46 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 		}
 	}
 	return nil
+}
+
+// errStopped ends a batch that the coordinator stopped (it failed elsewhere).
+var errStopped = errors.New("stopped by the coordinator")
+
+// batchOrStop runs one batch while watching the commands: a stop (the coordinator gave up
+// on the run, say because another worker is gone) cancels the batch, which may be
+// waiting on a neighbour that will never answer, and ends the worker cleanly.
+func (w *worker) batchOrStop(ctx context.Context, cancel context.CancelCauseFunc, m *message, cmds <-chan delivery) (*message, bool, error) {
+	type result struct {
+		r   *message
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := w.batch(ctx, m)
+		done <- result{r, err}
+	}()
+	for {
+		select {
+		case res := <-done:
+			return res.r, false, res.err
+		case d := <-cmds:
+			if d.err == nil && d.m.Kind == kindStop {
+				cancel(errStopped)
+				<-done
+				return nil, true, nil
+			}
+			cancel(fmt.Errorf("a command during batch %d: %v", m.Seq, describe(d)))
+			<-done
+			return nil, false, context.Cause(ctx)
+		}
+	}
+}
+
+func describe(d delivery) string {
+	if d.err != nil {
+		return d.err.Error()
+	}
+	return d.m.Kind.String()
 }
 
 // batch runs one batch and makes its report.
