@@ -410,3 +410,95 @@ func TestSplitAndPlacement(t *testing.T) {
 		require.Error(t, err, bad)
 	}
 }
+
+// TestInferAndUpdatesPerVariant: one set of workers set up again for each variant infers
+// the updates one pcnet.Network infers, bit for bit, as pcnet compare -workers needs.
+func TestInferAndUpdatesPerVariant(t *testing.T) {
+	const h = 3
+	f := newFixture(h, 11)
+	ranges := []Range{{0, 2}, {3, 4}}
+	c := startCluster(t, "infer", ranges, 2*time.Second)
+	b := f.batches[0]
+	var co *Coordinator
+	for _, v := range []pcnet.Variant{pcnet.FixedPrediction, pcnet.Standard, pcnet.ZeroDivergence, pcnet.Incremental} {
+		cfg := pcnet.Config{Variant: v, Steps: h, Gamma: 1, MaxBatch: 8}
+		net, err := pcnet.New(context.Background(), layer.CloneAll(f.layers), cfg)
+		require.NoError(t, err)
+		wantLoss, err := net.Infer(context.Background(), b.x, b.labels)
+		require.NoError(t, err)
+		want := net.Updates()
+		if co == nil {
+			var nc *nats.Conn
+			co, nc = c.coordinator(t, f, cfg, 2*time.Second)
+			defer nc.Close()
+			defer co.Close()
+		} else {
+			require.NoError(t, co.Configure(layer.CloneAll(f.layers), cfg))
+		}
+		loss, err := co.Infer(context.Background(), b.x, b.labels)
+		require.NoError(t, err)
+		require.Equal(t, math.Float64bits(wantLoss), math.Float64bits(loss), "%v loss", v)
+		got, err := co.Updates(context.Background())
+		require.NoError(t, err)
+		require.Len(t, got, len(want))
+		for l := range want {
+			for i, p := range want[l].Params() {
+				for j := range p {
+					require.Equal(t, math.Float64bits(p[j]), math.Float64bits(got[l].Params()[i][j]), "%v: update %d of layer %d, param %d", v, j, l, i)
+				}
+			}
+		}
+		require.NoError(t, net.Close())
+	}
+}
+
+// TestTwoRunsOnOneServer: two runs with the same node ranges on one server at once do not
+// see each other's messages: each equals its own run in one process.
+func TestTwoRunsOnOneServer(t *testing.T) {
+	const h = 2
+	srv, err := natslink.Server{}.Start(context.Background())
+	require.NoError(t, err)
+	defer srv.Shutdown()
+	ranges := []Range{{0, 1}, {2, 3}}
+	var wg sync.WaitGroup
+	for i, seed := range []uint64{1, 2} {
+		f := newFixture(h, seed)
+		cfg := pcnet.Config{Variant: pcnet.Standard, Steps: h, Gamma: 0.5, MaxBatch: 8, Optimizer: adam}
+		want := inProcess(t, f, cfg)
+		run := fmt.Sprintf("run%d", i)
+		for _, r := range ranges {
+			nc := dial(t, srv, run+" worker")
+			wg.Go(func() {
+				defer nc.Close()
+				if err := Serve(context.Background(), WorkerOptions{Conn: nc, Run: run, Nodes: r, Timeout: 2 * time.Second}); err != nil {
+					t.Errorf("%s worker %v: %v", run, r, err)
+				}
+			})
+		}
+		nc := dial(t, srv, run+" coordinator")
+		defer nc.Close()
+		co, err := NewCoordinator(context.Background(), Options{Conn: nc, Run: run, Workers: ranges, Timeout: 2 * time.Second}, layer.CloneAll(f.layers), cfg)
+		require.NoError(t, err)
+		wg.Go(func() {
+			defer co.Close()
+			var got outcome
+			for _, b := range f.batches {
+				loss, err := co.Step(context.Background(), b.x, b.labels)
+				if err != nil {
+					t.Errorf("%s: %v", run, err)
+					return
+				}
+				got.losses = append(got.losses, math.Float64bits(loss))
+			}
+			if err := co.Sync(context.Background()); err != nil {
+				t.Errorf("%s: %v", run, err)
+				return
+			}
+			got.params = stateOf(co.Layers(), co.Optimizers())
+			if fmt.Sprint(got.losses, got.params) != fmt.Sprint(want.losses, want.params) {
+				t.Errorf("%s differs from its run in one process", run)
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -152,7 +152,7 @@ type Coordinator struct {
 // are set up (theta and the optimiser states, which the caller may restore first through
 // Optimizers) at the first Step.
 func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense, cfg pcnet.Config) (*Coordinator, error) {
-	if err := checkRun(o.Run); err != nil {
+	if err := checkRun(o.Run, maxRun); err != nil {
 		return nil, err
 	}
 	if o.Timeout == 0 {
@@ -164,30 +164,9 @@ func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense, cfg p
 	if o.Timeout < 0 || o.JoinTimeout < 0 || o.Delay < 0 {
 		return nil, errors.New("cluster: negative timeout or delay")
 	}
-	h := len(layers) - 1
-	if h < 1 {
-		return nil, fmt.Errorf("cluster: %d layers make H = %d; need H >= 1", len(layers), h)
-	}
-	if err := checkRanges(o.Workers, h+2); err != nil {
+	c := &Coordinator{o: o, out: newSender(o.Conn), url: o.Conn.ConnectedUrlRedacted(), done: make(chan struct{})}
+	if err := c.Configure(layers, cfg); err != nil {
 		return nil, err
-	}
-	if cfg.Optimizer.Kind == 0 {
-		return nil, errors.New("cluster: the coordinator learns: Config.Optimizer must be set")
-	}
-	if cfg.Engine == pcnet.Sequential {
-		return nil, errors.New("cluster: workers run the parallel engine, not the sequential one")
-	}
-	c := &Coordinator{o: o, cfg: cfg, h: h, layers: layers, act: layers[0].Act, out: newSender(o.Conn), url: o.Conn.ConnectedUrlRedacted(), done: make(chan struct{})}
-	c.widths = []int{layers[0].In()}
-	for _, d := range layers {
-		c.widths = append(c.widths, d.Out())
-		p := d.Params()
-		c.opt = append(c.opt, [2]*optim.State{cfg.Optimizer.NewState(len(p[0])), cfg.Optimizer.NewState(len(p[1]))})
-	}
-	if cfg.Observer != nil {
-		for l := 0; l <= h+1; l++ {
-			c.nodeObs = append(c.nodeObs, cfg.Observer.Node(pcnet.NodeInfo{Variant: cfg.Variant, Hidden: h, Node: l, Distance: h + 1 - l}))
-		}
 	}
 	c.in = make(chan delivery, len(o.Workers))
 	c.lost, c.unwatch = connLost(o.Conn)
@@ -212,6 +191,47 @@ func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense, cfg p
 		return nil, err
 	}
 	return c, nil
+}
+
+// Configure sets the network the workers run from the next batch on: layers (theta, used
+// as the coordinator's copy) and cfg; the workers are set up again with them (and the
+// optimiser states, fresh ones that the caller may restore through Optimizers) at the
+// next Step or Infer. The node ranges stay.
+func (c *Coordinator) Configure(layers []*layer.Dense, cfg pcnet.Config) error {
+	if c.broken != nil {
+		return c.broken
+	}
+	h := len(layers) - 1
+	if h < 1 {
+		return fmt.Errorf("cluster: %d layers make H = %d; need H >= 1", len(layers), h)
+	}
+	if err := checkRanges(c.o.Workers, h+2); err != nil {
+		return err
+	}
+	if cfg.Engine == pcnet.Sequential {
+		return errors.New("cluster: workers run the parallel engine, not the sequential one")
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = 64
+	}
+	c.cfg, c.h, c.layers, c.act = cfg, h, layers, layers[0].Act
+	c.widths, c.opt, c.nodeObs = []int{layers[0].In()}, nil, nil
+	for _, d := range layers {
+		c.widths = append(c.widths, d.Out())
+		var st [2]*optim.State
+		if cfg.Optimizer.Kind != 0 {
+			p := d.Params()
+			st = [2]*optim.State{cfg.Optimizer.NewState(len(p[0])), cfg.Optimizer.NewState(len(p[1]))}
+		}
+		c.opt = append(c.opt, st)
+	}
+	if cfg.Observer != nil {
+		for l := 0; l <= h+1; l++ {
+			c.nodeObs = append(c.nodeObs, cfg.Observer.Node(pcnet.NodeInfo{Variant: cfg.Variant, Hidden: h, Node: l, Distance: h + 1 - l}))
+		}
+	}
+	c.setUp, c.stale = false, false
+	return nil
 }
 
 // Workers returns the workers that joined.
@@ -334,7 +354,9 @@ func (c *Coordinator) setup(ctx context.Context) error {
 	}
 	c.seq++
 	for _, w := range c.workers {
-		m := &message{Kind: kindSetup, Seq: c.seq, Net: spec, Delay: c.o.Delay}
+		// Each setup's links have subjects of their own, so that nothing of an earlier
+		// setup's links (a late credit) can reach the new ones.
+		m := &message{Kind: kindSetup, Seq: c.seq, Net: spec, Delay: c.o.Delay, LinkRun: fmt.Sprintf("%s-%d", c.o.Run, c.seq)}
 		for l := w.Nodes.Lo; l <= min(w.Nodes.Hi, c.h); l++ {
 			m.Layers = append(m.Layers, captureLayer(c.layers[l], c.opt[l]))
 		}
@@ -353,6 +375,19 @@ func (c *Coordinator) setup(ctx context.Context) error {
 // the labels. It returns the loss at the feed-forward values and, as Network.Learn does,
 // the batch's fault (wrapping pcnet.ErrNonFinite where a value was not finite).
 func (c *Coordinator) Step(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
+	if c.cfg.Optimizer.Kind == 0 {
+		return 0, errors.New("cluster: Step learns: Config.Optimizer must be set")
+	}
+	return c.run(ctx, x, labels, true)
+}
+
+// Infer runs one batch without learning, as Network.Infer: Updates then returns the
+// workers' weight updates.
+func (c *Coordinator) Infer(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
+	return c.run(ctx, x, labels, false)
+}
+
+func (c *Coordinator) run(ctx context.Context, x *mat.Dense, labels []int, learn bool) (float64, error) {
 	if c.broken != nil {
 		return 0, c.broken
 	}
@@ -366,9 +401,9 @@ func (c *Coordinator) Step(ctx context.Context, x *mat.Dense, labels []int) (flo
 		return 0, fmt.Errorf("cluster: a batch of %dx%d with %d labels for a network of %d inputs", rows, cols, len(labels), c.widths[0])
 	}
 	c.seq++
-	c.stale = true
+	c.stale = c.stale || learn
 	for _, w := range c.workers {
-		m := &message{Kind: kindBatch, Seq: c.seq, Rows: rows, Learn: true}
+		m := &message{Kind: kindBatch, Seq: c.seq, Rows: rows, Learn: learn}
 		if w.Nodes.Lo == 0 {
 			raw := x.RawMatrix()
 			if raw.Stride == cols {
@@ -413,7 +448,7 @@ func (c *Coordinator) Step(ctx context.Context, x *mat.Dense, labels []int) (flo
 				n.report().Replay(c.nodeObs[n.Node])
 			}
 		}
-		c.cfg.Observer.Batch(pcnet.BatchStats{Variant: c.cfg.Variant, Hidden: c.h, Steps: c.cfg.Steps, Batch: rows, Loss: loss, Learned: true})
+		c.cfg.Observer.Batch(pcnet.BatchStats{Variant: c.cfg.Variant, Hidden: c.h, Steps: c.cfg.Steps, Batch: rows, Loss: loss, Learned: learn})
 	}
 	return loss, nil
 }
@@ -462,6 +497,44 @@ func (c *Coordinator) Sync(ctx context.Context) error {
 	}
 	c.stale = false
 	return nil
+}
+
+// Updates fetches the weight updates of the last batch from the workers (see
+// Network.Updates).
+func (c *Coordinator) Updates(ctx context.Context) ([]*layer.Grad, error) {
+	if c.broken != nil {
+		return nil, c.broken
+	}
+	c.seq++
+	for _, w := range c.workers {
+		if err := c.send(w, &message{Kind: kindFetch, Seq: c.seq, Updates: true}); err != nil {
+			return nil, err
+		}
+	}
+	states, err := c.await(ctx, kindState, c.seq)
+	if err != nil {
+		return nil, err
+	}
+	var out []*layer.Grad
+	for i, w := range c.workers {
+		want := max(min(w.Nodes.Hi, c.h)-w.Nodes.Lo+1, 0)
+		if len(states[i].Layers) != want {
+			return nil, c.fail(fmt.Errorf("cluster: run %s: %v sent %d updates, it hosts %d layers", c.o.Run, w, len(states[i].Layers), want))
+		}
+		for j, s := range states[i].Layers {
+			l := w.Nodes.Lo + j
+			g := layer.NewGrad(c.layers[l])
+			p := g.Params()
+			if err := floatsInto(p[0], s.W, fmt.Sprintf("update of layer %d weight", l)); err != nil {
+				return nil, c.fail(err)
+			}
+			if err := floatsInto(p[1], s.B, fmt.Sprintf("update of layer %d bias", l)); err != nil {
+				return nil, c.fail(err)
+			}
+			out = append(out, g)
+		}
+	}
+	return out, nil
 }
 
 // Layers returns the coordinator's copy of theta: current after Sync.

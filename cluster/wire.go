@@ -52,9 +52,13 @@ type message struct {
 	Err    string
 
 	// setup
-	Net    netSpec
-	Layers []layerState // theta_l of the hosted nodes, from Lo
-	Delay  time.Duration
+	Net     netSpec
+	Layers  []layerState // theta_l of the hosted nodes, from Lo
+	Delay   time.Duration
+	LinkRun string // scopes the links' subjects (natslink.Options.Run)
+
+	// fetch
+	Updates bool // the last batch's weight updates rather than theta and the optimiser states
 
 	// batch
 	Rows   int

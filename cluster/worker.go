@@ -71,7 +71,7 @@ type worker struct {
 // returns.
 func Serve(ctx context.Context, o WorkerOptions) error {
 	o.withDefaults()
-	if err := checkRun(o.Run); err != nil {
+	if err := checkRun(o.Run, maxRun); err != nil {
 		return err
 	}
 	if o.Nodes.Lo < 0 || o.Nodes.Hi < o.Nodes.Lo {
@@ -174,9 +174,7 @@ func (w *worker) serve(ctx context.Context) (err error) {
 		var reply *message
 		switch m.Kind {
 		case kindSetup:
-			if w.part != nil {
-				return w.fail(errors.New("a second setup"))
-			}
+			w.close() // a new network (compare runs one per variant)
 			if err := w.setup(partCtx, m); err != nil {
 				return w.fail(err)
 			}
@@ -201,7 +199,7 @@ func (w *worker) serve(ctx context.Context) (err error) {
 			if w.part == nil {
 				return w.fail(errors.New("a fetch before the setup"))
 			}
-			reply = w.state(m.Seq)
+			reply = w.state(m.Seq, m.Updates)
 		case kindStop:
 			return nil
 		default:
@@ -226,6 +224,7 @@ func (w *worker) close() {
 	if w.tr != nil {
 		_ = w.tr.Close()
 	}
+	w.part, w.tr = nil, nil
 }
 
 // setup builds the part from the coordinator's description and theta.
@@ -260,7 +259,10 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 		}
 		layers = append(layers, d)
 	}
-	w.tr, err = natslink.New(w.o.Conn, natslink.Options{Run: w.o.Run, Lo: lo, Hi: hi, Delay: m.Delay})
+	if err := checkRun(m.LinkRun, 64); err != nil {
+		return fmt.Errorf("setup: links: %w", err)
+	}
+	w.tr, err = natslink.New(w.o.Conn, natslink.Options{Run: m.LinkRun, Lo: lo, Hi: hi, Delay: m.Delay})
 	if err != nil {
 		return err
 	}
@@ -349,10 +351,18 @@ func (w *worker) batch(ctx context.Context, m *message) (*message, error) {
 	return r, nil
 }
 
-// state captures the hosted layers and their optimiser states.
-func (w *worker) state(seq uint64) *message {
+// state captures the hosted layers and their optimiser states, or the last batch's
+// updates.
+func (w *worker) state(seq uint64, updates bool) *message {
 	r := &message{Kind: kindState, Seq: seq}
 	lo, _ := w.part.Range()
+	if updates {
+		for _, g := range w.part.Updates() {
+			p := g.Params()
+			r.Layers = append(r.Layers, layerState{W: floatBytes(p[0]), B: floatBytes(p[1])})
+		}
+		return r
+	}
 	for i, d := range w.part.Layers() {
 		opt, _ := w.part.Optimizers(lo + i)
 		r.Layers = append(r.Layers, captureLayer(d, opt))
@@ -378,10 +388,14 @@ func (n netSpec) config() (pcnet.Config, error) {
 	return cfg, nil
 }
 
+// maxRun bounds a run ID: the links' subjects add a setup number to it, within
+// natslink's 64 characters.
+const maxRun = 44
+
 // checkRun accepts a run ID that is one NATS subject token of safe characters.
-func checkRun(run string) error {
-	if run == "" || len(run) > 64 {
-		return fmt.Errorf("cluster: run ID %q must be 1 to 64 characters", run)
+func checkRun(run string, maxLen int) error {
+	if run == "" || len(run) > maxLen {
+		return fmt.Errorf("cluster: run ID %q must be 1 to %d characters", run, maxLen)
 	}
 	for _, c := range run {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {

@@ -273,3 +273,16 @@ func TestWorkerFlags(t *testing.T) {
 		require.Contains(t, oneLine(t, r), tc.want, "%v", tc.args)
 	}
 }
+
+// TestCompareWorkersEqualsInProcess: compare -workers reports the updates one process
+// infers, bit for bit (the JSON carries every cosine, error and norm), one set of
+// workers serving every variant in turn.
+func TestCompareWorkersEqualsInProcess(t *testing.T) {
+	args := []string{"compare", "-hidden", "3", "-width", "16", "-variants", "fpa,pc,zil,ipc", "-steps", "3", "-json"}
+	want := pcnetRun(t, args...)
+	require.Equal(t, 0, want.code, "stderr: %s", want.stderr)
+	got := pcnetRun(t, append(args, "-workers", "3")...)
+	require.Equal(t, 0, got.code, "stderr: %s", got.stderr)
+	require.Equal(t, want.stdout, got.stdout)
+	require.Contains(t, got.stderr, "node 4: pid ")
+}

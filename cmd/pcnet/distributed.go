@@ -17,6 +17,7 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/train"
+	"gonum.org/v1/gonum/mat"
 )
 
 // natsFlags say how to reach a NATS server; secrets come from files or the environment.
@@ -231,6 +232,14 @@ func (l *clusterLearner) closeTransport() error {
 		l.conn.Close()
 	}
 	return err
+}
+
+// inferUpdates runs one inference in the workers and returns the weight updates.
+func (l *clusterLearner) inferUpdates(ctx context.Context, x *mat.Dense, labels []int) ([]*layer.Grad, error) {
+	if _, err := l.Infer(ctx, x, labels); err != nil {
+		return nil, err
+	}
+	return l.Updates(ctx)
 }
 
 // Close stops the workers (they exit) and the server.
