@@ -221,13 +221,13 @@ const (
 
 // sender publishes messages on subjects, chunked to the server's max payload.
 type sender struct {
-	nc    *nats.Conn
-	next  uint32
-	limit int // chunk body bytes
+	publish func(subject string, frame []byte) error // nc.Publish; tests intercept it
+	next    uint32
+	limit   int // chunk body bytes
 }
 
 func newSender(nc *nats.Conn) *sender {
-	return &sender{nc: nc, limit: int(nc.MaxPayload()) - chunkHeader - 1024}
+	return &sender{publish: nc.Publish, limit: int(nc.MaxPayload()) - chunkHeader - 1024}
 }
 
 func (s *sender) send(subject string, m *message) error {
@@ -246,7 +246,7 @@ func (s *sender) send(subject string, m *message) error {
 		binary.LittleEndian.PutUint32(frame[8:], uint32(i))
 		binary.LittleEndian.PutUint32(frame[12:], uint32(n))
 		copy(frame[chunkHeader:], piece)
-		if err := s.nc.Publish(subject, frame[:chunkHeader+len(piece)]); err != nil {
+		if err := s.publish(subject, frame[:chunkHeader+len(piece)]); err != nil {
 			return fmt.Errorf("publishing the %v message on %s: %w", m.Kind, subject, err)
 		}
 	}

@@ -286,3 +286,34 @@ func TestCompareWorkersEqualsInProcess(t *testing.T) {
 	require.Equal(t, want.stdout, got.stdout)
 	require.Contains(t, got.stderr, "node 4: pid ")
 }
+
+// TestWorkersInterruptAndResume: Ctrl-C reaches the coordinator alone (the workers run
+// in a process group of their own); it stops after the batch, fetches the workers'
+// weights into the checkpoint and stops them; resumed with another number of workers,
+// the run ends exactly where an uninterrupted run in one process ends.
+func TestWorkersInterruptAndResume(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "interrupted")
+	s := pcnetStart(t, trainArgs("pc", out, "-epochs", "3", "-workers", "2", "-link-delay", "3ms")...)
+	pids := []int{pidOf(t, s.waitFor(t, "  nodes 0-1: pid ")), pidOf(t, s.waitFor(t, "  nodes 2-3: pid "))}
+	s.waitFor(t, "epoch 2/3  batch 2/10")
+	require.NoError(t, s.cmd.Process.Signal(os.Interrupt))
+	r := s.wait()
+	require.Equal(t, 1, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	require.Len(t, lines, 2, "stderr: %s", r.stderr)
+	require.Regexp(t, interruptLine, lines[1])
+	for _, pid := range pids {
+		requireExited(t, pid, 5*time.Second)
+	}
+	path := filepath.Join(out, "pc-H2.safetensors")
+	ck, err := checkpoint.Load(path)
+	require.NoError(t, err)
+	require.Equal(t, 1, ck.Position.Epoch, "interrupted in the second epoch")
+	require.Positive(t, ck.Position.Batch, "interrupted mid-epoch")
+	r = pcnetRun(t, "train", "-resume", path, "-workers", "3", "-metrics-addr", "")
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	straight := pcnetRun(t, trainArgs("pc", filepath.Join(dir, "straight"), "-epochs", "3")...)
+	require.Equal(t, 0, straight.code, "stderr: %s", straight.stderr)
+	requireSameCheckpoint(t, "uninterrupted", filepath.Join(dir, "straight", "pc-H2.safetensors"), "interrupted and resumed", path)
+}
