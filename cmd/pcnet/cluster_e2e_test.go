@@ -50,10 +50,18 @@ func requireSameCheckpoint(t *testing.T, wantName, wantPath, gotName, gotPath st
 	}
 }
 
-var lossValue = regexp.MustCompile(`loss [0-9.]+|val acc [0-9.]+%|test accuracy [0-9.]+%`)
+var figureLine = regexp.MustCompile(`(?m)^((?:epoch \d+/\d+  |test accuracy ).*?)(?:  time .*|; checkpoint: .*)?$`)
 
-// losses are the figures a run printed: every batch's and epoch's loss and the accuracies.
-func losses(stdout string) []string { return lossValue.FindAllString(stdout, -1) }
+// losses are the figures a run printed: every batch's and epoch's loss, the accuracies,
+// and the epoch's summary of the observer's metrics (the step each distance first moved
+// and converged at, the share unconverged); everything but the times.
+func losses(stdout string) []string {
+	var out []string
+	for _, m := range figureLine.FindAllStringSubmatch(stdout, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
 
 var workerLine = regexp.MustCompile(`^  nodes? (\d+)(?:-\d+)?: pid (\d+) on `)
 
