@@ -275,6 +275,8 @@ func TestWorkerFlags(t *testing.T) {
 		{trainArgs("pc", "x", "-nats", "nats://127.0.0.1:1", "-run", "r", "-placement", "0-1,3-3"), "-placement"},
 		{trainArgs("pc", "x", "-workers", "2", "-nats", "nats://127.0.0.1:1"), "give one"},
 		{trainArgs("pc", "x", "-placement", "0-3"), "need -workers or -nats"},
+		{trainArgs("pc", "x", "-workers", "2", "-engine", "sequential"), "workers run the parallel engine"},
+		{[]string{"compare", "-hidden", "2", "-workers", "9"}, "only 4 nodes"},
 	} {
 		r := pcnetRun(t, tc.args...)
 		require.Equal(t, 2, r.code, "%v: stderr %s", tc.args, r.stderr)

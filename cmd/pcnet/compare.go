@@ -211,7 +211,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if err := f.cluster.check(variants[0], h); err != nil {
+	if err := f.cluster.check(variants[0], h, pc.engine); err != nil {
 		return err
 	}
 	if pc.precisions != nil && !slices.Contains(variants, pcnet.Standard) {

@@ -140,7 +140,7 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 // distributed reports whether the flags ask for workers.
 func (c *clusterFlags) distributed() bool { return c.workers > 0 || c.nats.url != "" }
 
-func (c *clusterFlags) check(variant pcnet.Variant, h int) error {
+func (c *clusterFlags) check(variant pcnet.Variant, h int, engine pcnet.Engine) error {
 	if !c.distributed() {
 		if c.placement != "" || c.run != "" || c.linkDelay != 0 {
 			return usagef("-placement, -run and -link-delay need -workers or -nats")
@@ -163,6 +163,8 @@ func (c *clusterFlags) check(variant pcnet.Variant, h int) error {
 		return usagef("-placement and -run are for workers started elsewhere (-nats); -workers places its own")
 	case c.linkDelay < 0:
 		return usagef("-link-delay: must be >= 0, got %v", c.linkDelay)
+	case engine == pcnet.Sequential:
+		return usagef("-engine sequential runs in one process; workers run the parallel engine")
 	}
 	if c.nats.url != "" {
 		if _, err := cluster.ParsePlacement(c.placement, h+2); err != nil {

@@ -187,7 +187,7 @@ func (f *trainFlags) resolve(explicit map[string]bool) (*runConfig, error) {
 	if err := checkAddr(f.metricsAddr); err != nil {
 		return nil, err
 	}
-	if err := f.cluster.check(c.pcVariant, c.hidden()); err != nil {
+	if err := f.cluster.check(c.pcVariant, c.hidden(), c.pc.engine); err != nil {
 		return nil, err
 	}
 	return c, nil
