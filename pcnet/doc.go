@@ -56,6 +56,19 @@
 // New, fed by Infer and Learn, stopped by Close. Cancelling a batch's context stops the
 // network, since messages may be in flight; build a new one to go on.
 //
+// # Parts: a network across processes
+//
+// A Part hosts a contiguous range of nodes [Lo, Hi] of a network: the parallel engine
+// over those nodes alone, the same node cores and actors, with the links to the nodes
+// just outside the range made by a channels.Transport (channels/natslink carries them
+// between processes). A Network's parallel engine is the same machinery over all of its
+// nodes and in-process links. Every part runs every batch (node 0's part with the batch,
+// node H+1's with the labels) and returns a PartReport: the loss from the output node's
+// part, the fault of the batch if any, and with PartSpec.Observe every hosted node's
+// StepStats and NodeStats, which a coordinator replays into its own Observer
+// (NodeReport.Replay) and completes with Observer.Batch. Split into parts, a network
+// computes bit for bit what one Network computes, the observer statistics included.
+//
 // # Schedules: dense and event
 //
 // Under the Dense schedule every hidden node computes J_lᵀ(pi_{l+1} e_{l+1}(t)) at every

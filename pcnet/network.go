@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/pcnet/pcnet/actor"
 	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
@@ -51,11 +50,7 @@ type Network struct {
 	layers []*layer.Dense
 	nodes  []*node // 0..H+1
 
-	// The parallel engine.
-	group  *actor.Group
-	actors []*nodeActor
-	done   chan error // one report per node per batch
-	links  []*channels.Link
+	eng *engine // the parallel engine
 
 	// The sequential engine: one prediction and one error matrix per link, by batch size.
 	seq map[int]*seqLinks
@@ -94,33 +89,18 @@ func New(ctx context.Context, layers []*layer.Dense, cfg Config) (*Network, erro
 		}
 	}
 	n := &Network{cfg: cfg, h: h, layers: layers}
+	widths := widthsOf(layers)
 	for l := 0; l <= h+1; l++ {
-		nd := &node{l: l, h: h, cfg: &n.cfg, pi: cfg.precision(l, h), gamma: cfg.stepSize(), event: cfg.Schedule == Event, work: map[int]*nodeWork{}}
-		switch {
-		case l == 0:
-			nd.role = inputRole
-		case l == h+1:
-			nd.role = outputRole
-		default:
-			nd.role = hiddenRole
-		}
+		var d *layer.Dense
 		if l <= h {
-			nd.layer = layers[l]
-			nd.width = layers[l].In()
-			nd.grad = layer.NewGrad(layers[l])
-			if cfg.Variant == Incremental {
-				nd.step = layer.NewGrad(layers[l])
-			}
-			if cfg.Optimizer.Kind != 0 {
-				nd.opt[0] = cfg.Optimizer.NewState(len(nd.layer.Params()[0]))
-				nd.opt[1] = cfg.Optimizer.NewState(len(nd.layer.Params()[1]))
-			}
-			n.updates = append(n.updates, nd.grad)
-		} else {
-			nd.width = layers[h].Out()
+			d = layers[l]
 		}
+		nd := newNode(&n.cfg, l, h, d, widths[l])
 		if cfg.Observer != nil {
-			nd.obs = cfg.Observer.Node(NodeInfo{Variant: cfg.Variant, Hidden: h, Node: l, Distance: h + 1 - l})
+			nd.obs = cfg.Observer.Node(nd.info())
+		}
+		if nd.grad != nil {
+			n.updates = append(n.updates, nd.grad)
 		}
 		n.nodes = append(n.nodes, nd)
 	}
@@ -128,11 +108,53 @@ func New(ctx context.Context, layers []*layer.Dense, cfg Config) (*Network, erro
 	case Sequential:
 		n.seq = map[int]*seqLinks{}
 	case Parallel:
-		if err := n.start(ctx); err != nil {
+		eng, err := startEngine(ctx, n.nodes, widths, cfg.MaxBatch, channels.NewInProcess(linkBuffers))
+		if err != nil {
 			return nil, err
 		}
+		n.eng = eng
 	}
 	return n, nil
+}
+
+// widthsOf returns the widths n_0..n_{H+1} of the nodes the layers connect.
+func widthsOf(layers []*layer.Dense) []int {
+	w := []int{layers[0].In()}
+	for _, d := range layers {
+		w = append(w, d.Out())
+	}
+	return w
+}
+
+// newNode builds node l of a network of h hidden nodes, width n_l, with theta_l = d
+// (nil for the output node).
+func newNode(cfg *Config, l, h int, d *layer.Dense, width int) *node {
+	nd := &node{l: l, h: h, cfg: cfg, pi: cfg.precision(l, h), gamma: cfg.stepSize(), event: cfg.Schedule == Event, work: map[int]*nodeWork{}, width: width}
+	switch {
+	case l == 0:
+		nd.role = inputRole
+	case l == h+1:
+		nd.role = outputRole
+	default:
+		nd.role = hiddenRole
+	}
+	if d != nil {
+		nd.layer = d
+		nd.grad = layer.NewGrad(d)
+		if cfg.Variant == Incremental {
+			nd.step = layer.NewGrad(d)
+		}
+		if cfg.Optimizer.Kind != 0 {
+			nd.opt[0] = cfg.Optimizer.NewState(len(d.Params()[0]))
+			nd.opt[1] = cfg.Optimizer.NewState(len(d.Params()[1]))
+		}
+	}
+	return nd
+}
+
+// info describes the node to an Observer.
+func (nd *node) info() NodeInfo {
+	return NodeInfo{Variant: nd.cfg.Variant, Hidden: nd.h, Node: nd.l, Distance: nd.h + 1 - nd.l}
 }
 
 // Hidden returns H.
@@ -178,19 +200,43 @@ func (n *Network) Learn(ctx context.Context, x *mat.Dense, labels []int) (float6
 
 func (n *Network) checkBatch(x *mat.Dense, labels []int) error {
 	r, c := x.Dims()
-	switch {
-	case c != n.layers[0].In():
+	if c != n.layers[0].In() {
 		return fmt.Errorf("pcnet: batch has %d columns, the input layer takes %d", c, n.layers[0].In())
-	case r > n.cfg.MaxBatch:
-		return fmt.Errorf("pcnet: batch of %d rows exceeds MaxBatch %d", r, n.cfg.MaxBatch)
-	case len(labels) != r:
-		return fmt.Errorf("pcnet: %d labels for a batch of %d rows", len(labels), r)
 	}
-	k := n.layers[n.h].Out()
-	for i, y := range labels {
-		if y < 0 || y >= k {
-			return fmt.Errorf("pcnet: label %d of row %d is outside [0, %d)", y, i, k)
-		}
+	if err := checkRows(r, n.cfg.MaxBatch); err != nil {
+		return err
+	}
+	if err := checkLabels(labels, r, n.layers[n.h].Out()); err != nil {
+		return err
+	}
+	if err := checkInput(x, r, c); err != nil {
+		return err
+	}
+	return checkRepaired(n.nodes)
+}
+
+// checkRows checks a batch size against MaxBatch.
+func checkRows(rows, maxBatch int) error {
+	switch {
+	case rows < 1:
+		return fmt.Errorf("pcnet: a batch of %d rows; need at least 1", rows)
+	case rows > maxBatch:
+		return fmt.Errorf("pcnet: batch of %d rows exceeds MaxBatch %d", rows, maxBatch)
+	}
+	return nil
+}
+
+// checkInput checks the input node's batch: rows x cols, every value finite.
+func checkInput(x *mat.Dense, rows, cols int) error {
+	if x == nil {
+		return errors.New("pcnet: no batch for the input node")
+	}
+	r, c := x.Dims()
+	switch {
+	case c != cols:
+		return fmt.Errorf("pcnet: batch has %d columns, the input layer takes %d", c, cols)
+	case r != rows:
+		return fmt.Errorf("pcnet: batch has %d rows, expected %d", r, rows)
 	}
 	raw := x.RawMatrix()
 	for i := 0; i < r; i++ {
@@ -198,9 +244,26 @@ func (n *Network) checkBatch(x *mat.Dense, labels []int) error {
 			return fmt.Errorf("%w: the batch's row %d, column %d is %v", ErrNonFinite, i, j, raw.Data[i*raw.Stride+j])
 		}
 	}
-	// A learn step that left a weight non-finite was reported by its batch; check that
-	// the weights were put right since (the caller may have restored them).
-	for _, nd := range n.nodes {
+	return nil
+}
+
+// checkLabels checks the output node's labels: one per row, each in [0, classes).
+func checkLabels(labels []int, rows, classes int) error {
+	if len(labels) != rows {
+		return fmt.Errorf("pcnet: %d labels for a batch of %d rows", len(labels), rows)
+	}
+	for i, y := range labels {
+		if y < 0 || y >= classes {
+			return fmt.Errorf("pcnet: label %d of row %d is outside [0, %d)", y, i, classes)
+		}
+	}
+	return nil
+}
+
+// checkRepaired checks that the weights a failed learn step left non-finite, reported by
+// their batch, were put right since (the caller may have restored them).
+func checkRepaired(nodes []*node) error {
+	for _, nd := range nodes {
 		if nd.fault != nil && nd.layer != nil {
 			if err := checkFinite(nd.l, nd.layer); err != nil {
 				return err
@@ -230,21 +293,16 @@ func (n *Network) run(ctx context.Context, x *mat.Dense, labels []int, learn boo
 	if n.cfg.Engine == Sequential {
 		err = n.runSequential(ctx, x, labels, learn)
 	} else {
-		err = n.runParallel(ctx, batchCmd{x: x, labels: labels, learn: learn})
+		if err = n.eng.run(ctx, batchCmd{x: x, labels: labels, learn: learn}); err != nil {
+			n.broken = n.eng.broken
+		}
 	}
 	if err != nil {
 		return 0, err
 	}
 	loss := n.nodes[n.h+1].loss
-	// The output node's fault (a non-finite loss) comes first: it is the cause of any
-	// that learning then finds in the weights.
-	if err := n.nodes[n.h+1].fault; err != nil {
+	if err := faultOf(n.nodes); err != nil {
 		return loss, err
-	}
-	for _, nd := range n.nodes {
-		if nd.fault != nil {
-			return loss, nd.fault
-		}
 	}
 	if n.cfg.Observer != nil {
 		n.cfg.Observer.Batch(BatchStats{Variant: n.cfg.Variant, Hidden: n.h, Steps: n.cfg.Steps, Batch: batch, Loss: loss, Learned: learn})
@@ -252,13 +310,29 @@ func (n *Network) run(ctx context.Context, x *mat.Dense, labels []int, learn boo
 	return loss, nil
 }
 
+// faultOf is the fault of a batch over the nodes: the output node's (a non-finite loss)
+// first, since it is the cause of any that learning then finds in the weights, then the
+// first node's in order.
+func faultOf(nodes []*node) error {
+	for _, nd := range nodes {
+		if nd.role == outputRole && nd.fault != nil {
+			return nd.fault
+		}
+	}
+	for _, nd := range nodes {
+		if nd.fault != nil {
+			return nd.fault
+		}
+	}
+	return nil
+}
+
 // Close stops the network's goroutines and waits for them. It is idempotent.
 func (n *Network) Close() error {
 	var err error
 	n.closeMu.Do(func() {
-		if n.group != nil {
-			n.group.Stop()
-			err = n.group.Wait()
+		if n.eng != nil {
+			err = n.eng.stop()
 		}
 		if n.broken == nil {
 			n.broken = ErrClosed

@@ -21,8 +21,8 @@ type batchCmd struct {
 }
 
 // nodeActor is the goroutine shell around one node core. It owns the node between
-// batches; the Network hands it to the actor with a batchCmd and gets it back with the
-// actor's report on Network.done, and those two channel operations order every access.
+// batches; the engine hands it to the actor with a batchCmd and gets it back with the
+// actor's report on engine.done, and those two channel operations order every access.
 type nodeActor struct {
 	nd   *node
 	cmds chan batchCmd
@@ -45,67 +45,98 @@ type nodeActor struct {
 // (BenchmarkEngineOverhead).
 const linkBuffers = 1
 
-func (n *Network) start(ctx context.Context) error {
-	// Every node may be inside a product at once; reserve their scratch now so that no
-	// update allocates it later.
-	layer.Reserve(len(n.nodes))
-	tr := channels.NewInProcess(linkBuffers)
-	for l := 0; l <= n.h; l++ {
-		w := n.nodes[l+1].width
-		link, err := tr.Link(l, n.cfg.MaxBatch, w, n.cfg.MaxBatch, w)
-		if err != nil {
-			return fmt.Errorf("pcnet: link %d: %w", l, err)
-		}
-		n.links = append(n.links, link)
-	}
-	n.done = make(chan error, len(n.nodes))
-	actors := make([]actor.Actor, len(n.nodes))
-	for l, nd := range n.nodes {
-		a := &nodeActor{nd: nd, cmds: make(chan batchCmd, 1), done: n.done}
-		if l > 0 {
-			a.below = n.links[l-1]
-		}
-		if l <= n.h {
-			a.above = n.links[l]
-		}
-		n.actors = append(n.actors, a)
-		actors[l] = actor.Actor{Name: fmt.Sprintf("layer %d", l), Run: a.run}
-	}
-	n.group = actor.Start(ctx, actors...)
-	return nil
+// engine is the parallel engine over a contiguous range of nodes: one actor per node,
+// each linked to its neighbours by the links of a transport. A Network runs all of its
+// nodes on one engine over in-process links; a Part runs its own range, and the links
+// that leave the range may cross processes. The node cores never learn which.
+type engine struct {
+	group  *actor.Group
+	actors []*nodeActor
+	done   chan error // one report per node per batch
+	// broken is set when a batch failed: messages may be in flight, so the engine is
+	// stopped and cannot be reused.
+	broken error
 }
 
-// runParallel hands the batch to every actor and waits for all of them. A cancelled ctx
-// or a failed actor stops the whole network: messages may be in flight, so it cannot be
-// reused.
-func (n *Network) runParallel(ctx context.Context, cmd batchCmd) error {
+// startEngine links the nodes (consecutive, node l at nodes[l-nodes[0].l]) to each other
+// and to the nodes just outside their range by tr's links, shaped by the node widths
+// n_0..n_{H+1} and maxBatch, and starts one actor per node under ctx.
+func startEngine(ctx context.Context, nodes []*node, widths []int, maxBatch int, tr channels.Transport) (*engine, error) {
+	// Every node may be inside a product at once; reserve their scratch now so that no
+	// update allocates it later.
+	layer.Reserve(len(nodes))
+	lo, h := nodes[0].l, nodes[0].h
+	links := map[int]*channels.Link{}
+	for l := max(lo-1, 0); l <= min(nodes[len(nodes)-1].l, h); l++ {
+		w := widths[l+1]
+		link, err := tr.Link(l, maxBatch, w, maxBatch, w)
+		if err != nil {
+			return nil, fmt.Errorf("pcnet: link %d-%d: %w", l, l+1, err)
+		}
+		links[l] = link
+	}
+	e := &engine{done: make(chan error, len(nodes))}
+	actors := make([]actor.Actor, len(nodes))
+	for i, nd := range nodes {
+		a := &nodeActor{nd: nd, cmds: make(chan batchCmd, 1), done: e.done}
+		if nd.l > 0 {
+			a.below = links[nd.l-1]
+			if a.below.UpRecv == nil || a.below.DownSend == nil {
+				return nil, fmt.Errorf("pcnet: the transport's link %d-%d lacks the ends node %d holds (up receiver, down sender)", nd.l-1, nd.l, nd.l)
+			}
+		}
+		if nd.l <= h {
+			a.above = links[nd.l]
+			if a.above.UpSend == nil || a.above.DownRecv == nil {
+				return nil, fmt.Errorf("pcnet: the transport's link %d-%d lacks the ends node %d holds (up sender, down receiver)", nd.l, nd.l+1, nd.l)
+			}
+		}
+		e.actors = append(e.actors, a)
+		actors[i] = actor.Actor{Name: fmt.Sprintf("layer %d", nd.l), Run: a.run}
+	}
+	e.group = actor.Start(ctx, actors...)
+	return e, nil
+}
+
+// run hands the batch to every actor and waits for all of them. A cancelled ctx or a
+// failed actor stops the engine: messages may be in flight, so it cannot be reused.
+func (e *engine) run(ctx context.Context, cmd batchCmd) error {
+	if e.broken != nil {
+		return e.broken
+	}
 	fail := func(err error) error {
-		n.group.Stop()
-		if gerr := n.group.Wait(); gerr != nil {
+		e.group.Stop()
+		if gerr := e.group.Wait(); gerr != nil {
 			err = gerr
 		}
-		n.broken = fmt.Errorf("%w: %w", ErrClosed, err)
+		e.broken = fmt.Errorf("%w: %w", ErrClosed, err)
 		return err
 	}
-	for _, a := range n.actors {
+	for _, a := range e.actors {
 		select {
 		case a.cmds <- cmd:
 		case <-ctx.Done():
 			return fail(ctx.Err())
-		case <-n.group.Done():
+		case <-e.group.Done():
 			return fail(ErrClosed)
 		}
 	}
-	for range n.actors {
+	for range e.actors {
 		select {
-		case <-n.done:
+		case <-e.done:
 		case <-ctx.Done():
 			return fail(ctx.Err())
-		case <-n.group.Done():
+		case <-e.group.Done():
 			return fail(ErrClosed)
 		}
 	}
 	return nil
+}
+
+// stop stops the actors and waits for them.
+func (e *engine) stop() error {
+	e.group.Stop()
+	return e.group.Wait()
 }
 
 func (a *nodeActor) run(ctx context.Context) error {

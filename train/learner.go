@@ -23,6 +23,21 @@ type Learner interface {
 	Close() error
 }
 
+// Syncer is a Learner whose weights live elsewhere (in worker processes): Sync brings
+// the copy that Layers and Optimizers return up to date. Run calls it before every
+// validation; whoever writes a checkpoint calls it first.
+type Syncer interface {
+	Sync(ctx context.Context) error
+}
+
+// Sync syncs l if it is a Syncer.
+func Sync(ctx context.Context, l Learner) error {
+	if s, ok := l.(Syncer); ok {
+		return s.Sync(ctx)
+	}
+	return nil
+}
+
 // UpdateReporter is a Learner whose last step's weight updates can be read (in PC's sign:
 // a negative-gradient estimate).
 type UpdateReporter interface {

@@ -172,6 +172,9 @@ func Run(ctx context.Context, learner Learner, data *mnist.Splits, opts Options,
 			}
 			ep.MeanLayerCosine = layerCos
 		}
+		if err := Sync(stepCtx, learner); err != nil {
+			return pos, err
+		}
 		ep.ValLoss, ep.ValAccuracy, err = Evaluate(learner.Layers(), opts.Loss, data.Validation)
 		if err != nil {
 			return pos, err

@@ -53,6 +53,7 @@ func commands() []command {
 		{name: "train", summary: "train a network (the default command)", flags: func() *flag.FlagSet { return newTrainFlags().fs }, run: runTrain, details: trainDetails},
 		{name: "eval", summary: "loss and accuracy of a checkpoint on a split", flags: func() *flag.FlagSet { return newEvalFlags().fs }, run: runEval, details: evalDetails},
 		{name: "compare", summary: "compare PC weight updates with backprop's on one batch", flags: func() *flag.FlagSet { return newCompareFlags().fs }, run: runCompare, details: compareDetails},
+		{name: "worker", summary: "host a range of a network's nodes for a run on a NATS server", flags: func() *flag.FlagSet { return newWorkerFlags().fs }, run: runWorker, details: workerDetails},
 		{name: "experiment", args: "NAME ", summary: "reproduce the paper's experiments (cosine, accuracy, wavefront, complexity, online, all)", flags: func() *flag.FlagSet { return newExperimentFlags().fs }, run: runExperiment, details: experimentDetails},
 	}
 }
@@ -80,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	default:
 		cmd, ok := findCommand(name)
 		if !ok {
-			return report(stderr, "pcnet", usagef("unknown command %q (want train, eval, compare, experiment or help; see pcnet help)", name))
+			return report(stderr, "pcnet", usagef("unknown command %q (want train, eval, compare, worker, experiment or help; see pcnet help)", name))
 		}
 		err = cmd.run(ctx, rest, stdout, stderr)
 	}

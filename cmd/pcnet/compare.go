@@ -36,6 +36,7 @@ type compareFlags struct {
 	batchIndex int
 	json       bool
 	dump       string
+	cluster    clusterFlags
 }
 
 const defaultCompareVariants = "fpa,pc,scaled,zil"
@@ -55,6 +56,7 @@ func newCompareFlags() *compareFlags {
 	fs.IntVar(&f.batchIndex, "batch-index", 0, "use images [I*B, (I+1)*B) of the split, in its stored order (`I` >= 0; 0: the first B)")
 	fs.BoolVar(&f.json, "json", false, "print the report as JSON instead of a table")
 	fs.StringVar(&f.dump, "dump", "", "write every variant's weight updates and backprop's gradients to this safetensors `file`")
+	f.cluster.register(fs)
 	return f
 }
 
@@ -138,7 +140,7 @@ type compareReport struct {
 	Variants []*variantReport `json:"variants"`
 }
 
-func runCompare(ctx context.Context, args []string, stdout, _ io.Writer) error {
+func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newCompareFlags()
 	if err := parseFlags(f.fs, args, stdout); err != nil {
 		return err
@@ -209,6 +211,9 @@ func runCompare(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := f.cluster.check(variants[0], h, pc.engine); err != nil {
+		return err
+	}
 	if pc.precisions != nil && !slices.Contains(variants, pcnet.Standard) {
 		return usagef("-precisions: only the pc variant takes per-layer precisions, and -variants has no pc")
 	}
@@ -256,6 +261,12 @@ func runCompare(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		bpUpdate[l].Scale(-1) // PC's sign
 	}
 
+	var workers *clusterLearner
+	defer func() {
+		if workers != nil {
+			workers.Close()
+		}
+	}()
 	for _, v := range variants {
 		vr := &variantReport{Variant: v.String(), Steps: pc.steps, Gamma: pc.gamma, K: pc.k}
 		cfg := pcnet.Config{Variant: v, Steps: pc.steps, Gamma: pc.gamma, K: pc.k, Loss: pc.loss, Engine: pc.engine, Schedule: pc.schedule, MaxBatch: end - first}
@@ -268,7 +279,21 @@ func runCompare(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		case pcnet.Standard:
 			cfg.Precisions = pc.precisions
 		}
-		updates, err := inferUpdates(ctx, layers, cfg, x, labels)
+		var updates []*layer.Grad
+		if f.cluster.distributed() {
+			cfg.Engine = pcnet.Parallel
+			if workers == nil {
+				// The placement goes to stderr: stdout may be JSON.
+				workers, err = f.cluster.start(ctx, layers, cfg, stderr, stderr)
+			} else {
+				err = workers.Configure(layers, cfg)
+			}
+			if err == nil {
+				updates, err = workers.inferUpdates(ctx, x, labels)
+			}
+		} else {
+			updates, err = inferUpdates(ctx, layers, cfg, x, labels)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("%s: %w", v, context.Cause(ctx))

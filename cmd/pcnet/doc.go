@@ -17,6 +17,9 @@
 // every epoch and when interrupted. eval reports a checkpoint's loss and accuracy on a
 // split. compare runs backprop and the requested variants on one batch and reports,
 // per weight layer, cosine similarity, relative error and norms, as a table or JSON.
+// worker hosts a range of a network's nodes for a run on a NATS server; train and
+// compare with -workers N start N of them on this machine, or with -nats, -run and
+// -placement use workers started elsewhere (package cluster; docs/distributed.md).
 //
 // # Signals and exit status
 //

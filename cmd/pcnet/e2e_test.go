@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -480,22 +479,7 @@ func TestInterruptAndResumeMatchesUninterrupted(t *testing.T) {
 	r = pcnetRun(t, append(args, "-out", dirB, "-metrics-addr", "")...)
 	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
 
-	resumed, err := safetensors.ReadFile(path)
-	require.NoError(t, err)
-	straight, err := safetensors.ReadFile(filepath.Join(dirB, "fpa-H2.safetensors"))
-	require.NoError(t, err)
-	require.Equal(t, straight.Metadata, resumed.Metadata)
-	require.Len(t, resumed.Tensors, len(straight.Tensors))
-	for i, want := range straight.Tensors {
-		got := resumed.Tensors[i]
-		require.Equal(t, want.Name, got.Name)
-		require.Equal(t, want.Shape, got.Shape)
-		for j := range want.Data {
-			if math.Float64bits(want.Data[j]) != math.Float64bits(got.Data[j]) {
-				t.Fatalf("%s[%d]: resumed %v, uninterrupted %v", want.Name, j, got.Data[j], want.Data[j])
-			}
-		}
-	}
+	requireSameCheckpoint(t, "uninterrupted", filepath.Join(dirB, "fpa-H2.safetensors"), "resumed", path)
 }
 
 // A checkpoint written by pcnet loads into PyTorch with the same forward outputs.

@@ -39,6 +39,7 @@ type trainFlags struct {
 	metricsAddr string
 	resume      string
 	cosineEvery int
+	cluster     clusterFlags
 }
 
 func newTrainFlags() *trainFlags {
@@ -57,6 +58,7 @@ func newTrainFlags() *trainFlags {
 	fs.StringVar(&f.metricsAddr, "metrics-addr", metrics.DefaultAddr, "`host:port` to serve Prometheus metrics on while training (/metrics, /healthz); empty: do not serve")
 	fs.StringVar(&f.resume, "resume", "", "checkpoint `file` to continue from; flags not given take its values, and flags given must agree with it")
 	fs.IntVar(&f.cosineEvery, "cosine-every", 1, "compare every `n`-th PC update with backprop's on the same batch (0: never)")
+	f.cluster.register(fs)
 	return f
 }
 
@@ -185,6 +187,9 @@ func (f *trainFlags) resolve(explicit map[string]bool) (*runConfig, error) {
 	if err := checkAddr(f.metricsAddr); err != nil {
 		return nil, err
 	}
+	if err := f.cluster.check(c.pcVariant, c.hidden(), c.pc.engine); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -242,6 +247,7 @@ func trainFromFlags(args []string, stdout io.Writer) (*trainFlags, *runConfig, *
 
 // trainer is one training run.
 type trainer struct {
+	ctx     context.Context
 	cfg     *runConfig
 	path    string // the checkpoint
 	stdout  io.Writer
@@ -252,7 +258,7 @@ type trainer struct {
 	samples  int64 // training examples counted in the metrics
 }
 
-func runTrain(ctx context.Context, args []string, stdout, _ io.Writer) error {
+func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f, cfg, ck, err := trainFromFlags(args, stdout)
 	if err != nil {
 		return err
@@ -296,17 +302,22 @@ func runTrain(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	} else if layers, err = layer.NewMLP(cfg.sizes, cfg.act, rand.New(rand.NewPCG(cfg.seed, 0))); err != nil {
 		return err
 	}
-	t := &trainer{cfg: cfg, path: path, stdout: stdout, metrics: m}
-	if cfg.pcVariant == 0 {
+	t := &trainer{ctx: ctx, cfg: cfg, path: path, stdout: stdout, metrics: m}
+	pcCfg := pcnet.Config{
+		Variant: cfg.pcVariant, Steps: cfg.pc.steps, Gamma: cfg.pc.gamma, K: cfg.pc.k,
+		Precisions: cfg.pc.precisions, Loss: cfg.pc.loss, Engine: cfg.pc.engine, Schedule: cfg.pc.schedule,
+		MaxBatch: cfg.batch, Optimizer: cfg.opt, Observer: m,
+	}
+	switch {
+	case cfg.pcVariant == 0:
 		t.learner, err = train.NewBP(layers, cfg.pc.loss, cfg.opt)
-	} else {
+	case f.cluster.distributed():
+		pcCfg.Engine = pcnet.Parallel
+		t.learner, err = f.cluster.start(ctx, layers, pcCfg, stdout, stderr)
+	default:
 		// The layer goroutines must not see the interrupt: a batch once started runs to
 		// its end so that the checkpoint is consistent. Close stops them.
-		t.learner, err = train.NewPC(context.WithoutCancel(ctx), layers, pcnet.Config{
-			Variant: cfg.pcVariant, Steps: cfg.pc.steps, Gamma: cfg.pc.gamma, K: cfg.pc.k,
-			Precisions: cfg.pc.precisions, Loss: cfg.pc.loss, Engine: cfg.pc.engine, Schedule: cfg.pc.schedule,
-			MaxBatch: cfg.batch, Optimizer: cfg.opt, Observer: m,
-		})
+		t.learner, err = train.NewPC(context.WithoutCancel(ctx), layers, pcCfg)
 	}
 	if err != nil {
 		return err
@@ -327,7 +338,11 @@ func runTrain(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return fmt.Errorf("-resume %s: position epoch %d, batch %d is past the %d batches of an epoch", f.resume, from.Epoch+1, from.Batch, batches)
 	}
 	t.samples = from.Samples
-	fmt.Fprintln(stdout, t.describe(trainSet.Len(), from))
+	line := t.describe(trainSet.Len(), from)
+	if f.cluster.distributed() {
+		line += f.cluster.note()
+	}
+	fmt.Fprintln(stdout, line)
 	if err := t.save(from); err != nil {
 		return err
 	}
@@ -396,6 +411,10 @@ func (t *trainer) describe(examples int, from train.Position) string {
 // save writes the checkpoint at position pos.
 func (t *trainer) save(pos train.Position) error {
 	c := t.cfg
+	// The interrupt must not stop the fetch of the workers' weights for the checkpoint.
+	if err := train.Sync(context.WithoutCancel(t.ctx), t.learner); err != nil {
+		return fmt.Errorf("writing the checkpoint: %w", err)
+	}
 	opts := t.learner.Optimizers()
 	ck := &checkpoint.Checkpoint{
 		Sizes: c.sizes, Activation: c.act, Loss: c.pc.loss.Name(),

@@ -1,0 +1,566 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/pcnet"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Range is the contiguous range of nodes [Lo, Hi] one worker hosts.
+type Range struct{ Lo, Hi int }
+
+func (r Range) String() string {
+	if r.Lo == r.Hi {
+		return "node " + strconv.Itoa(r.Lo)
+	}
+	return fmt.Sprintf("nodes %d-%d", r.Lo, r.Hi)
+}
+
+// Split divides nodes 0..nodes-1 into workers contiguous ranges as even as possible,
+// the larger ones first.
+func Split(nodes, workers int) ([]Range, error) {
+	if workers < 1 || workers > nodes {
+		return nil, fmt.Errorf("cluster: %d workers for %d nodes; need 1 to %d", workers, nodes, nodes)
+	}
+	var out []Range
+	lo := 0
+	for i := range workers {
+		n := nodes / workers
+		if i < nodes%workers {
+			n++
+		}
+		out = append(out, Range{lo, lo + n - 1})
+		lo += n
+	}
+	return out, nil
+}
+
+// ParseRange reads "lo-hi" or "l".
+func ParseRange(s string) (Range, error) {
+	a, b, ok := strings.Cut(strings.TrimSpace(s), "-")
+	if !ok {
+		b = a
+	}
+	lo, err1 := strconv.Atoi(a)
+	hi, err2 := strconv.Atoi(b)
+	if err1 != nil || err2 != nil || lo < 0 || hi < lo {
+		return Range{}, fmt.Errorf("node range %q: want lo-hi with 0 <= lo <= hi", s)
+	}
+	return Range{lo, hi}, nil
+}
+
+// ParsePlacement reads a comma-separated list of ranges ("0-2,3-5") and checks that they
+// cover nodes 0..nodes-1 in order.
+func ParsePlacement(s string, nodes int) ([]Range, error) {
+	var out []Range
+	for _, f := range strings.Split(s, ",") {
+		r, err := ParseRange(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, checkRanges(out, nodes)
+}
+
+func checkRanges(rs []Range, nodes int) error {
+	next := 0
+	for _, r := range rs {
+		if r.Lo != next || r.Hi < r.Lo {
+			return fmt.Errorf("cluster: placement %v: ranges must cover nodes 0..%d in order, without gaps or overlaps (expected one from node %d)", rs, nodes-1, next)
+		}
+		next = r.Hi + 1
+	}
+	if next != nodes {
+		return fmt.Errorf("cluster: placement %v covers nodes 0..%d, the network has nodes 0..%d", rs, next-1, nodes-1)
+	}
+	return nil
+}
+
+// Options configure a Coordinator.
+type Options struct {
+	Conn    *nats.Conn // owned by the caller, closed after Close
+	Run     string     // the run's ID: scopes every subject
+	Workers []Range    // the node range of every worker, covering 0..H+1 in order
+	// Timeout: a worker silent this long (no heartbeat) stops the run (0: DefaultTimeout).
+	// The coordinator's heartbeat goes out every Timeout/5.
+	Timeout time.Duration
+	// JoinTimeout bounds the wait for every worker's hello (0: DefaultJoinTimeout).
+	JoinTimeout time.Duration
+	// Delay is added to every hop between the workers' nodes (natslink.Options.Delay),
+	// for tests and benchmarks of latency: times change, the numbers do not.
+	Delay time.Duration
+}
+
+// WorkerInfo names a worker that joined.
+type WorkerInfo struct {
+	Nodes Range
+	Host  string
+	PID   int
+}
+
+func (w WorkerInfo) String() string {
+	return fmt.Sprintf("the worker of %v (pid %d on %s)", w.Nodes, w.PID, w.Host)
+}
+
+// Coordinator runs a network whose nodes live in workers: it owns the data and the loss,
+// hands every batch to the workers, gathers their reports (replaying the nodes'
+// statistics into Config.Observer), and keeps a copy of theta and the optimiser states
+// that Sync brings up to date for checkpoints and evaluation. It implements
+// train.Learner. Its methods must not be called concurrently.
+type Coordinator struct {
+	o       Options
+	cfg     pcnet.Config
+	h       int
+	widths  []int
+	act     layer.Activation
+	layers  []*layer.Dense
+	opt     [][2]*optim.State
+	nodeObs []pcnet.NodeObserver
+
+	out     *sender
+	url     string // the server's, for errors
+	in      chan delivery
+	heard   []*lastWord
+	workers []WorkerInfo
+	subs    []*nats.Subscription
+	lost    <-chan string
+	unwatch func()
+	done    chan struct{}
+	wg      sync.WaitGroup
+
+	seq    uint64
+	setUp  bool
+	stale  bool // the workers' theta moved since the last Sync
+	broken error
+	closed bool
+}
+
+// NewCoordinator starts the coordinator of a run on layers (the network's initial theta,
+// used as its copy) with cfg, and waits until every worker has said hello. The workers
+// are set up (theta and the optimiser states, which the caller may restore first through
+// Optimizers) at the first Step.
+func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense, cfg pcnet.Config) (*Coordinator, error) {
+	if err := checkRun(o.Run, maxRun); err != nil {
+		return nil, err
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.JoinTimeout == 0 {
+		o.JoinTimeout = DefaultJoinTimeout
+	}
+	if o.Timeout < 0 || o.JoinTimeout < 0 || o.Delay < 0 {
+		return nil, errors.New("cluster: negative timeout or delay")
+	}
+	c := &Coordinator{o: o, out: newSender(o.Conn), url: o.Conn.ConnectedUrlRedacted(), done: make(chan struct{})}
+	if err := c.Configure(layers, cfg); err != nil {
+		return nil, err
+	}
+	c.in = make(chan delivery, len(o.Workers))
+	c.lost, c.unwatch = connLost(o.Conn)
+	for i, r := range o.Workers {
+		c.workers = append(c.workers, WorkerInfo{Nodes: r})
+		c.heard = append(c.heard, &lastWord{})
+		sub, err := subscribeMessages(o.Conn, reportSubject(o.Run, r.Lo), i, c.in, c.done)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.subs = append(c.subs, sub)
+		if sub, err = subscribeBeats(o.Conn, beatSubject(o.Run, r.Lo), c.heard[i]); err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.subs = append(c.subs, sub)
+	}
+	c.wg.Go(func() { beat(o.Conn, coordinatorBeatSubject(o.Run), o.Timeout/5, c.done) })
+	if err := c.join(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Configure sets the network the workers run from the next batch on: layers (theta, used
+// as the coordinator's copy) and cfg; the workers are set up again with them (and the
+// optimiser states, fresh ones that the caller may restore through Optimizers) at the
+// next Step or Infer. The node ranges stay.
+func (c *Coordinator) Configure(layers []*layer.Dense, cfg pcnet.Config) error {
+	if c.broken != nil {
+		return c.broken
+	}
+	h := len(layers) - 1
+	if h < 1 {
+		return fmt.Errorf("cluster: %d layers make H = %d; need H >= 1", len(layers), h)
+	}
+	if err := checkRanges(c.o.Workers, h+2); err != nil {
+		return err
+	}
+	if cfg.Engine == pcnet.Sequential {
+		return errors.New("cluster: workers run the parallel engine, not the sequential one")
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = 64
+	}
+	c.cfg, c.h, c.layers, c.act = cfg, h, layers, layers[0].Act
+	c.widths, c.opt, c.nodeObs = []int{layers[0].In()}, nil, nil
+	for _, d := range layers {
+		c.widths = append(c.widths, d.Out())
+		var st [2]*optim.State
+		if cfg.Optimizer.Kind != 0 {
+			p := d.Params()
+			st = [2]*optim.State{cfg.Optimizer.NewState(len(p[0])), cfg.Optimizer.NewState(len(p[1]))}
+		}
+		c.opt = append(c.opt, st)
+	}
+	if cfg.Observer != nil {
+		for l := 0; l <= h+1; l++ {
+			c.nodeObs = append(c.nodeObs, cfg.Observer.Node(pcnet.NodeInfo{Variant: cfg.Variant, Hidden: h, Node: l, Distance: h + 1 - l}))
+		}
+	}
+	c.setUp, c.stale = false, false
+	return nil
+}
+
+// Workers returns the workers that joined.
+func (c *Coordinator) Workers() []WorkerInfo { return c.workers }
+
+// join waits for every worker's hello.
+func (c *Coordinator) join(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.o.JoinTimeout)
+	defer cancel()
+	joined := make([]bool, len(c.workers))
+	for n := 0; n < len(joined); {
+		select {
+		case <-ctx.Done():
+			var missing []string
+			for i, ok := range joined {
+				if !ok {
+					missing = append(missing, c.workers[i].Nodes.String())
+				}
+			}
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("cluster: run %s: no worker for %s joined within %v", c.o.Run, strings.Join(missing, ", "), c.o.JoinTimeout)
+			}
+			return ctx.Err()
+		case msg := <-c.lost:
+			return fmt.Errorf("cluster: run %s: %s", c.o.Run, msg)
+		case d := <-c.in:
+			w := &c.workers[d.from]
+			switch {
+			case d.err != nil:
+				return fmt.Errorf("cluster: run %s: from %v: %w", c.o.Run, w, d.err)
+			case d.m.Kind != kindHello:
+				return fmt.Errorf("cluster: run %s: %v sent %v before it joined", c.o.Run, w, d.m.Kind)
+			case d.m.Lo != w.Nodes.Lo || d.m.Hi != w.Nodes.Hi:
+				return fmt.Errorf("cluster: run %s: a worker for nodes %d-%d joined where the placement has %v", c.o.Run, d.m.Lo, d.m.Hi, w.Nodes)
+			}
+			if !joined[d.from] {
+				joined[d.from] = true
+				w.Host, w.PID = d.m.Host, d.m.PID
+				c.heard[d.from].touch()
+				n++
+			}
+		}
+	}
+	return nil
+}
+
+// await collects the reply of kind to command seq from every worker. A worker silent
+// for the timeout, a failed worker, a lost connection or a done ctx ends it with an
+// error, and the coordinator is broken from then on.
+func (c *Coordinator) await(ctx context.Context, kind msgKind, seq uint64) ([]*message, error) {
+	got := make([]*message, len(c.workers))
+	tick := time.NewTicker(c.o.Timeout / 10)
+	defer tick.Stop()
+	for n := 0; n < len(got); {
+		select {
+		case <-ctx.Done():
+			return nil, c.fail(ctx.Err())
+		case msg := <-c.lost:
+			return nil, c.fail(fmt.Errorf("cluster: run %s: %s", c.o.Run, msg))
+		case now := <-tick.C:
+			for i, w := range c.workers {
+				if got[i] == nil {
+					if d := c.heard[i].since(now); d > c.o.Timeout {
+						return nil, c.fail(fmt.Errorf("cluster: run %s: %v sent no heartbeat for %v (timeout %v): it is gone; stopping", c.o.Run, w, d.Round(time.Millisecond), c.o.Timeout))
+					}
+				}
+			}
+		case d := <-c.in:
+			w := c.workers[d.from]
+			switch {
+			case d.err != nil:
+				return nil, c.fail(fmt.Errorf("cluster: run %s: from %v: %w", c.o.Run, w, d.err))
+			case d.m.Kind == kindHello:
+				continue // sent before the worker saw its setup
+			case d.m.Kind == kindFailed:
+				return nil, c.fail(fmt.Errorf("cluster: run %s: %v failed: %s", c.o.Run, w, d.m.Err))
+			case d.m.Kind != kind || d.m.Seq != seq:
+				return nil, c.fail(fmt.Errorf("cluster: run %s: %v sent %v %d where %v %d was due", c.o.Run, w, d.m.Kind, d.m.Seq, kind, seq))
+			case got[d.from] != nil:
+				return nil, c.fail(fmt.Errorf("cluster: run %s: %v sent %v %d twice", c.o.Run, w, kind, seq))
+			}
+			got[d.from] = d.m
+			n++
+		}
+	}
+	return got, nil
+}
+
+// send sends a command to worker w; a failure breaks the coordinator.
+func (c *Coordinator) send(w WorkerInfo, m *message) error {
+	err := c.out.send(cmdSubject(c.o.Run, w.Nodes.Lo), m)
+	switch {
+	case err == nil:
+		return nil
+	case !c.o.Conn.IsConnected():
+		return c.fail(fmt.Errorf("cluster: run %s: lost the connection to the NATS server %s (%v) sending %v %d to %v", c.o.Run, c.url, c.o.Conn.Status(), m.Kind, m.Seq, w))
+	}
+	return c.fail(fmt.Errorf("cluster: run %s: sending %v %d to %v: %w", c.o.Run, m.Kind, m.Seq, w, err))
+}
+
+func (c *Coordinator) fail(err error) error {
+	if c.broken == nil {
+		c.broken = err
+	}
+	return err
+}
+
+// setup sends every worker its nodes' theta and optimiser states.
+func (c *Coordinator) setup(ctx context.Context) error {
+	spec := netSpec{
+		Widths: c.widths, Activation: c.act, Variant: c.cfg.Variant, Steps: c.cfg.Steps,
+		Gamma: math.Float64bits(c.cfg.Gamma), K: math.Float64bits(c.cfg.K), Schedule: c.cfg.Schedule,
+		MaxBatch: c.cfg.MaxBatch, Optimizer: c.cfg.Optimizer, Observe: c.cfg.Observer != nil, Loss: "nll",
+	}
+	if c.cfg.Loss != nil {
+		spec.Loss = c.cfg.Loss.Name()
+	}
+	if c.cfg.Precisions != nil {
+		spec.Precisions = floatBytes(c.cfg.Precisions)
+	}
+	c.seq++
+	for _, w := range c.workers {
+		// Each setup's links have subjects of their own, so that nothing of an earlier
+		// setup's links (a late credit) can reach the new ones.
+		m := &message{Kind: kindSetup, Seq: c.seq, Net: spec, Delay: c.o.Delay, LinkRun: fmt.Sprintf("%s-%d", c.o.Run, c.seq)}
+		for l := w.Nodes.Lo; l <= min(w.Nodes.Hi, c.h); l++ {
+			m.Layers = append(m.Layers, captureLayer(c.layers[l], c.opt[l]))
+		}
+		if err := c.send(w, m); err != nil {
+			return err
+		}
+	}
+	if _, err := c.await(ctx, kindReady, c.seq); err != nil {
+		return err
+	}
+	c.setUp = true
+	return nil
+}
+
+// Step learns from one batch: every worker runs it, node 0's with x and node H+1's with
+// the labels. It returns the loss at the feed-forward values and, as Network.Learn does,
+// the batch's fault (wrapping pcnet.ErrNonFinite where a value was not finite).
+func (c *Coordinator) Step(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
+	if c.cfg.Optimizer.Kind == 0 {
+		return 0, errors.New("cluster: Step learns: Config.Optimizer must be set")
+	}
+	return c.run(ctx, x, labels, true)
+}
+
+// Infer runs one batch without learning, as Network.Infer: Updates then returns the
+// workers' weight updates.
+func (c *Coordinator) Infer(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
+	return c.run(ctx, x, labels, false)
+}
+
+func (c *Coordinator) run(ctx context.Context, x *mat.Dense, labels []int, learn bool) (float64, error) {
+	if c.broken != nil {
+		return 0, c.broken
+	}
+	if !c.setUp {
+		if err := c.setup(ctx); err != nil {
+			return 0, err
+		}
+	}
+	rows, cols := x.Dims()
+	if cols != c.widths[0] || len(labels) != rows {
+		return 0, fmt.Errorf("cluster: a batch of %dx%d with %d labels for a network of %d inputs", rows, cols, len(labels), c.widths[0])
+	}
+	c.seq++
+	c.stale = c.stale || learn
+	for _, w := range c.workers {
+		m := &message{Kind: kindBatch, Seq: c.seq, Rows: rows, Learn: learn}
+		if w.Nodes.Lo == 0 {
+			raw := x.RawMatrix()
+			if raw.Stride == cols {
+				m.X = floatBytes(raw.Data[:rows*cols])
+			} else {
+				m.X = floatBytes(mat.DenseCopyOf(x).RawMatrix().Data)
+			}
+		}
+		if w.Nodes.Hi == c.h+1 {
+			m.Labels = labels
+		}
+		if err := c.send(w, m); err != nil {
+			return 0, err
+		}
+	}
+	reports, err := c.await(ctx, kindReport, c.seq)
+	if err != nil {
+		return 0, err
+	}
+	last := reports[len(reports)-1]
+	loss := math.Float64frombits(last.Loss)
+	// The output node's fault first (it is the cause of any that learning then finds in
+	// the weights), then the first in node order: Network.Learn's order.
+	fault := last
+	if fault.Fault == "" {
+		for _, r := range reports {
+			if r.Fault != "" {
+				fault = r
+				break
+			}
+		}
+	}
+	if fault.Fault != "" {
+		return loss, &workerFault{msg: fault.Fault, nonFinite: fault.NonFinite}
+	}
+	if c.cfg.Observer != nil {
+		for _, r := range reports {
+			for _, n := range r.Nodes {
+				if n.Node < 0 || n.Node >= len(c.nodeObs) {
+					return loss, c.fail(fmt.Errorf("cluster: run %s: a report on node %d", c.o.Run, n.Node))
+				}
+				n.report().Replay(c.nodeObs[n.Node])
+			}
+		}
+		c.cfg.Observer.Batch(pcnet.BatchStats{Variant: c.cfg.Variant, Hidden: c.h, Steps: c.cfg.Steps, Batch: rows, Loss: loss, Learned: learn})
+	}
+	return loss, nil
+}
+
+// workerFault is a batch's fault found in a worker.
+type workerFault struct {
+	msg       string
+	nonFinite bool
+}
+
+func (f *workerFault) Error() string { return f.msg }
+
+// Is makes a non-finite fault match pcnet.ErrNonFinite, as it does in one process.
+func (f *workerFault) Is(target error) bool { return f.nonFinite && target == pcnet.ErrNonFinite }
+
+// Sync brings the coordinator's copy of theta and of the optimiser states up to date with
+// the workers' (for a checkpoint, or evaluation).
+func (c *Coordinator) Sync(ctx context.Context) error {
+	if c.broken != nil {
+		return c.broken
+	}
+	if !c.stale {
+		return nil
+	}
+	c.seq++
+	for _, w := range c.workers {
+		if err := c.send(w, &message{Kind: kindFetch, Seq: c.seq}); err != nil {
+			return err
+		}
+	}
+	states, err := c.await(ctx, kindState, c.seq)
+	if err != nil {
+		return err
+	}
+	for i, w := range c.workers {
+		want := max(min(w.Nodes.Hi, c.h)-w.Nodes.Lo+1, 0)
+		if len(states[i].Layers) != want {
+			return c.fail(fmt.Errorf("cluster: run %s: %v sent %d layers, it hosts %d", c.o.Run, w, len(states[i].Layers), want))
+		}
+		for j, s := range states[i].Layers {
+			l := w.Nodes.Lo + j
+			if err := restoreLayer(c.layers[l], c.opt[l], s, l); err != nil {
+				return c.fail(fmt.Errorf("cluster: run %s: from %v: %w", c.o.Run, w, err))
+			}
+		}
+	}
+	c.stale = false
+	return nil
+}
+
+// Updates fetches the weight updates of the last batch from the workers (see
+// Network.Updates).
+func (c *Coordinator) Updates(ctx context.Context) ([]*layer.Grad, error) {
+	if c.broken != nil {
+		return nil, c.broken
+	}
+	c.seq++
+	for _, w := range c.workers {
+		if err := c.send(w, &message{Kind: kindFetch, Seq: c.seq, Updates: true}); err != nil {
+			return nil, err
+		}
+	}
+	states, err := c.await(ctx, kindState, c.seq)
+	if err != nil {
+		return nil, err
+	}
+	var out []*layer.Grad
+	for i, w := range c.workers {
+		want := max(min(w.Nodes.Hi, c.h)-w.Nodes.Lo+1, 0)
+		if len(states[i].Layers) != want {
+			return nil, c.fail(fmt.Errorf("cluster: run %s: %v sent %d updates, it hosts %d layers", c.o.Run, w, len(states[i].Layers), want))
+		}
+		for j, s := range states[i].Layers {
+			l := w.Nodes.Lo + j
+			g := layer.NewGrad(c.layers[l])
+			p := g.Params()
+			if err := floatsInto(p[0], s.W, fmt.Sprintf("update of layer %d weight", l)); err != nil {
+				return nil, c.fail(err)
+			}
+			if err := floatsInto(p[1], s.B, fmt.Sprintf("update of layer %d bias", l)); err != nil {
+				return nil, c.fail(err)
+			}
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// Layers returns the coordinator's copy of theta: current after Sync.
+func (c *Coordinator) Layers() []*layer.Dense { return c.layers }
+
+// Optimizers returns the coordinator's copy of the optimiser states: current after Sync.
+// Restored before the first Step, they are what the workers start from.
+func (c *Coordinator) Optimizers() [][2]*optim.State { return c.opt }
+
+// Close tells the workers that the run is over and stops the coordinator's goroutines.
+// It does not close the connection.
+func (c *Coordinator) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	for _, w := range c.workers {
+		_ = c.out.send(cmdSubject(c.o.Run, w.Nodes.Lo), &message{Kind: kindStop})
+	}
+	// The stops leave before the subscriptions go.
+	_ = c.o.Conn.FlushTimeout(time.Second)
+	close(c.done)
+	for _, s := range c.subs {
+		_ = s.Unsubscribe()
+	}
+	c.wg.Wait()
+	c.unwatch()
+	return nil
+}

@@ -1,0 +1,43 @@
+// Package cluster runs a pcnet network whose nodes live in worker processes, on one
+// machine or several, linked over NATS (channels/natslink), and bit for bit equal to the
+// network in one process.
+//
+// # Roles
+//
+// A worker (Serve) hosts a contiguous range of nodes as a pcnet.Part: their theta and
+// optimiser states, their goroutines, and the links to the neighbouring workers' nodes.
+// The coordinator (Coordinator, a train.Learner) hosts no node: it owns the data, the
+// loss, checkpoints, progress and metrics. For each batch it sends node 0's worker the
+// batch, node H+1's worker the labels and every worker the batch size; each worker runs
+// its part and reports back (the loss from node H+1's, the fault if any, and every
+// hosted node's observer statistics, which the coordinator replays into its
+// pcnet.Observer, so that its metrics show the whole network as in one process). For a
+// checkpoint, Sync fetches theta and the optimiser states from the workers; on resume,
+// the first Step sends them the checkpoint's.
+//
+// # Subjects
+//
+// Every subject is scoped by the run's ID (DESIGN §9); a worker is addressed by the
+// first node it hosts, lo:
+//
+//	pcnet.<run>.node.<lo>.cmd       coordinator -> worker: setup, batch, fetch, stop
+//	pcnet.<run>.node.<lo>.report    worker -> coordinator: hello, ready, report, state, failed
+//	pcnet.<run>.node.<lo>.beat      the worker's heartbeat
+//	pcnet.<run>.coordinator.beat    the coordinator's heartbeat
+//	pcnet.<run>.link.<l>.*          the links between nodes (package natslink)
+//
+// A message is gob-encoded with its floats as raw little-endian bytes (bit for bit), and
+// sent in chunks below the server's max payload, which NATS delivers in order.
+//
+// # Failure
+//
+// Both sides send a heartbeat every Timeout/5. A worker silent for Timeout (killed, its
+// machine gone) stops the coordinator with one error naming the worker and its nodes;
+// since theta moves only in the workers and a checkpoint is written only from a
+// completed Sync, the last checkpoint is intact, and a run resumed from it with fresh
+// workers ends exactly where an uninterrupted one does. A coordinator silent for
+// Timeout makes every worker exit (a batch waiting on it is cancelled). A lost
+// connection to the NATS server ends either side at once with an error naming the
+// server: core NATS may drop messages across a reconnect, and only a restart from a
+// checkpoint is exact, so neither side reconnects.
+package cluster

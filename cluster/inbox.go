@@ -1,0 +1,100 @@
+package cluster
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// delivery is one assembled message (or why it could not be) from the worker at index
+// from (always 0 on a worker's side).
+type delivery struct {
+	from int
+	m    *message
+	err  error
+}
+
+// subscribeMessages assembles the messages of one subject and hands them to out until
+// done is closed. The subscription has no pending limit: a large setup arrives in many
+// chunks while the receiver may be busy.
+func subscribeMessages(nc *nats.Conn, subject string, from int, out chan<- delivery, done <-chan struct{}) (*nats.Subscription, error) {
+	var asm assembler
+	sub, err := nc.Subscribe(subject, func(msg *nats.Msg) {
+		m, err := asm.feed(msg.Data)
+		if m == nil && err == nil {
+			return
+		}
+		if err != nil {
+			err = fmt.Errorf("bad message on %s: %w", subject, err)
+		}
+		select {
+		case out <- delivery{from: from, m: m, err: err}:
+		case <-done:
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribing to %s: %w", subject, err)
+	}
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, err
+	}
+	return sub, nil
+}
+
+// lastWord is when a peer was last heard from, in Unix nanoseconds.
+type lastWord struct{ at atomic.Int64 }
+
+func (l *lastWord) touch()                            { l.at.Store(time.Now().UnixNano()) }
+func (l *lastWord) since(now time.Time) time.Duration { return now.Sub(time.Unix(0, l.at.Load())) }
+
+// subscribeBeats touches w on every heartbeat on subject.
+func subscribeBeats(nc *nats.Conn, subject string, w *lastWord) (*nats.Subscription, error) {
+	sub, err := nc.Subscribe(subject, func(*nats.Msg) { w.touch() })
+	if err != nil {
+		return nil, fmt.Errorf("subscribing to %s: %w", subject, err)
+	}
+	return sub, nil
+}
+
+// beat publishes an empty heartbeat on subject every interval until done is closed.
+func beat(nc *nats.Conn, subject string, interval time.Duration, done <-chan struct{}) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		// A failed publish means a lost connection, which the owner's status watch reports.
+		_ = nc.Publish(subject, nil)
+		select {
+		case <-tick.C:
+		case <-done:
+			return
+		}
+	}
+}
+
+// connLost returns a channel that receives a line when nc is disconnected or closed, and
+// a function that stops watching.
+func connLost(nc *nats.Conn) (<-chan string, func()) {
+	status := nc.StatusChanged(nats.DISCONNECTED, nats.CLOSED)
+	out := make(chan string, 1)
+	done := make(chan struct{})
+	url := nc.ConnectedUrlRedacted()
+	go func() {
+		defer close(done)
+		for s := range status {
+			select {
+			case out <- fmt.Sprintf("lost the connection to the NATS server %s (%v)", url, s):
+			default:
+			}
+		}
+	}()
+	if !nc.IsConnected() {
+		out <- fmt.Sprintf("the connection to the NATS server is %v", nc.Status())
+	}
+	return out, func() {
+		nc.RemoveStatusListener(status)
+		<-done
+	}
+}

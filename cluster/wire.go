@@ -1,0 +1,294 @@
+package cluster
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/pcnet"
+)
+
+// What a message is.
+type msgKind uint8
+
+const (
+	kindHello  msgKind = iota + 1 // worker -> coordinator: here I am, for nodes [Lo, Hi]
+	kindSetup                     // coordinator -> worker: the network, the nodes' theta and optimiser states
+	kindReady                     // worker -> coordinator: the part is built and linked
+	kindBatch                     // coordinator -> worker: run one batch
+	kindReport                    // worker -> coordinator: the part's report of a batch
+	kindFetch                     // coordinator -> worker: send theta and the optimiser states
+	kindState                     // worker -> coordinator: theta and the optimiser states
+	kindStop                      // coordinator -> worker: the run is over, exit
+	kindFailed                    // worker -> coordinator: the worker failed and exits
+)
+
+func (k msgKind) String() string {
+	names := [...]string{"", "hello", "setup", "ready", "batch", "report", "fetch", "state", "stop", "failed"}
+	if int(k) < len(names) && k > 0 {
+		return names[k]
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// message is every command and report; each kind uses its own fields. Floats travel as
+// raw little-endian bytes (floatBytes), bit for bit.
+type message struct {
+	Kind msgKind
+	Seq  uint64 // batch or fetch sequence number; a reply carries its command's
+
+	// hello, failed
+	Lo, Hi int
+	Host   string
+	PID    int
+	Err    string
+
+	// setup
+	Net     netSpec
+	Layers  []layerState // theta_l of the hosted nodes, from Lo
+	Delay   time.Duration
+	LinkRun string // scopes the links' subjects (natslink.Options.Run)
+
+	// fetch
+	Updates bool // the last batch's weight updates rather than theta and the optimiser states
+
+	// batch
+	Rows   int
+	X      []byte // floatBytes of the Rows x n_0 batch, for node 0's worker
+	Labels []int  // for node H+1's worker
+	Learn  bool
+
+	// report
+	Loss      uint64 // math.Float64bits
+	Nodes     []nodeReport
+	Fault     string
+	NonFinite bool
+}
+
+// netSpec is what every worker must know of the network.
+type netSpec struct {
+	Widths     []int
+	Activation layer.Activation // of the hidden layers; the last is the identity
+	Variant    pcnet.Variant
+	Steps      int
+	Gamma, K   uint64 // Float64bits
+	Precisions []byte // floatBytes
+	Loss       string
+	Schedule   pcnet.Schedule
+	MaxBatch   int
+	Optimizer  optim.Config
+	Observe    bool
+}
+
+// layerState is one weight layer's theta and its optimiser states (weight, bias).
+type layerState struct {
+	W, B []byte // floatBytes
+	Opt  [2]optState
+}
+
+type optState struct {
+	Steps   int
+	Buffers map[string][]byte // floatBytes by buffer name
+}
+
+// nodeReport is pcnet.NodeReport on the wire.
+type nodeReport struct {
+	Node  int
+	Steps []stepStats
+	End   pcnet.NodeStats
+}
+
+type stepStats struct {
+	Step         int
+	ErrorMaxAbs  uint64 // Float64bits
+	ChangeMaxAbs uint64
+}
+
+func floatBytes(v []float64) []byte {
+	b := make([]byte, 8*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(f))
+	}
+	return b
+}
+
+// floatsInto decodes b into dst, which must have exactly its length.
+func floatsInto(dst []float64, b []byte, what string) error {
+	if len(b) != 8*len(dst) {
+		return fmt.Errorf("%s: %d bytes for %d float64s", what, len(b), len(dst))
+	}
+	for i := range dst {
+		dst[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	}
+	return nil
+}
+
+func floatsOf(b []byte, what string) ([]float64, error) {
+	if len(b)%8 != 0 {
+		return nil, fmt.Errorf("%s: %d bytes is not a whole number of float64s", what, len(b))
+	}
+	v := make([]float64, len(b)/8)
+	return v, floatsInto(v, b, what)
+}
+
+func toNodeReports(rs []pcnet.NodeReport) []nodeReport {
+	out := make([]nodeReport, len(rs))
+	for i, r := range rs {
+		out[i] = nodeReport{Node: r.Node, End: r.End}
+		for _, s := range r.Steps {
+			out[i].Steps = append(out[i].Steps, stepStats{Step: s.Step, ErrorMaxAbs: math.Float64bits(s.ErrorMaxAbs), ChangeMaxAbs: math.Float64bits(s.ChangeMaxAbs)})
+		}
+	}
+	return out
+}
+
+func (r nodeReport) report() pcnet.NodeReport {
+	out := pcnet.NodeReport{Node: r.Node, End: r.End}
+	for _, s := range r.Steps {
+		out.Steps = append(out.Steps, pcnet.StepStats{Step: s.Step, ErrorMaxAbs: math.Float64frombits(s.ErrorMaxAbs), ChangeMaxAbs: math.Float64frombits(s.ChangeMaxAbs)})
+	}
+	return out
+}
+
+// captureLayer copies a layer and its optimiser states for the wire.
+func captureLayer(d *layer.Dense, opt [2]*optim.State) layerState {
+	p := d.Params()
+	s := layerState{W: floatBytes(p[0]), B: floatBytes(p[1])}
+	for i, st := range opt {
+		if st == nil {
+			continue
+		}
+		s.Opt[i] = optState{Steps: st.Steps(), Buffers: map[string][]byte{}}
+		for name, b := range st.Buffers() {
+			s.Opt[i].Buffers[name] = floatBytes(b)
+		}
+	}
+	return s
+}
+
+// restoreLayer sets d and its optimiser states from s; l names the layer in errors.
+func restoreLayer(d *layer.Dense, opt [2]*optim.State, s layerState, l int) error {
+	p := d.Params()
+	if err := floatsInto(p[0], s.W, fmt.Sprintf("layer %d weight", l)); err != nil {
+		return err
+	}
+	if err := floatsInto(p[1], s.B, fmt.Sprintf("layer %d bias", l)); err != nil {
+		return err
+	}
+	for i, st := range opt {
+		if st == nil {
+			continue
+		}
+		bufs := map[string][]float64{}
+		for name, b := range s.Opt[i].Buffers {
+			v, err := floatsOf(b, fmt.Sprintf("layer %d optimiser buffer %s", l, name))
+			if err != nil {
+				return err
+			}
+			bufs[name] = v
+		}
+		if err := st.Restore(s.Opt[i].Steps, bufs); err != nil {
+			return fmt.Errorf("layer %d optimiser state: %w", l, err)
+		}
+	}
+	return nil
+}
+
+// Subjects of a run (DESIGN §9); a worker is addressed by the first node it hosts.
+func cmdSubject(run string, lo int) string    { return nodeSubject(run, lo) + ".cmd" }
+func reportSubject(run string, lo int) string { return nodeSubject(run, lo) + ".report" }
+func beatSubject(run string, lo int) string   { return nodeSubject(run, lo) + ".beat" }
+func coordinatorBeatSubject(run string) string {
+	return "pcnet." + run + ".coordinator.beat"
+}
+func nodeSubject(run string, lo int) string { return "pcnet." + run + ".node." + strconv.Itoa(lo) }
+
+// A message larger than a frame is sent as consecutive chunks of one publisher on one
+// subject, which NATS delivers in order. A chunk is a 16-byte header (magic, message
+// number, chunk index, chunk count) and a piece of the gob encoding.
+const (
+	chunkMagic  = 0x4c43_4e50 // "PNCL" little-endian
+	chunkHeader = 16
+)
+
+// sender publishes messages on subjects, chunked to the server's max payload.
+type sender struct {
+	publish func(subject string, frame []byte) error // nc.Publish; tests intercept it
+	next    uint32
+	limit   int // chunk body bytes
+}
+
+func newSender(nc *nats.Conn) *sender {
+	return &sender{publish: nc.Publish, limit: int(nc.MaxPayload()) - chunkHeader - 1024}
+}
+
+func (s *sender) send(subject string, m *message) error {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(m); err != nil {
+		return fmt.Errorf("encoding the %v message: %w", m.Kind, err)
+	}
+	body := buf.Bytes()
+	n := max(1, (len(body)+s.limit-1)/s.limit)
+	s.next++
+	frame := make([]byte, chunkHeader+min(len(body), s.limit))
+	for i := range n {
+		piece := body[i*s.limit : min(len(body), (i+1)*s.limit)]
+		binary.LittleEndian.PutUint32(frame[0:], chunkMagic)
+		binary.LittleEndian.PutUint32(frame[4:], s.next)
+		binary.LittleEndian.PutUint32(frame[8:], uint32(i))
+		binary.LittleEndian.PutUint32(frame[12:], uint32(n))
+		copy(frame[chunkHeader:], piece)
+		if err := s.publish(subject, frame[:chunkHeader+len(piece)]); err != nil {
+			return fmt.Errorf("publishing the %v message on %s: %w", m.Kind, subject, err)
+		}
+	}
+	return nil
+}
+
+// assembler puts the chunks of one subject's messages back together.
+type assembler struct {
+	id         uint32
+	next, want uint32
+	buf        []byte
+}
+
+// maxMessage bounds an assembled message (a wide network's theta and Adam state).
+const maxMessage = 1 << 32
+
+// feed takes one frame; it returns the message when its last chunk has arrived.
+func (a *assembler) feed(frame []byte) (*message, error) {
+	if len(frame) < chunkHeader || binary.LittleEndian.Uint32(frame) != chunkMagic {
+		return nil, errors.New("not a pcnet cluster message (bad header)")
+	}
+	id, i, n := binary.LittleEndian.Uint32(frame[4:]), binary.LittleEndian.Uint32(frame[8:]), binary.LittleEndian.Uint32(frame[12:])
+	switch {
+	case n == 0:
+		return nil, fmt.Errorf("message %d has 0 chunks", id)
+	case i == 0:
+		a.id, a.next, a.want, a.buf = id, 0, n, a.buf[:0]
+	case id != a.id || i != a.next || n != a.want:
+		return nil, fmt.Errorf("chunk %d/%d of message %d arrived while expecting chunk %d/%d of message %d", i, n, id, a.next, a.want, a.id)
+	}
+	if len(a.buf)+len(frame)-chunkHeader > maxMessage {
+		return nil, fmt.Errorf("message %d exceeds %d bytes", id, maxMessage)
+	}
+	a.buf = append(a.buf, frame[chunkHeader:]...)
+	a.next++
+	if a.next < a.want {
+		return nil, nil
+	}
+	m := new(message)
+	if err := gob.NewDecoder(bytes.NewReader(a.buf)).Decode(m); err != nil {
+		return nil, fmt.Errorf("message %d: %w", id, err)
+	}
+	a.want = 0
+	return m, nil
+}

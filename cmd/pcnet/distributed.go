@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/pcnet/pcnet/channels/natslink"
+	"github.com/pcnet/pcnet/cluster"
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/train"
+	"gonum.org/v1/gonum/mat"
+)
+
+// natsFlags say how to reach a NATS server; secrets come from files or the environment.
+type natsFlags struct {
+	url                       string
+	tokenFile, tokenEnv       string
+	user                      string
+	passwordFile, passwordEnv string
+	nkey, creds               string
+	caFile, certFile, keyFile string
+	timeout, joinTimeout      time.Duration
+}
+
+func (n *natsFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&n.url, "nats", "", "`URL` of a NATS server or cluster (nats://host:4222, tls://..., or a comma list)")
+	fs.StringVar(&n.tokenFile, "nats-token-file", "", "`file` holding the NATS token")
+	fs.StringVar(&n.tokenEnv, "nats-token-env", "", "environment `variable` holding the NATS token")
+	fs.StringVar(&n.user, "nats-user", "", "NATS `user` (with -nats-password-file or -nats-password-env)")
+	fs.StringVar(&n.passwordFile, "nats-password-file", "", "`file` holding the NATS user's password")
+	fs.StringVar(&n.passwordEnv, "nats-password-env", "", "environment `variable` holding the NATS user's password")
+	fs.StringVar(&n.nkey, "nats-nkey", "", "`file` holding an nkey seed (SU...)")
+	fs.StringVar(&n.creds, "nats-creds", "", "NATS credentials `file` (user JWT and seed)")
+	fs.StringVar(&n.caFile, "nats-ca", "", "TLS: `file` of the CA certificates that sign the server's")
+	fs.StringVar(&n.certFile, "nats-cert", "", "TLS: client certificate `file` (with -nats-key)")
+	fs.StringVar(&n.keyFile, "nats-key", "", "TLS: client key `file` (with -nats-cert)")
+	fs.DurationVar(&n.timeout, "timeout", cluster.DefaultTimeout, "a worker or coordinator silent this long counts as gone and stops the run")
+	fs.DurationVar(&n.joinTimeout, "join-timeout", cluster.DefaultJoinTimeout, "how long to wait for the workers to join (coordinator) or for the setup (worker)")
+}
+
+func (n *natsFlags) check() error {
+	switch {
+	case n.timeout <= 0:
+		return usagef("-timeout: must be > 0, got %v", n.timeout)
+	case n.joinTimeout <= 0:
+		return usagef("-join-timeout: must be > 0, got %v", n.joinTimeout)
+	}
+	return nil
+}
+
+func (n *natsFlags) dial(ctx context.Context, name string) (*nats.Conn, error) {
+	o := natslink.ClientOptions{
+		URL: n.url, Name: name,
+		Token:        natslink.Secret{File: n.tokenFile, Env: n.tokenEnv},
+		User:         n.user,
+		Password:     natslink.Secret{File: n.passwordFile, Env: n.passwordEnv},
+		NKeySeedFile: n.nkey, CredsFile: n.creds,
+		CAFile: n.caFile, CertFile: n.certFile, KeyFile: n.keyFile,
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.joinTimeout)
+	defer cancel()
+	return natslink.Dial(ctx, o)
+}
+
+type workerFlags struct {
+	fs    *flag.FlagSet
+	nats  natsFlags
+	run   string
+	nodes string
+	name  string
+}
+
+func newWorkerFlags() *workerFlags {
+	f := &workerFlags{fs: flag.NewFlagSet("worker", flag.ContinueOnError)}
+	f.nats.register(f.fs)
+	f.fs.StringVar(&f.run, "run", "", "`ID` of the run to join, as given to the coordinator (A-Z a-z 0-9 _ -)")
+	f.fs.StringVar(&f.nodes, "nodes", "", "the `range` lo-hi of nodes this worker hosts (one of the coordinator's -placement)")
+	f.fs.StringVar(&f.name, "name", "", "the worker's name in the coordinator's messages (empty: the host name)")
+	return f
+}
+
+const workerDetails = `A worker hosts a contiguous range of a network's nodes for one run: it joins the run
+on the NATS server, takes its nodes' weights and optimiser states from the coordinator
+(pcnet train -nats URL -run ID -placement ...), runs every batch with its neighbours, and
+exits when the coordinator says the run is over (status 0), or with status 1 and one line
+when the coordinator falls silent for -timeout, the connection to the server is lost, or
+no coordinator sets it up within -join-timeout. pcnet train -workers N starts its own
+workers on this machine; see docs/distributed.md for several machines.
+`
+
+func runWorker(ctx context.Context, args []string, stdout, _ io.Writer) error {
+	f := newWorkerFlags()
+	if err := parseFlags(f.fs, args, stdout); err != nil {
+		return err
+	}
+	if f.nats.url == "" || f.run == "" || f.nodes == "" {
+		return usagef("a worker needs -nats, -run and -nodes")
+	}
+	if err := f.nats.check(); err != nil {
+		return err
+	}
+	r, err := cluster.ParseRange(f.nodes)
+	if err != nil {
+		return usagef("-nodes: %v", err)
+	}
+	nc, err := f.nats.dial(ctx, fmt.Sprintf("pcnet worker %v of run %s", r, f.run))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return cluster.Serve(ctx, cluster.WorkerOptions{Conn: nc, Run: f.run, Nodes: r, Name: f.name, Timeout: f.nats.timeout, JoinTimeout: f.nats.joinTimeout})
+}
+
+// clusterFlags are train's and compare's flags for running the nodes in workers.
+type clusterFlags struct {
+	nats      natsFlags
+	workers   int
+	placement string
+	run       string
+	linkDelay time.Duration
+}
+
+func (c *clusterFlags) register(fs *flag.FlagSet) {
+	c.nats.register(fs)
+	fs.IntVar(&c.workers, "workers", 0, "run the network's nodes in `N` worker processes on this machine (an embedded NATS server on 127.0.0.1, a random port and token); 0: in this process")
+	fs.StringVar(&c.placement, "placement", "", "with -nats: the node `ranges` of the workers started elsewhere, in order (\"0-2,3-5\")")
+	fs.StringVar(&c.run, "run", "", "with -nats: the run's `ID`, as given to its workers")
+	fs.DurationVar(&c.linkDelay, "link-delay", 0, "add this `delay` to every hop between workers (to measure latency: times change, numbers do not)")
+}
+
+// distributed reports whether the flags ask for workers.
+func (c *clusterFlags) distributed() bool { return c.workers > 0 || c.nats.url != "" }
+
+func (c *clusterFlags) check(variant pcnet.Variant, h int, engine pcnet.Engine) error {
+	if !c.distributed() {
+		if c.placement != "" || c.run != "" || c.linkDelay != 0 {
+			return usagef("-placement, -run and -link-delay need -workers or -nats")
+		}
+		return nil
+	}
+	if variant == 0 {
+		return usagef("-workers and -nats run predictive-coding variants; bp runs in one process")
+	}
+	switch {
+	case c.workers < 0:
+		return usagef("-workers: must be >= 0, got %d", c.workers)
+	case c.workers > 0 && c.nats.url != "":
+		return usagef("-workers starts its own server and workers; -nats uses workers started elsewhere: give one")
+	case c.workers > h+2:
+		return usagef("-workers %d: the network has only %d nodes", c.workers, h+2)
+	case c.nats.url != "" && (c.placement == "" || c.run == ""):
+		return usagef("-nats needs -placement (the workers' node ranges) and -run (the ID they were given)")
+	case c.workers > 0 && (c.placement != "" || c.run != ""):
+		return usagef("-placement and -run are for workers started elsewhere (-nats); -workers places its own")
+	case c.linkDelay < 0:
+		return usagef("-link-delay: must be >= 0, got %v", c.linkDelay)
+	case engine == pcnet.Sequential:
+		return usagef("-engine sequential runs in one process; workers run the parallel engine")
+	}
+	if c.nats.url != "" {
+		if _, err := cluster.ParsePlacement(c.placement, h+2); err != nil {
+			return usagef("-placement: %v", err)
+		}
+	}
+	return c.nats.check()
+}
+
+// clusterLearner is a train.Learner whose nodes live in workers: the coordinator, and the
+// local server and workers it started.
+type clusterLearner struct {
+	*cluster.Coordinator
+	local *cluster.Local
+	conn  *nats.Conn // with -nats
+}
+
+// startCluster starts (or joins) the workers and the coordinator of a run on layers,
+// printing where every node runs.
+func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, stdout, stderr io.Writer) (*clusterLearner, error) {
+	h := len(layers) - 1
+	l := &clusterLearner{}
+	o := cluster.Options{Timeout: c.nats.timeout, JoinTimeout: c.nats.joinTimeout, Delay: c.linkDelay}
+	if c.workers > 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("-workers: finding this program to start the workers: %w", err)
+		}
+		l.local, err = cluster.StartLocal(ctx, cluster.LocalOptions{
+			Workers: c.workers, Nodes: h + 2, Timeout: c.nats.timeout, Stderr: stderr,
+			Command: func(args []string) *exec.Cmd { return exec.Command(exe, append([]string{"worker"}, args...)...) },
+		})
+		if err != nil {
+			return nil, err
+		}
+		o.Conn, o.Run, o.Workers = l.local.Conn, l.local.Run, l.local.Workers
+		fmt.Fprintf(stdout, "workers: embedded NATS server %s, run %s\n", l.local.Server.URL, l.local.Run)
+	} else {
+		ranges, err := cluster.ParsePlacement(c.placement, h+2)
+		if err != nil {
+			return nil, usagef("-placement: %v", err)
+		}
+		if l.conn, err = c.nats.dial(ctx, "pcnet coordinator of run "+c.run); err != nil {
+			return nil, err
+		}
+		o.Conn, o.Run, o.Workers = l.conn, c.run, ranges
+		fmt.Fprintf(stdout, "workers: NATS %s, run %s, waiting for %d workers\n", l.conn.ConnectedUrlRedacted(), c.run, len(ranges))
+	}
+	co, err := cluster.NewCoordinator(ctx, o, layers, cfg)
+	if err != nil {
+		l.closeTransport()
+		return nil, err
+	}
+	l.Coordinator = co
+	for _, w := range co.Workers() {
+		fmt.Fprintf(stdout, "  %v: pid %d on %s\n", w.Nodes, w.PID, w.Host)
+	}
+	return l, nil
+}
+
+func (l *clusterLearner) closeTransport() error {
+	var err error
+	if l.local != nil {
+		err = l.local.Close()
+	}
+	if l.conn != nil {
+		l.conn.Close()
+	}
+	return err
+}
+
+// inferUpdates runs one inference in the workers and returns the weight updates.
+func (l *clusterLearner) inferUpdates(ctx context.Context, x *mat.Dense, labels []int) ([]*layer.Grad, error) {
+	if _, err := l.Infer(ctx, x, labels); err != nil {
+		return nil, err
+	}
+	return l.Updates(ctx)
+}
+
+// Close stops the workers (they exit) and the server.
+func (l *clusterLearner) Close() error {
+	return errors.Join(l.Coordinator.Close(), l.closeTransport())
+}
+
+var (
+	_ train.Learner = (*clusterLearner)(nil)
+	_ train.Syncer  = (*clusterLearner)(nil)
+)
+
+// workerNote is printed on the run's describe line.
+func (c *clusterFlags) note() string {
+	var b strings.Builder
+	if c.workers > 0 {
+		fmt.Fprintf(&b, "; %d worker processes", c.workers)
+	} else {
+		fmt.Fprintf(&b, "; workers %s over %s", c.placement, c.nats.url)
+	}
+	if c.linkDelay > 0 {
+		fmt.Fprintf(&b, ", link delay %v", c.linkDelay)
+	}
+	b.WriteString("; no cosine to backprop (the weights live in the workers)")
+	return b.String()
+}

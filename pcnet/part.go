@@ -1,0 +1,280 @@
+package pcnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/optim"
+	"gonum.org/v1/gonum/mat"
+)
+
+// PartSpec describes a Part: which nodes of which network it hosts, and how it reaches
+// the others.
+type PartSpec struct {
+	// Widths are the node widths n_0..n_{H+1} of the whole network (H >= 1).
+	Widths []int
+	// Lo and Hi are the first and last node hosted, 0 <= Lo <= Hi <= H+1.
+	Lo, Hi int
+	// Layers are theta_l of the hosted nodes that have one, l = Lo..min(Hi, H), in order.
+	// The part uses them (it does not copy them): read them only between batches.
+	Layers []*layer.Dense
+	// Config is the network's configuration; every part of a network must be given the
+	// same. Its Engine must be Parallel (or zero) and its Observer nil: a part records
+	// its nodes' statistics in its reports instead (see Observe).
+	Config Config
+	// Transport makes the links of the hosted nodes: those between two hosted nodes,
+	// and the links Lo-1 and Hi to the nodes just outside the range, whose other ends
+	// belong to other parts.
+	Transport channels.Transport
+	// Observe records every hosted node's statistics (StepStats, NodeStats) in the
+	// reports, for an Observer elsewhere to replay.
+	Observe bool
+}
+
+// Part hosts a contiguous range of nodes of a network: the parallel engine over those
+// nodes alone, the same node cores and actors as a Network's, linked to the rest of the
+// network by a channels.Transport. A network split into parts that run the same batches
+// computes bit for bit what one Network computes: every node does the same arithmetic
+// on the same messages in the same order, whoever carries them.
+//
+// Every part of a network runs every batch: the part of node 0 given the batch, the part
+// of node H+1 given the labels, every part the batch size. Its methods must not be
+// called concurrently.
+type Part struct {
+	h, lo, hi int
+	cfg       Config
+	widths    []int
+	nodes     []*node
+	layers    []*layer.Dense
+	updates   []*layer.Grad
+	eng       *engine
+	recs      []*nodeRecord // with Observe, by hosted node
+	reports   []NodeReport  // the last batch's, with Observe
+	labels    map[int][]int // stand-in labels by batch size, for a part without node H+1
+	broken    error
+	closeOnce sync.Once
+}
+
+// NewPart builds the part and starts its node goroutines under ctx; Close stops them.
+// The links are made here, so every part of a run must be built for its batches to run.
+func NewPart(ctx context.Context, spec PartSpec) (*Part, error) {
+	h := len(spec.Widths) - 2
+	if h < 1 {
+		return nil, fmt.Errorf("pcnet: part: %d node widths make H = %d; a PC network needs H >= 1", len(spec.Widths), h)
+	}
+	for l, w := range spec.Widths {
+		if w < 1 {
+			return nil, fmt.Errorf("pcnet: part: node %d has width %d", l, w)
+		}
+	}
+	if spec.Lo < 0 || spec.Hi < spec.Lo || spec.Hi > h+1 {
+		return nil, fmt.Errorf("pcnet: part: node range [%d, %d] is not within [0, %d]", spec.Lo, spec.Hi, h+1)
+	}
+	if want := min(spec.Hi, h) - spec.Lo + 1; len(spec.Layers) != max(want, 0) {
+		return nil, fmt.Errorf("pcnet: part [%d, %d]: %d layers given for %d hosted weight layers", spec.Lo, spec.Hi, len(spec.Layers), max(want, 0))
+	}
+	for i, d := range spec.Layers {
+		l := spec.Lo + i
+		if d.In() != spec.Widths[l] || d.Out() != spec.Widths[l+1] {
+			return nil, fmt.Errorf("pcnet: part: layer %d maps %d to %d, but nodes %d and %d have widths %d and %d", l, d.In(), d.Out(), l, l+1, spec.Widths[l], spec.Widths[l+1])
+		}
+		if err := checkFinite(l, d); err != nil {
+			return nil, err
+		}
+	}
+	if spec.Transport == nil {
+		return nil, errors.New("pcnet: part: no transport")
+	}
+	cfg := spec.Config.withDefaults()
+	if cfg.Engine != Parallel {
+		return nil, fmt.Errorf("pcnet: part: a part runs the parallel engine, not %v", cfg.Engine)
+	}
+	if cfg.Observer != nil {
+		return nil, errors.New("pcnet: part: Config.Observer must be nil; set PartSpec.Observe and replay the reports")
+	}
+	if err := cfg.validate(h); err != nil {
+		return nil, err
+	}
+	if cfg.Optimizer.Kind != 0 {
+		if err := cfg.Optimizer.Validate(); err != nil {
+			return nil, fmt.Errorf("pcnet: optimizer: %w", err)
+		}
+	}
+	p := &Part{h: h, lo: spec.Lo, hi: spec.Hi, cfg: cfg, widths: append([]int(nil), spec.Widths...), layers: spec.Layers, labels: map[int][]int{}}
+	for l := spec.Lo; l <= spec.Hi; l++ {
+		var d *layer.Dense
+		if l <= h {
+			d = spec.Layers[l-spec.Lo]
+		}
+		nd := newNode(&p.cfg, l, h, d, p.widths[l])
+		if spec.Observe {
+			r := &nodeRecord{report: NodeReport{Node: l, Steps: make([]StepStats, 0, cfg.Steps+1)}}
+			nd.obs = r
+			p.recs = append(p.recs, r)
+			p.reports = append(p.reports, NodeReport{})
+		}
+		if nd.grad != nil {
+			p.updates = append(p.updates, nd.grad)
+		}
+		p.nodes = append(p.nodes, nd)
+	}
+	eng, err := startEngine(ctx, p.nodes, p.widths, cfg.MaxBatch, spec.Transport)
+	if err != nil {
+		return nil, err
+	}
+	p.eng = eng
+	return p, nil
+}
+
+// PartBatch is what a part needs of a batch.
+type PartBatch struct {
+	Rows   int        // the batch size, 1..MaxBatch
+	X      *mat.Dense // the batch (Rows x n_0): only for the part of node 0
+	Labels []int      // the labels (Rows): only for the part of node H+1
+	Learn  bool       // Learn (an optimiser step) rather than Infer
+}
+
+// PartReport is what a part shows of a batch.
+type PartReport struct {
+	// Loss is the loss at the feed-forward values, from the part of node H+1 (0 in the
+	// others).
+	Loss float64
+	// Nodes are the hosted nodes' statistics, in node order, with PartSpec.Observe.
+	// They are owned by the part and change with the next batch.
+	Nodes []NodeReport
+	// Fault is the batch's failure in this part (it wraps ErrNonFinite when a value was
+	// not finite), nil if none. A network's fault is the output node's part's first,
+	// then the first part's in node order (see Network.Learn).
+	Fault error
+}
+
+// NodeReport is everything a node's Observer saw of one batch.
+type NodeReport struct {
+	Node  int
+	Steps []StepStats // hidden nodes only: t = 0..T
+	End   NodeStats
+}
+
+// Replay gives an Observer's node observer what a node of a part reported, in the order
+// the node itself would have.
+func (r NodeReport) Replay(o NodeObserver) {
+	for _, s := range r.Steps {
+		o.Step(s)
+	}
+	o.End(r.End)
+}
+
+// nodeRecord is a part's observer of one node, written by the node's goroutine during a
+// batch and read by the part after it.
+type nodeRecord struct{ report NodeReport }
+
+func (r *nodeRecord) Step(s StepStats) { r.report.Steps = append(r.report.Steps, s) }
+func (r *nodeRecord) End(s NodeStats)  { r.report.End = s }
+
+// Range returns the first and last node hosted.
+func (p *Part) Range() (lo, hi int) { return p.lo, p.hi }
+
+// Hidden returns H.
+func (p *Part) Hidden() int { return p.h }
+
+// Layers returns theta_l of the hosted nodes that have one, from Lo on.
+func (p *Part) Layers() []*layer.Dense { return p.layers }
+
+// Updates returns the last batch's weight updates of Layers (see Network.Updates).
+func (p *Part) Updates() []*layer.Grad { return p.updates }
+
+// Optimizers returns the optimiser states of weight layer l (a hosted node's) for
+// checkpoints: weight, bias; nil without an optimiser.
+func (p *Part) Optimizers(l int) ([2]*optim.State, error) {
+	if l < p.lo || l > min(p.hi, p.h) {
+		return [2]*optim.State{}, fmt.Errorf("pcnet: part [%d, %d] does not host weight layer %d", p.lo, p.hi, l)
+	}
+	return p.nodes[l-p.lo].opt, nil
+}
+
+// Run runs one batch on the hosted nodes, exchanging messages with the other parts,
+// and returns the part's report. An error (a bad batch, a cancelled ctx, a broken link)
+// is the part's own failure; after a cancelled or broken batch the part is stopped
+// (messages may be in flight) and every later Run returns an error wrapping ErrClosed.
+func (p *Part) Run(ctx context.Context, b PartBatch) (PartReport, error) {
+	if p.broken != nil {
+		return PartReport{}, p.broken
+	}
+	if err := ctx.Err(); err != nil {
+		return PartReport{}, err
+	}
+	if b.Learn && p.cfg.Optimizer.Kind == 0 {
+		return PartReport{}, errors.New("pcnet: Learn needs Config.Optimizer")
+	}
+	if err := p.checkBatch(b); err != nil {
+		return PartReport{}, err
+	}
+	labels := b.Labels
+	if p.hi <= p.h {
+		// Only the output node reads the labels; the others take the batch size from them.
+		if labels = p.labels[b.Rows]; labels == nil {
+			labels = make([]int, b.Rows)
+			p.labels[b.Rows] = labels
+		}
+	}
+	for _, nd := range p.nodes {
+		nd.learning = b.Learn
+	}
+	for _, r := range p.recs {
+		r.report.Steps = r.report.Steps[:0]
+	}
+	if err := p.eng.run(ctx, batchCmd{x: b.X, labels: labels, learn: b.Learn}); err != nil {
+		p.broken = p.eng.broken
+		return PartReport{}, err
+	}
+	var rep PartReport
+	if p.hi == p.h+1 {
+		rep.Loss = p.nodes[len(p.nodes)-1].loss
+	}
+	rep.Fault = faultOf(p.nodes)
+	for i, r := range p.recs {
+		p.reports[i] = r.report
+	}
+	if p.recs != nil {
+		rep.Nodes = p.reports
+	}
+	return rep, nil
+}
+
+func (p *Part) checkBatch(b PartBatch) error {
+	if err := checkRows(b.Rows, p.cfg.MaxBatch); err != nil {
+		return err
+	}
+	if p.lo == 0 {
+		if err := checkInput(b.X, b.Rows, p.widths[0]); err != nil {
+			return err
+		}
+	} else if b.X != nil {
+		return fmt.Errorf("pcnet: part [%d, %d] was given a batch: only node 0's part reads it", p.lo, p.hi)
+	}
+	if p.hi == p.h+1 {
+		if err := checkLabels(b.Labels, b.Rows, p.widths[p.h+1]); err != nil {
+			return err
+		}
+	} else if b.Labels != nil {
+		return fmt.Errorf("pcnet: part [%d, %d] was given labels: only node %d's part reads them", p.lo, p.hi, p.h+1)
+	}
+	return checkRepaired(p.nodes)
+}
+
+// Close stops the part's goroutines and waits for them. It is idempotent; it does not
+// close the transport.
+func (p *Part) Close() error {
+	var err error
+	p.closeOnce.Do(func() {
+		err = p.eng.stop()
+		if p.broken == nil {
+			p.broken = ErrClosed
+		}
+	})
+	return err
+}
