@@ -526,7 +526,7 @@ func onlineCurvePlot(path string, o *onlineResults) error {
 			for k := range xs {
 				xs[k] = (float64(k) + 0.5) * float64(o.streamN) / float64(len(ys))
 			}
-			sr := series{name: fmt.Sprintf("%s (lr %g)", m.label, s.best.lr), xs: xs, ys: ys, color: seriesColor(i)}
+			sr := series{name: m.label, xs: xs, ys: ys, color: seriesColor(i)}
 			if m.variant == pcnet.FixedPrediction {
 				sr.color, sr.dashed = black, true
 			} else if m.variant != 0 {
@@ -540,7 +540,7 @@ func onlineCurvePlot(path string, o *onlineResults) error {
 		pl.Y.Min, pl.Y.Max = 0, 1
 		panels = append(panels, pl)
 	}
-	return saveTiles(path, "Prequential accuracy along the stream", [][]*plot.Plot{panels}, 14*vg.Inch, 5*vg.Inch)
+	return saveTiles(path, "Prequential accuracy along the stream, mean over seeds (the best learning rates: online.md)", [][]*plot.Plot{panels}, 14*vg.Inch, 5*vg.Inch)
 }
 
 func xsOf(v plotter.XYs) []float64 {
