@@ -558,7 +558,8 @@ func onlineRatePlot(path string, o *onlineResults, what string, get func(onlineP
 		}
 		pl.X.Tick.Marker = decadeTicks{}
 		pl.X.Min, pl.X.Max = math.Log10(lo)-0.2, math.Log10(hi)+0.2
-		pl.Y.Min, pl.Y.Max = 0, 1
+		// A little below 0, so that the crosses of runs that predicted nothing show.
+		pl.Y.Min, pl.Y.Max = -0.03, 1
 		panels = append(panels, pl)
 	}
 	title := fmt.Sprintf("%s against learning rate (mean and range over %d seeds; x: a seed diverged)", strings.ToUpper(what[:1])+what[1:], len(o.seeds))
