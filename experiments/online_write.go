@@ -424,8 +424,13 @@ func writeOnline(env *runEnv, o *onlineResults) ([]check, section, error) {
 		"its own best rate each still learns. images/s: measured in this run, one run per core.", 100*usableDrop, pct(onlineLearns))
 	md.p("**Claims against measurements:**")
 	md.checks(checks)
-	md.p("Time: %d runs, %s of run time in all (summed over runs); this process ran %d of them in %s of wall time on %d workers.",
-		len(o.runs), time.Duration(totalSeconds(o)*float64(time.Second)).Round(time.Second), o.fresh, o.took.Round(time.Second), env.opts.Workers)
+	this := fmt.Sprintf("this process ran %d of them in %s of wall time on %d workers and read the rest from cache/",
+		o.fresh, o.took.Round(time.Second), env.opts.Workers)
+	if o.fresh == 0 {
+		this = "this process read all of them from cache/ (the log of the run that made them: online-full-run.log for the full preset)"
+	}
+	md.p("Time: %d runs, %s of run time in all (summed over runs, each on one core); %s.",
+		len(o.runs), time.Duration(totalSeconds(o)*float64(time.Second)).Round(time.Second), this)
 	if err := md.write(env.path("online.md")); err != nil {
 		return nil, section{}, err
 	}
