@@ -52,5 +52,5 @@ func ExampleRun() {
 	// wavefront_pc.png
 	// wavefront_table.csv
 	// wavefront_zil.png
-	// [cosine accuracy wavefront complexity all]
+	// [cosine accuracy wavefront complexity online all]
 }
