@@ -46,7 +46,7 @@ func (n *node) integrateIncremental(t int, up *mat.Dense) channels.Payload {
 			n.inputVJP()
 		}
 		if !(n.event && k.eZero && k.jteZero) { // else x - gamma (pi·(+0) - 0) is x
-			layer.StateStep(w.x, w.e, w.jte, n.pi, n.gamma)
+			layer.StateStep(w.x, w.e, n.jteBuffer(), n.pi, n.gamma)
 			k.xMoved = true
 		}
 	}

@@ -48,6 +48,7 @@ type node struct {
 	work   map[int]*nodeWork // by batch size
 	w      *nodeWork         // the current batch's
 	x0     *mat.Dense        // input node: the batch
+	mu     *mat.Dense        // hidden node: mu_l of the batch (w.mu, or the engine's, see feedForward)
 	labels []int             // output node: the batch's labels
 	loss   float64           // output node: the loss at the feed-forward values
 	stats  NodeStats
@@ -70,7 +71,8 @@ type known struct {
 	xMoved   bool // x changed since e was last formed
 	cotZero  bool // the last cotangent received is exactly zero
 	jteValid bool // jte is the input VJP of the current point and cotangent
-	jteZero  bool // jte holds zeros
+	jteZero  bool // jte is zero (its buffer may not hold the zeros yet: see jteStale)
+	jteStale bool // jte is zero but its buffer still holds an older value
 	jteNews  bool // jte changed at this step
 	deltaOld bool // the point moved since delta was gated, and no cotangent came since
 	predNews bool // a full prediction arrived after the feed-forward pass
@@ -147,19 +149,26 @@ func (n *node) newWork(batch int) *nodeWork {
 
 // feedForward receives p_l(0) = mu_l from below (nil for the input node) and writes
 // p_{l+1}(0) = mu_{l+1} = f_l(mu_l) to up (nil for the output node), a full message.
-func (n *node) feedForward(below, up *mat.Dense) {
+// With keep, the caller guarantees that below holds mu_l unchanged until the batch ends
+// (an engine whose message storage outlives the message, for a node that is sent no
+// other prediction), and the node reads mu_l there rather than copy it.
+func (n *node) feedForward(below, up *mat.Dense, keep bool) {
 	switch n.role {
 	case inputRole:
 		n.layer.Forward(up, n.w.deriv, n.x0)
 	case hiddenRole:
-		n.w.mu.Copy(below)
+		n.mu = below
+		if !keep {
+			n.w.mu.Copy(below)
+			n.mu = n.w.mu
+		}
 		if n.cfg.Variant.fixedPredictions() {
 			n.w.e.Zero()
 			n.known.eZero = true
 		} else {
 			n.w.x.Copy(below)
 		}
-		n.layer.Forward(up, n.w.deriv, n.w.mu)
+		n.layer.Forward(up, n.w.deriv, n.mu)
 	case outputRole:
 		n.loss = n.cfg.Loss.Value(below, n.labels)
 		if !isFinite(n.loss) {
@@ -221,7 +230,7 @@ func (n *node) formError(t int, pred channels.Payload, below, down *mat.Dense) c
 					// in full, so "unchanged" means "still mu".
 					n.fail("an unchanged prediction arrived after a full one at step %d", t)
 				}
-				p = w.mu
+				p = n.mu
 			}
 			computed := true
 			switch {
@@ -277,7 +286,7 @@ func (n *node) point() *mat.Dense {
 	case n.role == inputRole:
 		return n.x0
 	case n.cfg.Variant.fixedPredictions():
-		return n.w.mu
+		return n.mu
 	}
 	return n.w.x
 }
@@ -380,7 +389,7 @@ func (n *node) act(t int, up *mat.Dense) channels.Payload {
 			k.eFixed = true
 		case n.obs != nil || n.event:
 			wasZero := k.eZero
-			n.size, n.change = layer.FixedPredictionErrorStepStats(w.e, w.jte, n.gamma)
+			n.size, n.change = layer.FixedPredictionErrorStepStats(w.e, n.jteBuffer(), n.gamma)
 			// A step whose largest move is ±0 can only have turned a -0 into +0; the
 			// next step with the same jte then moves nothing. With gamma = 1 from e = +0,
 			// e becomes jte (0 - (0 - j) = j) and e - (e - j) = e from then on.
@@ -395,7 +404,7 @@ func (n *node) act(t int, up *mat.Dense) channels.Payload {
 		// x - gamma (pi·(+0) - 0) is x: the state, and so the prediction, stay as they are.
 		return channels.Unchanged
 	}
-	layer.StateStep(w.x, w.e, w.jte, n.pi, n.gamma)
+	layer.StateStep(w.x, w.e, n.jteBuffer(), n.pi, n.gamma)
 	n.layer.Forward(up, w.deriv, w.x)
 	k.xMoved, k.jteValid, k.deltaOld = true, false, true
 	return channels.Full
@@ -406,19 +415,29 @@ func (n *node) inputVJP() {
 	n.layer.InputVJP(n.w.jte, n.w.delta)
 	n.stats.VJPs++
 	straggler.Product(n.l)
-	n.known.jteZero = false
+	n.known.jteZero, n.known.jteStale = false, false
 }
 
 // zeroInputVJP skips the input VJP of a zero cotangent: jte is zero. It reports whether
-// jte changed (it held something else).
+// jte changed (it held something else). The buffer is zeroed only when a step reads it
+// (jteBuffer): a node before the wavefront, whose error is zero too, never does.
 func (n *node) zeroInputVJP() (changed bool) {
 	n.stats.SkippedVJPs++
 	if n.known.jteZero {
 		return false
 	}
-	n.w.jte.Zero()
-	n.known.jteZero = true
+	n.known.jteZero, n.known.jteStale = true, true
 	return true
+}
+
+// jteBuffer returns the buffer of jte for a rule to read, with the zeros written if
+// they were only known.
+func (n *node) jteBuffer() *mat.Dense {
+	if n.known.jteStale {
+		n.w.jte.Zero()
+		n.known.jteStale = false
+	}
+	return n.w.jte
 }
 
 // updateStep is the step whose values give the weight update: H-l for Z-IL, T otherwise.

@@ -188,12 +188,12 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 		if err != nil {
 			return err
 		}
-		nd.feedForward(below, view(&a.predOut, buf))
+		nd.feedForward(below, view(&a.predOut, buf), false)
 		if err := a.above.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Step: 0, Buf: buf}); err != nil {
 			return err
 		}
 	} else {
-		nd.feedForward(below, nil)
+		nd.feedForward(below, nil, false)
 	}
 
 	for t := 0; t <= T; t++ {

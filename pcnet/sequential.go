@@ -49,11 +49,12 @@ func (n *Network) runSequential(ctx context.Context, x *mat.Dense, labels []int,
 	if n.cfg.Observer != nil {
 		start = time.Now()
 	}
-	n.nodes[0].feedForward(nil, s.up[1])
+	n.nodes[0].feedForward(nil, s.up[1], false)
 	for l := 1; l <= h; l++ {
-		n.nodes[l].feedForward(s.up[l], s.up[l+1])
+		// up[l] keeps mu_l for the batch unless node l-1 sends newer predictions into it.
+		n.nodes[l].feedForward(s.up[l], s.up[l+1], !n.nodes[l].receivesPrediction())
 	}
-	n.nodes[h+1].feedForward(s.up[h+1], nil)
+	n.nodes[h+1].feedForward(s.up[h+1], nil, false)
 	clear(s.upPayload) // the feed-forward values are full messages
 	for t := 0; t <= T; t++ {
 		if err := ctx.Err(); err != nil {
