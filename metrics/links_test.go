@@ -20,13 +20,14 @@ import (
 
 // startWorkers serves ranges by workers in goroutines of this process, each on a
 // connection of its own to an embedded NATS server, and returns their coordinator of a
-// network on layers, its link traffic going to m; stop ends them all.
+// network on layers, its link traffic going to m; stop ends them all (ctx bounds the
+// start only: the workers end when stop stops their coordinator).
 func startWorkers(ctx context.Context, m *Metrics, ranges []cluster.Range, delay time.Duration, layers []*layer.Dense, cfg pcnet.Config) (co *cluster.Coordinator, stop func() error, err error) {
 	srv, err := natslink.Server{}.Start(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var conns []interface{ Close() }
 	var done []chan error
 	stop = func() error {
