@@ -85,17 +85,21 @@
 // histogram of the messages' latencies ([Latency], buckets from 10 µs to
 // 1 s): a data frame carries the sender's wall clock at Send, and the
 // receiver subtracts it from its own clock when Recv has the message's last
-// frame. The figure is what a node waits for a neighbour's message beyond
-// the neighbour's own work: the publish, the server's routing, the delivery,
-// any injected delay, and, when the receiving node was still busy computing
+// frame. The figure is the message's time in transit as its receiver sees
+// it: the publish, the server's routing, the delivery, any injected delay,
+// and, when the receiving node was still busy computing
 // as the message arrived, the time the message waited for it (so a slow
 // receiver shows here as well as in its compute time). Processes on one
 // machine read one clock, so there the figure is exact to the clock's
 // resolution. Across machines it carries the difference between the two
 // machines' clocks as well: NTP keeps that to about a millisecond on a LAN,
 // so figures near it are not meaningful there; a latency that comes out
-// negative counts as zero. The sender's clock is read once per message,
-// the receiver's once, and nothing allocates.
+// negative counts as zero. A clock-free figure was the alternative: the
+// time from a Send to the credit its Release sends back. But that holds
+// the receiving node's whole computation on the message and a second hop,
+// and cannot tell the directions apart, so it says little about the link.
+// The sender's clock is read once per message, the receiver's once, and
+// nothing allocates.
 //
 // # Allocation
 //

@@ -99,8 +99,9 @@ func (c *latencyCounter) load() Latency {
 // over NATS, in link order, up before down, counted since the last call (all
 // of it at the first). Links of two local nodes, in-process, have none. It is
 // meant for one reader (a worker sending its figures with each batch's
-// report); a message whose Recv races the call is in this call's figures or
-// the next's, never in both or neither.
+// report). Each counter is read once, so a message whose Recv races the
+// call may be in this call's count and in the next's latencies; every count
+// lands in exactly one call's figures.
 func (t *Transport) TakeTraffic() []Traffic {
 	t.mu.Lock()
 	defer t.mu.Unlock()
