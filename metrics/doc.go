@@ -17,7 +17,8 @@
 // # Series
 //
 // Labels are bounded: variant (fpa, pc, scaled, zil, ipc), distance (1..H), layer (a node or
-// weight layer index, or "all"), split (train, validation, test), direction (up, down).
+// weight layer index, or "all"), split (train, validation, test), direction (up, down),
+// link ("l-(l+1)", l < 1024).
 //
 //	pcnet_error_first_nonzero_step{variant,distance}   histogram, buckets 0,1,...,MaxStep
 //	pcnet_error_convergence_step{variant,distance}     histogram, buckets 0,1,...,MaxStep
