@@ -159,6 +159,8 @@ run bp.txt $bp
 run event.txt 'EventVsBP/' 'ScheduleSaving/' 'SkipOverhead/' 'Straggler/'
 if [ -n "$openblas" ]; then
   BIN=bench-openblas.test run bp-openblas.txt 'BPKernel/kernel=openblas/'
+elif [ -s "$raw/bp-openblas.txt" ]; then
+  kept="$kept bp-openblas.txt" # no OpenBLAS build here: the report uses the file there is
 fi
 if measure observer.txt; then
   echo "== ObserverOverhead -> $raw/observer.txt"
