@@ -175,7 +175,9 @@ func (n *node) feedForward(below, up *mat.Dense) {
 // formError forms e_l(t) and writes pi_l e_l(t), the message for the node below, to down;
 // it returns what the message says, and down is written only for a full one. below is
 // p_l(t) when the node received a prediction at this step, else nil; pred says what
-// that message said (only a full one is read).
+// that message said (only a full one is read). down may be nil when pi_l is 1: the
+// message is then e itself (errorView), for an engine whose receiver reads it before the
+// node changes e again.
 func (n *node) formError(t int, pred channels.Payload, below, down *mat.Dense) channels.Payload {
 	w := n.w
 	out := channels.Full
@@ -257,13 +259,16 @@ func (n *node) formError(t int, pred channels.Payload, below, down *mat.Dense) c
 	if !n.event {
 		out = channels.Full
 	}
-	if out == channels.Full {
+	if out == channels.Full && down != nil {
 		layer.ScaleInto(down, w.e, n.pi)
 	}
 	r, c := w.e.Dims()
 	n.stats.Down.count(out, r, c)
 	return out
 }
+
+// errorView returns e_l, which is the message pi_l e_l when pi_l is 1.
+func (n *node) errorView() *mat.Dense { return n.w.e }
 
 // point returns the value the node's layer is evaluated at: x_0, mu_l under FPA, x_l(t)
 // otherwise.

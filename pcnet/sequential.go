@@ -14,6 +14,8 @@ type seqLinks struct {
 	up, down []*mat.Dense
 	// What the last message on each link said; a matrix is written only for a full one.
 	upPayload, downPayload []channels.Payload
+	// downView[l] is where the message pi_l e_l is read: down[l], or e_l when pi_l = 1.
+	downView []*mat.Dense
 }
 
 func (n *Network) seqLinks(batch int) *seqLinks {
@@ -23,6 +25,7 @@ func (n *Network) seqLinks(batch int) *seqLinks {
 	s := &seqLinks{
 		up: make([]*mat.Dense, n.h+2), down: make([]*mat.Dense, n.h+2),
 		upPayload: make([]channels.Payload, n.h+2), downPayload: make([]channels.Payload, n.h+2),
+		downView: make([]*mat.Dense, n.h+2),
 	}
 	for l := 1; l <= n.h+1; l++ {
 		s.up[l] = mat.NewDense(batch, n.nodes[l].width, nil)
@@ -62,7 +65,16 @@ func (n *Network) runSequential(ctx context.Context, x *mat.Dense, labels []int,
 			if t == 0 || nd.receivesPrediction() {
 				below = s.up[l]
 			}
-			s.downPayload[l] = nd.formError(t, s.upPayload[l], below, s.down[l])
+			// With pi_l = 1 the message is e_l itself: node l-1 reads it in this step's
+			// sweep below, before node l changes e_l (nodes integrate from l = 0 up), so
+			// no copy is needed.
+			if nd.pi == 1 {
+				s.downPayload[l] = nd.formError(t, s.upPayload[l], below, nil)
+				s.downView[l] = nd.errorView()
+			} else {
+				s.downPayload[l] = nd.formError(t, s.upPayload[l], below, s.down[l])
+				s.downView[l] = s.down[l]
+			}
 		}
 		for l := 0; l <= h; l++ {
 			nd := n.nodes[l]
@@ -70,7 +82,7 @@ func (n *Network) runSequential(ctx context.Context, x *mat.Dense, labels []int,
 			if t < T && nd.sendsPrediction() {
 				up = s.up[l+1]
 			}
-			nd.absorb(t, s.downPayload[l+1], s.down[l+1])
+			nd.absorb(t, s.downPayload[l+1], s.downView[l+1])
 			if p := nd.integrate(t, up); up != nil {
 				s.upPayload[l+1] = p
 			}

@@ -432,9 +432,16 @@ const interruptAck = "pcnet: interrupt received, stopping cleanly (interrupt aga
 var interruptLine = regexp.MustCompile(`^pcnet: interrupted at epoch (\d+), batch (\d+); checkpoint written to (.+) \(resume with -resume (.+)\)$`)
 
 // A run sent SIGINT mid-epoch leaves a checkpoint; resuming it ends with exactly the
-// weights of a run that was never stopped.
+// weights of a run that was never stopped: for FPA-PC, and for iPC, whose optimiser
+// steps T times per batch.
 func TestInterruptAndResumeMatchesUninterrupted(t *testing.T) {
-	args := []string{"-hidden", "2", "-width", "32", "-max-train", "20000", "-epochs", "2", "-batch", "32",
+	for _, variant := range []string{"fpa", "ipc"} {
+		t.Run(variant, func(t *testing.T) { interruptAndResume(t, variant) })
+	}
+}
+
+func interruptAndResume(t *testing.T, variant string) {
+	args := []string{"-variant", variant, "-steps", "3", "-hidden", "2", "-width", "32", "-max-train", "20000", "-epochs", "2", "-batch", "32",
 		"-optimizer", "adam", "-lr", "0.001", "-cosine-every", "0"}
 	dirA, dirB := t.TempDir(), t.TempDir()
 
@@ -443,7 +450,7 @@ func TestInterruptAndResumeMatchesUninterrupted(t *testing.T) {
 	s.waitFor(t, "epoch 1/2  batch ")
 	body, err := httpGet("http://" + addr + "/metrics")
 	require.NoError(t, err)
-	require.Contains(t, body, "pcnet_inferences_total{variant=\"fpa\"}")
+	require.Contains(t, body, fmt.Sprintf("pcnet_inferences_total{variant=%q}", variant))
 	require.Contains(t, body, "pcnet_error_first_nonzero_step_bucket")
 	health, err := httpGet("http://" + addr + "/healthz")
 	require.NoError(t, err)
@@ -458,7 +465,7 @@ func TestInterruptAndResumeMatchesUninterrupted(t *testing.T) {
 	require.Equal(t, interruptAck, lines[0])
 	m := interruptLine.FindStringSubmatch(lines[1])
 	require.NotNil(t, m, "stderr: %s", r.stderr)
-	path := filepath.Join(dirA, "fpa-H2.safetensors")
+	path := filepath.Join(dirA, variant+"-H2.safetensors")
 	require.Equal(t, path, m[3])
 	require.Equal(t, path, m[4])
 	_, err = httpGet("http://" + addr + "/metrics")
@@ -479,7 +486,7 @@ func TestInterruptAndResumeMatchesUninterrupted(t *testing.T) {
 	r = pcnetRun(t, append(args, "-out", dirB, "-metrics-addr", "")...)
 	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
 
-	requireSameCheckpoint(t, "uninterrupted", filepath.Join(dirB, "fpa-H2.safetensors"), "resumed", path)
+	requireSameCheckpoint(t, "uninterrupted", filepath.Join(dirB, variant+"-H2.safetensors"), "resumed", path)
 }
 
 // A checkpoint written by pcnet loads into PyTorch with the same forward outputs.
