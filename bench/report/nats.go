@@ -121,14 +121,14 @@ func writeHops(b *strings.Builder, rs results, procs []int, prefix string, names
 		}
 	}
 	sortDurations(delays)
-	fmt.Fprintf(b, "### Update time against the latency of a hop\n\nBenchmarkHopLatency (cluster): one update of each PC variant (H = 4, width 64, T = H, gamma 1, batch 64) with every node in a worker of its own, every message between them held back by a delay d (natslink's Delay option: the hop takes d longer, the sender does not wait). *hops*: (t(d) - t(0)) / d, how many hops the update waited for one after another; *model*: the hops an update must wait for one after another when every node is a process and computing takes no time (sequentialHops in cluster/bench_test.go): 2(H+1) for FPA-PC, the count of backprop's forward and backward waves were its layers in processes of their own, and (H+1) + 2T + 1 for the variants that re-send predictions (a round trip at the top every step).\n\n")
+	fmt.Fprintf(b, "### Update time against the latency of a hop\n\nBenchmarkHopLatency (cluster): one update of each PC variant (H = 4, width 64, T = H, gamma 1, batch 64) with every node in a worker of its own, every message between them held back by a delay d (natslink's Delay option: the hop takes d longer, the sender does not wait). *hops a→b*: (t(b) - t(a)) / (b - a), how many hops the update waited for one after another; *model*: the hops an update must wait for one after another when every node is a process and computing takes no time (sequentialHops in cluster/bench_test.go): 2(H+1) for FPA-PC, the count of backprop's forward and backward waves were its layers in processes of their own, and (H+1) + 2T + 1 for the variants that re-send predictions (a round trip at the top every step). From no delay to one, every frame starts going through the delay line (a copy, a goroutine and a Go timer), whose own cost, a timer wake-up on a busy machine, can outweigh a short delay; between two delays it is paid at both, so the hops between the two longest delays come closest to the hops waited for (on one core the delay line competes with the nodes for the core, and the figures scatter more).\n\n")
 	for _, p := range procs {
 		fmt.Fprintf(b, "**%d core(s)**\n\n| variant | model |", p)
 		for _, d := range delays {
 			fmt.Fprintf(b, " t(%v) |", d)
 		}
-		for _, d := range delays[1:] {
-			fmt.Fprintf(b, " hops at %v |", d)
+		for i := 1; i < len(delays); i++ {
+			fmt.Fprintf(b, " hops %v→%v |", delays[i-1], delays[i])
 		}
 		b.WriteString("\n|---|---|" + strings.Repeat("---|", 2*len(delays)-1) + "\n")
 		for _, r := range rows {
@@ -136,9 +136,9 @@ func writeHops(b *strings.Builder, rs results, procs []int, prefix string, names
 			for _, d := range delays {
 				fmt.Fprintf(b, " %s |", us(rs.median(r.delays[d], p)))
 			}
-			base := rs.median(r.delays[delays[0]], p)
-			for _, d := range delays[1:] {
-				fmt.Fprintf(b, " %s |", num((rs.median(r.delays[d], p)-base)/float64(d.Nanoseconds())))
+			for i := 1; i < len(delays); i++ {
+				a, z := delays[i-1], delays[i]
+				fmt.Fprintf(b, " %s |", num((rs.median(r.delays[z], p)-rs.median(r.delays[a], p))/float64((z-a).Nanoseconds())))
 			}
 			b.WriteString("\n")
 		}
