@@ -6,14 +6,17 @@
 #   GRID=full bench/run.sh       every benchmark of bench/ (hours on two cores)
 #   NOTORCH=1 bench/run.sh       skip the PyTorch side-by-side
 #   KEEP=1 bench/run.sh          keep raw results already in docs/bench/raw (resume a run)
+#   ONLY="nats.txt" bench/run.sh measure only these raw files (space-separated); keep the
+#                                others that docs/bench/raw has, leave out the rest
 #   OUT=/tmp/r bench/run.sh      write the report to /tmp/r/bench.md and /tmp/r/bench/
 #
 # Inputs it measures: BenchmarkBPStep, BenchmarkPCUpdate, BenchmarkEngineOverhead,
 # BenchmarkLayerOp, BenchmarkNeighbourPair, BenchmarkWakeIdleCore, and the event
 # schedule's paired BenchmarkEventVsBP, BenchmarkScheduleSaving, BenchmarkSkipOverhead
 # and BenchmarkStraggler (./bench),
-# BenchmarkHandoff, BenchmarkRoundTrip (./channels) and BenchmarkObserverOverhead
-# (./metrics) at -cpu 1,2,...,nproc, and BenchmarkBPKernel with OpenBLAS where the
+# BenchmarkHandoff, BenchmarkRoundTrip (./channels), BenchmarkObserverOverhead
+# (./metrics), and across processes BenchmarkRoundTrip (./channels/natslink),
+# BenchmarkSplitUpdate and BenchmarkHopLatency (./cluster) at -cpu 1,2,...,nproc, and BenchmarkBPKernel with OpenBLAS where the
 # openblas build tag builds (Debian: libopenblas-dev). The core counts alternate (-cpu
 # 1,2,1,2,... with -count 1; layer ops and PC updates in rounds, see rounds below), so
 # that the drift of a shared host falls on every core count alike; PyTorch's BP step from
@@ -62,6 +65,8 @@ echo "== building"
 go test -c -o "$tmp/bench.test" ./bench
 go test -c -o "$tmp/channels.test" ./channels
 go test -c -o "$tmp/metrics.test" ./metrics
+go test -c -o "$tmp/natslink.test" ./channels/natslink
+go test -c -o "$tmp/cluster.test" ./cluster
 openblas=""
 if go test -tags openblas -c -o "$tmp/bench-openblas.test" ./bench 2>/dev/null; then
   openblas=1
@@ -69,11 +74,35 @@ else
   echo "== no OpenBLAS build (install libopenblas-dev for its column)"
 fi
 
+# measure files...: whether to measure these raw files now. KEEP=1 keeps them if they
+# are all there already; ONLY measures the files it lists alone, and keeps the others
+# that are there (a missing one is left out of the report).
+measure() {
+  local f have=1
+  for f in "$@"; do [ -s "$raw/$f" ] || have=""; done
+  if [ -n "${ONLY:-}" ]; then
+    local listed=""
+    for f in "$@"; do
+      case " $ONLY " in *" $f "*) listed=1 ;; esac
+    done
+    if [ -z "$listed" ]; then
+      if [ -n "$have" ]; then
+        echo "== keeping $*"; kept="$kept $*"
+      else
+        echo "== leaving out $* (not in ONLY)"
+      fi
+      return 1
+    fi
+  fi
+  if [ -n "${KEEP:-}" ] && [ -n "$have" ]; then
+    echo "== keeping $*"; kept="$kept $*"; return 1
+  fi
+  return 0
+}
+
 run() { # file patterns... (BIN names the test binary, bench.test by default)
   local file=$1 bin=${BIN:-bench.test}; shift
-  if [ -n "${KEEP:-}" ] && [ -s "$raw/$file" ]; then
-    echo "== keeping $raw/$file"; kept="$kept $file"; return
-  fi
+  measure "$file" || return 0
   : > "$raw/$file"
   for re in "$@"; do
     echo "== $re -> $raw/$file (cpu $CPUS, $COUNT times each)"
@@ -89,9 +118,7 @@ run() { # file patterns... (BIN names the test binary, bench.test by default)
 # rounds (each round every core count once): a shared host's drift, which can move every
 # figure by a fifth within an hour, then falls on both alike.
 rounds() { # ops-file pc-file
-  if [ -n "${KEEP:-}" ] && [ -s "$raw/$1" ] && [ -s "$raw/$2" ]; then
-    echo "== keeping $raw/$1 and $raw/$2"; kept="$kept $1 $2"; return
-  fi
+  measure "$1" "$2" || return 0
   : > "$raw/$1"; : > "$raw/$2"
   for r in $(seq "$COUNT"); do
     echo "== round $r of $COUNT: layer ops and PC updates (cpu $CPUS)"
@@ -117,13 +144,11 @@ rounds() { # ops-file pc-file
   done
 }
 rounds ops.txt pc.txt
-[ -n "${KEEP:-}" ] && [ -s "$raw/handoff.txt" ] && kept="$kept handoff.txt"
-if [ -z "${KEEP:-}" ] || [ ! -s "$raw/handoff.txt" ]; then
+if measure handoff.txt; then
   (cd "$tmp" && ./channels.test -test.run '^$' -test.bench 'Handoff|RoundTrip' -test.count 1 -test.cpu "$cpulist") > "$raw/handoff.txt"
 fi
-[ -n "${KEEP:-}" ] && [ -s "$raw/pair.txt" ] && kept="$kept pair.txt"
-if [ -z "${KEEP:-}" ] || [ ! -s "$raw/pair.txt" ]; then
-  run pair.txt 'NeighbourPair/'
+if measure pair.txt; then
+  KEEP="" ONLY="" run pair.txt 'NeighbourPair/'
   if [ "$n" -ge 2 ]; then # the wake-up latency needs an idle second core
     wakecpus=$(for _ in $(seq "$COUNT"); do printf '%s,' "$(seq -s, 2 "$n")"; done)
     (cd "$tmp" && ./bench.test -test.run '^$' -test.bench 'WakeIdleCore' \
@@ -134,17 +159,33 @@ run bp.txt $bp
 run event.txt 'EventVsBP/' 'ScheduleSaving/' 'SkipOverhead/' 'Straggler/'
 if [ -n "$openblas" ]; then
   BIN=bench-openblas.test run bp-openblas.txt 'BPKernel/kernel=openblas/'
+elif [ -s "$raw/bp-openblas.txt" ]; then
+  kept="$kept bp-openblas.txt" # no OpenBLAS build here: the report uses the file there is
 fi
-[ -n "${KEEP:-}" ] && [ -s "$raw/observer.txt" ] && kept="$kept observer.txt"
-if [ -z "${KEEP:-}" ] || [ ! -s "$raw/observer.txt" ]; then
+if measure observer.txt; then
   echo "== ObserverOverhead -> $raw/observer.txt"
   (cd "$tmp" && ./metrics.test -test.run '^$' -test.bench 'ObserverOverhead' -test.benchmem \
      -test.benchtime 1s -test.count 1 -test.cpu "$cpulist") > "$raw/observer.txt"
 fi
 
+# Across processes: the links over NATS on loopback against in-process and against
+# nats.go's own request, a PC update split over two workers, and the update against a
+# delay added to every hop (the workers are goroutines of the benchmark, each on a
+# connection of its own to an embedded server).
+if measure nats.txt; then
+  : > "$raw/nats.txt"
+  for b in "natslink.test RoundTrip/" "cluster.test SplitUpdate/" "cluster.test HopLatency/"; do
+    set -- $b
+    echo "== $2 -> $raw/nats.txt (cpu $CPUS, $COUNT times each)"
+    (cd "$tmp" && "./$1" -test.run '^$' -test.bench "$2" -test.benchmem \
+       -test.benchtime "$BENCHTIME" -test.count 1 -test.cpu "$cpulist") >> "$raw/nats.txt"
+  done
+  echo "   $(grep -c '^Benchmark' "$raw/nats.txt") results"
+fi
+
 torch=""
-if [ -n "${KEEP:-}" ] && [ -s "$raw/torch.jsonl" ]; then
-  torch="-torch $raw/torch.jsonl"; kept="$kept torch.jsonl"
+if ! measure torch.jsonl; then
+  [ -s "$raw/torch.jsonl" ] && torch="-torch $raw/torch.jsonl"
 elif [ -z "${NOTORCH:-}" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   echo "== PyTorch reference"
   rm -f "$raw/torch.jsonl"
@@ -159,7 +200,7 @@ fi
 
 echo "== benchstat"
 inputs=""
-for f in bp bp-openblas pc ops handoff pair observer event; do
+for f in bp bp-openblas pc ops handoff pair observer event nats; do
   [ -s "$raw/$f.txt" ] || continue
   go tool benchstat "$raw/$f.txt" > "$raw/$f.benchstat.txt" || true
   inputs="$inputs,$raw/$f.txt"
@@ -173,7 +214,7 @@ done
   echo "Matrix kernel: $(cd "$tmp" && ./bench.test -test.run TestKernelName -test.v 2>/dev/null | sed -n 's/.*kernel: //p' | head -1)."
   echo "Raw results and benchstat tables: [raw/]($(basename "$out")/raw/)."
   if [ -n "$kept" ]; then
-    echo "Kept from an earlier run (KEEP=1), measured then and possibly with other settings or benchmark code:$kept."
+    echo "Kept from an earlier run (KEEP=1 or ONLY), measured then and possibly with other settings or benchmark code:$kept."
   fi
   echo
 } > "$tmp/header.md"

@@ -158,9 +158,12 @@ type Receiver interface {
 
 // Stats are the counters of one direction: messages and payload bytes (8
 // bytes per float64 of Rows*Cols of a Full message; Zero and Unchanged
-// messages carry no payload) sent.
+// messages carry no payload) sent, and, for a transport that has a wire,
+// the bytes its frames took there (headers and every chunk included; zero
+// in-process, where nothing is copied).
 type Stats struct {
 	Messages, Bytes uint64
+	WireBytes       uint64
 }
 
 // Transport makes links; the in-process implementation uses Go channels,

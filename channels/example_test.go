@@ -41,5 +41,5 @@ func Example() {
 	// Output:
 	// prediction 0 2 3 [1 2 3 4 5 6]
 	// error 0 [0.4 0.3 0.2 0.09999999999999998 0 -0.09999999999999998]
-	// up {Messages:1 Bytes:48}, down {Messages:1 Bytes:48}
+	// up {Messages:1 Bytes:48 WireBytes:0}, down {Messages:1 Bytes:48 WireBytes:0}
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
@@ -101,6 +103,11 @@ type Options struct {
 	// Delay is added to every hop between the workers' nodes (natslink.Options.Delay),
 	// for tests and benchmarks of latency: times change, the numbers do not.
 	Delay time.Duration
+	// Traffic, if set, receives the traffic of every link direction between two workers
+	// since the last batch (messages, bytes, bytes on the wire, latencies; as its
+	// receiving worker counted it), after each batch, from the goroutine calling Step or
+	// Infer; an error stops the run. metrics.Metrics.AddLinkTraffic exposes it.
+	Traffic func(natslink.Traffic) error
 }
 
 // WorkerInfo names a worker that joined.
@@ -436,6 +443,9 @@ func (c *Coordinator) run(ctx context.Context, x *mat.Dense, labels []int, learn
 			}
 		}
 	}
+	if err := c.traffic(reports); err != nil {
+		return loss, err
+	}
 	if fault.Fault != "" {
 		return loss, &workerFault{msg: fault.Fault, nonFinite: fault.NonFinite}
 	}
@@ -451,6 +461,24 @@ func (c *Coordinator) run(ctx context.Context, x *mat.Dense, labels []int, learn
 		c.cfg.Observer.Batch(pcnet.BatchStats{Variant: c.cfg.Variant, Hidden: c.h, Steps: c.cfg.Steps, Batch: rows, Loss: loss, Learned: learn})
 	}
 	return loss, nil
+}
+
+// traffic hands the links' traffic of a batch's reports to Options.Traffic.
+func (c *Coordinator) traffic(reports []*message) error {
+	if c.o.Traffic == nil {
+		return nil
+	}
+	for i, r := range reports {
+		for _, t := range r.Links {
+			if t.Lower < 0 || t.Lower > c.h || t.Dir != channels.Up && t.Dir != channels.Down {
+				return c.fail(fmt.Errorf("cluster: run %s: %v reported traffic of link %d %v; the network has links 0-1 to %d-%d, up and down", c.o.Run, c.workers[i], t.Lower, t.Dir, c.h, c.h+1))
+			}
+			if err := c.o.Traffic(t); err != nil {
+				return c.fail(fmt.Errorf("cluster: run %s: traffic from %v: %w", c.o.Run, c.workers[i], err))
+			}
+		}
+	}
+	return nil
 }
 
 // workerFault is a batch's fault found in a worker.

@@ -344,7 +344,7 @@ func (w *worker) batch(ctx context.Context, m *message) (*message, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &message{Kind: kindReport, Seq: m.Seq, Loss: math.Float64bits(rep.Loss), Nodes: toNodeReports(rep.Nodes)}
+	r := &message{Kind: kindReport, Seq: m.Seq, Loss: math.Float64bits(rep.Loss), Nodes: toNodeReports(rep.Nodes), Links: w.tr.TakeTraffic()}
 	if rep.Fault != nil {
 		r.Fault, r.NonFinite = rep.Fault.Error(), errors.Is(rep.Fault, pcnet.ErrNonFinite)
 	}

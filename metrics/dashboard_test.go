@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
@@ -30,6 +32,7 @@ var requiredPanels = []string{
 	"Loss",
 	"Accuracy",
 	"Cosine to BP",
+	"Link latency",
 }
 
 type dashboard struct {
@@ -199,6 +202,7 @@ func TestDashboardQueriesKnownSeries(t *testing.T) {
 	require.NoError(t, m.SetAccuracy(SplitTrain, 1))
 	require.NoError(t, m.AddSamples(1))
 	require.NoError(t, m.SetCosine(pcnet.FixedPrediction, AllLayers, 1))
+	require.NoError(t, m.AddLinkTraffic(natslink.Traffic{Lower: 0, Dir: channels.Up, Messages: 1, WireBytes: 72}))
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
 	known := map[string]bool{}
@@ -219,7 +223,7 @@ func TestDashboardQueriesKnownSeries(t *testing.T) {
 		}
 	}
 	require.Positive(t, seen)
-	for _, name := range []string{"pcnet_error_first_nonzero_step_sum", "pcnet_error_convergence_step_count", "pcnet_vjps_total", "pcnet_network_hidden_layers"} {
+	for _, name := range []string{"pcnet_error_first_nonzero_step_sum", "pcnet_error_convergence_step_count", "pcnet_vjps_total", "pcnet_network_hidden_layers", "pcnet_link_latency_seconds_bucket", "pcnet_link_wire_bytes_total"} {
 		require.True(t, slices.ContainsFunc(dashboardExprs(t), func(e string) bool { return strings.Contains(e, name) }), "no panel shows %s", name)
 	}
 }

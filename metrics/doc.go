@@ -17,7 +17,8 @@
 // # Series
 //
 // Labels are bounded: variant (fpa, pc, scaled, zil, ipc), distance (1..H), layer (a node or
-// weight layer index, or "all"), split (train, validation, test), direction (up, down).
+// weight layer index, or "all"), split (train, validation, test), direction (up, down),
+// link ("l-(l+1)", l < 1024).
 //
 //	pcnet_error_first_nonzero_step{variant,distance}   histogram, buckets 0,1,...,MaxStep
 //	pcnet_error_convergence_step{variant,distance}     histogram, buckets 0,1,...,MaxStep
@@ -38,6 +39,8 @@
 //	pcnet_train_epoch                                  gauge: epochs completed
 //	pcnet_train_samples_total                          counter
 //	pcnet_update_bp_cosine_ratio{variant,layer}        gauge (layer: weight layer or "all")
+//	pcnet_link_latency_seconds{link,direction}         histogram, 10 µs to 1 s (workers only)
+//	pcnet_link_wire_bytes_total{link,direction}        counter (workers only)
 //	go_*, process_*                                    the Go runtime and the process
 //
 // # Steps, first non-zero and convergence
@@ -61,6 +64,16 @@
 // the paper's H+1 counts a layer's two products as one); the pcnet package docs give the
 // count H·T + H + 1. Messages and bytes are counted by direction (predictions up, errors
 // down), and each node's seconds computing and waiting for its neighbours by node index.
+//
+// # Links between processes
+//
+// When the nodes live in worker processes (package cluster), the links between two
+// workers' nodes are carried over NATS, and the coordinator's Metrics, which observes no
+// node itself, is handed their traffic after every batch (AddLinkTraffic): the latency
+// of every message from its Send to the receiver having it, and the bytes its frames took
+// on the wire, by link ("2-3": nodes 2 and 3) and direction. The workers measure; the
+// bucket counts travel with their reports and are added up here, so the histogram is
+// exact, not a replay of samples. In one process these series stay empty.
 //
 // # Cost
 //

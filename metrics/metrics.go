@@ -3,10 +3,11 @@ package metrics
 import (
 	"errors"
 	"fmt"
-	"github.com/pcnet/pcnet/channels"
 	"strconv"
+
 	"sync"
 
+	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -115,6 +116,9 @@ type Metrics struct {
 	samples  prometheus.Counter
 	cosine   *prometheus.GaugeVec
 
+	// Links between processes (workers).
+	links *linkTraffic
+
 	mu        sync.Mutex
 	variants  map[pcnet.Variant]*variantMetrics
 	distances map[distanceKey]*distanceTally
@@ -207,6 +211,8 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	m.samples = prometheus.NewCounter(prometheus.CounterOpts{Name: "pcnet_train_samples_total", Help: "Training examples learned from."})
 	b.add("pcnet_train_epoch", m.epoch)
 	b.add("pcnet_train_samples_total", m.samples)
+	m.links = newLinkTraffic()
+	b.add(linkLatencyName+", "+linkWireBytesName, m.links)
 	for i, r := range b {
 		if err := reg.Register(r.c); err != nil {
 			for _, done := range b[:i] { // leave reg as it was

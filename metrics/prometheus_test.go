@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pcnet/pcnet/backprop"
+	"github.com/pcnet/pcnet/cluster"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/pcnet"
@@ -132,8 +134,10 @@ func TestPrometheus(t *testing.T) {
 }
 
 // trainForever trains an FPA-PC and a standard PC network on synthetic data, batch after
-// batch and epoch after epoch, reporting to m as a trainer would, until ctx is done.
-func trainForever(ctx context.Context, m *Metrics) error {
+// batch and epoch after epoch, reporting to m as a trainer would, until ctx is done; and
+// an FPA-PC network whose nodes live in three workers (goroutines over NATS), whose links
+// feed the link series.
+func trainForever(ctx context.Context, m *Metrics) (err error) {
 	const batch, dim, classes = 16, 20, 4
 	data := mnist.SyntheticSplits(256, 64, 64, dim, classes, 7)
 	sizes := []int{dim, 12, 12, 12, classes}
@@ -169,6 +173,16 @@ func trainForever(ctx context.Context, m *Metrics) error {
 		}
 		ls = append(ls, l)
 	}
+	layers, err := layer.NewMLP(sizes, layer.Tanh, rand.New(rand.NewPCG(9, 3)))
+	if err != nil {
+		return err
+	}
+	spec := netSpec{variant: pcnet.FixedPrediction, engine: pcnet.Parallel, sizes: sizes, steps: 4, batch: batch}
+	workers, stop, err := startWorkers(ctx, m, []cluster.Range{{Lo: 0, Hi: 1}, {Lo: 2, Hi: 3}, {Lo: 4, Hi: 4}}, 0, layers, spec.config(m))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, stop()) }()
 	loader, err := mnist.NewLoader(data.Train, batch, true, 1)
 	if err != nil {
 		return err
@@ -196,6 +210,11 @@ func trainForever(ctx context.Context, m *Metrics) error {
 						return err
 					}
 				}
+			}
+			if _, err := workers.Step(ctx, x, labels); ctx.Err() != nil {
+				return nil
+			} else if err != nil {
+				return err
 			}
 			rows, _ := x.Dims()
 			if err := m.AddSamples(rows); err != nil {

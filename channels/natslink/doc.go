@@ -29,10 +29,10 @@
 //
 // # Wire format
 //
-// A frame is a 64-byte little-endian header (magic "PCNL", version, frame
+// A frame is a 72-byte little-endian header (magic "PCNL", version, frame
 // type, direction, kind, payload, flags, link, run tag, sequence number,
-// step, rows, cols, chunk index and count, offset, body length; the layout
-// is in wire.go) followed by the body: the value's float64s, row-major,
+// step, rows, cols, chunk index and count, offset, body length, the time
+// of the Send; the layout is in wire.go) followed by the body: the value's float64s, row-major,
 // little-endian, bit for bit (NaN payloads, -0 and subnormals included). A
 // Zero or Unchanged message is a header alone: the buffer is still the
 // sender's credit, but its content is not read.
@@ -75,6 +75,31 @@
 // reconnect: core NATS may have dropped frames with the server, and only a
 // restart from a checkpoint is exact. [Dial] therefore connects without
 // reconnecting.
+//
+// # Traffic and latency
+//
+// Every end counts its direction's messages, payload bytes and bytes on the
+// wire (each frame's header and body, every chunk; credits and hellos, a
+// header each going the other way, are not counted) in channels.Stats.
+// [Transport.TakeTraffic] adds, for each direction a process receives, a
+// histogram of the messages' latencies ([Latency], buckets from 10 µs to
+// 1 s): a data frame carries the sender's wall clock at Send, and the
+// receiver subtracts it from its own clock when Recv has the message's last
+// frame. The figure is the message's time in transit as its receiver sees
+// it: the publish, the server's routing, the delivery, any injected delay,
+// and, when the receiving node was still busy computing
+// as the message arrived, the time the message waited for it (so a slow
+// receiver shows here as well as in its compute time). Processes on one
+// machine read one clock, so there the figure is exact to the clock's
+// resolution. Across machines it carries the difference between the two
+// machines' clocks as well: NTP keeps that to about a millisecond on a LAN,
+// so figures near it are not meaningful there; a latency that comes out
+// negative counts as zero. A clock-free figure was the alternative: the
+// time from a Send to the credit its Release sends back. But that holds
+// the receiving node's whole computation on the message and a second hop,
+// and cannot tell the directions apart, so it says little about the link.
+// The sender's clock is read once per message, the receiver's once, and
+// nothing allocates.
 //
 // # Allocation
 //

@@ -58,5 +58,5 @@ func Example() {
 	// Output:
 	// node 0 holds up sender, down receiver: true true true true
 	// prediction 0 2 3 [1 2 3 4 5 6]
-	// node 0 sent {Messages:1 Bytes:48}, node 1 received {Messages:1 Bytes:48}
+	// node 0 sent {Messages:1 Bytes:48 WireBytes:120}, node 1 received {Messages:1 Bytes:48 WireBytes:120}
 }

@@ -67,6 +67,7 @@ type Transport struct {
 
 	mu     sync.Mutex
 	subs   []*nats.Subscription
+	recvs  []*recvEnd // the receiving ends over NATS, for TakeTraffic
 	linked map[int]bool
 	closed bool
 }
@@ -282,6 +283,11 @@ func (t *Transport) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCo
 		return nil, fmt.Errorf("natslink: run %s: link %d-%d: %w", t.o.Run, lower, lower+1, b.err)
 	}
 	t.subs = append(t.subs, b.subs...)
+	for _, r := range []*recvEnd{upRecv, downRecv} {
+		if r != nil {
+			t.recvs = append(t.recvs, r)
+		}
+	}
 	t.linked[lower] = true
 	stats := func(d channels.Direction) channels.Stats {
 		s, r := upSend, upRecv
@@ -412,11 +418,11 @@ type sendEnd struct {
 	limit     uint64 // the receiver's credit limit: messages < limit may be sent
 	err       error  // sticky: the link is broken
 
-	messages, bytes atomic.Uint64
+	messages, bytes, wire atomic.Uint64
 }
 
 func (s *sendEnd) stats() channels.Stats {
-	return channels.Stats{Messages: s.messages.Load(), Bytes: s.bytes.Load()}
+	return channels.Stats{Messages: s.messages.Load(), Bytes: s.bytes.Load(), WireBytes: s.wire.Load()}
 }
 
 // Acquire takes a credit and a buffer of the local pool shaped rows x cols,
@@ -546,12 +552,14 @@ func (s *sendEnd) Send(ctx context.Context, m channels.Message) error {
 		typ: frameData, dir: s.dir, kind: m.Kind, payload: m.Payload,
 		lower: s.lower, run: s.run, seq: s.seq, step: int64(m.Step),
 		rows: uint32(b.Rows), cols: uint32(b.Cols), chunks: uint32(chunks),
+		sent: time.Now().UnixNano(), // wall clock: the receiver may be another process
 	}
 	value := s.slots[i].full[:total]
 	// Counted before the frames leave, so that a receiver in this process
 	// reading Stats after Recv sees its message counted.
 	s.messages.Add(1)
 	s.bytes.Add(8 * uint64(total))
+	s.wire.Add(uint64(chunks*headerSize + 8*total))
 	for c := range chunks {
 		off := c * s.chunkFloats
 		n := min(s.chunkFloats, total-off)
@@ -583,11 +591,22 @@ type recvEnd struct {
 	limit                  atomic.Uint64 // Buffers + messages released
 	err                    error
 
-	messages, bytes atomic.Uint64
+	messages, bytes, wire atomic.Uint64
+	latency               latencyCounter
+	taken                 Traffic // at the last TakeTraffic; guarded by t.mu
 }
 
 func (r *recvEnd) stats() channels.Stats {
-	return channels.Stats{Messages: r.messages.Load(), Bytes: r.bytes.Load()}
+	return channels.Stats{Messages: r.messages.Load(), Bytes: r.bytes.Load(), WireBytes: r.wire.Load()}
+}
+
+// traffic reads the counters.
+func (r *recvEnd) traffic() Traffic {
+	return Traffic{
+		Lower: int(r.dec.lower), Dir: r.dec.dir,
+		Messages: r.messages.Load(), Bytes: r.bytes.Load(), WireBytes: r.wire.Load(),
+		Latency: r.latency.load(),
+	}
 }
 
 // grant publishes the credit limit.
@@ -649,7 +668,11 @@ func (r *recvEnd) Recv(ctx context.Context) (channels.Message, error) {
 			r.err = err
 			return channels.Message{}, err
 		}
+		r.wire.Add(uint64(len(f.Data)))
 		if done {
+			// Arrival is when the receiver has the whole message: a node busy
+			// computing when it came adds its wait (see the package docs).
+			r.latency.observe(time.Duration(time.Now().UnixNano() - r.dec.sent))
 			r.messages.Add(1)
 			if m.Payload == channels.Full {
 				r.bytes.Add(8 * uint64(m.Buf.Rows*m.Buf.Cols))

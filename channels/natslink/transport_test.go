@@ -52,18 +52,22 @@ func newTransport(t testing.TB, nc *nats.Conn, o Options) *Transport {
 
 // pair is link `lower` seen from two processes: the lower node's and the
 // upper node's, each with a connection and transport of its own.
-type pair struct{ lo, hi *channels.Link }
+type pair struct {
+	lo, hi   *channels.Link
+	loT, hiT *Transport // nil in-process
+}
 
 func newPair(t testing.TB, lowerConn, upperConn *nats.Conn, o Options, lower, rows, cols int) pair {
 	t.Helper()
 	lo, hi := o, o
 	lo.Lo, lo.Hi = lower, lower
 	hi.Lo, hi.Hi = lower+1, lower+1
-	a, err := newTransport(t, lowerConn, lo).Link(lower, rows, cols, rows, cols)
+	loT, hiT := newTransport(t, lowerConn, lo), newTransport(t, upperConn, hi)
+	a, err := loT.Link(lower, rows, cols, rows, cols)
 	require.NoError(t, err)
-	b, err := newTransport(t, upperConn, hi).Link(lower, rows, cols, rows, cols)
+	b, err := hiT.Link(lower, rows, cols, rows, cols)
 	require.NoError(t, err)
-	return pair{a, b}
+	return pair{lo: a, hi: b, loT: loT, hiT: hiT}
 }
 
 func send(ctx context.Context, s channels.Sender, k channels.Kind, step int, p channels.Payload, rows, cols int, v []float64) error {
@@ -183,14 +187,14 @@ func TestLinkEnds(t *testing.T) {
 	m, err := l.UpRecv.Recv(ctx)
 	require.NoError(t, err)
 	requireBits(t, []float64{1, 2, 3, 4, 5, 6}, m.Buf.Value())
-	require.Equal(t, channels.Stats{Messages: 1, Bytes: 48}, l.Stats(channels.Up))
+	require.Equal(t, channels.Stats{Messages: 1, Bytes: 48, WireBytes: headerSize + 48}, l.Stats(channels.Up))
 	l.UpRecv.Release(m)
 	require.NoError(t, send(ctx, l.DownSend, channels.Error, 0, channels.Zero, 2, 3, nil))
 	m, err = l.DownRecv.Recv(ctx)
 	require.NoError(t, err)
 	require.Equal(t, channels.Zero, m.Payload)
 	l.DownRecv.Release(m)
-	require.Equal(t, channels.Stats{Messages: 1, Bytes: 0}, l.Stats(channels.Down), "a zero payload carries no bytes")
+	require.Equal(t, channels.Stats{Messages: 1, Bytes: 0, WireBytes: headerSize}, l.Stats(channels.Down), "a zero payload carries no bytes, its frame a header")
 }
 
 // TestRemoteStats: a process holding only the receiving end counts what it
@@ -206,9 +210,50 @@ func TestRemoteStats(t *testing.T) {
 		require.NoError(t, err)
 		p.hi.UpRecv.Release(m)
 	}
-	require.Equal(t, channels.Stats{Messages: 3, Bytes: 128}, p.lo.Stats(channels.Up))
-	require.Equal(t, channels.Stats{Messages: 3, Bytes: 128}, p.hi.Stats(channels.Up))
+	want := channels.Stats{Messages: 3, Bytes: 128, WireBytes: 3*headerSize + 128}
+	require.Equal(t, want, p.lo.Stats(channels.Up))
+	require.Equal(t, want, p.hi.Stats(channels.Up))
 	require.Equal(t, channels.Stats{}, p.hi.Stats(channels.Down))
+
+	// The receiving ends' traffic, taken once: the upper node receives up,
+	// the lower down.
+	got := p.hiT.TakeTraffic()
+	require.Len(t, got, 1)
+	require.Equal(t, Traffic{Lower: 0, Dir: channels.Up, Messages: 3, Bytes: 128, WireBytes: 3*headerSize + 128, Latency: got[0].Latency}, got[0])
+	requireLatencies(t, got[0].Latency, 3, 0)
+	require.Equal(t, []Traffic{{Lower: 0, Dir: channels.Up}}, p.hiT.TakeTraffic(), "nothing new since the last take")
+	require.Equal(t, []Traffic{{Lower: 0, Dir: channels.Down}}, p.loT.TakeTraffic())
+}
+
+// TestChunkedWireBytes: a chunked message takes a header per chunk on the wire.
+func TestChunkedWireBytes(t *testing.T) {
+	srv := startServer(t, Server{})
+	// 3 float64s a frame: a 2x4 value takes 3 chunks.
+	p := newPair(t, dial(t, srv), dial(t, srv), Options{Run: "chunkbytes", Buffers: 1, MaxChunkBytes: headerSize + 24}, 0, 2, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, send(ctx, p.lo.UpSend, channels.Prediction, 0, channels.Full, 2, 4, make([]float64, 8)))
+	m, err := p.hi.UpRecv.Recv(ctx)
+	require.NoError(t, err)
+	p.hi.UpRecv.Release(m)
+	want := channels.Stats{Messages: 1, Bytes: 64, WireBytes: 3*headerSize + 64}
+	require.Equal(t, want, p.lo.Stats(channels.Up))
+	require.Equal(t, want, p.hi.Stats(channels.Up))
+}
+
+// requireLatencies checks that l counts n messages, none of them at or below
+// the bound `atLeast` exceeds, and that its sum is at least n x atLeast.
+func requireLatencies(t testing.TB, l Latency, n uint64, atLeast time.Duration) {
+	t.Helper()
+	var total uint64
+	for i, c := range l.Counts {
+		total += c
+		if i < len(latencyBounds) && latencyBounds[i] < atLeast {
+			require.Zero(t, c, "latencies at most %v, below the least possible %v", latencyBounds[i], atLeast)
+		}
+	}
+	require.Equal(t, n, total, "latencies counted")
+	require.GreaterOrEqual(t, l.Sum, time.Duration(n)*atLeast, "latencies' sum")
 }
 
 // TestBackPressure: a sender is never more than its credits ahead; a credit
@@ -465,7 +510,7 @@ func TestLockstepMatchesInProcess(t *testing.T) {
 	t.Run("local over NATS", func(t *testing.T) {
 		l, err := newTransport(t, dial(t, srv), Options{Run: "lock1", Lo: 0, Hi: 1, Buffers: 1, LocalOverNATS: true}).Link(0, rows, cols, rows, cols)
 		require.NoError(t, err)
-		require.Equal(t, want, lockstep(t, pair{l, l}, rows, cols, steps))
+		require.Equal(t, want, lockstep(t, pair{lo: l, hi: l}, rows, cols, steps))
 	})
 	var payloads [3]int
 	for _, r := range want {
@@ -486,6 +531,12 @@ func TestDelay(t *testing.T) {
 	got := lockstep(t, slow, 3, 5, 5)
 	require.GreaterOrEqual(t, time.Since(start), 2*5*delay, "5 steps of two delayed hops each")
 	require.Equal(t, fast, got)
+	// Every message's latency includes the delay of its hop.
+	for _, tr := range []*Transport{slow.loT, slow.hiT} {
+		got := tr.TakeTraffic()
+		require.Len(t, got, 1)
+		requireLatencies(t, got[0].Latency, 5, delay)
+	}
 }
 
 // lockstep runs `steps` steps of a pair of PC-like nodes over l: the lower
@@ -600,7 +651,7 @@ func inProcessPair(t testing.TB, buffers, rows, cols int) pair {
 	t.Helper()
 	l, err := channels.NewInProcess(buffers).Link(0, rows, cols, rows, cols)
 	require.NoError(t, err)
-	return pair{l, l}
+	return pair{lo: l, hi: l}
 }
 
 // TestSteadyStateAllocations: a round trip (a prediction up, an error down,

@@ -32,12 +32,14 @@ import (
 //	 52    4 chunk count
 //	 56    4 offset of the chunk's first float64 in the value
 //	 60    4 body bytes after the header
+//	 64    8 data: the sender's wall clock when Send was called, Unix
+//	         nanoseconds (the same in every chunk); 0 otherwise
 //
 // A data frame's body is the chunk's float64s, row-major, little-endian. A
 // Zero or Unchanged message is one frame without a body.
 const (
-	headerSize  = 64
-	wireVersion = 1
+	headerSize  = 72
+	wireVersion = 2
 )
 
 var magic = [4]byte{'P', 'C', 'N', 'L'}
@@ -76,6 +78,7 @@ type header struct {
 	rows, cols    uint32
 	chunk, chunks uint32
 	offset, body  uint32
+	sent          int64
 	version       uint8
 	magic         [4]byte
 }
@@ -101,6 +104,7 @@ func putHeader(b []byte, h *header) {
 	binary.LittleEndian.PutUint32(b[52:], h.chunks)
 	binary.LittleEndian.PutUint32(b[56:], h.offset)
 	binary.LittleEndian.PutUint32(b[60:], h.body)
+	binary.LittleEndian.PutUint64(b[64:], uint64(h.sent))
 }
 
 // parseHeader reads the header of frame and checks what is the same for
@@ -134,6 +138,7 @@ func parseHeader(frame []byte, h *header) error {
 	h.chunks = binary.LittleEndian.Uint32(frame[52:])
 	h.offset = binary.LittleEndian.Uint32(frame[56:])
 	h.body = binary.LittleEndian.Uint32(frame[60:])
+	h.sent = int64(binary.LittleEndian.Uint64(frame[64:]))
 	switch {
 	case h.flags != 0:
 		return fmt.Errorf("unknown flags %#x", h.flags)
@@ -242,6 +247,7 @@ type decoder struct {
 	cur  int    // slot being filled by a chunked message, -1 if none
 	curH header // header of its first chunk
 	got  int    // float64s of it received so far
+	sent int64  // the sender's clock at the Send of the last message completed
 }
 
 func newDecoder(e endpoint, buffers, maxRows, maxCols int) *decoder {
@@ -325,6 +331,8 @@ func (d *decoder) feed(frame []byte) (m channels.Message, done bool, err error) 
 			return m, false, fmt.Errorf("%s: chunk %d of %d of message %d where chunk %d of %d of message %d belongs", d.name, h.chunk, h.chunks, h.seq, c.chunk+1, c.chunks, c.seq)
 		case h.step != c.step || h.rows != c.rows || h.cols != c.cols || h.payload != c.payload:
 			return m, false, fmt.Errorf("%s: message %d: chunk %d (step %d, %dx%d) disagrees with its first chunk (step %d, %dx%d)", d.name, h.seq, h.chunk, h.step, h.rows, h.cols, c.step, c.rows, c.cols)
+		case h.sent != c.sent:
+			return m, false, fmt.Errorf("%s: message %d: chunk %d was sent at %d, its first chunk at %d", d.name, h.seq, h.chunk, h.sent, c.sent)
 		case int(h.offset) != d.got:
 			return m, false, fmt.Errorf("%s: message %d: chunk %d starts at float64 %d, after %d received", d.name, h.seq, h.chunk, h.offset, d.got)
 		}
@@ -339,6 +347,7 @@ func (d *decoder) feed(frame []byte) (m channels.Message, done bool, err error) 
 	}
 	d.cur = -1
 	d.next++
+	d.sent = d.curH.sent
 	b := sl.buf
 	b.Rows, b.Cols, b.Data = rows, cols, sl.full
 	return channels.Message{Kind: h.kind, Step: int(h.step), Payload: h.payload, Buf: b}, true, nil

@@ -101,11 +101,11 @@ func TestDecodeRejects(t *testing.T) {
 		want   string
 	}{
 		{"empty", [][]byte{{}}, "truncated frame: 0 bytes"},
-		{"truncated header", [][]byte{one[:20]}, "truncated frame: 20 bytes, shorter than the 64-byte header"},
+		{"truncated header", [][]byte{one[:20]}, "truncated frame: 20 bytes, shorter than the 72-byte header"},
 		{"truncated body", [][]byte{one[:len(one)-3]}, "truncated frame: body of 29 bytes, the header says 32"},
 		{"size mismatch", [][]byte{append(append([]byte(nil), one...), 0, 0, 0, 0, 0, 0, 0, 0)}, "size mismatch: body of 40 bytes, the header says 32"},
 		{"magic", [][]byte{edit(one, 0, 'N', 'A', 'T', 'S')}, `not a pcnet link frame: magic "NATS"`},
-		{"version", [][]byte{edit(one, 4, 9)}, "wire version 9, this build speaks 1"},
+		{"version", [][]byte{edit(one, 4, 9)}, "wire version 9, this build speaks 2"},
 		{"flags", [][]byte{edit(one, 9, 1)}, "unknown flags 0x1"},
 		{"reserved", [][]byte{edit(one, 10, 1)}, "reserved header bytes are 0x1"},
 		{"frame type", [][]byte{edit(one, 5, byte(frameCredit))}, "a credit frame where a data frame belongs"},
@@ -128,6 +128,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"missing chunk", [][]byte{two[0], valid(1, 2, 2)[0]}, "message 1 begins while chunk 1 of 2 of message 0 is missing"},
 		{"chunk without first", [][]byte{two[1]}, "chunk 1 of 2 of message 0 without its first chunk"},
 		{"chunk disagrees", [][]byte{two[0], edit(two[1], 32, 5)}, "chunk 1 (step 5, 3x2) disagrees with its first chunk (step 4, 3x2)"},
+		{"chunk sent apart", [][]byte{two[0], edit(two[1], 64, 1)}, "chunk 1 was sent at 1, its first chunk at 0"},
 		{"chunk beyond the value", [][]byte{two[0], edit(two[1], 56, 5)}, "chunk 1 of 2 covers float64s 5 to 7 of a 3x2 value"},
 		{"last chunk short", [][]byte{two[0], edit(two[1], 56, 3)}, "the last chunk ends at float64 5 of 6"},
 		{"chunk offset", [][]byte{three[0], edit(three[1], 56, 3)}, "message 0: chunk 1 starts at float64 3, after 4 received"},

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -326,4 +328,57 @@ func TestWorkersInterruptAndResume(t *testing.T) {
 	straight := pcnetRun(t, trainArgs("pc", filepath.Join(dir, "straight"), "-epochs", "3")...)
 	require.Equal(t, 0, straight.code, "stderr: %s", straight.stderr)
 	requireSameCheckpoint(t, "uninterrupted", filepath.Join(dir, "straight", "pc-H2.safetensors"), "interrupted and resumed", path)
+}
+
+// TestWorkersLinkMetrics: with workers, the coordinator's /metrics shows the link between
+// them (nodes 1-2 of H = 2 on two workers), both directions, each latency at least the
+// injected delay, and the bytes on the wire.
+func TestWorkersLinkMetrics(t *testing.T) {
+	s := pcnetStart(t, trainArgs("pc", t.TempDir(), "-epochs", "50", "-workers", "2", "-link-delay", "2ms", "-metrics-addr", "127.0.0.1:0")...)
+	url := strings.TrimPrefix(s.waitFor(t, "metrics: "), "metrics: ")
+	value := func(body, series string) (float64, bool) {
+		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(body)
+		if m == nil {
+			return 0, false
+		}
+		v, err := strconv.ParseFloat(m[1], 64)
+		require.NoError(t, err)
+		return v, true
+	}
+	var body string
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return false
+		}
+		body = string(b)
+		for _, dir := range []string{"up", "down"} {
+			if n, ok := value(body, `pcnet_link_latency_seconds_count{direction="`+dir+`",link="1-2"}`); !ok || n < 10 {
+				return false
+			}
+		}
+		return true
+	}, time.Minute, 50*time.Millisecond, "no link figures on %s", url)
+	require.NoError(t, s.cmd.Process.Signal(os.Interrupt))
+	r := s.wait()
+	require.Equal(t, 1, r.code, "interrupted; stderr: %s", r.stderr)
+
+	require.NotContains(t, body, `link="0-1"`, "a link inside a worker has no wire")
+	require.NotContains(t, body, `link="2-3"`)
+	for _, dir := range []string{"up", "down"} {
+		labels := `direction="` + dir + `",link="1-2"`
+		n, _ := value(body, `pcnet_link_latency_seconds_count{`+labels+`}`)
+		below, ok := value(body, `pcnet_link_latency_seconds_bucket{`+labels+`,le="0.001"}`)
+		require.True(t, ok, "bucket le=0.001 of %s", labels)
+		require.Zero(t, below, "%s: latencies of 1 ms or less under a 2 ms delay", labels)
+		sum, _ := value(body, `pcnet_link_latency_seconds_sum{`+labels+`}`)
+		require.GreaterOrEqual(t, sum, n*0.002, "%s: every latency holds the delay", labels)
+		wire, _ := value(body, `pcnet_link_wire_bytes_total{`+labels+`}`)
+		require.GreaterOrEqual(t, wire, 72*n, "%s: a header per message at least", labels)
+	}
 }

@@ -284,7 +284,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			cfg.Engine = pcnet.Parallel
 			if workers == nil {
 				// The placement goes to stderr: stdout may be JSON.
-				workers, err = f.cluster.start(ctx, layers, cfg, stderr, stderr)
+				workers, err = f.cluster.start(ctx, layers, cfg, nil, stderr, stderr)
 			} else {
 				err = workers.Configure(layers, cfg)
 			}

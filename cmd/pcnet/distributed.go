@@ -182,12 +182,12 @@ type clusterLearner struct {
 	conn  *nats.Conn // with -nats
 }
 
-// startCluster starts (or joins) the workers and the coordinator of a run on layers,
-// printing where every node runs.
-func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, stdout, stderr io.Writer) (*clusterLearner, error) {
+// start starts (or joins) the workers and the coordinator of a run on layers,
+// printing where every node runs; traffic (nil: none) receives the links' traffic.
+func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, traffic func(natslink.Traffic) error, stdout, stderr io.Writer) (*clusterLearner, error) {
 	h := len(layers) - 1
 	l := &clusterLearner{}
-	o := cluster.Options{Timeout: c.nats.timeout, JoinTimeout: c.nats.joinTimeout, Delay: c.linkDelay}
+	o := cluster.Options{Timeout: c.nats.timeout, JoinTimeout: c.nats.joinTimeout, Delay: c.linkDelay, Traffic: traffic}
 	if c.workers > 0 {
 		exe, err := os.Executable()
 		if err != nil {

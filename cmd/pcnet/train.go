@@ -313,7 +313,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		t.learner, err = train.NewBP(layers, cfg.pc.loss, cfg.opt)
 	case f.cluster.distributed():
 		pcCfg.Engine = pcnet.Parallel
-		t.learner, err = f.cluster.start(ctx, layers, pcCfg, stdout, stderr)
+		t.learner, err = f.cluster.start(ctx, layers, pcCfg, m.AddLinkTraffic, stdout, stderr)
 	default:
 		// The layer goroutines must not see the interrupt: a batch once started runs to
 		// its end so that the checkpoint is consistent. Close stops them.

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// Targets of the section on links across processes (issue 12).
+const (
+	natsRoundTripBound = 2.0 // the link's round trip against nats.go's request
+	splitUpdateBound   = 1.2 // two workers against in-process, width 1024, H = 8
+	splitBoundWidth    = 1024
+)
+
+// writeNats writes the section on links across processes from the benchmarks of
+// channels/natslink (BenchmarkRoundTrip/width=...) and cluster (BenchmarkSplitUpdate,
+// BenchmarkHopLatency), when the run has them.
+func writeNats(b *strings.Builder, rs results, procs []int) {
+	const rt, split, hop = "BenchmarkRoundTrip/", "BenchmarkSplitUpdate/", "BenchmarkHopLatency/"
+	rtWidths, splitWidths, hops := rs.values(rt, "width"), rs.values(split, "width"), rs.sortedNames(hop)
+	if len(rtWidths)+len(splitWidths)+len(hops) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "## Across processes\n\nThe links between nodes carried over NATS (channels/natslink) on loopback, to an embedded server in the benchmark's process; the workers of package cluster are goroutines of the benchmark, each on a connection of its own, so that what is measured is the transport and the protocol, not process start-up. Medians at each core count (GOMAXPROCS).\n\n")
+
+	if len(rtWidths) > 0 {
+		fmt.Fprintf(b, "### One message\n\nBenchmarkRoundTrip (channels/natslink): one round trip of pcnet's exchange at batch 64, a prediction up and the error it causes back down, each released (one buffer per direction, pcnet's setting). *NATS link*: this transport between two connections (two messages and their two credits); *nats.go request*: nats.go's own `Request` to a responder answering with a payload of the same size, on the same server, in the same run: what a NATS round trip costs at the least; *in-process*: the same exchange between goroutines (channels.NewInProcess). Target: the link within %gx of the request.\n\n", natsRoundTripBound)
+		for _, p := range procs {
+			fmt.Fprintf(b, "**%d core(s)**\n\n| width | NATS link | nats.go request | in-process | link / request | link / in-process |\n|---|---|---|---|---|---|\n", p)
+			for _, w := range rtWidths {
+				link := rs.median(fmt.Sprintf("%swidth=%d/carrier=nats", rt, w), p)
+				req := rs.median(fmt.Sprintf("%swidth=%d/carrier=request", rt, w), p)
+				local := rs.median(fmt.Sprintf("%swidth=%d/carrier=inprocess", rt, w), p)
+				fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s |\n", w, us(link), us(req), us(local), ratio(link, req), ratio(link, local))
+			}
+			worst := worstLinkRatio(rs, p)
+			fmt.Fprintf(b, "\n- Worst link / request %s against <= %g: %s.\n\n", num(worst), natsRoundTripBound, status(worst, natsRoundTripBound))
+		}
+	}
+
+	if len(splitWidths) > 0 {
+		fmt.Fprintf(b, "### A PC update split over two workers\n\nBenchmarkSplitUpdate (cluster): one standard-PC update (H = 8, T = 8, gamma 0.1, batch 64, SGD, the event schedule) by the parallel engine in one process, and by the same nodes split over two workers (nodes 0-4 and 5-9), the coordinator sending the batch and gathering the reports over NATS too. Target: at width %d, two workers within %gx of one process on this machine's %d cores.\n\n| width |", splitBoundWidth, splitUpdateBound, procs[len(procs)-1])
+		for _, p := range procs {
+			fmt.Fprintf(b, " in-process (%d) | 2 workers (%d) | ratio (%d) |", p, p, p)
+		}
+		b.WriteString("\n|---|" + strings.Repeat("---|---|---|", len(procs)) + "\n")
+		for _, w := range splitWidths {
+			fmt.Fprintf(b, "| %d |", w)
+			for _, p := range procs {
+				one, two := rs.median(fmt.Sprintf("%swidth=%d/in-process", split, w), p), rs.median(fmt.Sprintf("%swidth=%d/workers=2", split, w), p)
+				fmt.Fprintf(b, " %s | %s | %s |", us(one), us(two), ratio(two, one))
+			}
+			b.WriteString("\n")
+		}
+		p := procs[len(procs)-1]
+		r := splitRatio(rs, p)
+		fmt.Fprintf(b, "\n- Width %d on %d cores: 2 workers / in-process %s against <= %g: %s.\n\n", splitBoundWidth, p, num(r), splitUpdateBound, status(r, splitUpdateBound))
+	}
+
+	if len(hops) > 0 {
+		writeHops(b, rs, procs, hop, hops)
+	}
+}
+
+// worstLinkRatio is the largest ratio of the link's round trip to nats.go's request over
+// the widths measured on p cores (NaN if none).
+func worstLinkRatio(rs results, p int) float64 {
+	worst := math.NaN()
+	for _, w := range rs.values("BenchmarkRoundTrip/", "width") {
+		r := rs.median(fmt.Sprintf("BenchmarkRoundTrip/width=%d/carrier=nats", w), p) / rs.median(fmt.Sprintf("BenchmarkRoundTrip/width=%d/carrier=request", w), p)
+		if !math.IsNaN(r) && !(r <= worst) {
+			worst = r
+		}
+	}
+	return worst
+}
+
+// splitRatio is the ratio of the update over two workers to one process at the target's
+// width on p cores.
+func splitRatio(rs results, p int) float64 {
+	return rs.median(fmt.Sprintf("BenchmarkSplitUpdate/width=%d/workers=2", splitBoundWidth), p) / rs.median(fmt.Sprintf("BenchmarkSplitUpdate/width=%d/in-process", splitBoundWidth), p)
+}
+
+// natsTargets adds the section's targets to the table of targets, when the run has
+// their benchmarks.
+func natsTargets(b *strings.Builder, rs results, procs []int, met func(bool) string) {
+	p := procs[len(procs)-1]
+	if worst := worstLinkRatio(rs, p); !math.IsNaN(worst) {
+		fmt.Fprintf(b, "| [NATS link round trip / nats.go request](#one-message), widths 64-1024, batch 64, %d cores: <= %g | worst %.2f | %s |\n", p, natsRoundTripBound, worst, met(worst <= natsRoundTripBound))
+	}
+	if r := splitRatio(rs, p); !math.IsNaN(r) {
+		fmt.Fprintf(b, "| [PC update, 2 workers / in-process](#a-pc-update-split-over-two-workers), width %d, H = 8, %d cores: <= %g | %.2f | %s |\n", splitBoundWidth, p, splitUpdateBound, r, met(r <= splitUpdateBound))
+	}
+}
+
+// writeHops writes the update time against the delay added to every hop, beside the
+// model of the hops an update waits for one after another.
+func writeHops(b *strings.Builder, rs results, procs []int, prefix string, names []string) {
+	type row struct {
+		variant string
+		delays  map[time.Duration]string // benchmark name by delay
+	}
+	var rows []*row
+	var delays []time.Duration
+	seen := map[time.Duration]bool{}
+	for _, name := range names {
+		v, d, ok := strings.Cut(strings.TrimPrefix(name, prefix), "/delay=")
+		delay, err := time.ParseDuration(d)
+		if !ok || err != nil {
+			continue
+		}
+		if len(rows) == 0 || rows[len(rows)-1].variant != v {
+			rows = append(rows, &row{variant: v, delays: map[time.Duration]string{}})
+		}
+		rows[len(rows)-1].delays[delay] = name
+		if !seen[delay] {
+			seen[delay] = true
+			delays = append(delays, delay)
+		}
+	}
+	sortDurations(delays)
+	fmt.Fprintf(b, "### Update time against the latency of a hop\n\nBenchmarkHopLatency (cluster): one update of each PC variant (H = 4, width 64, T = H, gamma 1, batch 64) with every node in a worker of its own, every message between them held back by a delay d (natslink's Delay option: the hop takes d longer, the sender does not wait). *hops a→b*: (t(b) - t(a)) / (b - a), how many hops the update waited for one after another; *model*: the hops an update must wait for one after another when every node is a process and computing takes no time (sequentialHops in cluster/bench_test.go): 2(H+1) for FPA-PC, the count of backprop's forward and backward waves were its layers in processes of their own, and (H+1) + 2T + 1 for the variants that re-send predictions (a round trip at the top every step). From no delay to one, every frame starts going through the delay line (a copy, a goroutine and a Go timer), whose own cost, a timer wake-up on a busy machine, can outweigh a short delay; between two delays it is paid at both, so the hops between the two longest delays come closest to the hops waited for (on one core the delay line competes with the nodes for the core, and the figures scatter more).\n\n")
+	for _, p := range procs {
+		fmt.Fprintf(b, "**%d core(s)**\n\n| variant | model |", p)
+		for _, d := range delays {
+			fmt.Fprintf(b, " t(%v) |", d)
+		}
+		for i := 1; i < len(delays); i++ {
+			fmt.Fprintf(b, " hops %v→%v |", delays[i-1], delays[i])
+		}
+		b.WriteString("\n|---|---|" + strings.Repeat("---|", 2*len(delays)-1) + "\n")
+		for _, r := range rows {
+			fmt.Fprintf(b, "| %s | %s |", r.variant, num(rs.metric(r.delays[delays[0]], p, "model-hops")))
+			for _, d := range delays {
+				fmt.Fprintf(b, " %s |", us(rs.median(r.delays[d], p)))
+			}
+			for i := 1; i < len(delays); i++ {
+				a, z := delays[i-1], delays[i]
+				fmt.Fprintf(b, " %s |", num((rs.median(r.delays[z], p)-rs.median(r.delays[a], p))/float64((z-a).Nanoseconds())))
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
+}
+
+func sortDurations(ds []time.Duration) {
+	for i := 1; i < len(ds); i++ {
+		for j := i; j > 0 && ds[j] < ds[j-1]; j-- {
+			ds[j], ds[j-1] = ds[j-1], ds[j]
+		}
+	}
+}
+
+// status says whether v met an upper bound.
+func status(v, bound float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "not measured"
+	case v <= bound:
+		return "met"
+	}
+	return "not met"
+}

@@ -1,0 +1,111 @@
+package metrics
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/channels/natslink"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Series of the links between processes.
+const (
+	linkLatencyName   = "pcnet_link_latency_seconds"
+	linkWireBytesName = "pcnet_link_wire_bytes_total"
+	labelLink         = "link"
+)
+
+// linkTraffic is a collector of the traffic of the links between processes, as the
+// workers report it: bucket counts that it adds up and exposes as constant histograms,
+// since a Prometheus histogram observes values and cannot be handed counts.
+type linkTraffic struct {
+	latency, wire *prometheus.Desc
+	bounds        []float64
+
+	mu    sync.Mutex
+	links map[linkKey]*linkTally
+}
+
+type linkKey struct {
+	lower int
+	dir   channels.Direction
+}
+
+type linkTally struct {
+	counts [natslink.NumLatencyBuckets]uint64
+	sum    float64 // seconds
+	wire   uint64
+}
+
+func newLinkTraffic() *linkTraffic {
+	return &linkTraffic{
+		latency: prometheus.NewDesc(linkLatencyName,
+			"Latency of the messages of a link between two processes (link = lower-upper node, direction up: predictions, down: errors), from the sender's Send to the receiver having the whole message, by the two processes' wall clocks (across machines it includes their offset; see package natslink).",
+			[]string{labelLink, labelDirection}, nil),
+		wire: prometheus.NewDesc(linkWireBytesName,
+			"Bytes on the wire of the messages of a link between two processes, frame headers and every chunk included (pcnet_message_bytes_total counts payloads).",
+			[]string{labelLink, labelDirection}, nil),
+		bounds: natslink.LatencyBuckets(),
+		links:  map[linkKey]*linkTally{},
+	}
+}
+
+func (c *linkTraffic) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.latency
+	ch <- c.wire
+}
+
+func (c *linkTraffic) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys := make([]linkKey, 0, len(c.links))
+	for k := range c.links {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].lower < keys[j].lower || keys[i].lower == keys[j].lower && keys[i].dir < keys[j].dir
+	})
+	for _, k := range keys {
+		t := c.links[k]
+		link, dir := fmt.Sprintf("%d-%d", k.lower, k.lower+1), k.dir.String()
+		buckets := make(map[float64]uint64, len(c.bounds))
+		var n uint64
+		for i, b := range c.bounds {
+			n += t.counts[i]
+			buckets[b] = n
+		}
+		n += t.counts[len(c.bounds)]
+		ch <- prometheus.MustNewConstHistogram(c.latency, n, t.sum, buckets, link, dir)
+		ch <- prometheus.MustNewConstMetric(c.wire, prometheus.CounterValue, float64(t.wire), link, dir)
+	}
+}
+
+// AddLinkTraffic adds the traffic of one direction of a link between two processes, as
+// a worker reports it (cluster.Options.Traffic), to pcnet_link_latency_seconds and
+// pcnet_link_wire_bytes_total. In one process there are no such links and the series
+// stay empty. It is safe for concurrent use.
+func (m *Metrics) AddLinkTraffic(t natslink.Traffic) error {
+	if t.Lower < 0 || t.Lower > maxLayer {
+		return fmt.Errorf("metrics: AddLinkTraffic: link %d-%d: want a lower node 0..%d", t.Lower, t.Lower+1, maxLayer)
+	}
+	if t.Dir != channels.Up && t.Dir != channels.Down {
+		return fmt.Errorf("metrics: AddLinkTraffic: link %d-%d: direction %v is neither up nor down", t.Lower, t.Lower+1, t.Dir)
+	}
+	c := m.links
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := linkKey{t.Lower, t.Dir}
+	tally := c.links[k]
+	if tally == nil {
+		tally = &linkTally{}
+		c.links[k] = tally
+	}
+	for i, n := range t.Latency.Counts {
+		tally.counts[i] += n
+	}
+	tally.sum += t.Latency.Sum.Seconds()
+	tally.wire += t.WireBytes
+	return nil
+}

@@ -1,0 +1,153 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/channels/natslink"
+	"github.com/pcnet/pcnet/cluster"
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/pcnet"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/require"
+)
+
+// startWorkers serves ranges by workers in goroutines of this process, each on a
+// connection of its own to an embedded NATS server, and returns their coordinator of a
+// network on layers, its link traffic going to m; stop ends them all (ctx bounds the
+// start only: the workers end when stop stops their coordinator).
+func startWorkers(ctx context.Context, m *Metrics, ranges []cluster.Range, delay time.Duration, layers []*layer.Dense, cfg pcnet.Config) (co *cluster.Coordinator, stop func() error, err error) {
+	srv, err := natslink.Server{}.Start(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var conns []interface{ Close() }
+	var done []chan error
+	stop = func() error {
+		var errs []error
+		if co != nil {
+			errs = append(errs, co.Close())
+		}
+		for _, d := range done {
+			errs = append(errs, <-d)
+		}
+		cancel()
+		for _, nc := range conns {
+			nc.Close()
+		}
+		srv.Shutdown()
+		return errors.Join(errs...)
+	}
+	for _, r := range ranges {
+		nc, err := natslink.DialEmbedded(ctx, srv, r.String())
+		if err != nil {
+			return nil, nil, errors.Join(err, stop())
+		}
+		conns = append(conns, nc)
+		d := make(chan error, 1)
+		go func() {
+			d <- cluster.Serve(ctx, cluster.WorkerOptions{Conn: nc, Run: "links", Nodes: r, Timeout: time.Minute})
+		}()
+		done = append(done, d)
+	}
+	nc, err := natslink.DialEmbedded(ctx, srv, "coordinator")
+	if err != nil {
+		return nil, nil, errors.Join(err, stop())
+	}
+	conns = append(conns, nc)
+	o := cluster.Options{Conn: nc, Run: "links", Workers: ranges, Timeout: time.Minute, Delay: delay, Traffic: m.AddLinkTraffic}
+	if co, err = cluster.NewCoordinator(ctx, o, layers, cfg); err != nil {
+		return nil, nil, errors.Join(err, stop())
+	}
+	return co, stop, nil
+}
+
+// TestLinkTrafficFromWorkers: a network of three nodes in three workers, so that both
+// links cross processes. What the coordinator's metrics show of the links is what the
+// nodes sent: per direction, as many latencies as messages, and on the wire a header per
+// message (none is chunked) plus the payload bytes. A delay injected on every hop shows
+// in every latency.
+func TestLinkTrafficFromWorkers(t *testing.T) {
+	const h, batches, delay = 1, 3, 5 * time.Millisecond
+	sizes := []int{6, 5, 3}
+	for _, d := range []time.Duration{0, delay} {
+		t.Run(fmt.Sprintf("delay=%v", d), func(t *testing.T) {
+			m, reg := newTestMetrics(t, 8)
+			spec := netSpec{variant: pcnet.Standard, engine: pcnet.Parallel, sizes: sizes, steps: 3, batch: 4, seed: 5}
+			layers, err := layer.NewMLP(sizes, layer.Tanh, rand.New(rand.NewPCG(5, 1)))
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			co, stop, err := startWorkers(ctx, m, []cluster.Range{{Lo: 0, Hi: 0}, {Lo: 1, Hi: 1}, {Lo: 2, Hi: 2}}, d, layers, spec.config(m))
+			require.NoError(t, err)
+			for i := range batches {
+				x, labels := randomBatch(spec.batch, sizes[0], sizes[h+1], uint64(i))
+				_, err := co.Step(ctx, x, labels)
+				require.NoError(t, err)
+			}
+			require.NoError(t, stop())
+
+			require.Equal(t, 2*(h+1), testutil.CollectAndCount(m.links, linkLatencyName), "every link direction between workers")
+			require.Equal(t, 2*(h+1), testutil.CollectAndCount(m.links, linkWireBytesName))
+			families, err := reg.Gather()
+			require.NoError(t, err)
+			for _, dir := range []channels.Direction{channels.Up, channels.Down} {
+				var messages, payload float64
+				for _, p := range channels.Payloads() {
+					messages += testutil.ToFloat64(m.messages.WithLabelValues("pc", dir.String(), p.String()))
+					payload += testutil.ToFloat64(m.messageBytes.WithLabelValues("pc", dir.String(), p.String()))
+				}
+				require.Positive(t, messages)
+				var count uint64
+				var wire float64
+				for _, s := range series(families, linkLatencyName, dir) {
+					hist := s.GetHistogram()
+					count += hist.GetSampleCount()
+					require.GreaterOrEqual(t, hist.GetSampleSum(), float64(hist.GetSampleCount())*d.Seconds(), "%v latencies' sum", dir)
+					for _, b := range hist.GetBucket() {
+						if b.GetUpperBound() < d.Seconds() {
+							require.Zero(t, b.GetCumulativeCount(), "%v: latencies at most %vs, below the %v delay", dir, b.GetUpperBound(), d)
+						}
+					}
+				}
+				for _, s := range series(families, linkWireBytesName, dir) {
+					wire += s.GetCounter().GetValue()
+				}
+				require.Equal(t, messages, float64(count), "%v: a latency per message", dir)
+				require.Equal(t, 72*messages+payload, wire, "%v: a 72-byte header per message and the payload", dir)
+			}
+		})
+	}
+}
+
+// series returns the series of the family name in direction dir.
+func series(families []*dto.MetricFamily, name string, dir channels.Direction) []*dto.Metric {
+	var out []*dto.Metric
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == labelDirection && l.GetValue() == dir.String() {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestAddLinkTrafficRejects(t *testing.T) {
+	m, _ := newTestMetrics(t, 8)
+	require.EqualError(t, m.AddLinkTraffic(natslink.Traffic{Lower: -1, Dir: channels.Up}), "metrics: AddLinkTraffic: link -1-0: want a lower node 0..1023")
+	require.EqualError(t, m.AddLinkTraffic(natslink.Traffic{Lower: 2}), "metrics: AddLinkTraffic: link 2-3: direction Direction(0) is neither up nor down")
+	require.Zero(t, testutil.CollectAndCount(m.links), "nothing added")
+}
