@@ -189,6 +189,14 @@ func (w *worker) serve(ctx context.Context) (err error) {
 				return nil
 			}
 			if err != nil {
+				if !nc.IsConnected() {
+					// The links broke with the connection: the watchdog is about to
+					// say so; its one line names the cause, the link's would not.
+					select {
+					case <-partCtx.Done():
+					case <-time.After(o.Timeout):
+					}
+				}
 				if cause := context.Cause(partCtx); cause != nil {
 					return cause
 				}

@@ -83,7 +83,11 @@ func Dial(ctx context.Context, o ClientOptions) (*nats.Conn, error) {
 	if o.URL == "" {
 		return nil, errors.New("natslink: no NATS server URL")
 	}
-	opts := []nats.Option{nats.NoReconnect(), nats.SetCustomDialer(ctxDialer{ctx})}
+	opts := []nats.Option{nats.NoReconnect(), nats.SetCustomDialer(ctxDialer{ctx}),
+		// nats.go's default prints asynchronous errors to stderr, a second line beside
+		// the run's own: a lost connection reaches the transports and package cluster
+		// through the connection's status, and a slow consumer through Dropped.
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})}
 	if o.Name != "" {
 		opts = append(opts, nats.Name(o.Name))
 	}
