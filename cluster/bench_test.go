@@ -115,6 +115,63 @@ func BenchmarkSplitUpdate(b *testing.B) {
 	}
 }
 
+// BenchmarkSplitUpdatePaired is BenchmarkSplitUpdate's comparison made in one loop: the
+// in-process update and the update over two workers alternate in blocks of two, in
+// alternating order, so that a host whose speed drifts slows both alike (two separate
+// benchmarks run minutes apart). Reported: each one's time per update and their ratio.
+func BenchmarkSplitUpdatePaired(b *testing.B) {
+	const h, block = 8, 2
+	for _, width := range []int{256, 1024} {
+		cfg := pcnet.Config{Variant: pcnet.Standard, Steps: h, Gamma: 0.1, MaxBatch: 64, Optimizer: benchSGD}
+		b.Run(fmt.Sprintf("width=%d", width), func(b *testing.B) {
+			layers, x, labels := benchNet(b, h, width)
+			net, err := pcnet.New(context.Background(), layer.CloneAll(layers), cfg)
+			require.NoError(b, err)
+			defer net.Close()
+			ranges, err := Split(h+2, 2)
+			require.NoError(b, err)
+			co := benchCluster(b, ranges, 0, layers, cfg)
+			local := func() {
+				if _, err := net.Learn(context.Background(), x, labels); err != nil {
+					b.Fatal(err)
+				}
+			}
+			split := func() {
+				if _, err := co.Step(context.Background(), x, labels); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for range 2 {
+				local()
+				split()
+			}
+			var tLocal, tSplit time.Duration
+			timed := func(f func(), n int) time.Duration {
+				t0 := time.Now()
+				for range n {
+					f()
+				}
+				return time.Since(t0)
+			}
+			b.ResetTimer()
+			for i, k := 0, 0; i < b.N; i, k = i+block, k+1 {
+				n := min(block, b.N-i)
+				if k%2 == 0 {
+					tLocal += timed(local, n)
+					tSplit += timed(split, n)
+				} else {
+					tSplit += timed(split, n)
+					tLocal += timed(local, n)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(tLocal.Nanoseconds())/float64(b.N), "in-process-ns/op")
+			b.ReportMetric(float64(tSplit.Nanoseconds())/float64(b.N), "workers-ns/op")
+			b.ReportMetric(float64(tSplit)/float64(tLocal), "workers/in-process")
+		})
+	}
+}
+
 // sequentialHops is the model of the hops one update must wait for one after another
 // when every node is a process of its own and computing takes no time (T = H):
 //
