@@ -6,48 +6,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pcnet/pcnet/internal/pairbench"
 	"github.com/pcnet/pcnet/internal/straggler"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/train"
 )
 
-// The event schedule's benchmarks. Each pairs two computations in one loop and times
-// each: the ratio of their totals is steady under a host whose speed drifts, where the
-// ratio of two separately timed benchmarks is not. They alternate in blocks of a few
-// calls, in alternating order, so that each runs mostly with its own data in the caches,
-// as it would in a training run of its own.
+// The event schedule's benchmarks. Each pairs two computations in one loop
+// (internal/pairbench) and times each: the ratio of their totals is steady under a host
+// whose speed drifts, where the ratio of two separately timed benchmarks is not.
 
 // pairBlock is the number of calls of one computation in a row.
 const pairBlock = 4
 
-// paired times a and c, b.N calls each, and returns their mean times.
+// paired times a and c, b.N calls each (pairbench.Run), after a warm-up of two calls each.
 func paired(b *testing.B, a, c func()) (ta, tc time.Duration) {
 	b.Helper()
-	for range 2 { // warm-up: buffers, caches
+	for range 2 { // buffers, caches
 		a()
 		c()
 	}
-	b.ResetTimer()
-	run := func(f func(), n int) time.Duration {
-		t0 := time.Now()
-		for range n {
-			f()
-		}
-		return time.Since(t0)
-	}
-	for i, k := 0, 0; i < b.N; i, k = i+pairBlock, k+1 {
-		n := min(pairBlock, b.N-i)
-		if k%2 == 0 {
-			ta += run(a, n)
-			tc += run(c, n)
-		} else {
-			tc += run(c, n)
-			ta += run(a, n)
-		}
-	}
-	b.StopTimer()
-	return ta / time.Duration(b.N), tc / time.Duration(b.N)
+	return pairbench.Run(b, pairBlock, a, c)
 }
 
 // pcUpdate returns a function that runs one Learn of s on its own network, closed when

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pcnet/pcnet/channels/natslink"
+	"github.com/pcnet/pcnet/internal/pairbench"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
@@ -145,28 +146,9 @@ func BenchmarkSplitUpdatePaired(b *testing.B) {
 				local()
 				split()
 			}
-			var tLocal, tSplit time.Duration
-			timed := func(f func(), n int) time.Duration {
-				t0 := time.Now()
-				for range n {
-					f()
-				}
-				return time.Since(t0)
-			}
-			b.ResetTimer()
-			for i, k := 0, 0; i < b.N; i, k = i+block, k+1 {
-				n := min(block, b.N-i)
-				if k%2 == 0 {
-					tLocal += timed(local, n)
-					tSplit += timed(split, n)
-				} else {
-					tSplit += timed(split, n)
-					tLocal += timed(local, n)
-				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(tLocal.Nanoseconds())/float64(b.N), "in-process-ns/op")
-			b.ReportMetric(float64(tSplit.Nanoseconds())/float64(b.N), "workers-ns/op")
+			tLocal, tSplit := pairbench.Run(b, block, local, split)
+			b.ReportMetric(float64(tLocal.Nanoseconds()), "in-process-ns/op")
+			b.ReportMetric(float64(tSplit.Nanoseconds()), "workers-ns/op")
 			b.ReportMetric(float64(tSplit)/float64(tLocal), "workers/in-process")
 		})
 	}
