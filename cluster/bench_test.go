@@ -80,39 +80,55 @@ func benchCluster(b *testing.B, ranges []Range, delay time.Duration, layers []*l
 func BenchmarkSplitUpdate(b *testing.B) {
 	const h = 8
 	for _, width := range []int{64, 256, 1024} {
-		cfg := pcnet.Config{Variant: pcnet.Standard, Steps: h, Gamma: 0.1, MaxBatch: 64, Optimizer: benchSGD}
 		b.Run(fmt.Sprintf("width=%d/in-process", width), func(b *testing.B) {
-			layers, x, labels := benchNet(b, h, width)
-			net, err := pcnet.New(context.Background(), layers, cfg)
-			require.NoError(b, err)
-			defer net.Close()
-			for range 2 {
-				_, err = net.Learn(context.Background(), x, labels)
-				require.NoError(b, err)
-			}
-			b.ResetTimer()
-			for range b.N {
-				if _, err := net.Learn(context.Background(), x, labels); err != nil {
-					b.Fatal(err)
-				}
-			}
+			timeSteps(b, inProcessUpdate(b, h, width))
 		})
 		b.Run(fmt.Sprintf("width=%d/workers=2", width), func(b *testing.B) {
-			layers, x, labels := benchNet(b, h, width)
-			ranges, err := Split(h+2, 2)
-			require.NoError(b, err)
-			co := benchCluster(b, ranges, 0, layers, cfg)
-			for range 2 {
-				_, err = co.Step(context.Background(), x, labels)
-				require.NoError(b, err)
-			}
-			b.ResetTimer()
-			for range b.N {
-				if _, err := co.Step(context.Background(), x, labels); err != nil {
-					b.Fatal(err)
-				}
-			}
+			timeSteps(b, splitUpdate(b, h, width))
 		})
+	}
+}
+
+// splitConfig is the update both ways of BenchmarkSplitUpdate make.
+func splitConfig(h int) pcnet.Config {
+	return pcnet.Config{Variant: pcnet.Standard, Steps: h, Gamma: 0.1, MaxBatch: 64, Optimizer: benchSGD}
+}
+
+// inProcessUpdate returns one update of the benchmark network by the parallel engine in
+// this process, closed when the benchmark ends.
+func inProcessUpdate(b *testing.B, h, width int) func() {
+	layers, x, labels := benchNet(b, h, width)
+	net, err := pcnet.New(context.Background(), layers, splitConfig(h))
+	require.NoError(b, err)
+	b.Cleanup(func() { net.Close() })
+	return func() {
+		if _, err := net.Learn(context.Background(), x, labels); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// splitUpdate returns one update of the benchmark network by two workers.
+func splitUpdate(b *testing.B, h, width int) func() {
+	layers, x, labels := benchNet(b, h, width)
+	ranges, err := Split(h+2, 2)
+	require.NoError(b, err)
+	co := benchCluster(b, ranges, 0, layers, splitConfig(h))
+	return func() {
+		if _, err := co.Step(context.Background(), x, labels); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// timeSteps times step b.N times after two warm-up calls.
+func timeSteps(b *testing.B, step func()) {
+	for range 2 {
+		step()
+	}
+	b.ResetTimer()
+	for range b.N {
+		step()
 	}
 }
 
@@ -123,25 +139,8 @@ func BenchmarkSplitUpdate(b *testing.B) {
 func BenchmarkSplitUpdatePaired(b *testing.B) {
 	const h, block = 8, 2
 	for _, width := range []int{256, 1024} {
-		cfg := pcnet.Config{Variant: pcnet.Standard, Steps: h, Gamma: 0.1, MaxBatch: 64, Optimizer: benchSGD}
 		b.Run(fmt.Sprintf("width=%d", width), func(b *testing.B) {
-			layers, x, labels := benchNet(b, h, width)
-			net, err := pcnet.New(context.Background(), layer.CloneAll(layers), cfg)
-			require.NoError(b, err)
-			defer net.Close()
-			ranges, err := Split(h+2, 2)
-			require.NoError(b, err)
-			co := benchCluster(b, ranges, 0, layers, cfg)
-			local := func() {
-				if _, err := net.Learn(context.Background(), x, labels); err != nil {
-					b.Fatal(err)
-				}
-			}
-			split := func() {
-				if _, err := co.Step(context.Background(), x, labels); err != nil {
-					b.Fatal(err)
-				}
-			}
+			local, split := inProcessUpdate(b, h, width), splitUpdate(b, h, width)
 			for range 2 {
 				local()
 				split()
