@@ -15,6 +15,7 @@ import (
 	"github.com/pcnet/pcnet/checkpoint"
 	"github.com/pcnet/pcnet/metrics"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -71,15 +72,15 @@ func TestEpochLine(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		variant pcnet.Variant
+		variant spec.Algorithm
 		info    train.EpochInfo
 		summary metrics.Summary
 		want    string
 	}{
-		{"bp", 0, e, nil, "epoch 2/3  loss 0.2311  val acc 94.12%  time 4.1s"},
-		{"fpa", pcnet.FixedPrediction, e, s,
+		{"bp", spec.BP, e, nil, "epoch 2/3  loss 0.2311  val acc 94.12%  time 4.1s"},
+		{"fpa", spec.FPA, e, s,
 			"epoch 2/3  loss 0.2311  val acc 94.12%  cos(PC,BP) 1.000000  first-nonzero step d1:1 d2:2  converged d1:1 d2:-  unconverged d2:100%  time 4.1s (PC steps 3.0s, BP 1.2s on the 860 compared batches)"},
-		{"not compared", pcnet.FixedPrediction, func() train.EpochInfo { e := e; e.Compared = 0; return e }(), nil,
+		{"not compared", spec.FPA, func() train.EpochInfo { e := e; e.Compared = 0; return e }(), nil,
 			"epoch 2/3  loss 0.2311  val acc 94.12%  time 4.1s (PC steps 3.0s)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,19 +105,16 @@ func TestWidthsAndSteps(t *testing.T) {
 		{hidden: 2, width: "0", err: `-width "0": want widths in 1..65536`},
 		{hidden: 2, width: "64", steps: []string{"-3"}, err: "-steps: must be >= 0, got -3"},
 	} {
-		a := archFlags{hidden: tc.hidden, width: tc.width, activation: "tanh"}
-		sizes, _, err := a.resolve()
-		var p inferFlags
-		p.gamma, p.k, p.engine, p.schedule, p.loss = 1, 1, "parallel", "event", "nll"
+		f := newTrainFlags()
+		f.hidden, f.width = tc.hidden, tc.width
 		for _, s := range tc.steps {
-			require.NoError(t, p.steps.Set(s))
+			require.NoError(t, f.steps.Set(s))
 		}
+		var sizes []int
+		r, err := f.resolve(map[string]bool{})
 		if err == nil {
-			var pc pcSettings
-			pc, err = p.resolve(tc.hidden)
-			if err == nil {
-				require.Equal(t, tc.t, pc.steps)
-			}
+			sizes = r.Sizes
+			require.Equal(t, tc.t, r.PC.Steps)
 		}
 		if tc.err != "" {
 			require.ErrorContains(t, err, tc.err)

@@ -25,6 +25,7 @@ import (
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/safetensors"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/mat"
@@ -197,8 +198,8 @@ func TestTrainSmallDefaultRun(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, train.Position{Epoch: 1, Batch: 0, Samples: 2000}, ck.Position)
 	require.Equal(t, int64(32), ck.Step)
-	require.Equal(t, "fpa", ck.Variant)
-	require.Equal(t, 4, ck.Steps)
+	require.Equal(t, spec.FPA, ck.Run.Algorithm)
+	require.Equal(t, 4, ck.Run.PC.Steps)
 
 	// eval reads the checkpoint back, with the same test accuracy as train printed.
 	r = pcnetRun(t, "eval", "-checkpoint", path, "-json")
@@ -290,8 +291,11 @@ func writeSmallCheckpoint(t *testing.T, path string) {
 		states[l] = [2]*optim.State{opt.NewState(len(p[0])), opt.NewState(len(p[1]))}
 	}
 	require.NoError(t, checkpoint.Save(path, &checkpoint.Checkpoint{
-		Sizes: sizes, Activation: layer.Tanh, Loss: "nll", Variant: "fpa", Steps: 2, Gamma: 1, K: 1,
-		Optimizer: opt, Seed: 1, Batch: 64, Epochs: 1,
+		// No engine or schedule: a checkpoint written before they were stored.
+		Run: spec.Run{
+			Sizes: sizes, Activation: layer.Tanh, Loss: "nll", Algorithm: spec.FPA, PC: spec.PCSettings{Steps: 2, Gamma: 1, K: 1},
+			Optimizer: opt, Seed: 1, Batch: 64, Epochs: 1,
+		},
 		Layers: layers, OptimizerState: checkpoint.CaptureOptimizers(states),
 	}))
 }
