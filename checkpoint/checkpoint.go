@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -297,4 +298,39 @@ func (c *Checkpoint) metadata() map[string]string {
 		m["eps"] = FormatFloat(o.Eps)
 	}
 	return m
+}
+
+// Writer writes the checkpoints of one run to one path.
+type Writer struct {
+	Path string
+	Run  *spec.Run
+	// LastGood describes the last checkpoint written ("the initial weights", "after
+	// epoch 2", "epoch 3, batch 7"), for a message that names what is kept.
+	LastGood string
+}
+
+// Save brings the learner's weights up to date (train.Sync, which ctx's cancellation
+// does not stop: an interrupted run's checkpoint must still be written) and writes them
+// and the optimiser states at position pos, atomically.
+func (w *Writer) Save(ctx context.Context, l train.Learner, pos train.Position) error {
+	if err := train.Sync(context.WithoutCancel(ctx), l); err != nil {
+		return fmt.Errorf("writing the checkpoint: %w", err)
+	}
+	opts := l.Optimizers()
+	c := &Checkpoint{
+		Run: *w.Run, Position: pos, Step: int64(opts[0][0].Steps()),
+		Layers: l.Layers(), OptimizerState: CaptureOptimizers(opts),
+	}
+	if err := Save(w.Path, c); err != nil {
+		return fmt.Errorf("writing the checkpoint: %w", err)
+	}
+	switch {
+	case pos == train.Position{}:
+		w.LastGood = "the initial weights"
+	case pos.Batch == 0:
+		w.LastGood = fmt.Sprintf("after epoch %d", pos.Epoch)
+	default:
+		w.LastGood = fmt.Sprintf("epoch %d, batch %d", pos.Epoch+1, pos.Batch)
+	}
+	return nil
 }

@@ -13,11 +13,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/pcnet/pcnet/backprop"
 	"github.com/pcnet/pcnet/checkpoint"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
-	"github.com/pcnet/pcnet/safetensors"
 	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 	"gonum.org/v1/gonum/mat"
@@ -258,21 +256,11 @@ func (c *comparison) loadBatch() error {
 
 // backprop computes backprop's gradients, the reference.
 func (c *comparison) backprop() error {
-	bp, err := backprop.New(c.layers, c.runs[0].LossFunc())
-	if err != nil {
-		return err
-	}
-	c.grads = make([]*layer.Grad, len(c.layers))
-	c.bpUpdate = make([]*layer.Grad, len(c.layers))
-	for l, dl := range c.layers {
-		c.grads[l], c.bpUpdate[l] = layer.NewGrad(dl), layer.NewGrad(dl)
-	}
-	c.report.Batch.Loss = jsonFloat(bp.Gradients(c.grads, c.x, c.labels))
-	for l := range c.grads {
-		c.bpUpdate[l].CopyFrom(c.grads[l])
-		c.bpUpdate[l].Scale(-1) // PC's sign
-	}
-	return nil
+	var loss float64
+	var err error
+	c.grads, c.bpUpdate, loss, err = train.BackpropUpdates(c.layers, c.runs[0].LossFunc(), c.x, c.labels)
+	c.report.Batch.Loss = jsonFloat(loss)
+	return err
 }
 
 // variants runs every variant's inference and compares its updates with backprop's.
@@ -289,7 +277,7 @@ func (c *comparison) variants(ctx context.Context, stderr io.Writer) error {
 		var err error
 		switch {
 		case !c.f.cluster.distributed():
-			updates, err = inferUpdates(ctx, c.layers, cfg, c.x, c.labels)
+			updates, err = train.InferUpdates(ctx, c.layers, cfg, c.x, c.labels)
 		case workers == nil:
 			// The placement goes to stderr: stdout may be JSON.
 			if workers, err = c.f.cluster.start(ctx, c.layers, cfg, nil, stderr, stderr); err == nil {
@@ -321,7 +309,7 @@ func (c *comparison) variants(ctx context.Context, stderr io.Writer) error {
 func (c *comparison) print(stdout io.Writer) error {
 	f := c.f
 	if f.dump != "" {
-		if err := writeDump(f.dump, &c.report, c.layers, c.x, c.labels, c.grads); err != nil {
+		if err := writeDump(f.dump, c); err != nil {
 			return fmt.Errorf("-dump: %w", err)
 		}
 	}
@@ -335,25 +323,6 @@ func (c *comparison) print(stdout io.Writer) error {
 		fmt.Fprintf(stdout, "updates and gradients written to %s\n", f.dump)
 	}
 	return nil
-}
-
-// inferUpdates runs one inference of a PC network on the batch and returns copies of
-// its weight updates.
-func inferUpdates(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, x *mat.Dense, labels []int) ([]*layer.Grad, error) {
-	net, err := pcnet.New(ctx, layers, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer net.Close()
-	if _, err := net.Infer(ctx, x, labels); err != nil {
-		return nil, err
-	}
-	out := make([]*layer.Grad, len(layers))
-	for l, u := range net.Updates() {
-		out[l] = layer.NewGrad(layers[l])
-		out[l].CopyFrom(u)
-	}
-	return out, net.Close()
 }
 
 func printCompareTable(w io.Writer, r *compareReport) {
@@ -404,53 +373,16 @@ func mustActivation(s string) layer.Activation {
 }
 
 // writeDump writes the batch, the weights, backprop's gradients and every variant's
-// updates to path atomically.
-func writeDump(path string, r *compareReport, layers []*layer.Dense, x *mat.Dense, labels []int, grads []*layer.Grad) error {
-	rows, cols := x.Dims()
-	input := make([]float64, 0, rows*cols)
-	for i := 0; i < rows; i++ {
-		input = append(input, x.RawRowView(i)...)
-	}
-	lab := make([]float64, len(labels))
-	for i, y := range labels {
-		lab[i] = float64(y)
-	}
-	f := &safetensors.File{
-		Metadata: map[string]string{
-			"format":      "pcnet-compare/1",
-			"sizes":       checkpoint.FormatInts(r.Network.Sizes),
-			"activation":  r.Network.Activation,
-			"loss":        r.Network.Loss,
-			"split":       r.Batch.Split,
-			"batch_index": strconv.Itoa(r.Batch.Index),
-			"first":       strconv.Itoa(r.Batch.First),
-			"signs":       "bp.*: gradients dE/dtheta; <variant>.*: PC weight updates (negative-gradient estimates)",
-		},
-		Tensors: []safetensors.Tensor{
-			{Name: "input", Shape: []int{rows, cols}, Data: input},
-			{Name: "labels", Shape: []int{len(labels)}, Data: lab},
-		},
-	}
-	var names []string
-	add := func(prefix string, l int, w *mat.Dense, b *mat.VecDense) {
-		out, in := w.Dims()
-		f.Tensors = append(f.Tensors,
-			safetensors.Tensor{Name: fmt.Sprintf("%slayers.%d.weight", prefix, l), Shape: []int{out, in}, Data: slices.Clone(w.RawMatrix().Data)},
-			safetensors.Tensor{Name: fmt.Sprintf("%slayers.%d.bias", prefix, l), Shape: []int{out}, Data: slices.Clone(b.RawVector().Data)})
-	}
-	for l, d := range layers {
-		add("", l, d.W, d.B)
-		add("bp.", l, grads[l].W, grads[l].B)
+// updates to path.
+func writeDump(path string, c *comparison) error {
+	r := &c.report
+	u := &checkpoint.Updates{
+		Sizes: r.Network.Sizes, Activation: r.Network.Activation, Loss: r.Network.Loss,
+		Split: r.Batch.Split, BatchIndex: r.Batch.Index, First: r.Batch.First,
+		X: c.x, Labels: c.labels, Layers: c.layers, Grads: c.grads,
 	}
 	for _, v := range r.Variants {
-		names = append(names, v.Variant)
-		f.Metadata[v.Variant+".steps"] = strconv.Itoa(v.Steps)
-		f.Metadata[v.Variant+".gamma"] = checkpoint.FormatFloat(v.Gamma)
-		f.Metadata[v.Variant+".k"] = checkpoint.FormatFloat(v.K)
-		for l, u := range v.updates {
-			add(v.Variant+".", l, u.W, u.B)
-		}
+		u.Variants = append(u.Variants, checkpoint.VariantUpdates{Name: v.Variant, Steps: v.Steps, Gamma: v.Gamma, K: v.K, Updates: v.updates})
 	}
-	f.Metadata["variants"] = strings.Join(names, ",")
-	return safetensors.WriteFileAtomic(path, f)
+	return checkpoint.SaveUpdates(path, u)
 }

@@ -60,7 +60,7 @@ type runFlags struct {
 	engine     string
 	schedule   string
 	loss       string
-	optim      optimFlags
+	optimizer  string // -optimizer; "" for a command without optimiser flags
 }
 
 var defaultRun = spec.Default()
@@ -125,8 +125,8 @@ func (f *runFlags) read(explicit map[string]bool) (*spec.Run, error) {
 		return nil, usagef("-loss: %v", err)
 	}
 	r.Loss = f.loss
-	if f.optim.kind != "" {
-		if r.Optimizer, err = f.optim.read(explicit); err != nil {
+	if f.optimizer != "" {
+		if r.Optimizer, err = f.readOptim(explicit); err != nil {
 			return nil, err
 		}
 	}
@@ -280,57 +280,47 @@ func (c *resumed) reconcile(fs *flag.FlagSet, explicit map[string]bool, names []
 	return r, nil
 }
 
-// optimFlags are the optimiser's settings: read by kind, since each kind has its own.
-type optimFlags struct {
-	kind        string
-	lr          float64
-	momentum    float64
-	dampening   float64
-	nesterov    bool
-	weightDecay float64
-	beta1       float64
-	beta2       float64
-	eps         float64
+// registerOptim binds the optimiser's flags to the run's; read keeps those of the
+// chosen kind.
+func (f *runFlags) registerOptim(fs *flag.FlagSet) {
+	o, d := &f.run.Optimizer, defaultRun.Optimizer
+	fs.StringVar(&f.optimizer, "optimizer", d.Kind.String(), "`optimizer`: sgd or adam (torch.optim's semantics)")
+	fs.Float64Var(&o.LR, "lr", d.LR, "learning rate (> 0)")
+	fs.Float64Var(&o.Momentum, "momentum", d.Momentum, "sgd momentum in [0, 1)")
+	fs.Float64Var(&o.Dampening, "dampening", d.Dampening, "sgd dampening in [0, 1]")
+	fs.BoolVar(&o.Nesterov, "nesterov", d.Nesterov, "sgd Nesterov momentum")
+	fs.Float64Var(&o.WeightDecay, "weight-decay", d.WeightDecay, "L2 weight decay added to the gradient (>= 0)")
+	fs.Float64Var(&o.Beta1, "beta1", optim.DefaultBeta1, "adam beta1 in [0, 1)")
+	fs.Float64Var(&o.Beta2, "beta2", optim.DefaultBeta2, "adam beta2 in [0, 1)")
+	fs.Float64Var(&o.Eps, "eps", optim.DefaultEps, "adam eps (> 0)")
 }
 
-func (o *optimFlags) register(fs *flag.FlagSet) {
-	d := defaultRun.Optimizer
-	fs.StringVar(&o.kind, "optimizer", d.Kind.String(), "`optimizer`: sgd or adam (torch.optim's semantics)")
-	fs.Float64Var(&o.lr, "lr", d.LR, "learning rate (> 0)")
-	fs.Float64Var(&o.momentum, "momentum", d.Momentum, "sgd momentum in [0, 1)")
-	fs.Float64Var(&o.dampening, "dampening", d.Dampening, "sgd dampening in [0, 1]")
-	fs.BoolVar(&o.nesterov, "nesterov", d.Nesterov, "sgd Nesterov momentum")
-	fs.Float64Var(&o.weightDecay, "weight-decay", d.WeightDecay, "L2 weight decay added to the gradient (>= 0)")
-	fs.Float64Var(&o.beta1, "beta1", optim.DefaultBeta1, "adam beta1 in [0, 1)")
-	fs.Float64Var(&o.beta2, "beta2", optim.DefaultBeta2, "adam beta2 in [0, 1)")
-	fs.Float64Var(&o.eps, "eps", optim.DefaultEps, "adam eps (> 0)")
-}
+// optimizerSettings are the flags of each kind's own settings.
+var optimizerSettings = map[optim.Kind][]string{optim.SGD: {"momentum", "dampening", "nesterov"}, optim.Adam: {"beta1", "beta2", "eps"}}
 
-var sgdOnly = []string{"momentum", "dampening", "nesterov"}
-var adamOnly = []string{"beta1", "beta2", "eps"}
-
-func (o *optimFlags) read(explicit map[string]bool) (optim.Config, error) {
-	kind, err := optim.ParseKind(o.kind)
+// readOptim returns the optimiser of -optimizer with its own settings only.
+func (f *runFlags) readOptim(explicit map[string]bool) (optim.Config, error) {
+	kind, err := optim.ParseKind(f.optimizer)
 	if err != nil {
-		return optim.Config{}, usagef("-optimizer %q: want sgd or adam", o.kind)
+		return optim.Config{}, usagef("-optimizer %q: want sgd or adam", f.optimizer)
 	}
-	cfg := optim.Config{Kind: kind, LR: o.lr, WeightDecay: o.weightDecay}
-	other := adamOnly
+	o := f.run.Optimizer
+	o.Kind = kind
+	other := optim.Adam
 	if kind == optim.Adam {
-		other = sgdOnly
+		other = optim.SGD
 	}
-	for _, name := range other {
+	for _, name := range optimizerSettings[other] {
 		if explicit[name] {
-			return cfg, usagef("-%s is not a setting of -optimizer %s", name, kind)
+			return o, usagef("-%s is not a setting of -optimizer %s", name, kind)
 		}
 	}
-	switch kind {
-	case optim.SGD:
-		cfg.Momentum, cfg.Dampening, cfg.Nesterov = o.momentum, o.dampening, o.nesterov
-	case optim.Adam:
-		cfg.Beta1, cfg.Beta2, cfg.Eps = o.beta1, o.beta2, o.eps
+	if kind == optim.SGD {
+		o.Beta1, o.Beta2, o.Eps = 0, 0, 0
+	} else {
+		o.Momentum, o.Dampening, o.Nesterov = 0, 0, false
 	}
-	return cfg, nil
+	return o, nil
 }
 
 // checkAddr validates a host:port for -metrics-addr; "" disables serving.

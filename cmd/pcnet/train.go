@@ -40,7 +40,7 @@ func newTrainFlags() *trainFlags {
 	fs.StringVar(&f.algorithm, "variant", defaultRun.Algorithm.String(), "`variant`: bp (backprop), fpa (FPA-PC), pc (standard PC), scaled (variance-scaled PC), zil (Z-IL) or ipc (incremental PC)")
 	f.registerArch(fs)
 	f.registerPC(fs)
-	f.optim.register(fs)
+	f.registerOptim(fs)
 	f.registerData(fs)
 	fs.IntVar(&r.Epochs, "epochs", defaultRun.Epochs, "epochs to train, counting those a resumed checkpoint has done (>= 1)")
 	fs.Uint64Var(&r.Seed, "seed", defaultRun.Seed, "seed of the initial weights and of the shuffling")
@@ -135,13 +135,11 @@ type trainer struct {
 	ctx     context.Context
 	f       *trainFlags
 	run     *spec.Run
-	path    string // the checkpoint
+	ck      *checkpoint.Writer
 	stdout  io.Writer
 	learner train.Learner
 	metrics *metrics.Metrics
-	// lastGood describes the last checkpoint written, for the divergence message.
-	lastGood string
-	samples  int64 // training examples counted in the metrics
+	samples int64 // training examples counted in the metrics
 }
 
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -156,7 +154,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("-out: %w", err)
 	}
-	t := &trainer{ctx: ctx, f: f, run: r, path: path, stdout: stdout}
+	t := &trainer{ctx: ctx, f: f, run: r, ck: &checkpoint.Writer{Path: path, Run: r}, stdout: stdout}
 	stop, err := t.serveMetrics()
 	if err != nil {
 		return err
@@ -264,13 +262,13 @@ func (t *trainer) train(data *mnist.Splits, from train.Position) error {
 	switch {
 	case err == nil:
 	case errors.Is(err, train.ErrDiverged):
-		return fmt.Errorf("%v; stopped, and kept the last good checkpoint %s (%s)", err, t.path, t.lastGood)
+		return fmt.Errorf("%v; stopped, and kept the last good checkpoint %s (%s)", err, t.ck.Path, t.ck.LastGood)
 	case t.ctx.Err() != nil && errors.Is(err, t.ctx.Err()):
 		where := fmt.Sprintf("pcnet: interrupted at epoch %d, batch %d", pos.Epoch+1, pos.Batch)
 		if err := t.save(pos); err != nil {
 			return &reportedError{fmt.Sprintf("%s; writing the checkpoint failed: %v", where, err)}
 		}
-		return &reportedError{fmt.Sprintf("%s; checkpoint written to %s (resume with -resume %s)", where, t.path, t.path)}
+		return &reportedError{fmt.Sprintf("%s; checkpoint written to %s (resume with -resume %s)", where, t.ck.Path, t.ck.Path)}
 	default:
 		return err
 	}
@@ -281,7 +279,7 @@ func (t *trainer) train(data *mnist.Splits, from train.Position) error {
 	}
 	t.metrics.SetLoss(metrics.SplitTest, loss)
 	t.metrics.SetAccuracy(metrics.SplitTest, acc)
-	fmt.Fprintf(t.stdout, "test accuracy %.2f%% (loss %.4f); checkpoint: %s\n", 100*acc, loss, t.path)
+	fmt.Fprintf(t.stdout, "test accuracy %.2f%% (loss %.4f); checkpoint: %s\n", 100*acc, loss, t.ck.Path)
 	return nil
 }
 
@@ -313,29 +311,7 @@ func (t *trainer) describe(examples int, from train.Position) string {
 }
 
 // save writes the checkpoint at position pos.
-func (t *trainer) save(pos train.Position) error {
-	// The interrupt must not stop the fetch of the workers' weights for the checkpoint.
-	if err := train.Sync(context.WithoutCancel(t.ctx), t.learner); err != nil {
-		return fmt.Errorf("writing the checkpoint: %w", err)
-	}
-	opts := t.learner.Optimizers()
-	ck := &checkpoint.Checkpoint{
-		Run: *t.run, Position: pos, Step: int64(opts[0][0].Steps()),
-		Layers: t.learner.Layers(), OptimizerState: checkpoint.CaptureOptimizers(opts),
-	}
-	if err := checkpoint.Save(t.path, ck); err != nil {
-		return fmt.Errorf("writing the checkpoint: %w", err)
-	}
-	switch {
-	case pos == train.Position{}:
-		t.lastGood = "the initial weights"
-	case pos.Batch == 0:
-		t.lastGood = fmt.Sprintf("after epoch %d", pos.Epoch)
-	default:
-		t.lastGood = fmt.Sprintf("epoch %d, batch %d", pos.Epoch+1, pos.Batch)
-	}
-	return nil
-}
+func (t *trainer) save(pos train.Position) error { return t.ck.Save(t.ctx, t.learner, pos) }
 
 func (t *trainer) batch(b train.BatchInfo, prog *progress) {
 	prog.batch(b)
