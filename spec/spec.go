@@ -114,6 +114,10 @@ type PCSettings struct {
 	Precisions []float64
 	Engine     pcnet.Engine
 	Schedule   pcnet.Schedule
+	// Tolerance is the relative tolerance by which the metrics judge that a step moved
+	// a node's error (metrics.Options.ConvergenceTolerance), in [0, 1); 0: the metrics'
+	// default. It measures and changes no number, so checkpoints do not keep it.
+	Tolerance float64
 }
 
 // Data says which training images a run reads.
@@ -210,6 +214,8 @@ func (r *Run) Validate() error {
 		return fieldErr("epochs", r.Epochs, "must be >= 1")
 	case r.Data.MaxTrain < 0:
 		return fieldErr("max-train", r.Data.MaxTrain, "must be >= 0")
+	case !(r.PC.Tolerance >= 0 && r.PC.Tolerance < 1):
+		return fieldErr("tol", r.PC.Tolerance, "must be in [0, 1)")
 	}
 	if err := r.validatePC(); err != nil {
 		return err

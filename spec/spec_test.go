@@ -66,6 +66,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"batch too big", func(r *Run) { r.Batch = MaxBatch + 1 }, "batch"},
 		{"epochs", func(r *Run) { r.Epochs = 0 }, "epochs"},
 		{"max train", func(r *Run) { r.Data.MaxTrain = -1 }, "max-train"},
+		{"tol", func(r *Run) { r.PC.Tolerance = 1 }, "tol"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := Default()

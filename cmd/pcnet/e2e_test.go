@@ -343,6 +343,7 @@ func TestBadInput(t *testing.T) {
 		{"batch", []string{"-batch", "0"}, 2, "pcnet train: -batch: must be >= 1, got 0"},
 		{"epochs", []string{"-epochs", "0"}, 2, "pcnet train: -epochs: must be >= 1, got 0"},
 		{"max-train", []string{"-max-train", "-5"}, 2, "pcnet train: -max-train: must be >= 0, got -5"},
+		{"tol", []string{"-tol", "1"}, 2, "pcnet train: -tol: must be in [0, 1), got 1"},
 		{"engine", []string{"-engine", "gpu"}, 2, `pcnet train: -engine: unknown engine "gpu"`},
 		{"loss", []string{"-loss", "hinge"}, 2, `pcnet train: -loss: unknown loss "hinge"`},
 		{"metrics addr", []string{"-metrics-addr", "nonsense"}, 2, `pcnet train: -metrics-addr "nonsense": want host:port`},

@@ -48,6 +48,7 @@ func newTrainFlags() *trainFlags {
 	fs.StringVar(&f.out, "out", "runs", "`directory` for the checkpoint <variant>-H<H>.safetensors (with -resume and no -out: the resumed file)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", metrics.DefaultAddr, "`host:port` to serve Prometheus metrics on while training (/metrics, /healthz); empty: do not serve")
 	fs.StringVar(&f.resume, "resume", "", "checkpoint `file` to continue from; flags not given take its values, and flags given must agree with it")
+	fs.Float64Var(&r.PC.Tolerance, "tol", metrics.DefaultConvergenceTolerance, "relative `tolerance` of convergence in the metrics: a step moved a layer's error when max|e(t) - e(t-1)| > tol * max|e(t)|")
 	fs.IntVar(&f.cosineEvery, "cosine-every", 1, "compare every `n`-th PC update with backprop's on the same batch (0: never)")
 	f.cluster.register(fs)
 	return f
@@ -176,7 +177,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // shuts the server down.
 func (t *trainer) serveMetrics() (stop func(), err error) {
 	reg := prometheus.NewRegistry()
-	if t.metrics, err = metrics.New(reg, metrics.Options{MaxStep: max(metrics.DefaultMaxStep, t.run.PC.Steps)}); err != nil {
+	if t.metrics, err = metrics.New(reg, metrics.Options{MaxStep: max(metrics.DefaultMaxStep, t.run.PC.Steps), ConvergenceTolerance: t.run.PC.Tolerance}); err != nil {
 		return nil, err
 	}
 	addr := t.f.metricsAddr
