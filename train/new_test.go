@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/spec"
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/mat"
@@ -49,4 +50,26 @@ func TestNewRefusesABadRun(t *testing.T) {
 	var fe *spec.FieldError
 	require.True(t, errors.As(err, &fe), "%v", err)
 	require.Equal(t, "gamma", fe.Field)
+}
+
+// On one batch, FPA with gamma 1 and T = H makes backprop's update: InferUpdates and
+// BackpropUpdates agree, and the update is the negated gradient.
+func TestUpdatesOnABatch(t *testing.T) {
+	d := mnist.Synthetic(8, 6, 4, 3)
+	layers := mlp(t, []int{6, 5, 5, 4}, 2)
+	grads, updates, loss, err := BackpropUpdates(layers, layer.NLL{}, d.X, d.Labels)
+	require.NoError(t, err)
+	require.Greater(t, loss, 0.0)
+	for l := range grads {
+		neg := mat.DenseCopyOf(grads[l].W)
+		neg.Scale(-1, neg)
+		require.True(t, mat.Equal(neg, updates[l].W), "layer %d", l)
+	}
+	r := spec.Default()
+	r.Sizes, r.PC.Steps, r.Batch = []int{6, 5, 5, 4}, 2, 8
+	pc, err := InferUpdates(context.Background(), layers, r.PCConfig(nil), d.X, d.Labels)
+	require.NoError(t, err)
+	c := Compare(pc, updates)
+	require.InDelta(t, 1, c.All.Cosine, 1e-12)
+	require.Less(t, c.All.RelErr, 1e-12)
 }
