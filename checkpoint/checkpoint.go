@@ -249,25 +249,34 @@ func FormatFloats(v []float64) string {
 }
 
 func (c *Checkpoint) metadata() map[string]string {
-	r := &c.Run
+	m := RunMetadata(&c.Run)
+	m["format"] = Format
+	m["epoch"] = strconv.Itoa(c.Position.Epoch)
+	m["batch_index"] = strconv.Itoa(c.Position.Batch)
+	m["samples"] = strconv.FormatInt(c.Position.Samples, 10)
+	m["step"] = strconv.FormatInt(c.Step, 10)
+	return m
+}
+
+// RunMetadata returns the metadata a checkpoint stores of run, in the canonical form
+// Decode reads (FormatFloat, FormatInts, FormatFloats), so that a caller can compare its
+// settings with a checkpoint's in the same form: key "lr" is the command's -lr, and an
+// underscore stands for its flags' hyphen ("weight_decay", "max_train").
+func RunMetadata(run *spec.Run) map[string]string {
+	r := run
 	m := map[string]string{
-		"format":      Format,
-		"sizes":       FormatInts(r.Sizes),
-		"hidden":      strconv.Itoa(r.Hidden()),
-		"activation":  r.Activation.String(),
-		"loss":        r.Loss,
-		"variant":     r.Algorithm.String(),
-		"steps":       strconv.Itoa(r.PC.Steps),
-		"gamma":       FormatFloat(r.PC.Gamma),
-		"k":           FormatFloat(r.PC.K),
-		"seed":        strconv.FormatUint(r.Seed, 10),
-		"batch":       strconv.Itoa(r.Batch),
-		"max_train":   strconv.Itoa(r.Data.MaxTrain),
-		"epochs":      strconv.Itoa(r.Epochs),
-		"epoch":       strconv.Itoa(c.Position.Epoch),
-		"batch_index": strconv.Itoa(c.Position.Batch),
-		"samples":     strconv.FormatInt(c.Position.Samples, 10),
-		"step":        strconv.FormatInt(c.Step, 10),
+		"sizes":      FormatInts(r.Sizes),
+		"hidden":     strconv.Itoa(r.Hidden()),
+		"activation": r.Activation.String(),
+		"loss":       r.Loss,
+		"variant":    r.Algorithm.String(),
+		"steps":      strconv.Itoa(r.PC.Steps),
+		"gamma":      FormatFloat(r.PC.Gamma),
+		"k":          FormatFloat(r.PC.K),
+		"seed":       strconv.FormatUint(r.Seed, 10),
+		"batch":      strconv.Itoa(r.Batch),
+		"max_train":  strconv.Itoa(r.Data.MaxTrain),
+		"epochs":     strconv.Itoa(r.Epochs),
 	}
 	if r.PC.Precisions != nil {
 		m["precisions"] = FormatFloats(r.PC.Precisions)

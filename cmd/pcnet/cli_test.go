@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -146,4 +147,44 @@ func Example() {
 	// Output:
 	// fpa T=2 cosine to BP 1.000000000
 	// zil T=2 cosine to BP 1.000000000
+}
+
+// train and compare read a checkpoint's settings through one reconciliation: flags not
+// given take the checkpoint's values, flags given must agree with them.
+func TestReconcileWithACheckpoint(t *testing.T) {
+	good := filepath.Join(t.TempDir(), "good.safetensors")
+	writeSmallCheckpoint(t, good)
+	ck, err := checkpoint.Load(good)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		args []string
+		edit func(r *spec.Run) // from the checkpoint's run
+		err  string
+	}{
+		{"all from the checkpoint", nil, func(r *spec.Run) {}, ""},
+		{"an agreeing flag", []string{"-lr", "0.01", "-width", "16"}, func(r *spec.Run) {}, ""},
+		{"a setting it does not fix", []string{"-schedule", "dense", "-epochs", "3"}, func(r *spec.Run) { r.PC.Schedule, r.Epochs = pcnet.Dense, 3 }, ""},
+		{"a contradicting flag", []string{"-steps", "3"}, nil, "-steps 3 does not match the checkpoint " + good + " (steps 2)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, r, _, err := trainFromFlags(append([]string{"-resume", good}, tc.args...), io.Discard)
+			if tc.err != "" {
+				require.EqualError(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			want := ck.Run
+			want.PC.Engine, want.PC.Schedule = pcnet.Parallel, pcnet.Event // flags' defaults: the checkpoint has none
+			want.PC.Tolerance = metrics.DefaultConvergenceTolerance
+			tc.edit(&want)
+			require.Equal(t, want, *r)
+		})
+	}
+	f := newCompareFlags()
+	require.NoError(t, parseFlags(f.fs, []string{"-checkpoint", good, "-variants", "fpa"}, io.Discard))
+	c, err := f.resolve()
+	require.NoError(t, err)
+	require.Equal(t, ck.Run.Sizes, c.runs[0].Sizes, "compare takes the architecture from the checkpoint")
+	require.Equal(t, ck.Run.Seed, c.report.Network.Seed)
 }

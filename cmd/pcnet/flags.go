@@ -189,36 +189,24 @@ func validate(r *spec.Run, rename map[string]string) error {
 	return flagError(r.Validate(), rename)
 }
 
-// flagValues returns the settings a checkpoint fixes, by flag name, in canonical form:
-// those that change the numbers (not the engine, the schedule or the data's directory).
+// fixedFlags are the flags of the settings a checkpoint fixes: those that change the
+// numbers (not the engine, the schedule, the data's directory or -tol).
+var fixedFlags = []string{"variant", "hidden", "width", "activation", "loss", "steps", "gamma", "k", "precisions",
+	"optimizer", "lr", "weight-decay", "momentum", "dampening", "nesterov", "beta1", "beta2", "eps", "batch", "seed", "max-train"}
+
+// flagValues returns r's fixed settings by flag name, in the checkpoint's canonical form
+// (checkpoint.RunMetadata); a setting r's optimiser lacks is absent.
 func flagValues(r *spec.Run) map[string]string {
-	m := map[string]string{
-		"variant":      r.Algorithm.String(),
-		"hidden":       strconv.Itoa(r.Hidden()),
-		"width":        checkpoint.FormatInts(r.Sizes[1 : len(r.Sizes)-1]),
-		"activation":   r.Activation.String(),
-		"loss":         r.Loss,
-		"steps":        strconv.Itoa(r.PC.Steps),
-		"gamma":        checkpoint.FormatFloat(r.PC.Gamma),
-		"k":            checkpoint.FormatFloat(r.PC.K),
-		"precisions":   checkpoint.FormatFloats(r.PC.Precisions),
-		"optimizer":    r.Optimizer.Kind.String(),
-		"lr":           checkpoint.FormatFloat(r.Optimizer.LR),
-		"weight-decay": checkpoint.FormatFloat(r.Optimizer.WeightDecay),
-		"batch":        strconv.Itoa(r.Batch),
-		"seed":         strconv.FormatUint(r.Seed, 10),
-		"max-train":    strconv.Itoa(r.Data.MaxTrain),
+	meta := checkpoint.RunMetadata(r)
+	meta["width"] = checkpoint.FormatInts(r.Sizes[1 : len(r.Sizes)-1])
+	if _, ok := meta["precisions"]; !ok {
+		meta["precisions"] = ""
 	}
-	o := r.Optimizer
-	switch o.Kind {
-	case optim.SGD:
-		m["momentum"] = checkpoint.FormatFloat(o.Momentum)
-		m["dampening"] = checkpoint.FormatFloat(o.Dampening)
-		m["nesterov"] = strconv.FormatBool(o.Nesterov)
-	case optim.Adam:
-		m["beta1"] = checkpoint.FormatFloat(o.Beta1)
-		m["beta2"] = checkpoint.FormatFloat(o.Beta2)
-		m["eps"] = checkpoint.FormatFloat(o.Eps)
+	m := map[string]string{}
+	for _, name := range fixedFlags {
+		if v, ok := meta[strings.ReplaceAll(name, "-", "_")]; ok {
+			m[name] = v
+		}
 	}
 	return m
 }
