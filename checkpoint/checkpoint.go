@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/safetensors"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 	"gonum.org/v1/gonum/mat"
 )
@@ -19,39 +21,15 @@ import (
 // Format is the value of the metadata key "format" that this package writes and reads.
 const Format = "pcnet-checkpoint/1"
 
-// Variants are the training variants a checkpoint may name: backprop and the
-// predictive-coding variants of package pcnet.
-var Variants = []string{"bp", "fpa", "pc", "scaled", "zil", "ipc"}
-
-// Schedules are the values of the "schedule" metadata: pcnet's schedules by name.
-var Schedules = []string{"event", "dense"}
-
 // maxExactInt is the largest step count a float64 scalar tensor holds exactly.
 const maxExactInt = 1 << 53
 
-// Checkpoint is a network's weights, its optimiser state and the settings and position
-// of the run that produced it.
+// Checkpoint is a network's weights, its optimiser state, the specification of the run
+// that produced it and where that run stood.
 type Checkpoint struct {
-	// Sizes are the node widths: input, H hidden widths, output (len >= 2).
-	Sizes      []int
-	Activation layer.Activation // of the hidden layers; the last layer is linear
-	Loss       string           // "nll" or "mse"
-
-	Variant    string  // one of Variants
-	Steps      int     // T
-	Gamma      float64 // inference step size
-	K          float64 // hidden precision of the scaled variant
-	Precisions []float64
-	// Schedule is the PC schedule the run used, "event" or "dense" ("" for backprop and
-	// for checkpoints written before schedules existed). The schedules give the same
-	// numbers, so a run may resume under either.
-	Schedule  string
-	Optimizer optim.Config
-
-	Seed     uint64
-	Batch    int
-	MaxTrain int // 0: the whole training set
-	Epochs   int // the epochs the run was asked for
+	// Run is the run's specification, stored as is. Its Sizes are the network's (len
+	// >= 2).
+	Run spec.Run
 
 	Position train.Position // the next batch to learn from
 	Step     int64          // optimiser updates applied so far
@@ -70,7 +48,7 @@ type TensorState struct {
 }
 
 // Hidden returns H.
-func (c *Checkpoint) Hidden() int { return len(c.Sizes) - 2 }
+func (c *Checkpoint) Hidden() int { return c.Run.Hidden() }
 
 // CaptureOptimizers copies the optimiser states of every layer's weight and bias.
 func CaptureOptimizers(states [][2]*optim.State) [][2]TensorState {
@@ -177,30 +155,30 @@ func Encode(c *Checkpoint) (*safetensors.File, error) {
 
 // check reports the first inconsistency between c's parts.
 func (c *Checkpoint) check() error {
-	if len(c.Sizes) < 2 {
-		return fmt.Errorf("sizes %v: need at least an input and an output width", c.Sizes)
+	if len(c.Run.Sizes) < 2 {
+		return fmt.Errorf("sizes %v: need at least an input and an output width", c.Run.Sizes)
 	}
-	if err := c.Optimizer.Validate(); err != nil {
+	if err := c.Run.Optimizer.Validate(); err != nil {
 		return err
 	}
-	if len(c.Layers) != len(c.Sizes)-1 {
-		return fmt.Errorf("%d layers for sizes %v", len(c.Layers), c.Sizes)
+	if len(c.Layers) != len(c.Run.Sizes)-1 {
+		return fmt.Errorf("%d layers for sizes %v", len(c.Layers), c.Run.Sizes)
 	}
 	for l, d := range c.Layers {
-		if d.In() != c.Sizes[l] || d.Out() != c.Sizes[l+1] {
-			return fmt.Errorf("layer %d maps %d to %d, sizes %v say %d to %d", l, d.In(), d.Out(), c.Sizes, c.Sizes[l], c.Sizes[l+1])
+		if d.In() != c.Run.Sizes[l] || d.Out() != c.Run.Sizes[l+1] {
+			return fmt.Errorf("layer %d maps %d to %d, sizes %v say %d to %d", l, d.In(), d.Out(), c.Run.Sizes, c.Run.Sizes[l], c.Run.Sizes[l+1])
 		}
 	}
 	if c.OptimizerState != nil {
 		if len(c.OptimizerState) != len(c.Layers) {
 			return fmt.Errorf("optimizer state for %d layers, the network has %d", len(c.OptimizerState), len(c.Layers))
 		}
-		want := bufferNames(c.Optimizer)
+		want := bufferNames(c.Run.Optimizer)
 		for l, pair := range c.OptimizerState {
-			n := [2]int{c.Sizes[l] * c.Sizes[l+1], c.Sizes[l+1]}
+			n := [2]int{c.Run.Sizes[l] * c.Run.Sizes[l+1], c.Run.Sizes[l+1]}
 			for i, ts := range pair {
 				if got := slices.Sorted(maps.Keys(ts.Buffers)); !slices.Equal(got, want) {
-					return fmt.Errorf("layer %d %s: optimizer buffers %v, %s keeps %v", l, paramNames[i], got, c.Optimizer.Kind, want)
+					return fmt.Errorf("layer %d %s: optimizer buffers %v, %s keeps %v", l, paramNames[i], got, c.Run.Optimizer.Kind, want)
 				}
 				for name, b := range ts.Buffers {
 					if len(b) != n[i] {
@@ -271,32 +249,50 @@ func FormatFloats(v []float64) string {
 }
 
 func (c *Checkpoint) metadata() map[string]string {
+	m := RunMetadata(&c.Run)
+	m["format"] = Format
+	m["epoch"] = strconv.Itoa(c.Position.Epoch)
+	m["batch_index"] = strconv.Itoa(c.Position.Batch)
+	m["samples"] = strconv.FormatInt(c.Position.Samples, 10)
+	m["step"] = strconv.FormatInt(c.Step, 10)
+	return m
+}
+
+// RunMetadata returns the metadata a checkpoint stores of run, in the canonical form
+// Decode reads (FormatFloat, FormatInts, FormatFloats), so that a caller can compare its
+// settings with a checkpoint's in the same form: key "lr" is the command's -lr, and an
+// underscore stands for its flags' hyphen ("weight_decay", "max_train").
+func RunMetadata(run *spec.Run) map[string]string {
+	r := run
 	m := map[string]string{
-		"format":      Format,
-		"sizes":       FormatInts(c.Sizes),
-		"hidden":      strconv.Itoa(c.Hidden()),
-		"activation":  c.Activation.String(),
-		"loss":        c.Loss,
-		"variant":     c.Variant,
-		"steps":       strconv.Itoa(c.Steps),
-		"gamma":       FormatFloat(c.Gamma),
-		"k":           FormatFloat(c.K),
-		"seed":        strconv.FormatUint(c.Seed, 10),
-		"batch":       strconv.Itoa(c.Batch),
-		"max_train":   strconv.Itoa(c.MaxTrain),
-		"epochs":      strconv.Itoa(c.Epochs),
-		"epoch":       strconv.Itoa(c.Position.Epoch),
-		"batch_index": strconv.Itoa(c.Position.Batch),
-		"samples":     strconv.FormatInt(c.Position.Samples, 10),
-		"step":        strconv.FormatInt(c.Step, 10),
+		"sizes":      FormatInts(r.Sizes),
+		"hidden":     strconv.Itoa(r.Hidden()),
+		"activation": r.Activation.String(),
+		"loss":       r.Loss,
+		"variant":    r.Algorithm.String(),
+		"steps":      strconv.Itoa(r.PC.Steps),
+		"gamma":      FormatFloat(r.PC.Gamma),
+		"k":          FormatFloat(r.PC.K),
+		"seed":       strconv.FormatUint(r.Seed, 10),
+		"batch":      strconv.Itoa(r.Batch),
+		"max_train":  strconv.Itoa(r.Data.MaxTrain),
+		"epochs":     strconv.Itoa(r.Epochs),
 	}
-	if c.Precisions != nil {
-		m["precisions"] = FormatFloats(c.Precisions)
+	if r.PC.Precisions != nil {
+		m["precisions"] = FormatFloats(r.PC.Precisions)
 	}
-	if c.Schedule != "" {
-		m["schedule"] = c.Schedule
+	// Zero (a Run that never set them) writes nothing, as checkpoints before these
+	// keys existed; Decode reads their absence as zero.
+	if r.PC.Schedule != 0 {
+		m["schedule"] = r.PC.Schedule.String()
 	}
-	o := c.Optimizer
+	if r.PC.Engine != 0 {
+		m["engine"] = r.PC.Engine.String()
+	}
+	if r.Data.Dir != "" {
+		m["data"] = r.Data.Dir
+	}
+	o := r.Optimizer
 	m["optimizer"] = o.Kind.String()
 	m["lr"] = FormatFloat(o.LR)
 	m["weight_decay"] = FormatFloat(o.WeightDecay)
@@ -311,4 +307,39 @@ func (c *Checkpoint) metadata() map[string]string {
 		m["eps"] = FormatFloat(o.Eps)
 	}
 	return m
+}
+
+// Writer writes the checkpoints of one run to one path.
+type Writer struct {
+	Path string
+	Run  *spec.Run
+	// LastGood describes the last checkpoint written ("the initial weights", "after
+	// epoch 2", "epoch 3, batch 7"), for a message that names what is kept.
+	LastGood string
+}
+
+// Save brings the learner's weights up to date (train.Sync, which ctx's cancellation
+// does not stop: an interrupted run's checkpoint must still be written) and writes them
+// and the optimiser states at position pos, atomically.
+func (w *Writer) Save(ctx context.Context, l train.Learner, pos train.Position) error {
+	if err := train.Sync(context.WithoutCancel(ctx), l); err != nil {
+		return fmt.Errorf("writing the checkpoint: %w", err)
+	}
+	opts := l.Optimizers()
+	c := &Checkpoint{
+		Run: *w.Run, Position: pos, Step: int64(opts[0][0].Steps()),
+		Layers: l.Layers(), OptimizerState: CaptureOptimizers(opts),
+	}
+	if err := Save(w.Path, c); err != nil {
+		return fmt.Errorf("writing the checkpoint: %w", err)
+	}
+	switch {
+	case pos == train.Position{}:
+		w.LastGood = "the initial weights"
+	case pos.Batch == 0:
+		w.LastGood = fmt.Sprintf("after epoch %d", pos.Epoch)
+	default:
+		w.LastGood = fmt.Sprintf("epoch %d, batch %d", pos.Epoch+1, pos.Batch)
+	}
+	return nil
 }

@@ -10,7 +10,9 @@ import (
 
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/safetensors"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 	"github.com/stretchr/testify/require"
 )
@@ -46,9 +48,11 @@ func sampleWithStates(t testing.TB, opt optim.Config, seed uint64) (*Checkpoint,
 		}
 	}
 	return &Checkpoint{
-		Sizes: sizes, Activation: layer.Tanh, Loss: "nll",
-		Variant: "fpa", Steps: 2, Gamma: 1, K: 1, Optimizer: opt,
-		Seed: seed, Batch: 8, MaxTrain: 100, Epochs: 3,
+		Run: spec.Run{
+			Sizes: sizes, Activation: layer.Tanh, Loss: "nll", Algorithm: spec.FPA,
+			PC:        spec.PCSettings{Steps: 2, Gamma: 1, K: 1, Engine: pcnet.Parallel, Schedule: pcnet.Event},
+			Optimizer: opt, Seed: seed, Batch: 8, Data: spec.Data{MaxTrain: 100}, Epochs: 3,
+		},
 		Position: train.Position{Epoch: 1, Batch: 7, Samples: 156}, Step: 3,
 		Layers: layers, OptimizerState: CaptureOptimizers(states),
 	}, states
@@ -77,9 +81,9 @@ func TestRoundTrip(t *testing.T) {
 		{"sgd momentum", sgd, nil},
 		{"sgd plain", optim.Config{Kind: optim.SGD, LR: 0.1, WeightDecay: 1e-4}, nil},
 		{"adam", adam, nil},
-		{"pc precisions", sgd, func(c *Checkpoint) { c.Variant, c.Precisions = "pc", []float64{0.5, 2} }},
+		{"pc precisions", sgd, func(c *Checkpoint) { c.Run.Algorithm, c.Run.PC.Precisions = spec.PC, []float64{0.5, 2} }},
 		{"no optimizer state", sgd, func(c *Checkpoint) { c.OptimizerState = nil }},
-		{"awkward floats", adam, func(c *Checkpoint) { c.Gamma, c.K, c.Seed = 0.1, 1.0/3, math.MaxUint64 }},
+		{"awkward floats", adam, func(c *Checkpoint) { c.Run.PC.Gamma, c.Run.PC.K, c.Run.Seed = 0.1, 1.0/3, math.MaxUint64 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := sample(t, tc.opt, 7)
@@ -90,19 +94,20 @@ func TestRoundTrip(t *testing.T) {
 			require.NoError(t, Save(path, c))
 			got, err := Load(path)
 			require.NoError(t, err)
-			require.Equal(t, c.Sizes, got.Sizes)
-			require.Equal(t, c.Activation, got.Activation)
-			require.Equal(t, c.Loss, got.Loss)
-			require.Equal(t, c.Variant, got.Variant)
-			require.Equal(t, c.Steps, got.Steps)
-			require.Equal(t, c.Gamma, got.Gamma)
-			require.Equal(t, c.K, got.K)
-			require.Equal(t, c.Precisions, got.Precisions)
-			require.Equal(t, c.Optimizer, got.Optimizer)
-			require.Equal(t, c.Seed, got.Seed)
-			require.Equal(t, c.Batch, got.Batch)
-			require.Equal(t, c.MaxTrain, got.MaxTrain)
-			require.Equal(t, c.Epochs, got.Epochs)
+			require.Equal(t, c.Run.Sizes, got.Run.Sizes)
+			require.Equal(t, c.Run.Activation, got.Run.Activation)
+			require.Equal(t, c.Run.Loss, got.Run.Loss)
+			require.Equal(t, c.Run.Algorithm, got.Run.Algorithm)
+			require.Equal(t, c.Run.PC.Steps, got.Run.PC.Steps)
+			require.Equal(t, c.Run.PC.Gamma, got.Run.PC.Gamma)
+			require.Equal(t, c.Run.PC.K, got.Run.PC.K)
+			require.Equal(t, c.Run.PC.Precisions, got.Run.PC.Precisions)
+			require.Equal(t, c.Run.Optimizer, got.Run.Optimizer)
+			require.Equal(t, c.Run.Seed, got.Run.Seed)
+			require.Equal(t, c.Run.Batch, got.Run.Batch)
+			require.Equal(t, c.Run.Data.MaxTrain, got.Run.Data.MaxTrain)
+			require.Equal(t, c.Run.Epochs, got.Run.Epochs)
+			require.Equal(t, c.Run, got.Run, "the specification, as is")
 			require.Equal(t, c.Position, got.Position)
 			require.Equal(t, c.Step, got.Step)
 			require.Len(t, got.Layers, len(c.Layers))
@@ -131,7 +136,7 @@ func TestRestoreOptimizersContinuesExactly(t *testing.T) {
 			restored := make([][2]*optim.State, len(got.Layers))
 			for l, d := range got.Layers {
 				for i, p := range d.Params() {
-					restored[l][i] = got.Optimizer.NewState(len(p))
+					restored[l][i] = got.Run.Optimizer.NewState(len(p))
 				}
 			}
 			require.NoError(t, got.RestoreOptimizers(restored))
@@ -173,10 +178,10 @@ func TestEncodeRejectsInconsistentCheckpoints(t *testing.T) {
 		edit func(c *Checkpoint)
 		want string
 	}{
-		{"sizes", func(c *Checkpoint) { c.Sizes = []int{5, 4, 3} }, "3 layers for sizes [5 4 3]"},
-		{"layer width", func(c *Checkpoint) { c.Sizes = []int{5, 4, 4, 2} }, "layer 1 maps 4 to 3"},
-		{"optimizer", func(c *Checkpoint) { c.Optimizer = optim.Config{} }, "kind not set"},
-		{"buffers", func(c *Checkpoint) { c.Optimizer = adam }, "adam keeps [exp_avg exp_avg_sq]"},
+		{"sizes", func(c *Checkpoint) { c.Run.Sizes = []int{5, 4, 3} }, "3 layers for sizes [5 4 3]"},
+		{"layer width", func(c *Checkpoint) { c.Run.Sizes = []int{5, 4, 4, 2} }, "layer 1 maps 4 to 3"},
+		{"optimizer", func(c *Checkpoint) { c.Run.Optimizer = optim.Config{} }, "kind not set"},
+		{"buffers", func(c *Checkpoint) { c.Run.Optimizer = adam }, "adam keeps [exp_avg exp_avg_sq]"},
 		{"state layers", func(c *Checkpoint) { c.OptimizerState = c.OptimizerState[:1] }, "optimizer state for 1 layers"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

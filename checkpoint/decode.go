@@ -9,7 +9,9 @@ import (
 
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/safetensors"
+	"github.com/pcnet/pcnet/spec"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -38,17 +40,17 @@ func Decode(f *safetensors.File) (*Checkpoint, error) {
 	need := func(name string, shape []int) (*safetensors.Tensor, error) {
 		t, ok := tensors[name]
 		if !ok {
-			return nil, fmt.Errorf("tensor %q is missing (sizes %s)", name, FormatInts(c.Sizes))
+			return nil, fmt.Errorf("tensor %q is missing (sizes %s)", name, FormatInts(c.Run.Sizes))
 		}
 		if !slices.Equal(t.Shape, shape) {
-			return nil, fmt.Errorf("tensor %q has shape %v, want %v for sizes %s", name, t.Shape, shape, FormatInts(c.Sizes))
+			return nil, fmt.Errorf("tensor %q has shape %v, want %v for sizes %s", name, t.Shape, shape, FormatInts(c.Run.Sizes))
 		}
 		used[name] = true
 		return t, nil
 	}
 
-	for l := 0; l < len(c.Sizes)-1; l++ {
-		in, out := c.Sizes[l], c.Sizes[l+1]
+	for l := 0; l < len(c.Run.Sizes)-1; l++ {
+		in, out := c.Run.Sizes[l], c.Run.Sizes[l+1]
 		w, err := need(paramTensor(l, 0), []int{out, in})
 		if err != nil {
 			return nil, err
@@ -62,8 +64,8 @@ func Decode(f *safetensors.File) (*Checkpoint, error) {
 				return nil, fmt.Errorf("tensor %q holds %v at index %d", t.Name, t.Data[i], i)
 			}
 		}
-		act := c.Activation
-		if l == len(c.Sizes)-2 {
+		act := c.Run.Activation
+		if l == len(c.Run.Sizes)-2 {
 			act = layer.Identity
 		}
 		c.Layers = append(c.Layers, &layer.Dense{Act: act, W: mat.NewDense(out, in, w.Data), B: mat.NewVecDense(out, b.Data)})
@@ -71,10 +73,10 @@ func Decode(f *safetensors.File) (*Checkpoint, error) {
 
 	hasState := slices.ContainsFunc(f.Tensors, func(t safetensors.Tensor) bool { return strings.HasPrefix(t.Name, "optimizer.") })
 	if hasState {
-		bufs := bufferNames(c.Optimizer)
+		bufs := bufferNames(c.Run.Optimizer)
 		c.OptimizerState = make([][2]TensorState, len(c.Layers))
 		for l := range c.Layers {
-			shapes := [2][]int{{c.Sizes[l+1], c.Sizes[l]}, {c.Sizes[l+1]}}
+			shapes := [2][]int{{c.Run.Sizes[l+1], c.Run.Sizes[l]}, {c.Run.Sizes[l+1]}}
 			for i := range 2 {
 				st, err := need(optimTensor(l, i, stepBuffer), []int{})
 				if err != nil {
@@ -88,7 +90,7 @@ func Decode(f *safetensors.File) (*Checkpoint, error) {
 				for _, name := range bufs {
 					t, err := need(optimTensor(l, i, name), shapes[i])
 					if err != nil {
-						return nil, fmt.Errorf("%w (%s keeps %s)", err, c.Optimizer.Kind, strings.Join(bufs, ", "))
+						return nil, fmt.Errorf("%w (%s keeps %s)", err, c.Run.Optimizer.Kind, strings.Join(bufs, ", "))
 					}
 					if i := slices.IndexFunc(t.Data, notFinite); i >= 0 {
 						return nil, fmt.Errorf("tensor %q holds %v at index %d", t.Name, t.Data[i], i)
@@ -102,7 +104,7 @@ func Decode(f *safetensors.File) (*Checkpoint, error) {
 	for _, t := range f.Tensors {
 		if !used[t.Name] {
 			return nil, fmt.Errorf("unexpected tensor %q (a %s checkpoint of sizes %s with %s state has no such tensor)",
-				t.Name, c.Variant, FormatInts(c.Sizes), c.Optimizer.Kind)
+				t.Name, c.Run.Algorithm, FormatInts(c.Run.Sizes), c.Run.Optimizer.Kind)
 		}
 	}
 	return c, nil
@@ -114,44 +116,31 @@ func notFinite(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
 func decodeMetadata(m map[string]string) (*Checkpoint, error) {
 	r := metaReader{m: m}
 	c := &Checkpoint{}
-	c.Sizes = r.sizes("sizes")
+	run := &c.Run
+	run.Sizes = r.sizes("sizes")
 	hidden := r.int("hidden", 0)
-	if r.err == nil && hidden != len(c.Sizes)-2 {
-		r.fail("hidden", fmt.Sprintf("%d hidden layers, but sizes %s has %d", hidden, FormatInts(c.Sizes), len(c.Sizes)-2))
+	if r.err == nil && hidden != len(run.Sizes)-2 {
+		r.fail("hidden", fmt.Sprintf("%d hidden layers, but sizes %s has %d", hidden, FormatInts(run.Sizes), len(run.Sizes)-2))
 	}
-	if s, ok := r.str("activation"); ok {
-		act, err := layer.ParseActivation(s)
-		if err != nil {
-			r.fail("activation", err.Error())
-		}
-		c.Activation = act
-	}
-	c.Loss = r.oneOf("loss", []string{"nll", "mse"})
-	c.Variant = r.oneOf("variant", Variants)
-	c.Steps = r.int("steps", 0)
-	c.Gamma = r.positive("gamma")
-	c.K = r.positive("k")
-	if s, ok := m["precisions"]; ok && r.err == nil {
-		for _, f := range strings.Split(s, ",") {
-			v, err := strconv.ParseFloat(f, 64)
-			if err != nil || !(v > 0) || math.IsInf(v, 0) {
-				r.fail("precisions", "want a comma-separated list of finite numbers > 0")
-				break
-			}
-			c.Precisions = append(c.Precisions, v)
-		}
-		if r.err == nil && len(c.Precisions) != len(c.Sizes)-2 {
-			r.fail("precisions", fmt.Sprintf("%d values for %d hidden layers", len(c.Precisions), len(c.Sizes)-2))
-		}
-	}
+	run.Activation = parse(&r, "activation", layer.ParseActivation, "")
+	run.Loss = parse(&r, "loss", func(s string) (string, error) { _, err := layer.ParseLoss(s); return s, err }, "want one of nll, mse")
+	run.Algorithm = parse(&r, "variant", spec.ParseAlgorithm, "want one of "+strings.Join(spec.AlgorithmNames(), ", "))
+	run.PC.Steps = r.int("steps", 0)
+	run.PC.Gamma = r.positive("gamma")
+	run.PC.K = r.positive("k")
+	run.PC.Precisions = r.precisions(len(run.Sizes) - 2)
 	if _, ok := m["schedule"]; ok {
-		c.Schedule = r.oneOf("schedule", Schedules)
+		run.PC.Schedule = parse(&r, "schedule", pcnet.ParseSchedule, "")
 	}
-	c.Optimizer = r.optimizer()
-	c.Seed = r.uint64("seed")
-	c.Batch = r.int("batch", 1)
-	c.MaxTrain = r.int("max_train", 0)
-	c.Epochs = r.int("epochs", 0)
+	if _, ok := m["engine"]; ok {
+		run.PC.Engine = parse(&r, "engine", pcnet.ParseEngine, "")
+	}
+	run.Data.Dir = m["data"]
+	run.Optimizer = r.optimizer()
+	run.Seed = r.uint64("seed")
+	run.Batch = r.int("batch", 1)
+	run.Data.MaxTrain = r.int("max_train", 0)
+	run.Epochs = r.int("epochs", 0)
 	c.Position.Epoch = r.int("epoch", 0)
 	c.Position.Batch = r.int("batch_index", 0)
 	c.Position.Samples = int64(r.int("samples", 0))
@@ -160,6 +149,47 @@ func decodeMetadata(m map[string]string) (*Checkpoint, error) {
 		return nil, r.err
 	}
 	return c, nil
+}
+
+// parse reads key with its package's parser (spec.ParseAlgorithm, pcnet.ParseSchedule,
+// ...), so that the names a checkpoint may hold are the ones those packages know; want
+// is the problem to report ("": the parser's error).
+func parse[T any](r *metaReader, key string, p func(string) (T, error), want string) T {
+	var zero T
+	s, ok := r.str(key)
+	if !ok {
+		return zero
+	}
+	v, err := p(s)
+	if err != nil {
+		if want == "" {
+			want = err.Error()
+		}
+		r.fail(key, want)
+		return zero
+	}
+	return v
+}
+
+// precisions parses the optional per-layer precisions of h hidden layers.
+func (r *metaReader) precisions(h int) []float64 {
+	s, ok := r.m["precisions"]
+	if !ok || r.err != nil {
+		return nil
+	}
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || !(v > 0) || math.IsInf(v, 0) {
+			r.fail("precisions", "want a comma-separated list of finite numbers > 0")
+			return nil
+		}
+		out = append(out, v)
+	}
+	if len(out) != h {
+		r.fail("precisions", fmt.Sprintf("%d values for %d hidden layers", len(out), h))
+	}
+	return out
 }
 
 // metaReader parses metadata values, keeping the first error.
@@ -183,14 +213,6 @@ func (r *metaReader) str(key string) (string, bool) {
 		r.err = fmt.Errorf("metadata %q is missing", key)
 	}
 	return s, ok
-}
-
-func (r *metaReader) oneOf(key string, allowed []string) string {
-	s, ok := r.str(key)
-	if ok && !slices.Contains(allowed, s) {
-		r.fail(key, "want one of "+strings.Join(allowed, ", "))
-	}
-	return s
 }
 
 // int parses a non-negative decimal integer of at least lo.

@@ -22,8 +22,9 @@
 //
 // # Metadata
 //
-// The header's __metadata__ holds the architecture, the run's settings and where the
-// run stands, all as strings (floats in Go's shortest round-trip form):
+// The header's __metadata__ holds the run's specification (a spec.Run, stored as is:
+// the architecture and the run's settings) and where the run stands, all as strings
+// (floats in Go's shortest round-trip form):
 //
 //	format       pcnet-checkpoint/1
 //	sizes        784,64,64,64,64,10   (node widths: input, H hidden, output)
@@ -32,6 +33,9 @@
 //	loss         nll | mse
 //	variant      bp | fpa | pc | scaled | zil | ipc
 //	steps, gamma, k, precisions       (inference settings; precisions only when set)
+//	schedule, engine                  (event | dense, parallel | sequential; absent in
+//	                                   checkpoints written before they were stored)
+//	data                              (the MNIST directory; absent when the default)
 //	optimizer    sgd | adam, with lr, weight_decay and momentum, dampening, nesterov
 //	             (sgd) or beta1, beta2, eps (adam)
 //	seed, batch, max_train, epochs    (what fixes the data order and the run's length)

@@ -9,6 +9,7 @@ import (
 	"github.com/pcnet/pcnet/checkpoint"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 )
 
@@ -26,9 +27,11 @@ func Example() {
 	}
 	path := filepath.Join(dir, "fpa-H2.safetensors")
 	err := checkpoint.Save(path, &checkpoint.Checkpoint{
-		Sizes: sizes, Activation: layer.Tanh, Loss: "nll",
-		Variant: "fpa", Steps: 2, Gamma: 1, K: 1, Optimizer: opt,
-		Seed: 1, Batch: 64, Epochs: 3,
+		Run: spec.Run{
+			Sizes: sizes, Activation: layer.Tanh, Loss: "nll", Algorithm: spec.FPA,
+			PC:        spec.PCSettings{Steps: 2, Gamma: 1, K: 1},
+			Optimizer: opt, Seed: 1, Batch: 64, Epochs: 3,
+		},
 		Position: train.Position{Epoch: 1, Batch: 0, Samples: 55000}, Step: 860,
 		Layers: layers, OptimizerState: checkpoint.CaptureOptimizers(states),
 	})
@@ -42,7 +45,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println("sizes", c.Sizes, "variant", c.Variant, "H", c.Hidden())
+	fmt.Println("sizes", c.Run.Sizes, "variant", c.Run.Algorithm, "H", c.Hidden())
 	fmt.Printf("resume at epoch %d, batch %d\n", c.Position.Epoch, c.Position.Batch)
 	for _, d := range c.Layers {
 		fmt.Printf("%d -> %d %v\n", d.In(), d.Out(), d.Act)

@@ -16,6 +16,7 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -348,22 +349,20 @@ func (c *Coordinator) fail(err error) error {
 
 // setup sends every worker its nodes' theta and optimiser states.
 func (c *Coordinator) setup(ctx context.Context) error {
-	spec := netSpec{
-		Widths: c.widths, Activation: c.act, Variant: c.cfg.Variant, Steps: c.cfg.Steps,
-		Gamma: math.Float64bits(c.cfg.Gamma), K: math.Float64bits(c.cfg.K), Schedule: c.cfg.Schedule,
-		MaxBatch: c.cfg.MaxBatch, Optimizer: c.cfg.Optimizer, Observe: c.cfg.Observer != nil, Loss: "nll",
+	v := c.cfg
+	run := spec.Run{
+		Sizes: c.widths, Activation: c.act, Loss: "nll", Algorithm: spec.FromVariant(v.Variant),
+		PC:        spec.PCSettings{Steps: v.Steps, Gamma: v.Gamma, K: v.K, Precisions: v.Precisions, Engine: pcnet.Parallel, Schedule: v.Schedule},
+		Optimizer: v.Optimizer, Batch: v.MaxBatch,
 	}
-	if c.cfg.Loss != nil {
-		spec.Loss = c.cfg.Loss.Name()
-	}
-	if c.cfg.Precisions != nil {
-		spec.Precisions = floatBytes(c.cfg.Precisions)
+	if v.Loss != nil {
+		run.Loss = v.Loss.Name()
 	}
 	c.seq++
 	for _, w := range c.workers {
 		// Each setup's links have subjects of their own, so that nothing of an earlier
 		// setup's links (a late credit) can reach the new ones.
-		m := &message{Kind: kindSetup, Seq: c.seq, Net: spec, Delay: c.o.Delay, LinkRun: fmt.Sprintf("%s-%d", c.o.Run, c.seq)}
+		m := &message{Kind: kindSetup, Seq: c.seq, Net: run, Observe: c.cfg.Observer != nil, Delay: c.o.Delay, LinkRun: fmt.Sprintf("%s-%d", c.o.Run, c.seq)}
 		for l := w.Nodes.Lo; l <= min(w.Nodes.Hi, c.h); l++ {
 			m.Layers = append(m.Layers, captureLayer(c.layers[l], c.opt[l]))
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 )
 
 // What a message is.
@@ -53,7 +54,8 @@ type message struct {
 	Err    string
 
 	// setup
-	Net     netSpec
+	Net     spec.Run     // the network's shape and pcnet's settings, as is (Batch: MaxBatch)
+	Observe bool         // whether the workers report their nodes' statistics
 	Layers  []layerState // theta_l of the hosted nodes, from Lo
 	Delay   time.Duration
 	LinkRun string // scopes the links' subjects (natslink.Options.Run)
@@ -73,21 +75,6 @@ type message struct {
 	Links     []natslink.Traffic // of the links the worker receives over NATS, since its last report
 	Fault     string
 	NonFinite bool
-}
-
-// netSpec is what every worker must know of the network.
-type netSpec struct {
-	Widths     []int
-	Activation layer.Activation // of the hidden layers; the last is the identity
-	Variant    pcnet.Variant
-	Steps      int
-	Gamma, K   uint64 // Float64bits
-	Precisions []byte // floatBytes
-	Loss       string
-	Schedule   pcnet.Schedule
-	MaxBatch   int
-	Optimizer  optim.Config
-	Observe    bool
 }
 
 // layerState is one weight layer's theta and its optimiser states (weight, bias).

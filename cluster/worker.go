@@ -238,19 +238,20 @@ func (w *worker) close() {
 // setup builds the part from the coordinator's description and theta.
 func (w *worker) setup(ctx context.Context, m *message) error {
 	n := m.Net
-	h := len(n.Widths) - 2
+	h := n.Hidden()
 	lo, hi := w.o.Nodes.Lo, w.o.Nodes.Hi
 	if h < 1 || hi > h+1 {
-		return fmt.Errorf("setup: a network of %d nodes has no %v", len(n.Widths), w.o.Nodes)
+		return fmt.Errorf("setup: a network of %d nodes has no %v", len(n.Sizes), w.o.Nodes)
 	}
 	want := max(min(hi, h)-lo+1, 0)
 	if len(m.Layers) != want {
 		return fmt.Errorf("setup: %d layers for %d hosted weight layers", len(m.Layers), want)
 	}
-	cfg, err := n.config()
-	if err != nil {
-		return fmt.Errorf("setup: %w", err)
+	if !n.Algorithm.IsPC() {
+		return fmt.Errorf("setup: algorithm %v: workers run the PC variants", n.Algorithm)
 	}
+	// pcnet.NewPart validates the configuration.
+	cfg := n.PCConfig(nil)
 	var layers []*layer.Dense
 	for i := range m.Layers {
 		l := lo + i
@@ -258,7 +259,7 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 		if l == h {
 			act = layer.Identity
 		}
-		d, err := layer.NewDense(n.Widths[l], n.Widths[l+1], act)
+		d, err := layer.NewDense(n.Sizes[l], n.Sizes[l+1], act)
 		if err != nil {
 			return fmt.Errorf("setup: layer %d: %w", l, err)
 		}
@@ -270,11 +271,12 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 	if err := checkRun(m.LinkRun, 64); err != nil {
 		return fmt.Errorf("setup: links: %w", err)
 	}
+	var err error
 	w.tr, err = natslink.New(w.o.Conn, natslink.Options{Run: m.LinkRun, Lo: lo, Hi: hi, Delay: m.Delay})
 	if err != nil {
 		return err
 	}
-	w.part, err = pcnet.NewPart(ctx, pcnet.PartSpec{Widths: n.Widths, Lo: lo, Hi: hi, Layers: layers, Config: cfg, Transport: w.tr, Observe: n.Observe})
+	w.part, err = pcnet.NewPart(ctx, pcnet.PartSpec{Widths: n.Sizes, Lo: lo, Hi: hi, Layers: layers, Config: cfg, Transport: w.tr, Observe: m.Observe})
 	if err != nil {
 		return err
 	}
@@ -376,24 +378,6 @@ func (w *worker) state(seq uint64, updates bool) *message {
 		r.Layers = append(r.Layers, captureLayer(d, opt))
 	}
 	return r
-}
-
-// config rebuilds the network's configuration.
-func (n netSpec) config() (pcnet.Config, error) {
-	loss, err := layer.ParseLoss(n.Loss)
-	if err != nil {
-		return pcnet.Config{}, err
-	}
-	cfg := pcnet.Config{
-		Variant: n.Variant, Steps: n.Steps, Gamma: math.Float64frombits(n.Gamma), K: math.Float64frombits(n.K),
-		Loss: loss, Engine: pcnet.Parallel, Schedule: n.Schedule, MaxBatch: n.MaxBatch, Optimizer: n.Optimizer,
-	}
-	if n.Precisions != nil {
-		if cfg.Precisions, err = floatsOf(n.Precisions, "precisions"); err != nil {
-			return pcnet.Config{}, err
-		}
-	}
-	return cfg, nil
 }
 
 // maxRun bounds a run ID: the links' subjects add a setup number to it, within

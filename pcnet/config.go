@@ -177,47 +177,84 @@ func (c *Config) withDefaults() Config {
 	return out
 }
 
-// validate checks the configuration for a network with h hidden layers.
-func (c *Config) validate(h int) error {
+// FieldError is a configuration value out of range. Field names the setting as the
+// command's flags do ("steps", "gamma", "k", "precisions", ...), so that a caller can map
+// it to its own name for it; Problem says what the value must be.
+type FieldError struct {
+	Field   string
+	Value   any
+	Problem string
+}
+
+// fieldLabels are the names Error gives fields that have a symbol of their own.
+var fieldLabels = map[string]string{"steps": "steps T"}
+
+func (e *FieldError) Error() string {
+	label := e.Field
+	if l, ok := fieldLabels[label]; ok {
+		label = l
+	}
+	return fmt.Sprintf("pcnet: %s = %v: %s", label, e.Value, e.Problem)
+}
+
+func fieldErr(field string, v any, problem string) error {
+	return &FieldError{Field: field, Value: v, Problem: problem}
+}
+
+// finitePositive reports whether v is a finite number > 0.
+func finitePositive(v float64) bool { return v > 0 && !math.IsInf(v, 0) }
+
+// Validate checks the configuration for a network with h hidden layers; a value out of
+// range is a *FieldError. New and NewPart call it; callers that build a Config from
+// their own settings (package spec) call it to check them in one place.
+func (c *Config) Validate(h int) error {
 	if _, ok := variantNames[c.Variant]; !ok {
-		return fmt.Errorf("pcnet: variant: unknown variant %d", int(c.Variant))
+		return fieldErr("variant", int(c.Variant), "unknown variant")
 	}
 	if c.Steps < 0 {
-		return fmt.Errorf("pcnet: steps T = %d: must be >= 0", c.Steps)
+		return fieldErr("steps", c.Steps, "must be >= 0")
 	}
 	if c.Variant == Incremental && c.Steps < 1 {
-		return fmt.Errorf("pcnet: steps T = %d: incremental PC learns at its inference steps, so it needs T >= 1", c.Steps)
+		return fieldErr("steps", c.Steps, "incremental PC learns at its inference steps, so it needs T >= 1")
 	}
-	if !(c.Gamma > 0) || math.IsInf(c.Gamma, 0) {
-		return fmt.Errorf("pcnet: gamma = %v: must be a finite number > 0", c.Gamma)
+	if !finitePositive(c.Gamma) {
+		return fieldErr("gamma", c.Gamma, "must be a finite number > 0")
 	}
 	if c.Variant == ZeroDivergence && c.Gamma != 1 {
-		return fmt.Errorf("pcnet: gamma = %v: Z-IL runs with gamma = 1", c.Gamma)
+		return fieldErr("gamma", c.Gamma, "Z-IL runs with gamma 1")
 	}
-	if c.Variant == VarianceScaled && (!(c.K > 0) || math.IsInf(c.K, 0)) {
-		return fmt.Errorf("pcnet: k = %v: must be a finite number > 0", c.K)
+	if c.Variant == VarianceScaled && !finitePositive(c.K) {
+		return fieldErr("k", c.K, "must be a finite number > 0")
 	}
-	if c.Precisions != nil {
-		if c.Variant != Standard && c.Variant != Incremental {
-			return fmt.Errorf("pcnet: precisions: only the pc and ipc variants take per-node precisions, not %s", c.Variant)
-		}
-		if len(c.Precisions) != h {
-			return fmt.Errorf("pcnet: precisions: %d values for %d hidden nodes", len(c.Precisions), h)
-		}
-		for i, p := range c.Precisions {
-			if !(p > 0) || math.IsInf(p, 0) {
-				return fmt.Errorf("pcnet: precisions: pi_%d = %v: must be a finite number > 0", i+1, p)
-			}
-		}
+	if err := c.validatePrecisions(h); err != nil {
+		return err
 	}
 	if c.Engine != Parallel && c.Engine != Sequential {
-		return fmt.Errorf("pcnet: engine: unknown engine %d", int(c.Engine))
+		return fieldErr("engine", int(c.Engine), "unknown engine")
 	}
 	if c.Schedule != Event && c.Schedule != Dense {
-		return fmt.Errorf("pcnet: schedule: unknown schedule %d", int(c.Schedule))
+		return fieldErr("schedule", int(c.Schedule), "unknown schedule")
 	}
 	if c.MaxBatch < 1 {
-		return fmt.Errorf("pcnet: max batch = %d: must be >= 1", c.MaxBatch)
+		return fieldErr("max-batch", c.MaxBatch, "must be >= 1")
+	}
+	return nil
+}
+
+func (c *Config) validatePrecisions(h int) error {
+	if c.Precisions == nil {
+		return nil
+	}
+	if c.Variant != Standard && c.Variant != Incremental {
+		return fieldErr("precisions", c.Precisions, fmt.Sprintf("only the pc and ipc variants take per-node precisions, not %s", c.Variant))
+	}
+	if len(c.Precisions) != h {
+		return fieldErr("precisions", c.Precisions, fmt.Sprintf("%d values for %d hidden nodes", len(c.Precisions), h))
+	}
+	for i, p := range c.Precisions {
+		if !finitePositive(p) {
+			return fieldErr("precisions", c.Precisions, fmt.Sprintf("pi_%d = %v: must be a finite number > 0", i+1, p))
+		}
 	}
 	return nil
 }

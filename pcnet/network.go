@@ -75,7 +75,7 @@ func New(ctx context.Context, layers []*layer.Dense, cfg Config) (*Network, erro
 			return nil, fmt.Errorf("pcnet: widths: layer %d has %d inputs but layer %d has %d outputs", l, layers[l].In(), l-1, layers[l-1].Out())
 		}
 	}
-	if err := cfg.validate(h); err != nil {
+	if err := cfg.Validate(h); err != nil {
 		return nil, err
 	}
 	for l, d := range layers {

@@ -96,7 +96,7 @@ func NewPart(ctx context.Context, spec PartSpec) (*Part, error) {
 	if cfg.Observer != nil {
 		return nil, errors.New("pcnet: part: Config.Observer must be nil; set PartSpec.Observe and replay the reports")
 	}
-	if err := cfg.validate(h); err != nil {
+	if err := cfg.Validate(h); err != nil {
 		return nil, err
 	}
 	if cfg.Optimizer.Kind != 0 {

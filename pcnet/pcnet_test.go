@@ -367,7 +367,7 @@ func TestBadConfigurationSaysWhichValue(t *testing.T) {
 		{"zero gamma", f.layers, Config{Variant: Standard, Steps: 1}, "gamma = 0"},
 		{"NaN gamma", f.layers, Config{Variant: Standard, Steps: 1, Gamma: math.NaN()}, "gamma = NaN"},
 		{"zero k", f.layers, Config{Variant: VarianceScaled, Steps: 1, Gamma: 1}, "k = 0"},
-		{"Z-IL gamma", f.layers, Config{Variant: ZeroDivergence, Steps: 2, Gamma: 0.5}, "Z-IL runs with gamma = 1"},
+		{"Z-IL gamma", f.layers, Config{Variant: ZeroDivergence, Steps: 2, Gamma: 0.5}, "Z-IL runs with gamma 1"},
 		{"unknown variant", f.layers, Config{Steps: 1, Gamma: 1}, "unknown variant"},
 		{"precisions length", f.layers, Config{Variant: Standard, Steps: 1, Gamma: 1, Precisions: []float64{1}}, "1 values for 2 hidden nodes"},
 		{"mismatched widths", []*layer.Dense{f.layers[0], f.layers[2]}, Config{Variant: FixedPrediction, Gamma: 1}, "widths: layer 1 has"},

@@ -8,6 +8,7 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -132,3 +133,16 @@ func (p *PC) Updates() []*layer.Grad { return p.net.Updates() }
 
 // Close stops the network's goroutines.
 func (p *PC) Close() error { return p.net.Close() }
+
+// New returns the learner of run on layers (used, not copied): backprop's, or a
+// pcnet.Network's started under ctx with obs (nil: none) as its observer. It validates
+// run first.
+func New(ctx context.Context, run *spec.Run, layers []*layer.Dense, obs pcnet.Observer) (Learner, error) {
+	if err := run.Validate(); err != nil {
+		return nil, err
+	}
+	if run.Algorithm == spec.BP {
+		return NewBP(layers, run.LossFunc(), run.Optimizer)
+	}
+	return NewPC(ctx, layers, run.PCConfig(obs))
+}

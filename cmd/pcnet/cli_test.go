@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/pcnet/pcnet/checkpoint"
 	"github.com/pcnet/pcnet/metrics"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -71,15 +73,15 @@ func TestEpochLine(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		variant pcnet.Variant
+		variant spec.Algorithm
 		info    train.EpochInfo
 		summary metrics.Summary
 		want    string
 	}{
-		{"bp", 0, e, nil, "epoch 2/3  loss 0.2311  val acc 94.12%  time 4.1s"},
-		{"fpa", pcnet.FixedPrediction, e, s,
+		{"bp", spec.BP, e, nil, "epoch 2/3  loss 0.2311  val acc 94.12%  time 4.1s"},
+		{"fpa", spec.FPA, e, s,
 			"epoch 2/3  loss 0.2311  val acc 94.12%  cos(PC,BP) 1.000000  first-nonzero step d1:1 d2:2  converged d1:1 d2:-  unconverged d2:100%  time 4.1s (PC steps 3.0s, BP 1.2s on the 860 compared batches)"},
-		{"not compared", pcnet.FixedPrediction, func() train.EpochInfo { e := e; e.Compared = 0; return e }(), nil,
+		{"not compared", spec.FPA, func() train.EpochInfo { e := e; e.Compared = 0; return e }(), nil,
 			"epoch 2/3  loss 0.2311  val acc 94.12%  time 4.1s (PC steps 3.0s)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,19 +106,16 @@ func TestWidthsAndSteps(t *testing.T) {
 		{hidden: 2, width: "0", err: `-width "0": want widths in 1..65536`},
 		{hidden: 2, width: "64", steps: []string{"-3"}, err: "-steps: must be >= 0, got -3"},
 	} {
-		a := archFlags{hidden: tc.hidden, width: tc.width, activation: "tanh"}
-		sizes, _, err := a.resolve()
-		var p inferFlags
-		p.gamma, p.k, p.engine, p.schedule, p.loss = 1, 1, "parallel", "event", "nll"
+		f := newTrainFlags()
+		f.hidden, f.width = tc.hidden, tc.width
 		for _, s := range tc.steps {
-			require.NoError(t, p.steps.Set(s))
+			require.NoError(t, f.steps.Set(s))
 		}
+		var sizes []int
+		r, err := f.resolve(map[string]bool{})
 		if err == nil {
-			var pc pcSettings
-			pc, err = p.resolve(tc.hidden)
-			if err == nil {
-				require.Equal(t, tc.t, pc.steps)
-			}
+			sizes = r.Sizes
+			require.Equal(t, tc.t, r.PC.Steps)
 		}
 		if tc.err != "" {
 			require.ErrorContains(t, err, tc.err)
@@ -148,4 +147,44 @@ func Example() {
 	// Output:
 	// fpa T=2 cosine to BP 1.000000000
 	// zil T=2 cosine to BP 1.000000000
+}
+
+// train and compare read a checkpoint's settings through one reconciliation: flags not
+// given take the checkpoint's values, flags given must agree with them.
+func TestReconcileWithACheckpoint(t *testing.T) {
+	good := filepath.Join(t.TempDir(), "good.safetensors")
+	writeSmallCheckpoint(t, good)
+	ck, err := checkpoint.Load(good)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		args []string
+		edit func(r *spec.Run) // from the checkpoint's run
+		err  string
+	}{
+		{"all from the checkpoint", nil, func(r *spec.Run) {}, ""},
+		{"an agreeing flag", []string{"-lr", "0.01", "-width", "16"}, func(r *spec.Run) {}, ""},
+		{"a setting it does not fix", []string{"-schedule", "dense", "-epochs", "3"}, func(r *spec.Run) { r.PC.Schedule, r.Epochs = pcnet.Dense, 3 }, ""},
+		{"a contradicting flag", []string{"-steps", "3"}, nil, "-steps 3 does not match the checkpoint " + good + " (steps 2)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, r, _, err := trainFromFlags(append([]string{"-resume", good}, tc.args...), io.Discard)
+			if tc.err != "" {
+				require.EqualError(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			want := ck.Run
+			want.PC.Engine, want.PC.Schedule = pcnet.Parallel, pcnet.Event // flags' defaults: the checkpoint has none
+			want.PC.Tolerance = metrics.DefaultConvergenceTolerance
+			tc.edit(&want)
+			require.Equal(t, want, *r)
+		})
+	}
+	f := newCompareFlags()
+	require.NoError(t, parseFlags(f.fs, []string{"-checkpoint", good, "-variants", "fpa"}, io.Discard))
+	c, err := f.resolve()
+	require.NoError(t, err)
+	require.Equal(t, ck.Run.Sizes, c.runs[0].Sizes, "compare takes the architecture from the checkpoint")
+	require.Equal(t, ck.Run.Seed, c.report.Network.Seed)
 }

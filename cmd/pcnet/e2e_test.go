@@ -25,6 +25,7 @@ import (
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/safetensors"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/mat"
@@ -197,8 +198,8 @@ func TestTrainSmallDefaultRun(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, train.Position{Epoch: 1, Batch: 0, Samples: 2000}, ck.Position)
 	require.Equal(t, int64(32), ck.Step)
-	require.Equal(t, "fpa", ck.Variant)
-	require.Equal(t, 4, ck.Steps)
+	require.Equal(t, spec.FPA, ck.Run.Algorithm)
+	require.Equal(t, 4, ck.Run.PC.Steps)
 
 	// eval reads the checkpoint back, with the same test accuracy as train printed.
 	r = pcnetRun(t, "eval", "-checkpoint", path, "-json")
@@ -290,8 +291,11 @@ func writeSmallCheckpoint(t *testing.T, path string) {
 		states[l] = [2]*optim.State{opt.NewState(len(p[0])), opt.NewState(len(p[1]))}
 	}
 	require.NoError(t, checkpoint.Save(path, &checkpoint.Checkpoint{
-		Sizes: sizes, Activation: layer.Tanh, Loss: "nll", Variant: "fpa", Steps: 2, Gamma: 1, K: 1,
-		Optimizer: opt, Seed: 1, Batch: 64, Epochs: 1,
+		// No engine or schedule: a checkpoint written before they were stored.
+		Run: spec.Run{
+			Sizes: sizes, Activation: layer.Tanh, Loss: "nll", Algorithm: spec.FPA, PC: spec.PCSettings{Steps: 2, Gamma: 1, K: 1},
+			Optimizer: opt, Seed: 1, Batch: 64, Epochs: 1,
+		},
 		Layers: layers, OptimizerState: checkpoint.CaptureOptimizers(states),
 	}))
 }
@@ -339,6 +343,7 @@ func TestBadInput(t *testing.T) {
 		{"batch", []string{"-batch", "0"}, 2, "pcnet train: -batch: must be >= 1, got 0"},
 		{"epochs", []string{"-epochs", "0"}, 2, "pcnet train: -epochs: must be >= 1, got 0"},
 		{"max-train", []string{"-max-train", "-5"}, 2, "pcnet train: -max-train: must be >= 0, got -5"},
+		{"tol", []string{"-tol", "1"}, 2, "pcnet train: -tol: must be in [0, 1), got 1"},
 		{"engine", []string{"-engine", "gpu"}, 2, `pcnet train: -engine: unknown engine "gpu"`},
 		{"loss", []string{"-loss", "hinge"}, 2, `pcnet train: -loss: unknown loss "hinge"`},
 		{"metrics addr", []string{"-metrics-addr", "nonsense"}, 2, `pcnet train: -metrics-addr "nonsense": want host:port`},
@@ -351,6 +356,10 @@ func TestBadInput(t *testing.T) {
 		{"setting mismatch", []string{"-resume", good, "-lr", "0.1"}, 2, fmt.Sprintf("pcnet train: -lr 0.1 does not match the checkpoint %s (lr 0.01)", good)},
 		{"compare mismatch", []string{"compare", "-checkpoint", good, "-hidden", "4"}, 2, fmt.Sprintf("pcnet compare: -hidden 4 does not match the checkpoint %s (hidden 2)", good)},
 		{"compare bp", []string{"compare", "-variants", "fpa,bp"}, 2, "pcnet compare: -variants: bp is the reference"},
+		{"compare zil gamma", []string{"compare", "-gamma", "0.5"}, 2, "pcnet compare: -gamma: Z-IL runs with gamma 1, got 0.5"},
+		{"compare precisions", []string{"compare", "-variants", "pc,fpa", "-hidden", "2", "-precisions", "1,0"}, 2, "pcnet compare: -precisions: pi_2 = 0: must be a finite number > 0"},
+		{"compare loss mismatch", []string{"compare", "-checkpoint", good, "-loss", "mse"}, 2, fmt.Sprintf("pcnet compare: -loss mse does not match the checkpoint %s (loss nll)", good)},
+		{"adam eps", []string{"-optimizer", "adam", "-eps", "0"}, 2, "pcnet train: -eps: must be a finite number > 0, got 0"},
 		{"eval no checkpoint", []string{"eval"}, 2, "pcnet eval: -checkpoint: required"},
 		{"eval split", []string{"eval", "-checkpoint", good, "-split", "dev"}, 2, `pcnet eval: -split "dev": want train, validation or test`},
 		{"truncated checkpoint", []string{"-resume", truncated}, 1, fmt.Sprintf("pcnet train: -resume: %s: truncated", truncated)},

@@ -8,7 +8,6 @@ import (
 	"io"
 
 	"github.com/pcnet/pcnet/checkpoint"
-	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/train"
 )
@@ -69,22 +68,22 @@ func runEval(_ context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("-checkpoint: %w", err)
 	}
-	if ck.Sizes[0] != mnist.Pixels || ck.Sizes[len(ck.Sizes)-1] != mnist.Classes {
+	run := &ck.Run
+	if run.Sizes[0] != mnist.Pixels || run.Sizes[len(run.Sizes)-1] != mnist.Classes {
 		return fmt.Errorf("-checkpoint: %s is a %s network, not one for MNIST (%d inputs, %d classes)",
-			f.checkpoint, describeNet(ck.Sizes, ck.Activation), mnist.Pixels, mnist.Classes)
+			f.checkpoint, describeNet(run.Sizes, run.Activation), mnist.Pixels, mnist.Classes)
 	}
 	data, err := loadData(f.data)
 	if err != nil {
 		return err
 	}
 	d, _ := splitOf(data, f.split)
-	loss, _ := layer.ParseLoss(ck.Loss) // Load checked it
-	l, acc, err := train.Evaluate(ck.Layers, loss, d)
+	l, acc, err := train.Evaluate(ck.Layers, run.LossFunc(), d)
 	if err != nil {
 		return err
 	}
 	r := evalResult{
-		Checkpoint: f.checkpoint, Variant: ck.Variant, Sizes: ck.Sizes, Activation: ck.Activation.String(),
+		Checkpoint: f.checkpoint, Variant: run.Algorithm.String(), Sizes: run.Sizes, Activation: run.Activation.String(),
 		Epoch: ck.Position.Epoch, BatchIndex: ck.Position.Batch,
 		Split: f.split, Examples: d.Len(), Correct: int(acc*float64(d.Len()) + 0.5), Loss: l, Accuracy: acc,
 	}
@@ -94,7 +93,7 @@ func runEval(_ context.Context, args []string, stdout, _ io.Writer) error {
 		return enc.Encode(r)
 	}
 	fmt.Fprintf(stdout, "%s: loss %.4f  accuracy %.2f%% (%d/%d); checkpoint %s (%s, %s, epoch %d, batch %d)\n",
-		r.Split, r.Loss, 100*r.Accuracy, r.Correct, r.Examples, f.checkpoint, ck.Variant,
-		describeNet(ck.Sizes, ck.Activation), ck.Position.Epoch, ck.Position.Batch)
+		r.Split, r.Loss, 100*r.Accuracy, r.Correct, r.Examples, f.checkpoint, run.Algorithm,
+		describeNet(run.Sizes, run.Activation), ck.Position.Epoch, ck.Position.Batch)
 	return nil
 }

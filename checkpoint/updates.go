@@ -1,0 +1,95 @@
+package checkpoint
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/safetensors"
+	"gonum.org/v1/gonum/mat"
+)
+
+// UpdatesFormat is the "format" metadata of the file SaveUpdates writes.
+const UpdatesFormat = "pcnet-compare/1"
+
+// Updates is one batch, the weights, backprop's gradients on it and every PC variant's
+// weight updates: what pcnet compare -dump writes, for a check in another framework.
+type Updates struct {
+	Sizes      []int
+	Activation string
+	Loss       string
+	Split      string
+	BatchIndex int // the batch's index in the split, in batches of its size
+	First      int // the index of its first image
+
+	X      *mat.Dense
+	Labels []int
+	Layers []*layer.Dense
+	Grads  []*layer.Grad // backprop's dE/dtheta, the gradient's own sign
+
+	Variants []VariantUpdates
+}
+
+// VariantUpdates are one variant's settings and weight updates (PC's sign: a
+// negative-gradient estimate).
+type VariantUpdates struct {
+	Name     string
+	Steps    int
+	Gamma, K float64
+	Updates  []*layer.Grad
+}
+
+// SaveUpdates writes u to path atomically: "input" [B, n_0], "labels" [B], the weights
+// ("layers.<l>.weight", "layers.<l>.bias"), backprop's gradients ("bp.layers.<l>...")
+// and every variant's updates ("<variant>.layers.<l>...").
+func SaveUpdates(path string, u *Updates) error {
+	rows, cols := u.X.Dims()
+	input := make([]float64, 0, rows*cols)
+	for i := 0; i < rows; i++ {
+		input = append(input, u.X.RawRowView(i)...)
+	}
+	lab := make([]float64, len(u.Labels))
+	for i, y := range u.Labels {
+		lab[i] = float64(y)
+	}
+	f := &safetensors.File{
+		Metadata: map[string]string{
+			"format":      UpdatesFormat,
+			"sizes":       FormatInts(u.Sizes),
+			"activation":  u.Activation,
+			"loss":        u.Loss,
+			"split":       u.Split,
+			"batch_index": strconv.Itoa(u.BatchIndex),
+			"first":       strconv.Itoa(u.First),
+			"signs":       "bp.*: gradients dE/dtheta; <variant>.*: PC weight updates (negative-gradient estimates)",
+		},
+		Tensors: []safetensors.Tensor{
+			{Name: "input", Shape: []int{rows, cols}, Data: input},
+			{Name: "labels", Shape: []int{len(u.Labels)}, Data: lab},
+		},
+	}
+	add := func(prefix string, l int, w *mat.Dense, b *mat.VecDense) {
+		out, in := w.Dims()
+		f.Tensors = append(f.Tensors,
+			safetensors.Tensor{Name: fmt.Sprintf("%slayers.%d.weight", prefix, l), Shape: []int{out, in}, Data: slices.Clone(w.RawMatrix().Data)},
+			safetensors.Tensor{Name: fmt.Sprintf("%slayers.%d.bias", prefix, l), Shape: []int{out}, Data: slices.Clone(b.RawVector().Data)})
+	}
+	for l, d := range u.Layers {
+		add("", l, d.W, d.B)
+		add("bp.", l, u.Grads[l].W, u.Grads[l].B)
+	}
+	var names []string
+	for _, v := range u.Variants {
+		names = append(names, v.Name)
+		f.Metadata[v.Name+".steps"] = strconv.Itoa(v.Steps)
+		f.Metadata[v.Name+".gamma"] = FormatFloat(v.Gamma)
+		f.Metadata[v.Name+".k"] = FormatFloat(v.K)
+		for l, g := range v.Updates {
+			add(v.Name+".", l, g.W, g.B)
+		}
+	}
+	f.Metadata["variants"] = strings.Join(names, ",")
+	return safetensors.WriteFileAtomic(path, f)
+}

@@ -1,0 +1,293 @@
+package spec
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/pcnet"
+)
+
+// Algorithm is how a run learns: backprop or a predictive-coding variant. The zero
+// value is no algorithm; Validate refuses it.
+type Algorithm int
+
+// The algorithms.
+const (
+	BP     Algorithm = iota + 1 // backpropagation, the reference
+	FPA                         // pcnet.FixedPrediction
+	PC                          // pcnet.Standard
+	Scaled                      // pcnet.VarianceScaled
+	ZIL                         // pcnet.ZeroDivergence
+	IPC                         // pcnet.Incremental
+)
+
+// variants maps each PC algorithm to its pcnet variant.
+var variants = map[Algorithm]pcnet.Variant{
+	FPA: pcnet.FixedPrediction, PC: pcnet.Standard, Scaled: pcnet.VarianceScaled,
+	ZIL: pcnet.ZeroDivergence, IPC: pcnet.Incremental,
+}
+
+// Algorithms lists every algorithm, BP first.
+func Algorithms() []Algorithm { return []Algorithm{BP, FPA, PC, Scaled, ZIL, IPC} }
+
+// AlgorithmNames are the algorithms' names in the order of Algorithms.
+func AlgorithmNames() []string {
+	var names []string
+	for _, a := range Algorithms() {
+		names = append(names, a.String())
+	}
+	return names
+}
+
+// String returns "bp" or the PC variant's short name ("fpa", "pc", "scaled", "zil",
+// "ipc").
+func (a Algorithm) String() string {
+	if a == BP {
+		return "bp"
+	}
+	if v, ok := variants[a]; ok {
+		return v.String()
+	}
+	return fmt.Sprintf("Algorithm(%d)", int(a))
+}
+
+// ParseAlgorithm maps a name that String returns to its Algorithm.
+func ParseAlgorithm(s string) (Algorithm, error) {
+	for _, a := range Algorithms() {
+		if s == a.String() {
+			return a, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown algorithm %q (want one of %s)", s, strings.Join(AlgorithmNames(), ", "))
+}
+
+// Variant returns the PC variant, and false for BP (and an unknown algorithm).
+func (a Algorithm) Variant() (pcnet.Variant, bool) {
+	v, ok := variants[a]
+	return v, ok
+}
+
+// IsPC reports whether a is a predictive-coding variant.
+func (a Algorithm) IsPC() bool {
+	_, ok := variants[a]
+	return ok
+}
+
+// FromVariant returns the algorithm of a PC variant (0 for an unknown one).
+func FromVariant(v pcnet.Variant) Algorithm {
+	for a, av := range variants {
+		if av == v {
+			return a
+		}
+	}
+	return 0
+}
+
+// Run is a training run's specification. Every field is plain data, so that it
+// gob-encodes exactly (floats bit for bit).
+type Run struct {
+	// Sizes are the node widths: MNIST's 784 inputs (for the command), H hidden widths,
+	// the output width.
+	Sizes      []int
+	Activation layer.Activation // of the hidden layers; the last layer is linear
+	Loss       string           // "nll" or "mse" (layer.ParseLoss)
+
+	Algorithm Algorithm
+	PC        PCSettings
+	Optimizer optim.Config
+
+	Batch  int
+	Epochs int
+	Seed   uint64 // of the initial weights (PCG (Seed, 0)) and of the shuffling
+	Data   Data
+}
+
+// PCSettings are pcnet's settings. Backprop ignores them, but a checkpoint stores them,
+// so they are checked for every algorithm.
+type PCSettings struct {
+	Steps      int     // T
+	Gamma      float64 // the inference step size
+	K          float64 // the hidden precision of Scaled
+	Precisions []float64
+	Engine     pcnet.Engine
+	Schedule   pcnet.Schedule
+	// Tolerance is the relative tolerance by which the metrics judge that a step moved
+	// a node's error (metrics.Options.ConvergenceTolerance), in [0, 1); 0: the metrics'
+	// default. It measures and changes no number, so checkpoints do not keep it.
+	Tolerance float64
+}
+
+// Data says which training images a run reads.
+type Data struct {
+	Dir      string // the four MNIST files; "" is the copy in the Go module cache
+	MaxTrain int    // use only the first MaxTrain training images; 0: all
+}
+
+// The bounds of a network's shape and of a batch.
+const (
+	MaxHidden = 1024
+	MaxWidth  = 1 << 16
+	MaxBatch  = 1 << 16
+)
+
+// Default returns the command's default run: FPA-PC with gamma 1 and T = H on
+// 784-[64 tanh]x4-10, SGD with lr 0.01 and momentum 0.9, batch 64, five epochs, seed 1.
+func Default() Run {
+	return Run{
+		Sizes: []int{784, 64, 64, 64, 64, 10}, Activation: layer.Tanh, Loss: "nll",
+		Algorithm: FPA,
+		PC:        PCSettings{Steps: 4, Gamma: 1, K: 1, Engine: pcnet.Parallel, Schedule: pcnet.Event},
+		Optimizer: optim.Config{Kind: optim.SGD, LR: 0.01, Momentum: 0.9},
+		Batch:     64, Epochs: 5, Seed: 1,
+	}
+}
+
+// Hidden returns H.
+func (r *Run) Hidden() int { return len(r.Sizes) - 2 }
+
+// LossFunc returns the loss Loss names (layer.NLL for a name it does not know, which
+// Validate refuses).
+func (r *Run) LossFunc() layer.Loss {
+	l, err := layer.ParseLoss(r.Loss)
+	if err != nil {
+		return layer.NLL{}
+	}
+	return l
+}
+
+// PCConfig returns pcnet's configuration of a PC run, with obs as its observer (nil:
+// none) and the batch as MaxBatch. For BP its Variant is 0.
+func (r *Run) PCConfig(obs pcnet.Observer) pcnet.Config {
+	v, _ := r.Algorithm.Variant()
+	p := r.PC
+	return pcnet.Config{
+		Variant: v, Steps: p.Steps, Gamma: p.Gamma, K: p.K, Precisions: p.Precisions,
+		Loss: r.LossFunc(), Engine: p.Engine, Schedule: p.Schedule, MaxBatch: r.Batch,
+		Optimizer: r.Optimizer, Observer: obs,
+	}
+}
+
+// FieldError is a setting out of range; Field names it as the command's flag does.
+type FieldError = pcnet.FieldError
+
+func fieldErr(field string, v any, problem string) error {
+	return &FieldError{Field: field, Value: v, Problem: problem}
+}
+
+// CheckHidden checks H, before a caller builds H widths.
+func CheckHidden(h int) error {
+	switch {
+	case h < 1:
+		return fieldErr("hidden", h, "must be >= 1")
+	case h > MaxHidden:
+		return fieldErr("hidden", h, fmt.Sprintf("must be <= %d", MaxHidden))
+	}
+	return nil
+}
+
+// CheckWidth checks one hidden width.
+func CheckWidth(w int) error {
+	if w < 1 || w > MaxWidth {
+		return fieldErr("width", w, fmt.Sprintf("must be in 1..%d", MaxWidth))
+	}
+	return nil
+}
+
+// Validate checks every setting; the first out of range is a *FieldError.
+func (r *Run) Validate() error {
+	if r.Algorithm != BP && !r.Algorithm.IsPC() {
+		return fieldErr("algorithm", int(r.Algorithm), "unknown algorithm")
+	}
+	if err := r.validateShape(); err != nil {
+		return err
+	}
+	// The batch first: pcnet would name it its max batch.
+	switch {
+	case r.Batch < 1:
+		return fieldErr("batch", r.Batch, "must be >= 1")
+	case r.Batch > MaxBatch:
+		return fieldErr("batch", r.Batch, fmt.Sprintf("must be <= %d", MaxBatch))
+	case r.Epochs < 1:
+		return fieldErr("epochs", r.Epochs, "must be >= 1")
+	case r.Data.MaxTrain < 0:
+		return fieldErr("max-train", r.Data.MaxTrain, "must be >= 0")
+	case !(r.PC.Tolerance >= 0 && r.PC.Tolerance < 1):
+		return fieldErr("tol", r.PC.Tolerance, "must be in [0, 1)")
+	}
+	if err := r.validatePC(); err != nil {
+		return err
+	}
+	return validateOptimizer(r.Optimizer)
+}
+
+func (r *Run) validateShape() error {
+	if err := CheckHidden(r.Hidden()); err != nil {
+		return err
+	}
+	for _, w := range r.Sizes {
+		if err := CheckWidth(w); err != nil {
+			return err
+		}
+	}
+	if _, err := layer.ParseActivation(r.Activation.String()); err != nil {
+		return fieldErr("activation", int(r.Activation), "unknown activation")
+	}
+	if _, err := layer.ParseLoss(r.Loss); err != nil {
+		return fieldErr("loss", r.Loss, "unknown loss (want nll or mse)")
+	}
+	return nil
+}
+
+// validatePC delegates pcnet's settings to pcnet.Config.Validate. pcnet reads k only
+// for Scaled and nothing for BP, but a checkpoint stores them all, so first they are all
+// checked as Scaled's (without the precisions, which are per variant).
+func (r *Run) validatePC() error {
+	cfg := r.PCConfig(nil)
+	all := cfg
+	all.Variant, all.Precisions = pcnet.VarianceScaled, nil
+	if err := all.Validate(r.Hidden()); err != nil {
+		return err
+	}
+	if r.Algorithm == BP {
+		if r.PC.Precisions != nil {
+			return fieldErr("precisions", r.PC.Precisions, "only the pc and ipc variants take per-node precisions, not bp")
+		}
+		return nil
+	}
+	return cfg.Validate(r.Hidden())
+}
+
+// validateOptimizer checks the optimiser's settings by name, then as optim does (its
+// combinations: Nesterov's needs).
+func validateOptimizer(o optim.Config) error {
+	adam := o.Kind == optim.Adam
+	checks := []struct {
+		name string
+		bad  bool
+		want string
+		v    float64
+	}{
+		{"lr", !(o.LR > 0) || math.IsInf(o.LR, 0), "must be a finite number > 0", o.LR},
+		{"weight-decay", !(o.WeightDecay >= 0) || math.IsInf(o.WeightDecay, 0), "must be a finite number >= 0", o.WeightDecay},
+		{"momentum", !(o.Momentum >= 0 && o.Momentum < 1), "must be in [0, 1)", o.Momentum},
+		{"dampening", !(o.Dampening >= 0 && o.Dampening <= 1), "must be in [0, 1]", o.Dampening},
+		{"beta1", adam && !(o.Beta1 >= 0 && o.Beta1 < 1), "must be in [0, 1)", o.Beta1},
+		{"beta2", adam && !(o.Beta2 >= 0 && o.Beta2 < 1), "must be in [0, 1)", o.Beta2},
+		{"eps", adam && (!(o.Eps > 0) || math.IsInf(o.Eps, 0)), "must be a finite number > 0", o.Eps},
+	}
+	if o.Kind != optim.SGD && !adam {
+		return fieldErr("optimizer", o.Kind, "want sgd or adam")
+	}
+	for _, c := range checks {
+		if c.bad {
+			return fieldErr(c.name, c.v, c.want)
+		}
+	}
+	if err := o.Validate(); err != nil {
+		return fieldErr("optimizer", o.Kind, strings.TrimPrefix(err.Error(), "optim: "))
+	}
+	return nil
+}
