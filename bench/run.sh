@@ -20,8 +20,9 @@
 # openblas build tag builds (Debian: libopenblas-dev). The core counts alternate (-cpu
 # 1,2,1,2,... with -count 1; layer ops and PC updates in rounds, see rounds below), so
 # that the drift of a shared host falls on every core count alike; PyTorch's BP step from
-# ../shared/refs/torch_mlp_bench.py (float64 and float32, one thread) when /usr/bin/python3
-# has torch. Raw outputs and benchstat's tables are kept in docs/bench/raw/.
+# bench/torch/torch_mlp_bench.py (float64 and float32, one thread) when /usr/bin/python3
+# has torch (Debian: python3-torch). Raw outputs and benchstat's tables are kept in
+# docs/bench/raw/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -192,7 +193,7 @@ elif [ -z "${NOTORCH:-}" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; th
   ob=/usr/lib/x86_64-linux-gnu/openblas-pthread
   for dt in float64 float32; do
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 LD_LIBRARY_PATH=$ob \
-      /usr/bin/python3 "$root/../shared/refs/torch_mlp_bench.py" --threads 1 --dtype $dt \
+      /usr/bin/python3 "$root/bench/torch/torch_mlp_bench.py" --threads 1 --dtype $dt \
       --tag openblas_t1 --out "$raw/torch.jsonl" >/dev/null
   done
   torch="-torch $raw/torch.jsonl"
