@@ -50,24 +50,26 @@ func scan(path string, data []byte) []string {
 }
 
 func TestScan(t *testing.T) {
+	type want struct{ line, rule int } // rule indexes rules
 	for _, tc := range []struct {
 		name string
 		data string
-		want []string // "path:line: needle" prefixes, in order
+		want []want // in order
 	}{
 		{"clean", "see docs/design.md §3\nshared memory, work\n", nil},
 		{"empty", "", nil},
-		{"design citation", "a\nb\n// as " + "DESIGN" + " §7 says\n", []string{`f:3: "DESIGN §"`}},
-		{"outside path", "python3 \"$root/.." + "/shared/refs/x.py\"\n", []string{`f:1: "../shared"`}},
-		{"machine path", "(see /" + "work/x/y.sh)", []string{`f:1: "/work/"`}},
-		{"two on one line", "/" + "work/../shared", []string{`f:1: "../shared"`, `f:1: "/work/"`}},
+		{"design citation", "a\nb\n// as " + "DESIGN" + " §7 says\n", []want{{3, 0}}},
+		{"outside path", "python3 \"$root/.." + "/shared/refs/x.py\"\n", []want{{1, 1}}},
+		{"machine path", "(see /" + "work/x/y.sh)", []want{{1, 2}}},
+		{"two on one line", "/" + "work/.." + "/shared", []want{{1, 1}, {1, 2}}},
 		{"binary", "\x89PNG\x00/" + "work/", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := scan("f", []byte(tc.data))
 			require.Len(t, got, len(tc.want), "%q", got)
 			for i, w := range tc.want {
-				require.True(t, strings.HasPrefix(got[i], w+" ("), "hit %d is %q, want prefix %q", i, got[i], w)
+				prefix := fmt.Sprintf("f:%d: %q (", w.line, rules[w.rule].needle)
+				require.True(t, strings.HasPrefix(got[i], prefix), "hit %d is %q, want prefix %q", i, got[i], prefix)
 			}
 		})
 	}
