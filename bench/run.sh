@@ -5,6 +5,8 @@
 #   COUNT=3 bench/run.sh         fewer repetitions
 #   GRID=full bench/run.sh       every benchmark of bench/ (hours on two cores)
 #   NOTORCH=1 bench/run.sh       skip the PyTorch side-by-side
+#   TORCHWAIT=60 bench/run.sh    wait at most 60 s (default 1800, 0: not at all) for an idle
+#                                machine before each PyTorch timing (bench/torch/)
 #   KEEP=1 bench/run.sh          keep raw results already in docs/bench/raw (resume a run)
 #   ONLY="nats.txt" bench/run.sh measure only these raw files (space-separated); keep the
 #                                others that docs/bench/raw has, leave out the rest
@@ -194,7 +196,7 @@ elif [ -z "${NOTORCH:-}" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; th
   for dt in float64 float32; do
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 LD_LIBRARY_PATH=$ob \
       /usr/bin/python3 "$root/bench/torch/torch_mlp_bench.py" --threads 1 --dtype $dt \
-      --tag openblas_t1 --out "$raw/torch.jsonl" >/dev/null
+      --max-wait "${TORCHWAIT:-1800}" --tag openblas_t1 --out "$raw/torch.jsonl" >/dev/null
   done
   torch="-torch $raw/torch.jsonl"
 fi
