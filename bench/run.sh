@@ -193,6 +193,9 @@ elif [ -z "${NOTORCH:-}" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; th
   echo "== PyTorch reference"
   rm -f "$raw/torch.jsonl"
   ob=/usr/lib/x86_64-linux-gnu/openblas-pthread
+  if [ ! -d "$ob" ]; then
+    echo "== no $ob (Debian: libopenblas0-pthread): PyTorch times the reference BLAS, 10-20x slower"
+  fi
   for dt in float64 float32; do
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 LD_LIBRARY_PATH=$ob \
       /usr/bin/python3 "$root/bench/torch/torch_mlp_bench.py" --threads 1 --dtype $dt \

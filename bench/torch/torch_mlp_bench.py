@@ -8,7 +8,8 @@ exact environments. The thread count must also be set in the environment for the
   OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 \
   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread \
   /usr/bin/python3 bench/torch/torch_mlp_bench.py --threads 2 --dtype float32 --epochs
-(LD_LIBRARY_PATH empty -> Debian's default reference BLAS, libblas3, ~10-20x slower.)
+(LD_LIBRARY_PATH empty or that folder missing -> Debian's default reference BLAS, libblas3,
+~10-20x slower; the folder comes with libopenblas0-pthread, which python3-torch only recommends.)
 Each configuration waits for an idle machine first (at most --max-wait seconds) and is retried
 (up to 3x) if other processes used >0.15 CPU during it; bg_cpus in the output is that measured
 background load. A quick check of the script itself:
@@ -127,6 +128,16 @@ def bench(L, width, dtype, repeats, epochs, epoch_repeats):
     return res
 
 
+def blas_name():
+    """blas_name names the BLAS torch loads: the first LD_LIBRARY_PATH folder that exists (the
+    OpenBLAS one of the examples above), else Debian's reference BLAS, which a missing folder
+    leaves in use."""
+    for d in os.environ.get("LD_LIBRARY_PATH", "").split(":"):
+        if d and os.path.isdir(d):
+            return d
+    return "reference(libblas3)"
+
+
 def parse_configs(parser, text):
     """parse_configs turns "2x64,8x1024" into [(2, 64), (8, 1024)]; a malformed entry is a usage error."""
     configs = []
@@ -171,7 +182,7 @@ def main():
             if mon.bg < 0.15:
                 break
         r.update(threads=args.threads, dtype=args.dtype, tag=args.tag,
-                 blas=os.environ.get("LD_LIBRARY_PATH", "") or "reference(libblas3)",
+                 blas=blas_name(),
                  torch_threads=torch.get_num_threads(),
                  env={k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                                      "OMP_WAIT_POLICY", "OPENBLAS_CORETYPE")})
