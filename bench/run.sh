@@ -5,6 +5,8 @@
 #   COUNT=3 bench/run.sh         fewer repetitions
 #   GRID=full bench/run.sh       every benchmark of bench/ (hours on two cores)
 #   NOTORCH=1 bench/run.sh       skip the PyTorch side-by-side
+#   TORCHWAIT=60 bench/run.sh    wait at most 60 s (default 1800, 0: not at all) for an idle
+#                                machine before each PyTorch timing (bench/torch/)
 #   KEEP=1 bench/run.sh          keep raw results already in docs/bench/raw (resume a run)
 #   ONLY="nats.txt" bench/run.sh measure only these raw files (space-separated); keep the
 #                                others that docs/bench/raw has, leave out the rest
@@ -20,8 +22,9 @@
 # openblas build tag builds (Debian: libopenblas-dev). The core counts alternate (-cpu
 # 1,2,1,2,... with -count 1; layer ops and PC updates in rounds, see rounds below), so
 # that the drift of a shared host falls on every core count alike; PyTorch's BP step from
-# ../shared/refs/torch_mlp_bench.py (float64 and float32, one thread) when /usr/bin/python3
-# has torch. Raw outputs and benchstat's tables are kept in docs/bench/raw/.
+# bench/torch/torch_mlp_bench.py (float64 and float32, one thread) when /usr/bin/python3
+# has torch (Debian: python3-torch). Raw outputs and benchstat's tables are kept in
+# docs/bench/raw/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -190,10 +193,13 @@ elif [ -z "${NOTORCH:-}" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; th
   echo "== PyTorch reference"
   rm -f "$raw/torch.jsonl"
   ob=/usr/lib/x86_64-linux-gnu/openblas-pthread
+  if [ ! -d "$ob" ]; then
+    echo "== no $ob (Debian: libopenblas0-pthread): PyTorch times the reference BLAS, 10-20x slower"
+  fi
   for dt in float64 float32; do
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 LD_LIBRARY_PATH=$ob \
-      /usr/bin/python3 "$root/../shared/refs/torch_mlp_bench.py" --threads 1 --dtype $dt \
-      --tag openblas_t1 --out "$raw/torch.jsonl" >/dev/null
+      /usr/bin/python3 "$root/bench/torch/torch_mlp_bench.py" --threads 1 --dtype $dt \
+      --max-wait "${TORCHWAIT:-1800}" --tag openblas_t1 --out "$raw/torch.jsonl" >/dev/null
   done
   torch="-torch $raw/torch.jsonl"
 fi

@@ -57,7 +57,7 @@ func BenchmarkHandoff(b *testing.B) {
 	}
 }
 
-// BenchmarkRoundTrip measures one step of DESIGN §3's exchange between two
+// BenchmarkRoundTrip measures one step of docs/design.md §3's exchange between two
 // goroutines: a prediction up and the error it causes back down. One op is
 // two messages; ns/msg is half of ns/op. Every message answers the previous
 // one, as in pcnet's engine, so each is a goroutine hand-off; buffers=1 is

@@ -52,7 +52,7 @@ func TestStrings(t *testing.T) {
 
 // TestPingPong runs the actor protocol's exchange between two goroutines:
 // the lower node runs `lead` predictions ahead of the errors it receives (1
-// is the strict alternation of DESIGN §3), and both sides check step order
+// is the strict alternation of docs/design.md §3), and both sides check step order
 // and values regenerated from the same seeded stream.
 func TestPingPong(t *testing.T) {
 	const (

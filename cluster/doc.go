@@ -17,7 +17,7 @@
 //
 // # Subjects
 //
-// Every subject is scoped by the run's ID (DESIGN §9); a worker is addressed by the
+// Every subject is scoped by the run's ID (docs/design.md §9); a worker is addressed by the
 // first node it hosts, lo:
 //
 //	pcnet.<run>.node.<lo>.cmd       coordinator -> worker: setup, batch, fetch, stop

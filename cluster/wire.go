@@ -191,7 +191,7 @@ func restoreLayer(d *layer.Dense, opt [2]*optim.State, s layerState, l int) erro
 	return nil
 }
 
-// Subjects of a run (DESIGN §9); a worker is addressed by the first node it hosts.
+// Subjects of a run (docs/design.md §9); a worker is addressed by the first node it hosts.
 func cmdSubject(run string, lo int) string    { return nodeSubject(run, lo) + ".cmd" }
 func reportSubject(run string, lo int) string { return nodeSubject(run, lo) + ".report" }
 func beatSubject(run string, lo int) string   { return nodeSubject(run, lo) + ".beat" }

@@ -22,7 +22,7 @@
 //	complexity  Result 3, eqs. 3.27-3.36: wall time per weight update of BP, FPA-PC (T = H,
 //	            gamma 1) on the parallel and the sequential engine, and standard PC, against
 //	            H, at each GOMAXPROCS of the preset; VJPs per update; the ratio to BP.
-//	online      §3.6 (DESIGN §10): one pass over a stream of MNIST training images at batch
+//	online      §3.6 (docs/design.md §10): one pass over a stream of MNIST training images at batch
 //	            1 (and 64 for contrast), BP with SGD, SGD + momentum 0.9 and Adam against
 //	            standard PC near equilibrium and iPC (SGD and Adam), with FPA-PC at gamma 1
 //	            as the control that must equal BP bit for bit; a learning-rate grid per

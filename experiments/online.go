@@ -23,7 +23,7 @@ import (
 	"github.com/pcnet/pcnet/train"
 )
 
-// OnlinePreset sizes the online-learning experiment (paper §3.6, DESIGN §10).
+// OnlinePreset sizes the online-learning experiment (paper §3.6, docs/design.md §10).
 type OnlinePreset struct {
 	Hidden, Width int
 	// StreamN and TestN > 0 keep only the first so many training and test images (the
@@ -649,7 +649,7 @@ func digest(layers []*layer.Dense) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// onlineExperiment is the paper's open question of §3.6 (DESIGN §10).
+// onlineExperiment is the paper's open question of §3.6 (docs/design.md §10).
 type onlineExperiment struct{}
 
 func (onlineExperiment) name() string { return "online" }

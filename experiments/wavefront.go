@@ -238,7 +238,7 @@ func containsInt(s []int, v int) bool {
 // wavefrontChecks sets Theorem 1 and Corollary 1 against the runs. Theorem 1 is checked
 // twice: as the bound (never non-zero before d), which floating point cannot break, and
 // as the identity (first non-zero exactly at d), which it can: a variant that integrates
-// x_l rounds away an arriving error smaller than half an ulp of x_l (DESIGN §6).
+// x_l rounds away an arriving error smaller than half an ulp of x_l (docs/design.md §6).
 func wavefrontChecks(w *wavefrontResults) []check {
 	bound := check{Claim: "Theorem 1, bound: no node's error is non-zero before step t = d (every variant, step size, H and batch)", OK: true}
 	exact := check{Claim: "Theorem 1, identity: the error of the node at distance d first becomes non-zero at exactly t = d", OK: true}
@@ -595,7 +595,7 @@ func wavefrontSection(w *wavefrontResults, checks []check) section {
 	if len(late) > 0 {
 		note := fmt.Sprintf("No error ever arrives early, but some arrive late in float64: %s. Standard PC and Z-IL "+
 			"integrate the state x_l, and an arriving error smaller than half an ulp of x_l is rounded away "+
-			"(DESIGN §6), so e_l = x_l - f(x_{l-1}) stays exactly zero a few steps longer.", strings.Join(late, "; "))
+			"(docs/design.md §6), so e_l = x_l - f(x_{l-1}) stays exactly zero a few steps longer.", strings.Join(late, "; "))
 		if fpaExact {
 			note += " FPA-PC, which pcnet integrates in e_l, shows the identity exactly at every H."
 		}

@@ -12,7 +12,7 @@ import (
 // Variant is a predictive-coding algorithm.
 type Variant int
 
-// The variants of DESIGN §2.
+// The variants of docs/design.md §2.
 const (
 	// FixedPrediction is FPA-PC: predictions and Jacobians frozen at the feed-forward
 	// values; the runtime integrates the errors e_l directly.
@@ -26,7 +26,7 @@ const (
 	// ZeroDivergence is Z-IL: standard PC with unit precisions and step size 1, whose
 	// update of W_l is taken at step H-l.
 	ZeroDivergence
-	// Incremental is incremental PC (iPC, DESIGN §8): standard PC's errors and state
+	// Incremental is incremental PC (iPC, docs/design.md §8): standard PC's errors and state
 	// steps, with every node's optimiser step taken at every inference step t < T along
 	// that step's update, so that the weights learn during inference.
 	Incremental

@@ -22,7 +22,7 @@
 //	ZeroDivergence (Z-IL)     Standard with pi = 1, gamma = 1; W_l's update taken at step H-l.
 //	Incremental (iPC)         Standard's errors and state steps, and at every step t < T every
 //	                          node, the input node too, takes an optimiser step along
-//	                          dW_l(x_l(t); pi_{l+1} e_{l+1}(t)) (DESIGN §8).
+//	                          dW_l(x_l(t); pi_{l+1} e_{l+1}(t)) (docs/design.md §8).
 //
 // Integrating e under FPA keeps a small error from being rounded away against a large mu.
 // The weight update of layer l is dW_l(x_l; pi_{l+1} e_{l+1}) at step T (H-l for Z-IL),
@@ -74,7 +74,7 @@
 // Under the Dense schedule every hidden node computes J_lᵀ(pi_{l+1} e_{l+1}(t)) at every
 // step and every message carries its value. The Event schedule (the default) computes
 // only when a message brings news, and skips a computation only where its result is
-// known exactly, so the two agree bit for bit under either engine (DESIGN §7):
+// known exactly, so the two agree bit for bit under either engine (docs/design.md §7):
 //
 //   - a product whose cotangent is exactly zero is zero: skipped (Theorem 1: every node
 //     before the error reaches it);

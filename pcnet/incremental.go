@@ -7,7 +7,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// integrateIncremental is integrate under iPC (DESIGN §8). At every step t < T the node
+// integrateIncremental is integrate under iPC (docs/design.md §8). At every step t < T the node
 // takes the products of step t at the weights of step t (the weight update at its point
 // x_l(t) and, for a hidden node, the input VJP), moves its state, and only then takes
 // its optimiser step, so that the prediction it sends up for step t+1 is made with the

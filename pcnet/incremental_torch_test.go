@@ -21,7 +21,7 @@ import (
 
 // TestIncrementalMatchesPyTorchReference runs one batch of iPC on both engines and
 // compares the weights it ends with and its summed update with testdata/ipc_torch.py, an
-// independent implementation of DESIGN §8 on PyTorch's autograd and torch.optim, to
+// independent implementation of docs/design.md §8 on PyTorch's autograd and torch.optim, to
 // 1e-10. Under CI=true a missing torch is a failure; elsewhere the test skips.
 func TestIncrementalMatchesPyTorchReference(t *testing.T) {
 	const python = "/usr/bin/python3"

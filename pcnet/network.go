@@ -167,7 +167,7 @@ func (n *Network) Config() Config { return n.cfg }
 func (n *Network) Layers() []*layer.Dense { return n.layers }
 
 // Updates returns the weight update dW_l(e_{l+1}) of every weight layer from the last
-// batch: the direction PC moves theta_l in (a negative gradient estimate, see DESIGN's
+// batch: the direction PC moves theta_l in (a negative gradient estimate, see docs/design.md §1's
 // sign convention). Under Incremental it is the sum of the T steps' updates (with plain
 // SGD, the weights' change over the batch divided by the learning rate).
 // The values are owned by the network and change with the next batch.

@@ -26,7 +26,7 @@ import (
 func main() {
 	var (
 		inputs = flag.String("in", "", "comma-separated files of `go test -bench` output")
-		torch  = flag.String("torch", "", "JSON lines written by shared/refs/torch_mlp_bench.py (optional)")
+		torch  = flag.String("torch", "", "JSON lines written by bench/torch/torch_mlp_bench.py (optional)")
 		out    = flag.String("out", "docs/bench.md", "the markdown report to write")
 		plots  = flag.String("plots", "docs/bench", "folder for the PNG plots (linked from -out)")
 		header = flag.String("header", "", "a markdown file with the run's setting, copied to the top")

@@ -159,7 +159,7 @@ func writeObserver(b *strings.Builder, rs results, procs []int) {
 }
 
 func bpVsTorch(b *strings.Builder, rs results, th []torchResult) {
-	fmt.Fprintf(b, "## BP step against PyTorch\n\nMedian time of one BP training step (forward, backward, SGD with momentum) at batch 64, float64, one core, per matrix kernel (BenchmarkBPKernel), against PyTorch 1.13 + OpenBLAS on one thread measured in the same sitting (`shared/refs/torch_mlp_bench.py`). Ratio = pcnet / PyTorch float64 (<= 1: pcnet is faster).\n\n")
+	fmt.Fprintf(b, "## BP step against PyTorch\n\nMedian time of one BP training step (forward, backward, SGD with momentum) at batch 64, float64, one core, per matrix kernel (BenchmarkBPKernel), against PyTorch 1.13 + OpenBLAS on one thread measured in the same sitting (`bench/torch/torch_mlp_bench.py`). Ratio = pcnet / PyTorch float64 (<= 1: pcnet is faster).\n\n")
 	var kernels []string
 	for k := range rs {
 		if rest, ok := strings.CutPrefix(k.name, "BenchmarkBPKernel/kernel="); ok {

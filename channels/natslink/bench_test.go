@@ -12,10 +12,10 @@ import (
 	"github.com/pcnet/pcnet/channels"
 )
 
-// benchBatch is the batch of the round-trip benchmarks (DESIGN's B).
+// benchBatch is the batch of the round-trip benchmarks (B in docs/design.md §1).
 const benchBatch = 64
 
-// BenchmarkRoundTrip measures one round trip of DESIGN §3's exchange: a
+// BenchmarkRoundTrip measures one round trip of docs/design.md §3's exchange: a
 // batch x width prediction up and the error it causes back down, each
 // released (buffers = 1, pcnet's setting), over three carriers:
 //

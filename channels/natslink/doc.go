@@ -16,7 +16,7 @@
 //
 // # Subjects
 //
-// Every subject is scoped by the run (DESIGN §9):
+// Every subject is scoped by the run (docs/design.md §9):
 //
 //	pcnet.<run>.link.<l>.up           predictions, node l -> l+1
 //	pcnet.<run>.link.<l>.down         errors, node l+1 -> l

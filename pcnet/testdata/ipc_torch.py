@@ -1,4 +1,4 @@
-"""An independent PyTorch reference of incremental PC (DESIGN §8) on one batch.
+"""An independent PyTorch reference of incremental PC (docs/design.md §8) on one batch.
 
 Usage: ipc_torch.py PROBLEM
 
