@@ -12,7 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/pcnet/pcnet/channels"
-	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
@@ -107,7 +106,7 @@ type Options struct {
 	// since the last batch (messages, bytes, bytes on the wire, latencies; as its
 	// receiving worker counted it), after each batch, from the goroutine calling Step or
 	// Infer; an error stops the run. metrics.Metrics.AddLinkTraffic exposes it.
-	Traffic func(natslink.Traffic) error
+	Traffic func(channels.Traffic) error
 }
 
 // WorkerInfo names a worker that joined.

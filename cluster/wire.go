@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/pcnet/pcnet/channels/natslink"
+	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
@@ -70,7 +70,7 @@ type message struct {
 	// report
 	Loss      uint64 // math.Float64bits
 	Nodes     []nodeReport
-	Links     []natslink.Traffic // of the links the worker receives over NATS, since its last report
+	Links     []channels.Traffic // of the links the worker receives over NATS, since its last report
 	Fault     string
 	NonFinite bool
 }

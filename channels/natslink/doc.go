@@ -82,7 +82,7 @@
 // wire (each frame's header and body, every chunk; credits and hellos, a
 // header each going the other way, are not counted) in channels.Stats.
 // [Transport.TakeTraffic] adds, for each direction a process receives, a
-// histogram of the messages' latencies ([Latency], buckets from 10 µs to
+// histogram of the messages' latencies ([channels.Latency], buckets from 10 µs to
 // 1 s): a data frame carries the sender's wall clock at Send, and the
 // receiver subtracts it from its own clock when Recv has the message's last
 // frame. The figure is the message's time in transit as its receiver sees

@@ -592,8 +592,8 @@ type recvEnd struct {
 	err                    error
 
 	messages, bytes, wire atomic.Uint64
-	latency               latencyCounter
-	taken                 Traffic // at the last TakeTraffic; guarded by t.mu
+	latency               channels.LatencyCounter
+	taken                 channels.Traffic // at the last TakeTraffic; guarded by t.mu
 }
 
 func (r *recvEnd) stats() channels.Stats {
@@ -601,11 +601,11 @@ func (r *recvEnd) stats() channels.Stats {
 }
 
 // traffic reads the counters.
-func (r *recvEnd) traffic() Traffic {
-	return Traffic{
+func (r *recvEnd) traffic() channels.Traffic {
+	return channels.Traffic{
 		Lower: int(r.dec.lower), Dir: r.dec.dir,
 		Messages: r.messages.Load(), Bytes: r.bytes.Load(), WireBytes: r.wire.Load(),
-		Latency: r.latency.load(),
+		Latency: r.latency.Load(),
 	}
 }
 
@@ -672,7 +672,7 @@ func (r *recvEnd) Recv(ctx context.Context) (channels.Message, error) {
 		if done {
 			// Arrival is when the receiver has the whole message: a node busy
 			// computing when it came adds its wait (see the package docs).
-			r.latency.observe(time.Duration(time.Now().UnixNano() - r.dec.sent))
+			r.latency.Observe(time.Duration(time.Now().UnixNano() - r.dec.sent))
 			r.messages.Add(1)
 			if m.Payload == channels.Full {
 				r.bytes.Add(8 * uint64(m.Buf.Rows*m.Buf.Cols))

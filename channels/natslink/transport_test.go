@@ -219,10 +219,10 @@ func TestRemoteStats(t *testing.T) {
 	// the lower down.
 	got := p.hiT.TakeTraffic()
 	require.Len(t, got, 1)
-	require.Equal(t, Traffic{Lower: 0, Dir: channels.Up, Messages: 3, Bytes: 128, WireBytes: 3*headerSize + 128, Latency: got[0].Latency}, got[0])
+	require.Equal(t, channels.Traffic{Lower: 0, Dir: channels.Up, Messages: 3, Bytes: 128, WireBytes: 3*headerSize + 128, Latency: got[0].Latency}, got[0])
 	requireLatencies(t, got[0].Latency, 3, 0)
-	require.Equal(t, []Traffic{{Lower: 0, Dir: channels.Up}}, p.hiT.TakeTraffic(), "nothing new since the last take")
-	require.Equal(t, []Traffic{{Lower: 0, Dir: channels.Down}}, p.loT.TakeTraffic())
+	require.Equal(t, []channels.Traffic{{Lower: 0, Dir: channels.Up}}, p.hiT.TakeTraffic(), "nothing new since the last take")
+	require.Equal(t, []channels.Traffic{{Lower: 0, Dir: channels.Down}}, p.loT.TakeTraffic())
 }
 
 // TestChunkedWireBytes: a chunked message takes a header per chunk on the wire.
@@ -243,13 +243,14 @@ func TestChunkedWireBytes(t *testing.T) {
 
 // requireLatencies checks that l counts n messages, none of them at or below
 // the bound `atLeast` exceeds, and that its sum is at least n x atLeast.
-func requireLatencies(t testing.TB, l Latency, n uint64, atLeast time.Duration) {
+func requireLatencies(t testing.TB, l channels.Latency, n uint64, atLeast time.Duration) {
 	t.Helper()
 	var total uint64
+	bounds := channels.LatencyBuckets()
 	for i, c := range l.Counts {
 		total += c
-		if i < len(latencyBounds) && latencyBounds[i] < atLeast {
-			require.Zero(t, c, "latencies at most %v, below the least possible %v", latencyBounds[i], atLeast)
+		if i < len(bounds) && bounds[i] < atLeast.Seconds() {
+			require.Zero(t, c, "latencies at most %vs, below the least possible %v", bounds[i], atLeast)
 		}
 	}
 	require.Equal(t, n, total, "latencies counted")

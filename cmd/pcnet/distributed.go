@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/cluster"
 	"github.com/pcnet/pcnet/layer"
@@ -184,7 +185,7 @@ type clusterLearner struct {
 
 // start starts (or joins) the workers and the coordinator of a run on layers,
 // printing where every node runs; traffic (nil: none) receives the links' traffic.
-func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, traffic func(natslink.Traffic) error, stdout, stderr io.Writer) (*clusterLearner, error) {
+func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, traffic func(channels.Traffic) error, stdout, stderr io.Writer) (*clusterLearner, error) {
 	h := len(layers) - 1
 	l := &clusterLearner{}
 	o := cluster.Options{Timeout: c.nats.timeout, JoinTimeout: c.nats.joinTimeout, Delay: c.linkDelay, Traffic: traffic}
