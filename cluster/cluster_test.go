@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/pcnet/pcnet/channels/natslink"
+	"github.com/pcnet/pcnet/cluster/natsconn"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
@@ -188,7 +188,7 @@ func inProcess(t *testing.T, f *fixture, cfg pcnet.Config) outcome {
 
 // testCluster is an embedded server with workers serving in goroutines.
 type testCluster struct {
-	srv     *natslink.Embedded
+	srv     *natsconn.Embedded
 	run     string
 	ranges  []Range
 	conns   []*nats.Conn // one per worker
@@ -196,16 +196,16 @@ type testCluster struct {
 	errs    []chan error
 }
 
-func dial(t *testing.T, srv *natslink.Embedded, name string) *nats.Conn {
+func dial(t *testing.T, srv *natsconn.Embedded, name string) *nats.Conn {
 	t.Helper()
-	nc, err := natslink.DialEmbedded(context.Background(), srv, name)
+	nc, err := natsconn.DialEmbedded(context.Background(), srv, name)
 	require.NoError(t, err)
 	return nc
 }
 
 func startCluster(t *testing.T, run string, ranges []Range, timeout time.Duration) *testCluster {
 	t.Helper()
-	srv, err := natslink.Server{}.Start(context.Background())
+	srv, err := natsconn.Server{}.Start(context.Background())
 	require.NoError(t, err)
 	c := &testCluster{srv: srv, run: run, ranges: ranges}
 	for _, r := range ranges {
@@ -456,7 +456,7 @@ func TestInferAndUpdatesPerVariant(t *testing.T) {
 // see each other's messages: each equals its own run in one process.
 func TestTwoRunsOnOneServer(t *testing.T) {
 	const h = 2
-	srv, err := natslink.Server{}.Start(context.Background())
+	srv, err := natsconn.Server{}.Start(context.Background())
 	require.NoError(t, err)
 	defer srv.Shutdown()
 	ranges := []Range{{0, 1}, {2, 3}}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/pcnet/pcnet/channels/natslink"
+	"github.com/pcnet/pcnet/cluster/natsconn"
 )
 
 // TokenEnv is the environment variable through which a local run hands its workers the
@@ -39,7 +39,7 @@ type LocalOptions struct {
 // Local is an embedded NATS server on 127.0.0.1 (random port, random token) and worker
 // processes on it, one per range. Close stops them all.
 type Local struct {
-	Server  *natslink.Embedded
+	Server  *natsconn.Embedded
 	Conn    *nats.Conn // the coordinator's connection
 	Run     string
 	Workers []Range
@@ -63,10 +63,10 @@ func StartLocal(ctx context.Context, o LocalOptions) (*Local, error) {
 		return nil, err
 	}
 	l := &Local{Run: "run-" + hex.EncodeToString(id[:]), Workers: ranges, timeout: o.Timeout}
-	if l.Server, err = (natslink.Server{}).Start(ctx); err != nil {
+	if l.Server, err = (natsconn.Server{}).Start(ctx); err != nil {
 		return nil, err
 	}
-	if l.Conn, err = natslink.DialEmbedded(ctx, l.Server, "pcnet coordinator"); err != nil {
+	if l.Conn, err = natsconn.DialEmbedded(ctx, l.Server, "pcnet coordinator"); err != nil {
 		l.Close()
 		return nil, err
 	}

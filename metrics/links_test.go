@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/pcnet/pcnet/channels"
-	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/cluster"
+	"github.com/pcnet/pcnet/cluster/natsconn"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -23,7 +23,7 @@ import (
 // network on layers, its link traffic going to m; stop ends them all (ctx bounds the
 // start only: the workers end when stop stops their coordinator).
 func startWorkers(ctx context.Context, m *Metrics, ranges []cluster.Range, delay time.Duration, layers []*layer.Dense, cfg pcnet.Config) (co *cluster.Coordinator, stop func() error, err error) {
-	srv, err := natslink.Server{}.Start(ctx)
+	srv, err := natsconn.Server{}.Start(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -46,7 +46,7 @@ func startWorkers(ctx context.Context, m *Metrics, ranges []cluster.Range, delay
 		return errors.Join(errs...)
 	}
 	for _, r := range ranges {
-		nc, err := natslink.DialEmbedded(ctx, srv, r.String())
+		nc, err := natsconn.DialEmbedded(ctx, srv, r.String())
 		if err != nil {
 			return nil, nil, errors.Join(err, stop())
 		}
@@ -57,7 +57,7 @@ func startWorkers(ctx context.Context, m *Metrics, ranges []cluster.Range, delay
 		}()
 		done = append(done, d)
 	}
-	nc, err := natslink.DialEmbedded(ctx, srv, "coordinator")
+	nc, err := natsconn.DialEmbedded(ctx, srv, "coordinator")
 	if err != nil {
 		return nil, nil, errors.Join(err, stop())
 	}

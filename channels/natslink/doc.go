@@ -1,8 +1,8 @@
 // Package natslink carries pcnet's links between processes over NATS: a
 // [Transport] that implements channels.Transport with the in-process
 // semantics (message kinds, step tags, payloads, credits, back-pressure,
-// cancellation), an embedded server for one machine and for tests, and a
-// dialer whose secrets come from files or the environment.
+// cancellation) over a *nats.Conn that its caller made (package
+// cluster/natsconn has an embedded server and a dialer).
 //
 // # Processes and ends
 //
@@ -73,7 +73,7 @@
 // every link of the transport: blocked and later calls return one error
 // naming the run and the server. The transport does not resume after a
 // reconnect: core NATS may have dropped frames with the server, and only a
-// restart from a checkpoint is exact. [Dial] therefore connects without
+// restart from a checkpoint is exact. natsconn.Dial therefore connects without
 // reconnecting.
 //
 // # Traffic and latency
@@ -114,15 +114,4 @@
 // [Options.Delay] holds every frame a process publishes for that long before
 // it leaves, in order, without making the sender wait: each hop takes that
 // much longer, and the numbers carried are unchanged.
-//
-// # Servers and security
-//
-// [Server.Start] runs an embedded NATS server for one machine: it listens on
-// 127.0.0.1 only, on a random port, and requires a random token made for the
-// start; [Server.StartCluster] joins several by routes on 127.0.0.1, with a
-// random route password. Across machines any NATS server or cluster serves:
-// [Dial] authenticates with a token, a user and password, an nkey seed or a
-// creds file, over TLS with a CA and a client certificate, taking secrets
-// from a file or an environment variable ([Secret]) so that none has to be
-// given on a command line.
 package natslink

@@ -13,8 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/pcnet/pcnet/channels"
-	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/cluster"
+	"github.com/pcnet/pcnet/cluster/natsconn"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/train"
@@ -59,17 +59,17 @@ func (n *natsFlags) check() error {
 }
 
 func (n *natsFlags) dial(ctx context.Context, name string) (*nats.Conn, error) {
-	o := natslink.ClientOptions{
+	o := natsconn.ClientOptions{
 		URL: n.url, Name: name,
-		Token:        natslink.Secret{File: n.tokenFile, Env: n.tokenEnv},
+		Token:        natsconn.Secret{File: n.tokenFile, Env: n.tokenEnv},
 		User:         n.user,
-		Password:     natslink.Secret{File: n.passwordFile, Env: n.passwordEnv},
+		Password:     natsconn.Secret{File: n.passwordFile, Env: n.passwordEnv},
 		NKeySeedFile: n.nkey, CredsFile: n.creds,
 		CAFile: n.caFile, CertFile: n.certFile, KeyFile: n.keyFile,
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.joinTimeout)
 	defer cancel()
-	return natslink.Dial(ctx, o)
+	return natsconn.Dial(ctx, o)
 }
 
 type workerFlags struct {
