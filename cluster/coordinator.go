@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
@@ -158,8 +159,8 @@ type Coordinator struct {
 // are set up (theta and the optimiser states, which the caller may restore first through
 // Optimizers) at the first Step.
 func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense, cfg pcnet.Config) (*Coordinator, error) {
-	if err := checkRun(o.Run, maxRun); err != nil {
-		return nil, err
+	if err := natslink.CheckRun(o.Run, maxRun); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
@@ -170,7 +171,7 @@ func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense, cfg p
 	if o.Timeout < 0 || o.JoinTimeout < 0 || o.Delay < 0 {
 		return nil, errors.New("cluster: negative timeout or delay")
 	}
-	c := &Coordinator{o: o, out: newSender(o.Conn), url: o.Conn.ConnectedUrlRedacted(), done: make(chan struct{})}
+	c := &Coordinator{o: o, out: newSender(o.Conn, o.Run), url: o.Conn.ConnectedUrlRedacted(), done: make(chan struct{})}
 	if err := c.Configure(layers, cfg); err != nil {
 		return nil, err
 	}
@@ -179,7 +180,7 @@ func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense, cfg p
 	for i, r := range o.Workers {
 		c.workers = append(c.workers, WorkerInfo{Nodes: r})
 		c.heard = append(c.heard, &lastWord{})
-		sub, err := subscribeMessages(o.Conn, reportSubject(o.Run, r.Lo), i, c.in, c.done)
+		sub, err := subscribeMessages(o.Conn, o.Run, r.Lo, reportSubject(o.Run, r.Lo), i, c.in, c.done)
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -328,7 +329,7 @@ func (c *Coordinator) await(ctx context.Context, kind msgKind, seq uint64) ([]*m
 
 // send sends a command to worker w; a failure breaks the coordinator.
 func (c *Coordinator) send(w WorkerInfo, m *message) error {
-	err := c.out.send(cmdSubject(c.o.Run, w.Nodes.Lo), m)
+	err := c.out.send(cmdSubject(c.o.Run, w.Nodes.Lo), w.Nodes.Lo, m)
 	switch {
 	case err == nil:
 		return nil
@@ -579,7 +580,7 @@ func (c *Coordinator) Close() error {
 	}
 	c.closed = true
 	for _, w := range c.workers {
-		_ = c.out.send(cmdSubject(c.o.Run, w.Nodes.Lo), &message{Kind: kindStop})
+		_ = c.out.send(cmdSubject(c.o.Run, w.Nodes.Lo), w.Nodes.Lo, &message{Kind: kindStop})
 	}
 	// The stops leave before the subscriptions go.
 	_ = c.o.Conn.FlushTimeout(time.Second)

@@ -27,7 +27,10 @@
 //	pcnet.<run>.link.<l>.*          the links between nodes (package natslink)
 //
 // A message is gob-encoded with its floats as raw little-endian bytes (bit for bit), and
-// sent in chunks below the server's max payload, which NATS delivers in order.
+// sent in natslink's message frames (natslink.MessageWriter), chunked below the server's
+// max payload as a link's values are, which NATS delivers in order. Each subject numbers
+// its messages, and the receiver (natslink.MessageReader) refuses a chunk or a message
+// that is foreign, lost, stale or reordered, with the same checks as a link's.
 //
 // # Failure
 //

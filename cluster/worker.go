@@ -71,8 +71,8 @@ type worker struct {
 // returns.
 func Serve(ctx context.Context, o WorkerOptions) error {
 	o.withDefaults()
-	if err := checkRun(o.Run, maxRun); err != nil {
-		return err
+	if err := natslink.CheckRun(o.Run, maxRun); err != nil {
+		return fmt.Errorf("cluster: %w", err)
 	}
 	if o.Nodes.Lo < 0 || o.Nodes.Hi < o.Nodes.Lo {
 		return fmt.Errorf("cluster: worker: node range %v is empty or negative", o.Nodes)
@@ -80,7 +80,7 @@ func Serve(ctx context.Context, o WorkerOptions) error {
 	if o.Timeout < 0 || o.JoinTimeout < 0 {
 		return errors.New("cluster: worker: negative timeout")
 	}
-	w := &worker{o: o, out: newSender(o.Conn), xs: map[int]*mat.Dense{}}
+	w := &worker{o: o, out: newSender(o.Conn, o.Run), xs: map[int]*mat.Dense{}}
 	err := w.serve(ctx)
 	if err != nil {
 		err = fmt.Errorf("cluster: worker of %v, run %s: %w", o.Nodes, o.Run, err)
@@ -97,7 +97,7 @@ func (w *worker) serve(ctx context.Context) (err error) {
 	defer close(done)
 
 	cmds := make(chan delivery, 4)
-	sub, err := subscribeMessages(nc, cmdSubject(o.Run, o.Nodes.Lo), 0, cmds, done)
+	sub, err := subscribeMessages(nc, o.Run, o.Nodes.Lo, cmdSubject(o.Run, o.Nodes.Lo), 0, cmds, done)
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func (w *worker) serve(ctx context.Context) (err error) {
 	hello := &message{Kind: kindHello, Lo: o.Nodes.Lo, Hi: o.Nodes.Hi, Host: o.Name, PID: os.Getpid()}
 	helloTick := time.NewTicker(250 * time.Millisecond)
 	defer helloTick.Stop()
-	if err := w.out.send(reportSubject(o.Run, o.Nodes.Lo), hello); err != nil {
+	if err := w.out.send(reportSubject(o.Run, o.Nodes.Lo), o.Nodes.Lo, hello); err != nil {
 		return err
 	}
 	for {
@@ -159,7 +159,7 @@ func (w *worker) serve(ctx context.Context) (err error) {
 			return context.Cause(partCtx)
 		case <-helloTick.C:
 			if w.part == nil {
-				if err := w.out.send(reportSubject(o.Run, o.Nodes.Lo), hello); err != nil {
+				if err := w.out.send(reportSubject(o.Run, o.Nodes.Lo), o.Nodes.Lo, hello); err != nil {
 					return err
 				}
 			}
@@ -213,7 +213,7 @@ func (w *worker) serve(ctx context.Context) (err error) {
 		default:
 			return w.fail(fmt.Errorf("unexpected %v message from the coordinator", m.Kind))
 		}
-		if err := w.out.send(reportSubject(o.Run, o.Nodes.Lo), reply); err != nil {
+		if err := w.out.send(reportSubject(o.Run, o.Nodes.Lo), o.Nodes.Lo, reply); err != nil {
 			return err
 		}
 	}
@@ -221,7 +221,7 @@ func (w *worker) serve(ctx context.Context) (err error) {
 
 // fail tells the coordinator why the worker stops, and returns err.
 func (w *worker) fail(err error) error {
-	_ = w.out.send(reportSubject(w.o.Run, w.o.Nodes.Lo), &message{Kind: kindFailed, Lo: w.o.Nodes.Lo, Hi: w.o.Nodes.Hi, Err: err.Error()})
+	_ = w.out.send(reportSubject(w.o.Run, w.o.Nodes.Lo), w.o.Nodes.Lo, &message{Kind: kindFailed, Lo: w.o.Nodes.Lo, Hi: w.o.Nodes.Hi, Err: err.Error()})
 	return err
 }
 
@@ -267,8 +267,8 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 		}
 		layers = append(layers, d)
 	}
-	if err := checkRun(m.LinkRun, 64); err != nil {
-		return fmt.Errorf("setup: links: %w", err)
+	if err := natslink.CheckRun(m.LinkRun, 64); err != nil {
+		return fmt.Errorf("setup: links: cluster: %w", err)
 	}
 	w.tr, err = natslink.New(w.o.Conn, natslink.Options{Run: m.LinkRun, Lo: lo, Hi: hi, Delay: m.Delay})
 	if err != nil {
@@ -399,16 +399,3 @@ func (n netSpec) config() (pcnet.Config, error) {
 // maxRun bounds a run ID: the links' subjects add a setup number to it, within
 // natslink's 64 characters.
 const maxRun = 44
-
-// checkRun accepts a run ID that is one NATS subject token of safe characters.
-func checkRun(run string, maxLen int) error {
-	if run == "" || len(run) > maxLen {
-		return fmt.Errorf("cluster: run ID %q must be 1 to %d characters", run, maxLen)
-	}
-	for _, c := range run {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return fmt.Errorf("cluster: run ID %q: character %q is not one of A-Z a-z 0-9 _ -", run, c)
-		}
-	}
-	return nil
-}

@@ -45,6 +45,20 @@
 // 64 x 4096 value (2 MiB) takes three. NATS keeps one publisher's order on a
 // subject, so the receiver assembles the chunks in its buffer as they come.
 //
+// # Messages
+//
+// The same frames carry byte messages of any content on a subject of the
+// caller's: package cluster's gob-encoded commands and reports. A
+// [MessageWriter] numbers the messages of its subject and chunks them as a
+// link's values are (frame type 4, offsets in bytes, every chunk but the
+// last as long as the first and at least 1 KiB, at most [MaxMessage] bytes
+// in all); a [MessageReader] assembles them with the checks of a link's
+// receiver, so that a foreign, truncated, lost, stale or reordered chunk or
+// message is one error. Its buffer grows with the bytes that arrive, never
+// with what a header claims. [CheckRun] is the one check of a run ID and
+// [WatchConn] the one watcher of a connection's loss, for the transport and
+// for package cluster alike.
+//
 // # Credits
 //
 // Each direction has [Options.Buffers] credits, as in-process. The receiver
