@@ -45,11 +45,39 @@ func subscribeMessages(nc *nats.Conn, run string, lo int, subject string, from i
 	return sub, nil
 }
 
-// lastWord is when a peer was last heard from, in Unix nanoseconds.
-type lastWord struct{ at atomic.Int64 }
+// clock is the time that heartbeat deadlines are measured by: the wall clock, or a
+// test's, which says exactly when a deadline passes.
+type clock interface {
+	Now() time.Time
+	// NewTicker ticks every d; stop ends it.
+	NewTicker(d time.Duration) (ticks <-chan time.Time, stop func())
+}
 
-func (l *lastWord) touch()                            { l.at.Store(time.Now().UnixNano()) }
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+func (wallClock) NewTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
+// lastWord is when a peer was last heard from, in Unix nanoseconds of its clock.
+type lastWord struct {
+	at    atomic.Int64
+	clock clock
+}
+
+func newLastWord(c clock) *lastWord { return &lastWord{clock: c} }
+
+func (l *lastWord) touch()                            { l.at.Store(l.clock.Now().UnixNano()) }
 func (l *lastWord) since(now time.Time) time.Duration { return now.Sub(time.Unix(0, l.at.Load())) }
+
+// silent reports how long a peer last heard from at l has been silent at now, and
+// whether that is beyond timeout: the deadline is exactly timeout after its last word.
+func (l *lastWord) silent(now time.Time, timeout time.Duration) (time.Duration, bool) {
+	d := l.since(now)
+	return d, d > timeout
+}
 
 // subscribeBeats touches w on every heartbeat on subject.
 func subscribeBeats(nc *nats.Conn, subject string, w *lastWord) (*nats.Subscription, error) {

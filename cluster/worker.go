@@ -39,6 +39,8 @@ type WorkerOptions struct {
 	// JoinTimeout: a worker that has no setup this long after it started ends (0:
 	// DefaultJoinTimeout).
 	JoinTimeout time.Duration
+	// clock measures the deadlines (nil: the wall clock); tests set it.
+	clock clock
 }
 
 func (o *WorkerOptions) withDefaults() {
@@ -50,6 +52,9 @@ func (o *WorkerOptions) withDefaults() {
 	}
 	if o.Name == "" {
 		o.Name, _ = os.Hostname()
+	}
+	if o.clock == nil {
+		o.clock = wallClock{}
 	}
 }
 
@@ -102,9 +107,9 @@ func (w *worker) serve(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	var heard lastWord
+	heard := newLastWord(o.clock)
 	heard.touch()
-	bsub, err := subscribeBeats(nc, coordinatorBeatSubject(o.Run), &heard)
+	bsub, err := subscribeBeats(nc, coordinatorBeatSubject(o.Run), heard)
 	if err != nil {
 		return err
 	}
@@ -119,32 +124,7 @@ func (w *worker) serve(ctx context.Context) (err error) {
 	// coordinator falls silent, so that a batch waiting on a dead neighbour ends.
 	partCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	wg.Go(func() {
-		tick := time.NewTicker(o.Timeout / 10)
-		defer tick.Stop()
-		start := time.Now()
-		for {
-			select {
-			case <-done:
-				return
-			case msg := <-lost:
-				cancel(errors.New(msg))
-				return
-			case now := <-tick.C:
-				if !w.joined.Load() {
-					if now.Sub(start) > o.JoinTimeout {
-						cancel(fmt.Errorf("no setup from a coordinator within %v", o.JoinTimeout))
-						return
-					}
-					continue
-				}
-				if d := heard.since(now); d > o.Timeout {
-					cancel(fmt.Errorf("no word from the coordinator for %v (timeout %v); it is gone, exiting", d.Round(time.Millisecond), o.Timeout))
-					return
-				}
-			}
-		}
-	})
+	wg.Go(func() { w.watchdog(heard, lost, cancel, done) })
 
 	hello := &message{Kind: kindHello, Lo: o.Nodes.Lo, Hi: o.Nodes.Hi, Host: o.Name, PID: os.Getpid()}
 	helloTick := time.NewTicker(250 * time.Millisecond)
@@ -215,6 +195,39 @@ func (w *worker) serve(ctx context.Context) (err error) {
 		}
 		if err := w.out.send(reportSubject(o.Run, o.Nodes.Lo), o.Nodes.Lo, reply); err != nil {
 			return err
+		}
+	}
+}
+
+// watchdog cancels the part's context, with the cause, when the connection is lost, when
+// no coordinator has set the worker up within JoinTimeout, or when the coordinator,
+// last heard from at heard, is silent beyond Timeout; it returns then or when done is
+// closed. It checks every tenth of the timeout, so that a silence is found within 1.1 x
+// Timeout.
+func (w *worker) watchdog(heard *lastWord, lost <-chan string, cancel context.CancelCauseFunc, done <-chan struct{}) {
+	o := w.o
+	tick, stop := o.clock.NewTicker(o.Timeout / 10)
+	defer stop()
+	start := o.clock.Now()
+	for {
+		select {
+		case <-done:
+			return
+		case msg := <-lost:
+			cancel(errors.New(msg))
+			return
+		case now := <-tick:
+			if !w.joined.Load() {
+				if now.Sub(start) > o.JoinTimeout {
+					cancel(fmt.Errorf("no setup from a coordinator within %v", o.JoinTimeout))
+					return
+				}
+				continue
+			}
+			if d, gone := heard.silent(now, o.Timeout); gone {
+				cancel(fmt.Errorf("no word from the coordinator for %v (timeout %v); it is gone, exiting", d.Round(time.Millisecond), o.Timeout))
+				return
+			}
 		}
 	}
 }
