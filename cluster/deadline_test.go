@@ -76,26 +76,22 @@ func requireDeadline(t *testing.T, clk *fakeClock, timeout, period time.Duration
 	return nil
 }
 
-// TestCoordinatorHeartbeatDeadline: a worker silent since it joined stops the
-// coordinator's batch at the first check 1 ms past -timeout, not at exactly -timeout,
-// and not later; the error says how long it was silent.
-func TestCoordinatorHeartbeatDeadline(t *testing.T) {
-	const timeout = 10 * time.Second // on the fake clock
-	f := newFixture(2, 19)
-	ranges := []Range{{0, 1}, {2, 3}}
+// fakeWorkers starts a coordinator of run on opts (Conn, Run and Workers set here) whose
+// workers are the test: they say hello until it has them, and nothing after (no
+// heartbeat, no reply) unless the test sends it with out, on the reports' subjects.
+func fakeWorkers(t *testing.T, run string, ranges []Range, opts Options, f *fixture) (*Coordinator, *sender) {
+	t.Helper()
 	c := startCluster(t, "unused", nil, time.Minute) // the server alone
-	nc, wc := dial(t, c.srv, "coordinator"), dial(t, c.srv, "silent workers")
-	defer nc.Close()
-	defer wc.Close()
-	// The workers say hello until the coordinator has them, and nothing after: no
-	// heartbeat, no reply.
+	nc, wc := dial(t, c.srv, "coordinator"), dial(t, c.srv, "fake workers")
+	t.Cleanup(nc.Close)
+	t.Cleanup(wc.Close)
+	out := newSender(wc, run)
 	hellos, stopHellos := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(hellos)
-		out := newSender(wc, "deadline")
 		for {
 			for _, r := range ranges {
-				_ = out.send(reportSubject("deadline", r.Lo), r.Lo, &message{Kind: kindHello, Lo: r.Lo, Hi: r.Hi})
+				_ = out.send(reportSubject(run, r.Lo), r.Lo, &message{Kind: kindHello, Lo: r.Lo, Hi: r.Hi})
 			}
 			select {
 			case <-stopHellos:
@@ -104,19 +100,58 @@ func TestCoordinatorHeartbeatDeadline(t *testing.T) {
 			}
 		}
 	}()
-	clk := newFakeClock()
+	opts.Conn, opts.Run, opts.Workers, opts.JoinTimeout = nc, run, ranges, 20*time.Second
 	cfg := pcnet.Config{Variant: pcnet.Standard, Steps: 3, Gamma: 0.5, MaxBatch: 8, Optimizer: adam}
-	co, err := NewCoordinator(testCtx(t), Options{Conn: nc, Run: "deadline", Workers: ranges, Timeout: timeout, JoinTimeout: 20 * time.Second, clock: clk}, layer.CloneAll(f.layers), cfg)
+	co, err := NewCoordinator(testCtx(t), opts, layer.CloneAll(f.layers), cfg)
 	close(stopHellos)
 	<-hellos
 	require.NoError(t, err)
-	defer co.Close()
+	t.Cleanup(func() { _ = co.Close() })
+	return co, out
+}
+
+// TestCoordinatorRefusesStaleReplies: a reply to an earlier command, a reply of another
+// kind, or one sent twice, stops the coordinator with an error naming the worker, what
+// it sent and what was due; a hello after joining is ignored.
+func TestCoordinatorRefusesStaleReplies(t *testing.T) {
+	f := newFixture(2, 29)
+	ranges := []Range{{0, 1}, {2, 3}}
+	for _, tc := range []struct {
+		name    string
+		replies []*message // from the worker of nodes 2-3, to the setup (command 1)
+		want    string
+	}{
+		{"stale", []*message{{Kind: kindReady, Seq: 0}}, "the worker of nodes 2-3 (pid 0 on ) sent ready 0 where ready 1 was due"},
+		{"ahead", []*message{{Kind: kindReady, Seq: 2}}, "the worker of nodes 2-3 (pid 0 on ) sent ready 2 where ready 1 was due"},
+		{"other kind", []*message{{Kind: kindReport, Seq: 1}}, "the worker of nodes 2-3 (pid 0 on ) sent report 1 where ready 1 was due"},
+		{"twice", []*message{{Kind: kindHello, Lo: 2, Hi: 3}, {Kind: kindReady, Seq: 1}, {Kind: kindReady, Seq: 1}}, "the worker of nodes 2-3 (pid 0 on ) sent ready 1 twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			co, out := fakeWorkers(t, "stale", ranges, Options{Timeout: time.Minute}, f)
+			for _, m := range tc.replies {
+				require.NoError(t, out.send(reportSubject("stale", 2), 2, m))
+			}
+			_, err := co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
+			require.ErrorContains(t, err, "cluster: run stale: "+tc.want)
+		})
+	}
+}
+
+// TestCoordinatorHeartbeatDeadline: a worker silent since it joined stops the
+// coordinator's batch at the first check 1 ms past -timeout, not at exactly -timeout,
+// and not later; the error says how long it was silent.
+func TestCoordinatorHeartbeatDeadline(t *testing.T) {
+	const timeout = 10 * time.Second // on the fake clock
+	f := newFixture(2, 19)
+	ranges := []Range{{0, 1}, {2, 3}}
+	clk := newFakeClock()
+	co, _ := fakeWorkers(t, "deadline", ranges, Options{Timeout: timeout, clock: clk}, f)
 	ended := make(chan error, 1)
 	go func() {
 		_, err := co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
 		ended <- err
 	}()
-	err = requireDeadline(t, clk, timeout, timeout/10, ended)
+	err := requireDeadline(t, clk, timeout, timeout/10, ended)
 	require.ErrorContains(t, err, "the worker of nodes 0-1 (pid 0 on ) sent no heartbeat for 10.001s (timeout 10s): it is gone; stopping")
 }
 
