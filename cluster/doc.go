@@ -15,6 +15,18 @@
 // checkpoint, Sync fetches theta and the optimiser states from the workers; on resume,
 // the first Step sends them the checkpoint's.
 //
+// # Starting and ending a run
+//
+// Start starts a run and returns a Cluster, its Coordinator and what it started: with
+// StartOptions.Workers, an embedded NATS server on 127.0.0.1 (package natsconn) and that
+// many worker processes of StartOptions.Executable (`pcnet worker`, the server's token
+// in TokenEnv, each in a process group of its own); with StartOptions.Dial, a
+// connection to workers started elsewhere. It returns once every worker has joined.
+// Cluster.Close ends it in order: the coordinator tells the workers to stop, the
+// processes are waited for (killed after the timeout), the connection and the server
+// close. A program that brings its own connection and workers (the tests, a benchmark)
+// uses NewCoordinator and Serve directly.
+//
 // # Subjects
 //
 // Every subject is scoped by the run's ID (DESIGN §9); a worker is addressed by the
