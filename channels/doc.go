@@ -56,5 +56,8 @@
 // package channels/natslink carries them over NATS between processes. A
 // transport of another package builds its links with [NewLink], leaving nil
 // the ends held by other processes. [Link.Stats] counts the messages and
-// payload bytes sent in each direction.
+// payload bytes sent in each direction; a transport between processes
+// reports, for each direction it receives, its [Traffic] too: the counters
+// and a [Latency] histogram, which package metrics exposes without knowing
+// the transport.
 package channels

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pcnet/pcnet/channels/natslink"
+	"github.com/pcnet/pcnet/cluster/natsconn"
 	"github.com/pcnet/pcnet/internal/pairbench"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
@@ -43,12 +43,12 @@ var benchSGD = optim.Config{Kind: optim.SGD, LR: 1e-3}
 // benchCluster serves the ranges by workers in this process, each on a connection of
 // its own to an embedded server, and returns their coordinator; the cleanup stops all.
 func benchCluster(b *testing.B, ranges []Range, delay time.Duration, layers []*layer.Dense, cfg pcnet.Config) *Coordinator {
-	srv, err := natslink.Server{}.Start(context.Background())
+	srv, err := natsconn.Server{}.Start(context.Background())
 	require.NoError(b, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	var done []chan error
 	for _, r := range ranges {
-		nc, err := natslink.DialEmbedded(ctx, srv, r.String())
+		nc, err := natsconn.DialEmbedded(ctx, srv, r.String())
 		require.NoError(b, err)
 		d := make(chan error, 1)
 		go func() {
@@ -57,7 +57,7 @@ func benchCluster(b *testing.B, ranges []Range, delay time.Duration, layers []*l
 		}()
 		done = append(done, d)
 	}
-	nc, err := natslink.DialEmbedded(ctx, srv, "coordinator")
+	nc, err := natsconn.DialEmbedded(ctx, srv, "coordinator")
 	require.NoError(b, err)
 	co, err := NewCoordinator(ctx, Options{Conn: nc, Run: "bench", Workers: ranges, Timeout: time.Minute, Delay: delay}, layers, cfg)
 	require.NoError(b, err)

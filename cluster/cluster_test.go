@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/pcnet/pcnet/channels/natslink"
+	"github.com/pcnet/pcnet/cluster/natsconn"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
@@ -19,7 +20,20 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(testWorkerEnv) != "" {
+		// Start's worker processes are this test binary: see TestStartLocalWorkers.
+		os.Exit(testWorker(os.Args[1:]))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// testCtx bounds a test's batches, so that a deadlock fails in seconds.
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
 
 // recorder keeps every statistic an Observer is given, clocks left out.
 type recorder struct {
@@ -174,7 +188,7 @@ func inProcess(t *testing.T, f *fixture, cfg pcnet.Config) outcome {
 	defer net.Close()
 	var out outcome
 	for _, b := range f.batches {
-		loss, err := net.Learn(context.Background(), b.x, b.labels)
+		loss, err := net.Learn(testCtx(t), b.x, b.labels)
 		require.NoError(t, err)
 		out.losses = append(out.losses, math.Float64bits(loss))
 	}
@@ -188,7 +202,7 @@ func inProcess(t *testing.T, f *fixture, cfg pcnet.Config) outcome {
 
 // testCluster is an embedded server with workers serving in goroutines.
 type testCluster struct {
-	srv     *natslink.Embedded
+	srv     *natsconn.Embedded
 	run     string
 	ranges  []Range
 	conns   []*nats.Conn // one per worker
@@ -196,16 +210,16 @@ type testCluster struct {
 	errs    []chan error
 }
 
-func dial(t *testing.T, srv *natslink.Embedded, name string) *nats.Conn {
+func dial(t *testing.T, srv *natsconn.Embedded, name string) *nats.Conn {
 	t.Helper()
-	nc, err := natslink.DialEmbedded(context.Background(), srv, name)
+	nc, err := natsconn.DialEmbedded(context.Background(), srv, name)
 	require.NoError(t, err)
 	return nc
 }
 
 func startCluster(t *testing.T, run string, ranges []Range, timeout time.Duration) *testCluster {
 	t.Helper()
-	srv, err := natslink.Server{}.Start(context.Background())
+	srv, err := natsconn.Server{}.Start(context.Background())
 	require.NoError(t, err)
 	c := &testCluster{srv: srv, run: run, ranges: ranges}
 	for _, r := range ranges {
@@ -273,11 +287,11 @@ func TestWorkersEqualOneProcessBitForBit(t *testing.T) {
 				defer nc.Close()
 				var got outcome
 				for _, b := range f.batches {
-					loss, err := co.Step(context.Background(), b.x, b.labels)
+					loss, err := co.Step(testCtx(t), b.x, b.labels)
 					require.NoError(t, err)
 					got.losses = append(got.losses, math.Float64bits(loss))
 				}
-				require.NoError(t, co.Sync(context.Background()))
+				require.NoError(t, co.Sync(testCtx(t)))
 				got.params, got.obs = stateOf(co.Layers(), co.Optimizers()), obs.lines
 				require.NoError(t, co.Close())
 				for i := range ranges {
@@ -302,11 +316,11 @@ func TestResumeWithFreshWorkers(t *testing.T) {
 	co, nc := c.coordinator(t, f, cfg, 2*time.Second)
 	var losses []uint64
 	for _, b := range f.batches[:2] {
-		loss, err := co.Step(context.Background(), b.x, b.labels)
+		loss, err := co.Step(testCtx(t), b.x, b.labels)
 		require.NoError(t, err)
 		losses = append(losses, math.Float64bits(loss))
 	}
-	require.NoError(t, co.Sync(context.Background()))
+	require.NoError(t, co.Sync(testCtx(t)))
 	saved := layer.CloneAll(co.Layers())
 	var savedOpt [][2]optSnapshot
 	for _, o := range co.Optimizers() {
@@ -327,11 +341,11 @@ func TestResumeWithFreshWorkers(t *testing.T) {
 		}
 	}
 	for _, b := range f.batches[2:] {
-		loss, err := co2.Step(context.Background(), b.x, b.labels)
+		loss, err := co2.Step(testCtx(t), b.x, b.labels)
 		require.NoError(t, err)
 		losses = append(losses, math.Float64bits(loss))
 	}
-	require.NoError(t, co2.Sync(context.Background()))
+	require.NoError(t, co2.Sync(testCtx(t)))
 	require.Equal(t, want.losses, losses)
 	requireSame(t, outcome{losses: want.losses, params: want.params}, outcome{losses: losses, params: stateOf(co2.Layers(), co2.Optimizers())})
 }
@@ -354,16 +368,16 @@ func TestWorkerGoneStopsTheCoordinator(t *testing.T) {
 	ranges := []Range{{0, 1}, {2, 3}}
 	c := startCluster(t, "gone", ranges, timeout)
 	co, nc := c.coordinator(t, f, cfg, timeout)
-	_, err := co.Step(context.Background(), f.batches[0].x, f.batches[0].labels)
+	_, err := co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
 	require.NoError(t, err)
 
 	c.conns[1].Close() // the worker of nodes 2-3 is gone
 	start := time.Now()
-	_, err = co.Step(context.Background(), f.batches[1].x, f.batches[1].labels)
+	_, err = co.Step(testCtx(t), f.batches[1].x, f.batches[1].labels)
 	require.ErrorContains(t, err, "the worker of nodes 2-3 (pid")
 	require.ErrorContains(t, err, "sent no heartbeat")
 	require.Less(t, time.Since(start), 3*timeout)
-	_, err = co.Step(context.Background(), f.batches[1].x, f.batches[1].labels)
+	_, err = co.Step(testCtx(t), f.batches[1].x, f.batches[1].labels)
 	require.ErrorContains(t, err, "nodes 2-3", "the coordinator stays stopped")
 
 	// The coordinator's process dies without a word: the first worker, stuck in the
@@ -385,10 +399,10 @@ func TestServerGoneIsAClearError(t *testing.T) {
 	c := startCluster(t, "server", ranges, 2*time.Second)
 	co, nc := c.coordinator(t, f, cfg, 2*time.Second)
 	defer nc.Close()
-	_, err := co.Step(context.Background(), f.batches[0].x, f.batches[0].labels)
+	_, err := co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
 	require.NoError(t, err)
 	c.srv.Shutdown()
-	_, err = co.Step(context.Background(), f.batches[1].x, f.batches[1].labels)
+	_, err = co.Step(testCtx(t), f.batches[1].x, f.batches[1].labels)
 	require.ErrorContains(t, err, "lost the connection to the NATS server")
 	for i := range ranges {
 		require.ErrorContains(t, c.wait(t, i, 5*time.Second), "lost the connection to the NATS server")
@@ -424,7 +438,7 @@ func TestInferAndUpdatesPerVariant(t *testing.T) {
 		cfg := pcnet.Config{Variant: v, Steps: h, Gamma: 1, MaxBatch: 8}
 		net, err := pcnet.New(context.Background(), layer.CloneAll(f.layers), cfg)
 		require.NoError(t, err)
-		wantLoss, err := net.Infer(context.Background(), b.x, b.labels)
+		wantLoss, err := net.Infer(testCtx(t), b.x, b.labels)
 		require.NoError(t, err)
 		want := net.Updates()
 		if co == nil {
@@ -435,10 +449,10 @@ func TestInferAndUpdatesPerVariant(t *testing.T) {
 		} else {
 			require.NoError(t, co.Configure(layer.CloneAll(f.layers), cfg))
 		}
-		loss, err := co.Infer(context.Background(), b.x, b.labels)
+		loss, err := co.Infer(testCtx(t), b.x, b.labels)
 		require.NoError(t, err)
 		require.Equal(t, math.Float64bits(wantLoss), math.Float64bits(loss), "%v loss", v)
-		got, err := co.Updates(context.Background())
+		got, err := co.Updates(testCtx(t))
 		require.NoError(t, err)
 		require.Len(t, got, len(want))
 		for l := range want {
@@ -456,7 +470,7 @@ func TestInferAndUpdatesPerVariant(t *testing.T) {
 // see each other's messages: each equals its own run in one process.
 func TestTwoRunsOnOneServer(t *testing.T) {
 	const h = 2
-	srv, err := natslink.Server{}.Start(context.Background())
+	srv, err := natsconn.Server{}.Start(context.Background())
 	require.NoError(t, err)
 	defer srv.Shutdown()
 	ranges := []Range{{0, 1}, {2, 3}}
@@ -483,14 +497,14 @@ func TestTwoRunsOnOneServer(t *testing.T) {
 			defer co.Close()
 			var got outcome
 			for _, b := range f.batches {
-				loss, err := co.Step(context.Background(), b.x, b.labels)
+				loss, err := co.Step(testCtx(t), b.x, b.labels)
 				if err != nil {
 					t.Errorf("%s: %v", run, err)
 					return
 				}
 				got.losses = append(got.losses, math.Float64bits(loss))
 			}
-			if err := co.Sync(context.Background()); err != nil {
+			if err := co.Sync(testCtx(t)); err != nil {
 				t.Errorf("%s: %v", run, err)
 				return
 			}

@@ -104,11 +104,13 @@ type Options struct {
 	// Delay is added to every hop between the workers' nodes (natslink.Options.Delay),
 	// for tests and benchmarks of latency: times change, the numbers do not.
 	Delay time.Duration
+	// clock measures the heartbeat deadline (nil: the wall clock); tests set it.
+	clock clock
 	// Traffic, if set, receives the traffic of every link direction between two workers
 	// since the last batch (messages, bytes, bytes on the wire, latencies; as its
 	// receiving worker counted it), after each batch, from the goroutine calling Step or
 	// Infer; an error stops the run. metrics.Metrics.AddLinkTraffic exposes it.
-	Traffic func(natslink.Traffic) error
+	Traffic func(channels.Traffic) error
 }
 
 // WorkerInfo names a worker that joined.
@@ -160,8 +162,8 @@ type Coordinator struct {
 // are set up (theta and the optimiser states, which the caller may restore first through
 // Optimizers) at the first Step.
 func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense, cfg pcnet.Config) (*Coordinator, error) {
-	if err := checkRun(o.Run, maxRun); err != nil {
-		return nil, err
+	if err := natslink.CheckRun(o.Run, maxRun); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
@@ -172,7 +174,10 @@ func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense, cfg p
 	if o.Timeout < 0 || o.JoinTimeout < 0 || o.Delay < 0 {
 		return nil, errors.New("cluster: negative timeout or delay")
 	}
-	c := &Coordinator{o: o, out: newSender(o.Conn), url: o.Conn.ConnectedUrlRedacted(), done: make(chan struct{})}
+	if o.clock == nil {
+		o.clock = wallClock{}
+	}
+	c := &Coordinator{o: o, out: newSender(o.Conn, o.Run), url: o.Conn.ConnectedUrlRedacted(), done: make(chan struct{})}
 	if err := c.Configure(layers, cfg); err != nil {
 		return nil, err
 	}
@@ -180,8 +185,8 @@ func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense, cfg p
 	c.lost, c.unwatch = connLost(o.Conn)
 	for i, r := range o.Workers {
 		c.workers = append(c.workers, WorkerInfo{Nodes: r})
-		c.heard = append(c.heard, &lastWord{})
-		sub, err := subscribeMessages(o.Conn, reportSubject(o.Run, r.Lo), i, c.in, c.done)
+		c.heard = append(c.heard, newLastWord(o.clock))
+		sub, err := subscribeMessages(o.Conn, o.Run, r.Lo, reportSubject(o.Run, r.Lo), i, c.in, c.done)
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -291,18 +296,19 @@ func (c *Coordinator) join(ctx context.Context) error {
 // error, and the coordinator is broken from then on.
 func (c *Coordinator) await(ctx context.Context, kind msgKind, seq uint64) ([]*message, error) {
 	got := make([]*message, len(c.workers))
-	tick := time.NewTicker(c.o.Timeout / 10)
-	defer tick.Stop()
+	// Checked every tenth of the timeout: a silent worker is found within 1.1 x timeout.
+	tick, stop := c.o.clock.NewTicker(c.o.Timeout / 10)
+	defer stop()
 	for n := 0; n < len(got); {
 		select {
 		case <-ctx.Done():
 			return nil, c.fail(ctx.Err())
 		case msg := <-c.lost:
 			return nil, c.fail(fmt.Errorf("cluster: run %s: %s", c.o.Run, msg))
-		case now := <-tick.C:
+		case now := <-tick:
 			for i, w := range c.workers {
 				if got[i] == nil {
-					if d := c.heard[i].since(now); d > c.o.Timeout {
+					if d, gone := c.heard[i].silent(now, c.o.Timeout); gone {
 						return nil, c.fail(fmt.Errorf("cluster: run %s: %v sent no heartbeat for %v (timeout %v): it is gone; stopping", c.o.Run, w, d.Round(time.Millisecond), c.o.Timeout))
 					}
 				}
@@ -330,7 +336,7 @@ func (c *Coordinator) await(ctx context.Context, kind msgKind, seq uint64) ([]*m
 
 // send sends a command to worker w; a failure breaks the coordinator.
 func (c *Coordinator) send(w WorkerInfo, m *message) error {
-	err := c.out.send(cmdSubject(c.o.Run, w.Nodes.Lo), m)
+	err := c.out.send(cmdSubject(c.o.Run, w.Nodes.Lo), w.Nodes.Lo, m)
 	switch {
 	case err == nil:
 		return nil
@@ -579,7 +585,7 @@ func (c *Coordinator) Close() error {
 	}
 	c.closed = true
 	for _, w := range c.workers {
-		_ = c.out.send(cmdSubject(c.o.Run, w.Nodes.Lo), &message{Kind: kindStop})
+		_ = c.out.send(cmdSubject(c.o.Run, w.Nodes.Lo), w.Nodes.Lo, &message{Kind: kindStop})
 	}
 	// The stops leave before the subscriptions go.
 	_ = c.o.Conn.FlushTimeout(time.Second)

@@ -15,6 +15,18 @@
 // checkpoint, Sync fetches theta and the optimiser states from the workers; on resume,
 // the first Step sends them the checkpoint's.
 //
+// # Starting and ending a run
+//
+// Start starts a run and returns a Cluster, its Coordinator and what it started: with
+// StartOptions.Workers, an embedded NATS server on 127.0.0.1 (package natsconn) and that
+// many worker processes of StartOptions.Executable (`pcnet worker`, the server's token
+// in TokenEnv, each in a process group of its own); with StartOptions.Dial, a
+// connection to workers started elsewhere. It returns once every worker has joined.
+// Cluster.Close ends it in order: the coordinator tells the workers to stop, the
+// processes are waited for (killed after the timeout), the connection and the server
+// close. A program that brings its own connection and workers (the tests, a benchmark)
+// uses NewCoordinator and Serve directly.
+//
 // # Subjects
 //
 // Every subject is scoped by the run's ID (docs/design.md §9); a worker is addressed by the
@@ -27,7 +39,10 @@
 //	pcnet.<run>.link.<l>.*          the links between nodes (package natslink)
 //
 // A message is gob-encoded with its floats as raw little-endian bytes (bit for bit), and
-// sent in chunks below the server's max payload, which NATS delivers in order.
+// sent in natslink's message frames (natslink.MessageWriter), chunked below the server's
+// max payload as a link's values are, which NATS delivers in order. Each subject numbers
+// its messages, and the receiver (natslink.MessageReader) refuses a chunk or a message
+// that is foreign, lost, stale or reordered, with the same checks as a link's.
 //
 // # Failure
 //

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/pcnet/pcnet/channels/natslink"
 )
 
 // delivery is one assembled message (or why it could not be) from the worker at index
@@ -16,13 +17,13 @@ type delivery struct {
 	err  error
 }
 
-// subscribeMessages assembles the messages of one subject and hands them to out until
-// done is closed. The subscription has no pending limit: a large setup arrives in many
-// chunks while the receiver may be busy.
-func subscribeMessages(nc *nats.Conn, subject string, from int, out chan<- delivery, done <-chan struct{}) (*nats.Subscription, error) {
-	var asm assembler
+// subscribeMessages assembles the messages of one subject, that of the worker of node lo
+// in run, and hands them to out until done is closed. The subscription has no pending
+// limit: a large setup arrives in many chunks while the receiver may be busy.
+func subscribeMessages(nc *nats.Conn, run string, lo int, subject string, from int, out chan<- delivery, done <-chan struct{}) (*nats.Subscription, error) {
+	r := newReceiver(run, lo)
 	sub, err := nc.Subscribe(subject, func(msg *nats.Msg) {
-		m, err := asm.feed(msg.Data)
+		m, err := r.feed(msg.Data)
 		if m == nil && err == nil {
 			return
 		}
@@ -44,11 +45,39 @@ func subscribeMessages(nc *nats.Conn, subject string, from int, out chan<- deliv
 	return sub, nil
 }
 
-// lastWord is when a peer was last heard from, in Unix nanoseconds.
-type lastWord struct{ at atomic.Int64 }
+// clock is the time that heartbeat deadlines are measured by: the wall clock, or a
+// test's, which says exactly when a deadline passes.
+type clock interface {
+	Now() time.Time
+	// NewTicker ticks every d; stop ends it.
+	NewTicker(d time.Duration) (ticks <-chan time.Time, stop func())
+}
 
-func (l *lastWord) touch()                            { l.at.Store(time.Now().UnixNano()) }
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+func (wallClock) NewTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
+// lastWord is when a peer was last heard from, in Unix nanoseconds of its clock.
+type lastWord struct {
+	at    atomic.Int64
+	clock clock
+}
+
+func newLastWord(c clock) *lastWord { return &lastWord{clock: c} }
+
+func (l *lastWord) touch()                            { l.at.Store(l.clock.Now().UnixNano()) }
 func (l *lastWord) since(now time.Time) time.Duration { return now.Sub(time.Unix(0, l.at.Load())) }
+
+// silent reports how long a peer last heard from at l has been silent at now, and
+// whether that is beyond timeout: the deadline is exactly timeout after its last word.
+func (l *lastWord) silent(now time.Time, timeout time.Duration) (time.Duration, bool) {
+	d := l.since(now)
+	return d, d > timeout
+}
 
 // subscribeBeats touches w on every heartbeat on subject.
 func subscribeBeats(nc *nats.Conn, subject string, w *lastWord) (*nats.Subscription, error) {
@@ -74,27 +103,16 @@ func beat(nc *nats.Conn, subject string, interval time.Duration, done <-chan str
 	}
 }
 
-// connLost returns a channel that receives a line when nc is disconnected or closed, and
-// a function that stops watching.
+// connLost returns a channel that receives a line when nc is disconnected or closed
+// (natslink.WatchConn), and a function that stops watching.
 func connLost(nc *nats.Conn) (<-chan string, func()) {
-	status := nc.StatusChanged(nats.DISCONNECTED, nats.CLOSED)
-	out := make(chan string, 1)
-	done := make(chan struct{})
-	url := nc.ConnectedUrlRedacted()
-	go func() {
-		defer close(done)
-		for s := range status {
-			select {
-			case out <- fmt.Sprintf("lost the connection to the NATS server %s (%v)", url, s):
-			default:
-			}
+	out := make(chan string, 1) // WatchConn reports once
+	stop := natslink.WatchConn(nc, func(url string, s nats.Status) {
+		if url == "" {
+			out <- fmt.Sprintf("the connection to the NATS server is %v", s)
+			return
 		}
-	}()
-	if !nc.IsConnected() {
-		out <- fmt.Sprintf("the connection to the NATS server is %v", nc.Status())
-	}
-	return out, func() {
-		nc.RemoveStatusListener(status)
-		<-done
-	}
+		out <- fmt.Sprintf("lost the connection to the NATS server %s (%v)", url, s)
+	})
+	return out, stop
 }

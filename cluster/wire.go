@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/gob"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
@@ -72,7 +73,7 @@ type message struct {
 	// report
 	Loss      uint64 // math.Float64bits
 	Nodes     []nodeReport
-	Links     []natslink.Traffic // of the links the worker receives over NATS, since its last report
+	Links     []channels.Traffic // of the links the worker receives over NATS, since its last report
 	Fault     string
 	NonFinite bool
 }
@@ -200,84 +201,62 @@ func coordinatorBeatSubject(run string) string {
 }
 func nodeSubject(run string, lo int) string { return "pcnet." + run + ".node." + strconv.Itoa(lo) }
 
-// A message larger than a frame is sent as consecutive chunks of one publisher on one
-// subject, which NATS delivers in order. A chunk is a 16-byte header (magic, message
-// number, chunk index, chunk count) and a piece of the gob encoding.
-const (
-	chunkMagic  = 0x4c43_4e50 // "PNCL" little-endian
-	chunkHeader = 16
-)
-
-// sender publishes messages on subjects, chunked to the server's max payload.
+// sender publishes messages gob-encoded in natslink's message frames, chunked below
+// the server's max payload: one natslink.MessageWriter per subject, which numbers the
+// subject's messages in order, so that its receiver refuses one lost, stale or
+// reordered.
 type sender struct {
-	publish func(subject string, frame []byte) error // nc.Publish; tests intercept it
-	next    uint32
-	limit   int // chunk body bytes
+	run      string
+	publish  func(subject string, frame []byte) error // nc.Publish; tests intercept it
+	maxFrame int
+
+	mu      sync.Mutex
+	writers map[string]*natslink.MessageWriter
 }
 
-func newSender(nc *nats.Conn) *sender {
-	return &sender{publish: nc.Publish, limit: int(nc.MaxPayload()) - chunkHeader - 1024}
+func newSender(nc *nats.Conn, run string) *sender {
+	return &sender{run: run, publish: nc.Publish, maxFrame: int(nc.MaxPayload()), writers: map[string]*natslink.MessageWriter{}}
 }
 
-func (s *sender) send(subject string, m *message) error {
+// send publishes m on subject, the subject of node lo's worker.
+func (s *sender) send(subject string, lo int, m *message) error {
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(m); err != nil {
 		return fmt.Errorf("encoding the %v message: %w", m.Kind, err)
 	}
-	body := buf.Bytes()
-	n := max(1, (len(body)+s.limit-1)/s.limit)
-	s.next++
-	frame := make([]byte, chunkHeader+min(len(body), s.limit))
-	for i := range n {
-		piece := body[i*s.limit : min(len(body), (i+1)*s.limit)]
-		binary.LittleEndian.PutUint32(frame[0:], chunkMagic)
-		binary.LittleEndian.PutUint32(frame[4:], s.next)
-		binary.LittleEndian.PutUint32(frame[8:], uint32(i))
-		binary.LittleEndian.PutUint32(frame[12:], uint32(n))
-		copy(frame[chunkHeader:], piece)
-		if err := s.publish(subject, frame[:chunkHeader+len(piece)]); err != nil {
-			return fmt.Errorf("publishing the %v message on %s: %w", m.Kind, subject, err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.writers[subject]
+	if w == nil {
+		var err error
+		if w, err = natslink.NewMessageWriter(s.run, lo, s.maxFrame); err != nil {
+			return err
 		}
+		s.writers[subject] = w
+	}
+	err := w.Write(buf.Bytes(), func(frame []byte) error { return s.publish(subject, frame) })
+	if err != nil {
+		return fmt.Errorf("publishing the %v message on %s: %w", m.Kind, subject, err)
 	}
 	return nil
 }
 
-// assembler puts the chunks of one subject's messages back together.
-type assembler struct {
-	id         uint32
-	next, want uint32
-	buf        []byte
+// receiver assembles the messages of one subject and decodes them.
+type receiver struct{ r *natslink.MessageReader }
+
+func newReceiver(run string, lo int) *receiver {
+	return &receiver{natslink.NewMessageReader(run, lo)}
 }
 
-// maxMessage bounds an assembled message (a wide network's theta and Adam state).
-const maxMessage = 1 << 32
-
 // feed takes one frame; it returns the message when its last chunk has arrived.
-func (a *assembler) feed(frame []byte) (*message, error) {
-	if len(frame) < chunkHeader || binary.LittleEndian.Uint32(frame) != chunkMagic {
-		return nil, errors.New("not a pcnet cluster message (bad header)")
-	}
-	id, i, n := binary.LittleEndian.Uint32(frame[4:]), binary.LittleEndian.Uint32(frame[8:]), binary.LittleEndian.Uint32(frame[12:])
-	switch {
-	case n == 0:
-		return nil, fmt.Errorf("message %d has 0 chunks", id)
-	case i == 0:
-		a.id, a.next, a.want, a.buf = id, 0, n, a.buf[:0]
-	case id != a.id || i != a.next || n != a.want:
-		return nil, fmt.Errorf("chunk %d/%d of message %d arrived while expecting chunk %d/%d of message %d", i, n, id, a.next, a.want, a.id)
-	}
-	if len(a.buf)+len(frame)-chunkHeader > maxMessage {
-		return nil, fmt.Errorf("message %d exceeds %d bytes", id, maxMessage)
-	}
-	a.buf = append(a.buf, frame[chunkHeader:]...)
-	a.next++
-	if a.next < a.want {
-		return nil, nil
+func (r *receiver) feed(frame []byte) (*message, error) {
+	body, done, err := r.r.Feed(frame)
+	if err != nil || !done {
+		return nil, err
 	}
 	m := new(message)
-	if err := gob.NewDecoder(bytes.NewReader(a.buf)).Decode(m); err != nil {
-		return nil, fmt.Errorf("message %d: %w", id, err)
+	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(m); err != nil {
+		return nil, fmt.Errorf("undecodable message: %w", err)
 	}
-	a.want = 0
 	return m, nil
 }

@@ -39,6 +39,8 @@ type WorkerOptions struct {
 	// JoinTimeout: a worker that has no setup this long after it started ends (0:
 	// DefaultJoinTimeout).
 	JoinTimeout time.Duration
+	// clock measures the deadlines (nil: the wall clock); tests set it.
+	clock clock
 }
 
 func (o *WorkerOptions) withDefaults() {
@@ -50,6 +52,9 @@ func (o *WorkerOptions) withDefaults() {
 	}
 	if o.Name == "" {
 		o.Name, _ = os.Hostname()
+	}
+	if o.clock == nil {
+		o.clock = wallClock{}
 	}
 }
 
@@ -71,8 +76,8 @@ type worker struct {
 // returns.
 func Serve(ctx context.Context, o WorkerOptions) error {
 	o.withDefaults()
-	if err := checkRun(o.Run, maxRun); err != nil {
-		return err
+	if err := natslink.CheckRun(o.Run, maxRun); err != nil {
+		return fmt.Errorf("cluster: %w", err)
 	}
 	if o.Nodes.Lo < 0 || o.Nodes.Hi < o.Nodes.Lo {
 		return fmt.Errorf("cluster: worker: node range %v is empty or negative", o.Nodes)
@@ -80,7 +85,7 @@ func Serve(ctx context.Context, o WorkerOptions) error {
 	if o.Timeout < 0 || o.JoinTimeout < 0 {
 		return errors.New("cluster: worker: negative timeout")
 	}
-	w := &worker{o: o, out: newSender(o.Conn), xs: map[int]*mat.Dense{}}
+	w := &worker{o: o, out: newSender(o.Conn, o.Run), xs: map[int]*mat.Dense{}}
 	err := w.serve(ctx)
 	if err != nil {
 		err = fmt.Errorf("cluster: worker of %v, run %s: %w", o.Nodes, o.Run, err)
@@ -97,14 +102,14 @@ func (w *worker) serve(ctx context.Context) (err error) {
 	defer close(done)
 
 	cmds := make(chan delivery, 4)
-	sub, err := subscribeMessages(nc, cmdSubject(o.Run, o.Nodes.Lo), 0, cmds, done)
+	sub, err := subscribeMessages(nc, o.Run, o.Nodes.Lo, cmdSubject(o.Run, o.Nodes.Lo), 0, cmds, done)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	var heard lastWord
+	heard := newLastWord(o.clock)
 	heard.touch()
-	bsub, err := subscribeBeats(nc, coordinatorBeatSubject(o.Run), &heard)
+	bsub, err := subscribeBeats(nc, coordinatorBeatSubject(o.Run), heard)
 	if err != nil {
 		return err
 	}
@@ -119,37 +124,12 @@ func (w *worker) serve(ctx context.Context) (err error) {
 	// coordinator falls silent, so that a batch waiting on a dead neighbour ends.
 	partCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	wg.Go(func() {
-		tick := time.NewTicker(o.Timeout / 10)
-		defer tick.Stop()
-		start := time.Now()
-		for {
-			select {
-			case <-done:
-				return
-			case msg := <-lost:
-				cancel(errors.New(msg))
-				return
-			case now := <-tick.C:
-				if !w.joined.Load() {
-					if now.Sub(start) > o.JoinTimeout {
-						cancel(fmt.Errorf("no setup from a coordinator within %v", o.JoinTimeout))
-						return
-					}
-					continue
-				}
-				if d := heard.since(now); d > o.Timeout {
-					cancel(fmt.Errorf("no word from the coordinator for %v (timeout %v); it is gone, exiting", d.Round(time.Millisecond), o.Timeout))
-					return
-				}
-			}
-		}
-	})
+	wg.Go(func() { w.watchdog(heard, lost, cancel, done) })
 
 	hello := &message{Kind: kindHello, Lo: o.Nodes.Lo, Hi: o.Nodes.Hi, Host: o.Name, PID: os.Getpid()}
 	helloTick := time.NewTicker(250 * time.Millisecond)
 	defer helloTick.Stop()
-	if err := w.out.send(reportSubject(o.Run, o.Nodes.Lo), hello); err != nil {
+	if err := w.out.send(reportSubject(o.Run, o.Nodes.Lo), o.Nodes.Lo, hello); err != nil {
 		return err
 	}
 	for {
@@ -159,7 +139,7 @@ func (w *worker) serve(ctx context.Context) (err error) {
 			return context.Cause(partCtx)
 		case <-helloTick.C:
 			if w.part == nil {
-				if err := w.out.send(reportSubject(o.Run, o.Nodes.Lo), hello); err != nil {
+				if err := w.out.send(reportSubject(o.Run, o.Nodes.Lo), o.Nodes.Lo, hello); err != nil {
 					return err
 				}
 			}
@@ -213,15 +193,48 @@ func (w *worker) serve(ctx context.Context) (err error) {
 		default:
 			return w.fail(fmt.Errorf("unexpected %v message from the coordinator", m.Kind))
 		}
-		if err := w.out.send(reportSubject(o.Run, o.Nodes.Lo), reply); err != nil {
+		if err := w.out.send(reportSubject(o.Run, o.Nodes.Lo), o.Nodes.Lo, reply); err != nil {
 			return err
+		}
+	}
+}
+
+// watchdog cancels the part's context, with the cause, when the connection is lost, when
+// no coordinator has set the worker up within JoinTimeout, or when the coordinator,
+// last heard from at heard, is silent beyond Timeout; it returns then or when done is
+// closed. It checks every tenth of the timeout, so that a silence is found within 1.1 x
+// Timeout.
+func (w *worker) watchdog(heard *lastWord, lost <-chan string, cancel context.CancelCauseFunc, done <-chan struct{}) {
+	o := w.o
+	tick, stop := o.clock.NewTicker(o.Timeout / 10)
+	defer stop()
+	start := o.clock.Now()
+	for {
+		select {
+		case <-done:
+			return
+		case msg := <-lost:
+			cancel(errors.New(msg))
+			return
+		case now := <-tick:
+			if !w.joined.Load() {
+				if now.Sub(start) > o.JoinTimeout {
+					cancel(fmt.Errorf("no setup from a coordinator within %v", o.JoinTimeout))
+					return
+				}
+				continue
+			}
+			if d, gone := heard.silent(now, o.Timeout); gone {
+				cancel(fmt.Errorf("no word from the coordinator for %v (timeout %v); it is gone, exiting", d.Round(time.Millisecond), o.Timeout))
+				return
+			}
 		}
 	}
 }
 
 // fail tells the coordinator why the worker stops, and returns err.
 func (w *worker) fail(err error) error {
-	_ = w.out.send(reportSubject(w.o.Run, w.o.Nodes.Lo), &message{Kind: kindFailed, Lo: w.o.Nodes.Lo, Hi: w.o.Nodes.Hi, Err: err.Error()})
+	_ = w.out.send(reportSubject(w.o.Run, w.o.Nodes.Lo), w.o.Nodes.Lo, &message{Kind: kindFailed, Lo: w.o.Nodes.Lo, Hi: w.o.Nodes.Hi, Err: err.Error()})
 	return err
 }
 
@@ -268,8 +281,8 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 		}
 		layers = append(layers, d)
 	}
-	if err := checkRun(m.LinkRun, 64); err != nil {
-		return fmt.Errorf("setup: links: %w", err)
+	if err := natslink.CheckRun(m.LinkRun, 64); err != nil {
+		return fmt.Errorf("setup: links: cluster: %w", err)
 	}
 	var err error
 	w.tr, err = natslink.New(w.o.Conn, natslink.Options{Run: m.LinkRun, Lo: lo, Hi: hi, Delay: m.Delay})
@@ -383,16 +396,3 @@ func (w *worker) state(seq uint64, updates bool) *message {
 // maxRun bounds a run ID: the links' subjects add a setup number to it, within
 // natslink's 64 characters.
 const maxRun = 44
-
-// checkRun accepts a run ID that is one NATS subject token of safe characters.
-func checkRun(run string, maxLen int) error {
-	if run == "" || len(run) > maxLen {
-		return fmt.Errorf("cluster: run ID %q must be 1 to %d characters", run, maxLen)
-	}
-	for _, c := range run {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return fmt.Errorf("cluster: run ID %q: character %q is not one of A-Z a-z 0-9 _ -", run, c)
-		}
-	}
-	return nil
-}

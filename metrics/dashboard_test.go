@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/pcnet/pcnet/channels"
-	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
@@ -202,7 +201,7 @@ func TestDashboardQueriesKnownSeries(t *testing.T) {
 	require.NoError(t, m.SetAccuracy(SplitTrain, 1))
 	require.NoError(t, m.AddSamples(1))
 	require.NoError(t, m.SetCosine(pcnet.FixedPrediction, AllLayers, 1))
-	require.NoError(t, m.AddLinkTraffic(natslink.Traffic{Lower: 0, Dir: channels.Up, Messages: 1, WireBytes: 72}))
+	require.NoError(t, m.AddLinkTraffic(channels.Traffic{Lower: 0, Dir: channels.Up, Messages: 1, WireBytes: 72}))
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
 	known := map[string]bool{}

@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/pcnet/pcnet/channels"
-	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -34,7 +33,7 @@ type linkKey struct {
 }
 
 type linkTally struct {
-	counts [natslink.NumLatencyBuckets]uint64
+	counts [channels.NumLatencyBuckets]uint64
 	sum    float64 // seconds
 	wire   uint64
 }
@@ -47,7 +46,7 @@ func newLinkTraffic() *linkTraffic {
 		wire: prometheus.NewDesc(linkWireBytesName,
 			"Bytes on the wire of the messages of a link between two processes, frame headers and every chunk included (pcnet_message_bytes_total counts payloads).",
 			[]string{labelLink, labelDirection}, nil),
-		bounds: natslink.LatencyBuckets(),
+		bounds: channels.LatencyBuckets(),
 		links:  map[linkKey]*linkTally{},
 	}
 }
@@ -86,7 +85,7 @@ func (c *linkTraffic) Collect(ch chan<- prometheus.Metric) {
 // a worker reports it (cluster.Options.Traffic), to pcnet_link_latency_seconds and
 // pcnet_link_wire_bytes_total. In one process there are no such links and the series
 // stay empty. It is safe for concurrent use.
-func (m *Metrics) AddLinkTraffic(t natslink.Traffic) error {
+func (m *Metrics) AddLinkTraffic(t channels.Traffic) error {
 	if t.Lower < 0 || t.Lower > maxLayer {
 		return fmt.Errorf("metrics: AddLinkTraffic: link %d-%d: want a lower node 0..%d", t.Lower, t.Lower+1, maxLayer)
 	}

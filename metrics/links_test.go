@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/pcnet/pcnet/channels"
-	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/cluster"
+	"github.com/pcnet/pcnet/cluster/natsconn"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -23,7 +23,7 @@ import (
 // network on layers, its link traffic going to m; stop ends them all (ctx bounds the
 // start only: the workers end when stop stops their coordinator).
 func startWorkers(ctx context.Context, m *Metrics, ranges []cluster.Range, delay time.Duration, layers []*layer.Dense, cfg pcnet.Config) (co *cluster.Coordinator, stop func() error, err error) {
-	srv, err := natslink.Server{}.Start(ctx)
+	srv, err := natsconn.Server{}.Start(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -46,7 +46,7 @@ func startWorkers(ctx context.Context, m *Metrics, ranges []cluster.Range, delay
 		return errors.Join(errs...)
 	}
 	for _, r := range ranges {
-		nc, err := natslink.DialEmbedded(ctx, srv, r.String())
+		nc, err := natsconn.DialEmbedded(ctx, srv, r.String())
 		if err != nil {
 			return nil, nil, errors.Join(err, stop())
 		}
@@ -57,7 +57,7 @@ func startWorkers(ctx context.Context, m *Metrics, ranges []cluster.Range, delay
 		}()
 		done = append(done, d)
 	}
-	nc, err := natslink.DialEmbedded(ctx, srv, "coordinator")
+	nc, err := natsconn.DialEmbedded(ctx, srv, "coordinator")
 	if err != nil {
 		return nil, nil, errors.Join(err, stop())
 	}
@@ -147,7 +147,56 @@ func series(families []*dto.MetricFamily, name string, dir channels.Direction) [
 
 func TestAddLinkTrafficRejects(t *testing.T) {
 	m, _ := newTestMetrics(t, 8)
-	require.EqualError(t, m.AddLinkTraffic(natslink.Traffic{Lower: -1, Dir: channels.Up}), "metrics: AddLinkTraffic: link -1-0: want a lower node 0..1023")
-	require.EqualError(t, m.AddLinkTraffic(natslink.Traffic{Lower: 2}), "metrics: AddLinkTraffic: link 2-3: direction Direction(0) is neither up nor down")
+	require.EqualError(t, m.AddLinkTraffic(channels.Traffic{Lower: -1, Dir: channels.Up}), "metrics: AddLinkTraffic: link -1-0: want a lower node 0..1023")
+	require.EqualError(t, m.AddLinkTraffic(channels.Traffic{Lower: 2}), "metrics: AddLinkTraffic: link 2-3: direction Direction(0) is neither up nor down")
 	require.Zero(t, testutil.CollectAndCount(m.links), "nothing added")
+}
+
+// TestLinkLatencyHistogram: the link-latency histogram counts every latency a worker
+// reported, those above the last bound (1 s, the +Inf bucket) included, and each
+// bucket counts the latencies at or below its bound (le is inclusive).
+func TestLinkLatencyHistogram(t *testing.T) {
+	bounds := channels.LatencyBuckets()
+	last := time.Duration(bounds[len(bounds)-1] * float64(time.Second))
+	for _, tc := range []struct {
+		name      string
+		latencies []time.Duration
+	}{
+		{"below the first bound", []time.Duration{time.Microsecond, 5 * time.Microsecond}},
+		{"on the last bound", []time.Duration{last}},
+		{"above the last bound", []time.Duration{last + time.Nanosecond, 3 * time.Second}},
+		{"every bucket", []time.Duration{0, 10 * time.Microsecond, 2 * time.Millisecond, last, 2 * last, time.Hour}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, reg := newTestMetrics(t, 8)
+			var lc channels.LatencyCounter
+			var sum time.Duration
+			for _, d := range tc.latencies {
+				lc.Observe(d)
+				sum += d
+			}
+			// Two reports of the same direction add up.
+			for range 2 {
+				require.NoError(t, m.AddLinkTraffic(channels.Traffic{Lower: 1, Dir: channels.Up, Messages: uint64(len(tc.latencies)), Latency: lc.Load()}))
+			}
+			families, err := reg.Gather()
+			require.NoError(t, err)
+			s := series(families, linkLatencyName, channels.Up)
+			require.Len(t, s, 1)
+			hist := s[0].GetHistogram()
+			require.Equal(t, uint64(2*len(tc.latencies)), hist.GetSampleCount(), "every latency, those above %v included", last)
+			require.InDelta(t, 2*sum.Seconds(), hist.GetSampleSum(), 1e-9)
+			require.Len(t, hist.GetBucket(), len(bounds))
+			for i, b := range hist.GetBucket() {
+				require.Equal(t, bounds[i], b.GetUpperBound())
+				var atOrBelow uint64
+				for _, d := range tc.latencies {
+					if d.Seconds() <= b.GetUpperBound() {
+						atOrBelow += 2
+					}
+				}
+				require.Equal(t, atOrBelow, b.GetCumulativeCount(), "bucket le=%v", b.GetUpperBound())
+			}
+		})
+	}
 }

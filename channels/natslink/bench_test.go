@@ -3,6 +3,7 @@ package natslink
 import (
 	"context"
 	"fmt"
+	"github.com/pcnet/pcnet/cluster/natsconn"
 	"testing"
 	"time"
 
@@ -31,14 +32,14 @@ func BenchmarkRoundTrip(b *testing.B) {
 	for _, width := range []int{64, 256, 1024} {
 		size := 8 * benchBatch * width
 		b.Run(fmt.Sprintf("width=%d/carrier=nats", width), func(b *testing.B) {
-			srv := startServer(b, Server{})
+			srv := startServer(b, natsconn.Server{})
 			benchLinkRoundTrip(b, newPair(b, dial(b, srv), dial(b, srv), Options{Run: "bench", Buffers: 1}, 0, benchBatch, width), width)
 		})
 		b.Run(fmt.Sprintf("width=%d/carrier=inprocess", width), func(b *testing.B) {
 			benchLinkRoundTrip(b, inProcessPair(b, 1, benchBatch, width), width)
 		})
 		b.Run(fmt.Sprintf("width=%d/carrier=request", width), func(b *testing.B) {
-			srv := startServer(b, Server{})
+			srv := startServer(b, natsconn.Server{})
 			requester, responder := dial(b, srv), dial(b, srv)
 			reply := make([]byte, size)
 			sub, err := responder.Subscribe("bench.request", func(m *nats.Msg) { _ = m.Respond(reply) })

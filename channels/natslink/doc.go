@@ -1,8 +1,8 @@
 // Package natslink carries pcnet's links between processes over NATS: a
 // [Transport] that implements channels.Transport with the in-process
 // semantics (message kinds, step tags, payloads, credits, back-pressure,
-// cancellation), an embedded server for one machine and for tests, and a
-// dialer whose secrets come from files or the environment.
+// cancellation) over a *nats.Conn that its caller made (package
+// cluster/natsconn has an embedded server and a dialer).
 //
 // # Processes and ends
 //
@@ -45,6 +45,20 @@
 // 64 x 4096 value (2 MiB) takes three. NATS keeps one publisher's order on a
 // subject, so the receiver assembles the chunks in its buffer as they come.
 //
+// # Messages
+//
+// The same frames carry byte messages of any content on a subject of the
+// caller's: package cluster's gob-encoded commands and reports. A
+// [MessageWriter] numbers the messages of its subject and chunks them as a
+// link's values are (frame type 4, offsets in bytes, every chunk but the
+// last as long as the first and at least 1 KiB, at most [MaxMessage] bytes
+// in all); a [MessageReader] assembles them with the checks of a link's
+// receiver, so that a foreign, truncated, lost, stale or reordered chunk or
+// message is one error. Its buffer grows with the bytes that arrive, never
+// with what a header claims. [CheckRun] is the one check of a run ID and
+// [WatchConn] the one watcher of a connection's loss, for the transport and
+// for package cluster alike.
+//
 // # Credits
 //
 // Each direction has [Options.Buffers] credits, as in-process. The receiver
@@ -73,7 +87,7 @@
 // every link of the transport: blocked and later calls return one error
 // naming the run and the server. The transport does not resume after a
 // reconnect: core NATS may have dropped frames with the server, and only a
-// restart from a checkpoint is exact. [Dial] therefore connects without
+// restart from a checkpoint is exact. natsconn.Dial therefore connects without
 // reconnecting.
 //
 // # Traffic and latency
@@ -82,7 +96,7 @@
 // wire (each frame's header and body, every chunk; credits and hellos, a
 // header each going the other way, are not counted) in channels.Stats.
 // [Transport.TakeTraffic] adds, for each direction a process receives, a
-// histogram of the messages' latencies ([Latency], buckets from 10 µs to
+// histogram of the messages' latencies ([channels.Latency], buckets from 10 µs to
 // 1 s): a data frame carries the sender's wall clock at Send, and the
 // receiver subtracts it from its own clock when Recv has the message's last
 // frame. The figure is the message's time in transit as its receiver sees
@@ -114,15 +128,4 @@
 // [Options.Delay] holds every frame a process publishes for that long before
 // it leaves, in order, without making the sender wait: each hop takes that
 // much longer, and the numbers carried are unchanged.
-//
-// # Servers and security
-//
-// [Server.Start] runs an embedded NATS server for one machine: it listens on
-// 127.0.0.1 only, on a random port, and requires a random token made for the
-// start; [Server.StartCluster] joins several by routes on 127.0.0.1, with a
-// random route password. Across machines any NATS server or cluster serves:
-// [Dial] authenticates with a token, a user and password, an nkey seed or a
-// creds file, over TLS with a CA and a client certificate, taking secrets
-// from a file or an environment variable ([Secret]) so that none has to be
-// given on a command line.
 package natslink

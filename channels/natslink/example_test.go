@@ -3,6 +3,7 @@ package natslink_test
 import (
 	"context"
 	"fmt"
+	"github.com/pcnet/pcnet/cluster/natsconn"
 	"time"
 
 	"github.com/pcnet/pcnet/channels"
@@ -15,7 +16,7 @@ import (
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	srv, err := natslink.Server{}.Start(ctx)
+	srv, err := natsconn.Server{}.Start(ctx)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -23,7 +24,7 @@ func Example() {
 	defer srv.Shutdown()
 
 	link := func(lo, hi int) (*channels.Link, func()) {
-		nc, err := natslink.DialEmbedded(ctx, srv, fmt.Sprintf("nodes %d-%d", lo, hi))
+		nc, err := natsconn.DialEmbedded(ctx, srv, fmt.Sprintf("nodes %d-%d", lo, hi))
 		if err != nil {
 			panic(err)
 		}

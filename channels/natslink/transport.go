@@ -60,10 +60,9 @@ type Transport struct {
 	failErr error // set once, before broken is closed
 	once    sync.Once
 
-	status    chan nats.Status
-	watchDone chan struct{}
-	delay     *delayLine
-	pub       func(subject string, frame []byte) error // nc.Publish; tests intercept it
+	unwatch func() // stops the connection's watch
+	delay   *delayLine
+	pub     func(subject string, frame []byte) error // nc.Publish; tests intercept it
 
 	mu     sync.Mutex
 	subs   []*nats.Subscription
@@ -77,8 +76,8 @@ var _ channels.Transport = (*Transport)(nil)
 // New makes the transport of run o.Run for nodes o.Lo..o.Hi on nc, which the
 // caller owns.
 func New(nc *nats.Conn, o Options) (*Transport, error) {
-	if err := checkRun(o.Run); err != nil {
-		return nil, err
+	if err := CheckRun(o.Run, maxRunID); err != nil {
+		return nil, fmt.Errorf("natslink: %w", err)
 	}
 	switch {
 	case o.Lo < 0 || o.Hi < o.Lo:
@@ -99,19 +98,20 @@ func New(nc *nats.Conn, o Options) (*Transport, error) {
 		o.SetupTimeout = 10 * time.Second
 	}
 	t := &Transport{
-		nc:        nc,
-		o:         o,
-		url:       nc.ConnectedUrlRedacted(),
-		local:     channels.NewInProcess(o.Buffers),
-		broken:    make(chan struct{}),
-		watchDone: make(chan struct{}),
-		linked:    map[int]bool{},
-		pub:       nc.Publish,
+		nc:     nc,
+		o:      o,
+		url:    nc.ConnectedUrlRedacted(),
+		local:  channels.NewInProcess(o.Buffers),
+		broken: make(chan struct{}),
+		linked: map[int]bool{},
+		pub:    nc.Publish,
 	}
-	// Listen before checking, so that a loss in between is not missed.
-	t.status = nc.StatusChanged(nats.DISCONNECTED, nats.CLOSED)
+	// Watch before checking, so that a loss in between is not missed.
+	t.unwatch = WatchConn(nc, func(_ string, s nats.Status) {
+		t.fail(fmt.Errorf("natslink: run %s: connection to %s %v: the run's links are broken", o.Run, t.url, s))
+	})
 	if !nc.IsConnected() {
-		nc.RemoveStatusListener(t.status)
+		t.unwatch()
 		return nil, fmt.Errorf("natslink: run %s: the NATS connection is %v", o.Run, nc.Status())
 	}
 	frame := int(nc.MaxPayload())
@@ -119,37 +119,33 @@ func New(nc *nats.Conn, o Options) (*Transport, error) {
 		frame = o.MaxChunkBytes
 	}
 	if frame < headerSize+8 {
-		nc.RemoveStatusListener(t.status)
+		t.unwatch()
 		return nil, fmt.Errorf("natslink: run %s: the server's max payload of %d bytes cannot hold a frame", o.Run, frame)
 	}
 	t.chunkFloats = (frame - headerSize) / 8
-	go t.watch()
 	if o.Delay > 0 {
 		t.delay = startDelayLine(nc, o.Delay, t.fail)
 	}
 	return t, nil
 }
 
-// checkRun accepts a run ID that is one NATS subject token of safe characters.
-func checkRun(run string) error {
-	if run == "" || len(run) > 64 {
-		return fmt.Errorf("natslink: run ID %q must be 1 to 64 characters", run)
+// maxRunID bounds a run ID of the transport.
+const maxRunID = 64
+
+// CheckRun accepts a run ID that is one NATS subject token of safe
+// characters, at most maxLen of them: the one check of a run ID, for the
+// links' subjects and package cluster's. Its error names the ID, not the
+// package: the caller prefixes its own.
+func CheckRun(run string, maxLen int) error {
+	if run == "" || len(run) > maxLen {
+		return fmt.Errorf("run ID %q must be 1 to %d characters", run, maxLen)
 	}
 	for _, c := range run {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return fmt.Errorf("natslink: run ID %q: character %q is not one of A-Z a-z 0-9 _ -", run, c)
+			return fmt.Errorf("run ID %q: character %q is not one of A-Z a-z 0-9 _ -", run, c)
 		}
 	}
 	return nil
-}
-
-// watch breaks every link when the connection is lost or closed; Close ends
-// it by removing the listener (which closes t.status).
-func (t *Transport) watch() {
-	defer close(t.watchDone)
-	for s := range t.status {
-		t.fail(fmt.Errorf("natslink: run %s: connection to %s %v: the run's links are broken", t.o.Run, t.url, s))
-	}
 }
 
 // fail breaks every link of t with err (the first error wins).
@@ -202,8 +198,7 @@ func (t *Transport) Close() error {
 			first = fmt.Errorf("natslink: run %s: unsubscribe %s: %w", t.o.Run, s.Subject, err)
 		}
 	}
-	t.nc.RemoveStatusListener(t.status)
-	<-t.watchDone
+	t.unwatch()
 	if t.delay != nil {
 		t.delay.stop()
 	}
@@ -592,8 +587,8 @@ type recvEnd struct {
 	err                    error
 
 	messages, bytes, wire atomic.Uint64
-	latency               latencyCounter
-	taken                 Traffic // at the last TakeTraffic; guarded by t.mu
+	latency               channels.LatencyCounter
+	taken                 channels.Traffic // at the last TakeTraffic; guarded by t.mu
 }
 
 func (r *recvEnd) stats() channels.Stats {
@@ -601,11 +596,11 @@ func (r *recvEnd) stats() channels.Stats {
 }
 
 // traffic reads the counters.
-func (r *recvEnd) traffic() Traffic {
-	return Traffic{
+func (r *recvEnd) traffic() channels.Traffic {
+	return channels.Traffic{
 		Lower: int(r.dec.lower), Dir: r.dec.dir,
 		Messages: r.messages.Load(), Bytes: r.bytes.Load(), WireBytes: r.wire.Load(),
-		Latency: r.latency.load(),
+		Latency: r.latency.Load(),
 	}
 }
 
@@ -672,7 +667,7 @@ func (r *recvEnd) Recv(ctx context.Context) (channels.Message, error) {
 		if done {
 			// Arrival is when the receiver has the whole message: a node busy
 			// computing when it came adds its wait (see the package docs).
-			r.latency.observe(time.Duration(time.Now().UnixNano() - r.dec.sent))
+			r.latency.Observe(time.Duration(time.Now().UnixNano() - r.dec.sent))
 			r.messages.Add(1)
 			if m.Payload == channels.Full {
 				r.bytes.Add(8 * uint64(m.Buf.Rows*m.Buf.Cols))

@@ -3,6 +3,7 @@ package natslink
 import (
 	"context"
 	"fmt"
+	"github.com/pcnet/pcnet/cluster/natsconn"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -20,7 +21,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // startServer starts an embedded server that the test shuts down.
-func startServer(t testing.TB, c Server) *Embedded {
+func startServer(t testing.TB, c natsconn.Server) *natsconn.Embedded {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -31,11 +32,11 @@ func startServer(t testing.TB, c Server) *Embedded {
 }
 
 // dial connects to e; the test closes the connection.
-func dial(t testing.TB, e *Embedded) *nats.Conn {
+func dial(t testing.TB, e *natsconn.Embedded) *nats.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	nc, err := DialEmbedded(ctx, e, t.Name())
+	nc, err := natsconn.DialEmbedded(ctx, e, t.Name())
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	return nc
@@ -106,7 +107,7 @@ func randomValue(rng *rand.Rand, n int) []float64 {
 // every message arrives with its kind, step, payload and shape, and a Full
 // one bit for bit.
 func TestEveryKindAndPayload(t *testing.T) {
-	srv := startServer(t, Server{})
+	srv := startServer(t, natsconn.Server{})
 	for _, chunk := range []int{0, headerSize + 8, headerSize + 8*5} {
 		t.Run(fmt.Sprintf("maxChunk=%d", chunk), func(t *testing.T) {
 			p := newPair(t, dial(t, srv), dial(t, srv), Options{Run: fmt.Sprintf("kinds%d", chunk), Buffers: 2, MaxChunkBytes: chunk}, 3, 6, 9)
@@ -142,7 +143,7 @@ func TestEveryKindAndPayload(t *testing.T) {
 // TestLinkEnds: a process holds the ends of its nodes only; a link of two
 // local nodes is in-process or over NATS as asked; counters count.
 func TestLinkEnds(t *testing.T) {
-	srv := startServer(t, Server{})
+	srv := startServer(t, natsconn.Server{})
 	nc := dial(t, srv)
 	tr := newTransport(t, nc, Options{Run: "ends", Lo: 2, Hi: 4})
 
@@ -200,7 +201,7 @@ func TestLinkEnds(t *testing.T) {
 // TestRemoteStats: a process holding only the receiving end counts what it
 // received.
 func TestRemoteStats(t *testing.T) {
-	srv := startServer(t, Server{})
+	srv := startServer(t, natsconn.Server{})
 	p := newPair(t, dial(t, srv), dial(t, srv), Options{Run: "stats", Buffers: 1}, 0, 4, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -219,15 +220,15 @@ func TestRemoteStats(t *testing.T) {
 	// the lower down.
 	got := p.hiT.TakeTraffic()
 	require.Len(t, got, 1)
-	require.Equal(t, Traffic{Lower: 0, Dir: channels.Up, Messages: 3, Bytes: 128, WireBytes: 3*headerSize + 128, Latency: got[0].Latency}, got[0])
+	require.Equal(t, channels.Traffic{Lower: 0, Dir: channels.Up, Messages: 3, Bytes: 128, WireBytes: 3*headerSize + 128, Latency: got[0].Latency}, got[0])
 	requireLatencies(t, got[0].Latency, 3, 0)
-	require.Equal(t, []Traffic{{Lower: 0, Dir: channels.Up}}, p.hiT.TakeTraffic(), "nothing new since the last take")
-	require.Equal(t, []Traffic{{Lower: 0, Dir: channels.Down}}, p.loT.TakeTraffic())
+	require.Equal(t, []channels.Traffic{{Lower: 0, Dir: channels.Up}}, p.hiT.TakeTraffic(), "nothing new since the last take")
+	require.Equal(t, []channels.Traffic{{Lower: 0, Dir: channels.Down}}, p.loT.TakeTraffic())
 }
 
 // TestChunkedWireBytes: a chunked message takes a header per chunk on the wire.
 func TestChunkedWireBytes(t *testing.T) {
-	srv := startServer(t, Server{})
+	srv := startServer(t, natsconn.Server{})
 	// 3 float64s a frame: a 2x4 value takes 3 chunks.
 	p := newPair(t, dial(t, srv), dial(t, srv), Options{Run: "chunkbytes", Buffers: 1, MaxChunkBytes: headerSize + 24}, 0, 2, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -243,13 +244,14 @@ func TestChunkedWireBytes(t *testing.T) {
 
 // requireLatencies checks that l counts n messages, none of them at or below
 // the bound `atLeast` exceeds, and that its sum is at least n x atLeast.
-func requireLatencies(t testing.TB, l Latency, n uint64, atLeast time.Duration) {
+func requireLatencies(t testing.TB, l channels.Latency, n uint64, atLeast time.Duration) {
 	t.Helper()
 	var total uint64
+	bounds := channels.LatencyBuckets()
 	for i, c := range l.Counts {
 		total += c
-		if i < len(latencyBounds) && latencyBounds[i] < atLeast {
-			require.Zero(t, c, "latencies at most %v, below the least possible %v", latencyBounds[i], atLeast)
+		if i < len(bounds) && bounds[i] < atLeast.Seconds() {
+			require.Zero(t, c, "latencies at most %vs, below the least possible %v", bounds[i], atLeast)
 		}
 	}
 	require.Equal(t, n, total, "latencies counted")
@@ -259,7 +261,7 @@ func requireLatencies(t testing.TB, l Latency, n uint64, atLeast time.Duration) 
 // TestBackPressure: a sender is never more than its credits ahead; a credit
 // comes back on Release, not on Recv.
 func TestBackPressure(t *testing.T) {
-	srv := startServer(t, Server{})
+	srv := startServer(t, natsconn.Server{})
 	for _, buffers := range []int{1, 2, 3} {
 		t.Run(fmt.Sprintf("buffers=%d", buffers), func(t *testing.T) {
 			p := newPair(t, dial(t, srv), dial(t, srv), Options{Run: fmt.Sprintf("bp%d", buffers), Buffers: buffers}, 0, 2, 2)
@@ -295,7 +297,7 @@ func TestBackPressure(t *testing.T) {
 // TestCancellation: a done ctx unblocks Acquire (out of credits) and Recv
 // (nothing sent), and wins over a ready message.
 func TestCancellation(t *testing.T) {
-	srv := startServer(t, Server{})
+	srv := startServer(t, natsconn.Server{})
 	p := newPair(t, dial(t, srv), dial(t, srv), Options{Run: "cancel", Buffers: 1}, 0, 2, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -337,7 +339,7 @@ func waitPending(t testing.TB, r channels.Receiver) {
 // TestRunsIsolated: two runs on one server use the same links and never see
 // each other's messages.
 func TestRunsIsolated(t *testing.T) {
-	srv := startServer(t, Server{})
+	srv := startServer(t, natsconn.Server{})
 	a := newPair(t, dial(t, srv), dial(t, srv), Options{Run: "run-a", Buffers: 2}, 1, 1, 1)
 	b := newPair(t, dial(t, srv), dial(t, srv), Options{Run: "run-b", Buffers: 2}, 1, 1, 1)
 	spy := dial(t, srv)
@@ -382,7 +384,7 @@ func TestRunsIsolated(t *testing.T) {
 // default 1 MiB max payload: chunked into three frames, bit for bit.
 func TestLargeMessage(t *testing.T) {
 	const rows, cols = 64, 4096
-	srv := startServer(t, Server{})
+	srv := startServer(t, natsconn.Server{})
 	lowerConn := dial(t, srv)
 	require.Equal(t, int64(1<<20), lowerConn.MaxPayload())
 	p := newPair(t, lowerConn, dial(t, srv), Options{Run: "large", Buffers: 1}, 0, rows, cols)
@@ -409,7 +411,7 @@ func TestLargeMessage(t *testing.T) {
 func TestCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	members, err := Server{}.StartCluster(ctx, 3)
+	members, err := natsconn.Server{}.StartCluster(ctx, 3)
 	require.NoError(t, err)
 	for _, m := range members {
 		t.Cleanup(m.Shutdown)
@@ -424,7 +426,7 @@ func TestCluster(t *testing.T) {
 // one error naming the lost connection; they do not hang, and the transport
 // does not resume (a message may have been lost with the server).
 func TestServerGone(t *testing.T) {
-	srv := startServer(t, Server{})
+	srv := startServer(t, natsconn.Server{})
 	p := newPair(t, dial(t, srv), dial(t, srv), Options{Run: "gone", Buffers: 1}, 0, 2, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -448,7 +450,7 @@ func TestServerGone(t *testing.T) {
 // TestMalformedOnTheWire: a frame published on a link's subject by anyone
 // else is an error of Recv naming what is wrong, and the link stays broken.
 func TestMalformedOnTheWire(t *testing.T) {
-	srv := startServer(t, Server{})
+	srv := startServer(t, natsconn.Server{})
 	intruder := dial(t, srv)
 	msg := func(e endpoint, seq uint64, rows int) []byte {
 		return encodeFrames(e, seq, channels.Message{Kind: channels.Prediction, Buf: &channels.Buffer{Rows: rows, Cols: 2, Data: make([]float64, rows*2)}}, 100)[0]
@@ -498,7 +500,7 @@ func TestMalformedOnTheWire(t *testing.T) {
 func TestLockstepMatchesInProcess(t *testing.T) {
 	const rows, cols, steps = 5, 12, 60
 	want := lockstep(t, inProcessPair(t, 1, rows, cols), rows, cols, steps)
-	srv := startServer(t, Server{})
+	srv := startServer(t, natsconn.Server{})
 	t.Run("two processes", func(t *testing.T) {
 		got := lockstep(t, newPair(t, dial(t, srv), dial(t, srv), Options{Run: "lock2", Buffers: 1}, 0, rows, cols), rows, cols, steps)
 		require.Equal(t, want, got)
@@ -524,7 +526,7 @@ func TestLockstepMatchesInProcess(t *testing.T) {
 // hops' delay; the values are those without it.
 func TestDelay(t *testing.T) {
 	const delay = 20 * time.Millisecond
-	srv := startServer(t, Server{})
+	srv := startServer(t, natsconn.Server{})
 	fast := lockstep(t, newPair(t, dial(t, srv), dial(t, srv), Options{Run: "nodelay", Buffers: 1}, 0, 3, 5), 3, 5, 5)
 	slow := newPair(t, dial(t, srv), dial(t, srv), Options{Run: "delay", Buffers: 1, Delay: delay}, 0, 3, 5)
 	start := time.Now()
@@ -663,7 +665,7 @@ func inProcessPair(t testing.TB, buffers, rows, cols int) pair {
 // allocates for routing them.)
 func TestSteadyStateAllocations(t *testing.T) {
 	const rows, cols = 8, 16
-	srv := startServer(t, Server{})
+	srv := startServer(t, natsconn.Server{})
 	p := newPair(t, dial(t, srv), dial(t, srv), Options{Run: "allocs", Buffers: 1}, 0, rows, cols)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -735,7 +737,7 @@ func rawRoundTrip(t testing.TB, a, b *nats.Conn, size int) func() {
 // (Acquire, Send with its encoding, Recv with its decoding, Release with its
 // credit, the credit's check) allocates nothing.
 func TestOwnCodeAllocatesNothing(t *testing.T) {
-	srv := startServer(t, Server{})
+	srv := startServer(t, natsconn.Server{})
 	tr := newTransport(t, dial(t, srv), Options{Run: "own", Lo: 0, Hi: 1, Buffers: 1, LocalOverNATS: true})
 	// Set before any end exists (hellos are answered on the client's goroutine).
 	var intercept atomic.Pointer[func(subject string, frame []byte) error]

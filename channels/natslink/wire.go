@@ -14,29 +14,34 @@ import (
 //
 //	off size field
 //	  0    4 magic "PCNL"
-//	  4    1 version (1)
-//	  5    1 frame type: 1 data, 2 hello, 3 credit
-//	  6    1 direction: 1 up, 2 down
+//	  4    1 version (2)
+//	  5    1 frame type: 1 data, 2 hello, 3 credit, 4 message
+//	  6    1 direction: 1 up, 2 down (message frames: 0)
 //	  7    1 message kind (data frames; 0 otherwise)
 //	  8    1 payload: 0 full, 1 zero, 2 unchanged (data frames; 0 otherwise)
 //	  9    1 flags (none defined; must be 0)
 //	 10    2 reserved (must be 0)
-//	 12    4 lower node of the link
+//	 12    4 lower node of the link; message frames: the node whose subject
+//	         carries them
 //	 16    8 run tag: FNV-1a 64 of the run ID
-//	 24    8 data: the message's sequence number in its direction, from 0;
-//	         credit: the credit limit (the sender may send messages < it)
-//	 32    8 step (signed)
-//	 40    4 rows
-//	 44    4 cols
+//	 24    8 data, message: the message's sequence number in its direction
+//	         or on its subject, from 0; credit: the credit limit (the sender
+//	         may send messages < it)
+//	 32    8 data: step (signed); message: the message's length in bytes
+//	 40    4 rows (data frames; 0 otherwise)
+//	 44    4 cols (data frames; 0 otherwise)
 //	 48    4 chunk index
 //	 52    4 chunk count
-//	 56    4 offset of the chunk's first float64 in the value
+//	 56    4 offset of the chunk's first float64 (data) or byte (message)
+//	         in the message
 //	 60    4 body bytes after the header
 //	 64    8 data: the sender's wall clock when Send was called, Unix
 //	         nanoseconds (the same in every chunk); 0 otherwise
 //
 // A data frame's body is the chunk's float64s, row-major, little-endian. A
-// Zero or Unchanged message is one frame without a body.
+// Zero or Unchanged message is one frame without a body. A message frame's
+// body is the chunk's bytes; every chunk of a message but the last holds as
+// many, at least 1 KiB.
 const (
 	headerSize  = 72
 	wireVersion = 2
@@ -47,9 +52,10 @@ var magic = [4]byte{'P', 'C', 'N', 'L'}
 type frameType uint8
 
 const (
-	frameData   frameType = 1 // a chunk of a message
-	frameHello  frameType = 2 // a sender asks its receiver for its credit limit
-	frameCredit frameType = 3 // a receiver's credit limit
+	frameData    frameType = 1 // a chunk of a message
+	frameHello   frameType = 2 // a sender asks its receiver for its credit limit
+	frameCredit  frameType = 3 // a receiver's credit limit
+	frameMessage frameType = 4 // a chunk of a byte message (MessageWriter)
 )
 
 func (f frameType) String() string {
@@ -60,6 +66,8 @@ func (f frameType) String() string {
 		return "hello"
 	case frameCredit:
 		return "credit"
+	case frameMessage:
+		return "message"
 	}
 	return fmt.Sprintf("frame type %d", uint8(f))
 }
@@ -243,10 +251,8 @@ type decoder struct {
 	maxRows, maxCols int
 	slots            []slot
 
-	next uint64 // sequence number of the next message
-	cur  int    // slot being filled by a chunked message, -1 if none
-	curH header // header of its first chunk
-	got  int    // float64s of it received so far
+	asm  chunks // the chunks of the message being received
+	cur  int    // the slot it fills, -1 if none
 	sent int64  // the sender's clock at the Send of the last message completed
 }
 
@@ -255,7 +261,17 @@ func newDecoder(e endpoint, buffers, maxRows, maxCols int) *decoder {
 	if e.dir == channels.Down {
 		kind = channels.Error
 	}
-	return &decoder{endpoint: e, kind: kind, maxRows: maxRows, maxCols: maxCols, slots: newSlots(buffers, maxRows, maxCols), cur: -1}
+	d := &decoder{endpoint: e, kind: kind, maxRows: maxRows, maxCols: maxCols, slots: newSlots(buffers, maxRows, maxCols), cur: -1}
+	d.asm = chunks{name: e.name, unit: "float64", describe: describeValue, synced: true}
+	return d
+}
+
+// describeValue names a data frame's value in errors.
+func describeValue(h header) string {
+	if h.payload != channels.Full {
+		return fmt.Sprintf("a %v payload", h.payload)
+	}
+	return fmt.Sprintf("a %dx%d value", h.rows, h.cols)
 }
 
 // feed decodes one data frame. done says that it completed a message, which
@@ -268,7 +284,6 @@ func (d *decoder) feed(frame []byte) (m channels.Message, done bool, err error) 
 	if err := d.check(&h, frameData); err != nil {
 		return m, false, err
 	}
-	rows, cols := int(h.rows), int(h.cols)
 	switch {
 	case h.kind != d.kind:
 		return m, false, fmt.Errorf("%s: carries %v messages, not %v (message %d)", d.name, d.kind, h.kind, h.seq)
@@ -278,39 +293,20 @@ func (d *decoder) feed(frame []byte) (m channels.Message, done bool, err error) 
 		return m, false, fmt.Errorf("%s: message %d is %dx%d; the pool's buffers are %dx%d", d.name, h.seq, h.rows, h.cols, d.maxRows, d.maxCols)
 	case int64(int(h.step)) != h.step:
 		return m, false, fmt.Errorf("%s: message %d: step %d does not fit an int", d.name, h.seq, h.step)
-	case h.chunks == 0 || h.chunk >= h.chunks:
-		return m, false, fmt.Errorf("%s: message %d: chunk %d of %d", d.name, h.seq, h.chunk, h.chunks)
-	}
-	total := 0
-	if h.payload == channels.Full {
-		total = rows * cols
-	}
-	n := int(h.body / 8)
-	switch {
 	case h.body%8 != 0:
 		return m, false, fmt.Errorf("%s: message %d: body of %d bytes is not a whole number of float64s", d.name, h.seq, h.body)
-	case total == 0 && (h.chunks != 1 || h.body != 0):
-		return m, false, fmt.Errorf("%s: message %d: a %v payload is one frame without a body, not chunk %d of %d with %d bytes", d.name, h.seq, h.payload, h.chunk, h.chunks, h.body)
-	case total > 0 && (n == 0 || int(h.chunks) > total):
-		return m, false, fmt.Errorf("%s: message %d: chunk %d of %d has %d float64s of a %dx%d value", d.name, h.seq, h.chunk, h.chunks, n, rows, cols)
-	case uint64(h.offset)+uint64(n) > uint64(total):
-		return m, false, fmt.Errorf("%s: message %d: chunk %d of %d covers float64s %d to %d of a %dx%d value", d.name, h.seq, h.chunk, h.chunks, h.offset, uint64(h.offset)+uint64(n), rows, cols)
-	case h.chunk == h.chunks-1 && int(h.offset)+n != total:
-		return m, false, fmt.Errorf("%s: message %d: the last chunk ends at float64 %d of %d", d.name, h.seq, int(h.offset)+n, total)
-	case h.chunk < h.chunks-1 && int(h.offset)+n == total:
-		return m, false, fmt.Errorf("%s: message %d: chunk %d of %d already ends the value", d.name, h.seq, h.chunk, h.chunks)
 	}
-	var s int
-	if h.chunk == 0 {
-		switch {
-		case d.cur >= 0:
-			return m, false, fmt.Errorf("%s: message %d begins while chunk %d of %d of message %d is missing", d.name, h.seq, d.curH.chunk+1, d.curH.chunks, d.curH.seq)
-		case h.seq != d.next:
-			return m, false, fmt.Errorf("%s: message %d out of order: expected message %d (lost, duplicated or reordered)", d.name, h.seq, d.next)
-		case h.offset != 0:
-			return m, false, fmt.Errorf("%s: message %d: its first chunk starts at float64 %d", d.name, h.seq, h.offset)
-		}
-		s = -1
+	var total uint64
+	if h.payload == channels.Full {
+		total = uint64(h.rows) * uint64(h.cols)
+	}
+	n := uint64(h.body / 8)
+	begins, err := d.asm.admit(&h, n, total)
+	if err != nil {
+		return m, false, err
+	}
+	if begins {
+		s := -1
 		for i := range d.slots {
 			if !d.slots[i].busy {
 				s = i
@@ -321,35 +317,21 @@ func (d *decoder) feed(frame []byte) (m channels.Message, done bool, err error) 
 			return m, false, fmt.Errorf("%s: message %d beyond the sender's credits: all %d buffers are held", d.name, h.seq, len(d.slots))
 		}
 		d.slots[s].busy = true
-		d.cur, d.curH, d.got = s, h, 0
-	} else {
-		c := &d.curH
-		switch {
-		case d.cur < 0:
-			return m, false, fmt.Errorf("%s: chunk %d of %d of message %d without its first chunk", d.name, h.chunk, h.chunks, h.seq)
-		case h.seq != c.seq || h.chunk != c.chunk+1 || h.chunks != c.chunks:
-			return m, false, fmt.Errorf("%s: chunk %d of %d of message %d where chunk %d of %d of message %d belongs", d.name, h.chunk, h.chunks, h.seq, c.chunk+1, c.chunks, c.seq)
-		case h.step != c.step || h.rows != c.rows || h.cols != c.cols || h.payload != c.payload:
-			return m, false, fmt.Errorf("%s: message %d: chunk %d (step %d, %dx%d) disagrees with its first chunk (step %d, %dx%d)", d.name, h.seq, h.chunk, h.step, h.rows, h.cols, c.step, c.rows, c.cols)
-		case h.sent != c.sent:
-			return m, false, fmt.Errorf("%s: message %d: chunk %d was sent at %d, its first chunk at %d", d.name, h.seq, h.chunk, h.sent, c.sent)
-		case int(h.offset) != d.got:
-			return m, false, fmt.Errorf("%s: message %d: chunk %d starts at float64 %d, after %d received", d.name, h.seq, h.chunk, h.offset, d.got)
-		}
-		c.chunk = h.chunk
-		s = d.cur
+		d.cur = s
+	} else if c := &d.asm.first; h.step != c.step || h.rows != c.rows || h.cols != c.cols || h.payload != c.payload {
+		return m, false, fmt.Errorf("%s: message %d: chunk %d (step %d, %dx%d) disagrees with its first chunk (step %d, %dx%d)", d.name, h.seq, h.chunk, h.step, h.rows, h.cols, c.step, c.rows, c.cols)
+	} else if h.sent != c.sent {
+		return m, false, fmt.Errorf("%s: message %d: chunk %d was sent at %d, its first chunk at %d", d.name, h.seq, h.chunk, h.sent, c.sent)
 	}
-	sl := &d.slots[s]
-	getFloats(sl.full[h.offset:int(h.offset)+n], frame[headerSize:])
-	d.got += n
-	if h.chunk < h.chunks-1 {
+	sl := &d.slots[d.cur]
+	getFloats(sl.full[h.offset:uint64(h.offset)+n], frame[headerSize:])
+	if !d.asm.take(&h, n) {
 		return m, false, nil
 	}
 	d.cur = -1
-	d.next++
-	d.sent = d.curH.sent
+	d.sent = h.sent
 	b := sl.buf
-	b.Rows, b.Cols, b.Data = rows, cols, sl.full
+	b.Rows, b.Cols, b.Data = int(h.rows), int(h.cols), sl.full
 	return channels.Message{Kind: h.kind, Step: int(h.step), Payload: h.payload, Buf: b}, true, nil
 }
 

@@ -135,6 +135,12 @@ func TestDecodeRejects(t *testing.T) {
 		{"first chunk offset", [][]byte{edit(two[0], 56, 1)}, "its first chunk starts at float64 1"},
 		{"chunk ends early", [][]byte{edit(one, 52, 2)}, "chunk 0 of 2 already ends the value"},
 		{"more chunks than floats", [][]byte{edit(one, 52, 5)}, "chunk 0 of 5 has 4 float64s of a 2x2 value"},
+		{"reordered chunks", [][]byte{three[0], three[2]}, "chunk 2 of 3 of message 0 where chunk 1 of 3 of message 0 belongs"},
+		{"stale chunk", [][]byte{three[0], three[1], three[1]}, "chunk 1 of 3 of message 0 where chunk 2 of 3 of message 0 belongs"},
+		{"stale message", [][]byte{valid(0, 1, 1)[0], valid(1, 1, 1)[0], valid(0, 1, 1)[0]}, "message 0 out of order: expected message 2"},
+		{"reordered messages", [][]byte{valid(0, 1, 1)[0], valid(2, 1, 1)[0]}, "message 2 out of order: expected message 1"},
+		{"stale chunk of a done message", [][]byte{two[0], two[1], two[1]}, "chunk 1 of 2 of message 0 without its first chunk"},
+		{"more chunks than the pool", [][]byte{edit(one, 52, 0xff, 0xff, 0xff, 0xff)}, "chunk 0 of 4294967295 has 4 float64s of a 2x2 value"},
 		{"beyond credits", [][]byte{valid(0, 1, 1)[0], valid(1, 1, 1)[0], valid(2, 1, 1)[0]}, "message 2 beyond the sender's credits: all 2 buffers are held"},
 	}
 	for _, tc := range tests {

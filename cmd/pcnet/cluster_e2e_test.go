@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/checkpoint"
+	"github.com/pcnet/pcnet/cluster/natsconn"
 	"github.com/pcnet/pcnet/safetensors"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -148,7 +148,7 @@ func TestWorkersOnAClusterOfServers(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	servers, err := natslink.Server{}.StartCluster(ctx, 3)
+	servers, err := natsconn.Server{}.StartCluster(ctx, 3)
 	require.NoError(t, err)
 	defer func() {
 		for _, s := range servers {
@@ -227,7 +227,7 @@ func TestCoordinatorKilled(t *testing.T) {
 // workers, each with one line naming the lost connection.
 func TestServerGone(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	srv, err := natslink.Server{}.Start(context.Background())
+	srv, err := natsconn.Server{}.Start(context.Background())
 	require.NoError(t, err)
 	defer srv.Shutdown()
 	t.Setenv("TEST_NATS_TOKEN", srv.Token)

@@ -2,18 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/pcnet/pcnet/channels/natslink"
+	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/cluster"
+	"github.com/pcnet/pcnet/cluster/natsconn"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
@@ -58,18 +57,21 @@ func (n *natsFlags) check() error {
 	return nil
 }
 
-func (n *natsFlags) dial(ctx context.Context, name string) (*nats.Conn, error) {
-	o := natslink.ClientOptions{
+func (n *natsFlags) clientOptions(name string) natsconn.ClientOptions {
+	return natsconn.ClientOptions{
 		URL: n.url, Name: name,
-		Token:        natslink.Secret{File: n.tokenFile, Env: n.tokenEnv},
+		Token:        natsconn.Secret{File: n.tokenFile, Env: n.tokenEnv},
 		User:         n.user,
-		Password:     natslink.Secret{File: n.passwordFile, Env: n.passwordEnv},
+		Password:     natsconn.Secret{File: n.passwordFile, Env: n.passwordEnv},
 		NKeySeedFile: n.nkey, CredsFile: n.creds,
 		CAFile: n.caFile, CertFile: n.certFile, KeyFile: n.keyFile,
 	}
+}
+
+func (n *natsFlags) dial(ctx context.Context, name string) (*nats.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.joinTimeout)
 	defer cancel()
-	return natslink.Dial(ctx, o)
+	return natsconn.Dial(ctx, n.clientOptions(name))
 }
 
 type workerFlags struct {
@@ -175,66 +177,35 @@ func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) err
 	return c.nats.check()
 }
 
-// clusterLearner is a train.Learner whose nodes live in workers: the coordinator, and the
-// local server and workers it started.
-type clusterLearner struct {
-	*cluster.Coordinator
-	local *cluster.Local
-	conn  *nats.Conn // with -nats
-}
+// clusterLearner is a train.Learner whose nodes live in workers: the run that
+// cluster.Start started, closed by its Close.
+type clusterLearner struct{ *cluster.Cluster }
 
 // start starts (or joins) the workers and the coordinator of a run on layers,
 // printing where every node runs; traffic (nil: none) receives the links' traffic.
-func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, traffic func(natslink.Traffic) error, stdout, stderr io.Writer) (*clusterLearner, error) {
-	h := len(layers) - 1
-	l := &clusterLearner{}
-	o := cluster.Options{Timeout: c.nats.timeout, JoinTimeout: c.nats.joinTimeout, Delay: c.linkDelay, Traffic: traffic}
+func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, traffic func(channels.Traffic) error, stdout, stderr io.Writer) (*clusterLearner, error) {
+	o := cluster.StartOptions{
+		Workers: c.workers, Stderr: stderr, Log: stdout,
+		Timeout: c.nats.timeout, JoinTimeout: c.nats.joinTimeout, Delay: c.linkDelay, Traffic: traffic,
+	}
 	if c.workers > 0 {
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, fmt.Errorf("-workers: finding this program to start the workers: %w", err)
 		}
-		l.local, err = cluster.StartLocal(ctx, cluster.LocalOptions{
-			Workers: c.workers, Nodes: h + 2, Timeout: c.nats.timeout, Stderr: stderr,
-			Command: func(args []string) *exec.Cmd { return exec.Command(exe, append([]string{"worker"}, args...)...) },
-		})
-		if err != nil {
-			return nil, err
-		}
-		o.Conn, o.Run, o.Workers = l.local.Conn, l.local.Run, l.local.Workers
-		fmt.Fprintf(stdout, "workers: embedded NATS server %s, run %s\n", l.local.Server.URL, l.local.Run)
+		o.Executable = exe
 	} else {
-		ranges, err := cluster.ParsePlacement(c.placement, h+2)
+		ranges, err := cluster.ParsePlacement(c.placement, len(layers)+1)
 		if err != nil {
 			return nil, usagef("-placement: %v", err)
 		}
-		if l.conn, err = c.nats.dial(ctx, "pcnet coordinator of run "+c.run); err != nil {
-			return nil, err
-		}
-		o.Conn, o.Run, o.Workers = l.conn, c.run, ranges
-		fmt.Fprintf(stdout, "workers: NATS %s, run %s, waiting for %d workers\n", l.conn.ConnectedUrlRedacted(), c.run, len(ranges))
+		o.Dial, o.Run, o.Placement = c.nats.clientOptions("pcnet coordinator of run "+c.run), c.run, ranges
 	}
-	co, err := cluster.NewCoordinator(ctx, o, layers, cfg)
+	cl, err := cluster.Start(ctx, o, layers, cfg)
 	if err != nil {
-		l.closeTransport()
 		return nil, err
 	}
-	l.Coordinator = co
-	for _, w := range co.Workers() {
-		fmt.Fprintf(stdout, "  %v: pid %d on %s\n", w.Nodes, w.PID, w.Host)
-	}
-	return l, nil
-}
-
-func (l *clusterLearner) closeTransport() error {
-	var err error
-	if l.local != nil {
-		err = l.local.Close()
-	}
-	if l.conn != nil {
-		l.conn.Close()
-	}
-	return err
+	return &clusterLearner{cl}, nil
 }
 
 // inferUpdates runs one inference in the workers and returns the weight updates.
@@ -243,11 +214,6 @@ func (l *clusterLearner) inferUpdates(ctx context.Context, x *mat.Dense, labels 
 		return nil, err
 	}
 	return l.Updates(ctx)
-}
-
-// Close stops the workers (they exit) and the server.
-func (l *clusterLearner) Close() error {
-	return errors.Join(l.Coordinator.Close(), l.closeTransport())
 }
 
 var (

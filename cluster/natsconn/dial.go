@@ -1,4 +1,4 @@
-package natslink
+package natsconn
 
 import (
 	"context"
@@ -34,25 +34,25 @@ func (s Secret) Resolve(what string) (string, error) {
 	}
 	switch {
 	case n == 0:
-		return "", fmt.Errorf("natslink: %s: no value, file or environment variable given", what)
+		return "", fmt.Errorf("natsconn: %s: no value, file or environment variable given", what)
 	case n > 1:
-		return "", fmt.Errorf("natslink: %s: give one of a value, a file or an environment variable, not %d", what, n)
+		return "", fmt.Errorf("natsconn: %s: give one of a value, a file or an environment variable, not %d", what, n)
 	case s.Value != "":
 		return s.Value, nil
 	case s.File != "":
 		b, err := os.ReadFile(s.File)
 		if err != nil {
-			return "", fmt.Errorf("natslink: %s: %w", what, err)
+			return "", fmt.Errorf("natsconn: %s: %w", what, err)
 		}
 		v := strings.TrimRight(string(b), "\r\n")
 		if v == "" {
-			return "", fmt.Errorf("natslink: %s: file %s is empty", what, s.File)
+			return "", fmt.Errorf("natsconn: %s: file %s is empty", what, s.File)
 		}
 		return v, nil
 	}
 	v, ok := os.LookupEnv(s.Env)
 	if !ok || v == "" {
-		return "", fmt.Errorf("natslink: %s: environment variable %s is not set or empty", what, s.Env)
+		return "", fmt.Errorf("natsconn: %s: environment variable %s is not set or empty", what, s.Env)
 	}
 	return v, nil
 }
@@ -76,12 +76,12 @@ type ClientOptions struct {
 }
 
 // Dial connects with o, giving up when ctx is done. The connection does not
-// reconnect: the transport breaks its links when the connection is lost (see
-// the package documentation), so a reconnect could not resume them. The
-// caller owns the connection and closes it after the transports on it.
+// reconnect: channels/natslink breaks its links when the connection is lost,
+// so a reconnect could not resume them. The caller owns the connection and
+// closes it after the transports on it.
 func Dial(ctx context.Context, o ClientOptions) (*nats.Conn, error) {
 	if o.URL == "" {
-		return nil, errors.New("natslink: no NATS server URL")
+		return nil, errors.New("natsconn: no NATS server URL")
 	}
 	opts := []nats.Option{nats.NoReconnect(), nats.SetCustomDialer(ctxDialer{ctx}),
 		// nats.go's default prints asynchronous errors to stderr, a second line beside
@@ -106,7 +106,7 @@ func Dial(ctx context.Context, o ClientOptions) (*nats.Conn, error) {
 	if o.User != "" || o.Password.IsSet() {
 		auths++
 		if o.User == "" {
-			return nil, errors.New("natslink: a NATS password without a user")
+			return nil, errors.New("natsconn: a NATS password without a user")
 		}
 		password, err := o.Password.Resolve("NATS password of user " + o.User)
 		if err != nil {
@@ -118,22 +118,22 @@ func Dial(ctx context.Context, o ClientOptions) (*nats.Conn, error) {
 		auths++
 		opt, err := nats.NkeyOptionFromSeed(o.NKeySeedFile)
 		if err != nil {
-			return nil, fmt.Errorf("natslink: nkey seed file %s: %w", o.NKeySeedFile, err)
+			return nil, fmt.Errorf("natsconn: nkey seed file %s: %w", o.NKeySeedFile, err)
 		}
 		opts = append(opts, opt)
 	}
 	if o.CredsFile != "" {
 		auths++
 		if _, err := os.Stat(o.CredsFile); err != nil {
-			return nil, fmt.Errorf("natslink: creds file: %w", err)
+			return nil, fmt.Errorf("natsconn: creds file: %w", err)
 		}
 		opts = append(opts, nats.UserCredentials(o.CredsFile))
 	}
 	if auths > 1 {
-		return nil, fmt.Errorf("natslink: %d ways to authenticate given (token, user/password, nkey, creds); give one", auths)
+		return nil, fmt.Errorf("natsconn: %d ways to authenticate given (token, user/password, nkey, creds); give one", auths)
 	}
 	if (o.CertFile == "") != (o.KeyFile == "") {
-		return nil, errors.New("natslink: a TLS client certificate needs both a cert file and a key file")
+		return nil, errors.New("natsconn: a TLS client certificate needs both a cert file and a key file")
 	}
 	if o.CAFile != "" {
 		opts = append(opts, nats.RootCAs(o.CAFile))
@@ -146,7 +146,7 @@ func Dial(ctx context.Context, o ClientOptions) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(o.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("natslink: connect to %s: %w", o.URL, err)
+		return nil, fmt.Errorf("natsconn: connect to %s: %w", o.URL, err)
 	}
 	return nc, nil
 }

@@ -1,4 +1,4 @@
-package natslink
+package natsconn
 
 import (
 	"context"
@@ -53,7 +53,7 @@ type cluster struct {
 
 func (c Server) start(ctx context.Context, token string, cl *cluster) (*Embedded, error) {
 	if c.MaxPayload < 0 {
-		return nil, fmt.Errorf("natslink: embedded server max payload %d is negative", c.MaxPayload)
+		return nil, fmt.Errorf("natsconn: embedded server max payload %d is negative", c.MaxPayload)
 	}
 	opts := &server.Options{
 		Host:          "127.0.0.1",
@@ -77,19 +77,19 @@ func (c Server) start(ctx context.Context, token string, cl *cluster) (*Embedded
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("natslink: embedded server: %w", err)
+		return nil, fmt.Errorf("natsconn: embedded server: %w", err)
 	}
 	srv.Start()
 	e := &Embedded{URL: srv.ClientURL(), Token: token, srv: srv}
 	if err := waitFor(ctx, func() bool { return srv.ReadyForConnections(10 * time.Millisecond) }); err != nil {
 		e.Shutdown()
-		return nil, fmt.Errorf("natslink: embedded server not ready: %w", err)
+		return nil, fmt.Errorf("natsconn: embedded server not ready: %w", err)
 	}
 	if cl != nil {
 		addr := srv.ClusterAddr()
 		if addr == nil {
 			e.Shutdown()
-			return nil, errors.New("natslink: embedded server has no route listener")
+			return nil, errors.New("natsconn: embedded server has no route listener")
 		}
 		e.RouteURL = (&url.URL{Scheme: "nats-route", User: url.UserPassword(cl.user, cl.password), Host: addr.String()}).String()
 	}
@@ -110,7 +110,7 @@ func (e *Embedded) Shutdown() {
 // member; on error none is left running.
 func (c Server) StartCluster(ctx context.Context, n int) ([]*Embedded, error) {
 	if n < 1 {
-		return nil, fmt.Errorf("natslink: a cluster of %d servers; need at least 1", n)
+		return nil, fmt.Errorf("natsconn: a cluster of %d servers; need at least 1", n)
 	}
 	token, err := randomSecret()
 	if err != nil {
@@ -157,7 +157,7 @@ func (c Server) StartCluster(ctx context.Context, n int) ([]*Embedded, error) {
 	}
 	if err := waitFor(ctx, meshed); err != nil {
 		stop()
-		return nil, fmt.Errorf("natslink: embedded cluster of %d not meshed: %w", n, err)
+		return nil, fmt.Errorf("natsconn: embedded cluster of %d not meshed: %w", n, err)
 	}
 	return members, nil
 }
@@ -180,7 +180,7 @@ func waitFor(ctx context.Context, cond func() bool) error {
 func randomSecret() (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("natslink: random secret: %w", err)
+		return "", fmt.Errorf("natsconn: random secret: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
 }

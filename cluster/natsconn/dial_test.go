@@ -1,4 +1,4 @@
-package natslink
+package natsconn
 
 import (
 	"context"
@@ -37,11 +37,11 @@ func TestSecretResolve(t *testing.T) {
 		{"value", Secret{Value: "v"}, "v", ""},
 		{"file", Secret{File: file}, "s3cret", ""},
 		{"env", Secret{Env: "PCNET_TEST_SECRET"}, "from-env", ""},
-		{"unset", Secret{}, "", "natslink: token: no value, file or environment variable given"},
-		{"two", Secret{Value: "v", Env: "PCNET_TEST_SECRET"}, "", "natslink: token: give one of a value, a file or an environment variable, not 2"},
+		{"unset", Secret{}, "", "natsconn: token: no value, file or environment variable given"},
+		{"two", Secret{Value: "v", Env: "PCNET_TEST_SECRET"}, "", "natsconn: token: give one of a value, a file or an environment variable, not 2"},
 		{"missing file", Secret{File: filepath.Join(dir, "nope")}, "", "no such file"},
 		{"empty file", Secret{File: empty}, "", "is empty"},
-		{"empty env", Secret{Env: "PCNET_TEST_EMPTY"}, "", "natslink: token: environment variable PCNET_TEST_EMPTY is not set or empty"},
+		{"empty env", Secret{Env: "PCNET_TEST_EMPTY"}, "", "natsconn: token: environment variable PCNET_TEST_EMPTY is not set or empty"},
 		{"unset env", Secret{Env: "PCNET_TEST_UNSET_123"}, "", "is not set or empty"},
 	}
 	for _, tc := range tests {
@@ -91,7 +91,7 @@ func TestDialToken(t *testing.T) {
 
 	require.NoError(t, dialCheck(t, ClientOptions{URL: srv.URL, Token: Secret{File: file}}))
 	require.NoError(t, dialCheck(t, ClientOptions{URL: srv.URL, Token: Secret{Env: "PCNET_TEST_TOKEN"}}))
-	require.ErrorContains(t, dialCheck(t, ClientOptions{URL: srv.URL}), "natslink: connect to nats://127.0.0.1:", "the token is required")
+	require.ErrorContains(t, dialCheck(t, ClientOptions{URL: srv.URL}), "natsconn: connect to nats://127.0.0.1:", "the token is required")
 	require.ErrorContains(t, dialCheck(t, ClientOptions{URL: srv.URL, Token: Secret{Value: "wrong"}}), "Authorization Violation")
 
 	again := startServer(t, Server{})
@@ -105,13 +105,13 @@ func TestDialOptionErrors(t *testing.T) {
 		o    ClientOptions
 		want string
 	}{
-		{"no url", ClientOptions{}, "natslink: no NATS server URL"},
+		{"no url", ClientOptions{}, "natsconn: no NATS server URL"},
 		{"two auths", ClientOptions{URL: "nats://127.0.0.1:1", Token: Secret{Value: "t"}, User: "u", Password: Secret{Value: "p"}}, "2 ways to authenticate"},
 		{"password without user", ClientOptions{URL: "nats://127.0.0.1:1", Password: Secret{Value: "p"}}, "a NATS password without a user"},
 		{"user without password", ClientOptions{URL: "nats://127.0.0.1:1", User: "u"}, "NATS password of user u: no value"},
 		{"cert without key", ClientOptions{URL: "nats://127.0.0.1:1", CertFile: "c.pem"}, "needs both a cert file and a key file"},
-		{"missing creds", ClientOptions{URL: "nats://127.0.0.1:1", CredsFile: "/nonexistent/x.creds"}, "natslink: creds file:"},
-		{"missing seed", ClientOptions{URL: "nats://127.0.0.1:1", NKeySeedFile: "/nonexistent/seed"}, "natslink: nkey seed file /nonexistent/seed"},
+		{"missing creds", ClientOptions{URL: "nats://127.0.0.1:1", CredsFile: "/nonexistent/x.creds"}, "natsconn: creds file:"},
+		{"missing seed", ClientOptions{URL: "nats://127.0.0.1:1", NKeySeedFile: "/nonexistent/seed"}, "natsconn: nkey seed file /nonexistent/seed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
