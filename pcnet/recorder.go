@@ -1,12 +1,10 @@
 package pcnet
 
-import (
-	"slices"
-)
+import "slices"
 
 // Recorder is an Observer that keeps what every node showed of its last batch: its error
 // at every step (hidden nodes) and its totals, as a NodeReport, and the BatchStats of the
-// last batch that finished. It is the observer of tests and experiments that look at one
+// last batch that finished without a fault. It is the observer of tests and experiments that look at one
 // batch at a time; a Part records its nodes with one (PartSpec.Observe).
 //
 // Like any Observer it is written by the nodes' goroutines while a batch runs, each node
@@ -68,11 +66,12 @@ func (r *Recorder) reports(dst []NodeReport) {
 	}
 }
 
-// Last returns the BatchStats of the last batch that finished (the zero value before
-// the first).
+// Last returns the BatchStats of the last batch that finished without a fault (the zero
+// value before the first).
 func (r *Recorder) Last() BatchStats { return r.last }
 
-// Batches returns the number of batches that finished since the recorder was made.
+// Batches returns the number of batches that finished without a fault since the recorder
+// was made: the calls of Batch.
 func (r *Recorder) Batches() int { return r.batches }
 
 // NodeReport is everything a node's Observer saw of one batch.
