@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/pcnet/pcnet/layer"
 	"github.com/stretchr/testify/require"
@@ -48,7 +49,8 @@ func (n cancelNode) Step(s StepStats) {
 // optimiser state (Learn too: the layers learn only once every node has finished its
 // inference), and leaves the network usable: the batches after it equal bit for bit,
 // observer statistics included, those of a network that never saw it. Under Incremental
-// the layers learn during inference, so only its Infer is cancelled here.
+// the layers learn during inference, so a cancelled Learn keeps the steps it took: there
+// the network need only go on.
 func TestCancelledBatchLeavesTheNetworkAsItWas(t *testing.T) {
 	const h = 3
 	const T = h + 1
@@ -66,9 +68,7 @@ func TestCancelledBatchLeavesTheNetworkAsItWas(t *testing.T) {
 	for _, v := range Variants() {
 		for _, eng := range engines {
 			for _, learn := range []bool{false, true} {
-				if learn && v == Incremental {
-					continue
-				}
+				exact := !learn || v != Incremental
 				for _, p := range points[eng] {
 					t.Run(fmt.Sprintf("%s/%s/learn=%v/node=%d/step=%d", v, eng, learn, p.node, p.step), func(t *testing.T) {
 						cfg := testConfig(v, h, T)
@@ -81,7 +81,11 @@ func TestCancelledBatchLeavesTheNetworkAsItWas(t *testing.T) {
 						cfg.Observer = obs
 						net := start.newNetwork(t, cfg)
 						defer func() { require.NoError(t, net.Close()) }()
-						got := recordOn(t, net, obs.Recorder, batches[:1], learn)
+						// A network left broken by the cancelled batch would hang the next: the
+						// batches after it fail by this deadline instead.
+						guard, stop := context.WithTimeout(context.Background(), time.Minute)
+						defer stop()
+						got := recordOn(guard, t, net, obs.Recorder, batches[:1], learn)
 
 						ctx, cancel := context.WithCancel(context.Background())
 						defer cancel()
@@ -98,10 +102,15 @@ func TestCancelledBatchLeavesTheNetworkAsItWas(t *testing.T) {
 						require.ErrorIs(t, err, context.Canceled)
 						require.NotErrorIs(t, err, ErrClosed)
 						require.Regexp(t, `^pcnet: batch cancelled (while|at step \d+, before) node \d+ .*: context canceled$`, err.Error())
+						if !exact {
+							_, err := run(guard, batches[2].x, batches[2].labels)
+							require.NoError(t, err, "the batch after the cancelled one")
+							return
+						}
 						requireSameBatch(t, 1, "the state before the cancelled batch", batchRecord{after: want[0].after},
 							"the state after it", batchRecord{after: stateOf(net)})
 
-						got = append(got, recordOn(t, net, obs.Recorder, batches[2:], learn)...)
+						got = append(got, recordOn(guard, t, net, obs.Recorder, batches[2:], learn)...)
 						requireSameBits(t, "a network that never saw the cancelled batch", want, "one that saw it", got)
 					})
 				}

@@ -257,6 +257,7 @@ func TestPartStopsWhenItsNeighbourIsGone(t *testing.T) {
 	defer cancel()
 	_, err = lower.Run(ctx, PartBatch{Rows: 6, X: f.x})
 	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.EqualError(t, err, "pcnet: batch cancelled while node 0 waited for the error from node 1: context deadline exceeded")
 	_, err = lower.Run(context.Background(), PartBatch{Rows: 6, X: f.x})
 	require.ErrorIs(t, err, ErrClosed)
 }

@@ -113,12 +113,12 @@ func recordRun(t *testing.T, cfg Config, from netState, batches []testBatch, rec
 	}
 	net := from.newNetwork(t, cfg)
 	defer func() { require.NoError(t, net.Close()) }()
-	return recordOn(t, net, obs, batches, rec.learn)
+	return recordOn(context.Background(), t, net, obs, batches, rec.learn)
 }
 
-// recordOn runs the batches in order through net, whose observer is obs (nil: none), and
-// records each batch.
-func recordOn(t *testing.T, net *Network, obs *Recorder, batches []testBatch, learn bool) []batchRecord {
+// recordOn runs the batches in order through net under ctx, whose observer is obs (nil:
+// none), and records each batch.
+func recordOn(ctx context.Context, t *testing.T, net *Network, obs *Recorder, batches []testBatch, learn bool) []batchRecord {
 	t.Helper()
 	var out []batchRecord
 	for _, b := range batches {
@@ -130,7 +130,7 @@ func recordOn(t *testing.T, net *Network, obs *Recorder, batches []testBatch, le
 		if obs != nil {
 			before = obs.Batches()
 		}
-		loss, err := run(context.Background(), b.x, b.labels)
+		loss, err := run(ctx, b.x, b.labels)
 		require.NoError(t, err)
 		r := batchRecord{loss: loss, after: stateOf(net)}
 		for l, g := range net.Updates() {
