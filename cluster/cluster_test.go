@@ -35,41 +35,32 @@ func testCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-// recorder keeps every statistic an Observer is given, clocks left out.
+// recorder keeps every statistic an Observer is given, clocks left out, as lines.
 type recorder struct {
-	mu    sync.Mutex
+	pcnet.Recorder
+	infos map[int]pcnet.NodeInfo
 	lines []string
 }
-
-func (r *recorder) add(s string) { r.mu.Lock(); r.lines = append(r.lines, s); r.mu.Unlock() }
 
 func (r *recorder) Node(info pcnet.NodeInfo) pcnet.NodeObserver {
-	return &nodeRecorder{r: r, l: info.Node, info: info}
-}
-func (r *recorder) Batch(s pcnet.BatchStats) {
-	r.add(fmt.Sprintf("batch %+v loss %#x", s, math.Float64bits(s.Loss)))
-}
-
-type nodeRecorder struct {
-	r    *recorder
-	l    int
-	info pcnet.NodeInfo
-	// One node's lines in its order; nodes run concurrently in one process, so the
-	// batch's lines are sorted by node when taken.
-	lines []string
-}
-
-func (n *nodeRecorder) Step(s pcnet.StepStats) {
-	n.lines = append(n.lines, fmt.Sprintf("node %d %+v step %d %#x %#x", n.l, n.info, s.Step, math.Float64bits(s.ErrorMaxAbs), math.Float64bits(s.ChangeMaxAbs)))
-}
-
-func (n *nodeRecorder) End(s pcnet.NodeStats) {
-	s.Compute, s.Wait = 0, 0
-	n.lines = append(n.lines, fmt.Sprintf("node %d end %+v", n.l, s))
-	for _, l := range n.lines {
-		n.r.add(l)
+	if r.infos == nil {
+		r.infos = map[int]pcnet.NodeInfo{}
 	}
-	n.lines = nil
+	r.infos[info.Node] = info
+	return r.Recorder.Node(info)
+}
+
+// Batch turns what every node showed of the batch into lines, in node order.
+func (r *recorder) Batch(s pcnet.BatchStats) {
+	r.Recorder.Batch(s)
+	for _, n := range r.Nodes() {
+		for _, st := range n.Steps {
+			r.lines = append(r.lines, fmt.Sprintf("node %d %+v step %d %#x %#x", n.Node, r.infos[n.Node], st.Step, math.Float64bits(st.ErrorMaxAbs), math.Float64bits(st.ChangeMaxAbs)))
+		}
+		n.End.Compute, n.End.Wait = 0, 0
+		r.lines = append(r.lines, fmt.Sprintf("node %d end %+v", n.Node, n.End))
+	}
+	r.lines = append(r.lines, fmt.Sprintf("batch %+v loss %#x", s, math.Float64bits(s.Loss)))
 }
 
 // byNode sorts a batch's lines into node order (the nodes of one process end in any

@@ -223,7 +223,7 @@ func timeUpdates(ctx context.Context, p Preset, seed uint64, h, procs int, x *ma
 
 // countVJPs runs one update with an observer and sums the VJPs its nodes report.
 func countVJPs(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, x *mat.Dense, labels []int) (int, error) {
-	rec := &recorder{}
+	rec := &pcnet.Recorder{}
 	cfg.Observer = rec
 	net, err := pcnet.New(ctx, layers, cfg)
 	if err != nil {
@@ -233,7 +233,7 @@ func countVJPs(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, x *
 	if _, err := net.Learn(ctx, x, labels); err != nil {
 		return 0, err
 	}
-	_, computed := rec.vjps()
+	_, computed := vjps(rec)
 	return computed, nil
 }
 

@@ -37,44 +37,15 @@ var wavefrontCases = []wavefrontCase{
 	{pcnet.ZeroDivergence, 1},
 }
 
-// recorder is a pcnet.Observer that keeps every node's steps of the current batch and
-// its totals. Each node's recorder is written only by that node's goroutine and read
-// after Infer returns.
-type recorder struct{ nodes []*nodeRecorder }
-
-type nodeRecorder struct {
-	info  pcnet.NodeInfo
-	steps []pcnet.StepStats
-	stats pcnet.NodeStats
-}
-
-func (r *recorder) Node(info pcnet.NodeInfo) pcnet.NodeObserver {
-	n := &nodeRecorder{info: info}
-	r.nodes = append(r.nodes, n)
-	return n
-}
-
-func (r *recorder) Batch(pcnet.BatchStats) {}
-
-// reset forgets the last batch.
-func (r *recorder) reset() {
-	for _, n := range r.nodes {
-		n.steps = n.steps[:0]
-	}
-}
-
-// vjps sums the products of every node in the last batch: those the dense schedule
-// computes (H·T + H + 1), and those the network's schedule computed.
-func (r *recorder) vjps() (dense, computed int) {
-	for _, n := range r.nodes {
-		dense += n.stats.VJPs + n.stats.SkippedVJPs
-		computed += n.stats.VJPs
+// vjps sums the products of every node in the last batch a recorder saw: those the
+// dense schedule computes (H·T + H + 1), and those the network's schedule computed.
+func vjps(rec *pcnet.Recorder) (dense, computed int) {
+	for _, n := range rec.Nodes() {
+		dense += n.End.VJPs + n.End.SkippedVJPs
+		computed += n.End.VJPs
 	}
 	return dense, computed
 }
-
-func (n *nodeRecorder) Step(s pcnet.StepStats) { n.steps = append(n.steps, s) }
-func (n *nodeRecorder) End(s pcnet.NodeStats)  { n.stats = s }
 
 // arrival returns the first step at which a node's error is non-zero (-1 if it never is)
 // and the step after which it stayed within tol of where it ended: the last step that
@@ -165,7 +136,7 @@ func wavefrontOne(ctx context.Context, data *mnist.Splits, seed uint64, p Preset
 		return nil, err
 	}
 	T := p.WavefrontStepsPerLayer * h
-	rec := &recorder{}
+	rec := &pcnet.Recorder{}
 	net, err := pcnet.New(ctx, layers, pcnet.Config{
 		Variant: c.variant, Steps: T, Gamma: c.gamma, Engine: pcnet.Sequential, Schedule: sched, MaxBatch: p.Batch, Observer: rec,
 	})
@@ -180,17 +151,16 @@ func wavefrontOne(ctx context.Context, data *mnist.Splits, seed uint64, p Preset
 	for b := range batches {
 		x := data.Train.X.Slice(b*p.Batch, (b+1)*p.Batch, 0, data.Train.Dim())
 		labels := data.Train.Labels[b*p.Batch : (b+1)*p.Batch]
-		rec.reset()
 		if _, err := net.Infer(ctx, x.(*mat.Dense), labels); err != nil {
 			return nil, err
 		}
-		r.vjps, r.vjpsComputed = rec.vjps()
-		for _, n := range rec.nodes {
-			if n.info.Node < 1 || n.info.Node > h {
+		r.vjps, r.vjpsComputed = vjps(rec)
+		for _, n := range rec.Nodes() {
+			if n.Node < 1 || n.Node > h {
 				continue
 			}
-			d := n.info.Distance
-			first, conv := arrival(n.steps, convergenceTol)
+			d := h + 1 - n.Node
+			first, conv := arrival(n.Steps, convergenceTol)
 			if first < 0 {
 				first = -1
 			}
@@ -208,7 +178,7 @@ func wavefrontOne(ctx context.Context, data *mnist.Splits, seed uint64, p Preset
 				if r.change == nil {
 					r.change, r.size = make([][]float64, h), make([][]float64, h)
 				}
-				for _, s := range n.steps {
+				for _, s := range n.Steps {
 					r.change[d-1] = append(r.change[d-1], s.ChangeMaxAbs)
 					r.size[d-1] = append(r.size[d-1], s.ErrorMaxAbs)
 				}

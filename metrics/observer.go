@@ -65,8 +65,14 @@ type nodeObserver struct {
 	tally         *distanceTally
 }
 
-// Step only tracks; the histograms are observed once per batch, in End.
-func (o *nodeObserver) Step(s pcnet.StepStats) { o.track.step(s, o.tol) }
+// Step only tracks; the histograms are observed once per batch, in End. Step 0 begins a
+// batch: a cancelled batch ends without End, and its steps must not count in the next.
+func (o *nodeObserver) Step(s pcnet.StepStats) {
+	if s.Step == 0 {
+		o.track.reset()
+	}
+	o.track.step(s, o.tol)
+}
 
 // End books the node's totals and, for a hidden node, the outcome of the inference.
 func (o *nodeObserver) End(s pcnet.NodeStats) {

@@ -52,21 +52,33 @@
 // between goroutines over package channels, with one buffer per link direction as flow
 // control (a node hands an error back as soon as it has gated it; more buffers only let
 // a node run ahead, which costs cache and gains nothing, see linkBuffers). So the
-// parallel engine equals the sequential one bit for bit, under any GOMAXPROCS. The node goroutines live as long as the network: started by
-// New, fed by Infer and Learn, stopped by Close. Cancelling a batch's context stops the
-// network, since messages may be in flight; build a new one to go on.
+// parallel engine equals the sequential one bit for bit, under any GOMAXPROCS.
+//
+// # Lifetimes: the network's and the batch's
+//
+// The node goroutines live as long as the network: started by New under its context,
+// fed by Infer and Learn, stopped by Close or by the end of New's context. The context
+// given to Infer or Learn bounds that batch only: cancelling it ends the batch with its
+// error, wrapped in a line that names a node that was waiting ("pcnet: batch cancelled
+// while node 3 waited for the error from node 4: context deadline exceeded"), and the
+// network runs its next batch as if the cancelled one had never started: the parallel
+// engine drops the cancelled batch's messages with its links and makes new ones, and
+// every node starts each batch afresh. The layers learn only once every node has
+// finished the inference, so a cancelled Learn moves no weight; under Incremental, whose
+// layers learn during inference, it leaves the steps already taken.
 //
 // # Parts: a network across processes
 //
 // A Part hosts a contiguous range of nodes [Lo, Hi] of a network: the parallel engine
 // over those nodes alone, the same node cores and actors, with the links to the nodes
 // just outside the range made by a channels.Transport (channels/natslink carries them
-// between processes). A Network's parallel engine is the same machinery over all of its
-// nodes and in-process links. Every part runs every batch (node 0's part with the batch,
+// between processes). A Network is the same node host over all of its nodes and
+// in-process links of its own. A part's links reach nodes it does not own, which may
+// still be inside a batch, so a cancelled batch stops a part. Every part runs every batch (node 0's part with the batch,
 // node H+1's with the labels) and returns a PartReport: the loss from the output node's
 // part, the fault of the batch if any, and with PartSpec.Observe every hosted node's
-// StepStats and NodeStats, which a coordinator replays into its own Observer
-// (NodeReport.Replay) and completes with Observer.Batch. Split into parts, a network
+// StepStats and NodeStats (recorded by a Recorder), which a coordinator replays into its
+// own Observer (NodeReport.Replay) and completes with Observer.Batch. Split into parts, a network
 // computes bit for bit what one Network computes, the observer statistics included.
 //
 // # Schedules: dense and event

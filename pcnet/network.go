@@ -4,16 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
-	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"gonum.org/v1/gonum/mat"
 )
 
-// ErrClosed is returned by a network that was closed, or that stopped because a batch was
-// cancelled or one of its layers failed.
+// ErrClosed is wrapped by the error of every batch of a network or part that was closed,
+// whose constructor's context was cancelled, or that stopped because one of its nodes
+// failed (a panic, a broken link), and of a part that stopped because its batch was
+// cancelled. A network's cancelled batch does not stop it (see Network.Infer).
 var ErrClosed = errors.New("pcnet: network is closed")
 
 // ErrNonFinite is wrapped by the error of a batch that met a NaN or an infinity: in the
@@ -42,30 +42,19 @@ func checkFinite(l int, d *layer.Dense) error {
 }
 
 // Network is a predictive-coding network of H hidden nodes between an input node and an
-// output node. It is built once, fed batch after batch and closed once. Its methods must
-// not be called concurrently.
+// output node: the host of every node 0..H+1, over in-process links. It is built once,
+// fed batch after batch and closed once. Its methods must not be called concurrently.
 type Network struct {
-	cfg    Config
-	h      int
-	layers []*layer.Dense
-	nodes  []*node // 0..H+1
-
-	eng *engine // the parallel engine
-
-	// The sequential engine: one prediction and one error matrix per link, by batch size.
-	seq map[int]*seqLinks
-
-	updates []*layer.Grad
-	broken  error
-	closeMu sync.Once
+	*host
 }
 
 // New builds a network on layers (layer l maps node l to node l+1; at least two layers,
-// so H >= 1) and, for the parallel engine, starts one goroutine per node under ctx.
+// so H >= 1) and, for the parallel engine, starts one goroutine per node under ctx: ctx
+// bounds the network's life, as Close does, and cancelling it stops the network. Each
+// batch has a context of its own (see Infer).
 // The network uses the layers themselves: read them only between batches, and let Learn
-// be the only writer. Close stops the goroutines.
+// be the only writer.
 func New(ctx context.Context, layers []*layer.Dense, cfg Config) (*Network, error) {
-	cfg = cfg.withDefaults()
 	h := len(layers) - 1
 	if h < 1 {
 		return nil, fmt.Errorf("pcnet: hidden layers H = %d: a PC network needs H >= 1 (at least two weight layers)", h)
@@ -75,46 +64,16 @@ func New(ctx context.Context, layers []*layer.Dense, cfg Config) (*Network, erro
 			return nil, fmt.Errorf("pcnet: widths: layer %d has %d inputs but layer %d has %d outputs", l, layers[l].In(), l-1, layers[l-1].Out())
 		}
 	}
-	if err := cfg.Validate(h); err != nil {
+	cfg = cfg.withDefaults()
+	spec := hostSpec{cfg: cfg, widths: widthsOf(layers), lo: 0, hi: h + 1, layers: layers}
+	if cfg.Observer != nil {
+		spec.observe = cfg.Observer.Node
+	}
+	ho, err := newHost(ctx, spec)
+	if err != nil {
 		return nil, err
 	}
-	for l, d := range layers {
-		if err := checkFinite(l, d); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.Optimizer.Kind != 0 {
-		if err := cfg.Optimizer.Validate(); err != nil {
-			return nil, fmt.Errorf("pcnet: optimizer: %w", err)
-		}
-	}
-	n := &Network{cfg: cfg, h: h, layers: layers}
-	widths := widthsOf(layers)
-	for l := 0; l <= h+1; l++ {
-		var d *layer.Dense
-		if l <= h {
-			d = layers[l]
-		}
-		nd := newNode(&n.cfg, l, h, d, widths[l])
-		if cfg.Observer != nil {
-			nd.obs = cfg.Observer.Node(nd.info())
-		}
-		if nd.grad != nil {
-			n.updates = append(n.updates, nd.grad)
-		}
-		n.nodes = append(n.nodes, nd)
-	}
-	switch cfg.Engine {
-	case Sequential:
-		n.seq = map[int]*seqLinks{}
-	case Parallel:
-		eng, err := startEngine(ctx, n.nodes, widths, cfg.MaxBatch, channels.NewInProcess(linkBuffers))
-		if err != nil {
-			return nil, err
-		}
-		n.eng = eng
-	}
-	return n, nil
+	return &Network{ho}, nil
 }
 
 // widthsOf returns the widths n_0..n_{H+1} of the nodes the layers connect.
@@ -124,37 +83,6 @@ func widthsOf(layers []*layer.Dense) []int {
 		w = append(w, d.Out())
 	}
 	return w
-}
-
-// newNode builds node l of a network of h hidden nodes, width n_l, with theta_l = d
-// (nil for the output node).
-func newNode(cfg *Config, l, h int, d *layer.Dense, width int) *node {
-	nd := &node{l: l, h: h, cfg: cfg, pi: cfg.precision(l, h), gamma: cfg.stepSize(), event: cfg.Schedule == Event, work: map[int]*nodeWork{}, width: width}
-	switch {
-	case l == 0:
-		nd.role = inputRole
-	case l == h+1:
-		nd.role = outputRole
-	default:
-		nd.role = hiddenRole
-	}
-	if d != nil {
-		nd.layer = d
-		nd.grad = layer.NewGrad(d)
-		if cfg.Variant == Incremental {
-			nd.step = layer.NewGrad(d)
-		}
-		if cfg.Optimizer.Kind != 0 {
-			nd.opt[0] = cfg.Optimizer.NewState(len(d.Params()[0]))
-			nd.opt[1] = cfg.Optimizer.NewState(len(d.Params()[1]))
-		}
-	}
-	return nd
-}
-
-// info describes the node to an Observer.
-func (nd *node) info() NodeInfo {
-	return NodeInfo{Variant: nd.cfg.Variant, Hidden: nd.h, Node: nd.l, Distance: nd.h + 1 - nd.l}
 }
 
 // Hidden returns H.
@@ -184,18 +112,30 @@ func (n *Network) Optimizers(l int) [2]*optim.State { return n.nodes[l].opt }
 // Under Incremental, Infer runs the T steps with the weights frozen: standard PC's
 // inference, every product and message as in Learn, no optimiser step, and Updates
 // holds the sum of the steps' updates. The weights and optimiser states are untouched.
+//
+// ctx bounds this batch only. Cancelling it ends the batch with an error that wraps
+// ctx's and names a node that was waiting ("pcnet: batch cancelled while node 3 waited
+// for the error from node 4: context deadline exceeded"); the network stays usable, and
+// its next batch computes what it would have had the cancelled one never started. What
+// the cancelled batch left in Updates is meaningless.
 func (n *Network) Infer(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
-	return n.run(ctx, x, labels, false)
+	return n.runBatch(ctx, x, labels, false)
 }
 
 // Learn is Infer followed by one optimiser step of every layer along its update. Under
 // Incremental every layer instead takes an optimiser step at each of the T inference
 // steps, along that step's update, so a batch makes T steps per layer.
+//
+// As for Infer, ctx bounds this batch only. The optimiser steps are taken once every
+// node has finished its inference, so a Learn cancelled before then leaves the weights
+// and optimiser states as they were, and one cancelled after then is not cancelled.
+// Under Incremental the layers learn during inference: a Learn cancelled part way
+// leaves every layer after the steps it took (restore a checkpoint to undo them).
 func (n *Network) Learn(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
 	if n.cfg.Optimizer.Kind == 0 {
 		return 0, errors.New("pcnet: Learn needs Config.Optimizer")
 	}
-	return n.run(ctx, x, labels, true)
+	return n.runBatch(ctx, x, labels, true)
 }
 
 func (n *Network) checkBatch(x *mat.Dense, labels []int) error {
@@ -209,10 +149,7 @@ func (n *Network) checkBatch(x *mat.Dense, labels []int) error {
 	if err := checkLabels(labels, r, n.layers[n.h].Out()); err != nil {
 		return err
 	}
-	if err := checkInput(x, r, c); err != nil {
-		return err
-	}
-	return checkRepaired(n.nodes)
+	return checkInput(x, r, c)
 }
 
 // checkRows checks a batch size against MaxBatch.
@@ -260,83 +197,26 @@ func checkLabels(labels []int, rows, classes int) error {
 	return nil
 }
 
-// checkRepaired checks that the weights a failed learn step left non-finite, reported by
-// their batch, were put right since (the caller may have restored them).
-func checkRepaired(nodes []*node) error {
-	for _, nd := range nodes {
-		if nd.fault != nil && nd.layer != nil {
-			if err := checkFinite(nd.l, nd.layer); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (n *Network) run(ctx context.Context, x *mat.Dense, labels []int, learn bool) (float64, error) {
-	if n.broken != nil {
-		return 0, n.broken
-	}
-	if err := ctx.Err(); err != nil {
+func (n *Network) runBatch(ctx context.Context, x *mat.Dense, labels []int, learn bool) (float64, error) {
+	if err := n.ready(ctx); err != nil {
 		return 0, err
 	}
 	if err := n.checkBatch(x, labels); err != nil {
 		return 0, err
 	}
-	batch, _ := x.Dims()
-	// The engines own the nodes only while a batch runs; Infer and Learn are not
-	// concurrent, so this write is ordered before the batch's first read.
-	for _, nd := range n.nodes {
-		nd.learning = learn
-	}
-	var err error
-	if n.cfg.Engine == Sequential {
-		err = n.runSequential(ctx, x, labels, learn)
-	} else {
-		if err = n.eng.run(ctx, batchCmd{x: x, labels: labels, learn: learn}); err != nil {
-			n.broken = n.eng.broken
-		}
-	}
-	if err != nil {
+	if err := n.run(ctx, x, labels, learn); err != nil {
 		return 0, err
 	}
-	loss := n.nodes[n.h+1].loss
-	if err := faultOf(n.nodes); err != nil {
+	loss := n.node(n.h + 1).loss
+	if err := n.fault(); err != nil {
 		return loss, err
 	}
 	if n.cfg.Observer != nil {
+		batch, _ := x.Dims()
 		n.cfg.Observer.Batch(BatchStats{Variant: n.cfg.Variant, Hidden: n.h, Steps: n.cfg.Steps, Batch: batch, Loss: loss, Learned: learn})
 	}
 	return loss, nil
 }
 
-// faultOf is the fault of a batch over the nodes: the output node's (a non-finite loss)
-// first, since it is the cause of any that learning then finds in the weights, then the
-// first node's in order.
-func faultOf(nodes []*node) error {
-	for _, nd := range nodes {
-		if nd.role == outputRole && nd.fault != nil {
-			return nd.fault
-		}
-	}
-	for _, nd := range nodes {
-		if nd.fault != nil {
-			return nd.fault
-		}
-	}
-	return nil
-}
-
 // Close stops the network's goroutines and waits for them. It is idempotent.
-func (n *Network) Close() error {
-	var err error
-	n.closeMu.Do(func() {
-		if n.eng != nil {
-			err = n.eng.stop()
-		}
-		if n.broken == nil {
-			n.broken = ErrClosed
-		}
-	})
-	return err
-}
+func (n *Network) Close() error { return n.close() }

@@ -28,7 +28,9 @@ type NodeInfo struct {
 
 // NodeObserver sees one node. Every method may be nil-safe no-op in an implementation;
 // the runtime calls them in this order for every batch: Step for t = 0..T (hidden nodes
-// only: the nodes whose error Theorem 1 is about), then End.
+// only: the nodes whose error Theorem 1 is about), then End. A batch that is cancelled or
+// fails may end without End, and without Observer.Batch: Step with t = 0 always begins a
+// batch.
 type NodeObserver interface {
 	// Step reports the node's error e_l(t) right after it was formed.
 	Step(s StepStats)

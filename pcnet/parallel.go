@@ -12,12 +12,25 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// batchCmd starts one batch on a node actor. Every node gets the whole batch; the input
-// node reads x and the output node the labels.
+// batchCmd starts one phase of a batch on a node actor. Every node gets the whole batch;
+// the input node reads x and the output node the labels.
 type batchCmd struct {
+	ctx    context.Context // the engine's batch context, cancelled when the batch is
 	x      *mat.Dense
 	labels []int
 	learn  bool
+	// commit is the second phase of a learning batch: every node has finished its
+	// inference, and the layers learn.
+	commit bool
+}
+
+// report is what an actor says of one phase of a batch.
+type report struct {
+	node int
+	err  error
+	// cancelled: err says that the batch was cancelled while the node waited on a
+	// neighbour, rather than that something failed at the node.
+	cancelled bool
 }
 
 // nodeActor is the goroutine shell around one node core. It owns the node between
@@ -26,7 +39,7 @@ type batchCmd struct {
 type nodeActor struct {
 	nd   *node
 	cmds chan batchCmd
-	done chan<- error
+	done chan<- report
 
 	below *channels.Link // link l-1: predictions in, errors out (nil for the input node)
 	above *channels.Link // link l: predictions out, errors in (nil for the output node)
@@ -47,96 +60,199 @@ const linkBuffers = 1
 
 // engine is the parallel engine over a contiguous range of nodes: one actor per node,
 // each linked to its neighbours by the links of a transport. A Network runs all of its
-// nodes on one engine over in-process links; a Part runs its own range, and the links
-// that leave the range may cross processes. The node cores never learn which.
+// nodes on one engine over in-process links of its own; a Part runs its own range, and
+// the links that leave the range may cross processes. The node cores never learn which.
+//
+// A batch runs under the engine's batch context, a child of the actors' group context
+// that the engine cancels when the caller's context of the batch is done or a node
+// fails, so that every node waiting on a neighbour gives up. The batch context lives
+// from one cancelled batch to the next: a batch that runs to its end allocates nothing.
 type engine struct {
 	group  *actor.Group
 	actors []*nodeActor
-	done   chan error // one report per node per batch
-	// broken is set when a batch failed: messages may be in flight, so the engine is
-	// stopped and cannot be reused.
+	done   chan report // one report per node per phase
+
+	tr       channels.Transport
+	own      bool // tr is the engine's: it can remake the links after a cancelled batch
+	widths   []int
+	maxBatch int
+
+	bctx    context.Context
+	bcancel context.CancelCauseFunc
+
+	// broken is set when a batch failed in a way the engine cannot recover from: it is
+	// stopped and every later batch returns broken.
 	broken error
 }
 
 // startEngine links the nodes (consecutive, node l at nodes[l-nodes[0].l]) to each other
-// and to the nodes just outside their range by tr's links, shaped by the node widths
-// n_0..n_{H+1} and maxBatch, and starts one actor per node under ctx.
+// and to the nodes just outside their range by tr's links (nil: in-process links of the
+// engine's own), shaped by the node widths n_0..n_{H+1} and maxBatch, and starts one
+// actor per node under ctx.
 func startEngine(ctx context.Context, nodes []*node, widths []int, maxBatch int, tr channels.Transport) (*engine, error) {
 	// Every node may be inside a product at once; reserve their scratch now so that no
 	// update allocates it later.
 	layer.Reserve(len(nodes))
-	lo, h := nodes[0].l, nodes[0].h
-	links := map[int]*channels.Link{}
-	for l := max(lo-1, 0); l <= min(nodes[len(nodes)-1].l, h); l++ {
-		w := widths[l+1]
-		link, err := tr.Link(l, maxBatch, w, maxBatch, w)
-		if err != nil {
-			return nil, fmt.Errorf("pcnet: link %d-%d: %w", l, l+1, err)
-		}
-		links[l] = link
+	e := &engine{done: make(chan report, len(nodes)), tr: tr, widths: widths, maxBatch: maxBatch}
+	if tr == nil {
+		e.tr, e.own = channels.NewInProcess(linkBuffers), true
 	}
-	e := &engine{done: make(chan error, len(nodes))}
-	actors := make([]actor.Actor, len(nodes))
-	for i, nd := range nodes {
-		a := &nodeActor{nd: nd, cmds: make(chan batchCmd, 1), done: e.done}
-		if nd.l > 0 {
-			a.below = links[nd.l-1]
-			if a.below.UpRecv == nil || a.below.DownSend == nil {
-				return nil, fmt.Errorf("pcnet: the transport's link %d-%d lacks the ends node %d holds (up receiver, down sender)", nd.l-1, nd.l, nd.l)
-			}
-		}
-		if nd.l <= h {
-			a.above = links[nd.l]
-			if a.above.UpSend == nil || a.above.DownRecv == nil {
-				return nil, fmt.Errorf("pcnet: the transport's link %d-%d lacks the ends node %d holds (up sender, down receiver)", nd.l, nd.l+1, nd.l)
-			}
-		}
-		e.actors = append(e.actors, a)
-		actors[i] = actor.Actor{Name: fmt.Sprintf("layer %d", nd.l), Run: a.run}
+	for _, nd := range nodes {
+		e.actors = append(e.actors, &nodeActor{nd: nd, cmds: make(chan batchCmd, 1), done: e.done})
+	}
+	if err := e.link(); err != nil {
+		return nil, err
+	}
+	actors := make([]actor.Actor, len(e.actors))
+	for i, a := range e.actors {
+		actors[i] = actor.Actor{Name: fmt.Sprintf("layer %d", a.nd.l), Run: a.run}
 	}
 	e.group = actor.Start(ctx, actors...)
+	e.bctx, e.bcancel = context.WithCancelCause(e.group.Context())
 	return e, nil
 }
 
-// run hands the batch to every actor and waits for all of them. A cancelled ctx or a
-// failed actor stops the engine: messages may be in flight, so it cannot be reused.
-func (e *engine) run(ctx context.Context, cmd batchCmd) error {
-	if e.broken != nil {
-		return e.broken
-	}
-	fail := func(err error) error {
-		e.group.Stop()
-		if gerr := e.group.Wait(); gerr != nil {
-			err = gerr
+// link makes the links of the engine's nodes with its transport and gives every actor
+// its ends. The actors must be idle.
+func (e *engine) link() error {
+	lo, hi, h := e.actors[0].nd.l, e.actors[len(e.actors)-1].nd.l, e.actors[0].nd.h
+	links := map[int]*channels.Link{}
+	for l := max(lo-1, 0); l <= min(hi, h); l++ {
+		w := e.widths[l+1]
+		link, err := e.tr.Link(l, e.maxBatch, w, e.maxBatch, w)
+		if err != nil {
+			return fmt.Errorf("pcnet: link %d-%d: %w", l, l+1, err)
 		}
-		e.broken = fmt.Errorf("%w: %w", ErrClosed, err)
-		return err
+		links[l] = link
 	}
 	for _, a := range e.actors {
-		select {
-		case a.cmds <- cmd:
-		case <-ctx.Done():
-			return fail(ctx.Err())
-		case <-e.group.Done():
-			return fail(ErrClosed)
+		l := a.nd.l
+		if l > 0 {
+			a.below = links[l-1]
+			if a.below.UpRecv == nil || a.below.DownSend == nil {
+				return fmt.Errorf("pcnet: the transport's link %d-%d lacks the ends node %d holds (up receiver, down sender)", l-1, l, l)
+			}
 		}
-	}
-	for range e.actors {
-		select {
-		case <-e.done:
-		case <-ctx.Done():
-			return fail(ctx.Err())
-		case <-e.group.Done():
-			return fail(ErrClosed)
+		if l <= h {
+			a.above = links[l]
+			if a.above.UpSend == nil || a.above.DownRecv == nil {
+				return fmt.Errorf("pcnet: the transport's link %d-%d lacks the ends node %d holds (up sender, down receiver)", l, l+1, l)
+			}
 		}
 	}
 	return nil
 }
 
+// run runs one batch: the inference on every actor, then, when the batch learns, the
+// optimiser steps on every actor once all of them have finished the inference, so that
+// a batch cancelled during its inference has moved no weight (but iPC's, which move
+// during it). A batch past its inference is past cancelling.
+//
+// A cancelled ctx ends the batch with the error of the first node in order that was
+// waiting on a neighbour. If the engine's links are its own, it makes them afresh (the
+// messages of the cancelled batch are dropped with the old ones) and runs the next batch
+// as if this one had never started; otherwise it stops. A node that failed, or the end of
+// the actors' context, stops the engine.
+func (e *engine) run(ctx context.Context, cmd batchCmd) error {
+	if e.broken != nil {
+		return e.broken
+	}
+	cmd.ctx = e.bctx
+	if err := e.phase(ctx, cmd); err != nil {
+		return err
+	}
+	if !cmd.learn {
+		return nil
+	}
+	cmd.commit = true
+	return e.phase(context.Background(), cmd)
+}
+
+// phase hands cmd to every actor and collects their reports.
+func (e *engine) phase(ctx context.Context, cmd batchCmd) error {
+	for _, a := range e.actors {
+		// Never blocks: an actor takes its command before it reports, and every report
+		// of the last phase was collected.
+		a.cmds <- cmd
+	}
+	var failed, waited report // the first node's in order of each kind; err nil if none
+	cancelled := false        // whether bcancel was called
+	done := ctx.Done()
+	for n := 0; n < len(e.actors); {
+		select {
+		case r := <-e.done:
+			n++
+			switch {
+			case r.err == nil:
+			case r.cancelled:
+				if waited.err == nil || r.node < waited.node {
+					waited = r
+				}
+			default:
+				if failed.err == nil || r.node < failed.node {
+					failed = r
+				}
+				if !cancelled {
+					// The failed node's neighbours wait for messages that will not come.
+					e.bcancel(r.err)
+					cancelled = true
+				}
+			}
+		case <-done:
+			e.bcancel(ctx.Err())
+			cancelled, done = true, nil
+		case <-e.group.Done():
+			// An actor panicked, or the actors' context ended between batches.
+			return e.fail(ErrClosed)
+		}
+	}
+	switch {
+	case failed.err != nil:
+		return e.fail(failed.err)
+	case e.group.Context().Err() != nil:
+		// The actors' context ended during the batch (the network's context, or a panic
+		// that the group has not finished reporting).
+		err := error(ErrClosed)
+		if waited.err != nil {
+			err = waited.err
+		}
+		return e.fail(err)
+	case !cancelled:
+		return nil
+	}
+	// The batch was cancelled by its caller, or ended just as it was.
+	e.bctx, e.bcancel = context.WithCancelCause(e.group.Context())
+	if waited.err == nil {
+		return nil // every node had finished
+	}
+	if !e.own {
+		return e.fail(waited.err)
+	}
+	if err := e.link(); err != nil {
+		return e.fail(err)
+	}
+	return waited.err
+}
+
+// fail stops the engine for good: the actors are stopped and waited for, and every later
+// batch returns an error wrapping ErrClosed. It returns the batch's error: err, or the
+// actors' own (a panic) if there is one.
+func (e *engine) fail(err error) error {
+	e.group.Stop()
+	if gerr := e.group.Wait(); gerr != nil {
+		err = gerr
+	}
+	e.bcancel(ErrClosed)
+	e.broken = fmt.Errorf("%w: %w", ErrClosed, err)
+	return err
+}
+
 // stop stops the actors and waits for them.
 func (e *engine) stop() error {
 	e.group.Stop()
-	return e.group.Wait()
+	err := e.group.Wait()
+	e.bcancel(ErrClosed)
+	return err
 }
 
 func (a *nodeActor) run(ctx context.Context) error {
@@ -145,12 +261,40 @@ func (a *nodeActor) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case cmd := <-a.cmds:
-			if err := a.batch(ctx, cmd); err != nil {
-				return err
-			}
-			a.done <- nil
+			a.done <- a.phase(cmd)
 		}
 	}
+}
+
+// phase runs one phase of a batch: the inference, or the learning that commits it. The
+// node's totals go to its observer when its part of the batch is over.
+func (a *nodeActor) phase(cmd batchCmd) report {
+	nd := a.nd
+	observed := nd.obs != nil
+	if cmd.commit {
+		var t0 time.Time
+		if observed {
+			t0 = time.Now()
+		}
+		if nd.layer != nil {
+			nd.learn()
+		}
+		if observed {
+			nd.stats.Compute += time.Since(t0)
+			nd.obs.End(nd.stats)
+		}
+		return report{node: nd.l}
+	}
+	if err := a.batch(cmd.ctx, cmd); err != nil {
+		if cmd.ctx.Err() != nil {
+			return report{node: nd.l, err: err, cancelled: true}
+		}
+		return report{node: nd.l, err: fmt.Errorf("pcnet: node %d: %w", nd.l, err)}
+	}
+	if observed && !cmd.learn {
+		nd.obs.End(nd.stats)
+	}
+	return report{node: nd.l}
 }
 
 func view(dst *mat.Dense, b *channels.Buffer) *mat.Dense {
@@ -158,9 +302,9 @@ func view(dst *mat.Dense, b *channels.Buffer) *mat.Dense {
 	return dst
 }
 
-// batch is one node's part of a batch: the feed-forward pass, then for t = 0..T the
-// error for the node below and the step from the error above, exactly as runSequential
-// orders them for this node.
+// batch is one node's inference on a batch: the feed-forward pass, then for t = 0..T
+// the error for the node below and the step from the error above, exactly as
+// runSequential orders them for this node.
 func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 	nd := a.nd
 	nd.begin(cmd.x, cmd.labels)
@@ -184,12 +328,12 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 		pred, below = m, view(&a.predIn, m.Buf)
 	}
 	if a.above != nil {
-		buf, err := a.acquire(ctx, a.above.UpSend, batch, nd.layer.Out(), observed)
+		buf, err := a.acquire(ctx, a.above.UpSend, channels.Prediction, batch, nd.layer.Out(), observed)
 		if err != nil {
 			return err
 		}
 		nd.feedForward(below, view(&a.predOut, buf), false)
-		if err := a.above.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Step: 0, Buf: buf}); err != nil {
+		if err := a.send(ctx, a.above.UpSend, channels.Message{Kind: channels.Prediction, Step: 0, Buf: buf}); err != nil {
 			return err
 		}
 	} else {
@@ -208,7 +352,7 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 					pred, below = m, view(&a.predIn, m.Buf)
 				}
 			}
-			buf, err := a.acquire(ctx, a.below.DownSend, batch, nd.width, observed)
+			buf, err := a.acquire(ctx, a.below.DownSend, channels.Error, batch, nd.width, observed)
 			if err != nil {
 				return err
 			}
@@ -216,7 +360,7 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 			if below != nil {
 				a.below.UpRecv.Release(pred)
 			}
-			if err := a.below.DownSend.Send(ctx, channels.Message{Kind: channels.Error, Step: t, Payload: payload, Buf: buf}); err != nil {
+			if err := a.send(ctx, a.below.DownSend, channels.Message{Kind: channels.Error, Step: t, Payload: payload, Buf: buf}); err != nil {
 				return err
 			}
 		}
@@ -230,26 +374,22 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 			var out *channels.Buffer
 			var up *mat.Dense
 			if t < T && nd.sendsPrediction() {
-				if out, err = a.acquire(ctx, a.above.UpSend, batch, nd.layer.Out(), observed); err != nil {
+				if out, err = a.acquire(ctx, a.above.UpSend, channels.Prediction, batch, nd.layer.Out(), observed); err != nil {
 					return err
 				}
 				up = view(&a.predOut, out)
 			}
 			payload := nd.integrate(t, up)
 			if out != nil {
-				if err := a.above.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Step: t + 1, Payload: payload, Buf: out}); err != nil {
+				if err := a.send(ctx, a.above.UpSend, channels.Message{Kind: channels.Prediction, Step: t + 1, Payload: payload, Buf: out}); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if cmd.learn && nd.layer != nil {
-		nd.learn()
-	}
 	if observed {
 		nd.stats.Wait = a.wait
 		nd.stats.Compute = time.Since(start) - a.wait
-		nd.obs.End(nd.stats)
 	}
 	return nil
 }
@@ -265,7 +405,7 @@ func (a *nodeActor) recv(ctx context.Context, r channels.Receiver, kind channels
 		a.wait += time.Since(t0)
 	}
 	if err != nil {
-		return m, err
+		return m, a.waitError(ctx, err, false, kind)
 	}
 	if m.Kind != kind || m.Step != step {
 		return m, fmt.Errorf("protocol error: node %d expected the %s of step %d, got the %s of step %d", a.nd.l, kind, step, m.Kind, m.Step)
@@ -273,12 +413,43 @@ func (a *nodeActor) recv(ctx context.Context, r channels.Receiver, kind channels
 	return m, nil
 }
 
-func (a *nodeActor) acquire(ctx context.Context, s channels.Sender, rows, cols int, observed bool) (*channels.Buffer, error) {
-	if !observed {
-		return s.Acquire(ctx, rows, cols)
+// acquire takes a buffer for a message of the kind.
+func (a *nodeActor) acquire(ctx context.Context, s channels.Sender, kind channels.Kind, rows, cols int, observed bool) (*channels.Buffer, error) {
+	var t0 time.Time
+	if observed {
+		t0 = time.Now()
 	}
-	t0 := time.Now()
 	b, err := s.Acquire(ctx, rows, cols)
-	a.wait += time.Since(t0)
-	return b, err
+	if observed {
+		a.wait += time.Since(t0)
+	}
+	if err != nil {
+		return nil, a.waitError(ctx, err, true, kind)
+	}
+	return b, nil
+}
+
+func (a *nodeActor) send(ctx context.Context, s channels.Sender, m channels.Message) error {
+	if err := s.Send(ctx, m); err != nil {
+		return a.waitError(ctx, err, true, m.Kind)
+	}
+	return nil
+}
+
+// waitError is the error of a wait on a neighbour, to send (sending) or to receive a
+// message of the kind: when the batch was cancelled, one that says what the node was
+// waiting for and wraps the cause; else the transport's own.
+func (a *nodeActor) waitError(ctx context.Context, err error, sending bool, kind channels.Kind) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	// Predictions travel up, errors down.
+	l, peer := a.nd.l, a.nd.l-1
+	if (kind == channels.Prediction) == sending {
+		peer = l + 1
+	}
+	if sending {
+		return fmt.Errorf("pcnet: batch cancelled while node %d waited to send the %v to node %d: %w", l, kind, peer, context.Cause(ctx))
+	}
+	return fmt.Errorf("pcnet: batch cancelled while node %d waited for the %v from node %d: %w", l, kind, peer, context.Cause(ctx))
 }

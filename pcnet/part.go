@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/layer"
@@ -35,8 +34,8 @@ type PartSpec struct {
 	Observe bool
 }
 
-// Part hosts a contiguous range of nodes of a network: the parallel engine over those
-// nodes alone, the same node cores and actors as a Network's, linked to the rest of the
+// Part hosts a contiguous range of nodes of a network: the same node host as a Network's
+// (node cores, actors, parallel engine) over those nodes alone, linked to the rest of the
 // network by a channels.Transport. A network split into parts that run the same batches
 // computes bit for bit what one Network computes: every node does the same arithmetic
 // on the same messages in the same order, whoever carries them.
@@ -45,22 +44,15 @@ type PartSpec struct {
 // of node H+1 given the labels, every part the batch size. Its methods must not be
 // called concurrently.
 type Part struct {
-	h, lo, hi int
-	cfg       Config
-	widths    []int
-	nodes     []*node
-	layers    []*layer.Dense
-	updates   []*layer.Grad
-	eng       *engine
-	recs      []*nodeRecord // with Observe, by hosted node
-	reports   []NodeReport  // the last batch's, with Observe
-	labels    map[int][]int // stand-in labels by batch size, for a part without node H+1
-	broken    error
-	closeOnce sync.Once
+	*host
+	rec     *Recorder     // with Observe
+	reports []NodeReport  // the last batch's, with Observe
+	labels  map[int][]int // stand-in labels by batch size, for a part without node H+1
 }
 
-// NewPart builds the part and starts its node goroutines under ctx; Close stops them.
-// The links are made here, so every part of a run must be built for its batches to run.
+// NewPart builds the part and starts its node goroutines under ctx, which bounds the
+// part's life as Close does. The links are made here, so every part of a run must be
+// built for its batches to run.
 func NewPart(ctx context.Context, spec PartSpec) (*Part, error) {
 	h := len(spec.Widths) - 2
 	if h < 1 {
@@ -82,9 +74,6 @@ func NewPart(ctx context.Context, spec PartSpec) (*Part, error) {
 		if d.In() != spec.Widths[l] || d.Out() != spec.Widths[l+1] {
 			return nil, fmt.Errorf("pcnet: part: layer %d maps %d to %d, but nodes %d and %d have widths %d and %d", l, d.In(), d.Out(), l, l+1, spec.Widths[l], spec.Widths[l+1])
 		}
-		if err := checkFinite(l, d); err != nil {
-			return nil, err
-		}
 	}
 	if spec.Transport == nil {
 		return nil, errors.New("pcnet: part: no transport")
@@ -96,37 +85,18 @@ func NewPart(ctx context.Context, spec PartSpec) (*Part, error) {
 	if cfg.Observer != nil {
 		return nil, errors.New("pcnet: part: Config.Observer must be nil; set PartSpec.Observe and replay the reports")
 	}
-	if err := cfg.Validate(h); err != nil {
-		return nil, err
+	p := &Part{labels: map[int][]int{}}
+	hs := hostSpec{cfg: cfg, widths: spec.Widths, lo: spec.Lo, hi: spec.Hi, layers: spec.Layers, transport: spec.Transport}
+	if spec.Observe {
+		p.rec = &Recorder{}
+		hs.observe = p.rec.Node
+		p.reports = make([]NodeReport, spec.Hi-spec.Lo+1)
 	}
-	if cfg.Optimizer.Kind != 0 {
-		if err := cfg.Optimizer.Validate(); err != nil {
-			return nil, fmt.Errorf("pcnet: optimizer: %w", err)
-		}
-	}
-	p := &Part{h: h, lo: spec.Lo, hi: spec.Hi, cfg: cfg, widths: append([]int(nil), spec.Widths...), layers: spec.Layers, labels: map[int][]int{}}
-	for l := spec.Lo; l <= spec.Hi; l++ {
-		var d *layer.Dense
-		if l <= h {
-			d = spec.Layers[l-spec.Lo]
-		}
-		nd := newNode(&p.cfg, l, h, d, p.widths[l])
-		if spec.Observe {
-			r := &nodeRecord{report: NodeReport{Node: l, Steps: make([]StepStats, 0, cfg.Steps+1)}}
-			nd.obs = r
-			p.recs = append(p.recs, r)
-			p.reports = append(p.reports, NodeReport{})
-		}
-		if nd.grad != nil {
-			p.updates = append(p.updates, nd.grad)
-		}
-		p.nodes = append(p.nodes, nd)
-	}
-	eng, err := startEngine(ctx, p.nodes, p.widths, cfg.MaxBatch, spec.Transport)
+	ho, err := newHost(ctx, hs)
 	if err != nil {
 		return nil, err
 	}
-	p.eng = eng
+	p.host = ho
 	return p, nil
 }
 
@@ -152,29 +122,6 @@ type PartReport struct {
 	Fault error
 }
 
-// NodeReport is everything a node's Observer saw of one batch.
-type NodeReport struct {
-	Node  int
-	Steps []StepStats // hidden nodes only: t = 0..T
-	End   NodeStats
-}
-
-// Replay gives an Observer's node observer what a node of a part reported, in the order
-// the node itself would have.
-func (r NodeReport) Replay(o NodeObserver) {
-	for _, s := range r.Steps {
-		o.Step(s)
-	}
-	o.End(r.End)
-}
-
-// nodeRecord is a part's observer of one node, written by the node's goroutine during a
-// batch and read by the part after it.
-type nodeRecord struct{ report NodeReport }
-
-func (r *nodeRecord) Step(s StepStats) { r.report.Steps = append(r.report.Steps, s) }
-func (r *nodeRecord) End(s NodeStats)  { r.report.End = s }
-
 // Range returns the first and last node hosted.
 func (p *Part) Range() (lo, hi int) { return p.lo, p.hi }
 
@@ -198,13 +145,12 @@ func (p *Part) Optimizers(l int) ([2]*optim.State, error) {
 
 // Run runs one batch on the hosted nodes, exchanging messages with the other parts,
 // and returns the part's report. An error (a bad batch, a cancelled ctx, a broken link)
-// is the part's own failure; after a cancelled or broken batch the part is stopped
-// (messages may be in flight) and every later Run returns an error wrapping ErrClosed.
+// is the part's own failure. Unlike a Network, a part is stopped by a cancelled batch as by
+// a broken one: its links reach other processes, whose nodes may still be inside the
+// batch, so they cannot be made afresh here. Every later Run returns an error wrapping
+// ErrClosed.
 func (p *Part) Run(ctx context.Context, b PartBatch) (PartReport, error) {
-	if p.broken != nil {
-		return PartReport{}, p.broken
-	}
-	if err := ctx.Err(); err != nil {
+	if err := p.ready(ctx); err != nil {
 		return PartReport{}, err
 	}
 	if b.Learn && p.cfg.Optimizer.Kind == 0 {
@@ -221,25 +167,16 @@ func (p *Part) Run(ctx context.Context, b PartBatch) (PartReport, error) {
 			p.labels[b.Rows] = labels
 		}
 	}
-	for _, nd := range p.nodes {
-		nd.learning = b.Learn
-	}
-	for _, r := range p.recs {
-		r.report.Steps = r.report.Steps[:0]
-	}
-	if err := p.eng.run(ctx, batchCmd{x: b.X, labels: labels, learn: b.Learn}); err != nil {
-		p.broken = p.eng.broken
+	if err := p.run(ctx, b.X, labels, b.Learn); err != nil {
 		return PartReport{}, err
 	}
 	var rep PartReport
 	if p.hi == p.h+1 {
-		rep.Loss = p.nodes[len(p.nodes)-1].loss
+		rep.Loss = p.node(p.h + 1).loss
 	}
-	rep.Fault = faultOf(p.nodes)
-	for i, r := range p.recs {
-		p.reports[i] = r.report
-	}
-	if p.recs != nil {
+	rep.Fault = p.fault()
+	if p.rec != nil {
+		p.rec.reports(p.reports)
 		rep.Nodes = p.reports
 	}
 	return rep, nil
@@ -263,18 +200,9 @@ func (p *Part) checkBatch(b PartBatch) error {
 	} else if b.Labels != nil {
 		return fmt.Errorf("pcnet: part [%d, %d] was given labels: only node %d's part reads them", p.lo, p.hi, p.h+1)
 	}
-	return checkRepaired(p.nodes)
+	return nil
 }
 
 // Close stops the part's goroutines and waits for them. It is idempotent; it does not
 // close the transport.
-func (p *Part) Close() error {
-	var err error
-	p.closeOnce.Do(func() {
-		err = p.eng.stop()
-		if p.broken == nil {
-			p.broken = ErrClosed
-		}
-	})
-	return err
-}
+func (p *Part) Close() error { return p.close() }

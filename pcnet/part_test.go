@@ -70,7 +70,7 @@ func splitRun(t *testing.T, cfg Config, from netState, ranges [][2]int, batches 
 		parts = append(parts, p)
 	}
 	// The coordinator's observer: one node observer per node, fed from the reports.
-	obs := &recorder{}
+	obs := &Recorder{}
 	nodeObs := make([]NodeObserver, h+2)
 	for l := range nodeObs {
 		nodeObs[l] = obs.Node(NodeInfo{Variant: cfg.Variant, Hidden: h, Node: l, Distance: h + 1 - l})
@@ -122,7 +122,7 @@ func splitRun(t *testing.T, cfg Config, from netState, ranges [][2]int, batches 
 		}
 		if rec.observe {
 			obs.Batch(BatchStats{Variant: cfg.Variant, Hidden: h, Steps: cfg.Steps, Batch: rows, Loss: r.loss, Learned: rec.learn})
-			r.steps, r.ends, r.batches = obs.take()
+			r.steps, r.ends, r.batches = observed(obs)
 		}
 		out = append(out, r)
 	}
@@ -192,7 +192,7 @@ func TestNewPartRejectsBadSpecs(t *testing.T) {
 		{"layer widths", func(s *PartSpec) { s.Layers = f.layers[1:3] }, "layer 0 maps"},
 		{"no transport", func(s *PartSpec) { s.Transport = nil }, "no transport"},
 		{"sequential", func(s *PartSpec) { s.Config.Engine = Sequential }, "parallel engine"},
-		{"observer", func(s *PartSpec) { s.Config.Observer = &recorder{} }, "Observer must be nil"},
+		{"observer", func(s *PartSpec) { s.Config.Observer = &Recorder{} }, "Observer must be nil"},
 		{"gamma", func(s *PartSpec) { s.Config.Gamma = 0 }, "gamma"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -257,6 +257,7 @@ func TestPartStopsWhenItsNeighbourIsGone(t *testing.T) {
 	defer cancel()
 	_, err = lower.Run(ctx, PartBatch{Rows: 6, X: f.x})
 	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.EqualError(t, err, "pcnet: batch cancelled while node 0 waited for the error from node 1: context deadline exceeded")
 	_, err = lower.Run(context.Background(), PartBatch{Rows: 6, X: f.x})
 	require.ErrorIs(t, err, ErrClosed)
 }

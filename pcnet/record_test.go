@@ -106,20 +106,31 @@ type batchRecord struct {
 func recordRun(t *testing.T, cfg Config, from netState, batches []testBatch, rec recording) []batchRecord {
 	t.Helper()
 	require.Nil(t, cfg.Observer, "recordRun installs its own observer")
-	var obs *recorder
+	var obs *Recorder
 	if rec.observe {
-		obs = &recorder{}
+		obs = &Recorder{}
 		cfg.Observer = obs
 	}
 	net := from.newNetwork(t, cfg)
 	defer func() { require.NoError(t, net.Close()) }()
+	return recordOn(context.Background(), t, net, obs, batches, rec.learn)
+}
+
+// recordOn runs the batches in order through net under ctx, whose observer is obs (nil:
+// none), and records each batch.
+func recordOn(ctx context.Context, t *testing.T, net *Network, obs *Recorder, batches []testBatch, learn bool) []batchRecord {
+	t.Helper()
 	var out []batchRecord
 	for _, b := range batches {
 		run := net.Infer
-		if rec.learn {
+		if learn {
 			run = net.Learn
 		}
-		loss, err := run(context.Background(), b.x, b.labels)
+		var before int
+		if obs != nil {
+			before = obs.Batches()
+		}
+		loss, err := run(ctx, b.x, b.labels)
 		require.NoError(t, err)
 		r := batchRecord{loss: loss, after: stateOf(net)}
 		for l, g := range net.Updates() {
@@ -129,53 +140,25 @@ func recordRun(t *testing.T, cfg Config, from netState, batches []testBatch, rec
 		}
 		if obs != nil {
 			// Every node has finished the batch, so the recorder is this goroutine's.
-			r.steps, r.ends, r.batches = obs.take()
-			require.Len(t, r.batches, 1, "Observer.Batch calls in one batch")
-			require.Len(t, r.steps[1], cfg.Steps+1, "steps node 1 reported")
+			require.Equal(t, 1, obs.Batches()-before, "Observer.Batch calls in one batch")
+			r.steps, r.ends, r.batches = observed(obs)
+			require.Len(t, r.steps[1], net.Config().Steps+1, "steps node 1 reported")
 		}
 		out = append(out, r)
 	}
 	return out
 }
 
-// recorder is an Observer that keeps every statistic of the current batch. Each node
-// writes only its own slots (from its own goroutine in the parallel engine); take is
-// called after every node has finished the batch.
-type recorder struct {
-	steps   [][]StepStats
-	ends    []NodeStats
-	batches []BatchStats
-}
-
-func (r *recorder) Node(info NodeInfo) NodeObserver {
-	if r.steps == nil {
-		r.steps = make([][]StepStats, info.Hidden+2)
-		r.ends = make([]NodeStats, info.Hidden+2)
+// observed returns what a recorder holds of the last batch, for a batchRecord: every
+// node's steps and totals by node, and the batch's stats. Clocks differ from run to run
+// (and the sequential engine books the whole batch on the output node), so they are
+// left out; everything else is a count that must match.
+func observed(obs *Recorder) (steps [][]StepStats, ends []NodeStats, batches []BatchStats) {
+	for _, n := range obs.Nodes() {
+		n.End.Compute, n.End.Wait = 0, 0
+		steps, ends = append(steps, n.Steps), append(ends, n.End)
 	}
-	return nodeRecorder{r, info.Node}
-}
-
-func (r *recorder) Batch(s BatchStats) { r.batches = append(r.batches, s) }
-
-// take returns the batch's statistics and starts the next batch's.
-func (r *recorder) take() (steps [][]StepStats, ends []NodeStats, batches []BatchStats) {
-	steps, ends, batches = r.steps, r.ends, r.batches
-	r.steps, r.ends, r.batches = make([][]StepStats, len(steps)), make([]NodeStats, len(ends)), nil
-	return steps, ends, batches
-}
-
-type nodeRecorder struct {
-	r *recorder
-	l int
-}
-
-func (n nodeRecorder) Step(s StepStats) { n.r.steps[n.l] = append(n.r.steps[n.l], s) }
-
-func (n nodeRecorder) End(s NodeStats) {
-	// Clocks differ from run to run (and the sequential engine books the whole batch on
-	// the output node); everything else is a count that must match.
-	s.Compute, s.Wait = 0, 0
-	n.r.ends[n.l] = s
+	return steps, ends, []BatchStats{obs.Last()}
 }
 
 // withoutWork returns the records with each node's counts of work and traffic reduced

@@ -2,6 +2,7 @@ package pcnet
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/pcnet/pcnet/channels"
@@ -18,7 +19,7 @@ type seqLinks struct {
 	downView []*mat.Dense
 }
 
-func (n *Network) seqLinks(batch int) *seqLinks {
+func (n *host) seqLinks(batch int) *seqLinks {
 	if s, ok := n.seq[batch]; ok {
 		return s
 	}
@@ -37,8 +38,10 @@ func (n *Network) seqLinks(batch int) *seqLinks {
 
 // runSequential runs one batch in the caller's goroutine: a Jacobi sweep per step, in
 // which every node's error is formed from the previous step's values before any node
-// moves.
-func (n *Network) runSequential(ctx context.Context, x *mat.Dense, labels []int, learn bool) error {
+// moves. The host holds every node (a Network's). ctx is checked before every step, and
+// the layers learn only after the last one, so a cancelled batch leaves the weights as
+// they were (but under Incremental, see Network.Learn).
+func (n *host) runSequential(ctx context.Context, x *mat.Dense, labels []int, learn bool) error {
 	batch := len(labels)
 	for _, nd := range n.nodes {
 		nd.begin(x, labels)
@@ -58,7 +61,7 @@ func (n *Network) runSequential(ctx context.Context, x *mat.Dense, labels []int,
 	clear(s.upPayload) // the feed-forward values are full messages
 	for t := 0; t <= T; t++ {
 		if err := ctx.Err(); err != nil {
-			return err
+			return fmt.Errorf("pcnet: batch cancelled at step %d, before node %d formed its error: %w", t, h+1, err)
 		}
 		for l := h + 1; l >= 1; l-- {
 			nd := n.nodes[l]

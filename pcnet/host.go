@@ -1,0 +1,208 @@
+package pcnet
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/layer"
+	"gonum.org/v1/gonum/mat"
+)
+
+// host builds, links and guards a contiguous range [lo, hi] of the nodes 0..H+1 of a
+// network: the node cores, the engine that drives them, and whether a batch may still
+// run. A Network is the host of every node over in-process links; a Part is the host of
+// its range, linked to the other parts by the transport it is given. Everything the two
+// share lives here, so that they cannot drift apart.
+type host struct {
+	cfg     Config
+	h       int
+	lo, hi  int
+	widths  []int          // n_0..n_{H+1} of the whole network
+	layers  []*layer.Dense // theta_l of the hosted nodes that have one, from lo on
+	nodes   []*node        // lo..hi
+	updates []*layer.Grad  // the hosted nodes' weight updates, from lo on
+
+	eng *engine           // the parallel engine; nil under Sequential
+	seq map[int]*seqLinks // the sequential engine's messages, by batch size
+
+	broken    error // set once the host can run no batch: every later one returns it
+	closeOnce sync.Once
+}
+
+// hostSpec is what a host is built from. cfg has its defaults filled in.
+type hostSpec struct {
+	cfg    Config
+	widths []int
+	lo, hi int
+	layers []*layer.Dense
+	// observe returns the observer of one hosted node (nil: none).
+	observe func(NodeInfo) NodeObserver
+	// transport makes the parallel engine's links. Nil: in-process links of the host's
+	// own, which it can remake after a cancelled batch, so that a cancelled batch leaves
+	// the host usable. A given transport's links may reach other processes, whose nodes
+	// may still be inside the batch: a cancelled batch then stops the host.
+	transport channels.Transport
+}
+
+// newHost checks what the node ranges of a network and a part share (the configuration
+// against H, the optimiser, finite weights), builds the hosted nodes and, for the
+// parallel engine, links them and starts their goroutines under ctx. The caller has
+// checked the widths, the range and the layers' shapes.
+func newHost(ctx context.Context, s hostSpec) (*host, error) {
+	h := len(s.widths) - 2
+	if err := s.cfg.Validate(h); err != nil {
+		return nil, err
+	}
+	for i, d := range s.layers {
+		if err := checkFinite(s.lo+i, d); err != nil {
+			return nil, err
+		}
+	}
+	if s.cfg.Optimizer.Kind != 0 {
+		if err := s.cfg.Optimizer.Validate(); err != nil {
+			return nil, fmt.Errorf("pcnet: optimizer: %w", err)
+		}
+	}
+	ho := &host{cfg: s.cfg, h: h, lo: s.lo, hi: s.hi, widths: append([]int(nil), s.widths...), layers: s.layers}
+	for l := s.lo; l <= s.hi; l++ {
+		var d *layer.Dense
+		if l <= h {
+			d = s.layers[l-s.lo]
+		}
+		nd := newNode(&ho.cfg, l, h, d, ho.widths[l])
+		if s.observe != nil {
+			nd.obs = s.observe(nd.info())
+		}
+		if nd.grad != nil {
+			ho.updates = append(ho.updates, nd.grad)
+		}
+		ho.nodes = append(ho.nodes, nd)
+	}
+	if s.cfg.Engine == Sequential {
+		ho.seq = map[int]*seqLinks{}
+		return ho, nil
+	}
+	eng, err := startEngine(ctx, ho.nodes, ho.widths, s.cfg.MaxBatch, s.transport)
+	if err != nil {
+		return nil, err
+	}
+	ho.eng = eng
+	return ho, nil
+}
+
+// newNode builds node l of a network of h hidden nodes, width n_l, with theta_l = d
+// (nil for the output node).
+func newNode(cfg *Config, l, h int, d *layer.Dense, width int) *node {
+	nd := &node{l: l, h: h, cfg: cfg, pi: cfg.precision(l, h), gamma: cfg.stepSize(), event: cfg.Schedule == Event, work: map[int]*nodeWork{}, width: width}
+	switch {
+	case l == 0:
+		nd.role = inputRole
+	case l == h+1:
+		nd.role = outputRole
+	default:
+		nd.role = hiddenRole
+	}
+	if d != nil {
+		nd.layer = d
+		nd.grad = layer.NewGrad(d)
+		if cfg.Variant == Incremental {
+			nd.step = layer.NewGrad(d)
+		}
+		if cfg.Optimizer.Kind != 0 {
+			nd.opt[0] = cfg.Optimizer.NewState(len(d.Params()[0]))
+			nd.opt[1] = cfg.Optimizer.NewState(len(d.Params()[1]))
+		}
+	}
+	return nd
+}
+
+// info describes the node to an Observer.
+func (nd *node) info() NodeInfo {
+	return NodeInfo{Variant: nd.cfg.Variant, Hidden: nd.h, Node: nd.l, Distance: nd.h + 1 - nd.l}
+}
+
+// node returns hosted node l.
+func (ho *host) node(l int) *node { return ho.nodes[l-ho.lo] }
+
+// ready reports why no batch may start: the host is stopped, or ctx is done already.
+func (ho *host) ready(ctx context.Context) error {
+	if ho.broken != nil {
+		return ho.broken
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pcnet: batch cancelled before it started: %w", err)
+	}
+	return nil
+}
+
+// run runs one batch, already checked by the caller, on the hosted nodes. ctx bounds the
+// batch alone: cancelling it ends the batch with an error that names a node that was
+// waiting, no optimiser step is applied after the inference (see engine.run), and the
+// host runs the next batch as if this one had never started, unless its links are not
+// its own (a Part's), which stops it. A failed batch of any other kind (a broken link, a
+// panic) stops the host.
+func (ho *host) run(ctx context.Context, x *mat.Dense, labels []int, learn bool) error {
+	if err := checkRepaired(ho.nodes); err != nil {
+		return err
+	}
+	// The engines own the nodes only while a batch runs; batches are not concurrent, so
+	// this write is ordered before the batch's first read.
+	for _, nd := range ho.nodes {
+		nd.learning = learn
+	}
+	if ho.eng == nil {
+		return ho.runSequential(ctx, x, labels, learn)
+	}
+	err := ho.eng.run(ctx, batchCmd{x: x, labels: labels, learn: learn})
+	if ho.eng.broken != nil {
+		ho.broken = ho.eng.broken
+	}
+	return err
+}
+
+// checkRepaired checks that the weights a failed learn step left non-finite, reported by
+// their batch, were put right since (the caller may have restored them).
+func checkRepaired(nodes []*node) error {
+	for _, nd := range nodes {
+		if nd.fault != nil && nd.layer != nil {
+			if err := checkFinite(nd.l, nd.layer); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fault is the fault of the last batch over the hosted nodes: the output node's (a
+// non-finite loss) first, since it is the cause of any that learning then finds in the
+// weights, then the first node's in order.
+func (ho *host) fault() error {
+	for _, nd := range ho.nodes {
+		if nd.role == outputRole && nd.fault != nil {
+			return nd.fault
+		}
+	}
+	for _, nd := range ho.nodes {
+		if nd.fault != nil {
+			return nd.fault
+		}
+	}
+	return nil
+}
+
+// close stops the node goroutines and waits for them. It is idempotent; every later batch
+// returns ErrClosed.
+func (ho *host) close() error {
+	var err error
+	ho.closeOnce.Do(func() {
+		if ho.eng != nil {
+			err = ho.eng.stop()
+		}
+		if ho.broken == nil {
+			ho.broken = ErrClosed
+		}
+	})
+	return err
+}
