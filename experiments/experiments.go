@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/pcnet/pcnet/internal/render"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/pcnet"
 )
@@ -258,7 +260,7 @@ func run(ctx context.Context, name string, opts Options, progress io.Writer) (*r
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
-	if err := ensureDir(opts.OutDir); err != nil {
+	if err := render.EnsureDir(opts.OutDir); err != nil {
 		return nil, err
 	}
 	env := &runEnv{opts: opts, preset: preset, log: newLogger(progress), started: time.Now()}
@@ -320,7 +322,7 @@ func (e *runEnv) data() (*mnist.Splits, error) {
 	return e.splits, e.dataErr
 }
 
-func (e *runEnv) path(file string) string { return join(e.opts.OutDir, file) }
+func (e *runEnv) path(file string) string { return filepath.Join(e.opts.OutDir, file) }
 
 // logger writes progress lines from many goroutines, one whole line at a time.
 type logger struct {
@@ -352,10 +354,10 @@ func writeIndex(env *runEnv, name string, res *results) error {
 	if name != "all" {
 		return nil
 	}
-	var md markdown
-	md.p("# The paper's claims, measured by pcnet")
-	md.p("%s", env.runLine())
-	md.p("Zahid, Guo and Fountas (2023), *Predictive coding as a neuromorphic alternative to backpropagation: a critical " +
+	var md render.Markdown
+	md.P("# The paper's claims, measured by pcnet")
+	md.P("%s", env.runLine())
+	md.P("Zahid, Guo and Fountas (2023), *Predictive coding as a neuromorphic alternative to backpropagation: a critical " +
 		"evaluation*, §3.4-3.5, reproduced on pcnet's runtime. Each experiment writes CSV files, PNG plots and a summary " +
 		"(linked below); `pcnet experiment NAME` reproduces it. Finished grid points are cached in cache/, so an " +
 		"interrupted run resumes where it stopped.")
@@ -365,12 +367,12 @@ func writeIndex(env *runEnv, name string, res *results) error {
 			rows = append(rows, []string{fmt.Sprintf("[%s](%s.md)", e.name(), e.name()), e.describe()})
 		}
 	}
-	md.table([]string{"experiment", "what it reproduces"}, rows)
+	md.Table([]string{"experiment", "what it reproduces"}, rows)
 	if g := env.gridRes; g != nil {
-		md.p("%s", g.indexNote())
+		md.P("%s", g.indexNote())
 	}
 	for _, s := range res.sections {
-		md.section(s)
+		writeSection(&md, s)
 	}
-	return md.write(env.path("README.md"))
+	return md.WriteFile(env.path("README.md"))
 }

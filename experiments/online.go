@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pcnet/pcnet/backprop"
+	"github.com/pcnet/pcnet/internal/render"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
@@ -333,7 +335,7 @@ func runOnline(ctx context.Context, env *runEnv) (*onlineResults, error) {
 	}
 	specs := onlineSpecs(p, seeds, stream.Len(), test.Len())
 	dir := env.cacheDir()
-	if err := ensureDir(dir); err != nil {
+	if err := render.EnsureDir(dir); err != nil {
 		return nil, err
 	}
 	out := &onlineResults{preset: p, seeds: seeds, runs: map[onlineSpec]*onlineResult{}, streamN: stream.Len(), testN: test.Len()}
@@ -342,7 +344,7 @@ func runOnline(ctx context.Context, env *runEnv) (*onlineResults, error) {
 	for _, s := range specs {
 		var r *onlineResult
 		if !env.opts.Fresh {
-			if r, err = loadCachedJSON(join(dir, s.cacheFile()), s, func(r *onlineResult) onlineSpec { return r.Spec }); err != nil {
+			if r, err = loadCachedJSON(filepath.Join(dir, s.cacheFile()), s, func(r *onlineResult) onlineSpec { return r.Spec }); err != nil {
 				return nil, err
 			}
 		}
@@ -379,7 +381,7 @@ func runOnline(ctx context.Context, env *runEnv) (*onlineResults, error) {
 			if err != nil {
 				return fmt.Errorf("online %s: %w", s.label(), err)
 			}
-			if err := writeJSON(join(dir, s.cacheFile()), r); err != nil {
+			if err := writeJSON(filepath.Join(dir, s.cacheFile()), r); err != nil {
 				return err
 			}
 			mu.Lock()
@@ -406,7 +408,7 @@ func runOnline(ctx context.Context, env *runEnv) (*onlineResults, error) {
 }
 
 func (r *onlineResult) brief() string {
-	s := fmt.Sprintf("prequential %s, last tenth %s, test %s", pct(float64(r.Prequential)), pct(float64(r.LastTenth)), pct(float64(r.Test)))
+	s := fmt.Sprintf("prequential %s, last tenth %s, test %s", render.Percent(float64(r.Prequential)), render.Percent(float64(r.LastTenth)), render.Percent(float64(r.Test)))
 	if r.DivergedAt > 0 {
 		s += fmt.Sprintf("; diverged at image %d", r.DivergedAt)
 	}

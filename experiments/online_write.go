@@ -13,6 +13,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
+	"github.com/pcnet/pcnet/internal/render"
 	"github.com/pcnet/pcnet/pcnet"
 )
 
@@ -106,7 +107,7 @@ func (s onlineSummary) describe() string {
 		div = fmt.Sprintf("diverges from lr %g", s.firstDiverged)
 	}
 	return fmt.Sprintf("%s: best %s at lr %g, usable lr %g..%g (%.1f decades), still learns up to lr %g (%.1f decades above its best), %s",
-		s.method.label, pct(s.best.preq.mean), s.best.lr, s.usableLo, s.usableHi, s.decades(), s.learnsHi, s.headroom(), div)
+		s.method.label, render.Percent(s.best.preq.mean), s.best.lr, s.usableLo, s.usableHi, s.decades(), s.learnsHi, s.headroom(), div)
 }
 
 func (o *onlineResults) summary(method string, batch int) onlineSummary {
@@ -260,7 +261,7 @@ func onlineChecks(o *onlineResults) []check {
 				c.Claim = fmt.Sprintf("%s: %s against %s (batch %d; the same optimiser: the highest rate at which it still learns)", baseline.claim, m.label, bp.method.label, online)
 				pcAcc, bpAcc := o.accuracyAt(pc, pc.learnsHi), o.accuracyAt(bp, bp.learnsHi)
 				c.OK = pc.learnsHi > bp.learnsHi || pc.learnsHi == bp.learnsHi && pcAcc > bpAcc
-				c.Detail = fmt.Sprintf("lr %g (%s there) against lr %g (%s there); %s. %s; %s", pc.learnsHi, pct(pcAcc), bp.learnsHi, pct(bpAcc),
+				c.Detail = fmt.Sprintf("lr %g (%s there) against lr %g (%s there); %s. %s; %s", pc.learnsHi, render.Percent(pcAcc), bp.learnsHi, render.Percent(bpAcc),
 					sameRateNote(o, pc, bp), pc.describe(), bp.describe())
 			} else {
 				c.Claim = fmt.Sprintf("%s: %s against %s (batch %d; other optimisers: decades above its best rate at which it still learns)", baseline.claim, m.label, bp.method.label, online)
@@ -281,8 +282,8 @@ func onlineChecks(o *onlineResults) []check {
 			c := check{Claim: fmt.Sprintf("PC degrades less from batch %d to batch %d: %s against %s (best test accuracy over the grid)", big, online, m.label, bp1.method.label)}
 			c.OK = dPC < dBP
 			c.Detail = fmt.Sprintf("%s: %s at batch %d, %s at batch %d (change %+.1f points); %s: %s, %s (change %+.1f points)",
-				m.label, pct(pc64.bestTest.test.mean), big, pct(pc1.bestTest.test.mean), online, 100*(pc1.bestTest.test.mean-pc64.bestTest.test.mean),
-				bp1.method.label, pct(bp64.bestTest.test.mean), pct(bp1.bestTest.test.mean), 100*(bp1.bestTest.test.mean-bp64.bestTest.test.mean))
+				m.label, render.Percent(pc64.bestTest.test.mean), big, render.Percent(pc1.bestTest.test.mean), online, 100*(pc1.bestTest.test.mean-pc64.bestTest.test.mean),
+				bp1.method.label, render.Percent(bp64.bestTest.test.mean), render.Percent(bp1.bestTest.test.mean), 100*(bp1.bestTest.test.mean-bp64.bestTest.test.mean))
 			checks = append(checks, c)
 		}
 	}
@@ -294,7 +295,7 @@ func onlineChecks(o *onlineResults) []check {
 func sameRateNote(o *onlineResults, pc, bp onlineSummary) string {
 	for _, pt := range o.points(pc.method.name, pc.batch) {
 		if pt.lr > bp.learnsHi {
-			state := pct(pt.preq.mean)
+			state := render.Percent(pt.preq.mean)
 			if pt.diverged > 0 {
 				state = "diverged"
 			}
@@ -319,10 +320,10 @@ func (o *onlineResults) accuracyAt(s onlineSummary, lr float64) float64 {
 // online.md, and returns the checks and README's section.
 func writeOnline(env *runEnv, o *onlineResults) ([]check, section, error) {
 	p := o.preset
-	runs := newTable("method", "optimizer", "batch", "lr", "seed", "steps", "gamma", "prequential_accuracy", "last_tenth_accuracy",
+	runs := render.NewTable("method", "optimizer", "batch", "lr", "seed", "steps", "gamma", "prequential_accuracy", "last_tenth_accuracy",
 		"test_accuracy", "test_loss", "diverged", "diverged_at_image", "weights_sha256", "settle_median", "settle_p90", "settle_max", "seconds")
-	curves := newTable("method", "batch", "lr", "seed", "part", "images_from", "images_to", "prequential_accuracy")
-	summary := newTable("method", "batch", "lr", "seeds", "prequential_mean", "prequential_min", "prequential_max", "last_tenth_mean",
+	curves := render.NewTable("method", "batch", "lr", "seed", "part", "images_from", "images_to", "prequential_accuracy")
+	summary := render.NewTable("method", "batch", "lr", "seeds", "prequential_mean", "prequential_min", "prequential_max", "last_tenth_mean",
 		"test_mean", "test_min", "test_max", "seeds_diverged", "first_divergence_image", "seconds")
 	for _, b := range p.Batches {
 		for _, m := range onlineMethods {
@@ -333,21 +334,21 @@ func writeOnline(env *runEnv, o *onlineResults) ([]check, section, error) {
 						return nil, section{}, fmt.Errorf("online: run %s B=%d lr=%g seed=%d is missing", m.name, b, lr, seed)
 					}
 					s := r.Spec
-					runs.add(m.name, m.optimiser, b, lr, seed, s.Steps, s.Gamma, r.Prequential, r.LastTenth, r.Test, r.TestLoss,
+					runs.Add(m.name, m.optimiser, b, lr, seed, s.Steps, s.Gamma, r.Prequential, r.LastTenth, r.Test, r.TestLoss,
 						r.DivergedAt > 0, r.DivergedAt, r.Weights, r.SettleMedian, r.SettleP90, r.SettleMax, r.Seconds)
 					for k, a := range r.Curve {
-						curves.add(m.name, b, lr, seed, k, k*o.streamN/len(r.Curve), (k+1)*o.streamN/len(r.Curve), a)
+						curves.Add(m.name, b, lr, seed, k, k*o.streamN/len(r.Curve), (k+1)*o.streamN/len(r.Curve), a)
 					}
 				}
 			}
 			for _, pt := range o.points(m.name, b) {
-				summary.add(m.name, b, pt.lr, len(o.seeds), pt.preq.mean, pt.preq.lo, pt.preq.hi, pt.last.mean,
+				summary.Add(m.name, b, pt.lr, len(o.seeds), pt.preq.mean, pt.preq.lo, pt.preq.hi, pt.last.mean,
 					pt.test.mean, pt.test.lo, pt.test.hi, pt.diverged, pt.firstDiverged, pt.seconds)
 			}
 		}
 	}
-	for file, t := range map[string]*table{"online.csv": runs, "online_curves.csv": curves, "online_summary.csv": summary} {
-		if err := t.write(env.path(file)); err != nil {
+	for file, t := range map[string]*render.Table{"online.csv": runs, "online_curves.csv": curves, "online_summary.csv": summary} {
+		if err := t.WriteFile(env.path(file)); err != nil {
 			return nil, section{}, err
 		}
 	}
@@ -368,13 +369,13 @@ func writeOnline(env *runEnv, o *onlineResults) ([]check, section, error) {
 	}
 
 	checks := onlineChecks(o)
-	var md markdown
-	md.p("# online: online learning at high learning rates, PC against SGD, momentum and Adam (paper §3.6)")
-	md.p("%s", env.runLine())
-	md.p("**The paper** (§3.6) leaves open whether PC's reported robustness to high learning rates in online learning " +
+	var md render.Markdown
+	md.P("# online: online learning at high learning rates, PC against SGD, momentum and Adam (paper §3.6)")
+	md.P("%s", env.runLine())
+	md.P("**The paper** (§3.6) leaves open whether PC's reported robustness to high learning rates in online learning " +
 		"(batch 1) survives against SGD with momentum and Adam, and whether the gap persists when online SGD is combined " +
 		"with high learning rates.")
-	md.p("**Setting**: 784-[%d tanh]x%d-10, NLL; the same initial weights for every method within a seed (PyTorch's "+
+	md.P("**Setting**: 784-[%d tanh]x%d-10, NLL; the same initial weights for every method within a seed (PyTorch's "+
 		"initialisation seeded by (seed, H)), seeds %s; one pass over a stream of %d MNIST training images in a "+
 		"shuffled order fixed by the seed, at batch sizes %s; every batch is predicted with the current weights before "+
 		"it is learned from (prequential accuracy, over the stream and over its last tenth), then the test accuracy "+
@@ -384,16 +385,16 @@ func writeOnline(env *runEnv, o *onlineResults) ([]check, section, error) {
 		"0.9 %s; Adam (PyTorch's betas and eps) %s. Engines: %s.",
 		p.Width, p.Hidden, seedList(o.seeds), o.streamN, intList(p.Batches), o.testN, p.PCSteps, p.PCGamma,
 		p.IPCSteps, p.IPCGamma, p.IPCSteps, floatList(p.SGDRates), floatList(p.MomentumRates), floatList(p.AdamRates), engineList(p))
-	md.p("**Divergence**: a run has diverged when its loss is not finite or the mean loss over its last %d images "+
+	md.P("**Divergence**: a run has diverged when its loss is not finite or the mean loss over its last %d images "+
 		"exceeds 3 ln 10 = %.2f, three times a uniform guess's; it stops there, the rest of the stream counts as "+
 		"wrongly predicted, and a network whose weights are no longer finite has test accuracy 0. Diverged runs are "+
 		"marked with a cross in the plots.", divergeWindow, divergeLoss)
-	md.image("prequential accuracy", "online_prequential.png")
-	md.image("test accuracy", "online_test.png")
-	md.p("Over the stream's last tenth: online_last_tenth.png. Along the stream at each method's best learning rate: " +
+	md.Image("prequential accuracy", "online_prequential.png")
+	md.Image("test accuracy", "online_test.png")
+	md.P("Over the stream's last tenth: online_last_tenth.png. Along the stream at each method's best learning rate: " +
 		"online_curves.png. Every run: online.csv; means and spread over seeds: online_summary.csv.")
 	for _, b := range p.Batches {
-		md.p("**Best learning rate per method, batch %d** (by mean prequential accuracy; mean over seeds, range in brackets):", b)
+		md.P("**Best learning rate per method, batch %d** (by mean prequential accuracy; mean over seeds, range in brackets):", b)
 		var rows [][]string
 		for _, m := range onlineMethods {
 			s := o.summary(m.name, b)
@@ -410,28 +411,28 @@ func writeOnline(env *runEnv, o *onlineResults) ([]check, section, error) {
 				learns = fmt.Sprintf("%g (%.1f)", s.learnsHi, s.headroom())
 			}
 			rows = append(rows, []string{m.label, fmt.Sprintf("%g", s.best.lr), spreadPct(s.best.preq), spreadPct(s.best.last),
-				spreadPct(s.best.test), fmt.Sprintf("%s at %g", pct(s.bestTest.test.mean), s.bestTest.lr), usable, learns, div,
+				spreadPct(s.best.test), fmt.Sprintf("%s at %g", render.Percent(s.bestTest.test.mean), s.bestTest.lr), usable, learns, div,
 				fmt.Sprintf("%.0f", imagesPerSecond(o, m.name, b))})
 		}
-		md.table([]string{"method", "best lr", "prequential", "last tenth", "test", "best test (at lr)", "usable lr (decades)",
+		md.Table([]string{"method", "best lr", "prequential", "last tenth", "test", "best test (at lr)", "usable lr (decades)",
 			"still learns up to lr (decades above best)", "first diverging lr", "images/s"}, rows)
 	}
-	md.p("A learning rate is *usable* when no seed diverged and the mean prequential accuracy is within %g points of the "+
+	md.P("A learning rate is *usable* when no seed diverged and the mean prequential accuracy is within %g points of the "+
 		"method's best; the usable range is the run of such rates around the best one. A method *still learns* at a rate "+
 		"when no seed diverged and its mean prequential accuracy is at least %s. The robustness claims compare, for "+
 		"methods with the same optimiser (whose rates mean the same step), the highest rate at which each still learns "+
 		"(at a tie, the accuracy there); across optimisers, whose rates have no common scale, how many decades above "+
-		"its own best rate each still learns. images/s: measured in this run, one run per core.", 100*usableDrop, pct(onlineLearns))
-	md.p("**Claims against measurements:**")
-	md.checks(checks)
+		"its own best rate each still learns. images/s: measured in this run, one run per core.", 100*usableDrop, render.Percent(onlineLearns))
+	md.P("**Claims against measurements:**")
+	writeChecks(&md, checks)
 	this := fmt.Sprintf("this process ran %d of them in %s of wall time on %d workers and read the rest from cache/",
 		o.fresh, o.took.Round(time.Second), env.opts.Workers)
 	if o.fresh == 0 {
 		this = "this process read all of them from cache/ (the log of the run that made them: online-full-run.log for the full preset)"
 	}
-	md.p("Time: %d runs, %s of run time in all (summed over runs, each on one core); %s.",
+	md.P("Time: %d runs, %s of run time in all (summed over runs, each on one core); %s.",
 		len(o.runs), time.Duration(totalSeconds(o)*float64(time.Second)).Round(time.Second), this)
-	if err := md.write(env.path("online.md")); err != nil {
+	if err := md.WriteFile(env.path("online.md")); err != nil {
 		return nil, section{}, err
 	}
 	return checks, onlineSection(o, checks), nil
@@ -471,7 +472,7 @@ func totalSeconds(o *onlineResults) float64 {
 }
 
 func spreadPct(s spread) string {
-	return fmt.Sprintf("%s [%s, %s]", pct(s.mean), pct(s.lo), pct(s.hi))
+	return fmt.Sprintf("%s [%s, %s]", render.Percent(s.mean), render.Percent(s.lo), render.Percent(s.hi))
 }
 
 func seedList(seeds []uint64) string {
@@ -482,7 +483,7 @@ func seedList(seeds []uint64) string {
 	return strings.Join(s, ", ")
 }
 
-func intList(v []int) string { return strings.ReplaceAll(ints(v), " ", ", ") }
+func intList(v []int) string { return strings.ReplaceAll(render.Ints(v), " ", ", ") }
 
 func floatList(v []float64) string {
 	s := make([]string, len(v))
@@ -517,7 +518,7 @@ func onlineRatePlot(path string, o *onlineResults, what string, get func(onlineP
 		lo, hi = math.Min(lo, slices.Min(g)), math.Max(hi, slices.Max(g))
 	}
 	for _, b := range o.preset.Batches {
-		pl := newPlot(fmt.Sprintf("batch %d", b), "learning rate", what)
+		pl := render.NewPlot(fmt.Sprintf("batch %d", b), "learning rate", what)
 		for i, m := range onlineMethods {
 			pts := o.points(m.name, b)
 			var xys plotter.XYs
@@ -532,14 +533,14 @@ func onlineRatePlot(path string, o *onlineResults, what string, get func(onlineP
 					crosses = append(crosses, plotter.XY{X: x, Y: s.mean})
 				}
 			}
-			c := seriesColor(i)
-			sr := series{name: m.label, xs: xsOf(xys), ys: ysOf(xys), color: c, points: true}
+			c := render.SeriesColor(i)
+			sr := render.Series{Name: m.label, XS: xsOf(xys), YS: ysOf(xys), Color: c, Points: true}
 			if m.variant == pcnet.FixedPrediction {
-				sr.color, sr.dashed, sr.points = black, true, false
+				sr.Color, sr.Dashed, sr.Points = render.Black, true, false
 			} else if m.variant != 0 {
-				sr.dashed = true
+				sr.Dashed = true
 			}
-			if err := sr.add(pl); err != nil {
+			if err := sr.Add(pl); err != nil {
 				return err
 			}
 			if m.variant != pcnet.FixedPrediction {
@@ -569,7 +570,7 @@ func onlineRatePlot(path string, o *onlineResults, what string, get func(onlineP
 		panels = append(panels, pl)
 	}
 	title := fmt.Sprintf("%s against learning rate (mean and range over %d seeds; x: a seed diverged)", strings.ToUpper(what[:1])+what[1:], len(o.seeds))
-	return saveTiles(path, title, [][]*plot.Plot{panels}, 14*vg.Inch, 5*vg.Inch)
+	return render.SaveTiles(path, title, [][]*plot.Plot{panels}, 14*vg.Inch, 5*vg.Inch)
 }
 
 // onlineCurvePlot draws the prequential accuracy along the stream at each method's best
@@ -577,7 +578,7 @@ func onlineRatePlot(path string, o *onlineResults, what string, get func(onlineP
 func onlineCurvePlot(path string, o *onlineResults) error {
 	var panels []*plot.Plot
 	for _, b := range o.preset.Batches {
-		pl := newPlot(fmt.Sprintf("batch %d, each method at its best learning rate", b), "images seen", "prequential accuracy")
+		pl := render.NewPlot(fmt.Sprintf("batch %d, each method at its best learning rate", b), "images seen", "prequential accuracy")
 		for i, m := range onlineMethods {
 			s := o.summary(m.name, b)
 			var ys []float64
@@ -597,21 +598,21 @@ func onlineCurvePlot(path string, o *onlineResults) error {
 			for k := range xs {
 				xs[k] = (float64(k) + 0.5) * float64(o.streamN) / float64(len(ys))
 			}
-			sr := series{name: m.label, xs: xs, ys: ys, color: seriesColor(i)}
+			sr := render.Series{Name: m.label, XS: xs, YS: ys, Color: render.SeriesColor(i)}
 			if m.variant == pcnet.FixedPrediction {
-				sr.color, sr.dashed = black, true
+				sr.Color, sr.Dashed = render.Black, true
 			} else if m.variant != 0 {
-				sr.dashed = true
+				sr.Dashed = true
 			}
-			if err := sr.add(pl); err != nil {
+			if err := sr.Add(pl); err != nil {
 				return err
 			}
 		}
-		pl.X.Tick.Marker = intTicker{}
+		pl.X.Tick.Marker = render.IntTicker{}
 		pl.Y.Min, pl.Y.Max = 0, 1
 		panels = append(panels, pl)
 	}
-	return saveTiles(path, "Prequential accuracy along the stream, mean over seeds (the best learning rates: online.md)", [][]*plot.Plot{panels}, 14*vg.Inch, 5*vg.Inch)
+	return render.SaveTiles(path, "Prequential accuracy along the stream, mean over seeds (the best learning rates: online.md)", [][]*plot.Plot{panels}, 14*vg.Inch, 5*vg.Inch)
 }
 
 func xsOf(v plotter.XYs) []float64 {

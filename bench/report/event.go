@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/pcnet/pcnet/internal/render"
 )
 
 // writeEvent writes the event schedule's section from the paired benchmarks in
@@ -32,7 +34,7 @@ func writeEvent(b *strings.Builder, rs results, procs []int) {
 			fmt.Fprintf(b, "| %d |", h)
 			for _, e := range engines {
 				for _, w := range widths {
-					fmt.Fprintf(b, " %s |", num(rs.metric(fmt.Sprintf("%sengine=%s/H=%d/width=%d/batch=64", evp, e, h, w), p, "pc/bp")))
+					fmt.Fprintf(b, " %s |", render.Sig(rs.metric(fmt.Sprintf("%sengine=%s/H=%d/width=%d/batch=64", evp, e, h, w), p, "pc/bp")))
 				}
 			}
 			b.WriteString("\n")
@@ -54,7 +56,7 @@ func writeEvent(b *strings.Builder, rs results, procs []int) {
 			if worst > bound {
 				status = "not met"
 			}
-			fmt.Fprintf(b, "- %s engine, width >= %d: worst PC/BP %s against <= %g: %s.\n", e, max(minW, widths[0]), num(worst), bound, status)
+			fmt.Fprintf(b, "- %s engine, width >= %d: worst PC/BP %s against <= %g: %s.\n", e, max(minW, widths[0]), render.Sig(worst), bound, status)
 		}
 		b.WriteString("\n")
 	}
@@ -76,7 +78,7 @@ func writeEvent(b *strings.Builder, rs results, procs []int) {
 					continue
 				}
 				setting, h := splitH(strings.TrimPrefix(name, sv))
-				fmt.Fprintf(b, "| %s | %s | %s | %s |\n", setting, h, num(rs.metric(name, p, "event/dense")), num(rs.metric(name, p, "counted-event/dense")))
+				fmt.Fprintf(b, "| %s | %s | %s | %s |\n", setting, h, render.Sig(rs.metric(name, p, "event/dense")), render.Sig(rs.metric(name, p, "counted-event/dense")))
 			}
 			b.WriteString("\n")
 		}
@@ -101,7 +103,7 @@ func metricTable(b *strings.Builder, rs results, procs []int, prefix, metric, in
 	for _, name := range names {
 		fmt.Fprintf(b, "| %s |", strings.TrimPrefix(name, prefix))
 		for _, p := range procs {
-			fmt.Fprintf(b, " %s |", num(rs.metric(name, p, metric)))
+			fmt.Fprintf(b, " %s |", render.Sig(rs.metric(name, p, metric)))
 		}
 		b.WriteString("\n")
 	}
@@ -154,11 +156,4 @@ func sortNatural(names []string) {
 		}
 		return len(a) < len(b)
 	})
-}
-
-func num(v float64) string {
-	if math.IsNaN(v) {
-		return "–"
-	}
-	return fmt.Sprintf("%.3g", v)
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/pcnet/pcnet/internal/render"
 )
 
 // Targets of the section on links across processes (issue 12).
@@ -33,10 +35,10 @@ func writeNats(b *strings.Builder, rs results, procs []int) {
 				link := rs.median(fmt.Sprintf("%swidth=%d/carrier=nats", rt, w), p)
 				req := rs.median(fmt.Sprintf("%swidth=%d/carrier=request", rt, w), p)
 				local := rs.median(fmt.Sprintf("%swidth=%d/carrier=inprocess", rt, w), p)
-				fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s |\n", w, us(link), us(req), us(local), ratio(link, req), ratio(link, local))
+				fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s |\n", w, render.Nanos(link), render.Nanos(req), render.Nanos(local), render.Ratio(link, req), render.Ratio(link, local))
 			}
 			worst := worstLinkRatio(rs, p)
-			fmt.Fprintf(b, "\n- Worst link / request %s against <= %g: %s.\n\n", num(worst), natsRoundTripBound, status(worst, natsRoundTripBound))
+			fmt.Fprintf(b, "\n- Worst link / request %s against <= %g: %s.\n\n", render.Sig(worst), natsRoundTripBound, status(worst, natsRoundTripBound))
 		}
 	}
 
@@ -50,7 +52,7 @@ func writeNats(b *strings.Builder, rs results, procs []int) {
 			fmt.Fprintf(b, "| %d |", w)
 			for _, p := range procs {
 				one, two := rs.median(fmt.Sprintf("%swidth=%d/in-process", split, w), p), rs.median(fmt.Sprintf("%swidth=%d/workers=2", split, w), p)
-				fmt.Fprintf(b, " %s | %s | %s |", us(one), us(two), ratio(two, one))
+				fmt.Fprintf(b, " %s | %s | %s |", render.Nanos(one), render.Nanos(two), render.Ratio(two, one))
 			}
 			b.WriteString("\n")
 		}
@@ -64,7 +66,7 @@ func writeNats(b *strings.Builder, rs results, procs []int) {
 			for _, name := range names {
 				fmt.Fprintf(b, "| %s |", strings.TrimPrefix(strings.TrimPrefix(name, "BenchmarkSplitUpdatePaired/"), "width="))
 				for _, p := range procs {
-					fmt.Fprintf(b, " %s |", num(rs.metric(name, p, "workers/in-process")))
+					fmt.Fprintf(b, " %s |", render.Sig(rs.metric(name, p, "workers/in-process")))
 				}
 				b.WriteString("\n")
 			}
@@ -72,7 +74,7 @@ func writeNats(b *strings.Builder, rs results, procs []int) {
 		}
 		p := procs[len(procs)-1]
 		r := splitRatio(rs, p)
-		fmt.Fprintf(b, "- Width %d on %d cores: 2 workers / in-process %s against <= %g: %s.\n\n", splitBoundWidth, p, num(r), splitUpdateBound, status(r, splitUpdateBound))
+		fmt.Fprintf(b, "- Width %d on %d cores: 2 workers / in-process %s against <= %g: %s.\n\n", splitBoundWidth, p, render.Sig(r), splitUpdateBound, status(r, splitUpdateBound))
 	}
 
 	if len(hops) > 0 {
@@ -151,13 +153,13 @@ func writeHops(b *strings.Builder, rs results, procs []int, prefix string, names
 		}
 		b.WriteString("\n|---|---|" + strings.Repeat("---|", 2*len(delays)-1) + "\n")
 		for _, r := range rows {
-			fmt.Fprintf(b, "| %s | %s |", r.variant, num(rs.metric(r.delays[delays[0]], p, "model-hops")))
+			fmt.Fprintf(b, "| %s | %s |", r.variant, render.Sig(rs.metric(r.delays[delays[0]], p, "model-hops")))
 			for _, d := range delays {
-				fmt.Fprintf(b, " %s |", us(rs.median(r.delays[d], p)))
+				fmt.Fprintf(b, " %s |", render.Nanos(rs.median(r.delays[d], p)))
 			}
 			for i := 1; i < len(delays); i++ {
 				a, z := delays[i-1], delays[i]
-				fmt.Fprintf(b, " %s |", num((rs.median(r.delays[z], p)-rs.median(r.delays[a], p))/float64((z-a).Nanoseconds())))
+				fmt.Fprintf(b, " %s |", render.Sig((rs.median(r.delays[z], p)-rs.median(r.delays[a], p))/float64((z-a).Nanoseconds())))
 			}
 			b.WriteString("\n")
 		}

@@ -5,14 +5,17 @@ import (
 	"image/color"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
-	"github.com/pcnet/pcnet/bench"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/pcnet/pcnet/bench"
+	"github.com/pcnet/pcnet/internal/render"
 )
 
 var (
@@ -50,11 +53,11 @@ func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel st
 		b.WriteString("\n")
 		for _, h := range depths {
 			bp := rs.median(bpName(h, w, 64), maxP)
-			fmt.Fprintf(b, "| %d | %s |", h, us(bp))
+			fmt.Fprintf(b, "| %d | %s |", h, render.Nanos(bp))
 			for _, v := range variants {
 				for _, e := range engines {
 					pc := rs.median(pcName(v, e, h, w, 64), maxP)
-					fmt.Fprintf(b, " %s | %s |", us(pc), ratio(pc, bp))
+					fmt.Fprintf(b, " %s | %s |", render.Nanos(pc), render.Ratio(pc, bp))
 				}
 			}
 			b.WriteString("\n")
@@ -78,7 +81,7 @@ func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel st
 			t1 := rs.median(pcName("fpa", "parallel", h, w, 64), 1)
 			fmt.Fprintf(b, "| %d | %d |", w, h)
 			for _, p := range procs[1:] {
-				fmt.Fprintf(b, " %s | %s |", ratio(t1, rs.median(pcName("fpa", "parallel", h, w, 64), p)), pairedSpeedup(rs, h, w, p))
+				fmt.Fprintf(b, " %s | %s |", render.Ratio(t1, rs.median(pcName("fpa", "parallel", h, w, 64), p)), pairedSpeedup(rs, h, w, p))
 			}
 			b.WriteString("\n")
 		}
@@ -86,10 +89,10 @@ func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel st
 	b.WriteString("\n")
 
 	fmt.Fprintf(b, "## Hand-off overhead\n\n")
-	fmt.Fprintf(b, "**One message.** channels' BenchmarkRoundTrip (buffers=1, pcnet's setting: a prediction up and the error it causes back down, each message a goroutine hand-off: acquire, send, receive, release) costs %s per message on one core and %s on %d. A hidden node under FPA-PC receives one error and sends one per step, so a step costs it about one message, against its arithmetic: an input VJP with the gating and the error step (BenchmarkLayerOp/op=inputvjp, one core):\n\n| width | step arithmetic | one message / step (1 core) | (%d cores) |\n|---|---|---|---|\n", us(handoff), us(rs.metric(roundTrip, maxP, "ns/msg")), maxP, maxP)
+	fmt.Fprintf(b, "**One message.** channels' BenchmarkRoundTrip (buffers=1, pcnet's setting: a prediction up and the error it causes back down, each message a goroutine hand-off: acquire, send, receive, release) costs %s per message on one core and %s on %d. A hidden node under FPA-PC receives one error and sends one per step, so a step costs it about one message, against its arithmetic: an input VJP with the gating and the error step (BenchmarkLayerOp/op=inputvjp, one core):\n\n| width | step arithmetic | one message / step (1 core) | (%d cores) |\n|---|---|---|---|\n", render.Nanos(handoff), render.Nanos(rs.metric(roundTrip, maxP, "ns/msg")), maxP, maxP)
 	for _, w := range widths {
 		step := rs.median(opName("inputvjp", w, w, 64), 1)
-		fmt.Fprintf(b, "| %d | %s | %.1f%% | %.1f%% |\n", w, us(step), 100*handoff/step, 100*rs.metric(roundTrip, maxP, "ns/msg")/step)
+		fmt.Fprintf(b, "| %d | %s | %.1f%% | %.1f%% |\n", w, render.Nanos(step), 100*handoff/step, 100*rs.metric(roundTrip, maxP, "ns/msg")/step)
 	}
 	fmt.Fprintf(b, "\n**In the engine.** BenchmarkEngineOverhead times one update on the parallel engine and one on the sequential engine back to back, on two copies of the network (the results are bit-identical). On one core the parallel engine does the same arithmetic, so the difference is what the goroutines cost: the hand-offs, and the cache misses of switching between the layers' working sets, which the isolated message above does not pay. On more cores the difference also holds what the parallelism gains (negative: faster). Medians over runs, FPA-PC, batch 64.\n\n| width | H | messages | 1 core: overhead | per message |")
 	for _, p := range procs[1:] {
@@ -99,9 +102,9 @@ func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel st
 	for _, w := range rs.values("BenchmarkEngineOverhead", "width") {
 		for _, h := range rs.values("BenchmarkEngineOverhead", "H") {
 			n := overheadName(h, w)
-			fmt.Fprintf(b, "| %d | %d | %.0f | %s | %s |", w, h, rs.metric(pcName("fpa", "parallel", h, w, 64), 1, "msgs/op"), pct(rs.metric(n, 1, "overhead-%")), us(rs.metric(n, 1, "ns/msg")))
+			fmt.Fprintf(b, "| %d | %d | %.0f | %s | %s |", w, h, rs.metric(pcName("fpa", "parallel", h, w, 64), 1, "msgs/op"), render.SignedPercent(rs.metric(n, 1, "overhead-%")), render.Nanos(rs.metric(n, 1, "ns/msg")))
 			for _, p := range procs[1:] {
-				fmt.Fprintf(b, " %s |", pct(rs.metric(n, p, "overhead-%")))
+				fmt.Fprintf(b, " %s |", render.SignedPercent(rs.metric(n, p, "overhead-%")))
 			}
 			b.WriteString("\n")
 		}
@@ -135,7 +138,7 @@ func writeObserver(b *strings.Builder, rs results, procs []int) {
 	const prefix = "BenchmarkObserverOverhead/variant="
 	var names []string
 	for k := range rs {
-		if strings.HasPrefix(k.name, prefix) && !contains(names, k.name) {
+		if strings.HasPrefix(k.name, prefix) && !slices.Contains(names, k.name) {
 			names = append(names, k.name)
 		}
 	}
@@ -151,7 +154,7 @@ func writeObserver(b *strings.Builder, rs results, procs []int) {
 	for _, n := range names {
 		fmt.Fprintf(b, "| %s |", strings.TrimPrefix(n, "BenchmarkObserverOverhead/"))
 		for _, p := range procs {
-			fmt.Fprintf(b, " %s | %s |", pct(rs.metric(n, p, "overhead-%")), pct(rs.metric(n, p, "cpu-overhead-%")))
+			fmt.Fprintf(b, " %s | %s |", render.SignedPercent(rs.metric(n, p, "overhead-%")), render.SignedPercent(rs.metric(n, p, "cpu-overhead-%")))
 		}
 		b.WriteString("\n")
 	}
@@ -164,7 +167,7 @@ func bpVsTorch(b *strings.Builder, rs results, th []torchResult) {
 	for k := range rs {
 		if rest, ok := strings.CutPrefix(k.name, "BenchmarkBPKernel/kernel="); ok {
 			name, _, _ := strings.Cut(rest, "/")
-			if !contains(kernels, name) {
+			if !slices.Contains(kernels, name) {
 				kernels = append(kernels, name)
 			}
 		}
@@ -178,10 +181,10 @@ func bpVsTorch(b *strings.Builder, rs results, th []torchResult) {
 	for _, n := range [][2]int{{2, 64}, {8, 64}, {8, 1024}} {
 		h, w := n[0], n[1]
 		t64, t32 := torchStep(th, h, w, "float64"), torchStep(th, h, w, "float32")
-		fmt.Fprintf(b, "| 784-[%d]x%d-10 | %s | %s |", w, h, us(t64), us(t32))
+		fmt.Fprintf(b, "| 784-[%d]x%d-10 | %s | %s |", w, h, render.Nanos(t64), render.Nanos(t32))
 		for _, k := range kernels {
 			g := rs.median(bpKernelName(k, h, w), 1)
-			fmt.Fprintf(b, " %s | %s |", us(g), ratio(g, t64))
+			fmt.Fprintf(b, " %s | %s |", render.Nanos(g), render.Ratio(g, t64))
 		}
 		b.WriteString("\n")
 	}
@@ -197,18 +200,9 @@ func torchStep(th []torchResult, h, w int, dtype string) float64 {
 	return math.NaN()
 }
 
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 func writeModel(b *strings.Builder, rs results, depths, widths, procs []int, handoff float64, plotDir, plotRel string) error {
 	fmt.Fprintf(b, "## A model of the parallel engine\n\n")
-	fmt.Fprintf(b, "The model (bench/model.go) is the ideal schedule of an update's tasks on P cores, built from the measured per-layer costs (BenchmarkLayerOp on one core, each op cycling through %d layers so that the weights come from where a network leaves them: L2 at width 64, L3 from width 256 on) and the measured cost of one message (channels' BenchmarkRoundTrip, buffers=1: %s). The tasks are the node goroutines' own, with the engine's dependencies and no barrier:\n\n", bench.LayerCopies, us(handoff))
+	fmt.Fprintf(b, "The model (bench/model.go) is the ideal schedule of an update's tasks on P cores, built from the measured per-layer costs (BenchmarkLayerOp on one core, each op cycling through %d layers so that the weights come from where a network leaves them: L2 at width 64, L3 from width 256 on) and the measured cost of one message (channels' BenchmarkRoundTrip, buffers=1: %s). The tasks are the node goroutines' own, with the engine's dependencies and no barrier:\n\n", bench.LayerCopies, render.Nanos(handoff))
 	b.WriteString("    FF_l     forward of node l, after FF_{l-1}                                  (the feed-forward chain)\n")
 	b.WriteString("    S_{l,t}  step t of hidden node l: InputVJP_l [+ Forward_l for pc, zil],\n")
 	b.WriteString("             after the node's previous task and e_{l+1}(t) (sent after FF_{l+1} or S_{l+1,t-1});\n")
@@ -223,13 +217,13 @@ func writeModel(b *strings.Builder, rs results, depths, widths, procs []int, han
 			fmt.Fprintf(b, " measured %d | model %d | ratio |", p, p)
 		}
 		for _, p := range predicted {
-			if !containsInt(procs, p) {
+			if !slices.Contains(procs, p) {
 				fmt.Fprintf(b, " **predicted** %d |", p)
 			}
 		}
 		b.WriteString("\n|---|---|" + strings.Repeat("---|---|---|", len(procs)))
 		for _, p := range predicted {
-			if !containsInt(procs, p) {
+			if !slices.Contains(procs, p) {
 				b.WriteString("---|")
 			}
 		}
@@ -243,11 +237,11 @@ func writeModel(b *strings.Builder, rs results, depths, widths, procs []int, han
 				fmt.Fprintf(b, "| %d | %d |", w, h)
 				for _, p := range procs {
 					meas, pred := rs.median(pcName(v, "parallel", h, w, 64), p), m.Predict(p)
-					fmt.Fprintf(b, " %s | %s | %s |", us(meas), us(pred), ratio(meas, pred))
+					fmt.Fprintf(b, " %s | %s | %s |", render.Nanos(meas), render.Nanos(pred), render.Ratio(meas, pred))
 				}
 				for _, p := range predicted {
-					if !containsInt(procs, p) {
-						fmt.Fprintf(b, " %s |", us(m.Predict(p)))
+					if !slices.Contains(procs, p) {
+						fmt.Fprintf(b, " %s |", render.Nanos(m.Predict(p)))
 					}
 				}
 				b.WriteString("\n")
@@ -261,15 +255,6 @@ func writeModel(b *strings.Builder, rs results, depths, widths, procs []int, han
 	}
 	fmt.Fprintf(b, "![speed-up, measured and predicted](%s)\n", filepath.Join(plotRel, name))
 	return nil
-}
-
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func plotTimeVsH(rs results, w, procs int, depths []int, path string) error {
@@ -379,13 +364,6 @@ func pairedSpeedup(rs results, h, w, p int) string {
 	return fmt.Sprintf("%.2f", (1+o1/100)/(1+op/100))
 }
 
-func pct(v float64) string {
-	if math.IsNaN(v) {
-		return "–"
-	}
-	return fmt.Sprintf("%+.1f%%", v)
-}
-
 // writePair reports two lockstep neighbours on their own (BenchmarkNeighbourPair) and the
 // latency of waking a goroutine onto an idle core (BenchmarkWakeIdleCore): what decides
 // whether narrow layers overlap on several cores.
@@ -405,14 +383,14 @@ func writePair(b *strings.Builder, rs results, procs []int) {
 	for _, w := range widths {
 		seq := rs.metric(name("sequential", w), 1, "ns/step")
 		par := rs.metric(name("parallel", w), 1, "ns/step")
-		perHandoff := us((par - seq) / 2)
+		perHandoff := render.Nanos((par - seq) / 2)
 		if par < seq {
 			perHandoff = "below the noise"
 		}
-		fmt.Fprintf(b, "| %d | %s | %s | %s |", w, us(seq), us(par), perHandoff)
+		fmt.Fprintf(b, "| %d | %s | %s | %s |", w, render.Nanos(seq), render.Nanos(par), perHandoff)
 		for _, p := range procs[1:] {
 			parP := rs.metric(name("parallel", w), p, "ns/step")
-			fmt.Fprintf(b, " %s | %.2f |", us(parP), parP/rs.metric(name("sequential", w), p, "ns/step"))
+			fmt.Fprintf(b, " %s | %.2f |", render.Nanos(parP), parP/rs.metric(name("sequential", w), p, "ns/step"))
 		}
 		b.WriteString("\n")
 	}
@@ -425,7 +403,7 @@ func writePair(b *strings.Builder, rs results, procs []int) {
 	if math.IsNaN(wake) {
 		return
 	}
-	fmt.Fprintf(b, "**Why they do not overlap: waking an idle core.** When a node sends a message to a neighbour that waits for it and then goes on computing, Go's scheduler queues the woken neighbour on the sender's core (its `runnext` slot) and wakes an idle core, which has to wake its thread and then steal the neighbour; it steals a `runnext` goroutine only after a 3 µs sleep, which Linux's default 50 µs timer slack stretches. BenchmarkWakeIdleCore measures that wait on %d cores: a goroutine woken by a busy one, with the other core idle, waits **%s** (median), and in **%.0f%%** of the wakes the idle core never picks it up, so it runs only when the waker stops (here after 500 µs). Until then the two nodes share one core. A step of a width-64 layer is %s of arithmetic, far shorter than that wait, so on this machine two narrow neighbours alternate on one core; the model's ideal schedule assumes that a woken node starts at once on a free core. In a network with more nodes than cores the cores find other runnable nodes meanwhile, which hides much of the wait where steps are long (the width-256 speed-ups above) and little of it where they are short (width 64).\n\n", p, us(wake), late, us(rs.median(opName("inputvjp", 64, 64, 64), 1)))
+	fmt.Fprintf(b, "**Why they do not overlap: waking an idle core.** When a node sends a message to a neighbour that waits for it and then goes on computing, Go's scheduler queues the woken neighbour on the sender's core (its `runnext` slot) and wakes an idle core, which has to wake its thread and then steal the neighbour; it steals a `runnext` goroutine only after a 3 µs sleep, which Linux's default 50 µs timer slack stretches. BenchmarkWakeIdleCore measures that wait on %d cores: a goroutine woken by a busy one, with the other core idle, waits **%s** (median), and in **%.0f%%** of the wakes the idle core never picks it up, so it runs only when the waker stops (here after 500 µs). Until then the two nodes share one core. A step of a width-64 layer is %s of arithmetic, far shorter than that wait, so on this machine two narrow neighbours alternate on one core; the model's ideal schedule assumes that a woken node starts at once on a free core. In a network with more nodes than cores the cores find other runnable nodes meanwhile, which hides much of the wait where steps are long (the width-256 speed-ups above) and little of it where they are short (width 64).\n\n", p, render.Nanos(wake), late, render.Nanos(rs.median(opName("inputvjp", 64, 64, 64), 1)))
 }
 
 // writeTargets sums up the figures the benchmarks are held to, each computed from this
@@ -469,7 +447,7 @@ func writeTargets(b *strings.Builder, rs results, th []torchResult, procs, width
 	}
 	in := rs.metric(overheadName(8, 64), 1, "overhead-%")
 	hok = hok && in < 2
-	hs = append(hs, fmt.Sprintf("in the engine (H = 8, 1 core) %s", pct(in)))
+	hs = append(hs, fmt.Sprintf("in the engine (H = 8, 1 core) %s", render.SignedPercent(in)))
 	fmt.Fprintf(b, "| [Hand-off](#hand-off-overhead) per step at width 64: < 2%% of the step | %s | %s |\n", strings.Join(hs, "; "), met(hok))
 
 	settings, nonzero, worst := 0, 0, 0.0
