@@ -13,9 +13,20 @@ import (
 	"github.com/pcnet/pcnet/pcnet"
 )
 
-// writeComplexity writes the complexity experiment's files (Result 3).
+// writeComplexity writes the complexity experiment's files (Result 3): the table of
+// every timing, the plots and complexity.md.
 func writeComplexity(env *runEnv, c *complexityResults, checks []check) error {
-	p := c.preset
+	if err := complexityCSV(env, c); err != nil {
+		return err
+	}
+	if err := complexityPlots(env, c); err != nil {
+		return err
+	}
+	return complexityMarkdown(env, c, checks)
+}
+
+// complexityCSV writes complexity.csv, a row per method, H and GOMAXPROCS.
+func complexityCSV(env *runEnv, c *complexityResults) error {
 	tab := render.NewTable("method", "variant", "engine", "schedule", "gamma", "hidden", "steps", "gomaxprocs", "median_us", "min_us", "max_us",
 		"rounds", "vjps_per_update", "vjps_formula", "ratio_to_bp", "ratio_of_medians")
 	for _, pt := range c.points {
@@ -27,9 +38,13 @@ func writeComplexity(env *runEnv, c *complexityResults, checks []check) error {
 		tab.Add(pt.method.name, variant, engine, schedule, gamma, pt.hidden, pt.steps, pt.procs, us(pt.median), us(pt.fastest), us(pt.slowest),
 			pt.rounds, pt.vjps, pt.vjpsFormula, math.Round(pt.ratio*1000)/1000, math.Round(pt.ratioOfMedians*1000)/1000)
 	}
-	if err := tab.WriteFile(env.path("complexity.csv")); err != nil {
-		return err
-	}
+	return tab.WriteFile(env.path("complexity.csv"))
+}
+
+// complexityPlots draws time and the ratio to BP against H, a panel per GOMAXPROCS, and
+// the VJPs per update.
+func complexityPlots(env *runEnv, c *complexityResults) error {
+	p := c.preset
 	hs := make([]float64, len(p.ComplexityHidden))
 	for i, h := range p.ComplexityHidden {
 		hs[i] = float64(h)
@@ -115,10 +130,12 @@ func writeComplexity(env *runEnv, c *complexityResults, checks []check) error {
 		}
 	}
 	vp.Legend.Top, vp.Legend.Left = true, true
-	if err := render.SavePlot(env.path("complexity_vjps.png"), vp, 8*vg.Inch, 4*vg.Inch); err != nil {
-		return err
-	}
+	return render.SavePlot(env.path("complexity_vjps.png"), vp, 8*vg.Inch, 4*vg.Inch)
+}
 
+// complexityMarkdown writes complexity.md.
+func complexityMarkdown(env *runEnv, c *complexityResults, checks []check) error {
+	p := c.preset
 	var md render.Markdown
 	md.P("# complexity: time per weight update against BP (Result 3)")
 	md.P("%s", env.runLine())
@@ -164,10 +181,7 @@ func writeComplexity(env *runEnv, c *complexityResults, checks []check) error {
 	md.Table(header, rows)
 	md.P("**Claims against measurements:**")
 	writeChecks(&md, checks)
-	if err := md.WriteFile(env.path("complexity.md")); err != nil {
-		return err
-	}
-	return nil
+	return md.WriteFile(env.path("complexity.md"))
 }
 
 func complexitySection(c *complexityResults, checks []check) section {

@@ -22,7 +22,7 @@
 //	complexity  Result 3, eqs. 3.27-3.36: wall time per weight update of BP, FPA-PC (T = H,
 //	            gamma 1) on the parallel and the sequential engine, and standard PC, against
 //	            H, at each GOMAXPROCS of the preset; VJPs per update; the ratio to BP.
-//	online      §3.6 (DESIGN §10): one pass over a stream of MNIST training images at batch
+//	online      §3.6 (docs/design.md §10): one pass over a stream of MNIST training images at batch
 //	            1 (and 64 for contrast), BP with SGD, SGD + momentum 0.9 and Adam against
 //	            standard PC near equilibrium and iPC (SGD and Adam), with FPA-PC at gamma 1
 //	            as the control that must equal BP bit for bit; a learning-rate grid per
@@ -34,13 +34,20 @@
 //
 // # Layout
 //
-// Each experiment is one file behind the small experiment interface (its name, a line
-// for README.md's index, its run, which writes its own files and returns its section of
-// README.md); experimentList orders them. Below them sit the shared plumbing: the
+// Each experiment sits behind the small experiment interface (its name, a line for
+// README.md's index, its run, which writes its own files and returns its section of
+// README.md); experimentList orders them. Its run takes three steps, each in code of its
+// own: it measures, into a typed result (gridResults, wavefrontResults,
+// complexityResults, onlineResults) that holds numbers and no text; it sets the claims
+// against that result (the checks: accuracyChecks, cosineChecks, ...); and it renders
+// the result and the checks into files. NAME.go holds the measurement and the claims,
+// NAME_write.go the rendering (online's claims, the longest, have online_checks.go).
+// Rendering uses package internal/render, which bench/report shares: CSV tables,
+// markdown, number formats and the plots' house style. Below the experiments sit the
 // options, presets and the run loop (experiments.go), the cosine and accuracy grid and
-// the JSON cache of finished work (grid.go), plots (plot.go) and CSV, markdown and
-// claims (report.go). An experiment reaches another's work only through runEnv (the
-// data, the grid), so adding one touches no other experiment's file.
+// the JSON cache of finished work (grid.go), and the claims' and README.md's common
+// parts (report.go). An experiment reaches another's work only through runEnv (the data,
+// the grid), so adding one touches no other experiment's file.
 //
 // # The setting
 //

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -19,10 +18,11 @@ import (
 )
 
 // experiment is one experiment: its name (the NAME of pcnet experiment NAME), one line
-// for the index of README.md, and its run, which measures, writes its own CSV, PNG and
-// NAME.md files into the run's folder and returns its section of README.md. Each lives in
-// a file of its own and reaches the others' work only through runEnv (the data, the
-// shared training grid), so that a new experiment touches no other experiment's file.
+// for the index of README.md, and its run, which measures into a typed result, sets the
+// claims against it, renders both into its own CSV, PNG and NAME.md files in the run's
+// folder and returns its section of README.md. Each lives in files of its own and
+// reaches the others' work only through runEnv (the data, the shared training grid), so
+// that a new experiment touches no other experiment's file.
 type experiment interface {
 	name() string
 	describe() string
@@ -339,40 +339,4 @@ func (l *logger) printf(format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fmt.Fprintf(l.w, format+"\n", args...)
-}
-
-// runLine describes the run for the summaries.
-func (e *runEnv) runLine() string {
-	return fmt.Sprintf("Run: preset %s, seed %d, %s %s/%s, %d CPUs, GOMAXPROCS %d, %d workers; started %s, this file written %s later.",
-		e.preset.Name, e.opts.Seed, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0),
-		e.opts.Workers, e.started.Format("2006-01-02 15:04 MST"), time.Since(e.started).Round(time.Second))
-}
-
-// writeIndex writes README.md, the page that sets every claim against its measurement,
-// when the whole set ran.
-func writeIndex(env *runEnv, name string, res *results) error {
-	if name != "all" {
-		return nil
-	}
-	var md render.Markdown
-	md.P("# The paper's claims, measured by pcnet")
-	md.P("%s", env.runLine())
-	md.P("Zahid, Guo and Fountas (2023), *Predictive coding as a neuromorphic alternative to backpropagation: a critical " +
-		"evaluation*, §3.4-3.5, reproduced on pcnet's runtime. Each experiment writes CSV files, PNG plots and a summary " +
-		"(linked below); `pcnet experiment NAME` reproduces it. Finished grid points are cached in cache/, so an " +
-		"interrupted run resumes where it stopped.")
-	var rows [][]string
-	for _, e := range experimentList {
-		if _, err := os.Stat(env.path(e.name() + ".md")); err == nil {
-			rows = append(rows, []string{fmt.Sprintf("[%s](%s.md)", e.name(), e.name()), e.describe()})
-		}
-	}
-	md.Table([]string{"experiment", "what it reproduces"}, rows)
-	if g := env.gridRes; g != nil {
-		md.P("%s", g.indexNote())
-	}
-	for _, s := range res.sections {
-		writeSection(&md, s)
-	}
-	return md.WriteFile(env.path("README.md"))
 }

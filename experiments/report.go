@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pcnet/pcnet/internal/render"
 	"github.com/pcnet/pcnet/pcnet"
@@ -127,4 +130,40 @@ func variantTitle(v pcnet.Variant) string {
 		return "iPC"
 	}
 	return v.String()
+}
+
+// runLine describes the run for the summaries.
+func (e *runEnv) runLine() string {
+	return fmt.Sprintf("Run: preset %s, seed %d, %s %s/%s, %d CPUs, GOMAXPROCS %d, %d workers; started %s, this file written %s later.",
+		e.preset.Name, e.opts.Seed, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0),
+		e.opts.Workers, e.started.Format("2006-01-02 15:04 MST"), time.Since(e.started).Round(time.Second))
+}
+
+// writeIndex writes README.md, the page that sets every claim against its measurement,
+// when the whole set ran.
+func writeIndex(env *runEnv, name string, res *results) error {
+	if name != "all" {
+		return nil
+	}
+	var md render.Markdown
+	md.P("# The paper's claims, measured by pcnet")
+	md.P("%s", env.runLine())
+	md.P("Zahid, Guo and Fountas (2023), *Predictive coding as a neuromorphic alternative to backpropagation: a critical " +
+		"evaluation*, §3.4-3.5, reproduced on pcnet's runtime. Each experiment writes CSV files, PNG plots and a summary " +
+		"(linked below); `pcnet experiment NAME` reproduces it. Finished grid points are cached in cache/, so an " +
+		"interrupted run resumes where it stopped.")
+	var rows [][]string
+	for _, e := range experimentList {
+		if _, err := os.Stat(env.path(e.name() + ".md")); err == nil {
+			rows = append(rows, []string{fmt.Sprintf("[%s](%s.md)", e.name(), e.name()), e.describe()})
+		}
+	}
+	md.Table([]string{"experiment", "what it reproduces"}, rows)
+	if g := env.gridRes; g != nil {
+		md.P("%s", g.indexNote())
+	}
+	for _, s := range res.sections {
+		writeSection(&md, s)
+	}
+	return md.WriteFile(env.path("README.md"))
 }

@@ -230,7 +230,7 @@ func containsInt(s []int, v int) bool {
 // wavefrontChecks sets Theorem 1 and Corollary 1 against the runs. Theorem 1 is checked
 // twice: as the bound (never non-zero before d), which floating point cannot break, and
 // as the identity (first non-zero exactly at d), which it can: a variant that integrates
-// x_l rounds away an arriving error smaller than half an ulp of x_l (DESIGN §6).
+// x_l rounds away an arriving error smaller than half an ulp of x_l (docs/design.md §6).
 func wavefrontChecks(w *wavefrontResults) []check {
 	bound := check{Claim: "Theorem 1, bound: no node's error is non-zero before step t = d (every variant, step size, H and batch)", OK: true}
 	exact := check{Claim: "Theorem 1, identity: the error of the node at distance d first becomes non-zero at exactly t = d", OK: true}

@@ -340,7 +340,7 @@ func wavefrontSection(w *wavefrontResults, checks []check) section {
 	if len(late) > 0 {
 		note := fmt.Sprintf("No error ever arrives early, but some arrive late in float64: %s. Standard PC and Z-IL "+
 			"integrate the state x_l, and an arriving error smaller than half an ulp of x_l is rounded away "+
-			"(DESIGN §6), so e_l = x_l - f(x_{l-1}) stays exactly zero a few steps longer.", strings.Join(late, "; "))
+			"(docs/design.md §6), so e_l = x_l - f(x_{l-1}) stays exactly zero a few steps longer.", strings.Join(late, "; "))
 		if fpaExact {
 			note += " FPA-PC, which pcnet integrates in e_l, shows the identity exactly at every H."
 		}

@@ -12,7 +12,7 @@ import (
 
 // writeEvent writes the event schedule's section from the paired benchmarks in
 // bench/schedule_test.go, when the run has them.
-func writeEvent(b *strings.Builder, rs results, procs []int) {
+func writeEvent(b *render.Markdown, rs results, procs []int) {
 	const evp = "BenchmarkEventVsBP/"
 	if len(rs.values(evp, "H")) == 0 {
 		return
@@ -90,7 +90,7 @@ func writeEvent(b *strings.Builder, rs results, procs []int) {
 
 // metricTable writes intro and a table of one metric's medians, a row per benchmark
 // with the prefix and a column per core count, when the run has any.
-func metricTable(b *strings.Builder, rs results, procs []int, prefix, metric, intro string) {
+func metricTable(b *render.Markdown, rs results, procs []int, prefix, metric, intro string) {
 	names := rs.sortedNames(prefix)
 	if len(names) == 0 {
 		return

@@ -55,7 +55,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
-	var b strings.Builder
+	var b render.Markdown
 	if *header != "" {
 		h, err := os.ReadFile(*header)
 		if err != nil {

@@ -19,7 +19,7 @@ const (
 // writeNats writes the section on links across processes from the benchmarks of
 // channels/natslink (BenchmarkRoundTrip/width=...) and cluster (BenchmarkSplitUpdate,
 // BenchmarkHopLatency), when the run has them.
-func writeNats(b *strings.Builder, rs results, procs []int) {
+func writeNats(b *render.Markdown, rs results, procs []int) {
 	const rt, split, hop = "BenchmarkRoundTrip/", "BenchmarkSplitUpdate/", "BenchmarkHopLatency/"
 	rtWidths, splitWidths, hops := rs.values(rt, "width"), rs.values(split, "width"), rs.sortedNames(hop)
 	if len(rtWidths)+len(splitWidths)+len(hops) == 0 {
@@ -106,7 +106,7 @@ func splitRatio(rs results, p int) float64 {
 
 // natsTargets adds the section's targets to the table of targets, when the run has
 // their benchmarks.
-func natsTargets(b *strings.Builder, rs results, procs []int, met func(bool) string) {
+func natsTargets(b *render.Markdown, rs results, procs []int, met func(bool) string) {
 	p := procs[len(procs)-1]
 	if worst := worstLinkRatio(rs, p); !math.IsNaN(worst) {
 		fmt.Fprintf(b, "| [NATS link round trip / nats.go request](#one-message), widths 64-1024, batch 64, %d cores: <= %g | worst %.2f | %s |\n", p, natsRoundTripBound, worst, met(worst <= natsRoundTripBound))
@@ -118,7 +118,7 @@ func natsTargets(b *strings.Builder, rs results, procs []int, met func(bool) str
 
 // writeHops writes the update time against the delay added to every hop, beside the
 // model of the hops an update waits for one after another.
-func writeHops(b *strings.Builder, rs results, procs []int, prefix string, names []string) {
+func writeHops(b *render.Markdown, rs results, procs []int, prefix string, names []string) {
 	type row struct {
 		variant string
 		delays  map[time.Duration]string // benchmark name by delay

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -23,7 +24,7 @@ var (
 	engines  = []string{"parallel", "sequential"}
 )
 
-func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel string) error {
+func write(b *render.Markdown, rs results, th []torchResult, plotDir, plotRel string) error {
 	procs := rs.procs()
 	maxP := procs[len(procs)-1]
 	depths := rs.values("BenchmarkPCUpdate", "H")
@@ -39,80 +40,111 @@ func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel st
 	writeEvent(b, rs, procs)
 	bpVsTorch(b, rs, th)
 
+	if err := writePCvsBP(b, rs, widths, depths, maxP, plotDir, plotRel); err != nil {
+		return err
+	}
+	writeSpeedup(b, rs, procs, widths, depths)
+	writeHandoff(b, rs, procs, widths, handoff)
+	writePair(b, rs, procs)
+	writeAllocations(b, rs)
+	writeObserver(b, rs, procs)
+	writeNats(b, rs, procs)
+	return writeModel(b, rs, depths, widths, procs, handoff, plotDir, plotRel)
+}
+
+// writePCvsBP writes the time of a PC update against a BP step, a table and a plot per
+// width.
+func writePCvsBP(b *render.Markdown, rs results, widths, depths []int, maxP int, plotDir, plotRel string) error {
 	fmt.Fprintf(b, "## PC update against a BP step\n\n")
 	fmt.Fprintf(b, "Median time per weight update at batch 64 on %d core(s) (T = H; FPA-PC and Z-IL with gamma 1, standard PC with gamma 0.1), and its ratio to a BP step on the same network. The paper's bound (Result 3) is PC/BP >= 1. A BP step runs on one goroutine whatever the core count, so where a parallel PC update comes below it on %d cores, that compares %d cores with one, not the algorithms: the bound counts BP's VJPs against PC's fully parallel steps.\n\n", maxP, maxP, maxP)
-	for _, w := range widths {
-		fmt.Fprintf(b, "### width %d\n\n| H | BP step |", w)
-		for _, v := range variants {
-			for _, e := range engines {
-				fmt.Fprintf(b, " %s %s | PC/BP |", v, e)
-			}
+	header := []string{"H", "BP step"}
+	for _, v := range variants {
+		for _, e := range engines {
+			header = append(header, v+" "+e, "PC/BP")
 		}
-		b.WriteString("\n|---|---|")
-		b.WriteString(strings.Repeat("---|---|", len(variants)*len(engines)))
-		b.WriteString("\n")
+	}
+	for _, w := range widths {
+		fmt.Fprintf(b, "### width %d\n\n", w)
+		var rows [][]string
 		for _, h := range depths {
 			bp := rs.median(bpName(h, w, 64), maxP)
-			fmt.Fprintf(b, "| %d | %s |", h, render.Nanos(bp))
+			row := []string{strconv.Itoa(h), render.Nanos(bp)}
 			for _, v := range variants {
 				for _, e := range engines {
 					pc := rs.median(pcName(v, e, h, w, 64), maxP)
-					fmt.Fprintf(b, " %s | %s |", render.Nanos(pc), render.Ratio(pc, bp))
+					row = append(row, render.Nanos(pc), render.Ratio(pc, bp))
 				}
 			}
-			b.WriteString("\n")
+			rows = append(rows, row)
 		}
-		b.WriteString("\n")
+		b.Table(header, rows)
 		name := fmt.Sprintf("time-vs-H-width%d.png", w)
 		if err := plotTimeVsH(rs, w, maxP, depths, filepath.Join(plotDir, name)); err != nil {
 			return err
 		}
 		fmt.Fprintf(b, "![time per update vs H, width %d](%s)\n\n", w, filepath.Join(plotRel, name))
 	}
+	return nil
+}
 
+// writeSpeedup writes the parallel engine's speed-up from one core to each other core
+// count, measured and paired.
+func writeSpeedup(b *render.Markdown, rs results, procs, widths, depths []int) {
 	fmt.Fprintf(b, "## Speed-up of the parallel engine\n\n")
-	fmt.Fprintf(b, "Time on 1 core divided by time on N cores, FPA-PC, batch 64. *measured*: the ratio of the medians of BenchmarkPCUpdate (engine=parallel), whose runs alternate between core counts. *paired*: the same speed-up with the sequential engine as the yardstick, (1 + o_1) / (1 + o_N), where o_P is the median over runs of (parallel - sequential) / sequential on P cores from BenchmarkEngineOverhead, which times the two engines back to back; the sequential engine runs on one goroutine at any core count, so the host's drift between runs cancels.\n\n| width | H |")
+	fmt.Fprintf(b, "Time on 1 core divided by time on N cores, FPA-PC, batch 64. *measured*: the ratio of the medians of BenchmarkPCUpdate (engine=parallel), whose runs alternate between core counts. *paired*: the same speed-up with the sequential engine as the yardstick, (1 + o_1) / (1 + o_N), where o_P is the median over runs of (parallel - sequential) / sequential on P cores from BenchmarkEngineOverhead, which times the two engines back to back; the sequential engine runs on one goroutine at any core count, so the host's drift between runs cancels.\n\n")
+	header := []string{"width", "H"}
 	for _, p := range procs[1:] {
-		fmt.Fprintf(b, " %d cores, measured | %d cores, paired |", p, p)
+		header = append(header, fmt.Sprintf("%d cores, measured", p), fmt.Sprintf("%d cores, paired", p))
 	}
-	b.WriteString("\n|---|---|" + strings.Repeat("---|---|", len(procs)-1) + "\n")
+	var rows [][]string
 	for _, w := range widths {
 		for _, h := range depths {
 			t1 := rs.median(pcName("fpa", "parallel", h, w, 64), 1)
-			fmt.Fprintf(b, "| %d | %d |", w, h)
+			row := []string{strconv.Itoa(w), strconv.Itoa(h)}
 			for _, p := range procs[1:] {
-				fmt.Fprintf(b, " %s | %s |", render.Ratio(t1, rs.median(pcName("fpa", "parallel", h, w, 64), p)), pairedSpeedup(rs, h, w, p))
+				row = append(row, render.Ratio(t1, rs.median(pcName("fpa", "parallel", h, w, 64), p)), pairedSpeedup(rs, h, w, p))
 			}
-			b.WriteString("\n")
+			rows = append(rows, row)
 		}
 	}
-	b.WriteString("\n")
+	b.Table(header, rows)
+}
 
+// writeHandoff writes what a message costs against a step's arithmetic, alone and in
+// the engine.
+func writeHandoff(b *render.Markdown, rs results, procs, widths []int, handoff float64) {
+	maxP := procs[len(procs)-1]
 	fmt.Fprintf(b, "## Hand-off overhead\n\n")
-	fmt.Fprintf(b, "**One message.** channels' BenchmarkRoundTrip (buffers=1, pcnet's setting: a prediction up and the error it causes back down, each message a goroutine hand-off: acquire, send, receive, release) costs %s per message on one core and %s on %d. A hidden node under FPA-PC receives one error and sends one per step, so a step costs it about one message, against its arithmetic: an input VJP with the gating and the error step (BenchmarkLayerOp/op=inputvjp, one core):\n\n| width | step arithmetic | one message / step (1 core) | (%d cores) |\n|---|---|---|---|\n", render.Nanos(handoff), render.Nanos(rs.metric(roundTrip, maxP, "ns/msg")), maxP, maxP)
+	fmt.Fprintf(b, "**One message.** channels' BenchmarkRoundTrip (buffers=1, pcnet's setting: a prediction up and the error it causes back down, each message a goroutine hand-off: acquire, send, receive, release) costs %s per message on one core and %s on %d. A hidden node under FPA-PC receives one error and sends one per step, so a step costs it about one message, against its arithmetic: an input VJP with the gating and the error step (BenchmarkLayerOp/op=inputvjp, one core):\n\n", render.Nanos(handoff), render.Nanos(rs.metric(roundTrip, maxP, "ns/msg")), maxP)
+	var rows [][]string
 	for _, w := range widths {
 		step := rs.median(opName("inputvjp", w, w, 64), 1)
-		fmt.Fprintf(b, "| %d | %s | %.1f%% | %.1f%% |\n", w, render.Nanos(step), 100*handoff/step, 100*rs.metric(roundTrip, maxP, "ns/msg")/step)
+		rows = append(rows, []string{strconv.Itoa(w), render.Nanos(step), fmt.Sprintf("%.1f%%", 100*handoff/step), fmt.Sprintf("%.1f%%", 100*rs.metric(roundTrip, maxP, "ns/msg")/step)})
 	}
-	fmt.Fprintf(b, "\n**In the engine.** BenchmarkEngineOverhead times one update on the parallel engine and one on the sequential engine back to back, on two copies of the network (the results are bit-identical). On one core the parallel engine does the same arithmetic, so the difference is what the goroutines cost: the hand-offs, and the cache misses of switching between the layers' working sets, which the isolated message above does not pay. On more cores the difference also holds what the parallelism gains (negative: faster). Medians over runs, FPA-PC, batch 64.\n\n| width | H | messages | 1 core: overhead | per message |")
+	b.Table([]string{"width", "step arithmetic", "one message / step (1 core)", fmt.Sprintf("(%d cores)", maxP)}, rows)
+	fmt.Fprintf(b, "**In the engine.** BenchmarkEngineOverhead times one update on the parallel engine and one on the sequential engine back to back, on two copies of the network (the results are bit-identical). On one core the parallel engine does the same arithmetic, so the difference is what the goroutines cost: the hand-offs, and the cache misses of switching between the layers' working sets, which the isolated message above does not pay. On more cores the difference also holds what the parallelism gains (negative: faster). Medians over runs, FPA-PC, batch 64.\n\n")
+	header := []string{"width", "H", "messages", "1 core: overhead", "per message"}
 	for _, p := range procs[1:] {
-		fmt.Fprintf(b, " %d cores: overhead |", p)
+		header = append(header, fmt.Sprintf("%d cores: overhead", p))
 	}
-	b.WriteString("\n|---|---|---|---|---|" + strings.Repeat("---|", len(procs)-1) + "\n")
+	rows = nil
 	for _, w := range rs.values("BenchmarkEngineOverhead", "width") {
 		for _, h := range rs.values("BenchmarkEngineOverhead", "H") {
 			n := overheadName(h, w)
-			fmt.Fprintf(b, "| %d | %d | %.0f | %s | %s |", w, h, rs.metric(pcName("fpa", "parallel", h, w, 64), 1, "msgs/op"), render.SignedPercent(rs.metric(n, 1, "overhead-%")), render.Nanos(rs.metric(n, 1, "ns/msg")))
+			row := []string{strconv.Itoa(w), strconv.Itoa(h), fmt.Sprintf("%.0f", rs.metric(pcName("fpa", "parallel", h, w, 64), 1, "msgs/op")),
+				render.SignedPercent(rs.metric(n, 1, "overhead-%")), render.Nanos(rs.metric(n, 1, "ns/msg"))}
 			for _, p := range procs[1:] {
-				fmt.Fprintf(b, " %s |", render.SignedPercent(rs.metric(n, p, "overhead-%")))
+				row = append(row, render.SignedPercent(rs.metric(n, p, "overhead-%")))
 			}
-			b.WriteString("\n")
+			rows = append(rows, row)
 		}
 	}
-	b.WriteString("\n")
+	b.Table(header, rows)
+}
 
-	writePair(b, rs, procs)
-
+// writeAllocations writes the largest median allocations per PC update by variant and
+// engine.
+func writeAllocations(b *render.Markdown, rs results) {
 	fmt.Fprintf(b, "## Allocations\n\nAllocations per PC update after warm-up (median allocs/op over every PC benchmark run, by variant and engine): ")
 	var parts []string
 	for _, v := range variants {
@@ -127,14 +159,10 @@ func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel st
 		}
 	}
 	b.WriteString(strings.Join(parts, "; ") + " (the largest median over all settings). Nonzero medians come from the largest settings, where a run times one to three updates. They are the runtime's, not the update's: Go allocates a waiter record when a goroutine blocks on a core whose cache of them is empty, which happens a few times until every core's cache holds enough, and again after a garbage collection empties the shared cache. The benchmark warms up with two updates, each after a collection, which removes most of them. pcnet's TestLearnAllocatesNothingAfterWarmUp checks the update itself: for every variant and engine, observed or not, every allocation in 200 updates after warm-up is traced to its site, and any that is not the runtime's own (waiter records, a new thread, a timer heap or type-assertion cache), or more than 25 in all, fails it.\n\n")
-
-	writeObserver(b, rs, procs)
-	writeNats(b, rs, procs)
-	return writeModel(b, rs, depths, widths, procs, handoff, plotDir, plotRel)
 }
 
 // writeObserver reports metrics' BenchmarkObserverOverhead, when it was run.
-func writeObserver(b *strings.Builder, rs results, procs []int) {
+func writeObserver(b *render.Markdown, rs results, procs []int) {
 	const prefix = "BenchmarkObserverOverhead/variant="
 	var names []string
 	for k := range rs {
@@ -161,7 +189,7 @@ func writeObserver(b *strings.Builder, rs results, procs []int) {
 	b.WriteString("\n")
 }
 
-func bpVsTorch(b *strings.Builder, rs results, th []torchResult) {
+func bpVsTorch(b *render.Markdown, rs results, th []torchResult) {
 	fmt.Fprintf(b, "## BP step against PyTorch\n\nMedian time of one BP training step (forward, backward, SGD with momentum) at batch 64, float64, one core, per matrix kernel (BenchmarkBPKernel), against PyTorch 1.13 + OpenBLAS on one thread measured in the same sitting (`shared/refs/torch_mlp_bench.py`). Ratio = pcnet / PyTorch float64 (<= 1: pcnet is faster).\n\n")
 	var kernels []string
 	for k := range rs {
@@ -200,7 +228,7 @@ func torchStep(th []torchResult, h, w int, dtype string) float64 {
 	return math.NaN()
 }
 
-func writeModel(b *strings.Builder, rs results, depths, widths, procs []int, handoff float64, plotDir, plotRel string) error {
+func writeModel(b *render.Markdown, rs results, depths, widths, procs []int, handoff float64, plotDir, plotRel string) error {
 	fmt.Fprintf(b, "## A model of the parallel engine\n\n")
 	fmt.Fprintf(b, "The model (bench/model.go) is the ideal schedule of an update's tasks on P cores, built from the measured per-layer costs (BenchmarkLayerOp on one core, each op cycling through %d layers so that the weights come from where a network leaves them: L2 at width 64, L3 from width 256 on) and the measured cost of one message (channels' BenchmarkRoundTrip, buffers=1: %s). The tasks are the node goroutines' own, with the engine's dependencies and no barrier:\n\n", bench.LayerCopies, render.Nanos(handoff))
 	b.WriteString("    FF_l     forward of node l, after FF_{l-1}                                  (the feed-forward chain)\n")
@@ -367,7 +395,7 @@ func pairedSpeedup(rs results, h, w, p int) string {
 // writePair reports two lockstep neighbours on their own (BenchmarkNeighbourPair) and the
 // latency of waking a goroutine onto an idle core (BenchmarkWakeIdleCore): what decides
 // whether narrow layers overlap on several cores.
-func writePair(b *strings.Builder, rs results, procs []int) {
+func writePair(b *render.Markdown, rs results, procs []int) {
 	name := func(engine string, w int) string {
 		return fmt.Sprintf("BenchmarkNeighbourPair/engine=%s/width=%d", engine, w)
 	}
@@ -408,7 +436,7 @@ func writePair(b *strings.Builder, rs results, procs []int) {
 
 // writeTargets sums up the figures the benchmarks are held to, each computed from this
 // run's results as the sections below compute it, and whether it is met.
-func writeTargets(b *strings.Builder, rs results, th []torchResult, procs, widths, depths []int, handoff float64) {
+func writeTargets(b *render.Markdown, rs results, th []torchResult, procs, widths, depths []int, handoff float64) {
 	met := func(ok bool) string {
 		if ok {
 			return "met"
