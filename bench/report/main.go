@@ -51,7 +51,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	if err := os.MkdirAll(*plots, 0o755); err != nil {
+	if err := render.EnsureDir(*plots); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
@@ -73,7 +73,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
-	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
+	if err := b.WriteFile(*out); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}

@@ -174,19 +174,20 @@ func writeObserver(b *render.Markdown, rs results, procs []int) {
 		return
 	}
 	sort.Strings(names)
-	fmt.Fprintf(b, "## The cost of watching\n\nmetrics' BenchmarkObserverOverhead times one update of a network with an observer and one of the same network without, back to back, and reports observed / unobserved - 1 for the wall time and for the process's CPU time (medians over runs). H = 8, width 64, batch 64, T = H, parallel engine; nop is an observer that discards everything (the runtime's own cost of measuring), metrics is package metrics (what a user pays).\n\n| setting |")
+	fmt.Fprintf(b, "## The cost of watching\n\nmetrics' BenchmarkObserverOverhead times one update of a network with an observer and one of the same network without, back to back, and reports observed / unobserved - 1 for the wall time and for the process's CPU time (medians over runs). H = 8, width 64, batch 64, T = H, parallel engine; nop is an observer that discards everything (the runtime's own cost of measuring), metrics is package metrics (what a user pays).\n\n")
+	header := []string{"setting"}
 	for _, p := range procs {
-		fmt.Fprintf(b, " wall, %d core(s) | CPU, %d core(s) |", p, p)
+		header = append(header, fmt.Sprintf("wall, %d core(s)", p), fmt.Sprintf("CPU, %d core(s)", p))
 	}
-	b.WriteString("\n|---|" + strings.Repeat("---|---|", len(procs)) + "\n")
+	var rows [][]string
 	for _, n := range names {
-		fmt.Fprintf(b, "| %s |", strings.TrimPrefix(n, "BenchmarkObserverOverhead/"))
+		row := []string{strings.TrimPrefix(n, "BenchmarkObserverOverhead/")}
 		for _, p := range procs {
-			fmt.Fprintf(b, " %s | %s |", render.SignedPercent(rs.metric(n, p, "overhead-%")), render.SignedPercent(rs.metric(n, p, "cpu-overhead-%")))
+			row = append(row, render.SignedPercent(rs.metric(n, p, "overhead-%")), render.SignedPercent(rs.metric(n, p, "cpu-overhead-%")))
 		}
-		b.WriteString("\n")
+		rows = append(rows, row)
 	}
-	b.WriteString("\n")
+	b.Table(header, rows)
 }
 
 func bpVsTorch(b *render.Markdown, rs results, th []torchResult) {
@@ -201,22 +202,22 @@ func bpVsTorch(b *render.Markdown, rs results, th []torchResult) {
 		}
 	}
 	sort.Strings(kernels)
-	b.WriteString("| network | PyTorch f64 | PyTorch f32 |")
+	header := []string{"network", "PyTorch f64", "PyTorch f32"}
 	for _, k := range kernels {
-		fmt.Fprintf(b, " pcnet, %s | ratio |", k)
+		header = append(header, "pcnet, "+k, "ratio")
 	}
-	b.WriteString("\n|---|---|---|" + strings.Repeat("---|---|", len(kernels)) + "\n")
+	var rows [][]string
 	for _, n := range [][2]int{{2, 64}, {8, 64}, {8, 1024}} {
 		h, w := n[0], n[1]
 		t64, t32 := torchStep(th, h, w, "float64"), torchStep(th, h, w, "float32")
-		fmt.Fprintf(b, "| 784-[%d]x%d-10 | %s | %s |", w, h, render.Nanos(t64), render.Nanos(t32))
+		row := []string{fmt.Sprintf("784-[%d]x%d-10", w, h), render.Nanos(t64), render.Nanos(t32)}
 		for _, k := range kernels {
 			g := rs.median(bpKernelName(k, h, w), 1)
-			fmt.Fprintf(b, " %s | %s |", render.Nanos(g), render.Ratio(g, t64))
+			row = append(row, render.Nanos(g), render.Ratio(g, t64))
 		}
-		b.WriteString("\n")
+		rows = append(rows, row)
 	}
-	b.WriteString("\n")
+	b.Table(header, rows)
 }
 
 func torchStep(th []torchResult, h, w int, dtype string) float64 {
@@ -240,42 +241,37 @@ func writeModel(b *render.Markdown, rs results, depths, widths, procs []int, han
 	b.WriteString("scheduled greedily on P cores, longest remaining path first. So the feed-forward of the upper layers overlaps the first steps below, and the upper layers' weight VJPs overlap the last steps below; on one core the model is the sum of all costs. Measured / predicted close to 1 means the engine achieves the ideal schedule; the columns for more cores than were measured are predictions.\n\n")
 	predicted := []int{4, 8, 16}
 	for _, v := range []string{"fpa", "pc"} {
-		fmt.Fprintf(b, "### %s, parallel engine, batch 64\n\n| width | H |", v)
+		fmt.Fprintf(b, "### %s, parallel engine, batch 64\n\n", v)
+		header := []string{"width", "H"}
 		for _, p := range procs {
-			fmt.Fprintf(b, " measured %d | model %d | ratio |", p, p)
+			header = append(header, fmt.Sprintf("measured %d", p), fmt.Sprintf("model %d", p), "ratio")
 		}
 		for _, p := range predicted {
 			if !slices.Contains(procs, p) {
-				fmt.Fprintf(b, " **predicted** %d |", p)
+				header = append(header, fmt.Sprintf("**predicted** %d", p))
 			}
 		}
-		b.WriteString("\n|---|---|" + strings.Repeat("---|---|---|", len(procs)))
-		for _, p := range predicted {
-			if !slices.Contains(procs, p) {
-				b.WriteString("---|")
-			}
-		}
-		b.WriteString("\n")
+		var rows [][]string
 		for _, w := range widths {
 			for _, h := range depths {
 				m, ok := model(rs, v, h, w, 64, handoff)
 				if !ok {
 					continue
 				}
-				fmt.Fprintf(b, "| %d | %d |", w, h)
+				row := []string{strconv.Itoa(w), strconv.Itoa(h)}
 				for _, p := range procs {
 					meas, pred := rs.median(pcName(v, "parallel", h, w, 64), p), m.Predict(p)
-					fmt.Fprintf(b, " %s | %s | %s |", render.Nanos(meas), render.Nanos(pred), render.Ratio(meas, pred))
+					row = append(row, render.Nanos(meas), render.Nanos(pred), render.Ratio(meas, pred))
 				}
 				for _, p := range predicted {
 					if !slices.Contains(procs, p) {
-						fmt.Fprintf(b, " %s |", render.Nanos(m.Predict(p)))
+						row = append(row, render.Nanos(m.Predict(p)))
 					}
 				}
-				b.WriteString("\n")
+				rows = append(rows, row)
 			}
 		}
-		b.WriteString("\n")
+		b.Table(header, rows)
 	}
 	name := "speedup-model.png"
 	if err := plotSpeedup(rs, depths, procs, handoff, filepath.Join(plotDir, name)); err != nil {
@@ -403,11 +399,12 @@ func writePair(b *render.Markdown, rs results, procs []int) {
 	if len(widths) == 0 {
 		return
 	}
-	b.WriteString("**Two neighbours.** BenchmarkNeighbourPair runs two nodes in lockstep and nothing else: each step, each multiplies the other's last message (batch 64) by its own width x width weights and sends the product back, over a pcnet link with one buffer. *sequential* is both products on one goroutine without messages. On one core, (parallel - sequential) / 2 is the cost of one hand-off inside a step; on more cores, parallel / sequential is 0.5 when the two products overlap completely and 1 when they do not overlap at all. Medians, ns per step of both nodes.\n\n| width | sequential | parallel, 1 core | per hand-off |")
+	b.WriteString("**Two neighbours.** BenchmarkNeighbourPair runs two nodes in lockstep and nothing else: each step, each multiplies the other's last message (batch 64) by its own width x width weights and sends the product back, over a pcnet link with one buffer. *sequential* is both products on one goroutine without messages. On one core, (parallel - sequential) / 2 is the cost of one hand-off inside a step; on more cores, parallel / sequential is 0.5 when the two products overlap completely and 1 when they do not overlap at all. Medians, ns per step of both nodes.\n\n")
+	header := []string{"width", "sequential", "parallel, 1 core", "per hand-off"}
 	for _, p := range procs[1:] {
-		fmt.Fprintf(b, " parallel, %d cores | parallel / sequential |", p)
+		header = append(header, fmt.Sprintf("parallel, %d cores", p), "parallel / sequential")
 	}
-	b.WriteString("\n|---|---|---|---|" + strings.Repeat("---|---|", len(procs)-1) + "\n")
+	var rows [][]string
 	for _, w := range widths {
 		seq := rs.metric(name("sequential", w), 1, "ns/step")
 		par := rs.metric(name("parallel", w), 1, "ns/step")
@@ -415,14 +412,14 @@ func writePair(b *render.Markdown, rs results, procs []int) {
 		if par < seq {
 			perHandoff = "below the noise"
 		}
-		fmt.Fprintf(b, "| %d | %s | %s | %s |", w, render.Nanos(seq), render.Nanos(par), perHandoff)
+		row := []string{strconv.Itoa(w), render.Nanos(seq), render.Nanos(par), perHandoff}
 		for _, p := range procs[1:] {
 			parP := rs.metric(name("parallel", w), p, "ns/step")
-			fmt.Fprintf(b, " %s | %.2f |", render.Nanos(parP), parP/rs.metric(name("sequential", w), p, "ns/step"))
+			row = append(row, render.Nanos(parP), fmt.Sprintf("%.2f", parP/rs.metric(name("sequential", w), p, "ns/step")))
 		}
-		b.WriteString("\n")
+		rows = append(rows, row)
 	}
-	b.WriteString("\n")
+	b.Table(header, rows)
 	if len(procs) < 2 {
 		return
 	}
