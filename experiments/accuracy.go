@@ -113,13 +113,5 @@ func (accuracyExperiment) describe() string {
 }
 
 func (accuracyExperiment) run(ctx context.Context, env *runEnv) (*report, error) {
-	g, err := env.grid(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cs := accuracyChecks(g)
-	if err := writeAccuracy(env, g, cs); err != nil {
-		return nil, err
-	}
-	return &report{checks: cs, section: accuracySection(g, cs), measured: g}, nil
+	return stages[*gridResults]{measureGrid, accuracyChecks, writeAccuracy, accuracySection}.run(ctx, env)
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/pcnet/pcnet/internal/render"
 	"github.com/pcnet/pcnet/layer"
-	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/train"
@@ -90,7 +89,11 @@ func (c *complexityResults) get(method string, h, procs int) *complexityPoint {
 
 // runComplexity times a weight update of every method, for every H at every GOMAXPROCS
 // of the preset, on one MNIST batch. It sets GOMAXPROCS and restores it before returning.
-func runComplexity(ctx context.Context, env *runEnv, data *mnist.Splits) (*complexityResults, error) {
+func runComplexity(ctx context.Context, env *runEnv) (*complexityResults, error) {
+	data, err := env.data()
+	if err != nil {
+		return nil, err
+	}
 	p := env.preset
 	if data.Train.Len() < p.Batch {
 		return nil, fmt.Errorf("complexity: the training set has %d examples, fewer than one batch of %d", data.Train.Len(), p.Batch)
@@ -272,17 +275,5 @@ func (complexityExperiment) describe() string {
 }
 
 func (complexityExperiment) run(ctx context.Context, env *runEnv) (*report, error) {
-	data, err := env.data()
-	if err != nil {
-		return nil, err
-	}
-	c, err := runComplexity(ctx, env, data)
-	if err != nil {
-		return nil, err
-	}
-	cs := complexityChecks(c)
-	if err := writeComplexity(env, c, cs); err != nil {
-		return nil, err
-	}
-	return &report{checks: cs, section: complexitySection(c, cs), measured: c}, nil
+	return stages[*complexityResults]{runComplexity, complexityChecks, writeComplexity, complexitySection}.run(ctx, env)
 }

@@ -124,13 +124,5 @@ func (cosineExperiment) describe() string {
 }
 
 func (cosineExperiment) run(ctx context.Context, env *runEnv) (*report, error) {
-	g, err := env.grid(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cs := cosineChecks(g)
-	if err := writeCosine(env, g, cs); err != nil {
-		return nil, err
-	}
-	return &report{checks: cs, section: cosineSection(g, cs), measured: g}, nil
+	return stages[*gridResults]{measureGrid, cosineChecks, writeCosine, cosineSection}.run(ctx, env)
 }

@@ -37,6 +37,30 @@ type report struct {
 	measured any
 }
 
+// stages are an experiment's three steps on its typed result R, each in code of its own:
+// measure fills R with numbers and no text, judge sets the claims against R, and write
+// and section render R and the claims into the experiment's files and its part of
+// README.md.
+type stages[R any] struct {
+	measure func(context.Context, *runEnv) (R, error)
+	judge   func(R) []check
+	write   func(*runEnv, R, []check) error
+	section func(R, []check) section
+}
+
+// run measures, judges and renders.
+func (s stages[R]) run(ctx context.Context, env *runEnv) (*report, error) {
+	r, err := s.measure(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	checks := s.judge(r)
+	if err := s.write(env, r, checks); err != nil {
+		return nil, err
+	}
+	return &report{checks: checks, section: s.section(r, checks), measured: r}, nil
+}
+
 // experimentList holds every experiment in the order "all" runs them: complexity after
 // the grid (it measures time, so it runs alone), online last (it is the longest).
 var experimentList = []experiment{

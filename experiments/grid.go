@@ -530,6 +530,10 @@ func ratiosOf(p Preset) []float64 {
 	return r
 }
 
+// measureGrid is the measurement of the cosine and accuracy experiments: the grid they
+// share, trained once per run.
+func measureGrid(ctx context.Context, env *runEnv) (*gridResults, error) { return env.grid(ctx) }
+
 // grid returns the cosine and accuracy grid, training what the cache lacks the first
 // time it is asked for in a run.
 func (e *runEnv) grid(ctx context.Context) (*gridResults, error) {

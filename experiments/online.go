@@ -684,13 +684,5 @@ func (onlineExperiment) describe() string {
 }
 
 func (onlineExperiment) run(ctx context.Context, env *runEnv) (*report, error) {
-	o, err := runOnline(ctx, env)
-	if err != nil {
-		return nil, err
-	}
-	cs := onlineChecks(o)
-	if err := writeOnline(env, o, cs); err != nil {
-		return nil, err
-	}
-	return &report{checks: cs, section: onlineSection(o, cs), measured: o}, nil
+	return stages[*onlineResults]{runOnline, onlineChecks, writeOnline, onlineSection}.run(ctx, env)
 }

@@ -127,7 +127,11 @@ func (w *wavefrontResults) run(h int, c wavefrontCase) *wavefrontRun {
 // runWavefront runs inference (no learning) on the first batches of the training set
 // with freshly initialised weights, for every case and H, and records every hidden
 // node's error at every step.
-func runWavefront(ctx context.Context, env *runEnv, data *mnist.Splits) (*wavefrontResults, error) {
+func runWavefront(ctx context.Context, env *runEnv) (*wavefrontResults, error) {
+	data, err := env.data()
+	if err != nil {
+		return nil, err
+	}
 	p := env.preset
 	hs := p.WavefrontHidden
 	if !containsInt(hs, p.WavefrontHeatHidden) {
@@ -276,17 +280,5 @@ func (wavefrontExperiment) describe() string {
 }
 
 func (wavefrontExperiment) run(ctx context.Context, env *runEnv) (*report, error) {
-	data, err := env.data()
-	if err != nil {
-		return nil, err
-	}
-	w, err := runWavefront(ctx, env, data)
-	if err != nil {
-		return nil, err
-	}
-	cs := wavefrontChecks(w)
-	if err := writeWavefront(env, w, cs); err != nil {
-		return nil, err
-	}
-	return &report{checks: cs, section: wavefrontSection(w, cs), measured: w}, nil
+	return stages[*wavefrontResults]{runWavefront, wavefrontChecks, writeWavefront, wavefrontSection}.run(ctx, env)
 }
