@@ -75,9 +75,7 @@ func writeAccuracy(env *runEnv, g *gridResults, checks []check) error {
 		}
 	}
 
-	var md render.Markdown
-	md.P("# accuracy: FPA-PC against BP on MNIST (paper Figures 4 and 5)")
-	md.P("%s", env.runLine())
+	md := newPage(env, "# accuracy: FPA-PC against BP on MNIST (paper Figures 4 and 5)")
 	md.P("**The paper** (§3.4.2, Figs. 4 and 5): validation and test accuracies experience significant drops as " +
 		"the number of inference steps falls below the number of layers, and with step sizes below 1.")
 	bpNote := fmt.Sprintf("it also trains on until its validation accuracy reaches %s, for at most %d epochs (bp_reference.csv)", render.Percent(p.BPTarget), p.BPMaxEpochs)
@@ -121,7 +119,7 @@ func writeAccuracy(env *runEnv, g *gridResults, checks []check) error {
 	md.Table([]string{"H", fmt.Sprintf("val after %d", p.Epochs), fmt.Sprintf("test after %d", p.Epochs),
 		render.Percent(p.BPTarget) + " val", "epochs trained", "final val", "final test"}, refRows)
 	md.P("**Claims against measurements:**")
-	writeChecks(&md, checks)
+	writeChecks(md, checks)
 	md.P("Validation accuracy along training, a panel per gamma: accuracy_curves_H*.png.")
 	if err := md.WriteFile(env.path("accuracy.md")); err != nil {
 		return err

@@ -136,9 +136,7 @@ func complexityPlots(env *runEnv, c *complexityResults) error {
 // complexityMarkdown writes complexity.md.
 func complexityMarkdown(env *runEnv, c *complexityResults, checks []check) error {
 	p := c.preset
-	var md render.Markdown
-	md.P("# complexity: time per weight update against BP (Result 3)")
-	md.P("%s", env.runLine())
+	md := newPage(env, "# complexity: time per weight update against BP (Result 3)")
 	md.P("**The paper** (§3.4.2 and §3.5, eqs. 3.27-3.36, Result 3): FPA-PC and Z-IL have a time complexity at least " +
 		"BP's, even if every inference step ran fully in parallel: by Theorem 1 inference needs at least H steps, each " +
 		"as slow as the slowest VJP, so TIME{PC} >= forward + (H+1)·VJP, BP's critical path; in practice T > H and the bound is loose.")
@@ -180,7 +178,7 @@ func complexityMarkdown(env *runEnv, c *complexityResults, checks []check) error
 	}
 	md.Table(header, rows)
 	md.P("**Claims against measurements:**")
-	writeChecks(&md, checks)
+	writeChecks(md, checks)
 	return md.WriteFile(env.path("complexity.md"))
 }
 

@@ -77,9 +77,7 @@ func writeCosine(env *runEnv, g *gridResults, checks []check) error {
 		return err
 	}
 
-	var md render.Markdown
-	md.P("# cosine: FPA-PC updates against BP's gradient (paper Figure 3)")
-	md.P("%s", env.runLine())
+	md := newPage(env, "# cosine: FPA-PC updates against BP's gradient (paper Figure 3)")
 	md.P("**The paper** (§3.4.2, Fig. 3): the cosine similarity between FPA-PC's weight update and BP's " +
 		"drops rapidly once the number of inference steps T falls below the number of layers; with step sizes " +
 		"below 1, FPA-PC fails to converge to BP's update even for T above it. Theorem 1 explains the first half: " +
@@ -119,7 +117,7 @@ func writeCosine(env *runEnv, g *gridResults, checks []check) error {
 	}
 	md.Image("cosine at initialisation", "cosine_init.png")
 	md.P("**Claims against measurements:**")
-	writeChecks(&md, checks)
+	writeChecks(md, checks)
 	md.Image("cosine along the first epoch", "cosine_trace.png")
 	if err := md.WriteFile(env.path("cosine.md")); err != nil {
 		return err

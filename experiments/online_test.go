@@ -24,16 +24,16 @@ func TestLossWindowDivergesOnNonFiniteOrPersistentlyHighLoss(t *testing.T) {
 		{"infinite", []float64{1, math.Inf(1)}, 64, 1},
 		// The criterion by hand: a mean loss above 3 ln 10 = 6.9078 over the last 500
 		// images (at least one batch), never compared with the package's own constants.
-		{"one spike is not enough", append([]float64{100}, repeat(0.5, 1000)...), 1, -1},
-		{"high for a window", repeat(7.5, 510), 1, 499},
-		{"not judged before 500 images", repeat(7.5, 499), 1, -1},
-		{"just below 3 ln 10", repeat(6.907, 1000), 1, -1},
-		{"just above 3 ln 10", repeat(6.909, 1000), 1, 499},
+		{"one spike is not enough", append([]float64{100}, slices.Repeat([]float64{0.5}, 1000)...), 1, -1},
+		{"high for a window", slices.Repeat([]float64{7.5}, 510), 1, 499},
+		{"not judged before 500 images", slices.Repeat([]float64{7.5}, 499), 1, -1},
+		{"just below 3 ln 10", slices.Repeat([]float64{6.907}, 1000), 1, -1},
+		{"just above 3 ln 10", slices.Repeat([]float64{6.909}, 1000), 1, 499},
 		// 500 images of loss 0, then loss 14: the window's mean 14k/500 passes 6.9078
 		// at k = 247 images of the new loss (6.916; 246 give 6.888).
-		{"the window slides", append(repeat(0, 500), repeat(14, 300)...), 1, 500 + 247 - 1},
-		{"batches of 64: judged once 500 images are in", repeat(8, 20), 64, 7},
-		{"batches of 64 just below 3 ln 10", repeat(6.907, 20), 64, -1},
+		{"the window slides", append(slices.Repeat([]float64{0}, 500), slices.Repeat([]float64{14}, 300)...), 1, 500 + 247 - 1},
+		{"batches of 64: judged once 500 images are in", slices.Repeat([]float64{8}, 20), 64, 7},
+		{"batches of 64 just below 3 ln 10", slices.Repeat([]float64{6.907}, 20), 64, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var w lossWindow
@@ -179,14 +179,6 @@ func TestSettleCheckThreshold(t *testing.T) {
 	require.True(t, settle(0.0199).OK)
 	require.False(t, settle(0.0201).OK)
 	require.Contains(t, settle(0.0199).Claim, "below 0.02 in every run")
-}
-
-func repeat(v float64, n int) []float64 {
-	out := make([]float64, n)
-	for i := range out {
-		out[i] = v
-	}
-	return out
 }
 
 func TestArgmaxPredictsNothingFromNaN(t *testing.T) {

@@ -69,9 +69,7 @@ func writeOnline(env *runEnv, o *onlineResults, checks []check) error {
 		return err
 	}
 
-	var md render.Markdown
-	md.P("# online: online learning at high learning rates, PC against SGD, momentum and Adam (paper §3.6)")
-	md.P("%s", env.runLine())
+	md := newPage(env, "# online: online learning at high learning rates, PC against SGD, momentum and Adam (paper §3.6)")
 	md.P("**The paper** (§3.6) leaves open whether PC's reported robustness to high learning rates in online learning " +
 		"(batch 1) survives against SGD with momentum and Adam, and whether the gap persists when online SGD is combined " +
 		"with high learning rates.")
@@ -124,7 +122,7 @@ func writeOnline(env *runEnv, o *onlineResults, checks []check) error {
 		"(at a tie, the accuracy there); across optimisers, whose rates have no common scale, how many decades above "+
 		"its own best rate each still learns. images/s: measured in this run, one run per core.", 100*usableDrop, render.Percent(onlineLearns))
 	md.P("**Claims against measurements:**")
-	writeChecks(&md, checks)
+	writeChecks(md, checks)
 	this := fmt.Sprintf("this process ran %d of them in %s of wall time on %d workers and read the rest from cache/",
 		o.fresh, o.took.Round(time.Second), env.opts.Workers)
 	if o.fresh == 0 {

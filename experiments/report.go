@@ -139,15 +139,22 @@ func (e *runEnv) runLine() string {
 		e.opts.Workers, e.started.Format("2006-01-02 15:04 MST"), time.Since(e.started).Round(time.Second))
 }
 
+// newPage starts a page of the run's folder: its title and the line that says which
+// run wrote it.
+func newPage(env *runEnv, title string) *render.Markdown {
+	md := new(render.Markdown)
+	md.P("%s", title)
+	md.P("%s", env.runLine())
+	return md
+}
+
 // writeIndex writes README.md, the page that sets every claim against its measurement,
 // when the whole set ran.
 func writeIndex(env *runEnv, name string, res *results) error {
 	if name != "all" {
 		return nil
 	}
-	var md render.Markdown
-	md.P("# The paper's claims, measured by pcnet")
-	md.P("%s", env.runLine())
+	md := newPage(env, "# The paper's claims, measured by pcnet")
 	md.P("Zahid, Guo and Fountas (2023), *Predictive coding as a neuromorphic alternative to backpropagation: a critical " +
 		"evaluation*, §3.4-3.5, reproduced on pcnet's runtime. Each experiment writes CSV files, PNG plots and a summary " +
 		"(linked below); `pcnet experiment NAME` reproduces it. Finished grid points are cached in cache/, so an " +
@@ -163,7 +170,7 @@ func writeIndex(env *runEnv, name string, res *results) error {
 		md.P("%s", g.indexNote())
 	}
 	for _, s := range res.sections {
-		writeSection(&md, s)
+		writeSection(md, s)
 	}
 	return md.WriteFile(env.path("README.md"))
 }

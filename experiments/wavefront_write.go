@@ -52,9 +52,7 @@ func writeWavefront(env *runEnv, w *wavefrontResults, checks []check) error {
 		}
 	}
 
-	var md render.Markdown
-	md.P("# wavefront: how far the output error has travelled after t steps (Theorem 1)")
-	md.P("%s", env.runLine())
+	md := newPage(env, "# wavefront: how far the output error has travelled after t steps (Theorem 1)")
 	md.P("**The paper** (§3.4.2, Theorem 1 and Corollary 1): started from the feed-forward values, under standard PC " +
 		"and FPA-PC (and so Z-IL) the error of the node at distance d from the output is exactly zero until step " +
 		"t = d and first non-zero at t = d; so no node can converge in fewer than d steps, and the parallel " +
@@ -124,7 +122,7 @@ func writeWavefront(env *runEnv, w *wavefrontResults, checks []check) error {
 	}
 	md.Table(header, rows)
 	md.P("**Claims against measurements:**")
-	writeChecks(&md, checks)
+	writeChecks(md, checks)
 	if err := md.WriteFile(env.path("wavefront.md")); err != nil {
 		return err
 	}
