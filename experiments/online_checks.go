@@ -164,61 +164,7 @@ func pcMethods() []onlineMethod { return slices.Concat(methodsBy("pc-"), methods
 // onlineChecks sets the claims and the experiment's own checks against the runs.
 func onlineChecks(o *onlineResults) []check {
 	p := o.preset
-	var checks []check
-
-	// The control: FPA-PC with gamma 1 and T = H is BP, bit for bit.
-	control := check{Claim: "control: FPA-PC with gamma 1, T = H gives BP's (SGD) weights bit for bit at every learning rate, seed and batch size", OK: true}
-	same, all := 0, 0
-	var diffs []string
-	for s, r := range o.runs {
-		if s.Method != "fpa-sgd" {
-			continue
-		}
-		all++
-		bp := o.get("bp-sgd", s.Batch, s.LR, s.Seed)
-		if bp != nil && bp.Weights == r.Weights && bp.Prequential == r.Prequential && bp.DivergedAt == r.DivergedAt {
-			same++
-			continue
-		}
-		control.OK = false
-		diffs = append(diffs, s.label())
-	}
-	control.Detail = fmt.Sprintf("%d of %d runs end with the same SHA-256 of the weights and the same prequential accuracy and divergence as BP", same, all)
-	if len(diffs) > 0 {
-		control.Detail += "; differ: " + summaryOr("", diffs)
-	}
-	checks = append(checks, control)
-
-	// Standard PC near equilibrium, where it learns: at high rates the weights blow up
-	// and its inference no longer settles, which the detail reports.
-	settle := check{Claim: fmt.Sprintf("standard PC (T = %d, gamma = %g) runs near equilibrium: at every usable learning rate, "+
-		"the median relative change of a hidden error at the last step is below %g in every run", p.PCSteps, p.PCGamma, settleTol), OK: true}
-	var medians, p90s, others []float64
-	for s, r := range o.runs {
-		if methodByName(s.Method).variant != pcnet.Standard || r.DivergedAt > 0 || math.IsNaN(float64(r.SettleMedian)) {
-			continue
-		}
-		if sum := o.summary(s.Method, s.Batch); !(s.LR >= sum.usableLo && s.LR <= sum.usableHi) {
-			others = append(others, float64(r.SettleMedian))
-			continue
-		}
-		medians, p90s = append(medians, float64(r.SettleMedian)), append(p90s, float64(r.SettleP90))
-		settle.OK = settle.OK && float64(r.SettleMedian) < settleTol
-	}
-	if len(medians) == 0 {
-		settle.OK = false
-		settle.Detail = "no standard PC run at a usable learning rate"
-	} else {
-		slices.Sort(medians)
-		slices.Sort(p90s)
-		settle.Detail = fmt.Sprintf("%d runs: median over runs %.2g, largest %.2g; 90th percentile within a run at most %.2g",
-			len(medians), medians[len(medians)/2], medians[len(medians)-1], p90s[len(p90s)-1])
-	}
-	if len(others) > 0 {
-		slices.Sort(others)
-		settle.Detail += fmt.Sprintf("; at the %d other rates that did not diverge the median reaches %.2g", len(others), others[len(others)-1])
-	}
-	checks = append(checks, settle)
+	checks := []check{controlCheck(o), settleCheck(o)}
 
 	// The grid spans stable to diverged for every method.
 	for _, b := range p.Batches {
@@ -281,6 +227,65 @@ func onlineChecks(o *onlineResults) []check {
 		}
 	}
 	return checks
+}
+
+// controlCheck: FPA-PC with gamma 1 and T = H is BP, bit for bit.
+func controlCheck(o *onlineResults) check {
+	control := check{Claim: "control: FPA-PC with gamma 1, T = H gives BP's (SGD) weights bit for bit at every learning rate, seed and batch size", OK: true}
+	same, all := 0, 0
+	var diffs []string
+	for s, r := range o.runs {
+		if s.Method != "fpa-sgd" {
+			continue
+		}
+		all++
+		bp := o.get("bp-sgd", s.Batch, s.LR, s.Seed)
+		if bp != nil && bp.Weights == r.Weights && bp.Prequential == r.Prequential && bp.DivergedAt == r.DivergedAt {
+			same++
+			continue
+		}
+		control.OK = false
+		diffs = append(diffs, s.label())
+	}
+	control.Detail = fmt.Sprintf("%d of %d runs end with the same SHA-256 of the weights and the same prequential accuracy and divergence as BP", same, all)
+	if len(diffs) > 0 {
+		control.Detail += "; differ: " + summaryOr("", diffs)
+	}
+	return control
+}
+
+// settleCheck: standard PC runs near equilibrium where it learns. At high rates the
+// weights blow up and its inference no longer settles, which the detail reports.
+func settleCheck(o *onlineResults) check {
+	p := o.preset
+	settle := check{Claim: fmt.Sprintf("standard PC (T = %d, gamma = %g) runs near equilibrium: at every usable learning rate, "+
+		"the median relative change of a hidden error at the last step is below %g in every run", p.PCSteps, p.PCGamma, settleTol), OK: true}
+	var medians, p90s, others []float64
+	for s, r := range o.runs {
+		if methodByName(s.Method).variant != pcnet.Standard || r.DivergedAt > 0 || math.IsNaN(float64(r.SettleMedian)) {
+			continue
+		}
+		if sum := o.summary(s.Method, s.Batch); !(s.LR >= sum.usableLo && s.LR <= sum.usableHi) {
+			others = append(others, float64(r.SettleMedian))
+			continue
+		}
+		medians, p90s = append(medians, float64(r.SettleMedian)), append(p90s, float64(r.SettleP90))
+		settle.OK = settle.OK && float64(r.SettleMedian) < settleTol
+	}
+	if len(medians) == 0 {
+		settle.OK = false
+		settle.Detail = "no standard PC run at a usable learning rate"
+	} else {
+		slices.Sort(medians)
+		slices.Sort(p90s)
+		settle.Detail = fmt.Sprintf("%d runs: median over runs %.2g, largest %.2g; 90th percentile within a run at most %.2g",
+			len(medians), medians[len(medians)/2], medians[len(medians)-1], p90s[len(p90s)-1])
+	}
+	if len(others) > 0 {
+		slices.Sort(others)
+		settle.Detail += fmt.Sprintf("; at the %d other rates that did not diverge the median reaches %.2g", len(others), others[len(others)-1])
+	}
+	return settle
 }
 
 // sameRateNote says how a PC method does at the first rate above the highest at which
