@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -134,7 +135,7 @@ func runWavefront(ctx context.Context, env *runEnv) (*wavefrontResults, error) {
 	}
 	p := env.preset
 	hs := p.WavefrontHidden
-	if !containsInt(hs, p.WavefrontHeatHidden) {
+	if !slices.Contains(hs, p.WavefrontHeatHidden) {
 		hs = append(hs, p.WavefrontHeatHidden)
 	}
 	out := &wavefrontResults{preset: p}
@@ -220,15 +221,6 @@ func filled(n, v int) []int {
 		s[i] = v
 	}
 	return s
-}
-
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // wavefrontChecks sets Theorem 1 and Corollary 1 against the runs. Theorem 1 is checked

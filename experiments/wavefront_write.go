@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -68,7 +69,7 @@ func writeWavefront(env *runEnv, w *wavefrontResults, checks []check) error {
 	md.P("**Measured**: first non-zero step by distance (all H; the cell is d when the minimum and maximum over batches are both d):")
 	var hs []int
 	for _, r := range w.runs {
-		if !containsInt(hs, r.hidden) {
+		if !slices.Contains(hs, r.hidden) {
 			hs = append(hs, r.hidden)
 		}
 	}
