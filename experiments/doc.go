@@ -34,13 +34,21 @@
 //
 // # Layout
 //
-// Each experiment is one file behind the small experiment interface (its name, a line
-// for README.md's index, its run, which writes its own files and returns its section of
-// README.md); experimentList orders them. Below them sit the shared plumbing: the
-// options, presets and the run loop (experiments.go), the cosine and accuracy grid and
-// the JSON cache of finished work (grid.go), plots (plot.go) and CSV, markdown and
-// claims (report.go). An experiment reaches another's work only through runEnv (the
-// data, the grid), so adding one touches no other experiment's file.
+// Each experiment sits behind the small experiment interface (its name, a line for
+// README.md's index, its run, which writes its own files and returns its section of
+// README.md); experimentList orders them. Its run is three steps (stages), each in code
+// of its own: it measures, into a typed result (gridResults, wavefrontResults,
+// complexityResults, onlineResults) that holds numbers and no text; it sets the claims
+// against that result (the checks: accuracyChecks, cosineChecks, ...); and it renders
+// the result and the checks into files and its section of README.md. NAME.go holds the
+// measurement and the claims, NAME_write.go the rendering (online's claims, the
+// longest, have online_checks.go). Rendering uses package internal/render, which
+// bench/report shares: CSV tables, markdown, number formats and the plots' house style.
+// Below the experiments sit the options, presets and the run loop (experiments.go), the
+// cosine and accuracy grid and the JSON cache of finished work (grid.go), and the
+// claims' and README.md's common parts (report.go). An experiment reaches another's
+// work only through runEnv (the data, the grid), so adding one touches no other
+// experiment's file.
 //
 // # The setting
 //

@@ -5,22 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/pcnet/pcnet/internal/render"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/pcnet"
 )
 
 // experiment is one experiment: its name (the NAME of pcnet experiment NAME), one line
-// for the index of README.md, and its run, which measures, writes its own CSV, PNG and
-// NAME.md files into the run's folder and returns its section of README.md. Each lives in
-// a file of its own and reaches the others' work only through runEnv (the data, the
-// shared training grid), so that a new experiment touches no other experiment's file.
+// for the index of README.md, and its run, which measures into a typed result, sets the
+// claims against it, renders both into its own CSV, PNG and NAME.md files in the run's
+// folder and returns its section of README.md. Each lives in files of its own and
+// reaches the others' work only through runEnv (the data, the shared training grid), so
+// that a new experiment touches no other experiment's file.
 type experiment interface {
 	name() string
 	describe() string
@@ -33,6 +35,30 @@ type report struct {
 	checks   []check
 	section  section
 	measured any
+}
+
+// stages are an experiment's three steps on its typed result R, each in code of its own:
+// measure fills R with numbers and no text, judge sets the claims against R, and write
+// and section render R and the claims into the experiment's files and its part of
+// README.md.
+type stages[R any] struct {
+	measure func(context.Context, *runEnv) (R, error)
+	judge   func(R) []check
+	write   func(*runEnv, R, []check) error
+	section func(R, []check) section
+}
+
+// run measures, judges and renders.
+func (s stages[R]) run(ctx context.Context, env *runEnv) (*report, error) {
+	r, err := s.measure(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	checks := s.judge(r)
+	if err := s.write(env, r, checks); err != nil {
+		return nil, err
+	}
+	return &report{checks: checks, section: s.section(r, checks), measured: r}, nil
 }
 
 // experimentList holds every experiment in the order "all" runs them: complexity after
@@ -258,7 +284,7 @@ func run(ctx context.Context, name string, opts Options, progress io.Writer) (*r
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
-	if err := ensureDir(opts.OutDir); err != nil {
+	if err := render.EnsureDir(opts.OutDir); err != nil {
 		return nil, err
 	}
 	env := &runEnv{opts: opts, preset: preset, log: newLogger(progress), started: time.Now()}
@@ -320,7 +346,7 @@ func (e *runEnv) data() (*mnist.Splits, error) {
 	return e.splits, e.dataErr
 }
 
-func (e *runEnv) path(file string) string { return join(e.opts.OutDir, file) }
+func (e *runEnv) path(file string) string { return filepath.Join(e.opts.OutDir, file) }
 
 // logger writes progress lines from many goroutines, one whole line at a time.
 type logger struct {
@@ -337,40 +363,4 @@ func (l *logger) printf(format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fmt.Fprintf(l.w, format+"\n", args...)
-}
-
-// runLine describes the run for the summaries.
-func (e *runEnv) runLine() string {
-	return fmt.Sprintf("Run: preset %s, seed %d, %s %s/%s, %d CPUs, GOMAXPROCS %d, %d workers; started %s, this file written %s later.",
-		e.preset.Name, e.opts.Seed, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0),
-		e.opts.Workers, e.started.Format("2006-01-02 15:04 MST"), time.Since(e.started).Round(time.Second))
-}
-
-// writeIndex writes README.md, the page that sets every claim against its measurement,
-// when the whole set ran.
-func writeIndex(env *runEnv, name string, res *results) error {
-	if name != "all" {
-		return nil
-	}
-	var md markdown
-	md.p("# The paper's claims, measured by pcnet")
-	md.p("%s", env.runLine())
-	md.p("Zahid, Guo and Fountas (2023), *Predictive coding as a neuromorphic alternative to backpropagation: a critical " +
-		"evaluation*, §3.4-3.5, reproduced on pcnet's runtime. Each experiment writes CSV files, PNG plots and a summary " +
-		"(linked below); `pcnet experiment NAME` reproduces it. Finished grid points are cached in cache/, so an " +
-		"interrupted run resumes where it stopped.")
-	var rows [][]string
-	for _, e := range experimentList {
-		if _, err := os.Stat(env.path(e.name() + ".md")); err == nil {
-			rows = append(rows, []string{fmt.Sprintf("[%s](%s.md)", e.name(), e.name()), e.describe()})
-		}
-	}
-	md.table([]string{"experiment", "what it reproduces"}, rows)
-	if g := env.gridRes; g != nil {
-		md.p("%s", g.indexNote())
-	}
-	for _, s := range res.sections {
-		md.section(s)
-	}
-	return md.write(env.path("README.md"))
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pcnet/pcnet/internal/render"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
@@ -205,7 +207,7 @@ func (s pointSpec) cacheFile() string {
 
 // cacheDir is where the finished grid points of a preset and seed live.
 func (e *runEnv) cacheDir() string {
-	return e.path(join("cache", fmt.Sprintf("%s-seed%d", e.preset.Name, e.opts.Seed)))
+	return e.path(filepath.Join("cache", fmt.Sprintf("%s-seed%d", e.preset.Name, e.opts.Seed)))
 }
 
 // loadCached returns the cached result of spec, or nil when there is none or it was made
@@ -242,7 +244,7 @@ func runGrid(ctx context.Context, env *runEnv, data *mnist.Splits) (*gridResults
 	start := time.Now()
 	specs := gridSpecs(env.preset, env.opts.Seed, data)
 	dir := env.cacheDir()
-	if err := ensureDir(dir); err != nil {
+	if err := render.EnsureDir(dir); err != nil {
 		return nil, err
 	}
 	out := &gridResults{preset: env.preset, fpa: map[gridKey]*pointResult{}, bp: map[int]*pointResult{},
@@ -263,7 +265,7 @@ func runGrid(ctx context.Context, env *runEnv, data *mnist.Splits) (*gridResults
 		var r *pointResult
 		if !env.opts.Fresh {
 			var err error
-			if r, err = loadCached(join(dir, s.cacheFile()), s); err != nil {
+			if r, err = loadCached(filepath.Join(dir, s.cacheFile()), s); err != nil {
 				return nil, err
 			}
 		}
@@ -295,7 +297,7 @@ func runGrid(ctx context.Context, env *runEnv, data *mnist.Splits) (*gridResults
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.label(), err)
 			}
-			if err := writeJSON(join(dir, s.cacheFile()), r); err != nil {
+			if err := writeJSON(filepath.Join(dir, s.cacheFile()), r); err != nil {
 				return err
 			}
 			keep(r)
@@ -335,12 +337,12 @@ func (r *pointResult) brief() string {
 		m, _, _ := r.cosineStats()
 		s = fmt.Sprintf("cos %.4f, ", m)
 	}
-	s += fmt.Sprintf("val %s, test %s", pct(r.valAt(r.Spec.Epochs)), pct(float64(r.Test)))
+	s += fmt.Sprintf("val %s, test %s", render.Percent(r.valAt(r.Spec.Epochs)), render.Percent(float64(r.Test)))
 	if r.Spec.Algo == algoBP {
 		if r.TargetEpoch > 0 {
-			s += fmt.Sprintf("; %s val after %d epochs", pct(r.Spec.BPTarget), r.TargetEpoch)
+			s += fmt.Sprintf("; %s val after %d epochs", render.Percent(r.Spec.BPTarget), r.TargetEpoch)
 		} else {
-			s += fmt.Sprintf("; %s val not reached in %d epochs", pct(r.Spec.BPTarget), r.FinalEpochs)
+			s += fmt.Sprintf("; %s val not reached in %d epochs", render.Percent(r.Spec.BPTarget), r.FinalEpochs)
 		}
 	}
 	return s
@@ -365,31 +367,14 @@ var errEnough = errors.New("enough epochs")
 // result (Diverged says why), not an error.
 func trainPoint(ctx context.Context, data *mnist.Splits, spec pointSpec, sched pcnet.Schedule) (*pointResult, error) {
 	start := time.Now()
-	layers, err := newMLP(spec.Hidden, spec.Width, spec.Seed)
-	if err != nil {
-		return nil, err
-	}
-	opt := optim.Config{Kind: optim.SGD, LR: spec.LR, Momentum: spec.Momentum}
-	var learner train.Learner
-	if spec.Algo == algoBP {
-		learner, err = train.NewBP(layers, layer.NLL{}, opt)
-	} else {
-		// The sequential engine: each grid point runs in one goroutine, so the worker pool
-		// alone decides how many cores work. Its results equal the parallel engine's bit
-		// for bit.
-		learner, err = train.NewPC(ctx, layers, pcnet.Config{
-			Variant: pcnet.FixedPrediction, Steps: spec.Steps, Gamma: spec.Gamma,
-			Engine: pcnet.Sequential, Schedule: sched, MaxBatch: spec.Batch, Optimizer: opt,
-		})
-	}
+	learner, err := newLearner(ctx, spec, sched)
 	if err != nil {
 		return nil, err
 	}
 	defer learner.Close()
 
 	res := &pointResult{Spec: spec, Test: num(math.NaN()), TestLoss: num(math.NaN())}
-	var layerSum []float64
-	var layerN []int
+	var cos layerCosines
 	var evalErr error
 	evaluate := func(d *mnist.Dataset) (loss, acc float64) {
 		loss, acc, err := train.Evaluate(learner.Layers(), layer.NLL{}, d)
@@ -408,7 +393,6 @@ func trainPoint(ctx context.Context, data *mnist.Splits, spec pointSpec, sched p
 		Batch: func(b train.BatchInfo) {
 			if c := b.Compared; c != nil {
 				if len(res.Cosine) == 0 {
-					layerSum, layerN = make([]float64, len(c.Layers)), make([]int, len(c.Layers))
 					for _, a := range c.Layers {
 						if a.NormGot == 0 {
 							res.ZeroLayers++
@@ -416,12 +400,7 @@ func trainPoint(ctx context.Context, data *mnist.Splits, spec pointSpec, sched p
 					}
 				}
 				res.Cosine = append(res.Cosine, num(c.All.Cosine))
-				for l, a := range c.Layers {
-					if !math.IsNaN(a.Cosine) {
-						layerSum[l] += a.Cosine
-						layerN[l]++
-					}
-				}
+				cos.add(c)
 			}
 			if i := b.Next.Batch; i < b.Batches && isEvalBatch(i, b.Batches, spec.EvalsPerEpoch) {
 				validate(float64(b.Next.Epoch) + float64(i)/float64(b.Batches))
@@ -467,15 +446,7 @@ func trainPoint(ctx context.Context, data *mnist.Splits, spec pointSpec, sched p
 	if err != nil {
 		return nil, err
 	}
-	if layerSum != nil {
-		res.LayerCosine = make([]num, len(layerSum))
-		for l := range layerSum {
-			res.LayerCosine[l] = num(math.NaN())
-			if layerN[l] > 0 {
-				res.LayerCosine[l] = num(layerSum[l] / float64(layerN[l]))
-			}
-		}
-	}
+	res.LayerCosine = cos.means()
 	if isBP {
 		res.FinalEpochs = pos.Epoch
 		res.FinalVal = num(res.valAt(pos.Epoch))
@@ -484,6 +455,61 @@ func trainPoint(ctx context.Context, data *mnist.Splits, spec pointSpec, sched p
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, evalErr
+}
+
+// newLearner builds the network of a grid point, with its initial weights, and the
+// learner that trains it.
+func newLearner(ctx context.Context, spec pointSpec, sched pcnet.Schedule) (train.Learner, error) {
+	layers, err := newMLP(spec.Hidden, spec.Width, spec.Seed)
+	if err != nil {
+		return nil, err
+	}
+	opt := optim.Config{Kind: optim.SGD, LR: spec.LR, Momentum: spec.Momentum}
+	if spec.Algo == algoBP {
+		return train.NewBP(layers, layer.NLL{}, opt)
+	}
+	// The sequential engine: each grid point runs in one goroutine, so the worker pool
+	// alone decides how many cores work. Its results equal the parallel engine's bit for
+	// bit.
+	return train.NewPC(ctx, layers, pcnet.Config{
+		Variant: pcnet.FixedPrediction, Steps: spec.Steps, Gamma: spec.Gamma,
+		Engine: pcnet.Sequential, Schedule: sched, MaxBatch: spec.Batch, Optimizer: opt,
+	})
+}
+
+// layerCosines sums each weight layer's cosine to BP over the compared batches where
+// that layer's update was not zero (its cosine is NaN where it was).
+type layerCosines struct {
+	sum []float64
+	n   []int
+}
+
+func (lc *layerCosines) add(c *train.Comparison) {
+	if lc.sum == nil {
+		lc.sum, lc.n = make([]float64, len(c.Layers)), make([]int, len(c.Layers))
+	}
+	for l, a := range c.Layers {
+		if !math.IsNaN(a.Cosine) {
+			lc.sum[l] += a.Cosine
+			lc.n[l]++
+		}
+	}
+}
+
+// means is each layer's mean cosine, NaN for a layer that never had an update, and nil
+// when no batch was compared.
+func (lc *layerCosines) means() []num {
+	if lc.sum == nil {
+		return nil
+	}
+	out := make([]num, len(lc.sum))
+	for l := range lc.sum {
+		out[l] = num(math.NaN())
+		if lc.n[l] > 0 {
+			out[l] = num(lc.sum[l] / float64(lc.n[l]))
+		}
+	}
+	return out
 }
 
 // isEvalBatch reports whether validation runs before batch i of an epoch of n batches:
@@ -503,6 +529,10 @@ func ratiosOf(p Preset) []float64 {
 	slices.Sort(r)
 	return r
 }
+
+// measureGrid is the measurement of the cosine and accuracy experiments: the grid they
+// share, trained once per run.
+func measureGrid(ctx context.Context, env *runEnv) (*gridResults, error) { return env.grid(ctx) }
 
 // grid returns the cosine and accuracy grid, training what the cache lacks the first
 // time it is asked for in a run.

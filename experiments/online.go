@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pcnet/pcnet/backprop"
+	"github.com/pcnet/pcnet/internal/render"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
@@ -55,10 +57,9 @@ type OnlinePreset struct {
 // it count as wrong predictions.
 const (
 	divergeWindow = 500
+	divergeLoss   = 3 * math.Ln10
 	onlineVersion = 1
 )
-
-var divergeLoss = 3 * math.Log(10)
 
 func fullOnline() OnlinePreset {
 	return OnlinePreset{
@@ -333,7 +334,7 @@ func runOnline(ctx context.Context, env *runEnv) (*onlineResults, error) {
 	}
 	specs := onlineSpecs(p, seeds, stream.Len(), test.Len())
 	dir := env.cacheDir()
-	if err := ensureDir(dir); err != nil {
+	if err := render.EnsureDir(dir); err != nil {
 		return nil, err
 	}
 	out := &onlineResults{preset: p, seeds: seeds, runs: map[onlineSpec]*onlineResult{}, streamN: stream.Len(), testN: test.Len()}
@@ -342,7 +343,7 @@ func runOnline(ctx context.Context, env *runEnv) (*onlineResults, error) {
 	for _, s := range specs {
 		var r *onlineResult
 		if !env.opts.Fresh {
-			if r, err = loadCachedJSON(join(dir, s.cacheFile()), s, func(r *onlineResult) onlineSpec { return r.Spec }); err != nil {
+			if r, err = loadCachedJSON(filepath.Join(dir, s.cacheFile()), s, func(r *onlineResult) onlineSpec { return r.Spec }); err != nil {
 				return nil, err
 			}
 		}
@@ -379,7 +380,7 @@ func runOnline(ctx context.Context, env *runEnv) (*onlineResults, error) {
 			if err != nil {
 				return fmt.Errorf("online %s: %w", s.label(), err)
 			}
-			if err := writeJSON(join(dir, s.cacheFile()), r); err != nil {
+			if err := writeJSON(filepath.Join(dir, s.cacheFile()), r); err != nil {
 				return err
 			}
 			mu.Lock()
@@ -406,7 +407,7 @@ func runOnline(ctx context.Context, env *runEnv) (*onlineResults, error) {
 }
 
 func (r *onlineResult) brief() string {
-	s := fmt.Sprintf("prequential %s, last tenth %s, test %s", pct(float64(r.Prequential)), pct(float64(r.LastTenth)), pct(float64(r.Test)))
+	s := fmt.Sprintf("prequential %s, last tenth %s, test %s", render.Percent(float64(r.Prequential)), render.Percent(float64(r.LastTenth)), render.Percent(float64(r.Test)))
 	if r.DivergedAt > 0 {
 		s += fmt.Sprintf("; diverged at image %d", r.DivergedAt)
 	}
@@ -497,11 +498,7 @@ func onlineRun(ctx context.Context, stream, test *mnist.Dataset, s onlineSpec, e
 	}
 
 	res := &onlineResult{Spec: s}
-	n := stream.Len()
-	tenth := n - n/10 // images from this index on are the last tenth
-	curveHits := make([]int, s.Curve)
-	curveSeen := make([]int, s.Curve)
-	var hits, lastHits, seen int
+	score := newPrequential(stream.Len(), s.Curve)
 	var window lossWindow
 	for i := range nb {
 		if err := ctx.Err(); err != nil {
@@ -510,44 +507,24 @@ func onlineRun(ctx context.Context, stream, test *mnist.Dataset, s onlineSpec, e
 		x, labels := loader.Batch(i)
 		z := predictor.Forward(x)
 		for r, y := range labels {
-			img := seen + r
-			ok := argmax(z.RawRowView(r)) == y
-			seg := img * s.Curve / n
-			curveSeen[seg]++
-			if ok {
-				hits++
-				curveHits[seg]++
-				if img >= tenth {
-					lastHits++
-				}
-			}
+			score.add(argmax(z.RawRowView(r)) == y)
 		}
-		seen += len(labels)
 		loss, err := learner.Step(ctx, x, labels)
 		if errors.Is(err, pcnet.ErrNonFinite) {
 			// pcnet refuses weights or a loss that are not finite (so that its schedules
 			// cannot disagree): the run diverged in this batch.
-			res.DivergedAt, res.Diverged = seen, nonFiniteReason
+			res.DivergedAt, res.Diverged = score.seen, nonFiniteReason
 			break
 		}
 		if err != nil {
 			return nil, err
 		}
 		if why := window.add(loss, len(labels)); why != "" {
-			res.DivergedAt, res.Diverged = seen, why
+			res.DivergedAt, res.Diverged = score.seen, why
 			break
 		}
 	}
-	for seen < n { // the images after a divergence are predicted by nothing
-		seg := seen * s.Curve / n
-		curveSeen[seg]++
-		seen++
-	}
-	res.Prequential = num(float64(hits) / float64(n))
-	res.LastTenth = num(float64(lastHits) / float64(n-tenth))
-	for k := range curveHits {
-		res.Curve = append(res.Curve, num(float64(curveHits[k])/float64(max(1, curveSeen[k]))))
-	}
+	res.Prequential, res.LastTenth, res.Curve = score.result()
 	if finite(layers) {
 		loss, acc, err := train.Evaluate(layers, layer.NLL{}, test)
 		if err != nil {
@@ -558,12 +535,60 @@ func onlineRun(ctx context.Context, stream, test *mnist.Dataset, s onlineSpec, e
 		res.Test, res.TestLoss = 0, num(math.Inf(1))
 	}
 	res.Weights = digest(layers)
-	res.SettleMax, res.SettleMedian, res.SettleP90 = num(math.NaN()), num(math.NaN()), num(math.NaN())
-	if r := settle.sorted(); len(r) > 0 {
-		res.SettleMax, res.SettleMedian, res.SettleP90 = num(r[len(r)-1]), num(r[len(r)/2]), num(r[len(r)*9/10])
-	}
+	res.SettleMax, res.SettleMedian, res.SettleP90 = settleSummary(settle.sorted())
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// prequential scores a stream's predictions in order, each image predicted by the
+// weights before they learned from it. The images a run never reached, after it
+// diverged, count as predicted wrong: the accuracies are always over the whole stream.
+type prequential struct {
+	n     int // images in the stream
+	tenth int // the first image of the stream's last tenth
+	seen  int // images scored so far
+	hits  int
+	last  int   // hits in the last tenth
+	parts []int // hits in each of the curve's equal parts of the stream
+}
+
+func newPrequential(n, parts int) *prequential {
+	return &prequential{n: n, tenth: n - n/10, parts: make([]int, parts)}
+}
+
+// add scores the next image of the stream.
+func (p *prequential) add(ok bool) {
+	if ok {
+		p.hits++
+		p.parts[p.seen*len(p.parts)/p.n]++
+		if p.seen >= p.tenth {
+			p.last++
+		}
+	}
+	p.seen++
+}
+
+// result is the prequential accuracy over the stream and over its last tenth, and along
+// the stream, the accuracy of each of its equal parts.
+func (p *prequential) result() (all, lastTenth num, curve []num) {
+	curve = make([]num, len(p.parts))
+	for k, h := range p.parts {
+		// Part k holds the images i with i·parts/n = k.
+		from, to := (k*p.n+len(p.parts)-1)/len(p.parts), ((k+1)*p.n+len(p.parts)-1)/len(p.parts)
+		curve[k] = num(float64(h) / float64(max(1, to-from)))
+	}
+	return num(float64(p.hits) / float64(p.n)), num(float64(p.last) / float64(p.n-p.tenth)), curve
+}
+
+// settleSummary is the largest, the median (the upper one of an even count) and the
+// 90th percentile (the value below which fall 90% of the others, rounded down) of
+// sorted relative changes, all NaN when there are none.
+func settleSummary(sorted []float64) (maxChange, median, p90 num) {
+	if len(sorted) == 0 {
+		return num(math.NaN()), num(math.NaN()), num(math.NaN())
+	}
+	n := len(sorted)
+	return num(sorted[n-1]), num(sorted[n/2]), num(sorted[n*9/10])
 }
 
 // nonFiniteReason is onlineResult.Diverged for a PC run that pcnet stopped because a
@@ -659,13 +684,5 @@ func (onlineExperiment) describe() string {
 }
 
 func (onlineExperiment) run(ctx context.Context, env *runEnv) (*report, error) {
-	o, err := runOnline(ctx, env)
-	if err != nil {
-		return nil, err
-	}
-	cs, sec, err := writeOnline(env, o)
-	if err != nil {
-		return nil, err
-	}
-	return &report{checks: cs, section: sec, measured: o}, nil
+	return stages[*onlineResults]{runOnline, onlineChecks, writeOnline, onlineSection}.run(ctx, env)
 }

@@ -1,19 +1,17 @@
 package experiments
 
 import (
-	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"os"
-	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/pcnet/pcnet/internal/render"
 	"github.com/pcnet/pcnet/pcnet"
-	"github.com/pcnet/pcnet/safetensors"
 )
 
 // num is a float64 that survives JSON: NaN and the infinities, which encoding/json
@@ -49,98 +47,16 @@ func nums(fs []float64) []num {
 	return out
 }
 
-// writeFileAtomic replaces path with data, so that an interrupted run never leaves a
-// half-written output behind.
-func writeFileAtomic(path string, data []byte) error {
-	if err := safetensors.WriteAtomic(path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	}); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", " ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
 	}
-	return writeFileAtomic(path, append(b, '\n'))
+	return render.WriteFile(path, append(b, '\n'))
 }
 
-// table is a CSV file under construction: a header and rows of already formatted cells.
-type table struct {
-	header []string
-	rows   [][]string
-}
-
-func newTable(header ...string) *table { return &table{header: header} }
-
-// add appends a row, formatting each cell: floats with the shortest exact form (NaN as
-// an empty cell), everything else with %v.
-func (t *table) add(cells ...any) {
-	if len(cells) != len(t.header) {
-		panic(fmt.Sprintf("experiments: table row has %d cells for %d columns %v", len(cells), len(t.header), t.header))
-	}
-	row := make([]string, len(cells))
-	for i, c := range cells {
-		row[i] = cell(c)
-	}
-	t.rows = append(t.rows, row)
-}
-
-func cell(c any) string {
-	switch v := c.(type) {
-	case float64:
-		if math.IsNaN(v) {
-			return ""
-		}
-		return strconv.FormatFloat(v, 'g', -1, 64)
-	case num:
-		return cell(float64(v))
-	case bool:
-		return strconv.FormatBool(v)
-	}
-	return fmt.Sprint(c)
-}
-
-func (t *table) write(path string) error {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	if err := w.Write(t.header); err != nil {
-		return err
-	}
-	if err := w.WriteAll(t.rows); err != nil {
-		return fmt.Errorf("encode %s: %w", path, err)
-	}
-	return writeFileAtomic(path, buf.Bytes())
-}
-
-// markdown builds a summary page.
-type markdown struct{ strings.Builder }
-
-func (m *markdown) p(format string, args ...any) {
-	fmt.Fprintf(m, format, args...)
-	m.WriteString("\n\n")
-}
-
-// table writes a markdown table; cells are formatted by the caller.
-func (m *markdown) table(header []string, rows [][]string) {
-	m.WriteString("| " + strings.Join(header, " | ") + " |\n|")
-	for range header {
-		m.WriteString("---|")
-	}
-	m.WriteString("\n")
-	for _, r := range rows {
-		m.WriteString("| " + strings.Join(r, " | ") + " |\n")
-	}
-	m.WriteString("\n")
-}
-
-func (m *markdown) image(alt, file string) { m.p("![%s](%s)", alt, file) }
-
-func (m *markdown) checks(cs []check) {
+// writeChecks writes the table of claims against measurements.
+func writeChecks(md *render.Markdown, cs []check) {
 	rows := make([][]string, len(cs))
 	for i, c := range cs {
 		verdict := "holds"
@@ -149,10 +65,8 @@ func (m *markdown) checks(cs []check) {
 		}
 		rows[i] = []string{c.Claim, verdict, c.Detail}
 	}
-	m.table([]string{"claim", "measured", "detail"}, rows)
+	md.Table([]string{"claim", "measured", "detail"}, rows)
 }
-
-func (m *markdown) write(path string) error { return writeFileAtomic(path, []byte(m.String())) }
 
 // check is one claim of the paper (or of the issue that asked for the experiment) set
 // against what a run measured.
@@ -166,37 +80,6 @@ type check struct {
 	Timed bool
 }
 
-func f3(v float64) string {
-	if math.IsNaN(v) {
-		return "–"
-	}
-	return strconv.FormatFloat(v, 'f', 3, 64)
-}
-
-func f4(v float64) string {
-	if math.IsNaN(v) {
-		return "–"
-	}
-	return strconv.FormatFloat(v, 'f', 4, 64)
-}
-
-func pct(v float64) string {
-	if math.IsNaN(v) {
-		return "–"
-	}
-	return strconv.FormatFloat(100*v, 'f', 1, 64) + "%"
-}
-
-// ensureDir creates dir and reports a failure by the folder's name.
-func ensureDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("output folder %s: %w", dir, err)
-	}
-	return nil
-}
-
-func join(dir, file string) string { return filepath.Join(dir, file) }
-
 // section is one experiment's part of README.md: its headline plot, the paper's claim
 // and pcnet's measurement side by side, and where the two differ.
 type section struct {
@@ -209,27 +92,20 @@ type section struct {
 	differs []string
 }
 
-func (m *markdown) section(s section) {
-	m.p("## %s", s.title)
-	m.image(s.title, s.image)
-	m.table([]string{"the paper", "pcnet measured"}, [][]string{{s.claim, strings.Join(s.measure, "<br>")}})
+// writeSection writes an experiment's section of README.md.
+func writeSection(md *render.Markdown, s section) {
+	md.P("## %s", s.title)
+	md.Image(s.title, s.image)
+	md.Table([]string{"the paper", "pcnet measured"}, [][]string{{s.claim, strings.Join(s.measure, "<br>")}})
 	if len(s.differs) > 0 {
-		m.p("**Where they differ:**")
+		md.P("**Where they differ:**")
 		for _, d := range s.differs {
-			m.WriteString("- " + d + "\n")
+			md.WriteString("- " + d + "\n")
 		}
-		m.WriteString("\n")
+		md.WriteString("\n")
 	}
-	m.checks(s.checks)
-	m.p("Details, tables and every plot: [%s.md](%s.md).", s.name, s.name)
-}
-
-func ints(v []int) string {
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = fmt.Sprint(x)
-	}
-	return strings.Join(s, " ")
+	writeChecks(md, s.checks)
+	md.P("Details, tables and every plot: [%s.md](%s.md).", s.name, s.name)
 }
 
 func summaryOr(ok string, fails []string) string {
@@ -254,4 +130,47 @@ func variantTitle(v pcnet.Variant) string {
 		return "iPC"
 	}
 	return v.String()
+}
+
+// runLine describes the run for the summaries.
+func (e *runEnv) runLine() string {
+	return fmt.Sprintf("Run: preset %s, seed %d, %s %s/%s, %d CPUs, GOMAXPROCS %d, %d workers; started %s, this file written %s later.",
+		e.preset.Name, e.opts.Seed, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0),
+		e.opts.Workers, e.started.Format("2006-01-02 15:04 MST"), time.Since(e.started).Round(time.Second))
+}
+
+// newPage starts a page of the run's folder: its title and the line that says which
+// run wrote it.
+func newPage(env *runEnv, title string) *render.Markdown {
+	md := new(render.Markdown)
+	md.P("%s", title)
+	md.P("%s", env.runLine())
+	return md
+}
+
+// writeIndex writes README.md, the page that sets every claim against its measurement,
+// when the whole set ran.
+func writeIndex(env *runEnv, name string, res *results) error {
+	if name != "all" {
+		return nil
+	}
+	md := newPage(env, "# The paper's claims, measured by pcnet")
+	md.P("Zahid, Guo and Fountas (2023), *Predictive coding as a neuromorphic alternative to backpropagation: a critical " +
+		"evaluation*, §3.4-3.5, reproduced on pcnet's runtime. Each experiment writes CSV files, PNG plots and a summary " +
+		"(linked below); `pcnet experiment NAME` reproduces it. Finished grid points are cached in cache/, so an " +
+		"interrupted run resumes where it stopped.")
+	var rows [][]string
+	for _, e := range experimentList {
+		if _, err := os.Stat(env.path(e.name() + ".md")); err == nil {
+			rows = append(rows, []string{fmt.Sprintf("[%s](%s.md)", e.name(), e.name()), e.describe()})
+		}
+	}
+	md.Table([]string{"experiment", "what it reproduces"}, rows)
+	if g := env.gridRes; g != nil {
+		md.P("%s", g.indexNote())
+	}
+	for _, s := range res.sections {
+		writeSection(md, s)
+	}
+	return md.WriteFile(env.path("README.md"))
 }

@@ -6,11 +6,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/pcnet/pcnet/internal/render"
 )
 
 // writeEvent writes the event schedule's section from the paired benchmarks in
 // bench/schedule_test.go, when the run has them.
-func writeEvent(b *strings.Builder, rs results, procs []int) {
+func writeEvent(b *render.Markdown, rs results, procs []int) {
 	const evp = "BenchmarkEventVsBP/"
 	if len(rs.values(evp, "H")) == 0 {
 		return
@@ -21,23 +23,24 @@ func writeEvent(b *strings.Builder, rs results, procs []int) {
 	fmt.Fprintf(b, "### FPA-PC, gamma 1, T = H, against BP\n\nBenchmarkEventVsBP: an FPA-PC update under the event schedule (it computes backprop's 2H + 1 products, counted by pcnet's tests and /metrics) paired with a BP step on the same network, batch 64. Target: PC/BP <= 1.15 on the sequential engine at every H and width, <= 1.3 on the parallel engine at width >= 256.\n\n")
 	depths, widths := rs.values(evp, "H"), rs.values(evp, "width")
 	for _, p := range procs {
-		fmt.Fprintf(b, "**%d core(s)**\n\n| H |", p)
+		fmt.Fprintf(b, "**%d core(s)**\n\n", p)
+		header := []string{"H"}
 		for _, e := range engines {
 			for _, w := range widths {
-				fmt.Fprintf(b, " %s w%d |", e, w)
+				header = append(header, fmt.Sprintf("%s w%d", e, w))
 			}
 		}
-		b.WriteString("\n|---|" + strings.Repeat("---|", len(engines)*len(widths)) + "\n")
+		var rows [][]string
 		for _, h := range depths {
-			fmt.Fprintf(b, "| %d |", h)
+			row := []string{strconv.Itoa(h)}
 			for _, e := range engines {
 				for _, w := range widths {
-					fmt.Fprintf(b, " %s |", num(rs.metric(fmt.Sprintf("%sengine=%s/H=%d/width=%d/batch=64", evp, e, h, w), p, "pc/bp")))
+					row = append(row, render.Sig(rs.metric(fmt.Sprintf("%sengine=%s/H=%d/width=%d/batch=64", evp, e, h, w), p, "pc/bp")))
 				}
 			}
-			b.WriteString("\n")
+			rows = append(rows, row)
 		}
-		b.WriteString("\n")
+		b.Table(header, rows)
 		for _, e := range engines {
 			worst, bound, minW := 0.0, 1.15, 0
 			if e == "parallel" {
@@ -54,7 +57,7 @@ func writeEvent(b *strings.Builder, rs results, procs []int) {
 			if worst > bound {
 				status = "not met"
 			}
-			fmt.Fprintf(b, "- %s engine, width >= %d: worst PC/BP %s against <= %g: %s.\n", e, max(minW, widths[0]), num(worst), bound, status)
+			fmt.Fprintf(b, "- %s engine, width >= %d: worst PC/BP %s against <= %g: %s.\n", e, max(minW, widths[0]), render.Sig(worst), bound, status)
 		}
 		b.WriteString("\n")
 	}
@@ -63,7 +66,8 @@ func writeEvent(b *strings.Builder, rs results, procs []int) {
 	if len(rs.values(sv, "H")) > 0 {
 		fmt.Fprintf(b, "### Event against dense, T = H\n\nBenchmarkScheduleSaving: the same update under both schedules. *measured*: event time / dense time; *counted*: vector-Jacobian products computed under event / under dense (H·T + H + 1); the forward pass, the optimiser step and the elementwise rules, which both schedules do alike, are not in it, so the measured ratio lies above the counted one where the products are cheap. Standard PC and Z-IL skip the H(H-1)/2 input VJPs before the wavefront; FPA-PC with gamma 1 computes 2H + 1; FPA-PC with gamma 0.5 skips those before the wavefront and reuses none after it (its error changes at every step).\n\n")
 		for _, p := range procs {
-			fmt.Fprintf(b, "**%d core(s)**\n\n| setting | H | measured | counted |\n|---|---|---|---|\n", p)
+			fmt.Fprintf(b, "**%d core(s)**\n\n", p)
+			var rows [][]string
 			names := rs.sortedNames(sv)
 			// By setting, then H: splitH moves H out of the name.
 			sort.SliceStable(names, func(i, j int) bool {
@@ -76,9 +80,9 @@ func writeEvent(b *strings.Builder, rs results, procs []int) {
 					continue
 				}
 				setting, h := splitH(strings.TrimPrefix(name, sv))
-				fmt.Fprintf(b, "| %s | %s | %s | %s |\n", setting, h, num(rs.metric(name, p, "event/dense")), num(rs.metric(name, p, "counted-event/dense")))
+				rows = append(rows, []string{setting, h, render.Sig(rs.metric(name, p, "event/dense")), render.Sig(rs.metric(name, p, "counted-event/dense"))})
 			}
-			b.WriteString("\n")
+			b.Table([]string{"setting", "H", "measured", "counted"}, rows)
 		}
 	}
 
@@ -88,24 +92,25 @@ func writeEvent(b *strings.Builder, rs results, procs []int) {
 
 // metricTable writes intro and a table of one metric's medians, a row per benchmark
 // with the prefix and a column per core count, when the run has any.
-func metricTable(b *strings.Builder, rs results, procs []int, prefix, metric, intro string) {
+func metricTable(b *render.Markdown, rs results, procs []int, prefix, metric, intro string) {
 	names := rs.sortedNames(prefix)
 	if len(names) == 0 {
 		return
 	}
-	b.WriteString(intro + "| setting |")
+	b.WriteString(intro)
+	header := []string{"setting"}
 	for _, p := range procs {
-		fmt.Fprintf(b, " %d core(s) |", p)
+		header = append(header, fmt.Sprintf("%d core(s)", p))
 	}
-	b.WriteString("\n|---|" + strings.Repeat("---|", len(procs)) + "\n")
+	var rows [][]string
 	for _, name := range names {
-		fmt.Fprintf(b, "| %s |", strings.TrimPrefix(name, prefix))
+		row := []string{strings.TrimPrefix(name, prefix)}
 		for _, p := range procs {
-			fmt.Fprintf(b, " %s |", num(rs.metric(name, p, metric)))
+			row = append(row, render.Sig(rs.metric(name, p, metric)))
 		}
-		b.WriteString("\n")
+		rows = append(rows, row)
 	}
-	b.WriteString("\n")
+	b.Table(header, rows)
 }
 
 // sortedNames lists the distinct benchmark names with a prefix, sorted.
@@ -154,11 +159,4 @@ func sortNatural(names []string) {
 		}
 		return len(a) < len(b)
 	})
-}
-
-func num(v float64) string {
-	if math.IsNaN(v) {
-		return "–"
-	}
-	return fmt.Sprintf("%.3g", v)
 }

@@ -15,12 +15,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/pcnet/pcnet/bench"
+	"github.com/pcnet/pcnet/internal/render"
 )
 
 func main() {
@@ -51,11 +51,11 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	if err := os.MkdirAll(*plots, 0o755); err != nil {
+	if err := render.EnsureDir(*plots); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
-	var b strings.Builder
+	var b render.Markdown
 	if *header != "" {
 		h, err := os.ReadFile(*header)
 		if err != nil {
@@ -73,7 +73,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
-	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
+	if err := b.WriteFile(*out); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
@@ -161,7 +161,7 @@ func (rs results) median(name string, procs int) float64 {
 	for i, s := range ss {
 		v[i] = s.nsPerOp
 	}
-	return medianOf(v)
+	return render.Median(v)
 }
 
 // metric returns the median of a reported metric.
@@ -176,7 +176,7 @@ func (rs results) metric(name string, procs int, unit string) float64 {
 	if len(v) == 0 {
 		return math.NaN()
 	}
-	return medianOf(v)
+	return render.Median(v)
 }
 
 func (rs results) procs() []int {
@@ -213,16 +213,6 @@ func (rs results) values(prefix, param string) []int {
 	}
 	sort.Ints(out)
 	return out
-}
-
-func medianOf(v []float64) float64 {
-	v = slices.Clone(v)
-	sort.Float64s(v)
-	n := len(v)
-	if n%2 == 1 {
-		return v[n/2]
-	}
-	return (v[n/2-1] + v[n/2]) / 2
 }
 
 type torchResult struct {
@@ -288,28 +278,4 @@ func model(rs results, variant string, h, w, batch int, handoff float64) (bench.
 		m.Layers = append(m.Layers, c)
 	}
 	return m, true
-}
-
-func us(ns float64) string {
-	if math.IsNaN(ns) {
-		return "–"
-	}
-	switch {
-	case ns < 1e3:
-		return fmt.Sprintf("%.0f ns", ns)
-	case ns < 1e4:
-		return fmt.Sprintf("%.1f µs", ns/1e3)
-	case ns >= 1e7:
-		return fmt.Sprintf("%.0f ms", ns/1e6)
-	case ns >= 1e6:
-		return fmt.Sprintf("%.2f ms", ns/1e6)
-	}
-	return fmt.Sprintf("%.0f µs", ns/1e3)
-}
-
-func ratio(a, b float64) string {
-	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
-		return "–"
-	}
-	return fmt.Sprintf("%.2f", a/b)
 }

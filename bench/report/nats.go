@@ -3,8 +3,12 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pcnet/pcnet/internal/render"
 )
 
 // Targets of the section on links across processes (issue 12).
@@ -17,7 +21,7 @@ const (
 // writeNats writes the section on links across processes from the benchmarks of
 // channels/natslink (BenchmarkRoundTrip/width=...) and cluster (BenchmarkSplitUpdate,
 // BenchmarkHopLatency), when the run has them.
-func writeNats(b *strings.Builder, rs results, procs []int) {
+func writeNats(b *render.Markdown, rs results, procs []int) {
 	const rt, split, hop = "BenchmarkRoundTrip/", "BenchmarkSplitUpdate/", "BenchmarkHopLatency/"
 	rtWidths, splitWidths, hops := rs.values(rt, "width"), rs.values(split, "width"), rs.sortedNames(hop)
 	if len(rtWidths)+len(splitWidths)+len(hops) == 0 {
@@ -28,51 +32,55 @@ func writeNats(b *strings.Builder, rs results, procs []int) {
 	if len(rtWidths) > 0 {
 		fmt.Fprintf(b, "### One message\n\nBenchmarkRoundTrip (channels/natslink): one round trip of pcnet's exchange at batch 64, a prediction up and the error it causes back down, each released (one buffer per direction, pcnet's setting). *NATS link*: this transport between two connections (two messages and their two credits); *nats.go request*: nats.go's own `Request` to a responder answering with a payload of the same size, on the same server, in the same run: what a NATS round trip costs at the least; *in-process*: the same exchange between goroutines (channels.NewInProcess). Target: the link within %gx of the request.\n\n", natsRoundTripBound)
 		for _, p := range procs {
-			fmt.Fprintf(b, "**%d core(s)**\n\n| width | NATS link | nats.go request | in-process | link / request | link / in-process |\n|---|---|---|---|---|---|\n", p)
+			fmt.Fprintf(b, "**%d core(s)**\n\n", p)
+			var rows [][]string
 			for _, w := range rtWidths {
 				link := rs.median(fmt.Sprintf("%swidth=%d/carrier=nats", rt, w), p)
 				req := rs.median(fmt.Sprintf("%swidth=%d/carrier=request", rt, w), p)
 				local := rs.median(fmt.Sprintf("%swidth=%d/carrier=inprocess", rt, w), p)
-				fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s |\n", w, us(link), us(req), us(local), ratio(link, req), ratio(link, local))
+				rows = append(rows, []string{strconv.Itoa(w), render.Nanos(link), render.Nanos(req), render.Nanos(local), render.Ratio(link, req), render.Ratio(link, local)})
 			}
+			b.Table([]string{"width", "NATS link", "nats.go request", "in-process", "link / request", "link / in-process"}, rows)
 			worst := worstLinkRatio(rs, p)
-			fmt.Fprintf(b, "\n- Worst link / request %s against <= %g: %s.\n\n", num(worst), natsRoundTripBound, status(worst, natsRoundTripBound))
+			fmt.Fprintf(b, "- Worst link / request %s against <= %g: %s.\n\n", render.Sig(worst), natsRoundTripBound, status(worst, natsRoundTripBound))
 		}
 	}
 
 	if len(splitWidths) > 0 {
-		fmt.Fprintf(b, "### A PC update split over two workers\n\nBenchmarkSplitUpdate (cluster): one standard-PC update (H = 8, T = 8, gamma 0.1, batch 64, SGD, the event schedule) by the parallel engine in one process, and by the same nodes split over two workers (nodes 0-4 and 5-9), the coordinator sending the batch and gathering the reports over NATS too. Target: at width %d, two workers within %gx of one process on this machine's %d cores.\n\n| width |", splitBoundWidth, splitUpdateBound, procs[len(procs)-1])
+		fmt.Fprintf(b, "### A PC update split over two workers\n\nBenchmarkSplitUpdate (cluster): one standard-PC update (H = 8, T = 8, gamma 0.1, batch 64, SGD, the event schedule) by the parallel engine in one process, and by the same nodes split over two workers (nodes 0-4 and 5-9), the coordinator sending the batch and gathering the reports over NATS too. Target: at width %d, two workers within %gx of one process on this machine's %d cores.\n\n", splitBoundWidth, splitUpdateBound, procs[len(procs)-1])
+		header := []string{"width"}
 		for _, p := range procs {
-			fmt.Fprintf(b, " in-process (%d) | 2 workers (%d) | ratio (%d) |", p, p, p)
+			header = append(header, fmt.Sprintf("in-process (%d)", p), fmt.Sprintf("2 workers (%d)", p), fmt.Sprintf("ratio (%d)", p))
 		}
-		b.WriteString("\n|---|" + strings.Repeat("---|---|---|", len(procs)) + "\n")
+		var rows [][]string
 		for _, w := range splitWidths {
-			fmt.Fprintf(b, "| %d |", w)
+			row := []string{strconv.Itoa(w)}
 			for _, p := range procs {
 				one, two := rs.median(fmt.Sprintf("%swidth=%d/in-process", split, w), p), rs.median(fmt.Sprintf("%swidth=%d/workers=2", split, w), p)
-				fmt.Fprintf(b, " %s | %s | %s |", us(one), us(two), ratio(two, one))
+				row = append(row, render.Nanos(one), render.Nanos(two), render.Ratio(two, one))
 			}
-			b.WriteString("\n")
+			rows = append(rows, row)
 		}
-		b.WriteString("\n")
+		b.Table(header, rows)
 		if names := rs.sortedNames("BenchmarkSplitUpdatePaired/"); len(names) > 0 {
-			b.WriteString("BenchmarkSplitUpdatePaired: the same two updates alternating in one loop (blocks of two, alternating order), so that the host's drift between two separately timed benchmarks does not enter the ratio; the target is judged on it.\n\n| width |")
+			b.WriteString("BenchmarkSplitUpdatePaired: the same two updates alternating in one loop (blocks of two, alternating order), so that the host's drift between two separately timed benchmarks does not enter the ratio; the target is judged on it.\n\n")
+			header := []string{"width"}
 			for _, p := range procs {
-				fmt.Fprintf(b, " 2 workers / in-process (%d) |", p)
+				header = append(header, fmt.Sprintf("2 workers / in-process (%d)", p))
 			}
-			b.WriteString("\n|---|" + strings.Repeat("---|", len(procs)) + "\n")
+			var rows [][]string
 			for _, name := range names {
-				fmt.Fprintf(b, "| %s |", strings.TrimPrefix(strings.TrimPrefix(name, "BenchmarkSplitUpdatePaired/"), "width="))
+				row := []string{strings.TrimPrefix(strings.TrimPrefix(name, "BenchmarkSplitUpdatePaired/"), "width=")}
 				for _, p := range procs {
-					fmt.Fprintf(b, " %s |", num(rs.metric(name, p, "workers/in-process")))
+					row = append(row, render.Sig(rs.metric(name, p, "workers/in-process")))
 				}
-				b.WriteString("\n")
+				rows = append(rows, row)
 			}
-			b.WriteString("\n")
+			b.Table(header, rows)
 		}
 		p := procs[len(procs)-1]
 		r := splitRatio(rs, p)
-		fmt.Fprintf(b, "- Width %d on %d cores: 2 workers / in-process %s against <= %g: %s.\n\n", splitBoundWidth, p, num(r), splitUpdateBound, status(r, splitUpdateBound))
+		fmt.Fprintf(b, "- Width %d on %d cores: 2 workers / in-process %s against <= %g: %s.\n\n", splitBoundWidth, p, render.Sig(r), splitUpdateBound, status(r, splitUpdateBound))
 	}
 
 	if len(hops) > 0 {
@@ -104,7 +112,7 @@ func splitRatio(rs results, p int) float64 {
 
 // natsTargets adds the section's targets to the table of targets, when the run has
 // their benchmarks.
-func natsTargets(b *strings.Builder, rs results, procs []int, met func(bool) string) {
+func natsTargets(b *render.Markdown, rs results, procs []int, met func(bool) string) {
 	p := procs[len(procs)-1]
 	if worst := worstLinkRatio(rs, p); !math.IsNaN(worst) {
 		fmt.Fprintf(b, "| [NATS link round trip / nats.go request](#one-message), widths 64-1024, batch 64, %d cores: <= %g | worst %.2f | %s |\n", p, natsRoundTripBound, worst, met(worst <= natsRoundTripBound))
@@ -116,7 +124,7 @@ func natsTargets(b *strings.Builder, rs results, procs []int, met func(bool) str
 
 // writeHops writes the update time against the delay added to every hop, beside the
 // model of the hops an update waits for one after another.
-func writeHops(b *strings.Builder, rs results, procs []int, prefix string, names []string) {
+func writeHops(b *render.Markdown, rs results, procs []int, prefix string, names []string) {
 	type row struct {
 		variant string
 		delays  map[time.Duration]string // benchmark name by delay
@@ -139,37 +147,30 @@ func writeHops(b *strings.Builder, rs results, procs []int, prefix string, names
 			delays = append(delays, delay)
 		}
 	}
-	sortDurations(delays)
+	slices.Sort(delays)
 	fmt.Fprintf(b, "### Update time against the latency of a hop\n\nBenchmarkHopLatency (cluster): one update of each PC variant (H = 4, width 64, T = H, gamma 1, batch 64) with every node in a worker of its own, every message between them held back by a delay d (natslink's Delay option: the hop takes d longer, the sender does not wait). *hops a→b*: (t(b) - t(a)) / (b - a), how many hops the update waited for one after another; *model*: the hops an update must wait for one after another when every node is a process and computing takes no time (sequentialHops in cluster/bench_test.go): 2(H+1) for FPA-PC, the count of backprop's forward and backward waves were its layers in processes of their own, and (H+1) + 2T + 1 for the variants that re-send predictions (a round trip at the top every step). From no delay to one, every frame starts going through the delay line (a copy, a goroutine and a Go timer), whose own cost, a timer wake-up on a busy machine, can outweigh a short delay; between two delays it is paid at both, so the hops between the two longest delays come closest to the hops waited for (on one core the delay line competes with the nodes for the core, and the figures scatter more).\n\n")
 	for _, p := range procs {
-		fmt.Fprintf(b, "**%d core(s)**\n\n| variant | model |", p)
+		fmt.Fprintf(b, "**%d core(s)**\n\n", p)
+		header := []string{"variant", "model"}
 		for _, d := range delays {
-			fmt.Fprintf(b, " t(%v) |", d)
+			header = append(header, fmt.Sprintf("t(%v)", d))
 		}
 		for i := 1; i < len(delays); i++ {
-			fmt.Fprintf(b, " hops %v→%v |", delays[i-1], delays[i])
+			header = append(header, fmt.Sprintf("hops %v→%v", delays[i-1], delays[i]))
 		}
-		b.WriteString("\n|---|---|" + strings.Repeat("---|", 2*len(delays)-1) + "\n")
+		var table [][]string
 		for _, r := range rows {
-			fmt.Fprintf(b, "| %s | %s |", r.variant, num(rs.metric(r.delays[delays[0]], p, "model-hops")))
+			cells := []string{r.variant, render.Sig(rs.metric(r.delays[delays[0]], p, "model-hops"))}
 			for _, d := range delays {
-				fmt.Fprintf(b, " %s |", us(rs.median(r.delays[d], p)))
+				cells = append(cells, render.Nanos(rs.median(r.delays[d], p)))
 			}
 			for i := 1; i < len(delays); i++ {
 				a, z := delays[i-1], delays[i]
-				fmt.Fprintf(b, " %s |", num((rs.median(r.delays[z], p)-rs.median(r.delays[a], p))/float64((z-a).Nanoseconds())))
+				cells = append(cells, render.Sig((rs.median(r.delays[z], p)-rs.median(r.delays[a], p))/float64((z-a).Nanoseconds())))
 			}
-			b.WriteString("\n")
+			table = append(table, cells)
 		}
-		b.WriteString("\n")
-	}
-}
-
-func sortDurations(ds []time.Duration) {
-	for i := 1; i < len(ds); i++ {
-		for j := i; j > 0 && ds[j] < ds[j-1]; j-- {
-			ds[j], ds[j-1] = ds[j-1], ds[j]
-		}
+		b.Table(header, table)
 	}
 }
 

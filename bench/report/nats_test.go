@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pcnet/pcnet/internal/render"
 )
 
 // natsRaw is benchmark output of the shape the section reads: a link 1.5x and 2.5x
@@ -27,7 +29,7 @@ BenchmarkHopLatency/fpa/delay=1ms-2                	     100	  11500000 ns/op	  
 func TestWriteNats(t *testing.T) {
 	rs := results{}
 	require.NoError(t, rs.read(strings.NewReader(natsRaw)))
-	var b strings.Builder
+	var b render.Markdown
 	writeNats(&b, rs, rs.procs())
 	got := b.String()
 	for _, want := range []string{
@@ -42,12 +44,12 @@ func TestWriteNats(t *testing.T) {
 		require.Contains(t, got, want)
 	}
 
-	var targets strings.Builder
+	var targets render.Markdown
 	natsTargets(&targets, rs, rs.procs(), func(ok bool) string { return map[bool]string{true: "met", false: "not met"}[ok] })
 	require.Equal(t, "| [NATS link round trip / nats.go request](#one-message), widths 64-1024, batch 64, 2 cores: <= 2 | worst 2.50 | not met |\n"+
 		"| [PC update, 2 workers / in-process](#a-pc-update-split-over-two-workers), width 1024, H = 8, 2 cores: <= 1.2 | 1.10 | met |\n", targets.String())
 
-	var none strings.Builder
+	var none render.Markdown
 	writeNats(&none, results{}, []int{1})
 	require.Empty(t, none.String(), "no section without its benchmarks")
 }

@@ -5,14 +5,18 @@ import (
 	"image/color"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
-	"github.com/pcnet/pcnet/bench"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/pcnet/pcnet/bench"
+	"github.com/pcnet/pcnet/internal/render"
 )
 
 var (
@@ -20,7 +24,7 @@ var (
 	engines  = []string{"parallel", "sequential"}
 )
 
-func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel string) error {
+func write(b *render.Markdown, rs results, th []torchResult, plotDir, plotRel string) error {
 	procs := rs.procs()
 	maxP := procs[len(procs)-1]
 	depths := rs.values("BenchmarkPCUpdate", "H")
@@ -36,80 +40,111 @@ func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel st
 	writeEvent(b, rs, procs)
 	bpVsTorch(b, rs, th)
 
+	if err := writePCvsBP(b, rs, widths, depths, maxP, plotDir, plotRel); err != nil {
+		return err
+	}
+	writeSpeedup(b, rs, procs, widths, depths)
+	writeHandoff(b, rs, procs, widths, handoff)
+	writePair(b, rs, procs)
+	writeAllocations(b, rs)
+	writeObserver(b, rs, procs)
+	writeNats(b, rs, procs)
+	return writeModel(b, rs, depths, widths, procs, handoff, plotDir, plotRel)
+}
+
+// writePCvsBP writes the time of a PC update against a BP step, a table and a plot per
+// width.
+func writePCvsBP(b *render.Markdown, rs results, widths, depths []int, maxP int, plotDir, plotRel string) error {
 	fmt.Fprintf(b, "## PC update against a BP step\n\n")
 	fmt.Fprintf(b, "Median time per weight update at batch 64 on %d core(s) (T = H; FPA-PC and Z-IL with gamma 1, standard PC with gamma 0.1), and its ratio to a BP step on the same network. The paper's bound (Result 3) is PC/BP >= 1. A BP step runs on one goroutine whatever the core count, so where a parallel PC update comes below it on %d cores, that compares %d cores with one, not the algorithms: the bound counts BP's VJPs against PC's fully parallel steps.\n\n", maxP, maxP, maxP)
-	for _, w := range widths {
-		fmt.Fprintf(b, "### width %d\n\n| H | BP step |", w)
-		for _, v := range variants {
-			for _, e := range engines {
-				fmt.Fprintf(b, " %s %s | PC/BP |", v, e)
-			}
+	header := []string{"H", "BP step"}
+	for _, v := range variants {
+		for _, e := range engines {
+			header = append(header, v+" "+e, "PC/BP")
 		}
-		b.WriteString("\n|---|---|")
-		b.WriteString(strings.Repeat("---|---|", len(variants)*len(engines)))
-		b.WriteString("\n")
+	}
+	for _, w := range widths {
+		fmt.Fprintf(b, "### width %d\n\n", w)
+		var rows [][]string
 		for _, h := range depths {
 			bp := rs.median(bpName(h, w, 64), maxP)
-			fmt.Fprintf(b, "| %d | %s |", h, us(bp))
+			row := []string{strconv.Itoa(h), render.Nanos(bp)}
 			for _, v := range variants {
 				for _, e := range engines {
 					pc := rs.median(pcName(v, e, h, w, 64), maxP)
-					fmt.Fprintf(b, " %s | %s |", us(pc), ratio(pc, bp))
+					row = append(row, render.Nanos(pc), render.Ratio(pc, bp))
 				}
 			}
-			b.WriteString("\n")
+			rows = append(rows, row)
 		}
-		b.WriteString("\n")
+		b.Table(header, rows)
 		name := fmt.Sprintf("time-vs-H-width%d.png", w)
 		if err := plotTimeVsH(rs, w, maxP, depths, filepath.Join(plotDir, name)); err != nil {
 			return err
 		}
 		fmt.Fprintf(b, "![time per update vs H, width %d](%s)\n\n", w, filepath.Join(plotRel, name))
 	}
+	return nil
+}
 
+// writeSpeedup writes the parallel engine's speed-up from one core to each other core
+// count, measured and paired.
+func writeSpeedup(b *render.Markdown, rs results, procs, widths, depths []int) {
 	fmt.Fprintf(b, "## Speed-up of the parallel engine\n\n")
-	fmt.Fprintf(b, "Time on 1 core divided by time on N cores, FPA-PC, batch 64. *measured*: the ratio of the medians of BenchmarkPCUpdate (engine=parallel), whose runs alternate between core counts. *paired*: the same speed-up with the sequential engine as the yardstick, (1 + o_1) / (1 + o_N), where o_P is the median over runs of (parallel - sequential) / sequential on P cores from BenchmarkEngineOverhead, which times the two engines back to back; the sequential engine runs on one goroutine at any core count, so the host's drift between runs cancels.\n\n| width | H |")
+	fmt.Fprintf(b, "Time on 1 core divided by time on N cores, FPA-PC, batch 64. *measured*: the ratio of the medians of BenchmarkPCUpdate (engine=parallel), whose runs alternate between core counts. *paired*: the same speed-up with the sequential engine as the yardstick, (1 + o_1) / (1 + o_N), where o_P is the median over runs of (parallel - sequential) / sequential on P cores from BenchmarkEngineOverhead, which times the two engines back to back; the sequential engine runs on one goroutine at any core count, so the host's drift between runs cancels.\n\n")
+	header := []string{"width", "H"}
 	for _, p := range procs[1:] {
-		fmt.Fprintf(b, " %d cores, measured | %d cores, paired |", p, p)
+		header = append(header, fmt.Sprintf("%d cores, measured", p), fmt.Sprintf("%d cores, paired", p))
 	}
-	b.WriteString("\n|---|---|" + strings.Repeat("---|---|", len(procs)-1) + "\n")
+	var rows [][]string
 	for _, w := range widths {
 		for _, h := range depths {
 			t1 := rs.median(pcName("fpa", "parallel", h, w, 64), 1)
-			fmt.Fprintf(b, "| %d | %d |", w, h)
+			row := []string{strconv.Itoa(w), strconv.Itoa(h)}
 			for _, p := range procs[1:] {
-				fmt.Fprintf(b, " %s | %s |", ratio(t1, rs.median(pcName("fpa", "parallel", h, w, 64), p)), pairedSpeedup(rs, h, w, p))
+				row = append(row, render.Ratio(t1, rs.median(pcName("fpa", "parallel", h, w, 64), p)), pairedSpeedup(rs, h, w, p))
 			}
-			b.WriteString("\n")
+			rows = append(rows, row)
 		}
 	}
-	b.WriteString("\n")
+	b.Table(header, rows)
+}
 
+// writeHandoff writes what a message costs against a step's arithmetic, alone and in
+// the engine.
+func writeHandoff(b *render.Markdown, rs results, procs, widths []int, handoff float64) {
+	maxP := procs[len(procs)-1]
 	fmt.Fprintf(b, "## Hand-off overhead\n\n")
-	fmt.Fprintf(b, "**One message.** channels' BenchmarkRoundTrip (buffers=1, pcnet's setting: a prediction up and the error it causes back down, each message a goroutine hand-off: acquire, send, receive, release) costs %s per message on one core and %s on %d. A hidden node under FPA-PC receives one error and sends one per step, so a step costs it about one message, against its arithmetic: an input VJP with the gating and the error step (BenchmarkLayerOp/op=inputvjp, one core):\n\n| width | step arithmetic | one message / step (1 core) | (%d cores) |\n|---|---|---|---|\n", us(handoff), us(rs.metric(roundTrip, maxP, "ns/msg")), maxP, maxP)
+	fmt.Fprintf(b, "**One message.** channels' BenchmarkRoundTrip (buffers=1, pcnet's setting: a prediction up and the error it causes back down, each message a goroutine hand-off: acquire, send, receive, release) costs %s per message on one core and %s on %d. A hidden node under FPA-PC receives one error and sends one per step, so a step costs it about one message, against its arithmetic: an input VJP with the gating and the error step (BenchmarkLayerOp/op=inputvjp, one core):\n\n", render.Nanos(handoff), render.Nanos(rs.metric(roundTrip, maxP, "ns/msg")), maxP)
+	var rows [][]string
 	for _, w := range widths {
 		step := rs.median(opName("inputvjp", w, w, 64), 1)
-		fmt.Fprintf(b, "| %d | %s | %.1f%% | %.1f%% |\n", w, us(step), 100*handoff/step, 100*rs.metric(roundTrip, maxP, "ns/msg")/step)
+		rows = append(rows, []string{strconv.Itoa(w), render.Nanos(step), fmt.Sprintf("%.1f%%", 100*handoff/step), fmt.Sprintf("%.1f%%", 100*rs.metric(roundTrip, maxP, "ns/msg")/step)})
 	}
-	fmt.Fprintf(b, "\n**In the engine.** BenchmarkEngineOverhead times one update on the parallel engine and one on the sequential engine back to back, on two copies of the network (the results are bit-identical). On one core the parallel engine does the same arithmetic, so the difference is what the goroutines cost: the hand-offs, and the cache misses of switching between the layers' working sets, which the isolated message above does not pay. On more cores the difference also holds what the parallelism gains (negative: faster). Medians over runs, FPA-PC, batch 64.\n\n| width | H | messages | 1 core: overhead | per message |")
+	b.Table([]string{"width", "step arithmetic", "one message / step (1 core)", fmt.Sprintf("(%d cores)", maxP)}, rows)
+	fmt.Fprintf(b, "**In the engine.** BenchmarkEngineOverhead times one update on the parallel engine and one on the sequential engine back to back, on two copies of the network (the results are bit-identical). On one core the parallel engine does the same arithmetic, so the difference is what the goroutines cost: the hand-offs, and the cache misses of switching between the layers' working sets, which the isolated message above does not pay. On more cores the difference also holds what the parallelism gains (negative: faster). Medians over runs, FPA-PC, batch 64.\n\n")
+	header := []string{"width", "H", "messages", "1 core: overhead", "per message"}
 	for _, p := range procs[1:] {
-		fmt.Fprintf(b, " %d cores: overhead |", p)
+		header = append(header, fmt.Sprintf("%d cores: overhead", p))
 	}
-	b.WriteString("\n|---|---|---|---|---|" + strings.Repeat("---|", len(procs)-1) + "\n")
+	rows = nil
 	for _, w := range rs.values("BenchmarkEngineOverhead", "width") {
 		for _, h := range rs.values("BenchmarkEngineOverhead", "H") {
 			n := overheadName(h, w)
-			fmt.Fprintf(b, "| %d | %d | %.0f | %s | %s |", w, h, rs.metric(pcName("fpa", "parallel", h, w, 64), 1, "msgs/op"), pct(rs.metric(n, 1, "overhead-%")), us(rs.metric(n, 1, "ns/msg")))
+			row := []string{strconv.Itoa(w), strconv.Itoa(h), fmt.Sprintf("%.0f", rs.metric(pcName("fpa", "parallel", h, w, 64), 1, "msgs/op")),
+				render.SignedPercent(rs.metric(n, 1, "overhead-%")), render.Nanos(rs.metric(n, 1, "ns/msg"))}
 			for _, p := range procs[1:] {
-				fmt.Fprintf(b, " %s |", pct(rs.metric(n, p, "overhead-%")))
+				row = append(row, render.SignedPercent(rs.metric(n, p, "overhead-%")))
 			}
-			b.WriteString("\n")
+			rows = append(rows, row)
 		}
 	}
-	b.WriteString("\n")
+	b.Table(header, rows)
+}
 
-	writePair(b, rs, procs)
-
+// writeAllocations writes the largest median allocations per PC update by variant and
+// engine.
+func writeAllocations(b *render.Markdown, rs results) {
 	fmt.Fprintf(b, "## Allocations\n\nAllocations per PC update after warm-up (median allocs/op over every PC benchmark run, by variant and engine): ")
 	var parts []string
 	for _, v := range variants {
@@ -124,18 +159,14 @@ func write(b *strings.Builder, rs results, th []torchResult, plotDir, plotRel st
 		}
 	}
 	b.WriteString(strings.Join(parts, "; ") + " (the largest median over all settings). Nonzero medians come from the largest settings, where a run times one to three updates. They are the runtime's, not the update's: Go allocates a waiter record when a goroutine blocks on a core whose cache of them is empty, which happens a few times until every core's cache holds enough, and again after a garbage collection empties the shared cache. The benchmark warms up with two updates, each after a collection, which removes most of them. pcnet's TestLearnAllocatesNothingAfterWarmUp checks the update itself: for every variant and engine, observed or not, every allocation in 200 updates after warm-up is traced to its site, and any that is not the runtime's own (waiter records, a new thread, a timer heap or type-assertion cache), or more than 25 in all, fails it.\n\n")
-
-	writeObserver(b, rs, procs)
-	writeNats(b, rs, procs)
-	return writeModel(b, rs, depths, widths, procs, handoff, plotDir, plotRel)
 }
 
 // writeObserver reports metrics' BenchmarkObserverOverhead, when it was run.
-func writeObserver(b *strings.Builder, rs results, procs []int) {
+func writeObserver(b *render.Markdown, rs results, procs []int) {
 	const prefix = "BenchmarkObserverOverhead/variant="
 	var names []string
 	for k := range rs {
-		if strings.HasPrefix(k.name, prefix) && !contains(names, k.name) {
+		if strings.HasPrefix(k.name, prefix) && !slices.Contains(names, k.name) {
 			names = append(names, k.name)
 		}
 	}
@@ -143,49 +174,50 @@ func writeObserver(b *strings.Builder, rs results, procs []int) {
 		return
 	}
 	sort.Strings(names)
-	fmt.Fprintf(b, "## The cost of watching\n\nmetrics' BenchmarkObserverOverhead times one update of a network with an observer and one of the same network without, back to back, and reports observed / unobserved - 1 for the wall time and for the process's CPU time (medians over runs). H = 8, width 64, batch 64, T = H, parallel engine; nop is an observer that discards everything (the runtime's own cost of measuring), metrics is package metrics (what a user pays).\n\n| setting |")
+	fmt.Fprintf(b, "## The cost of watching\n\nmetrics' BenchmarkObserverOverhead times one update of a network with an observer and one of the same network without, back to back, and reports observed / unobserved - 1 for the wall time and for the process's CPU time (medians over runs). H = 8, width 64, batch 64, T = H, parallel engine; nop is an observer that discards everything (the runtime's own cost of measuring), metrics is package metrics (what a user pays).\n\n")
+	header := []string{"setting"}
 	for _, p := range procs {
-		fmt.Fprintf(b, " wall, %d core(s) | CPU, %d core(s) |", p, p)
+		header = append(header, fmt.Sprintf("wall, %d core(s)", p), fmt.Sprintf("CPU, %d core(s)", p))
 	}
-	b.WriteString("\n|---|" + strings.Repeat("---|---|", len(procs)) + "\n")
+	var rows [][]string
 	for _, n := range names {
-		fmt.Fprintf(b, "| %s |", strings.TrimPrefix(n, "BenchmarkObserverOverhead/"))
+		row := []string{strings.TrimPrefix(n, "BenchmarkObserverOverhead/")}
 		for _, p := range procs {
-			fmt.Fprintf(b, " %s | %s |", pct(rs.metric(n, p, "overhead-%")), pct(rs.metric(n, p, "cpu-overhead-%")))
+			row = append(row, render.SignedPercent(rs.metric(n, p, "overhead-%")), render.SignedPercent(rs.metric(n, p, "cpu-overhead-%")))
 		}
-		b.WriteString("\n")
+		rows = append(rows, row)
 	}
-	b.WriteString("\n")
+	b.Table(header, rows)
 }
 
-func bpVsTorch(b *strings.Builder, rs results, th []torchResult) {
+func bpVsTorch(b *render.Markdown, rs results, th []torchResult) {
 	fmt.Fprintf(b, "## BP step against PyTorch\n\nMedian time of one BP training step (forward, backward, SGD with momentum) at batch 64, float64, one core, per matrix kernel (BenchmarkBPKernel), against PyTorch 1.13 + OpenBLAS on one thread measured in the same sitting (`bench/torch/torch_mlp_bench.py`). Ratio = pcnet / PyTorch float64 (<= 1: pcnet is faster).\n\n")
 	var kernels []string
 	for k := range rs {
 		if rest, ok := strings.CutPrefix(k.name, "BenchmarkBPKernel/kernel="); ok {
 			name, _, _ := strings.Cut(rest, "/")
-			if !contains(kernels, name) {
+			if !slices.Contains(kernels, name) {
 				kernels = append(kernels, name)
 			}
 		}
 	}
 	sort.Strings(kernels)
-	b.WriteString("| network | PyTorch f64 | PyTorch f32 |")
+	header := []string{"network", "PyTorch f64", "PyTorch f32"}
 	for _, k := range kernels {
-		fmt.Fprintf(b, " pcnet, %s | ratio |", k)
+		header = append(header, "pcnet, "+k, "ratio")
 	}
-	b.WriteString("\n|---|---|---|" + strings.Repeat("---|---|", len(kernels)) + "\n")
+	var rows [][]string
 	for _, n := range [][2]int{{2, 64}, {8, 64}, {8, 1024}} {
 		h, w := n[0], n[1]
 		t64, t32 := torchStep(th, h, w, "float64"), torchStep(th, h, w, "float32")
-		fmt.Fprintf(b, "| 784-[%d]x%d-10 | %s | %s |", w, h, us(t64), us(t32))
+		row := []string{fmt.Sprintf("784-[%d]x%d-10", w, h), render.Nanos(t64), render.Nanos(t32)}
 		for _, k := range kernels {
 			g := rs.median(bpKernelName(k, h, w), 1)
-			fmt.Fprintf(b, " %s | %s |", us(g), ratio(g, t64))
+			row = append(row, render.Nanos(g), render.Ratio(g, t64))
 		}
-		b.WriteString("\n")
+		rows = append(rows, row)
 	}
-	b.WriteString("\n")
+	b.Table(header, rows)
 }
 
 func torchStep(th []torchResult, h, w int, dtype string) float64 {
@@ -197,18 +229,9 @@ func torchStep(th []torchResult, h, w int, dtype string) float64 {
 	return math.NaN()
 }
 
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-func writeModel(b *strings.Builder, rs results, depths, widths, procs []int, handoff float64, plotDir, plotRel string) error {
+func writeModel(b *render.Markdown, rs results, depths, widths, procs []int, handoff float64, plotDir, plotRel string) error {
 	fmt.Fprintf(b, "## A model of the parallel engine\n\n")
-	fmt.Fprintf(b, "The model (bench/model.go) is the ideal schedule of an update's tasks on P cores, built from the measured per-layer costs (BenchmarkLayerOp on one core, each op cycling through %d layers so that the weights come from where a network leaves them: L2 at width 64, L3 from width 256 on) and the measured cost of one message (channels' BenchmarkRoundTrip, buffers=1: %s). The tasks are the node goroutines' own, with the engine's dependencies and no barrier:\n\n", bench.LayerCopies, us(handoff))
+	fmt.Fprintf(b, "The model (bench/model.go) is the ideal schedule of an update's tasks on P cores, built from the measured per-layer costs (BenchmarkLayerOp on one core, each op cycling through %d layers so that the weights come from where a network leaves them: L2 at width 64, L3 from width 256 on) and the measured cost of one message (channels' BenchmarkRoundTrip, buffers=1: %s). The tasks are the node goroutines' own, with the engine's dependencies and no barrier:\n\n", bench.LayerCopies, render.Nanos(handoff))
 	b.WriteString("    FF_l     forward of node l, after FF_{l-1}                                  (the feed-forward chain)\n")
 	b.WriteString("    S_{l,t}  step t of hidden node l: InputVJP_l [+ Forward_l for pc, zil],\n")
 	b.WriteString("             after the node's previous task and e_{l+1}(t) (sent after FF_{l+1} or S_{l+1,t-1});\n")
@@ -218,42 +241,37 @@ func writeModel(b *strings.Builder, rs results, depths, widths, procs []int, han
 	b.WriteString("scheduled greedily on P cores, longest remaining path first. So the feed-forward of the upper layers overlaps the first steps below, and the upper layers' weight VJPs overlap the last steps below; on one core the model is the sum of all costs. Measured / predicted close to 1 means the engine achieves the ideal schedule; the columns for more cores than were measured are predictions.\n\n")
 	predicted := []int{4, 8, 16}
 	for _, v := range []string{"fpa", "pc"} {
-		fmt.Fprintf(b, "### %s, parallel engine, batch 64\n\n| width | H |", v)
+		fmt.Fprintf(b, "### %s, parallel engine, batch 64\n\n", v)
+		header := []string{"width", "H"}
 		for _, p := range procs {
-			fmt.Fprintf(b, " measured %d | model %d | ratio |", p, p)
+			header = append(header, fmt.Sprintf("measured %d", p), fmt.Sprintf("model %d", p), "ratio")
 		}
 		for _, p := range predicted {
-			if !containsInt(procs, p) {
-				fmt.Fprintf(b, " **predicted** %d |", p)
+			if !slices.Contains(procs, p) {
+				header = append(header, fmt.Sprintf("**predicted** %d", p))
 			}
 		}
-		b.WriteString("\n|---|---|" + strings.Repeat("---|---|---|", len(procs)))
-		for _, p := range predicted {
-			if !containsInt(procs, p) {
-				b.WriteString("---|")
-			}
-		}
-		b.WriteString("\n")
+		var rows [][]string
 		for _, w := range widths {
 			for _, h := range depths {
 				m, ok := model(rs, v, h, w, 64, handoff)
 				if !ok {
 					continue
 				}
-				fmt.Fprintf(b, "| %d | %d |", w, h)
+				row := []string{strconv.Itoa(w), strconv.Itoa(h)}
 				for _, p := range procs {
 					meas, pred := rs.median(pcName(v, "parallel", h, w, 64), p), m.Predict(p)
-					fmt.Fprintf(b, " %s | %s | %s |", us(meas), us(pred), ratio(meas, pred))
+					row = append(row, render.Nanos(meas), render.Nanos(pred), render.Ratio(meas, pred))
 				}
 				for _, p := range predicted {
-					if !containsInt(procs, p) {
-						fmt.Fprintf(b, " %s |", us(m.Predict(p)))
+					if !slices.Contains(procs, p) {
+						row = append(row, render.Nanos(m.Predict(p)))
 					}
 				}
-				b.WriteString("\n")
+				rows = append(rows, row)
 			}
 		}
-		b.WriteString("\n")
+		b.Table(header, rows)
 	}
 	name := "speedup-model.png"
 	if err := plotSpeedup(rs, depths, procs, handoff, filepath.Join(plotDir, name)); err != nil {
@@ -261,15 +279,6 @@ func writeModel(b *strings.Builder, rs results, depths, widths, procs []int, han
 	}
 	fmt.Fprintf(b, "![speed-up, measured and predicted](%s)\n", filepath.Join(plotRel, name))
 	return nil
-}
-
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func plotTimeVsH(rs results, w, procs int, depths []int, path string) error {
@@ -379,17 +388,10 @@ func pairedSpeedup(rs results, h, w, p int) string {
 	return fmt.Sprintf("%.2f", (1+o1/100)/(1+op/100))
 }
 
-func pct(v float64) string {
-	if math.IsNaN(v) {
-		return "–"
-	}
-	return fmt.Sprintf("%+.1f%%", v)
-}
-
 // writePair reports two lockstep neighbours on their own (BenchmarkNeighbourPair) and the
 // latency of waking a goroutine onto an idle core (BenchmarkWakeIdleCore): what decides
 // whether narrow layers overlap on several cores.
-func writePair(b *strings.Builder, rs results, procs []int) {
+func writePair(b *render.Markdown, rs results, procs []int) {
 	name := func(engine string, w int) string {
 		return fmt.Sprintf("BenchmarkNeighbourPair/engine=%s/width=%d", engine, w)
 	}
@@ -397,26 +399,27 @@ func writePair(b *strings.Builder, rs results, procs []int) {
 	if len(widths) == 0 {
 		return
 	}
-	b.WriteString("**Two neighbours.** BenchmarkNeighbourPair runs two nodes in lockstep and nothing else: each step, each multiplies the other's last message (batch 64) by its own width x width weights and sends the product back, over a pcnet link with one buffer. *sequential* is both products on one goroutine without messages. On one core, (parallel - sequential) / 2 is the cost of one hand-off inside a step; on more cores, parallel / sequential is 0.5 when the two products overlap completely and 1 when they do not overlap at all. Medians, ns per step of both nodes.\n\n| width | sequential | parallel, 1 core | per hand-off |")
+	b.WriteString("**Two neighbours.** BenchmarkNeighbourPair runs two nodes in lockstep and nothing else: each step, each multiplies the other's last message (batch 64) by its own width x width weights and sends the product back, over a pcnet link with one buffer. *sequential* is both products on one goroutine without messages. On one core, (parallel - sequential) / 2 is the cost of one hand-off inside a step; on more cores, parallel / sequential is 0.5 when the two products overlap completely and 1 when they do not overlap at all. Medians, ns per step of both nodes.\n\n")
+	header := []string{"width", "sequential", "parallel, 1 core", "per hand-off"}
 	for _, p := range procs[1:] {
-		fmt.Fprintf(b, " parallel, %d cores | parallel / sequential |", p)
+		header = append(header, fmt.Sprintf("parallel, %d cores", p), "parallel / sequential")
 	}
-	b.WriteString("\n|---|---|---|---|" + strings.Repeat("---|---|", len(procs)-1) + "\n")
+	var rows [][]string
 	for _, w := range widths {
 		seq := rs.metric(name("sequential", w), 1, "ns/step")
 		par := rs.metric(name("parallel", w), 1, "ns/step")
-		perHandoff := us((par - seq) / 2)
+		perHandoff := render.Nanos((par - seq) / 2)
 		if par < seq {
 			perHandoff = "below the noise"
 		}
-		fmt.Fprintf(b, "| %d | %s | %s | %s |", w, us(seq), us(par), perHandoff)
+		row := []string{strconv.Itoa(w), render.Nanos(seq), render.Nanos(par), perHandoff}
 		for _, p := range procs[1:] {
 			parP := rs.metric(name("parallel", w), p, "ns/step")
-			fmt.Fprintf(b, " %s | %.2f |", us(parP), parP/rs.metric(name("sequential", w), p, "ns/step"))
+			row = append(row, render.Nanos(parP), fmt.Sprintf("%.2f", parP/rs.metric(name("sequential", w), p, "ns/step")))
 		}
-		b.WriteString("\n")
+		rows = append(rows, row)
 	}
-	b.WriteString("\n")
+	b.Table(header, rows)
 	if len(procs) < 2 {
 		return
 	}
@@ -425,12 +428,12 @@ func writePair(b *strings.Builder, rs results, procs []int) {
 	if math.IsNaN(wake) {
 		return
 	}
-	fmt.Fprintf(b, "**Why they do not overlap: waking an idle core.** When a node sends a message to a neighbour that waits for it and then goes on computing, Go's scheduler queues the woken neighbour on the sender's core (its `runnext` slot) and wakes an idle core, which has to wake its thread and then steal the neighbour; it steals a `runnext` goroutine only after a 3 µs sleep, which Linux's default 50 µs timer slack stretches. BenchmarkWakeIdleCore measures that wait on %d cores: a goroutine woken by a busy one, with the other core idle, waits **%s** (median), and in **%.0f%%** of the wakes the idle core never picks it up, so it runs only when the waker stops (here after 500 µs). Until then the two nodes share one core. A step of a width-64 layer is %s of arithmetic, far shorter than that wait, so on this machine two narrow neighbours alternate on one core; the model's ideal schedule assumes that a woken node starts at once on a free core. In a network with more nodes than cores the cores find other runnable nodes meanwhile, which hides much of the wait where steps are long (the width-256 speed-ups above) and little of it where they are short (width 64).\n\n", p, us(wake), late, us(rs.median(opName("inputvjp", 64, 64, 64), 1)))
+	fmt.Fprintf(b, "**Why they do not overlap: waking an idle core.** When a node sends a message to a neighbour that waits for it and then goes on computing, Go's scheduler queues the woken neighbour on the sender's core (its `runnext` slot) and wakes an idle core, which has to wake its thread and then steal the neighbour; it steals a `runnext` goroutine only after a 3 µs sleep, which Linux's default 50 µs timer slack stretches. BenchmarkWakeIdleCore measures that wait on %d cores: a goroutine woken by a busy one, with the other core idle, waits **%s** (median), and in **%.0f%%** of the wakes the idle core never picks it up, so it runs only when the waker stops (here after 500 µs). Until then the two nodes share one core. A step of a width-64 layer is %s of arithmetic, far shorter than that wait, so on this machine two narrow neighbours alternate on one core; the model's ideal schedule assumes that a woken node starts at once on a free core. In a network with more nodes than cores the cores find other runnable nodes meanwhile, which hides much of the wait where steps are long (the width-256 speed-ups above) and little of it where they are short (width 64).\n\n", p, render.Nanos(wake), late, render.Nanos(rs.median(opName("inputvjp", 64, 64, 64), 1)))
 }
 
 // writeTargets sums up the figures the benchmarks are held to, each computed from this
 // run's results as the sections below compute it, and whether it is met.
-func writeTargets(b *strings.Builder, rs results, th []torchResult, procs, widths, depths []int, handoff float64) {
+func writeTargets(b *render.Markdown, rs results, th []torchResult, procs, widths, depths []int, handoff float64) {
 	met := func(ok bool) string {
 		if ok {
 			return "met"
@@ -469,7 +472,7 @@ func writeTargets(b *strings.Builder, rs results, th []torchResult, procs, width
 	}
 	in := rs.metric(overheadName(8, 64), 1, "overhead-%")
 	hok = hok && in < 2
-	hs = append(hs, fmt.Sprintf("in the engine (H = 8, 1 core) %s", pct(in)))
+	hs = append(hs, fmt.Sprintf("in the engine (H = 8, 1 core) %s", render.SignedPercent(in)))
 	fmt.Fprintf(b, "| [Hand-off](#hand-off-overhead) per step at width 64: < 2%% of the step | %s | %s |\n", strings.Join(hs, "; "), met(hok))
 
 	settings, nonzero, worst := 0, 0, 0.0

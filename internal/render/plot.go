@@ -1,4 +1,4 @@
-package experiments
+package render
 
 import (
 	"bytes"
@@ -26,15 +26,18 @@ var palette8 = []color.Color{
 	color.RGBA{0, 0, 0, 255},       // black
 }
 
-func seriesColor(i int) color.Color { return palette8[i%(len(palette8)-1)] }
+// SeriesColor is the colour of the i-th series of a plot: the palette without its
+// black, which marks references (BP, a bound), round and round.
+func SeriesColor(i int) color.Color { return palette8[i%(len(palette8)-1)] }
 
+// Black marks a reference line (BP, a bound); Grey a guide such as T = H.
 var (
-	black = color.RGBA{0, 0, 0, 255}
-	grey  = color.RGBA{120, 120, 120, 255}
+	Black = color.RGBA{0, 0, 0, 255}
+	Grey  = color.RGBA{120, 120, 120, 255}
 )
 
-// newPlot returns a plot with the house style: a title, labelled axes, a grid.
-func newPlot(title, xLabel, yLabel string) *plot.Plot {
+// NewPlot returns a plot with the house style: a title, labelled axes, a grid.
+func NewPlot(title, xLabel, yLabel string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
 	p.Title.TextStyle.Font.Size = vg.Points(11)
@@ -46,65 +49,65 @@ func newPlot(title, xLabel, yLabel string) *plot.Plot {
 	return p
 }
 
-// series is one line of a line plot.
-type series struct {
-	name   string
-	xs, ys []float64
-	color  color.Color
-	dashed bool
-	points bool
+// Series is one line of a line plot.
+type Series struct {
+	Name   string // in the legend; "" leaves it out
+	XS, YS []float64
+	Color  color.Color
+	Dashed bool
+	Points bool // a dot at every point as well as the line
 }
 
-// add draws s on p, skipping NaN values (a line is broken there).
-func (s series) add(p *plot.Plot) error {
+// Add draws s on p, skipping NaN values (a line is broken there).
+func (s Series) Add(p *plot.Plot) error {
 	var xys plotter.XYs
-	for i := range s.xs {
-		if math.IsNaN(s.ys[i]) || math.IsInf(s.ys[i], 0) {
+	for i := range s.XS {
+		if math.IsNaN(s.YS[i]) || math.IsInf(s.YS[i], 0) {
 			continue
 		}
-		xys = append(xys, plotter.XY{X: s.xs[i], Y: s.ys[i]})
+		xys = append(xys, plotter.XY{X: s.XS[i], Y: s.YS[i]})
 	}
 	if len(xys) == 0 {
 		return nil
 	}
 	l, err := plotter.NewLine(xys)
 	if err != nil {
-		return fmt.Errorf("plot %q: %w", s.name, err)
+		return fmt.Errorf("plot %q: %w", s.Name, err)
 	}
-	l.Color = s.color
+	l.Color = s.Color
 	l.Width = vg.Points(1.5)
-	if s.dashed {
+	if s.Dashed {
 		l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 	}
 	p.Add(l)
 	thumbs := []plot.Thumbnailer{l}
-	if s.points {
+	if s.Points {
 		sc, err := plotter.NewScatter(xys)
 		if err != nil {
-			return fmt.Errorf("plot %q: %w", s.name, err)
+			return fmt.Errorf("plot %q: %w", s.Name, err)
 		}
-		sc.Color = s.color
+		sc.Color = s.Color
 		sc.Shape = draw.CircleGlyph{}
 		sc.Radius = vg.Points(2.2)
 		p.Add(sc)
 		thumbs = append(thumbs, sc)
 	}
-	if s.name != "" {
-		p.Legend.Add(s.name, thumbs...)
+	if s.Name != "" {
+		p.Legend.Add(s.Name, thumbs...)
 	}
 	return nil
 }
 
-// hline draws a horizontal reference line across [x0, x1].
-func hline(p *plot.Plot, name string, y, x0, x1 float64, c color.Color) error {
-	return series{name: name, xs: []float64{x0, x1}, ys: []float64{y, y}, color: c, dashed: true}.add(p)
+// HLine draws a horizontal reference line across [x0, x1].
+func HLine(p *plot.Plot, name string, y, x0, x1 float64, c color.Color) error {
+	return Series{Name: name, XS: []float64{x0, x1}, YS: []float64{y, y}, Color: c, Dashed: true}.Add(p)
 }
 
-// log2Axis lays out values such as T/H or H on a log2 scale: x is drawn at log2(value),
+// Log2Axis lays out values such as T/H or H on a log2 scale: x is drawn at log2(value),
 // with a tick labelled by the value itself at every one of them. (plot.LogScale places
 // the axis label by the arithmetic midpoint of the range, which pushes a long label off
 // the right edge and squeezes the plot.)
-func log2Axis(a *plot.Axis, values []float64) {
+func Log2Axis(a *plot.Axis, values []float64) {
 	ticks := make(plot.ConstantTicks, len(values))
 	for i, v := range values {
 		ticks[i] = plot.Tick{Value: math.Log2(v), Label: strconv.FormatFloat(v, 'g', -1, 64)}
@@ -113,8 +116,8 @@ func log2Axis(a *plot.Axis, values []float64) {
 	a.Min, a.Max = math.Log2(values[0])-0.2, math.Log2(values[len(values)-1])+0.2
 }
 
-// log2s maps values to their positions on a log2Axis.
-func log2s(values []float64) []float64 {
+// Log2s maps values to their positions on a Log2Axis.
+func Log2s(values []float64) []float64 {
 	out := make([]float64, len(values))
 	for i, v := range values {
 		out[i] = math.Log2(v)
@@ -122,8 +125,8 @@ func log2s(values []float64) []float64 {
 	return out
 }
 
-// shareY gives plots the union of their y ranges.
-func shareY(ps []*plot.Plot) {
+// ShareY gives plots the union of their y ranges.
+func ShareY(ps []*plot.Plot) {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, p := range ps {
 		lo, hi = math.Min(lo, p.Y.Min), math.Max(hi, p.Y.Max)
@@ -133,18 +136,18 @@ func shareY(ps []*plot.Plot) {
 	}
 }
 
-// minSpan widens an axis to at least span around its middle, so that a flat line is
+// MinSpan widens an axis to at least span around its middle, so that a flat line is
 // not drawn as if it varied.
-func minSpan(a *plot.Axis, span float64) {
+func MinSpan(a *plot.Axis, span float64) {
 	if a.Max-a.Min < span {
 		mid := (a.Max + a.Min) / 2
 		a.Min, a.Max = mid-span/2, mid+span/2
 	}
 }
 
-// intTicks marks the integers in [lo, hi] that are multiples of step (at least 1), or
+// IntTicks marks the integers in [lo, hi] that are multiples of step (at least 1), or
 // about ten of them when step is 0.
-func intTicks(lo, hi, step int) plot.ConstantTicks {
+func IntTicks(lo, hi, step int) plot.ConstantTicks {
 	if step <= 0 {
 		step = max(1, (hi-lo+9)/10)
 	}
@@ -155,10 +158,10 @@ func intTicks(lo, hi, step int) plot.ConstantTicks {
 	return t
 }
 
-// intTicker is plot.DefaultTicks with integer labels, for counts such as batches.
-type intTicker struct{}
+// IntTicker is plot.DefaultTicks with integer labels, for counts such as batches.
+type IntTicker struct{}
 
-func (intTicker) Ticks(lo, hi float64) []plot.Tick {
+func (IntTicker) Ticks(lo, hi float64) []plot.Tick {
 	ts := plot.DefaultTicks{}.Ticks(lo, hi)
 	for i := range ts {
 		if ts[i].Label != "" {
@@ -168,11 +171,11 @@ func (intTicker) Ticks(lo, hi float64) []plot.Tick {
 	return ts
 }
 
-// logTicks marks 1, 2 and 5 times the powers of ten on a log axis; plot.LogTicks marks
+// LogTicks marks 1, 2 and 5 times the powers of ten on a log axis; plot.LogTicks marks
 // only the powers, which leaves a range under a decade with one label or none.
-type logTicks struct{}
+type LogTicks struct{}
 
-func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+func (LogTicks) Ticks(lo, hi float64) []plot.Tick {
 	var t []plot.Tick
 	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
 		for _, m := range []float64{1, 2, 5} {
@@ -185,31 +188,31 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 	return t
 }
 
-// savePNG renders draw onto a w x h canvas and writes it atomically as PNG.
-func savePNG(path string, w, h vg.Length, render func(dc draw.Canvas)) error {
+// SavePNG renders paint onto a w x h canvas and writes it atomically as PNG.
+func SavePNG(path string, w, h vg.Length, paint func(dc draw.Canvas)) error {
 	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(110))
 	dc := draw.New(img)
 	// An opaque white background: a transparent PNG is unreadable on a dark page.
 	dc.SetColor(color.White)
 	dc.Fill(dc.Rectangle.Path())
-	render(dc)
+	paint(dc)
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return fmt.Errorf("render %s: %w", path, err)
 	}
-	return writeFileAtomic(path, buf.Bytes())
+	return WriteFile(path, buf.Bytes())
 }
 
-// savePlot writes one plot, its legend to the right of it.
-func savePlot(path string, p *plot.Plot, w, h vg.Length) error {
-	return saveTiles(path, "", [][]*plot.Plot{{p}}, w, h)
+// SavePlot writes one plot, its legend to the right of it.
+func SavePlot(path string, p *plot.Plot, w, h vg.Length) error {
+	return SaveTiles(path, "", [][]*plot.Plot{{p}}, w, h)
 }
 
-// saveTiles draws a grid of plots (rows of columns; nil leaves a tile empty) aligned on
+// SaveTiles draws a grid of plots (rows of columns; nil leaves a tile empty) aligned on
 // one canvas under a title. The first legend found is drawn once, to the right of the
 // grid, and the plots' own legends are dropped: every panel of a figure uses the same
 // series styles, and a legend inside a panel hides data.
-func saveTiles(path, title string, plots [][]*plot.Plot, w, h vg.Length) error {
+func SaveTiles(path, title string, plots [][]*plot.Plot, w, h vg.Length) error {
 	var leg *plot.Legend
 	for _, row := range plots {
 		for _, p := range row {
@@ -225,7 +228,7 @@ func saveTiles(path, title string, plots [][]*plot.Plot, w, h vg.Length) error {
 			p.Legend = plot.NewLegend()
 		}
 	}
-	return savePNG(path, w, h, func(dc draw.Canvas) {
+	return SavePNG(path, w, h, func(dc draw.Canvas) {
 		top := vg.Length(0)
 		if title != "" {
 			top = vg.Points(22)
@@ -273,8 +276,8 @@ func legendLen(l *plot.Legend) int {
 	return 1
 }
 
-// gridOf lays out plots in rows of cols.
-func gridOf(ps []*plot.Plot, cols int) [][]*plot.Plot {
+// GridOf lays out plots in rows of cols.
+func GridOf(ps []*plot.Plot, cols int) [][]*plot.Plot {
 	rows := (len(ps) + cols - 1) / cols
 	out := make([][]*plot.Plot, rows)
 	for r := range out {
