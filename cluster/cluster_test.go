@@ -55,7 +55,8 @@ func (r *recorder) Batch(s pcnet.BatchStats) {
 	r.Recorder.Batch(s)
 	for _, n := range r.Nodes() {
 		for _, st := range n.Steps {
-			r.lines = append(r.lines, fmt.Sprintf("node %d %+v step %d %#x %#x", n.Node, r.infos[n.Node], st.Step, math.Float64bits(st.ErrorMaxAbs), math.Float64bits(st.ChangeMaxAbs)))
+			r.lines = append(r.lines, fmt.Sprintf("node %d %+v step %d %#x %#x energy %#x", n.Node, r.infos[n.Node], st.Step,
+				math.Float64bits(st.ErrorMaxAbs), math.Float64bits(st.ChangeMaxAbs), math.Float64bits(st.Energy)))
 		}
 		n.End.Compute, n.End.Wait = 0, 0
 		r.lines = append(r.lines, fmt.Sprintf("node %d end %+v", n.Node, n.End))

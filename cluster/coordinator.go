@@ -455,15 +455,27 @@ func (c *Coordinator) run(ctx context.Context, x *mat.Dense, labels []int, learn
 		return loss, &workerFault{msg: fault.Fault, nonFinite: fault.NonFinite}
 	}
 	if c.cfg.Observer != nil {
+		var nodes []pcnet.NodeReport
 		for _, r := range reports {
 			for _, n := range r.Nodes {
 				if n.Node < 0 || n.Node >= len(c.nodeObs) {
 					return loss, c.fail(fmt.Errorf("cluster: run %s: a report on node %d", c.o.Run, n.Node))
 				}
-				n.report().Replay(c.nodeObs[n.Node])
+				nr := n.report()
+				nr.Replay(c.nodeObs[n.Node])
+				nodes = append(nodes, nr)
 			}
 		}
-		c.cfg.Observer.Batch(pcnet.BatchStats{Variant: c.cfg.Variant, Hidden: c.h, Steps: c.cfg.Steps, Batch: rows, Loss: loss, Learned: learn})
+		st := pcnet.BatchStats{Variant: c.cfg.Variant, Hidden: c.h, Steps: c.cfg.Steps, Batch: rows, Loss: loss, Learned: learn}
+		// F(0) and F(T) added up in node order, as a Network adds them.
+		tr, err := pcnet.Energy(nodes)
+		if err != nil {
+			return loss, c.fail(fmt.Errorf("cluster: run %s: %w", c.o.Run, err))
+		}
+		if len(tr.Total) > 0 {
+			st.EnergyFirst, st.EnergyLast = tr.Total[0], tr.Total[len(tr.Total)-1]
+		}
+		c.cfg.Observer.Batch(st)
 	}
 	return loss, nil
 }

@@ -100,6 +100,7 @@ type stepStats struct {
 	Step         int
 	ErrorMaxAbs  uint64 // Float64bits
 	ChangeMaxAbs uint64
+	Energy       uint64
 }
 
 func floatBytes(v []float64) []byte {
@@ -134,7 +135,7 @@ func toNodeReports(rs []pcnet.NodeReport) []nodeReport {
 	for i, r := range rs {
 		out[i] = nodeReport{Node: r.Node, End: r.End}
 		for _, s := range r.Steps {
-			out[i].Steps = append(out[i].Steps, stepStats{Step: s.Step, ErrorMaxAbs: math.Float64bits(s.ErrorMaxAbs), ChangeMaxAbs: math.Float64bits(s.ChangeMaxAbs)})
+			out[i].Steps = append(out[i].Steps, stepStats{Step: s.Step, ErrorMaxAbs: math.Float64bits(s.ErrorMaxAbs), ChangeMaxAbs: math.Float64bits(s.ChangeMaxAbs), Energy: math.Float64bits(s.Energy)})
 		}
 	}
 	return out
@@ -143,7 +144,7 @@ func toNodeReports(rs []pcnet.NodeReport) []nodeReport {
 func (r nodeReport) report() pcnet.NodeReport {
 	out := pcnet.NodeReport{Node: r.Node, End: r.End}
 	for _, s := range r.Steps {
-		out.Steps = append(out.Steps, pcnet.StepStats{Step: s.Step, ErrorMaxAbs: math.Float64frombits(s.ErrorMaxAbs), ChangeMaxAbs: math.Float64frombits(s.ChangeMaxAbs)})
+		out.Steps = append(out.Steps, pcnet.StepStats{Step: s.Step, ErrorMaxAbs: math.Float64frombits(s.ErrorMaxAbs), ChangeMaxAbs: math.Float64frombits(s.ChangeMaxAbs), Energy: math.Float64frombits(s.Energy)})
 	}
 	return out
 }

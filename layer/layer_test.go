@@ -255,7 +255,8 @@ func TestStatsRulesMatchThePlainRules(t *testing.T) {
 	// against plain Go arithmetic (vmath's own tests cover lengths, NaN and infinities).
 	e1, e2, e3 := mat.DenseCopyOf(old), mat.DenseCopyOf(old), mat.NewDense(5, 7, nil)
 	PredictionError(e1, x, p)
-	size, change := PredictionErrorStats(e2, x, p)
+	st := PredictionErrorStats(e2, x, p)
+	size, change := st.Size, st.Change
 	e3.Sub(x, p)
 	require.Equal(t, e3.RawMatrix().Data, e1.RawMatrix().Data)
 	require.Equal(t, e1.RawMatrix().Data, e2.RawMatrix().Data)
@@ -263,19 +264,32 @@ func TestStatsRulesMatchThePlainRules(t *testing.T) {
 	d.Sub(e2, old)
 	require.Equal(t, floats.Max(absAll(e2)), size)
 	require.Equal(t, floats.Max(absAll(&d)), change)
+	require.InEpsilon(t, sumSquares(e2), st.Squares, 1e-14)
 
 	f1, f2, f3 := mat.DenseCopyOf(old), mat.DenseCopyOf(old), mat.DenseCopyOf(old)
 	FixedPredictionErrorStep(f1, j, 0.3)
-	size, change = FixedPredictionErrorStepStats(f2, j, 0.3)
+	st = FixedPredictionErrorStepStats(f2, j, 0.3)
+	size, change = st.Size, st.Change
 	f3.Apply(func(r, c int, v float64) float64 { return v - 0.3*(v-j.At(r, c)) }, f3)
 	require.Equal(t, f3.RawMatrix().Data, f1.RawMatrix().Data)
 	require.Equal(t, f1.RawMatrix().Data, f2.RawMatrix().Data)
 	require.Equal(t, floats.Max(absAll(f2)), size)
 	require.Greater(t, change, 0.0)
+	require.InEpsilon(t, sumSquares(f2), st.Squares, 1e-14)
+	require.Equal(t, st.Squares, MeasureError(f2).Squares, "MeasureError sums in the rules' order")
 
 	p.Set(2, 3, math.NaN())
-	size, change = PredictionErrorStats(e2, x, p)
-	require.True(t, math.IsNaN(size) && math.IsNaN(change))
+	st = PredictionErrorStats(e2, x, p)
+	require.True(t, math.IsNaN(st.Size) && math.IsNaN(st.Change) && math.IsNaN(st.Squares))
+}
+
+// sumSquares is the plain sequential Σv² of m's elements.
+func sumSquares(m *mat.Dense) float64 {
+	s := 0.0
+	for _, v := range m.RawMatrix().Data {
+		s += v * v
+	}
+	return s
 }
 
 func absAll(m *mat.Dense) []float64 {
@@ -286,24 +300,32 @@ func absAll(m *mat.Dense) []float64 {
 	return out
 }
 
-func TestMaxAbs(t *testing.T) {
+func TestMeasureError(t *testing.T) {
 	nan, inf := math.NaN(), math.Inf(1)
 	for _, tc := range []struct {
-		name string
-		data []float64
-		want float64
+		name    string
+		data    []float64
+		want    float64
+		squares float64
 	}{
-		{"zeros", []float64{0, math.Copysign(0, -1), 0, 0, 0, 0}, 0},
-		{"negative largest", []float64{0.5, -3, 2, 0, 1, -2.5}, 3},
-		{"infinity", []float64{1, -inf, 2, 0, 1, 0}, inf},
-		{"NaN beats infinity", []float64{inf, 1, nan, 0, 1, 0}, nan},
+		{"zeros", []float64{0, math.Copysign(0, -1), 0, 0, 0, 0}, 0, 0},
+		{"negative largest", []float64{0.5, -3, 2, 0, 1, -2.5}, 3, 20.5},
+		{"infinity", []float64{1, -inf, 2, 0, 1, 0}, inf, inf},
+		{"NaN beats infinity", []float64{inf, 1, nan, 0, 1, 0}, nan, nan},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := MaxAbs(mat.NewDense(2, 3, tc.data))
-			require.Equal(t, math.Float64bits(math.Abs(tc.want)), math.Float64bits(math.Abs(got)), "got %v", got)
+			got := MeasureError(mat.NewDense(2, 3, tc.data))
+			require.Equal(t, math.Float64bits(math.Abs(tc.want)), math.Float64bits(math.Abs(got.Size)), "got %v", got.Size)
+			require.Equal(t, math.IsNaN(tc.squares), math.IsNaN(got.Squares), "squares %v", got.Squares)
+			if !math.IsNaN(tc.squares) {
+				require.Equal(t, tc.squares, got.Squares)
+			}
+			require.Zero(t, got.Change)
 		})
 	}
 	// A view skips the elements outside it.
 	m := mat.NewDense(2, 3, []float64{1, -7, 9, -2, 8, 9})
-	require.Equal(t, 8.0, MaxAbs(m.Slice(0, 2, 0, 2).(*mat.Dense)))
+	got := MeasureError(m.Slice(0, 2, 0, 2).(*mat.Dense))
+	require.Equal(t, 8.0, got.Size)
+	require.Equal(t, 1.0+49+4+64, got.Squares)
 }

@@ -149,3 +149,62 @@ func checkLabels(op string, z *mat.Dense, labels []int) (int, int) {
 	}
 	return r, k
 }
+
+// NegGradValue writes -dE/dz into dst, as loss.NegGrad does, and returns E, as
+// loss.Value does, both bit for bit. For NLL and SquaredError it makes one pass over z (a
+// row's log-sum-exp serves both), so that an observer can have the loss at every
+// inference step for little more than the output error costs; any other Loss is called
+// twice.
+func NegGradValue(loss Loss, dst, z *mat.Dense, labels []int) float64 {
+	switch loss.(type) {
+	case NLL:
+		return nllNegGradValue(dst, z, labels)
+	case SquaredError:
+		return squaredNegGradValue(dst, z, labels)
+	}
+	loss.NegGrad(dst, z, labels)
+	return loss.Value(z, labels)
+}
+
+// nllNegGradValue is NLL's NegGrad and Value in one pass, with their arithmetic.
+func nllNegGradValue(dst, z *mat.Dense, labels []int) float64 {
+	r, k := checkLabels("NLL.NegGrad", z, labels)
+	mustShape("NLL.NegGrad", "destination", dst, r, k)
+	zr, dr := raw(z), raw(dst)
+	inv := 1 / float64(r)
+	var sum float64
+	for i := 0; i < r; i++ {
+		row := zr.Data[i*zr.Stride : i*zr.Stride+k]
+		out := dr.Data[i*dr.Stride : i*dr.Stride+k]
+		lse := logSumExp(row)
+		sum += lse - row[labels[i]] // read before out is written: dst may be z
+		for j, v := range row {
+			out[j] = -math.Exp(v-lse) * inv
+		}
+		out[labels[i]] += inv
+	}
+	return sum / float64(r)
+}
+
+// squaredNegGradValue is SquaredError's NegGrad and Value in one pass, with their
+// arithmetic.
+func squaredNegGradValue(dst, z *mat.Dense, labels []int) float64 {
+	r, k := checkLabels("SquaredError.NegGrad", z, labels)
+	mustShape("SquaredError.NegGrad", "destination", dst, r, k)
+	zr, dr := raw(z), raw(dst)
+	inv := 1 / float64(r)
+	var sum float64
+	for i := 0; i < r; i++ {
+		out := dr.Data[i*dr.Stride : i*dr.Stride+k]
+		for j, v := range zr.Data[i*zr.Stride : i*zr.Stride+k] {
+			d := v
+			if j == labels[i] {
+				d--
+			}
+			sum += d * d
+			out[j] = -v * inv
+		}
+		out[labels[i]] += inv
+	}
+	return sum / (2 * float64(r))
+}

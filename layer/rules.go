@@ -76,63 +76,76 @@ func forEach3(op string, a, b, d *mat.Dense, f func(a, b, d []float64)) {
 }
 
 // The ...Stats forms of the rules below also return max|e| and max|Δe| of the error they
-// write, measured in the same pass (by vmath's kernels, vectorised on amd64) so that an
-// observed network pays little for watching. A NaN anywhere makes the maximum NaN, an
-// infinity makes it +Inf.
+// write, and Σe² (a node's energy term without pi_l/2), measured in the same pass (by
+// vmath's kernels, vectorised on amd64) so that an observed network pays little for
+// watching. A NaN anywhere makes the maximum NaN, an infinity makes it +Inf.
 
-// PredictionErrorStats is PredictionError that also returns max|e_new| and
-// max|e_new - e_old|, where e_old is e's content on entry.
-func PredictionErrorStats(e, x, p *mat.Dense) (size, change float64) {
+// PredictionErrorStats is PredictionError that also returns the ErrorStats of the new e,
+// with Change max|e_new - e_old|, where e_old is e's content on entry.
+func PredictionErrorStats(e, x, p *mat.Dense) ErrorStats {
 	return predictionError("PredictionErrorStats", e, x, p)
 }
 
-// FixedPredictionErrorStepStats is FixedPredictionErrorStep that also returns max|e_new|
-// and max|gamma (e - jte)|, the size of the step.
-func FixedPredictionErrorStepStats(e, jte *mat.Dense, gamma float64) (size, change float64) {
+// FixedPredictionErrorStepStats is FixedPredictionErrorStep that also returns the
+// ErrorStats of the new e, with Change max|gamma (e - jte)|, the size of the step.
+func FixedPredictionErrorStepStats(e, jte *mat.Dense, gamma float64) ErrorStats {
 	return fixedPredictionErrorStep("FixedPredictionErrorStepStats", e, jte, gamma)
 }
 
-// MaxAbs returns max|v| over the elements of m, as the Stats rules measure it (a NaN
-// anywhere makes it NaN): for an error no rule formed, such as FPA's e_l(0), so that
-// what is reported is the buffer's content rather than what it ought to hold.
-func MaxAbs(m *mat.Dense) float64 {
-	var mx maxima
+// ErrorStats are the figures of an error matrix that an observer reports.
+type ErrorStats struct {
+	Size    float64 // max|e|
+	Change  float64 // max|Δe| of the rule that formed e (0 from MeasureError)
+	Squares float64 // Σe² over every element, in the order of vmath.SumSquares per row
+}
+
+// MeasureError returns max|e| and Σe² of m, as the Stats rules measure them (a NaN
+// anywhere makes the maximum NaN; the squares are summed row by row in the kernels'
+// order): for an error no rule formed, such as FPA's e_l(0), so that what is reported is
+// the buffer's content rather than what it ought to hold.
+func MeasureError(m *mat.Dense) ErrorStats {
+	var s ErrorStats
 	r, c := m.Dims()
 	mr := raw(m)
-	for i := 0; i < r; i++ {
-		for _, v := range mr.Data[i*mr.Stride : i*mr.Stride+c] {
-			mx.add(math.Abs(v), 0)
-		}
+	if mr.Stride == c { // contiguous: one sum, as forEach2 makes one kernel call
+		r, c = 1, r*c
 	}
-	return mx.size
+	for i := 0; i < r; i++ {
+		row := mr.Data[i*mr.Stride : i*mr.Stride+c]
+		for _, v := range row {
+			s.add(math.Abs(v), 0, 0)
+		}
+		s.Squares += vmath.SumSquares(row)
+	}
+	return s
 }
 
 // predictionError and fixedPredictionErrorStep are the two rules and their maxima, with
 // op naming the caller in shape errors.
-func predictionError(op string, e, x, p *mat.Dense) (size, change float64) {
+func predictionError(op string, e, x, p *mat.Dense) ErrorStats {
 	r, c := x.Dims()
 	mustShape(op, "prediction", p, r, c)
 	mustShape(op, "error", e, r, c)
-	var m maxima
-	forEach3(op, e, x, p, func(e, x, p []float64) { m.add(vmath.DiffMax(e, x, p)) })
-	return m.size, m.change
+	var s ErrorStats
+	forEach3(op, e, x, p, func(e, x, p []float64) { s.add(vmath.DiffMax(e, x, p)) })
+	return s
 }
 
-func fixedPredictionErrorStep(op string, e, jte *mat.Dense, gamma float64) (size, change float64) {
-	var m maxima
-	forEach2(op, e, jte, func(e, j []float64) { m.add(vmath.StepMax(e, j, gamma)) })
-	return m.size, m.change
+func fixedPredictionErrorStep(op string, e, jte *mat.Dense, gamma float64) ErrorStats {
+	var s ErrorStats
+	forEach2(op, e, jte, func(e, j []float64) { s.add(vmath.StepMax(e, j, gamma)) })
+	return s
 }
 
-// maxima combines the row maxima of a Stats rule. The values are non-negative or NaN, so
-// comparing bit patterns orders them and lets a NaN win.
-type maxima struct{ size, change float64 }
-
-func (m *maxima) add(size, change float64) {
-	if math.Float64bits(size) > math.Float64bits(m.size) {
-		m.size = size
+// add combines the figures of one row (or of the whole matrix, when it is contiguous)
+// into s. The maxima are non-negative or NaN, so comparing bit patterns orders them and
+// lets a NaN win; the rows' sums of squares are added in row order.
+func (s *ErrorStats) add(size, change, squares float64) {
+	if math.Float64bits(size) > math.Float64bits(s.Size) {
+		s.Size = size
 	}
-	if math.Float64bits(change) > math.Float64bits(m.change) {
-		m.change = change
+	if math.Float64bits(change) > math.Float64bits(s.Change) {
+		s.Change = change
 	}
+	s.Squares += squares
 }

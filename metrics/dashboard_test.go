@@ -32,6 +32,7 @@ var requiredPanels = []string{
 	"Accuracy",
 	"Cosine to BP",
 	"Link latency",
+	"Energy at the first and last inference step",
 }
 
 type dashboard struct {
@@ -222,7 +223,8 @@ func TestDashboardQueriesKnownSeries(t *testing.T) {
 		}
 	}
 	require.Positive(t, seen)
-	for _, name := range []string{"pcnet_error_first_nonzero_step_sum", "pcnet_error_convergence_step_count", "pcnet_vjps_total", "pcnet_network_hidden_layers", "pcnet_link_latency_seconds_bucket", "pcnet_link_wire_bytes_total"} {
+	for _, name := range []string{"pcnet_error_first_nonzero_step_sum", "pcnet_error_convergence_step_count", "pcnet_vjps_total", "pcnet_network_hidden_layers", "pcnet_link_latency_seconds_bucket", "pcnet_link_wire_bytes_total",
+		"pcnet_batch_energy", "pcnet_batch_energy_drop_per_step"} {
 		require.True(t, slices.ContainsFunc(dashboardExprs(t), func(e string) bool { return strings.Contains(e, name) }), "no panel shows %s", name)
 	}
 }

@@ -18,7 +18,7 @@
 //
 // Labels are bounded: variant (fpa, pc, scaled, zil, ipc), distance (1..H), layer (a node or
 // weight layer index, or "all"), split (train, validation, test), direction (up, down),
-// link ("l-(l+1)", l < 1024).
+// step (first, last), link ("l-(l+1)", l < 1024).
 //
 //	pcnet_error_first_nonzero_step{variant,distance}   histogram, buckets 0,1,...,MaxStep
 //	pcnet_error_convergence_step{variant,distance}     histogram, buckets 0,1,...,MaxStep
@@ -34,6 +34,8 @@
 //	pcnet_node_compute_seconds_total{variant,layer}    counter (layer: node 0..H+1)
 //	pcnet_node_wait_seconds_total{variant,layer}       counter (layer: node 0..H+1)
 //	pcnet_batch_loss{variant}                          gauge: last batch, feed-forward
+//	pcnet_batch_energy{variant,step}                   gauge: last batch, F(0) or F(T)
+//	pcnet_batch_energy_drop_per_step{variant}          gauge: last batch, (F(0)-F(T))/T
 //	pcnet_train_loss{split}                            gauge
 //	pcnet_train_accuracy_ratio{split}                  gauge
 //	pcnet_train_epoch                                  gauge: epochs completed
@@ -55,6 +57,20 @@
 // and a node whose error stayed zero to the end (T < d) counts in unreached_total and in
 // neither histogram. Since the step at which the error arrives always moves it, no node
 // converges before its first non-zero step, hence not before d.
+//
+// # Energy
+//
+// The energy F(t) = sum_{l=1..H} pi_l/2 ||e_l(t)||² + E(t) is the free energy that
+// standard PC's inference descends (docs/design.md §2, §5): ||e_l||² sums every entry of
+// the batch's error, and E is the loss at the output's current prediction, averaged over
+// the batch like every loss here. For every batch the runtime adds up the nodes' terms at
+// the first step (t = 0, where every hidden error is zero, so F(0) is the feed-forward
+// loss) and the last (t = T); pcnet_batch_energy holds both for the last batch of each
+// variant, and pcnet_batch_energy_drop_per_step their difference over T. Scraped, they
+// are a per-batch sample: plot pcnet_batch_energy by step to see how far inference
+// lowers the energy, and the drop per step to see it stall (near 0) or rise (below 0,
+// a step size too large). The whole trace F(0..T) and its per-node terms are in the
+// pcnet.StepStats the Observer hook gets (and in pcnet compare -json).
 //
 // # Work
 //
@@ -81,7 +97,8 @@
 // numbers with what it has seen; End adds the node's counts and observes the histograms
 // once per batch. Nothing allocates per step or per batch, and Metrics costs no more than
 // an Observer that does nothing. The cost of observation is the runtime's: with any
-// Observer, pcnet measures max|e| and max|Δe| of every hidden node at every step and
-// reads the clock around every wait. BenchmarkObserverOverhead measures both, paired
+// Observer, pcnet measures max|e|, max|Δe| and the energy term of every hidden node
+// (in the pass that forms the error) and the loss at the output at every step, and reads
+// the clock around every wait. BenchmarkObserverOverhead measures both, paired
 // with an unobserved network.
 package metrics

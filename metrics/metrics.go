@@ -83,6 +83,7 @@ const (
 	labelDirection = "direction"
 	labelOutcome   = "outcome"
 	labelPayload   = "payload"
+	labelStep      = "step"
 )
 
 // Metrics holds pcnet's collectors on the registry given to New. It is a pcnet.Observer:
@@ -108,6 +109,8 @@ type Metrics struct {
 	wait         *prometheus.CounterVec
 	hidden       *prometheus.GaugeVec
 	batchLoss    *prometheus.GaugeVec
+	energy       *prometheus.GaugeVec
+	energyDrop   *prometheus.GaugeVec
 
 	// Training.
 	loss     *prometheus.GaugeVec
@@ -129,6 +132,8 @@ type Metrics struct {
 type variantMetrics struct {
 	inferences, updates, steps prometheus.Counter
 	loss                       prometheus.Gauge
+	energyFirst, energyLast    prometheus.Gauge
+	energyDrop                 prometheus.Gauge
 	vjpsComputed, vjpsSkipped  prometheus.Counter
 	messagesUp, messagesDown   [channels.NumPayloads]prometheus.Counter
 	bytesUp, bytesDown         [channels.NumPayloads]prometheus.Counter
@@ -196,6 +201,12 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		batchLoss: b.gauge("pcnet_batch_loss",
 			"Loss of the last batch at the feed-forward values.",
 			labelVariant),
+		energy: b.gauge("pcnet_batch_energy",
+			"Energy F = sum over hidden nodes of pi_l/2 ||e_l||^2 plus the loss at the current prediction, of the last batch at its first (step=\"first\", t = 0: the feed-forward loss) and last (step=\"last\", t = T) inference step.",
+			labelVariant, labelStep),
+		energyDrop: b.gauge("pcnet_batch_energy_drop_per_step",
+			"(F(0) - F(T)) / T of the last batch: how much each inference step lowered the energy on average (negative if it rose; 0 when T = 0).",
+			labelVariant),
 
 		loss: b.gauge("pcnet_train_loss",
 			"Loss reported by the trainer, by split.",
@@ -246,6 +257,9 @@ func (m *Metrics) variant(v pcnet.Variant) *variantMetrics {
 			updates:      m.updates.WithLabelValues(s),
 			steps:        m.steps.WithLabelValues(s),
 			loss:         m.batchLoss.WithLabelValues(s),
+			energyFirst:  m.energy.WithLabelValues(s, "first"),
+			energyLast:   m.energy.WithLabelValues(s, "last"),
+			energyDrop:   m.energyDrop.WithLabelValues(s),
 			vjpsComputed: m.vjps.WithLabelValues(s, "computed"),
 			vjpsSkipped:  m.vjps.WithLabelValues(s, "skipped"),
 			hidden:       m.hidden.WithLabelValues(s),

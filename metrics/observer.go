@@ -48,6 +48,13 @@ func (m *Metrics) Batch(s pcnet.BatchStats) {
 	}
 	vm.steps.Add(float64(s.Steps))
 	vm.loss.Set(s.Loss)
+	vm.energyFirst.Set(s.EnergyFirst)
+	vm.energyLast.Set(s.EnergyLast)
+	drop := 0.0
+	if s.Steps > 0 {
+		drop = (s.EnergyFirst - s.EnergyLast) / float64(s.Steps)
+	}
+	vm.energyDrop.Set(drop)
 }
 
 // nodeObserver watches one node. pcnet calls it from that node's goroutine only, so its

@@ -115,6 +115,7 @@
 // Incremental every layer takes a weight VJP at every step, (2H + 1)·T in all. Observer
 // sees these counts (NodeStats.VJPs computed, NodeStats.SkippedVJPs skipped by the event
 // schedule: their sum is the dense count), the errors of every hidden node at every step,
-// the messages by payload and the time each node computes and waits; without an Observer
-// none of it is measured.
+// every node's term of the energy F(t) at every step (StepStats.Energy; BatchStats has
+// F(0) and F(T), Energy the whole trace of a Recorder's batch), the messages by payload
+// and the time each node computes and waits; without an Observer none of it is measured.
 package pcnet

@@ -74,6 +74,7 @@ func newHost(ctx context.Context, s hostSpec) (*host, error) {
 		nd := newNode(&ho.cfg, l, h, d, ho.widths[l])
 		if s.observe != nil {
 			nd.obs = s.observe(nd.info())
+			nd.watched = true
 		}
 		if nd.grad != nil {
 			ho.updates = append(ho.updates, nd.grad)
@@ -116,6 +117,18 @@ func newNode(cfg *Config, l, h int, d *layer.Dense, width int) *node {
 		}
 	}
 	return nd
+}
+
+// energy returns F(0) and F(T) of the last batch: the hosted nodes' terms added in node
+// order, as Energy adds a recorder's (the input node's term is zero).
+func (n *host) energy() (first, last float64) {
+	for _, nd := range n.nodes {
+		if nd.l >= 1 {
+			first += nd.energyFirst
+			last += nd.energy
+		}
+	}
+	return first, last
 }
 
 // info describes the node to an Observer.

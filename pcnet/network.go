@@ -213,7 +213,9 @@ func (n *Network) runBatch(ctx context.Context, x *mat.Dense, labels []int, lear
 	}
 	if n.cfg.Observer != nil {
 		batch, _ := x.Dims()
-		n.cfg.Observer.Batch(BatchStats{Variant: n.cfg.Variant, Hidden: n.h, Steps: n.cfg.Steps, Batch: batch, Loss: loss, Learned: learn})
+		first, last := n.energy()
+		n.cfg.Observer.Batch(BatchStats{Variant: n.cfg.Variant, Hidden: n.h, Steps: n.cfg.Steps, Batch: batch, Loss: loss, Learned: learn,
+			EnergyFirst: first, EnergyLast: last})
 	}
 	return loss, nil
 }

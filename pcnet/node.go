@@ -57,8 +57,14 @@ type node struct {
 	// the end (a non-finite loss or weight): the engine reports it once every node is
 	// done, so that no neighbour is left waiting for a message.
 	fault error
-	// observed: max|e| and max|Δe| of the error the node will report at its next step.
-	size, change float64
+	// watched: the network has an Observer, so the node measures its error and energy
+	// (whether or not its own NodeObserver is nil: BatchStats sums every node's energy).
+	watched bool
+	// observed: max|e|, max|Δe| and Σe² of the error the node will report at its next
+	// step, and its energy term (docs/design.md §5): pi_l/2 Σe² for a hidden node, E at the
+	// current prediction for the output node. energyFirst is the term at step 0.
+	size, change, squares float64
+	energy, energyFirst   float64
 }
 
 // known is what the event schedule knows about a node's buffers without reading them.
@@ -198,20 +204,26 @@ func (n *node) formError(t int, pred channels.Payload, below, down *mat.Dense) c
 	switch n.role {
 	case outputRole:
 		// e_{H+1} = -dE/dz at the current prediction; FPA keeps the feed-forward one.
-		if below != nil {
+		// E moves only with the prediction: without a new one it is the last step's.
+		switch {
+		case below != nil && n.watched:
+			n.energy = layer.NegGradValue(n.cfg.Loss, w.e, below, n.labels)
+		case below != nil:
 			n.cfg.Loss.NegGrad(w.e, below, n.labels)
-		} else if n.event {
+		case n.event:
 			out = channels.Unchanged
 		}
+		n.observeStep(t, StepStats{Step: t, Energy: n.energy})
 	case hiddenRole:
 		if n.cfg.Variant.fixedPredictions() {
 			// e_l is integrated, nothing to form: say whether it moved since it was sent.
 			switch {
 			case !n.event:
-				if t == 0 && n.obs != nil {
+				if t == 0 && n.watched {
 					// The buffer should hold zeros now; measure it rather than assume it,
 					// so that a stale error shows.
-					n.size = layer.MaxAbs(w.e)
+					m := layer.MeasureError(w.e)
+					n.size, n.squares = m.Size, m.Squares
 				}
 			case n.known.eZero:
 				out = channels.Zero
@@ -219,7 +231,7 @@ func (n *node) formError(t int, pred channels.Payload, below, down *mat.Dense) c
 				out = channels.Unchanged
 			}
 			if n.event && t == 0 {
-				n.size = 0 // feedForward zeroed e
+				n.size, n.squares = 0, 0 // feedForward zeroed e
 			}
 			n.known.eNews = false
 		} else {
@@ -239,13 +251,14 @@ func (n *node) formError(t int, pred channels.Payload, below, down *mat.Dense) c
 				// values; the output's loss check catches the others).
 				w.e.Zero()
 				n.known.eZero = true
-				n.size, n.change = 0, 0
+				n.size, n.change, n.squares = 0, 0, 0
 				computed = false
 			case n.event && below == nil && !n.known.xMoved:
 				n.change = 0 // neither x nor p moved: e is what it was
 				computed = false
-			case n.obs != nil || n.event:
-				n.size, n.change = layer.PredictionErrorStats(w.e, w.x, p)
+			case n.watched || n.event:
+				m := layer.PredictionErrorStats(w.e, w.x, p)
+				n.size, n.change, n.squares = m.Size, m.Change, m.Squares
 				n.known.eZero, n.known.xMoved = false, false
 			default:
 				layer.PredictionError(w.e, w.x, p)
@@ -257,12 +270,13 @@ func (n *node) formError(t int, pred channels.Payload, below, down *mat.Dense) c
 				}
 			}
 		}
-		if n.obs != nil {
+		if n.watched {
 			if t == 0 {
 				// e's old content belongs to the previous batch; e_l(0) is all the change.
 				n.change = n.size
 			}
-			n.obs.Step(StepStats{Step: t, ErrorMaxAbs: n.size, ChangeMaxAbs: n.change})
+			n.energy = n.pi * n.squares / 2
+			n.observeStep(t, StepStats{Step: t, ErrorMaxAbs: n.size, ChangeMaxAbs: n.change, Energy: n.energy})
 		}
 	}
 	if !n.event {
@@ -274,6 +288,20 @@ func (n *node) formError(t int, pred channels.Payload, below, down *mat.Dense) c
 	r, c := w.e.Dims()
 	n.stats.Down.count(out, r, c)
 	return out
+}
+
+// observeStep keeps the energy of step 0 for BatchStats and reports the step to the
+// node's observer, if it has one.
+func (n *node) observeStep(t int, s StepStats) {
+	if !n.watched {
+		return
+	}
+	if t == 0 {
+		n.energyFirst = n.energy
+	}
+	if n.obs != nil {
+		n.obs.Step(s)
+	}
 }
 
 // errorView returns e_l, which is the message pi_l e_l when pi_l is 1.
@@ -387,9 +415,10 @@ func (n *node) act(t int, up *mat.Dense) channels.Payload {
 			// that moved nothing moves nothing the second time (see eFixed).
 			n.change = 0
 			k.eFixed = true
-		case n.obs != nil || n.event:
+		case n.watched || n.event:
 			wasZero := k.eZero
-			n.size, n.change = layer.FixedPredictionErrorStepStats(w.e, n.jteBuffer(), n.gamma)
+			m := layer.FixedPredictionErrorStepStats(w.e, n.jteBuffer(), n.gamma)
+			n.size, n.change, n.squares = m.Size, m.Change, m.Squares
 			// A step whose largest move is ±0 can only have turned a -0 into +0; the
 			// next step with the same jte then moves nothing. With gamma = 1 from e = +0,
 			// e becomes jte (0 - (0 - j) = j) and e - (e - j) = e from then on.

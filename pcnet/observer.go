@@ -1,6 +1,8 @@
 package pcnet
 
 import (
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pcnet/pcnet/channels"
@@ -27,24 +29,41 @@ type NodeInfo struct {
 }
 
 // NodeObserver sees one node. Every method may be nil-safe no-op in an implementation;
-// the runtime calls them in this order for every batch: Step for t = 0..T (hidden nodes
-// only: the nodes whose error Theorem 1 is about), then End. A batch that is cancelled or
-// fails may end without End, and without Observer.Batch: Step with t = 0 always begins a
-// batch.
+// the runtime calls them in this order for every batch: Step for t = 0..T (hidden nodes,
+// the nodes whose error Theorem 1 is about, and the output node, which reports only its
+// energy term), then End. A batch that is cancelled or fails may end without End, and
+// without Observer.Batch: Step with t = 0 always begins a batch.
 type NodeObserver interface {
-	// Step reports the node's error e_l(t) right after it was formed.
+	// Step reports the node's error e_l(t) right after it was formed (hidden nodes) and
+	// its term of the energy F(t) (hidden and output nodes).
 	Step(s StepStats)
 	// End reports the node's totals for the batch.
 	End(s NodeStats)
 }
 
-// StepStats is one hidden node at one inference step.
+// StepStats is one node at one inference step.
+//
+// The energy F(t) = sum_{l=1..H} pi_l/2 ||e_l(t)||² + E(t) is the free energy that the
+// inference steps descend (docs/design.md §2 and §5): ||e_l||² sums over every entry of
+// the B x n_l error, and E is the loss at the output node's current prediction, averaged
+// over the batch as the loss always is (its gradient is the output error e_{H+1}, which
+// carries the 1/B). For the output node the term is E itself, not ||e_{H+1}||²/2. Under
+// FPA-PC, whose predictions stay at the feed-forward values, E stays the feed-forward loss
+// and the hidden terms are those of the integrated errors. BatchStats has F(0) and F(T);
+// EnergyTrace adds up the terms of a Recorder's reports.
 type StepStats struct {
 	Step int
-	// ErrorMaxAbs is max |e_l(t)|; it is exactly zero until the error has arrived.
+	// ErrorMaxAbs is max |e_l(t)|; it is exactly zero until the error has arrived (and
+	// always zero for the output node).
 	ErrorMaxAbs float64
-	// ChangeMaxAbs is max |e_l(t) - e_l(t-1)| (for t = 0, max |e_l(0)|).
+	// ChangeMaxAbs is max |e_l(t) - e_l(t-1)| (for t = 0, max |e_l(0)|; zero for the
+	// output node).
 	ChangeMaxAbs float64
+	// Energy is the node's term of F(t): pi_l/2 ||e_l(t)||² for a hidden node, E(t) for
+	// the output node. It is measured in the pass that forms the error (the squares are
+	// summed in vmath.SumSquares's order), so both engines and both schedules give it bit
+	// for bit.
+	Energy float64
 }
 
 // NodeStats are one node's totals over one batch (feed-forward, T steps and learning).
@@ -93,4 +112,43 @@ type BatchStats struct {
 	Batch   int     // rows of the batch
 	Loss    float64 // loss at the feed-forward values
 	Learned bool    // whether the weights were updated
+	// EnergyFirst and EnergyLast are F(0) and F(T), the energy at the first and the last
+	// inference step (see StepStats): the sums of the nodes' terms in node order, 1..H+1.
+	// F(0) is the loss, since every hidden error is zero at step 0.
+	EnergyFirst, EnergyLast float64
+}
+
+// EnergyTrace is the energy of one batch at every inference step: Total[t] is F(t) and
+// Nodes[i][t] the term of node i+1 (nodes 1..H+1, the output node's last).
+type EnergyTrace struct {
+	Total []float64
+	Nodes [][]float64
+}
+
+// Energy adds up the energy terms of a batch's node reports (a Recorder's Nodes, every
+// node of one network) in node order, as BatchStats does, so that Total[0] and Total[T]
+// equal its EnergyFirst and EnergyLast bit for bit. Reports without steps (the input
+// node's) are left out; the others must all have the same number of steps.
+func Energy(reports []NodeReport) (EnergyTrace, error) {
+	var tr EnergyTrace
+	rs := slices.Clone(reports)
+	slices.SortFunc(rs, func(a, b NodeReport) int { return a.Node - b.Node })
+	for _, r := range rs {
+		if len(r.Steps) == 0 {
+			continue
+		}
+		if tr.Total == nil {
+			tr.Total = make([]float64, len(r.Steps))
+		}
+		if len(r.Steps) != len(tr.Total) {
+			return EnergyTrace{}, fmt.Errorf("pcnet: energy: node %d reported %d steps, an earlier node %d", r.Node, len(r.Steps), len(tr.Total))
+		}
+		terms := make([]float64, len(r.Steps))
+		for t, s := range r.Steps {
+			terms[t] = s.Energy
+			tr.Total[t] += s.Energy
+		}
+		tr.Nodes = append(tr.Nodes, terms)
+	}
+	return tr, nil
 }

@@ -99,6 +99,7 @@ func splitRun(t *testing.T, cfg Config, from netState, ranges [][2]int, batches 
 		for _, rep := range reports {
 			require.NoError(t, rep.Fault)
 		}
+		var all []NodeReport
 		for i, p := range parts {
 			for _, g := range p.Updates() {
 				c := layer.NewGrad(layers[len(r.updates)])
@@ -117,11 +118,15 @@ func splitRun(t *testing.T, cfg Config, from netState, ranges [][2]int, batches 
 				require.Len(t, reports[i].Nodes, hi-lo+1, "part [%d, %d]: node reports", lo, hi)
 				for _, n := range reports[i].Nodes {
 					n.Replay(nodeObs[n.Node])
+					all = append(all, n)
 				}
 			}
 		}
 		if rec.observe {
-			obs.Batch(BatchStats{Variant: cfg.Variant, Hidden: h, Steps: cfg.Steps, Batch: rows, Loss: r.loss, Learned: rec.learn})
+			// A coordinator adds up the energy from the replayed reports, as cluster does.
+			tr := must(Energy(all))
+			obs.Batch(BatchStats{Variant: cfg.Variant, Hidden: h, Steps: cfg.Steps, Batch: rows, Loss: r.loss, Learned: rec.learn,
+				EnergyFirst: tr.Total[0], EnergyLast: tr.Total[len(tr.Total)-1]})
 			r.steps, r.ends, r.batches = observed(obs)
 		}
 		out = append(out, r)

@@ -277,6 +277,13 @@ func TestObserverMeasuresTheFixedPredictionErrorAtStepZero(t *testing.T) {
 	got = got[:0]
 	r, c := nd.w.e.Dims()
 	nd.formError(0, channels.Full, nil, mat.NewDense(r, c, nil))
+	require.Len(t, got, 1)
+	squares := 0.0 // the energy term is the buffer's too, leftovers and all
+	for _, v := range nd.w.e.RawMatrix().Data {
+		squares += v * v
+	}
+	require.InEpsilon(t, squares/2, got[0].Energy, 1e-14)
+	got[0].Energy = 0
 	require.Equal(t, []StepStats{{Step: 0, ErrorMaxAbs: 0.75, ChangeMaxAbs: 0.75}}, got)
 }
 

@@ -213,13 +213,15 @@ func (r batchRecord) values() []namedValues {
 		}
 	}
 	for l, steps := range r.steps {
-		var step, size, change []float64
+		var step, size, change, energy []float64
 		for _, s := range steps {
 			step, size, change = append(step, float64(s.Step)), append(size, s.ErrorMaxAbs), append(change, s.ChangeMaxAbs)
+			energy = append(energy, s.Energy)
 		}
 		out = append(out, namedValues{fmt.Sprintf("node %d StepStats.Step", l), step},
 			namedValues{fmt.Sprintf("node %d StepStats.ErrorMaxAbs", l), size},
-			namedValues{fmt.Sprintf("node %d StepStats.ChangeMaxAbs", l), change})
+			namedValues{fmt.Sprintf("node %d StepStats.ChangeMaxAbs", l), change},
+			namedValues{fmt.Sprintf("node %d StepStats.Energy", l), energy})
 	}
 	for l, e := range r.ends {
 		for _, f := range []struct {
@@ -243,7 +245,8 @@ func (r batchRecord) values() []namedValues {
 		for _, f := range []struct {
 			name string
 			v    float64
-		}{{"Variant", float64(b.Variant)}, {"Hidden", float64(b.Hidden)}, {"Steps", float64(b.Steps)}, {"Batch", float64(b.Batch)}, {"Loss", b.Loss}, {"Learned", learned}} {
+		}{{"Variant", float64(b.Variant)}, {"Hidden", float64(b.Hidden)}, {"Steps", float64(b.Steps)}, {"Batch", float64(b.Batch)}, {"Loss", b.Loss}, {"Learned", learned},
+			{"EnergyFirst", b.EnergyFirst}, {"EnergyLast", b.EnergyLast}} {
 			out = append(out, namedValues{fmt.Sprintf("call %d of Observer.Batch: BatchStats.%s", i, f.name), []float64{f.v}})
 		}
 	}

@@ -3,7 +3,7 @@ package pcnet
 import "slices"
 
 // Recorder is an Observer that keeps what every node showed of its last batch: its error
-// at every step (hidden nodes) and its totals, as a NodeReport, and the BatchStats of the
+// (hidden nodes) and energy term (hidden and output nodes) at every step, and its totals, as a NodeReport, and the BatchStats of the
 // last batch that finished without a fault. It is the observer of tests and experiments that look at one
 // batch at a time; a Part records its nodes with one (PartSpec.Observe).
 //
@@ -77,13 +77,17 @@ func (r *Recorder) Batches() int { return r.batches }
 // NodeReport is everything a node's Observer saw of one batch.
 type NodeReport struct {
 	Node  int
-	Steps []StepStats // hidden nodes only: t = 0..T
+	Steps []StepStats // hidden and output nodes: t = 0..T
 	End   NodeStats
 }
 
 // Replay gives an Observer's node observer what a node of a part reported, in the order
-// the node itself would have.
+// the node itself would have. A nil o (an Observer that does not watch the node) is
+// given nothing.
 func (r NodeReport) Replay(o NodeObserver) {
+	if o == nil {
+		return
+	}
 	for _, s := range r.Steps {
 		o.Step(s)
 	}

@@ -31,7 +31,7 @@ func TestRecorderKeepsEachNodesLastBatch(t *testing.T) {
 		l := i + 1
 		require.Equal(t, l, n.Node)
 		require.Equal(t, NodeStats{Steps: 2, VJPs: l}, n.End)
-		require.Equal(t, []StepStats{{0, float64(10 * l), 0}, {1, float64(10*l + 1), 0}, {2, float64(10*l + 2), 0}}, n.Steps, "node %d", l)
+		require.Equal(t, []StepStats{{0, float64(10 * l), 0, 0}, {1, float64(10*l + 1), 0, 0}, {2, float64(10*l + 2), 0, 0}}, n.Steps, "node %d", l)
 	}
 	require.Equal(t, 1, r.Batches())
 	require.Equal(t, BatchStats{Batch: 5, Loss: 0.25}, r.Last())

@@ -188,3 +188,43 @@ func TestReconcileWithACheckpoint(t *testing.T) {
 	require.Equal(t, ck.Run.Sizes, c.runs[0].Sizes, "compare takes the architecture from the checkpoint")
 	require.Equal(t, ck.Run.Seed, c.report.Network.Seed)
 }
+
+// compare -json carries every variant's energy trace: F(0..T), the per-node terms that
+// add up to it in node order, F(0) the batch's loss, and standard PC at a small step
+// lowering F at every step.
+func TestCompareJSONEnergy(t *testing.T) {
+	const h, steps = 3, 8
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"compare", "-hidden", "3", "-width", "8", "-batch", "16", "-variants", "fpa,pc",
+		"-steps", "8", "-gamma", "0.1", "-json"}, &stdout, &stderr)
+	require.Equal(t, 0, code, "stderr: %s", stderr.String())
+	var rep struct {
+		Batch    struct{ Loss float64 }
+		Variants []struct {
+			Variant string
+			Energy  *struct {
+				Total []float64
+				Nodes [][]float64
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep))
+	require.Len(t, rep.Variants, 2)
+	for _, v := range rep.Variants {
+		require.NotNil(t, v.Energy, "%s: no energy field", v.Variant)
+		e := v.Energy
+		require.Len(t, e.Total, steps+1, v.Variant)
+		require.Len(t, e.Nodes, h+1, "%s: nodes 1..H+1", v.Variant)
+		require.Equal(t, rep.Batch.Loss, e.Total[0], "%s: F(0) is the loss", v.Variant)
+		for s := range e.Total {
+			sum := 0.0
+			for _, n := range e.Nodes {
+				sum += n[s]
+			}
+			require.Equal(t, e.Total[s], sum, "%s: F(%d) is the sum of the terms", v.Variant, s)
+			if v.Variant == "pc" && s > 0 {
+				require.LessOrEqual(t, e.Total[s], e.Total[s-1], "pc: F(%d) > F(%d)", s, s-1)
+			}
+		}
+	}
+}

@@ -73,7 +73,14 @@ JSON (-json):
    "variants": [
      {"variant": "fpa", "steps": 4, "gamma": 1, "k": 1,
       "layers": [{"layer": 0, "cosine": 1, "rel_err": 1e-16, "norm": 0.12, "norm_bp": 0.12}, ...],
-      "all": {"cosine": 1, "rel_err": 1e-16, "norm": 0.3, "norm_bp": 0.3}}, ...]}
+      "all": {"cosine": 1, "rel_err": 1e-16, "norm": 0.3, "norm_bp": 0.3},
+      "energy": {"total": [F(0), ..., F(T)], "nodes": [[node 1's term at t = 0..T],
+                 ..., [the output's]]}}, ...]}
+
+The energy F(t) = sum_l pi_l/2 ||e_l(t)||^2 + E(t) is the free energy inference descends
+(docs/design.md §5): hidden node l's term is pi_l/2 ||e_l(t)||^2 (summed over the batch),
+the output's the loss E at its current prediction (averaged over the batch); F(0) is the
+batch's loss.
 
 -dump FILE writes a safetensors file with the batch ("input" [B, 784], "labels" [B]),
 the weights ("layers.<l>.weight", "layers.<l>.bias"), backprop's gradients
@@ -111,8 +118,32 @@ type variantReport struct {
 	K       float64         `json:"k"`
 	Layers  []agreementJSON `json:"layers"`
 	All     agreementJSON   `json:"all"`
+	Energy  energyJSON      `json:"energy"`
 
 	updates []*layer.Grad
+}
+
+// energyJSON is a variant's energy trace on the batch (pcnet.EnergyTrace): F(t) for
+// t = 0..T, and each node's term, nodes 1..H+1 (the output's, the loss, last).
+type energyJSON struct {
+	Total []jsonFloat   `json:"total"`
+	Nodes [][]jsonFloat `json:"nodes"`
+}
+
+func energyOf(rec *pcnet.Recorder) (energyJSON, error) {
+	tr, err := pcnet.Energy(rec.Nodes())
+	conv := func(v []float64) []jsonFloat {
+		out := make([]jsonFloat, len(v))
+		for i, f := range v {
+			out[i] = jsonFloat(f)
+		}
+		return out
+	}
+	e := energyJSON{Total: conv(tr.Total), Nodes: [][]jsonFloat{}}
+	for _, n := range tr.Nodes {
+		e.Nodes = append(e.Nodes, conv(n))
+	}
+	return e, err
 }
 
 type compareReport struct {
@@ -272,7 +303,8 @@ func (c *comparison) variants(ctx context.Context, stderr io.Writer) error {
 		}
 	}()
 	for _, r := range c.runs {
-		cfg := r.PCConfig(nil)
+		rec := &pcnet.Recorder{} // the energy trace, from either path
+		cfg := r.PCConfig(rec)
 		var updates []*layer.Grad
 		var err error
 		switch {
@@ -300,6 +332,9 @@ func (c *comparison) variants(ctx context.Context, stderr io.Writer) error {
 			vr.Layers = append(vr.Layers, agreement(a, &l))
 		}
 		vr.All = agreement(cmp.All, nil)
+		if vr.Energy, err = energyOf(rec); err != nil {
+			return fmt.Errorf("%s: %w", r.Algorithm, err)
+		}
 		c.report.Variants = append(c.report.Variants, vr)
 	}
 	return nil

@@ -72,15 +72,18 @@ func TestStepMaxAndDiffMax(t *testing.T) {
 					steps[i] = gamma * (want[i] - j[i])
 					want[i] -= steps[i]
 				}
-				size, change := StepMax(got, j, gamma)
+				size, change, squares := StepMax(got, j, gamma)
 				requireSameBits(t, want, got, name)
 				requireSameMax(t, maxAbs(want), size, name+": size")
 				requireSameMax(t, maxAbs(steps), change, name+": change")
+				requireSquares(t, want, squares, name)
 				// Every path gives the same bits as the Go kernel, NaN payloads included.
 				gen := append([]float64(nil), e...)
-				gs, gc := stepMaxGeneric(gen, j, gamma)
+				var sq squareSum
+				gs, gc := stepMaxGeneric(gen, j, gamma, &sq)
 				require.Equal(t, gs, math.Float64bits(size), name)
 				require.Equal(t, gc, math.Float64bits(change), name)
+				require.Equal(t, math.Float64bits(sq.total()), math.Float64bits(squares), name)
 
 				// DiffMax against the plain loop.
 				got, want = append([]float64(nil), e...), make([]float64, n)
@@ -89,17 +92,50 @@ func TestStepMaxAndDiffMax(t *testing.T) {
 					want[i] = x[i] - p[i]
 					diffs[i] = want[i] - e[i]
 				}
-				size, change = DiffMax(got, x, p)
+				size, change, squares = DiffMax(got, x, p)
 				requireSameBits(t, want, got, name)
 				requireSameMax(t, maxAbs(want), size, name+": size")
 				requireSameMax(t, maxAbs(diffs), change, name+": change")
+				requireSquares(t, want, squares, name)
 				gen = append([]float64(nil), e...)
-				gs, gc = diffMaxGeneric(gen, x, p)
+				sq = squareSum{}
+				gs, gc = diffMaxGeneric(gen, x, p, &sq)
 				require.Equal(t, gs, math.Float64bits(size), name)
 				require.Equal(t, gc, math.Float64bits(change), name)
+				require.Equal(t, math.Float64bits(sq.total()), math.Float64bits(squares), name)
 			}
 		}
 	}
+}
+
+// requireSquares checks a kernel's sum of squares of v: bit for bit SumSquares's, and
+// within a few ulp of the plain sequential sum (NaN and +Inf where the sum has them).
+func requireSquares(t *testing.T, v []float64, got float64, name string) {
+	t.Helper()
+	require.Equal(t, math.Float64bits(SumSquares(v)), math.Float64bits(got), "%s: squares against SumSquares", name)
+	plain := 0.0
+	for _, x := range v {
+		plain += x * x
+	}
+	if math.IsNaN(plain) || math.IsInf(plain, 0) {
+		require.Equal(t, math.IsNaN(plain), math.IsNaN(got), "%s: squares %v, plain sum %v", name, got, plain)
+		require.Equal(t, math.IsInf(plain, 1), math.IsInf(got, 1), "%s: squares %v, plain sum %v", name, got, plain)
+		return
+	}
+	if plain == 0 {
+		require.Zero(t, got, "%s: squares of zeros", name)
+		return
+	}
+	require.InEpsilon(t, plain, got, 1e-14, "%s: squares against the plain sum", name)
+}
+
+func TestSumSquaresOrder(t *testing.T) {
+	// Lanes 0..7 of one block, then a tail of two: the order SumSquares documents.
+	v := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	l := func(i int) float64 { return v[i] * v[i] }
+	want := ((l(0) + l(1)) + (l(2) + l(3))) + ((l(4) + l(5)) + (l(6) + l(7))) + l(8) + l(9)
+	require.Equal(t, want, SumSquares(v))
+	require.Equal(t, 0.0, SumSquares(nil))
 }
 
 func requireSameBits(t *testing.T, want, got []float64, name string) {
@@ -134,7 +170,8 @@ func BenchmarkStepMax(b *testing.B) {
 	})
 	b.Run("kernel=generic", func(b *testing.B) {
 		for b.Loop() {
-			stepMaxGeneric(e, j, 0.5)
+			var sq squareSum
+			stepMaxGeneric(e, j, 0.5, &sq)
 		}
 	})
 	b.Run("kernel=dispatch", func(b *testing.B) {

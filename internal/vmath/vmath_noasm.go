@@ -7,8 +7,10 @@ func asmKernels() []asmKernel { return nil }
 func tanhInPlace(a, deriv []float64)    { tanhGeneric(a, deriv) }
 func sigmoidInPlace(a, deriv []float64) { sigmoidGeneric(a, deriv) }
 
-func stepMax(e, j []float64, gamma float64) (size, change uint64) {
-	return stepMaxGeneric(e, j, gamma)
+func stepMax(e, j []float64, gamma float64, sq *squareSum) (size, change uint64) {
+	return stepMaxGeneric(e, j, gamma, sq)
 }
 
-func diffMax(e, x, p []float64) (size, change uint64) { return diffMaxGeneric(e, x, p) }
+func diffMax(e, x, p []float64, sq *squareSum) (size, change uint64) {
+	return diffMaxGeneric(e, x, p, sq)
+}
