@@ -119,7 +119,7 @@ func recordRun(t *testing.T, cfg Config, from netState, batches []testBatch, rec
 		if rec.learn {
 			run = net.Learn
 		}
-		loss, err := run(context.Background(), b.x, b.labels)
+		loss, err := run(batchCtx(t), b.x, b.labels)
 		require.NoError(t, err)
 		r := batchRecord{loss: loss, after: stateOf(net)}
 		for l, g := range net.Updates() {
