@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/stretchr/testify/require"
@@ -217,5 +218,35 @@ func TestNetworkUpdatesAreOnePerWeightLayer(t *testing.T) {
 		st := net.Optimizers(l)
 		require.Equal(t, f.layers[l].Out()*f.layers[l].In(), st[0].Len(), "layer %d", l)
 		require.Equal(t, f.layers[l].Out(), st[1].Len(), "layer %d", l)
+	}
+}
+
+// TestSequentialLinksStartEveryBatchFull: the sequential engine's links remember what
+// the last message on them said, and a batch begins with the feed-forward values, full
+// messages all. What a link said at the end of the previous batch ("unchanged" from
+// node 1 at the last step, here: T = 1 is before the error reaches it) must not carry
+// over. Today no node reads a carried-over payload at step 0 in a way that changes a
+// value (the hidden nodes form e(0) = +0 whatever they were sent, and the output node's
+// link is always full), so the test looks at the links themselves, white-box, from an
+// observer called during step 0 of the next batch, in the engine's own goroutine.
+func TestSequentialLinksStartEveryBatchFull(t *testing.T) {
+	const h = 3
+	f := newBatchFixture(h, 46, 6)
+	var net *Network
+	var payloads []channels.Payload
+	obs := &hook{at: h, fn: func(s StepStats) {
+		if s.Step == 0 {
+			payloads = append([]channels.Payload(nil), net.seq[6].upPayload[1:]...)
+		}
+	}}
+	var err error
+	net, err = New(context.Background(), layer.CloneAll(f.layers), Config{Variant: Standard, Steps: 1, Gamma: 0.5, Engine: Sequential, Observer: obs})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, net.Close()) }()
+	for b := range 2 {
+		_, err = net.Infer(batchCtx(t), f.x, f.labels)
+		require.NoError(t, err)
+		require.Equal(t, channels.Unchanged, net.seq[6].upPayload[2], "batch %d: node 1 said unchanged at its last step", b)
+		require.Equal(t, make([]channels.Payload, h+1), payloads, "batch %d: the links at step 0 (full is the zero Payload)", b)
 	}
 }
