@@ -84,9 +84,9 @@ func (s netSpec) run(t testing.TB, obs pcnet.Observer, n int, learn bool) {
 		x, labels := randomBatch(s.batch, in, out, s.seed+uint64(i))
 		var err error
 		if learn {
-			_, err = net.Learn(context.Background(), x, labels)
+			_, err = net.Learn(batchCtx(t), x, labels)
 		} else {
-			_, err = net.Infer(context.Background(), x, labels)
+			_, err = net.Infer(batchCtx(t), x, labels)
 		}
 		require.NoError(t, err)
 	}

@@ -197,7 +197,9 @@ func trainForever(ctx context.Context, m *Metrics) (err error) {
 					// BP's gradient at the weights the update is computed at.
 					l.bp.Gradients(l.g, x, labels)
 				}
-				loss, err := l.net.Learn(ctx, x, labels)
+				bctx, cancel := context.WithTimeout(ctx, batchDeadline) // a deadlock fails, not stalls
+				loss, err := l.net.Learn(bctx, x, labels)
+				cancel()
 				if ctx.Err() != nil {
 					return nil
 				}

@@ -47,8 +47,9 @@ func TestLearnAllocatesNothingAfterWarmUp(t *testing.T) {
 					net, err := New(context.Background(), layer.CloneAll(f.layers), cfg)
 					require.NoError(t, err)
 					defer net.Close()
+					ctx := batchCtx(t) // every batch of the measurement shares one deadline
 					learn := func() {
-						if _, err := net.Learn(context.Background(), f.x, f.labels); err != nil {
+						if _, err := net.Learn(ctx, f.x, f.labels); err != nil {
 							t.Fatal(err)
 						}
 					}

@@ -34,7 +34,7 @@ func TestIncrementalInferIsStandardInferenceSummed(t *testing.T) {
 			net, err := New(context.Background(), layers, cfg)
 			require.NoError(t, err)
 			defer net.Close()
-			_, err = net.Learn(context.Background(), f.x, f.labels)
+			_, err = net.Learn(batchCtx(t), f.x, f.labels)
 			require.NoError(t, err)
 			weights := snapshot(layers)
 			var moments [][]float64
@@ -44,7 +44,7 @@ func TestIncrementalInferIsStandardInferenceSummed(t *testing.T) {
 				}
 			}
 
-			_, err = net.Infer(context.Background(), f.x, f.labels)
+			_, err = net.Infer(batchCtx(t), f.x, f.labels)
 			require.NoError(t, err)
 			require.Equal(t, weights, snapshot(layers), "Infer moved the weights")
 			i := 0
@@ -88,7 +88,7 @@ func TestIncrementalLearnStepsTTimes(t *testing.T) {
 		require.NoError(t, err)
 		for b := 1; b <= 2; b++ {
 			before = snapshot(layers)
-			_, err = net.Learn(context.Background(), f.x, f.labels)
+			_, err = net.Learn(batchCtx(t), f.x, f.labels)
 			require.NoError(t, err)
 			for l := range layers {
 				for _, s := range net.Optimizers(l) {

@@ -63,7 +63,7 @@ func TestIncrementalMatchesPyTorchReference(t *testing.T) {
 				net, err := New(context.Background(), layers, Config{Variant: Incremental, Steps: T, Gamma: gamma,
 					Precisions: precisions, Engine: eng, Optimizer: tc.opt})
 				require.NoError(t, err)
-				_, err = net.Learn(context.Background(), f.x, f.labels)
+				_, err = net.Learn(batchCtx(t), f.x, f.labels)
 				require.NoError(t, err)
 				for l := range layers {
 					for i, got := range layers[l].Params() {

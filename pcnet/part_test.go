@@ -80,6 +80,7 @@ func splitRun(t *testing.T, cfg Config, from netState, ranges [][2]int, batches 
 		rows, _ := b.x.Dims()
 		reports := make([]PartReport, len(parts))
 		var g errgroup.Group
+		ctx := batchCtx(t)
 		for i, p := range parts {
 			pb := PartBatch{Rows: rows, Learn: rec.learn}
 			lo, hi := p.Range()
@@ -90,7 +91,7 @@ func splitRun(t *testing.T, cfg Config, from netState, ranges [][2]int, batches 
 				pb.Labels = b.labels
 			}
 			g.Go(func() (err error) {
-				reports[i], err = p.Run(context.Background(), pb)
+				reports[i], err = p.Run(ctx, pb)
 				return err
 			})
 		}
@@ -237,7 +238,7 @@ func TestPartRejectsBadBatches(t *testing.T) {
 		{"learn without optimiser", upper, PartBatch{Rows: 6, Labels: f.labels, Learn: true}, "needs Config.Optimizer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := tc.p.Run(context.Background(), tc.b)
+			_, err := tc.p.Run(batchCtx(t), tc.b)
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
@@ -263,6 +264,6 @@ func TestPartStopsWhenItsNeighbourIsGone(t *testing.T) {
 	_, err = lower.Run(ctx, PartBatch{Rows: 6, X: f.x})
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.EqualError(t, err, "pcnet: batch cancelled while node 0 waited for the error from node 1: context deadline exceeded")
-	_, err = lower.Run(context.Background(), PartBatch{Rows: 6, X: f.x})
+	_, err = lower.Run(batchCtx(t), PartBatch{Rows: 6, X: f.x})
 	require.ErrorIs(t, err, ErrClosed)
 }

@@ -130,7 +130,7 @@ func recordOn(ctx context.Context, t *testing.T, net *Network, obs *Recorder, ba
 		if obs != nil {
 			before = obs.Batches()
 		}
-		loss, err := run(ctx, b.x, b.labels)
+		loss, err := run(batchCtx(t), b.x, b.labels)
 		require.NoError(t, err)
 		r := batchRecord{loss: loss, after: stateOf(net)}
 		for l, g := range net.Updates() {

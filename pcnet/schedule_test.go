@@ -183,7 +183,7 @@ func TestNonFiniteIsTheSameErrorUnderBothSchedules(t *testing.T) {
 					net, err := New(context.Background(), layers, cfg)
 					if err == nil {
 						for range 3 {
-							if _, err = net.Learn(context.Background(), f.x, f.labels); err != nil {
+							if _, err = net.Learn(batchCtx(t), f.x, f.labels); err != nil {
 								break
 							}
 						}
@@ -203,7 +203,7 @@ func TestNonFiniteIsTheSameErrorUnderBothSchedules(t *testing.T) {
 		for _, s := range []Schedule{Dense, Event} {
 			net, err := New(context.Background(), layer.CloneAll(f.layers), Config{Variant: Standard, Steps: 2, Gamma: 0.5, Schedule: s})
 			require.NoError(t, err)
-			_, err = net.Infer(context.Background(), x, f.labels)
+			_, err = net.Infer(batchCtx(t), x, f.labels)
 			require.ErrorIs(t, err, ErrNonFinite)
 			require.Contains(t, err.Error(), "row 4, column 7 is NaN")
 			require.NoError(t, net.Close())
