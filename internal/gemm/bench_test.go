@@ -36,7 +36,7 @@ type benchShape struct {
 func BenchmarkGemm(b *testing.B) {
 	for _, s := range benchShapes {
 		rng := rand.New(rand.NewPCG(1, 2))
-		p := newProblem(rng, s.tA, s.tB, s.m, s.n, s.k, 0, 1, 0)
+		p := newProblem[float64](rng, s.tA, s.tB, s.m, s.n, s.k, 0, 1, 0)
 		flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
 		// Wall-clock GFLOP/s, and thread-CPU GFLOP/s, which other processes on a shared
 		// machine disturb less.
@@ -51,10 +51,10 @@ func BenchmarkGemm(b *testing.B) {
 			reportCPU(b, t0, flops)
 			b.ReportMetric(flops*float64(b.N)/float64(b.Elapsed().Nanoseconds()), "GFLOP/s")
 		}
-		for _, kr := range kernels() {
+		for _, kr := range kernels64() {
 			b.Run(s.name+"/"+kr.name, func(b *testing.B) {
-				w := NewWorkspace()
-				run(b, func() { w.gemm(kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc) })
+				w := NewWorkspace[float64]()
+				run(b, func() { w.gemm(&kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc) })
 			})
 		}
 		b.Run(s.name+"/gonum", func(b *testing.B) {
@@ -104,16 +104,16 @@ func BenchmarkDepth(b *testing.B) {
 			if s.m == 1 || s.n == 1 {
 				continue
 			}
-			p := newProblem(rand.New(rand.NewPCG(1, 2)), s.tA, s.tB, s.m, s.n, s.k, 0, 1, 0)
+			p := newProblem[float64](rand.New(rand.NewPCG(1, 2)), s.tA, s.tB, s.m, s.n, s.k, 0, 1, 0)
 			for _, kr := range asmKernels() {
 				b.Run(fmt.Sprintf("%s/kc%d/%s", s.name, kc, kr.name), func(b *testing.B) {
 					kcMax = kc
-					w := NewWorkspace()
+					w := NewWorkspace[float64]()
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()
 					t0 := threadCPU()
 					for b.Loop() {
-						w.gemm(kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
+						w.gemm(&kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
 					}
 					reportCPU(b, t0, 2*float64(s.m*s.n*s.k))
 				})

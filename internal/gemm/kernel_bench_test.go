@@ -10,14 +10,14 @@ import (
 // packing and blocking can approach.
 func BenchmarkKernel(b *testing.B) {
 	const kc = 256
-	for _, kr := range kernels() {
+	for _, kr := range kernels64() {
 		b.Run(kr.name, func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 3))
-			a := alignedSlice(kc * kr.mr)
-			bb := alignedSlice(kc * kr.nr)
-			copy(a, randSlice(rng, len(a)))
-			copy(bb, randSlice(rng, len(bb)))
-			c := alignedSlice(kr.mr * kr.nr)
+			a := alignedSlice[float64](kc * kr.mr)
+			bb := alignedSlice[float64](kc * kr.nr)
+			copy(a, randSlice[float64](rng, len(a)))
+			copy(bb, randSlice[float64](rng, len(bb)))
+			c := alignedSlice[float64](kr.mr * kr.nr)
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			t0 := threadCPU()

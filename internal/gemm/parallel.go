@@ -1,0 +1,177 @@
+package gemm
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Every core. A product large enough to pay for it is cut into tiles of C on a grid that
+// depends only on its shape and the kernel's mr x nr, never on the number of cores. The
+// cut is over the rows and columns of C only, never over k: each element of C is then
+// computed by the same micro-kernel, over the same k blocks in the same order, as when the
+// product runs whole on one goroutine, so the result is the same bit for bit at every
+// GOMAXPROCS and however the tiles are shared out.
+//
+// The tiles run on the calling goroutine and on helper goroutines, started for the call
+// and finished before it returns. A helper may start only with a token from one pool
+// shared by the whole process, GOMAXPROCS-1 tokens in all: the caller already holds a
+// core, so a product that is the only one running uses every core, and products running
+// at once share the cores rather than oversubscribing them. Tokens are taken without
+// waiting: a caller that finds none runs its tiles alone. There are no long-lived
+// goroutines to stop.
+
+const (
+	// tileWork is the least work of one tile, in multiply-adds. Below twice this a
+	// product runs whole on the calling goroutine: starting a helper and waking a core
+	// for it costs some microseconds, about what the AVX-512 kernels need for 2^18
+	// multiply-adds, so a tile of 2^19 keeps that cost at a few percent.
+	tileWork = 1 << 19
+	// maxTiles bounds the tiles of one product: more would only repeat the packing of
+	// the operands, each tile packing its own slivers.
+	maxTiles = 64
+	// maxPool bounds the helper tokens, whatever GOMAXPROCS is.
+	maxPool = 255
+)
+
+var (
+	// busy counts the helper tokens taken.
+	busy atomic.Int32
+	// pending carries a job to each helper started for it; a helper may take another
+	// caller's job, which is as good, since each job has exactly as many entries as it
+	// counts helpers. The channel never holds more than the tokens taken.
+	pending = make(chan helpJob, maxPool)
+)
+
+// helpJob is a job[T] of either precision, as the helpers see it.
+type helpJob interface{ help() }
+
+// maxHelpers is the size of the token pool: GOMAXPROCS-1, read at each call so that a
+// change of GOMAXPROCS takes effect at once.
+func maxHelpers() int { return min(runtime.GOMAXPROCS(0)-1, maxPool) }
+
+// acquire takes up to want tokens without waiting and returns how many it took.
+func acquire(want int) int {
+	limit := int32(maxHelpers())
+	for {
+		cur := busy.Load()
+		n := min(int32(want), limit-cur)
+		if n <= 0 {
+			return 0
+		}
+		if busy.CompareAndSwap(cur, cur+n) {
+			return int(n)
+		}
+	}
+}
+
+// grid is the cut of C into tiles: gm x gn tiles of rows x cols (the last row and column
+// of tiles may be smaller).
+type grid struct {
+	rows, cols int // multiples of the kernel's mr and nr
+	gm, gn     int
+}
+
+// tiling cuts an m x n x k product into about m*n*k/tileWork tiles (at most maxTiles):
+// the grid of whole slivers with the most tiles up to that count and, among those, the
+// least packing. A tile packs its own rows of op(A) and columns of op(B), so each column
+// of tiles packs A again (gn*m*k) and each row of tiles packs B again (gm*n*k).
+func tiling(mr, nr, m, n, k int) grid {
+	one := grid{rows: m, cols: n, gm: 1, gn: 1}
+	want := min(m*n*k/tileWork, maxTiles)
+	if want < 2 {
+		return one
+	}
+	best, bestTiles, bestCost := one, 1, 0
+	for gm := 1; gm <= min(want, ceilDiv(m, mr)); gm++ {
+		gn := min(ceilDiv(want, gm), ceilDiv(n, nr))
+		g := grid{rows: roundUp(ceilDiv(m, gm), mr), cols: roundUp(ceilDiv(n, gn), nr)}
+		g.gm, g.gn = ceilDiv(m, g.rows), ceilDiv(n, g.cols)
+		tiles, cost := min(g.gm*g.gn, want), g.gn*m+g.gm*n
+		if tiles > bestTiles || tiles == bestTiles && cost < bestCost {
+			best, bestTiles, bestCost = g, tiles, cost
+		}
+	}
+	return best
+}
+
+// job is one product being cut into tiles, as its caller's workspace holds it.
+type job[T Float] struct {
+	kr            *microKernel[T]
+	tA, tB        bool
+	m, n, k       int
+	alpha, beta   T
+	a, b, c       []T
+	lda, ldb, ldc int
+	g             grid
+	next          atomic.Int32 // the next tile to run
+	wg            sync.WaitGroup
+}
+
+// split runs the checked product on tiles of the grid, on the calling goroutine and on
+// as many helpers as the pool grants, up to one per tile beyond the first.
+func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	g := tiling(kr.mr, kr.nr, m, n, k)
+	if g.gm*g.gn == 1 {
+		w.run(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	j := &w.job
+	j.kr, j.tA, j.tB, j.m, j.n, j.k = kr, tA, tB, m, n, k
+	j.alpha, j.a, j.lda, j.b, j.ldb, j.beta, j.c, j.ldc = alpha, a, lda, b, ldb, beta, c, ldc
+	j.g = g
+	j.next.Store(0)
+	helpers := acquire(g.gm*g.gn - 1)
+	j.wg.Add(helpers)
+	for range helpers {
+		pending <- j
+		go helper()
+	}
+	j.work(w)
+	j.wg.Wait()
+	// Drop the caller's matrices, which the idle workspace would otherwise keep alive.
+	j.kr, j.a, j.b, j.c = nil, nil, nil, nil
+}
+
+// helper runs one job's tiles. It is started by split, which waits for it.
+func helper() { (<-pending).help() }
+
+func (j *job[T]) help() {
+	f := idleOf[T]()
+	w := f.get()
+	j.work(w)
+	f.put(w)
+	busy.Add(-1)
+	j.wg.Done()
+}
+
+// work runs tiles until none is left.
+func (j *job[T]) work(w *Workspace[T]) {
+	tiles := int32(j.g.gm * j.g.gn)
+	for {
+		t := j.next.Add(1) - 1
+		if t >= tiles {
+			return
+		}
+		j.tile(w, int(t))
+	}
+}
+
+// tile runs tile t of the grid (row-major) as a product of its own.
+func (j *job[T]) tile(w *Workspace[T], t int) {
+	g := j.g
+	i0, j0 := t/g.gn*g.rows, t%g.gn*g.cols
+	mt, nt := min(g.rows, j.m-i0), min(g.cols, j.n-j0)
+	var a, b []T
+	if j.tA {
+		a = j.a[i0:]
+	} else {
+		a = j.a[i0*j.lda:]
+	}
+	if j.tB {
+		b = j.b[j0*j.ldb:]
+	} else {
+		b = j.b[j0:]
+	}
+	w.run(j.kr, j.tA, j.tB, mt, nt, j.k, j.alpha, a, j.lda, b, j.ldb, j.beta, j.c[i0*j.ldc+j0:], j.ldc)
+}
