@@ -20,8 +20,8 @@
 //
 // # Every core
 //
-// A product of at least 2^20 multiply-adds is cut into tiles of C, over its rows and
-// columns only, on a grid that depends only on its shape (parallel.go). The tiles run on
+// A product of at least 2^22 multiply-adds (64x256x256 and up) is cut into tiles of C, over
+// its rows and columns only, on a grid that depends only on its shape (parallel.go). The tiles run on
 // the calling goroutine and on helper goroutines started for the call and finished before
 // it returns, each admitted by a token from one pool of GOMAXPROCS-1 shared by the whole
 // process: a product that runs alone uses every core, and products that run at once share

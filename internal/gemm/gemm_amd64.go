@@ -107,3 +107,38 @@ func full8x32f32(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 	_, _, _ = a[8*kc-1], b[32*kc-1], c[7*ldc+31]
 	kernel8x32f32(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
 }
+
+// The FMA peak loops (asmgen's peak): n iterations of twelve independent FMAs on
+// registers of zeros, for BenchmarkFMAPeak. fmaPeakZ64 and fmaPeakZ32 need AVX-512F.
+//
+//go:noescape
+func fmaPeakY64(n int)
+
+//go:noescape
+func fmaPeakZ64(n int)
+
+//go:noescape
+func fmaPeakY32(n int)
+
+//go:noescape
+func fmaPeakZ32(n int)
+
+// peakLoop is one of the FMA peak loops with its flops per iteration.
+type peakLoop struct {
+	name      string
+	precision string
+	flops     int
+	run       func(n int)
+}
+
+// peakLoops are the FMA peak loops this CPU can run.
+func peakLoops() []peakLoop {
+	var ps []peakLoop
+	if hasAVX2 {
+		ps = append(ps, peakLoop{"avx2", "f64", 12 * 2 * 4, fmaPeakY64}, peakLoop{"avx2", "f32", 12 * 2 * 8, fmaPeakY32})
+	}
+	if hasAVX512 {
+		ps = append(ps, peakLoop{"avx512", "f64", 12 * 2 * 8, fmaPeakZ64}, peakLoop{"avx512", "f32", 12 * 2 * 16, fmaPeakZ32})
+	}
+	return ps
+}

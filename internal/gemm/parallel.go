@@ -21,15 +21,25 @@ import (
 // waiting: a caller that finds none runs its tiles alone. There are no long-lived
 // goroutines to stop.
 
+// The grid's limits. A tile packs its own slivers of op(A) and op(B), so every column of
+// tiles packs the rows of op(A) again and every row of tiles packs the columns of op(B)
+// again: the narrower the tiles, the more of the time goes to packing instead of FMAs.
+// On the 64x1024x1024 product in float32 (AVX-512, one core of a machine shared with other
+// work, so roughly), 64 tiles 32 columns wide ran at half the speed of the whole product,
+// and 8 tiles 128 wide as fast within the noise. Tiles of at least minRows x minCols and
+// 2^21 multiply-adds keep the repacking small, and 16 tiles are enough to share out among
+// the cores of the machines pcnet runs on; a grid that depends on the shape alone cannot
+// be fitted to the number of cores.
 const (
-	// tileWork is the least work of one tile, in multiply-adds. Below twice this a
-	// product runs whole on the calling goroutine: starting a helper and waking a core
-	// for it costs some microseconds, about what the AVX-512 kernels need for 2^18
-	// multiply-adds, so a tile of 2^19 keeps that cost at a few percent.
-	tileWork = 1 << 19
-	// maxTiles bounds the tiles of one product: more would only repeat the packing of
-	// the operands, each tile packing its own slivers.
-	maxTiles = 64
+	// tileWork is the least work of a tile, in multiply-adds (about 20 µs at the
+	// float32 AVX-512 kernel's speed); a product of less than twice this runs whole on the
+	// calling goroutine, as starting a helper and waking a core for it costs microseconds.
+	tileWork = 1 << 21
+	// maxTiles bounds the tiles of one product.
+	maxTiles = 16
+	// minRows and minCols are the least height and width of a tile where there is more
+	// than one tile along that dimension.
+	minRows, minCols = 64, 128
 	// maxPool bounds the helper tokens, whatever GOMAXPROCS is.
 	maxPool = 255
 )
@@ -72,10 +82,10 @@ type grid struct {
 	gm, gn     int
 }
 
-// tiling cuts an m x n x k product into about m*n*k/tileWork tiles (at most maxTiles):
-// the grid of whole slivers with the most tiles up to that count and, among those, the
-// least packing. A tile packs its own rows of op(A) and columns of op(B), so each column
-// of tiles packs A again (gn*m*k) and each row of tiles packs B again (gm*n*k).
+// tiling cuts an m x n x k product into about m*n*k/tileWork tiles (at most maxTiles) of
+// at least minRows x minCols: the grid of whole slivers with the most tiles up to that
+// count and, among those, the least packing, gn*m*k for the rows of op(A) packed by each
+// column of tiles and gm*n*k for the columns of op(B) packed by each row of tiles.
 func tiling(mr, nr, m, n, k int) grid {
 	one := grid{rows: m, cols: n, gm: 1, gn: 1}
 	want := min(m*n*k/tileWork, maxTiles)
@@ -83,8 +93,8 @@ func tiling(mr, nr, m, n, k int) grid {
 		return one
 	}
 	best, bestTiles, bestCost := one, 1, 0
-	for gm := 1; gm <= min(want, ceilDiv(m, mr)); gm++ {
-		gn := min(ceilDiv(want, gm), ceilDiv(n, nr))
+	for gm := 1; gm <= min(want, ceilDiv(m, mr), max(1, m/minRows)); gm++ {
+		gn := min(ceilDiv(want, gm), ceilDiv(n, nr), max(1, n/minCols))
 		g := grid{rows: roundUp(ceilDiv(m, gm), mr), cols: roundUp(ceilDiv(n, gn), nr)}
 		g.gm, g.gn = ceilDiv(m, g.rows), ceilDiv(n, g.cols)
 		tiles, cost := min(g.gm*g.gn, want), g.gn*m+g.gm*n

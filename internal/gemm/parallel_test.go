@@ -23,11 +23,12 @@ func withProcs(n int, f func()) {
 // tiledShapes are products cut into several tiles, most with edge tiles in both
 // directions: m, n, k.
 var tiledShapes = [][3]int{
-	{64, 1024, 64}, {67, 131, 257}, {130, 1030, 33}, {1031, 67, 41}, {65, 1000, 300}, {37, 2049, 17}, {301, 299, 23},
+	{64, 1024, 64}, {67, 1031, 129}, {130, 1030, 33}, {1031, 67, 71}, {65, 1000, 300}, {37, 2049, 67}, {301, 299, 53},
 }
 
 // TestTiling checks the grids: whole slivers, covering C exactly, more than one tile only
-// for products of at least twice tileWork, and at most maxTiles.
+// for products of at least twice tileWork, at most maxTiles, none narrower than minRows x
+// minCols along a cut dimension.
 func TestTiling(t *testing.T) {
 	for _, kr := range [][2]int{{8, 16}, {6, 8}, {8, 32}, {6, 16}, {4, 4}} {
 		for _, s := range append(tiledShapes, [][3]int{{1, 1, 1}, {64, 64, 64}, {64, 64, 784}, {1024, 1024, 1024}, {3, 5000, 5000}, {5000, 3, 5000}}...) {
@@ -39,13 +40,17 @@ func TestTiling(t *testing.T) {
 			require.True(t, g.cols*(g.gn-1) < n && n <= g.cols*g.gn, "%v %v: %d column tiles of %d do not cover %d columns exactly", kr, s, g.gn, g.cols, n)
 			tiles := g.gm * g.gn
 			require.LessOrEqual(t, tiles, maxTiles, "%v %v", kr, s)
+			require.True(t, g.gm == 1 || g.rows >= minRows, "%v %v: tiles of %d rows", kr, s, g.rows)
+			require.True(t, g.gn == 1 || g.cols >= minCols, "%v %v: tiles of %d columns", kr, s, g.cols)
 			if m*n*k < 2*tileWork {
 				require.Equal(t, 1, tiles, "%v %v: a small product is cut", kr, s)
 			}
 		}
 	}
 	g := tiling(8, 16, 64, 1024, 1024)
-	require.Greater(t, g.gm*g.gn, 8, "64x1024x1024 is cut into too few tiles to share out: %+v", g)
+	require.Equal(t, grid{rows: 64, cols: 128, gm: 1, gn: 8}, g, "64x1024x1024 (mr=8, nr=16)")
+	g = tiling(8, 16, 1024, 1024, 64)
+	require.Equal(t, 16, g.gm*g.gn, "1024x1024x64 (mr=8, nr=16): %+v", g)
 }
 
 // TestTiledBitIdentical checks that a product cut into tiles and run at GOMAXPROCS 1, 2
