@@ -22,8 +22,8 @@ func init() {
 	}
 }
 
-// The float32 kernels pack and run their matrix-vector products in Go for now: the
-// assembly packers and vector kernels are float64 only.
+// The float32 kernels run their matrix-vector products in Go for now: the assembly vector
+// kernels are float64 only.
 var (
 	avx2Kernel = microKernel[float64]{
 		name: "avx2-6x8", mr: 6, nr: 8, fusedMerge: true, full: full6x8,
@@ -37,9 +37,11 @@ var (
 	}
 	avx2Kernel32 = microKernel[float32]{
 		name: "avx2-6x16-f32", mr: 6, nr: 16, fusedMerge: true, full: full6x16f32,
+		packCopy: packCopyAVX2f32, packInterleave: packInterleaveAVX2f32,
 	}
 	avx512Kernel32 = microKernel[float32]{
 		name: "avx512-8x32-f32", mr: 8, nr: 32, fusedMerge: true, full: full8x32f32,
+		packCopy: packCopyAVX2f32, packInterleave: packInterleaveAVX2f32,
 	}
 )
 
