@@ -171,8 +171,8 @@ func (f *freeList[T]) reserve(n int) {
 }
 
 // Reserve makes float64 workspaces for n concurrent Gemm calls now, and for the helpers
-// that they may draw from the shared pool (GOMAXPROCS-1 at most, see parallel.go), so
-// that no later call allocates while at most n run at once; 64 workspaces at most. A
+// that they may start (GOMAXPROCS-1 at most, see parallel.go), so that no later call
+// allocates while at most n run at once; 64 workspaces at most. A
 // program that runs products on many goroutines, like pcnet's layer actors, calls it once
 // before its steady state: otherwise the first time more products than ever before
 // overlap, one of them allocates.

@@ -14,12 +14,13 @@ import (
 // GOMAXPROCS and however the tiles are shared out.
 //
 // The tiles run on the calling goroutine and on helper goroutines, started for the call
-// and finished before it returns. A helper may start only with a token from one pool
-// shared by the whole process, GOMAXPROCS-1 tokens in all: the caller already holds a
-// core, so a product that is the only one running uses every core, and products running
-// at once share the cores rather than oversubscribing them. Tokens are taken without
-// waiting: a caller that finds none runs its tiles alone. There are no long-lived
-// goroutines to stop.
+// and finished before it returns. Cores are counted by one pool of GOMAXPROCS tokens
+// shared by the whole process: a caller with tiles to run takes one for itself, and starts
+// a helper only for each token still free. So a product that is the only one running
+// uses every core, and products running at once share the cores rather than
+// oversubscribing them: two at GOMAXPROCS 2 run without helpers. Nothing waits for a
+// token: a caller that finds none free still runs its own tiles (the count then exceeds
+// the pool for a while). There are no long-lived goroutines to stop.
 
 // The grid's limits. A tile packs its own slivers of op(A) and op(B), so every column of
 // tiles packs the rows of op(A) again and every row of tiles packs the columns of op(B)
@@ -45,7 +46,7 @@ const (
 )
 
 var (
-	// busy counts the helper tokens taken.
+	// busy counts the tokens taken: callers running tiles, and their helpers.
 	busy atomic.Int32
 	// pending carries a job to each helper started for it; a helper may take another
 	// caller's job, which is as good, since each job has exactly as many entries as it
@@ -56,13 +57,14 @@ var (
 // helpJob is a job[T] of either precision, as the helpers see it.
 type helpJob interface{ help() }
 
-// maxHelpers is the size of the token pool: GOMAXPROCS-1, read at each call so that a
-// change of GOMAXPROCS takes effect at once.
+// maxHelpers is the most helpers that can run at once: the size of the token pool,
+// GOMAXPROCS (read at each call, so that a change takes effect at once), less the caller.
 func maxHelpers() int { return min(runtime.GOMAXPROCS(0)-1, maxPool) }
 
-// acquire takes up to want tokens without waiting and returns how many it took.
+// acquire takes up to want tokens without waiting and returns how many it took. The
+// caller holds a token already.
 func acquire(want int) int {
-	limit := int32(maxHelpers())
+	limit := int32(maxHelpers() + 1)
 	for {
 		cur := busy.Load()
 		n := min(int32(want), limit-cur)
@@ -131,6 +133,7 @@ func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha
 	j.alpha, j.a, j.lda, j.b, j.ldb, j.beta, j.c, j.ldc = alpha, a, lda, b, ldb, beta, c, ldc
 	j.g = g
 	j.next.Store(0)
+	busy.Add(1) // the caller's own core
 	helpers := acquire(g.gm*g.gn - 1)
 	j.wg.Add(helpers)
 	for range helpers {
@@ -138,6 +141,7 @@ func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha
 		go helper()
 	}
 	j.work(w)
+	busy.Add(-1) // the caller is done with the core; its helpers give theirs back
 	j.wg.Wait()
 	// Drop the caller's matrices, which the idle workspace would otherwise keep alive.
 	j.kr, j.a, j.b, j.c = nil, nil, nil, nil

@@ -122,15 +122,27 @@ func testConcurrent[T Float](t *testing.T) {
 	require.Zero(t, busy.Load(), "helper tokens left taken")
 }
 
-// TestAcquire checks the token pool: at most GOMAXPROCS-1 tokens at once, none at
-// GOMAXPROCS 1.
+// TestAcquire checks the token pool: GOMAXPROCS tokens in all, shared by the callers
+// running tiles (who take theirs without asking) and their helpers.
 func TestAcquire(t *testing.T) {
-	withProcs(1, func() { require.Zero(t, acquire(5)) })
+	withProcs(1, func() {
+		busy.Add(1)
+		require.Zero(t, acquire(5), "a caller at GOMAXPROCS 1 got a helper")
+		busy.Add(-1)
+	})
 	withProcs(3, func() {
+		busy.Add(1)
 		require.Equal(t, 1, acquire(1))
 		require.Equal(t, 1, acquire(5), "one token was left")
 		require.Zero(t, acquire(1), "the pool is empty")
-		busy.Add(-2)
+		busy.Add(1) // a second caller: still no helper for anyone
+		require.Zero(t, acquire(1), "a helper beyond the pool")
+		busy.Add(-4)
+	})
+	withProcs(4, func() {
+		busy.Add(2) // two callers
+		require.Equal(t, 2, acquire(5), "two callers at GOMAXPROCS 4 leave two tokens")
+		busy.Add(-4)
 	})
 	require.Zero(t, busy.Load())
 }
