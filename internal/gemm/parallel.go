@@ -90,7 +90,7 @@ type grid struct {
 // column of tiles and gm*n*k for the columns of op(B) packed by each row of tiles.
 func tiling(mr, nr, m, n, k int) grid {
 	one := grid{rows: m, cols: n, gm: 1, gn: 1}
-	want := min(m*n*k/tileWork, maxTiles)
+	want := int(min(int64(m)*int64(n)*int64(k)/tileWork, maxTiles)) // int64: 32-bit platforms
 	if want < 2 {
 		return one
 	}
