@@ -121,10 +121,19 @@ type job[T Float] struct {
 }
 
 // split runs the checked product on tiles of the grid, on the calling goroutine and on
-// as many helpers as the pool grants, up to one per tile beyond the first.
+// as many helpers as the pool grants, up to one per tile beyond the first. When it grants
+// none, the product runs whole, which spares the tiles' repacking and gives the same bits.
 func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	g := tiling(kr.mr, kr.nr, m, n, k)
-	if g.gm*g.gn == 1 {
+	helpers := 0
+	if g.gm*g.gn > 1 {
+		busy.Add(1) // the caller's own core
+		helpers = acquire(g.gm*g.gn - 1)
+		if helpers == 0 {
+			busy.Add(-1)
+		}
+	}
+	if helpers == 0 {
 		w.run(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
@@ -133,8 +142,6 @@ func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha
 	j.alpha, j.a, j.lda, j.b, j.ldb, j.beta, j.c, j.ldc = alpha, a, lda, b, ldb, beta, c, ldc
 	j.g = g
 	j.next.Store(0)
-	busy.Add(1) // the caller's own core
-	helpers := acquire(g.gm*g.gn - 1)
 	j.wg.Add(helpers)
 	for range helpers {
 		pending <- j
