@@ -26,7 +26,8 @@
 // and finished before it returns. One pool of GOMAXPROCS tokens, shared by the whole process, counts the cores
 // in use by the callers running tiles and their helpers, and a helper starts only on a
 // free one: a product that runs alone uses every core, and products that run at once share
-// them. Smaller products run whole on the calling goroutine.
+// them. Smaller products, and products for which no core is free, run whole on the
+// calling goroutine: the result is the same bits either way.
 //
 // # Kernels
 //
@@ -59,7 +60,7 @@
 //
 // # Allocation
 //
-// Scratch lives in a Workspace (about 0.8 MB in float64, 0.4 MB in float32). Gemm and its
+// Scratch lives in a Workspace (about 1.3 MB in float64, 0.65 MB in float32). Gemm and its
 // helpers borrow them from a free list per precision that keeps a workspace for each of
 // the most concurrent users so far, so that once warmed up Gemm never allocates; callers
 // that want to hold their own use Workspace.Gemm (the helpers still borrow theirs).

@@ -16,6 +16,9 @@ const (
 	kcMaxDefault = 256
 	aElems       = 32 << 10
 	bElems       = 64 << 10
+	// paElems bounds all of op(A), packed once and shared by the tiles of a product cut
+	// over its columns only (see parallel.go): 64 rows (a batch) by 1024.
+	paElems = 64 << 10
 	// maxTile is the largest mr*nr of any kernel (the float32 8x32): the size of the
 	// edge-tile scratch.
 	maxTile = 8 * 32
@@ -88,14 +91,15 @@ func KernelNameOf[T Float]() string { return kernelOf[T]().name }
 // concurrent use; its contents never affect results.
 type Workspace[T Float] struct {
 	a, b []T // packed A block and B panel, 64-byte aligned
+	pa   []T // all of op(A), packed for the tiles of a product (see parallel.go)
 	tile [maxTile]T
 	job  job[T] // the split of the product this workspace's caller is running (see parallel.go)
 }
 
-// NewWorkspace allocates the scratch of one concurrent product (about 0.8 MB in float64,
+// NewWorkspace allocates the scratch of one concurrent product (about 1.3 MB in float64,
 // half that in float32).
 func NewWorkspace[T Float]() *Workspace[T] {
-	return &Workspace[T]{a: alignedSlice[T](aElems), b: alignedSlice[T](bElems)}
+	return &Workspace[T]{a: alignedSlice[T](aElems), b: alignedSlice[T](bElems), pa: alignedSlice[T](paElems)}
 }
 
 func alignedSlice[T Float](n int) []T {
@@ -224,6 +228,15 @@ func (w *Workspace[T]) gemm(kr *microKernel[T], tA, tB bool, m, n, k int, alpha 
 	w.split(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
+// kcOf is the depth of k block pb of nk: the blocks' depths differ by at most one.
+func kcOf(k, nk, pb int) int {
+	kc := k / nk
+	if pb < k%nk {
+		kc++
+	}
+	return kc
+}
+
 // blocking is the cut of one product into blocks. It depends only on the shape and the
 // kernel, which is what makes the summation order, and so the result, reproducible.
 type blocking struct {
@@ -255,8 +268,9 @@ func plan[T Float](kr *microKernel[T], m, n, k int) blocking {
 	return bl
 }
 
-// run is the blocked product with kernel kr; the arguments have been checked.
-func (w *Workspace[T]) run(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+// run is the blocked product with kernel kr; the arguments have been checked. pa, when
+// not nil, holds all of op(A) packed by packAll, which run then uses instead of packing.
+func (w *Workspace[T]) run(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int, pa []T) {
 	mr, nr := kr.mr, kr.nr
 	bl := plan(kr, m, n, k)
 	packCopy, packInterleave := kr.packCopy, kr.packInterleave
@@ -267,10 +281,7 @@ func (w *Workspace[T]) run(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T
 		ncur := min(bl.nc, n-jc)
 		p0 := 0
 		for pb := 0; pb < bl.nk; pb++ {
-			kc := k / bl.nk
-			if pb < k%bl.nk {
-				kc++
-			}
+			kc := kcOf(k, bl.nk, pb)
 			bet := beta
 			if pb > 0 {
 				bet = 1
@@ -297,7 +308,10 @@ func (w *Workspace[T]) run(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T
 						mrr := min(mr, mcur-ir)
 						as := w.a[ir*kc : ir*kc+kc*mr]
 						i := ic + ir
-						if jr == 0 {
+						if pa != nil {
+							off := p0*roundUp(m, mr) + i*kc
+							as = pa[off : off+kc*mr]
+						} else if jr == 0 {
 							nextFull := ir+2*mr <= mcur
 							if tA {
 								packCopy(as, a[p0*lda+i:], lda, kc, mrr, mr, nextFull)
@@ -319,6 +333,36 @@ func (w *Workspace[T]) run(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T
 			p0 += kc
 		}
 	}
+}
+
+// packAll packs all of op(A) (m x k) into w.pa as run packs it block by block: k block
+// pb, rows i to i+mr, at p0*roundUp(m, mr) + i*kc, p0 being the block's first p. It
+// returns nil, leaving run to pack, when op(A) does not fit.
+func (w *Workspace[T]) packAll(kr *microKernel[T], tA bool, m, k int, a []T, lda int) []T {
+	mr, mPad := kr.mr, roundUp(m, kr.mr)
+	if mPad*k > len(w.pa) {
+		return nil
+	}
+	packCopy, packInterleave := kr.packCopy, kr.packInterleave
+	if packCopy == nil {
+		packCopy, packInterleave = packCopyGo[T], packInterleaveGo[T]
+	}
+	nk := plan(kr, m, 1, k).nk
+	p0 := 0
+	for pb := range nk {
+		kc := kcOf(k, nk, pb)
+		for i := 0; i < m; i += mr {
+			off := p0*mPad + i*kc
+			dst, mrr, nextFull := w.pa[off:off+kc*mr], min(mr, m-i), i+2*mr <= m
+			if tA {
+				packCopy(dst, a[p0*lda+i:], lda, kc, mrr, mr, nextFull)
+			} else {
+				packInterleave(dst, a[i*lda+p0:], lda, kc, mrr, mr, nextFull)
+			}
+		}
+		p0 += kc
+	}
+	return w.pa[:mPad*k]
 }
 
 // mergeEdge writes c = alpha*t + beta*c for the mrr x nrr corner of an edge tile, rounding

@@ -100,7 +100,7 @@ func (p problem[T]) run(w *Workspace[T], kr microKernel[T]) []T {
 // the way every product ran before it was cut into tiles.
 func (p problem[T]) whole(w *Workspace[T], kr microKernel[T]) []T {
 	c := append([]T(nil), p.c...)
-	w.run(&kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, c, p.ldc)
+	w.run(&kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, c, p.ldc, nil)
 	return c
 }
 

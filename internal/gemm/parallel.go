@@ -22,15 +22,17 @@ import (
 // token: a caller that finds none free still runs its own tiles (the count then exceeds
 // the pool for a while). There are no long-lived goroutines to stop.
 
-// The grid's limits. A tile packs its own slivers of op(A) and op(B), so every column of
-// tiles packs the rows of op(A) again and every row of tiles packs the columns of op(B)
-// again: the narrower the tiles, the more of the time goes to packing instead of FMAs.
-// On the 64x1024x1024 product in float32 (AVX-512, one core of a machine shared with other
-// work, so roughly), 64 tiles 32 columns wide ran at half the speed of the whole product,
-// and 8 tiles 128 wide as fast within the noise. Tiles of at least minRows x minCols and
-// 2^21 multiply-adds keep the repacking small, and 16 tiles are enough to share out among
-// the cores of the machines pcnet runs on; a grid that depends on the shape alone cannot
-// be fitted to the number of cores.
+// The grid's limits. A tile packs its own slivers of op(B), so every row of tiles packs
+// the columns of op(B) again, and its own slivers of op(A), every column of tiles packing
+// the rows of op(A) again, except that when the tiles span all the rows (one row of
+// tiles, as for a batch of 64) op(A) is packed once for them all, if it fits the
+// workspace (paElems). The narrower the tiles, the more of the time goes to packing
+// instead of FMAs: on the 64x1024x1024 product in float32 (AVX-512, one core of a machine
+// shared with other work, so roughly), 64 tiles 32 columns wide, each packing op(A), ran at
+// half the speed of the whole product, and 8 tiles 128 wide as fast within the noise.
+// Tiles of at least minRows x minCols and 2^21 multiply-adds keep the packing small, and 16
+// tiles are enough to share out among the cores of the machines pcnet runs on; a grid that
+// depends on the shape alone cannot be fitted to the number of cores.
 const (
 	// tileWork is the least work of a tile, in multiply-adds (about 20 µs at the
 	// float32 AVX-512 kernel's speed); a product of less than twice this runs whole on the
@@ -116,6 +118,7 @@ type job[T Float] struct {
 	a, b, c       []T
 	lda, ldb, ldc int
 	g             grid
+	pa            []T          // all of op(A) packed, when the tiles share it (nil: they pack)
 	next          atomic.Int32 // the next tile to run
 	wg            sync.WaitGroup
 }
@@ -134,10 +137,15 @@ func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha
 		}
 	}
 	if helpers == 0 {
-		w.run(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		w.run(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
 		return
 	}
 	j := &w.job
+	j.pa = nil
+	if g.gm == 1 {
+		// Every tile would pack all of op(A) again: pack it once for them all.
+		j.pa = w.packAll(kr, tA, m, k, a, lda)
+	}
 	j.kr, j.tA, j.tB, j.m, j.n, j.k = kr, tA, tB, m, n, k
 	j.alpha, j.a, j.lda, j.b, j.ldb, j.beta, j.c, j.ldc = alpha, a, lda, b, ldb, beta, c, ldc
 	j.g = g
@@ -151,7 +159,7 @@ func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha
 	busy.Add(-1) // the caller is done with the core; its helpers give theirs back
 	j.wg.Wait()
 	// Drop the caller's matrices, which the idle workspace would otherwise keep alive.
-	j.kr, j.a, j.b, j.c = nil, nil, nil, nil
+	j.kr, j.a, j.b, j.c, j.pa = nil, nil, nil, nil, nil
 }
 
 // helper runs one job's tiles. It is started by split, which waits for it.
@@ -189,10 +197,14 @@ func (j *job[T]) tile(w *Workspace[T], t int) {
 	} else {
 		a = j.a[i0*j.lda:]
 	}
+	pa := j.pa
+	if mt != j.m {
+		pa = nil // packed for all the rows, not this tile's
+	}
 	if j.tB {
 		b = j.b[j0*j.ldb:]
 	} else {
 		b = j.b[j0:]
 	}
-	w.run(j.kr, j.tA, j.tB, mt, nt, j.k, j.alpha, a, j.lda, b, j.ldb, j.beta, j.c[i0*j.ldc+j0:], j.ldc)
+	w.run(j.kr, j.tA, j.tB, mt, nt, j.k, j.alpha, a, j.lda, b, j.ldb, j.beta, j.c[i0*j.ldc+j0:], j.ldc, pa)
 }
