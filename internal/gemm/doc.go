@@ -23,10 +23,10 @@
 // A product of at least 2^22 multiply-adds (64x256x256 and up) is cut into tiles of C,
 // over its rows and columns only, on a grid that depends only on its shape (parallel.go).
 // The tiles run on the calling goroutine and on helper goroutines started for the call
-// and finished before it returns. One pool of GOMAXPROCS tokens, shared by the whole process, counts the cores
-// in use by the callers running tiles and their helpers, and a helper starts only on a
-// free one: a product that runs alone uses every core, and products that run at once share
-// them. Smaller products, and products for which no core is free, run whole on the
+// and finished before it returns. One pool of GOMAXPROCS tokens, shared by the whole
+// process, counts the cores in use by the callers running tiles and their helpers, and a
+// helper starts only on a free one: a product that runs alone uses every core, and
+// products that run at once share them. Smaller products, and products for which no core is free, run whole on the
 // calling goroutine: the result is the same bits either way.
 //
 // # Kernels
