@@ -26,8 +26,8 @@
 // and finished before it returns. One pool of GOMAXPROCS tokens, shared by the whole
 // process, counts the cores in use by the callers running tiles and their helpers, and a
 // helper starts only on a free one: a product that runs alone uses every core, and
-// products that run at once share them. Smaller products, and products for which no core is free, run whole on the
-// calling goroutine: the result is the same bits either way.
+// products that run at once share them. Smaller products, and products for which no core
+// is free, run whole on the calling goroutine: the result is the same bits either way.
 //
 // # Kernels
 //
@@ -35,8 +35,9 @@
 // a 6x8 tile of C in twelve ymm accumulators. With AVX-512 (F, DQ, VL) it is an 8x16 tile
 // in sixteen zmm accumulators. The float32 kernels are the same loops with twice the
 // lanes: 6x16 (AVX2) and 8x32 (AVX-512). The packing kernels are AVX2 assembly in both
-// precisions, the vector kernels in float64 only (float32 runs its vector products in Go). Everywhere else, and under
-// the purego build tag, portable Go 4x4 kernels run the same algorithm. KernelName and
+// precisions, the vector kernels in float64 only (float32 runs its vector products in
+// Go). Everywhere else, and under the purego build tag, portable Go 4x4 kernels run the
+// same algorithm. KernelName and
 // KernelNameOf say which micro-kernels this process uses. Each assembly kernel has a Go
 // twin, the same loop with the same FMAs in the same order (twinKernel), which the tests
 // hold it to bit for bit.
