@@ -155,6 +155,12 @@ func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha
 		pending <- j
 		go helper()
 	}
+	// The last helper started waits in this core's run-next slot, where an idle core
+	// steals it only after a sleep, and the cores that are woken for the helpers may give
+	// up before then (docs/bench.md, "waking an idle core"). Yielding runs that helper
+	// here at once and puts the caller on the global run queue, which an idle core
+	// takes from without delay.
+	runtime.Gosched()
 	j.work(w)
 	busy.Add(-1) // the caller is done with the core; its helpers give theirs back
 	j.wg.Wait()
