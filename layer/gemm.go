@@ -15,7 +15,9 @@ type Kernel int32
 
 const (
 	// KernelSIMD is internal/gemm: packed, cache-blocked products with an AVX2 or AVX-512
-	// micro-kernel, or its portable Go kernel where the CPU has neither.
+	// micro-kernel, or its portable Go kernel where the CPU has neither. A large product is
+	// cut into tiles that run on every core the other products leave free, with the same
+	// result at every GOMAXPROCS.
 	KernelSIMD Kernel = iota
 	// KernelGonum is gonum's pure-Go Dgemm, cut into tiles small enough to stay on the
 	// calling goroutine.
@@ -84,9 +86,10 @@ const (
 	tileCols = 192
 )
 
-// gemm computes C = alpha * op(A) op(B) + beta * C on the calling goroutine with the
-// current kernel. op(X) is X or Xᵀ as tA and tB say. Every kernel cuts a product in a way
-// that depends only on its shape, so the result does not depend on GOMAXPROCS.
+// gemm computes C = alpha * op(A) op(B) + beta * C with the current kernel: on the calling
+// goroutine, but for KernelSIMD's large products, which also use idle cores. op(X) is X or
+// Xᵀ as tA and tB say. Every kernel cuts a product in a way that depends only on its
+// shape, so the result does not depend on GOMAXPROCS.
 func gemm(tA, tB blas.Transpose, alpha float64, a, b blas64.General, beta float64, c blas64.General) {
 	m, k := a.Rows, a.Cols
 	if tA != blas.NoTrans {

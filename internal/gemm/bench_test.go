@@ -11,11 +11,12 @@ import (
 )
 
 // benchShapes are the products of one training step of pcnet's reference MLPs at batch 64
-// (784-[w]xH-10, w in {64, 1024}) and of the online setting (batch 1).
+// (784-[w]xH-10, w in {64, 256, 1024}) and of the online setting (batch 1), and the square
+// product 64x1024x1024 against which the kernels are judged.
 var benchShapes = func() []benchShape {
-	var s []benchShape
+	s := []benchShape{{"nn/64x1024x1024", false, false, 64, 1024, 1024}}
 	for _, batch := range []int{64, 1} {
-		for _, io := range [][2]int{{784, 64}, {64, 64}, {64, 10}, {784, 1024}, {1024, 1024}, {1024, 10}} {
+		for _, io := range [][2]int{{784, 64}, {64, 64}, {64, 10}, {784, 256}, {256, 256}, {256, 10}, {784, 1024}, {1024, 1024}, {1024, 10}} {
 			in, out := io[0], io[1]
 			s = append(s,
 				benchShape{fmt.Sprintf("fwd/b%d/%dx%d", batch, in, out), false, true, batch, out, in},
@@ -33,34 +34,50 @@ type benchShape struct {
 	m, n, k int
 }
 
+// BenchmarkGemm times the products of benchShapes in each precision with each kernel,
+// and in float64 with gonum. GFLOP/s is wall-clock; GFLOP/s(cpu) counts the calling
+// thread's CPU time, which other processes on a shared machine disturb less, but which
+// leaves out the helpers of a product cut into tiles: it is the per-core figure only at
+// -cpu 1.
 func BenchmarkGemm(b *testing.B) {
-	for _, s := range benchShapes {
-		rng := rand.New(rand.NewPCG(1, 2))
-		p := newProblem(rng, s.tA, s.tB, s.m, s.n, s.k, 0, 1, 0)
-		flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
-		// Wall-clock GFLOP/s, and thread-CPU GFLOP/s, which other processes on a shared
-		// machine disturb less.
-		run := func(b *testing.B, f func()) {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			b.ReportAllocs()
-			t0 := threadCPU()
-			for b.Loop() {
-				f()
+	b.Run("precision=f64", func(b *testing.B) {
+		for _, s := range benchShapes {
+			for _, kr := range append(asmKernels(), goKernel64) {
+				b.Run(s.name+"/"+kr.name, func(b *testing.B) { benchGemm(b, s, kr) })
 			}
-			reportCPU(b, t0, flops)
-			b.ReportMetric(flops*float64(b.N)/float64(b.Elapsed().Nanoseconds()), "GFLOP/s")
-		}
-		for _, kr := range kernels() {
-			b.Run(s.name+"/"+kr.name, func(b *testing.B) {
-				w := NewWorkspace()
-				run(b, func() { w.gemm(kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc) })
+			b.Run(s.name+"/gonum", func(b *testing.B) {
+				p := newProblem[float64](rand.New(rand.NewPCG(1, 2)), s.tA, s.tB, s.m, s.n, s.k, 0, 1, 0)
+				benchLoop(b, s, func() { gonumTiled(p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc) })
 			})
 		}
-		b.Run(s.name+"/gonum", func(b *testing.B) {
-			run(b, func() { gonumTiled(p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc) })
-		})
+	})
+	b.Run("precision=f32", func(b *testing.B) {
+		for _, s := range benchShapes {
+			for _, kr := range append(asmKernels32(), goKernel32) {
+				b.Run(s.name+"/"+kr.name, func(b *testing.B) { benchGemm(b, s, kr) })
+			}
+		}
+	})
+}
+
+func benchGemm[T Float](b *testing.B, s benchShape, kr microKernel[T]) {
+	p := newProblem[T](rand.New(rand.NewPCG(1, 2)), s.tA, s.tB, s.m, s.n, s.k, 0, 1, 0)
+	w := NewWorkspace[T]()
+	benchLoop(b, s, func() { w.gemm(&kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc) })
+}
+
+// benchLoop runs f, one product of shape s, and reports its GFLOP/s.
+func benchLoop(b *testing.B, s benchShape, f func()) {
+	flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	b.ReportAllocs()
+	t0 := threadCPU()
+	for b.Loop() {
+		f()
 	}
+	reportCPU(b, t0, flops)
+	b.ReportMetric(flops*float64(b.N)/float64(b.Elapsed().Nanoseconds()), "GFLOP/s")
 }
 
 // gonumTiled is gonum's Dgemm cut into 64x192 tiles of C, as package layer calls it (its
@@ -104,16 +121,16 @@ func BenchmarkDepth(b *testing.B) {
 			if s.m == 1 || s.n == 1 {
 				continue
 			}
-			p := newProblem(rand.New(rand.NewPCG(1, 2)), s.tA, s.tB, s.m, s.n, s.k, 0, 1, 0)
+			p := newProblem[float64](rand.New(rand.NewPCG(1, 2)), s.tA, s.tB, s.m, s.n, s.k, 0, 1, 0)
 			for _, kr := range asmKernels() {
 				b.Run(fmt.Sprintf("%s/kc%d/%s", s.name, kc, kr.name), func(b *testing.B) {
 					kcMax = kc
-					w := NewWorkspace()
+					w := NewWorkspace[float64]()
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()
 					t0 := threadCPU()
 					for b.Loop() {
-						w.gemm(kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
+						w.gemm(&kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
 					}
 					reportCPU(b, t0, 2*float64(s.m*s.n*s.k))
 				})

@@ -2,7 +2,6 @@ package gemm
 
 import (
 	"fmt"
-	"math"
 	"sync"
 	"unsafe"
 )
@@ -11,96 +10,145 @@ import (
 // most kcMaxDefault deep: the 6x8 kernel's slivers (12 + 16 KiB) then sit in L1, while the
 // 8x16 kernel's (16 + 32 KiB) stream from L2, which keeps up with its one zmm FMA per
 // cycle; deeper blocks measured no faster. The packed A block (mc x kc) is held to aElems
-// doubles (256 KiB) and the packed B panel (kc x nc) to bElems doubles (512 KiB), so that
-// both stay in L2.
+// elements (256 KiB of float64) and the packed B panel (kc x nc) to bElems elements (512
+// KiB of float64), so that both stay in L2; float32 blocks use the same element counts.
 const (
 	kcMaxDefault = 256
 	aElems       = 32 << 10
 	bElems       = 64 << 10
-	// maxTile is the largest mr*nr of any kernel: the size of the edge-tile scratch.
-	maxTile = 8 * 16
+	// paElems bounds all of op(A), packed once and shared by the tiles of a product cut
+	// over its columns only (see parallel.go): 64 rows (a batch) by 1024.
+	paElems = 64 << 10
+	// maxTile is the largest mr*nr of any kernel (the float32 8x32): the size of the
+	// edge-tile scratch.
+	maxTile = 8 * 32
 	// align is the alignment of the packed buffers in bytes: one cache line, one zmm.
 	align = 64
 )
+
+// Float is the element type of a product: the kernels, the packing and the blocking are
+// written once over it, and each precision gets its own micro-kernels.
+type Float interface{ float32 | float64 }
 
 // microKernel describes one register-blocked kernel. full computes the mr x nr tile
 // c = alpha*(a·b) + beta*c from a packed A sliver a (kc x mr, stored p-major: a[p*mr+i]) and
 // a packed B sliver b (kc x nr: b[p*nr+j]); c is row-major with stride ldc and is not read
 // when beta is zero. fusedMerge says whether full computes beta*c + alpha*acc as an FMA,
 // with one rounding; the edge and matrix-vector paths then round the same way.
-type microKernel struct {
+type microKernel[T Float] struct {
 	name       string
 	mr, nr     int
 	fusedMerge bool
-	full       func(kc int, a, b []float64, c []float64, ldc int, alpha, beta float64)
+	full       func(kc int, a, b []T, c []T, ldc int, alpha, beta T)
 	// packCopy and packInterleave pack slivers (see pack.go); nil means the portable Go
 	// packers. nextFull says that the next sliver along the same operand is whole, which
 	// the assembly packers use to prefetch it.
-	packCopy, packInterleave func(dst, src []float64, ld, kc, w, r int, nextFull bool)
+	packCopy, packInterleave func(dst, src []T, ld, kc, w, r int, nextFull bool)
 	// dots and axpy are the matrix-vector kernels (see gemv.go); nil means the Go ones.
-	dots, axpy func(k int, x, b []float64, ldb, n int, out []float64)
+	dots, axpy func(k int, x, b []T, ldb, n int, out []T)
 	// rank1 is one row of an outer product (see gemv.go); nil means rank1Go.
-	rank1 func(n int, s float64, b, c []float64, alpha, beta float64)
+	rank1 func(n int, s T, b, c []T, alpha, beta T)
 }
 
 // The blocking limits in use. They are variables only so that tests can force many small
 // blocks and benchmarks can try other depths; blockA and blockB must not exceed aElems
-// and bElems.
+// and bElems. They count elements of either precision.
 var (
 	kcMax  = kcMaxDefault
 	blockA = aElems
 	blockB = bElems
 )
 
-// kernel is the micro-kernel of this process, chosen once at start-up (see gemm_amd64.go).
-var kernel = goKernel
+// kernel64 and kernel32 are the micro-kernels of this process, chosen once at start-up
+// (see gemm_amd64.go).
+var (
+	kernel64 = goKernel64
+	kernel32 = goKernel32
+)
 
-// KernelName names the micro-kernel in use: "avx512-8x16", "avx2-6x8" or "go-4x4".
-func KernelName() string { return kernel.name }
-
-// Workspace is the packing scratch of Gemm. A Workspace is not safe for concurrent use;
-// its contents never affect results.
-type Workspace struct {
-	a, b []float64 // packed A block and B panel, 64-byte aligned
-	tile [maxTile]float64
+// is32 reports whether T is float32. It is a constant in each instantiation.
+func is32[T Float]() bool {
+	var z T
+	return unsafe.Sizeof(z) == 4
 }
 
-// NewWorkspace allocates the scratch of one concurrent product (about 0.8 MB).
-func NewWorkspace() *Workspace {
-	return &Workspace{a: alignedSlice(aElems), b: alignedSlice(bElems)}
+// kernelOf is the micro-kernel of precision T.
+func kernelOf[T Float]() *microKernel[T] {
+	if is32[T]() {
+		return any(&kernel32).(*microKernel[T])
+	}
+	return any(&kernel64).(*microKernel[T])
 }
 
-func alignedSlice(n int) []float64 {
-	const pad = align / 8
-	s := make([]float64, n+pad)
-	off := int(uintptr(unsafe.Pointer(&s[0]))%align) / 8
+// KernelName names the float64 micro-kernel in use: "avx512-8x16", "avx2-6x8" or "go-4x4".
+func KernelName() string { return kernel64.name }
+
+// KernelNameOf names the micro-kernel of precision T in use; for float32 it is
+// "avx512-8x32-f32", "avx2-6x16-f32" or "go-4x4-f32".
+func KernelNameOf[T Float]() string { return kernelOf[T]().name }
+
+// Workspace is the packing scratch of Gemm in precision T. A Workspace is not safe for
+// concurrent use; its contents never affect results.
+type Workspace[T Float] struct {
+	a, b []T // packed A block and B panel, 64-byte aligned
+	pa   []T // all of op(A), packed for the tiles of a product (see parallel.go)
+	tile [maxTile]T
+	job  job[T] // the split of the product this workspace's caller is running (see parallel.go)
+}
+
+// NewWorkspace allocates the scratch of one concurrent product (about 1.3 MB in float64,
+// half that in float32).
+func NewWorkspace[T Float]() *Workspace[T] {
+	return &Workspace[T]{a: alignedSlice[T](aElems), b: alignedSlice[T](bElems), pa: alignedSlice[T](paElems)}
+}
+
+func alignedSlice[T Float](n int) []T {
+	size := 8
+	if is32[T]() {
+		size = 4
+	}
+	pad := align / size
+	s := make([]T, n+pad)
+	off := int(uintptr(unsafe.Pointer(&s[0]))%align) / size
 	if off != 0 {
 		off = pad - off
 	}
 	return s[off : off+n : off+n]
 }
 
-// idle holds the workspaces that no Gemm call is using. It is a plain free list rather
-// than a sync.Pool because a pool is emptied by the garbage collector (and, under the race
-// detector, drops items at random), and either would make a warmed-up Gemm allocate. It
-// keeps at most maxIdle workspaces, as many as the most concurrent Gemm calls so far.
-var idle = freeList{free: make([]*Workspace, 0, maxIdle)}
+// idle64 and idle32 hold the workspaces that no Gemm call is using. They are plain free
+// lists rather than sync.Pools because a pool is emptied by the garbage collector (and,
+// under the race detector, drops items at random), and either would make a warmed-up Gemm
+// allocate. Each keeps at most maxIdle workspaces, as many as the most concurrent Gemm
+// calls and helpers so far.
+var (
+	idle64 = freeList[float64]{free: make([]*Workspace[float64], 0, maxIdle)}
+	idle32 = freeList[float32]{free: make([]*Workspace[float32], 0, maxIdle)}
+)
+
+// idleOf is the free list of precision T.
+func idleOf[T Float]() *freeList[T] {
+	if is32[T]() {
+		return any(&idle32).(*freeList[T])
+	}
+	return any(&idle64).(*freeList[T])
+}
 
 const maxIdle = 64
 
-type freeList struct {
+type freeList[T Float] struct {
 	mu      sync.Mutex
-	free    []*Workspace
+	free    []*Workspace[T]
 	created int // workspaces made for the list, idle or in use
 }
 
-func (f *freeList) get() *Workspace {
+func (f *freeList[T]) get() *Workspace[T] {
 	f.mu.Lock()
 	n := len(f.free)
 	if n == 0 {
 		f.created++
 		f.mu.Unlock()
-		return NewWorkspace()
+		return NewWorkspace[T]()
 	}
 	w := f.free[n-1]
 	f.free[n-1] = nil
@@ -109,7 +157,7 @@ func (f *freeList) get() *Workspace {
 	return w
 }
 
-func (f *freeList) put(w *Workspace) {
+func (f *freeList[T]) put(w *Workspace[T]) {
 	f.mu.Lock()
 	if len(f.free) < cap(f.free) {
 		f.free = append(f.free, w)
@@ -117,17 +165,26 @@ func (f *freeList) put(w *Workspace) {
 	f.mu.Unlock()
 }
 
-// Reserve makes workspaces for n concurrent Gemm calls (at most 64) now, so that no later
-// call allocates while at most n run at once. A program that runs products on many
-// goroutines, like pcnet's layer actors, calls it once before its steady state: otherwise
-// the first time more products than ever before overlap, one of them allocates.
-func Reserve(n int) {
-	n = min(n, maxIdle)
-	idle.mu.Lock()
-	defer idle.mu.Unlock()
-	for ; idle.created < n; idle.created++ {
-		idle.free = append(idle.free, NewWorkspace())
+// reserve makes workspaces until the list has made n.
+func (f *freeList[T]) reserve(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ; f.created < n; f.created++ {
+		f.free = append(f.free, NewWorkspace[T]())
 	}
+}
+
+// Reserve makes float64 workspaces for n concurrent Gemm calls now, and for the helpers
+// that they may start (GOMAXPROCS-1 at most, see parallel.go), so that no later call
+// allocates while at most n run at once; 64 workspaces at most. A
+// program that runs products on many goroutines, like pcnet's layer actors, calls it once
+// before its steady state: otherwise the first time more products than ever before
+// overlap, one of them allocates.
+func Reserve(n int) { ReserveOf[float64](n) }
+
+// ReserveOf is Reserve for products in precision T.
+func ReserveOf[T Float](n int) {
+	idleOf[T]().reserve(min(n+maxHelpers(), maxIdle))
 }
 
 // Gemm computes C = alpha op(A) op(B) + beta C on row-major matrices, where op(X) is Xᵀ
@@ -135,21 +192,25 @@ func Reserve(n int) {
 // m x k (k x m when tA) with row stride lda, likewise B (k x n, or n x k when tB) with
 // ldb, and C with ldc. When beta is zero C is not read, so it may hold NaNs.
 //
-// Gemm borrows a Workspace from a free list and runs on the calling goroutine. It panics
-// with a message naming the shapes when a stride or a slice is too short for them.
-func Gemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
-	w := idle.get()
+// Gemm borrows a Workspace from a free list. It runs a large product as tiles of C on the
+// calling goroutine and on helpers drawn from a pool shared by the whole process (see
+// parallel.go), with the same result bit for bit as on one core. It panics with a message
+// naming the shapes when a stride or a slice is too short for them.
+func Gemm[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	f := idleOf[T]()
+	w := f.get()
 	w.Gemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-	idle.put(w)
+	f.put(w)
 }
 
-// Gemm is the package-level Gemm with w's scratch.
-func (w *Workspace) Gemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
-	w.gemm(kernel, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+// Gemm is the package-level Gemm with w's scratch for the tiles run on the calling
+// goroutine; helpers borrow theirs from the free list.
+func (w *Workspace[T]) Gemm(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	w.gemm(kernelOf[T](), tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // gemm is Gemm with the kernels of kr.
-func (w *Workspace) gemm(kr microKernel, tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+func (w *Workspace[T]) gemm(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	checkArgs(tA, tB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 {
 		return
@@ -164,7 +225,16 @@ func (w *Workspace) gemm(kr microKernel, tA, tB bool, m, n, k int, alpha float64
 	if k == 1 && w.rank1(kr, tA, tB, m, n, alpha, a, lda, b, ldb, beta, c, ldc) {
 		return
 	}
-	w.run(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	w.split(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// kcOf is the depth of k block pb of nk: the blocks' depths differ by at most one.
+func kcOf(k, nk, pb int) int {
+	kc := k / nk
+	if pb < k%nk {
+		kc++
+	}
+	return kc
 }
 
 // blocking is the cut of one product into blocks. It depends only on the shape and the
@@ -179,7 +249,7 @@ type blocking struct {
 // the rows into the fewest blocks whose packed A fits blockA, of equal height rounded up
 // to whole slivers. With one row block every B sliver is used once, so the panel spans C;
 // otherwise panels are cut so that the packed B fits blockB.
-func plan(kr microKernel, m, n, k int) blocking {
+func plan[T Float](kr *microKernel[T], m, n, k int) blocking {
 	var bl blocking
 	bl.nk = ceilDiv(k, kcMax)
 	kcb := ceilDiv(k, bl.nk)
@@ -198,22 +268,20 @@ func plan(kr microKernel, m, n, k int) blocking {
 	return bl
 }
 
-// run is the blocked product with kernel kr; the arguments have been checked.
-func (w *Workspace) run(kr microKernel, tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+// run is the blocked product with kernel kr; the arguments have been checked. pa, when
+// not nil, holds all of op(A) packed by packAll, which run then uses instead of packing.
+func (w *Workspace[T]) run(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int, pa []T) {
 	mr, nr := kr.mr, kr.nr
 	bl := plan(kr, m, n, k)
 	packCopy, packInterleave := kr.packCopy, kr.packInterleave
 	if packCopy == nil {
-		packCopy, packInterleave = packCopyGo, packInterleaveGo
+		packCopy, packInterleave = packCopyGo[T], packInterleaveGo[T]
 	}
 	for jc := 0; jc < n; jc += bl.nc {
 		ncur := min(bl.nc, n-jc)
 		p0 := 0
 		for pb := 0; pb < bl.nk; pb++ {
-			kc := k / bl.nk
-			if pb < k%bl.nk {
-				kc++
-			}
+			kc := kcOf(k, bl.nk, pb)
 			bet := beta
 			if pb > 0 {
 				bet = 1
@@ -240,7 +308,10 @@ func (w *Workspace) run(kr microKernel, tA, tB bool, m, n, k int, alpha float64,
 						mrr := min(mr, mcur-ir)
 						as := w.a[ir*kc : ir*kc+kc*mr]
 						i := ic + ir
-						if jr == 0 {
+						if pa != nil {
+							off := p0*roundUp(m, mr) + i*kc
+							as = pa[off : off+kc*mr]
+						} else if jr == 0 {
 							nextFull := ir+2*mr <= mcur
 							if tA {
 								packCopy(as, a[p0*lda+i:], lda, kc, mrr, mr, nextFull)
@@ -264,9 +335,39 @@ func (w *Workspace) run(kr microKernel, tA, tB bool, m, n, k int, alpha float64,
 	}
 }
 
+// packAll packs all of op(A) (m x k) into w.pa as run packs it block by block: k block
+// pb, rows i to i+mr, at p0*roundUp(m, mr) + i*kc, p0 being the block's first p. It
+// returns nil, leaving run to pack, when op(A) does not fit.
+func (w *Workspace[T]) packAll(kr *microKernel[T], tA bool, m, k int, a []T, lda int) []T {
+	mr, mPad := kr.mr, roundUp(m, kr.mr)
+	if mPad*k > len(w.pa) {
+		return nil
+	}
+	packCopy, packInterleave := kr.packCopy, kr.packInterleave
+	if packCopy == nil {
+		packCopy, packInterleave = packCopyGo[T], packInterleaveGo[T]
+	}
+	nk := plan(kr, m, 1, k).nk
+	p0 := 0
+	for pb := range nk {
+		kc := kcOf(k, nk, pb)
+		for i := 0; i < m; i += mr {
+			off := p0*mPad + i*kc
+			dst, mrr, nextFull := w.pa[off:off+kc*mr], min(mr, m-i), i+2*mr <= m
+			if tA {
+				packCopy(dst, a[p0*lda+i:], lda, kc, mrr, mr, nextFull)
+			} else {
+				packInterleave(dst, a[i*lda+p0:], lda, kc, mrr, mr, nextFull)
+			}
+		}
+		p0 += kc
+	}
+	return w.pa[:mPad*k]
+}
+
 // mergeEdge writes c = alpha*t + beta*c for the mrr x nrr corner of an edge tile, rounding
 // as the kernel does for whole tiles.
-func mergeEdge(c []float64, ldc int, t []float64, ldt, mrr, nrr int, alpha, beta float64, fused bool) {
+func mergeEdge[T Float](c []T, ldc int, t []T, ldt, mrr, nrr int, alpha, beta T, fused bool) {
 	for i := range mrr {
 		ci := c[i*ldc : i*ldc+nrr]
 		ti := t[i*ldt : i*ldt+nrr]
@@ -275,7 +376,7 @@ func mergeEdge(c []float64, ldc int, t []float64, ldt, mrr, nrr int, alpha, beta
 			switch {
 			case beta == 0:
 			case fused:
-				v = math.FMA(beta, ci[j], v)
+				v = fma(beta, ci[j], v)
 			default:
 				v += beta * ci[j]
 			}
@@ -285,7 +386,7 @@ func mergeEdge(c []float64, ldc int, t []float64, ldt, mrr, nrr int, alpha, beta
 }
 
 // scale sets C = beta C, writing zeros when beta is zero so that NaNs in C do not survive.
-func scale(m, n int, beta float64, c []float64, ldc int) {
+func scale[T Float](m, n int, beta T, c []T, ldc int) {
 	for i := range m {
 		row := c[i*ldc : i*ldc+n]
 		if beta == 0 {
@@ -298,7 +399,7 @@ func scale(m, n int, beta float64, c []float64, ldc int) {
 	}
 }
 
-func checkArgs(tA, tB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+func checkArgs[T Float](tA, tB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("gemm: negative dimension m=%d n=%d k=%d", m, n, k))
 	}
@@ -308,7 +409,7 @@ func checkArgs(tA, tB bool, m, n, k int, a []float64, lda int, b []float64, ldb 
 }
 
 // checkMatrix checks that x holds op(X), an r x s matrix, stored with stride ld.
-func checkMatrix(name string, trans bool, r, s int, x []float64, ld int) {
+func checkMatrix[T Float](name string, trans bool, r, s int, x []T, ld int) {
 	rows, cols := r, s
 	if trans {
 		rows, cols = s, r
@@ -328,5 +429,6 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 func roundUp(a, b int) int { return ceilDiv(a, b) * b }
 
-// HasAssembly reports whether Gemm runs an assembly micro-kernel on this CPU.
-func HasAssembly() bool { return kernel.name != goKernel.name }
+// HasAssembly reports whether Gemm runs an assembly micro-kernel on this CPU (in either
+// precision: both have one where the CPU has AVX2 and FMA).
+func HasAssembly() bool { return kernel64.name != goKernel64.name }

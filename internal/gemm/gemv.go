@@ -1,7 +1,5 @@
 package gemm
 
-import "math"
-
 // Products with a single row or column of C are matrix-vector products: every element of
 // the matrix operand is used once, so packing it would cost more than it saves and the
 // micro-kernel's tile would be mostly padding. They go through two vector kernels instead:
@@ -10,11 +8,11 @@ import "math"
 //	axpy(k, x, b, ldb, n, out)  out[j] = Σ_p x[p] b[p*ldb+j]   (x combines rows of b)
 
 // dotsGo is the portable dots kernel.
-func dotsGo(k int, x, b []float64, ldb, n int, out []float64) {
+func dotsGo[T Float](k int, x, b []T, ldb, n int, out []T) {
 	x = x[:k]
 	for j := range out[:n] {
 		row := b[j*ldb : j*ldb+k]
-		var s float64
+		var s T
 		for p, v := range x {
 			s += v * row[p]
 		}
@@ -23,7 +21,7 @@ func dotsGo(k int, x, b []float64, ldb, n int, out []float64) {
 }
 
 // axpyGo is the portable axpy kernel.
-func axpyGo(k int, x, b []float64, ldb, n int, out []float64) {
+func axpyGo[T Float](k int, x, b []T, ldb, n int, out []T) {
 	out = out[:n]
 	clear(out)
 	for p, v := range x[:k] {
@@ -37,7 +35,7 @@ func axpyGo(k int, x, b []float64, ldb, n int, out []float64) {
 // rank1Go writes c[j] = alpha*(s*b[j]) + beta*c[j] for j < n: one row of a product
 // with k == 1, rounded as the micro-kernels round a one-deep tile. c is not read when
 // beta is zero.
-func rank1Go(n int, s float64, b, c []float64, alpha, beta float64) {
+func rank1Go[T Float](n int, s T, b, c []T, alpha, beta T) {
 	b, c = b[:n], c[:n]
 	for j, bv := range b {
 		v := alpha * (s * bv)
@@ -51,10 +49,10 @@ func rank1Go(n int, s float64, b, c []float64, alpha, beta float64) {
 // rank1 computes a product with k == 1, C = alpha op(A) op(B) + beta C, an outer product,
 // row by row, and reports whether it did: it declines when a strided op(B) does not fit
 // the scratch.
-func (w *Workspace) rank1(kr microKernel, tA, tB bool, m, n int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) bool {
+func (w *Workspace[T]) rank1(kr *microKernel[T], tA, tB bool, m, n int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) bool {
 	row := kr.rank1
 	if row == nil {
-		row = rank1Go
+		row = rank1Go[T]
 	}
 	y := b[:n]
 	if tB && ldb != 1 {
@@ -67,7 +65,7 @@ func (w *Workspace) rank1(kr microKernel, tA, tB bool, m, n int, alpha float64, 
 		y = w.b[:n]
 	}
 	for i := range m {
-		var s float64
+		var s T
 		if tA {
 			s = a[i]
 		} else {
@@ -80,15 +78,15 @@ func (w *Workspace) rank1(kr microKernel, tA, tB bool, m, n int, alpha float64, 
 
 // gemv computes a product with m == 1 or n == 1 and reports whether it did: it declines
 // when a strided vector operand does not fit the scratch.
-func (w *Workspace) gemv(kr microKernel, tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) bool {
+func (w *Workspace[T]) gemv(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) bool {
 	dots, axpy := kr.dots, kr.axpy
 	if dots == nil {
-		dots, axpy = dotsGo, axpyGo
+		dots, axpy = dotsGo[T], axpyGo[T]
 	}
 	// Name the vector x (length k), the matrix mat and its stride, and whether the
 	// product runs along mat's rows (dots) or combines them (axpy).
 	var (
-		x, mat  []float64
+		x, mat  []T
 		ldm     int
 		useDots bool
 		rows    int // the length of the result: n when m == 1, else m
@@ -131,7 +129,7 @@ func (w *Workspace) gemv(kr microKernel, tA, tB bool, m, n, k int, alpha float64
 			switch {
 			case beta == 0:
 			case kr.fusedMerge:
-				v = math.FMA(beta, c[ci], v)
+				v = fma(beta, c[ci], v)
 			default:
 				v += beta * c[ci]
 			}

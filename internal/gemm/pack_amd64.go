@@ -62,3 +62,61 @@ func packCopyAVX2(dst, src []float64, ld, kc, w, r int, nextFull bool) {
 	}
 	packCopy4(&dst[0], &src[0], ld, kc, r, pf)
 }
+
+// packCopy8f32 copies kc rows of r values (r a multiple of 8) of src (row stride ld) to
+// dst[p*r:p*r+r], prefetching into L2 the r values pf bytes beyond each row. It needs AVX.
+//
+//go:noescape
+func packCopy8f32(dst, src *float32, ld, kc, r, pf int)
+
+// packCopyAVX2f32 is packCopyGo for whole float32 slivers of a multiple of 8, in assembly.
+func packCopyAVX2f32(dst, src []float32, ld, kc, w, r int, nextFull bool) {
+	if w < r || r%8 != 0 {
+		packCopyGo(dst, src, ld, kc, w, r, nextFull)
+		return
+	}
+	_, _ = dst[kc*r-1], src[(kc-1)*ld+r-1]
+	pf := 0
+	if nextFull {
+		pf = 4 * r
+	}
+	packCopy8f32(&dst[0], &src[0], ld, kc, r, pf)
+}
+
+// packInterleave8f32 transposes rows (a multiple of 4, at most r) rows of 8*kc8 values of
+// src (row stride ld) into dst[p*r+i], prefetching into L2 what lies pf bytes beyond each
+// value read. It needs AVX.
+//
+//go:noescape
+func packInterleave8f32(dst, src *float32, ld, kc8, rows, r, pf int)
+
+// packInterleaveAVX2f32 is packInterleaveGo for float32 in assembly. An edge sliver
+// (w < r) is cleared first; the rows past the last multiple of 4, and the p past the last
+// multiple of 8, are copied in Go.
+func packInterleaveAVX2f32(dst, src []float32, ld, kc, w, r int, nextFull bool) {
+	if kc < 8 || w < 4 {
+		packInterleaveGo(dst, src, ld, kc, w, r, nextFull)
+		return
+	}
+	dst = dst[:kc*r]
+	_ = src[(w-1)*ld+kc-1] // the assembly reads this far
+	if w < r {
+		clear(dst)
+	}
+	four, kc8 := w&^3, kc/8
+	pf := 0
+	if nextFull {
+		pf = 4 * r * ld
+	}
+	packInterleave8f32(&dst[0], &src[0], ld, kc8, four, r, pf)
+	for i := range four {
+		for p := kc8 * 8; p < kc; p++ {
+			dst[p*r+i] = src[i*ld+p]
+		}
+	}
+	for i := four; i < w; i++ {
+		for p, v := range src[i*ld : i*ld+kc] {
+			dst[p*r+i] = v
+		}
+	}
+}

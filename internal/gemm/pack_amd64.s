@@ -140,3 +140,110 @@ next:
 	JNZ  row
 	VZEROUPPER
 	RET
+
+// func packCopy8f32(dst, src *float32, ld, kc, r, pf int)
+//
+// packCopy4 for float32: copies kc rows of r values (r a multiple of 8) at src, row stride
+// ld, to dst[p*r : p*r+r], and prefetches into L2 the first and last of the r values pf
+// bytes on in each row.
+TEXT ·packCopy8f32(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	SHLQ $2, R8                // R8: source row stride in bytes
+	MOVQ kc+24(FP), CX
+	MOVQ r+32(FP), R10
+	SHRQ $3, R10               // R10: ymm chunks per row
+	MOVQ r+32(FP), R12
+	LEAQ -4(R12*4), R12
+	MOVQ pf+40(FP), AX         // AX: the first prefetched value
+	ADDQ AX, R12               // R12: pf + 4(r-1), the last prefetched value
+
+row32:
+	PREFETCHT1 (SI)(AX*1)
+	PREFETCHT1 (SI)(R12*1)
+	MOVQ       SI, R11
+	MOVQ       R10, DX
+
+chunk32:
+	VMOVUPS (R11), Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, R11
+	ADDQ    $32, DI
+	DECQ    DX
+	JNZ     chunk32
+
+	ADDQ R8, SI
+	DECQ CX
+	JNZ  row32
+	VZEROUPPER
+	RET
+
+// func packInterleave8f32(dst, src *float32, ld, kc8, rows, r, pf int)
+//
+// packInterleave4 for float32: transposes rows (a multiple of 4, at most r) rows of 8*kc8
+// values of src (row stride ld) into dst[p*r+i], 4 rows by 8 p at a time: unpacks of
+// pairs, then of pairs of pairs, leave p and p+4 in the two halves of a ymm register.
+// Each source load is paired with a prefetch into L2 of the address pf bytes further on.
+TEXT ·packInterleave8f32(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	SHLQ $2, R8                // R8: source row stride in bytes
+	MOVQ kc8+24(FP), CX
+	MOVQ rows+32(FP), BX       // BX: rows left
+	MOVQ r+40(FP), R9
+	SHLQ $2, R9                // R9: packed row (one p) in bytes
+	LEAQ (R9)(R9*2), R14       // R14: 3 packed rows
+	MOVQ R9, R10
+	SHLQ $2, R10               // R10: 4 packed rows
+	LEAQ (R8)(R8*2), R13       // R13: 3 source rows
+	MOVQ pf+48(FP), R15        // R15: prefetch offset in bytes
+
+group4f32:
+	CMPQ BX, $4
+	JLT  done8f32
+	MOVQ SI, R11
+	MOVQ DI, R12
+	MOVQ CX, DX
+
+loop8f32:
+	PREFETCHT1   (R11)(R15*1)
+	LEAQ         (R11)(R15*1), AX
+	PREFETCHT1   (AX)(R8*1)
+	PREFETCHT1   (AX)(R8*2)
+	PREFETCHT1   (AX)(R13*1)
+	VMOVUPS      (R11), Y0
+	VMOVUPS      (R11)(R8*1), Y1
+	VMOVUPS      (R11)(R8*2), Y2
+	VMOVUPS      (R11)(R13*1), Y3
+	VUNPCKLPS    Y1, Y0, Y4    // a0 b0 a1 b1 | a4 b4 a5 b5
+	VUNPCKHPS    Y1, Y0, Y5    // a2 b2 a3 b3 | a6 b6 a7 b7
+	VUNPCKLPS    Y3, Y2, Y6    // c0 d0 c1 d1 | c4 d4 c5 d5
+	VUNPCKHPS    Y3, Y2, Y7    // c2 d2 c3 d3 | c6 d6 c7 d7
+	VUNPCKLPD    Y6, Y4, Y0    // p = 0 | 4
+	VUNPCKHPD    Y6, Y4, Y1    // p = 1 | 5
+	VUNPCKLPD    Y7, Y5, Y2    // p = 2 | 6
+	VUNPCKHPD    Y7, Y5, Y3    // p = 3 | 7
+	VMOVUPS      X0, (R12)
+	VMOVUPS      X1, (R12)(R9*1)
+	VMOVUPS      X2, (R12)(R9*2)
+	VMOVUPS      X3, (R12)(R14*1)
+	ADDQ         R10, R12
+	VEXTRACTF128 $1, Y0, (R12)
+	VEXTRACTF128 $1, Y1, (R12)(R9*1)
+	VEXTRACTF128 $1, Y2, (R12)(R9*2)
+	VEXTRACTF128 $1, Y3, (R12)(R14*1)
+	ADDQ         R10, R12
+	ADDQ         $32, R11
+	DECQ         DX
+	JNZ          loop8f32
+
+	LEAQ (SI)(R8*4), SI
+	ADDQ $16, DI
+	SUBQ $4, BX
+	JMP  group4f32
+
+done8f32:
+	VZEROUPPER
+	RET

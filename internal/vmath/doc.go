@@ -1,6 +1,7 @@
 // Package vmath holds pcnet's elementwise kernels over float64 slices: activation
-// functions, fast and to within a couple of ulp of the correctly rounded result, and the
-// error updates of the inference rules fused with the maxima an observer reports.
+// functions, fast and to within a couple of ulp of the correctly rounded result (over
+// float32 slices too), and the error updates of the inference rules fused with the maxima
+// an observer reports.
 //
 // # API
 //
@@ -8,6 +9,12 @@
 // g'(a) computed from the rounded g(a) (1-y² for tanh, y(1-y) for the sigmoid, each with a
 // single rounding). a and deriv must have the same length and must not overlap. Neither
 // function allocates, starts goroutines or keeps state between calls.
+//
+// TanhInPlace32 and SigmoidInPlace32 are the same over float32: they widen the values to
+// float64 a chunk at a time (on the stack), run the float64 kernel and round back, so each
+// result is within 0.5 + 2⁻²⁸ float32 ulp of the exact value (correctly rounded but where
+// the exact value lies that close to halfway between two float32 values), and write the
+// derivative from the rounded float32 result with one rounding (an emulated float32 FMA).
 //
 // StepMax (FPA-PC's error step e -= gamma·(e - j)) and DiffMax (e = x - p) update e in
 // place with exactly the plain loop's arithmetic and return max|e|, the largest change and

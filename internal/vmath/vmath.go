@@ -27,8 +27,12 @@ func SigmoidInPlace(a, deriv []float64) {
 
 func checkLengths(fn string, a, deriv []float64) {
 	if deriv != nil && len(deriv) != len(a) {
-		panic(fmt.Sprintf("vmath: %s: len(deriv) = %d, want len(a) = %d", fn, len(deriv), len(a)))
+		panic(fnLengths(fn, len(deriv), len(a)))
 	}
+}
+
+func fnLengths(fn string, nd, na int) string {
+	return fmt.Sprintf("vmath: %s: len(deriv) = %d, want len(a) = %d", fn, nd, na)
 }
 
 // asmKernel is one assembly variant of the kernels (asmKernels lists those this CPU and

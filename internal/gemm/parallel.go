@@ -1,0 +1,218 @@
+package gemm
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Every core. A product large enough to pay for it is cut into tiles of C on a grid that
+// depends only on its shape and the kernel's mr x nr, never on the number of cores. The
+// cut is over the rows and columns of C only, never over k: each element of C is then
+// computed by the same micro-kernel, over the same k blocks in the same order, as when the
+// product runs whole on one goroutine, so the result is the same bit for bit at every
+// GOMAXPROCS and however the tiles are shared out.
+//
+// The tiles run on the calling goroutine and on helper goroutines, started for the call
+// and finished before it returns. Cores are counted by one pool of GOMAXPROCS tokens
+// shared by the whole process: a caller with tiles to run takes one for itself, and starts
+// a helper only for each token still free. So a product that is the only one running
+// uses every core, and a product that starts while the cores are taken by others starts
+// no helper: products running at once share the cores rather than oversubscribing them.
+// Nothing waits for a token: a caller that gets no helper runs its product whole, which
+// gives the same bits without the tiles' extra packing. There are no long-lived
+// goroutines to stop.
+
+// The grid's limits. A tile packs its own slivers of op(B), so every row of tiles packs
+// the columns of op(B) again, and its own slivers of op(A), every column of tiles packing
+// the rows of op(A) again, except that when the tiles span all the rows (one row of
+// tiles, as for a batch of 64) op(A) is packed once for them all, if it fits the
+// workspace (paElems). The narrower the tiles, the more of the time goes to packing
+// instead of FMAs: on the 64x1024x1024 product in float32 (AVX-512, one core of a machine
+// shared with other work, so roughly), 64 tiles 32 columns wide, each packing op(A), ran at
+// half the speed of the whole product, and 8 tiles 128 wide as fast within the noise.
+// Tiles of at least minRows x minCols and 2^21 multiply-adds keep the packing small, and 16
+// tiles are enough to share out among the cores of the machines pcnet runs on; a grid that
+// depends on the shape alone cannot be fitted to the number of cores.
+const (
+	// tileWork is the least work of a tile, in multiply-adds (4.2 MFLOP: some 40 µs in
+	// float32 and 80 µs in float64 with AVX-512); a product of less than twice this runs
+	// whole on the calling goroutine, as starting a helper and waking a core for it costs
+	// microseconds.
+	tileWork = 1 << 21
+	// maxTiles bounds the tiles of one product.
+	maxTiles = 16
+	// minRows and minCols are the least height and width of a tile where there is more
+	// than one tile along that dimension.
+	minRows, minCols = 64, 128
+	// maxPool bounds the helper tokens, whatever GOMAXPROCS is.
+	maxPool = 255
+)
+
+var (
+	// busy counts the tokens taken: callers running tiles, and their helpers.
+	busy atomic.Int32
+	// pending carries a job to each helper started for it; a helper may take another
+	// caller's job, which is as good, since each job has exactly as many entries as it
+	// counts helpers. The channel never holds more than the tokens taken.
+	pending = make(chan helpJob, maxPool)
+)
+
+// helpJob is a job[T] of either precision, as the helpers see it.
+type helpJob interface{ help() }
+
+// maxHelpers is the most helpers that can run at once: the size of the token pool,
+// GOMAXPROCS (read at each call, so that a change takes effect at once), less the caller.
+func maxHelpers() int { return min(runtime.GOMAXPROCS(0)-1, maxPool) }
+
+// acquire takes up to want tokens without waiting and returns how many it took. The
+// caller holds a token already.
+func acquire(want int) int {
+	limit := int32(maxHelpers() + 1)
+	for {
+		cur := busy.Load()
+		n := min(int32(want), limit-cur)
+		if n <= 0 {
+			return 0
+		}
+		if busy.CompareAndSwap(cur, cur+n) {
+			return int(n)
+		}
+	}
+}
+
+// grid is the cut of C into tiles: gm x gn tiles of rows x cols (the last row and column
+// of tiles may be smaller).
+type grid struct {
+	rows, cols int // multiples of the kernel's mr and nr
+	gm, gn     int
+}
+
+// tiling cuts an m x n x k product into about m*n*k/tileWork tiles (at most maxTiles) of
+// at least minRows x minCols: the grid of whole slivers with the most tiles up to that
+// count and, among those, the least packing, gn*m*k for the rows of op(A) packed by each
+// column of tiles and gm*n*k for the columns of op(B) packed by each row of tiles.
+func tiling(mr, nr, m, n, k int) grid {
+	one := grid{rows: m, cols: n, gm: 1, gn: 1}
+	want := int(min(int64(m)*int64(n)*int64(k)/tileWork, maxTiles)) // int64: 32-bit platforms
+	if want < 2 {
+		return one
+	}
+	best, bestTiles, bestCost := one, 1, 0
+	for gm := 1; gm <= min(want, ceilDiv(m, mr), max(1, m/minRows)); gm++ {
+		gn := min(ceilDiv(want, gm), ceilDiv(n, nr), max(1, n/minCols))
+		g := grid{rows: roundUp(ceilDiv(m, gm), mr), cols: roundUp(ceilDiv(n, gn), nr)}
+		g.gm, g.gn = ceilDiv(m, g.rows), ceilDiv(n, g.cols)
+		tiles, cost := min(g.gm*g.gn, want), g.gn*m+g.gm*n
+		if tiles > bestTiles || tiles == bestTiles && cost < bestCost {
+			best, bestTiles, bestCost = g, tiles, cost
+		}
+	}
+	return best
+}
+
+// job is one product being cut into tiles, as its caller's workspace holds it.
+type job[T Float] struct {
+	kr            *microKernel[T]
+	tA, tB        bool
+	m, n, k       int
+	alpha, beta   T
+	a, b, c       []T
+	lda, ldb, ldc int
+	g             grid
+	pa            []T          // all of op(A) packed, when the tiles share it (nil: they pack)
+	next          atomic.Int32 // the next tile to run
+	wg            sync.WaitGroup
+}
+
+// split runs the checked product on tiles of the grid, on the calling goroutine and on
+// as many helpers as the pool grants, up to one per tile beyond the first. When it grants
+// none, the product runs whole, which spares the tiles' repacking and gives the same bits.
+func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	g := tiling(kr.mr, kr.nr, m, n, k)
+	helpers := 0
+	if g.gm*g.gn > 1 {
+		busy.Add(1) // the caller's own core
+		helpers = acquire(g.gm*g.gn - 1)
+		if helpers == 0 {
+			busy.Add(-1)
+		}
+	}
+	if helpers == 0 {
+		w.run(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+		return
+	}
+	j := &w.job
+	j.pa = nil
+	if g.gm == 1 {
+		// Every tile would pack all of op(A) again: pack it once for them all.
+		j.pa = w.packAll(kr, tA, m, k, a, lda)
+	}
+	j.kr, j.tA, j.tB, j.m, j.n, j.k = kr, tA, tB, m, n, k
+	j.alpha, j.a, j.lda, j.b, j.ldb, j.beta, j.c, j.ldc = alpha, a, lda, b, ldb, beta, c, ldc
+	j.g = g
+	j.next.Store(0)
+	j.wg.Add(helpers)
+	for range helpers {
+		pending <- j
+		go helper()
+	}
+	// The last helper started waits in this core's run-next slot, where an idle core
+	// steals it only after a sleep, and the cores that are woken for the helpers may give
+	// up before then (docs/bench.md, "waking an idle core"). Yielding runs that helper
+	// here at once and puts the caller on the global run queue, which an idle core
+	// takes from without delay.
+	runtime.Gosched()
+	j.work(w)
+	busy.Add(-1) // the caller is done with the core; its helpers give theirs back
+	j.wg.Wait()
+	// Drop the caller's matrices, which the idle workspace would otherwise keep alive.
+	j.kr, j.a, j.b, j.c, j.pa = nil, nil, nil, nil, nil
+}
+
+// helper runs one job's tiles. It is started by split, which waits for it.
+func helper() { (<-pending).help() }
+
+func (j *job[T]) help() {
+	f := idleOf[T]()
+	w := f.get()
+	j.work(w)
+	f.put(w)
+	busy.Add(-1)
+	j.wg.Done()
+}
+
+// work runs tiles until none is left.
+func (j *job[T]) work(w *Workspace[T]) {
+	tiles := int32(j.g.gm * j.g.gn)
+	for {
+		t := j.next.Add(1) - 1
+		if t >= tiles {
+			return
+		}
+		j.tile(w, int(t))
+	}
+}
+
+// tile runs tile t of the grid (row-major) as a product of its own.
+func (j *job[T]) tile(w *Workspace[T], t int) {
+	g := j.g
+	i0, j0 := t/g.gn*g.rows, t%g.gn*g.cols
+	mt, nt := min(g.rows, j.m-i0), min(g.cols, j.n-j0)
+	var a, b []T
+	if j.tA {
+		a = j.a[i0:]
+	} else {
+		a = j.a[i0*j.lda:]
+	}
+	pa := j.pa
+	if mt != j.m {
+		pa = nil // packed for all the rows, not this tile's
+	}
+	if j.tB {
+		b = j.b[j0*j.ldb:]
+	} else {
+		b = j.b[j0:]
+	}
+	w.run(j.kr, j.tA, j.tB, mt, nt, j.k, j.alpha, a, j.lda, b, j.ldb, j.beta, j.c[i0*j.ldc+j0:], j.ldc, pa)
+}

@@ -1,0 +1,148 @@
+package gemm
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package when a test leaves a goroutine behind: every helper of a
+// product must be finished when Gemm returns.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// withProcs runs f at GOMAXPROCS n and restores the setting.
+func withProcs(n int, f func()) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
+	f()
+}
+
+// tiledShapes are products cut into several tiles, most with edge tiles in both
+// directions: m, n, k.
+var tiledShapes = [][3]int{
+	{64, 1024, 64}, {67, 1031, 129}, {130, 1030, 33}, {1031, 67, 71}, {65, 1000, 300}, {37, 2049, 67}, {301, 299, 53},
+}
+
+// TestTiling checks the grids: whole slivers, covering C exactly, more than one tile only
+// for products of at least twice tileWork, at most maxTiles, none narrower than minRows x
+// minCols along a cut dimension.
+func TestTiling(t *testing.T) {
+	for _, kr := range [][2]int{{8, 16}, {6, 8}, {8, 32}, {6, 16}, {4, 4}} {
+		for _, s := range append(tiledShapes, [][3]int{{1, 1, 1}, {64, 64, 64}, {64, 64, 784}, {1024, 1024, 1024}, {3, 5000, 5000}, {5000, 3, 5000}}...) {
+			m, n, k := s[0], s[1], s[2]
+			g := tiling(kr[0], kr[1], m, n, k)
+			require.Zero(t, g.rows%kr[0]*min(g.gm-1, 1), "mr=%d %v: tile rows %d not whole slivers", kr[0], s, g.rows)
+			require.Zero(t, g.cols%kr[1]*min(g.gn-1, 1), "nr=%d %v: tile columns %d not whole slivers", kr[1], s, g.cols)
+			require.True(t, g.rows*(g.gm-1) < m && m <= g.rows*g.gm, "%v %v: %d row tiles of %d do not cover %d rows exactly", kr, s, g.gm, g.rows, m)
+			require.True(t, g.cols*(g.gn-1) < n && n <= g.cols*g.gn, "%v %v: %d column tiles of %d do not cover %d columns exactly", kr, s, g.gn, g.cols, n)
+			tiles := g.gm * g.gn
+			require.LessOrEqual(t, tiles, maxTiles, "%v %v", kr, s)
+			require.True(t, g.gm == 1 || g.rows >= minRows, "%v %v: tiles of %d rows", kr, s, g.rows)
+			require.True(t, g.gn == 1 || g.cols >= minCols, "%v %v: tiles of %d columns", kr, s, g.cols)
+			if m*n*k < 2*tileWork {
+				require.Equal(t, 1, tiles, "%v %v: a small product is cut", kr, s)
+			}
+		}
+	}
+	g := tiling(8, 16, 64, 1024, 1024)
+	require.Equal(t, grid{rows: 64, cols: 128, gm: 1, gn: 8}, g, "64x1024x1024 (mr=8, nr=16)")
+	g = tiling(8, 16, 1024, 1024, 64)
+	require.Equal(t, 16, g.gm*g.gn, "1024x1024x64 (mr=8, nr=16): %+v", g)
+}
+
+// TestTiledBitIdentical checks that a product cut into tiles and run at GOMAXPROCS 1, 2
+// and 3 gives the bits of the same product run whole on one goroutine, for every kernel
+// in both precisions.
+func TestTiledBitIdentical(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 1))
+	for _, kr := range append(asmKernels(), goKernel64) {
+		testTiledBitIdentical(t, rng, kr)
+	}
+	for _, kr := range append(asmKernels32(), goKernel32) {
+		testTiledBitIdentical(t, rng, kr)
+	}
+}
+
+func testTiledBitIdentical[T Float](t *testing.T, rng *rand.Rand, kr microKernel[T]) {
+	w := NewWorkspace[T]()
+	for i, s := range tiledShapes {
+		tr := transposes[i%4]
+		p := newProblem[T](rng, tr[0], tr[1], s[0], s[1], s[2], i%3, 0.5, -1)
+		require.Greater(t, tiling(kr.mr, kr.nr, p.m, p.n, p.k).gm*tiling(kr.mr, kr.nr, p.m, p.n, p.k).gn, 1, "%s %v is not cut", kr.name, p)
+		want := p.whole(w, kr)
+		for _, procs := range []int{1, 2, 3} {
+			withProcs(procs, func() {
+				require.Equal(t, want, p.run(w, kr), "%s %v at GOMAXPROCS=%d: tiled result differs from the whole product", kr.name, p, procs)
+			})
+		}
+		require.Zero(t, busy.Load(), "helper tokens left taken")
+	}
+}
+
+// TestConcurrentProducts runs tiled products on several goroutines at once at
+// GOMAXPROCS 3, so that they compete for the two helper tokens: every result must still
+// be the whole product's, and every token must come back.
+func TestConcurrentProducts(t *testing.T) {
+	testConcurrent[float64](t)
+	testConcurrent[float32](t)
+}
+
+func testConcurrent[T Float](t *testing.T) {
+	kr := *kernelOf[T]()
+	const callers = 4
+	probs := make([]problem[T], callers)
+	wants := make([][]T, callers)
+	for g := range probs {
+		s := tiledShapes[g]
+		probs[g] = newProblem[T](rand.New(rand.NewPCG(10, uint64(g))), g%2 == 0, g/2 == 0, s[0], s[1], s[2], 1, 1, 0.5)
+		wants[g] = probs[g].whole(NewWorkspace[T](), kr)
+	}
+	got := make([][][]T, callers)
+	withProcs(3, func() {
+		var wg sync.WaitGroup
+		for g, p := range probs {
+			wg.Go(func() {
+				for range 3 {
+					c := append([]T(nil), p.c...)
+					Gemm(p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, c, p.ldc)
+					got[g] = append(got[g], c)
+				}
+			})
+		}
+		wg.Wait()
+	})
+	for g := range probs {
+		for _, c := range got[g] {
+			require.Equal(t, wants[g], c, "%v: a concurrent tiled product differs from the whole one", probs[g])
+		}
+	}
+	require.Zero(t, busy.Load(), "helper tokens left taken")
+}
+
+// TestAcquire checks the token pool: GOMAXPROCS tokens in all, shared by the callers
+// running tiles (who take theirs without asking) and their helpers.
+func TestAcquire(t *testing.T) {
+	withProcs(1, func() {
+		busy.Add(1)
+		require.Zero(t, acquire(5), "a caller at GOMAXPROCS 1 got a helper")
+		busy.Add(-1)
+	})
+	withProcs(3, func() {
+		busy.Add(1)
+		require.Equal(t, 1, acquire(1))
+		require.Equal(t, 1, acquire(5), "one token was left")
+		require.Zero(t, acquire(1), "the pool is empty")
+		busy.Add(1) // a second caller: still no helper for anyone
+		require.Zero(t, acquire(1), "a helper beyond the pool")
+		busy.Add(-4)
+	})
+	withProcs(4, func() {
+		busy.Add(2) // two callers
+		require.Equal(t, 2, acquire(5), "two callers at GOMAXPROCS 4 leave two tokens")
+		busy.Add(-4)
+	})
+	require.Zero(t, busy.Load())
+}

@@ -1,0 +1,97 @@
+package vmath
+
+import "math"
+
+// chunk32 is how many float32 values the float32 kernels widen at a time: 2 KiB of
+// float64 on the stack, long enough for the vector kernels' loops to run at full speed.
+const chunk32 = 256
+
+// TanhInPlace32 is TanhInPlace in float32: it replaces every a[i] by tanh(a[i]) and, when
+// deriv != nil, writes deriv[i] = 1 - y² for the rounded result y with a single rounding.
+//
+// It widens a to float64 chunk by chunk, runs TanhInPlace's kernel and rounds back, so the
+// result is the float32 nearest to a value within 1.2 float64 ulp of tanh: within
+// 0.5 + 2⁻²⁸ float32 ulp of the exact tanh, correctly rounded but where tanh(a[i]) lies
+// within 2⁻²⁸ ulp of halfway between two float32 values. Special values are TanhInPlace's.
+// a and deriv must not overlap. TanhInPlace32 panics if deriv is not nil and
+// len(deriv) != len(a).
+func TanhInPlace32(a, deriv []float32) {
+	checkLengths32("TanhInPlace32", a, deriv)
+	inPlace32(a, deriv, false)
+}
+
+// SigmoidInPlace32 is SigmoidInPlace in float32: a[i] becomes 1/(1+exp(-a[i])) and, when
+// deriv != nil, deriv[i] = s(1-s) for the rounded result s, computed as s - s² with a
+// single rounding.
+//
+// As TanhInPlace32, it rounds SigmoidInPlace's float64 result (within 1.6 float64 ulp of
+// the exact sigmoid) to float32: within 0.5 + 2⁻²⁸ float32 ulp of the exact sigmoid,
+// subnormal results included. a and deriv must not overlap. SigmoidInPlace32 panics if
+// deriv is not nil and len(deriv) != len(a).
+func SigmoidInPlace32(a, deriv []float32) {
+	checkLengths32("SigmoidInPlace32", a, deriv)
+	inPlace32(a, deriv, true)
+}
+
+func checkLengths32(fn string, a, deriv []float32) {
+	if deriv != nil && len(deriv) != len(a) {
+		panic(fnLengths(fn, len(deriv), len(a)))
+	}
+}
+
+// inPlace32 runs the float64 tanh (or sigmoid) kernel on a, chunk by chunk, and writes
+// the derivatives to deriv. The kernels are called directly, not through a function
+// value, so that the chunk stays on the stack.
+func inPlace32(a, deriv []float32, sigmoid bool) {
+	var buf [chunk32]float64
+	for len(a) > 0 {
+		n := min(len(a), chunk32)
+		w := buf[:n]
+		for i, v := range a[:n] {
+			w[i] = float64(v)
+		}
+		if sigmoid {
+			sigmoidInPlace(w, nil)
+		} else {
+			tanhInPlace(w, nil)
+		}
+		for i, v := range w {
+			a[i] = float32(v)
+		}
+		if deriv != nil {
+			for i, y := range a[:n] {
+				if sigmoid {
+					deriv[i] = fma32(-y, y, y) // s - s²
+				} else {
+					deriv[i] = fma32(-y, y, 1) // 1 - y²
+				}
+			}
+			deriv = deriv[n:]
+		}
+		a = a[n:]
+	}
+}
+
+// fma32 returns x*y + z rounded once to float32, which package math offers only for
+// float64. The product of two float32 values is exact in float64, and so is the error of
+// the float64 sum (TwoSum); rounding that sum to odd (nudging an inexact result with an
+// even last bit one ulp towards the exact value) keeps enough information for the final
+// rounding to float32, 29 bits narrower, to be the correct one.
+func fma32(x, y, z float32) float32 {
+	xy, zz := float64(x)*float64(y), float64(z)
+	s := xy + zz
+	if s == 0 || math.IsInf(s, 0) || math.IsNaN(s) {
+		return float32(s) // a zero sum of two float64 is exact; Inf and NaN propagate
+	}
+	bp := s - xy
+	e := (xy - (s - bp)) + (zz - bp)
+	if bits := math.Float64bits(s); e != 0 && bits&1 == 0 {
+		if (e > 0) == (s > 0) {
+			bits++ // the exact sum is larger in magnitude than s
+		} else {
+			bits--
+		}
+		s = math.Float64frombits(bits)
+	}
+	return float32(s)
+}
