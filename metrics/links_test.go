@@ -83,13 +83,13 @@ func TestLinkTrafficFromWorkers(t *testing.T) {
 			spec := netSpec{variant: pcnet.Standard, engine: pcnet.Parallel, sizes: sizes, steps: 3, batch: 4, seed: 5}
 			layers, err := layer.NewMLP(sizes, layer.Tanh, rand.New(rand.NewPCG(5, 1)))
 			require.NoError(t, err)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			co, stop, err := startWorkers(ctx, m, []cluster.Range{{Lo: 0, Hi: 0}, {Lo: 1, Hi: 1}, {Lo: 2, Hi: 2}}, d, layers, spec.config(m))
 			require.NoError(t, err)
 			for i := range batches {
 				x, labels := randomBatch(spec.batch, sizes[0], sizes[h+1], uint64(i))
-				_, err := co.Step(ctx, x, labels)
+				_, err := co.Step(batchCtx(t), x, labels)
 				require.NoError(t, err)
 			}
 			require.NoError(t, stop())
