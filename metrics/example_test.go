@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/metrics"
@@ -47,7 +48,11 @@ func Example() {
 		x.RawMatrix().Data[i] = rng.Float64()
 	}
 	for range 10 {
-		if _, err := net.Learn(ctx, x, []int{0, 1, 2, 0}); err != nil {
+		// A batch takes microseconds; its own deadline turns a stuck one into an error.
+		batch, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := net.Learn(batch, x, []int{0, 1, 2, 0})
+		cancel()
+		if err != nil {
 			panic(err)
 		}
 		if err := m.AddSamples(4); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
@@ -28,7 +29,10 @@ func ExampleRecorder() {
 	}
 	defer net.Close()
 	x := mat.NewDense(2, 4, []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8})
-	if _, err := net.Infer(context.Background(), x, []int{0, 2}); err != nil {
+	// The batch's own context: cancelling it ends this batch, not the network.
+	batch, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := net.Infer(batch, x, []int{0, 2}); err != nil {
 		panic(err)
 	}
 	h := net.Hidden()
