@@ -131,7 +131,7 @@ func TestBatchCancelledBeforeItStarts(t *testing.T) {
 		_, err = net.Infer(ctx, f.x, f.labels)
 		require.ErrorIs(t, err, context.Canceled, "%s", eng)
 		require.EqualError(t, err, "pcnet: batch cancelled before it started: context canceled")
-		_, err = net.Infer(context.Background(), f.x, f.labels)
+		_, err = net.Infer(batchCtx(t), f.x, f.labels)
 		require.NoError(t, err, "%s", eng)
 		require.NoError(t, net.Close())
 	}
@@ -147,10 +147,10 @@ func TestNetworkContextEndsTheNetwork(t *testing.T) {
 	net, err := New(life, f.layers, Config{Variant: Standard, Steps: 4, Gamma: 0.2, Observer: obs})
 	require.NoError(t, err)
 	obs.cancel, obs.wait = end, func() { <-net.eng.bctx.Done() }
-	_, err = net.Infer(context.Background(), f.x, f.labels)
+	_, err = net.Infer(batchCtx(t), f.x, f.labels)
 	require.ErrorIs(t, err, context.Canceled)
 	obs.cancel = nil
-	_, err = net.Infer(context.Background(), f.x, f.labels)
+	_, err = net.Infer(batchCtx(t), f.x, f.labels)
 	require.ErrorIs(t, err, ErrClosed)
 	_ = net.Close() // the goroutines are gone; Close says why they stopped
 }

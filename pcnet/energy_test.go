@@ -27,7 +27,7 @@ func TestEnergyDecreasesForStandardPC(t *testing.T) {
 					net, err := New(context.Background(), layer.CloneAll(f.layers), cfg)
 					require.NoError(t, err)
 					defer func() { require.NoError(t, net.Close()) }()
-					lossValue, err := net.Infer(context.Background(), f.x, f.labels)
+					lossValue, err := net.Infer(batchCtx(t), f.x, f.labels)
 					require.NoError(t, err)
 
 					tr, err := Energy(rec.Nodes())
@@ -124,7 +124,7 @@ func TestEnergyIsItsDefinition(t *testing.T) {
 				obs.net = net
 				for range 2 { // the second batch starts from the first's buffers
 					obs.checks = 0
-					_, err = net.Learn(context.Background(), f.x, f.labels)
+					_, err = net.Learn(batchCtx(t), f.x, f.labels)
 					require.NoError(t, err)
 					require.Equal(t, (h+1)*(steps+1), obs.checks, "terms checked")
 				}
