@@ -256,7 +256,7 @@ func TestDecodeRejectsBadCheckpoints(t *testing.T) {
 		{"precisions", meta("precisions", "1,2,3"), `3 values for 2 hidden layers`},
 		{"precision value", meta("precisions", "1,-2"), `want a comma-separated list of finite numbers > 0`},
 		{"optimizer", meta("optimizer", "rmsprop"), `metadata "optimizer" = "rmsprop": want sgd or adam`},
-		{"lr", meta("lr", "-1"), `optimizer settings: optim: lr must be positive`},
+		{"lr", meta("lr", "-1"), `optimizer settings: optim: lr = -1: must be a finite number > 0`},
 		{"nesterov", meta("nesterov", "maybe"), `metadata "nesterov" = "maybe": want true or false`},
 		{"seed", meta("seed", "-4"), `metadata "seed" = "-4": want an unsigned integer`},
 		{"batch", meta("batch", "0"), `metadata "batch" = "0": want an integer >= 1`},

@@ -72,7 +72,7 @@ func (p *progress) drawBar(done, total int, now time.Time) {
 	}
 	eta := "?"
 	if elapsed := now.Sub(p.epochStart); done > 0 {
-		eta = seconds(time.Duration(float64(elapsed) / float64(done) * float64(total-done)))
+		eta = train.Seconds(time.Duration(float64(elapsed) / float64(done) * float64(total-done)))
 	}
 	loss := 0.0
 	if p.lossN > 0 {
@@ -91,6 +91,3 @@ func (p *progress) clear() {
 	}
 	p.lossSum, p.lossN = 0, 0
 }
-
-// seconds formats a duration as seconds with one decimal: "4.1s".
-func seconds(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
