@@ -284,6 +284,10 @@ func run(ctx context.Context, name string, opts Options, progress io.Writer) (*r
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
+	if opts.Schedule == 0 {
+		// pcnet's default, which the learners' specification (spec.Run) must name.
+		opts.Schedule = pcnet.Event
+	}
 	if err := render.EnsureDir(opts.OutDir); err != nil {
 		return nil, err
 	}

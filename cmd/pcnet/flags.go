@@ -4,8 +4,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -227,7 +228,7 @@ func loadResumed(flagName, path string) (*resumed, error) {
 	s := ck.Run.Sizes
 	if ck.Hidden() < 1 || s[0] != mnist.Pixels || s[len(s)-1] != mnist.Classes {
 		return nil, usagef("-%s: %s is a %s network; pcnet runs %d-...-%d networks with H >= 1 on MNIST",
-			flagName, path, describeNet(s, ck.Run.Activation), mnist.Pixels, mnist.Classes)
+			flagName, path, spec.DescribeNet(s, ck.Run.Activation), mnist.Pixels, mnist.Classes)
 	}
 	return &resumed{flag: flagName, path: path, ck: ck}, nil
 }
@@ -260,7 +261,7 @@ func (c *resumed) reconcile(fs *flag.FlagSet, explicit map[string]bool, names []
 		return nil, err
 	}
 	given := flagValues(r)
-	for _, name := range sortedKeys(saved) {
+	for _, name := range slices.Sorted(maps.Keys(saved)) {
 		if explicit[name] && given[name] != saved[name] {
 			return nil, usagef("-%s %s does not match the checkpoint %s (%s %s)", name, given[name], c.path, name, saved[name])
 		}
@@ -343,11 +344,6 @@ func checkSplitName(name string) error {
 	return err
 }
 
-// describeNet is "784-64-64-10 tanh".
-func describeNet(sizes []int, act layer.Activation) string {
-	return fmt.Sprintf("%s %s", strings.ReplaceAll(checkpoint.FormatInts(sizes), ",", "-"), act)
-}
-
 // loadData loads MNIST, naming -data in errors.
 func loadData(dir string) (*mnist.Splits, error) {
 	data, err := mnist.Load(dir)
@@ -358,13 +354,4 @@ func loadData(dir string) (*mnist.Splits, error) {
 		return nil, fmt.Errorf("-data %s: %w", dir, err)
 	}
 	return data, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -237,11 +237,11 @@ func (t *trainer) train(data *mnist.Splits, from train.Position) error {
 		line += t.f.cluster.note()
 	}
 	fmt.Fprintln(t.stdout, line)
-	prog := newProgress(t.stdout, r.Epochs)
-	t.sess.OnBatch = prog.batch
-	t.sess.OnEpoch = func(e train.EpochSummary) { prog.clear(); fmt.Fprintln(t.stdout, e) }
+	prog := train.NewProgress(t.stdout, r.Epochs)
+	t.sess.OnBatch = prog.Batch
+	t.sess.OnEpoch = func(e train.EpochSummary) { prog.Clear(); fmt.Fprintln(t.stdout, e) }
 	res, err := t.sess.Train(t.ctx, data, from)
-	prog.clear()
+	prog.Clear()
 	switch {
 	case err == nil:
 	case errors.Is(err, train.ErrDiverged):
