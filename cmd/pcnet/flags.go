@@ -190,28 +190,6 @@ func validate(r *spec.Run, rename map[string]string) error {
 	return flagError(r.Validate(), rename)
 }
 
-// fixedFlags are the flags of the settings a checkpoint fixes: those that change the
-// numbers (not the engine, the schedule, the data's directory or -tol).
-var fixedFlags = []string{"variant", "hidden", "width", "activation", "loss", "steps", "gamma", "k", "precisions",
-	"optimizer", "lr", "weight-decay", "momentum", "dampening", "nesterov", "beta1", "beta2", "eps", "batch", "seed", "max-train"}
-
-// flagValues returns r's fixed settings by flag name, in the checkpoint's canonical form
-// (checkpoint.RunMetadata); a setting r's optimiser lacks is absent.
-func flagValues(r *spec.Run) map[string]string {
-	meta := checkpoint.RunMetadata(r)
-	meta["width"] = checkpoint.FormatInts(r.Sizes[1 : len(r.Sizes)-1])
-	if _, ok := meta["precisions"]; !ok {
-		meta["precisions"] = ""
-	}
-	m := map[string]string{}
-	for _, name := range fixedFlags {
-		if v, ok := meta[strings.ReplaceAll(name, "-", "_")]; ok {
-			m[name] = v
-		}
-	}
-	return m
-}
-
 // resumed is a checkpoint that train (-resume) or compare (-checkpoint) starts from.
 type resumed struct {
 	flag, path string
@@ -237,7 +215,7 @@ func loadResumed(flagName, path string) (*resumed, error) {
 // (nil: every one a checkpoint fixes) that were not given take the checkpoint's values,
 // and one given must agree with it. train and compare share it.
 func (c *resumed) reconcile(fs *flag.FlagSet, explicit map[string]bool, names []string, read func() (*spec.Run, error)) (*spec.Run, error) {
-	saved := flagValues(&c.ck.Run)
+	saved := checkpoint.FixedSettings(&c.ck.Run)
 	if names != nil {
 		keep := map[string]string{}
 		for _, n := range names {
@@ -260,7 +238,7 @@ func (c *resumed) reconcile(fs *flag.FlagSet, explicit map[string]bool, names []
 	if err != nil {
 		return nil, err
 	}
-	given := flagValues(r)
+	given := checkpoint.FixedSettings(r)
 	for _, name := range slices.Sorted(maps.Keys(saved)) {
 		if explicit[name] && given[name] != saved[name] {
 			return nil, usagef("-%s %s does not match the checkpoint %s (%s %s)", name, given[name], c.path, name, saved[name])
