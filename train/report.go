@@ -33,8 +33,12 @@ type UpdateReport struct {
 	} `json:"batch"`
 	Variants []*VariantReport `json:"variants"`
 
-	// Grads are backprop's gradients dE/dW (the gradient's own sign).
-	Grads []*layer.Grad `json:"-"`
+	// The batch, the weights and backprop's gradients dE/dW (the gradient's own sign),
+	// for a dump (checkpoint.UpdatesOf).
+	X      *mat.Dense     `json:"-"`
+	Labels []int          `json:"-"`
+	Layers []*layer.Dense `json:"-"`
+	Grads  []*layer.Grad  `json:"-"`
 }
 
 // VariantReport is one variant's agreement with backprop, per layer and over all.
@@ -79,8 +83,8 @@ func agreementJSON(a Agreement, l *int) AgreementJSON {
 type Inferrer func(ctx context.Context, run *spec.Run, layers []*layer.Dense, x *mat.Dense, labels []int) ([]*layer.Grad, error)
 
 // MeasureUpdates computes backprop's gradients on layers and the batch, then every run's
-// updates with infer (nil: in this process), and adds the batch's loss, the gradients and
-// one VariantReport per run to rep. The runs share layers' architecture and loss.
+// updates with infer (nil: in this process), and adds the batch's loss, the batch, the
+// weights, the gradients and one VariantReport per run to rep. The runs share layers' architecture and loss.
 func MeasureUpdates(ctx context.Context, rep *UpdateReport, runs []*spec.Run, layers []*layer.Dense, x *mat.Dense, labels []int, infer Inferrer) error {
 	if infer == nil {
 		infer = func(ctx context.Context, r *spec.Run, layers []*layer.Dense, x *mat.Dense, labels []int) ([]*layer.Grad, error) {
@@ -88,7 +92,7 @@ func MeasureUpdates(ctx context.Context, rep *UpdateReport, runs []*spec.Run, la
 		}
 	}
 	grads, bpUpdate, loss, err := BackpropUpdates(layers, runs[0].LossFunc(), x, labels)
-	rep.Grads, rep.Batch.Loss = grads, JSONFloat(loss)
+	rep.X, rep.Labels, rep.Layers, rep.Grads, rep.Batch.Loss = x, labels, layers, grads, JSONFloat(loss)
 	if err != nil {
 		return err
 	}

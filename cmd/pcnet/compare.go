@@ -224,7 +224,7 @@ func (c *comparison) measure(ctx context.Context, stderr io.Writer) error {
 func (c *comparison) print(stdout io.Writer) error {
 	f := c.f
 	if f.dump != "" {
-		if err := writeDump(f.dump, c); err != nil {
+		if err := checkpoint.SaveUpdates(f.dump, checkpoint.UpdatesOf(&c.report)); err != nil {
 			return fmt.Errorf("-dump: %w", err)
 		}
 	}
@@ -240,19 +240,4 @@ func (c *comparison) print(stdout io.Writer) error {
 		fmt.Fprintf(stdout, "updates and gradients written to %s\n", f.dump)
 	}
 	return nil
-}
-
-// writeDump writes the batch, the weights, backprop's gradients and every variant's
-// updates to path.
-func writeDump(path string, c *comparison) error {
-	r := &c.report
-	u := &checkpoint.Updates{
-		Sizes: r.Network.Sizes, Activation: r.Network.Activation, Loss: r.Network.Loss,
-		Split: r.Batch.Split, BatchIndex: r.Batch.Index, First: r.Batch.First,
-		X: c.x, Labels: c.labels, Layers: c.layers, Grads: r.Grads,
-	}
-	for _, v := range r.Variants {
-		u.Variants = append(u.Variants, checkpoint.VariantUpdates{Name: v.Variant, Steps: v.Steps, Gamma: v.Gamma, K: v.K, Updates: v.Updates})
-	}
-	return checkpoint.SaveUpdates(path, u)
 }
