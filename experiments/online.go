@@ -126,8 +126,8 @@ func (p *OnlinePreset) validate() []error {
 			bad("a learning-rate grid has %d values: want at least 2", len(g))
 		}
 		for _, v := range g {
-			if !(v > 0) || math.IsInf(v, 0) {
-				bad("learning rate %v: must be a finite number > 0", v)
+			if err := (optim.Config{Kind: optim.SGD, LR: v}).Validate(); err != nil {
+				bad("%v", err)
 			}
 		}
 	}
