@@ -15,11 +15,9 @@
 //
 // # A run's life
 //
-// Run is the loop; a Session is a whole run around it, as pcnet train runs it: the
-// checkpoint written before the first batch and after every epoch (through a Saver,
-// checkpoint.Writer), the run's metrics kept up to date, an EpochSummary per epoch
-// (whose String is the epoch's line) and the test split evaluated at the end. A Progress
-// shows the batches of an epoch meanwhile. MeasureUpdates is pcnet compare's
+// Run is the loop; package train/session runs a whole run around it, as pcnet train
+// runs it (checkpoints, metrics, the epoch lines, the test split). A Progress shows the
+// batches of an epoch meanwhile. MeasureUpdates is pcnet compare's
 // measurement: every variant's updates on one batch against backprop's, as an
 // UpdateReport; EvaluateCheckpoint is pcnet eval's.
 //

@@ -37,7 +37,7 @@
 // the output streams and returns the exit status, so that everything else is testable
 // in-process. Each subcommand reads its flags into a spec.Run (flags.go), whose Validate
 // names the setting out of range (mapped to its flag, status 2), calls the libraries and
-// prints: train runs a train.Session (the learner from train.New or cluster.Start, the
+// prints: train runs a session.Session (the learner from train.New or cluster.Start, the
 // metrics, the checkpoints of a checkpoint.Writer) and prints its EpochSummary lines;
 // compare prints the train.UpdateReport of train.MeasureUpdates as a table or JSON; eval
 // prints train.EvaluateCheckpoint's report. train and compare share one reconciliation of

@@ -16,6 +16,7 @@ import (
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
+	"github.com/pcnet/pcnet/train/session"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -133,7 +134,7 @@ type trainer struct {
 	run    *spec.Run
 	ck     *checkpoint.Writer
 	stdout io.Writer
-	sess   *train.Session
+	sess   *session.Session
 }
 
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -149,7 +150,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("-out: %w", err)
 	}
 	t := &trainer{ctx: ctx, f: f, run: r, ck: &checkpoint.Writer{Path: path, Run: r}, stdout: stdout}
-	t.sess = &train.Session{Run: r, Saver: t.ck, CosineEvery: f.cosineEvery}
+	t.sess = &session.Session{Run: r, Saver: t.ck, CosineEvery: f.cosineEvery}
 	stop, err := t.serveMetrics()
 	if err != nil {
 		return err
@@ -232,14 +233,14 @@ func (t *trainer) train(data *mnist.Splits, from train.Position) error {
 	if batches := (examples + r.Batch - 1) / r.Batch; from.Batch > batches {
 		return fmt.Errorf("-resume %s: position epoch %d, batch %d is past the %d batches of an epoch", t.f.resume, from.Epoch+1, from.Batch, batches)
 	}
-	line := train.Describe(r, examples, from)
+	line := session.Describe(r, examples, from)
 	if t.f.cluster.distributed() {
 		line += t.f.cluster.note()
 	}
 	fmt.Fprintln(t.stdout, line)
 	prog := train.NewProgress(t.stdout, r.Epochs)
 	t.sess.OnBatch = prog.Batch
-	t.sess.OnEpoch = func(e train.EpochSummary) { prog.Clear(); fmt.Fprintln(t.stdout, e) }
+	t.sess.OnEpoch = func(e session.EpochSummary) { prog.Clear(); fmt.Fprintln(t.stdout, e) }
 	res, err := t.sess.Train(t.ctx, data, from)
 	prog.Clear()
 	switch {

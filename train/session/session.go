@@ -1,4 +1,10 @@
-package train
+// Package session runs the life of one training run of a specification, as pcnet train
+// runs it: train.Run's loop with the run's metrics (package metrics) kept up to date, a
+// checkpoint written before the first batch and after every epoch, an EpochSummary per
+// epoch (whose String is the epoch's line) and the test split evaluated at the end. It
+// is a package of its own so that package train, and what builds on it without a
+// command (the experiments), links no Prometheus client.
+package session
 
 import (
 	"context"
@@ -6,45 +12,44 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pcnet/pcnet/metrics"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/spec"
+	"github.com/pcnet/pcnet/train"
 )
 
-// Saver writes a checkpoint of a learner at a position; checkpoint.Writer is one. It is
-// an interface here because package checkpoint builds on this one.
+// Saver writes a checkpoint of a learner at a position; checkpoint.Writer is one.
 type Saver interface {
-	Save(ctx context.Context, l Learner, pos Position) error
+	Save(ctx context.Context, l train.Learner, pos train.Position) error
 }
 
-// Session is the life of one training run of a specification: Run's loop with the
+// Session is the life of one training run of a specification: train.Run's loop with the
 // run's metrics kept up to date, a checkpoint written before the first batch and after
 // every epoch, and the test split evaluated at the end.
 type Session struct {
 	Run     *spec.Run
-	Learner Learner
+	Learner train.Learner
 	// Metrics (nil: none) receives the losses, accuracies, cosines and samples; for a
 	// PC run its convergence summary goes into every EpochSummary.
 	Metrics *metrics.Metrics
 	// Saver (nil: none) writes the checkpoints.
 	Saver Saver
-	// CosineEvery > 0 compares every n-th PC update with BP's (Options.CosineEvery).
+	// CosineEvery > 0 compares every n-th PC update with BP's (train.Options.CosineEvery).
 	CosineEvery int
 	// OnBatch and OnEpoch (nil: none) see every batch and every epoch; OnEpoch is
 	// called before the epoch's checkpoint is written.
-	OnBatch func(BatchInfo)
+	OnBatch func(train.BatchInfo)
 	OnEpoch func(EpochSummary)
 
 	samples int64 // training examples counted in the metrics
 }
 
-// EpochSummary is what a finished epoch reports: Run's EpochInfo and, for a PC run with
+// EpochSummary is what a finished epoch reports: train.Run's EpochInfo and, for a PC run with
 // metrics, the steps at which each distance's error first moved and converged.
 type EpochSummary struct {
-	EpochInfo
+	train.EpochInfo
 	Epochs      int
 	Algorithm   spec.Algorithm
 	Convergence metrics.Summary
@@ -52,13 +57,13 @@ type EpochSummary struct {
 
 // Result is a finished run: where it stands and its test loss and accuracy.
 type Result struct {
-	Position     Position
+	Position     train.Position
 	TestLoss     float64
 	TestAccuracy float64
 }
 
 // Save writes the checkpoint at pos, if the session has a Saver.
-func (s *Session) Save(ctx context.Context, pos Position) error {
+func (s *Session) Save(ctx context.Context, pos train.Position) error {
 	if s.Saver == nil {
 		return nil
 	}
@@ -66,25 +71,25 @@ func (s *Session) Save(ctx context.Context, pos Position) error {
 }
 
 // Train writes the checkpoint at from, trains from there to the end of Run.Epochs and
-// evaluates the test split. On an error (ErrDiverged, ctx's when interrupted) it returns
+// evaluates the test split. On an error (train.ErrDiverged, ctx's when interrupted) it returns
 // the position to resume from in Result.Position; the caller decides whether to save it.
-func (s *Session) Train(ctx context.Context, data *mnist.Splits, from Position) (Result, error) {
+func (s *Session) Train(ctx context.Context, data *mnist.Splits, from train.Position) (Result, error) {
 	r := s.Run
 	s.samples = from.Samples
 	if err := s.Save(ctx, from); err != nil {
 		return Result{Position: from}, err
 	}
-	opts := Options{Epochs: r.Epochs, Batch: r.Batch, Seed: r.Seed, Loss: r.LossFunc(), MaxTrain: r.Data.MaxTrain}
+	opts := train.Options{Epochs: r.Epochs, Batch: r.Batch, Seed: r.Seed, Loss: r.LossFunc(), MaxTrain: r.Data.MaxTrain}
 	if r.Algorithm.IsPC() {
 		opts.CosineEvery = s.CosineEvery
 	}
-	hooks := Hooks{Batch: s.batch, Epoch: func(e EpochInfo) error { return s.epoch(ctx, e) }}
-	pos, err := Run(ctx, s.Learner, data, opts, from, hooks)
+	hooks := train.Hooks{Batch: s.batch, Epoch: func(e train.EpochInfo) error { return s.epoch(ctx, e) }}
+	pos, err := train.Run(ctx, s.Learner, data, opts, from, hooks)
 	res := Result{Position: pos}
 	if err != nil {
 		return res, err
 	}
-	if res.TestLoss, res.TestAccuracy, err = Evaluate(s.Learner.Layers(), r.LossFunc(), data.Test); err != nil {
+	if res.TestLoss, res.TestAccuracy, err = train.Evaluate(s.Learner.Layers(), r.LossFunc(), data.Test); err != nil {
 		return res, err
 	}
 	if m := s.Metrics; m != nil {
@@ -94,7 +99,7 @@ func (s *Session) Train(ctx context.Context, data *mnist.Splits, from Position) 
 	return res, nil
 }
 
-func (s *Session) batch(b BatchInfo) {
+func (s *Session) batch(b train.BatchInfo) {
 	if s.OnBatch != nil {
 		s.OnBatch(b)
 	}
@@ -114,7 +119,7 @@ func (s *Session) batch(b BatchInfo) {
 	s.samples = b.Next.Samples
 }
 
-func (s *Session) epoch(ctx context.Context, e EpochInfo) error {
+func (s *Session) epoch(ctx context.Context, e train.EpochInfo) error {
 	sum := EpochSummary{EpochInfo: e, Epochs: s.Run.Epochs, Algorithm: s.Run.Algorithm}
 	if m := s.Metrics; m != nil {
 		m.SetEpoch(e.Epoch + 1)
@@ -159,11 +164,11 @@ func (e EpochSummary) String() string {
 			fmt.Fprintf(&b, "  unconverged %s", strings.Join(unconv, " "))
 		}
 	}
-	fmt.Fprintf(&b, "  time %s", Seconds(e.Duration))
+	fmt.Fprintf(&b, "  time %s", train.Seconds(e.Duration))
 	if isPC {
-		fmt.Fprintf(&b, " (PC steps %s", Seconds(e.StepTime))
+		fmt.Fprintf(&b, " (PC steps %s", train.Seconds(e.StepTime))
 		if e.Compared > 0 {
-			fmt.Fprintf(&b, ", BP %s on the %d compared batches", Seconds(e.BPTime), e.Compared)
+			fmt.Fprintf(&b, ", BP %s on the %d compared batches", train.Seconds(e.BPTime), e.Compared)
 		}
 		b.WriteString(")")
 	}
@@ -177,12 +182,9 @@ func formatStep(v float64) string {
 	return strconv.FormatFloat(v, 'g', 3, 64)
 }
 
-// Seconds formats a duration as seconds with one decimal: "4.1s".
-func Seconds(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
-
 // Describe is the line that introduces a run of r on examples training images, resumed
 // at from (the zero Position: a fresh start).
-func Describe(r *spec.Run, examples int, from Position) string {
+func Describe(r *spec.Run, examples int, from train.Position) string {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	var b strings.Builder
 	fmt.Fprintf(&b, "train %s on %s", r.Algorithm, spec.DescribeNet(r.Sizes, r.Activation))
@@ -206,7 +208,7 @@ func Describe(r *spec.Run, examples int, from Position) string {
 		fmt.Fprintf(&b, " momentum %s", f(o.Momentum))
 	}
 	fmt.Fprintf(&b, "; %s loss; batch %d, %d epochs, seed %d, %d training images", r.Loss, r.Batch, r.Epochs, r.Seed, examples)
-	if from != (Position{}) {
+	if from != (train.Position{}) {
 		fmt.Fprintf(&b, "; resuming at epoch %d, batch %d", from.Epoch+1, from.Batch)
 	}
 	return b.String()
