@@ -10,17 +10,18 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 	"gonum.org/v1/gonum/mat"
 )
 
 // Setting is one point of the benchmark grid.
 type Setting struct {
-	Variant  pcnet.Variant // 0 for BP
-	Engine   pcnet.Engine
-	Schedule pcnet.Schedule // 0: pcnet's default, the event schedule
-	Hidden   int
-	Width    int
-	Batch    int
+	Algorithm spec.Algorithm // spec.BP or a PC variant; zero: spec.BP
+	Engine    pcnet.Engine
+	Schedule  pcnet.Schedule // 0: pcnet's default, the event schedule
+	Hidden    int
+	Width     int
+	Batch     int
 }
 
 // Sizes returns the node widths 784-[Width]xHidden-10.
@@ -34,10 +35,10 @@ func (s Setting) Sizes() []int {
 
 // Name is the benchstat-friendly sub-benchmark name.
 func (s Setting) Name() string {
-	if s.Variant == 0 {
+	if !s.Algorithm.IsPC() {
 		return fmt.Sprintf("H=%d/width=%d/batch=%d", s.Hidden, s.Width, s.Batch)
 	}
-	return fmt.Sprintf("variant=%s/engine=%s/schedule=%s/H=%d/width=%d/batch=%d", s.Variant, s.Engine, s.schedule(), s.Hidden, s.Width, s.Batch)
+	return fmt.Sprintf("variant=%s/engine=%s/schedule=%s/H=%d/width=%d/batch=%d", s.Algorithm, s.Engine, s.schedule(), s.Hidden, s.Width, s.Batch)
 }
 
 func (s Setting) schedule() pcnet.Schedule {
@@ -54,10 +55,11 @@ var SGD = optim.Config{Kind: optim.SGD, LR: 0.001, Momentum: 0.9}
 // 0.1 for standard PC.
 func (s Setting) PCConfig() pcnet.Config {
 	gamma := 1.0
-	if s.Variant == pcnet.Standard || s.Variant == pcnet.VarianceScaled {
+	if s.Algorithm == spec.PC || s.Algorithm == spec.Scaled {
 		gamma = 0.1
 	}
-	return pcnet.Config{Variant: s.Variant, Steps: s.Hidden, Gamma: gamma, K: 10, Engine: s.Engine, Schedule: s.schedule(), MaxBatch: s.Batch, Optimizer: SGD}
+	v, _ := s.Algorithm.Variant()
+	return pcnet.Config{Variant: v, Steps: s.Hidden, Gamma: gamma, K: 10, Engine: s.Engine, Schedule: s.schedule(), MaxBatch: s.Batch, Optimizer: SGD}
 }
 
 // Problem returns seeded layers and one batch of inputs in [0, 1] with labels.

@@ -10,6 +10,7 @@ import (
 	"github.com/pcnet/pcnet/internal/gemm"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 	"github.com/stretchr/testify/require"
 )
@@ -46,13 +47,13 @@ func BenchmarkBPStep(b *testing.B) {
 }
 
 func BenchmarkPCUpdate(b *testing.B) {
-	for _, v := range []pcnet.Variant{pcnet.FixedPrediction, pcnet.Standard, pcnet.ZeroDivergence} {
+	for _, v := range []spec.Algorithm{spec.FPA, spec.PC, spec.ZIL} {
 		for _, eng := range []pcnet.Engine{pcnet.Parallel, pcnet.Sequential} {
 			for _, sched := range []pcnet.Schedule{pcnet.Dense, pcnet.Event} {
 				for _, batch := range batches {
 					for _, w := range widths {
 						for _, h := range depths {
-							s := Setting{Variant: v, Engine: eng, Schedule: sched, Hidden: h, Width: w, Batch: batch}
+							s := Setting{Algorithm: v, Engine: eng, Schedule: sched, Hidden: h, Width: w, Batch: batch}
 							b.Run(s.Name(), func(b *testing.B) { benchPCUpdate(b, s) })
 						}
 					}
@@ -103,9 +104,9 @@ func benchPCUpdate(b *testing.B, s Setting) {
 // TestBenchmarkSettingsRun runs one small setting of each benchmark once, so the
 // benchmark code is exercised by the ordinary test suite.
 func TestBenchmarkSettingsRun(t *testing.T) {
-	for _, v := range []pcnet.Variant{pcnet.FixedPrediction, pcnet.Standard, pcnet.ZeroDivergence} {
+	for _, v := range []spec.Algorithm{spec.FPA, spec.PC, spec.ZIL} {
 		for _, sched := range []pcnet.Schedule{pcnet.Dense, pcnet.Event} {
-			s := Setting{Variant: v, Engine: pcnet.Parallel, Schedule: sched, Hidden: 2, Width: 16, Batch: 4}
+			s := Setting{Algorithm: v, Engine: pcnet.Parallel, Schedule: sched, Hidden: 2, Width: 16, Batch: 4}
 			c, err := Observe(s, 2)
 			if err != nil {
 				t.Fatal(err)
@@ -117,10 +118,10 @@ func TestBenchmarkSettingsRun(t *testing.T) {
 			if got := c.VJPs.Load() + c.SkippedVJPs.Load(); got != want {
 				t.Fatalf("%s: %d VJPs computed or skipped in two updates, want %d", s.Name(), got, want)
 			}
-			if sched == pcnet.Event && v == pcnet.FixedPrediction {
+			if sched == pcnet.Event && v == spec.FPA {
 				want = 2 * (2*2 + 1)
 			}
-			if sched == pcnet.Dense || v == pcnet.FixedPrediction {
+			if sched == pcnet.Dense || v == spec.FPA {
 				if got := c.VJPs.Load(); got != want {
 					t.Fatalf("%s: %d VJPs computed in two updates, want %d", s.Name(), got, want)
 				}
@@ -185,8 +186,8 @@ func BenchmarkEngineOverhead(b *testing.B) {
 	for _, w := range widths {
 		for _, h := range []int{2, 8} {
 			// The dense schedule: the report's model of the engine is of its task graph.
-			s := Setting{Variant: pcnet.FixedPrediction, Schedule: pcnet.Dense, Hidden: h, Width: w, Batch: 64}
-			b.Run(fmt.Sprintf("variant=%s/H=%d/width=%d/batch=%d", s.Variant, h, w, s.Batch), func(b *testing.B) {
+			s := Setting{Algorithm: spec.FPA, Schedule: pcnet.Dense, Hidden: h, Width: w, Batch: 64}
+			b.Run(fmt.Sprintf("variant=%s/H=%d/width=%d/batch=%d", s.Algorithm, h, w, s.Batch), func(b *testing.B) {
 				benchEngineOverhead(b, s)
 			})
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/pcnet/pcnet/internal/straggler"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 )
 
@@ -76,7 +77,7 @@ func BenchmarkEventVsBP(b *testing.B) {
 	for _, eng := range []pcnet.Engine{pcnet.Sequential, pcnet.Parallel} {
 		for _, w := range widths {
 			for _, h := range depths {
-				s := Setting{Variant: pcnet.FixedPrediction, Engine: eng, Schedule: pcnet.Event, Hidden: h, Width: w, Batch: 64}
+				s := Setting{Algorithm: spec.FPA, Engine: eng, Schedule: pcnet.Event, Hidden: h, Width: w, Batch: 64}
 				b.Run(fmt.Sprintf("engine=%s/H=%d/width=%d/batch=%d", eng, h, w, s.Batch), func(b *testing.B) {
 					pc, bp := paired(b, pcUpdate(b, s), bpStep(b, s))
 					b.ReportMetric(float64(pc.Nanoseconds()), "pc-ns/op")
@@ -93,16 +94,16 @@ func BenchmarkEventVsBP(b *testing.B) {
 // under event / under dense).
 func BenchmarkScheduleSaving(b *testing.B) {
 	cases := []struct {
-		v     pcnet.Variant
+		v     spec.Algorithm
 		gamma float64
-	}{{pcnet.FixedPrediction, 1}, {pcnet.FixedPrediction, 0.5}, {pcnet.Standard, 0.1}, {pcnet.ZeroDivergence, 1}}
+	}{{spec.FPA, 1}, {spec.FPA, 0.5}, {spec.PC, 0.1}, {spec.ZIL, 1}}
 	for _, c := range cases {
 		for _, eng := range []pcnet.Engine{pcnet.Sequential, pcnet.Parallel} {
 			for _, w := range []int{64, 256} {
 				for _, h := range []int{2, 4, 8, 16} {
 					name := fmt.Sprintf("variant=%s/gamma=%g/engine=%s/H=%d/width=%d/batch=64", c.v, c.gamma, eng, h, w)
 					b.Run(name, func(b *testing.B) {
-						s := Setting{Variant: c.v, Engine: eng, Hidden: h, Width: w, Batch: 64}
+						s := Setting{Algorithm: c.v, Engine: eng, Hidden: h, Width: w, Batch: 64}
 						ev, de := s, s
 						ev.Schedule, de.Schedule = pcnet.Event, pcnet.Dense
 						counted := countedRatio(b, ev, c.gamma)
@@ -143,16 +144,16 @@ func countedRatio(b *testing.B, s Setting, gamma float64) float64 {
 // (Theorem 1), so its ratio shows that saving too.
 func BenchmarkSkipOverhead(b *testing.B) {
 	cases := []struct {
-		v        pcnet.Variant
+		v        spec.Algorithm
 		gamma    float64
 		h, steps int
-	}{{pcnet.Standard, 0.1, 1, 1}, {pcnet.FixedPrediction, 1, 1, 0}, {pcnet.FixedPrediction, 1, 8, 0}}
+	}{{spec.PC, 0.1, 1, 1}, {spec.FPA, 1, 1, 0}, {spec.FPA, 1, 8, 0}}
 	for _, c := range cases {
 		for _, w := range []int{64, 256} {
 			for _, eng := range []pcnet.Engine{pcnet.Sequential, pcnet.Parallel} {
 				name := fmt.Sprintf("variant=%s/engine=%s/H=%d/T=%d/width=%d/batch=64", c.v, eng, c.h, c.steps, w)
 				b.Run(name, func(b *testing.B) {
-					s := Setting{Variant: c.v, Engine: eng, Hidden: c.h, Width: w, Batch: 64}
+					s := Setting{Algorithm: c.v, Engine: eng, Hidden: c.h, Width: w, Batch: 64}
 					upd := func(sched pcnet.Schedule) func() {
 						s := s
 						s.Schedule = sched
@@ -175,7 +176,7 @@ func BenchmarkStraggler(b *testing.B) {
 	for _, delay := range []time.Duration{200 * time.Microsecond, time.Millisecond} {
 		for _, eng := range []pcnet.Engine{pcnet.Sequential, pcnet.Parallel} {
 			for _, sched := range []pcnet.Schedule{pcnet.Dense, pcnet.Event} {
-				s := Setting{Variant: pcnet.FixedPrediction, Engine: eng, Schedule: sched, Hidden: h, Width: w, Batch: 64}
+				s := Setting{Algorithm: spec.FPA, Engine: eng, Schedule: sched, Hidden: h, Width: w, Batch: 64}
 				b.Run(fmt.Sprintf("delay=%v/engine=%s/schedule=%s/H=%d/width=%d/batch=64", delay, eng, sched, h, w), func(b *testing.B) {
 					slow, fast := pcUpdate(b, s), pcUpdate(b, s)
 					withDelay := func() {

@@ -309,6 +309,31 @@ func RunMetadata(run *spec.Run) map[string]string {
 	return m
 }
 
+// fixedSettings are the settings a checkpoint fixes, named as the command's flags: those
+// that change the numbers (not the engine, the schedule, the data's directory or the
+// convergence tolerance).
+var fixedSettings = []string{"variant", "hidden", "width", "activation", "loss", "steps", "gamma", "k", "precisions",
+	"optimizer", "lr", "weight-decay", "momentum", "dampening", "nesterov", "beta1", "beta2", "eps", "batch", "seed", "max-train"}
+
+// FixedSettings returns the settings of run that a checkpoint fixes, by the command's
+// flag names ("width": the hidden widths; "precisions": "" when none), in the canonical
+// form of RunMetadata, so that a run resumed from a checkpoint can be checked against it
+// setting by setting. A setting run's optimiser lacks is absent.
+func FixedSettings(run *spec.Run) map[string]string {
+	meta := RunMetadata(run)
+	meta["width"] = FormatInts(run.Sizes[1 : len(run.Sizes)-1])
+	if _, ok := meta["precisions"]; !ok {
+		meta["precisions"] = ""
+	}
+	m := map[string]string{}
+	for _, name := range fixedSettings {
+		if v, ok := meta[strings.ReplaceAll(name, "-", "_")]; ok {
+			m[name] = v
+		}
+	}
+	return m
+}
+
 // Writer writes the checkpoints of one run to one path.
 type Writer struct {
 	Path string

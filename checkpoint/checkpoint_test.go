@@ -256,7 +256,7 @@ func TestDecodeRejectsBadCheckpoints(t *testing.T) {
 		{"precisions", meta("precisions", "1,2,3"), `3 values for 2 hidden layers`},
 		{"precision value", meta("precisions", "1,-2"), `want a comma-separated list of finite numbers > 0`},
 		{"optimizer", meta("optimizer", "rmsprop"), `metadata "optimizer" = "rmsprop": want sgd or adam`},
-		{"lr", meta("lr", "-1"), `optimizer settings: optim: lr must be positive`},
+		{"lr", meta("lr", "-1"), `optimizer settings: optim: lr = -1: must be a finite number > 0`},
 		{"nesterov", meta("nesterov", "maybe"), `metadata "nesterov" = "maybe": want true or false`},
 		{"seed", meta("seed", "-4"), `metadata "seed" = "-4": want an unsigned integer`},
 		{"batch", meta("batch", "0"), `metadata "batch" = "0": want an integer >= 1`},
@@ -308,4 +308,30 @@ func TestLoadNamesTheFile(t *testing.T) {
 	}
 	_, err := Load(filepath.Join(dir, "absent.safetensors"))
 	require.ErrorContains(t, err, "absent.safetensors")
+}
+
+func TestFixedSettingsByFlagName(t *testing.T) {
+	sgd := spec.Default()
+	adam := spec.Default()
+	adam.Optimizer = optim.DefaultAdam(1e-3)
+	adam.PC.Precisions = []float64{1, 2, 0.5, 1}
+	for _, tc := range []struct {
+		name   string
+		run    spec.Run
+		want   map[string]string
+		absent []string
+	}{
+		{"sgd", sgd, map[string]string{"width": "64,64,64,64", "precisions": "", "momentum": "0.9", "weight-decay": "0", "max-train": "0", "variant": "fpa"}, []string{"beta1", "eps", "engine", "tol", "data"}},
+		{"adam", adam, map[string]string{"precisions": "1,2,0.5,1", "beta2": "0.999", "eps": "1e-08", "lr": "0.001"}, []string{"momentum", "nesterov"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := FixedSettings(&tc.run)
+			for k, v := range tc.want {
+				require.Equal(t, v, got[k], k)
+			}
+			for _, k := range tc.absent {
+				require.NotContains(t, got, k)
+			}
+		})
+	}
 }

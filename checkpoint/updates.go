@@ -8,6 +8,7 @@ import (
 
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/safetensors"
+	"github.com/pcnet/pcnet/train"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -39,6 +40,19 @@ type VariantUpdates struct {
 	Steps    int
 	Gamma, K float64
 	Updates  []*layer.Grad
+}
+
+// UpdatesOf returns what pcnet compare -dump writes of its report r.
+func UpdatesOf(r *train.UpdateReport) *Updates {
+	u := &Updates{
+		Sizes: r.Network.Sizes, Activation: r.Network.Activation, Loss: r.Network.Loss,
+		Split: r.Batch.Split, BatchIndex: r.Batch.Index, First: r.Batch.First,
+		X: r.X, Labels: r.Labels, Layers: r.Layers, Grads: r.Grads,
+	}
+	for _, v := range r.Variants {
+		u.Variants = append(u.Variants, VariantUpdates{Name: v.Variant, Steps: v.Steps, Gamma: v.Gamma, K: v.K, Updates: v.Updates})
+	}
+	return u
 }
 
 // SaveUpdates writes u to path atomically: "input" [B, n_0], "labels" [B], the weights

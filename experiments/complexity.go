@@ -16,6 +16,7 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 )
 
@@ -23,7 +24,7 @@ import (
 type complexityMethod struct {
 	name     string
 	label    string
-	variant  pcnet.Variant // 0 for BP
+	alg      spec.Algorithm
 	engine   pcnet.Engine
 	schedule pcnet.Schedule
 	gamma    float64
@@ -34,13 +35,13 @@ type complexityMethod struct {
 // dense schedule (every product at every step) and the event schedule (only the products
 // whose result is not known exactly).
 var complexityMethods = []complexityMethod{
-	{name: "bp", label: "BP"},
-	{name: "fpa-parallel", label: "FPA-PC, parallel, dense", variant: pcnet.FixedPrediction, engine: pcnet.Parallel, schedule: pcnet.Dense, gamma: 1},
-	{name: "fpa-sequential", label: "FPA-PC, sequential, dense", variant: pcnet.FixedPrediction, engine: pcnet.Sequential, schedule: pcnet.Dense, gamma: 1},
-	{name: "pc-parallel", label: "standard PC, parallel, dense", variant: pcnet.Standard, engine: pcnet.Parallel, schedule: pcnet.Dense, gamma: 0.1},
-	{name: "fpa-parallel-event", label: "FPA-PC, parallel, event", variant: pcnet.FixedPrediction, engine: pcnet.Parallel, schedule: pcnet.Event, gamma: 1},
-	{name: "fpa-sequential-event", label: "FPA-PC, sequential, event", variant: pcnet.FixedPrediction, engine: pcnet.Sequential, schedule: pcnet.Event, gamma: 1},
-	{name: "pc-parallel-event", label: "standard PC, parallel, event", variant: pcnet.Standard, engine: pcnet.Parallel, schedule: pcnet.Event, gamma: 0.1},
+	{name: "bp", label: "BP", alg: spec.BP},
+	{name: "fpa-parallel", label: "FPA-PC, parallel, dense", alg: spec.FPA, engine: pcnet.Parallel, schedule: pcnet.Dense, gamma: 1},
+	{name: "fpa-sequential", label: "FPA-PC, sequential, dense", alg: spec.FPA, engine: pcnet.Sequential, schedule: pcnet.Dense, gamma: 1},
+	{name: "pc-parallel", label: "standard PC, parallel, dense", alg: spec.PC, engine: pcnet.Parallel, schedule: pcnet.Dense, gamma: 0.1},
+	{name: "fpa-parallel-event", label: "FPA-PC, parallel, event", alg: spec.FPA, engine: pcnet.Parallel, schedule: pcnet.Event, gamma: 1},
+	{name: "fpa-sequential-event", label: "FPA-PC, sequential, event", alg: spec.FPA, engine: pcnet.Sequential, schedule: pcnet.Event, gamma: 1},
+	{name: "pc-parallel-event", label: "standard PC, parallel, event", alg: spec.PC, engine: pcnet.Parallel, schedule: pcnet.Event, gamma: 0.1},
 }
 
 // vjpsFormula is the products a PC update computes at T = H: H·T + H + 1 under the
@@ -51,7 +52,7 @@ func (m complexityMethod) vjpsFormula(h int) int {
 	switch {
 	case m.schedule == pcnet.Dense:
 		return dense
-	case m.variant == pcnet.FixedPrediction && m.gamma == 1:
+	case m.alg == spec.FPA && m.gamma == 1:
 		return 2*h + 1
 	}
 	return dense - h*(h-1)/2
@@ -116,7 +117,7 @@ func runComplexity(ctx context.Context, env *runEnv) (*complexityResults, error)
 			var parts []string
 			for _, pt := range pts {
 				s := fmt.Sprintf("%s %s", pt.method.name, render.Duration(pt.median))
-				if pt.method.variant != 0 {
+				if pt.method.alg.IsPC() {
 					s += fmt.Sprintf(" (x%.2f)", pt.ratio)
 				}
 				parts = append(parts, s)
@@ -149,20 +150,19 @@ func timeUpdates(ctx context.Context, p Preset, seed uint64, h, procs int, x *ma
 			return nil, err
 		}
 		pt := &complexityPoint{method: m, hidden: h, procs: procs}
-		if m.variant == 0 {
-			learners[i], err = train.NewBP(layers, layer.NLL{}, opt)
-			// backprop has no observer: its count is by construction, H input VJPs (none
-			// below layer 1) and H+1 weight VJPs, counted as pcnet's observer counts PC's.
-			pt.vjps, pt.vjpsFormula = 2*h+1, 2*h+1
-		} else {
-			cfg := pcnet.Config{Variant: m.variant, Steps: h, Gamma: m.gamma, Engine: m.engine, Schedule: m.schedule, MaxBatch: p.Batch, Optimizer: opt}
-			if pt.vjps, err = countVJPs(ctx, layer.CloneAll(layers), cfg, x, labels); err != nil {
+		r := paperRun(m.alg, h, p.Width, p.Batch, opt)
+		if m.alg.IsPC() {
+			r.PC.Gamma, r.PC.Engine, r.PC.Schedule = m.gamma, m.engine, m.schedule
+			if pt.vjps, err = countVJPs(ctx, layer.CloneAll(layers), r.PCConfig(nil), x, labels); err != nil {
 				return nil, err
 			}
 			pt.steps, pt.vjpsFormula = h, m.vjpsFormula(h)
-			learners[i], err = train.NewPC(ctx, layers, cfg)
+		} else {
+			// backprop has no observer: its count is by construction, H input VJPs (none
+			// below layer 1) and H+1 weight VJPs, counted as pcnet's observer counts PC's.
+			pt.vjps, pt.vjpsFormula = 2*h+1, 2*h+1
 		}
-		if err != nil {
+		if learners[i], err = train.New(ctx, r, layers, nil); err != nil {
 			return nil, err
 		}
 		pts[i] = pt
@@ -246,7 +246,7 @@ func complexityChecks(c *complexityResults) []check {
 	lowest, lowestAt := math.Inf(1), ""
 	var bad []string
 	for _, pt := range c.points {
-		if pt.method.variant == 0 {
+		if pt.method.alg == spec.BP {
 			continue
 		}
 		if pt.ratio < lowest {

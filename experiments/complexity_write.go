@@ -11,6 +11,7 @@ import (
 
 	"github.com/pcnet/pcnet/internal/render"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 )
 
 // writeComplexity writes the complexity experiment's files (Result 3): the table of
@@ -31,8 +32,8 @@ func complexityCSV(env *runEnv, c *complexityResults) error {
 		"rounds", "vjps_per_update", "vjps_formula", "ratio_to_bp", "ratio_of_medians")
 	for _, pt := range c.points {
 		variant, engine, schedule, gamma := "", "", "", math.NaN()
-		if pt.method.variant != 0 {
-			variant, engine, schedule, gamma = pt.method.variant.String(), pt.method.engine.String(), pt.method.schedule.String(), pt.method.gamma
+		if pt.method.alg.IsPC() {
+			variant, engine, schedule, gamma = pt.method.alg.String(), pt.method.engine.String(), pt.method.schedule.String(), pt.method.gamma
 		}
 		us := func(d time.Duration) float64 { return math.Round(float64(d)/1e1) / 1e2 }
 		tab.Add(pt.method.name, variant, engine, schedule, gamma, pt.hidden, pt.steps, pt.procs, us(pt.median), us(pt.fastest), us(pt.slowest),
@@ -67,7 +68,7 @@ func complexityPlots(env *runEnv, c *complexityResults) error {
 				ts[j] = float64(pt.median) / 1e6
 				rs[j] = pt.ratio
 			}
-			if m.variant == 0 {
+			if m.alg == spec.BP {
 				s := render.Series{Name: "BP: the bound TIME{PC} >= TIME{BP}", XS: render.Log2s(hs), YS: ts, Color: render.Black, Dashed: true, Points: true}
 				if err := s.Add(tp); err != nil {
 					return err
@@ -168,7 +169,7 @@ func complexityMarkdown(env *runEnv, c *complexityResults, checks []check) error
 			for _, m := range complexityMethods {
 				pt := c.get(m.name, h, procs)
 				cell := render.Duration(pt.median)
-				if m.variant != 0 {
+				if m.alg.IsPC() {
 					cell += fmt.Sprintf(" (x%.2f)", pt.ratio)
 				}
 				row = append(row, cell)
@@ -208,7 +209,7 @@ func complexitySection(c *complexityResults, checks []check) section {
 		fmt.Sprint(slices.Max(p.ComplexityProcs))))
 	lowest := math.Inf(1)
 	for _, pt := range c.points {
-		if pt.method.variant != 0 {
+		if pt.method.alg.IsPC() {
 			lowest = math.Min(lowest, pt.ratio)
 		}
 	}

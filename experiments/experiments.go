@@ -14,6 +14,7 @@ import (
 
 	"github.com/pcnet/pcnet/internal/render"
 	"github.com/pcnet/pcnet/mnist"
+	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
 )
 
@@ -219,15 +220,15 @@ func (p *Preset) validate() error {
 			bad("GOMAXPROCS = %d: must be >= 1", q)
 		}
 	}
+	// The optimiser's ranges are optim's to check.
+	if err := (optim.Config{Kind: optim.SGD, LR: p.LR, Momentum: p.Momentum}).Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	switch {
 	case p.Width < 1:
 		bad("width = %d: must be >= 1", p.Width)
 	case p.Batch < 1:
 		bad("batch = %d: must be >= 1", p.Batch)
-	case !(p.LR > 0):
-		bad("learning rate = %v: must be > 0", p.LR)
-	case !(p.Momentum >= 0 && p.Momentum < 1):
-		bad("momentum = %v: must be in [0, 1)", p.Momentum)
 	case p.Epochs < 1:
 		bad("epochs = %d: must be >= 1", p.Epochs)
 	case p.CosineEvery < 1:
@@ -283,6 +284,10 @@ func run(ctx context.Context, name string, opts Options, progress io.Writer) (*r
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.Schedule == 0 {
+		// pcnet's default, which the learners' specification (spec.Run) must name.
+		opts.Schedule = pcnet.Event
 	}
 	if err := render.EnsureDir(opts.OutDir); err != nil {
 		return nil, err

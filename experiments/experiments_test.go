@@ -152,9 +152,11 @@ func TestRunSaysWhatIsWrong(t *testing.T) {
 	p := tinyPreset()
 	p.Gammas = []float64{0.5, 1.5}
 	p.Epochs = 0
+	p.Momentum = 1
 	err = Run(ctx, "cosine", Options{OutDir: t.TempDir(), Preset: &p}, nil)
 	require.ErrorContains(t, err, "gamma = 1.5")
 	require.ErrorContains(t, err, "epochs = 0")
+	require.ErrorContains(t, err, "momentum = 1: must be in [0, 1)", "optim checks the preset's optimiser")
 }
 
 // TestGridResumesFromCacheAndIgnoresWorkerCount trains a tiny grid with one worker,

@@ -22,6 +22,7 @@ import (
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 )
 
@@ -43,8 +44,8 @@ func Steps(ratio float64, h int) int {
 const cacheVersion = 1
 
 const (
-	algoFPA = "fpa"
-	algoBP  = "bp"
+	algoFPA = "fpa" // spec.FPA.String()
+	algoBP  = "bp"  // spec.BP.String()
 )
 
 // pointSpec is everything the result of one trained network depends on.
@@ -365,15 +366,15 @@ var errEnough = errors.New("enough epochs")
 
 // trainPoint trains one network of the grid and measures it. A run that diverges is a
 // result (Diverged says why), not an error.
-func trainPoint(ctx context.Context, data *mnist.Splits, spec pointSpec, sched pcnet.Schedule) (*pointResult, error) {
+func trainPoint(ctx context.Context, data *mnist.Splits, ps pointSpec, sched pcnet.Schedule) (*pointResult, error) {
 	start := time.Now()
-	learner, err := newLearner(ctx, spec, sched)
+	learner, err := newLearner(ctx, ps, sched)
 	if err != nil {
 		return nil, err
 	}
 	defer learner.Close()
 
-	res := &pointResult{Spec: spec, Test: num(math.NaN()), TestLoss: num(math.NaN())}
+	res := &pointResult{Spec: ps, Test: num(math.NaN()), TestLoss: num(math.NaN())}
 	var cos layerCosines
 	var evalErr error
 	evaluate := func(d *mnist.Dataset) (loss, acc float64) {
@@ -388,7 +389,7 @@ func trainPoint(ctx context.Context, data *mnist.Splits, spec pointSpec, sched p
 		res.Val = append(res.Val, evalPoint{Epoch: epoch, Accuracy: num(acc), Loss: num(loss)})
 	}
 	validate(0)
-	isBP := spec.Algo == algoBP
+	isBP := ps.Algo == algoBP
 	hooks := train.Hooks{
 		Batch: func(b train.BatchInfo) {
 			if c := b.Compared; c != nil {
@@ -402,7 +403,7 @@ func trainPoint(ctx context.Context, data *mnist.Splits, spec pointSpec, sched p
 				res.Cosine = append(res.Cosine, num(c.All.Cosine))
 				cos.add(c)
 			}
-			if i := b.Next.Batch; i < b.Batches && isEvalBatch(i, b.Batches, spec.EvalsPerEpoch) {
+			if i := b.Next.Batch; i < b.Batches && isEvalBatch(i, b.Batches, ps.EvalsPerEpoch) {
 				validate(float64(b.Next.Epoch) + float64(i)/float64(b.Batches))
 			}
 		},
@@ -410,27 +411,27 @@ func trainPoint(ctx context.Context, data *mnist.Splits, spec pointSpec, sched p
 			done := e.Epoch + 1
 			res.Val = append(res.Val, evalPoint{Epoch: float64(done), Accuracy: num(e.ValAccuracy), Loss: num(e.ValLoss)})
 			res.TrainLoss = append(res.TrainLoss, num(e.TrainLoss))
-			if done == spec.Epochs {
+			if done == ps.Epochs {
 				loss, acc := evaluate(data.Test)
 				res.Test, res.TestLoss = num(acc), num(loss)
 			}
-			if isBP && res.TargetEpoch == 0 && e.ValAccuracy >= spec.BPTarget {
+			if isBP && res.TargetEpoch == 0 && e.ValAccuracy >= ps.BPTarget {
 				res.TargetEpoch = done
 			}
 			if evalErr != nil {
 				return evalErr
 			}
-			if done >= spec.Epochs && (!isBP || res.TargetEpoch > 0) {
+			if done >= ps.Epochs && (!isBP || res.TargetEpoch > 0) {
 				return errEnough
 			}
 			return nil
 		},
 	}
-	epochs := spec.Epochs
+	epochs := ps.Epochs
 	if isBP {
-		epochs = spec.BPMaxEpochs
+		epochs = ps.BPMaxEpochs
 	}
-	opts := train.Options{Epochs: 1, Batch: spec.Batch, Seed: spec.Seed, CosineEvery: spec.CosineEvery}
+	opts := train.Options{Epochs: 1, Batch: ps.Batch, Seed: ps.Seed, CosineEvery: ps.CosineEvery}
 	pos, err := train.Run(ctx, learner, data, opts, train.Position{}, hooks)
 	if err == nil && epochs > 1 {
 		// Cosines are recorded over the first epoch only; the rest trains without BP.
@@ -459,22 +460,35 @@ func trainPoint(ctx context.Context, data *mnist.Splits, spec pointSpec, sched p
 
 // newLearner builds the network of a grid point, with its initial weights, and the
 // learner that trains it.
-func newLearner(ctx context.Context, spec pointSpec, sched pcnet.Schedule) (train.Learner, error) {
-	layers, err := newMLP(spec.Hidden, spec.Width, spec.Seed)
+func newLearner(ctx context.Context, ps pointSpec, sched pcnet.Schedule) (train.Learner, error) {
+	layers, err := newMLP(ps.Hidden, ps.Width, ps.Seed)
 	if err != nil {
 		return nil, err
 	}
-	opt := optim.Config{Kind: optim.SGD, LR: spec.LR, Momentum: spec.Momentum}
-	if spec.Algo == algoBP {
-		return train.NewBP(layers, layer.NLL{}, opt)
+	alg, err := spec.ParseAlgorithm(ps.Algo)
+	if err != nil {
+		return nil, err
 	}
-	// The sequential engine: each grid point runs in one goroutine, so the worker pool
-	// alone decides how many cores work. Its results equal the parallel engine's bit for
-	// bit.
-	return train.NewPC(ctx, layers, pcnet.Config{
-		Variant: pcnet.FixedPrediction, Steps: spec.Steps, Gamma: spec.Gamma,
-		Engine: pcnet.Sequential, Schedule: sched, MaxBatch: spec.Batch, Optimizer: opt,
-	})
+	r := paperRun(alg, ps.Hidden, ps.Width, ps.Batch, optim.Config{Kind: optim.SGD, LR: ps.LR, Momentum: ps.Momentum})
+	if alg.IsPC() {
+		// The sequential engine: each grid point runs in one goroutine, so the worker
+		// pool alone decides how many cores work. Its results equal the parallel engine's
+		// bit for bit.
+		r.PC.Steps, r.PC.Gamma, r.PC.Engine, r.PC.Schedule = ps.Steps, ps.Gamma, pcnet.Sequential, sched
+	}
+	return train.New(ctx, r, layers, nil)
+}
+
+// paperRun is the specification of a learner of the paper's network (784 -> width x h
+// (tanh) -> 10, NLL) with algorithm a: every experiment builds its learners from one with
+// train.New, as the command does. Its PC settings are the defaults with T = h; the
+// caller sets those it varies.
+func paperRun(a spec.Algorithm, h, width, batch int, opt optim.Config) *spec.Run {
+	r := spec.Default()
+	r.Sizes = layer.Sizes(mnist.Pixels, slices.Repeat([]int{width}, h), mnist.Classes)
+	r.Algorithm, r.Optimizer, r.Batch, r.Epochs = a, opt, batch, 1
+	r.PC.Steps = h
+	return &r
 }
 
 // layerCosines sums each weight layer's cosine to BP over the compared batches where

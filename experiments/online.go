@@ -22,6 +22,7 @@ import (
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 )
 
@@ -125,8 +126,8 @@ func (p *OnlinePreset) validate() []error {
 			bad("a learning-rate grid has %d values: want at least 2", len(g))
 		}
 		for _, v := range g {
-			if !(v > 0) || math.IsInf(v, 0) {
-				bad("learning rate %v: must be a finite number > 0", v)
+			if err := (optim.Config{Kind: optim.SGD, LR: v}).Validate(); err != nil {
+				bad("%v", err)
 			}
 		}
 	}
@@ -142,19 +143,19 @@ func (p *OnlinePreset) validate() []error {
 // onlineMethod is one learning rule with one optimiser.
 type onlineMethod struct {
 	name, label string
-	variant     pcnet.Variant // 0 for BP
-	optimiser   string        // "sgd", "momentum" or "adam": which grid and optimiser
+	alg         spec.Algorithm
+	optimiser   string // "sgd", "momentum" or "adam": which grid and optimiser
 }
 
 var onlineMethods = []onlineMethod{
-	{"bp-sgd", "BP, SGD", 0, "sgd"},
-	{"bp-momentum", "BP, SGD + momentum 0.9", 0, "momentum"},
-	{"bp-adam", "BP, Adam", 0, "adam"},
-	{"pc-sgd", "PC (equilibrium), SGD", pcnet.Standard, "sgd"},
-	{"pc-adam", "PC (equilibrium), Adam", pcnet.Standard, "adam"},
-	{"ipc-sgd", "iPC, SGD", pcnet.Incremental, "sgd"},
-	{"ipc-adam", "iPC, Adam", pcnet.Incremental, "adam"},
-	{"fpa-sgd", "FPA-PC gamma 1 (control), SGD", pcnet.FixedPrediction, "sgd"},
+	{"bp-sgd", "BP, SGD", spec.BP, "sgd"},
+	{"bp-momentum", "BP, SGD + momentum 0.9", spec.BP, "momentum"},
+	{"bp-adam", "BP, Adam", spec.BP, "adam"},
+	{"pc-sgd", "PC (equilibrium), SGD", spec.PC, "sgd"},
+	{"pc-adam", "PC (equilibrium), Adam", spec.PC, "adam"},
+	{"ipc-sgd", "iPC, SGD", spec.IPC, "sgd"},
+	{"ipc-adam", "iPC, Adam", spec.IPC, "adam"},
+	{"fpa-sgd", "FPA-PC gamma 1 (control), SGD", spec.FPA, "sgd"},
 }
 
 func methodByName(name string) onlineMethod {
@@ -268,12 +269,12 @@ func onlineSpecs(p OnlinePreset, seeds []uint64, streamN, testN int) []onlineSpe
 				for _, seed := range seeds {
 					s := onlineSpec{Version: onlineVersion, Method: m.name, LR: lr, Seed: seed, Batch: b,
 						Hidden: p.Hidden, Width: p.Width, StreamN: streamN, TestN: testN, Curve: p.Curve}
-					switch m.variant {
-					case pcnet.Standard:
+					switch m.alg {
+					case spec.PC:
 						s.Steps, s.Gamma, s.Settle = p.PCSteps, p.PCGamma, p.SettleRuns
-					case pcnet.Incremental:
+					case spec.IPC:
 						s.Steps, s.Gamma = p.IPCSteps, p.IPCGamma
-					case pcnet.FixedPrediction:
+					case spec.FPA:
 						s.Steps, s.Gamma = p.Hidden, 1
 					}
 					specs = append(specs, s)
@@ -292,10 +293,10 @@ func (s onlineSpec) cost() float64 {
 	if m.optimiser == "adam" {
 		per = 2.5
 	}
-	switch m.variant {
-	case pcnet.Standard:
+	switch m.alg {
+	case spec.PC:
 		per += 0.07 * float64(s.Steps)
-	case pcnet.Incremental:
+	case spec.IPC:
 		per *= float64(s.Steps)
 	}
 	if s.Batch > 1 {
@@ -477,17 +478,19 @@ func onlineRun(ctx context.Context, stream, test *mnist.Dataset, s onlineSpec, e
 	loader.SetEpoch(0)
 	nb := loader.NumBatches()
 	var settle *settleObserver
-	var learner train.Learner
-	if m.variant == 0 {
-		learner, err = train.NewBP(layers, layer.NLL{}, s.optimiser())
-	} else {
-		cfg := pcnet.Config{Variant: m.variant, Steps: s.Steps, Gamma: s.Gamma, Engine: eng, Schedule: sched, MaxBatch: s.Batch, Optimizer: s.optimiser()}
+	r := paperRun(m.alg, s.Hidden, s.Width, s.Batch, s.optimiser())
+	var obs pcnet.Observer
+	if m.alg.IsPC() {
+		r.PC.Steps, r.PC.Gamma, r.PC.Schedule = s.Steps, s.Gamma, sched
+		if eng != 0 {
+			r.PC.Engine = eng
+		}
 		if s.Settle > 0 {
 			settle = &settleObserver{every: max(1, nb/s.Settle), steps: s.Steps}
-			cfg.Observer = settle
+			obs = settle
 		}
-		learner, err = train.NewPC(ctx, layers, cfg)
 	}
+	learner, err := train.New(ctx, r, layers, obs)
 	if err != nil {
 		return nil, err
 	}
@@ -600,7 +603,7 @@ const nonFiniteReason = "weights or loss not finite"
 // later, so the run is redone (quickly: it stops where it diverges). Backprop's runs and
 // runs stopped by the mean-loss criterion are unaffected.
 func (r *onlineResult) staleDivergence() bool {
-	return methodByName(r.Spec.Method).variant != 0 && strings.HasPrefix(r.Diverged, "loss ")
+	return methodByName(r.Spec.Method).alg.IsPC() && strings.HasPrefix(r.Diverged, "loss ")
 }
 
 // lossWindow is the divergence criterion over the last divergeWindow images.

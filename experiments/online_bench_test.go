@@ -26,7 +26,7 @@ func BenchmarkOnlineRun(b *testing.B) {
 		stream, test := data.Train.Head(images), data.Test.Head(100)
 		for _, m := range onlineMethods {
 			engines := []pcnet.Engine{pcnet.Sequential}
-			if m.variant != 0 {
+			if m.alg.IsPC() {
 				engines = append(engines, pcnet.Parallel)
 			}
 			for _, eng := range engines {

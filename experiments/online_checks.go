@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/pcnet/pcnet/internal/render"
-	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 )
 
 const (
@@ -262,7 +262,7 @@ func settleCheck(o *onlineResults) check {
 		"the median relative change of a hidden error at the last step is below %g in every run", p.PCSteps, p.PCGamma, settleTol), OK: true}
 	var medians, p90s, others []float64
 	for s, r := range o.runs {
-		if methodByName(s.Method).variant != pcnet.Standard || r.DivergedAt > 0 || math.IsNaN(float64(r.SettleMedian)) {
+		if methodByName(s.Method).alg != spec.PC || r.DivergedAt > 0 || math.IsNaN(float64(r.SettleMedian)) {
 			continue
 		}
 		if sum := o.summary(s.Method, s.Batch); !(s.LR >= sum.usableLo && s.LR <= sum.usableHi) {

@@ -14,7 +14,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/pcnet/pcnet/internal/render"
-	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 )
 
 // writeOnline writes online.csv, online_summary.csv, online_curves.csv, the plots and
@@ -230,15 +230,15 @@ func onlineRatePlot(path string, o *onlineResults, what string, get func(onlineP
 			}
 			c := render.SeriesColor(i)
 			sr := render.Series{Name: m.label, XS: xsOf(xys), YS: ysOf(xys), Color: c, Points: true}
-			if m.variant == pcnet.FixedPrediction {
+			if m.alg == spec.FPA {
 				sr.Color, sr.Dashed, sr.Points = render.Black, true, false
-			} else if m.variant != 0 {
+			} else if m.alg.IsPC() {
 				sr.Dashed = true
 			}
 			if err := sr.Add(pl); err != nil {
 				return err
 			}
-			if m.variant != pcnet.FixedPrediction {
+			if m.alg != spec.FPA {
 				eb, err := plotter.NewYErrorBars(errPoints{xys, errs})
 				if err != nil {
 					return fmt.Errorf("plot %s: %w", path, err)
@@ -294,9 +294,9 @@ func onlineCurvePlot(path string, o *onlineResults) error {
 				xs[k] = (float64(k) + 0.5) * float64(o.streamN) / float64(len(ys))
 			}
 			sr := render.Series{Name: m.label, XS: xs, YS: ys, Color: render.SeriesColor(i)}
-			if m.variant == pcnet.FixedPrediction {
+			if m.alg == spec.FPA {
 				sr.Color, sr.Dashed = render.Black, true
-			} else if m.variant != 0 {
+			} else if m.alg.IsPC() {
 				sr.Dashed = true
 			}
 			if err := sr.Add(pl); err != nil {

@@ -100,7 +100,7 @@ func TestQuickPreset(t *testing.T) {
 			require.Positive(t, pt.median, "%s H=%d GOMAXPROCS=%d: median time per update", pt.method.name, pt.hidden, pt.procs)
 			require.GreaterOrEqual(t, pt.rounds, p.ComplexityRounds, "%s H=%d GOMAXPROCS=%d: rounds timed", pt.method.name, pt.hidden, pt.procs)
 			require.Positive(t, pt.ratio, "%s H=%d GOMAXPROCS=%d: ratio to BP", pt.method.name, pt.hidden, pt.procs)
-			if pt.method.variant == 0 {
+			if !pt.method.alg.IsPC() {
 				continue
 			}
 			require.Equal(t, pt.vjpsFormula, pt.vjps, "%s H=%d: VJPs per update", pt.method.name, pt.hidden)

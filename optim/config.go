@@ -119,50 +119,70 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate reports the first invalid field of c, by name. It applies
-// PyTorch's rules (including that Nesterov momentum needs a momentum and
-// zero dampening) and also rejects NaN and infinite values, which PyTorch
-// lets through.
+// FieldError is a setting of a Config out of range. Field names it as the command's
+// flags do ("lr", "weight-decay", "momentum", "dampening", "beta1", "beta2", "eps"), or
+// is "optimizer" for the kind and for settings that contradict each other, so that a
+// caller (package spec) can map it to its own name; Problem says what the value must be.
+type FieldError struct {
+	Field   string
+	Value   any
+	Problem string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("optim: %s = %v: %s", e.Field, e.Value, e.Problem)
+}
+
+func fieldErr(field string, v any, problem string) error {
+	return &FieldError{Field: field, Value: v, Problem: problem}
+}
+
+// finite reports whether v is neither NaN nor infinite.
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// unitOpen reports whether v is in [0, 1).
+func unitOpen(v float64) bool { return v >= 0 && v < 1 }
+
+// Validate reports the first invalid field of c as a *FieldError. It applies PyTorch's
+// rules (including that Nesterov momentum needs a momentum and zero dampening) and also
+// rejects NaN and infinite values, which PyTorch lets through.
 func (c Config) Validate() error {
-	if c.Kind != SGD && c.Kind != Adam {
-		if c.Kind == 0 {
-			return fmt.Errorf("optim: kind not set (want sgd or adam)")
-		}
-		return fmt.Errorf("optim: invalid kind %v (want sgd or adam)", c.Kind)
+	switch {
+	case c.Kind == 0:
+		return fieldErr("optimizer", c.Kind, "kind not set (want sgd or adam)")
+	case c.Kind != SGD && c.Kind != Adam:
+		return fieldErr("optimizer", c.Kind, "want sgd or adam")
+	case !(c.LR > 0 && finite(c.LR)):
+		return fieldErr("lr", c.LR, "must be a finite number > 0")
+	case !(c.WeightDecay >= 0 && finite(c.WeightDecay)):
+		return fieldErr("weight-decay", c.WeightDecay, "must be a finite number >= 0")
 	}
-	if !(c.LR > 0) || math.IsInf(c.LR, 0) {
-		return fmt.Errorf("optim: lr must be positive and finite, got %v", c.LR)
+	if c.Kind == Adam {
+		return c.validateAdam()
 	}
-	if !(c.WeightDecay >= 0) || math.IsInf(c.WeightDecay, 0) {
-		return fmt.Errorf("optim: weight decay must be >= 0 and finite, got %v", c.WeightDecay)
+	switch {
+	case !unitOpen(c.Momentum):
+		return fieldErr("momentum", c.Momentum, "must be in [0, 1)")
+	case !(c.Dampening >= 0 && c.Dampening <= 1):
+		return fieldErr("dampening", c.Dampening, "must be in [0, 1]")
+	case c.Nesterov && (c.Momentum == 0 || c.Dampening != 0):
+		return fieldErr("optimizer", c.Kind, fmt.Sprintf("sgd nesterov requires momentum > 0 and zero dampening, got momentum %v, dampening %v", c.Momentum, c.Dampening))
+	case c.Beta1 != 0 || c.Beta2 != 0 || c.Eps != 0:
+		return fieldErr("optimizer", c.Kind, fmt.Sprintf("beta1, beta2 and eps are adam settings, set to %v, %v, %v for sgd", c.Beta1, c.Beta2, c.Eps))
 	}
-	switch c.Kind {
-	case SGD:
-		if !(c.Momentum >= 0 && c.Momentum < 1) {
-			return fmt.Errorf("optim: sgd momentum must be in [0, 1), got %v", c.Momentum)
-		}
-		if !(c.Dampening >= 0 && c.Dampening <= 1) {
-			return fmt.Errorf("optim: sgd dampening must be in [0, 1], got %v", c.Dampening)
-		}
-		if c.Nesterov && (c.Momentum == 0 || c.Dampening != 0) {
-			return fmt.Errorf("optim: sgd nesterov requires momentum > 0 and zero dampening, got momentum %v, dampening %v", c.Momentum, c.Dampening)
-		}
-		if c.Beta1 != 0 || c.Beta2 != 0 || c.Eps != 0 {
-			return fmt.Errorf("optim: beta1, beta2 and eps are adam settings, set to %v, %v, %v for sgd", c.Beta1, c.Beta2, c.Eps)
-		}
-	case Adam:
-		if !(c.Beta1 >= 0 && c.Beta1 < 1) {
-			return fmt.Errorf("optim: adam beta1 must be in [0, 1), got %v", c.Beta1)
-		}
-		if !(c.Beta2 >= 0 && c.Beta2 < 1) {
-			return fmt.Errorf("optim: adam beta2 must be in [0, 1), got %v", c.Beta2)
-		}
-		if !(c.Eps > 0) || math.IsInf(c.Eps, 0) {
-			return fmt.Errorf("optim: adam eps must be positive and finite, got %v", c.Eps)
-		}
-		if c.Momentum != 0 || c.Dampening != 0 || c.Nesterov {
-			return fmt.Errorf("optim: momentum, dampening and nesterov are sgd settings, set to %v, %v, %v for adam", c.Momentum, c.Dampening, c.Nesterov)
-		}
+	return nil
+}
+
+func (c Config) validateAdam() error {
+	switch {
+	case !unitOpen(c.Beta1):
+		return fieldErr("beta1", c.Beta1, "must be in [0, 1)")
+	case !unitOpen(c.Beta2):
+		return fieldErr("beta2", c.Beta2, "must be in [0, 1)")
+	case !(c.Eps > 0 && finite(c.Eps)):
+		return fieldErr("eps", c.Eps, "must be a finite number > 0")
+	case c.Momentum != 0 || c.Dampening != 0 || c.Nesterov:
+		return fieldErr("optimizer", c.Kind, fmt.Sprintf("momentum, dampening and nesterov are sgd settings, set to %v, %v, %v for adam", c.Momentum, c.Dampening, c.Nesterov))
 	}
 	return nil
 }

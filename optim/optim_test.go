@@ -275,27 +275,27 @@ func TestValidate(t *testing.T) {
 		{"adam beta1 zero ok", with(adam, func(c *Config) { c.Beta1 = 0 }), ""},
 		{"adam weight decay ok", with(adam, func(c *Config) { c.WeightDecay = 0.1 }), ""},
 		{"zero config", Config{}, "kind not set"},
-		{"bad kind", with(sgd, func(c *Config) { c.Kind = 7 }), "invalid kind Kind(7)"},
-		{"lr zero", with(sgd, func(c *Config) { c.LR = 0 }), "lr must be positive"},
-		{"lr negative", with(adam, func(c *Config) { c.LR = -1 }), "lr must be positive"},
-		{"lr NaN", with(sgd, func(c *Config) { c.LR = nan }), "lr must be positive and finite, got NaN"},
-		{"lr Inf", with(sgd, func(c *Config) { c.LR = math.Inf(1) }), "lr must be positive and finite"},
-		{"momentum one", with(sgd, func(c *Config) { c.Momentum = 1 }), "momentum must be in [0, 1), got 1"},
-		{"momentum negative", with(sgd, func(c *Config) { c.Momentum = -0.1 }), "momentum must be in [0, 1)"},
-		{"momentum NaN", with(sgd, func(c *Config) { c.Momentum = nan }), "momentum must be in [0, 1)"},
-		{"dampening above one", with(sgd, func(c *Config) { c.Momentum, c.Dampening = 0.9, 1.5 }), "dampening must be in [0, 1]"},
+		{"bad kind", with(sgd, func(c *Config) { c.Kind = 7 }), "optimizer = Kind(7): want sgd or adam"},
+		{"lr zero", with(sgd, func(c *Config) { c.LR = 0 }), "lr = 0: must be a finite number > 0"},
+		{"lr negative", with(adam, func(c *Config) { c.LR = -1 }), "lr = -1: must be a finite number > 0"},
+		{"lr NaN", with(sgd, func(c *Config) { c.LR = nan }), "lr = NaN: must be a finite number > 0"},
+		{"lr Inf", with(sgd, func(c *Config) { c.LR = math.Inf(1) }), "lr = +Inf: must be a finite number > 0"},
+		{"momentum one", with(sgd, func(c *Config) { c.Momentum = 1 }), "momentum = 1: must be in [0, 1)"},
+		{"momentum negative", with(sgd, func(c *Config) { c.Momentum = -0.1 }), "momentum = -0.1: must be in [0, 1)"},
+		{"momentum NaN", with(sgd, func(c *Config) { c.Momentum = nan }), "momentum = NaN: must be in [0, 1)"},
+		{"dampening above one", with(sgd, func(c *Config) { c.Momentum, c.Dampening = 0.9, 1.5 }), "dampening = 1.5: must be in [0, 1]"},
 		{"nesterov without momentum", with(sgd, func(c *Config) { c.Nesterov = true }), "nesterov requires momentum > 0 and zero dampening"},
 		{"nesterov with dampening", with(sgd, func(c *Config) { c.Momentum, c.Dampening, c.Nesterov = 0.9, 0.1, true }), "nesterov requires"},
 		{"sgd with betas", with(sgd, func(c *Config) { c.Beta1 = 0.9 }), "beta1, beta2 and eps are adam settings"},
-		{"beta1 one", with(adam, func(c *Config) { c.Beta1 = 1 }), "beta1 must be in [0, 1), got 1"},
-		{"beta1 negative", with(adam, func(c *Config) { c.Beta1 = -0.5 }), "beta1 must be in [0, 1)"},
-		{"beta2 one", with(adam, func(c *Config) { c.Beta2 = 1 }), "beta2 must be in [0, 1)"},
-		{"beta2 NaN", with(adam, func(c *Config) { c.Beta2 = nan }), "beta2 must be in [0, 1)"},
-		{"eps zero", with(adam, func(c *Config) { c.Eps = 0 }), "eps must be positive"},
-		{"eps negative", with(adam, func(c *Config) { c.Eps = -1e-8 }), "eps must be positive"},
+		{"beta1 one", with(adam, func(c *Config) { c.Beta1 = 1 }), "beta1 = 1: must be in [0, 1)"},
+		{"beta1 negative", with(adam, func(c *Config) { c.Beta1 = -0.5 }), "beta1 = -0.5: must be in [0, 1)"},
+		{"beta2 one", with(adam, func(c *Config) { c.Beta2 = 1 }), "beta2 = 1: must be in [0, 1)"},
+		{"beta2 NaN", with(adam, func(c *Config) { c.Beta2 = nan }), "beta2 = NaN: must be in [0, 1)"},
+		{"eps zero", with(adam, func(c *Config) { c.Eps = 0 }), "eps = 0: must be a finite number > 0"},
+		{"eps negative", with(adam, func(c *Config) { c.Eps = -1e-8 }), "eps = -1e-08: must be a finite number > 0"},
 		{"adam with momentum", with(adam, func(c *Config) { c.Momentum = 0.9 }), "momentum, dampening and nesterov are sgd settings"},
-		{"weight decay negative", with(sgd, func(c *Config) { c.WeightDecay = -0.01 }), "weight decay must be >= 0"},
-		{"weight decay NaN", with(adam, func(c *Config) { c.WeightDecay = nan }), "weight decay must be >= 0"},
+		{"weight decay negative", with(sgd, func(c *Config) { c.WeightDecay = -0.01 }), "weight-decay = -0.01: must be a finite number >= 0"},
+		{"weight decay NaN", with(adam, func(c *Config) { c.WeightDecay = nan }), "weight-decay = NaN: must be a finite number >= 0"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -305,6 +305,8 @@ func TestValidate(t *testing.T) {
 				return
 			}
 			require.ErrorContains(t, err, tc.wantErr)
+			var fe *FieldError
+			require.ErrorAs(t, err, &fe, "every invalid setting is a *FieldError naming it")
 		})
 	}
 }

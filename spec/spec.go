@@ -1,8 +1,10 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
-	"math"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 
 	"github.com/pcnet/pcnet/layer"
@@ -260,34 +262,29 @@ func (r *Run) validatePC() error {
 	return cfg.Validate(r.Hidden())
 }
 
-// validateOptimizer checks the optimiser's settings by name, then as optim does (its
-// combinations: Nesterov's needs).
+// validateOptimizer checks the optimiser as optim does: one place for its ranges, whose
+// *optim.FieldError names the setting as the flags do.
 func validateOptimizer(o optim.Config) error {
-	adam := o.Kind == optim.Adam
-	checks := []struct {
-		name string
-		bad  bool
-		want string
-		v    float64
-	}{
-		{"lr", !(o.LR > 0) || math.IsInf(o.LR, 0), "must be a finite number > 0", o.LR},
-		{"weight-decay", !(o.WeightDecay >= 0) || math.IsInf(o.WeightDecay, 0), "must be a finite number >= 0", o.WeightDecay},
-		{"momentum", !(o.Momentum >= 0 && o.Momentum < 1), "must be in [0, 1)", o.Momentum},
-		{"dampening", !(o.Dampening >= 0 && o.Dampening <= 1), "must be in [0, 1]", o.Dampening},
-		{"beta1", adam && !(o.Beta1 >= 0 && o.Beta1 < 1), "must be in [0, 1)", o.Beta1},
-		{"beta2", adam && !(o.Beta2 >= 0 && o.Beta2 < 1), "must be in [0, 1)", o.Beta2},
-		{"eps", adam && (!(o.Eps > 0) || math.IsInf(o.Eps, 0)), "must be a finite number > 0", o.Eps},
+	err := o.Validate()
+	var fe *optim.FieldError
+	if errors.As(err, &fe) {
+		return fieldErr(fe.Field, fe.Value, fe.Problem)
 	}
-	if o.Kind != optim.SGD && !adam {
-		return fieldErr("optimizer", o.Kind, "want sgd or adam")
+	return err
+}
+
+// InitialLayers returns the run's initial weights, as PyTorch's nn.Linear initialises
+// them, from math/rand/v2's PCG seeded with (Seed, 0), layer by layer, weight before
+// bias: every learner of the run starts from them.
+func (r *Run) InitialLayers() ([]*layer.Dense, error) {
+	return layer.NewMLP(r.Sizes, r.Activation, rand.New(rand.NewPCG(r.Seed, 0)))
+}
+
+// DescribeNet is the network's notation in messages: "784-64-64-10 tanh".
+func DescribeNet(sizes []int, act layer.Activation) string {
+	s := make([]string, len(sizes))
+	for i, n := range sizes {
+		s[i] = strconv.Itoa(n)
 	}
-	for _, c := range checks {
-		if c.bad {
-			return fieldErr(c.name, c.v, c.want)
-		}
-	}
-	if err := o.Validate(); err != nil {
-		return fieldErr("optimizer", o.Kind, strings.TrimPrefix(err.Error(), "optim: "))
-	}
-	return nil
+	return strings.Join(s, "-") + " " + act.String()
 }

@@ -9,6 +9,18 @@
 // optimiser state (package optim), so a checkpoint can hold it and a resumed run goes on
 // exactly where it stopped.
 //
+// New is the one constructor of a learner from a specification (spec.Run): backprop for
+// spec.BP, a pcnet.Network for the PC variants. A learner of another package (the
+// cluster's coordinator) plugs into the same loop.
+//
+// # A run's life
+//
+// Run is the loop; package train/session runs a whole run around it, as pcnet train
+// runs it (checkpoints, metrics, the epoch lines, the test split). A Progress shows the
+// batches of an epoch meanwhile. MeasureUpdates is pcnet compare's
+// measurement: every variant's updates on one batch against backprop's, as an
+// UpdateReport; EvaluateCheckpoint is pcnet eval's.
+//
 // # Interruption and divergence
 //
 // Run checks its context between batches, never inside one: a batch once started runs to

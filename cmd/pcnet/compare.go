@@ -6,12 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
-	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/pcnet/pcnet/checkpoint"
 	"github.com/pcnet/pcnet/layer"
@@ -88,92 +84,14 @@ the weights ("layers.<l>.weight", "layers.<l>.bias"), backprop's gradients
 update ("<variant>.layers.<l>.weight", ...: PC's sign, a negative-gradient estimate).
 `
 
-// jsonFloat encodes NaN and infinities, which JSON lacks, as null.
-type jsonFloat float64
-
-func (f jsonFloat) MarshalJSON() ([]byte, error) {
-	v := float64(f)
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return []byte("null"), nil
-	}
-	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
-}
-
-type agreementJSON struct {
-	Layer  *int      `json:"layer,omitempty"`
-	Cosine jsonFloat `json:"cosine"`
-	RelErr jsonFloat `json:"rel_err"`
-	Norm   jsonFloat `json:"norm"`
-	NormBP jsonFloat `json:"norm_bp"`
-}
-
-func agreement(a train.Agreement, l *int) agreementJSON {
-	return agreementJSON{Layer: l, Cosine: jsonFloat(a.Cosine), RelErr: jsonFloat(a.RelErr), Norm: jsonFloat(a.NormGot), NormBP: jsonFloat(a.NormWant)}
-}
-
-type variantReport struct {
-	Variant string          `json:"variant"`
-	Steps   int             `json:"steps"`
-	Gamma   float64         `json:"gamma"`
-	K       float64         `json:"k"`
-	Layers  []agreementJSON `json:"layers"`
-	All     agreementJSON   `json:"all"`
-	Energy  energyJSON      `json:"energy"`
-
-	updates []*layer.Grad
-}
-
-// energyJSON is a variant's energy trace on the batch (pcnet.EnergyTrace): F(t) for
-// t = 0..T, and each node's term, nodes 1..H+1 (the output's, the loss, last).
-type energyJSON struct {
-	Total []jsonFloat   `json:"total"`
-	Nodes [][]jsonFloat `json:"nodes"`
-}
-
-func energyOf(rec *pcnet.Recorder) (energyJSON, error) {
-	tr, err := pcnet.Energy(rec.Nodes())
-	conv := func(v []float64) []jsonFloat {
-		out := make([]jsonFloat, len(v))
-		for i, f := range v {
-			out[i] = jsonFloat(f)
-		}
-		return out
-	}
-	e := energyJSON{Total: conv(tr.Total), Nodes: [][]jsonFloat{}}
-	for _, n := range tr.Nodes {
-		e.Nodes = append(e.Nodes, conv(n))
-	}
-	return e, err
-}
-
-type compareReport struct {
-	Network struct {
-		Sizes      []int  `json:"sizes"`
-		Activation string `json:"activation"`
-		Loss       string `json:"loss"`
-		Checkpoint string `json:"checkpoint"`
-		Seed       uint64 `json:"seed"`
-	} `json:"network"`
-	Batch struct {
-		Split string    `json:"split"`
-		Index int       `json:"index"`
-		Size  int       `json:"size"`
-		First int       `json:"first"`
-		Loss  jsonFloat `json:"loss"`
-	} `json:"batch"`
-	Variants []*variantReport `json:"variants"`
-}
-
 // comparison is what compare's flags resolve to.
 type comparison struct {
-	f        *compareFlags
-	runs     []*spec.Run // one per variant
-	layers   []*layer.Dense
-	x        *mat.Dense
-	labels   []int
-	report   compareReport
-	grads    []*layer.Grad // backprop's dE/dtheta
-	bpUpdate []*layer.Grad // and in PC's sign
+	f      *compareFlags
+	runs   []*spec.Run // one per variant
+	layers []*layer.Dense
+	x      *mat.Dense
+	labels []int
+	report train.UpdateReport
 }
 
 func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -188,10 +106,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := c.loadBatch(); err != nil {
 		return err
 	}
-	if err := c.backprop(); err != nil {
-		return err
-	}
-	if err := c.variants(ctx, stderr); err != nil {
+	if err := c.measure(ctx, stderr); err != nil {
 		return err
 	}
 	return c.print(stdout)
@@ -255,7 +170,7 @@ func (f *compareFlags) resolve() (*comparison, error) {
 		return nil, err
 	}
 	if c.layers == nil {
-		if c.layers, err = layer.NewMLP(r.Sizes, r.Activation, rand.New(rand.NewPCG(r.Seed, 0))); err != nil {
+		if c.layers, err = r.InitialLayers(); err != nil {
 			return nil, err
 		}
 	}
@@ -285,66 +200,39 @@ func (c *comparison) loadBatch() error {
 	return nil
 }
 
-// backprop computes backprop's gradients, the reference.
-func (c *comparison) backprop() error {
-	var loss float64
-	var err error
-	c.grads, c.bpUpdate, loss, err = train.BackpropUpdates(c.layers, c.runs[0].LossFunc(), c.x, c.labels)
-	c.report.Batch.Loss = jsonFloat(loss)
-	return err
-}
-
-// variants runs every variant's inference and compares its updates with backprop's.
-func (c *comparison) variants(ctx context.Context, stderr io.Writer) error {
+// measure measures every variant's updates against backprop's, in this process or in
+// the workers the flags ask for.
+func (c *comparison) measure(ctx context.Context, stderr io.Writer) error {
+	if !c.f.cluster.distributed() {
+		return train.MeasureUpdates(ctx, &c.report, c.runs, c.layers, c.x, c.labels, nil)
+	}
 	var workers *clusterLearner
 	defer func() {
 		if workers != nil {
 			workers.Close()
 		}
 	}()
-	for _, r := range c.runs {
-		rec := &pcnet.Recorder{} // the energy trace, from either path
-		cfg := r.PCConfig(rec)
-		var updates []*layer.Grad
+	infer := func(ctx context.Context, r *spec.Run, layers []*layer.Dense, x *mat.Dense, labels []int, obs pcnet.Observer) ([]*layer.Grad, error) {
 		var err error
-		switch {
-		case !c.f.cluster.distributed():
-			updates, err = train.InferUpdates(ctx, c.layers, cfg, c.x, c.labels)
-		case workers == nil:
+		if workers == nil {
 			// The placement goes to stderr: stdout may be JSON.
-			if workers, err = c.f.cluster.start(ctx, c.layers, cfg, nil, stderr, stderr); err == nil {
-				updates, err = workers.inferUpdates(ctx, c.x, c.labels)
-			}
-		default:
-			if err = workers.Configure(c.layers, cfg); err == nil {
-				updates, err = workers.inferUpdates(ctx, c.x, c.labels)
-			}
+			workers, err = c.f.cluster.start(ctx, layers, r.PCConfig(obs), nil, stderr, stderr)
+		} else {
+			err = workers.Configure(layers, r.PCConfig(obs))
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("%s: %w", r.Algorithm, context.Cause(ctx))
-			}
-			return fmt.Errorf("%s: %w", r.Algorithm, err)
+			return nil, err
 		}
-		vr := &variantReport{Variant: r.Algorithm.String(), Steps: r.PC.Steps, Gamma: r.PC.Gamma, K: r.PC.K, updates: updates}
-		cmp := train.Compare(updates, c.bpUpdate)
-		for l, a := range cmp.Layers {
-			vr.Layers = append(vr.Layers, agreement(a, &l))
-		}
-		vr.All = agreement(cmp.All, nil)
-		if vr.Energy, err = energyOf(rec); err != nil {
-			return fmt.Errorf("%s: %w", r.Algorithm, err)
-		}
-		c.report.Variants = append(c.report.Variants, vr)
+		return workers.inferUpdates(ctx, x, labels)
 	}
-	return nil
+	return train.MeasureUpdates(ctx, &c.report, c.runs, c.layers, c.x, c.labels, infer)
 }
 
 // print writes the dump and prints the report.
 func (c *comparison) print(stdout io.Writer) error {
 	f := c.f
 	if f.dump != "" {
-		if err := writeDump(f.dump, c); err != nil {
+		if err := checkpoint.SaveUpdates(f.dump, checkpoint.UpdatesOf(&c.report)); err != nil {
 			return fmt.Errorf("-dump: %w", err)
 		}
 	}
@@ -353,71 +241,11 @@ func (c *comparison) print(stdout io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(&c.report)
 	}
-	printCompareTable(stdout, &c.report)
+	if err := c.report.WriteTable(stdout); err != nil {
+		return err
+	}
 	if f.dump != "" {
 		fmt.Fprintf(stdout, "updates and gradients written to %s\n", f.dump)
 	}
 	return nil
-}
-
-func printCompareTable(w io.Writer, r *compareReport) {
-	source := fmt.Sprintf("a fresh network (seed %d)", r.Network.Seed)
-	if r.Network.Checkpoint != "" {
-		source = "checkpoint " + r.Network.Checkpoint
-	}
-	fmt.Fprintf(w, "network  %s, %s loss, %s\n", describeNet(r.Network.Sizes, mustActivation(r.Network.Activation)), r.Network.Loss, source)
-	fmt.Fprintf(w, "batch    %s images %d..%d (B = %d, batch index %d), loss %.6f\n\n",
-		r.Batch.Split, r.Batch.First, r.Batch.First+r.Batch.Size-1, r.Batch.Size, r.Batch.Index, float64(r.Batch.Loss))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "variant\tT\tgamma\tk\tlayer\tcosine\trel.err\t|PC update|\t|BP update|")
-	for _, v := range r.Variants {
-		k := "-"
-		if v.Variant == pcnet.VarianceScaled.String() {
-			k = checkpoint.FormatFloat(v.K)
-		}
-		rows := append(slices.Clone(v.Layers), v.All)
-		for i, a := range rows {
-			name, layerName := "", "all"
-			if i == 0 {
-				name = v.Variant
-			}
-			if a.Layer != nil {
-				layerName = strconv.Itoa(*a.Layer)
-			}
-			t, g, kk := "", "", ""
-			if i == 0 {
-				t, g, kk = strconv.Itoa(v.Steps), checkpoint.FormatFloat(v.Gamma), k
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, t, g, kk, layerName,
-				fixed(a.Cosine, "%.9f"), fixed(a.RelErr, "%.3e"), fixed(a.Norm, "%.6e"), fixed(a.NormBP, "%.6e"))
-		}
-	}
-	tw.Flush()
-}
-
-func fixed(v jsonFloat, format string) string {
-	if math.IsNaN(float64(v)) {
-		return "-"
-	}
-	return fmt.Sprintf(format, float64(v))
-}
-
-func mustActivation(s string) layer.Activation {
-	a, _ := layer.ParseActivation(s)
-	return a
-}
-
-// writeDump writes the batch, the weights, backprop's gradients and every variant's
-// updates to path.
-func writeDump(path string, c *comparison) error {
-	r := &c.report
-	u := &checkpoint.Updates{
-		Sizes: r.Network.Sizes, Activation: r.Network.Activation, Loss: r.Network.Loss,
-		Split: r.Batch.Split, BatchIndex: r.Batch.Index, First: r.Batch.First,
-		X: c.x, Labels: c.labels, Layers: c.layers, Grads: c.grads,
-	}
-	for _, v := range r.Variants {
-		u.Variants = append(u.Variants, checkpoint.VariantUpdates{Name: v.Variant, Steps: v.Steps, Gamma: v.Gamma, K: v.K, Updates: v.updates})
-	}
-	return checkpoint.SaveUpdates(path, u)
 }

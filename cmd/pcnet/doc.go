@@ -36,8 +36,13 @@
 // main.go only wires the signals to a context; run (cli.go) takes the arguments and
 // the output streams and returns the exit status, so that everything else is testable
 // in-process. Each subcommand reads its flags into a spec.Run (flags.go), whose Validate
-// names the setting out of range (mapped to its flag, status 2), calls the libraries
-// (train.New, train.Run, checkpoint, cluster) and prints. train and compare share one
-// reconciliation of the flags with the checkpoint they start from (resumed.reconcile):
-// flags not given take the checkpoint's values, flags given must agree with them. The end-to-end tests build the binary once and drive it as a subprocess.
+// names the setting out of range (mapped to its flag, status 2), calls the libraries and
+// prints: train runs a session.Session (the learner from train.New or cluster.Start, the
+// metrics, the checkpoints of a checkpoint.Writer) and prints its EpochSummary lines;
+// compare prints the train.UpdateReport of train.MeasureUpdates as a table or JSON; eval
+// prints train.EvaluateCheckpoint's report. train and compare share one reconciliation of
+// the flags with the checkpoint they start from (resumed.reconcile, over
+// checkpoint.FixedSettings): flags not given take the checkpoint's values, flags given
+// must agree with them. The end-to-end tests build the binary once and drive it as a
+// subprocess.
 package main

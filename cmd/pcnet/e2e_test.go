@@ -204,7 +204,7 @@ func TestTrainSmallDefaultRun(t *testing.T) {
 	// eval reads the checkpoint back, with the same test accuracy as train printed.
 	r = pcnetRun(t, "eval", "-checkpoint", path, "-json")
 	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
-	var ev evalResult
+	var ev train.EvalReport
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &ev))
 	require.Equal(t, "test", ev.Split)
 	require.Equal(t, 10000, ev.Examples)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pcnet/pcnet/checkpoint"
 	"github.com/pcnet/pcnet/mnist"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 )
 
@@ -39,20 +40,6 @@ output is one object:
 (epoch and batch_index: where the checkpoint's run stood; accuracy is a ratio in [0, 1]).
 `
 
-type evalResult struct {
-	Checkpoint string  `json:"checkpoint"`
-	Variant    string  `json:"variant"`
-	Sizes      []int   `json:"sizes"`
-	Activation string  `json:"activation"`
-	Epoch      int     `json:"epoch"`
-	BatchIndex int     `json:"batch_index"`
-	Split      string  `json:"split"`
-	Examples   int     `json:"examples"`
-	Correct    int     `json:"correct"`
-	Loss       float64 `json:"loss"`
-	Accuracy   float64 `json:"accuracy"`
-}
-
 func runEval(_ context.Context, args []string, stdout, _ io.Writer) error {
 	f := newEvalFlags()
 	if err := parseFlags(f.fs, args, stdout); err != nil {
@@ -71,29 +58,22 @@ func runEval(_ context.Context, args []string, stdout, _ io.Writer) error {
 	run := &ck.Run
 	if run.Sizes[0] != mnist.Pixels || run.Sizes[len(run.Sizes)-1] != mnist.Classes {
 		return fmt.Errorf("-checkpoint: %s is a %s network, not one for MNIST (%d inputs, %d classes)",
-			f.checkpoint, describeNet(run.Sizes, run.Activation), mnist.Pixels, mnist.Classes)
+			f.checkpoint, spec.DescribeNet(run.Sizes, run.Activation), mnist.Pixels, mnist.Classes)
 	}
 	data, err := loadData(f.data)
 	if err != nil {
 		return err
 	}
 	d, _ := splitOf(data, f.split)
-	l, acc, err := train.Evaluate(ck.Layers, run.LossFunc(), d)
+	r, err := train.EvaluateCheckpoint(f.checkpoint, run, ck.Layers, ck.Position, f.split, d)
 	if err != nil {
 		return err
-	}
-	r := evalResult{
-		Checkpoint: f.checkpoint, Variant: run.Algorithm.String(), Sizes: run.Sizes, Activation: run.Activation.String(),
-		Epoch: ck.Position.Epoch, BatchIndex: ck.Position.Batch,
-		Split: f.split, Examples: d.Len(), Correct: int(acc*float64(d.Len()) + 0.5), Loss: l, Accuracy: acc,
 	}
 	if f.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
-	fmt.Fprintf(stdout, "%s: loss %.4f  accuracy %.2f%% (%d/%d); checkpoint %s (%s, %s, epoch %d, batch %d)\n",
-		r.Split, r.Loss, 100*r.Accuracy, r.Correct, r.Examples, f.checkpoint, run.Algorithm,
-		describeNet(run.Sizes, run.Activation), ck.Position.Epoch, ck.Position.Batch)
-	return nil
+	_, err = fmt.Fprintln(stdout, r)
+	return err
 }

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -189,28 +190,6 @@ func validate(r *spec.Run, rename map[string]string) error {
 	return flagError(r.Validate(), rename)
 }
 
-// fixedFlags are the flags of the settings a checkpoint fixes: those that change the
-// numbers (not the engine, the schedule, the data's directory or -tol).
-var fixedFlags = []string{"variant", "hidden", "width", "activation", "loss", "steps", "gamma", "k", "precisions",
-	"optimizer", "lr", "weight-decay", "momentum", "dampening", "nesterov", "beta1", "beta2", "eps", "batch", "seed", "max-train"}
-
-// flagValues returns r's fixed settings by flag name, in the checkpoint's canonical form
-// (checkpoint.RunMetadata); a setting r's optimiser lacks is absent.
-func flagValues(r *spec.Run) map[string]string {
-	meta := checkpoint.RunMetadata(r)
-	meta["width"] = checkpoint.FormatInts(r.Sizes[1 : len(r.Sizes)-1])
-	if _, ok := meta["precisions"]; !ok {
-		meta["precisions"] = ""
-	}
-	m := map[string]string{}
-	for _, name := range fixedFlags {
-		if v, ok := meta[strings.ReplaceAll(name, "-", "_")]; ok {
-			m[name] = v
-		}
-	}
-	return m
-}
-
 // resumed is a checkpoint that train (-resume) or compare (-checkpoint) starts from.
 type resumed struct {
 	flag, path string
@@ -227,7 +206,7 @@ func loadResumed(flagName, path string) (*resumed, error) {
 	s := ck.Run.Sizes
 	if ck.Hidden() < 1 || s[0] != mnist.Pixels || s[len(s)-1] != mnist.Classes {
 		return nil, usagef("-%s: %s is a %s network; pcnet runs %d-...-%d networks with H >= 1 on MNIST",
-			flagName, path, describeNet(s, ck.Run.Activation), mnist.Pixels, mnist.Classes)
+			flagName, path, spec.DescribeNet(s, ck.Run.Activation), mnist.Pixels, mnist.Classes)
 	}
 	return &resumed{flag: flagName, path: path, ck: ck}, nil
 }
@@ -236,7 +215,7 @@ func loadResumed(flagName, path string) (*resumed, error) {
 // (nil: every one a checkpoint fixes) that were not given take the checkpoint's values,
 // and one given must agree with it. train and compare share it.
 func (c *resumed) reconcile(fs *flag.FlagSet, explicit map[string]bool, names []string, read func() (*spec.Run, error)) (*spec.Run, error) {
-	saved := flagValues(&c.ck.Run)
+	saved := checkpoint.FixedSettings(&c.ck.Run)
 	if names != nil {
 		keep := map[string]string{}
 		for _, n := range names {
@@ -259,8 +238,8 @@ func (c *resumed) reconcile(fs *flag.FlagSet, explicit map[string]bool, names []
 	if err != nil {
 		return nil, err
 	}
-	given := flagValues(r)
-	for _, name := range sortedKeys(saved) {
+	given := checkpoint.FixedSettings(r)
+	for _, name := range slices.Sorted(maps.Keys(saved)) {
 		if explicit[name] && given[name] != saved[name] {
 			return nil, usagef("-%s %s does not match the checkpoint %s (%s %s)", name, given[name], c.path, name, saved[name])
 		}
@@ -343,11 +322,6 @@ func checkSplitName(name string) error {
 	return err
 }
 
-// describeNet is "784-64-64-10 tanh".
-func describeNet(sizes []int, act layer.Activation) string {
-	return fmt.Sprintf("%s %s", strings.ReplaceAll(checkpoint.FormatInts(sizes), ",", "-"), act)
-}
-
 // loadData loads MNIST, naming -data in errors.
 func loadData(dir string) (*mnist.Splits, error) {
 	data, err := mnist.Load(dir)
@@ -358,13 +332,4 @@ func loadData(dir string) (*mnist.Splits, error) {
 		return nil, fmt.Errorf("-data %s: %w", dir, err)
 	}
 	return data, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -6,21 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/pcnet/pcnet/checkpoint"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/metrics"
 	"github.com/pcnet/pcnet/mnist"
-	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
+	"github.com/pcnet/pcnet/train/session"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -133,14 +129,12 @@ func trainFromFlags(args []string, stdout io.Writer) (*trainFlags, *spec.Run, *c
 
 // trainer is one training run.
 type trainer struct {
-	ctx     context.Context
-	f       *trainFlags
-	run     *spec.Run
-	ck      *checkpoint.Writer
-	stdout  io.Writer
-	learner train.Learner
-	metrics *metrics.Metrics
-	samples int64 // training examples counted in the metrics
+	ctx    context.Context
+	f      *trainFlags
+	run    *spec.Run
+	ck     *checkpoint.Writer
+	stdout io.Writer
+	sess   *session.Session
 }
 
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -156,6 +150,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("-out: %w", err)
 	}
 	t := &trainer{ctx: ctx, f: f, run: r, ck: &checkpoint.Writer{Path: path, Run: r}, stdout: stdout}
+	t.sess = &session.Session{Run: r, Saver: t.ck, CosineEvery: f.cosineEvery}
 	stop, err := t.serveMetrics()
 	if err != nil {
 		return err
@@ -169,7 +164,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	defer t.learner.Close()
+	defer t.sess.Learner.Close()
 	return t.train(data, from)
 }
 
@@ -177,7 +172,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // shuts the server down.
 func (t *trainer) serveMetrics() (stop func(), err error) {
 	reg := prometheus.NewRegistry()
-	if t.metrics, err = metrics.New(reg, metrics.Options{MaxStep: max(metrics.DefaultMaxStep, t.run.PC.Steps), ConvergenceTolerance: t.run.PC.Tolerance}); err != nil {
+	if t.sess.Metrics, err = metrics.New(reg, metrics.Options{MaxStep: max(metrics.DefaultMaxStep, t.run.PC.Steps), ConvergenceTolerance: t.run.PC.Tolerance}); err != nil {
 		return nil, err
 	}
 	addr := t.f.metricsAddr
@@ -200,28 +195,28 @@ func (t *trainer) serveMetrics() (stop func(), err error) {
 // start builds the learner, from the checkpoint ck when resuming, and returns the
 // position to train from.
 func (t *trainer) start(ck *checkpoint.Checkpoint, stderr io.Writer) (train.Position, error) {
-	r := t.run
+	r, s := t.run, t.sess
 	var layers []*layer.Dense
 	from := train.Position{}
 	var err error
 	if ck != nil {
 		layers, from = ck.Layers, ck.Position
-	} else if layers, err = layer.NewMLP(r.Sizes, r.Activation, rand.New(rand.NewPCG(r.Seed, 0))); err != nil {
+	} else if layers, err = r.InitialLayers(); err != nil {
 		return from, err
 	}
 	if t.f.cluster.distributed() {
-		t.learner, err = t.f.cluster.start(t.ctx, layers, r.PCConfig(t.metrics), t.metrics.AddLinkTraffic, t.stdout, stderr)
+		s.Learner, err = t.f.cluster.start(t.ctx, layers, r.PCConfig(s.Metrics), s.Metrics.AddLinkTraffic, t.stdout, stderr)
 	} else {
 		// The layer goroutines must not see the interrupt: a batch once started runs to
 		// its end so that the checkpoint is consistent. Close stops them.
-		t.learner, err = train.New(context.WithoutCancel(t.ctx), r, layers, t.metrics)
+		s.Learner, err = train.New(context.WithoutCancel(t.ctx), r, layers, s.Metrics)
 	}
 	if err != nil {
 		return from, err
 	}
 	if ck != nil {
-		if err := ck.RestoreOptimizers(t.learner.Optimizers()); err != nil {
-			t.learner.Close()
+		if err := ck.RestoreOptimizers(s.Learner.Optimizers()); err != nil {
+			s.Learner.Close()
 			return from, fmt.Errorf("-resume %s: %w", t.f.resume, err)
 		}
 	}
@@ -231,158 +226,37 @@ func (t *trainer) start(ck *checkpoint.Checkpoint, stderr io.Writer) (train.Posi
 // train runs the epochs from position from and prints the test accuracy.
 func (t *trainer) train(data *mnist.Splits, from train.Position) error {
 	r := t.run
-	trainSet := data.Train
+	examples := data.Train.Len()
 	if r.Data.MaxTrain > 0 {
-		trainSet = trainSet.Head(r.Data.MaxTrain)
+		examples = min(examples, r.Data.MaxTrain)
 	}
-	batches := (trainSet.Len() + r.Batch - 1) / r.Batch
-	if from.Batch > batches {
+	if batches := (examples + r.Batch - 1) / r.Batch; from.Batch > batches {
 		return fmt.Errorf("-resume %s: position epoch %d, batch %d is past the %d batches of an epoch", t.f.resume, from.Epoch+1, from.Batch, batches)
 	}
-	t.samples = from.Samples
-	line := t.describe(trainSet.Len(), from)
+	line := session.Describe(r, examples, from)
 	if t.f.cluster.distributed() {
 		line += t.f.cluster.note()
 	}
 	fmt.Fprintln(t.stdout, line)
-	if err := t.save(from); err != nil {
-		return err
-	}
-
-	opts := train.Options{Epochs: r.Epochs, Batch: r.Batch, Seed: r.Seed, Loss: r.LossFunc(), MaxTrain: r.Data.MaxTrain}
-	if r.Algorithm.IsPC() {
-		opts.CosineEvery = t.f.cosineEvery
-	}
-	prog := newProgress(t.stdout, r.Epochs)
-	hooks := train.Hooks{
-		Batch: func(b train.BatchInfo) { t.batch(b, prog) },
-		Epoch: func(e train.EpochInfo) error { prog.clear(); return t.epoch(e) },
-	}
-	pos, err := train.Run(t.ctx, t.learner, data, opts, from, hooks)
-	prog.clear()
+	prog := train.NewProgress(t.stdout, r.Epochs)
+	t.sess.OnBatch = prog.Batch
+	t.sess.OnEpoch = func(e session.EpochSummary) { prog.Clear(); fmt.Fprintln(t.stdout, e) }
+	res, err := t.sess.Train(t.ctx, data, from)
+	prog.Clear()
 	switch {
 	case err == nil:
 	case errors.Is(err, train.ErrDiverged):
 		return fmt.Errorf("%v; stopped, and kept the last good checkpoint %s (%s)", err, t.ck.Path, t.ck.LastGood)
 	case t.ctx.Err() != nil && errors.Is(err, t.ctx.Err()):
+		pos := res.Position
 		where := fmt.Sprintf("pcnet: interrupted at epoch %d, batch %d", pos.Epoch+1, pos.Batch)
-		if err := t.save(pos); err != nil {
+		if err := t.sess.Save(t.ctx, pos); err != nil {
 			return &reportedError{fmt.Sprintf("%s; writing the checkpoint failed: %v", where, err)}
 		}
 		return &reportedError{fmt.Sprintf("%s; checkpoint written to %s (resume with -resume %s)", where, t.ck.Path, t.ck.Path)}
 	default:
 		return err
 	}
-
-	loss, acc, err := train.Evaluate(t.learner.Layers(), r.LossFunc(), data.Test)
-	if err != nil {
-		return err
-	}
-	t.metrics.SetLoss(metrics.SplitTest, loss)
-	t.metrics.SetAccuracy(metrics.SplitTest, acc)
-	fmt.Fprintf(t.stdout, "test accuracy %.2f%% (loss %.4f); checkpoint: %s\n", 100*acc, loss, t.ck.Path)
+	fmt.Fprintf(t.stdout, "test accuracy %.2f%% (loss %.4f); checkpoint: %s\n", 100*res.TestAccuracy, res.TestLoss, t.ck.Path)
 	return nil
-}
-
-// describe is the line printed before training.
-func (t *trainer) describe(examples int, from train.Position) string {
-	r := t.run
-	var b strings.Builder
-	fmt.Fprintf(&b, "train %s on %s", r.Algorithm, describeNet(r.Sizes, r.Activation))
-	if r.Algorithm.IsPC() {
-		fmt.Fprintf(&b, ", T %d, gamma %s", r.PC.Steps, checkpoint.FormatFloat(r.PC.Gamma))
-		if r.Algorithm == spec.Scaled {
-			fmt.Fprintf(&b, ", k %s", checkpoint.FormatFloat(r.PC.K))
-		}
-		if r.PC.Precisions != nil {
-			fmt.Fprintf(&b, ", precisions %s", checkpoint.FormatFloats(r.PC.Precisions))
-		}
-		fmt.Fprintf(&b, ", %s engine, %s schedule", r.PC.Engine, r.PC.Schedule)
-	}
-	o := r.Optimizer
-	fmt.Fprintf(&b, "; %s lr %s", o.Kind, checkpoint.FormatFloat(o.LR))
-	if o.Kind == optim.SGD && o.Momentum != 0 {
-		fmt.Fprintf(&b, " momentum %s", checkpoint.FormatFloat(o.Momentum))
-	}
-	fmt.Fprintf(&b, "; %s loss; batch %d, %d epochs, seed %d, %d training images", r.Loss, r.Batch, r.Epochs, r.Seed, examples)
-	if from != (train.Position{}) {
-		fmt.Fprintf(&b, "; resuming at epoch %d, batch %d", from.Epoch+1, from.Batch)
-	}
-	return b.String()
-}
-
-// save writes the checkpoint at position pos.
-func (t *trainer) save(pos train.Position) error { return t.ck.Save(t.ctx, t.learner, pos) }
-
-func (t *trainer) batch(b train.BatchInfo, prog *progress) {
-	prog.batch(b)
-	if v, ok := t.run.Algorithm.Variant(); ok && b.Compared != nil {
-		// SetCosine fails only for a layer index or cosine out of range, which Compare
-		// does not produce.
-		_ = t.metrics.SetCosine(v, metrics.AllLayers, b.Compared.All.Cosine)
-		for l, a := range b.Compared.Layers {
-			_ = t.metrics.SetCosine(v, l, a.Cosine)
-		}
-	}
-	_ = t.metrics.AddSamples(int(b.Next.Samples - t.samples))
-	t.samples = b.Next.Samples
-}
-
-func (t *trainer) epoch(e train.EpochInfo) error {
-	m := t.metrics
-	m.SetEpoch(e.Epoch + 1)
-	_ = m.SetLoss(metrics.SplitTrain, e.TrainLoss)
-	_ = m.SetLoss(metrics.SplitValidation, e.ValLoss)
-	_ = m.SetAccuracy(metrics.SplitValidation, e.ValAccuracy)
-	var summary metrics.Summary
-	if t.run.Algorithm.IsPC() {
-		summary = m.Summary()
-	}
-	fmt.Fprintln(t.stdout, epochLine(e, t.run.Epochs, t.run.Algorithm, summary))
-	return t.save(e.Next)
-}
-
-// epochLine formats one finished epoch.
-func epochLine(e train.EpochInfo, epochs int, a spec.Algorithm, s metrics.Summary) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "epoch %d/%d  loss %.4f  val acc %.2f%%", e.Epoch+1, epochs, e.TrainLoss, 100*e.ValAccuracy)
-	v, isPC := a.Variant()
-	if isPC {
-		if e.Compared > 0 {
-			fmt.Fprintf(&b, "  cos(PC,BP) %.6f", e.MeanCosine)
-		}
-		var first, conv, unconv []string
-		for _, r := range s {
-			if r.Variant != v {
-				continue
-			}
-			first = append(first, fmt.Sprintf("d%d:%s", r.Distance, formatStep(r.FirstNonzero)))
-			conv = append(conv, fmt.Sprintf("d%d:%s", r.Distance, formatStep(r.Convergence)))
-			if r.Unconverged > 0 {
-				unconv = append(unconv, fmt.Sprintf("d%d:%.0f%%", r.Distance, 100*float64(r.Unconverged)/float64(r.Inferences)))
-			}
-		}
-		if len(first) > 0 {
-			fmt.Fprintf(&b, "  first-nonzero step %s  converged %s", strings.Join(first, " "), strings.Join(conv, " "))
-		}
-		if len(unconv) > 0 {
-			fmt.Fprintf(&b, "  unconverged %s", strings.Join(unconv, " "))
-		}
-	}
-	fmt.Fprintf(&b, "  time %s", seconds(e.Duration))
-	if isPC {
-		fmt.Fprintf(&b, " (PC steps %s", seconds(e.StepTime))
-		if e.Compared > 0 {
-			fmt.Fprintf(&b, ", BP %s on the %d compared batches", seconds(e.BPTime), e.Compared)
-		}
-		b.WriteString(")")
-	}
-	return b.String()
-}
-
-func formatStep(v float64) string {
-	if math.IsNaN(v) {
-		return "-"
-	}
-	return strconv.FormatFloat(v, 'g', 3, 64)
 }

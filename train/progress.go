@@ -1,4 +1,4 @@
-package main
+package train
 
 import (
 	"fmt"
@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pcnet/pcnet/train"
 	"golang.org/x/term"
 )
 
@@ -18,9 +17,10 @@ const barRedraw = 100 * time.Millisecond
 // terminal.
 const progressLines = 10
 
-// progress shows how far an epoch has come: a bar redrawn in place on a terminal, or a
-// plain line every tenth of an epoch otherwise (CI logs, pipes).
-type progress struct {
+// Progress shows how far an epoch has come: a bar redrawn in place on a terminal, or a
+// plain line every tenth of an epoch otherwise (CI logs, pipes). Its Batch is a
+// Session's OnBatch; Clear goes before any other line is printed.
+type Progress struct {
 	w      io.Writer
 	tty    bool
 	epochs int
@@ -33,15 +33,17 @@ type progress struct {
 	lossN      int
 }
 
-func newProgress(w io.Writer, epochs int) *progress {
+// NewProgress returns the progress of a run of epochs epochs, written to w.
+func NewProgress(w io.Writer, epochs int) *Progress {
 	tty := false
 	if f, ok := w.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
 	}
-	return &progress{w: w, tty: tty, epochs: epochs, epoch: -1}
+	return &Progress{w: w, tty: tty, epochs: epochs, epoch: -1}
 }
 
-func (p *progress) batch(b train.BatchInfo) {
+// Batch records a finished batch and redraws the bar or prints a line when due.
+func (p *Progress) Batch(b BatchInfo) {
 	now := time.Now()
 	done := b.Next.Batch // batches done in this epoch
 	if b.Next.Epoch != p.epoch {
@@ -63,7 +65,7 @@ func (p *progress) batch(b train.BatchInfo) {
 	}
 }
 
-func (p *progress) drawBar(done, total int, now time.Time) {
+func (p *Progress) drawBar(done, total int, now time.Time) {
 	const width = 30
 	filled := done * width / total
 	bar := strings.Repeat("=", filled)
@@ -72,7 +74,7 @@ func (p *progress) drawBar(done, total int, now time.Time) {
 	}
 	eta := "?"
 	if elapsed := now.Sub(p.epochStart); done > 0 {
-		eta = seconds(time.Duration(float64(elapsed) / float64(done) * float64(total-done)))
+		eta = Seconds(time.Duration(float64(elapsed) / float64(done) * float64(total-done)))
 	}
 	loss := 0.0
 	if p.lossN > 0 {
@@ -83,14 +85,11 @@ func (p *progress) drawBar(done, total int, now time.Time) {
 	p.drawn = true
 }
 
-// clear removes the bar, so that a line can be printed in its place.
-func (p *progress) clear() {
+// Clear removes the bar, so that a line can be printed in its place.
+func (p *Progress) Clear() {
 	if p.drawn {
 		fmt.Fprint(p.w, "\r\033[K")
 		p.drawn = false
 	}
 	p.lossSum, p.lossN = 0, 0
 }
-
-// seconds formats a duration as seconds with one decimal: "4.1s".
-func seconds(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }

@@ -1,0 +1,187 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
+	"gonum.org/v1/gonum/mat"
+)
+
+// UpdateReport compares the weight updates of PC variants with backprop's on one batch
+// and the same weights; its JSON form is pcnet compare -json's output.
+type UpdateReport struct {
+	Network struct {
+		Sizes      []int  `json:"sizes"`
+		Activation string `json:"activation"`
+		Loss       string `json:"loss"`
+		Checkpoint string `json:"checkpoint"`
+		Seed       uint64 `json:"seed"`
+	} `json:"network"`
+	Batch struct {
+		Split string    `json:"split"`
+		Index int       `json:"index"`
+		Size  int       `json:"size"`
+		First int       `json:"first"`
+		Loss  JSONFloat `json:"loss"`
+	} `json:"batch"`
+	Variants []*VariantReport `json:"variants"`
+
+	// The batch, the weights and backprop's gradients dE/dW (the gradient's own sign),
+	// for a dump (checkpoint.UpdatesOf).
+	X      *mat.Dense     `json:"-"`
+	Labels []int          `json:"-"`
+	Layers []*layer.Dense `json:"-"`
+	Grads  []*layer.Grad  `json:"-"`
+}
+
+// VariantReport is one variant's agreement with backprop, per layer and over all.
+type VariantReport struct {
+	Variant string          `json:"variant"`
+	Steps   int             `json:"steps"`
+	Gamma   float64         `json:"gamma"`
+	K       float64         `json:"k"`
+	Layers  []AgreementJSON `json:"layers"`
+	All     AgreementJSON   `json:"all"`
+	Energy  EnergyJSON      `json:"energy"`
+	// Updates are the variant's weight updates (PC's sign).
+	Updates []*layer.Grad `json:"-"`
+}
+
+// AgreementJSON is an Agreement as the report writes it.
+type AgreementJSON struct {
+	Layer  *int      `json:"layer,omitempty"`
+	Cosine JSONFloat `json:"cosine"`
+	RelErr JSONFloat `json:"rel_err"`
+	Norm   JSONFloat `json:"norm"`
+	NormBP JSONFloat `json:"norm_bp"`
+}
+
+// JSONFloat encodes NaN and infinities, which JSON lacks, as null.
+type JSONFloat float64
+
+// MarshalJSON implements json.Marshaler.
+func (f JSONFloat) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+}
+
+func agreementJSON(a Agreement, l *int) AgreementJSON {
+	return AgreementJSON{Layer: l, Cosine: JSONFloat(a.Cosine), RelErr: JSONFloat(a.RelErr), Norm: JSONFloat(a.NormGot), NormBP: JSONFloat(a.NormWant)}
+}
+
+// EnergyJSON is a variant's energy trace on the batch (pcnet.EnergyTrace): F(t) for
+// t = 0..T, and each node's term, nodes 1..H+1 (the output's, the loss, last).
+type EnergyJSON struct {
+	Total []JSONFloat   `json:"total"`
+	Nodes [][]JSONFloat `json:"nodes"`
+}
+
+func energyOf(rec *pcnet.Recorder) (EnergyJSON, error) {
+	tr, err := pcnet.Energy(rec.Nodes())
+	conv := func(v []float64) []JSONFloat {
+		out := make([]JSONFloat, len(v))
+		for i, f := range v {
+			out[i] = JSONFloat(f)
+		}
+		return out
+	}
+	e := EnergyJSON{Total: conv(tr.Total), Nodes: [][]JSONFloat{}}
+	for _, n := range tr.Nodes {
+		e.Nodes = append(e.Nodes, conv(n))
+	}
+	return e, err
+}
+
+// Inferrer runs one inference of run on layers with the batch (x, labels) at frozen
+// weights, reporting every node's steps to obs, and returns its weight updates;
+// InferUpdates is the in-process one.
+type Inferrer func(ctx context.Context, run *spec.Run, layers []*layer.Dense, x *mat.Dense, labels []int, obs pcnet.Observer) ([]*layer.Grad, error)
+
+// MeasureUpdates computes backprop's gradients on layers and the batch, then every run's
+// updates with infer (nil: in this process), and adds the batch's loss, the batch, the
+// weights, the gradients and one VariantReport per run to rep. The runs share layers' architecture and loss.
+func MeasureUpdates(ctx context.Context, rep *UpdateReport, runs []*spec.Run, layers []*layer.Dense, x *mat.Dense, labels []int, infer Inferrer) error {
+	if infer == nil {
+		infer = func(ctx context.Context, r *spec.Run, layers []*layer.Dense, x *mat.Dense, labels []int, obs pcnet.Observer) ([]*layer.Grad, error) {
+			return InferUpdates(ctx, layers, r.PCConfig(obs), x, labels)
+		}
+	}
+	grads, bpUpdate, loss, err := BackpropUpdates(layers, runs[0].LossFunc(), x, labels)
+	rep.X, rep.Labels, rep.Layers, rep.Grads, rep.Batch.Loss = x, labels, layers, grads, JSONFloat(loss)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		rec := &pcnet.Recorder{} // the energy trace, from either path
+		updates, err := infer(ctx, r, layers, x, labels, rec)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s: %w", r.Algorithm, context.Cause(ctx))
+			}
+			return fmt.Errorf("%s: %w", r.Algorithm, err)
+		}
+		vr := &VariantReport{Variant: r.Algorithm.String(), Steps: r.PC.Steps, Gamma: r.PC.Gamma, K: r.PC.K, Updates: updates}
+		cmp := Compare(updates, bpUpdate)
+		for l, a := range cmp.Layers {
+			vr.Layers = append(vr.Layers, agreementJSON(a, &l))
+		}
+		vr.All = agreementJSON(cmp.All, nil)
+		if vr.Energy, err = energyOf(rec); err != nil {
+			return fmt.Errorf("%s: %w", r.Algorithm, err)
+		}
+		rep.Variants = append(rep.Variants, vr)
+	}
+	return nil
+}
+
+// WriteTable writes the report as pcnet compare's table.
+func (r *UpdateReport) WriteTable(w io.Writer) error {
+	source := fmt.Sprintf("a fresh network (seed %d)", r.Network.Seed)
+	if r.Network.Checkpoint != "" {
+		source = "checkpoint " + r.Network.Checkpoint
+	}
+	act, _ := layer.ParseActivation(r.Network.Activation)
+	fmt.Fprintf(w, "network  %s, %s loss, %s\n", spec.DescribeNet(r.Network.Sizes, act), r.Network.Loss, source)
+	fmt.Fprintf(w, "batch    %s images %d..%d (B = %d, batch index %d), loss %.6f\n\n",
+		r.Batch.Split, r.Batch.First, r.Batch.First+r.Batch.Size-1, r.Batch.Size, r.Batch.Index, float64(r.Batch.Loss))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "variant\tT\tgamma\tk\tlayer\tcosine\trel.err\t|PC update|\t|BP update|")
+	for _, v := range r.Variants {
+		head := []string{v.Variant, strconv.Itoa(v.Steps), strconv.FormatFloat(v.Gamma, 'g', -1, 64), "-"}
+		if v.Variant == spec.Scaled.String() {
+			head[3] = strconv.FormatFloat(v.K, 'g', -1, 64)
+		}
+		for i, a := range append(slices.Clone(v.Layers), v.All) {
+			cells := head
+			if i > 0 {
+				cells = []string{"", "", "", ""}
+			}
+			layerName := "all"
+			if a.Layer != nil {
+				layerName = strconv.Itoa(*a.Layer)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cells[0], cells[1], cells[2], cells[3], layerName,
+				fixed(a.Cosine, "%.9f"), fixed(a.RelErr, "%.3e"), fixed(a.Norm, "%.6e"), fixed(a.NormBP, "%.6e"))
+		}
+	}
+	return tw.Flush()
+}
+
+// fixed formats v, or "-" for NaN (a layer whose update is zero).
+func fixed(v JSONFloat, format string) string {
+	if math.IsNaN(float64(v)) {
+		return "-"
+	}
+	return fmt.Sprintf(format, float64(v))
+}
