@@ -235,7 +235,7 @@ func trainForever(ctx context.Context, m *Metrics) (err error) {
 			if split == data.Test {
 				name = SplitTest
 			}
-			loss, correct := ls[0].bp.Evaluate(split.X, split.Labels, 64)
+			loss, correct := ls[0].bp.Evaluate(split.Rows(0, split.Len(), nil), split.Labels, 64)
 			if err := m.SetLoss(name, loss); err != nil {
 				return err
 			}

@@ -247,7 +247,7 @@ func (c *comparison) loadBatch() error {
 	}
 	first := f.batchIndex * b
 	end := min(first+b, d.Len())
-	c.x = d.X.Slice(first, end, 0, d.Dim()).(*mat.Dense)
+	c.x = d.Rows(first, end, nil)
 	c.labels = d.Labels[first:end]
 	r := &c.report
 	r.Batch.Split, r.Batch.Index, r.Batch.Size, r.Batch.First = f.split, f.batchIndex, end-first, first

@@ -28,7 +28,6 @@ import (
 	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 	"github.com/stretchr/testify/require"
-	"gonum.org/v1/gonum/mat"
 )
 
 // binary is the pcnet command built once by TestMain.
@@ -516,7 +515,7 @@ func TestCheckpointLoadsInPyTorch(t *testing.T) {
 
 	data, err := mnist.Load("")
 	require.NoError(t, err)
-	x := mat.DenseCopyOf(data.Test.X.Slice(0, 16, 0, mnist.Pixels))
+	x := data.Test.Rows(0, 16, nil)
 	input := filepath.Join(out, "input.safetensors")
 	require.NoError(t, safetensors.WriteFileAtomic(input, &safetensors.File{Tensors: []safetensors.Tensor{
 		{Name: "input", Shape: []int{16, mnist.Pixels}, Data: x.RawMatrix().Data},
