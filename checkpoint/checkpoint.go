@@ -292,6 +292,10 @@ func RunMetadata(run *spec.Run) map[string]string {
 	if r.Data.Dir != "" {
 		m["data"] = r.Data.Dir
 	}
+	// MNIST, the default, writes nothing, as checkpoints from before the choice.
+	if r.Data.Dataset != "" && r.Data.Dataset != "mnist" {
+		m["dataset"] = r.Data.Dataset
+	}
 	o := r.Optimizer
 	m["optimizer"] = o.Kind.String()
 	m["lr"] = FormatFloat(o.LR)

@@ -224,7 +224,7 @@ func loadDir(dir string) (*Splits, error) {
 	})
 	if err := g.Wait(); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w (pass -data DIR with the four MNIST files, or \"\" to use the module cache)", err)
+			return nil, fmt.Errorf("%w (pass -data DIR with the four IDX files, or \"\" for the dataset's usual place)", err)
 		}
 		return nil, err
 	}

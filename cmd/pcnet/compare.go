@@ -236,7 +236,7 @@ func (f *compareFlags) resolve() (*comparison, error) {
 // loadBatch loads the batch the flags name.
 func (c *comparison) loadBatch() error {
 	f := c.f
-	data, err := loadData(f.run.Data.Dir)
+	data, err := loadData(c.runs[0].Data.Dataset, c.runs[0].Data.Dir)
 	if err != nil {
 		return err
 	}

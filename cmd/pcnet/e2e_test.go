@@ -366,6 +366,11 @@ func TestBadInput(t *testing.T) {
 		{"garbage checkpoint", []string{"compare", "-checkpoint", garbage}, 1, fmt.Sprintf("pcnet compare: -checkpoint: %s: header length", garbage)},
 		{"missing checkpoint", []string{"eval", "-checkpoint", filepath.Join(dir, "absent")}, 1, "no such file or directory"},
 		{"no MNIST", []string{"-data", noMNIST, "-metrics-addr", "", "-out", out}, 1, fmt.Sprintf("pcnet train: -data %s: ", noMNIST)},
+		{"no Fashion-MNIST", []string{"-dataset", "fashion", "-data", noMNIST, "-metrics-addr", "", "-out", out}, 1, fmt.Sprintf("pcnet train: -data %s: ", noMNIST)},
+		{"dataset", []string{"-dataset", "cifar"}, 2, `pcnet train: -dataset "cifar": want mnist or fashion`},
+		{"eval dataset", []string{"eval", "-checkpoint", good, "-dataset", "digits"}, 2, `pcnet eval: -dataset "digits": want mnist or fashion`},
+		{"experiment dataset", []string{"experiment", "all", "-dataset", "cifar"}, 2, `pcnet experiment: -dataset "cifar": want mnist or fashion`},
+		{"dataset mismatch", []string{"-resume", good, "-dataset", "fashion"}, 2, fmt.Sprintf("pcnet train: -dataset fashion does not match the checkpoint %s (dataset mnist)", good)},
 		{"port in use", []string{"-metrics-addr", busy.Addr().String(), "-out", out}, 1, fmt.Sprintf("pcnet train: -metrics-addr %s: address already in use", busy.Addr())},
 		{"experiment name", []string{"experiment", "-quick"}, 2, "pcnet experiment: missing experiment name"},
 		{"unknown experiment", []string{"experiment", "fig9"}, 2, `pcnet experiment: unknown experiment "fig9"`},
@@ -378,6 +383,36 @@ func TestBadInput(t *testing.T) {
 			require.Contains(t, line, tc.want)
 		})
 	}
+}
+
+// -dataset fashion trains on Fashion-MNIST where Debian's package put it; the checkpoint
+// keeps the dataset, so eval and -resume read Fashion-MNIST again without the flag.
+func TestTrainFashionMNIST(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(mnist.FashionDir, mnist.TrainImagesFile)); err != nil {
+		t.Skipf("Fashion-MNIST not installed (apt-get install -y dataset-fashion-mnist): %v", err)
+	}
+	out := t.TempDir()
+	r := pcnetRun(t, "-dataset", "fashion", "-hidden", "2", "-max-train", "2000", "-epochs", "1", "-metrics-addr", "", "-out", out)
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	require.Contains(t, r.stdout, "2000 training images of Fashion-MNIST")
+	m := accuracyLine.FindStringSubmatch(r.stdout)
+	require.NotNil(t, m, "no accuracy line in:\n%s", r.stdout)
+	ck, err := checkpoint.Load(m[2])
+	require.NoError(t, err)
+	require.Equal(t, "fashion", ck.Run.Data.Dataset)
+
+	// eval reads the checkpoint's dataset: the same test accuracy as train printed; on
+	// MNIST, clothes-trained weights score something else.
+	e := pcnetRun(t, "eval", "-checkpoint", m[2])
+	require.Equal(t, 0, e.code, "stderr: %s", e.stderr)
+	require.Contains(t, e.stdout, "accuracy "+m[1]+"%")
+	e = pcnetRun(t, "eval", "-checkpoint", m[2], "-dataset", "mnist")
+	require.Equal(t, 0, e.code, "stderr: %s", e.stderr)
+	require.NotContains(t, e.stdout, "accuracy "+m[1]+"%")
+
+	r = pcnetRun(t, "-resume", m[2], "-dataset", "mnist", "-metrics-addr", "")
+	require.Equal(t, 2, r.code)
+	require.Contains(t, oneLine(t, r), "-dataset mnist does not match the checkpoint "+m[2]+" (dataset fashion)")
 }
 
 // A diverging run stops with a message and keeps the last good checkpoint.
@@ -404,10 +439,10 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		cmd   string
 		flags []string
 	}{
-		{"train", []string{"variant", "hidden", "width", "activation", "steps", "gamma", "k", "optimizer", "lr", "momentum", "batch", "epochs", "seed", "data", "out", "metrics-addr", "resume", "max-train"}},
-		{"eval", []string{"checkpoint", "split", "json", "data"}},
-		{"compare", []string{"checkpoint", "hidden", "width", "seed", "variants", "steps", "gamma", "k", "split", "batch", "batch-index", "json", "dump"}},
-		{"experiment", []string{"quick", "out", "seed", "data", "workers", "fresh"}},
+		{"train", []string{"variant", "hidden", "width", "activation", "steps", "gamma", "k", "optimizer", "lr", "momentum", "batch", "epochs", "seed", "data", "dataset", "out", "metrics-addr", "resume", "max-train"}},
+		{"eval", []string{"checkpoint", "split", "json", "data", "dataset"}},
+		{"compare", []string{"checkpoint", "hidden", "width", "seed", "variants", "steps", "gamma", "k", "split", "batch", "batch-index", "json", "dump", "dataset"}},
+		{"experiment", []string{"quick", "out", "seed", "data", "dataset", "workers", "fresh"}},
 	} {
 		r := pcnetRun(t, tc.cmd, "-h")
 		require.Equal(t, 0, r.code, tc.cmd)

