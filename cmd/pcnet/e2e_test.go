@@ -184,7 +184,7 @@ func TestTrainSmallDefaultRun(t *testing.T) {
 	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
 	require.Empty(t, r.stderr)
 	require.Contains(t, r.stdout, "train fpa on 784-64-64-64-64-10 tanh, T 4, gamma 1")
-	require.Regexp(t, `(?m)^metrics: http://127\.0\.0\.1:\d+/metrics$`, r.stdout)
+	require.Regexp(t, `(?m)^metrics: http://127\.0\.0\.1:\d+/metrics  run="fpa-H4-seed1-[0-9a-f]{4}"$`, r.stdout)
 	require.Regexp(t, `(?m)^epoch 1/1  batch \d+/32  loss \d`, r.stdout)
 	// FPA with gamma 1 and T = H is BP; Theorem 1 says distance d first moves at step d.
 	require.Regexp(t, `(?m)^epoch 1/1  loss \d+\.\d+  val acc \d+\.\d\d%  cos\(PC,BP\) 1\.000000  first-nonzero step d1:1 d2:2 d3:3 d4:4  converged d1:1 d2:2 d3:3 d4:- .*time`, r.stdout)
@@ -346,6 +346,7 @@ func TestBadInput(t *testing.T) {
 		{"engine", []string{"-engine", "gpu"}, 2, `pcnet train: -engine: unknown engine "gpu"`},
 		{"loss", []string{"-loss", "hinge"}, 2, `pcnet train: -loss: unknown loss "hinge"`},
 		{"metrics addr", []string{"-metrics-addr", "nonsense"}, 2, `pcnet train: -metrics-addr "nonsense": want host:port`},
+		{"run label", []string{"-run-label", "my run"}, 2, `pcnet train: -run-label: run label "my run": ' ' is not a letter, digit, '.', '_', ':' or '-'`},
 		{"unknown flag", []string{"-layers", "3"}, 2, "pcnet train: flag provided but not defined: -layers (see pcnet train -h)"},
 		{"bad number", []string{"-hidden", "four"}, 2, `pcnet train: invalid value "four" for flag -hidden`},
 		{"argument", []string{"train", "fast"}, 2, `pcnet train: unexpected argument "fast"`},
@@ -439,7 +440,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		cmd   string
 		flags []string
 	}{
-		{"train", []string{"variant", "hidden", "width", "activation", "steps", "gamma", "k", "optimizer", "lr", "momentum", "batch", "epochs", "seed", "data", "dataset", "out", "metrics-addr", "resume", "max-train"}},
+		{"train", []string{"variant", "hidden", "width", "activation", "steps", "gamma", "k", "optimizer", "lr", "momentum", "batch", "epochs", "seed", "data", "dataset", "out", "metrics-addr", "run-label", "resume", "max-train"}},
 		{"eval", []string{"checkpoint", "split", "json", "data", "dataset"}},
 		{"compare", []string{"checkpoint", "hidden", "width", "seed", "variants", "steps", "gamma", "k", "split", "batch", "batch-index", "json", "dump", "dataset"}},
 		{"experiment", []string{"quick", "out", "seed", "data", "dataset", "workers", "fresh"}},
@@ -469,6 +470,46 @@ func httpGet(url string) (string, error) {
 	return string(b), err
 }
 
+// metricsRE is the line that says where the metrics are served and under which run label.
+var metricsRE = regexp.MustCompile(`^metrics: http://(127\.0\.0\.1:(\d+))/metrics  run="([^"]+)"$`)
+
+// metricsLine returns the address and the run label of the metrics line.
+func metricsLine(t *testing.T, line string) (addr, run string) {
+	t.Helper()
+	m := metricsRE.FindStringSubmatch(line)
+	require.NotNil(t, m, "metrics line %q", line)
+	require.NotEqual(t, "0", m[2], "port 0 prints the port it got")
+	return m[1], m[3]
+}
+
+// -metrics-addr with port 0 serves on a free port and prints it; -run-label puts
+// run="..." on every series served there, the Go runtime's and the process's included.
+func TestMetricsPortZeroAndRunLabel(t *testing.T) {
+	s := pcnetStart(t, "-hidden", "2", "-width", "16", "-max-train", "20000", "-epochs", "5", "-cosine-every", "0",
+		"-metrics-addr", "127.0.0.1:0", "-run-label", "mine.1", "-out", t.TempDir())
+	addr, run := metricsLine(t, s.waitFor(t, "metrics: "))
+	require.Equal(t, "mine.1", run)
+	s.waitFor(t, "epoch 1/5  batch ")
+	body, err := httpGet("http://" + addr + "/metrics")
+	require.NoError(t, err)
+	require.NoError(t, s.cmd.Process.Signal(os.Interrupt))
+	r := s.wait()
+	require.Equal(t, 1, r.code, "interrupted; stderr: %s", r.stderr)
+
+	samples := 0
+	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		require.Regexp(t, `^[a-z_]+\{(\S+,)?run="mine\.1"[,}]`, line)
+		samples++
+	}
+	for _, name := range []string{"pcnet_inferences_total", "pcnet_train_samples_total", "go_goroutines", "process_resident_memory_bytes"} {
+		require.Regexp(t, `(?m)^`+name+`\{(\S+,)?run="mine\.1"[,}]`, body)
+	}
+	require.Greater(t, samples, 50)
+}
+
 // interruptAck is what the command prints on stderr when the first SIGINT arrives.
 const interruptAck = "pcnet: interrupt received, stopping cleanly (interrupt again to exit at once)"
 
@@ -489,11 +530,12 @@ func interruptAndResume(t *testing.T, variant string) {
 	dirA, dirB := t.TempDir(), t.TempDir()
 
 	s := pcnetStart(t, append(args, "-out", dirA, "-metrics-addr", "127.0.0.1:0")...)
-	addr := strings.TrimSuffix(strings.TrimPrefix(s.waitFor(t, "metrics: "), "metrics: http://"), "/metrics")
+	addr, run := metricsLine(t, s.waitFor(t, "metrics: "))
+	require.Regexp(t, `^`+variant+`-H2-seed1-[0-9a-f]{4}$`, run, "the default run label")
 	s.waitFor(t, "epoch 1/2  batch ")
 	body, err := httpGet("http://" + addr + "/metrics")
 	require.NoError(t, err)
-	require.Contains(t, body, fmt.Sprintf("pcnet_inferences_total{variant=%q}", variant))
+	require.Contains(t, body, fmt.Sprintf("pcnet_inferences_total{run=%q,variant=%q}", run, variant))
 	require.Contains(t, body, "pcnet_error_first_nonzero_step_bucket")
 	health, err := httpGet("http://" + addr + "/healthz")
 	require.NoError(t, err)
