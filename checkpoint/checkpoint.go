@@ -292,6 +292,10 @@ func RunMetadata(run *spec.Run) map[string]string {
 	if r.Data.Dir != "" {
 		m["data"] = r.Data.Dir
 	}
+	// MNIST, the default, writes nothing, as checkpoints from before the choice.
+	if r.Data.Dataset != "" && r.Data.Dataset != "mnist" {
+		m["dataset"] = r.Data.Dataset
+	}
 	o := r.Optimizer
 	m["optimizer"] = o.Kind.String()
 	m["lr"] = FormatFloat(o.LR)
@@ -313,7 +317,7 @@ func RunMetadata(run *spec.Run) map[string]string {
 // that change the numbers (not the engine, the schedule, the data's directory or the
 // convergence tolerance).
 var fixedSettings = []string{"variant", "hidden", "width", "activation", "loss", "steps", "gamma", "k", "precisions",
-	"optimizer", "lr", "weight-decay", "momentum", "dampening", "nesterov", "beta1", "beta2", "eps", "batch", "seed", "max-train"}
+	"optimizer", "lr", "weight-decay", "momentum", "dampening", "nesterov", "beta1", "beta2", "eps", "batch", "seed", "max-train", "dataset"}
 
 // FixedSettings returns the settings of run that a checkpoint fixes, by the command's
 // flag names ("width": the hidden widths; "precisions": "" when none), in the canonical
@@ -324,6 +328,9 @@ func FixedSettings(run *spec.Run) map[string]string {
 	meta["width"] = FormatInts(run.Sizes[1 : len(run.Sizes)-1])
 	if _, ok := meta["precisions"]; !ok {
 		meta["precisions"] = ""
+	}
+	if _, ok := meta["dataset"]; !ok {
+		meta["dataset"] = "mnist" // RunMetadata leaves MNIST, the default, unwritten
 	}
 	m := map[string]string{}
 	for _, name := range fixedSettings {

@@ -51,7 +51,7 @@ func sampleWithStates(t testing.TB, opt optim.Config, seed uint64) (*Checkpoint,
 		Run: spec.Run{
 			Sizes: sizes, Activation: layer.Tanh, Loss: "nll", Algorithm: spec.FPA,
 			PC:        spec.PCSettings{Steps: 2, Gamma: 1, K: 1, Engine: pcnet.Parallel, Schedule: pcnet.Event},
-			Optimizer: opt, Seed: seed, Batch: 8, Data: spec.Data{MaxTrain: 100}, Epochs: 3,
+			Optimizer: opt, Seed: seed, Batch: 8, Data: spec.Data{Dataset: "fashion", MaxTrain: 100}, Epochs: 3,
 		},
 		Position: train.Position{Epoch: 1, Batch: 7, Samples: 156}, Step: 3,
 		Layers: layers, OptimizerState: CaptureOptimizers(states),

@@ -136,6 +136,7 @@ func decodeMetadata(m map[string]string) (*Checkpoint, error) {
 		run.PC.Engine = parse(&r, "engine", pcnet.ParseEngine, "")
 	}
 	run.Data.Dir = m["data"]
+	run.Data.Dataset = m["dataset"]
 	run.Optimizer = r.optimizer()
 	run.Seed = r.uint64("seed")
 	run.Batch = r.int("batch", 1)

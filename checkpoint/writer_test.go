@@ -45,7 +45,7 @@ func TestWriterSaves(t *testing.T) {
 	require.NoError(t, err)
 	l, err := train.New(context.Background(), &r, layers, nil)
 	require.NoError(t, err)
-	x := mnist.Synthetic(16, 6, 4, 2).X
+	x := mnist.Synthetic(16, 6, 4, 2).Rows(0, 16, nil)
 	_, err = l.Step(context.Background(), x.Slice(0, 8, 0, 6).(*mat.Dense), []int{0, 1, 2, 3, 0, 1, 2, 3})
 	require.NoError(t, err)
 	w := &Writer{Path: filepath.Join(t.TempDir(), "run.safetensors"), Run: &r}

@@ -99,7 +99,7 @@ func runComplexity(ctx context.Context, env *runEnv) (*complexityResults, error)
 	if data.Train.Len() < p.Batch {
 		return nil, fmt.Errorf("complexity: the training set has %d examples, fewer than one batch of %d", data.Train.Len(), p.Batch)
 	}
-	x := data.Train.X.Slice(0, p.Batch, 0, data.Train.Dim()).(*mat.Dense)
+	x := data.Train.Rows(0, p.Batch, nil)
 	labels := data.Train.Labels[:p.Batch]
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	out := &complexityResults{preset: p}

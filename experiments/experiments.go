@@ -88,7 +88,11 @@ type Options struct {
 	Quick bool
 	// Preset, when not nil, replaces the preset Quick selects.
 	Preset *Preset
-	// DataDir holds the four MNIST files; "" uses the copy in the Go module cache.
+	// Dataset is "mnist" (or "") or "fashion" (mnist.LoadDataset). Fashion-MNIST's grid
+	// points are cached apart from MNIST's.
+	Dataset string
+	// DataDir holds the dataset's four files; "" uses its usual place (MNIST: the copy in
+	// the Go module cache; Fashion-MNIST: mnist.FashionDir).
 	DataDir string
 	// Workers bounds the grid points trained at once; 0 means runtime.GOMAXPROCS(0).
 	Workers int
@@ -282,6 +286,9 @@ func run(ctx context.Context, name string, opts Options, progress io.Writer) (*r
 	if err := preset.validate(); err != nil {
 		return nil, err
 	}
+	if err := mnist.CheckDatasetName(opts.Dataset); err != nil {
+		return nil, fmt.Errorf("experiments: %w", err)
+	}
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
@@ -331,9 +338,9 @@ type runEnv struct {
 // data loads MNIST once and cuts it to the preset's sizes.
 func (e *runEnv) data() (*mnist.Splits, error) {
 	e.dataOnce.Do(func() {
-		s, err := mnist.Load(e.opts.DataDir)
+		s, err := mnist.LoadDataset(e.opts.Dataset, e.opts.DataDir)
 		if err != nil {
-			e.dataErr = fmt.Errorf("MNIST: %w", err)
+			e.dataErr = fmt.Errorf("%s: %w", e.datasetName(), err)
 			return
 		}
 		head := func(d *mnist.Dataset, n int) *mnist.Dataset {
@@ -349,6 +356,14 @@ func (e *runEnv) data() (*mnist.Splits, error) {
 		}
 	})
 	return e.splits, e.dataErr
+}
+
+// datasetName names the dataset for messages: "MNIST" or "Fashion-MNIST".
+func (e *runEnv) datasetName() string {
+	if e.opts.Dataset == mnist.Fashion {
+		return "Fashion-MNIST"
+	}
+	return "MNIST"
 }
 
 func (e *runEnv) path(file string) string { return filepath.Join(e.opts.OutDir, file) }

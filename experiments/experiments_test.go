@@ -157,6 +157,24 @@ func TestRunSaysWhatIsWrong(t *testing.T) {
 	require.ErrorContains(t, err, "gamma = 1.5")
 	require.ErrorContains(t, err, "epochs = 0")
 	require.ErrorContains(t, err, "momentum = 1: must be in [0, 1)", "optim checks the preset's optimiser")
+
+	err = Run(ctx, "cosine", Options{OutDir: t.TempDir(), Dataset: "cifar"}, nil)
+	require.EqualError(t, err, `experiments: unknown dataset "cifar" (want mnist or fashion)`)
+	p = tinyPreset()
+	missing := filepath.Join(t.TempDir(), "none")
+	err = Run(ctx, "cosine", Options{OutDir: t.TempDir(), Preset: &p, Dataset: "fashion", DataDir: missing}, nil)
+	require.ErrorContains(t, err, "Fashion-MNIST: mnist: ")
+	require.ErrorContains(t, err, missing)
+}
+
+// Fashion-MNIST's grid points are cached apart from MNIST's, whose folder keeps its name.
+func TestCacheDirPerDataset(t *testing.T) {
+	for _, tt := range []struct{ dataset, want string }{
+		{"", "quick-seed3"}, {"mnist", "quick-seed3"}, {"fashion", "quick-fashion-seed3"},
+	} {
+		env := &runEnv{opts: Options{OutDir: "out", Seed: 3, Dataset: tt.dataset}, preset: Preset{Name: "quick"}}
+		require.Equal(t, filepath.Join("out", "cache", tt.want), env.cacheDir(), "dataset %q", tt.dataset)
+	}
 }
 
 // TestGridResumesFromCacheAndIgnoresWorkerCount trains a tiny grid with one worker,

@@ -206,9 +206,14 @@ func (s pointSpec) cacheFile() string {
 	return fmt.Sprintf("fpa_H%02d_gamma%g_T%03d.json", s.Hidden, s.Gamma, s.Steps)
 }
 
-// cacheDir is where the finished grid points of a preset and seed live.
+// cacheDir is where the finished grid points of a preset, dataset and seed live.
+// MNIST's folder keeps the name it had before there was a choice of dataset.
 func (e *runEnv) cacheDir() string {
-	return e.path(filepath.Join("cache", fmt.Sprintf("%s-seed%d", e.preset.Name, e.opts.Seed)))
+	name := e.preset.Name
+	if e.opts.Dataset != "" && e.opts.Dataset != mnist.MNIST {
+		name += "-" + e.opts.Dataset
+	}
+	return e.path(filepath.Join("cache", fmt.Sprintf("%s-seed%d", name, e.opts.Seed)))
 }
 
 // loadCached returns the cached result of spec, or nil when there is none or it was made

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pcnet/pcnet/internal/render"
+	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/pcnet"
 )
 
@@ -134,8 +135,12 @@ func variantTitle(v pcnet.Variant) string {
 
 // runLine describes the run for the summaries.
 func (e *runEnv) runLine() string {
+	preset := e.preset.Name
+	if e.opts.Dataset == mnist.Fashion {
+		preset += " on " + e.datasetName()
+	}
 	return fmt.Sprintf("Run: preset %s, seed %d, %s %s/%s, %d CPUs, GOMAXPROCS %d, %d workers; started %s, this file written %s later.",
-		e.preset.Name, e.opts.Seed, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0),
+		preset, e.opts.Seed, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0),
 		e.opts.Workers, e.started.Format("2006-01-02 15:04 MST"), time.Since(e.started).Round(time.Second))
 }
 

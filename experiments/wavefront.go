@@ -145,10 +145,11 @@ func wavefrontOne(ctx context.Context, data *mnist.Splits, seed uint64, p Preset
 	r.firstMin, r.firstMax = filled(h, math.MaxInt), filled(h, -1)
 	r.convMin, r.convMax = filled(h, -1), filled(h, -1)
 	r.unconverged = make([]int, h)
+	var x *mat.Dense // one buffer for every batch
 	for b := range batches {
-		x := data.Train.X.Slice(b*p.Batch, (b+1)*p.Batch, 0, data.Train.Dim())
+		x = data.Train.Rows(b*p.Batch, (b+1)*p.Batch, x)
 		labels := data.Train.Labels[b*p.Batch : (b+1)*p.Batch]
-		if _, err := net.Infer(ctx, x.(*mat.Dense), labels); err != nil {
+		if _, err := net.Infer(ctx, x, labels); err != nil {
 			return nil, err
 		}
 		r.vjps, r.vjpsComputed = vjps(rec)

@@ -107,7 +107,15 @@ var grafanaVars = map[string]string{
 	"$__range":         "1m",
 	"$variant":         ".*",
 	"$job":             "pcnet",
+	"$run":             dashboardRun,
 }
+
+// dashboardRun is the run label of the test runs the dashboard's queries are tried on:
+// a query that does not find it returns nothing.
+const dashboardRun = "dashboard-test-1"
+
+// seriesName matches the metric names in a PromQL expression.
+var seriesName = regexp.MustCompile(`\b(pcnet|go|process)_[a-z_]+\b`)
 
 var varPattern = regexp.MustCompile(`\$\{?[A-Za-z_][A-Za-z0-9_]*\}?`)
 
@@ -138,6 +146,15 @@ func TestDashboardModel(t *testing.T) {
 	}
 	require.Equal(t, "datasource", vars["datasource"], "a datasource variable")
 	require.Equal(t, "query", vars["variant"], "a variant variable")
+	require.Equal(t, "query", vars["run"], "a run variable")
+
+	// Every series of every query is filtered by the run, so that runs sharing one
+	// Prometheus do not add up.
+	for _, expr := range dashboardExprs(t) {
+		for _, loc := range seriesName.FindAllStringIndex(expr, -1) {
+			require.True(t, strings.HasPrefix(expr[loc[1]:], `{run=~"$run"`), "%s is not filtered by run in %q", expr[loc[0]:loc[1]], expr)
+		}
+	}
 
 	// No datasource anywhere but through the variable: walk the raw JSON, so that no
 	// field this test does not model can hide one.
@@ -213,7 +230,7 @@ func TestDashboardQueriesKnownSeries(t *testing.T) {
 			known[n+suffix] = true
 		}
 	}
-	series := regexp.MustCompile(`\b(pcnet|go|process)_[a-z_]+\b`)
+	series := seriesName
 	seen := 0
 	for _, expr := range dashboardExprs(t) {
 		concreteExpr(t, expr) // only known variables

@@ -45,6 +45,14 @@
 //	pcnet_link_wire_bytes_total{link,direction}        counter (workers only)
 //	go_*, process_*                                    the Go runtime and the process
 //
+// # Several runs
+//
+// With Options.Run set, every series above, go_* and process_* included, also carries
+// run="..." (one constant value per registry, put on the registry rather than on each
+// collector), so that several runs can share one Prometheus; every query of the
+// dashboard filters on it through its $run variable. pcnet train sets it to -run-label,
+// by default the variant, H, the seed and a random suffix (DefaultRunLabel).
+//
 // # Steps, first non-zero and convergence
 //
 // In every inference the runtime reports each hidden node's error e_l(t) for steps

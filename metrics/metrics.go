@@ -3,8 +3,9 @@ package metrics
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
-
+	"strings"
 	"sync"
 
 	"github.com/pcnet/pcnet/channels"
@@ -54,6 +55,36 @@ type Options struct {
 	// registry that has them already or tests that want only pcnet's series. (If the
 	// registry already holds them, New uses those and carries on.)
 	SkipGoAndProcessCollectors bool
+	// Run, when not empty, is the value of a label run="..." on every series New
+	// registers, the Go and process collectors' included, so that several runs can share
+	// one Prometheus and one dashboard (its $run variable). New puts it on the registry
+	// once (prometheus.WrapRegistererWith), not on each collector. CheckRunLabel says
+	// what it may hold; DefaultRunLabel makes one.
+	Run string
+}
+
+// MaxRunLabel bounds the length of Options.Run.
+const MaxRunLabel = 64
+
+// CheckRunLabel checks a run label: 1 to MaxRunLabel letters, digits and . _ : - (so
+// that it needs no quoting in a URL, a file name or the dashboard's regex filter).
+func CheckRunLabel(s string) error {
+	if s == "" || len(s) > MaxRunLabel {
+		return fmt.Errorf("run label %q: want 1 to %d characters", s, MaxRunLabel)
+	}
+	for _, c := range s {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._:-", c)
+		if !ok {
+			return fmt.Errorf("run label %q: %q is not a letter, digit, '.', '_', ':' or '-'", s, c)
+		}
+	}
+	return nil
+}
+
+// DefaultRunLabel returns prefix and a random 4-hex-digit suffix, "fpa-H4-seed1-3f9a"
+// for prefix "fpa-H4-seed1": two runs of the same settings still get two labels.
+func DefaultRunLabel(prefix string) string {
+	return fmt.Sprintf("%s-%04x", prefix, rand.Uint32()&0xffff)
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -62,6 +93,11 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.ConvergenceTolerance == 0 {
 		o.ConvergenceTolerance = DefaultConvergenceTolerance
+	}
+	if o.Run != "" {
+		if err := CheckRunLabel(o.Run); err != nil {
+			return o, fmt.Errorf("metrics: Run: %w", err)
+		}
 	}
 	if o.MaxStep < 1 || o.MaxStep > 4096 {
 		return o, fmt.Errorf("metrics: MaxStep = %d: want 1..4096 (one histogram bucket per step)", o.MaxStep)
@@ -74,8 +110,9 @@ func (o Options) withDefaults() (Options, error) {
 
 // Label names. Every label is bounded: variant by pcnet's variants, distance and layer
 // by the depth of the networks observed, split, direction, outcome and payload by fixed
-// sets.
+// sets, run by being one constant value per registry.
 const (
+	labelRun       = "run"
 	labelVariant   = "variant"
 	labelDistance  = "distance"
 	labelLayer     = "layer"
@@ -150,6 +187,9 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	if opts.Run != "" {
+		reg = prometheus.WrapRegistererWith(prometheus.Labels{labelRun: opts.Run}, reg)
 	}
 	steps := prometheus.LinearBuckets(0, 1, opts.MaxStep+1)
 	b := builder{}

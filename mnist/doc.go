@@ -1,5 +1,5 @@
-// Package mnist reads the MNIST handwritten digits and serves them to pcnet in
-// shuffled minibatches.
+// Package mnist reads the MNIST handwritten digits, and Fashion-MNIST in the same
+// format, and serves them to pcnet in shuffled minibatches.
 //
 // # Files
 //
@@ -21,8 +21,16 @@
 //
 // [Load] returns the conventional [Splits]: the first 55,000 training images for
 // training, the last 5,000 for validation and the 10,000 t10k images for testing.
-// Train and Validation are views into one matrix, not copies. [Synthetic] and
-// [SyntheticSplits] make a small, learnable, seeded stand-in for fast tests.
+// Train and Validation are views into one array, not copies. The images stay bytes
+// in memory, 47 MB for MNIST's training file rather than 345 MB as float64; a
+// [Dataset]'s Row and Rows, and the [Loader], convert them as they are read, with the
+// same p/255 as [ReadImages], so every consumer sees the same float64 values.
+// [Synthetic] and [SyntheticSplits] make a small, learnable, seeded stand-in for fast
+// tests, stored as float64.
+//
+// [LoadDataset] picks the dataset by name: "mnist" (the default, [Load]) or "fashion",
+// Fashion-MNIST from [FashionDir], where Debian's package dataset-fashion-mnist puts
+// it, or from any folder holding its four files under MNIST's names.
 //
 // # Batches
 //
@@ -30,5 +38,6 @@
 // is a pure function of (seed, e), computed with a Fisher-Yates shuffle driven by a
 // PCG generator seeded with (seed, e), so a run resumed at (epoch, batch) sees exactly
 // the batches it would have seen without stopping. Batches are copied into buffers
-// owned by the Loader; in steady state Batch and SetEpoch allocate nothing.
+// owned by the Loader (converted there from bytes); in steady state Batch and
+// SetEpoch allocate nothing.
 package mnist

@@ -21,8 +21,8 @@ type Loader struct {
 	src   rand.PCG
 	order []int // order[k] is the example at position k of the current epoch
 
-	// Batches are copied into x (rows = min(B, N)); a partial last batch is served
-	// through the view tail, built once.
+	// Batches are copied into x (rows = min(B, N)), images converted from bytes on
+	// the way; a partial last batch is served through the view tail, built once.
 	x      *mat.Dense
 	tail   *mat.Dense
 	labels []int
@@ -33,13 +33,13 @@ type Loader struct {
 // order of epoch e depends only on (seed, e). The Loader starts at epoch 0.
 func NewLoader(d *Dataset, batch int, shuffle bool, seed uint64) (*Loader, error) {
 	switch {
-	case d == nil || d.X == nil:
-		return nil, errors.New("mnist: NewLoader: nil dataset")
+	case d == nil || d.dim == 0:
+		return nil, errors.New("mnist: NewLoader: nil or empty dataset")
 	case batch < 1:
 		return nil, fmt.Errorf("mnist: NewLoader(%s): batch size %d, want at least 1", d.Name, batch)
 	}
-	if r, _ := d.X.Dims(); r != len(d.Labels) {
-		return nil, fmt.Errorf("mnist: NewLoader(%s): %d rows in X but %d labels", d.Name, r, len(d.Labels))
+	if r := d.stored(); r != len(d.Labels) {
+		return nil, fmt.Errorf("mnist: NewLoader(%s): %d examples stored but %d labels", d.Name, r, len(d.Labels))
 	}
 	n, dim := d.Len(), d.Dim()
 	rows := min(batch, n)
@@ -114,7 +114,7 @@ func (l *Loader) Batch(i int) (x *mat.Dense, labels []int) {
 	start := i * l.batch
 	idx := l.order[start:min(start+l.batch, len(l.order))]
 	for r, k := range idx {
-		copy(l.x.RawRowView(r), l.data.X.RawRowView(k))
+		l.data.Row(k, l.x.RawRowView(r))
 		l.labels[r] = l.data.Labels[k]
 	}
 	if len(idx) < l.batch && l.tail != nil {

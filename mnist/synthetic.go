@@ -73,5 +73,5 @@ func syntheticSample(name string, protos *mat.Dense, n int, seed, seq uint64) *D
 			row[j] = min(1, max(0, proto[j]+syntheticNoise*rng.NormFloat64()))
 		}
 	}
-	return &Dataset{Name: name, X: x, Labels: labels, Classes: classes}
+	return &Dataset{Name: name, Labels: labels, Classes: classes, x: x, dim: dim}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
 )
@@ -124,7 +125,10 @@ type PCSettings struct {
 
 // Data says which training images a run reads.
 type Data struct {
-	Dir      string // the four MNIST files; "" is the copy in the Go module cache
+	// Dataset is "" (MNIST; "mnist" is accepted too, but checkpoints keep "") or
+	// "fashion" (Fashion-MNIST); see mnist.LoadDataset.
+	Dataset  string
+	Dir      string // the dataset's four files; "": its usual place (mnist.LoadDataset)
 	MaxTrain int    // use only the first MaxTrain training images; 0: all
 }
 
@@ -216,6 +220,8 @@ func (r *Run) Validate() error {
 		return fieldErr("epochs", r.Epochs, "must be >= 1")
 	case r.Data.MaxTrain < 0:
 		return fieldErr("max-train", r.Data.MaxTrain, "must be >= 0")
+	case mnist.CheckDatasetName(r.Data.Dataset) != nil:
+		return fieldErr("dataset", r.Data.Dataset, "unknown dataset (want "+strings.Join(mnist.DatasetNames(), " or ")+")")
 	case !(r.PC.Tolerance >= 0 && r.PC.Tolerance < 1):
 		return fieldErr("tol", r.PC.Tolerance, "must be in [0, 1)")
 	}

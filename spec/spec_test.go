@@ -66,6 +66,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"batch too big", func(r *Run) { r.Batch = MaxBatch + 1 }, "batch"},
 		{"epochs", func(r *Run) { r.Epochs = 0 }, "epochs"},
 		{"max train", func(r *Run) { r.Data.MaxTrain = -1 }, "max-train"},
+		{"dataset", func(r *Run) { r.Data.Dataset = "cifar" }, "dataset"},
 		{"tol", func(r *Run) { r.PC.Tolerance = 1 }, "tol"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,6 +79,14 @@ func TestValidateNamesTheField(t *testing.T) {
 			require.True(t, errors.As(err, &fe), "%v", err)
 			require.Equal(t, tc.field, fe.Field, "%v", err)
 		})
+	}
+}
+
+func TestValidDatasets(t *testing.T) {
+	for _, d := range []string{"", "mnist", "fashion"} {
+		r := Default()
+		r.Data.Dataset = d
+		require.NoError(t, r.Validate(), "dataset %q", d)
 	}
 }
 

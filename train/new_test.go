@@ -56,8 +56,9 @@ func TestNewRefusesABadRun(t *testing.T) {
 // BackpropUpdates agree, and the update is the negated gradient.
 func TestUpdatesOnABatch(t *testing.T) {
 	d := mnist.Synthetic(8, 6, 4, 3)
+	x := d.Rows(0, d.Len(), nil)
 	layers := mlp(t, []int{6, 5, 5, 4}, 2)
-	grads, updates, loss, err := BackpropUpdates(layers, layer.NLL{}, d.X, d.Labels)
+	grads, updates, loss, err := BackpropUpdates(layers, layer.NLL{}, x, d.Labels)
 	require.NoError(t, err)
 	require.Greater(t, loss, 0.0)
 	for l := range grads {
@@ -67,7 +68,7 @@ func TestUpdatesOnABatch(t *testing.T) {
 	}
 	r := spec.Default()
 	r.Sizes, r.PC.Steps, r.Batch = []int{6, 5, 5, 4}, 2, 8
-	pc, err := InferUpdates(context.Background(), layers, r.PCConfig(nil), d.X, d.Labels)
+	pc, err := InferUpdates(context.Background(), layers, r.PCConfig(nil), x, d.Labels)
 	require.NoError(t, err)
 	c := Compare(pc, updates)
 	require.InDelta(t, 1, c.All.Cosine, 1e-12)

@@ -199,8 +199,21 @@ func Evaluate(layers []*layer.Dense, loss layer.Loss, d *mnist.Dataset) (float64
 	if err != nil {
 		return 0, 0, err
 	}
-	l, correct := net.Evaluate(d.X, d.Labels, 1000)
-	return l, float64(correct) / float64(d.Len()), nil
+	// backprop.Net.Evaluate's loop, on chunks converted one at a time into one buffer,
+	// so that the images stay bytes: the same sums in the same order.
+	const chunk = 1000
+	n := d.Len()
+	buf := mat.NewDense(min(chunk, n), d.Dim(), nil)
+	var sum float64
+	var correct int
+	for i := 0; i < n; i += chunk {
+		m := min(chunk, n-i)
+		x := d.Rows(i, i+m, buf.Slice(0, m, 0, d.Dim()).(*mat.Dense))
+		z := net.Forward(x)
+		sum += loss.Value(z, d.Labels[i:i+m]) * float64(m)
+		correct += layer.Correct(z, d.Labels[i:i+m])
+	}
+	return sum / float64(n), float64(correct) / float64(n), nil
 }
 
 // comparer computes BP's update on the learner's weights before a step and compares the

@@ -335,7 +335,8 @@ func TestWorkersInterruptAndResume(t *testing.T) {
 // injected delay, and the bytes on the wire.
 func TestWorkersLinkMetrics(t *testing.T) {
 	s := pcnetStart(t, trainArgs("pc", t.TempDir(), "-epochs", "50", "-workers", "2", "-link-delay", "2ms", "-metrics-addr", "127.0.0.1:0")...)
-	url := strings.TrimPrefix(s.waitFor(t, "metrics: "), "metrics: ")
+	addr, run := metricsLine(t, s.waitFor(t, "metrics: "))
+	url := "http://" + addr + "/metrics"
 	value := func(body, series string) (float64, bool) {
 		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(body)
 		if m == nil {
@@ -356,7 +357,8 @@ func TestWorkersLinkMetrics(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		body = string(b)
+		// Every series carries the run label; the selectors below leave it out.
+		body = strings.ReplaceAll(string(b), `,run="`+run+`"`, "")
 		for _, dir := range []string{"up", "down"} {
 			if n, ok := value(body, `pcnet_link_latency_seconds_count{direction="`+dir+`",link="1-2"}`); !ok || n < 10 {
 				return false

@@ -182,7 +182,7 @@ func (f *compareFlags) resolve() (*comparison, error) {
 // loadBatch loads the batch the flags name.
 func (c *comparison) loadBatch() error {
 	f := c.f
-	data, err := loadData(f.run.Data.Dir)
+	data, err := loadData(c.runs[0].Data.Dataset, c.runs[0].Data.Dir)
 	if err != nil {
 		return err
 	}
@@ -193,7 +193,7 @@ func (c *comparison) loadBatch() error {
 	}
 	first := f.batchIndex * b
 	end := min(first+b, d.Len())
-	c.x = d.X.Slice(first, end, 0, d.Dim()).(*mat.Dense)
+	c.x = d.Rows(first, end, nil)
 	c.labels = d.Labels[first:end]
 	r := &c.report
 	r.Batch.Split, r.Batch.Index, r.Batch.Size, r.Batch.First = f.split, f.batchIndex, end-first, first

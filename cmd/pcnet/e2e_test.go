@@ -28,7 +28,6 @@ import (
 	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/train"
 	"github.com/stretchr/testify/require"
-	"gonum.org/v1/gonum/mat"
 )
 
 // binary is the pcnet command built once by TestMain.
@@ -185,7 +184,7 @@ func TestTrainSmallDefaultRun(t *testing.T) {
 	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
 	require.Empty(t, r.stderr)
 	require.Contains(t, r.stdout, "train fpa on 784-64-64-64-64-10 tanh, T 4, gamma 1")
-	require.Regexp(t, `(?m)^metrics: http://127\.0\.0\.1:\d+/metrics$`, r.stdout)
+	require.Regexp(t, `(?m)^metrics: http://127\.0\.0\.1:\d+/metrics  run="fpa-H4-seed1-[0-9a-f]{4}"$`, r.stdout)
 	require.Regexp(t, `(?m)^epoch 1/1  batch \d+/32  loss \d`, r.stdout)
 	// FPA with gamma 1 and T = H is BP; Theorem 1 says distance d first moves at step d.
 	require.Regexp(t, `(?m)^epoch 1/1  loss \d+\.\d+  val acc \d+\.\d\d%  cos\(PC,BP\) 1\.000000  first-nonzero step d1:1 d2:2 d3:3 d4:4  converged d1:1 d2:2 d3:3 d4:- .*time`, r.stdout)
@@ -347,6 +346,7 @@ func TestBadInput(t *testing.T) {
 		{"engine", []string{"-engine", "gpu"}, 2, `pcnet train: -engine: unknown engine "gpu"`},
 		{"loss", []string{"-loss", "hinge"}, 2, `pcnet train: -loss: unknown loss "hinge"`},
 		{"metrics addr", []string{"-metrics-addr", "nonsense"}, 2, `pcnet train: -metrics-addr "nonsense": want host:port`},
+		{"run label", []string{"-run-label", "my run"}, 2, `pcnet train: -run-label: run label "my run": ' ' is not a letter, digit, '.', '_', ':' or '-'`},
 		{"unknown flag", []string{"-layers", "3"}, 2, "pcnet train: flag provided but not defined: -layers (see pcnet train -h)"},
 		{"bad number", []string{"-hidden", "four"}, 2, `pcnet train: invalid value "four" for flag -hidden`},
 		{"argument", []string{"train", "fast"}, 2, `pcnet train: unexpected argument "fast"`},
@@ -367,6 +367,11 @@ func TestBadInput(t *testing.T) {
 		{"garbage checkpoint", []string{"compare", "-checkpoint", garbage}, 1, fmt.Sprintf("pcnet compare: -checkpoint: %s: header length", garbage)},
 		{"missing checkpoint", []string{"eval", "-checkpoint", filepath.Join(dir, "absent")}, 1, "no such file or directory"},
 		{"no MNIST", []string{"-data", noMNIST, "-metrics-addr", "", "-out", out}, 1, fmt.Sprintf("pcnet train: -data %s: ", noMNIST)},
+		{"no Fashion-MNIST", []string{"-dataset", "fashion", "-data", noMNIST, "-metrics-addr", "", "-out", out}, 1, fmt.Sprintf("pcnet train: -data %s: ", noMNIST)},
+		{"dataset", []string{"-dataset", "cifar"}, 2, `pcnet train: -dataset "cifar": want mnist or fashion`},
+		{"eval dataset", []string{"eval", "-checkpoint", good, "-dataset", "digits"}, 2, `pcnet eval: -dataset "digits": want mnist or fashion`},
+		{"experiment dataset", []string{"experiment", "all", "-dataset", "cifar"}, 2, `pcnet experiment: -dataset "cifar": want mnist or fashion`},
+		{"dataset mismatch", []string{"-resume", good, "-dataset", "fashion"}, 2, fmt.Sprintf("pcnet train: -dataset fashion does not match the checkpoint %s (dataset mnist)", good)},
 		{"port in use", []string{"-metrics-addr", busy.Addr().String(), "-out", out}, 1, fmt.Sprintf("pcnet train: -metrics-addr %s: address already in use", busy.Addr())},
 		{"experiment name", []string{"experiment", "-quick"}, 2, "pcnet experiment: missing experiment name"},
 		{"unknown experiment", []string{"experiment", "fig9"}, 2, `pcnet experiment: unknown experiment "fig9"`},
@@ -379,6 +384,36 @@ func TestBadInput(t *testing.T) {
 			require.Contains(t, line, tc.want)
 		})
 	}
+}
+
+// -dataset fashion trains on Fashion-MNIST where Debian's package put it; the checkpoint
+// keeps the dataset, so eval and -resume read Fashion-MNIST again without the flag.
+func TestTrainFashionMNIST(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(mnist.FashionDir, mnist.TrainImagesFile)); err != nil {
+		t.Skipf("Fashion-MNIST not installed (apt-get install -y dataset-fashion-mnist): %v", err)
+	}
+	out := t.TempDir()
+	r := pcnetRun(t, "-dataset", "fashion", "-hidden", "2", "-max-train", "2000", "-epochs", "1", "-metrics-addr", "", "-out", out)
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	require.Contains(t, r.stdout, "2000 training images of Fashion-MNIST")
+	m := accuracyLine.FindStringSubmatch(r.stdout)
+	require.NotNil(t, m, "no accuracy line in:\n%s", r.stdout)
+	ck, err := checkpoint.Load(m[2])
+	require.NoError(t, err)
+	require.Equal(t, "fashion", ck.Run.Data.Dataset)
+
+	// eval reads the checkpoint's dataset: the same test accuracy as train printed; on
+	// MNIST, clothes-trained weights score something else.
+	e := pcnetRun(t, "eval", "-checkpoint", m[2])
+	require.Equal(t, 0, e.code, "stderr: %s", e.stderr)
+	require.Contains(t, e.stdout, "accuracy "+m[1]+"%")
+	e = pcnetRun(t, "eval", "-checkpoint", m[2], "-dataset", "mnist")
+	require.Equal(t, 0, e.code, "stderr: %s", e.stderr)
+	require.NotContains(t, e.stdout, "accuracy "+m[1]+"%")
+
+	r = pcnetRun(t, "-resume", m[2], "-dataset", "mnist", "-metrics-addr", "")
+	require.Equal(t, 2, r.code)
+	require.Contains(t, oneLine(t, r), "-dataset mnist does not match the checkpoint "+m[2]+" (dataset fashion)")
 }
 
 // A diverging run stops with a message and keeps the last good checkpoint.
@@ -405,10 +440,10 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		cmd   string
 		flags []string
 	}{
-		{"train", []string{"variant", "hidden", "width", "activation", "steps", "gamma", "k", "optimizer", "lr", "momentum", "batch", "epochs", "seed", "data", "out", "metrics-addr", "resume", "max-train"}},
-		{"eval", []string{"checkpoint", "split", "json", "data"}},
-		{"compare", []string{"checkpoint", "hidden", "width", "seed", "variants", "steps", "gamma", "k", "split", "batch", "batch-index", "json", "dump"}},
-		{"experiment", []string{"quick", "out", "seed", "data", "workers", "fresh"}},
+		{"train", []string{"variant", "hidden", "width", "activation", "steps", "gamma", "k", "optimizer", "lr", "momentum", "batch", "epochs", "seed", "data", "dataset", "out", "metrics-addr", "run-label", "resume", "max-train"}},
+		{"eval", []string{"checkpoint", "split", "json", "data", "dataset"}},
+		{"compare", []string{"checkpoint", "hidden", "width", "seed", "variants", "steps", "gamma", "k", "split", "batch", "batch-index", "json", "dump", "dataset"}},
+		{"experiment", []string{"quick", "out", "seed", "data", "dataset", "workers", "fresh"}},
 	} {
 		r := pcnetRun(t, tc.cmd, "-h")
 		require.Equal(t, 0, r.code, tc.cmd)
@@ -435,6 +470,46 @@ func httpGet(url string) (string, error) {
 	return string(b), err
 }
 
+// metricsRE is the line that says where the metrics are served and under which run label.
+var metricsRE = regexp.MustCompile(`^metrics: http://(127\.0\.0\.1:(\d+))/metrics  run="([^"]+)"$`)
+
+// metricsLine returns the address and the run label of the metrics line.
+func metricsLine(t *testing.T, line string) (addr, run string) {
+	t.Helper()
+	m := metricsRE.FindStringSubmatch(line)
+	require.NotNil(t, m, "metrics line %q", line)
+	require.NotEqual(t, "0", m[2], "port 0 prints the port it got")
+	return m[1], m[3]
+}
+
+// -metrics-addr with port 0 serves on a free port and prints it; -run-label puts
+// run="..." on every series served there, the Go runtime's and the process's included.
+func TestMetricsPortZeroAndRunLabel(t *testing.T) {
+	s := pcnetStart(t, "-hidden", "2", "-width", "16", "-max-train", "20000", "-epochs", "5", "-cosine-every", "0",
+		"-metrics-addr", "127.0.0.1:0", "-run-label", "mine.1", "-out", t.TempDir())
+	addr, run := metricsLine(t, s.waitFor(t, "metrics: "))
+	require.Equal(t, "mine.1", run)
+	s.waitFor(t, "epoch 1/5  batch ")
+	body, err := httpGet("http://" + addr + "/metrics")
+	require.NoError(t, err)
+	require.NoError(t, s.cmd.Process.Signal(os.Interrupt))
+	r := s.wait()
+	require.Equal(t, 1, r.code, "interrupted; stderr: %s", r.stderr)
+
+	samples := 0
+	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		require.Regexp(t, `^[a-z_]+\{(\S+,)?run="mine\.1"[,}]`, line)
+		samples++
+	}
+	for _, name := range []string{"pcnet_inferences_total", "pcnet_train_samples_total", "go_goroutines", "process_resident_memory_bytes"} {
+		require.Regexp(t, `(?m)^`+name+`\{(\S+,)?run="mine\.1"[,}]`, body)
+	}
+	require.Greater(t, samples, 50)
+}
+
 // interruptAck is what the command prints on stderr when the first SIGINT arrives.
 const interruptAck = "pcnet: interrupt received, stopping cleanly (interrupt again to exit at once)"
 
@@ -455,11 +530,12 @@ func interruptAndResume(t *testing.T, variant string) {
 	dirA, dirB := t.TempDir(), t.TempDir()
 
 	s := pcnetStart(t, append(args, "-out", dirA, "-metrics-addr", "127.0.0.1:0")...)
-	addr := strings.TrimSuffix(strings.TrimPrefix(s.waitFor(t, "metrics: "), "metrics: http://"), "/metrics")
+	addr, run := metricsLine(t, s.waitFor(t, "metrics: "))
+	require.Regexp(t, `^`+variant+`-H2-seed1-[0-9a-f]{4}$`, run, "the default run label")
 	s.waitFor(t, "epoch 1/2  batch ")
 	body, err := httpGet("http://" + addr + "/metrics")
 	require.NoError(t, err)
-	require.Contains(t, body, fmt.Sprintf("pcnet_inferences_total{variant=%q}", variant))
+	require.Contains(t, body, fmt.Sprintf("pcnet_inferences_total{run=%q,variant=%q}", run, variant))
 	require.Contains(t, body, "pcnet_error_first_nonzero_step_bucket")
 	health, err := httpGet("http://" + addr + "/healthz")
 	require.NoError(t, err)
@@ -516,7 +592,7 @@ func TestCheckpointLoadsInPyTorch(t *testing.T) {
 
 	data, err := mnist.Load("")
 	require.NoError(t, err)
-	x := mat.DenseCopyOf(data.Test.X.Slice(0, 16, 0, mnist.Pixels))
+	x := data.Test.Rows(0, 16, nil)
 	input := filepath.Join(out, "input.safetensors")
 	require.NoError(t, safetensors.WriteFileAtomic(input, &safetensors.File{Tensors: []safetensors.Tensor{
 		{Name: "input", Shape: []int{16, mnist.Pixels}, Data: x.RawMatrix().Data},

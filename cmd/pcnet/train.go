@@ -25,6 +25,7 @@ type trainFlags struct {
 	runFlags
 	out         string
 	metricsAddr string
+	runLabel    string
 	resume      string
 	cosineEvery int
 	cluster     clusterFlags
@@ -42,7 +43,8 @@ func newTrainFlags() *trainFlags {
 	fs.Uint64Var(&r.Seed, "seed", defaultRun.Seed, "seed of the initial weights and of the shuffling")
 	fs.IntVar(&r.Data.MaxTrain, "max-train", 0, "use only the first `N` training images (0: all 55000)")
 	fs.StringVar(&f.out, "out", "runs", "`directory` for the checkpoint <variant>-H<H>.safetensors (with -resume and no -out: the resumed file)")
-	fs.StringVar(&f.metricsAddr, "metrics-addr", metrics.DefaultAddr, "`host:port` to serve Prometheus metrics on while training (/metrics, /healthz); empty: do not serve")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", metrics.DefaultAddr, "`host:port` to serve Prometheus metrics on while training (/metrics, /healthz); port 0 picks a free port (the metrics: line names it); empty: do not serve")
+	fs.StringVar(&f.runLabel, "run-label", "", "`label` put as run=\"label\" on every metrics series, so that runs can share one Prometheus and dashboard (letters, digits, . _ : -; empty: <variant>-H<H>-seed<seed>-<4 random hex digits>)")
 	fs.StringVar(&f.resume, "resume", "", "checkpoint `file` to continue from; flags not given take its values, and flags given must agree with it")
 	fs.Float64Var(&r.PC.Tolerance, "tol", metrics.DefaultConvergenceTolerance, "relative `tolerance` of convergence in the metrics: a step moved a layer's error when max|e(t) - e(t-1)| > tol * max|e(t)|")
 	fs.IntVar(&f.cosineEvery, "cosine-every", 1, "compare every `n`-th PC update with backprop's on the same batch (0: never)")
@@ -91,6 +93,11 @@ func (f *trainFlags) resolve(explicit map[string]bool) (*spec.Run, error) {
 	}
 	if err := checkAddr(f.metricsAddr); err != nil {
 		return nil, err
+	}
+	if f.runLabel != "" {
+		if err := metrics.CheckRunLabel(f.runLabel); err != nil {
+			return nil, usagef("-run-label: %v", err)
+		}
 	}
 	if err := f.cluster.check(r.Algorithm, r.Hidden(), r.PC.Engine); err != nil {
 		return nil, err
@@ -156,7 +163,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer stop()
-	data, err := loadData(r.Data.Dir)
+	data, err := loadData(r.Data.Dataset, r.Data.Dir)
 	if err != nil {
 		return err
 	}
@@ -172,7 +179,12 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // shuts the server down.
 func (t *trainer) serveMetrics() (stop func(), err error) {
 	reg := prometheus.NewRegistry()
-	if t.sess.Metrics, err = metrics.New(reg, metrics.Options{MaxStep: max(metrics.DefaultMaxStep, t.run.PC.Steps), ConvergenceTolerance: t.run.PC.Tolerance}); err != nil {
+	label := t.f.runLabel
+	if label == "" {
+		label = metrics.DefaultRunLabel(fmt.Sprintf("%s-H%d-seed%d", t.run.Algorithm, t.run.Hidden(), t.run.Seed))
+	}
+	opts := metrics.Options{MaxStep: max(metrics.DefaultMaxStep, t.run.PC.Steps), ConvergenceTolerance: t.run.PC.Tolerance, Run: label}
+	if t.sess.Metrics, err = metrics.New(reg, opts); err != nil {
 		return nil, err
 	}
 	addr := t.f.metricsAddr
@@ -188,7 +200,7 @@ func (t *trainer) serveMetrics() (stop func(), err error) {
 		}
 		return nil, fmt.Errorf("-metrics-addr %s: %w", addr, err)
 	}
-	fmt.Fprintf(t.stdout, "metrics: http://%s/metrics\n", srv.Addr())
+	fmt.Fprintf(t.stdout, "metrics: http://%s/metrics  run=%q\n", srv.Addr(), label)
 	return func() { srv.Close() }, nil
 }
 

@@ -208,6 +208,9 @@ func Describe(r *spec.Run, examples int, from train.Position) string {
 		fmt.Fprintf(&b, " momentum %s", f(o.Momentum))
 	}
 	fmt.Fprintf(&b, "; %s loss; batch %d, %d epochs, seed %d, %d training images", r.Loss, r.Batch, r.Epochs, r.Seed, examples)
+	if r.Data.Dataset == mnist.Fashion {
+		b.WriteString(" of Fashion-MNIST")
+	}
 	if from != (train.Position{}) {
 		fmt.Fprintf(&b, "; resuming at epoch %d, batch %d", from.Epoch+1, from.Batch)
 	}
