@@ -375,7 +375,7 @@ func TestRunsIsolated(t *testing.T) {
 		// Link setup (the down direction's first credit, a hello) may still be in flight.
 		require.Regexp(t, `^pcnet\.run-a\.link\.1\.(up|down)(\.credit|\.hello)?$`, m.Subject)
 		var h header
-		require.NoError(t, parseHeader(m.Data, &h))
+		require.NoError(t, parseHeader(m.Data, &h, false))
 		require.Equal(t, runTag("run-a"), h.run)
 	}
 }

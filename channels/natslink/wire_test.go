@@ -105,8 +105,9 @@ func TestDecodeRejects(t *testing.T) {
 		{"truncated body", [][]byte{one[:len(one)-3]}, "truncated frame: body of 29 bytes, the header says 32"},
 		{"size mismatch", [][]byte{append(append([]byte(nil), one...), 0, 0, 0, 0, 0, 0, 0, 0)}, "size mismatch: body of 40 bytes, the header says 32"},
 		{"magic", [][]byte{edit(one, 0, 'N', 'A', 'T', 'S')}, `not a pcnet link frame: magic "NATS"`},
-		{"version", [][]byte{edit(one, 4, 9)}, "wire version 9, this build speaks 2"},
-		{"flags", [][]byte{edit(one, 9, 1)}, "unknown flags 0x1"},
+		{"version", [][]byte{edit(one, 4, 9)}, "wire version 9, this build speaks 3"},
+		{"flags", [][]byte{edit(one, 9, 2)}, "unknown flags 0x2"},
+		{"authenticated without a key", [][]byte{edit(one, 9, flagAuth)}, "an authenticated frame, and this end has no run key"},
 		{"reserved", [][]byte{edit(one, 10, 1)}, "reserved header bytes are 0x1"},
 		{"frame type", [][]byte{edit(one, 5, byte(frameCredit))}, "a credit frame where a data frame belongs"},
 		{"other run", [][]byte{edit(one, 16, 1, 2, 3)}, "frame of another run"},
@@ -162,18 +163,18 @@ func TestDecodeRejects(t *testing.T) {
 func TestCheckCredit(t *testing.T) {
 	e := newEndpoint("r1", 0, channels.Up)
 	frame := func(limit uint64) []byte { return e.controlFrame(make([]byte, headerSize), frameCredit, limit) }
-	limit, err := e.checkCredit(frame(7), 5, 2)
+	limit, err := e.checkCredit(frame(7), 5, 2, false)
 	require.NoError(t, err)
 	require.Equal(t, uint64(7), limit)
 
-	_, err = e.checkCredit(frame(8), 5, 2)
+	_, err = e.checkCredit(frame(8), 5, 2, false)
 	require.EqualError(t, err, "natslink: run r1 link 0-1 up: credit up to message 8, beyond the 2 buffers past the 5 sent")
-	_, err = e.checkCredit(e.controlFrame(make([]byte, headerSize), frameHello, 0), 0, 2)
+	_, err = e.checkCredit(e.controlFrame(make([]byte, headerSize), frameHello, 0), 0, 2, false)
 	require.EqualError(t, err, "natslink: run r1 link 0-1 up: a hello frame where a credit frame belongs")
 	other := newEndpoint("r2", 0, channels.Up)
-	_, err = e.checkCredit(other.controlFrame(make([]byte, headerSize), frameCredit, 1), 0, 2)
+	_, err = e.checkCredit(other.controlFrame(make([]byte, headerSize), frameCredit, 1), 0, 2, false)
 	require.ErrorContains(t, err, "frame of another run")
-	_, err = e.checkCredit(frame(1)[:10], 0, 2)
+	_, err = e.checkCredit(frame(1)[:10], 0, 2, false)
 	require.ErrorContains(t, err, "credit: truncated frame")
 }
 
@@ -216,7 +217,7 @@ func FuzzDecode(f *testing.F) {
 				d.release(m)
 			}
 		}
-		if _, err := e.checkCredit(a, 1, 2); err != nil && !strings.HasPrefix(err.Error(), e.name+": ") {
+		if _, err := e.checkCredit(a, 1, 2, false); err != nil && !strings.HasPrefix(err.Error(), e.name+": ") {
 			t.Fatalf("credit error does not name the link: %v", err)
 		}
 	})
