@@ -168,6 +168,11 @@ type opener struct {
 	last   uint64
 	nonce  [12]byte
 	out    [0]byte
+
+	// The subkey of the last other salt seen: a flood of frames under one
+	// salt derives it once, not once a frame (1.8 KiB allocated each).
+	otherSalt [saltSize]byte
+	other     cipher.AEAD
 }
 
 func newOpener(key []byte, subject string, maxLen int) *opener {
@@ -195,7 +200,11 @@ func (o *opener) open(frame []byte) reason {
 	ours := o.locked && bytes.Equal(salt, o.salt[:])
 	aead := o.aead
 	if !ours {
-		aead = subkey(o.key, salt, o.subject)
+		if o.other == nil || !bytes.Equal(salt, o.otherSalt[:]) {
+			o.other = subkey(o.key, salt, o.subject)
+			copy(o.otherSalt[:], salt)
+		}
+		aead = o.other
 	}
 	binary.LittleEndian.PutUint64(o.nonce[:], counter)
 	if _, err := aead.Open(o.out[:0], o.nonce[:], frame[n+saltSize+counterSize:], frame[:n+saltSize+counterSize]); err != nil {

@@ -208,7 +208,7 @@ func (r *MessageReader) feed(frame []byte) ([]byte, bool, error) {
 	}
 	// Grown as the chunks come, not by the size claimed: a frame that claims
 	// a large message allocates nothing before its bytes arrive.
-	r.buf = append(r.buf, frame[headerSize:]...)
+	r.buf = append(r.buf, frame[headerSize:headerSize+n]...)
 	if !r.asm.take(&h, n) {
 		return nil, false, nil
 	}
