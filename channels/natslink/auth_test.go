@@ -78,7 +78,9 @@ func TestAttacksOnTheWire(t *testing.T) {
 	const rows, cols, steps = 5, 12, 40
 	want := lockstep(t, inProcessPair(t, 1, rows, cols), rows, cols, steps)
 	srv := startServer(t, natsconn.Server{})
-	u32 := func(at int, v uint32) func([]byte) { return func(f []byte) { binary.LittleEndian.PutUint32(f[at:], v) } }
+	u32 := func(at int, v uint32) func([]byte) {
+		return func(f []byte) { binary.LittleEndian.PutUint32(f[at:], v) }
+	}
 	onUp := func(mk func(a *attacker, frame []byte, i int) []byte, reason string, when func(i int, last bool) bool, after bool) attack {
 		return func(a *attacker, subject string, frame []byte, i int, last bool) (before, afterF []published) {
 			if subject != a.upData || !when(i, last) || after && last {
@@ -122,7 +124,9 @@ func TestAttacksOnTheWire(t *testing.T) {
 		{"another session's frame", onUp(func(a *attacker, f []byte, _ int) []byte { return reseal(a.session, f, nil) }, "stale", func(i int, _ bool) bool { return i > 0 }, false)},
 		{"truncated", onUp(func(_ *attacker, f []byte, _ int) []byte { return f[:len(f)-5] }, "malformed", every, false)},
 		{"truncated to a header", onUp(func(_ *attacker, f []byte, _ int) []byte { return f[:headerSize] }, "malformed", every, false)},
-		{"oversize", onUp(func(_ *attacker, f []byte, _ int) []byte { return append(append([]byte(nil), f...), make([]byte, 64)...) }, "oversize", every, false)},
+		{"oversize", onUp(func(_ *attacker, f []byte, _ int) []byte {
+			return append(append([]byte(nil), f...), make([]byte, 64)...)
+		}, "oversize", every, false)},
 		{"moved from the other direction", func(a *attacker, subject string, frame []byte, i int, last bool) (before, after []published) {
 			if subject != a.downData || last {
 				return nil, nil // the up receiver has read its last message before the last down frame
@@ -178,7 +182,9 @@ func TestAttacksOnTheWire(t *testing.T) {
 				return nil
 			}
 			// Data frames: steps on each direction; credits: one each at the start and per release.
-			last := func(subject string, i int) bool { return (subject == a.upData || subject == a.downData) && i == steps-1 }
+			last := func(subject string, i int) bool {
+				return (subject == a.upData || subject == a.downData) && i == steps-1
+			}
 			p := hookedPair(t, dial(t, srv), dial(t, srv), o, rows, cols, hook, last)
 			got := lockstep(t, p, rows, cols, steps)
 			require.Equal(t, want, got, "the run's numbers")
@@ -244,7 +250,7 @@ func TestMessageAttacks(t *testing.T) {
 	w := writer(o)
 	var bodies [][]byte
 	var genuine [][][]byte // frames of each message
-	for i, n := range []int{10, 3*minMessageChunk + 5, 0, 2*minMessageChunk, 7} {
+	for i, n := range []int{10, 3*minMessageChunk + 5, 0, 2 * minMessageChunk, 7} {
 		bodies = append(bodies, body(n, byte(i+1)))
 		genuine = append(genuine, messageFrames(t, w, bodies[i]))
 	}
