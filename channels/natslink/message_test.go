@@ -209,40 +209,54 @@ func TestMessageClaimsAllocateNothing(t *testing.T) {
 	}
 }
 
-// FuzzMessageReader feeds three arbitrary frames to a reader: it never panics, an
-// error names the run and node, and a message it completes is as long as it claims.
+// FuzzMessageReader feeds three arbitrary frames to a reader without a key and to
+// one with a key: it never panics, an error names the run and node, and a message it
+// completes is as long as it claims.
 func FuzzMessageReader(f *testing.F) {
-	w, err := NewMessageWriter("fz", 1, headerSize+minMessageChunk, MessageOptions{Subject: testSubject})
-	if err != nil {
-		f.Fatal(err)
+	key := testKey(6)
+	for _, k := range [][]byte{nil, key} {
+		w, err := NewMessageWriter("fz", 1, headerSize+minMessageChunk+trailerOf(k), MessageOptions{Subject: testSubject, Key: k})
+		if err != nil {
+			f.Fatal(err)
+		}
+		var frames [][]byte
+		for _, n := range []int{0, 9, 2*minMessageChunk + 3} {
+			_ = w.Write(make([]byte, n), func(fr []byte) error {
+				frames = append(frames, append([]byte(nil), fr...))
+				return nil
+			})
+		}
+		f.Add(frames[0], frames[1], frames[2])
+		f.Add(frames[2], frames[3], frames[4])
+		f.Add(frames[1], frames[3], frames[2])
 	}
-	var frames [][]byte
-	for _, n := range []int{0, 9, 2*minMessageChunk + 3} {
-		_ = w.Write(make([]byte, n), func(fr []byte) error {
-			frames = append(frames, append([]byte(nil), fr...))
-			return nil
-		})
-	}
-	f.Add(frames[0], frames[1], frames[2])
-	f.Add(frames[2], frames[3], frames[4])
-	f.Add(frames[1], frames[3], frames[2])
 	f.Add([]byte("PCNL"), []byte{}, []byte(nil))
 	r0 := newTestReader(f, "fz", 1)
 	f.Fuzz(func(t *testing.T, a, b, c []byte) {
-		r := newTestReader(t, "fz", 1)
-		for _, frame := range [][]byte{a, b, c} {
-			m, done, err := r.Feed(frame)
-			if err != nil {
-				if !strings.HasPrefix(err.Error(), r0.e.name+": ") {
-					t.Fatalf("error does not name the run and node: %v", err)
-				}
-				return
-			}
-			if done && uint64(len(m)) != uint64(r.asm.first.step) {
-				t.Fatalf("a message of %d bytes claimed %d", len(m), r.asm.first.step)
-			}
+		keyed, err := NewMessageReader("fz", 1, MessageOptions{Subject: testSubject, Key: key, MaxMessage: 1 << 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []*MessageReader{newTestReader(t, "fz", 1), keyed} {
+			fuzzMessages(t, r, r0.e.name, a, b, c)
 		}
 	})
+}
+
+// fuzzMessages feeds frames to r until the first error.
+func fuzzMessages(t *testing.T, r *MessageReader, name string, frames ...[]byte) {
+	for _, frame := range frames {
+		m, done, err := r.Feed(frame)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), name+": ") {
+				t.Fatalf("error does not name the run and node: %v", err)
+			}
+			return
+		}
+		if done && uint64(len(m)) != uint64(r.asm.first.step) {
+			t.Fatalf("a message of %d bytes claimed %d", len(m), r.asm.first.step)
+		}
+	}
 }
 
 // TestZeroChunksRefused: a frame that claims its message has no chunks is refused for

@@ -178,12 +178,20 @@ func TestCheckCredit(t *testing.T) {
 	require.ErrorContains(t, err, "credit: truncated frame")
 }
 
-// FuzzDecode feeds two arbitrary frames to a decoder and a credit check: they
-// must never panic, an error names the link, and a decoded message fits the
-// pool. The seeds are valid frames of every kind and payload, chunked ones,
-// and control frames.
+// FuzzDecode feeds two arbitrary frames to a decoder and a credit check,
+// without a key and with one (the frames authenticated first, as Recv,
+// waitCredit and answerHello do): they must never panic, an error names the
+// link, and a decoded message fits the pool. The seeds are valid frames of
+// every kind and payload, chunked ones, and control frames, unsealed and
+// sealed.
 func FuzzDecode(f *testing.F) {
 	e := newEndpoint("fz", 1, channels.Up)
+	key := testKey(5)
+	data, credit, hello := subjects(e)
+	sealed := func(s *sealer, frame []byte) []byte {
+		return s.seal(append(frame, make([]byte, trailerSize)...)[:len(frame)])
+	}
+	dataSeal := newSealer(key, data)
 	msg := func(payload channels.Payload, rows, cols int) channels.Message {
 		v := make([]float64, rows*cols)
 		for i := range v {
@@ -200,27 +208,56 @@ func FuzzDecode(f *testing.F) {
 	f.Add(chunked[1], chunked[2])
 	f.Add(e.controlFrame(make([]byte, headerSize), frameCredit, 2), e.controlFrame(make([]byte, headerSize), frameHello, 0))
 	f.Add([]byte("PCNL"), []byte{})
+	for _, p := range channels.Payloads() {
+		f.Add(sealed(dataSeal, encodeFrames(e, 0, msg(p, 2, 3), 100)[0]), sealed(dataSeal, encodeFrames(e, 1, msg(p, 3, 3), 100)[0]))
+	}
+	chunkedSeal := newSealer(key, data)
+	f.Add(sealed(chunkedSeal, chunked[0]), sealed(chunkedSeal, chunked[1]))
+	f.Add(sealed(newSealer(key, credit), e.controlFrame(make([]byte, headerSize), frameCredit, 2)),
+		sealed(newSealer(key, hello), e.controlFrame(make([]byte, headerSize), frameHello, 0)))
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		d := newDecoder(e, 2, 3, 3)
-		for _, frame := range [][]byte{a, b} {
-			m, done, err := d.feed(frame)
-			if err != nil {
-				if !strings.HasPrefix(err.Error(), e.name+": ") {
-					t.Fatalf("error does not name the link: %v", err)
-				}
-				break
-			}
-			if done {
-				if m.Buf.Rows < 1 || m.Buf.Rows > 3 || m.Buf.Cols < 1 || m.Buf.Cols > 3 || len(m.Buf.Value()) != m.Buf.Rows*m.Buf.Cols {
-					t.Fatalf("decoded a %dx%d message from a 3x3 pool", m.Buf.Rows, m.Buf.Cols)
-				}
-				d.release(m)
-			}
-		}
+		keyed := newDecoder(e, 2, 3, 3)
+		keyed.open = newOpener(key, data, headerSize+8*9+trailerSize)
+		feed(t, e, d, a, b)
+		feed(t, e, keyed, a, b)
 		if _, err := e.checkCredit(a, 1, 2, false); err != nil && !strings.HasPrefix(err.Error(), e.name+": ") {
 			t.Fatalf("credit error does not name the link: %v", err)
 		}
+		if newOpener(key, credit, headerSize+trailerSize).open(a) == accepted {
+			if _, err := e.checkCredit(a, 1, 2, true); err != nil && !strings.HasPrefix(err.Error(), e.name+": ") {
+				t.Fatalf("credit error does not name the link: %v", err)
+			}
+		}
+		if newOpener(key, hello, headerSize+trailerSize).open(b) == accepted {
+			var h header
+			if parseHeader(b, &h, true) == nil && e.check(&h, frameHello) == nil && h.typ != frameHello {
+				t.Fatalf("a %v frame passed as a hello", h.typ)
+			}
+		}
 	})
+}
+
+// feed feeds frames to d as Recv does, until the first error.
+func feed(t *testing.T, e endpoint, d *decoder, frames ...[]byte) {
+	for _, frame := range frames {
+		if d.accept(frame) != accepted {
+			continue // dropped, as Recv drops it
+		}
+		m, done, err := d.feed(frame)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), e.name+": ") {
+				t.Fatalf("error does not name the link: %v", err)
+			}
+			return
+		}
+		if done {
+			if m.Buf.Rows < 1 || m.Buf.Rows > 3 || m.Buf.Cols < 1 || m.Buf.Cols > 3 || len(m.Buf.Value()) != m.Buf.Rows*m.Buf.Cols {
+				t.Fatalf("decoded a %dx%d message from a 3x3 pool", m.Buf.Rows, m.Buf.Cols)
+			}
+			d.release(m)
+		}
+	}
 }
 
 // TestFloatCodec: the copy of a little-endian host and the portable loop
