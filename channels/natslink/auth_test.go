@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
@@ -428,4 +429,43 @@ func subjectsData(e endpoint) string {
 	return d
 }
 
-var _ = context.Background
+// TestFloodOnTheWire: a flood of forged frames (4,000 of 8 KiB, 32 MiB) on
+// a keyed link's data subject while its receiver is not reading overflows
+// the client's queue, which holds only what the link's credits allow and a
+// margin: the receiver's next Recv is one error naming the slow consumer (a
+// frame of the run may be lost), not a hang, and the heap stays bounded by
+// that queue.
+func TestFloodOnTheWire(t *testing.T) {
+	const rows, cols, flood = 64, 16, 4000
+	srv := startServer(t, natsconn.Server{})
+	key := testKey(21)
+	p := newPair(t, dial(t, srv), dial(t, srv), Options{Run: "flood", Buffers: 1, Key: key}, 0, rows, cols)
+	up := newEndpoint("flood", 0, channels.Up)
+	data := subjectsData(up)
+	v := encodeFrames(up, 0, channels.Message{Kind: channels.Prediction, Buf: &channels.Buffer{Rows: rows, Cols: cols, Data: make([]float64, rows*cols)}}, 1<<20)[0]
+	forged := reseal(newSealer(testKey(22), data), append(v, make([]byte, trailerSize)...), nil)
+	intruder := dial(t, srv)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range flood {
+		require.NoError(t, intruder.Publish(data, forged))
+	}
+	require.NoError(t, intruder.Flush())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var err error
+	for err == nil {
+		var m channels.Message
+		if m, err = p.hi.UpRecv.Recv(ctx); err == nil {
+			p.hi.UpRecv.Release(m)
+		}
+	}
+	require.NoError(t, ctx.Err(), "Recv returned before the deadline")
+	require.ErrorContains(t, err, "natslink: run flood link 0-1 up: ")
+	require.ErrorContains(t, err, "slow consumer")
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	t.Logf("heap in use %d KiB before the flood, %d KiB after", before.HeapInuse>>10, after.HeapInuse>>10)
+	require.Less(t, int64(after.HeapInuse)-int64(before.HeapInuse), int64(4<<20), "heap growth")
+}

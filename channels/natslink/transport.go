@@ -384,6 +384,7 @@ func (b *linkBuilder) sender(e endpoint, maxRows, maxCols int) *sendEnd {
 	s.credits = b.chanSubscribe(credit, t.o.Buffers+16)
 	if b.err == nil {
 		s.creditSub = b.subs[len(b.subs)-1]
+		s.slow = s.creditSub.StatusChanged(nats.SubscriptionSlowConsumer)
 	}
 	return s
 }
@@ -404,14 +405,28 @@ func (b *linkBuilder) receiver(e endpoint, maxRows, maxCols int) *recvEnd {
 	r.frames = b.chanSubscribe(r.subject, t.o.Buffers*chunks+16)
 	if b.err == nil {
 		r.sub = b.subs[len(b.subs)-1]
+		r.slow = r.sub.StatusChanged(nats.SubscriptionSlowConsumer)
 		sub, err := t.nc.Subscribe(hello, r.answerHello)
-		if err != nil {
-			b.err = err
-		} else {
+		if err == nil {
 			b.subs = append(b.subs, sub)
+			// Hellos are header-sized and harmless when dropped (the sender
+			// asks again): a flood of them costs at most this much memory.
+			err = sub.SetPendingLimits(helloPending, helloPending*(headerSize+trailerSize))
 		}
+		b.err = err
 	}
 	return r
+}
+
+// helloPending bounds the hellos queued for a receiver's answer.
+const helloPending = 64
+
+// slowConsumer is the error of an end whose subscription dropped frames:
+// the client's queue (the channel, sized for every frame the end's credits
+// allow, and a margin) was full, which a flood of foreign frames can cause.
+// A frame of the run may be among those lost, so the link is broken.
+func slowConsumer(name, what string, n int) error {
+	return fmt.Errorf("%s: %d %s frames dropped by the client (slow consumer: its queue was full)", name, n, what)
 }
 
 func kindOf(d channels.Direction) channels.Kind {
@@ -440,9 +455,10 @@ type sendEnd struct {
 
 	credits   chan *nats.Msg
 	creditSub *nats.Subscription
-	seq       uint64 // messages sent
-	limit     uint64 // the receiver's credit limit: messages < limit may be sent
-	err       error  // sticky: the link is broken
+	slow      <-chan nats.SubStatus // the credit subscription's slow-consumer state
+	seq       uint64                // messages sent
+	limit     uint64                // the receiver's credit limit: messages < limit may be sent
+	err       error                 // sticky: the link is broken
 
 	messages, bytes, wire atomic.Uint64
 }
@@ -496,8 +512,7 @@ func (s *sendEnd) waitCredit(ctx context.Context) error {
 	case m = <-s.credits:
 	default:
 		if n, _ := s.creditSub.Dropped(); n > 0 {
-			s.err = fmt.Errorf("%s: %d credit frames dropped by the client (slow consumer)", s.name, n)
-			return s.err
+			return s.breakWith(slowConsumer(s.name, "credit", n))
 		}
 		var retry <-chan time.Time
 		var timer *time.Timer
@@ -517,6 +532,13 @@ func (s *sendEnd) waitCredit(ctx context.Context) error {
 				return ctx.Err()
 			case <-s.t.broken:
 				return s.t.err()
+			case _, ok := <-s.slow:
+				if !ok { // unsubscribed: the transport is closing
+					<-s.t.broken
+					return s.t.err()
+				}
+				n, _ := s.creditSub.Dropped()
+				return s.breakWith(slowConsumer(s.name, "credit", n))
 			case <-retry:
 				if err := s.t.publish(s.helloSubject, s.helloFrame()); err != nil {
 					return s.breakWith(s.t.publishFailed(s.name, "hello", err))
@@ -633,7 +655,8 @@ type recvEnd struct {
 	subject, creditSubject string
 	frames                 chan *nats.Msg
 	sub                    *nats.Subscription
-	limit                  atomic.Uint64 // Buffers + messages released
+	slow                   <-chan nats.SubStatus // sub's slow-consumer state
+	limit                  atomic.Uint64         // Buffers + messages released
 	err                    error
 
 	// Credits go out from Recv's goroutine (Release) and the client's
@@ -713,7 +736,7 @@ func (r *recvEnd) Recv(ctx context.Context) (channels.Message, error) {
 		case f = <-r.frames:
 		default:
 			if n, _ := r.sub.Dropped(); n > 0 {
-				r.err = fmt.Errorf("%s: %d frames dropped by the client (slow consumer)", r.dec.name, n)
+				r.err = slowConsumer(r.dec.name, "data", n)
 				return channels.Message{}, r.err
 			}
 			select {
@@ -722,6 +745,14 @@ func (r *recvEnd) Recv(ctx context.Context) (channels.Message, error) {
 				return channels.Message{}, ctx.Err()
 			case <-r.t.broken:
 				return channels.Message{}, r.t.err()
+			case _, ok := <-r.slow:
+				if !ok { // unsubscribed: the transport is closing
+					<-r.t.broken
+					return channels.Message{}, r.t.err()
+				}
+				n, _ := r.sub.Dropped()
+				r.err = slowConsumer(r.dec.name, "data", n)
+				return channels.Message{}, r.err
 			}
 		}
 		if f.Subject != r.subject {
