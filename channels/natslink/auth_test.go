@@ -432,9 +432,11 @@ func subjectsData(e endpoint) string {
 // TestFloodOnTheWire: a flood of forged frames (4,000 of 8 KiB, 32 MiB) on
 // a keyed link's data subject while its receiver is not reading overflows
 // the client's queue, which holds only what the link's credits allow and a
-// margin: the receiver's next Recv is one error naming the slow consumer (a
-// frame of the run may be lost), not a hang, and the heap stays bounded by
-// that queue.
+// margin (17 frames here): the receiver's next Recv is one error naming the
+// slow consumer (a frame of the run may be lost), not a hang. The heap is
+// logged, not checked: the embedded server in this process buffers part of
+// the flood for the slow client (TestFloodBounded checks the receiver's own
+// memory).
 func TestFloodOnTheWire(t *testing.T) {
 	const rows, cols, flood = 64, 16, 4000
 	srv := startServer(t, natsconn.Server{})
@@ -466,6 +468,6 @@ func TestFloodOnTheWire(t *testing.T) {
 	require.ErrorContains(t, err, "slow consumer")
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	t.Logf("heap in use %d KiB before the flood, %d KiB after", before.HeapInuse>>10, after.HeapInuse>>10)
-	require.Less(t, int64(after.HeapInuse)-int64(before.HeapInuse), int64(4<<20), "heap growth")
+	t.Logf("heap in use %d KiB before the flood, %d KiB after (the server's buffers included)", before.HeapInuse>>10, after.HeapInuse>>10)
+	require.Equal(t, 17, cap(p.hi.UpRecv.(*recvEnd).frames), "the client's queue of the receiver")
 }
