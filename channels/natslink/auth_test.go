@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -470,4 +471,34 @@ func TestFloodOnTheWire(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	t.Logf("heap in use %d KiB before the flood, %d KiB after (the server's buffers included)", before.HeapInuse>>10, after.HeapInuse>>10)
 	require.Equal(t, 17, cap(p.hi.UpRecv.(*recvEnd).frames), "the client's queue of the receiver")
+}
+
+// TestRejectsCountAndWarnOnce: counts add up by kind and reason, in a fixed
+// order, and each kind is logged once, at its first rejection, naming the
+// receiver and the reason.
+func TestRejectsCountAndWarnOnce(t *testing.T) {
+	var lines []string
+	r := NewRejects(func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) })
+	for _, a := range []struct {
+		k   frameKind
+		why reason
+	}{{kindMessage, reasonReplay}, {kindData, reasonMAC}, {kindData, reasonMAC}, {kindData, reasonOversize}, {kindMessage, reasonMAC}, {kindCredit, reasonStale}} {
+		r.add(a.k, a.why, "natslink: run r1 link 0-1 up")
+	}
+	require.Equal(t, []Rejected{
+		{"data", "mac", 2}, {"data", "oversize", 1}, {"credit", "stale", 1}, {"message", "mac", 1}, {"message", "replay", 1},
+	}, r.Counts())
+	require.Equal(t, []string{
+		"natslink: run r1 link 0-1 up: dropped a message frame: its counter was already seen (replayed); later message frames dropped are counted, not logged",
+		"natslink: run r1 link 0-1 up: dropped a data frame: authentication failed (forged, altered, under another key, or moved from another subject); later data frames dropped are counted, not logged",
+		"natslink: run r1 link 0-1 up: dropped a credit frame: an authentic frame of another publisher session (recorded earlier and replayed); later credit frames dropped are counted, not logged",
+	}, lines)
+	require.Empty(t, NewRejects(nil).Counts())
+}
+
+// TestKeyLength: a key is KeySize bytes or nil.
+func TestKeyLength(t *testing.T) {
+	srv := startServer(t, natsconn.Server{})
+	_, err := New(dial(t, srv), Options{Run: "k", Key: make([]byte, 31)})
+	require.EqualError(t, err, "natslink: run k: run key of 31 bytes; it must have 32")
 }
