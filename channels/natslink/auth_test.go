@@ -114,7 +114,16 @@ func TestAttacksOnTheWire(t *testing.T) {
 			f[32] ^= 1 // the step
 			return f
 		}, "mac", every, false)},
-		{"unauthenticated", onUp(func(_ *attacker, f []byte, _ int) []byte { return unseal(f) }, "mac", every, false)},
+		{"unauthenticated", func(a *attacker, subject string, frame []byte, i int, last bool) (before, after []published) {
+			if subject != a.upData {
+				return nil, nil
+			}
+			f, why := unseal(frame), "mac"
+			if len(f) < headerSize+trailerSize {
+				why = "malformed" // too short to be authenticated
+			}
+			return []published{{a.upData, f, Rejected{"data", why, 1}}}, nil
+		}},
 		{"chunk count 0", onUp(func(a *attacker, f []byte, _ int) []byte { return reseal(a.wrongKey, f, u32(52, 0)) }, "mac", every, false)},
 		{"chunk count 4294967295", onUp(func(_ *attacker, f []byte, _ int) []byte {
 			f = append([]byte(nil), f...)
@@ -127,7 +136,7 @@ func TestAttacksOnTheWire(t *testing.T) {
 		{"truncated", onUp(func(_ *attacker, f []byte, _ int) []byte { return f[:len(f)-5] }, "malformed", every, false)},
 		{"truncated to a header", onUp(func(_ *attacker, f []byte, _ int) []byte { return f[:headerSize] }, "malformed", every, false)},
 		{"oversize", onUp(func(_ *attacker, f []byte, _ int) []byte {
-			return append(append([]byte(nil), f...), make([]byte, 64)...)
+			return append(append([]byte(nil), f...), make([]byte, 8*rows*cols)...)
 		}, "oversize", every, false)},
 		{"moved from the other direction", func(a *attacker, subject string, frame []byte, i int, last bool) (before, after []published) {
 			if subject != a.downData || last {
@@ -150,81 +159,114 @@ func TestAttacksOnTheWire(t *testing.T) {
 			return []published{{a.upHello, []byte("PCNL hello"), Rejected{"credit", "malformed", 1}}}, nil
 		}},
 	}
-	for i, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			key := testKey(uint64(i))
-			run := "attack" + string(rune('a'+i))
-			o := Options{Run: run, Buffers: 1, Key: key}
-			a := &attacker{key: key, otherKey: testKey(1000), prev: map[string][]byte{}}
-			up, down := newEndpoint(run, 0, channels.Up), newEndpoint(run, 0, channels.Down)
-			a.upData, a.upCredit, a.upHello = subjects(up)
-			a.downData, _, _ = subjects(down)
-			a.session, a.wrongKey = newSealer(key, a.upData), newSealer(a.otherKey, a.upData)
-			var mu sync.Mutex
-			expect := map[Rejected]uint64{}
-			counts := map[string]int{}
-			hook := func(nc *nats.Conn, subject string, frame []byte, last func(subject string, i int) bool) error {
-				mu.Lock()
-				defer mu.Unlock()
-				i := counts[subject]
-				counts[subject]++
-				before, after := tc.attack(a, subject, append([]byte(nil), frame...), i, last(subject, i))
-				for _, p := range before {
-					require.NoError(t, nc.Publish(p.subject, p.frame))
-					expect[p.want]++
-				}
-				if err := nc.Publish(subject, frame); err != nil {
-					return err
-				}
-				for _, p := range after {
-					require.NoError(t, nc.Publish(p.subject, p.frame))
-					expect[p.want]++
-				}
-				a.prev[subject] = append([]byte(nil), frame...)
-				return nil
-			}
-			// Data frames: steps on each direction; credits: one each at the start and per release.
-			last := func(subject string, i int) bool {
-				return (subject == a.upData || subject == a.downData) && i == steps-1
-			}
-			p := hookedPair(t, dial(t, srv), dial(t, srv), o, rows, cols, hook, last)
-			got := lockstep(t, p, rows, cols, steps)
-			require.Equal(t, want, got, "the run's numbers")
-			all := map[Rejected]uint64{}
-			for _, tr := range []*Transport{p.loT, p.hiT} {
-				for _, r := range tr.Rejects().Counts() {
-					all[Rejected{Kind: r.Kind, Reason: r.Reason, Count: 1}] += r.Count
-				}
-			}
-			require.NotEmpty(t, expect, "the attack published nothing")
-			for k, n := range expect {
-				if k.Kind == "credit" {
-					// A credit after the sender's last wait is never read.
-					require.LessOrEqual(t, all[k], n, "%s/%s", k.Kind, k.Reason)
-					require.Positive(t, all[k], "%s/%s", k.Kind, k.Reason)
-					delete(all, k)
-					continue
-				}
-				require.Equal(t, n, all[k], "%s/%s counted", k.Kind, k.Reason)
-				delete(all, k)
-			}
-			require.Empty(t, all, "rejections of frames nobody forged")
-		})
+	// Chunked: 7 float64s a frame, so a 5 x 12 value takes 9 frames.
+	const chunkFloats = 7
+	frames := map[bool][2]int{false: {steps, steps}} // data frames up and down
+	var chunkedFrames [2]int
+	for _, r := range want {
+		n := 1
+		if channels.Payload(r[2]) == channels.Full {
+			n = (rows*cols + chunkFloats - 1) / chunkFloats
+		}
+		if channels.Kind(r[0]) == channels.Prediction {
+			chunkedFrames[0] += n
+		} else {
+			chunkedFrames[1] += n
+		}
 	}
+	frames[true] = chunkedFrames
+	for _, chunked := range []bool{false, true} {
+		for i, tc := range tests {
+			name := tc.name
+			if chunked {
+				name += ", chunked"
+			}
+			t.Run(name, func(t *testing.T) {
+				o := Options{Run: fmt.Sprintf("attack%d%v", i, chunked), Buffers: 1, Key: testKey(uint64(i))}
+				if chunked {
+					o.MaxChunkBytes = headerSize + 8*chunkFloats + trailerSize
+				}
+				attackLink(t, srv, o, tc.attack, want, frames[chunked])
+			})
+		}
+	}
+}
+
+// attackLink runs the lockstep exchange of 5 x 12 values for 40 steps over
+// a keyed link (o) whose frames attack surrounds with its own. The exchange
+// must give want, and every frame the attack added must be counted. frames
+// are the data frames the exchange sends up and down.
+func attackLink(t *testing.T, srv *natsconn.Embedded, o Options, attack attack, want [][]uint64, frames [2]int) {
+	const rows, cols, steps = 5, 12, 40
+	a := &attacker{key: o.Key, otherKey: testKey(1000), prev: map[string][]byte{}}
+	up, down := newEndpoint(o.Run, 0, channels.Up), newEndpoint(o.Run, 0, channels.Down)
+	a.upData, a.upCredit, a.upHello = subjects(up)
+	a.downData, _, _ = subjects(down)
+	a.session, a.wrongKey = newSealer(o.Key, a.upData), newSealer(a.otherKey, a.upData)
+	var mu sync.Mutex
+	expect := map[Rejected]uint64{}
+	counts := map[string]int{}
+	last := func(subject string, i int) bool {
+		return subject == a.upData && i == frames[0]-1 || subject == a.downData && i == frames[1]-1
+	}
+	hook := func(nc *nats.Conn, subject string, frame []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		i := counts[subject]
+		counts[subject]++
+		before, after := attack(a, subject, append([]byte(nil), frame...), i, last(subject, i))
+		for _, p := range before {
+			require.NoError(t, nc.Publish(p.subject, p.frame))
+			expect[p.want]++
+		}
+		if err := nc.Publish(subject, frame); err != nil {
+			return err
+		}
+		for _, p := range after {
+			require.NoError(t, nc.Publish(p.subject, p.frame))
+			expect[p.want]++
+		}
+		a.prev[subject] = append([]byte(nil), frame...)
+		return nil
+	}
+	p := hookedPair(t, dial(t, srv), dial(t, srv), o, rows, cols, hook)
+	got := lockstep(t, p, rows, cols, steps)
+	require.Equal(t, want, got, "the run's numbers")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, frames[0], counts[a.upData], "data frames up")
+	all := map[Rejected]uint64{}
+	for _, tr := range []*Transport{p.loT, p.hiT} {
+		for _, r := range tr.Rejects().Counts() {
+			all[Rejected{Kind: r.Kind, Reason: r.Reason, Count: 1}] += r.Count
+		}
+	}
+	require.NotEmpty(t, expect, "the attack published nothing")
+	for k, n := range expect {
+		if k.Kind == "credit" {
+			// A credit after the sender's last wait is never read.
+			require.LessOrEqual(t, all[k], n, "%s/%s", k.Kind, k.Reason)
+			require.Positive(t, all[k], "%s/%s", k.Kind, k.Reason)
+		} else {
+			require.Equal(t, n, all[k], "%s/%s counted", k.Kind, k.Reason)
+		}
+		delete(all, k)
+	}
+	require.Empty(t, all, "rejections of frames nobody forged")
 }
 
 // hookedPair is newPair with every frame each process publishes passed to
 // hook, which publishes it and whatever an attacker adds on the process's
 // connection: one connection, so the order is certain.
 func hookedPair(t *testing.T, lowerConn, upperConn *nats.Conn, o Options, rows, cols int,
-	hook func(nc *nats.Conn, subject string, frame []byte, last func(string, int) bool) error, last func(string, int) bool) pair {
+	hook func(nc *nats.Conn, subject string, frame []byte) error) pair {
 	t.Helper()
 	lo, hi := o, o
 	lo.Lo, lo.Hi, hi.Lo, hi.Hi = 0, 0, 1, 1
 	loT, hiT := newTransport(t, lowerConn, lo), newTransport(t, upperConn, hi)
 	for _, tr := range []*Transport{loT, hiT} {
 		nc := tr.nc
-		tr.pub = func(subject string, frame []byte) error { return hook(nc, subject, frame, last) }
+		tr.pub = func(subject string, frame []byte) error { return hook(nc, subject, frame) }
 	}
 	a, err := loT.Link(0, rows, cols, rows, cols)
 	require.NoError(t, err)
