@@ -400,7 +400,8 @@ func (b *linkBuilder) receiver(e endpoint, maxRows, maxCols int) *recvEnd {
 	r.dec.open = newOpener(t.o.Key, r.subject, headerSize+8*min(maxRows*maxCols, t.chunkFloats)+trailerSize)
 	r.limit.Store(uint64(t.o.Buffers))
 	// Frames in flight: every credit's message, chunked, and a margin for
-	// foreign frames, which are errors anyway.
+	// foreign frames (dropped with a key, errors without): a flood beyond it
+	// is a slow consumer, an error of the link.
 	chunks := (maxRows*maxCols + t.chunkFloats - 1) / t.chunkFloats
 	r.frames = b.chanSubscribe(r.subject, t.o.Buffers*chunks+16)
 	if b.err == nil {
