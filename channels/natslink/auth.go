@@ -158,6 +158,12 @@ var reasonWords = [numReasons]string{"",
 //
 // The checks run before any field of the frame is trusted. It is not safe
 // for concurrent use.
+//
+// Before the first authentic frame nothing tells the current publisher from
+// an earlier one under the same key and subject: a frame recorded from an
+// earlier run with the same run ID and key could be replayed to a receiver
+// that has not yet heard its publisher. A key therefore serves one run
+// (a run ID's subjects), or the subjects of each session must differ.
 type opener struct {
 	key     []byte
 	subject string
