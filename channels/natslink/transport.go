@@ -453,6 +453,7 @@ type sendEnd struct {
 	chunkFloats           int
 	seal, helloSeal       *sealer // nil without a key
 	creditOpen            *opener // nil without a key
+	helloSent             bool    // the first hello has gone
 
 	credits   chan *nats.Msg
 	creditSub *nats.Subscription
@@ -519,8 +520,14 @@ func (s *sendEnd) waitCredit(ctx context.Context) error {
 		var timer *time.Timer
 		wait := 5 * time.Millisecond
 		if s.limit == 0 {
-			if err := s.t.publish(s.helloSubject, s.helloFrame()); err != nil {
-				return s.breakWith(s.t.publishFailed(s.name, "hello", err))
+			// The first wait asks at once; a later one (after a dropped
+			// credit) only when the timer says so, so that forged credits
+			// do not draw a hello each.
+			if !s.helloSent {
+				s.helloSent = true
+				if err := s.t.publish(s.helloSubject, s.helloFrame()); err != nil {
+					return s.breakWith(s.t.publishFailed(s.name, "hello", err))
+				}
 			}
 			timer = time.NewTimer(wait)
 			defer timer.Stop()
