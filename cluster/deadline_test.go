@@ -100,7 +100,7 @@ func fakeWorkers(t *testing.T, run string, ranges []Range, opts Options, f *fixt
 			}
 		}
 	}()
-	opts.Conn, opts.Run, opts.Workers, opts.JoinTimeout = nc, run, ranges, 20*time.Second
+	opts.Conn, opts.Run, opts.Workers, opts.JoinTimeout, opts.Key = nc, run, ranges, 20*time.Second, testKey
 	cfg := pcnet.Config{Variant: pcnet.Standard, Steps: 3, Gamma: 0.5, MaxBatch: 8, Optimizer: adam}
 	co, err := NewCoordinator(testCtx(t), opts, layer.CloneAll(f.layers), cfg)
 	close(stopHellos)
@@ -171,7 +171,7 @@ func TestWorkerCoordinatorDeadline(t *testing.T) {
 			ended := make(chan error, 1)
 			r := Range{0, 3}
 			go func() {
-				ended <- Serve(testCtx(t), WorkerOptions{Conn: wc, Run: "wdeadline", Nodes: r, Timeout: timeout, JoinTimeout: join, clock: clk})
+				ended <- Serve(testCtx(t), WorkerOptions{Conn: wc, Key: testKey, Run: "wdeadline", Nodes: r, Timeout: timeout, JoinTimeout: join, clock: clk})
 			}()
 			if !setUp {
 				err := requireDeadline(t, clk, join, timeout/10, ended)
@@ -183,7 +183,7 @@ func TestWorkerCoordinatorDeadline(t *testing.T) {
 			nc := dial(t, c.srv, "coordinator")
 			defer nc.Close()
 			cfg := pcnet.Config{Variant: pcnet.Standard, Steps: 3, Gamma: 0.5, MaxBatch: 8, Optimizer: adam}
-			co, err := NewCoordinator(testCtx(t), Options{Conn: nc, Run: "wdeadline", Workers: []Range{r}, Timeout: time.Hour, JoinTimeout: 20 * time.Second}, layer.CloneAll(f.layers), cfg)
+			co, err := NewCoordinator(testCtx(t), Options{Conn: nc, Key: testKey, Run: "wdeadline", Workers: []Range{r}, Timeout: time.Hour, JoinTimeout: 20 * time.Second}, layer.CloneAll(f.layers), cfg)
 			require.NoError(t, err)
 			_, err = co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
 			require.NoError(t, err)

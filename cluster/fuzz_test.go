@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"github.com/nats-io/nats.go"
 	"testing"
 
 	"github.com/pcnet/pcnet/channels/natslink"
@@ -13,8 +14,8 @@ import (
 func framesOf(t testing.TB, run string, maxFrame int, ms ...*message) [][][]byte {
 	s := &sender{run: run, maxFrame: maxFrame, writers: map[string]*natslink.MessageWriter{}}
 	var frames [][]byte
-	s.publish = func(_ string, frame []byte) error {
-		frames = append(frames, append([]byte(nil), frame...))
+	s.publish = func(m *nats.Msg) error {
+		frames = append(frames, append([]byte(nil), m.Data...))
 		return nil
 	}
 	var out [][][]byte
@@ -41,7 +42,7 @@ func FuzzAssemble(f *testing.F) {
 	f.Add(frames[len(frames)-1], frames[0])
 	f.Add([]byte("PCNL"), []byte{})
 	f.Fuzz(func(t *testing.T, a, b []byte) {
-		r := newReceiver("fz", 1)
+		r := newReceiver("fz", 1, unlimited)
 		for _, fr := range [][]byte{a, b} {
 			m, err := r.feed(fr)
 			if err != nil && m != nil {
@@ -59,7 +60,7 @@ func TestReceiverRejects(t *testing.T) {
 	both := framesOf(t, "r1", 1100, m, &message{Kind: kindStop})
 	frames, stop := both[0], both[1]
 	require.Greater(t, len(frames), 2, "the test needs a chunked message")
-	r := newReceiver("r1", 1)
+	r := newReceiver("r1", 1, unlimited)
 	for i, fr := range append(frames, stop...) {
 		got, err := r.feed(fr)
 		require.NoError(t, err)
@@ -90,7 +91,7 @@ func TestReceiverRejects(t *testing.T) {
 		{"undecodable", [][]byte{garbage}, "undecodable message"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newReceiver("r1", 1)
+			r := newReceiver("r1", 1, unlimited)
 			var err error
 			for _, fr := range tc.frames {
 				if _, err = r.feed(fr); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/gob"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"strconv"
@@ -47,6 +48,9 @@ func (k msgKind) String() string {
 type message struct {
 	Kind msgKind
 	Seq  uint64 // batch or fetch sequence number; a reply carries its command's
+	// From is the coordinator that sent a command (its claim's ID); a worker takes the
+	// commands of the coordinator that set it up and drops the others'.
+	From coordID
 
 	// hello, failed
 	Lo, Hi int
@@ -76,7 +80,20 @@ type message struct {
 	Links     []channels.Traffic // of the links the worker receives over NATS, since its last report
 	Fault     string
 	NonFinite bool
+	// the messages the worker dropped since its last report (its own and its links')
+	Rejected []Rejected
 }
+
+// coordID names a coordinator: random, made when it claims its run (claim.go).
+type coordID [16]byte
+
+func (id coordID) String() string { return hex.EncodeToString(id[:]) }
+func (id coordID) isZero() bool   { return id == coordID{} }
+
+// fromHeader is the NATS header that names the coordinator of a command's frames, so that
+// a worker can assemble its own coordinator's apart from any other's (inbox.bound). The
+// message itself carries the ID again (message.From), which is what a worker trusts.
+const fromHeader = "Pcnet-Coordinator"
 
 // layerState is one weight layer's theta and its optimiser states (weight, bias).
 type layerState struct {
@@ -207,7 +224,8 @@ func nodeSubject(run string, lo int) string { return "pcnet." + run + ".node." +
 // reordered.
 type sender struct {
 	run      string
-	publish  func(subject string, frame []byte) error // nc.Publish; tests intercept it
+	from     coordID                 // a coordinator's: its frames carry fromHeader
+	publish  func(m *nats.Msg) error // nc.PublishMsg; tests intercept it
 	maxFrame int
 
 	mu      sync.Mutex
@@ -215,7 +233,7 @@ type sender struct {
 }
 
 func newSender(nc *nats.Conn, run string) *sender {
-	return &sender{run: run, publish: nc.Publish, maxFrame: int(nc.MaxPayload()), writers: map[string]*natslink.MessageWriter{}}
+	return &sender{run: run, publish: nc.PublishMsg, maxFrame: int(nc.MaxPayload()), writers: map[string]*natslink.MessageWriter{}}
 }
 
 // send publishes m on subject, the subject of node lo's worker.
@@ -234,7 +252,13 @@ func (s *sender) send(subject string, lo int, m *message) error {
 		}
 		s.writers[subject] = w
 	}
-	err := w.Write(buf.Bytes(), func(frame []byte) error { return s.publish(subject, frame) })
+	var hdr nats.Header
+	if !s.from.isZero() {
+		hdr = nats.Header{fromHeader: []string{s.from.String()}}
+	}
+	err := w.Write(buf.Bytes(), func(frame []byte) error {
+		return s.publish(&nats.Msg{Subject: subject, Header: hdr, Data: frame})
+	})
 	if err != nil {
 		return fmt.Errorf("publishing the %v message on %s: %w", m.Kind, subject, err)
 	}
@@ -242,10 +266,16 @@ func (s *sender) send(subject string, lo int, m *message) error {
 }
 
 // receiver assembles the messages of one subject and decodes them.
-type receiver struct{ r *natslink.MessageReader }
+type receiver struct {
+	r     *natslink.MessageReader
+	limit func() int64 // bytes of an assembled message, as the receiver knows them now
+}
 
-func newReceiver(run string, lo int) *receiver {
-	return &receiver{natslink.NewMessageReader(run, lo)}
+// newReceiver reads run's messages on the subject of node lo, of at most limit bytes.
+// The limit is checked here on the assembled message; natslink's per-message limit,
+// once its reader takes one, stops a larger one at its first chunk.
+func newReceiver(run string, lo int, limit func() int64) *receiver {
+	return &receiver{r: natslink.NewMessageReader(run, lo), limit: limit}
 }
 
 // feed takes one frame; it returns the message when its last chunk has arrived.
@@ -253,6 +283,9 @@ func (r *receiver) feed(frame []byte) (*message, error) {
 	body, done, err := r.r.Feed(frame)
 	if err != nil || !done {
 		return nil, err
+	}
+	if limit := r.limit(); int64(len(body)) > limit {
+		return nil, fmt.Errorf("a message of %d bytes; the most this subject carries now is %d", len(body), limit)
 	}
 	m := new(message)
 	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(m); err != nil {

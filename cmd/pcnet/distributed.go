@@ -29,6 +29,7 @@ type natsFlags struct {
 	nkey, creds               string
 	caFile, certFile, keyFile string
 	timeout, joinTimeout      time.Duration
+	runKeyFile, runKeyEnv     string // the run key (cluster.LoadKey)
 }
 
 func (n *natsFlags) register(fs *flag.FlagSet) {
@@ -43,6 +44,8 @@ func (n *natsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.caFile, "nats-ca", "", "TLS: `file` of the CA certificates that sign the server's")
 	fs.StringVar(&n.certFile, "nats-cert", "", "TLS: client certificate `file` (with -nats-key)")
 	fs.StringVar(&n.keyFile, "nats-key", "", "TLS: client key `file` (with -nats-cert)")
+	fs.StringVar(&n.runKeyFile, "run-key-file", "", "`file` holding the run key (64 hex digits), the same for the coordinator and every worker of the run; -workers makes its own")
+	fs.StringVar(&n.runKeyEnv, "run-key-env", "", "environment `variable` holding the run key (64 hex digits)")
 	fs.DurationVar(&n.timeout, "timeout", cluster.DefaultTimeout, "a worker or coordinator silent this long counts as gone and stops the run")
 	fs.DurationVar(&n.joinTimeout, "join-timeout", cluster.DefaultJoinTimeout, "how long to wait for the workers to join (coordinator) or for the setup (worker)")
 }
@@ -66,6 +69,11 @@ func (n *natsFlags) clientOptions(name string) natsconn.ClientOptions {
 		NKeySeedFile: n.nkey, CredsFile: n.creds,
 		CAFile: n.caFile, CertFile: n.certFile, KeyFile: n.keyFile,
 	}
+}
+
+// key loads the run key from -run-key-file or -run-key-env.
+func (n *natsFlags) key() ([]byte, error) {
+	return cluster.LoadKey(natsconn.Secret{File: n.runKeyFile, Env: n.runKeyEnv})
 }
 
 func (n *natsFlags) dial(ctx context.Context, name string) (*nats.Conn, error) {
@@ -115,12 +123,16 @@ func runWorker(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return usagef("-nodes: %v", err)
 	}
+	key, err := f.nats.key()
+	if err != nil {
+		return err
+	}
 	nc, err := f.nats.dial(ctx, fmt.Sprintf("pcnet worker %v of run %s", r, f.run))
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	return cluster.Serve(ctx, cluster.WorkerOptions{Conn: nc, Run: f.run, Nodes: r, Name: f.name, Timeout: f.nats.timeout, JoinTimeout: f.nats.joinTimeout})
+	return cluster.Serve(ctx, cluster.WorkerOptions{Conn: nc, Key: key, Run: f.run, Nodes: r, Name: f.name, Timeout: f.nats.timeout, JoinTimeout: f.nats.joinTimeout})
 }
 
 // clusterFlags are train's and compare's flags for running the nodes in workers.
@@ -198,6 +210,9 @@ func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcn
 		ranges, err := cluster.ParsePlacement(c.placement, len(layers)+1)
 		if err != nil {
 			return nil, usagef("-placement: %v", err)
+		}
+		if o.Key, err = c.nats.key(); err != nil {
+			return nil, err
 		}
 		o.Dial, o.Run, o.Placement = c.nats.clientOptions("pcnet coordinator of run "+c.run), c.run, ranges
 	}
