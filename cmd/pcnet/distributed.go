@@ -193,12 +193,24 @@ func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) err
 // cluster.Start started, closed by its Close.
 type clusterLearner struct{ *cluster.Cluster }
 
+// linkMetrics receives the links' traffic and the rejected messages that the workers
+// report (metrics.Metrics).
+type linkMetrics interface {
+	AddLinkTraffic(channels.Traffic) error
+	AddRejected(kind, reason string, n uint64)
+}
+
 // start starts (or joins) the workers and the coordinator of a run on layers,
-// printing where every node runs; traffic (nil: none) receives the links' traffic.
-func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, traffic func(channels.Traffic) error, stdout, stderr io.Writer) (*clusterLearner, error) {
+// printing where every node runs; m (nil: none) receives the links' traffic and the
+// rejected messages.
+func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, m linkMetrics, stdout, stderr io.Writer) (*clusterLearner, error) {
 	o := cluster.StartOptions{
 		Workers: c.workers, Stderr: stderr, Log: stdout,
-		Timeout: c.nats.timeout, JoinTimeout: c.nats.joinTimeout, Delay: c.linkDelay, Traffic: traffic,
+		Timeout: c.nats.timeout, JoinTimeout: c.nats.joinTimeout, Delay: c.linkDelay,
+	}
+	if m != nil {
+		o.Traffic = m.AddLinkTraffic
+		o.Rejected = func(r cluster.Rejected) { m.AddRejected(r.Kind, r.Reason, r.N) }
 	}
 	if c.workers > 0 {
 		exe, err := os.Executable()

@@ -1,0 +1,223 @@
+package cluster
+
+import (
+	"math"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
+)
+
+// runAll steps every batch of f through co, calling between(i) before batch i, and
+// returns the run's outcome after a Sync.
+func runAll(t *testing.T, co *Coordinator, f *fixture, between func(i int)) outcome {
+	t.Helper()
+	var got outcome
+	for i, b := range f.batches {
+		between(i)
+		loss, err := co.Step(testCtx(t), b.x, b.labels)
+		require.NoError(t, err, "batch %d", i)
+		got.losses = append(got.losses, math.Float64bits(loss))
+	}
+	require.NoError(t, co.Sync(testCtx(t)))
+	got.params = stateOf(co.Layers(), co.Optimizers())
+	return got
+}
+
+// countFrames counts the frames published on every worker's command subject of run.
+func countFrames(t *testing.T, nc *nats.Conn, run string) func() int {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	sub, err := nc.Subscribe("pcnet."+run+".node.*.cmd", func(*nats.Msg) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	require.NoError(t, nc.Flush())
+	return func() int {
+		require.NoError(t, nc.Flush())
+		mu.Lock()
+		defer mu.Unlock()
+		return n
+	}
+}
+
+// TestSecondCoordinatorFailsAtOnce: a coordinator started on a run ID in use fails at
+// once with a line naming the run and the first coordinator's pid and host, sends
+// nothing to the first run's workers, and the first run ends bit for bit as an
+// undisturbed one.
+func TestSecondCoordinatorFailsAtOnce(t *testing.T) {
+	const h = 2
+	f := newFixture(h, 41)
+	cfg := pcnet.Config{Variant: pcnet.Standard, Steps: h + 1, Gamma: 0.5, MaxBatch: 8, Optimizer: adam}
+	want := inProcess(t, f, cfg)
+	ranges := []Range{{0, 1}, {2, 3}}
+	c := startCluster(t, "taken", ranges, 2*time.Second)
+	co, nc := c.coordinator(t, f, cfg, 2*time.Second)
+	defer nc.Close()
+	spy := dial(t, c.srv, "spy")
+	defer spy.Close()
+	frames := countFrames(t, spy, "taken")
+	got := runAll(t, co, f, func(i int) {
+		if i != 2 {
+			return
+		}
+		before := frames()
+		nc2 := dial(t, c.srv, "second coordinator")
+		defer nc2.Close()
+		_, err := NewCoordinator(testCtx(t), Options{Conn: nc2, Key: testKey, Run: "taken", Workers: ranges, Timeout: 2 * time.Second}, layer.CloneAll(f.layers), cfg)
+		require.Error(t, err)
+		require.Regexp(t, `^cluster: run taken is taken: its coordinator, pid \d+ on \S+, holds it; give this run another ID$`, err.Error())
+		require.NoError(t, nc2.Flush())
+		require.Equal(t, before, frames(), "the second coordinator sent nothing to the workers")
+	})
+	require.NoError(t, co.Close())
+	for i := range ranges {
+		require.NoError(t, c.wait(t, i, 5*time.Second), "worker %d", i)
+	}
+	require.Equal(t, want.losses, got.losses)
+	require.Equal(t, want.params, got.params)
+}
+
+// TestClaimRace: of coordinators claiming one run at the same time, exactly one holds it.
+func TestClaimRace(t *testing.T) {
+	c := startCluster(t, "unused", nil, time.Minute)
+	for _, n := range []int{2, 3} {
+		var wg sync.WaitGroup
+		claims := make([]*claim, n)
+		errs := make([]error, n)
+		for i := range n {
+			nc := dial(t, c.srv, "claimant")
+			defer nc.Close()
+			wg.Go(func() {
+				var me claimMsg
+				me.ID[0], me.PID, me.Host = byte(i+1), i, "h"
+				claims[i], errs[i] = claimRun(testCtx(t), nc, "race", me, 200*time.Millisecond, &rejections{})
+			})
+		}
+		wg.Wait()
+		held := 0
+		for i := range n {
+			if errs[i] == nil {
+				held++
+				claims[i].release()
+			} else {
+				require.ErrorContains(t, errs[i], "cluster: run race is taken")
+			}
+		}
+		require.Equal(t, 1, held, "%d claimants", n)
+	}
+}
+
+// commander sends commands on the workers' subjects as a coordinator of id would.
+func commander(t *testing.T, nc *nats.Conn, run string, id coordID) *sender {
+	s := newSender(nc, run)
+	s.from = id
+	return s
+}
+
+// setupOf is the setup a coordinator of id sends the worker of r for f's network.
+func setupOf(f *fixture, r Range, id coordID, maxBatch int) *message {
+	sizes := []int{f.layers[0].In()}
+	for _, d := range f.layers {
+		sizes = append(sizes, d.Out())
+	}
+	m := &message{Kind: kindSetup, Seq: 1, From: id, LinkRun: "links-1",
+		Net: spec.Run{Sizes: sizes, Activation: layer.Tanh, Loss: "nll", Algorithm: spec.PC, Optimizer: adam, Batch: maxBatch,
+			PC: spec.PCSettings{Steps: 3, Gamma: 0.5, K: 1, Engine: pcnet.Parallel, Schedule: pcnet.Event}}}
+	for l := r.Lo; l <= min(r.Hi, len(f.layers)-1); l++ {
+		p := f.layers[l].Params()
+		m.Layers = append(m.Layers, captureLayer(f.layers[l], [2]*optim.State{adam.NewState(len(p[0])), adam.NewState(len(p[1]))}))
+	}
+	return m
+}
+
+// serveOne runs one worker of run on nodes r and returns its end.
+func serveOne(t *testing.T, c *testCluster, run string, r Range) <-chan error {
+	wc := dial(t, c.srv, "worker")
+	t.Cleanup(wc.Close)
+	ended := make(chan error, 1)
+	go func() {
+		ended <- Serve(testCtx(t), WorkerOptions{Conn: wc, Key: testKey, Run: run, Nodes: r, Timeout: 5 * time.Second, JoinTimeout: 20 * time.Second})
+	}()
+	return ended
+}
+
+func waitEnd(t *testing.T, ended <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-ended:
+		return err
+	case <-testCtx(t).Done():
+		t.Fatal("the worker did not end")
+	}
+	return nil
+}
+
+// TestWorkerRefusesOversizedSetup: a setup declaring widths its theta does not have is
+// refused before anything is allocated by them (a few hundred bytes that declare 2 x
+// 128 MiB of weights), and the worker ends with one line saying why.
+func TestWorkerRefusesOversizedSetup(t *testing.T) {
+	c := startCluster(t, "unused", nil, time.Minute)
+	f := newFixture(1, 3)
+	r := Range{0, 1}
+	ended := serveOne(t, c, "huge", r)
+	nc := dial(t, c.srv, "forger")
+	defer nc.Close()
+	m := setupOf(f, r, coordID{9}, 8)
+	m.Net.Sizes = []int{4096, 4096, 4096}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	require.NoError(t, commander(t, nc, "huge", coordID{9}).send(cmdSubject("huge", 0), 0, m))
+	err := waitEnd(t, ended)
+	runtime.ReadMemStats(&after)
+	require.ErrorContains(t, err, "cluster: worker of nodes 0-1, run huge: setup refused: layer 0 of 4096x4096:")
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64<<20), "allocated by the setup")
+}
+
+// TestWorkerBounds: what a command declares beyond what its setup allows is refused
+// with one line, before anything is allocated by it.
+func TestWorkerBounds(t *testing.T) {
+	c := startCluster(t, "unused", nil, time.Minute)
+	f := newFixture(1, 5)
+	r := Range{0, 2}
+	for _, tc := range []struct {
+		name string
+		edit func(*message)
+		want string
+	}{
+		{"width", func(m *message) { m.Net.Sizes[1] = spec.MaxWidth + 1 }, "width"},
+		{"max batch", func(m *message) { m.Net.Batch = spec.MaxBatch + 1 }, "a max batch of 65537"},
+		{"working memory", func(m *message) { m.Net.Batch = spec.MaxBatch; m.Net.Sizes[0] = 1 << 12 }, "exceeds"},
+		{"batch rows", nil, "batch 2 of 9 rows; the setup's max batch is 8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := "bounds" + string(rune('a'+len(tc.name)))
+			ended := serveOne(t, c, run, r)
+			nc := dial(t, c.srv, "forger")
+			defer nc.Close()
+			s := commander(t, nc, run, coordID{3})
+			m := setupOf(f, r, coordID{3}, 8)
+			if tc.edit != nil {
+				tc.edit(m)
+			}
+			require.NoError(t, s.send(cmdSubject(run, 0), 0, m))
+			if tc.edit == nil {
+				x := make([]float64, 9*f.layers[0].In())
+				require.NoError(t, s.send(cmdSubject(run, 0), 0, &message{Kind: kindBatch, Seq: 2, From: coordID{3}, Rows: 9, X: floatBytes(x), Labels: make([]int, 9)}))
+			}
+			require.ErrorContains(t, waitEnd(t, ended), tc.want)
+		})
+	}
+}
