@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"bytes"
+	"context"
 	"math"
 	"runtime"
 	"sync"
@@ -220,4 +222,132 @@ func TestWorkerBounds(t *testing.T) {
 			require.ErrorContains(t, waitEnd(t, ended), tc.want)
 		})
 	}
+}
+
+// TestForeignCommandsIgnored: commands on the workers' subjects from a coordinator other
+// than the one that set them up (a stop, a batch, a setup, a fetch) are dropped and
+// counted, and the run ends bit for bit as an undisturbed one.
+func TestForeignCommandsIgnored(t *testing.T) {
+	const h = 2
+	f := newFixture(h, 43)
+	cfg := pcnet.Config{Variant: pcnet.Standard, Steps: h + 1, Gamma: 0.5, MaxBatch: 8, Optimizer: adam}
+	want := inProcess(t, f, cfg)
+	ranges := []Range{{0, 1}, {2, 3}}
+	c := startCluster(t, "foreign", ranges, 2*time.Second)
+	nc := dial(t, c.srv, "coordinator")
+	defer nc.Close()
+	var mu sync.Mutex
+	rejected := map[string]uint64{}
+	co, err := NewCoordinator(testCtx(t), Options{Conn: nc, Key: testKey, Run: "foreign", Workers: ranges, Timeout: 2 * time.Second,
+		Rejected: func(r Rejected) { mu.Lock(); rejected[r.Kind+"/"+r.Reason] += r.N; mu.Unlock() }}, layer.CloneAll(f.layers), cfg)
+	require.NoError(t, err)
+	fc := dial(t, c.srv, "foreign coordinator")
+	defer fc.Close()
+	foe := commander(t, fc, "foreign", coordID{0xee})
+	got := runAll(t, co, f, func(i int) {
+		if i == 0 {
+			return
+		}
+		for _, r := range ranges {
+			for _, m := range []*message{{Kind: kindStop}, {Kind: kindBatch, Seq: 99, Rows: 1}, setupOf(f, r, coordID{0xee}, 8), {Kind: kindFetch, Seq: 7}} {
+				m.From = coordID{0xee}
+				require.NoError(t, foe.send(cmdSubject("foreign", r.Lo), r.Lo, m))
+			}
+		}
+		require.NoError(t, fc.Flush())
+	})
+	require.NoError(t, co.Close())
+	for i := range ranges {
+		require.NoError(t, c.wait(t, i, 5*time.Second), "worker %d", i)
+	}
+	require.Equal(t, want.losses, got.losses)
+	require.Equal(t, want.params, got.params)
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotZero(t, rejected["command/foreign coordinator"], "counted: %v", rejected)
+}
+
+// TestBadCommandDuringBatchReported: a command of the worker's own coordinator that
+// comes during a batch (here a fetch) is reported to the coordinator at once, not found
+// as a silence after the heartbeat timeout (a minute here).
+func TestBadCommandDuringBatchReported(t *testing.T) {
+	const h = 2
+	f := newFixture(h, 47)
+	cfg := pcnet.Config{Variant: pcnet.Standard, Steps: h + 1, Gamma: 0.5, MaxBatch: 8, Optimizer: adam}
+	ranges := []Range{{0, 1}, {2, 3}}
+	c := startCluster(t, "badcmd", ranges, time.Minute)
+	nc := dial(t, c.srv, "coordinator")
+	defer nc.Close()
+	co, err := NewCoordinator(testCtx(t), Options{Conn: nc, Key: testKey, Run: "badcmd", Workers: ranges, Timeout: time.Minute, Delay: 50 * time.Millisecond}, layer.CloneAll(f.layers), cfg)
+	require.NoError(t, err)
+	defer co.Close()
+	_, err = co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels) // the setup
+	require.NoError(t, err)
+	spy := dial(t, c.srv, "spy")
+	defer spy.Close()
+	batches := make(chan struct{}, 4)
+	sub, err := spy.Subscribe(cmdSubject("badcmd", 2), func(*nats.Msg) { batches <- struct{}{} })
+	require.NoError(t, err)
+	defer sub.Unsubscribe()
+	require.NoError(t, spy.Flush())
+	ctx, cancel := context.WithTimeout(testCtx(t), 10*time.Second) // well below the minute
+	defer cancel()
+	ended := make(chan error, 1)
+	go func() {
+		_, err := co.Step(ctx, f.batches[1].x, f.batches[1].labels)
+		ended <- err
+	}()
+	<-batches // the batch reached the worker of nodes 2-3: a fetch now comes during it
+	require.NoError(t, co.out.send(cmdSubject("badcmd", 2), 2, &message{Kind: kindFetch, Seq: 99, From: co.id}))
+	err = <-ended
+	require.ErrorContains(t, err, "cluster: run badcmd: the worker of nodes 2-3 (pid")
+	require.ErrorContains(t, err, "failed: a command during batch 3: fetch")
+	require.ErrorContains(t, c.wait(t, 1, 5*time.Second), "a command during batch 3: fetch")
+}
+
+// TestWorkerStoppedEndsWithAnError: a worker that did not finish its run ends with an
+// error (exit 1 in `pcnet worker`), one line: stopped before any setup, or during a batch.
+func TestWorkerStoppedEndsWithAnError(t *testing.T) {
+	c := startCluster(t, "unused", nil, time.Minute)
+	ended := serveOne(t, c, "early", Range{0, 3})
+	nc := dial(t, c.srv, "coordinator")
+	defer nc.Close()
+	require.NoError(t, commander(t, nc, "early", coordID{5}).send(cmdSubject("early", 0), 0, &message{Kind: kindStop, From: coordID{5}}))
+	require.EqualError(t, waitEnd(t, ended), "cluster: worker of nodes 0-3, run early: stopped by the coordinator before it set this worker up")
+}
+
+// TestSpoofedHeartbeatsDoNotKeepAWorkerAlive: heartbeats on a silent worker's subject
+// that are not signed with the run key, or replay one that was, are dropped and
+// counted: the coordinator still finds the worker gone.
+func TestSpoofedHeartbeatsDoNotKeepAWorkerAlive(t *testing.T) {
+	f := newFixture(2, 53)
+	ranges := []Range{{0, 1}, {2, 3}}
+	co, out := fakeWorkers(t, "spoof", ranges, Options{Timeout: 500 * time.Millisecond}, f)
+	wrongKey := bytes.Repeat([]byte{8}, KeySize)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for n := uint64(1); ; n++ {
+			for _, r := range ranges {
+				subject := beatSubject("spoof", r.Lo)
+				_ = out.publish(&nats.Msg{Subject: subject, Data: signBeat(wrongKey, subject, n)})
+				_ = out.publish(&nats.Msg{Subject: subject, Data: signBeat(testKey, subject, 5)}) // taken once, then a replay
+				_ = out.publish(&nats.Msg{Subject: subject, Data: []byte("beat")})
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	_, err := co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
+	close(stop)
+	<-stopped
+	require.ErrorContains(t, err, "sent no heartbeat for")
+	counts := map[string]bool{}
+	for _, r := range co.rej.take() {
+		counts[r.Kind+"/"+r.Reason] = r.N > 0
+	}
+	require.Equal(t, map[string]bool{"heartbeat/mac": true, "heartbeat/replay": true, "heartbeat/malformed": true}, counts)
 }
