@@ -205,7 +205,7 @@ func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense, cfg p
 	if o.clock == nil {
 		o.clock = wallClock{}
 	}
-	c := &Coordinator{o: o, out: newSender(o.Conn, o.Run), url: o.Conn.ConnectedUrlRedacted(), done: make(chan struct{}), warned: map[string]bool{}}
+	c := &Coordinator{o: o, out: newSender(o.Conn, o.Run, o.Key), url: o.Conn.ConnectedUrlRedacted(), done: make(chan struct{}), warned: map[string]bool{}}
 	if err := c.Configure(layers, cfg); err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func (c *Coordinator) subscribe() error {
 	for i, r := range o.Workers {
 		c.workers = append(c.workers, WorkerInfo{Nodes: r})
 		c.heard = append(c.heard, newLastWord(o.clock))
-		in := inbox{run: o.Run, lo: r.Lo, subject: reportSubject(o.Run, r.Lo), from: i, rej: &c.rej, kind: rejReport,
+		in := inbox{run: o.Run, lo: r.Lo, key: o.Key, subject: reportSubject(o.Run, r.Lo), from: i, rej: &c.rej, kind: rejReport,
 			limit: func() int64 { return c.reportLimit(r) }}
 		sub, err := subscribeMessages(o.Conn, in, c.in, c.done)
 		if err != nil {
@@ -533,22 +533,12 @@ func (c *Coordinator) run(ctx context.Context, x *mat.Dense, labels []int, learn
 	}
 	last := reports[len(reports)-1]
 	loss := math.Float64frombits(last.Loss)
-	// The output node's fault first (it is the cause of any that learning then finds in
-	// the weights), then the first in node order: Network.Learn's order.
-	fault := last
-	if fault.Fault == "" {
-		for _, r := range reports {
-			if r.Fault != "" {
-				fault = r
-				break
-			}
-		}
-	}
+	fault := pickFault(reports, c.h)
 	if err := c.traffic(reports); err != nil {
 		return loss, err
 	}
 	c.rejected(reports)
-	if fault.Fault != "" {
+	if fault != nil {
 		return loss, &workerFault{msg: fault.Fault, nonFinite: fault.NonFinite}
 	}
 	if c.cfg.Observer != nil {
@@ -563,6 +553,24 @@ func (c *Coordinator) run(ctx context.Context, x *mat.Dense, labels []int, learn
 		c.cfg.Observer.Batch(pcnet.BatchStats{Variant: c.cfg.Variant, Hidden: c.h, Steps: c.cfg.Steps, Batch: rows, Loss: loss, Learned: learn})
 	}
 	return loss, nil
+}
+
+// pickFault returns the report whose fault is the network's, as Network.Learn finds it:
+// the output node's first (it is the cause of any that learning then finds in the
+// weights), then the first in node order; nil with none. reports are in node order, and
+// each names the node of its fault (FaultNode).
+func pickFault(reports []*message, h int) *message {
+	var first *message
+	for _, r := range reports {
+		switch {
+		case r.Fault == "":
+		case r.FaultNode == h+1:
+			return r
+		case first == nil:
+			first = r
+		}
+	}
+	return first
 }
 
 // traffic hands the links' traffic of a batch's reports to Options.Traffic.

@@ -85,7 +85,7 @@ func fakeWorkers(t *testing.T, run string, ranges []Range, opts Options, f *fixt
 	nc, wc := dial(t, c.srv, "coordinator"), dial(t, c.srv, "fake workers")
 	t.Cleanup(nc.Close)
 	t.Cleanup(wc.Close)
-	out := newSender(wc, run)
+	out := newSender(wc, run, testKey)
 	hellos, stopHellos := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(hellos)

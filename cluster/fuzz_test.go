@@ -42,7 +42,7 @@ func FuzzAssemble(f *testing.F) {
 	f.Add(frames[len(frames)-1], frames[0])
 	f.Add([]byte("PCNL"), []byte{})
 	f.Fuzz(func(t *testing.T, a, b []byte) {
-		r := newReceiver("fz", 1, unlimited)
+		r := newReceiver("fz", 1, testKey, unlimited)
 		for _, fr := range [][]byte{a, b} {
 			m, err := r.feed(fr)
 			if err != nil && m != nil {
@@ -60,7 +60,7 @@ func TestReceiverRejects(t *testing.T) {
 	both := framesOf(t, "r1", 1100, m, &message{Kind: kindStop})
 	frames, stop := both[0], both[1]
 	require.Greater(t, len(frames), 2, "the test needs a chunked message")
-	r := newReceiver("r1", 1, unlimited)
+	r := newReceiver("r1", 1, testKey, unlimited)
 	for i, fr := range append(frames, stop...) {
 		got, err := r.feed(fr)
 		require.NoError(t, err)
@@ -91,7 +91,7 @@ func TestReceiverRejects(t *testing.T) {
 		{"undecodable", [][]byte{garbage}, "undecodable message"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newReceiver("r1", 1, unlimited)
+			r := newReceiver("r1", 1, testKey, unlimited)
 			var err error
 			for _, fr := range tc.frames {
 				if _, err = r.feed(fr); err != nil {

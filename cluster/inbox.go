@@ -22,7 +22,8 @@ type inbox struct {
 	run     string
 	lo      int // the node whose subject it is
 	subject string
-	from    int // the index its deliveries carry (always 0 on a worker's side)
+	from    int    // the index its deliveries carry (always 0 on a worker's side)
+	key     []byte // the run key
 	// limit bounds an assembled message (see limits.go); a larger one is an error.
 	limit func() int64
 	rej   *rejections
@@ -48,7 +49,7 @@ func subscribeMessages(nc *nats.Conn, in inbox, out chan<- delivery, done <-chan
 			if r := readers[""]; r != nil {
 				return r
 			}
-			readers[""] = newReceiver(in.run, in.lo, in.limit)
+			readers[""] = newReceiver(in.run, in.lo, in.key, in.limit)
 			return readers[""]
 		}
 		id := msg.Header.Get(fromHeader)
@@ -63,7 +64,7 @@ func subscribeMessages(nc *nats.Conn, in inbox, out chan<- delivery, done <-chan
 			in.rej.add(in.kind, reasonForeign)
 			return nil
 		}
-		readers[id] = newReceiver(in.run, in.lo, in.limit)
+		readers[id] = newReceiver(in.run, in.lo, in.key, in.limit)
 		return readers[id]
 	}
 	sub, err := nc.Subscribe(in.subject, func(msg *nats.Msg) {

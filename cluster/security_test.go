@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"net"
+	"net/url"
 	"runtime"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pcnet/pcnet/cluster/natsconn"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
@@ -124,7 +127,7 @@ func TestClaimRace(t *testing.T) {
 
 // commander sends commands on the workers' subjects as a coordinator of id would.
 func commander(t *testing.T, nc *nats.Conn, run string, id coordID) *sender {
-	s := newSender(nc, run)
+	s := newSender(nc, run, testKey)
 	s.from = id
 	return s
 }
@@ -145,14 +148,24 @@ func setupOf(f *fixture, r Range, id coordID, maxBatch int) *message {
 	return m
 }
 
-// serveOne runs one worker of run on nodes r and returns its end.
+// serveOne runs one worker of run on nodes r and returns its end once it has said hello
+// (it is then subscribed to its commands).
 func serveOne(t *testing.T, c *testCluster, run string, r Range) <-chan error {
 	wc := dial(t, c.srv, "worker")
 	t.Cleanup(wc.Close)
+	hello := make(chan *nats.Msg, 64)
+	sub, err := wc.ChanSubscribe(reportSubject(run, r.Lo), hello)
+	require.NoError(t, err)
+	defer sub.Unsubscribe()
 	ended := make(chan error, 1)
 	go func() {
 		ended <- Serve(testCtx(t), WorkerOptions{Conn: wc, Key: testKey, Run: run, Nodes: r, Timeout: 5 * time.Second, JoinTimeout: 20 * time.Second})
 	}()
+	select {
+	case <-hello:
+	case err := <-ended:
+		t.Fatalf("the worker ended before its hello: %v", err)
+	}
 	return ended
 }
 
@@ -350,4 +363,139 @@ func TestSpoofedHeartbeatsDoNotKeepAWorkerAlive(t *testing.T) {
 		counts[r.Kind+"/"+r.Reason] = r.N > 0
 	}
 	require.Equal(t, map[string]bool{"heartbeat/mac": true, "heartbeat/replay": true, "heartbeat/malformed": true}, counts)
+}
+
+// TestPickFault: the network's fault among the workers' is the one-process one: the
+// output node's first, then the first in node order (before the fix, the last worker's
+// fault of a node other than the output came first).
+func TestPickFault(t *testing.T) {
+	const h = 3 // nodes 0..4
+	for _, tc := range []struct {
+		name  string
+		nodes []int // each worker's fault node, -1: none
+		want  int   // index of the report picked, -1: none
+	}{
+		{"none", []int{-1, -1}, -1},
+		{"output", []int{1, 4}, 1},
+		{"first in node order", []int{1, 3}, 0},
+		{"only the last, not the output", []int{-1, 3}, 1},
+		{"middle", []int{-1, 2, -1}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var reports []*message
+			for _, n := range tc.nodes {
+				r := &message{Kind: kindReport, FaultNode: n}
+				if n >= 0 {
+					r.Fault = "fault of node " + string(rune('0'+n))
+				}
+				reports = append(reports, r)
+			}
+			got := pickFault(reports, h)
+			if tc.want < 0 {
+				require.Nil(t, got)
+				return
+			}
+			require.Same(t, reports[tc.want], got)
+		})
+	}
+}
+
+// freezer is a TCP proxy to a NATS server whose connections can be frozen: kept open,
+// nothing forwarded either way, as by a server that hangs.
+type freezer struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	frozen bool
+	thaw   *sync.Cond
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+func newFreezer(t *testing.T, target string) *freezer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	f := &freezer{ln: ln}
+	f.thaw = sync.NewCond(&f.mu)
+	f.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				return
+			}
+			f.mu.Lock()
+			f.conns = append(f.conns, c, s)
+			f.mu.Unlock()
+			f.wg.Go(func() { f.pipe(s, c) })
+			f.wg.Go(func() { f.pipe(c, s) })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		f.mu.Lock()
+		f.frozen = false
+		f.thaw.Broadcast()
+		for _, c := range f.conns {
+			c.Close()
+		}
+		f.mu.Unlock()
+		f.wg.Wait()
+	})
+	return f
+}
+
+func (f *freezer) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		f.mu.Lock()
+		for f.frozen {
+			f.thaw.Wait()
+		}
+		f.mu.Unlock()
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			dst.Close()
+			return
+		}
+	}
+}
+
+func (f *freezer) freeze() {
+	f.mu.Lock()
+	f.frozen = true
+	f.mu.Unlock()
+}
+
+// TestHungServerNamed: a server that keeps the coordinator's connection open but
+// forwards nothing is named as the cause, not a worker.
+func TestHungServerNamed(t *testing.T) {
+	const h = 2
+	f := newFixture(h, 59)
+	cfg := pcnet.Config{Variant: pcnet.Standard, Steps: h + 1, Gamma: 0.5, MaxBatch: 8, Optimizer: adam}
+	ranges := []Range{{0, 1}, {2, 3}}
+	const timeout = 500 * time.Millisecond
+	c := startCluster(t, "hung", ranges, time.Minute)
+	u, err := url.Parse(c.srv.URL)
+	require.NoError(t, err)
+	fr := newFreezer(t, u.Host)
+	nc, err := natsconn.Dial(testCtx(t), natsconn.ClientOptions{URL: "nats://" + fr.ln.Addr().String(), Token: natsconn.Secret{Value: c.srv.Token}})
+	require.NoError(t, err)
+	defer nc.Close()
+	co, err := NewCoordinator(testCtx(t), Options{Conn: nc, Key: testKey, Run: "hung", Workers: ranges, Timeout: timeout}, layer.CloneAll(f.layers), cfg)
+	require.NoError(t, err)
+	defer co.Close()
+	_, err = co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
+	require.NoError(t, err)
+	fr.freeze()
+	_, err = co.Step(testCtx(t), f.batches[1].x, f.batches[1].labels)
+	require.ErrorContains(t, err, "cluster: run hung: the NATS server nats://"+fr.ln.Addr().String()+" does not answer")
 }

@@ -24,7 +24,8 @@ type StartOptions struct {
 	// Executable is the pcnet binary the workers run (`Executable worker ...`; the
 	// command passes os.Executable()); the server's token reaches them in TokenEnv.
 	Executable string
-	// Stderr receives the worker processes' output (nil: discarded).
+	// Stderr receives the worker processes' output and the coordinator's warnings (one
+	// line per kind of message the run rejects; nil: discarded).
 	Stderr io.Writer
 
 	// Dial reaches the server of workers started elsewhere (`pcnet worker`); Run is the
@@ -71,7 +72,7 @@ func Start(ctx context.Context, o StartOptions, layers []*layer.Dense, cfg pcnet
 	if o.Timeout < 0 || o.JoinTimeout < 0 {
 		return nil, errors.New("cluster: negative timeout")
 	}
-	co := Options{Timeout: o.Timeout, JoinTimeout: o.JoinTimeout, Delay: o.Delay, Traffic: o.Traffic, Rejected: o.Rejected, Log: o.Log}
+	co := Options{Timeout: o.Timeout, JoinTimeout: o.JoinTimeout, Delay: o.Delay, Traffic: o.Traffic, Rejected: o.Rejected, Log: o.Stderr}
 	c := &Cluster{}
 	switch {
 	case o.Workers > 0:

@@ -79,6 +79,7 @@ type message struct {
 	Nodes     []nodeReport
 	Links     []channels.Traffic // of the links the worker receives over NATS, since its last report
 	Fault     string
+	FaultNode int // the node of Fault (pcnet.PartReport.FaultNode)
 	NonFinite bool
 	// the messages the worker dropped since its last report (its own and its links')
 	Rejected []Rejected
@@ -224,6 +225,7 @@ func nodeSubject(run string, lo int) string { return "pcnet." + run + ".node." +
 // reordered.
 type sender struct {
 	run      string
+	key      []byte                  // the run key, for natslink's frames (MessageWriter)
 	from     coordID                 // a coordinator's: its frames carry fromHeader
 	publish  func(m *nats.Msg) error // nc.PublishMsg; tests intercept it
 	maxFrame int
@@ -232,8 +234,8 @@ type sender struct {
 	writers map[string]*natslink.MessageWriter
 }
 
-func newSender(nc *nats.Conn, run string) *sender {
-	return &sender{run: run, publish: nc.PublishMsg, maxFrame: int(nc.MaxPayload()), writers: map[string]*natslink.MessageWriter{}}
+func newSender(nc *nats.Conn, run string, key []byte) *sender {
+	return &sender{run: run, key: key, publish: nc.PublishMsg, maxFrame: int(nc.MaxPayload()), writers: map[string]*natslink.MessageWriter{}}
 }
 
 // send publishes m on subject, the subject of node lo's worker.
@@ -268,14 +270,15 @@ func (s *sender) send(subject string, lo int, m *message) error {
 // receiver assembles the messages of one subject and decodes them.
 type receiver struct {
 	r     *natslink.MessageReader
+	key   []byte       // the run key, for natslink's frames (MessageReader)
 	limit func() int64 // bytes of an assembled message, as the receiver knows them now
 }
 
 // newReceiver reads run's messages on the subject of node lo, of at most limit bytes.
 // The limit is checked here on the assembled message; natslink's per-message limit,
 // once its reader takes one, stops a larger one at its first chunk.
-func newReceiver(run string, lo int, limit func() int64) *receiver {
-	return &receiver{r: natslink.NewMessageReader(run, lo), limit: limit}
+func newReceiver(run string, lo int, key []byte, limit func() int64) *receiver {
+	return &receiver{r: natslink.NewMessageReader(run, lo), key: key, limit: limit}
 }
 
 // feed takes one frame; it returns the message when its last chunk has arrived.

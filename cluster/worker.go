@@ -102,7 +102,7 @@ func Serve(ctx context.Context, o WorkerOptions) error {
 	if err := checkKey(o.Key); err != nil {
 		return err
 	}
-	w := &worker{o: o, out: newSender(o.Conn, o.Run), xs: map[int]*mat.Dense{}}
+	w := &worker{o: o, out: newSender(o.Conn, o.Run, o.Key), xs: map[int]*mat.Dense{}}
 	w.limit.Store(o.MaxSetup)
 	err := w.serve(ctx)
 	if err != nil {
@@ -120,7 +120,7 @@ func (w *worker) serve(ctx context.Context) (err error) {
 	defer close(done)
 
 	cmds := make(chan delivery, 4)
-	in := inbox{run: o.Run, lo: o.Nodes.Lo, subject: cmdSubject(o.Run, o.Nodes.Lo), rej: &w.rej, kind: rejCommand,
+	in := inbox{run: o.Run, lo: o.Nodes.Lo, key: o.Key, subject: cmdSubject(o.Run, o.Nodes.Lo), rej: &w.rej, kind: rejCommand,
 		limit: w.limit.Load, bound: w.bound}
 	sub, err := subscribeMessages(nc, in, cmds, done)
 	if err != nil {
@@ -444,7 +444,7 @@ func (w *worker) batch(ctx context.Context, m *message) (*message, error) {
 	}
 	r := &message{Kind: kindReport, Seq: m.Seq, Loss: math.Float64bits(rep.Loss), Nodes: toNodeReports(rep.Nodes), Links: w.tr.TakeTraffic(), Rejected: w.rej.take()}
 	if rep.Fault != nil {
-		r.Fault, r.NonFinite = rep.Fault.Error(), errors.Is(rep.Fault, pcnet.ErrNonFinite)
+		r.Fault, r.FaultNode, r.NonFinite = rep.Fault.Error(), rep.FaultNode, errors.Is(rep.Fault, pcnet.ErrNonFinite)
 	}
 	return r, nil
 }
