@@ -103,9 +103,12 @@ const workerDetails = `A worker hosts a contiguous range of a network's nodes fo
 on the NATS server, takes its nodes' weights and optimiser states from the coordinator
 (pcnet train -nats URL -run ID -placement ...), runs every batch with its neighbours, and
 exits when the coordinator says the run is over (status 0), or with status 1 and one line
-when the coordinator falls silent for -timeout, the connection to the server is lost, or
-no coordinator sets it up within -join-timeout. pcnet train -workers N starts its own
-workers on this machine; see docs/distributed.md for several machines.
+when it did not finish the run: the coordinator falls silent for -timeout or stops it
+before its setup or during a batch, the connection to the server is lost, a command is
+bad, or no coordinator sets it up within -join-timeout. It takes the run key (the same
+as the coordinator's) from -run-key-file or -run-key-env, and commands only from the
+coordinator that set it up. pcnet train -workers N starts its own workers on this
+machine; see docs/distributed.md for several machines.
 `
 
 func runWorker(ctx context.Context, args []string, stdout, _ io.Writer) error {
