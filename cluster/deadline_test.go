@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"github.com/nats-io/nats.go"
 	"sync"
 	"testing"
 	"time"
@@ -191,5 +192,58 @@ func TestWorkerCoordinatorDeadline(t *testing.T) {
 			require.EqualError(t, err, "cluster: worker of nodes 0-3, run wdeadline: no word from the coordinator for 10.001s (timeout 10s); it is gone, exiting")
 			require.NoError(t, co.Close())
 		})
+	}
+}
+
+// TestCoordinatorBatchDeadline: a batch whose reports do not come stops the coordinator
+// at the first check past its batch timeout, however recent the workers' heartbeats
+// (here within the heartbeat timeout throughout), and not at exactly the batch timeout.
+func TestCoordinatorBatchDeadline(t *testing.T) {
+	const timeout, batchTimeout = 10 * time.Second, 5 * time.Second // on the fake clock
+	f := newFixture(2, 31)
+	ranges := []Range{{0, 1}, {2, 3}}
+	clk := newFakeClock()
+	co, out := fakeWorkers(t, "batchdl", ranges, Options{Timeout: timeout, BatchTimeout: batchTimeout, clock: clk}, f)
+	for _, r := range ranges {
+		require.NoError(t, out.send(reportSubject("batchdl", r.Lo), r.Lo, &message{Kind: kindReady, Seq: 1}))
+	}
+	// The ticks go to the batch's wait, once the setup's is over: the batch is sent.
+	cmds := make(chan *nats.Msg, 8)
+	sub, err := co.o.Conn.ChanSubscribe(cmdSubject("batchdl", 2), cmds)
+	require.NoError(t, err)
+	defer sub.Unsubscribe()
+	require.NoError(t, co.o.Conn.Flush())
+	ended := make(chan error, 1)
+	go func() {
+		_, err := co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
+		ended <- err
+	}()
+	ctx := testCtx(t)
+	for range 2 { // the setup, then the batch
+		select {
+		case <-cmds:
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
+	for _, d := range []time.Duration{batchTimeout, batchTimeout} {
+		select {
+		case clk.tick <- clk.start.Add(d):
+		case err := <-ended:
+			t.Fatalf("ended at or before the batch timeout: %v", err)
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
+	select {
+	case clk.tick <- clk.start.Add(batchTimeout + time.Millisecond):
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	select {
+	case err := <-ended:
+		require.ErrorContains(t, err, "cluster: run batchdl: batch 2 not done within 5s (the batch timeout): still waiting for the worker of nodes 0-1 (pid 0 on ), the worker of nodes 2-3 (pid 0 on ); stopping")
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
 	}
 }
