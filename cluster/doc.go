@@ -70,8 +70,8 @@
 // unless the server itself does not answer a round trip, which is then named instead; a
 // batch that does not end within Options.BatchTimeout stops it however often the workers
 // beat. A worker reports a failure, a bad command during a batch included, to the
-// coordinator at once, and one that did not finish its run (stopped before its setup or
-// during a batch) ends with an error. Since theta moves only in the workers and a
+// coordinator at once, and one that did not finish its run (stopped before its setup,
+// any failure) ends with an error. Since theta moves only in the workers and a
 // checkpoint is written only from a completed Sync, the last checkpoint is intact, and a run resumed from it with fresh
 // workers ends exactly where an uninterrupted one does. A coordinator silent for
 // Timeout makes every worker exit (a batch waiting on it is cancelled). A lost

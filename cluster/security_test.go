@@ -319,7 +319,7 @@ func TestBadCommandDuringBatchReported(t *testing.T) {
 }
 
 // TestWorkerStoppedEndsWithAnError: a worker that did not finish its run ends with an
-// error (exit 1 in `pcnet worker`), one line: stopped before any setup, or during a batch.
+// error (exit 1 in `pcnet worker`), one line: here stopped before any setup.
 func TestWorkerStoppedEndsWithAnError(t *testing.T) {
 	c := startCluster(t, "unused", nil, time.Minute)
 	ended := serveOne(t, c, "early", Range{0, 3})

@@ -189,7 +189,12 @@ func (w *worker) serve(ctx context.Context) (err error) {
 			}
 			r, err := w.batchOrStop(partCtx, cancel, m, cmds)
 			var rep errReported
-			if errors.Is(err, errStopped) || errors.As(err, &rep) {
+			switch {
+			case errors.Is(err, errStopped):
+				// Its coordinator gave up on the run (another worker is gone) and says
+				// why: this worker did what it was told.
+				return nil
+			case errors.As(err, &rep):
 				return err
 			}
 			if err != nil {
@@ -371,7 +376,7 @@ var errStopped = errors.New("stopped by the coordinator")
 
 // batchOrStop runs one batch while watching the commands: a stop (the coordinator gave up
 // on the run, say because another worker is gone) cancels the batch, which may be
-// waiting on a neighbour that will never answer, and ends the worker with errStopped;
+// waiting on a neighbour that will never answer, and ends the batch with errStopped;
 // any other command of its coordinator is reported to it at once and ends the worker.
 // Another coordinator's commands are dropped.
 func (w *worker) batchOrStop(ctx context.Context, cancel context.CancelCauseFunc, m *message, cmds <-chan delivery) (*message, error) {

@@ -104,7 +104,7 @@ on the NATS server, takes its nodes' weights and optimiser states from the coord
 (pcnet train -nats URL -run ID -placement ...), runs every batch with its neighbours, and
 exits when the coordinator says the run is over (status 0), or with status 1 and one line
 when it did not finish the run: the coordinator falls silent for -timeout or stops it
-before its setup or during a batch, the connection to the server is lost, a command is
+before its setup, the connection to the server is lost, a command is
 bad, or no coordinator sets it up within -join-timeout. It takes the run key (the same
 as the coordinator's) from -run-key-file or -run-key-env, and commands only from the
 coordinator that set it up. pcnet train -workers N starts its own workers on this
