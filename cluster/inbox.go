@@ -53,9 +53,17 @@ func subscribeMessages(nc *nats.Conn, in inbox, out chan<- delivery, done <-chan
 			return readers[""]
 		}
 		id := msg.Header.Get(fromHeader)
-		if b := in.bound(); !b.isZero() && id != b.String() {
-			in.rej.add(in.kind, reasonForeign)
-			return nil
+		if b := in.bound(); !b.isZero() {
+			if id != b.String() {
+				in.rej.add(in.kind, reasonForeign)
+				return nil
+			}
+			// What other coordinators sent before this one set the worker up goes.
+			for other := range readers {
+				if other != id {
+					delete(readers, other)
+				}
+			}
 		}
 		if r := readers[id]; r != nil {
 			return r

@@ -187,29 +187,9 @@ func (w *worker) serve(ctx context.Context) (err error) {
 			if w.part == nil {
 				return w.fail(errors.New("a batch before the setup"))
 			}
-			r, err := w.batchOrStop(partCtx, cancel, m, cmds)
-			var rep errReported
-			switch {
-			case errors.Is(err, errStopped):
-				// Its coordinator gave up on the run (another worker is gone) and says
-				// why: this worker did what it was told.
-				return nil
-			case errors.As(err, &rep):
+			r, end, err := w.runBatch(partCtx, cancel, m, cmds)
+			if end {
 				return err
-			}
-			if err != nil {
-				if !nc.IsConnected() {
-					// The links broke with the connection: the watchdog is about to
-					// say so; its one line names the cause, the link's would not.
-					select {
-					case <-partCtx.Done():
-					case <-time.After(o.Timeout):
-					}
-				}
-				if cause := context.Cause(partCtx); cause != nil {
-					return cause
-				}
-				return w.fail(err)
 			}
 			reply = r
 		case kindFetch:
@@ -231,6 +211,34 @@ func (w *worker) serve(ctx context.Context) (err error) {
 			return err
 		}
 	}
+}
+
+// runBatch runs batch m (batchOrStop) and says whether the worker ends, with what.
+func (w *worker) runBatch(ctx context.Context, cancel context.CancelCauseFunc, m *message, cmds <-chan delivery) (*message, bool, error) {
+	r, err := w.batchOrStop(ctx, cancel, m, cmds)
+	var rep errReported
+	switch {
+	case err == nil:
+		return r, false, nil
+	case errors.Is(err, errStopped):
+		// Its coordinator gave up on the run (another worker is gone) and says why:
+		// this worker did what it was told.
+		return nil, true, nil
+	case errors.As(err, &rep):
+		return nil, true, err
+	}
+	if !w.o.Conn.IsConnected() {
+		// The links broke with the connection: the watchdog is about to say so; its one
+		// line names the cause, the link's would not.
+		select {
+		case <-ctx.Done():
+		case <-time.After(w.o.Timeout):
+		}
+	}
+	if cause := context.Cause(ctx); cause != nil {
+		return nil, true, cause
+	}
+	return nil, true, w.fail(err)
 }
 
 // watchdog cancels the part's context, with the cause, when the connection is lost, when

@@ -280,6 +280,9 @@ func TestWorkerFlags(t *testing.T) {
 		{trainArgs("pc", "x", "-nats", "nats://127.0.0.1:1", "-run", "r", "-placement", "0-1,3-3"), "-placement"},
 		{trainArgs("pc", "x", "-workers", "2", "-nats", "nats://127.0.0.1:1"), "give one"},
 		{trainArgs("pc", "x", "-placement", "0-3"), "need -workers or -nats"},
+		{[]string{"worker", "-nats", "nats://127.0.0.1:1", "-run", "r", "-nodes", "0-1"}, "a worker needs the run key: -run-key-file or -run-key-env"},
+		{trainArgs("pc", "x", "-nats", "nats://127.0.0.1:1", "-run", "r", "-placement", "0-1,2-3"), "-nats needs the run key its workers were given"},
+		{trainArgs("pc", "x", "-workers", "2", "-run-key-env", "K"), "-workers makes its own run key"},
 		{trainArgs("pc", "x", "-workers", "2", "-engine", "sequential"), "workers run the parallel engine"},
 		{[]string{"compare", "-hidden", "2", "-workers", "9"}, "only 4 nodes"},
 	} {

@@ -126,6 +126,9 @@ func runWorker(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return usagef("-nodes: %v", err)
 	}
+	if f.nats.runKeyFile == "" && f.nats.runKeyEnv == "" {
+		return usagef("a worker needs the run key: -run-key-file or -run-key-env")
+	}
 	key, err := f.nats.key()
 	if err != nil {
 		return err
@@ -177,6 +180,8 @@ func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) err
 		return usagef("-workers %d: the network has only %d nodes", c.workers, h+2)
 	case c.nats.url != "" && (c.placement == "" || c.run == ""):
 		return usagef("-nats needs -placement (the workers' node ranges) and -run (the ID they were given)")
+	case c.workers > 0 && (c.nats.runKeyFile != "" || c.nats.runKeyEnv != ""):
+		return usagef("-workers makes its own run key; -run-key-file and -run-key-env are for workers started elsewhere (-nats)")
 	case c.workers > 0 && (c.placement != "" || c.run != ""):
 		return usagef("-placement and -run are for workers started elsewhere (-nats); -workers places its own")
 	case c.linkDelay < 0:
@@ -187,6 +192,9 @@ func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) err
 	if c.nats.url != "" {
 		if _, err := cluster.ParsePlacement(c.placement, h+2); err != nil {
 			return usagef("-placement: %v", err)
+		}
+		if c.nats.runKeyFile == "" && c.nats.runKeyEnv == "" {
+			return usagef("-nats needs the run key its workers were given: -run-key-file or -run-key-env")
 		}
 	}
 	return c.nats.check()
