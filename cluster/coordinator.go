@@ -269,7 +269,8 @@ func (c *Coordinator) reportLimit(r Range) int64 {
 // Configure sets the network the workers run from the next batch on: layers (theta, used
 // as the coordinator's copy) and cfg; the workers are set up again with them (and the
 // optimiser states, fresh ones that the caller may restore through Optimizers) at the
-// next Step or Infer. The node ranges stay.
+// next Step or Infer. The node ranges stay, and so must the shape's size: a worker
+// bounds its commands by its first setup, so a larger network's setup is refused.
 func (c *Coordinator) Configure(layers []*layer.Dense, cfg pcnet.Config) error {
 	if c.broken != nil {
 		return c.broken

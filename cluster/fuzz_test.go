@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"github.com/nats-io/nats.go"
 	"testing"
 
@@ -101,4 +102,28 @@ func TestReceiverRejects(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
+}
+
+// FuzzClaimAndBeat: whatever arrives on a run's claim or heartbeat subjects is taken or
+// dropped and counted, never a panic; a beat is taken only if signed with the key and
+// newer than the last one taken.
+func FuzzClaimAndBeat(f *testing.F) {
+	f.Add([]byte(`{"ID":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16],"PID":7,"Host":"h","Claimed":true}`))
+	f.Add(signBeat(testKey, "pcnet.fz.node.0.beat", 9))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rej := &rejections{}
+		if p, ok := decodeClaim(b, rej); ok && p.ID.isZero() {
+			t.Fatal("a claim without an ID taken")
+		}
+		c := &beatChecker{key: testKey, subject: "pcnet.fz.node.0.beat", rej: rej}
+		if c.check(b) {
+			if !bytes.Equal(b, signBeat(testKey, c.subject, c.last)) {
+				t.Fatalf("a beat taken that the key did not sign: %x", b)
+			}
+			if c.check(b) {
+				t.Fatal("a replayed beat taken")
+			}
+		}
+	})
 }

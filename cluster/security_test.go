@@ -251,7 +251,8 @@ func TestForeignCommandsIgnored(t *testing.T) {
 	defer nc.Close()
 	var mu sync.Mutex
 	rejected := map[string]uint64{}
-	co, err := NewCoordinator(testCtx(t), Options{Conn: nc, Key: testKey, Run: "foreign", Workers: ranges, Timeout: 2 * time.Second,
+	var log bytes.Buffer
+	co, err := NewCoordinator(testCtx(t), Options{Conn: nc, Key: testKey, Run: "foreign", Workers: ranges, Timeout: 2 * time.Second, Log: &log,
 		Rejected: func(r Rejected) { mu.Lock(); rejected[r.Kind+"/"+r.Reason] += r.N; mu.Unlock() }}, layer.CloneAll(f.layers), cfg)
 	require.NoError(t, err)
 	fc := dial(t, c.srv, "foreign coordinator")
@@ -278,6 +279,7 @@ func TestForeignCommandsIgnored(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.NotZero(t, rejected["command/foreign coordinator"], "counted: %v", rejected)
+	require.Regexp(t, `^warning: run foreign: dropped \d+ command message\(s\) \(foreign coordinator\); see pcnet_rejected_messages_total\n$`, log.String(), "one line per kind")
 }
 
 // TestBadCommandDuringBatchReported: a command of the worker's own coordinator that
