@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"bytes"
+	"github.com/nats-io/nats.go"
 	"testing"
 
 	"github.com/pcnet/pcnet/channels/natslink"
@@ -11,10 +13,10 @@ import (
 // framesOf sends ms on one subject of run through a sender with frames of maxFrame
 // bytes, and returns the frames of each.
 func framesOf(t testing.TB, run string, maxFrame int, ms ...*message) [][][]byte {
-	s := &sender{run: run, maxFrame: maxFrame, writers: map[string]*natslink.MessageWriter{}}
+	s := &sender{run: run, key: testKey, maxFrame: maxFrame, writers: map[string]*natslink.MessageWriter{}}
 	var frames [][]byte
-	s.publish = func(_ string, frame []byte) error {
-		frames = append(frames, append([]byte(nil), frame...))
+	s.publish = func(m *nats.Msg) error {
+		frames = append(frames, append([]byte(nil), m.Data...))
 		return nil
 	}
 	var out [][][]byte
@@ -27,21 +29,12 @@ func framesOf(t testing.TB, run string, maxFrame int, ms ...*message) [][][]byte
 	return out
 }
 
-// testReceiver reads the messages that framesOf sends (subject "x").
-func testReceiver(t testing.TB, run string, lo int) *receiver {
-	r, err := newReceiver(run, lo, "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 // FuzzAssemble: whatever arrives on a run's command or report subject (foreign,
 // truncated, stale, reordered or malformed chunks, bad gob) is an error or a message,
 // never a panic.
 func FuzzAssemble(f *testing.F) {
 	big := &message{Kind: kindBatch, Seq: 3, Rows: 2, X: floatBytes(make([]float64, 300)), Labels: []int{1, 0}}
-	both := framesOf(f, "fz", 1100, big, &message{Kind: kindStop})
+	both := framesOf(f, "fz", 1200, big, &message{Kind: kindStop})
 	frames := append(both[0], both[1]...)
 	for _, fr := range frames {
 		f.Add(fr, fr)
@@ -50,7 +43,7 @@ func FuzzAssemble(f *testing.F) {
 	f.Add(frames[len(frames)-1], frames[0])
 	f.Add([]byte("PCNL"), []byte{})
 	f.Fuzz(func(t *testing.T, a, b []byte) {
-		r := testReceiver(t, "fz", 1)
+		r := newReceiver("fz", 1, "x", testKey, unlimited, nil)
 		for _, fr := range [][]byte{a, b} {
 			m, err := r.feed(fr)
 			if err != nil && m != nil {
@@ -65,10 +58,10 @@ func FuzzAssemble(f *testing.F) {
 // of the framing is natslink's TestMessageReaderRejects.)
 func TestReceiverRejects(t *testing.T) {
 	m := &message{Kind: kindReport, Seq: 9, Fault: "a fault", X: floatBytes(make([]float64, 300))}
-	both := framesOf(t, "r1", 1100, m, &message{Kind: kindStop})
+	both := framesOf(t, "r1", 1200, m, &message{Kind: kindStop})
 	frames, stop := both[0], both[1]
 	require.Greater(t, len(frames), 2, "the test needs a chunked message")
-	r := testReceiver(t, "r1", 1)
+	r := newReceiver("r1", 1, "x", testKey, unlimited, nil)
 	for i, fr := range append(frames, stop...) {
 		got, err := r.feed(fr)
 		require.NoError(t, err)
@@ -85,28 +78,63 @@ func TestReceiverRejects(t *testing.T) {
 	}
 	garbage := append([]byte(nil), framesOf(t, "r1", 1<<20, &message{Kind: kindStop})[0][0]...)
 	garbage = append(garbage[:len(garbage)-3], 0xde, 0xad, 0xbe)
+	// Under the run key natslink drops, and counts, a frame that is not genuine or
+	// repeats one already taken (dropped: the reason); what is genuine but out of place
+	// is an error (want).
 	for _, tc := range []struct {
-		name   string
-		frames [][]byte
-		want   string
+		name          string
+		frames        [][]byte
+		want, dropped string
 	}{
-		{"foreign", [][]byte{[]byte("hello")}, "truncated frame"},
-		{"other run", [][]byte{framesOf(t, "r2", 1100, m)[0][0]}, "frame of another run"},
-		{"reordered chunks", [][]byte{frames[0], frames[2]}, "chunk 2 of"},
-		{"chunk without first", [][]byte{frames[1]}, "without its first chunk"},
-		{"stale message", append(append(append([][]byte(nil), frames...), stop...), frames...), "message 0 out of order: expected message 2"},
-		{"reordered messages", append(append([][]byte(nil), stop...), frames[0]), "message 0 out of order: expected message 2"},
-		{"undecodable", [][]byte{garbage}, "undecodable message"},
+		{"foreign", [][]byte{[]byte("hello")}, "", "malformed"},
+		{"other run", [][]byte{framesOf(t, "r2", 1200, m)[0][0]}, "frame of another run", ""},
+		{"reordered chunks", [][]byte{frames[0], frames[2]}, "chunk 2 of", ""},
+		{"chunk without first", [][]byte{frames[1]}, "without its first chunk", ""},
+		{"stale message", append(append(append([][]byte(nil), frames...), stop...), frames...), "", "replay"},
+		{"reordered messages", append(append([][]byte(nil), stop...), frames[0]), "", "replay"},
+		{"undecodable", [][]byte{garbage}, "", "mac"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := testReceiver(t, "r1", 1)
+			rej := natslink.NewRejects(nil)
+			r := newReceiver("r1", 1, "x", testKey, unlimited, rej)
 			var err error
 			for _, fr := range tc.frames {
 				if _, err = r.feed(fr); err != nil {
 					break
 				}
 			}
-			require.ErrorContains(t, err, tc.want)
+			if tc.want != "" {
+				require.ErrorContains(t, err, tc.want)
+				return
+			}
+			require.NoError(t, err, "a frame that is not genuine, or a repeat, is dropped, not an error")
+			counts := rej.Counts()
+			require.NotEmpty(t, counts)
+			require.Equal(t, tc.dropped, counts[0].Reason)
 		})
 	}
+}
+
+// FuzzClaimAndBeat: whatever arrives on a run's claim or heartbeat subjects is taken or
+// dropped and counted, never a panic; a beat is taken only if signed with the key and
+// newer than the last one taken.
+func FuzzClaimAndBeat(f *testing.F) {
+	f.Add([]byte(`{"ID":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16],"PID":7,"Host":"h","Claimed":true}`))
+	f.Add(signBeat(testKey, "pcnet.fz.node.0.beat", 9))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rej := &rejections{}
+		if p, ok := decodeClaim(b, rej); ok && p.ID.isZero() {
+			t.Fatal("a claim without an ID taken")
+		}
+		c := &beatChecker{key: testKey, subject: "pcnet.fz.node.0.beat", rej: rej}
+		if c.check(b) {
+			if !bytes.Equal(b, signBeat(testKey, c.subject, c.last)) {
+				t.Fatalf("a beat taken that the key did not sign: %x", b)
+			}
+			if c.check(b) {
+				t.Fatal("a replayed beat taken")
+			}
+		}
+	})
 }

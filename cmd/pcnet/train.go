@@ -217,7 +217,7 @@ func (t *trainer) start(ck *checkpoint.Checkpoint, stderr io.Writer) (train.Posi
 		return from, err
 	}
 	if t.f.cluster.distributed() {
-		s.Learner, err = t.f.cluster.start(t.ctx, layers, r.PCConfig(s.Metrics), s.Metrics.AddLinkTraffic, t.stdout, stderr)
+		s.Learner, err = t.f.cluster.start(t.ctx, layers, r.PCConfig(s.Metrics), s.Metrics, t.stdout, stderr)
 	} else {
 		// The layer goroutines must not see the interrupt: a batch once started runs to
 		// its end so that the checkpoint is consistent. Close stops them.
