@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/pcnet/pcnet/checkpoint"
+	"github.com/pcnet/pcnet/internal/render"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/metrics"
 	"github.com/pcnet/pcnet/mnist"
@@ -304,7 +305,7 @@ func (t *trainer) describe(examples int, from train.Position) string {
 	if o.Kind == optim.SGD && o.Momentum != 0 {
 		fmt.Fprintf(&b, " momentum %s", checkpoint.FormatFloat(o.Momentum))
 	}
-	fmt.Fprintf(&b, "; %s loss; batch %d, %d epochs, seed %d, %d training images", r.Loss, r.Batch, r.Epochs, r.Seed, examples)
+	fmt.Fprintf(&b, "; %s loss; batch %d, %s, seed %d, %d training images", r.Loss, r.Batch, render.Plural(r.Epochs, "epoch"), r.Seed, examples)
 	if from != (train.Position{}) {
 		fmt.Fprintf(&b, "; resuming at epoch %d, batch %d", from.Epoch+1, from.Batch)
 	}
