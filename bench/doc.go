@@ -7,7 +7,7 @@
 // Names follow benchstat's key=value convention so that results group by any axis:
 //
 //	BenchmarkBPStep/H=8/width=64/batch=64
-//	BenchmarkPCUpdate/variant=fpa/engine=parallel/H=8/width=256/batch=64
+//	BenchmarkPCUpdate/variant=fpa/engine=parallel/schedule=event/H=8/width=256/batch=64
 //
 // A BP step is forward, backward and one SGD step. A PC update is the feed-forward pass,
 // T = H inference steps and one SGD step of every layer (FPA-PC and Z-IL with gamma 1,

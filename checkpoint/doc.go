@@ -59,8 +59,28 @@
 //	        return self.layers[-1](x)
 //
 //	model = MLP([784, 64, 64, 64, 64, 10]).double()
-//	state = safetensors.torch.load_file("runs/fpa-H4.safetensors")
+//	state = read_safetensors("runs/fpa-H4.safetensors")
 //	model.load_state_dict({k: v for k, v in state.items() if k.startswith("layers.")})
+//
+// read_safetensors needs nothing beyond Debian's python3-torch (apt-get install -y
+// python3-torch): the format is an 8-byte little-endian header length, a JSON header and
+// the raw tensors, and pcnet writes every tensor as F64:
+//
+//	import json, struct, torch
+//	def read_safetensors(path):
+//	    data = open(path, "rb").read()
+//	    (n,) = struct.unpack("<Q", data[:8])
+//	    header = json.loads(data[8:8 + n])
+//	    header.pop("__metadata__", None)
+//	    body = data[8 + n:]
+//	    return {k: torch.frombuffer(bytearray(body[v["data_offsets"][0]:v["data_offsets"][1]]),
+//	                                dtype=torch.float64).reshape(v["shape"])
+//	            for k, v in header.items()}
+//
+// Hugging Face's safetensors package does the same in one call,
+// safetensors.torch.load_file(path), but Debian does not ship it: it comes from PyPI
+// (pip install safetensors, in a virtual environment on Debian). The test suite loads
+// checkpoints in PyTorch the first way (cmd/pcnet/testdata/load_torch.py).
 //
 // (An nn.Sequential with activation modules in between would number its Linear layers
 // 0, 2, 4, ...: rename layers.<l> to <2l> for it.)

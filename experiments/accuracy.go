@@ -63,7 +63,7 @@ func accuracyChecks(g *gridResults) []check {
 	same.Detail = fmt.Sprintf("largest difference: %s", worstAt)
 	drops.Detail = strings.Join(dropNotes, "; ")
 	if len(noLearn) > 0 {
-		drops.Detail += fmt.Sprintf("; not judged where BP itself stayed below %s after %d epochs: %s", render.Percent(learnsAccuracy), p.Epochs, strings.Join(noLearn, ", "))
+		drops.Detail += fmt.Sprintf("; not judged where BP itself stayed below %s after %s: %s", render.Percent(learnsAccuracy), render.Plural(p.Epochs, "epoch"), strings.Join(noLearn, ", "))
 	}
 	small := check{Claim: "gamma < 1, T = H: test accuracy below BP's (at every H where BP learns)", OK: true}
 	var smallNotes []string
@@ -88,15 +88,15 @@ func accuracyChecks(g *gridResults) []check {
 	if p.BPMaxEpochs <= p.Epochs {
 		return []check{same, drops, small}
 	}
-	bpRef := check{Claim: fmt.Sprintf("BP reference reaches %s validation accuracy (at most %d epochs)", render.Percent(p.BPTarget), p.BPMaxEpochs), OK: true}
+	bpRef := check{Claim: fmt.Sprintf("BP reference reaches %s validation accuracy (at most %s)", render.Percent(p.BPTarget), render.Plural(p.BPMaxEpochs, "epoch")), OK: true}
 	var notes []string
 	for _, h := range p.Hidden {
 		bp := g.bp[h]
 		if bp.TargetEpoch > 0 {
-			notes = append(notes, fmt.Sprintf("H=%d after %d epochs", h, bp.TargetEpoch))
+			notes = append(notes, fmt.Sprintf("H=%d after %s", h, render.Plural(bp.TargetEpoch, "epoch")))
 		} else {
 			bpRef.OK = false
-			notes = append(notes, fmt.Sprintf("H=%d not in %d epochs (%s)", h, bp.FinalEpochs, render.Percent(float64(bp.FinalVal))))
+			notes = append(notes, fmt.Sprintf("H=%d not in %s (%s)", h, render.Plural(bp.FinalEpochs, "epoch"), render.Percent(float64(bp.FinalVal))))
 		}
 	}
 	bpRef.Detail = strings.Join(notes, "; ")

@@ -46,48 +46,23 @@ func writeAccuracy(env *runEnv, g *gridResults, checks []check) error {
 		}
 	}
 
-	for _, kind := range []struct {
-		file, what string
-		get        func(*pointResult) float64
-	}{
-		{"accuracy_val", fmt.Sprintf("validation accuracy after %d epochs (paper Fig. 4)", p.Epochs), func(r *pointResult) float64 { return r.valAt(p.Epochs) }},
-		{"accuracy_test", fmt.Sprintf("test accuracy after %d epochs (paper Fig. 5)", p.Epochs), func(r *pointResult) float64 { return float64(r.Test) }},
-	} {
-		var ps []*plot.Plot
-		for _, h := range p.Hidden {
-			pl, err := accuracyPlot(g, h, kind.get)
-			if err != nil {
-				return err
-			}
-			if err := render.SavePlot(env.path(fmt.Sprintf("%s_H%d.png", kind.file, h)), pl, 5*vg.Inch, 3.6*vg.Inch); err != nil {
-				return err
-			}
-			ps = append(ps, pl)
-		}
-		rows := math.Ceil(float64(len(ps)) / 2)
-		if err := render.SaveTiles(env.path(kind.file+".png"), "FPA-PC "+kind.what, render.GridOf(ps, 2), 10*vg.Inch, 3.6*vg.Inch*vg.Length(rows)); err != nil {
-			return err
-		}
-	}
-	for _, h := range p.Hidden {
-		if err := curvesPlot(env, g, h); err != nil {
-			return err
-		}
+	if err := drawAccuracy(env, g); err != nil {
+		return err
 	}
 
 	md := newPage(env, "# accuracy: FPA-PC against BP on MNIST (paper Figures 4 and 5)")
 	md.P("**The paper** (§3.4.2, Figs. 4 and 5): validation and test accuracies experience significant drops as " +
 		"the number of inference steps falls below the number of layers, and with step sizes below 1.")
-	bpNote := fmt.Sprintf("it also trains on until its validation accuracy reaches %s, for at most %d epochs (bp_reference.csv)", render.Percent(p.BPTarget), p.BPMaxEpochs)
+	bpNote := fmt.Sprintf("it also trains on until its validation accuracy reaches %s, for at most %s (bp_reference.csv)", render.Percent(p.BPTarget), render.Plural(p.BPMaxEpochs, "epoch"))
 	if p.BPMaxEpochs <= p.Epochs {
 		bpNote = "this preset trains it no longer than FPA-PC"
 	}
 	md.P("**Setting**: the networks of the cosine grid (same seed, same initial weights and batch order as BP at "+
-		"each H), trained %d epochs on %d images, validated %d times per epoch on %d images and tested on %d. "+
-		"BP at the same H is the reference; %s.", p.Epochs, g.sizes[0], p.EvalsPerEpoch, g.sizes[1], g.sizes[2], bpNote)
+		"each H), trained %s on %d images, validated %d times per epoch on %d images and tested on %d. "+
+		"BP at the same H is the reference; %s.", render.Plural(p.Epochs, "epoch"), g.sizes[0], p.EvalsPerEpoch, g.sizes[1], g.sizes[2], bpNote)
 	md.Image("validation accuracy", "accuracy_val.png")
 	md.Image("test accuracy", "accuracy_test.png")
-	md.P("**Measured** (test accuracy after %d epochs; BP's in the last column):", p.Epochs)
+	md.P("**Measured** (test accuracy after %s; BP's in the last column):", render.Plural(p.Epochs, "epoch"))
 	for _, h := range p.Hidden {
 		header := []string{fmt.Sprintf("H = %d: gamma \\ T/H", h)}
 		for _, r := range ratios {
@@ -127,16 +102,51 @@ func writeAccuracy(env *runEnv, g *gridResults, checks []check) error {
 	return nil
 }
 
+// drawAccuracy draws the accuracy experiment's plots.
+func drawAccuracy(env *runEnv, g *gridResults) error {
+	p := g.preset
+	for _, kind := range []struct {
+		file, what string
+		get        func(*pointResult) float64
+	}{
+		{"accuracy_val", fmt.Sprintf("validation accuracy after %s (paper Fig. 4)", render.Plural(p.Epochs, "epoch")), func(r *pointResult) float64 { return r.valAt(p.Epochs) }},
+		{"accuracy_test", fmt.Sprintf("test accuracy after %s (paper Fig. 5)", render.Plural(p.Epochs, "epoch")), func(r *pointResult) float64 { return float64(r.Test) }},
+	} {
+		var ps []*plot.Plot
+		for _, h := range p.Hidden {
+			pl, err := accuracyPlot(g, h, kind.get)
+			if err != nil {
+				return err
+			}
+			if err := render.SavePlot(env.path(fmt.Sprintf("%s_H%d.png", kind.file, h)), pl, 5*vg.Inch, 3.6*vg.Inch); err != nil {
+				return err
+			}
+			ps = append(ps, pl)
+		}
+		rows := math.Ceil(float64(len(ps)) / 2)
+		if err := render.SaveTiles(env.path(kind.file+".png"), "FPA-PC "+kind.what, render.GridOf(ps, 2), 10*vg.Inch, 3.6*vg.Inch*vg.Length(rows)); err != nil {
+			return err
+		}
+	}
+	for _, h := range p.Hidden {
+		if err := curvesPlot(env, g, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func accuracyPlot(g *gridResults, h int, get func(*pointResult) float64) (*plot.Plot, error) {
 	ratios := ratiosOf(g.preset)
 	pl := render.NewPlot(fmt.Sprintf("H = %d hidden layers", h), "inference steps / hidden layers (T/H)", "accuracy")
 	render.Log2Axis(&pl.X, ratios)
+	groups := stepGroups(ratios, h)
 	for i, gm := range g.preset.Gammas {
-		ys := make([]float64, len(ratios))
-		for j, r := range ratios {
-			ys[j] = get(g.point(h, gm, r))
+		xs, ys := make([]float64, len(groups)), make([]float64, len(groups))
+		for j, sg := range groups {
+			xs[j], ys[j] = math.Log2(sg.at(h)), get(g.point(h, gm, sg.ratios[0]))
 		}
-		if err := (render.Series{Name: fmt.Sprintf("gamma = %g", gm), XS: render.Log2s(ratios), YS: ys, Color: render.SeriesColor(i), Points: true}).Add(pl); err != nil {
+		if err := (render.Series{Name: fmt.Sprintf("gamma = %g", gm), XS: xs, YS: ys, Color: render.SeriesColor(i), Points: true}).Add(pl); err != nil {
 			return nil, err
 		}
 	}
@@ -156,10 +166,10 @@ func curvesPlot(env *runEnv, g *gridResults, h int) error {
 	bp := g.bp[h]
 	for _, gm := range p.Gammas {
 		pl := render.NewPlot(fmt.Sprintf("H = %d, gamma = %g", h, gm), "epochs", "validation accuracy")
-		for i, r := range ratiosOf(p) {
-			pt := g.point(h, gm, r)
-			xs, ys := curve(pt.Val)
-			if err := (render.Series{Name: fmt.Sprintf("T/H = %g (T=%d)", r, pt.Spec.Steps), XS: xs, YS: ys, Color: render.SeriesColor(i)}).Add(pl); err != nil {
+		// One line per T: ratios that floor to the same T train the same network.
+		for i, sg := range stepGroups(ratiosOf(p), h) {
+			xs, ys := curve(g.point(h, gm, sg.ratios[0]).Val)
+			if err := (render.Series{Name: sg.label(), XS: xs, YS: ys, Color: render.SeriesColor(i)}).Add(pl); err != nil {
 				return err
 			}
 		}
@@ -215,13 +225,13 @@ func accuracySection(g *gridResults, checks []check) section {
 	for _, h := range p.Hidden {
 		bp := g.bp[h]
 		if float64(bp.Test) < learnsAccuracy {
-			more := fmt.Sprintf("it did not reach %s validation accuracy in %d epochs either", render.Percent(p.BPTarget), bp.FinalEpochs)
+			more := fmt.Sprintf("it did not reach %s validation accuracy in %s either", render.Percent(p.BPTarget), render.Plural(bp.FinalEpochs, "epoch"))
 			if bp.TargetEpoch > 0 {
-				more = fmt.Sprintf("it reaches %s validation accuracy only after %d epochs", render.Percent(p.BPTarget), bp.TargetEpoch)
+				more = fmt.Sprintf("it reaches %s validation accuracy only after %s", render.Percent(p.BPTarget), render.Plural(bp.TargetEpoch, "epoch"))
 			}
-			s.differs = append(s.differs, fmt.Sprintf("At H=%d BP itself is at %s test accuracy after %d epochs (lr %g): "+
+			s.differs = append(s.differs, fmt.Sprintf("At H=%d BP itself is at %s test accuracy after %s (lr %g): "+
 				"through %d tanh layers with PyTorch's initialisation the gradient vanishes and training starts late; %s. "+
-				"No FPA-PC point can do better, so this H shows no drop.", h, render.Percent(float64(bp.Test)), p.Epochs, p.LR, h, more))
+				"No FPA-PC point can do better, so this H shows no drop.", h, render.Percent(float64(bp.Test)), render.Plural(p.Epochs, "epoch"), p.LR, h, more))
 		}
 	}
 	return s

@@ -46,34 +46,8 @@ func writeCosine(env *runEnv, g *gridResults, checks []check) error {
 		}
 	}
 
-	var perH, atInit []*plot.Plot
-	for _, h := range p.Hidden {
-		pl, err := cosinePlot(g, h, "first-epoch mean", func(r *pointResult) float64 { m, _, _ := r.cosineStats(); return m })
-		if err != nil {
-			return err
-		}
-		pi, err := cosinePlot(g, h, "at initialisation", (*pointResult).cosineAtInit)
-		if err != nil {
-			return err
-		}
-		atInit = append(atInit, pi)
-		if err != nil {
-			return err
-		}
-		if err := render.SavePlot(env.path(fmt.Sprintf("cosine_H%d.png", h)), pl, 5*vg.Inch, 3.6*vg.Inch); err != nil {
-			return err
-		}
-		perH = append(perH, pl)
-	}
-	title := "FPA-PC vs BP: cosine of the weight updates over the first epoch (paper Fig. 3)"
-	if err := render.SaveTiles(env.path("cosine.png"), title, render.GridOf(perH, 2), 10*vg.Inch, 3.6*vg.Inch*vg.Length(math.Ceil(float64(len(perH))/2))); err != nil {
-		return err
-	}
-	title = "FPA-PC vs BP at the same weights: cosine on the first batch, at initialisation"
-	if err := render.SaveTiles(env.path("cosine_init.png"), title, render.GridOf(atInit, 2), 10*vg.Inch, 3.6*vg.Inch*vg.Length(math.Ceil(float64(len(atInit))/2))); err != nil {
-		return err
-	}
-	if err := cosineTracePlot(env, g); err != nil {
+	firstEpochMean := func(r *pointResult) float64 { m, _, _ := r.cosineStats(); return m }
+	if err := drawCosine(env, g, firstEpochMean, (*pointResult).cosineAtInit); err != nil {
 		return err
 	}
 
@@ -84,7 +58,8 @@ func writeCosine(env *runEnv, g *gridResults, checks []check) error {
 		"the error of a node at distance d from the output is exactly zero for t < d, so with T < H the weight " +
 		"layers below distance T get no update at all.")
 	md.P("**Setting**: MLPs 784-64xH-10 (tanh, log-softmax, NLL), SGD lr %g momentum %g, batch %d, PyTorch init, "+
-		"%d training images; FPA-PC with T = max(1, floor(T/H·H)) steps (see the package docs for the rounding). "+
+		"%d training images; FPA-PC with T = max(1, floor(T/H·H)) steps (see the package docs for the rounding; "+
+		"where several T/H give the same T, as 0.25, 0.5 and 0.75 at H = 2, the plots draw that T once, at its own T/H). "+
 		"For every batch of the first epoch, BP's gradient is computed at the same weights on the same batch, and "+
 		"the cosine is taken over all weights and biases of all layers concatenated. The table gives its mean over "+
 		"the epoch; cosine.csv also has the minimum and maximum, cosine_layers.csv the mean per weight layer "+
@@ -125,18 +100,51 @@ func writeCosine(env *runEnv, g *gridResults, checks []check) error {
 	return nil
 }
 
+// drawCosine draws the cosine experiment's plots: mean and atInit give each point's
+// first-epoch mean cosine and its cosine at initialisation (from the points' traces after
+// a run, from cosine.csv when Replot redraws).
+func drawCosine(env *runEnv, g *gridResults, mean, atInit func(*pointResult) float64) error {
+	p := g.preset
+	var perH, initPlots []*plot.Plot
+	for _, h := range p.Hidden {
+		pl, err := cosinePlot(g, h, "first-epoch mean", mean)
+		if err != nil {
+			return err
+		}
+		pi, err := cosinePlot(g, h, "at initialisation", atInit)
+		if err != nil {
+			return err
+		}
+		initPlots = append(initPlots, pi)
+		if err := render.SavePlot(env.path(fmt.Sprintf("cosine_H%d.png", h)), pl, 5*vg.Inch, 3.6*vg.Inch); err != nil {
+			return err
+		}
+		perH = append(perH, pl)
+	}
+	title := "FPA-PC vs BP: cosine of the weight updates over the first epoch (paper Fig. 3)"
+	if err := render.SaveTiles(env.path("cosine.png"), title, render.GridOf(perH, 2), 10*vg.Inch, 3.6*vg.Inch*vg.Length(math.Ceil(float64(len(perH))/2))); err != nil {
+		return err
+	}
+	title = "FPA-PC vs BP at the same weights: cosine on the first batch, at initialisation"
+	if err := render.SaveTiles(env.path("cosine_init.png"), title, render.GridOf(initPlots, 2), 10*vg.Inch, 3.6*vg.Inch*vg.Length(math.Ceil(float64(len(initPlots))/2))); err != nil {
+		return err
+	}
+	return cosineTracePlot(env, g)
+}
+
 func cosinePlot(g *gridResults, h int, what string, get func(*pointResult) float64) (*plot.Plot, error) {
 	ratios := ratiosOf(g.preset)
 	pl := render.NewPlot(fmt.Sprintf("H = %d hidden layers, %s", h, what), "inference steps / hidden layers (T/H)", "cosine(FPA-PC update, BP)")
 	render.Log2Axis(&pl.X, ratios)
+	groups := stepGroups(ratios, h)
 	lo := 1.0
 	for i, gm := range g.preset.Gammas {
-		ys := make([]float64, len(ratios))
-		for j, r := range ratios {
-			ys[j] = get(g.point(h, gm, r))
+		xs, ys := make([]float64, len(groups)), make([]float64, len(groups))
+		for j, sg := range groups {
+			xs[j], ys[j] = math.Log2(sg.at(h)), get(g.point(h, gm, sg.ratios[0]))
 			lo = math.Min(lo, ys[j])
 		}
-		if err := (render.Series{Name: fmt.Sprintf("gamma = %g", gm), XS: render.Log2s(ratios), YS: ys, Color: render.SeriesColor(i), Points: true}).Add(pl); err != nil {
+		if err := (render.Series{Name: fmt.Sprintf("gamma = %g", gm), XS: xs, YS: ys, Color: render.SeriesColor(i), Points: true}).Add(pl); err != nil {
 			return nil, err
 		}
 	}
@@ -170,7 +178,10 @@ func cosineTracePlot(env *runEnv, g *gridResults) error {
 				return err
 			}
 		}
-		pl.Y.Max = 1.02
+		// A cosine is at most 1: a margin above it in proportion to the range, so that a
+		// panel whose cosines sit near 1 (H = 16) gets no ticks above 1.
+		pl.Y.Max = 1 + 0.03*(1-pl.Y.Min)
+		pl.Y.Tick.Marker = render.DistinctTicker{}
 		pl.X.Tick.Marker = render.IntTicker{}
 		ps = append(ps, pl)
 	}

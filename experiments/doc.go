@@ -102,6 +102,12 @@
 // experiments take a minute or two and are measured again on every run; complexity
 // runs alone, after the grid, because it measures time.
 //
+// The cache is not committed (docs/results/cache/ is ignored), so a change to how a
+// figure is drawn would cost a rerun of an hour. Replot (pcnet experiment NAME -replot)
+// redraws the plots of cosine, accuracy and online from the CSV files a run wrote,
+// which hold everything those plots show; a test holds it to drawing, from the CSV files,
+// the same PNG bytes as the run drew.
+//
 // # Timing
 //
 // The complexity experiment's times are measurements of a shared machine, not unit

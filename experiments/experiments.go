@@ -181,7 +181,7 @@ func FullPreset() Preset {
 	}
 }
 
-// QuickPreset is a small version of FullPreset that runs in a few minutes on two cores:
+// QuickPreset is a small version of FullPreset that runs in well under a minute of CPU time:
 // H in {2, 4}, 5,000 training images, two epochs, complexity up to H = 8.
 func QuickPreset() Preset {
 	p := FullPreset()

@@ -74,6 +74,35 @@ func TestStepsRoundsDownAndNeverReachesHBelowRatioOne(t *testing.T) {
 	}
 }
 
+func TestStepGroupsDrawEachStepCountOnce(t *testing.T) {
+	ratios := []float64{0.25, 0.5, 0.75, 1, 1.5, 2, 4}
+	for _, tc := range []struct {
+		h      int
+		steps  []int
+		at     []float64
+		labels []string
+	}{
+		{2, []int{1, 2, 3, 4, 8}, []float64{0.5, 1, 1.5, 2, 4}, []string{"T/H = 0.25, 0.5, 0.75 (T=1)", "T/H = 1 (T=2)", "T/H = 1.5 (T=3)", "T/H = 2 (T=4)", "T/H = 4 (T=8)"}},
+		{4, []int{1, 2, 3, 4, 6, 8, 16}, ratios, nil},
+		{1, []int{1, 2, 4}, []float64{1, 2, 4}, []string{"T/H = 0.25, 0.5, 0.75, 1, 1.5 (T=1)", "T/H = 2 (T=2)", "T/H = 4 (T=4)"}},
+	} {
+		var steps []int
+		var at []float64
+		var labels []string
+		for _, g := range stepGroups(ratios, tc.h) {
+			steps, at, labels = append(steps, g.steps), append(at, g.at(tc.h)), append(labels, g.label())
+			for _, r := range g.ratios {
+				require.Equal(t, g.steps, Steps(r, tc.h), "H = %d: ratio %g in the group of T = %d", tc.h, r, g.steps)
+			}
+		}
+		require.Equal(t, tc.steps, steps, "H = %d", tc.h)
+		require.Equal(t, tc.at, at, "H = %d", tc.h)
+		if tc.labels != nil {
+			require.Equal(t, tc.labels, labels, "H = %d", tc.h)
+		}
+	}
+}
+
 func TestArrivalFindsFirstNonZeroAndConvergence(t *testing.T) {
 	steps := func(errs, changes []float64) []pcnet.StepStats {
 		out := make([]pcnet.StepStats, len(errs))

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +39,41 @@ import (
 func Steps(ratio float64, h int) int {
 	// The small epsilon keeps 0.75·4 = 3 from becoming 2 through rounding of the product.
 	return max(1, int(math.Floor(ratio*float64(h)+1e-9)))
+}
+
+// stepGroup is the ratios of a grid that give one number of steps at one depth.
+type stepGroup struct {
+	steps  int
+	ratios []float64 // increasing
+}
+
+// at is the group's true T/H, where a plot draws it.
+func (g stepGroup) at(h int) float64 { return float64(g.steps) / float64(h) }
+
+// label names the group in a legend: "T/H = 0.25, 0.5, 0.75 (T=1)".
+func (g stepGroup) label() string {
+	rs := make([]string, len(g.ratios))
+	for i, r := range g.ratios {
+		rs[i] = strconv.FormatFloat(r, 'g', -1, 64)
+	}
+	return fmt.Sprintf("T/H = %s (T=%d)", strings.Join(rs, ", "), g.steps)
+}
+
+// stepGroups groups increasing ratios by the steps T they give at depth h. At a small H
+// several ratios floor to the same T (at H = 2, 0.25, 0.5 and 0.75 all give T = 1) and
+// so train the same network; a plot draws each T once, at its true T/H, rather than the
+// same point three times at three positions.
+func stepGroups(ratios []float64, h int) []stepGroup {
+	var out []stepGroup
+	for _, r := range ratios {
+		T := Steps(r, h)
+		if n := len(out); n > 0 && out[n-1].steps == T {
+			out[n-1].ratios = append(out[n-1].ratios, r)
+			continue
+		}
+		out = append(out, stepGroup{steps: T, ratios: []float64{r}})
+	}
+	return out
 }
 
 // cacheVersion changes whenever what a grid point computes changes, so that stale cached
@@ -346,9 +383,9 @@ func (r *pointResult) brief() string {
 	s += fmt.Sprintf("val %s, test %s", render.Percent(r.valAt(r.Spec.Epochs)), render.Percent(float64(r.Test)))
 	if r.Spec.Algo == algoBP {
 		if r.TargetEpoch > 0 {
-			s += fmt.Sprintf("; %s val after %d epochs", render.Percent(r.Spec.BPTarget), r.TargetEpoch)
+			s += fmt.Sprintf("; %s val after %s", render.Percent(r.Spec.BPTarget), render.Plural(r.TargetEpoch, "epoch"))
 		} else {
-			s += fmt.Sprintf("; %s val not reached in %d epochs", render.Percent(r.Spec.BPTarget), r.FinalEpochs)
+			s += fmt.Sprintf("; %s val not reached in %s", render.Percent(r.Spec.BPTarget), render.Plural(r.FinalEpochs, "epoch"))
 		}
 	}
 	return s

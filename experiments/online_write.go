@@ -2,6 +2,7 @@ package experiments
 
 import (
 	"fmt"
+	"image/color"
 	"math"
 	"slices"
 	"strconv"
@@ -53,17 +54,8 @@ func writeOnline(env *runEnv, o *onlineResults, checks []check) error {
 			return err
 		}
 	}
-	for _, fig := range []struct {
-		file, what string
-		get        func(onlinePoint) spread
-	}{
-		{"online_prequential", "prequential accuracy over the stream", func(p onlinePoint) spread { return p.preq }},
-		{"online_last_tenth", "prequential accuracy over the stream's last tenth", func(p onlinePoint) spread { return p.last }},
-		{"online_test", "test accuracy after the pass", func(p onlinePoint) spread { return p.test }},
-	} {
-		if err := onlineRatePlot(env.path(fig.file+".png"), o, fig.what, fig.get); err != nil {
-			return err
-		}
+	if err := drawOnlineRates(env, o); err != nil {
+		return err
 	}
 	if err := onlineCurvePlot(env.path("online_curves.png"), o); err != nil {
 		return err
@@ -85,8 +77,10 @@ func writeOnline(env *runEnv, o *onlineResults, checks []check) error {
 		p.IPCSteps, p.IPCGamma, p.IPCSteps, floatList(p.SGDRates), floatList(p.MomentumRates), floatList(p.AdamRates), engineList(p))
 	md.P("**Divergence**: a run has diverged when its loss is not finite or the mean loss over its last %d images "+
 		"exceeds 3 ln 10 = %.2f, three times a uniform guess's; it stops there, the rest of the stream counts as "+
-		"wrongly predicted, and a network whose weights are no longer finite has test accuracy 0. Diverged runs are "+
-		"marked with a cross in the plots.", divergeWindow, divergeLoss)
+		"wrongly predicted, and a network whose weights are no longer finite has test accuracy 0 (the tables' "+
+		"means count them so). The plots against learning rate draw the mean and range of the seeds that did not "+
+		"diverge, and mark the rates at which seeds diverged in a band below the accuracy axis, a row per method in "+
+		"its colour: a cross where every seed diverged, a ring where some did.", divergeWindow, divergeLoss)
 	md.Image("prequential accuracy", "online_prequential.png")
 	md.Image("test accuracy", "online_test.png")
 	md.P("Over the stream's last tenth: online_last_tenth.png. Along the stream at each method's best learning rate: " +
@@ -198,15 +192,81 @@ func engineList(p OnlinePreset) string {
 		"worker pool keeping both cores busy with one run each, a run's extra goroutines find no idle core)"
 }
 
+// drawOnlineRates draws the plots against learning rate.
+func drawOnlineRates(env *runEnv, o *onlineResults) error {
+	for _, fig := range []struct {
+		file, what string
+		get        func(*onlineResult) float64
+	}{
+		{"online_prequential", "prequential accuracy over the stream", func(r *onlineResult) float64 { return float64(r.Prequential) }},
+		{"online_last_tenth", "prequential accuracy over the stream's last tenth", func(r *onlineResult) float64 { return float64(r.LastTenth) }},
+		{"online_test", "test accuracy after the pass", func(r *onlineResult) float64 { return float64(r.Test) }},
+	} {
+		if err := onlineRatePlot(env.path(fig.file+".png"), o, fig.what, fig.get); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // errPoints are points with error bars for plotter.NewYErrorBars.
 type errPoints struct {
 	plotter.XYs
 	plotter.YErrors
 }
 
+// The rate plots draw a learning rate at which seeds diverged in a band below the
+// accuracy axis, one thin row per method, not at the accuracy a diverged run scores: its
+// remaining images count as wrong and non-finite weights test at 0, which would draw it
+// below chance as if it had learned something worse than guessing.
+const (
+	divergedTop  = -0.09 // the first method's row; each further method's is divergedStep lower
+	divergedStep = -0.02
+)
+
+// rateMarks is what a rate plot draws for one method at one batch size.
+type rateMarks struct {
+	line      plotter.XYs     // mean over the seeds that did not diverge
+	errs      plotter.YErrors // their range
+	all, some plotter.XYs     // in the diverged band: every seed diverged, some did
+}
+
+func onlineRateMarks(o *onlineResults, m onlineMethod, batch int, row float64, get func(*onlineResult) float64) rateMarks {
+	var rm rateMarks
+	for _, lr := range o.preset.rates(m.optimiser) {
+		x := math.Log10(lr)
+		var kept []float64
+		diverged := 0
+		for _, seed := range o.seeds {
+			switch r := o.get(m.name, batch, lr, seed); {
+			case r == nil:
+			case r.DivergedAt > 0:
+				diverged++
+			default:
+				kept = append(kept, get(r))
+			}
+		}
+		if diverged > 0 && len(kept) == 0 {
+			rm.all = append(rm.all, plotter.XY{X: x, Y: row})
+			continue
+		}
+		if diverged > 0 {
+			rm.some = append(rm.some, plotter.XY{X: x, Y: row})
+		}
+		if len(kept) == 0 {
+			continue
+		}
+		s := spreadOf(kept)
+		rm.line = append(rm.line, plotter.XY{X: x, Y: s.mean})
+		rm.errs = append(rm.errs, struct{ Low, High float64 }{s.mean - s.lo, s.hi - s.mean})
+	}
+	return rm
+}
+
 // onlineRatePlot draws accuracy against learning rate, a panel per batch size, a line
-// per method with its spread over seeds, and a cross where a seed diverged.
-func onlineRatePlot(path string, o *onlineResults, what string, get func(onlinePoint) spread) error {
+// per method with its spread over the seeds that did not diverge, and the rates at which
+// seeds diverged in a band of their own below.
+func onlineRatePlot(path string, o *onlineResults, what string, get func(*onlineResult) float64) error {
 	var panels []*plot.Plot
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, g := range [][]float64{o.preset.SGDRates, o.preset.MomentumRates, o.preset.AdamRates} {
@@ -215,21 +275,9 @@ func onlineRatePlot(path string, o *onlineResults, what string, get func(onlineP
 	for _, b := range o.preset.Batches {
 		pl := render.NewPlot(fmt.Sprintf("batch %d", b), "learning rate", what)
 		for i, m := range onlineMethods {
-			pts := o.points(m.name, b)
-			var xys plotter.XYs
-			var errs plotter.YErrors
-			var crosses plotter.XYs
-			for _, pt := range pts {
-				s := get(pt)
-				x := math.Log10(pt.lr)
-				xys = append(xys, plotter.XY{X: x, Y: s.mean})
-				errs = append(errs, struct{ Low, High float64 }{s.mean - s.lo, s.hi - s.mean})
-				if pt.diverged > 0 {
-					crosses = append(crosses, plotter.XY{X: x, Y: s.mean})
-				}
-			}
 			c := render.SeriesColor(i)
-			sr := render.Series{Name: m.label, XS: xsOf(xys), YS: ysOf(xys), Color: c, Points: true}
+			rm := onlineRateMarks(o, m, b, divergedTop+float64(i)*divergedStep, get)
+			sr := render.Series{Name: m.label, XS: xsOf(rm.line), YS: ysOf(rm.line), Color: c, Points: true}
 			if m.alg == spec.FPA {
 				sr.Color, sr.Dashed, sr.Points = render.Black, true, false
 			} else if m.alg.IsPC() {
@@ -238,8 +286,8 @@ func onlineRatePlot(path string, o *onlineResults, what string, get func(onlineP
 			if err := sr.Add(pl); err != nil {
 				return err
 			}
-			if m.alg != spec.FPA {
-				eb, err := plotter.NewYErrorBars(errPoints{xys, errs})
+			if m.alg != spec.FPA && len(rm.line) > 0 {
+				eb, err := plotter.NewYErrorBars(errPoints{rm.line, rm.errs})
 				if err != nil {
 					return fmt.Errorf("plot %s: %w", path, err)
 				}
@@ -247,25 +295,65 @@ func onlineRatePlot(path string, o *onlineResults, what string, get func(onlineP
 				eb.CapWidth = vg.Points(3)
 				pl.Add(eb)
 			}
-			if len(crosses) > 0 {
-				sc, err := plotter.NewScatter(crosses)
-				if err != nil {
-					return fmt.Errorf("plot %s: %w", path, err)
-				}
-				sc.Shape = draw.CrossGlyph{}
-				sc.Color = c
-				sc.Radius = vg.Points(5)
-				pl.Add(sc)
+			if err := addDivergedMarks(pl, rm, sr.Color); err != nil {
+				return fmt.Errorf("plot %s: %w", path, err)
 			}
+		}
+		if err := divergedLegend(pl); err != nil {
+			return fmt.Errorf("plot %s: %w", path, err)
 		}
 		pl.X.Tick.Marker = decadeTicks{}
 		pl.X.Min, pl.X.Max = math.Log10(lo)-0.2, math.Log10(hi)+0.2
-		// A little below 0, so that the crosses of runs that predicted nothing show.
-		pl.Y.Min, pl.Y.Max = -0.03, 1
+		bottom := divergedTop + float64(len(onlineMethods)-1)*divergedStep
+		pl.Y.Min, pl.Y.Max = bottom-0.03, 1
+		pl.Y.Tick.Marker = plot.ConstantTicks{
+			{Value: (divergedTop + bottom) / 2, Label: "diverged"},
+			{Value: 0, Label: "0"}, {Value: 0.25}, {Value: 0.5, Label: "0.5"}, {Value: 0.75}, {Value: 1, Label: "1"},
+		}
+		if err := render.HLine(pl, "", -0.045, pl.X.Min, pl.X.Max, render.Grey); err != nil {
+			return err
+		}
 		panels = append(panels, pl)
 	}
-	title := fmt.Sprintf("%s against learning rate (mean and range over %d seeds; x: a seed diverged)", strings.ToUpper(what[:1])+what[1:], len(o.seeds))
-	return render.SaveTiles(path, title, [][]*plot.Plot{panels}, 14*vg.Inch, 5*vg.Inch)
+	title := fmt.Sprintf("%s against learning rate (mean and range over the seeds, of %d, that did not diverge; below: where seeds diverged)", strings.ToUpper(what[:1])+what[1:], len(o.seeds))
+	return render.SaveTiles(path, title, [][]*plot.Plot{panels}, 14*vg.Inch, 5.4*vg.Inch)
+}
+
+// addDivergedMarks draws a method's diverged rates in its row of the band: a cross where
+// every seed diverged, a ring where some did (the line then is the others').
+func addDivergedMarks(pl *plot.Plot, rm rateMarks, c color.Color) error {
+	for _, mark := range []struct {
+		xys   plotter.XYs
+		glyph draw.GlyphDrawer
+	}{{rm.all, draw.CrossGlyph{}}, {rm.some, draw.RingGlyph{}}} {
+		if len(mark.xys) == 0 {
+			continue
+		}
+		sc, err := plotter.NewScatter(mark.xys)
+		if err != nil {
+			return err
+		}
+		sc.Shape, sc.Color, sc.Radius = mark.glyph, c, vg.Points(3.5)
+		pl.Add(sc)
+	}
+	return nil
+}
+
+// divergedLegend explains the band's two marks in the legend, in black: the colour is
+// the method's.
+func divergedLegend(pl *plot.Plot) error {
+	for _, e := range []struct {
+		name  string
+		glyph draw.GlyphDrawer
+	}{{"every seed diverged (band below 0)", draw.CrossGlyph{}}, {"some seeds diverged (line: the others)", draw.RingGlyph{}}} {
+		sc, err := plotter.NewScatter(plotter.XYs{{}})
+		if err != nil {
+			return err
+		}
+		sc.Shape, sc.Color, sc.Radius = e.glyph, render.Black, vg.Points(3.5)
+		pl.Legend.Add(e.name, sc)
+	}
+	return nil
 }
 
 // onlineCurvePlot draws the prequential accuracy along the stream at each method's best

@@ -18,7 +18,9 @@
 //
 // Labels are bounded: variant (fpa, pc, scaled, zil, ipc), distance (1..H), layer (a node or
 // weight layer index, or "all"), split (train, validation, test), direction (up, down),
-// step (first, last), link ("l-(l+1)", l < 1024).
+// outcome (computed, skipped), payload (full, zero, unchanged), step (first, last), link
+// ("l-(l+1)", l < 1024). The dashboard queries outcome and payload to show what the event
+// schedule saves: skipped VJPs, and messages sent without a payload.
 //
 //	pcnet_error_first_nonzero_step{variant,distance}   histogram, buckets 0,1,...,MaxStep
 //	pcnet_error_convergence_step{variant,distance}     histogram, buckets 0,1,...,MaxStep
@@ -27,10 +29,10 @@
 //	pcnet_inferences_total{variant}                    counter: batches (Infer or Learn)
 //	pcnet_weight_updates_total{variant}                counter: batches learned (Learn)
 //	pcnet_inference_steps_total{variant}               counter: T per batch
-//	pcnet_vjps_total{variant}                          counter
+//	pcnet_vjps_total{variant,outcome}                  counter: computed, or skipped (event schedule)
 //	pcnet_network_hidden_layers{variant}               gauge: H
-//	pcnet_messages_total{variant,direction}            counter
-//	pcnet_message_bytes_total{variant,direction}       counter
+//	pcnet_messages_total{variant,direction,payload}    counter: full, or zero / unchanged (no payload)
+//	pcnet_message_bytes_total{variant,direction,payload} counter: only full messages carry bytes
 //	pcnet_node_compute_seconds_total{variant,layer}    counter (layer: node 0..H+1)
 //	pcnet_node_wait_seconds_total{variant,layer}       counter (layer: node 0..H+1)
 //	pcnet_batch_loss{variant}                          gauge: last batch, feed-forward
@@ -84,7 +86,8 @@
 // # Work
 //
 // Every inference computes one weight update of every layer, applied or not, so
-// rate(pcnet_vjps_total) / rate(pcnet_inferences_total) is PC's VJPs per update, to set
+// rate(pcnet_vjps_total{outcome="computed"}) / rate(pcnet_inferences_total) is PC's VJPs
+// per update (outcome="skipped": the products the event schedule knew exactly), to set
 // against backprop's 2·pcnet_network_hidden_layers + 1 (its H input and H+1 weight VJPs;
 // the paper's H+1 counts a layer's two products as one); the pcnet package docs give the
 // count H·T + H + 1. Messages and bytes are counted by direction (predictions up, errors

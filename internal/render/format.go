@@ -108,3 +108,12 @@ func Median(v []float64) float64 {
 	}
 	return (s[n/2-1] + s[n/2]) / 2
 }
+
+// Plural writes a count with its noun, in the singular for one: "1 epoch", "3 epochs".
+// The nouns that reach it take a plain -s.
+func Plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}

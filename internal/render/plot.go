@@ -171,6 +171,35 @@ func (IntTicker) Ticks(lo, hi float64) []plot.Tick {
 	return ts
 }
 
+// DistinctTicker is plot.DefaultTicks with every label written with the same, fewest
+// decimals that show each labelled tick's value exactly: DefaultTicks rounds the labels
+// of a narrow range such as [0.965, 1.02] to "1" at three ticks.
+type DistinctTicker struct{}
+
+func (DistinctTicker) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	tol := 1e-9 * math.Max(math.Abs(lo), math.Abs(hi))
+	digits := 0
+	for _, t := range ts {
+		if t.Label == "" {
+			continue
+		}
+		for digits < 15 {
+			v, _ := strconv.ParseFloat(strconv.FormatFloat(t.Value, 'f', digits, 64), 64)
+			if math.Abs(v-t.Value) <= tol {
+				break
+			}
+			digits++
+		}
+	}
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', digits, 64)
+		}
+	}
+	return ts
+}
+
 // LogTicks marks 1, 2 and 5 times the powers of ten on a log axis; plot.LogTicks marks
 // only the powers, which leaves a range under a decade with one label or none.
 type LogTicks struct{}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -56,4 +57,41 @@ func TestTicks(t *testing.T) {
 	require.InDelta(t, -2.2, a.Min, 1e-12)
 	require.InDelta(t, 2.2, a.Max, 1e-12)
 	require.Equal(t, []float64{-2, 0, 2}, Log2s([]float64{0.25, 1, 4}))
+}
+
+func TestDistinctTickerLabelsEveryTickExactlyAndOnce(t *testing.T) {
+	for _, tc := range []struct {
+		lo, hi float64
+		want   []string // the labelled ticks, in order; nil: only that they are distinct
+	}{
+		{0.965, 1.02, []string{"0.97", "0.98", "0.99", "1.00", "1.01", "1.02"}}, // DefaultTicks: 0.97 0.98 0.99 1 1 1
+		{0.97, 1.02, []string{"0.98", "1.00", "1.02"}},                          // DefaultTicks: 0.98 1 1
+		{0, 1, []string{"0.0", "0.5", "1.0"}},
+		{0, 800, nil},
+		{0.9995, 1.0001, nil},
+		{0.23, 1.023, []string{"0.25", "0.50", "0.75", "1.00"}}, // not 0.2 0.5 0.8 1.0: distinct but wrong
+	} {
+		var labels []string
+		for _, tk := range (DistinctTicker{}).Ticks(tc.lo, tc.hi) {
+			if tk.Label != "" {
+				labels = append(labels, tk.Label)
+			}
+		}
+		require.GreaterOrEqual(t, len(labels), 2, "[%g, %g]", tc.lo, tc.hi)
+		seen := map[string]bool{}
+		for _, l := range labels {
+			require.False(t, seen[l], "[%g, %g]: %q twice in %q", tc.lo, tc.hi, l, labels)
+			seen[l] = true
+		}
+		for _, tk := range (DistinctTicker{}).Ticks(tc.lo, tc.hi) {
+			if tk.Label != "" {
+				v, err := strconv.ParseFloat(tk.Label, 64)
+				require.NoError(t, err)
+				require.InDelta(t, tk.Value, v, 1e-9, "[%g, %g]: label %q", tc.lo, tc.hi, tk.Label)
+			}
+		}
+		if tc.want != nil {
+			require.Equal(t, tc.want, labels)
+		}
+	}
 }

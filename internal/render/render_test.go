@@ -94,6 +94,9 @@ func TestNumberFormats(t *testing.T) {
 		{Duration(870 * time.Microsecond), "870µs"},
 		{Ints([]int{1, 2, 4}), "1 2 4"},
 		{Ints(nil), ""},
+		{Plural(1, "epoch"), "1 epoch"},
+		{Plural(0, "epoch"), "0 epochs"},
+		{Plural(20, "epoch"), "20 epochs"},
 	} {
 		require.Equal(t, tc.want, tc.got)
 	}

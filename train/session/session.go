@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pcnet/pcnet/internal/render"
 	"github.com/pcnet/pcnet/metrics"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
@@ -207,7 +208,7 @@ func Describe(r *spec.Run, examples int, from train.Position) string {
 	if o.Kind == optim.SGD && o.Momentum != 0 {
 		fmt.Fprintf(&b, " momentum %s", f(o.Momentum))
 	}
-	fmt.Fprintf(&b, "; %s loss; batch %d, %d epochs, seed %d, %d training images", r.Loss, r.Batch, r.Epochs, r.Seed, examples)
+	fmt.Fprintf(&b, "; %s loss; batch %d, %s, seed %d, %d training images", r.Loss, r.Batch, render.Plural(r.Epochs, "epoch"), r.Seed, examples)
 	if r.Data.Dataset == mnist.Fashion {
 		b.WriteString(" of Fashion-MNIST")
 	}
