@@ -9,6 +9,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,7 +67,9 @@ func TestEpochLine(t *testing.T) {
 	e := train.EpochInfo{
 		Epoch: 1, TrainLoss: 0.23114, ValAccuracy: 0.94123, MeanCosine: 0.9999999999,
 		Duration: 4100 * time.Millisecond, StepTime: 3 * time.Second, BPTime: 1200 * time.Millisecond, Compared: 860,
+		MeanLayerCosine: []float64{0.5, 0.12, 0.9999999},
 	}
+	cores := runtime.GOMAXPROCS(0)
 	s := metrics.Summary{
 		{Variant: pcnet.FixedPrediction, Distance: 1, Inferences: 860, FirstNonzero: 1, Convergence: 1},
 		{Variant: pcnet.FixedPrediction, Distance: 2, Inferences: 860, FirstNonzero: 2, Convergence: math.NaN(), Unconverged: 860},
@@ -80,12 +84,12 @@ func TestEpochLine(t *testing.T) {
 	}{
 		{"bp", spec.BP, e, nil, "epoch 2/3  loss 0.2311  val acc 94.12%  time 4.1s"},
 		{"fpa", spec.FPA, e, s,
-			"epoch 2/3  loss 0.2311  val acc 94.12%  cos(PC,BP) 1.000000  first-nonzero step d1:1 d2:2  converged d1:1 d2:-  unconverged d2:100%  time 4.1s (PC steps 3.0s, BP 1.2s on the 860 compared batches)"},
+			"epoch 2/3  loss 0.2311  val acc 94.12%  cos(PC,BP) 1.000000 (min 0.12000 at layer 2)  first-nonzero step d1:1 d2:2  converged d1:1 d2:-  unconverged d2:100%  time 4.1s (PC steps 3.0s on the parallel engine, BP steps 1.2s on the 860 compared batches, " + strconv.Itoa(cores) + " cores)"},
 		{"not compared", spec.FPA, func() train.EpochInfo { e := e; e.Compared = 0; return e }(), nil,
-			"epoch 2/3  loss 0.2311  val acc 94.12%  time 4.1s (PC steps 3.0s)"},
+			"epoch 2/3  loss 0.2311  val acc 94.12%  time 4.1s (PC steps 3.0s on the parallel engine, " + strconv.Itoa(cores) + " cores)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, epochLine(tc.info, 3, tc.variant, tc.summary))
+			require.Equal(t, tc.want, epochLine(tc.info, 3, tc.variant, tc.summary, "parallel"))
 		})
 	}
 }
