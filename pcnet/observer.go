@@ -34,6 +34,13 @@ type NodeInfo struct {
 	Exact bool
 }
 
+// NodeInfo describes node l of a network of h hidden layers under c to an Observer; a
+// coordinator that observes nodes it does not host describes them with it too.
+func (c Config) NodeInfo(h, l int) NodeInfo {
+	exact := l >= 1 && l <= h && c.Variant.fixedPredictions() && c.Gamma == 1
+	return NodeInfo{Variant: c.Variant, Hidden: h, Node: l, Distance: h + 1 - l, Exact: exact}
+}
+
 // NodeObserver sees one node. Every method may be nil-safe no-op in an implementation;
 // the runtime calls them in this order for every batch: Step for t = 0..T (hidden nodes,
 // the nodes whose error Theorem 1 is about, and the output node, which reports only its
