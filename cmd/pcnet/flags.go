@@ -17,7 +17,8 @@ import (
 	"github.com/pcnet/pcnet/spec"
 )
 
-// stepsFlag is T: unset, it means H, which is not known until -hidden is.
+// stepsFlag is T: unset, it is the variant's default (spec.DefaultPC), H for most, which
+// is not known until -hidden is.
 type stepsFlag struct {
 	v   int
 	set bool
@@ -25,7 +26,7 @@ type stepsFlag struct {
 
 func (s *stepsFlag) String() string {
 	if s == nil || !s.set {
-		return "H"
+		return "the variant's"
 	}
 	return strconv.Itoa(s.v)
 }
@@ -97,8 +98,8 @@ func (f *runFlags) registerArch(fs *flag.FlagSet) {
 func (f *runFlags) registerPC(fs *flag.FlagSet) {
 	p, d := &f.run.PC, defaultRun.PC
 	pc := spec.DefaultPC(spec.PC)
-	fs.Var(&f.steps, "steps", fmt.Sprintf("`T`, the inference steps per batch (>= 0; when not given: %d for pc and scaled, H for the others)", pc.Steps))
-	fs.Var(&f.gamma, "gamma", fmt.Sprintf("inference step size (> 0; zil needs 1; when not given: %g for pc and scaled, 1 for the others)", pc.Gamma))
+	fs.Var(&f.steps, "steps", fmt.Sprintf("`T`, the inference steps per batch (>= 0); the variant's when not given: %d for pc and scaled, H for the others", pc.Steps))
+	fs.Var(&f.gamma, "gamma", fmt.Sprintf("`gamma`, the inference step size (> 0; zil needs 1); the variant's when not given: %g for pc and scaled, 1 for the others", pc.Gamma))
 	fs.Float64Var(&p.K, "k", d.K, "hidden precision of the scaled variant (> 0): variances 1/k, step gamma/k")
 	fs.StringVar(&f.precisions, "precisions", "", "comma list of H hidden precisions pi_1..pi_H for the pc and ipc variants (empty: all 1)")
 	fs.StringVar(&f.engine, "engine", d.Engine.String(), "`engine`: parallel (a goroutine per layer) or sequential (the reference); both give the same numbers")
