@@ -363,10 +363,11 @@ func (t *trainer) epoch(e train.EpochInfo) error {
 	if w := train.Warning(e, mnist.Classes); w != "" {
 		fmt.Fprintln(t.stdout, w)
 	}
-	if err := t.log.Write(train.NewEpochRecord(e, t.run, summary, t.energy)); err != nil {
+	if err := t.save(e.Next); err != nil {
 		return err
 	}
-	return t.save(e.Next)
+	// After the checkpoint: every logged epoch is one a resumed run does not repeat.
+	return t.log.Write(train.NewEpochRecord(e, t.run, summary, t.energy))
 }
 
 // epochLine formats one finished epoch.
