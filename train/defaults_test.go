@@ -16,7 +16,8 @@ import (
 // 55000 training images. (At gamma 1 and T = H, FPA's setting, it stays at chance.) The
 // sequential engine gives the same numbers as the parallel one, cheaper on two cores.
 func TestVariantDefaultsLearn(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
+		// Under the race detector it would take minutes; the plain run pins the claim.
 		t.Skip("two epochs of MNIST per variant")
 	}
 	data := loadMNIST(t)
