@@ -306,7 +306,7 @@ func (c *Coordinator) Configure(layers []*layer.Dense, cfg pcnet.Config) error {
 	}
 	if cfg.Observer != nil {
 		for l := 0; l <= h+1; l++ {
-			c.nodeObs = append(c.nodeObs, cfg.Observer.Node(pcnet.NodeInfo{Variant: cfg.Variant, Hidden: h, Node: l, Distance: h + 1 - l}))
+			c.nodeObs = append(c.nodeObs, cfg.Observer.Node(cfg.NodeInfo(h, l)))
 		}
 	}
 	c.setUp, c.stale = false, false

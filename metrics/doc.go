@@ -64,8 +64,10 @@
 // the bucket le=d of its distance, and none below. Step t moved the error when
 // max|e(t) - e(t-1)| > tol * max|e(t)| (Options.ConvergenceTolerance, relative); the
 // convergence step is the last step that moved it, after which it stayed put to the end.
-// If the last step T still moved it, the inference counts in unconverged_total instead,
-// and a node whose error stayed zero to the end (T < d) counts in unreached_total and in
+// An error is also converged when the last step T moved it to a value that a further step
+// would repeat: under FPA with gamma 1 the node at distance d holds its exact error from
+// step d on (pcnet.NodeInfo.Exact), so at T = d it converges at d. Otherwise, if the last
+// step T still moved it, the inference counts in unconverged_total instead, and a node whose error stayed zero to the end (T < d) counts in unreached_total and in
 // neither histogram. Since the step at which the error arrives always moves it, no node
 // converges before its first non-zero step, hence not before d.
 //

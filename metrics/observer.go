@@ -29,6 +29,9 @@ func (m *Metrics) Node(info pcnet.NodeInfo) pcnet.NodeObserver {
 		d := strconv.Itoa(info.Distance)
 		o.hidden = true
 		o.tol = m.opts.ConvergenceTolerance
+		if info.Exact {
+			o.track.settledFrom = info.Distance
+		}
 		o.track.reset()
 		o.firstNonzero = m.firstNonzero.WithLabelValues(v, d)
 		o.convergence = m.convergence.WithLabelValues(v, d)
@@ -118,12 +121,19 @@ func (o *nodeObserver) End(s pcnet.NodeStats) {
 
 // errorTrack follows one node's error through the steps of one inference.
 type errorTrack struct {
-	first int // the first step with a non-zero error, -1 before
-	moved int // the last step whose change exceeded the tolerance, -1 before
-	last  int // the last step seen, -1 before
+	first  int  // the first step with a non-zero error, -1 before
+	moved  int  // the last step whose change exceeded the tolerance, -1 before
+	last   int  // the last step seen, -1 before
+	finite bool // the last step's error was finite
+	// settledFrom is the step from which the node's error is known to be final
+	// (pcnet.NodeInfo.Exact: its distance, >= 1), 0 when nothing is known. It outlives
+	// reset.
+	settledFrom int
 }
 
-func (k *errorTrack) reset() { *k = errorTrack{first: -1, moved: -1, last: -1} }
+func (k *errorTrack) reset() {
+	*k = errorTrack{first: -1, moved: -1, last: -1, settledFrom: k.settledFrom}
+}
 
 // step takes the error of one step. A step moved the error when its change exceeds tol
 // times the error's size; a NaN or infinite error always moved, so that a diverging node
@@ -136,6 +146,7 @@ func (k *errorTrack) step(s pcnet.StepStats, tol float64) {
 		k.moved = s.Step
 	}
 	k.last = s.Step
+	k.finite = !math.IsNaN(s.ErrorMaxAbs) && !math.IsInf(s.ErrorMaxAbs, 0)
 }
 
 // outcome is what one node's error did in one inference.
@@ -143,12 +154,16 @@ type outcome struct {
 	unobserved   bool // no step was seen
 	unreached    bool // the error stayed exactly zero
 	firstNonzero int
-	converged    bool // the last step did not move the error
+	converged    bool // the error is at its fixed point: a further step would not move it
 	convergence  int  // the last step that moved it: after it, none did
 }
 
-// outcome classifies the inference. The convergence step is never below the first
-// non-zero step: with tol < 1 the step at which the error arrives always moves it.
+// outcome classifies the inference. The error converged when the last step did not move
+// it, or when it is known to be final from a step the inference reached (FPA's exact
+// case, pcnet.NodeInfo.Exact: the node at distance d = T moves at its last step, to its
+// exact value, and a further step would repeat it). The convergence step is never below
+// the first non-zero step: with tol < 1 the step at which the error arrives always moves
+// it.
 func (k *errorTrack) outcome() outcome {
 	switch {
 	case k.last < 0:
@@ -156,7 +171,8 @@ func (k *errorTrack) outcome() outcome {
 	case k.first < 0:
 		return outcome{unreached: true}
 	}
-	return outcome{firstNonzero: k.first, converged: k.moved < k.last, convergence: k.moved}
+	settled := k.settledFrom > 0 && k.last >= k.settledFrom && k.finite
+	return outcome{firstNonzero: k.first, converged: k.moved < k.last || settled, convergence: k.moved}
 }
 
 // distanceKey names a Summary row.

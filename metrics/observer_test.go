@@ -55,6 +55,44 @@ func TestErrorTrackOutcome(t *testing.T) {
 	}
 }
 
+// FPA with gamma 1 (pcnet.NodeInfo.Exact): the node at distance d holds its exact error
+// from step d on, so an error that moved at the last step T >= d has converged.
+func TestErrorTrackExact(t *testing.T) {
+	const tol = 1e-6
+	type st = [3]float64 // step, ErrorMaxAbs, ChangeMaxAbs
+	tests := []struct {
+		name     string
+		distance int
+		steps    []st
+		want     outcome
+	}{
+		{"arrives at the last step T = d", 2, []st{{0, 0, 0}, {1, 0, 0}, {2, 0.5, 0.5}},
+			outcome{firstNonzero: 2, converged: true, convergence: 2}},
+		{"T > d", 1, []st{{0, 0, 0}, {1, 0.5, 0.5}, {2, 0.5, 0}},
+			outcome{firstNonzero: 1, converged: true, convergence: 1}},
+		{"T < d: not yet exact", 3, []st{{0, 0, 0}, {1, 0, 0}, {2, 0.5, 0.5}},
+			outcome{firstNonzero: 2, convergence: 2}},
+		{"not reached", 3, []st{{0, 0, 0}, {1, 0, 0}, {2, 0, 0}}, outcome{unreached: true}},
+		{"NaN is never final", 1, []st{{0, 0, 0}, {1, math.NaN(), math.NaN()}},
+			outcome{firstNonzero: 1, convergence: 1}},
+		{"infinite is never final", 1, []st{{0, 0, 0}, {1, math.Inf(1), math.Inf(1)}},
+			outcome{firstNonzero: 1, convergence: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := errorTrack{settledFrom: tt.distance}
+			// Twice: what is known survives the reset between inferences.
+			for range 2 {
+				k.reset()
+				for _, s := range tt.steps {
+					k.step(pcnet.StepStats{Step: int(s[0]), ErrorMaxAbs: s[1], ChangeMaxAbs: s[2]}, tol)
+				}
+				require.Equal(t, tt.want, k.outcome())
+			}
+		})
+	}
+}
+
 // firstNonzeroText is the exposition of the first non-zero histogram of an H = 3 network
 // after three inferences with T >= 3 and MaxStep 4, as Theorem 1 has it: one observation
 // per inference for each distance d, all in bucket le=d.
@@ -105,7 +143,8 @@ func TestFirstNonzeroStepIsTheDistance(t *testing.T) {
 }
 
 // With gamma = 1, FPA-PC's error at distance d takes its final value at step d and keeps
-// it: it converges at d, except where d = T, the last step, which still moved it.
+// it: it converges at d, also where d = T, whose last step moved it to its exact value
+// (pcnet.NodeInfo.Exact): no node is unconverged.
 func TestFixedPredictionConvergesAtItsDistance(t *testing.T) {
 	const want = `
 # HELP pcnet_error_convergence_step Inference step after which a hidden node's error changed by no more than the relative convergence tolerance until the end of inference, one observation per node per inference that converged.
@@ -127,15 +166,15 @@ pcnet_error_convergence_step_count{distance="2",variant="fpa"} 3
 pcnet_error_convergence_step_bucket{distance="3",variant="fpa",le="0"} 0
 pcnet_error_convergence_step_bucket{distance="3",variant="fpa",le="1"} 0
 pcnet_error_convergence_step_bucket{distance="3",variant="fpa",le="2"} 0
-pcnet_error_convergence_step_bucket{distance="3",variant="fpa",le="3"} 0
-pcnet_error_convergence_step_bucket{distance="3",variant="fpa",le="+Inf"} 0
-pcnet_error_convergence_step_sum{distance="3",variant="fpa"} 0
-pcnet_error_convergence_step_count{distance="3",variant="fpa"} 0
+pcnet_error_convergence_step_bucket{distance="3",variant="fpa",le="3"} 3
+pcnet_error_convergence_step_bucket{distance="3",variant="fpa",le="+Inf"} 3
+pcnet_error_convergence_step_sum{distance="3",variant="fpa"} 9
+pcnet_error_convergence_step_count{distance="3",variant="fpa"} 3
 # HELP pcnet_error_unconverged_total Inferences in which a hidden node's error still changed by more than the relative convergence tolerance at the last step.
 # TYPE pcnet_error_unconverged_total counter
 pcnet_error_unconverged_total{distance="1",variant="fpa"} 0
 pcnet_error_unconverged_total{distance="2",variant="fpa"} 0
-pcnet_error_unconverged_total{distance="3",variant="fpa"} 3
+pcnet_error_unconverged_total{distance="3",variant="fpa"} 0
 `
 	for _, eng := range engines {
 		t.Run(eng.String(), func(t *testing.T) {
@@ -272,7 +311,7 @@ func TestSummary(t *testing.T) {
 	want := Summary{
 		{Variant: pcnet.FixedPrediction, Distance: 1, Inferences: 3, FirstNonzero: 1, Convergence: 1},
 		{Variant: pcnet.FixedPrediction, Distance: 2, Inferences: 3, FirstNonzero: 2, Convergence: 2},
-		{Variant: pcnet.FixedPrediction, Distance: 3, Inferences: 3, FirstNonzero: 3, Convergence: nan, Unconverged: 3},
+		{Variant: pcnet.FixedPrediction, Distance: 3, Inferences: 3, FirstNonzero: 3, Convergence: 3},
 		{Variant: pcnet.ZeroDivergence, Distance: 1, Inferences: 2, FirstNonzero: nan, Convergence: nan, Unreached: 2},
 	}
 	require.Len(t, got, len(want))
@@ -289,7 +328,29 @@ func TestSummary(t *testing.T) {
 		}
 	}
 	t.Log("\n" + got.String())
-	require.Regexp(t, `(?m)^fpa +3 +3 +3\.00 +- +3 +0 *$`, got.String())
+	require.Regexp(t, `(?m)^fpa +3 +3 +3\.00 +3\.00 +0 +0 *$`, got.String())
 	require.Regexp(t, `(?m)^zil +1 +2 +- +- +0 +2 *$`, got.String())
 	require.Empty(t, m.Summary(), "a period starts at each call")
+}
+
+// The issue's case on a real network: FPA with gamma 1 at H = 4 and T = 4, where the
+// farthest node's error arrives, exactly, at the last step. Every distance d converges
+// at step d and none is unconverged, under both engines and both schedules.
+func TestFixedPredictionExactAtTEqualsH(t *testing.T) {
+	for _, eng := range engines {
+		for _, sched := range []pcnet.Schedule{pcnet.Event, pcnet.Dense} {
+			t.Run(fmt.Sprintf("%s/%s", eng, sched), func(t *testing.T) {
+				m, _ := newTestMetrics(t, 4)
+				netSpec{variant: pcnet.FixedPrediction, engine: eng, schedule: sched, sizes: []int{6, 5, 4, 5, 4, 3}, steps: 4, batch: 4, seed: 21}.run(t, m, 2, true)
+				sum := m.Summary()
+				require.Len(t, sum, 4)
+				for i, r := range sum {
+					require.Equal(t, i+1, r.Distance)
+					require.Equal(t, float64(r.Distance), r.FirstNonzero, "distance %d", r.Distance)
+					require.Equal(t, float64(r.Distance), r.Convergence, "distance %d", r.Distance)
+					require.Zero(t, r.Unconverged, "distance %d", r.Distance)
+				}
+			})
+		}
+	}
 }

@@ -133,7 +133,7 @@ func (n *host) energy() (first, last float64) {
 
 // info describes the node to an Observer.
 func (nd *node) info() NodeInfo {
-	return NodeInfo{Variant: nd.cfg.Variant, Hidden: nd.h, Node: nd.l, Distance: nd.h + 1 - nd.l}
+	return nd.cfg.NodeInfo(nd.h, nd.l)
 }
 
 // node returns hosted node l.

@@ -26,6 +26,19 @@ type NodeInfo struct {
 	Hidden   int // H
 	Node     int // l, 0..H+1
 	Distance int // d_l = H+1-l: 0 for the output node, H+1 for the input node
+	// Exact reports that a hidden node's error is final from step Distance on: under FPA
+	// with gamma 1, e_l(t+1) = J_lᵀ(pi_{l+1} e_{l+1}(t)) and the output error is fixed, so
+	// the node at distance d holds its exact error from step d and any further step would
+	// repeat it (docs/design.md §5). An observer may then count an error that moved at
+	// the last step T >= d as converged.
+	Exact bool
+}
+
+// NodeInfo describes node l of a network of h hidden layers under c to an Observer; a
+// coordinator that observes nodes it does not host describes them with it too.
+func (c Config) NodeInfo(h, l int) NodeInfo {
+	exact := l >= 1 && l <= h && c.Variant.fixedPredictions() && c.Gamma == 1
+	return NodeInfo{Variant: c.Variant, Hidden: h, Node: l, Distance: h + 1 - l, Exact: exact}
 }
 
 // NodeObserver sees one node. Every method may be nil-safe no-op in an implementation;

@@ -73,7 +73,7 @@ func splitRun(t *testing.T, cfg Config, from netState, ranges [][2]int, batches 
 	obs := &Recorder{}
 	nodeObs := make([]NodeObserver, h+2)
 	for l := range nodeObs {
-		nodeObs[l] = obs.Node(NodeInfo{Variant: cfg.Variant, Hidden: h, Node: l, Distance: h + 1 - l})
+		nodeObs[l] = obs.Node(cfg.NodeInfo(h, l))
 	}
 	var out []batchRecord
 	for _, b := range batches {

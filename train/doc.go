@@ -34,5 +34,16 @@
 // With Options.CosineEvery > 0 and a learner that reports its updates (PC), Run computes
 // BP's gradient on the same batch at the same weights before the step and reports the
 // cosine similarity of the PC update to BP's update (-gradient), per layer and over all
-// layers concatenated (weights and biases), and the time BP took.
+// layers concatenated (weights and biases), and the time of a whole BP step: forward,
+// backward and an optimiser step of the learner's configuration on a scratch copy of the
+// weights, so that it compares like with like with the learner's step, which includes its
+// own. The concatenated cosine is dominated by the largest layers; MinLayerCosine finds
+// the worst layer and Warning flags an epoch at chance or a layer whose cosine is below 0.
+//
+// # Logs
+//
+// EpochLog appends an EpochRecord per epoch (loss, accuracy, cosines per layer, the
+// metrics' steps per distance, energy, times, engine and cores) to a JSON-lines or CSV
+// file, one unbuffered write per epoch, so that an interrupted run loses no finished
+// epoch and a resumed one appends.
 package train

@@ -11,6 +11,7 @@ import (
 	"github.com/pcnet/pcnet/backprop"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/mnist"
+	"github.com/pcnet/pcnet/optim"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -48,7 +49,8 @@ type BatchInfo struct {
 	// Compared is set when the update was compared with BP's on this batch.
 	Compared *Comparison
 	Step     time.Duration // the learner's step
-	BP       time.Duration // BP's forward and backward for the comparison (0 if none)
+	BP       time.Duration // a whole BP step for the comparison (0 if none): see comparer
+
 }
 
 // EpochInfo describes a finished epoch, after validation.
@@ -64,7 +66,7 @@ type EpochInfo struct {
 	MeanLayerCosine []float64
 	Duration        time.Duration // wall time of the epoch's batches and validation
 	StepTime        time.Duration // the learner's steps
-	BPTime          time.Duration // BP's forward and backward on the compared batches
+	BPTime          time.Duration // whole BP steps on the compared batches (see comparer)
 	Compared        int           // batches compared with BP
 }
 
@@ -97,7 +99,7 @@ func Run(ctx context.Context, learner Learner, data *mnist.Splits, opts Options,
 	}
 	var cmp *comparer
 	if rep, ok := learner.(UpdateReporter); ok && opts.CosineEvery > 0 {
-		cmp, err = newComparer(learner.Layers(), opts.Loss, rep)
+		cmp, err = newComparer(learner.Layers(), learner.Optimizers(), opts.Loss, rep)
 		if err != nil {
 			return from, err
 		}
@@ -218,27 +220,55 @@ func Evaluate(layers []*layer.Dense, loss layer.Loss, d *mnist.Dataset) (float64
 
 // comparer computes BP's update on the learner's weights before a step and compares the
 // learner's update with it after.
+//
+// Its time is a whole BP step, the optimiser's included, so that it compares like with
+// like with the learner's step, which includes its own: the optimiser steps a scratch
+// copy of the weights (copied outside the clock) with states of the learner's
+// configuration, whose cost does not depend on their values.
 type comparer struct {
-	bp     *backprop.Net
-	grads  []*layer.Grad
-	report UpdateReporter
+	bp      *backprop.Net
+	grads   []*layer.Grad
+	scratch [][2][]float64
+	opt     [][2]*optim.State
+	report  UpdateReporter
 }
 
-func newComparer(layers []*layer.Dense, loss layer.Loss, rep UpdateReporter) (*comparer, error) {
+func newComparer(layers []*layer.Dense, opts [][2]*optim.State, loss layer.Loss, rep UpdateReporter) (*comparer, error) {
 	bp, err := backprop.New(layers, loss)
 	if err != nil {
 		return nil, err
 	}
+	if len(opts) != len(layers) {
+		return nil, fmt.Errorf("the learner has %d optimiser states for %d layers", len(opts), len(layers))
+	}
 	c := &comparer{bp: bp, report: rep}
-	for _, d := range layers {
+	for l, d := range layers {
 		c.grads = append(c.grads, layer.NewGrad(d))
+		p := d.Params()
+		var sc [2][]float64
+		var st [2]*optim.State
+		for k := range p {
+			sc[k] = make([]float64, len(p[k]))
+			st[k] = opts[l][k].Config().NewState(len(p[k]))
+		}
+		c.scratch, c.opt = append(c.scratch, sc), append(c.opt, st)
 	}
 	return c, nil
 }
 
 func (c *comparer) before(x *mat.Dense, labels []int) time.Duration {
+	for l, d := range c.bp.Layers {
+		for k, p := range d.Params() {
+			copy(c.scratch[l][k], p)
+		}
+	}
 	t0 := time.Now()
 	c.bp.Gradients(c.grads, x, labels)
+	for l, g := range c.grads {
+		for k, gp := range g.Params() {
+			c.opt[l][k].Step(c.scratch[l][k], gp)
+		}
+	}
 	d := time.Since(t0)
 	for _, g := range c.grads {
 		g.Scale(-1) // BP's update in PC's sign

@@ -158,6 +158,11 @@ func (f *compareFlags) resolve() (*comparison, error) {
 	for _, a := range algs {
 		v := *r
 		v.Algorithm = a
+		// A setting not given is the variant's own default (spec.DefaultPC).
+		v.PC.Steps = f.steps.steps(a, v.Hidden())
+		if !f.gamma.set {
+			v.PC.Gamma = spec.DefaultPC(a).Gamma
+		}
 		if a != spec.PC {
 			v.PC.Precisions = nil
 		}

@@ -11,8 +11,10 @@
 //
 // train (the default) trains one variant (bp, fpa, pc, scaled, zil, ipc) on MNIST with the
 // shared loop of package train, prints a line per epoch (loss, validation accuracy, the
-// cosine of the PC updates to backprop's, the steps each distance from the output
-// needed, the time next to backprop's), serves Prometheus metrics (package metrics) and
+// cosine of the PC updates to backprop's and its worst layer's, the steps each distance
+// from the output needed, the time next to backprop's whole steps with the engine and
+// the cores) and a warning when an epoch is at chance or a layer's cosine is below 0,
+// appends the same to -log FILE (.jsonl or .csv) if asked, serves Prometheus metrics (package metrics) and
 // writes a safetensors checkpoint (package checkpoint) before the first batch, after
 // every epoch and when interrupted. eval reports a checkpoint's loss and accuracy on a
 // split. compare runs backprop and the requested variants on one batch and reports,

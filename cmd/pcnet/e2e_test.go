@@ -187,7 +187,7 @@ func TestTrainSmallDefaultRun(t *testing.T) {
 	require.Regexp(t, `(?m)^metrics: http://127\.0\.0\.1:\d+/metrics  run="fpa-H4-seed1-[0-9a-f]{4}"$`, r.stdout)
 	require.Regexp(t, `(?m)^epoch 1/1  batch \d+/32  loss \d`, r.stdout)
 	// FPA with gamma 1 and T = H is BP; Theorem 1 says distance d first moves at step d.
-	require.Regexp(t, `(?m)^epoch 1/1  loss \d+\.\d+  val acc \d+\.\d\d%  cos\(PC,BP\) 1\.000000  first-nonzero step d1:1 d2:2 d3:3 d4:4  converged d1:1 d2:2 d3:3 d4:- .*time`, r.stdout)
+	require.Regexp(t, `(?m)^epoch 1/1  loss \d+\.\d+  val acc \d+\.\d\d%  cos\(PC,BP\) 1\.000000 \(min 1\.00000 at layer \d\)  first-nonzero step d1:1 d2:2 d3:3 d4:4  converged d1:1 d2:2 d3:3 d4:4  time`, r.stdout)
 	m := accuracyLine.FindStringSubmatch(r.stdout)
 	require.NotNil(t, m, "no accuracy line in:\n%s", r.stdout)
 	path := filepath.Join(out, "fpa-H4.safetensors")

@@ -18,7 +18,8 @@ import (
 	"github.com/pcnet/pcnet/spec"
 )
 
-// stepsFlag is T: unset, it means H, which is not known until -hidden is.
+// stepsFlag is T: unset, it is the variant's default (spec.DefaultPC), H for most, which
+// is not known until -hidden is.
 type stepsFlag struct {
 	v   int
 	set bool
@@ -26,7 +27,7 @@ type stepsFlag struct {
 
 func (s *stepsFlag) String() string {
 	if s == nil || !s.set {
-		return "H"
+		return "the variant's"
 	}
 	return strconv.Itoa(s.v)
 }
@@ -40,12 +41,34 @@ func (s *stepsFlag) Set(x string) error {
 	return nil
 }
 
-// steps returns T for a network of h hidden layers.
-func (s *stepsFlag) steps(h int) int {
+// steps returns T for a network of h hidden layers learning by a.
+func (s *stepsFlag) steps(a spec.Algorithm, h int) int {
 	if !s.set {
-		return h
+		return spec.DefaultPC(a).StepsFor(h)
 	}
 	return s.v
+}
+
+// gammaFlag is gamma: unset, it is the variant's default (spec.DefaultPC).
+type gammaFlag struct {
+	v   float64
+	set bool
+}
+
+func (g *gammaFlag) String() string {
+	if g == nil || !g.set {
+		return "the variant's"
+	}
+	return strconv.FormatFloat(g.v, 'g', -1, 64)
+}
+
+func (g *gammaFlag) Set(x string) error {
+	v, err := strconv.ParseFloat(x, 64)
+	if err != nil {
+		return errors.New("want a number")
+	}
+	g.v, g.set = v, true
+	return nil
 }
 
 // runFlags are the flags that make a spec.Run. A flag that is one of its fields is bound
@@ -57,6 +80,7 @@ type runFlags struct {
 	width      string
 	activation string
 	steps      stepsFlag
+	gamma      gammaFlag
 	precisions string
 	engine     string
 	schedule   string
@@ -75,8 +99,9 @@ func (f *runFlags) registerArch(fs *flag.FlagSet) {
 
 func (f *runFlags) registerPC(fs *flag.FlagSet) {
 	p, d := &f.run.PC, defaultRun.PC
-	fs.Var(&f.steps, "steps", "`T`, the inference steps per batch (>= 0; H when not given)")
-	fs.Float64Var(&p.Gamma, "gamma", d.Gamma, "inference step size (> 0; zil needs 1)")
+	pc := spec.DefaultPC(spec.PC)
+	fs.Var(&f.steps, "steps", fmt.Sprintf("`T`, the inference steps per batch (>= 0); the variant's when not given: %d for pc and scaled, H for the others", pc.Steps))
+	fs.Var(&f.gamma, "gamma", fmt.Sprintf("`gamma`, the inference step size (> 0; zil needs 1); the variant's when not given: %g for pc and scaled, 1 for the others", pc.Gamma))
 	fs.Float64Var(&p.K, "k", d.K, "hidden precision of the scaled variant (> 0): variances 1/k, step gamma/k")
 	fs.StringVar(&f.precisions, "precisions", "", "comma list of H hidden precisions pi_1..pi_H for the pc and ipc variants (empty: all 1)")
 	fs.StringVar(&f.engine, "engine", d.Engine.String(), "`engine`: parallel (a goroutine per layer) or sequential (the reference); both give the same numbers")
@@ -112,7 +137,11 @@ func (f *runFlags) read(explicit map[string]bool) (*spec.Run, error) {
 		return nil, err
 	}
 	h := r.Hidden()
-	r.PC.Steps = f.steps.steps(h)
+	r.PC.Steps = f.steps.steps(r.Algorithm, h)
+	r.PC.Gamma = spec.DefaultPC(r.Algorithm).Gamma
+	if f.gamma.set {
+		r.PC.Gamma = f.gamma.v
+	}
 	if f.precisions != "" {
 		for _, s := range strings.Split(f.precisions, ",") {
 			v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)

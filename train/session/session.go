@@ -43,6 +43,12 @@ type Session struct {
 	// called before the epoch's checkpoint is written.
 	OnBatch func(train.BatchInfo)
 	OnEpoch func(EpochSummary)
+	// Log (nil: none) gets a record of every epoch, after its checkpoint is written, so
+	// that every logged epoch is one a resumed run does not repeat.
+	Log *EpochLog
+	// Energy (nil: none) is the observer the learner reports to, when it tallies the
+	// energies that Log's records give.
+	Energy *EnergyTally
 
 	samples int64 // training examples counted in the metrics
 }
@@ -53,6 +59,7 @@ type EpochSummary struct {
 	train.EpochInfo
 	Epochs      int
 	Algorithm   spec.Algorithm
+	Engine      string // PC's engine, which the time note names
 	Convergence metrics.Summary
 }
 
@@ -121,7 +128,7 @@ func (s *Session) batch(b train.BatchInfo) {
 }
 
 func (s *Session) epoch(ctx context.Context, e train.EpochInfo) error {
-	sum := EpochSummary{EpochInfo: e, Epochs: s.Run.Epochs, Algorithm: s.Run.Algorithm}
+	sum := EpochSummary{EpochInfo: e, Epochs: s.Run.Epochs, Algorithm: s.Run.Algorithm, Engine: s.Run.PC.Engine.String()}
 	if m := s.Metrics; m != nil {
 		m.SetEpoch(e.Epoch + 1)
 		_ = m.SetLoss(metrics.SplitTrain, e.TrainLoss)
@@ -134,7 +141,10 @@ func (s *Session) epoch(ctx context.Context, e train.EpochInfo) error {
 	if s.OnEpoch != nil {
 		s.OnEpoch(sum)
 	}
-	return s.Save(ctx, e.Next)
+	if err := s.Save(ctx, e.Next); err != nil {
+		return err
+	}
+	return s.Log.Write(NewEpochRecord(e, s.Run, sum.Convergence, s.Energy))
 }
 
 // String is the epoch's line: loss, validation accuracy and, for PC, the cosine to BP,
@@ -145,7 +155,7 @@ func (e EpochSummary) String() string {
 	v, isPC := e.Algorithm.Variant()
 	if isPC {
 		if e.Compared > 0 {
-			fmt.Fprintf(&b, "  cos(PC,BP) %.6f", e.MeanCosine)
+			fmt.Fprintf(&b, "  cos(PC,BP) %.6f%s", e.MeanCosine, train.CosineNote(e.EpochInfo))
 		}
 		var first, conv, unconv []string
 		for _, r := range e.Convergence {
@@ -167,11 +177,7 @@ func (e EpochSummary) String() string {
 	}
 	fmt.Fprintf(&b, "  time %s", train.Seconds(e.Duration))
 	if isPC {
-		fmt.Fprintf(&b, " (PC steps %s", train.Seconds(e.StepTime))
-		if e.Compared > 0 {
-			fmt.Fprintf(&b, ", BP %s on the %d compared batches", train.Seconds(e.BPTime), e.Compared)
-		}
-		b.WriteString(")")
+		fmt.Fprintf(&b, " (%s)", train.TimeNote(e.EpochInfo, e.Engine))
 	}
 	return b.String()
 }

@@ -3,6 +3,8 @@ package session
 import (
 	"context"
 	"math"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -22,7 +24,9 @@ func TestEpochSummaryString(t *testing.T) {
 	e := train.EpochInfo{
 		Epoch: 1, TrainLoss: 0.23114, ValAccuracy: 0.94123, MeanCosine: 0.9999999999,
 		Duration: 4100 * time.Millisecond, StepTime: 3 * time.Second, BPTime: 1200 * time.Millisecond, Compared: 860,
+		MeanLayerCosine: []float64{0.5, 0.12, 0.9999999},
 	}
+	cores := strconv.Itoa(runtime.GOMAXPROCS(0))
 	s := metrics.Summary{
 		{Variant: pcnet.FixedPrediction, Distance: 1, Inferences: 860, FirstNonzero: 1, Convergence: 1},
 		{Variant: pcnet.FixedPrediction, Distance: 2, Inferences: 860, FirstNonzero: 2, Convergence: math.NaN(), Unconverged: 860},
@@ -37,12 +41,12 @@ func TestEpochSummaryString(t *testing.T) {
 	}{
 		{"bp", spec.BP, e, nil, "epoch 2/3  loss 0.2311  val acc 94.12%  time 4.1s"},
 		{"fpa", spec.FPA, e, s,
-			"epoch 2/3  loss 0.2311  val acc 94.12%  cos(PC,BP) 1.000000  first-nonzero step d1:1 d2:2  converged d1:1 d2:-  unconverged d2:100%  time 4.1s (PC steps 3.0s, BP 1.2s on the 860 compared batches)"},
+			"epoch 2/3  loss 0.2311  val acc 94.12%  cos(PC,BP) 1.000000 (min 0.12000 at layer 2)  first-nonzero step d1:1 d2:2  converged d1:1 d2:-  unconverged d2:100%  time 4.1s (PC steps 3.0s on the parallel engine, BP steps 1.2s on the 860 compared batches, " + cores + " cores)"},
 		{"not compared", spec.FPA, func() train.EpochInfo { e := e; e.Compared = 0; return e }(), nil,
-			"epoch 2/3  loss 0.2311  val acc 94.12%  time 4.1s (PC steps 3.0s)"},
+			"epoch 2/3  loss 0.2311  val acc 94.12%  time 4.1s (PC steps 3.0s on the parallel engine, " + cores + " cores)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, EpochSummary{EpochInfo: tc.info, Epochs: 3, Algorithm: tc.variant, Convergence: tc.summary}.String())
+			require.Equal(t, tc.want, EpochSummary{EpochInfo: tc.info, Epochs: 3, Algorithm: tc.variant, Engine: "parallel", Convergence: tc.summary}.String())
 		})
 	}
 }
