@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"time"
 
 	"github.com/pcnet/pcnet/experiments"
 )
@@ -34,7 +35,10 @@ func ExampleRun() {
 	p.WavefrontHidden, p.WavefrontHeatHidden, p.WavefrontBatches = []int{2, 3}, 3, 1
 	p.WavefrontStepsPerLayer = 2
 	opts := experiments.Options{OutDir: dir, Preset: &p, Seed: 1}
-	if err := experiments.Run(context.Background(), "wavefront", opts, nil); err != nil {
+	// A deadline bounds the run: the two networks take well under a second.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := experiments.Run(ctx, "wavefront", opts, nil); err != nil {
 		log.Fatal(err)
 	}
 	entries, err := os.ReadDir(dir)

@@ -170,7 +170,7 @@ func TestLoadCachedIgnoresOtherSettings(t *testing.T) {
 }
 
 func TestRunSaysWhatIsWrong(t *testing.T) {
-	ctx := context.Background()
+	ctx := callCtx(t, runDeadline)
 	err := Run(ctx, "cosin", Options{OutDir: t.TempDir()}, nil)
 	require.ErrorContains(t, err, `unknown experiment "cosin"`)
 	require.ErrorContains(t, err, "cosine, accuracy, wavefront, complexity, online, all")
@@ -210,11 +210,10 @@ func TestCacheDirPerDataset(t *testing.T) {
 // then runs it again with two: every point comes from the cache, bit for bit the same,
 // and the outputs are written again.
 func TestGridResumesFromCacheAndIgnoresWorkerCount(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
 	p := tinyPreset()
 	var log1 bytes.Buffer
-	res1, err := run(ctx, "cosine", Options{OutDir: dir, Preset: &p, Seed: 5, Workers: 1}, &log1)
+	res1, err := run(callCtx(t, runDeadline), "cosine", Options{OutDir: dir, Preset: &p, Seed: 5, Workers: 1}, &log1)
 	require.NoError(t, err)
 	require.Contains(t, log1.String(), "0 cached")
 	// H = 2 at T/H = 0.5 and 1 ... : T = 1, 2, 4 for two gammas, and BP.
@@ -223,7 +222,7 @@ func TestGridResumesFromCacheAndIgnoresWorkerCount(t *testing.T) {
 
 	require.NoError(t, os.Remove(filepath.Join(dir, "cosine.csv")))
 	var log2 bytes.Buffer
-	res2, err := run(ctx, "cosine", Options{OutDir: dir, Preset: &p, Seed: 5, Workers: 2}, &log2)
+	res2, err := run(callCtx(t, runDeadline), "cosine", Options{OutDir: dir, Preset: &p, Seed: 5, Workers: 2}, &log2)
 	require.NoError(t, err)
 	require.Contains(t, log2.String(), "7 cached")
 	require.FileExists(t, filepath.Join(dir, "cosine.csv"))
@@ -232,7 +231,7 @@ func TestGridResumesFromCacheAndIgnoresWorkerCount(t *testing.T) {
 	}
 
 	// Retraining with Fresh and two workers gives the same numbers as one worker did.
-	res3, err := run(ctx, "cosine", Options{OutDir: dir, Preset: &p, Seed: 5, Workers: 2, Fresh: true}, nil)
+	res3, err := run(callCtx(t, runDeadline), "cosine", Options{OutDir: dir, Preset: &p, Seed: 5, Workers: 2, Fresh: true}, nil)
 	require.NoError(t, err)
 	for k, r := range res1.grid().fpa {
 		require.Equal(t, asJSON(t, r), asJSON(t, res3.grid().fpa[k]), "H=%d gamma=%g T=%d", k.hidden, k.gamma, k.steps)
@@ -249,7 +248,7 @@ func asJSON(t *testing.T, r *pointResult) string {
 }
 
 func TestCancelledRunStopsAndKeepsWhatFinished(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(callCtx(t, runDeadline))
 	cancel()
 	p := tinyPreset()
 	_, err := run(ctx, "accuracy", Options{OutDir: t.TempDir(), Preset: &p}, nil)
@@ -259,7 +258,7 @@ func TestCancelledRunStopsAndKeepsWhatFinished(t *testing.T) {
 func TestSummariesNameTheClaims(t *testing.T) {
 	dir := t.TempDir()
 	p := tinyPreset()
-	_, err := run(context.Background(), "all", Options{OutDir: dir, Preset: &p}, nil)
+	_, err := run(callCtx(t, runDeadline), "all", Options{OutDir: dir, Preset: &p}, nil)
 	require.NoError(t, err)
 	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
 	require.NoError(t, err)

@@ -2,7 +2,6 @@ package experiments
 
 import (
 	"bytes"
-	"context"
 	"math"
 	"os"
 	"path/filepath"
@@ -193,14 +192,14 @@ func TestOnlineResumesFromCache(t *testing.T) {
 	dir := t.TempDir()
 	p := tinyPreset()
 	var log1 bytes.Buffer
-	res1, err := run(context.Background(), "online", Options{OutDir: dir, Preset: &p, Seed: 3}, &log1)
+	res1, err := run(callCtx(t, runDeadline), "online", Options{OutDir: dir, Preset: &p, Seed: 3}, &log1)
 	require.NoError(t, err)
 	require.Contains(t, log1.String(), "32 runs, 0 cached")
 	csv1, err := os.ReadFile(filepath.Join(dir, "online.csv"))
 	require.NoError(t, err)
 
 	var log2 bytes.Buffer
-	res2, err := run(context.Background(), "online", Options{OutDir: dir, Preset: &p, Seed: 3}, &log2)
+	res2, err := run(callCtx(t, runDeadline), "online", Options{OutDir: dir, Preset: &p, Seed: 3}, &log2)
 	require.NoError(t, err)
 	require.Contains(t, log2.String(), "32 runs, 32 cached")
 	require.Equal(t, len(res1.online().runs), len(res2.online().runs))

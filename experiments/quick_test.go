@@ -1,7 +1,6 @@
 package experiments
 
 import (
-	"context"
 	"fmt"
 	"image/png"
 	"math"
@@ -27,7 +26,9 @@ func TestQuickPreset(t *testing.T) {
 	}
 	dir := t.TempDir()
 	start := time.Now()
-	res, err := run(context.Background(), "all", Options{OutDir: dir, Quick: true, Preset: &p, Seed: 1}, testLog{t})
+	// One context for the whole run (Run takes no other): about 35 s on a loaded two-core
+	// machine, so a deadlock fails in quickDeadline, inside go test's -timeout 120s.
+	res, err := run(callCtx(t, quickDeadline), "all", Options{OutDir: dir, Quick: true, Preset: &p, Seed: 1}, testLog{t})
 	require.NoError(t, err)
 	t.Logf("quick preset took %s", time.Since(start).Round(time.Millisecond))
 

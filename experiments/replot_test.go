@@ -1,7 +1,6 @@
 package experiments
 
 import (
-	"context"
 	"math"
 	"os"
 	"path/filepath"
@@ -19,7 +18,7 @@ func TestReplotRedrawsWhatTheRunDrew(t *testing.T) {
 	p := tinyPreset()
 	opts := Options{OutDir: dir, Preset: &p, Seed: 1}
 	for _, name := range []string{"cosine", "accuracy", "online"} {
-		_, err := run(context.Background(), name, opts, nil)
+		_, err := run(callCtx(t, runDeadline), name, opts, nil)
 		require.NoError(t, err, name)
 	}
 	pngs, err := filepath.Glob(filepath.Join(dir, "*.png"))
@@ -51,7 +50,7 @@ func TestReplotSaysWhatIsWrong(t *testing.T) {
 	p := tinyPreset()
 	opts := Options{OutDir: dir, Preset: &p, Seed: 1}
 	for _, name := range []string{"cosine", "accuracy"} {
-		_, err := run(context.Background(), name, opts, nil)
+		_, err := run(callCtx(t, runDeadline), name, opts, nil)
 		require.NoError(t, err, name)
 	}
 	path := filepath.Join(dir, "accuracy.csv")
