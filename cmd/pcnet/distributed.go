@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/cluster"
 	"github.com/pcnet/pcnet/cluster/natsconn"
 	"github.com/pcnet/pcnet/layer"
@@ -47,12 +49,39 @@ func (n *natsFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&n.joinTimeout, "join-timeout", cluster.DefaultJoinTimeout, "how long to wait for the workers to join (coordinator) or for the setup (worker)")
 }
 
+// minTimeout is the least -timeout: heartbeats go out every timeout/5 and the
+// watchdogs look every timeout/10, which below 1 ms is no period at all.
+const minTimeout = 10 * time.Millisecond
+
+// check finds what is wrong with the flags before anything connects. Its lines never
+// repeat the -nats URL, which may hold a password.
 func (n *natsFlags) check() error {
 	switch {
-	case n.timeout <= 0:
-		return usagef("-timeout: must be > 0, got %v", n.timeout)
+	case n.timeout < minTimeout:
+		return usagef("-timeout: must be at least %v, got %v", minTimeout, n.timeout)
 	case n.joinTimeout <= 0:
 		return usagef("-join-timeout: must be > 0, got %v", n.joinTimeout)
+	case n.certFile != "" && n.keyFile == "":
+		return usagef("-nats-cert needs -nats-key (the client certificate's key)")
+	case n.keyFile != "" && n.certFile == "":
+		return usagef("-nats-key needs -nats-cert (the client certificate)")
+	}
+	if n.url == "" {
+		return nil
+	}
+	if err := natsconn.CheckURL(n.url); err != nil {
+		if errors.Is(err, natsconn.ErrURLUserInfo) {
+			return usagef("-nats: the URL holds user information (user:password@ or token@), which would be printed and seen in process lists; give the user with -nats-user and the password with -nats-password-file (or -nats-password-env)")
+		}
+		return usagef("-nats: %s", strings.TrimPrefix(err.Error(), "natsconn: "))
+	}
+	return nil
+}
+
+// checkRun checks a -run ID as the coordinator and the workers will.
+func checkRun(run string) error {
+	if err := natslink.CheckRun(run, cluster.MaxRunID); err != nil {
+		return usagef("-run: %v", err)
 	}
 	return nil
 }
@@ -65,6 +94,9 @@ func (n *natsFlags) clientOptions(name string) natsconn.ClientOptions {
 		Password:     natsconn.Secret{File: n.passwordFile, Env: n.passwordEnv},
 		NKeySeedFile: n.nkey, CredsFile: n.creds,
 		CAFile: n.caFile, CertFile: n.certFile, KeyFile: n.keyFile,
+		// Half the timeout: a hung server is named before its silence makes a peer's
+		// heartbeat run out.
+		HungAfter: n.timeout / 2,
 	}
 }
 
@@ -111,6 +143,9 @@ func runWorker(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err := f.nats.check(); err != nil {
 		return err
 	}
+	if err := checkRun(f.run); err != nil {
+		return err
+	}
 	r, err := cluster.ParseRange(f.nodes)
 	if err != nil {
 		return usagef("-nodes: %v", err)
@@ -144,6 +179,9 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 func (c *clusterFlags) distributed() bool { return c.workers > 0 || c.nats.url != "" }
 
 func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) error {
+	if c.workers < 0 {
+		return usagef("-workers: must be >= 0, got %d", c.workers)
+	}
 	if !c.distributed() {
 		if c.placement != "" || c.run != "" || c.linkDelay != 0 {
 			return usagef("-placement, -run and -link-delay need -workers or -nats")
@@ -154,8 +192,6 @@ func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) err
 		return usagef("-workers and -nats run predictive-coding variants; bp runs in one process")
 	}
 	switch {
-	case c.workers < 0:
-		return usagef("-workers: must be >= 0, got %d", c.workers)
 	case c.workers > 0 && c.nats.url != "":
 		return usagef("-workers starts its own server and workers; -nats uses workers started elsewhere: give one")
 	case c.workers > h+2:
@@ -172,6 +208,9 @@ func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) err
 	if c.nats.url != "" {
 		if _, err := cluster.ParsePlacement(c.placement, h+2); err != nil {
 			return usagef("-placement: %v", err)
+		}
+		if err := checkRun(c.run); err != nil {
+			return err
 		}
 	}
 	return c.nats.check()
