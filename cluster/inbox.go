@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/pcnet/pcnet/channels/natslink"
+	"github.com/pcnet/pcnet/cluster/natsconn"
 )
 
 // delivery is one assembled message (or why it could not be) from the worker at index
@@ -108,11 +109,8 @@ func beat(nc *nats.Conn, subject string, interval time.Duration, done <-chan str
 func connLost(nc *nats.Conn) (<-chan string, func()) {
 	out := make(chan string, 1) // WatchConn reports once
 	stop := natslink.WatchConn(nc, func(url string, s nats.Status) {
-		if url == "" {
-			out <- fmt.Sprintf("the connection to the NATS server is %v", s)
-			return
-		}
-		out <- fmt.Sprintf("lost the connection to the NATS server %s (%v)", url, s)
+		// A hung server is named as the server, not blamed on a silent peer.
+		out <- natsconn.Lost(nc, url, s).Error()
 	})
 	return out, stop
 }

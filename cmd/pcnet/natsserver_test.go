@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ func lookNATSServer(t *testing.T) string {
 // holds a file with each user's password.
 type realServer struct {
 	url       string
+	pid       int
 	passwords map[string]string // user -> password file
 }
 
@@ -87,7 +89,7 @@ func startRealServer(t *testing.T) *realServer {
 		_ = cmd.Process.Kill()
 		<-exited
 	})
-	s.url = fmt.Sprintf("nats://127.0.0.1:%d", port)
+	s.url, s.pid = fmt.Sprintf("nats://127.0.0.1:%d", port), cmd.Process.Pid
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
@@ -210,4 +212,27 @@ func TestRealServerConfinesRuns(t *testing.T) {
 	wrong := pcnetRun(t, trainArgs("pc", filepath.Join(dir, "wrong"), append([]string{"-epochs", "1", "-run", "run-a", "-placement", "0-1,2-3", "-join-timeout", "5s"}, srv.auth("run-b-coordinator")...)...)...)
 	require.Equal(t, 1, wrong.code, "stderr: %s", wrong.stderr)
 	t.Logf("run B's user as run A's coordinator: %s", oneLine(t, wrong))
+}
+
+// TestRealServerHung: the NATS server stopped (SIGSTOP) mid-run keeps its connections
+// open but answers nothing: the coordinator and both workers exit with status 1 and one
+// line that names the server as hung, none blaming a peer, within -timeout.
+func TestRealServerHung(t *testing.T) {
+	srv := startRealServer(t)
+	t.Cleanup(func() { _ = syscall.Kill(srv.pid, syscall.SIGCONT) })
+	var procs []*started
+	for _, nodes := range []string{"0-1", "2-3"} {
+		procs = append(procs, pcnetStart(t, append([]string{"worker", "-run", "run-a", "-nodes", nodes, "-timeout", "2s"}, srv.auth("run-a-worker")...)...))
+	}
+	coord := pcnetStart(t, trainArgs("fpa", t.TempDir(), append([]string{"-epochs", "3", "-run", "run-a", "-placement", "0-1,2-3", "-timeout", "2s", "-link-delay", "3ms"}, srv.auth("run-a-coordinator")...)...)...)
+	procs = append(procs, coord)
+	coord.waitFor(t, "epoch 1/3  batch 3/10")
+	require.NoError(t, syscall.Kill(srv.pid, syscall.SIGSTOP))
+	host := strings.TrimPrefix(srv.url, "nats://")
+	for _, p := range procs {
+		requireExited(t, p.cmd.Process.Pid, 2*time.Second+time.Second)
+		r := p.wait()
+		require.Equal(t, 1, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+		require.Contains(t, oneLine(t, r), "NATS server "+host+" stopped answering")
+	}
 }
