@@ -132,7 +132,8 @@ func (e *HungError) Error() string {
 func Lost(nc *nats.Conn, serverURL string, s nats.Status) error {
 	server := hostOf(serverURL)
 	if errors.Is(nc.LastError(), nats.ErrStaleConnection) {
-		return &HungError{Server: server, After: time.Duration(nc.Opts.MaxPingsOut+1) * nc.Opts.PingInterval}
+		after := time.Duration(nc.Opts.MaxPingsOut+1) * nc.Opts.PingInterval
+		return &HungError{Server: server, After: after.Round(time.Millisecond)}
 	}
 	if server == "" {
 		return fmt.Errorf("the connection to the NATS server is %v", s)
