@@ -126,12 +126,18 @@ func (e *HungError) Error() string {
 }
 
 // Lost describes the end of nc's connection, as natslink.WatchConn reports
-// it (serverURL: the server's redacted URL, s: the status): a *HungError when the
-// server stopped answering pings, else the lost connection. The line names
+// it (serverURL: the server's redacted URL, s: the status): a subject the
+// server refused the user (a connection of [Dial] closes on it), a
+// *HungError when the server stopped answering pings, else the lost
+// connection. The line names
 // the server by host and port, never with user information.
 func Lost(nc *nats.Conn, serverURL string, s nats.Status) error {
 	server := hostOf(serverURL)
-	if errors.Is(nc.LastError(), nats.ErrStaleConnection) {
+	last := nc.LastError()
+	if errors.Is(last, nats.ErrPermissionViolation) {
+		return fmt.Errorf("the NATS server %s refused this user a subject of the run (%v): see the server's permissions", server, last)
+	}
+	if errors.Is(last, nats.ErrStaleConnection) {
 		after := time.Duration(nc.Opts.MaxPingsOut+1) * nc.Opts.PingInterval
 		return &HungError{Server: server, After: after.Round(time.Millisecond)}
 	}
@@ -165,7 +171,7 @@ func Dial(ctx context.Context, o ClientOptions) (*nats.Conn, error) {
 		// nats.go's default prints asynchronous errors to stderr, a second line beside
 		// the run's own: a lost connection reaches the transports and package cluster
 		// through the connection's status, and a slow consumer through Dropped.
-		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})}
+		nats.ErrorHandler(onAsyncError)}
 	if o.Name != "" {
 		opts = append(opts, nats.Name(o.Name))
 	}
@@ -231,6 +237,19 @@ func Dial(ctx context.Context, o ClientOptions) (*nats.Conn, error) {
 		return nil, fmt.Errorf("natsconn: connect to %s: %w", o.URL, err)
 	}
 	return nc, nil
+}
+
+// onAsyncError handles nats.go's asynchronous errors. A permissions violation
+// closes the connection: a pcnet process uses only its run's subjects, so a
+// refused one means that its user may not take part, and waiting would only
+// turn that into a peer's silence later; [Lost] then says what was refused.
+// Every other error reaches the owner as the connection's status (a lost
+// connection) or as Dropped (a slow consumer); nats.go's default would print
+// a second line beside the run's own.
+func onAsyncError(nc *nats.Conn, _ *nats.Subscription, err error) {
+	if errors.Is(err, nats.ErrPermissionViolation) {
+		nc.Close()
+	}
 }
 
 // DialEmbedded connects to an embedded server with its token.

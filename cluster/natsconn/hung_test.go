@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 )
@@ -164,4 +165,38 @@ func TestHungServerNamed(t *testing.T) {
 	other.Shutdown()
 	require.EqualError(t, Lost(nc2, url2, nats.DISCONNECTED), "lost the connection to the NATS server "+url2[len("nats://"):]+" (DISCONNECTED)")
 	require.EqualError(t, Lost(nc2, "", nats.CLOSED), "the connection to the NATS server is CLOSED")
+}
+
+// TestPermissionViolationCloses: a subject the server refuses the user closes a
+// connection of Dial at once, and Lost names what was refused.
+func TestPermissionViolationCloses(t *testing.T) {
+	url := startRaw(t, &server.Options{Users: []*server.User{{Username: "a", Password: "pw", Permissions: &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{"pcnet.a.>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{"pcnet.a.>"}},
+	}}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, trespass := range []func(nc *nats.Conn) error{
+		func(nc *nats.Conn) error { _, err := nc.SubscribeSync("pcnet.b.node.0.cmd"); return err },
+		func(nc *nats.Conn) error { return nc.Publish("pcnet.b.node.0.cmd", []byte("x")) },
+	} {
+		nc, err := Dial(ctx, ClientOptions{URL: url, User: "a", Password: Secret{Value: "pw"}})
+		require.NoError(t, err)
+		closed := make(chan struct{})
+		nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+		serverURL := nc.ConnectedUrlRedacted()
+		_, err = nc.SubscribeSync("pcnet.a.node.0.cmd")
+		require.NoError(t, err)
+		require.NoError(t, nc.Flush())
+		require.True(t, nc.IsConnected(), "its own subjects are allowed")
+		require.NoError(t, trespass(nc))
+		select {
+		case <-closed:
+		case <-ctx.Done():
+			t.Fatal("a refused subject did not close the connection")
+		}
+		err = Lost(nc, serverURL, nats.CLOSED)
+		require.ErrorContains(t, err, "the NATS server "+serverURL[len("nats://"):]+" refused this user a subject of the run")
+		require.ErrorContains(t, err, `"pcnet.b.node.0.cmd"`)
+	}
 }

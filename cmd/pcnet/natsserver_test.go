@@ -208,10 +208,14 @@ func TestRealServerConfinesRuns(t *testing.T) {
 		require.Equal(t, losses(want.stdout), losses(got.stdout), r.id)
 		requireSameCheckpoint(t, "in process", filepath.Join(dir, "one", "pc-H2.safetensors"), r.id, filepath.Join(dir, r.id, "pc-H2.safetensors"))
 	}
-	// A coordinator with another run's user is refused by the server before it joins.
-	wrong := pcnetRun(t, trainArgs("pc", filepath.Join(dir, "wrong"), append([]string{"-epochs", "1", "-run", "run-a", "-placement", "0-1,2-3", "-join-timeout", "5s"}, srv.auth("run-b-coordinator")...)...)...)
+	// A coordinator and a worker with another run's user stop at once (well within
+	// -join-timeout), with one line that names the subject the server refused.
+	wrong := pcnetRun(t, trainArgs("pc", filepath.Join(dir, "wrong"), append([]string{"-epochs", "1", "-run", "run-a", "-placement", "0-1,2-3", "-join-timeout", "50s"}, srv.auth("run-b-coordinator")...)...)...)
 	require.Equal(t, 1, wrong.code, "stderr: %s", wrong.stderr)
-	t.Logf("run B's user as run A's coordinator: %s", oneLine(t, wrong))
+	require.Regexp(t, `refused this user a subject of the run .*"pcnet\.run-a\.`, oneLine(t, wrong))
+	wrong = pcnetRun(t, append([]string{"worker", "-run", "run-a", "-nodes", "0-1", "-join-timeout", "50s"}, srv.auth("run-b-worker")...)...)
+	require.Equal(t, 1, wrong.code, "stderr: %s", wrong.stderr)
+	require.Regexp(t, `refused this user a subject of the run .*"pcnet\.run-a\.`, oneLine(t, wrong))
 }
 
 // TestRealServerHung: the NATS server stopped (SIGSTOP) mid-run keeps its connections
