@@ -133,11 +133,10 @@ func (e *HungError) Error() string {
 // the server by host and port, never with user information.
 func Lost(nc *nats.Conn, serverURL string, s nats.Status) error {
 	server := hostOf(serverURL)
-	last := nc.LastError()
-	if errors.Is(last, nats.ErrPermissionViolation) {
-		return fmt.Errorf("the NATS server %s refused this user a subject of the run (%v): see the server's permissions", server, last)
+	if err := refused(nc, server); err != nil {
+		return err
 	}
-	if errors.Is(last, nats.ErrStaleConnection) {
+	if errors.Is(nc.LastError(), nats.ErrStaleConnection) {
 		after := time.Duration(nc.Opts.MaxPingsOut+1) * nc.Opts.PingInterval
 		return &HungError{Server: server, After: after.Round(time.Millisecond)}
 	}
@@ -145,6 +144,25 @@ func Lost(nc *nats.Conn, serverURL string, s nats.Status) error {
 		return fmt.Errorf("the connection to the NATS server is %v", s)
 	}
 	return fmt.Errorf("lost the connection to the NATS server %s (%v)", server, s)
+}
+
+// Refused is the error of a connection of [Dial] that the server refused a
+// subject (and that closed on it), nil for any other: a failed publish or a
+// silent peer that follows it is only its consequence, so a caller reports
+// this instead.
+func Refused(nc *nats.Conn) error { return refused(nc, hostOf(nc.ConnectedUrlRedacted())) }
+
+// refused is Refused naming the server as server (host:port; "": unknown, as
+// it is once the connection has closed).
+func refused(nc *nats.Conn, server string) error {
+	last := nc.LastError()
+	if !errors.Is(last, nats.ErrPermissionViolation) {
+		return nil
+	}
+	if server != "" {
+		server = " " + server
+	}
+	return fmt.Errorf("the NATS server%s refused this user a subject of the run (%v): see the server's permissions", server, last)
 }
 
 // hostOf is the host:port of a server URL, "" when it has none.

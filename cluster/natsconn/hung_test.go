@@ -189,6 +189,7 @@ func TestPermissionViolationCloses(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, nc.Flush())
 		require.True(t, nc.IsConnected(), "its own subjects are allowed")
+		require.NoError(t, Refused(nc))
 		require.NoError(t, trespass(nc))
 		select {
 		case <-closed:
@@ -198,5 +199,6 @@ func TestPermissionViolationCloses(t *testing.T) {
 		err = Lost(nc, serverURL, nats.CLOSED)
 		require.ErrorContains(t, err, "the NATS server "+serverURL[len("nats://"):]+" refused this user a subject of the run")
 		require.ErrorContains(t, err, `"pcnet.b.node.0.cmd"`)
+		require.ErrorContains(t, Refused(nc), "the NATS server refused this user a subject of the run", "closed: the server's address is gone")
 	}
 }

@@ -155,7 +155,12 @@ func runWorker(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return err
 	}
 	defer nc.Close()
-	return cluster.Serve(ctx, cluster.WorkerOptions{Conn: nc, Run: f.run, Nodes: r, Name: f.name, Timeout: f.nats.timeout, JoinTimeout: f.nats.joinTimeout})
+	err = cluster.Serve(ctx, cluster.WorkerOptions{Conn: nc, Run: f.run, Nodes: r, Name: f.name, Timeout: f.nats.timeout, JoinTimeout: f.nats.joinTimeout})
+	if refused := natsconn.Refused(nc); err != nil && refused != nil {
+		// Whatever failed first (a publish on the closed connection), the cause is this.
+		return fmt.Errorf("cluster: worker of %v, run %s: %w", r, f.run, refused)
+	}
+	return err
 }
 
 // clusterFlags are train's and compare's flags for running the nodes in workers.
