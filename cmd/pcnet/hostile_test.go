@@ -45,6 +45,9 @@ type hostileRun struct {
 	workers      []*started
 	coord        *started
 	nc           *nats.Conn // the hostile client
+
+	mu   sync.Mutex
+	peak []int // the workers' VmHWM, bytes (watchMemory)
 }
 
 // hostileArgs are the runs' training flags: three epochs, a link delay that makes the
@@ -85,6 +88,7 @@ func startWorkers(t *testing.T, id string) *hostileRun {
 	for _, nodes := range []string{"0-1", "2-3"} {
 		h.workers = append(h.workers, pcnetStart(t, append([]string{"worker", "-nodes", nodes}, h.auth...)...))
 	}
+	h.watchMemory(t)
 	return h
 }
 
@@ -150,13 +154,44 @@ func hwm(pid int) (int, bool) {
 	return 0, false
 }
 
-// requireWorkersSmall fails if a running worker's peak memory is beyond maxWorkerHWM.
+// watchMemory samples the workers' VmHWM every 10 ms until they exit or the test ends:
+// the peak of a process is readable only while it runs.
+func (h *hostileRun) watchMemory(t *testing.T) {
+	h.peak = make([]int, len(h.workers))
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(func() { close(done); wg.Wait() })
+	wg.Go(func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			h.mu.Lock()
+			for i, w := range h.workers {
+				if b, ok := hwm(w.cmd.Process.Pid); ok {
+					h.peak[i] = max(h.peak[i], b)
+				}
+			}
+			h.mu.Unlock()
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+}
+
+// requireWorkersSmall fails if a worker's peak memory so far is beyond maxWorkerHWM.
 func (h *hostileRun) requireWorkersSmall(t *testing.T) {
 	t.Helper()
-	for _, w := range h.workers {
-		if b, ok := hwm(w.cmd.Process.Pid); ok {
-			require.Less(t, b, maxWorkerHWM, "worker pid %d: VmHWM %d MB", w.cmd.Process.Pid, b>>20)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, w := range h.workers {
+		b := h.peak[i]
+		if now, ok := hwm(w.cmd.Process.Pid); ok {
+			b = max(b, now)
 		}
+		require.Less(t, b, maxWorkerHWM, "worker pid %d: VmHWM %d MB", w.cmd.Process.Pid, b>>20)
 	}
 }
 
@@ -180,13 +215,14 @@ func (h *hostileRun) requireCleanEnd(t *testing.T, want string) result {
 		}
 	}
 	for _, w := range h.workers {
-		requireExited(t, w.cmd.Process.Pid, hostileTimeout+time.Second+time.Until(ended.Add(time.Second)))
+		requireExited(t, w.cmd.Process.Pid, hostileTimeout+time.Second-time.Since(ended))
 		res := w.wait()
 		require.Contains(t, []int{0, 1}, res.code, "worker stderr: %s", res.stderr)
 		if res.code == 1 {
 			oneLine(t, res)
 		}
 	}
+	h.requireWorkersSmall(t)
 	return r
 }
 
@@ -346,7 +382,6 @@ func TestHostileFlood(t *testing.T) {
 	h.requireWorkersSmall(t)
 	h.startCoordinator(t)
 	h.requireCleanEnd(t, want)
-	h.requireWorkersSmall(t)
 }
 
 // TestHostileSecondCoordinator: a second coordinator started by mistake on a running
