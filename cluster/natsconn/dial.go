@@ -82,6 +82,13 @@ type ClientOptions struct {
 	// [Lost] names the server instead. Dial pings every HungAfter/3 and
 	// gives up after two pings without an answer.
 	HungAfter time.Duration
+
+	// InboxPrefix replaces nats.go's _INBOX as the prefix of the connection's
+	// reply subjects ("": _INBOX). A server that confines a run's users to
+	// pcnet.<run>.> confines their requests' replies too when the prefix is
+	// under it (pcnet.<run>.inbox), with no _INBOX.> that every user could
+	// read.
+	InboxPrefix string
 }
 
 // ErrURLUserInfo is the error of a server URL that carries user information
@@ -192,6 +199,9 @@ func Dial(ctx context.Context, o ClientOptions) (*nats.Conn, error) {
 		nats.ErrorHandler(onAsyncError)}
 	if o.Name != "" {
 		opts = append(opts, nats.Name(o.Name))
+	}
+	if o.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(o.InboxPrefix))
 	}
 	if o.HungAfter > 0 {
 		// Two unanswered pings, then the third tick closes: about HungAfter.

@@ -86,7 +86,10 @@ func checkRun(run string) error {
 	return nil
 }
 
-func (n *natsFlags) clientOptions(name string) natsconn.ClientOptions {
+// clientOptions are the dial options of a process of run; the run's request inboxes are
+// under its subjects, so that a server that confines its users to pcnet.<run>.> lets
+// them through (docs/nats-run-permissions.conf).
+func (n *natsFlags) clientOptions(name, run string) natsconn.ClientOptions {
 	return natsconn.ClientOptions{
 		URL: n.url, Name: name,
 		Token:        natsconn.Secret{File: n.tokenFile, Env: n.tokenEnv},
@@ -96,14 +99,15 @@ func (n *natsFlags) clientOptions(name string) natsconn.ClientOptions {
 		CAFile: n.caFile, CertFile: n.certFile, KeyFile: n.keyFile,
 		// Half the timeout: a hung server is named before its silence makes a peer's
 		// heartbeat run out.
-		HungAfter: n.timeout / 2,
+		HungAfter:   n.timeout / 2,
+		InboxPrefix: "pcnet." + run + ".inbox",
 	}
 }
 
-func (n *natsFlags) dial(ctx context.Context, name string) (*nats.Conn, error) {
+func (n *natsFlags) dial(ctx context.Context, name, run string) (*nats.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.joinTimeout)
 	defer cancel()
-	return natsconn.Dial(ctx, n.clientOptions(name))
+	return natsconn.Dial(ctx, n.clientOptions(name, run))
 }
 
 type workerFlags struct {
@@ -150,7 +154,7 @@ func runWorker(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return usagef("-nodes: %v", err)
 	}
-	nc, err := f.nats.dial(ctx, fmt.Sprintf("pcnet worker %v of run %s", r, f.run))
+	nc, err := f.nats.dial(ctx, fmt.Sprintf("pcnet worker %v of run %s", r, f.run), f.run)
 	if err != nil {
 		return err
 	}
@@ -243,7 +247,7 @@ func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcn
 		if err != nil {
 			return nil, usagef("-placement: %v", err)
 		}
-		o.Dial, o.Run, o.Placement = c.nats.clientOptions("pcnet coordinator of run "+c.run), c.run, ranges
+		o.Dial, o.Run, o.Placement = c.nats.clientOptions("pcnet coordinator of run "+c.run, c.run), c.run, ranges
 	}
 	cl, err := cluster.Start(ctx, o, layers, cfg)
 	if err != nil {

@@ -202,3 +202,36 @@ func TestPermissionViolationCloses(t *testing.T) {
 		require.ErrorContains(t, Refused(nc), "the NATS server refused this user a subject of the run", "closed: the server's address is gone")
 	}
 }
+
+// TestInboxPrefix: with its inboxes under the run's subjects, a user confined to them
+// gets the replies to its requests; with nats.go's _INBOX it is refused.
+func TestInboxPrefix(t *testing.T) {
+	perm := &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{"pcnet.a.>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{"pcnet.a.>"}},
+	}
+	url := startRaw(t, &server.Options{Users: []*server.User{{Username: "a", Password: "pw", Permissions: perm}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	o := ClientOptions{URL: url, User: "a", Password: Secret{Value: "pw"}, InboxPrefix: "pcnet.a.inbox"}
+	responder, err := Dial(ctx, o)
+	require.NoError(t, err)
+	defer responder.Close()
+	_, err = responder.Subscribe("pcnet.a.claim", func(m *nats.Msg) { _ = m.Respond([]byte("held")) })
+	require.NoError(t, err)
+	require.NoError(t, responder.Flush())
+
+	nc, err := Dial(ctx, o)
+	require.NoError(t, err)
+	defer nc.Close()
+	reply, err := nc.Request("pcnet.a.claim", nil, 5*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "held", string(reply.Data))
+
+	o.InboxPrefix = ""
+	plain, err := Dial(ctx, o)
+	require.NoError(t, err)
+	defer plain.Close()
+	_, err = plain.Request("pcnet.a.claim", nil, 5*time.Second)
+	require.Error(t, err, "the _INBOX reply subject is refused")
+}
