@@ -34,7 +34,7 @@ type natsFlags struct {
 }
 
 func (n *natsFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&n.url, "nats", "", "`URL` of a NATS server or cluster (nats://host:4222, tls://..., or a comma list)")
+	fs.StringVar(&n.url, "nats", "", "`URL` of a NATS server or cluster (nats://host:4222, tls://..., or a comma list; no user:password@: use -nats-user and -nats-password-file)")
 	fs.StringVar(&n.tokenFile, "nats-token-file", "", "`file` holding the NATS token")
 	fs.StringVar(&n.tokenEnv, "nats-token-env", "", "environment `variable` holding the NATS token")
 	fs.StringVar(&n.user, "nats-user", "", "NATS `user` (with -nats-password-file or -nats-password-env)")
@@ -45,7 +45,7 @@ func (n *natsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.caFile, "nats-ca", "", "TLS: `file` of the CA certificates that sign the server's")
 	fs.StringVar(&n.certFile, "nats-cert", "", "TLS: client certificate `file` (with -nats-key)")
 	fs.StringVar(&n.keyFile, "nats-key", "", "TLS: client key `file` (with -nats-cert)")
-	fs.DurationVar(&n.timeout, "timeout", cluster.DefaultTimeout, "a worker or coordinator silent this long counts as gone and stops the run")
+	fs.DurationVar(&n.timeout, "timeout", cluster.DefaultTimeout, "a worker or coordinator silent this long counts as gone and stops the run (at least 10ms; a NATS server that answers no ping for half of it counts as hung)")
 	fs.DurationVar(&n.joinTimeout, "join-timeout", cluster.DefaultJoinTimeout, "how long to wait for the workers to join (coordinator) or for the setup (worker)")
 }
 
