@@ -393,7 +393,10 @@ func TestHostileSecondCoordinator(t *testing.T) {
 	h := startWorkers(t, "second")
 	h.startCoordinator(t)
 	h.coord.waitFor(t, "epoch 1/3  batch 3/10")
-	second := pcnetRun(t, append(hostileArgs(filepath.Join(h.dir, "second")), append([]string{"-placement", "0-1,2-3"}, h.auth...)...)...)
+	// A -timeout of 10s gives the second coordinator's claim its longest window (a
+	// second) to hear the first one's answer on two busy cores.
+	args := append(hostileArgs(filepath.Join(h.dir, "second")), append(append([]string{"-placement", "0-1,2-3"}, h.auth...), "-timeout", "10s")...)
+	second := pcnetRun(t, args...)
 	require.Equal(t, 1, second.code, "stderr: %s", second.stderr)
 	select {
 	case <-h.coord.done:
