@@ -27,6 +27,15 @@ func framesOf(t testing.TB, run string, maxFrame int, ms ...*message) [][][]byte
 	return out
 }
 
+// testReceiver reads the messages that framesOf sends (subject "x").
+func testReceiver(t testing.TB, run string, lo int) *receiver {
+	r, err := newReceiver(run, lo, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // FuzzAssemble: whatever arrives on a run's command or report subject (foreign,
 // truncated, stale, reordered or malformed chunks, bad gob) is an error or a message,
 // never a panic.
@@ -41,7 +50,7 @@ func FuzzAssemble(f *testing.F) {
 	f.Add(frames[len(frames)-1], frames[0])
 	f.Add([]byte("PCNL"), []byte{})
 	f.Fuzz(func(t *testing.T, a, b []byte) {
-		r := newReceiver("fz", 1)
+		r := testReceiver(t, "fz", 1)
 		for _, fr := range [][]byte{a, b} {
 			m, err := r.feed(fr)
 			if err != nil && m != nil {
@@ -59,7 +68,7 @@ func TestReceiverRejects(t *testing.T) {
 	both := framesOf(t, "r1", 1100, m, &message{Kind: kindStop})
 	frames, stop := both[0], both[1]
 	require.Greater(t, len(frames), 2, "the test needs a chunked message")
-	r := newReceiver("r1", 1)
+	r := testReceiver(t, "r1", 1)
 	for i, fr := range append(frames, stop...) {
 		got, err := r.feed(fr)
 		require.NoError(t, err)
@@ -90,7 +99,7 @@ func TestReceiverRejects(t *testing.T) {
 		{"undecodable", [][]byte{garbage}, "undecodable message"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newReceiver("r1", 1)
+			r := testReceiver(t, "r1", 1)
 			var err error
 			for _, fr := range tc.frames {
 				if _, err = r.feed(fr); err != nil {

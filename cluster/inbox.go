@@ -22,7 +22,10 @@ type delivery struct {
 // in run, and hands them to out until done is closed. The subscription has no pending
 // limit: a large setup arrives in many chunks while the receiver may be busy.
 func subscribeMessages(nc *nats.Conn, run string, lo int, subject string, from int, out chan<- delivery, done <-chan struct{}) (*nats.Subscription, error) {
-	r := newReceiver(run, lo)
+	r, err := newReceiver(run, lo, subject)
+	if err != nil {
+		return nil, err
+	}
 	sub, err := nc.Subscribe(subject, func(msg *nats.Msg) {
 		m, err := r.feed(msg.Data)
 		if m == nil && err == nil {

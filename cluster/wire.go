@@ -229,7 +229,8 @@ func (s *sender) send(subject string, lo int, m *message) error {
 	w := s.writers[subject]
 	if w == nil {
 		var err error
-		if w, err = natslink.NewMessageWriter(s.run, lo, s.maxFrame); err != nil {
+		// No key yet: the run key's plumbing is package cluster's (issue 19).
+		if w, err = natslink.NewMessageWriter(s.run, lo, s.maxFrame, natslink.MessageOptions{Subject: subject}); err != nil {
 			return err
 		}
 		s.writers[subject] = w
@@ -244,8 +245,14 @@ func (s *sender) send(subject string, lo int, m *message) error {
 // receiver assembles the messages of one subject and decodes them.
 type receiver struct{ r *natslink.MessageReader }
 
-func newReceiver(run string, lo int) *receiver {
-	return &receiver{natslink.NewMessageReader(run, lo)}
+// newReceiver reads the messages of node lo's worker on subject. No key and the
+// package's bound yet: their plumbing is package cluster's (issue 19).
+func newReceiver(run string, lo int, subject string) (*receiver, error) {
+	r, err := natslink.NewMessageReader(run, lo, natslink.MessageOptions{Subject: subject, MaxMessage: natslink.MaxMessage})
+	if err != nil {
+		return nil, err
+	}
+	return &receiver{r}, nil
 }
 
 // feed takes one frame; it returns the message when its last chunk has arrived.

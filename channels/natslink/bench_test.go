@@ -21,7 +21,10 @@ const benchBatch = 64
 // released (buffers = 1, pcnet's setting), over three carriers:
 //
 //   - nats: this transport, the two nodes in two connections to an embedded
-//     server on loopback (two messages and two credits per op);
+//     server on loopback (two messages and two credits per op), without
+//     authentication (Options.Key nil: a benchmark that says so);
+//   - nats-auth: the same with a run key, every frame sealed and opened
+//     (AES-GMAC, docs/design.md §9);
 //   - inprocess: channels.NewInProcess, the same exchange between goroutines;
 //   - request: nats.go's own nc.Request to a responder that answers with a
 //     payload of the same size, on the same server: the floor a NATS round
@@ -34,6 +37,10 @@ func BenchmarkRoundTrip(b *testing.B) {
 		b.Run(fmt.Sprintf("width=%d/carrier=nats", width), func(b *testing.B) {
 			srv := startServer(b, natsconn.Server{})
 			benchLinkRoundTrip(b, newPair(b, dial(b, srv), dial(b, srv), Options{Run: "bench", Buffers: 1}, 0, benchBatch, width), width)
+		})
+		b.Run(fmt.Sprintf("width=%d/carrier=nats-auth", width), func(b *testing.B) {
+			srv := startServer(b, natsconn.Server{})
+			benchLinkRoundTrip(b, newPair(b, dial(b, srv), dial(b, srv), Options{Run: "bench", Buffers: 1, Key: testKey(1)}, 0, benchBatch, width), width)
 		})
 		b.Run(fmt.Sprintf("width=%d/carrier=inprocess", width), func(b *testing.B) {
 			benchLinkRoundTrip(b, inProcessPair(b, 1, benchBatch, width), width)

@@ -32,10 +32,30 @@
 // A frame is a 72-byte little-endian header (magic "PCNL", version, frame
 // type, direction, kind, payload, flags, link, run tag, sequence number,
 // step, rows, cols, chunk index and count, offset, body length, the time
-// of the Send; the layout is in wire.go) followed by the body: the value's float64s, row-major,
-// little-endian, bit for bit (NaN payloads, -0 and subnormals included). A
-// Zero or Unchanged message is a header alone: the buffer is still the
+// of the Send; the layout is in wire.go) followed by the body: the value's
+// float64s, row-major, little-endian, bit for bit (NaN payloads, -0 and
+// subnormals included), and, in a run with a key, a 40-byte trailer (below).
+// A Zero or Unchanged message is a header alone: the buffer is still the
 // sender's credit, but its content is not read.
+//
+// # Authentication
+//
+// A run's processes share a secret key of [KeySize] bytes ([Options.Key],
+// [MessageOptions.Key]). Every frame they publish, data, credits, hellos
+// and message frames alike, carries a trailer: the publisher's random salt
+// (16 bytes), its frame counter (8) and an AES-GMAC tag (16) of the header,
+// body, salt and counter under a subkey derived from the key, the salt and
+// the subject (auth.go has the construction and why it is safe from nonce
+// reuse; docs/design.md §9 the layout byte by byte). A receiver
+// authenticates a frame before it reads any field of it, and drops, without
+// breaking anything, a frame that fails (mac), repeats or precedes a
+// counter it has accepted (replay), is authentic but of another publisher
+// session (stale), cannot be a frame (malformed) or is longer than any it
+// can get (oversize). [Rejects] counts them by kind and reason and logs
+// one line per kind; the run goes on with exactly the numbers it would have
+// had, and a missing frame is still an error. Without a key (tests and
+// benchmarks that say so) frames have no trailer and any bad frame breaks
+// its link.
 //
 // # Chunking
 //
@@ -48,14 +68,17 @@
 // # Messages
 //
 // The same frames carry byte messages of any content on a subject of the
-// caller's: package cluster's gob-encoded commands and reports. A
-// [MessageWriter] numbers the messages of its subject and chunks them as a
-// link's values are (frame type 4, offsets in bytes, every chunk but the
-// last as long as the first and at least 1 KiB, at most [MaxMessage] bytes
-// in all); a [MessageReader] assembles them with the checks of a link's
-// receiver, so that a foreign, truncated, lost, stale or reordered chunk or
-// message is one error. Its buffer grows with the bytes that arrive, never
-// with what a header claims. [CheckRun] is the one check of a run ID and
+// caller's: package cluster's gob-encoded commands, reports and heartbeats
+// (an empty message). A [MessageWriter] numbers the messages of its subject
+// and chunks them as a link's values are (frame type 4, offsets in bytes,
+// every chunk but the last as long as the first and at least 1 KiB, at most
+// [MaxMessage] bytes in all); a [MessageReader] authenticates them as a
+// link's receiver does and assembles them with its checks, so that a
+// truncated, lost or reordered chunk or message of its writer is one error.
+// It refuses a message beyond the bound its caller gives
+// ([MessageOptions.MaxMessage]: the most its writer can legitimately send)
+// from the first frame's header, and its buffer grows with the bytes that
+// arrive, never with what a header claims. [CheckRun] is the one check of a run ID and
 // [WatchConn] the one watcher of a connection's loss, for the transport and
 // for package cluster alike.
 //
@@ -73,15 +96,21 @@
 //
 // # Errors and failure
 //
-// The receiver checks every frame: magic, version, type, run, link,
-// direction, kind, payload, shape against its pool, the sequence number (a
-// message lost, duplicated or reordered), chunk order, offsets and sizes
-// (truncated frames, size mismatches), and that the sender keeps within its
-// credits. The first bad frame breaks the link: Recv returns an error that
+// The receiver checks every frame it has not dropped (see Authentication):
+// magic, version, type, run, link, direction, kind, payload, shape against
+// its pool, the sequence number (a message lost, duplicated or reordered),
+// chunk order, offsets and sizes (truncated frames, size mismatches), and
+// that the sender keeps within its credits. The first bad frame breaks the
+// link: Recv returns an error that
 // names the link and what is wrong, then and on every later call; nothing
 // panics. The step is carried, not checked: pcnet's steps restart each
 // batch, and the node checks the step it expects. A bad credit frame breaks
 // the sending end the same way, surfacing from Acquire.
+//
+// A receiver's subscription queues at most the frames its credits allow
+// and a margin (hellos: 64); when a flood overflows it, the client drops
+// frames and the end fails at once with one error naming the slow
+// consumer, since a frame of the run may be among those dropped.
 //
 // A lost connection (the server gone, or the connection closed) breaks
 // every link of the transport: blocked and later calls return one error
@@ -93,8 +122,9 @@
 // # Traffic and latency
 //
 // Every end counts its direction's messages, payload bytes and bytes on the
-// wire (each frame's header and body, every chunk; credits and hellos, a
-// header each going the other way, are not counted) in channels.Stats.
+// wire (each frame's header, body and trailer, every chunk; credits and
+// hellos, a header and trailer each going the other way, are not counted) in
+// channels.Stats.
 // [Transport.TakeTraffic] adds, for each direction a process receives, a
 // histogram of the messages' latencies ([channels.Latency], buckets from 10 µs to
 // 1 s): a data frame carries the sender's wall clock at Send, and the

@@ -2,6 +2,7 @@ package natslink_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"github.com/pcnet/pcnet/cluster/natsconn"
 	"time"
@@ -12,7 +13,8 @@ import (
 
 // Two processes of run "ex" (here two connections in one program) share
 // link 0-1 through an embedded server: the first hosts node 0, the second
-// node 1. Each holds only its own ends.
+// node 1. Each holds only its own ends, and both the run's key, which
+// authenticates every frame (a 40-byte trailer on the wire).
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -22,13 +24,15 @@ func Example() {
 		return
 	}
 	defer srv.Shutdown()
+	key := make([]byte, natslink.KeySize) // the run's secret: never on a command line
+	_, _ = rand.Read(key)
 
 	link := func(lo, hi int) (*channels.Link, func()) {
 		nc, err := natsconn.DialEmbedded(ctx, srv, fmt.Sprintf("nodes %d-%d", lo, hi))
 		if err != nil {
 			panic(err)
 		}
-		tr, err := natslink.New(nc, natslink.Options{Run: "ex", Lo: lo, Hi: hi, Buffers: 1})
+		tr, err := natslink.New(nc, natslink.Options{Run: "ex", Lo: lo, Hi: hi, Buffers: 1, Key: key})
 		if err != nil {
 			panic(err)
 		}
@@ -59,5 +63,5 @@ func Example() {
 	// Output:
 	// node 0 holds up sender, down receiver: true true true true
 	// prediction 0 2 3 [1 2 3 4 5 6]
-	// node 0 sent {Messages:1 Bytes:48 WireBytes:120}, node 1 received {Messages:1 Bytes:48 WireBytes:120}
+	// node 0 sent {Messages:1 Bytes:48 WireBytes:160}, node 1 received {Messages:1 Bytes:48 WireBytes:160}
 }

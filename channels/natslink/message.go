@@ -8,8 +8,9 @@ import "fmt"
 // checks the chunks and the messages' order with the same code.
 
 const (
-	// MaxMessage bounds a message of a [MessageWriter] and a [MessageReader]:
-	// 4 GiB, for a wide network's theta and optimiser states.
+	// MaxMessage bounds a message of a [MessageWriter], and the bound a
+	// [MessageReader] is given: 4 GiB, for a wide network's theta and
+	// optimiser states.
 	MaxMessage = 1 << 32
 	// minMessageChunk is the least a message's chunk other than its last
 	// carries: a message takes at most MaxMessage/minMessageChunk chunks, so a
@@ -17,31 +18,62 @@ const (
 	minMessageChunk = 1 << 10
 )
 
-// MessageWriter chunks the messages published on one subject into message
-// frames. It numbers them in order from 0, so use one writer per subject.
-// It is not safe for concurrent use.
-type MessageWriter struct {
-	e     endpoint
-	limit int    // body bytes per frame
-	next  uint64 // sequence number of the next message
-	frame []byte
+// MessageOptions are what a [MessageWriter] and a [MessageReader] need
+// besides the run and the node.
+type MessageOptions struct {
+	// Subject is the subject the messages travel on. The authentication
+	// covers it, so a frame moved to another subject is refused.
+	Subject string
+	// Key is the run's secret (Options.Key); nil: no authentication, for
+	// tests and benchmarks that say so.
+	Key []byte
+	// MaxMessage (reader) bounds a message in bytes, 1 to the package's
+	// MaxMessage: the most its writer can legitimately send. A frame of a
+	// longer message is refused before anything is allocated for it.
+	MaxMessage uint64
+	// Rejects (reader) counts the frames it drops (nil: a count of its own,
+	// which logs nothing).
+	Rejects *Rejects
 }
 
-// NewMessageWriter makes a writer of run's messages for the subject of node
-// (the header names both again, so that a frame on another's subject is
-// caught), in frames of at most maxFrame bytes (the server's max payload).
-func NewMessageWriter(run string, node int, maxFrame int) (*MessageWriter, error) {
+// MessageWriter chunks the messages published on one subject into message
+// frames. It numbers them in order from 0, so use one writer per subject.
+// Heartbeats are messages too: an empty one is a frame of 72 bytes (112
+// with a key). It is not safe for concurrent use.
+type MessageWriter struct {
+	e       endpoint
+	subject string
+	limit   int    // body bytes per frame
+	next    uint64 // sequence number of the next message
+	frame   []byte
+	seal    *sealer // nil without a key
+}
+
+// NewMessageWriter makes a writer of run's messages for o.Subject, the
+// subject of node (the header names the run and node again, so that a frame
+// on another's subject is caught), in frames of at most maxFrame bytes (the
+// server's max payload).
+func NewMessageWriter(run string, node int, maxFrame int, o MessageOptions) (*MessageWriter, error) {
 	if err := CheckRun(run, maxRunID); err != nil {
 		return nil, fmt.Errorf("natslink: %w", err)
 	}
-	if node < 0 {
+	trailer := trailerOf(o.Key)
+	switch {
+	case node < 0:
 		return nil, fmt.Errorf("natslink: run %s: messages of node %d: node is negative", run, node)
+	case o.Subject == "":
+		return nil, fmt.Errorf("natslink: run %s: messages of node %d: no subject", run, node)
+	case maxFrame < headerSize+minMessageChunk+trailer:
+		return nil, fmt.Errorf("natslink: run %s: frames of %d bytes cannot hold the %d-byte header, a chunk of %d bytes and a %d-byte trailer", run, maxFrame, headerSize, minMessageChunk, trailer)
 	}
-	if maxFrame < headerSize+minMessageChunk {
-		return nil, fmt.Errorf("natslink: run %s: frames of %d bytes cannot hold the %d-byte header and a chunk of %d bytes", run, maxFrame, headerSize, minMessageChunk)
+	if err := checkKey(o.Key); err != nil {
+		return nil, fmt.Errorf("natslink: run %s: %w", run, err)
 	}
-	return &MessageWriter{e: newMessageEndpoint(run, node), limit: maxFrame - headerSize}, nil
+	return &MessageWriter{e: newMessageEndpoint(run, node), subject: o.Subject, limit: maxFrame - headerSize - trailer, seal: newSealer(o.Key, o.Subject)}, nil
 }
+
+// Subject is the subject the writer's frames are authenticated for.
+func (w *MessageWriter) Subject() string { return w.subject }
 
 // Write publishes body as the next message, one frame per chunk. publish
 // must not keep the frame (nats.Conn.Publish copies it).
@@ -52,7 +84,7 @@ func (w *MessageWriter) Write(body []byte, publish func(frame []byte) error) err
 	n := max(1, (len(body)+w.limit-1)/w.limit)
 	h := header{typ: frameMessage, lower: w.e.lower, run: w.e.run, seq: w.next, step: int64(len(body)), chunks: uint32(n)}
 	w.next++
-	if need := headerSize + min(len(body), w.limit); cap(w.frame) < need {
+	if need := headerSize + min(len(body), w.limit) + trailerSize; cap(w.frame) < need {
 		w.frame = make([]byte, need)
 	}
 	for i := range n {
@@ -61,6 +93,9 @@ func (w *MessageWriter) Write(body []byte, publish func(frame []byte) error) err
 		frame := w.frame[:headerSize+len(piece)]
 		putHeader(frame, &h)
 		copy(frame[headerSize:], piece)
+		if w.seal != nil {
+			frame = w.seal.seal(frame)
+		}
 		if err := publish(frame); err != nil {
 			return err
 		}
@@ -73,16 +108,40 @@ func (w *MessageWriter) Write(body []byte, publish func(frame []byte) error) err
 // after its publisher started); from then on every message must be the next,
 // every chunk the next of its message. It is not safe for concurrent use.
 type MessageReader struct {
-	e   endpoint
-	asm chunks
-	buf []byte
-	err error // sticky: the subject's stream is broken
+	e       endpoint
+	max     uint64
+	open    *opener // nil without a key
+	rejects *Rejects
+	asm     chunks
+	buf     []byte
+	err     error // sticky: the subject's stream is broken
 }
 
-// NewMessageReader makes a reader of run's messages on the subject of node.
-func NewMessageReader(run string, node int) *MessageReader {
+// NewMessageReader makes a reader of run's messages on o.Subject, the
+// subject of node.
+func NewMessageReader(run string, node int, o MessageOptions) (*MessageReader, error) {
+	if err := CheckRun(run, maxRunID); err != nil {
+		return nil, fmt.Errorf("natslink: %w", err)
+	}
+	switch {
+	case node < 0:
+		return nil, fmt.Errorf("natslink: run %s: messages of node %d: node is negative", run, node)
+	case o.Subject == "":
+		return nil, fmt.Errorf("natslink: run %s: messages of node %d: no subject", run, node)
+	case o.MaxMessage < 1 || o.MaxMessage > MaxMessage:
+		return nil, fmt.Errorf("natslink: run %s: messages of node %d: a bound of %d bytes; it must be 1 to %d", run, node, o.MaxMessage, uint64(MaxMessage))
+	}
+	if err := checkKey(o.Key); err != nil {
+		return nil, fmt.Errorf("natslink: run %s: %w", run, err)
+	}
+	if o.Rejects == nil {
+		o.Rejects = NewRejects(nil)
+	}
 	e := newMessageEndpoint(run, node)
-	return &MessageReader{e: e, asm: chunks{name: e.name, unit: "byte", describe: describeMessage}}
+	// A frame is at most a header, the whole message and a trailer.
+	maxLen := headerSize + int(min(o.MaxMessage, 1<<31)) + trailerSize
+	return &MessageReader{e: e, max: o.MaxMessage, open: newOpener(o.Key, o.Subject, maxLen), rejects: o.Rejects,
+		asm: chunks{name: e.name, unit: "byte", describe: describeMessage}}, nil
 }
 
 func newMessageEndpoint(run string, node int) endpoint {
@@ -100,11 +159,20 @@ func describeMessage(h header) string {
 }
 
 // Feed takes one frame. done says that the frame completed its message,
-// which is then msg, valid until the next call. The first bad frame is an
-// error naming what is wrong, and so is every frame after it.
+// which is then msg, valid until the next call. With a key, a frame that
+// fails authentication or repeats an earlier one is dropped and counted in
+// MessageOptions.Rejects: Feed returns nothing for it, and the reader is as
+// it was. Otherwise the first bad frame is an error naming what is wrong,
+// and so is every frame after it.
 func (r *MessageReader) Feed(frame []byte) (msg []byte, done bool, err error) {
 	if r.err != nil {
 		return nil, false, r.err
+	}
+	if r.open != nil {
+		if why := r.open.open(frame); why != accepted {
+			r.rejects.add(kindMessage, why, r.e.name)
+			return nil, false, nil
+		}
 	}
 	msg, done, r.err = r.feed(frame)
 	return msg, done, r.err
@@ -112,7 +180,7 @@ func (r *MessageReader) Feed(frame []byte) (msg []byte, done bool, err error) {
 
 func (r *MessageReader) feed(frame []byte) ([]byte, bool, error) {
 	var h header
-	if err := parseHeader(frame, &h); err != nil {
+	if err := parseHeader(frame, &h, r.open != nil); err != nil {
 		return nil, false, fmt.Errorf("%s: %w", r.e.name, err)
 	}
 	if err := r.e.check(&h, frameMessage); err != nil {
@@ -121,8 +189,8 @@ func (r *MessageReader) feed(frame []byte) ([]byte, bool, error) {
 	switch {
 	case h.kind != 0 || h.payload != 0 || h.rows != 0 || h.cols != 0 || h.sent != 0:
 		return nil, false, fmt.Errorf("%s: message %d: a message frame's kind, payload, rows, cols and time must be 0", r.e.name, h.seq)
-	case h.step < 0 || h.step > MaxMessage:
-		return nil, false, fmt.Errorf("%s: message %d of %d bytes; the most is %d", r.e.name, h.seq, h.step, uint64(MaxMessage))
+	case h.step < 0 || uint64(h.step) > r.max:
+		return nil, false, fmt.Errorf("%s: message %d of %d bytes; the most it can get is %d", r.e.name, h.seq, h.step, r.max)
 	}
 	total, n := uint64(h.step), uint64(h.body)
 	begins, err := r.asm.admit(&h, n, total)
@@ -140,7 +208,7 @@ func (r *MessageReader) feed(frame []byte) ([]byte, bool, error) {
 	}
 	// Grown as the chunks come, not by the size claimed: a frame that claims
 	// a large message allocates nothing before its bytes arrive.
-	r.buf = append(r.buf, frame[headerSize:]...)
+	r.buf = append(r.buf, frame[headerSize:headerSize+n]...)
 	if !r.asm.take(&h, n) {
 		return nil, false, nil
 	}

@@ -26,11 +26,24 @@ func messageFrames(t testing.TB, w *MessageWriter, bodies ...[]byte) [][]byte {
 	return frames
 }
 
+// testSubject is the subject of the message tests' writers and readers.
+const testSubject = "pcnet.r1.node.2.cmd"
+
+// newTestWriter makes a writer without authentication (no key: these tests
+// check the framing; auth_test.go checks the keyed writers).
 func newTestWriter(t testing.TB, run string, node, maxFrame int) *MessageWriter {
 	t.Helper()
-	w, err := NewMessageWriter(run, node, maxFrame)
+	w, err := NewMessageWriter(run, node, maxFrame, MessageOptions{Subject: testSubject})
 	require.NoError(t, err)
 	return w
+}
+
+// newTestReader makes a reader without authentication bounded by MaxMessage.
+func newTestReader(t testing.TB, run string, node int) *MessageReader {
+	t.Helper()
+	r, err := NewMessageReader(run, node, MessageOptions{Subject: testSubject, MaxMessage: MaxMessage})
+	require.NoError(t, err)
+	return r
 }
 
 // TestMessageRoundTrip: messages of every size about a frame's, chunked or not, come
@@ -41,7 +54,7 @@ func TestMessageRoundTrip(t *testing.T) {
 	const maxFrame = headerSize + minMessageChunk
 	for _, skip := range []int{0, 2} {
 		w := newTestWriter(t, "r1", 3, maxFrame)
-		r := NewMessageReader("r1", 3)
+		r := newTestReader(t, "r1", 3)
 		var sizes []int
 		for _, n := range []int{0, 1, minMessageChunk - 1, minMessageChunk, minMessageChunk + 1, 3*minMessageChunk + 5, 7} {
 			sizes = append(sizes, n)
@@ -71,12 +84,21 @@ func TestMessageRoundTrip(t *testing.T) {
 }
 
 func TestMessageWriterRejects(t *testing.T) {
-	_, err := NewMessageWriter("r 1", 0, 1<<20)
+	o := MessageOptions{Subject: testSubject}
+	_, err := NewMessageWriter("r 1", 0, 1<<20, o)
 	require.EqualError(t, err, `natslink: run ID "r 1": character ' ' is not one of A-Z a-z 0-9 _ -`)
-	_, err = NewMessageWriter("r1", -1, 1<<20)
+	_, err = NewMessageWriter("r1", -1, 1<<20, o)
 	require.EqualError(t, err, "natslink: run r1: messages of node -1: node is negative")
-	_, err = NewMessageWriter("r1", 0, headerSize+minMessageChunk-1)
-	require.EqualError(t, err, "natslink: run r1: frames of 1095 bytes cannot hold the 72-byte header and a chunk of 1024 bytes")
+	_, err = NewMessageWriter("r1", 0, headerSize+minMessageChunk-1, o)
+	require.EqualError(t, err, "natslink: run r1: frames of 1095 bytes cannot hold the 72-byte header, a chunk of 1024 bytes and a 0-byte trailer")
+	_, err = NewMessageWriter("r1", 0, headerSize+minMessageChunk+10, MessageOptions{Subject: testSubject, Key: testKey(1)})
+	require.EqualError(t, err, "natslink: run r1: frames of 1106 bytes cannot hold the 72-byte header, a chunk of 1024 bytes and a 40-byte trailer")
+	_, err = NewMessageWriter("r1", 0, 1<<20, MessageOptions{Subject: testSubject, Key: make([]byte, 16)})
+	require.EqualError(t, err, "natslink: run r1: run key of 16 bytes; it must have 32")
+	_, err = NewMessageWriter("r1", 0, 1<<20, MessageOptions{})
+	require.EqualError(t, err, "natslink: run r1: messages of node 0: no subject")
+	_, err = NewMessageReader("r1", 0, MessageOptions{Subject: testSubject})
+	require.EqualError(t, err, "natslink: run r1: messages of node 0: a bound of 0 bytes; it must be 1 to 4294967296")
 }
 
 // TestMessageReaderRejects: every bound of the reader, every stale, reordered, lost or
@@ -107,14 +129,14 @@ func TestMessageReaderRejects(t *testing.T) {
 		{"truncated header", [][]byte{m0[0][:30]}, "truncated frame: 30 bytes, shorter than the 72-byte header"},
 		{"truncated body", [][]byte{m0[0][:headerSize+4]}, "truncated frame: body of 4 bytes, the header says 10"},
 		{"magic", [][]byte{edit(m0[0], 0, 'P', 'N', 'C', 'L')}, `not a pcnet link frame: magic "PNCL"`},
-		{"version", [][]byte{edit(m0[0], 4, 1)}, "wire version 1, this build speaks 2"},
+		{"version", [][]byte{edit(m0[0], 4, 1)}, "wire version 1, this build speaks 3"},
 		{"data frame", [][]byte{edit(m0[0], 5, byte(frameData))}, "a data frame where a message frame belongs"},
 		{"other run", [][]byte{messageFrames(t, other, body(3))[0]}, "frame of another run"},
 		{"other node", [][]byte{messageFrames(t, otherNode, body(3))[0]}, "frame of link 5-6"},
 		{"kind", [][]byte{edit(m0[0], 7, 1)}, "a message frame's kind, payload, rows, cols and time must be 0"},
 		{"time", [][]byte{edit(m0[0], 64, 1)}, "must be 0"},
-		{"negative length", [][]byte{edit(m0[0], 32, u64(1<<63)...)}, "message 0 of -9223372036854775808 bytes; the most is 4294967296"},
-		{"beyond the most", [][]byte{edit(m0[0], 32, u64(MaxMessage+1)...)}, "message 0 of 4294967297 bytes; the most is 4294967296"},
+		{"negative length", [][]byte{edit(m0[0], 32, u64(1<<63)...)}, "message 0 of -9223372036854775808 bytes; the most it can get is 4294967296"},
+		{"beyond the most", [][]byte{edit(m0[0], 32, u64(MaxMessage+1)...)}, "message 0 of 4294967297 bytes; the most it can get is 4294967296"},
 		{"no chunks", [][]byte{edit(m0[0], 52, u32(0)...)}, "message 0: chunk 0 of 0"},
 		{"every chunk", [][]byte{edit(m0[0], 52, u32(1<<32-1)...)}, "message 0: chunk 0 of 4294967295 has 10 bytes of a 10-byte message"},
 		{"every chunk of the most", [][]byte{edit(edit(m1[0], 52, u32(1<<32-1)...), 32, u64(MaxMessage)...)}, "message 1: 4294967295 chunks of 1024 bytes cannot make a 4294967296-byte message"},
@@ -138,7 +160,7 @@ func TestMessageReaderRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := NewMessageReader("r1", 2)
+			r := newTestReader(t, "r1", 2)
 			var err error
 			for _, f := range tc.frames {
 				if _, _, err = r.Feed(f); err != nil {
@@ -178,7 +200,7 @@ func TestMessageClaimsAllocateNothing(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			r := NewMessageReader("r1", 0)
+			r := newTestReader(t, "r1", 0)
 			_, _, err := r.Feed(tc.frame)
 			runtime.ReadMemStats(&after)
 			require.Equal(t, tc.refused, err != nil, "error %v", err)
@@ -187,40 +209,54 @@ func TestMessageClaimsAllocateNothing(t *testing.T) {
 	}
 }
 
-// FuzzMessageReader feeds three arbitrary frames to a reader: it never panics, an
-// error names the run and node, and a message it completes is as long as it claims.
+// FuzzMessageReader feeds three arbitrary frames to a reader without a key and to
+// one with a key: it never panics, an error names the run and node, and a message it
+// completes is as long as it claims.
 func FuzzMessageReader(f *testing.F) {
-	w, err := NewMessageWriter("fz", 1, headerSize+minMessageChunk)
-	if err != nil {
-		f.Fatal(err)
+	key := testKey(6)
+	for _, k := range [][]byte{nil, key} {
+		w, err := NewMessageWriter("fz", 1, headerSize+minMessageChunk+trailerOf(k), MessageOptions{Subject: testSubject, Key: k})
+		if err != nil {
+			f.Fatal(err)
+		}
+		var frames [][]byte
+		for _, n := range []int{0, 9, 2*minMessageChunk + 3} {
+			_ = w.Write(make([]byte, n), func(fr []byte) error {
+				frames = append(frames, append([]byte(nil), fr...))
+				return nil
+			})
+		}
+		f.Add(frames[0], frames[1], frames[2])
+		f.Add(frames[2], frames[3], frames[4])
+		f.Add(frames[1], frames[3], frames[2])
 	}
-	var frames [][]byte
-	for _, n := range []int{0, 9, 2*minMessageChunk + 3} {
-		_ = w.Write(make([]byte, n), func(fr []byte) error {
-			frames = append(frames, append([]byte(nil), fr...))
-			return nil
-		})
-	}
-	f.Add(frames[0], frames[1], frames[2])
-	f.Add(frames[2], frames[3], frames[4])
-	f.Add(frames[1], frames[3], frames[2])
 	f.Add([]byte("PCNL"), []byte{}, []byte(nil))
-	r0 := NewMessageReader("fz", 1)
+	r0 := newTestReader(f, "fz", 1)
 	f.Fuzz(func(t *testing.T, a, b, c []byte) {
-		r := NewMessageReader("fz", 1)
-		for _, frame := range [][]byte{a, b, c} {
-			m, done, err := r.Feed(frame)
-			if err != nil {
-				if !strings.HasPrefix(err.Error(), r0.e.name+": ") {
-					t.Fatalf("error does not name the run and node: %v", err)
-				}
-				return
-			}
-			if done && uint64(len(m)) != uint64(r.asm.first.step) {
-				t.Fatalf("a message of %d bytes claimed %d", len(m), r.asm.first.step)
-			}
+		keyed, err := NewMessageReader("fz", 1, MessageOptions{Subject: testSubject, Key: key, MaxMessage: 1 << 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []*MessageReader{newTestReader(t, "fz", 1), keyed} {
+			fuzzMessages(t, r, r0.e.name, a, b, c)
 		}
 	})
+}
+
+// fuzzMessages feeds frames to r until the first error.
+func fuzzMessages(t *testing.T, r *MessageReader, name string, frames ...[]byte) {
+	for _, frame := range frames {
+		m, done, err := r.Feed(frame)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), name+": ") {
+				t.Fatalf("error does not name the run and node: %v", err)
+			}
+			return
+		}
+		if done && uint64(len(m)) != uint64(r.asm.first.step) {
+			t.Fatalf("a message of %d bytes claimed %d", len(m), r.asm.first.step)
+		}
+	}
 }
 
 // TestZeroChunksRefused: a frame that claims its message has no chunks is refused for
@@ -234,6 +270,6 @@ func TestZeroChunksRefused(t *testing.T) {
 
 	msg := messageFrames(t, newTestWriter(t, "r1", 2, 1<<20), []byte("hello"))[0]
 	binary.LittleEndian.PutUint32(msg[52:], 0)
-	_, _, err = NewMessageReader("r1", 2).Feed(msg)
+	_, _, err = newTestReader(t, "r1", 2).Feed(msg)
 	require.EqualError(t, err, "natslink: run r1 messages of node 2: message 0: chunk 0 of 0")
 }

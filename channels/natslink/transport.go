@@ -42,6 +42,16 @@ type Options struct {
 	// SetupTimeout bounds the server round trip that Link makes after
 	// subscribing (0: 10 s).
 	SetupTimeout time.Duration
+	// Key is the run's secret, KeySize bytes that only the run's processes
+	// hold: every frame is authenticated under it, and a frame that fails
+	// (forged, altered, moved from another subject) or repeats an earlier
+	// one is dropped and counted in Rejects, not read. Nil sends and accepts
+	// frames without authentication, for tests and benchmarks that say so:
+	// then any bad frame breaks its link.
+	Key []byte
+	// Rejects counts the frames dropped (nil: a count of the transport's
+	// own, which logs nothing); see [Transport.Rejects].
+	Rejects *Rejects
 }
 
 // Transport carries the links of one run over one NATS connection, for the
@@ -86,10 +96,16 @@ func New(nc *nats.Conn, o Options) (*Transport, error) {
 		return nil, fmt.Errorf("natslink: run %s: %d buffers per direction; need >= 1 (0 means %d)", o.Run, o.Buffers, channels.DefaultBuffers)
 	case o.Delay < 0:
 		return nil, fmt.Errorf("natslink: run %s: negative delay %v", o.Run, o.Delay)
-	case o.MaxChunkBytes != 0 && o.MaxChunkBytes < headerSize+8:
-		return nil, fmt.Errorf("natslink: run %s: max chunk of %d bytes cannot hold the %d-byte header and one float64", o.Run, o.MaxChunkBytes, headerSize)
+	case o.MaxChunkBytes != 0 && o.MaxChunkBytes < headerSize+trailerOf(o.Key)+8:
+		return nil, fmt.Errorf("natslink: run %s: max chunk of %d bytes cannot hold the %d-byte header, one float64 and the %d-byte trailer", o.Run, o.MaxChunkBytes, headerSize, trailerOf(o.Key))
 	case o.SetupTimeout < 0:
 		return nil, fmt.Errorf("natslink: run %s: negative setup timeout %v", o.Run, o.SetupTimeout)
+	}
+	if err := checkKey(o.Key); err != nil {
+		return nil, fmt.Errorf("natslink: run %s: %w", o.Run, err)
+	}
+	if o.Rejects == nil {
+		o.Rejects = NewRejects(nil)
 	}
 	if o.Buffers == 0 {
 		o.Buffers = channels.DefaultBuffers
@@ -118,16 +134,23 @@ func New(nc *nats.Conn, o Options) (*Transport, error) {
 	if o.MaxChunkBytes != 0 && o.MaxChunkBytes < frame {
 		frame = o.MaxChunkBytes
 	}
-	if frame < headerSize+8 {
+	if frame < headerSize+t.trailer()+8 {
 		t.unwatch()
 		return nil, fmt.Errorf("natslink: run %s: the server's max payload of %d bytes cannot hold a frame", o.Run, frame)
 	}
-	t.chunkFloats = (frame - headerSize) / 8
+	t.chunkFloats = (frame - headerSize - t.trailer()) / 8
 	if o.Delay > 0 {
 		t.delay = startDelayLine(nc, o.Delay, t.fail)
 	}
 	return t, nil
 }
+
+// trailer is the length of the authentication trailer of t's frames.
+func (t *Transport) trailer() int { return trailerOf(t.o.Key) }
+
+// Rejects is the count of the frames t dropped: Options.Rejects, or the
+// transport's own.
+func (t *Transport) Rejects() *Rejects { return t.o.Rejects }
 
 // maxRunID bounds a run ID of the transport.
 const maxRunID = 64
@@ -352,12 +375,16 @@ func (b *linkBuilder) sender(e endpoint, maxRows, maxCols int) *sendEnd {
 	}
 	s.subject, _, s.helloSubject = subjects(e)
 	_, credit, _ := subjects(e)
-	s.frame = make([]byte, headerSize+8*min(maxRows*maxCols, t.chunkFloats))
-	s.hello = e.controlFrame(make([]byte, headerSize), frameHello, 0)
+	s.frame = make([]byte, headerSize+8*min(maxRows*maxCols, t.chunkFloats)+t.trailer())
+	s.hello = make([]byte, headerSize+t.trailer())
+	s.seal = newSealer(t.o.Key, s.subject)
+	s.helloSeal = newSealer(t.o.Key, s.helloSubject)
+	s.creditOpen = newOpener(t.o.Key, credit, headerSize+trailerSize)
 	// Credits in flight: one per release, plus re-grants answering hellos.
 	s.credits = b.chanSubscribe(credit, t.o.Buffers+16)
 	if b.err == nil {
 		s.creditSub = b.subs[len(b.subs)-1]
+		s.slow = s.creditSub.StatusChanged(nats.SubscriptionSlowConsumer)
 	}
 	return s
 }
@@ -367,22 +394,40 @@ func (b *linkBuilder) receiver(e endpoint, maxRows, maxCols int) *recvEnd {
 	r := &recvEnd{t: t, dec: newDecoder(e, t.o.Buffers, maxRows, maxCols)}
 	r.subject, r.creditSubject, _ = subjects(e)
 	_, _, hello := subjects(e)
-	r.creditFrame = make([]byte, headerSize)
+	r.creditFrame = make([]byte, headerSize+t.trailer())
+	r.creditSeal = newSealer(t.o.Key, r.creditSubject)
+	r.helloOpen = newOpener(t.o.Key, hello, headerSize+trailerSize)
+	r.dec.open = newOpener(t.o.Key, r.subject, headerSize+8*min(maxRows*maxCols, t.chunkFloats)+trailerSize)
 	r.limit.Store(uint64(t.o.Buffers))
 	// Frames in flight: every credit's message, chunked, and a margin for
-	// foreign frames, which are errors anyway.
+	// foreign frames (dropped with a key, errors without): a flood beyond it
+	// is a slow consumer, an error of the link.
 	chunks := (maxRows*maxCols + t.chunkFloats - 1) / t.chunkFloats
 	r.frames = b.chanSubscribe(r.subject, t.o.Buffers*chunks+16)
 	if b.err == nil {
 		r.sub = b.subs[len(b.subs)-1]
+		r.slow = r.sub.StatusChanged(nats.SubscriptionSlowConsumer)
 		sub, err := t.nc.Subscribe(hello, r.answerHello)
-		if err != nil {
-			b.err = err
-		} else {
+		if err == nil {
 			b.subs = append(b.subs, sub)
+			// Hellos are header-sized and harmless when dropped (the sender
+			// asks again): a flood of them costs at most this much memory.
+			err = sub.SetPendingLimits(helloPending, helloPending*(headerSize+trailerSize))
 		}
+		b.err = err
 	}
 	return r
+}
+
+// helloPending bounds the hellos queued for a receiver's answer.
+const helloPending = 64
+
+// slowConsumer is the error of an end whose subscription dropped frames:
+// the client's queue (the channel, sized for every frame the end's credits
+// allow, and a margin) was full, which a flood of foreign frames can cause.
+// A frame of the run may be among those lost, so the link is broken.
+func slowConsumer(name, what string, n int) error {
+	return fmt.Errorf("%s: %d %s frames dropped by the client (slow consumer: its queue was full)", name, n, what)
 }
 
 func kindOf(d channels.Direction) channels.Kind {
@@ -406,12 +451,16 @@ type sendEnd struct {
 	subject, helloSubject string
 	frame, hello          []byte
 	chunkFloats           int
+	seal, helloSeal       *sealer // nil without a key
+	creditOpen            *opener // nil without a key
+	helloSent             bool    // the first hello has gone
 
 	credits   chan *nats.Msg
 	creditSub *nats.Subscription
-	seq       uint64 // messages sent
-	limit     uint64 // the receiver's credit limit: messages < limit may be sent
-	err       error  // sticky: the link is broken
+	slow      <-chan nats.SubStatus // the credit subscription's slow-consumer state
+	seq       uint64                // messages sent
+	limit     uint64                // the receiver's credit limit: messages < limit may be sent
+	err       error                 // sticky: the link is broken
 
 	messages, bytes, wire atomic.Uint64
 }
@@ -465,15 +514,20 @@ func (s *sendEnd) waitCredit(ctx context.Context) error {
 	case m = <-s.credits:
 	default:
 		if n, _ := s.creditSub.Dropped(); n > 0 {
-			s.err = fmt.Errorf("%s: %d credit frames dropped by the client (slow consumer)", s.name, n)
-			return s.err
+			return s.breakWith(slowConsumer(s.name, "credit", n))
 		}
 		var retry <-chan time.Time
 		var timer *time.Timer
 		wait := 5 * time.Millisecond
 		if s.limit == 0 {
-			if err := s.t.publish(s.helloSubject, s.hello); err != nil {
-				return s.breakWith(s.t.publishFailed(s.name, "hello", err))
+			// The first wait asks at once; a later one (after a dropped
+			// credit) only when the timer says so, so that forged credits
+			// do not draw a hello each.
+			if !s.helloSent {
+				s.helloSent = true
+				if err := s.t.publish(s.helloSubject, s.helloFrame()); err != nil {
+					return s.breakWith(s.t.publishFailed(s.name, "hello", err))
+				}
 			}
 			timer = time.NewTimer(wait)
 			defer timer.Stop()
@@ -486,8 +540,15 @@ func (s *sendEnd) waitCredit(ctx context.Context) error {
 				return ctx.Err()
 			case <-s.t.broken:
 				return s.t.err()
+			case _, ok := <-s.slow:
+				if !ok { // unsubscribed: the transport is closing
+					<-s.t.broken
+					return s.t.err()
+				}
+				n, _ := s.creditSub.Dropped()
+				return s.breakWith(slowConsumer(s.name, "credit", n))
 			case <-retry:
-				if err := s.t.publish(s.helloSubject, s.hello); err != nil {
+				if err := s.t.publish(s.helloSubject, s.helloFrame()); err != nil {
 					return s.breakWith(s.t.publishFailed(s.name, "hello", err))
 				}
 				wait = min(2*wait, time.Second)
@@ -495,7 +556,14 @@ func (s *sendEnd) waitCredit(ctx context.Context) error {
 			}
 		}
 	}
-	limit, err := s.checkCredit(m.Data, s.seq, len(s.slots))
+	if s.creditOpen != nil {
+		if why := s.creditOpen.open(m.Data); why != accepted {
+			// Dropped: the caller waits for the next credit.
+			s.t.o.Rejects.add(kindCredit, why, s.name)
+			return nil
+		}
+	}
+	limit, err := s.checkCredit(m.Data, s.seq, len(s.slots), s.creditOpen != nil)
 	if err != nil {
 		return s.breakWith(err)
 	}
@@ -503,6 +571,16 @@ func (s *sendEnd) waitCredit(ctx context.Context) error {
 	// limit only grows.
 	s.limit = max(s.limit, limit)
 	return nil
+}
+
+// helloFrame is the hello to publish now: sealed anew each time, since
+// every frame of a publisher has a counter of its own.
+func (s *sendEnd) helloFrame() []byte {
+	f := s.controlFrame(s.hello, frameHello, 0)
+	if s.helloSeal != nil {
+		f = s.helloSeal.seal(f)
+	}
+	return f
 }
 
 func (s *sendEnd) breakWith(err error) error {
@@ -554,7 +632,7 @@ func (s *sendEnd) Send(ctx context.Context, m channels.Message) error {
 	// reading Stats after Recv sees its message counted.
 	s.messages.Add(1)
 	s.bytes.Add(8 * uint64(total))
-	s.wire.Add(uint64(chunks*headerSize + 8*total))
+	s.wire.Add(uint64(chunks*(headerSize+s.t.trailer()) + 8*total))
 	for c := range chunks {
 		off := c * s.chunkFloats
 		n := min(s.chunkFloats, total-off)
@@ -562,6 +640,9 @@ func (s *sendEnd) Send(ctx context.Context, m channels.Message) error {
 		frame := s.frame[:headerSize+8*n]
 		putHeader(frame, &h)
 		putFloats(frame[headerSize:], value[off:off+n])
+		if s.seal != nil {
+			frame = s.seal.seal(frame)
+		}
 		if err := s.t.publish(s.subject, frame); err != nil {
 			return s.breakWith(s.t.publishFailed(s.name, fmt.Sprintf("publish message %d (step %d)", s.seq, m.Step), err))
 		}
@@ -582,9 +663,17 @@ type recvEnd struct {
 	subject, creditSubject string
 	frames                 chan *nats.Msg
 	sub                    *nats.Subscription
-	creditFrame            []byte
-	limit                  atomic.Uint64 // Buffers + messages released
+	slow                   <-chan nats.SubStatus // sub's slow-consumer state
+	limit                  atomic.Uint64         // Buffers + messages released
 	err                    error
+
+	// Credits go out from Recv's goroutine (Release) and the client's
+	// (answerHello); the mutex keeps each sealed frame's counter in the
+	// order the frames are published.
+	creditMu    sync.Mutex
+	creditFrame []byte
+	creditSeal  *sealer // nil without a key
+	helloOpen   *opener // nil without a key; used by answerHello only
 
 	messages, bytes, wire atomic.Uint64
 	latency               channels.LatencyCounter
@@ -606,20 +695,32 @@ func (r *recvEnd) traffic() channels.Traffic {
 
 // grant publishes the credit limit.
 func (r *recvEnd) grant() error {
-	return r.t.publish(r.creditSubject, r.dec.controlFrame(r.creditFrame, frameCredit, r.limit.Load()))
+	r.creditMu.Lock()
+	defer r.creditMu.Unlock()
+	f := r.dec.controlFrame(r.creditFrame, frameCredit, r.limit.Load())
+	if r.creditSeal != nil {
+		f = r.creditSeal.seal(f)
+	}
+	return r.t.publish(r.creditSubject, f)
 }
 
 // answerHello re-grants the current limit to a sender that asks for it. It
 // runs on the client's goroutine for the hello subscription. A frame that is
 // not a hello of this direction is ignored: it carries nothing, and a grant
-// only repeats the limit.
+// only repeats the limit. With a key, one that fails authentication is
+// counted too.
 func (r *recvEnd) answerHello(m *nats.Msg) {
+	if r.helloOpen != nil {
+		if why := r.helloOpen.open(m.Data); why != accepted {
+			r.t.o.Rejects.add(kindCredit, why, r.dec.name)
+			return
+		}
+	}
 	var h header
-	if parseHeader(m.Data, &h) != nil || r.dec.check(&h, frameHello) != nil {
+	if parseHeader(m.Data, &h, r.helloOpen != nil) != nil || r.dec.check(&h, frameHello) != nil {
 		return
 	}
-	frame := r.dec.controlFrame(make([]byte, headerSize), frameCredit, r.limit.Load())
-	if err := r.t.publish(r.creditSubject, frame); err != nil {
+	if err := r.grant(); err != nil {
 		r.t.fail(r.t.publishFailed(r.dec.name, "answer hello", err))
 	}
 }
@@ -643,7 +744,7 @@ func (r *recvEnd) Recv(ctx context.Context) (channels.Message, error) {
 		case f = <-r.frames:
 		default:
 			if n, _ := r.sub.Dropped(); n > 0 {
-				r.err = fmt.Errorf("%s: %d frames dropped by the client (slow consumer)", r.dec.name, n)
+				r.err = slowConsumer(r.dec.name, "data", n)
 				return channels.Message{}, r.err
 			}
 			select {
@@ -652,11 +753,24 @@ func (r *recvEnd) Recv(ctx context.Context) (channels.Message, error) {
 				return channels.Message{}, ctx.Err()
 			case <-r.t.broken:
 				return channels.Message{}, r.t.err()
+			case _, ok := <-r.slow:
+				if !ok { // unsubscribed: the transport is closing
+					<-r.t.broken
+					return channels.Message{}, r.t.err()
+				}
+				n, _ := r.sub.Dropped()
+				r.err = slowConsumer(r.dec.name, "data", n)
+				return channels.Message{}, r.err
 			}
 		}
 		if f.Subject != r.subject {
 			r.err = fmt.Errorf("%s: frame on subject %s", r.dec.name, f.Subject)
 			return channels.Message{}, r.err
+		}
+		if why := r.dec.accept(f.Data); why != accepted {
+			// Not from this link's sender: the run goes on without it.
+			r.t.o.Rejects.add(kindData, why, r.dec.name)
+			continue
 		}
 		m, done, err := r.dec.feed(f.Data)
 		if err != nil {

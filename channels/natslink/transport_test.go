@@ -375,7 +375,7 @@ func TestRunsIsolated(t *testing.T) {
 		// Link setup (the down direction's first credit, a hello) may still be in flight.
 		require.Regexp(t, `^pcnet\.run-a\.link\.1\.(up|down)(\.credit|\.hello)?$`, m.Subject)
 		var h header
-		require.NoError(t, parseHeader(m.Data, &h))
+		require.NoError(t, parseHeader(m.Data, &h, false))
 		require.Equal(t, runTag("run-a"), h.run)
 	}
 }
@@ -735,10 +735,20 @@ func rawRoundTrip(t testing.TB, a, b *nats.Conn, size int) func() {
 // TestOwnCodeAllocatesNothing: with the client's delivery replaced by
 // pre-allocated messages, a round trip through the transport's own code
 // (Acquire, Send with its encoding, Recv with its decoding, Release with its
-// credit, the credit's check) allocates nothing.
+// credit, the credit's check) allocates nothing, with authentication (the
+// frames sealed and opened) and without.
 func TestOwnCodeAllocatesNothing(t *testing.T) {
 	srv := startServer(t, natsconn.Server{})
-	tr := newTransport(t, dial(t, srv), Options{Run: "own", Lo: 0, Hi: 1, Buffers: 1, LocalOverNATS: true})
+	for _, tc := range []struct {
+		name string
+		key  []byte
+	}{{"no key", nil}, {"key", testKey(3)}} {
+		t.Run(tc.name, func(t *testing.T) { ownCodeAllocatesNothing(t, srv, tc.key) })
+	}
+}
+
+func ownCodeAllocatesNothing(t *testing.T, srv *natsconn.Embedded, key []byte) {
+	tr := newTransport(t, dial(t, srv), Options{Run: "own", Lo: 0, Hi: 1, Buffers: 1, LocalOverNATS: true, Key: key})
 	// Set before any end exists (hellos are answered on the client's goroutine).
 	var intercept atomic.Pointer[func(subject string, frame []byte) error]
 	tr.pub = func(subject string, frame []byte) error {
@@ -759,8 +769,8 @@ func TestOwnCodeAllocatesNothing(t *testing.T) {
 
 	s, r := l.UpSend.(*sendEnd), l.UpRecv.(*recvEnd)
 	require.Eventually(t, func() bool { return len(s.credits) > 0 }, 10*time.Second, time.Millisecond)
-	data := &nats.Msg{Subject: r.subject, Data: make([]byte, 0, headerSize+8*32)}
-	credit := &nats.Msg{Subject: r.creditSubject, Data: make([]byte, 0, headerSize)}
+	data := &nats.Msg{Subject: r.subject, Data: make([]byte, 0, headerSize+8*32+trailerSize)}
+	credit := &nats.Msg{Subject: r.creditSubject, Data: make([]byte, 0, headerSize+trailerSize)}
 	deliver := func(subject string, frame []byte) error {
 		switch subject {
 		case r.subject:
@@ -802,4 +812,5 @@ func TestOwnCodeAllocatesNothing(t *testing.T) {
 	})
 	require.NoError(t, failed)
 	require.Zero(t, allocs)
+	require.Empty(t, tr.Rejects().Counts())
 }

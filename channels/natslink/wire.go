@@ -14,12 +14,13 @@ import (
 //
 //	off size field
 //	  0    4 magic "PCNL"
-//	  4    1 version (2)
+//	  4    1 version (3)
 //	  5    1 frame type: 1 data, 2 hello, 3 credit, 4 message
 //	  6    1 direction: 1 up, 2 down (message frames: 0)
 //	  7    1 message kind (data frames; 0 otherwise)
 //	  8    1 payload: 0 full, 1 zero, 2 unchanged (data frames; 0 otherwise)
-//	  9    1 flags (none defined; must be 0)
+//	  9    1 flags: bit 0 = authenticated, a 40-byte trailer follows the
+//	         body (auth.go); the other bits must be 0
 //	 10    2 reserved (must be 0)
 //	 12    4 lower node of the link; message frames: the node whose subject
 //	         carries them
@@ -44,7 +45,7 @@ import (
 // many, at least 1 KiB.
 const (
 	headerSize  = 72
-	wireVersion = 2
+	wireVersion = 3
 )
 
 var magic = [4]byte{'P', 'C', 'N', 'L'}
@@ -116,9 +117,14 @@ func putHeader(b []byte, h *header) {
 }
 
 // parseHeader reads the header of frame and checks what is the same for
-// every frame: length, magic, version, zero flags and reserved bits, and that
-// the body is exactly as long as the header says.
-func parseHeader(frame []byte, h *header) error {
+// every frame: length, magic, version, flags (authenticated when auth, and
+// no other bit), zero reserved bits, and that the body (and the trailer when
+// auth) is exactly as long as the header says.
+func parseHeader(frame []byte, h *header, auth bool) error {
+	trailer, flags := 0, uint8(0)
+	if auth {
+		trailer, flags = trailerSize, flagAuth
+	}
 	if len(frame) < headerSize {
 		return fmt.Errorf("truncated frame: %d bytes, shorter than the %d-byte header", len(frame), headerSize)
 	}
@@ -148,14 +154,16 @@ func parseHeader(frame []byte, h *header) error {
 	h.body = binary.LittleEndian.Uint32(frame[60:])
 	h.sent = int64(binary.LittleEndian.Uint64(frame[64:]))
 	switch {
-	case h.flags != 0:
+	case h.flags&flagAuth != 0 && !auth:
+		return fmt.Errorf("an authenticated frame, and this end has no run key")
+	case h.flags != flags:
 		return fmt.Errorf("unknown flags %#x", h.flags)
 	case h.reserved != 0:
 		return fmt.Errorf("reserved header bytes are %#x, not zero", h.reserved)
-	case uint64(len(frame)-headerSize) < uint64(h.body):
-		return fmt.Errorf("truncated frame: body of %d bytes, the header says %d", len(frame)-headerSize, h.body)
-	case uint64(len(frame)-headerSize) > uint64(h.body):
-		return fmt.Errorf("size mismatch: body of %d bytes, the header says %d", len(frame)-headerSize, h.body)
+	case uint64(len(frame)-headerSize) < uint64(h.body)+uint64(trailer):
+		return fmt.Errorf("truncated frame: body of %d bytes, the header says %d", len(frame)-headerSize-trailer, h.body)
+	case uint64(len(frame)-headerSize) > uint64(h.body)+uint64(trailer):
+		return fmt.Errorf("size mismatch: body of %d bytes, the header says %d", len(frame)-headerSize-trailer, h.body)
 	}
 	return nil
 }
@@ -251,9 +259,10 @@ type decoder struct {
 	maxRows, maxCols int
 	slots            []slot
 
-	asm  chunks // the chunks of the message being received
-	cur  int    // the slot it fills, -1 if none
-	sent int64  // the sender's clock at the Send of the last message completed
+	open *opener // nil without a key
+	asm  chunks  // the chunks of the message being received
+	cur  int     // the slot it fills, -1 if none
+	sent int64   // the sender's clock at the Send of the last message completed
 }
 
 func newDecoder(e endpoint, buffers, maxRows, maxCols int) *decoder {
@@ -274,11 +283,20 @@ func describeValue(h header) string {
 	return fmt.Sprintf("a %dx%d value", h.rows, h.cols)
 }
 
-// feed decodes one data frame. done says that it completed a message, which
+// accept authenticates frame before feed reads it: a frame it refuses is
+// dropped, not an error. Without a key every frame goes on to feed.
+func (d *decoder) accept(frame []byte) reason {
+	if d.open == nil {
+		return accepted
+	}
+	return d.open.open(frame)
+}
+
+// feed decodes one data frame that accept let through. done says that it completed a message, which
 // holds one of the pool's buffers until release.
 func (d *decoder) feed(frame []byte) (m channels.Message, done bool, err error) {
 	var h header
-	if err := parseHeader(frame, &h); err != nil {
+	if err := parseHeader(frame, &h, d.open != nil); err != nil {
 		return m, false, fmt.Errorf("%s: %w", d.name, err)
 	}
 	if err := d.check(&h, frameData); err != nil {
@@ -351,11 +369,12 @@ func (d *decoder) release(m channels.Message) {
 	d.slots[i].busy = false
 }
 
-// checkCredit reads a credit frame for a sender that has sent `sent`
-// messages from a pool of `buffers`, and returns the limit it grants.
-func (e *endpoint) checkCredit(frame []byte, sent uint64, buffers int) (uint64, error) {
+// checkCredit reads a credit frame (authenticated already when auth) for a
+// sender that has sent `sent` messages from a pool of `buffers`, and returns
+// the limit it grants.
+func (e *endpoint) checkCredit(frame []byte, sent uint64, buffers int, auth bool) (uint64, error) {
 	var h header
-	if err := parseHeader(frame, &h); err != nil {
+	if err := parseHeader(frame, &h, auth); err != nil {
 		return 0, fmt.Errorf("%s: credit: %w", e.name, err)
 	}
 	if err := e.check(&h, frameCredit); err != nil {

@@ -105,8 +105,9 @@ func TestDecodeRejects(t *testing.T) {
 		{"truncated body", [][]byte{one[:len(one)-3]}, "truncated frame: body of 29 bytes, the header says 32"},
 		{"size mismatch", [][]byte{append(append([]byte(nil), one...), 0, 0, 0, 0, 0, 0, 0, 0)}, "size mismatch: body of 40 bytes, the header says 32"},
 		{"magic", [][]byte{edit(one, 0, 'N', 'A', 'T', 'S')}, `not a pcnet link frame: magic "NATS"`},
-		{"version", [][]byte{edit(one, 4, 9)}, "wire version 9, this build speaks 2"},
-		{"flags", [][]byte{edit(one, 9, 1)}, "unknown flags 0x1"},
+		{"version", [][]byte{edit(one, 4, 9)}, "wire version 9, this build speaks 3"},
+		{"flags", [][]byte{edit(one, 9, 2)}, "unknown flags 0x2"},
+		{"authenticated without a key", [][]byte{edit(one, 9, flagAuth)}, "an authenticated frame, and this end has no run key"},
 		{"reserved", [][]byte{edit(one, 10, 1)}, "reserved header bytes are 0x1"},
 		{"frame type", [][]byte{edit(one, 5, byte(frameCredit))}, "a credit frame where a data frame belongs"},
 		{"other run", [][]byte{edit(one, 16, 1, 2, 3)}, "frame of another run"},
@@ -162,27 +163,35 @@ func TestDecodeRejects(t *testing.T) {
 func TestCheckCredit(t *testing.T) {
 	e := newEndpoint("r1", 0, channels.Up)
 	frame := func(limit uint64) []byte { return e.controlFrame(make([]byte, headerSize), frameCredit, limit) }
-	limit, err := e.checkCredit(frame(7), 5, 2)
+	limit, err := e.checkCredit(frame(7), 5, 2, false)
 	require.NoError(t, err)
 	require.Equal(t, uint64(7), limit)
 
-	_, err = e.checkCredit(frame(8), 5, 2)
+	_, err = e.checkCredit(frame(8), 5, 2, false)
 	require.EqualError(t, err, "natslink: run r1 link 0-1 up: credit up to message 8, beyond the 2 buffers past the 5 sent")
-	_, err = e.checkCredit(e.controlFrame(make([]byte, headerSize), frameHello, 0), 0, 2)
+	_, err = e.checkCredit(e.controlFrame(make([]byte, headerSize), frameHello, 0), 0, 2, false)
 	require.EqualError(t, err, "natslink: run r1 link 0-1 up: a hello frame where a credit frame belongs")
 	other := newEndpoint("r2", 0, channels.Up)
-	_, err = e.checkCredit(other.controlFrame(make([]byte, headerSize), frameCredit, 1), 0, 2)
+	_, err = e.checkCredit(other.controlFrame(make([]byte, headerSize), frameCredit, 1), 0, 2, false)
 	require.ErrorContains(t, err, "frame of another run")
-	_, err = e.checkCredit(frame(1)[:10], 0, 2)
+	_, err = e.checkCredit(frame(1)[:10], 0, 2, false)
 	require.ErrorContains(t, err, "credit: truncated frame")
 }
 
-// FuzzDecode feeds two arbitrary frames to a decoder and a credit check: they
-// must never panic, an error names the link, and a decoded message fits the
-// pool. The seeds are valid frames of every kind and payload, chunked ones,
-// and control frames.
+// FuzzDecode feeds two arbitrary frames to a decoder and a credit check,
+// without a key and with one (the frames authenticated first, as Recv,
+// waitCredit and answerHello do): they must never panic, an error names the
+// link, and a decoded message fits the pool. The seeds are valid frames of
+// every kind and payload, chunked ones, and control frames, unsealed and
+// sealed.
 func FuzzDecode(f *testing.F) {
 	e := newEndpoint("fz", 1, channels.Up)
+	key := testKey(5)
+	data, credit, hello := subjects(e)
+	sealed := func(s *sealer, frame []byte) []byte {
+		return s.seal(append(frame, make([]byte, trailerSize)...)[:len(frame)])
+	}
+	dataSeal := newSealer(key, data)
 	msg := func(payload channels.Payload, rows, cols int) channels.Message {
 		v := make([]float64, rows*cols)
 		for i := range v {
@@ -199,27 +208,56 @@ func FuzzDecode(f *testing.F) {
 	f.Add(chunked[1], chunked[2])
 	f.Add(e.controlFrame(make([]byte, headerSize), frameCredit, 2), e.controlFrame(make([]byte, headerSize), frameHello, 0))
 	f.Add([]byte("PCNL"), []byte{})
+	for _, p := range channels.Payloads() {
+		f.Add(sealed(dataSeal, encodeFrames(e, 0, msg(p, 2, 3), 100)[0]), sealed(dataSeal, encodeFrames(e, 1, msg(p, 3, 3), 100)[0]))
+	}
+	chunkedSeal := newSealer(key, data)
+	f.Add(sealed(chunkedSeal, chunked[0]), sealed(chunkedSeal, chunked[1]))
+	f.Add(sealed(newSealer(key, credit), e.controlFrame(make([]byte, headerSize), frameCredit, 2)),
+		sealed(newSealer(key, hello), e.controlFrame(make([]byte, headerSize), frameHello, 0)))
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		d := newDecoder(e, 2, 3, 3)
-		for _, frame := range [][]byte{a, b} {
-			m, done, err := d.feed(frame)
-			if err != nil {
-				if !strings.HasPrefix(err.Error(), e.name+": ") {
-					t.Fatalf("error does not name the link: %v", err)
-				}
-				break
-			}
-			if done {
-				if m.Buf.Rows < 1 || m.Buf.Rows > 3 || m.Buf.Cols < 1 || m.Buf.Cols > 3 || len(m.Buf.Value()) != m.Buf.Rows*m.Buf.Cols {
-					t.Fatalf("decoded a %dx%d message from a 3x3 pool", m.Buf.Rows, m.Buf.Cols)
-				}
-				d.release(m)
-			}
-		}
-		if _, err := e.checkCredit(a, 1, 2); err != nil && !strings.HasPrefix(err.Error(), e.name+": ") {
+		keyed := newDecoder(e, 2, 3, 3)
+		keyed.open = newOpener(key, data, headerSize+8*9+trailerSize)
+		feed(t, e, d, a, b)
+		feed(t, e, keyed, a, b)
+		if _, err := e.checkCredit(a, 1, 2, false); err != nil && !strings.HasPrefix(err.Error(), e.name+": ") {
 			t.Fatalf("credit error does not name the link: %v", err)
 		}
+		if newOpener(key, credit, headerSize+trailerSize).open(a) == accepted {
+			if _, err := e.checkCredit(a, 1, 2, true); err != nil && !strings.HasPrefix(err.Error(), e.name+": ") {
+				t.Fatalf("credit error does not name the link: %v", err)
+			}
+		}
+		if newOpener(key, hello, headerSize+trailerSize).open(b) == accepted {
+			var h header
+			if parseHeader(b, &h, true) == nil && e.check(&h, frameHello) == nil && h.typ != frameHello {
+				t.Fatalf("a %v frame passed as a hello", h.typ)
+			}
+		}
 	})
+}
+
+// feed feeds frames to d as Recv does, until the first error.
+func feed(t *testing.T, e endpoint, d *decoder, frames ...[]byte) {
+	for _, frame := range frames {
+		if d.accept(frame) != accepted {
+			continue // dropped, as Recv drops it
+		}
+		m, done, err := d.feed(frame)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), e.name+": ") {
+				t.Fatalf("error does not name the link: %v", err)
+			}
+			return
+		}
+		if done {
+			if m.Buf.Rows < 1 || m.Buf.Rows > 3 || m.Buf.Cols < 1 || m.Buf.Cols > 3 || len(m.Buf.Value()) != m.Buf.Rows*m.Buf.Cols {
+				t.Fatalf("decoded a %dx%d message from a 3x3 pool", m.Buf.Rows, m.Buf.Cols)
+			}
+			d.release(m)
+		}
+	}
 }
 
 // TestFloatCodec: the copy of a little-endian host and the portable loop
