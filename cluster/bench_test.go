@@ -52,14 +52,14 @@ func benchCluster(b *testing.B, ranges []Range, delay time.Duration, layers []*l
 		require.NoError(b, err)
 		d := make(chan error, 1)
 		go func() {
-			d <- Serve(ctx, WorkerOptions{Conn: nc, Run: "bench", Nodes: r, Timeout: time.Minute})
+			d <- Serve(ctx, WorkerOptions{Conn: nc, Key: testKey, Run: "bench", Nodes: r, Timeout: time.Minute})
 			nc.Close()
 		}()
 		done = append(done, d)
 	}
 	nc, err := natsconn.DialEmbedded(ctx, srv, "coordinator")
 	require.NoError(b, err)
-	co, err := NewCoordinator(ctx, Options{Conn: nc, Run: "bench", Workers: ranges, Timeout: time.Minute, Delay: delay}, layers, cfg)
+	co, err := NewCoordinator(ctx, Options{Conn: nc, Key: testKey, Run: "bench", Workers: ranges, Timeout: time.Minute, Delay: delay}, layers, cfg)
 	require.NoError(b, err)
 	b.Cleanup(func() {
 		co.Close()

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -27,6 +28,12 @@ func TestMain(m *testing.M) {
 	}
 	goleak.VerifyTestMain(m)
 }
+
+// testKey is the run key of the tests' runs.
+var testKey = bytes.Repeat([]byte{7}, KeySize)
+
+// unlimited is a receiver's limit that bounds nothing.
+func unlimited() int64 { return 1 << 40 }
 
 // testCtx bounds a test's batches, so that a deadlock fails in seconds.
 func testCtx(t testing.TB) context.Context {
@@ -218,7 +225,7 @@ func startCluster(t *testing.T, run string, ranges []Range, timeout time.Duratio
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			done <- Serve(ctx, WorkerOptions{Conn: nc, Run: run, Nodes: r, Timeout: timeout, JoinTimeout: 20 * time.Second})
+			done <- Serve(ctx, WorkerOptions{Conn: nc, Key: testKey, Run: run, Nodes: r, Timeout: timeout, JoinTimeout: 20 * time.Second})
 		}()
 		c.conns, c.cancels, c.errs = append(c.conns, nc), append(c.cancels, cancel), append(c.errs, done)
 	}
@@ -249,7 +256,7 @@ func (c *testCluster) wait(t *testing.T, i int, within time.Duration) error {
 func (c *testCluster) coordinator(t *testing.T, f *fixture, cfg pcnet.Config, timeout time.Duration) (*Coordinator, *nats.Conn) {
 	t.Helper()
 	nc := dial(t, c.srv, "coordinator")
-	co, err := NewCoordinator(context.Background(), Options{Conn: nc, Run: c.run, Workers: c.ranges, Timeout: timeout, JoinTimeout: 20 * time.Second}, layer.CloneAll(f.layers), cfg)
+	co, err := NewCoordinator(context.Background(), Options{Conn: nc, Key: testKey, Run: c.run, Workers: c.ranges, Timeout: timeout, JoinTimeout: 20 * time.Second}, layer.CloneAll(f.layers), cfg)
 	require.NoError(t, err)
 	return co, nc
 }
@@ -323,7 +330,7 @@ func TestResumeWithFreshWorkers(t *testing.T) {
 	c2 := startCluster(t, "second", ranges, 2*time.Second)
 	nc2 := dial(t, c2.srv, "coordinator")
 	defer nc2.Close()
-	co2, err := NewCoordinator(context.Background(), Options{Conn: nc2, Run: "second", Workers: ranges, Timeout: 2 * time.Second}, saved, cfg)
+	co2, err := NewCoordinator(context.Background(), Options{Conn: nc2, Key: testKey, Run: "second", Workers: ranges, Timeout: 2 * time.Second}, saved, cfg)
 	require.NoError(t, err)
 	defer co2.Close()
 	for l, o := range co2.Optimizers() {
@@ -475,14 +482,14 @@ func TestTwoRunsOnOneServer(t *testing.T) {
 			nc := dial(t, srv, run+" worker")
 			wg.Go(func() {
 				defer nc.Close()
-				if err := Serve(context.Background(), WorkerOptions{Conn: nc, Run: run, Nodes: r, Timeout: 2 * time.Second}); err != nil {
+				if err := Serve(context.Background(), WorkerOptions{Conn: nc, Key: testKey, Run: run, Nodes: r, Timeout: 2 * time.Second}); err != nil {
 					t.Errorf("%s worker %v: %v", run, r, err)
 				}
 			})
 		}
 		nc := dial(t, srv, run+" coordinator")
 		defer nc.Close()
-		co, err := NewCoordinator(context.Background(), Options{Conn: nc, Run: run, Workers: ranges, Timeout: 2 * time.Second}, layer.CloneAll(f.layers), cfg)
+		co, err := NewCoordinator(context.Background(), Options{Conn: nc, Key: testKey, Run: run, Workers: ranges, Timeout: 2 * time.Second}, layer.CloneAll(f.layers), cfg)
 		require.NoError(t, err)
 		wg.Go(func() {
 			defer co.Close()

@@ -2,9 +2,12 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,9 +96,12 @@ func checkRanges(rs []Range, nodes int) error {
 
 // Options configure a Coordinator.
 type Options struct {
-	Conn    *nats.Conn // owned by the caller, closed after Close
-	Run     string     // the run's ID: scopes every subject
-	Workers []Range    // the node range of every worker, covering 0..H+1 in order
+	Conn *nats.Conn // owned by the caller, closed after Close
+	Run  string     // the run's ID: scopes every subject
+	// Key is the run key (KeySize bytes, NewKey or LoadKey) that the run's workers hold:
+	// it authenticates the heartbeats here and every frame in natslink.
+	Key     []byte
+	Workers []Range // the node range of every worker, covering 0..H+1 in order
 	// Timeout: a worker silent this long (no heartbeat) stops the run (0: DefaultTimeout).
 	// The coordinator's heartbeat goes out every Timeout/5.
 	Timeout time.Duration
@@ -111,6 +117,16 @@ type Options struct {
 	// receiving worker counted it), after each batch, from the goroutine calling Step or
 	// Infer; an error stops the run. metrics.Metrics.AddLinkTraffic exposes it.
 	Traffic func(channels.Traffic) error
+	// Rejected, if set, receives after each batch the counts of the messages dropped
+	// since the last (forged, replayed, malformed, a foreign coordinator's), by the
+	// coordinator and by every worker; metrics.Metrics.AddRejected exposes them.
+	Rejected func(Rejected)
+	// Log, if set, receives one warning line per kind of message the run rejects, the
+	// first time it does.
+	Log io.Writer
+	// BatchTimeout bounds a batch however often the workers beat (0: ten Timeouts, at
+	// least a minute).
+	BatchTimeout time.Duration
 }
 
 // WorkerInfo names a worker that joined.
@@ -139,6 +155,10 @@ type Coordinator struct {
 	opt     [][2]*optim.State
 	nodeObs []pcnet.NodeObserver
 
+	id      coordID // from its claim: every command carries it
+	claim   *claim
+	rej     rejections // the messages the coordinator dropped since the last batch
+	warned  map[string]bool
 	out     *sender
 	url     string // the server's, for errors
 	in      chan delivery
@@ -149,6 +169,8 @@ type Coordinator struct {
 	unwatch func()
 	done    chan struct{}
 	wg      sync.WaitGroup
+
+	shape sync.Mutex // guards cfg and widths, which the subscriptions read
 
 	seq    uint64
 	setUp  bool
@@ -171,34 +193,40 @@ func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense, cfg p
 	if o.JoinTimeout == 0 {
 		o.JoinTimeout = DefaultJoinTimeout
 	}
-	if o.Timeout < 0 || o.JoinTimeout < 0 || o.Delay < 0 {
+	if o.Timeout < 0 || o.JoinTimeout < 0 || o.Delay < 0 || o.BatchTimeout < 0 {
 		return nil, errors.New("cluster: negative timeout or delay")
+	}
+	if err := checkKey(o.Key); err != nil {
+		return nil, err
+	}
+	if o.BatchTimeout == 0 {
+		o.BatchTimeout = batchDeadlineOf(o.Timeout)
 	}
 	if o.clock == nil {
 		o.clock = wallClock{}
 	}
-	c := &Coordinator{o: o, out: newSender(o.Conn, o.Run), url: o.Conn.ConnectedUrlRedacted(), done: make(chan struct{})}
+	c := &Coordinator{o: o, out: newSender(o.Conn, o.Run, o.Key), url: o.Conn.ConnectedUrlRedacted(), done: make(chan struct{}), warned: map[string]bool{}}
 	if err := c.Configure(layers, cfg); err != nil {
 		return nil, err
 	}
-	c.in = make(chan delivery, len(o.Workers))
-	c.lost, c.unwatch = connLost(o.Conn)
-	for i, r := range o.Workers {
-		c.workers = append(c.workers, WorkerInfo{Nodes: r})
-		c.heard = append(c.heard, newLastWord(o.clock))
-		sub, err := subscribeMessages(o.Conn, o.Run, r.Lo, reportSubject(o.Run, r.Lo), i, c.in, c.done)
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		c.subs = append(c.subs, sub)
-		if sub, err = subscribeBeats(o.Conn, beatSubject(o.Run, r.Lo), c.heard[i]); err != nil {
-			c.Close()
-			return nil, err
-		}
-		c.subs = append(c.subs, sub)
+	if _, err := rand.Read(c.id[:]); err != nil {
+		return nil, err
 	}
-	c.wg.Go(func() { beat(o.Conn, coordinatorBeatSubject(o.Run), o.Timeout/5, c.done) })
+	c.out.from = c.id
+	// The claim comes before anything else: a second coordinator of the run stops here,
+	// having sent nothing to the first one's workers (Close sends them nothing either).
+	host, _ := os.Hostname()
+	claim, err := claimRun(ctx, o.Conn, o.Run, claimMsg{ID: c.id, PID: os.Getpid(), Host: host}, claimWindowOf(o.Timeout), &c.rej)
+	if err != nil {
+		c.closed = true
+		return nil, err
+	}
+	c.claim = claim
+	if err := c.subscribe(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.wg.Go(func() { beat(o.Conn, o.Key, coordinatorBeatSubject(o.Run), o.Timeout/5, c.done) })
 	if err := c.join(ctx); err != nil {
 		c.Close()
 		return nil, err
@@ -206,10 +234,43 @@ func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense, cfg p
 	return c, nil
 }
 
+// subscribe subscribes to every worker's reports and heartbeats.
+func (c *Coordinator) subscribe() error {
+	o := c.o
+	c.in = make(chan delivery, len(o.Workers))
+	c.lost, c.unwatch = connLost(o.Conn)
+	for i, r := range o.Workers {
+		c.workers = append(c.workers, WorkerInfo{Nodes: r})
+		c.heard = append(c.heard, newLastWord(o.clock))
+		in := inbox{run: o.Run, lo: r.Lo, key: o.Key, subject: reportSubject(o.Run, r.Lo), from: i, rej: &c.rej, kind: rejReport,
+			limit: func() int64 { return c.reportLimit(r) }}
+		sub, err := subscribeMessages(o.Conn, in, c.in, c.done)
+		if err != nil {
+			return err
+		}
+		c.subs = append(c.subs, sub)
+		if sub, err = subscribeBeats(o.Conn, o.Key, beatSubject(o.Run, r.Lo), c.heard[i], &c.rej); err != nil {
+			return err
+		}
+		c.subs = append(c.subs, sub)
+	}
+	return nil
+}
+
+// reportLimit bounds a message from the worker of r: its layers' theta and optimiser
+// states (a state), and a report's statistics (per node and step) and links.
+func (c *Coordinator) reportLimit(r Range) int64 {
+	c.shape.Lock()
+	defer c.shape.Unlock()
+	nodes := int64(r.Hi - r.Lo + 1)
+	return stateBytes(c.widths, r.Lo, r.Hi, c.cfg.Optimizer) + smallMessage + nodes*int64(c.cfg.Steps+1)*256
+}
+
 // Configure sets the network the workers run from the next batch on: layers (theta, used
 // as the coordinator's copy) and cfg; the workers are set up again with them (and the
 // optimiser states, fresh ones that the caller may restore through Optimizers) at the
-// next Step or Infer. The node ranges stay.
+// next Step or Infer. The node ranges stay, and so must the shape's size: a worker
+// bounds its commands by its first setup, so a larger network's setup is refused.
 func (c *Coordinator) Configure(layers []*layer.Dense, cfg pcnet.Config) error {
 	if c.broken != nil {
 		return c.broken
@@ -227,10 +288,15 @@ func (c *Coordinator) Configure(layers []*layer.Dense, cfg pcnet.Config) error {
 	if cfg.MaxBatch == 0 {
 		cfg.MaxBatch = 64
 	}
-	c.cfg, c.h, c.layers, c.act = cfg, h, layers, layers[0].Act
-	c.widths, c.opt, c.nodeObs = []int{layers[0].In()}, nil, nil
+	widths := []int{layers[0].In()}
 	for _, d := range layers {
-		c.widths = append(c.widths, d.Out())
+		widths = append(widths, d.Out())
+	}
+	c.shape.Lock() // the report subscriptions' limits read them
+	c.cfg, c.h, c.layers, c.act, c.widths = cfg, h, layers, layers[0].Act, widths
+	c.shape.Unlock()
+	c.opt, c.nodeObs = nil, nil
+	for _, d := range layers {
 		var st [2]*optim.State
 		if cfg.Optimizer.Kind != 0 {
 			p := d.Params()
@@ -299,6 +365,7 @@ func (c *Coordinator) await(ctx context.Context, kind msgKind, seq uint64) ([]*m
 	// Checked every tenth of the timeout: a silent worker is found within 1.1 x timeout.
 	tick, stop := c.o.clock.NewTicker(c.o.Timeout / 10)
 	defer stop()
+	start := c.o.clock.Now()
 	for n := 0; n < len(got); {
 		select {
 		case <-ctx.Done():
@@ -306,12 +373,8 @@ func (c *Coordinator) await(ctx context.Context, kind msgKind, seq uint64) ([]*m
 		case msg := <-c.lost:
 			return nil, c.fail(fmt.Errorf("cluster: run %s: %s", c.o.Run, msg))
 		case now := <-tick:
-			for i, w := range c.workers {
-				if got[i] == nil {
-					if d, gone := c.heard[i].silent(now, c.o.Timeout); gone {
-						return nil, c.fail(fmt.Errorf("cluster: run %s: %v sent no heartbeat for %v (timeout %v): it is gone; stopping", c.o.Run, w, d.Round(time.Millisecond), c.o.Timeout))
-					}
-				}
+			if err := c.overdue(now, start, kind, seq, got); err != nil {
+				return nil, c.fail(err)
 			}
 		case d := <-c.in:
 			w := c.workers[d.from]
@@ -334,8 +397,42 @@ func (c *Coordinator) await(ctx context.Context, kind msgKind, seq uint64) ([]*m
 	return got, nil
 }
 
+// overdue returns the error that ends a wait begun at start for the replies of kind to
+// seq that have not come (got[i] nil) at now: a worker silent beyond the timeout, or a
+// batch past its deadline. Before it blames a worker it asks the server for a round
+// trip: a server that does not answer (alive but hung) is named as the cause instead.
+func (c *Coordinator) overdue(now, start time.Time, kind msgKind, seq uint64, got []*message) error {
+	var late []string
+	for i, w := range c.workers {
+		if got[i] != nil {
+			continue
+		}
+		if d, gone := c.heard[i].silent(now, c.o.Timeout); gone {
+			if err := c.serverHung(); err != nil {
+				return err
+			}
+			return fmt.Errorf("cluster: run %s: %v sent no heartbeat for %v (timeout %v): it is gone; stopping", c.o.Run, w, d.Round(time.Millisecond), c.o.Timeout)
+		}
+		late = append(late, w.String())
+	}
+	if kind == kindReport && now.Sub(start) > c.o.BatchTimeout {
+		return fmt.Errorf("cluster: run %s: batch %d not done within %v (the batch timeout): still waiting for %s; stopping", c.o.Run, seq, c.o.BatchTimeout, strings.Join(late, ", "))
+	}
+	return nil
+}
+
+// serverHung returns an error naming the server if it does not answer a round trip
+// within half the timeout.
+func (c *Coordinator) serverHung() error {
+	if err := c.o.Conn.FlushTimeout(max(c.o.Timeout/2, 10*time.Millisecond)); err != nil {
+		return fmt.Errorf("cluster: run %s: the NATS server %s does not answer (%v): the workers are silent because it is; stopping", c.o.Run, c.url, err)
+	}
+	return nil
+}
+
 // send sends a command to worker w; a failure breaks the coordinator.
 func (c *Coordinator) send(w WorkerInfo, m *message) error {
+	m.From = c.id
 	err := c.out.send(cmdSubject(c.o.Run, w.Nodes.Lo), w.Nodes.Lo, m)
 	switch {
 	case err == nil:
@@ -437,21 +534,12 @@ func (c *Coordinator) run(ctx context.Context, x *mat.Dense, labels []int, learn
 	}
 	last := reports[len(reports)-1]
 	loss := math.Float64frombits(last.Loss)
-	// The output node's fault first (it is the cause of any that learning then finds in
-	// the weights), then the first in node order: Network.Learn's order.
-	fault := last
-	if fault.Fault == "" {
-		for _, r := range reports {
-			if r.Fault != "" {
-				fault = r
-				break
-			}
-		}
-	}
+	fault := pickFault(reports, c.h)
 	if err := c.traffic(reports); err != nil {
 		return loss, err
 	}
-	if fault.Fault != "" {
+	c.rejected(reports)
+	if fault != nil {
 		return loss, &workerFault{msg: fault.Fault, nonFinite: fault.NonFinite}
 	}
 	if c.cfg.Observer != nil {
@@ -466,6 +554,24 @@ func (c *Coordinator) run(ctx context.Context, x *mat.Dense, labels []int, learn
 		c.cfg.Observer.Batch(pcnet.BatchStats{Variant: c.cfg.Variant, Hidden: c.h, Steps: c.cfg.Steps, Batch: rows, Loss: loss, Learned: learn})
 	}
 	return loss, nil
+}
+
+// pickFault returns the report whose fault is the network's, as Network.Learn finds it:
+// the output node's first (it is the cause of any that learning then finds in the
+// weights), then the first in node order; nil with none. reports are in node order, and
+// each names the node of its fault (FaultNode).
+func pickFault(reports []*message, h int) *message {
+	var first *message
+	for _, r := range reports {
+		switch {
+		case r.Fault == "":
+		case r.FaultNode == h+1:
+			return r
+		case first == nil:
+			first = r
+		}
+	}
+	return first
 }
 
 // traffic hands the links' traffic of a batch's reports to Options.Traffic.
@@ -484,6 +590,25 @@ func (c *Coordinator) traffic(reports []*message) error {
 		}
 	}
 	return nil
+}
+
+// rejected hands the counts of the messages dropped since the last batch, the
+// coordinator's and those its workers reported, to Options.Rejected, and logs the first
+// of each kind.
+func (c *Coordinator) rejected(reports []*message) {
+	all := c.rej.take()
+	for _, r := range reports {
+		all = append(all, r.Rejected...)
+	}
+	for _, r := range all {
+		if c.o.Rejected != nil {
+			c.o.Rejected(r)
+		}
+		if !c.warned[r.Kind] {
+			c.warned[r.Kind] = true
+			logf(c.o.Log, "warning: run %s: dropped %d %s message(s) (%s); see pcnet_rejected_messages_total\n", c.o.Run, r.N, r.Kind, r.Reason)
+		}
+	}
 }
 
 // workerFault is a batch's fault found in a worker.
@@ -584,11 +709,16 @@ func (c *Coordinator) Close() error {
 		return nil
 	}
 	c.closed = true
+	// Only the coordinator that holds the run (NewCoordinator claimed it) has workers to
+	// stop; c.workers is empty otherwise.
 	for _, w := range c.workers {
-		_ = c.out.send(cmdSubject(c.o.Run, w.Nodes.Lo), w.Nodes.Lo, &message{Kind: kindStop})
+		_ = c.out.send(cmdSubject(c.o.Run, w.Nodes.Lo), w.Nodes.Lo, &message{Kind: kindStop, From: c.id})
 	}
 	// The stops leave before the subscriptions go.
 	_ = c.o.Conn.FlushTimeout(time.Second)
+	if c.claim != nil {
+		c.claim.release()
+	}
 	close(c.done)
 	for _, s := range c.subs {
 		_ = s.Unsubscribe()

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"github.com/nats-io/nats.go"
 	"sync"
 	"testing"
 	"time"
@@ -85,7 +86,7 @@ func fakeWorkers(t *testing.T, run string, ranges []Range, opts Options, f *fixt
 	nc, wc := dial(t, c.srv, "coordinator"), dial(t, c.srv, "fake workers")
 	t.Cleanup(nc.Close)
 	t.Cleanup(wc.Close)
-	out := newSender(wc, run)
+	out := newSender(wc, run, testKey)
 	hellos, stopHellos := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(hellos)
@@ -100,7 +101,7 @@ func fakeWorkers(t *testing.T, run string, ranges []Range, opts Options, f *fixt
 			}
 		}
 	}()
-	opts.Conn, opts.Run, opts.Workers, opts.JoinTimeout = nc, run, ranges, 20*time.Second
+	opts.Conn, opts.Run, opts.Workers, opts.JoinTimeout, opts.Key = nc, run, ranges, 20*time.Second, testKey
 	cfg := pcnet.Config{Variant: pcnet.Standard, Steps: 3, Gamma: 0.5, MaxBatch: 8, Optimizer: adam}
 	co, err := NewCoordinator(testCtx(t), opts, layer.CloneAll(f.layers), cfg)
 	close(stopHellos)
@@ -171,7 +172,7 @@ func TestWorkerCoordinatorDeadline(t *testing.T) {
 			ended := make(chan error, 1)
 			r := Range{0, 3}
 			go func() {
-				ended <- Serve(testCtx(t), WorkerOptions{Conn: wc, Run: "wdeadline", Nodes: r, Timeout: timeout, JoinTimeout: join, clock: clk})
+				ended <- Serve(testCtx(t), WorkerOptions{Conn: wc, Key: testKey, Run: "wdeadline", Nodes: r, Timeout: timeout, JoinTimeout: join, clock: clk})
 			}()
 			if !setUp {
 				err := requireDeadline(t, clk, join, timeout/10, ended)
@@ -183,7 +184,7 @@ func TestWorkerCoordinatorDeadline(t *testing.T) {
 			nc := dial(t, c.srv, "coordinator")
 			defer nc.Close()
 			cfg := pcnet.Config{Variant: pcnet.Standard, Steps: 3, Gamma: 0.5, MaxBatch: 8, Optimizer: adam}
-			co, err := NewCoordinator(testCtx(t), Options{Conn: nc, Run: "wdeadline", Workers: []Range{r}, Timeout: time.Hour, JoinTimeout: 20 * time.Second}, layer.CloneAll(f.layers), cfg)
+			co, err := NewCoordinator(testCtx(t), Options{Conn: nc, Key: testKey, Run: "wdeadline", Workers: []Range{r}, Timeout: time.Hour, JoinTimeout: 20 * time.Second}, layer.CloneAll(f.layers), cfg)
 			require.NoError(t, err)
 			_, err = co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
 			require.NoError(t, err)
@@ -191,5 +192,58 @@ func TestWorkerCoordinatorDeadline(t *testing.T) {
 			require.EqualError(t, err, "cluster: worker of nodes 0-3, run wdeadline: no word from the coordinator for 10.001s (timeout 10s); it is gone, exiting")
 			require.NoError(t, co.Close())
 		})
+	}
+}
+
+// TestCoordinatorBatchDeadline: a batch whose reports do not come stops the coordinator
+// at the first check past its batch timeout, however recent the workers' heartbeats
+// (here within the heartbeat timeout throughout), and not at exactly the batch timeout.
+func TestCoordinatorBatchDeadline(t *testing.T) {
+	const timeout, batchTimeout = 10 * time.Second, 5 * time.Second // on the fake clock
+	f := newFixture(2, 31)
+	ranges := []Range{{0, 1}, {2, 3}}
+	clk := newFakeClock()
+	co, out := fakeWorkers(t, "batchdl", ranges, Options{Timeout: timeout, BatchTimeout: batchTimeout, clock: clk}, f)
+	for _, r := range ranges {
+		require.NoError(t, out.send(reportSubject("batchdl", r.Lo), r.Lo, &message{Kind: kindReady, Seq: 1}))
+	}
+	// The ticks go to the batch's wait, once the setup's is over: the batch is sent.
+	cmds := make(chan *nats.Msg, 8)
+	sub, err := co.o.Conn.ChanSubscribe(cmdSubject("batchdl", 2), cmds)
+	require.NoError(t, err)
+	defer sub.Unsubscribe()
+	require.NoError(t, co.o.Conn.Flush())
+	ended := make(chan error, 1)
+	go func() {
+		_, err := co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
+		ended <- err
+	}()
+	ctx := testCtx(t)
+	for range 2 { // the setup, then the batch
+		select {
+		case <-cmds:
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
+	for _, d := range []time.Duration{batchTimeout, batchTimeout} {
+		select {
+		case clk.tick <- clk.start.Add(d):
+		case err := <-ended:
+			t.Fatalf("ended at or before the batch timeout: %v", err)
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
+	select {
+	case clk.tick <- clk.start.Add(batchTimeout + time.Millisecond):
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	select {
+	case err := <-ended:
+		require.ErrorContains(t, err, "cluster: run batchdl: batch 2 not done within 5s (the batch timeout): still waiting for the worker of nodes 0-1 (pid 0 on ), the worker of nodes 2-3 (pid 0 on ); stopping")
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
 	}
 }

@@ -20,8 +20,9 @@
 // Start starts a run and returns a Cluster, its Coordinator and what it started: with
 // StartOptions.Workers, an embedded NATS server on 127.0.0.1 (package natsconn) and that
 // many worker processes of StartOptions.Executable (`pcnet worker`, the server's token
-// in TokenEnv, each in a process group of its own); with StartOptions.Dial, a
-// connection to workers started elsewhere. It returns once every worker has joined.
+// in TokenEnv and a fresh run key in KeyEnv, each in a process group of its own); with
+// StartOptions.Dial, a connection to workers started elsewhere, which hold the run key
+// StartOptions.Key (LoadKey: a file or an environment variable). It returns once every worker has joined.
 // Cluster.Close ends it in order: the coordinator tells the workers to stop, the
 // processes are waited for (killed after the timeout), the connection and the server
 // close. A program that brings its own connection and workers (the tests, a benchmark)
@@ -36,6 +37,7 @@
 //	pcnet.<run>.node.<lo>.report    worker -> coordinator: hello, ready, report, state, failed
 //	pcnet.<run>.node.<lo>.beat      the worker's heartbeat
 //	pcnet.<run>.coordinator.beat    the coordinator's heartbeat
+//	pcnet.<run>.claim               a coordinator's claim on the run ID (claim.go)
 //	pcnet.<run>.link.<l>.*          the links between nodes (package natslink)
 //
 // A message is gob-encoded with its floats as raw little-endian bytes (bit for bit), and
@@ -44,12 +46,33 @@
 // its messages, and the receiver (natslink.MessageReader) refuses a chunk or a message
 // that is foreign, lost, stale or reordered, with the same checks as a link's.
 //
+// # Keys, claims and bounds
+//
+// A run's processes share a run key (KeySize random bytes) that no one else holds. It
+// signs the heartbeats (HMAC-SHA256 of the subject and a counter that only grows), so
+// that a client without it can neither forge a beat nor replay one to keep a dead peer
+// alive; every sender and receiver of natslink's frames (commands and reports
+// included) is given it too, for their MAC, which is natslink's. A coordinator claims its run ID before it subscribes to or sends anything, and a
+// second coordinator of the ID fails at once, having sent nothing. Every command carries
+// its coordinator's random ID; a worker takes the commands of the coordinator that set
+// it up and drops the others', assembling each coordinator's frames apart (the
+// Pcnet-Coordinator header) so that a foreign stream cannot break its own. A receiver
+// bounds what it assembles by what its subject can legitimately carry (limits.go), and a
+// worker checks every size a setup or a batch declares before anything is allocated by
+// it. Whatever is dropped is counted by kind and reason; the workers send their counts
+// with their reports and the coordinator hands them all to Options.Rejected
+// (pcnet_rejected_messages_total), with one warning line per kind.
+//
 // # Failure
 //
 // Both sides send a heartbeat every Timeout/5. A worker silent for Timeout (killed, its
-// machine gone) stops the coordinator with one error naming the worker and its nodes;
-// since theta moves only in the workers and a checkpoint is written only from a
-// completed Sync, the last checkpoint is intact, and a run resumed from it with fresh
+// machine gone) stops the coordinator with one error naming the worker and its nodes,
+// unless the server itself does not answer a round trip, which is then named instead; a
+// batch that does not end within Options.BatchTimeout stops it however often the workers
+// beat. A worker reports a failure, a bad command during a batch included, to the
+// coordinator at once, and one that did not finish its run (stopped before its setup,
+// any failure) ends with an error. Since theta moves only in the workers and a
+// checkpoint is written only from a completed Sync, the last checkpoint is intact, and a run resumed from it with fresh
 // workers ends exactly where an uninterrupted one does. A coordinator silent for
 // Timeout makes every worker exit (a batch waiting on it is cancelled). A lost
 // connection to the NATS server ends either side at once with an error naming the

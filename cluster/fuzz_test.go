@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"bytes"
+	"github.com/nats-io/nats.go"
 	"testing"
 
 	"github.com/pcnet/pcnet/channels/natslink"
@@ -11,10 +13,10 @@ import (
 // framesOf sends ms on one subject of run through a sender with frames of maxFrame
 // bytes, and returns the frames of each.
 func framesOf(t testing.TB, run string, maxFrame int, ms ...*message) [][][]byte {
-	s := &sender{run: run, maxFrame: maxFrame, writers: map[string]*natslink.MessageWriter{}}
+	s := &sender{run: run, key: testKey, maxFrame: maxFrame, writers: map[string]*natslink.MessageWriter{}}
 	var frames [][]byte
-	s.publish = func(_ string, frame []byte) error {
-		frames = append(frames, append([]byte(nil), frame...))
+	s.publish = func(m *nats.Msg) error {
+		frames = append(frames, append([]byte(nil), m.Data...))
 		return nil
 	}
 	var out [][][]byte
@@ -29,7 +31,7 @@ func framesOf(t testing.TB, run string, maxFrame int, ms ...*message) [][][]byte
 
 // testReceiver reads the messages that framesOf sends (subject "x").
 func testReceiver(t testing.TB, run string, lo int) *receiver {
-	r, err := newReceiver(run, lo, "x")
+	r, err := newReceiver(run, lo, "x", testKey, unlimited, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +43,7 @@ func testReceiver(t testing.TB, run string, lo int) *receiver {
 // never a panic.
 func FuzzAssemble(f *testing.F) {
 	big := &message{Kind: kindBatch, Seq: 3, Rows: 2, X: floatBytes(make([]float64, 300)), Labels: []int{1, 0}}
-	both := framesOf(f, "fz", 1100, big, &message{Kind: kindStop})
+	both := framesOf(f, "fz", 1140, big, &message{Kind: kindStop})
 	frames := append(both[0], both[1]...)
 	for _, fr := range frames {
 		f.Add(fr, fr)
@@ -60,12 +62,13 @@ func FuzzAssemble(f *testing.F) {
 	})
 }
 
-// TestReceiverRejects: a command or report that is chunked is assembled; one of another
-// run, stale, reordered or undecodable is an error naming what is wrong. (Every bound
-// of the framing is natslink's TestMessageReaderRejects.)
+// TestReceiverRejects: a command or report that is chunked is assembled; a frame that
+// fails the run key's MAC (foreign, altered) or repeats a message (stale, replayed) is
+// dropped and counted; one of another run or out of order is an error naming what is
+// wrong. (Every bound of the framing is natslink's TestMessageReaderRejects.)
 func TestReceiverRejects(t *testing.T) {
 	m := &message{Kind: kindReport, Seq: 9, Fault: "a fault", X: floatBytes(make([]float64, 300))}
-	both := framesOf(t, "r1", 1100, m, &message{Kind: kindStop})
+	both := framesOf(t, "r1", 1140, m, &message{Kind: kindStop})
 	frames, stop := both[0], both[1]
 	require.Greater(t, len(frames), 2, "the test needs a chunked message")
 	r := testReceiver(t, "r1", 1)
@@ -90,23 +93,53 @@ func TestReceiverRejects(t *testing.T) {
 		frames [][]byte
 		want   string
 	}{
-		{"foreign", [][]byte{[]byte("hello")}, "truncated frame"},
-		{"other run", [][]byte{framesOf(t, "r2", 1100, m)[0][0]}, "frame of another run"},
+		{"foreign", [][]byte{[]byte("hello")}, ""},
+		{"other run", [][]byte{framesOf(t, "r2", 1140, m)[0][0]}, "frame of another run"},
 		{"reordered chunks", [][]byte{frames[0], frames[2]}, "chunk 2 of"},
 		{"chunk without first", [][]byte{frames[1]}, "without its first chunk"},
-		{"stale message", append(append(append([][]byte(nil), frames...), stop...), frames...), "message 0 out of order: expected message 2"},
-		{"reordered messages", append(append([][]byte(nil), stop...), frames[0]), "message 0 out of order: expected message 2"},
-		{"undecodable", [][]byte{garbage}, "undecodable message"},
+		{"stale message", append(append(append([][]byte(nil), frames...), stop...), frames...), ""},
+		{"reordered messages", append(append([][]byte(nil), stop...), frames[0]), ""},
+		{"altered", [][]byte{garbage}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := testReceiver(t, "r1", 1)
-			var err error
+			rejects := natslink.NewRejects(nil)
+			r, err := newReceiver("r1", 1, "x", testKey, unlimited, rejects)
+			require.NoError(t, err)
 			for _, fr := range tc.frames {
 				if _, err = r.feed(fr); err != nil {
 					break
 				}
 			}
+			if tc.want == "" {
+				require.NoError(t, err)
+				require.NotEmpty(t, rejects.Counts(), "dropped and counted")
+				return
+			}
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
+}
+
+// FuzzClaimAndBeat: whatever arrives on a run's claim or heartbeat subjects is taken or
+// dropped and counted, never a panic; a beat is taken only if signed with the key and
+// newer than the last one taken.
+func FuzzClaimAndBeat(f *testing.F) {
+	f.Add([]byte(`{"ID":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16],"PID":7,"Host":"h","Claimed":true}`))
+	f.Add(signBeat(testKey, "pcnet.fz.node.0.beat", 9))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rej := &rejections{}
+		if p, ok := decodeClaim(b, rej); ok && p.ID.isZero() {
+			t.Fatal("a claim without an ID taken")
+		}
+		c := &beatChecker{key: testKey, subject: "pcnet.fz.node.0.beat", rej: rej}
+		if c.check(b) {
+			if !bytes.Equal(b, signBeat(testKey, c.subject, c.last)) {
+				t.Fatalf("a beat taken that the key did not sign: %x", b)
+			}
+			if c.check(b) {
+				t.Fatal("a replayed beat taken")
+			}
+		}
+	})
 }

@@ -20,9 +20,9 @@ import (
 const TokenEnv = "PCNET_NATS_TOKEN"
 
 // workerArgs is the command line of `pcnet worker` for a worker of run on nodes r that
-// reaches the server at url with the token in TokenEnv.
+// reaches the server at url with the token in TokenEnv and the run key in KeyEnv.
 func workerArgs(url, run string, r Range, timeout time.Duration) []string {
-	return []string{"-nats", url, "-nats-token-env", TokenEnv, "-run", run, "-nodes", fmt.Sprintf("%d-%d", r.Lo, r.Hi), "-timeout", timeout.String()}
+	return []string{"-nats", url, "-nats-token-env", TokenEnv, "-run-key-env", KeyEnv, "-run", run, "-nodes", fmt.Sprintf("%d-%d", r.Lo, r.Hi), "-timeout", timeout.String()}
 }
 
 // localOptions configure a run of worker processes on this machine.
@@ -42,6 +42,7 @@ type local struct {
 	server  *natsconn.Embedded
 	conn    *nats.Conn // the coordinator's connection
 	run     string
+	key     []byte // the run key, made here and handed to the workers in KeyEnv
 	workers []Range
 	timeout time.Duration
 	procs   []*exec.Cmd
@@ -60,6 +61,9 @@ func startLocal(ctx context.Context, o localOptions) (*local, error) {
 		return nil, err
 	}
 	l := &local{run: "run-" + hex.EncodeToString(id[:]), workers: ranges, timeout: o.timeout}
+	if l.key, err = NewKey(); err != nil {
+		return nil, err
+	}
 	if l.server, err = (natsconn.Server{}).Start(ctx); err != nil {
 		return nil, err
 	}
@@ -69,7 +73,7 @@ func startLocal(ctx context.Context, o localOptions) (*local, error) {
 	}
 	for _, r := range ranges {
 		cmd := exec.Command(o.executable, append([]string{"worker"}, workerArgs(l.server.URL, l.run, r, o.timeout)...)...)
-		cmd.Env = append(os.Environ(), TokenEnv+"="+l.server.Token)
+		cmd.Env = append(os.Environ(), TokenEnv+"="+l.server.Token, KeyEnv+"="+EncodeKey(l.key))
 		cmd.Stdout, cmd.Stderr = o.stderr, o.stderr
 		ownGroup(cmd)
 		if err := cmd.Start(); err != nil {

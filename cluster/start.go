@@ -24,7 +24,8 @@ type StartOptions struct {
 	// Executable is the pcnet binary the workers run (`Executable worker ...`; the
 	// command passes os.Executable()); the server's token reaches them in TokenEnv.
 	Executable string
-	// Stderr receives the worker processes' output (nil: discarded).
+	// Stderr receives the worker processes' output and the coordinator's warnings (one
+	// line per kind of message the run rejects; nil: discarded).
 	Stderr io.Writer
 
 	// Dial reaches the server of workers started elsewhere (`pcnet worker`); Run is the
@@ -32,11 +33,16 @@ type StartOptions struct {
 	Dial      natsconn.ClientOptions
 	Run       string
 	Placement []Range
+	// Key is the run key those workers were given (LoadKey); Workers > 0 makes its own
+	// (NewKey) and hands it to its workers in KeyEnv.
+	Key []byte
 
 	// Timeout, JoinTimeout, Delay and Traffic are the coordinator's (Options); Timeout
 	// is the local workers' too, and JoinTimeout bounds the dial as well.
 	Timeout, JoinTimeout, Delay time.Duration
 	Traffic                     func(channels.Traffic) error
+	// Rejected is the coordinator's (Options.Rejected).
+	Rejected func(Rejected)
 
 	// Log, if set, receives a line naming the server and the run as the wait for the
 	// workers begins, and one per worker, its nodes, pid and host, once all joined.
@@ -66,7 +72,7 @@ func Start(ctx context.Context, o StartOptions, layers []*layer.Dense, cfg pcnet
 	if o.Timeout < 0 || o.JoinTimeout < 0 {
 		return nil, errors.New("cluster: negative timeout")
 	}
-	co := Options{Timeout: o.Timeout, JoinTimeout: o.JoinTimeout, Delay: o.Delay, Traffic: o.Traffic}
+	co := Options{Timeout: o.Timeout, JoinTimeout: o.JoinTimeout, Delay: o.Delay, Traffic: o.Traffic, Rejected: o.Rejected, Log: o.Stderr}
 	c := &Cluster{}
 	switch {
 	case o.Workers > 0:
@@ -78,9 +84,12 @@ func Start(ctx context.Context, o StartOptions, layers []*layer.Dense, cfg pcnet
 			return nil, err
 		}
 		c.local = l
-		co.Conn, co.Run, co.Workers = l.conn, l.run, l.workers
+		co.Conn, co.Run, co.Workers, co.Key = l.conn, l.run, l.workers, l.key
 		logf(o.Log, "workers: embedded NATS server %s, run %s\n", l.server.URL, l.run)
 	case o.Dial.URL != "":
+		if err := checkKey(o.Key); err != nil {
+			return nil, err
+		}
 		dctx, cancel := context.WithTimeout(ctx, o.JoinTimeout)
 		defer cancel()
 		if o.Dial.Name == "" {
@@ -91,13 +100,20 @@ func Start(ctx context.Context, o StartOptions, layers []*layer.Dense, cfg pcnet
 			return nil, err
 		}
 		c.conn = nc
-		co.Conn, co.Run, co.Workers = nc, o.Run, o.Placement
+		co.Conn, co.Run, co.Workers, co.Key = nc, o.Run, o.Placement, o.Key
 		logf(o.Log, "workers: NATS %s, run %s, waiting for %d workers\n", nc.ConnectedUrlRedacted(), o.Run, len(o.Placement))
 	default:
 		return nil, errors.New("cluster: Start: no workers to start (StartOptions.Workers) and no server to dial (StartOptions.Dial)")
 	}
 	coord, err := NewCoordinator(ctx, co, layers, cfg)
 	if err != nil {
+		if c.conn != nil {
+			if refused := natsconn.Refused(c.conn); refused != nil {
+				// A subject the server refused this user closed the connection: whatever
+				// failed on it first, this is the cause.
+				err = fmt.Errorf("cluster: run %s: %w", o.Run, refused)
+			}
+		}
 		return nil, errors.Join(err, c.closeTransport())
 	}
 	c.Coordinator = coord

@@ -30,6 +30,7 @@ func testWorker(args []string) int {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	url := fs.String("nats", "", "")
 	tokenEnv := fs.String("nats-token-env", "", "")
+	keyEnv := fs.String("run-key-env", "", "")
 	run := fs.String("run", "", "")
 	nodes := fs.String("nodes", "", "")
 	timeout := fs.Duration("timeout", DefaultTimeout, "")
@@ -50,7 +51,12 @@ func testWorker(args []string) int {
 		return 1
 	}
 	defer nc.Close()
-	if err := Serve(ctx, WorkerOptions{Conn: nc, Run: *run, Nodes: r, Timeout: *timeout}); err != nil {
+	key, err := LoadKey(natsconn.Secret{Env: *keyEnv})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := Serve(ctx, WorkerOptions{Conn: nc, Key: key, Run: *run, Nodes: r, Timeout: *timeout}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -84,7 +90,7 @@ func TestStartDialsWorkersElsewhere(t *testing.T) {
 	var log bytes.Buffer
 	cl, err := Start(testCtx(t), StartOptions{
 		Dial: natsconn.ClientOptions{URL: c.srv.URL, Token: natsconn.Secret{Value: c.srv.Token}},
-		Run:  "elsewhere", Placement: ranges, Timeout: 2 * time.Second, Log: &log,
+		Run:  "elsewhere", Placement: ranges, Key: testKey, Timeout: 2 * time.Second, Log: &log,
 	}, layer.CloneAll(f.layers), cfg)
 	require.NoError(t, err)
 	got := stepAll(t, cl, f)
@@ -142,11 +148,12 @@ func TestStartRejects(t *testing.T) {
 		o    StartOptions
 		want string
 	}{
+		{"no key", StartOptions{Dial: natsconn.ClientOptions{URL: "nats://127.0.0.1:1"}, Run: "r", Placement: []Range{{0, 3}}}, "cluster: run key of 0 bytes; need 32"},
 		{"nothing", StartOptions{}, "cluster: Start: no workers to start (StartOptions.Workers) and no server to dial (StartOptions.Dial)"},
 		{"no binary", StartOptions{Workers: 2}, "cluster: Start: local workers need the pcnet binary (StartOptions.Executable)"},
 		{"negative timeout", StartOptions{Workers: 2, Timeout: -time.Second}, "cluster: negative timeout"},
 		{"too many workers", StartOptions{Workers: 5, Executable: "/nonexistent"}, "cluster: 5 workers for 4 nodes; need 1 to 4"},
-		{"no server", StartOptions{Dial: natsconn.ClientOptions{URL: "nats://127.0.0.1:1"}, Run: "r", Placement: []Range{{0, 3}}, JoinTimeout: time.Second}, "natsconn: connect to nats://127.0.0.1:1"},
+		{"no server", StartOptions{Dial: natsconn.ClientOptions{URL: "nats://127.0.0.1:1"}, Run: "r", Placement: []Range{{0, 3}}, Key: testKey, JoinTimeout: time.Second}, "natsconn: connect to nats://127.0.0.1:1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Start(testCtx(t), tc.o, layer.CloneAll(f.layers), cfg)

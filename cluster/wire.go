@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/gob"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"strconv"
@@ -47,6 +48,9 @@ func (k msgKind) String() string {
 type message struct {
 	Kind msgKind
 	Seq  uint64 // batch or fetch sequence number; a reply carries its command's
+	// From is the coordinator that sent a command (its claim's ID); a worker takes the
+	// commands of the coordinator that set it up and drops the others'.
+	From coordID
 
 	// hello, failed
 	Lo, Hi int
@@ -75,8 +79,22 @@ type message struct {
 	Nodes     []nodeReport
 	Links     []channels.Traffic // of the links the worker receives over NATS, since its last report
 	Fault     string
+	FaultNode int // the node of Fault (pcnet.PartReport.FaultNode)
 	NonFinite bool
+	// the messages the worker dropped since its last report (its own and its links')
+	Rejected []Rejected
 }
+
+// coordID names a coordinator: random, made when it claims its run (claim.go).
+type coordID [16]byte
+
+func (id coordID) String() string { return hex.EncodeToString(id[:]) }
+func (id coordID) isZero() bool   { return id == coordID{} }
+
+// fromHeader is the NATS header that names the coordinator of a command's frames, so that
+// a worker can assemble its own coordinator's apart from any other's (inbox.bound). The
+// message itself carries the ID again (message.From), which is what a worker trusts.
+const fromHeader = "Pcnet-Coordinator"
 
 // layerState is one weight layer's theta and its optimiser states (weight, bias).
 type layerState struct {
@@ -207,15 +225,17 @@ func nodeSubject(run string, lo int) string { return "pcnet." + run + ".node." +
 // reordered.
 type sender struct {
 	run      string
-	publish  func(subject string, frame []byte) error // nc.Publish; tests intercept it
+	key      []byte                  // the run key, for natslink's frames (MessageWriter)
+	from     coordID                 // a coordinator's: its frames carry fromHeader
+	publish  func(m *nats.Msg) error // nc.PublishMsg; tests intercept it
 	maxFrame int
 
 	mu      sync.Mutex
 	writers map[string]*natslink.MessageWriter
 }
 
-func newSender(nc *nats.Conn, run string) *sender {
-	return &sender{run: run, publish: nc.Publish, maxFrame: int(nc.MaxPayload()), writers: map[string]*natslink.MessageWriter{}}
+func newSender(nc *nats.Conn, run string, key []byte) *sender {
+	return &sender{run: run, key: key, publish: nc.PublishMsg, maxFrame: int(nc.MaxPayload()), writers: map[string]*natslink.MessageWriter{}}
 }
 
 // send publishes m on subject, the subject of node lo's worker.
@@ -229,13 +249,18 @@ func (s *sender) send(subject string, lo int, m *message) error {
 	w := s.writers[subject]
 	if w == nil {
 		var err error
-		// No key yet: the run key's plumbing is package cluster's (issue 19).
-		if w, err = natslink.NewMessageWriter(s.run, lo, s.maxFrame, natslink.MessageOptions{Subject: subject}); err != nil {
+		if w, err = natslink.NewMessageWriter(s.run, lo, s.maxFrame, natslink.MessageOptions{Subject: subject, Key: s.key}); err != nil {
 			return err
 		}
 		s.writers[subject] = w
 	}
-	err := w.Write(buf.Bytes(), func(frame []byte) error { return s.publish(subject, frame) })
+	var hdr nats.Header
+	if !s.from.isZero() {
+		hdr = nats.Header{fromHeader: []string{s.from.String()}}
+	}
+	err := w.Write(buf.Bytes(), func(frame []byte) error {
+		return s.publish(&nats.Msg{Subject: subject, Header: hdr, Data: frame})
+	})
 	if err != nil {
 		return fmt.Errorf("publishing the %v message on %s: %w", m.Kind, subject, err)
 	}
@@ -243,16 +268,22 @@ func (s *sender) send(subject string, lo int, m *message) error {
 }
 
 // receiver assembles the messages of one subject and decodes them.
-type receiver struct{ r *natslink.MessageReader }
+type receiver struct {
+	r     *natslink.MessageReader
+	limit func() int64 // bytes of an assembled message, as the receiver knows them now
+}
 
-// newReceiver reads the messages of node lo's worker on subject. No key and the
-// package's bound yet: their plumbing is package cluster's (issue 19).
-func newReceiver(run string, lo int, subject string) (*receiver, error) {
-	r, err := natslink.NewMessageReader(run, lo, natslink.MessageOptions{Subject: subject, MaxMessage: natslink.MaxMessage})
+// newReceiver reads run's messages on subject, that of node lo, authenticated under key
+// (frames without its MAC, or replayed, are dropped and counted in rejects), of at most
+// limit bytes: checked here on the assembled message, since the limit changes with the
+// setup; natslink's bound on a message stops one beyond natslink.MaxMessage at its first
+// chunk.
+func newReceiver(run string, lo int, subject string, key []byte, limit func() int64, rejects *natslink.Rejects) (*receiver, error) {
+	r, err := natslink.NewMessageReader(run, lo, natslink.MessageOptions{Subject: subject, Key: key, MaxMessage: natslink.MaxMessage, Rejects: rejects})
 	if err != nil {
 		return nil, err
 	}
-	return &receiver{r}, nil
+	return &receiver{r: r, limit: limit}, nil
 }
 
 // feed takes one frame; it returns the message when its last chunk has arrived.
@@ -260,6 +291,9 @@ func (r *receiver) feed(frame []byte) (*message, error) {
 	body, done, err := r.r.Feed(frame)
 	if err != nil || !done {
 		return nil, err
+	}
+	if limit := r.limit(); int64(len(body)) > limit {
+		return nil, fmt.Errorf("a message of %d bytes; the most this subject carries now is %d", len(body), limit)
 	}
 	m := new(message)
 	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(m); err != nil {

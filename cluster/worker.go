@@ -15,6 +15,7 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -31,6 +32,7 @@ const (
 type WorkerOptions struct {
 	Conn  *nats.Conn // owned by the caller, closed after Serve returns
 	Run   string     // the run's ID, as the coordinator's
+	Key   []byte     // the run key, as the coordinator's (KeySize bytes)
 	Nodes Range      // the nodes this worker hosts
 	Name  string     // names the worker to the coordinator (default: host name)
 	// Timeout: a coordinator silent this long (no heartbeat, no command) ends the worker
@@ -39,11 +41,17 @@ type WorkerOptions struct {
 	// JoinTimeout: a worker that has no setup this long after it started ends (0:
 	// DefaultJoinTimeout).
 	JoinTimeout time.Duration
+	// MaxSetup bounds a command until the first setup has told the worker the network's
+	// shape (0: DefaultMaxSetup); from then on the shape bounds them.
+	MaxSetup int64
 	// clock measures the deadlines (nil: the wall clock); tests set it.
 	clock clock
 }
 
 func (o *WorkerOptions) withDefaults() {
+	if o.MaxSetup == 0 {
+		o.MaxSetup = DefaultMaxSetup
+	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
@@ -65,6 +73,14 @@ type worker struct {
 	part *pcnet.Part
 	tr   *natslink.Transport
 	xs   map[int]*mat.Dense // node 0's batch by batch size
+	net  *spec.Run          // the last setup's network
+	rej  rejections         // the messages dropped since the last report
+	// linkRejects counts the links' dropped frames, one count across setups (w.rej's).
+	linkRejects *natslink.Rejects
+	// coord is the coordinator that set the worker up (zero before): the commands of any
+	// other are dropped. limit bounds a command: MaxSetup, then what the setup implies.
+	coord atomic.Pointer[coordID]
+	limit atomic.Int64
 	// joined is set once the part is built: the watchdog then expects the coordinator's
 	// heartbeat rather than its setup.
 	joined atomic.Bool
@@ -82,10 +98,15 @@ func Serve(ctx context.Context, o WorkerOptions) error {
 	if o.Nodes.Lo < 0 || o.Nodes.Hi < o.Nodes.Lo {
 		return fmt.Errorf("cluster: worker: node range %v is empty or negative", o.Nodes)
 	}
-	if o.Timeout < 0 || o.JoinTimeout < 0 {
-		return errors.New("cluster: worker: negative timeout")
+	if o.Timeout < 0 || o.JoinTimeout < 0 || o.MaxSetup < 0 {
+		return errors.New("cluster: worker: negative timeout or max setup")
 	}
-	w := &worker{o: o, out: newSender(o.Conn, o.Run), xs: map[int]*mat.Dense{}}
+	if err := checkKey(o.Key); err != nil {
+		return err
+	}
+	w := &worker{o: o, out: newSender(o.Conn, o.Run, o.Key), xs: map[int]*mat.Dense{}}
+	w.linkRejects = w.rej.counter("")
+	w.limit.Store(o.MaxSetup)
 	err := w.serve(ctx)
 	if err != nil {
 		err = fmt.Errorf("cluster: worker of %v, run %s: %w", o.Nodes, o.Run, err)
@@ -102,14 +123,16 @@ func (w *worker) serve(ctx context.Context) (err error) {
 	defer close(done)
 
 	cmds := make(chan delivery, 4)
-	sub, err := subscribeMessages(nc, o.Run, o.Nodes.Lo, cmdSubject(o.Run, o.Nodes.Lo), 0, cmds, done)
+	in := inbox{run: o.Run, lo: o.Nodes.Lo, key: o.Key, subject: cmdSubject(o.Run, o.Nodes.Lo), rej: &w.rej, kind: rejCommand,
+		limit: w.limit.Load, bound: w.bound}
+	sub, err := subscribeMessages(nc, in, cmds, done)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	heard := newLastWord(o.clock)
 	heard.touch()
-	bsub, err := subscribeBeats(nc, coordinatorBeatSubject(o.Run), heard)
+	bsub, err := subscribeBeats(nc, o.Key, coordinatorBeatSubject(o.Run), heard, &w.rej)
 	if err != nil {
 		return err
 	}
@@ -118,7 +141,7 @@ func (w *worker) serve(ctx context.Context) (err error) {
 	defer stopWatch()
 	defer w.close()
 
-	wg.Go(func() { beat(nc, beatSubject(o.Run, o.Nodes.Lo), o.Timeout/5, done) })
+	wg.Go(func() { beat(nc, o.Key, beatSubject(o.Run, o.Nodes.Lo), o.Timeout/5, done) })
 
 	// The part's goroutines live under partCtx; the watchdog cancels it when the
 	// coordinator falls silent, so that a batch waiting on a dead neighbour ends.
@@ -146,11 +169,14 @@ func (w *worker) serve(ctx context.Context) (err error) {
 			continue
 		case d = <-cmds:
 		}
-		heard.touch()
 		if d.err != nil {
 			return w.fail(d.err)
 		}
 		m := d.m
+		if w.foreign(m) {
+			continue
+		}
+		heard.touch()
 		var reply *message
 		switch m.Kind {
 		case kindSetup:
@@ -164,23 +190,9 @@ func (w *worker) serve(ctx context.Context) (err error) {
 			if w.part == nil {
 				return w.fail(errors.New("a batch before the setup"))
 			}
-			r, stopped, err := w.batchOrStop(partCtx, cancel, m, cmds)
-			if stopped {
-				return nil
-			}
-			if err != nil {
-				if !nc.IsConnected() {
-					// The links broke with the connection: the watchdog is about to
-					// say so; its one line names the cause, the link's would not.
-					select {
-					case <-partCtx.Done():
-					case <-time.After(o.Timeout):
-					}
-				}
-				if cause := context.Cause(partCtx); cause != nil {
-					return cause
-				}
-				return w.fail(err)
+			r, end, err := w.runBatch(partCtx, cancel, m, cmds)
+			if end {
+				return err
 			}
 			reply = r
 		case kindFetch:
@@ -189,6 +201,11 @@ func (w *worker) serve(ctx context.Context) (err error) {
 			}
 			reply = w.state(m.Seq, m.Updates)
 		case kindStop:
+			if w.part == nil {
+				// The coordinator gave up before it set this worker up (another worker
+				// did not join): the run did not happen here.
+				return fmt.Errorf("%w before it set this worker up", errStopped)
+			}
 			return nil
 		default:
 			return w.fail(fmt.Errorf("unexpected %v message from the coordinator", m.Kind))
@@ -197,6 +214,34 @@ func (w *worker) serve(ctx context.Context) (err error) {
 			return err
 		}
 	}
+}
+
+// runBatch runs batch m (batchOrStop) and says whether the worker ends, with what.
+func (w *worker) runBatch(ctx context.Context, cancel context.CancelCauseFunc, m *message, cmds <-chan delivery) (*message, bool, error) {
+	r, err := w.batchOrStop(ctx, cancel, m, cmds)
+	var rep errReported
+	switch {
+	case err == nil:
+		return r, false, nil
+	case errors.Is(err, errStopped):
+		// Its coordinator gave up on the run (another worker is gone) and says why:
+		// this worker did what it was told.
+		return nil, true, nil
+	case errors.As(err, &rep):
+		return nil, true, err
+	}
+	if !w.o.Conn.IsConnected() {
+		// The links broke with the connection: the watchdog is about to say so; its one
+		// line names the cause, the link's would not.
+		select {
+		case <-ctx.Done():
+		case <-time.After(w.o.Timeout):
+		}
+	}
+	if cause := context.Cause(ctx); cause != nil {
+		return nil, true, cause
+	}
+	return nil, true, w.fail(err)
 }
 
 // watchdog cancels the part's context, with the cause, when the connection is lost, when
@@ -225,11 +270,43 @@ func (w *worker) watchdog(heard *lastWord, lost <-chan string, cancel context.Ca
 				continue
 			}
 			if d, gone := heard.silent(now, o.Timeout); gone {
+				if err := o.Conn.FlushTimeout(max(o.Timeout/2, 10*time.Millisecond)); err != nil {
+					cancel(fmt.Errorf("the NATS server %s does not answer (%v): the coordinator is silent because it is; exiting", o.Conn.ConnectedUrlRedacted(), err))
+					return
+				}
 				cancel(fmt.Errorf("no word from the coordinator for %v (timeout %v); it is gone, exiting", d.Round(time.Millisecond), o.Timeout))
 				return
 			}
 		}
 	}
+}
+
+// bound returns the coordinator that set the worker up, zero before.
+func (w *worker) bound() coordID {
+	if id := w.coord.Load(); id != nil {
+		return *id
+	}
+	return coordID{}
+}
+
+// foreign reports (and counts) a command that is not from the coordinator the worker
+// takes commands from: the one that set it up, or before that the first that sends a
+// setup. A stop before any setup is taken from any coordinator: it ends the worker.
+func (w *worker) foreign(m *message) bool {
+	b := w.bound()
+	switch {
+	case m.From.isZero():
+		w.rej.add(rejCommand, reasonMalformed)
+		return true
+	case b.isZero() && m.Kind == kindSetup:
+		id := m.From
+		w.coord.Store(&id)
+		return false
+	case b.isZero() || m.From == b:
+		return false
+	}
+	w.rej.add(rejCommand, reasonForeign)
+	return true
 }
 
 // fail tells the coordinator why the worker stops, and returns err.
@@ -253,12 +330,9 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 	n := m.Net
 	h := n.Hidden()
 	lo, hi := w.o.Nodes.Lo, w.o.Nodes.Hi
-	if h < 1 || hi > h+1 {
-		return fmt.Errorf("setup: a network of %d nodes has no %v", len(n.Sizes), w.o.Nodes)
-	}
-	want := max(min(hi, h)-lo+1, 0)
-	if len(m.Layers) != want {
-		return fmt.Errorf("setup: %d layers for %d hosted weight layers", len(m.Layers), want)
+	// Every size first, before anything is allocated by them.
+	if err := checkSetup(m, w.o.Nodes); err != nil {
+		return fmt.Errorf("setup refused: %w", err)
 	}
 	if !n.Algorithm.IsPC() {
 		return fmt.Errorf("setup: algorithm %v: workers run the PC variants", n.Algorithm)
@@ -285,7 +359,7 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 		return fmt.Errorf("setup: links: cluster: %w", err)
 	}
 	var err error
-	w.tr, err = natslink.New(w.o.Conn, natslink.Options{Run: m.LinkRun, Lo: lo, Hi: hi, Delay: m.Delay})
+	w.tr, err = natslink.New(w.o.Conn, natslink.Options{Run: m.LinkRun, Lo: lo, Hi: hi, Delay: m.Delay, Key: w.o.Key, Rejects: w.linkRejects})
 	if err != nil {
 		return err
 	}
@@ -302,6 +376,9 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 			return fmt.Errorf("setup: %w", err)
 		}
 	}
+	w.net = &n
+	// From now on a command is at most a setup of this shape or a batch of it.
+	w.limit.Store(smallMessage + max(stateBytes(n.Sizes, lo, hi, n.Optimizer), batchBytes(n.Batch, n.Sizes[0])))
 	return nil
 }
 
@@ -310,8 +387,10 @@ var errStopped = errors.New("stopped by the coordinator")
 
 // batchOrStop runs one batch while watching the commands: a stop (the coordinator gave up
 // on the run, say because another worker is gone) cancels the batch, which may be
-// waiting on a neighbour that will never answer, and ends the worker cleanly.
-func (w *worker) batchOrStop(ctx context.Context, cancel context.CancelCauseFunc, m *message, cmds <-chan delivery) (*message, bool, error) {
+// waiting on a neighbour that will never answer, and ends the batch with errStopped;
+// any other command of its coordinator is reported to it at once and ends the worker.
+// Another coordinator's commands are dropped.
+func (w *worker) batchOrStop(ctx context.Context, cancel context.CancelCauseFunc, m *message, cmds <-chan delivery) (*message, error) {
 	type result struct {
 		r   *message
 		err error
@@ -324,19 +403,31 @@ func (w *worker) batchOrStop(ctx context.Context, cancel context.CancelCauseFunc
 	for {
 		select {
 		case res := <-done:
-			return res.r, false, res.err
+			return res.r, res.err
 		case d := <-cmds:
-			if d.err == nil && d.m.Kind == kindStop {
-				cancel(errStopped)
-				<-done
-				return nil, true, nil
+			if d.err == nil && w.foreign(d.m) {
+				continue
 			}
-			cancel(fmt.Errorf("a command during batch %d: %v", m.Seq, describe(d)))
+			if d.err == nil && d.m.Kind == kindStop {
+				err := fmt.Errorf("%w during batch %d", errStopped, m.Seq)
+				cancel(err)
+				<-done
+				return nil, err
+			}
+			// Reported before the batch is cancelled, so that the coordinator hears the
+			// cause at once rather than the silence that follows.
+			err := w.fail(fmt.Errorf("a command during batch %d: %v", m.Seq, describe(d)))
+			cancel(err)
 			<-done
-			return nil, false, context.Cause(ctx)
+			return nil, errReported{err}
 		}
 	}
 }
+
+// errReported is an error the worker has already told the coordinator.
+type errReported struct{ error }
+
+func (e errReported) Unwrap() error { return e.error }
 
 func describe(d delivery) string {
 	if d.err != nil {
@@ -347,12 +438,12 @@ func describe(d delivery) string {
 
 // batch runs one batch and makes its report.
 func (w *worker) batch(ctx context.Context, m *message) (*message, error) {
+	if err := checkBatch(m, w.net, w.o.Nodes); err != nil {
+		return nil, err
+	}
 	b := pcnet.PartBatch{Rows: m.Rows, Labels: m.Labels, Learn: m.Learn}
 	if m.X != nil {
-		if m.Rows < 1 || len(m.X)%(8*m.Rows) != 0 {
-			return nil, fmt.Errorf("batch %d: %d bytes do not make %d rows", m.Seq, len(m.X), m.Rows)
-		}
-		cols := len(m.X) / (8 * m.Rows)
+		cols := w.net.Sizes[0]
 		x := w.xs[m.Rows]
 		if x == nil || x.RawMatrix().Cols != cols {
 			x = mat.NewDense(m.Rows, cols, nil)
@@ -367,9 +458,9 @@ func (w *worker) batch(ctx context.Context, m *message) (*message, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &message{Kind: kindReport, Seq: m.Seq, Loss: math.Float64bits(rep.Loss), Nodes: toNodeReports(rep.Nodes), Links: w.tr.TakeTraffic()}
+	r := &message{Kind: kindReport, Seq: m.Seq, Loss: math.Float64bits(rep.Loss), Nodes: toNodeReports(rep.Nodes), Links: w.tr.TakeTraffic(), Rejected: w.rej.take()}
 	if rep.Fault != nil {
-		r.Fault, r.NonFinite = rep.Fault.Error(), errors.Is(rep.Fault, pcnet.ErrNonFinite)
+		r.Fault, r.FaultNode, r.NonFinite = rep.Fault.Error(), rep.FaultNode, errors.Is(rep.Fault, pcnet.ErrNonFinite)
 	}
 	return r, nil
 }

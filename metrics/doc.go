@@ -41,6 +41,7 @@
 //	pcnet_update_bp_cosine_ratio{variant,layer}        gauge (layer: weight layer or "all")
 //	pcnet_link_latency_seconds{link,direction}         histogram, 10 µs to 1 s (workers only)
 //	pcnet_link_wire_bytes_total{link,direction}        counter (workers only)
+//	pcnet_rejected_messages_total{kind,reason}         counter (workers only): forged, replayed, stray
 //	go_*, process_*                                    the Go runtime and the process
 //
 // # Steps, first non-zero and convergence
@@ -73,7 +74,9 @@
 // of every message from its Send to the receiver having it, and the bytes its frames took
 // on the wire, by link ("2-3": nodes 2 and 3) and direction. The workers measure; the
 // bucket counts travel with their reports and are added up here, so the histogram is
-// exact, not a replay of samples. In one process these series stay empty.
+// exact, not a replay of samples. The messages the coordinator and the workers drop
+// unread (forged, replayed, malformed, a foreign coordinator's) are counted by kind and
+// reason (AddRejected). In one process these series stay empty.
 //
 // # Cost
 //

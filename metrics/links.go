@@ -13,6 +13,7 @@ import (
 const (
 	linkLatencyName   = "pcnet_link_latency_seconds"
 	linkWireBytesName = "pcnet_link_wire_bytes_total"
+	rejectedName      = "pcnet_rejected_messages_total"
 	labelLink         = "link"
 )
 
@@ -20,11 +21,12 @@ const (
 // workers report it: bucket counts that it adds up and exposes as constant histograms,
 // since a Prometheus histogram observes values and cannot be handed counts.
 type linkTraffic struct {
-	latency, wire *prometheus.Desc
-	bounds        []float64
+	latency, wire, rejected *prometheus.Desc
+	bounds                  []float64
 
-	mu    sync.Mutex
-	links map[linkKey]*linkTally
+	mu      sync.Mutex
+	links   map[linkKey]*linkTally
+	rejects map[[2]string]uint64 // by kind and reason
 }
 
 type linkKey struct {
@@ -46,14 +48,19 @@ func newLinkTraffic() *linkTraffic {
 		wire: prometheus.NewDesc(linkWireBytesName,
 			"Bytes on the wire of the messages of a link between two processes, frame headers and every chunk included (pcnet_message_bytes_total counts payloads).",
 			[]string{labelLink, labelDirection}, nil),
-		bounds: channels.LatencyBuckets(),
-		links:  map[linkKey]*linkTally{},
+		rejected: prometheus.NewDesc(rejectedName,
+			"Messages between processes dropped unread (kind: link, command, report, heartbeat, claim; reason: mac, replay, malformed, foreign coordinator, ...), by the coordinator and its workers: forged, replayed or stray traffic on the run's subjects.",
+			[]string{"kind", "reason"}, nil),
+		bounds:  channels.LatencyBuckets(),
+		links:   map[linkKey]*linkTally{},
+		rejects: map[[2]string]uint64{},
 	}
 }
 
 func (c *linkTraffic) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.latency
 	ch <- c.wire
+	ch <- c.rejected
 }
 
 func (c *linkTraffic) Collect(ch chan<- prometheus.Metric) {
@@ -79,6 +86,19 @@ func (c *linkTraffic) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstHistogram(c.latency, n, t.sum, buckets, link, dir)
 		ch <- prometheus.MustNewConstMetric(c.wire, prometheus.CounterValue, float64(t.wire), link, dir)
 	}
+	for k, n := range c.rejects {
+		ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(n), k[0], k[1])
+	}
+}
+
+// AddRejected adds n messages of kind dropped for reason, by the coordinator or a worker
+// (cluster.Options.Rejected), to pcnet_rejected_messages_total. It is safe for
+// concurrent use.
+func (m *Metrics) AddRejected(kind, reason string, n uint64) {
+	c := m.links
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rejects[[2]string{kind, reason}] += n
 }
 
 // AddLinkTraffic adds the traffic of one direction of a link between two processes, as

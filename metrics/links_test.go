@@ -1,10 +1,12 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,7 +55,7 @@ func startWorkers(ctx context.Context, m *Metrics, ranges []cluster.Range, delay
 		conns = append(conns, nc)
 		d := make(chan error, 1)
 		go func() {
-			d <- cluster.Serve(ctx, cluster.WorkerOptions{Conn: nc, Run: "links", Nodes: r, Timeout: time.Minute})
+			d <- cluster.Serve(ctx, cluster.WorkerOptions{Conn: nc, Key: linksKey, Run: "links", Nodes: r, Timeout: time.Minute})
 		}()
 		done = append(done, d)
 	}
@@ -62,11 +64,30 @@ func startWorkers(ctx context.Context, m *Metrics, ranges []cluster.Range, delay
 		return nil, nil, errors.Join(err, stop())
 	}
 	conns = append(conns, nc)
-	o := cluster.Options{Conn: nc, Run: "links", Workers: ranges, Timeout: time.Minute, Delay: delay, Traffic: m.AddLinkTraffic}
+	o := cluster.Options{Conn: nc, Key: linksKey, Run: "links", Workers: ranges, Timeout: time.Minute, Delay: delay, Traffic: m.AddLinkTraffic}
 	if co, err = cluster.NewCoordinator(ctx, o, layers, cfg); err != nil {
 		return nil, nil, errors.Join(err, stop())
 	}
 	return co, stop, nil
+}
+
+// linksKey is the run key of the tests' workers.
+var linksKey = bytes.Repeat([]byte{1}, cluster.KeySize)
+
+// TestRejectedMessages: the rejected messages handed to AddRejected are counted by kind
+// and reason, added up.
+func TestRejectedMessages(t *testing.T) {
+	m, _ := newTestMetrics(t, 8)
+	m.AddRejected("heartbeat", "mac", 2)
+	m.AddRejected("heartbeat", "mac", 3)
+	m.AddRejected("command", "foreign coordinator", 1)
+	want := `
+# HELP pcnet_rejected_messages_total Messages between processes dropped unread (kind: link, command, report, heartbeat, claim; reason: mac, replay, malformed, foreign coordinator, ...), by the coordinator and its workers: forged, replayed or stray traffic on the run's subjects.
+# TYPE pcnet_rejected_messages_total counter
+pcnet_rejected_messages_total{kind="command",reason="foreign coordinator"} 1
+pcnet_rejected_messages_total{kind="heartbeat",reason="mac"} 5
+`
+	require.NoError(t, testutil.CollectAndCompare(m.links, strings.NewReader(want), rejectedName))
 }
 
 // TestLinkTrafficFromWorkers: a network of three nodes in three workers, so that both

@@ -179,17 +179,23 @@ func checkRepaired(nodes []*node) error {
 // non-finite loss) first, since it is the cause of any that learning then finds in the
 // weights, then the first node's in order.
 func (ho *host) fault() error {
+	_, err := ho.faultAt()
+	return err
+}
+
+// faultAt returns the node that fault's error is from (-1 with none) and the error.
+func (ho *host) faultAt() (int, error) {
 	for _, nd := range ho.nodes {
 		if nd.role == outputRole && nd.fault != nil {
-			return nd.fault
+			return nd.l, nd.fault
 		}
 	}
 	for _, nd := range ho.nodes {
 		if nd.fault != nil {
-			return nd.fault
+			return nd.l, nd.fault
 		}
 	}
-	return nil
+	return -1, nil
 }
 
 // close stops the node goroutines and waits for them. It is idempotent; every later batch

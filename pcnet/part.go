@@ -120,6 +120,10 @@ type PartReport struct {
 	// not finite), nil if none. A network's fault is the output node's part's first,
 	// then the first part's in node order (see Network.Learn).
 	Fault error
+	// FaultNode is the node whose fault Fault is (-1 with none): a caller that gathers
+	// the parts' reports finds a network's fault as Network.Learn does, the output
+	// node's first, then the first in node order.
+	FaultNode int
 }
 
 // Range returns the first and last node hosted.
@@ -174,7 +178,7 @@ func (p *Part) Run(ctx context.Context, b PartBatch) (PartReport, error) {
 	if p.hi == p.h+1 {
 		rep.Loss = p.node(p.h + 1).loss
 	}
-	rep.Fault = p.fault()
+	rep.FaultNode, rep.Fault = p.faultAt()
 	if p.rec != nil {
 		p.rec.reports(p.reports)
 		rep.Nodes = p.reports

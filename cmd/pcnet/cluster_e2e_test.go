@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pcnet/pcnet/checkpoint"
+	"github.com/pcnet/pcnet/cluster"
 	"github.com/pcnet/pcnet/cluster/natsconn"
 	"github.com/pcnet/pcnet/safetensors"
 	"github.com/stretchr/testify/require"
@@ -156,11 +157,12 @@ func TestWorkersOnAClusterOfServers(t *testing.T) {
 		}
 	}()
 	t.Setenv("TEST_NATS_TOKEN", servers[0].Token)
+	t.Setenv("TEST_RUN_KEY", strings.Repeat("5a", cluster.KeySize))
 	dir := t.TempDir()
 	want := pcnetRun(t, trainArgs("pc", filepath.Join(dir, "one"), "-epochs", "1")...)
 	require.Equal(t, 0, want.code, "stderr: %s", want.stderr)
 
-	auth := []string{"-nats-token-env", "TEST_NATS_TOKEN", "-run", "cluster-test"}
+	auth := []string{"-nats-token-env", "TEST_NATS_TOKEN", "-run-key-env", "TEST_RUN_KEY", "-run", "cluster-test"}
 	w1 := pcnetStart(t, append([]string{"worker", "-nats", servers[1].URL, "-nodes", "0-1"}, auth...)...)
 	w2 := pcnetStart(t, append([]string{"worker", "-nats", servers[2].URL, "-nodes", "2-3"}, auth...)...)
 	out := filepath.Join(dir, "cluster")
@@ -231,7 +233,8 @@ func TestServerGone(t *testing.T) {
 	require.NoError(t, err)
 	defer srv.Shutdown()
 	t.Setenv("TEST_NATS_TOKEN", srv.Token)
-	auth := []string{"-nats", srv.URL, "-nats-token-env", "TEST_NATS_TOKEN", "-run", "gone", "-timeout", "2s"}
+	t.Setenv("TEST_RUN_KEY", strings.Repeat("5a", cluster.KeySize))
+	auth := []string{"-nats", srv.URL, "-nats-token-env", "TEST_NATS_TOKEN", "-run-key-env", "TEST_RUN_KEY", "-run", "gone", "-timeout", "2s"}
 	w1 := pcnetStart(t, append([]string{"worker", "-nodes", "0-1"}, auth...)...)
 	w2 := pcnetStart(t, append([]string{"worker", "-nodes", "2-3"}, auth...)...)
 	s := pcnetStart(t, trainArgs("fpa", t.TempDir(), append([]string{"-epochs", "3", "-placement", "0-1,2-3", "-link-delay", "3ms"}, auth...)...)...)
@@ -277,6 +280,9 @@ func TestWorkerFlags(t *testing.T) {
 		{trainArgs("pc", "x", "-nats", "nats://127.0.0.1:1", "-run", "r", "-placement", "0-1,3-3"), "-placement"},
 		{trainArgs("pc", "x", "-workers", "2", "-nats", "nats://127.0.0.1:1"), "give one"},
 		{trainArgs("pc", "x", "-placement", "0-3"), "need -workers or -nats"},
+		{[]string{"worker", "-nats", "nats://127.0.0.1:1", "-run", "r", "-nodes", "0-1"}, "a worker needs the run key: -run-key-file or -run-key-env"},
+		{trainArgs("pc", "x", "-nats", "nats://127.0.0.1:1", "-run", "r", "-placement", "0-1,2-3"), "-nats needs the run key its workers were given"},
+		{trainArgs("pc", "x", "-workers", "2", "-run-key-env", "K"), "-workers makes its own run key"},
 		{trainArgs("pc", "x", "-workers", "2", "-engine", "sequential"), "workers run the parallel engine"},
 		{[]string{"compare", "-hidden", "2", "-workers", "9"}, "only 4 nodes"},
 	} {

@@ -31,6 +31,7 @@ type natsFlags struct {
 	nkey, creds               string
 	caFile, certFile, keyFile string
 	timeout, joinTimeout      time.Duration
+	runKeyFile, runKeyEnv     string // the run key (cluster.LoadKey)
 }
 
 func (n *natsFlags) register(fs *flag.FlagSet) {
@@ -45,6 +46,8 @@ func (n *natsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.caFile, "nats-ca", "", "TLS: `file` of the CA certificates that sign the server's")
 	fs.StringVar(&n.certFile, "nats-cert", "", "TLS: client certificate `file` (with -nats-key)")
 	fs.StringVar(&n.keyFile, "nats-key", "", "TLS: client key `file` (with -nats-cert)")
+	fs.StringVar(&n.runKeyFile, "run-key-file", "", "`file` holding the run key (64 hex digits), the same for the coordinator and every worker of the run; -workers makes its own")
+	fs.StringVar(&n.runKeyEnv, "run-key-env", "", "environment `variable` holding the run key (64 hex digits)")
 	fs.DurationVar(&n.timeout, "timeout", cluster.DefaultTimeout, "a worker or coordinator silent this long counts as gone and stops the run (at least 10ms; a NATS server that answers no ping for half of it counts as hung)")
 	fs.DurationVar(&n.joinTimeout, "join-timeout", cluster.DefaultJoinTimeout, "how long to wait for the workers to join (coordinator) or for the setup (worker)")
 }
@@ -104,6 +107,11 @@ func (n *natsFlags) clientOptions(name, run string) natsconn.ClientOptions {
 	}
 }
 
+// key loads the run key from -run-key-file or -run-key-env.
+func (n *natsFlags) key() ([]byte, error) {
+	return cluster.LoadKey(natsconn.Secret{File: n.runKeyFile, Env: n.runKeyEnv})
+}
+
 func (n *natsFlags) dial(ctx context.Context, name, run string) (*nats.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.joinTimeout)
 	defer cancel()
@@ -131,9 +139,12 @@ const workerDetails = `A worker hosts a contiguous range of a network's nodes fo
 on the NATS server, takes its nodes' weights and optimiser states from the coordinator
 (pcnet train -nats URL -run ID -placement ...), runs every batch with its neighbours, and
 exits when the coordinator says the run is over (status 0), or with status 1 and one line
-when the coordinator falls silent for -timeout, the connection to the server is lost, or
-no coordinator sets it up within -join-timeout. pcnet train -workers N starts its own
-workers on this machine; see docs/distributed.md for several machines.
+when it did not finish the run: the coordinator falls silent for -timeout or stops it
+before its setup, the connection to the server is lost, a command is
+bad, or no coordinator sets it up within -join-timeout. It takes the run key (the same
+as the coordinator's) from -run-key-file or -run-key-env, and commands only from the
+coordinator that set it up. pcnet train -workers N starts its own workers on this
+machine; see docs/distributed.md for several machines.
 `
 
 func runWorker(ctx context.Context, args []string, stdout, _ io.Writer) error {
@@ -154,12 +165,19 @@ func runWorker(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return usagef("-nodes: %v", err)
 	}
+	if f.nats.runKeyFile == "" && f.nats.runKeyEnv == "" {
+		return usagef("a worker needs the run key: -run-key-file or -run-key-env")
+	}
+	key, err := f.nats.key()
+	if err != nil {
+		return err
+	}
 	nc, err := f.nats.dial(ctx, fmt.Sprintf("pcnet worker %v of run %s", r, f.run), f.run)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	err = cluster.Serve(ctx, cluster.WorkerOptions{Conn: nc, Run: f.run, Nodes: r, Name: f.name, Timeout: f.nats.timeout, JoinTimeout: f.nats.joinTimeout})
+	err = cluster.Serve(ctx, cluster.WorkerOptions{Conn: nc, Key: key, Run: f.run, Nodes: r, Name: f.name, Timeout: f.nats.timeout, JoinTimeout: f.nats.joinTimeout})
 	if refused := natsconn.Refused(nc); err != nil && refused != nil {
 		// Whatever failed first (a publish on the closed connection), the cause is this.
 		return fmt.Errorf("cluster: worker of %v, run %s: %w", r, f.run, refused)
@@ -207,6 +225,8 @@ func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) err
 		return usagef("-workers %d: the network has only %d nodes", c.workers, h+2)
 	case c.nats.url != "" && (c.placement == "" || c.run == ""):
 		return usagef("-nats needs -placement (the workers' node ranges) and -run (the ID they were given)")
+	case c.workers > 0 && (c.nats.runKeyFile != "" || c.nats.runKeyEnv != ""):
+		return usagef("-workers makes its own run key; -run-key-file and -run-key-env are for workers started elsewhere (-nats)")
 	case c.workers > 0 && (c.placement != "" || c.run != ""):
 		return usagef("-placement and -run are for workers started elsewhere (-nats); -workers places its own")
 	case c.linkDelay < 0:
@@ -221,6 +241,9 @@ func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) err
 		if err := checkRun(c.run); err != nil {
 			return err
 		}
+		if c.nats.runKeyFile == "" && c.nats.runKeyEnv == "" {
+			return usagef("-nats needs the run key its workers were given: -run-key-file or -run-key-env")
+		}
 	}
 	return c.nats.check()
 }
@@ -229,12 +252,24 @@ func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) err
 // cluster.Start started, closed by its Close.
 type clusterLearner struct{ *cluster.Cluster }
 
+// linkMetrics receives the links' traffic and the rejected messages that the workers
+// report (metrics.Metrics).
+type linkMetrics interface {
+	AddLinkTraffic(channels.Traffic) error
+	AddRejected(kind, reason string, n uint64)
+}
+
 // start starts (or joins) the workers and the coordinator of a run on layers,
-// printing where every node runs; traffic (nil: none) receives the links' traffic.
-func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, traffic func(channels.Traffic) error, stdout, stderr io.Writer) (*clusterLearner, error) {
+// printing where every node runs; m (nil: none) receives the links' traffic and the
+// rejected messages.
+func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, m linkMetrics, stdout, stderr io.Writer) (*clusterLearner, error) {
 	o := cluster.StartOptions{
 		Workers: c.workers, Stderr: stderr, Log: stdout,
-		Timeout: c.nats.timeout, JoinTimeout: c.nats.joinTimeout, Delay: c.linkDelay, Traffic: traffic,
+		Timeout: c.nats.timeout, JoinTimeout: c.nats.joinTimeout, Delay: c.linkDelay,
+	}
+	if m != nil {
+		o.Traffic = m.AddLinkTraffic
+		o.Rejected = func(r cluster.Rejected) { m.AddRejected(r.Kind, r.Reason, r.N) }
 	}
 	if c.workers > 0 {
 		exe, err := os.Executable()
@@ -246,6 +281,9 @@ func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcn
 		ranges, err := cluster.ParsePlacement(c.placement, len(layers)+1)
 		if err != nil {
 			return nil, usagef("-placement: %v", err)
+		}
+		if o.Key, err = c.nats.key(); err != nil {
+			return nil, err
 		}
 		o.Dial, o.Run, o.Placement = c.nats.clientOptions("pcnet coordinator of run "+c.run, c.run), c.run, ranges
 	}

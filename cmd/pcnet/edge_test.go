@@ -18,7 +18,7 @@ func TestDistributedUsageErrors(t *testing.T) {
 		return append([]string{"worker", "-nats", dead, "-run", "r", "-nodes", "0-1"}, extra...)
 	}
 	remote := func(extra ...string) []string {
-		return trainArgs("pc", x, append([]string{"-nats", dead, "-run", "r", "-placement", "0-1,2-3"}, extra...)...)
+		return trainArgs("pc", x, append([]string{"-nats", dead, "-run", "r", "-placement", "0-1,2-3", "-run-key-env", "K"}, extra...)...)
 	}
 	for _, tc := range []struct {
 		name string
@@ -35,7 +35,7 @@ func TestDistributedUsageErrors(t *testing.T) {
 		{"cert without key", worker("-nats-cert", "c.pem"), "-nats-cert needs -nats-key"},
 		{"key without cert", remote("-nats-key", "c.key"), "-nats-key needs -nats-cert"},
 		{"password in the worker's URL", []string{"worker", "-nats", "nats://pc:s3cret@127.0.0.1:1", "-run", "r", "-nodes", "0-1"}, "give the user with -nats-user and the password with -nats-password-file"},
-		{"password in the coordinator's URL", trainArgs("pc", x, "-nats", "nats://127.0.0.1:2,nats://pc:s3cret@127.0.0.1:1", "-run", "r", "-placement", "0-1,2-3"), "give the user with -nats-user and the password with -nats-password-file"},
+		{"password in the coordinator's URL", trainArgs("pc", x, "-nats", "nats://127.0.0.1:2,nats://pc:s3cret@127.0.0.1:1", "-run", "r", "-placement", "0-1,2-3", "-run-key-env", "K"), "give the user with -nats-user and the password with -nats-password-file"},
 		{"token in the URL", worker("-nats", "nats://s3cret@127.0.0.1:1"), "-nats-user"},
 		{"unparsable URL", worker("-nats", "nats://pc:s3cret@[::1"), "-nats: server URL 1 of the list is not a URL"},
 	} {

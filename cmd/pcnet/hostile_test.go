@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/checkpoint"
+	"github.com/pcnet/pcnet/cluster"
 	"github.com/pcnet/pcnet/cluster/natsconn"
 	"github.com/pcnet/pcnet/spec"
 	"github.com/stretchr/testify/require"
@@ -79,12 +80,13 @@ func startWorkers(t *testing.T, id string) *hostileRun {
 	require.NoError(t, err)
 	t.Cleanup(srv.Shutdown)
 	t.Setenv("TEST_NATS_TOKEN", srv.Token)
+	t.Setenv("TEST_RUN_KEY", strings.Repeat("5a", cluster.KeySize))
 	nc, err := natsconn.DialEmbedded(ctx, srv, "hostile")
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	dir := t.TempDir()
 	h := &hostileRun{id: id, dir: dir, out: filepath.Join(dir, "run"), nc: nc,
-		auth: []string{"-nats", srv.URL, "-nats-token-env", "TEST_NATS_TOKEN", "-run", id, "-timeout", hostileTimeout.String()}}
+		auth: []string{"-nats", srv.URL, "-nats-token-env", "TEST_NATS_TOKEN", "-run-key-env", "TEST_RUN_KEY", "-run", id, "-timeout", hostileTimeout.String()}}
 	for _, nodes := range []string{"0-1", "2-3"} {
 		h.workers = append(h.workers, pcnetStart(t, append([]string{"worker", "-nodes", nodes}, h.auth...)...))
 	}
@@ -99,11 +101,15 @@ func (h *hostileRun) startCoordinator(t *testing.T) {
 
 func (h *hostileRun) subject(rest string) string { return "pcnet." + h.id + "." + rest }
 
+// strangerKey is a run key that is not the run's: the hostile client's.
+var strangerKey = bytes.Repeat([]byte{0x33}, natslink.KeySize)
+
 // send publishes body as one message of the cluster protocol on the command or report
-// subject of node lo's worker, in natslink's message frames, numbered from seq.
+// subject of node lo's worker, in natslink's message frames numbered from seq and
+// authenticated under a key that is not the run's.
 func (h *hostileRun) send(t *testing.T, subject string, lo int, seq uint64, body []byte) {
 	t.Helper()
-	w, err := natslink.NewMessageWriter(h.id, lo, int(h.nc.MaxPayload()))
+	w, err := natslink.NewMessageWriter(h.id, lo, int(h.nc.MaxPayload()), natslink.MessageOptions{Subject: subject, Key: strangerKey})
 	require.NoError(t, err)
 	for range seq {
 		require.NoError(t, w.Write(nil, func([]byte) error { return nil }))
@@ -231,7 +237,6 @@ func (h *hostileRun) requireCleanEnd(t *testing.T, want string) result {
 // setup, or exits 1 with one line) nor allocate for it; the run then trains to the
 // undisturbed checkpoint or fails cleanly.
 func TestHostileForgedSetup(t *testing.T) {
-	needs(t, "seccluster's setup bounds (a setup's sizes checked before anything is allocated)")
 	want := undisturbed(t)
 	h := startWorkers(t, "forged-setup")
 	h.awaitHello(t, 0)
@@ -243,7 +248,9 @@ func TestHostileForgedSetup(t *testing.T) {
 	h.send(t, h.subject("node.0.cmd"), 0, 0, body)
 	h.requireWorkersSmall(t)
 	h.startCoordinator(t)
-	h.requireCleanEnd(t, want)
+	r := h.requireCleanEnd(t, want)
+	require.Equal(t, 0, r.code, "a stranger's messages are dropped, the run goes on")
+	require.Contains(t, r.stderr, "command message(s) (mac)", "dropped and counted")
 }
 
 // awaitHello waits until the worker of node lo says hello: it listens for commands.
@@ -284,7 +291,9 @@ func TestHostileReplayedLinkFrame(t *testing.T) {
 	first := <-frames
 	require.NoError(t, h.nc.Publish("pcnet."+h.id+"-1.link.1.up", first))
 	require.NoError(t, h.nc.Flush())
-	h.requireCleanEnd(t, want)
+	r := h.requireCleanEnd(t, want)
+	require.Equal(t, 0, r.code, "a stranger's messages are dropped, the run goes on")
+	require.Contains(t, r.stderr, "data message(s) (replay)", "dropped and counted")
 }
 
 // TestHostileForgedLinkFrame: a link frame forged from a captured one, with the next
@@ -322,19 +331,22 @@ func TestHostileForgedLinkFrame(t *testing.T) {
 		require.NoError(t, h.nc.Flush())
 		break
 	}
-	h.requireCleanEnd(t, want)
+	r := h.requireCleanEnd(t, want)
+	require.Equal(t, 0, r.code, "a stranger's messages are dropped, the run goes on")
+	require.Contains(t, r.stderr, "data message(s) (mac)", "dropped and counted")
 }
 
 // TestHostileForgedStop: a stop command forged on a worker's command subject mid-run
 // must not end the run in silence nor get a healthy worker blamed for it.
 func TestHostileForgedStop(t *testing.T) {
-	needs(t, "seclink's MAC (a forged stop is dropped), or seccluster's report of a bad command during a batch")
 	want := undisturbed(t)
 	h := startWorkers(t, "forged-stop")
 	h.startCoordinator(t)
 	h.coord.waitFor(t, "epoch 1/3  batch 3/10")
 	h.send(t, h.subject("node.2.cmd"), 2, 0, gobOf(t, &forged{Kind: forgedStop}))
 	r := h.requireCleanEnd(t, want)
+	require.Equal(t, 0, r.code, "a stranger's messages are dropped, the run goes on")
+	require.Contains(t, r.stderr, "command message(s) (foreign coordinator)", "dropped and counted")
 	require.NotContains(t, r.stderr, "sent no heartbeat", "a healthy worker is not blamed")
 }
 
@@ -342,7 +354,6 @@ func TestHostileForgedStop(t *testing.T) {
 // publishes heartbeats in its name: the coordinator still stops within -timeout plus a
 // second.
 func TestHostileSpoofedHeartbeats(t *testing.T) {
-	needs(t, "seclink's MAC on heartbeats, or seccluster's batch deadline")
 	want := undisturbed(t)
 	h := startWorkers(t, "spoofed-beats")
 	h.startCoordinator(t)
@@ -374,21 +385,21 @@ func TestHostileSpoofedHeartbeats(t *testing.T) {
 // TestHostileFlood: 300 MiB of chunks sent to an idle worker's command subject: its
 // memory stays below 200 MB, and the run that follows trains or fails cleanly.
 func TestHostileFlood(t *testing.T) {
-	needs(t, "seccluster's bounds on a command's chunks (what a setup can legitimately take), or seclink's MAC")
 	want := undisturbed(t)
 	h := startWorkers(t, "flood")
 	h.awaitHello(t, 0)
 	h.send(t, h.subject("node.0.cmd"), 0, 0, make([]byte, 300<<20))
 	h.requireWorkersSmall(t)
 	h.startCoordinator(t)
-	h.requireCleanEnd(t, want)
+	r := h.requireCleanEnd(t, want)
+	require.Equal(t, 0, r.code, "a stranger's messages are dropped, the run goes on")
+	require.Contains(t, r.stderr, "command message(s) (mac)", "dropped and counted")
 }
 
 // TestHostileSecondCoordinator: a second coordinator started by mistake on a running
 // run's ID fails at once with one line naming the run, and the first run trains to the
 // undisturbed checkpoint.
 func TestHostileSecondCoordinator(t *testing.T) {
-	needs(t, "seccluster's claim of a run ID (one coordinator per run ID)")
 	want := undisturbed(t)
 	h := startWorkers(t, "second")
 	h.startCoordinator(t)

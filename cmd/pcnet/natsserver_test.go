@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/pcnet/pcnet/cluster"
 	"github.com/stretchr/testify/require"
 )
 
@@ -47,6 +48,7 @@ type realServer struct {
 	url       string
 	pid       int
 	passwords map[string]string // user -> password file
+	keys      map[string]string // run -> run key file
 }
 
 var runUsers = []string{"run-a-coordinator", "run-a-worker", "run-b-coordinator", "run-b-worker"}
@@ -58,7 +60,13 @@ func startRealServer(t *testing.T) *realServer {
 	t.Helper()
 	bin := lookNATSServer(t)
 	dir := t.TempDir()
-	s := &realServer{passwords: map[string]string{}}
+	s := &realServer{passwords: map[string]string{}, keys: map[string]string{}}
+	for _, run := range []string{"run-a", "run-b"} {
+		key, err := cluster.NewKey()
+		require.NoError(t, err)
+		s.keys[run] = filepath.Join(dir, run+".key")
+		require.NoError(t, os.WriteFile(s.keys[run], []byte(cluster.EncodeKey(key)), 0o600))
+	}
 	env := os.Environ()
 	for _, u := range runUsers {
 		var b [16]byte
@@ -111,7 +119,7 @@ func startRealServer(t *testing.T) *realServer {
 
 // auth is the command line of a user of the server.
 func (s *realServer) auth(user string) []string {
-	return []string{"-nats", s.url, "-nats-user", user, "-nats-password-file", s.passwords[user]}
+	return []string{"-nats", s.url, "-nats-user", user, "-nats-password-file", s.passwords[user], "-run-key-file", s.keys[user[:len("run-a")]]}
 }
 
 // client connects as user with nats.go; the asynchronous errors (permission

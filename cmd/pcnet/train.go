@@ -210,7 +210,7 @@ func (t *trainer) start(ck *checkpoint.Checkpoint, stderr io.Writer) (train.Posi
 		return from, err
 	}
 	if t.f.cluster.distributed() {
-		t.learner, err = t.f.cluster.start(t.ctx, layers, r.PCConfig(t.metrics), t.metrics.AddLinkTraffic, t.stdout, stderr)
+		t.learner, err = t.f.cluster.start(t.ctx, layers, r.PCConfig(t.metrics), t.metrics, t.stdout, stderr)
 	} else {
 		// The layer goroutines must not see the interrupt: a batch once started runs to
 		// its end so that the checkpoint is consistent. Close stops them.

@@ -1,0 +1,108 @@
+package cluster
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/spec"
+)
+
+// Bounds on what a process receives (docs/design.md §9): every size a message declares
+// is checked against them before anything is allocated by it, and every subject's
+// assembled messages against what it can legitimately carry.
+const (
+	// smallMessage bounds a message that carries no theta and no batch (hello, ready,
+	// fetch, stop, failed), and the slack of the others (gob's field names, the
+	// observer statistics of a report, the links' traffic).
+	smallMessage = 1 << 16
+	// DefaultMaxSetup bounds a worker's commands until its first setup tells it the
+	// network's shape (WorkerOptions.MaxSetup): 1 GiB of theta and optimiser states.
+	DefaultMaxSetup = 1 << 30
+	// maxNodeFloats bounds MaxBatch x n_l for every node a worker hosts or links to: a
+	// node's state is several matrices of that size (1 GiB each at most).
+	maxNodeFloats = 1 << 27
+)
+
+// stateBytes is the size of layers lo..hi's theta and optimiser states on the wire
+// (floats only) in a network of widths.
+func stateBytes(widths []int, lo, hi int, opt optim.Config) int64 {
+	bufs := int64(1)
+	if opt.Kind != 0 {
+		bufs += int64(len(opt.NewState(1).Buffers()))
+	}
+	var n int64
+	for l := lo; l <= min(hi, len(widths)-2); l++ {
+		n += int64(widths[l])*int64(widths[l+1]) + int64(widths[l+1])
+	}
+	return 8 * n * bufs
+}
+
+// batchBytes is the size of a batch message of maxBatch rows of n0 inputs and labels.
+func batchBytes(maxBatch, n0 int) int64 {
+	return 8*int64(maxBatch)*int64(n0) + 10*int64(maxBatch) // gob's varint labels
+}
+
+// checkSetup checks a setup's declared shape for the worker of nodes r before anything
+// is allocated: widths, H and MaxBatch within spec's bounds, the hosted nodes' and their
+// neighbours' working memory within maxNodeFloats, and every hosted layer's theta as
+// many bytes as its widths make.
+func checkSetup(m *message, r Range) error {
+	n := &m.Net
+	if err := spec.CheckHidden(n.Hidden()); err != nil {
+		return err
+	}
+	for _, w := range n.Sizes {
+		if err := spec.CheckWidth(w); err != nil {
+			return err
+		}
+	}
+	h := n.Hidden()
+	switch {
+	case n.Batch < 1 || n.Batch > spec.MaxBatch:
+		return fmt.Errorf("a max batch of %d; want 1..%d", n.Batch, spec.MaxBatch)
+	case r.Hi > h+1:
+		return fmt.Errorf("a network of %d nodes has no %v", h+2, r)
+	}
+	for l := max(r.Lo-1, 0); l <= min(r.Hi+1, h+1); l++ {
+		if int64(n.Batch)*int64(n.Sizes[l]) > maxNodeFloats {
+			return fmt.Errorf("node %d: a max batch of %d x width %d exceeds %d values", l, n.Batch, n.Sizes[l], maxNodeFloats)
+		}
+	}
+	want := max(min(r.Hi, h)-r.Lo+1, 0)
+	if len(m.Layers) != want {
+		return fmt.Errorf("%d layers for %d hosted weight layers", len(m.Layers), want)
+	}
+	for i, s := range m.Layers {
+		l := r.Lo + i
+		in, out := int64(n.Sizes[l]), int64(n.Sizes[l+1])
+		if int64(len(s.W)) != 8*in*out || int64(len(s.B)) != 8*out {
+			return fmt.Errorf("layer %d of %dx%d: %d weight and %d bias bytes", l, in, out, len(s.W), len(s.B))
+		}
+	}
+	return nil
+}
+
+// checkBatch checks a batch's declared size against the setup's before anything is
+// allocated: 1..MaxBatch rows, node 0's inputs rows x n_0, node H+1's labels one a row.
+func checkBatch(m *message, n *spec.Run, r Range) error {
+	switch {
+	case m.Rows < 1 || m.Rows > n.Batch:
+		return fmt.Errorf("batch %d of %d rows; the setup's max batch is %d", m.Seq, m.Rows, n.Batch)
+	case r.Lo == 0 && int64(len(m.X)) != 8*int64(m.Rows)*int64(n.Sizes[0]):
+		return fmt.Errorf("batch %d: %d bytes of inputs for %d rows of %d", m.Seq, len(m.X), m.Rows, n.Sizes[0])
+	case r.Lo != 0 && len(m.X) != 0:
+		return fmt.Errorf("batch %d: inputs for a worker that does not host node 0", m.Seq)
+	case r.Hi == n.Hidden()+1 && len(m.Labels) != m.Rows:
+		return fmt.Errorf("batch %d: %d labels for %d rows", m.Seq, len(m.Labels), m.Rows)
+	}
+	return nil
+}
+
+// batchDeadlineOf is how long the coordinator waits for a batch's reports however
+// often the workers' heartbeats come: ten heartbeat timeouts, and at least a minute, so
+// that a worker that beats but never finishes (hung, or kept alive by a peer that
+// should not) ends the run.
+func batchDeadlineOf(timeout time.Duration) time.Duration {
+	return max(10*timeout, time.Minute)
+}
