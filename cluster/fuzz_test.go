@@ -29,12 +29,21 @@ func framesOf(t testing.TB, run string, maxFrame int, ms ...*message) [][][]byte
 	return out
 }
 
+// testReceiver reads the messages that framesOf sends (subject "x").
+func testReceiver(t testing.TB, run string, lo int) *receiver {
+	r, err := newReceiver(run, lo, "x", testKey, unlimited, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // FuzzAssemble: whatever arrives on a run's command or report subject (foreign,
 // truncated, stale, reordered or malformed chunks, bad gob) is an error or a message,
 // never a panic.
 func FuzzAssemble(f *testing.F) {
 	big := &message{Kind: kindBatch, Seq: 3, Rows: 2, X: floatBytes(make([]float64, 300)), Labels: []int{1, 0}}
-	both := framesOf(f, "fz", 1200, big, &message{Kind: kindStop})
+	both := framesOf(f, "fz", 1140, big, &message{Kind: kindStop})
 	frames := append(both[0], both[1]...)
 	for _, fr := range frames {
 		f.Add(fr, fr)
@@ -43,7 +52,7 @@ func FuzzAssemble(f *testing.F) {
 	f.Add(frames[len(frames)-1], frames[0])
 	f.Add([]byte("PCNL"), []byte{})
 	f.Fuzz(func(t *testing.T, a, b []byte) {
-		r := newReceiver("fz", 1, "x", testKey, unlimited, nil)
+		r := testReceiver(t, "fz", 1)
 		for _, fr := range [][]byte{a, b} {
 			m, err := r.feed(fr)
 			if err != nil && m != nil {
@@ -53,15 +62,16 @@ func FuzzAssemble(f *testing.F) {
 	})
 }
 
-// TestReceiverRejects: a command or report that is chunked is assembled; one of another
-// run, stale, reordered or undecodable is an error naming what is wrong. (Every bound
-// of the framing is natslink's TestMessageReaderRejects.)
+// TestReceiverRejects: a command or report that is chunked is assembled; a frame that
+// fails the run key's MAC (foreign, altered) or repeats a message (stale, replayed) is
+// dropped and counted; one of another run or out of order is an error naming what is
+// wrong. (Every bound of the framing is natslink's TestMessageReaderRejects.)
 func TestReceiverRejects(t *testing.T) {
 	m := &message{Kind: kindReport, Seq: 9, Fault: "a fault", X: floatBytes(make([]float64, 300))}
-	both := framesOf(t, "r1", 1200, m, &message{Kind: kindStop})
+	both := framesOf(t, "r1", 1140, m, &message{Kind: kindStop})
 	frames, stop := both[0], both[1]
 	require.Greater(t, len(frames), 2, "the test needs a chunked message")
-	r := newReceiver("r1", 1, "x", testKey, unlimited, nil)
+	r := testReceiver(t, "r1", 1)
 	for i, fr := range append(frames, stop...) {
 		got, err := r.feed(fr)
 		require.NoError(t, err)
@@ -87,17 +97,17 @@ func TestReceiverRejects(t *testing.T) {
 		want, dropped string
 	}{
 		{"foreign", [][]byte{[]byte("hello")}, "", "malformed"},
-		{"other run", [][]byte{framesOf(t, "r2", 1200, m)[0][0]}, "frame of another run", ""},
+		{"other run", [][]byte{framesOf(t, "r2", 1140, m)[0][0]}, "frame of another run", ""},
 		{"reordered chunks", [][]byte{frames[0], frames[2]}, "chunk 2 of", ""},
 		{"chunk without first", [][]byte{frames[1]}, "without its first chunk", ""},
 		{"stale message", append(append(append([][]byte(nil), frames...), stop...), frames...), "", "replay"},
 		{"reordered messages", append(append([][]byte(nil), stop...), frames[0]), "", "replay"},
-		{"undecodable", [][]byte{garbage}, "", "mac"},
+		{"altered", [][]byte{garbage}, "", "mac"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rej := natslink.NewRejects(nil)
-			r := newReceiver("r1", 1, "x", testKey, unlimited, rej)
-			var err error
+			rejects := natslink.NewRejects(nil)
+			r, err := newReceiver("r1", 1, "x", testKey, unlimited, rejects)
+			require.NoError(t, err)
 			for _, fr := range tc.frames {
 				if _, err = r.feed(fr); err != nil {
 					break
@@ -108,8 +118,8 @@ func TestReceiverRejects(t *testing.T) {
 				return
 			}
 			require.NoError(t, err, "a frame that is not genuine, or a repeat, is dropped, not an error")
-			counts := rej.Counts()
-			require.NotEmpty(t, counts)
+			counts := rejects.Counts()
+			require.NotEmpty(t, counts, "dropped and counted")
 			require.Equal(t, tc.dropped, counts[0].Reason)
 		})
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/pcnet/pcnet/channels/natslink"
+	"github.com/pcnet/pcnet/cluster/natsconn"
 )
 
 // delivery is one assembled message (or why it could not be) from the worker at index
@@ -43,14 +44,31 @@ const maxSenders = 4
 // done is closed. The subscription has no pending limit: a large setup arrives in many
 // chunks while the receiver may be busy; in.limit bounds what it assembles.
 func subscribeMessages(nc *nats.Conn, in inbox, out chan<- delivery, done <-chan struct{}) (*nats.Subscription, error) {
+	// One count of dropped frames for every reader of the subject: readers come and go
+	// with the coordinators a stranger names, the count stays one.
+	frames := in.rej.counter(in.kind)
+	newReader := func() *receiver {
+		r, err := newReceiver(in.run, in.lo, in.subject, in.key, in.limit, frames)
+		if err != nil {
+			// Only the options can be wrong, and they were checked below: never.
+			return nil
+		}
+		return r
+	}
+	if _, err := newReceiver(in.run, in.lo, in.subject, in.key, in.limit, frames); err != nil {
+		return nil, err
+	}
 	readers := map[string]*receiver{}
 	reader := func(msg *nats.Msg) *receiver {
 		if in.bound == nil {
 			if r := readers[""]; r != nil {
 				return r
 			}
-			readers[""] = newReceiver(in.run, in.lo, in.subject, in.key, in.limit, in.rej.frameRejects())
-			return readers[""]
+			r := newReader()
+			if r != nil {
+				readers[""] = r
+			}
+			return r
 		}
 		id := msg.Header.Get(fromHeader)
 		if b := in.bound(); !b.isZero() {
@@ -72,8 +90,11 @@ func subscribeMessages(nc *nats.Conn, in inbox, out chan<- delivery, done <-chan
 			in.rej.add(in.kind, reasonForeign)
 			return nil
 		}
-		readers[id] = newReceiver(in.run, in.lo, in.subject, in.key, in.limit, in.rej.frameRejects())
-		return readers[id]
+		r := newReader()
+		if r != nil {
+			readers[id] = r
+		}
+		return r
 	}
 	sub, err := nc.Subscribe(in.subject, func(msg *nats.Msg) {
 		r := reader(msg)
@@ -175,11 +196,8 @@ func beat(nc *nats.Conn, key []byte, subject string, interval time.Duration, don
 func connLost(nc *nats.Conn) (<-chan string, func()) {
 	out := make(chan string, 1) // WatchConn reports once
 	stop := natslink.WatchConn(nc, func(url string, s nats.Status) {
-		if url == "" {
-			out <- fmt.Sprintf("the connection to the NATS server is %v", s)
-			return
-		}
-		out <- fmt.Sprintf("lost the connection to the NATS server %s (%v)", url, s)
+		// A hung server is named as the server, not blamed on a silent peer.
+		out <- natsconn.Lost(nc, url, s).Error()
 	})
 	return out, stop
 }

@@ -7,10 +7,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"github.com/pcnet/pcnet/channels/natslink"
 	"sort"
 	"sync"
 
+	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/cluster/natsconn"
 )
 
@@ -134,20 +134,28 @@ type Rejected struct {
 // that natslink's readers drop (a bad MAC, a replay, ...) are counted in frames, whose
 // cumulative counts take turns into the same since-the-last-take form.
 type rejections struct {
-	mu     sync.Mutex
-	n      map[[2]string]uint64
-	frames *natslink.Rejects
-	taken  map[[2]string]uint64 // frames' counts already taken
+	mu sync.Mutex
+	n  map[[2]string]uint64
+	// frames are natslink's counts of the frames its readers and links dropped (a MAC
+	// that fails, a replay), folded into n by take.
+	frames []*frameRejects
 }
 
-// frameRejects returns the count that natslink's readers and links add to.
-func (r *rejections) frameRejects() *natslink.Rejects {
+// frameRejects is one natslink count and what take has already folded of it.
+type frameRejects struct {
+	kind string // the kind its drops count as; "": natslink's own (data, credit, message)
+	r    *natslink.Rejects
+	seen map[[2]string]uint64
+}
+
+// counter returns a natslink count whose dropped frames r counts as kind ("": as
+// natslink names them).
+func (r *rejections) counter(kind string) *natslink.Rejects {
+	f := &frameRejects{kind: kind, r: natslink.NewRejects(nil), seen: map[[2]string]uint64{}}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.frames == nil {
-		r.frames = natslink.NewRejects(nil) // warnings are the coordinator's, from the counts
-	}
-	return r.frames
+	r.frames = append(r.frames, f)
+	return f.r
 }
 
 func (r *rejections) add(kind, reason string) { r.addN(kind, reason, 1) }
@@ -168,18 +176,19 @@ func (r *rejections) addN(kind, reason string, n uint64) {
 func (r *rejections) take() []Rejected {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.frames != nil {
-		if r.taken == nil {
-			r.taken = map[[2]string]uint64{}
-		}
-		for _, c := range r.frames.Counts() {
+	for _, f := range r.frames {
+		for _, c := range f.r.Counts() {
+			kind := f.kind
+			if kind == "" {
+				kind = c.Kind
+			}
 			k := [2]string{c.Kind, c.Reason}
-			if d := c.Count - r.taken[k]; d > 0 {
+			if d := c.Count - f.seen[k]; d > 0 {
 				if r.n == nil {
 					r.n = map[[2]string]uint64{}
 				}
-				r.n[k] += d
-				r.taken[k] = c.Count
+				r.n[[2]string{kind, c.Reason}] += d
+				f.seen[k] = c.Count
 			}
 		}
 	}

@@ -107,6 +107,13 @@ func Start(ctx context.Context, o StartOptions, layers []*layer.Dense, cfg pcnet
 	}
 	coord, err := NewCoordinator(ctx, co, layers, cfg)
 	if err != nil {
+		if c.conn != nil {
+			if refused := natsconn.Refused(c.conn); refused != nil {
+				// A subject the server refused this user closed the connection: whatever
+				// failed on it first, this is the cause.
+				err = fmt.Errorf("cluster: run %s: %w", o.Run, refused)
+			}
+		}
 		return nil, errors.Join(err, c.closeTransport())
 	}
 	c.Coordinator = coord

@@ -274,18 +274,19 @@ type receiver struct {
 	limit func() int64 // bytes of an assembled message, as the receiver knows them now
 }
 
-// newReceiver reads run's messages on subject, the subject of node lo, of at most limit
-// bytes. natslink's reader checks every frame's MAC under key (dropping and counting in
-// frames what fails) and bounds a message by natslink.MaxMessage before it allocates;
-// limit, what the subject carries now, is checked on the assembled message.
-func newReceiver(run string, lo int, subject string, key []byte, limit func() int64, frames *natslink.Rejects) *receiver {
-	r, err := natslink.NewMessageReader(run, lo, natslink.MessageOptions{Subject: subject, Key: key, MaxMessage: natslink.MaxMessage, Rejects: frames})
+// newReceiver reads run's messages on subject, that of node lo, authenticated under key
+// (frames without its MAC, or replayed, are dropped and counted in rejects), of at most
+// limit bytes: checked here on the assembled message, since the limit changes with the
+// setup; natslink's bound on a message stops one beyond natslink.MaxMessage at its first
+// chunk.
+func newReceiver(run string, lo int, subject string, key []byte, limit func() int64, rejects *natslink.Rejects) (*receiver, error) {
+	r, err := natslink.NewMessageReader(run, lo, natslink.MessageOptions{Subject: subject, Key: key, MaxMessage: natslink.MaxMessage, Rejects: rejects})
 	if err != nil {
 		// Only options can be wrong here, and Start, Serve and NewCoordinator checked
 		// the key's size before any subscription: a broken invariant, not bad input.
 		panic(fmt.Sprintf("cluster: a message reader on %s: %v", subject, err))
 	}
-	return &receiver{r: r, limit: limit}
+	return &receiver{r: r, limit: limit}, nil
 }
 
 // feed takes one frame; it returns the message when its last chunk has arrived.

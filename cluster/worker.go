@@ -75,6 +75,8 @@ type worker struct {
 	xs   map[int]*mat.Dense // node 0's batch by batch size
 	net  *spec.Run          // the last setup's network
 	rej  rejections         // the messages dropped since the last report
+	// linkRejects counts the links' dropped frames, one count across setups (w.rej's).
+	linkRejects *natslink.Rejects
 	// coord is the coordinator that set the worker up (zero before): the commands of any
 	// other are dropped. limit bounds a command: MaxSetup, then what the setup implies.
 	coord atomic.Pointer[coordID]
@@ -103,6 +105,7 @@ func Serve(ctx context.Context, o WorkerOptions) error {
 		return err
 	}
 	w := &worker{o: o, out: newSender(o.Conn, o.Run, o.Key), xs: map[int]*mat.Dense{}}
+	w.linkRejects = w.rej.counter("")
 	w.limit.Store(o.MaxSetup)
 	err := w.serve(ctx)
 	if err != nil {
@@ -356,7 +359,7 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 		return fmt.Errorf("setup: links: cluster: %w", err)
 	}
 	var err error
-	w.tr, err = natslink.New(w.o.Conn, natslink.Options{Run: m.LinkRun, Lo: lo, Hi: hi, Delay: m.Delay, Key: w.o.Key, Rejects: w.rej.frameRejects()})
+	w.tr, err = natslink.New(w.o.Conn, natslink.Options{Run: m.LinkRun, Lo: lo, Hi: hi, Delay: m.Delay, Key: w.o.Key, Rejects: w.linkRejects})
 	if err != nil {
 		return err
 	}

@@ -142,7 +142,7 @@ func TestLinkTrafficFromWorkers(t *testing.T) {
 					wire += s.GetCounter().GetValue()
 				}
 				require.Equal(t, messages, float64(count), "%v: a latency per message", dir)
-				require.Equal(t, (72+40)*messages+payload, wire, "%v: a 72-byte header and a 40-byte MAC trailer per message, and the payload", dir)
+				require.Equal(t, (72+40)*messages+payload, wire, "%v: a 72-byte header and a 40-byte trailer (the run key's MAC) per message, and the payload", dir)
 			}
 		})
 	}

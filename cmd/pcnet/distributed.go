@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/cluster"
 	"github.com/pcnet/pcnet/cluster/natsconn"
 	"github.com/pcnet/pcnet/layer"
@@ -33,7 +35,7 @@ type natsFlags struct {
 }
 
 func (n *natsFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&n.url, "nats", "", "`URL` of a NATS server or cluster (nats://host:4222, tls://..., or a comma list)")
+	fs.StringVar(&n.url, "nats", "", "`URL` of a NATS server or cluster (nats://host:4222, tls://..., or a comma list; no user:password@: use -nats-user and -nats-password-file)")
 	fs.StringVar(&n.tokenFile, "nats-token-file", "", "`file` holding the NATS token")
 	fs.StringVar(&n.tokenEnv, "nats-token-env", "", "environment `variable` holding the NATS token")
 	fs.StringVar(&n.user, "nats-user", "", "NATS `user` (with -nats-password-file or -nats-password-env)")
@@ -46,21 +48,51 @@ func (n *natsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.keyFile, "nats-key", "", "TLS: client key `file` (with -nats-cert)")
 	fs.StringVar(&n.runKeyFile, "run-key-file", "", "`file` holding the run key (64 hex digits), the same for the coordinator and every worker of the run; -workers makes its own")
 	fs.StringVar(&n.runKeyEnv, "run-key-env", "", "environment `variable` holding the run key (64 hex digits)")
-	fs.DurationVar(&n.timeout, "timeout", cluster.DefaultTimeout, "a worker or coordinator silent this long counts as gone and stops the run")
+	fs.DurationVar(&n.timeout, "timeout", cluster.DefaultTimeout, "a worker or coordinator silent this long counts as gone and stops the run (at least 10ms; a NATS server that answers no ping for half of it counts as hung)")
 	fs.DurationVar(&n.joinTimeout, "join-timeout", cluster.DefaultJoinTimeout, "how long to wait for the workers to join (coordinator) or for the setup (worker)")
 }
 
+// minTimeout is the least -timeout: heartbeats go out every timeout/5 and the
+// watchdogs look every timeout/10, which below 1 ms is no period at all.
+const minTimeout = 10 * time.Millisecond
+
+// check finds what is wrong with the flags before anything connects. Its lines never
+// repeat the -nats URL, which may hold a password.
 func (n *natsFlags) check() error {
 	switch {
-	case n.timeout <= 0:
-		return usagef("-timeout: must be > 0, got %v", n.timeout)
+	case n.timeout < minTimeout:
+		return usagef("-timeout: must be at least %v, got %v", minTimeout, n.timeout)
 	case n.joinTimeout <= 0:
 		return usagef("-join-timeout: must be > 0, got %v", n.joinTimeout)
+	case n.certFile != "" && n.keyFile == "":
+		return usagef("-nats-cert needs -nats-key (the client certificate's key)")
+	case n.keyFile != "" && n.certFile == "":
+		return usagef("-nats-key needs -nats-cert (the client certificate)")
+	}
+	if n.url == "" {
+		return nil
+	}
+	if err := natsconn.CheckURL(n.url); err != nil {
+		if errors.Is(err, natsconn.ErrURLUserInfo) {
+			return usagef("-nats: the URL holds user information (user:password@ or token@), which would be printed and seen in process lists; give the user with -nats-user and the password with -nats-password-file (or -nats-password-env)")
+		}
+		return usagef("-nats: %s", strings.TrimPrefix(err.Error(), "natsconn: "))
 	}
 	return nil
 }
 
-func (n *natsFlags) clientOptions(name string) natsconn.ClientOptions {
+// checkRun checks a -run ID as the coordinator and the workers will.
+func checkRun(run string) error {
+	if err := natslink.CheckRun(run, cluster.MaxRunID); err != nil {
+		return usagef("-run: %v", err)
+	}
+	return nil
+}
+
+// clientOptions are the dial options of a process of run; the run's request inboxes are
+// under its subjects, so that a server that confines its users to pcnet.<run>.> lets
+// them through (docs/nats-run-permissions.conf).
+func (n *natsFlags) clientOptions(name, run string) natsconn.ClientOptions {
 	return natsconn.ClientOptions{
 		URL: n.url, Name: name,
 		Token:        natsconn.Secret{File: n.tokenFile, Env: n.tokenEnv},
@@ -68,6 +100,10 @@ func (n *natsFlags) clientOptions(name string) natsconn.ClientOptions {
 		Password:     natsconn.Secret{File: n.passwordFile, Env: n.passwordEnv},
 		NKeySeedFile: n.nkey, CredsFile: n.creds,
 		CAFile: n.caFile, CertFile: n.certFile, KeyFile: n.keyFile,
+		// Half the timeout: a hung server is named before its silence makes a peer's
+		// heartbeat run out.
+		HungAfter:   n.timeout / 2,
+		InboxPrefix: "pcnet." + run + ".inbox",
 	}
 }
 
@@ -76,10 +112,10 @@ func (n *natsFlags) key() ([]byte, error) {
 	return cluster.LoadKey(natsconn.Secret{File: n.runKeyFile, Env: n.runKeyEnv})
 }
 
-func (n *natsFlags) dial(ctx context.Context, name string) (*nats.Conn, error) {
+func (n *natsFlags) dial(ctx context.Context, name, run string) (*nats.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.joinTimeout)
 	defer cancel()
-	return natsconn.Dial(ctx, n.clientOptions(name))
+	return natsconn.Dial(ctx, n.clientOptions(name, run))
 }
 
 type workerFlags struct {
@@ -122,6 +158,9 @@ func runWorker(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err := f.nats.check(); err != nil {
 		return err
 	}
+	if err := checkRun(f.run); err != nil {
+		return err
+	}
 	r, err := cluster.ParseRange(f.nodes)
 	if err != nil {
 		return usagef("-nodes: %v", err)
@@ -133,12 +172,17 @@ func runWorker(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	nc, err := f.nats.dial(ctx, fmt.Sprintf("pcnet worker %v of run %s", r, f.run))
+	nc, err := f.nats.dial(ctx, fmt.Sprintf("pcnet worker %v of run %s", r, f.run), f.run)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	return cluster.Serve(ctx, cluster.WorkerOptions{Conn: nc, Key: key, Run: f.run, Nodes: r, Name: f.name, Timeout: f.nats.timeout, JoinTimeout: f.nats.joinTimeout})
+	err = cluster.Serve(ctx, cluster.WorkerOptions{Conn: nc, Key: key, Run: f.run, Nodes: r, Name: f.name, Timeout: f.nats.timeout, JoinTimeout: f.nats.joinTimeout})
+	if refused := natsconn.Refused(nc); err != nil && refused != nil {
+		// Whatever failed first (a publish on the closed connection), the cause is this.
+		return fmt.Errorf("cluster: worker of %v, run %s: %w", r, f.run, refused)
+	}
+	return err
 }
 
 // clusterFlags are train's and compare's flags for running the nodes in workers.
@@ -162,6 +206,9 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 func (c *clusterFlags) distributed() bool { return c.workers > 0 || c.nats.url != "" }
 
 func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) error {
+	if c.workers < 0 {
+		return usagef("-workers: must be >= 0, got %d", c.workers)
+	}
 	if !c.distributed() {
 		if c.placement != "" || c.run != "" || c.linkDelay != 0 {
 			return usagef("-placement, -run and -link-delay need -workers or -nats")
@@ -172,8 +219,6 @@ func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) err
 		return usagef("-workers and -nats run predictive-coding variants; bp runs in one process")
 	}
 	switch {
-	case c.workers < 0:
-		return usagef("-workers: must be >= 0, got %d", c.workers)
 	case c.workers > 0 && c.nats.url != "":
 		return usagef("-workers starts its own server and workers; -nats uses workers started elsewhere: give one")
 	case c.workers > h+2:
@@ -192,6 +237,9 @@ func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) err
 	if c.nats.url != "" {
 		if _, err := cluster.ParsePlacement(c.placement, h+2); err != nil {
 			return usagef("-placement: %v", err)
+		}
+		if err := checkRun(c.run); err != nil {
+			return err
 		}
 		if c.nats.runKeyFile == "" && c.nats.runKeyEnv == "" {
 			return usagef("-nats needs the run key its workers were given: -run-key-file or -run-key-env")
@@ -237,7 +285,7 @@ func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcn
 		if o.Key, err = c.nats.key(); err != nil {
 			return nil, err
 		}
-		o.Dial, o.Run, o.Placement = c.nats.clientOptions("pcnet coordinator of run "+c.run), c.run, ranges
+		o.Dial, o.Run, o.Placement = c.nats.clientOptions("pcnet coordinator of run "+c.run, c.run), c.run, ranges
 	}
 	cl, err := cluster.Start(ctx, o, layers, cfg)
 	if err != nil {
