@@ -2,23 +2,55 @@ package train
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
 )
 
-// batchDeadline bounds every batch a PC learner runs in these tests. Run steps a learner
-// under context.WithoutCancel (a step is not cancelled from outside, see the package
-// docs), so a deadlocked batch would otherwise hang its test until go test's timeout; a
-// batch of the tests' networks takes milliseconds.
+// batchDeadline bounds every batch a test runs. A batch of the tests' networks takes
+// milliseconds, and well under a second under the race detector on a loaded machine; a
+// deadlocked one (a node waiting for a message nobody sends) then fails its test in
+// seconds with the engine's error, naming the waiting node, instead of running into go
+// test's timeout.
 const batchDeadline = 10 * time.Second
 
-// deadlinePC is a PC learner whose every Step runs under batchDeadline. It embeds *PC,
-// so it reports its updates (UpdateReporter) as the PC does.
-type deadlinePC struct{ *PC }
+// deadlocked names the first test that failed with a batch past its deadline. Once one
+// batch deadlocked, every later one most likely does too, and 10 s each would add up
+// past go test's -timeout; so batchCtx fails the later tests at once, pointing at the
+// first.
+var deadlocked atomic.Pointer[string]
 
-func (d deadlinePC) Step(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, batchDeadline)
-	defer cancel()
-	return d.PC.Step(ctx, x, labels)
+// batchCtx returns the context for one batch of a test: cancelled after batchDeadline,
+// and when the test ends. It is the pcnet package's helper of the same name.
+func batchCtx(t testing.TB) context.Context {
+	t.Helper()
+	if first := deadlocked.Load(); first != nil {
+		t.Fatalf("not run: a batch of %s ran past its %v deadline (a deadlock); see that test's failure", *first, batchDeadline)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), batchDeadline)
+	t.Cleanup(func() {
+		if t.Failed() && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			name := t.Name()
+			deadlocked.CompareAndSwap(nil, &name)
+		}
+		cancel()
+	})
+	return ctx
+}
+
+// deadlinePC is a PC learner whose every Step runs under a batchCtx of its test. Run
+// steps a learner under context.WithoutCancel (a step is not cancelled from outside,
+// see the package docs), so the context Run is given cannot bound a batch. It embeds
+// *PC, so it reports its updates (UpdateReporter) as the PC does. Steps run on the
+// test's goroutine, as batchCtx needs.
+type deadlinePC struct {
+	*PC
+	t testing.TB
+}
+
+func (d deadlinePC) Step(_ context.Context, x *mat.Dense, labels []int) (float64, error) {
+	return d.PC.Step(batchCtx(d.t), x, labels)
 }

@@ -33,7 +33,7 @@ func TestNewLearnsAsTheRunSays(t *testing.T) {
 		require.NoError(t, err)
 		_, isPC := l.(*PC)
 		require.Equal(t, a.IsPC(), isPC)
-		_, err = l.Step(context.Background(), x, labels)
+		_, err = l.Step(batchCtx(t), x, labels)
 		require.NoError(t, err)
 		weights[a] = l.Layers()
 		require.NoError(t, l.Close())
@@ -68,7 +68,7 @@ func TestUpdatesOnABatch(t *testing.T) {
 	}
 	r := spec.Default()
 	r.Sizes, r.PC.Steps, r.Batch = []int{6, 5, 5, 4}, 2, 8
-	pc, err := InferUpdates(context.Background(), layers, r.PCConfig(nil), x, d.Labels)
+	pc, err := InferUpdates(batchCtx(t), layers, r.PCConfig(nil), x, d.Labels)
 	require.NoError(t, err)
 	c := Compare(pc, updates)
 	require.InDelta(t, 1, c.All.Cosine, 1e-12)

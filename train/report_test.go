@@ -2,7 +2,6 @@ package train
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"math"
 	"testing"
@@ -25,7 +24,7 @@ func TestMeasureUpdates(t *testing.T) {
 	layers, err := base.InitialLayers()
 	require.NoError(t, err)
 	var rep UpdateReport
-	require.NoError(t, MeasureUpdates(context.Background(), &rep, []*spec.Run{&fpa, &pc}, layers, d.Rows(0, d.Len(), nil), d.Labels, nil))
+	require.NoError(t, MeasureUpdates(batchCtx(t), &rep, []*spec.Run{&fpa, &pc}, layers, d.Rows(0, d.Len(), nil), d.Labels, nil))
 	require.Len(t, rep.Variants, 2)
 	for _, tc := range []struct {
 		v              *VariantReport

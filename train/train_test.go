@@ -60,7 +60,7 @@ func TestFixedPredictionTrainsLikeBackprop(t *testing.T) {
 	require.NoError(t, err)
 	defer pc.Close()
 	var epochs []EpochInfo
-	_, err = Run(context.Background(), deadlinePC{pc}, data, opts, Position{}, Hooks{Epoch: func(e EpochInfo) error { epochs = append(epochs, e); return nil }})
+	_, err = Run(context.Background(), deadlinePC{pc, t}, data, opts, Position{}, Hooks{Epoch: func(e EpochInfo) error { epochs = append(epochs, e); return nil }})
 	require.NoError(t, err)
 	require.Len(t, epochs, 1)
 	require.Equal(t, 10, epochs[0].Compared)
@@ -81,20 +81,20 @@ func TestInterruptedRunResumesExactly(t *testing.T) {
 		return pc
 	}
 	straight := newPC()
-	end, err := Run(context.Background(), deadlinePC{straight}, data, opts, Position{}, Hooks{})
+	end, err := Run(context.Background(), deadlinePC{straight, t}, data, opts, Position{}, Hooks{})
 	require.NoError(t, err)
 	require.Equal(t, Position{Epoch: 3, Samples: 3 * 640}, end)
 
 	stopped := newPC()
 	ctx, cancel := context.WithCancel(context.Background())
-	pos, err := Run(ctx, deadlinePC{stopped}, data, opts, Position{}, Hooks{Batch: func(b BatchInfo) {
+	pos, err := Run(ctx, deadlinePC{stopped, t}, data, opts, Position{}, Hooks{Batch: func(b BatchInfo) {
 		if b.Next.Epoch == 1 && b.Next.Batch == 7 {
 			cancel()
 		}
 	}})
 	require.ErrorIs(t, err, context.Canceled)
 	require.Equal(t, Position{Epoch: 1, Batch: 7, Samples: 640 + 7*32}, pos)
-	end, err = Run(context.Background(), deadlinePC{stopped}, data, opts, pos, Hooks{})
+	end, err = Run(context.Background(), deadlinePC{stopped, t}, data, opts, pos, Hooks{})
 	require.NoError(t, err)
 	require.Equal(t, Position{Epoch: 3, Samples: 3 * 640}, end)
 	for l := range straight.Layers() {

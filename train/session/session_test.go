@@ -78,7 +78,7 @@ func TestSessionTrainSavesEveryEpochAndReportsIt(t *testing.T) {
 			require.NoError(t, err)
 			var saved saves
 			var epochs []EpochSummary
-			s := &Session{Run: &r, Learner: learner, Metrics: m, Saver: &saved, CosineEvery: 1,
+			s := &Session{Run: &r, Learner: withDeadline(t, learner), Metrics: m, Saver: &saved, CosineEvery: 1,
 				OnEpoch: func(e EpochSummary) { epochs = append(epochs, e) }}
 			res, err := s.Train(context.Background(), data, train.Position{})
 			require.NoError(t, err)
