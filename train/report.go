@@ -126,9 +126,11 @@ func MeasureUpdates(ctx context.Context, rep *UpdateReport, runs []*spec.Run, la
 		rec := &pcnet.Recorder{} // the energy trace, from either path
 		updates, err := infer(ctx, r, layers, x, labels, rec)
 		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("%s: %w", r.Algorithm, context.Cause(ctx))
+			if cause := context.Cause(ctx); ctx.Err() != nil && cause != ctx.Err() {
+				// An interrupt's cause (the signal) is what the user needs to read.
+				return fmt.Errorf("%s: %w", r.Algorithm, cause)
 			}
+			// The engine's own error, which names the node that was waiting.
 			return fmt.Errorf("%s: %w", r.Algorithm, err)
 		}
 		vr := &VariantReport{Variant: r.Algorithm.String(), Steps: r.PC.Steps, Gamma: r.PC.Gamma, K: r.PC.K, Updates: updates}
