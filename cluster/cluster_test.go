@@ -35,13 +35,6 @@ var testKey = bytes.Repeat([]byte{7}, KeySize)
 // unlimited is a receiver's limit that bounds nothing.
 func unlimited() int64 { return 1 << 40 }
 
-// testCtx bounds a test's batches, so that a deadlock fails in seconds.
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // recorder keeps every statistic an Observer is given, clocks left out, as lines.
 type recorder struct {
 	pcnet.Recorder
@@ -187,7 +180,7 @@ func inProcess(t *testing.T, f *fixture, cfg pcnet.Config) outcome {
 	defer net.Close()
 	var out outcome
 	for _, b := range f.batches {
-		loss, err := net.Learn(testCtx(t), b.x, b.labels)
+		loss, err := net.Learn(batchCtx(t), b.x, b.labels)
 		require.NoError(t, err)
 		out.losses = append(out.losses, math.Float64bits(loss))
 	}
@@ -257,7 +250,7 @@ func (c *testCluster) wait(t *testing.T, i int, within time.Duration) error {
 func (c *testCluster) coordinator(t *testing.T, f *fixture, cfg pcnet.Config, timeout time.Duration) (*Coordinator, *nats.Conn) {
 	t.Helper()
 	nc := dial(t, c.srv, "coordinator")
-	co, err := NewCoordinator(context.Background(), Options{Conn: nc, Key: testKey, Run: c.run, Workers: c.ranges, Timeout: timeout, JoinTimeout: 20 * time.Second}, layer.CloneAll(f.layers), cfg)
+	co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: c.run, Workers: c.ranges, Timeout: timeout, JoinTimeout: 20 * time.Second}, layer.CloneAll(f.layers), cfg)
 	require.NoError(t, err)
 	return co, nc
 }
@@ -286,11 +279,11 @@ func TestWorkersEqualOneProcessBitForBit(t *testing.T) {
 				defer nc.Close()
 				var got outcome
 				for _, b := range f.batches {
-					loss, err := co.Step(testCtx(t), b.x, b.labels)
+					loss, err := co.Step(batchCtx(t), b.x, b.labels)
 					require.NoError(t, err)
 					got.losses = append(got.losses, math.Float64bits(loss))
 				}
-				require.NoError(t, co.Sync(testCtx(t)))
+				require.NoError(t, co.Sync(batchCtx(t)))
 				got.params, got.obs = stateOf(co.Layers(), co.Optimizers()), obs.lines
 				require.NoError(t, co.Close())
 				for i := range ranges {
@@ -315,11 +308,11 @@ func TestResumeWithFreshWorkers(t *testing.T) {
 	co, nc := c.coordinator(t, f, cfg, 2*time.Second)
 	var losses []uint64
 	for _, b := range f.batches[:2] {
-		loss, err := co.Step(testCtx(t), b.x, b.labels)
+		loss, err := co.Step(batchCtx(t), b.x, b.labels)
 		require.NoError(t, err)
 		losses = append(losses, math.Float64bits(loss))
 	}
-	require.NoError(t, co.Sync(testCtx(t)))
+	require.NoError(t, co.Sync(batchCtx(t)))
 	saved := layer.CloneAll(co.Layers())
 	var savedOpt [][2]optSnapshot
 	for _, o := range co.Optimizers() {
@@ -331,7 +324,7 @@ func TestResumeWithFreshWorkers(t *testing.T) {
 	c2 := startCluster(t, "second", ranges, 2*time.Second)
 	nc2 := dial(t, c2.srv, "coordinator")
 	defer nc2.Close()
-	co2, err := NewCoordinator(context.Background(), Options{Conn: nc2, Key: testKey, Run: "second", Workers: ranges, Timeout: 2 * time.Second}, saved, cfg)
+	co2, err := NewCoordinator(batchCtx(t), Options{Conn: nc2, Key: testKey, Run: "second", Workers: ranges, Timeout: 2 * time.Second}, saved, cfg)
 	require.NoError(t, err)
 	defer co2.Close()
 	for l, o := range co2.Optimizers() {
@@ -340,11 +333,11 @@ func TestResumeWithFreshWorkers(t *testing.T) {
 		}
 	}
 	for _, b := range f.batches[2:] {
-		loss, err := co2.Step(testCtx(t), b.x, b.labels)
+		loss, err := co2.Step(batchCtx(t), b.x, b.labels)
 		require.NoError(t, err)
 		losses = append(losses, math.Float64bits(loss))
 	}
-	require.NoError(t, co2.Sync(testCtx(t)))
+	require.NoError(t, co2.Sync(batchCtx(t)))
 	require.Equal(t, want.losses, losses)
 	requireSame(t, outcome{losses: want.losses, params: want.params}, outcome{losses: losses, params: stateOf(co2.Layers(), co2.Optimizers())})
 }
@@ -367,16 +360,16 @@ func TestWorkerGoneStopsTheCoordinator(t *testing.T) {
 	ranges := []Range{{0, 1}, {2, 3}}
 	c := startCluster(t, "gone", ranges, timeout)
 	co, nc := c.coordinator(t, f, cfg, timeout)
-	_, err := co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
+	_, err := co.Step(batchCtx(t), f.batches[0].x, f.batches[0].labels)
 	require.NoError(t, err)
 
 	c.conns[1].Close() // the worker of nodes 2-3 is gone
 	start := time.Now()
-	_, err = co.Step(testCtx(t), f.batches[1].x, f.batches[1].labels)
+	_, err = co.Step(batchCtx(t), f.batches[1].x, f.batches[1].labels)
 	require.ErrorContains(t, err, "the worker of nodes 2-3 (pid")
 	require.ErrorContains(t, err, "sent no heartbeat")
 	require.Less(t, time.Since(start), 3*timeout)
-	_, err = co.Step(testCtx(t), f.batches[1].x, f.batches[1].labels)
+	_, err = co.Step(batchCtx(t), f.batches[1].x, f.batches[1].labels)
 	require.ErrorContains(t, err, "nodes 2-3", "the coordinator stays stopped")
 
 	// The coordinator's process dies without a word: the first worker, stuck in the
@@ -398,10 +391,10 @@ func TestServerGoneIsAClearError(t *testing.T) {
 	c := startCluster(t, "server", ranges, 2*time.Second)
 	co, nc := c.coordinator(t, f, cfg, 2*time.Second)
 	defer nc.Close()
-	_, err := co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
+	_, err := co.Step(batchCtx(t), f.batches[0].x, f.batches[0].labels)
 	require.NoError(t, err)
 	c.srv.Shutdown()
-	_, err = co.Step(testCtx(t), f.batches[1].x, f.batches[1].labels)
+	_, err = co.Step(batchCtx(t), f.batches[1].x, f.batches[1].labels)
 	require.ErrorContains(t, err, "lost the connection to the NATS server")
 	for i := range ranges {
 		require.ErrorContains(t, c.wait(t, i, 5*time.Second), "lost the connection to the NATS server")
@@ -437,7 +430,7 @@ func TestInferAndUpdatesPerVariant(t *testing.T) {
 		cfg := pcnet.Config{Variant: v, Steps: h, Gamma: 1, MaxBatch: 8}
 		net, err := pcnet.New(context.Background(), layer.CloneAll(f.layers), cfg)
 		require.NoError(t, err)
-		wantLoss, err := net.Infer(testCtx(t), b.x, b.labels)
+		wantLoss, err := net.Infer(batchCtx(t), b.x, b.labels)
 		require.NoError(t, err)
 		want := net.Updates()
 		if co == nil {
@@ -448,10 +441,10 @@ func TestInferAndUpdatesPerVariant(t *testing.T) {
 		} else {
 			require.NoError(t, co.Configure(layer.CloneAll(f.layers), cfg))
 		}
-		loss, err := co.Infer(testCtx(t), b.x, b.labels)
+		loss, err := co.Infer(batchCtx(t), b.x, b.labels)
 		require.NoError(t, err)
 		require.Equal(t, math.Float64bits(wantLoss), math.Float64bits(loss), "%v loss", v)
-		got, err := co.Updates(testCtx(t))
+		got, err := co.Updates(batchCtx(t))
 		require.NoError(t, err)
 		require.Len(t, got, len(want))
 		for l := range want {
@@ -490,20 +483,26 @@ func TestTwoRunsOnOneServer(t *testing.T) {
 		}
 		nc := dial(t, srv, run+" coordinator")
 		defer nc.Close()
-		co, err := NewCoordinator(context.Background(), Options{Conn: nc, Key: testKey, Run: run, Workers: ranges, Timeout: 2 * time.Second}, layer.CloneAll(f.layers), cfg)
+		co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: run, Workers: ranges, Timeout: 2 * time.Second}, layer.CloneAll(f.layers), cfg)
 		require.NoError(t, err)
+		// One context per batch and one for the Sync, made here, not in the goroutine:
+		// batchCtx may fail the test.
+		ctxs := make([]context.Context, len(f.batches)+1)
+		for i := range ctxs {
+			ctxs[i] = batchCtx(t)
+		}
 		wg.Go(func() {
 			defer co.Close()
 			var got outcome
-			for _, b := range f.batches {
-				loss, err := co.Step(testCtx(t), b.x, b.labels)
+			for i, b := range f.batches {
+				loss, err := co.Step(ctxs[i], b.x, b.labels)
 				if err != nil {
 					t.Errorf("%s: %v", run, err)
 					return
 				}
 				got.losses = append(got.losses, math.Float64bits(loss))
 			}
-			if err := co.Sync(testCtx(t)); err != nil {
+			if err := co.Sync(ctxs[len(f.batches)]); err != nil {
 				t.Errorf("%s: %v", run, err)
 				return
 			}

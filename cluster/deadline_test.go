@@ -1,11 +1,14 @@
 package cluster
 
 import (
-	"github.com/nats-io/nats.go"
+	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pcnet/pcnet/layer"
@@ -48,7 +51,7 @@ func (c *fakeClock) lastPeriod() time.Duration {
 // must have asked for a tick every period.
 func requireDeadline(t *testing.T, clk *fakeClock, timeout, period time.Duration, ended <-chan error) error {
 	t.Helper()
-	ctx := testCtx(t)
+	ctx := batchCtx(t)
 	tickAt := func(d time.Duration) error {
 		select {
 		case clk.tick <- clk.start.Add(d):
@@ -103,7 +106,7 @@ func fakeWorkers(t *testing.T, run string, ranges []Range, opts Options, f *fixt
 	}()
 	opts.Conn, opts.Run, opts.Workers, opts.JoinTimeout, opts.Key = nc, run, ranges, 20*time.Second, testKey
 	cfg := pcnet.Config{Variant: pcnet.Standard, Steps: 3, Gamma: 0.5, MaxBatch: 8, Optimizer: adam}
-	co, err := NewCoordinator(testCtx(t), opts, layer.CloneAll(f.layers), cfg)
+	co, err := NewCoordinator(batchCtx(t), opts, layer.CloneAll(f.layers), cfg)
 	close(stopHellos)
 	<-hellos
 	require.NoError(t, err)
@@ -132,7 +135,7 @@ func TestCoordinatorRefusesStaleReplies(t *testing.T) {
 			for _, m := range tc.replies {
 				require.NoError(t, out.send(reportSubject("stale", 2), 2, m))
 			}
-			_, err := co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
+			_, err := co.Step(batchCtx(t), f.batches[0].x, f.batches[0].labels)
 			require.ErrorContains(t, err, "cluster: run stale: "+tc.want)
 		})
 	}
@@ -148,8 +151,9 @@ func TestCoordinatorHeartbeatDeadline(t *testing.T) {
 	clk := newFakeClock()
 	co, _ := fakeWorkers(t, "deadline", ranges, Options{Timeout: timeout, clock: clk}, f)
 	ended := make(chan error, 1)
+	stepCtx := batchCtx(t) // here, not in the goroutine: batchCtx may fail the test
 	go func() {
-		_, err := co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
+		_, err := co.Step(stepCtx, f.batches[0].x, f.batches[0].labels)
 		ended <- err
 	}()
 	err := requireDeadline(t, clk, timeout, timeout/10, ended)
@@ -171,8 +175,9 @@ func TestWorkerCoordinatorDeadline(t *testing.T) {
 			clk := newFakeClock()
 			ended := make(chan error, 1)
 			r := Range{0, 3}
+			serveCtx := batchCtx(t) // here, not in the goroutine: batchCtx may fail the test
 			go func() {
-				ended <- Serve(testCtx(t), WorkerOptions{Conn: wc, Key: testKey, Run: "wdeadline", Nodes: r, Timeout: timeout, JoinTimeout: join, clock: clk})
+				ended <- Serve(serveCtx, WorkerOptions{Conn: wc, Key: testKey, Run: "wdeadline", Nodes: r, Timeout: timeout, JoinTimeout: join, clock: clk})
 			}()
 			if !setUp {
 				err := requireDeadline(t, clk, join, timeout/10, ended)
@@ -184,9 +189,9 @@ func TestWorkerCoordinatorDeadline(t *testing.T) {
 			nc := dial(t, c.srv, "coordinator")
 			defer nc.Close()
 			cfg := pcnet.Config{Variant: pcnet.Standard, Steps: 3, Gamma: 0.5, MaxBatch: 8, Optimizer: adam}
-			co, err := NewCoordinator(testCtx(t), Options{Conn: nc, Key: testKey, Run: "wdeadline", Workers: []Range{r}, Timeout: time.Hour, JoinTimeout: 20 * time.Second}, layer.CloneAll(f.layers), cfg)
+			co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: "wdeadline", Workers: []Range{r}, Timeout: time.Hour, JoinTimeout: 20 * time.Second}, layer.CloneAll(f.layers), cfg)
 			require.NoError(t, err)
-			_, err = co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
+			_, err = co.Step(batchCtx(t), f.batches[0].x, f.batches[0].labels)
 			require.NoError(t, err)
 			err = requireDeadline(t, clk, timeout, timeout/10, ended)
 			require.EqualError(t, err, "cluster: worker of nodes 0-3, run wdeadline: no word from the coordinator for 10.001s (timeout 10s); it is gone, exiting")
@@ -214,11 +219,12 @@ func TestCoordinatorBatchDeadline(t *testing.T) {
 	defer sub.Unsubscribe()
 	require.NoError(t, co.o.Conn.Flush())
 	ended := make(chan error, 1)
+	stepCtx := batchCtx(t) // here, not in the goroutine: batchCtx may fail the test
 	go func() {
-		_, err := co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
+		_, err := co.Step(stepCtx, f.batches[0].x, f.batches[0].labels)
 		ended <- err
 	}()
-	ctx := testCtx(t)
+	ctx := batchCtx(t)
 	for range 2 { // the setup, then the batch
 		select {
 		case <-cmds:
@@ -246,4 +252,35 @@ func TestCoordinatorBatchDeadline(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal(ctx.Err())
 	}
+}
+
+// batchDeadline bounds every batch, command and wait a test runs. A batch of the tests'
+// networks over the embedded server takes milliseconds, and well under a second under the
+// race detector on a loaded machine; a deadlocked one (a node waiting for a message
+// nobody sends) then fails its test in seconds with the coordinator's error, instead of
+// running into go test's timeout.
+const batchDeadline = 10 * time.Second
+
+// deadlocked names the first test that failed with a batch past its deadline. Once one
+// batch deadlocked, every later one most likely does too, and 10 s each would add up
+// past go test's -timeout; so batchCtx fails the later tests at once, pointing at the
+// first.
+var deadlocked atomic.Pointer[string]
+
+// batchCtx returns the context for one batch of a test: cancelled after batchDeadline,
+// and when the test ends.
+func batchCtx(t testing.TB) context.Context {
+	t.Helper()
+	if first := deadlocked.Load(); first != nil {
+		t.Fatalf("not run: a batch of %s ran past its %v deadline (a deadlock); see that test's failure", *first, batchDeadline)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), batchDeadline)
+	t.Cleanup(func() {
+		if t.Failed() && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			name := t.Name()
+			deadlocked.CompareAndSwap(nil, &name)
+		}
+		cancel()
+	})
+	return ctx
 }

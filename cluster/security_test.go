@@ -28,11 +28,11 @@ func runAll(t *testing.T, co *Coordinator, f *fixture, between func(i int)) outc
 	var got outcome
 	for i, b := range f.batches {
 		between(i)
-		loss, err := co.Step(testCtx(t), b.x, b.labels)
+		loss, err := co.Step(batchCtx(t), b.x, b.labels)
 		require.NoError(t, err, "batch %d", i)
 		got.losses = append(got.losses, math.Float64bits(loss))
 	}
-	require.NoError(t, co.Sync(testCtx(t)))
+	require.NoError(t, co.Sync(batchCtx(t)))
 	got.params = stateOf(co.Layers(), co.Optimizers())
 	return got
 }
@@ -81,7 +81,7 @@ func TestSecondCoordinatorFailsAtOnce(t *testing.T) {
 		before := frames()
 		nc2 := dial(t, c.srv, "second coordinator")
 		defer nc2.Close()
-		_, err := NewCoordinator(testCtx(t), Options{Conn: nc2, Key: testKey, Run: "taken", Workers: ranges, Timeout: 2 * time.Second}, layer.CloneAll(f.layers), cfg)
+		_, err := NewCoordinator(batchCtx(t), Options{Conn: nc2, Key: testKey, Run: "taken", Workers: ranges, Timeout: 2 * time.Second}, layer.CloneAll(f.layers), cfg)
 		require.Error(t, err)
 		require.Regexp(t, `^cluster: run taken is taken: its coordinator, pid \d+ on \S+, holds it; give this run another ID$`, err.Error())
 		require.NoError(t, nc2.Flush())
@@ -105,10 +105,11 @@ func TestClaimRace(t *testing.T) {
 		for i := range n {
 			nc := dial(t, c.srv, "claimant")
 			defer nc.Close()
+			ctx := batchCtx(t) // here, not in the goroutine: batchCtx may fail the test
 			wg.Go(func() {
 				var me claimMsg
 				me.ID[0], me.PID, me.Host = byte(i+1), i, "h"
-				claims[i], errs[i] = claimRun(testCtx(t), nc, "race", me, 200*time.Millisecond, &rejections{})
+				claims[i], errs[i] = claimRun(ctx, nc, "race", me, 200*time.Millisecond, &rejections{})
 			})
 		}
 		wg.Wait()
@@ -158,8 +159,9 @@ func serveOne(t *testing.T, c *testCluster, run string, r Range) <-chan error {
 	require.NoError(t, err)
 	defer sub.Unsubscribe()
 	ended := make(chan error, 1)
+	serveCtx := batchCtx(t) // here, not in the goroutine: batchCtx may fail the test
 	go func() {
-		ended <- Serve(testCtx(t), WorkerOptions{Conn: wc, Key: testKey, Run: run, Nodes: r, Timeout: 5 * time.Second, JoinTimeout: 20 * time.Second})
+		ended <- Serve(serveCtx, WorkerOptions{Conn: wc, Key: testKey, Run: run, Nodes: r, Timeout: 5 * time.Second, JoinTimeout: 20 * time.Second})
 	}()
 	select {
 	case <-hello:
@@ -174,7 +176,7 @@ func waitEnd(t *testing.T, ended <-chan error) error {
 	select {
 	case err := <-ended:
 		return err
-	case <-testCtx(t).Done():
+	case <-batchCtx(t).Done():
 		t.Fatal("the worker did not end")
 	}
 	return nil
@@ -252,7 +254,7 @@ func TestForeignCommandsIgnored(t *testing.T) {
 	var mu sync.Mutex
 	rejected := map[string]uint64{}
 	var log bytes.Buffer
-	co, err := NewCoordinator(testCtx(t), Options{Conn: nc, Key: testKey, Run: "foreign", Workers: ranges, Timeout: 2 * time.Second, Log: &log,
+	co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: "foreign", Workers: ranges, Timeout: 2 * time.Second, Log: &log,
 		Rejected: func(r Rejected) { mu.Lock(); rejected[r.Kind+"/"+r.Reason] += r.N; mu.Unlock() }}, layer.CloneAll(f.layers), cfg)
 	require.NoError(t, err)
 	fc := dial(t, c.srv, "foreign coordinator")
@@ -293,10 +295,10 @@ func TestBadCommandDuringBatchReported(t *testing.T) {
 	c := startCluster(t, "badcmd", ranges, time.Minute)
 	nc := dial(t, c.srv, "coordinator")
 	defer nc.Close()
-	co, err := NewCoordinator(testCtx(t), Options{Conn: nc, Key: testKey, Run: "badcmd", Workers: ranges, Timeout: time.Minute, Delay: 50 * time.Millisecond}, layer.CloneAll(f.layers), cfg)
+	co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: "badcmd", Workers: ranges, Timeout: time.Minute, Delay: 50 * time.Millisecond}, layer.CloneAll(f.layers), cfg)
 	require.NoError(t, err)
 	defer co.Close()
-	_, err = co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels) // the setup
+	_, err = co.Step(batchCtx(t), f.batches[0].x, f.batches[0].labels) // the setup
 	require.NoError(t, err)
 	spy := dial(t, c.srv, "spy")
 	defer spy.Close()
@@ -305,7 +307,7 @@ func TestBadCommandDuringBatchReported(t *testing.T) {
 	require.NoError(t, err)
 	defer sub.Unsubscribe()
 	require.NoError(t, spy.Flush())
-	ctx, cancel := context.WithTimeout(testCtx(t), 10*time.Second) // well below the minute
+	ctx, cancel := context.WithTimeout(batchCtx(t), 10*time.Second) // well below the minute
 	defer cancel()
 	ended := make(chan error, 1)
 	go func() {
@@ -356,7 +358,7 @@ func TestSpoofedHeartbeatsDoNotKeepAWorkerAlive(t *testing.T) {
 			}
 		}
 	}()
-	_, err := co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
+	_, err := co.Step(batchCtx(t), f.batches[0].x, f.batches[0].labels)
 	close(stop)
 	<-stopped
 	require.ErrorContains(t, err, "sent no heartbeat for")
@@ -489,15 +491,15 @@ func TestHungServerNamed(t *testing.T) {
 	u, err := url.Parse(c.srv.URL)
 	require.NoError(t, err)
 	fr := newFreezer(t, u.Host)
-	nc, err := natsconn.Dial(testCtx(t), natsconn.ClientOptions{URL: "nats://" + fr.ln.Addr().String(), Token: natsconn.Secret{Value: c.srv.Token}})
+	nc, err := natsconn.Dial(batchCtx(t), natsconn.ClientOptions{URL: "nats://" + fr.ln.Addr().String(), Token: natsconn.Secret{Value: c.srv.Token}})
 	require.NoError(t, err)
 	defer nc.Close()
-	co, err := NewCoordinator(testCtx(t), Options{Conn: nc, Key: testKey, Run: "hung", Workers: ranges, Timeout: timeout}, layer.CloneAll(f.layers), cfg)
+	co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: "hung", Workers: ranges, Timeout: timeout}, layer.CloneAll(f.layers), cfg)
 	require.NoError(t, err)
 	defer co.Close()
-	_, err = co.Step(testCtx(t), f.batches[0].x, f.batches[0].labels)
+	_, err = co.Step(batchCtx(t), f.batches[0].x, f.batches[0].labels)
 	require.NoError(t, err)
 	fr.freeze()
-	_, err = co.Step(testCtx(t), f.batches[1].x, f.batches[1].labels)
+	_, err = co.Step(batchCtx(t), f.batches[1].x, f.batches[1].labels)
 	require.ErrorContains(t, err, "cluster: run hung: the NATS server nats://"+fr.ln.Addr().String()+" does not answer")
 }
