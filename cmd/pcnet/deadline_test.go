@@ -11,12 +11,6 @@ import (
 	"time"
 )
 
-// batchDeadline bounds every batch a test runs. A batch of the tests' networks takes
-// milliseconds, and well under a second under the race detector on a loaded machine; a
-// deadlocked one (a node waiting for a message nobody sends) then fails its test in
-// seconds with the engine's error, instead of running into go test's timeout.
-const batchDeadline = 10 * time.Second
-
 // commandDeadline bounds every whole command a test runs, in process through run or as
 // the built binary: the tests' commands take a few seconds on a loaded machine (many
 // batches, worker processes, the data to load); a deadlocked one fails its test with its
@@ -24,32 +18,21 @@ const batchDeadline = 10 * time.Second
 // stack, the waiting node's among them) instead of running into go test's timeout.
 const commandDeadline = 30 * time.Second
 
-// deadlocked names the first test that failed with a batch or command past its deadline.
-// Once one deadlocked, every later one most likely does too, and the deadlines one after
+// deadlocked names the first test that failed with a command past its deadline, as the
+// batchCtx of packages pcnet and metrics does for a batch (these tests run batches only
+// through commands). Once one deadlocked, every later one most likely does too, and the deadlines one after
 // the other would add up past go test's -timeout; so the later tests fail at once,
 // pointing at the first.
 var deadlocked atomic.Pointer[string]
-
-// batchCtx returns the context for one batch of a test: cancelled after batchDeadline,
-// and when the test ends.
-func batchCtx(t testing.TB) context.Context {
-	t.Helper()
-	return deadlineCtx(t, batchDeadline)
-}
 
 // commandCtx returns the context for one command of a test (a run call or a process):
 // cancelled after commandDeadline, and when the test ends.
 func commandCtx(t testing.TB) context.Context {
 	t.Helper()
-	return deadlineCtx(t, commandDeadline)
-}
-
-func deadlineCtx(t testing.TB, d time.Duration) context.Context {
-	t.Helper()
 	if first := deadlocked.Load(); first != nil {
-		t.Fatalf("not run: a batch or command of %s ran past its deadline (a deadlock); see that test's failure", *first)
+		t.Fatalf("not run: a command of %s ran past its deadline (a deadlock); see that test's failure", *first)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), d)
+	ctx, cancel := context.WithTimeout(context.Background(), commandDeadline)
 	t.Cleanup(func() {
 		if t.Failed() && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			name := t.Name()
@@ -94,7 +77,7 @@ func runDeadline(deadline, ctx context.Context, args []string, stdout, stderr io
 // after a test's deadlock, it prints why instead of the output the example wants.
 func exampleRun(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 	if first := deadlocked.Load(); first != nil {
-		fmt.Printf("not run: a batch or command of %s ran past its deadline (a deadlock)\n", *first)
+		fmt.Printf("not run: a command of %s ran past its deadline (a deadlock)\n", *first)
 		return 0, false
 	}
 	deadline, cancel := context.WithTimeout(context.Background(), commandDeadline)
