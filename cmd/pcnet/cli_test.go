@@ -43,7 +43,7 @@ func TestRunStopsItsGoroutines(t *testing.T) {
 			}
 			out := t.TempDir()
 			var stdout, stderr bytes.Buffer
-			code := run(ctx, args(out), &stdout, &stderr)
+			code := runWithin(t, ctx, args(out), &stdout, &stderr)
 			require.Equal(t, tc.code, code, "stderr: %s", stderr.String())
 			path := filepath.Join(out, "fpa-H2.safetensors")
 			ck, err := checkpoint.Load(path)
@@ -98,7 +98,10 @@ func TestWidthsAndSteps(t *testing.T) {
 // Comparing FPA-PC (gamma 1, T = H) with backprop on a fresh network.
 func Example() {
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"compare", "-hidden", "2", "-variants", "fpa,zil", "-json"}, &stdout, &stderr)
+	code, ok := exampleRun([]string{"compare", "-hidden", "2", "-variants", "fpa,zil", "-json"}, &stdout, &stderr)
+	if !ok {
+		return
+	}
 	var rep struct {
 		Variants []struct {
 			Variant string
@@ -164,7 +167,7 @@ func TestReconcileWithACheckpoint(t *testing.T) {
 func TestCompareJSONEnergy(t *testing.T) {
 	const h, steps = 3, 8
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"compare", "-hidden", "3", "-width", "8", "-batch", "16", "-variants", "fpa,pc",
+	code := runWithin(t, context.Background(), []string{"compare", "-hidden", "3", "-width", "8", "-batch", "16", "-variants", "fpa,pc",
 		"-steps", "8", "-gamma", "0.1", "-json"}, &stdout, &stderr)
 	require.Equal(t, 0, code, "stderr: %s", stderr.String())
 	var rep struct {

@@ -371,7 +371,7 @@ func TestWorkersLinkMetrics(t *testing.T) {
 			}
 		}
 		return true
-	}, time.Minute, 50*time.Millisecond, "no link figures on %s", url)
+	}, commandDeadline, 50*time.Millisecond, "no link figures on %s", url)
 	require.NoError(t, s.cmd.Process.Signal(os.Interrupt))
 	r := s.wait()
 	require.Equal(t, 1, r.code, "interrupted; stderr: %s", r.stderr)

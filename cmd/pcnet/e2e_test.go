@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,15 +59,17 @@ type result struct {
 	code           int
 }
 
-// pcnetRun runs the binary to its end (at most a minute).
+// pcnetRun runs the binary to its end, within commandDeadline.
 func pcnetRun(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
+	ctx := commandCtx(t)
+	cmd := pcnetCommand(ctx, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("pcnet %v ran past its %v deadline (sent SIGQUIT); stdout:\n%s\nstderr:\n%s", args, commandDeadline, stdout.String(), stderr.String())
+	}
 	code := 0
 	if err != nil {
 		exit, ok := err.(*exec.ExitError)
@@ -76,10 +79,21 @@ func pcnetRun(t *testing.T, args ...string) result {
 	return result{stdout.String(), stderr.String(), code}
 }
 
+// pcnetCommand is the binary with args, stopped when ctx ends: first with SIGQUIT, so
+// that a hung process prints every goroutine's stack (the node it waits in among them),
+// then killed if it has not exited a few seconds later.
+func pcnetCommand(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
 // started is a run of the binary in the background whose output lines arrive on lines
 // (stdout) and errLines (stderr).
 type started struct {
 	cmd             *exec.Cmd
+	ctx             context.Context // ends at the process's deadline
 	lines, errLines chan string
 	stdout, stderr  *strings.Builder
 	done            chan struct{} // closed when both streams have ended
@@ -87,7 +101,8 @@ type started struct {
 
 func pcnetStart(t *testing.T, args ...string) *started {
 	t.Helper()
-	s := &started{cmd: exec.Command(binary, args...), lines: make(chan string, 1000), errLines: make(chan string, 1000),
+	ctx := commandCtx(t)
+	s := &started{cmd: pcnetCommand(ctx, args...), ctx: ctx, lines: make(chan string, 1000), errLines: make(chan string, 1000),
 		stdout: &strings.Builder{}, stderr: &strings.Builder{}, done: make(chan struct{})}
 	out, err := s.cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -137,20 +152,29 @@ func (s *started) waitForStderr(t *testing.T, prefix string) string {
 
 func (s *started) waitForLine(t *testing.T, lines chan string, stream, prefix string) string {
 	t.Helper()
-	timeout := time.After(time.Minute)
 	for {
 		select {
 		case line, ok := <-lines:
 			if !ok {
 				r := s.wait()
+				s.failPastDeadline(t, r)
 				t.Fatalf("pcnet ended (status %d) before printing a line starting %q on %s; stdout:\n%s\nstderr:\n%s", r.code, prefix, stream, r.stdout, r.stderr)
 			}
 			if strings.HasPrefix(line, prefix) {
 				return line
 			}
-		case <-timeout:
-			t.Fatalf("no line starting %q on %s within a minute", prefix, stream) // the streams are still being written
+		case <-s.ctx.Done():
+			s.failPastDeadline(t, s.wait())
 		}
+	}
+}
+
+// failPastDeadline fails the test if the process ran past its deadline (and was
+// stopped), with its output: with the stacks of its goroutines if it was hung.
+func (s *started) failPastDeadline(t *testing.T, r result) {
+	t.Helper()
+	if s.ctx.Err() != nil {
+		t.Fatalf("pcnet %v ran past its %v deadline (sent SIGQUIT); stdout:\n%s\nstderr:\n%s", s.cmd.Args[1:], commandDeadline, r.stdout, r.stderr)
 	}
 }
 

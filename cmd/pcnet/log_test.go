@@ -19,9 +19,9 @@ func TestTrainLog(t *testing.T) {
 	logPath := filepath.Join(out, "run.jsonl")
 	args := []string{"-hidden", "2", "-width", "8", "-max-train", "256", "-metrics-addr", "", "-out", out, "-log", logPath}
 	var stdout, stderr bytes.Buffer
-	require.Equal(t, exitOK, run(context.Background(), append(args, "-epochs", "1"), &stdout, &stderr), "stderr: %s", stderr.String())
+	require.Equal(t, exitOK, runWithin(t, context.Background(), append(args, "-epochs", "1"), &stdout, &stderr), "stderr: %s", stderr.String())
 	ck := filepath.Join(out, "fpa-H2.safetensors")
-	require.Equal(t, exitOK, run(context.Background(), append(args, "-epochs", "2", "-resume", ck), &stdout, &stderr), "stderr: %s", stderr.String())
+	require.Equal(t, exitOK, runWithin(t, context.Background(), append(args, "-epochs", "2", "-resume", ck), &stdout, &stderr), "stderr: %s", stderr.String())
 	b, err := os.ReadFile(logPath)
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
@@ -41,7 +41,7 @@ func TestTrainLog(t *testing.T) {
 
 	stdout.Reset()
 	stderr.Reset()
-	code := run(context.Background(), []string{"-log", filepath.Join(out, "run.txt"), "-out", out}, &stdout, &stderr)
+	code := runWithin(t, context.Background(), []string{"-log", filepath.Join(out, "run.txt"), "-out", out}, &stdout, &stderr)
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, stderr.String(), `-log "`+filepath.Join(out, "run.txt")+`": want a file name ending in .jsonl or .csv`)
 	_, err = os.Stat(filepath.Join(out, "run.txt"))
