@@ -37,24 +37,26 @@ func runAll(t *testing.T, co *Coordinator, f *fixture, between func(i int)) outc
 	return got
 }
 
-// countFrames counts the frames published on every worker's command subject of run.
+// countFrames counts the frames published on every worker's command subject of run. The
+// subscription is synchronous: after a Flush every frame the server delivered before it is
+// in the subscription's queue (an asynchronous callback might not have run yet), so the
+// count is exact.
 func countFrames(t *testing.T, nc *nats.Conn, run string) func() int {
 	t.Helper()
-	var mu sync.Mutex
-	n := 0
-	sub, err := nc.Subscribe("pcnet."+run+".node.*.cmd", func(*nats.Msg) {
-		mu.Lock()
-		n++
-		mu.Unlock()
-	})
+	sub, err := nc.SubscribeSync("pcnet." + run + ".node.*.cmd")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	require.NoError(t, nc.Flush())
+	n := 0
 	return func() int {
 		require.NoError(t, nc.Flush())
-		mu.Lock()
-		defer mu.Unlock()
-		return n
+		for {
+			if _, err := sub.NextMsg(time.Millisecond); err != nil {
+				require.ErrorIs(t, err, nats.ErrTimeout)
+				return n
+			}
+			n++
+		}
 	}
 }
 
@@ -78,6 +80,10 @@ func TestSecondCoordinatorFailsAtOnce(t *testing.T) {
 		if i != 2 {
 			return
 		}
+		// What the first coordinator published (a batch's last commands may still be in
+		// its connection's buffer when Step returns) reaches the server first, so that
+		// the count before is complete.
+		require.NoError(t, nc.Flush())
 		before := frames()
 		nc2 := dial(t, c.srv, "second coordinator")
 		defer nc2.Close()
