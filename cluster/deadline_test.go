@@ -2,17 +2,15 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/stretchr/testify/require"
-
+	"github.com/pcnet/pcnet/internal/testdeadline"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/stretchr/testify/require"
 )
 
 // fakeClock is a clock whose ticks the test sends, each carrying the time it says. Its
@@ -254,33 +252,8 @@ func TestCoordinatorBatchDeadline(t *testing.T) {
 	}
 }
 
-// batchDeadline bounds every batch, command and wait a test runs. A batch of the tests'
-// networks over the embedded server takes milliseconds, and well under a second under the
-// race detector on a loaded machine; a deadlocked one (a node waiting for a message
-// nobody sends) then fails its test in seconds with the coordinator's error, instead of
-// running into go test's timeout.
-const batchDeadline = 10 * time.Second
-
-// deadlocked names the first test that failed with a batch past its deadline. Once one
-// batch deadlocked, every later one most likely does too, and 10 s each would add up
-// past go test's -timeout; so batchCtx fails the later tests at once, pointing at the
-// first.
-var deadlocked atomic.Pointer[string]
-
-// batchCtx returns the context for one batch of a test: cancelled after batchDeadline,
-// and when the test ends.
+// batchCtx bounds one batch of a test (internal/testdeadline).
 func batchCtx(t testing.TB) context.Context {
 	t.Helper()
-	if first := deadlocked.Load(); first != nil {
-		t.Fatalf("not run: a batch of %s ran past its %v deadline (a deadlock); see that test's failure", *first, batchDeadline)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), batchDeadline)
-	t.Cleanup(func() {
-		if t.Failed() && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			name := t.Name()
-			deadlocked.CompareAndSwap(nil, &name)
-		}
-		cancel()
-	})
-	return ctx
+	return testdeadline.BatchCtx(t)
 }

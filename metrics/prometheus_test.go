@@ -20,6 +20,7 @@ import (
 
 	"github.com/pcnet/pcnet/backprop"
 	"github.com/pcnet/pcnet/cluster"
+	"github.com/pcnet/pcnet/internal/testdeadline"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/pcnet"
@@ -197,7 +198,7 @@ func trainForever(ctx context.Context, m *Metrics) (err error) {
 					// BP's gradient at the weights the update is computed at.
 					l.bp.Gradients(l.g, x, labels)
 				}
-				bctx, cancel := context.WithTimeout(ctx, batchDeadline) // a deadlock fails, not stalls
+				bctx, cancel := context.WithTimeout(ctx, testdeadline.Batch) // a deadlock fails, not stalls
 				loss, err := l.net.Learn(bctx, x, labels)
 				cancel()
 				if ctx.Err() != nil {
