@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pcnet/pcnet/internal/testdeadline"
 )
 
 // commandDeadline bounds every whole command a test runs, in process through run or as
@@ -18,29 +18,12 @@ import (
 // stack, the waiting node's among them) instead of running into go test's timeout.
 const commandDeadline = 30 * time.Second
 
-// deadlocked names the first test that failed with a command past its deadline, as the
-// batchCtx of packages pcnet and metrics does for a batch (these tests run batches only
-// through commands). Once one deadlocked, every later one most likely does too, and the deadlines one after
-// the other would add up past go test's -timeout; so the later tests fail at once,
-// pointing at the first.
-var deadlocked atomic.Pointer[string]
-
 // commandCtx returns the context for one command of a test (a run call or a process):
-// cancelled after commandDeadline, and when the test ends.
+// cancelled after commandDeadline, and when the test ends; after one test's deadlock,
+// every later test fails at once, pointing at it (internal/testdeadline).
 func commandCtx(t testing.TB) context.Context {
 	t.Helper()
-	if first := deadlocked.Load(); first != nil {
-		t.Fatalf("not run: a command of %s ran past its deadline (a deadlock); see that test's failure", *first)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), commandDeadline)
-	t.Cleanup(func() {
-		if t.Failed() && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			name := t.Name()
-			deadlocked.CompareAndSwap(nil, &name)
-		}
-		cancel()
-	})
-	return ctx
+	return testdeadline.Within(t, commandDeadline)
 }
 
 // runWithin runs the command in process, as main does, within commandDeadline. The
@@ -76,8 +59,8 @@ func runDeadline(deadline, ctx context.Context, args []string, stdout, stderr io
 // exampleRun is runWithin for an example, which has no testing.T: past the deadline, or
 // after a test's deadlock, it prints why instead of the output the example wants.
 func exampleRun(args []string, stdout, stderr io.Writer) (code int, ok bool) {
-	if first := deadlocked.Load(); first != nil {
-		fmt.Printf("not run: a command of %s ran past its deadline (a deadlock)\n", *first)
+	if first, ok := testdeadline.First(); ok {
+		fmt.Printf("not run: a command of %s ran past its deadline (a deadlock)\n", first)
 		return 0, false
 	}
 	deadline, cancel := context.WithTimeout(context.Background(), commandDeadline)

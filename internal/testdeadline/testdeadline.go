@@ -47,3 +47,12 @@ func Within(t testing.TB, d time.Duration) context.Context {
 	})
 	return ctx
 }
+
+// First names the first test whose context ran past its deadline, for callers without
+// a testing.TB (an Example) that must not start after a deadlock either.
+func First() (name string, ok bool) {
+	if p := deadlocked.Load(); p != nil {
+		return *p, true
+	}
+	return "", false
+}
