@@ -61,7 +61,7 @@ func storeRow4[T Float](c []T, v0, v1, v2, v3, alpha, beta T) {
 // start at zero and take one FMA per p, acc[i][j] = a[p][i]*b[p][j] + acc[i][j]; the tile is
 // then multiplied by alpha and, unless beta is zero, C is merged with one more FMA,
 // beta*c + alpha*acc. Its results are therefore those of the assembly bit for bit, which
-// the tests check. It is far slower (fma32 is emulated), so it is compiled in every build
+// the tests check. It is far slower (vmath.FMA32 is emulated), so it is compiled in every build
 // but runs only in tests: the assembly's reference on amd64, and one more kernel to test
 // the blocking with under the purego tag and elsewhere.
 func twinKernel[T Float](name string, mr, nr int) microKernel[T] {

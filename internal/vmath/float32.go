@@ -61,9 +61,9 @@ func inPlace32(a, deriv []float32, sigmoid bool) {
 		if deriv != nil {
 			for i, y := range a[:n] {
 				if sigmoid {
-					deriv[i] = fma32(-y, y, y) // s - s²
+					deriv[i] = FMA32(-y, y, y) // s - s²
 				} else {
-					deriv[i] = fma32(-y, y, 1) // 1 - y²
+					deriv[i] = FMA32(-y, y, 1) // 1 - y²
 				}
 			}
 			deriv = deriv[n:]
@@ -72,12 +72,12 @@ func inPlace32(a, deriv []float32, sigmoid bool) {
 	}
 }
 
-// fma32 returns x*y + z rounded once to float32, which package math offers only for
-// float64. The product of two float32 values is exact in float64, and so is the error of
+// FMA32 returns x*y + z rounded once to float32, as the FMA instructions do, which
+// package math offers only for float64 (package gemm's Go twins round with it too). The product of two float32 values is exact in float64, and so is the error of
 // the float64 sum (TwoSum); rounding that sum to odd (nudging an inexact result with an
 // even last bit one ulp towards the exact value) keeps enough information for the final
 // rounding to float32, 29 bits narrower, to be the correct one.
-func fma32(x, y, z float32) float32 {
+func FMA32(x, y, z float32) float32 {
 	xy, zz := float64(x)*float64(y), float64(z)
 	s := xy + zz
 	if s == 0 || math.IsInf(s, 0) || math.IsNaN(s) {
