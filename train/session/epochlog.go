@@ -21,19 +21,12 @@ import (
 	"github.com/pcnet/pcnet/train"
 )
 
-// Number is a float64 that JSON writes as null and CSV as an empty field when it is NaN
-// or infinite (a cosine of an epoch that compared nothing, a step no node reached).
-type Number float64
+// Number is a float64 that JSON writes as null when it is NaN or infinite (a cosine of
+// an epoch that compared nothing, a step no node reached): compare's train.JSONFloat. CSV
+// writes such a value as an empty field (csvField).
+type Number = train.JSONFloat
 
-// MarshalJSON writes null for NaN and infinities, which JSON cannot hold.
-func (n Number) MarshalJSON() ([]byte, error) {
-	if math.IsNaN(float64(n)) || math.IsInf(float64(n), 0) {
-		return []byte("null"), nil
-	}
-	return []byte(strconv.FormatFloat(float64(n), 'g', -1, 64)), nil
-}
-
-func (n Number) csv() string {
+func csvField(n Number) string {
 	if math.IsNaN(float64(n)) || math.IsInf(float64(n), 0) {
 		return ""
 	}
@@ -262,23 +255,23 @@ func (r EpochRecord) csvRow() (head, row []string) {
 	add("engine", r.Engine)
 	add("cores", itoa(r.Cores))
 	add("precision", r.Precision)
-	add("loss", r.Loss.csv())
-	add("val_loss", r.ValLoss.csv())
-	add("val_accuracy", r.ValAccuracy.csv())
-	add("cosine", r.Cosine.csv())
+	add("loss", csvField(r.Loss))
+	add("val_loss", csvField(r.ValLoss))
+	add("val_accuracy", csvField(r.ValAccuracy))
+	add("cosine", csvField(r.Cosine))
 	for l, c := range r.LayerCosine {
-		add(fmt.Sprintf("layer_cosine_%d", l+1), c.csv())
+		add(fmt.Sprintf("layer_cosine_%d", l+1), csvField(c))
 	}
 	for _, list := range []struct {
 		name string
 		v    []Number
 	}{{"first_nonzero", r.FirstNonzero}, {"converged", r.Converged}, {"unconverged", r.Unconverged}} {
 		for d, v := range list.v {
-			add(fmt.Sprintf("%s_d%d", list.name, d+1), v.csv())
+			add(fmt.Sprintf("%s_d%d", list.name, d+1), csvField(v))
 		}
 	}
-	add("energy_first", r.EnergyFirst.csv())
-	add("energy_last", r.EnergyLast.csv())
+	add("energy_first", csvField(r.EnergyFirst))
+	add("energy_last", csvField(r.EnergyLast))
 	add("epoch_seconds", ftoa(r.EpochSeconds))
 	add("pc_seconds", ftoa(r.PCSeconds))
 	add("bp_seconds", ftoa(r.BPSeconds))
