@@ -33,9 +33,10 @@
 // Under fixed predictions (FPA-PC) mu and the Jacobians never move, so e_v changes only
 // through its children's errors and EtaFixed is the shortest directed path from v to the
 // output; the wave runs downward only. On a chain both equal the distance d_l = H+1-l.
-// LongestPath is the longest directed path from v to the output: under FPA-PC with
-// gamma 1, e_v takes its last new value at that step, which is what "T at least the
-// longest path" means for exactness. Since the chain edges are always there it is H+1-v.
+// Under FPA-PC with gamma 1 a directed path of length k brings its term of e_v at step k,
+// so e_v takes a new value at each of PathLengths(v) and its last at LongestPath(v): that
+// is what "T at least the longest path" means for exactness. Since the chain edges are
+// always there, LongestPath(v) is H+1-v whatever the skips.
 //
 // The package's tests check the rule against a direct fixed-point iteration of the
 // recurrences and against an independent float64 simulation of PC inference on the graph

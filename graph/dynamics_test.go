@@ -263,10 +263,10 @@ func (s sim) standardPC(x []mat, gamma float64, steps int) (firstE, firstX []int
 // fixedPC runs T steps of FPA-PC (§2): mu and the Jacobians stay at the feed-forward
 // values, e_out is fixed, e_v <- e_v - gamma (e_v - sum_c J_cᵀ e_c), which with gamma 1
 // is e_v <- sum_c J_cᵀ e_c. It returns per node the first step at which e_v was
-// non-zero and the last at which it changed (-1: never).
-func (s sim) fixedPC(x []mat, gamma float64, steps int) (firstE, lastChange []int) {
+// non-zero (-1: never) and the steps at which it changed.
+func (s sim) fixedPC(x []mat, gamma float64, steps int) (firstE []int, changes [][]int) {
 	out := s.g.Output()
-	firstE, lastChange = fill(out+1, -1), fill(out+1, -1)
+	firstE, changes = fill(out+1, -1), make([][]int, out+1)
 	e := make([]mat, out+1)
 	for v := 1; v < out; v++ {
 		e[v] = sub(x[v], x[v])
@@ -289,13 +289,13 @@ func (s sim) fixedPC(x []mat, gamma float64, steps int) (firstE, lastChange []in
 				}
 			}
 			if !equal(f, e[v]) {
-				lastChange[v] = t + 1
+				changes[v] = append(changes[v], t+1)
 			}
 			next[v] = f
 		}
 		e = next
 	}
-	return firstE, lastChange
+	return firstE, changes
 }
 
 func fill(n, v int) []int {
@@ -309,8 +309,8 @@ func fill(n, v int) []int {
 // TestRuleMatchesDynamics runs the simulation on chains, residual networks and long-skip
 // graphs and checks, node by node and exactly, that the first non-zero step of e_v is
 // Eta(v) and the first move of x_v is Tau(v) under standard PC, and that under FPA-PC
-// the first non-zero step is EtaFixed(v) and, with gamma 1, the last change is
-// LongestPath(v).
+// the first non-zero step is EtaFixed(v) and, with gamma 1, e_v changes exactly at the
+// steps PathLengths(v), the last of them LongestPath(v).
 func TestRuleMatchesDynamics(t *testing.T) {
 	type netCase struct {
 		name   string
@@ -334,6 +334,9 @@ func TestRuleMatchesDynamics(t *testing.T) {
 		// x_4 moves at step 2 (through node 9), which moves e_5 at step 2 and x_1, 5's
 		// other parent, at step 3: only the moralised graph's edge 1-4 says so.
 		{"co-parent nearer than the child", uniform(5, 9, 4, 3), graph.Chain, "1:5,4:9", tanh},
+		// The input and node 4 are the parents of node 5, but x_0 is clamped: no wave runs
+		// 4 -> 0 -> 1, and x_1 waits for the chain 1-2-3-4.
+		{"no path through the input", uniform(4, 8, 4, 4), graph.Chain, "0:5,4:9", tanh},
 		{"co-parent nearer, residual", uniform(5, 9, 4, 3), graph.Residual, "1:5,4:9", relu},
 	}
 	for _, c := range cases {
@@ -358,7 +361,7 @@ func checkDynamics(t *testing.T, name string, g *graph.Graph, phi act, r *rand.R
 		steps := g.H() + 3 // past every Eta, EtaFixed and LongestPath
 		for _, gamma := range []float64{0.2, 0.5, 1} {
 			firstE, firstX := s.standardPC(s.feedForward(r, 3), gamma, steps)
-			firstF, lastF := s.fixedPC(s.feedForward(r, 3), gamma, steps)
+			firstF, changesF := s.fixedPC(s.feedForward(r, 3), gamma, steps)
 			for v := 1; v <= out; v++ {
 				require.Equal(t, g.Eta(v), firstE[v], "gamma %v: first non-zero step of e_%d", gamma, v)
 				require.Equal(t, g.EtaFixed(v), firstF[v], "gamma %v, FPA: first non-zero step of e_%d", gamma, v)
@@ -366,7 +369,8 @@ func checkDynamics(t *testing.T, name string, g *graph.Graph, phi act, r *rand.R
 					require.Equal(t, g.Tau(v), firstX[v], "gamma %v: first move of x_%d", gamma, v)
 				}
 				if v < out && gamma == 1 {
-					require.Equal(t, g.LongestPath(v), lastF[v], "FPA, gamma 1: last change of e_%d", v)
+					require.Equal(t, g.PathLengths(v), changesF[v], "FPA, gamma 1: the steps at which e_%d changed", v)
+					require.Equal(t, g.LongestPath(v), changesF[v][len(changesF[v])-1], "FPA, gamma 1: last change of e_%d", v)
 				}
 			}
 		}

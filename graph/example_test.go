@@ -37,6 +37,7 @@ func Example() {
 		fmt.Print(" ", g.EtaFixed(v))
 	}
 	fmt.Println()
+	fmt.Println("FPA, gamma 1: e_1 changes at steps", g.PathLengths(1), "and is final from", g.LongestPath(1))
 
 	_, err = graph.New(widths[:6], graph.Chain, []graph.Skip{{From: 0, To: 2}})
 	fmt.Println(err)
@@ -46,5 +47,6 @@ func Example() {
 	// eta:       5 4 3 3 4 4 3 2 1
 	// tau:       5 4 3 4 5 4 3 2 1
 	// eta (FPA): 5 4 3 6 5 4 3 2 1
+	// FPA, gamma 1: e_1 changes at steps [5 6 9] and is final from 9
 	// graph: widths differ: skip 0:2 adds x_0 to mu_2, but node 0 has width 784 and node 2 has width 64
 }

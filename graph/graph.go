@@ -70,6 +70,7 @@ type Graph struct {
 	tau      []int
 	etaFixed []int
 	longest  []int
+	lengths  [][]uint64 // bit k of node v: a directed path of length k from v to the output
 }
 
 // New builds the graph of a network with node widths widths[0..H+1] (H >= 1), a shape

@@ -211,8 +211,12 @@ func randomGraph(t *testing.T, r *rand.Rand, maxH, maxSkips int, shape graph.Sha
 // and LongestPath against H+1-v.
 func TestRuleIsTheRecurrences(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 1))
-	for range 300 {
-		g := randomGraph(t, r, 14, 6, graph.Chain)
+	for k := range 330 {
+		maxH, maxSkips := 14, 6
+		if k >= 300 { // deep: path lengths past one 64-bit word
+			maxH, maxSkips = 140, 4
+		}
+		g := randomGraph(t, r, maxH, maxSkips, graph.Chain)
 		eta, tau, fixed := iterateRecurrences(g)
 		out := g.Output()
 		for v := 1; v < out; v++ {
@@ -221,6 +225,7 @@ func TestRuleIsTheRecurrences(t *testing.T) {
 			require.Equal(t, fixed[v], g.EtaFixed(v), "%v: fixed eta of node %d", g, v)
 			require.Equal(t, out-v, g.LongestPath(v), "%v: longest path of node %d", g, v)
 			require.LessOrEqual(t, g.Eta(v), g.EtaFixed(v), "%v: node %d", g, v)
+			require.Equal(t, pathLengths(g, v), g.PathLengths(v), "%v: path lengths of node %d", g, v)
 		}
 	}
 }
@@ -260,4 +265,27 @@ func iterateRecurrences(g *graph.Graph) (eta, tau, fixed []int) {
 		}
 	}
 	return eta, tau, fixed
+}
+
+// pathLengths walks every directed path from v to the output and returns their distinct
+// lengths, ascending.
+func pathLengths(g *graph.Graph, v int) []int {
+	seen := map[int]bool{}
+	var walk func(u, length int)
+	walk = func(u, length int) {
+		if u == g.Output() {
+			seen[length] = true
+			return
+		}
+		for _, c := range g.Children(u) {
+			walk(c, length+1)
+		}
+	}
+	walk(v, 0)
+	var ls []int
+	for l := range seen {
+		ls = append(ls, l)
+	}
+	slices.Sort(ls)
+	return ls
 }

@@ -22,7 +22,23 @@ func (g *Graph) EtaFixed(v int) int { return g.etaFixed[g.node(v)] }
 // The chain edges make it H+1-v, the chain's distance, whatever the skips.
 func (g *Graph) LongestPath(v int) int { return g.longest[g.node(v)] }
 
-// distances fills eta, tau, etaFixed and longest.
+// PathLengths returns the lengths of the directed paths from v to the output, ascending,
+// from EtaFixed(v) to LongestPath(v). Under FPA-PC with gamma 1, e_v(t) is the sum of
+// the terms of the paths of length at most t, so these are the steps at which e_v takes a
+// new value: on a chain the one step d_l, with skips one per distinct length.
+func (g *Graph) PathLengths(v int) []int {
+	var ls []int
+	for k, word := range g.lengths[g.node(v)] {
+		for b := range 64 {
+			if word&(1<<b) != 0 {
+				ls = append(ls, 64*k+b)
+			}
+		}
+	}
+	return ls
+}
+
+// distances fills eta, tau, etaFixed, longest and lengths.
 func (g *Graph) distances() error {
 	n, out := len(g.widths), g.Output()
 	g.tau = moralDistances(g.moral, out)
@@ -45,9 +61,15 @@ func (g *Graph) distances() error {
 	// Every edge runs upward, so descending node order is a reverse topological order.
 	g.etaFixed = make([]int, n)
 	g.longest = make([]int, n)
+	g.lengths = make([][]uint64, n)
+	words := (n + 63) / 64 // a path has at most H+1 < n edges
+	g.lengths[out] = make([]uint64, words)
+	g.lengths[out][0] = 1
 	for v := out - 1; v >= 0; v-- {
 		short, long := -1, -1
+		g.lengths[v] = make([]uint64, words)
 		for _, c := range g.children[v] {
+			shiftOr(g.lengths[v], g.lengths[c])
 			if short < 0 || g.etaFixed[c] < short {
 				short = g.etaFixed[c]
 			}
@@ -81,4 +103,13 @@ func moralDistances(moral [][]int, out int) []int {
 		frontier = next
 	}
 	return dist
+}
+
+// shiftOr sets dst |= src << 1, over a bit set of words.
+func shiftOr(dst, src []uint64) {
+	var carry uint64
+	for k, w := range src {
+		dst[k] |= w<<1 | carry
+		carry = w >> 63
+	}
 }
