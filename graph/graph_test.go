@@ -289,3 +289,22 @@ func pathLengths(g *graph.Graph, v int) []int {
 	slices.Sort(ls)
 	return ls
 }
+
+// TestSingleSkip checks docs/design.md §11's statement that one skip i -> j on a chain
+// brings x_i and every node below it j-i-1 steps closer to the output, while FPA-PC's
+// errors below i come as much sooner.
+func TestSingleSkip(t *testing.T) {
+	for h := 2; h <= 10; h++ {
+		for i := 0; i < h; i++ {
+			for j := i + 2; j <= h+1; j++ {
+				g, err := graph.New(uniform(4, h, 4, 4), graph.Chain, []graph.Skip{{i, j}})
+				require.NoError(t, err)
+				for v := 1; v <= i; v++ {
+					d := h + 1 - v
+					require.Equal(t, d-(j-i-1), g.Tau(v), "%v: tau of node %d", g, v)
+					require.Equal(t, d-(j-i-1), g.EtaFixed(v), "%v: fixed eta of node %d", g, v)
+				}
+			}
+		}
+	}
+}
