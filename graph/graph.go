@@ -9,14 +9,13 @@ import (
 
 // The errors New and ParseSkips wrap; the message around them names the value at fault.
 var (
-	ErrWidths      = errors.New("graph: bad widths")
-	ErrShape       = errors.New("graph: unknown shape")
-	ErrNodeRange   = errors.New("graph: node out of range")
-	ErrSkipLength  = errors.New("graph: skip too short")
-	ErrDuplicate   = errors.New("graph: duplicate skip")
-	ErrSkipWidths  = errors.New("graph: widths differ")
-	ErrSkipSyntax  = errors.New("graph: bad skip")
-	errUnreachable = errors.New("graph: internal: a hidden node cannot reach the output")
+	ErrWidths     = errors.New("graph: bad widths")
+	ErrShape      = errors.New("graph: unknown shape")
+	ErrNodeRange  = errors.New("graph: node out of range")
+	ErrSkipLength = errors.New("graph: skip too short")
+	ErrDuplicate  = errors.New("graph: duplicate skip")
+	ErrSkipWidths = errors.New("graph: widths differ")
+	ErrSkipSyntax = errors.New("graph: bad skip")
 )
 
 // Never is what Eta, Tau and EtaFixed return for a node whose error or state never moves:
@@ -107,9 +106,7 @@ func New(widths []int, shape Shape, skips []Skip) (*Graph, error) {
 		slices.Sort(g.children[v])
 	}
 	g.moral = moralise(g.parents, g.children)
-	if err := g.distances(); err != nil {
-		return nil, err
-	}
+	g.distances()
 	return g, nil
 }
 

@@ -39,14 +39,10 @@ func (g *Graph) PathLengths(v int) []int {
 }
 
 // distances fills eta, tau, etaFixed, longest and lengths.
-func (g *Graph) distances() error {
+// The chain edges link every hidden node to the output, so every Tau is found.
+func (g *Graph) distances() {
 	n, out := len(g.widths), g.Output()
 	g.tau = moralDistances(g.moral, out)
-	for v := 1; v < out; v++ {
-		if g.tau[v] == Never {
-			return errUnreachable
-		}
-	}
 	g.eta = make([]int, n)
 	g.eta[0], g.eta[out] = Never, 0
 	for v := 1; v < out; v++ {
@@ -78,7 +74,6 @@ func (g *Graph) distances() error {
 		g.etaFixed[v], g.longest[v] = short+1, long+1
 	}
 	g.etaFixed[0] = Never
-	return nil
 }
 
 // moralDistances returns the breadth-first distance from out to every node over the
