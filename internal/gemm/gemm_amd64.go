@@ -42,7 +42,7 @@ var (
 	avx512Kernel32 = microKernel[float32]{
 		name: "avx512-8x32-f32", mr: 8, nr: 32, fusedMerge: true, full: full8x32f32,
 		packCopy: packCopyAVX2f32, packInterleave: packInterleaveAVX2f32,
-		dots: dots32Asm, axpy: axpy32Asm, rank1: rank132Asm, dotsLanes: 8,
+		dots: dots32Asm, axpy: axpy32Asm512, rank1: rank132Asm, dotsLanes: 8,
 	}
 )
 

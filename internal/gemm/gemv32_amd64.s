@@ -341,3 +341,130 @@ nobeta1:
 done:
 	VZEROUPPER
 	RET
+
+// func axpy32AVX512(k int, x, b *float32, ldb, n int, out *float32)
+//
+// axpy32AVX2 with zmm registers: 256 columns at a time in sixteen zmm accumulators (a
+// kilobyte of each row of b a pass, so that a matrix of long rows is walked in fewer
+// passes), then 16 at a time, then one at a time. The sums are the same: one FMA per p in
+// p order.
+TEXT ·axpy32AVX512(SB), NOSPLIT, $0-48
+	MOVQ k+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ ldb+24(FP), R8
+	SHLQ $2, R8
+	MOVQ n+32(FP), BX
+	MOVQ out+40(FP), DX
+
+cols256:
+	CMPQ   BX, $256
+	JLT    cols16
+	VPXORQ Z0, Z0, Z0
+	VPXORQ Z1, Z1, Z1
+	VPXORQ Z2, Z2, Z2
+	VPXORQ Z3, Z3, Z3
+	VPXORQ Z4, Z4, Z4
+	VPXORQ Z5, Z5, Z5
+	VPXORQ Z6, Z6, Z6
+	VPXORQ Z7, Z7, Z7
+	VPXORQ Z8, Z8, Z8
+	VPXORQ Z9, Z9, Z9
+	VPXORQ Z10, Z10, Z10
+	VPXORQ Z11, Z11, Z11
+	VPXORQ Z12, Z12, Z12
+	VPXORQ Z13, Z13, Z13
+	VPXORQ Z14, Z14, Z14
+	VPXORQ Z15, Z15, Z15
+	MOVQ   SI, R9
+	MOVQ   DI, R10
+	MOVQ   CX, AX
+
+loop256:
+	VBROADCASTSS (R9), Z16
+	VFMADD231PS  (R10), Z16, Z0
+	VFMADD231PS  64(R10), Z16, Z1
+	VFMADD231PS  128(R10), Z16, Z2
+	VFMADD231PS  192(R10), Z16, Z3
+	VFMADD231PS  256(R10), Z16, Z4
+	VFMADD231PS  320(R10), Z16, Z5
+	VFMADD231PS  384(R10), Z16, Z6
+	VFMADD231PS  448(R10), Z16, Z7
+	VFMADD231PS  512(R10), Z16, Z8
+	VFMADD231PS  576(R10), Z16, Z9
+	VFMADD231PS  640(R10), Z16, Z10
+	VFMADD231PS  704(R10), Z16, Z11
+	VFMADD231PS  768(R10), Z16, Z12
+	VFMADD231PS  832(R10), Z16, Z13
+	VFMADD231PS  896(R10), Z16, Z14
+	VFMADD231PS  960(R10), Z16, Z15
+	ADDQ         $4, R9
+	ADDQ         R8, R10
+	DECQ         AX
+	JNZ          loop256
+	VMOVUPS      Z0, (DX)
+	VMOVUPS      Z1, 64(DX)
+	VMOVUPS      Z2, 128(DX)
+	VMOVUPS      Z3, 192(DX)
+	VMOVUPS      Z4, 256(DX)
+	VMOVUPS      Z5, 320(DX)
+	VMOVUPS      Z6, 384(DX)
+	VMOVUPS      Z7, 448(DX)
+	VMOVUPS      Z8, 512(DX)
+	VMOVUPS      Z9, 576(DX)
+	VMOVUPS      Z10, 640(DX)
+	VMOVUPS      Z11, 704(DX)
+	VMOVUPS      Z12, 768(DX)
+	VMOVUPS      Z13, 832(DX)
+	VMOVUPS      Z14, 896(DX)
+	VMOVUPS      Z15, 960(DX)
+	ADDQ         $1024, DX
+	ADDQ         $1024, DI
+	SUBQ         $256, BX
+	JMP          cols256
+
+cols16:
+	CMPQ   BX, $16
+	JLT    cols1
+	VPXORQ Z0, Z0, Z0
+	MOVQ   SI, R9
+	MOVQ   DI, R10
+	MOVQ   CX, AX
+
+loop16:
+	VBROADCASTSS (R9), Z16
+	VFMADD231PS  (R10), Z16, Z0
+	ADDQ         $4, R9
+	ADDQ         R8, R10
+	DECQ         AX
+	JNZ          loop16
+	VMOVUPS      Z0, (DX)
+	ADDQ         $64, DX
+	ADDQ         $64, DI
+	SUBQ         $16, BX
+	JMP          cols16
+
+cols1:
+	TESTQ  BX, BX
+	JZ     done
+	VXORPS X0, X0, X0
+	MOVQ   SI, R9
+	MOVQ   DI, R10
+	MOVQ   CX, AX
+
+loop1:
+	VMOVSS      (R9), X8
+	VFMADD231SS (R10), X8, X0
+	ADDQ        $4, R9
+	ADDQ        R8, R10
+	DECQ        AX
+	JNZ         loop1
+	VMOVSS      X0, (DX)
+	ADDQ        $4, DX
+	ADDQ        $4, DI
+	DECQ        BX
+	JMP         cols1
+
+done:
+	VZEROUPPER
+	RET

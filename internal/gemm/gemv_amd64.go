@@ -59,3 +59,13 @@ func rank132Asm(n int, s float32, b, c []float32, alpha, beta float32) {
 	_, _ = b[n-1], c[n-1]
 	rank132AVX2(n, s, &b[0], &c[0], alpha, beta)
 }
+
+// axpy32AVX512 is axpy32AVX2 with zmm registers: the same sums (axpyTwin).
+//
+//go:noescape
+func axpy32AVX512(k int, x, b *float32, ldb, n int, out *float32)
+
+func axpy32Asm512(k int, x, b []float32, ldb, n int, out []float32) {
+	_, _, _ = x[k-1], b[(k-1)*ldb+n-1], out[n-1]
+	axpy32AVX512(k, &x[0], &b[0], ldb, n, &out[0])
+}

@@ -32,9 +32,12 @@ func TestVectorKernelsMatchTwins(t *testing.T) {
 		t.Skip("no assembly kernel on this machine")
 	}
 	rng := rand.New(rand.NewPCG(8, 1))
-	// The float64 and float32 tiles of a precision share their vector kernels: one each.
-	testVectorTwins(t, rng, asmKernels()[0])
-	testVectorTwins(t, rng, asmKernels32()[0])
+	for _, kr := range asmKernels() {
+		testVectorTwins(t, rng, kr)
+	}
+	for _, kr := range asmKernels32() {
+		testVectorTwins(t, rng, kr)
+	}
 }
 
 // vectorLengths are the k and n the vector kernels are tried on: 1 to 33 (every tail of
