@@ -41,8 +41,8 @@ func TestVectorKernelsMatchTwins(t *testing.T) {
 }
 
 // vectorLengths are the k and n the vector kernels are tried on: 1 to 33 (every tail of
-// the 8-, 16- and 32-element blocks), the 64-column group and its neighbours, and a few
-// larger ones.
+// the blocks of 4, 8 and 16 elements the loops take), the 64-column group and its
+// neighbours, and larger ones past the 256-column group.
 var vectorLengths = func() []int {
 	var ls []int
 	for l := 1; l <= 33; l++ {
