@@ -2,9 +2,11 @@
 
 #include "textflag.h"
 
-// The float32 vector kernels: gemv_amd64.s's float64 ones with eight lanes per ymm. Each
-// has a Go twin in gemv.go (dotsTwin, axpyTwin, rank1Twin), the same sums in the same
-// order with the same FMAs, which the tests hold it to bit for bit.
+// The float32 vector kernels: gemv_amd64.s's float64 ones with eight lanes per ymm, and an
+// AVX-512 axpy with sixteen per zmm. Like gemv_amd64.s they are written by hand (asmgen
+// writes the micro-kernels only). Each has a Go twin in gemv.go (dotsTwin, axpyTwin,
+// rank1Twin), the same sums in the same order with the same FMAs, which the tests hold it
+// to bit for bit.
 
 // The reduction of a ymm accumulator of eight floats to its scalar sum in X, folding
 // halves: l_i += l_(i+4), then l_i += l_(i+2), then l_0 += l_1 (dotsTwin's fold).
