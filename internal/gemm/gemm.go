@@ -48,6 +48,9 @@ type microKernel[T Float] struct {
 	dots, axpy func(k int, x, b []T, ldb, n int, out []T)
 	// rank1 is one row of an outer product (see gemv.go); nil means rank1Go.
 	rank1 func(n int, s T, b, c []T, alpha, beta T)
+	// dotsLanes is the width of dots' vector accumulators, which fixes its order of sums
+	// (see dotsTwin); 0 when dots is nil.
+	dotsLanes int
 }
 
 // The blocking limits in use. They are variables only so that tests can force many small

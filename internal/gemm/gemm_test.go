@@ -161,11 +161,15 @@ func kernels32() []microKernel[float32] {
 	return append(ks, twins32...)
 }
 
-// twinOf is kr with its micro-kernel replaced by the Go twin of the same tile: the
-// packing, edge and matrix-vector paths stay those of kr.
+// twinOf is kr with its micro-kernel and its assembly vector kernels replaced by their Go
+// twins (twinKernel, dotsTwin, axpyTwin, rank1Twin): the packing and edge paths stay
+// those of kr.
 func twinOf[T Float](kr microKernel[T]) microKernel[T] {
 	tw := twinKernel[T](kr.name, kr.mr, kr.nr)
 	kr.name, kr.full = tw.name, tw.full
+	if kr.dots != nil {
+		kr.dots, kr.axpy, kr.rank1 = dotsTwin[T](kr.dotsLanes), axpyTwin[T], rank1Twin[T]
+	}
 	return kr
 }
 

@@ -46,6 +46,73 @@ func rank1Go[T Float](n int, s T, b, c []T, alpha, beta T) {
 	}
 }
 
+// dotsTwin, axpyTwin and rank1Twin are the Go twins of the assembly vector kernels
+// (gemv_amd64.s, gemv32_amd64.s): the same sums in the same order with the same FMAs, so
+// the same bits, which the tests check. Like twinKernel they are compiled in every build
+// but run only in tests (fma is emulated in float32). The Go kernels above round products
+// and sums apart and sum in another order, so they agree with these only to rounding.
+//
+// dotsTwin(lanes) sums each row in two vectors of lanes accumulators, the even and the odd
+// blocks of lanes p, over the first k&^(2*lanes-1) p; adds the two vectors; folds the
+// result in halves (lane i takes lane i+w/2, for w = lanes, lanes/2, ..., 2); and adds the
+// remaining p one FMA each.
+func dotsTwin[T Float](lanes int) func(k int, x, b []T, ldb, n int, out []T) {
+	return func(k int, x, b []T, ldb, n int, out []T) {
+		var accs [2 * 16]T
+		even, odd := accs[:lanes], accs[lanes:2*lanes]
+		x = x[:k]
+		body := k &^ (2*lanes - 1)
+		for j := range out[:n] {
+			row := b[j*ldb : j*ldb+k]
+			clear(accs[:])
+			for p0 := 0; p0 < body; p0 += 2 * lanes {
+				for l := range lanes {
+					even[l] = fma(x[p0+l], row[p0+l], even[l])
+					odd[l] = fma(x[p0+lanes+l], row[p0+lanes+l], odd[l])
+				}
+			}
+			for l := range lanes {
+				even[l] += odd[l]
+			}
+			for w := lanes; w > 1; w /= 2 {
+				for l := range w / 2 {
+					even[l] += even[l+w/2]
+				}
+			}
+			s := even[0]
+			for p := body; p < k; p++ {
+				s = fma(x[p], row[p], s)
+			}
+			out[j] = s
+		}
+	}
+}
+
+// axpyTwin sums each column in p order, one FMA per p from zero.
+func axpyTwin[T Float](k int, x, b []T, ldb, n int, out []T) {
+	out = out[:n]
+	clear(out)
+	for p, v := range x[:k] {
+		row := b[p*ldb : p*ldb+n]
+		for j, bv := range row {
+			out[j] = fma(v, bv, out[j])
+		}
+	}
+}
+
+// rank1Twin is rank1Go with the merge of C fused, as a one-deep tile of the micro-kernels
+// (twinKernel) rounds it: beta*c + alpha*(s*b) with one rounding for the sum.
+func rank1Twin[T Float](n int, s T, b, c []T, alpha, beta T) {
+	b, c = b[:n], c[:n]
+	for j, bv := range b {
+		v := alpha * (s * bv)
+		if beta != 0 {
+			v = fma(beta, c[j], v)
+		}
+		c[j] = v
+	}
+}
+
 // rank1 computes a product with k == 1, C = alpha op(A) op(B) + beta C, an outer product,
 // row by row, and reports whether it did: it declines when a strided op(B) does not fit
 // the scratch.

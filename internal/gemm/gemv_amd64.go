@@ -31,3 +31,41 @@ func rank1Asm(n int, s float64, b, c []float64, alpha, beta float64) {
 	_, _ = b[n-1], c[n-1] // the assembly reads and writes this far
 	rank1AVX2(n, s, &b[0], &c[0], alpha, beta)
 }
+
+// dots32AVX2, axpy32AVX2 and rank132AVX2 are the float32 vector kernels in assembly
+// (gemv32_amd64.s, AVX2 and FMA). Their Go twins are dotsTwin (eight lanes), axpyTwin and
+// rank1Twin.
+//
+//go:noescape
+func dots32AVX2(k int, x, b *float32, ldb, n int, out *float32)
+
+//go:noescape
+func axpy32AVX2(k int, x, b *float32, ldb, n int, out *float32)
+
+//go:noescape
+func rank132AVX2(n int, s float32, b, c *float32, alpha, beta float32)
+
+func dots32Asm(k int, x, b []float32, ldb, n int, out []float32) {
+	_, _, _ = x[k-1], b[(n-1)*ldb+k-1], out[n-1] // the assembly reads and writes this far
+	dots32AVX2(k, &x[0], &b[0], ldb, n, &out[0])
+}
+
+func axpy32Asm(k int, x, b []float32, ldb, n int, out []float32) {
+	_, _, _ = x[k-1], b[(k-1)*ldb+n-1], out[n-1]
+	axpy32AVX2(k, &x[0], &b[0], ldb, n, &out[0])
+}
+
+func rank132Asm(n int, s float32, b, c []float32, alpha, beta float32) {
+	_, _ = b[n-1], c[n-1]
+	rank132AVX2(n, s, &b[0], &c[0], alpha, beta)
+}
+
+// axpy32AVX512 is axpy32AVX2 with zmm registers: the same sums (axpyTwin).
+//
+//go:noescape
+func axpy32AVX512(k int, x, b *float32, ldb, n int, out *float32)
+
+func axpy32Asm512(k int, x, b []float32, ldb, n int, out []float32) {
+	_, _, _ = x[k-1], b[(k-1)*ldb+n-1], out[n-1]
+	axpy32AVX512(k, &x[0], &b[0], ldb, n, &out[0])
+}

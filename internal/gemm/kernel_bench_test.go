@@ -62,3 +62,42 @@ func reportCPU(b *testing.B, t0 interface{ Nanoseconds() int64 }, flopsPerOp flo
 	b.ReportMetric(ns, "cpu-ns/op")
 	b.ReportMetric(flopsPerOp/ns, "GFLOP/s(cpu)")
 }
+
+// BenchmarkVector times the float32 vector kernels through Gemm at batch 1: a 1x1024 row
+// against a 1024x1024 matrix (dots when B is transposed, axpy when not) and the rank-1
+// update of a 1024x1024 C (k = 1), then 1x256 by 256x256, where the matrix fits in L2, and
+// a 64x256 rank-1 update. It
+// runs each assembly kernel of this machine, the Go kernels that run without them (go),
+// and the assembly's Go twins (twin, with emulated FMAs: a reference, not a fallback).
+// alpha is 1 and beta 0, as in benchGemm.
+func BenchmarkVector(b *testing.B) {
+	shapes := []benchShape{
+		{"dots/1x1024x1024", false, true, 1, 1024, 1024},
+		{"axpy/1x1024x1024", false, false, 1, 1024, 1024},
+		{"rank1/1024x1024x1", false, false, 1024, 1024, 1},
+		{"dots/1x256x256", false, true, 1, 256, 256},
+		{"axpy/1x256x256", false, false, 1, 256, 256},
+		{"rank1/64x256x1", false, false, 64, 256, 1},
+	}
+	asm := asmKernels32()
+	if len(asm) == 0 {
+		b.Skip("no assembly kernel on this machine")
+	}
+	type variant struct {
+		name string
+		kr   microKernel[float32]
+	}
+	var vs []variant
+	for _, kr := range asm {
+		vs = append(vs, variant{kr.name, kr})
+	}
+	goKr, twin := asm[0], twinOf(asm[0])
+	goKr.dots, goKr.axpy, goKr.rank1 = nil, nil, nil
+	twin.full = asm[0].full
+	vs = append(vs, variant{"go", goKr}, variant{"twin", twin})
+	for _, s := range shapes {
+		for _, v := range vs {
+			b.Run(s.name+"/"+v.name, func(b *testing.B) { benchGemm(b, s, v.kr) })
+		}
+	}
+}
