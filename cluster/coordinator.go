@@ -216,7 +216,7 @@ func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense, cfg p
 	// The claim comes before anything else: a second coordinator of the run stops here,
 	// having sent nothing to the first one's workers (Close sends them nothing either).
 	host, _ := os.Hostname()
-	claim, err := claimRun(ctx, o.Conn, o.Run, claimMsg{ID: c.id, PID: os.Getpid(), Host: host}, claimWindowOf(o.Timeout), &c.rej)
+	claim, err := claimRun(ctx, o.Conn, o.Run, claimMsg{ID: c.id, PID: os.Getpid(), Host: host}, claimWaits{answer: o.Timeout, window: claimWindowOf(o.Timeout)}, &c.rej)
 	if err != nil {
 		c.closed = true
 		return nil, err
@@ -465,7 +465,7 @@ func (c *Coordinator) setup(ctx context.Context) error {
 	for _, w := range c.workers {
 		// Each setup's links have subjects of their own, so that nothing of an earlier
 		// setup's links (a late credit) can reach the new ones.
-		m := &message{Kind: kindSetup, Seq: c.seq, Net: run, Observe: c.cfg.Observer != nil, Delay: c.o.Delay, LinkRun: fmt.Sprintf("%s-%d", c.o.Run, c.seq)}
+		m := &message{Kind: kindSetup, Seq: c.seq, Net: run, Observe: c.cfg.Observer != nil, Delay: c.o.Delay, LinkSetup: int(c.seq)}
 		for l := w.Nodes.Lo; l <= min(w.Nodes.Hi, c.h); l++ {
 			m.Layers = append(m.Layers, captureLayer(c.layers[l], c.opt[l]))
 		}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -115,7 +116,7 @@ func TestClaimRace(t *testing.T) {
 			wg.Go(func() {
 				var me claimMsg
 				me.ID[0], me.PID, me.Host = byte(i+1), i, "h"
-				claims[i], errs[i] = claimRun(ctx, nc, "race", me, 200*time.Millisecond, &rejections{})
+				claims[i], errs[i] = claimRun(ctx, nc, "race", me, claimWaits{answer: time.Minute, window: 200 * time.Millisecond}, &rejections{})
 			})
 		}
 		wg.Wait()
@@ -132,6 +133,67 @@ func TestClaimRace(t *testing.T) {
 	}
 }
 
+// TestClaimAsks: a claim is decided by the first answer to its request, not by a wait:
+// with nothing subscribed ("no responders") it holds the run however long it would wait
+// for an answer, a holder's answer fails it at once, and a stranger subscribed on the
+// claim subject that never answers delays it by the answer wait only.
+func TestClaimAsks(t *testing.T) {
+	c := startCluster(t, "unused", nil, time.Minute)
+	me := claimMsg{PID: 1, Host: "me"}
+	me.ID[0] = 2
+	for _, tc := range []struct {
+		name   string
+		before func(t *testing.T, run string) // who is on the run's claim subject
+		waits  claimWaits
+		err    string
+	}{
+		{"free", func(*testing.T, string) {}, claimWaits{answer: time.Hour, window: time.Millisecond}, ""},
+		{"held", func(t *testing.T, run string) {
+			nc := dial(t, c.srv, "holder")
+			t.Cleanup(nc.Close)
+			holder := claimMsg{PID: 4711, Host: "a"}
+			holder.ID[0] = 9 // larger than mine: it holds, it does not yield
+			cl, err := claimRun(batchCtx(t), nc, run, holder, claimWaits{answer: time.Hour, window: time.Millisecond}, &rejections{})
+			require.NoError(t, err)
+			t.Cleanup(cl.release)
+			// The answer to its request decides: the claimant never claims a second time.
+			spy := dial(t, c.srv, "spy")
+			t.Cleanup(spy.Close)
+			claims, err := spy.SubscribeSync(claimSubject(run))
+			require.NoError(t, err)
+			require.NoError(t, spy.Flush())
+			t.Cleanup(func() {
+				require.NoError(t, spy.Flush())
+				n, _, err := claims.Pending()
+				require.NoError(t, err)
+				require.Equal(t, 1, n, "claims heard")
+			})
+		}, claimWaits{answer: time.Hour, window: time.Hour}, "cluster: run held is taken: its coordinator, pid 4711 on a, holds it; give this run another ID"},
+		{"silent stranger", func(t *testing.T, run string) {
+			nc := dial(t, c.srv, "stranger")
+			t.Cleanup(nc.Close)
+			_, err := nc.SubscribeSync(claimSubject(run))
+			require.NoError(t, err)
+			require.NoError(t, nc.Flush())
+		}, claimWaits{answer: 10 * time.Millisecond, window: time.Millisecond}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := strings.ReplaceAll(tc.name, " ", "-")
+			tc.before(t, run)
+			nc := dial(t, c.srv, "claimant")
+			defer nc.Close()
+			cl, err := claimRun(batchCtx(t), nc, run, me, tc.waits, &rejections{})
+			if tc.err != "" {
+				require.EqualError(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.True(t, cl.claimed.Load())
+			cl.release()
+		})
+	}
+}
+
 // commander sends commands on the workers' subjects as a coordinator of id would.
 func commander(t *testing.T, nc *nats.Conn, run string, id coordID) *sender {
 	s := newSender(nc, run, testKey)
@@ -145,7 +207,7 @@ func setupOf(f *fixture, r Range, id coordID, maxBatch int) *message {
 	for _, d := range f.layers {
 		sizes = append(sizes, d.Out())
 	}
-	m := &message{Kind: kindSetup, Seq: 1, From: id, LinkRun: "links-1",
+	m := &message{Kind: kindSetup, Seq: 1, From: id, LinkSetup: 1,
 		Net: spec.Run{Sizes: sizes, Activation: layer.Tanh, Loss: "nll", Algorithm: spec.PC, Optimizer: adam, Batch: maxBatch,
 			PC: spec.PCSettings{Steps: 3, Gamma: 0.5, K: 1, Engine: pcnet.Parallel, Schedule: pcnet.Event}}}
 	for l := r.Lo; l <= min(r.Hi, len(f.layers)-1); l++ {

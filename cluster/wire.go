@@ -59,11 +59,11 @@ type message struct {
 	Err    string
 
 	// setup
-	Net     spec.Run     // the network's shape and pcnet's settings, as is (Batch: MaxBatch)
-	Observe bool         // whether the workers report their nodes' statistics
-	Layers  []layerState // theta_l of the hosted nodes, from Lo
-	Delay   time.Duration
-	LinkRun string // scopes the links' subjects (natslink.Options.Run)
+	Net       spec.Run     // the network's shape and pcnet's settings, as is (Batch: MaxBatch)
+	Observe   bool         // whether the workers report their nodes' statistics
+	Layers    []layerState // theta_l of the hosted nodes, from Lo
+	Delay     time.Duration
+	LinkSetup int // scopes the links' subjects within the run (natslink.Options.Setup)
 
 	// fetch
 	Updates bool // the last batch's weight updates rather than theta and the optimiser states
@@ -211,14 +211,17 @@ func restoreLayer(d *layer.Dense, opt [2]*optim.State, s layerState, l int) erro
 	return nil
 }
 
-// Subjects of a run (docs/design.md §9); a worker is addressed by the first node it hosts.
-func cmdSubject(run string, lo int) string    { return nodeSubject(run, lo) + ".cmd" }
-func reportSubject(run string, lo int) string { return nodeSubject(run, lo) + ".report" }
-func beatSubject(run string, lo int) string   { return nodeSubject(run, lo) + ".beat" }
+// Subjects of a run (docs/design.md §9), all under pcnet.<run>. (natslink.Subject); a
+// worker is addressed by the first node it hosts.
+func cmdSubject(run string, lo int) string    { return nodeSubject(run, lo, "cmd") }
+func reportSubject(run string, lo int) string { return nodeSubject(run, lo, "report") }
+func beatSubject(run string, lo int) string   { return nodeSubject(run, lo, "beat") }
 func coordinatorBeatSubject(run string) string {
-	return "pcnet." + run + ".coordinator.beat"
+	return natslink.Subject(run, "coordinator", "beat")
 }
-func nodeSubject(run string, lo int) string { return "pcnet." + run + ".node." + strconv.Itoa(lo) }
+func nodeSubject(run string, lo int, what string) string {
+	return natslink.Subject(run, "node", strconv.Itoa(lo), what)
+}
 
 // sender publishes messages gob-encoded in natslink's message frames, chunked below
 // the server's max payload: one natslink.MessageWriter per subject, which numbers the

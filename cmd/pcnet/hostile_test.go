@@ -120,11 +120,11 @@ func (h *hostileRun) send(t *testing.T, subject string, lo int, seq uint64, body
 
 // forged mirrors package cluster's message on the wire (gob matches fields by name).
 type forged struct {
-	Kind    uint8
-	Seq     uint64
-	Net     spec.Run
-	Layers  []forgedLayer
-	LinkRun string
+	Kind      uint8
+	Seq       uint64
+	Net       spec.Run
+	Layers    []forgedLayer
+	LinkSetup int
 }
 
 type forgedLayer struct{ W, B []byte }
@@ -244,7 +244,7 @@ func TestHostileForgedSetup(t *testing.T) {
 	net := spec.Default()
 	net.Sizes = []int{784, 1 << 40, 1 << 40, 10}
 	tiny := forgedLayer{W: make([]byte, 8), B: make([]byte, 8)}
-	body := gobOf(t, &forged{Kind: forgedSetup, Seq: 1, Net: net, Layers: []forgedLayer{tiny, tiny}, LinkRun: h.id + "-1"})
+	body := gobOf(t, &forged{Kind: forgedSetup, Seq: 1, Net: net, Layers: []forgedLayer{tiny, tiny}, LinkSetup: 1})
 	require.Less(t, len(body), 1024, "a small message")
 	h.send(t, h.subject("node.0.cmd"), 0, 0, body)
 	h.requireWorkersSmall(t)
@@ -264,21 +264,13 @@ func (h *hostileRun) awaitHello(t *testing.T, lo int) {
 	require.NoError(t, err, "no hello from the worker of node %d", lo)
 }
 
-// needs skips a case that needs a piece of issue 19 this branch does not have yet.
-func needs(t *testing.T, piece string) {
-	t.Helper()
-	if os.Getenv("PCNET_HOSTILE_ALL") == "" {
-		t.Skip("needs " + piece + "; PCNET_HOSTILE_ALL=1 runs it anyway")
-	}
-}
-
 // TestHostileReplayedLinkFrame: a link frame captured on the wire and published again
 // mid-run.
 func TestHostileReplayedLinkFrame(t *testing.T) {
 	want := undisturbed(t)
 	h := startWorkers(t, "replay")
 	frames := make(chan []byte, 64)
-	sub, err := h.nc.Subscribe("pcnet."+h.id+"-1.link.1.up", func(m *nats.Msg) {
+	sub, err := h.nc.Subscribe("pcnet."+h.id+".setup.1.link.1.up", func(m *nats.Msg) {
 		select {
 		case frames <- append([]byte(nil), m.Data...):
 		default:
@@ -290,7 +282,7 @@ func TestHostileReplayedLinkFrame(t *testing.T) {
 	h.startCoordinator(t)
 	h.coord.waitFor(t, "epoch 1/3  batch 3/10")
 	first := <-frames
-	require.NoError(t, h.nc.Publish("pcnet."+h.id+"-1.link.1.up", first))
+	require.NoError(t, h.nc.Publish("pcnet."+h.id+".setup.1.link.1.up", first))
 	require.NoError(t, h.nc.Flush())
 	r := h.requireCleanEnd(t, want)
 	require.Equal(t, 0, r.code, "a stranger's messages are dropped, the run goes on")
@@ -302,7 +294,7 @@ func TestHostileReplayedLinkFrame(t *testing.T) {
 func TestHostileForgedLinkFrame(t *testing.T) {
 	want := undisturbed(t)
 	h := startWorkers(t, "forged-link")
-	subject := "pcnet." + h.id + "-1.link.1.up"
+	subject := "pcnet." + h.id + ".setup.1.link.1.up"
 	frames := make(chan []byte, 1024)
 	sub, err := h.nc.Subscribe(subject, func(m *nats.Msg) {
 		select {
@@ -401,9 +393,6 @@ func TestHostileFlood(t *testing.T) {
 // run's ID fails at once with one line naming the run, and the first run trains to the
 // undisturbed checkpoint.
 func TestHostileSecondCoordinator(t *testing.T) {
-	// Passes alone, but within the other hostile cases the second coordinator sometimes
-	// hears no answer to its claim and waits -join-timeout (seen 4 times in 10 runs).
-	needs(t, "a claim that is always answered (cluster/claim.go: the second coordinator sometimes waits -join-timeout)")
 	want := undisturbed(t)
 	h := startWorkers(t, "second")
 	h.startCoordinator(t)
