@@ -96,6 +96,13 @@ func claimRun(ctx context.Context, nc *nats.Conn, run string, me claimMsg, waits
 	if err != nil {
 		return nil, failed(err)
 	}
+	// Claims are rare and small: a flood of them is dropped, not queued. A dropped claim
+	// is a claimant unanswered, who waits its answer wait and whose workers then take no
+	// command of it: they were set up by this coordinator.
+	if err := c.sub.SetPendingLimits(smallPending, smallPending*maxClaim); err != nil {
+		c.release()
+		return nil, failed(err)
+	}
 	if err := nc.PublishRequest(claimSubject(run), inbox, mine); err != nil {
 		c.release()
 		return nil, failed(err)

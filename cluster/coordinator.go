@@ -244,7 +244,7 @@ func (c *Coordinator) subscribe() error {
 		c.heard = append(c.heard, newLastWord(o.clock))
 		in := inbox{run: o.Run, lo: r.Lo, key: o.Key, subject: reportSubject(o.Run, r.Lo), from: i, rej: &c.rej, kind: rejReport,
 			limit: func() int64 { return c.reportLimit(r) }}
-		sub, err := subscribeMessages(o.Conn, in, c.in, c.done)
+		sub, err := subscribeMessages(o.Conn, in, c.in, c.done, &c.wg)
 		if err != nil {
 			return err
 		}
@@ -369,9 +369,9 @@ func (c *Coordinator) await(ctx context.Context, kind msgKind, seq uint64) ([]*m
 	for n := 0; n < len(got); {
 		select {
 		case <-ctx.Done():
-			return nil, c.fail(ctx.Err())
+			return nil, c.fail(fmt.Errorf("cluster: run %s: waiting for %s: %w", c.o.Run, c.awaited(kind, seq, got), ctx.Err()))
 		case msg := <-c.lost:
-			return nil, c.fail(fmt.Errorf("cluster: run %s: %s", c.o.Run, msg))
+			return nil, c.fail(fmt.Errorf("cluster: run %s: %s (waiting for %s)", c.o.Run, msg, c.awaited(kind, seq, got)))
 		case now := <-tick:
 			if err := c.overdue(now, start, kind, seq, got); err != nil {
 				return nil, c.fail(err)
@@ -397,6 +397,19 @@ func (c *Coordinator) await(ctx context.Context, kind msgKind, seq uint64) ([]*m
 	return got, nil
 }
 
+// awaited names the replies of kind to seq that have not come (got[i] nil): "report 3
+// from the worker of nodes 0-1 (pid 4711 on a)", so that an error of the wait says whom
+// the coordinator waited for, and for what.
+func (c *Coordinator) awaited(kind msgKind, seq uint64, got []*message) string {
+	var from []string
+	for i, w := range c.workers {
+		if got[i] == nil {
+			from = append(from, w.String())
+		}
+	}
+	return fmt.Sprintf("%v %d from %s", kind, seq, strings.Join(from, " and "))
+}
+
 // overdue returns the error that ends a wait begun at start for the replies of kind to
 // seq that have not come (got[i] nil) at now: a worker silent beyond the timeout, or a
 // batch past its deadline. Before it blames a worker it asks the server for a round
@@ -411,7 +424,7 @@ func (c *Coordinator) overdue(now, start time.Time, kind msgKind, seq uint64, go
 			if err := c.serverHung(); err != nil {
 				return err
 			}
-			return fmt.Errorf("cluster: run %s: %v sent no heartbeat for %v (timeout %v): it is gone; stopping", c.o.Run, w, d.Round(time.Millisecond), c.o.Timeout)
+			return fmt.Errorf("cluster: run %s: %v sent no heartbeat for %v (timeout %v) while its %v %d was due: it is gone; stopping", c.o.Run, w, d.Round(time.Millisecond), c.o.Timeout, kind, seq)
 		}
 		late = append(late, w.String())
 	}

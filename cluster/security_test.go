@@ -571,3 +571,56 @@ func TestHungServerNamed(t *testing.T) {
 	_, err = co.Step(batchCtx(t), f.batches[1].x, f.batches[1].labels)
 	require.ErrorContains(t, err, "cluster: run hung: the NATS server nats://"+fr.ln.Addr().String()+" does not answer")
 }
+
+// TestSlowConsumerIsAnError: a message subscription's queue is bounded by what its
+// subject can hold (pendingOf); frames beyond it, queued while the reader is busy, are
+// dropped by the client, and the drop reaches the reader as one error naming the
+// subject, after the message it was busy with.
+func TestSlowConsumerIsAnError(t *testing.T) {
+	c := startCluster(t, "unused", nil, time.Minute)
+	nc := dial(t, c.srv, "reader")
+	defer nc.Close()
+	ctx := batchCtx(t)
+	out := make(chan delivery) // read only once the flood is queued
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(done)
+	subject := cmdSubject("slow", 0)
+	in := inbox{run: "slow", lo: 0, key: testKey, subject: subject, rej: &rejections{}, kind: rejCommand,
+		limit: func() int64 { return smallMessage }}
+	sub, err := subscribeMessages(nc, in, out, done, &wg)
+	require.NoError(t, err)
+	defer func() { _ = sub.Unsubscribe() }()
+	msgs, bytes, err := sub.PendingLimits()
+	require.NoError(t, err)
+	wantMsgs, wantBytes := pendingOf(smallMessage, nc.MaxPayload())
+	require.Equal(t, []int{wantMsgs, wantBytes}, []int{msgs, bytes})
+
+	stranger := dial(t, c.srv, "stranger")
+	defer stranger.Close()
+	// The callback takes the stop and waits for the reader; the flood queues behind it.
+	require.NoError(t, newSender(stranger, "slow", testKey).send(subject, 0, &message{Kind: kindStop}))
+	junk := make([]byte, 16)
+	for range msgs + 1 {
+		require.NoError(t, stranger.Publish(subject, junk))
+	}
+	require.NoError(t, stranger.Flush())
+	require.Eventually(t, func() bool { n, _ := sub.Dropped(); return n > 0 }, 10*time.Second, time.Millisecond)
+
+	var got []delivery
+	for range 2 {
+		select {
+		case d := <-out:
+			got = append(got, d)
+		case <-ctx.Done():
+			t.Fatalf("%d deliveries, want the stop and the drop", len(got))
+		}
+	}
+	if got[0].err != nil {
+		got[0], got[1] = got[1], got[0]
+	}
+	require.NoError(t, got[0].err)
+	require.Equal(t, kindStop, got[0].m.Kind)
+	require.Regexp(t, `^pcnet\.slow\.node\.0\.cmd: \d+ frame\(s\) dropped by the client \(slow consumer: its queue of \d+ frames, \d+ bytes, was full\); a message of the run is lost$`, got[1].err.Error())
+}

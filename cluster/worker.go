@@ -125,7 +125,7 @@ func (w *worker) serve(ctx context.Context) (err error) {
 	cmds := make(chan delivery, 4)
 	in := inbox{run: o.Run, lo: o.Nodes.Lo, key: o.Key, subject: cmdSubject(o.Run, o.Nodes.Lo), rej: &w.rej, kind: rejCommand,
 		limit: w.limit.Load, bound: w.bound}
-	sub, err := subscribeMessages(nc, in, cmds, done)
+	sub, err := subscribeMessages(nc, in, cmds, done, &wg)
 	if err != nil {
 		return err
 	}

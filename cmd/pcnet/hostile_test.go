@@ -94,9 +94,12 @@ func startWorkers(t *testing.T, id string) *hostileRun {
 	return h
 }
 
-func (h *hostileRun) startCoordinator(t *testing.T) {
+// startCoordinator starts the run; extra flags (the last of a flag wins) may slow it
+// down without changing its numbers.
+func (h *hostileRun) startCoordinator(t *testing.T, extra ...string) {
 	t.Helper()
-	h.coord = pcnetStart(t, append(hostileArgs(h.out), append([]string{"-placement", "0-1,2-3"}, h.auth...)...)...)
+	args := append(hostileArgs(h.out), append([]string{"-placement", "0-1,2-3"}, h.auth...)...)
+	h.coord = pcnetStart(t, append(args, extra...)...)
 }
 
 func (h *hostileRun) subject(rest string) string { return "pcnet." + h.id + "." + rest }
@@ -389,19 +392,46 @@ func TestHostileFlood(t *testing.T) {
 	require.Contains(t, r.stderr, "command message(s) (mac)", "dropped and counted")
 }
 
+// TestHostileFloodMidRun: 300 MiB of chunks and 100,000 tiny frames sent to a training
+// worker's command subject. Its queue is bounded by what the subject carries (package
+// cluster, pendingOf): the worker's memory stays below 200 MB, and the run trains to the
+// undisturbed checkpoint, or, if the flood overflowed the queue, fails with one line that
+// names the slow consumer.
+func TestHostileFloodMidRun(t *testing.T) {
+	want := undisturbed(t)
+	h := startWorkers(t, "floodrun")
+	h.startCoordinator(t)
+	h.coord.waitFor(t, "epoch 1/3  batch 3/10")
+	subject := h.subject("node.2.cmd")
+	h.send(t, subject, 2, 0, make([]byte, 300<<20))
+	tiny := make([]byte, 8)
+	for range 100_000 {
+		require.NoError(t, h.nc.Publish(subject, tiny))
+	}
+	require.NoError(t, h.nc.Flush())
+	r := h.requireCleanEnd(t, want)
+	if r.code != 0 {
+		require.Contains(t, oneLine(t, r), "slow consumer")
+	}
+}
+
 // TestHostileSecondCoordinator: a second coordinator started by mistake on a running
 // run's ID fails at once with one line naming the run, and the first run trains to the
 // undisturbed checkpoint.
 func TestHostileSecondCoordinator(t *testing.T) {
 	want := undisturbed(t)
 	h := startWorkers(t, "second")
-	h.startCoordinator(t)
+	// Ten times the link delay: the first run must outlive the second coordinator's
+	// start (a process, under load a second or more), or the second finds the ID free,
+	// rightly, and waits for workers that have gone (seen 6 times in 30 runs at 3 ms).
+	h.startCoordinator(t, "-link-delay", "30ms")
 	h.coord.waitFor(t, "epoch 1/3  batch 3/10")
 	second := pcnetRun(t, append(hostileArgs(filepath.Join(h.dir, "second")), append([]string{"-placement", "0-1,2-3"}, h.auth...)...)...)
 	require.Equal(t, 1, second.code, "stderr: %s", second.stderr)
 	select {
 	case <-h.coord.done:
-		t.Fatalf("the second coordinator ended only after the first run: it must fail at once; it said: %s%s", second.stdout, second.stderr)
+		first := h.coord.wait()
+		t.Fatalf("the second coordinator ended only after the first run: it must fail at once; it said: %s%s\nthe first (status %d) said: %s", second.stdout, second.stderr, first.code, first.stderr)
 	default:
 	}
 	line := oneLine(t, second)
