@@ -301,6 +301,12 @@ func (r *receiver) feed(frame []byte) (*message, error) {
 	if limit := r.limit(); int64(len(body)) > limit {
 		return nil, fmt.Errorf("a message of %d bytes; the most this subject carries now is %d", len(body), limit)
 	}
+	return decodeMessage(body)
+}
+
+// decodeMessage decodes an assembled message's body (gob). Its sizes are whatever the
+// sender declared: checkSetup and checkBatch bound them before anything is allocated.
+func decodeMessage(body []byte) (*message, error) {
 	m := new(message)
 	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(m); err != nil {
 		return nil, fmt.Errorf("undecodable message: %w", err)
