@@ -624,3 +624,38 @@ func TestSlowConsumerIsAnError(t *testing.T) {
 	require.Equal(t, kindStop, got[0].m.Kind)
 	require.Regexp(t, `^pcnet\.slow\.node\.0\.cmd: \d+ frame\(s\) dropped by the client \(slow consumer: its queue of \d+ frames, \d+ bytes, was full\); a message of the run is lost$`, got[1].err.Error())
 }
+
+// TestLargeCommandFromACoordinator: a command larger than the server's max payload,
+// sent by a coordinator (its ID in each frame's NATS header, which the server counts in
+// the payload), is chunked below the max payload and arrives whole.
+func TestLargeCommandFromACoordinator(t *testing.T) {
+	c := startCluster(t, "unused", nil, time.Minute)
+	nc := dial(t, c.srv, "worker")
+	defer nc.Close()
+	out := make(chan delivery, 1)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(done)
+	subject := cmdSubject("large", 0)
+	in := inbox{run: "large", lo: 0, key: testKey, subject: subject, rej: &rejections{}, kind: rejCommand, limit: unlimited}
+	sub, err := subscribeMessages(nc, in, out, done, &wg)
+	require.NoError(t, err)
+	defer func() { _ = sub.Unsubscribe() }()
+	require.NoError(t, nc.Flush())
+
+	co := dial(t, c.srv, "coordinator")
+	defer co.Close()
+	var id coordID
+	id[0] = 7
+	x := make([]byte, 3*int(co.MaxPayload())/2)
+	require.NoError(t, commander(t, co, "large", id).send(subject, 0, &message{Kind: kindBatch, Seq: 1, X: x}))
+	select {
+	case d := <-out:
+		require.NoError(t, d.err)
+		require.Equal(t, kindBatch, d.m.Kind)
+		require.Len(t, d.m.X, len(x))
+	case <-batchCtx(t).Done():
+		t.Fatal("the command did not arrive")
+	}
+}

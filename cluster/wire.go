@@ -238,8 +238,13 @@ type sender struct {
 	writers map[string]*natslink.MessageWriter
 }
 
+// natsHeaderRoom is what a frame leaves of the server's max payload for the NATS
+// header beside it (the coordinator's ID, fromHeader: about 70 bytes), which the
+// server counts in the payload.
+const natsHeaderRoom = 256
+
 func newSender(nc *nats.Conn, run string, key []byte) *sender {
-	return &sender{run: run, key: key, publish: nc.PublishMsg, maxFrame: int(nc.MaxPayload()), writers: map[string]*natslink.MessageWriter{}}
+	return &sender{run: run, key: key, publish: nc.PublishMsg, maxFrame: int(nc.MaxPayload()) - natsHeaderRoom, writers: map[string]*natslink.MessageWriter{}}
 }
 
 // send publishes m on subject, the subject of node lo's worker.
