@@ -25,7 +25,7 @@ import (
 //	 10    2 reserved (must be 0)
 //	 12    4 lower node of the link; message frames: the node whose subject
 //	         carries them
-//	 16    8 run tag: FNV-1a 64 of the run ID
+//	 16    8 run tag: FNV-1a 64 of the run ID (of "<run>.setup.<n>" in setup n)
 //	 24    8 data, message: the message's sequence number in its direction
 //	         or on its subject, from 0; credit: the credit limit (the sender
 //	         may send messages < it)
