@@ -216,7 +216,7 @@ func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense, cfg p
 	// The claim comes before anything else: a second coordinator of the run stops here,
 	// having sent nothing to the first one's workers (Close sends them nothing either).
 	host, _ := os.Hostname()
-	claim, err := claimRun(ctx, o.Conn, o.Run, claimMsg{ID: c.id, PID: os.Getpid(), Host: host}, claimWindowOf(o.Timeout), &c.rej)
+	claim, err := claimRun(ctx, o.Conn, o.Run, claimMsg{ID: c.id, PID: os.Getpid(), Host: host}, claimWaits{answer: o.Timeout, window: claimWindowOf(o.Timeout)}, &c.rej)
 	if err != nil {
 		c.closed = true
 		return nil, err
@@ -244,7 +244,7 @@ func (c *Coordinator) subscribe() error {
 		c.heard = append(c.heard, newLastWord(o.clock))
 		in := inbox{run: o.Run, lo: r.Lo, key: o.Key, subject: reportSubject(o.Run, r.Lo), from: i, rej: &c.rej, kind: rejReport,
 			limit: func() int64 { return c.reportLimit(r) }}
-		sub, err := subscribeMessages(o.Conn, in, c.in, c.done)
+		sub, err := subscribeMessages(o.Conn, in, c.in, c.done, &c.wg)
 		if err != nil {
 			return err
 		}
@@ -369,9 +369,9 @@ func (c *Coordinator) await(ctx context.Context, kind msgKind, seq uint64) ([]*m
 	for n := 0; n < len(got); {
 		select {
 		case <-ctx.Done():
-			return nil, c.fail(ctx.Err())
+			return nil, c.fail(fmt.Errorf("cluster: run %s: waiting for %s: %w", c.o.Run, c.awaited(kind, seq, got), ctx.Err()))
 		case msg := <-c.lost:
-			return nil, c.fail(fmt.Errorf("cluster: run %s: %s", c.o.Run, msg))
+			return nil, c.fail(fmt.Errorf("cluster: run %s: %s (waiting for %s)", c.o.Run, msg, c.awaited(kind, seq, got)))
 		case now := <-tick:
 			if err := c.overdue(now, start, kind, seq, got); err != nil {
 				return nil, c.fail(err)
@@ -397,6 +397,19 @@ func (c *Coordinator) await(ctx context.Context, kind msgKind, seq uint64) ([]*m
 	return got, nil
 }
 
+// awaited names the replies of kind to seq that have not come (got[i] nil): "report 3
+// from the worker of nodes 0-1 (pid 4711 on a)", so that an error of the wait says whom
+// the coordinator waited for, and for what.
+func (c *Coordinator) awaited(kind msgKind, seq uint64, got []*message) string {
+	var from []string
+	for i, w := range c.workers {
+		if got[i] == nil {
+			from = append(from, w.String())
+		}
+	}
+	return fmt.Sprintf("%v %d from %s", kind, seq, strings.Join(from, " and "))
+}
+
 // overdue returns the error that ends a wait begun at start for the replies of kind to
 // seq that have not come (got[i] nil) at now: a worker silent beyond the timeout, or a
 // batch past its deadline. Before it blames a worker it asks the server for a round
@@ -411,7 +424,7 @@ func (c *Coordinator) overdue(now, start time.Time, kind msgKind, seq uint64, go
 			if err := c.serverHung(); err != nil {
 				return err
 			}
-			return fmt.Errorf("cluster: run %s: %v sent no heartbeat for %v (timeout %v): it is gone; stopping", c.o.Run, w, d.Round(time.Millisecond), c.o.Timeout)
+			return fmt.Errorf("cluster: run %s: %v sent no heartbeat for %v (timeout %v) while its %v %d was due: it is gone; stopping", c.o.Run, w, d.Round(time.Millisecond), c.o.Timeout, kind, seq)
 		}
 		late = append(late, w.String())
 	}
@@ -465,7 +478,7 @@ func (c *Coordinator) setup(ctx context.Context) error {
 	for _, w := range c.workers {
 		// Each setup's links have subjects of their own, so that nothing of an earlier
 		// setup's links (a late credit) can reach the new ones.
-		m := &message{Kind: kindSetup, Seq: c.seq, Net: run, Observe: c.cfg.Observer != nil, Delay: c.o.Delay, LinkRun: fmt.Sprintf("%s-%d", c.o.Run, c.seq)}
+		m := &message{Kind: kindSetup, Seq: c.seq, Net: run, Observe: c.cfg.Observer != nil, Delay: c.o.Delay, LinkSetup: int(c.seq)}
 		for l := w.Nodes.Lo; l <= min(w.Nodes.Hi, c.h); l++ {
 			m.Layers = append(m.Layers, captureLayer(c.layers[l], c.opt[l]))
 		}

@@ -155,7 +155,7 @@ func TestCoordinatorHeartbeatDeadline(t *testing.T) {
 		ended <- err
 	}()
 	err := requireDeadline(t, clk, timeout, timeout/10, ended)
-	require.ErrorContains(t, err, "the worker of nodes 0-1 (pid 0 on ) sent no heartbeat for 10.001s (timeout 10s): it is gone; stopping")
+	require.ErrorContains(t, err, "the worker of nodes 0-1 (pid 0 on ) sent no heartbeat for 10.001s (timeout 10s) while its ready 1 was due: it is gone; stopping")
 }
 
 // TestWorkerCoordinatorDeadline: a worker whose coordinator falls silent after a batch
@@ -256,4 +256,17 @@ func TestCoordinatorBatchDeadline(t *testing.T) {
 func batchCtx(t testing.TB) context.Context {
 	t.Helper()
 	return testdeadline.BatchCtx(t)
+}
+
+// TestAwaitNamesTheAwaited: a wait that ends early (its context cancelled, here while
+// the setup's ready is due) names the reply and the workers it waited for, and keeps the
+// context's error.
+func TestAwaitNamesTheAwaited(t *testing.T) {
+	f := newFixture(2, 23)
+	co, _ := fakeWorkers(t, "awaited", []Range{{0, 1}, {2, 3}}, Options{Timeout: time.Minute}, f)
+	ctx, cancel := context.WithCancel(batchCtx(t))
+	cancel()
+	_, err := co.Step(ctx, f.batches[0].x, f.batches[0].labels)
+	require.ErrorIs(t, err, context.Canceled)
+	require.EqualError(t, err, "cluster: run awaited: waiting for ready 1 from the worker of nodes 0-1 (pid 0 on ) and the worker of nodes 2-3 (pid 0 on ): context canceled")
 }

@@ -30,15 +30,16 @@
 //
 // # Subjects
 //
-// Every subject is scoped by the run's ID (docs/design.md §9); a worker is addressed by the
-// first node it hosts, lo:
+// Every subject lies under pcnet.<run>. (natslink.Subject makes them all, docs/design.md
+// §9), so that a server can confine a run's users to pcnet.<run>.>; a worker is addressed
+// by the first node it hosts, lo:
 //
 //	pcnet.<run>.node.<lo>.cmd       coordinator -> worker: setup, batch, fetch, stop
 //	pcnet.<run>.node.<lo>.report    worker -> coordinator: hello, ready, report, state, failed
 //	pcnet.<run>.node.<lo>.beat      the worker's heartbeat
 //	pcnet.<run>.coordinator.beat    the coordinator's heartbeat
 //	pcnet.<run>.claim               a coordinator's claim on the run ID (claim.go)
-//	pcnet.<run>.link.<l>.*          the links between nodes (package natslink)
+//	pcnet.<run>.setup.<n>.link.<l>.* the links between nodes in setup n (package natslink)
 //
 // A message is gob-encoded with its floats as raw little-endian bytes (bit for bit), and
 // sent in natslink's message frames (natslink.MessageWriter), chunked below the server's
@@ -52,8 +53,10 @@
 // signs the heartbeats (HMAC-SHA256 of the subject and a counter that only grows), so
 // that a client without it can neither forge a beat nor replay one to keep a dead peer
 // alive; every sender and receiver of natslink's frames (commands and reports
-// included) is given it too, for their MAC, which is natslink's. A coordinator claims its run ID before it subscribes to or sends anything, and a
-// second coordinator of the ID fails at once, having sent nothing. Every command carries
+// included) is given it too, for their MAC, which is natslink's. A coordinator claims its
+// run ID before it subscribes to or sends anything, by a request on the claim subject
+// that the holder answers (claim.go), and a second coordinator of the ID fails at once on
+// that answer, having sent nothing. Every command carries
 // its coordinator's random ID; a worker takes the commands of the coordinator that set
 // it up and drops the others', assembling each coordinator's frames apart (the
 // Pcnet-Coordinator header) so that a foreign stream cannot break its own. A receiver

@@ -2,12 +2,13 @@ package cluster
 
 import (
 	"bytes"
-	"github.com/nats-io/nats.go"
+	"encoding/gob"
 	"testing"
 
-	"github.com/pcnet/pcnet/channels/natslink"
-
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pcnet/pcnet/channels/natslink"
 )
 
 // framesOf sends ms on one subject of run through a sender with frames of maxFrame
@@ -144,6 +145,54 @@ func FuzzClaimAndBeat(f *testing.F) {
 			}
 			if c.check(b) {
 				t.Fatal("a replayed beat taken")
+			}
+		}
+	})
+}
+
+// FuzzMessageBody: whatever body a message carries once authenticated (a run-key
+// holder's, or a sender's bug) decodes to a message or an error, and a setup or a batch
+// is accepted or refused by its checks, never a panic; an accepted setup's hosted layers
+// carry exactly the bytes their widths make, and an accepted batch's inputs its rows.
+func FuzzMessageBody(f *testing.F) {
+	fx := newFixture(2, 7)
+	var id coordID
+	id[0] = 1
+	setup := setupOf(fx, Range{0, 1}, id, 4)
+	gobOf := func(m *message) []byte {
+		var buf bytes.Buffer
+		if err := gob.NewEncoder(&buf).Encode(m); err != nil {
+			f.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	f.Add(gobOf(setup), gobOf(&message{Kind: kindBatch, Seq: 1, Rows: 2, X: floatBytes(make([]float64, 2*fx.layers[0].In()))}))
+	f.Add(gobOf(&message{Kind: kindStop}), []byte{})
+	f.Add([]byte{}, []byte{0xff})
+	ranges := []Range{{0, 1}, {2, 3}, {1, 2}}
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		s, err := decodeMessage(a)
+		if err != nil {
+			return
+		}
+		batch, _ := decodeMessage(b)
+		for _, r := range ranges {
+			if checkSetup(s, r) != nil {
+				continue
+			}
+			for i, st := range s.Layers {
+				in, out := s.Net.Sizes[r.Lo+i], s.Net.Sizes[r.Lo+i+1]
+				if len(st.W) != 8*in*out || len(st.B) != 8*out {
+					t.Fatalf("setup accepted with layer %d's %d+%d bytes for %dx%d", r.Lo+i, len(st.W), len(st.B), in, out)
+				}
+			}
+			if batch == nil || checkBatch(batch, &s.Net, r) != nil {
+				continue
+			}
+			if r.Lo == 0 {
+				if _, err := floatsOf(batch.X, "inputs"); err != nil || len(batch.X) != 8*batch.Rows*s.Net.Sizes[0] {
+					t.Fatalf("batch accepted with %d bytes of inputs for %d rows: %v", len(batch.X), batch.Rows, err)
+				}
 			}
 		}
 	})

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,10 +41,59 @@ type inbox struct {
 // maxSenders bounds the coordinators whose frames a worker not yet set up assembles.
 const maxSenders = 4
 
+// Pending limits (docs/design.md §9): nats.go queues a subscription's frames until its
+// callback takes them. Each queue is bounded by what its subject can legitimately hold
+// at once, so that a flood cannot grow a process's memory beyond what its run needs;
+// what overflows is dropped by the client (a slow consumer), and package cluster makes
+// that drop an error of the run (watchSlow), for a dropped message is a lost one.
+const (
+	// frameOverhead bounds a frame's bytes beyond its chunk: natslink's header and
+	// trailer (112) and the NATS header that names the coordinator.
+	frameOverhead = 512
+	// smallPending is the queue of a subject of small messages (beats, claims) and
+	// the slack of the others: far more than one sender's rate between two callbacks.
+	smallPending = 64
+)
+
+// pendingOf sizes the queue of a message subject whose messages are at most limit
+// bytes in frames of at most maxFrame: two whole messages (one waiting for its reader,
+// the next arriving) and smallPending frames of any size, so that one frame larger than
+// the subject carries (a stranger's, which fails its MAC) is dropped by its reader, not
+// by the queue. A flood beyond that is a drop, an error of the run.
+func pendingOf(limit, maxFrame int64) (msgs, bytes int) {
+	chunk := max(maxFrame-frameOverhead, 1)
+	frames := (limit + chunk - 1) / chunk
+	return int(2*frames + smallPending), int(2*(limit+frames*frameOverhead) + smallPending*maxFrame)
+}
+
+// watchSlow hands out one error, on a slow-consumer drop of sub (subject's), until done
+// is closed or sub ends; wg owns the goroutine.
+func watchSlow(wg *sync.WaitGroup, sub *nats.Subscription, subject string, from int, out chan<- delivery, done <-chan struct{}) {
+	slow := sub.StatusChanged(nats.SubscriptionSlowConsumer)
+	wg.Go(func() {
+		select {
+		case _, ok := <-slow:
+			if !ok {
+				return // unsubscribed
+			}
+		case <-done:
+			return
+		}
+		n, _ := sub.Dropped()
+		msgs, bytes, _ := sub.PendingLimits()
+		err := fmt.Errorf("%s: %d frame(s) dropped by the client (slow consumer: its queue of %d frames, %d bytes, was full); a message of the run is lost", subject, n, msgs, bytes)
+		select {
+		case out <- delivery{from: from, err: err}:
+		case <-done:
+		}
+	})
+}
+
 // subscribeMessages assembles the messages of in's subject and hands them to out until
-// done is closed. The subscription has no pending limit: a large setup arrives in many
-// chunks while the receiver may be busy; in.limit bounds what it assembles.
-func subscribeMessages(nc *nats.Conn, in inbox, out chan<- delivery, done <-chan struct{}) (*nats.Subscription, error) {
+// done is closed. Its queue is bounded by pendingOf(in.limit()), which follows the limit
+// (a worker's grows with its setup); a slow-consumer drop is handed to out as an error
+// (watchSlow, whose goroutine wg owns).
+func subscribeMessages(nc *nats.Conn, in inbox, out chan<- delivery, done <-chan struct{}, wg *sync.WaitGroup) (*nats.Subscription, error) {
 	// One count of dropped frames for every reader of the subject: readers come and go
 	// with the coordinators a stranger names, the count stays one.
 	frames := in.rej.counter(in.kind)
@@ -96,7 +146,13 @@ func subscribeMessages(nc *nats.Conn, in inbox, out chan<- delivery, done <-chan
 		}
 		return r
 	}
+	maxFrame := nc.MaxPayload()
+	applied := in.limit() // read by the callback only, which runs one message at a time
 	sub, err := nc.Subscribe(in.subject, func(msg *nats.Msg) {
+		if l := in.limit(); l != applied {
+			applied = l
+			_ = msg.Sub.SetPendingLimits(pendingOf(l, maxFrame))
+		}
 		r := reader(msg)
 		if r == nil {
 			return
@@ -116,10 +172,11 @@ func subscribeMessages(nc *nats.Conn, in inbox, out chan<- delivery, done <-chan
 	if err != nil {
 		return nil, fmt.Errorf("subscribing to %s: %w", in.subject, err)
 	}
-	if err := sub.SetPendingLimits(-1, -1); err != nil {
+	if err := sub.SetPendingLimits(pendingOf(applied, maxFrame)); err != nil {
 		_ = sub.Unsubscribe()
 		return nil, err
 	}
+	watchSlow(wg, sub, in.subject, in.from, out, done)
 	return sub, nil
 }
 
@@ -168,6 +225,12 @@ func subscribeBeats(nc *nats.Conn, key []byte, subject string, w *lastWord, rej 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscribing to %s: %w", subject, err)
+	}
+	// A beat says only "alive" and the next one says it again: a dropped one is not an
+	// error, the queue is bounded so that a flood of them costs no memory.
+	if err := sub.SetPendingLimits(smallPending, smallPending*beatSize); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, err
 	}
 	return sub, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -115,7 +116,7 @@ func TestClaimRace(t *testing.T) {
 			wg.Go(func() {
 				var me claimMsg
 				me.ID[0], me.PID, me.Host = byte(i+1), i, "h"
-				claims[i], errs[i] = claimRun(ctx, nc, "race", me, 200*time.Millisecond, &rejections{})
+				claims[i], errs[i] = claimRun(ctx, nc, "race", me, claimWaits{answer: time.Minute, window: 200 * time.Millisecond}, &rejections{})
 			})
 		}
 		wg.Wait()
@@ -132,6 +133,67 @@ func TestClaimRace(t *testing.T) {
 	}
 }
 
+// TestClaimAsks: a claim is decided by the first answer to its request, not by a wait:
+// with nothing subscribed ("no responders") it holds the run however long it would wait
+// for an answer, a holder's answer fails it at once, and a stranger subscribed on the
+// claim subject that never answers delays it by the answer wait only.
+func TestClaimAsks(t *testing.T) {
+	c := startCluster(t, "unused", nil, time.Minute)
+	me := claimMsg{PID: 1, Host: "me"}
+	me.ID[0] = 2
+	for _, tc := range []struct {
+		name   string
+		before func(t *testing.T, run string) // who is on the run's claim subject
+		waits  claimWaits
+		err    string
+	}{
+		{"free", func(*testing.T, string) {}, claimWaits{answer: time.Hour, window: time.Millisecond}, ""},
+		{"held", func(t *testing.T, run string) {
+			nc := dial(t, c.srv, "holder")
+			t.Cleanup(nc.Close)
+			holder := claimMsg{PID: 4711, Host: "a"}
+			holder.ID[0] = 9 // larger than mine: it holds, it does not yield
+			cl, err := claimRun(batchCtx(t), nc, run, holder, claimWaits{answer: time.Hour, window: time.Millisecond}, &rejections{})
+			require.NoError(t, err)
+			t.Cleanup(cl.release)
+			// The answer to its request decides: the claimant never claims a second time.
+			spy := dial(t, c.srv, "spy")
+			t.Cleanup(spy.Close)
+			claims, err := spy.SubscribeSync(claimSubject(run))
+			require.NoError(t, err)
+			require.NoError(t, spy.Flush())
+			t.Cleanup(func() {
+				require.NoError(t, spy.Flush())
+				n, _, err := claims.Pending()
+				require.NoError(t, err)
+				require.Equal(t, 1, n, "claims heard")
+			})
+		}, claimWaits{answer: time.Hour, window: time.Hour}, "cluster: run held is taken: its coordinator, pid 4711 on a, holds it; give this run another ID"},
+		{"silent stranger", func(t *testing.T, run string) {
+			nc := dial(t, c.srv, "stranger")
+			t.Cleanup(nc.Close)
+			_, err := nc.SubscribeSync(claimSubject(run))
+			require.NoError(t, err)
+			require.NoError(t, nc.Flush())
+		}, claimWaits{answer: 10 * time.Millisecond, window: time.Millisecond}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := strings.ReplaceAll(tc.name, " ", "-")
+			tc.before(t, run)
+			nc := dial(t, c.srv, "claimant")
+			defer nc.Close()
+			cl, err := claimRun(batchCtx(t), nc, run, me, tc.waits, &rejections{})
+			if tc.err != "" {
+				require.EqualError(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.True(t, cl.claimed.Load())
+			cl.release()
+		})
+	}
+}
+
 // commander sends commands on the workers' subjects as a coordinator of id would.
 func commander(t *testing.T, nc *nats.Conn, run string, id coordID) *sender {
 	s := newSender(nc, run, testKey)
@@ -145,7 +207,7 @@ func setupOf(f *fixture, r Range, id coordID, maxBatch int) *message {
 	for _, d := range f.layers {
 		sizes = append(sizes, d.Out())
 	}
-	m := &message{Kind: kindSetup, Seq: 1, From: id, LinkRun: "links-1",
+	m := &message{Kind: kindSetup, Seq: 1, From: id, LinkSetup: 1,
 		Net: spec.Run{Sizes: sizes, Activation: layer.Tanh, Loss: "nll", Algorithm: spec.PC, Optimizer: adam, Batch: maxBatch,
 			PC: spec.PCSettings{Steps: 3, Gamma: 0.5, K: 1, Engine: pcnet.Parallel, Schedule: pcnet.Event}}}
 	for l := r.Lo; l <= min(r.Hi, len(f.layers)-1); l++ {
@@ -508,4 +570,92 @@ func TestHungServerNamed(t *testing.T) {
 	fr.freeze()
 	_, err = co.Step(batchCtx(t), f.batches[1].x, f.batches[1].labels)
 	require.ErrorContains(t, err, "cluster: run hung: the NATS server nats://"+fr.ln.Addr().String()+" does not answer")
+}
+
+// TestSlowConsumerIsAnError: a message subscription's queue is bounded by what its
+// subject can hold (pendingOf); frames beyond it, queued while the reader is busy, are
+// dropped by the client, and the drop reaches the reader as one error naming the
+// subject, after the message it was busy with.
+func TestSlowConsumerIsAnError(t *testing.T) {
+	c := startCluster(t, "unused", nil, time.Minute)
+	nc := dial(t, c.srv, "reader")
+	defer nc.Close()
+	ctx := batchCtx(t)
+	out := make(chan delivery) // read only once the flood is queued
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(done)
+	subject := cmdSubject("slow", 0)
+	in := inbox{run: "slow", lo: 0, key: testKey, subject: subject, rej: &rejections{}, kind: rejCommand,
+		limit: func() int64 { return smallMessage }}
+	sub, err := subscribeMessages(nc, in, out, done, &wg)
+	require.NoError(t, err)
+	defer func() { _ = sub.Unsubscribe() }()
+	msgs, bytes, err := sub.PendingLimits()
+	require.NoError(t, err)
+	wantMsgs, wantBytes := pendingOf(smallMessage, nc.MaxPayload())
+	require.Equal(t, []int{wantMsgs, wantBytes}, []int{msgs, bytes})
+
+	stranger := dial(t, c.srv, "stranger")
+	defer stranger.Close()
+	// The callback takes the stop and waits for the reader; the flood queues behind it.
+	require.NoError(t, newSender(stranger, "slow", testKey).send(subject, 0, &message{Kind: kindStop}))
+	junk := make([]byte, 16)
+	for range msgs + 1 {
+		require.NoError(t, stranger.Publish(subject, junk))
+	}
+	require.NoError(t, stranger.Flush())
+	require.Eventually(t, func() bool { n, _ := sub.Dropped(); return n > 0 }, 10*time.Second, time.Millisecond)
+
+	var got []delivery
+	for range 2 {
+		select {
+		case d := <-out:
+			got = append(got, d)
+		case <-ctx.Done():
+			t.Fatalf("%d deliveries, want the stop and the drop", len(got))
+		}
+	}
+	if got[0].err != nil {
+		got[0], got[1] = got[1], got[0]
+	}
+	require.NoError(t, got[0].err)
+	require.Equal(t, kindStop, got[0].m.Kind)
+	require.Regexp(t, `^pcnet\.slow\.node\.0\.cmd: \d+ frame\(s\) dropped by the client \(slow consumer: its queue of \d+ frames, \d+ bytes, was full\); a message of the run is lost$`, got[1].err.Error())
+}
+
+// TestLargeCommandFromACoordinator: a command larger than the server's max payload,
+// sent by a coordinator (its ID in each frame's NATS header, which the server counts in
+// the payload), is chunked below the max payload and arrives whole.
+func TestLargeCommandFromACoordinator(t *testing.T) {
+	c := startCluster(t, "unused", nil, time.Minute)
+	nc := dial(t, c.srv, "worker")
+	defer nc.Close()
+	out := make(chan delivery, 1)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(done)
+	subject := cmdSubject("large", 0)
+	in := inbox{run: "large", lo: 0, key: testKey, subject: subject, rej: &rejections{}, kind: rejCommand, limit: unlimited}
+	sub, err := subscribeMessages(nc, in, out, done, &wg)
+	require.NoError(t, err)
+	defer func() { _ = sub.Unsubscribe() }()
+	require.NoError(t, nc.Flush())
+
+	co := dial(t, c.srv, "coordinator")
+	defer co.Close()
+	var id coordID
+	id[0] = 7
+	x := make([]byte, 3*int(co.MaxPayload())/2)
+	require.NoError(t, commander(t, co, "large", id).send(subject, 0, &message{Kind: kindBatch, Seq: 1, X: x}))
+	select {
+	case d := <-out:
+		require.NoError(t, d.err)
+		require.Equal(t, kindBatch, d.m.Kind)
+		require.Len(t, d.m.X, len(x))
+	case <-batchCtx(t).Done():
+		t.Fatal("the command did not arrive")
+	}
 }

@@ -59,11 +59,11 @@ type message struct {
 	Err    string
 
 	// setup
-	Net     spec.Run     // the network's shape and pcnet's settings, as is (Batch: MaxBatch)
-	Observe bool         // whether the workers report their nodes' statistics
-	Layers  []layerState // theta_l of the hosted nodes, from Lo
-	Delay   time.Duration
-	LinkRun string // scopes the links' subjects (natslink.Options.Run)
+	Net       spec.Run     // the network's shape and pcnet's settings, as is (Batch: MaxBatch)
+	Observe   bool         // whether the workers report their nodes' statistics
+	Layers    []layerState // theta_l of the hosted nodes, from Lo
+	Delay     time.Duration
+	LinkSetup int // scopes the links' subjects within the run (natslink.Options.Setup)
 
 	// fetch
 	Updates bool // the last batch's weight updates rather than theta and the optimiser states
@@ -211,14 +211,17 @@ func restoreLayer(d *layer.Dense, opt [2]*optim.State, s layerState, l int) erro
 	return nil
 }
 
-// Subjects of a run (docs/design.md §9); a worker is addressed by the first node it hosts.
-func cmdSubject(run string, lo int) string    { return nodeSubject(run, lo) + ".cmd" }
-func reportSubject(run string, lo int) string { return nodeSubject(run, lo) + ".report" }
-func beatSubject(run string, lo int) string   { return nodeSubject(run, lo) + ".beat" }
+// Subjects of a run (docs/design.md §9), all under pcnet.<run>. (natslink.Subject); a
+// worker is addressed by the first node it hosts.
+func cmdSubject(run string, lo int) string    { return nodeSubject(run, lo, "cmd") }
+func reportSubject(run string, lo int) string { return nodeSubject(run, lo, "report") }
+func beatSubject(run string, lo int) string   { return nodeSubject(run, lo, "beat") }
 func coordinatorBeatSubject(run string) string {
-	return "pcnet." + run + ".coordinator.beat"
+	return natslink.Subject(run, "coordinator", "beat")
 }
-func nodeSubject(run string, lo int) string { return "pcnet." + run + ".node." + strconv.Itoa(lo) }
+func nodeSubject(run string, lo int, what string) string {
+	return natslink.Subject(run, "node", strconv.Itoa(lo), what)
+}
 
 // sender publishes messages gob-encoded in natslink's message frames, chunked below
 // the server's max payload: one natslink.MessageWriter per subject, which numbers the
@@ -235,8 +238,13 @@ type sender struct {
 	writers map[string]*natslink.MessageWriter
 }
 
+// natsHeaderRoom is what a frame leaves of the server's max payload for the NATS
+// header beside it (the coordinator's ID, fromHeader: about 70 bytes), which the
+// server counts in the payload.
+const natsHeaderRoom = 256
+
 func newSender(nc *nats.Conn, run string, key []byte) *sender {
-	return &sender{run: run, key: key, publish: nc.PublishMsg, maxFrame: int(nc.MaxPayload()), writers: map[string]*natslink.MessageWriter{}}
+	return &sender{run: run, key: key, publish: nc.PublishMsg, maxFrame: int(nc.MaxPayload()) - natsHeaderRoom, writers: map[string]*natslink.MessageWriter{}}
 }
 
 // send publishes m on subject, the subject of node lo's worker.
@@ -298,6 +306,12 @@ func (r *receiver) feed(frame []byte) (*message, error) {
 	if limit := r.limit(); int64(len(body)) > limit {
 		return nil, fmt.Errorf("a message of %d bytes; the most this subject carries now is %d", len(body), limit)
 	}
+	return decodeMessage(body)
+}
+
+// decodeMessage decodes an assembled message's body (gob). Its sizes are whatever the
+// sender declared: checkSetup and checkBatch bound them before anything is allocated.
+func decodeMessage(body []byte) (*message, error) {
 	m := new(message)
 	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(m); err != nil {
 		return nil, fmt.Errorf("undecodable message: %w", err)

@@ -125,7 +125,7 @@ func (w *worker) serve(ctx context.Context) (err error) {
 	cmds := make(chan delivery, 4)
 	in := inbox{run: o.Run, lo: o.Nodes.Lo, key: o.Key, subject: cmdSubject(o.Run, o.Nodes.Lo), rej: &w.rej, kind: rejCommand,
 		limit: w.limit.Load, bound: w.bound}
-	sub, err := subscribeMessages(nc, in, cmds, done)
+	sub, err := subscribeMessages(nc, in, cmds, done, &wg)
 	if err != nil {
 		return err
 	}
@@ -355,11 +355,11 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 		}
 		layers = append(layers, d)
 	}
-	if err := natslink.CheckRun(m.LinkRun, 64); err != nil {
-		return fmt.Errorf("setup: links: cluster: %w", err)
+	if m.LinkSetup < 1 {
+		return fmt.Errorf("setup: links: setup number %d; need >= 1", m.LinkSetup)
 	}
 	var err error
-	w.tr, err = natslink.New(w.o.Conn, natslink.Options{Run: m.LinkRun, Lo: lo, Hi: hi, Delay: m.Delay, Key: w.o.Key, Rejects: w.linkRejects})
+	w.tr, err = natslink.New(w.o.Conn, natslink.Options{Run: w.o.Run, Setup: m.LinkSetup, Lo: lo, Hi: hi, Delay: m.Delay, Key: w.o.Key, Rejects: w.linkRejects})
 	if err != nil {
 		return err
 	}
@@ -484,6 +484,6 @@ func (w *worker) state(seq uint64, updates bool) *message {
 	return r
 }
 
-// maxRun bounds a run ID: the links' subjects add a setup number to it, within
-// natslink's 64 characters.
+// maxRun bounds a run ID, below natslink's 64 characters: the limit the command has
+// always documented (the links' subjects no longer add to the ID, docs/design.md §9).
 const maxRun = 44

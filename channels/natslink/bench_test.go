@@ -2,8 +2,8 @@ package natslink
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/pcnet/pcnet/cluster/natsconn"
 	"testing"
 	"time"
 
@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/cluster/natsconn"
+	"github.com/pcnet/pcnet/internal/pairbench"
 )
 
 // benchBatch is the batch of the round-trip benchmarks (B in docs/design.md §1).
@@ -76,8 +78,27 @@ func reportRoundTrip(b *testing.B, start time.Time) {
 // benchLinkRoundTrip runs b.N round trips over l: the upper node echoes each
 // prediction as an error of the same shape.
 func benchLinkRoundTrip(b *testing.B, l pair, width int) {
+	roundTrip, stop := linkRoundTrips(l, width)
+	b.SetBytes(int64(2 * 8 * benchBatch * width))
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		if err := roundTrip(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRoundTrip(b, start)
+	if err := stop(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// linkRoundTrips starts l's upper node, which echoes each prediction as an error of
+// the same shape, and returns one round trip over l and the function that stops the
+// upper node (its error, nil when it stopped only because it was told to).
+func linkRoundTrips(l pair, width int) (roundTrip func() error, stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	fill := func(s channels.Sender, k channels.Kind, step int) error {
 		buf, err := s.Acquire(ctx, benchBatch, width)
 		if err != nil {
@@ -101,26 +122,63 @@ func benchLinkRoundTrip(b *testing.B, l pair, width int) {
 			}
 		}
 	}()
-	b.SetBytes(int64(2 * 8 * benchBatch * width))
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	for i := range b.N {
+	i := 0
+	roundTrip = func() error {
 		if err := fill(l.lo.UpSend, channels.Prediction, i); err != nil {
-			b.Fatal(err)
+			return err
 		}
 		m, err := l.lo.DownRecv.Recv(ctx)
 		if err != nil {
-			b.Fatal(err)
+			return err
 		}
 		if m.Step != i {
-			b.Fatalf("error of step %d, want %d", m.Step, i)
+			return fmt.Errorf("error of step %d, want %d", m.Step, i)
 		}
 		l.lo.DownRecv.Release(m)
+		i++
+		return nil
 	}
-	reportRoundTrip(b, start)
-	cancel()
-	<-done
+	stop = func() error {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			return err
+		}
+		return nil
+	}
+	return roundTrip, stop
+}
+
+// BenchmarkRoundTripAuthPaired is the authentication's cost on BenchmarkRoundTrip's
+// exchange, measured in one loop: a link without a key and one with a run key, each
+// between two connections of one embedded server, take round trips in alternating
+// blocks of two (internal/pairbench), so that the host's drift slows both alike.
+// Reported: each one's microseconds per round trip and their ratio (auth/plain;
+// issue 19's target <= 1.2 at batch 64, widths 64, 256 and 1024).
+func BenchmarkRoundTripAuthPaired(b *testing.B) {
+	for _, width := range []int{64, 256, 1024} {
+		b.Run(fmt.Sprintf("width=%d", width), func(b *testing.B) {
+			srv := startServer(b, natsconn.Server{})
+			must := func(f func() error) func() {
+				return func() {
+					if err := f(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			plain, stopPlain := linkRoundTrips(newPair(b, dial(b, srv), dial(b, srv), Options{Run: "plain", Buffers: 1}, 0, benchBatch, width), width)
+			auth, stopAuth := linkRoundTrips(newPair(b, dial(b, srv), dial(b, srv), Options{Run: "auth", Buffers: 1, Key: testKey(1)}, 0, benchBatch, width), width)
+			for range 4 {
+				must(plain)()
+				must(auth)()
+			}
+			tPlain, tAuth := pairbench.Run(b, 2, must(plain), must(auth))
+			b.ReportMetric(float64(tPlain.Nanoseconds())/1e3, "plain-us/roundtrip")
+			b.ReportMetric(float64(tAuth.Nanoseconds())/1e3, "auth-us/roundtrip")
+			b.ReportMetric(float64(tAuth)/float64(tPlain), "auth/plain")
+			require.NoError(b, stopPlain())
+			require.NoError(b, stopAuth())
+		})
+	}
 }
 
 // BenchmarkCodec measures the encoding and decoding of one 64 x 1024 value

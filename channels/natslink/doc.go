@@ -23,7 +23,10 @@
 //	pcnet.<run>.link.<l>.<dir>.credit credit limits, receiver -> sender
 //	pcnet.<run>.link.<l>.<dir>.hello  a sender asking for its limit
 //
-// so two runs on one server never see each other's messages. The header of
+// or, with [Options.Setup] n > 0, pcnet.<run>.setup.<n>.link... ([Subject]
+// makes every subject of a run, package cluster's too: all lie under
+// pcnet.<run>.), so two runs on one server never see each other's messages
+// and a server can confine a run's users to pcnet.<run>.>. The header of
 // every frame names the run (a 64-bit hash of its ID), the link and the
 // direction again, and a frame that names another is an error.
 //

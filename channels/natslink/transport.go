@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +22,11 @@ type Options struct {
 	// share it, and two runs on one server never see each other's messages.
 	// 1 to 64 of the characters A-Z a-z 0-9 _ -.
 	Run string
+	// Setup, when > 0, scopes the links further to one setup of the run
+	// (pcnet.<Run>.setup.<Setup>.link...): package cluster makes a transport
+	// per setup, and a late frame of an earlier one never reaches a later one.
+	// 0: the run's only links (pcnet.<Run>.link...).
+	Setup int
 	// Lo and Hi are the first and last node this process hosts.
 	Lo, Hi int
 	// Buffers is the number of credits (buffers) per link direction, as in
@@ -98,6 +102,8 @@ func New(nc *nats.Conn, o Options) (*Transport, error) {
 		return nil, fmt.Errorf("natslink: run %s: negative delay %v", o.Run, o.Delay)
 	case o.MaxChunkBytes != 0 && o.MaxChunkBytes < headerSize+trailerOf(o.Key)+8:
 		return nil, fmt.Errorf("natslink: run %s: max chunk of %d bytes cannot hold the %d-byte header, one float64 and the %d-byte trailer", o.Run, o.MaxChunkBytes, headerSize, trailerOf(o.Key))
+	case o.Setup < 0:
+		return nil, fmt.Errorf("natslink: run %s: negative setup number %d", o.Run, o.Setup)
 	case o.SetupTimeout < 0:
 		return nil, fmt.Errorf("natslink: run %s: negative setup timeout %v", o.Run, o.SetupTimeout)
 	}
@@ -265,8 +271,8 @@ func (t *Transport) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCo
 		return l, err
 	}
 	b := linkBuilder{t: t}
-	up := newEndpoint(t.o.Run, lower, channels.Up)
-	down := newEndpoint(t.o.Run, lower, channels.Down)
+	up := newEndpoint(t.o.Run, lower, channels.Up).inSetup(t.o.Setup)
+	down := newEndpoint(t.o.Run, lower, channels.Down).inSetup(t.o.Setup)
 	if err := checkShape(up.name, t.o.Buffers, upMaxRows, upMaxCols); err != nil {
 		return nil, err
 	}
@@ -354,12 +360,6 @@ func (b *linkBuilder) chanSubscribe(subject string, capacity int) chan *nats.Msg
 	}
 	b.subs = append(b.subs, sub)
 	return ch
-}
-
-// subjects of a direction: data, credits, hellos.
-func subjects(e endpoint) (data, credit, hello string) {
-	data = "pcnet." + e.runID + ".link." + strconv.FormatUint(uint64(e.lower), 10) + "." + e.dir.String()
-	return data, data + ".credit", data + ".hello"
 }
 
 func (b *linkBuilder) sender(e endpoint, maxRows, maxCols int) *sendEnd {

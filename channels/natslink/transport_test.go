@@ -6,6 +6,7 @@ import (
 	"github.com/pcnet/pcnet/cluster/natsconn"
 	"math"
 	"math/rand/v2"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -336,18 +337,36 @@ func waitPending(t testing.TB, r channels.Receiver) {
 	require.Eventually(t, func() bool { return len(r.(*recvEnd).frames) > 0 }, 10*time.Second, time.Millisecond)
 }
 
-// TestRunsIsolated: two runs on one server use the same links and never see
-// each other's messages.
+// TestRunsIsolated: two runs on one server, or two setups of one run, use the
+// same links and never see each other's messages; every subject of the first
+// is under pcnet.<run>. (a spy on pcnet.<run>.> sees them all) and names it.
 func TestRunsIsolated(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		a, b    Options
+		subject string // every subject of a's links
+		tag     string // what a's run tag hashes
+	}{
+		{"runs", Options{Run: "run-a"}, Options{Run: "run-b"}, `^pcnet\.run-a\.link\.1\.(up|down)(\.credit|\.hello)?$`, "run-a"},
+		{"setups", Options{Run: "run-a", Setup: 1}, Options{Run: "run-a", Setup: 2}, `^pcnet\.run-a\.setup\.1\.link\.1\.(up|down)(\.credit|\.hello)?$`, "run-a.setup.1"},
+		{"setup and none", Options{Run: "run-a", Setup: 0}, Options{Run: "run-a", Setup: 3}, `^pcnet\.run-a\.link\.1\.(up|down)(\.credit|\.hello)?$`, "run-a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testRunsIsolated(t, tc.a, tc.b, tc.subject, tc.tag) })
+	}
+}
+
+func testRunsIsolated(t *testing.T, oa, ob Options, subject, tag string) {
 	srv := startServer(t, natsconn.Server{})
-	a := newPair(t, dial(t, srv), dial(t, srv), Options{Run: "run-a", Buffers: 2}, 1, 1, 1)
-	b := newPair(t, dial(t, srv), dial(t, srv), Options{Run: "run-b", Buffers: 2}, 1, 1, 1)
+	oa.Buffers, ob.Buffers = 2, 2
 	spy := dial(t, srv)
 	seen := make(chan *nats.Msg, 64)
-	sub, err := spy.ChanSubscribe("pcnet.run-a.>", seen)
+	// Subscribed before the links exist, so that the spy sees their setup too.
+	sub, err := spy.ChanSubscribe("pcnet."+oa.Run+".>", seen)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, sub.Unsubscribe()) }()
 	require.NoError(t, spy.Flush())
+	a := newPair(t, dial(t, srv), dial(t, srv), oa, 1, 1, 1)
+	b := newPair(t, dial(t, srv), dial(t, srv), ob, 1, 1, 1)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -370,14 +389,20 @@ func TestRunsIsolated(t *testing.T) {
 	_, err = b.hi.UpRecv.Recv(short)
 	require.ErrorIs(t, err, context.DeadlineExceeded, "run b has nothing more")
 	require.NoError(t, spy.Flush())
+	var mine int
 	for len(seen) > 0 {
 		m := <-seen
+		if oa.Run == ob.Run && !regexp.MustCompile(subject).MatchString(m.Subject) {
+			continue // b's, under the same run
+		}
+		mine++
 		// Link setup (the down direction's first credit, a hello) may still be in flight.
-		require.Regexp(t, `^pcnet\.run-a\.link\.1\.(up|down)(\.credit|\.hello)?$`, m.Subject)
+		require.Regexp(t, subject, m.Subject)
 		var h header
 		require.NoError(t, parseHeader(m.Data, &h, false))
-		require.Equal(t, runTag("run-a"), h.run)
+		require.Equal(t, runTag(tag), h.run)
 	}
+	require.GreaterOrEqual(t, mine, 5, "the spy on pcnet.%s.> saw a's messages", oa.Run)
 }
 
 // TestLargeMessage: width 4096 x batch 64 (2 MiB) through a server with the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"strconv"
 	"unsafe"
 
 	"github.com/pcnet/pcnet/channels"
@@ -24,7 +25,7 @@ import (
 //	 10    2 reserved (must be 0)
 //	 12    4 lower node of the link; message frames: the node whose subject
 //	         carries them
-//	 16    8 run tag: FNV-1a 64 of the run ID
+//	 16    8 run tag: FNV-1a 64 of the run ID (of "<run>.setup.<n>" in setup n)
 //	 24    8 data, message: the message's sequence number in its direction
 //	         or on its subject, from 0; credit: the credit limit (the sender
 //	         may send messages < it)
@@ -174,6 +175,7 @@ func parseHeader(frame []byte, h *header, auth bool) error {
 // caught, not read.
 type endpoint struct {
 	runID string
+	setup int // Options.Setup
 	run   uint64
 	lower uint32
 	dir   channels.Direction
@@ -188,6 +190,18 @@ func newEndpoint(runID string, lower int, dir channels.Direction) endpoint {
 		dir:   dir,
 		name:  fmt.Sprintf("natslink: run %s link %d-%d %v", runID, lower, lower+1, dir),
 	}
+}
+
+// inSetup is e in setup n of its run (Options.Setup; 0: e): the subjects, the run tag and
+// the name say the setup too, so that a frame of another setup is refused.
+func (e endpoint) inSetup(n int) endpoint {
+	if n == 0 {
+		return e
+	}
+	e.setup = n
+	e.run = runTag(e.runID + ".setup." + strconv.Itoa(n))
+	e.name = fmt.Sprintf("natslink: run %s setup %d link %d-%d %v", e.runID, n, e.lower, e.lower+1, e.dir)
+	return e
 }
 
 func runTag(runID string) uint64 {

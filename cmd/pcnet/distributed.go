@@ -103,7 +103,7 @@ func (n *natsFlags) clientOptions(name, run string) natsconn.ClientOptions {
 		// Half the timeout: a hung server is named before its silence makes a peer's
 		// heartbeat run out.
 		HungAfter:   n.timeout / 2,
-		InboxPrefix: "pcnet." + run + ".inbox",
+		InboxPrefix: natslink.Subject(run, "inbox"),
 	}
 }
 

@@ -182,13 +182,13 @@ func TestRealServerConfinesRuns(t *testing.T) {
 
 	// Run B's worker user, while run A trains.
 	b, errs := srv.client(t, "run-b-worker")
-	for _, subject := range []string{"pcnet.run-a.>", "pcnet.run-a.node.0.cmd", "pcnet.run-a-1.link.1.up"} {
+	for _, subject := range []string{"pcnet.run-a.>", "pcnet.run-a.node.0.cmd", "pcnet.run-a.setup.1.link.1.up"} {
 		_, err := b.SubscribeSync(subject)
 		require.NoError(t, err, "the refusal comes from the server, asynchronously")
 		require.NoError(t, b.Flush())
 		requireViolation(t, errs, "subscribe", subject)
 	}
-	for _, subject := range []string{"pcnet.run-a.node.2.cmd", "pcnet.run-a.coordinator.beat", "pcnet.run-a-1.link.1.down"} {
+	for _, subject := range []string{"pcnet.run-a.node.2.cmd", "pcnet.run-a.coordinator.beat", "pcnet.run-a.setup.1.link.1.down"} {
 		require.NoError(t, b.Publish(subject, []byte("forged")))
 		require.NoError(t, b.Flush())
 		requireViolation(t, errs, "publish", subject)
