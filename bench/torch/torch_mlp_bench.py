@@ -34,6 +34,7 @@ import argparse, json, os, re, statistics, sys, time
 # torch is imported by main, after the environment is set (see the docstring): torch and nn are
 # module globals from then on.
 torch = nn = None
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from perfutil import BgMonitor, wait_idle
 

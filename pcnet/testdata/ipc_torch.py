@@ -24,6 +24,7 @@ Prints {"layers": [[W flattened, b], ...], "updates": [[dW summed over t, db sum
 import os
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the repository's testdata
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pc_torch  # noqa: E402
 
