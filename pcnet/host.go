@@ -7,7 +7,7 @@ import (
 
 	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/layer"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // host builds, links and guards a contiguous range [lo, hi] of the nodes 0..H+1 of a
@@ -19,10 +19,10 @@ type host struct {
 	cfg     Config
 	h       int
 	lo, hi  int
-	widths  []int          // n_0..n_{H+1} of the whole network
-	layers  []*layer.Dense // theta_l of the hosted nodes that have one, from lo on
-	nodes   []*node        // lo..hi
-	updates []*layer.Grad  // the hosted nodes' weight updates, from lo on
+	widths  []int                   // n_0..n_{H+1} of the whole network
+	layers  []*layer.Dense[float64] // theta_l of the hosted nodes that have one, from lo on
+	nodes   []*node                 // lo..hi
+	updates []*layer.Grad[float64]  // the hosted nodes' weight updates, from lo on
 
 	eng *engine           // the parallel engine; nil under Sequential
 	seq map[int]*seqLinks // the sequential engine's messages, by batch size
@@ -36,7 +36,7 @@ type hostSpec struct {
 	cfg    Config
 	widths []int
 	lo, hi int
-	layers []*layer.Dense
+	layers []*layer.Dense[float64]
 	// observe returns the observer of one hosted node (nil: none).
 	observe func(NodeInfo) NodeObserver
 	// transport makes the parallel engine's links. Nil: in-process links of the host's
@@ -67,7 +67,7 @@ func newHost(ctx context.Context, s hostSpec) (*host, error) {
 	}
 	ho := &host{cfg: s.cfg, h: h, lo: s.lo, hi: s.hi, widths: append([]int(nil), s.widths...), layers: s.layers}
 	for l := s.lo; l <= s.hi; l++ {
-		var d *layer.Dense
+		var d *layer.Dense[float64]
 		if l <= h {
 			d = s.layers[l-s.lo]
 		}
@@ -95,7 +95,7 @@ func newHost(ctx context.Context, s hostSpec) (*host, error) {
 
 // newNode builds node l of a network of h hidden nodes, width n_l, with theta_l = d
 // (nil for the output node).
-func newNode(cfg *Config, l, h int, d *layer.Dense, width int) *node {
+func newNode(cfg *Config, l, h int, d *layer.Dense[float64], width int) *node {
 	nd := &node{l: l, h: h, cfg: cfg, pi: cfg.precision(l, h), gamma: cfg.stepSize(), event: cfg.Schedule == Event, work: map[int]*nodeWork{}, width: width}
 	switch {
 	case l == 0:
@@ -156,7 +156,7 @@ func (ho *host) ready(ctx context.Context) error {
 // host runs the next batch as if this one had never started, unless its links are not
 // its own (a Part's), which stops it. A failed batch of any other kind (a broken link, a
 // panic) stops the host.
-func (ho *host) run(ctx context.Context, x *mat.Dense, labels []int, learn bool) error {
+func (ho *host) run(ctx context.Context, x *tensor.Matrix[float64], labels []int, learn bool) error {
 	if err := checkRepaired(ho.nodes); err != nil {
 		return err
 	}

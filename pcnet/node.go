@@ -7,7 +7,7 @@ import (
 	"github.com/pcnet/pcnet/internal/straggler"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // role is a node's place in the chain.
@@ -35,22 +35,22 @@ type node struct {
 	gamma float64 // the step size of its state or error
 	event bool    // cfg.Schedule == Event
 
-	layer *layer.Dense    // theta_l (input and hidden nodes)
-	grad  *layer.Grad     // the weight update dW_l(e_{l+1}) of the last batch
-	opt   [2]*optim.State // weight, bias
+	layer *layer.Dense[float64]    // theta_l (input and hidden nodes)
+	grad  *layer.Grad[float64]     // the weight update dW_l(e_{l+1}) of the last batch
+	opt   [2]*optim.State[float64] // weight, bias
 	obs   NodeObserver
 
 	// iPC only: step is the update of the current step (grad sums them), and learning,
 	// set by Network.run before it hands the node to an engine, whether the batch learns.
-	step     *layer.Grad
+	step     *layer.Grad[float64]
 	learning bool
 
-	work   map[int]*nodeWork // by batch size
-	w      *nodeWork         // the current batch's
-	x0     *mat.Dense        // input node: the batch
-	mu     *mat.Dense        // hidden node: mu_l of the batch (w.mu, or the engine's, see feedForward)
-	labels []int             // output node: the batch's labels
-	loss   float64           // output node: the loss at the feed-forward values
+	work   map[int]*nodeWork       // by batch size
+	w      *nodeWork               // the current batch's
+	x0     *tensor.Matrix[float64] // input node: the batch
+	mu     *tensor.Matrix[float64] // hidden node: mu_l of the batch (w.mu, or the engine's, see feedForward)
+	labels []int                   // output node: the batch's labels
+	loss   float64                 // output node: the loss at the feed-forward values
 	stats  NodeStats
 	known  known
 	// fault is a batch's failure that the node found while following the protocol to
@@ -86,10 +86,10 @@ type known struct {
 
 // nodeWork holds a node's buffers for one batch size, allocated once.
 type nodeWork struct {
-	mu, x, e *mat.Dense // B x n_l (hidden; the output node keeps e_{H+1} in e)
-	deriv    *mat.Dense // B x n_{l+1}: g_l'(a_l) at the node's current point
-	delta    *mat.Dense // B x n_{l+1}: the gated cotangent deriv ⊙ (pi e_{l+1})
-	jte      *mat.Dense // B x n_l: J_l^T (pi_{l+1} e_{l+1})
+	mu, x, e *tensor.Matrix[float64] // B x n_l (hidden; the output node keeps e_{H+1} in e)
+	deriv    *tensor.Matrix[float64] // B x n_{l+1}: g_l'(a_l) at the node's current point
+	delta    *tensor.Matrix[float64] // B x n_{l+1}: the gated cotangent deriv ⊙ (pi e_{l+1})
+	jte      *tensor.Matrix[float64] // B x n_l: J_l^T (pi_{l+1} e_{l+1})
 }
 
 // fixed reports whether the node's incoming prediction never changes after the
@@ -114,7 +114,7 @@ func (n *node) sendsPrediction() bool {
 }
 
 // begin readies the node for a batch: the buffers of its size and a zero update.
-func (n *node) begin(x0 *mat.Dense, labels []int) {
+func (n *node) begin(x0 *tensor.Matrix[float64], labels []int) {
 	batch := len(labels)
 	w, ok := n.work[batch]
 	if !ok {
@@ -139,16 +139,16 @@ func (n *node) newWork(batch int) *nodeWork {
 	w := &nodeWork{}
 	if n.role != inputRole {
 		k := n.width
-		w.e = mat.NewDense(batch, k, nil)
+		w.e = tensor.New[float64](batch, k, nil)
 		if n.role == hiddenRole {
-			w.mu = mat.NewDense(batch, k, nil)
-			w.x = mat.NewDense(batch, k, nil)
-			w.jte = mat.NewDense(batch, k, nil)
+			w.mu = tensor.New[float64](batch, k, nil)
+			w.x = tensor.New[float64](batch, k, nil)
+			w.jte = tensor.New[float64](batch, k, nil)
 		}
 	}
 	if n.layer != nil {
-		w.deriv = mat.NewDense(batch, n.layer.Out(), nil)
-		w.delta = mat.NewDense(batch, n.layer.Out(), nil)
+		w.deriv = tensor.New[float64](batch, n.layer.Out(), nil)
+		w.delta = tensor.New[float64](batch, n.layer.Out(), nil)
 	}
 	return w
 }
@@ -158,7 +158,7 @@ func (n *node) newWork(batch int) *nodeWork {
 // With keep, the caller guarantees that below holds mu_l unchanged until the batch ends
 // (an engine whose message storage outlives the message, for a node that is sent no
 // other prediction), and the node reads mu_l there rather than copy it.
-func (n *node) feedForward(below, up *mat.Dense, keep bool) {
+func (n *node) feedForward(below, up *tensor.Matrix[float64], keep bool) {
 	switch n.role {
 	case inputRole:
 		n.layer.Forward(up, n.w.deriv, n.x0)
@@ -176,7 +176,7 @@ func (n *node) feedForward(below, up *mat.Dense, keep bool) {
 		}
 		n.layer.Forward(up, n.w.deriv, n.mu)
 	case outputRole:
-		n.loss = n.cfg.Loss.Value(below, n.labels)
+		n.loss = layer.LossValue(n.cfg.Loss, below, n.labels)
 		if !isFinite(n.loss) {
 			n.fault = fmt.Errorf("%w: the loss at the feed-forward values is %v", ErrNonFinite, n.loss)
 		}
@@ -193,7 +193,7 @@ func (n *node) feedForward(below, up *mat.Dense, keep bool) {
 // that message said (only a full one is read). down may be nil when pi_l is 1: the
 // message is then e itself (errorView), for an engine whose receiver reads it before the
 // node changes e again.
-func (n *node) formError(t int, pred channels.Payload, below, down *mat.Dense) channels.Payload {
+func (n *node) formError(t int, pred channels.Payload, below, down *tensor.Matrix[float64]) channels.Payload {
 	w := n.w
 	out := channels.Full
 	if below != nil && pred != channels.Full {
@@ -209,7 +209,7 @@ func (n *node) formError(t int, pred channels.Payload, below, down *mat.Dense) c
 		case below != nil && n.watched:
 			n.energy = layer.NegGradValue(n.cfg.Loss, w.e, below, n.labels)
 		case below != nil:
-			n.cfg.Loss.NegGrad(w.e, below, n.labels)
+			layer.NegGrad(n.cfg.Loss, w.e, below, n.labels)
 		case n.event:
 			out = channels.Unchanged
 		}
@@ -305,11 +305,11 @@ func (n *node) observeStep(t int, s StepStats) {
 }
 
 // errorView returns e_l, which is the message pi_l e_l when pi_l is 1.
-func (n *node) errorView() *mat.Dense { return n.w.e }
+func (n *node) errorView() *tensor.Matrix[float64] { return n.w.e }
 
 // point returns the value the node's layer is evaluated at: x_0, mu_l under FPA, x_l(t)
 // otherwise.
-func (n *node) point() *mat.Dense {
+func (n *node) point() *tensor.Matrix[float64] {
 	switch {
 	case n.role == inputRole:
 		return n.x0
@@ -326,7 +326,7 @@ func (n *node) point() *mat.Dense {
 //
 // Under the event schedule a node gates every full cotangent, even at a step where it
 // does not act, because a later "unchanged" message refers to it.
-func (n *node) absorb(t int, cot channels.Payload, above *mat.Dense) {
+func (n *node) absorb(t int, cot channels.Payload, above *tensor.Matrix[float64]) {
 	update, advance := n.acts(t)
 	if !n.event {
 		if update || advance {
@@ -361,7 +361,7 @@ func (n *node) acts(t int) (update, advance bool) {
 // integrate takes the weight update when t is its step, and for t < T advances the node's
 // state to step t+1, writing the new prediction p_{l+1}(t+1) to up when the node sends
 // one; it returns what that message says. absorb has gated the error of step t.
-func (n *node) integrate(t int, up *mat.Dense) channels.Payload {
+func (n *node) integrate(t int, up *tensor.Matrix[float64]) channels.Payload {
 	var out channels.Payload
 	if n.incremental() {
 		out = n.integrateIncremental(t, up)
@@ -375,7 +375,7 @@ func (n *node) integrate(t int, up *mat.Dense) channels.Payload {
 	return out
 }
 
-func (n *node) act(t int, up *mat.Dense) channels.Payload {
+func (n *node) act(t int, up *tensor.Matrix[float64]) channels.Payload {
 	w := n.w
 	update, advance := n.acts(t)
 	if !update && !advance {
@@ -461,7 +461,7 @@ func (n *node) zeroInputVJP() (changed bool) {
 
 // jteBuffer returns the buffer of jte for a rule to read, with the zeros written if
 // they were only known.
-func (n *node) jteBuffer() *mat.Dense {
+func (n *node) jteBuffer() *tensor.Matrix[float64] {
 	if n.known.jteStale {
 		n.w.jte.Zero()
 		n.known.jteStale = false
@@ -489,7 +489,7 @@ func (n *node) learn() {
 }
 
 // descend takes one optimiser step of theta_l along the update g.
-func (n *node) descend(g *layer.Grad) {
+func (n *node) descend(g *layer.Grad[float64]) {
 	p, gp := n.layer.Params(), g.Params()
 	for i := range p {
 		n.opt[i].StepAscent(p[i], gp[i]) // g is a negative gradient

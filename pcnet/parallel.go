@@ -3,20 +3,19 @@ package pcnet
 import (
 	"context"
 	"fmt"
+	"github.com/pcnet/pcnet/tensor"
 	"time"
 
 	"github.com/pcnet/pcnet/actor"
 	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/layer"
-	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/mat"
 )
 
 // batchCmd starts one phase of a batch on a node actor. Every node gets the whole batch;
 // the input node reads x and the output node the labels.
 type batchCmd struct {
 	ctx    context.Context // the engine's batch context, cancelled when the batch is
-	x      *mat.Dense
+	x      *tensor.Matrix[float64]
 	labels []int
 	learn  bool
 	// commit is the second phase of a learning batch: every node has finished its
@@ -45,7 +44,7 @@ type nodeActor struct {
 	above *channels.Link // link l: predictions out, errors in (nil for the output node)
 
 	// Matrix headers pointed at the message buffers, so no message allocates.
-	predIn, predOut, errIn, errOut mat.Dense
+	predIn, predOut, errIn, errOut tensor.Matrix[float64]
 	wait                           time.Duration
 }
 
@@ -297,8 +296,8 @@ func (a *nodeActor) phase(cmd batchCmd) report {
 	return report{node: nd.l}
 }
 
-func view(dst *mat.Dense, b *channels.Buffer) *mat.Dense {
-	dst.SetRawMatrix(blas64.General{Rows: b.Rows, Cols: b.Cols, Stride: b.Cols, Data: b.Data[:b.Rows*b.Cols]})
+func view(dst *tensor.Matrix[float64], b *channels.Buffer) *tensor.Matrix[float64] {
+	*dst = tensor.Matrix[float64]{Rows: b.Rows, Cols: b.Cols, Stride: b.Cols, Data: b.Data[:b.Rows*b.Cols]}
 	return dst
 }
 
@@ -319,7 +318,7 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 
 	// Feed-forward: p_l(0) in, p_{l+1}(0) out.
 	var pred channels.Message
-	var below *mat.Dense
+	var below *tensor.Matrix[float64]
 	if a.below != nil {
 		m, err := a.recv(ctx, a.below.UpRecv, channels.Prediction, 0, observed)
 		if err != nil {
@@ -372,7 +371,7 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 			nd.absorb(t, m.Payload, view(&a.errIn, m.Buf))
 			a.above.DownRecv.Release(m)
 			var out *channels.Buffer
-			var up *mat.Dense
+			var up *tensor.Matrix[float64]
 			if t < T && nd.sendsPrediction() {
 				if out, err = a.acquire(ctx, a.above.UpSend, channels.Prediction, batch, nd.layer.Out(), observed); err != nil {
 					return err

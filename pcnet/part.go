@@ -8,7 +8,7 @@ import (
 	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // PartSpec describes a Part: which nodes of which network it hosts, and how it reaches
@@ -20,7 +20,7 @@ type PartSpec struct {
 	Lo, Hi int
 	// Layers are theta_l of the hosted nodes that have one, l = Lo..min(Hi, H), in order.
 	// The part uses them (it does not copy them): read them only between batches.
-	Layers []*layer.Dense
+	Layers []*layer.Dense[float64]
 	// Config is the network's configuration; every part of a network must be given the
 	// same. Its Engine must be Parallel (or zero) and its Observer nil: a part records
 	// its nodes' statistics in its reports instead (see Observe).
@@ -102,10 +102,10 @@ func NewPart(ctx context.Context, spec PartSpec) (*Part, error) {
 
 // PartBatch is what a part needs of a batch.
 type PartBatch struct {
-	Rows   int        // the batch size, 1..MaxBatch
-	X      *mat.Dense // the batch (Rows x n_0): only for the part of node 0
-	Labels []int      // the labels (Rows): only for the part of node H+1
-	Learn  bool       // Learn (an optimiser step) rather than Infer
+	Rows   int                     // the batch size, 1..MaxBatch
+	X      *tensor.Matrix[float64] // the batch (Rows x n_0): only for the part of node 0
+	Labels []int                   // the labels (Rows): only for the part of node H+1
+	Learn  bool                    // Learn (an optimiser step) rather than Infer
 }
 
 // PartReport is what a part shows of a batch.
@@ -133,16 +133,16 @@ func (p *Part) Range() (lo, hi int) { return p.lo, p.hi }
 func (p *Part) Hidden() int { return p.h }
 
 // Layers returns theta_l of the hosted nodes that have one, from Lo on.
-func (p *Part) Layers() []*layer.Dense { return p.layers }
+func (p *Part) Layers() []*layer.Dense[float64] { return p.layers }
 
 // Updates returns the last batch's weight updates of Layers (see Network.Updates).
-func (p *Part) Updates() []*layer.Grad { return p.updates }
+func (p *Part) Updates() []*layer.Grad[float64] { return p.updates }
 
 // Optimizers returns the optimiser states of weight layer l (a hosted node's) for
 // checkpoints: weight, bias; nil without an optimiser.
-func (p *Part) Optimizers(l int) ([2]*optim.State, error) {
+func (p *Part) Optimizers(l int) ([2]*optim.State[float64], error) {
 	if l < p.lo || l > min(p.hi, p.h) {
-		return [2]*optim.State{}, fmt.Errorf("pcnet: part [%d, %d] does not host weight layer %d", p.lo, p.hi, l)
+		return [2]*optim.State[float64]{}, fmt.Errorf("pcnet: part [%d, %d] does not host weight layer %d", p.lo, p.hi, l)
 	}
 	return p.nodes[l-p.lo].opt, nil
 }

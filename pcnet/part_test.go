@@ -46,7 +46,7 @@ func splitRun(t *testing.T, cfg Config, from netState, ranges [][2]int, batches 
 	t.Helper()
 	widths := widthsOf(from.layers)
 	h := len(widths) - 2
-	layers := layer.CloneAll(from.layers)
+	layers := layer.CloneAll[float64](from.layers)
 	shared := newSharedLinks()
 	var parts []*Part
 	defer func() {
@@ -96,7 +96,7 @@ func splitRun(t *testing.T, cfg Config, from netState, ranges [][2]int, batches 
 			})
 		}
 		require.NoError(t, g.Wait())
-		r := batchRecord{loss: reports[len(reports)-1].Loss, after: netState{layers: layer.CloneAll(layers)}}
+		r := batchRecord{loss: reports[len(reports)-1].Loss, after: netState{layers: layer.CloneAll[float64](layers)}}
 		for _, rep := range reports {
 			require.NoError(t, rep.Fault)
 		}

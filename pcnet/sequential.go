@@ -6,17 +6,17 @@ import (
 	"time"
 
 	"github.com/pcnet/pcnet/channels"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // seqLinks are the sequential engine's stand-ins for the messages: up[l] carries
 // p_l (written by node l-1), down[l] carries pi_l e_l (written by node l).
 type seqLinks struct {
-	up, down []*mat.Dense
+	up, down []*tensor.Matrix[float64]
 	// What the last message on each link said; a matrix is written only for a full one.
 	upPayload, downPayload []channels.Payload
 	// downView[l] is where the message pi_l e_l is read: down[l], or e_l when pi_l = 1.
-	downView []*mat.Dense
+	downView []*tensor.Matrix[float64]
 }
 
 func (n *host) seqLinks(batch int) *seqLinks {
@@ -24,13 +24,13 @@ func (n *host) seqLinks(batch int) *seqLinks {
 		return s
 	}
 	s := &seqLinks{
-		up: make([]*mat.Dense, n.h+2), down: make([]*mat.Dense, n.h+2),
+		up: make([]*tensor.Matrix[float64], n.h+2), down: make([]*tensor.Matrix[float64], n.h+2),
 		upPayload: make([]channels.Payload, n.h+2), downPayload: make([]channels.Payload, n.h+2),
-		downView: make([]*mat.Dense, n.h+2),
+		downView: make([]*tensor.Matrix[float64], n.h+2),
 	}
 	for l := 1; l <= n.h+1; l++ {
-		s.up[l] = mat.NewDense(batch, n.nodes[l].width, nil)
-		s.down[l] = mat.NewDense(batch, n.nodes[l].width, nil)
+		s.up[l] = tensor.New[float64](batch, n.nodes[l].width, nil)
+		s.down[l] = tensor.New[float64](batch, n.nodes[l].width, nil)
 	}
 	n.seq[batch] = s
 	return s
@@ -41,7 +41,7 @@ func (n *host) seqLinks(batch int) *seqLinks {
 // moves. The host holds every node (a Network's). ctx is checked before every step, and
 // the layers learn only after the last one, so a cancelled batch leaves the weights as
 // they were (but under Incremental, see Network.Learn).
-func (n *host) runSequential(ctx context.Context, x *mat.Dense, labels []int, learn bool) error {
+func (n *host) runSequential(ctx context.Context, x *tensor.Matrix[float64], labels []int, learn bool) error {
 	batch := len(labels)
 	for _, nd := range n.nodes {
 		nd.begin(x, labels)
@@ -65,7 +65,7 @@ func (n *host) runSequential(ctx context.Context, x *mat.Dense, labels []int, le
 		}
 		for l := h + 1; l >= 1; l-- {
 			nd := n.nodes[l]
-			var below *mat.Dense
+			var below *tensor.Matrix[float64]
 			if t == 0 || nd.receivesPrediction() {
 				below = s.up[l]
 			}
@@ -82,7 +82,7 @@ func (n *host) runSequential(ctx context.Context, x *mat.Dense, labels []int, le
 		}
 		for l := 0; l <= h; l++ {
 			nd := n.nodes[l]
-			var up *mat.Dense
+			var up *tensor.Matrix[float64]
 			if t < T && nd.sendsPrediction() {
 				up = s.up[l+1]
 			}

@@ -22,8 +22,8 @@ func TestFailuresAreReportedByTheBatchThatMetThem(t *testing.T) {
 	for _, sched := range []Schedule{Event, Dense} {
 		for _, eng := range engines {
 			t.Run(fmt.Sprintf("%v/%v", sched, eng), func(t *testing.T) {
-				layers := layer.CloneAll(f.layers)
-				good := layer.CloneAll(layers)
+				layers := layer.CloneAll[float64](f.layers)
+				good := layer.CloneAll[float64](layers)
 				// A weight decay of 1e308 sends every non-zero weight past MaxFloat64 in
 				// the first step; the learning rate of the first batches is harmless.
 				cfg := Config{Variant: FixedPrediction, Steps: 2, Gamma: 1, Engine: eng, Schedule: sched,
@@ -47,12 +47,12 @@ func TestFailuresAreReportedByTheBatchThatMetThem(t *testing.T) {
 		}
 	}
 	t.Run("loss overflows/part", func(t *testing.T) {
-		layers := layer.CloneAll(f.layers)
+		layers := layer.CloneAll[float64](f.layers)
 		top := layers[len(layers)-1]
 		for i := range top.Out() {
-			top.B.SetVec(i, math.MaxFloat64)
+			top.B[i] = math.MaxFloat64
 		}
-		top.B.SetVec(0, -math.MaxFloat64) // a logit of -Max against +Max ones: softmax overflows to NaN
+		top.B[0] = -math.MaxFloat64 // a logit of -Max against +Max ones: softmax overflows to NaN
 		cfg := testConfig(Standard, 2, 2)
 		widths := widthsOf(layers)
 		shared := newSharedLinks()

@@ -126,3 +126,20 @@ func ConvertSlice[D, S Float](dst []D, src []S) {
 		dst[i] = D(v)
 	}
 }
+
+// Equal reports whether a and b have the same shape and equal elements (by ==, so a NaN
+// is unequal to everything and +0 equals -0, as gonum's mat.Equal).
+func Equal[T Float](a, b *Matrix[T]) bool {
+	if a.Rows != b.Rows || a.Cols != b.Cols {
+		return false
+	}
+	for i := range a.Rows {
+		ra, rb := a.Row(i), b.Row(i)
+		for j, v := range ra {
+			if v != rb[j] {
+				return false
+			}
+		}
+	}
+	return true
+}

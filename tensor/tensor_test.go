@@ -68,3 +68,12 @@ func TestConvert(t *testing.T) {
 	tensor.Convert(back, dst)
 	require.Equal(t, float64(float32(1.0/3)), back.At(0, 0), "widening is exact")
 }
+
+func TestEqual(t *testing.T) {
+	a := tensor.New(2, 2, []float64{1, 2, 3, 4})
+	require.True(t, tensor.Equal(a, a.Clone()))
+	require.True(t, tensor.Equal(a.SliceRows(1, 2), tensor.New(1, 2, []float64{3, 4})))
+	require.False(t, tensor.Equal(a, tensor.New(2, 2, []float64{1, 2, 3, 5})))
+	require.False(t, tensor.Equal(a, tensor.New(1, 4, []float64{1, 2, 3, 4})))
+	require.False(t, tensor.Equal(tensor.New(1, 1, []float64{math.NaN()}), tensor.New(1, 1, []float64{math.NaN()})))
+}
