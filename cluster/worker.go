@@ -70,7 +70,7 @@ func (o *WorkerOptions) withDefaults() {
 type worker struct {
 	o    WorkerOptions
 	out  *sender
-	part *pcnet.Part
+	part *pcnet.Part[float64]
 	tr   *natslink.Transport
 	xs   map[int]*tensor.Matrix[float64] // node 0's batch by batch size
 	net  *spec.Run                       // the last setup's network
@@ -363,7 +363,7 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 	if err != nil {
 		return err
 	}
-	w.part, err = pcnet.NewPart(ctx, pcnet.PartSpec{Widths: n.Sizes, Lo: lo, Hi: hi, Layers: layers, Config: cfg, Transport: w.tr, Observe: m.Observe})
+	w.part, err = pcnet.NewPart(ctx, pcnet.PartSpec[float64]{Widths: n.Sizes, Lo: lo, Hi: hi, Layers: layers, Config: cfg, Transport: w.tr, Observe: m.Observe})
 	if err != nil {
 		return err
 	}
@@ -441,7 +441,7 @@ func (w *worker) batch(ctx context.Context, m *message) (*message, error) {
 	if err := checkBatch(m, w.net, w.o.Nodes); err != nil {
 		return nil, err
 	}
-	b := pcnet.PartBatch{Rows: m.Rows, Labels: m.Labels, Learn: m.Learn}
+	b := pcnet.PartBatch[float64]{Rows: m.Rows, Labels: m.Labels, Learn: m.Learn}
 	if m.X != nil {
 		cols := w.net.Sizes[0]
 		x := w.xs[m.Rows]

@@ -73,7 +73,7 @@ func BenchmarkObserverOverhead(b *testing.B) {
 func benchObserverOverhead(b *testing.B, sizes []int, x *tensor.Matrix[float64], labels []int, v pcnet.Variant, gamma float64, obs pcnet.Observer) {
 	h, batch := len(sizes)-2, len(labels)
 	ctx := context.Background()
-	var nets [2]*pcnet.Network // unobserved, observed
+	var nets [2]*pcnet.Network[float64] // unobserved, observed
 	for i, obs := range []pcnet.Observer{nil, obs} {
 		layers, err := layer.NewMLP[float64](sizes, layer.Tanh, rand.New(rand.NewPCG(1, 0)))
 		if err != nil {

@@ -51,7 +51,7 @@ func (s netSpec) config(obs pcnet.Observer) pcnet.Config {
 }
 
 // build returns a network for the spec, closed when the test ends.
-func (s netSpec) build(t testing.TB, obs pcnet.Observer) *pcnet.Network {
+func (s netSpec) build(t testing.TB, obs pcnet.Observer) *pcnet.Network[float64] {
 	t.Helper()
 	layers, err := layer.NewMLP[float64](s.sizes, layer.Tanh, rand.New(rand.NewPCG(s.seed, 1)))
 	require.NoError(t, err)

@@ -144,7 +144,7 @@ func trainForever(ctx context.Context, m *Metrics) (err error) {
 	sizes := []int{dim, 12, 12, 12, classes}
 	type learner struct {
 		v   pcnet.Variant
-		net *pcnet.Network
+		net *pcnet.Network[float64]
 		bp  *backprop.Net[float64]
 		g   []*layer.Grad[float64]
 	}

@@ -56,7 +56,7 @@ func TestEnergyDecreasesForStandardPC(t *testing.T) {
 // that runs the batch, right after the error was formed).
 type definitionObserver struct {
 	t      *testing.T
-	net    *Network
+	net    *Network[float64]
 	labels []int
 	checks int
 }

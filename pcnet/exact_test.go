@@ -186,7 +186,7 @@ func TestPartOptimizersServesExactlyItsWeightLayers(t *testing.T) {
 			last := min(hi, h) // the last hosted weight layer; lo-1 when there is none
 			cfg := testConfig(Standard, h, 2)
 			cfg.Optimizer = testAdam
-			p, err := NewPart(context.Background(), PartSpec{Widths: widths, Lo: lo, Hi: hi,
+			p, err := NewPart(context.Background(), PartSpec[float64]{Widths: widths, Lo: lo, Hi: hi,
 				Layers: f.layers[lo : last+1], Config: cfg, Transport: newSharedLinks()})
 			require.NoError(t, err)
 			defer func() { require.NoError(t, p.Close()) }()
@@ -232,7 +232,7 @@ func TestNetworkUpdatesAreOnePerWeightLayer(t *testing.T) {
 func TestSequentialLinksStartEveryBatchFull(t *testing.T) {
 	const h = 3
 	f := newBatchFixture(h, 46, 6)
-	var net *Network
+	var net *Network[float64]
 	var payloads []channels.Payload
 	obs := &hook{at: h, fn: func(s StepStats) {
 		if s.Step == 0 {

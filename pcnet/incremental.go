@@ -23,7 +23,7 @@ import (
 // node below the top, whose error above is still zero): the update and the input VJP are
 // then zero, and adding a zero update to the sum changes no bit. Nothing else is skipped
 // or reused: the weights move at every step, and with them every Jacobian and prediction.
-func (n *node) integrateIncremental(t int, up *tensor.Matrix[float64]) channels.Payload {
+func (n *node[T]) integrateIncremental(t int, up *tensor.Matrix[T]) channels.Payload {
 	w := n.w
 	update, advance := n.acts(t)
 	if !update {

@@ -56,7 +56,7 @@ type optState struct {
 }
 
 // stateOf copies a network's state.
-func stateOf(net *Network) netState {
+func stateOf(net *Network[float64]) netState {
 	s := netState{layers: layer.CloneAll[float64](net.Layers())}
 	if net.Config().Optimizer.Kind == 0 {
 		return s
@@ -72,7 +72,7 @@ func stateOf(net *Network) netState {
 }
 
 // newNetwork builds a network with cfg on a copy of the state.
-func (s netState) newNetwork(t *testing.T, cfg Config) *Network {
+func (s netState) newNetwork(t *testing.T, cfg Config) *Network[float64] {
 	t.Helper()
 	net, err := New(context.Background(), layer.CloneAll[float64](s.layers), cfg)
 	require.NoError(t, err)
@@ -118,7 +118,7 @@ func recordRun(t *testing.T, cfg Config, from netState, batches []testBatch, rec
 
 // recordOn runs the batches in order through net under ctx, whose observer is obs (nil:
 // none), and records each batch.
-func recordOn(ctx context.Context, t *testing.T, net *Network, obs *Recorder, batches []testBatch, learn bool) []batchRecord {
+func recordOn(ctx context.Context, t *testing.T, net *Network[float64], obs *Recorder, batches []testBatch, learn bool) []batchRecord {
 	t.Helper()
 	var out []batchRecord
 	for _, b := range batches {

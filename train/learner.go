@@ -92,7 +92,7 @@ func (b *BP) Close() error { return nil }
 
 // PC learns by predictive coding on a pcnet.Network.
 type PC struct {
-	net *pcnet.Network
+	net *pcnet.Network[float64]
 }
 
 // NewPC builds a pcnet.Network on layers (used, not copied) and starts its goroutines
@@ -109,7 +109,7 @@ func NewPC(ctx context.Context, layers []*layer.Dense[float64], cfg pcnet.Config
 }
 
 // Network returns the underlying network.
-func (p *PC) Network() *pcnet.Network { return p.net }
+func (p *PC) Network() *pcnet.Network[float64] { return p.net }
 
 // Step runs inference and learning on one batch.
 func (p *PC) Step(ctx context.Context, x *tensor.Matrix[float64], labels []int) (float64, error) {
