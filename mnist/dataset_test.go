@@ -324,3 +324,30 @@ func BenchmarkReadImages(b *testing.B) {
 		}
 	}
 }
+
+// TestRowsIntoFloat32: a batch in float32 holds p/255 divided in float32, as
+// torchvision's ToTensor computes it, which is also the float64 feature rounded (double
+// rounding cannot bite a quotient of small integers); float64 features are rounded.
+func TestRowsIntoFloat32(t *testing.T) {
+	pixels := make([]uint8, 256*2)
+	for i := range pixels {
+		pixels[i] = uint8(i)
+	}
+	d, err := NewImages("bytes", pixels, 256, []int{0, 1}, 2)
+	require.NoError(t, err)
+	x32 := RowsInto[float32](d, 0, 2, nil)
+	x64 := d.Rows(0, 2, nil)
+	for i, p := range pixels {
+		require.Equal(t, float32(p)/255, x32.Data[i], "pixel %d", p)
+		require.Equal(t, float32(x64.Data[i]), x32.Data[i], "pixel %d", p)
+		require.Equal(t, unitScale[p], x64.Data[i], "float64 as ever")
+	}
+	s := Synthetic(10, 16, 3, 1)
+	y32 := RowsInto[float32](s, 2, 5, tensor.New[float32](3, 16, nil))
+	for i, v := range s.Rows(2, 5, nil).Data {
+		require.Equal(t, float32(v), y32.Data[i])
+	}
+	require.PanicsWithValue(t, "mnist: synthetic.Rows(2, 5): destination is 2x16, want 3x16", func() {
+		RowsInto(s, 2, 5, tensor.New[float32](2, 16, nil))
+	})
+}
