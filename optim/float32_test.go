@@ -130,3 +130,43 @@ func TestFloat32StepRoundsInFloat32(t *testing.T) {
 	require.InEpsilon(t, p64[0], float64(p32[0]), 1e-6)
 	require.Zero(t, testing.AllocsPerRun(10, func() { st32.Step(p32, []float32{g}) }))
 }
+
+// TestFloat32FMA: fma's fast answer, or fmaExact where it declines, is x*y + z rounded
+// once, on random operands and on the cases the fast path must decline: a float64 sum
+// that lands on a float32 midpoint without being exact, and results below float32's
+// normal range.
+func TestFloat32FMA(t *testing.T) {
+	one := func(x, y, z float32) float32 {
+		if r, ok := fma(x, y, z); ok {
+			return r
+		}
+		return fmaExact(x, y, z)
+	}
+	h := float32(1 + 0x1p-12) // h*h = 1 + 2^-11 + 2^-24: a float32 midpoint
+	cases := [][3]float32{
+		{h, h, 0x1p-60}, {h, h, -0x1p-60}, {-h, h, 0x1p-60}, {h, h, 0},
+		// 2^-150 - 2^-182 + (2^-127 + 2^-149): the float64 sum is a midpoint of float32's
+		// subnormal grid, and the exact value lies below it.
+		{0x1p-75 * (1 + 0x1p-16), 0x1p-75 * (1 - 0x1p-16), 0x1p-127 + 0x1p-149},
+		{0x1p-70, 0x1p-70, 0x1p-140}, {0x1p-75, 0x1p-60, -0x1p-149}, {0x1p-100, 0x1p-30, 0x1p-145},
+		{0, 5, float32(math.Copysign(0, -1))}, {float32(math.Copysign(0, -1)), 5, float32(math.Copysign(0, -1))},
+		{1, 1, -1}, {math.MaxFloat32, 2, -math.MaxFloat32},
+	}
+	rng := rand.New(rand.NewPCG(3, 32))
+	for range 100000 {
+		cases = append(cases, [3]float32{
+			float32(rng.NormFloat64()), float32(rng.NormFloat64()), float32(rng.NormFloat64() * math.Exp2(float64(rng.IntN(80)-40))),
+		})
+	}
+	for _, c := range cases {
+		want := fma32(c[0], c[1], c[2])
+		got := one(c[0], c[1], c[2])
+		require.Equal(t, math.Float32bits(want), math.Float32bits(got), "fma%v = %v, want %v", c, got, want)
+	}
+	// Infinities and NaNs propagate.
+	require.Equal(t, float32(math.Inf(1)), one(3, float32(math.Inf(1)), 1))
+	require.True(t, math.IsNaN(float64(one(float32(math.NaN()), 1, 1))))
+	// The midpoint case is one the fast path declines.
+	_, ok := fma(h, h, float32(0x1p-60))
+	require.False(t, ok)
+}

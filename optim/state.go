@@ -142,9 +142,17 @@ func (s *State[T]) stepSGD(param, grad []T, negate bool) {
 				g = -g
 			}
 			if wd != 0 {
-				g = fma(p, wd, g)
+				if r, ok := fma(p, wd, g); ok {
+					g = r
+				} else {
+					g = fmaExact(p, wd, g)
+				}
 			}
-			param[i] = fma(g, negLR, p)
+			if r, ok := fma(g, negLR, p); ok {
+				param[i] = r
+			} else {
+				param[i] = fmaExact(g, negLR, p)
+			}
 		}
 		return
 	}
@@ -155,19 +163,36 @@ func (s *State[T]) stepSGD(param, grad []T, negate bool) {
 			g = -g
 		}
 		if wd != 0 {
-			g = fma(p, wd, g)
+			if r, ok := fma(p, wd, g); ok {
+				g = r
+			} else {
+				g = fmaExact(p, wd, g)
+			}
 		}
 		b := g
 		if !firstStep {
-			b = fma(g, keep, T(buf[i]*momentum))
+			bm := T(buf[i] * momentum)
+			if r, ok := fma(g, keep, bm); ok {
+				b = r
+			} else {
+				b = fmaExact(g, keep, bm)
+			}
 		}
 		buf[i] = b
 		if nesterov {
-			g = fma(b, momentum, g)
+			if r, ok := fma(b, momentum, g); ok {
+				g = r
+			} else {
+				g = fmaExact(b, momentum, g)
+			}
 		} else {
 			g = b
 		}
-		param[i] = fma(g, negLR, p)
+		if r, ok := fma(g, negLR, p); ok {
+			param[i] = r
+		} else {
+			param[i] = fmaExact(g, negLR, p)
+		}
 	}
 }
 
@@ -203,10 +228,21 @@ func (s *State[T]) stepAdam(param, grad []T, negate bool) {
 			g = -g
 		}
 		if wd != 0 {
-			g = fma(p, wd, g)
+			if r, ok := fma(p, wd, g); ok {
+				g = r
+			} else {
+				g = fmaExact(p, wd, g)
+			}
 		}
-		mi := fma(g, oneMinusB1, T(m[i]*beta1))
-		vi := fma(T(oneMinusB2*g), g, T(v[i]*beta2))
+		mb, vb, gb := T(m[i]*beta1), T(v[i]*beta2), T(oneMinusB2*g)
+		mi, ok := fma(g, oneMinusB1, mb)
+		if !ok {
+			mi = fmaExact(g, oneMinusB1, mb)
+		}
+		vi, ok := fma(gb, g, vb)
+		if !ok {
+			vi = fmaExact(gb, g, vb)
+		}
 		m[i], v[i] = mi, vi
 		// The square root of a float32 computed in float64 and rounded is the correctly
 		// rounded float32 square root.
@@ -315,11 +351,33 @@ func describe(names []string) string {
 	return `"` + strings.Join(names, `", "`) + `"`
 }
 
-// fma returns x*y + z rounded once to T: math.FMA in float64, vmath.FMA32 in float32.
-func fma[T tensor.Float](x, y, z T) T {
-	var zero T
-	if unsafe.Sizeof(zero) == 4 {
-		return T(vmath.FMA32(float32(x), float32(y), float32(z)))
+// fma returns x*y + z rounded once to T, and true, or false where it cannot tell cheaply:
+// the caller then takes fmaExact's result. It is small enough to be inlined into the
+// loops, which a function that made the exact call itself is not (a call per element
+// costs more than the step). In float64 it is math.FMA and always true. In float32 the
+// product is exact in float64, and the float64 sum s rounded to float32 is the correctly
+// rounded result when s is exact (its rounding error e, by TwoSum, is 0) or when s is
+// neither halfway between two float32 values nor below float32's normal range; else
+// (about one inexact operation in 2^29) it says false.
+func fma[T tensor.Float](x, y, z T) (T, bool) {
+	if unsafe.Sizeof(x) == 8 {
+		return T(math.FMA(float64(x), float64(y), float64(z))), true
 	}
-	return T(math.FMA(float64(x), float64(y), float64(z)))
+	xy, zz := float64(x)*float64(y), float64(z)
+	s := xy + zz
+	bp := s - xy
+	b := math.Float64bits(s)
+	// The error of s (TwoSum) is written out in the return, evaluated only for a midpoint
+	// or a tiny s, which keeps the function within the inliner's budget (cost 79 of 80:
+	// check with -gcflags=-m=2 after a change); b<<1 drops the sign, so the comparison
+	// asks for a biased exponent of at least 897, |s| >= 2^-126.
+	return T(s), b&(1<<29-1) != 1<<28 && b<<1 >= 897<<53 || (xy-(s-bp))+(zz-bp) == 0
+}
+
+// fmaExact is x*y + z rounded once to T: math.FMA in float64, vmath.FMA32 in float32.
+func fmaExact[T tensor.Float](x, y, z T) T {
+	if unsafe.Sizeof(x) == 8 {
+		return T(math.FMA(float64(x), float64(y), float64(z)))
+	}
+	return T(vmath.FMA32(float32(x), float32(y), float32(z)))
 }
