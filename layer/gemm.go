@@ -74,8 +74,9 @@ func UseKernel(k Kernel) (Kernel, error) {
 
 // Reserve readies the matrix products for n callers at once. The SIMD kernel keeps packing
 // scratch for each product in flight; without a reservation, the first time more products
-// than ever before overlap, one of them allocates it.
-func Reserve(n int) { kernels.Reserve(n) }
+// than ever before overlap, one of them allocates it. Each precision has scratch of its
+// own, so the reservation is for products in T.
+func Reserve[T tensor.Float](n int) { kernels.ReserveOf[T](n) }
 
 // CurrentKernel is the kernel the products use now.
 func CurrentKernel() Kernel { return Kernel(activeKernel.Load()) }

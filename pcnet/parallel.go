@@ -91,7 +91,7 @@ type engine[T tensor.Float] struct {
 func startEngine[T tensor.Float](ctx context.Context, nodes []*node[T], widths []int, maxBatch int, tr channels.Transport[T]) (*engine[T], error) {
 	// Every node may be inside a product at once; reserve their scratch now so that no
 	// update allocates it later.
-	layer.Reserve(len(nodes))
+	layer.Reserve[T](len(nodes))
 	e := &engine[T]{done: make(chan report, len(nodes)), tr: tr, widths: widths, maxBatch: maxBatch}
 	if tr == nil {
 		e.tr, e.own = channels.NewInProcess[T](linkBuffers), true
