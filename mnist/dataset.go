@@ -28,7 +28,8 @@ const (
 // Dataset is a set of labelled examples. Its features are stored either as float64
 // (NewDataset: synthetic data) or as the image files' bytes (NewImages: MNIST's 47 MB
 // of training pixels rather than 345 MB as float64); Row and Rows convert them into
-// float64 on the way out, pixel p as p/255, so both read the same to a consumer.
+// float64 on the way out, pixel p as p/255, so both read the same to a consumer
+// (RowsInto: in float32 or float64).
 type Dataset struct {
 	Name    string // "train", "validation", "test", "synthetic", ...
 	Labels  []int  // N, each in [0, Classes)

@@ -1,6 +1,6 @@
 // Package tensor is pcnet's matrix: a row-major block of float32 or float64 values that
 // the compute core (layer, backprop, pcnet, optim, channels) is written over once, with
-// the element type as a type parameter (docs/design.md §1, §11). gonum's mat.Dense, which
+// the element type as a type parameter (docs/design.md §4, §6). gonum's mat.Dense, which
 // the core used before, is float64 only.
 //
 // A Matrix is the same four fields as gonum's blas64.General (Rows, Cols, Stride, Data),
