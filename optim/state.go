@@ -172,7 +172,11 @@ func (s *State[T]) stepSGD(param, grad []T, negate bool) {
 		b := g
 		if !firstStep {
 			bm := T(buf[i] * momentum)
-			if r, ok := fma(g, keep, bm); ok {
+			if keep == 1 {
+				// Without dampening the fused g·1 + bm is the rounded sum, which needs
+				// no float32 emulation.
+				b = g + bm
+			} else if r, ok := fma(g, keep, bm); ok {
 				b = r
 			} else {
 				b = fmaExact(g, keep, bm)
@@ -363,14 +367,12 @@ func fma[T tensor.Float](x, y, z T) (T, bool) {
 	if unsafe.Sizeof(x) == 8 {
 		return T(math.FMA(float64(x), float64(y), float64(z))), true
 	}
+	// vmath.FMA32Fast's check, written out: calling it would take fma past the inliner's
+	// budget (cost 79 of 80 as it stands: check with -gcflags=-m=2 after a change).
 	xy, zz := float64(x)*float64(y), float64(z)
 	s := xy + zz
 	bp := s - xy
 	b := math.Float64bits(s)
-	// The error of s (TwoSum) is written out in the return, evaluated only for a midpoint
-	// or a tiny s, which keeps the function within the inliner's budget (cost 79 of 80:
-	// check with -gcflags=-m=2 after a change); b<<1 drops the sign, so the comparison
-	// asks for a biased exponent of at least 897, |s| >= 2^-126.
 	return T(s), b&(1<<29-1) != 1<<28 && b<<1 >= 897<<53 || (xy-(s-bp))+(zz-bp) == 0
 }
 
