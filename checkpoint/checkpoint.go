@@ -137,7 +137,7 @@ func Encode(c *Checkpoint) (*safetensors.File, error) {
 	for l, d := range c.Layers {
 		f.Tensors = append(f.Tensors,
 			safetensors.Tensor{Name: paramTensor(l, 0), Shape: []int{d.Out(), d.In()}, Data: flatten(d.W)},
-			safetensors.Tensor{Name: paramTensor(l, 1), Shape: []int{d.Out()}, Data: vecData(d.B)},
+			safetensors.Tensor{Name: paramTensor(l, 1), Shape: []int{d.Out()}, Data: d.B},
 		)
 		if c.OptimizerState == nil {
 			continue
@@ -202,18 +202,15 @@ func bufferNames(cfg optim.Config) []string {
 
 func flatten(m *tensor.Matrix[float64]) []float64 {
 	r, c := m.Dims()
-	raw := m
-	if raw.Stride == c {
-		return raw.Data[:r*c]
+	if m.Stride == c {
+		return m.Data[:r*c]
 	}
 	out := make([]float64, 0, r*c)
 	for i := 0; i < r; i++ {
-		out = append(out, raw.Data[i*raw.Stride:i*raw.Stride+c]...)
+		out = append(out, m.Row(i)...)
 	}
 	return out
 }
-
-func vecData(v []float64) []float64 { return v }
 
 // FormatFloat, FormatInts and FormatFloats are how the metadata writes numbers (the
 // shortest form that reads back exactly; lists comma-separated), so that a caller can

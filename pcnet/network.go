@@ -175,10 +175,10 @@ func checkInput[T tensor.Float](x *tensor.Matrix[T], rows, cols int) error {
 	case r != rows:
 		return fmt.Errorf("pcnet: batch has %d rows, expected %d", r, rows)
 	}
-	raw := x
 	for i := 0; i < r; i++ {
-		if j := layer.FirstNonFinite(raw.Data[i*raw.Stride : i*raw.Stride+c]); j >= 0 {
-			return fmt.Errorf("%w: the batch's row %d, column %d is %v", ErrNonFinite, i, j, raw.Data[i*raw.Stride+j])
+		row := x.Row(i)
+		if j := layer.FirstNonFinite(row); j >= 0 {
+			return fmt.Errorf("%w: the batch's row %d, column %d is %v", ErrNonFinite, i, j, row[j])
 		}
 	}
 	return nil
