@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -333,6 +334,30 @@ func TestStatsExact(t *testing.T) {
 
 	require.NoError(t, send(ctx, l.DownSend, channels.Error, 0, 4, 10, func([]float64) {}))
 	require.Equal(t, channels.Stats{Messages: 1, Bytes: 320}, l.Stats(channels.Down))
+}
+
+// TestFloat32Link: a float32 link carries float32 values bit for bit and counts 4 bytes
+// a value of a full message (none for a zero or unchanged one).
+func TestFloat32Link(t *testing.T) {
+	l, err := channels.NewInProcess[float32](1).Link(0, 4, 3, 4, 3)
+	require.NoError(t, err)
+	ctx := context.Background()
+	b, err := l.UpSend.Acquire(ctx, 2, 3)
+	require.NoError(t, err)
+	want := []float32{1.5, -0, float32(math.Inf(1)), 1e-45, 3, float32(1) / 3}
+	copy(b.Value(), want)
+	require.NoError(t, l.UpSend.Send(ctx, channels.Message[float32]{Kind: channels.Prediction, Buf: b}))
+	m, err := l.UpRecv.Recv(ctx)
+	require.NoError(t, err)
+	require.Equal(t, want, m.Buf.Value())
+	l.UpRecv.Release(m)
+	b, err = l.UpSend.Acquire(ctx, 4, 3)
+	require.NoError(t, err)
+	require.NoError(t, l.UpSend.Send(ctx, channels.Message[float32]{Kind: channels.Prediction, Step: 1, Payload: channels.Zero, Buf: b}))
+	m, err = l.UpRecv.Recv(ctx)
+	require.NoError(t, err)
+	l.UpRecv.Release(m)
+	require.Equal(t, channels.Stats{Messages: 2, Bytes: 4 * 6}, l.Stats(channels.Up))
 }
 
 func TestAcquireShape(t *testing.T) {

@@ -194,7 +194,8 @@ func TestFixedPredictionLearnsBackpropsWeightsBitForBit(t *testing.T) {
 
 // TestFloat32IsFloat64Rounded: a float32 network's updates are those of the float64
 // network it was rounded from, to float32's precision (a float32 path that computed
-// anything else, or in float64 throughout, would miss one bound or the other).
+// anything else, or in float64 throughout, would miss one bound or the other), and its
+// messages carry 4 bytes a value.
 func TestFloat32IsFloat64Rounded(t *testing.T) {
 	f := newBatchFixture(3, 5, 8)
 	batches := f.fixtureBatches(5, 8)
@@ -207,10 +208,12 @@ func TestFloat32IsFloat64Rounded(t *testing.T) {
 		tensor.ConvertSlice(l64[l].B, l32[l].B)
 	}
 	tensor.Convert(b64[0].x, b32[0].x)
-	cfg := Config{Variant: FixedPrediction, Steps: 3, Gamma: 1, MaxBatch: 8}
+	rec64, rec32 := &Recorder{}, &Recorder{}
+	cfg := Config{Variant: FixedPrediction, Steps: 3, Gamma: 1, MaxBatch: 8, Observer: rec64}
 	n64, err := New(t.Context(), l64, cfg)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, n64.Close()) }()
+	cfg.Observer = rec32
 	n32, err := New(t.Context(), l32, cfg)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, n32.Close()) }()
@@ -218,6 +221,14 @@ func TestFloat32IsFloat64Rounded(t *testing.T) {
 	require.NoError(t, err)
 	_, err = n32.Infer(batchCtx(t), b32[0].x, b32[0].labels)
 	require.NoError(t, err)
+	// A float32 message carries half the bytes.
+	for l, r := range rec64.Nodes() {
+		e64, e32 := r.End, rec32.Nodes()[l].End
+		require.Equal(t, e64.Up.Messages, e32.Up.Messages, "node %d", l)
+		require.Equal(t, e64.Up.Bytes, 2*e32.Up.Bytes, "node %d", l)
+		require.Equal(t, e64.Down.Bytes, 2*e32.Down.Bytes, "node %d", l)
+	}
+	require.Positive(t, rec32.Nodes()[0].End.Up.Bytes)
 	for l := range l64 {
 		for k, want := range n64.Updates()[l].Params() {
 			got := n32.Updates()[l].Params()[k]
