@@ -28,6 +28,16 @@
 // shape: a mismatch is a programmer error and panics with a *ShapeError that names both
 // shapes, in the manner of gonum/mat.
 //
+// # Precision
+//
+// Every type and function here is generic over the element type T, float32 or float64
+// (tensor.Float), on tensor.Matrix: one code path for both precisions (docs/design.md §6).
+// Hyper-parameters (gamma, pi, a scale) stay float64 in the API and are rounded to T once
+// per call, as PyTorch rounds a Python float that multiplies a float32 tensor; every
+// operation on a tensor rounds in T, with no fused multiply-add. ErrorStats and loss
+// values are float64. In float32 the products are sgemm (internal/gemm's float32 kernels,
+// gonum's Sgemm, cblas_sgemm), and tanh and the sigmoid internal/vmath's float32 kernels.
+//
 // # Kernels
 //
 // Matrix products go through internal/gemm: packed, cache-blocked products with AVX-512

@@ -24,7 +24,8 @@
 // Train and Validation are views into one array, not copies. The images stay bytes
 // in memory, 47 MB for MNIST's training file rather than 345 MB as float64; a
 // [Dataset]'s Row and Rows, and the [Loader], convert them as they are read, with the
-// same p/255 as [ReadImages], so every consumer sees the same float64 values.
+// same p/255 as [ReadImages], so every consumer sees the same float64 values;
+// [RowsInto] fills a batch in float32 or float64, dividing p by 255 in that precision.
 // [Synthetic] and [SyntheticSplits] make a small, learnable, seeded stand-in for fast
 // tests, stored as float64.
 //

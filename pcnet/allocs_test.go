@@ -8,13 +8,23 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/stretchr/testify/require"
 )
 
+// learner starts a network in precision T on the fixture's layers and batch (rounded to
+// T) and returns its Learn on that batch and its Close.
+func learner[T tensor.Float](t *testing.T, f *fixture, cfg Config) (learn func(context.Context) error, closeNet func() error) {
+	layers, batches := inPrecision[T](f.layers, []testBatch{{f.x, f.labels}})
+	net, err := New(context.Background(), layers, cfg)
+	require.NoError(t, err)
+	b := batches[0]
+	return func(ctx context.Context) error { _, err := net.Learn(ctx, b.x, b.labels); return err }, net.Close
+}
+
 // TestLearnAllocatesNothingAfterWarmUp: once a network has seen a batch size, an update
-// allocates nothing, on either engine, for every variant, observed or not, with every
+// allocates nothing, in either precision, on either engine, for every variant, observed or not, with every
 // node's products possibly in flight at once. 200 updates after warm-up are counted in
 // total, and every allocation among them is traced to its site: none may come from the
 // update's own code, and the runtime's own (see runtimeAllocations) are bounded so that
@@ -29,46 +39,51 @@ func TestLearnAllocatesNothingAfterWarmUp(t *testing.T) {
 	// effect at each core's next allocation).
 	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
 	runtime.MemProfileRate = 1
-	for _, v := range Variants() {
-		for _, eng := range engines {
-			for _, observed := range []bool{false, true} {
-				t.Run(fmt.Sprintf("%s/%s/observed=%v", v, eng, observed), func(t *testing.T) {
-					const h = 3
-					f := newBatchFixture(h, 3, 16)
-					cfg := Config{Variant: v, Steps: h, Gamma: 0.5, K: 5, Engine: eng, MaxBatch: 16,
-						Optimizer: optim.Config{Kind: optim.Adam, LR: 0.001, Beta1: optim.DefaultBeta1, Beta2: optim.DefaultBeta2, Eps: optim.DefaultEps}}
-					if v == ZeroDivergence {
-						cfg.Gamma = 1
-					}
-					var steps int
-					if observed {
-						cfg.Observer = &hook{at: 2, fn: func(StepStats) { steps++ }}
-					}
-					net, err := New(context.Background(), layer.CloneAll(f.layers), cfg)
-					require.NoError(t, err)
-					defer net.Close()
-					ctx := batchCtx(t) // every batch of the measurement shares one deadline
-					learn := func() {
-						if _, err := net.Learn(ctx, f.x, f.labels); err != nil {
-							t.Fatal(err)
+	for _, prec := range []string{"f64", "f32"} {
+		for _, v := range Variants() {
+			for _, eng := range engines {
+				for _, observed := range []bool{false, true} {
+					t.Run(fmt.Sprintf("%s/%s/%s/observed=%v", prec, v, eng, observed), func(t *testing.T) {
+						const h = 3
+						f := newBatchFixture(h, 3, 16)
+						cfg := Config{Variant: v, Steps: h, Gamma: 0.5, K: 5, Engine: eng, MaxBatch: 16,
+							Optimizer: optim.Config{Kind: optim.Adam, LR: 0.001, Beta1: optim.DefaultBeta1, Beta2: optim.DefaultBeta2, Eps: optim.DefaultEps}}
+						if v == ZeroDivergence {
+							cfg.Gamma = 1
 						}
-					}
-					const warmUp, updates = 3, 200
-					for range warmUp {
-						learn()
-					}
-					total, own := allocationsOf(func() {
-						for range updates {
+						var steps int
+						if observed {
+							cfg.Observer = &hook{at: 2, fn: func(StepStats) { steps++ }}
+						}
+						start := learner[float64]
+						if prec == "f32" {
+							start = learner[float32]
+						}
+						learnOnce, closeNet := start(t, f, cfg)
+						defer closeNet()
+						ctx := batchCtx(t) // every batch of the measurement shares one deadline
+						learn := func() {
+							if err := learnOnce(ctx); err != nil {
+								t.Fatal(err)
+							}
+						}
+						const warmUp, updates = 3, 200
+						for range warmUp {
 							learn()
 						}
+						total, own := allocationsOf(func() {
+							for range updates {
+								learn()
+							}
+						})
+						t.Logf("%d allocations in %d updates", total, updates)
+						require.Empty(t, own, "allocations of the update's own in %d updates", updates)
+						require.LessOrEqual(t, total, uint64(maxRuntimeAllocations), "allocations in %d updates, all of them the runtime's own", updates)
+						if observed {
+							require.Equal(t, (warmUp+updates)*(h+1), steps, "node 2 reports every step of %d updates", warmUp+updates)
+						}
 					})
-					t.Logf("%d allocations in %d updates", total, updates)
-					require.Empty(t, own, "allocations of the update's own in %d updates", updates)
-					require.LessOrEqual(t, total, uint64(maxRuntimeAllocations), "allocations in %d updates, all of them the runtime's own", updates)
-					if observed {
-						require.Equal(t, (warmUp+updates)*(h+1), steps, "node 2 reports every step of %d updates", warmUp+updates)
-					}
-				})
+				}
 			}
 		}
 	}

@@ -54,6 +54,14 @@
 // a node run ahead, which costs cache and gains nothing, see linkBuffers). So the
 // parallel engine equals the sequential one bit for bit, under any GOMAXPROCS.
 //
+// # Precision
+//
+// Network, Part and their batches are generic over the element type T, float32 or
+// float64 (tensor.Float): the layers, the node states, the messages and the optimiser
+// states are all in T, on one code path (docs/design.md §6). Config is the same for both;
+// its float64 settings are rounded to T where they meet a tensor. Everything stated
+// below bit for bit holds in either precision; the observer's figures are float64.
+//
 // # Lifetimes: the network's and the batch's
 //
 // The node goroutines live as long as the network: started by New under its context,

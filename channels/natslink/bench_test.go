@@ -99,13 +99,13 @@ func benchLinkRoundTrip(b *testing.B, l pair, width int) {
 // upper node (its error, nil when it stopped only because it was told to).
 func linkRoundTrips(l pair, width int) (roundTrip func() error, stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	fill := func(s channels.Sender, k channels.Kind, step int) error {
+	fill := func(s channels.Sender[float64], k channels.Kind, step int) error {
 		buf, err := s.Acquire(ctx, benchBatch, width)
 		if err != nil {
 			return err
 		}
 		buf.Data[0] = float64(step)
-		return s.Send(ctx, channels.Message{Kind: k, Step: step, Buf: buf})
+		return s.Send(ctx, channels.Message[float64]{Kind: k, Step: step, Buf: buf})
 	}
 	done := make(chan error, 1)
 	go func() { // the upper node

@@ -60,16 +60,39 @@ func inPlace32(a, deriv []float32, sigmoid bool) {
 		}
 		if deriv != nil {
 			for i, y := range a[:n] {
+				z := float32(1) // 1 - y²
 				if sigmoid {
-					deriv[i] = FMA32(-y, y, y) // s - s²
+					z = y // s - s²
+				}
+				if r, ok := FMA32Fast(-y, y, z); ok {
+					deriv[i] = r
 				} else {
-					deriv[i] = FMA32(-y, y, 1) // 1 - y²
+					deriv[i] = FMA32(-y, y, z)
 				}
 			}
 			deriv = deriv[n:]
 		}
 		a = a[n:]
 	}
+}
+
+// FMA32Fast returns x*y + z rounded once to float32, and true, or false where it cannot
+// tell cheaply, and FMA32 must be asked: it is small enough for the compiler to inline
+// into a loop, where a call per element would cost more than the arithmetic. The
+// product of two float32 values is exact in float64, so the float64 sum s rounds once;
+// s rounded to float32 is the correctly rounded result when s is exact (its TwoSum error
+// is zero) or when s lies neither halfway between two float32 values nor below float32's
+// normal range. Otherwise, about one inexact operation in 2^29, it says false.
+func FMA32Fast(x, y, z float32) (float32, bool) {
+	xy, zz := float64(x)*float64(y), float64(z)
+	s := xy + zz
+	bp := s - xy
+	b := math.Float64bits(s)
+	// The TwoSum error is written out in the return, evaluated only for a midpoint or a
+	// tiny s, which keeps the function within the inliner's budget (check with
+	// -gcflags=-m=2 after a change); b<<1 drops the sign, so the comparison asks for a
+	// biased exponent of at least 897, |s| >= 2^-126.
+	return float32(s), b&(1<<29-1) != 1<<28 && b<<1 >= 897<<53 || (xy-(s-bp))+(zz-bp) == 0
 }
 
 // FMA32 returns x*y + z rounded once to float32, as the FMA instructions do, which

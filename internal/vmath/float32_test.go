@@ -155,13 +155,22 @@ func TestFMA32(t *testing.T) {
 		}
 		cases = append(cases, [3]float32{x, y, z})
 	}
-	wrongTwice := 0
+	// Below float32's normal range: 2⁻¹⁵⁰ - 2⁻¹⁸² + (2⁻¹²⁷ + 2⁻¹⁴⁹) rounds in float64 to a
+	// midpoint of float32's subnormal grid, and the exact value lies below it.
+	cases = append(cases, [3]float32{0x1p-75 * (1 + 0x1p-16), 0x1p-75 * (1 - 0x1p-16), 0x1p-127 + 0x1p-149})
+	wrongTwice, declined := 0, 0
 	for _, c := range cases {
 		got, want := FMA32(c[0], c[1], c[2]), exact(c[0], c[1], c[2])
 		require.Equal(t, math.Float32bits(want), math.Float32bits(got), "FMA32(%g, %g, %g) = %g, want %g", c[0], c[1], c[2], got, want)
+		if fast, ok := FMA32Fast(c[0], c[1], c[2]); ok {
+			require.Equal(t, math.Float32bits(want), math.Float32bits(fast), "FMA32Fast(%g, %g, %g) = %g, want %g", c[0], c[1], c[2], fast, want)
+		} else {
+			declined++
+		}
 		if float32(float64(c[0])*float64(c[1])+float64(c[2])) != want {
 			wrongTwice++
 		}
 	}
 	require.Positive(t, wrongTwice, "no case where rounding twice is wrong: the test is too easy")
+	require.Less(t, declined, len(cases)/100, "FMA32Fast declines only the rare cases")
 }

@@ -1,16 +1,15 @@
 package bpbench_test
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"testing"
 
+	"github.com/pcnet/pcnet/backprop"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
-	"github.com/pcnet/pcnet/train"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // nets are the MLPs 784-[width]xhidden-10 of the PyTorch reference timings.
@@ -29,64 +28,89 @@ func kernels() []layer.Kernel {
 	return ks
 }
 
-// newStep builds a BP learner on the tanh MLP 784-[width]xhidden-10 with SGD (lr 0.001,
-// momentum 0.9), as the PyTorch reference does, and a fixed batch.
-func newStep(tb testing.TB, width, hidden, batch int) (step func()) {
+// newStep builds a BP step in precision T on the tanh MLP 784-[width]xhidden-10 with SGD
+// (lr 0.001, momentum 0.9), as the PyTorch reference does, and a fixed batch: the step of
+// train.BP (forward and backward, then one optimiser step per tensor), written over
+// backprop and optim directly so that it runs in either precision.
+func newStep[T tensor.Float](tb testing.TB, width, hidden, batch int) (step func()) {
 	tb.Helper()
 	h := make([]int, hidden)
 	for i := range h {
 		h[i] = width
 	}
-	layers, err := layer.NewMLP(layer.Sizes(784, h, 10), layer.Tanh, rand.New(rand.NewPCG(1, 0)))
+	layers, err := layer.NewMLP[T](layer.Sizes(784, h, 10), layer.Tanh, rand.New(rand.NewPCG(1, 0)))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	bp, err := train.NewBP(layers, layer.NLL{}, optim.Config{Kind: optim.SGD, LR: 0.001, Momentum: 0.9})
+	net, err := backprop.New(layers, layer.NLL{})
 	if err != nil {
 		tb.Fatal(err)
+	}
+	cfg := optim.Config{Kind: optim.SGD, LR: 0.001, Momentum: 0.9}
+	grads := make([]*layer.Grad[T], len(layers))
+	states := make([][2]*optim.State[T], len(layers))
+	for l, d := range layers {
+		grads[l] = layer.NewGrad(d)
+		for k, p := range d.Params() {
+			states[l][k] = optim.NewState[T](cfg, len(p))
+		}
 	}
 	rng := rand.New(rand.NewPCG(2, 0))
-	x := mat.NewDense(batch, 784, nil)
-	for i := range x.RawMatrix().Data {
-		x.RawMatrix().Data[i] = rng.Float64()
+	x := tensor.New[T](batch, 784, nil)
+	for i := range x.Data {
+		x.Data[i] = T(rng.Float64())
 	}
 	labels := make([]int, batch)
 	for i := range labels {
 		labels[i] = rng.IntN(10)
 	}
-	ctx := context.Background()
 	return func() {
-		if _, err := bp.Step(ctx, x, labels); err != nil {
-			tb.Fatal(err)
+		net.Gradients(grads, x, labels)
+		for l, d := range layers {
+			for k, p := range d.Params() {
+				states[l][k].Step(p, grads[l].Params()[k])
+			}
 		}
 	}
 }
 
+// precisions are the element types a step is timed in.
+var precisions = []struct {
+	name    string
+	newStep func(tb testing.TB, width, hidden, batch int) func()
+}{
+	{"f64", newStep[float64]},
+	{"f32", newStep[float32]},
+}
+
 // BenchmarkBPStep times a training step (forward, backward, SGD) at batch 64, and at
-// batch 1 for the online setting. cpu-ns/op is the thread's CPU time, which other
-// processes on a shared machine disturb less than ns/op. Run with -cpu 1.
+// batch 1 for the online setting, in float64 and float32 (precision=f64, f32). cpu-ns/op
+// is the thread's CPU time, which other processes on a shared machine disturb less than
+// ns/op. Run with -cpu 1.
 func BenchmarkBPStep(b *testing.B) {
 	for _, batch := range []int{64, 1} {
 		for _, net := range nets {
-			for _, k := range kernels() {
-				name := fmt.Sprintf("784-[%d]x%d-10/b%d/%v", net.width, net.hidden, batch, k)
-				b.Run(name, func(b *testing.B) {
-					prev, err := layer.UseKernel(k)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer layer.UseKernel(prev)
-					step := newStep(b, net.width, net.hidden, batch)
-					step()
-					runtime.LockOSThread()
-					defer runtime.UnlockOSThread()
-					b.ReportAllocs()
-					t0 := threadCPU()
-					for b.Loop() {
+			for _, prec := range precisions {
+				for _, k := range kernels() {
+					name := fmt.Sprintf("784-[%d]x%d-10/b%d/precision=%s/%v", net.width, net.hidden, batch, prec.name, k)
+					b.Run(name, func(b *testing.B) {
+						prev, err := layer.UseKernel(k)
+						if err != nil {
+							b.Fatal(err)
+						}
+						defer layer.UseKernel(prev)
+						step := prec.newStep(b, net.width, net.hidden, batch)
 						step()
-					}
-					b.ReportMetric(float64((threadCPU()-t0).Nanoseconds())/float64(b.N), "cpu-ns/op")
-				})
+						runtime.LockOSThread()
+						defer runtime.UnlockOSThread()
+						b.ReportAllocs()
+						t0 := threadCPU()
+						for b.Loop() {
+							step()
+						}
+						b.ReportMetric(float64((threadCPU()-t0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+					})
+				}
 			}
 		}
 	}
