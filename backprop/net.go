@@ -4,28 +4,29 @@ import (
 	"fmt"
 
 	"github.com/pcnet/pcnet/layer"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
-// Net is a feed-forward network of dense layers trained by backpropagation.
-type Net struct {
-	Layers []*layer.Dense
+// Net is a feed-forward network of dense layers trained by backpropagation, in
+// precision T.
+type Net[T tensor.Float] struct {
+	Layers []*layer.Dense[T]
 	Loss   layer.Loss
 
-	work map[int]*workspace // by batch size
+	work map[int]*workspace[T] // by batch size
 }
 
 // workspace holds the activations and cotangents of one batch size.
-type workspace struct {
-	mu    []*mat.Dense // mu[l] is node l's value, l = 1..H+1 (mu[0] unused: the input)
-	deriv []*mat.Dense // deriv[l] = g_l'(a_l), shaped like mu[l+1]
-	cot   []*mat.Dense // cot[l+1] = dE/dmu_{l+1} (l+1 = 1..H+1)
-	delta []*mat.Dense // delta[l] = deriv[l] ⊙ cot[l+1]
+type workspace[T tensor.Float] struct {
+	mu    []*tensor.Matrix[T] // mu[l] is node l's value, l = 1..H+1 (mu[0] unused: the input)
+	deriv []*tensor.Matrix[T] // deriv[l] = g_l'(a_l), shaped like mu[l+1]
+	cot   []*tensor.Matrix[T] // cot[l+1] = dE/dmu_{l+1} (l+1 = 1..H+1)
+	delta []*tensor.Matrix[T] // delta[l] = deriv[l] ⊙ cot[l+1]
 }
 
 // New wraps layers (layer l maps node l to node l+1) into a Net with loss. The layers are
 // used, not copied.
-func New(layers []*layer.Dense, loss layer.Loss) (*Net, error) {
+func New[T tensor.Float](layers []*layer.Dense[T], loss layer.Loss) (*Net[T], error) {
 	if len(layers) == 0 {
 		return nil, fmt.Errorf("backprop: a network needs at least one layer")
 	}
@@ -34,29 +35,29 @@ func New(layers []*layer.Dense, loss layer.Loss) (*Net, error) {
 			return nil, fmt.Errorf("backprop: layer %d has %d inputs but layer %d has %d outputs", l, layers[l].In(), l-1, layers[l-1].Out())
 		}
 	}
-	return &Net{Layers: layers, Loss: loss, work: map[int]*workspace{}}, nil
+	return &Net[T]{Layers: layers, Loss: loss, work: map[int]*workspace[T]{}}, nil
 }
 
-func (n *Net) workspace(batch int) *workspace {
+func (n *Net[T]) workspace(batch int) *workspace[T] {
 	if w, ok := n.work[batch]; ok {
 		return w
 	}
 	L := len(n.Layers)
-	w := &workspace{
-		mu: make([]*mat.Dense, L+1), deriv: make([]*mat.Dense, L),
-		cot: make([]*mat.Dense, L+1), delta: make([]*mat.Dense, L),
+	w := &workspace[T]{
+		mu: make([]*tensor.Matrix[T], L+1), deriv: make([]*tensor.Matrix[T], L),
+		cot: make([]*tensor.Matrix[T], L+1), delta: make([]*tensor.Matrix[T], L),
 	}
 	for l, d := range n.Layers {
-		w.mu[l+1] = mat.NewDense(batch, d.Out(), nil)
-		w.deriv[l] = mat.NewDense(batch, d.Out(), nil)
-		w.cot[l+1] = mat.NewDense(batch, d.Out(), nil)
-		w.delta[l] = mat.NewDense(batch, d.Out(), nil)
+		w.mu[l+1] = tensor.New[T](batch, d.Out(), nil)
+		w.deriv[l] = tensor.New[T](batch, d.Out(), nil)
+		w.cot[l+1] = tensor.New[T](batch, d.Out(), nil)
+		w.delta[l] = tensor.New[T](batch, d.Out(), nil)
 	}
 	n.work[batch] = w
 	return w
 }
 
-func (n *Net) checkInput(x *mat.Dense, labels []int) {
+func (n *Net[T]) checkInput(x *tensor.Matrix[T], labels []int) {
 	r, c := x.Dims()
 	if c != n.Layers[0].In() {
 		panic(&layer.ShapeError{Op: "backprop.Net", What: "input", Got: [2]int{r, c}, Want: [2]int{r, n.Layers[0].In()}})
@@ -68,7 +69,7 @@ func (n *Net) checkInput(x *mat.Dense, labels []int) {
 
 // Forward runs the network on x (B x In) and returns the logits. The result is owned by
 // the Net and valid until its next call.
-func (n *Net) Forward(x *mat.Dense) *mat.Dense {
+func (n *Net[T]) Forward(x *tensor.Matrix[T]) *tensor.Matrix[T] {
 	n.checkInput(x, nil)
 	r, _ := x.Dims()
 	w := n.workspace(r)
@@ -76,7 +77,7 @@ func (n *Net) Forward(x *mat.Dense) *mat.Dense {
 	return w.mu[len(n.Layers)]
 }
 
-func (n *Net) forward(w *workspace, x *mat.Dense) {
+func (n *Net[T]) forward(w *workspace[T], x *tensor.Matrix[T]) {
 	in := x
 	for l, d := range n.Layers {
 		d.Forward(w.mu[l+1], w.deriv[l], in)
@@ -86,7 +87,7 @@ func (n *Net) forward(w *workspace, x *mat.Dense) {
 
 // Gradients runs one forward and one backward wave and writes dE/dW_l and dE/db_l into
 // grads[l]. It returns the loss E at the current weights.
-func (n *Net) Gradients(grads []*layer.Grad, x *mat.Dense, labels []int) float64 {
+func (n *Net[T]) Gradients(grads []*layer.Grad[T], x *tensor.Matrix[T], labels []int) float64 {
 	n.checkInput(x, labels)
 	if len(grads) != len(n.Layers) {
 		panic(fmt.Sprintf("backprop: %d gradients for %d layers", len(grads), len(n.Layers)))
@@ -95,11 +96,11 @@ func (n *Net) Gradients(grads []*layer.Grad, x *mat.Dense, labels []int) float64
 	w := n.workspace(r)
 	n.forward(w, x)
 	L := len(n.Layers)
-	loss := n.Loss.Value(w.mu[L], labels)
+	loss := layer.LossValue(n.Loss, w.mu[L], labels)
 	// The loss gives -dE/dz (the PC output error); BP keeps the gradient's own sign.
-	n.Loss.NegGrad(w.cot[L], w.mu[L], labels)
-	for i, v := range w.cot[L].RawMatrix().Data {
-		w.cot[L].RawMatrix().Data[i] = -v
+	layer.NegGrad(n.Loss, w.cot[L], w.mu[L], labels)
+	for i, v := range w.cot[L].Data {
+		w.cot[L].Data[i] = -v
 	}
 	for l := L - 1; l >= 0; l-- {
 		d := n.Layers[l]
@@ -116,8 +117,8 @@ func (n *Net) Gradients(grads []*layer.Grad, x *mat.Dense, labels []int) float64
 
 // Evaluate returns the mean loss and the number of correct predictions of the network on
 // x, computed in chunks of at most chunk rows.
-func (n *Net) Evaluate(x *mat.Dense, labels []int, chunk int) (loss float64, correct int) {
-	rows, cols := x.Dims()
+func (n *Net[T]) Evaluate(x *tensor.Matrix[T], labels []int, chunk int) (loss float64, correct int) {
+	rows := x.Rows
 	n.checkInput(x, labels)
 	if chunk < 1 {
 		chunk = rows
@@ -125,9 +126,9 @@ func (n *Net) Evaluate(x *mat.Dense, labels []int, chunk int) (loss float64, cor
 	var sum float64
 	for i := 0; i < rows; i += chunk {
 		m := min(chunk, rows-i)
-		xb := x.Slice(i, i+m, 0, cols).(*mat.Dense)
+		xb := x.SliceRows(i, i+m)
 		z := n.Forward(xb)
-		sum += n.Loss.Value(z, labels[i:i+m]) * float64(m)
+		sum += layer.LossValue(n.Loss, z, labels[i:i+m]) * float64(m)
 		correct += layer.Correct(z, labels[i:i+m])
 	}
 	return sum / float64(rows), correct

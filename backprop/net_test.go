@@ -6,15 +6,15 @@ import (
 	"testing"
 
 	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/floats"
-	"gonum.org/v1/gonum/mat"
 )
 
-func randBatch(rng *rand.Rand, batch, in, classes int) (*mat.Dense, []int) {
-	x := mat.NewDense(batch, in, nil)
-	for i := range x.RawMatrix().Data {
-		x.RawMatrix().Data[i] = rng.Float64()
+func randBatch(rng *rand.Rand, batch, in, classes int) (*tensor.Matrix[float64], []int) {
+	x := tensor.New[float64](batch, in, nil)
+	for i := range x.Data {
+		x.Data[i] = rng.Float64()
 	}
 	y := make([]int, batch)
 	for i := range y {
@@ -36,17 +36,17 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(11, 0))
-			layers, err := layer.NewMLP(tc.sizes, tc.act, rng)
+			layers, err := layer.NewMLP[float64](tc.sizes, tc.act, rng)
 			require.NoError(t, err)
 			net, err := New(layers, tc.loss)
 			require.NoError(t, err)
 			x, y := randBatch(rng, 5, tc.sizes[0], tc.sizes[len(tc.sizes)-1])
-			grads := make([]*layer.Grad, len(layers))
+			grads := make([]*layer.Grad[float64], len(layers))
 			for l, d := range layers {
 				grads[l] = layer.NewGrad(d)
 			}
 			net.Gradients(grads, x, y)
-			loss := func() float64 { return net.Loss.Value(net.Forward(x), y) }
+			loss := func() float64 { return layer.LossValue(net.Loss, net.Forward(x), y) }
 			for l, d := range layers {
 				for i, p := range d.Params() {
 					const h = 1e-6
@@ -71,18 +71,18 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 }
 
 func TestNewRejectsMismatchedLayers(t *testing.T) {
-	a, _ := layer.NewDense(4, 3, layer.Tanh)
-	b, _ := layer.NewDense(5, 2, layer.Identity)
-	_, err := New([]*layer.Dense{a, b}, layer.NLL{})
+	a, _ := layer.NewDense[float64](4, 3, layer.Tanh)
+	b, _ := layer.NewDense[float64](5, 2, layer.Identity)
+	_, err := New([]*layer.Dense[float64]{a, b}, layer.NLL{})
 	require.EqualError(t, err, "backprop: layer 1 has 5 inputs but layer 0 has 3 outputs")
 }
 
 func TestGradientsDoNotAllocate(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 0))
-	layers, _ := layer.NewMLP([]int{784, 64, 64, 10}, layer.Tanh, rng)
+	layers, _ := layer.NewMLP[float64]([]int{784, 64, 64, 10}, layer.Tanh, rng)
 	net, _ := New(layers, layer.NLL{})
 	x, y := randBatch(rng, 64, 784, 10)
-	grads := make([]*layer.Grad, len(layers))
+	grads := make([]*layer.Grad[float64], len(layers))
 	for l, d := range layers {
 		grads[l] = layer.NewGrad(d)
 	}
@@ -92,10 +92,10 @@ func TestGradientsDoNotAllocate(t *testing.T) {
 
 func ExampleNet_Gradients() {
 	rng := rand.New(rand.NewPCG(1, 0))
-	layers, _ := layer.NewMLP([]int{4, 3, 2}, layer.Tanh, rng)
+	layers, _ := layer.NewMLP[float64]([]int{4, 3, 2}, layer.Tanh, rng)
 	net, _ := New(layers, layer.NLL{})
-	x := mat.NewDense(2, 4, []float64{0, 1, 0, 1, 1, 0, 1, 0})
-	grads := []*layer.Grad{layer.NewGrad(layers[0]), layer.NewGrad(layers[1])}
+	x := tensor.New[float64](2, 4, []float64{0, 1, 0, 1, 1, 0, 1, 0})
+	grads := []*layer.Grad[float64]{layer.NewGrad(layers[0]), layer.NewGrad(layers[1])}
 	loss := net.Gradients(grads, x, []int{0, 1})
 	r, c := grads[0].W.Dims()
 	fmt.Printf("loss > 0: %v, grad W_0 is %dx%d\n", loss > 0, r, c)

@@ -11,7 +11,7 @@ import (
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // Setting is one point of the benchmark grid.
@@ -63,15 +63,15 @@ func (s Setting) PCConfig() pcnet.Config {
 }
 
 // Problem returns seeded layers and one batch of inputs in [0, 1] with labels.
-func (s Setting) Problem(seed uint64) ([]*layer.Dense, *mat.Dense, []int) {
+func (s Setting) Problem(seed uint64) ([]*layer.Dense[float64], *tensor.Matrix[float64], []int) {
 	rng := rand.New(rand.NewPCG(seed, 0))
-	layers, err := layer.NewMLP(s.Sizes(), layer.Tanh, rng)
+	layers, err := layer.NewMLP[float64](s.Sizes(), layer.Tanh, rng)
 	if err != nil {
 		panic(err)
 	}
-	x := mat.NewDense(s.Batch, 784, nil)
-	for i := range x.RawMatrix().Data {
-		x.RawMatrix().Data[i] = rng.Float64()
+	x := tensor.New[float64](s.Batch, 784, nil)
+	for i := range x.Data {
+		x.Data[i] = rng.Float64()
 	}
 	labels := make([]int, s.Batch)
 	for i := range labels {

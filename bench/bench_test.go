@@ -196,7 +196,7 @@ func BenchmarkEngineOverhead(b *testing.B) {
 
 func benchEngineOverhead(b *testing.B, s Setting) {
 	ctx := context.Background()
-	var nets [2]*pcnet.Network // sequential, parallel
+	var nets [2]*pcnet.Network[float64] // sequential, parallel
 	for i, eng := range []pcnet.Engine{pcnet.Sequential, pcnet.Parallel} {
 		s.Engine = eng
 		layers, _, _ := s.Problem(1)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // BenchmarkLayerOp times the per-layer operations the model of the parallel engine is
@@ -42,11 +42,11 @@ func BenchmarkLayerOp(b *testing.B) {
 
 // opLayer is one layer with the buffers a node keeps for it.
 type opLayer struct {
-	d                             *layer.Dense
-	v, c, y, deriv, delta, jte, e *mat.Dense
-	msg                           *mat.Dense
-	g, neg                        *layer.Grad
-	opt, optB                     *optim.State
+	d                             *layer.Dense[float64]
+	v, c, y, deriv, delta, jte, e *tensor.Matrix[float64]
+	msg                           *tensor.Matrix[float64]
+	g, neg                        *layer.Grad[float64]
+	opt, optB                     *optim.State[float64]
 }
 
 // opLayers keeps the layers of the last shape: a sub-benchmark's function runs several
@@ -99,24 +99,24 @@ func benchLayerOp(b *testing.B, op string, in, out, batch int) {
 
 func newOpLayers(b *testing.B, in, out, batch int) []*opLayer {
 	rng := rand.New(rand.NewPCG(1, 0))
-	rnd := func(r, c int) *mat.Dense {
-		m := mat.NewDense(r, c, nil)
-		for i := range m.RawMatrix().Data {
-			m.RawMatrix().Data[i] = rng.Float64() - 0.5
+	rnd := func(r, c int) *tensor.Matrix[float64] {
+		m := tensor.New[float64](r, c, nil)
+		for i := range m.Data {
+			m.Data[i] = rng.Float64() - 0.5
 		}
 		return m
 	}
 	ls := make([]*opLayer, LayerCopies)
 	for i := range ls {
-		d, err := layer.NewDense(in, out, layer.Tanh)
+		d, err := layer.NewDense[float64](in, out, layer.Tanh)
 		if err != nil {
 			b.Fatal(err)
 		}
 		d.InitPyTorch(rng)
 		l := &opLayer{
 			d: d, v: rnd(batch, in), c: rnd(batch, out),
-			y: mat.NewDense(batch, out, nil), deriv: mat.NewDense(batch, out, nil), delta: mat.NewDense(batch, out, nil),
-			jte: mat.NewDense(batch, in, nil), e: rnd(batch, in), msg: mat.NewDense(batch, in, nil),
+			y: tensor.New[float64](batch, out, nil), deriv: tensor.New[float64](batch, out, nil), delta: tensor.New[float64](batch, out, nil),
+			jte: tensor.New[float64](batch, in, nil), e: rnd(batch, in), msg: tensor.New[float64](batch, in, nil),
 			g: layer.NewGrad(d), neg: layer.NewGrad(d),
 			opt: SGD.NewState(in * out), optB: SGD.NewState(out),
 		}

@@ -88,19 +88,19 @@ func (p *pair) sequential(steps int) {
 }
 
 // link makes the pair's link, with one buffer per direction as pcnet's engine has.
-func (p *pair) link() (*channels.Link, error) {
-	return channels.NewInProcess(1).Link(0, pairBatch, p.width, pairBatch, p.width)
+func (p *pair) link() (*channels.Link[float64], error) {
+	return channels.NewInProcess[float64](1).Link(0, pairBatch, p.width, pairBatch, p.width)
 }
 
 // parallel runs the pair for the given steps over l, the upper node on a goroutine of its
 // own that it waits for.
-func (p *pair) parallel(ctx context.Context, l *channels.Link, steps int) error {
+func (p *pair) parallel(ctx context.Context, l *channels.Link[float64], steps int) error {
 	w := p.width
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// run is one node: each step it multiplies, sends the product and takes the other
 	// node's product as its next input.
-	run := func(n *pairNode, kind channels.Kind, send channels.Sender, recv channels.Receiver) error {
+	run := func(n *pairNode, kind channels.Kind, send channels.Sender[float64], recv channels.Receiver[float64]) error {
 		for t := range steps {
 			p.step(n)
 			buf, err := send.Acquire(ctx, pairBatch, w)
@@ -108,7 +108,7 @@ func (p *pair) parallel(ctx context.Context, l *channels.Link, steps int) error 
 				return err
 			}
 			copy(buf.Value(), n.out)
-			if err := send.Send(ctx, channels.Message{Kind: kind, Step: t, Buf: buf}); err != nil {
+			if err := send.Send(ctx, channels.Message[float64]{Kind: kind, Step: t, Buf: buf}); err != nil {
 				return err
 			}
 			m, err := recv.Recv(ctx)

@@ -33,7 +33,7 @@ func BenchmarkHandoff(b *testing.B) {
 						return
 					}
 					buf.Data[0] = float64(i)
-					if err := l.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Step: i, Buf: buf}); err != nil {
+					if err := l.UpSend.Send(ctx, channels.Message[float64]{Kind: channels.Prediction, Step: i, Buf: buf}); err != nil {
 						b.Error(err)
 						return
 					}
@@ -124,7 +124,7 @@ func BenchmarkCycle(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := l.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Step: i, Buf: buf}); err != nil {
+		if err := l.UpSend.Send(ctx, channels.Message[float64]{Kind: channels.Prediction, Step: i, Buf: buf}); err != nil {
 			b.Fatal(err)
 		}
 		m, err := l.UpRecv.Recv(ctx)

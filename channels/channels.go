@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"unsafe"
+
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // Kind says what a message carries.
@@ -50,18 +53,19 @@ func (d Direction) kind() Kind {
 	return Error
 }
 
-// Buffer is a row-major Rows x Cols block of float64s owned by a link's pool.
+// Buffer is a row-major Rows x Cols block of T values (float32 or float64) owned by a
+// link's pool.
 //
 // len(Data) is the capacity of the pool's maximum shape; Data[:Rows*Cols]
 // (see [Buffer.Value]) is the value. A freshly acquired buffer holds whatever
 // the last message through it held: the sender overwrites it. Buffers are
 // handled by pointer only (they hold an atomic and must not be copied).
-type Buffer struct {
+type Buffer[T tensor.Float] struct {
 	Rows, Cols int
-	Data       []float64
+	Data       []T
 
-	full  []float64  // the pool's allocation; Acquire restores Data to it
-	owner *direction // the direction whose pool this buffer belongs to
+	full  []T           // the pool's allocation; Acquire restores Data to it
+	owner *direction[T] // the direction whose pool this buffer belongs to
 	// state is the hand-off state (low 2 bits) and the generation (the rest),
 	// bumped on every Acquire so that a stale Message cannot be released
 	// again once its buffer has gone round the pool. The generation wraps
@@ -70,10 +74,10 @@ type Buffer struct {
 }
 
 // Value is the value of the buffer: Data[:Rows*Cols].
-func (b *Buffer) Value() []float64 { return b.Data[:b.Rows*b.Cols] }
+func (b *Buffer[T]) Value() []T { return b.Data[:b.Rows*b.Cols] }
 
 // ownerName names the pool of b in errors.
-func (b *Buffer) ownerName() string {
+func (b *Buffer[T]) ownerName() string {
 	if b.owner == nil {
 		return "a buffer from no link's pool"
 	}
@@ -131,33 +135,34 @@ func Payloads() []Payload { return []Payload{Full, Zero, Unchanged} }
 
 // Message is one value sent over a link: its kind, the step index t it
 // belongs to, what its payload is, and the buffer (the credit) holding it.
-type Message struct {
+type Message[T tensor.Float] struct {
 	Kind    Kind
 	Step    int
 	Payload Payload
-	Buf     *Buffer
+	Buf     *Buffer[T]
 
 	gen uint64 // Buf's generation when sent; Release checks it
 }
 
 // Sender is one direction's sending end. It is used by one goroutine.
-type Sender interface {
+type Sender[T tensor.Float] interface {
 	// Acquire returns a free buffer shaped rows x cols (error if it does not
 	// fit the pool's capacity), blocking until one is free or ctx is done.
-	Acquire(ctx context.Context, rows, cols int) (*Buffer, error)
+	Acquire(ctx context.Context, rows, cols int) (*Buffer[T], error)
 	// Send hands m to the receiver; after Send the sender must not touch m.Buf.
-	Send(ctx context.Context, m Message) error
+	Send(ctx context.Context, m Message[T]) error
 }
 
 // Receiver is one direction's receiving end. It is used by one goroutine.
-type Receiver interface {
-	Recv(ctx context.Context) (Message, error)
+type Receiver[T tensor.Float] interface {
+	Recv(ctx context.Context) (Message[T], error)
 	// Release returns m.Buf to the sender's pool; the receiver must not touch it afterwards.
-	Release(m Message)
+	Release(m Message[T])
 }
 
-// Stats are the counters of one direction: messages and payload bytes (8
-// bytes per float64 of Rows*Cols of a Full message; Zero and Unchanged
+// Stats are the counters of one direction: messages and payload bytes (the
+// element size, 8 bytes per float64 or 4 per float32, times Rows*Cols of a
+// Full message; Zero and Unchanged
 // messages carry no payload) sent, and, for a transport that has a wire,
 // the bytes its frames took there (headers and every chunk included; zero
 // in-process, where nothing is copied).
@@ -169,23 +174,23 @@ type Stats struct {
 // Transport makes links; the in-process implementation uses Go channels,
 // channels/natslink carries them over NATS, behind the same interface, without
 // touching the engine.
-type Transport interface {
+type Transport[T tensor.Float] interface {
 	// Link connects node `lower` and node `lower+1`: the up direction carries
 	// predictions from lower to upper, the down direction errors from upper
 	// to lower. maxRows x maxCols bound the buffers of each direction (up:
 	// upper's width, down: upper's width too, since e_{l+1} has upper's width).
-	Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*Link, error)
+	Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*Link[T], error)
 }
 
 // Link is the pair of directions between node Lower and node Lower+1.
-type Link struct {
+type Link[T tensor.Float] struct {
 	Lower    int
-	UpSend   Sender   // held by node Lower
-	UpRecv   Receiver // held by node Lower+1
-	DownSend Sender   // held by node Lower+1
-	DownRecv Receiver // held by node Lower
+	UpSend   Sender[T]   // held by node Lower
+	UpRecv   Receiver[T] // held by node Lower+1
+	DownSend Sender[T]   // held by node Lower+1
+	DownRecv Receiver[T] // held by node Lower
 
-	up, down *direction
+	up, down *direction[T]
 	// stats, when set, counts a link made by another package's transport
 	// (NewLink); the in-process links leave it nil and read up and down.
 	stats func(Direction) Stats
@@ -195,22 +200,22 @@ type Link struct {
 // process does not hold is nil. stats reports the counters of a direction for
 // [Link.Stats] (nil: zero counters); it must be safe to call concurrently
 // with traffic.
-func NewLink(lower int, upSend Sender, upRecv Receiver, downSend Sender, downRecv Receiver, stats func(Direction) Stats) *Link {
+func NewLink[T tensor.Float](lower int, upSend Sender[T], upRecv Receiver[T], downSend Sender[T], downRecv Receiver[T], stats func(Direction) Stats) *Link[T] {
 	if stats == nil {
 		stats = func(Direction) Stats { return Stats{} }
 	}
-	return &Link{Lower: lower, UpSend: upSend, UpRecv: upRecv, DownSend: downSend, DownRecv: downRecv, stats: stats}
+	return &Link[T]{Lower: lower, UpSend: upSend, UpRecv: upRecv, DownSend: downSend, DownRecv: downRecv, stats: stats}
 }
 
 // Stats returns the counters of a direction (safe to call concurrently with
 // traffic). A message is counted before Recv can return it; the two counters
 // are separate atomics, so a read racing a Send may see one counted and not
 // yet the other. An unknown direction has zero counters.
-func (l *Link) Stats(d Direction) Stats {
+func (l *Link[T]) Stats(d Direction) Stats {
 	if l.stats != nil {
 		return l.stats(d)
 	}
-	var dir *direction
+	var dir *direction[T]
 	switch d {
 	case Up:
 		dir = l.up
@@ -226,108 +231,108 @@ func (l *Link) Stats(d Direction) Stats {
 // DefaultBuffers is the number of buffers per direction of NewInProcess(0).
 const DefaultBuffers = 2
 
-// NewInProcess returns the in-process transport: each direction of a link is
+// NewInProcess returns the in-process transport of T values: each direction of a link is
 // a pair of Go channels (messages one way, free buffers back) over a pool of
 // `buffers` pre-allocated buffers, >= 1 (DefaultBuffers when 0). A negative
 // count is reported by Link.
-func NewInProcess(buffers int) Transport {
+func NewInProcess[T tensor.Float](buffers int) Transport[T] {
 	if buffers == 0 {
 		buffers = DefaultBuffers
 	}
-	return inProcess{buffers: buffers}
+	return inProcess[T]{buffers: buffers}
 }
 
-type inProcess struct{ buffers int }
+type inProcess[T tensor.Float] struct{ buffers int }
 
-func (t inProcess) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*Link, error) {
+func (t inProcess[T]) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*Link[T], error) {
 	if t.buffers < 1 {
 		return nil, fmt.Errorf("channels: in-process transport has %d buffers per direction; need >= 1 (0 means %d)", t.buffers, DefaultBuffers)
 	}
 	if lower < 0 {
 		return nil, fmt.Errorf("channels: link %d-%d: lower node %d is negative", lower, lower+1, lower)
 	}
-	up, err := newDirection(lower, Up, t.buffers, upMaxRows, upMaxCols)
+	up, err := newDirection[T](lower, Up, t.buffers, upMaxRows, upMaxCols)
 	if err != nil {
 		return nil, err
 	}
-	down, err := newDirection(lower, Down, t.buffers, downMaxRows, downMaxCols)
+	down, err := newDirection[T](lower, Down, t.buffers, downMaxRows, downMaxCols)
 	if err != nil {
 		return nil, err
 	}
-	return &Link{
+	return &Link[T]{
 		Lower:    lower,
-		UpSend:   (*sendEnd)(up),
-		UpRecv:   (*recvEnd)(up),
-		DownSend: (*sendEnd)(down),
-		DownRecv: (*recvEnd)(down),
+		UpSend:   (*sendEnd[T])(up),
+		UpRecv:   (*recvEnd[T])(up),
+		DownSend: (*sendEnd[T])(down),
+		DownRecv: (*recvEnd[T])(down),
 		up:       up,
 		down:     down,
 	}, nil
 }
 
-// maxFloats bounds one pool (all its buffers together) to 2^31 float64s
-// (16 GiB): beyond that a shape is a bug, not a network.
+// maxFloats bounds one pool (all its buffers together) to 2^31 values
+// (16 GiB of float64): beyond that a shape is a bug, not a network.
 const maxFloats = 1 << 31
 
 // direction is one direction of an in-process link: a fixed pool of buffers
 // that circulate through free (sender's credits) and msgs (in flight).
 // Both channels have room for the whole pool, so Send and Release never
 // block: only Acquire (out of credits) and Recv (nothing sent) do.
-type direction struct {
+type direction[T tensor.Float] struct {
 	lower            int
 	dir              Direction
 	kind             Kind
 	maxRows, maxCols int
 
-	free chan *Buffer
-	msgs chan Message
+	free chan *Buffer[T]
+	msgs chan Message[T]
 
 	messages, bytes atomic.Uint64
 }
 
-func newDirection(lower int, dir Direction, buffers, maxRows, maxCols int) (*direction, error) {
-	d := &direction{lower: lower, dir: dir, kind: dir.kind(), maxRows: maxRows, maxCols: maxCols}
+func newDirection[T tensor.Float](lower int, dir Direction, buffers, maxRows, maxCols int) (*direction[T], error) {
+	d := &direction[T]{lower: lower, dir: dir, kind: dir.kind(), maxRows: maxRows, maxCols: maxCols}
 	if maxRows < 1 || maxCols < 1 {
 		return nil, fmt.Errorf("%v: max shape %dx%d must be at least 1x1", d, maxRows, maxCols)
 	}
 	if maxRows > maxFloats/maxCols || maxRows*maxCols > maxFloats/buffers {
-		return nil, fmt.Errorf("%v: %d buffers of %dx%d exceed %d float64s", d, buffers, maxRows, maxCols, maxFloats)
+		return nil, fmt.Errorf("%v: %d buffers of %dx%d exceed %d values", d, buffers, maxRows, maxCols, maxFloats)
 	}
-	d.free = make(chan *Buffer, buffers)
-	d.msgs = make(chan Message, buffers)
+	d.free = make(chan *Buffer[T], buffers)
+	d.msgs = make(chan Message[T], buffers)
 	n := maxRows * maxCols
-	slab := make([]float64, buffers*n)
+	slab := make([]T, buffers*n)
 	for i := range buffers {
 		full := slab[i*n : (i+1)*n : (i+1)*n]
-		d.free <- &Buffer{Rows: maxRows, Cols: maxCols, Data: full, full: full, owner: d}
+		d.free <- &Buffer[T]{Rows: maxRows, Cols: maxCols, Data: full, full: full, owner: d}
 	}
 	return d, nil
 }
 
 // String names the direction in errors: "channels: link 2-3 up".
-func (d *direction) String() string {
+func (d *direction[T]) String() string {
 	return fmt.Sprintf("channels: link %d-%d %v", d.lower, d.lower+1, d.dir)
 }
 
 // sendEnd and recvEnd are the two ends of a direction, as distinct types so
 // that neither end can be asserted into the other.
 type (
-	sendEnd direction
-	recvEnd direction
+	sendEnd[T tensor.Float] direction[T]
+	recvEnd[T tensor.Float] direction[T]
 )
 
 // Acquire takes one credit: a free buffer of the pool, reshaped to rows x
 // cols, which must fit the direction's max shape. It blocks while the
 // receiver holds every buffer. A cancelled ctx wins over a free buffer.
-func (s *sendEnd) Acquire(ctx context.Context, rows, cols int) (*Buffer, error) {
-	d := (*direction)(s)
+func (s *sendEnd[T]) Acquire(ctx context.Context, rows, cols int) (*Buffer[T], error) {
+	d := (*direction[T])(s)
 	if rows < 1 || cols < 1 || rows > d.maxRows || cols > d.maxCols {
 		return nil, fmt.Errorf("%v: cannot acquire a %dx%d buffer: the pool's buffers are %dx%d", d, rows, cols, d.maxRows, d.maxCols)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var b *Buffer
+	var b *Buffer[T]
 	select {
 	case b = <-d.free:
 	default:
@@ -345,8 +350,8 @@ func (s *sendEnd) Acquire(ctx context.Context, rows, cols int) (*Buffer, error) 
 // Send hands m to the receiver. m.Kind must be the direction's kind and m.Buf
 // a buffer this sender acquired and has not sent yet, with a shape that fits
 // the pool. If ctx is cancelled, Send fails and the sender keeps m.Buf.
-func (s *sendEnd) Send(ctx context.Context, m Message) error {
-	d := (*direction)(s)
+func (s *sendEnd[T]) Send(ctx context.Context, m Message[T]) error {
+	d := (*direction[T])(s)
 	b := m.Buf
 	switch {
 	case m.Kind != d.kind:
@@ -372,7 +377,7 @@ func (s *sendEnd) Send(ctx context.Context, m Message) error {
 	// Recv sees its message counted.
 	var bytes uint64
 	if m.Payload == Full {
-		bytes = 8 * uint64(b.Rows*b.Cols)
+		bytes = uint64(elemSize[T]()) * uint64(b.Rows*b.Cols)
 	}
 	d.messages.Add(1)
 	d.bytes.Add(bytes)
@@ -395,19 +400,19 @@ func (s *sendEnd) Send(ctx context.Context, m Message) error {
 
 // Recv returns the next message in the order sent, blocking until there is
 // one or ctx is done. A cancelled ctx wins over a waiting message.
-func (r *recvEnd) Recv(ctx context.Context) (Message, error) {
-	d := (*direction)(r)
+func (r *recvEnd[T]) Recv(ctx context.Context) (Message[T], error) {
+	d := (*direction[T])(r)
 	if err := ctx.Err(); err != nil {
-		return Message{}, err
+		return Message[T]{}, err
 	}
-	var m Message
+	var m Message[T]
 	select {
 	case m = <-d.msgs:
 	default:
 		select {
 		case m = <-d.msgs:
 		case <-ctx.Done():
-			return Message{}, ctx.Err()
+			return Message[T]{}, ctx.Err()
 		}
 	}
 	return m, nil
@@ -416,8 +421,8 @@ func (r *recvEnd) Recv(ctx context.Context) (Message, error) {
 // Release gives m.Buf back to the sender's pool. It never blocks. Releasing
 // a message twice, a buffer of another link or direction, or a message that
 // was not received is a programmer error, and Release panics naming it.
-func (r *recvEnd) Release(m Message) {
-	d := (*direction)(r)
+func (r *recvEnd[T]) Release(m Message[T]) {
+	d := (*direction[T])(r)
 	b := m.Buf
 	if b == nil {
 		panic(fmt.Sprintf("%v: Release of a message without a buffer (%v, step %d)", d, m.Kind, m.Step))
@@ -433,4 +438,10 @@ func (r *recvEnd) Release(m Message) {
 	default:
 		panic(fmt.Sprintf("%v: pool overflow on Release (step %d): more buffers returned than it holds", d, m.Step))
 	}
+}
+
+// elemSize is the size of a T in bytes: 4 for float32, 8 for float64.
+func elemSize[T tensor.Float]() uintptr {
+	var z T
+	return unsafe.Sizeof(z)
 }

@@ -16,21 +16,21 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func newLink(t testing.TB, buffers, lower, rows, cols int) *channels.Link {
+func newLink(t testing.TB, buffers, lower, rows, cols int) *channels.Link[float64] {
 	t.Helper()
-	l, err := channels.NewInProcess(buffers).Link(lower, rows, cols, rows, cols)
+	l, err := channels.NewInProcess[float64](buffers).Link(lower, rows, cols, rows, cols)
 	require.NoError(t, err)
 	return l
 }
 
 // send acquires a rows x cols buffer, fills it with fill and sends it.
-func send(ctx context.Context, s channels.Sender, k channels.Kind, step, rows, cols int, fill func(v []float64)) error {
+func send(ctx context.Context, s channels.Sender[float64], k channels.Kind, step, rows, cols int, fill func(v []float64)) error {
 	b, err := s.Acquire(ctx, rows, cols)
 	if err != nil {
 		return err
 	}
 	fill(b.Value())
-	return s.Send(ctx, channels.Message{Kind: k, Step: step, Buf: b})
+	return s.Send(ctx, channels.Message[float64]{Kind: k, Step: step, Buf: b})
 }
 
 func TestStrings(t *testing.T) {
@@ -79,7 +79,7 @@ func TestPingPong(t *testing.T) {
 					}
 				}
 			}
-			check := func(r *rand.Rand, m channels.Message, kind channels.Kind, step int) error {
+			check := func(r *rand.Rand, m channels.Message[float64], kind channels.Kind, step int) error {
 				if m.Kind != kind || m.Step != step || m.Buf.Rows != rows(step) || m.Buf.Cols != cols {
 					return fmt.Errorf("got %v step %d %dx%d, want %v step %d %dx%d",
 						m.Kind, m.Step, m.Buf.Rows, m.Buf.Cols, kind, step, rows(step), cols)
@@ -199,11 +199,11 @@ func TestBackPressure(t *testing.T) {
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 
-	var sent []*channels.Buffer
+	var sent []*channels.Buffer[float64]
 	for step := range 2 {
 		b, err := l.UpSend.Acquire(ctx, 2, 2)
 		require.NoError(t, err)
-		require.NoError(t, l.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Step: step, Buf: b}))
+		require.NoError(t, l.UpSend.Send(ctx, channels.Message[float64]{Kind: channels.Prediction, Step: step, Buf: b}))
 		sent = append(sent, b)
 	}
 	require.NotSame(t, sent[0], sent[1])
@@ -212,7 +212,7 @@ func TestBackPressure(t *testing.T) {
 	_, err := l.UpSend.Acquire(cancelled, 2, 2)
 	require.ErrorIs(t, err, context.Canceled)
 
-	got := make(chan *channels.Buffer, 1)
+	got := make(chan *channels.Buffer[float64], 1)
 	go func() {
 		b, err := l.UpSend.Acquire(ctx, 2, 2)
 		if err != nil {
@@ -235,7 +235,7 @@ func TestBackPressure(t *testing.T) {
 	// The other direction has its own credits, untouched.
 	b, err := l.DownSend.Acquire(ctx, 1, 1)
 	require.NoError(t, err)
-	require.NoError(t, l.DownSend.Send(ctx, channels.Message{Kind: channels.Error, Buf: b}))
+	require.NoError(t, l.DownSend.Send(ctx, channels.Message[float64]{Kind: channels.Error, Buf: b}))
 }
 
 func TestCancellationUnblocks(t *testing.T) {
@@ -245,8 +245,8 @@ func TestCancellationUnblocks(t *testing.T) {
 	// sent on the receivers' side so Recv blocks... except that the up
 	// direction's only message is in flight: receive it first.
 	for _, s := range []struct {
-		snd  channels.Sender
-		rcv  channels.Receiver
+		snd  channels.Sender[float64]
+		rcv  channels.Receiver[float64]
 		kind channels.Kind
 	}{{l.UpSend, l.UpRecv, channels.Prediction}, {l.DownSend, l.DownRecv, channels.Error}} {
 		require.NoError(t, send(bg, s.snd, s.kind, 0, 1, 1, func([]float64) {}))
@@ -292,7 +292,7 @@ func TestCancelledCtxWinsOverReady(t *testing.T) {
 
 	b, err := l.UpSend.Acquire(bg, 1, 1)
 	require.NoError(t, err)
-	m := channels.Message{Kind: channels.Prediction, Step: 7, Buf: b}
+	m := channels.Message[float64]{Kind: channels.Prediction, Step: 7, Buf: b}
 	require.ErrorIs(t, l.UpSend.Send(ctx, m), context.Canceled)
 	require.Equal(t, channels.Stats{}, l.Stats(channels.Up), "a failed Send is not counted")
 	require.NoError(t, l.UpSend.Send(bg, m), "the sender keeps the buffer after a cancelled Send")
@@ -323,7 +323,7 @@ func TestStatsExact(t *testing.T) {
 	// Failed calls count nothing.
 	b, err := l.UpSend.Acquire(ctx, 1, 1)
 	require.NoError(t, err)
-	require.Error(t, l.UpSend.Send(ctx, channels.Message{Kind: channels.Error, Buf: b}))
+	require.Error(t, l.UpSend.Send(ctx, channels.Message[float64]{Kind: channels.Error, Buf: b}))
 	_, err = l.UpSend.Acquire(ctx, 17, 1)
 	require.Error(t, err)
 
@@ -336,12 +336,12 @@ func TestStatsExact(t *testing.T) {
 }
 
 func TestAcquireShape(t *testing.T) {
-	l, err := channels.NewInProcess(0).Link(3, 8, 64, 8, 10)
+	l, err := channels.NewInProcess[float64](0).Link(3, 8, 64, 8, 10)
 	require.NoError(t, err)
 	ctx := context.Background()
 	tests := []struct {
 		name       string
-		s          channels.Sender
+		s          channels.Sender[float64]
 		rows, cols int
 		wantErr    string
 	}{
@@ -371,7 +371,7 @@ func TestAcquireShape(t *testing.T) {
 			if tc.s == l.DownSend {
 				kind, rcv = channels.Error, l.DownRecv
 			}
-			require.NoError(t, tc.s.Send(ctx, channels.Message{Kind: kind, Buf: b}))
+			require.NoError(t, tc.s.Send(ctx, channels.Message[float64]{Kind: kind, Buf: b}))
 			m, err := rcv.Recv(ctx)
 			require.NoError(t, err)
 			rcv.Release(m)
@@ -385,7 +385,7 @@ func TestAcquireRestoresData(t *testing.T) {
 	b, err := l.UpSend.Acquire(ctx, 1, 2)
 	require.NoError(t, err)
 	b.Data = b.Data[:2] // a sender that trims Data does not shrink the pool
-	require.NoError(t, l.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Buf: b}))
+	require.NoError(t, l.UpSend.Send(ctx, channels.Message[float64]{Kind: channels.Prediction, Buf: b}))
 	m, err := l.UpRecv.Recv(ctx)
 	require.NoError(t, err)
 	l.UpRecv.Release(m)
@@ -406,12 +406,12 @@ func TestLinkErrors(t *testing.T) {
 		{"negative lower", 2, -1, 1, 1, 1, 1, "channels: link -1-0: lower node -1 is negative"},
 		{"zero up rows", 2, 0, 0, 1, 1, 1, "channels: link 0-1 up: max shape 0x1 must be at least 1x1"},
 		{"zero down cols", 2, 5, 1, 1, 1, 0, "channels: link 5-6 down: max shape 1x0 must be at least 1x1"},
-		{"too big", 2, 0, 1 << 20, 1 << 12, 1, 1, "channels: link 0-1 up: 2 buffers of 1048576x4096 exceed 2147483648 float64s"},
-		{"overflowing", 2, 0, 1 << 40, 1 << 40, 1, 1, "channels: link 0-1 up: 2 buffers of 1099511627776x1099511627776 exceed 2147483648 float64s"},
+		{"too big", 2, 0, 1 << 20, 1 << 12, 1, 1, "channels: link 0-1 up: 2 buffers of 1048576x4096 exceed 2147483648 values"},
+		{"overflowing", 2, 0, 1 << 40, 1 << 40, 1, 1, "channels: link 0-1 up: 2 buffers of 1099511627776x1099511627776 exceed 2147483648 values"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			l, err := channels.NewInProcess(tc.buffers).Link(tc.lower, tc.ur, tc.uc, tc.dr, tc.dc)
+			l, err := channels.NewInProcess[float64](tc.buffers).Link(tc.lower, tc.ur, tc.uc, tc.dr, tc.dc)
 			require.EqualError(t, err, tc.wantErr)
 			require.Nil(t, l)
 		})
@@ -422,29 +422,29 @@ func TestSendMisuse(t *testing.T) {
 	ctx := context.Background()
 	l := newLink(t, 2, 2, 4, 4)
 	other := newLink(t, 2, 3, 4, 4)
-	acquire := func(s channels.Sender) *channels.Buffer {
+	acquire := func(s channels.Sender[float64]) *channels.Buffer[float64] {
 		b, err := s.Acquire(ctx, 2, 2)
 		require.NoError(t, err)
 		return b
 	}
 
-	require.EqualError(t, l.UpSend.Send(ctx, channels.Message{Kind: channels.Error, Step: 3, Buf: acquire(l.UpSend)}),
+	require.EqualError(t, l.UpSend.Send(ctx, channels.Message[float64]{Kind: channels.Error, Step: 3, Buf: acquire(l.UpSend)}),
 		"channels: link 2-3 up carries prediction messages, not error (step 3)")
-	require.EqualError(t, l.DownSend.Send(ctx, channels.Message{Step: 3, Buf: acquire(l.DownSend)}),
+	require.EqualError(t, l.DownSend.Send(ctx, channels.Message[float64]{Step: 3, Buf: acquire(l.DownSend)}),
 		"channels: link 2-3 down carries error messages, not Kind(0) (step 3)")
-	require.EqualError(t, l.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Step: 4}),
+	require.EqualError(t, l.UpSend.Send(ctx, channels.Message[float64]{Kind: channels.Prediction, Step: 4}),
 		"channels: link 2-3 up: prediction message of step 4 has no buffer")
-	require.EqualError(t, l.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Step: 5, Buf: acquire(other.UpSend)}),
+	require.EqualError(t, l.UpSend.Send(ctx, channels.Message[float64]{Kind: channels.Prediction, Step: 5, Buf: acquire(other.UpSend)}),
 		"channels: link 2-3 up: prediction message of step 5 has a buffer of link 3-4 up; acquire it from this sender")
-	require.EqualError(t, l.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Step: 5, Buf: &channels.Buffer{Rows: 1, Cols: 1, Data: make([]float64, 1)}}),
+	require.EqualError(t, l.UpSend.Send(ctx, channels.Message[float64]{Kind: channels.Prediction, Step: 5, Buf: &channels.Buffer[float64]{Rows: 1, Cols: 1, Data: make([]float64, 1)}}),
 		"channels: link 2-3 up: prediction message of step 5 has a buffer from no link's pool; acquire it from this sender")
 
 	b := acquire(other.DownSend)
 	b.Rows = 5
-	require.EqualError(t, other.DownSend.Send(ctx, channels.Message{Kind: channels.Error, Step: 6, Buf: b}),
+	require.EqualError(t, other.DownSend.Send(ctx, channels.Message[float64]{Kind: channels.Error, Step: 6, Buf: b}),
 		"channels: link 3-4 down: error message of step 6 is 5x2; the pool's buffers are 4x4")
 	b.Rows = 2
-	m := channels.Message{Kind: channels.Error, Step: 6, Buf: b}
+	m := channels.Message[float64]{Kind: channels.Error, Step: 6, Buf: b}
 	require.NoError(t, other.DownSend.Send(ctx, m))
 	require.EqualError(t, other.DownSend.Send(ctx, m),
 		"channels: link 3-4 down: error message of step 6: its buffer is not acquired (sent twice, or sent after Release)")
@@ -455,7 +455,7 @@ func TestReleaseMisusePanics(t *testing.T) {
 	ctx := context.Background()
 	l := newLink(t, 2, 2, 4, 4)
 	other := newLink(t, 2, 3, 4, 4)
-	roundTrip := func(ll *channels.Link, step int) channels.Message {
+	roundTrip := func(ll *channels.Link[float64], step int) channels.Message[float64] {
 		require.NoError(t, send(ctx, ll.UpSend, channels.Prediction, step, 1, 1, func([]float64) {}))
 		m, err := ll.UpRecv.Recv(ctx)
 		require.NoError(t, err)
@@ -483,14 +483,14 @@ func TestReleaseMisusePanics(t *testing.T) {
 	require.PanicsWithValue(t, "channels: link 2-3 up: Release of a buffer of link 3-4 up (step 9)",
 		func() { l.UpRecv.Release(foreign) })
 	require.PanicsWithValue(t, "channels: link 2-3 down: Release of a buffer of link 2-3 up (step 9)",
-		func() { l.DownRecv.Release(channels.Message{Step: 9, Buf: roundTrip(l, 9).Buf}) })
+		func() { l.DownRecv.Release(channels.Message[float64]{Step: 9, Buf: roundTrip(l, 9).Buf}) })
 	require.PanicsWithValue(t, "channels: link 3-4 up: Release of a message without a buffer (error, step 0)",
-		func() { other.UpRecv.Release(channels.Message{Kind: channels.Error}) })
+		func() { other.UpRecv.Release(channels.Message[float64]{Kind: channels.Error}) })
 
 	b, err := l.DownSend.Acquire(ctx, 1, 1)
 	require.NoError(t, err)
 	require.PanicsWithValue(t, "channels: link 2-3 down: Release of the error message of step 0 twice, or of a message not received",
-		func() { l.DownRecv.Release(channels.Message{Kind: channels.Error, Buf: b}) }, "a buffer acquired but not sent")
+		func() { l.DownRecv.Release(channels.Message[float64]{Kind: channels.Error, Buf: b}) }, "a buffer acquired but not sent")
 }
 
 func TestSteadyStateAllocatesNothing(t *testing.T) {
@@ -504,8 +504,8 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 				step := 0
 				allocs := testing.AllocsPerRun(200, func() {
 					for _, d := range []struct {
-						s    channels.Sender
-						r    channels.Receiver
+						s    channels.Sender[float64]
+						r    channels.Receiver[float64]
 						kind channels.Kind
 					}{{l.UpSend, l.UpRecv, channels.Prediction}, {l.DownSend, l.DownRecv, channels.Error}} {
 						b, err := d.s.Acquire(ctx, 8, 16)
@@ -514,7 +514,7 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 							return
 						}
 						b.Data[0] = float64(step)
-						if err := d.s.Send(ctx, channels.Message{Kind: d.kind, Step: step, Buf: b}); err != nil {
+						if err := d.s.Send(ctx, channels.Message[float64]{Kind: d.kind, Step: step, Buf: b}); err != nil {
 							failed = err
 							return
 						}
@@ -540,7 +540,7 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 func TestNewLink(t *testing.T) {
 	in := newLink(t, 1, 5, 2, 3)
 	var asked []channels.Direction
-	l := channels.NewLink(5, in.UpSend, nil, nil, in.DownRecv, func(d channels.Direction) channels.Stats {
+	l := channels.NewLink[float64](5, in.UpSend, nil, nil, in.DownRecv, func(d channels.Direction) channels.Stats {
 		asked = append(asked, d)
 		return channels.Stats{Messages: uint64(d), Bytes: 10 * uint64(d)}
 	})
@@ -553,5 +553,5 @@ func TestNewLink(t *testing.T) {
 	require.Equal(t, channels.Stats{Messages: 2, Bytes: 20}, l.Stats(channels.Down))
 	require.Equal(t, []channels.Direction{channels.Up, channels.Down}, asked)
 
-	require.Equal(t, channels.Stats{}, channels.NewLink(0, nil, nil, nil, nil, nil).Stats(channels.Up), "no source: zero counters")
+	require.Equal(t, channels.Stats{}, channels.NewLink[float64](0, nil, nil, nil, nil, nil).Stats(channels.Up), "no source: zero counters")
 }

@@ -9,13 +9,14 @@
 // # Messages and buffers
 //
 // A [Message] carries its [Kind], its step index and a [Buffer], a row-major
-// Rows x Cols block of float64s. Buffers belong to a pool of the direction,
-// allocated once when the link is made, so a step in steady state allocates
-// nothing. The value goes round the pool in four moves:
+// Rows x Cols block of float32 or float64 values: the element type is the type
+// parameter of every link type here, so a network's links carry its precision.
+// Buffers belong to a pool of the direction, allocated once when the link is
+// made, so a step in steady state allocates nothing. The value goes round the pool in four moves:
 //
 //	b, err := s.Acquire(ctx, rows, cols) // sender: take a free buffer
 //	// ... fill b.Value() ...
-//	err = s.Send(ctx, channels.Message{Kind: channels.Prediction, Step: t, Buf: b})
+//	err = s.Send(ctx, channels.Message[float64]{Kind: channels.Prediction, Step: t, Buf: b})
 //	m, err := r.Recv(ctx) // receiver: m.Buf is its to read
 //	// ... read m.Buf.Value() ...
 //	r.Release(m) // back to the sender's pool

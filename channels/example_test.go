@@ -11,7 +11,7 @@ import (
 // error down, each buffer released back to its sender's pool.
 func Example() {
 	ctx := context.Background()
-	link, err := channels.NewInProcess(0).Link(0, 2, 3, 2, 3)
+	link, err := channels.NewInProcess[float64](0).Link(0, 2, 3, 2, 3)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -20,7 +20,7 @@ func Example() {
 	// Node 0 sends its prediction of node 1 for step 0.
 	b, _ := link.UpSend.Acquire(ctx, 2, 3)
 	copy(b.Value(), []float64{1, 2, 3, 4, 5, 6})
-	_ = link.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Step: 0, Buf: b})
+	_ = link.UpSend.Send(ctx, channels.Message[float64]{Kind: channels.Prediction, Step: 0, Buf: b})
 
 	// Node 1 reads it, answers with its error, and frees the buffer.
 	m, _ := link.UpRecv.Recv(ctx)
@@ -30,7 +30,7 @@ func Example() {
 		e.Value()[i] = 0.5 - p/10
 	}
 	link.UpRecv.Release(m)
-	_ = link.DownSend.Send(ctx, channels.Message{Kind: channels.Error, Step: 0, Buf: e})
+	_ = link.DownSend.Send(ctx, channels.Message[float64]{Kind: channels.Error, Step: 0, Buf: e})
 
 	// Node 0 reads the error.
 	m, _ = link.DownRecv.Recv(ctx)

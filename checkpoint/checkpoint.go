@@ -14,8 +14,8 @@ import (
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/safetensors"
 	"github.com/pcnet/pcnet/spec"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/pcnet/pcnet/train"
-	"gonum.org/v1/gonum/mat"
 )
 
 // Format is the value of the metadata key "format" that this package writes and reads.
@@ -35,13 +35,13 @@ type Checkpoint struct {
 	Step     int64          // optimiser updates applied so far
 
 	// Layers[l] maps node l to node l+1.
-	Layers []*layer.Dense
+	Layers []*layer.Dense[float64]
 	// OptimizerState[l] holds the state of layer l's weight and bias; nil when the
 	// checkpoint has none.
 	OptimizerState [][2]TensorState
 }
 
-// TensorState is the optimiser state of one parameter tensor, as optim.State exposes it.
+// TensorState is the optimiser state of one parameter tensor, as optim.State[float64] exposes it.
 type TensorState struct {
 	Steps   int
 	Buffers map[string][]float64
@@ -51,7 +51,7 @@ type TensorState struct {
 func (c *Checkpoint) Hidden() int { return c.Run.Hidden() }
 
 // CaptureOptimizers copies the optimiser states of every layer's weight and bias.
-func CaptureOptimizers(states [][2]*optim.State) [][2]TensorState {
+func CaptureOptimizers(states [][2]*optim.State[float64]) [][2]TensorState {
 	out := make([][2]TensorState, len(states))
 	for l, pair := range states {
 		for i, s := range pair {
@@ -65,7 +65,7 @@ func CaptureOptimizers(states [][2]*optim.State) [][2]TensorState {
 
 // RestoreOptimizers copies the checkpoint's optimiser state into states, which must
 // have been made with the checkpoint's optimiser configuration for its layers.
-func (c *Checkpoint) RestoreOptimizers(states [][2]*optim.State) error {
+func (c *Checkpoint) RestoreOptimizers(states [][2]*optim.State[float64]) error {
 	if c.OptimizerState == nil {
 		return errors.New("the checkpoint holds no optimizer state")
 	}
@@ -200,9 +200,9 @@ func bufferNames(cfg optim.Config) []string {
 	return slices.Sorted(maps.Keys(cfg.NewState(0).Buffers()))
 }
 
-func flatten(m *mat.Dense) []float64 {
+func flatten(m *tensor.Matrix[float64]) []float64 {
 	r, c := m.Dims()
-	raw := m.RawMatrix()
+	raw := m
 	if raw.Stride == c {
 		return raw.Data[:r*c]
 	}
@@ -213,17 +213,7 @@ func flatten(m *mat.Dense) []float64 {
 	return out
 }
 
-func vecData(v *mat.VecDense) []float64 {
-	raw := v.RawVector()
-	if raw.Inc == 1 {
-		return raw.Data[:v.Len()]
-	}
-	out := make([]float64, v.Len())
-	for i := range out {
-		out[i] = v.AtVec(i)
-	}
-	return out
-}
+func vecData(v []float64) []float64 { return v }
 
 // FormatFloat, FormatInts and FormatFloats are how the metadata writes numbers (the
 // shortest form that reads back exactly; lists comma-separated), so that a caller can

@@ -27,13 +27,13 @@ func sample(t testing.TB, opt optim.Config, seed uint64) *Checkpoint {
 
 // sampleWithStates is sample with the optimiser states it captured, which own the
 // checkpoint's layers from then on.
-func sampleWithStates(t testing.TB, opt optim.Config, seed uint64) (*Checkpoint, [][2]*optim.State) {
+func sampleWithStates(t testing.TB, opt optim.Config, seed uint64) (*Checkpoint, [][2]*optim.State[float64]) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 0))
 	sizes := []int{5, 4, 3, 2}
-	layers, err := layer.NewMLP(sizes, layer.Tanh, rng)
+	layers, err := layer.NewMLP[float64](sizes, layer.Tanh, rng)
 	require.NoError(t, err)
-	states := make([][2]*optim.State, len(layers))
+	states := make([][2]*optim.State[float64], len(layers))
 	for l, d := range layers {
 		for i, p := range d.Params() {
 			s := opt.NewState(len(p))
@@ -113,8 +113,8 @@ func TestRoundTrip(t *testing.T) {
 			require.Len(t, got.Layers, len(c.Layers))
 			for l, d := range c.Layers {
 				require.Equal(t, d.Act, got.Layers[l].Act)
-				require.Equal(t, d.W.RawMatrix().Data, got.Layers[l].W.RawMatrix().Data)
-				require.Equal(t, d.B.RawVector().Data, got.Layers[l].B.RawVector().Data)
+				require.Equal(t, d.W.Data, got.Layers[l].W.Data)
+				require.Equal(t, d.B, got.Layers[l].B)
 			}
 			require.Equal(t, c.OptimizerState, got.OptimizerState)
 			// The file is deterministic: saving what was loaded gives the same bytes.
@@ -133,7 +133,7 @@ func TestRestoreOptimizersContinuesExactly(t *testing.T) {
 			live, states := sampleWithStates(t, opt, 3)
 			got, err := Read(bytes.NewReader(encodeBytes(t, live)), 1<<20)
 			require.NoError(t, err)
-			restored := make([][2]*optim.State, len(got.Layers))
+			restored := make([][2]*optim.State[float64], len(got.Layers))
 			for l, d := range got.Layers {
 				for i, p := range d.Params() {
 					restored[l][i] = got.Run.Optimizer.NewState(len(p))
@@ -167,7 +167,7 @@ func TestRestoreOptimizersContinuesExactly(t *testing.T) {
 
 func TestRestoreOptimizersErrors(t *testing.T) {
 	c := sample(t, sgd, 1)
-	require.ErrorContains(t, c.RestoreOptimizers(make([][2]*optim.State, 2)), "optimizer state for 3 layers, the network has 2")
+	require.ErrorContains(t, c.RestoreOptimizers(make([][2]*optim.State[float64], 2)), "optimizer state for 3 layers, the network has 2")
 	c.OptimizerState = nil
 	require.ErrorContains(t, c.RestoreOptimizers(nil), "no optimizer state")
 }

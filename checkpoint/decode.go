@@ -12,7 +12,7 @@ import (
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/safetensors"
 	"github.com/pcnet/pcnet/spec"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // Decode checks a decoded safetensors file against the checkpoint format and returns
@@ -68,7 +68,7 @@ func Decode(f *safetensors.File) (*Checkpoint, error) {
 		if l == len(c.Run.Sizes)-2 {
 			act = layer.Identity
 		}
-		c.Layers = append(c.Layers, &layer.Dense{Act: act, W: mat.NewDense(out, in, w.Data), B: mat.NewVecDense(out, b.Data)})
+		c.Layers = append(c.Layers, &layer.Dense[float64]{Act: act, W: tensor.New[float64](out, in, w.Data), B: b.Data})
 	}
 
 	hasState := slices.ContainsFunc(f.Tensors, func(t safetensors.Tensor) bool { return strings.HasPrefix(t.Name, "optimizer.") })

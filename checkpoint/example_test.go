@@ -18,12 +18,12 @@ func Example() {
 	defer os.RemoveAll(dir)
 
 	sizes := []int{784, 64, 64, 10}
-	layers, _ := layer.NewMLP(sizes, layer.Tanh, rand.New(rand.NewPCG(1, 0)))
+	layers, _ := layer.NewMLP[float64](sizes, layer.Tanh, rand.New(rand.NewPCG(1, 0)))
 	opt := optim.Config{Kind: optim.SGD, LR: 0.01, Momentum: 0.9}
-	states := make([][2]*optim.State, len(layers))
+	states := make([][2]*optim.State[float64], len(layers))
 	for l, d := range layers {
 		p := d.Params()
-		states[l] = [2]*optim.State{opt.NewState(len(p[0])), opt.NewState(len(p[1]))}
+		states[l] = [2]*optim.State[float64]{opt.NewState(len(p[0])), opt.NewState(len(p[1]))}
 	}
 	path := filepath.Join(dir, "fpa-H2.safetensors")
 	err := checkpoint.Save(path, &checkpoint.Checkpoint{

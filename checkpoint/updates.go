@@ -8,8 +8,8 @@ import (
 
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/safetensors"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/pcnet/pcnet/train"
-	"gonum.org/v1/gonum/mat"
 )
 
 // UpdatesFormat is the "format" metadata of the file SaveUpdates writes.
@@ -25,10 +25,10 @@ type Updates struct {
 	BatchIndex int // the batch's index in the split, in batches of its size
 	First      int // the index of its first image
 
-	X      *mat.Dense
+	X      *tensor.Matrix[float64]
 	Labels []int
-	Layers []*layer.Dense
-	Grads  []*layer.Grad // backprop's dE/dtheta, the gradient's own sign
+	Layers []*layer.Dense[float64]
+	Grads  []*layer.Grad[float64] // backprop's dE/dtheta, the gradient's own sign
 
 	Variants []VariantUpdates
 }
@@ -39,7 +39,7 @@ type VariantUpdates struct {
 	Name     string
 	Steps    int
 	Gamma, K float64
-	Updates  []*layer.Grad
+	Updates  []*layer.Grad[float64]
 }
 
 // UpdatesOf returns what pcnet compare -dump writes of its report r.
@@ -62,7 +62,7 @@ func SaveUpdates(path string, u *Updates) error {
 	rows, cols := u.X.Dims()
 	input := make([]float64, 0, rows*cols)
 	for i := 0; i < rows; i++ {
-		input = append(input, u.X.RawRowView(i)...)
+		input = append(input, u.X.Row(i)...)
 	}
 	lab := make([]float64, len(u.Labels))
 	for i, y := range u.Labels {
@@ -84,11 +84,11 @@ func SaveUpdates(path string, u *Updates) error {
 			{Name: "labels", Shape: []int{len(u.Labels)}, Data: lab},
 		},
 	}
-	add := func(prefix string, l int, w *mat.Dense, b *mat.VecDense) {
+	add := func(prefix string, l int, w *tensor.Matrix[float64], b []float64) {
 		out, in := w.Dims()
 		f.Tensors = append(f.Tensors,
-			safetensors.Tensor{Name: fmt.Sprintf("%slayers.%d.weight", prefix, l), Shape: []int{out, in}, Data: slices.Clone(w.RawMatrix().Data)},
-			safetensors.Tensor{Name: fmt.Sprintf("%slayers.%d.bias", prefix, l), Shape: []int{out}, Data: slices.Clone(b.RawVector().Data)})
+			safetensors.Tensor{Name: fmt.Sprintf("%slayers.%d.weight", prefix, l), Shape: []int{out, in}, Data: slices.Clone(w.Data)},
+			safetensors.Tensor{Name: fmt.Sprintf("%slayers.%d.bias", prefix, l), Shape: []int{out}, Data: slices.Clone(b)})
 	}
 	for l, d := range u.Layers {
 		add("", l, d.W, d.B)

@@ -12,9 +12,9 @@ import (
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/safetensors"
 	"github.com/pcnet/pcnet/spec"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/pcnet/pcnet/train"
 	"github.com/stretchr/testify/require"
-	"gonum.org/v1/gonum/mat"
 )
 
 // A checkpoint written before the schedule and the engine were stored loads with them
@@ -41,12 +41,12 @@ func TestOldCheckpointsLoad(t *testing.T) {
 func TestWriterSaves(t *testing.T) {
 	r := spec.Default()
 	r.Sizes, r.Algorithm, r.PC.Schedule, r.Data.Dir = []int{6, 5, 4}, spec.BP, pcnet.Dense, "/data"
-	layers, err := layer.NewMLP(r.Sizes, r.Activation, rand.New(rand.NewPCG(1, 0)))
+	layers, err := layer.NewMLP[float64](r.Sizes, r.Activation, rand.New(rand.NewPCG(1, 0)))
 	require.NoError(t, err)
 	l, err := train.New(context.Background(), &r, layers, nil)
 	require.NoError(t, err)
 	x := mnist.Synthetic(16, 6, 4, 2).Rows(0, 16, nil)
-	_, err = l.Step(context.Background(), x.Slice(0, 8, 0, 6).(*mat.Dense), []int{0, 1, 2, 3, 0, 1, 2, 3})
+	_, err = l.Step(context.Background(), x.SliceRows(0, 8), []int{0, 1, 2, 3, 0, 1, 2, 3})
 	require.NoError(t, err)
 	w := &Writer{Path: filepath.Join(t.TempDir(), "run.safetensors"), Run: &r}
 	for _, tc := range []struct {
@@ -65,7 +65,7 @@ func TestWriterSaves(t *testing.T) {
 		require.Equal(t, tc.pos, got.Position)
 		require.Equal(t, int64(1), got.Step)
 		for i, d := range l.Layers() {
-			require.True(t, mat.Equal(d.W, got.Layers[i].W))
+			require.True(t, tensor.Equal(d.W, got.Layers[i].W))
 		}
 	}
 }

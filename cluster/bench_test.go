@@ -12,24 +12,24 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/stretchr/testify/require"
-	"gonum.org/v1/gonum/mat"
 )
 
 // benchNet is a network of h hidden nodes of the given width on MNIST's shapes, with
 // one batch of 64.
-func benchNet(b *testing.B, h, width int) ([]*layer.Dense, *mat.Dense, []int) {
+func benchNet(b *testing.B, h, width int) ([]*layer.Dense[float64], *tensor.Matrix[float64], []int) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	sizes := []int{784}
 	for range h {
 		sizes = append(sizes, width)
 	}
 	sizes = append(sizes, 10)
-	layers, err := layer.NewMLP(sizes, layer.Tanh, rng)
+	layers, err := layer.NewMLP[float64](sizes, layer.Tanh, rng)
 	require.NoError(b, err)
-	x := mat.NewDense(64, 784, nil)
-	for i := range x.RawMatrix().Data {
-		x.RawMatrix().Data[i] = rng.Float64()
+	x := tensor.New[float64](64, 784, nil)
+	for i := range x.Data {
+		x.Data[i] = rng.Float64()
 	}
 	labels := make([]int, 64)
 	for i := range labels {
@@ -42,7 +42,7 @@ var benchSGD = optim.Config{Kind: optim.SGD, LR: 1e-3}
 
 // benchCluster serves the ranges by workers in this process, each on a connection of
 // its own to an embedded server, and returns their coordinator; the cleanup stops all.
-func benchCluster(b *testing.B, ranges []Range, delay time.Duration, layers []*layer.Dense, cfg pcnet.Config) *Coordinator {
+func benchCluster(b *testing.B, ranges []Range, delay time.Duration, layers []*layer.Dense[float64], cfg pcnet.Config) *Coordinator {
 	srv, err := natsconn.Server{}.Start(context.Background())
 	require.NoError(b, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -16,9 +16,9 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
-	"gonum.org/v1/gonum/mat"
 )
 
 func TestMain(m *testing.M) {
@@ -92,9 +92,9 @@ func byNode(lines []string) []string {
 }
 
 type fixture struct {
-	layers  []*layer.Dense
+	layers  []*layer.Dense[float64]
 	batches []struct {
-		x      *mat.Dense
+		x      *tensor.Matrix[float64]
 		labels []int
 	}
 }
@@ -106,22 +106,22 @@ func newFixture(h int, seed uint64) *fixture {
 		sizes = append(sizes, 4+rng.IntN(6))
 	}
 	sizes = append(sizes, 3)
-	layers, err := layer.NewMLP(sizes, layer.Tanh, rng)
+	layers, err := layer.NewMLP[float64](sizes, layer.Tanh, rng)
 	if err != nil {
 		panic(err)
 	}
 	f := &fixture{layers: layers}
 	for _, rows := range []int{8, 5, 8, 8} {
-		x := mat.NewDense(rows, sizes[0], nil)
-		for i := range x.RawMatrix().Data {
-			x.RawMatrix().Data[i] = rng.Float64()
+		x := tensor.New[float64](rows, sizes[0], nil)
+		for i := range x.Data {
+			x.Data[i] = rng.Float64()
 		}
 		labels := make([]int, rows)
 		for i := range labels {
 			labels[i] = rng.IntN(3)
 		}
 		f.batches = append(f.batches, struct {
-			x      *mat.Dense
+			x      *tensor.Matrix[float64]
 			labels []int
 		}{x, labels})
 	}
@@ -138,7 +138,7 @@ type outcome struct {
 	obs    []string
 }
 
-func stateOf(layers []*layer.Dense, opt [][2]*optim.State) [][]float64 {
+func stateOf(layers []*layer.Dense[float64], opt [][2]*optim.State[float64]) [][]float64 {
 	var out [][]float64
 	for l, d := range layers {
 		p := d.Params()
@@ -174,7 +174,7 @@ func requireSame(t *testing.T, want, got outcome) {
 func inProcess(t *testing.T, f *fixture, cfg pcnet.Config) outcome {
 	obs := &recorder{}
 	cfg.Observer = obs
-	layers := layer.CloneAll(f.layers)
+	layers := layer.CloneAll[float64](f.layers)
 	net, err := pcnet.New(context.Background(), layers, cfg)
 	require.NoError(t, err)
 	defer net.Close()
@@ -184,7 +184,7 @@ func inProcess(t *testing.T, f *fixture, cfg pcnet.Config) outcome {
 		require.NoError(t, err)
 		out.losses = append(out.losses, math.Float64bits(loss))
 	}
-	var opt [][2]*optim.State
+	var opt [][2]*optim.State[float64]
 	for l := range layers {
 		opt = append(opt, net.Optimizers(l))
 	}
@@ -250,7 +250,7 @@ func (c *testCluster) wait(t *testing.T, i int, within time.Duration) error {
 func (c *testCluster) coordinator(t *testing.T, f *fixture, cfg pcnet.Config, timeout time.Duration) (*Coordinator, *nats.Conn) {
 	t.Helper()
 	nc := dial(t, c.srv, "coordinator")
-	co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: c.run, Workers: c.ranges, Timeout: timeout, JoinTimeout: 20 * time.Second}, layer.CloneAll(f.layers), cfg)
+	co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: c.run, Workers: c.ranges, Timeout: timeout, JoinTimeout: 20 * time.Second}, layer.CloneAll[float64](f.layers), cfg)
 	require.NoError(t, err)
 	return co, nc
 }
@@ -313,7 +313,7 @@ func TestResumeWithFreshWorkers(t *testing.T) {
 		losses = append(losses, math.Float64bits(loss))
 	}
 	require.NoError(t, co.Sync(batchCtx(t)))
-	saved := layer.CloneAll(co.Layers())
+	saved := layer.CloneAll[float64](co.Layers())
 	var savedOpt [][2]optSnapshot
 	for _, o := range co.Optimizers() {
 		savedOpt = append(savedOpt, [2]optSnapshot{snap(o[0]), snap(o[1])})
@@ -347,7 +347,7 @@ type optSnapshot struct {
 	bufs  map[string][]float64
 }
 
-func snap(s *optim.State) optSnapshot { return optSnapshot{s.Steps(), s.Buffers()} }
+func snap(s *optim.State[float64]) optSnapshot { return optSnapshot{s.Steps(), s.Buffers()} }
 
 // TestWorkerGoneStopsTheCoordinator: a worker that falls silent mid-run (its connection
 // gone, as when its process is killed) stops the coordinator within the timeout with an
@@ -428,7 +428,7 @@ func TestInferAndUpdatesPerVariant(t *testing.T) {
 	var co *Coordinator
 	for _, v := range []pcnet.Variant{pcnet.FixedPrediction, pcnet.Standard, pcnet.ZeroDivergence, pcnet.Incremental} {
 		cfg := pcnet.Config{Variant: v, Steps: h, Gamma: 1, MaxBatch: 8}
-		net, err := pcnet.New(context.Background(), layer.CloneAll(f.layers), cfg)
+		net, err := pcnet.New(context.Background(), layer.CloneAll[float64](f.layers), cfg)
 		require.NoError(t, err)
 		wantLoss, err := net.Infer(batchCtx(t), b.x, b.labels)
 		require.NoError(t, err)
@@ -439,7 +439,7 @@ func TestInferAndUpdatesPerVariant(t *testing.T) {
 			defer nc.Close()
 			defer co.Close()
 		} else {
-			require.NoError(t, co.Configure(layer.CloneAll(f.layers), cfg))
+			require.NoError(t, co.Configure(layer.CloneAll[float64](f.layers), cfg))
 		}
 		loss, err := co.Infer(batchCtx(t), b.x, b.labels)
 		require.NoError(t, err)
@@ -483,7 +483,7 @@ func TestTwoRunsOnOneServer(t *testing.T) {
 		}
 		nc := dial(t, srv, run+" coordinator")
 		defer nc.Close()
-		co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: run, Workers: ranges, Timeout: 2 * time.Second}, layer.CloneAll(f.layers), cfg)
+		co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: run, Workers: ranges, Timeout: 2 * time.Second}, layer.CloneAll[float64](f.layers), cfg)
 		require.NoError(t, err)
 		// One context per batch and one for the Sync, made here, not in the goroutine:
 		// batchCtx may fail the test.

@@ -20,7 +20,7 @@ import (
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // Range is the contiguous range of nodes [Lo, Hi] one worker hosts.
@@ -151,8 +151,8 @@ type Coordinator struct {
 	h       int
 	widths  []int
 	act     layer.Activation
-	layers  []*layer.Dense
-	opt     [][2]*optim.State
+	layers  []*layer.Dense[float64]
+	opt     [][2]*optim.State[float64]
 	nodeObs []pcnet.NodeObserver
 
 	id      coordID // from its claim: every command carries it
@@ -183,7 +183,7 @@ type Coordinator struct {
 // used as its copy) with cfg, and waits until every worker has said hello. The workers
 // are set up (theta and the optimiser states, which the caller may restore first through
 // Optimizers) at the first Step.
-func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense, cfg pcnet.Config) (*Coordinator, error) {
+func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense[float64], cfg pcnet.Config) (*Coordinator, error) {
 	if err := natslink.CheckRun(o.Run, maxRun); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -271,7 +271,7 @@ func (c *Coordinator) reportLimit(r Range) int64 {
 // optimiser states, fresh ones that the caller may restore through Optimizers) at the
 // next Step or Infer. The node ranges stay, and so must the shape's size: a worker
 // bounds its commands by its first setup, so a larger network's setup is refused.
-func (c *Coordinator) Configure(layers []*layer.Dense, cfg pcnet.Config) error {
+func (c *Coordinator) Configure(layers []*layer.Dense[float64], cfg pcnet.Config) error {
 	if c.broken != nil {
 		return c.broken
 	}
@@ -297,10 +297,10 @@ func (c *Coordinator) Configure(layers []*layer.Dense, cfg pcnet.Config) error {
 	c.shape.Unlock()
 	c.opt, c.nodeObs = nil, nil
 	for _, d := range layers {
-		var st [2]*optim.State
+		var st [2]*optim.State[float64]
 		if cfg.Optimizer.Kind != 0 {
 			p := d.Params()
-			st = [2]*optim.State{cfg.Optimizer.NewState(len(p[0])), cfg.Optimizer.NewState(len(p[1]))}
+			st = [2]*optim.State[float64]{cfg.Optimizer.NewState(len(p[0])), cfg.Optimizer.NewState(len(p[1]))}
 		}
 		c.opt = append(c.opt, st)
 	}
@@ -483,7 +483,7 @@ func (c *Coordinator) setup(ctx context.Context) error {
 // Step learns from one batch: every worker runs it, node 0's with x and node H+1's with
 // the labels. It returns the loss at the feed-forward values and, as Network.Learn does,
 // the batch's fault (wrapping pcnet.ErrNonFinite where a value was not finite).
-func (c *Coordinator) Step(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
+func (c *Coordinator) Step(ctx context.Context, x *tensor.Matrix[float64], labels []int) (float64, error) {
 	if c.cfg.Optimizer.Kind == 0 {
 		return 0, errors.New("cluster: Step learns: Config.Optimizer must be set")
 	}
@@ -492,11 +492,11 @@ func (c *Coordinator) Step(ctx context.Context, x *mat.Dense, labels []int) (flo
 
 // Infer runs one batch without learning, as Network.Infer: Updates then returns the
 // workers' weight updates.
-func (c *Coordinator) Infer(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
+func (c *Coordinator) Infer(ctx context.Context, x *tensor.Matrix[float64], labels []int) (float64, error) {
 	return c.run(ctx, x, labels, false)
 }
 
-func (c *Coordinator) run(ctx context.Context, x *mat.Dense, labels []int, learn bool) (float64, error) {
+func (c *Coordinator) run(ctx context.Context, x *tensor.Matrix[float64], labels []int, learn bool) (float64, error) {
 	if c.broken != nil {
 		return 0, c.broken
 	}
@@ -514,11 +514,11 @@ func (c *Coordinator) run(ctx context.Context, x *mat.Dense, labels []int, learn
 	for _, w := range c.workers {
 		m := &message{Kind: kindBatch, Seq: c.seq, Rows: rows, Learn: learn}
 		if w.Nodes.Lo == 0 {
-			raw := x.RawMatrix()
+			raw := x
 			if raw.Stride == cols {
 				m.X = floatBytes(raw.Data[:rows*cols])
 			} else {
-				m.X = floatBytes(mat.DenseCopyOf(x).RawMatrix().Data)
+				m.X = floatBytes(x.Clone().Data)
 			}
 		}
 		if w.Nodes.Hi == c.h+1 {
@@ -671,7 +671,7 @@ func (c *Coordinator) Sync(ctx context.Context) error {
 
 // Updates fetches the weight updates of the last batch from the workers (see
 // Network.Updates).
-func (c *Coordinator) Updates(ctx context.Context) ([]*layer.Grad, error) {
+func (c *Coordinator) Updates(ctx context.Context) ([]*layer.Grad[float64], error) {
 	if c.broken != nil {
 		return nil, c.broken
 	}
@@ -685,7 +685,7 @@ func (c *Coordinator) Updates(ctx context.Context) ([]*layer.Grad, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []*layer.Grad
+	var out []*layer.Grad[float64]
 	for i, w := range c.workers {
 		want := max(min(w.Nodes.Hi, c.h)-w.Nodes.Lo+1, 0)
 		if len(states[i].Layers) != want {
@@ -708,11 +708,11 @@ func (c *Coordinator) Updates(ctx context.Context) ([]*layer.Grad, error) {
 }
 
 // Layers returns the coordinator's copy of theta: current after Sync.
-func (c *Coordinator) Layers() []*layer.Dense { return c.layers }
+func (c *Coordinator) Layers() []*layer.Dense[float64] { return c.layers }
 
 // Optimizers returns the coordinator's copy of the optimiser states: current after Sync.
 // Restored before the first Step, they are what the workers start from.
-func (c *Coordinator) Optimizers() [][2]*optim.State { return c.opt }
+func (c *Coordinator) Optimizers() [][2]*optim.State[float64] { return c.opt }
 
 // Close tells the workers that the run is over and stops the coordinator's goroutines.
 // It does not close the connection.

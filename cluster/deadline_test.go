@@ -104,7 +104,7 @@ func fakeWorkers(t *testing.T, run string, ranges []Range, opts Options, f *fixt
 	}()
 	opts.Conn, opts.Run, opts.Workers, opts.JoinTimeout, opts.Key = nc, run, ranges, 20*time.Second, testKey
 	cfg := pcnet.Config{Variant: pcnet.Standard, Steps: 3, Gamma: 0.5, MaxBatch: 8, Optimizer: adam}
-	co, err := NewCoordinator(batchCtx(t), opts, layer.CloneAll(f.layers), cfg)
+	co, err := NewCoordinator(batchCtx(t), opts, layer.CloneAll[float64](f.layers), cfg)
 	close(stopHellos)
 	<-hellos
 	require.NoError(t, err)
@@ -187,7 +187,7 @@ func TestWorkerCoordinatorDeadline(t *testing.T) {
 			nc := dial(t, c.srv, "coordinator")
 			defer nc.Close()
 			cfg := pcnet.Config{Variant: pcnet.Standard, Steps: 3, Gamma: 0.5, MaxBatch: 8, Optimizer: adam}
-			co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: "wdeadline", Workers: []Range{r}, Timeout: time.Hour, JoinTimeout: 20 * time.Second}, layer.CloneAll(f.layers), cfg)
+			co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: "wdeadline", Workers: []Range{r}, Timeout: time.Hour, JoinTimeout: 20 * time.Second}, layer.CloneAll[float64](f.layers), cfg)
 			require.NoError(t, err)
 			_, err = co.Step(batchCtx(t), f.batches[0].x, f.batches[0].labels)
 			require.NoError(t, err)

@@ -87,7 +87,7 @@ func TestSecondCoordinatorFailsAtOnce(t *testing.T) {
 		before := frames()
 		nc2 := dial(t, c.srv, "second coordinator")
 		defer nc2.Close()
-		_, err := NewCoordinator(batchCtx(t), Options{Conn: nc2, Key: testKey, Run: "taken", Workers: ranges, Timeout: 2 * time.Second}, layer.CloneAll(f.layers), cfg)
+		_, err := NewCoordinator(batchCtx(t), Options{Conn: nc2, Key: testKey, Run: "taken", Workers: ranges, Timeout: 2 * time.Second}, layer.CloneAll[float64](f.layers), cfg)
 		require.Error(t, err)
 		require.Regexp(t, `^cluster: run taken is taken: its coordinator, pid \d+ on \S+, holds it; give this run another ID$`, err.Error())
 		require.NoError(t, nc2.Flush())
@@ -150,7 +150,7 @@ func setupOf(f *fixture, r Range, id coordID, maxBatch int) *message {
 			PC: spec.PCSettings{Steps: 3, Gamma: 0.5, K: 1, Engine: pcnet.Parallel, Schedule: pcnet.Event}}}
 	for l := r.Lo; l <= min(r.Hi, len(f.layers)-1); l++ {
 		p := f.layers[l].Params()
-		m.Layers = append(m.Layers, captureLayer(f.layers[l], [2]*optim.State{adam.NewState(len(p[0])), adam.NewState(len(p[1]))}))
+		m.Layers = append(m.Layers, captureLayer(f.layers[l], [2]*optim.State[float64]{adam.NewState(len(p[0])), adam.NewState(len(p[1]))}))
 	}
 	return m
 }
@@ -261,7 +261,7 @@ func TestForeignCommandsIgnored(t *testing.T) {
 	rejected := map[string]uint64{}
 	var log bytes.Buffer
 	co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: "foreign", Workers: ranges, Timeout: 2 * time.Second, Log: &log,
-		Rejected: func(r Rejected) { mu.Lock(); rejected[r.Kind+"/"+r.Reason] += r.N; mu.Unlock() }}, layer.CloneAll(f.layers), cfg)
+		Rejected: func(r Rejected) { mu.Lock(); rejected[r.Kind+"/"+r.Reason] += r.N; mu.Unlock() }}, layer.CloneAll[float64](f.layers), cfg)
 	require.NoError(t, err)
 	fc := dial(t, c.srv, "foreign coordinator")
 	defer fc.Close()
@@ -301,7 +301,7 @@ func TestBadCommandDuringBatchReported(t *testing.T) {
 	c := startCluster(t, "badcmd", ranges, time.Minute)
 	nc := dial(t, c.srv, "coordinator")
 	defer nc.Close()
-	co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: "badcmd", Workers: ranges, Timeout: time.Minute, Delay: 50 * time.Millisecond}, layer.CloneAll(f.layers), cfg)
+	co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: "badcmd", Workers: ranges, Timeout: time.Minute, Delay: 50 * time.Millisecond}, layer.CloneAll[float64](f.layers), cfg)
 	require.NoError(t, err)
 	defer co.Close()
 	_, err = co.Step(batchCtx(t), f.batches[0].x, f.batches[0].labels) // the setup
@@ -500,7 +500,7 @@ func TestHungServerNamed(t *testing.T) {
 	nc, err := natsconn.Dial(batchCtx(t), natsconn.ClientOptions{URL: "nats://" + fr.ln.Addr().String(), Token: natsconn.Secret{Value: c.srv.Token}})
 	require.NoError(t, err)
 	defer nc.Close()
-	co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: "hung", Workers: ranges, Timeout: timeout}, layer.CloneAll(f.layers), cfg)
+	co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: "hung", Workers: ranges, Timeout: timeout}, layer.CloneAll[float64](f.layers), cfg)
 	require.NoError(t, err)
 	defer co.Close()
 	_, err = co.Step(batchCtx(t), f.batches[0].x, f.batches[0].labels)

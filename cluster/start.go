@@ -62,7 +62,7 @@ type Cluster struct {
 // the worker processes, or the connection to workers started elsewhere, and the
 // coordinator, and waits until every worker has joined. On error nothing it started is
 // left running.
-func Start(ctx context.Context, o StartOptions, layers []*layer.Dense, cfg pcnet.Config) (*Cluster, error) {
+func Start(ctx context.Context, o StartOptions, layers []*layer.Dense[float64], cfg pcnet.Config) (*Cluster, error) {
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}

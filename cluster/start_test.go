@@ -91,7 +91,7 @@ func TestStartDialsWorkersElsewhere(t *testing.T) {
 	cl, err := Start(batchCtx(t), StartOptions{
 		Dial: natsconn.ClientOptions{URL: c.srv.URL, Token: natsconn.Secret{Value: c.srv.Token}},
 		Run:  "elsewhere", Placement: ranges, Key: testKey, Timeout: 2 * time.Second, Log: &log,
-	}, layer.CloneAll(f.layers), cfg)
+	}, layer.CloneAll[float64](f.layers), cfg)
 	require.NoError(t, err)
 	got := stepAll(t, cl, f)
 	conn := cl.conn
@@ -120,7 +120,7 @@ func TestStartLocalWorkers(t *testing.T) {
 	require.NoError(t, err)
 	t.Setenv(testWorkerEnv, "1")
 	var log, stderr syncBuffer
-	cl, err := Start(batchCtx(t), StartOptions{Workers: 3, Executable: exe, Stderr: &stderr, Timeout: 5 * time.Second, Log: &log}, layer.CloneAll(f.layers), cfg)
+	cl, err := Start(batchCtx(t), StartOptions{Workers: 3, Executable: exe, Stderr: &stderr, Timeout: 5 * time.Second, Log: &log}, layer.CloneAll[float64](f.layers), cfg)
 	require.NoError(t, err)
 	got := stepAll(t, cl, f)
 	local := cl.local
@@ -156,7 +156,7 @@ func TestStartRejects(t *testing.T) {
 		{"no server", StartOptions{Dial: natsconn.ClientOptions{URL: "nats://127.0.0.1:1"}, Run: "r", Placement: []Range{{0, 3}}, Key: testKey, JoinTimeout: time.Second}, "natsconn: connect to nats://127.0.0.1:1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Start(batchCtx(t), tc.o, layer.CloneAll(f.layers), cfg)
+			_, err := Start(batchCtx(t), tc.o, layer.CloneAll[float64](f.layers), cfg)
 			require.ErrorContains(t, err, tc.want)
 		})
 	}

@@ -168,7 +168,7 @@ func (r nodeReport) report() pcnet.NodeReport {
 }
 
 // captureLayer copies a layer and its optimiser states for the wire.
-func captureLayer(d *layer.Dense, opt [2]*optim.State) layerState {
+func captureLayer(d *layer.Dense[float64], opt [2]*optim.State[float64]) layerState {
 	p := d.Params()
 	s := layerState{W: floatBytes(p[0]), B: floatBytes(p[1])}
 	for i, st := range opt {
@@ -184,7 +184,7 @@ func captureLayer(d *layer.Dense, opt [2]*optim.State) layerState {
 }
 
 // restoreLayer sets d and its optimiser states from s; l names the layer in errors.
-func restoreLayer(d *layer.Dense, opt [2]*optim.State, s layerState, l int) error {
+func restoreLayer(d *layer.Dense[float64], opt [2]*optim.State[float64], s layerState, l int) error {
 	p := d.Params()
 	if err := floatsInto(p[0], s.W, fmt.Sprintf("layer %d weight", l)); err != nil {
 		return err

@@ -16,7 +16,7 @@ import (
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // Defaults of the options.
@@ -70,11 +70,11 @@ func (o *WorkerOptions) withDefaults() {
 type worker struct {
 	o    WorkerOptions
 	out  *sender
-	part *pcnet.Part
+	part *pcnet.Part[float64]
 	tr   *natslink.Transport
-	xs   map[int]*mat.Dense // node 0's batch by batch size
-	net  *spec.Run          // the last setup's network
-	rej  rejections         // the messages dropped since the last report
+	xs   map[int]*tensor.Matrix[float64] // node 0's batch by batch size
+	net  *spec.Run                       // the last setup's network
+	rej  rejections                      // the messages dropped since the last report
 	// linkRejects counts the links' dropped frames, one count across setups (w.rej's).
 	linkRejects *natslink.Rejects
 	// coord is the coordinator that set the worker up (zero before): the commands of any
@@ -104,7 +104,7 @@ func Serve(ctx context.Context, o WorkerOptions) error {
 	if err := checkKey(o.Key); err != nil {
 		return err
 	}
-	w := &worker{o: o, out: newSender(o.Conn, o.Run, o.Key), xs: map[int]*mat.Dense{}}
+	w := &worker{o: o, out: newSender(o.Conn, o.Run, o.Key), xs: map[int]*tensor.Matrix[float64]{}}
 	w.linkRejects = w.rej.counter("")
 	w.limit.Store(o.MaxSetup)
 	err := w.serve(ctx)
@@ -339,18 +339,18 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 	}
 	// pcnet.NewPart validates the configuration.
 	cfg := n.PCConfig(nil)
-	var layers []*layer.Dense
+	var layers []*layer.Dense[float64]
 	for i := range m.Layers {
 		l := lo + i
 		act := n.Activation
 		if l == h {
 			act = layer.Identity
 		}
-		d, err := layer.NewDense(n.Sizes[l], n.Sizes[l+1], act)
+		d, err := layer.NewDense[float64](n.Sizes[l], n.Sizes[l+1], act)
 		if err != nil {
 			return fmt.Errorf("setup: layer %d: %w", l, err)
 		}
-		if err := restoreLayer(d, [2]*optim.State{}, m.Layers[i], l); err != nil {
+		if err := restoreLayer(d, [2]*optim.State[float64]{}, m.Layers[i], l); err != nil {
 			return fmt.Errorf("setup: %w", err)
 		}
 		layers = append(layers, d)
@@ -363,7 +363,7 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 	if err != nil {
 		return err
 	}
-	w.part, err = pcnet.NewPart(ctx, pcnet.PartSpec{Widths: n.Sizes, Lo: lo, Hi: hi, Layers: layers, Config: cfg, Transport: w.tr, Observe: m.Observe})
+	w.part, err = pcnet.NewPart(ctx, pcnet.PartSpec[float64]{Widths: n.Sizes, Lo: lo, Hi: hi, Layers: layers, Config: cfg, Transport: w.tr, Observe: m.Observe})
 	if err != nil {
 		return err
 	}
@@ -441,15 +441,15 @@ func (w *worker) batch(ctx context.Context, m *message) (*message, error) {
 	if err := checkBatch(m, w.net, w.o.Nodes); err != nil {
 		return nil, err
 	}
-	b := pcnet.PartBatch{Rows: m.Rows, Labels: m.Labels, Learn: m.Learn}
+	b := pcnet.PartBatch[float64]{Rows: m.Rows, Labels: m.Labels, Learn: m.Learn}
 	if m.X != nil {
 		cols := w.net.Sizes[0]
 		x := w.xs[m.Rows]
-		if x == nil || x.RawMatrix().Cols != cols {
-			x = mat.NewDense(m.Rows, cols, nil)
+		if x == nil || x.Cols != cols {
+			x = tensor.New[float64](m.Rows, cols, nil)
 			w.xs[m.Rows] = x
 		}
-		if err := floatsInto(x.RawMatrix().Data, m.X, fmt.Sprintf("batch %d", m.Seq)); err != nil {
+		if err := floatsInto(x.Data, m.X, fmt.Sprintf("batch %d", m.Seq)); err != nil {
 			return nil, err
 		}
 		b.X = x

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 
 	"github.com/pcnet/pcnet/internal/render"
 	"github.com/pcnet/pcnet/layer"
@@ -133,7 +133,7 @@ func runComplexity(ctx context.Context, env *runEnv) (*complexityResults, error)
 // ComplexityBudget in all: a change in the machine's load then hits every method alike,
 // where timing one method's block after another's would charge it to whichever ran
 // during it. The reported time is the median over the rounds.
-func timeUpdates(ctx context.Context, p Preset, seed uint64, h, procs int, x *mat.Dense, labels []int) ([]*complexityPoint, error) {
+func timeUpdates(ctx context.Context, p Preset, seed uint64, h, procs int, x *tensor.Matrix[float64], labels []int) ([]*complexityPoint, error) {
 	opt := optim.Config{Kind: optim.SGD, LR: p.LR, Momentum: p.Momentum}
 	learners := make([]train.Learner, len(complexityMethods))
 	defer func() {
@@ -153,7 +153,7 @@ func timeUpdates(ctx context.Context, p Preset, seed uint64, h, procs int, x *ma
 		r := paperRun(m.alg, h, p.Width, p.Batch, opt)
 		if m.alg.IsPC() {
 			r.PC.Gamma, r.PC.Engine, r.PC.Schedule = m.gamma, m.engine, m.schedule
-			if pt.vjps, err = countVJPs(ctx, layer.CloneAll(layers), r.PCConfig(nil), x, labels); err != nil {
+			if pt.vjps, err = countVJPs(ctx, layer.CloneAll[float64](layers), r.PCConfig(nil), x, labels); err != nil {
 				return nil, err
 			}
 			pt.steps, pt.vjpsFormula = h, m.vjpsFormula(h)
@@ -224,7 +224,7 @@ func timeUpdates(ctx context.Context, p Preset, seed uint64, h, procs int, x *ma
 }
 
 // countVJPs runs one update with an observer and sums the VJPs its nodes report.
-func countVJPs(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, x *mat.Dense, labels []int) (int, error) {
+func countVJPs(ctx context.Context, layers []*layer.Dense[float64], cfg pcnet.Config, x *tensor.Matrix[float64], labels []int) (int, error) {
 	rec := &pcnet.Recorder{}
 	cfg.Observer = rec
 	net, err := pcnet.New(ctx, layers, cfg)

@@ -394,13 +394,13 @@ func (r *pointResult) brief() string {
 // newMLP builds the paper's network: 784 -> Width x H (tanh) -> 10, initialised as
 // PyTorch does from a generator seeded by (seed, H), so that BP and every FPA-PC point
 // of the same H start from the same weights.
-func newMLP(h, width int, seed uint64) ([]*layer.Dense, error) {
+func newMLP(h, width int, seed uint64) ([]*layer.Dense[float64], error) {
 	hidden := make([]int, h)
 	for i := range hidden {
 		hidden[i] = width
 	}
 	rng := rand.New(rand.NewPCG(seed, uint64(h)))
-	return layer.NewMLP(layer.Sizes(mnist.Pixels, hidden, mnist.Classes), layer.Tanh, rng)
+	return layer.NewMLP[float64](layer.Sizes(mnist.Pixels, hidden, mnist.Classes), layer.Tanh, rng)
 }
 
 // errEnough stops a training run early from its epoch hook.

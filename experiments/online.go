@@ -510,7 +510,7 @@ func onlineRun(ctx context.Context, stream, test *mnist.Dataset, s onlineSpec, e
 		x, labels := loader.Batch(i)
 		z := predictor.Forward(x)
 		for r, y := range labels {
-			score.add(argmax(z.RawRowView(r)) == y)
+			score.add(argmax(z.Row(r)) == y)
 		}
 		loss, err := learner.Step(ctx, x, labels)
 		if errors.Is(err, pcnet.ErrNonFinite) {
@@ -649,7 +649,7 @@ func argmax(row []float64) int {
 	return best
 }
 
-func finite(layers []*layer.Dense) bool {
+func finite(layers []*layer.Dense[float64]) bool {
 	for _, d := range layers {
 		for _, p := range d.Params() {
 			for _, v := range p {
@@ -663,7 +663,7 @@ func finite(layers []*layer.Dense) bool {
 }
 
 // digest is a SHA-256 of every weight's bits, layer by layer, weight before bias.
-func digest(layers []*layer.Dense) string {
+func digest(layers []*layer.Dense[float64]) string {
 	h := sha256.New()
 	var b [8]byte
 	for _, d := range layers {

@@ -6,7 +6,7 @@ import (
 	"math"
 	"slices"
 
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 
 	"github.com/pcnet/pcnet/internal/render"
 	"github.com/pcnet/pcnet/mnist"
@@ -145,7 +145,7 @@ func wavefrontOne(ctx context.Context, data *mnist.Splits, seed uint64, p Preset
 	r.firstMin, r.firstMax = filled(h, math.MaxInt), filled(h, -1)
 	r.convMin, r.convMax = filled(h, -1), filled(h, -1)
 	r.unconverged = make([]int, h)
-	var x *mat.Dense // one buffer for every batch
+	var x *tensor.Matrix[float64] // one buffer for every batch
 	for b := range batches {
 		x = data.Train.Rows(b*p.Batch, (b+1)*p.Batch, x)
 		labels := data.Train.Labels[b*p.Batch : (b+1)*p.Batch]

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/pcnet/pcnet/internal/vmath"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // Activation is an elementwise nonlinearity g.
@@ -37,23 +38,26 @@ func ParseActivation(s string) (Activation, error) {
 	return 0, fmt.Errorf("unknown activation %q (want one of %s)", s, strings.Join(activationNames[:], ", "))
 }
 
-// apply replaces every pre-activation in a by g(a) and, when deriv is not nil, writes
-// g'(a) to the same position of deriv. Tanh and the sigmoid are the vectorised kernels of
-// internal/vmath (within 2 ulp of package math, and bit-identical on every CPU path); their
-// derivatives are taken from g(a), which saves a transcendental per element.
-func (g Activation) apply(a, deriv []float64) {
+// applyActivation replaces every pre-activation in a by g(a) and, when deriv is not nil,
+// writes g'(a) to the same position of deriv. Tanh and the sigmoid are the vectorised
+// kernels of internal/vmath (within 2 ulp of package math, and bit-identical on every CPU
+// path; in float32 their results rounded to float32); their derivatives are taken from
+// g(a), which saves a transcendental per element.
+func applyActivation[T tensor.Float](g Activation, a, deriv []T) {
 	switch g {
 	case Identity:
-		if deriv != nil {
-			for i := range deriv {
-				deriv[i] = 1
-			}
+		for i := range deriv {
+			deriv[i] = 1
 		}
 	case Tanh:
-		vmath.TanhInPlace(a, deriv)
+		if is32[T]() {
+			vmath.TanhInPlace32(as32(a), as32(deriv))
+		} else {
+			vmath.TanhInPlace(as64(a), as64(deriv))
+		}
 	case ReLU:
 		for i, v := range a {
-			d := 0.0
+			var d T
 			if v > 0 {
 				d = 1
 			} else {
@@ -64,7 +68,11 @@ func (g Activation) apply(a, deriv []float64) {
 			}
 		}
 	case Sigmoid:
-		vmath.SigmoidInPlace(a, deriv)
+		if is32[T]() {
+			vmath.SigmoidInPlace32(as32(a), as32(deriv))
+		} else {
+			vmath.SigmoidInPlace(as64(a), as64(deriv))
+		}
 	default:
 		panic(fmt.Sprintf("layer: unknown activation %d", int(g)))
 	}

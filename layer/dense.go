@@ -5,104 +5,98 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // Dense is one weight layer f(v) = g(v Wᵀ + b) with W of shape Out x In and b of length
-// Out, laid out as PyTorch's nn.Linear.
-type Dense struct {
+// Out, laid out as PyTorch's nn.Linear, in precision T (docs/design.md §1).
+type Dense[T tensor.Float] struct {
 	Act Activation
-	W   *mat.Dense    // Out x In
-	B   *mat.VecDense // Out
+	W   *tensor.Matrix[T] // Out x In
+	B   []T               // Out
 }
 
 // NewDense returns a layer from in to out units with zero weights.
-func NewDense(in, out int, act Activation) (*Dense, error) {
+func NewDense[T tensor.Float](in, out int, act Activation) (*Dense[T], error) {
 	if in < 1 || out < 1 {
 		return nil, fmt.Errorf("layer: dense layer needs at least one input and one output unit, got %d -> %d", in, out)
 	}
 	if act < Identity || act > Sigmoid {
 		return nil, fmt.Errorf("layer: unknown activation %d", int(act))
 	}
-	return &Dense{Act: act, W: mat.NewDense(out, in, nil), B: mat.NewVecDense(out, nil)}, nil
+	return &Dense[T]{Act: act, W: tensor.New[T](out, in, nil), B: make([]T, out)}, nil
 }
 
 // In is the width of the layer's input.
-func (d *Dense) In() int { _, c := d.W.Dims(); return c }
+func (d *Dense[T]) In() int { return d.W.Cols }
 
 // Out is the width of the layer's output.
-func (d *Dense) Out() int { r, _ := d.W.Dims(); return r }
+func (d *Dense[T]) Out() int { return d.W.Rows }
 
 // InitPyTorch draws W and b from U(-1/sqrt(In), 1/sqrt(In)), the bounds of PyTorch's
-// default nn.Linear initialisation, W first (row-major) then b.
-func (d *Dense) InitPyTorch(rng *rand.Rand) {
+// default nn.Linear initialisation, W first (row-major) then b. Every value is drawn in
+// float64 and then rounded to T, so float32 and float64 layers initialised from the same
+// rng start from the same draws.
+func (d *Dense[T]) InitPyTorch(rng *rand.Rand) {
 	bound := 1 / math.Sqrt(float64(d.In()))
 	for _, s := range d.Params() {
 		for i := range s {
-			s[i] = (2*rng.Float64() - 1) * bound
+			s[i] = T((2*rng.Float64() - 1) * bound)
 		}
 	}
 }
 
 // Params returns the layer's parameters as flat slices that alias W and b, in the order
 // weight, bias (the order of a PyTorch state dict).
-func (d *Dense) Params() [2][]float64 {
-	return [2][]float64{d.W.RawMatrix().Data, d.B.RawVector().Data}
+func (d *Dense[T]) Params() [2][]T {
+	return [2][]T{d.W.Data, d.B}
 }
 
 // CopyFrom sets d's parameters to src's; the shapes must agree.
-func (d *Dense) CopyFrom(src *Dense) {
+func (d *Dense[T]) CopyFrom(src *Dense[T]) {
 	mustShape("Dense.CopyFrom", "weight", src.W, d.Out(), d.In())
 	d.Act = src.Act
 	d.W.Copy(src.W)
-	d.B.CopyVec(src.B)
+	copy(d.B, src.B)
 }
 
 // Clone returns a deep copy of d.
-func (d *Dense) Clone() *Dense {
-	c := &Dense{Act: d.Act, W: mat.NewDense(d.Out(), d.In(), nil), B: mat.NewVecDense(d.Out(), nil)}
+func (d *Dense[T]) Clone() *Dense[T] {
+	c := &Dense[T]{Act: d.Act, W: tensor.New[T](d.Out(), d.In(), nil), B: make([]T, d.Out())}
 	c.CopyFrom(d)
 	return c
 }
 
 // Forward writes out = g(v Wᵀ + b) and, when deriv is not nil, deriv = g'(v Wᵀ + b).
 // v is B x In; out and deriv are B x Out. out must not share memory with v.
-func (d *Dense) Forward(out, deriv, v *mat.Dense) {
-	batch, _ := v.Dims()
+func (d *Dense[T]) Forward(out, deriv, v *tensor.Matrix[T]) {
+	batch := v.Rows
 	mustShape("Dense.Forward", "input", v, batch, d.In())
 	mustShape("Dense.Forward", "output", out, batch, d.Out())
-	o := raw(out)
-	bias := d.B.RawVector().Data
-	for i := 0; i < o.Rows; i++ {
-		copy(o.Data[i*o.Stride:i*o.Stride+o.Cols], bias)
+	for i := 0; i < out.Rows; i++ {
+		copy(out.Row(i), d.B)
 	}
-	gemm(blas.NoTrans, blas.Trans, 1, raw(v), raw(d.W), 1, o)
-	var dd []float64
+	gemm(false, true, 1, v, d.W, 1, out)
 	if deriv != nil {
 		mustShape("Dense.Forward", "derivative", deriv, batch, d.Out())
-		dr := raw(deriv)
-		for i := 0; i < o.Rows; i++ {
-			d.Act.apply(o.Data[i*o.Stride:i*o.Stride+o.Cols], dr.Data[i*dr.Stride:i*dr.Stride+dr.Cols])
+		for i := 0; i < out.Rows; i++ {
+			applyActivation(d.Act, out.Row(i), deriv.Row(i))
 		}
 		return
 	}
-	for i := 0; i < o.Rows; i++ {
-		d.Act.apply(o.Data[i*o.Stride:i*o.Stride+o.Cols], dd)
+	for i := 0; i < out.Rows; i++ {
+		applyActivation(d.Act, out.Row(i), nil)
 	}
 }
 
 // Gate writes the gated cotangent delta = deriv ⊙ c, where deriv holds g'(a) from Forward.
 // delta may be c itself.
-func Gate(delta, deriv, c *mat.Dense) {
+func Gate[T tensor.Float](delta, deriv, c *tensor.Matrix[T]) {
 	r, k := c.Dims()
 	mustShape("Gate", "derivative", deriv, r, k)
 	mustShape("Gate", "destination", delta, r, k)
-	dr, cr, er := raw(deriv), raw(c), raw(delta)
 	for i := 0; i < r; i++ {
-		dd := dr.Data[i*dr.Stride : i*dr.Stride+k]
-		cc := cr.Data[i*cr.Stride : i*cr.Stride+k]
-		ee := er.Data[i*er.Stride : i*er.Stride+k]
+		dd, cc, ee := deriv.Row(i), c.Row(i), delta.Row(i)
 		for j := range ee {
 			ee[j] = dd[j] * cc[j]
 		}
@@ -111,31 +105,26 @@ func Gate(delta, deriv, c *mat.Dense) {
 
 // InputVJP writes dst = delta W, the input VJP J(v)ᵀ c for the gated cotangent
 // delta = g'(a(v)) ⊙ c. delta is B x Out, dst is B x In.
-func (d *Dense) InputVJP(dst, delta *mat.Dense) {
-	batch, _ := delta.Dims()
+func (d *Dense[T]) InputVJP(dst, delta *tensor.Matrix[T]) {
+	batch := delta.Rows
 	mustShape("Dense.InputVJP", "gated cotangent", delta, batch, d.Out())
 	mustShape("Dense.InputVJP", "destination", dst, batch, d.In())
-	gemm(blas.NoTrans, blas.NoTrans, 1, raw(delta), raw(d.W), 0, raw(dst))
+	gemm(false, false, 1, delta, d.W, 0, dst)
 }
 
 // WeightVJP writes the weight and bias VJPs dW = deltaᵀ v and db = colsum(delta) at input
 // v for the gated cotangent delta. dW is Out x In and db has length Out.
-func (d *Dense) WeightVJP(dW *mat.Dense, db *mat.VecDense, v, delta *mat.Dense) {
-	batch, _ := v.Dims()
+func (d *Dense[T]) WeightVJP(dW *tensor.Matrix[T], db []T, v, delta *tensor.Matrix[T]) {
+	batch := v.Rows
 	mustShape("Dense.WeightVJP", "input", v, batch, d.In())
 	mustShape("Dense.WeightVJP", "gated cotangent", delta, batch, d.Out())
 	mustShape("Dense.WeightVJP", "weight gradient", dW, d.Out(), d.In())
-	mustShape("Dense.WeightVJP", "bias gradient", db, d.Out(), 1)
-	gemm(blas.Trans, blas.NoTrans, 1, raw(delta), raw(v), 0, raw(dW))
-	dr := raw(delta)
-	bias := db.RawVector()
-	for j := 0; j < d.Out(); j++ {
-		bias.Data[j*bias.Inc] = 0
-	}
-	for i := 0; i < dr.Rows; i++ {
-		row := dr.Data[i*dr.Stride : i*dr.Stride+dr.Cols]
-		for j, x := range row {
-			bias.Data[j*bias.Inc] += x
+	mustLen("Dense.WeightVJP", "bias gradient", len(db), d.Out())
+	gemm(true, false, 1, delta, v, 0, dW)
+	clear(db)
+	for i := 0; i < delta.Rows; i++ {
+		for j, x := range delta.Row(i) {
+			db[j] += x
 		}
 	}
 }

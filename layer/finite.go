@@ -1,12 +1,16 @@
 package layer
 
-import "math"
+import (
+	"math"
+
+	"github.com/pcnet/pcnet/tensor"
+)
 
 // FirstNonFinite returns the index of the first NaN or infinity in v, or -1 when every
 // value is finite. The common case, all finite, costs one pass of multiply-adds with no
 // branch per value: v·0 is ±0 for a finite v and NaN otherwise.
-func FirstNonFinite(v []float64) int {
-	var a0, a1, a2, a3 float64
+func FirstNonFinite[T tensor.Float](v []T) int {
+	var a0, a1, a2, a3 T
 	i := 0
 	for ; i+4 <= len(v); i += 4 {
 		x := v[i : i+4 : i+4]
@@ -22,7 +26,7 @@ func FirstNonFinite(v []float64) int {
 		return -1
 	}
 	for i, x := range v {
-		if math.IsNaN(x) || math.IsInf(x, 0) {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
 			return i
 		}
 	}

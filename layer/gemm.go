@@ -3,11 +3,13 @@ package layer
 import (
 	"fmt"
 	"sync/atomic"
+	"unsafe"
 
 	kernels "github.com/pcnet/pcnet/internal/gemm"
+	"github.com/pcnet/pcnet/tensor"
 	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/mat"
 )
 
 // Kernel names an implementation of the matrix products of this package.
@@ -19,11 +21,11 @@ const (
 	// cut into tiles that run on every core the other products leave free, with the same
 	// result at every GOMAXPROCS.
 	KernelSIMD Kernel = iota
-	// KernelGonum is gonum's pure-Go Dgemm, cut into tiles small enough to stay on the
-	// calling goroutine.
+	// KernelGonum is gonum's pure-Go Dgemm (Sgemm in float32), cut into tiles small enough
+	// to stay on the calling goroutine.
 	KernelGonum
-	// KernelOpenBLAS is OpenBLAS's cblas_dgemm on one thread, in binaries built with the
-	// openblas tag (cgo, -lopenblas).
+	// KernelOpenBLAS is OpenBLAS's cblas_dgemm (cblas_sgemm in float32) on one thread, in
+	// binaries built with the openblas tag (cgo, -lopenblas).
 	KernelOpenBLAS
 )
 
@@ -89,14 +91,15 @@ const (
 // gemm computes C = alpha * op(A) op(B) + beta * C with the current kernel: on the calling
 // goroutine, but for KernelSIMD's large products, which also use idle cores. op(X) is X or
 // Xᵀ as tA and tB say. Every kernel cuts a product in a way that depends only on its
-// shape, so the result does not depend on GOMAXPROCS.
-func gemm(tA, tB blas.Transpose, alpha float64, a, b blas64.General, beta float64, c blas64.General) {
+// shape, so the result does not depend on GOMAXPROCS. alpha and beta are 0 or 1 in this
+// package, exact in either precision.
+func gemm[T tensor.Float](tA, tB bool, alpha float64, a, b *tensor.Matrix[T], beta float64, c *tensor.Matrix[T]) {
 	m, k := a.Rows, a.Cols
-	if tA != blas.NoTrans {
+	if tA {
 		m, k = k, m
 	}
 	kb, n := b.Rows, b.Cols
-	if tB != blas.NoTrans {
+	if tB {
 		kb, n = n, kb
 	}
 	if m != c.Rows || n != c.Cols || k != kb {
@@ -104,20 +107,24 @@ func gemm(tA, tB blas.Transpose, alpha float64, a, b blas64.General, beta float6
 	}
 	switch Kernel(activeKernel.Load()) {
 	case KernelGonum:
-		gemmGonum(tA, tB, alpha, a, b, beta, c)
+		gemmGonum(tA, tB, alpha, *a, *b, beta, *c)
 	case KernelOpenBLAS:
-		gemmOpenBLAS(tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, alpha, a.Data, a.Stride, b.Data, b.Stride, beta, c.Data, c.Stride)
+		if is32[T]() {
+			gemmOpenBLAS32(tA, tB, m, n, k, float32(alpha), as32(a.Data), a.Stride, as32(b.Data), b.Stride, float32(beta), as32(c.Data), c.Stride)
+			return
+		}
+		gemmOpenBLAS(tA, tB, m, n, k, alpha, as64(a.Data), a.Stride, as64(b.Data), b.Stride, beta, as64(c.Data), c.Stride)
 	default:
-		kernels.Gemm(tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, alpha, a.Data, a.Stride, b.Data, b.Stride, beta, c.Data, c.Stride)
+		kernels.Gemm(tA, tB, m, n, k, T(alpha), a.Data, a.Stride, b.Data, b.Stride, T(beta), c.Data, c.Stride)
 	}
 }
 
-// gemmGonum is gemm with gonum's Dgemm, tile by tile.
-func gemmGonum(tA, tB blas.Transpose, alpha float64, a, b blas64.General, beta float64, c blas64.General) {
+// gemmGonum is gemm with gonum's Dgemm (float64) or Sgemm (float32), tile by tile.
+func gemmGonum[T tensor.Float](tA, tB bool, alpha float64, a, b tensor.Matrix[T], beta float64, c tensor.Matrix[T]) {
 	for i := 0; i < c.Rows; i += tileRows {
 		m := min(tileRows, c.Rows-i)
 		at := a
-		if tA == blas.NoTrans {
+		if !tA {
 			at.Rows, at.Data = m, a.Data[i*a.Stride:]
 		} else {
 			at.Cols, at.Data = m, a.Data[i:]
@@ -125,15 +132,51 @@ func gemmGonum(tA, tB blas.Transpose, alpha float64, a, b blas64.General, beta f
 		for j := 0; j < c.Cols; j += tileCols {
 			n := min(tileCols, c.Cols-j)
 			bt := b
-			if tB == blas.NoTrans {
+			if !tB {
 				bt.Cols, bt.Data = n, b.Data[j:]
 			} else {
 				bt.Rows, bt.Data = n, b.Data[j*b.Stride:]
 			}
-			ct := blas64.General{Rows: m, Cols: n, Stride: c.Stride, Data: c.Data[i*c.Stride+j:]}
-			blas64.Gemm(tA, tB, alpha, at, bt, beta, ct)
+			ct := tensor.Matrix[T]{Rows: m, Cols: n, Stride: c.Stride, Data: c.Data[i*c.Stride+j:]}
+			gonumTile(trans(tA), trans(tB), alpha, at, bt, beta, ct)
 		}
 	}
 }
 
-func raw(m *mat.Dense) blas64.General { return m.RawMatrix() }
+// gonumTile runs one tile on gonum's kernel of precision T.
+func gonumTile[T tensor.Float](tA, tB blas.Transpose, alpha float64, a, b tensor.Matrix[T], beta float64, c tensor.Matrix[T]) {
+	if is32[T]() {
+		g := func(m tensor.Matrix[T]) blas32.General {
+			return blas32.General{Rows: m.Rows, Cols: m.Cols, Stride: m.Stride, Data: as32(m.Data)}
+		}
+		blas32.Gemm(tA, tB, float32(alpha), g(a), g(b), float32(beta), g(c))
+		return
+	}
+	g := func(m tensor.Matrix[T]) blas64.General {
+		return blas64.General{Rows: m.Rows, Cols: m.Cols, Stride: m.Stride, Data: as64(m.Data)}
+	}
+	blas64.Gemm(tA, tB, alpha, g(a), g(b), beta, g(c))
+}
+
+func trans(t bool) blas.Transpose {
+	if t {
+		return blas.Trans
+	}
+	return blas.NoTrans
+}
+
+// is32 reports whether T is float32; it is a constant in each instantiation.
+func is32[T tensor.Float]() bool {
+	var z T
+	return unsafe.Sizeof(z) == 4
+}
+
+// as32 and as64 view a []T as the concrete slice type it is (the caller has checked
+// is32), without copying: a type switch on an interface would allocate a slice header.
+func as32[T tensor.Float](s []T) []float32 {
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+}
+
+func as64[T tensor.Float](s []T) []float64 {
+	return unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+}

@@ -42,3 +42,27 @@ func gemmOpenBLAS(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int,
 		C.double(alpha), pa, C.blasint(lda), pb, C.blasint(ldb),
 		C.double(beta), (*C.double)(&c[0]), C.blasint(ldc))
 }
+
+// gemmOpenBLAS32 is gemmOpenBLAS with cblas_sgemm, for float32 data.
+func gemmOpenBLAS32(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	var ta, tb uint32 = C.CblasNoTrans, C.CblasNoTrans
+	if tA {
+		ta = C.CblasTrans
+	}
+	if tB {
+		tb = C.CblasTrans
+	}
+	var pa, pb *C.float
+	if len(a) > 0 {
+		pa = (*C.float)(&a[0])
+	}
+	if len(b) > 0 {
+		pb = (*C.float)(&b[0])
+	}
+	C.cblas_sgemm(C.CblasRowMajor, ta, tb, C.blasint(m), C.blasint(n), C.blasint(k),
+		C.float(alpha), pa, C.blasint(lda), pb, C.blasint(ldb),
+		C.float(beta), (*C.float)(&c[0]), C.blasint(ldc))
+}

@@ -2,12 +2,12 @@ package layer
 
 import (
 	"fmt"
+	"github.com/pcnet/pcnet/tensor"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -39,19 +39,19 @@ func TestKernelsAgreeOnDenseProducts(t *testing.T) {
 	for _, s := range []struct{ batch, in, out int }{
 		{1, 784, 64}, {64, 784, 64}, {64, 64, 10}, {1, 64, 10}, {13, 65, 63}, {64, 1030, 70}, {2, 1, 1},
 	} {
-		d, err := NewDense(s.in, s.out, Identity)
+		d, err := NewDense[float64](s.in, s.out, Identity)
 		require.NoError(t, err)
 		d.InitPyTorch(rng)
 		v := randDense(rng, s.batch, s.in, 1)
 		delta := randDense(rng, s.batch, s.out, 1)
 
 		var wantY, wantJ, wantW mat.Dense
-		wantY.Mul(v, d.W.T())
-		wantJ.Mul(delta, d.W)
-		wantW.Mul(delta.T(), v)
+		wantY.Mul(gm(v), gm(d.W).T())
+		wantJ.Mul(gm(delta), gm(d.W))
+		wantW.Mul(gm(delta).T(), gm(v))
 		for _, k := range availableKernels() {
 			t.Run(fmt.Sprintf("%v/b%d/%dx%d", k, s.batch, s.in, s.out), func(t *testing.T) {
-				y, jtc := mat.NewDense(s.batch, s.out, nil), mat.NewDense(s.batch, s.in, nil)
+				y, jtc := tensor.New[float64](s.batch, s.out, nil), tensor.New[float64](s.batch, s.in, nil)
 				g := NewGrad(d)
 				withKernel(t, k, func() {
 					d.Forward(y, nil, v)
@@ -61,12 +61,12 @@ func TestKernelsAgreeOnDenseProducts(t *testing.T) {
 				// Forward adds the bias after the product: take it off again.
 				for i := range s.batch {
 					for j := range s.out {
-						y.Set(i, j, y.At(i, j)-d.B.AtVec(j))
+						y.Set(i, j, y.At(i, j)-d.B[j])
 					}
 				}
-				requireClose(t, "forward", y, &wantY, s.in)
-				requireClose(t, "input VJP", jtc, &wantJ, s.out)
-				requireClose(t, "weight VJP", g.W, &wantW, s.batch)
+				requireClose(t, "forward", y, tm(&wantY), s.in)
+				requireClose(t, "input VJP", jtc, tm(&wantJ), s.out)
+				requireClose(t, "weight VJP", g.W, tm(&wantW), s.batch)
 			})
 		}
 	}
@@ -74,7 +74,7 @@ func TestKernelsAgreeOnDenseProducts(t *testing.T) {
 
 // requireClose compares got with want to 1e-12 times the size of a sum of k products of
 // operands of unit size.
-func requireClose(t *testing.T, what string, got, want *mat.Dense, k int) {
+func requireClose(t *testing.T, what string, got, want *tensor.Matrix[float64], k int) {
 	t.Helper()
 	r, c := want.Dims()
 	tol := 1e-12 * float64(k) * 4
@@ -89,15 +89,15 @@ func requireClose(t *testing.T, what string, got, want *mat.Dense, k int) {
 // every kernel, which the pcnet engine's parallel-equals-sequential tests rely on.
 func TestProductsAreReproducible(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 0))
-	d, _ := NewDense(300, 200, Tanh)
+	d, _ := NewDense[float64](300, 200, Tanh)
 	d.InitPyTorch(rng)
 	v := randDense(rng, 64, 300, 1)
 	for _, k := range availableKernels() {
 		withKernel(t, k, func() {
-			y1, y2 := mat.NewDense(64, 200, nil), mat.NewDense(64, 200, nil)
+			y1, y2 := tensor.New[float64](64, 200, nil), tensor.New[float64](64, 200, nil)
 			d.Forward(y1, nil, v)
 			d.Forward(y2, nil, v)
-			require.Equal(t, y1.RawMatrix().Data, y2.RawMatrix().Data, "kernel %v", k)
+			require.Equal(t, y1.Data, y2.Data, "kernel %v", k)
 		})
 	}
 }
@@ -129,11 +129,11 @@ func TestUseKernel(t *testing.T) {
 }
 
 func TestGemmPanicsOnMismatchedShapes(t *testing.T) {
-	a, b, c := mat.NewDense(2, 3, nil), mat.NewDense(4, 5, nil), mat.NewDense(2, 5, nil)
+	a, b, c := tensor.New[float64](2, 3, nil), tensor.New[float64](4, 5, nil), tensor.New[float64](2, 5, nil)
 	for _, k := range availableKernels() {
 		withKernel(t, k, func() {
 			require.PanicsWithError(t, "layer: gemm: op(A) 2x3 times op(B) is 4x5, want 3x5", func() {
-				gemm(blas.NoTrans, blas.NoTrans, 1, raw(a), raw(b), 0, raw(c))
+				gemm(false, false, 1, a, b, 0, c)
 			}, "kernel %v", k)
 		})
 	}
@@ -145,18 +145,18 @@ func BenchmarkDenseProducts(b *testing.B) {
 	for _, s := range []struct{ in, out int }{{784, 64}, {64, 64}, {64, 10}, {784, 1024}, {1024, 1024}, {1024, 10}} {
 		const batch = 64
 		rng := rand.New(rand.NewPCG(13, 0))
-		d, _ := NewDense(s.in, s.out, Identity)
+		d, _ := NewDense[float64](s.in, s.out, Identity)
 		d.InitPyTorch(rng)
 		v, delta := randDense(rng, batch, s.in, 1), randDense(rng, batch, s.out, 1)
-		y, jtc, g := mat.NewDense(batch, s.out, nil), mat.NewDense(batch, s.in, nil), NewGrad(d)
+		y, jtc, g := tensor.New[float64](batch, s.out, nil), tensor.New[float64](batch, s.in, nil), NewGrad(d)
 		flops := 2 * float64(batch*s.in*s.out)
 		for _, p := range []struct {
 			name string
 			f    func()
 		}{
-			{"fwd", func() { gemm(blas.NoTrans, blas.Trans, 1, raw(v), raw(d.W), 0, raw(y)) }},
+			{"fwd", func() { gemm(false, true, 1, v, d.W, 0, y) }},
 			{"inVJP", func() { d.InputVJP(jtc, delta) }},
-			{"wVJP", func() { gemm(blas.Trans, blas.NoTrans, 1, raw(delta), raw(v), 0, raw(g.W)) }},
+			{"wVJP", func() { gemm(true, false, 1, delta, v, 0, g.W) }},
 		} {
 			for _, k := range availableKernels() {
 				b.Run(fmt.Sprintf("%s/%dx%d/%v", p.name, s.in, s.out, k), func(b *testing.B) {

@@ -4,19 +4,26 @@ import (
 	"fmt"
 	"math"
 
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // Loss is a loss E(z, y) averaged over the batch, at logits or outputs z (B x K) and
-// integer class labels y.
+// integer class labels y. The losses are NLL and SquaredError; LossValue, NegGrad and
+// NegGradValue compute them in either precision (a method cannot have a type parameter,
+// so the Loss names the function and those three carry the element type).
 type Loss interface {
 	// Name is a short name for flags and logs.
 	Name() string
-	// Value returns E.
-	Value(z *mat.Dense, labels []int) float64
-	// NegGrad writes -dE/dz into dst (B x K): the output error of a PC network.
-	NegGrad(dst, z *mat.Dense, labels []int)
+	// kind seals the interface: the functions below know every loss.
+	kind() lossKind
 }
+
+type lossKind int
+
+const (
+	lossNLL lossKind = iota
+	lossSquared
+)
 
 // NLL is the negative log-likelihood of log_softmax(z), averaged over the batch: PyTorch's
 // nn.NLLLoss after nn.LogSoftmax. It is computed with the log-sum-exp shift, so logits of
@@ -26,34 +33,7 @@ type NLL struct{}
 // Name returns "nll".
 func (NLL) Name() string { return "nll" }
 
-// Value returns mean_b -log_softmax(z_b)[y_b].
-func (NLL) Value(z *mat.Dense, labels []int) float64 {
-	r, k := checkLabels("NLL.Value", z, labels)
-	zr := raw(z)
-	var sum float64
-	for i := 0; i < r; i++ {
-		row := zr.Data[i*zr.Stride : i*zr.Stride+k]
-		sum += logSumExp(row) - row[labels[i]]
-	}
-	return sum / float64(r)
-}
-
-// NegGrad writes (onehot(y) - softmax(z)) / B.
-func (NLL) NegGrad(dst, z *mat.Dense, labels []int) {
-	r, k := checkLabels("NLL.NegGrad", z, labels)
-	mustShape("NLL.NegGrad", "destination", dst, r, k)
-	zr, dr := raw(z), raw(dst)
-	inv := 1 / float64(r)
-	for i := 0; i < r; i++ {
-		row := zr.Data[i*zr.Stride : i*zr.Stride+k]
-		out := dr.Data[i*dr.Stride : i*dr.Stride+k]
-		lse := logSumExp(row)
-		for j, v := range row {
-			out[j] = -math.Exp(v-lse) * inv
-		}
-		out[labels[i]] += inv
-	}
-}
+func (NLL) kind() lossKind { return lossNLL }
 
 // SquaredError is E = 1/(2B) Σ_b ||z_b - onehot(y_b)||², the energy of an output node
 // clamped to one-hot targets.
@@ -62,35 +42,37 @@ type SquaredError struct{}
 // Name returns "mse".
 func (SquaredError) Name() string { return "mse" }
 
-// Value returns 1/(2B) Σ ||z - onehot(y)||².
-func (SquaredError) Value(z *mat.Dense, labels []int) float64 {
-	r, k := checkLabels("SquaredError.Value", z, labels)
-	zr := raw(z)
+func (SquaredError) kind() lossKind { return lossSquared }
+
+// LossValue returns E at z. The per-row terms are computed in T and summed in float64.
+// NLL: mean_b -log_softmax(z_b)[y_b]; SquaredError: 1/(2B) Σ ||z - onehot(y)||².
+func LossValue[T tensor.Float](loss Loss, z *tensor.Matrix[T], labels []int) float64 {
+	if loss.kind() == lossNLL {
+		r, _ := checkLabels("NLL.Value", z, labels)
+		var sum float64
+		for i := 0; i < r; i++ {
+			row := z.Row(i)
+			sum += float64(logSumExp(row) - row[labels[i]])
+		}
+		return sum / float64(r)
+	}
+	r, _ := checkLabels("SquaredError.Value", z, labels)
 	var sum float64
 	for i := 0; i < r; i++ {
-		for j, v := range zr.Data[i*zr.Stride : i*zr.Stride+k] {
+		for j, v := range z.Row(i) {
 			if j == labels[i] {
 				v--
 			}
-			sum += v * v
+			sum += float64(v * v)
 		}
 	}
 	return sum / (2 * float64(r))
 }
 
-// NegGrad writes (onehot(y) - z) / B.
-func (SquaredError) NegGrad(dst, z *mat.Dense, labels []int) {
-	r, k := checkLabels("SquaredError.NegGrad", z, labels)
-	mustShape("SquaredError.NegGrad", "destination", dst, r, k)
-	zr, dr := raw(z), raw(dst)
-	inv := 1 / float64(r)
-	for i := 0; i < r; i++ {
-		out := dr.Data[i*dr.Stride : i*dr.Stride+k]
-		for j, v := range zr.Data[i*zr.Stride : i*zr.Stride+k] {
-			out[j] = -v * inv
-		}
-		out[labels[i]] += inv
-	}
+// NegGrad writes -dE/dz into dst (B x K): the output error of a PC network. NLL:
+// (onehot(y) - softmax(z)) / B; SquaredError: (onehot(y) - z) / B.
+func NegGrad[T tensor.Float](loss Loss, dst, z *tensor.Matrix[T], labels []int) {
+	NegGradValue(loss, dst, z, labels)
 }
 
 // ParseLoss maps "nll" or "mse" to its Loss.
@@ -106,12 +88,11 @@ func ParseLoss(s string) (Loss, error) {
 
 // Correct counts the rows of z whose largest entry is at the label (ties go to the
 // lowest index, as torch.argmax does).
-func Correct(z *mat.Dense, labels []int) int {
-	r, k := checkLabels("Correct", z, labels)
-	zr := raw(z)
+func Correct[T tensor.Float](z *tensor.Matrix[T], labels []int) int {
+	r, _ := checkLabels("Correct", z, labels)
 	n := 0
 	for i := 0; i < r; i++ {
-		row := zr.Data[i*zr.Stride : i*zr.Stride+k]
+		row := z.Row(i)
 		best := 0
 		for j, v := range row {
 			if v > row[best] {
@@ -125,19 +106,21 @@ func Correct(z *mat.Dense, labels []int) int {
 	return n
 }
 
-func logSumExp(row []float64) float64 {
-	m := math.Inf(-1)
+// logSumExp is max + log Σ exp(v - max), with exp and log in float64 rounded to T and the
+// sum in T.
+func logSumExp[T tensor.Float](row []T) T {
+	m := T(math.Inf(-1))
 	for _, v := range row {
 		m = max(m, v)
 	}
-	var s float64
+	var s T
 	for _, v := range row {
-		s += math.Exp(v - m)
+		s += T(math.Exp(float64(v - m)))
 	}
-	return m + math.Log(s)
+	return m + T(math.Log(float64(s)))
 }
 
-func checkLabels(op string, z *mat.Dense, labels []int) (int, int) {
+func checkLabels[T tensor.Float](op string, z *tensor.Matrix[T], labels []int) (int, int) {
 	r, k := z.Dims()
 	if len(labels) != r {
 		panic(&ShapeError{Op: op, What: "labels", Got: [2]int{len(labels), 1}, Want: [2]int{r, 1}})
@@ -150,58 +133,49 @@ func checkLabels(op string, z *mat.Dense, labels []int) (int, int) {
 	return r, k
 }
 
-// NegGradValue writes -dE/dz into dst, as loss.NegGrad does, and returns E, as
-// loss.Value does, both bit for bit. For NLL and SquaredError it makes one pass over z (a
-// row's log-sum-exp serves both), so that an observer can have the loss at every
-// inference step for little more than the output error costs; any other Loss is called
-// twice.
-func NegGradValue(loss Loss, dst, z *mat.Dense, labels []int) float64 {
-	switch loss.(type) {
-	case NLL:
+// NegGradValue writes -dE/dz into dst, as NegGrad does, and returns E, as LossValue does,
+// both bit for bit, in one pass over z (a row's log-sum-exp serves both), so that an
+// observer can have the loss at every inference step for little more than the output
+// error costs. dst may be z.
+func NegGradValue[T tensor.Float](loss Loss, dst, z *tensor.Matrix[T], labels []int) float64 {
+	if loss.kind() == lossNLL {
 		return nllNegGradValue(dst, z, labels)
-	case SquaredError:
-		return squaredNegGradValue(dst, z, labels)
 	}
-	loss.NegGrad(dst, z, labels)
-	return loss.Value(z, labels)
+	return squaredNegGradValue(dst, z, labels)
 }
 
-// nllNegGradValue is NLL's NegGrad and Value in one pass, with their arithmetic.
-func nllNegGradValue(dst, z *mat.Dense, labels []int) float64 {
+// nllNegGradValue is NLL's NegGrad and Value in one pass.
+func nllNegGradValue[T tensor.Float](dst, z *tensor.Matrix[T], labels []int) float64 {
 	r, k := checkLabels("NLL.NegGrad", z, labels)
 	mustShape("NLL.NegGrad", "destination", dst, r, k)
-	zr, dr := raw(z), raw(dst)
-	inv := 1 / float64(r)
+	inv := 1 / T(r)
 	var sum float64
 	for i := 0; i < r; i++ {
-		row := zr.Data[i*zr.Stride : i*zr.Stride+k]
-		out := dr.Data[i*dr.Stride : i*dr.Stride+k]
+		row, out := z.Row(i), dst.Row(i)
 		lse := logSumExp(row)
-		sum += lse - row[labels[i]] // read before out is written: dst may be z
+		sum += float64(lse - row[labels[i]]) // read before out is written: dst may be z
 		for j, v := range row {
-			out[j] = -math.Exp(v-lse) * inv
+			out[j] = -T(math.Exp(float64(v-lse))) * inv
 		}
 		out[labels[i]] += inv
 	}
 	return sum / float64(r)
 }
 
-// squaredNegGradValue is SquaredError's NegGrad and Value in one pass, with their
-// arithmetic.
-func squaredNegGradValue(dst, z *mat.Dense, labels []int) float64 {
+// squaredNegGradValue is SquaredError's NegGrad and Value in one pass.
+func squaredNegGradValue[T tensor.Float](dst, z *tensor.Matrix[T], labels []int) float64 {
 	r, k := checkLabels("SquaredError.NegGrad", z, labels)
 	mustShape("SquaredError.NegGrad", "destination", dst, r, k)
-	zr, dr := raw(z), raw(dst)
-	inv := 1 / float64(r)
+	inv := 1 / T(r)
 	var sum float64
 	for i := 0; i < r; i++ {
-		out := dr.Data[i*dr.Stride : i*dr.Stride+k]
-		for j, v := range zr.Data[i*zr.Stride : i*zr.Stride+k] {
+		row, out := z.Row(i), dst.Row(i)
+		for j, v := range row {
 			d := v
 			if j == labels[i] {
 				d--
 			}
-			sum += d * d
+			sum += float64(d * d)
 			out[j] = -v * inv
 		}
 		out[labels[i]] += inv

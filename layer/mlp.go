@@ -3,6 +3,8 @@ package layer
 import (
 	"fmt"
 	"math/rand/v2"
+
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // Sizes returns the widths of an MLP with hidden layers of the given widths between in
@@ -17,18 +19,19 @@ func Sizes(in int, hidden []int, out int) []int {
 // NewMLP builds the weight layers of an MLP with the given node widths (len(sizes) >= 2):
 // layer l maps sizes[l] to sizes[l+1] with activation hidden, except the last, which is
 // the identity (the logits). The layers are initialised in order with InitPyTorch from
-// rng, so BP and PC networks built from the same seed start from the same weights.
-func NewMLP(sizes []int, hidden Activation, rng *rand.Rand) ([]*Dense, error) {
+// rng, so BP and PC networks built from the same seed start from the same weights (and
+// float32 networks from those weights rounded, see InitPyTorch).
+func NewMLP[T tensor.Float](sizes []int, hidden Activation, rng *rand.Rand) ([]*Dense[T], error) {
 	if len(sizes) < 2 {
 		return nil, fmt.Errorf("layer: an MLP needs at least an input and an output width, got %v", sizes)
 	}
-	layers := make([]*Dense, len(sizes)-1)
+	layers := make([]*Dense[T], len(sizes)-1)
 	for l := range layers {
 		act := hidden
 		if l == len(layers)-1 {
 			act = Identity
 		}
-		d, err := NewDense(sizes[l], sizes[l+1], act)
+		d, err := NewDense[T](sizes[l], sizes[l+1], act)
 		if err != nil {
 			return nil, fmt.Errorf("layer %d: %w", l, err)
 		}
@@ -39,8 +42,8 @@ func NewMLP(sizes []int, hidden Activation, rng *rand.Rand) ([]*Dense, error) {
 }
 
 // CloneAll deep-copies a stack of layers.
-func CloneAll(layers []*Dense) []*Dense {
-	out := make([]*Dense, len(layers))
+func CloneAll[T tensor.Float](layers []*Dense[T]) []*Dense[T] {
+	out := make([]*Dense[T], len(layers))
 	for i, d := range layers {
 		out[i] = d.Clone()
 	}

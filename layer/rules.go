@@ -4,7 +4,7 @@ import (
 	"math"
 
 	"github.com/pcnet/pcnet/internal/vmath"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // The inference rules of the predictive-coding variants, one node at a time. They work on
@@ -14,14 +14,19 @@ import (
 // PredictionError writes e = x - p: the error of a node at state x under prediction p.
 // It is PredictionErrorStats with the maxima dropped: they cost nothing measurable next to
 // the memory traffic, and one kernel keeps a watched and an unwatched network identical.
-func PredictionError(e, x, p *mat.Dense) { predictionError("PredictionError", e, x, p) }
+func PredictionError[T tensor.Float](e, x, p *tensor.Matrix[T]) {
+	predictionError("PredictionError", e, x, p)
+}
 
 // StateStep integrates the state of a node under standard (variational) PC, Z-IL and the
-// variance-scaled limit: x <- x - gamma * (pi*e - jte).
-func StateStep(x, e, jte *mat.Dense, pi, gamma float64) {
-	forEach3("StateStep", x, e, jte, func(x, e, j []float64) {
+// variance-scaled limit: x <- x - gamma * (pi*e - jte). pi and gamma are rounded to T once,
+// as PyTorch rounds a Python float that multiplies a float32 tensor; every product is
+// rounded before the next operation (no fused multiply-add).
+func StateStep[T tensor.Float](x, e, jte *tensor.Matrix[T], pi, gamma float64) {
+	p, g := T(pi), T(gamma)
+	forEach3("StateStep", x, e, jte, func(x, e, j []T) {
 		for i := range x {
-			x[i] -= gamma * (pi*e[i] - j[i])
+			x[i] -= T(g * (T(p*e[i]) - j[i]))
 		}
 	})
 }
@@ -31,27 +36,28 @@ func StateStep(x, e, jte *mat.Dense, pi, gamma float64) {
 // e <- e - gamma * (e - jte). Integrating e, not x, keeps small errors from being rounded
 // away against a large mu.
 // It is FixedPredictionErrorStepStats with the maxima dropped, as PredictionError.
-func FixedPredictionErrorStep(e, jte *mat.Dense, gamma float64) {
+func FixedPredictionErrorStep[T tensor.Float](e, jte *tensor.Matrix[T], gamma float64) {
 	fixedPredictionErrorStep("FixedPredictionErrorStep", e, jte, gamma)
 }
 
-// ScaleInto writes dst = s * src (the precision-weighted error π e sent downwards).
-func ScaleInto(dst, src *mat.Dense, s float64) {
-	forEach2("ScaleInto", dst, src, func(d, x []float64) {
+// ScaleInto writes dst = s * src (the precision-weighted error π e sent downwards), with s
+// rounded to T.
+func ScaleInto[T tensor.Float](dst, src *tensor.Matrix[T], s float64) {
+	st := T(s)
+	forEach2("ScaleInto", dst, src, func(d, x []T) {
 		if s == 1 {
 			copy(d, x)
 			return
 		}
 		for i := range d {
-			d[i] = s * x[i]
+			d[i] = st * x[i]
 		}
 	})
 }
 
-func forEach2(op string, a, b *mat.Dense, f func(a, b []float64)) {
-	r, c := a.Dims()
-	mustShape(op, "operand", b, r, c)
-	ar, br := raw(a), raw(b)
+func forEach2[T tensor.Float](op string, ar, br *tensor.Matrix[T], f func(a, b []T)) {
+	r, c := ar.Dims()
+	mustShape(op, "operand", br, r, c)
 	if ar.Stride == c && br.Stride == c { // contiguous: one call, one vector loop
 		f(ar.Data[:r*c], br.Data[:r*c])
 		return
@@ -61,11 +67,10 @@ func forEach2(op string, a, b *mat.Dense, f func(a, b []float64)) {
 	}
 }
 
-func forEach3(op string, a, b, d *mat.Dense, f func(a, b, d []float64)) {
-	r, c := a.Dims()
-	mustShape(op, "operand", b, r, c)
-	mustShape(op, "operand", d, r, c)
-	ar, br, dr := raw(a), raw(b), raw(d)
+func forEach3[T tensor.Float](op string, ar, br, dr *tensor.Matrix[T], f func(a, b, d []T)) {
+	r, c := ar.Dims()
+	mustShape(op, "operand", br, r, c)
+	mustShape(op, "operand", dr, r, c)
 	if ar.Stride == c && br.Stride == c && dr.Stride == c {
 		f(ar.Data[:r*c], br.Data[:r*c], dr.Data[:r*c])
 		return
@@ -82,17 +87,19 @@ func forEach3(op string, a, b, d *mat.Dense, f func(a, b, d []float64)) {
 
 // PredictionErrorStats is PredictionError that also returns the ErrorStats of the new e,
 // with Change max|e_new - e_old|, where e_old is e's content on entry.
-func PredictionErrorStats(e, x, p *mat.Dense) ErrorStats {
+func PredictionErrorStats[T tensor.Float](e, x, p *tensor.Matrix[T]) ErrorStats {
 	return predictionError("PredictionErrorStats", e, x, p)
 }
 
 // FixedPredictionErrorStepStats is FixedPredictionErrorStep that also returns the
 // ErrorStats of the new e, with Change max|gamma (e - jte)|, the size of the step.
-func FixedPredictionErrorStepStats(e, jte *mat.Dense, gamma float64) ErrorStats {
+func FixedPredictionErrorStepStats[T tensor.Float](e, jte *tensor.Matrix[T], gamma float64) ErrorStats {
 	return fixedPredictionErrorStep("FixedPredictionErrorStepStats", e, jte, gamma)
 }
 
-// ErrorStats are the figures of an error matrix that an observer reports.
+// ErrorStats are the figures of an error matrix that an observer reports, in float64 in
+// either precision: the maxima of float32 errors widen exactly, and their squares are
+// summed in float64.
 type ErrorStats struct {
 	Size    float64 // max|e|
 	Change  float64 // max|Δe| of the rule that formed e (0 from MeasureError)
@@ -103,37 +110,53 @@ type ErrorStats struct {
 // anywhere makes the maximum NaN; the squares are summed row by row in the kernels'
 // order): for an error no rule formed, such as FPA's e_l(0), so that what is reported is
 // the buffer's content rather than what it ought to hold.
-func MeasureError(m *mat.Dense) ErrorStats {
+func MeasureError[T tensor.Float](mr *tensor.Matrix[T]) ErrorStats {
 	var s ErrorStats
-	r, c := m.Dims()
-	mr := raw(m)
+	r, c := mr.Dims()
 	if mr.Stride == c { // contiguous: one sum, as forEach2 makes one kernel call
 		r, c = 1, r*c
 	}
 	for i := 0; i < r; i++ {
 		row := mr.Data[i*mr.Stride : i*mr.Stride+c]
 		for _, v := range row {
-			s.add(math.Abs(v), 0, 0)
+			s.add(math.Abs(float64(v)), 0, 0)
 		}
-		s.Squares += vmath.SumSquares(row)
+		if is32[T]() {
+			s.Squares += vmath.SumSquares32(as32(row))
+		} else {
+			s.Squares += vmath.SumSquares(as64(row))
+		}
 	}
 	return s
 }
 
 // predictionError and fixedPredictionErrorStep are the two rules and their maxima, with
 // op naming the caller in shape errors.
-func predictionError(op string, e, x, p *mat.Dense) ErrorStats {
+func predictionError[T tensor.Float](op string, e, x, p *tensor.Matrix[T]) ErrorStats {
 	r, c := x.Dims()
 	mustShape(op, "prediction", p, r, c)
 	mustShape(op, "error", e, r, c)
 	var s ErrorStats
-	forEach3(op, e, x, p, func(e, x, p []float64) { s.add(vmath.DiffMax(e, x, p)) })
+	forEach3(op, e, x, p, func(e, x, p []T) {
+		if is32[T]() {
+			s.add(vmath.DiffMax32(as32(e), as32(x), as32(p)))
+		} else {
+			s.add(vmath.DiffMax(as64(e), as64(x), as64(p)))
+		}
+	})
 	return s
 }
 
-func fixedPredictionErrorStep(op string, e, jte *mat.Dense, gamma float64) ErrorStats {
+// fixedPredictionErrorStep rounds gamma to T inside vmath's float32 kernel.
+func fixedPredictionErrorStep[T tensor.Float](op string, e, jte *tensor.Matrix[T], gamma float64) ErrorStats {
 	var s ErrorStats
-	forEach2(op, e, jte, func(e, j []float64) { s.add(vmath.StepMax(e, j, gamma)) })
+	forEach2(op, e, jte, func(e, j []T) {
+		if is32[T]() {
+			s.add(vmath.StepMax32(as32(e), as32(j), gamma))
+		} else {
+			s.add(vmath.StepMax(as64(e), as64(j), gamma))
+		}
+	})
 	return s
 }
 

@@ -22,3 +22,11 @@ func mustShape(op, what string, m dims, rows, cols int) {
 		panic(&ShapeError{Op: op, What: what, Got: [2]int{r, c}, Want: [2]int{rows, cols}})
 	}
 }
+
+// mustLen panics with a *ShapeError unless a vector's length n is want (a vector is
+// reported as a column).
+func mustLen(op, what string, n, want int) {
+	if n != want {
+		panic(&ShapeError{Op: op, What: what, Got: [2]int{n, 1}, Want: [2]int{want, 1}})
+	}
+}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
@@ -70,12 +70,12 @@ func BenchmarkObserverOverhead(b *testing.B) {
 	}
 }
 
-func benchObserverOverhead(b *testing.B, sizes []int, x *mat.Dense, labels []int, v pcnet.Variant, gamma float64, obs pcnet.Observer) {
+func benchObserverOverhead(b *testing.B, sizes []int, x *tensor.Matrix[float64], labels []int, v pcnet.Variant, gamma float64, obs pcnet.Observer) {
 	h, batch := len(sizes)-2, len(labels)
 	ctx := context.Background()
-	var nets [2]*pcnet.Network // unobserved, observed
+	var nets [2]*pcnet.Network[float64] // unobserved, observed
 	for i, obs := range []pcnet.Observer{nil, obs} {
-		layers, err := layer.NewMLP(sizes, layer.Tanh, rand.New(rand.NewPCG(1, 0)))
+		layers, err := layer.NewMLP[float64](sizes, layer.Tanh, rand.New(rand.NewPCG(1, 0)))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -10,8 +10,8 @@ import (
 	"github.com/pcnet/pcnet/metrics"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/prometheus/client_golang/prometheus"
-	"gonum.org/v1/gonum/mat"
 )
 
 // An FPA-PC network with H = 3 and T = 4 under observation: every hidden node's error
@@ -31,7 +31,7 @@ func Example() {
 	defer srv.Close()
 
 	rng := rand.New(rand.NewPCG(1, 0))
-	layers, err := layer.NewMLP([]int{8, 6, 6, 6, 3}, layer.Tanh, rng)
+	layers, err := layer.NewMLP[float64]([]int{8, 6, 6, 6, 3}, layer.Tanh, rng)
 	if err != nil {
 		panic(err)
 	}
@@ -43,9 +43,9 @@ func Example() {
 		panic(err)
 	}
 	defer net.Close()
-	x := mat.NewDense(4, 8, nil)
-	for i := range x.RawMatrix().Data {
-		x.RawMatrix().Data[i] = rng.Float64()
+	x := tensor.New[float64](4, 8, nil)
+	for i := range x.Data {
+		x.Data[i] = rng.Float64()
 	}
 	for range 10 {
 		// A batch takes microseconds; its own deadline turns a stuck one into an error.

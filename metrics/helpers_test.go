@@ -8,10 +8,10 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
-	"gonum.org/v1/gonum/mat"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -51,9 +51,9 @@ func (s netSpec) config(obs pcnet.Observer) pcnet.Config {
 }
 
 // build returns a network for the spec, closed when the test ends.
-func (s netSpec) build(t testing.TB, obs pcnet.Observer) *pcnet.Network {
+func (s netSpec) build(t testing.TB, obs pcnet.Observer) *pcnet.Network[float64] {
 	t.Helper()
-	layers, err := layer.NewMLP(s.sizes, layer.Tanh, rand.New(rand.NewPCG(s.seed, 1)))
+	layers, err := layer.NewMLP[float64](s.sizes, layer.Tanh, rand.New(rand.NewPCG(s.seed, 1)))
 	require.NoError(t, err)
 	net, err := pcnet.New(context.Background(), layers, s.config(obs))
 	require.NoError(t, err)
@@ -62,11 +62,11 @@ func (s netSpec) build(t testing.TB, obs pcnet.Observer) *pcnet.Network {
 }
 
 // randomBatch returns a seeded batch of rows x cols features in [0, 1) and its labels.
-func randomBatch(rows, cols, classes int, seed uint64) (*mat.Dense, []int) {
+func randomBatch(rows, cols, classes int, seed uint64) (*tensor.Matrix[float64], []int) {
 	rng := rand.New(rand.NewPCG(seed, 2))
-	x := mat.NewDense(rows, cols, nil)
-	for i := range x.RawMatrix().Data {
-		x.RawMatrix().Data[i] = rng.Float64()
+	x := tensor.New[float64](rows, cols, nil)
+	for i := range x.Data {
+		x.Data[i] = rng.Float64()
 	}
 	labels := make([]int, rows)
 	for i := range labels {

@@ -24,7 +24,7 @@ import (
 // connection of its own to an embedded NATS server, and returns their coordinator of a
 // network on layers, its link traffic going to m; stop ends them all (ctx bounds the
 // start only: the workers end when stop stops their coordinator).
-func startWorkers(ctx context.Context, m *Metrics, ranges []cluster.Range, delay time.Duration, layers []*layer.Dense, cfg pcnet.Config) (co *cluster.Coordinator, stop func() error, err error) {
+func startWorkers(ctx context.Context, m *Metrics, ranges []cluster.Range, delay time.Duration, layers []*layer.Dense[float64], cfg pcnet.Config) (co *cluster.Coordinator, stop func() error, err error) {
 	srv, err := natsconn.Server{}.Start(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -102,7 +102,7 @@ func TestLinkTrafficFromWorkers(t *testing.T) {
 		t.Run(fmt.Sprintf("delay=%v", d), func(t *testing.T) {
 			m, reg := newTestMetrics(t, 8)
 			spec := netSpec{variant: pcnet.Standard, engine: pcnet.Parallel, sizes: sizes, steps: 3, batch: 4, seed: 5}
-			layers, err := layer.NewMLP(sizes, layer.Tanh, rand.New(rand.NewPCG(5, 1)))
+			layers, err := layer.NewMLP[float64](sizes, layer.Tanh, rand.New(rand.NewPCG(5, 1)))
 			require.NoError(t, err)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

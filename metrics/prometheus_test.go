@@ -144,9 +144,9 @@ func trainForever(ctx context.Context, m *Metrics) (err error) {
 	sizes := []int{dim, 12, 12, 12, classes}
 	type learner struct {
 		v   pcnet.Variant
-		net *pcnet.Network
-		bp  *backprop.Net
-		g   []*layer.Grad
+		net *pcnet.Network[float64]
+		bp  *backprop.Net[float64]
+		g   []*layer.Grad[float64]
 	}
 	var ls []*learner
 	defer func() {
@@ -155,7 +155,7 @@ func trainForever(ctx context.Context, m *Metrics) (err error) {
 		}
 	}()
 	for i, v := range []pcnet.Variant{pcnet.FixedPrediction, pcnet.Standard} {
-		layers, err := layer.NewMLP(sizes, layer.Tanh, rand.New(rand.NewPCG(uint64(i), 3)))
+		layers, err := layer.NewMLP[float64](sizes, layer.Tanh, rand.New(rand.NewPCG(uint64(i), 3)))
 		if err != nil {
 			return err
 		}
@@ -174,7 +174,7 @@ func trainForever(ctx context.Context, m *Metrics) (err error) {
 		}
 		ls = append(ls, l)
 	}
-	layers, err := layer.NewMLP(sizes, layer.Tanh, rand.New(rand.NewPCG(9, 3)))
+	layers, err := layer.NewMLP[float64](sizes, layer.Tanh, rand.New(rand.NewPCG(9, 3)))
 	if err != nil {
 		return err
 	}
@@ -252,7 +252,7 @@ func trainForever(ctx context.Context, m *Metrics) (err error) {
 
 // reportCosines records the cosine of PC's updates to BP's (minus its gradients), per
 // layer and over all layers.
-func reportCosines(m *Metrics, v pcnet.Variant, pc, grads []*layer.Grad) error {
+func reportCosines(m *Metrics, v pcnet.Variant, pc, grads []*layer.Grad[float64]) error {
 	var dotAll, ppAll, ggAll float64
 	for l := range pc {
 		var dot, pp, gg float64

@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pcnet/pcnet/tensor"
 	"golang.org/x/sync/errgroup"
-	"gonum.org/v1/gonum/mat"
 )
 
 // MNIST's shape.
@@ -35,14 +35,14 @@ type Dataset struct {
 	Classes int
 
 	// Exactly one of x and pixels holds the features.
-	x      *mat.Dense // N x dim
-	pixels []uint8    // N*dim bytes, example i at [i*dim, (i+1)*dim)
+	x      *tensor.Matrix[float64] // N x dim
+	pixels []uint8                 // N*dim bytes, example i at [i*dim, (i+1)*dim)
 	dim    int
 }
 
 // NewDataset returns a dataset of float64 features, one example per row of x (not
 // copied), features in [0,1] by convention.
-func NewDataset(name string, x *mat.Dense, labels []int, classes int) (*Dataset, error) {
+func NewDataset(name string, x *tensor.Matrix[float64], labels []int, classes int) (*Dataset, error) {
 	if x == nil {
 		return nil, fmt.Errorf("mnist: NewDataset(%s): nil matrix", name)
 	}
@@ -75,7 +75,7 @@ func (d *Dataset) Dim() int { return d.dim }
 // i is not in [0, Len()) or dst is shorter than D.
 func (d *Dataset) Row(i int, dst []float64) {
 	if d.x != nil {
-		copy(dst[:d.dim], d.x.RawRowView(i))
+		copy(dst[:d.dim], d.x.Row(i))
 		return
 	}
 	// The same table as ReadImages: every consumer sees the float64 values MNIST has
@@ -98,18 +98,34 @@ func (d *Dataset) stored() int {
 // Rows writes examples [i, k) into dst, a (k-i) x D matrix, and returns it; dst nil
 // makes a new one. It never shares memory with d, so callers may change the result.
 // It panics unless 0 <= i < k <= Len() and dst has the right shape.
-func (d *Dataset) Rows(i, k int, dst *mat.Dense) *mat.Dense {
+func (d *Dataset) Rows(i, k int, dst *tensor.Matrix[float64]) *tensor.Matrix[float64] {
+	return RowsInto(d, i, k, dst)
+}
+
+// RowsInto is Rows in precision T: a pixel p becomes T(p)/T(255), computed in T as
+// torchvision's ToTensor does (img.float().div(255)); float64 features are converted to T.
+// For float64 it is Rows. (For float32, rounding d's float64 p/255 would give the same
+// values: double rounding is harmless for a quotient when the wide format has more than
+// twice the narrow one's precision plus two bits.)
+func RowsInto[T tensor.Float](d *Dataset, i, k int, dst *tensor.Matrix[T]) *tensor.Matrix[T] {
 	if i < 0 || k <= i || k > d.Len() {
 		panic(fmt.Sprintf("mnist: %s.Rows(%d, %d): want 0 <= i < k <= %d", d.Name, i, k, d.Len()))
 	}
 	if dst == nil {
-		dst = mat.NewDense(k-i, d.dim, nil)
+		dst = tensor.New[T](k-i, d.dim, nil)
 	}
 	if r, c := dst.Dims(); r != k-i || c != d.dim {
 		panic(fmt.Sprintf("mnist: %s.Rows(%d, %d): destination is %dx%d, want %dx%d", d.Name, i, k, r, c, k-i, d.dim))
 	}
 	for r := range k - i {
-		d.Row(i+r, dst.RawRowView(r))
+		out := dst.Row(r)
+		if d.x != nil {
+			tensor.ConvertSlice(out, d.x.Row(i+r))
+			continue
+		}
+		for j, p := range d.pixels[(i+r)*d.dim : (i+r+1)*d.dim] {
+			out[j] = T(p) / 255
+		}
 	}
 	return dst
 }
@@ -127,7 +143,7 @@ func (d *Dataset) Head(n int) *Dataset {
 func (d *Dataset) rows(name string, i, k int) *Dataset {
 	v := &Dataset{Name: name, Labels: d.Labels[i:k:k], Classes: d.Classes, dim: d.dim}
 	if d.x != nil {
-		v.x = d.x.Slice(i, k, 0, d.dim).(*mat.Dense)
+		v.x = d.x.SliceRows(i, k)
 	} else {
 		v.pixels = d.pixels[i*d.dim : k*d.dim]
 	}

@@ -3,6 +3,7 @@ package mnist
 import (
 	"bytes"
 	"compress/gzip"
+	"github.com/pcnet/pcnet/tensor"
 	"io"
 	"io/fs"
 	"os"
@@ -10,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"gonum.org/v1/gonum/mat"
+	"slices"
 )
 
 // mnistFileSet is the content of the four files Load reads, by file name.
@@ -201,7 +202,7 @@ func TestLoadMNIST(t *testing.T) {
 	rawImages := gunzipFile(t, filepath.Join(dir, TestImagesFile))
 	require.Len(t, rawImages, 16+10000*Pixels)
 	for i := 0; i < s.Test.Len(); i += 37 {
-		for j, v := range s.Test.Rows(i, i+1, nil).RawRowView(0) {
+		for j, v := range s.Test.Rows(i, i+1, nil).Row(0) {
 			require.Equal(t, float64(rawImages[16+i*Pixels+j])/255, v, "test image %d pixel %d", i, j)
 		}
 	}
@@ -230,7 +231,7 @@ func TestHead(t *testing.T) {
 		require.Equal(t, d.Name, h.Name)
 		require.Equal(t, d.Classes, h.Classes)
 		// A view, not a copy.
-		require.Same(t, &d.x.RawMatrix().Data[0], &h.x.RawMatrix().Data[0])
+		require.Same(t, &d.x.Data[0], &h.x.Data[0])
 		require.Equal(t, tt.want, cap(h.Labels), "appending to Head's labels must not clobber the set")
 	}
 	require.PanicsWithValue(t, "mnist: synthetic.Head(0): n must be at least 1", func() { d.Head(0) })
@@ -240,17 +241,17 @@ func TestSynthetic(t *testing.T) {
 	a := SyntheticSplits(300, 100, 200, 16, 10, 42)
 	b := SyntheticSplits(300, 100, 200, 16, 10, 42)
 	c := SyntheticSplits(300, 100, 200, 16, 10, 43)
-	require.True(t, mat.Equal(a.Train.x, b.Train.x), "same seed, same data")
+	require.True(t, tensor.Equal(a.Train.x, b.Train.x), "same seed, same data")
 	require.Equal(t, a.Test.Labels, b.Test.Labels)
-	require.False(t, mat.Equal(a.Train.x, c.Train.x), "different seed, different data")
-	require.False(t, mat.Equal(a.Train.x.Slice(0, 100, 0, 16), a.Validation.x), "splits are independent draws")
-	require.True(t, mat.Equal(a.Train.x, Synthetic(300, 16, 10, 42).x), "Synthetic is SyntheticSplits' training set")
+	require.False(t, tensor.Equal(a.Train.x, c.Train.x), "different seed, different data")
+	require.False(t, tensor.Equal(a.Train.x.SliceRows(0, 100), a.Validation.x), "splits are independent draws")
+	require.True(t, tensor.Equal(a.Train.x, Synthetic(300, 16, 10, 42).x), "Synthetic is SyntheticSplits' training set")
 
 	for _, d := range []*Dataset{a.Train, a.Validation, a.Test} {
 		require.Equal(t, 16, d.Dim())
 		require.Equal(t, 10, d.Classes)
-		require.GreaterOrEqual(t, mat.Min(d.x), 0.0)
-		require.LessOrEqual(t, mat.Max(d.x), 1.0)
+		require.GreaterOrEqual(t, slices.Min(d.x.Data), 0.0)
+		require.LessOrEqual(t, slices.Max(d.x.Data), 1.0)
 		hist := make([]int, 10)
 		for _, l := range d.Labels {
 			hist[l]++
@@ -261,12 +262,12 @@ func TestSynthetic(t *testing.T) {
 	}
 
 	// Learnable: nearest class mean of the training set labels the test set well.
-	means := mat.NewDense(10, 16, nil)
+	means := tensor.New[float64](10, 16, nil)
 	counts := make([]float64, 10)
 	for i, l := range a.Train.Labels {
 		counts[l]++
-		row := means.RawRowView(l)
-		for j, v := range a.Train.x.RawRowView(i) {
+		row := means.Row(l)
+		for j, v := range a.Train.x.Row(i) {
 			row[j] += v
 		}
 	}
@@ -280,7 +281,7 @@ func TestSynthetic(t *testing.T) {
 		best, bestDist := -1, 0.0
 		for k := range 10 {
 			var dist float64
-			for j, v := range a.Test.x.RawRowView(i) {
+			for j, v := range a.Test.x.Row(i) {
 				dist += (v - means.At(k, j)) * (v - means.At(k, j))
 			}
 			if best < 0 || dist < bestDist {

@@ -11,7 +11,7 @@ import (
 	"math"
 	"os"
 
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // IDX magic numbers: two zero bytes, the element type (0x08, unsigned byte) and the
@@ -232,12 +232,12 @@ func readIDXFile(path string, kind idxKind) (dims []int, payload []byte, err err
 // ReadImages reads an IDX image file (magic 0x00000803), gzipped or not, and returns
 // an N x rows*cols matrix, one image per row in row-major pixel order, scaled to
 // [0,1] as p/255. It accepts any image size; Load insists on 28x28.
-func ReadImages(path string) (*mat.Dense, error) {
+func ReadImages(path string) (*tensor.Matrix[float64], error) {
 	x, _, _, err := readImages(path)
 	return x, err
 }
 
-func readImages(path string) (x *mat.Dense, rows, cols int, err error) {
+func readImages(path string) (x *tensor.Matrix[float64], rows, cols int, err error) {
 	dims, pixels, err := readIDXFile(path, imagesKind)
 	if err != nil {
 		return nil, 0, 0, err
@@ -246,10 +246,10 @@ func readImages(path string) (x *mat.Dense, rows, cols int, err error) {
 }
 
 // imagesMatrix scales decoded pixels into an N x rows*cols matrix.
-func imagesMatrix(dims []int, pixels []byte) *mat.Dense {
+func imagesMatrix(dims []int, pixels []byte) *tensor.Matrix[float64] {
 	data := make([]float64, len(pixels))
 	scalePixels(data, pixels)
-	return mat.NewDense(dims[0], dims[1]*dims[2], data)
+	return tensor.New[float64](dims[0], dims[1]*dims[2], data)
 }
 
 // scalePixels sets dst[i] = src[i]/255. It is exempt from the race detector, which

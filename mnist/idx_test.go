@@ -265,7 +265,7 @@ func FuzzReadIDX(f *testing.F) {
 			require.Equal(t, append(want, payload...), plain)
 			if kind == imagesKind {
 				x := imagesMatrix(dims, payload)
-				for i, v := range x.RawMatrix().Data {
+				for i, v := range x.Data {
 					if v != float64(payload[i])/255 {
 						t.Fatalf("pixel %d: got %v, want %d/255", i, v, payload[i])
 					}

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/stretchr/testify/require"
-	"gonum.org/v1/gonum/mat"
 )
 
 // Images kept as bytes read exactly as the float64 matrix ReadImages makes of the same
@@ -32,20 +32,20 @@ func TestImagesReadAsFloats(t *testing.T) {
 		}
 		want, err := ReadImages(writeFile(t, t.TempDir(), "images", file))
 		require.NoError(t, err)
-		require.Equal(t, want.RawMatrix().Data, d.Rows(0, n, nil).RawMatrix().Data, "gzip %v", gz)
+		require.Equal(t, want.Data, d.Rows(0, n, nil).Data, "gzip %v", gz)
 	}
 	want := make([]float64, len(pixels))
 	for i, p := range pixels {
 		want[i] = float64(p) / 255
 	}
-	require.Equal(t, want, d.Rows(0, n, nil).RawMatrix().Data)
-	require.Equal(t, want[2*rows*cols:4*rows*cols], d.Rows(2, 4, mat.NewDense(2, rows*cols, nil)).RawMatrix().Data)
+	require.Equal(t, want, d.Rows(0, n, nil).Data)
+	require.Equal(t, want[2*rows*cols:4*rows*cols], d.Rows(2, 4, tensor.New[float64](2, rows*cols, nil)).Data)
 	row := make([]float64, rows*cols)
 	d.Row(6, row)
 	require.Equal(t, want[6*rows*cols:], row)
 
 	// The Loader serves the same rows as a float64 dataset of the same values.
-	f, err := NewDataset("floats", mat.NewDense(n, rows*cols, want), labels, 3)
+	f, err := NewDataset("floats", tensor.New[float64](n, rows*cols, want), labels, 3)
 	require.NoError(t, err)
 	lb, err := NewLoader(d, 3, true, 5)
 	require.NoError(t, err)
@@ -53,9 +53,9 @@ func TestImagesReadAsFloats(t *testing.T) {
 	require.NoError(t, err)
 	for i := range lb.NumBatches() {
 		xb, yb := lb.Batch(i)
-		xb = mat.DenseCopyOf(xb)
+		xb = xb.Clone()
 		xf, yf := lf.Batch(i)
-		require.Equal(t, mat.DenseCopyOf(xf).RawMatrix().Data, xb.RawMatrix().Data, "batch %d", i)
+		require.Equal(t, xf.Clone().Data, xb.Data, "batch %d", i)
 		require.Equal(t, yf, yb, "batch %d", i)
 	}
 
@@ -63,7 +63,7 @@ func TestImagesReadAsFloats(t *testing.T) {
 	h := d.Head(2)
 	require.Equal(t, 2, h.Len())
 	require.Same(t, &d.pixels[0], &h.pixels[0])
-	require.Equal(t, want[:2*rows*cols], h.Rows(0, 2, nil).RawMatrix().Data)
+	require.Equal(t, want[:2*rows*cols], h.Rows(0, 2, nil).Data)
 }
 
 func TestNewDatasetErrors(t *testing.T) {
@@ -73,7 +73,7 @@ func TestNewDatasetErrors(t *testing.T) {
 		want string
 	}{
 		{"nil matrix", func() (*Dataset, error) { return NewDataset("a", nil, nil, 2) }, "mnist: NewDataset(a): nil matrix"},
-		{"rows and labels differ", func() (*Dataset, error) { return NewDataset("b", mat.NewDense(3, 2, nil), []int{0, 1}, 2) },
+		{"rows and labels differ", func() (*Dataset, error) { return NewDataset("b", tensor.New[float64](3, 2, nil), []int{0, 1}, 2) },
 			"mnist: NewDataset(b): 3 rows in x but 2 labels"},
 		{"no labels", func() (*Dataset, error) { return NewImages("c", nil, 4, nil, 2) },
 			"mnist: NewImages(c): 0 labels of 4 pixels each, want at least 1 of each"},
@@ -91,7 +91,7 @@ func TestNewDatasetErrors(t *testing.T) {
 	}
 	d := Synthetic(4, 3, 2, 1)
 	require.PanicsWithValue(t, "mnist: synthetic.Rows(2, 5): want 0 <= i < k <= 4", func() { d.Rows(2, 5, nil) })
-	require.PanicsWithValue(t, "mnist: synthetic.Rows(1, 3): destination is 3x3, want 2x3", func() { d.Rows(1, 3, mat.NewDense(3, 3, nil)) })
+	require.PanicsWithValue(t, "mnist: synthetic.Rows(1, 3): destination is 3x3, want 2x3", func() { d.Rows(1, 3, tensor.New[float64](3, 3, nil)) })
 }
 
 // In steady state a Loader allocates nothing, whichever way its dataset stores features.

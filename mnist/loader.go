@@ -6,7 +6,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // Loader cuts a Dataset into minibatches, in a fresh seeded order each epoch when
@@ -23,8 +23,8 @@ type Loader struct {
 
 	// Batches are copied into x (rows = min(B, N)), images converted from bytes on
 	// the way; a partial last batch is served through the view tail, built once.
-	x      *mat.Dense
-	tail   *mat.Dense
+	x      *tensor.Matrix[float64]
+	tail   *tensor.Matrix[float64]
 	labels []int
 }
 
@@ -49,11 +49,11 @@ func NewLoader(d *Dataset, batch int, shuffle bool, seed uint64) (*Loader, error
 		shuffle: shuffle,
 		seed:    seed,
 		order:   make([]int, n),
-		x:       mat.NewDense(rows, dim, nil),
+		x:       tensor.New[float64](rows, dim, nil),
 		labels:  make([]int, rows),
 	}
 	if last := n % batch; last != 0 {
-		l.tail = l.x.Slice(0, last, 0, dim).(*mat.Dense)
+		l.tail = l.x.SliceRows(0, last)
 	}
 	l.SetEpoch(0)
 	return l, nil
@@ -107,14 +107,14 @@ func boundedUint(src *rand.PCG, n uint64) uint64 {
 // views of them: x is n x D and labels has length n, where n = B except perhaps for
 // the last batch. The views stay valid until the next call to Batch. It allocates
 // nothing. It panics if i is not in [0, NumBatches()).
-func (l *Loader) Batch(i int) (x *mat.Dense, labels []int) {
+func (l *Loader) Batch(i int) (x *tensor.Matrix[float64], labels []int) {
 	if i < 0 || i >= l.NumBatches() {
 		panic(fmt.Sprintf("mnist: Loader(%s).Batch(%d): want 0 <= i < %d", l.data.Name, i, l.NumBatches()))
 	}
 	start := i * l.batch
 	idx := l.order[start:min(start+l.batch, len(l.order))]
 	for r, k := range idx {
-		l.data.Row(k, l.x.RawRowView(r))
+		l.data.Row(k, l.x.Row(r))
 		l.labels[r] = l.data.Labels[k]
 	}
 	if len(idx) < l.batch && l.tail != nil {

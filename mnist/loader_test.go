@@ -6,14 +6,14 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/stretchr/testify/require"
-	"gonum.org/v1/gonum/mat"
 )
 
 // indexedSet has n examples whose label is their index and whose features are
 // (index, -index), so a batch row shows which example it came from.
 func indexedSet(n int) *Dataset {
-	x := mat.NewDense(n, 2, nil)
+	x := tensor.New[float64](n, 2, nil)
 	labels := make([]int, n)
 	for i := range n {
 		x.Set(i, 0, float64(i))
@@ -35,7 +35,7 @@ func epochOrder(t *testing.T, l *Loader, epoch int) []int {
 		require.Equal(t, len(labels), r)
 		require.Equal(t, 2, c)
 		for k, label := range labels {
-			require.Equal(t, []float64{float64(label), -float64(label)}, x.RawRowView(k))
+			require.Equal(t, []float64{float64(label), -float64(label)}, x.Row(k))
 		}
 		order = append(order, labels...)
 	}

@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // syntheticNoise is the standard deviation of the Gaussian noise around each class
@@ -46,11 +46,11 @@ func checkSynthetic(dim, classes int, sizes ...int) {
 }
 
 // syntheticPrototypes draws one row per class, uniform in [0,1]^dim, from stream 0.
-func syntheticPrototypes(dim, classes int, seed uint64) *mat.Dense {
+func syntheticPrototypes(dim, classes int, seed uint64) *tensor.Matrix[float64] {
 	rng := rand.New(rand.NewPCG(seed, 0))
-	protos := mat.NewDense(classes, dim, nil)
+	protos := tensor.New[float64](classes, dim, nil)
 	for c := range classes {
-		for j, row := 0, protos.RawRowView(c); j < dim; j++ {
+		for j, row := 0, protos.Row(c); j < dim; j++ {
 			row[j] = rng.Float64()
 		}
 	}
@@ -58,7 +58,7 @@ func syntheticPrototypes(dim, classes int, seed uint64) *mat.Dense {
 }
 
 // syntheticSample draws n examples around protos from stream seq.
-func syntheticSample(name string, protos *mat.Dense, n int, seed, seq uint64) *Dataset {
+func syntheticSample(name string, protos *tensor.Matrix[float64], n int, seed, seq uint64) *Dataset {
 	classes, dim := protos.Dims()
 	rng := rand.New(rand.NewPCG(seed, seq))
 	labels := make([]int, n)
@@ -66,9 +66,9 @@ func syntheticSample(name string, protos *mat.Dense, n int, seed, seq uint64) *D
 		labels[i] = i % classes
 	}
 	rng.Shuffle(n, func(i, j int) { labels[i], labels[j] = labels[j], labels[i] })
-	x := mat.NewDense(n, dim, nil)
+	x := tensor.New[float64](n, dim, nil)
 	for i, c := range labels {
-		row, proto := x.RawRowView(i), protos.RawRowView(c)
+		row, proto := x.Row(i), protos.Row(c)
 		for j := range row {
 			row[j] = min(1, max(0, proto[j]+syntheticNoise*rng.NormFloat64()))
 		}

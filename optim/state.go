@@ -6,6 +6,10 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unsafe"
+
+	"github.com/pcnet/pcnet/internal/vmath"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // PyTorch's names for the optimiser state buffers.
@@ -15,20 +19,20 @@ const (
 	BufExpAvgSq = "exp_avg_sq"      // Adam's second moment estimate
 )
 
-// State is the optimiser state of one parameter tensor: its step count and
-// the per-parameter buffers of its algorithm. Make it with [Config.NewState].
-// A State is not safe for concurrent use; it belongs to whoever owns the
-// tensor.
-type State struct {
+// State is the optimiser state of one parameter tensor of element type T: its
+// step count and the per-parameter buffers of its algorithm. Make it with
+// [NewState] (or [Config.NewState] for float64). A State is not safe for
+// concurrent use; it belongs to whoever owns the tensor.
+type State[T tensor.Float] struct {
 	cfg   Config
 	n     int
 	steps int
 	// mom is SGD's momentum buffer, nil without momentum. Before the first
 	// step it holds zeros that Step ignores: PyTorch creates the buffer
 	// lazily as a copy of the first gradient, and so does Step.
-	mom []float64
+	mom []T
 	// expAvg and expAvgSq are Adam's moment estimates, nil for SGD.
-	expAvg, expAvgSq []float64
+	expAvg, expAvgSq []T
 }
 
 // NewState returns the state for one tensor of n parameters, with every
@@ -36,49 +40,52 @@ type State struct {
 //
 // NewState panics if n is negative or c is invalid: validate configurations
 // from users with [Config.Validate] first.
-func (c Config) NewState(n int) *State {
+func (c Config) NewState(n int) *State[float64] { return NewState[float64](c, n) }
+
+// NewState is [Config.NewState] for parameters of element type T.
+func NewState[T tensor.Float](c Config, n int) *State[T] {
 	if n < 0 {
 		panic(fmt.Sprintf("optim: NewState: negative parameter count %d", n))
 	}
 	if err := c.Validate(); err != nil {
 		panic(fmt.Sprintf("optim: NewState with invalid config: %v", err))
 	}
-	s := &State{cfg: c, n: n}
+	s := &State[T]{cfg: c, n: n}
 	switch c.Kind {
 	case SGD:
 		if c.Momentum != 0 {
-			s.mom = make([]float64, n)
+			s.mom = make([]T, n)
 		}
 	case Adam:
-		s.expAvg = make([]float64, n)
-		s.expAvgSq = make([]float64, n)
+		s.expAvg = make([]T, n)
+		s.expAvgSq = make([]T, n)
 	}
 	return s
 }
 
 // Config returns the configuration the state was made with.
-func (s *State) Config() Config { return s.cfg }
+func (s *State[T]) Config() Config { return s.cfg }
 
 // Len returns the number of parameters the state is for.
-func (s *State) Len() int { return s.n }
+func (s *State[T]) Len() int { return s.n }
 
 // Steps returns the number of updates applied so far (Adam's "step" in
 // PyTorch; PyTorch's SGD keeps no count).
-func (s *State) Steps() int { return s.steps }
+func (s *State[T]) Steps() int { return s.steps }
 
 // Step applies one update to param, in place, from the gradient grad, which
 // it does not modify. It allocates nothing.
 //
 // Step panics, naming both lengths, unless len(param) and len(grad) equal the
 // parameter count the state was made for.
-func (s *State) Step(param, grad []float64) { s.step("Step", param, grad, false) }
+func (s *State[T]) Step(param, grad []T) { s.step("Step", param, grad, false) }
 
 // StepAscent is Step along the gradient -u: the step for an update u that points
 // downhill, as a predictive-coding weight update does. It equals Step(param, -u) bit for
 // bit (negation is exact) without a buffer for -u or a pass to fill it.
-func (s *State) StepAscent(param, u []float64) { s.step("StepAscent", param, u, true) }
+func (s *State[T]) StepAscent(param, u []T) { s.step("StepAscent", param, u, true) }
 
-func (s *State) step(op string, param, grad []float64, negate bool) {
+func (s *State[T]) step(op string, param, grad []T, negate bool) {
 	if len(param) != s.n || len(grad) != s.n {
 		panic(fmt.Sprintf("optim: %s: len(param) = %d, len(grad) = %d, want %d (the state's parameter count)",
 			op, len(param), len(grad), s.n))
@@ -105,6 +112,11 @@ func (s *State) step(op string, param, grad []float64, negate bool) {
 // its own: the explicit float64 conversions forbid the compiler any other
 // fusion. The result is bitwise equal to PyTorch's on such machines, and the
 // same on every architecture and GOAMD64 level.
+//
+// In float32 the same operations round in float32, as torch's float32
+// kernels do: the scalars (lr, momentum, the bias corrections and step size)
+// are computed in float64 as above and rounded to float32 where torch passes
+// them into a float32 operation, and the fused operations are vmath.FMA32.
 
 // stepSGD mirrors torch.optim.sgd._single_tensor_sgd:
 //
@@ -113,12 +125,12 @@ func (s *State) step(op string, param, grad []float64, negate bool) {
 //	buf.mul_(momentum).add_(d_p, alpha=1 - dampening)   # later steps
 //	d_p = d_p.add(buf, alpha=momentum) if nesterov else buf
 //	param.add_(d_p, alpha=-lr)
-func (s *State) stepSGD(param, grad []float64, negate bool) {
+func (s *State[T]) stepSGD(param, grad []T, negate bool) {
 	var (
-		negLR     = -s.cfg.LR
-		wd        = s.cfg.WeightDecay
-		momentum  = s.cfg.Momentum
-		keep      = 1 - s.cfg.Dampening
+		negLR     = T(-s.cfg.LR)
+		wd        = T(s.cfg.WeightDecay)
+		momentum  = T(s.cfg.Momentum)
+		keep      = T(1 - s.cfg.Dampening)
 		nesterov  = s.cfg.Nesterov
 		firstStep = s.steps == 0
 	)
@@ -130,9 +142,9 @@ func (s *State) stepSGD(param, grad []float64, negate bool) {
 				g = -g
 			}
 			if wd != 0 {
-				g = math.FMA(p, wd, g)
+				g = fma(p, wd, g)
 			}
-			param[i] = math.FMA(g, negLR, p)
+			param[i] = fma(g, negLR, p)
 		}
 		return
 	}
@@ -143,19 +155,19 @@ func (s *State) stepSGD(param, grad []float64, negate bool) {
 			g = -g
 		}
 		if wd != 0 {
-			g = math.FMA(p, wd, g)
+			g = fma(p, wd, g)
 		}
 		b := g
 		if !firstStep {
-			b = math.FMA(g, keep, float64(buf[i]*momentum))
+			b = fma(g, keep, T(buf[i]*momentum))
 		}
 		buf[i] = b
 		if nesterov {
-			g = math.FMA(b, momentum, g)
+			g = fma(b, momentum, g)
 		} else {
 			g = b
 		}
-		param[i] = math.FMA(g, negLR, p)
+		param[i] = fma(g, negLR, p)
 	}
 }
 
@@ -169,18 +181,18 @@ func (s *State) stepSGD(param, grad []float64, negate bool) {
 //	step_size = lr / (1 - beta1 ** step)
 //	denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2 ** step)).add_(eps)
 //	param.addcdiv_(exp_avg, denom, value=-step_size)
-func (s *State) stepAdam(param, grad []float64, negate bool) {
+func (s *State[T]) stepAdam(param, grad []T, negate bool) {
 	var (
 		t          = s.steps + 1
-		wd         = s.cfg.WeightDecay
-		beta1      = s.cfg.Beta1
-		beta2      = s.cfg.Beta2
-		eps        = s.cfg.Eps
-		oneMinusB1 = 1 - beta1
-		oneMinusB2 = 1 - beta2
-		bc1        = 1 - powInt(beta1, t)
-		bc2Sqrt    = math.Sqrt(1 - powInt(beta2, t))
-		negStep    = -(s.cfg.LR / bc1)
+		wd         = T(s.cfg.WeightDecay)
+		beta1      = T(s.cfg.Beta1)
+		beta2      = T(s.cfg.Beta2)
+		eps        = T(s.cfg.Eps)
+		oneMinusB1 = T(1 - s.cfg.Beta1)
+		oneMinusB2 = T(1 - s.cfg.Beta2)
+		bc1        = 1 - powInt(s.cfg.Beta1, t)
+		bc2Sqrt    = T(math.Sqrt(1 - powInt(s.cfg.Beta2, t)))
+		negStep    = T(-(s.cfg.LR / bc1))
 		m          = s.expAvg[:len(param)]
 		v          = s.expAvgSq[:len(param)]
 	)
@@ -191,13 +203,15 @@ func (s *State) stepAdam(param, grad []float64, negate bool) {
 			g = -g
 		}
 		if wd != 0 {
-			g = math.FMA(p, wd, g)
+			g = fma(p, wd, g)
 		}
-		mi := math.FMA(g, oneMinusB1, float64(m[i]*beta1))
-		vi := math.FMA(float64(oneMinusB2*g), g, float64(v[i]*beta2))
+		mi := fma(g, oneMinusB1, T(m[i]*beta1))
+		vi := fma(T(oneMinusB2*g), g, T(v[i]*beta2))
 		m[i], v[i] = mi, vi
-		denom := float64(math.Sqrt(vi)/bc2Sqrt) + eps
-		param[i] = p + float64(negStep*mi)/denom
+		// The square root of a float32 computed in float64 and rounded is the correctly
+		// rounded float32 square root.
+		denom := T(T(math.Sqrt(float64(vi)))/bc2Sqrt) + eps
+		param[i] = p + T(negStep*mi)/denom
 	}
 }
 
@@ -230,7 +244,7 @@ func mulDoubleDouble(aHi, aLo, bHi, bLo float64) (hi, lo float64) {
 
 // bufferNames returns the names of the buffers the state's algorithm keeps,
 // sorted.
-func (s *State) bufferNames() []string {
+func (s *State[T]) bufferNames() []string {
 	switch {
 	case s.cfg.Kind == Adam:
 		return []string{BufExpAvg, BufExpAvgSq}
@@ -240,7 +254,7 @@ func (s *State) bufferNames() []string {
 	return nil
 }
 
-func (s *State) buffer(name string) []float64 {
+func (s *State[T]) buffer(name string) []T {
 	switch name {
 	case BufMomentum:
 		return s.mom
@@ -257,8 +271,8 @@ func (s *State) buffer(name string) []float64 {
 // where PyTorch has none yet), "exp_avg" and "exp_avg_sq" for Adam, and an
 // empty map for SGD without momentum. They are copies so that a checkpoint
 // writer may encode them while the owner goes on stepping.
-func (s *State) Buffers() map[string][]float64 {
-	bufs := make(map[string][]float64)
+func (s *State[T]) Buffers() map[string][]T {
+	bufs := make(map[string][]T)
 	for _, name := range s.bufferNames() {
 		bufs[name] = slices.Clone(s.buffer(name))
 	}
@@ -268,7 +282,7 @@ func (s *State) Buffers() map[string][]float64 {
 // Restore sets the step count and copies in the buffers, which must be
 // exactly those [State.Buffers] returns for this configuration, each of the
 // state's length. On error the state is left unchanged.
-func (s *State) Restore(steps int, bufs map[string][]float64) error {
+func (s *State[T]) Restore(steps int, bufs map[string][]T) error {
 	if steps < 0 {
 		return fmt.Errorf("optim: restore %v state: negative step count %d", s.cfg.Kind, steps)
 	}
@@ -299,4 +313,13 @@ func describe(names []string) string {
 		return "none"
 	}
 	return `"` + strings.Join(names, `", "`) + `"`
+}
+
+// fma returns x*y + z rounded once to T: math.FMA in float64, vmath.FMA32 in float32.
+func fma[T tensor.Float](x, y, z T) T {
+	var zero T
+	if unsafe.Sizeof(zero) == 4 {
+		return T(vmath.FMA32(float32(x), float32(y), float32(z)))
+	}
+	return T(math.FMA(float64(x), float64(y), float64(z)))
 }

@@ -44,7 +44,7 @@ func TestLearnAllocatesNothingAfterWarmUp(t *testing.T) {
 					if observed {
 						cfg.Observer = &hook{at: 2, fn: func(StepStats) { steps++ }}
 					}
-					net, err := New(context.Background(), layer.CloneAll(f.layers), cfg)
+					net, err := New(context.Background(), layer.CloneAll[float64](f.layers), cfg)
 					require.NoError(t, err)
 					defer net.Close()
 					ctx := batchCtx(t) // every batch of the measurement shares one deadline

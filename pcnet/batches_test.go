@@ -38,7 +38,7 @@ func TestEveryBatchEqualsAFreshNetwork(t *testing.T) {
 	const h = 3
 	sizes := []int{20, 16, 12, 16, 10}
 	rng := rand.New(rand.NewPCG(14, 3))
-	layers, err := layer.NewMLP(sizes, layer.Tanh, rng)
+	layers, err := layer.NewMLP[float64](sizes, layer.Tanh, rng)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func TestCancelledBatchLeavesTheNetworkAsItWas(t *testing.T) {
 	const T = h + 1
 	sizes := []int{12, 7, 9, 6, 4}
 	rng := rand.New(rand.NewPCG(17, 5))
-	layers, err := layer.NewMLP(sizes, layer.Tanh, rng)
+	layers, err := layer.NewMLP[float64](sizes, layer.Tanh, rng)
 	require.NoError(t, err)
 	batches := randomBatches(rng, sizes[0], sizes[len(sizes)-1], 8, 5, 8, 8)
 	start := netState{layers: layers}

@@ -24,7 +24,7 @@ func TestEnergyDecreasesForStandardPC(t *testing.T) {
 					f := newFixture(h, 21)
 					rec := &Recorder{}
 					cfg := Config{Variant: Standard, Steps: steps, Gamma: 0.05, Loss: loss, Engine: eng, Schedule: sched, Observer: rec}
-					net, err := New(context.Background(), layer.CloneAll(f.layers), cfg)
+					net, err := New(context.Background(), layer.CloneAll[float64](f.layers), cfg)
 					require.NoError(t, err)
 					defer func() { require.NoError(t, net.Close()) }()
 					lossValue, err := net.Infer(batchCtx(t), f.x, f.labels)
@@ -56,7 +56,7 @@ func TestEnergyDecreasesForStandardPC(t *testing.T) {
 // that runs the batch, right after the error was formed).
 type definitionObserver struct {
 	t      *testing.T
-	net    *Network
+	net    *Network[float64]
 	labels []int
 	checks int
 }
@@ -82,11 +82,11 @@ func (d *definitionNode) Step(s StepStats) {
 		// E at the prediction the output node holds now: the message on its link (under
 		// FPA the feed-forward one, which nothing overwrites).
 		z := o.net.seq[len(o.labels)].up[d.l]
-		want := nd.cfg.Loss.Value(z, o.labels)
+		want := layer.LossValue(nd.cfg.Loss, z, o.labels)
 		require.Equal(o.t, math.Float64bits(want), math.Float64bits(s.Energy), "node %d step %d: E %v, reported %v", d.l, s.Step, want, s.Energy)
 	} else {
 		squares := 0.0 // the plain sequential sum: a different order from the kernels'
-		for _, v := range nd.w.e.RawMatrix().Data {
+		for _, v := range nd.w.e.Data {
 			squares += v * v
 		}
 		want := nd.pi / 2 * squares
@@ -118,7 +118,7 @@ func TestEnergyIsItsDefinition(t *testing.T) {
 				case Standard, Incremental:
 					cfg.Precisions = []float64{0.5, 2, 3}
 				}
-				net, err := New(context.Background(), layer.CloneAll(f.layers), cfg)
+				net, err := New(context.Background(), layer.CloneAll[float64](f.layers), cfg)
 				require.NoError(t, err)
 				defer func() { require.NoError(t, net.Close()) }()
 				obs.net = net

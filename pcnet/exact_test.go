@@ -67,14 +67,14 @@ func signedZeroFixture(h int) (*fixture, []testBatch) {
 	f := newBatchFixture(h, 43, 6)
 	for l := 0; l < h; l++ {
 		d := f.layers[l]
-		d.B.SetVec(0, -20)
-		d.B.SetVec(1, 20)
+		d.B[0] = -20
+		d.B[1] = 20
 		for j := range d.In() {
 			d.W.Set(2, j, math.Copysign(0, -1))
 		}
-		d.B.SetVec(2, math.Copysign(0, -1))
+		d.B[2] = math.Copysign(0, -1)
 	}
-	f.layers[h].B.SetVec(0, 800)
+	f.layers[h].B[0] = 800
 	rng := rand.New(rand.NewPCG(43, 7))
 	batches := randomBatches(rng, f.sizes[0], 4, 6, 6, 4)
 	for b := range batches {
@@ -97,7 +97,7 @@ func signedZeroFixture(h int) (*fixture, []testBatch) {
 // zero reach every node), and none for the others.
 func TestSignedZeroFixtureHasItsZeros(t *testing.T) {
 	f, batches := signedZeroFixture(2)
-	net, err := New(context.Background(), layer.CloneAll(f.layers), Config{Variant: Standard, Steps: 3, Gamma: 0.5, Engine: Sequential})
+	net, err := New(context.Background(), layer.CloneAll[float64](f.layers), Config{Variant: Standard, Steps: 3, Gamma: 0.5, Engine: Sequential})
 	require.NoError(t, err)
 	defer net.Close()
 	for b, want := range []bool{true, false, true} {
@@ -186,7 +186,7 @@ func TestPartOptimizersServesExactlyItsWeightLayers(t *testing.T) {
 			last := min(hi, h) // the last hosted weight layer; lo-1 when there is none
 			cfg := testConfig(Standard, h, 2)
 			cfg.Optimizer = testAdam
-			p, err := NewPart(context.Background(), PartSpec{Widths: widths, Lo: lo, Hi: hi,
+			p, err := NewPart(context.Background(), PartSpec[float64]{Widths: widths, Lo: lo, Hi: hi,
 				Layers: f.layers[lo : last+1], Config: cfg, Transport: newSharedLinks()})
 			require.NoError(t, err)
 			defer func() { require.NoError(t, p.Close()) }()
@@ -210,7 +210,7 @@ func TestPartOptimizersServesExactlyItsWeightLayers(t *testing.T) {
 func TestNetworkUpdatesAreOnePerWeightLayer(t *testing.T) {
 	const h = 2
 	f := newFixture(h, 45)
-	net, err := New(context.Background(), layer.CloneAll(f.layers), Config{Variant: Standard, Steps: 1, Gamma: 0.5, Optimizer: testAdam})
+	net, err := New(context.Background(), layer.CloneAll[float64](f.layers), Config{Variant: Standard, Steps: 1, Gamma: 0.5, Optimizer: testAdam})
 	require.NoError(t, err)
 	defer net.Close()
 	require.Len(t, net.Updates(), h+1)
@@ -232,7 +232,7 @@ func TestNetworkUpdatesAreOnePerWeightLayer(t *testing.T) {
 func TestSequentialLinksStartEveryBatchFull(t *testing.T) {
 	const h = 3
 	f := newBatchFixture(h, 46, 6)
-	var net *Network
+	var net *Network[float64]
 	var payloads []channels.Payload
 	obs := &hook{at: h, fn: func(s StepStats) {
 		if s.Step == 0 {
@@ -240,7 +240,7 @@ func TestSequentialLinksStartEveryBatchFull(t *testing.T) {
 		}
 	}}
 	var err error
-	net, err = New(context.Background(), layer.CloneAll(f.layers), Config{Variant: Standard, Steps: 1, Gamma: 0.5, Engine: Sequential, Observer: obs})
+	net, err = New(context.Background(), layer.CloneAll[float64](f.layers), Config{Variant: Standard, Steps: 1, Gamma: 0.5, Engine: Sequential, Observer: obs})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, net.Close()) }()
 	for b := range 2 {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // A Recorder shows what every node did in the last batch: here, that the error of the
@@ -16,7 +16,7 @@ import (
 // many products each node computed and skipped: 2H + 1 = 7 computed in all, backprop's.
 func ExampleRecorder() {
 	rng := rand.New(rand.NewPCG(1, 2))
-	layers, err := layer.NewMLP([]int{4, 5, 5, 5, 3}, layer.Tanh, rng)
+	layers, err := layer.NewMLP[float64]([]int{4, 5, 5, 5, 3}, layer.Tanh, rng)
 	if err != nil {
 		panic(err)
 	}
@@ -28,7 +28,7 @@ func ExampleRecorder() {
 		panic(err)
 	}
 	defer net.Close()
-	x := mat.NewDense(2, 4, []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8})
+	x := tensor.New[float64](2, 4, []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8})
 	// The batch's own context: cancelling it ends this batch, not the network.
 	batch, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

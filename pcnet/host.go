@@ -7,7 +7,8 @@ import (
 
 	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/layer"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // host builds, links and guards a contiguous range [lo, hi] of the nodes 0..H+1 of a
@@ -15,42 +16,42 @@ import (
 // run. A Network is the host of every node over in-process links; a Part is the host of
 // its range, linked to the other parts by the transport it is given. Everything the two
 // share lives here, so that they cannot drift apart.
-type host struct {
+type host[T tensor.Float] struct {
 	cfg     Config
 	h       int
 	lo, hi  int
-	widths  []int          // n_0..n_{H+1} of the whole network
-	layers  []*layer.Dense // theta_l of the hosted nodes that have one, from lo on
-	nodes   []*node        // lo..hi
-	updates []*layer.Grad  // the hosted nodes' weight updates, from lo on
+	widths  []int             // n_0..n_{H+1} of the whole network
+	layers  []*layer.Dense[T] // theta_l of the hosted nodes that have one, from lo on
+	nodes   []*node[T]        // lo..hi
+	updates []*layer.Grad[T]  // the hosted nodes' weight updates, from lo on
 
-	eng *engine           // the parallel engine; nil under Sequential
-	seq map[int]*seqLinks // the sequential engine's messages, by batch size
+	eng *engine[T]           // the parallel engine; nil under Sequential
+	seq map[int]*seqLinks[T] // the sequential engine's messages, by batch size
 
 	broken    error // set once the host can run no batch: every later one returns it
 	closeOnce sync.Once
 }
 
 // hostSpec is what a host is built from. cfg has its defaults filled in.
-type hostSpec struct {
+type hostSpec[T tensor.Float] struct {
 	cfg    Config
 	widths []int
 	lo, hi int
-	layers []*layer.Dense
+	layers []*layer.Dense[T]
 	// observe returns the observer of one hosted node (nil: none).
 	observe func(NodeInfo) NodeObserver
 	// transport makes the parallel engine's links. Nil: in-process links of the host's
 	// own, which it can remake after a cancelled batch, so that a cancelled batch leaves
 	// the host usable. A given transport's links may reach other processes, whose nodes
 	// may still be inside the batch: a cancelled batch then stops the host.
-	transport channels.Transport
+	transport channels.Transport[T]
 }
 
 // newHost checks what the node ranges of a network and a part share (the configuration
 // against H, the optimiser, finite weights), builds the hosted nodes and, for the
 // parallel engine, links them and starts their goroutines under ctx. The caller has
 // checked the widths, the range and the layers' shapes.
-func newHost(ctx context.Context, s hostSpec) (*host, error) {
+func newHost[T tensor.Float](ctx context.Context, s hostSpec[T]) (*host[T], error) {
 	h := len(s.widths) - 2
 	if err := s.cfg.Validate(h); err != nil {
 		return nil, err
@@ -65,9 +66,9 @@ func newHost(ctx context.Context, s hostSpec) (*host, error) {
 			return nil, fmt.Errorf("pcnet: optimizer: %w", err)
 		}
 	}
-	ho := &host{cfg: s.cfg, h: h, lo: s.lo, hi: s.hi, widths: append([]int(nil), s.widths...), layers: s.layers}
+	ho := &host[T]{cfg: s.cfg, h: h, lo: s.lo, hi: s.hi, widths: append([]int(nil), s.widths...), layers: s.layers}
 	for l := s.lo; l <= s.hi; l++ {
-		var d *layer.Dense
+		var d *layer.Dense[T]
 		if l <= h {
 			d = s.layers[l-s.lo]
 		}
@@ -82,7 +83,7 @@ func newHost(ctx context.Context, s hostSpec) (*host, error) {
 		ho.nodes = append(ho.nodes, nd)
 	}
 	if s.cfg.Engine == Sequential {
-		ho.seq = map[int]*seqLinks{}
+		ho.seq = map[int]*seqLinks[T]{}
 		return ho, nil
 	}
 	eng, err := startEngine(ctx, ho.nodes, ho.widths, s.cfg.MaxBatch, s.transport)
@@ -95,8 +96,8 @@ func newHost(ctx context.Context, s hostSpec) (*host, error) {
 
 // newNode builds node l of a network of h hidden nodes, width n_l, with theta_l = d
 // (nil for the output node).
-func newNode(cfg *Config, l, h int, d *layer.Dense, width int) *node {
-	nd := &node{l: l, h: h, cfg: cfg, pi: cfg.precision(l, h), gamma: cfg.stepSize(), event: cfg.Schedule == Event, work: map[int]*nodeWork{}, width: width}
+func newNode[T tensor.Float](cfg *Config, l, h int, d *layer.Dense[T], width int) *node[T] {
+	nd := &node[T]{l: l, h: h, cfg: cfg, pi: cfg.precision(l, h), gamma: cfg.stepSize(), event: cfg.Schedule == Event, work: map[int]*nodeWork[T]{}, width: width}
 	switch {
 	case l == 0:
 		nd.role = inputRole
@@ -112,8 +113,8 @@ func newNode(cfg *Config, l, h int, d *layer.Dense, width int) *node {
 			nd.step = layer.NewGrad(d)
 		}
 		if cfg.Optimizer.Kind != 0 {
-			nd.opt[0] = cfg.Optimizer.NewState(len(d.Params()[0]))
-			nd.opt[1] = cfg.Optimizer.NewState(len(d.Params()[1]))
+			nd.opt[0] = optim.NewState[T](cfg.Optimizer, len(d.Params()[0]))
+			nd.opt[1] = optim.NewState[T](cfg.Optimizer, len(d.Params()[1]))
 		}
 	}
 	return nd
@@ -121,7 +122,7 @@ func newNode(cfg *Config, l, h int, d *layer.Dense, width int) *node {
 
 // energy returns F(0) and F(T) of the last batch: the hosted nodes' terms added in node
 // order, as Energy adds a recorder's (the input node's term is zero).
-func (n *host) energy() (first, last float64) {
+func (n *host[T]) energy() (first, last float64) {
 	for _, nd := range n.nodes {
 		if nd.l >= 1 {
 			first += nd.energyFirst
@@ -132,15 +133,15 @@ func (n *host) energy() (first, last float64) {
 }
 
 // info describes the node to an Observer.
-func (nd *node) info() NodeInfo {
+func (nd *node[T]) info() NodeInfo {
 	return nd.cfg.NodeInfo(nd.h, nd.l)
 }
 
 // node returns hosted node l.
-func (ho *host) node(l int) *node { return ho.nodes[l-ho.lo] }
+func (ho *host[T]) node(l int) *node[T] { return ho.nodes[l-ho.lo] }
 
 // ready reports why no batch may start: the host is stopped, or ctx is done already.
-func (ho *host) ready(ctx context.Context) error {
+func (ho *host[T]) ready(ctx context.Context) error {
 	if ho.broken != nil {
 		return ho.broken
 	}
@@ -156,7 +157,7 @@ func (ho *host) ready(ctx context.Context) error {
 // host runs the next batch as if this one had never started, unless its links are not
 // its own (a Part's), which stops it. A failed batch of any other kind (a broken link, a
 // panic) stops the host.
-func (ho *host) run(ctx context.Context, x *mat.Dense, labels []int, learn bool) error {
+func (ho *host[T]) run(ctx context.Context, x *tensor.Matrix[T], labels []int, learn bool) error {
 	if err := checkRepaired(ho.nodes); err != nil {
 		return err
 	}
@@ -168,7 +169,7 @@ func (ho *host) run(ctx context.Context, x *mat.Dense, labels []int, learn bool)
 	if ho.eng == nil {
 		return ho.runSequential(ctx, x, labels, learn)
 	}
-	err := ho.eng.run(ctx, batchCmd{x: x, labels: labels, learn: learn})
+	err := ho.eng.run(ctx, batchCmd[T]{x: x, labels: labels, learn: learn})
 	if ho.eng.broken != nil {
 		ho.broken = ho.eng.broken
 	}
@@ -177,7 +178,7 @@ func (ho *host) run(ctx context.Context, x *mat.Dense, labels []int, learn bool)
 
 // checkRepaired checks that the weights a failed learn step left non-finite, reported by
 // their batch, were put right since (the caller may have restored them).
-func checkRepaired(nodes []*node) error {
+func checkRepaired[T tensor.Float](nodes []*node[T]) error {
 	for _, nd := range nodes {
 		if nd.fault != nil && nd.layer != nil {
 			if err := checkFinite(nd.l, nd.layer); err != nil {
@@ -191,13 +192,13 @@ func checkRepaired(nodes []*node) error {
 // fault is the fault of the last batch over the hosted nodes: the output node's (a
 // non-finite loss) first, since it is the cause of any that learning then finds in the
 // weights, then the first node's in order.
-func (ho *host) fault() error {
+func (ho *host[T]) fault() error {
 	_, err := ho.faultAt()
 	return err
 }
 
 // faultAt returns the node that fault's error is from (-1 with none) and the error.
-func (ho *host) faultAt() (int, error) {
+func (ho *host[T]) faultAt() (int, error) {
 	for _, nd := range ho.nodes {
 		if nd.role == outputRole && nd.fault != nil {
 			return nd.l, nd.fault
@@ -213,7 +214,7 @@ func (ho *host) faultAt() (int, error) {
 
 // close stops the node goroutines and waits for them. It is idempotent; every later batch
 // returns ErrClosed.
-func (ho *host) close() error {
+func (ho *host[T]) close() error {
 	var err error
 	ho.closeOnce.Do(func() {
 		if ho.eng != nil {

@@ -4,7 +4,7 @@ import (
 	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/internal/straggler"
 	"github.com/pcnet/pcnet/layer"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // integrateIncremental is integrate under iPC (docs/design.md §8). At every step t < T the node
@@ -23,7 +23,7 @@ import (
 // node below the top, whose error above is still zero): the update and the input VJP are
 // then zero, and adding a zero update to the sum changes no bit. Nothing else is skipped
 // or reused: the weights move at every step, and with them every Jacobian and prediction.
-func (n *node) integrateIncremental(t int, up *mat.Dense) channels.Payload {
+func (n *node[T]) integrateIncremental(t int, up *tensor.Matrix[T]) channels.Payload {
 	w := n.w
 	update, advance := n.acts(t)
 	if !update {

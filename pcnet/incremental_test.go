@@ -11,7 +11,7 @@ import (
 	"github.com/pcnet/pcnet/optim"
 )
 
-func snapshot(layers []*layer.Dense) [][]float64 {
+func snapshot(layers []*layer.Dense[float64]) [][]float64 {
 	var out [][]float64
 	for _, d := range layers {
 		p := d.Params()
@@ -30,7 +30,7 @@ func TestIncrementalInferIsStandardInferenceSummed(t *testing.T) {
 			const h, T = 3, 5
 			f := newFixture(h, 21)
 			cfg := Config{Variant: Incremental, Steps: T, Gamma: 0.4, Engine: eng, Optimizer: optim.DefaultAdam(0.01)}
-			layers := layer.CloneAll(f.layers)
+			layers := layer.CloneAll[float64](f.layers)
 			net, err := New(context.Background(), layers, cfg)
 			require.NoError(t, err)
 			defer net.Close()
@@ -58,7 +58,7 @@ func TestIncrementalInferIsStandardInferenceSummed(t *testing.T) {
 
 			// The same layers, now fixed, under standard PC stopped at each step t.
 			frozen := &fixture{sizes: f.sizes, layers: layers, x: f.x, labels: f.labels}
-			want := make([]*layer.Grad, len(layers))
+			want := make([]*layer.Grad[float64], len(layers))
 			for l := range want {
 				want[l] = layer.NewGrad(layers[l])
 			}
@@ -81,7 +81,7 @@ func TestIncrementalLearnStepsTTimes(t *testing.T) {
 	const h, T, lr = 2, 4, 0.05
 	for _, eng := range engines {
 		f := newFixture(h, 22)
-		layers := layer.CloneAll(f.layers)
+		layers := layer.CloneAll[float64](f.layers)
 		before := snapshot(layers)
 		net, err := New(context.Background(), layers, Config{Variant: Incremental, Steps: T, Gamma: 0.5, Engine: eng,
 			Optimizer: optim.Config{Kind: optim.SGD, LR: lr}})

@@ -59,7 +59,7 @@ func TestIncrementalMatchesPyTorchReference(t *testing.T) {
 			require.Len(t, want.Layers, h+1)
 
 			for _, eng := range engines {
-				layers := layer.CloneAll(f.layers)
+				layers := layer.CloneAll[float64](f.layers)
 				net, err := New(context.Background(), layers, Config{Variant: Incremental, Steps: T, Gamma: gamma,
 					Precisions: precisions, Engine: eng, Optimizer: tc.opt})
 				require.NoError(t, err)
@@ -98,7 +98,7 @@ func writeProblem(t *testing.T, path string, f *fixture, opt optim.Config, steps
 			"beta1": ff(opt.Beta1), "beta2": ff(opt.Beta2), "eps": ff(opt.Eps),
 		},
 		Tensors: []safetensors.Tensor{
-			{Name: "input", Shape: []int{rows, cols}, Data: append([]float64{}, f.x.RawMatrix().Data...)},
+			{Name: "input", Shape: []int{rows, cols}, Data: append([]float64{}, f.x.Data...)},
 			{Name: "labels", Shape: []int{len(labels)}, Data: labels},
 		},
 	}

@@ -28,7 +28,7 @@ type refIPC struct {
 	errorMax [][]float64 // the last batch's max|e_l(t)|, by node 1..H, t = 0..T
 }
 
-func newRefIPC(layers []*layer.Dense, cfg Config) *refIPC {
+func newRefIPC(layers []*layer.Dense[float64], cfg Config) *refIPC {
 	h := len(layers) - 1
 	r := &refIPC{gamma: cfg.Gamma, steps: cfg.Steps, lr: cfg.Optimizer.LR, mom: cfg.Optimizer.Momentum}
 	r.pi = make([]float64, h+2)
@@ -48,7 +48,7 @@ func newRefIPC(layers []*layer.Dense, cfg Config) *refIPC {
 		}
 		b := [][]float64{make([]float64, d.Out())}
 		for i := range b[0] {
-			b[0][i] = d.B.AtVec(i)
+			b[0][i] = d.B[i]
 		}
 		r.w, r.b = append(r.w, w), append(r.b, b)
 		r.tanh = append(r.tanh, l < h)
@@ -250,7 +250,7 @@ func TestIncrementalMatchesAnIndependentImplementation(t *testing.T) {
 							obs := &errorMaxRecorder{}
 							cfg := Config{Variant: Incremental, Steps: T, Gamma: 0.4, Precisions: []float64{0.5, 1.5, 2},
 								Engine: eng, Schedule: sched, MaxBatch: 5, Optimizer: opt, Observer: obs}
-							layers := layer.CloneAll(f.layers)
+							layers := layer.CloneAll[float64](f.layers)
 							ref := newRefIPC(layers, cfg)
 							net, err := New(context.Background(), layers, cfg)
 							require.NoError(t, err)
@@ -311,7 +311,7 @@ func TestIncrementalFirstStepMovesOnlyTheTopLayer(t *testing.T) {
 	for _, sched := range []Schedule{Event, Dense} {
 		for _, eng := range engines {
 			t.Run(fmt.Sprintf("%v/%v", sched, eng), func(t *testing.T) {
-				layers := layer.CloneAll(f.layers)
+				layers := layer.CloneAll[float64](f.layers)
 				before := snapshot(layers)
 				net, err := New(context.Background(), layers, Config{Variant: Incremental, Steps: 1, Gamma: 0.5, Engine: eng,
 					Schedule: sched, Optimizer: optim.Config{Kind: optim.SGD, LR: 0.3}})

@@ -7,7 +7,7 @@ import (
 
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // ErrClosed is wrapped by the error of every batch of a network or part that was closed,
@@ -28,7 +28,7 @@ var ErrNonFinite = errors.New("pcnet: not finite")
 func isFinite(v float64) bool { return v-v == 0 }
 
 // checkFinite reports the first non-finite parameter of layer l.
-func checkFinite(l int, d *layer.Dense) error {
+func checkFinite[T tensor.Float](l int, d *layer.Dense[T]) error {
 	for i, p := range d.Params() {
 		if j := layer.FirstNonFinite(p); j >= 0 {
 			if i == 0 {
@@ -44,8 +44,8 @@ func checkFinite(l int, d *layer.Dense) error {
 // Network is a predictive-coding network of H hidden nodes between an input node and an
 // output node: the host of every node 0..H+1, over in-process links. It is built once,
 // fed batch after batch and closed once. Its methods must not be called concurrently.
-type Network struct {
-	*host
+type Network[T tensor.Float] struct {
+	*host[T]
 }
 
 // New builds a network on layers (layer l maps node l to node l+1; at least two layers,
@@ -54,7 +54,7 @@ type Network struct {
 // batch has a context of its own (see Infer).
 // The network uses the layers themselves: read them only between batches, and let Learn
 // be the only writer.
-func New(ctx context.Context, layers []*layer.Dense, cfg Config) (*Network, error) {
+func New[T tensor.Float](ctx context.Context, layers []*layer.Dense[T], cfg Config) (*Network[T], error) {
 	h := len(layers) - 1
 	if h < 1 {
 		return nil, fmt.Errorf("pcnet: hidden layers H = %d: a PC network needs H >= 1 (at least two weight layers)", h)
@@ -65,7 +65,7 @@ func New(ctx context.Context, layers []*layer.Dense, cfg Config) (*Network, erro
 		}
 	}
 	cfg = cfg.withDefaults()
-	spec := hostSpec{cfg: cfg, widths: widthsOf(layers), lo: 0, hi: h + 1, layers: layers}
+	spec := hostSpec[T]{cfg: cfg, widths: widthsOf(layers), lo: 0, hi: h + 1, layers: layers}
 	if cfg.Observer != nil {
 		spec.observe = cfg.Observer.Node
 	}
@@ -73,11 +73,11 @@ func New(ctx context.Context, layers []*layer.Dense, cfg Config) (*Network, erro
 	if err != nil {
 		return nil, err
 	}
-	return &Network{ho}, nil
+	return &Network[T]{ho}, nil
 }
 
 // widthsOf returns the widths n_0..n_{H+1} of the nodes the layers connect.
-func widthsOf(layers []*layer.Dense) []int {
+func widthsOf[T tensor.Float](layers []*layer.Dense[T]) []int {
 	w := []int{layers[0].In()}
 	for _, d := range layers {
 		w = append(w, d.Out())
@@ -86,24 +86,24 @@ func widthsOf(layers []*layer.Dense) []int {
 }
 
 // Hidden returns H.
-func (n *Network) Hidden() int { return n.h }
+func (n *Network[T]) Hidden() int { return n.h }
 
 // Config returns the network's configuration with defaults filled in.
-func (n *Network) Config() Config { return n.cfg }
+func (n *Network[T]) Config() Config { return n.cfg }
 
 // Layers returns the network's weight layers (the ones given to New).
-func (n *Network) Layers() []*layer.Dense { return n.layers }
+func (n *Network[T]) Layers() []*layer.Dense[T] { return n.layers }
 
 // Updates returns the weight update dW_l(e_{l+1}) of every weight layer from the last
 // batch: the direction PC moves theta_l in (a negative gradient estimate, see docs/design.md §1's
 // sign convention). Under Incremental it is the sum of the T steps' updates (with plain
 // SGD, the weights' change over the batch divided by the learning rate).
 // The values are owned by the network and change with the next batch.
-func (n *Network) Updates() []*layer.Grad { return n.updates }
+func (n *Network[T]) Updates() []*layer.Grad[T] { return n.updates }
 
 // Optimizers returns the optimiser states of layer l's weight and bias (nil without an
 // optimiser), for checkpoints.
-func (n *Network) Optimizers(l int) [2]*optim.State { return n.nodes[l].opt }
+func (n *Network[T]) Optimizers(l int) [2]*optim.State[T] { return n.nodes[l].opt }
 
 // Infer runs the feed-forward pass and T inference steps on the batch x (B x n_0, B at
 // most MaxBatch) with labels, and computes every weight update without applying it. It
@@ -118,7 +118,7 @@ func (n *Network) Optimizers(l int) [2]*optim.State { return n.nodes[l].opt }
 // for the error from node 4: context deadline exceeded"); the network stays usable, and
 // its next batch computes what it would have had the cancelled one never started. What
 // the cancelled batch left in Updates is meaningless.
-func (n *Network) Infer(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
+func (n *Network[T]) Infer(ctx context.Context, x *tensor.Matrix[T], labels []int) (float64, error) {
 	return n.runBatch(ctx, x, labels, false)
 }
 
@@ -131,14 +131,14 @@ func (n *Network) Infer(ctx context.Context, x *mat.Dense, labels []int) (float6
 // and optimiser states as they were, and one cancelled after then is not cancelled.
 // Under Incremental the layers learn during inference: a Learn cancelled part way
 // leaves every layer after the steps it took (restore a checkpoint to undo them).
-func (n *Network) Learn(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
+func (n *Network[T]) Learn(ctx context.Context, x *tensor.Matrix[T], labels []int) (float64, error) {
 	if n.cfg.Optimizer.Kind == 0 {
 		return 0, errors.New("pcnet: Learn needs Config.Optimizer")
 	}
 	return n.runBatch(ctx, x, labels, true)
 }
 
-func (n *Network) checkBatch(x *mat.Dense, labels []int) error {
+func (n *Network[T]) checkBatch(x *tensor.Matrix[T], labels []int) error {
 	r, c := x.Dims()
 	if c != n.layers[0].In() {
 		return fmt.Errorf("pcnet: batch has %d columns, the input layer takes %d", c, n.layers[0].In())
@@ -164,7 +164,7 @@ func checkRows(rows, maxBatch int) error {
 }
 
 // checkInput checks the input node's batch: rows x cols, every value finite.
-func checkInput(x *mat.Dense, rows, cols int) error {
+func checkInput[T tensor.Float](x *tensor.Matrix[T], rows, cols int) error {
 	if x == nil {
 		return errors.New("pcnet: no batch for the input node")
 	}
@@ -175,7 +175,7 @@ func checkInput(x *mat.Dense, rows, cols int) error {
 	case r != rows:
 		return fmt.Errorf("pcnet: batch has %d rows, expected %d", r, rows)
 	}
-	raw := x.RawMatrix()
+	raw := x
 	for i := 0; i < r; i++ {
 		if j := layer.FirstNonFinite(raw.Data[i*raw.Stride : i*raw.Stride+c]); j >= 0 {
 			return fmt.Errorf("%w: the batch's row %d, column %d is %v", ErrNonFinite, i, j, raw.Data[i*raw.Stride+j])
@@ -197,7 +197,7 @@ func checkLabels(labels []int, rows, classes int) error {
 	return nil
 }
 
-func (n *Network) runBatch(ctx context.Context, x *mat.Dense, labels []int, learn bool) (float64, error) {
+func (n *Network[T]) runBatch(ctx context.Context, x *tensor.Matrix[T], labels []int, learn bool) (float64, error) {
 	if err := n.ready(ctx); err != nil {
 		return 0, err
 	}
@@ -221,4 +221,4 @@ func (n *Network) runBatch(ctx context.Context, x *mat.Dense, labels []int, lear
 }
 
 // Close stops the network's goroutines and waits for them. It is idempotent.
-func (n *Network) Close() error { return n.close() }
+func (n *Network[T]) Close() error { return n.close() }

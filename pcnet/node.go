@@ -7,7 +7,7 @@ import (
 	"github.com/pcnet/pcnet/internal/straggler"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // role is a node's place in the chain.
@@ -26,7 +26,7 @@ const (
 // RawNode, the actor in parallel.go is a thin shell that moves messages between phases.
 // The core also decides what every message it sends says (its channels.Payload), so the
 // event schedule's decisions are the same under both engines too.
-type node struct {
+type node[T tensor.Float] struct {
 	l, h  int
 	role  role
 	width int // n_l
@@ -35,22 +35,22 @@ type node struct {
 	gamma float64 // the step size of its state or error
 	event bool    // cfg.Schedule == Event
 
-	layer *layer.Dense    // theta_l (input and hidden nodes)
-	grad  *layer.Grad     // the weight update dW_l(e_{l+1}) of the last batch
-	opt   [2]*optim.State // weight, bias
+	layer *layer.Dense[T]    // theta_l (input and hidden nodes)
+	grad  *layer.Grad[T]     // the weight update dW_l(e_{l+1}) of the last batch
+	opt   [2]*optim.State[T] // weight, bias
 	obs   NodeObserver
 
 	// iPC only: step is the update of the current step (grad sums them), and learning,
 	// set by Network.run before it hands the node to an engine, whether the batch learns.
-	step     *layer.Grad
+	step     *layer.Grad[T]
 	learning bool
 
-	work   map[int]*nodeWork // by batch size
-	w      *nodeWork         // the current batch's
-	x0     *mat.Dense        // input node: the batch
-	mu     *mat.Dense        // hidden node: mu_l of the batch (w.mu, or the engine's, see feedForward)
-	labels []int             // output node: the batch's labels
-	loss   float64           // output node: the loss at the feed-forward values
+	work   map[int]*nodeWork[T] // by batch size
+	w      *nodeWork[T]         // the current batch's
+	x0     *tensor.Matrix[T]    // input node: the batch
+	mu     *tensor.Matrix[T]    // hidden node: mu_l of the batch (w.mu, or the engine's, see feedForward)
+	labels []int                // output node: the batch's labels
+	loss   float64              // output node: the loss at the feed-forward values
 	stats  NodeStats
 	known  known
 	// fault is a batch's failure that the node found while following the protocol to
@@ -85,28 +85,28 @@ type known struct {
 }
 
 // nodeWork holds a node's buffers for one batch size, allocated once.
-type nodeWork struct {
-	mu, x, e *mat.Dense // B x n_l (hidden; the output node keeps e_{H+1} in e)
-	deriv    *mat.Dense // B x n_{l+1}: g_l'(a_l) at the node's current point
-	delta    *mat.Dense // B x n_{l+1}: the gated cotangent deriv ⊙ (pi e_{l+1})
-	jte      *mat.Dense // B x n_l: J_l^T (pi_{l+1} e_{l+1})
+type nodeWork[T tensor.Float] struct {
+	mu, x, e *tensor.Matrix[T] // B x n_l (hidden; the output node keeps e_{H+1} in e)
+	deriv    *tensor.Matrix[T] // B x n_{l+1}: g_l'(a_l) at the node's current point
+	delta    *tensor.Matrix[T] // B x n_{l+1}: the gated cotangent deriv ⊙ (pi e_{l+1})
+	jte      *tensor.Matrix[T] // B x n_l: J_l^T (pi_{l+1} e_{l+1})
 }
 
 // fixed reports whether the node's incoming prediction never changes after the
 // feed-forward pass: under FPA, and for node 1, whose input x_0 is clamped.
 // Under iPC theta_0 learns at every step, so node 1's prediction moves with it.
-func (n *node) fixedPrediction() bool {
+func (n *node[T]) fixedPrediction() bool {
 	return n.cfg.Variant.fixedPredictions() || n.l == 1 && !n.incremental()
 }
 
 // incremental reports whether the node learns at every inference step (iPC).
-func (n *node) incremental() bool { return n.cfg.Variant == Incremental }
+func (n *node[T]) incremental() bool { return n.cfg.Variant == Incremental }
 
 // receivesPrediction reports whether the node is sent a new prediction at step t >= 1.
-func (n *node) receivesPrediction() bool { return n.role != inputRole && !n.fixedPrediction() }
+func (n *node[T]) receivesPrediction() bool { return n.role != inputRole && !n.fixedPrediction() }
 
 // sendsPrediction reports whether the node sends a new prediction at step t >= 1.
-func (n *node) sendsPrediction() bool {
+func (n *node[T]) sendsPrediction() bool {
 	if n.incremental() {
 		return n.role != outputRole
 	}
@@ -114,7 +114,7 @@ func (n *node) sendsPrediction() bool {
 }
 
 // begin readies the node for a batch: the buffers of its size and a zero update.
-func (n *node) begin(x0 *mat.Dense, labels []int) {
+func (n *node[T]) begin(x0 *tensor.Matrix[T], labels []int) {
 	batch := len(labels)
 	w, ok := n.work[batch]
 	if !ok {
@@ -135,20 +135,20 @@ func (n *node) begin(x0 *mat.Dense, labels []int) {
 	}
 }
 
-func (n *node) newWork(batch int) *nodeWork {
-	w := &nodeWork{}
+func (n *node[T]) newWork(batch int) *nodeWork[T] {
+	w := &nodeWork[T]{}
 	if n.role != inputRole {
 		k := n.width
-		w.e = mat.NewDense(batch, k, nil)
+		w.e = tensor.New[T](batch, k, nil)
 		if n.role == hiddenRole {
-			w.mu = mat.NewDense(batch, k, nil)
-			w.x = mat.NewDense(batch, k, nil)
-			w.jte = mat.NewDense(batch, k, nil)
+			w.mu = tensor.New[T](batch, k, nil)
+			w.x = tensor.New[T](batch, k, nil)
+			w.jte = tensor.New[T](batch, k, nil)
 		}
 	}
 	if n.layer != nil {
-		w.deriv = mat.NewDense(batch, n.layer.Out(), nil)
-		w.delta = mat.NewDense(batch, n.layer.Out(), nil)
+		w.deriv = tensor.New[T](batch, n.layer.Out(), nil)
+		w.delta = tensor.New[T](batch, n.layer.Out(), nil)
 	}
 	return w
 }
@@ -158,7 +158,7 @@ func (n *node) newWork(batch int) *nodeWork {
 // With keep, the caller guarantees that below holds mu_l unchanged until the batch ends
 // (an engine whose message storage outlives the message, for a node that is sent no
 // other prediction), and the node reads mu_l there rather than copy it.
-func (n *node) feedForward(below, up *mat.Dense, keep bool) {
+func (n *node[T]) feedForward(below, up *tensor.Matrix[T], keep bool) {
 	switch n.role {
 	case inputRole:
 		n.layer.Forward(up, n.w.deriv, n.x0)
@@ -176,14 +176,14 @@ func (n *node) feedForward(below, up *mat.Dense, keep bool) {
 		}
 		n.layer.Forward(up, n.w.deriv, n.mu)
 	case outputRole:
-		n.loss = n.cfg.Loss.Value(below, n.labels)
+		n.loss = layer.LossValue(n.cfg.Loss, below, n.labels)
 		if !isFinite(n.loss) {
 			n.fault = fmt.Errorf("%w: the loss at the feed-forward values is %v", ErrNonFinite, n.loss)
 		}
 	}
 	if up != nil {
 		r, c := up.Dims()
-		n.stats.Up.count(channels.Full, r, c)
+		n.stats.Up.count(channels.Full, r, c, sizeOf[T]())
 	}
 }
 
@@ -193,7 +193,7 @@ func (n *node) feedForward(below, up *mat.Dense, keep bool) {
 // that message said (only a full one is read). down may be nil when pi_l is 1: the
 // message is then e itself (errorView), for an engine whose receiver reads it before the
 // node changes e again.
-func (n *node) formError(t int, pred channels.Payload, below, down *mat.Dense) channels.Payload {
+func (n *node[T]) formError(t int, pred channels.Payload, below, down *tensor.Matrix[T]) channels.Payload {
 	w := n.w
 	out := channels.Full
 	if below != nil && pred != channels.Full {
@@ -209,7 +209,7 @@ func (n *node) formError(t int, pred channels.Payload, below, down *mat.Dense) c
 		case below != nil && n.watched:
 			n.energy = layer.NegGradValue(n.cfg.Loss, w.e, below, n.labels)
 		case below != nil:
-			n.cfg.Loss.NegGrad(w.e, below, n.labels)
+			layer.NegGrad(n.cfg.Loss, w.e, below, n.labels)
 		case n.event:
 			out = channels.Unchanged
 		}
@@ -286,13 +286,13 @@ func (n *node) formError(t int, pred channels.Payload, below, down *mat.Dense) c
 		layer.ScaleInto(down, w.e, n.pi)
 	}
 	r, c := w.e.Dims()
-	n.stats.Down.count(out, r, c)
+	n.stats.Down.count(out, r, c, sizeOf[T]())
 	return out
 }
 
 // observeStep keeps the energy of step 0 for BatchStats and reports the step to the
 // node's observer, if it has one.
-func (n *node) observeStep(t int, s StepStats) {
+func (n *node[T]) observeStep(t int, s StepStats) {
 	if !n.watched {
 		return
 	}
@@ -305,11 +305,11 @@ func (n *node) observeStep(t int, s StepStats) {
 }
 
 // errorView returns e_l, which is the message pi_l e_l when pi_l is 1.
-func (n *node) errorView() *mat.Dense { return n.w.e }
+func (n *node[T]) errorView() *tensor.Matrix[T] { return n.w.e }
 
 // point returns the value the node's layer is evaluated at: x_0, mu_l under FPA, x_l(t)
 // otherwise.
-func (n *node) point() *mat.Dense {
+func (n *node[T]) point() *tensor.Matrix[T] {
 	switch {
 	case n.role == inputRole:
 		return n.x0
@@ -326,7 +326,7 @@ func (n *node) point() *mat.Dense {
 //
 // Under the event schedule a node gates every full cotangent, even at a step where it
 // does not act, because a later "unchanged" message refers to it.
-func (n *node) absorb(t int, cot channels.Payload, above *mat.Dense) {
+func (n *node[T]) absorb(t int, cot channels.Payload, above *tensor.Matrix[T]) {
 	update, advance := n.acts(t)
 	if !n.event {
 		if update || advance {
@@ -351,7 +351,7 @@ func (n *node) absorb(t int, cot channels.Payload, above *mat.Dense) {
 }
 
 // acts reports what integrate does at step t: take the weight update, advance the state.
-func (n *node) acts(t int) (update, advance bool) {
+func (n *node[T]) acts(t int) (update, advance bool) {
 	if n.incremental() {
 		return t < n.cfg.Steps, n.role == hiddenRole && t < n.cfg.Steps
 	}
@@ -361,7 +361,7 @@ func (n *node) acts(t int) (update, advance bool) {
 // integrate takes the weight update when t is its step, and for t < T advances the node's
 // state to step t+1, writing the new prediction p_{l+1}(t+1) to up when the node sends
 // one; it returns what that message says. absorb has gated the error of step t.
-func (n *node) integrate(t int, up *mat.Dense) channels.Payload {
+func (n *node[T]) integrate(t int, up *tensor.Matrix[T]) channels.Payload {
 	var out channels.Payload
 	if n.incremental() {
 		out = n.integrateIncremental(t, up)
@@ -370,12 +370,12 @@ func (n *node) integrate(t int, up *mat.Dense) channels.Payload {
 	}
 	if up != nil {
 		r, c := up.Dims()
-		n.stats.Up.count(out, r, c)
+		n.stats.Up.count(out, r, c, sizeOf[T]())
 	}
 	return out
 }
 
-func (n *node) act(t int, up *mat.Dense) channels.Payload {
+func (n *node[T]) act(t int, up *tensor.Matrix[T]) channels.Payload {
 	w := n.w
 	update, advance := n.acts(t)
 	if !update && !advance {
@@ -440,7 +440,7 @@ func (n *node) act(t int, up *mat.Dense) channels.Payload {
 }
 
 // inputVJP computes jte = J_lᵀ(pi e_{l+1}) from the gated cotangent.
-func (n *node) inputVJP() {
+func (n *node[T]) inputVJP() {
 	n.layer.InputVJP(n.w.jte, n.w.delta)
 	n.stats.VJPs++
 	straggler.Product(n.l)
@@ -450,7 +450,7 @@ func (n *node) inputVJP() {
 // zeroInputVJP skips the input VJP of a zero cotangent: jte is zero. It reports whether
 // jte changed (it held something else). The buffer is zeroed only when a step reads it
 // (jteBuffer): a node before the wavefront, whose error is zero too, never does.
-func (n *node) zeroInputVJP() (changed bool) {
+func (n *node[T]) zeroInputVJP() (changed bool) {
 	n.stats.SkippedVJPs++
 	if n.known.jteZero {
 		return false
@@ -461,7 +461,7 @@ func (n *node) zeroInputVJP() (changed bool) {
 
 // jteBuffer returns the buffer of jte for a rule to read, with the zeros written if
 // they were only known.
-func (n *node) jteBuffer() *mat.Dense {
+func (n *node[T]) jteBuffer() *tensor.Matrix[T] {
 	if n.known.jteStale {
 		n.w.jte.Zero()
 		n.known.jteStale = false
@@ -470,7 +470,7 @@ func (n *node) jteBuffer() *mat.Dense {
 }
 
 // updateStep is the step whose values give the weight update: H-l for Z-IL, T otherwise.
-func (n *node) updateStep() int {
+func (n *node[T]) updateStep() int {
 	if n.cfg.Variant == ZeroDivergence {
 		return n.h - n.l
 	}
@@ -481,7 +481,7 @@ func (n *node) updateStep() int {
 // steps during inference), and records a fault if a step made a parameter non-finite
 // (the next batch would compute with it, and a skipped product differs from a computed
 // one only there: 0·Inf is NaN).
-func (n *node) learn() {
+func (n *node[T]) learn() {
 	if n.incremental() {
 		return
 	}
@@ -489,7 +489,7 @@ func (n *node) learn() {
 }
 
 // descend takes one optimiser step of theta_l along the update g.
-func (n *node) descend(g *layer.Grad) {
+func (n *node[T]) descend(g *layer.Grad[T]) {
 	p, gp := n.layer.Params(), g.Params()
 	for i := range p {
 		n.opt[i].StepAscent(p[i], gp[i]) // g is a negative gradient
@@ -500,7 +500,7 @@ func (n *node) descend(g *layer.Grad) {
 }
 
 // fail records a broken protocol invariant as the batch's fault.
-func (n *node) fail(format string, args ...any) {
+func (n *node[T]) fail(format string, args ...any) {
 	if n.fault == nil {
 		n.fault = fmt.Errorf("pcnet: node %d: internal error: "+format, append([]any{n.l}, args...)...)
 	}

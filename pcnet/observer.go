@@ -1,7 +1,10 @@
 package pcnet
 
 import (
+	"unsafe"
+
 	"fmt"
+	"github.com/pcnet/pcnet/tensor"
 	"slices"
 	"time"
 
@@ -98,7 +101,7 @@ type NodeStats struct {
 // Traffic counts the messages a node sent in one direction during a batch.
 type Traffic struct {
 	Messages [channels.NumPayloads]int // by payload: full, zero, unchanged
-	Bytes    int                       // payload bytes: 8 per float64 of the full messages
+	Bytes    int                       // payload bytes of the full messages: 8 per float64, 4 per float32
 }
 
 // Total is the number of messages of every payload.
@@ -110,11 +113,18 @@ func (t Traffic) Total() int {
 	return n
 }
 
-func (t *Traffic) count(p channels.Payload, rows, cols int) {
+// count counts one message of rows x cols values of size bytes each.
+func (t *Traffic) count(p channels.Payload, rows, cols, size int) {
 	t.Messages[p]++
 	if p == channels.Full {
-		t.Bytes += 8 * rows * cols
+		t.Bytes += size * rows * cols
 	}
+}
+
+// sizeOf is the size of a T in bytes.
+func sizeOf[T tensor.Float]() int {
+	var z T
+	return int(unsafe.Sizeof(z))
 }
 
 // BatchStats describes one finished batch.

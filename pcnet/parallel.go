@@ -3,20 +3,19 @@ package pcnet
 import (
 	"context"
 	"fmt"
+	"github.com/pcnet/pcnet/tensor"
 	"time"
 
 	"github.com/pcnet/pcnet/actor"
 	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/layer"
-	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/mat"
 )
 
 // batchCmd starts one phase of a batch on a node actor. Every node gets the whole batch;
 // the input node reads x and the output node the labels.
-type batchCmd struct {
+type batchCmd[T tensor.Float] struct {
 	ctx    context.Context // the engine's batch context, cancelled when the batch is
-	x      *mat.Dense
+	x      *tensor.Matrix[T]
 	labels []int
 	learn  bool
 	// commit is the second phase of a learning batch: every node has finished its
@@ -36,16 +35,16 @@ type report struct {
 // nodeActor is the goroutine shell around one node core. It owns the node between
 // batches; the engine hands it to the actor with a batchCmd and gets it back with the
 // actor's report on engine.done, and those two channel operations order every access.
-type nodeActor struct {
-	nd   *node
-	cmds chan batchCmd
+type nodeActor[T tensor.Float] struct {
+	nd   *node[T]
+	cmds chan batchCmd[T]
 	done chan<- report
 
-	below *channels.Link // link l-1: predictions in, errors out (nil for the input node)
-	above *channels.Link // link l: predictions out, errors in (nil for the output node)
+	below *channels.Link[T] // link l-1: predictions in, errors out (nil for the input node)
+	above *channels.Link[T] // link l: predictions out, errors in (nil for the output node)
 
 	// Matrix headers pointed at the message buffers, so no message allocates.
-	predIn, predOut, errIn, errOut mat.Dense
+	predIn, predOut, errIn, errOut tensor.Matrix[T]
 	wait                           time.Duration
 }
 
@@ -67,12 +66,12 @@ const linkBuffers = 1
 // that the engine cancels when the caller's context of the batch is done or a node
 // fails, so that every node waiting on a neighbour gives up. The batch context lives
 // from one cancelled batch to the next: a batch that runs to its end allocates nothing.
-type engine struct {
+type engine[T tensor.Float] struct {
 	group  *actor.Group
-	actors []*nodeActor
+	actors []*nodeActor[T]
 	done   chan report // one report per node per phase
 
-	tr       channels.Transport
+	tr       channels.Transport[T]
 	own      bool // tr is the engine's: it can remake the links after a cancelled batch
 	widths   []int
 	maxBatch int
@@ -89,16 +88,16 @@ type engine struct {
 // and to the nodes just outside their range by tr's links (nil: in-process links of the
 // engine's own), shaped by the node widths n_0..n_{H+1} and maxBatch, and starts one
 // actor per node under ctx.
-func startEngine(ctx context.Context, nodes []*node, widths []int, maxBatch int, tr channels.Transport) (*engine, error) {
+func startEngine[T tensor.Float](ctx context.Context, nodes []*node[T], widths []int, maxBatch int, tr channels.Transport[T]) (*engine[T], error) {
 	// Every node may be inside a product at once; reserve their scratch now so that no
 	// update allocates it later.
 	layer.Reserve(len(nodes))
-	e := &engine{done: make(chan report, len(nodes)), tr: tr, widths: widths, maxBatch: maxBatch}
+	e := &engine[T]{done: make(chan report, len(nodes)), tr: tr, widths: widths, maxBatch: maxBatch}
 	if tr == nil {
-		e.tr, e.own = channels.NewInProcess(linkBuffers), true
+		e.tr, e.own = channels.NewInProcess[T](linkBuffers), true
 	}
 	for _, nd := range nodes {
-		e.actors = append(e.actors, &nodeActor{nd: nd, cmds: make(chan batchCmd, 1), done: e.done})
+		e.actors = append(e.actors, &nodeActor[T]{nd: nd, cmds: make(chan batchCmd[T], 1), done: e.done})
 	}
 	if err := e.link(); err != nil {
 		return nil, err
@@ -114,9 +113,9 @@ func startEngine(ctx context.Context, nodes []*node, widths []int, maxBatch int,
 
 // link makes the links of the engine's nodes with its transport and gives every actor
 // its ends. The actors must be idle.
-func (e *engine) link() error {
+func (e *engine[T]) link() error {
 	lo, hi, h := e.actors[0].nd.l, e.actors[len(e.actors)-1].nd.l, e.actors[0].nd.h
-	links := map[int]*channels.Link{}
+	links := map[int]*channels.Link[T]{}
 	for l := max(lo-1, 0); l <= min(hi, h); l++ {
 		w := e.widths[l+1]
 		link, err := e.tr.Link(l, e.maxBatch, w, e.maxBatch, w)
@@ -153,7 +152,7 @@ func (e *engine) link() error {
 // messages of the cancelled batch are dropped with the old ones) and runs the next batch
 // as if this one had never started; otherwise it stops. A node that failed, or the end of
 // the actors' context, stops the engine.
-func (e *engine) run(ctx context.Context, cmd batchCmd) error {
+func (e *engine[T]) run(ctx context.Context, cmd batchCmd[T]) error {
 	if e.broken != nil {
 		return e.broken
 	}
@@ -169,7 +168,7 @@ func (e *engine) run(ctx context.Context, cmd batchCmd) error {
 }
 
 // phase hands cmd to every actor and collects their reports.
-func (e *engine) phase(ctx context.Context, cmd batchCmd) error {
+func (e *engine[T]) phase(ctx context.Context, cmd batchCmd[T]) error {
 	for _, a := range e.actors {
 		// Never blocks: an actor takes its command before it reports, and every report
 		// of the last phase was collected.
@@ -237,7 +236,7 @@ func (e *engine) phase(ctx context.Context, cmd batchCmd) error {
 // fail stops the engine for good: the actors are stopped and waited for, and every later
 // batch returns an error wrapping ErrClosed. It returns the batch's error: err, or the
 // actors' own (a panic) if there is one.
-func (e *engine) fail(err error) error {
+func (e *engine[T]) fail(err error) error {
 	e.group.Stop()
 	if gerr := e.group.Wait(); gerr != nil {
 		err = gerr
@@ -248,14 +247,14 @@ func (e *engine) fail(err error) error {
 }
 
 // stop stops the actors and waits for them.
-func (e *engine) stop() error {
+func (e *engine[T]) stop() error {
 	e.group.Stop()
 	err := e.group.Wait()
 	e.bcancel(ErrClosed)
 	return err
 }
 
-func (a *nodeActor) run(ctx context.Context) error {
+func (a *nodeActor[T]) run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -268,7 +267,7 @@ func (a *nodeActor) run(ctx context.Context) error {
 
 // phase runs one phase of a batch: the inference, or the learning that commits it. The
 // node's totals go to its observer when its part of the batch is over.
-func (a *nodeActor) phase(cmd batchCmd) report {
+func (a *nodeActor[T]) phase(cmd batchCmd[T]) report {
 	nd := a.nd
 	observed := nd.obs != nil
 	if cmd.commit {
@@ -297,15 +296,15 @@ func (a *nodeActor) phase(cmd batchCmd) report {
 	return report{node: nd.l}
 }
 
-func view(dst *mat.Dense, b *channels.Buffer) *mat.Dense {
-	dst.SetRawMatrix(blas64.General{Rows: b.Rows, Cols: b.Cols, Stride: b.Cols, Data: b.Data[:b.Rows*b.Cols]})
+func view[T tensor.Float](dst *tensor.Matrix[T], b *channels.Buffer[T]) *tensor.Matrix[T] {
+	*dst = tensor.Matrix[T]{Rows: b.Rows, Cols: b.Cols, Stride: b.Cols, Data: b.Data[:b.Rows*b.Cols]}
 	return dst
 }
 
 // batch is one node's inference on a batch: the feed-forward pass, then for t = 0..T
 // the error for the node below and the step from the error above, exactly as
 // runSequential orders them for this node.
-func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
+func (a *nodeActor[T]) batch(ctx context.Context, cmd batchCmd[T]) error {
 	nd := a.nd
 	nd.begin(cmd.x, cmd.labels)
 	batch := len(cmd.labels)
@@ -315,11 +314,11 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 		start = time.Now()
 		a.wait = 0
 	}
-	T := nd.cfg.Steps
+	steps := nd.cfg.Steps
 
 	// Feed-forward: p_l(0) in, p_{l+1}(0) out.
-	var pred channels.Message
-	var below *mat.Dense
+	var pred channels.Message[T]
+	var below *tensor.Matrix[T]
 	if a.below != nil {
 		m, err := a.recv(ctx, a.below.UpRecv, channels.Prediction, 0, observed)
 		if err != nil {
@@ -333,14 +332,14 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 			return err
 		}
 		nd.feedForward(below, view(&a.predOut, buf), false)
-		if err := a.send(ctx, a.above.UpSend, channels.Message{Kind: channels.Prediction, Step: 0, Buf: buf}); err != nil {
+		if err := a.send(ctx, a.above.UpSend, channels.Message[T]{Kind: channels.Prediction, Step: 0, Buf: buf}); err != nil {
 			return err
 		}
 	} else {
 		nd.feedForward(below, nil, false)
 	}
 
-	for t := 0; t <= T; t++ {
+	for t := 0; t <= steps; t++ {
 		if a.below != nil {
 			if t > 0 {
 				below = nil
@@ -360,7 +359,7 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 			if below != nil {
 				a.below.UpRecv.Release(pred)
 			}
-			if err := a.send(ctx, a.below.DownSend, channels.Message{Kind: channels.Error, Step: t, Payload: payload, Buf: buf}); err != nil {
+			if err := a.send(ctx, a.below.DownSend, channels.Message[T]{Kind: channels.Error, Step: t, Payload: payload, Buf: buf}); err != nil {
 				return err
 			}
 		}
@@ -371,9 +370,9 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 			}
 			nd.absorb(t, m.Payload, view(&a.errIn, m.Buf))
 			a.above.DownRecv.Release(m)
-			var out *channels.Buffer
-			var up *mat.Dense
-			if t < T && nd.sendsPrediction() {
+			var out *channels.Buffer[T]
+			var up *tensor.Matrix[T]
+			if t < steps && nd.sendsPrediction() {
 				if out, err = a.acquire(ctx, a.above.UpSend, channels.Prediction, batch, nd.layer.Out(), observed); err != nil {
 					return err
 				}
@@ -381,7 +380,7 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 			}
 			payload := nd.integrate(t, up)
 			if out != nil {
-				if err := a.send(ctx, a.above.UpSend, channels.Message{Kind: channels.Prediction, Step: t + 1, Payload: payload, Buf: out}); err != nil {
+				if err := a.send(ctx, a.above.UpSend, channels.Message[T]{Kind: channels.Prediction, Step: t + 1, Payload: payload, Buf: out}); err != nil {
 					return err
 				}
 			}
@@ -395,7 +394,7 @@ func (a *nodeActor) batch(ctx context.Context, cmd batchCmd) error {
 }
 
 // recv receives the next message and checks that it is the one the protocol expects.
-func (a *nodeActor) recv(ctx context.Context, r channels.Receiver, kind channels.Kind, step int, observed bool) (channels.Message, error) {
+func (a *nodeActor[T]) recv(ctx context.Context, r channels.Receiver[T], kind channels.Kind, step int, observed bool) (channels.Message[T], error) {
 	var t0 time.Time
 	if observed {
 		t0 = time.Now()
@@ -414,7 +413,7 @@ func (a *nodeActor) recv(ctx context.Context, r channels.Receiver, kind channels
 }
 
 // acquire takes a buffer for a message of the kind.
-func (a *nodeActor) acquire(ctx context.Context, s channels.Sender, kind channels.Kind, rows, cols int, observed bool) (*channels.Buffer, error) {
+func (a *nodeActor[T]) acquire(ctx context.Context, s channels.Sender[T], kind channels.Kind, rows, cols int, observed bool) (*channels.Buffer[T], error) {
 	var t0 time.Time
 	if observed {
 		t0 = time.Now()
@@ -429,7 +428,7 @@ func (a *nodeActor) acquire(ctx context.Context, s channels.Sender, kind channel
 	return b, nil
 }
 
-func (a *nodeActor) send(ctx context.Context, s channels.Sender, m channels.Message) error {
+func (a *nodeActor[T]) send(ctx context.Context, s channels.Sender[T], m channels.Message[T]) error {
 	if err := s.Send(ctx, m); err != nil {
 		return a.waitError(ctx, err, true, m.Kind)
 	}
@@ -439,7 +438,7 @@ func (a *nodeActor) send(ctx context.Context, s channels.Sender, m channels.Mess
 // waitError is the error of a wait on a neighbour, to send (sending) or to receive a
 // message of the kind: when the batch was cancelled, one that says what the node was
 // waiting for and wraps the cause; else the transport's own.
-func (a *nodeActor) waitError(ctx context.Context, err error, sending bool, kind channels.Kind) error {
+func (a *nodeActor[T]) waitError(ctx context.Context, err error, sending bool, kind channels.Kind) error {
 	if ctx.Err() == nil {
 		return err
 	}

@@ -8,19 +8,19 @@ import (
 	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // PartSpec describes a Part: which nodes of which network it hosts, and how it reaches
 // the others.
-type PartSpec struct {
+type PartSpec[T tensor.Float] struct {
 	// Widths are the node widths n_0..n_{H+1} of the whole network (H >= 1).
 	Widths []int
 	// Lo and Hi are the first and last node hosted, 0 <= Lo <= Hi <= H+1.
 	Lo, Hi int
 	// Layers are theta_l of the hosted nodes that have one, l = Lo..min(Hi, H), in order.
 	// The part uses them (it does not copy them): read them only between batches.
-	Layers []*layer.Dense
+	Layers []*layer.Dense[T]
 	// Config is the network's configuration; every part of a network must be given the
 	// same. Its Engine must be Parallel (or zero) and its Observer nil: a part records
 	// its nodes' statistics in its reports instead (see Observe).
@@ -28,7 +28,7 @@ type PartSpec struct {
 	// Transport makes the links of the hosted nodes: those between two hosted nodes,
 	// and the links Lo-1 and Hi to the nodes just outside the range, whose other ends
 	// belong to other parts.
-	Transport channels.Transport
+	Transport channels.Transport[T]
 	// Observe records every hosted node's statistics (StepStats, NodeStats) in the
 	// reports, for an Observer elsewhere to replay.
 	Observe bool
@@ -43,8 +43,8 @@ type PartSpec struct {
 // Every part of a network runs every batch: the part of node 0 given the batch, the part
 // of node H+1 given the labels, every part the batch size. Its methods must not be
 // called concurrently.
-type Part struct {
-	*host
+type Part[T tensor.Float] struct {
+	*host[T]
 	rec     *Recorder     // with Observe
 	reports []NodeReport  // the last batch's, with Observe
 	labels  map[int][]int // stand-in labels by batch size, for a part without node H+1
@@ -53,7 +53,7 @@ type Part struct {
 // NewPart builds the part and starts its node goroutines under ctx, which bounds the
 // part's life as Close does. The links are made here, so every part of a run must be
 // built for its batches to run.
-func NewPart(ctx context.Context, spec PartSpec) (*Part, error) {
+func NewPart[T tensor.Float](ctx context.Context, spec PartSpec[T]) (*Part[T], error) {
 	h := len(spec.Widths) - 2
 	if h < 1 {
 		return nil, fmt.Errorf("pcnet: part: %d node widths make H = %d; a PC network needs H >= 1", len(spec.Widths), h)
@@ -80,13 +80,13 @@ func NewPart(ctx context.Context, spec PartSpec) (*Part, error) {
 	}
 	cfg := spec.Config.withDefaults()
 	if cfg.Engine != Parallel {
-		return nil, fmt.Errorf("pcnet: part: a part runs the parallel engine, not %v", cfg.Engine)
+		return nil, fmt.Errorf("pcnet: part: a part runs the parallel engine[T], not %v", cfg.Engine)
 	}
 	if cfg.Observer != nil {
 		return nil, errors.New("pcnet: part: Config.Observer must be nil; set PartSpec.Observe and replay the reports")
 	}
-	p := &Part{labels: map[int][]int{}}
-	hs := hostSpec{cfg: cfg, widths: spec.Widths, lo: spec.Lo, hi: spec.Hi, layers: spec.Layers, transport: spec.Transport}
+	p := &Part[T]{labels: map[int][]int{}}
+	hs := hostSpec[T]{cfg: cfg, widths: spec.Widths, lo: spec.Lo, hi: spec.Hi, layers: spec.Layers, transport: spec.Transport}
 	if spec.Observe {
 		p.rec = &Recorder{}
 		hs.observe = p.rec.Node
@@ -101,11 +101,11 @@ func NewPart(ctx context.Context, spec PartSpec) (*Part, error) {
 }
 
 // PartBatch is what a part needs of a batch.
-type PartBatch struct {
-	Rows   int        // the batch size, 1..MaxBatch
-	X      *mat.Dense // the batch (Rows x n_0): only for the part of node 0
-	Labels []int      // the labels (Rows): only for the part of node H+1
-	Learn  bool       // Learn (an optimiser step) rather than Infer
+type PartBatch[T tensor.Float] struct {
+	Rows   int               // the batch size, 1..MaxBatch
+	X      *tensor.Matrix[T] // the batch (Rows x n_0): only for the part of node 0
+	Labels []int             // the labels (Rows): only for the part of node H+1
+	Learn  bool              // Learn (an optimiser step) rather than Infer
 }
 
 // PartReport is what a part shows of a batch.
@@ -127,22 +127,22 @@ type PartReport struct {
 }
 
 // Range returns the first and last node hosted.
-func (p *Part) Range() (lo, hi int) { return p.lo, p.hi }
+func (p *Part[T]) Range() (lo, hi int) { return p.lo, p.hi }
 
 // Hidden returns H.
-func (p *Part) Hidden() int { return p.h }
+func (p *Part[T]) Hidden() int { return p.h }
 
 // Layers returns theta_l of the hosted nodes that have one, from Lo on.
-func (p *Part) Layers() []*layer.Dense { return p.layers }
+func (p *Part[T]) Layers() []*layer.Dense[T] { return p.layers }
 
 // Updates returns the last batch's weight updates of Layers (see Network.Updates).
-func (p *Part) Updates() []*layer.Grad { return p.updates }
+func (p *Part[T]) Updates() []*layer.Grad[T] { return p.updates }
 
 // Optimizers returns the optimiser states of weight layer l (a hosted node's) for
 // checkpoints: weight, bias; nil without an optimiser.
-func (p *Part) Optimizers(l int) ([2]*optim.State, error) {
+func (p *Part[T]) Optimizers(l int) ([2]*optim.State[T], error) {
 	if l < p.lo || l > min(p.hi, p.h) {
-		return [2]*optim.State{}, fmt.Errorf("pcnet: part [%d, %d] does not host weight layer %d", p.lo, p.hi, l)
+		return [2]*optim.State[T]{}, fmt.Errorf("pcnet: part [%d, %d] does not host weight layer %d", p.lo, p.hi, l)
 	}
 	return p.nodes[l-p.lo].opt, nil
 }
@@ -153,7 +153,7 @@ func (p *Part) Optimizers(l int) ([2]*optim.State, error) {
 // a broken one: its links reach other processes, whose nodes may still be inside the
 // batch, so they cannot be made afresh here. Every later Run returns an error wrapping
 // ErrClosed.
-func (p *Part) Run(ctx context.Context, b PartBatch) (PartReport, error) {
+func (p *Part[T]) Run(ctx context.Context, b PartBatch[T]) (PartReport, error) {
 	if err := p.ready(ctx); err != nil {
 		return PartReport{}, err
 	}
@@ -186,7 +186,7 @@ func (p *Part) Run(ctx context.Context, b PartBatch) (PartReport, error) {
 	return rep, nil
 }
 
-func (p *Part) checkBatch(b PartBatch) error {
+func (p *Part[T]) checkBatch(b PartBatch[T]) error {
 	if err := checkRows(b.Rows, p.cfg.MaxBatch); err != nil {
 		return err
 	}
@@ -209,4 +209,4 @@ func (p *Part) checkBatch(b PartBatch) error {
 
 // Close stops the part's goroutines and waits for them. It is idempotent; it does not
 // close the transport.
-func (p *Part) Close() error { return p.close() }
+func (p *Part[T]) Close() error { return p.close() }

@@ -17,16 +17,16 @@ import (
 // ask for a link makes it in-process, the other gets the same link and holds its other
 // ends, as two processes do over NATS.
 type sharedLinks struct {
-	tr    channels.Transport
+	tr    channels.Transport[float64]
 	mu    sync.Mutex
-	links map[int]*channels.Link
+	links map[int]*channels.Link[float64]
 }
 
 func newSharedLinks() *sharedLinks {
-	return &sharedLinks{tr: channels.NewInProcess(linkBuffers), links: map[int]*channels.Link{}}
+	return &sharedLinks{tr: channels.NewInProcess[float64](linkBuffers), links: map[int]*channels.Link[float64]{}}
 }
 
-func (s *sharedLinks) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*channels.Link, error) {
+func (s *sharedLinks) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*channels.Link[float64], error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if l, ok := s.links[lower]; ok {
@@ -46,16 +46,16 @@ func splitRun(t *testing.T, cfg Config, from netState, ranges [][2]int, batches 
 	t.Helper()
 	widths := widthsOf(from.layers)
 	h := len(widths) - 2
-	layers := layer.CloneAll(from.layers)
+	layers := layer.CloneAll[float64](from.layers)
 	shared := newSharedLinks()
-	var parts []*Part
+	var parts []*Part[float64]
 	defer func() {
 		for _, p := range parts {
 			require.NoError(t, p.Close())
 		}
 	}()
 	for _, r := range ranges {
-		p, err := NewPart(context.Background(), PartSpec{
+		p, err := NewPart(context.Background(), PartSpec[float64]{
 			Widths: widths, Lo: r[0], Hi: r[1], Layers: layers[r[0] : min(r[1], h)+1],
 			Config: cfg, Transport: shared, Observe: rec.observe,
 		})
@@ -82,7 +82,7 @@ func splitRun(t *testing.T, cfg Config, from netState, ranges [][2]int, batches 
 		var g errgroup.Group
 		ctx := batchCtx(t)
 		for i, p := range parts {
-			pb := PartBatch{Rows: rows, Learn: rec.learn}
+			pb := PartBatch[float64]{Rows: rows, Learn: rec.learn}
 			lo, hi := p.Range()
 			if lo == 0 {
 				pb.X = b.x
@@ -96,7 +96,7 @@ func splitRun(t *testing.T, cfg Config, from netState, ranges [][2]int, batches 
 			})
 		}
 		require.NoError(t, g.Wait())
-		r := batchRecord{loss: reports[len(reports)-1].Loss, after: netState{layers: layer.CloneAll(layers)}}
+		r := batchRecord{loss: reports[len(reports)-1].Loss, after: netState{layers: layer.CloneAll[float64](layers)}}
 		for _, rep := range reports {
 			require.NoError(t, rep.Fault)
 		}
@@ -185,21 +185,21 @@ func TestPartsInferUnobserved(t *testing.T) {
 func TestNewPartRejectsBadSpecs(t *testing.T) {
 	f := newFixture(2, 3)
 	widths := widthsOf(f.layers)
-	ok := PartSpec{Widths: widths, Lo: 0, Hi: 1, Layers: f.layers[:2], Config: testConfig(Standard, 2, 2), Transport: newSharedLinks()}
+	ok := PartSpec[float64]{Widths: widths, Lo: 0, Hi: 1, Layers: f.layers[:2], Config: testConfig(Standard, 2, 2), Transport: newSharedLinks()}
 	for _, tc := range []struct {
 		name string
-		edit func(*PartSpec)
+		edit func(*PartSpec[float64])
 		want string
 	}{
-		{"no hidden node", func(s *PartSpec) { s.Widths = widths[:2] }, "H >= 1"},
-		{"range outside", func(s *PartSpec) { s.Hi = 4 }, "not within [0, 3]"},
-		{"empty range", func(s *PartSpec) { s.Lo, s.Hi = 2, 1 }, "not within"},
-		{"layers short", func(s *PartSpec) { s.Layers = f.layers[:1] }, "1 layers given for 2"},
-		{"layer widths", func(s *PartSpec) { s.Layers = f.layers[1:3] }, "layer 0 maps"},
-		{"no transport", func(s *PartSpec) { s.Transport = nil }, "no transport"},
-		{"sequential", func(s *PartSpec) { s.Config.Engine = Sequential }, "parallel engine"},
-		{"observer", func(s *PartSpec) { s.Config.Observer = &Recorder{} }, "Observer must be nil"},
-		{"gamma", func(s *PartSpec) { s.Config.Gamma = 0 }, "gamma"},
+		{"no hidden node", func(s *PartSpec[float64]) { s.Widths = widths[:2] }, "H >= 1"},
+		{"range outside", func(s *PartSpec[float64]) { s.Hi = 4 }, "not within [0, 3]"},
+		{"empty range", func(s *PartSpec[float64]) { s.Lo, s.Hi = 2, 1 }, "not within"},
+		{"layers short", func(s *PartSpec[float64]) { s.Layers = f.layers[:1] }, "1 layers given for 2"},
+		{"layer widths", func(s *PartSpec[float64]) { s.Layers = f.layers[1:3] }, "layer 0 maps"},
+		{"no transport", func(s *PartSpec[float64]) { s.Transport = nil }, "no transport"},
+		{"sequential", func(s *PartSpec[float64]) { s.Config.Engine = Sequential }, "parallel engine"},
+		{"observer", func(s *PartSpec[float64]) { s.Config.Observer = &Recorder{} }, "Observer must be nil"},
+		{"gamma", func(s *PartSpec[float64]) { s.Config.Gamma = 0 }, "gamma"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := ok
@@ -217,25 +217,25 @@ func TestPartRejectsBadBatches(t *testing.T) {
 	shared := newSharedLinks()
 	cfg := testConfig(Standard, 2, 2)
 	cfg.MaxBatch = 6
-	lower, err := NewPart(context.Background(), PartSpec{Widths: widths, Lo: 0, Hi: 1, Layers: f.layers[:2], Config: cfg, Transport: shared})
+	lower, err := NewPart(context.Background(), PartSpec[float64]{Widths: widths, Lo: 0, Hi: 1, Layers: f.layers[:2], Config: cfg, Transport: shared})
 	require.NoError(t, err)
 	defer lower.Close()
-	upper, err := NewPart(context.Background(), PartSpec{Widths: widths, Lo: 2, Hi: 3, Layers: f.layers[2:], Config: cfg, Transport: shared})
+	upper, err := NewPart(context.Background(), PartSpec[float64]{Widths: widths, Lo: 2, Hi: 3, Layers: f.layers[2:], Config: cfg, Transport: shared})
 	require.NoError(t, err)
 	defer upper.Close()
 	for _, tc := range []struct {
 		name string
-		p    *Part
-		b    PartBatch
+		p    *Part[float64]
+		b    PartBatch[float64]
 		want string
 	}{
-		{"rows", lower, PartBatch{Rows: 7, X: f.x}, "exceeds MaxBatch 6"},
-		{"no x", lower, PartBatch{Rows: 6}, "no batch for the input node"},
-		{"x rows", lower, PartBatch{Rows: 5, X: f.x}, "6 rows, expected 5"},
-		{"labels to lower", lower, PartBatch{Rows: 6, X: f.x, Labels: f.labels}, "only node 3's part"},
-		{"x to upper", upper, PartBatch{Rows: 6, X: f.x, Labels: f.labels}, "only node 0's part"},
-		{"labels missing", upper, PartBatch{Rows: 6}, "0 labels for a batch of 6"},
-		{"learn without optimiser", upper, PartBatch{Rows: 6, Labels: f.labels, Learn: true}, "needs Config.Optimizer"},
+		{"rows", lower, PartBatch[float64]{Rows: 7, X: f.x}, "exceeds MaxBatch 6"},
+		{"no x", lower, PartBatch[float64]{Rows: 6}, "no batch for the input node"},
+		{"x rows", lower, PartBatch[float64]{Rows: 5, X: f.x}, "6 rows, expected 5"},
+		{"labels to lower", lower, PartBatch[float64]{Rows: 6, X: f.x, Labels: f.labels}, "only node 3's part"},
+		{"x to upper", upper, PartBatch[float64]{Rows: 6, X: f.x, Labels: f.labels}, "only node 0's part"},
+		{"labels missing", upper, PartBatch[float64]{Rows: 6}, "0 labels for a batch of 6"},
+		{"learn without optimiser", upper, PartBatch[float64]{Rows: 6, Labels: f.labels, Learn: true}, "needs Config.Optimizer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tc.p.Run(batchCtx(t), tc.b)
@@ -252,18 +252,18 @@ func TestPartStopsWhenItsNeighbourIsGone(t *testing.T) {
 	f := newFixture(2, 3)
 	shared := newSharedLinks()
 	cfg := testConfig(Standard, 2, 2)
-	lower, err := NewPart(context.Background(), PartSpec{Widths: widthsOf(f.layers), Lo: 0, Hi: 1, Layers: f.layers[:2], Config: cfg, Transport: shared})
+	lower, err := NewPart(context.Background(), PartSpec[float64]{Widths: widthsOf(f.layers), Lo: 0, Hi: 1, Layers: f.layers[:2], Config: cfg, Transport: shared})
 	require.NoError(t, err)
 	defer lower.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = lower.Run(ctx, PartBatch{Rows: 6, X: f.x})
+	_, err = lower.Run(ctx, PartBatch[float64]{Rows: 6, X: f.x})
 	require.ErrorIs(t, err, context.Canceled)
 	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err = lower.Run(ctx, PartBatch{Rows: 6, X: f.x})
+	_, err = lower.Run(ctx, PartBatch[float64]{Rows: 6, X: f.x})
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.EqualError(t, err, "pcnet: batch cancelled while node 0 waited for the error from node 1: context deadline exceeded")
-	_, err = lower.Run(batchCtx(t), PartBatch{Rows: 6, X: f.x})
+	_, err = lower.Run(batchCtx(t), PartBatch[float64]{Rows: 6, X: f.x})
 	require.ErrorIs(t, err, ErrClosed)
 }

@@ -13,10 +13,10 @@ import (
 	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"gonum.org/v1/gonum/floats"
-	"gonum.org/v1/gonum/mat"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -26,8 +26,8 @@ var engines = []Engine{Sequential, Parallel}
 // fixture is a random network with uneven widths and one batch.
 type fixture struct {
 	sizes  []int
-	layers []*layer.Dense
-	x      *mat.Dense
+	layers []*layer.Dense[float64]
+	x      *tensor.Matrix[float64]
 	labels []int
 }
 
@@ -41,13 +41,13 @@ func newBatchFixture(h int, seed uint64, batch int) *fixture {
 		sizes = append(sizes, 5+rng.IntN(8))
 	}
 	sizes = append(sizes, 4)
-	layers, err := layer.NewMLP(sizes, layer.Tanh, rng)
+	layers, err := layer.NewMLP[float64](sizes, layer.Tanh, rng)
 	if err != nil {
 		panic(err)
 	}
-	x := mat.NewDense(batch, sizes[0], nil)
-	for i := range x.RawMatrix().Data {
-		x.RawMatrix().Data[i] = rng.Float64()
+	x := tensor.New[float64](batch, sizes[0], nil)
+	for i := range x.Data {
+		x.Data[i] = rng.Float64()
 	}
 	labels := make([]int, batch)
 	for i := range labels {
@@ -57,10 +57,10 @@ func newBatchFixture(h int, seed uint64, batch int) *fixture {
 }
 
 // bpUpdates returns -dE/dtheta of every layer: BP's weight update in PC's sign.
-func (f *fixture) bpUpdates(t *testing.T) []*layer.Grad {
-	net, err := backprop.New(layer.CloneAll(f.layers), layer.NLL{})
+func (f *fixture) bpUpdates(t *testing.T) []*layer.Grad[float64] {
+	net, err := backprop.New(layer.CloneAll[float64](f.layers), layer.NLL{})
 	require.NoError(t, err)
-	grads := make([]*layer.Grad, len(f.layers))
+	grads := make([]*layer.Grad[float64], len(f.layers))
 	for l, d := range f.layers {
 		grads[l] = layer.NewGrad(d)
 	}
@@ -73,14 +73,14 @@ func (f *fixture) bpUpdates(t *testing.T) []*layer.Grad {
 
 // infer runs one inference on a fresh network over a copy of the fixture's layers and
 // returns copies of the updates.
-func (f *fixture) infer(t *testing.T, cfg Config) []*layer.Grad {
+func (f *fixture) infer(t *testing.T, cfg Config) []*layer.Grad[float64] {
 	t.Helper()
-	net, err := New(context.Background(), layer.CloneAll(f.layers), cfg)
+	net, err := New(context.Background(), layer.CloneAll[float64](f.layers), cfg)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, net.Close()) }()
 	_, err = net.Infer(batchCtx(t), f.x, f.labels)
 	require.NoError(t, err)
-	out := make([]*layer.Grad, len(f.layers))
+	out := make([]*layer.Grad[float64], len(f.layers))
 	for l, g := range net.Updates() {
 		out[l] = layer.NewGrad(f.layers[l])
 		out[l].CopyFrom(g)
@@ -88,12 +88,12 @@ func (f *fixture) infer(t *testing.T, cfg Config) []*layer.Grad {
 	return out
 }
 
-func flat(g *layer.Grad) []float64 {
+func flat(g *layer.Grad[float64]) []float64 {
 	p := g.Params()
 	return append(append([]float64{}, p[0]...), p[1]...)
 }
 
-func relErr(got, want *layer.Grad) float64 {
+func relErr(got, want *layer.Grad[float64]) float64 {
 	a, b := flat(got), flat(want)
 	d := make([]float64, len(a))
 	floats.SubTo(d, a, b)
@@ -101,7 +101,7 @@ func relErr(got, want *layer.Grad) float64 {
 }
 
 // totalRelErr is the relative error over all layers concatenated.
-func totalRelErr(got, want []*layer.Grad) float64 {
+func totalRelErr(got, want []*layer.Grad[float64]) float64 {
 	var a, b []float64
 	for l := range got {
 		a, b = append(a, flat(got[l])...), append(b, flat(want[l])...)
@@ -186,14 +186,14 @@ func mnistShaped(h int, seed uint64) *fixture {
 		sizes = append(sizes, 64)
 	}
 	sizes = append(sizes, 10)
-	layers, err := layer.NewMLP(sizes, layer.Tanh, rng)
+	layers, err := layer.NewMLP[float64](sizes, layer.Tanh, rng)
 	if err != nil {
 		panic(err)
 	}
-	x := mat.NewDense(64, 784, nil)
-	for i := range x.RawMatrix().Data {
+	x := tensor.New[float64](64, 784, nil)
+	for i := range x.Data {
 		if rng.IntN(5) == 0 {
-			x.RawMatrix().Data[i] = rng.Float64()
+			x.Data[i] = rng.Float64()
 		}
 	}
 	labels := make([]int, 64)
@@ -282,10 +282,10 @@ func TestObserverMeasuresTheFixedPredictionErrorAtStepZero(t *testing.T) {
 	nd.w.e.Set(1, 2, -0.75)
 	got = got[:0]
 	r, c := nd.w.e.Dims()
-	nd.formError(0, channels.Full, nil, mat.NewDense(r, c, nil))
+	nd.formError(0, channels.Full, nil, tensor.New[float64](r, c, nil))
 	require.Len(t, got, 1)
 	squares := 0.0 // the energy term is the buffer's too, leftovers and all
-	for _, v := range nd.w.e.RawMatrix().Data {
+	for _, v := range nd.w.e.Data {
 		squares += v * v
 	}
 	require.InEpsilon(t, squares/2, got[0].Energy, 1e-14)
@@ -370,7 +370,7 @@ func TestBadConfigurationSaysWhichValue(t *testing.T) {
 	f := newFixture(2, 8)
 	for _, tc := range []struct {
 		name   string
-		layers []*layer.Dense
+		layers []*layer.Dense[float64]
 		cfg    Config
 		want   string
 	}{
@@ -383,7 +383,7 @@ func TestBadConfigurationSaysWhichValue(t *testing.T) {
 		{"Z-IL gamma", f.layers, Config{Variant: ZeroDivergence, Steps: 2, Gamma: 0.5}, "Z-IL runs with gamma 1"},
 		{"unknown variant", f.layers, Config{Steps: 1, Gamma: 1}, "unknown variant"},
 		{"precisions length", f.layers, Config{Variant: Standard, Steps: 1, Gamma: 1, Precisions: []float64{1}}, "1 values for 2 hidden nodes"},
-		{"mismatched widths", []*layer.Dense{f.layers[0], f.layers[2]}, Config{Variant: FixedPrediction, Gamma: 1}, "widths: layer 1 has"},
+		{"mismatched widths", []*layer.Dense[float64]{f.layers[0], f.layers[2]}, Config{Variant: FixedPrediction, Gamma: 1}, "widths: layer 1 has"},
 		{"bad optimizer", f.layers, Config{Variant: FixedPrediction, Gamma: 1, Optimizer: optim.Config{Kind: optim.SGD}}, "optimizer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -398,11 +398,11 @@ func TestBadBatchIsAnError(t *testing.T) {
 	net, err := New(context.Background(), f.layers, Config{Variant: FixedPrediction, Steps: 2, Gamma: 1, MaxBatch: 6})
 	require.NoError(t, err)
 	defer net.Close()
-	_, err = net.Infer(batchCtx(t), mat.NewDense(6, 3, nil), f.labels)
+	_, err = net.Infer(batchCtx(t), tensor.New[float64](6, 3, nil), f.labels)
 	require.ErrorContains(t, err, "batch has 3 columns")
 	_, err = net.Infer(batchCtx(t), f.x, []int{0, 1, 2, 3, 0, 9})
 	require.ErrorContains(t, err, "label 9 of row 5")
-	_, err = net.Infer(batchCtx(t), mat.NewDense(7, 12, nil), make([]int, 7))
+	_, err = net.Infer(batchCtx(t), tensor.New[float64](7, 12, nil), make([]int, 7))
 	require.ErrorContains(t, err, "exceeds MaxBatch 6")
 	// The network is still usable after rejected input.
 	_, err = net.Infer(batchCtx(t), f.x, f.labels)

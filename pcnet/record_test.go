@@ -11,8 +11,8 @@ import (
 
 	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/stretchr/testify/require"
-	"gonum.org/v1/gonum/mat"
 )
 
 // The helpers here run a network on a list of batches and keep everything it shows from
@@ -21,7 +21,7 @@ import (
 
 // testBatch is one batch of a recorded run.
 type testBatch struct {
-	x      *mat.Dense
+	x      *tensor.Matrix[float64]
 	labels []int
 }
 
@@ -30,9 +30,9 @@ type testBatch struct {
 func randomBatches(rng *rand.Rand, in, classes int, sizes ...int) []testBatch {
 	var out []testBatch
 	for _, b := range sizes {
-		x := mat.NewDense(b, in, nil)
-		for i := range x.RawMatrix().Data {
-			x.RawMatrix().Data[i] = rng.Float64()
+		x := tensor.New[float64](b, in, nil)
+		for i := range x.Data {
+			x.Data[i] = rng.Float64()
 		}
 		labels := make([]int, b)
 		for i := range labels {
@@ -46,7 +46,7 @@ func randomBatches(rng *rand.Rand, in, classes int, sizes ...int) []testBatch {
 // netState is what a network carries from one batch to the next, and what a checkpoint
 // keeps: the weights and the optimiser states.
 type netState struct {
-	layers []*layer.Dense
+	layers []*layer.Dense[float64]
 	opt    [][2]optState // by layer: weight, bias; nil without an optimiser
 }
 
@@ -56,8 +56,8 @@ type optState struct {
 }
 
 // stateOf copies a network's state.
-func stateOf(net *Network) netState {
-	s := netState{layers: layer.CloneAll(net.Layers())}
+func stateOf(net *Network[float64]) netState {
+	s := netState{layers: layer.CloneAll[float64](net.Layers())}
 	if net.Config().Optimizer.Kind == 0 {
 		return s
 	}
@@ -72,9 +72,9 @@ func stateOf(net *Network) netState {
 }
 
 // newNetwork builds a network with cfg on a copy of the state.
-func (s netState) newNetwork(t *testing.T, cfg Config) *Network {
+func (s netState) newNetwork(t *testing.T, cfg Config) *Network[float64] {
 	t.Helper()
-	net, err := New(context.Background(), layer.CloneAll(s.layers), cfg)
+	net, err := New(context.Background(), layer.CloneAll[float64](s.layers), cfg)
 	require.NoError(t, err)
 	for l, o := range s.opt {
 		for i, st := range net.Optimizers(l) {
@@ -94,7 +94,7 @@ type recording struct {
 // after the batch, and (observed) every statistic the observer was given.
 type batchRecord struct {
 	loss    float64
-	updates []*layer.Grad
+	updates []*layer.Grad[float64]
 	after   netState
 	steps   [][]StepStats // by node 0..H+1 (only hidden nodes report steps)
 	ends    []NodeStats   // by node, with the clock fields zeroed
@@ -118,7 +118,7 @@ func recordRun(t *testing.T, cfg Config, from netState, batches []testBatch, rec
 
 // recordOn runs the batches in order through net under ctx, whose observer is obs (nil:
 // none), and records each batch.
-func recordOn(ctx context.Context, t *testing.T, net *Network, obs *Recorder, batches []testBatch, learn bool) []batchRecord {
+func recordOn(ctx context.Context, t *testing.T, net *Network[float64], obs *Recorder, batches []testBatch, learn bool) []batchRecord {
 	t.Helper()
 	var out []batchRecord
 	for _, b := range batches {
@@ -201,7 +201,7 @@ func (r batchRecord) values() []namedValues {
 		out = append(out, namedValues{fmt.Sprintf("update W_%d", l), g.Params()[0]}, namedValues{fmt.Sprintf("update b_%d", l), g.Params()[1]})
 	}
 	for l, d := range r.after.layers {
-		out = append(out, namedValues{fmt.Sprintf("W_%d after", l), d.W.RawMatrix().Data}, namedValues{fmt.Sprintf("b_%d after", l), d.B.RawVector().Data})
+		out = append(out, namedValues{fmt.Sprintf("W_%d after", l), d.W.Data}, namedValues{fmt.Sprintf("b_%d after", l), d.B})
 	}
 	for l, o := range r.after.opt {
 		for i, st := range o {

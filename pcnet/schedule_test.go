@@ -11,7 +11,6 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/stretchr/testify/require"
-	"gonum.org/v1/gonum/mat"
 )
 
 // eventRun records batches of the fixture's network under cfg, observed, learning.
@@ -145,17 +144,17 @@ func TestNonFiniteIsTheSameErrorUnderBothSchedules(t *testing.T) {
 	f := newBatchFixture(3, 11, 6)
 	cases := []struct {
 		name  string
-		setup func(layers []*layer.Dense)
+		setup func(layers []*layer.Dense[float64])
 		lr    float64
 		want  string
 	}{
-		{"weight is +Inf", func(ls []*layer.Dense) { ls[1].W.Set(2, 3, math.Inf(1)) }, 0.1, "layer 1: W[2,3] = +Inf"},
-		{"bias is NaN", func(ls []*layer.Dense) { ls[2].B.SetVec(1, math.NaN()) }, 0.1, "layer 2: b[1] = NaN"},
-		{"loss overflows", func(ls []*layer.Dense) {
+		{"weight is +Inf", func(ls []*layer.Dense[float64]) { ls[1].W.Set(2, 3, math.Inf(1)) }, 0.1, "layer 1: W[2,3] = +Inf"},
+		{"bias is NaN", func(ls []*layer.Dense[float64]) { ls[2].B[1] = math.NaN() }, 0.1, "layer 2: b[1] = NaN"},
+		{"loss overflows", func(ls []*layer.Dense[float64]) {
 			// tanh(100) is 1, so every logit is a sum of MaxFloat64s: +Inf.
 			below, top := ls[len(ls)-2], ls[len(ls)-1]
 			for i := range below.Out() {
-				below.B.SetVec(i, 100)
+				below.B[i] = 100
 			}
 			r, c := top.W.Dims()
 			for i := range r {
@@ -171,7 +170,7 @@ func TestNonFiniteIsTheSameErrorUnderBothSchedules(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%v", tc.name, engine), func(t *testing.T) {
 				var msgs []string
 				for _, s := range []Schedule{Dense, Event} {
-					layers := layer.CloneAll(f.layers)
+					layers := layer.CloneAll[float64](f.layers)
 					if tc.setup != nil {
 						tc.setup(layers)
 					}
@@ -198,10 +197,10 @@ func TestNonFiniteIsTheSameErrorUnderBothSchedules(t *testing.T) {
 		}
 	}
 	t.Run("batch holds NaN", func(t *testing.T) {
-		x := mat.DenseCopyOf(f.x)
+		x := f.x.Clone()
 		x.Set(4, 7, math.NaN())
 		for _, s := range []Schedule{Dense, Event} {
-			net, err := New(context.Background(), layer.CloneAll(f.layers), Config{Variant: Standard, Steps: 2, Gamma: 0.5, Schedule: s})
+			net, err := New(context.Background(), layer.CloneAll[float64](f.layers), Config{Variant: Standard, Steps: 2, Gamma: 0.5, Schedule: s})
 			require.NoError(t, err)
 			_, err = net.Infer(batchCtx(t), x, f.labels)
 			require.ErrorIs(t, err, ErrNonFinite)

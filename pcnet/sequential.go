@@ -6,31 +6,31 @@ import (
 	"time"
 
 	"github.com/pcnet/pcnet/channels"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // seqLinks are the sequential engine's stand-ins for the messages: up[l] carries
 // p_l (written by node l-1), down[l] carries pi_l e_l (written by node l).
-type seqLinks struct {
-	up, down []*mat.Dense
+type seqLinks[T tensor.Float] struct {
+	up, down []*tensor.Matrix[T]
 	// What the last message on each link said; a matrix is written only for a full one.
 	upPayload, downPayload []channels.Payload
 	// downView[l] is where the message pi_l e_l is read: down[l], or e_l when pi_l = 1.
-	downView []*mat.Dense
+	downView []*tensor.Matrix[T]
 }
 
-func (n *host) seqLinks(batch int) *seqLinks {
+func (n *host[T]) seqLinks(batch int) *seqLinks[T] {
 	if s, ok := n.seq[batch]; ok {
 		return s
 	}
-	s := &seqLinks{
-		up: make([]*mat.Dense, n.h+2), down: make([]*mat.Dense, n.h+2),
+	s := &seqLinks[T]{
+		up: make([]*tensor.Matrix[T], n.h+2), down: make([]*tensor.Matrix[T], n.h+2),
 		upPayload: make([]channels.Payload, n.h+2), downPayload: make([]channels.Payload, n.h+2),
-		downView: make([]*mat.Dense, n.h+2),
+		downView: make([]*tensor.Matrix[T], n.h+2),
 	}
 	for l := 1; l <= n.h+1; l++ {
-		s.up[l] = mat.NewDense(batch, n.nodes[l].width, nil)
-		s.down[l] = mat.NewDense(batch, n.nodes[l].width, nil)
+		s.up[l] = tensor.New[T](batch, n.nodes[l].width, nil)
+		s.down[l] = tensor.New[T](batch, n.nodes[l].width, nil)
 	}
 	n.seq[batch] = s
 	return s
@@ -41,13 +41,13 @@ func (n *host) seqLinks(batch int) *seqLinks {
 // moves. The host holds every node (a Network's). ctx is checked before every step, and
 // the layers learn only after the last one, so a cancelled batch leaves the weights as
 // they were (but under Incremental, see Network.Learn).
-func (n *host) runSequential(ctx context.Context, x *mat.Dense, labels []int, learn bool) error {
+func (n *host[T]) runSequential(ctx context.Context, x *tensor.Matrix[T], labels []int, learn bool) error {
 	batch := len(labels)
 	for _, nd := range n.nodes {
 		nd.begin(x, labels)
 	}
 	s := n.seqLinks(batch)
-	h, T := n.h, n.cfg.Steps
+	h, steps := n.h, n.cfg.Steps
 	var start time.Time
 	if n.cfg.Observer != nil {
 		start = time.Now()
@@ -59,13 +59,13 @@ func (n *host) runSequential(ctx context.Context, x *mat.Dense, labels []int, le
 	}
 	n.nodes[h+1].feedForward(s.up[h+1], nil, false)
 	clear(s.upPayload) // the feed-forward values are full messages
-	for t := 0; t <= T; t++ {
+	for t := 0; t <= steps; t++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("pcnet: batch cancelled at step %d, before node %d formed its error: %w", t, h+1, err)
 		}
 		for l := h + 1; l >= 1; l-- {
 			nd := n.nodes[l]
-			var below *mat.Dense
+			var below *tensor.Matrix[T]
 			if t == 0 || nd.receivesPrediction() {
 				below = s.up[l]
 			}
@@ -82,8 +82,8 @@ func (n *host) runSequential(ctx context.Context, x *mat.Dense, labels []int, le
 		}
 		for l := 0; l <= h; l++ {
 			nd := n.nodes[l]
-			var up *mat.Dense
-			if t < T && nd.sendsPrediction() {
+			var up *tensor.Matrix[T]
+			if t < steps && nd.sendsPrediction() {
 				up = s.up[l+1]
 			}
 			nd.absorb(t, s.downPayload[l+1], s.downView[l+1])

@@ -22,8 +22,8 @@ func TestFailuresAreReportedByTheBatchThatMetThem(t *testing.T) {
 	for _, sched := range []Schedule{Event, Dense} {
 		for _, eng := range engines {
 			t.Run(fmt.Sprintf("%v/%v", sched, eng), func(t *testing.T) {
-				layers := layer.CloneAll(f.layers)
-				good := layer.CloneAll(layers)
+				layers := layer.CloneAll[float64](f.layers)
+				good := layer.CloneAll[float64](layers)
 				// A weight decay of 1e308 sends every non-zero weight past MaxFloat64 in
 				// the first step; the learning rate of the first batches is harmless.
 				cfg := Config{Variant: FixedPrediction, Steps: 2, Gamma: 1, Engine: eng, Schedule: sched,
@@ -47,28 +47,28 @@ func TestFailuresAreReportedByTheBatchThatMetThem(t *testing.T) {
 		}
 	}
 	t.Run("loss overflows/part", func(t *testing.T) {
-		layers := layer.CloneAll(f.layers)
+		layers := layer.CloneAll[float64](f.layers)
 		top := layers[len(layers)-1]
 		for i := range top.Out() {
-			top.B.SetVec(i, math.MaxFloat64)
+			top.B[i] = math.MaxFloat64
 		}
-		top.B.SetVec(0, -math.MaxFloat64) // a logit of -Max against +Max ones: softmax overflows to NaN
+		top.B[0] = -math.MaxFloat64 // a logit of -Max against +Max ones: softmax overflows to NaN
 		cfg := testConfig(Standard, 2, 2)
 		widths := widthsOf(layers)
 		shared := newSharedLinks()
-		lower, err := NewPart(context.Background(), PartSpec{Widths: widths, Lo: 0, Hi: 1, Layers: layers[:2], Config: cfg, Transport: shared})
+		lower, err := NewPart(context.Background(), PartSpec[float64]{Widths: widths, Lo: 0, Hi: 1, Layers: layers[:2], Config: cfg, Transport: shared})
 		require.NoError(t, err)
 		defer func() { require.NoError(t, lower.Close()) }()
-		upper, err := NewPart(context.Background(), PartSpec{Widths: widths, Lo: 2, Hi: 3, Layers: layers[2:], Config: cfg, Transport: shared})
+		upper, err := NewPart(context.Background(), PartSpec[float64]{Widths: widths, Lo: 2, Hi: 3, Layers: layers[2:], Config: cfg, Transport: shared})
 		require.NoError(t, err)
 		defer func() { require.NoError(t, upper.Close()) }()
 		ctx := batchCtx(t)
 		errs := make(chan error, 1)
 		go func() {
-			_, err := lower.Run(ctx, PartBatch{Rows: 6, X: f.x})
+			_, err := lower.Run(ctx, PartBatch[float64]{Rows: 6, X: f.x})
 			errs <- err
 		}()
-		rep, err := upper.Run(ctx, PartBatch{Rows: 6, Labels: f.labels})
+		rep, err := upper.Run(ctx, PartBatch[float64]{Rows: 6, Labels: f.labels})
 		require.NoError(t, err)
 		require.NoError(t, <-errs)
 		require.ErrorIs(t, rep.Fault, ErrNonFinite, "the output node's part reports the loss of this batch")

@@ -282,8 +282,8 @@ func validateOptimizer(o optim.Config) error {
 // InitialLayers returns the run's initial weights, as PyTorch's nn.Linear initialises
 // them, from math/rand/v2's PCG seeded with (Seed, 0), layer by layer, weight before
 // bias: every learner of the run starts from them.
-func (r *Run) InitialLayers() ([]*layer.Dense, error) {
-	return layer.NewMLP(r.Sizes, r.Activation, rand.New(rand.NewPCG(r.Seed, 0)))
+func (r *Run) InitialLayers() ([]*layer.Dense[float64], error) {
+	return layer.NewMLP[float64](r.Sizes, r.Activation, rand.New(rand.NewPCG(r.Seed, 0)))
 }
 
 // DescribeNet is the network's notation in messages: "784-64-64-10 tanh".

@@ -22,7 +22,7 @@ type Comparison struct {
 
 // Compare compares got with want layer by layer (weights and biases together) and over
 // all layers concatenated.
-func Compare(got, want []*layer.Grad) Comparison {
+func Compare(got, want []*layer.Grad[float64]) Comparison {
 	var c Comparison
 	var dot, gg, ww, dd float64
 	for l := range got {

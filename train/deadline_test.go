@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/pcnet/pcnet/internal/testdeadline"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // batchCtx bounds one batch of a test (internal/testdeadline).
@@ -24,6 +24,6 @@ type deadlinePC struct {
 	t testing.TB
 }
 
-func (d deadlinePC) Step(_ context.Context, x *mat.Dense, labels []int) (float64, error) {
+func (d deadlinePC) Step(_ context.Context, x *tensor.Matrix[float64], labels []int) (float64, error) {
 	return d.PC.Step(batchCtx(d.t), x, labels)
 }

@@ -27,7 +27,7 @@ func TestVariantDefaultsLearn(t *testing.T) {
 			r.Algorithm, r.Epochs = a, 2
 			d := spec.DefaultPC(a)
 			r.PC.Steps, r.PC.Gamma, r.PC.Engine = d.StepsFor(r.Hidden()), d.Gamma, pcnet.Sequential
-			layers, err := layer.NewMLP(r.Sizes, r.Activation, rand.New(rand.NewPCG(r.Seed, 0)))
+			layers, err := layer.NewMLP[float64](r.Sizes, r.Activation, rand.New(rand.NewPCG(r.Seed, 0)))
 			require.NoError(t, err)
 			l, err := New(context.Background(), &r, layers, nil)
 			require.NoError(t, err)

@@ -4,7 +4,7 @@
 //
 // # Learners
 //
-// A Learner learns from one batch at a time. BP wraps a backprop.Net; PC wraps a
+// A Learner learns from one batch at a time. BP wraps a backprop.Net[float64]; PC wraps a
 // pcnet.Network, whose layer goroutines live across batches. Both own per-tensor
 // optimiser state (package optim), so a checkpoint can hold it and a resumed run goes on
 // exactly where it stopped.

@@ -26,7 +26,7 @@ type EvalReport struct {
 
 // EvaluateCheckpoint evaluates the network layers of run, saved at pos in the file
 // path, on d, the split named split.
-func EvaluateCheckpoint(path string, run *spec.Run, layers []*layer.Dense, pos Position, split string, d *mnist.Dataset) (*EvalReport, error) {
+func EvaluateCheckpoint(path string, run *spec.Run, layers []*layer.Dense[float64], pos Position, split string, d *mnist.Dataset) (*EvalReport, error) {
 	loss, acc, err := Evaluate(layers, run.LossFunc(), d)
 	if err != nil {
 		return nil, err

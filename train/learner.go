@@ -9,17 +9,17 @@ import (
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // Learner learns from one batch at a time.
 type Learner interface {
 	// Step learns from one batch and returns the loss at the weights before the step.
-	Step(ctx context.Context, x *mat.Dense, labels []int) (float64, error)
+	Step(ctx context.Context, x *tensor.Matrix[float64], labels []int) (float64, error)
 	// Layers returns the live weights; read them only between steps.
-	Layers() []*layer.Dense
+	Layers() []*layer.Dense[float64]
 	// Optimizers returns the optimiser state of every layer's weight and bias.
-	Optimizers() [][2]*optim.State
+	Optimizers() [][2]*optim.State[float64]
 	// Close releases the learner's resources (goroutines, for PC).
 	Close() error
 }
@@ -42,18 +42,18 @@ func Sync(ctx context.Context, l Learner) error {
 // UpdateReporter is a Learner whose last step's weight updates can be read (in PC's sign:
 // a negative-gradient estimate).
 type UpdateReporter interface {
-	Updates() []*layer.Grad
+	Updates() []*layer.Grad[float64]
 }
 
 // BP learns by backpropagation.
 type BP struct {
-	net   *backprop.Net
-	grads []*layer.Grad
-	opt   [][2]*optim.State
+	net   *backprop.Net[float64]
+	grads []*layer.Grad[float64]
+	opt   [][2]*optim.State[float64]
 }
 
 // NewBP returns a backprop learner on layers (used, not copied).
-func NewBP(layers []*layer.Dense, loss layer.Loss, opt optim.Config) (*BP, error) {
+func NewBP(layers []*layer.Dense[float64], loss layer.Loss, opt optim.Config) (*BP, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}
@@ -65,13 +65,13 @@ func NewBP(layers []*layer.Dense, loss layer.Loss, opt optim.Config) (*BP, error
 	for _, d := range layers {
 		b.grads = append(b.grads, layer.NewGrad(d))
 		p := d.Params()
-		b.opt = append(b.opt, [2]*optim.State{opt.NewState(len(p[0])), opt.NewState(len(p[1]))})
+		b.opt = append(b.opt, [2]*optim.State[float64]{opt.NewState(len(p[0])), opt.NewState(len(p[1]))})
 	}
 	return b, nil
 }
 
 // Step runs forward and backward and one optimiser step per tensor.
-func (b *BP) Step(_ context.Context, x *mat.Dense, labels []int) (float64, error) {
+func (b *BP) Step(_ context.Context, x *tensor.Matrix[float64], labels []int) (float64, error) {
 	loss := b.net.Gradients(b.grads, x, labels)
 	for l, d := range b.net.Layers {
 		p, g := d.Params(), b.grads[l].Params()
@@ -82,22 +82,22 @@ func (b *BP) Step(_ context.Context, x *mat.Dense, labels []int) (float64, error
 }
 
 // Layers returns the weights.
-func (b *BP) Layers() []*layer.Dense { return b.net.Layers }
+func (b *BP) Layers() []*layer.Dense[float64] { return b.net.Layers }
 
 // Optimizers returns the optimiser states.
-func (b *BP) Optimizers() [][2]*optim.State { return b.opt }
+func (b *BP) Optimizers() [][2]*optim.State[float64] { return b.opt }
 
 // Close does nothing: BP starts no goroutines.
 func (b *BP) Close() error { return nil }
 
 // PC learns by predictive coding on a pcnet.Network.
 type PC struct {
-	net *pcnet.Network
+	net *pcnet.Network[float64]
 }
 
 // NewPC builds a pcnet.Network on layers (used, not copied) and starts its goroutines
 // under ctx. cfg.Optimizer must be set.
-func NewPC(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config) (*PC, error) {
+func NewPC(ctx context.Context, layers []*layer.Dense[float64], cfg pcnet.Config) (*PC, error) {
 	if err := cfg.Optimizer.Validate(); err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}
@@ -109,19 +109,19 @@ func NewPC(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config) (*PC, e
 }
 
 // Network returns the underlying network.
-func (p *PC) Network() *pcnet.Network { return p.net }
+func (p *PC) Network() *pcnet.Network[float64] { return p.net }
 
 // Step runs inference and learning on one batch.
-func (p *PC) Step(ctx context.Context, x *mat.Dense, labels []int) (float64, error) {
+func (p *PC) Step(ctx context.Context, x *tensor.Matrix[float64], labels []int) (float64, error) {
 	return p.net.Learn(ctx, x, labels)
 }
 
 // Layers returns the weights.
-func (p *PC) Layers() []*layer.Dense { return p.net.Layers() }
+func (p *PC) Layers() []*layer.Dense[float64] { return p.net.Layers() }
 
 // Optimizers returns the optimiser states.
-func (p *PC) Optimizers() [][2]*optim.State {
-	out := make([][2]*optim.State, len(p.net.Layers()))
+func (p *PC) Optimizers() [][2]*optim.State[float64] {
+	out := make([][2]*optim.State[float64], len(p.net.Layers()))
 	for l := range out {
 		out[l] = p.net.Optimizers(l)
 	}
@@ -129,7 +129,7 @@ func (p *PC) Optimizers() [][2]*optim.State {
 }
 
 // Updates returns the last step's weight updates.
-func (p *PC) Updates() []*layer.Grad { return p.net.Updates() }
+func (p *PC) Updates() []*layer.Grad[float64] { return p.net.Updates() }
 
 // Close stops the network's goroutines.
 func (p *PC) Close() error { return p.net.Close() }
@@ -137,7 +137,7 @@ func (p *PC) Close() error { return p.net.Close() }
 // New returns the learner of run on layers (used, not copied): backprop's, or a
 // pcnet.Network's started under ctx with obs (nil: none) as its observer. It validates
 // run first.
-func New(ctx context.Context, run *spec.Run, layers []*layer.Dense, obs pcnet.Observer) (Learner, error) {
+func New(ctx context.Context, run *spec.Run, layers []*layer.Dense[float64], obs pcnet.Observer) (Learner, error) {
 	if err := run.Validate(); err != nil {
 		return nil, err
 	}

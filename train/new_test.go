@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"errors"
+	"github.com/pcnet/pcnet/tensor"
 	"math/rand/v2"
 	"testing"
 
@@ -10,21 +11,21 @@ import (
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/spec"
 	"github.com/stretchr/testify/require"
-	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/floats"
 )
 
 // New is the one place a run becomes a learner: backprop for BP, a pcnet.Network for the
 // variants, and FPA with gamma 1 and T >= H takes backprop's step exactly.
 func TestNewLearnsAsTheRunSays(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 0))
-	x := mat.NewDense(8, 6, nil)
+	x := tensor.New[float64](8, 6, nil)
 	for i := range 8 {
 		for j := range 6 {
 			x.Set(i, j, rng.NormFloat64())
 		}
 	}
 	labels := []int{0, 1, 2, 3, 0, 1, 2, 3}
-	weights := map[spec.Algorithm][]*layer.Dense{}
+	weights := map[spec.Algorithm][]*layer.Dense[float64]{}
 	for _, a := range []spec.Algorithm{spec.BP, spec.FPA} {
 		r := spec.Default()
 		r.Sizes, r.Algorithm, r.PC.Steps, r.Batch = []int{6, 5, 5, 4}, a, 2, 8
@@ -39,7 +40,7 @@ func TestNewLearnsAsTheRunSays(t *testing.T) {
 		require.NoError(t, l.Close())
 	}
 	for i := range weights[spec.BP] {
-		require.True(t, mat.EqualApprox(weights[spec.BP][i].W, weights[spec.FPA][i].W, 1e-12), "layer %d", i)
+		require.True(t, floats.EqualApprox(weights[spec.BP][i].W.Data, weights[spec.FPA][i].W.Data, 1e-12), "layer %d", i)
 	}
 }
 
@@ -62,9 +63,9 @@ func TestUpdatesOnABatch(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, loss, 0.0)
 	for l := range grads {
-		neg := mat.DenseCopyOf(grads[l].W)
-		neg.Scale(-1, neg)
-		require.True(t, mat.Equal(neg, updates[l].W), "layer %d", l)
+		neg := grads[l].W.Clone()
+		floats.Scale(-1, neg.Data)
+		require.True(t, tensor.Equal(neg, updates[l].W), "layer %d", l)
 	}
 	r := spec.Default()
 	r.Sizes, r.PC.Steps, r.Batch = []int{6, 5, 5, 4}, 2, 8

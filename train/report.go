@@ -12,7 +12,7 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // UpdateReport compares the weight updates of PC variants with backprop's on one batch
@@ -36,10 +36,10 @@ type UpdateReport struct {
 
 	// The batch, the weights and backprop's gradients dE/dW (the gradient's own sign),
 	// for a dump (checkpoint.UpdatesOf).
-	X      *mat.Dense     `json:"-"`
-	Labels []int          `json:"-"`
-	Layers []*layer.Dense `json:"-"`
-	Grads  []*layer.Grad  `json:"-"`
+	X      *tensor.Matrix[float64] `json:"-"`
+	Labels []int                   `json:"-"`
+	Layers []*layer.Dense[float64] `json:"-"`
+	Grads  []*layer.Grad[float64]  `json:"-"`
 }
 
 // VariantReport is one variant's agreement with backprop, per layer and over all.
@@ -52,7 +52,7 @@ type VariantReport struct {
 	All     AgreementJSON   `json:"all"`
 	Energy  EnergyJSON      `json:"energy"`
 	// Updates are the variant's weight updates (PC's sign).
-	Updates []*layer.Grad `json:"-"`
+	Updates []*layer.Grad[float64] `json:"-"`
 }
 
 // AgreementJSON is an Agreement as the report writes it.
@@ -106,14 +106,14 @@ func energyOf(rec *pcnet.Recorder) (EnergyJSON, error) {
 // Inferrer runs one inference of run on layers with the batch (x, labels) at frozen
 // weights, reporting every node's steps to obs, and returns its weight updates;
 // InferUpdates is the in-process one.
-type Inferrer func(ctx context.Context, run *spec.Run, layers []*layer.Dense, x *mat.Dense, labels []int, obs pcnet.Observer) ([]*layer.Grad, error)
+type Inferrer func(ctx context.Context, run *spec.Run, layers []*layer.Dense[float64], x *tensor.Matrix[float64], labels []int, obs pcnet.Observer) ([]*layer.Grad[float64], error)
 
 // MeasureUpdates computes backprop's gradients on layers and the batch, then every run's
 // updates with infer (nil: in this process), and adds the batch's loss, the batch, the
 // weights, the gradients and one VariantReport per run to rep. The runs share layers' architecture and loss.
-func MeasureUpdates(ctx context.Context, rep *UpdateReport, runs []*spec.Run, layers []*layer.Dense, x *mat.Dense, labels []int, infer Inferrer) error {
+func MeasureUpdates(ctx context.Context, rep *UpdateReport, runs []*spec.Run, layers []*layer.Dense[float64], x *tensor.Matrix[float64], labels []int, infer Inferrer) error {
 	if infer == nil {
-		infer = func(ctx context.Context, r *spec.Run, layers []*layer.Dense, x *mat.Dense, labels []int, obs pcnet.Observer) ([]*layer.Grad, error) {
+		infer = func(ctx context.Context, r *spec.Run, layers []*layer.Dense[float64], x *tensor.Matrix[float64], labels []int, obs pcnet.Observer) ([]*layer.Grad[float64], error) {
 			return InferUpdates(ctx, layers, r.PCConfig(obs), x, labels)
 		}
 	}

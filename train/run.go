@@ -12,7 +12,7 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // ErrDiverged is returned when the training loss becomes NaN or infinite.
@@ -193,7 +193,7 @@ func Run(ctx context.Context, learner Learner, data *mnist.Splits, opts Options,
 
 // Evaluate returns the mean loss and the accuracy (in [0, 1]) of the network made of
 // layers on d.
-func Evaluate(layers []*layer.Dense, loss layer.Loss, d *mnist.Dataset) (float64, float64, error) {
+func Evaluate(layers []*layer.Dense[float64], loss layer.Loss, d *mnist.Dataset) (float64, float64, error) {
 	if d == nil || d.Len() == 0 {
 		return math.NaN(), math.NaN(), nil
 	}
@@ -201,18 +201,18 @@ func Evaluate(layers []*layer.Dense, loss layer.Loss, d *mnist.Dataset) (float64
 	if err != nil {
 		return 0, 0, err
 	}
-	// backprop.Net.Evaluate's loop, on chunks converted one at a time into one buffer,
+	// backprop.Net[float64].Evaluate's loop, on chunks converted one at a time into one buffer,
 	// so that the images stay bytes: the same sums in the same order.
 	const chunk = 1000
 	n := d.Len()
-	buf := mat.NewDense(min(chunk, n), d.Dim(), nil)
+	buf := tensor.New[float64](min(chunk, n), d.Dim(), nil)
 	var sum float64
 	var correct int
 	for i := 0; i < n; i += chunk {
 		m := min(chunk, n-i)
-		x := d.Rows(i, i+m, buf.Slice(0, m, 0, d.Dim()).(*mat.Dense))
+		x := d.Rows(i, i+m, buf.SliceRows(0, m))
 		z := net.Forward(x)
-		sum += loss.Value(z, d.Labels[i:i+m]) * float64(m)
+		sum += layer.LossValue(loss, z, d.Labels[i:i+m]) * float64(m)
 		correct += layer.Correct(z, d.Labels[i:i+m])
 	}
 	return sum / float64(n), float64(correct) / float64(n), nil
@@ -226,14 +226,14 @@ func Evaluate(layers []*layer.Dense, loss layer.Loss, d *mnist.Dataset) (float64
 // copy of the weights (copied outside the clock) with states of the learner's
 // configuration, whose cost does not depend on their values.
 type comparer struct {
-	bp      *backprop.Net
-	grads   []*layer.Grad
+	bp      *backprop.Net[float64]
+	grads   []*layer.Grad[float64]
 	scratch [][2][]float64
-	opt     [][2]*optim.State
+	opt     [][2]*optim.State[float64]
 	report  UpdateReporter
 }
 
-func newComparer(layers []*layer.Dense, opts [][2]*optim.State, loss layer.Loss, rep UpdateReporter) (*comparer, error) {
+func newComparer(layers []*layer.Dense[float64], opts [][2]*optim.State[float64], loss layer.Loss, rep UpdateReporter) (*comparer, error) {
 	bp, err := backprop.New(layers, loss)
 	if err != nil {
 		return nil, err
@@ -246,7 +246,7 @@ func newComparer(layers []*layer.Dense, opts [][2]*optim.State, loss layer.Loss,
 		c.grads = append(c.grads, layer.NewGrad(d))
 		p := d.Params()
 		var sc [2][]float64
-		var st [2]*optim.State
+		var st [2]*optim.State[float64]
 		for k := range p {
 			sc[k] = make([]float64, len(p[k]))
 			st[k] = opts[l][k].Config().NewState(len(p[k]))
@@ -256,7 +256,7 @@ func newComparer(layers []*layer.Dense, opts [][2]*optim.State, loss layer.Loss,
 	return c, nil
 }
 
-func (c *comparer) before(x *mat.Dense, labels []int) time.Duration {
+func (c *comparer) before(x *tensor.Matrix[float64], labels []int) time.Duration {
 	for l, d := range c.bp.Layers {
 		for k, p := range d.Params() {
 			copy(c.scratch[l][k], p)

@@ -19,8 +19,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var sgd = optim.Config{Kind: optim.SGD, LR: 0.01, Momentum: 0.9}
 
-func mlp(t *testing.T, sizes []int, seed uint64) []*layer.Dense {
-	layers, err := layer.NewMLP(sizes, layer.Tanh, rand.New(rand.NewPCG(seed, 0)))
+func mlp(t *testing.T, sizes []int, seed uint64) []*layer.Dense[float64] {
+	layers, err := layer.NewMLP[float64](sizes, layer.Tanh, rand.New(rand.NewPCG(seed, 0)))
 	require.NoError(t, err)
 	return layers
 }
@@ -98,7 +98,7 @@ func TestInterruptedRunResumesExactly(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Position{Epoch: 3, Samples: 3 * 640}, end)
 	for l := range straight.Layers() {
-		require.Equal(t, straight.Layers()[l].W.RawMatrix().Data, stopped.Layers()[l].W.RawMatrix().Data)
+		require.Equal(t, straight.Layers()[l].W.Data, stopped.Layers()[l].W.Data)
 	}
 }
 
@@ -113,14 +113,14 @@ func TestDivergenceIsReported(t *testing.T) {
 }
 
 func TestCompare(t *testing.T) {
-	d, _ := layer.NewDense(2, 1, layer.Identity)
+	d, _ := layer.NewDense[float64](2, 1, layer.Identity)
 	a, b := layer.NewGrad(d), layer.NewGrad(d)
-	copy(a.W.RawMatrix().Data, []float64{1, 0})
-	copy(b.W.RawMatrix().Data, []float64{1, 1})
-	c := Compare([]*layer.Grad{a}, []*layer.Grad{b})
+	copy(a.W.Data, []float64{1, 0})
+	copy(b.W.Data, []float64{1, 1})
+	c := Compare([]*layer.Grad[float64]{a}, []*layer.Grad[float64]{b})
 	require.InDelta(t, 1/math.Sqrt2, c.All.Cosine, 1e-15)
 	require.InDelta(t, 1/math.Sqrt2, c.Layers[0].RelErr, 1e-15)
 	z := layer.NewGrad(d)
-	require.True(t, math.IsNaN(Compare([]*layer.Grad{z}, []*layer.Grad{b}).All.Cosine))
+	require.True(t, math.IsNaN(Compare([]*layer.Grad[float64]{z}, []*layer.Grad[float64]{b}).All.Cosine))
 	require.False(t, errors.Is(nil, ErrDiverged))
 }

@@ -6,19 +6,19 @@ import (
 	"github.com/pcnet/pcnet/backprop"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
-	"gonum.org/v1/gonum/mat"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // BackpropUpdates returns backprop's gradients dE/dtheta on one batch at layers, the
 // same negated (PC's sign: the update a negative-gradient estimate is compared with),
 // and the loss.
-func BackpropUpdates(layers []*layer.Dense, loss layer.Loss, x *mat.Dense, labels []int) (grads, updates []*layer.Grad, value float64, err error) {
+func BackpropUpdates(layers []*layer.Dense[float64], loss layer.Loss, x *tensor.Matrix[float64], labels []int) (grads, updates []*layer.Grad[float64], value float64, err error) {
 	bp, err := backprop.New(layers, loss)
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	grads = make([]*layer.Grad, len(layers))
-	updates = make([]*layer.Grad, len(layers))
+	grads = make([]*layer.Grad[float64], len(layers))
+	updates = make([]*layer.Grad[float64], len(layers))
 	for l, d := range layers {
 		grads[l], updates[l] = layer.NewGrad(d), layer.NewGrad(d)
 	}
@@ -32,7 +32,7 @@ func BackpropUpdates(layers []*layer.Dense, loss layer.Loss, x *mat.Dense, label
 
 // InferUpdates runs one inference of a PC network of cfg on layers (their weights stay)
 // and returns copies of its weight updates.
-func InferUpdates(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, x *mat.Dense, labels []int) ([]*layer.Grad, error) {
+func InferUpdates(ctx context.Context, layers []*layer.Dense[float64], cfg pcnet.Config, x *tensor.Matrix[float64], labels []int) ([]*layer.Grad[float64], error) {
 	net, err := pcnet.New(ctx, layers, cfg)
 	if err != nil {
 		return nil, err
@@ -41,7 +41,7 @@ func InferUpdates(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, 
 	if _, err := net.Infer(ctx, x, labels); err != nil {
 		return nil, err
 	}
-	out := make([]*layer.Grad, len(layers))
+	out := make([]*layer.Grad[float64], len(layers))
 	for l, u := range net.Updates() {
 		out[l] = layer.NewGrad(layers[l])
 		out[l].CopyFrom(u)

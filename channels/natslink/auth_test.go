@@ -421,7 +421,7 @@ func TestFloodBounded(t *testing.T) {
 	data := subjectsData(e)
 	decoder := newDecoder(e, 1, 64, 16)
 	decoder.open = newOpener(key, data, headerSize+8*64*16+trailerSize)
-	value := encodeFrames(e, 0, channels.Message{Kind: channels.Prediction, Buf: &channels.Buffer{Rows: 64, Cols: 16, Data: make([]float64, 64*16)}}, 1<<20)[0]
+	value := encodeFrames(e, 0, channels.Message[float64]{Kind: channels.Prediction, Buf: &channels.Buffer[float64]{Rows: 64, Cols: 16, Data: make([]float64, 64*16)}}, 1<<20)[0]
 	wrong := newSealer(testKey(12), data)
 	forgedData := reseal(wrong, append(value, make([]byte, trailerSize)...), nil)
 
@@ -487,7 +487,7 @@ func TestFloodOnTheWire(t *testing.T) {
 	p := newPair(t, dial(t, srv), dial(t, srv), Options{Run: "flood", Buffers: 1, Key: key}, 0, rows, cols)
 	up := newEndpoint("flood", 0, channels.Up)
 	data := subjectsData(up)
-	v := encodeFrames(up, 0, channels.Message{Kind: channels.Prediction, Buf: &channels.Buffer{Rows: rows, Cols: cols, Data: make([]float64, rows*cols)}}, 1<<20)[0]
+	v := encodeFrames(up, 0, channels.Message[float64]{Kind: channels.Prediction, Buf: &channels.Buffer[float64]{Rows: rows, Cols: cols, Data: make([]float64, rows*cols)}}, 1<<20)[0]
 	forged := reseal(newSealer(testKey(22), data), append(v, make([]byte, trailerSize)...), nil)
 	intruder := dial(t, srv)
 	var before, after runtime.MemStats
@@ -501,7 +501,7 @@ func TestFloodOnTheWire(t *testing.T) {
 	defer cancel()
 	var err error
 	for err == nil {
-		var m channels.Message
+		var m channels.Message[float64]
 		if m, err = p.hi.UpRecv.Recv(ctx); err == nil {
 			p.hi.UpRecv.Release(m)
 		}

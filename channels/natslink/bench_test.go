@@ -78,13 +78,13 @@ func reportRoundTrip(b *testing.B, start time.Time) {
 func benchLinkRoundTrip(b *testing.B, l pair, width int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	fill := func(s channels.Sender, k channels.Kind, step int) error {
+	fill := func(s channels.Sender[float64], k channels.Kind, step int) error {
 		buf, err := s.Acquire(ctx, benchBatch, width)
 		if err != nil {
 			return err
 		}
 		buf.Data[0] = float64(step)
-		return s.Send(ctx, channels.Message{Kind: k, Step: step, Buf: buf})
+		return s.Send(ctx, channels.Message[float64]{Kind: k, Step: step, Buf: buf})
 	}
 	done := make(chan error, 1)
 	go func() { // the upper node

@@ -27,7 +27,7 @@ func Example() {
 	key := make([]byte, natslink.KeySize) // the run's secret: never on a command line
 	_, _ = rand.Read(key)
 
-	link := func(lo, hi int) (*channels.Link, func()) {
+	link := func(lo, hi int) (*channels.Link[float64], func()) {
 		nc, err := natsconn.DialEmbedded(ctx, srv, fmt.Sprintf("nodes %d-%d", lo, hi))
 		if err != nil {
 			panic(err)
@@ -50,7 +50,7 @@ func Example() {
 
 	b, _ := lower.UpSend.Acquire(ctx, 2, 3)
 	copy(b.Value(), []float64{1, 2, 3, 4, 5, 6})
-	_ = lower.UpSend.Send(ctx, channels.Message{Kind: channels.Prediction, Step: 0, Buf: b})
+	_ = lower.UpSend.Send(ctx, channels.Message[float64]{Kind: channels.Prediction, Step: 0, Buf: b})
 
 	m, err := upper.UpRecv.Recv(ctx)
 	if err != nil {

@@ -263,7 +263,7 @@ func fuzzMessages(t *testing.T, r *MessageReader, name string, frames ...[]byte)
 // that, by the links' decoder and by the message reader alike.
 func TestZeroChunksRefused(t *testing.T) {
 	e := newEndpoint("r1", 2, channels.Up)
-	data := encodeFrames(e, 0, channels.Message{Kind: channels.Prediction, Buf: &channels.Buffer{Rows: 1, Cols: 2, Data: []float64{1, 2}}}, 4)[0]
+	data := encodeFrames(e, 0, channels.Message[float64]{Kind: channels.Prediction, Buf: &channels.Buffer[float64]{Rows: 1, Cols: 2, Data: []float64{1, 2}}}, 4)[0]
 	binary.LittleEndian.PutUint32(data[52:], 0)
 	_, _, err := newDecoder(e, 1, 1, 2).feed(data)
 	require.EqualError(t, err, "natslink: run r1 link 2-3 up: message 0: chunk 0 of 0")

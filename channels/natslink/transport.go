@@ -63,7 +63,7 @@ type Transport struct {
 	o           Options
 	url         string
 	chunkFloats int
-	local       channels.Transport
+	local       channels.Transport[float64]
 
 	broken  chan struct{} // closed when the links are broken
 	failed  atomic.Bool
@@ -81,7 +81,7 @@ type Transport struct {
 	closed bool
 }
 
-var _ channels.Transport = (*Transport)(nil)
+var _ channels.Transport[float64] = (*Transport)(nil)
 
 // New makes the transport of run o.Run for nodes o.Lo..o.Hi on nc, which the
 // caller owns.
@@ -117,7 +117,7 @@ func New(nc *nats.Conn, o Options) (*Transport, error) {
 		nc:     nc,
 		o:      o,
 		url:    nc.ConnectedUrlRedacted(),
-		local:  channels.NewInProcess(o.Buffers),
+		local:  channels.NewInProcess[float64](o.Buffers),
 		broken: make(chan struct{}),
 		linked: map[int]bool{},
 		pub:    nc.Publish,
@@ -240,7 +240,7 @@ func (t *Transport) publish(subject string, frame []byte) error {
 // up sender and down receiver if node lower is hosted, the up receiver and
 // down sender if node lower+1 is; the others are nil. A link with both nodes
 // hosted is in-process unless Options.LocalOverNATS. Each link is made once.
-func (t *Transport) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*channels.Link, error) {
+func (t *Transport) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*channels.Link[float64], error) {
 	if lower < 0 {
 		return nil, fmt.Errorf("natslink: run %s: link %d-%d: lower node %d is negative", t.o.Run, lower, lower+1, lower)
 	}
@@ -323,15 +323,15 @@ func (t *Transport) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCo
 		return channels.Stats{}
 	}
 	// Typed nil pointers must become nil interfaces.
-	var us, ds channels.Sender
-	var ur, dr channels.Receiver
+	var us, ds channels.Sender[float64]
+	var ur, dr channels.Receiver[float64]
 	if upSend != nil {
 		us, dr = upSend, downRecv
 	}
 	if upRecv != nil {
 		ur, ds = upRecv, downSend
 	}
-	return channels.NewLink(lower, us, ur, ds, dr, stats), nil
+	return channels.NewLink[float64](lower, us, ur, ds, dr, stats), nil
 }
 
 // linkBuilder collects the subscriptions of a link being made and its first
@@ -471,7 +471,7 @@ func (s *sendEnd) stats() channels.Stats {
 
 // Acquire takes a credit and a buffer of the local pool shaped rows x cols,
 // blocking until the receiver has released enough messages or ctx is done.
-func (s *sendEnd) Acquire(ctx context.Context, rows, cols int) (*channels.Buffer, error) {
+func (s *sendEnd) Acquire(ctx context.Context, rows, cols int) (*channels.Buffer[float64], error) {
 	if rows < 1 || cols < 1 || rows > s.maxRows || cols > s.maxCols {
 		return nil, fmt.Errorf("%s: cannot acquire a %dx%d buffer: the pool's buffers are %dx%d", s.name, rows, cols, s.maxRows, s.maxCols)
 	}
@@ -591,7 +591,7 @@ func (s *sendEnd) breakWith(err error) error {
 // Send encodes m into one frame per chunk and publishes them; the buffer is
 // back in the local pool when Send returns. If ctx is done, Send fails and
 // the sender keeps m.Buf.
-func (s *sendEnd) Send(ctx context.Context, m channels.Message) error {
+func (s *sendEnd) Send(ctx context.Context, m channels.Message[float64]) error {
 	b := m.Buf
 	if m.Kind != s.kind {
 		return fmt.Errorf("%s carries %v messages, not %v (step %d)", s.name, s.kind, m.Kind, m.Step)
@@ -728,15 +728,15 @@ func (r *recvEnd) answerHello(m *nats.Msg) {
 // Recv returns the next message, blocking until its last frame has arrived
 // or ctx is done. A malformed or foreign frame breaks the link: Recv returns
 // an error naming what is wrong, now and on every later call.
-func (r *recvEnd) Recv(ctx context.Context) (channels.Message, error) {
+func (r *recvEnd) Recv(ctx context.Context) (channels.Message[float64], error) {
 	if err := ctx.Err(); err != nil {
-		return channels.Message{}, err
+		return channels.Message[float64]{}, err
 	}
 	if r.err != nil {
-		return channels.Message{}, r.err
+		return channels.Message[float64]{}, r.err
 	}
 	if err := r.t.err(); err != nil {
-		return channels.Message{}, err
+		return channels.Message[float64]{}, err
 	}
 	for {
 		var f *nats.Msg
@@ -745,27 +745,27 @@ func (r *recvEnd) Recv(ctx context.Context) (channels.Message, error) {
 		default:
 			if n, _ := r.sub.Dropped(); n > 0 {
 				r.err = slowConsumer(r.dec.name, "data", n)
-				return channels.Message{}, r.err
+				return channels.Message[float64]{}, r.err
 			}
 			select {
 			case f = <-r.frames:
 			case <-ctx.Done():
-				return channels.Message{}, ctx.Err()
+				return channels.Message[float64]{}, ctx.Err()
 			case <-r.t.broken:
-				return channels.Message{}, r.t.err()
+				return channels.Message[float64]{}, r.t.err()
 			case _, ok := <-r.slow:
 				if !ok { // unsubscribed: the transport is closing
 					<-r.t.broken
-					return channels.Message{}, r.t.err()
+					return channels.Message[float64]{}, r.t.err()
 				}
 				n, _ := r.sub.Dropped()
 				r.err = slowConsumer(r.dec.name, "data", n)
-				return channels.Message{}, r.err
+				return channels.Message[float64]{}, r.err
 			}
 		}
 		if f.Subject != r.subject {
 			r.err = fmt.Errorf("%s: frame on subject %s", r.dec.name, f.Subject)
-			return channels.Message{}, r.err
+			return channels.Message[float64]{}, r.err
 		}
 		if why := r.dec.accept(f.Data); why != accepted {
 			// Not from this link's sender: the run goes on without it.
@@ -775,7 +775,7 @@ func (r *recvEnd) Recv(ctx context.Context) (channels.Message, error) {
 		m, done, err := r.dec.feed(f.Data)
 		if err != nil {
 			r.err = err
-			return channels.Message{}, err
+			return channels.Message[float64]{}, err
 		}
 		r.wire.Add(uint64(len(f.Data)))
 		if done {
@@ -794,7 +794,7 @@ func (r *recvEnd) Recv(ctx context.Context) (channels.Message, error) {
 // Release gives m.Buf back to the local pool and its credit back to the
 // sender. Misuse panics as in-process; a failed publish breaks the link and
 // surfaces from the next Recv.
-func (r *recvEnd) Release(m channels.Message) {
+func (r *recvEnd) Release(m channels.Message[float64]) {
 	r.dec.release(m)
 	r.limit.Add(1)
 	if err := r.grant(); err != nil && r.err == nil {

@@ -54,7 +54,7 @@ func newTransport(t testing.TB, nc *nats.Conn, o Options) *Transport {
 // pair is link `lower` seen from two processes: the lower node's and the
 // upper node's, each with a connection and transport of its own.
 type pair struct {
-	lo, hi   *channels.Link
+	lo, hi   *channels.Link[float64]
 	loT, hiT *Transport // nil in-process
 }
 
@@ -71,13 +71,13 @@ func newPair(t testing.TB, lowerConn, upperConn *nats.Conn, o Options, lower, ro
 	return pair{lo: a, hi: b, loT: loT, hiT: hiT}
 }
 
-func send(ctx context.Context, s channels.Sender, k channels.Kind, step int, p channels.Payload, rows, cols int, v []float64) error {
+func send(ctx context.Context, s channels.Sender[float64], k channels.Kind, step int, p channels.Payload, rows, cols int, v []float64) error {
 	b, err := s.Acquire(ctx, rows, cols)
 	if err != nil {
 		return err
 	}
 	copy(b.Value(), v)
-	return s.Send(ctx, channels.Message{Kind: k, Step: step, Payload: p, Buf: b})
+	return s.Send(ctx, channels.Message[float64]{Kind: k, Step: step, Payload: p, Buf: b})
 }
 
 // requireBits checks that got holds exactly the bits of want.
@@ -116,8 +116,8 @@ func TestEveryKindAndPayload(t *testing.T) {
 			rng := rand.New(rand.NewPCG(1, uint64(chunk)))
 			for step := range 60 {
 				for _, d := range []struct {
-					s    channels.Sender
-					r    channels.Receiver
+					s    channels.Sender[float64]
+					r    channels.Receiver[float64]
 					kind channels.Kind
 				}{{p.lo.UpSend, p.hi.UpRecv, channels.Prediction}, {p.hi.DownSend, p.lo.DownRecv, channels.Error}} {
 					rows, cols := 1+rng.IntN(6), 1+rng.IntN(9)
@@ -331,7 +331,7 @@ func TestCancellation(t *testing.T) {
 }
 
 // waitPending waits until a frame is queued for r.
-func waitPending(t testing.TB, r channels.Receiver) {
+func waitPending(t testing.TB, r channels.Receiver[float64]) {
 	t.Helper()
 	require.Eventually(t, func() bool { return len(r.(*recvEnd).frames) > 0 }, 10*time.Second, time.Millisecond)
 }
@@ -453,7 +453,7 @@ func TestMalformedOnTheWire(t *testing.T) {
 	srv := startServer(t, natsconn.Server{})
 	intruder := dial(t, srv)
 	msg := func(e endpoint, seq uint64, rows int) []byte {
-		return encodeFrames(e, seq, channels.Message{Kind: channels.Prediction, Buf: &channels.Buffer{Rows: rows, Cols: 2, Data: make([]float64, rows*2)}}, 100)[0]
+		return encodeFrames(e, seq, channels.Message[float64]{Kind: channels.Prediction, Buf: &channels.Buffer[float64]{Rows: rows, Cols: 2, Data: make([]float64, rows*2)}}, 100)[0]
 	}
 	tests := []struct {
 		name   string
@@ -480,7 +480,7 @@ func TestMalformedOnTheWire(t *testing.T) {
 			defer cancel()
 			var recvErr error
 			for recvErr == nil {
-				var m channels.Message
+				var m channels.Message[float64]
 				if m, recvErr = l.UpRecv.Recv(ctx); recvErr == nil {
 					l.UpRecv.Release(m)
 				}
@@ -561,7 +561,7 @@ func lockstep(t testing.TB, l pair, rows, cols, steps int) [][]uint64 {
 	}
 	var mu sync.Mutex
 	var received [][]uint64
-	record := func(m channels.Message) {
+	record := func(m channels.Message[float64]) {
 		mu.Lock()
 		defer mu.Unlock()
 		r := []uint64{uint64(m.Kind), uint64(m.Step), uint64(m.Payload)}
@@ -651,7 +651,7 @@ func equalBits(a, b []float64) bool {
 
 func inProcessPair(t testing.TB, buffers, rows, cols int) pair {
 	t.Helper()
-	l, err := channels.NewInProcess(buffers).Link(0, rows, cols, rows, cols)
+	l, err := channels.NewInProcess[float64](buffers).Link(0, rows, cols, rows, cols)
 	require.NoError(t, err)
 	return pair{lo: l, hi: l}
 }
@@ -673,8 +673,8 @@ func TestSteadyStateAllocations(t *testing.T) {
 	step := 0
 	roundTrip := func() {
 		for _, d := range []struct {
-			s    channels.Sender
-			r    channels.Receiver
+			s    channels.Sender[float64]
+			r    channels.Receiver[float64]
 			kind channels.Kind
 		}{{p.lo.UpSend, p.hi.UpRecv, channels.Prediction}, {p.hi.DownSend, p.lo.DownRecv, channels.Error}} {
 			b, err := d.s.Acquire(ctx, rows, cols)
@@ -683,7 +683,7 @@ func TestSteadyStateAllocations(t *testing.T) {
 				return
 			}
 			b.Data[0] = float64(step)
-			if err := d.s.Send(ctx, channels.Message{Kind: d.kind, Step: step, Buf: b}); err != nil {
+			if err := d.s.Send(ctx, channels.Message[float64]{Kind: d.kind, Step: step, Buf: b}); err != nil {
 				failed = err
 				return
 			}
@@ -795,7 +795,7 @@ func ownCodeAllocatesNothing(t *testing.T, srv *natsconn.Embedded, key []byte) {
 			return
 		}
 		b.Data[0] = float64(step)
-		if err := s.Send(ctx, channels.Message{Kind: channels.Prediction, Step: step, Payload: payload, Buf: b}); err != nil {
+		if err := s.Send(ctx, channels.Message[float64]{Kind: channels.Prediction, Step: step, Payload: payload, Buf: b}); err != nil {
 			failed = err
 			return
 		}

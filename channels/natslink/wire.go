@@ -211,7 +211,7 @@ func (e *endpoint) check(h *header, want frameType) error {
 
 // slot is one buffer of an end's pool and whose it is now.
 type slot struct {
-	buf  *channels.Buffer
+	buf  *channels.Buffer[float64]
 	full []float64
 	busy bool // sender: acquired; receiver: being filled or held by the receiver
 }
@@ -223,13 +223,13 @@ func newSlots(n, maxRows, maxCols int) []slot {
 	slots := make([]slot, n)
 	for i := range slots {
 		full := slab[i*size : (i+1)*size : (i+1)*size]
-		slots[i] = slot{buf: &channels.Buffer{Rows: maxRows, Cols: maxCols, Data: full}, full: full}
+		slots[i] = slot{buf: &channels.Buffer[float64]{Rows: maxRows, Cols: maxCols, Data: full}, full: full}
 	}
 	return slots
 }
 
 // find returns the index of b in slots, or -1.
-func find(slots []slot, b *channels.Buffer) int {
+func find(slots []slot, b *channels.Buffer[float64]) int {
 	for i := range slots {
 		if slots[i].buf == b {
 			return i
@@ -294,7 +294,7 @@ func (d *decoder) accept(frame []byte) reason {
 
 // feed decodes one data frame that accept let through. done says that it completed a message, which
 // holds one of the pool's buffers until release.
-func (d *decoder) feed(frame []byte) (m channels.Message, done bool, err error) {
+func (d *decoder) feed(frame []byte) (m channels.Message[float64], done bool, err error) {
 	var h header
 	if err := parseHeader(frame, &h, d.open != nil); err != nil {
 		return m, false, fmt.Errorf("%s: %w", d.name, err)
@@ -350,12 +350,12 @@ func (d *decoder) feed(frame []byte) (m channels.Message, done bool, err error) 
 	d.sent = h.sent
 	b := sl.buf
 	b.Rows, b.Cols, b.Data = int(h.rows), int(h.cols), sl.full
-	return channels.Message{Kind: h.kind, Step: int(h.step), Payload: h.payload, Buf: b}, true, nil
+	return channels.Message[float64]{Kind: h.kind, Step: int(h.step), Payload: h.payload, Buf: b}, true, nil
 }
 
 // release gives back the buffer of a received message; it panics on misuse,
 // as the in-process Release does.
-func (d *decoder) release(m channels.Message) {
+func (d *decoder) release(m channels.Message[float64]) {
 	if m.Buf == nil {
 		panic(fmt.Sprintf("%s: Release of a message without a buffer (%v, step %d)", d.name, m.Kind, m.Step))
 	}

@@ -13,7 +13,7 @@ import (
 
 // encodeFrames encodes m as the sender does, chunkFloats float64s a frame
 // at most, for the decoder tests.
-func encodeFrames(e endpoint, seq uint64, m channels.Message, chunkFloats int) [][]byte {
+func encodeFrames(e endpoint, seq uint64, m channels.Message[float64], chunkFloats int) [][]byte {
 	total := 0
 	if m.Payload == channels.Full {
 		total = m.Buf.Rows * m.Buf.Cols
@@ -54,7 +54,7 @@ func TestDecodeRoundTrip(t *testing.T) {
 				}
 			}
 			payload := channels.Payload(rng.IntN(3))
-			in := channels.Message{Kind: channels.Error, Step: int(seq) - 3, Payload: payload, Buf: &channels.Buffer{Rows: rows, Cols: cols, Data: v}}
+			in := channels.Message[float64]{Kind: channels.Error, Step: int(seq) - 3, Payload: payload, Buf: &channels.Buffer[float64]{Rows: rows, Cols: cols, Data: v}}
 			frames := encodeFrames(e, seq, in, chunkFloats)
 			for i, f := range frames {
 				m, done, err := d.feed(f)
@@ -85,7 +85,7 @@ func TestDecodeRejects(t *testing.T) {
 	e := newEndpoint("r1", 2, channels.Up)
 	valid := func(seq uint64, rows, cols int) [][]byte {
 		v := make([]float64, rows*cols)
-		return encodeFrames(e, seq, channels.Message{Kind: channels.Prediction, Step: 4, Buf: &channels.Buffer{Rows: rows, Cols: cols, Data: v}}, 4)
+		return encodeFrames(e, seq, channels.Message[float64]{Kind: channels.Prediction, Step: 4, Buf: &channels.Buffer[float64]{Rows: rows, Cols: cols, Data: v}}, 4)
 	}
 	edit := func(f []byte, at int, b ...byte) []byte {
 		f = append([]byte(nil), f...)
@@ -192,12 +192,12 @@ func FuzzDecode(f *testing.F) {
 		return s.seal(append(frame, make([]byte, trailerSize)...)[:len(frame)])
 	}
 	dataSeal := newSealer(key, data)
-	msg := func(payload channels.Payload, rows, cols int) channels.Message {
+	msg := func(payload channels.Payload, rows, cols int) channels.Message[float64] {
 		v := make([]float64, rows*cols)
 		for i := range v {
 			v[i] = specials[i%len(specials)]
 		}
-		return channels.Message{Kind: channels.Prediction, Step: 2, Payload: payload, Buf: &channels.Buffer{Rows: rows, Cols: cols, Data: v}}
+		return channels.Message[float64]{Kind: channels.Prediction, Step: 2, Payload: payload, Buf: &channels.Buffer[float64]{Rows: rows, Cols: cols, Data: v}}
 	}
 	for _, p := range channels.Payloads() {
 		fr := encodeFrames(e, 0, msg(p, 2, 3), 100)

@@ -13,8 +13,8 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/pcnet/pcnet/train"
-	"gonum.org/v1/gonum/mat"
 )
 
 type compareFlags struct {
@@ -88,8 +88,8 @@ update ("<variant>.layers.<l>.weight", ...: PC's sign, a negative-gradient estim
 type comparison struct {
 	f      *compareFlags
 	runs   []*spec.Run // one per variant
-	layers []*layer.Dense
-	x      *mat.Dense
+	layers []*layer.Dense[float64]
+	x      *tensor.Matrix[float64]
 	labels []int
 	report train.UpdateReport
 }
@@ -217,7 +217,7 @@ func (c *comparison) measure(ctx context.Context, stderr io.Writer) error {
 			workers.Close()
 		}
 	}()
-	infer := func(ctx context.Context, r *spec.Run, layers []*layer.Dense, x *mat.Dense, labels []int, obs pcnet.Observer) ([]*layer.Grad, error) {
+	infer := func(ctx context.Context, r *spec.Run, layers []*layer.Dense[float64], x *tensor.Matrix[float64], labels []int, obs pcnet.Observer) ([]*layer.Grad[float64], error) {
 		var err error
 		if workers == nil {
 			// The placement goes to stderr: stdout may be JSON.

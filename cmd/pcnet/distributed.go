@@ -18,8 +18,8 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/pcnet/pcnet/train"
-	"gonum.org/v1/gonum/mat"
 )
 
 // natsFlags say how to reach a NATS server; secrets come from files or the environment.
@@ -262,7 +262,7 @@ type linkMetrics interface {
 // start starts (or joins) the workers and the coordinator of a run on layers,
 // printing where every node runs; m (nil: none) receives the links' traffic and the
 // rejected messages.
-func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcnet.Config, m linkMetrics, stdout, stderr io.Writer) (*clusterLearner, error) {
+func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense[float64], cfg pcnet.Config, m linkMetrics, stdout, stderr io.Writer) (*clusterLearner, error) {
 	o := cluster.StartOptions{
 		Workers: c.workers, Stderr: stderr, Log: stdout,
 		Timeout: c.nats.timeout, JoinTimeout: c.nats.joinTimeout, Delay: c.linkDelay,
@@ -295,7 +295,7 @@ func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense, cfg pcn
 }
 
 // inferUpdates runs one inference in the workers and returns the weight updates.
-func (l *clusterLearner) inferUpdates(ctx context.Context, x *mat.Dense, labels []int) ([]*layer.Grad, error) {
+func (l *clusterLearner) inferUpdates(ctx context.Context, x *tensor.Matrix[float64], labels []int) ([]*layer.Grad[float64], error) {
 	if _, err := l.Infer(ctx, x, labels); err != nil {
 		return nil, err
 	}

@@ -305,13 +305,13 @@ func TestCompareFreshNetworkFPAIsBP(t *testing.T) {
 func writeSmallCheckpoint(t *testing.T, path string) {
 	t.Helper()
 	sizes := []int{784, 16, 16, 10}
-	layers, err := layer.NewMLP(sizes, layer.Tanh, rand.New(rand.NewPCG(1, 0)))
+	layers, err := layer.NewMLP[float64](sizes, layer.Tanh, rand.New(rand.NewPCG(1, 0)))
 	require.NoError(t, err)
 	opt := optim.Config{Kind: optim.SGD, LR: 0.01, Momentum: 0.9}
-	states := make([][2]*optim.State, len(layers))
+	states := make([][2]*optim.State[float64], len(layers))
 	for l, d := range layers {
 		p := d.Params()
-		states[l] = [2]*optim.State{opt.NewState(len(p[0])), opt.NewState(len(p[1]))}
+		states[l] = [2]*optim.State[float64]{opt.NewState(len(p[0])), opt.NewState(len(p[1]))}
 	}
 	require.NoError(t, checkpoint.Save(path, &checkpoint.Checkpoint{
 		// No engine or schedule: a checkpoint written before they were stored.
@@ -619,7 +619,7 @@ func TestCheckpointLoadsInPyTorch(t *testing.T) {
 	x := data.Test.Rows(0, 16, nil)
 	input := filepath.Join(out, "input.safetensors")
 	require.NoError(t, safetensors.WriteFileAtomic(input, &safetensors.File{Tensors: []safetensors.Tensor{
-		{Name: "input", Shape: []int{16, mnist.Pixels}, Data: x.RawMatrix().Data},
+		{Name: "input", Shape: []int{16, mnist.Pixels}, Data: x.Data},
 	}}))
 	net, err := backprop.New(ck.Layers, layer.NLL{})
 	require.NoError(t, err)

@@ -228,7 +228,7 @@ func (t *trainer) serveMetrics() (stop func(), err error) {
 // position to train from.
 func (t *trainer) start(ck *checkpoint.Checkpoint, stderr io.Writer) (train.Position, error) {
 	r, s := t.run, t.sess
-	var layers []*layer.Dense
+	var layers []*layer.Dense[float64]
 	from := train.Position{}
 	var err error
 	if ck != nil {

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/pcnet/pcnet/internal/testdeadline"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/pcnet/pcnet/train"
-	"gonum.org/v1/gonum/mat"
 )
 
 // batchCtx bounds one batch of a test (internal/testdeadline).
@@ -25,7 +25,7 @@ type deadlinePC struct {
 	t testing.TB
 }
 
-func (d deadlinePC) Step(_ context.Context, x *mat.Dense, labels []int) (float64, error) {
+func (d deadlinePC) Step(_ context.Context, x *tensor.Matrix[float64], labels []int) (float64, error) {
 	return d.PC.Step(batchCtx(d.t), x, labels)
 }
 

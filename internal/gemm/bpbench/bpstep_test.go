@@ -9,8 +9,8 @@ import (
 
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/pcnet/pcnet/train"
-	"gonum.org/v1/gonum/mat"
 )
 
 // nets are the MLPs 784-[width]xhidden-10 of the PyTorch reference timings.
@@ -37,7 +37,7 @@ func newStep(tb testing.TB, width, hidden, batch int) (step func()) {
 	for i := range h {
 		h[i] = width
 	}
-	layers, err := layer.NewMLP(layer.Sizes(784, h, 10), layer.Tanh, rand.New(rand.NewPCG(1, 0)))
+	layers, err := layer.NewMLP[float64](layer.Sizes(784, h, 10), layer.Tanh, rand.New(rand.NewPCG(1, 0)))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -46,9 +46,9 @@ func newStep(tb testing.TB, width, hidden, batch int) (step func()) {
 		tb.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(2, 0))
-	x := mat.NewDense(batch, 784, nil)
-	for i := range x.RawMatrix().Data {
-		x.RawMatrix().Data[i] = rng.Float64()
+	x := tensor.New[float64](batch, 784, nil)
+	for i := range x.Data {
+		x.Data[i] = rng.Float64()
 	}
 	labels := make([]int, batch)
 	for i := range labels {
