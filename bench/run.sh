@@ -22,9 +22,9 @@
 # openblas build tag builds (Debian: libopenblas-dev). The core counts alternate (-cpu
 # 1,2,1,2,... with -count 1; layer ops and PC updates in rounds, see rounds below), so
 # that the drift of a shared host falls on every core count alike; PyTorch's BP step from
-# bench/torch/torch_mlp_bench.py (float64 and float32, one thread) when /usr/bin/python3
-# has torch (Debian: python3-torch). Raw outputs and benchstat's tables are kept in
-# docs/bench/raw/.
+# bench/torch/torch_mlp_bench.py (float32 and float64, 1 and 2 threads; ONLY=torch.jsonl
+# measures that alone) when /usr/bin/python3 has torch (Debian: python3-torch). Raw outputs
+# and benchstat's tables are kept in docs/bench/raw/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -196,10 +196,17 @@ elif [ -z "${NOTORCH:-}" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; th
   if [ ! -d "$ob" ]; then
     echo "== no $ob (Debian: libopenblas0-pthread): PyTorch times the reference BLAS, 10-20x slower"
   fi
-  for dt in float64 float32; do
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 LD_LIBRARY_PATH=$ob \
-      /usr/bin/python3 "$root/bench/torch/torch_mlp_bench.py" --threads 1 --dtype $dt \
-      --max-wait "${TORCHWAIT:-1800}" --tag openblas_t1 --out "$raw/torch.jsonl" >/dev/null
+  # Issue 18's twelve cases: (H, w) in {(2, 64), (8, 256), (8, 1024)} at float32 and float64,
+  # 1 and 2 threads; and 784-[64]x8-10 at one thread, the BPKernel table's network not among them.
+  # The script sets the threads, OMP_WAIT_POLICY=PASSIVE and the OpenBLAS folder itself.
+  for dt in float32 float64; do
+    for th in 1 2; do
+      configs=2x64,8x256,8x1024
+      [ "$th" = 1 ] && configs=$configs,8x64
+      /usr/bin/python3 "$root/bench/torch/torch_mlp_bench.py" --threads $th --dtype $dt \
+        --configs $configs --max-wait "${TORCHWAIT:-1800}" --blas "$ob" --tag openblas_t$th \
+        --out "$raw/torch.jsonl" >/dev/null
+    done
   done
   torch="-torch $raw/torch.jsonl"
 fi

@@ -19,8 +19,8 @@ import (
 // tensor data), and so the memory Decode may use: a file that declares more
 // is rejected before its data is read. Memory grows only as r actually
 // supplies data, so a small input that claims huge tensors costs little.
-// F32 tensors are converted to float64. Errors say what is wrong with the
-// input.
+// Each tensor's DType is the file's; F32 values are held as float64 (exactly,
+// see [Tensor.Data]). Errors say what is wrong with the input.
 func Decode(r io.Reader, limit int64) (*File, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("safetensors: limit must be positive, got %d", limit)
@@ -35,7 +35,7 @@ func Decode(r io.Reader, limit int64) (*File, error) {
 // entry is one tensor as the header describes it.
 type entry struct {
 	name       string
-	dtype      string
+	dtype      DType
 	shape      []int
 	begin, end uint64
 	elements   uint64
@@ -145,27 +145,27 @@ func decode(r io.Reader, limit, size int64) (*File, error) {
 	f := &File{Metadata: metadata, Tensors: make([]Tensor, len(entries))}
 	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.name, b.name) })
 	for i, e := range entries {
-		f.Tensors[i] = Tensor{Name: e.name, Shape: e.shape, Data: e.values}
+		f.Tensors[i] = Tensor{Name: e.name, Shape: e.shape, DType: e.dtype, Data: e.values}
 	}
 	return f, nil
 }
 
 // appendDecoded appends the little-endian values of raw, of the given dtype,
 // to dst as float64.
-func appendDecoded(dst []float64, raw []byte, dtype string) []float64 {
+func appendDecoded(dst []float64, raw []byte, dtype DType) []float64 {
 	switch dtype {
-	case dtypeF64:
+	case F64:
 		for len(raw) >= 8 {
 			dst = append(dst, math.Float64frombits(binary.LittleEndian.Uint64(raw)))
 			raw = raw[8:]
 		}
-	case dtypeF32:
+	case F32:
 		for len(raw) >= 4 {
 			dst = append(dst, float64(math.Float32frombits(binary.LittleEndian.Uint32(raw))))
 			raw = raw[4:]
 		}
 	default:
-		panic("safetensors: appendDecoded: unchecked dtype " + dtype)
+		panic("safetensors: appendDecoded: unchecked dtype " + string(dtype))
 	}
 	return dst
 }
@@ -365,7 +365,7 @@ func (p *headerParser) entry(name string) (entry, error) {
 			if !ok {
 				return e, fmt.Errorf("%s: dtype must be a string, got %s", where, describeToken(tok))
 			}
-			e.dtype = s
+			e.dtype = DType(s)
 		case "shape":
 			if haveShape {
 				return e, fmt.Errorf("%s: duplicate field %q", where, field)

@@ -16,8 +16,15 @@
 // values are little-endian. The header may end in spaces that pad it to a
 // multiple of 8 bytes. Metadata values are strings only.
 //
-// pcnet writes F64 and reads F64 and F32 (converting to float64); other
-// dtypes are rejected.
+// pcnet reads and writes F64 and F32; other dtypes are rejected. Every
+// [Tensor] names its dtype and holds its values as float64 (an F32 value
+// exactly, as every float32 is a float64): the float64 path is the one it
+// always was, and a tensor with no DType is F64. [NewTensor] makes a tensor
+// of a []float32 or []float64 in that precision, and [Values] gives the
+// values back in the caller's precision, an error when that is not the
+// tensor's dtype (a float32 run does not take a float64 checkpoint's
+// values unawares). PyTorch loads an F32 file as a float32 state dict
+// (TestTorchInterop).
 //
 // # Safety
 //

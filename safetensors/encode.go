@@ -16,11 +16,13 @@ import (
 	"unicode/utf8"
 )
 
-// Encode writes f to w in the safetensors format, every tensor as F64. The
-// output is deterministic: tensors and metadata keys sorted by name, the
-// header padded with spaces to a multiple of 8 bytes. Encode checks f before
-// writing anything: tensor names must be non-empty, valid UTF-8, unique and
-// not "__metadata__", shapes non-negative, and len(Data) the product of Shape.
+// Encode writes f to w in the safetensors format, every tensor in its DType
+// (F64 when DType is empty). The output is deterministic: tensors and
+// metadata keys sorted by name, the header padded with spaces to a multiple
+// of 8 bytes. Encode checks f before writing anything: tensor names must be
+// non-empty, valid UTF-8, unique and not "__metadata__", the dtype F64 or
+// F32, shapes non-negative, len(Data) the product of Shape, and an F32
+// tensor's values float32 values (Encode does not round).
 func Encode(w io.Writer, f *File) error {
 	if err := encode(w, f); err != nil {
 		return fmt.Errorf("safetensors: %w", err)
@@ -43,14 +45,22 @@ func encode(w io.Writer, f *File) error {
 	bw.Write(header)
 	var chunk [4096]byte
 	for _, i := range order {
-		data := f.Tensors[i].Data
+		t := &f.Tensors[i]
+		data, dtype := t.Data, t.dtype()
+		size, _ := dtypeSize(dtype)
 		for len(data) > 0 {
-			n := min(len(data), len(chunk)/8)
-			for j, x := range data[:n] {
-				binary.LittleEndian.PutUint64(chunk[8*j:], math.Float64bits(x))
+			n := min(len(data), len(chunk)/int(size))
+			if dtype == F32 {
+				for j, x := range data[:n] {
+					binary.LittleEndian.PutUint32(chunk[4*j:], math.Float32bits(float32(x)))
+				}
+			} else {
+				for j, x := range data[:n] {
+					binary.LittleEndian.PutUint64(chunk[8*j:], math.Float64bits(x))
+				}
 			}
-			if _, err := bw.Write(chunk[:8*n]); err != nil {
-				return fmt.Errorf("writing tensor %q: %w", f.Tensors[i].Name, err)
+			if _, err := bw.Write(chunk[:int(size)*n]); err != nil {
+				return fmt.Errorf("writing tensor %q: %w", t.Name, err)
 			}
 			data = data[n:]
 		}
@@ -96,6 +106,15 @@ func check(f *File) ([]int, error) {
 		if uint64(len(t.Data)) != n {
 			return nil, fmt.Errorf("tensor %q: shape %v has %d elements, data has %d", t.Name, t.Shape, n, len(t.Data))
 		}
+		switch t.dtype() {
+		case F64:
+		case F32:
+			if j := notFloat32(t.Data); j >= 0 {
+				return nil, fmt.Errorf("tensor %q is F32 but element %d (%v) is not a float32 value", t.Name, j, t.Data[j])
+			}
+		default:
+			return nil, fmt.Errorf("tensor %q: unsupported dtype %q (pcnet writes F64 and F32)", t.Name, t.DType)
+		}
 	}
 	return order, nil
 }
@@ -131,14 +150,16 @@ func buildHeader(f *File, order []int) []byte {
 		t := &f.Tensors[i]
 		sep()
 		writeJSONString(&b, t.Name)
-		b.WriteString(`:{"dtype":"F64","shape":[`)
+		dtype := t.dtype()
+		size, _ := dtypeSize(dtype)
+		fmt.Fprintf(&b, `:{"dtype":"%s","shape":[`, dtype)
 		for j, d := range t.Shape {
 			if j > 0 {
 				b.WriteByte(',')
 			}
 			b.WriteString(strconv.Itoa(d))
 		}
-		end := offset + 8*uint64(len(t.Data))
+		end := offset + size*uint64(len(t.Data))
 		fmt.Fprintf(&b, `],"data_offsets":[%d,%d]}`, offset, end)
 		offset = end
 	}

@@ -5,6 +5,17 @@ import (
 	"math/bits"
 )
 
+// DType is the element type of a tensor on file.
+type DType string
+
+const (
+	// F64 is IEEE 754 binary64, little-endian: pcnet's float64 tensors.
+	F64 DType = "F64"
+	// F32 is IEEE 754 binary32, little-endian: PyTorch's default float32,
+	// and pcnet's float32 tensors.
+	F32 DType = "F32"
+)
+
 // Tensor is one named tensor in row-major order.
 type Tensor struct {
 	// Name is the tensor's key in the header: non-empty, valid UTF-8 and not
@@ -13,8 +24,24 @@ type Tensor struct {
 	// Shape lists the dimensions; an empty Shape is a scalar (0-d tensor)
 	// holding one value.
 	Shape []int
-	// Data holds the product of Shape's dimensions values.
+	// DType is the element type on file. The zero value means F64, so that
+	// the float64 tensors written before DType existed still encode as they
+	// did; Decode always sets it.
+	DType DType
+	// Data holds the product of Shape's dimensions values. An F32 tensor's
+	// values are held as float64 too, each exactly a float32 value (every
+	// float32 is a float64, so decoding loses nothing, and Encode refuses a
+	// value that F32 would round). [Values] and [NewTensor] convert from and
+	// to []float32 with the dtype checked.
 	Data []float64
+}
+
+// dtype returns t's dtype with the zero value read as F64.
+func (t *Tensor) dtype() DType {
+	if t.DType == "" {
+		return F64
+	}
+	return t.DType
 }
 
 // File is the content of a safetensors file.
@@ -48,17 +75,13 @@ const metadataKey = "__metadata__"
 // does (100 MB).
 const MaxHeaderSize = 100_000_000
 
-// Supported dtypes and their sizes in bytes.
-const (
-	dtypeF64 = "F64"
-	dtypeF32 = "F32"
-)
-
-func dtypeSize(dtype string) (uint64, bool) {
+// dtypeSize returns the size in bytes of an element of the dtype, and
+// whether the package supports the dtype.
+func dtypeSize(dtype DType) (uint64, bool) {
 	switch dtype {
-	case dtypeF64:
+	case F64:
 		return 8, true
-	case dtypeF32:
+	case F32:
 		return 4, true
 	}
 	return 0, false

@@ -52,6 +52,7 @@ func requireSameFile(t *testing.T, want, got *File) {
 	for i, w := range sorted {
 		g := got.Tensors[i]
 		require.Equal(t, w.Name, g.Name)
+		require.Equal(t, w.dtype(), g.DType, "tensor %q dtype", w.Name)
 		require.Equal(t, len(w.Shape), len(g.Shape), "tensor %q shape", w.Name)
 		if len(w.Shape) > 0 {
 			require.Equal(t, w.Shape, g.Shape, "tensor %q shape", w.Name)
@@ -108,6 +109,20 @@ func TestRoundTrip(t *testing.T) {
 			{Name: "big", Shape: []int{len(big)}, Data: big},
 			{Name: "small", Shape: []int{1}, Data: []float64{9}},
 		}}},
+		{"float32 special values", &File{Tensors: []Tensor{{Name: "x", Shape: []int{2, 4}, DType: F32, Data: []float64{
+			float64(float32(0.1)), float64(float32(math.NaN())), float64(math.Float32frombits(0x7fc00abc)), math.Inf(1),
+			math.Copysign(0, -1), math.SmallestNonzeroFloat32, math.MaxFloat32, -1.5,
+		}}}}},
+		{"float32 and float64 mixed", &File{Tensors: []Tensor{
+			{Name: "a", Shape: []int{3}, DType: F32, Data: []float64{1, 2, 3}},
+			{Name: "b", Shape: []int{1}, DType: F64, Data: []float64{0.1}},
+			{Name: "c", Shape: []int{0, 2}, DType: F32, Data: []float64{}},
+			{Name: "d", Shape: []int{}, DType: F32, Data: []float64{0.5}},
+		}}},
+		{"large float32 tensor", &File{Tensors: []Tensor{
+			{Name: "big", Shape: []int{len(big)}, DType: F32, Data: toFloat32Values(big)},
+			{Name: "small", Shape: []int{1}, Data: []float64{9}},
+		}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,6 +158,77 @@ func TestEncodeGolden(t *testing.T) {
 	require.Equal(t, rawFile(header, f64Bytes(0.5, 1, -2)), encodeBytes(t, f))
 }
 
+// toFloat32Values rounds every value to float32, as a float32 run's tensors are.
+func toFloat32Values(data []float64) []float64 {
+	out := make([]float64, len(data))
+	for i, x := range data {
+		out[i] = float64(float32(x))
+	}
+	return out
+}
+
+func TestEncodeGoldenF32(t *testing.T) {
+	f := &File{Tensors: []Tensor{
+		{Name: "w", Shape: []int{1, 2}, DType: F32, Data: []float64{1, -2}},
+		{Name: "b", Shape: []int{}, DType: F64, Data: []float64{0.5}},
+		{Name: "s", Shape: []int{1}, DType: F32, Data: []float64{0.25}},
+	}}
+	header := `{"b":{"dtype":"F64","shape":[],"data_offsets":[0,8]},"s":{"dtype":"F32","shape":[1],"data_offsets":[8,12]},"w":{"dtype":"F32","shape":[1,2],"data_offsets":[12,20]}}`
+	header += strings.Repeat(" ", (8-len(header)%8)%8)
+	var data []byte
+	data = append(data, f64Bytes(0.5)...)
+	for _, v := range []float32{0.25, 1, -2} {
+		data = binary.LittleEndian.AppendUint32(data, math.Float32bits(v))
+	}
+	require.Equal(t, rawFile(header, data), encodeBytes(t, f))
+}
+
+func TestValues(t *testing.T) {
+	f32 := NewTensor("w", []int{2}, []float32{0.1, -3})
+	require.Equal(t, F32, f32.DType)
+	require.Equal(t, []float64{float64(float32(0.1)), -3}, f32.Data)
+	f64 := NewTensor("b", []int{2}, []float64{0.1, -3})
+	require.Equal(t, F64, f64.DType)
+
+	got32, err := Values[float32](&f32)
+	require.NoError(t, err)
+	require.Equal(t, []float32{0.1, -3}, got32)
+	got64, err := Values[float64](&f64)
+	require.NoError(t, err)
+	require.Equal(t, []float64{0.1, -3}, got64)
+	legacy := Tensor{Name: "old", Shape: []int{1}, Data: []float64{0.1}} // no DType: F64
+	_, err = Values[float64](&legacy)
+	require.NoError(t, err)
+
+	cases := []struct {
+		name    string
+		values  func() error
+		wantErr string
+	}{
+		{"F64 into float32", func() error { _, err := Values[float32](&f64); return err }, `safetensors: tensor "b" is F64, the destination is float32 (F32)`},
+		{"F32 into float64", func() error { _, err := Values[float64](&f32); return err }, `safetensors: tensor "w" is F32, the destination is float64 (F64)`},
+		{"unset dtype into float32", func() error { _, err := Values[float32](&legacy); return err }, `safetensors: tensor "old" is F64, the destination is float32 (F32)`},
+		{"unknown dtype", func() error {
+			_, err := Values[float32](&Tensor{Name: "h", DType: "BF16", Data: []float64{1}})
+			return err
+		}, `safetensors: tensor "h": unsupported dtype "BF16"`},
+		{"short data", func() error {
+			_, err := Values[float64](&Tensor{Name: "s", Shape: []int{3}, Data: []float64{1}})
+			return err
+		}, `safetensors: tensor "s": shape [3] does not match its 1 values`},
+		{"F32 holding a float64", func() error {
+			_, err := Values[float32](&Tensor{Name: "r", Shape: []int{2}, DType: F32, Data: []float64{1, 0.1}})
+			return err
+		}, `safetensors: tensor "r" is F32 but element 1 (0.1) is not a float32 value`},
+		{"nil tensor", func() error { _, err := Values[float32](nil); return err }, "safetensors: nil *Tensor"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			require.EqualError(t, tc.values(), tc.wantErr)
+		})
+	}
+}
+
 func TestGet(t *testing.T) {
 	f := &File{Tensors: []Tensor{{Name: "a", Shape: []int{1}, Data: []float64{1}}, {Name: "b", Shape: []int{}, Data: []float64{2}}}}
 	b, ok := f.Get("b")
@@ -170,6 +256,10 @@ func TestEncodeErrors(t *testing.T) {
 		{"scalar without data", &File{Tensors: []Tensor{{Name: "s", Shape: []int{}}}}, `tensor "s": shape [] has 1 elements, data has 0`},
 		{"bad UTF-8 name", &File{Tensors: []Tensor{{Name: "w\xff", Data: []float64{1}}}}, "not valid UTF-8"},
 		{"bad UTF-8 metadata", &File{Metadata: map[string]string{"k": "\xfe"}}, `metadata "k": key and value must be valid UTF-8`},
+		{"F32 value float32 would round", &File{Tensors: []Tensor{{Name: "w", Shape: []int{2}, DType: F32, Data: []float64{1, 0.1}}}}, `tensor "w" is F32 but element 1 (0.1) is not a float32 value`},
+		{"F32 value beyond float32", &File{Tensors: []Tensor{{Name: "w", Shape: []int{1}, DType: F32, Data: []float64{1e300}}}}, `tensor "w" is F32 but element 0 (1e+300) is not a float32 value`},
+		{"F32 NaN payload float32 cannot hold", &File{Tensors: []Tensor{{Name: "w", Shape: []int{1}, DType: F32, Data: []float64{math.Float64frombits(0x7ff8000000000001)}}}}, `tensor "w" is F32 but element 0 (NaN)`},
+		{"unknown dtype", &File{Tensors: []Tensor{{Name: "w", Shape: []int{1}, DType: "BF16", Data: []float64{1}}}}, `tensor "w": unsupported dtype "BF16" (pcnet writes F64 and F32)`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -211,8 +301,8 @@ func TestDecodeF32(t *testing.T) {
 	f, err := Decode(bytes.NewReader(rawFile(header, data)), 1<<20)
 	require.NoError(t, err)
 	requireSameFile(t, &File{Tensors: []Tensor{
-		{Name: "a", Shape: []int{1, 2}, Data: []float64{1.5, float64(float32(0.1))}},
-		{Name: "b", Shape: []int{1}, Data: []float64{-3}},
+		{Name: "a", Shape: []int{1, 2}, DType: F32, Data: []float64{1.5, float64(float32(0.1))}},
+		{Name: "b", Shape: []int{1}, DType: F64, Data: []float64{-3}},
 	}}, f)
 }
 
@@ -533,12 +623,104 @@ func TestPythonInterop(t *testing.T) {
 		requireSameFile(t, &File{
 			Metadata: map[string]string{"format": "pt", "note": "written by python"},
 			Tensors: []Tensor{
-				{Name: "z.f32", Shape: []int{2, 2}, Data: []float64{1.5, -2.25, float64(float32(3.1)), float64(float32(1e-8))}},
+				{Name: "z.f32", Shape: []int{2, 2}, DType: F32, Data: []float64{1.5, -2.25, float64(float32(3.1)), float64(float32(1e-8))}},
 				{Name: "a.f64", Shape: []int{3}, Data: []float64{0.1, math.Copysign(0, -1), 1e300}},
 				{Name: "m.scalar", Shape: []int{}, Data: []float64{2.718281828459045}},
-				{Name: "e.empty", Shape: []int{0, 4}, Data: []float64{}},
+				{Name: "e.empty", Shape: []int{0, 4}, DType: F32, Data: []float64{}},
 			},
 		}, got)
+	})
+}
+
+// torchTensor is how testdata/safetensors_torch.py reports a tensor.
+type torchTensor struct {
+	FileDType  string `json:"file_dtype"`
+	ParamDType string `json:"param_dtype"`
+	Shape      []int
+	Bits       []string
+}
+
+// TestTorchInterop round-trips a float32 state dict through PyTorch
+// (testdata/safetensors_torch.py): F32 tensors written by Go load into a
+// float32 nn.Sequential as float32 with every bit kept, and the state dict
+// torch writes decodes in Go as F32 with the same bits. Without
+// /usr/bin/python3 and torch it skips, except under CI=true, where it fails.
+func TestTorchInterop(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI needs %s with torch (apt-get install python3-torch): %v", python, err)
+		}
+		t.Skipf("%s has no torch: %v", python, err)
+	}
+	script := filepath.Join("testdata", "safetensors_torch.py")
+	run := func(t *testing.T, args ...string) map[string]torchTensor {
+		t.Helper()
+		out, err := exec.Command(python, append([]string{script}, args...)...).Output()
+		require.NoError(t, err, "safetensors_torch.py: %s", stderrOf(err))
+		var got map[string]torchTensor
+		require.NoError(t, json.Unmarshal(out, &got))
+		return got
+	}
+	requireBits := func(t *testing.T, want []float64, bits []string, name string) {
+		t.Helper()
+		require.Len(t, bits, len(want), "tensor %q", name)
+		for i, v := range want {
+			b, err := strconv.ParseUint(bits[i], 16, 32)
+			require.NoError(t, err)
+			require.Equalf(t, math.Float32bits(float32(v)), uint32(b), "tensor %q element %d", name, i)
+		}
+	}
+
+	t.Run("torch loads Go's float32 state dict", func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(3, 4))
+		values := func(n int) []float32 {
+			out := make([]float32, n)
+			for i := range out {
+				out[i] = float32(rng.NormFloat64())
+			}
+			return out
+		}
+		w0 := values(12)
+		w0[0], w0[1] = float32(math.Copysign(0, -1)), math.SmallestNonzeroFloat32 // a sign and a subnormal kept
+		f := &File{Metadata: map[string]string{"format": "pt"}, Tensors: []Tensor{
+			NewTensor("0.weight", []int{4, 3}, w0),
+			NewTensor("0.bias", []int{4}, values(4)),
+			NewTensor("2.weight", []int{2, 4}, values(8)),
+			NewTensor("2.bias", []int{2}, values(2)),
+		}}
+		path := filepath.Join(t.TempDir(), "go.safetensors")
+		require.NoError(t, WriteFileAtomic(path, f))
+		got := run(t, "load", path)
+		require.Len(t, got, len(f.Tensors))
+		for _, want := range f.Tensors {
+			g, ok := got[want.Name]
+			require.True(t, ok, "torch lacks %q", want.Name)
+			require.Equal(t, "torch.float32", g.FileDType, "tensor %q as torch read it", want.Name)
+			require.Equal(t, "torch.float32", g.ParamDType, "tensor %q in the model", want.Name)
+			require.Equal(t, want.Shape, g.Shape)
+			requireBits(t, want.Data, g.Bits, want.Name)
+		}
+	})
+
+	t.Run("Go loads torch's float32 state dict", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "torch.safetensors")
+		want := run(t, "save", path)
+		got, err := ReadFile(path)
+		require.NoError(t, err)
+		require.Len(t, got.Tensors, len(want))
+		for _, g := range got.Tensors {
+			w, ok := want[g.Name]
+			require.True(t, ok, "Go read a tensor %q torch did not write", g.Name)
+			require.Equal(t, F32, g.DType)
+			require.Equal(t, w.Shape, g.Shape)
+			vals, err := Values[float32](&g)
+			require.NoError(t, err)
+			requireBits(t, g.Data, w.Bits, g.Name)
+			require.Len(t, vals, len(g.Data))
+			_, err = Values[float64](&g)
+			require.EqualError(t, err, fmt.Sprintf("safetensors: tensor %q is F32, the destination is float64 (F64)", g.Name))
+		}
 	})
 }
 
@@ -560,6 +742,8 @@ func FuzzDecode(f *testing.F) {
 		{},
 		{Metadata: map[string]string{"k": "v"}, Tensors: []Tensor{{Name: "s", Data: []float64{1}}}},
 		{Tensors: []Tensor{{Name: "a", Shape: []int{2, 2}, Data: []float64{1, 2, 3, 4}}, {Name: "b", Shape: []int{0}, Data: []float64{}}}},
+		{Tensors: []Tensor{{Name: "a", Shape: []int{2, 2}, DType: F32, Data: []float64{1, 2, 3, 4}}, {Name: "b", Shape: []int{1}, Data: []float64{0.1}}}},
+		{Tensors: []Tensor{{Name: "n", Shape: []int{3}, DType: F32, Data: []float64{math.Inf(-1), float64(float32(math.NaN())), math.SmallestNonzeroFloat32}}}},
 	}
 	for _, file := range valid {
 		var buf bytes.Buffer

@@ -215,13 +215,16 @@ func (rs results) values(prefix, param string) []int {
 	return out
 }
 
+// torchResult is one line of bench/torch/torch_mlp_bench.py's output.
 type torchResult struct {
-	L       int     `json:"L"`
-	Width   int     `json:"width"`
-	StepUS  float64 `json:"step_us"`
-	DType   string  `json:"dtype"`
-	Threads int     `json:"threads"`
-	BgCPUs  float64 `json:"bg_cpus"`
+	L            int     `json:"L"`
+	Width        int     `json:"width"`
+	StepUS       float64 `json:"step_us"` // median over Repeats
+	DType        string  `json:"dtype"`
+	Threads      int     `json:"threads"`
+	BgCPUs       float64 `json:"bg_cpus"`
+	Repeats      int     `json:"repeats"`
+	TorchVersion string  `json:"torch_version"`
 }
 
 func readTorch(path string) ([]torchResult, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"image/color"
 	"math"
@@ -218,6 +219,51 @@ func bpVsTorch(b *render.Markdown, rs results, th []torchResult) {
 		rows = append(rows, row)
 	}
 	b.Table(header, rows)
+	torchTable(b, th)
+}
+
+// torchTable lists every PyTorch timing by network, element type and thread count (issue
+// 18's cases: float32 and float64 at 1 and 2 threads), with the background load measured
+// during each, so that a figure taken on a busy machine says so.
+func torchTable(b *render.Markdown, th []torchResult) {
+	if len(th) == 0 {
+		return
+	}
+	type key struct{ h, w int }
+	var nets []key
+	var cols []string
+	cell := map[string]torchResult{}
+	for _, t := range th {
+		k := key{t.L, t.Width}
+		if !slices.Contains(nets, k) {
+			nets = append(nets, k)
+		}
+		col := fmt.Sprintf("%s, %d thread", t.DType, t.Threads)
+		if t.Threads != 1 {
+			col += "s"
+		}
+		if !slices.Contains(cols, col) {
+			cols = append(cols, col)
+		}
+		cell[fmt.Sprint(k, col)] = t
+	}
+	slices.SortFunc(nets, func(a, b key) int { return cmp.Or(cmp.Compare(a.w, b.w), cmp.Compare(a.h, b.h)) })
+	sort.Strings(cols)
+	fmt.Fprintf(b, "\nEvery PyTorch %s timing of this run: median of one training step over %d repeats; in brackets the CPUs other processes used meanwhile (0 on an idle machine).\n\n", th[0].TorchVersion, th[0].Repeats)
+	var rows [][]string
+	for _, k := range nets {
+		row := []string{fmt.Sprintf("784-[%d]x%d-10", k.w, k.h)}
+		for _, col := range cols {
+			t, ok := cell[fmt.Sprint(k, col)]
+			if !ok {
+				row = append(row, "")
+				continue
+			}
+			row = append(row, fmt.Sprintf("%s (%.2f)", render.Nanos(t.StepUS*1e3), t.BgCPUs))
+		}
+		rows = append(rows, row)
+	}
+	b.Table(append([]string{"network"}, cols...), rows)
 }
 
 func torchStep(th []torchResult, h, w int, dtype string) float64 {

@@ -1,20 +1,26 @@
 #!/usr/bin/python3
-"""PyTorch CPU timing of the Zahid et al. (2023) MLP: 784 -> [w]*L (tanh) -> 10 (log-softmax), NLL,
+"""PyTorch CPU timing of the Zahid et al. (2023) MLP: 784 -> [w]*H (tanh) -> 10 (log-softmax), NLL,
 batch 64, SGD momentum 0.9, default nn.Linear init: the reference that pcnet's BP step is
-compared with (bench/run.sh, docs/bench.md "BP step against PyTorch").
+compared with (bench/run.sh, docs/bench.md "BP step against PyTorch"; issue 18's cases are the
+default networks, (H, w) in {(2, 64), (8, 256), (8, 1024)}).
 
-Run with /usr/bin/python3 (Debian python3-torch 1.13); run_torch_mlp.sh beside this file has the
-exact environments. The thread count must also be set in the environment for the BLAS library, e.g.
-  OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 \
-  LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread \
-  /usr/bin/python3 bench/torch/torch_mlp_bench.py --threads 2 --dtype float32 --epochs
-(LD_LIBRARY_PATH empty or that folder missing -> Debian's default reference BLAS, libblas3,
-~10-20x slower; the folder comes with libopenblas0-pthread, which python3-torch only recommends.)
+Run with /usr/bin/python3 (Debian python3-torch 1.13). The element type and the thread count are
+arguments:
+  /usr/bin/python3 bench/torch/torch_mlp_bench.py --dtype float32 --threads 2
+The script sets the environment the thread count needs before torch loads (OMP_NUM_THREADS and
+OPENBLAS_NUM_THREADS = --threads, OMP_WAIT_POLICY=PASSIVE, the OpenBLAS pthread folder --blas first on
+LD_LIBRARY_PATH) and re-executes itself when the one it was started with differs: the BLAS library
+reads them once, when it is loaded, so setting them from inside torch would be too late. Without
+the --blas folder (Debian: libopenblas0-pthread, which python3-torch only recommends) torch uses
+Debian's reference BLAS, libblas3, ~10-20x slower; the output's "blas" field says which it was.
+Output: one JSON line per network on stdout and appended to --out, with the medians over repeats
+(step_us is the median time of one whole training step), "repeats", "torch_version", "dtype",
+"threads" and the measured background load.
 Each configuration waits for an idle machine first (at most --max-wait seconds) and is retried
 (up to 3x) if other processes used >0.15 CPU during it; bg_cpus in the output is that measured
 background load. A quick check of the script itself:
-  /usr/bin/python3 bench/torch/torch_mlp_bench.py --threads 1 --configs 2x64 --repeats 1 \
-  --max-wait 0 --out /tmp/torch.jsonl
+  /usr/bin/python3 bench/torch/torch_mlp_bench.py --dtype float32 --threads 1 --configs 2x64 \
+  --repeats 1 --max-wait 0 --out /tmp/torch.jsonl
 
 Per configuration: R repeats; in each repeat the three quantities are timed back-to-back over n
 iterations (n calibrated to ~0.15 s per quantity), so the per-repeat ratios are taken under the same
@@ -25,8 +31,9 @@ machine these timings were taken on (docs/design.md §6), which made the width-1
 slower and erratic.
 """
 import argparse, json, os, re, statistics, sys, time
-import torch
-import torch.nn as nn
+# torch is imported by main, after the environment is set (see the docstring): torch and nn are
+# module globals from then on.
+torch = nn = None
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from perfutil import BgMonitor, wait_idle
 
@@ -130,8 +137,8 @@ def bench(L, width, dtype, repeats, epochs, epoch_repeats):
 
 def blas_name():
     """blas_name names the BLAS torch loads: the first LD_LIBRARY_PATH folder that exists (the
-    OpenBLAS one of the examples above), else Debian's reference BLAS, which a missing folder
-    leaves in use."""
+    --blas folder, which ensure_env puts first), else Debian's reference BLAS, which a missing
+    folder leaves in use."""
     for d in os.environ.get("LD_LIBRARY_PATH", "").split(":"):
         if d and os.path.isdir(d):
             return d
@@ -139,38 +146,79 @@ def blas_name():
 
 
 def parse_configs(parser, text):
-    """parse_configs turns "2x64,8x1024" into [(2, 64), (8, 1024)]; a malformed entry is a usage error."""
+    """parse_configs turns "2x64,8x1024" (HxW) into [(2, 64), (8, 1024)]; a malformed entry is a
+    usage error."""
     configs = []
     for item in text.split(","):
         m = re.fullmatch(r"\s*(\d+)x(\d+)\s*", item)
         if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
-            parser.error(f"--configs: {item!r} is not LxW with L, W >= 1 (e.g. 2x64)")
+            parser.error(f"--configs: {item!r} is not HxW with H, W >= 1 (e.g. 2x64)")
         configs.append((int(m.group(1)), int(m.group(2))))
     return configs
 
 
+OPENBLAS_PTHREAD = "/usr/lib/x86_64-linux-gnu/openblas-pthread"
+# The default networks (H, w): issue 18's comparison set.
+DEFAULT_CONFIGS = "2x64,8x256,8x1024"
+
+
+def wanted_env(threads, blas):
+    """wanted_env returns the environment variables the run needs and their values: the thread count
+    for OpenMP and OpenBLAS, a passive OpenMP wait (a spinning idle thread would steal the other
+    core from whatever else runs), and the OpenBLAS folder first on LD_LIBRARY_PATH when it exists."""
+    env = {"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+           "OMP_WAIT_POLICY": "PASSIVE"}
+    ld = os.environ.get("LD_LIBRARY_PATH", "")
+    if blas and os.path.isdir(blas) and ld.split(":")[0] != blas:
+        env["LD_LIBRARY_PATH"] = blas + (":" + ld if ld else "")
+    return env
+
+
+def ensure_env(threads, blas):
+    """ensure_env re-executes this script with wanted_env when the current environment differs;
+    a second difference after the re-exec (which cannot happen unless something rewrites the
+    environment) is an error rather than a loop."""
+    want = wanted_env(threads, blas)
+    if all(os.environ.get(k) == v for k, v in want.items()):
+        return
+    if os.environ.get("PCNET_TORCH_BENCH_REEXEC"):
+        sys.exit(f"torch_mlp_bench.py: environment still differs after re-exec: {want}")
+    env = dict(os.environ, PCNET_TORCH_BENCH_REEXEC="1", **want)
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--threads", type=int, required=True)
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    global torch, nn
+    p = argparse.ArgumentParser(description="Time a PyTorch BP training step of 784-[w tanh]xH-10.")
+    p.add_argument("--threads", type=int, required=True, help="threads for torch and OpenBLAS (>= 1)")
+    p.add_argument("--dtype", required=True, choices=["float32", "float64"])
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--blas", default=OPENBLAS_PTHREAD,
+                   help="folder put first on LD_LIBRARY_PATH (OpenBLAS pthread); '' leaves it alone")
     p.add_argument("--no-wide", action="store_true", help="leave out the width-1024 network")
-    p.add_argument("--configs", default="",
-                   help="networks as LxW, comma-separated (e.g. 2x64,8x1024); default: the reference set")
+    p.add_argument("--configs", default=DEFAULT_CONFIGS,
+                   help=f"networks as HxW, comma-separated (default {DEFAULT_CONFIGS})")
     p.add_argument("--max-wait", type=float, default=1800,
                    help="seconds to wait for an idle machine before each configuration (0: do not wait)")
     p.add_argument("--epochs", action="store_true")
     p.add_argument("--tag", default="")
     p.add_argument("--out", default="torch_mlp.jsonl")
     args = p.parse_args()
+    if args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
+    if args.repeats < 1:
+        p.error(f"--repeats must be >= 1, got {args.repeats}")
+    configs = parse_configs(p, args.configs)
+    if args.no_wide:
+        configs = [(L, w) for L, w in configs if w != 1024]
+    ensure_env(args.threads, args.blas)
+    import torch as _torch
+    import torch.nn as _nn
+    torch, nn = _torch, _nn
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
     if os.path.dirname(args.out):
         os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    if args.configs:
-        configs = parse_configs(p, args.configs)
-    else:
-        configs = [(L, 64) for L in (2, 4, 8, 16, 32)] + ([] if args.no_wide else [(8, 1024)])
     for L, w in configs:
         er = 1 if w == 1024 else 3
         for attempt in range(3):
@@ -181,7 +229,8 @@ def main():
                      attempt=attempt)
             if mon.bg < 0.15:
                 break
-        r.update(threads=args.threads, dtype=args.dtype, tag=args.tag,
+        r.update(H=L, threads=args.threads, dtype=args.dtype, repeats=args.repeats,
+                 torch_version=torch.__version__, tag=args.tag,
                  blas=blas_name(),
                  torch_threads=torch.get_num_threads(),
                  env={k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
