@@ -46,7 +46,7 @@ func TestRunStopsItsGoroutines(t *testing.T) {
 			code := runWithin(t, ctx, args(out), &stdout, &stderr)
 			require.Equal(t, tc.code, code, "stderr: %s", stderr.String())
 			path := filepath.Join(out, "fpa-H2.safetensors")
-			ck, err := checkpoint.Load(path)
+			ck, err := checkpoint.Open(path)
 			require.NoError(t, err)
 			if tc.cancelled {
 				require.Equal(t, fmt.Sprintf("pcnet: interrupted at epoch 1, batch 0; checkpoint written to %s (resume with -resume %s)\n", path, path), stderr.String())
@@ -126,7 +126,7 @@ func Example() {
 func TestReconcileWithACheckpoint(t *testing.T) {
 	good := filepath.Join(t.TempDir(), "good.safetensors")
 	writeSmallCheckpoint(t, good)
-	ck, err := checkpoint.Load(good)
+	ck, err := checkpoint.Load[float64](good)
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name string
@@ -158,7 +158,8 @@ func TestReconcileWithACheckpoint(t *testing.T) {
 	c, err := f.resolve()
 	require.NoError(t, err)
 	require.Equal(t, ck.Run.Sizes, c.runs[0].Sizes, "compare takes the architecture from the checkpoint")
-	require.Equal(t, ck.Run.Seed, c.report.Network.Seed)
+	require.Equal(t, ck.Run.Seed, c.ck.Run.Seed)
+	require.Equal(t, spec.F64, c.runs[0].Precision, "compare takes the checkpoint's precision when -precision is not given")
 }
 
 // compare -json carries every variant's energy trace: F(0..T), the per-node terms that
