@@ -61,12 +61,14 @@ relative error ~1e-16. A layer whose update is zero (T < its distance) has cosin
 shown as "-" in the table and null in JSON.
 
 The weights come from -checkpoint (whose architecture -hidden, -width and -activation must
-then match if given) or are a fresh network seeded with -seed.
+then match if given) or are a fresh network seeded with -seed. Everything is computed in
+-precision: f32 by default, the checkpoint's with -checkpoint (another converts its
+weights); the table's first line and the JSON's network.precision name it.
 
 JSON (-json):
 
   {"network": {"sizes": [784, 64, ..., 10], "activation": "tanh", "loss": "nll",
-               "checkpoint": FILE or "", "seed": 1},
+               "checkpoint": FILE or "", "seed": 1, "precision": "f32"},
    "batch": {"split": "train", "index": 0, "size": 64, "first": 0, "loss": 2.31},
    "variants": [
      {"variant": "fpa", "steps": 4, "gamma": 1, "k": 1,

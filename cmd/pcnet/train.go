@@ -84,6 +84,12 @@ batch in progress, writes the checkpoint, stops the metrics server and exits wit
 exactly the weights of a run that was never stopped. A loss that becomes NaN or infinite
 stops the run with status 1 and leaves the last good checkpoint in place.
 
+-precision f32 (the default) or f64 is the element type the run computes, checkpoints
+and evaluates in; the run's line names it, and so do -log's records and the metric
+pcnet_run_info{precision}. A checkpoint records it, -resume takes it, and -resume with a
+different -precision is refused. -workers and -nats carry float64 only for now: there
+the run is f64, and -precision f32 is refused.
+
 Weights are initialised as PyTorch's nn.Linear does, from math/rand/v2's PCG seeded with
 (seed, 0), layer by layer, weight before bias.
 `
