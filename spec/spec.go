@@ -198,6 +198,8 @@ const (
 
 // Default returns the command's default run: FPA-PC with gamma 1 and T = H on
 // 784-[64 tanh]x4-10, SGD with lr 0.01 and momentum 0.9, batch 64, five epochs, seed 1.
+// Its Precision is the zero value, F64, which the library's callers (the experiments)
+// keep; the train and compare commands set F32, their -precision default.
 func Default() Run {
 	return Run{
 		Sizes: []int{784, 64, 64, 64, 64, 10}, Activation: layer.Tanh, Loss: "nll",
