@@ -31,7 +31,8 @@ func newEvalFlags() *evalFlags {
 	f.fs.StringVar(&f.data, "data", "", dataDirUsage)
 	f.fs.StringVar(&f.dataset, "dataset", "", datasetUsage+" (empty: the checkpoint's)")
 	f.fs.BoolVar(&f.json, "json", false, "print one JSON object instead of a line")
-	registerPrecision(f.fs, &f.precision, spec.F64, "the checkpoint's when not given (another is its weights converted: rounded to float32 or widened to float64)")
+	f.precision.unset = "the checkpoint's"
+	registerPrecision(f.fs, &f.precision, spec.F64, "another than the checkpoint's converts its weights (rounded to float32 or widened to float64)")
 	return f
 }
 

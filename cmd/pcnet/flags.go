@@ -77,11 +77,17 @@ func (g *gammaFlag) Set(x string) error {
 type precisionFlag struct {
 	v   spec.Precision
 	set bool
+	// unset (when not empty) is what the help says the value is when not given: eval's
+	// "the checkpoint's".
+	unset string
 }
 
 func (p *precisionFlag) String() string {
-	if p == nil {
+	switch {
+	case p == nil:
 		return ""
+	case !p.set && p.unset != "":
+		return p.unset
 	}
 	return p.v.String()
 }
