@@ -8,6 +8,7 @@ import (
 
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/safetensors"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/tensor"
 	"github.com/pcnet/pcnet/train"
 )
@@ -72,6 +73,7 @@ func SaveUpdates[T tensor.Float](path string, u *Updates[T]) error {
 	f := &safetensors.File{
 		Metadata: map[string]string{
 			"format":      UpdatesFormat,
+			"precision":   spec.PrecisionOf[T]().String(),
 			"sizes":       FormatInts(u.Sizes),
 			"activation":  u.Activation,
 			"loss":        u.Loss,

@@ -294,6 +294,8 @@ func TestCompareFreshNetworkFPAIsBP(t *testing.T) {
 	in, ok := f.Get("input")
 	require.True(t, ok)
 	require.Equal(t, []int{32, 784}, in.Shape)
+	require.Equal(t, "f32", f.Metadata["precision"], "compare's default precision")
+	require.Equal(t, safetensors.F32, in.DType)
 
 	// The table: fewer steps than the distance leaves the bottom layers without update.
 	r = pcnetRun(t, "compare", "-variants", "fpa", "-hidden", "3", "-steps", "1", "-gamma", "1")
@@ -472,10 +474,10 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		cmd   string
 		flags []string
 	}{
-		{"train", []string{"variant", "hidden", "width", "activation", "steps", "gamma", "k", "optimizer", "lr", "momentum", "batch", "epochs", "seed", "data", "dataset", "out", "metrics-addr", "run-label", "resume", "max-train"}},
-		{"eval", []string{"checkpoint", "split", "json", "data", "dataset"}},
-		{"compare", []string{"checkpoint", "hidden", "width", "seed", "variants", "steps", "gamma", "k", "split", "batch", "batch-index", "json", "dump", "dataset"}},
-		{"experiment", []string{"quick", "out", "seed", "data", "dataset", "workers", "fresh"}},
+		{"train", []string{"variant", "hidden", "width", "activation", "steps", "gamma", "k", "optimizer", "lr", "momentum", "batch", "epochs", "seed", "data", "dataset", "out", "metrics-addr", "run-label", "resume", "max-train", "precision"}},
+		{"eval", []string{"checkpoint", "split", "json", "data", "dataset", "precision"}},
+		{"compare", []string{"checkpoint", "hidden", "width", "seed", "variants", "steps", "gamma", "k", "split", "batch", "batch-index", "json", "dump", "dataset", "precision"}},
+		{"experiment", []string{"quick", "out", "seed", "data", "dataset", "workers", "fresh", "precision"}},
 	} {
 		r := pcnetRun(t, tc.cmd, "-h")
 		require.Equal(t, 0, r.code, tc.cmd)
