@@ -271,9 +271,11 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	b.add("pcnet_train_samples_total", m.samples)
 	m.links = newLinkTraffic()
 	b.add(linkLatencyName+", "+linkWireBytesName, m.links)
+	// Registered always, so that the set of collectors does not depend on the options; a
+	// series only when there is a precision to say.
+	info := b.gauge(runInfoName, "Always 1; its label precision is the run's element type: f32 (float32) or f64 (float64).", labelPrecision)
 	if opts.Precision != "" {
-		b.gauge(runInfoName, "Always 1; its label precision is the run's element type: f32 (float32) or f64 (float64).", labelPrecision).
-			WithLabelValues(opts.Precision).Set(1)
+		info.WithLabelValues(opts.Precision).Set(1)
 	}
 	for i, r := range b {
 		if err := reg.Register(r.c); err != nil {
