@@ -25,8 +25,9 @@ const Format = "pcnet-checkpoint/1"
 const maxExactInt = 1 << 53
 
 // Checkpoint is a network's weights, its optimiser state, the specification of the run
-// that produced it and where that run stood.
-type Checkpoint struct {
+// that produced it and where that run stood, in the run's precision T (Run.Precision:
+// a float32 run's tensors are F32 on file).
+type Checkpoint[T tensor.Float] struct {
 	// Run is the run's specification, stored as is. Its Sizes are the network's (len
 	// >= 2).
 	Run spec.Run
@@ -35,28 +36,28 @@ type Checkpoint struct {
 	Step     int64          // optimiser updates applied so far
 
 	// Layers[l] maps node l to node l+1.
-	Layers []*layer.Dense[float64]
+	Layers []*layer.Dense[T]
 	// OptimizerState[l] holds the state of layer l's weight and bias; nil when the
 	// checkpoint has none.
-	OptimizerState [][2]TensorState
+	OptimizerState [][2]TensorState[T]
 }
 
-// TensorState is the optimiser state of one parameter tensor, as optim.State[float64] exposes it.
-type TensorState struct {
+// TensorState is the optimiser state of one parameter tensor, as optim.State exposes it.
+type TensorState[T tensor.Float] struct {
 	Steps   int
-	Buffers map[string][]float64
+	Buffers map[string][]T
 }
 
 // Hidden returns H.
-func (c *Checkpoint) Hidden() int { return c.Run.Hidden() }
+func (c *Checkpoint[T]) Hidden() int { return c.Run.Hidden() }
 
 // CaptureOptimizers copies the optimiser states of every layer's weight and bias.
-func CaptureOptimizers(states [][2]*optim.State[float64]) [][2]TensorState {
-	out := make([][2]TensorState, len(states))
+func CaptureOptimizers[T tensor.Float](states [][2]*optim.State[T]) [][2]TensorState[T] {
+	out := make([][2]TensorState[T], len(states))
 	for l, pair := range states {
 		for i, s := range pair {
 			if s != nil {
-				out[l][i] = TensorState{Steps: s.Steps(), Buffers: s.Buffers()}
+				out[l][i] = TensorState[T]{Steps: s.Steps(), Buffers: s.Buffers()}
 			}
 		}
 	}
@@ -65,7 +66,7 @@ func CaptureOptimizers(states [][2]*optim.State[float64]) [][2]TensorState {
 
 // RestoreOptimizers copies the checkpoint's optimiser state into states, which must
 // have been made with the checkpoint's optimiser configuration for its layers.
-func (c *Checkpoint) RestoreOptimizers(states [][2]*optim.State[float64]) error {
+func (c *Checkpoint[T]) RestoreOptimizers(states [][2]*optim.State[T]) error {
 	if c.OptimizerState == nil {
 		return errors.New("the checkpoint holds no optimizer state")
 	}
@@ -97,7 +98,7 @@ func optimTensor(l, i int, buf string) string {
 const stepBuffer = "step"
 
 // Save writes c to path atomically (temporary file, fsync, rename).
-func Save(path string, c *Checkpoint) error {
+func Save[T tensor.Float](path string, c *Checkpoint[T]) error {
 	f, err := Encode(c)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -105,48 +106,94 @@ func Save(path string, c *Checkpoint) error {
 	return safetensors.WriteFileAtomic(path, f)
 }
 
-// Load reads the checkpoint at path. Errors name the file.
-func Load(path string) (*Checkpoint, error) {
+// Load reads the checkpoint at path in precision T, which must be the one it records
+// (Open tells it). Errors name the file.
+func Load[T tensor.Float](path string) (*Checkpoint[T], error) {
+	o, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return As[T](o)
+}
+
+// Opened is a checkpoint file read but not yet decoded: its precision says which T to
+// decode it in (As).
+type Opened struct {
+	Path      string
+	File      *safetensors.File
+	Precision spec.Precision // the precision its metadata records (none: F64)
+	// Run and Position are what the metadata says (checked as Decode checks them),
+	// for a caller that must read the run before it picks T.
+	Run      spec.Run
+	Position train.Position
+}
+
+// HasOptimizerState reports whether the file holds optimiser state.
+func (o *Opened) HasOptimizerState() bool {
+	return slices.ContainsFunc(o.File.Tensors, func(t safetensors.Tensor) bool { return strings.HasPrefix(t.Name, "optimizer.") })
+}
+
+// Open reads the checkpoint file at path and the precision it records, so that the
+// caller can choose T, the one place a precision becomes a type. Errors name the file.
+func Open(path string) (*Opened, error) {
 	f, err := safetensors.ReadFile(path)
 	if err != nil {
 		return nil, err // names the file
 	}
-	c, err := Decode(f)
+	p, err := PrecisionOf(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	// The metadata does not depend on the precision: read it as float64's.
+	c, err := decodeMetadata[float64](f.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c.Run.Precision = p
+	return &Opened{Path: path, File: f, Precision: p, Run: c.Run, Position: c.Position}, nil
+}
+
+// As decodes o in precision T. Errors name the file.
+func As[T tensor.Float](o *Opened) (*Checkpoint[T], error) {
+	c, err := Decode[T](o.File)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.Path, err)
 	}
 	return c, nil
 }
 
-// Read decodes a checkpoint from r, accepting at most limit bytes (see
+// Read decodes a checkpoint in precision T from r, accepting at most limit bytes (see
 // safetensors.Decode).
-func Read(r io.Reader, limit int64) (*Checkpoint, error) {
+func Read[T tensor.Float](r io.Reader, limit int64) (*Checkpoint[T], error) {
 	f, err := safetensors.Decode(r, limit)
 	if err != nil {
 		return nil, err
 	}
-	return Decode(f)
+	return Decode[T](f)
 }
 
-// Encode turns c into a safetensors file, checking that its parts fit together.
-func Encode(c *Checkpoint) (*safetensors.File, error) {
+// Encode turns c into a safetensors file, checking that its parts fit together. The
+// weights and optimiser buffers are T's dtype (F32 for float32); the step counts stay
+// F64 scalars in both precisions, because they are integers up to 2^53, which float32
+// holds exactly only up to 2^24.
+func Encode[T tensor.Float](c *Checkpoint[T]) (*safetensors.File, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
 	f := &safetensors.File{Metadata: c.metadata()}
 	for l, d := range c.Layers {
 		f.Tensors = append(f.Tensors,
-			safetensors.Tensor{Name: paramTensor(l, 0), Shape: []int{d.Out(), d.In()}, Data: flatten(d.W)},
-			safetensors.Tensor{Name: paramTensor(l, 1), Shape: []int{d.Out()}, Data: d.B},
+			safetensors.NewTensor(paramTensor(l, 0), []int{d.Out(), d.In()}, flatten(d.W)),
+			safetensors.NewTensor(paramTensor(l, 1), []int{d.Out()}, d.B),
 		)
 		if c.OptimizerState == nil {
 			continue
 		}
 		shapes := [2][]int{{d.Out(), d.In()}, {d.Out()}}
 		for i, ts := range c.OptimizerState[l] {
-			f.Tensors = append(f.Tensors, safetensors.Tensor{Name: optimTensor(l, i, stepBuffer), Shape: []int{}, Data: []float64{float64(ts.Steps)}})
+			f.Tensors = append(f.Tensors, safetensors.NewTensor(optimTensor(l, i, stepBuffer), []int{}, []float64{float64(ts.Steps)}))
 			for _, name := range slices.Sorted(maps.Keys(ts.Buffers)) {
-				f.Tensors = append(f.Tensors, safetensors.Tensor{Name: optimTensor(l, i, name), Shape: shapes[i], Data: ts.Buffers[name]})
+				f.Tensors = append(f.Tensors, safetensors.NewTensor(optimTensor(l, i, name), shapes[i], ts.Buffers[name]))
 			}
 		}
 	}
@@ -154,7 +201,10 @@ func Encode(c *Checkpoint) (*safetensors.File, error) {
 }
 
 // check reports the first inconsistency between c's parts.
-func (c *Checkpoint) check() error {
+func (c *Checkpoint[T]) check() error {
+	if p := spec.PrecisionOf[T](); c.Run.Precision != p {
+		return fmt.Errorf("the run's precision is %s but the checkpoint holds %s values", c.Run.Precision, p.Type())
+	}
 	if len(c.Run.Sizes) < 2 {
 		return fmt.Errorf("sizes %v: need at least an input and an output width", c.Run.Sizes)
 	}
@@ -200,12 +250,12 @@ func bufferNames(cfg optim.Config) []string {
 	return slices.Sorted(maps.Keys(cfg.NewState(0).Buffers()))
 }
 
-func flatten(m *tensor.Matrix[float64]) []float64 {
+func flatten[T tensor.Float](m *tensor.Matrix[T]) []T {
 	r, c := m.Dims()
 	if m.Stride == c {
 		return m.Data[:r*c]
 	}
-	out := make([]float64, 0, r*c)
+	out := make([]T, 0, r*c)
 	for i := 0; i < r; i++ {
 		out = append(out, m.Row(i)...)
 	}
@@ -235,7 +285,7 @@ func FormatFloats(v []float64) string {
 	return strings.Join(s, ",")
 }
 
-func (c *Checkpoint) metadata() map[string]string {
+func (c *Checkpoint[T]) metadata() map[string]string {
 	m := RunMetadata(&c.Run)
 	m["format"] = Format
 	m["epoch"] = strconv.Itoa(c.Position.Epoch)
@@ -264,6 +314,7 @@ func RunMetadata(run *spec.Run) map[string]string {
 		"batch":      strconv.Itoa(r.Batch),
 		"max_train":  strconv.Itoa(r.Data.MaxTrain),
 		"epochs":     strconv.Itoa(r.Epochs),
+		"precision":  r.Precision.String(),
 	}
 	if r.PC.Precisions != nil {
 		m["precisions"] = FormatFloats(r.PC.Precisions)
@@ -303,7 +354,7 @@ func RunMetadata(run *spec.Run) map[string]string {
 // fixedSettings are the settings a checkpoint fixes, named as the command's flags: those
 // that change the numbers (not the engine, the schedule, the data's directory or the
 // convergence tolerance).
-var fixedSettings = []string{"variant", "hidden", "width", "activation", "loss", "steps", "gamma", "k", "precisions",
+var fixedSettings = []string{"precision", "variant", "hidden", "width", "activation", "loss", "steps", "gamma", "k", "precisions",
 	"optimizer", "lr", "weight-decay", "momentum", "dampening", "nesterov", "beta1", "beta2", "eps", "batch", "seed", "max-train", "dataset"}
 
 // FixedSettings returns the settings of run that a checkpoint fixes, by the command's
@@ -328,8 +379,8 @@ func FixedSettings(run *spec.Run) map[string]string {
 	return m
 }
 
-// Writer writes the checkpoints of one run to one path.
-type Writer struct {
+// Writer writes the checkpoints of one run, in its precision T, to one path.
+type Writer[T tensor.Float] struct {
 	Path string
 	Run  *spec.Run
 	// LastGood describes the last checkpoint written ("the initial weights", "after
@@ -340,12 +391,12 @@ type Writer struct {
 // Save brings the learner's weights up to date (train.Sync, which ctx's cancellation
 // does not stop: an interrupted run's checkpoint must still be written) and writes them
 // and the optimiser states at position pos, atomically.
-func (w *Writer) Save(ctx context.Context, l train.Learner, pos train.Position) error {
+func (w *Writer[T]) Save(ctx context.Context, l train.Learner[T], pos train.Position) error {
 	if err := train.Sync(context.WithoutCancel(ctx), l); err != nil {
 		return fmt.Errorf("writing the checkpoint: %w", err)
 	}
 	opts := l.Optimizers()
-	c := &Checkpoint{
+	c := &Checkpoint[T]{
 		Run: *w.Run, Position: pos, Step: int64(opts[0][0].Steps()),
 		Layers: l.Layers(), OptimizerState: CaptureOptimizers(opts),
 	}

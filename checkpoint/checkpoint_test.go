@@ -19,7 +19,7 @@ import (
 
 // sample returns a small checkpoint whose optimiser state has been stepped, so that no
 // buffer is all zeros.
-func sample(t testing.TB, opt optim.Config, seed uint64) *Checkpoint {
+func sample(t testing.TB, opt optim.Config, seed uint64) *Checkpoint[float64] {
 	t.Helper()
 	c, _ := sampleWithStates(t, opt, seed)
 	return c
@@ -27,7 +27,7 @@ func sample(t testing.TB, opt optim.Config, seed uint64) *Checkpoint {
 
 // sampleWithStates is sample with the optimiser states it captured, which own the
 // checkpoint's layers from then on.
-func sampleWithStates(t testing.TB, opt optim.Config, seed uint64) (*Checkpoint, [][2]*optim.State[float64]) {
+func sampleWithStates(t testing.TB, opt optim.Config, seed uint64) (*Checkpoint[float64], [][2]*optim.State[float64]) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 0))
 	sizes := []int{5, 4, 3, 2}
@@ -47,7 +47,7 @@ func sampleWithStates(t testing.TB, opt optim.Config, seed uint64) (*Checkpoint,
 			states[l][i] = s
 		}
 	}
-	return &Checkpoint{
+	return &Checkpoint[float64]{
 		Run: spec.Run{
 			Sizes: sizes, Activation: layer.Tanh, Loss: "nll", Algorithm: spec.FPA,
 			PC:        spec.PCSettings{Steps: 2, Gamma: 1, K: 1, Engine: pcnet.Parallel, Schedule: pcnet.Event},
@@ -63,7 +63,7 @@ var (
 	adam = optim.DefaultAdam(1e-3)
 )
 
-func encodeBytes(t testing.TB, c *Checkpoint) []byte {
+func encodeBytes(t testing.TB, c *Checkpoint[float64]) []byte {
 	t.Helper()
 	f, err := Encode(c)
 	require.NoError(t, err)
@@ -76,14 +76,14 @@ func TestRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		opt  optim.Config
-		edit func(c *Checkpoint)
+		edit func(c *Checkpoint[float64])
 	}{
 		{"sgd momentum", sgd, nil},
 		{"sgd plain", optim.Config{Kind: optim.SGD, LR: 0.1, WeightDecay: 1e-4}, nil},
 		{"adam", adam, nil},
-		{"pc precisions", sgd, func(c *Checkpoint) { c.Run.Algorithm, c.Run.PC.Precisions = spec.PC, []float64{0.5, 2} }},
-		{"no optimizer state", sgd, func(c *Checkpoint) { c.OptimizerState = nil }},
-		{"awkward floats", adam, func(c *Checkpoint) { c.Run.PC.Gamma, c.Run.PC.K, c.Run.Seed = 0.1, 1.0/3, math.MaxUint64 }},
+		{"pc precisions", sgd, func(c *Checkpoint[float64]) { c.Run.Algorithm, c.Run.PC.Precisions = spec.PC, []float64{0.5, 2} }},
+		{"no optimizer state", sgd, func(c *Checkpoint[float64]) { c.OptimizerState = nil }},
+		{"awkward floats", adam, func(c *Checkpoint[float64]) { c.Run.PC.Gamma, c.Run.PC.K, c.Run.Seed = 0.1, 1.0/3, math.MaxUint64 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := sample(t, tc.opt, 7)
@@ -92,7 +92,7 @@ func TestRoundTrip(t *testing.T) {
 			}
 			path := filepath.Join(t.TempDir(), "c.safetensors")
 			require.NoError(t, Save(path, c))
-			got, err := Load(path)
+			got, err := Load[float64](path)
 			require.NoError(t, err)
 			require.Equal(t, c.Run.Sizes, got.Run.Sizes)
 			require.Equal(t, c.Run.Activation, got.Run.Activation)
@@ -131,7 +131,7 @@ func TestRestoreOptimizersContinuesExactly(t *testing.T) {
 	for _, opt := range []optim.Config{sgd, adam} {
 		t.Run(opt.Kind.String(), func(t *testing.T) {
 			live, states := sampleWithStates(t, opt, 3)
-			got, err := Read(bytes.NewReader(encodeBytes(t, live)), 1<<20)
+			got, err := Read[float64](bytes.NewReader(encodeBytes(t, live)), 1<<20)
 			require.NoError(t, err)
 			restored := make([][2]*optim.State[float64], len(got.Layers))
 			for l, d := range got.Layers {
@@ -175,14 +175,14 @@ func TestRestoreOptimizersErrors(t *testing.T) {
 func TestEncodeRejectsInconsistentCheckpoints(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		edit func(c *Checkpoint)
+		edit func(c *Checkpoint[float64])
 		want string
 	}{
-		{"sizes", func(c *Checkpoint) { c.Run.Sizes = []int{5, 4, 3} }, "3 layers for sizes [5 4 3]"},
-		{"layer width", func(c *Checkpoint) { c.Run.Sizes = []int{5, 4, 4, 2} }, "layer 1 maps 4 to 3"},
-		{"optimizer", func(c *Checkpoint) { c.Run.Optimizer = optim.Config{} }, "kind not set"},
-		{"buffers", func(c *Checkpoint) { c.Run.Optimizer = adam }, "adam keeps [exp_avg exp_avg_sq]"},
-		{"state layers", func(c *Checkpoint) { c.OptimizerState = c.OptimizerState[:1] }, "optimizer state for 1 layers"},
+		{"sizes", func(c *Checkpoint[float64]) { c.Run.Sizes = []int{5, 4, 3} }, "3 layers for sizes [5 4 3]"},
+		{"layer width", func(c *Checkpoint[float64]) { c.Run.Sizes = []int{5, 4, 4, 2} }, "layer 1 maps 4 to 3"},
+		{"optimizer", func(c *Checkpoint[float64]) { c.Run.Optimizer = optim.Config{} }, "kind not set"},
+		{"buffers", func(c *Checkpoint[float64]) { c.Run.Optimizer = adam }, "adam keeps [exp_avg exp_avg_sq]"},
+		{"state layers", func(c *Checkpoint[float64]) { c.OptimizerState = c.OptimizerState[:1] }, "optimizer state for 1 layers"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := sample(t, sgd, 1)
@@ -202,7 +202,7 @@ func decodeEdited(t *testing.T, edit func(f *safetensors.File)) error {
 	edit(f)
 	var buf bytes.Buffer
 	require.NoError(t, safetensors.Encode(&buf, f))
-	_, err = Read(&buf, 1<<20)
+	_, err = Read[float64](&buf, 1<<20)
 	return err
 }
 
@@ -301,12 +301,12 @@ func TestLoadNamesTheFile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, tc.name+".safetensors")
 			require.NoError(t, os.WriteFile(path, tc.data, 0o644))
-			_, err := Load(path)
+			_, err := Load[float64](path)
 			require.ErrorContains(t, err, path)
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
-	_, err := Load(filepath.Join(dir, "absent.safetensors"))
+	_, err := Load[float64](filepath.Join(dir, "absent.safetensors"))
 	require.ErrorContains(t, err, "absent.safetensors")
 }
 

@@ -19,16 +19,19 @@ import (
 // the checkpoint it holds. Every metadata key is parsed and range-checked, and every
 // tensor's presence and shape is checked against the metadata before a layer is built;
 // a tensor the format does not know is an error too, since it means the file is not
-// what its metadata says. The layers alias the file's tensor data.
-func Decode(f *safetensors.File) (*Checkpoint, error) {
-	format, ok := f.Metadata["format"]
-	switch {
-	case !ok:
-		return nil, fmt.Errorf("not a pcnet checkpoint: the header's __metadata__ has no %q key", "format")
-	case format != Format:
-		return nil, fmt.Errorf("not a pcnet checkpoint: metadata format is %q, want %q", format, Format)
+// what its metadata says. T must be the precision the metadata records (PrecisionOf),
+// and every weight and optimiser buffer must be of T's dtype: a float32 run does not
+// take a float64 checkpoint's values unawares, nor the reverse. The layers of a float64
+// checkpoint alias the file's tensor data.
+func Decode[T tensor.Float](f *safetensors.File) (*Checkpoint[T], error) {
+	p, err := PrecisionOf(f)
+	if err != nil {
+		return nil, err
 	}
-	c, err := decodeMetadata(f.Metadata)
+	if want := spec.PrecisionOf[T](); p != want {
+		return nil, fmt.Errorf("the checkpoint's precision is %s (%s), not %s (%s)", p, p.Type(), want, want.Type())
+	}
+	c, err := decodeMetadata[T](f.Metadata)
 	if err != nil {
 		return nil, err
 	}
@@ -59,22 +62,25 @@ func Decode(f *safetensors.File) (*Checkpoint, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, t := range []*safetensors.Tensor{w, b} {
-			if i := slices.IndexFunc(t.Data, notFinite); i >= 0 {
-				return nil, fmt.Errorf("tensor %q holds %v at index %d", t.Name, t.Data[i], i)
-			}
+		wv, err := finiteValues[T](w)
+		if err != nil {
+			return nil, err
+		}
+		bv, err := finiteValues[T](b)
+		if err != nil {
+			return nil, err
 		}
 		act := c.Run.Activation
 		if l == len(c.Run.Sizes)-2 {
 			act = layer.Identity
 		}
-		c.Layers = append(c.Layers, &layer.Dense[float64]{Act: act, W: tensor.New[float64](out, in, w.Data), B: b.Data})
+		c.Layers = append(c.Layers, &layer.Dense[T]{Act: act, W: tensor.New(out, in, wv), B: bv})
 	}
 
 	hasState := slices.ContainsFunc(f.Tensors, func(t safetensors.Tensor) bool { return strings.HasPrefix(t.Name, "optimizer.") })
 	if hasState {
 		bufs := bufferNames(c.Run.Optimizer)
-		c.OptimizerState = make([][2]TensorState, len(c.Layers))
+		c.OptimizerState = make([][2]TensorState[T], len(c.Layers))
 		for l := range c.Layers {
 			shapes := [2][]int{{c.Run.Sizes[l+1], c.Run.Sizes[l]}, {c.Run.Sizes[l+1]}}
 			for i := range 2 {
@@ -82,20 +88,22 @@ func Decode(f *safetensors.File) (*Checkpoint, error) {
 				if err != nil {
 					return nil, err
 				}
+				if st.DType != safetensors.F64 {
+					return nil, fmt.Errorf("tensor %q is %s, want an F64 step count", st.Name, st.DType)
+				}
 				steps := st.Data[0]
 				if !(steps >= 0 && steps <= maxExactInt && steps == math.Trunc(steps)) {
 					return nil, fmt.Errorf("tensor %q holds %v, want a whole number of steps in [0, 2^53]", st.Name, steps)
 				}
-				ts := TensorState{Steps: int(steps), Buffers: make(map[string][]float64, len(bufs))}
+				ts := TensorState[T]{Steps: int(steps), Buffers: make(map[string][]T, len(bufs))}
 				for _, name := range bufs {
 					t, err := need(optimTensor(l, i, name), shapes[i])
 					if err != nil {
 						return nil, fmt.Errorf("%w (%s keeps %s)", err, c.Run.Optimizer.Kind, strings.Join(bufs, ", "))
 					}
-					if i := slices.IndexFunc(t.Data, notFinite); i >= 0 {
-						return nil, fmt.Errorf("tensor %q holds %v at index %d", t.Name, t.Data[i], i)
+					if ts.Buffers[name], err = finiteValues[T](t); err != nil {
+						return nil, err
 					}
-					ts.Buffers[name] = t.Data
 				}
 				c.OptimizerState[l][i] = ts
 			}
@@ -112,10 +120,41 @@ func Decode(f *safetensors.File) (*Checkpoint, error) {
 
 func notFinite(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
 
+// finiteValues returns t's values in T, refusing a dtype other than T's and a value
+// that is not finite.
+func finiteValues[T tensor.Float](t *safetensors.Tensor) ([]T, error) {
+	if i := slices.IndexFunc(t.Data, notFinite); i >= 0 {
+		return nil, fmt.Errorf("tensor %q holds %v at index %d", t.Name, t.Data[i], i)
+	}
+	return safetensors.Values[T](t) // its error names the tensor and both dtypes
+}
+
+// PrecisionOf returns the precision f's metadata records: F64 when it records none (a
+// checkpoint from before the choice). It checks that f is a pcnet checkpoint first.
+func PrecisionOf(f *safetensors.File) (spec.Precision, error) {
+	format, ok := f.Metadata["format"]
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("not a pcnet checkpoint: the header's __metadata__ has no %q key", "format")
+	case format != Format:
+		return 0, fmt.Errorf("not a pcnet checkpoint: metadata format is %q, want %q", format, Format)
+	}
+	s, ok := f.Metadata["precision"]
+	if !ok {
+		return spec.F64, nil
+	}
+	p, err := spec.ParsePrecision(s)
+	if err != nil {
+		return 0, fmt.Errorf("metadata %q: %v", "precision", err)
+	}
+	return p, nil
+}
+
 // decodeMetadata parses every key of the format except the tensors'.
-func decodeMetadata(m map[string]string) (*Checkpoint, error) {
+func decodeMetadata[T tensor.Float](m map[string]string) (*Checkpoint[T], error) {
 	r := metaReader{m: m}
-	c := &Checkpoint{}
+	c := &Checkpoint[T]{}
+	c.Run.Precision = spec.PrecisionOf[T]()
 	run := &c.Run
 	run.Sizes = r.sizes("sizes")
 	hidden := r.int("hidden", 0)

@@ -4,7 +4,11 @@
 //
 // # Tensors
 //
-// Every tensor is float64 (F64). Weight layer l of the MLP (it maps node l to node l+1,
+// Every weight and optimiser buffer is in the run's precision (spec.Precision): F32 for a
+// float32 run, F64 for a float64 one; the optimiser's step counts are F64 scalars in
+// both, since float32 holds integers exactly only up to 2^24. Decode checks every
+// tensor's dtype against the precision the metadata records, and reads a checkpoint in
+// the T its caller names (Open tells which). Weight layer l of the MLP (it maps node l to node l+1,
 // l = 0..H) is stored as PyTorch's nn.Linear stores it:
 //
 //	layers.<l>.weight   [out, in]
@@ -27,6 +31,8 @@
 // (floats in Go's shortest round-trip form):
 //
 //	format       pcnet-checkpoint/1
+//	precision    f32 | f64            (absent in checkpoints written before the choice:
+//	                                   f64)
 //	sizes        784,64,64,64,64,10   (node widths: input, H hidden, output)
 //	hidden       4                    (H)
 //	activation   tanh                 (of the hidden layers; the last layer is linear)
@@ -58,15 +64,16 @@
 //	            x = torch.tanh(l(x))
 //	        return self.layers[-1](x)
 //
-//	model = MLP([784, 64, 64, 64, 64, 10]).double()
+//	model = MLP([784, 64, 64, 64, 64, 10])   # float32; .double() for an f64 checkpoint
 //	state = read_safetensors("runs/fpa-H4.safetensors")
 //	model.load_state_dict({k: v for k, v in state.items() if k.startswith("layers.")})
 //
 // read_safetensors needs nothing beyond Debian's python3-torch (apt-get install -y
 // python3-torch): the format is an 8-byte little-endian header length, a JSON header and
-// the raw tensors, and pcnet writes every tensor as F64:
+// the raw tensors, each F32 or F64 as its header entry says:
 //
 //	import json, struct, torch
+//	DTYPES = {"F32": torch.float32, "F64": torch.float64}
 //	def read_safetensors(path):
 //	    data = open(path, "rb").read()
 //	    (n,) = struct.unpack("<Q", data[:8])
@@ -74,7 +81,7 @@
 //	    header.pop("__metadata__", None)
 //	    body = data[8 + n:]
 //	    return {k: torch.frombuffer(bytearray(body[v["data_offsets"][0]:v["data_offsets"][1]]),
-//	                                dtype=torch.float64).reshape(v["shape"])
+//	                                dtype=DTYPES[v["dtype"]]).reshape(v["shape"])
 //	            for k, v in header.items()}
 //
 // Hugging Face's safetensors package does the same in one call,
@@ -82,8 +89,10 @@
 // (pip install safetensors, in a virtual environment on Debian). The test suite loads
 // checkpoints in PyTorch the first way (cmd/pcnet/testdata/load_torch.py).
 //
-// (An nn.Sequential with activation modules in between would number its Linear layers
-// 0, 2, 4, ...: rename layers.<l> to <2l> for it.)
+// An nn.Sequential with activation modules in between numbers its Linear layers 0, 2,
+// 4, ...: rename layers.<l> to <2l> for it. The test suite loads a float32 checkpoint
+// that way, as a float32 state dict, and its test accuracy in PyTorch is pcnet eval's
+// (TestCheckpointLoadsInPyTorch).
 //
 // # Reading untrusted files
 //

@@ -26,7 +26,7 @@ func Example() {
 		states[l] = [2]*optim.State[float64]{opt.NewState(len(p[0])), opt.NewState(len(p[1]))}
 	}
 	path := filepath.Join(dir, "fpa-H2.safetensors")
-	err := checkpoint.Save(path, &checkpoint.Checkpoint{
+	err := checkpoint.Save(path, &checkpoint.Checkpoint[float64]{
 		Run: spec.Run{
 			Sizes: sizes, Activation: layer.Tanh, Loss: "nll", Algorithm: spec.FPA,
 			PC:        spec.PCSettings{Steps: 2, Gamma: 1, K: 1},
@@ -40,7 +40,7 @@ func Example() {
 		return
 	}
 
-	c, err := checkpoint.Load(path)
+	c, err := checkpoint.Load[float64](path)
 	if err != nil {
 		fmt.Println(err)
 		return

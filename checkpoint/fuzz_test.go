@@ -28,7 +28,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("\x02\x00\x00\x00\x00\x00\x00\x00{}"))
 	f.Add([]byte("\x40\x00\x00\x00\x00\x00\x00\x00{\"__metadata__\":{\"format\":\"pcnet-checkpoint/1\"}}         "))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := Read(bytes.NewReader(data), fuzzLimit)
+		c, err := Read[float64](bytes.NewReader(data), fuzzLimit)
 		if err != nil {
 			return
 		}

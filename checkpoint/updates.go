@@ -8,6 +8,7 @@ import (
 
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/safetensors"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/tensor"
 	"github.com/pcnet/pcnet/train"
 )
@@ -17,7 +18,7 @@ const UpdatesFormat = "pcnet-compare/1"
 
 // Updates is one batch, the weights, backprop's gradients on it and every PC variant's
 // weight updates: what pcnet compare -dump writes, for a check in another framework.
-type Updates struct {
+type Updates[T tensor.Float] struct {
 	Sizes      []int
 	Activation string
 	Loss       string
@@ -25,42 +26,43 @@ type Updates struct {
 	BatchIndex int // the batch's index in the split, in batches of its size
 	First      int // the index of its first image
 
-	X      *tensor.Matrix[float64]
+	X      *tensor.Matrix[T]
 	Labels []int
-	Layers []*layer.Dense[float64]
-	Grads  []*layer.Grad[float64] // backprop's dE/dtheta, the gradient's own sign
+	Layers []*layer.Dense[T]
+	Grads  []*layer.Grad[T] // backprop's dE/dtheta, the gradient's own sign
 
-	Variants []VariantUpdates
+	Variants []VariantUpdates[T]
 }
 
 // VariantUpdates are one variant's settings and weight updates (PC's sign: a
 // negative-gradient estimate).
-type VariantUpdates struct {
+type VariantUpdates[T tensor.Float] struct {
 	Name     string
 	Steps    int
 	Gamma, K float64
-	Updates  []*layer.Grad[float64]
+	Updates  []*layer.Grad[T]
 }
 
 // UpdatesOf returns what pcnet compare -dump writes of its report r.
-func UpdatesOf(r *train.UpdateReport) *Updates {
-	u := &Updates{
+func UpdatesOf[T tensor.Float](r *train.UpdateReport[T]) *Updates[T] {
+	u := &Updates[T]{
 		Sizes: r.Network.Sizes, Activation: r.Network.Activation, Loss: r.Network.Loss,
 		Split: r.Batch.Split, BatchIndex: r.Batch.Index, First: r.Batch.First,
 		X: r.X, Labels: r.Labels, Layers: r.Layers, Grads: r.Grads,
 	}
 	for _, v := range r.Variants {
-		u.Variants = append(u.Variants, VariantUpdates{Name: v.Variant, Steps: v.Steps, Gamma: v.Gamma, K: v.K, Updates: v.Updates})
+		u.Variants = append(u.Variants, VariantUpdates[T]{Name: v.Variant, Steps: v.Steps, Gamma: v.Gamma, K: v.K, Updates: v.Updates})
 	}
 	return u
 }
 
 // SaveUpdates writes u to path atomically: "input" [B, n_0], "labels" [B], the weights
 // ("layers.<l>.weight", "layers.<l>.bias"), backprop's gradients ("bp.layers.<l>...")
-// and every variant's updates ("<variant>.layers.<l>...").
-func SaveUpdates(path string, u *Updates) error {
+// and every variant's updates ("<variant>.layers.<l>..."), in T's dtype (labels stay
+// F64: they are integers).
+func SaveUpdates[T tensor.Float](path string, u *Updates[T]) error {
 	rows, cols := u.X.Dims()
-	input := make([]float64, 0, rows*cols)
+	input := make([]T, 0, rows*cols)
 	for i := 0; i < rows; i++ {
 		input = append(input, u.X.Row(i)...)
 	}
@@ -71,6 +73,7 @@ func SaveUpdates(path string, u *Updates) error {
 	f := &safetensors.File{
 		Metadata: map[string]string{
 			"format":      UpdatesFormat,
+			"precision":   spec.PrecisionOf[T]().String(),
 			"sizes":       FormatInts(u.Sizes),
 			"activation":  u.Activation,
 			"loss":        u.Loss,
@@ -80,15 +83,15 @@ func SaveUpdates(path string, u *Updates) error {
 			"signs":       "bp.*: gradients dE/dtheta; <variant>.*: PC weight updates (negative-gradient estimates)",
 		},
 		Tensors: []safetensors.Tensor{
-			{Name: "input", Shape: []int{rows, cols}, Data: input},
+			safetensors.NewTensor("input", []int{rows, cols}, input),
 			{Name: "labels", Shape: []int{len(u.Labels)}, Data: lab},
 		},
 	}
-	add := func(prefix string, l int, w *tensor.Matrix[float64], b []float64) {
+	add := func(prefix string, l int, w *tensor.Matrix[T], b []T) {
 		out, in := w.Dims()
 		f.Tensors = append(f.Tensors,
-			safetensors.Tensor{Name: fmt.Sprintf("%slayers.%d.weight", prefix, l), Shape: []int{out, in}, Data: slices.Clone(w.Data)},
-			safetensors.Tensor{Name: fmt.Sprintf("%slayers.%d.bias", prefix, l), Shape: []int{out}, Data: slices.Clone(b)})
+			safetensors.NewTensor(fmt.Sprintf("%slayers.%d.weight", prefix, l), []int{out, in}, slices.Clone(flatten(w))),
+			safetensors.NewTensor(fmt.Sprintf("%slayers.%d.bias", prefix, l), []int{out}, slices.Clone(b)))
 	}
 	for l, d := range u.Layers {
 		add("", l, d.W, d.B)

@@ -29,7 +29,7 @@ func TestOldCheckpointsLoad(t *testing.T) {
 	delete(f.Metadata, "schedule")
 	delete(f.Metadata, "engine")
 	require.NoError(t, safetensors.Encode(&buf, f))
-	got, err := Read(&buf, int64(buf.Len()))
+	got, err := Read[float64](&buf, int64(buf.Len()))
 	require.NoError(t, err)
 	want := c.Run
 	want.PC.Schedule, want.PC.Engine = 0, 0
@@ -48,7 +48,7 @@ func TestWriterSaves(t *testing.T) {
 	x := mnist.Synthetic(16, 6, 4, 2).Rows(0, 16, nil)
 	_, err = l.Step(context.Background(), x.SliceRows(0, 8), []int{0, 1, 2, 3, 0, 1, 2, 3})
 	require.NoError(t, err)
-	w := &Writer{Path: filepath.Join(t.TempDir(), "run.safetensors"), Run: &r}
+	w := &Writer[float64]{Path: filepath.Join(t.TempDir(), "run.safetensors"), Run: &r}
 	for _, tc := range []struct {
 		pos  train.Position
 		want string
@@ -59,7 +59,7 @@ func TestWriterSaves(t *testing.T) {
 	} {
 		require.NoError(t, w.Save(context.Background(), l, tc.pos))
 		require.Equal(t, tc.want, w.LastGood)
-		got, err := Load(w.Path)
+		got, err := Load[float64](w.Path)
 		require.NoError(t, err)
 		require.Equal(t, r, got.Run)
 		require.Equal(t, tc.pos, got.Position)

@@ -135,7 +135,7 @@ func runComplexity(ctx context.Context, env *runEnv) (*complexityResults, error)
 // during it. The reported time is the median over the rounds.
 func timeUpdates(ctx context.Context, p Preset, seed uint64, h, procs int, x *tensor.Matrix[float64], labels []int) ([]*complexityPoint, error) {
 	opt := optim.Config{Kind: optim.SGD, LR: p.LR, Momentum: p.Momentum}
-	learners := make([]train.Learner, len(complexityMethods))
+	learners := make([]train.Learner[float64], len(complexityMethods))
 	defer func() {
 		for _, l := range learners {
 			if l != nil {

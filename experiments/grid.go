@@ -502,7 +502,7 @@ func trainPoint(ctx context.Context, data *mnist.Splits, ps pointSpec, sched pcn
 
 // newLearner builds the network of a grid point, with its initial weights, and the
 // learner that trains it.
-func newLearner(ctx context.Context, ps pointSpec, sched pcnet.Schedule) (train.Learner, error) {
+func newLearner(ctx context.Context, ps pointSpec, sched pcnet.Schedule) (train.Learner[float64], error) {
 	layers, err := newMLP(ps.Hidden, ps.Width, ps.Seed)
 	if err != nil {
 		return nil, err

@@ -61,6 +61,11 @@ type Options struct {
 	// once (prometheus.WrapRegistererWith), not on each collector. CheckRunLabel says
 	// what it may hold; DefaultRunLabel makes one.
 	Run string
+	// Precision, when not empty, is the run's element type ("f32" or "f64",
+	// spec.Precision), which New exports as the gauge pcnet_run_info{precision="f32"} 1,
+	// in the manner of a build-info metric: one series to join on rather than a label on
+	// every series.
+	Precision string
 }
 
 // MaxRunLabel bounds the length of Options.Run.
@@ -113,6 +118,8 @@ func (o Options) withDefaults() (Options, error) {
 // sets, run by being one constant value per registry.
 const (
 	labelRun       = "run"
+	labelPrecision = "precision"
+	runInfoName    = "pcnet_run_info"
 	labelVariant   = "variant"
 	labelDistance  = "distance"
 	labelLayer     = "layer"
@@ -264,6 +271,12 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	b.add("pcnet_train_samples_total", m.samples)
 	m.links = newLinkTraffic()
 	b.add(linkLatencyName+", "+linkWireBytesName, m.links)
+	// Registered always, so that the set of collectors does not depend on the options; a
+	// series only when there is a precision to say.
+	info := b.gauge(runInfoName, "Always 1; its label precision is the run's element type: f32 (float32) or f64 (float64).", labelPrecision)
+	if opts.Precision != "" {
+		info.WithLabelValues(opts.Precision).Set(1)
+	}
 	for i, r := range b {
 		if err := reg.Register(r.c); err != nil {
 			for _, done := range b[:i] { // leave reg as it was

@@ -92,3 +92,35 @@ func TestDefaultRunLabel(t *testing.T) {
 	}
 	require.Greater(t, len(seen), 1, "the suffix is random")
 }
+
+// Options.Precision is one series, pcnet_run_info{precision} 1, next to the run label;
+// without it there is none.
+func TestRunInfoNamesThePrecision(t *testing.T) {
+	for _, precision := range []string{"f32", "f64", ""} {
+		reg := prometheus.NewRegistry()
+		_, err := New(reg, Options{SkipGoAndProcessCollectors: true, Run: "r1", Precision: precision})
+		require.NoError(t, err)
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		var got []string
+		for _, mf := range mfs {
+			if mf.GetName() != runInfoName {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				require.Equal(t, 1.0, m.GetGauge().GetValue())
+				labels := map[string]string{}
+				for _, lp := range m.GetLabel() {
+					labels[lp.GetName()] = lp.GetValue()
+				}
+				require.Equal(t, "r1", labels["run"])
+				got = append(got, labels["precision"])
+			}
+		}
+		if precision == "" {
+			require.Empty(t, got)
+		} else {
+			require.Equal(t, []string{precision}, got)
+		}
+	}
+}

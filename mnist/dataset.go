@@ -119,16 +119,20 @@ func RowsInto[T tensor.Float](d *Dataset, i, k int, dst *tensor.Matrix[T]) *tens
 		panic(fmt.Sprintf("mnist: %s.Rows(%d, %d): destination is %dx%d, want %dx%d", d.Name, i, k, r, c, k-i, d.dim))
 	}
 	for r := range k - i {
-		out := dst.Row(r)
-		if d.x != nil {
-			tensor.ConvertSlice(out, d.x.Row(i+r))
-			continue
-		}
-		for j, p := range d.pixels[(i+r)*d.dim : (i+r+1)*d.dim] {
-			out[j] = T(p) / 255
-		}
+		rowInto(d, i+r, dst.Row(r))
 	}
 	return dst
+}
+
+// rowInto converts example i into out as RowsInto does.
+func rowInto[T tensor.Float](d *Dataset, i int, out []T) {
+	if d.x != nil {
+		tensor.ConvertSlice(out, d.x.Row(i))
+		return
+	}
+	for j, p := range d.pixels[i*d.dim : (i+1)*d.dim] {
+		out[j] = T(p) / 255
+	}
 }
 
 // Head returns the first n examples as views into d (no copy); n > Len() gives the

@@ -108,11 +108,7 @@ func boundedUint(src *rand.PCG, n uint64) uint64 {
 // the last batch. The views stay valid until the next call to Batch. It allocates
 // nothing. It panics if i is not in [0, NumBatches()).
 func (l *Loader) Batch(i int) (x *tensor.Matrix[float64], labels []int) {
-	if i < 0 || i >= l.NumBatches() {
-		panic(fmt.Sprintf("mnist: Loader(%s).Batch(%d): want 0 <= i < %d", l.data.Name, i, l.NumBatches()))
-	}
-	start := i * l.batch
-	idx := l.order[start:min(start+l.batch, len(l.order))]
+	idx := l.indices(i)
 	for r, k := range idx {
 		l.data.Row(k, l.x.Row(r))
 		l.labels[r] = l.data.Labels[k]
@@ -121,4 +117,32 @@ func (l *Loader) Batch(i int) (x *tensor.Matrix[float64], labels []int) {
 		return l.tail, l.labels[:len(idx)]
 	}
 	return l.x, l.labels[:len(idx)]
+}
+
+// indices returns the examples of batch i of the current epoch.
+func (l *Loader) indices(i int) []int {
+	if i < 0 || i >= l.NumBatches() {
+		panic(fmt.Sprintf("mnist: Loader(%s).Batch(%d): want 0 <= i < %d", l.data.Name, i, l.NumBatches()))
+	}
+	start := i * l.batch
+	return l.order[start:min(start+l.batch, len(l.order))]
+}
+
+// BatchInto is l.Batch in precision T: it converts batch i's images into dst's first
+// rows (dst must have at least min(B, N) rows and the images' width; RowsInto's
+// conversion, so that images stay bytes until a batch needs them) and returns a view of
+// them and the labels, valid until the next call. It panics as Batch does.
+func BatchInto[T tensor.Float](l *Loader, i int, dst *tensor.Matrix[T]) (x *tensor.Matrix[T], labels []int) {
+	idx := l.indices(i)
+	if r, c := dst.Dims(); r < len(idx) || c != l.data.dim {
+		panic(fmt.Sprintf("mnist: BatchInto(%s, %d): destination is %dx%d, want at least %dx%d", l.data.Name, i, r, c, len(idx), l.data.dim))
+	}
+	for r, k := range idx {
+		rowInto(l.data, k, dst.Row(r))
+		l.labels[r] = l.data.Labels[k]
+	}
+	if len(idx) == dst.Rows {
+		return dst, l.labels[:len(idx)]
+	}
+	return dst.SliceRows(0, len(idx)), l.labels[:len(idx)]
 }

@@ -181,3 +181,45 @@ func BenchmarkLoaderBatch(b *testing.B) {
 		i++
 	}
 }
+
+// BatchInto serves the batches Batch serves, converted into T as RowsInto converts: the
+// same values in float64, each pixel p as float32(p)/255 in float32, from bytes or
+// float64 features, the short last batch included.
+func TestBatchIntoIsBatchInT(t *testing.T) {
+	pixels := make([]uint8, 7*3)
+	for i := range pixels {
+		pixels[i] = uint8(37 * i)
+	}
+	bytesSet, err := NewImages("bytes", pixels, 3, []int{0, 1, 2, 0, 1, 2, 0}, 3)
+	require.NoError(t, err)
+	for _, d := range []*Dataset{bytesSet, indexedSet(7)} {
+		t.Run(d.Name, func(t *testing.T) {
+			l, err := NewLoader(d, 3, true, 5)
+			require.NoError(t, err)
+			l.SetEpoch(1)
+			dst32 := tensor.New[float32](3, d.Dim(), nil)
+			dst64 := tensor.New[float64](3, d.Dim(), nil)
+			for i := range l.NumBatches() {
+				x, labels := l.Batch(i)
+				want, wantLabels := x.Clone(), slices.Clone(labels)
+				x64, labels64 := BatchInto(l, i, dst64)
+				require.True(t, tensor.Equal(want, x64), "batch %d", i)
+				require.Equal(t, wantLabels, labels64)
+				x32, labels32 := BatchInto(l, i, dst32)
+				require.Equal(t, wantLabels, labels32)
+				rows, _ := x32.Dims()
+				require.Equal(t, len(wantLabels), rows)
+				for r := range rows {
+					for c, v := range x32.Row(r) {
+						w := want.At(r, c)
+						if d == bytesSet {
+							require.Equal(t, float32(uint8(w*255+0.5))/255, v, "batch %d (%d, %d)", i, r, c)
+						} else {
+							require.Equal(t, float32(w), v)
+						}
+					}
+				}
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // Algorithm is how a run learns: backprop or a predictive-coding variant. The zero
@@ -106,6 +107,62 @@ type Run struct {
 	Epochs int
 	Seed   uint64 // of the initial weights (PCG (Seed, 0)) and of the shuffling
 	Data   Data
+
+	// Precision is the element type the run computes and stores its weights in
+	// (docs/design.md §6, "Precision"); the zero value is F64, what every run was before the choice.
+	Precision Precision
+}
+
+// Precision is a run's element type: float64 (F64, the zero value) or float32 (F32).
+// The one place that turns it into a type is the caller's switch over it, which calls
+// the generic code as f[float32] or f[float64]; see PrecisionOf.
+type Precision uint8
+
+// The precisions.
+const (
+	F64 Precision = iota // float64
+	F32                  // float32
+)
+
+// Precisions lists the precisions by their names: f32 first, the commands' default.
+func Precisions() []Precision { return []Precision{F32, F64} }
+
+// String returns "f32" or "f64", the name -precision takes.
+func (p Precision) String() string {
+	switch p {
+	case F64:
+		return "f64"
+	case F32:
+		return "f32"
+	}
+	return fmt.Sprintf("Precision(%d)", int(p))
+}
+
+// Type returns Go's name of the element type: "float32" or "float64".
+func (p Precision) Type() string {
+	if p == F32 {
+		return "float32"
+	}
+	return "float64"
+}
+
+// ParsePrecision maps "f32" or "f64" to its Precision.
+func ParsePrecision(s string) (Precision, error) {
+	for _, p := range Precisions() {
+		if s == p.String() {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown precision %q (want f32 or f64)", s)
+}
+
+// PrecisionOf returns the Precision of the element type T.
+func PrecisionOf[T tensor.Float]() Precision {
+	var z T
+	if _, ok := any(z).(float32); ok {
+		return F32
+	}
+	return F64
 }
 
 // PCSettings are pcnet's settings. Backprop ignores them, but a checkpoint stores them,
@@ -141,6 +198,8 @@ const (
 
 // Default returns the command's default run: FPA-PC with gamma 1 and T = H on
 // 784-[64 tanh]x4-10, SGD with lr 0.01 and momentum 0.9, batch 64, five epochs, seed 1.
+// Its Precision is the zero value, F64, which the library's callers (the experiments)
+// keep; the train and compare commands set F32, their -precision default.
 func Default() Run {
 	return Run{
 		Sizes: []int{784, 64, 64, 64, 64, 10}, Activation: layer.Tanh, Loss: "nll",
@@ -224,6 +283,8 @@ func (r *Run) Validate() error {
 		return fieldErr("dataset", r.Data.Dataset, "unknown dataset (want "+strings.Join(mnist.DatasetNames(), " or ")+")")
 	case !(r.PC.Tolerance >= 0 && r.PC.Tolerance < 1):
 		return fieldErr("tol", r.PC.Tolerance, "must be in [0, 1)")
+	case r.Precision != F64 && r.Precision != F32:
+		return fieldErr("precision", r.Precision, "unknown precision (want f32 or f64)")
 	}
 	if err := r.validatePC(); err != nil {
 		return err
@@ -279,11 +340,16 @@ func validateOptimizer(o optim.Config) error {
 	return err
 }
 
-// InitialLayers returns the run's initial weights, as PyTorch's nn.Linear initialises
-// them, from math/rand/v2's PCG seeded with (Seed, 0), layer by layer, weight before
-// bias: every learner of the run starts from them.
+// InitialLayers returns the run's initial weights in float64 (InitialLayersOf).
 func (r *Run) InitialLayers() ([]*layer.Dense[float64], error) {
-	return layer.NewMLP[float64](r.Sizes, r.Activation, rand.New(rand.NewPCG(r.Seed, 0)))
+	return InitialLayersOf[float64](r)
+}
+
+// InitialLayersOf returns the run's initial weights in precision T, as PyTorch's
+// nn.Linear initialises them, from math/rand/v2's PCG seeded with (Seed, 0), layer by
+// layer, weight before bias: every learner of the run starts from them.
+func InitialLayersOf[T tensor.Float](r *Run) ([]*layer.Dense[T], error) {
+	return layer.NewMLP[T](r.Sizes, r.Activation, rand.New(rand.NewPCG(r.Seed, 0)))
 }
 
 // DescribeNet is the network's notation in messages: "784-64-64-10 tanh".

@@ -33,6 +33,38 @@ func TestAlgorithmNames(t *testing.T) {
 	require.False(t, ok, "the zero algorithm is not BP's stand-in, nor a variant")
 }
 
+// -precision takes f32 and f64; the zero value is float64, what every run was before the
+// choice; PrecisionOf names a type's precision.
+func TestPrecisions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want Precision
+		typ  string
+		err  string
+	}{
+		{"f32", F32, "float32", ""},
+		{"f64", F64, "float64", ""},
+		{"f16", 0, "", `unknown precision "f16" (want f32 or f64)`},
+		{"float32", 0, "", `unknown precision "float32" (want f32 or f64)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := ParsePrecision(tc.name)
+			if tc.err != "" {
+				require.EqualError(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, p)
+			require.Equal(t, tc.name, p.String())
+			require.Equal(t, tc.typ, p.Type())
+		})
+	}
+	require.Equal(t, F64, Run{}.Precision)
+	require.Equal(t, F32, PrecisionOf[float32]())
+	require.Equal(t, F64, PrecisionOf[float64]())
+	require.Equal(t, "Precision(2)", Precision(2).String())
+}
+
 // Every setting out of range is a *FieldError naming it.
 func TestValidateNamesTheField(t *testing.T) {
 	for _, tc := range []struct {
@@ -68,6 +100,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"max train", func(r *Run) { r.Data.MaxTrain = -1 }, "max-train"},
 		{"dataset", func(r *Run) { r.Data.Dataset = "cifar" }, "dataset"},
 		{"tol", func(r *Run) { r.PC.Tolerance = 1 }, "tol"},
+		{"precision", func(r *Run) { r.Precision = 2 }, "precision"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := Default()

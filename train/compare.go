@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // Agreement measures how close an update is to a reference update.
@@ -22,14 +23,14 @@ type Comparison struct {
 
 // Compare compares got with want layer by layer (weights and biases together) and over
 // all layers concatenated.
-func Compare(got, want []*layer.Grad[float64]) Comparison {
+func Compare[T tensor.Float](got, want []*layer.Grad[T]) Comparison {
 	var c Comparison
 	var dot, gg, ww, dd float64
 	for l := range got {
 		var a acc
 		gp, wp := got[l].Params(), want[l].Params()
 		for i := range gp {
-			a.add(gp[i], wp[i])
+			add(&a, gp[i], wp[i])
 		}
 		c.Layers = append(c.Layers, a.agreement())
 		dot, gg, ww, dd = dot+a.dot, gg+a.gg, ww+a.ww, dd+a.dd
@@ -40,12 +41,15 @@ func Compare(got, want []*layer.Grad[float64]) Comparison {
 
 type acc struct{ dot, gg, ww, dd float64 }
 
-func (a *acc) add(g, w []float64) {
+// add accumulates in float64 whatever the updates' precision, so that a float32
+// update's agreement is measured, not rounded.
+func add[T tensor.Float](a *acc, g, w []T) {
 	for i := range g {
-		a.dot += g[i] * w[i]
-		a.gg += g[i] * g[i]
-		a.ww += w[i] * w[i]
-		d := g[i] - w[i]
+		gi, wi := float64(g[i]), float64(w[i])
+		a.dot += gi * wi
+		a.gg += gi * gi
+		a.ww += wi * wi
+		d := gi - wi
 		a.dd += d * d
 	}
 }

@@ -20,7 +20,7 @@ func batchCtx(t testing.TB) context.Context {
 // *PC, so it reports its updates (UpdateReporter) as the PC does. Steps run on the
 // test's goroutine, as batchCtx needs.
 type deadlinePC struct {
-	*PC
+	*PC[float64]
 	t testing.TB
 }
 

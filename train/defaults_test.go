@@ -34,7 +34,7 @@ func TestVariantDefaultsLearn(t *testing.T) {
 			defer l.Close()
 			var acc float64
 			// A batch deadline on every step (Run's context cannot bound one).
-			_, err = Run(context.Background(), deadlinePC{l.(*PC), t}, data, Options{Epochs: r.Epochs, Batch: r.Batch, Seed: r.Seed}, Position{},
+			_, err = Run(context.Background(), deadlinePC{l.(*PC[float64]), t}, data, Options{Epochs: r.Epochs, Batch: r.Batch, Seed: r.Seed}, Position{},
 				Hooks{Epoch: func(e EpochInfo) error { acc = e.ValAccuracy; return nil }})
 			require.NoError(t, err)
 			t.Logf("%s, T %d, gamma %g: validation accuracy %.2f%% after 2 epochs", a, r.PC.Steps, r.PC.Gamma, 100*acc)

@@ -4,13 +4,17 @@
 //
 // # Learners
 //
-// A Learner learns from one batch at a time. BP wraps a backprop.Net[float64]; PC wraps a
-// pcnet.Network, whose layer goroutines live across batches. Both own per-tensor
+// A Learner[T] learns from one batch at a time in precision T, float32 or float64, the
+// run's spec.Precision (docs/design.md §6): one generic code path for both. BP wraps a
+// backprop.Net[T]; PC wraps a pcnet.Network[T], whose layer goroutines live across
+// batches. Run converts each batch's images from bytes into T as it needs them, and
+// Evaluate computes in T too, never in a float64 copy of a float32 network. Both own per-tensor
 // optimiser state (package optim), so a checkpoint can hold it and a resumed run goes on
 // exactly where it stopped.
 //
 // New is the one constructor of a learner from a specification (spec.Run): backprop for
-// spec.BP, a pcnet.Network for the PC variants. A learner of another package (the
+// spec.BP, a pcnet.Network for the PC variants; it refuses weights whose T is not the
+// run's precision. A learner of another package (the
 // cluster's coordinator) plugs into the same loop.
 //
 // # A run's life

@@ -6,6 +6,7 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/spec"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // EvalReport is a checkpoint's loss and accuracy on one split; its JSON form is pcnet
@@ -15,6 +16,7 @@ type EvalReport struct {
 	Variant    string  `json:"variant"`
 	Sizes      []int   `json:"sizes"`
 	Activation string  `json:"activation"`
+	Precision  string  `json:"precision"` // what the evaluation computed in: "f32" or "f64"
 	Epoch      int     `json:"epoch"`
 	BatchIndex int     `json:"batch_index"`
 	Split      string  `json:"split"`
@@ -25,15 +27,15 @@ type EvalReport struct {
 }
 
 // EvaluateCheckpoint evaluates the network layers of run, saved at pos in the file
-// path, on d, the split named split.
-func EvaluateCheckpoint(path string, run *spec.Run, layers []*layer.Dense[float64], pos Position, split string, d *mnist.Dataset) (*EvalReport, error) {
+// path, on d, the split named split, in T, the layers' precision.
+func EvaluateCheckpoint[T tensor.Float](path string, run *spec.Run, layers []*layer.Dense[T], pos Position, split string, d *mnist.Dataset) (*EvalReport, error) {
 	loss, acc, err := Evaluate(layers, run.LossFunc(), d)
 	if err != nil {
 		return nil, err
 	}
 	return &EvalReport{
 		Checkpoint: path, Variant: run.Algorithm.String(), Sizes: run.Sizes, Activation: run.Activation.String(),
-		Epoch: pos.Epoch, BatchIndex: pos.Batch,
+		Precision: spec.PrecisionOf[T]().String(), Epoch: pos.Epoch, BatchIndex: pos.Batch,
 		Split: split, Examples: d.Len(), Correct: int(acc*float64(d.Len()) + 0.5), Loss: loss, Accuracy: acc,
 	}, nil
 }
@@ -41,7 +43,8 @@ func EvaluateCheckpoint(path string, run *spec.Run, layers []*layer.Dense[float6
 // String is pcnet eval's line.
 func (r *EvalReport) String() string {
 	act, _ := layer.ParseActivation(r.Activation)
-	return fmt.Sprintf("%s: loss %.4f  accuracy %.2f%% (%d/%d); checkpoint %s (%s, %s, epoch %d, batch %d)",
-		r.Split, r.Loss, 100*r.Accuracy, r.Correct, r.Examples, r.Checkpoint, r.Variant,
+	p, _ := spec.ParsePrecision(r.Precision)
+	return fmt.Sprintf("%s: loss %.4f  accuracy %.2f%% (%d/%d) in %s; checkpoint %s (%s, %s, epoch %d, batch %d)",
+		r.Split, r.Loss, 100*r.Accuracy, r.Correct, r.Examples, p.Type(), r.Checkpoint, r.Variant,
 		spec.DescribeNet(r.Sizes, act), r.Epoch, r.BatchIndex)
 }

@@ -12,14 +12,14 @@ import (
 	"github.com/pcnet/pcnet/tensor"
 )
 
-// Learner learns from one batch at a time.
-type Learner interface {
+// Learner learns from one batch at a time, in precision T (the run's, spec.Precision).
+type Learner[T tensor.Float] interface {
 	// Step learns from one batch and returns the loss at the weights before the step.
-	Step(ctx context.Context, x *tensor.Matrix[float64], labels []int) (float64, error)
+	Step(ctx context.Context, x *tensor.Matrix[T], labels []int) (float64, error)
 	// Layers returns the live weights; read them only between steps.
-	Layers() []*layer.Dense[float64]
+	Layers() []*layer.Dense[T]
 	// Optimizers returns the optimiser state of every layer's weight and bias.
-	Optimizers() [][2]*optim.State[float64]
+	Optimizers() [][2]*optim.State[T]
 	// Close releases the learner's resources (goroutines, for PC).
 	Close() error
 }
@@ -32,7 +32,7 @@ type Syncer interface {
 }
 
 // Sync syncs l if it is a Syncer.
-func Sync(ctx context.Context, l Learner) error {
+func Sync[T tensor.Float](ctx context.Context, l Learner[T]) error {
 	if s, ok := l.(Syncer); ok {
 		return s.Sync(ctx)
 	}
@@ -41,19 +41,19 @@ func Sync(ctx context.Context, l Learner) error {
 
 // UpdateReporter is a Learner whose last step's weight updates can be read (in PC's sign:
 // a negative-gradient estimate).
-type UpdateReporter interface {
-	Updates() []*layer.Grad[float64]
+type UpdateReporter[T tensor.Float] interface {
+	Updates() []*layer.Grad[T]
 }
 
 // BP learns by backpropagation.
-type BP struct {
-	net   *backprop.Net[float64]
-	grads []*layer.Grad[float64]
-	opt   [][2]*optim.State[float64]
+type BP[T tensor.Float] struct {
+	net   *backprop.Net[T]
+	grads []*layer.Grad[T]
+	opt   [][2]*optim.State[T]
 }
 
 // NewBP returns a backprop learner on layers (used, not copied).
-func NewBP(layers []*layer.Dense[float64], loss layer.Loss, opt optim.Config) (*BP, error) {
+func NewBP[T tensor.Float](layers []*layer.Dense[T], loss layer.Loss, opt optim.Config) (*BP[T], error) {
 	if err := opt.Validate(); err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}
@@ -61,17 +61,17 @@ func NewBP(layers []*layer.Dense[float64], loss layer.Loss, opt optim.Config) (*
 	if err != nil {
 		return nil, err
 	}
-	b := &BP{net: net}
+	b := &BP[T]{net: net}
 	for _, d := range layers {
 		b.grads = append(b.grads, layer.NewGrad(d))
 		p := d.Params()
-		b.opt = append(b.opt, [2]*optim.State[float64]{opt.NewState(len(p[0])), opt.NewState(len(p[1]))})
+		b.opt = append(b.opt, [2]*optim.State[T]{optim.NewState[T](opt, len(p[0])), optim.NewState[T](opt, len(p[1]))})
 	}
 	return b, nil
 }
 
 // Step runs forward and backward and one optimiser step per tensor.
-func (b *BP) Step(_ context.Context, x *tensor.Matrix[float64], labels []int) (float64, error) {
+func (b *BP[T]) Step(_ context.Context, x *tensor.Matrix[T], labels []int) (float64, error) {
 	loss := b.net.Gradients(b.grads, x, labels)
 	for l, d := range b.net.Layers {
 		p, g := d.Params(), b.grads[l].Params()
@@ -82,22 +82,22 @@ func (b *BP) Step(_ context.Context, x *tensor.Matrix[float64], labels []int) (f
 }
 
 // Layers returns the weights.
-func (b *BP) Layers() []*layer.Dense[float64] { return b.net.Layers }
+func (b *BP[T]) Layers() []*layer.Dense[T] { return b.net.Layers }
 
 // Optimizers returns the optimiser states.
-func (b *BP) Optimizers() [][2]*optim.State[float64] { return b.opt }
+func (b *BP[T]) Optimizers() [][2]*optim.State[T] { return b.opt }
 
 // Close does nothing: BP starts no goroutines.
-func (b *BP) Close() error { return nil }
+func (b *BP[T]) Close() error { return nil }
 
 // PC learns by predictive coding on a pcnet.Network.
-type PC struct {
-	net *pcnet.Network[float64]
+type PC[T tensor.Float] struct {
+	net *pcnet.Network[T]
 }
 
 // NewPC builds a pcnet.Network on layers (used, not copied) and starts its goroutines
 // under ctx. cfg.Optimizer must be set.
-func NewPC(ctx context.Context, layers []*layer.Dense[float64], cfg pcnet.Config) (*PC, error) {
+func NewPC[T tensor.Float](ctx context.Context, layers []*layer.Dense[T], cfg pcnet.Config) (*PC[T], error) {
 	if err := cfg.Optimizer.Validate(); err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}
@@ -105,23 +105,23 @@ func NewPC(ctx context.Context, layers []*layer.Dense[float64], cfg pcnet.Config
 	if err != nil {
 		return nil, err
 	}
-	return &PC{net: net}, nil
+	return &PC[T]{net: net}, nil
 }
 
 // Network returns the underlying network.
-func (p *PC) Network() *pcnet.Network[float64] { return p.net }
+func (p *PC[T]) Network() *pcnet.Network[T] { return p.net }
 
 // Step runs inference and learning on one batch.
-func (p *PC) Step(ctx context.Context, x *tensor.Matrix[float64], labels []int) (float64, error) {
+func (p *PC[T]) Step(ctx context.Context, x *tensor.Matrix[T], labels []int) (float64, error) {
 	return p.net.Learn(ctx, x, labels)
 }
 
 // Layers returns the weights.
-func (p *PC) Layers() []*layer.Dense[float64] { return p.net.Layers() }
+func (p *PC[T]) Layers() []*layer.Dense[T] { return p.net.Layers() }
 
 // Optimizers returns the optimiser states.
-func (p *PC) Optimizers() [][2]*optim.State[float64] {
-	out := make([][2]*optim.State[float64], len(p.net.Layers()))
+func (p *PC[T]) Optimizers() [][2]*optim.State[T] {
+	out := make([][2]*optim.State[T], len(p.net.Layers()))
 	for l := range out {
 		out[l] = p.net.Optimizers(l)
 	}
@@ -129,20 +129,32 @@ func (p *PC) Optimizers() [][2]*optim.State[float64] {
 }
 
 // Updates returns the last step's weight updates.
-func (p *PC) Updates() []*layer.Grad[float64] { return p.net.Updates() }
+func (p *PC[T]) Updates() []*layer.Grad[T] { return p.net.Updates() }
 
 // Close stops the network's goroutines.
-func (p *PC) Close() error { return p.net.Close() }
+func (p *PC[T]) Close() error { return p.net.Close() }
 
 // New returns the learner of run on layers (used, not copied): backprop's, or a
 // pcnet.Network's started under ctx with obs (nil: none) as its observer. It validates
-// run first.
-func New(ctx context.Context, run *spec.Run, layers []*layer.Dense[float64], obs pcnet.Observer) (Learner, error) {
+// run first, and that T is run's precision.
+func New[T tensor.Float](ctx context.Context, run *spec.Run, layers []*layer.Dense[T], obs pcnet.Observer) (Learner[T], error) {
 	if err := run.Validate(); err != nil {
+		return nil, err
+	}
+	if err := CheckPrecision[T](run); err != nil {
 		return nil, err
 	}
 	if run.Algorithm == spec.BP {
 		return NewBP(layers, run.LossFunc(), run.Optimizer)
 	}
 	return NewPC(ctx, layers, run.PCConfig(obs))
+}
+
+// CheckPrecision reports whether T is run's precision: a run that says f32 must not
+// compute in float64 unawares, nor the reverse.
+func CheckPrecision[T tensor.Float](run *spec.Run) error {
+	if p := spec.PrecisionOf[T](); p != run.Precision {
+		return fmt.Errorf("the run's precision is %s (%s), but its weights are %s", run.Precision, run.Precision.Type(), p.Type())
+	}
+	return nil
 }

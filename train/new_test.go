@@ -32,7 +32,7 @@ func TestNewLearnsAsTheRunSays(t *testing.T) {
 		layers := mlp(t, r.Sizes, 9)
 		l, err := New(context.Background(), &r, layers, nil)
 		require.NoError(t, err)
-		_, isPC := l.(*PC)
+		_, isPC := l.(*PC[float64])
 		require.Equal(t, a.IsPC(), isPC)
 		_, err = l.Step(batchCtx(t), x, labels)
 		require.NoError(t, err)

@@ -16,14 +16,16 @@ import (
 )
 
 // UpdateReport compares the weight updates of PC variants with backprop's on one batch
-// and the same weights; its JSON form is pcnet compare -json's output.
-type UpdateReport struct {
+// and the same weights, all computed in precision T; its JSON form is pcnet compare
+// -json's output.
+type UpdateReport[T tensor.Float] struct {
 	Network struct {
 		Sizes      []int  `json:"sizes"`
 		Activation string `json:"activation"`
 		Loss       string `json:"loss"`
 		Checkpoint string `json:"checkpoint"`
 		Seed       uint64 `json:"seed"`
+		Precision  string `json:"precision"` // "f32" or "f64" (spec.Precision)
 	} `json:"network"`
 	Batch struct {
 		Split string    `json:"split"`
@@ -32,18 +34,18 @@ type UpdateReport struct {
 		First int       `json:"first"`
 		Loss  JSONFloat `json:"loss"`
 	} `json:"batch"`
-	Variants []*VariantReport `json:"variants"`
+	Variants []*VariantReport[T] `json:"variants"`
 
 	// The batch, the weights and backprop's gradients dE/dW (the gradient's own sign),
 	// for a dump (checkpoint.UpdatesOf).
-	X      *tensor.Matrix[float64] `json:"-"`
-	Labels []int                   `json:"-"`
-	Layers []*layer.Dense[float64] `json:"-"`
-	Grads  []*layer.Grad[float64]  `json:"-"`
+	X      *tensor.Matrix[T] `json:"-"`
+	Labels []int             `json:"-"`
+	Layers []*layer.Dense[T] `json:"-"`
+	Grads  []*layer.Grad[T]  `json:"-"`
 }
 
 // VariantReport is one variant's agreement with backprop, per layer and over all.
-type VariantReport struct {
+type VariantReport[T tensor.Float] struct {
 	Variant string          `json:"variant"`
 	Steps   int             `json:"steps"`
 	Gamma   float64         `json:"gamma"`
@@ -52,7 +54,7 @@ type VariantReport struct {
 	All     AgreementJSON   `json:"all"`
 	Energy  EnergyJSON      `json:"energy"`
 	// Updates are the variant's weight updates (PC's sign).
-	Updates []*layer.Grad[float64] `json:"-"`
+	Updates []*layer.Grad[T] `json:"-"`
 }
 
 // AgreementJSON is an Agreement as the report writes it.
@@ -106,14 +108,21 @@ func energyOf(rec *pcnet.Recorder) (EnergyJSON, error) {
 // Inferrer runs one inference of run on layers with the batch (x, labels) at frozen
 // weights, reporting every node's steps to obs, and returns its weight updates;
 // InferUpdates is the in-process one.
-type Inferrer func(ctx context.Context, run *spec.Run, layers []*layer.Dense[float64], x *tensor.Matrix[float64], labels []int, obs pcnet.Observer) ([]*layer.Grad[float64], error)
+type Inferrer[T tensor.Float] func(ctx context.Context, run *spec.Run, layers []*layer.Dense[T], x *tensor.Matrix[T], labels []int, obs pcnet.Observer) ([]*layer.Grad[T], error)
 
 // MeasureUpdates computes backprop's gradients on layers and the batch, then every run's
 // updates with infer (nil: in this process), and adds the batch's loss, the batch, the
-// weights, the gradients and one VariantReport per run to rep. The runs share layers' architecture and loss.
-func MeasureUpdates(ctx context.Context, rep *UpdateReport, runs []*spec.Run, layers []*layer.Dense[float64], x *tensor.Matrix[float64], labels []int, infer Inferrer) error {
+// weights, the gradients and one VariantReport per run to rep. The runs share layers'
+// architecture, loss and precision, T's.
+func MeasureUpdates[T tensor.Float](ctx context.Context, rep *UpdateReport[T], runs []*spec.Run, layers []*layer.Dense[T], x *tensor.Matrix[T], labels []int, infer Inferrer[T]) error {
+	for _, r := range runs {
+		if err := CheckPrecision[T](r); err != nil {
+			return err
+		}
+	}
+	rep.Network.Precision = spec.PrecisionOf[T]().String()
 	if infer == nil {
-		infer = func(ctx context.Context, r *spec.Run, layers []*layer.Dense[float64], x *tensor.Matrix[float64], labels []int, obs pcnet.Observer) ([]*layer.Grad[float64], error) {
+		infer = func(ctx context.Context, r *spec.Run, layers []*layer.Dense[T], x *tensor.Matrix[T], labels []int, obs pcnet.Observer) ([]*layer.Grad[T], error) {
 			return InferUpdates(ctx, layers, r.PCConfig(obs), x, labels)
 		}
 	}
@@ -133,7 +142,7 @@ func MeasureUpdates(ctx context.Context, rep *UpdateReport, runs []*spec.Run, la
 			// The engine's own error, which names the node that was waiting.
 			return fmt.Errorf("%s: %w", r.Algorithm, err)
 		}
-		vr := &VariantReport{Variant: r.Algorithm.String(), Steps: r.PC.Steps, Gamma: r.PC.Gamma, K: r.PC.K, Updates: updates}
+		vr := &VariantReport[T]{Variant: r.Algorithm.String(), Steps: r.PC.Steps, Gamma: r.PC.Gamma, K: r.PC.K, Updates: updates}
 		cmp := Compare(updates, bpUpdate)
 		for l, a := range cmp.Layers {
 			vr.Layers = append(vr.Layers, agreementJSON(a, &l))
@@ -148,13 +157,13 @@ func MeasureUpdates(ctx context.Context, rep *UpdateReport, runs []*spec.Run, la
 }
 
 // WriteTable writes the report as pcnet compare's table.
-func (r *UpdateReport) WriteTable(w io.Writer) error {
+func (r *UpdateReport[T]) WriteTable(w io.Writer) error {
 	source := fmt.Sprintf("a fresh network (seed %d)", r.Network.Seed)
 	if r.Network.Checkpoint != "" {
 		source = "checkpoint " + r.Network.Checkpoint
 	}
 	act, _ := layer.ParseActivation(r.Network.Activation)
-	fmt.Fprintf(w, "network  %s, %s loss, %s\n", spec.DescribeNet(r.Network.Sizes, act), r.Network.Loss, source)
+	fmt.Fprintf(w, "network  %s, %s loss, %s, %s\n", spec.DescribeNet(r.Network.Sizes, act), r.Network.Loss, spec.PrecisionOf[T]().Type(), source)
 	fmt.Fprintf(w, "batch    %s images %d..%d (B = %d, batch index %d), loss %.6f\n\n",
 		r.Batch.Split, r.Batch.First, r.Batch.First+r.Batch.Size-1, r.Batch.Size, r.Batch.Index, float64(r.Batch.Loss))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -23,11 +23,11 @@ func TestMeasureUpdates(t *testing.T) {
 	pc.Algorithm, pc.PC.Steps, pc.PC.Gamma = spec.PC, 1, 0.1
 	layers, err := base.InitialLayers()
 	require.NoError(t, err)
-	var rep UpdateReport
+	var rep UpdateReport[float64]
 	require.NoError(t, MeasureUpdates(batchCtx(t), &rep, []*spec.Run{&fpa, &pc}, layers, d.Rows(0, d.Len(), nil), d.Labels, nil))
 	require.Len(t, rep.Variants, 2)
 	for _, tc := range []struct {
-		v              *VariantReport
+		v              *VariantReport[float64]
 		name           string
 		lowestCosine   float64 // NaN: no update
 		allCosineAbove float64

@@ -81,7 +81,7 @@ type Hooks struct {
 // validation on data.Validation after each epoch. It returns the position reached. When
 // ctx is cancelled it stops between batches and returns ctx's error with the position to
 // resume from.
-func Run(ctx context.Context, learner Learner, data *mnist.Splits, opts Options, from Position, hooks Hooks) (Position, error) {
+func Run[T tensor.Float](ctx context.Context, learner Learner[T], data *mnist.Splits, opts Options, from Position, hooks Hooks) (Position, error) {
 	if opts.Loss == nil {
 		opts.Loss = layer.NLL{}
 	}
@@ -94,12 +94,14 @@ func Run(ctx context.Context, learner Learner, data *mnist.Splits, opts Options,
 		return from, err
 	}
 	nb := loader.NumBatches()
+	// Images stay bytes: each batch is converted into T in this one buffer.
+	buf := tensor.New[T](min(opts.Batch, trainSet.Len()), trainSet.Dim(), nil)
 	if from.Batch < 0 || from.Batch > nb || from.Epoch < 0 {
 		return from, fmt.Errorf("resume position epoch %d batch %d is outside the %d batches of an epoch", from.Epoch+1, from.Batch, nb)
 	}
-	var cmp *comparer
-	if rep, ok := learner.(UpdateReporter); ok && opts.CosineEvery > 0 {
-		cmp, err = newComparer(learner.Layers(), learner.Optimizers(), opts.Loss, rep)
+	var cmp *comparer[T]
+	if rep, ok := learner.(UpdateReporter[T]); ok && opts.CosineEvery > 0 {
+		cmp, err = newComparer[T](learner.Layers(), learner.Optimizers(), opts.Loss, rep)
 		if err != nil {
 			return from, err
 		}
@@ -119,7 +121,7 @@ func Run(ctx context.Context, learner Learner, data *mnist.Splits, opts Options,
 			if err := ctx.Err(); err != nil {
 				return pos, err
 			}
-			x, labels := loader.Batch(pos.Batch)
+			x, labels := mnist.BatchInto(loader, pos.Batch, buf)
 			info := BatchInfo{Batches: nb}
 			if cmp != nil && (pos.Batch%opts.CosineEvery == 0) {
 				info.BP = cmp.before(x, labels)
@@ -192,8 +194,9 @@ func Run(ctx context.Context, learner Learner, data *mnist.Splits, opts Options,
 }
 
 // Evaluate returns the mean loss and the accuracy (in [0, 1]) of the network made of
-// layers on d.
-func Evaluate(layers []*layer.Dense[float64], loss layer.Loss, d *mnist.Dataset) (float64, float64, error) {
+// layers on d, computed in T, the network's precision (never a float64 copy of a float32
+// network).
+func Evaluate[T tensor.Float](layers []*layer.Dense[T], loss layer.Loss, d *mnist.Dataset) (float64, float64, error) {
 	if d == nil || d.Len() == 0 {
 		return math.NaN(), math.NaN(), nil
 	}
@@ -201,16 +204,16 @@ func Evaluate(layers []*layer.Dense[float64], loss layer.Loss, d *mnist.Dataset)
 	if err != nil {
 		return 0, 0, err
 	}
-	// backprop.Net[float64].Evaluate's loop, on chunks converted one at a time into one buffer,
-	// so that the images stay bytes: the same sums in the same order.
+	// backprop.Net.Evaluate's loop, on chunks converted one at a time into one buffer, so
+	// that the images stay bytes: the same sums in the same order.
 	const chunk = 1000
 	n := d.Len()
-	buf := tensor.New[float64](min(chunk, n), d.Dim(), nil)
+	buf := tensor.New[T](min(chunk, n), d.Dim(), nil)
 	var sum float64
 	var correct int
 	for i := 0; i < n; i += chunk {
 		m := min(chunk, n-i)
-		x := d.Rows(i, i+m, buf.SliceRows(0, m))
+		x := mnist.RowsInto(d, i, i+m, buf.SliceRows(0, m))
 		z := net.Forward(x)
 		sum += layer.LossValue(loss, z, d.Labels[i:i+m]) * float64(m)
 		correct += layer.Correct(z, d.Labels[i:i+m])
@@ -225,15 +228,15 @@ func Evaluate(layers []*layer.Dense[float64], loss layer.Loss, d *mnist.Dataset)
 // like with the learner's step, which includes its own: the optimiser steps a scratch
 // copy of the weights (copied outside the clock) with states of the learner's
 // configuration, whose cost does not depend on their values.
-type comparer struct {
-	bp      *backprop.Net[float64]
-	grads   []*layer.Grad[float64]
-	scratch [][2][]float64
-	opt     [][2]*optim.State[float64]
-	report  UpdateReporter
+type comparer[T tensor.Float] struct {
+	bp      *backprop.Net[T]
+	grads   []*layer.Grad[T]
+	scratch [][2][]T
+	opt     [][2]*optim.State[T]
+	report  UpdateReporter[T]
 }
 
-func newComparer(layers []*layer.Dense[float64], opts [][2]*optim.State[float64], loss layer.Loss, rep UpdateReporter) (*comparer, error) {
+func newComparer[T tensor.Float](layers []*layer.Dense[T], opts [][2]*optim.State[T], loss layer.Loss, rep UpdateReporter[T]) (*comparer[T], error) {
 	bp, err := backprop.New(layers, loss)
 	if err != nil {
 		return nil, err
@@ -241,22 +244,22 @@ func newComparer(layers []*layer.Dense[float64], opts [][2]*optim.State[float64]
 	if len(opts) != len(layers) {
 		return nil, fmt.Errorf("the learner has %d optimiser states for %d layers", len(opts), len(layers))
 	}
-	c := &comparer{bp: bp, report: rep}
+	c := &comparer[T]{bp: bp, report: rep}
 	for l, d := range layers {
 		c.grads = append(c.grads, layer.NewGrad(d))
 		p := d.Params()
-		var sc [2][]float64
-		var st [2]*optim.State[float64]
+		var sc [2][]T
+		var st [2]*optim.State[T]
 		for k := range p {
-			sc[k] = make([]float64, len(p[k]))
-			st[k] = opts[l][k].Config().NewState(len(p[k]))
+			sc[k] = make([]T, len(p[k]))
+			st[k] = optim.NewState[T](opts[l][k].Config(), len(p[k]))
 		}
 		c.scratch, c.opt = append(c.scratch, sc), append(c.opt, st)
 	}
 	return c, nil
 }
 
-func (c *comparer) before(x *tensor.Matrix[float64], labels []int) time.Duration {
+func (c *comparer[T]) before(x *tensor.Matrix[T], labels []int) time.Duration {
 	for l, d := range c.bp.Layers {
 		for k, p := range d.Params() {
 			copy(c.scratch[l][k], p)
@@ -276,4 +279,4 @@ func (c *comparer) before(x *tensor.Matrix[float64], labels []int) time.Duration
 	return max(d, 1)
 }
 
-func (c *comparer) after() Comparison { return Compare(c.report.Updates(), c.grads) }
+func (c *comparer[T]) after() Comparison { return Compare(c.report.Updates(), c.grads) }

@@ -74,7 +74,7 @@ func TestFixedPredictionTrainsLikeBackprop(t *testing.T) {
 func TestInterruptedRunResumesExactly(t *testing.T) {
 	data := mnist.SyntheticSplits(640, 64, 64, 20, 4, 3)
 	opts := Options{Epochs: 3, Batch: 32, Seed: 5}
-	newPC := func() *PC {
+	newPC := func() *PC[float64] {
 		pc, err := NewPC(context.Background(), mlp(t, []int{20, 8, 8, 4}, 2), pcnet.Config{Variant: pcnet.Standard, Steps: 3, Gamma: 0.2, Optimizer: optim.Config{Kind: optim.Adam, LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}})
 		require.NoError(t, err)
 		t.Cleanup(func() { pc.Close() })

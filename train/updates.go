@@ -12,13 +12,13 @@ import (
 // BackpropUpdates returns backprop's gradients dE/dtheta on one batch at layers, the
 // same negated (PC's sign: the update a negative-gradient estimate is compared with),
 // and the loss.
-func BackpropUpdates(layers []*layer.Dense[float64], loss layer.Loss, x *tensor.Matrix[float64], labels []int) (grads, updates []*layer.Grad[float64], value float64, err error) {
+func BackpropUpdates[T tensor.Float](layers []*layer.Dense[T], loss layer.Loss, x *tensor.Matrix[T], labels []int) (grads, updates []*layer.Grad[T], value float64, err error) {
 	bp, err := backprop.New(layers, loss)
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	grads = make([]*layer.Grad[float64], len(layers))
-	updates = make([]*layer.Grad[float64], len(layers))
+	grads = make([]*layer.Grad[T], len(layers))
+	updates = make([]*layer.Grad[T], len(layers))
 	for l, d := range layers {
 		grads[l], updates[l] = layer.NewGrad(d), layer.NewGrad(d)
 	}
@@ -32,7 +32,7 @@ func BackpropUpdates(layers []*layer.Dense[float64], loss layer.Loss, x *tensor.
 
 // InferUpdates runs one inference of a PC network of cfg on layers (their weights stay)
 // and returns copies of its weight updates.
-func InferUpdates(ctx context.Context, layers []*layer.Dense[float64], cfg pcnet.Config, x *tensor.Matrix[float64], labels []int) ([]*layer.Grad[float64], error) {
+func InferUpdates[T tensor.Float](ctx context.Context, layers []*layer.Dense[T], cfg pcnet.Config, x *tensor.Matrix[T], labels []int) ([]*layer.Grad[T], error) {
 	net, err := pcnet.New(ctx, layers, cfg)
 	if err != nil {
 		return nil, err
@@ -41,7 +41,7 @@ func InferUpdates(ctx context.Context, layers []*layer.Dense[float64], cfg pcnet
 	if _, err := net.Infer(ctx, x, labels); err != nil {
 		return nil, err
 	}
-	out := make([]*layer.Grad[float64], len(layers))
+	out := make([]*layer.Grad[T], len(layers))
 	for l, u := range net.Updates() {
 		out[l] = layer.NewGrad(layers[l])
 		out[l].CopyFrom(u)

@@ -46,7 +46,7 @@ func TestRunStopsItsGoroutines(t *testing.T) {
 			code := runWithin(t, ctx, args(out), &stdout, &stderr)
 			require.Equal(t, tc.code, code, "stderr: %s", stderr.String())
 			path := filepath.Join(out, "fpa-H2.safetensors")
-			ck, err := checkpoint.Load(path)
+			ck, err := checkpoint.Open(path)
 			require.NoError(t, err)
 			if tc.cancelled {
 				require.Equal(t, fmt.Sprintf("pcnet: interrupted at epoch 1, batch 0; checkpoint written to %s (resume with -resume %s)\n", path, path), stderr.String())
@@ -126,7 +126,7 @@ func Example() {
 func TestReconcileWithACheckpoint(t *testing.T) {
 	good := filepath.Join(t.TempDir(), "good.safetensors")
 	writeSmallCheckpoint(t, good)
-	ck, err := checkpoint.Load(good)
+	ck, err := checkpoint.Load[float64](good)
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name string
@@ -158,7 +158,8 @@ func TestReconcileWithACheckpoint(t *testing.T) {
 	c, err := f.resolve()
 	require.NoError(t, err)
 	require.Equal(t, ck.Run.Sizes, c.runs[0].Sizes, "compare takes the architecture from the checkpoint")
-	require.Equal(t, ck.Run.Seed, c.report.Network.Seed)
+	require.Equal(t, ck.Run.Seed, c.ck.Run.Seed)
+	require.Equal(t, spec.F64, c.runs[0].Precision, "compare takes the checkpoint's precision when -precision is not given")
 }
 
 // compare -json carries every variant's energy trace: F(0..T), the per-node terms that
@@ -197,6 +198,45 @@ func TestCompareJSONEnergy(t *testing.T) {
 			if v.Variant == "pc" && s > 0 {
 				require.LessOrEqual(t, e.Total[s], e.Total[s-1], "pc: F(%d) > F(%d)", s, s-1)
 			}
+		}
+	}
+}
+
+// -precision's value when not given: train's and compare's f32, f64 with -workers or
+// -nats (all they carry yet); given, it is what it says.
+func TestPrecisionFlagDefaults(t *testing.T) {
+	nats := []string{"-nats", "nats://127.0.0.1:4222", "-run", "r1", "-placement", "0-1,2-3", "-run-key-env", "PCNET_TEST_KEY", "-hidden", "2"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want spec.Precision
+	}{
+		{"train", nil, spec.F32},
+		{"train -precision f64", []string{"-precision", "f64"}, spec.F64},
+		{"train -workers", []string{"-workers", "2"}, spec.F64},
+		{"train -workers -precision f64", []string{"-workers", "2", "-precision", "f64"}, spec.F64},
+		{"train -nats", nats, spec.F64},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, r, _, err := trainFromFlags(tc.args, io.Discard)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, r.Precision)
+		})
+	}
+	for _, tc := range []struct {
+		args []string
+		want spec.Precision
+	}{
+		{nil, spec.F32},
+		{[]string{"-precision", "f64"}, spec.F64},
+		{[]string{"-workers", "2"}, spec.F64},
+	} {
+		f := newCompareFlags()
+		require.NoError(t, parseFlags(f.fs, append([]string{"-variants", "fpa,pc"}, tc.args...), io.Discard))
+		c, err := f.resolve()
+		require.NoError(t, err)
+		for _, r := range c.runs {
+			require.Equal(t, tc.want, r.Precision, "compare %v", tc.args)
 		}
 	}
 }

@@ -25,7 +25,9 @@ import (
 
 // smallRun is the network and data of the tests that start worker processes: small, so
 // that the suite stays fast on two cores.
-var smallRun = []string{"-hidden", "2", "-width", "16", "-max-train", "640", "-batch", "64", "-metrics-addr", "", "-cosine-every", "0"}
+// smallRun is in float64, all that the workers carry yet, so that one process computes
+// exactly what the workers do.
+var smallRun = []string{"-hidden", "2", "-width", "16", "-max-train", "640", "-batch", "64", "-metrics-addr", "", "-cosine-every", "0", "-precision", "f64"}
 
 func trainArgs(variant, out string, extra ...string) []string {
 	return append(append([]string{"train", "-variant", variant, "-out", out}, smallRun...), extra...)
@@ -199,7 +201,7 @@ func TestWorkerKilledMidEpoch(t *testing.T) {
 	requireExited(t, survivor, 5*time.Second)
 
 	path := filepath.Join(out, "fpa-H2.safetensors")
-	ck, err := checkpoint.Load(path)
+	ck, err := checkpoint.Load[float64](path)
 	require.NoError(t, err, "the last checkpoint is intact")
 	require.Equal(t, 1, ck.Position.Epoch, "the last checkpoint is the one after epoch 1")
 	resumed := pcnetRun(t, "train", "-resume", path, "-workers", "2", "-metrics-addr", "")
@@ -296,7 +298,7 @@ func TestWorkerFlags(t *testing.T) {
 // infers, bit for bit (the JSON carries every cosine, error and norm), one set of
 // workers serving every variant in turn.
 func TestCompareWorkersEqualsInProcess(t *testing.T) {
-	args := []string{"compare", "-hidden", "3", "-width", "16", "-variants", "fpa,pc,zil,ipc", "-steps", "3", "-json"}
+	args := []string{"compare", "-hidden", "3", "-width", "16", "-variants", "fpa,pc,zil,ipc", "-steps", "3", "-json", "-precision", "f64"}
 	want := pcnetRun(t, args...)
 	require.Equal(t, 0, want.code, "stderr: %s", want.stderr)
 	got := pcnetRun(t, append(args, "-workers", "3")...)
@@ -325,7 +327,7 @@ func TestWorkersInterruptAndResume(t *testing.T) {
 		requireExited(t, pid, 5*time.Second)
 	}
 	path := filepath.Join(out, "pc-H2.safetensors")
-	ck, err := checkpoint.Load(path)
+	ck, err := checkpoint.Load[float64](path)
 	require.NoError(t, err)
 	require.Equal(t, 1, ck.Position.Epoch, "interrupted in the second epoch")
 	require.Positive(t, ck.Position.Batch, "interrupted mid-epoch")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pcnet/pcnet/checkpoint"
 	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/tensor"
@@ -47,6 +48,7 @@ func newCompareFlags() *compareFlags {
 	fs.BoolVar(&f.json, "json", false, "print the report as JSON instead of a table")
 	fs.StringVar(&f.dump, "dump", "", "write every variant's weight updates and backprop's gradients to this safetensors `file`")
 	f.cluster.register(fs)
+	registerPrecision(fs, &f.precision, spec.F32, "with -checkpoint, the checkpoint's (another is its weights converted); with -workers or -nats, f64, which is all they carry yet")
 	return f
 }
 
@@ -59,12 +61,14 @@ relative error ~1e-16. A layer whose update is zero (T < its distance) has cosin
 shown as "-" in the table and null in JSON.
 
 The weights come from -checkpoint (whose architecture -hidden, -width and -activation must
-then match if given) or are a fresh network seeded with -seed.
+then match if given) or are a fresh network seeded with -seed. Everything is computed in
+-precision: f32 by default, the checkpoint's with -checkpoint (another converts its
+weights); the table's first line and the JSON's network.precision name it.
 
 JSON (-json):
 
   {"network": {"sizes": [784, 64, ..., 10], "activation": "tanh", "loss": "nll",
-               "checkpoint": FILE or "", "seed": 1},
+               "checkpoint": FILE or "", "seed": 1, "precision": "f32"},
    "batch": {"split": "train", "index": 0, "size": 64, "first": 0, "loss": 2.31},
    "variants": [
      {"variant": "fpa", "steps": 4, "gamma": 1, "k": 1,
@@ -86,12 +90,18 @@ update ("<variant>.layers.<l>.weight", ...: PC's sign, a negative-gradient estim
 
 // comparison is what compare's flags resolve to.
 type comparison struct {
-	f      *compareFlags
-	runs   []*spec.Run // one per variant
-	layers []*layer.Dense[float64]
-	x      *tensor.Matrix[float64]
+	f    *compareFlags
+	runs []*spec.Run        // one per variant
+	ck   *checkpoint.Opened // -checkpoint; nil: a fresh network
+}
+
+// measured is a comparison in precision T: the weights, the batch and the report.
+type measured[T tensor.Float] struct {
+	*comparison
+	layers []*layer.Dense[T]
+	x      *tensor.Matrix[T]
 	labels []int
-	report train.UpdateReport
+	report train.UpdateReport[T]
 }
 
 func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -103,6 +113,35 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	// The one place the run's precision becomes a type.
+	if c.runs[0].Precision == spec.F32 {
+		return compareIn[float32](ctx, c, stdout, stderr)
+	}
+	return compareIn[float64](ctx, c, stdout, stderr)
+}
+
+// compareIn makes the weights in precision T and measures and prints c.
+func compareIn[T tensor.Float](ctx context.Context, c *comparison, stdout, stderr io.Writer) error {
+	r := c.runs[0]
+	m := &measured[T]{comparison: c}
+	var err error
+	if c.ck != nil {
+		if m.layers, err = loadLayers[T](c.ck); err != nil {
+			return fmt.Errorf("-checkpoint: %w", err)
+		}
+		m.report.Network.Seed = c.ck.Run.Seed
+	} else {
+		if m.layers, err = spec.InitialLayersOf[T](r); err != nil {
+			return err
+		}
+		m.report.Network.Seed = r.Seed
+	}
+	n := &m.report.Network
+	n.Sizes, n.Activation, n.Loss, n.Checkpoint = r.Sizes, r.Activation.String(), r.Loss, c.f.checkpoint
+	return m.run(ctx, stdout, stderr)
+}
+
+func (c *measured[T]) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err := c.loadBatch(); err != nil {
 		return err
 	}
@@ -143,11 +182,13 @@ func (f *compareFlags) resolve() (*comparison, error) {
 		if ck, err = loadResumed("checkpoint", f.checkpoint); err != nil {
 			return nil, err
 		}
+		if !explicit["precision"] {
+			f.precision.v = ck.ck.Precision
+		}
 		r, err = ck.reconcile(f.fs, explicit, []string{"hidden", "width", "activation", "loss"}, read)
-		c.layers, c.report.Network.Seed = ck.ck.Layers, ck.ck.Run.Seed
+		c.ck = ck.ck
 	} else {
 		r, err = read()
-		c.report.Network.Seed = r.Seed
 	}
 	if err != nil {
 		return nil, err
@@ -174,18 +215,18 @@ func (f *compareFlags) resolve() (*comparison, error) {
 	if err := f.cluster.check(algs[0], r.Hidden(), r.PC.Engine); err != nil {
 		return nil, err
 	}
-	if c.layers == nil {
-		if c.layers, err = r.InitialLayers(); err != nil {
-			return nil, err
-		}
+	p, err := f.cluster.precision(f.precision)
+	if err != nil {
+		return nil, err
 	}
-	n := &c.report.Network
-	n.Sizes, n.Activation, n.Loss, n.Checkpoint = r.Sizes, r.Activation.String(), r.Loss, f.checkpoint
+	for _, v := range c.runs {
+		v.Precision = p
+	}
 	return c, nil
 }
 
 // loadBatch loads the batch the flags name.
-func (c *comparison) loadBatch() error {
+func (c *measured[T]) loadBatch() error {
 	f := c.f
 	data, err := loadData(c.runs[0].Data.Dataset, c.runs[0].Data.Dir)
 	if err != nil {
@@ -198,7 +239,7 @@ func (c *comparison) loadBatch() error {
 	}
 	first := f.batchIndex * b
 	end := min(first+b, d.Len())
-	c.x = d.Rows(first, end, nil)
+	c.x = mnist.RowsInto[T](d, first, end, nil)
 	c.labels = d.Labels[first:end]
 	r := &c.report
 	r.Batch.Split, r.Batch.Index, r.Batch.Size, r.Batch.First = f.split, f.batchIndex, end-first, first
@@ -207,7 +248,7 @@ func (c *comparison) loadBatch() error {
 
 // measure measures every variant's updates against backprop's, in this process or in
 // the workers the flags ask for.
-func (c *comparison) measure(ctx context.Context, stderr io.Writer) error {
+func (c *measured[T]) measure(ctx context.Context, stderr io.Writer) error {
 	if !c.f.cluster.distributed() {
 		return train.MeasureUpdates(ctx, &c.report, c.runs, c.layers, c.x, c.labels, nil)
 	}
@@ -217,6 +258,12 @@ func (c *comparison) measure(ctx context.Context, stderr io.Writer) error {
 			workers.Close()
 		}
 	}()
+	// The cluster carries float64 only for now, which resolve ensures
+	// (clusterFlags.precision): T is float64 here.
+	m64, ok := any(c).(*measured[float64])
+	if !ok {
+		return usagef("-precision %s is not yet supported with -workers; use -precision f64", c.runs[0].Precision)
+	}
 	infer := func(ctx context.Context, r *spec.Run, layers []*layer.Dense[float64], x *tensor.Matrix[float64], labels []int, obs pcnet.Observer) ([]*layer.Grad[float64], error) {
 		var err error
 		if workers == nil {
@@ -230,11 +277,11 @@ func (c *comparison) measure(ctx context.Context, stderr io.Writer) error {
 		}
 		return workers.inferUpdates(ctx, x, labels)
 	}
-	return train.MeasureUpdates(ctx, &c.report, c.runs, c.layers, c.x, c.labels, infer)
+	return train.MeasureUpdates(ctx, &m64.report, c.runs, m64.layers, m64.x, c.labels, infer)
 }
 
 // print writes the dump and prints the report.
-func (c *comparison) print(stdout io.Writer) error {
+func (c *measured[T]) print(stdout io.Writer) error {
 	f := c.f
 	if f.dump != "" {
 		if err := checkpoint.SaveUpdates(f.dump, checkpoint.UpdatesOf(&c.report)); err != nil {

@@ -303,9 +303,26 @@ func (l *clusterLearner) inferUpdates(ctx context.Context, x *tensor.Matrix[floa
 }
 
 var (
-	_ train.Learner = (*clusterLearner)(nil)
-	_ train.Syncer  = (*clusterLearner)(nil)
+	_ train.Learner[float64] = (*clusterLearner)(nil)
+	_ train.Syncer           = (*clusterLearner)(nil)
 )
+
+// precision returns the precision of a run with these flags: the workers' wire and
+// nodes are float64 only for now, so a distributed run is float64, and an explicit
+// -precision f32 is a usage error.
+func (c *clusterFlags) precision(p precisionFlag) (spec.Precision, error) {
+	if !c.distributed() {
+		return p.v, nil
+	}
+	if p.set && p.v != spec.F64 {
+		flagName := "-workers"
+		if c.workers == 0 {
+			flagName = "-nats"
+		}
+		return 0, usagef("-precision %s is not yet supported with %s; use -precision f64", p.v, flagName)
+	}
+	return spec.F64, nil
+}
 
 // workerNote is printed on the run's describe line.
 func (c *clusterFlags) note() string {

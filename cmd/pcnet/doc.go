@@ -1,8 +1,8 @@
 // Command pcnet trains predictive-coding networks whose layers are goroutines, next to
 // the backpropagation baseline, and compares their weight updates with backprop's.
 //
-//	go run ./cmd/pcnet                     # FPA-PC, gamma 1, T = H on 784-[64 tanh]x4-10
-//	pcnet train -variant bp -hidden 2 -epochs 10
+//	go run ./cmd/pcnet                     # FPA-PC, gamma 1, T = H on 784-[64 tanh]x4-10, float32
+//	pcnet train -variant bp -hidden 2 -epochs 10 -precision f64
 //	pcnet eval -checkpoint runs/fpa-H4.safetensors -split test
 //	pcnet compare -hidden 4 -variants fpa,pc -steps 4 -json
 //	pcnet help                             # every command and flag with its default
@@ -22,6 +22,18 @@
 // worker hosts a range of a network's nodes for a run on a NATS server; train and
 // compare with -workers N start N of them on this machine, or with -nats, -run and
 // -placement use workers started elsewhere (package cluster; docs/distributed.md).
+//
+// # Precision
+//
+// -precision f32|f64 (one flag definition, registerPrecision) is the element type a
+// run computes in (spec.Precision, docs/design.md §6): train and compare default to
+// f32; eval and train -resume take the checkpoint's (eval and compare -checkpoint
+// convert the weights when -precision names the other), and -resume with a different
+// one is a usage error; experiment takes f64 only, its claims being exactness claims
+// stated in float64; -workers and -nats carry float64 only for now, so a distributed run
+// is f64 and -precision f32 with them a usage error. The one place a precision becomes a
+// type is each command's switch that calls its generic body (trainIn, compareIn,
+// evalIn) as f[float32] or f[float64].
 //
 // # Signals and exit status
 //

@@ -217,8 +217,9 @@ func TestTrainSmallDefaultRun(t *testing.T) {
 	path := filepath.Join(out, "fpa-H4.safetensors")
 	require.Equal(t, path, m[2])
 
-	ck, err := checkpoint.Load(path)
+	ck, err := checkpoint.Load[float32](path)
 	require.NoError(t, err)
+	require.Equal(t, spec.F32, ck.Run.Precision, "train's default precision")
 	require.Equal(t, train.Position{Epoch: 1, Batch: 0, Samples: 2000}, ck.Position)
 	require.Equal(t, int64(32), ck.Step)
 	require.Equal(t, spec.FPA, ck.Run.Algorithm)
@@ -235,7 +236,7 @@ func TestTrainSmallDefaultRun(t *testing.T) {
 
 	r = pcnetRun(t, "eval", "-checkpoint", path, "-split", "validation")
 	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
-	require.Regexp(t, `^validation: loss \d+\.\d{4}  accuracy \d+\.\d\d% \(\d+/5000\); checkpoint `, r.stdout)
+	require.Regexp(t, `^validation: loss \d+\.\d{4}  accuracy \d+\.\d\d% \(\d+/5000\) in float32; checkpoint `, r.stdout)
 }
 
 // compare on a fresh seeded network: FPA with gamma 1 and T = H makes BP's update.
@@ -293,6 +294,8 @@ func TestCompareFreshNetworkFPAIsBP(t *testing.T) {
 	in, ok := f.Get("input")
 	require.True(t, ok)
 	require.Equal(t, []int{32, 784}, in.Shape)
+	require.Equal(t, "f32", f.Metadata["precision"], "compare's default precision")
+	require.Equal(t, safetensors.F32, in.DType)
 
 	// The table: fewer steps than the distance leaves the bottom layers without update.
 	r = pcnetRun(t, "compare", "-variants", "fpa", "-hidden", "3", "-steps", "1", "-gamma", "1")
@@ -313,7 +316,7 @@ func writeSmallCheckpoint(t *testing.T, path string) {
 		p := d.Params()
 		states[l] = [2]*optim.State[float64]{opt.NewState(len(p[0])), opt.NewState(len(p[1]))}
 	}
-	require.NoError(t, checkpoint.Save(path, &checkpoint.Checkpoint{
+	require.NoError(t, checkpoint.Save(path, &checkpoint.Checkpoint[float64]{
 		// No engine or schedule: a checkpoint written before they were stored.
 		Run: spec.Run{
 			Sizes: sizes, Activation: layer.Tanh, Loss: "nll", Algorithm: spec.FPA, PC: spec.PCSettings{Steps: 2, Gamma: 1, K: 1},
@@ -395,6 +398,13 @@ func TestBadInput(t *testing.T) {
 		{"dataset", []string{"-dataset", "cifar"}, 2, `pcnet train: -dataset "cifar": want mnist or fashion`},
 		{"eval dataset", []string{"eval", "-checkpoint", good, "-dataset", "digits"}, 2, `pcnet eval: -dataset "digits": want mnist or fashion`},
 		{"experiment dataset", []string{"experiment", "all", "-dataset", "cifar"}, 2, `pcnet experiment: -dataset "cifar": want mnist or fashion`},
+		{"precision", []string{"-precision", "f16"}, 2, `pcnet train: invalid value "f16" for flag -precision: want f32 or f64`},
+		{"compare precision", []string{"compare", "-precision", "half"}, 2, `pcnet compare: invalid value "half" for flag -precision: want f32 or f64`},
+		{"eval precision", []string{"eval", "-checkpoint", good, "-precision", "f16"}, 2, `pcnet eval: invalid value "f16" for flag -precision: want f32 or f64`},
+		{"experiment precision", []string{"experiment", "cosine", "-precision", "f32"}, 2, "pcnet experiment: -precision f32: the experiments run in float64 only"},
+		{"precision mismatch", []string{"-resume", good, "-precision", "f32"}, 2, fmt.Sprintf("pcnet train: -precision f32 does not match the checkpoint %s (precision f64)", good)},
+		{"workers f32", []string{"-workers", "2", "-precision", "f32"}, 2, "pcnet train: -precision f32 is not yet supported with -workers; use -precision f64"},
+		{"compare workers f32", []string{"compare", "-workers", "2", "-precision", "f32"}, 2, "pcnet compare: -precision f32 is not yet supported with -workers; use -precision f64"},
 		{"dataset mismatch", []string{"-resume", good, "-dataset", "fashion"}, 2, fmt.Sprintf("pcnet train: -dataset fashion does not match the checkpoint %s (dataset mnist)", good)},
 		{"port in use", []string{"-metrics-addr", busy.Addr().String(), "-out", out}, 1, fmt.Sprintf("pcnet train: -metrics-addr %s: address already in use", busy.Addr())},
 		{"experiment name", []string{"experiment", "-quick"}, 2, "pcnet experiment: missing experiment name"},
@@ -422,7 +432,7 @@ func TestTrainFashionMNIST(t *testing.T) {
 	require.Contains(t, r.stdout, "2000 training images of Fashion-MNIST")
 	m := accuracyLine.FindStringSubmatch(r.stdout)
 	require.NotNil(t, m, "no accuracy line in:\n%s", r.stdout)
-	ck, err := checkpoint.Load(m[2])
+	ck, err := checkpoint.Open(m[2])
 	require.NoError(t, err)
 	require.Equal(t, "fashion", ck.Run.Data.Dataset)
 
@@ -448,7 +458,7 @@ func TestDivergenceKeepsLastGoodCheckpoint(t *testing.T) {
 	require.Equal(t, 1, r.code)
 	path := filepath.Join(out, "bp-H2.safetensors")
 	require.Regexp(t, `^pcnet train: training diverged: loss is (NaN|\+Inf) at epoch 1, batch \d+; stopped, and kept the last good checkpoint `+regexp.QuoteMeta(path)+` \(the initial weights\)$`, line)
-	ck, err := checkpoint.Load(path)
+	ck, err := checkpoint.Open(path)
 	require.NoError(t, err)
 	require.Equal(t, train.Position{}, ck.Position)
 }
@@ -464,10 +474,10 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		cmd   string
 		flags []string
 	}{
-		{"train", []string{"variant", "hidden", "width", "activation", "steps", "gamma", "k", "optimizer", "lr", "momentum", "batch", "epochs", "seed", "data", "dataset", "out", "metrics-addr", "run-label", "resume", "max-train"}},
-		{"eval", []string{"checkpoint", "split", "json", "data", "dataset"}},
-		{"compare", []string{"checkpoint", "hidden", "width", "seed", "variants", "steps", "gamma", "k", "split", "batch", "batch-index", "json", "dump", "dataset"}},
-		{"experiment", []string{"quick", "out", "seed", "data", "dataset", "workers", "fresh"}},
+		{"train", []string{"variant", "hidden", "width", "activation", "steps", "gamma", "k", "optimizer", "lr", "momentum", "batch", "epochs", "seed", "data", "dataset", "out", "metrics-addr", "run-label", "resume", "max-train", "precision"}},
+		{"eval", []string{"checkpoint", "split", "json", "data", "dataset", "precision"}},
+		{"compare", []string{"checkpoint", "hidden", "width", "seed", "variants", "steps", "gamma", "k", "split", "batch", "batch-index", "json", "dump", "dataset", "precision"}},
+		{"experiment", []string{"quick", "out", "seed", "data", "dataset", "workers", "fresh", "precision"}},
 	} {
 		r := pcnetRun(t, tc.cmd, "-h")
 		require.Equal(t, 0, r.code, tc.cmd)
@@ -580,7 +590,7 @@ func interruptAndResume(t *testing.T, variant string) {
 	_, err = httpGet("http://" + addr + "/metrics")
 	require.Error(t, err, "the metrics server must be down")
 
-	ck, err := checkpoint.Load(path)
+	ck, err := checkpoint.Open(path)
 	require.NoError(t, err)
 	require.Equal(t, m[1], fmt.Sprint(ck.Position.Epoch+1))
 	require.Equal(t, m[2], fmt.Sprint(ck.Position.Batch))
@@ -598,7 +608,9 @@ func interruptAndResume(t *testing.T, variant string) {
 	requireSameCheckpoint(t, "uninterrupted", filepath.Join(dirB, variant+"-H2.safetensors"), "resumed", path)
 }
 
-// A checkpoint written by pcnet loads into PyTorch with the same forward outputs.
+// A checkpoint written by pcnet loads into PyTorch as a float32 state dict (train's
+// default precision) with the same forward outputs, and its test accuracy in PyTorch is
+// pcnet eval's.
 func TestCheckpointLoadsInPyTorch(t *testing.T) {
 	const python = "/usr/bin/python3"
 	if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
@@ -608,18 +620,27 @@ func TestCheckpointLoadsInPyTorch(t *testing.T) {
 		t.Skipf("%s has no torch: %v", python, err)
 	}
 	out := t.TempDir()
-	r := pcnetRun(t, "-hidden", "3", "-width", "32,24,16", "-max-train", "640", "-epochs", "1", "-metrics-addr", "", "-out", out)
+	// Enough training (72% test accuracy) that the argmax comparison is not one of
+	// near-uniform logits.
+	r := pcnetRun(t, "-hidden", "3", "-width", "32,24,16", "-max-train", "3200", "-lr", "0.05", "-epochs", "1", "-metrics-addr", "", "-out", out)
 	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
 	path := filepath.Join(out, "fpa-H3.safetensors")
-	ck, err := checkpoint.Load(path)
+	ck, err := checkpoint.Load[float32](path)
 	require.NoError(t, err)
 
 	data, err := mnist.Load("")
 	require.NoError(t, err)
-	x := data.Test.Rows(0, 16, nil)
+	x := mnist.RowsInto[float32](data.Test, 0, 16, nil)
+	test := mnist.RowsInto[float32](data.Test, 0, data.Test.Len(), nil)
+	labels := make([]float32, data.Test.Len())
+	for i, y := range data.Test.Labels {
+		labels[i] = float32(y)
+	}
 	input := filepath.Join(out, "input.safetensors")
 	require.NoError(t, safetensors.WriteFileAtomic(input, &safetensors.File{Tensors: []safetensors.Tensor{
-		{Name: "input", Shape: []int{16, mnist.Pixels}, Data: x.Data},
+		safetensors.NewTensor("input", []int{16, mnist.Pixels}, x.Data),
+		safetensors.NewTensor("test_input", []int{data.Test.Len(), mnist.Pixels}, test.Data),
+		safetensors.NewTensor("test_labels", []int{data.Test.Len()}, labels),
 	}}))
 	net, err := backprop.New(ck.Layers, layer.NLL{})
 	require.NoError(t, err)
@@ -631,16 +652,92 @@ func TestCheckpointLoadsInPyTorch(t *testing.T) {
 	stdout, err := cmd.Output()
 	require.NoError(t, err, "load_torch.py: %s", stderr.String())
 	var got struct {
-		Sizes  []int
-		Output [][]float64
+		Sizes   []int
+		DType   string
+		Output  [][]float64
+		Correct int
 	}
 	require.NoError(t, json.Unmarshal(stdout, &got))
 	require.Equal(t, []int{784, 32, 24, 16, 10}, got.Sizes)
+	require.Equal(t, "float32", got.DType)
 	require.Len(t, got.Output, 16)
 	for i, row := range got.Output {
 		require.Len(t, row, 10)
 		for j, v := range row {
-			require.InDelta(t, want.At(i, j), v, 1e-6, "output %d,%d", i, j)
+			require.InDelta(t, float64(want.At(i, j)), v, 1e-5, "output %d,%d", i, j)
 		}
+	}
+
+	e := pcnetRun(t, "eval", "-checkpoint", path, "-json")
+	require.Equal(t, 0, e.code, "stderr: %s", e.stderr)
+	var ev train.EvalReport
+	require.NoError(t, json.Unmarshal([]byte(e.stdout), &ev))
+	require.Equal(t, "f32", ev.Precision)
+	require.Greater(t, ev.Accuracy, 0.5, "a network that learned")
+	require.Equal(t, ev.Correct, got.Correct, "PyTorch's test accuracy is pcnet eval's")
+}
+
+// Each command's precision when -precision is not given: train's and compare's float32,
+// eval's and -resume's the checkpoint's; every line that reports a run names it.
+func TestPrecisionDefaults(t *testing.T) {
+	out := t.TempDir()
+	small := []string{"-variant", "bp", "-hidden", "2", "-width", "16", "-max-train", "320", "-metrics-addr", ""}
+	files := map[spec.Precision]string{}
+	for _, tc := range []struct {
+		args []string
+		want spec.Precision
+	}{
+		{nil, spec.F32},
+		{[]string{"-precision", "f64"}, spec.F64},
+	} {
+		dir := filepath.Join(out, tc.want.String())
+		r := pcnetRun(t, append(append(append([]string{}, small...), "-epochs", "1", "-out", dir), tc.args...)...)
+		require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+		require.Contains(t, r.stdout, "; nll loss; "+tc.want.Type()+"; batch 64")
+		path := filepath.Join(dir, "bp-H2.safetensors")
+		ck, err := checkpoint.Open(path)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, ck.Precision)
+		files[tc.want] = path
+
+		// eval: the checkpoint's precision, or the one asked for.
+		for _, ev := range []struct {
+			args []string
+			want spec.Precision
+		}{{nil, tc.want}, {[]string{"-precision", "f64"}, spec.F64}, {[]string{"-precision", "f32"}, spec.F32}} {
+			e := pcnetRun(t, append([]string{"eval", "-checkpoint", path, "-json"}, ev.args...)...)
+			require.Equal(t, 0, e.code, "stderr: %s", e.stderr)
+			var rep train.EvalReport
+			require.NoError(t, json.Unmarshal([]byte(e.stdout), &rep))
+			require.Equal(t, ev.want.String(), rep.Precision, "eval %v of a %s checkpoint", ev.args, tc.want)
+		}
+		e := pcnetRun(t, "eval", "-checkpoint", path)
+		require.Equal(t, 0, e.code, "stderr: %s", e.stderr)
+		require.Contains(t, e.stdout, " in "+tc.want.Type()+"; checkpoint ")
+	}
+
+	// -resume keeps the checkpoint's precision.
+	r := pcnetRun(t, append(append([]string{}, small...), "-epochs", "2", "-resume", files[spec.F32])...)
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	require.Contains(t, r.stdout, "; float32; batch 64")
+	ck, err := checkpoint.Open(files[spec.F32])
+	require.NoError(t, err)
+	require.Equal(t, spec.F32, ck.Precision)
+	require.Equal(t, 2, ck.Position.Epoch)
+
+	// compare: float32 unless told, and the checkpoint's with -checkpoint.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "f32"},
+		{[]string{"-precision", "f64"}, "f64"},
+		{[]string{"-checkpoint", files[spec.F64]}, "f64"},
+	} {
+		c := pcnetRun(t, append([]string{"compare", "-hidden", "2", "-width", "16", "-batch", "8", "-variants", "fpa", "-json"}, tc.args...)...)
+		require.Equal(t, 0, c.code, "stderr: %s", c.stderr)
+		var rep struct{ Network struct{ Precision string } }
+		require.NoError(t, json.Unmarshal([]byte(c.stdout), &rep))
+		require.Equal(t, tc.want, rep.Network.Precision, "compare %v", tc.args)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/pcnet/pcnet/checkpoint"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/spec"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/pcnet/pcnet/train"
 )
 
@@ -20,6 +21,7 @@ type evalFlags struct {
 	data       string
 	dataset    string
 	json       bool
+	precision  precisionFlag
 }
 
 func newEvalFlags() *evalFlags {
@@ -29,6 +31,8 @@ func newEvalFlags() *evalFlags {
 	f.fs.StringVar(&f.data, "data", "", dataDirUsage)
 	f.fs.StringVar(&f.dataset, "dataset", "", datasetUsage+" (empty: the checkpoint's)")
 	f.fs.BoolVar(&f.json, "json", false, "print one JSON object instead of a line")
+	f.precision.unset = "the checkpoint's"
+	registerPrecision(f.fs, &f.precision, spec.F64, "another than the checkpoint's converts its weights (rounded to float32 or widened to float64)")
 	return f
 }
 
@@ -36,10 +40,12 @@ const evalDetails = `The loss is the checkpoint's own (nll or mse), averaged ove
 output is one object:
 
   {"checkpoint": FILE, "variant": "fpa", "sizes": [784, 64, ..., 10], "activation": "tanh",
-   "epoch": 3, "batch_index": 0, "split": "test", "examples": 10000, "correct": 9680,
-   "loss": 0.105, "accuracy": 0.968}
+   "precision": "f32", "epoch": 3, "batch_index": 0, "split": "test", "examples": 10000,
+   "correct": 9680, "loss": 0.105, "accuracy": 0.968}
 
-(epoch and batch_index: where the checkpoint's run stood; accuracy is a ratio in [0, 1]).
+(precision: what the evaluation computed in, the checkpoint's unless -precision says
+otherwise; epoch and batch_index: where the checkpoint's run stood; accuracy is a ratio
+in [0, 1]).
 `
 
 func runEval(_ context.Context, args []string, stdout, _ io.Writer) error {
@@ -53,7 +59,7 @@ func runEval(_ context.Context, args []string, stdout, _ io.Writer) error {
 	if err := checkSplitName(f.split); err != nil {
 		return err
 	}
-	ck, err := checkpoint.Load(f.checkpoint)
+	ck, err := checkpoint.Open(f.checkpoint)
 	if err != nil {
 		return fmt.Errorf("-checkpoint: %w", err)
 	}
@@ -73,7 +79,17 @@ func runEval(_ context.Context, args []string, stdout, _ io.Writer) error {
 		return err
 	}
 	d, _ := splitOf(data, f.split)
-	r, err := train.EvaluateCheckpoint(f.checkpoint, run, ck.Layers, ck.Position, f.split, d)
+	p := ck.Precision
+	if f.precision.set {
+		p = f.precision.v
+	}
+	// The one place the precision becomes a type.
+	var r *train.EvalReport
+	if p == spec.F32 {
+		r, err = evalIn[float32](ck, f.split, d)
+	} else {
+		r, err = evalIn[float64](ck, f.split, d)
+	}
 	if err != nil {
 		return err
 	}
@@ -84,4 +100,13 @@ func runEval(_ context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	_, err = fmt.Fprintln(stdout, r)
 	return err
+}
+
+// evalIn evaluates the checkpoint ck in precision T on d, the split named split.
+func evalIn[T tensor.Float](ck *checkpoint.Opened, split string, d *mnist.Dataset) (*train.EvalReport, error) {
+	layers, err := loadLayers[T](ck)
+	if err != nil {
+		return nil, fmt.Errorf("-checkpoint: %w", err)
+	}
+	return train.EvaluateCheckpoint(ck.Path, &ck.Run, layers, ck.Position, split, d)
 }

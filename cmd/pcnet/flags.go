@@ -16,6 +16,7 @@ import (
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // stepsFlag is T: unset, it is the variant's default (spec.DefaultPC), H for most, which
@@ -71,6 +72,42 @@ func (g *gammaFlag) Set(x string) error {
 	return nil
 }
 
+// precisionFlag is -precision, the run's element type (spec.Precision): the same
+// definition in train, compare, eval and experiment, whose defaults differ.
+type precisionFlag struct {
+	v   spec.Precision
+	set bool
+	// unset (when not empty) is what the help says the value is when not given: eval's
+	// "the checkpoint's".
+	unset string
+}
+
+func (p *precisionFlag) String() string {
+	switch {
+	case p == nil:
+		return ""
+	case !p.set && p.unset != "":
+		return p.unset
+	}
+	return p.v.String()
+}
+
+func (p *precisionFlag) Set(x string) error {
+	v, err := spec.ParsePrecision(x)
+	if err != nil {
+		return errors.New("want f32 or f64")
+	}
+	p.v, p.set = v, true
+	return nil
+}
+
+// registerPrecision defines -precision on fs with default def; note says where the
+// default comes from when not given.
+func registerPrecision(fs *flag.FlagSet, p *precisionFlag, def spec.Precision, note string) {
+	p.v = def
+	fs.Var(p, "precision", "`precision` the run computes and stores its weights in: f32 (float32) or f64 (float64); "+note)
+}
+
 // runFlags are the flags that make a spec.Run. A flag that is one of its fields is bound
 // to it; the others (names, lists, H-dependent values) are read into it by read.
 type runFlags struct {
@@ -87,6 +124,7 @@ type runFlags struct {
 	loss       string
 	optimizer  string // -optimizer; "" for a command without optimiser flags
 	dataset    string
+	precision  precisionFlag
 }
 
 var defaultRun = spec.Default()
@@ -167,6 +205,7 @@ func (f *runFlags) read(explicit map[string]bool) (*spec.Run, error) {
 		return nil, err
 	}
 	r.Loss = f.loss
+	r.Precision = f.precision.v
 	if f.optimizer != "" {
 		if r.Optimizer, err = f.readOptim(explicit); err != nil {
 			return nil, err
@@ -234,18 +273,18 @@ func validate(r *spec.Run, rename map[string]string) error {
 // resumed is a checkpoint that train (-resume) or compare (-checkpoint) starts from.
 type resumed struct {
 	flag, path string
-	ck         *checkpoint.Checkpoint
+	ck         *checkpoint.Opened // decoded in the run's precision later (loadLayers)
 }
 
 // loadResumed loads the checkpoint named by -flag, which must be an MNIST network with
 // H >= 1.
 func loadResumed(flagName, path string) (*resumed, error) {
-	ck, err := checkpoint.Load(path)
+	ck, err := checkpoint.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("-%s: %w", flagName, err)
 	}
 	s := ck.Run.Sizes
-	if ck.Hidden() < 1 || s[0] != mnist.Pixels || s[len(s)-1] != mnist.Classes {
+	if ck.Run.Hidden() < 1 || s[0] != mnist.Pixels || s[len(s)-1] != mnist.Classes {
 		return nil, usagef("-%s: %s is a %s network; pcnet runs %d-...-%d networks with H >= 1 on MNIST",
 			flagName, path, spec.DescribeNet(s, ck.Run.Activation), mnist.Pixels, mnist.Classes)
 	}
@@ -265,8 +304,8 @@ func (c *resumed) reconcile(fs *flag.FlagSet, explicit map[string]bool, names []
 		saved = keep
 	}
 	// -width is read against -hidden, so a different H must be reported as itself.
-	if h, _ := strconv.Atoi(fs.Lookup("hidden").Value.String()); explicit["hidden"] && h != c.ck.Hidden() {
-		return nil, usagef("-hidden %d does not match the checkpoint %s (hidden %d)", h, c.path, c.ck.Hidden())
+	if h, _ := strconv.Atoi(fs.Lookup("hidden").Value.String()); explicit["hidden"] && h != c.ck.Run.Hidden() {
+		return nil, usagef("-hidden %d does not match the checkpoint %s (hidden %d)", h, c.path, c.ck.Run.Hidden())
 	}
 	for name, v := range saved {
 		if !explicit[name] {
@@ -386,4 +425,40 @@ func loadData(dataset, dir string) (*mnist.Splits, error) {
 		return nil, fmt.Errorf("-dataset fashion: %w", err)
 	}
 	return nil, fmt.Errorf("-data \"\" (MNIST from the module cache): %w", err)
+}
+
+// loadLayers decodes the weights of the checkpoint o in precision T: as they are when T
+// is the checkpoint's precision, converted (rounded to float32, or widened exactly to
+// float64) when a command's -precision asks for the other one.
+func loadLayers[T tensor.Float](o *checkpoint.Opened) ([]*layer.Dense[T], error) {
+	if o.Precision == spec.PrecisionOf[T]() {
+		c, err := checkpoint.As[T](o)
+		if err != nil {
+			return nil, err
+		}
+		return c.Layers, nil
+	}
+	if o.Precision == spec.F32 {
+		c, err := checkpoint.As[float32](o)
+		if err != nil {
+			return nil, err
+		}
+		return convertLayers[T](c.Layers), nil
+	}
+	c, err := checkpoint.As[float64](o)
+	if err != nil {
+		return nil, err
+	}
+	return convertLayers[T](c.Layers), nil
+}
+
+// convertLayers returns copies of src in precision D.
+func convertLayers[D, S tensor.Float](src []*layer.Dense[S]) []*layer.Dense[D] {
+	out := make([]*layer.Dense[D], len(src))
+	for l, d := range src {
+		out[l] = &layer.Dense[D]{Act: d.Act, W: tensor.New[D](d.Out(), d.In(), nil), B: make([]D, len(d.B))}
+		tensor.Convert(out[l].W, d.W)
+		tensor.ConvertSlice(out[l].B, d.B)
+	}
+	return out
 }

@@ -233,7 +233,7 @@ func (h *hostileRun) requireCleanEnd(t *testing.T, want string) result {
 		require.Equal(t, 1, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 		t.Logf("the run failed cleanly: %s", oneLine(t, withoutWarnings(r)))
 		if _, err := os.Stat(path); err == nil {
-			_, err := checkpoint.Load(path)
+			_, err := checkpoint.Load[float64](path)
 			require.NoError(t, err, "the last checkpoint is intact")
 		}
 	}

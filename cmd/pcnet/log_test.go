@@ -31,7 +31,7 @@ func TestTrainLog(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(line), &rec))
 		require.Equal(t, float64(i+1), rec["epoch"])
 		require.Equal(t, "fpa", rec["variant"])
-		require.Equal(t, "f64", rec["precision"])
+		require.Equal(t, "f32", rec["precision"], "train's default precision")
 		require.Len(t, rec["layer_cosine"], 3)
 		require.Equal(t, []any{1.0, 2.0}, rec["first_nonzero"])
 		require.Equal(t, []any{1.0, 2.0}, rec["converged"], "FPA's exact case converges")

@@ -15,6 +15,7 @@ import (
 	"github.com/pcnet/pcnet/metrics"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/spec"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/pcnet/pcnet/train"
 	"github.com/pcnet/pcnet/train/session"
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +52,7 @@ func newTrainFlags() *trainFlags {
 	fs.StringVar(&f.log, "log", "", "`file` to append one record per epoch to: JSON lines (.jsonl) or CSV (.csv), by its extension (see train.EpochRecord)")
 	fs.IntVar(&f.cosineEvery, "cosine-every", 1, "compare every `n`-th PC update with backprop's on the same batch (0: never)")
 	f.cluster.register(fs)
+	registerPrecision(fs, &f.precision, spec.F32, "with -resume, the checkpoint's; with -workers or -nats, f64, which is all they carry yet")
 	return f
 }
 
@@ -81,6 +83,12 @@ batch in progress, writes the checkpoint, stops the metrics server and exits wit
 1; a second Ctrl-C exits at once (status 130). A run resumed with -resume ends with
 exactly the weights of a run that was never stopped. A loss that becomes NaN or infinite
 stops the run with status 1 and leaves the last good checkpoint in place.
+
+-precision f32 (the default) or f64 is the element type the run computes, checkpoints
+and evaluates in; the run's line names it, and so do -log's records and the metric
+pcnet_run_info{precision}. A checkpoint records it, -resume takes it, and -resume with a
+different -precision is refused. -workers and -nats carry float64 only for now: there
+the run is f64, and -precision f32 is refused.
 
 Weights are initialised as PyTorch's nn.Linear does, from math/rand/v2's PCG seeded with
 (seed, 0), layer by layer, weight before bias.
@@ -114,12 +122,15 @@ func (f *trainFlags) resolve(explicit map[string]bool) (*spec.Run, error) {
 	if err := f.cluster.check(r.Algorithm, r.Hidden(), r.PC.Engine); err != nil {
 		return nil, err
 	}
+	if r.Precision, err = f.cluster.precision(f.precision); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
 // trainFromFlags parses and validates the command line, loading the checkpoint it
 // resumes, and returns what the run needs.
-func trainFromFlags(args []string, stdout io.Writer) (*trainFlags, *spec.Run, *checkpoint.Checkpoint, error) {
+func trainFromFlags(args []string, stdout io.Writer) (*trainFlags, *spec.Run, *checkpoint.Opened, error) {
 	f := newTrainFlags()
 	if err := parseFlags(f.fs, args, stdout); err != nil {
 		return nil, nil, nil, err
@@ -133,7 +144,7 @@ func trainFromFlags(args []string, stdout io.Writer) (*trainFlags, *spec.Run, *c
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if c.ck.OptimizerState == nil {
+	if !c.ck.HasOptimizerState() {
 		return nil, nil, nil, fmt.Errorf("-resume: %s holds no optimizer state to resume with", f.resume)
 	}
 	if !explicit["epochs"] {
@@ -146,14 +157,14 @@ func trainFromFlags(args []string, stdout io.Writer) (*trainFlags, *spec.Run, *c
 	return f, r, c.ck, nil
 }
 
-// trainer is one training run.
-type trainer struct {
+// trainer is one training run, in precision T.
+type trainer[T tensor.Float] struct {
 	ctx    context.Context
 	f      *trainFlags
 	run    *spec.Run
-	ck     *checkpoint.Writer
+	ck     *checkpoint.Writer[T]
 	stdout io.Writer
-	sess   *session.Session
+	sess   *session.Session[T]
 	log    *session.EpochLog // -log; nil: none
 }
 
@@ -162,6 +173,15 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// The one place the run's precision becomes a type.
+	if r.Precision == spec.F32 {
+		return trainIn[float32](ctx, f, r, ck, stdout, stderr)
+	}
+	return trainIn[float64](ctx, f, r, ck, stdout, stderr)
+}
+
+// trainIn runs the training of r in precision T (r's), resuming ck (nil: none).
+func trainIn[T tensor.Float](ctx context.Context, f *trainFlags, r *spec.Run, ck *checkpoint.Opened, stdout, stderr io.Writer) error {
 	path := filepath.Join(f.out, fmt.Sprintf("%s-H%d.safetensors", r.Algorithm, r.Hidden()))
 	if ck != nil && !explicitFlags(f.fs)["out"] {
 		path = f.resume
@@ -169,8 +189,8 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("-out: %w", err)
 	}
-	t := &trainer{ctx: ctx, f: f, run: r, ck: &checkpoint.Writer{Path: path, Run: r}, stdout: stdout}
-	t.sess = &session.Session{Run: r, Saver: t.ck, CosineEvery: f.cosineEvery}
+	t := &trainer[T]{ctx: ctx, f: f, run: r, ck: &checkpoint.Writer[T]{Path: path, Run: r}, stdout: stdout}
+	t.sess = &session.Session[T]{Run: r, Saver: t.ck, CosineEvery: f.cosineEvery}
 	stop, err := t.serveMetrics()
 	if err != nil {
 		return err
@@ -197,13 +217,13 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // serveMetrics makes the run's metrics and serves them if -metrics-addr says so; stop
 // shuts the server down.
-func (t *trainer) serveMetrics() (stop func(), err error) {
+func (t *trainer[T]) serveMetrics() (stop func(), err error) {
 	reg := prometheus.NewRegistry()
 	label := t.f.runLabel
 	if label == "" {
 		label = metrics.DefaultRunLabel(fmt.Sprintf("%s-H%d-seed%d", t.run.Algorithm, t.run.Hidden(), t.run.Seed))
 	}
-	opts := metrics.Options{MaxStep: max(metrics.DefaultMaxStep, t.run.PC.Steps), ConvergenceTolerance: t.run.PC.Tolerance, Run: label}
+	opts := metrics.Options{MaxStep: max(metrics.DefaultMaxStep, t.run.PC.Steps), ConvergenceTolerance: t.run.PC.Tolerance, Run: label, Precision: t.run.Precision.String()}
 	if t.sess.Metrics, err = metrics.New(reg, opts); err != nil {
 		return nil, err
 	}
@@ -226,18 +246,23 @@ func (t *trainer) serveMetrics() (stop func(), err error) {
 
 // start builds the learner, from the checkpoint ck when resuming, and returns the
 // position to train from.
-func (t *trainer) start(ck *checkpoint.Checkpoint, stderr io.Writer) (train.Position, error) {
+func (t *trainer[T]) start(o *checkpoint.Opened, stderr io.Writer) (train.Position, error) {
 	r, s := t.run, t.sess
-	var layers []*layer.Dense[float64]
+	var layers []*layer.Dense[T]
+	var ck *checkpoint.Checkpoint[T]
 	from := train.Position{}
 	var err error
-	if ck != nil {
+	if o != nil {
+		// reconcile made the run's precision the checkpoint's.
+		if ck, err = checkpoint.As[T](o); err != nil {
+			return from, fmt.Errorf("-resume: %w", err)
+		}
 		layers, from = ck.Layers, ck.Position
-	} else if layers, err = r.InitialLayers(); err != nil {
+	} else if layers, err = spec.InitialLayersOf[T](r); err != nil {
 		return from, err
 	}
 	if t.f.cluster.distributed() {
-		s.Learner, err = t.f.cluster.start(t.ctx, layers, r.PCConfig(s.Metrics), s.Metrics, t.stdout, stderr)
+		s.Learner, err = startCluster(t, layers, stderr)
 	} else {
 		// The layer goroutines must not see the interrupt: a batch once started runs to
 		// its end so that the checkpoint is consistent. Close stops them.
@@ -257,8 +282,23 @@ func (t *trainer) start(ck *checkpoint.Checkpoint, stderr io.Writer) (train.Posi
 	return from, nil
 }
 
+// startCluster starts the workers of t's run on layers. The cluster carries float64
+// only for now, which resolve ensures (clusterFlags.precision): T is float64 here.
+func startCluster[T tensor.Float](t *trainer[T], layers []*layer.Dense[T], stderr io.Writer) (train.Learner[T], error) {
+	l64, ok := any(layers).([]*layer.Dense[float64])
+	if !ok {
+		return nil, usagef("-precision %s is not yet supported with -workers; use -precision f64", t.run.Precision)
+	}
+	s := t.sess
+	cl, err := t.f.cluster.start(t.ctx, l64, t.run.PCConfig(s.Metrics), s.Metrics, t.stdout, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return any(cl).(train.Learner[T]), nil
+}
+
 // train runs the epochs from position from and prints the test accuracy.
-func (t *trainer) train(data *mnist.Splits, from train.Position) error {
+func (t *trainer[T]) train(data *mnist.Splits, from train.Position) error {
 	r := t.run
 	examples := data.Train.Len()
 	if r.Data.MaxTrain > 0 {

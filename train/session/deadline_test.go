@@ -21,7 +21,7 @@ func batchCtx(t testing.TB) context.Context {
 // (train.UpdateReporter) as the PC does. Steps run on the test's goroutine, as batchCtx
 // needs.
 type deadlinePC struct {
-	*train.PC
+	*train.PC[float64]
 	t testing.TB
 }
 
@@ -31,8 +31,8 @@ func (d deadlinePC) Step(_ context.Context, x *tensor.Matrix[float64], labels []
 
 // withDeadline returns l with a batch deadline on every step if it is a PC learner (BP
 // runs no batches of goroutines, so it cannot deadlock).
-func withDeadline(t testing.TB, l train.Learner) train.Learner {
-	if pc, ok := l.(*train.PC); ok {
+func withDeadline(t testing.TB, l train.Learner[float64]) train.Learner[float64] {
+	if pc, ok := l.(*train.PC[float64]); ok {
 		return deadlinePC{pc, t}
 	}
 	return l

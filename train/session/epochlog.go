@@ -72,7 +72,7 @@ type EpochRecord struct {
 func NewEpochRecord(e train.EpochInfo, run *spec.Run, s metrics.Summary, energy *EnergyTally) EpochRecord {
 	h := run.Hidden()
 	r := EpochRecord{
-		Epoch: e.Epoch + 1, Variant: run.Algorithm.String(), Hidden: h, Cores: runtime.GOMAXPROCS(0), Precision: "f64",
+		Epoch: e.Epoch + 1, Variant: run.Algorithm.String(), Hidden: h, Cores: runtime.GOMAXPROCS(0), Precision: run.Precision.String(),
 		Loss: Number(e.TrainLoss), ValLoss: Number(e.ValLoss), ValAccuracy: Number(e.ValAccuracy), Cosine: Number(e.MeanCosine),
 		EnergyFirst: Number(math.NaN()), EnergyLast: Number(math.NaN()),
 		EpochSeconds: e.Duration.Seconds(), PCSeconds: e.StepTime.Seconds(), BPSeconds: e.BPTime.Seconds(), Compared: e.Compared,

@@ -18,25 +18,26 @@ import (
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/spec"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/pcnet/pcnet/train"
 )
 
 // Saver writes a checkpoint of a learner at a position; checkpoint.Writer is one.
-type Saver interface {
-	Save(ctx context.Context, l train.Learner, pos train.Position) error
+type Saver[T tensor.Float] interface {
+	Save(ctx context.Context, l train.Learner[T], pos train.Position) error
 }
 
 // Session is the life of one training run of a specification: train.Run's loop with the
 // run's metrics kept up to date, a checkpoint written before the first batch and after
-// every epoch, and the test split evaluated at the end.
-type Session struct {
+// every epoch, and the test split evaluated at the end. T is the run's precision.
+type Session[T tensor.Float] struct {
 	Run     *spec.Run
-	Learner train.Learner
+	Learner train.Learner[T]
 	// Metrics (nil: none) receives the losses, accuracies, cosines and samples; for a
 	// PC run its convergence summary goes into every EpochSummary.
 	Metrics *metrics.Metrics
 	// Saver (nil: none) writes the checkpoints.
-	Saver Saver
+	Saver Saver[T]
 	// CosineEvery > 0 compares every n-th PC update with BP's (train.Options.CosineEvery).
 	CosineEvery int
 	// OnBatch and OnEpoch (nil: none) see every batch and every epoch; OnEpoch is
@@ -71,7 +72,7 @@ type Result struct {
 }
 
 // Save writes the checkpoint at pos, if the session has a Saver.
-func (s *Session) Save(ctx context.Context, pos train.Position) error {
+func (s *Session[T]) Save(ctx context.Context, pos train.Position) error {
 	if s.Saver == nil {
 		return nil
 	}
@@ -81,7 +82,7 @@ func (s *Session) Save(ctx context.Context, pos train.Position) error {
 // Train writes the checkpoint at from, trains from there to the end of Run.Epochs and
 // evaluates the test split. On an error (train.ErrDiverged, ctx's when interrupted) it returns
 // the position to resume from in Result.Position; the caller decides whether to save it.
-func (s *Session) Train(ctx context.Context, data *mnist.Splits, from train.Position) (Result, error) {
+func (s *Session[T]) Train(ctx context.Context, data *mnist.Splits, from train.Position) (Result, error) {
 	r := s.Run
 	s.samples = from.Samples
 	if err := s.Save(ctx, from); err != nil {
@@ -107,7 +108,7 @@ func (s *Session) Train(ctx context.Context, data *mnist.Splits, from train.Posi
 	return res, nil
 }
 
-func (s *Session) batch(b train.BatchInfo) {
+func (s *Session[T]) batch(b train.BatchInfo) {
 	if s.OnBatch != nil {
 		s.OnBatch(b)
 	}
@@ -127,7 +128,7 @@ func (s *Session) batch(b train.BatchInfo) {
 	s.samples = b.Next.Samples
 }
 
-func (s *Session) epoch(ctx context.Context, e train.EpochInfo) error {
+func (s *Session[T]) epoch(ctx context.Context, e train.EpochInfo) error {
 	sum := EpochSummary{EpochInfo: e, Epochs: s.Run.Epochs, Algorithm: s.Run.Algorithm, Engine: s.Run.PC.Engine.String()}
 	if m := s.Metrics; m != nil {
 		m.SetEpoch(e.Epoch + 1)
@@ -214,7 +215,7 @@ func Describe(r *spec.Run, examples int, from train.Position) string {
 	if o.Kind == optim.SGD && o.Momentum != 0 {
 		fmt.Fprintf(&b, " momentum %s", f(o.Momentum))
 	}
-	fmt.Fprintf(&b, "; %s loss; batch %d, %s, seed %d, %d training images", r.Loss, r.Batch, render.Plural(r.Epochs, "epoch"), r.Seed, examples)
+	fmt.Fprintf(&b, "; %s loss; %s; batch %d, %s, seed %d, %d training images", r.Loss, r.Precision.Type(), r.Batch, render.Plural(r.Epochs, "epoch"), r.Seed, examples)
 	if r.Data.Dataset == mnist.Fashion {
 		b.WriteString(" of Fashion-MNIST")
 	}

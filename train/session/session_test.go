@@ -54,7 +54,7 @@ func TestEpochSummaryString(t *testing.T) {
 // saves records the positions a Session asks to checkpoint.
 type saves []train.Position
 
-func (s *saves) Save(_ context.Context, _ train.Learner, pos train.Position) error {
+func (s *saves) Save(_ context.Context, _ train.Learner[float64], pos train.Position) error {
 	*s = append(*s, pos)
 	return nil
 }
@@ -78,7 +78,7 @@ func TestSessionTrainSavesEveryEpochAndReportsIt(t *testing.T) {
 			require.NoError(t, err)
 			var saved saves
 			var epochs []EpochSummary
-			s := &Session{Run: &r, Learner: withDeadline(t, learner), Metrics: m, Saver: &saved, CosineEvery: 1,
+			s := &Session[float64]{Run: &r, Learner: withDeadline(t, learner), Metrics: m, Saver: &saved, CosineEvery: 1,
 				OnEpoch: func(e EpochSummary) { epochs = append(epochs, e) }}
 			res, err := s.Train(context.Background(), data, train.Position{})
 			require.NoError(t, err)
