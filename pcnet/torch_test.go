@@ -108,13 +108,17 @@ type torchResult struct {
 	Updates [][2][]float64
 }
 
-// tensorRelErr is ||got - want|| / ||want|| (Euclidean norms over the whole tensor), or 0 when
-// both are zero and +Inf when only want is. A norm-wise error, not the largest elementwise
+// tensorRelErr is ||got - want|| / ||want|| (Euclidean norms over the whole tensor); when
+// want is zero (a Z-IL update whose step never came) it is 0 if got is zero too and +Inf
+// otherwise, as it is for tensors of different lengths. A norm-wise error, not the largest elementwise
 // one, because float32 cancellation leaves entries near zero (an error x - mu of a
 // converged node, a weight update through a saturated tanh) with a large error relative
 // to themselves but small against the tensor, and no floor for them would be other than
 // arbitrary; what training sees is the tensor, whose relative error this is.
 func tensorRelErr[T tensor.Float](got []T, want []float64) float64 {
+	if len(got) != len(want) {
+		return math.Inf(1)
+	}
 	var d2, w2 float64
 	for i, w := range want {
 		d := float64(got[i]) - w
@@ -261,7 +265,7 @@ func crossCheck[T tensor.Float](t *testing.T, cases []torchCase, fixtures []*fix
 	for i, c := range cases {
 		t.Run(c.String(), func(t *testing.T) {
 			layers, batches := inPrecision[T](fixtures[i].layers, []testBatch{{fixtures[i].x, fixtures[i].labels}})
-			runs, names := casesRuns(t, c, layers, batches[0])
+			runs, names := caseRuns(t, c, layers, batches[0])
 			w := want[i]
 			for r, got := range runs {
 				e := math.Abs(got.loss-w.Loss) / math.Abs(w.Loss)
@@ -289,9 +293,9 @@ func crossCheck[T tensor.Float](t *testing.T, cases []torchCase, fixtures []*fix
 	return worstW, worstU
 }
 
-// casesRuns runs the case by backpropagation, or for a PC variant on both engines under
+// caseRuns runs the case by backpropagation, or for a PC variant on both engines under
 // both schedules, and names each run.
-func casesRuns[T tensor.Float](t *testing.T, c torchCase, layers []*layer.Dense[T], b precBatch[T]) ([]trained[T], []string) {
+func caseRuns[T tensor.Float](t *testing.T, c torchCase, layers []*layer.Dense[T], b precBatch[T]) ([]trained[T], []string) {
 	if c.variant == "bp" {
 		return []trained[T]{trainBPCase(t, c, layers, b)}, []string{"backprop"}
 	}
