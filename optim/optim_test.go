@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // pytorchInit and pytorchGrads are INIT and GRADS of testdata/gen_expected.py.
@@ -153,7 +155,20 @@ func TestStepMatchesPyTorch(t *testing.T) {
 // requires every parameter after every step to equal PyTorch's bit for bit:
 // see the comment above stepSGD for why that holds.
 func TestStepMatchesPyTorchBitwise(t *testing.T) {
-	raw, err := os.ReadFile("testdata/pytorch_sequences.json")
+	stepsMatchPyTorchBitwise[float64](t, "testdata/pytorch_sequences.json")
+}
+
+// TestStepMatchesPyTorchBitwiseFloat32 is TestStepMatchesPyTorchBitwise in
+// float32 against torch.optim's float32 kernels (testdata/pytorch_sequences_f32.json):
+// the scalars rounded to float32 where torch rounds them, every product and
+// fused product in float32. A step that rounds one scalar twice or fuses one
+// product differently is an ulp off, which no tolerance test sees.
+func TestStepMatchesPyTorchBitwiseFloat32(t *testing.T) {
+	stepsMatchPyTorchBitwise[float32](t, "testdata/pytorch_sequences_f32.json")
+}
+
+func stepsMatchPyTorchBitwise[T tensor.Float](t *testing.T, path string) {
+	raw, err := os.ReadFile(path)
 	require.NoError(t, err)
 	var seqs struct {
 		Init  []float64
@@ -166,18 +181,27 @@ func TestStepMatchesPyTorchBitwise(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(raw, &seqs))
 	require.Len(t, seqs.Cases, len(pytorchCases))
+	// exactly returns v in T; the float32 file holds float32 values only.
+	exactly := func(v []float64) []T {
+		out := make([]T, len(v))
+		for i, x := range v {
+			out[i] = T(x)
+			require.Equal(t, x, float64(out[i]), "%s: %v is not a value of the element type", path, x)
+		}
+		return out
+	}
 	for _, tc := range seqs.Cases {
 		t.Run(tc.Name, func(t *testing.T) {
 			require.NoError(t, tc.Config.Validate())
 			require.Len(t, tc.Want, len(seqs.Grads))
-			param := append([]float64(nil), seqs.Init...)
-			st := tc.Config.NewState(len(param))
+			param := exactly(seqs.Init)
+			st := NewState[T](tc.Config, len(param))
 			for step, grad := range seqs.Grads {
-				st.Step(param, grad)
-				requireClose(t, tc.Want[step], param, "after step %d", step+1)
+				st.Step(param, exactly(grad))
+				want := exactly(tc.Want[step])
 				for i := range param {
-					require.Equalf(t, math.Float64bits(tc.Want[step][i]), math.Float64bits(param[i]),
-						"step %d, element %d: got %v, PyTorch %v", step+1, i, param[i], tc.Want[step][i])
+					require.Equalf(t, math.Float64bits(float64(want[i])), math.Float64bits(float64(param[i])),
+						"step %d, element %d: got %v, PyTorch %v (bit for bit)", step+1, i, param[i], want[i])
 				}
 			}
 		})

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -24,13 +23,7 @@ import (
 // independent implementation of docs/design.md §8 on PyTorch's autograd and torch.optim, to
 // 1e-10. Under CI=true a missing torch is a failure; elsewhere the test skips.
 func TestIncrementalMatchesPyTorchReference(t *testing.T) {
-	const python = "/usr/bin/python3"
-	if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI needs %s with torch (apt-get install python3-torch): %v", python, err)
-		}
-		t.Skipf("%s has no torch: %v", python, err)
-	}
+	needTorch(t)
 	for _, tc := range []struct {
 		name string
 		opt  optim.Config
@@ -46,7 +39,7 @@ func TestIncrementalMatchesPyTorchReference(t *testing.T) {
 			problem := filepath.Join(t.TempDir(), "problem.safetensors")
 			writeProblem(t, problem, f, tc.opt, T, gamma, precisions)
 
-			cmd := exec.Command(python, filepath.Join("testdata", "ipc_torch.py"), problem)
+			cmd := exec.Command(torchPython, filepath.Join("testdata", "ipc_torch.py"), problem)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			stdout, err := cmd.Output()

@@ -9,7 +9,10 @@ repository come from torch 1.13 on x86-64 with AVX2). It
     to paste into optim/optim_test.go, and
   * writes optim/testdata/pytorch_sequences.json: longer random sequences
     (19 parameters, so that PyTorch's vectorised loop and its scalar tail are
-    both exercised, and 12 steps) that TestStepMatchesPyTorchBitwise reads.
+    both exercised, and 12 steps) that TestStepMatchesPyTorchBitwise reads, and
+  * writes optim/testdata/pytorch_sequences_f32.json: the same sequences rounded
+    to float32 and stepped by torch.optim in float32, for
+    TestStepMatchesPyTorchBitwiseFloat32 (every number in it is a float32 value).
 
 The tests do not run this script.
 """
@@ -38,13 +41,13 @@ CASES = [
 ]
 
 
-def run(kind, kw, init, grads):
-    """Returns the parameters after each step of torch.optim.<kind>."""
-    p = torch.nn.Parameter(torch.tensor(init, dtype=torch.float64))
+def run(kind, kw, init, grads, dtype=torch.float64):
+    """Returns the parameters after each step of torch.optim.<kind> in dtype."""
+    p = torch.nn.Parameter(torch.tensor(init, dtype=dtype))
     opt = getattr(torch.optim, kind)([p], foreach=False, **kw)
     steps = []
     for g in grads:
-        p.grad = torch.tensor(g, dtype=torch.float64)
+        p.grad = torch.tensor(g, dtype=dtype)
         opt.step()
         steps.append(p.detach().tolist())
     return steps
@@ -91,17 +94,17 @@ def print_go_cases():
         print("\t},")
 
 
-def write_sequences(path):
+def write_sequences(path, dtype=torch.float64):
     gen = torch.Generator().manual_seed(20240601)
     n, steps = 19, 12
-    init = torch.randn(n, dtype=torch.float64, generator=gen).tolist()
-    grads = [torch.randn(n, dtype=torch.float64, generator=gen).tolist() for _ in range(steps)]
+    init = torch.randn(n, dtype=torch.float64, generator=gen).to(dtype).tolist()
+    grads = [torch.randn(n, dtype=torch.float64, generator=gen).to(dtype).tolist() for _ in range(steps)]
     out = {
         "generator": "optim/testdata/gen_expected.py, torch " + torch.__version__,
         "init": init,
         "grads": grads,
         "cases": [
-            {"name": name, "config": config(kind, kw), "want": run(kind, kw, init, grads)}
+            {"name": name, "config": config(kind, kw), "want": run(kind, kw, init, grads, dtype)}
             for name, kind, kw in CASES
         ],
     }
@@ -112,7 +115,9 @@ def write_sequences(path):
 
 def main():
     print_go_cases()
-    write_sequences(os.path.join(os.path.dirname(os.path.abspath(__file__)), "pytorch_sequences.json"))
+    here = os.path.dirname(os.path.abspath(__file__))
+    write_sequences(os.path.join(here, "pytorch_sequences.json"))
+    write_sequences(os.path.join(here, "pytorch_sequences_f32.json"), torch.float32)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """An independent PyTorch reference of one training step of every variant, in float64 or float32.
 
-Usage: pc_torch.py [--dtype float64|float32] PROBLEM
+Usage: pc_torch.py [--dtype float64|float32] PROBLEM...
 
 The variants (docs/design.md §2, §8), each from the batch and the initial weights of PROBLEM, with
 PyTorch's autograd for every product and torch.optim for the optimiser step:
@@ -21,8 +21,9 @@ PyTorch's autograd for every product and torch.optim for the optimiser step:
 Every variant but ipc then takes one torch.optim step of every layer along its update (the
 gradient handed to torch is -update: a PC error is a negative gradient, docs/design.md §1).
 
-How a Go test calls it (pcnet/incremental_torch_test.go does it for ipc in float64 through
-ipc_torch.py, which runs this script):
+How a Go test calls it (pcnet/torch_test.go does it for every variant in both dtypes, one
+process per dtype; pcnet/incremental_torch_test.go for ipc in float64 through ipc_torch.py,
+which runs this script):
 
   PROBLEM  a safetensors file written with package safetensors:
            tensors  "input" [B, n_0], "labels" [B] (class indices as floats),
@@ -30,22 +31,28 @@ ipc_torch.py, which runs this script):
            metadata variant (above; default ipc), steps (T), gamma, precisions (comma list of
                     pi_1..pi_H; pc and ipc, default all 1), k (scaled), loss (nll, the default,
                     or mse), optimizer (sgd or adam), lr, momentum (sgd), beta1, beta2, eps
-                    (adam). Numbers as strconv.FormatFloat(v, 'g', -1, 64) writes them.
+                    (adam), batches (the number of training steps, each on the same batch with
+                    the one optimiser whose state carries over; default 1). Numbers as
+                    strconv.FormatFloat(v, 'g', -1, 64) writes them.
+           Several PROBLEMs may follow one another: each is run on its own, and one process
+           spares a table of tests the start of torch for every case.
   --dtype  the element type every product and the optimiser compute in (default float64). The
            tensors of PROBLEM must be stored in it: F64 for float64, F32 for float32
            (safetensors.NewTensor of a []float32 writes F32); labels may be either. Anything
            else is refused on stderr with exit status 1. In float32 the metadata's numbers
            (gamma, pi, k, lr, ...) reach each float32 operation as torch applies a Python float
            to a float32 tensor: rounded to float32 there.
-  stdout   one JSON object: {"variant", "dtype", "loss": E at the feed-forward values,
-           "layers": [[W_l flattened row-major, b_l], ...] after the step,
-           "updates": [[dW_l flattened, db_l], ...]} (l = 0..H). In float32 every number is
-           exactly a float32 value (float32(v) in Go loses nothing).
+  stdout   one line for each PROBLEM, in order, with one JSON object: {"variant", "dtype",
+           "loss": E at the feed-forward values of the last step,
+           "layers": [[W_l flattened row-major, b_l], ...] after the last step,
+           "updates": [[dW_l flattened, db_l], ...] of the last step} (l = 0..H). In float32
+           every number is exactly a float32 value (float32(v) in Go loses nothing).
 
 Every layer is tanh except the last (identity); the loss is the mean NLL of log_softmax (mse:
-1/(2B) sum ||z - onehot(y)||^2). The float64 run is what pcnet's float64 engine is compared with
-to 1e-10; issue 18 asks the float32 engine to agree with the float32 run to a relative error of
-1e-5 per tensor.
+1/(2B) sum ||z - onehot(y)||^2). TestVariantsMatchPyTorch (pcnet/torch_test.go) holds pcnet's
+float64 engine to the float64 run to 1e-10, and its float32 engine to the float32 run to a
+relative error of 1e-5 per tensor (issue 18), with the float64 run on the same float32-rounded
+problem as the exact answer that tells float32's own error from a disagreement.
 """
 
 import argparse
@@ -243,14 +250,18 @@ def run(path, dtype_name, variant=None):
     if variant is not None and meta.get("variant", variant) != variant:
         fail("PROBLEM names variant %r, this script runs %r" % (meta["variant"], variant))
     p = Problem(meta, t)
-    with torch.no_grad():
-        mu = p.feed_forward()
-        loss = p.energy(mu[-1]).item()
-    if p.variant == "ipc":
-        updates = incremental(p)
-    else:
-        updates = {"bp": bp, "fpa": fpa}.get(p.variant, standard)(p)
-        p.apply(updates)
+    batches = int(meta.get("batches", "1"))
+    if batches < 1:
+        fail("batches %d, want >= 1" % batches)
+    for _ in range(batches):
+        with torch.no_grad():
+            mu = p.feed_forward()
+            loss = p.energy(mu[-1]).item()
+        if p.variant == "ipc":
+            updates = incremental(p)
+        else:
+            updates = {"bp": bp, "fpa": fpa}.get(p.variant, standard)(p)
+            p.apply(updates)
     return {
         "variant": p.variant,
         "dtype": dtype_name,
@@ -263,9 +274,11 @@ def run(path, dtype_name, variant=None):
 def main(argv=None, variant=None):
     ap = argparse.ArgumentParser(description="One training step of a pcnet variant on PyTorch.")
     ap.add_argument("--dtype", default="float64", choices=sorted(DTYPES))
-    ap.add_argument("problem")
+    ap.add_argument("problem", nargs="+")
     args = ap.parse_args(argv)
-    json.dump(run(args.problem, args.dtype, variant), sys.stdout)
+    for path in args.problem:
+        json.dump(run(path, args.dtype, variant), sys.stdout)
+        sys.stdout.write("\n")
 
 
 if __name__ == "__main__":
