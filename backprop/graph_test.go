@@ -1,6 +1,7 @@
 package backprop
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -237,4 +238,25 @@ func TestGraphEvaluateIsChunked(t *testing.T) {
 	require.InDelta(t, whole, chunked, 1e-12)
 	require.Equal(t, correct, correct3)
 	require.Equal(t, whole, layer.LossValue(net.Loss, net.Forward(x), y))
+}
+
+func ExampleGraphNet_Gradients() {
+	// μPC's residual network of §11 on 8 inputs, H = 4 hidden nodes of width 16 and 3
+	// classes, with a long skip from node 1 to node 4, trained on the per-sample
+	// cross-entropy.
+	widths := []int{8, 16, 16, 16, 16, 3}
+	g, _ := graph.New(widths, graph.Residual, []graph.Skip{{From: 1, To: 4}})
+	pre, _ := layer.NewPreActNet[float64](widths, layer.ReLU, layer.MuPC, true, rand.New(rand.NewPCG(1, 0)))
+	maps := make([]layer.Map[float64], len(pre))
+	for l, p := range pre {
+		maps[l] = p
+	}
+	net, _ := NewGraph(g, maps, layer.SampleCrossEntropy{})
+	x, y := randBatch(rand.New(rand.NewPCG(2, 0)), 4, 8, 3)
+	grads := net.NewGrads()
+	loss := net.Gradients(grads, x, y)
+	r, c := grads[2].W.Dims()
+	fmt.Printf("%v: loss > 0: %v, grad W_2 is %dx%d, no bias: %v\n", g, loss > 0, r, c, len(grads[2].B) == 0)
+	// Output:
+	// residual H=4 skips 1:4: loss > 0: true, grad W_2 is 16x16, no bias: true
 }

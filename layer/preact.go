@@ -100,6 +100,9 @@ func (p *PreAct[T]) ForwardAt(out *tensor.Matrix[T], at *Point[T], v *tensor.Mat
 	mustShape("PreAct.ForwardAt", "derivative", at.Deriv, batch, p.In())
 	src := v
 	if p.Act != Identity {
+		if at.Phi == nil {
+			panic("layer: PreAct.ForwardAt: the point was made for the identity; make it after setting Act")
+		}
 		mustShape("PreAct.ForwardAt", "activation", at.Phi, batch, p.In())
 		at.Phi.Copy(v)
 		src = at.Phi

@@ -203,6 +203,11 @@ func TestPreActShapeErrors(t *testing.T) {
 	require.PanicsWithError(t, "layer: PreAct.ForwardAt: point is 5x3, want 4x3", func() { p.ForwardAt(y, p.NewPoint(5), v) })
 	require.PanicsWithError(t, "layer: PreAct.ForwardAt: point is 4x2, want 4x3", func() { p.ForwardAt(y, d.NewPoint(4), v) })
 	require.PanicsWithValue(t, "layer: PreAct.ForwardAt: the point was not made by the map's NewPoint", func() { p.ForwardAt(y, &Point[float64]{}, v) })
+	lin, err := NewPreAct[float64](3, 3, Identity, 1, true)
+	require.NoError(t, err)
+	at := lin.NewPoint(4)
+	lin.Act = ReLU
+	require.PanicsWithValue(t, "layer: PreAct.ForwardAt: the point was made for the identity; make it after setting Act", func() { lin.ForwardAt(y, at, v) })
 }
 
 // TestMultipliers pins §11's multipliers, with jpc's tutorial network (D = 784, N = 128,
