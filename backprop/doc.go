@@ -6,4 +6,11 @@
 //
 // Net holds the weights and a workspace per batch shape, so a training step allocates
 // nothing once a batch of that size has been seen.
+//
+// GraphNet is backpropagation on a layer graph (docs/design.md §11): a graph.Graph
+// (chain, residual, long skips) with a layer.Map per node, Dense or §11's pre-activation
+// maps. On a chain of Dense maps it computes Net's gradients bit for bit; Net stays as it
+// is, the chain's own type, because the PC engines and the training loop hold Dense layers
+// today. testdata/graph_torch.py is an independent PyTorch implementation of §11 that the
+// tests compare every shape's gradients with, to 1e-10 in float64.
 package backprop

@@ -1,6 +1,14 @@
-// Package layer holds the mathematics of one dense layer of a pcnet network, as plain
+// Package layer holds the mathematics of one weight layer of a pcnet network, as plain
 // functions and small types that can be tested alone: the engines in pcnet and backprop
 // are thin shells around them.
+//
+// Two kinds of layer satisfy Map, the interface a node of a layer graph owns its layer
+// through (docs/design.md §11): Dense, today's f(v) = g(v Wᵀ + b), and PreAct, μPC's
+// pre-activation map f(v) = [v +] a · phi(v) Wᵀ with a fixed multiplier a and no bias.
+// NewPreActNet builds §11's residual network under the standard or the μPC
+// parameterisation (Param). The losses are NLL and SquaredError, averaged over the batch,
+// and their per-sample twins SampleCrossEntropy and SampleSquaredError, whose output error
+// carries no 1/B (UpdateScale hands it to the weight updates).
 //
 // # Notation
 //

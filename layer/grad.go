@@ -2,8 +2,8 @@ package layer
 
 import "github.com/pcnet/pcnet/tensor"
 
-// Grad holds one value per parameter of a Dense layer: a gradient, or a predictive-coding
-// weight update.
+// Grad holds one value per parameter of a Dense layer or another Map (GradFor): a
+// gradient, or a predictive-coding weight update. B is empty for a map without a bias.
 type Grad[T tensor.Float] struct {
 	W *tensor.Matrix[T] // Out x In
 	B []T               // Out
@@ -41,7 +41,7 @@ func (g *Grad[T]) Scale(s float64) {
 func (g *Grad[T]) CopyFrom(src *Grad[T]) {
 	r, c := g.W.Dims()
 	mustShape("Grad.CopyFrom", "weight", src.W, r, c)
-	mustLen("Grad.CopyFrom", "bias", len(src.B), r)
+	mustLen("Grad.CopyFrom", "bias", len(src.B), len(g.B))
 	g.W.Copy(src.W)
 	copy(g.B, src.B)
 }
@@ -50,7 +50,7 @@ func (g *Grad[T]) CopyFrom(src *Grad[T]) {
 func (g *Grad[T]) Add(src *Grad[T]) {
 	r, c := g.W.Dims()
 	mustShape("Grad.Add", "weight", src.W, r, c)
-	mustLen("Grad.Add", "bias", len(src.B), r)
+	mustLen("Grad.Add", "bias", len(src.B), len(g.B))
 	dst, s := g.Params(), src.Params()
 	for i := range dst {
 		for j, v := range s[i] {
