@@ -209,14 +209,14 @@ func TestReadAbsurdHeaderAllocatesLittle(t *testing.T) {
 	data := idxImages(0xffffffff, 0xffff, 0xffff>>4, make([]byte, 1000)) // ~1 TB promised
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, _, err := decodeIDX(bytes.NewReader(data), imagesKind)
+	_, _, err := decodeIDX(bytes.NewReader(data), imagesKind, -1)
 	runtime.ReadMemStats(&after)
 	require.ErrorIs(t, err, ErrFormat) // over the 4 GiB cap
 	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4<<20))
 
 	data = idxImages(5_000_000, Rows, Cols, make([]byte, 1000)) // 3.9 GB promised
 	runtime.ReadMemStats(&before)
-	_, _, err = decodeIDX(bytes.NewReader(data), imagesKind)
+	_, _, err = decodeIDX(bytes.NewReader(data), imagesKind, -1)
 	runtime.ReadMemStats(&after)
 	require.ErrorIs(t, err, ErrTruncated)
 	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4<<20))
@@ -241,7 +241,7 @@ func FuzzReadIDX(f *testing.F) {
 		for _, kind := range []idxKind{imagesKind, labelsKind} {
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			dims, payload, err := decodeIDX(bytes.NewReader(data), kind)
+			dims, payload, err := decodeIDX(bytes.NewReader(data), kind, -1)
 			runtime.ReadMemStats(&after)
 			if used, limit := after.TotalAlloc-before.TotalAlloc, uint64(4<<20+4*len(plain)); used > limit {
 				t.Fatalf("%s: allocated %d bytes for %d bytes of input (%d inflated), limit %d",
@@ -286,4 +286,58 @@ func inflated(data []byte) ([]byte, error) {
 		return nil, err
 	}
 	return io.ReadAll(zr)
+}
+
+// TestPayloadHint checks the size a file vouches for apart from its header, and that a
+// file whose header and trailer agree is read into one allocation of its payload's size
+// (doubling would allocate about twice that), while every other file still decodes.
+func TestPayloadHint(t *testing.T) {
+	pixels := randomBytes(3*Rows*Cols, 256, 7) // 2,352 bytes: past one doubling of nothing
+	images := idxImages(3, Rows, Cols, pixels)
+	twoMembers := append(gzipped(t, images[:100]), gzipped(t, images[100:])...)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want int
+	}{
+		{"plain", images, len(pixels)},
+		{"gzip", gzipped(t, images), len(pixels)},
+		{"gzip of two members", twoMembers, len(images) - 100 - 16}, // the last member's size
+		{"plain, truncated", images[:1000], 1000 - 16},
+		{"tiny", []byte{1, 2}, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "images")
+			require.NoError(t, os.WriteFile(path, tc.data, 0o644))
+			f, err := os.Open(path)
+			require.NoError(t, err)
+			defer f.Close()
+			require.Equal(t, tc.want, payloadHint(f, imagesKind))
+		})
+	}
+	// Several members: the hint disagrees with the header, the decoder grows its buffer
+	// and still returns every byte.
+	path := filepath.Join(t.TempDir(), "two.gz")
+	require.NoError(t, os.WriteFile(path, twoMembers, 0o644))
+	_, got, err := readIDXFile(path, imagesKind)
+	require.NoError(t, err)
+	require.Equal(t, pixels, got)
+}
+
+// TestAgreeingSizesReadInOneAllocation reads a 4 MB payload whose gzip trailer agrees
+// with its header: one allocation of the payload, not the doubling's two payloads'
+// worth.
+func TestAgreeingSizesReadInOneAllocation(t *testing.T) {
+	const n = 5000
+	pixels := randomBytes(n*Rows*Cols, 256, 11)
+	path := filepath.Join(t.TempDir(), "images.gz")
+	require.NoError(t, os.WriteFile(path, gzipped(t, idxImages(n, Rows, Cols, pixels)), 0o644))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, got, err := readIDXFile(path, imagesKind)
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	require.Equal(t, pixels, got)
+	used := after.TotalAlloc - before.TotalAlloc
+	require.Less(t, used, uint64(len(pixels))+1<<20, "allocated %d bytes for a %d-byte payload", used, len(pixels))
 }
