@@ -424,7 +424,14 @@ func TestHostileFloodMidRun(t *testing.T) {
 	require.NoError(t, h.nc.Flush())
 	r := h.requireCleanEnd(t, want)
 	if r.code != 0 {
-		require.Contains(t, oneLine(t, withoutWarnings(r)), "slow consumer")
+		// The flood ends the run either way the issue allows: the worker's queue
+		// overflows (a slow consumer, the common case), or, on a loaded machine, the
+		// flooded worker's process falls a heartbeat behind the test's 2 s -timeout
+		// first. Both are one line with the last checkpoint intact (requireCleanEnd).
+		line := oneLine(t, withoutWarnings(r))
+		if !strings.Contains(line, "slow consumer") {
+			require.Contains(t, line, "sent no heartbeat")
+		}
 	}
 }
 
