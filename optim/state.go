@@ -149,6 +149,16 @@ func (s *State[T]) stepSGD(param, grad []T, negate bool) {
 		return
 	}
 	buf := s.mom[:len(param)]
+	if unsafe.Sizeof(negLR) == 4 && !firstStep && wd == 0 && !nesterov {
+		// The common float32 step, vectorised: the loop below with fma(-g, keep, ·)
+		// written fma(g, -keep, ·), the same product, so the same bits (docs/design.md §6).
+		k := keep
+		if negate {
+			k = -keep
+		}
+		vmath.MomentumStep32(as32(param), as32(grad), as32(buf), float32(negLR), float32(k), float32(momentum))
+		return
+	}
 	for i, p := range param {
 		g := grad[i]
 		if negate {
@@ -313,6 +323,11 @@ func describe(names []string) string {
 		return "none"
 	}
 	return `"` + strings.Join(names, `", "`) + `"`
+}
+
+// as32 views a []T that is a []float32 as one, without copying.
+func as32[T tensor.Float](s []T) []float32 {
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
 }
 
 // fma returns x*y + z rounded once to T: math.FMA in float64, vmath.FMA32 in float32.

@@ -1,0 +1,33 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// func momentumStep32AVX2(param, grad, buf *float32, n int, negLR, keep, momentum float32)
+//
+// Eight lanes at a time, the Go twin's operations in its order: m = buf*momentum (one
+// rounding), b = grad*keep + m (one FMA), buf = b, param = b*negLR + param (one FMA).
+// Y0 = negLR, Y1 = keep, Y2 = momentum in every lane.
+TEXT ·momentumStep32AVX2(SB), NOSPLIT, $0-44
+	MOVQ         param+0(FP), DI
+	MOVQ         grad+8(FP), SI
+	MOVQ         buf+16(FP), DX
+	MOVQ         n+24(FP), CX
+	VBROADCASTSS negLR+32(FP), Y0
+	VBROADCASTSS keep+36(FP), Y1
+	VBROADCASTSS momentum+40(FP), Y2
+	XORQ         AX, AX
+
+loop:
+	VMOVUPS     (DX)(AX*4), Y3
+	VMULPS      Y2, Y3, Y3
+	VMOVUPS     (SI)(AX*4), Y4
+	VFMADD231PS Y1, Y4, Y3
+	VMOVUPS     Y3, (DX)(AX*4)
+	VMOVUPS     (DI)(AX*4), Y5
+	VFMADD231PS Y0, Y3, Y5
+	VMOVUPS     Y5, (DI)(AX*4)
+	ADDQ        $8, AX
+	CMPQ        AX, CX
+	JLT         loop
+	VZEROUPPER
+	RET

@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package vmath
+
+func momentumStep32(param, grad, buf []float32, negLR, keep, momentum float32) {
+	momentumStep32Go(param, grad, buf, negLR, keep, momentum)
+}

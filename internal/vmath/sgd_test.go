@@ -1,0 +1,46 @@
+package vmath
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestMomentumStep32 holds MomentumStep32 (the assembly where the CPU has it) to its Go
+// twin bit for bit, at lengths with and without a tail, and to the formula with FMA32 on
+// one element.
+func TestMomentumStep32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 18))
+	fill := func(n int, scale float64) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = float32(scale * rng.NormFloat64())
+		}
+		return s
+	}
+	for _, c := range []struct {
+		n                     int
+		negLR, keep, momentum float32
+	}{
+		{0, -0.001, 1, 0.9}, {1, -0.001, 1, 0.9}, {7, -0.01, -1, 0.9}, {8, -0.001, 1, 0.9},
+		{33, -0.1, 0.5, 0.99}, {1000, -0.001, -1, 0.9}, {4099, -3e-4, 0.75, 0.5},
+	} {
+		param, grad, buf := fill(c.n, 0.05), fill(c.n, 1e-3), fill(c.n, 1e-3)
+		p2, b2 := append([]float32(nil), param...), append([]float32(nil), buf...)
+		MomentumStep32(param, grad, buf, c.negLR, c.keep, c.momentum)
+		momentumStep32Go(p2, grad, b2, c.negLR, c.keep, c.momentum)
+		for i := range param {
+			require.Equal(t, math.Float32bits(p2[i]), math.Float32bits(param[i]), "n=%d param[%d]", c.n, i)
+			require.Equal(t, math.Float32bits(b2[i]), math.Float32bits(buf[i]), "n=%d buf[%d]", c.n, i)
+		}
+	}
+	p, g, b := []float32{0.25}, []float32{3e-3}, []float32{-1e-3}
+	wantB := FMA32(3e-3, 1, float32(float32(-1e-3)*0.9))
+	wantP := FMA32(wantB, -0.001, 0.25)
+	MomentumStep32(p, g, b, -0.001, 1, 0.9)
+	require.Equal(t, wantB, b[0])
+	require.Equal(t, wantP, p[0])
+	require.Panics(t, func() { MomentumStep32(make([]float32, 2), make([]float32, 1), make([]float32, 2), -1, 1, 1) })
+}
