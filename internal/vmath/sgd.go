@@ -1,6 +1,9 @@
 package vmath
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // MomentumStep32 is the float32 SGD step with momentum after the first, the loop that
 // dominates a float32 backprop step once the products are fast (issue 18): for every i,
@@ -29,5 +32,25 @@ func momentumStep32Go(param, grad, buf []float32, negLR, keep, momentum float32)
 		b := FMA32(grad[i], keep, float32(buf[i]*momentum))
 		buf[i] = b
 		param[i] = FMA32(b, negLR, p)
+	}
+}
+
+// MomentumStep is MomentumStep32 in float64, with math.FMA for FMA32: the loop of optim's
+// float64 SGD step with momentum after the first, four lanes at a time in assembly on
+// amd64 with AVX2 and FMA, rounding as the loop does.
+func MomentumStep(param, grad, buf []float64, negLR, keep, momentum float64) {
+	if len(grad) != len(param) || len(buf) != len(param) {
+		panic(fmt.Sprintf("vmath: MomentumStep: len(param) = %d, len(grad) = %d, len(buf) = %d, want them equal", len(param), len(grad), len(buf)))
+	}
+	momentumStep64(param, grad, buf, negLR, keep, momentum)
+}
+
+// momentumStep64Go is MomentumStep's loop in Go: the assembly's twin and its tail.
+func momentumStep64Go(param, grad, buf []float64, negLR, keep, momentum float64) {
+	grad, buf = grad[:len(param)], buf[:len(param)]
+	for i, p := range param {
+		b := math.FMA(grad[i], keep, float64(buf[i]*momentum))
+		buf[i] = b
+		param[i] = math.FMA(b, negLR, p)
 	}
 }

@@ -31,3 +31,31 @@ loop:
 	JLT         loop
 	VZEROUPPER
 	RET
+
+// func momentumStep64AVX2(param, grad, buf *float64, n int, negLR, keep, momentum float64)
+//
+// momentumStep32AVX2 in float64, four lanes at a time.
+TEXT ·momentumStep64AVX2(SB), NOSPLIT, $0-56
+	MOVQ         param+0(FP), DI
+	MOVQ         grad+8(FP), SI
+	MOVQ         buf+16(FP), DX
+	MOVQ         n+24(FP), CX
+	VBROADCASTSD negLR+32(FP), Y0
+	VBROADCASTSD keep+40(FP), Y1
+	VBROADCASTSD momentum+48(FP), Y2
+	XORQ         AX, AX
+
+loop:
+	VMOVUPD     (DX)(AX*8), Y3
+	VMULPD      Y2, Y3, Y3
+	VMOVUPD     (SI)(AX*8), Y4
+	VFMADD231PD Y1, Y4, Y3
+	VMOVUPD     Y3, (DX)(AX*8)
+	VMOVUPD     (DI)(AX*8), Y5
+	VFMADD231PD Y0, Y3, Y5
+	VMOVUPD     Y5, (DI)(AX*8)
+	ADDQ        $4, AX
+	CMPQ        AX, CX
+	JLT         loop
+	VZEROUPPER
+	RET

@@ -44,3 +44,26 @@ func TestMomentumStep32(t *testing.T) {
 	require.Equal(t, wantP, p[0])
 	require.Panics(t, func() { MomentumStep32(make([]float32, 2), make([]float32, 1), make([]float32, 2), -1, 1, 1) })
 }
+
+// TestMomentumStep is TestMomentumStep32 in float64.
+func TestMomentumStep(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 64))
+	fill := func(n int, scale float64) []float64 {
+		s := make([]float64, n)
+		for i := range s {
+			s[i] = scale * rng.NormFloat64()
+		}
+		return s
+	}
+	for _, n := range []int{0, 1, 3, 4, 7, 33, 1000, 4099} {
+		param, grad, buf := fill(n, 0.05), fill(n, 1e-3), fill(n, 1e-3)
+		p2, b2 := append([]float64(nil), param...), append([]float64(nil), buf...)
+		MomentumStep(param, grad, buf, -0.001, -1, 0.9)
+		momentumStep64Go(p2, grad, b2, -0.001, -1, 0.9)
+		for i := range param {
+			require.Equal(t, math.Float64bits(p2[i]), math.Float64bits(param[i]), "n=%d param[%d]", n, i)
+			require.Equal(t, math.Float64bits(b2[i]), math.Float64bits(buf[i]), "n=%d buf[%d]", n, i)
+		}
+	}
+	require.Panics(t, func() { MomentumStep(make([]float64, 2), make([]float64, 2), make([]float64, 1), -1, 1, 1) })
+}
