@@ -59,13 +59,7 @@ func inPlace32(a, deriv []float32, sigmoid bool) {
 			a[i] = float32(v)
 		}
 		if deriv != nil {
-			for i, y := range a[:n] {
-				if sigmoid {
-					deriv[i] = FMA32(-y, y, y) // s - s²
-				} else {
-					deriv[i] = FMA32(-y, y, 1) // 1 - y²
-				}
-			}
+			derivFromValue32(deriv[:n], a[:n], sigmoid)
 			deriv = deriv[n:]
 		}
 		a = a[n:]
@@ -121,4 +115,18 @@ func fma32Exact(x, y, z float32) float32 {
 		s = math.Float64frombits(bits)
 	}
 	return float32(s)
+}
+
+// derivFromValue32Go writes the derivative from the activation's value y, with one
+// rounding: s - s² for the sigmoid, 1 - y² for tanh. It is derivFromValue32's twin and tail;
+// the two agree bit for bit but for the sign and payload of a NaN, which are the hardware's.
+func derivFromValue32Go(deriv, y []float32, sigmoid bool) {
+	deriv = deriv[:len(y)]
+	for i, v := range y {
+		if sigmoid {
+			deriv[i] = FMA32(-v, v, v) // s - s²
+		} else {
+			deriv[i] = FMA32(-v, v, 1) // 1 - y²
+		}
+	}
 }

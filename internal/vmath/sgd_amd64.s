@@ -59,3 +59,47 @@ loop:
 	JLT         loop
 	VZEROUPPER
 	RET
+
+// func tanhDeriv32AVX2(deriv, y *float32, n int)
+//
+// deriv = 1 - y² with one rounding: VFNMADD231PS computes -(y*y) + 1, which is
+// FMA32(-y, y, 1) bit for bit (negating the product is exact).
+TEXT ·tanhDeriv32AVX2(SB), NOSPLIT, $0-24
+	MOVQ         deriv+0(FP), DI
+	MOVQ         y+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVL         $0x3f800000, AX // 1.0
+	MOVL         AX, X0
+	VBROADCASTSS X0, Y0
+	XORQ         AX, AX
+
+tanhloop:
+	VMOVUPS      (SI)(AX*4), Y1
+	VMOVAPS      Y0, Y2
+	VFNMADD231PS Y1, Y1, Y2
+	VMOVUPS      Y2, (DI)(AX*4)
+	ADDQ         $8, AX
+	CMPQ         AX, CX
+	JLT          tanhloop
+	VZEROUPPER
+	RET
+
+// func sigmoidDeriv32AVX2(deriv, y *float32, n int)
+//
+// deriv = s - s² with one rounding: -(s*s) + s, FMA32(-s, s, s) bit for bit.
+TEXT ·sigmoidDeriv32AVX2(SB), NOSPLIT, $0-24
+	MOVQ         deriv+0(FP), DI
+	MOVQ         y+8(FP), SI
+	MOVQ         n+16(FP), CX
+	XORQ         AX, AX
+
+sigmoidloop:
+	VMOVUPS      (SI)(AX*4), Y1
+	VMOVAPS      Y1, Y2
+	VFNMADD231PS Y1, Y1, Y2
+	VMOVUPS      Y2, (DI)(AX*4)
+	ADDQ         $8, AX
+	CMPQ         AX, CX
+	JLT          sigmoidloop
+	VZEROUPPER
+	RET

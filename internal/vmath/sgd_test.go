@@ -67,3 +67,30 @@ func TestMomentumStep(t *testing.T) {
 	}
 	require.Panics(t, func() { MomentumStep(make([]float64, 2), make([]float64, 2), make([]float64, 1), -1, 1, 1) })
 }
+
+// TestDerivFromValue32 holds the vector derivatives of tanh and the sigmoid to their Go
+// twin bit for bit, tails and special values included.
+func TestDerivFromValue32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 32))
+	for _, n := range []int{0, 1, 7, 8, 9, 64, 1001} {
+		y := make([]float32, n)
+		for i := range y {
+			y[i] = float32(rng.Float64()*2 - 1)
+		}
+		if n > 8 {
+			y[1], y[2], y[3] = 1, float32(math.Inf(-1)), float32(math.NaN())
+		}
+		for _, sigmoid := range []bool{false, true} {
+			got, want := make([]float32, n), make([]float32, n)
+			derivFromValue32(got, y, sigmoid)
+			derivFromValue32Go(want, y, sigmoid)
+			for i := range got {
+				if math.IsNaN(float64(want[i])) {
+					require.True(t, math.IsNaN(float64(got[i])), "n=%d sigmoid=%v y[%d]=%g: got %g", n, sigmoid, i, y[i], got[i])
+					continue // a NaN's sign and payload are the hardware's
+				}
+				require.Equal(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "n=%d sigmoid=%v y[%d]=%g", n, sigmoid, i, y[i])
+			}
+		}
+	}
+}
