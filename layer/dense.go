@@ -79,13 +79,23 @@ func (d *Dense[T]) Forward(out, deriv, v *tensor.Matrix[T]) {
 	gemm(false, true, 1, v, d.W, 1, out)
 	if deriv != nil {
 		mustShape("Dense.Forward", "derivative", deriv, batch, d.Out())
-		for i := 0; i < out.Rows; i++ {
-			applyActivation(d.Act, out.Row(i), deriv.Row(i))
+	}
+	// The activation is elementwise: over contiguous matrices it runs in one call, which
+	// spares narrow layers a kernel call per row.
+	if n := out.Rows * out.Cols; out.Stride == out.Cols && (deriv == nil || deriv.Stride == deriv.Cols) {
+		var dd []T
+		if deriv != nil {
+			dd = deriv.Data[:n]
 		}
+		applyActivation(d.Act, out.Data[:n], dd)
 		return
 	}
 	for i := 0; i < out.Rows; i++ {
-		applyActivation(d.Act, out.Row(i), nil)
+		var dd []T
+		if deriv != nil {
+			dd = deriv.Row(i)
+		}
+		applyActivation(d.Act, out.Row(i), dd)
 	}
 }
 

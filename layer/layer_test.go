@@ -344,3 +344,40 @@ func tm(m *mat.Dense) *tensor.Matrix[float64] {
 	r := m.RawMatrix()
 	return &tensor.Matrix[float64]{Rows: r.Rows, Cols: r.Cols, Stride: r.Stride, Data: r.Data}
 }
+
+// TestForwardIntoStridedViews checks that Forward gives the same bits into views with a
+// stride wider than their columns (the row-by-row activation) as into contiguous matrices
+// (one activation call), in both precisions.
+func TestForwardIntoStridedViews(t *testing.T) {
+	t.Run("f64", func(t *testing.T) { forwardIntoStridedViews[float64](t) })
+	t.Run("f32", func(t *testing.T) { forwardIntoStridedViews[float32](t) })
+}
+
+func forwardIntoStridedViews[T tensor.Float](t *testing.T) {
+	rng := rand.New(rand.NewPCG(18, 32))
+	for _, act := range []Activation{Identity, Tanh, ReLU, Sigmoid} {
+		d, err := NewDense[T](13, 11, act)
+		require.NoError(t, err)
+		d.InitPyTorch(rng)
+		v := tensor.New[T](5, 13, nil)
+		for i := range v.Data {
+			v.Data[i] = T(2*rng.Float64() - 1)
+		}
+		out, deriv := tensor.New[T](5, 11, nil), tensor.New[T](5, 11, nil)
+		d.Forward(out, deriv, v)
+		wide := func() *tensor.Matrix[T] {
+			m := tensor.New[T](5, 16, nil)
+			return &tensor.Matrix[T]{Rows: 5, Cols: 11, Stride: 16, Data: m.Data}
+		}
+		so, sd := wide(), wide()
+		d.Forward(so, sd, v)
+		for i := range 5 {
+			require.Equal(t, out.Row(i), so.Row(i), "%v output row %d", act, i)
+			require.Equal(t, deriv.Row(i), sd.Row(i), "%v derivative row %d", act, i)
+		}
+		d.Forward(so, nil, v)
+		for i := range 5 {
+			require.Equal(t, out.Row(i), so.Row(i), "%v output row %d without derivative", act, i)
+		}
+	}
+}
