@@ -17,12 +17,20 @@ import (
 // for bit, since negating one factor of a product is exact. On amd64 with AVX2 and FMA it
 // runs eight lanes at a time in assembly, which rounds exactly as this loop does (one
 // VFMADD per FMA32, one VMULPS per product), so the result is the same on every CPU.
-// It panics unless the three slices have the same length.
+// A long step is cut in two halves that run on two cores at once (split.go). It panics unless the three slices have the same length.
 func MomentumStep32(param, grad, buf []float32, negLR, keep, momentum float32) {
 	if len(grad) != len(param) || len(buf) != len(param) {
 		panic(fmt.Sprintf("vmath: MomentumStep32: len(param) = %d, len(grad) = %d, len(buf) = %d, want them equal", len(param), len(grad), len(buf)))
 	}
-	momentumStep32(param, grad, buf, negLR, keep, momentum)
+	h, ok := split(len(param))
+	if !ok {
+		momentumStep32(param, grad, buf, negLR, keep, momentum)
+		return
+	}
+	j := getJob()
+	j.p32, j.g32, j.b32 = param[h:], grad[h:], buf[h:]
+	j.negLR, j.keep, j.momentum = float64(negLR), float64(keep), float64(momentum)
+	run(j, func() { momentumStep32(param[:h], grad[:h], buf[:h], negLR, keep, momentum) })
 }
 
 // momentumStep32Go is MomentumStep32's loop in Go: the assembly's twin and its tail.
@@ -42,7 +50,15 @@ func MomentumStep(param, grad, buf []float64, negLR, keep, momentum float64) {
 	if len(grad) != len(param) || len(buf) != len(param) {
 		panic(fmt.Sprintf("vmath: MomentumStep: len(param) = %d, len(grad) = %d, len(buf) = %d, want them equal", len(param), len(grad), len(buf)))
 	}
-	momentumStep64(param, grad, buf, negLR, keep, momentum)
+	h, ok := split(len(param))
+	if !ok {
+		momentumStep64(param, grad, buf, negLR, keep, momentum)
+		return
+	}
+	j := getJob()
+	j.p64, j.g64, j.b64 = param[h:], grad[h:], buf[h:]
+	j.negLR, j.keep, j.momentum = negLR, keep, momentum
+	run(j, func() { momentumStep64(param[:h], grad[:h], buf[:h], negLR, keep, momentum) })
 }
 
 // momentumStep64Go is MomentumStep's loop in Go: the assembly's twin and its tail.

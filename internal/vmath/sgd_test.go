@@ -3,9 +3,11 @@ package vmath
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 // TestMomentumStep32 holds MomentumStep32 (the assembly where the CPU has it) to its Go
@@ -93,4 +95,40 @@ func TestDerivFromValue32(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMomentumStepSplit runs steps long enough to be cut in two on two cores, and one
+// core, and holds them to the Go twins bit for bit; once warmed up, a split step
+// allocates nothing.
+func TestMomentumStepSplit(t *testing.T) {
+	defer goleak.VerifyNone(t) // the helpers are joined before a step returns
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	rng := rand.New(rand.NewPCG(5, 2))
+	n := splitMin + 13
+	p32, g32, b32 := make([]float32, n), make([]float32, n), make([]float32, n)
+	p64, g64, b64 := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i := range n {
+		p64[i], g64[i], b64[i] = rng.NormFloat64(), 1e-3*rng.NormFloat64(), 1e-3*rng.NormFloat64()
+		p32[i], g32[i], b32[i] = float32(p64[i]), float32(g64[i]), float32(b64[i])
+	}
+	for _, procs := range []int{2, 1, 3} {
+		runtime.GOMAXPROCS(procs)
+		w32, wb32 := append([]float32(nil), p32...), append([]float32(nil), b32...)
+		w64, wb64 := append([]float64(nil), p64...), append([]float64(nil), b64...)
+		MomentumStep32(p32, g32, b32, -0.01, 1, 0.9)
+		momentumStep32Go(w32, g32, wb32, -0.01, 1, 0.9)
+		MomentumStep(p64, g64, b64, -0.01, 1, 0.9)
+		momentumStep64Go(w64, g64, wb64, -0.01, 1, 0.9)
+		for i := range n {
+			if p32[i] != w32[i] || b32[i] != wb32[i] || p64[i] != w64[i] || b64[i] != wb64[i] {
+				t.Fatalf("GOMAXPROCS %d, element %d: got %g %g %g %g, want %g %g %g %g", procs, i, p32[i], b32[i], p64[i], b64[i], w32[i], wb32[i], w64[i], wb64[i])
+			}
+		}
+	}
+	runtime.GOMAXPROCS(2)
+	allocs := testing.AllocsPerRun(5, func() {
+		MomentumStep32(p32, g32, b32, -0.01, 1, 0.9)
+		MomentumStep(p64, g64, b64, -0.01, 1, 0.9)
+	})
+	require.Zero(t, allocs)
 }
