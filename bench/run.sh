@@ -7,8 +7,9 @@
 #   GRID=precision bench/run.sh  issue 18's speed targets alone, float32 and float64: BPStep
 #                                at (H, w) in {(2, 64), (8, 256), (8, 1024)}, EventVsBP at
 #                                H = 2, 8 and width 256, 1024 on both engines, the float32
-#                                GEMM against the FMA peak, and PyTorch (about 10 minutes
-#                                at COUNT=5 on two cores; the default COUNT is 10)
+#                                GEMM against the FMA peak (one core), and PyTorch (its
+#                                benchmarks took 47 s at COUNT=1 on a shared 2-core machine,
+#                                so COUNT=10 stays near 8 minutes plus PyTorch's timings)
 #   NOTORCH=1 bench/run.sh       skip the PyTorch side-by-side
 #   TORCHWAIT=60 bench/run.sh    wait at most 60 s (default 1800, 0: not at all) for an idle
 #                                machine before each PyTorch timing (bench/torch/)
@@ -170,11 +171,20 @@ rounds() { # ops-file pc-file
 }
 if [ -n "$precisionOnly" ]; then
   # Only what the targets need; the other raw files are kept if there (as ONLY does).
-  ONLY="bp.txt event.txt gemm.txt torch.jsonl ${ONLY:-}"
+  ONLY=${ONLY:-"bp.txt event.txt gemm.txt torch.jsonl"}
 fi
 rounds ops.txt pc.txt
-if [ -n "$gemm" ]; then
-  BIN=gemm.test run gemm.txt $gemm
+# The GEMM against the FMA peak is a per-core figure: one core, GOMAXPROCS=1 from the start
+# (so that no product is cut into tiles for helpers that the calling thread's CPU time
+# would leave out), COUNT times.
+if [ -n "$gemm" ] && measure gemm.txt; then
+  : > "$raw/gemm.txt"
+  for re in $gemm; do
+    echo "== $re -> $raw/gemm.txt (cpu 1, $COUNT times)"
+    (cd "$tmp" && GOMAXPROCS=1 ./gemm.test -test.run '^$' -test.bench "$re" -test.benchtime "$BENCHTIME" \
+       -test.count "$COUNT" -test.cpu 1) >> "$raw/gemm.txt"
+  done
+  echo "   $(grep -c '^Benchmark' "$raw/gemm.txt") results"
 fi
 if measure handoff.txt; then
   (cd "$tmp" && ./channels.test -test.run '^$' -test.bench 'Handoff|RoundTrip' -test.count 1 -test.cpu "$cpulist") > "$raw/handoff.txt"
