@@ -381,3 +381,29 @@ func forwardIntoStridedViews[T tensor.Float](t *testing.T) {
 		}
 	}
 }
+
+// TestFirstNonFinite plants a NaN or an infinity at several positions, in both
+// precisions, and checks the index, the first of two where there are two.
+func TestFirstNonFinite(t *testing.T) {
+	for _, c := range []struct {
+		n, at, second int
+		bad           float64
+	}{
+		{0, -1, -1, 0}, {5, -1, -1, 0}, {40, -1, -1, 0},
+		{1, 0, -1, math.NaN()}, {40, 17, -1, math.Inf(1)}, {40, 39, -1, math.Inf(-1)},
+		{40, 3, 33, math.NaN()}, {16, 15, -1, math.NaN()},
+	} {
+		v := make([]float64, c.n)
+		v32 := make([]float32, c.n)
+		for i := range v {
+			v[i], v32[i] = float64(i)*1e30, float32(i)*1e30
+		}
+		for _, i := range []int{c.at, c.second} {
+			if i >= 0 {
+				v[i], v32[i] = c.bad, float32(c.bad)
+			}
+		}
+		require.Equal(t, c.at, FirstNonFinite(v), "%+v", c)
+		require.Equal(t, c.at, FirstNonFinite(v32), "%+v float32", c)
+	}
+}

@@ -67,3 +67,44 @@ func addTo32Go(dst, src []float32) {
 		dst[i] += src[i]
 	}
 }
+
+// AllFinite reports whether every value of v is finite (no NaN, no infinity): the check
+// a PC network makes of its weights before every update. It sums v[i]·0, which is ±0 for
+// a finite value and NaN otherwise, so it takes one pass with no branch per value: on
+// amd64 with AVX2 16 lanes at a time (32 in AllFinite32).
+func AllFinite(v []float64) bool { return allFinite64(v) }
+
+// AllFinite32 is AllFinite in float32.
+func AllFinite32(v []float32) bool { return allFinite32(v) }
+
+func allFinite64Go(v []float64) bool {
+	var a0, a1, a2, a3 float64
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		x := v[i : i+4 : i+4]
+		a0 += x[0] * 0
+		a1 += x[1] * 0
+		a2 += x[2] * 0
+		a3 += x[3] * 0
+	}
+	for ; i < len(v); i++ {
+		a0 += v[i] * 0
+	}
+	return a0+a1+a2+a3 == 0
+}
+
+func allFinite32Go(v []float32) bool {
+	var a0, a1, a2, a3 float32
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		x := v[i : i+4 : i+4]
+		a0 += x[0] * 0
+		a1 += x[1] * 0
+		a2 += x[2] * 0
+		a3 += x[3] * 0
+	}
+	for ; i < len(v); i++ {
+		a0 += v[i] * 0
+	}
+	return a0+a1+a2+a3 == 0
+}

@@ -56,3 +56,29 @@ func addTo32(dst, src []float32) {
 	addTo32AVX2(&dst[0], &src[0], n)
 	addTo32Go(dst[n:], src[n:])
 }
+
+// finiteSum64AVX2 and finiteSum32AVX2 return the sum of v[i]·0 over the first n elements,
+// n a positive multiple of 8 (float64) or 16 (float32), in some order: zero exactly when
+// every value is finite, NaN otherwise.
+//
+//go:noescape
+func finiteSum64AVX2(v *float64, n int) float64
+
+//go:noescape
+func finiteSum32AVX2(v *float32, n int) float32
+
+func allFinite64(v []float64) bool {
+	n := len(v) &^ 7
+	if !hasAVX2 || n == 0 {
+		return allFinite64Go(v)
+	}
+	return finiteSum64AVX2(&v[0], n) == 0 && allFinite64Go(v[n:])
+}
+
+func allFinite32(v []float32) bool {
+	n := len(v) &^ 15
+	if !hasAVX2 || n == 0 {
+		return allFinite32Go(v)
+	}
+	return finiteSum32AVX2(&v[0], n) == 0 && allFinite32Go(v[n:])
+}

@@ -74,3 +74,52 @@ add32loop:
 	JLT     add32loop
 	VZEROUPPER
 	RET
+
+// func finiteSum64AVX2(v *float64, n int) float64
+//
+// Two accumulators of four lanes; each adds v·0 with one FMA (Y2 is zero).
+TEXT ·finiteSum64AVX2(SB), NOSPLIT, $0-24
+	MOVQ   v+0(FP), SI
+	MOVQ   n+8(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	XORQ   AX, AX
+
+finite64loop:
+	VFMADD231PD (SI)(AX*8), Y2, Y0
+	VFMADD231PD 32(SI)(AX*8), Y2, Y1
+	ADDQ        $8, AX
+	CMPQ        AX, CX
+	JLT         finite64loop
+	VADDPD       Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD       X1, X0, X0
+	VHADDPD      X0, X0, X0
+	VMOVSD       X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func finiteSum32AVX2(v *float32, n int) float32
+TEXT ·finiteSum32AVX2(SB), NOSPLIT, $0-20
+	MOVQ   v+0(FP), SI
+	MOVQ   n+8(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	XORQ   AX, AX
+
+finite32loop:
+	VFMADD231PS (SI)(AX*4), Y2, Y0
+	VFMADD231PS 32(SI)(AX*4), Y2, Y1
+	ADDQ        $16, AX
+	CMPQ        AX, CX
+	JLT         finite32loop
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, ret+16(FP)
+	VZEROUPPER
+	RET

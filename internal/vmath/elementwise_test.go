@@ -1,6 +1,7 @@
 package vmath
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -48,4 +49,33 @@ func TestElementwise(t *testing.T) {
 	}
 	require.Panics(t, func() { Mul(make([]float64, 2), make([]float64, 2), make([]float64, 3)) })
 	require.Panics(t, func() { AddTo32(make([]float32, 2), make([]float32, 1)) })
+}
+
+// TestAllFinite plants a NaN, an infinity of either sign or a huge finite value at every
+// position of slices of several lengths (the vector body and the tail) and checks
+// AllFinite and AllFinite32 against a plain scan.
+func TestAllFinite(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 8, 15, 16, 17, 40} {
+		v := make([]float64, n)
+		v32 := make([]float32, n)
+		for i := range v {
+			v[i], v32[i] = float64(i)-3.5, float32(i)-3.5
+		}
+		require.True(t, AllFinite(v), "n=%d", n)
+		require.True(t, AllFinite32(v32), "n=%d", n)
+		for i := range n {
+			for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+				old, old32 := v[i], v32[i]
+				v[i], v32[i] = bad, float32(bad)
+				require.False(t, AllFinite(v), "n=%d, %g at %d", n, bad, i)
+				require.False(t, AllFinite32(v32), "n=%d, %g at %d", n, bad, i)
+				v[i], v32[i] = old, old32
+			}
+			old, old32 := v[i], v32[i]
+			v[i], v32[i] = math.MaxFloat64, math.MaxFloat32
+			require.True(t, AllFinite(v), "n=%d, max at %d", n, i)
+			require.True(t, AllFinite32(v32), "n=%d, max at %d", n, i)
+			v[i], v32[i] = old, old32
+		}
+	}
 }
