@@ -30,7 +30,9 @@
 // run 4 float64 or 8 float32 lanes at a time in AVX2 assembly; a momentum step of at least
 // 2¹⁸ elements runs in two halves on two cores when GOMAXPROCS allows (split.go), a helper
 // goroutine joined before the call returns. A backprop step in float32 spent two thirds
-// of its time in the optimiser's emulated FMAs before these (issue 18).
+// of its time in the optimiser's emulated FMAs before these (issue 18). AllFinite and
+// AllFinite32 tell whether a slice holds only finite values (one pass of v·0 sums), the
+// check a PC network makes of its weights before each update.
 //
 // StepMax (FPA-PC's error step e -= gamma·(e - j)) and DiffMax (e = x - p) update e in
 // place with exactly the plain loop's arithmetic and return max|e|, the largest change and
