@@ -55,3 +55,25 @@ func derivFromValue32(deriv, y []float32, sigmoid bool) {
 	}
 	derivFromValue32Go(deriv[n:], y[n:], sigmoid)
 }
+
+// stepMax32AVX2 runs StepMax32's loop on the first n elements, n a positive multiple of 8:
+// it leaves the maxima of the abs bits of the new e and of the change in acc[0:8] and
+// acc[8:16], lane by lane, and adds each square to sq's lane i mod 8.
+//
+//go:noescape
+func stepMax32AVX2(e, j *float32, n int, gamma float32, acc *[16]uint32, sq *[8]float64)
+
+// stepMax32Head runs the vector part of StepMax32, the first len(e) &^ 7 elements, and
+// returns how many it ran and their maxima; 0 where the CPU lacks AVX2.
+func stepMax32Head(e, j []float32, g float32, sq *squareSum32) (n int, em, dm uint32) {
+	n = sq.n
+	if !hasAVX2 || n == 0 {
+		return 0, 0, 0
+	}
+	var acc [16]uint32
+	stepMax32AVX2(&e[0], &j[0], n, g, &acc, &sq.lane)
+	for k := range 8 {
+		em, dm = max(em, acc[k]), max(dm, acc[8+k])
+	}
+	return n, em, dm
+}

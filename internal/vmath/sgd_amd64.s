@@ -103,3 +103,53 @@ sigmoidloop:
 	JLT          sigmoidloop
 	VZEROUPPER
 	RET
+
+// func stepMax32AVX2(e, j *float32, n int, gamma float32, acc *[16]uint32, sq *[8]float64)
+//
+// StepMax32's loop, eight lanes at a time: d = g*(e - j) and v = e - d, each rounded in
+// float32 as the Go loop rounds; v² in float64 (exact) added to the lane's sum; the
+// maxima of |v| and |d| kept as bit patterns with the sign cleared (unsigned order is the
+// numeric order there, NaN above Inf). Y0 = gamma, Y1 = the mask, Y2 and Y3 the maxima, Y4 and
+// Y5 the sums of lanes 0-3 and 4-7.
+TEXT ·stepMax32AVX2(SB), NOSPLIT, $0-48
+	MOVQ         e+0(FP), DI
+	MOVQ         j+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS gamma+24(FP), Y0
+	MOVQ         acc+32(FP), R8
+	MOVQ         sq+40(FP), R9
+	MOVL         $0x7fffffff, AX
+	MOVL         AX, X1
+	VPBROADCASTD X1, Y1
+	VPXOR        Y2, Y2, Y2
+	VPXOR        Y3, Y3, Y3
+	VMOVUPD      (R9), Y4
+	VMOVUPD      32(R9), Y5
+	XORQ         AX, AX
+
+steploop:
+	VMOVUPS      (DI)(AX*4), Y6
+	VSUBPS       (SI)(AX*4), Y6, Y7
+	VMULPS       Y0, Y7, Y7
+	VSUBPS       Y7, Y6, Y6
+	VMOVUPS      Y6, (DI)(AX*4)
+	VCVTPS2PD    X6, Y8
+	VMULPD       Y8, Y8, Y8
+	VADDPD       Y8, Y4, Y4
+	VEXTRACTF128 $1, Y6, X9
+	VCVTPS2PD    X9, Y9
+	VMULPD       Y9, Y9, Y9
+	VADDPD       Y9, Y5, Y5
+	VPAND        Y1, Y6, Y10
+	VPMAXUD      Y10, Y2, Y2
+	VPAND        Y1, Y7, Y11
+	VPMAXUD      Y11, Y3, Y3
+	ADDQ         $8, AX
+	CMPQ         AX, CX
+	JLT          steploop
+	VMOVDQU      Y2, (R8)
+	VMOVDQU      Y3, 32(R8)
+	VMOVUPD      Y4, (R9)
+	VMOVUPD      Y5, 32(R9)
+	VZEROUPPER
+	RET
