@@ -4,7 +4,8 @@
 #   bench/run.sh                 the report grid (see GRID below), 10 runs, every core count
 #   COUNT=3 bench/run.sh         fewer repetitions
 #   GRID=full bench/run.sh       every benchmark of bench/ (hours on two cores)
-#   GRID=precision bench/run.sh  issue 18's speed targets alone, float32 and float64: BPStep
+#   GRID=precision bench/run.sh  issue 18's speed targets alone, float32 and float64 (it
+#                                replaces bp.txt and event.txt with these settings): BPStep
 #                                at (H, w) in {(2, 64), (8, 256), (8, 1024)}, EventVsBP at
 #                                H = 2, 8 and width 256, 1024 on both engines, the float32
 #                                GEMM against the FMA peak (one core), and PyTorch (its
@@ -48,34 +49,39 @@ CPUS=${CPUS:-$cpus}
 cpulist=$(for _ in $(seq "$COUNT"); do printf '%s,' "$CPUS"; done)
 cpulist=${cpulist%,}
 
+# Issue 18's targets, every pattern at both precisions: the BP steps against PyTorch and
+# from 1 to 2 cores; exact FPA-PC against BP at width >= 256 on both engines; the float32
+# GEMM at 64x1024x1024 against the float32 FMA peak (internal/gemm).
+bp18='BPStep/precision=/H=2$/width=64$/batch=64$ BPStep/precision=/H=8$/width=(256|1024)$/batch=64$'
+ev18='EventVsBP/precision=/engine=/H=(2|8)$/width=(256|1024)$/batch=64$'
+gemm18='Gemm/precision=f32/nn/64x1024x1024/avx FMAPeak/precision=f32/'
 # ev: the event schedule's paired benchmarks; gemm: internal/gemm's, for the float32 peak.
-ev="EventVsBP/ ScheduleSaving/ SkipOverhead/ Straggler/"
-gemm=""
+# The report grid runs the float64 benchmarks over its whole grid and float32 on issue 18's
+# settings (the report's other sections are float64).
+ev="EventVsBP/precision=f64/ EventVsBP/precision=f32/engine=/H=(2|8)\$/width=(256|1024)\$/batch=64\$ ScheduleSaving/ SkipOverhead/ Straggler/"
+gemm=$gemm18
 precisionOnly=""
 case "${GRID:-report}" in
   full)
     bp='BPStep|BPKernel'; pc='PCUpdate EngineOverhead'; ops='LayerOp' ;;
   precision)
-    # Issue 18's targets, every pattern at both precisions: the BP steps against PyTorch
-    # and from 1 to 2 cores; exact FPA-PC against BP at width >= 256 on both engines; the
-    # float32 GEMM at 64x1024x1024 against the float32 FMA peak.
+    # Issue 18's targets alone. bp.txt and event.txt then hold these settings only, so the
+    # report's other BP and event tables show just them; run the report grid for the rest.
     precisionOnly=1
-    bp='BPStep/precision=/H=2$/width=64$/batch=64$ BPStep/precision=/H=8$/width=(256|1024)$/batch=64$'
-    ev='EventVsBP/precision=/engine=/H=(2|8)$/width=(256|1024)$/batch=64$'
-    gemm='Gemm/precision=f32/nn/64x1024x1024/avx FMAPeak/precision=f32/'
-    pc=''; ops='' ;;
+    bp=$bp18; ev=$ev18; pc=''; ops='' ;;
   report)
     # Everything at width 64 and 256; at width 1024 every variant up to H = 16 and FPA-PC
     # at H = 32 too (an update there is 2·10^11 flops); batch 1 for BP and at width 64 for
     # PC. go test splits a
     # -bench pattern at slashes into one pattern per level, so each subset is one run
     # (patterns separated by spaces).
-    bp='BPStep/|BPKernel/'
+    bp="BPStep/precision=f64/ BPKernel/ BPStep/precision=f32/H=2\$/width=64\$/batch=64\$ BPStep/precision=f32/H=8\$/width=(256|1024)\$/batch=64\$"
     # The PC updates in float64, the precision of the model's layer ops.
     pc='PCUpdate/precision=f64/variant=(fpa|pc|zil)/engine=/schedule=dense/H=/width=(64|256)/batch=64$ PCUpdate/precision=f64/variant=(fpa|pc|zil)/engine=/schedule=dense/H=(1|2|4|8|16)$/width=1024/batch=64$ PCUpdate/precision=f64/variant=fpa/engine=/schedule=dense/H=32$/width=1024/batch=64$ PCUpdate/precision=f64/variant=(fpa|pc|zil)/engine=/schedule=dense/H=/width=64/batch=1$ EngineOverhead/'
     ops='LayerOp/' ;;
   quick)
-    bp='BPStep/precision=/H=(2|8)/width=(64|1024)/batch=64$|BPKernel/'
+    bp='BPStep/precision=/H=(2|8)/width=(64|1024)/batch=64$ BPKernel/'
+    gemm=''
     pc='PCUpdate/precision=f64/variant=(fpa|pc)/engine=(parallel|sequential)/schedule=dense/H=(2|8)/width=(64|256)/batch=64$ EngineOverhead/variant=fpa/H=/width=(64|256)/'
     ops='LayerOp/op=/in=/out=/batch=64$' ;;
   *) echo "run.sh: GRID must be report, full, quick or precision" >&2; exit 2 ;;
