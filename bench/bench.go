@@ -14,8 +14,30 @@ import (
 	"github.com/pcnet/pcnet/tensor"
 )
 
+// Precision is the element type a benchmark computes in; its String is the value of the
+// benchmarks' precision= level (issue 18: benchstat compares like with like).
+type Precision int
+
+// The precisions. The zero value is float64, the precision of every benchmark before the
+// level existed.
+const (
+	F64 Precision = iota
+	F32
+)
+
+// Precisions are both, in the order the benchmarks run them.
+var Precisions = []Precision{F32, F64}
+
+func (p Precision) String() string {
+	if p == F32 {
+		return "f32"
+	}
+	return "f64"
+}
+
 // Setting is one point of the benchmark grid.
 type Setting struct {
+	Precision Precision
 	Algorithm spec.Algorithm // spec.BP or a PC variant; zero: spec.BP
 	Engine    pcnet.Engine
 	Schedule  pcnet.Schedule // 0: pcnet's default, the event schedule
@@ -33,12 +55,12 @@ func (s Setting) Sizes() []int {
 	return append(sizes, 10)
 }
 
-// Name is the benchstat-friendly sub-benchmark name.
+// Name is the benchstat-friendly sub-benchmark name, its precision the first level.
 func (s Setting) Name() string {
 	if !s.Algorithm.IsPC() {
-		return fmt.Sprintf("H=%d/width=%d/batch=%d", s.Hidden, s.Width, s.Batch)
+		return fmt.Sprintf("precision=%s/H=%d/width=%d/batch=%d", s.Precision, s.Hidden, s.Width, s.Batch)
 	}
-	return fmt.Sprintf("variant=%s/engine=%s/schedule=%s/H=%d/width=%d/batch=%d", s.Algorithm, s.Engine, s.schedule(), s.Hidden, s.Width, s.Batch)
+	return fmt.Sprintf("precision=%s/variant=%s/engine=%s/schedule=%s/H=%d/width=%d/batch=%d", s.Precision, s.Algorithm, s.Engine, s.schedule(), s.Hidden, s.Width, s.Batch)
 }
 
 func (s Setting) schedule() pcnet.Schedule {
@@ -62,16 +84,22 @@ func (s Setting) PCConfig() pcnet.Config {
 	return pcnet.Config{Variant: v, Steps: s.Hidden, Gamma: gamma, K: 10, Engine: s.Engine, Schedule: s.schedule(), MaxBatch: s.Batch, Optimizer: SGD}
 }
 
-// Problem returns seeded layers and one batch of inputs in [0, 1] with labels.
+// Problem returns seeded float64 layers and one batch of inputs in [0, 1] with labels.
 func (s Setting) Problem(seed uint64) ([]*layer.Dense[float64], *tensor.Matrix[float64], []int) {
+	return Problem[float64](s, seed)
+}
+
+// Problem is Setting.Problem in precision T: the same draws, rounded to T (s.Precision
+// is the caller's to match with T).
+func Problem[T tensor.Float](s Setting, seed uint64) ([]*layer.Dense[T], *tensor.Matrix[T], []int) {
 	rng := rand.New(rand.NewPCG(seed, 0))
-	layers, err := layer.NewMLP[float64](s.Sizes(), layer.Tanh, rng)
+	layers, err := layer.NewMLP[T](s.Sizes(), layer.Tanh, rng)
 	if err != nil {
 		panic(err)
 	}
-	x := tensor.New[float64](s.Batch, 784, nil)
+	x := tensor.New[T](s.Batch, 784, nil)
 	for i := range x.Data {
-		x.Data[i] = rng.Float64()
+		x.Data[i] = T(rng.Float64())
 	}
 	labels := make([]int, s.Batch)
 	for i := range labels {
@@ -128,9 +156,16 @@ func (n *NodeCounter) End(s pcnet.NodeStats) {
 	n.c.Compute.Add(int64(s.Compute))
 }
 
-// Observe runs n observed PC updates of s and returns the counter.
+// Observe runs n observed PC updates of s, in s.Precision, and returns the counter.
 func Observe(s Setting, n int) (*Counter, error) {
-	layers, x, labels := s.Problem(1)
+	if s.Precision == F32 {
+		return observe[float32](s, n)
+	}
+	return observe[float64](s, n)
+}
+
+func observe[T tensor.Float](s Setting, n int) (*Counter, error) {
+	layers, x, labels := Problem[T](s, 1)
 	cfg := s.PCConfig()
 	c := &Counter{}
 	cfg.Observer = c

@@ -11,6 +11,7 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/pcnet/pcnet/train"
 	"github.com/stretchr/testify/require"
 )
@@ -21,40 +22,52 @@ var (
 	batches = []int{64, 1}
 )
 
+// BenchmarkBPStep times one backprop training step (forward, backward, SGD with momentum)
+// in each precision. cpu-ns/op is the process's CPU time per step, every thread: at -cpu 1
+// the step's own time, which the other processes of a shared machine disturb far less than
+// ns/op; at more cores the work of all of them, so that cpu-ns/op over ns/op is the cores
+// the step kept busy.
 func BenchmarkBPStep(b *testing.B) {
-	for _, batch := range batches {
-		for _, w := range widths {
-			for _, h := range depths {
-				s := Setting{Hidden: h, Width: w, Batch: batch}
-				b.Run(s.Name(), func(b *testing.B) {
-					layers, x, labels := s.Problem(1)
-					bp, err := train.NewBP(layers, layer.NLL{}, SGD)
-					if err != nil {
-						b.Fatal(err)
-					}
-					ctx := context.Background()
-					bp.Step(ctx, x, labels) // allocates the workspace
-					b.ReportAllocs()
-					b.ResetTimer()
-					for range b.N {
-						bp.Step(ctx, x, labels)
-					}
-					b.ReportMetric(float64(2*h+1), "vjps/op") // H input and H+1 weight VJPs
-				})
+	for _, prec := range Precisions {
+		for _, batch := range batches {
+			for _, w := range widths {
+				for _, h := range depths {
+					s := Setting{Precision: prec, Hidden: h, Width: w, Batch: batch}
+					b.Run(s.Name(), func(b *testing.B) {
+						step := bpStep(b, s)
+						step() // allocates the workspace
+						b.ReportAllocs()
+						b.ResetTimer()
+						t0 := processCPU()
+						for range b.N {
+							step()
+						}
+						b.ReportMetric(float64((processCPU()-t0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+						b.ReportMetric(float64(2*h+1), "vjps/op") // H input and H+1 weight VJPs
+					})
+				}
 			}
 		}
 	}
 }
 
 func BenchmarkPCUpdate(b *testing.B) {
-	for _, v := range []spec.Algorithm{spec.FPA, spec.PC, spec.ZIL} {
-		for _, eng := range []pcnet.Engine{pcnet.Parallel, pcnet.Sequential} {
-			for _, sched := range []pcnet.Schedule{pcnet.Dense, pcnet.Event} {
-				for _, batch := range batches {
-					for _, w := range widths {
-						for _, h := range depths {
-							s := Setting{Algorithm: v, Engine: eng, Schedule: sched, Hidden: h, Width: w, Batch: batch}
-							b.Run(s.Name(), func(b *testing.B) { benchPCUpdate(b, s) })
+	for _, prec := range Precisions {
+		for _, v := range []spec.Algorithm{spec.FPA, spec.PC, spec.ZIL} {
+			for _, eng := range []pcnet.Engine{pcnet.Parallel, pcnet.Sequential} {
+				for _, sched := range []pcnet.Schedule{pcnet.Dense, pcnet.Event} {
+					for _, batch := range batches {
+						for _, w := range widths {
+							for _, h := range depths {
+								s := Setting{Precision: prec, Algorithm: v, Engine: eng, Schedule: sched, Hidden: h, Width: w, Batch: batch}
+								b.Run(s.Name(), func(b *testing.B) {
+									if prec == F32 {
+										benchPCUpdate[float32](b, s)
+									} else {
+										benchPCUpdate[float64](b, s)
+									}
+								})
+							}
 						}
 					}
 				}
@@ -63,13 +76,13 @@ func BenchmarkPCUpdate(b *testing.B) {
 	}
 }
 
-func benchPCUpdate(b *testing.B, s Setting) {
+func benchPCUpdate[T tensor.Float](b *testing.B, s Setting) {
 	const observed = 1
 	c, err := Observe(s, observed)
 	if err != nil {
 		b.Fatal(err)
 	}
-	layers, x, labels := s.Problem(1)
+	layers, x, labels := Problem[T](s, 1)
 	net, err := pcnet.New(context.Background(), layers, s.PCConfig())
 	if err != nil {
 		b.Fatal(err)
@@ -104,26 +117,28 @@ func benchPCUpdate(b *testing.B, s Setting) {
 // TestBenchmarkSettingsRun runs one small setting of each benchmark once, so the
 // benchmark code is exercised by the ordinary test suite.
 func TestBenchmarkSettingsRun(t *testing.T) {
-	for _, v := range []spec.Algorithm{spec.FPA, spec.PC, spec.ZIL} {
-		for _, sched := range []pcnet.Schedule{pcnet.Dense, pcnet.Event} {
-			s := Setting{Algorithm: v, Engine: pcnet.Parallel, Schedule: sched, Hidden: 2, Width: 16, Batch: 4}
-			c, err := Observe(s, 2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// An update costs H·T + H + 1 products under the dense schedule (pcnet's docs);
-			// the event schedule skips or reuses some of them, and computes 2H + 1 under
-			// FPA with gamma 1, T = H.
-			want := int64(2 * (2*2 + 2 + 1))
-			if got := c.VJPs.Load() + c.SkippedVJPs.Load(); got != want {
-				t.Fatalf("%s: %d VJPs computed or skipped in two updates, want %d", s.Name(), got, want)
-			}
-			if sched == pcnet.Event && v == spec.FPA {
-				want = 2 * (2*2 + 1)
-			}
-			if sched == pcnet.Dense || v == spec.FPA {
-				if got := c.VJPs.Load(); got != want {
-					t.Fatalf("%s: %d VJPs computed in two updates, want %d", s.Name(), got, want)
+	for _, prec := range Precisions {
+		for _, v := range []spec.Algorithm{spec.FPA, spec.PC, spec.ZIL} {
+			for _, sched := range []pcnet.Schedule{pcnet.Dense, pcnet.Event} {
+				s := Setting{Precision: prec, Algorithm: v, Engine: pcnet.Parallel, Schedule: sched, Hidden: 2, Width: 16, Batch: 4}
+				c, err := Observe(s, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// An update costs H·T + H + 1 products under the dense schedule (pcnet's docs);
+				// the event schedule skips or reuses some of them, and computes 2H + 1 under
+				// FPA with gamma 1, T = H.
+				want := int64(2 * (2*2 + 2 + 1))
+				if got := c.VJPs.Load() + c.SkippedVJPs.Load(); got != want {
+					t.Fatalf("%s: %d VJPs computed or skipped in two updates, want %d", s.Name(), got, want)
+				}
+				if sched == pcnet.Event && v == spec.FPA {
+					want = 2 * (2*2 + 1)
+				}
+				if sched == pcnet.Dense || v == spec.FPA {
+					if got := c.VJPs.Load(); got != want {
+						t.Fatalf("%s: %d VJPs computed in two updates, want %d", s.Name(), got, want)
+					}
 				}
 			}
 		}

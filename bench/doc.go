@@ -6,8 +6,13 @@
 //
 // Names follow benchstat's key=value convention so that results group by any axis:
 //
-//	BenchmarkBPStep/H=8/width=64/batch=64
-//	BenchmarkPCUpdate/variant=fpa/engine=parallel/schedule=event/H=8/width=256/batch=64
+//	BenchmarkBPStep/precision=f32/H=8/width=64/batch=64
+//	BenchmarkPCUpdate/precision=f64/variant=fpa/engine=parallel/schedule=event/H=8/width=256/batch=64
+//
+// The first level is the precision, f32 or f64 (Setting.Precision): the same network,
+// drawn from the same seed and rounded to float32 for f32. train is float64 only, so the
+// BP benchmarks run BP, train.BP's step on the generic types (the same bits in float64).
+// BenchmarkBPStep reports cpu-ns/op too, the process's CPU time per step (every thread).
 //
 // A BP step is forward, backward and one SGD step. A PC update is the feed-forward pass,
 // T = H inference steps and one SGD step of every layer (FPA-PC and Z-IL with gamma 1,

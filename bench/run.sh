@@ -4,6 +4,13 @@
 #   bench/run.sh                 the report grid (see GRID below), 10 runs, every core count
 #   COUNT=3 bench/run.sh         fewer repetitions
 #   GRID=full bench/run.sh       every benchmark of bench/ (hours on two cores)
+#   GRID=precision bench/run.sh  issue 18's speed targets alone, float32 and float64 (it
+#                                replaces bp.txt and event.txt with these settings): BPStep
+#                                at (H, w) in {(2, 64), (8, 256), (8, 1024)}, EventVsBP at
+#                                H = 2, 8 and width 256, 1024 on both engines, the float32
+#                                GEMM against the FMA peak (one core), and PyTorch (its
+#                                benchmarks took 47 s at COUNT=1 on a shared 2-core machine,
+#                                so COUNT=10 stays near 8 minutes plus PyTorch's timings)
 #   NOTORCH=1 bench/run.sh       skip the PyTorch side-by-side
 #   TORCHWAIT=60 bench/run.sh    wait at most 60 s (default 1800, 0: not at all) for an idle
 #                                machine before each PyTorch timing (bench/torch/)
@@ -42,23 +49,42 @@ CPUS=${CPUS:-$cpus}
 cpulist=$(for _ in $(seq "$COUNT"); do printf '%s,' "$CPUS"; done)
 cpulist=${cpulist%,}
 
+# Issue 18's targets, every pattern at both precisions: the BP steps against PyTorch and
+# from 1 to 2 cores; exact FPA-PC against BP at width >= 256 on both engines; the float32
+# GEMM at 64x1024x1024 against the float32 FMA peak (internal/gemm).
+bp18='BPStep/precision=/H=2$/width=64$/batch=64$ BPStep/precision=/H=8$/width=(256|1024)$/batch=64$'
+ev18='EventVsBP/precision=/engine=/H=(2|8)$/width=(256|1024)$/batch=64$'
+gemm18='Gemm/precision=f32/nn/64x1024x1024/avx FMAPeak/precision=f32/'
+# ev: the event schedule's paired benchmarks; gemm: internal/gemm's, for the float32 peak.
+# The report grid runs the float64 benchmarks over its whole grid and float32 on issue 18's
+# settings (the report's other sections are float64).
+ev="EventVsBP/precision=f64/ EventVsBP/precision=f32/engine=/H=(2|8)\$/width=(256|1024)\$/batch=64\$ ScheduleSaving/ SkipOverhead/ Straggler/"
+gemm=$gemm18
+precisionOnly=""
 case "${GRID:-report}" in
   full)
     bp='BPStep|BPKernel'; pc='PCUpdate EngineOverhead'; ops='LayerOp' ;;
+  precision)
+    # Issue 18's targets alone. bp.txt and event.txt then hold these settings only, so the
+    # report's other BP and event tables show just them; run the report grid for the rest.
+    precisionOnly=1
+    bp=$bp18; ev=$ev18; pc=''; ops='' ;;
   report)
     # Everything at width 64 and 256; at width 1024 every variant up to H = 16 and FPA-PC
     # at H = 32 too (an update there is 2·10^11 flops); batch 1 for BP and at width 64 for
     # PC. go test splits a
     # -bench pattern at slashes into one pattern per level, so each subset is one run
     # (patterns separated by spaces).
-    bp='BPStep/|BPKernel/'
-    pc='PCUpdate/variant=(fpa|pc|zil)/engine=/schedule=dense/H=/width=(64|256)/batch=64$ PCUpdate/variant=(fpa|pc|zil)/engine=/schedule=dense/H=(1|2|4|8|16)$/width=1024/batch=64$ PCUpdate/variant=fpa/engine=/schedule=dense/H=32$/width=1024/batch=64$ PCUpdate/variant=(fpa|pc|zil)/engine=/schedule=dense/H=/width=64/batch=1$ EngineOverhead/'
+    bp="BPStep/precision=f64/ BPKernel/ BPStep/precision=f32/H=2\$/width=64\$/batch=64\$ BPStep/precision=f32/H=8\$/width=(256|1024)\$/batch=64\$"
+    # The PC updates in float64, the precision of the model's layer ops.
+    pc='PCUpdate/precision=f64/variant=(fpa|pc|zil)/engine=/schedule=dense/H=/width=(64|256)/batch=64$ PCUpdate/precision=f64/variant=(fpa|pc|zil)/engine=/schedule=dense/H=(1|2|4|8|16)$/width=1024/batch=64$ PCUpdate/precision=f64/variant=fpa/engine=/schedule=dense/H=32$/width=1024/batch=64$ PCUpdate/precision=f64/variant=(fpa|pc|zil)/engine=/schedule=dense/H=/width=64/batch=1$ EngineOverhead/'
     ops='LayerOp/' ;;
   quick)
-    bp='BPStep/H=(2|8)/width=(64|1024)/batch=64$|BPKernel/'
-    pc='PCUpdate/variant=(fpa|pc)/engine=(parallel|sequential)/schedule=dense/H=(2|8)/width=(64|256)/batch=64$ EngineOverhead/variant=fpa/H=/width=(64|256)/'
+    bp='BPStep/precision=/H=(2|8)/width=(64|1024)/batch=64$ BPKernel/'
+    gemm=''
+    pc='PCUpdate/precision=f64/variant=(fpa|pc)/engine=(parallel|sequential)/schedule=dense/H=(2|8)/width=(64|256)/batch=64$ EngineOverhead/variant=fpa/H=/width=(64|256)/'
     ops='LayerOp/op=/in=/out=/batch=64$' ;;
-  *) echo "run.sh: GRID must be report, full or quick" >&2; exit 2 ;;
+  *) echo "run.sh: GRID must be report, full, quick or precision" >&2; exit 2 ;;
 esac
 
 kept="" # raw files that KEEP=1 kept rather than measured
@@ -70,8 +96,11 @@ go test -c -o "$tmp/channels.test" ./channels
 go test -c -o "$tmp/metrics.test" ./metrics
 go test -c -o "$tmp/natslink.test" ./channels/natslink
 go test -c -o "$tmp/cluster.test" ./cluster
+go test -c -o "$tmp/gemm.test" ./internal/gemm
 openblas=""
-if go test -tags openblas -c -o "$tmp/bench-openblas.test" ./bench 2>/dev/null; then
+if [ -n "$precisionOnly" ]; then
+  : # no OpenBLAS column in the precision grid
+elif go test -tags openblas -c -o "$tmp/bench-openblas.test" ./bench 2>/dev/null; then
   openblas=1
 else
   echo "== no OpenBLAS build (install libopenblas-dev for its column)"
@@ -146,7 +175,23 @@ rounds() { # ops-file pc-file
     echo "   $(grep -c '^Benchmark' "$raw/$f") results in $f"
   done
 }
+if [ -n "$precisionOnly" ]; then
+  # Only what the targets need; the other raw files are kept if there (as ONLY does).
+  ONLY=${ONLY:-"bp.txt event.txt gemm.txt torch.jsonl"}
+fi
 rounds ops.txt pc.txt
+# The GEMM against the FMA peak is a per-core figure: one core, GOMAXPROCS=1 from the start
+# (so that no product is cut into tiles for helpers that the calling thread's CPU time
+# would leave out), COUNT times.
+if [ -n "$gemm" ] && measure gemm.txt; then
+  : > "$raw/gemm.txt"
+  for re in $gemm; do
+    echo "== $re -> $raw/gemm.txt (cpu 1, $COUNT times)"
+    (cd "$tmp" && GOMAXPROCS=1 ./gemm.test -test.run '^$' -test.bench "$re" -test.benchtime "$BENCHTIME" \
+       -test.count "$COUNT" -test.cpu 1) >> "$raw/gemm.txt"
+  done
+  echo "   $(grep -c '^Benchmark' "$raw/gemm.txt") results"
+fi
 if measure handoff.txt; then
   (cd "$tmp" && ./channels.test -test.run '^$' -test.bench 'Handoff|RoundTrip' -test.count 1 -test.cpu "$cpulist") > "$raw/handoff.txt"
 fi
@@ -159,7 +204,7 @@ if measure pair.txt; then
   fi
 fi
 run bp.txt $bp
-run event.txt 'EventVsBP/' 'ScheduleSaving/' 'SkipOverhead/' 'Straggler/'
+run event.txt $ev
 if [ -n "$openblas" ]; then
   BIN=bench-openblas.test run bp-openblas.txt 'BPKernel/kernel=openblas/'
 elif [ -s "$raw/bp-openblas.txt" ]; then
@@ -213,7 +258,7 @@ fi
 
 echo "== benchstat"
 inputs=""
-for f in bp bp-openblas pc ops handoff pair observer event nats; do
+for f in bp bp-openblas pc ops handoff pair observer event nats gemm; do
   [ -s "$raw/$f.txt" ] || continue
   go tool benchstat "$raw/$f.txt" > "$raw/$f.benchstat.txt" || true
   inputs="$inputs,$raw/$f.txt"

@@ -11,6 +11,7 @@ import (
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
+	"github.com/pcnet/pcnet/tensor"
 	"github.com/pcnet/pcnet/train"
 )
 
@@ -31,11 +32,19 @@ func paired(b *testing.B, a, c func()) (ta, tc time.Duration) {
 	return pairbench.Run(b, pairBlock, a, c)
 }
 
-// pcUpdate returns a function that runs one Learn of s on its own network, closed when
-// the benchmark ends; each of adjust changes the configuration first.
+// pcUpdate returns a function that runs one Learn of s, in s.Precision, on its own
+// network, closed when the benchmark ends; each of adjust changes the configuration first.
 func pcUpdate(b *testing.B, s Setting, adjust ...func(*pcnet.Config)) func() {
 	b.Helper()
-	layers, x, labels := s.Problem(1)
+	if s.Precision == F32 {
+		return pcUpdateIn[float32](b, s, adjust...)
+	}
+	return pcUpdateIn[float64](b, s, adjust...)
+}
+
+func pcUpdateIn[T tensor.Float](b *testing.B, s Setting, adjust ...func(*pcnet.Config)) func() {
+	b.Helper()
+	layers, x, labels := Problem[T](s, 1)
 	cfg := s.PCConfig()
 	for _, f := range adjust {
 		f(&cfg)
@@ -55,35 +64,48 @@ func pcUpdate(b *testing.B, s Setting, adjust ...func(*pcnet.Config)) func() {
 // withGamma sets the step size.
 func withGamma(gamma float64) func(*pcnet.Config) { return func(c *pcnet.Config) { c.Gamma = gamma } }
 
-// bpStep returns a function that runs one backprop step on the network of s.
+// bpStep returns a function that runs one backprop step (BP) on the network of s, in
+// s.Precision.
 func bpStep(b *testing.B, s Setting) func() {
 	b.Helper()
-	layers, x, labels := s.Problem(1)
+	if s.Precision == F32 {
+		return bpStepIn[float32](b, s)
+	}
+	return bpStepIn[float64](b, s)
+}
+
+func bpStepIn[T tensor.Float](b *testing.B, s Setting) func() {
+	b.Helper()
+	layers, x, labels := Problem[T](s, 1)
 	bp, err := train.NewBP(layers, layer.NLL{}, SGD)
 	if err != nil {
 		b.Fatal(err)
 	}
+	ctx := context.Background()
 	return func() {
-		if _, err := bp.Step(context.Background(), x, labels); err != nil {
+		if _, err := bp.Step(ctx, x, labels); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 // BenchmarkEventVsBP pairs an FPA-PC update (gamma 1, T = H) under the event schedule
-// with a backprop step on the same network: the update computes backprop's 2H + 1
-// products, so pc/bp is what the rest of PC costs (messages, elementwise steps, hand-offs).
+// with a backprop step on the same network, in each precision: the update computes
+// backprop's 2H + 1 products, so pc/bp is what the rest of PC costs (messages,
+// elementwise steps, hand-offs).
 func BenchmarkEventVsBP(b *testing.B) {
-	for _, eng := range []pcnet.Engine{pcnet.Sequential, pcnet.Parallel} {
-		for _, w := range widths {
-			for _, h := range depths {
-				s := Setting{Algorithm: spec.FPA, Engine: eng, Schedule: pcnet.Event, Hidden: h, Width: w, Batch: 64}
-				b.Run(fmt.Sprintf("engine=%s/H=%d/width=%d/batch=%d", eng, h, w, s.Batch), func(b *testing.B) {
-					pc, bp := paired(b, pcUpdate(b, s), bpStep(b, s))
-					b.ReportMetric(float64(pc.Nanoseconds()), "pc-ns/op")
-					b.ReportMetric(float64(bp.Nanoseconds()), "bp-ns/op")
-					b.ReportMetric(float64(pc)/float64(bp), "pc/bp")
-				})
+	for _, prec := range Precisions {
+		for _, eng := range []pcnet.Engine{pcnet.Sequential, pcnet.Parallel} {
+			for _, w := range widths {
+				for _, h := range depths {
+					s := Setting{Precision: prec, Algorithm: spec.FPA, Engine: eng, Schedule: pcnet.Event, Hidden: h, Width: w, Batch: 64}
+					b.Run(fmt.Sprintf("precision=%s/engine=%s/H=%d/width=%d/batch=%d", prec, eng, h, w, s.Batch), func(b *testing.B) {
+						pc, bp := paired(b, pcUpdate(b, s), bpStep(b, s))
+						b.ReportMetric(float64(pc.Nanoseconds()), "pc-ns/op")
+						b.ReportMetric(float64(bp.Nanoseconds()), "bp-ns/op")
+						b.ReportMetric(float64(pc)/float64(bp), "pc/bp")
+					})
+				}
 			}
 		}
 	}

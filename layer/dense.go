@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/pcnet/pcnet/internal/vmath"
 	"github.com/pcnet/pcnet/tensor"
 )
 
@@ -79,13 +80,23 @@ func (d *Dense[T]) Forward(out, deriv, v *tensor.Matrix[T]) {
 	gemm(false, true, 1, v, d.W, 1, out)
 	if deriv != nil {
 		mustShape("Dense.Forward", "derivative", deriv, batch, d.Out())
-		for i := 0; i < out.Rows; i++ {
-			applyActivation(d.Act, out.Row(i), deriv.Row(i))
+	}
+	// The activation is elementwise: over contiguous matrices it runs in one call, which
+	// spares narrow layers a kernel call per row.
+	if n := out.Rows * out.Cols; out.Stride == out.Cols && (deriv == nil || deriv.Stride == deriv.Cols) {
+		var dd []T
+		if deriv != nil {
+			dd = deriv.Data[:n]
 		}
+		applyActivation(d.Act, out.Data[:n], dd)
 		return
 	}
 	for i := 0; i < out.Rows; i++ {
-		applyActivation(d.Act, out.Row(i), nil)
+		var dd []T
+		if deriv != nil {
+			dd = deriv.Row(i)
+		}
+		applyActivation(d.Act, out.Row(i), dd)
 	}
 }
 
@@ -96,10 +107,26 @@ func Gate[T tensor.Float](delta, deriv, c *tensor.Matrix[T]) {
 	mustShape("Gate", "derivative", deriv, r, k)
 	mustShape("Gate", "destination", delta, r, k)
 	for i := 0; i < r; i++ {
-		dd, cc, ee := deriv.Row(i), c.Row(i), delta.Row(i)
-		for j := range ee {
-			ee[j] = dd[j] * cc[j]
-		}
+		mul(delta.Row(i), deriv.Row(i), c.Row(i))
+	}
+}
+
+// mul writes dst = a ⊙ b with vmath's vector loop, one rounding per product as the plain
+// loop; dst may be a or b.
+func mul[T tensor.Float](dst, a, b []T) {
+	if is32[T]() {
+		vmath.Mul32(as32(dst), as32(a), as32(b))
+	} else {
+		vmath.Mul(as64(dst), as64(a), as64(b))
+	}
+}
+
+// addTo adds src to dst with vmath's vector loop, the same sums as the plain loop.
+func addTo[T tensor.Float](dst, src []T) {
+	if is32[T]() {
+		vmath.AddTo32(as32(dst), as32(src))
+	} else {
+		vmath.AddTo(as64(dst), as64(src))
 	}
 }
 
@@ -123,8 +150,6 @@ func (d *Dense[T]) WeightVJP(dW *tensor.Matrix[T], db []T, v, delta *tensor.Matr
 	gemm(true, false, 1, delta, v, 0, dW)
 	clear(db)
 	for i := 0; i < delta.Rows; i++ {
-		for j, x := range delta.Row(i) {
-			db[j] += x
-		}
+		addTo(db, delta.Row(i)) // row after row: the order of the sums is fixed
 	}
 }

@@ -3,26 +3,19 @@ package layer
 import (
 	"math"
 
+	"github.com/pcnet/pcnet/internal/vmath"
 	"github.com/pcnet/pcnet/tensor"
 )
 
 // FirstNonFinite returns the index of the first NaN or infinity in v, or -1 when every
-// value is finite. The common case, all finite, costs one pass of multiply-adds with no
-// branch per value: v·0 is ±0 for a finite v and NaN otherwise.
+// value is finite. The common case, all finite, costs one vectorised pass with no branch
+// per value (vmath.AllFinite); only when it finds one is v scanned for its index.
 func FirstNonFinite[T tensor.Float](v []T) int {
-	var a0, a1, a2, a3 T
-	i := 0
-	for ; i+4 <= len(v); i += 4 {
-		x := v[i : i+4 : i+4]
-		a0 += x[0] * 0
-		a1 += x[1] * 0
-		a2 += x[2] * 0
-		a3 += x[3] * 0
-	}
-	for ; i < len(v); i++ {
-		a0 += v[i] * 0
-	}
-	if a0+a1+a2+a3 == 0 {
+	if is32[T]() {
+		if vmath.AllFinite32(as32(v)) {
+			return -1
+		}
+	} else if vmath.AllFinite(as64(v)) {
 		return -1
 	}
 	for i, x := range v {

@@ -344,3 +344,66 @@ func tm(m *mat.Dense) *tensor.Matrix[float64] {
 	r := m.RawMatrix()
 	return &tensor.Matrix[float64]{Rows: r.Rows, Cols: r.Cols, Stride: r.Stride, Data: r.Data}
 }
+
+// TestForwardIntoStridedViews checks that Forward gives the same bits into views with a
+// stride wider than their columns (the row-by-row activation) as into contiguous matrices
+// (one activation call), in both precisions.
+func TestForwardIntoStridedViews(t *testing.T) {
+	t.Run("f64", func(t *testing.T) { forwardIntoStridedViews[float64](t) })
+	t.Run("f32", func(t *testing.T) { forwardIntoStridedViews[float32](t) })
+}
+
+func forwardIntoStridedViews[T tensor.Float](t *testing.T) {
+	rng := rand.New(rand.NewPCG(18, 32))
+	for _, act := range []Activation{Identity, Tanh, ReLU, Sigmoid} {
+		d, err := NewDense[T](13, 11, act)
+		require.NoError(t, err)
+		d.InitPyTorch(rng)
+		v := tensor.New[T](5, 13, nil)
+		for i := range v.Data {
+			v.Data[i] = T(2*rng.Float64() - 1)
+		}
+		out, deriv := tensor.New[T](5, 11, nil), tensor.New[T](5, 11, nil)
+		d.Forward(out, deriv, v)
+		wide := func() *tensor.Matrix[T] {
+			m := tensor.New[T](5, 16, nil)
+			return &tensor.Matrix[T]{Rows: 5, Cols: 11, Stride: 16, Data: m.Data}
+		}
+		so, sd := wide(), wide()
+		d.Forward(so, sd, v)
+		for i := range 5 {
+			require.Equal(t, out.Row(i), so.Row(i), "%v output row %d", act, i)
+			require.Equal(t, deriv.Row(i), sd.Row(i), "%v derivative row %d", act, i)
+		}
+		d.Forward(so, nil, v)
+		for i := range 5 {
+			require.Equal(t, out.Row(i), so.Row(i), "%v output row %d without derivative", act, i)
+		}
+	}
+}
+
+// TestFirstNonFinite plants a NaN or an infinity at several positions, in both
+// precisions, and checks the index, the first of two where there are two.
+func TestFirstNonFinite(t *testing.T) {
+	for _, c := range []struct {
+		n, at, second int
+		bad           float64
+	}{
+		{0, -1, -1, 0}, {5, -1, -1, 0}, {40, -1, -1, 0},
+		{1, 0, -1, math.NaN()}, {40, 17, -1, math.Inf(1)}, {40, 39, -1, math.Inf(-1)},
+		{40, 3, 33, math.NaN()}, {16, 15, -1, math.NaN()},
+	} {
+		v := make([]float64, c.n)
+		v32 := make([]float32, c.n)
+		for i := range v {
+			v[i], v32[i] = float64(i)*1e30, float32(i)*1e30
+		}
+		for _, i := range []int{c.at, c.second} {
+			if i >= 0 {
+				v[i], v32[i] = c.bad, float32(c.bad)
+			}
+		}
+		require.Equal(t, c.at, FirstNonFinite(v), "%+v", c)
+		require.Equal(t, c.at, FirstNonFinite(v32), "%+v float32", c)
+	}
+}

@@ -512,6 +512,7 @@ func TestStepAscentIsStepOnTheNegatedUpdate(t *testing.T) {
 	rng := rand.New(rand.NewPCG(41, 1))
 	for _, cfg := range []Config{
 		{Kind: SGD, LR: 0.1},
+		{Kind: SGD, LR: 0.1, Momentum: 0.9},
 		{Kind: SGD, LR: 0.1, Momentum: 0.9, WeightDecay: 0.01},
 		{Kind: SGD, LR: 0.1, Momentum: 0.9, Nesterov: true},
 		{Kind: Adam, LR: 0.01, Beta1: DefaultBeta1, Beta2: DefaultBeta2, Eps: DefaultEps, WeightDecay: 0.001},

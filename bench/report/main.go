@@ -115,7 +115,7 @@ func (rs results) read(r io.Reader) error {
 		if m[2] != "" {
 			procs, _ = strconv.Atoi(m[2])
 		}
-		name := withSchedule(m[1])
+		name := withSchedule(withoutF64Level(m[1]))
 		fields := strings.Fields(m[4])
 		s := sample{metrics: map[string]float64{}}
 		for i := 0; i+1 < len(fields); i += 2 {

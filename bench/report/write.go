@@ -38,6 +38,7 @@ func write(b *render.Markdown, rs results, th []torchResult, plotDir, plotRel st
 	}
 
 	writeTargets(b, rs, th, procs, widths, depths, handoff)
+	writePrecision(b, rs, th)
 	writeEvent(b, rs, procs)
 	bpVsTorch(b, rs, th)
 

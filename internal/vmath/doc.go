@@ -1,20 +1,38 @@
 // Package vmath holds pcnet's elementwise kernels over float64 slices: activation
 // functions, fast and to within a couple of ulp of the correctly rounded result (over
-// float32 slices too), and the error updates of the inference rules fused with the maxima
-// an observer reports.
+// float32 slices too), the error updates of the inference rules fused with the maxima
+// an observer reports, and the vector loops of the optimiser and the layers' gating, in
+// both precisions.
 //
 // # API
 //
 // TanhInPlace and SigmoidInPlace overwrite a with g(a) and, when deriv is not nil, write
 // g'(a) computed from the rounded g(a) (1-y² for tanh, y(1-y) for the sigmoid, each with a
 // single rounding). a and deriv must have the same length and must not overlap. Neither
-// function allocates, starts goroutines or keeps state between calls.
+// function allocates, starts goroutines or keeps state between calls (of this package's
+// functions only a long momentum step starts one, and joins it).
 //
 // TanhInPlace32 and SigmoidInPlace32 are the same over float32: they widen the values to
 // float64 a chunk at a time (on the stack), run the float64 kernel and round back, so each
 // result is within 0.5 + 2⁻²⁸ float32 ulp of the exact value (correctly rounded but where
 // the exact value lies that close to halfway between two float32 values), and write the
-// derivative from the rounded float32 result with one rounding (an emulated float32 FMA).
+// derivative from the rounded float32 result with one rounding (FMA32; eight lanes at a
+// time in AVX2, VFNMADD231PS, the same bits but for a NaN's sign and payload).
+//
+// FMA32 is the float32 fused multiply-add, correctly rounded: math.FMA of the widened
+// operands rounded to float32, which is right but where that float64 result is a float32
+// halfway point or below float32's normal range; those rare cases take an exact emulation.
+//
+// MomentumStep and MomentumStep32 are optim's SGD step with momentum after the first
+// (buf = grad·keep + buf·momentum, param += buf·(-lr), torch's roundings), and Mul, Mul32,
+// AddTo and AddTo32 are layer's gating of a cotangent and its row-by-row sums of a bias
+// gradient. Each is the plain Go loop (its twin, which the tests hold it to bit for bit)
+// run 4 float64 or 8 float32 lanes at a time in AVX2 assembly; a momentum step of at least
+// 2¹⁸ elements runs in two halves on two cores when GOMAXPROCS allows (split.go), a helper
+// goroutine joined before the call returns. A backprop step in float32 spent two thirds
+// of its time in the optimiser's emulated FMAs before these (issue 18). AllFinite and
+// AllFinite32 tell whether a slice holds only finite values (one pass of v·0 sums), the
+// check a PC network makes of its weights before each update.
 //
 // StepMax (FPA-PC's error step e -= gamma·(e - j)) and DiffMax (e = x - p) update e in
 // place with exactly the plain loop's arithmetic and return max|e|, the largest change and
@@ -25,6 +43,8 @@
 // without a floating-point comparison chain. With AVX2 they run 8 elements per iteration
 // (about 0.2 ns per element against 1 ns for the plain Go loop, BenchmarkStepMax, on
 // an idle machine; adding Σe² left it unchanged within the noise of a loaded one).
+// StepMax32, DiffMax32 and SumSquares32 are their float32 twins (squares summed in
+// float64, in the same lane order); StepMax32, FPA-PC's step, runs 8 lanes in AVX2 too.
 //
 // # Method
 //

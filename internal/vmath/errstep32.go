@@ -5,8 +5,9 @@ import (
 	"math"
 )
 
-// The float32 twins of StepMax, DiffMax and SumSquares. They are pure Go (a later change
-// may put assembly behind the same names). Each new e is rounded to float32 by exactly the
+// The float32 twins of StepMax, DiffMax and SumSquares. DiffMax32 and SumSquares32 are
+// pure Go; StepMax32, FPA-PC's error step, runs its vector part in AVX2 where the CPU has
+// it (stepMax32AVX2), eight lanes doing this loop's operations in its order. Each new e is rounded to float32 by exactly the
 // operations of the float64 kernels, in the same order and without fused multiply-adds:
 // the float32(...) conversions below forbid the compiler to fuse, as float64(...) does in
 // the float64 twins. The figures are returned as float64: the maxima are float32 values
@@ -23,9 +24,10 @@ func StepMax32(e, j []float32, gamma float64) (size, change, squares float64) {
 		panic(fmt.Sprintf("vmath: StepMax32: operand length %d, want len(e) = %d", len(j), len(e)))
 	}
 	g := float32(gamma)
-	var em, dm uint32
 	sq := newSquareSum32(len(e))
-	for i := range e {
+	// The vector kernel, where there is one, runs the first elements (stepMax32Head).
+	start, em, dm := stepMax32Head(e, j, g, &sq)
+	for i := start; i < len(e); i++ {
 		d := float32(g * (e[i] - j[i]))
 		v := e[i] - d
 		e[i] = v

@@ -59,17 +59,7 @@ func inPlace32(a, deriv []float32, sigmoid bool) {
 			a[i] = float32(v)
 		}
 		if deriv != nil {
-			for i, y := range a[:n] {
-				z := float32(1) // 1 - y²
-				if sigmoid {
-					z = y // s - s²
-				}
-				if r, ok := FMA32Fast(-y, y, z); ok {
-					deriv[i] = r
-				} else {
-					deriv[i] = FMA32(-y, y, z)
-				}
-			}
+			derivFromValue32(deriv[:n], a[:n], sigmoid)
 			deriv = deriv[n:]
 		}
 		a = a[n:]
@@ -96,11 +86,38 @@ func FMA32Fast(x, y, z float32) (float32, bool) {
 }
 
 // FMA32 returns x*y + z rounded once to float32, as the FMA instructions do, which
-// package math offers only for float64 (package gemm's Go twins round with it too). The product of two float32 values is exact in float64, and so is the error of
-// the float64 sum (TwoSum); rounding that sum to odd (nudging an inexact result with an
-// even last bit one ulp towards the exact value) keeps enough information for the final
-// rounding to float32, 29 bits narrower, to be the correct one.
+// package math offers only for float64 (package gemm's Go twins round with it too).
+//
+// math.FMA of the widened operands is x*y + z rounded once to float64 (one instruction on
+// CPUs with FMA). Rounding that to float32 rounds twice, which gives the correctly rounded
+// result except where the float64 result r is itself halfway between two float32 values
+// (a float32 halfway point is a float64, so a second rounding can only go astray when the
+// first one landed on it) or lies below float32's normal range, where halfway points sit
+// elsewhere in the bits. Those rare cases take fma32Exact. A zero result is exact.
 func FMA32(x, y, z float32) float32 {
+	if y == 1 {
+		// x*1 is exact, so this is one float32 addition, correctly rounded. It is common
+		// (SGD's momentum step without dampening) and its float64 sum is often a halfway
+		// point, exact, that the check below would send to fma32Exact.
+		return x + z
+	}
+	r := math.FMA(float64(x), float64(y), float64(z))
+	b := math.Float64bits(r)
+	// The 29 bits float32 drops are 1 followed by zeros at a halfway point; float32's least
+	// normal number is 2⁻¹²⁶, biased float64 exponent 1023 - 126. A zero r is an exact zero
+	// (a float32 product is far above float64's underflow), with IEEE's sign in both.
+	if b&(1<<29-1) != 1<<28 && ((b>>52)&0x7ff >= 1023-126 || b<<1 == 0) {
+		return float32(r)
+	}
+	return fma32Exact(x, y, z)
+}
+
+// fma32Exact is FMA32 without math.FMA: the product of two float32 values is exact in
+// float64, and so is the error of the float64 sum (TwoSum); rounding that sum to odd
+// (nudging an inexact result with an even last bit one ulp towards the exact value) keeps
+// enough information for the final rounding to float32, 29 bits narrower, to be the
+// correct one.
+func fma32Exact(x, y, z float32) float32 {
 	xy, zz := float64(x)*float64(y), float64(z)
 	s := xy + zz
 	if s == 0 || math.IsInf(s, 0) || math.IsNaN(s) {
@@ -117,4 +134,18 @@ func FMA32(x, y, z float32) float32 {
 		s = math.Float64frombits(bits)
 	}
 	return float32(s)
+}
+
+// derivFromValue32Go writes the derivative from the activation's value y, with one
+// rounding: s - s² for the sigmoid, 1 - y² for tanh. It is derivFromValue32's twin and tail;
+// the two agree bit for bit but for the sign and payload of a NaN, which are the hardware's.
+func derivFromValue32Go(deriv, y []float32, sigmoid bool) {
+	deriv = deriv[:len(y)]
+	for i, v := range y {
+		if sigmoid {
+			deriv[i] = FMA32(-v, v, v) // s - s²
+		} else {
+			deriv[i] = FMA32(-v, v, 1) // 1 - y²
+		}
+	}
 }

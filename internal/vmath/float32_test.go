@@ -146,6 +146,11 @@ func TestFMA32(t *testing.T) {
 	for _, ab := range [][3]int{{2, 8392705, 16769026}, {7, 9010893, 15618595}, {15, 9831833, 14314471}, {19, 8986713, 15660619}} {
 		x, y := float32(ab[1])*0x1p-48, float32(ab[2])*0x1p-23
 		cases = append(cases, [3]float32{x, y, 1}, [3]float32{-x, y, -1}, [3]float32{x, -y, 1})
+		// The same just past halfway between two subnormal float32 values near 2⁻¹²⁷:
+		// (A 2⁻⁹⁸)(B 2⁻⁹⁹) = 2⁻¹⁵⁰ + j 2⁻¹⁹⁷, added to an even multiple of 2⁻¹⁴⁹.
+		x, y = float32(ab[1])*0x1p-98, float32(ab[2])*0x1p-99
+		z := float32(1<<22+2*ab[0]) * 0x1p-149
+		cases = append(cases, [3]float32{x, y, z}, [3]float32{-x, y, -z})
 	}
 	for range 100000 {
 		x, y := float32(rng.NormFloat64()), float32(rng.NormFloat64())
@@ -158,14 +163,22 @@ func TestFMA32(t *testing.T) {
 	// Below float32's normal range: 2⁻¹⁵⁰ - 2⁻¹⁸² + (2⁻¹²⁷ + 2⁻¹⁴⁹) rounds in float64 to a
 	// midpoint of float32's subnormal grid, and the exact value lies below it.
 	cases = append(cases, [3]float32{0x1p-75 * (1 + 0x1p-16), 0x1p-75 * (1 - 0x1p-16), 0x1p-127 + 0x1p-149})
+	// Results in and near float32's subnormal range, where FMA32 leaves its fast path.
+	for range 20000 {
+		x := float32(rng.NormFloat64()) * 0x1p-63
+		y := float32(rng.NormFloat64()) * 0x1p-63
+		z := float32(rng.NormFloat64()) * 0x1p-126
+		cases = append(cases, [3]float32{x, y, z}, [3]float32{x, y, -x * y})
+	}
 	wrongTwice, declined := 0, 0
 	for _, c := range cases {
 		got, want := FMA32(c[0], c[1], c[2]), exact(c[0], c[1], c[2])
 		require.Equal(t, math.Float32bits(want), math.Float32bits(got), "FMA32(%g, %g, %g) = %g, want %g", c[0], c[1], c[2], got, want)
+		require.Equal(t, math.Float32bits(want), math.Float32bits(fma32Exact(c[0], c[1], c[2])), "fma32Exact(%g, %g, %g)", c[0], c[1], c[2])
 		if fast, ok := FMA32Fast(c[0], c[1], c[2]); ok {
 			require.Equal(t, math.Float32bits(want), math.Float32bits(fast), "FMA32Fast(%g, %g, %g) = %g, want %g", c[0], c[1], c[2], fast, want)
-		} else {
-			declined++
+		} else if math.Abs(float64(want)) >= 0x1p-126 {
+			declined++ // it declines every result below float32's normal range, by design
 		}
 		if float32(float64(c[0])*float64(c[1])+float64(c[2])) != want {
 			wrongTwice++

@@ -1,0 +1,79 @@
+//go:build !purego
+
+package vmath
+
+// momentumStep32AVX2 runs MomentumStep32 on the first n elements, n a positive multiple
+// of 8.
+//
+//go:noescape
+func momentumStep32AVX2(param, grad, buf *float32, n int, negLR, keep, momentum float32)
+
+func momentumStep32(param, grad, buf []float32, negLR, keep, momentum float32) {
+	n := len(param) &^ 7
+	if !hasAVX2 || n == 0 {
+		momentumStep32Go(param, grad, buf, negLR, keep, momentum)
+		return
+	}
+	momentumStep32AVX2(&param[0], &grad[0], &buf[0], n, negLR, keep, momentum)
+	momentumStep32Go(param[n:], grad[n:], buf[n:], negLR, keep, momentum)
+}
+
+// momentumStep64AVX2 runs MomentumStep on the first n elements, n a positive multiple of 4.
+//
+//go:noescape
+func momentumStep64AVX2(param, grad, buf *float64, n int, negLR, keep, momentum float64)
+
+func momentumStep64(param, grad, buf []float64, negLR, keep, momentum float64) {
+	n := len(param) &^ 3
+	if !hasAVX2 || n == 0 {
+		momentumStep64Go(param, grad, buf, negLR, keep, momentum)
+		return
+	}
+	momentumStep64AVX2(&param[0], &grad[0], &buf[0], n, negLR, keep, momentum)
+	momentumStep64Go(param[n:], grad[n:], buf[n:], negLR, keep, momentum)
+}
+
+// tanhDeriv32AVX2 and sigmoidDeriv32AVX2 run derivFromValue32 on the first n elements, n a
+// positive multiple of 8.
+//
+//go:noescape
+func tanhDeriv32AVX2(deriv, y *float32, n int)
+
+//go:noescape
+func sigmoidDeriv32AVX2(deriv, y *float32, n int)
+
+func derivFromValue32(deriv, y []float32, sigmoid bool) {
+	n := len(y) &^ 7
+	if !hasAVX2 || n == 0 {
+		derivFromValue32Go(deriv, y, sigmoid)
+		return
+	}
+	if sigmoid {
+		sigmoidDeriv32AVX2(&deriv[0], &y[0], n)
+	} else {
+		tanhDeriv32AVX2(&deriv[0], &y[0], n)
+	}
+	derivFromValue32Go(deriv[n:], y[n:], sigmoid)
+}
+
+// stepMax32AVX2 runs StepMax32's loop on the first n elements, n a positive multiple of 8:
+// it leaves the maxima of the abs bits of the new e and of the change in acc[0:8] and
+// acc[8:16], lane by lane, and adds each square to sq's lane i mod 8.
+//
+//go:noescape
+func stepMax32AVX2(e, j *float32, n int, gamma float32, acc *[16]uint32, sq *[8]float64)
+
+// stepMax32Head runs the vector part of StepMax32, the first len(e) &^ 7 elements, and
+// returns how many it ran and their maxima; 0 where the CPU lacks AVX2.
+func stepMax32Head(e, j []float32, g float32, sq *squareSum32) (n int, em, dm uint32) {
+	n = sq.n
+	if !hasAVX2 || n == 0 {
+		return 0, 0, 0
+	}
+	var acc [16]uint32
+	stepMax32AVX2(&e[0], &j[0], n, g, &acc, &sq.lane)
+	for k := range 8 {
+		em, dm = max(em, acc[k]), max(dm, acc[8+k])
+	}
+	return n, em, dm
+}

@@ -1,0 +1,17 @@
+//go:build !amd64 || purego
+
+package vmath
+
+func momentumStep32(param, grad, buf []float32, negLR, keep, momentum float32) {
+	momentumStep32Go(param, grad, buf, negLR, keep, momentum)
+}
+
+func momentumStep64(param, grad, buf []float64, negLR, keep, momentum float64) {
+	momentumStep64Go(param, grad, buf, negLR, keep, momentum)
+}
+
+func derivFromValue32(deriv, y []float32, sigmoid bool) { derivFromValue32Go(deriv, y, sigmoid) }
+
+func stepMax32Head(e, j []float32, g float32, sq *squareSum32) (n int, em, dm uint32) {
+	return 0, 0, 0
+}
