@@ -71,7 +71,7 @@ type worker struct {
 	o    WorkerOptions
 	out  *sender
 	part *pcnet.Part[float64]
-	tr   *natslink.Transport
+	tr   *natslink.Transport[float64]
 	xs   map[int]*tensor.Matrix[float64] // node 0's batch by batch size
 	net  *spec.Run                       // the last setup's network
 	rej  rejections                      // the messages dropped since the last report
@@ -359,7 +359,7 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 		return fmt.Errorf("setup: links: setup number %d; need >= 1", m.LinkSetup)
 	}
 	var err error
-	w.tr, err = natslink.New(w.o.Conn, natslink.Options{Run: w.o.Run, Setup: m.LinkSetup, Lo: lo, Hi: hi, Delay: m.Delay, Key: w.o.Key, Rejects: w.linkRejects})
+	w.tr, err = natslink.New[float64](w.o.Conn, natslink.Options{Run: w.o.Run, Setup: m.LinkSetup, Lo: lo, Hi: hi, Delay: m.Delay, Key: w.o.Key, Rejects: w.linkRejects})
 	if err != nil {
 		return err
 	}
