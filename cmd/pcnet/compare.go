@@ -252,7 +252,7 @@ func (c *measured[T]) measure(ctx context.Context, stderr io.Writer) error {
 	if !c.f.cluster.distributed() {
 		return train.MeasureUpdates(ctx, &c.report, c.runs, c.layers, c.x, c.labels, nil)
 	}
-	var workers *clusterLearner
+	var workers *clusterLearner[float64]
 	defer func() {
 		if workers != nil {
 			workers.Close()
@@ -268,7 +268,7 @@ func (c *measured[T]) measure(ctx context.Context, stderr io.Writer) error {
 		var err error
 		if workers == nil {
 			// The placement goes to stderr: stdout may be JSON.
-			workers, err = c.f.cluster.start(ctx, layers, r.PCConfig(obs), nil, stderr, stderr)
+			workers, err = startCluster(ctx, &c.f.cluster, layers, r.PCConfig(obs), nil, stderr, stderr)
 		} else {
 			err = workers.Configure(layers, r.PCConfig(obs))
 		}

@@ -262,7 +262,7 @@ func (t *trainer[T]) start(o *checkpoint.Opened, stderr io.Writer) (train.Positi
 		return from, err
 	}
 	if t.f.cluster.distributed() {
-		s.Learner, err = startCluster(t, layers, stderr)
+		s.Learner, err = t.startCluster(layers, stderr)
 	} else {
 		// The layer goroutines must not see the interrupt: a batch once started runs to
 		// its end so that the checkpoint is consistent. Close stops them.
@@ -284,13 +284,13 @@ func (t *trainer[T]) start(o *checkpoint.Opened, stderr io.Writer) (train.Positi
 
 // startCluster starts the workers of t's run on layers. The cluster carries float64
 // only for now, which resolve ensures (clusterFlags.precision): T is float64 here.
-func startCluster[T tensor.Float](t *trainer[T], layers []*layer.Dense[T], stderr io.Writer) (train.Learner[T], error) {
+func (t *trainer[T]) startCluster(layers []*layer.Dense[T], stderr io.Writer) (train.Learner[T], error) {
 	l64, ok := any(layers).([]*layer.Dense[float64])
 	if !ok {
 		return nil, usagef("-precision %s is not yet supported with -workers; use -precision f64", t.run.Precision)
 	}
 	s := t.sess
-	cl, err := t.f.cluster.start(t.ctx, l64, t.run.PCConfig(s.Metrics), s.Metrics, t.stdout, stderr)
+	cl, err := startCluster(t.ctx, &t.f.cluster, l64, t.run.PCConfig(s.Metrics), s.Metrics, t.stdout, stderr)
 	if err != nil {
 		return nil, err
 	}
