@@ -309,23 +309,6 @@ var (
 	_ train.Syncer           = (*clusterLearner[float32])(nil)
 )
 
-// precision returns the precision of a run with these flags: the workers' wire and
-// nodes are float64 only for now, so a distributed run is float64, and an explicit
-// -precision f32 is a usage error.
-func (c *clusterFlags) precision(p precisionFlag) (spec.Precision, error) {
-	if !c.distributed() {
-		return p.v, nil
-	}
-	if p.set && p.v != spec.F64 {
-		flagName := "-workers"
-		if c.workers == 0 {
-			flagName = "-nats"
-		}
-		return 0, usagef("-precision %s is not yet supported with %s; use -precision f64", p.v, flagName)
-	}
-	return spec.F64, nil
-}
-
 // workerNote is printed on the run's describe line.
 func (c *clusterFlags) note() string {
 	var b strings.Builder
