@@ -73,8 +73,9 @@
 // A message larger than a frame (the server's max payload, 1 MiB by default,
 // or [Options.MaxChunkBytes]) is sent as consecutive frames of the same
 // sequence number, each naming its chunk, the chunk count and its offset; a
-// 64 x 4096 float64 value (2 MiB) takes three, a float32 one two. NATS keeps one publisher's order on a
-// subject, so the receiver assembles the chunks in its buffer as they come.
+// 64 x 4096 float64 value (2 MiB) takes three, a float32 one two. NATS
+// keeps one publisher's order on a subject, so the receiver assembles the
+// chunks in its buffer as they come.
 //
 // # Messages
 //
