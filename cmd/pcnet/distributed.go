@@ -137,7 +137,8 @@ func newWorkerFlags() *workerFlags {
 
 const workerDetails = `A worker hosts a contiguous range of a network's nodes for one run: it joins the run
 on the NATS server, takes its nodes' weights and optimiser states from the coordinator
-(pcnet train -nats URL -run ID -placement ...), runs every batch with its neighbours, and
+(pcnet train -nats URL -run ID -placement ...) in the run's precision, which the
+coordinator's setup names (float32 or float64), runs every batch with its neighbours, and
 exits when the coordinator says the run is over (status 0), or with status 1 and one line
 when it did not finish the run: the coordinator falls silent for -timeout or stops it
 before its setup, the connection to the server is lost, a command is
