@@ -42,7 +42,7 @@ var benchSGD = optim.Config{Kind: optim.SGD, LR: 1e-3}
 
 // benchCluster serves the ranges by workers in this process, each on a connection of
 // its own to an embedded server, and returns their coordinator; the cleanup stops all.
-func benchCluster(b *testing.B, ranges []Range, delay time.Duration, layers []*layer.Dense[float64], cfg pcnet.Config) *Coordinator {
+func benchCluster(b *testing.B, ranges []Range, delay time.Duration, layers []*layer.Dense[float64], cfg pcnet.Config) *Coordinator[float64] {
 	srv, err := natsconn.Server{}.Start(context.Background())
 	require.NoError(b, err)
 	ctx, cancel := context.WithCancel(context.Background())

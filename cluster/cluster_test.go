@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/cluster/natsconn"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
@@ -91,12 +92,40 @@ func byNode(lines []string) []string {
 	return out
 }
 
-type fixture struct {
-	layers  []*layer.Dense[float64]
+// fixtureOf is a network and its batches in precision T.
+type fixtureOf[T tensor.Float] struct {
+	layers  []*layer.Dense[T]
 	batches []struct {
-		x      *tensor.Matrix[float64]
+		x      *tensor.Matrix[T]
 		labels []int
 	}
+}
+
+// fixture is the float64 one, as newFixture draws it.
+type fixture = fixtureOf[float64]
+
+// fixtureIn is f rounded to T: the same draws, as a run in T starts from them.
+func fixtureIn[T tensor.Float](f *fixture) *fixtureOf[T] {
+	out := &fixtureOf[T]{}
+	for _, d := range f.layers {
+		c, err := layer.NewDense[T](d.In(), d.Out(), d.Act)
+		if err != nil {
+			panic(err)
+		}
+		for i, p := range d.Params() {
+			tensor.ConvertSlice(c.Params()[i], p)
+		}
+		out.layers = append(out.layers, c)
+	}
+	for _, b := range f.batches {
+		x := tensor.New[T](b.x.Rows, b.x.Cols, nil)
+		tensor.Convert(x, b.x)
+		out.batches = append(out.batches, struct {
+			x      *tensor.Matrix[T]
+			labels []int
+		}{x, b.labels})
+	}
+	return out
 }
 
 func newFixture(h int, seed uint64) *fixture {
@@ -138,16 +167,23 @@ type outcome struct {
 	obs    []string
 }
 
-func stateOf(layers []*layer.Dense[float64], opt [][2]*optim.State[float64]) [][]float64 {
+// stateOf is theta and the optimiser states, widened to float64 (exactly: the bits of a
+// float32 are in its widening).
+func stateOf[T tensor.Float](layers []*layer.Dense[T], opt [][2]*optim.State[T]) [][]float64 {
 	var out [][]float64
+	widen := func(v []T) []float64 {
+		w := make([]float64, len(v))
+		tensor.ConvertSlice(w, v)
+		return w
+	}
 	for l, d := range layers {
 		p := d.Params()
-		out = append(out, append([]float64(nil), p[0]...), append([]float64(nil), p[1]...))
+		out = append(out, widen(p[0]), widen(p[1]))
 		for _, st := range opt[l] {
 			out = append(out, []float64{float64(st.Steps())})
 			for _, name := range []string{"m", "v", "momentum"} {
 				if b, ok := st.Buffers()[name]; ok {
-					out = append(out, b)
+					out = append(out, widen(b))
 				}
 			}
 		}
@@ -171,10 +207,10 @@ func requireSame(t *testing.T, want, got outcome) {
 }
 
 // inProcess runs the fixture's batches through one pcnet.Network.
-func inProcess(t *testing.T, f *fixture, cfg pcnet.Config) outcome {
+func inProcess[T tensor.Float](t *testing.T, f *fixtureOf[T], cfg pcnet.Config) outcome {
 	obs := &recorder{}
 	cfg.Observer = obs
-	layers := layer.CloneAll[float64](f.layers)
+	layers := layer.CloneAll(f.layers)
 	net, err := pcnet.New(context.Background(), layers, cfg)
 	require.NoError(t, err)
 	defer net.Close()
@@ -184,7 +220,7 @@ func inProcess(t *testing.T, f *fixture, cfg pcnet.Config) outcome {
 		require.NoError(t, err)
 		out.losses = append(out.losses, math.Float64bits(loss))
 	}
-	var opt [][2]*optim.State[float64]
+	var opt [][2]*optim.State[T]
 	for l := range layers {
 		opt = append(opt, net.Optimizers(l))
 	}
@@ -247,20 +283,43 @@ func (c *testCluster) wait(t *testing.T, i int, within time.Duration) error {
 	}
 }
 
-func (c *testCluster) coordinator(t *testing.T, f *fixture, cfg pcnet.Config, timeout time.Duration) (*Coordinator, *nats.Conn) {
+func (c *testCluster) coordinator(t *testing.T, f *fixture, cfg pcnet.Config, timeout time.Duration) (*Coordinator[float64], *nats.Conn) {
+	t.Helper()
+	return coordinatorIn(t, c, f, cfg, timeout, nil)
+}
+
+// coordinatorIn is c's coordinator in f's precision T; traffic (nil: none) is its
+// Options.Traffic.
+func coordinatorIn[T tensor.Float](t *testing.T, c *testCluster, f *fixtureOf[T], cfg pcnet.Config, timeout time.Duration, traffic func(channels.Traffic) error) (*Coordinator[T], *nats.Conn) {
 	t.Helper()
 	nc := dial(t, c.srv, "coordinator")
-	co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: c.run, Workers: c.ranges, Timeout: timeout, JoinTimeout: 20 * time.Second}, layer.CloneAll[float64](f.layers), cfg)
+	co, err := NewCoordinator(batchCtx(t), Options{Conn: nc, Key: testKey, Run: c.run, Workers: c.ranges, Timeout: timeout, JoinTimeout: 20 * time.Second, Traffic: traffic}, layer.CloneAll(f.layers), cfg)
 	require.NoError(t, err)
 	return co, nc
 }
 
 // TestWorkersEqualOneProcessBitForBit: a network whose nodes live in 2 and 3 workers over
-// NATS learns bit for bit as one pcnet.Network does: losses, theta and optimiser states,
-// and every observer statistic replayed on the coordinator.
+// NATS learns bit for bit as one pcnet.Network does, in float64 and in float32 (the
+// workers take the precision from the setup): losses, theta and optimiser states, and
+// every observer statistic replayed on the coordinator. The float32 run's links carry
+// half the float64 run's payload bytes.
 func TestWorkersEqualOneProcessBitForBit(t *testing.T) {
-	const h = 3
-	f := newFixture(h, 7)
+	f := newFixture(3, 7)
+	bytes64 := map[string]uint64{}
+	t.Run("f64", func(t *testing.T) { testWorkersEqualOneProcess(t, f, bytes64) })
+	bytes32 := map[string]uint64{}
+	t.Run("f32", func(t *testing.T) { testWorkersEqualOneProcess(t, fixtureIn[float32](f), bytes32) })
+	require.Len(t, bytes32, 8)
+	for run, b := range bytes64 {
+		require.NotZero(t, b, run)
+		require.Equal(t, b, 2*bytes32[run], "%s: payload bytes between the workers", run)
+	}
+}
+
+// testWorkersEqualOneProcess runs the test in f's precision and records in payload the
+// payload bytes the links between the workers carried, by variant and workers.
+func testWorkersEqualOneProcess[T tensor.Float](t *testing.T, f *fixtureOf[T], payload map[string]uint64) {
+	h := len(f.layers) - 1
 	for _, v := range []pcnet.Variant{pcnet.FixedPrediction, pcnet.Standard, pcnet.ZeroDivergence, pcnet.Incremental} {
 		cfg := pcnet.Config{Variant: v, Steps: h + 1, Gamma: 0.5, MaxBatch: 8, Optimizer: adam}
 		if v == pcnet.ZeroDivergence {
@@ -275,7 +334,11 @@ func TestWorkersEqualOneProcessBitForBit(t *testing.T) {
 				obs := &recorder{}
 				cfg := cfg
 				cfg.Observer = obs
-				co, nc := c.coordinator(t, f, cfg, 2*time.Second)
+				name := fmt.Sprintf("%v/workers=%d", v, workers)
+				co, nc := coordinatorIn(t, c, f, cfg, 2*time.Second, func(tr channels.Traffic) error {
+					payload[name] += tr.Bytes
+					return nil
+				})
 				defer nc.Close()
 				var got outcome
 				for _, b := range f.batches {
@@ -425,7 +488,7 @@ func TestInferAndUpdatesPerVariant(t *testing.T) {
 	ranges := []Range{{0, 2}, {3, 4}}
 	c := startCluster(t, "infer", ranges, 2*time.Second)
 	b := f.batches[0]
-	var co *Coordinator
+	var co *Coordinator[float64]
 	for _, v := range []pcnet.Variant{pcnet.FixedPrediction, pcnet.Standard, pcnet.ZeroDivergence, pcnet.Incremental} {
 		cfg := pcnet.Config{Variant: v, Steps: h, Gamma: 1, MaxBatch: 8}
 		net, err := pcnet.New(context.Background(), layer.CloneAll[float64](f.layers), cfg)

@@ -140,19 +140,21 @@ func (w WorkerInfo) String() string {
 	return fmt.Sprintf("the worker of %v (pid %d on %s)", w.Nodes, w.PID, w.Host)
 }
 
-// Coordinator runs a network whose nodes live in workers: it owns the data and the loss,
-// hands every batch to the workers, gathers their reports (replaying the nodes'
-// statistics into Config.Observer), and keeps a copy of theta and the optimiser states
-// that Sync brings up to date for checkpoints and evaluation. It implements
-// train.Learner. Its methods must not be called concurrently.
-type Coordinator struct {
+// Coordinator runs a network whose nodes live in workers, in precision T (float32 or
+// float64): it owns the data and the loss, hands every batch to the workers, gathers
+// their reports (replaying the nodes' statistics into Config.Observer), and keeps a copy
+// of theta and the optimiser states that Sync brings up to date for checkpoints and
+// evaluation. Its setups tell the workers T (spec.Run.Precision), and every value it
+// sends or receives is a T on the wire. It implements train.Learner[T]. Its methods must
+// not be called concurrently.
+type Coordinator[T tensor.Float] struct {
 	o       Options
 	cfg     pcnet.Config
 	h       int
 	widths  []int
 	act     layer.Activation
-	layers  []*layer.Dense[float64]
-	opt     [][2]*optim.State[float64]
+	layers  []*layer.Dense[T]
+	opt     [][2]*optim.State[T]
 	nodeObs []pcnet.NodeObserver
 
 	id      coordID // from its claim: every command carries it
@@ -183,7 +185,7 @@ type Coordinator struct {
 // used as its copy) with cfg, and waits until every worker has said hello. The workers
 // are set up (theta and the optimiser states, which the caller may restore first through
 // Optimizers) at the first Step.
-func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense[float64], cfg pcnet.Config) (*Coordinator, error) {
+func NewCoordinator[T tensor.Float](ctx context.Context, o Options, layers []*layer.Dense[T], cfg pcnet.Config) (*Coordinator[T], error) {
 	if err := natslink.CheckRun(o.Run, maxRun); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -205,7 +207,7 @@ func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense[float6
 	if o.clock == nil {
 		o.clock = wallClock{}
 	}
-	c := &Coordinator{o: o, out: newSender(o.Conn, o.Run, o.Key), url: o.Conn.ConnectedUrlRedacted(), done: make(chan struct{}), warned: map[string]bool{}}
+	c := &Coordinator[T]{o: o, out: newSender(o.Conn, o.Run, o.Key), url: o.Conn.ConnectedUrlRedacted(), done: make(chan struct{}), warned: map[string]bool{}}
 	if err := c.Configure(layers, cfg); err != nil {
 		return nil, err
 	}
@@ -235,7 +237,7 @@ func NewCoordinator(ctx context.Context, o Options, layers []*layer.Dense[float6
 }
 
 // subscribe subscribes to every worker's reports and heartbeats.
-func (c *Coordinator) subscribe() error {
+func (c *Coordinator[T]) subscribe() error {
 	o := c.o
 	c.in = make(chan delivery, len(o.Workers))
 	c.lost, c.unwatch = connLost(o.Conn)
@@ -259,11 +261,11 @@ func (c *Coordinator) subscribe() error {
 
 // reportLimit bounds a message from the worker of r: its layers' theta and optimiser
 // states (a state), and a report's statistics (per node and step) and links.
-func (c *Coordinator) reportLimit(r Range) int64 {
+func (c *Coordinator[T]) reportLimit(r Range) int64 {
 	c.shape.Lock()
 	defer c.shape.Unlock()
 	nodes := int64(r.Hi - r.Lo + 1)
-	return stateBytes(c.widths, r.Lo, r.Hi, c.cfg.Optimizer) + smallMessage + nodes*int64(c.cfg.Steps+1)*256
+	return stateBytes(c.widths, r.Lo, r.Hi, c.cfg.Optimizer, elemSize[T]()) + smallMessage + nodes*int64(c.cfg.Steps+1)*256
 }
 
 // Configure sets the network the workers run from the next batch on: layers (theta, used
@@ -271,7 +273,7 @@ func (c *Coordinator) reportLimit(r Range) int64 {
 // optimiser states, fresh ones that the caller may restore through Optimizers) at the
 // next Step or Infer. The node ranges stay, and so must the shape's size: a worker
 // bounds its commands by its first setup, so a larger network's setup is refused.
-func (c *Coordinator) Configure(layers []*layer.Dense[float64], cfg pcnet.Config) error {
+func (c *Coordinator[T]) Configure(layers []*layer.Dense[T], cfg pcnet.Config) error {
 	if c.broken != nil {
 		return c.broken
 	}
@@ -297,10 +299,10 @@ func (c *Coordinator) Configure(layers []*layer.Dense[float64], cfg pcnet.Config
 	c.shape.Unlock()
 	c.opt, c.nodeObs = nil, nil
 	for _, d := range layers {
-		var st [2]*optim.State[float64]
+		var st [2]*optim.State[T]
 		if cfg.Optimizer.Kind != 0 {
 			p := d.Params()
-			st = [2]*optim.State[float64]{cfg.Optimizer.NewState(len(p[0])), cfg.Optimizer.NewState(len(p[1]))}
+			st = [2]*optim.State[T]{optim.NewState[T](cfg.Optimizer, len(p[0])), optim.NewState[T](cfg.Optimizer, len(p[1]))}
 		}
 		c.opt = append(c.opt, st)
 	}
@@ -314,10 +316,10 @@ func (c *Coordinator) Configure(layers []*layer.Dense[float64], cfg pcnet.Config
 }
 
 // Workers returns the workers that joined.
-func (c *Coordinator) Workers() []WorkerInfo { return c.workers }
+func (c *Coordinator[T]) Workers() []WorkerInfo { return c.workers }
 
 // join waits for every worker's hello.
-func (c *Coordinator) join(ctx context.Context) error {
+func (c *Coordinator[T]) join(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.o.JoinTimeout)
 	defer cancel()
 	joined := make([]bool, len(c.workers))
@@ -360,7 +362,7 @@ func (c *Coordinator) join(ctx context.Context) error {
 // await collects the reply of kind to command seq from every worker. A worker silent
 // for the timeout, a failed worker, a lost connection or a done ctx ends it with an
 // error, and the coordinator is broken from then on.
-func (c *Coordinator) await(ctx context.Context, kind msgKind, seq uint64) ([]*message, error) {
+func (c *Coordinator[T]) await(ctx context.Context, kind msgKind, seq uint64) ([]*message, error) {
 	got := make([]*message, len(c.workers))
 	// Checked every tenth of the timeout: a silent worker is found within 1.1 x timeout.
 	tick, stop := c.o.clock.NewTicker(c.o.Timeout / 10)
@@ -400,7 +402,7 @@ func (c *Coordinator) await(ctx context.Context, kind msgKind, seq uint64) ([]*m
 // awaited names the replies of kind to seq that have not come (got[i] nil): "report 3
 // from the worker of nodes 0-1 (pid 4711 on a)", so that an error of the wait says whom
 // the coordinator waited for, and for what.
-func (c *Coordinator) awaited(kind msgKind, seq uint64, got []*message) string {
+func (c *Coordinator[T]) awaited(kind msgKind, seq uint64, got []*message) string {
 	var from []string
 	for i, w := range c.workers {
 		if got[i] == nil {
@@ -414,7 +416,7 @@ func (c *Coordinator) awaited(kind msgKind, seq uint64, got []*message) string {
 // seq that have not come (got[i] nil) at now: a worker silent beyond the timeout, or a
 // batch past its deadline. Before it blames a worker it asks the server for a round
 // trip: a server that does not answer (alive but hung) is named as the cause instead.
-func (c *Coordinator) overdue(now, start time.Time, kind msgKind, seq uint64, got []*message) error {
+func (c *Coordinator[T]) overdue(now, start time.Time, kind msgKind, seq uint64, got []*message) error {
 	var late []string
 	for i, w := range c.workers {
 		if got[i] != nil {
@@ -436,7 +438,7 @@ func (c *Coordinator) overdue(now, start time.Time, kind msgKind, seq uint64, go
 
 // serverHung returns an error naming the server if it does not answer a round trip
 // within half the timeout.
-func (c *Coordinator) serverHung() error {
+func (c *Coordinator[T]) serverHung() error {
 	if err := c.o.Conn.FlushTimeout(max(c.o.Timeout/2, 10*time.Millisecond)); err != nil {
 		return fmt.Errorf("cluster: run %s: the NATS server %s does not answer (%v): the workers are silent because it is; stopping", c.o.Run, c.url, err)
 	}
@@ -444,7 +446,7 @@ func (c *Coordinator) serverHung() error {
 }
 
 // send sends a command to worker w; a failure breaks the coordinator.
-func (c *Coordinator) send(w WorkerInfo, m *message) error {
+func (c *Coordinator[T]) send(w WorkerInfo, m *message) error {
 	m.From = c.id
 	err := c.out.send(cmdSubject(c.o.Run, w.Nodes.Lo), w.Nodes.Lo, m)
 	switch {
@@ -456,7 +458,7 @@ func (c *Coordinator) send(w WorkerInfo, m *message) error {
 	return c.fail(fmt.Errorf("cluster: run %s: sending %v %d to %v: %w", c.o.Run, m.Kind, m.Seq, w, err))
 }
 
-func (c *Coordinator) fail(err error) error {
+func (c *Coordinator[T]) fail(err error) error {
 	if c.broken == nil {
 		c.broken = err
 	}
@@ -464,12 +466,12 @@ func (c *Coordinator) fail(err error) error {
 }
 
 // setup sends every worker its nodes' theta and optimiser states.
-func (c *Coordinator) setup(ctx context.Context) error {
+func (c *Coordinator[T]) setup(ctx context.Context) error {
 	v := c.cfg
 	run := spec.Run{
 		Sizes: c.widths, Activation: c.act, Loss: "nll", Algorithm: spec.FromVariant(v.Variant),
 		PC:        spec.PCSettings{Steps: v.Steps, Gamma: v.Gamma, K: v.K, Precisions: v.Precisions, Engine: pcnet.Parallel, Schedule: v.Schedule},
-		Optimizer: v.Optimizer, Batch: v.MaxBatch,
+		Optimizer: v.Optimizer, Batch: v.MaxBatch, Precision: spec.PrecisionOf[T](),
 	}
 	if v.Loss != nil {
 		run.Loss = v.Loss.Name()
@@ -496,7 +498,7 @@ func (c *Coordinator) setup(ctx context.Context) error {
 // Step learns from one batch: every worker runs it, node 0's with x and node H+1's with
 // the labels. It returns the loss at the feed-forward values and, as Network.Learn does,
 // the batch's fault (wrapping pcnet.ErrNonFinite where a value was not finite).
-func (c *Coordinator) Step(ctx context.Context, x *tensor.Matrix[float64], labels []int) (float64, error) {
+func (c *Coordinator[T]) Step(ctx context.Context, x *tensor.Matrix[T], labels []int) (float64, error) {
 	if c.cfg.Optimizer.Kind == 0 {
 		return 0, errors.New("cluster: Step learns: Config.Optimizer must be set")
 	}
@@ -505,11 +507,11 @@ func (c *Coordinator) Step(ctx context.Context, x *tensor.Matrix[float64], label
 
 // Infer runs one batch without learning, as Network.Infer: Updates then returns the
 // workers' weight updates.
-func (c *Coordinator) Infer(ctx context.Context, x *tensor.Matrix[float64], labels []int) (float64, error) {
+func (c *Coordinator[T]) Infer(ctx context.Context, x *tensor.Matrix[T], labels []int) (float64, error) {
 	return c.run(ctx, x, labels, false)
 }
 
-func (c *Coordinator) run(ctx context.Context, x *tensor.Matrix[float64], labels []int, learn bool) (float64, error) {
+func (c *Coordinator[T]) run(ctx context.Context, x *tensor.Matrix[T], labels []int, learn bool) (float64, error) {
 	if c.broken != nil {
 		return 0, c.broken
 	}
@@ -600,7 +602,7 @@ func pickFault(reports []*message, h int) *message {
 }
 
 // traffic hands the links' traffic of a batch's reports to Options.Traffic.
-func (c *Coordinator) traffic(reports []*message) error {
+func (c *Coordinator[T]) traffic(reports []*message) error {
 	if c.o.Traffic == nil {
 		return nil
 	}
@@ -620,7 +622,7 @@ func (c *Coordinator) traffic(reports []*message) error {
 // rejected hands the counts of the messages dropped since the last batch, the
 // coordinator's and those its workers reported, to Options.Rejected, and logs the first
 // of each kind.
-func (c *Coordinator) rejected(reports []*message) {
+func (c *Coordinator[T]) rejected(reports []*message) {
 	all := c.rej.take()
 	for _, r := range reports {
 		all = append(all, r.Rejected...)
@@ -649,7 +651,7 @@ func (f *workerFault) Is(target error) bool { return f.nonFinite && target == pc
 
 // Sync brings the coordinator's copy of theta and of the optimiser states up to date with
 // the workers' (for a checkpoint, or evaluation).
-func (c *Coordinator) Sync(ctx context.Context) error {
+func (c *Coordinator[T]) Sync(ctx context.Context) error {
 	if c.broken != nil {
 		return c.broken
 	}
@@ -684,7 +686,7 @@ func (c *Coordinator) Sync(ctx context.Context) error {
 
 // Updates fetches the weight updates of the last batch from the workers (see
 // Network.Updates).
-func (c *Coordinator) Updates(ctx context.Context) ([]*layer.Grad[float64], error) {
+func (c *Coordinator[T]) Updates(ctx context.Context) ([]*layer.Grad[T], error) {
 	if c.broken != nil {
 		return nil, c.broken
 	}
@@ -698,7 +700,7 @@ func (c *Coordinator) Updates(ctx context.Context) ([]*layer.Grad[float64], erro
 	if err != nil {
 		return nil, err
 	}
-	var out []*layer.Grad[float64]
+	var out []*layer.Grad[T]
 	for i, w := range c.workers {
 		want := max(min(w.Nodes.Hi, c.h)-w.Nodes.Lo+1, 0)
 		if len(states[i].Layers) != want {
@@ -721,15 +723,15 @@ func (c *Coordinator) Updates(ctx context.Context) ([]*layer.Grad[float64], erro
 }
 
 // Layers returns the coordinator's copy of theta: current after Sync.
-func (c *Coordinator) Layers() []*layer.Dense[float64] { return c.layers }
+func (c *Coordinator[T]) Layers() []*layer.Dense[T] { return c.layers }
 
 // Optimizers returns the coordinator's copy of the optimiser states: current after Sync.
 // Restored before the first Step, they are what the workers start from.
-func (c *Coordinator) Optimizers() [][2]*optim.State[float64] { return c.opt }
+func (c *Coordinator[T]) Optimizers() [][2]*optim.State[T] { return c.opt }
 
 // Close tells the workers that the run is over and stops the coordinator's goroutines.
 // It does not close the connection.
-func (c *Coordinator) Close() error {
+func (c *Coordinator[T]) Close() error {
 	if c.closed {
 		return nil
 	}

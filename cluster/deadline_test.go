@@ -81,7 +81,7 @@ func requireDeadline(t *testing.T, clk *fakeClock, timeout, period time.Duration
 // fakeWorkers starts a coordinator of run on opts (Conn, Run and Workers set here) whose
 // workers are the test: they say hello until it has them, and nothing after (no
 // heartbeat, no reply) unless the test sends it with out, on the reports' subjects.
-func fakeWorkers(t *testing.T, run string, ranges []Range, opts Options, f *fixture) (*Coordinator, *sender) {
+func fakeWorkers(t *testing.T, run string, ranges []Range, opts Options, f *fixture) (*Coordinator[float64], *sender) {
 	t.Helper()
 	c := startCluster(t, "unused", nil, time.Minute) // the server alone
 	nc, wc := dial(t, c.srv, "coordinator"), dial(t, c.srv, "fake workers")

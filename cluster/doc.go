@@ -15,6 +15,17 @@
 // checkpoint, Sync fetches theta and the optimiser states from the workers; on resume,
 // the first Step sends them the checkpoint's.
 //
+// # Precision
+//
+// A run computes in one precision, float32 or float64 (spec.Run.Precision,
+// docs/design.md §6). The coordinator is a Coordinator[T] on layers of T; its setup
+// names T in the network it sends (message.Net.Precision), and a worker, which has no
+// precision of its own, builds a pcnet.Part[T] and a natslink.Transport[T] of it (one
+// switch, worker.setup). Theta, the optimiser states, the batch and the links' values
+// travel as T, 4 bytes a float32 value: a float32 run is bit for bit the same run in one
+// process, and moves half the payload bytes. A worker checks that a setup's theta and a
+// batch's inputs are as many bytes as their shapes make in the setup's precision.
+//
 // # Starting and ending a run
 //
 // Start starts a run and returns a Cluster, its Coordinator and what it started: with
@@ -41,7 +52,8 @@
 //	pcnet.<run>.claim               a coordinator's claim on the run ID (claim.go)
 //	pcnet.<run>.setup.<n>.link.<l>.* the links between nodes in setup n (package natslink)
 //
-// A message is gob-encoded with its floats as raw little-endian bytes (bit for bit), and
+// A message is gob-encoded with its values as raw little-endian bytes of the run's type
+// (bit for bit), and
 // sent in natslink's message frames (natslink.MessageWriter), chunked below the server's
 // max payload as a link's values are, which NATS delivers in order. Each subject numbers
 // its messages, and the receiver (natslink.MessageReader) refuses a chunk or a message

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pcnet/pcnet/channels/natslink"
+	"github.com/pcnet/pcnet/spec"
 )
 
 // framesOf sends ms on one subject of run through a sender with frames of maxFrame
@@ -153,7 +154,8 @@ func FuzzClaimAndBeat(f *testing.F) {
 // FuzzMessageBody: whatever body a message carries once authenticated (a run-key
 // holder's, or a sender's bug) decodes to a message or an error, and a setup or a batch
 // is accepted or refused by its checks, never a panic; an accepted setup's hosted layers
-// carry exactly the bytes their widths make, and an accepted batch's inputs its rows.
+// carry exactly the bytes their widths make in its precision, and an accepted batch's
+// inputs its rows. The seeds are setups and batches in both precisions.
 func FuzzMessageBody(f *testing.F) {
 	fx := newFixture(2, 7)
 	var id coordID
@@ -167,6 +169,8 @@ func FuzzMessageBody(f *testing.F) {
 		return buf.Bytes()
 	}
 	f.Add(gobOf(setup), gobOf(&message{Kind: kindBatch, Seq: 1, Rows: 2, X: floatBytes(make([]float64, 2*fx.layers[0].In()))}))
+	f.Add(gobOf(setupOf(fixtureIn[float32](fx), Range{0, 1}, id, 4)), gobOf(&message{Kind: kindBatch, Seq: 1, Rows: 2, X: floatBytes(make([]float32, 2*fx.layers[0].In()))}))
+	f.Add(gobOf(setupOf(fixtureIn[float32](fx), Range{0, 1}, id, 4)), gobOf(&message{Kind: kindBatch, Seq: 1, Rows: 2, X: floatBytes(make([]float64, 2*fx.layers[0].In()))}))
 	f.Add(gobOf(&message{Kind: kindStop}), []byte{})
 	f.Add([]byte{}, []byte{0xff})
 	ranges := []Range{{0, 1}, {2, 3}, {1, 2}}
@@ -180,9 +184,13 @@ func FuzzMessageBody(f *testing.F) {
 			if checkSetup(s, r) != nil {
 				continue
 			}
+			size := map[spec.Precision]int{spec.F32: 4, spec.F64: 8}[s.Net.Precision]
+			if size == 0 {
+				t.Fatalf("setup accepted in precision %v", s.Net.Precision)
+			}
 			for i, st := range s.Layers {
 				in, out := s.Net.Sizes[r.Lo+i], s.Net.Sizes[r.Lo+i+1]
-				if len(st.W) != 8*in*out || len(st.B) != 8*out {
+				if len(st.W) != size*in*out || len(st.B) != size*out {
 					t.Fatalf("setup accepted with layer %d's %d+%d bytes for %dx%d", r.Lo+i, len(st.W), len(st.B), in, out)
 				}
 			}
@@ -190,8 +198,8 @@ func FuzzMessageBody(f *testing.F) {
 				continue
 			}
 			if r.Lo == 0 {
-				if _, err := floatsOf(batch.X, "inputs"); err != nil || len(batch.X) != 8*batch.Rows*s.Net.Sizes[0] {
-					t.Fatalf("batch accepted with %d bytes of inputs for %d rows: %v", len(batch.X), batch.Rows, err)
+				if len(batch.X) != size*batch.Rows*s.Net.Sizes[0] {
+					t.Fatalf("batch accepted with %d bytes of inputs for %d rows of %d-byte values", len(batch.X), batch.Rows, size)
 				}
 			}
 		}

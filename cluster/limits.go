@@ -25,8 +25,8 @@ const (
 )
 
 // stateBytes is the size of layers lo..hi's theta and optimiser states on the wire
-// (floats only) in a network of widths.
-func stateBytes(widths []int, lo, hi int, opt optim.Config) int64 {
+// (values only, size bytes each) in a network of widths.
+func stateBytes(widths []int, lo, hi int, opt optim.Config, size int) int64 {
 	bufs := int64(1)
 	if opt.Kind != 0 {
 		bufs += int64(len(opt.NewState(1).Buffers()))
@@ -35,20 +35,33 @@ func stateBytes(widths []int, lo, hi int, opt optim.Config) int64 {
 	for l := lo; l <= min(hi, len(widths)-2); l++ {
 		n += int64(widths[l])*int64(widths[l+1]) + int64(widths[l+1])
 	}
-	return 8 * n * bufs
+	return int64(size) * n * bufs
 }
 
-// batchBytes is the size of a batch message of maxBatch rows of n0 inputs and labels.
-func batchBytes(maxBatch, n0 int) int64 {
-	return 8*int64(maxBatch)*int64(n0) + 10*int64(maxBatch) // gob's varint labels
+// batchBytes is the size of a batch message of maxBatch rows of n0 inputs (size bytes
+// each) and labels.
+func batchBytes(maxBatch, n0, size int) int64 {
+	return int64(size)*int64(maxBatch)*int64(n0) + 10*int64(maxBatch) // gob's varint labels
+}
+
+// sizeOf is the size of a value of precision p on the wire; checkSetup has refused any
+// precision but F32 and F64.
+func sizeOf(p spec.Precision) int {
+	if p == spec.F32 {
+		return 4
+	}
+	return 8
 }
 
 // checkSetup checks a setup's declared shape for the worker of nodes r before anything
-// is allocated: widths, H and MaxBatch within spec's bounds, the hosted nodes' and their
-// neighbours' working memory within maxNodeFloats, and every hosted layer's theta as
-// many bytes as its widths make.
+// is allocated: the precision, widths, H and MaxBatch within spec's bounds, the hosted
+// nodes' and their neighbours' working memory within maxNodeFloats, and every hosted
+// layer's theta as many bytes as its widths make in the precision.
 func checkSetup(m *message, r Range) error {
 	n := &m.Net
+	if n.Precision != spec.F32 && n.Precision != spec.F64 {
+		return fmt.Errorf("precision %v; want f32 or f64", n.Precision)
+	}
 	if err := spec.CheckHidden(n.Hidden()); err != nil {
 		return err
 	}
@@ -73,11 +86,12 @@ func checkSetup(m *message, r Range) error {
 	if len(m.Layers) != want {
 		return fmt.Errorf("%d layers for %d hosted weight layers", len(m.Layers), want)
 	}
+	size := int64(sizeOf(n.Precision))
 	for i, s := range m.Layers {
 		l := r.Lo + i
 		in, out := int64(n.Sizes[l]), int64(n.Sizes[l+1])
-		if int64(len(s.W)) != 8*in*out || int64(len(s.B)) != 8*out {
-			return fmt.Errorf("layer %d of %dx%d: %d weight and %d bias bytes", l, in, out, len(s.W), len(s.B))
+		if int64(len(s.W)) != size*in*out || int64(len(s.B)) != size*out {
+			return fmt.Errorf("layer %d of %dx%d: %d weight and %d bias bytes (%s)", l, in, out, len(s.W), len(s.B), n.Precision.Type())
 		}
 	}
 	return nil
@@ -89,8 +103,8 @@ func checkBatch(m *message, n *spec.Run, r Range) error {
 	switch {
 	case m.Rows < 1 || m.Rows > n.Batch:
 		return fmt.Errorf("batch %d of %d rows; the setup's max batch is %d", m.Seq, m.Rows, n.Batch)
-	case r.Lo == 0 && int64(len(m.X)) != 8*int64(m.Rows)*int64(n.Sizes[0]):
-		return fmt.Errorf("batch %d: %d bytes of inputs for %d rows of %d", m.Seq, len(m.X), m.Rows, n.Sizes[0])
+	case r.Lo == 0 && int64(len(m.X)) != int64(sizeOf(n.Precision))*int64(m.Rows)*int64(n.Sizes[0]):
+		return fmt.Errorf("batch %d: %d bytes of inputs for %d rows of %d %ss", m.Seq, len(m.X), m.Rows, n.Sizes[0], n.Precision.Type())
 	case r.Lo != 0 && len(m.X) != 0:
 		return fmt.Errorf("batch %d: inputs for a worker that does not host node 0", m.Seq)
 	case r.Hi == n.Hidden()+1 && len(m.Labels) != m.Rows:

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"net"
 	"net/url"
@@ -20,11 +21,12 @@ import (
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // runAll steps every batch of f through co, calling between(i) before batch i, and
 // returns the run's outcome after a Sync.
-func runAll(t *testing.T, co *Coordinator, f *fixture, between func(i int)) outcome {
+func runAll(t *testing.T, co *Coordinator[float64], f *fixture, between func(i int)) outcome {
 	t.Helper()
 	var got outcome
 	for i, b := range f.batches {
@@ -202,17 +204,17 @@ func commander(t *testing.T, nc *nats.Conn, run string, id coordID) *sender {
 }
 
 // setupOf is the setup a coordinator of id sends the worker of r for f's network.
-func setupOf(f *fixture, r Range, id coordID, maxBatch int) *message {
+func setupOf[T tensor.Float](f *fixtureOf[T], r Range, id coordID, maxBatch int) *message {
 	sizes := []int{f.layers[0].In()}
 	for _, d := range f.layers {
 		sizes = append(sizes, d.Out())
 	}
 	m := &message{Kind: kindSetup, Seq: 1, From: id, LinkSetup: 1,
-		Net: spec.Run{Sizes: sizes, Activation: layer.Tanh, Loss: "nll", Algorithm: spec.PC, Optimizer: adam, Batch: maxBatch,
+		Net: spec.Run{Sizes: sizes, Activation: layer.Tanh, Loss: "nll", Algorithm: spec.PC, Optimizer: adam, Batch: maxBatch, Precision: spec.PrecisionOf[T](),
 			PC: spec.PCSettings{Steps: 3, Gamma: 0.5, K: 1, Engine: pcnet.Parallel, Schedule: pcnet.Event}}}
 	for l := r.Lo; l <= min(r.Hi, len(f.layers)-1); l++ {
 		p := f.layers[l].Params()
-		m.Layers = append(m.Layers, captureLayer(f.layers[l], [2]*optim.State[float64]{adam.NewState(len(p[0])), adam.NewState(len(p[1]))}))
+		m.Layers = append(m.Layers, captureLayer(f.layers[l], [2]*optim.State[T]{optim.NewState[T](adam, len(p[0])), optim.NewState[T](adam, len(p[1]))}))
 	}
 	return m
 }
@@ -271,36 +273,52 @@ func TestWorkerRefusesOversizedSetup(t *testing.T) {
 	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64<<20), "allocated by the setup")
 }
 
-// TestWorkerBounds: what a command declares beyond what its setup allows is refused
-// with one line, before anything is allocated by it.
+// TestWorkerBounds: what a command declares beyond what its setup allows, or in another
+// precision than its setup's, is refused with one line, before anything is allocated by
+// it.
 func TestWorkerBounds(t *testing.T) {
 	c := startCluster(t, "unused", nil, time.Minute)
 	f := newFixture(1, 5)
 	r := Range{0, 2}
-	for _, tc := range []struct {
-		name string
-		edit func(*message)
-		want string
+	n0 := f.layers[0].In()
+	for i, tc := range []struct {
+		name  string
+		setup *message
+		edit  func(*message)
+		batch []byte // inputs of a batch of batch/n0 rows after the setup, if any
+		want  string
 	}{
-		{"width", func(m *message) { m.Net.Sizes[1] = spec.MaxWidth + 1 }, "width"},
-		{"max batch", func(m *message) { m.Net.Batch = spec.MaxBatch + 1 }, "a max batch of 65537"},
-		{"working memory", func(m *message) { m.Net.Batch = spec.MaxBatch; m.Net.Sizes[0] = 1 << 12 }, "exceeds"},
-		{"batch rows", nil, "batch 2 of 9 rows; the setup's max batch is 8"},
+		{"width", setupOf(f, r, coordID{3}, 8), func(m *message) { m.Net.Sizes[1] = spec.MaxWidth + 1 }, nil, "width"},
+		{"max batch", setupOf(f, r, coordID{3}, 8), func(m *message) { m.Net.Batch = spec.MaxBatch + 1 }, nil, "a max batch of 65537"},
+		{"working memory", setupOf(f, r, coordID{3}, 8), func(m *message) { m.Net.Batch = spec.MaxBatch; m.Net.Sizes[0] = 1 << 12 }, nil, "exceeds"},
+		{"batch rows", setupOf(f, r, coordID{3}, 8), nil, floatBytes(make([]float64, 9*n0)), "batch 2 of 9 rows; the setup's max batch is 8"},
+		{"precision", setupOf(f, r, coordID{3}, 8), func(m *message) { m.Net.Precision = 7 }, nil, "setup refused: precision Precision(7); want f32 or f64"},
+		{"theta in float64, setup in float32", setupOf(f, r, coordID{3}, 8), func(m *message) { m.Net.Precision = spec.F32 },
+			nil, fmt.Sprintf("setup refused: layer 0 of %dx%d: %d weight and %d bias bytes (float32)", n0, f.layers[0].Out(), 8*n0*f.layers[0].Out(), 8*f.layers[0].Out())},
+		{"theta in float32, setup in float64", setupOf(fixtureIn[float32](f), r, coordID{3}, 8), func(m *message) { m.Net.Precision = spec.F64 },
+			nil, fmt.Sprintf("layer 0 of %dx%d: %d weight and %d bias bytes (float64)", n0, f.layers[0].Out(), 4*n0*f.layers[0].Out(), 4*f.layers[0].Out())},
+		{"float64 batch, float32 setup", setupOf(fixtureIn[float32](f), r, coordID{3}, 8), nil, floatBytes(make([]float64, 2*n0)),
+			fmt.Sprintf("batch 2: %d bytes of inputs for 2 rows of %d float32s", 16*n0, n0)},
+		{"float32 batch, float64 setup", setupOf(f, r, coordID{3}, 8), nil, floatBytes(make([]float32, 2*n0)),
+			fmt.Sprintf("batch 2: %d bytes of inputs for 2 rows of %d float64s", 8*n0, n0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			run := "bounds" + string(rune('a'+len(tc.name)))
+			run := fmt.Sprintf("bounds%d", i)
 			ended := serveOne(t, c, run, r)
 			nc := dial(t, c.srv, "forger")
 			defer nc.Close()
 			s := commander(t, nc, run, coordID{3})
-			m := setupOf(f, r, coordID{3}, 8)
+			m := tc.setup
 			if tc.edit != nil {
 				tc.edit(m)
 			}
 			require.NoError(t, s.send(cmdSubject(run, 0), 0, m))
-			if tc.edit == nil {
-				x := make([]float64, 9*f.layers[0].In())
-				require.NoError(t, s.send(cmdSubject(run, 0), 0, &message{Kind: kindBatch, Seq: 2, From: coordID{3}, Rows: 9, X: floatBytes(x), Labels: make([]int, 9)}))
+			if tc.batch != nil {
+				rows := 9
+				if tc.name != "batch rows" {
+					rows = 2
+				}
+				require.NoError(t, s.send(cmdSubject(run, 0), 0, &message{Kind: kindBatch, Seq: 2, From: coordID{3}, Rows: rows, X: tc.batch, Labels: make([]int, rows)}))
 			}
 			require.ErrorContains(t, waitEnd(t, ended), tc.want)
 		})

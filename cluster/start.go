@@ -12,6 +12,7 @@ import (
 	"github.com/pcnet/pcnet/cluster/natsconn"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // StartOptions say where a run's workers are: started here (Workers > 0), or started
@@ -49,20 +50,20 @@ type StartOptions struct {
 	Log io.Writer
 }
 
-// Cluster is a run whose nodes live in workers: its Coordinator (a train.Learner) and
-// what Start started for it, the embedded server, the worker processes and the
-// connection. Close ends them all.
-type Cluster struct {
-	*Coordinator
+// Cluster is a run whose nodes live in workers, in precision T: its Coordinator (a
+// train.Learner[T]) and what Start started for it, the embedded server, the worker
+// processes and the connection. Close ends them all.
+type Cluster[T tensor.Float] struct {
+	*Coordinator[T]
 	local *local     // with StartOptions.Workers
 	conn  *nats.Conn // with StartOptions.Dial
 }
 
-// Start starts a run on layers (the network's initial theta) with cfg: the server and
-// the worker processes, or the connection to workers started elsewhere, and the
-// coordinator, and waits until every worker has joined. On error nothing it started is
-// left running.
-func Start(ctx context.Context, o StartOptions, layers []*layer.Dense[float64], cfg pcnet.Config) (*Cluster, error) {
+// Start starts a run on layers (the network's initial theta, in the run's precision T)
+// with cfg: the server and the worker processes, or the connection to workers started
+// elsewhere, and the coordinator, and waits until every worker has joined. The workers
+// learn T from the coordinator's setup. On error nothing it started is left running.
+func Start[T tensor.Float](ctx context.Context, o StartOptions, layers []*layer.Dense[T], cfg pcnet.Config) (*Cluster[T], error) {
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
@@ -73,7 +74,7 @@ func Start(ctx context.Context, o StartOptions, layers []*layer.Dense[float64], 
 		return nil, errors.New("cluster: negative timeout")
 	}
 	co := Options{Timeout: o.Timeout, JoinTimeout: o.JoinTimeout, Delay: o.Delay, Traffic: o.Traffic, Rejected: o.Rejected, Log: o.Stderr}
-	c := &Cluster{}
+	c := &Cluster[T]{}
 	switch {
 	case o.Workers > 0:
 		if o.Executable == "" {
@@ -133,7 +134,7 @@ func logf(w io.Writer, format string, args ...any) {
 // stops; the local worker processes are waited for (killed after the timeout), then the
 // connection and the embedded server close. It returns an error naming a worker that
 // failed or had to be killed.
-func (c *Cluster) Close() error {
+func (c *Cluster[T]) Close() error {
 	var err error
 	if c.Coordinator != nil {
 		err = c.Coordinator.Close()
@@ -142,7 +143,7 @@ func (c *Cluster) Close() error {
 }
 
 // closeTransport closes what Start started below the coordinator.
-func (c *Cluster) closeTransport() error {
+func (c *Cluster[T]) closeTransport() error {
 	var err error
 	if c.local != nil {
 		err = c.local.close()

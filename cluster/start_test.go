@@ -64,7 +64,7 @@ func testWorker(args []string) int {
 }
 
 // stepAll runs the fixture's batches through c and returns what the run shows.
-func stepAll(t *testing.T, c *Cluster, f *fixture) outcome {
+func stepAll(t *testing.T, c *Cluster[float64], f *fixture) outcome {
 	t.Helper()
 	var got outcome
 	for _, b := range f.batches {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats.go"
 	"github.com/pcnet/pcnet/channels"
@@ -18,6 +19,7 @@ import (
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // What a message is.
@@ -43,8 +45,9 @@ func (k msgKind) String() string {
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// message is every command and report; each kind uses its own fields. Floats travel as
-// raw little-endian bytes (floatBytes), bit for bit.
+// message is every command and report; each kind uses its own fields. Values of the
+// run's precision travel as raw little-endian bytes of their type (floatBytes: 4 a
+// float32, 8 a float64), bit for bit; the setup's Net.Precision says which.
 type message struct {
 	Kind msgKind
 	Seq  uint64 // batch or fetch sequence number; a reply carries its command's
@@ -59,7 +62,7 @@ type message struct {
 	Err    string
 
 	// setup
-	Net       spec.Run     // the network's shape and pcnet's settings, as is (Batch: MaxBatch)
+	Net       spec.Run     // the network's shape, precision and pcnet's settings, as is (Batch: MaxBatch)
 	Observe   bool         // whether the workers report their nodes' statistics
 	Layers    []layerState // theta_l of the hosted nodes, from Lo
 	Delay     time.Duration
@@ -121,32 +124,56 @@ type stepStats struct {
 	Energy       uint64
 }
 
-func floatBytes(v []float64) []byte {
-	b := make([]byte, 8*len(v))
-	for i, f := range v {
-		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(f))
+// elemSize is the size of a T on the wire: 4 bytes a float32, 8 a float64.
+func elemSize[T tensor.Float]() int {
+	var z T
+	return int(unsafe.Sizeof(z))
+}
+
+// floatBytes is v little-endian, elemSize[T]() bytes a value.
+func floatBytes[T tensor.Float](v []T) []byte {
+	b := make([]byte, elemSize[T]()*len(v))
+	switch v := any(v).(type) {
+	case []float32:
+		for i, f := range v {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+		}
+	case []float64:
+		for i, f := range v {
+			binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(f))
+		}
 	}
 	return b
 }
 
 // floatsInto decodes b into dst, which must have exactly its length.
-func floatsInto(dst []float64, b []byte, what string) error {
-	if len(b) != 8*len(dst) {
-		return fmt.Errorf("%s: %d bytes for %d float64s", what, len(b), len(dst))
+func floatsInto[T tensor.Float](dst []T, b []byte, what string) error {
+	if len(b) != elemSize[T]()*len(dst) {
+		return fmt.Errorf("%s: %d bytes for %d %ss", what, len(b), len(dst), typeName[T]())
 	}
-	for i := range dst {
-		dst[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	switch dst := any(dst).(type) {
+	case []float32:
+		for i := range dst {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	case []float64:
+		for i := range dst {
+			dst[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+		}
 	}
 	return nil
 }
 
-func floatsOf(b []byte, what string) ([]float64, error) {
-	if len(b)%8 != 0 {
-		return nil, fmt.Errorf("%s: %d bytes is not a whole number of float64s", what, len(b))
+func floatsOf[T tensor.Float](b []byte, what string) ([]T, error) {
+	if size := elemSize[T](); len(b)%size != 0 {
+		return nil, fmt.Errorf("%s: %d bytes is not a whole number of %ss", what, len(b), typeName[T]())
 	}
-	v := make([]float64, len(b)/8)
+	v := make([]T, len(b)/elemSize[T]())
 	return v, floatsInto(v, b, what)
 }
+
+// typeName is "float32" or "float64", in errors.
+func typeName[T tensor.Float]() string { return spec.PrecisionOf[T]().Type() }
 
 func toNodeReports(rs []pcnet.NodeReport) []nodeReport {
 	out := make([]nodeReport, len(rs))
@@ -168,7 +195,7 @@ func (r nodeReport) report() pcnet.NodeReport {
 }
 
 // captureLayer copies a layer and its optimiser states for the wire.
-func captureLayer(d *layer.Dense[float64], opt [2]*optim.State[float64]) layerState {
+func captureLayer[T tensor.Float](d *layer.Dense[T], opt [2]*optim.State[T]) layerState {
 	p := d.Params()
 	s := layerState{W: floatBytes(p[0]), B: floatBytes(p[1])}
 	for i, st := range opt {
@@ -184,7 +211,7 @@ func captureLayer(d *layer.Dense[float64], opt [2]*optim.State[float64]) layerSt
 }
 
 // restoreLayer sets d and its optimiser states from s; l names the layer in errors.
-func restoreLayer(d *layer.Dense[float64], opt [2]*optim.State[float64], s layerState, l int) error {
+func restoreLayer[T tensor.Float](d *layer.Dense[T], opt [2]*optim.State[T], s layerState, l int) error {
 	p := d.Params()
 	if err := floatsInto(p[0], s.W, fmt.Sprintf("layer %d weight", l)); err != nil {
 		return err
@@ -196,9 +223,9 @@ func restoreLayer(d *layer.Dense[float64], opt [2]*optim.State[float64], s layer
 		if st == nil {
 			continue
 		}
-		bufs := map[string][]float64{}
+		bufs := map[string][]T{}
 		for name, b := range s.Opt[i].Buffers {
-			v, err := floatsOf(b, fmt.Sprintf("layer %d optimiser buffer %s", l, name))
+			v, err := floatsOf[T](b, fmt.Sprintf("layer %d optimiser buffer %s", l, name))
 			if err != nil {
 				return err
 			}

@@ -66,15 +66,13 @@ func (o *WorkerOptions) withDefaults() {
 	}
 }
 
-// worker is one Serve: the part it hosts and its transport, once set up.
+// worker is one Serve: the part it hosts, once set up.
 type worker struct {
 	o    WorkerOptions
 	out  *sender
-	part *pcnet.Part[float64]
-	tr   *natslink.Transport
-	xs   map[int]*tensor.Matrix[float64] // node 0's batch by batch size
-	net  *spec.Run                       // the last setup's network
-	rej  rejections                      // the messages dropped since the last report
+	part hosted     // nil before the setup
+	net  *spec.Run  // the last setup's network
+	rej  rejections // the messages dropped since the last report
 	// linkRejects counts the links' dropped frames, one count across setups (w.rej's).
 	linkRejects *natslink.Rejects
 	// coord is the coordinator that set the worker up (zero before): the commands of any
@@ -104,7 +102,7 @@ func Serve(ctx context.Context, o WorkerOptions) error {
 	if err := checkKey(o.Key); err != nil {
 		return err
 	}
-	w := &worker{o: o, out: newSender(o.Conn, o.Run, o.Key), xs: map[int]*tensor.Matrix[float64]{}}
+	w := &worker{o: o, out: newSender(o.Conn, o.Run, o.Key)}
 	w.linkRejects = w.rej.counter("")
 	w.limit.Store(o.MaxSetup)
 	err := w.serve(ctx)
@@ -317,19 +315,15 @@ func (w *worker) fail(err error) error {
 
 func (w *worker) close() {
 	if w.part != nil {
-		_ = w.part.Close()
+		w.part.close()
 	}
-	if w.tr != nil {
-		_ = w.tr.Close()
-	}
-	w.part, w.tr = nil, nil
+	w.part = nil
 }
 
-// setup builds the part from the coordinator's description and theta.
+// setup builds the part from the coordinator's description and theta, in the setup's
+// precision.
 func (w *worker) setup(ctx context.Context, m *message) error {
 	n := m.Net
-	h := n.Hidden()
-	lo, hi := w.o.Nodes.Lo, w.o.Nodes.Hi
 	// Every size first, before anything is allocated by them.
 	if err := checkSetup(m, w.o.Nodes); err != nil {
 		return fmt.Errorf("setup refused: %w", err)
@@ -337,49 +331,105 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 	if !n.Algorithm.IsPC() {
 		return fmt.Errorf("setup: algorithm %v: workers run the PC variants", n.Algorithm)
 	}
+	if m.LinkSetup < 1 {
+		return fmt.Errorf("setup: links: setup number %d; need >= 1", m.LinkSetup)
+	}
+	var err error
+	// The one place a worker's precision becomes a type: the coordinator's, which
+	// checkSetup has found to be F32 or F64.
+	if n.Precision == spec.F32 {
+		w.part, err = newHostedPart[float32](ctx, w, m)
+	} else {
+		w.part, err = newHostedPart[float64](ctx, w, m)
+	}
+	if err != nil {
+		return err
+	}
+	w.net = &n
+	// From now on a command is at most a setup of this shape or a batch of it.
+	size := sizeOf(n.Precision)
+	w.limit.Store(smallMessage + max(stateBytes(n.Sizes, w.o.Nodes.Lo, w.o.Nodes.Hi, n.Optimizer, size), batchBytes(n.Batch, n.Sizes[0], size)))
+	return nil
+}
+
+// hosted is the part a worker hosts, in its setup's precision: Serve learns the
+// precision from the coordinator, not from its flags, so it holds the part through
+// this interface and no code of its own is generic.
+type hosted interface {
+	// batch runs one checked batch and makes its report (without the rejections,
+	// which are the worker's).
+	batch(ctx context.Context, m *message) (*message, error)
+	// state captures the hosted layers and their optimiser states, or the last
+	// batch's updates.
+	state(seq uint64, updates bool) *message
+	close()
+}
+
+// hostedPart is a pcnet.Part[T] with its transport, and node 0's batch matrices.
+type hostedPart[T tensor.Float] struct {
+	part *pcnet.Part[T]
+	tr   *natslink.Transport[T]
+	xs   map[int]*tensor.Matrix[T] // node 0's batch by batch size
+	cols int                       // n_0
+}
+
+// newHostedPart builds the part of setup m (checked by checkSetup) for w in precision T.
+func newHostedPart[T tensor.Float](ctx context.Context, w *worker, m *message) (_ hosted, err error) {
+	n := m.Net
+	h := n.Hidden()
+	lo, hi := w.o.Nodes.Lo, w.o.Nodes.Hi
 	// pcnet.NewPart validates the configuration.
 	cfg := n.PCConfig(nil)
-	var layers []*layer.Dense[float64]
+	var layers []*layer.Dense[T]
 	for i := range m.Layers {
 		l := lo + i
 		act := n.Activation
 		if l == h {
 			act = layer.Identity
 		}
-		d, err := layer.NewDense[float64](n.Sizes[l], n.Sizes[l+1], act)
+		d, err := layer.NewDense[T](n.Sizes[l], n.Sizes[l+1], act)
 		if err != nil {
-			return fmt.Errorf("setup: layer %d: %w", l, err)
+			return nil, fmt.Errorf("setup: layer %d: %w", l, err)
 		}
-		if err := restoreLayer(d, [2]*optim.State[float64]{}, m.Layers[i], l); err != nil {
-			return fmt.Errorf("setup: %w", err)
+		if err := restoreLayer(d, [2]*optim.State[T]{}, m.Layers[i], l); err != nil {
+			return nil, fmt.Errorf("setup: %w", err)
 		}
 		layers = append(layers, d)
 	}
-	if m.LinkSetup < 1 {
-		return fmt.Errorf("setup: links: setup number %d; need >= 1", m.LinkSetup)
-	}
-	var err error
-	w.tr, err = natslink.New(w.o.Conn, natslink.Options{Run: w.o.Run, Setup: m.LinkSetup, Lo: lo, Hi: hi, Delay: m.Delay, Key: w.o.Key, Rejects: w.linkRejects})
+	p := &hostedPart[T]{xs: map[int]*tensor.Matrix[T]{}, cols: n.Sizes[0]}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	p.tr, err = natslink.New[T](w.o.Conn, natslink.Options{Run: w.o.Run, Setup: m.LinkSetup, Lo: lo, Hi: hi, Delay: m.Delay, Key: w.o.Key, Rejects: w.linkRejects})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	w.part, err = pcnet.NewPart(ctx, pcnet.PartSpec[float64]{Widths: n.Sizes, Lo: lo, Hi: hi, Layers: layers, Config: cfg, Transport: w.tr, Observe: m.Observe})
+	p.part, err = pcnet.NewPart(ctx, pcnet.PartSpec[T]{Widths: n.Sizes, Lo: lo, Hi: hi, Layers: layers, Config: cfg, Transport: p.tr, Observe: m.Observe})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for i, d := range layers {
-		opt, err := w.part.Optimizers(lo + i)
+		opt, err := p.part.Optimizers(lo + i)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := restoreLayer(d, opt, m.Layers[i], lo+i); err != nil {
-			return fmt.Errorf("setup: %w", err)
+			return nil, fmt.Errorf("setup: %w", err)
 		}
 	}
-	w.net = &n
-	// From now on a command is at most a setup of this shape or a batch of it.
-	w.limit.Store(smallMessage + max(stateBytes(n.Sizes, lo, hi, n.Optimizer), batchBytes(n.Batch, n.Sizes[0])))
-	return nil
+	return p, nil
+}
+
+func (p *hostedPart[T]) close() {
+	if p.part != nil {
+		_ = p.part.Close()
+	}
+	if p.tr != nil {
+		_ = p.tr.Close()
+	}
+	p.part, p.tr = nil, nil
 }
 
 // errStopped ends a batch that the coordinator stopped (it failed elsewhere).
@@ -441,44 +491,52 @@ func (w *worker) batch(ctx context.Context, m *message) (*message, error) {
 	if err := checkBatch(m, w.net, w.o.Nodes); err != nil {
 		return nil, err
 	}
-	b := pcnet.PartBatch[float64]{Rows: m.Rows, Labels: m.Labels, Learn: m.Learn}
+	r, err := w.part.batch(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	r.Rejected = w.rej.take()
+	return r, nil
+}
+
+func (p *hostedPart[T]) batch(ctx context.Context, m *message) (*message, error) {
+	b := pcnet.PartBatch[T]{Rows: m.Rows, Labels: m.Labels, Learn: m.Learn}
 	if m.X != nil {
-		cols := w.net.Sizes[0]
-		x := w.xs[m.Rows]
-		if x == nil || x.Cols != cols {
-			x = tensor.New[float64](m.Rows, cols, nil)
-			w.xs[m.Rows] = x
+		x := p.xs[m.Rows]
+		if x == nil {
+			x = tensor.New[T](m.Rows, p.cols, nil)
+			p.xs[m.Rows] = x
 		}
 		if err := floatsInto(x.Data, m.X, fmt.Sprintf("batch %d", m.Seq)); err != nil {
 			return nil, err
 		}
 		b.X = x
 	}
-	rep, err := w.part.Run(ctx, b)
+	rep, err := p.part.Run(ctx, b)
 	if err != nil {
 		return nil, err
 	}
-	r := &message{Kind: kindReport, Seq: m.Seq, Loss: math.Float64bits(rep.Loss), Nodes: toNodeReports(rep.Nodes), Links: w.tr.TakeTraffic(), Rejected: w.rej.take()}
+	r := &message{Kind: kindReport, Seq: m.Seq, Loss: math.Float64bits(rep.Loss), Nodes: toNodeReports(rep.Nodes), Links: p.tr.TakeTraffic()}
 	if rep.Fault != nil {
 		r.Fault, r.FaultNode, r.NonFinite = rep.Fault.Error(), rep.FaultNode, errors.Is(rep.Fault, pcnet.ErrNonFinite)
 	}
 	return r, nil
 }
 
-// state captures the hosted layers and their optimiser states, or the last batch's
-// updates.
-func (w *worker) state(seq uint64, updates bool) *message {
+func (w *worker) state(seq uint64, updates bool) *message { return w.part.state(seq, updates) }
+
+func (p *hostedPart[T]) state(seq uint64, updates bool) *message {
 	r := &message{Kind: kindState, Seq: seq}
-	lo, _ := w.part.Range()
+	lo, _ := p.part.Range()
 	if updates {
-		for _, g := range w.part.Updates() {
-			p := g.Params()
-			r.Layers = append(r.Layers, layerState{W: floatBytes(p[0]), B: floatBytes(p[1])})
+		for _, g := range p.part.Updates() {
+			gp := g.Params()
+			r.Layers = append(r.Layers, layerState{W: floatBytes(gp[0]), B: floatBytes(gp[1])})
 		}
 		return r
 	}
-	for i, d := range w.part.Layers() {
-		opt, _ := w.part.Optimizers(lo + i)
+	for i, d := range p.part.Layers() {
+		opt, _ := p.part.Optimizers(lo + i)
 		r.Layers = append(r.Layers, captureLayer(d, opt))
 	}
 	return r

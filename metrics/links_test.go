@@ -24,7 +24,7 @@ import (
 // connection of its own to an embedded NATS server, and returns their coordinator of a
 // network on layers, its link traffic going to m; stop ends them all (ctx bounds the
 // start only: the workers end when stop stops their coordinator).
-func startWorkers(ctx context.Context, m *Metrics, ranges []cluster.Range, delay time.Duration, layers []*layer.Dense[float64], cfg pcnet.Config) (co *cluster.Coordinator, stop func() error, err error) {
+func startWorkers(ctx context.Context, m *Metrics, ranges []cluster.Range, delay time.Duration, layers []*layer.Dense[float64], cfg pcnet.Config) (co *cluster.Coordinator[float64], stop func() error, err error) {
 	srv, err := natsconn.Server{}.Start(ctx)
 	if err != nil {
 		return nil, nil, err

@@ -236,7 +236,7 @@ func attackLink(t *testing.T, srv *natsconn.Embedded, o Options, attack attack, 
 	defer mu.Unlock()
 	require.Equal(t, frames[0], counts[a.upData], "data frames up")
 	all := map[Rejected]uint64{}
-	for _, tr := range []*Transport{p.loT, p.hiT} {
+	for _, tr := range []*Transport[float64]{p.loT, p.hiT} {
 		for _, r := range tr.Rejects().Counts() {
 			all[Rejected{Kind: r.Kind, Reason: r.Reason, Count: 1}] += r.Count
 		}
@@ -264,7 +264,7 @@ func hookedPair(t *testing.T, lowerConn, upperConn *nats.Conn, o Options, rows, 
 	lo, hi := o, o
 	lo.Lo, lo.Hi, hi.Lo, hi.Hi = 0, 0, 1, 1
 	loT, hiT := newTransport(t, lowerConn, lo), newTransport(t, upperConn, hi)
-	for _, tr := range []*Transport{loT, hiT} {
+	for _, tr := range []*Transport[float64]{loT, hiT} {
 		nc := tr.nc
 		tr.pub = func(subject string, frame []byte) error { return hook(nc, subject, frame) }
 	}
@@ -419,7 +419,7 @@ func TestFloodBounded(t *testing.T) {
 
 	e := newEndpoint("r1", 0, channels.Up)
 	data := subjectsData(e)
-	decoder := newDecoder(e, 1, 64, 16)
+	decoder := newDecoder[float64](e, 1, 64, 16)
 	decoder.open = newOpener(key, data, headerSize+8*64*16+trailerSize)
 	value := encodeFrames(e, 0, channels.Message[float64]{Kind: channels.Prediction, Buf: &channels.Buffer[float64]{Rows: 64, Cols: 16, Data: make([]float64, 64*16)}}, 1<<20)[0]
 	wrong := newSealer(testKey(12), data)
@@ -512,7 +512,7 @@ func TestFloodOnTheWire(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	t.Logf("heap in use %d KiB before the flood, %d KiB after (the server's buffers included)", before.HeapInuse>>10, after.HeapInuse>>10)
-	require.Equal(t, 17, cap(p.hi.UpRecv.(*recvEnd).frames), "the client's queue of the receiver")
+	require.Equal(t, 17, cap(p.hi.UpRecv.(*recvEnd[float64]).frames), "the client's queue of the receiver")
 }
 
 // TestRejectsCountAndWarnOnce: counts add up by kind and reason, in a fixed
@@ -541,6 +541,6 @@ func TestRejectsCountAndWarnOnce(t *testing.T) {
 // TestKeyLength: a key is KeySize bytes or nil.
 func TestKeyLength(t *testing.T) {
 	srv := startServer(t, natsconn.Server{})
-	_, err := New(dial(t, srv), Options{Run: "k", Key: make([]byte, 31)})
+	_, err := New[float64](dial(t, srv), Options{Run: "k", Key: make([]byte, 31)})
 	require.EqualError(t, err, "natslink: run k: run key of 31 bytes; it must have 32")
 }

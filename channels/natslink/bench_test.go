@@ -13,6 +13,7 @@ import (
 	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/cluster/natsconn"
 	"github.com/pcnet/pcnet/internal/pairbench"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // benchBatch is the batch of the round-trip benchmarks (B in docs/design.md §1).
@@ -78,7 +79,7 @@ func reportRoundTrip(b *testing.B, start time.Time) {
 // benchLinkRoundTrip runs b.N round trips over l: the upper node echoes each
 // prediction as an error of the same shape.
 func benchLinkRoundTrip(b *testing.B, l pair, width int) {
-	roundTrip, stop := linkRoundTrips(l, width)
+	roundTrip, stop := linkRoundTrips(l.lo, l.hi, width)
 	b.SetBytes(int64(2 * 8 * benchBatch * width))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -94,29 +95,30 @@ func benchLinkRoundTrip(b *testing.B, l pair, width int) {
 	}
 }
 
-// linkRoundTrips starts l's upper node, which echoes each prediction as an error of
-// the same shape, and returns one round trip over l and the function that stops the
-// upper node (its error, nil when it stopped only because it was told to).
-func linkRoundTrips(l pair, width int) (roundTrip func() error, stop func() error) {
+// linkRoundTrips starts the upper node of a link (hi its ends, lo the lower node's),
+// which echoes each prediction as an error of the same shape, and returns one round
+// trip over the link and the function that stops the upper node (its error, nil when it
+// stopped only because it was told to).
+func linkRoundTrips[T tensor.Float](lo, hi *channels.Link[T], width int) (roundTrip func() error, stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	fill := func(s channels.Sender[float64], k channels.Kind, step int) error {
+	fill := func(s channels.Sender[T], k channels.Kind, step int) error {
 		buf, err := s.Acquire(ctx, benchBatch, width)
 		if err != nil {
 			return err
 		}
-		buf.Data[0] = float64(step)
-		return s.Send(ctx, channels.Message[float64]{Kind: k, Step: step, Buf: buf})
+		buf.Data[0] = T(step)
+		return s.Send(ctx, channels.Message[T]{Kind: k, Step: step, Buf: buf})
 	}
 	done := make(chan error, 1)
 	go func() { // the upper node
 		for step := 0; ; step++ {
-			m, err := l.hi.UpRecv.Recv(ctx)
+			m, err := hi.UpRecv.Recv(ctx)
 			if err != nil {
 				done <- err
 				return
 			}
-			l.hi.UpRecv.Release(m)
-			if err := fill(l.hi.DownSend, channels.Error, step); err != nil {
+			hi.UpRecv.Release(m)
+			if err := fill(hi.DownSend, channels.Error, step); err != nil {
 				done <- err
 				return
 			}
@@ -124,17 +126,17 @@ func linkRoundTrips(l pair, width int) (roundTrip func() error, stop func() erro
 	}()
 	i := 0
 	roundTrip = func() error {
-		if err := fill(l.lo.UpSend, channels.Prediction, i); err != nil {
+		if err := fill(lo.UpSend, channels.Prediction, i); err != nil {
 			return err
 		}
-		m, err := l.lo.DownRecv.Recv(ctx)
+		m, err := lo.DownRecv.Recv(ctx)
 		if err != nil {
 			return err
 		}
 		if m.Step != i {
 			return fmt.Errorf("error of step %d, want %d", m.Step, i)
 		}
-		l.lo.DownRecv.Release(m)
+		lo.DownRecv.Release(m)
 		i++
 		return nil
 	}
@@ -165,8 +167,10 @@ func BenchmarkRoundTripAuthPaired(b *testing.B) {
 					}
 				}
 			}
-			plain, stopPlain := linkRoundTrips(newPair(b, dial(b, srv), dial(b, srv), Options{Run: "plain", Buffers: 1}, 0, benchBatch, width), width)
-			auth, stopAuth := linkRoundTrips(newPair(b, dial(b, srv), dial(b, srv), Options{Run: "auth", Buffers: 1, Key: testKey(1)}, 0, benchBatch, width), width)
+			p := newPair(b, dial(b, srv), dial(b, srv), Options{Run: "plain", Buffers: 1}, 0, benchBatch, width)
+			plain, stopPlain := linkRoundTrips(p.lo, p.hi, width)
+			p = newPair(b, dial(b, srv), dial(b, srv), Options{Run: "auth", Buffers: 1, Key: testKey(1)}, 0, benchBatch, width)
+			auth, stopAuth := linkRoundTrips(p.lo, p.hi, width)
 			for range 4 {
 				must(plain)()
 				must(auth)()
@@ -179,6 +183,70 @@ func BenchmarkRoundTripAuthPaired(b *testing.B) {
 			require.NoError(b, stopAuth())
 		})
 	}
+}
+
+// BenchmarkRoundTripPrecisionPaired is the element type's effect on BenchmarkRoundTrip's
+// exchange with a run key (what a run's links do): a float64 link and a float32 one,
+// each between two connections of one embedded server, take round trips in alternating
+// blocks of two (internal/pairbench). Reported: each one's microseconds and bytes on the
+// wire per round trip (both directions, headers and trailers included), and the ratios
+// f32/f64.
+func BenchmarkRoundTripPrecisionPaired(b *testing.B) {
+	for _, width := range []int{64, 256, 1024} {
+		b.Run(fmt.Sprintf("width=%d", width), func(b *testing.B) {
+			srv := startServer(b, natsconn.Server{})
+			must := func(f func() error) func() {
+				return func() {
+					if err := f(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			o := Options{Buffers: 1, Key: testKey(1)}
+			o.Run = "f64"
+			p64 := newPair(b, dial(b, srv), dial(b, srv), o, 0, benchBatch, width)
+			f64, stop64 := linkRoundTrips(p64.lo, p64.hi, width)
+			o.Run = "f32"
+			p32 := benchPair32(b, srv, o, width)
+			f32, stop32 := linkRoundTrips(p32.lo, p32.hi, width)
+			for range 4 {
+				must(f64)()
+				must(f32)()
+			}
+			t64, t32 := pairbench.Run(b, 2, must(f64), must(f32))
+			wire := func(s func(channels.Direction) channels.Stats) float64 {
+				up, down := s(channels.Up), s(channels.Down)
+				return float64(up.WireBytes+down.WireBytes) / float64(up.Messages)
+			}
+			w64, w32 := wire(p64.lo.Stats), wire(p32.lo.Stats)
+			b.ReportMetric(float64(t64.Nanoseconds())/1e3, "f64-us/roundtrip")
+			b.ReportMetric(float64(t32.Nanoseconds())/1e3, "f32-us/roundtrip")
+			b.ReportMetric(float64(t32)/float64(t64), "f32/f64-time")
+			b.ReportMetric(w64, "f64-wireB/roundtrip")
+			b.ReportMetric(w32, "f32-wireB/roundtrip")
+			b.ReportMetric(w32/w64, "f32/f64-bytes")
+			require.NoError(b, stop64())
+			require.NoError(b, stop32())
+		})
+	}
+}
+
+// benchPair32 is newPair's float32 link.
+func benchPair32(b *testing.B, srv *natsconn.Embedded, o Options, width int) (p struct{ lo, hi *channels.Link[float32] }) {
+	lo, hi := o, o
+	lo.Lo, lo.Hi = 0, 0
+	hi.Lo, hi.Hi = 1, 1
+	for _, end := range []struct {
+		o    Options
+		link **channels.Link[float32]
+	}{{lo, &p.lo}, {hi, &p.hi}} {
+		tr, err := New[float32](dial(b, srv), end.o)
+		require.NoError(b, err)
+		b.Cleanup(func() { require.NoError(b, tr.Close()) })
+		*end.link, err = tr.Link(0, benchBatch, width, benchBatch, width)
+		require.NoError(b, err)
+	}
+	return p
 }
 
 // BenchmarkCodec measures the encoding and decoding of one 64 x 1024 value

@@ -5,7 +5,7 @@ import "fmt"
 // A message larger than a frame travels as consecutive frames of one
 // publisher on one subject, which NATS delivers in order: its chunks, each
 // naming the message's sequence number, its index and the count, and its
-// offset in the message. A link's values (data frames, counted in float64s)
+// offset in the message. A link's values (data frames, counted in float32s or float64s)
 // and package cluster's commands and reports (message frames, counted in
 // bytes) are chunked alike, and one receiving state checks them both.
 
@@ -15,7 +15,7 @@ import "fmt"
 // a frame the caller refuses after admit leaves it as it was.
 type chunks struct {
 	name     string                // "natslink: run r1 link 2-3 up", the prefix of its errors
-	unit     string                // what offsets count: "float64" or "byte"
+	unit     string                // what offsets count: "float64", "float32" or "byte"
 	describe func(h header) string // "a 3x2 value", in errors only (no allocation per frame)
 
 	next   uint64 // sequence number of the next message

@@ -33,11 +33,19 @@
 // # Wire format
 //
 // A frame is a 72-byte little-endian header (magic "PCNL", version, frame
-// type, direction, kind, payload, flags, link, run tag, sequence number,
-// step, rows, cols, chunk index and count, offset, body length, the time
-// of the Send; the layout is in wire.go) followed by the body: the value's
-// float64s, row-major, little-endian, bit for bit (NaN payloads, -0 and
-// subnormals included), and, in a run with a key, a 40-byte trailer (below).
+// type, direction, kind, payload, flags, element type, link, run tag,
+// sequence number, step, rows, cols, chunk index and count, offset, body
+// length, the time of the Send; the layout is in wire.go) followed by the
+// body: the value's float32s or float64s, row-major, little-endian, bit for
+// bit (NaN payloads, -0 and subnormals included), and, in a run with a key,
+// a 40-byte trailer (below).
+//
+// A Transport[T] carries values of T, the run's precision (float32 or
+// float64), and its data frames say which: a float32 run sends half the
+// payload bytes. A receiver refuses a frame of the other type: it breaks the
+// link with one error naming both types (the processes run in different
+// precisions), or, with a key, is dropped as oversize when it is longer than
+// any frame of the receiver's type can be.
 // A Zero or Unchanged message is a header alone: the buffer is still the
 // sender's credit, but its content is not read.
 //
@@ -65,8 +73,9 @@
 // A message larger than a frame (the server's max payload, 1 MiB by default,
 // or [Options.MaxChunkBytes]) is sent as consecutive frames of the same
 // sequence number, each naming its chunk, the chunk count and its offset; a
-// 64 x 4096 value (2 MiB) takes three. NATS keeps one publisher's order on a
-// subject, so the receiver assembles the chunks in its buffer as they come.
+// 64 x 4096 float64 value (2 MiB) takes three, a float32 one two. NATS
+// keeps one publisher's order on a subject, so the receiver assembles the
+// chunks in its buffer as they come.
 //
 // # Messages
 //
@@ -100,7 +109,7 @@
 // # Errors and failure
 //
 // The receiver checks every frame it has not dropped (see Authentication):
-// magic, version, type, run, link, direction, kind, payload, shape against
+// magic, version, type, element type, run, link, direction, kind, payload, shape against
 // its pool, the sequence number (a message lost, duplicated or reordered),
 // chunk order, offsets and sizes (truncated frames, size mismatches), and
 // that the sender keeps within its credits. The first bad frame breaks the

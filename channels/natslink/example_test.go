@@ -32,7 +32,7 @@ func Example() {
 		if err != nil {
 			panic(err)
 		}
-		tr, err := natslink.New(nc, natslink.Options{Run: "ex", Lo: lo, Hi: hi, Buffers: 1, Key: key})
+		tr, err := natslink.New[float64](nc, natslink.Options{Run: "ex", Lo: lo, Hi: hi, Buffers: 1, Key: key})
 		if err != nil {
 			panic(err)
 		}

@@ -129,7 +129,7 @@ func TestMessageReaderRejects(t *testing.T) {
 		{"truncated header", [][]byte{m0[0][:30]}, "truncated frame: 30 bytes, shorter than the 72-byte header"},
 		{"truncated body", [][]byte{m0[0][:headerSize+4]}, "truncated frame: body of 4 bytes, the header says 10"},
 		{"magic", [][]byte{edit(m0[0], 0, 'P', 'N', 'C', 'L')}, `not a pcnet link frame: magic "PNCL"`},
-		{"version", [][]byte{edit(m0[0], 4, 1)}, "wire version 1, this build speaks 3"},
+		{"version", [][]byte{edit(m0[0], 4, 1)}, "wire version 1, this build speaks 4"},
 		{"data frame", [][]byte{edit(m0[0], 5, byte(frameData))}, "a data frame where a message frame belongs"},
 		{"other run", [][]byte{messageFrames(t, other, body(3))[0]}, "frame of another run"},
 		{"other node", [][]byte{messageFrames(t, otherNode, body(3))[0]}, "frame of link 5-6"},
@@ -265,7 +265,7 @@ func TestZeroChunksRefused(t *testing.T) {
 	e := newEndpoint("r1", 2, channels.Up)
 	data := encodeFrames(e, 0, channels.Message[float64]{Kind: channels.Prediction, Buf: &channels.Buffer[float64]{Rows: 1, Cols: 2, Data: []float64{1, 2}}}, 4)[0]
 	binary.LittleEndian.PutUint32(data[52:], 0)
-	_, _, err := newDecoder(e, 1, 1, 2).feed(data)
+	_, _, err := newDecoder[float64](e, 1, 1, 2).feed(data)
 	require.EqualError(t, err, "natslink: run r1 link 2-3 up: message 0: chunk 0 of 0")
 
 	msg := messageFrames(t, newTestWriter(t, "r1", 2, 1<<20), []byte("hello"))[0]

@@ -9,7 +9,7 @@ import "github.com/pcnet/pcnet/channels"
 // report). Each counter is read once, so a message whose Recv races the
 // call may be in this call's count and in the next's latencies; every count
 // lands in exactly one call's figures.
-func (t *Transport) TakeTraffic() []channels.Traffic {
+func (t *Transport[T]) TakeTraffic() []channels.Traffic {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make([]channels.Traffic, len(t.recvs))

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // ErrClosed is the error of a link whose transport was closed.
@@ -59,15 +60,17 @@ type Options struct {
 }
 
 // Transport carries the links of one run over one NATS connection, for the
-// nodes this process hosts. It implements channels.Transport. Close it when
-// the run ends (before closing the connection); every goroutine it started
-// stops then.
-type Transport struct {
+// nodes this process hosts, with values of type T (the run's precision): its
+// frames say T, and a frame of the other type breaks its link. It implements
+// channels.Transport[T]. Close it when the run ends (before closing the
+// connection); every goroutine it started stops then.
+type Transport[T tensor.Float] struct {
 	nc          *nats.Conn
 	o           Options
 	url         string
-	chunkFloats int
-	local       channels.Transport[float64]
+	elem        elemType // T's
+	chunkFloats int      // values of T a frame holds
+	local       channels.Transport[T]
 
 	broken  chan struct{} // closed when the links are broken
 	failed  atomic.Bool
@@ -80,16 +83,20 @@ type Transport struct {
 
 	mu     sync.Mutex
 	subs   []*nats.Subscription
-	recvs  []*recvEnd // the receiving ends over NATS, for TakeTraffic
+	recvs  []*recvEnd[T] // the receiving ends over NATS, for TakeTraffic
 	linked map[int]bool
 	closed bool
 }
 
-var _ channels.Transport[float64] = (*Transport)(nil)
+var (
+	_ channels.Transport[float64] = (*Transport[float64])(nil)
+	_ channels.Transport[float32] = (*Transport[float32])(nil)
+)
 
 // New makes the transport of run o.Run for nodes o.Lo..o.Hi on nc, which the
-// caller owns.
-func New(nc *nats.Conn, o Options) (*Transport, error) {
+// caller owns, carrying values of type T.
+func New[T tensor.Float](nc *nats.Conn, o Options) (*Transport[T], error) {
+	elem := elemOf[T]()
 	if err := CheckRun(o.Run, maxRunID); err != nil {
 		return nil, fmt.Errorf("natslink: %w", err)
 	}
@@ -100,8 +107,8 @@ func New(nc *nats.Conn, o Options) (*Transport, error) {
 		return nil, fmt.Errorf("natslink: run %s: %d buffers per direction; need >= 1 (0 means %d)", o.Run, o.Buffers, channels.DefaultBuffers)
 	case o.Delay < 0:
 		return nil, fmt.Errorf("natslink: run %s: negative delay %v", o.Run, o.Delay)
-	case o.MaxChunkBytes != 0 && o.MaxChunkBytes < headerSize+trailerOf(o.Key)+8:
-		return nil, fmt.Errorf("natslink: run %s: max chunk of %d bytes cannot hold the %d-byte header, one float64 and the %d-byte trailer", o.Run, o.MaxChunkBytes, headerSize, trailerOf(o.Key))
+	case o.MaxChunkBytes != 0 && o.MaxChunkBytes < headerSize+trailerOf(o.Key)+int(elem):
+		return nil, fmt.Errorf("natslink: run %s: max chunk of %d bytes cannot hold the %d-byte header, one %v and the %d-byte trailer", o.Run, o.MaxChunkBytes, headerSize, elem, trailerOf(o.Key))
 	case o.Setup < 0:
 		return nil, fmt.Errorf("natslink: run %s: negative setup number %d", o.Run, o.Setup)
 	case o.SetupTimeout < 0:
@@ -119,11 +126,12 @@ func New(nc *nats.Conn, o Options) (*Transport, error) {
 	if o.SetupTimeout == 0 {
 		o.SetupTimeout = 10 * time.Second
 	}
-	t := &Transport{
+	t := &Transport[T]{
 		nc:     nc,
 		o:      o,
 		url:    nc.ConnectedUrlRedacted(),
-		local:  channels.NewInProcess[float64](o.Buffers),
+		elem:   elem,
+		local:  channels.NewInProcess[T](o.Buffers),
 		broken: make(chan struct{}),
 		linked: map[int]bool{},
 		pub:    nc.Publish,
@@ -140,11 +148,11 @@ func New(nc *nats.Conn, o Options) (*Transport, error) {
 	if o.MaxChunkBytes != 0 && o.MaxChunkBytes < frame {
 		frame = o.MaxChunkBytes
 	}
-	if frame < headerSize+t.trailer()+8 {
+	if frame < headerSize+t.trailer()+int(elem) {
 		t.unwatch()
 		return nil, fmt.Errorf("natslink: run %s: the server's max payload of %d bytes cannot hold a frame", o.Run, frame)
 	}
-	t.chunkFloats = (frame - headerSize - t.trailer()) / 8
+	t.chunkFloats = (frame - headerSize - t.trailer()) / int(elem)
 	if o.Delay > 0 {
 		t.delay = startDelayLine(nc, o.Delay, t.fail)
 	}
@@ -152,11 +160,11 @@ func New(nc *nats.Conn, o Options) (*Transport, error) {
 }
 
 // trailer is the length of the authentication trailer of t's frames.
-func (t *Transport) trailer() int { return trailerOf(t.o.Key) }
+func (t *Transport[T]) trailer() int { return trailerOf(t.o.Key) }
 
 // Rejects is the count of the frames t dropped: Options.Rejects, or the
 // transport's own.
-func (t *Transport) Rejects() *Rejects { return t.o.Rejects }
+func (t *Transport[T]) Rejects() *Rejects { return t.o.Rejects }
 
 // maxRunID bounds a run ID of the transport.
 const maxRunID = 64
@@ -178,7 +186,7 @@ func CheckRun(run string, maxLen int) error {
 }
 
 // fail breaks every link of t with err (the first error wins).
-func (t *Transport) fail(err error) {
+func (t *Transport[T]) fail(err error) {
 	t.once.Do(func() {
 		t.failErr = err
 		t.failed.Store(true)
@@ -187,7 +195,7 @@ func (t *Transport) fail(err error) {
 }
 
 // err is the error that broke the links, nil while they work.
-func (t *Transport) err() error {
+func (t *Transport[T]) err() error {
 	if !t.failed.Load() {
 		return nil
 	}
@@ -196,7 +204,7 @@ func (t *Transport) err() error {
 
 // publishFailed turns a failed publish of what into the link's error: the
 // lost connection's, as every other call will report it, when that is why.
-func (t *Transport) publishFailed(name, what string, err error) error {
+func (t *Transport[T]) publishFailed(name, what string, err error) error {
 	if !t.nc.IsConnected() {
 		t.fail(fmt.Errorf("natslink: run %s: connection to %s %v: the run's links are broken", t.o.Run, t.url, t.nc.Status()))
 	}
@@ -209,7 +217,7 @@ func (t *Transport) publishFailed(name, what string, err error) error {
 // Close unsubscribes every end, stops the goroutines of t and breaks its
 // links over NATS (their calls return ErrClosed; in-process links of two
 // local nodes are not affected). It does not close the connection.
-func (t *Transport) Close() error {
+func (t *Transport[T]) Close() error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -235,7 +243,7 @@ func (t *Transport) Close() error {
 }
 
 // publish sends one frame now, or after the injected delay.
-func (t *Transport) publish(subject string, frame []byte) error {
+func (t *Transport[T]) publish(subject string, frame []byte) error {
 	if t.delay != nil {
 		return t.delay.publish(subject, frame, t.broken)
 	}
@@ -246,7 +254,7 @@ func (t *Transport) publish(subject string, frame []byte) error {
 // up sender and down receiver if node lower is hosted, the up receiver and
 // down sender if node lower+1 is; the others are nil. A link with both nodes
 // hosted is in-process unless Options.LocalOverNATS. Each link is made once.
-func (t *Transport) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*channels.Link[float64], error) {
+func (t *Transport[T]) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*channels.Link[T], error) {
 	if lower < 0 {
 		return nil, fmt.Errorf("natslink: run %s: link %d-%d: lower node %d is negative", t.o.Run, lower, lower+1, lower)
 	}
@@ -270,7 +278,7 @@ func (t *Transport) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCo
 		}
 		return l, err
 	}
-	b := linkBuilder{t: t}
+	b := linkBuilder[T]{t: t}
 	up := newEndpoint(t.o.Run, lower, channels.Up).inSetup(t.o.Setup)
 	down := newEndpoint(t.o.Run, lower, channels.Down).inSetup(t.o.Setup)
 	if err := checkShape(up.name, t.o.Buffers, upMaxRows, upMaxCols); err != nil {
@@ -280,8 +288,8 @@ func (t *Transport) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCo
 		return nil, err
 	}
 	var (
-		upSend, downSend *sendEnd
-		upRecv, downRecv *recvEnd
+		upSend, downSend *sendEnd[T]
+		upRecv, downRecv *recvEnd[T]
 	)
 	if lowerHere {
 		upSend = b.sender(up, upMaxRows, upMaxCols)
@@ -295,7 +303,7 @@ func (t *Transport) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCo
 		// The server has the subscriptions before anyone is told of them.
 		b.err = t.nc.FlushTimeout(t.o.SetupTimeout)
 	}
-	for _, r := range []*recvEnd{upRecv, downRecv} {
+	for _, r := range []*recvEnd[T]{upRecv, downRecv} {
 		if r != nil && b.err == nil {
 			b.err = r.grant()
 		}
@@ -307,7 +315,7 @@ func (t *Transport) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCo
 		return nil, fmt.Errorf("natslink: run %s: link %d-%d: %w", t.o.Run, lower, lower+1, b.err)
 	}
 	t.subs = append(t.subs, b.subs...)
-	for _, r := range []*recvEnd{upRecv, downRecv} {
+	for _, r := range []*recvEnd[T]{upRecv, downRecv} {
 		if r != nil {
 			t.recvs = append(t.recvs, r)
 		}
@@ -329,26 +337,26 @@ func (t *Transport) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCo
 		return channels.Stats{}
 	}
 	// Typed nil pointers must become nil interfaces.
-	var us, ds channels.Sender[float64]
-	var ur, dr channels.Receiver[float64]
+	var us, ds channels.Sender[T]
+	var ur, dr channels.Receiver[T]
 	if upSend != nil {
 		us, dr = upSend, downRecv
 	}
 	if upRecv != nil {
 		ur, ds = upRecv, downSend
 	}
-	return channels.NewLink[float64](lower, us, ur, ds, dr, stats), nil
+	return channels.NewLink[T](lower, us, ur, ds, dr, stats), nil
 }
 
 // linkBuilder collects the subscriptions of a link being made and its first
 // error.
-type linkBuilder struct {
-	t    *Transport
+type linkBuilder[T tensor.Float] struct {
+	t    *Transport[T]
 	subs []*nats.Subscription
 	err  error
 }
 
-func (b *linkBuilder) chanSubscribe(subject string, capacity int) chan *nats.Msg {
+func (b *linkBuilder[T]) chanSubscribe(subject string, capacity int) chan *nats.Msg {
 	ch := make(chan *nats.Msg, capacity)
 	if b.err != nil {
 		return ch
@@ -362,20 +370,20 @@ func (b *linkBuilder) chanSubscribe(subject string, capacity int) chan *nats.Msg
 	return ch
 }
 
-func (b *linkBuilder) sender(e endpoint, maxRows, maxCols int) *sendEnd {
+func (b *linkBuilder[T]) sender(e endpoint, maxRows, maxCols int) *sendEnd[T] {
 	t := b.t
-	s := &sendEnd{
+	s := &sendEnd[T]{
 		t:           t,
 		endpoint:    e,
 		kind:        kindOf(e.dir),
 		maxRows:     maxRows,
 		maxCols:     maxCols,
-		slots:       newSlots(t.o.Buffers, maxRows, maxCols),
+		slots:       newSlots[T](t.o.Buffers, maxRows, maxCols),
 		chunkFloats: t.chunkFloats,
 	}
 	s.subject, _, s.helloSubject = subjects(e)
 	_, credit, _ := subjects(e)
-	s.frame = make([]byte, headerSize+8*min(maxRows*maxCols, t.chunkFloats)+t.trailer())
+	s.frame = make([]byte, headerSize+int(t.elem)*min(maxRows*maxCols, t.chunkFloats)+t.trailer())
 	s.hello = make([]byte, headerSize+t.trailer())
 	s.seal = newSealer(t.o.Key, s.subject)
 	s.helloSeal = newSealer(t.o.Key, s.helloSubject)
@@ -389,15 +397,15 @@ func (b *linkBuilder) sender(e endpoint, maxRows, maxCols int) *sendEnd {
 	return s
 }
 
-func (b *linkBuilder) receiver(e endpoint, maxRows, maxCols int) *recvEnd {
+func (b *linkBuilder[T]) receiver(e endpoint, maxRows, maxCols int) *recvEnd[T] {
 	t := b.t
-	r := &recvEnd{t: t, dec: newDecoder(e, t.o.Buffers, maxRows, maxCols)}
+	r := &recvEnd[T]{t: t, dec: newDecoder[T](e, t.o.Buffers, maxRows, maxCols)}
 	r.subject, r.creditSubject, _ = subjects(e)
 	_, _, hello := subjects(e)
 	r.creditFrame = make([]byte, headerSize+t.trailer())
 	r.creditSeal = newSealer(t.o.Key, r.creditSubject)
 	r.helloOpen = newOpener(t.o.Key, hello, headerSize+trailerSize)
-	r.dec.open = newOpener(t.o.Key, r.subject, headerSize+8*min(maxRows*maxCols, t.chunkFloats)+trailerSize)
+	r.dec.open = newOpener(t.o.Key, r.subject, headerSize+int(t.elem)*min(maxRows*maxCols, t.chunkFloats)+trailerSize)
 	r.limit.Store(uint64(t.o.Buffers))
 	// Frames in flight: every credit's message, chunked, and a margin for
 	// foreign frames (dropped with a key, errors without): a flood beyond it
@@ -440,12 +448,12 @@ func kindOf(d channels.Direction) channels.Kind {
 // sendEnd is a direction's sending end in this process. Its pool is local:
 // Send encodes the value into frames at once, so the credit, not the buffer,
 // is what waits for the receiver.
-type sendEnd struct {
-	t *Transport
+type sendEnd[T tensor.Float] struct {
+	t *Transport[T]
 	endpoint
 	kind             channels.Kind
 	maxRows, maxCols int
-	slots            []slot
+	slots            []slot[T]
 	acquired         int
 
 	subject, helloSubject string
@@ -465,13 +473,13 @@ type sendEnd struct {
 	messages, bytes, wire atomic.Uint64
 }
 
-func (s *sendEnd) stats() channels.Stats {
+func (s *sendEnd[T]) stats() channels.Stats {
 	return channels.Stats{Messages: s.messages.Load(), Bytes: s.bytes.Load(), WireBytes: s.wire.Load()}
 }
 
 // Acquire takes a credit and a buffer of the local pool shaped rows x cols,
 // blocking until the receiver has released enough messages or ctx is done.
-func (s *sendEnd) Acquire(ctx context.Context, rows, cols int) (*channels.Buffer[float64], error) {
+func (s *sendEnd[T]) Acquire(ctx context.Context, rows, cols int) (*channels.Buffer[T], error) {
 	if rows < 1 || cols < 1 || rows > s.maxRows || cols > s.maxCols {
 		return nil, fmt.Errorf("%s: cannot acquire a %dx%d buffer: the pool's buffers are %dx%d", s.name, rows, cols, s.maxRows, s.maxCols)
 	}
@@ -498,7 +506,7 @@ func (s *sendEnd) Acquire(ctx context.Context, rows, cols int) (*channels.Buffer
 }
 
 // broken is the error that broke this end or its transport, if any.
-func (s *sendEnd) broken() error {
+func (s *sendEnd[T]) broken() error {
 	if s.err != nil {
 		return s.err
 	}
@@ -508,7 +516,7 @@ func (s *sendEnd) broken() error {
 // waitCredit waits for one credit frame and applies it. Until the receiver's
 // first grant arrives it asks for it (hello) with a growing interval: the
 // grant it sent when it subscribed is lost if this end subscribed later.
-func (s *sendEnd) waitCredit(ctx context.Context) error {
+func (s *sendEnd[T]) waitCredit(ctx context.Context) error {
 	var m *nats.Msg
 	select {
 	case m = <-s.credits:
@@ -575,7 +583,7 @@ func (s *sendEnd) waitCredit(ctx context.Context) error {
 
 // helloFrame is the hello to publish now: sealed anew each time, since
 // every frame of a publisher has a counter of its own.
-func (s *sendEnd) helloFrame() []byte {
+func (s *sendEnd[T]) helloFrame() []byte {
 	f := s.controlFrame(s.hello, frameHello, 0)
 	if s.helloSeal != nil {
 		f = s.helloSeal.seal(f)
@@ -583,7 +591,7 @@ func (s *sendEnd) helloFrame() []byte {
 	return f
 }
 
-func (s *sendEnd) breakWith(err error) error {
+func (s *sendEnd[T]) breakWith(err error) error {
 	s.err = err
 	return err
 }
@@ -591,7 +599,7 @@ func (s *sendEnd) breakWith(err error) error {
 // Send encodes m into one frame per chunk and publishes them; the buffer is
 // back in the local pool when Send returns. If ctx is done, Send fails and
 // the sender keeps m.Buf.
-func (s *sendEnd) Send(ctx context.Context, m channels.Message[float64]) error {
+func (s *sendEnd[T]) Send(ctx context.Context, m channels.Message[T]) error {
 	b := m.Buf
 	if m.Kind != s.kind {
 		return fmt.Errorf("%s carries %v messages, not %v (step %d)", s.name, s.kind, m.Kind, m.Step)
@@ -622,7 +630,7 @@ func (s *sendEnd) Send(ctx context.Context, m channels.Message[float64]) error {
 	}
 	chunks := max(1, (total+s.chunkFloats-1)/s.chunkFloats)
 	h := header{
-		typ: frameData, dir: s.dir, kind: m.Kind, payload: m.Payload,
+		typ: frameData, dir: s.dir, kind: m.Kind, payload: m.Payload, elem: s.t.elem,
 		lower: s.lower, run: s.run, seq: s.seq, step: int64(m.Step),
 		rows: uint32(b.Rows), cols: uint32(b.Cols), chunks: uint32(chunks),
 		sent: time.Now().UnixNano(), // wall clock: the receiver may be another process
@@ -631,13 +639,14 @@ func (s *sendEnd) Send(ctx context.Context, m channels.Message[float64]) error {
 	// Counted before the frames leave, so that a receiver in this process
 	// reading Stats after Recv sees its message counted.
 	s.messages.Add(1)
-	s.bytes.Add(8 * uint64(total))
-	s.wire.Add(uint64(chunks*(headerSize+s.t.trailer()) + 8*total))
+	size := int(s.t.elem)
+	s.bytes.Add(uint64(size * total))
+	s.wire.Add(uint64(chunks*(headerSize+s.t.trailer()) + size*total))
 	for c := range chunks {
 		off := c * s.chunkFloats
 		n := min(s.chunkFloats, total-off)
-		h.chunk, h.offset, h.body = uint32(c), uint32(off), uint32(8*n)
-		frame := s.frame[:headerSize+8*n]
+		h.chunk, h.offset, h.body = uint32(c), uint32(off), uint32(size*n)
+		frame := s.frame[:headerSize+size*n]
 		putHeader(frame, &h)
 		putFloats(frame[headerSize:], value[off:off+n])
 		if s.seal != nil {
@@ -656,9 +665,9 @@ func (s *sendEnd) Send(ctx context.Context, m channels.Message[float64]) error {
 // recvEnd is a direction's receiving end in this process: the frames arrive
 // on a channel filled by the client's read loop, and are decoded by Recv into
 // the local pool.
-type recvEnd struct {
-	t   *Transport
-	dec *decoder
+type recvEnd[T tensor.Float] struct {
+	t   *Transport[T]
+	dec *decoder[T]
 
 	subject, creditSubject string
 	frames                 chan *nats.Msg
@@ -680,12 +689,12 @@ type recvEnd struct {
 	taken                 channels.Traffic // at the last TakeTraffic; guarded by t.mu
 }
 
-func (r *recvEnd) stats() channels.Stats {
+func (r *recvEnd[T]) stats() channels.Stats {
 	return channels.Stats{Messages: r.messages.Load(), Bytes: r.bytes.Load(), WireBytes: r.wire.Load()}
 }
 
 // traffic reads the counters.
-func (r *recvEnd) traffic() channels.Traffic {
+func (r *recvEnd[T]) traffic() channels.Traffic {
 	return channels.Traffic{
 		Lower: int(r.dec.lower), Dir: r.dec.dir,
 		Messages: r.messages.Load(), Bytes: r.bytes.Load(), WireBytes: r.wire.Load(),
@@ -694,7 +703,7 @@ func (r *recvEnd) traffic() channels.Traffic {
 }
 
 // grant publishes the credit limit.
-func (r *recvEnd) grant() error {
+func (r *recvEnd[T]) grant() error {
 	r.creditMu.Lock()
 	defer r.creditMu.Unlock()
 	f := r.dec.controlFrame(r.creditFrame, frameCredit, r.limit.Load())
@@ -709,7 +718,7 @@ func (r *recvEnd) grant() error {
 // not a hello of this direction is ignored: it carries nothing, and a grant
 // only repeats the limit. With a key, one that fails authentication is
 // counted too.
-func (r *recvEnd) answerHello(m *nats.Msg) {
+func (r *recvEnd[T]) answerHello(m *nats.Msg) {
 	if r.helloOpen != nil {
 		if why := r.helloOpen.open(m.Data); why != accepted {
 			r.t.o.Rejects.add(kindCredit, why, r.dec.name)
@@ -728,15 +737,15 @@ func (r *recvEnd) answerHello(m *nats.Msg) {
 // Recv returns the next message, blocking until its last frame has arrived
 // or ctx is done. A malformed or foreign frame breaks the link: Recv returns
 // an error naming what is wrong, now and on every later call.
-func (r *recvEnd) Recv(ctx context.Context) (channels.Message[float64], error) {
+func (r *recvEnd[T]) Recv(ctx context.Context) (channels.Message[T], error) {
 	if err := ctx.Err(); err != nil {
-		return channels.Message[float64]{}, err
+		return channels.Message[T]{}, err
 	}
 	if r.err != nil {
-		return channels.Message[float64]{}, r.err
+		return channels.Message[T]{}, r.err
 	}
 	if err := r.t.err(); err != nil {
-		return channels.Message[float64]{}, err
+		return channels.Message[T]{}, err
 	}
 	for {
 		var f *nats.Msg
@@ -745,27 +754,27 @@ func (r *recvEnd) Recv(ctx context.Context) (channels.Message[float64], error) {
 		default:
 			if n, _ := r.sub.Dropped(); n > 0 {
 				r.err = slowConsumer(r.dec.name, "data", n)
-				return channels.Message[float64]{}, r.err
+				return channels.Message[T]{}, r.err
 			}
 			select {
 			case f = <-r.frames:
 			case <-ctx.Done():
-				return channels.Message[float64]{}, ctx.Err()
+				return channels.Message[T]{}, ctx.Err()
 			case <-r.t.broken:
-				return channels.Message[float64]{}, r.t.err()
+				return channels.Message[T]{}, r.t.err()
 			case _, ok := <-r.slow:
 				if !ok { // unsubscribed: the transport is closing
 					<-r.t.broken
-					return channels.Message[float64]{}, r.t.err()
+					return channels.Message[T]{}, r.t.err()
 				}
 				n, _ := r.sub.Dropped()
 				r.err = slowConsumer(r.dec.name, "data", n)
-				return channels.Message[float64]{}, r.err
+				return channels.Message[T]{}, r.err
 			}
 		}
 		if f.Subject != r.subject {
 			r.err = fmt.Errorf("%s: frame on subject %s", r.dec.name, f.Subject)
-			return channels.Message[float64]{}, r.err
+			return channels.Message[T]{}, r.err
 		}
 		if why := r.dec.accept(f.Data); why != accepted {
 			// Not from this link's sender: the run goes on without it.
@@ -775,7 +784,7 @@ func (r *recvEnd) Recv(ctx context.Context) (channels.Message[float64], error) {
 		m, done, err := r.dec.feed(f.Data)
 		if err != nil {
 			r.err = err
-			return channels.Message[float64]{}, err
+			return channels.Message[T]{}, err
 		}
 		r.wire.Add(uint64(len(f.Data)))
 		if done {
@@ -784,7 +793,7 @@ func (r *recvEnd) Recv(ctx context.Context) (channels.Message[float64], error) {
 			r.latency.Observe(time.Duration(time.Now().UnixNano() - r.dec.sent))
 			r.messages.Add(1)
 			if m.Payload == channels.Full {
-				r.bytes.Add(8 * uint64(m.Buf.Rows*m.Buf.Cols))
+				r.bytes.Add(uint64(int(r.t.elem) * m.Buf.Rows * m.Buf.Cols))
 			}
 			return m, nil
 		}
@@ -794,7 +803,7 @@ func (r *recvEnd) Recv(ctx context.Context) (channels.Message[float64], error) {
 // Release gives m.Buf back to the local pool and its credit back to the
 // sender. Misuse panics as in-process; a failed publish breaks the link and
 // surfaces from the next Recv.
-func (r *recvEnd) Release(m channels.Message[float64]) {
+func (r *recvEnd[T]) Release(m channels.Message[T]) {
 	r.dec.release(m)
 	r.limit.Add(1)
 	if err := r.grant(); err != nil && r.err == nil {

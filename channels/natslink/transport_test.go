@@ -44,9 +44,9 @@ func dial(t testing.TB, e *natsconn.Embedded) *nats.Conn {
 }
 
 // newTransport makes a transport that the test closes (before its connection).
-func newTransport(t testing.TB, nc *nats.Conn, o Options) *Transport {
+func newTransport(t testing.TB, nc *nats.Conn, o Options) *Transport[float64] {
 	t.Helper()
-	tr, err := New(nc, o)
+	tr, err := New[float64](nc, o)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, tr.Close()) })
 	return tr
@@ -56,7 +56,7 @@ func newTransport(t testing.TB, nc *nats.Conn, o Options) *Transport {
 // upper node's, each with a connection and transport of its own.
 type pair struct {
 	lo, hi   *channels.Link[float64]
-	loT, hiT *Transport // nil in-process
+	loT, hiT *Transport[float64] // nil in-process
 }
 
 func newPair(t testing.TB, lowerConn, upperConn *nats.Conn, o Options, lower, rows, cols int) pair {
@@ -334,7 +334,7 @@ func TestCancellation(t *testing.T) {
 // waitPending waits until a frame is queued for r.
 func waitPending(t testing.TB, r channels.Receiver[float64]) {
 	t.Helper()
-	require.Eventually(t, func() bool { return len(r.(*recvEnd).frames) > 0 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return len(r.(*recvEnd[float64]).frames) > 0 }, 10*time.Second, time.Millisecond)
 }
 
 // TestRunsIsolated: two runs on one server, or two setups of one run, use the
@@ -559,7 +559,7 @@ func TestDelay(t *testing.T) {
 	require.GreaterOrEqual(t, time.Since(start), 2*5*delay, "5 steps of two delayed hops each")
 	require.Equal(t, fast, got)
 	// Every message's latency includes the delay of its hop.
-	for _, tr := range []*Transport{slow.loT, slow.hiT} {
+	for _, tr := range []*Transport[float64]{slow.loT, slow.hiT} {
 		got := tr.TakeTraffic()
 		require.Len(t, got, 1)
 		requireLatencies(t, got[0].Latency, 5, delay)
@@ -792,7 +792,7 @@ func ownCodeAllocatesNothing(t *testing.T, srv *natsconn.Embedded, key []byte) {
 	require.NoError(t, err)
 	l.UpRecv.Release(m)
 
-	s, r := l.UpSend.(*sendEnd), l.UpRecv.(*recvEnd)
+	s, r := l.UpSend.(*sendEnd[float64]), l.UpRecv.(*recvEnd[float64])
 	require.Eventually(t, func() bool { return len(s.credits) > 0 }, 10*time.Second, time.Millisecond)
 	data := &nats.Msg{Subject: r.subject, Data: make([]byte, 0, headerSize+8*32+trailerSize)}
 	credit := &nats.Msg{Subject: r.creditSubject, Data: make([]byte, 0, headerSize+trailerSize)}

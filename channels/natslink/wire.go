@@ -9,20 +9,24 @@ import (
 	"unsafe"
 
 	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/tensor"
 )
 
 // The frame header, little-endian, headerSize bytes:
 //
 //	off size field
 //	  0    4 magic "PCNL"
-//	  4    1 version (3)
+//	  4    1 version (4)
 //	  5    1 frame type: 1 data, 2 hello, 3 credit, 4 message
 //	  6    1 direction: 1 up, 2 down (message frames: 0)
 //	  7    1 message kind (data frames; 0 otherwise)
 //	  8    1 payload: 0 full, 1 zero, 2 unchanged (data frames; 0 otherwise)
 //	  9    1 flags: bit 0 = authenticated, a 40-byte trailer follows the
 //	         body (auth.go); the other bits must be 0
-//	 10    2 reserved (must be 0)
+//	 10    1 element type of a data frame's values: its size in bytes, 4
+//	         float32 or 8 float64 (0 in other frames; a receiver refuses a
+//	         data frame of another type than its own)
+//	 11    1 reserved (must be 0)
 //	 12    4 lower node of the link; message frames: the node whose subject
 //	         carries them
 //	 16    8 run tag: FNV-1a 64 of the run ID (of "<run>.setup.<n>" in setup n)
@@ -34,20 +38,46 @@ import (
 //	 44    4 cols (data frames; 0 otherwise)
 //	 48    4 chunk index
 //	 52    4 chunk count
-//	 56    4 offset of the chunk's first float64 (data) or byte (message)
+//	 56    4 offset of the chunk's first value (data) or byte (message)
 //	         in the message
 //	 60    4 body bytes after the header
 //	 64    8 data: the sender's wall clock when Send was called, Unix
 //	         nanoseconds (the same in every chunk); 0 otherwise
 //
-// A data frame's body is the chunk's float64s, row-major, little-endian. A
+// A data frame's body is the chunk's values (float32s or float64s, as the
+// element type says), row-major, little-endian. A
 // Zero or Unchanged message is one frame without a body. A message frame's
 // body is the chunk's bytes; every chunk of a message but the last holds as
 // many, at least 1 KiB.
 const (
 	headerSize  = 72
-	wireVersion = 3
+	wireVersion = 4
 )
+
+// elemType is the element type of a data frame's values, written as its size
+// in bytes: a float32 link's frames carry half the bytes of a float64 one's.
+type elemType uint8
+
+const (
+	elemFloat32 elemType = 4
+	elemFloat64 elemType = 8
+)
+
+func (e elemType) String() string {
+	switch e {
+	case elemFloat32:
+		return "float32"
+	case elemFloat64:
+		return "float64"
+	}
+	return fmt.Sprintf("element type %d", uint8(e))
+}
+
+// elemOf is the element type of T.
+func elemOf[T tensor.Float]() elemType {
+	var z T
+	return elemType(unsafe.Sizeof(z))
+}
 
 var magic = [4]byte{'P', 'C', 'N', 'L'}
 
@@ -80,7 +110,8 @@ type header struct {
 	kind          channels.Kind
 	payload       channels.Payload
 	flags         uint8
-	reserved      uint16
+	elem          elemType
+	reserved      uint8
 	lower         uint32
 	run           uint64
 	seq           uint64
@@ -103,7 +134,8 @@ func putHeader(b []byte, h *header) {
 	b[7] = byte(h.kind)
 	b[8] = byte(h.payload)
 	b[9] = h.flags
-	binary.LittleEndian.PutUint16(b[10:], 0)
+	b[10] = byte(h.elem)
+	b[11] = 0
 	binary.LittleEndian.PutUint32(b[12:], h.lower)
 	binary.LittleEndian.PutUint64(b[16:], h.run)
 	binary.LittleEndian.PutUint64(b[24:], h.seq)
@@ -142,7 +174,8 @@ func parseHeader(frame []byte, h *header, auth bool) error {
 	h.kind = channels.Kind(frame[7])
 	h.payload = channels.Payload(frame[8])
 	h.flags = frame[9]
-	h.reserved = binary.LittleEndian.Uint16(frame[10:])
+	h.elem = elemType(frame[10])
+	h.reserved = frame[11]
 	h.lower = binary.LittleEndian.Uint32(frame[12:])
 	h.run = binary.LittleEndian.Uint64(frame[16:])
 	h.seq = binary.LittleEndian.Uint64(frame[24:])
@@ -160,7 +193,7 @@ func parseHeader(frame []byte, h *header, auth bool) error {
 	case h.flags != flags:
 		return fmt.Errorf("unknown flags %#x", h.flags)
 	case h.reserved != 0:
-		return fmt.Errorf("reserved header bytes are %#x, not zero", h.reserved)
+		return fmt.Errorf("reserved header byte is %#x, not zero", h.reserved)
 	case uint64(len(frame)-headerSize) < uint64(h.body)+uint64(trailer):
 		return fmt.Errorf("truncated frame: body of %d bytes, the header says %d", len(frame)-headerSize-trailer, h.body)
 	case uint64(len(frame)-headerSize) > uint64(h.body)+uint64(trailer):
@@ -219,31 +252,33 @@ func (e *endpoint) check(h *header, want frameType) error {
 		return fmt.Errorf("%s: frame of another run (run tag %016x; run %s has %016x)", e.name, h.run, e.runID, e.run)
 	case h.lower != e.lower || h.dir != e.dir:
 		return fmt.Errorf("%s: frame of link %d-%d %v on this link's subject", e.name, h.lower, uint64(h.lower)+1, h.dir)
+	case want != frameData && h.elem != 0:
+		return fmt.Errorf("%s: a %v frame with an element type (%v); only data frames carry values", e.name, h.typ, h.elem)
 	}
 	return nil
 }
 
 // slot is one buffer of an end's pool and whose it is now.
-type slot struct {
-	buf  *channels.Buffer[float64]
-	full []float64
+type slot[T tensor.Float] struct {
+	buf  *channels.Buffer[T]
+	full []T
 	busy bool // sender: acquired; receiver: being filled or held by the receiver
 }
 
 // newSlots allocates n buffers of maxRows x maxCols in one slab.
-func newSlots(n, maxRows, maxCols int) []slot {
+func newSlots[T tensor.Float](n, maxRows, maxCols int) []slot[T] {
 	size := maxRows * maxCols
-	slab := make([]float64, n*size)
-	slots := make([]slot, n)
+	slab := make([]T, n*size)
+	slots := make([]slot[T], n)
 	for i := range slots {
 		full := slab[i*size : (i+1)*size : (i+1)*size]
-		slots[i] = slot{buf: &channels.Buffer[float64]{Rows: maxRows, Cols: maxCols, Data: full}, full: full}
+		slots[i] = slot[T]{buf: &channels.Buffer[T]{Rows: maxRows, Cols: maxCols, Data: full}, full: full}
 	}
 	return slots
 }
 
 // find returns the index of b in slots, or -1.
-func find(slots []slot, b *channels.Buffer[float64]) int {
+func find[T tensor.Float](slots []slot[T], b *channels.Buffer[T]) int {
 	for i := range slots {
 		if slots[i].buf == b {
 			return i
@@ -259,7 +294,7 @@ func checkShape(name string, buffers, maxRows, maxCols int) error {
 		return fmt.Errorf("%s: max shape %dx%d must be at least 1x1", name, maxRows, maxCols)
 	}
 	if maxRows > maxFloats/maxCols || maxRows*maxCols > maxFloats/buffers {
-		return fmt.Errorf("%s: %d buffers of %dx%d exceed %d float64s", name, buffers, maxRows, maxCols, maxFloats)
+		return fmt.Errorf("%s: %d buffers of %dx%d exceed %d values", name, buffers, maxRows, maxCols, maxFloats)
 	}
 	return nil
 }
@@ -267,11 +302,12 @@ func checkShape(name string, buffers, maxRows, maxCols int) error {
 // decoder turns a direction's data frames back into messages, in the
 // receiver's pool. It is pure (no NATS), so the fuzz test drives the code
 // the receiver runs. Any error leaves the link broken: the receiver keeps it.
-type decoder struct {
+type decoder[T tensor.Float] struct {
 	endpoint
 	kind             channels.Kind
+	elem             elemType // T's: a frame of another is refused
 	maxRows, maxCols int
-	slots            []slot
+	slots            []slot[T]
 
 	open *opener // nil without a key
 	asm  chunks  // the chunks of the message being received
@@ -279,13 +315,14 @@ type decoder struct {
 	sent int64   // the sender's clock at the Send of the last message completed
 }
 
-func newDecoder(e endpoint, buffers, maxRows, maxCols int) *decoder {
+func newDecoder[T tensor.Float](e endpoint, buffers, maxRows, maxCols int) *decoder[T] {
 	kind := channels.Prediction
 	if e.dir == channels.Down {
 		kind = channels.Error
 	}
-	d := &decoder{endpoint: e, kind: kind, maxRows: maxRows, maxCols: maxCols, slots: newSlots(buffers, maxRows, maxCols), cur: -1}
-	d.asm = chunks{name: e.name, unit: "float64", describe: describeValue, synced: true}
+	elem := elemOf[T]()
+	d := &decoder[T]{endpoint: e, kind: kind, elem: elem, maxRows: maxRows, maxCols: maxCols, slots: newSlots[T](buffers, maxRows, maxCols), cur: -1}
+	d.asm = chunks{name: e.name, unit: elem.String(), describe: describeValue, synced: true}
 	return d
 }
 
@@ -299,7 +336,7 @@ func describeValue(h header) string {
 
 // accept authenticates frame before feed reads it: a frame it refuses is
 // dropped, not an error. Without a key every frame goes on to feed.
-func (d *decoder) accept(frame []byte) reason {
+func (d *decoder[T]) accept(frame []byte) reason {
 	if d.open == nil {
 		return accepted
 	}
@@ -308,7 +345,7 @@ func (d *decoder) accept(frame []byte) reason {
 
 // feed decodes one data frame that accept let through. done says that it completed a message, which
 // holds one of the pool's buffers until release.
-func (d *decoder) feed(frame []byte) (m channels.Message[float64], done bool, err error) {
+func (d *decoder[T]) feed(frame []byte) (m channels.Message[T], done bool, err error) {
 	var h header
 	if err := parseHeader(frame, &h, d.open != nil); err != nil {
 		return m, false, fmt.Errorf("%s: %w", d.name, err)
@@ -317,6 +354,9 @@ func (d *decoder) feed(frame []byte) (m channels.Message[float64], done bool, er
 		return m, false, err
 	}
 	switch {
+	case h.elem != d.elem:
+		// The two ends compute in different precisions: a setting, not a lost frame.
+		return m, false, fmt.Errorf("%s: message %d carries %v values; this end receives %v (the processes run in different precisions)", d.name, h.seq, h.elem, d.elem)
 	case h.kind != d.kind:
 		return m, false, fmt.Errorf("%s: carries %v messages, not %v (message %d)", d.name, d.kind, h.kind, h.seq)
 	case h.payload > channels.Unchanged:
@@ -325,14 +365,14 @@ func (d *decoder) feed(frame []byte) (m channels.Message[float64], done bool, er
 		return m, false, fmt.Errorf("%s: message %d is %dx%d; the pool's buffers are %dx%d", d.name, h.seq, h.rows, h.cols, d.maxRows, d.maxCols)
 	case int64(int(h.step)) != h.step:
 		return m, false, fmt.Errorf("%s: message %d: step %d does not fit an int", d.name, h.seq, h.step)
-	case h.body%8 != 0:
-		return m, false, fmt.Errorf("%s: message %d: body of %d bytes is not a whole number of float64s", d.name, h.seq, h.body)
+	case h.body%uint32(d.elem) != 0:
+		return m, false, fmt.Errorf("%s: message %d: body of %d bytes is not a whole number of %vs", d.name, h.seq, h.body, d.elem)
 	}
 	var total uint64
 	if h.payload == channels.Full {
 		total = uint64(h.rows) * uint64(h.cols)
 	}
-	n := uint64(h.body / 8)
+	n := uint64(h.body / uint32(d.elem))
 	begins, err := d.asm.admit(&h, n, total)
 	if err != nil {
 		return m, false, err
@@ -364,12 +404,12 @@ func (d *decoder) feed(frame []byte) (m channels.Message[float64], done bool, er
 	d.sent = h.sent
 	b := sl.buf
 	b.Rows, b.Cols, b.Data = int(h.rows), int(h.cols), sl.full
-	return channels.Message[float64]{Kind: h.kind, Step: int(h.step), Payload: h.payload, Buf: b}, true, nil
+	return channels.Message[T]{Kind: h.kind, Step: int(h.step), Payload: h.payload, Buf: b}, true, nil
 }
 
 // release gives back the buffer of a received message; it panics on misuse,
 // as the in-process Release does.
-func (d *decoder) release(m channels.Message[float64]) {
+func (d *decoder[T]) release(m channels.Message[T]) {
 	if m.Buf == nil {
 		panic(fmt.Sprintf("%s: Release of a message without a buffer (%v, step %d)", d.name, m.Kind, m.Step))
 	}
@@ -410,38 +450,60 @@ func (e *endpoint) controlFrame(b []byte, typ frameType, limit uint64) []byte {
 	return b
 }
 
-// hostLittleEndian: on such hosts (amd64, arm64) a []float64's memory is
-// the wire format already, and the codec is one copy.
+// hostLittleEndian: on such hosts (amd64, arm64) a []float64's or
+// []float32's memory is the wire format already, and the codec is one copy.
 var hostLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
-// putFloats writes src little-endian into dst[:8*len(src)].
-func putFloats(dst []byte, src []float64) {
+// bytesOf is the memory of v, len(v) x its element size bytes.
+func bytesOf[T tensor.Float](v []T) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)*int(elemOf[T]()))
+}
+
+// putFloats writes src little-endian into dst[:size*len(src)].
+func putFloats[T tensor.Float](dst []byte, src []T) {
 	if hostLittleEndian && len(src) > 0 {
-		copy(dst[:8*len(src)], unsafe.Slice((*byte)(unsafe.Pointer(&src[0])), 8*len(src)))
+		b := bytesOf(src)
+		copy(dst[:len(b)], b)
 		return
 	}
 	putFloatsPortable(dst, src)
 }
 
-// getFloats reads dst little-endian from src[:8*len(dst)].
-func getFloats(dst []float64, src []byte) {
+// getFloats reads dst little-endian from src[:size*len(dst)].
+func getFloats[T tensor.Float](dst []T, src []byte) {
 	if hostLittleEndian && len(dst) > 0 {
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 8*len(dst)), src[:8*len(dst)])
+		copy(bytesOf(dst), src[:len(dst)*int(elemOf[T]())])
 		return
 	}
 	getFloatsPortable(dst, src)
 }
 
-func putFloatsPortable(dst []byte, src []float64) {
-	dst = dst[:8*len(src)]
-	for i, v := range src {
-		binary.LittleEndian.PutUint64(dst[8*i:], math.Float64bits(v))
+func putFloatsPortable[T tensor.Float](dst []byte, src []T) {
+	switch v := any(src).(type) {
+	case []float32:
+		dst = dst[:4*len(v)]
+		for i, f := range v {
+			binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(f))
+		}
+	case []float64:
+		dst = dst[:8*len(v)]
+		for i, f := range v {
+			binary.LittleEndian.PutUint64(dst[8*i:], math.Float64bits(f))
+		}
 	}
 }
 
-func getFloatsPortable(dst []float64, src []byte) {
-	src = src[:8*len(dst)]
-	for i := range dst {
-		dst[i] = math.Float64frombits(binary.LittleEndian.Uint64(src[8*i:]))
+func getFloatsPortable[T tensor.Float](dst []T, src []byte) {
+	switch v := any(dst).(type) {
+	case []float32:
+		src = src[:4*len(v)]
+		for i := range v {
+			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+		}
+	case []float64:
+		src = src[:8*len(v)]
+		for i := range v {
+			v[i] = math.Float64frombits(binary.LittleEndian.Uint64(src[8*i:]))
+		}
 	}
 }

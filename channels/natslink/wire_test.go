@@ -9,11 +9,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/tensor"
 )
 
-// encodeFrames encodes m as the sender does, chunkFloats float64s a frame
-// at most, for the decoder tests.
-func encodeFrames(e endpoint, seq uint64, m channels.Message[float64], chunkFloats int) [][]byte {
+// encodeFrames encodes m as the sender does, chunkFloats values a frame at
+// most, for the decoder tests.
+func encodeFrames[T tensor.Float](e endpoint, seq uint64, m channels.Message[T], chunkFloats int) [][]byte {
+	size := int(elemOf[T]())
 	total := 0
 	if m.Payload == channels.Full {
 		total = m.Buf.Rows * m.Buf.Cols
@@ -23,11 +25,11 @@ func encodeFrames(e endpoint, seq uint64, m channels.Message[float64], chunkFloa
 	for c := range chunks {
 		off := c * chunkFloats
 		n := min(chunkFloats, total-off)
-		f := make([]byte, headerSize+8*n)
+		f := make([]byte, headerSize+size*n)
 		putHeader(f, &header{
-			typ: frameData, dir: e.dir, kind: m.Kind, payload: m.Payload, lower: e.lower, run: e.run,
+			typ: frameData, dir: e.dir, kind: m.Kind, payload: m.Payload, elem: elemOf[T](), lower: e.lower, run: e.run,
 			seq: seq, step: int64(m.Step), rows: uint32(m.Buf.Rows), cols: uint32(m.Buf.Cols),
-			chunk: uint32(c), chunks: uint32(chunks), offset: uint32(off), body: uint32(8 * n),
+			chunk: uint32(c), chunks: uint32(chunks), offset: uint32(off), body: uint32(size * n),
 		})
 		putFloats(f[headerSize:], m.Buf.Data[off:off+n])
 		frames = append(frames, f)
@@ -39,22 +41,48 @@ func encodeFrames(e endpoint, seq uint64, m channels.Message[float64], chunkFloa
 var specials = []float64{0, math.Copysign(0, -1), math.Inf(1), math.Inf(-1), math.NaN(),
 	math.Float64frombits(0x7ff4000000000001), math.SmallestNonzeroFloat64, math.MaxFloat64, -1.5}
 
+// specials32 are specials in float32, NaN payloads and subnormals of its own.
+var specials32 = []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)),
+	math.Float32frombits(0x7fc00001), math.Float32frombits(0x7fa00001), math.SmallestNonzeroFloat32, math.MaxFloat32, -1.5}
+
+// special is the i'th special value in T.
+func special[T tensor.Float](i int) T {
+	var z T
+	if _, ok := any(z).(float32); ok {
+		return T(specials32[i%len(specials32)]) // a conversion of the same type: the bits stay
+	}
+	return T(specials[i%len(specials)])
+}
+
+// bitsOf is x's bits, whatever T.
+func bitsOf[T tensor.Float](x T) uint64 {
+	if f, ok := any(x).(float32); ok {
+		return uint64(math.Float32bits(f))
+	}
+	return math.Float64bits(float64(x))
+}
+
 func TestDecodeRoundTrip(t *testing.T) {
+	t.Run("float64", testDecodeRoundTrip[float64])
+	t.Run("float32", testDecodeRoundTrip[float32])
+}
+
+func testDecodeRoundTrip[T tensor.Float](t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 1))
 	e := newEndpoint("r1", 3, channels.Down)
 	for _, chunkFloats := range []int{1, 3, 7, 1000} {
-		d := newDecoder(e, 2, 5, 7)
+		d := newDecoder[T](e, 2, 5, 7)
 		for seq := range uint64(40) {
 			rows, cols := 1+rng.IntN(5), 1+rng.IntN(7)
-			v := make([]float64, rows*cols)
+			v := make([]T, rows*cols)
 			for i := range v {
-				v[i] = rng.NormFloat64()
+				v[i] = T(rng.NormFloat64())
 				if rng.IntN(4) == 0 {
-					v[i] = specials[rng.IntN(len(specials))]
+					v[i] = special[T](rng.IntN(len(specials)))
 				}
 			}
 			payload := channels.Payload(rng.IntN(3))
-			in := channels.Message[float64]{Kind: channels.Error, Step: int(seq) - 3, Payload: payload, Buf: &channels.Buffer[float64]{Rows: rows, Cols: cols, Data: v}}
+			in := channels.Message[T]{Kind: channels.Error, Step: int(seq) - 3, Payload: payload, Buf: &channels.Buffer[T]{Rows: rows, Cols: cols, Data: v}}
 			frames := encodeFrames(e, seq, in, chunkFloats)
 			for i, f := range frames {
 				m, done, err := d.feed(f)
@@ -70,7 +98,7 @@ func TestDecodeRoundTrip(t *testing.T) {
 				require.Equal(t, cols, m.Buf.Cols)
 				if payload == channels.Full {
 					for j, x := range m.Buf.Value() {
-						require.Equal(t, math.Float64bits(v[j]), math.Float64bits(x), "float %d", j)
+						require.Equal(t, bitsOf(v[j]), bitsOf(x), "value %d", j)
 					}
 				}
 				d.release(m)
@@ -105,10 +133,15 @@ func TestDecodeRejects(t *testing.T) {
 		{"truncated body", [][]byte{one[:len(one)-3]}, "truncated frame: body of 29 bytes, the header says 32"},
 		{"size mismatch", [][]byte{append(append([]byte(nil), one...), 0, 0, 0, 0, 0, 0, 0, 0)}, "size mismatch: body of 40 bytes, the header says 32"},
 		{"magic", [][]byte{edit(one, 0, 'N', 'A', 'T', 'S')}, `not a pcnet link frame: magic "NATS"`},
-		{"version", [][]byte{edit(one, 4, 9)}, "wire version 9, this build speaks 3"},
+		{"version", [][]byte{edit(one, 4, 9)}, "wire version 9, this build speaks 4"},
 		{"flags", [][]byte{edit(one, 9, 2)}, "unknown flags 0x2"},
 		{"authenticated without a key", [][]byte{edit(one, 9, flagAuth)}, "an authenticated frame, and this end has no run key"},
-		{"reserved", [][]byte{edit(one, 10, 1)}, "reserved header bytes are 0x1"},
+		{"reserved", [][]byte{edit(one, 11, 1)}, "reserved header byte is 0x1"},
+		{"float32 frame", [][]byte{encodeFrames(e, 0, channels.Message[float32]{Kind: channels.Prediction, Step: 4, Buf: &channels.Buffer[float32]{Rows: 2, Cols: 2, Data: make([]float32, 4)}}, 4)[0]},
+			"message 0 carries float32 values; this end receives float64 (the processes run in different precisions)"},
+		{"float32 element type", [][]byte{edit(one, 10, 4)}, "message 0 carries float32 values; this end receives float64"},
+		{"no element type", [][]byte{edit(one, 10, 0)}, "message 0 carries element type 0 values; this end receives float64"},
+		{"unknown element type", [][]byte{edit(one, 10, 2)}, "message 0 carries element type 2 values"},
 		{"frame type", [][]byte{edit(one, 5, byte(frameCredit))}, "a credit frame where a data frame belongs"},
 		{"other run", [][]byte{edit(one, 16, 1, 2, 3)}, "frame of another run"},
 		{"other link", [][]byte{edit(one, 12, 7)}, "frame of link 7-8 up on this link's subject"},
@@ -146,7 +179,7 @@ func TestDecodeRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d := newDecoder(e, 2, 4, 5)
+			d := newDecoder[float64](e, 2, 4, 5)
 			var err error
 			for _, f := range tc.frames {
 				if _, _, err = d.feed(f); err != nil {
@@ -176,14 +209,18 @@ func TestCheckCredit(t *testing.T) {
 	require.ErrorContains(t, err, "frame of another run")
 	_, err = e.checkCredit(frame(1)[:10], 0, 2, false)
 	require.ErrorContains(t, err, "credit: truncated frame")
+	typed := frame(1)
+	typed[10] = byte(elemFloat32)
+	_, err = e.checkCredit(typed, 0, 2, false)
+	require.EqualError(t, err, "natslink: run r1 link 0-1 up: a credit frame with an element type (float32); only data frames carry values")
 }
 
-// FuzzDecode feeds two arbitrary frames to a decoder and a credit check,
-// without a key and with one (the frames authenticated first, as Recv,
-// waitCredit and answerHello do): they must never panic, an error names the
-// link, and a decoded message fits the pool. The seeds are valid frames of
-// every kind and payload, chunked ones, and control frames, unsealed and
-// sealed.
+// FuzzDecode feeds two arbitrary frames to a decoder of each element type
+// and a credit check, without a key and with one (the frames authenticated
+// first, as Recv, waitCredit and answerHello do): they must never panic, an
+// error names the link, and a decoded message fits the pool. The seeds are
+// valid frames of every kind, payload and element type, chunked ones, and
+// control frames, unsealed and sealed.
 func FuzzDecode(f *testing.F) {
 	e := newEndpoint("fz", 1, channels.Up)
 	key := testKey(5)
@@ -199,10 +236,21 @@ func FuzzDecode(f *testing.F) {
 		}
 		return channels.Message[float64]{Kind: channels.Prediction, Step: 2, Payload: payload, Buf: &channels.Buffer[float64]{Rows: rows, Cols: cols, Data: v}}
 	}
+	msg32 := func(payload channels.Payload, rows, cols int) channels.Message[float32] {
+		v := make([]float32, rows*cols)
+		for i := range v {
+			v[i] = specials32[i%len(specials32)]
+		}
+		return channels.Message[float32]{Kind: channels.Prediction, Step: 2, Payload: payload, Buf: &channels.Buffer[float32]{Rows: rows, Cols: cols, Data: v}}
+	}
 	for _, p := range channels.Payloads() {
 		fr := encodeFrames(e, 0, msg(p, 2, 3), 100)
 		f.Add(fr[0], encodeFrames(e, 1, msg(p, 3, 3), 100)[0])
+		f.Add(encodeFrames(e, 0, msg32(p, 2, 3), 100)[0], encodeFrames(e, 1, msg32(p, 3, 3), 100)[0])
 	}
+	chunked32 := encodeFrames(e, 0, msg32(channels.Full, 3, 3), 4)
+	f.Add(chunked32[0], chunked32[1])
+	f.Add(encodeFrames(e, 0, msg(channels.Full, 2, 3), 100)[0], chunked32[0]) // float64, then float32
 	chunked := encodeFrames(e, 0, msg(channels.Full, 3, 3), 4)
 	f.Add(chunked[0], chunked[1])
 	f.Add(chunked[1], chunked[2])
@@ -216,11 +264,16 @@ func FuzzDecode(f *testing.F) {
 	f.Add(sealed(newSealer(key, credit), e.controlFrame(make([]byte, headerSize), frameCredit, 2)),
 		sealed(newSealer(key, hello), e.controlFrame(make([]byte, headerSize), frameHello, 0)))
 	f.Fuzz(func(t *testing.T, a, b []byte) {
-		d := newDecoder(e, 2, 3, 3)
-		keyed := newDecoder(e, 2, 3, 3)
+		d := newDecoder[float64](e, 2, 3, 3)
+		keyed := newDecoder[float64](e, 2, 3, 3)
 		keyed.open = newOpener(key, data, headerSize+8*9+trailerSize)
 		feed(t, e, d, a, b)
 		feed(t, e, keyed, a, b)
+		d32 := newDecoder[float32](e, 2, 3, 3)
+		keyed32 := newDecoder[float32](e, 2, 3, 3)
+		keyed32.open = newOpener(key, data, headerSize+4*9+trailerSize)
+		feed(t, e, d32, a, b)
+		feed(t, e, keyed32, a, b)
 		if _, err := e.checkCredit(a, 1, 2, false); err != nil && !strings.HasPrefix(err.Error(), e.name+": ") {
 			t.Fatalf("credit error does not name the link: %v", err)
 		}
@@ -239,7 +292,7 @@ func FuzzDecode(f *testing.F) {
 }
 
 // feed feeds frames to d as Recv does, until the first error.
-func feed(t *testing.T, e endpoint, d *decoder, frames ...[]byte) {
+func feed[T tensor.Float](t *testing.T, e endpoint, d *decoder[T], frames ...[]byte) {
 	for _, frame := range frames {
 		if d.accept(frame) != accepted {
 			continue // dropped, as Recv drops it
@@ -255,27 +308,42 @@ func feed(t *testing.T, e endpoint, d *decoder, frames ...[]byte) {
 			if m.Buf.Rows < 1 || m.Buf.Rows > 3 || m.Buf.Cols < 1 || m.Buf.Cols > 3 || len(m.Buf.Value()) != m.Buf.Rows*m.Buf.Cols {
 				t.Fatalf("decoded a %dx%d message from a 3x3 pool", m.Buf.Rows, m.Buf.Cols)
 			}
+			if h := frame[10]; elemType(h) != d.elem {
+				t.Fatalf("a %v decoder decoded a frame of element type %d", d.elem, h)
+			}
 			d.release(m)
 		}
 	}
 }
 
 // TestFloatCodec: the copy of a little-endian host and the portable loop
-// write the same bytes, little-endian, and read back the same bits.
+// write the same bytes, little-endian, and read back the same bits, in both
+// element types.
 func TestFloatCodec(t *testing.T) {
-	v := append([]float64{1}, specials...)
-	fast, portable := make([]byte, 8*len(v)), make([]byte, 8*len(v))
+	t.Run("float64", func(t *testing.T) {
+		testFloatCodec(t, append([]float64{1}, specials...), []byte{0, 0, 0, 0, 0, 0, 0xf0, 0x3f})
+	})
+	t.Run("float32", func(t *testing.T) {
+		testFloatCodec(t, append([]float32{1}, specials32...), []byte{0, 0, 0x80, 0x3f})
+	})
+}
+
+// testFloatCodec checks the codec on v, whose first value is 1 (one, its bytes).
+func testFloatCodec[T tensor.Float](t *testing.T, v []T, one []byte) {
+	size := int(elemOf[T]())
+	require.Equal(t, len(one), size)
+	fast, portable := make([]byte, size*len(v)), make([]byte, size*len(v))
 	putFloats(fast, v)
 	putFloatsPortable(portable, v)
 	require.Equal(t, portable, fast)
-	require.Equal(t, []byte{0, 0, 0, 0, 0, 0, 0xf0, 0x3f}, portable[:8], "1.0 little-endian")
-	for _, get := range []func([]float64, []byte){getFloats, getFloatsPortable} {
-		got := make([]float64, len(v))
+	require.Equal(t, one, portable[:size], "1.0 little-endian")
+	for _, get := range []func([]T, []byte){getFloats[T], getFloatsPortable[T]} {
+		got := make([]T, len(v))
 		get(got, portable)
 		for i := range v {
-			require.Equal(t, math.Float64bits(v[i]), math.Float64bits(got[i]))
+			require.Equal(t, bitsOf(v[i]), bitsOf(got[i]))
 		}
 	}
-	putFloats(nil, nil) // empty values are no-ops
-	getFloats(nil, nil)
+	putFloats[T](nil, nil) // empty values are no-ops
+	getFloats[T](nil, nil)
 }

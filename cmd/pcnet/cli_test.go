@@ -202,8 +202,8 @@ func TestCompareJSONEnergy(t *testing.T) {
 	}
 }
 
-// -precision's value when not given: train's and compare's f32, f64 with -workers or
-// -nats (all they carry yet); given, it is what it says.
+// -precision's value when not given: train's and compare's f32, with -workers or -nats
+// too (the workers take the coordinator's); given, it is what it says.
 func TestPrecisionFlagDefaults(t *testing.T) {
 	nats := []string{"-nats", "nats://127.0.0.1:4222", "-run", "r1", "-placement", "0-1,2-3", "-run-key-env", "PCNET_TEST_KEY", "-hidden", "2"}
 	for _, tc := range []struct {
@@ -213,9 +213,10 @@ func TestPrecisionFlagDefaults(t *testing.T) {
 	}{
 		{"train", nil, spec.F32},
 		{"train -precision f64", []string{"-precision", "f64"}, spec.F64},
-		{"train -workers", []string{"-workers", "2"}, spec.F64},
+		{"train -workers", []string{"-workers", "2"}, spec.F32},
 		{"train -workers -precision f64", []string{"-workers", "2", "-precision", "f64"}, spec.F64},
-		{"train -nats", nats, spec.F64},
+		{"train -nats", nats, spec.F32},
+		{"train -nats -precision f64", append([]string{"-precision", "f64"}, nats...), spec.F64},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, r, _, err := trainFromFlags(tc.args, io.Discard)
@@ -229,7 +230,8 @@ func TestPrecisionFlagDefaults(t *testing.T) {
 	}{
 		{nil, spec.F32},
 		{[]string{"-precision", "f64"}, spec.F64},
-		{[]string{"-workers", "2"}, spec.F64},
+		{[]string{"-workers", "2"}, spec.F32},
+		{[]string{"-workers", "2", "-precision", "f64"}, spec.F64},
 	} {
 		f := newCompareFlags()
 		require.NoError(t, parseFlags(f.fs, append([]string{"-variants", "fpa,pc"}, tc.args...), io.Discard))

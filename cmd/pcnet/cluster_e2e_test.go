@@ -24,9 +24,8 @@ import (
 )
 
 // smallRun is the network and data of the tests that start worker processes: small, so
-// that the suite stays fast on two cores.
-// smallRun is in float64, all that the workers carry yet, so that one process computes
-// exactly what the workers do.
+// that the suite stays fast on two cores; in float64 unless a test adds -precision f32
+// (the last -precision given is the one).
 var smallRun = []string{"-hidden", "2", "-width", "16", "-max-train", "640", "-batch", "64", "-metrics-addr", "", "-cosine-every", "0", "-precision", "f64"}
 
 func trainArgs(variant, out string, extra ...string) []string {
@@ -47,6 +46,7 @@ func requireSameCheckpoint(t *testing.T, wantName, wantPath, gotName, gotPath st
 		g := got.Tensors[i]
 		require.Equal(t, w.Name, g.Name)
 		require.Equal(t, w.Shape, g.Shape)
+		require.Equal(t, w.DType, g.DType, w.Name)
 		for j := range w.Data {
 			if math.Float64bits(w.Data[j]) != math.Float64bits(g.Data[j]) {
 				t.Fatalf("%s[%d]: %s %v, %s %v", w.Name, j, wantName, w.Data[j], gotName, g.Data[j])
@@ -116,20 +116,30 @@ func requireExited(t *testing.T, pid int, d time.Duration) {
 }
 
 // TestWorkersEqualInProcess: -workers 2 and 3 train, and resume, bit for bit as the
-// in-process parallel engine does: every loss and accuracy printed, and the checkpoint
-// (weights, optimiser state, metadata).
+// in-process parallel engine does, in float64 and in float32: every loss and accuracy
+// printed, and the checkpoint (weights, optimiser state, dtypes, metadata).
 func TestWorkersEqualInProcess(t *testing.T) {
-	for _, v := range []string{"fpa", "pc", "zil"} {
-		t.Run(v, func(t *testing.T) {
+	for _, tc := range []struct{ variant, precision string }{{"fpa", "f64"}, {"pc", "f64"}, {"zil", "f64"}, {"fpa", "f32"}, {"pc", "f32"}} {
+		v := tc.variant
+		t.Run(v+"/"+tc.precision, func(t *testing.T) {
 			dir := t.TempDir()
+			trainArgs := func(variant, out string, extra ...string) []string {
+				return trainArgs(variant, out, append([]string{"-precision", tc.precision}, extra...)...)
+			}
 			want := pcnetRun(t, trainArgs(v, filepath.Join(dir, "one"), "-epochs", "2")...)
 			require.Equal(t, 0, want.code, "stderr: %s", want.stderr)
+			line := map[string]string{"f32": "; float32; ", "f64": "; float64; "}[tc.precision]
+			require.Contains(t, want.stdout, line)
 			wantPath := filepath.Join(dir, "one", v+"-H2.safetensors")
+			ck, err := checkpoint.Open(wantPath)
+			require.NoError(t, err)
+			require.Equal(t, tc.precision, ck.Precision.String())
 			for _, n := range []string{"2", "3"} {
 				out := filepath.Join(dir, "w"+n)
 				got := pcnetRun(t, trainArgs(v, out, "-epochs", "2", "-workers", n)...)
 				require.Equal(t, 0, got.code, "stderr: %s", got.stderr)
 				require.Len(t, workerPIDs(t, got.stdout), map[string]int{"2": 2, "3": 3}[n], "stdout: %s", got.stdout)
+				require.Contains(t, got.stdout, line, "the workers' run is in the precision asked for")
 				require.Equal(t, losses(want.stdout), losses(got.stdout), "-workers %s", n)
 				requireSameCheckpoint(t, "in process", wantPath, "-workers "+n, filepath.Join(out, v+"-H2.safetensors"))
 			}
@@ -296,15 +306,20 @@ func TestWorkerFlags(t *testing.T) {
 
 // TestCompareWorkersEqualsInProcess: compare -workers reports the updates one process
 // infers, bit for bit (the JSON carries every cosine, error and norm), one set of
-// workers serving every variant in turn.
+// workers serving every variant in turn, in both precisions.
 func TestCompareWorkersEqualsInProcess(t *testing.T) {
-	args := []string{"compare", "-hidden", "3", "-width", "16", "-variants", "fpa,pc,zil,ipc", "-steps", "3", "-json", "-precision", "f64"}
-	want := pcnetRun(t, args...)
-	require.Equal(t, 0, want.code, "stderr: %s", want.stderr)
-	got := pcnetRun(t, append(args, "-workers", "3")...)
-	require.Equal(t, 0, got.code, "stderr: %s", got.stderr)
-	require.Equal(t, want.stdout, got.stdout)
-	require.Contains(t, got.stderr, "node 4: pid ")
+	for _, p := range []string{"f64", "f32"} {
+		t.Run(p, func(t *testing.T) {
+			args := []string{"compare", "-hidden", "3", "-width", "16", "-variants", "fpa,pc,zil,ipc", "-steps", "3", "-json", "-precision", p}
+			want := pcnetRun(t, args...)
+			require.Equal(t, 0, want.code, "stderr: %s", want.stderr)
+			require.Contains(t, want.stdout, `"precision": "`+p+`"`)
+			got := pcnetRun(t, append(args, "-workers", "3")...)
+			require.Equal(t, 0, got.code, "stderr: %s", got.stderr)
+			require.Equal(t, want.stdout, got.stdout)
+			require.Contains(t, got.stderr, "node 4: pid ")
+		})
+	}
 }
 
 // TestWorkersInterruptAndResume: Ctrl-C reaches the coordinator alone (the workers run

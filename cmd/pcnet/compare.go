@@ -48,7 +48,7 @@ func newCompareFlags() *compareFlags {
 	fs.BoolVar(&f.json, "json", false, "print the report as JSON instead of a table")
 	fs.StringVar(&f.dump, "dump", "", "write every variant's weight updates and backprop's gradients to this safetensors `file`")
 	f.cluster.register(fs)
-	registerPrecision(fs, &f.precision, spec.F32, "with -checkpoint, the checkpoint's (another is its weights converted); with -workers or -nats, f64, which is all they carry yet")
+	registerPrecision(fs, &f.precision, spec.F32, "with -checkpoint, the checkpoint's (another is its weights converted); the workers of -workers or -nats take it from this process")
 	return f
 }
 
@@ -215,12 +215,8 @@ func (f *compareFlags) resolve() (*comparison, error) {
 	if err := f.cluster.check(algs[0], r.Hidden(), r.PC.Engine); err != nil {
 		return nil, err
 	}
-	p, err := f.cluster.precision(f.precision)
-	if err != nil {
-		return nil, err
-	}
 	for _, v := range c.runs {
-		v.Precision = p
+		v.Precision = f.precision.v
 	}
 	return c, nil
 }
@@ -252,23 +248,17 @@ func (c *measured[T]) measure(ctx context.Context, stderr io.Writer) error {
 	if !c.f.cluster.distributed() {
 		return train.MeasureUpdates(ctx, &c.report, c.runs, c.layers, c.x, c.labels, nil)
 	}
-	var workers *clusterLearner
+	var workers *clusterLearner[T]
 	defer func() {
 		if workers != nil {
 			workers.Close()
 		}
 	}()
-	// The cluster carries float64 only for now, which resolve ensures
-	// (clusterFlags.precision): T is float64 here.
-	m64, ok := any(c).(*measured[float64])
-	if !ok {
-		return usagef("-precision %s is not yet supported with -workers; use -precision f64", c.runs[0].Precision)
-	}
-	infer := func(ctx context.Context, r *spec.Run, layers []*layer.Dense[float64], x *tensor.Matrix[float64], labels []int, obs pcnet.Observer) ([]*layer.Grad[float64], error) {
+	infer := func(ctx context.Context, r *spec.Run, layers []*layer.Dense[T], x *tensor.Matrix[T], labels []int, obs pcnet.Observer) ([]*layer.Grad[T], error) {
 		var err error
 		if workers == nil {
 			// The placement goes to stderr: stdout may be JSON.
-			workers, err = c.f.cluster.start(ctx, layers, r.PCConfig(obs), nil, stderr, stderr)
+			workers, err = startCluster(ctx, &c.f.cluster, layers, r.PCConfig(obs), nil, stderr, stderr)
 		} else {
 			err = workers.Configure(layers, r.PCConfig(obs))
 		}
@@ -277,7 +267,7 @@ func (c *measured[T]) measure(ctx context.Context, stderr io.Writer) error {
 		}
 		return workers.inferUpdates(ctx, x, labels)
 	}
-	return train.MeasureUpdates(ctx, &m64.report, c.runs, m64.layers, m64.x, c.labels, infer)
+	return train.MeasureUpdates(ctx, &c.report, c.runs, c.layers, c.x, c.labels, infer)
 }
 
 // print writes the dump and prints the report.

@@ -137,7 +137,8 @@ func newWorkerFlags() *workerFlags {
 
 const workerDetails = `A worker hosts a contiguous range of a network's nodes for one run: it joins the run
 on the NATS server, takes its nodes' weights and optimiser states from the coordinator
-(pcnet train -nats URL -run ID -placement ...), runs every batch with its neighbours, and
+(pcnet train -nats URL -run ID -placement ...) in the run's precision, which the
+coordinator's setup names (float32 or float64), runs every batch with its neighbours, and
 exits when the coordinator says the run is over (status 0), or with status 1 and one line
 when it did not finish the run: the coordinator falls silent for -timeout or stops it
 before its setup, the connection to the server is lost, a command is
@@ -248,9 +249,9 @@ func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) err
 	return c.nats.check()
 }
 
-// clusterLearner is a train.Learner whose nodes live in workers: the run that
+// clusterLearner is a train.Learner[T] whose nodes live in workers: the run that
 // cluster.Start started, closed by its Close.
-type clusterLearner struct{ *cluster.Cluster }
+type clusterLearner[T tensor.Float] struct{ *cluster.Cluster[T] }
 
 // linkMetrics receives the links' traffic and the rejected messages that the workers
 // report (metrics.Metrics).
@@ -259,10 +260,11 @@ type linkMetrics interface {
 	AddRejected(kind, reason string, n uint64)
 }
 
-// start starts (or joins) the workers and the coordinator of a run on layers,
+// startCluster starts (or joins) the workers and the coordinator of a run with flags c
+// on layers, in their precision T (the workers take it from the coordinator's setup),
 // printing where every node runs; m (nil: none) receives the links' traffic and the
 // rejected messages.
-func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense[float64], cfg pcnet.Config, m linkMetrics, stdout, stderr io.Writer) (*clusterLearner, error) {
+func startCluster[T tensor.Float](ctx context.Context, c *clusterFlags, layers []*layer.Dense[T], cfg pcnet.Config, m linkMetrics, stdout, stderr io.Writer) (*clusterLearner[T], error) {
 	o := cluster.StartOptions{
 		Workers: c.workers, Stderr: stderr, Log: stdout,
 		Timeout: c.nats.timeout, JoinTimeout: c.nats.joinTimeout, Delay: c.linkDelay,
@@ -291,11 +293,11 @@ func (c *clusterFlags) start(ctx context.Context, layers []*layer.Dense[float64]
 	if err != nil {
 		return nil, err
 	}
-	return &clusterLearner{cl}, nil
+	return &clusterLearner[T]{cl}, nil
 }
 
 // inferUpdates runs one inference in the workers and returns the weight updates.
-func (l *clusterLearner) inferUpdates(ctx context.Context, x *tensor.Matrix[float64], labels []int) ([]*layer.Grad[float64], error) {
+func (l *clusterLearner[T]) inferUpdates(ctx context.Context, x *tensor.Matrix[T], labels []int) ([]*layer.Grad[T], error) {
 	if _, err := l.Infer(ctx, x, labels); err != nil {
 		return nil, err
 	}
@@ -303,26 +305,10 @@ func (l *clusterLearner) inferUpdates(ctx context.Context, x *tensor.Matrix[floa
 }
 
 var (
-	_ train.Learner[float64] = (*clusterLearner)(nil)
-	_ train.Syncer           = (*clusterLearner)(nil)
+	_ train.Learner[float64] = (*clusterLearner[float64])(nil)
+	_ train.Learner[float32] = (*clusterLearner[float32])(nil)
+	_ train.Syncer           = (*clusterLearner[float32])(nil)
 )
-
-// precision returns the precision of a run with these flags: the workers' wire and
-// nodes are float64 only for now, so a distributed run is float64, and an explicit
-// -precision f32 is a usage error.
-func (c *clusterFlags) precision(p precisionFlag) (spec.Precision, error) {
-	if !c.distributed() {
-		return p.v, nil
-	}
-	if p.set && p.v != spec.F64 {
-		flagName := "-workers"
-		if c.workers == 0 {
-			flagName = "-nats"
-		}
-		return 0, usagef("-precision %s is not yet supported with %s; use -precision f64", p.v, flagName)
-	}
-	return spec.F64, nil
-}
 
 // workerNote is printed on the run's describe line.
 func (c *clusterFlags) note() string {

@@ -30,8 +30,8 @@
 // f32; eval and train -resume take the checkpoint's (eval and compare -checkpoint
 // convert the weights when -precision names the other), and -resume with a different
 // one is a usage error; experiment takes f64 only, its claims being exactness claims
-// stated in float64; -workers and -nats carry float64 only for now, so a distributed run
-// is f64 and -precision f32 with them a usage error. The one place a precision becomes a
+// stated in float64; with -workers and -nats the workers take it from the coordinator's
+// setup (package cluster). The one place a precision becomes a
 // type is each command's switch that calls its generic body (trainIn, compareIn,
 // evalIn) as f[float32] or f[float64].
 //

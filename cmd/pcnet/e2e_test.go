@@ -403,8 +403,6 @@ func TestBadInput(t *testing.T) {
 		{"eval precision", []string{"eval", "-checkpoint", good, "-precision", "f16"}, 2, `pcnet eval: invalid value "f16" for flag -precision: want f32 or f64`},
 		{"experiment precision", []string{"experiment", "cosine", "-precision", "f32"}, 2, "pcnet experiment: -precision f32: the experiments run in float64 only"},
 		{"precision mismatch", []string{"-resume", good, "-precision", "f32"}, 2, fmt.Sprintf("pcnet train: -precision f32 does not match the checkpoint %s (precision f64)", good)},
-		{"workers f32", []string{"-workers", "2", "-precision", "f32"}, 2, "pcnet train: -precision f32 is not yet supported with -workers; use -precision f64"},
-		{"compare workers f32", []string{"compare", "-workers", "2", "-precision", "f32"}, 2, "pcnet compare: -precision f32 is not yet supported with -workers; use -precision f64"},
 		{"dataset mismatch", []string{"-resume", good, "-dataset", "fashion"}, 2, fmt.Sprintf("pcnet train: -dataset fashion does not match the checkpoint %s (dataset mnist)", good)},
 		{"port in use", []string{"-metrics-addr", busy.Addr().String(), "-out", out}, 1, fmt.Sprintf("pcnet train: -metrics-addr %s: address already in use", busy.Addr())},
 		{"experiment name", []string{"experiment", "-quick"}, 2, "pcnet experiment: missing experiment name"},

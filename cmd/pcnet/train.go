@@ -52,7 +52,7 @@ func newTrainFlags() *trainFlags {
 	fs.StringVar(&f.log, "log", "", "`file` to append one record per epoch to: JSON lines (.jsonl) or CSV (.csv), by its extension (see train.EpochRecord)")
 	fs.IntVar(&f.cosineEvery, "cosine-every", 1, "compare every `n`-th PC update with backprop's on the same batch (0: never)")
 	f.cluster.register(fs)
-	registerPrecision(fs, &f.precision, spec.F32, "with -resume, the checkpoint's; with -workers or -nats, f64, which is all they carry yet")
+	registerPrecision(fs, &f.precision, spec.F32, "with -resume, the checkpoint's; the workers of -workers or -nats take it from this process")
 	return f
 }
 
@@ -87,8 +87,9 @@ stops the run with status 1 and leaves the last good checkpoint in place.
 -precision f32 (the default) or f64 is the element type the run computes, checkpoints
 and evaluates in; the run's line names it, and so do -log's records and the metric
 pcnet_run_info{precision}. A checkpoint records it, -resume takes it, and -resume with a
-different -precision is refused. -workers and -nats carry float64 only for now: there
-the run is f64, and -precision f32 is refused.
+different -precision is refused. With -workers or -nats the workers compute in it too
+(they take it from this process's setup) and the links carry its values: a float32 run
+sends half the bytes of a float64 one, and both are bit for bit the run in one process.
 
 Weights are initialised as PyTorch's nn.Linear does, from math/rand/v2's PCG seeded with
 (seed, 0), layer by layer, weight before bias.
@@ -122,9 +123,7 @@ func (f *trainFlags) resolve(explicit map[string]bool) (*spec.Run, error) {
 	if err := f.cluster.check(r.Algorithm, r.Hidden(), r.PC.Engine); err != nil {
 		return nil, err
 	}
-	if r.Precision, err = f.cluster.precision(f.precision); err != nil {
-		return nil, err
-	}
+	r.Precision = f.precision.v
 	return r, nil
 }
 
@@ -262,7 +261,7 @@ func (t *trainer[T]) start(o *checkpoint.Opened, stderr io.Writer) (train.Positi
 		return from, err
 	}
 	if t.f.cluster.distributed() {
-		s.Learner, err = startCluster(t, layers, stderr)
+		s.Learner, err = t.startCluster(layers, stderr)
 	} else {
 		// The layer goroutines must not see the interrupt: a batch once started runs to
 		// its end so that the checkpoint is consistent. Close stops them.
@@ -282,19 +281,14 @@ func (t *trainer[T]) start(o *checkpoint.Opened, stderr io.Writer) (train.Positi
 	return from, nil
 }
 
-// startCluster starts the workers of t's run on layers. The cluster carries float64
-// only for now, which resolve ensures (clusterFlags.precision): T is float64 here.
-func startCluster[T tensor.Float](t *trainer[T], layers []*layer.Dense[T], stderr io.Writer) (train.Learner[T], error) {
-	l64, ok := any(layers).([]*layer.Dense[float64])
-	if !ok {
-		return nil, usagef("-precision %s is not yet supported with -workers; use -precision f64", t.run.Precision)
-	}
+// startCluster starts the workers of t's run on layers, in the run's precision T.
+func (t *trainer[T]) startCluster(layers []*layer.Dense[T], stderr io.Writer) (train.Learner[T], error) {
 	s := t.sess
-	cl, err := t.f.cluster.start(t.ctx, l64, t.run.PCConfig(s.Metrics), s.Metrics, t.stdout, stderr)
+	cl, err := startCluster(t.ctx, &t.f.cluster, layers, t.run.PCConfig(s.Metrics), s.Metrics, t.stdout, stderr)
 	if err != nil {
 		return nil, err
 	}
-	return any(cl).(train.Learner[T]), nil
+	return cl, nil
 }
 
 // train runs the epochs from position from and prints the test accuracy.
