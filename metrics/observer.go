@@ -30,7 +30,7 @@ func (m *Metrics) Node(info pcnet.NodeInfo) pcnet.NodeObserver {
 		o.hidden = true
 		o.tol = m.opts.ConvergenceTolerance
 		if info.Exact {
-			o.track.settledFrom = info.Distance
+			o.track.settledFrom = info.Final
 		}
 		o.track.reset()
 		o.firstNonzero = m.firstNonzero.WithLabelValues(v, d)
