@@ -468,8 +468,12 @@ func (n *node[T]) absorb(t int, cot channels.Payload, above *tensor.Matrix[T]) {
 }
 
 // absorbSkip receives pi_j e_j(t) from skip child k (the node's out-edge k+1), read only
-// when the payload is Full, and keeps it for the sum of the cotangent (sumBuffer).
+// when the payload is Full, and keeps it for the sum of the cotangent (sumBuffer). The
+// input node, clamped, has no use for it: its update reads the chain child's error only.
 func (n *node[T]) absorbSkip(k int, p channels.Payload, msg *tensor.Matrix[T]) {
+	if n.role != hiddenRole {
+		return
+	}
 	kn := &n.known
 	switch {
 	case !n.event || p == channels.Full:
