@@ -147,31 +147,32 @@ func bits[T tensor.Float](v [][][2][]T) [][][2][]uint64 {
 
 // TestGraphFixedPredictionIsBackprop: FPA-PC with gamma 1 and T = LongestPath(1) (= H)
 // learns GraphNet's weights bit for bit on every shape, in both precisions, on both
-// engines and schedules (docs/design.md §11): its updates are the negated gradients.
+// engines and schedules, under the mean NLL and the per-sample losses, whose output error
+// has no 1/B and whose updates take layer.UpdateScale (docs/design.md §11): its updates
+// are the negated gradients.
 func TestGraphFixedPredictionIsBackprop(t *testing.T) {
 	for _, c := range graphShapes {
-		for _, eng := range engines {
-			for _, sched := range []Schedule{Dense, Event} {
-				t.Run(fmt.Sprintf("%s/%v/%v/f64", c.name, eng, sched), func(t *testing.T) {
-					checkBackprop[float64](t, c, eng, sched)
-				})
-				t.Run(fmt.Sprintf("%s/%v/%v/f32", c.name, eng, sched), func(t *testing.T) {
-					checkBackprop[float32](t, c, eng, sched)
-				})
+		for _, loss := range []layer.Loss{layer.NLL{}, layer.SampleCrossEntropy{}, layer.SampleSquaredError{}} {
+			for _, eng := range engines {
+				for _, sched := range []Schedule{Dense, Event} {
+					name := fmt.Sprintf("%s/%s/%v/%v", c.name, loss.Name(), eng, sched)
+					t.Run(name+"/f64", func(t *testing.T) { checkBackprop[float64](t, c, loss, eng, sched) })
+					t.Run(name+"/f32", func(t *testing.T) { checkBackprop[float32](t, c, loss, eng, sched) })
+				}
 			}
 		}
 	}
 }
 
-func checkBackprop[T tensor.Float](t *testing.T, c graphShape, eng Engine, sched Schedule) {
+func checkBackprop[T tensor.Float](t *testing.T, c graphShape, loss layer.Loss, eng Engine, sched Schedule) {
 	const seed, batches, lr = 3, 3, 0.5
 	g, _ := buildShape[T](t, c, seed)
 	sgd := optim.Config{Kind: optim.SGD, LR: lr}
-	cfg := Config{Variant: FixedPrediction, Steps: g.LongestPath(1), Gamma: 1, Engine: eng, Schedule: sched, Optimizer: sgd}
+	cfg := Config{Variant: FixedPrediction, Steps: g.LongestPath(1), Gamma: 1, Loss: loss, Engine: eng, Schedule: sched, Optimizer: sgd}
 	pc := runGraph[T](t, c, cfg, seed, batches)
 
 	_, maps := buildShape[T](t, c, seed)
-	bp, err := backprop.NewGraph(g, maps, layer.NLL{})
+	bp, err := backprop.NewGraph(g, maps, loss)
 	require.NoError(t, err)
 	grads := bp.NewGrads()
 	opts := make([][2]*optim.State[T], len(maps))
