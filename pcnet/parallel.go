@@ -56,7 +56,7 @@ type nodeActor[T tensor.Float] struct {
 }
 
 // linkBuffers is the number of message buffers per link direction. One suffices: a node
-// hands an error back as soon as it has gated it (absorb) and a prediction as soon as it
+// hands an error back as soon as it has taken it in (absorb) and a prediction as soon as it
 // has formed its error, so the sender rarely waits for the buffer. More buffers let a
 // node run ahead of its neighbour, which gains nothing when every step needs the
 // neighbour's reply, and costs cache: on one core, FPA-PC at H = 8, width 64 spent 3.5%
