@@ -381,3 +381,48 @@ func TestGraphEventScheduleCountsByPathLength(t *testing.T) {
 		}
 	}
 }
+
+// TestGraphCancelledBatchLeavesTheNetworkAsItWas: on a graph with long skips, a batch
+// cancelled part way on the parallel engine (whose skip links are made afresh with the
+// chain's) leaves the network computing what one that never saw it computes, bit for bit.
+func TestGraphCancelledBatchLeavesTheNetworkAsItWas(t *testing.T) {
+	for _, c := range graphShapes {
+		if !c.hasSkips() {
+			continue
+		}
+		for _, v := range []Variant{FixedPrediction, Standard} {
+			t.Run(fmt.Sprintf("%s/%v", c.name, v), func(t *testing.T) {
+				cfg := Config{Variant: v, Steps: len(c.widths), Gamma: 0.5, Engine: Parallel, Optimizer: optim.DefaultAdam(0.01)}
+				learn := func(net *Network[float64], ctx context.Context, b uint64) error {
+					x, y := graphBatch[float64](c, b, 4)
+					_, err := net.Learn(ctx, x, y)
+					return err
+				}
+				g, maps := c.build(t, 8)
+				want, err := NewGraph(context.Background(), g, maps, cfg)
+				require.NoError(t, err)
+				defer func() { require.NoError(t, want.Close()) }()
+				require.NoError(t, learn(want, batchCtx(t), 1))
+				require.NoError(t, learn(want, batchCtx(t), 3))
+
+				obs := &cancelAt{Recorder: &Recorder{}, node: 2, step: 1}
+				cfg.Observer = obs
+				_, gotMaps := c.build(t, 8)
+				got, err := NewGraph(context.Background(), g, gotMaps, cfg)
+				require.NoError(t, err)
+				defer func() { require.NoError(t, got.Close()) }()
+				require.NoError(t, learn(got, batchCtx(t), 1))
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				obs.cancel, obs.wait = cancel, func() { <-got.eng.bctx.Done() }
+				require.ErrorIs(t, learn(got, ctx, 2), context.Canceled)
+				obs.cancel = nil
+				require.NoError(t, learn(got, batchCtx(t), 3))
+				for l := range maps {
+					require.Equal(t, bits([][][2][]float64{{maps[l].Params()}}), bits([][][2][]float64{{gotMaps[l].Params()}}), "map %d", l)
+					require.Equal(t, bits([][][2][]float64{{want.Updates()[l].Params()}}), bits([][][2][]float64{{got.Updates()[l].Params()}}), "update %d", l)
+				}
+			})
+		}
+	}
+}
