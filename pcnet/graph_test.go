@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -423,6 +424,50 @@ func TestGraphCancelledBatchLeavesTheNetworkAsItWas(t *testing.T) {
 					require.Equal(t, bits([][][2][]float64{{want.Updates()[l].Params()}}), bits([][][2][]float64{{got.Updates()[l].Params()}}), "update %d", l)
 				}
 			})
+		}
+	}
+}
+
+// TestGraphLearnAllocatesNothingAfterWarmUp: on graphs with long skips too, an update
+// allocates nothing of its own once the network has seen the batch size, on either
+// engine (see TestLearnAllocatesNothingAfterWarmUp for the runtime's own allocations).
+func TestGraphLearnAllocatesNothingAfterWarmUp(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	runtime.GOMAXPROCS(2)
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 1
+	for _, c := range graphShapes[3:] {
+		for _, v := range []Variant{FixedPrediction, Standard} {
+			for _, eng := range engines {
+				t.Run(fmt.Sprintf("%s/%v/%v", c.name, v, eng), func(t *testing.T) {
+					g, maps := c.build(t, 2)
+					cfg := Config{Variant: v, Steps: g.H(), Gamma: 0.5, Engine: eng, Optimizer: optim.DefaultAdam(0.001)}
+					net, err := NewGraph(context.Background(), g, maps, cfg)
+					require.NoError(t, err)
+					defer func() { require.NoError(t, net.Close()) }()
+					x, y := graphBatch[float64](c, 1, 8)
+					ctx := batchCtx(t)
+					learn := func() {
+						if _, err := net.Learn(ctx, x, y); err != nil {
+							t.Fatal(err)
+						}
+					}
+					for range 3 {
+						learn()
+					}
+					const updates = 100
+					total, own := allocationsOf(func() {
+						for range updates {
+							learn()
+						}
+					})
+					require.Empty(t, own, "allocations of the update's own in %d updates", updates)
+					require.LessOrEqual(t, total, uint64(maxRuntimeAllocations), "allocations in %d updates", updates)
+				})
+			}
 		}
 	}
 }

@@ -338,7 +338,7 @@ func (n *node[T]) formError(t int, pred channels.Payload, below, down *tensor.Ma
 		out = channels.Full
 	}
 	if out == channels.Full && down != nil {
-		layer.ScaleInto(down, w.e, n.pi)
+		n.errorMessage(down)
 	}
 	r, c := w.e.Dims()
 	for range n.from {
@@ -360,6 +360,10 @@ func (n *node[T]) observeStep(t int, s StepStats) {
 		n.obs.Step(s)
 	}
 }
+
+// errorMessage writes the message pi_l e_l(t) to dst: formError's for its first parent,
+// and the same again for each other one (each link has a buffer of its own).
+func (n *node[T]) errorMessage(dst *tensor.Matrix[T]) { layer.ScaleInto(dst, n.w.e, n.pi) }
 
 // errorView returns e_l, which is the message pi_l e_l when pi_l is 1.
 func (n *node[T]) errorView() *tensor.Matrix[T] { return n.w.e }

@@ -449,7 +449,8 @@ func (a *nodeActor[T]) sendErrors(ctx context.Context, t int, pred channels.Payl
 				}
 			}
 		} else if payload == channels.Full {
-			copy(buf.Data[:rows*nd.width], a.errOut.Data[:rows*nd.width])
+			// The first message is the receiver's now: write this one from e_l again.
+			nd.errorMessage(view(&a.errOut, buf))
 		}
 		if err := a.send(ctx, lk.DownSend, channels.Message[T]{Kind: channels.Error, Step: t, Payload: payload, Buf: buf}, nd.from[k]); err != nil {
 			return err
