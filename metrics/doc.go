@@ -44,6 +44,7 @@
 //	pcnet_train_samples_total                          counter
 //	pcnet_run_info{precision}                          gauge, always 1: the run's f32 or f64 (with Options.Precision)
 //	pcnet_update_bp_cosine_ratio{variant,layer}        gauge (layer: weight layer or "all")
+//	pcnet_update_bp_norm_ratio{variant,layer}          gauge: ||PC update|| / ||BP update||, 0 for a zero update
 //	pcnet_link_latency_seconds{link,direction}         histogram, 10 µs to 1 s (workers only)
 //	pcnet_link_wire_bytes_total{link,direction}        counter (workers only)
 //	pcnet_rejected_messages_total{kind,reason}         counter (workers only): forged, replayed, stray

@@ -87,12 +87,8 @@ func (f JSONFloat) MarshalJSON() ([]byte, error) {
 }
 
 func agreementJSON(a Agreement, l *int) AgreementJSON {
-	ratio := math.NaN()
-	if a.NormWant != 0 {
-		ratio = a.NormGot / a.NormWant
-	}
 	return AgreementJSON{Layer: l, Cosine: JSONFloat(a.Cosine), RelErr: JSONFloat(a.RelErr), Norm: JSONFloat(a.NormGot), NormBP: JSONFloat(a.NormWant),
-		Ratio: JSONFloat(ratio)}
+		Ratio: JSONFloat(a.NormRatio())}
 }
 
 // EnergyJSON is a variant's energy trace on the batch (pcnet.EnergyTrace): F(t) for
