@@ -242,10 +242,11 @@ func (n *node[T]) countUp(p channels.Payload, up *tensor.Matrix[T]) {
 	}
 }
 
-// formError forms e_l(t) and writes pi_l e_l(t), the message for the node below, to down;
+// formError forms e_l(t) and writes pi_l e_l(t), the message for the nodes below, to down;
 // it returns what the message says, and down is written only for a full one. below is
-// p_l(t) when the node received a prediction at this step, else nil; pred says what
-// that message said (only a full one is read). down may be nil when pi_l is 1: the
+// p_l(t) when the node received a prediction at this step (on a graph, gather's sum of
+// its parents' messages), else nil; pred says what that message said (only a full one is
+// read). down may be nil when pi_l is 1: the
 // message is then e itself (errorView), for an engine whose receiver reads it before the
 // node changes e again.
 func (n *node[T]) formError(t int, pred channels.Payload, below, down *tensor.Matrix[T]) channels.Payload {
