@@ -114,7 +114,7 @@ func relDiff[T tensor.Float](a []T, b []float64) float64 {
 // TestGraphOnChainIsNet checks the chain case: GraphNet on a chain of Dense maps computes
 // Net's loss and gradients bit for bit, in both precisions.
 func TestGraphOnChainIsNet(t *testing.T) {
-	for _, loss := range []layer.Loss{layer.NLL{}, layer.SquaredError{}} {
+	for _, loss := range []layer.Loss{layer.NLL{}, layer.SquaredError{}, layer.SampleCrossEntropy{}, layer.SampleSquaredError{}} {
 		t.Run(loss.Name(), func(t *testing.T) {
 			chainIsNet[float64](t, loss)
 			chainIsNet[float32](t, loss)

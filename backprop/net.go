@@ -86,7 +86,9 @@ func (n *Net[T]) forward(w *workspace[T], x *tensor.Matrix[T]) {
 }
 
 // Gradients runs one forward and one backward wave and writes dE/dW_l and dE/db_l into
-// grads[l]. It returns the loss E at the current weights.
+// grads[l]. It returns the loss E at the current weights. Under a per-sample loss the
+// cotangents carry no 1/B and the gradients take it at the end (layer.UpdateScale), as
+// GraphNet's do.
 func (n *Net[T]) Gradients(grads []*layer.Grad[T], x *tensor.Matrix[T], labels []int) float64 {
 	n.checkInput(x, labels)
 	if len(grads) != len(n.Layers) {
@@ -111,6 +113,11 @@ func (n *Net[T]) Gradients(grads []*layer.Grad[T], x *tensor.Matrix[T], labels [
 			d.InputVJP(w.cot[l], w.delta[l])
 		}
 		d.WeightVJP(grads[l].W, grads[l].B, in, w.delta[l])
+	}
+	if s := layer.UpdateScale(n.Loss, r); s != 1 {
+		for _, g := range grads {
+			g.Scale(s)
+		}
 	}
 	return loss
 }

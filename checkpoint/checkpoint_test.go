@@ -248,7 +248,7 @@ func TestDecodeRejectsBadCheckpoints(t *testing.T) {
 		{"one size", meta("sizes", "5"), `want at least an input and an output width`},
 		{"hidden", meta("hidden", "3"), `3 hidden layers, but sizes 5,4,3,2 has 2`},
 		{"activation", meta("activation", "swish"), `unknown activation "swish"`},
-		{"loss", meta("loss", "hinge"), `metadata "loss" = "hinge": want one of nll, mse`},
+		{"loss", meta("loss", "hinge"), `metadata "loss" = "hinge": want one of nll, mse, ce, sse`},
 		{"variant", meta("variant", "ff"), `metadata "variant" = "ff": want one of bp, fpa, pc, scaled, zil`},
 		{"steps", meta("steps", "-1"), `metadata "steps" = "-1": want an integer >= 0`},
 		{"gamma", meta("gamma", "0"), `metadata "gamma" = "0": want a finite number > 0`},

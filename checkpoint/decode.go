@@ -162,7 +162,7 @@ func decodeMetadata[T tensor.Float](m map[string]string) (*Checkpoint[T], error)
 		r.fail("hidden", fmt.Sprintf("%d hidden layers, but sizes %s has %d", hidden, FormatInts(run.Sizes), len(run.Sizes)-2))
 	}
 	run.Activation = parse(&r, "activation", layer.ParseActivation, "")
-	run.Loss = parse(&r, "loss", func(s string) (string, error) { _, err := layer.ParseLoss(s); return s, err }, "want one of nll, mse")
+	run.Loss = parse(&r, "loss", func(s string) (string, error) { _, err := layer.ParseLoss(s); return s, err }, "want one of nll, mse, ce, sse")
 	run.Algorithm = parse(&r, "variant", spec.ParseAlgorithm, "want one of "+strings.Join(spec.AlgorithmNames(), ", "))
 	run.PC.Steps = r.int("steps", 0)
 	run.PC.Gamma = r.positive("gamma")

@@ -133,17 +133,21 @@ func NegGrad[T tensor.Float](loss Loss, dst, z *tensor.Matrix[T], labels []int) 
 	NegGradValue(loss, dst, z, labels)
 }
 
-// ParseLoss maps "nll" or "mse" to its Loss. The per-sample losses are not among its
-// names yet: the engines of pcnet do not apply UpdateScale, and a run must not take them
-// until they do (docs/design.md §11).
+// ParseLoss maps "nll", "mse", "ce" or "sse" to its Loss. The per-sample losses (ce, sse)
+// are among its names because every engine applies UpdateScale to its weight updates
+// (backprop.Net and GraphNet, and pcnet's nodes; docs/design.md §11).
 func ParseLoss(s string) (Loss, error) {
 	switch s {
 	case "nll":
 		return NLL{}, nil
 	case "mse":
 		return SquaredError{}, nil
+	case "ce":
+		return SampleCrossEntropy{}, nil
+	case "sse":
+		return SampleSquaredError{}, nil
 	}
-	return nil, fmt.Errorf("unknown loss %q (want nll or mse)", s)
+	return nil, fmt.Errorf("unknown loss %q (want nll, mse, ce or sse)", s)
 }
 
 // Correct counts the rows of z whose largest entry is at the label (ties go to the

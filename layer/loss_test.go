@@ -86,12 +86,12 @@ func TestSampleLossGradientsMatchFiniteDifferences(t *testing.T) {
 	}
 }
 
-func TestParseLossKeepsToTheEngines(t *testing.T) {
-	for _, l := range []Loss{NLL{}, SquaredError{}} {
+func TestParseLossNamesEveryLoss(t *testing.T) {
+	for _, l := range []Loss{NLL{}, SquaredError{}, SampleCrossEntropy{}, SampleSquaredError{}} {
 		got, err := ParseLoss(l.Name())
 		require.NoError(t, err)
 		require.Equal(t, l, got)
 	}
-	_, err := ParseLoss("ce")
-	require.EqualError(t, err, `unknown loss "ce" (want nll or mse)`)
+	_, err := ParseLoss("xent")
+	require.EqualError(t, err, `unknown loss "xent" (want nll, mse, ce or sse)`)
 }

@@ -219,6 +219,7 @@ func TestDashboardQueriesKnownSeries(t *testing.T) {
 	require.NoError(t, m.SetAccuracy(SplitTrain, 1))
 	require.NoError(t, m.AddSamples(1))
 	require.NoError(t, m.SetCosine(pcnet.FixedPrediction, AllLayers, 1))
+	require.NoError(t, m.SetNormRatio(pcnet.FixedPrediction, AllLayers, 1))
 	require.NoError(t, m.AddLinkTraffic(channels.Traffic{Lower: 0, Dir: channels.Up, Messages: 1, WireBytes: 72}))
 	mfs, err := reg.Gather()
 	require.NoError(t, err)

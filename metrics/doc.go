@@ -44,6 +44,7 @@
 //	pcnet_train_samples_total                          counter
 //	pcnet_run_info{precision}                          gauge, always 1: the run's f32 or f64 (with Options.Precision)
 //	pcnet_update_bp_cosine_ratio{variant,layer}        gauge (layer: weight layer or "all")
+//	pcnet_update_bp_norm_ratio{variant,layer}          gauge: ||PC update|| / ||BP update||, 0 for a zero update
 //	pcnet_link_latency_seconds{link,direction}         histogram, 10 µs to 1 s (workers only)
 //	pcnet_link_wire_bytes_total{link,direction}        counter (workers only)
 //	pcnet_rejected_messages_total{kind,reason}         counter (workers only): forged, replayed, stray
@@ -61,13 +62,15 @@
 //
 // In every inference the runtime reports each hidden node's error e_l(t) for steps
 // t = 0..T. The first non-zero step is the first t with max|e_l(t)| != 0; Theorem 1 says
-// it is exactly the node's distance d = H+1-l, so each inference adds one observation to
+// it is exactly the node's distance d (pcnet.NodeInfo.Distance: H+1-l on a chain, the
+// graph distance of docs/design.md §11 on a layer graph), so each inference adds one observation to
 // the bucket le=d of its distance, and none below. Step t moved the error when
 // max|e(t) - e(t-1)| > tol * max|e(t)| (Options.ConvergenceTolerance, relative); the
 // convergence step is the last step that moved it, after which it stayed put to the end.
 // An error is also converged when the last step T moved it to a value that a further step
-// would repeat: under FPA with gamma 1 the node at distance d holds its exact error from
-// step d on (pcnet.NodeInfo.Exact), so at T = d it converges at d. Otherwise, if the last
+// would repeat: under FPA with gamma 1 the node holds its exact error from step
+// pcnet.NodeInfo.Final on (Exact; d on a chain, the longest path to the output on a layer
+// graph, docs/design.md §11), so at T = d it converges at d. Otherwise, if the last
 // step T still moved it, the inference counts in unconverged_total instead, and a node whose error stayed zero to the end (T < d) counts in unreached_total and in
 // neither histogram. Since the step at which the error arrives always moves it, no node
 // converges before its first non-zero step, hence not before d.

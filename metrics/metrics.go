@@ -162,6 +162,7 @@ type Metrics struct {
 	epoch    prometheus.Gauge
 	samples  prometheus.Counter
 	cosine   *prometheus.GaugeVec
+	ratio    *prometheus.GaugeVec
 
 	// Links between processes (workers).
 	links *linkTraffic
@@ -264,6 +265,9 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		cosine: b.gauge("pcnet_update_bp_cosine_ratio",
 			"Cosine similarity in [-1, 1] of the PC weight update to backprop's, per weight layer, and over all layers concatenated as layer=\"all\"; set when the trainer computes it.",
 			labelVariant, labelLayer),
+		ratio: b.gauge("pcnet_update_bp_norm_ratio",
+			"Norm of the PC weight update over the norm of backprop's (||PC|| / ||BP||), per weight layer, and over all layers as layer=\"all\": which layers learn, and how much; 0 for a layer whose update is zero; set when the trainer computes it.",
+			labelVariant, labelLayer),
 	}
 	m.epoch = prometheus.NewGauge(prometheus.GaugeOpts{Name: "pcnet_train_epoch", Help: "Training epochs completed."})
 	m.samples = prometheus.NewCounter(prometheus.CounterOpts{Name: "pcnet_train_samples_total", Help: "Training examples learned from."})
@@ -362,22 +366,47 @@ func (m *Metrics) AddSamples(n int) error {
 	return nil
 }
 
+// SetNormRatio records ||PC update|| / ||BP update|| of variant for weight layer l (0..H)
+// or, with l = AllLayers, over all layers concatenated: 0 where the update is zero (the
+// layer does not learn from the batch, docs/design.md §11). NaN (backprop's update of
+// zero norm) is recorded as it is; a negative ratio is an error.
+func (m *Metrics) SetNormRatio(variant pcnet.Variant, l int, ratio float64) error {
+	layer, err := layerLabel("SetNormRatio", variant, l)
+	if err != nil {
+		return err
+	}
+	if ratio < 0 {
+		return fmt.Errorf("metrics: SetNormRatio(%s, layer %d, %v): a ratio of norms is >= 0", variant, l, ratio)
+	}
+	m.ratio.WithLabelValues(variant.String(), layer).Set(ratio)
+	return nil
+}
+
+// layerLabel checks a variant and a weight layer (or AllLayers) and returns the layer's
+// label.
+func layerLabel(op string, variant pcnet.Variant, l int) (string, error) {
+	if _, err := pcnet.ParseVariant(variant.String()); err != nil {
+		return "", fmt.Errorf("metrics: %s: %w", op, err)
+	}
+	if l < AllLayers || l > maxLayer {
+		return "", fmt.Errorf("metrics: %s: layer %d: want a weight layer 0..%d or AllLayers", op, l, maxLayer)
+	}
+	if l == AllLayers {
+		return "all", nil
+	}
+	return strconv.Itoa(l), nil
+}
+
 // SetCosine records the cosine similarity of variant's weight update to backprop's, for
 // weight layer l (0..H) or, with l = AllLayers, over all layers concatenated (weights and
 // biases). NaN (an update of zero norm) is recorded as it is.
 func (m *Metrics) SetCosine(variant pcnet.Variant, l int, cosine float64) error {
-	if _, err := pcnet.ParseVariant(variant.String()); err != nil {
-		return fmt.Errorf("metrics: SetCosine: %w", err)
-	}
-	if l < AllLayers || l > maxLayer {
-		return fmt.Errorf("metrics: SetCosine: layer %d: want a weight layer 0..%d or AllLayers", l, maxLayer)
+	layer, err := layerLabel("SetCosine", variant, l)
+	if err != nil {
+		return err
 	}
 	if cosine < -1-1e-9 || cosine > 1+1e-9 {
 		return fmt.Errorf("metrics: SetCosine(%s, layer %d, %v): a cosine lies in [-1, 1]", variant, l, cosine)
-	}
-	layer := "all"
-	if l != AllLayers {
-		layer = strconv.Itoa(l)
 	}
 	m.cosine.WithLabelValues(variant.String(), layer).Set(cosine)
 	return nil

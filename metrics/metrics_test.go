@@ -89,6 +89,8 @@ func TestTrainingSetters(t *testing.T) {
 	require.NoError(t, m.SetCosine(pcnet.FixedPrediction, AllLayers, 1))
 	require.NoError(t, m.SetCosine(pcnet.Standard, 2, -0.5))
 	require.NoError(t, m.SetCosine(pcnet.Standard, 0, math.NaN()))
+	require.NoError(t, m.SetNormRatio(pcnet.Standard, 0, 0))
+	require.NoError(t, m.SetNormRatio(pcnet.FixedPrediction, AllLayers, 1))
 	const want = `
 # HELP pcnet_train_accuracy_ratio Classification accuracy reported by the trainer, by split, in [0, 1].
 # TYPE pcnet_train_accuracy_ratio gauge
@@ -109,9 +111,14 @@ pcnet_train_samples_total 64
 pcnet_update_bp_cosine_ratio{layer="0",variant="pc"} NaN
 pcnet_update_bp_cosine_ratio{layer="2",variant="pc"} -0.5
 pcnet_update_bp_cosine_ratio{layer="all",variant="fpa"} 1
+# HELP pcnet_update_bp_norm_ratio Norm of the PC weight update over the norm of backprop's (||PC|| / ||BP||), per weight layer, and over all layers as layer="all": which layers learn, and how much; 0 for a layer whose update is zero; set when the trainer computes it.
+# TYPE pcnet_update_bp_norm_ratio gauge
+pcnet_update_bp_norm_ratio{layer="0",variant="pc"} 0
+pcnet_update_bp_norm_ratio{layer="all",variant="fpa"} 1
 `
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want),
-		"pcnet_train_accuracy_ratio", "pcnet_train_epoch", "pcnet_train_loss", "pcnet_train_samples_total", "pcnet_update_bp_cosine_ratio"))
+		"pcnet_train_accuracy_ratio", "pcnet_train_epoch", "pcnet_train_loss", "pcnet_train_samples_total", "pcnet_update_bp_cosine_ratio",
+		"pcnet_update_bp_norm_ratio"))
 
 	bad := []struct {
 		name string
@@ -126,6 +133,9 @@ pcnet_update_bp_cosine_ratio{layer="all",variant="fpa"} 1
 		{"layer below", m.SetCosine(pcnet.Standard, -2, 0.5), "layer -2"},
 		{"layer beyond", m.SetCosine(pcnet.Standard, maxLayer+1, 0.5), "layer 1024"},
 		{"not a cosine", m.SetCosine(pcnet.Standard, 1, 1.5), "[-1, 1]"},
+		{"negative ratio", m.SetNormRatio(pcnet.Standard, 1, -0.5), ">= 0"},
+		{"ratio layer beyond", m.SetNormRatio(pcnet.Standard, maxLayer+1, 0.5), "layer 1024"},
+		{"ratio unknown variant", m.SetNormRatio(pcnet.Variant(9), 0, 0.5), "unknown variant"},
 	}
 	for _, b := range bad {
 		require.ErrorContains(t, b.err, b.want, b.name)
@@ -133,6 +143,7 @@ pcnet_update_bp_cosine_ratio{layer="all",variant="fpa"} 1
 	// The failed calls created no series.
 	require.Equal(t, 2, testutil.CollectAndCount(m.loss))
 	require.Equal(t, 3, testutil.CollectAndCount(m.cosine))
+	require.Equal(t, 2, testutil.CollectAndCount(m.ratio))
 }
 
 // Every series, the Go and process collectors included, passes client_golang's linter

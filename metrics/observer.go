@@ -30,7 +30,7 @@ func (m *Metrics) Node(info pcnet.NodeInfo) pcnet.NodeObserver {
 		o.hidden = true
 		o.tol = m.opts.ConvergenceTolerance
 		if info.Exact {
-			o.track.settledFrom = info.Distance
+			o.track.settledFrom = info.Final
 		}
 		o.track.reset()
 		o.firstNonzero = m.firstNonzero.WithLabelValues(v, d)
@@ -126,7 +126,7 @@ type errorTrack struct {
 	last   int  // the last step seen, -1 before
 	finite bool // the last step's error was finite
 	// settledFrom is the step from which the node's error is known to be final
-	// (pcnet.NodeInfo.Exact: its distance, >= 1), 0 when nothing is known. It outlives
+	// (pcnet.NodeInfo.Exact: its Final step, >= 1), 0 when nothing is known. It outlives
 	// reset.
 	settledFrom int
 }

@@ -250,8 +250,8 @@ func trainForever(ctx context.Context, m *Metrics) (err error) {
 	}
 }
 
-// reportCosines records the cosine of PC's updates to BP's (minus its gradients), per
-// layer and over all layers.
+// reportCosines records the cosine of PC's updates to BP's (minus its gradients) and the
+// ratio of their norms, per layer and over all layers.
 func reportCosines(m *Metrics, v pcnet.Variant, pc, grads []*layer.Grad[float64]) error {
 	var dotAll, ppAll, ggAll float64
 	for l := range pc {
@@ -267,7 +267,13 @@ func reportCosines(m *Metrics, v pcnet.Variant, pc, grads []*layer.Grad[float64]
 		if err := m.SetCosine(v, l, clampCosine(dot/math.Sqrt(pp*gg))); err != nil {
 			return err
 		}
+		if err := m.SetNormRatio(v, l, math.Sqrt(pp/gg)); err != nil {
+			return err
+		}
 		dotAll, ppAll, ggAll = dotAll+dot, ppAll+pp, ggAll+gg
+	}
+	if err := m.SetNormRatio(v, AllLayers, math.Sqrt(ppAll/ggAll)); err != nil {
+		return err
 	}
 	return m.SetCosine(v, AllLayers, clampCosine(dotAll/math.Sqrt(ppAll*ggAll)))
 }

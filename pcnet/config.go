@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 )
@@ -237,6 +238,20 @@ func (c *Config) Validate(h int) error {
 	}
 	if c.MaxBatch < 1 {
 		return fieldErr("max-batch", c.MaxBatch, "must be >= 1")
+	}
+	return nil
+}
+
+// validateGraph checks what the variant needs of a layer graph: incremental PC and Z-IL
+// run on graphs without long skips only (Z-IL's update step H-l and iPC's exactness are
+// stated for chains), and the precisions of Standard are one per hidden node already.
+func (c *Config) validateGraph(g *graph.Graph) error {
+	if len(g.Skips()) == 0 {
+		return nil
+	}
+	switch c.Variant {
+	case Incremental, ZeroDivergence:
+		return fieldErr("variant", c.Variant.String(), fmt.Sprintf("%s runs on graphs without long skips (this one has %s)", c.Variant, graph.FormatSkips(g.Skips())))
 	}
 	return nil
 }

@@ -1,5 +1,6 @@
 // Package pcnet runs predictive-coding (PC) networks in which every node is a goroutine
-// that owns its state and talks only to its two neighbours.
+// that owns its state and talks only to its neighbours: on a chain (New) the nodes just
+// below and above, on a layer graph (NewGraph) every parent and child.
 //
 // # Nodes and messages
 //
@@ -11,6 +12,20 @@
 // e_l(t), send it down, take pi_{l+1} e_{l+1}(t) from above, move to x_l(t+1) and send
 // p_{l+1}(t+1) up. Predictions for t+1 leave at the end of step t, so no step waits on a
 // cycle and there is no global barrier: a node waits only for its neighbours.
+//
+// # Layer graphs
+//
+// NewGraph builds a network on a graph.Graph (docs/design.md §11) with a layer.Map per
+// node 0..H: a chain of Dense layers (what New builds), μPC's residual pre-activation
+// layers (layer.PreAct), and long skips i -> j, which add x_i to mu_j. Every edge is a
+// link of its own. A node with several parents sums their messages into its prediction,
+// mu_j = f_{j-1}(x_{j-1}) + x_i + ..., the chain parent's term first and the skip sources
+// ascending; a node with skip children adds their errors to its input VJP,
+// J_lᵀ(pi_{l+1} e_{l+1}) + pi_j e_j + ..., the skip targets ascending: backprop.GraphNet's
+// orders, so that FPA-PC with gamma 1 and T >= H is GraphNet bit for bit on every graph.
+// Theorem 1 then holds by graph distance: NodeInfo.Distance is graph.Graph.EtaFixed
+// under FPA-PC and graph.Graph.Eta where the predictions move. iPC and Z-IL run on
+// graphs without long skips only; a Part hosts a range of a chain.
 //
 // # Variants and what they integrate
 //
@@ -25,9 +40,13 @@
 //	                          dW_l(x_l(t); pi_{l+1} e_{l+1}(t)) (docs/design.md §8).
 //
 // Integrating e under FPA keeps a small error from being rounded away against a large mu.
+// With gamma 1 FPA's step is e_l <- J_lᵀ e_{l+1} in exact arithmetic, and pcnet writes
+// that value (+0 for a zero): on a chain the formula rounds to it anyway, and on a graph
+// with skips, where e_l takes a new value at each path length, it keeps e_l backprop's.
 // The weight update of layer l is dW_l(x_l; pi_{l+1} e_{l+1}) at step T (H-l for Z-IL),
-// a negative-gradient estimate: Learn moves theta_l along it with the layer's own
-// optimiser state.
+// a negative-gradient estimate, times layer.UpdateScale (1/B under the per-sample losses
+// ce and sse, whose output error has no 1/B): Learn moves theta_l along it with the
+// layer's own optimiser state.
 //
 // # Incremental PC
 //
@@ -50,7 +69,7 @@
 // Both engines drive the same deterministic node cores (node.go) through the same phases
 // in the same per-node order; the parallel engine (parallel.go) only moves the messages
 // between goroutines over package channels, with one buffer per link direction as flow
-// control (a node hands an error back as soon as it has gated it; more buffers only let
+// control (a node hands an error back as soon as it has taken it in; more buffers only let
 // a node run ahead, which costs cache and gains nothing, see linkBuffers). So the
 // parallel engine equals the sequential one bit for bit, under any GOMAXPROCS.
 //
@@ -108,7 +127,8 @@
 //
 // The node core decides every message's payload from what it knows, never by scanning a
 // buffer. FPA-PC with gamma 1 and T >= H then computes 2H + 1 products per update,
-// backprop's; standard PC, variance-scaled PC and Z-IL skip the H(H-1)/2 input VJPs
+// backprop's (on a graph with skips, node l's input VJP once per path length of e_{l+1},
+// graph.Graph.PathLengths); standard PC, variance-scaled PC and Z-IL skip the H(H-1)/2 input VJPs
 // before the wavefront and compute every one after it. The observer still sees every
 // step of every node. A skipped product differs from a computed one only when the
 // weights or the batch hold an infinity or NaN (0·Inf is NaN), so a network refuses

@@ -81,7 +81,7 @@ func (d *definitionNode) Step(s StepStats) {
 	if nd.role == outputRole {
 		// E at the prediction the output node holds now: the message on its link (under
 		// FPA the feed-forward one, which nothing overwrites).
-		z := o.net.seq[len(o.labels)].up[d.l]
+		z := o.net.seq[len(o.labels)].up[d.l-1] // edge d.l-1 -> d.l
 		want := layer.LossValue(nd.cfg.Loss, z, o.labels)
 		require.Equal(o.t, math.Float64bits(want), math.Float64bits(s.Energy), "node %d step %d: E %v, reported %v", d.l, s.Step, want, s.Energy)
 	} else {

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/tensor"
@@ -20,8 +21,10 @@ type host[T tensor.Float] struct {
 	cfg     Config
 	h       int
 	lo, hi  int
+	g       *graph.Graph      // the network's layer graph (the chain for New and NewPart)
 	widths  []int             // n_0..n_{H+1} of the whole network
-	layers  []*layer.Dense[T] // theta_l of the hosted nodes that have one, from lo on
+	maps    []layer.Map[T]    // theta_l of the hosted nodes that have one, from lo on
+	layers  []*layer.Dense[T] // the same as Dense layers, when every map is one (else nil)
 	nodes   []*node[T]        // lo..hi
 	updates []*layer.Grad[T]  // the hosted nodes' weight updates, from lo on
 
@@ -35,9 +38,9 @@ type host[T tensor.Float] struct {
 // hostSpec is what a host is built from. cfg has its defaults filled in.
 type hostSpec[T tensor.Float] struct {
 	cfg    Config
-	widths []int
+	g      *graph.Graph // its widths are the network's
 	lo, hi int
-	layers []*layer.Dense[T]
+	maps   []layer.Map[T]
 	// observe returns the observer of one hosted node (nil: none).
 	observe func(NodeInfo) NodeObserver
 	// transport makes the parallel engine's links. Nil: in-process links of the host's
@@ -50,14 +53,17 @@ type hostSpec[T tensor.Float] struct {
 // newHost checks what the node ranges of a network and a part share (the configuration
 // against H, the optimiser, finite weights), builds the hosted nodes and, for the
 // parallel engine, links them and starts their goroutines under ctx. The caller has
-// checked the widths, the range and the layers' shapes.
+// checked the graph, the range and the maps' shapes.
 func newHost[T tensor.Float](ctx context.Context, s hostSpec[T]) (*host[T], error) {
-	h := len(s.widths) - 2
+	h := s.g.H()
 	if err := s.cfg.Validate(h); err != nil {
 		return nil, err
 	}
-	for i, d := range s.layers {
-		if err := checkFinite(s.lo+i, d); err != nil {
+	if err := s.cfg.validateGraph(s.g); err != nil {
+		return nil, err
+	}
+	for i, m := range s.maps {
+		if err := checkFinite(s.lo+i, m); err != nil {
 			return nil, err
 		}
 	}
@@ -66,15 +72,16 @@ func newHost[T tensor.Float](ctx context.Context, s hostSpec[T]) (*host[T], erro
 			return nil, fmt.Errorf("pcnet: optimizer: %w", err)
 		}
 	}
-	ho := &host[T]{cfg: s.cfg, h: h, lo: s.lo, hi: s.hi, widths: append([]int(nil), s.widths...), layers: s.layers}
+	ho := &host[T]{cfg: s.cfg, h: h, lo: s.lo, hi: s.hi, g: s.g, widths: s.g.Widths(), maps: s.maps, layers: denseOf(s.maps)}
 	for l := s.lo; l <= s.hi; l++ {
-		var d *layer.Dense[T]
+		var m layer.Map[T]
 		if l <= h {
-			d = s.layers[l-s.lo]
+			m = s.maps[l-s.lo]
 		}
-		nd := newNode(&ho.cfg, l, h, d, ho.widths[l])
+		nd := newNode(&ho.cfg, l, h, m, ho.widths[l])
+		nd.from, nd.to, nd.ins, nd.outs = edges(s.g, l)
 		if s.observe != nil {
-			nd.obs = s.observe(nd.info())
+			nd.obs = s.observe(nd.info(s.g))
 			nd.watched = true
 		}
 		if nd.grad != nil {
@@ -94,9 +101,44 @@ func newHost[T tensor.Float](ctx context.Context, s hostSpec[T]) (*host[T], erro
 	return ho, nil
 }
 
-// newNode builds node l of a network of h hidden nodes, width n_l, with theta_l = d
+// denseOf returns the maps as Dense layers when every one is, else nil.
+func denseOf[T tensor.Float](maps []layer.Map[T]) []*layer.Dense[T] {
+	out := make([]*layer.Dense[T], len(maps))
+	for i, m := range maps {
+		d, ok := m.(*layer.Dense[T])
+		if !ok {
+			return nil
+		}
+		out[i] = d
+	}
+	return out
+}
+
+// edges returns node l's parents and children in the order its messages are summed
+// (the chain neighbour first, then the skips' other ends ascending) and the ids of the
+// edges to them: l for the chain edge l -> l+1, H+1+k for the graph's skip k.
+func edges(g *graph.Graph, l int) (from, to, ins, outs []int) {
+	h := g.H()
+	if l > 0 {
+		from, ins = append(from, l-1), append(ins, l-1)
+	}
+	if l <= h {
+		to, outs = append(to, l+1), append(outs, l)
+	}
+	for k, s := range g.Skips() {
+		if s.To == l {
+			from, ins = append(from, s.From), append(ins, h+1+k)
+		}
+		if s.From == l {
+			to, outs = append(to, s.To), append(outs, h+1+k)
+		}
+	}
+	return from, to, ins, outs
+}
+
+// newNode builds node l of a network of h hidden nodes, width n_l, with theta_l = m
 // (nil for the output node).
-func newNode[T tensor.Float](cfg *Config, l, h int, d *layer.Dense[T], width int) *node[T] {
+func newNode[T tensor.Float](cfg *Config, l, h int, m layer.Map[T], width int) *node[T] {
 	nd := &node[T]{l: l, h: h, cfg: cfg, pi: cfg.precision(l, h), gamma: cfg.stepSize(), event: cfg.Schedule == Event, work: map[int]*nodeWork[T]{}, width: width}
 	switch {
 	case l == 0:
@@ -106,15 +148,15 @@ func newNode[T tensor.Float](cfg *Config, l, h int, d *layer.Dense[T], width int
 	default:
 		nd.role = hiddenRole
 	}
-	if d != nil {
-		nd.layer = d
-		nd.grad = layer.NewGrad(d)
+	if m != nil {
+		nd.m = m
+		nd.grad = layer.GradFor(m)
 		if cfg.Variant == Incremental {
-			nd.step = layer.NewGrad(d)
+			nd.step = layer.GradFor(m)
 		}
 		if cfg.Optimizer.Kind != 0 {
-			nd.opt[0] = optim.NewState[T](cfg.Optimizer, len(d.Params()[0]))
-			nd.opt[1] = optim.NewState[T](cfg.Optimizer, len(d.Params()[1]))
+			nd.opt[0] = optim.NewState[T](cfg.Optimizer, len(m.Params()[0]))
+			nd.opt[1] = optim.NewState[T](cfg.Optimizer, len(m.Params()[1]))
 		}
 	}
 	return nd
@@ -133,8 +175,8 @@ func (n *host[T]) energy() (first, last float64) {
 }
 
 // info describes the node to an Observer.
-func (nd *node[T]) info() NodeInfo {
-	return nd.cfg.NodeInfo(nd.h, nd.l)
+func (nd *node[T]) info(g *graph.Graph) NodeInfo {
+	return nd.cfg.GraphNodeInfo(g, nd.l)
 }
 
 // node returns hosted node l.
@@ -180,8 +222,8 @@ func (ho *host[T]) run(ctx context.Context, x *tensor.Matrix[T], labels []int, l
 // their batch, were put right since (the caller may have restored them).
 func checkRepaired[T tensor.Float](nodes []*node[T]) error {
 	for _, nd := range nodes {
-		if nd.fault != nil && nd.layer != nil {
-			if err := checkFinite(nd.l, nd.layer); err != nil {
+		if nd.fault != nil && nd.m != nil {
+			if err := checkFinite(nd.l, nd.m); err != nil {
 				return err
 			}
 		}

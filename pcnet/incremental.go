@@ -2,7 +2,6 @@ package pcnet
 
 import (
 	"github.com/pcnet/pcnet/channels"
-	"github.com/pcnet/pcnet/internal/straggler"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/tensor"
 )
@@ -35,9 +34,7 @@ func (n *node[T]) integrateIncremental(t int, up *tensor.Matrix[T]) channels.Pay
 		n.step.Zero()
 		n.stats.SkippedVJPs++
 	} else {
-		n.layer.WeightVJP(n.step.W, n.step.B, n.point(), w.delta)
-		n.stats.VJPs++
-		straggler.Product(n.l)
+		n.weightUpdate(n.step)
 	}
 	if advance {
 		if zero {
@@ -46,7 +43,7 @@ func (n *node[T]) integrateIncremental(t int, up *tensor.Matrix[T]) channels.Pay
 			n.inputVJP()
 		}
 		if !(n.event && k.eZero && k.jteZero) { // else x - gamma (pi·(+0) - 0) is x
-			layer.StateStep(w.x, w.e, n.jteBuffer(), n.pi, n.gamma)
+			layer.StateStep(w.x, w.e, n.sumBuffer(), n.pi, n.gamma)
 			k.xMoved = true
 		}
 	}
@@ -58,7 +55,7 @@ func (n *node[T]) integrateIncremental(t int, up *tensor.Matrix[T]) channels.Pay
 	}
 	k.jteValid, k.deltaOld = false, true
 	if up != nil {
-		n.layer.Forward(up, w.deriv, n.point())
+		n.m.ForwardAt(up, w.at, n.point())
 		return channels.Full
 	}
 	return channels.Unchanged

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/tensor"
@@ -28,7 +29,7 @@ var ErrNonFinite = errors.New("pcnet: not finite")
 func isFinite(v float64) bool { return v-v == 0 }
 
 // checkFinite reports the first non-finite parameter of layer l.
-func checkFinite[T tensor.Float](l int, d *layer.Dense[T]) error {
+func checkFinite[T tensor.Float](l int, d layer.Map[T]) error {
 	for i, p := range d.Params() {
 		if j := layer.FirstNonFinite(p); j >= 0 {
 			if i == 0 {
@@ -51,7 +52,7 @@ type Network[T tensor.Float] struct {
 // New builds a network on layers (layer l maps node l to node l+1; at least two layers,
 // so H >= 1) and, for the parallel engine, starts one goroutine per node under ctx: ctx
 // bounds the network's life, as Close does, and cancelling it stops the network. Each
-// batch has a context of its own (see Infer).
+// batch has a context of its own (see Infer). It is NewGraph on the chain of the layers.
 // The network uses the layers themselves: read them only between batches, and let Learn
 // be the only writer.
 func New[T tensor.Float](ctx context.Context, layers []*layer.Dense[T], cfg Config) (*Network[T], error) {
@@ -64,8 +65,31 @@ func New[T tensor.Float](ctx context.Context, layers []*layer.Dense[T], cfg Conf
 			return nil, fmt.Errorf("pcnet: widths: layer %d has %d inputs but layer %d has %d outputs", l, layers[l].In(), l-1, layers[l-1].Out())
 		}
 	}
+	maps := make([]layer.Map[T], len(layers))
+	for l, d := range layers {
+		maps[l] = d
+	}
+	g, err := graph.New(widthsOf(layers), graph.Chain, nil)
+	if err != nil {
+		return nil, fmt.Errorf("pcnet: %w", err)
+	}
+	return NewGraph(ctx, g, maps, cfg)
+}
+
+// NewGraph builds a network on the layer graph g (docs/design.md §11) with one map per
+// node 0..H (map l sends node l to its term of mu_{l+1}; a long skip i -> j of g adds
+// x_i to mu_j) and, for the parallel engine, starts one goroutine per node under ctx, as
+// New does. Every edge of g is a link of its own: a node exchanges predictions and
+// errors with each of its parents and children. The maps' widths must be g's, and their
+// identity skips must agree with g's shape (a residual graph's maps 1..H-1 are
+// layer.PreAct maps with Skip set), as backprop.NewGraph checks. Incremental PC and
+// Z-IL run on graphs without long skips only.
+func NewGraph[T tensor.Float](ctx context.Context, g *graph.Graph, maps []layer.Map[T], cfg Config) (*Network[T], error) {
+	if err := checkMaps(g, maps); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
-	spec := hostSpec[T]{cfg: cfg, widths: widthsOf(layers), lo: 0, hi: h + 1, layers: layers}
+	spec := hostSpec[T]{cfg: cfg, g: g, lo: 0, hi: g.H() + 1, maps: maps}
 	if cfg.Observer != nil {
 		spec.observe = cfg.Observer.Node
 	}
@@ -74,6 +98,32 @@ func New[T tensor.Float](ctx context.Context, layers []*layer.Dense[T], cfg Conf
 		return nil, err
 	}
 	return &Network[T]{ho}, nil
+}
+
+// checkMaps checks the maps of a graph network, with the rules of backprop.NewGraph.
+func checkMaps[T tensor.Float](g *graph.Graph, maps []layer.Map[T]) error {
+	if g == nil {
+		return errors.New("pcnet: a graph network needs a graph")
+	}
+	h, widths := g.H(), g.Widths()
+	if len(maps) != h+1 {
+		return fmt.Errorf("pcnet: %d maps for %v, want %d (one per node 0..H)", len(maps), g, h+1)
+	}
+	for l, m := range maps {
+		if m == nil {
+			return fmt.Errorf("pcnet: map %d is nil", l)
+		}
+		if m.In() != widths[l] || m.Out() != widths[l+1] {
+			return fmt.Errorf("pcnet: map %d is %d -> %d, but nodes %d and %d have widths %d and %d",
+				l, m.In(), m.Out(), l, l+1, widths[l], widths[l+1])
+		}
+		p, ok := m.(*layer.PreAct[T])
+		got, want := ok && p.Skip, g.Shape() == graph.Residual && l > 0 && l < h
+		if got != want {
+			return fmt.Errorf("pcnet: map %d has identity skip %v, but a %v graph's map %d has %v", l, got, g.Shape(), l, want)
+		}
+	}
+	return nil
 }
 
 // widthsOf returns the widths n_0..n_{H+1} of the nodes the layers connect.
@@ -91,8 +141,15 @@ func (n *Network[T]) Hidden() int { return n.h }
 // Config returns the network's configuration with defaults filled in.
 func (n *Network[T]) Config() Config { return n.cfg }
 
-// Layers returns the network's weight layers (the ones given to New).
+// Layers returns the network's weight layers (the ones given to New), or nil for a
+// graph network whose maps are not all Dense (see Maps).
 func (n *Network[T]) Layers() []*layer.Dense[T] { return n.layers }
+
+// Maps returns the network's maps, one per node 0..H (New's layers as maps).
+func (n *Network[T]) Maps() []layer.Map[T] { return n.maps }
+
+// Graph returns the network's layer graph (the chain for New).
+func (n *Network[T]) Graph() *graph.Graph { return n.g }
 
 // Updates returns the weight update dW_l(e_{l+1}) of every weight layer from the last
 // batch: the direction PC moves theta_l in (a negative gradient estimate, see docs/design.md §1's
@@ -140,13 +197,13 @@ func (n *Network[T]) Learn(ctx context.Context, x *tensor.Matrix[T], labels []in
 
 func (n *Network[T]) checkBatch(x *tensor.Matrix[T], labels []int) error {
 	r, c := x.Dims()
-	if c != n.layers[0].In() {
-		return fmt.Errorf("pcnet: batch has %d columns, the input layer takes %d", c, n.layers[0].In())
+	if c != n.widths[0] {
+		return fmt.Errorf("pcnet: batch has %d columns, the input layer takes %d", c, n.widths[0])
 	}
 	if err := checkRows(r, n.cfg.MaxBatch); err != nil {
 		return err
 	}
-	if err := checkLabels(labels, r, n.layers[n.h].Out()); err != nil {
+	if err := checkLabels(labels, r, n.widths[n.h+1]); err != nil {
 		return err
 	}
 	return checkInput(x, r, c)

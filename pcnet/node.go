@@ -35,10 +35,20 @@ type node[T tensor.Float] struct {
 	gamma float64 // the step size of its state or error
 	event bool    // cfg.Schedule == Event
 
-	layer *layer.Dense[T]    // theta_l (input and hidden nodes)
+	m     layer.Map[T]       // theta_l (input and hidden nodes): node l -> its term of mu_{l+1}
 	grad  *layer.Grad[T]     // the weight update dW_l(e_{l+1}) of the last batch
-	opt   [2]*optim.State[T] // weight, bias
+	opt   [2]*optim.State[T] // weight, bias (an empty bias for a map without one)
 	obs   NodeObserver
+	scale float64 // layer.UpdateScale of the batch: 1/B under a per-sample loss, else 1
+
+	// The node's edges in the layer graph (docs/design.md §11), each a link of its own:
+	// from[k] is the parent whose message arrives on in-edge k (the chain parent l-1
+	// first, then the skip sources ascending: the order GraphNet sums mu_l in), to[k]
+	// the child of out-edge k (the chain child l+1 first, then the skip targets
+	// ascending: the order GraphNet sums the cotangent in). ins and outs are the edges'
+	// ids: l for the chain edge l -> l+1, H+1+k for the graph's skip k.
+	from, to  []int
+	ins, outs []int
 
 	// iPC only: step is the update of the current step (grad sums them), and learning,
 	// set by Network.run before it hands the node to an engine, whether the batch learns.
@@ -80,16 +90,32 @@ type known struct {
 	jteZero  bool // jte is zero (its buffer may not hold the zeros yet: see jteStale)
 	jteStale bool // jte is zero but its buffer still holds an older value
 	jteNews  bool // jte changed at this step
-	deltaOld bool // the point moved since delta was gated, and no cotangent came since
+	deltaOld bool // the point moved since the cotangent arrived, and no cotangent came since
 	predNews bool // a full prediction arrived after the feed-forward pass
+
+	// A node with skip children: jte is the input VJP above plus their errors.
+	skipZero  []bool // skip child k's last error is zero (skipErr[k] may not hold the zeros)
+	skipStale []bool // skipErr[k] must be zeroed before it is read
+	skipNews  bool   // a skip child's error changed since the sum was formed
+	sumValid  bool   // sum holds vjp + skipErr of the current values
+	sumZero   bool   // the sum is zero (its buffer may not hold the zeros: sumStale)
+	sumStale  bool
 }
 
 // nodeWork holds a node's buffers for one batch size, allocated once.
 type nodeWork[T tensor.Float] struct {
 	mu, x, e *tensor.Matrix[T] // B x n_l (hidden; the output node keeps e_{H+1} in e)
-	deriv    *tensor.Matrix[T] // B x n_{l+1}: g_l'(a_l) at the node's current point
-	delta    *tensor.Matrix[T] // B x n_{l+1}: the gated cotangent deriv ⊙ (pi e_{l+1})
-	jte      *tensor.Matrix[T] // B x n_l: J_l^T (pi_{l+1} e_{l+1})
+	at       *layer.Point[T]   // the map's record of the node's current point
+	cot      *tensor.Matrix[T] // B x n_{l+1}: the cotangent pi_{l+1} e_{l+1} from the chain child
+	jte      *tensor.Matrix[T] // B x n_l: J_l^T (pi_{l+1} e_{l+1}), the input VJP
+	// With skip children: skipErr[k] is pi_j e_j of skip child k, and sum is
+	// jte + skipErr[0] + skipErr[1] + ..., the whole cotangent of x_l. Without, sum is jte.
+	skipErr []*tensor.Matrix[T]
+	sum     *tensor.Matrix[T]
+	// With several parents: parts[k] is the last message of in-edge k, pred their sum,
+	// the prediction mu_l(t).
+	parts []*tensor.Matrix[T]
+	pred  *tensor.Matrix[T]
 }
 
 // fixed reports whether the node's incoming prediction never changes after the
@@ -124,7 +150,13 @@ func (n *node[T]) begin(x0 *tensor.Matrix[T], labels []int) {
 	n.w = w
 	n.x0, n.labels = x0, labels
 	n.stats = NodeStats{Steps: n.cfg.Steps}
-	n.known = known{}
+	n.known = known{skipZero: n.known.skipZero[:0], skipStale: n.known.skipStale[:0]}
+	for range len(n.to) - 1 {
+		// Before the first message a skip child's error is unknown, not zero.
+		n.known.skipZero = append(n.known.skipZero, false)
+		n.known.skipStale = append(n.known.skipStale, false)
+	}
+	n.scale = layer.UpdateScale(n.cfg.Loss, batch)
 	n.fault = nil
 	// The weight VJP writes the whole update when it runs; the update is zeroed here only
 	// when it may not (its step lies beyond T) or when iPC sums into it, and in act where
@@ -146,9 +178,22 @@ func (n *node[T]) newWork(batch int) *nodeWork[T] {
 			w.jte = tensor.New[T](batch, k, nil)
 		}
 	}
-	if n.layer != nil {
-		w.deriv = tensor.New[T](batch, n.layer.Out(), nil)
-		w.delta = tensor.New[T](batch, n.layer.Out(), nil)
+	if n.m != nil {
+		w.at = n.m.NewPoint(batch)
+		w.cot = tensor.New[T](batch, n.m.Out(), nil)
+	}
+	w.sum = w.jte
+	if k := len(n.to) - 1; k > 0 && n.role == hiddenRole {
+		for range k {
+			w.skipErr = append(w.skipErr, tensor.New[T](batch, n.width, nil))
+		}
+		w.sum = tensor.New[T](batch, n.width, nil)
+	}
+	if len(n.from) > 1 {
+		for range n.from {
+			w.parts = append(w.parts, tensor.New[T](batch, n.width, nil))
+		}
+		w.pred = tensor.New[T](batch, n.width, nil)
 	}
 	return w
 }
@@ -161,7 +206,7 @@ func (n *node[T]) newWork(batch int) *nodeWork[T] {
 func (n *node[T]) feedForward(below, up *tensor.Matrix[T], keep bool) {
 	switch n.role {
 	case inputRole:
-		n.layer.Forward(up, n.w.deriv, n.x0)
+		n.m.ForwardAt(up, n.w.at, n.x0)
 	case hiddenRole:
 		n.mu = below
 		if !keep {
@@ -174,23 +219,34 @@ func (n *node[T]) feedForward(below, up *tensor.Matrix[T], keep bool) {
 		} else {
 			n.w.x.Copy(below)
 		}
-		n.layer.Forward(up, n.w.deriv, n.mu)
+		n.m.ForwardAt(up, n.w.at, n.mu)
 	case outputRole:
 		n.loss = layer.LossValue(n.cfg.Loss, below, n.labels)
 		if !isFinite(n.loss) {
 			n.fault = fmt.Errorf("%w: the loss at the feed-forward values is %v", ErrNonFinite, n.loss)
 		}
 	}
-	if up != nil {
-		r, c := up.Dims()
-		n.stats.Up.count(channels.Full, r, c, sizeOf[T]())
+	n.countUp(channels.Full, up)
+}
+
+// countUp counts the messages the node sends up at once, one per out-edge: p_{l+1} to
+// the chain child and x_l to each skip child, all saying what p says.
+func (n *node[T]) countUp(p channels.Payload, up *tensor.Matrix[T]) {
+	if up == nil {
+		return
+	}
+	r, c := up.Dims()
+	n.stats.Up.count(p, r, c, sizeOf[T]())
+	for range n.to[1:] {
+		n.stats.Up.count(p, r, n.width, sizeOf[T]())
 	}
 }
 
-// formError forms e_l(t) and writes pi_l e_l(t), the message for the node below, to down;
+// formError forms e_l(t) and writes pi_l e_l(t), the message for the nodes below, to down;
 // it returns what the message says, and down is written only for a full one. below is
-// p_l(t) when the node received a prediction at this step, else nil; pred says what
-// that message said (only a full one is read). down may be nil when pi_l is 1: the
+// p_l(t) when the node received a prediction at this step (on a graph, gather's sum of
+// its parents' messages), else nil; pred says what that message said (only a full one is
+// read). down may be nil when pi_l is 1: the
 // message is then e itself (errorView), for an engine whose receiver reads it before the
 // node changes e again.
 func (n *node[T]) formError(t int, pred channels.Payload, below, down *tensor.Matrix[T]) channels.Payload {
@@ -283,10 +339,12 @@ func (n *node[T]) formError(t int, pred channels.Payload, below, down *tensor.Ma
 		out = channels.Full
 	}
 	if out == channels.Full && down != nil {
-		layer.ScaleInto(down, w.e, n.pi)
+		n.errorMessage(down)
 	}
 	r, c := w.e.Dims()
-	n.stats.Down.count(out, r, c, sizeOf[T]())
+	for range n.from {
+		n.stats.Down.count(out, r, c, sizeOf[T]())
+	}
 	return out
 }
 
@@ -304,6 +362,10 @@ func (n *node[T]) observeStep(t int, s StepStats) {
 	}
 }
 
+// errorMessage writes the message pi_l e_l(t) to dst: formError's for its first parent,
+// and the same again for each other one (each link has a buffer of its own).
+func (n *node[T]) errorMessage(dst *tensor.Matrix[T]) { layer.ScaleInto(dst, n.w.e, n.pi) }
+
 // errorView returns e_l, which is the message pi_l e_l when pi_l is 1.
 func (n *node[T]) errorView() *tensor.Matrix[T] { return n.w.e }
 
@@ -319,24 +381,25 @@ func (n *node[T]) point() *tensor.Matrix[T] {
 	return n.w.x
 }
 
-// absorb receives pi_{l+1} e_{l+1}(t) from above (read only when cot is Full) and gates it
-// into the cotangent that the step's products start from. Nothing reads the message
-// after absorb, so the actor hands its buffer back before the products: the node above
-// can then send its next error into the same buffer, and one buffer per link suffices.
+// absorb receives pi_{l+1} e_{l+1}(t) from the chain child (read only when cot is Full)
+// and keeps it as the cotangent that the step's products start from. Nothing reads the
+// message after absorb, so the actor hands its buffer back before the products: the node
+// above can then send its next error into the same buffer, and one buffer per link
+// suffices.
 //
-// Under the event schedule a node gates every full cotangent, even at a step where it
+// Under the event schedule a node keeps every full cotangent, even at a step where it
 // does not act, because a later "unchanged" message refers to it.
 func (n *node[T]) absorb(t int, cot channels.Payload, above *tensor.Matrix[T]) {
 	update, advance := n.acts(t)
 	if !n.event {
 		if update || advance {
-			layer.Gate(n.w.delta, n.w.deriv, above)
+			n.w.cot.Copy(above)
 		}
 		return
 	}
 	switch cot {
 	case channels.Full:
-		layer.Gate(n.w.delta, n.w.deriv, above)
+		n.w.cot.Copy(above)
 		n.known.cotZero, n.known.jteValid, n.known.deltaOld = false, false, false
 	case channels.Zero:
 		n.known.cotZero = true
@@ -360,7 +423,8 @@ func (n *node[T]) acts(t int) (update, advance bool) {
 
 // integrate takes the weight update when t is its step, and for t < T advances the node's
 // state to step t+1, writing the new prediction p_{l+1}(t+1) to up when the node sends
-// one; it returns what that message says. absorb has gated the error of step t.
+// one; it returns what that message says (and what the messages x_l(t+1) to its skip
+// children say, value). absorb has taken the error of step t.
 func (n *node[T]) integrate(t int, up *tensor.Matrix[T]) channels.Payload {
 	var out channels.Payload
 	if n.incremental() {
@@ -368,11 +432,19 @@ func (n *node[T]) integrate(t int, up *tensor.Matrix[T]) channels.Payload {
 	} else {
 		out = n.act(t, up)
 	}
-	if up != nil {
-		r, c := up.Dims()
-		n.stats.Up.count(out, r, c, sizeOf[T]())
-	}
+	n.countUp(out, up)
 	return out
+}
+
+// weightUpdate writes the weight update of the current point and cotangent into g,
+// scaled by the batch's UpdateScale (GraphNet's order: the VJP, then the scale).
+func (n *node[T]) weightUpdate(g *layer.Grad[T]) {
+	n.m.WeightVJPAt(g, n.w.at, n.point(), n.w.cot)
+	if n.scale != 1 {
+		g.Scale(n.scale)
+	}
+	n.stats.VJPs++
+	straggler.Product(n.l)
 }
 
 func (n *node[T]) act(t int, up *tensor.Matrix[T]) channels.Payload {
@@ -387,9 +459,7 @@ func (n *node[T]) act(t int, up *tensor.Matrix[T]) channels.Payload {
 			n.grad.Zero() // the update of a zero cotangent
 			n.stats.SkippedVJPs++
 		} else {
-			n.layer.WeightVJP(n.grad.W, n.grad.B, n.point(), w.delta)
-			n.stats.VJPs++
-			straggler.Product(n.l)
+			n.weightUpdate(n.grad)
 		}
 	}
 	if !advance {
@@ -408,40 +478,59 @@ func (n *node[T]) act(t int, up *tensor.Matrix[T]) channels.Payload {
 		n.inputVJP()
 		k.jteValid, k.jteNews = true, true
 	}
+	zero, news := n.cotangent()
 	if n.cfg.Variant.fixedPredictions() {
 		switch {
-		case n.event && (k.eZero && k.jteZero || k.eFixed && !k.jteNews):
+		case n.event && (k.eZero && zero || k.eFixed && !news):
 			// e - gamma (e - jte) is e, bit for bit: +0 - gamma(+0 - 0) is +0, and a step
 			// that moved nothing moves nothing the second time (see eFixed).
 			n.change = 0
 			k.eFixed = true
 		case n.watched || n.event:
-			wasZero := k.eZero
-			m := layer.FixedPredictionErrorStepStats(w.e, n.jteBuffer(), n.gamma)
+			m := n.errorStep(true)
 			n.size, n.change, n.squares = m.Size, m.Change, m.Squares
 			// A step whose largest move is ±0 can only have turned a -0 into +0; the
-			// next step with the same jte then moves nothing. With gamma = 1 from e = +0,
-			// e becomes jte (0 - (0 - j) = j) and e - (e - j) = e from then on.
-			k.eFixed = n.change == 0 || n.gamma == 1 && wasZero
+			// next step with the same jte then moves nothing. With gamma = 1 the step
+			// writes jte itself (errorStep), which the next one writes again.
+			k.eFixed = n.change == 0 || n.gamma == 1
 			k.eZero, k.eNews = false, true
 		default:
-			layer.FixedPredictionErrorStep(w.e, w.jte, n.gamma)
+			n.errorStep(false)
 		}
 		return channels.Unchanged
 	}
-	if n.event && k.eZero && k.jteZero {
+	if n.event && k.eZero && zero {
 		// x - gamma (pi·(+0) - 0) is x: the state, and so the prediction, stay as they are.
 		return channels.Unchanged
 	}
-	layer.StateStep(w.x, w.e, n.jteBuffer(), n.pi, n.gamma)
-	n.layer.Forward(up, w.deriv, w.x)
+	layer.StateStep(w.x, w.e, n.sumBuffer(), n.pi, n.gamma)
+	n.m.ForwardAt(up, w.at, w.x)
 	k.xMoved, k.jteValid, k.deltaOld = true, false, true
 	return channels.Full
 }
 
-// inputVJP computes jte = J_lᵀ(pi e_{l+1}) from the gated cotangent.
+// errorStep takes FPA-PC's error step e <- e - gamma (e - c) with c the whole cotangent
+// (sumBuffer), measuring the new error when measure is set. With gamma = 1 the step is
+// e <- c in exact arithmetic, and the node writes c + 0 (setError): on a chain, where e
+// is +0 or c already, that is what the rounded formula gives too, bit for bit; on a
+// graph with skips, where e_l takes a new value at each path length
+// (graph.Graph.PathLengths), the formula from an older value would round, and c + 0
+// keeps the error, and so the update, backprop's exactly (docs/design.md §11).
+func (n *node[T]) errorStep(measure bool) layer.ErrorStats {
+	c := n.sumBuffer()
+	switch {
+	case n.gamma == 1:
+		return setError(n.w.e, c)
+	case measure:
+		return layer.FixedPredictionErrorStepStats(n.w.e, c, n.gamma)
+	}
+	layer.FixedPredictionErrorStep(n.w.e, c, n.gamma)
+	return layer.ErrorStats{}
+}
+
+// inputVJP computes jte = J_lᵀ(pi e_{l+1}) from the cotangent.
 func (n *node[T]) inputVJP() {
-	n.layer.InputVJP(n.w.jte, n.w.delta)
+	n.m.InputVJPAt(n.w.jte, n.w.at, n.w.cot)
 	n.stats.VJPs++
 	straggler.Product(n.l)
 	n.known.jteZero, n.known.jteStale = false, false
@@ -490,11 +579,11 @@ func (n *node[T]) learn() {
 
 // descend takes one optimiser step of theta_l along the update g.
 func (n *node[T]) descend(g *layer.Grad[T]) {
-	p, gp := n.layer.Params(), g.Params()
+	p, gp := n.m.Params(), g.Params()
 	for i := range p {
 		n.opt[i].StepAscent(p[i], gp[i]) // g is a negative gradient
 	}
-	if err := checkFinite(n.l, n.layer); err != nil && n.fault == nil {
+	if err := checkFinite(n.l, n.m); err != nil && n.fault == nil {
 		n.fault = fmt.Errorf("%w after the optimiser step: the weights diverged", err)
 	}
 }

@@ -25,7 +25,7 @@ func TestNodeInfoExact(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			info := Config{Variant: tc.variant, Gamma: tc.gamma}.NodeInfo(3, tc.l)
-			require.Equal(t, NodeInfo{Variant: tc.variant, Hidden: 3, Node: tc.l, Distance: 4 - tc.l, Exact: tc.exact}, info)
+			require.Equal(t, NodeInfo{Variant: tc.variant, Hidden: 3, Node: tc.l, Distance: 4 - tc.l, Final: 4 - tc.l, Exact: tc.exact}, info)
 		})
 	}
 }

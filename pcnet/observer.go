@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/graph"
 )
 
 // Observer watches a network. It is optional: a network built without one computes no
@@ -25,23 +26,47 @@ type Observer interface {
 
 // NodeInfo describes one node of an observed network.
 type NodeInfo struct {
-	Variant  Variant
-	Hidden   int // H
-	Node     int // l, 0..H+1
-	Distance int // d_l = H+1-l: 0 for the output node, H+1 for the input node
-	// Exact reports that a hidden node's error is final from step Distance on: under FPA
-	// with gamma 1, e_l(t+1) = J_lᵀ(pi_{l+1} e_{l+1}(t)) and the output error is fixed, so
-	// the node at distance d holds its exact error from step d and any further step would
-	// repeat it (docs/design.md §5). An observer may then count an error that moved at
-	// the last step T >= d as converged.
+	Variant Variant
+	Hidden  int // H
+	Node    int // l, 0..H+1
+	// Distance is the step at which Theorem 1 by graph distance says the node's error
+	// first moves (docs/design.md §11): graph.Graph.EtaFixed under FPA-PC, whose
+	// predictions stay put, graph.Graph.Eta under the other variants. On a chain both
+	// are d_l = H+1-l. 0 for the output node, H+1 for the input node.
+	Distance int
+	// Final is the step from which a hidden node's error is final when Exact is set:
+	// graph.Graph.LongestPath, the longest directed path to the output (d_l on a chain).
+	Final int
+	// Exact reports that a hidden node's error is final from step Final on: under FPA
+	// with gamma 1, e_l(t+1) = Σ_c J_cᵀ(pi_c e_c(t)) over its children and the output
+	// error is fixed, so the node holds its exact error from step Final and any further
+	// step would repeat it (docs/design.md §5, §11). An observer may then count an error
+	// that moved at the last step T >= Final as converged.
 	Exact bool
 }
 
-// NodeInfo describes node l of a network of h hidden layers under c to an Observer; a
+// NodeInfo describes node l of a chain of h hidden layers under c to an Observer; a
 // coordinator that observes nodes it does not host describes them with it too.
 func (c Config) NodeInfo(h, l int) NodeInfo {
 	exact := l >= 1 && l <= h && c.Variant.fixedPredictions() && c.Gamma == 1
-	return NodeInfo{Variant: c.Variant, Hidden: h, Node: l, Distance: h + 1 - l, Exact: exact}
+	return NodeInfo{Variant: c.Variant, Hidden: h, Node: l, Distance: h + 1 - l, Final: h + 1 - l, Exact: exact}
+}
+
+// GraphNodeInfo describes node v of the layer graph g under c: NodeInfo with the
+// distances of Theorem 1 on a graph (docs/design.md §11), equal to NodeInfo's on a chain.
+func (c Config) GraphNodeInfo(g *graph.Graph, v int) NodeInfo {
+	h := g.H()
+	info := c.NodeInfo(h, v)
+	if v < 1 || v > h {
+		return info
+	}
+	info.Final = g.LongestPath(v)
+	if c.Variant.fixedPredictions() {
+		info.Distance = g.EtaFixed(v)
+	} else {
+		info.Distance = g.Eta(v)
+	}
+	return info
 }
 
 // NodeObserver sees one node. Every method may be nil-safe no-op in an implementation;

@@ -40,16 +40,23 @@ type nodeActor[T tensor.Float] struct {
 	cmds chan batchCmd[T]
 	done chan<- report
 
-	below *channels.Link[T] // link l-1: predictions in, errors out (nil for the input node)
-	above *channels.Link[T] // link l: predictions out, errors in (nil for the output node)
+	// below[k] is the link of in-edge k (from nd.from[k]: predictions in, errors out),
+	// above[k] that of out-edge k (to nd.to[k]: predictions out, errors in); the chain
+	// edges come first. The input node has no below, the output node no above.
+	below, above []*channels.Link[T]
 
-	// Matrix headers pointed at the message buffers, so no message allocates.
-	predIn, predOut, errIn, errOut tensor.Matrix[T]
-	wait                           time.Duration
+	// Matrix headers pointed at the message buffers, so no message allocates, and the
+	// in-edges' messages of the current step.
+	predIn, errIn   []tensor.Matrix[T]
+	predOut, errOut tensor.Matrix[T]
+	held            []channels.Message[T]
+	pays            []channels.Payload
+	msgs            []*tensor.Matrix[T]
+	wait            time.Duration
 }
 
 // linkBuffers is the number of message buffers per link direction. One suffices: a node
-// hands an error back as soon as it has gated it (absorb) and a prediction as soon as it
+// hands an error back as soon as it has taken it in (absorb) and a prediction as soon as it
 // has formed its error, so the sender rarely waits for the buffer. More buffers let a
 // node run ahead of its neighbour, which gains nothing when every step needs the
 // neighbour's reply, and costs cache: on one core, FPA-PC at H = 8, width 64 spent 3.5%
@@ -97,7 +104,10 @@ func startEngine[T tensor.Float](ctx context.Context, nodes []*node[T], widths [
 		e.tr, e.own = channels.NewInProcess[T](linkBuffers), true
 	}
 	for _, nd := range nodes {
-		e.actors = append(e.actors, &nodeActor[T]{nd: nd, cmds: make(chan batchCmd[T], 1), done: e.done})
+		e.actors = append(e.actors, &nodeActor[T]{nd: nd, cmds: make(chan batchCmd[T], 1), done: e.done,
+			predIn: make([]tensor.Matrix[T], len(nd.from)), errIn: make([]tensor.Matrix[T], len(nd.to)),
+			held: make([]channels.Message[T], len(nd.from)), pays: make([]channels.Payload, len(nd.from)),
+			msgs: make([]*tensor.Matrix[T], len(nd.from))})
 	}
 	if err := e.link(); err != nil {
 		return nil, err
@@ -112,7 +122,9 @@ func startEngine[T tensor.Float](ctx context.Context, nodes []*node[T], widths [
 }
 
 // link makes the links of the engine's nodes with its transport and gives every actor
-// its ends. The actors must be idle.
+// its ends: one link per edge of the graph with a hosted end (the chain edges l -> l+1
+// from lo-1 to hi, each skip edge; a Part hosts a range of a chain). The actors must be
+// idle.
 func (e *engine[T]) link() error {
 	lo, hi, h := e.actors[0].nd.l, e.actors[len(e.actors)-1].nd.l, e.actors[0].nd.h
 	links := map[int]*channels.Link[T]{}
@@ -125,18 +137,35 @@ func (e *engine[T]) link() error {
 		links[l] = link
 	}
 	for _, a := range e.actors {
-		l := a.nd.l
-		if l > 0 {
-			a.below = links[l-1]
-			if a.below.UpRecv == nil || a.below.DownSend == nil {
-				return fmt.Errorf("pcnet: the transport's link %d-%d lacks the ends node %d holds (up receiver, down sender)", l-1, l, l)
-			}
+		if len(a.nd.outs) == 0 {
+			continue // the output node
 		}
-		if l <= h {
-			a.above = links[l]
-			if a.above.UpSend == nil || a.above.DownRecv == nil {
-				return fmt.Errorf("pcnet: the transport's link %d-%d lacks the ends node %d holds (up sender, down receiver)", l, l+1, l)
+		for k, id := range a.nd.outs[1:] {
+			j := a.nd.to[k+1]
+			w := e.widths[j]
+			link, err := e.tr.Link(a.nd.l, e.maxBatch, w, e.maxBatch, w)
+			if err != nil {
+				return fmt.Errorf("pcnet: link %d-%d: %w", a.nd.l, j, err)
 			}
+			links[id] = link
+		}
+	}
+	for _, a := range e.actors {
+		nd := a.nd
+		a.below, a.above = a.below[:0], a.above[:0]
+		for k, id := range nd.ins {
+			lk := links[id]
+			if lk.UpRecv == nil || lk.DownSend == nil {
+				return fmt.Errorf("pcnet: the transport's link %d-%d lacks the ends node %d holds (up receiver, down sender)", nd.from[k], nd.l, nd.l)
+			}
+			a.below = append(a.below, lk)
+		}
+		for k, id := range nd.outs {
+			lk := links[id]
+			if lk.UpSend == nil || lk.DownRecv == nil {
+				return fmt.Errorf("pcnet: the transport's link %d-%d lacks the ends node %d holds (up sender, down receiver)", nd.l, nd.to[k], nd.l)
+			}
+			a.above = append(a.above, lk)
 		}
 	}
 	return nil
@@ -275,7 +304,7 @@ func (a *nodeActor[T]) phase(cmd batchCmd[T]) report {
 		if observed {
 			t0 = time.Now()
 		}
-		if nd.layer != nil {
+		if nd.m != nil {
 			nd.learn()
 		}
 		if observed {
@@ -302,12 +331,14 @@ func view[T tensor.Float](dst *tensor.Matrix[T], b *channels.Buffer[T]) *tensor.
 }
 
 // batch is one node's inference on a batch: the feed-forward pass, then for t = 0..T
-// the error for the node below and the step from the error above, exactly as
-// runSequential orders them for this node.
+// the error for the nodes below and the step from the errors above, exactly as
+// runSequential orders them for this node. Messages to and from several neighbours go in
+// the order of the node's edges (the chain neighbour first, then the skips' ends
+// ascending); every wait is for a message of the same or the previous step, so no
+// order of the nodes deadlocks.
 func (a *nodeActor[T]) batch(ctx context.Context, cmd batchCmd[T]) error {
 	nd := a.nd
 	nd.begin(cmd.x, cmd.labels)
-	batch := len(cmd.labels)
 	observed := nd.obs != nil
 	var start time.Time
 	if observed {
@@ -316,23 +347,22 @@ func (a *nodeActor[T]) batch(ctx context.Context, cmd batchCmd[T]) error {
 	}
 	steps := nd.cfg.Steps
 
-	// Feed-forward: p_l(0) in, p_{l+1}(0) out.
-	var pred channels.Message[T]
+	// Feed-forward: p_l(0) in from every parent, p_{l+1}(0) and x_l out to every child.
+	var pred channels.Payload
 	var below *tensor.Matrix[T]
-	if a.below != nil {
-		m, err := a.recv(ctx, a.below.UpRecv, channels.Prediction, 0, observed)
-		if err != nil {
+	if len(a.below) > 0 {
+		if err := a.recvPredictions(ctx, 0, observed); err != nil {
 			return err
 		}
-		pred, below = m, view(&a.predIn, m.Buf)
+		pred, below = nd.gather(0, a.pays, a.msgs)
 	}
-	if a.above != nil {
-		buf, err := a.acquire(ctx, a.above.UpSend, channels.Prediction, batch, nd.layer.Out(), observed)
+	if len(a.above) > 0 {
+		buf, err := a.acquire(ctx, a.above[0].UpSend, channels.Prediction, nd.to[0], len(cmd.labels), nd.m.Out(), observed)
 		if err != nil {
 			return err
 		}
 		nd.feedForward(below, view(&a.predOut, buf), false)
-		if err := a.send(ctx, a.above.UpSend, channels.Message[T]{Kind: channels.Prediction, Step: 0, Buf: buf}); err != nil {
+		if err := a.sendUp(ctx, buf, 0, channels.Full, observed); err != nil {
 			return err
 		}
 	} else {
@@ -340,47 +370,33 @@ func (a *nodeActor[T]) batch(ctx context.Context, cmd batchCmd[T]) error {
 	}
 
 	for t := 0; t <= steps; t++ {
-		if a.below != nil {
+		if len(a.below) > 0 {
 			if t > 0 {
-				below = nil
-				if nd.receivesPrediction() {
-					m, err := a.recv(ctx, a.below.UpRecv, channels.Prediction, t, observed)
-					if err != nil {
-						return err
-					}
-					pred, below = m, view(&a.predIn, m.Buf)
+				if err := a.recvPredictions(ctx, t, observed); err != nil {
+					return err
 				}
+				pred, below = nd.gather(t, a.pays, a.msgs)
 			}
-			buf, err := a.acquire(ctx, a.below.DownSend, channels.Error, batch, nd.width, observed)
-			if err != nil {
-				return err
-			}
-			payload := nd.formError(t, pred.Payload, below, view(&a.errOut, buf))
-			if below != nil {
-				a.below.UpRecv.Release(pred)
-			}
-			if err := a.send(ctx, a.below.DownSend, channels.Message[T]{Kind: channels.Error, Step: t, Payload: payload, Buf: buf}); err != nil {
+			if err := a.sendErrors(ctx, t, pred, below, observed); err != nil {
 				return err
 			}
 		}
-		if a.above != nil {
-			m, err := a.recv(ctx, a.above.DownRecv, channels.Error, t, observed)
-			if err != nil {
+		if len(a.above) > 0 {
+			if err := a.recvErrors(ctx, t, observed); err != nil {
 				return err
 			}
-			nd.absorb(t, m.Payload, view(&a.errIn, m.Buf))
-			a.above.DownRecv.Release(m)
 			var out *channels.Buffer[T]
 			var up *tensor.Matrix[T]
 			if t < steps && nd.sendsPrediction() {
-				if out, err = a.acquire(ctx, a.above.UpSend, channels.Prediction, batch, nd.layer.Out(), observed); err != nil {
+				var err error
+				if out, err = a.acquire(ctx, a.above[0].UpSend, channels.Prediction, nd.to[0], len(cmd.labels), nd.m.Out(), observed); err != nil {
 					return err
 				}
 				up = view(&a.predOut, out)
 			}
 			payload := nd.integrate(t, up)
 			if out != nil {
-				if err := a.send(ctx, a.above.UpSend, channels.Message[T]{Kind: channels.Prediction, Step: t + 1, Payload: payload, Buf: out}); err != nil {
+				if err := a.sendUp(ctx, out, t+1, payload, observed); err != nil {
 					return err
 				}
 			}
@@ -393,8 +409,100 @@ func (a *nodeActor[T]) batch(ctx context.Context, cmd batchCmd[T]) error {
 	return nil
 }
 
+// recvPredictions receives the predictions of step t from the parents that send one
+// (all of them at t = 0), into held, pays and msgs; the others' say "unchanged".
+func (a *nodeActor[T]) recvPredictions(ctx context.Context, t int, observed bool) error {
+	nd := a.nd
+	for k, lk := range a.below {
+		a.held[k].Buf = nil
+		if t > 0 && !nd.parentSends(nd.from[k]) {
+			a.pays[k], a.msgs[k] = channels.Unchanged, nil
+			continue
+		}
+		m, err := a.recv(ctx, lk.UpRecv, channels.Prediction, nd.from[k], t, observed)
+		if err != nil {
+			return err
+		}
+		a.held[k], a.pays[k], a.msgs[k] = m, m.Payload, view(&a.predIn[k], m.Buf)
+	}
+	return nil
+}
+
+// sendErrors forms the error of step t from the prediction (below: nil when none came)
+// and sends it to every parent, the same message on each link, then hands the
+// predictions back.
+func (a *nodeActor[T]) sendErrors(ctx context.Context, t int, pred channels.Payload, below *tensor.Matrix[T], observed bool) error {
+	nd := a.nd
+	rows := nd.w.e.Rows
+	var payload channels.Payload
+	for k, lk := range a.below {
+		buf, err := a.acquire(ctx, lk.DownSend, channels.Error, nd.from[k], rows, nd.width, observed)
+		if err != nil {
+			return err
+		}
+		if k == 0 {
+			payload = nd.formError(t, pred, below, view(&a.errOut, buf))
+			for j, m := range a.held {
+				if m.Buf != nil {
+					a.below[j].UpRecv.Release(m)
+					a.held[j].Buf = nil
+				}
+			}
+		} else if payload == channels.Full {
+			// The first message is the receiver's now: write this one from e_l again.
+			nd.errorMessage(view(&a.errOut, buf))
+		}
+		if err := a.send(ctx, lk.DownSend, channels.Message[T]{Kind: channels.Error, Step: t, Payload: payload, Buf: buf}, nd.from[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recvErrors receives the errors of step t from every child and takes them in (absorb,
+// absorbSkip), handing each buffer back at once.
+func (a *nodeActor[T]) recvErrors(ctx context.Context, t int, observed bool) error {
+	nd := a.nd
+	for k, lk := range a.above {
+		m, err := a.recv(ctx, lk.DownRecv, channels.Error, nd.to[k], t, observed)
+		if err != nil {
+			return err
+		}
+		if k == 0 {
+			nd.absorb(t, m.Payload, view(&a.errIn[k], m.Buf))
+		} else {
+			nd.absorbSkip(k-1, m.Payload, view(&a.errIn[k], m.Buf))
+		}
+		lk.DownRecv.Release(m)
+	}
+	return nil
+}
+
+// sendUp sends the prediction in buf to the chain child and the node's value x_l to
+// every skip child, all of step t and saying p.
+func (a *nodeActor[T]) sendUp(ctx context.Context, buf *channels.Buffer[T], t int, p channels.Payload, observed bool) error {
+	nd := a.nd
+	if err := a.send(ctx, a.above[0].UpSend, channels.Message[T]{Kind: channels.Prediction, Step: t, Payload: p, Buf: buf}, nd.to[0]); err != nil {
+		return err
+	}
+	for k, lk := range a.above[1:] {
+		v := nd.value()
+		b, err := a.acquire(ctx, lk.UpSend, channels.Prediction, nd.to[k+1], v.Rows, v.Cols, observed)
+		if err != nil {
+			return err
+		}
+		if p == channels.Full {
+			view(&a.predOut, b).Copy(v)
+		}
+		if err := a.send(ctx, lk.UpSend, channels.Message[T]{Kind: channels.Prediction, Step: t, Payload: p, Buf: b}, nd.to[k+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // recv receives the next message and checks that it is the one the protocol expects.
-func (a *nodeActor[T]) recv(ctx context.Context, r channels.Receiver[T], kind channels.Kind, step int, observed bool) (channels.Message[T], error) {
+func (a *nodeActor[T]) recv(ctx context.Context, r channels.Receiver[T], kind channels.Kind, peer, step int, observed bool) (channels.Message[T], error) {
 	var t0 time.Time
 	if observed {
 		t0 = time.Now()
@@ -404,7 +512,7 @@ func (a *nodeActor[T]) recv(ctx context.Context, r channels.Receiver[T], kind ch
 		a.wait += time.Since(t0)
 	}
 	if err != nil {
-		return m, a.waitError(ctx, err, false, kind)
+		return m, a.waitError(ctx, err, false, kind, peer)
 	}
 	if m.Kind != kind || m.Step != step {
 		return m, fmt.Errorf("protocol error: node %d expected the %s of step %d, got the %s of step %d", a.nd.l, kind, step, m.Kind, m.Step)
@@ -413,7 +521,7 @@ func (a *nodeActor[T]) recv(ctx context.Context, r channels.Receiver[T], kind ch
 }
 
 // acquire takes a buffer for a message of the kind.
-func (a *nodeActor[T]) acquire(ctx context.Context, s channels.Sender[T], kind channels.Kind, rows, cols int, observed bool) (*channels.Buffer[T], error) {
+func (a *nodeActor[T]) acquire(ctx context.Context, s channels.Sender[T], kind channels.Kind, peer, rows, cols int, observed bool) (*channels.Buffer[T], error) {
 	var t0 time.Time
 	if observed {
 		t0 = time.Now()
@@ -423,30 +531,26 @@ func (a *nodeActor[T]) acquire(ctx context.Context, s channels.Sender[T], kind c
 		a.wait += time.Since(t0)
 	}
 	if err != nil {
-		return nil, a.waitError(ctx, err, true, kind)
+		return nil, a.waitError(ctx, err, true, kind, peer)
 	}
 	return b, nil
 }
 
-func (a *nodeActor[T]) send(ctx context.Context, s channels.Sender[T], m channels.Message[T]) error {
+func (a *nodeActor[T]) send(ctx context.Context, s channels.Sender[T], m channels.Message[T], peer int) error {
 	if err := s.Send(ctx, m); err != nil {
-		return a.waitError(ctx, err, true, m.Kind)
+		return a.waitError(ctx, err, true, m.Kind, peer)
 	}
 	return nil
 }
 
-// waitError is the error of a wait on a neighbour, to send (sending) or to receive a
-// message of the kind: when the batch was cancelled, one that says what the node was
+// waitError is the error of a wait on the neighbour peer, to send (sending) or to receive
+// a message of the kind: when the batch was cancelled, one that says what the node was
 // waiting for and wraps the cause; else the transport's own.
-func (a *nodeActor[T]) waitError(ctx context.Context, err error, sending bool, kind channels.Kind) error {
+func (a *nodeActor[T]) waitError(ctx context.Context, err error, sending bool, kind channels.Kind, peer int) error {
 	if ctx.Err() == nil {
 		return err
 	}
-	// Predictions travel up, errors down.
-	l, peer := a.nd.l, a.nd.l-1
-	if (kind == channels.Prediction) == sending {
-		peer = l + 1
-	}
+	l := a.nd.l
 	if sending {
 		return fmt.Errorf("pcnet: batch cancelled while node %d waited to send the %v to node %d: %w", l, kind, peer, context.Cause(ctx))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/tensor"
@@ -85,8 +86,17 @@ func NewPart[T tensor.Float](ctx context.Context, spec PartSpec[T]) (*Part[T], e
 	if cfg.Observer != nil {
 		return nil, errors.New("pcnet: part: Config.Observer must be nil; set PartSpec.Observe and replay the reports")
 	}
+	g, err := graph.New(spec.Widths, graph.Chain, nil)
+	if err != nil {
+		return nil, fmt.Errorf("pcnet: part: %w", err)
+	}
+	maps := make([]layer.Map[T], len(spec.Layers))
+	for i, d := range spec.Layers {
+		maps[i] = d
+	}
 	p := &Part[T]{labels: map[int][]int{}}
-	hs := hostSpec[T]{cfg: cfg, widths: spec.Widths, lo: spec.Lo, hi: spec.Hi, layers: spec.Layers, transport: spec.Transport}
+	// A part hosts a range of a chain: the transports number the links l -> l+1 only.
+	hs := hostSpec[T]{cfg: cfg, g: g, lo: spec.Lo, hi: spec.Hi, maps: maps, transport: spec.Transport}
 	if spec.Observe {
 		p.rec = &Recorder{}
 		hs.observe = p.rec.Node

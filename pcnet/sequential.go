@@ -9,31 +9,73 @@ import (
 	"github.com/pcnet/pcnet/tensor"
 )
 
-// seqLinks are the sequential engine's stand-ins for the messages: up[l] carries
-// p_l (written by node l-1), down[l] carries pi_l e_l (written by node l).
+// seqLinks are the sequential engine's stand-ins for the messages: up[k] carries the
+// prediction term of edge k (ids as in edges: l for the chain edge l -> l+1, H+1+k for
+// skip k), written by the edge's parent; down[l] carries pi_l e_l (written by node l),
+// read by every parent of l.
 type seqLinks[T tensor.Float] struct {
 	up, down []*tensor.Matrix[T]
 	// What the last message on each link said; a matrix is written only for a full one.
 	upPayload, downPayload []channels.Payload
 	// downView[l] is where the message pi_l e_l is read: down[l], or e_l when pi_l = 1.
 	downView []*tensor.Matrix[T]
+	// The in-edges' messages of the node forming its error (scratch, no allocation).
+	pays []channels.Payload
+	msgs []*tensor.Matrix[T]
 }
 
 func (n *host[T]) seqLinks(batch int) *seqLinks[T] {
 	if s, ok := n.seq[batch]; ok {
 		return s
 	}
+	skips := n.g.Skips()
+	edges := n.h + 1 + len(skips)
 	s := &seqLinks[T]{
-		up: make([]*tensor.Matrix[T], n.h+2), down: make([]*tensor.Matrix[T], n.h+2),
-		upPayload: make([]channels.Payload, n.h+2), downPayload: make([]channels.Payload, n.h+2),
+		up: make([]*tensor.Matrix[T], edges), down: make([]*tensor.Matrix[T], n.h+2),
+		upPayload: make([]channels.Payload, edges), downPayload: make([]channels.Payload, n.h+2),
 		downView: make([]*tensor.Matrix[T], n.h+2),
 	}
+	for l := 0; l <= n.h; l++ {
+		s.up[l] = tensor.New[T](batch, n.widths[l+1], nil)
+	}
+	for k, sk := range skips {
+		s.up[n.h+1+k] = tensor.New[T](batch, n.widths[sk.To], nil)
+	}
 	for l := 1; l <= n.h+1; l++ {
-		s.up[l] = tensor.New[T](batch, n.nodes[l].width, nil)
 		s.down[l] = tensor.New[T](batch, n.nodes[l].width, nil)
 	}
 	n.seq[batch] = s
 	return s
+}
+
+// inbound returns node nd's in-edge messages at step t, for gather: at t = 0 the
+// feed-forward values, later the last message of each edge whose parent sends
+// predictions after the feed-forward pass (unchanged for the others). A node with one
+// parent that is sent no new predictions gets no matrix at t > 0, as formError expects.
+func (s *seqLinks[T]) inbound(n *host[T], nd *node[T], t int) (channels.Payload, *tensor.Matrix[T]) {
+	s.pays, s.msgs = s.pays[:0], s.msgs[:0]
+	for k, id := range nd.ins {
+		p, m := s.upPayload[id], s.up[id]
+		if t > 0 && !nd.parentSends(nd.from[k]) {
+			p, m = channels.Unchanged, nil
+		}
+		s.pays, s.msgs = append(s.pays, p), append(s.msgs, m)
+	}
+	if len(nd.ins) == 1 && t > 0 && !nd.receivesPrediction() {
+		return s.upPayload[nd.ins[0]], nil
+	}
+	return nd.gather(t, s.pays, s.msgs)
+}
+
+// sendSkips writes the node's value x_l to the links of its skip children when the
+// message says it changed (p Full), and records what the messages say.
+func (s *seqLinks[T]) sendSkips(nd *node[T], p channels.Payload) {
+	for _, id := range nd.outs[1:] {
+		if p == channels.Full {
+			s.up[id].Copy(nd.value())
+		}
+		s.upPayload[id] = p
+	}
 }
 
 // runSequential runs one batch in the caller's goroutine: a Jacobi sweep per step, in
@@ -52,31 +94,33 @@ func (n *host[T]) runSequential(ctx context.Context, x *tensor.Matrix[T], labels
 	if n.cfg.Observer != nil {
 		start = time.Now()
 	}
-	n.nodes[0].feedForward(nil, s.up[1], false)
-	for l := 1; l <= h; l++ {
-		// up[l] keeps mu_l for the batch unless node l-1 sends newer predictions into it.
-		n.nodes[l].feedForward(s.up[l], s.up[l+1], !n.nodes[l].receivesPrediction())
-	}
-	n.nodes[h+1].feedForward(s.up[h+1], nil, false)
 	clear(s.upPayload) // the feed-forward values are full messages
+	n.nodes[0].feedForward(nil, s.up[0], false)
+	s.sendSkips(n.nodes[0], channels.Full)
+	for l := 1; l <= h; l++ {
+		nd := n.nodes[l]
+		_, below := s.inbound(n, nd, 0)
+		// below keeps mu_l for the batch unless a parent sends newer predictions into it.
+		nd.feedForward(below, s.up[l], !nd.receivesPrediction())
+		s.sendSkips(nd, channels.Full)
+	}
+	_, below := s.inbound(n, n.nodes[h+1], 0)
+	n.nodes[h+1].feedForward(below, nil, false)
 	for t := 0; t <= steps; t++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("pcnet: batch cancelled at step %d, before node %d formed its error: %w", t, h+1, err)
 		}
 		for l := h + 1; l >= 1; l-- {
 			nd := n.nodes[l]
-			var below *tensor.Matrix[T]
-			if t == 0 || nd.receivesPrediction() {
-				below = s.up[l]
-			}
-			// With pi_l = 1 the message is e_l itself: node l-1 reads it in this step's
-			// sweep below, before node l changes e_l (nodes integrate from l = 0 up), so
-			// no copy is needed.
+			pred, below := s.inbound(n, nd, t)
+			// With pi_l = 1 the message is e_l itself: the parents read it in this step's
+			// sweep below, before node l changes e_l (nodes integrate from l = 0 up, and
+			// every parent is below its child), so no copy is needed.
 			if nd.pi == 1 {
-				s.downPayload[l] = nd.formError(t, s.upPayload[l], below, nil)
+				s.downPayload[l] = nd.formError(t, pred, below, nil)
 				s.downView[l] = nd.errorView()
 			} else {
-				s.downPayload[l] = nd.formError(t, s.upPayload[l], below, s.down[l])
+				s.downPayload[l] = nd.formError(t, pred, below, s.down[l])
 				s.downView[l] = s.down[l]
 			}
 		}
@@ -84,16 +128,20 @@ func (n *host[T]) runSequential(ctx context.Context, x *tensor.Matrix[T], labels
 			nd := n.nodes[l]
 			var up *tensor.Matrix[T]
 			if t < steps && nd.sendsPrediction() {
-				up = s.up[l+1]
+				up = s.up[l]
 			}
 			nd.absorb(t, s.downPayload[l+1], s.downView[l+1])
+			for k, j := range nd.to[1:] {
+				nd.absorbSkip(k, s.downPayload[j], s.downView[j])
+			}
 			if p := nd.integrate(t, up); up != nil {
-				s.upPayload[l+1] = p
+				s.upPayload[l] = p
+				s.sendSkips(nd, p)
 			}
 		}
 	}
 	for _, nd := range n.nodes {
-		if learn && nd.layer != nil {
+		if learn && nd.m != nil {
 			nd.learn()
 		}
 	}

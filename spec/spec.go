@@ -97,7 +97,7 @@ type Run struct {
 	// the output width.
 	Sizes      []int
 	Activation layer.Activation // of the hidden layers; the last layer is linear
-	Loss       string           // "nll" or "mse" (layer.ParseLoss)
+	Loss       string           // "nll", "mse", "ce" or "sse" (layer.ParseLoss)
 
 	Algorithm Algorithm
 	PC        PCSettings
@@ -305,7 +305,7 @@ func (r *Run) validateShape() error {
 		return fieldErr("activation", int(r.Activation), "unknown activation")
 	}
 	if _, err := layer.ParseLoss(r.Loss); err != nil {
-		return fieldErr("loss", r.Loss, "unknown loss (want nll or mse)")
+		return fieldErr("loss", r.Loss, "unknown loss (want nll, mse, ce or sse)")
 	}
 	return nil
 }

@@ -15,6 +15,15 @@ type Agreement struct {
 	NormWant float64
 }
 
+// NormRatio is NormGot / NormWant, the update's size relative to the reference's (NaN
+// when the reference is zero): 0 for a layer that does not learn.
+func (a Agreement) NormRatio() float64 {
+	if a.NormWant == 0 {
+		return math.NaN()
+	}
+	return a.NormGot / a.NormWant
+}
+
 // Comparison is an Agreement per weight layer and over all layers concatenated.
 type Comparison struct {
 	All    Agreement

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/pcnet/pcnet/layer"
@@ -52,7 +53,11 @@ type VariantReport[T tensor.Float] struct {
 	K       float64         `json:"k"`
 	Layers  []AgreementJSON `json:"layers"`
 	All     AgreementJSON   `json:"all"`
-	Energy  EnergyJSON      `json:"energy"`
+	// ZeroLayers are the weight layers whose update is exactly zero in every element:
+	// the layers that do not learn from this batch (Theorem 1: T below the distance of
+	// the node above them, docs/design.md §2, §11).
+	ZeroLayers []int      `json:"zero_layers"`
+	Energy     EnergyJSON `json:"energy"`
 	// Updates are the variant's weight updates (PC's sign).
 	Updates []*layer.Grad[T] `json:"-"`
 }
@@ -64,6 +69,9 @@ type AgreementJSON struct {
 	RelErr JSONFloat `json:"rel_err"`
 	Norm   JSONFloat `json:"norm"`
 	NormBP JSONFloat `json:"norm_bp"`
+	// Ratio is Norm / NormBP, the update's size relative to backprop's (null when
+	// backprop's is zero): which layers learn, and how much.
+	Ratio JSONFloat `json:"norm_ratio"`
 }
 
 // JSONFloat encodes NaN and infinities, which JSON lacks, as null.
@@ -79,7 +87,8 @@ func (f JSONFloat) MarshalJSON() ([]byte, error) {
 }
 
 func agreementJSON(a Agreement, l *int) AgreementJSON {
-	return AgreementJSON{Layer: l, Cosine: JSONFloat(a.Cosine), RelErr: JSONFloat(a.RelErr), Norm: JSONFloat(a.NormGot), NormBP: JSONFloat(a.NormWant)}
+	return AgreementJSON{Layer: l, Cosine: JSONFloat(a.Cosine), RelErr: JSONFloat(a.RelErr), Norm: JSONFloat(a.NormGot), NormBP: JSONFloat(a.NormWant),
+		Ratio: JSONFloat(a.NormRatio())}
 }
 
 // EnergyJSON is a variant's energy trace on the batch (pcnet.EnergyTrace): F(t) for
@@ -148,6 +157,7 @@ func MeasureUpdates[T tensor.Float](ctx context.Context, rep *UpdateReport[T], r
 			vr.Layers = append(vr.Layers, agreementJSON(a, &l))
 		}
 		vr.All = agreementJSON(cmp.All, nil)
+		vr.ZeroLayers = zeroLayers(updates)
 		if vr.Energy, err = energyOf(rec); err != nil {
 			return fmt.Errorf("%s: %w", r.Algorithm, err)
 		}
@@ -167,7 +177,7 @@ func (r *UpdateReport[T]) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "batch    %s images %d..%d (B = %d, batch index %d), loss %.6f\n\n",
 		r.Batch.Split, r.Batch.First, r.Batch.First+r.Batch.Size-1, r.Batch.Size, r.Batch.Index, float64(r.Batch.Loss))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "variant\tT\tgamma\tk\tlayer\tcosine\trel.err\t|PC update|\t|BP update|")
+	fmt.Fprintln(tw, "variant\tT\tgamma\tk\tlayer\tcosine\trel.err\t|PC update|\t|BP update|\t|PC|/|BP|")
 	for _, v := range r.Variants {
 		head := []string{v.Variant, strconv.Itoa(v.Steps), strconv.FormatFloat(v.Gamma, 'g', -1, 64), "-"}
 		if v.Variant == spec.Scaled.String() {
@@ -182,11 +192,41 @@ func (r *UpdateReport[T]) WriteTable(w io.Writer) error {
 			if a.Layer != nil {
 				layerName = strconv.Itoa(*a.Layer)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cells[0], cells[1], cells[2], cells[3], layerName,
-				fixed(a.Cosine, "%.9f"), fixed(a.RelErr, "%.3e"), fixed(a.Norm, "%.6e"), fixed(a.NormBP, "%.6e"))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cells[0], cells[1], cells[2], cells[3], layerName,
+				fixed(a.Cosine, "%.9f"), fixed(a.RelErr, "%.3e"), fixed(a.Norm, "%.6e"), fixed(a.NormBP, "%.6e"), fixed(a.Ratio, "%.6f"))
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, v := range r.Variants {
+		switch len(v.ZeroLayers) {
+		case 0:
+		case 1:
+			fmt.Fprintf(w, "%s: weight layer %d takes an exactly zero update\n", v.Variant, v.ZeroLayers[0])
+		default:
+			fmt.Fprintf(w, "%s: weight layers %s take an exactly zero update\n", v.Variant, strings.Trim(fmt.Sprint(v.ZeroLayers), "[]"))
+		}
+	}
+	return nil
+}
+
+// zeroLayers returns the layers whose update is zero in every element (an empty list,
+// not nil, for JSON's []).
+func zeroLayers[T tensor.Float](updates []*layer.Grad[T]) []int {
+	out := []int{}
+	for l, u := range updates {
+		zero := true
+		for _, p := range u.Params() {
+			for _, v := range p {
+				zero = zero && v == 0
+			}
+		}
+		if zero {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // fixed formats v, or "-" for NaN (a layer whose update is zero).

@@ -50,4 +50,15 @@ func TestMeasureUpdates(t *testing.T) {
 	var table bytes.Buffer
 	require.NoError(t, rep.WriteTable(&table))
 	require.Contains(t, table.String(), "pc       1  0.1    -  0      -")
+	// Which layers learn: FPA's updates are backprop's size in every layer; PC's lowest
+	// layer (T = 1 below its distance 2) takes none.
+	require.Empty(t, rep.Variants[0].ZeroLayers)
+	require.Equal(t, []int{0}, rep.Variants[1].ZeroLayers)
+	for _, a := range append(rep.Variants[0].Layers, rep.Variants[0].All) {
+		require.InDelta(t, 1, float64(a.Ratio), 1e-12)
+	}
+	require.Zero(t, float64(rep.Variants[1].Layers[0].Ratio))
+	require.Contains(t, string(js), `"zero_layers":[0]`)
+	require.Contains(t, string(js), `"zero_layers":[]`)
+	require.Contains(t, table.String(), "pc: weight layer 0 takes an exactly zero update\n")
 }

@@ -56,9 +56,11 @@ const compareDetails = `Runs backprop and every requested variant (with -steps, 
 1) on the same weights and the same batch, and compares each variant's weight
 update dW_l(e_{l+1}) with backprop's update -dE/dW_l, per weight layer (weights and
 biases together) and over all layers concatenated: cosine similarity, relative error
-||PC - BP|| / ||BP|| and both norms. FPA with gamma 1 and T >= H gives cosine 1 and
-relative error ~1e-16. A layer whose update is zero (T < its distance) has cosine NaN,
-shown as "-" in the table and null in JSON.
+||PC - BP|| / ||BP||, both norms and their ratio ||PC|| / ||BP|| (which layers learn, and
+how much). FPA with gamma 1 and T >= H gives cosine 1 and relative error ~1e-16. A layer
+whose update is zero (T < its distance) has cosine NaN, shown as "-" in the table and
+null in JSON; a line after the table, and zero_layers in JSON, name the layers whose
+update is exactly zero.
 
 The weights come from -checkpoint (whose architecture -hidden, -width and -activation must
 then match if given) or are a fresh network seeded with -seed. Everything is computed in
@@ -72,8 +74,10 @@ JSON (-json):
    "batch": {"split": "train", "index": 0, "size": 64, "first": 0, "loss": 2.31},
    "variants": [
      {"variant": "fpa", "steps": 4, "gamma": 1, "k": 1,
-      "layers": [{"layer": 0, "cosine": 1, "rel_err": 1e-16, "norm": 0.12, "norm_bp": 0.12}, ...],
-      "all": {"cosine": 1, "rel_err": 1e-16, "norm": 0.3, "norm_bp": 0.3},
+      "layers": [{"layer": 0, "cosine": 1, "rel_err": 1e-16, "norm": 0.12, "norm_bp": 0.12,
+                  "norm_ratio": 1}, ...],
+      "all": {"cosine": 1, "rel_err": 1e-16, "norm": 0.3, "norm_bp": 0.3, "norm_ratio": 1},
+      "zero_layers": [],
       "energy": {"total": [F(0), ..., F(T)], "nodes": [[node 1's term at t = 0..T],
                  ..., [the output's]]}}, ...]}
 

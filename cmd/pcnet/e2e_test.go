@@ -302,6 +302,7 @@ func TestCompareFreshNetworkFPAIsBP(t *testing.T) {
 	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
 	require.Regexp(t, `(?m)^fpa +1 +1 +- +0 +- `, r.stdout)
 	require.Regexp(t, `(?m)^ +3 +1\.000000000 `, r.stdout)
+	require.Contains(t, r.stdout, "\nfpa: weight layers 0 1 take an exactly zero update\n", "the layers that do not learn")
 }
 
 // writeSmallCheckpoint saves a fresh 784-16-16-10 checkpoint, as pcnet train would.

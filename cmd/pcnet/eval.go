@@ -36,7 +36,7 @@ func newEvalFlags() *evalFlags {
 	return f
 }
 
-const evalDetails = `The loss is the checkpoint's own (nll or mse), averaged over the split. With -json the
+const evalDetails = `The loss is the checkpoint's own (nll, mse, ce or sse), averaged over the split. With -json the
 output is one object:
 
   {"checkpoint": FILE, "variant": "fpa", "sizes": [784, 64, ..., 10], "activation": "tanh",

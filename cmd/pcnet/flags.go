@@ -144,7 +144,7 @@ func (f *runFlags) registerPC(fs *flag.FlagSet) {
 	fs.StringVar(&f.precisions, "precisions", "", "comma list of H hidden precisions pi_1..pi_H for the pc and ipc variants (empty: all 1)")
 	fs.StringVar(&f.engine, "engine", d.Engine.String(), "`engine`: parallel (a goroutine per layer) or sequential (the reference); both give the same numbers")
 	fs.StringVar(&f.schedule, "schedule", d.Schedule.String(), "`schedule`: event (compute only when a message brings news) or dense (every product at every step); both give the same numbers")
-	fs.StringVar(&f.loss, "loss", defaultRun.Loss, "`loss`: nll (log-softmax cross-entropy) or mse (squared error to one-hot)")
+	fs.StringVar(&f.loss, "loss", defaultRun.Loss, "`loss`: nll (log-softmax cross-entropy), mse (squared error to one-hot), or their per-sample forms ce and sse (no 1/B in the output error; the updates take it, docs/design.md §11)")
 }
 
 // dataDirUsage and datasetUsage are the help of -data and -dataset, the same in every

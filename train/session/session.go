@@ -120,8 +120,10 @@ func (s *Session[T]) batch(b train.BatchInfo) {
 		// SetCosine fails only for a layer index or cosine out of range, which Compare
 		// does not produce.
 		_ = m.SetCosine(v, metrics.AllLayers, b.Compared.All.Cosine)
+		_ = m.SetNormRatio(v, metrics.AllLayers, b.Compared.All.NormRatio())
 		for l, a := range b.Compared.Layers {
 			_ = m.SetCosine(v, l, a.Cosine)
+			_ = m.SetNormRatio(v, l, a.NormRatio())
 		}
 	}
 	_ = m.AddSamples(int(b.Next.Samples - s.samples))
