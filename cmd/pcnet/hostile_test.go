@@ -409,7 +409,7 @@ func TestHostileFlood(t *testing.T) {
 	// The flood may take the flooded worker off the server, which the issue allows as a
 	// clean failure (docs/distributed.md, "Threat model"): every frame passes through
 	// the worker's one connection, and on a loaded machine the worker reads it slower
-	// than the server receives it (300 MiB took 1.0 to 1.8 s to reach a subscriber that
+	// than the server receives it (300 MiB took 1.0 to 1.7 s to reach a subscriber that
 	// did nothing with it, with three CPU hogs on two cores; 0.6 s idle; dropping the
 	// forged frames, their MAC included, took 0.1 to 0.2 s of that). The server then
 	// closes the connection of a client more than 64 MiB behind (a slow consumer, seen as
