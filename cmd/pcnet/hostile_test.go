@@ -392,7 +392,8 @@ func TestHostileSpoofedHeartbeats(t *testing.T) {
 }
 
 // TestHostileFlood: 300 MiB of chunks sent to an idle worker's command subject: its
-// memory stays below 200 MB, and the run that follows trains or fails cleanly.
+// memory stays below 200 MB, and the run that follows trains to the undisturbed
+// checkpoint, or fails cleanly because the flood cost the worker its connection.
 func TestHostileFlood(t *testing.T) {
 	want := undisturbed(t)
 	h := startWorkers(t, "flood")
@@ -401,8 +402,27 @@ func TestHostileFlood(t *testing.T) {
 	h.requireWorkersSmall(t)
 	h.startCoordinator(t)
 	r := h.requireCleanEnd(t, want)
-	require.Equal(t, 0, r.code, "a stranger's messages are dropped, the run goes on")
-	require.Contains(t, r.stderr, "command message(s) (mac)", "dropped and counted")
+	if r.code == 0 {
+		require.Contains(t, r.stderr, "command message(s) (mac)", "dropped and counted")
+		return
+	}
+	// The flood may take the flooded worker off the server, which the issue allows as a
+	// clean failure (docs/distributed.md, "Threat model"): every frame passes through
+	// the worker's one connection, and on a loaded machine the worker reads it slower
+	// than the server receives it (300 MiB took 1.0 to 1.7 s to reach a subscriber that
+	// did nothing with it, with three CPU hogs on two cores; 0.6 s idle; dropping the
+	// forged frames, their MAC included, took 0.1 to 0.2 s of that). The server then
+	// closes the connection of a client more than 64 MiB behind (a slow consumer, seen as
+	// DISCONNECTED), or the answers to the worker's pings wait behind the flood past
+	// -timeout/2 and the worker takes the server for hung. The worker exits 1 with one
+	// line naming the server, and the coordinator, which is not flooded, misses its hello
+	// (or, if it had joined, its heartbeat). Only subject permissions keep a stranger
+	// from flooding a run's subjects (docs/nats-run-permissions.conf).
+	line := oneLine(t, withoutWarnings(r))
+	require.Contains(t, line, "nodes 0-1", "the flooded worker is the one missed")
+	flooded := h.workers[0]
+	require.Equal(t, 1, flooded.cmd.ProcessState.ExitCode(), "the flooded worker failed")
+	require.Contains(t, flooded.stderr.String(), "NATS server", "it names its connection as the cause")
 }
 
 // TestHostileFloodMidRun: 300 MiB of chunks and 100,000 tiny frames sent to a training
