@@ -111,7 +111,7 @@ type optState struct {
 	Steps int
 	// Buffers are floatBytes by buffer name, in name order. A slice, not a map: gob
 	// sizes a map by the count its sender declares before it reads one entry
-	// (reflect.MakeMapWithSize in encoding/gob's decodeMap), so a body of 3 KB
+	// (reflect.MakeMapWithSize in encoding/gob's decodeMap), so a body of 283 bytes
 	// declaring 4e9 buffers made the decoder allocate tens of GB; a slice grows as its
 	// elements arrive (TestDecodeMessageBounded).
 	Buffers []namedBuffer

@@ -116,7 +116,8 @@ func TestDecodeMessageBounded(t *testing.T) {
 
 // TestWireHasNoMap: no map anywhere in a message, since gob sizes a map by the count
 // its sender declares (optState.Buffers), and no interface, whose concrete type the
-// sender would name.
+// sender would name; no slice element above 184 bytes, the most a body byte may cost
+// (TestDecodeMessageBounded, docs/design.md §9).
 func TestWireHasNoMap(t *testing.T) {
 	seen := map[reflect.Type]bool{}
 	var walk func(ty reflect.Type, path string)
@@ -129,6 +130,9 @@ func TestWireHasNoMap(t *testing.T) {
 		case reflect.Map, reflect.Interface:
 			t.Errorf("%s is a %v", path, ty)
 		case reflect.Slice, reflect.Array, reflect.Pointer:
+			if ty.Kind() == reflect.Slice && ty.Elem().Size() > 184 {
+				t.Errorf("%s: elements of %d bytes", path, ty.Elem().Size())
+			}
 			walk(ty.Elem(), path+"[]")
 		case reflect.Struct:
 			for i := range ty.NumField() {
