@@ -42,7 +42,7 @@ func testReceiver(t testing.TB, run string, lo int) *receiver {
 
 // FuzzAssemble: whatever arrives on a run's command or report subject (foreign,
 // truncated, stale, reordered or malformed chunks, bad gob) is an error or a message,
-// never a panic.
+// never a panic. Run it with -fuzzminimizetime 100x, as FuzzMessageBody.
 func FuzzAssemble(f *testing.F) {
 	big := &message{Kind: kindBatch, Seq: 3, Rows: 2, X: floatBytes(make([]float64, 300)), Labels: []int{1, 0}}
 	both := framesOf(f, "fz", 1140, big, &message{Kind: kindStop})
@@ -155,7 +155,10 @@ func FuzzClaimAndBeat(f *testing.F) {
 // holder's, or a sender's bug) decodes to a message or an error, and a setup or a batch
 // is accepted or refused by its checks, never a panic; an accepted setup's hosted layers
 // carry exactly the bytes their widths make in its precision, and an accepted batch's
-// inputs its rows. The seeds are setups and batches in both precisions.
+// inputs its rows. The seeds are setups and batches in both precisions, and a body
+// that declares 4e9 optimiser buffers (TestDecodeMessageBounded). Run it with
+// -fuzzminimizetime 100x: its seeds are kilobytes, which Go's minimiser would otherwise
+// take 60 s over for each new input (docs/distributed.md, Fuzzing the decoders).
 func FuzzMessageBody(f *testing.F) {
 	fx := newFixture(2, 7)
 	var id coordID

@@ -6,7 +6,9 @@ import (
 	"encoding/gob"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -106,8 +108,18 @@ type layerState struct {
 }
 
 type optState struct {
-	Steps   int
-	Buffers map[string][]byte // floatBytes by buffer name
+	Steps int
+	// Buffers are floatBytes by buffer name, in name order. A slice, not a map: gob
+	// sizes a map by the count its sender declares before it reads one entry
+	// (reflect.MakeMapWithSize in encoding/gob's decodeMap), so a body of 283 bytes
+	// declaring 4e9 buffers made the decoder allocate tens of GB; a slice grows as its
+	// elements arrive (TestDecodeMessageBounded).
+	Buffers []namedBuffer
+}
+
+type namedBuffer struct {
+	Name string
+	B    []byte
 }
 
 // nodeReport is pcnet.NodeReport on the wire.
@@ -202,9 +214,10 @@ func captureLayer[T tensor.Float](d *layer.Dense[T], opt [2]*optim.State[T]) lay
 		if st == nil {
 			continue
 		}
-		s.Opt[i] = optState{Steps: st.Steps(), Buffers: map[string][]byte{}}
-		for name, b := range st.Buffers() {
-			s.Opt[i].Buffers[name] = floatBytes(b)
+		bufs := st.Buffers()
+		s.Opt[i] = optState{Steps: st.Steps()}
+		for _, name := range slices.Sorted(maps.Keys(bufs)) {
+			s.Opt[i].Buffers = append(s.Opt[i].Buffers, namedBuffer{name, floatBytes(bufs[name])})
 		}
 	}
 	return s
@@ -224,12 +237,15 @@ func restoreLayer[T tensor.Float](d *layer.Dense[T], opt [2]*optim.State[T], s l
 			continue
 		}
 		bufs := map[string][]T{}
-		for name, b := range s.Opt[i].Buffers {
-			v, err := floatsOf[T](b, fmt.Sprintf("layer %d optimiser buffer %s", l, name))
+		for _, b := range s.Opt[i].Buffers {
+			if _, ok := bufs[b.Name]; ok {
+				return fmt.Errorf("layer %d optimiser state: buffer %q twice", l, b.Name)
+			}
+			v, err := floatsOf[T](b.B, fmt.Sprintf("layer %d optimiser buffer %s", l, b.Name))
 			if err != nil {
 				return err
 			}
-			bufs[name] = v
+			bufs[b.Name] = v
 		}
 		if err := st.Restore(s.Opt[i].Steps, bufs); err != nil {
 			return fmt.Errorf("layer %d optimiser state: %w", l, err)

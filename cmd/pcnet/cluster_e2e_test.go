@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -434,5 +435,44 @@ func TestWorkersLinkMetrics(t *testing.T) {
 		require.GreaterOrEqual(t, sum, n*0.002, "%s: every latency holds the delay", labels)
 		wire, _ := value(body, `pcnet_link_wire_bytes_total{`+labels+`}`)
 		require.GreaterOrEqual(t, wire, 72*n, "%s: a header per message at least", labels)
+	}
+}
+
+// TestWorkersLogEnergy: with -workers, -log's energy fields are the numbers one process
+// logs, bit for bit (the coordinator sums each batch's F(0) and F(T) from the workers'
+// node reports in node order, as a Network sums them, and the tally sums the batches in
+// the same order), not null.
+func TestWorkersLogEnergy(t *testing.T) {
+	energies := func(t *testing.T, path string) [][2]string {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		var out [][2]string
+		for line := range strings.SplitSeq(strings.TrimSuffix(string(b), "\n"), "\n") {
+			var rec map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal([]byte(line), &rec))
+			out = append(out, [2]string{string(rec["energy_first"]), string(rec["energy_last"])})
+		}
+		return out
+	}
+	for _, tc := range []struct{ variant, precision string }{{"pc", "f64"}, {"fpa", "f32"}} {
+		t.Run(tc.variant+"/"+tc.precision, func(t *testing.T) {
+			dir := t.TempDir()
+			logs := map[string]string{}
+			for _, n := range []string{"0", "2"} {
+				logs[n] = filepath.Join(dir, "run"+n+".jsonl")
+				args := trainArgs(tc.variant, filepath.Join(dir, "w"+n), "-epochs", "2", "-precision", tc.precision, "-log", logs[n])
+				if n != "0" {
+					args = append(args, "-workers", n)
+				}
+				r := pcnetRun(t, args...)
+				require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+			}
+			want, got := energies(t, logs["0"]), energies(t, logs["2"])
+			require.Len(t, want, 2)
+			for _, e := range want {
+				require.NotEqual(t, "null", e[0], "one process logs the energy")
+			}
+			require.Equal(t, want, got, "-workers 2 logs the energy of one process")
+		})
 	}
 }

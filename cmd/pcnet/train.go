@@ -260,13 +260,15 @@ func (t *trainer[T]) start(o *checkpoint.Opened, stderr io.Writer) (train.Positi
 	} else if layers, err = spec.InitialLayersOf[T](r); err != nil {
 		return from, err
 	}
+	// The energy tally sums F(0) and F(T) for -log's per-epoch means; with workers the
+	// coordinator hands it each batch's F(0) and F(T), summed from the nodes' reports in
+	// node order as one process sums them.
+	s.Energy = &session.EnergyTally{Observer: s.Metrics}
 	if t.f.cluster.distributed() {
 		s.Learner, err = t.startCluster(layers, stderr)
 	} else {
 		// The layer goroutines must not see the interrupt: a batch once started runs to
 		// its end so that the checkpoint is consistent. Close stops them.
-		// The energy tally sums F(0) and F(T) for -log's per-epoch means.
-		s.Energy = &session.EnergyTally{Observer: s.Metrics}
 		s.Learner, err = train.New(context.WithoutCancel(t.ctx), r, layers, s.Energy)
 	}
 	if err != nil {
@@ -284,7 +286,7 @@ func (t *trainer[T]) start(o *checkpoint.Opened, stderr io.Writer) (train.Positi
 // startCluster starts the workers of t's run on layers, in the run's precision T.
 func (t *trainer[T]) startCluster(layers []*layer.Dense[T], stderr io.Writer) (train.Learner[T], error) {
 	s := t.sess
-	cl, err := startCluster(t.ctx, &t.f.cluster, layers, t.run.PCConfig(s.Metrics), s.Metrics, t.stdout, stderr)
+	cl, err := startCluster(t.ctx, &t.f.cluster, layers, t.run.PCConfig(s.Energy), s.Metrics, t.stdout, stderr)
 	if err != nil {
 		return nil, err
 	}
