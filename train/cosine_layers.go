@@ -5,7 +5,6 @@ import (
 	"math"
 	"runtime"
 	"strings"
-	"time"
 )
 
 // ChanceMargin is how far above chance (1/classes) a validation accuracy still counts as
@@ -62,12 +61,10 @@ func Warning(e EpochInfo, classes int) string {
 // 3.1s on the 86 compared batches, 2 cores".
 func TimeNote(e EpochInfo, engine string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "PC steps %s on the %s engine", secs(e.StepTime), engine)
+	fmt.Fprintf(&b, "PC steps %s on the %s engine", Seconds(e.StepTime), engine)
 	if e.Compared > 0 {
-		fmt.Fprintf(&b, ", BP steps %s on the %d compared batches", secs(e.BPTime), e.Compared)
+		fmt.Fprintf(&b, ", BP steps %s on the %d compared batches", Seconds(e.BPTime), e.Compared)
 	}
 	fmt.Fprintf(&b, ", %d cores", runtime.GOMAXPROCS(0))
 	return b.String()
 }
-
-func secs(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }

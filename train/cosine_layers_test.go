@@ -3,6 +3,7 @@ package train
 import (
 	"math"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -59,4 +60,19 @@ func TestWarning(t *testing.T) {
 func TestCosineNote(t *testing.T) {
 	require.Equal(t, "", CosineNote(EpochInfo{}))
 	require.Equal(t, " (min 0.12000 at layer 1)", CosineNote(EpochInfo{MeanLayerCosine: []float64{0.12, 0.99998}}))
+}
+
+func TestSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{4100 * time.Millisecond, "4.1s"},
+		{100 * time.Millisecond, "0.1s"},
+		{99 * time.Millisecond, "99ms"},
+		{34*time.Millisecond + 400*time.Microsecond, "34ms"},
+		{0, "0ms"},
+	} {
+		require.Equal(t, tc.want, Seconds(tc.d), "%v", tc.d)
+	}
 }

@@ -50,7 +50,7 @@ func newTrainFlags() *trainFlags {
 	fs.StringVar(&f.resume, "resume", "", "checkpoint `file` to continue from; flags not given take its values, and flags given must agree with it")
 	fs.Float64Var(&r.PC.Tolerance, "tol", metrics.DefaultConvergenceTolerance, "relative `tolerance` of convergence in the metrics: a step moved a layer's error when max|e(t) - e(t-1)| > tol * max|e(t)|; an error converged when its last step did not move it, or moved it to its exact value (fpa with gamma 1 at T >= d)")
 	fs.StringVar(&f.log, "log", "", "`file` to append one record per epoch to: JSON lines (.jsonl) or CSV (.csv), by its extension (see train.EpochRecord)")
-	fs.IntVar(&f.cosineEvery, "cosine-every", 1, "compare every `n`-th PC update with backprop's on the same batch (0: never)")
+	fs.IntVar(&f.cosineEvery, "cosine-every", 10, "compare every `n`-th PC update with backprop's on the same batch (0: never; 1: every batch, which costs a whole BP step and a copy of the weights per batch)")
 	f.cluster.register(fs)
 	registerPrecision(fs, &f.precision, spec.F32, "with -resume, the checkpoint's; the workers of -workers or -nats take it from this process")
 	return f
