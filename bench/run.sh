@@ -231,6 +231,14 @@ if measure nats.txt; then
   echo "   $(grep -c '^Benchmark' "$raw/nats.txt") results"
 fi
 
+# What the run key costs: a link round trip with the key against one without, paired in
+# one loop (BenchmarkRoundTripAuthPaired), at the machine's core count.
+if measure auth.txt; then
+  echo "== RoundTripAuthPaired -> $raw/auth.txt (cpu $n, $COUNT times)"
+  (cd "$tmp" && ./natslink.test -test.run '^$' -test.bench 'RoundTripAuthPaired/' \
+     -test.count "$COUNT" -test.cpu "$n") > "$raw/auth.txt"
+fi
+
 torch=""
 if ! measure torch.jsonl; then
   [ -s "$raw/torch.jsonl" ] && torch="-torch $raw/torch.jsonl"
@@ -258,7 +266,7 @@ fi
 
 echo "== benchstat"
 inputs=""
-for f in bp bp-openblas pc ops handoff pair observer event nats gemm; do
+for f in bp bp-openblas pc ops handoff pair observer event nats auth gemm; do
   [ -s "$raw/$f.txt" ] || continue
   go tool benchstat "$raw/$f.txt" > "$raw/$f.benchstat.txt" || true
   inputs="$inputs,$raw/$f.txt"

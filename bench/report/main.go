@@ -179,10 +179,15 @@ func (rs results) metric(name string, procs int, unit string) float64 {
 	return render.Median(v)
 }
 
-func (rs results) procs() []int {
+func (rs results) procs() []int { return rs.procsOf("") }
+
+// procsOf lists the core counts at which benchmarks with a prefix ran.
+func (rs results) procsOf(prefix string) []int {
 	seen := map[int]bool{}
 	for k := range rs {
-		seen[k.procs] = true
+		if strings.HasPrefix(k.name, prefix) {
+			seen[k.procs] = true
+		}
 	}
 	var p []int
 	for n := range seen {

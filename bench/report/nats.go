@@ -88,6 +88,49 @@ func writeNats(b *render.Markdown, rs results, procs []int) {
 	}
 }
 
+// authBound is issue 19's target: a link round trip with the run key within 1.2x of one
+// without, at every width.
+const authBound = 1.2
+
+const authPrefix = "BenchmarkRoundTripAuthPaired/"
+
+// worstAuthRatio is the largest median ratio of a round trip with the run key to one
+// without over the widths, on the most cores measured (NaN, 0 when not run).
+func worstAuthRatio(rs results) (worst float64, procs int) {
+	ps := rs.procsOf(authPrefix)
+	if len(ps) == 0 {
+		return math.NaN(), 0
+	}
+	p := ps[len(ps)-1]
+	worst = math.NaN()
+	for _, w := range rs.values(authPrefix, "width") {
+		if r := rs.metric(fmt.Sprintf("%swidth=%d", authPrefix, w), p, "auth/plain"); !(r <= worst) {
+			worst = r
+		}
+	}
+	return worst, p
+}
+
+// writeAuth writes what the run key costs a link round trip, from
+// BenchmarkRoundTripAuthPaired (channels/natslink), when the run has it.
+func writeAuth(b *render.Markdown, rs results) {
+	const prefix = authPrefix
+	worst, p := worstAuthRatio(rs)
+	widths := rs.values(prefix, "width")
+	if p == 0 || len(widths) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "### Authentication\n\nBenchmarkRoundTripAuthPaired (channels/natslink): a link round trip at batch 64 with the run key (every frame sealed and opened with AES-GMAC, docs/distributed.md) and one without, alternating in one loop, so that the host's drift cancels in the ratio; median of the ratios on %d core(s). Target: within %gx.\n\n", p, authBound)
+	var rows [][]string
+	for _, w := range widths {
+		name := fmt.Sprintf("%swidth=%d", prefix, w)
+		r := rs.metric(name, p, "auth/plain")
+		rows = append(rows, []string{strconv.Itoa(w), render.Nanos(1e3 * rs.metric(name, p, "plain-us/roundtrip")), render.Nanos(1e3 * rs.metric(name, p, "auth-us/roundtrip")), render.Sig(r)})
+	}
+	b.Table([]string{"width", "without the key", "with the key", "with / without"}, rows)
+	fmt.Fprintf(b, "- Worst with / without %s against <= %g: %s.\n\n", render.Sig(worst), authBound, status(worst, authBound))
+}
+
 // worstLinkRatio is the largest ratio of the link's round trip to nats.go's request over
 // the widths measured on p cores (NaN if none).
 func worstLinkRatio(rs results, p int) float64 {
@@ -119,6 +162,9 @@ func natsTargets(b *render.Markdown, rs results, procs []int, met func(bool) str
 	}
 	if r := splitRatio(rs, p); !math.IsNaN(r) {
 		fmt.Fprintf(b, "| [PC update, 2 workers / in-process](#a-pc-update-split-over-two-workers), width %d, H = 8, %d cores: <= %g | %.2f | %s |\n", splitBoundWidth, p, splitUpdateBound, r, met(r <= splitUpdateBound))
+	}
+	if r, ap := worstAuthRatio(rs); ap > 0 {
+		fmt.Fprintf(b, "| [NATS link round trip with the run key / without](#authentication), widths 64-1024, batch 64, %d cores: <= %g | worst %.2f | %s |\n", ap, authBound, r, met(r <= authBound))
 	}
 }
 

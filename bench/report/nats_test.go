@@ -53,3 +53,27 @@ func TestWriteNats(t *testing.T) {
 	writeNats(&none, results{}, []int{1})
 	require.Empty(t, none.String(), "no section without its benchmarks")
 }
+
+// TestWriteAuth: the run key's cost per width and the worst against the target, from the
+// paired benchmark alone (no other benchmark of the section is needed).
+func TestWriteAuth(t *testing.T) {
+	rs := results{}
+	require.NoError(t, rs.read(strings.NewReader(`
+BenchmarkRoundTripAuthPaired/width=64-2    3391  401864 ns/op  216.9 auth-us/roundtrip  1.10 auth/plain  184.9 plain-us/roundtrip
+BenchmarkRoundTripAuthPaired/width=64-2    3391  401864 ns/op  216.9 auth-us/roundtrip  1.20 auth/plain  184.9 plain-us/roundtrip
+BenchmarkRoundTripAuthPaired/width=64-2    3391  401864 ns/op  216.9 auth-us/roundtrip  1.15 auth/plain  184.9 plain-us/roundtrip
+BenchmarkRoundTripAuthPaired/width=1024-2   424 2713321 ns/op   1537 auth-us/roundtrip  1.30 auth/plain   1176 plain-us/roundtrip
+`)))
+	var b render.Markdown
+	writeAuth(&b, rs)
+	got := b.String()
+	require.Contains(t, got, "### Authentication")
+	require.Contains(t, got, "| 64 | 185 µs | 217 µs | 1.15 |")
+	require.Contains(t, got, "- Worst with / without 1.3 against <= 1.2: not met.")
+	var targets render.Markdown
+	natsTargets(&targets, rs, []int{2}, func(ok bool) string { return map[bool]string{true: "met", false: "not met"}[ok] })
+	require.Contains(t, targets.String(), "with the run key / without](#authentication), widths 64-1024, batch 64, 2 cores: <= 1.2 | worst 1.30 | not met |")
+	var none render.Markdown
+	writeAuth(&none, results{})
+	require.Empty(t, none.String())
+}
