@@ -198,17 +198,6 @@ func (n *GraphNet[T]) Gradients(grads []*layer.Grad[T], x *tensor.Matrix[T], lab
 // Evaluate returns the mean loss and the number of correct predictions of the network on
 // x, computed in chunks of at most chunk rows.
 func (n *GraphNet[T]) Evaluate(x *tensor.Matrix[T], labels []int, chunk int) (loss float64, correct int) {
-	rows := x.Rows
 	n.checkInput(x, labels)
-	if chunk < 1 {
-		chunk = rows
-	}
-	var sum float64
-	for i := 0; i < rows; i += chunk {
-		m := min(chunk, rows-i)
-		z := n.Forward(x.SliceRows(i, i+m))
-		sum += layer.LossValue(n.Loss, z, labels[i:i+m]) * float64(m)
-		correct += layer.Correct(z, labels[i:i+m])
-	}
-	return sum / float64(rows), correct
+	return evaluate(n.Forward, n.Loss, x, labels, chunk)
 }

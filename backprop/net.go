@@ -125,17 +125,23 @@ func (n *Net[T]) Gradients(grads []*layer.Grad[T], x *tensor.Matrix[T], labels [
 // Evaluate returns the mean loss and the number of correct predictions of the network on
 // x, computed in chunks of at most chunk rows.
 func (n *Net[T]) Evaluate(x *tensor.Matrix[T], labels []int, chunk int) (loss float64, correct int) {
-	rows := x.Rows
 	n.checkInput(x, labels)
+	return evaluate(n.Forward, n.Loss, x, labels, chunk)
+}
+
+// evaluate is Evaluate of a network whose forward pass is forward, once its input is
+// checked: the chunks' losses weighted by their rows, and the correct predictions.
+func evaluate[T tensor.Float](forward func(*tensor.Matrix[T]) *tensor.Matrix[T], loss layer.Loss, x *tensor.Matrix[T], labels []int, chunk int) (float64, int) {
+	rows := x.Rows
 	if chunk < 1 {
 		chunk = rows
 	}
 	var sum float64
+	correct := 0
 	for i := 0; i < rows; i += chunk {
 		m := min(chunk, rows-i)
-		xb := x.SliceRows(i, i+m)
-		z := n.Forward(xb)
-		sum += layer.LossValue(n.Loss, z, labels[i:i+m]) * float64(m)
+		z := forward(x.SliceRows(i, i+m))
+		sum += layer.LossValue(loss, z, labels[i:i+m]) * float64(m)
 		correct += layer.Correct(z, labels[i:i+m])
 	}
 	return sum / float64(rows), correct

@@ -70,15 +70,15 @@ func finiteSum32AVX2(v *float32, n int) float32
 func allFinite64(v []float64) bool {
 	n := len(v) &^ 7
 	if !hasAVX2 || n == 0 {
-		return allFinite64Go(v)
+		return allFiniteGo(v)
 	}
-	return finiteSum64AVX2(&v[0], n) == 0 && allFinite64Go(v[n:])
+	return finiteSum64AVX2(&v[0], n) == 0 && allFiniteGo(v[n:])
 }
 
 func allFinite32(v []float32) bool {
 	n := len(v) &^ 15
 	if !hasAVX2 || n == 0 {
-		return allFinite32Go(v)
+		return allFiniteGo(v)
 	}
-	return finiteSum32AVX2(&v[0], n) == 0 && allFinite32Go(v[n:])
+	return finiteSum32AVX2(&v[0], n) == 0 && allFiniteGo(v[n:])
 }
