@@ -56,18 +56,6 @@ func addMatrix[T tensor.Float](dst, src *tensor.Matrix[T]) {
 	}
 }
 
-// value is what the node sends its skip children: x_l (mu_l at the feed-forward pass
-// and under FPA, the batch for the input node).
-func (n *node[T]) value() *tensor.Matrix[T] {
-	switch {
-	case n.role == inputRole:
-		return n.x0
-	case n.cfg.Variant.fixedPredictions():
-		return n.mu
-	}
-	return n.w.x
-}
-
 // absorbSkip receives pi_j e_j(t) from skip child k (the node's out-edge k+1), read only
 // when the payload is Full, and keeps it for the sum of the cotangent (sumBuffer). The
 // input node, clamped, has no use for it: its update reads the chain child's error only.

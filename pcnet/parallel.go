@@ -486,7 +486,7 @@ func (a *nodeActor[T]) sendUp(ctx context.Context, buf *channels.Buffer[T], t in
 		return err
 	}
 	for k, lk := range a.above[1:] {
-		v := nd.value()
+		v := nd.point() // x_l, what a skip adds to its target's prediction
 		b, err := a.acquire(ctx, lk.UpSend, channels.Prediction, nd.to[k+1], v.Rows, v.Cols, observed)
 		if err != nil {
 			return err

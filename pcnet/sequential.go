@@ -72,7 +72,7 @@ func (s *seqLinks[T]) inbound(n *host[T], nd *node[T], t int) (channels.Payload,
 func (s *seqLinks[T]) sendSkips(nd *node[T], p channels.Payload) {
 	for _, id := range nd.outs[1:] {
 		if p == channels.Full {
-			s.up[id].Copy(nd.value())
+			s.up[id].Copy(nd.point())
 		}
 		s.upPayload[id] = p
 	}
