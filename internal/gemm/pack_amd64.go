@@ -37,12 +37,18 @@ func packInterleaveAVX2(dst, src []float64, ld, kc, w, r int, nextFull bool) {
 		pf = 8 * r * ld
 	}
 	packInterleave4(&dst[0], &src[0], ld, kc4, even, r, pf)
-	for i := range even {
-		for p := kc4 * 4; p < kc; p++ {
+	packInterleaveRest(dst, src, ld, kc, w, r, even, kc4*4)
+}
+
+// packInterleaveRest packs what the assembly leaves of a sliver: the p from kcDone on of
+// its first rows rows, and every p of the rows from rows to w.
+func packInterleaveRest[T Float](dst, src []T, ld, kc, w, r, rows, kcDone int) {
+	for i := range rows {
+		for p := kcDone; p < kc; p++ {
 			dst[p*r+i] = src[i*ld+p]
 		}
 	}
-	for i := even; i < w; i++ {
+	for i := rows; i < w; i++ {
 		for p, v := range src[i*ld : i*ld+kc] {
 			dst[p*r+i] = v
 		}
@@ -109,14 +115,5 @@ func packInterleaveAVX2f32(dst, src []float32, ld, kc, w, r int, nextFull bool) 
 		pf = 4 * r * ld
 	}
 	packInterleave8f32(&dst[0], &src[0], ld, kc8, four, r, pf)
-	for i := range four {
-		for p := kc8 * 8; p < kc; p++ {
-			dst[p*r+i] = src[i*ld+p]
-		}
-	}
-	for i := four; i < w; i++ {
-		for p, v := range src[i*ld : i*ld+kc] {
-			dst[p*r+i] = v
-		}
-	}
+	packInterleaveRest(dst, src, ld, kc, w, r, four, kc8*8)
 }
