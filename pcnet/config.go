@@ -249,8 +249,7 @@ func (c *Config) validateGraph(g *graph.Graph) error {
 	if len(g.Skips()) == 0 {
 		return nil
 	}
-	switch c.Variant {
-	case Incremental, ZeroDivergence:
+	if c.Variant == ZeroDivergence {
 		return fieldErr("variant", c.Variant.String(), fmt.Sprintf("%s runs on graphs without long skips (this one has %s)", c.Variant, graph.FormatSkips(g.Skips())))
 	}
 	return nil
