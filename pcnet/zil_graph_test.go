@@ -75,7 +75,7 @@ func TestZeroDivergenceHasNoStepOnLongSkips(t *testing.T) {
 			var inexact []string
 			for l, e := range relErr {
 				if e > 1e-2 {
-					inexact = append(inexact, fmt.Sprintf("layer %d: %.2g at T = %d", l, e, step[l]))
+					inexact = append(inexact, fmt.Sprintf("layer %d: %.3g at T = %d", l, e, step[l]))
 				}
 			}
 			require.NotEmpty(t, inexact, "some layer should match backprop at no step: %v", relErr)

@@ -28,7 +28,8 @@ Every variant but ipc then takes one torch.optim step of every layer along its u
 gradient handed to torch is -update: a PC error is a negative gradient, docs/design.md §1).
 
 How a Go test calls it (pcnet/torch_test.go does it for every variant in both dtypes, one
-process per dtype; pcnet/incremental_torch_test.go for ipc in float64 through ipc_torch.py,
+process per dtype; pcnet/graph_torch_test.go for every variant but zil on graphs with long
+skips in float64; pcnet/incremental_torch_test.go for ipc in float64 through ipc_torch.py,
 which runs this script):
 
   PROBLEM  a safetensors file written with package safetensors:
