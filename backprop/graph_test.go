@@ -28,7 +28,7 @@ type graphCase struct {
 
 // graphCases cover every shape: chains of either kind of map, residual networks under
 // both parameterisations, skips from the input, into the output and two into one node,
-// and every loss.
+// docs/design.md §11's table graph (H = 9, skips 1:5, 3:8), and every loss.
 var graphCases = []graphCase{
 	{"chain-dense-tanh-nll", []int{6, 5, 7, 4, 3}, graph.Chain, "", true, 0, layer.Tanh, layer.NLL{}},
 	{"chain-dense-skips-sigmoid-mse", []int{5, 5, 5, 5, 5, 3}, graph.Chain, "0:2,1:3,1:4,2:4", true, 0, layer.Sigmoid, layer.SquaredError{}},
@@ -39,6 +39,7 @@ var graphCases = []graphCase{
 	{"residual-standard-tanh-mse", []int{6, 5, 5, 5, 3}, graph.Residual, "", false, layer.Standard, layer.Tanh, layer.SquaredError{}},
 	{"residual-standard-sigmoid-nll-skips", []int{5, 5, 5, 5, 5, 2}, graph.Residual, "0:3,1:4,2:4", false, layer.Standard, layer.Sigmoid, layer.NLL{}},
 	{"residual-mupc-identity-sse-skip-to-output", []int{3, 3, 3, 3}, graph.Residual, "0:3,1:3", false, layer.MuPC, layer.Identity, layer.SampleSquaredError{}},
+	{"chain-dense-table-graph-nll", []int{6, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3}, graph.Chain, "1:5,3:8", true, 0, layer.Tanh, layer.NLL{}},
 }
 
 // build returns the network of c in precision T, its weights drawn from seed.

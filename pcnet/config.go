@@ -242,18 +242,18 @@ func (c *Config) Validate(h int) error {
 	return nil
 }
 
-// validateGraph checks what the variant needs of a layer graph: incremental PC and Z-IL
-// run on graphs without long skips only (Z-IL's update step H-l and iPC's exactness are
-// stated for chains), and the precisions of Standard are one per hidden node already.
+// validateGraph checks what the variant needs of a layer graph: Z-IL runs on graphs
+// without long skips only. Its rule (theta_l's update at one step of standard PC with
+// gamma 1) equals backprop on chains and residual networks, but with long skips some
+// layers' updates equal backprop's at no step at all (docs/design.md §11,
+// TestZeroDivergenceHasNoStepOnLongSkips), so no choice of step would make it Z-IL.
+// The precisions of Standard and Incremental are one per hidden node already.
 func (c *Config) validateGraph(g *graph.Graph) error {
-	if len(g.Skips()) == 0 {
+	if len(g.Skips()) == 0 || c.Variant != ZeroDivergence {
 		return nil
 	}
-	switch c.Variant {
-	case Incremental, ZeroDivergence:
-		return fieldErr("variant", c.Variant.String(), fmt.Sprintf("%s runs on graphs without long skips (this one has %s)", c.Variant, graph.FormatSkips(g.Skips())))
-	}
-	return nil
+	return fieldErr("variant", c.Variant.String(), fmt.Sprintf("%s runs on graphs without long skips (this one has %s): "+
+		"with them some layers' updates equal backprop's at no inference step (docs/design.md §11)", c.Variant, graph.FormatSkips(g.Skips())))
 }
 
 func (c *Config) validatePrecisions(h int) error {

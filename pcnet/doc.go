@@ -24,8 +24,11 @@
 // J_lᵀ(pi_{l+1} e_{l+1}) + pi_j e_j + ..., the skip targets ascending: backprop.GraphNet's
 // orders, so that FPA-PC with gamma 1 and T >= H is GraphNet bit for bit on every graph.
 // Theorem 1 then holds by graph distance: NodeInfo.Distance is graph.Graph.EtaFixed
-// under FPA-PC and graph.Graph.Eta where the predictions move. iPC and Z-IL run on
-// graphs without long skips only; a Part hosts a range of a chain.
+// under FPA-PC and graph.Graph.Eta where the predictions move. iPC runs on every graph
+// (its state step reads the same whole cotangent). Z-IL runs on graphs without long
+// skips only: with them some layers' updates equal backprop's at no step of its dynamics
+// (docs/design.md §11), so there is no step to take them at. A Part hosts a range of a
+// chain.
 //
 // # Variants and what they integrate
 //

@@ -38,11 +38,15 @@ func (n *node[T]) integrateIncremental(t int, up *tensor.Matrix[T]) channels.Pay
 	}
 	if advance {
 		if zero {
-			n.zeroInputVJP()
+			k.jteNews = n.zeroInputVJP()
 		} else {
 			n.inputVJP()
+			k.jteNews = true
 		}
-		if !(n.event && k.eZero && k.jteZero) { // else x - gamma (pi·(+0) - 0) is x
+		// On a graph with long skips (docs/design.md §11) the whole cotangent of x_l adds
+		// the skip children's errors to the input VJP, as under standard PC.
+		cotZero, _ := n.cotangent()
+		if !(n.event && k.eZero && cotZero) { // else x - gamma (pi·(+0) - 0) is x
 			layer.StateStep(w.x, w.e, n.sumBuffer(), n.pi, n.gamma)
 			k.xMoved = true
 		}

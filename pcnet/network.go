@@ -82,8 +82,9 @@ func New[T tensor.Float](ctx context.Context, layers []*layer.Dense[T], cfg Conf
 // New does. Every edge of g is a link of its own: a node exchanges predictions and
 // errors with each of its parents and children. The maps' widths must be g's, and their
 // identity skips must agree with g's shape (a residual graph's maps 1..H-1 are
-// layer.PreAct maps with Skip set), as backprop.NewGraph checks. Incremental PC and
-// Z-IL run on graphs without long skips only.
+// layer.PreAct maps with Skip set), as backprop.NewGraph checks. Every variant runs on
+// every graph but Z-IL, which refuses long skips (docs/design.md §11: with them no step
+// of its dynamics gives some layers backprop's update).
 func NewGraph[T tensor.Float](ctx context.Context, g *graph.Graph, maps []layer.Map[T], cfg Config) (*Network[T], error) {
 	if err := checkMaps(g, maps); err != nil {
 		return nil, err

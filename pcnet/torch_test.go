@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pcnet/pcnet/backprop"
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/safetensors"
@@ -38,9 +39,11 @@ func needTorch(t *testing.T) {
 
 // torchCase is one training run that testdata/pc_torch.py repeats: a variant ("bp" or a
 // Variant's name), its settings, the loss, the optimiser and the number of training steps,
-// each on the same batch.
+// each on the same batch, on the chain or on the chain with the long skips skips
+// (graph.ParseSkips's form, docs/design.md §11).
 type torchCase struct {
 	variant    string
+	skips      string
 	h, steps   int
 	gamma, k   float64
 	precisions []float64
@@ -50,7 +53,11 @@ type torchCase struct {
 }
 
 func (c torchCase) String() string {
-	return fmt.Sprintf("%s/H=%d/T=%d/%s/%s/batches=%d", c.variant, c.h, c.steps, c.loss.Name(), optName(c.opt), c.batches)
+	name := fmt.Sprintf("%s/H=%d/T=%d/%s/%s/batches=%d", c.variant, c.h, c.steps, c.loss.Name(), optName(c.opt), c.batches)
+	if c.skips != "" {
+		name += "/skips=" + c.skips
+	}
+	return name
 }
 
 func optName(o optim.Config) string {
@@ -178,7 +185,7 @@ func writeTorchProblem[T tensor.Float](t *testing.T, path string, c torchCase, f
 		Metadata: map[string]string{
 			"variant": c.variant, "steps": strconv.Itoa(c.steps), "gamma": ff(c.gamma), "k": ff(c.k),
 			"precisions": strings.Join(ps, ","), "loss": c.loss.Name(), "batches": strconv.Itoa(c.batches),
-			"optimizer": c.opt.Kind.String(), "lr": ff(c.opt.LR), "momentum": ff(c.opt.Momentum),
+			"skips": c.skips, "optimizer": c.opt.Kind.String(), "lr": ff(c.opt.LR), "momentum": ff(c.opt.Momentum),
 			"beta1": ff(c.opt.Beta1), "beta2": ff(c.opt.Beta2), "eps": ff(c.opt.Eps),
 		},
 		Tensors: []safetensors.Tensor{
@@ -206,19 +213,27 @@ type trained[T tensor.Float] struct {
 // trainBPCase takes the case's training steps by backpropagation, one optimiser state per
 // tensor as pcnet keeps them.
 func trainBPCase[T tensor.Float](t *testing.T, c torchCase, layers []*layer.Dense[T], b precBatch[T]) trained[T] {
-	net, err := backprop.New(layer.CloneAll(layers), c.loss)
-	require.NoError(t, err)
-	out := trained[T]{layers: net.Layers}
+	out := trained[T]{layers: layer.CloneAll(layers)}
+	gradients := func() float64 { panic("unset") }
+	if c.skips == "" {
+		net, err := backprop.New(out.layers, c.loss)
+		require.NoError(t, err)
+		gradients = func() float64 { return net.Gradients(out.updates, b.x, b.labels) }
+	} else {
+		net, err := backprop.NewGraph(torchGraph(t, c, layers), mapsOf(out.layers), c.loss)
+		require.NoError(t, err)
+		gradients = func() float64 { return net.Gradients(out.updates, b.x, b.labels) }
+	}
 	states := make([][2]*optim.State[T], len(layers))
-	for l, d := range net.Layers {
+	for l, d := range out.layers {
 		out.updates = append(out.updates, layer.NewGrad(d))
 		for k, p := range d.Params() {
 			states[l][k] = optim.NewState[T](c.opt, len(p))
 		}
 	}
 	for range c.batches {
-		out.loss = net.Gradients(out.updates, b.x, b.labels)
-		for l, d := range net.Layers {
+		out.loss = gradients()
+		for l, d := range out.layers {
 			for k, p := range d.Params() {
 				states[l][k].Step(p, out.updates[l].Params()[k])
 			}
@@ -230,6 +245,26 @@ func trainBPCase[T tensor.Float](t *testing.T, c torchCase, layers []*layer.Dens
 	return out
 }
 
+// torchGraph returns the layer graph of the case on the layers' widths: the chain, with
+// the case's long skips.
+func torchGraph[T tensor.Float](t *testing.T, c torchCase, layers []*layer.Dense[T]) *graph.Graph {
+	t.Helper()
+	skips, err := graph.ParseSkips(c.skips)
+	require.NoError(t, err)
+	g, err := graph.New(widthsOf(layers), graph.Chain, skips)
+	require.NoError(t, err)
+	return g
+}
+
+// mapsOf returns the layers as maps.
+func mapsOf[T tensor.Float](layers []*layer.Dense[T]) []layer.Map[T] {
+	maps := make([]layer.Map[T], len(layers))
+	for l, d := range layers {
+		maps[l] = d
+	}
+	return maps
+}
+
 // trainPCCase takes the case's training steps on a pcnet.Network under the engine and
 // schedule.
 func trainPCCase[T tensor.Float](t *testing.T, c torchCase, eng Engine, sch Schedule, layers []*layer.Dense[T], b precBatch[T]) trained[T] {
@@ -237,15 +272,15 @@ func trainPCCase[T tensor.Float](t *testing.T, c torchCase, eng Engine, sch Sche
 	require.NoError(t, err)
 	cfg := Config{Variant: v, Steps: c.steps, Gamma: c.gamma, K: c.k, Precisions: c.precisions, Loss: c.loss,
 		Engine: eng, Schedule: sch, MaxBatch: b.x.Rows, Optimizer: c.opt}
-	net, err := New(t.Context(), layer.CloneAll(layers), cfg)
+	var out trained[T]
+	out.layers = layer.CloneAll(layers)
+	net, err := NewGraph(t.Context(), torchGraph(t, c, layers), mapsOf(out.layers), cfg)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, net.Close()) }()
-	var out trained[T]
 	for range c.batches {
 		out.loss, err = net.Learn(batchCtx(t), b.x, b.labels)
 		require.NoError(t, err)
 	}
-	out.layers = net.Layers()
 	for _, g := range net.Updates() {
 		out.updates = append(out.updates, &layer.Grad[T]{W: g.W.Clone(), B: append([]T(nil), g.B...)})
 	}

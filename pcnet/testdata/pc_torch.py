@@ -18,11 +18,18 @@ PyTorch's autograd for every product and torch.optim for the optimiser step:
           layer (the input layer too) along dW_l(x_l(t); pi_{l+1} e_{l+1}(t)); update = the sum
           over t
 
+On a layer graph with long skips (docs/design.md §11; metadata "skips", e.g. "1:3,0:2") a skip
+i -> j adds x_i to the prediction of node j: mu_j = f_{j-1}(x_{j-1}) + x_i + ..., the error e_j
+then reaches x_i through the identity, and every state step of x_i adds pi_j e_j of each skip
+child j to its input VJP (FPA-PC: e_j to the error step's). zil refuses skips (its update step
+H - l is the chain's).
+
 Every variant but ipc then takes one torch.optim step of every layer along its update (the
 gradient handed to torch is -update: a PC error is a negative gradient, docs/design.md §1).
 
 How a Go test calls it (pcnet/torch_test.go does it for every variant in both dtypes, one
-process per dtype; pcnet/incremental_torch_test.go for ipc in float64 through ipc_torch.py,
+process per dtype; pcnet/graph_torch_test.go for every variant but zil on graphs with long
+skips in float64; pcnet/incremental_torch_test.go for ipc in float64 through ipc_torch.py,
 which runs this script):
 
   PROBLEM  a safetensors file written with package safetensors:
@@ -32,7 +39,8 @@ which runs this script):
                     pi_1..pi_H; pc and ipc, default all 1), k (scaled), loss (nll, the default,
                     or mse), optimizer (sgd or adam), lr, momentum (sgd), beta1, beta2, eps
                     (adam), batches (the number of training steps, each on the same batch with
-                    the one optimiser whose state carries over; default 1). Numbers as
+                    the one optimiser whose state carries over; default 1), skips (comma list
+                    of i:j, default none). Numbers as
                     strconv.FormatFloat(v, 'g', -1, 64) writes them.
            Several PROBLEMs may follow one another: each is run on its own, and one process
            spares a table of tests the start of torch for every case.
@@ -124,6 +132,18 @@ class Problem:
         if self.variant == "zil" and self.gamma != 1:
             fail("zil needs gamma 1, got %r" % self.gamma)
         self.step = self.gamma / float(meta["k"]) if self.variant == "scaled" else self.gamma
+        self.skips_into = [[] for _ in range(self.H + 2)]  # node j: the sources i of skips i -> j
+        self.skips_from = [[] for _ in range(self.H + 2)]  # node i: the targets j of skips i -> j
+        for item in filter(None, meta.get("skips", "").split(",")):
+            i, j = (int(v) for v in item.split(":"))
+            if not (0 <= i and j <= self.H + 1 and j >= i + 2):
+                fail("skip %d:%d out of range for H = %d" % (i, j, self.H))
+            self.skips_into[j].append(i)
+            self.skips_from[i].append(j)
+        for lst in self.skips_into + self.skips_from:
+            lst.sort()
+        if self.variant == "zil" and any(self.skips_from):
+            fail("zil runs on chains only, and PROBLEM has skips")
         params = [p for l in range(self.n_layers) for p in (self.W[l], self.b[l])]
         if meta["optimizer"] == "sgd":
             self.opt = torch.optim.SGD(params, lr=float(meta["lr"]), momentum=float(meta.get("momentum", "0")))
@@ -137,6 +157,21 @@ class Problem:
         a = v @ self.W[l].T + self.b[l]
         return torch.tanh(a) if l < self.H else a
 
+    def pred(self, l, x):
+        """The prediction of node l (1..H+1) from the values x_0..x_{l-1}: the chain term, then
+        the skips' sources ascending (backprop.GraphNet's order)."""
+        z = self.f(l - 1, x[l - 1])
+        for i in self.skips_into[l]:
+            z = z + x[i]
+        return z
+
+    def skip_errors(self, l, e, pi):
+        """sum of pi_j e_j over node l's skip children j (0 without)."""
+        out = 0
+        for j in self.skips_from[l]:
+            out = out + pi[j] * e[j]
+        return out
+
     def energy(self, z):
         """E of the logits z, the mean over the batch."""
         if self.loss == "nll":
@@ -144,9 +179,9 @@ class Problem:
         onehot = torch.nn.functional.one_hot(self.labels, z.shape[1]).to(z.dtype)
         return ((z - onehot) ** 2).sum() / (2 * z.shape[0])
 
-    def output_error(self, v):
-        """e_{H+1} = -dE/dz at z = f_H(v)."""
-        z = self.f(self.H, v).detach().requires_grad_(True)
+    def output_error(self, z):
+        """e_{H+1} = -dE/dz at the prediction z of the output node."""
+        z = z.detach().requires_grad_(True)
         (dz,) = torch.autograd.grad(self.energy(z), z)
         return -dz
 
@@ -160,15 +195,16 @@ class Problem:
     def feed_forward(self):
         with torch.no_grad():
             mu = [self.x0]
-            for l in range(self.n_layers):
-                mu.append(self.f(l, mu[-1]))
+            for l in range(1, self.H + 2):
+                mu.append(self.pred(l, mu))
         return mu  # mu_0 .. mu_{H+1}
 
     def errors(self, x):
         """e_1..e_{H+1} of the states x_0..x_H at the current weights (index 0 unused)."""
         with torch.no_grad():
-            e = [None] + [x[l] - self.f(l - 1, x[l - 1]) for l in range(1, self.H + 1)]
-        return e + [self.output_error(x[self.H])]
+            e = [None] + [x[l] - self.pred(l, x) for l in range(1, self.H + 1)]
+            z = self.pred(self.H + 1, x)
+        return e + [self.output_error(z)]
 
     def apply(self, updates):
         """One optimiser step of every layer along its update."""
@@ -179,10 +215,10 @@ class Problem:
 
 
 def bp(p):
-    z = p.x0
-    for l in range(p.n_layers):
-        z = p.f(l, z)
-    grads = torch.autograd.grad(p.energy(z), [q for l in range(p.n_layers) for q in (p.W[l], p.b[l])])
+    z = [p.x0]
+    for l in range(1, p.H + 2):
+        z.append(p.pred(l, z))
+    grads = torch.autograd.grad(p.energy(z[-1]), [q for l in range(p.n_layers) for q in (p.W[l], p.b[l])])
     return [(-grads[2 * l], -grads[2 * l + 1]) for l in range(p.n_layers)]
 
 
@@ -203,7 +239,7 @@ def standard(p):
         for l in range(1, H + 1):
             _, _, jte = p.vjp(l, x[l], pi[l + 1] * e[l + 1])
             with torch.no_grad():
-                new_x.append(x[l] - p.step * (pi[l] * e[l] - jte))
+                new_x.append(x[l] - p.step * (pi[l] * e[l] - (jte + p.skip_errors(l, e, pi))))
         x = new_x
     return updates
 
@@ -212,13 +248,13 @@ def fpa(p):
     """FPA-PC: the errors integrated at the feed-forward predictions and Jacobians."""
     H = p.H
     mu = p.feed_forward()
-    e = [None] + [torch.zeros_like(mu[l]) for l in range(1, H + 1)] + [p.output_error(mu[H])]
+    e = [None] + [torch.zeros_like(mu[l]) for l in range(1, H + 1)] + [p.output_error(mu[H + 1])]
     for _ in range(p.T):
         new_e = [None]
         for l in range(1, H + 1):
             _, _, jte = p.vjp(l, mu[l], e[l + 1])
             with torch.no_grad():
-                new_e.append(e[l] - p.gamma * (e[l] - jte))
+                new_e.append(e[l] - p.gamma * (e[l] - (jte + p.skip_errors(l, e, p.pi))))
         e = new_e + [e[H + 1]]
     return [p.vjp(l, mu[l], e[l + 1])[:2] for l in range(p.n_layers)]
 
@@ -238,7 +274,7 @@ def incremental(p):
             step.append((dW, db))
             if l > 0:
                 with torch.no_grad():
-                    new_x.append(x[l] - p.gamma * (pi[l] * e[l] - jte))
+                    new_x.append(x[l] - p.gamma * (pi[l] * e[l] - (jte + p.skip_errors(l, e, pi))))
         p.apply(step)
         x = new_x
     return sums
