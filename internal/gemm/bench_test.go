@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -137,4 +139,44 @@ func BenchmarkDepth(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkShareA pairs the weight VJPs of a batch of 64 (deltaᵀ v, 1024x784x64 and
+// 1024x1024x64) cut over columns only, op(A) packed once for every tile (tiling's rule),
+// with the grid that cuts rows too and packs both operands once per row or column of
+// tiles: the two run alternately in one loop, so that a shared host's drift falls on
+// both. new/old is the median ratio of their times, cpu-new/old that of the process's
+// CPU time (every thread), which is the saving at -cpu 2 and up; at -cpu 1 neither is
+// cut. Both give the same bits (TestTiledBitIdentical).
+func BenchmarkShareA(b *testing.B) {
+	for _, n := range []int{784, 1024} {
+		b.Run(fmt.Sprintf("precision=f32/wVJP/b64/%dx1024", n), func(b *testing.B) { benchShareA[float32](b, 1024, n, 64) })
+		b.Run(fmt.Sprintf("precision=f64/wVJP/b64/%dx1024", n), func(b *testing.B) { benchShareA[float64](b, 1024, n, 64) })
+	}
+}
+
+func benchShareA[T Float](b *testing.B, m, n, k int) {
+	defer func() { shareA = true }()
+	p := newProblem[T](rand.New(rand.NewPCG(1, 2)), true, false, m, n, k, 0, 1, 0)
+	w := NewWorkspace[T]()
+	var wall, cpu []float64
+	for b.Loop() {
+		var d, c [2]time.Duration
+		for v, share := range []bool{false, true} {
+			shareA = share
+			t0, c0 := time.Now(), processCPU()
+			w.Gemm(p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
+			d[v], c[v] = time.Since(t0), processCPU()-c0
+		}
+		wall = append(wall, float64(d[1])/float64(d[0]))
+		cpu = append(cpu, float64(c[1])/float64(c[0]))
+	}
+	b.ReportMetric(median(wall), "new/old")
+	b.ReportMetric(median(cpu), "cpu-new/old")
+}
+
+// median is the median of xs, which it sorts.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	return xs[len(xs)/2]
 }

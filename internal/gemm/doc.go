@@ -22,6 +22,10 @@
 //
 // A product of at least 2^22 multiply-adds (64x256x256 and up) is cut into tiles of C,
 // over its rows and columns only, on a grid that depends only on its shape (parallel.go).
+// Where all of op(A) fits one packed copy (64Ki elements: a batch of 64 by 1024, or the
+// 1024x64 δᵀ of a weight VJP at batch 64), only the columns are cut and op(A) is packed
+// once for all the tiles, so the tiles pack no more than the whole product does
+// (BenchmarkShareA pairs this with a grid that cuts the rows too).
 // The tiles run on the calling goroutine and on helper goroutines started for the call
 // and finished before it returns. One pool of GOMAXPROCS tokens, shared by the whole
 // process, counts the cores in use by the callers running tiles and their helpers, and a

@@ -88,18 +88,35 @@ type grid struct {
 	gm, gn     int
 }
 
+// shareA says whether tiling cuts only the columns of a product whose op(A) fits the
+// shared packing (see tiling). It is a variable only so that BenchmarkShareA can time the
+// grid that would cut the rows too against it.
+var shareA = true
+
 // tiling cuts an m x n x k product into about m*n*k/tileWork tiles (at most maxTiles) of
 // at least minRows x minCols: the grid of whole slivers with the most tiles up to that
 // count and, among those, the least packing, gn*m*k for the rows of op(A) packed by each
 // column of tiles and gm*n*k for the columns of op(B) packed by each row of tiles.
+//
+// When all of op(A) fits the workspace's shared packing (paElems), only the columns are
+// cut: split then packs op(A) once for all the tiles, and each tile packs only its own
+// columns of op(B), so the tiles pack exactly what the whole product does. This is the
+// weight VJP of a batch, deltaᵀ v (1024x1024x64 at width 1024 and batch 64), which a 4x4
+// grid made pack both operands four times over: about 6% of a float32 backprop step's CPU
+// time on two cores (docs/design.md §6, deterministic products). It gives fewer tiles
+// there (8 instead of 16), still enough to share out among 8 cores.
 func tiling(mr, nr, m, n, k int) grid {
 	one := grid{rows: m, cols: n, gm: 1, gn: 1}
 	want := int(min(int64(m)*int64(n)*int64(k)/tileWork, maxTiles)) // int64: 32-bit platforms
 	if want < 2 {
 		return one
 	}
+	maxGM := min(want, ceilDiv(m, mr), max(1, m/minRows))
+	if shareA && roundUp(m, mr)*k <= paElems {
+		maxGM = 1
+	}
 	best, bestTiles, bestCost := one, 1, 0
-	for gm := 1; gm <= min(want, ceilDiv(m, mr), max(1, m/minRows)); gm++ {
+	for gm := 1; gm <= maxGM; gm++ {
 		gn := min(ceilDiv(want, gm), ceilDiv(n, nr), max(1, n/minCols))
 		g := grid{rows: roundUp(ceilDiv(m, gm), mr), cols: roundUp(ceilDiv(n, gn), nr)}
 		g.gm, g.gn = ceilDiv(m, g.rows), ceilDiv(n, g.cols)

@@ -24,6 +24,7 @@ func withProcs(n int, f func()) {
 // directions: m, n, k.
 var tiledShapes = [][3]int{
 	{64, 1024, 64}, {67, 1031, 129}, {130, 1030, 33}, {1031, 67, 71}, {65, 1000, 300}, {37, 2049, 67}, {301, 299, 53},
+	{200, 520, 330}, // op(A) too large to share: cut over rows and columns
 }
 
 // TestTiling checks the grids: whole slivers, covering C exactly, more than one tile only
@@ -49,8 +50,26 @@ func TestTiling(t *testing.T) {
 	}
 	g := tiling(8, 16, 64, 1024, 1024)
 	require.Equal(t, grid{rows: 64, cols: 128, gm: 1, gn: 8}, g, "64x1024x1024 (mr=8, nr=16)")
-	g = tiling(8, 16, 1024, 1024, 64)
-	require.Equal(t, 16, g.gm*g.gn, "1024x1024x64 (mr=8, nr=16): %+v", g)
+	// The weight VJP at batch 64: op(A) is shared, so only the columns are cut.
+	g = tiling(8, 32, 1024, 1024, 64)
+	require.Equal(t, grid{rows: 1024, cols: 128, gm: 1, gn: 8}, g, "1024x1024x64 (mr=8, nr=32)")
+	g = tiling(8, 32, 200, 520, 330)
+	require.Greater(t, g.gm, 1, "200x520x330 (mr=8, nr=32): %+v", g)
+	require.Greater(t, g.gn, 1, "200x520x330 (mr=8, nr=32): %+v", g)
+}
+
+// TestTilingSharesA checks that a product whose op(A) fits the shared packing is cut over
+// its columns only, so that its tiles pack no more than the whole product.
+func TestTilingSharesA(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 1))
+	for range 2000 {
+		mr, nr := []int{8, 6, 4}[rng.IntN(3)], []int{32, 16, 8, 4}[rng.IntN(4)]
+		m, n, k := 1+rng.IntN(2048), 1+rng.IntN(2048), 1+rng.IntN(1024)
+		g := tiling(mr, nr, m, n, k)
+		if roundUp(m, mr)*k <= paElems {
+			require.Equal(t, 1, g.gm, "mr=%d nr=%d %dx%dx%d: op(A) fits the shared packing but the rows are cut: %+v", mr, nr, m, n, k, g)
+		}
+	}
 }
 
 // TestTiledBitIdentical checks that a product cut into tiles and run at GOMAXPROCS 1, 2
