@@ -25,7 +25,11 @@
 // Where all of op(A) fits one packed copy (64Ki elements: a batch of 64 by 1024, or the
 // 1024x64 δᵀ of a weight VJP at batch 64), only the columns are cut and op(A) is packed
 // once for all the tiles, so the tiles pack no more than the whole product does
-// (BenchmarkShareA pairs this with a grid that cuts the rows too).
+// (BenchmarkShareA pairs this with a grid that cuts the rows too). That packing is cut
+// into tasks of a few slivers, which the caller and its helpers run before they take
+// tiles: whoever starts first packs, so the caller packs while the cores woken for its
+// helpers start rather than before it starts them. A tile that finds a packing task still
+// running on another worker waits a few yields, then packs op(A) itself (the same bits).
 // The tiles run on the calling goroutine and on helper goroutines started for the call
 // and finished before it returns. One pool of GOMAXPROCS tokens, shared by the whole
 // process, counts the cores in use by the callers running tiles and their helpers, and a

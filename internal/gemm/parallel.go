@@ -138,6 +138,10 @@ type job[T Float] struct {
 	lda, ldb, ldc int
 	g             grid
 	pa            []T          // all of op(A) packed, when the tiles share it (nil: they pack)
+	packs         int32        // the tasks that pack pa (see packTask), 0 when pa is nil
+	nk            int          // pa's k blocks
+	nextPack      atomic.Int32 // the next packing task to run
+	packed        atomic.Int32 // the packing tasks done
 	next          atomic.Int32 // the next tile to run
 	wg            sync.WaitGroup
 }
@@ -159,16 +163,7 @@ func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha
 		w.run(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
 		return
 	}
-	j := &w.job
-	j.pa = nil
-	if g.gm == 1 {
-		// Every tile would pack all of op(A) again: pack it once for them all.
-		j.pa = w.packAll(kr, tA, m, k, a, lda)
-	}
-	j.kr, j.tA, j.tB, j.m, j.n, j.k = kr, tA, tB, m, n, k
-	j.alpha, j.a, j.lda, j.b, j.ldb, j.beta, j.c, j.ldc = alpha, a, lda, b, ldb, beta, c, ldc
-	j.g = g
-	j.next.Store(0)
+	j := w.newJob(kr, g, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	j.wg.Add(helpers)
 	for range helpers {
 		pending <- j
@@ -187,6 +182,25 @@ func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha
 	j.kr, j.a, j.b, j.c, j.pa = nil, nil, nil, nil, nil
 }
 
+// newJob readies w's job for the product on grid g.
+func (w *Workspace[T]) newJob(kr *microKernel[T], g grid, tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) *job[T] {
+	j := &w.job
+	j.pa, j.packs, j.nk = nil, 0, 0
+	if g.gm == 1 {
+		// Every tile would pack all of op(A) again: pack it once for them all, in tasks
+		// that the caller and its helpers share out before they take tiles.
+		pa, tasks, nk := w.sharedPack(kr, m, k)
+		j.pa, j.packs, j.nk = pa, int32(tasks), nk
+	}
+	j.nextPack.Store(0)
+	j.packed.Store(0)
+	j.kr, j.tA, j.tB, j.m, j.n, j.k = kr, tA, tB, m, n, k
+	j.alpha, j.a, j.lda, j.b, j.ldb, j.beta, j.c, j.ldc = alpha, a, lda, b, ldb, beta, c, ldc
+	j.g = g
+	j.next.Store(0)
+	return j
+}
+
 // helper runs one job's tiles. It is started by split, which waits for it.
 func helper() { (<-pending).help() }
 
@@ -199,20 +213,48 @@ func (j *job[T]) help() {
 	j.wg.Done()
 }
 
-// work runs tiles until none is left.
+// work runs the packing tasks of the shared op(A), then tiles until none is left.
+// Whichever worker runs first packs: the caller alone while the cores woken for its
+// helpers start, the caller and its helpers together once they have.
 func (j *job[T]) work(w *Workspace[T]) {
+	for {
+		t := j.nextPack.Add(1) - 1
+		if t >= j.packs {
+			break
+		}
+		packTask(j.kr, j.tA, j.m, j.k, j.nk, j.a, j.lda, j.pa, int(t))
+		j.packed.Add(1)
+	}
 	tiles := int32(j.g.gm * j.g.gn)
 	for {
 		t := j.next.Add(1) - 1
 		if t >= tiles {
 			return
 		}
-		j.tile(w, int(t))
+		j.tile(w, int(t), j.sharedA())
 	}
 }
 
-// tile runs tile t of the grid (row-major) as a product of its own.
-func (j *job[T]) tile(w *Workspace[T], t int) {
+// spinPack bounds the yields of a worker that waits for the packing tasks other workers
+// are running (each some microseconds) before it packs op(A) for a tile itself.
+const spinPack = 64
+
+// sharedA is the shared packing of op(A) once every packing task is done. While one is
+// still running on another worker (which the host may have descheduled) it waits a
+// little, then returns nil: the tile then packs its own op(A), which gives the same bits.
+func (j *job[T]) sharedA() []T {
+	for range spinPack {
+		if j.packed.Load() == j.packs {
+			return j.pa
+		}
+		runtime.Gosched()
+	}
+	return nil
+}
+
+// tile runs tile t of the grid (row-major) as a product of its own, with all of op(A)
+// packed in pa, or packing its own when pa is nil.
+func (j *job[T]) tile(w *Workspace[T], t int, pa []T) {
 	g := j.g
 	i0, j0 := t/g.gn*g.rows, t%g.gn*g.cols
 	mt, nt := min(g.rows, j.m-i0), min(g.cols, j.n-j0)
@@ -222,7 +264,6 @@ func (j *job[T]) tile(w *Workspace[T], t int) {
 	} else {
 		a = j.a[i0*j.lda:]
 	}
-	pa := j.pa
 	if mt != j.m {
 		pa = nil // packed for all the rows, not this tile's
 	}

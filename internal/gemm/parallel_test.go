@@ -165,3 +165,29 @@ func TestAcquire(t *testing.T) {
 	})
 	require.Zero(t, busy.Load())
 }
+
+// TestSharedPackFallback runs a split product's tiles on one worker while one packing task
+// of the shared op(A) is still taken and not done (a worker the host has descheduled):
+// the tiles must not wait for it but pack op(A) themselves, with the whole product's bits.
+func TestSharedPackFallback(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 1))
+	for i, s := range [][3]int{{64, 1024, 64}, {64, 1000, 300}, {130, 1030, 33}} {
+		kr := *kernelOf[float32]()
+		p := newProblem[float32](rng, i%2 == 1, i == 0, s[0], s[1], s[2], 1, 1, 0.5)
+		want := p.whole(NewWorkspace[float32](), kr)
+		g := tiling(kr.mr, kr.nr, p.m, p.n, p.k)
+		require.Equal(t, 1, g.gm, "%v: op(A) is not shared", p)
+		c := append([]float32(nil), p.c...)
+		w := NewWorkspace[float32]()
+		j := w.newJob(&kr, g, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, c, p.ldc)
+		require.Greater(t, j.packs, int32(1), "%v", p)
+		for task := range j.packs - 1 { // the last task stays taken and not done
+			packTask(j.kr, j.tA, j.m, j.k, j.nk, j.a, j.lda, j.pa, int(task))
+			j.packed.Add(1)
+		}
+		j.nextPack.Store(j.packs)
+		clear(j.pa[len(j.pa)-p.k*kr.mr:]) // where the last task would have packed (nothing yet)
+		j.work(w)
+		require.Equal(t, want, c, "%v: tiles that fell back to packing op(A) differ from the whole product", p)
+	}
+}
