@@ -141,23 +141,34 @@ func BenchmarkDepth(b *testing.B) {
 	}
 }
 
-// BenchmarkShareA pairs the weight VJPs of a batch of 64 (deltaᵀ v, 1024x784x64 and
-// 1024x1024x64) cut over columns only, op(A) packed once for every tile (tiling's rule),
-// with the grid that cuts rows too and packs both operands once per row or column of
-// tiles: the two run alternately in one loop, so that a shared host's drift falls on
-// both. new/old is the median ratio of their times, cpu-new/old that of the process's
-// CPU time (every thread), which is the saving at -cpu 2 and up; at -cpu 1 neither is
-// cut. Both give the same bits (TestTiledBitIdentical).
+// BenchmarkShareA pairs tiling's grids for products whose op(A) is packed once for all
+// the tiles (cut over columns only, into tiles as narrow as minColsShared) with the grids
+// of before (rows cut too, and tiles at least minCols wide): the weight VJPs of a batch
+// of 64 (deltaᵀ v: 1024x784x64, 1024x1024x64, where the old grid packs both operands once
+// per row or column of tiles) and the forward product and input VJP (64x1024x1024 and
+// 64x1024x784, 16 tiles instead of 8). The two run alternately in one loop, so that a
+// shared host's drift falls on both. new/old is the median ratio of their times,
+// cpu-new/old that of the process's CPU time (every thread); at -cpu 1 neither is cut.
+// Both give the same bits (TestTiledBitIdentical).
 func BenchmarkShareA(b *testing.B) {
-	for _, n := range []int{784, 1024} {
-		b.Run(fmt.Sprintf("precision=f32/wVJP/b64/%dx1024", n), func(b *testing.B) { benchShareA[float32](b, 1024, n, 64) })
-		b.Run(fmt.Sprintf("precision=f64/wVJP/b64/%dx1024", n), func(b *testing.B) { benchShareA[float64](b, 1024, n, 64) })
+	for _, s := range []struct {
+		name    string
+		tA, tB  bool
+		m, n, k int
+	}{
+		{"wVJP/b64/784x1024", true, false, 1024, 784, 64},
+		{"wVJP/b64/1024x1024", true, false, 1024, 1024, 64},
+		{"fwd/b64/1024x1024", false, true, 64, 1024, 1024},
+		{"inVJP/b64/784x1024", false, false, 64, 784, 1024},
+	} {
+		b.Run("precision=f32/"+s.name, func(b *testing.B) { benchShareA[float32](b, s.tA, s.tB, s.m, s.n, s.k) })
+		b.Run("precision=f64/"+s.name, func(b *testing.B) { benchShareA[float64](b, s.tA, s.tB, s.m, s.n, s.k) })
 	}
 }
 
-func benchShareA[T Float](b *testing.B, m, n, k int) {
+func benchShareA[T Float](b *testing.B, tA, tB bool, m, n, k int) {
 	defer func() { shareA = true }()
-	p := newProblem[T](rand.New(rand.NewPCG(1, 2)), true, false, m, n, k, 0, 1, 0)
+	p := newProblem[T](rand.New(rand.NewPCG(1, 2)), tA, tB, m, n, k, 0, 1, 0)
 	w := NewWorkspace[T]()
 	var wall, cpu []float64
 	for b.Loop() {

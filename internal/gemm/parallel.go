@@ -33,7 +33,11 @@ import (
 // half the speed of the whole product, and 8 tiles 128 wide as fast within the noise.
 // Tiles of at least minRows x minCols and 2^21 multiply-adds keep the packing small, and 16
 // tiles are enough to share out among the cores of the machines pcnet runs on; a grid that
-// depends on the shape alone cannot be fitted to the number of cores.
+// depends on the shape alone cannot be fitted to the number of cores. Where op(A) is
+// packed once for all the tiles, a column of tiles packs nothing again, and the tiles may
+// be as narrow as minColsShared: more tiles leave less of the last one to run alone
+// while the other cores wait (the caller waits for the slowest tile, some half a tile of
+// idle core on average).
 const (
 	// tileWork is the least work of a tile, in multiply-adds (4.2 MFLOP: some 40 µs in
 	// float32 and 80 µs in float64 with AVX-512); a product of less than twice this runs
@@ -45,6 +49,8 @@ const (
 	// minRows and minCols are the least height and width of a tile where there is more
 	// than one tile along that dimension.
 	minRows, minCols = 64, 128
+	// minColsShared is minCols where op(A) is shared.
+	minColsShared = 64
 	// maxPool bounds the helper tokens, whatever GOMAXPROCS is.
 	maxPool = 255
 )
@@ -103,21 +109,22 @@ var shareA = true
 // columns of op(B), so the tiles pack exactly what the whole product does. This is the
 // weight VJP of a batch, deltaᵀ v (1024x1024x64 at width 1024 and batch 64), which a 4x4
 // grid made pack both operands four times over: about 6% of a float32 backprop step's CPU
-// time on two cores (docs/design.md §6, deterministic products). It gives fewer tiles
-// there (8 instead of 16), still enough to share out among 8 cores.
+// time on two cores (docs/design.md §6, deterministic products). It cuts that product
+// into 16 tiles 64 columns wide (minColsShared), as it does the forward product and the
+// input VJP at batch 64 (64x1024x1024).
 func tiling(mr, nr, m, n, k int) grid {
 	one := grid{rows: m, cols: n, gm: 1, gn: 1}
 	want := int(min(int64(m)*int64(n)*int64(k)/tileWork, maxTiles)) // int64: 32-bit platforms
 	if want < 2 {
 		return one
 	}
-	maxGM := min(want, ceilDiv(m, mr), max(1, m/minRows))
-	if shareA && roundUp(m, mr)*k <= paElems {
-		maxGM = 1
+	maxGM, minC := min(want, ceilDiv(m, mr), max(1, m/minRows)), minCols
+	if sharesA(mr, m, k) {
+		maxGM, minC = 1, minColsShared
 	}
 	best, bestTiles, bestCost := one, 1, 0
 	for gm := 1; gm <= maxGM; gm++ {
-		gn := min(ceilDiv(want, gm), ceilDiv(n, nr), max(1, n/minCols))
+		gn := min(ceilDiv(want, gm), ceilDiv(n, nr), max(1, n/minC))
 		g := grid{rows: roundUp(ceilDiv(m, gm), mr), cols: roundUp(ceilDiv(n, gn), nr)}
 		g.gm, g.gn = ceilDiv(m, g.rows), ceilDiv(n, g.cols)
 		tiles, cost := min(g.gm*g.gn, want), g.gn*m+g.gm*n
@@ -127,6 +134,10 @@ func tiling(mr, nr, m, n, k int) grid {
 	}
 	return best
 }
+
+// sharesA says whether tiling cuts an m-row product of depth k over its columns only,
+// with all of op(A) packed once for the tiles.
+func sharesA(mr, m, k int) bool { return shareA && roundUp(m, mr)*k <= paElems }
 
 // job is one product being cut into tiles, as its caller's workspace holds it.
 type job[T Float] struct {
