@@ -29,8 +29,8 @@
 // (BenchmarkShareA pairs these grids with ones that cut the rows too and keep tiles at
 // least 128 columns wide). That packing is cut
 // into tasks of a few slivers, which the caller and its helpers run before they take
-// tiles: whoever starts first packs, so the caller packs while the cores woken for its
-// helpers start rather than before it starts them. A tile that finds a packing task still
+// tiles: whoever runs first packs, while the cores woken for the others start, rather
+// than the caller alone before it starts its helpers. A tile that finds a packing task still
 // running on another worker waits a few yields, then packs op(A) itself (the same bits).
 // The tiles run on the calling goroutine and on helper goroutines started for the call
 // and finished before it returns. One pool of GOMAXPROCS tokens, shared by the whole

@@ -225,8 +225,8 @@ func (j *job[T]) help() {
 }
 
 // work runs the packing tasks of the shared op(A), then tiles until none is left.
-// Whichever worker runs first packs: the caller alone while the cores woken for its
-// helpers start, the caller and its helpers together once they have.
+// Whichever worker runs first packs: the helper that split's yield runs on the caller's
+// core at once packs while the caller waits for a woken core, and both pack once both run.
 func (j *job[T]) work(w *Workspace[T]) {
 	for {
 		t := j.nextPack.Add(1) - 1
