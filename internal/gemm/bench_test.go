@@ -147,9 +147,9 @@ func BenchmarkDepth(b *testing.B) {
 // of 64 (deltaᵀ v: 1024x784x64, 1024x1024x64, where the old grid packs both operands once
 // per row or column of tiles) and the forward product and input VJP (64x1024x1024 and
 // 64x1024x784, 16 tiles instead of 8). The two run alternately in one loop, so that a
-// shared host's drift falls on both. new/old is the median ratio of their times,
-// cpu-new/old that of the process's CPU time (every thread); at -cpu 1 neither is cut.
-// Both give the same bits (TestTiledBitIdentical).
+// shared host's drift falls on both, each first every other time. new/old is the median
+// ratio of their times, cpu-new/old that of the process's CPU time (every thread); at
+// -cpu 1 neither is cut. Both give the same bits (TestTiledBitIdentical).
 func BenchmarkShareA(b *testing.B) {
 	for _, s := range []struct {
 		name    string
@@ -171,10 +171,11 @@ func benchShareA[T Float](b *testing.B, tA, tB bool, m, n, k int) {
 	p := newProblem[T](rand.New(rand.NewPCG(1, 2)), tA, tB, m, n, k, 0, 1, 0)
 	w := NewWorkspace[T]()
 	var wall, cpu []float64
-	for b.Loop() {
+	for i := 0; b.Loop(); i++ {
 		var d, c [2]time.Duration
-		for v, share := range []bool{false, true} {
-			shareA = share
+		for o := range 2 {
+			v := o ^ i&1 // which runs first alternates: the second finds the caches warmer
+			shareA = v == 1
 			t0, c0 := time.Now(), processCPU()
 			w.Gemm(p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
 			d[v], c[v] = time.Since(t0), processCPU()-c0
