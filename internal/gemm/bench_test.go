@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -137,4 +139,56 @@ func BenchmarkDepth(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkShareA pairs tiling's grids for products whose op(A) is packed once for all
+// the tiles (cut over columns only, into tiles as narrow as minColsShared) with the grids
+// of before (rows cut too, and tiles at least minCols wide): the weight VJPs of a batch
+// of 64 (deltaᵀ v: 1024x784x64, 1024x1024x64, where the old grid packs both operands once
+// per row or column of tiles) and the forward product and input VJP (64x1024x1024 and
+// 64x1024x784, 16 tiles instead of 8). The two run alternately in one loop, so that a
+// shared host's drift falls on both, each first every other time. new/old is the median
+// ratio of their times, cpu-new/old that of the process's CPU time (every thread); at
+// -cpu 1 neither is cut. Both give the same bits (TestTiledBitIdentical).
+func BenchmarkShareA(b *testing.B) {
+	for _, s := range []struct {
+		name    string
+		tA, tB  bool
+		m, n, k int
+	}{
+		{"wVJP/b64/784x1024", true, false, 1024, 784, 64},
+		{"wVJP/b64/1024x1024", true, false, 1024, 1024, 64},
+		{"fwd/b64/1024x1024", false, true, 64, 1024, 1024},
+		{"inVJP/b64/784x1024", false, false, 64, 784, 1024},
+	} {
+		b.Run("precision=f32/"+s.name, func(b *testing.B) { benchShareA[float32](b, s.tA, s.tB, s.m, s.n, s.k) })
+		b.Run("precision=f64/"+s.name, func(b *testing.B) { benchShareA[float64](b, s.tA, s.tB, s.m, s.n, s.k) })
+	}
+}
+
+func benchShareA[T Float](b *testing.B, tA, tB bool, m, n, k int) {
+	defer func() { shareA = true }()
+	p := newProblem[T](rand.New(rand.NewPCG(1, 2)), tA, tB, m, n, k, 0, 1, 0)
+	w := NewWorkspace[T]()
+	var wall, cpu []float64
+	for i := 0; b.Loop(); i++ {
+		var d, c [2]time.Duration
+		for o := range 2 {
+			v := o ^ i&1 // which runs first alternates: the second finds the caches warmer
+			shareA = v == 1
+			t0, c0 := time.Now(), processCPU()
+			w.Gemm(p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
+			d[v], c[v] = time.Since(t0), processCPU()-c0
+		}
+		wall = append(wall, float64(d[1])/float64(d[0]))
+		cpu = append(cpu, float64(c[1])/float64(c[0]))
+	}
+	b.ReportMetric(median(wall), "new/old")
+	b.ReportMetric(median(cpu), "cpu-new/old")
+}
+
+// median is the median of xs, which it sorts.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	return xs[len(xs)/2]
 }

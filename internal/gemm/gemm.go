@@ -272,7 +272,7 @@ func plan[T Float](kr *microKernel[T], m, n, k int) blocking {
 }
 
 // run is the blocked product with kernel kr; the arguments have been checked. pa, when
-// not nil, holds all of op(A) packed by packAll, which run then uses instead of packing.
+// not nil, holds all of op(A) packed by packTask, which run then uses instead of packing.
 func (w *Workspace[T]) run(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int, pa []T) {
 	mr, nr := kr.mr, kr.nr
 	bl := plan(kr, m, n, k)
@@ -338,34 +338,42 @@ func (w *Workspace[T]) run(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T
 	}
 }
 
-// packAll packs all of op(A) (m x k) into w.pa as run packs it block by block: k block
-// pb, rows i to i+mr, at p0*roundUp(m, mr) + i*kc, p0 being the block's first p. It
-// returns nil, leaving run to pack, when op(A) does not fit.
-func (w *Workspace[T]) packAll(kr *microKernel[T], tA bool, m, k int, a []T, lda int) []T {
-	mr, mPad := kr.mr, roundUp(m, kr.mr)
+// packGroup is the number of slivers of op(A) one packing task of a split product packs
+// (see packTask): a few microseconds of work, so that the workers share the packing.
+const packGroup = 4
+
+// sharedPack returns the part of w.pa that holds all of op(A) (m x k) packed, and the
+// number of tasks that pack it (packTask), or nil and 0 when op(A) does not fit.
+func (w *Workspace[T]) sharedPack(kr *microKernel[T], m, k int) (pa []T, tasks, nk int) {
+	mPad := roundUp(m, kr.mr)
 	if mPad*k > len(w.pa) {
-		return nil
+		return nil, 0, 0
 	}
+	nk = plan(kr, m, 1, k).nk
+	return w.pa[:mPad*k], nk * ceilDiv(mPad/kr.mr, packGroup), nk
+}
+
+// packTask runs task t of packing all of op(A) (m x k, in nk k blocks) into pa as run
+// packs it block by block: k block pb, rows i to i+mr, at p0*roundUp(m, mr) + i*kc, p0
+// being the block's first p. Task t packs up to packGroup slivers of one k block.
+func packTask[T Float](kr *microKernel[T], tA bool, m, k, nk int, a []T, lda int, pa []T, t int) {
+	mr, mPad := kr.mr, roundUp(m, kr.mr)
 	packCopy, packInterleave := kr.packCopy, kr.packInterleave
 	if packCopy == nil {
 		packCopy, packInterleave = packCopyGo[T], packInterleaveGo[T]
 	}
-	nk := plan(kr, m, 1, k).nk
-	p0 := 0
-	for pb := range nk {
-		kc := kcOf(k, nk, pb)
-		for i := 0; i < m; i += mr {
-			off := p0*mPad + i*kc
-			dst, mrr, nextFull := w.pa[off:off+kc*mr], min(mr, m-i), i+2*mr <= m
-			if tA {
-				packCopy(dst, a[p0*lda+i:], lda, kc, mrr, mr, nextFull)
-			} else {
-				packInterleave(dst, a[i*lda+p0:], lda, kc, mrr, mr, nextFull)
-			}
+	groups := ceilDiv(mPad/mr, packGroup)
+	pb, i0 := t/groups, t%groups*packGroup*mr
+	kc, p0 := kcOf(k, nk, pb), pb*(k/nk)+min(pb, k%nk)
+	for i := i0; i < min(m, i0+packGroup*mr); i += mr {
+		off := p0*mPad + i*kc
+		dst, mrr, nextFull := pa[off:off+kc*mr], min(mr, m-i), i+2*mr <= m
+		if tA {
+			packCopy(dst, a[p0*lda+i:], lda, kc, mrr, mr, nextFull)
+		} else {
+			packInterleave(dst, a[i*lda+p0:], lda, kc, mrr, mr, nextFull)
 		}
-		p0 += kc
 	}
-	return w.pa[:mPad*k]
 }
 
 // mergeEdge writes c = alpha*t + beta*c for the mrr x nrr corner of an edge tile, rounding

@@ -33,7 +33,11 @@ import (
 // half the speed of the whole product, and 8 tiles 128 wide as fast within the noise.
 // Tiles of at least minRows x minCols and 2^21 multiply-adds keep the packing small, and 16
 // tiles are enough to share out among the cores of the machines pcnet runs on; a grid that
-// depends on the shape alone cannot be fitted to the number of cores.
+// depends on the shape alone cannot be fitted to the number of cores. Where op(A) is
+// packed once for all the tiles, a column of tiles packs nothing again, and the tiles may
+// be as narrow as minColsShared: more tiles leave less of the last one to run alone
+// while the other cores wait (the caller waits for the slowest tile, some half a tile of
+// idle core on average).
 const (
 	// tileWork is the least work of a tile, in multiply-adds (4.2 MFLOP: some 40 µs in
 	// float32 and 80 µs in float64 with AVX-512); a product of less than twice this runs
@@ -45,6 +49,8 @@ const (
 	// minRows and minCols are the least height and width of a tile where there is more
 	// than one tile along that dimension.
 	minRows, minCols = 64, 128
+	// minColsShared is minCols where op(A) is shared.
+	minColsShared = 64
 	// maxPool bounds the helper tokens, whatever GOMAXPROCS is.
 	maxPool = 255
 )
@@ -88,19 +94,37 @@ type grid struct {
 	gm, gn     int
 }
 
+// shareA says whether tiling cuts only the columns of a product whose op(A) fits the
+// shared packing (see tiling). It is a variable only so that BenchmarkShareA can time the
+// grid that would cut the rows too against it.
+var shareA = true
+
 // tiling cuts an m x n x k product into about m*n*k/tileWork tiles (at most maxTiles) of
 // at least minRows x minCols: the grid of whole slivers with the most tiles up to that
 // count and, among those, the least packing, gn*m*k for the rows of op(A) packed by each
 // column of tiles and gm*n*k for the columns of op(B) packed by each row of tiles.
+//
+// When all of op(A) fits the workspace's shared packing (paElems), only the columns are
+// cut: split then packs op(A) once for all the tiles, and each tile packs only its own
+// columns of op(B), so the tiles pack exactly what the whole product does. This is the
+// weight VJP of a batch, deltaᵀ v (1024x1024x64 at width 1024 and batch 64), which a 4x4
+// grid made pack both operands four times over: about 6% of a float32 backprop step's CPU
+// time on two cores (docs/design.md §6, deterministic products). It cuts that product
+// into 16 tiles 64 columns wide (minColsShared), as it does the forward product and the
+// input VJP at batch 64 (64x1024x1024).
 func tiling(mr, nr, m, n, k int) grid {
 	one := grid{rows: m, cols: n, gm: 1, gn: 1}
 	want := int(min(int64(m)*int64(n)*int64(k)/tileWork, maxTiles)) // int64: 32-bit platforms
 	if want < 2 {
 		return one
 	}
+	maxGM, minC := min(want, ceilDiv(m, mr), max(1, m/minRows)), minCols
+	if sharesA(mr, m, k) {
+		maxGM, minC = 1, minColsShared
+	}
 	best, bestTiles, bestCost := one, 1, 0
-	for gm := 1; gm <= min(want, ceilDiv(m, mr), max(1, m/minRows)); gm++ {
-		gn := min(ceilDiv(want, gm), ceilDiv(n, nr), max(1, n/minCols))
+	for gm := 1; gm <= maxGM; gm++ {
+		gn := min(ceilDiv(want, gm), ceilDiv(n, nr), max(1, n/minC))
 		g := grid{rows: roundUp(ceilDiv(m, gm), mr), cols: roundUp(ceilDiv(n, gn), nr)}
 		g.gm, g.gn = ceilDiv(m, g.rows), ceilDiv(n, g.cols)
 		tiles, cost := min(g.gm*g.gn, want), g.gn*m+g.gm*n
@@ -110,6 +134,10 @@ func tiling(mr, nr, m, n, k int) grid {
 	}
 	return best
 }
+
+// sharesA says whether tiling cuts an m-row product of depth k over its columns only,
+// with all of op(A) packed once for the tiles.
+func sharesA(mr, m, k int) bool { return shareA && roundUp(m, mr)*k <= paElems }
 
 // job is one product being cut into tiles, as its caller's workspace holds it.
 type job[T Float] struct {
@@ -121,6 +149,10 @@ type job[T Float] struct {
 	lda, ldb, ldc int
 	g             grid
 	pa            []T          // all of op(A) packed, when the tiles share it (nil: they pack)
+	packs         int32        // the tasks that pack pa (see packTask), 0 when pa is nil
+	nk            int          // pa's k blocks
+	nextPack      atomic.Int32 // the next packing task to run
+	packed        atomic.Int32 // the packing tasks done
 	next          atomic.Int32 // the next tile to run
 	wg            sync.WaitGroup
 }
@@ -142,16 +174,7 @@ func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha
 		w.run(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
 		return
 	}
-	j := &w.job
-	j.pa = nil
-	if g.gm == 1 {
-		// Every tile would pack all of op(A) again: pack it once for them all.
-		j.pa = w.packAll(kr, tA, m, k, a, lda)
-	}
-	j.kr, j.tA, j.tB, j.m, j.n, j.k = kr, tA, tB, m, n, k
-	j.alpha, j.a, j.lda, j.b, j.ldb, j.beta, j.c, j.ldc = alpha, a, lda, b, ldb, beta, c, ldc
-	j.g = g
-	j.next.Store(0)
+	j := w.newJob(kr, g, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	j.wg.Add(helpers)
 	for range helpers {
 		pending <- j
@@ -170,6 +193,25 @@ func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha
 	j.kr, j.a, j.b, j.c, j.pa = nil, nil, nil, nil, nil
 }
 
+// newJob readies w's job for the product on grid g.
+func (w *Workspace[T]) newJob(kr *microKernel[T], g grid, tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) *job[T] {
+	j := &w.job
+	j.pa, j.packs, j.nk = nil, 0, 0
+	if g.gm == 1 {
+		// Every tile would pack all of op(A) again: pack it once for them all, in tasks
+		// that the caller and its helpers share out before they take tiles.
+		pa, tasks, nk := w.sharedPack(kr, m, k)
+		j.pa, j.packs, j.nk = pa, int32(tasks), nk
+	}
+	j.nextPack.Store(0)
+	j.packed.Store(0)
+	j.kr, j.tA, j.tB, j.m, j.n, j.k = kr, tA, tB, m, n, k
+	j.alpha, j.a, j.lda, j.b, j.ldb, j.beta, j.c, j.ldc = alpha, a, lda, b, ldb, beta, c, ldc
+	j.g = g
+	j.next.Store(0)
+	return j
+}
+
 // helper runs one job's tiles. It is started by split, which waits for it.
 func helper() { (<-pending).help() }
 
@@ -182,20 +224,48 @@ func (j *job[T]) help() {
 	j.wg.Done()
 }
 
-// work runs tiles until none is left.
+// work runs the packing tasks of the shared op(A), then tiles until none is left.
+// Whichever worker runs first packs: the helper that split's yield runs on the caller's
+// core at once packs while the caller waits for a woken core, and both pack once both run.
 func (j *job[T]) work(w *Workspace[T]) {
+	for {
+		t := j.nextPack.Add(1) - 1
+		if t >= j.packs {
+			break
+		}
+		packTask(j.kr, j.tA, j.m, j.k, j.nk, j.a, j.lda, j.pa, int(t))
+		j.packed.Add(1)
+	}
 	tiles := int32(j.g.gm * j.g.gn)
 	for {
 		t := j.next.Add(1) - 1
 		if t >= tiles {
 			return
 		}
-		j.tile(w, int(t))
+		j.tile(w, int(t), j.sharedA())
 	}
 }
 
-// tile runs tile t of the grid (row-major) as a product of its own.
-func (j *job[T]) tile(w *Workspace[T], t int) {
+// spinPack bounds the yields of a worker that waits for the packing tasks other workers
+// are running (each some microseconds) before it packs op(A) for a tile itself.
+const spinPack = 64
+
+// sharedA is the shared packing of op(A) once every packing task is done. While one is
+// still running on another worker (which the host may have descheduled) it waits a
+// little, then returns nil: the tile then packs its own op(A), which gives the same bits.
+func (j *job[T]) sharedA() []T {
+	for range spinPack {
+		if j.packed.Load() == j.packs {
+			return j.pa
+		}
+		runtime.Gosched()
+	}
+	return nil
+}
+
+// tile runs tile t of the grid (row-major) as a product of its own, with all of op(A)
+// packed in pa, or packing its own when pa is nil.
+func (j *job[T]) tile(w *Workspace[T], t int, pa []T) {
 	g := j.g
 	i0, j0 := t/g.gn*g.rows, t%g.gn*g.cols
 	mt, nt := min(g.rows, j.m-i0), min(g.cols, j.n-j0)
@@ -205,7 +275,6 @@ func (j *job[T]) tile(w *Workspace[T], t int) {
 	} else {
 		a = j.a[i0*j.lda:]
 	}
-	pa := j.pa
 	if mt != j.m {
 		pa = nil // packed for all the rows, not this tile's
 	}

@@ -24,6 +24,7 @@ func withProcs(n int, f func()) {
 // directions: m, n, k.
 var tiledShapes = [][3]int{
 	{64, 1024, 64}, {67, 1031, 129}, {130, 1030, 33}, {1031, 67, 71}, {65, 1000, 300}, {37, 2049, 67}, {301, 299, 53},
+	{200, 520, 330}, // op(A) too large to share: cut over rows and columns
 }
 
 // TestTiling checks the grids: whole slivers, covering C exactly, more than one tile only
@@ -41,16 +42,41 @@ func TestTiling(t *testing.T) {
 			tiles := g.gm * g.gn
 			require.LessOrEqual(t, tiles, maxTiles, "%v %v", kr, s)
 			require.True(t, g.gm == 1 || g.rows >= minRows, "%v %v: tiles of %d rows", kr, s, g.rows)
-			require.True(t, g.gn == 1 || g.cols >= minCols, "%v %v: tiles of %d columns", kr, s, g.cols)
+			minC := minCols
+			if sharesA(kr[0], m, k) {
+				minC = minColsShared
+			}
+			require.True(t, g.gn == 1 || g.cols >= minC, "%v %v: tiles of %d columns", kr, s, g.cols)
 			if m*n*k < 2*tileWork {
 				require.Equal(t, 1, tiles, "%v %v: a small product is cut", kr, s)
 			}
 		}
 	}
+	// The products of a batch of 64 at width 1024 share op(A): only the columns are cut,
+	// into tiles as narrow as minColsShared.
 	g := tiling(8, 16, 64, 1024, 1024)
-	require.Equal(t, grid{rows: 64, cols: 128, gm: 1, gn: 8}, g, "64x1024x1024 (mr=8, nr=16)")
-	g = tiling(8, 16, 1024, 1024, 64)
-	require.Equal(t, 16, g.gm*g.gn, "1024x1024x64 (mr=8, nr=16): %+v", g)
+	require.Equal(t, grid{rows: 64, cols: 64, gm: 1, gn: 16}, g, "64x1024x1024 (mr=8, nr=16)")
+	g = tiling(8, 32, 1024, 1024, 64)
+	require.Equal(t, grid{rows: 1024, cols: 64, gm: 1, gn: 16}, g, "1024x1024x64 (mr=8, nr=32)")
+	g = tiling(8, 32, 128, 1024, 1024) // op(A) too large to share: 128-column tiles at least
+	require.Equal(t, 128, g.cols, "128x1024x1024 (mr=8, nr=32): %+v", g)
+	g = tiling(8, 32, 200, 520, 330)
+	require.Greater(t, g.gm, 1, "200x520x330 (mr=8, nr=32): %+v", g)
+	require.Greater(t, g.gn, 1, "200x520x330 (mr=8, nr=32): %+v", g)
+}
+
+// TestTilingSharesA checks that a product whose op(A) fits the shared packing is cut over
+// its columns only, so that its tiles pack no more than the whole product.
+func TestTilingSharesA(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 1))
+	for range 2000 {
+		mr, nr := []int{8, 6, 4}[rng.IntN(3)], []int{32, 16, 8, 4}[rng.IntN(4)]
+		m, n, k := 1+rng.IntN(2048), 1+rng.IntN(2048), 1+rng.IntN(1024)
+		g := tiling(mr, nr, m, n, k)
+		if roundUp(m, mr)*k <= paElems {
+			require.Equal(t, 1, g.gm, "mr=%d nr=%d %dx%dx%d: op(A) fits the shared packing but the rows are cut: %+v", mr, nr, m, n, k, g)
+		}
+	}
 }
 
 // TestTiledBitIdentical checks that a product cut into tiles and run at GOMAXPROCS 1, 2
@@ -145,4 +171,30 @@ func TestAcquire(t *testing.T) {
 		busy.Add(-4)
 	})
 	require.Zero(t, busy.Load())
+}
+
+// TestSharedPackFallback runs a split product's tiles on one worker while one packing task
+// of the shared op(A) is still taken and not done (a worker the host has descheduled):
+// the tiles must not wait for it but pack op(A) themselves, with the whole product's bits.
+func TestSharedPackFallback(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 1))
+	for i, s := range [][3]int{{64, 1024, 64}, {64, 1000, 300}, {130, 1030, 33}} {
+		kr := *kernelOf[float32]()
+		p := newProblem[float32](rng, i%2 == 1, i == 0, s[0], s[1], s[2], 1, 1, 0.5)
+		want := p.whole(NewWorkspace[float32](), kr)
+		g := tiling(kr.mr, kr.nr, p.m, p.n, p.k)
+		require.Equal(t, 1, g.gm, "%v: op(A) is not shared", p)
+		c := append([]float32(nil), p.c...)
+		w := NewWorkspace[float32]()
+		j := w.newJob(&kr, g, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, c, p.ldc)
+		require.Greater(t, j.packs, int32(1), "%v", p)
+		for task := range j.packs - 1 { // the last task stays taken and not done
+			packTask(j.kr, j.tA, j.m, j.k, j.nk, j.a, j.lda, j.pa, int(task))
+			j.packed.Add(1)
+		}
+		j.nextPack.Store(j.packs)
+		clear(j.pa[len(j.pa)-p.k*kr.mr:]) // where the last task would have packed (nothing yet)
+		j.work(w)
+		require.Equal(t, want, c, "%v: tiles that fell back to packing op(A) differ from the whole product", p)
+	}
 }
