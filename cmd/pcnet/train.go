@@ -123,6 +123,9 @@ func (f *trainFlags) resolve(explicit map[string]bool) (*spec.Run, error) {
 	if err := f.cluster.check(r.Algorithm, r.Hidden(), r.PC.Engine); err != nil {
 		return nil, err
 	}
+	if err := f.cluster.refuseGraph(r); err != nil {
+		return nil, err
+	}
 	r.Precision = f.precision.v
 	return r, nil
 }
