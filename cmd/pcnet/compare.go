@@ -62,8 +62,9 @@ whose update is zero (T < its distance) has cosine NaN, shown as "-" in the tabl
 null in JSON; a line after the table, and zero_layers in JSON, name the layers whose
 update is exactly zero.
 
-The weights come from -checkpoint (whose architecture -hidden, -width and -activation must
-then match if given) or are a fresh network seeded with -seed. Everything is computed in
+The weights come from -checkpoint (whose architecture -hidden, -width, -activation, -arch,
+-param and -skips must then match if given) or are a fresh network seeded with -seed; on
+a layer graph (-arch, -param, -skips, docs/design.md §11) backprop runs on the same graph. Everything is computed in
 -precision: f32 by default, the checkpoint's with -checkpoint (another converts its
 weights); the table's first line and the JSON's network.precision name it.
 

@@ -40,6 +40,7 @@ const evalDetails = `The loss is the checkpoint's own (nll, mse, ce or sse), ave
 output is one object:
 
   {"checkpoint": FILE, "variant": "fpa", "sizes": [784, 64, ..., 10], "activation": "tanh",
+   ("arch": "residual", "param": "mupc", "skips": "1:4": a layer graph's only)
    "precision": "f32", "epoch": 3, "batch_index": 0, "split": "test", "examples": 10000,
    "correct": 9680, "loss": 0.105, "accuracy": 0.968}
 
