@@ -242,6 +242,16 @@ func (c *Config) Validate(h int) error {
 	return nil
 }
 
+// ValidateGraph is Validate for a network on the layer graph g (NewGraph checks it so):
+// the settings for g's H, then what the variant needs of a graph. Package spec calls it
+// to check a run's graph in one place.
+func (c *Config) ValidateGraph(g *graph.Graph) error {
+	if err := c.Validate(g.H()); err != nil {
+		return err
+	}
+	return c.validateGraph(g)
+}
+
 // validateGraph checks what the variant needs of a layer graph: Z-IL runs on graphs
 // without long skips only. Its rule (theta_l's update at one step of standard PC with
 // gamma 1) equals backprop on chains and residual networks, but with long skips some

@@ -15,6 +15,7 @@ import (
 	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/cluster"
 	"github.com/pcnet/pcnet/cluster/natsconn"
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
@@ -206,6 +207,20 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 // distributed reports whether the flags ask for workers.
 func (c *clusterFlags) distributed() bool { return c.workers > 0 || c.nats.url != "" }
 
+// refuseGraph refuses a layer graph (a residual network, μPC or long skips, docs/design.md
+// §11) with -workers or -nats: the workers host ranges of a chain of dense layers only,
+// for now. It is the one place that says so.
+func (c *clusterFlags) refuseGraph(r *spec.Run) error {
+	if !c.distributed() || !r.IsGraph() {
+		return nil
+	}
+	flag := "-nats"
+	if c.workers > 0 {
+		flag = "-workers"
+	}
+	return usagef("%s: a %s network runs in one process for now: the workers host chains of dense layers only (drop %s, or -arch, -param and -skips)", flag, r.Net(), flag)
+}
+
 func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) error {
 	if c.workers < 0 {
 		return usagef("-workers: must be >= 0, got %d", c.workers)
@@ -251,7 +266,16 @@ func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) err
 
 // clusterLearner is a train.Learner[T] whose nodes live in workers: the run that
 // cluster.Start started, closed by its Close.
-type clusterLearner[T tensor.Float] struct{ *cluster.Cluster[T] }
+type clusterLearner[T tensor.Float] struct {
+	*cluster.Cluster[T]
+	g *graph.Graph // the chain of the layers: a cluster runs chains only for now (refuseClusterGraph)
+}
+
+// Graph returns the chain of the cluster's layers.
+func (l *clusterLearner[T]) Graph() *graph.Graph { return l.g }
+
+// Maps returns the cluster's layers as maps.
+func (l *clusterLearner[T]) Maps() []layer.Map[T] { return layer.AsMaps(l.Layers()) }
 
 // linkMetrics receives the links' traffic and the rejected messages that the workers
 // report (metrics.Metrics).
@@ -289,11 +313,19 @@ func startCluster[T tensor.Float](ctx context.Context, c *clusterFlags, layers [
 		}
 		o.Dial, o.Run, o.Placement = c.nats.clientOptions("pcnet coordinator of run "+c.run, c.run), c.run, ranges
 	}
+	widths := []int{layers[0].In()}
+	for _, d := range layers {
+		widths = append(widths, d.Out())
+	}
+	g, err := graph.New(widths, graph.Chain, nil)
+	if err != nil {
+		return nil, err
+	}
 	cl, err := cluster.Start(ctx, o, layers, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &clusterLearner[T]{cl}, nil
+	return &clusterLearner[T]{cl, g}, nil
 }
 
 // inferUpdates runs one inference in the workers and returns the weight updates.
