@@ -48,7 +48,10 @@ type Latency struct {
 // links have no wire); a transport between processes reports it (for one,
 // channels/natslink's TakeTraffic), and package metrics exposes it.
 type Traffic struct {
-	Lower int       // the link is Lower-(Lower+1)
+	Lower int // the link is Lower-Upper
+	// Upper is the link's upper node: Lower+1 on a chain edge, further up on a long
+	// skip (docs/design.md §11). Zero means Lower+1 (traffic counted before graphs).
+	Upper int
 	Dir   Direction // up: predictions; down: errors
 	// Messages, payload Bytes and WireBytes as in Stats.
 	Messages, Bytes, WireBytes uint64
