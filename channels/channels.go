@@ -227,7 +227,7 @@ type Transport[T tensor.Float] interface {
 type Link[T tensor.Float] struct {
 	Lower    int
 	Upper    int
-	ID       int // the edge's id (Edge.ID): Lower on a chain edge
+	ID       int         // the edge's id (Edge.ID): Lower on a chain edge
 	UpSend   Sender[T]   // held by node Lower
 	UpRecv   Receiver[T] // held by node Lower+1
 	DownSend Sender[T]   // held by node Lower+1
