@@ -110,7 +110,7 @@ func (m *Metrics) AddLinkTraffic(t channels.Traffic) error {
 	if t.Lower < 0 || t.Lower > maxLayer {
 		return fmt.Errorf("metrics: AddLinkTraffic: link %d-%d: want a lower node 0..%d", t.Lower, t.Lower+1, maxLayer)
 	}
-	upper := t.Upper
+	upper := int(t.Upper)
 	if upper == 0 {
 		upper = t.Lower + 1 // traffic that does not name its upper node is a chain link's
 	}

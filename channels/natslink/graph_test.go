@@ -168,7 +168,7 @@ func TestGraphPartsOverNATS(t *testing.T) {
 			for _, tr := range trs {
 				for _, tf := range tr.TakeTraffic() {
 					require.NotZero(t, tf.Messages, "link %d-%d %v", tf.Lower, tf.Upper, tf.Dir)
-					got[[2]int{tf.Lower, tf.Upper}] = true
+					got[[2]int{tf.Lower, int(tf.Upper)}] = true
 				}
 				require.Empty(t, tr.Rejects().Counts(), "frames dropped")
 			}
