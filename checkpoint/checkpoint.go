@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -444,7 +445,10 @@ func FixedSettings(run *spec.Run) map[string]string {
 		meta["dataset"] = "mnist" // RunMetadata leaves MNIST, the default, unwritten
 	}
 	// RunMetadata leaves the chain's defaults unwritten.
-	meta["arch"], meta["param"], meta["skips"] = run.Arch.String(), run.Param.String(), graph.FormatSkips(run.Skips)
+	// The skips in graph order, so that "3:8,1:4" and "1:4,3:8" are one setting.
+	skips := slices.Clone(run.Skips)
+	slices.SortFunc(skips, func(a, b graph.Skip) int { return cmp.Or(cmp.Compare(a.From, b.From), cmp.Compare(a.To, b.To)) })
+	meta["arch"], meta["param"], meta["skips"] = run.Arch.String(), run.Param.String(), graph.FormatSkips(skips)
 	m := map[string]string{}
 	for _, name := range fixedSettings {
 		if v, ok := meta[strings.ReplaceAll(name, "-", "_")]; ok {

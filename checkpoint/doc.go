@@ -24,6 +24,10 @@
 //
 // and the same for .bias.
 //
+// A layer graph's pre-activation maps (docs/design.md §11: a residual network or μPC's
+// parameterisation) have no bias: their checkpoint holds layers.<l>.weight and its
+// optimiser state only, and the metadata says how to rebuild the forward pass (below).
+//
 // # Metadata
 //
 // The header's __metadata__ holds the run's specification (a spec.Run, stored as is:
@@ -36,7 +40,12 @@
 //	sizes        784,64,64,64,64,10   (node widths: input, H hidden, output)
 //	hidden       4                    (H)
 //	activation   tanh                 (of the hidden layers; the last layer is linear)
-//	loss         nll | mse
+//	loss         nll | mse | ce | sse
+//	arch, param, skips                (the layer graph: residual, mupc, "1:4,3:8"; absent
+//	                                   for the chain, the standard parameterisation and
+//	                                   no skip, as in checkpoints written before graphs)
+//	multipliers                       (a pre-activation run's a_l per map l, for a reader
+//	                                   without pcnet; Decode checks them)
 //	variant      bp | fpa | pc | scaled | zil | ipc
 //	steps, gamma, k, precisions       (inference settings; precisions only when set)
 //	schedule, engine                  (event | dense, parallel | sequential; absent in

@@ -28,7 +28,7 @@ type Updates[T tensor.Float] struct {
 
 	X      *tensor.Matrix[T]
 	Labels []int
-	Layers []*layer.Dense[T]
+	Maps   []layer.Map[T]   // one per node 0..H: dense layers, or a graph's pre-activation maps
 	Grads  []*layer.Grad[T] // backprop's dE/dtheta, the gradient's own sign
 
 	Variants []VariantUpdates[T]
@@ -48,7 +48,7 @@ func UpdatesOf[T tensor.Float](r *train.UpdateReport[T]) *Updates[T] {
 	u := &Updates[T]{
 		Sizes: r.Network.Sizes, Activation: r.Network.Activation, Loss: r.Network.Loss,
 		Split: r.Batch.Split, BatchIndex: r.Batch.Index, First: r.Batch.First,
-		X: r.X, Labels: r.Labels, Layers: r.Layers, Grads: r.Grads,
+		X: r.X, Labels: r.Labels, Maps: r.Maps, Grads: r.Grads,
 	}
 	for _, v := range r.Variants {
 		u.Variants = append(u.Variants, VariantUpdates[T]{Name: v.Variant, Steps: v.Steps, Gamma: v.Gamma, K: v.K, Updates: v.Updates})
@@ -87,15 +87,17 @@ func SaveUpdates[T tensor.Float](path string, u *Updates[T]) error {
 			{Name: "labels", Shape: []int{len(u.Labels)}, Data: lab},
 		},
 	}
-	add := func(prefix string, l int, w *tensor.Matrix[T], b []T) {
-		out, in := w.Dims()
-		f.Tensors = append(f.Tensors,
-			safetensors.NewTensor(fmt.Sprintf("%slayers.%d.weight", prefix, l), []int{out, in}, slices.Clone(flatten(w))),
-			safetensors.NewTensor(fmt.Sprintf("%slayers.%d.bias", prefix, l), []int{out}, slices.Clone(b)))
+	// A map without a bias (a pre-activation map, docs/design.md §11) writes its
+	// weight alone.
+	add := func(prefix string, l int, out, in int, p [2][]T) {
+		f.Tensors = append(f.Tensors, safetensors.NewTensor(fmt.Sprintf("%slayers.%d.weight", prefix, l), []int{out, in}, slices.Clone(p[0][:out*in])))
+		if len(p[1]) > 0 {
+			f.Tensors = append(f.Tensors, safetensors.NewTensor(fmt.Sprintf("%slayers.%d.bias", prefix, l), []int{out}, slices.Clone(p[1])))
+		}
 	}
-	for l, d := range u.Layers {
-		add("", l, d.W, d.B)
-		add("bp.", l, u.Grads[l].W, u.Grads[l].B)
+	for l, m := range u.Maps {
+		add("", l, m.Out(), m.In(), m.Params())
+		add("bp.", l, m.Out(), m.In(), u.Grads[l].Params())
 	}
 	var names []string
 	for _, v := range u.Variants {
@@ -104,7 +106,7 @@ func SaveUpdates[T tensor.Float](path string, u *Updates[T]) error {
 		f.Metadata[v.Name+".gamma"] = FormatFloat(v.Gamma)
 		f.Metadata[v.Name+".k"] = FormatFloat(v.K)
 		for l, g := range v.Updates {
-			add(v.Name+".", l, g.W, g.B)
+			add(v.Name+".", l, u.Maps[l].Out(), u.Maps[l].In(), g.Params())
 		}
 	}
 	f.Metadata["variants"] = strings.Join(names, ",")

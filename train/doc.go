@@ -13,8 +13,12 @@
 // exactly where it stopped.
 //
 // New is the one constructor of a learner from a specification (spec.Run): backprop for
-// spec.BP, a pcnet.Network for the PC variants; it refuses weights whose T is not the
-// run's precision. A learner of another package (the
+// spec.BP, a pcnet.Network for the PC variants, on the run's layer graph (spec.Run.Graph,
+// docs/design.md §11): backprop on a backprop.Net for a chain of dense layers and on a
+// backprop.GraphNet otherwise, PC on pcnet.NewGraph. It takes the run's maps
+// (spec.InitialMapsOf, or a checkpoint's), and refuses maps whose T is not the run's
+// precision. A learner exposes its Graph and Maps; Layers is the same maps as dense
+// layers, or nil on a graph of pre-activation maps. A learner of another package (the
 // cluster's coordinator) plugs into the same loop.
 //
 // # A run's life

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/pcnet/pcnet/graph"
@@ -94,4 +95,27 @@ func skipsOf(s string) []graph.Skip {
 		panic(err)
 	}
 	return skips
+}
+
+// compare's measurement on a layer graph: backprop on the same graph is the reference,
+// FPA with gamma 1 and T = H makes its update exactly, and standard PC with T = 1 moves
+// only the layers next to the output; the table names the graph.
+func TestMeasureUpdatesOnAGraph(t *testing.T) {
+	d := mnist.Synthetic(8, 6, 4, 9)
+	fpa := graphRun(spec.FPA, 4, graph.Residual, layer.MuPC, skipsOf("1:4"), "sse")
+	pc := fpa
+	pc.Algorithm, pc.PC.Steps, pc.PC.Gamma = spec.PC, 1, 0.1
+	maps, err := spec.InitialMapsOf[float64](&fpa)
+	require.NoError(t, err)
+	var rep UpdateReport[float64]
+	rep.SetNetwork(&fpa)
+	require.NoError(t, MeasureUpdates(batchCtx(t), &rep, []*spec.Run{&fpa, &pc}, maps, d.Rows(0, d.Len(), nil), d.Labels, nil))
+	require.Len(t, rep.Variants, 2)
+	for l, a := range rep.Variants[0].Layers {
+		require.Equal(t, 0.0, float64(a.RelErr), "fpa layer %d is backprop's update bit for bit", l)
+	}
+	require.Equal(t, []int{0, 1, 2}, rep.Variants[1].ZeroLayers, "one step of standard PC reaches node 4 (W_3) and the output's (W_4) only")
+	var b strings.Builder
+	require.NoError(t, rep.WriteTable(&b))
+	require.Contains(t, b.String(), "network  6-5-5-5-5-4 relu residual mupc skips 1:4, sse loss, float64")
 }

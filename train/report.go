@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
@@ -24,6 +25,11 @@ type UpdateReport[T tensor.Float] struct {
 		Sizes      []int  `json:"sizes"`
 		Activation string `json:"activation"`
 		Loss       string `json:"loss"`
+		// Arch, Param and Skips name a layer graph's settings (docs/design.md §11);
+		// absent for a chain of dense layers.
+		Arch       string `json:"arch,omitempty"`
+		Param      string `json:"param,omitempty"`
+		Skips      string `json:"skips,omitempty"`
 		Checkpoint string `json:"checkpoint"`
 		Seed       uint64 `json:"seed"`
 		Precision  string `json:"precision"` // "f32" or "f64" (spec.Precision)
@@ -37,11 +43,11 @@ type UpdateReport[T tensor.Float] struct {
 	} `json:"batch"`
 	Variants []*VariantReport[T] `json:"variants"`
 
-	// The batch, the weights and backprop's gradients dE/dW (the gradient's own sign),
+	// The batch, the maps and backprop's gradients dE/dW (the gradient's own sign),
 	// for a dump (checkpoint.UpdatesOf).
 	X      *tensor.Matrix[T] `json:"-"`
 	Labels []int             `json:"-"`
-	Layers []*layer.Dense[T] `json:"-"`
+	Maps   []layer.Map[T]    `json:"-"`
 	Grads  []*layer.Grad[T]  `json:"-"`
 }
 
@@ -114,35 +120,39 @@ func energyOf(rec *pcnet.Recorder) (EnergyJSON, error) {
 	return e, err
 }
 
-// Inferrer runs one inference of run on layers with the batch (x, labels) at frozen
+// Inferrer runs one inference of run on its maps with the batch (x, labels) at frozen
 // weights, reporting every node's steps to obs, and returns its weight updates;
-// InferUpdates is the in-process one.
-type Inferrer[T tensor.Float] func(ctx context.Context, run *spec.Run, layers []*layer.Dense[T], x *tensor.Matrix[T], labels []int, obs pcnet.Observer) ([]*layer.Grad[T], error)
+// InferUpdatesOn is the in-process one.
+type Inferrer[T tensor.Float] func(ctx context.Context, run *spec.Run, maps []layer.Map[T], x *tensor.Matrix[T], labels []int, obs pcnet.Observer) ([]*layer.Grad[T], error)
 
-// MeasureUpdates computes backprop's gradients on layers and the batch, then every run's
-// updates with infer (nil: in this process), and adds the batch's loss, the batch, the
-// weights, the gradients and one VariantReport per run to rep. The runs share layers'
-// architecture, loss and precision, T's.
-func MeasureUpdates[T tensor.Float](ctx context.Context, rep *UpdateReport[T], runs []*spec.Run, layers []*layer.Dense[T], x *tensor.Matrix[T], labels []int, infer Inferrer[T]) error {
+// MeasureUpdates computes backprop's gradients on the maps of the runs' layer graph
+// (spec.Run.Graph) and the batch, then every run's updates with infer (nil: in this
+// process), and adds the batch's loss, the batch, the maps, the gradients and one
+// VariantReport per run to rep. The runs share one graph, loss and precision, T's.
+func MeasureUpdates[T tensor.Float](ctx context.Context, rep *UpdateReport[T], runs []*spec.Run, maps []layer.Map[T], x *tensor.Matrix[T], labels []int, infer Inferrer[T]) error {
 	for _, r := range runs {
 		if err := CheckPrecision[T](r); err != nil {
 			return err
 		}
 	}
+	g, err := runs[0].Graph()
+	if err != nil {
+		return err
+	}
 	rep.Network.Precision = spec.PrecisionOf[T]().String()
 	if infer == nil {
-		infer = func(ctx context.Context, r *spec.Run, layers []*layer.Dense[T], x *tensor.Matrix[T], labels []int, obs pcnet.Observer) ([]*layer.Grad[T], error) {
-			return InferUpdates(ctx, layers, r.PCConfig(obs), x, labels)
+		infer = func(ctx context.Context, r *spec.Run, maps []layer.Map[T], x *tensor.Matrix[T], labels []int, obs pcnet.Observer) ([]*layer.Grad[T], error) {
+			return InferUpdatesOn(ctx, g, maps, r.PCConfig(obs), x, labels)
 		}
 	}
-	grads, bpUpdate, loss, err := BackpropUpdates(layers, runs[0].LossFunc(), x, labels)
-	rep.X, rep.Labels, rep.Layers, rep.Grads, rep.Batch.Loss = x, labels, layers, grads, JSONFloat(loss)
+	grads, bpUpdate, loss, err := BackpropUpdatesOn(g, maps, runs[0].LossFunc(), x, labels)
+	rep.X, rep.Labels, rep.Maps, rep.Grads, rep.Batch.Loss = x, labels, maps, grads, JSONFloat(loss)
 	if err != nil {
 		return err
 	}
 	for _, r := range runs {
 		rec := &pcnet.Recorder{} // the energy trace, from either path
-		updates, err := infer(ctx, r, layers, x, labels, rec)
+		updates, err := infer(ctx, r, maps, x, labels, rec)
 		if err != nil {
 			if cause := context.Cause(ctx); ctx.Err() != nil && cause != ctx.Err() {
 				// An interrupt's cause (the signal) is what the user needs to read.
@@ -173,7 +183,7 @@ func (r *UpdateReport[T]) WriteTable(w io.Writer) error {
 		source = "checkpoint " + r.Network.Checkpoint
 	}
 	act, _ := layer.ParseActivation(r.Network.Activation)
-	fmt.Fprintf(w, "network  %s, %s loss, %s, %s\n", spec.DescribeNet(r.Network.Sizes, act), r.Network.Loss, spec.PrecisionOf[T]().Type(), source)
+	fmt.Fprintf(w, "network  %s%s, %s loss, %s, %s\n", spec.DescribeNet(r.Network.Sizes, act), graphNote(r.Network.Arch, r.Network.Param, r.Network.Skips), r.Network.Loss, spec.PrecisionOf[T]().Type(), source)
 	fmt.Fprintf(w, "batch    %s images %d..%d (B = %d, batch index %d), loss %.6f\n\n",
 		r.Batch.Split, r.Batch.First, r.Batch.First+r.Batch.Size-1, r.Batch.Size, r.Batch.Index, float64(r.Batch.Loss))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -209,6 +219,41 @@ func (r *UpdateReport[T]) WriteTable(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// SetNetwork fills Network's description of the run's network: sizes, activation,
+// loss, and a layer graph's settings when they are not the chain's defaults.
+func (r *UpdateReport[T]) SetNetwork(run *spec.Run) {
+	n := &r.Network
+	n.Sizes, n.Activation, n.Loss = run.Sizes, run.Activation.String(), run.Loss
+	n.Arch, n.Param, n.Skips = graphNames(run)
+}
+
+// graphNames returns a layer graph's settings as the reports write them, "" for each
+// that is the chain's default.
+func graphNames(run *spec.Run) (arch, param, skips string) {
+	if run.Arch != graph.Chain {
+		arch = run.Arch.String()
+	}
+	if run.Param != layer.Standard {
+		param = run.Param.String()
+	}
+	return arch, param, graph.FormatSkips(run.Skips)
+}
+
+// graphNote is what a report's network adds for a layer graph, as spec.DescribeGraph
+// writes it: " residual mupc skips 1:4".
+func graphNote(arch, param, skips string) string {
+	var b strings.Builder
+	for _, s := range []string{arch, param} {
+		if s != "" {
+			b.WriteString(" " + s)
+		}
+	}
+	if skips != "" {
+		b.WriteString(" skips " + skips)
+	}
+	return b.String()
 }
 
 // zeroLayers returns the layers whose update is zero in every element (an empty list,

@@ -6,6 +6,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/spec"
 	"github.com/stretchr/testify/require"
@@ -24,7 +25,7 @@ func TestMeasureUpdates(t *testing.T) {
 	layers, err := base.InitialLayers()
 	require.NoError(t, err)
 	var rep UpdateReport[float64]
-	require.NoError(t, MeasureUpdates(batchCtx(t), &rep, []*spec.Run{&fpa, &pc}, layers, d.Rows(0, d.Len(), nil), d.Labels, nil))
+	require.NoError(t, MeasureUpdates(batchCtx(t), &rep, []*spec.Run{&fpa, &pc}, layer.AsMaps(layers), d.Rows(0, d.Len(), nil), d.Labels, nil))
 	require.Len(t, rep.Variants, 2)
 	for _, tc := range []struct {
 		v              *VariantReport[float64]

@@ -3,7 +3,7 @@ package train
 import (
 	"context"
 
-	"github.com/pcnet/pcnet/backprop"
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/tensor"
@@ -13,14 +13,23 @@ import (
 // same negated (PC's sign: the update a negative-gradient estimate is compared with),
 // and the loss.
 func BackpropUpdates[T tensor.Float](layers []*layer.Dense[T], loss layer.Loss, x *tensor.Matrix[T], labels []int) (grads, updates []*layer.Grad[T], value float64, err error) {
-	bp, err := backprop.New(layers, loss)
+	g, err := chainOf(layers)
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	grads = make([]*layer.Grad[T], len(layers))
-	updates = make([]*layer.Grad[T], len(layers))
-	for l, d := range layers {
-		grads[l], updates[l] = layer.NewGrad(d), layer.NewGrad(d)
+	return BackpropUpdatesOn(g, layer.AsMaps(layers), loss, x, labels)
+}
+
+// BackpropUpdatesOn is BackpropUpdates on the maps of the layer graph g.
+func BackpropUpdatesOn[T tensor.Float](g *graph.Graph, maps []layer.Map[T], loss layer.Loss, x *tensor.Matrix[T], labels []int) (grads, updates []*layer.Grad[T], value float64, err error) {
+	bp, err := newBPNet(g, maps, loss)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	grads = make([]*layer.Grad[T], len(maps))
+	updates = make([]*layer.Grad[T], len(maps))
+	for l, m := range maps {
+		grads[l], updates[l] = layer.GradFor(m), layer.GradFor(m)
 	}
 	value = bp.Gradients(grads, x, labels)
 	for l := range grads {
@@ -33,7 +42,16 @@ func BackpropUpdates[T tensor.Float](layers []*layer.Dense[T], loss layer.Loss, 
 // InferUpdates runs one inference of a PC network of cfg on layers (their weights stay)
 // and returns copies of its weight updates.
 func InferUpdates[T tensor.Float](ctx context.Context, layers []*layer.Dense[T], cfg pcnet.Config, x *tensor.Matrix[T], labels []int) ([]*layer.Grad[T], error) {
-	net, err := pcnet.New(ctx, layers, cfg)
+	g, err := chainOf(layers)
+	if err != nil {
+		return nil, err
+	}
+	return InferUpdatesOn(ctx, g, layer.AsMaps(layers), cfg, x, labels)
+}
+
+// InferUpdatesOn is InferUpdates on the maps of the layer graph g (pcnet.NewGraph).
+func InferUpdatesOn[T tensor.Float](ctx context.Context, g *graph.Graph, maps []layer.Map[T], cfg pcnet.Config, x *tensor.Matrix[T], labels []int) ([]*layer.Grad[T], error) {
+	net, err := pcnet.NewGraph(ctx, g, maps, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -41,9 +59,9 @@ func InferUpdates[T tensor.Float](ctx context.Context, layers []*layer.Dense[T],
 	if _, err := net.Infer(ctx, x, labels); err != nil {
 		return nil, err
 	}
-	out := make([]*layer.Grad[T], len(layers))
+	out := make([]*layer.Grad[T], len(maps))
 	for l, u := range net.Updates() {
-		out[l] = layer.NewGrad(layers[l])
+		out[l] = layer.GradFor(maps[l])
 		out[l].CopyFrom(u)
 	}
 	return out, net.Close()

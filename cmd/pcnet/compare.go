@@ -62,8 +62,9 @@ whose update is zero (T < its distance) has cosine NaN, shown as "-" in the tabl
 null in JSON; a line after the table, and zero_layers in JSON, name the layers whose
 update is exactly zero.
 
-The weights come from -checkpoint (whose architecture -hidden, -width and -activation must
-then match if given) or are a fresh network seeded with -seed. Everything is computed in
+The weights come from -checkpoint (whose architecture -hidden, -width, -activation, -arch,
+-param and -skips must then match if given) or are a fresh network seeded with -seed; on
+a layer graph (-arch, -param, -skips, docs/design.md §11) backprop runs on the same graph. Everything is computed in
 -precision: f32 by default, the checkpoint's with -checkpoint (another converts its
 weights); the table's first line and the JSON's network.precision name it.
 
@@ -102,7 +103,7 @@ type comparison struct {
 // measured is a comparison in precision T: the weights, the batch and the report.
 type measured[T tensor.Float] struct {
 	*comparison
-	layers []*layer.Dense[T]
+	maps   []layer.Map[T]
 	x      *tensor.Matrix[T]
 	labels []int
 	report train.UpdateReport[T]
@@ -130,18 +131,18 @@ func compareIn[T tensor.Float](ctx context.Context, c *comparison, stdout, stder
 	m := &measured[T]{comparison: c}
 	var err error
 	if c.ck != nil {
-		if m.layers, err = loadLayers[T](c.ck); err != nil {
+		if m.maps, err = loadMaps[T](c.ck); err != nil {
 			return fmt.Errorf("-checkpoint: %w", err)
 		}
 		m.report.Network.Seed = c.ck.Run.Seed
 	} else {
-		if m.layers, err = spec.InitialLayersOf[T](r); err != nil {
+		if m.maps, err = spec.InitialMapsOf[T](r); err != nil {
 			return err
 		}
 		m.report.Network.Seed = r.Seed
 	}
-	n := &m.report.Network
-	n.Sizes, n.Activation, n.Loss, n.Checkpoint = r.Sizes, r.Activation.String(), r.Loss, c.f.checkpoint
+	m.report.SetNetwork(r)
+	m.report.Network.Checkpoint = c.f.checkpoint
 	return m.run(ctx, stdout, stderr)
 }
 
@@ -189,7 +190,7 @@ func (f *compareFlags) resolve() (*comparison, error) {
 		if !explicit["precision"] {
 			f.precision.v = ck.ck.Precision
 		}
-		r, err = ck.reconcile(f.fs, explicit, []string{"hidden", "width", "activation", "loss"}, read)
+		r, err = ck.reconcile(f.fs, explicit, []string{"hidden", "width", "activation", "loss", "arch", "param", "skips"}, read)
 		c.ck = ck.ck
 	} else {
 		r, err = read()
@@ -217,6 +218,9 @@ func (f *compareFlags) resolve() (*comparison, error) {
 		c.runs = append(c.runs, &v)
 	}
 	if err := f.cluster.check(algs[0], r.Hidden(), r.PC.Engine); err != nil {
+		return nil, err
+	}
+	if err := f.cluster.refuseGraph(r); err != nil {
 		return nil, err
 	}
 	for _, v := range c.runs {
@@ -250,7 +254,7 @@ func (c *measured[T]) loadBatch() error {
 // the workers the flags ask for.
 func (c *measured[T]) measure(ctx context.Context, stderr io.Writer) error {
 	if !c.f.cluster.distributed() {
-		return train.MeasureUpdates(ctx, &c.report, c.runs, c.layers, c.x, c.labels, nil)
+		return train.MeasureUpdates(ctx, &c.report, c.runs, c.maps, c.x, c.labels, nil)
 	}
 	var workers *clusterLearner[T]
 	defer func() {
@@ -258,7 +262,9 @@ func (c *measured[T]) measure(ctx context.Context, stderr io.Writer) error {
 			workers.Close()
 		}
 	}()
-	infer := func(ctx context.Context, r *spec.Run, layers []*layer.Dense[T], x *tensor.Matrix[T], labels []int, obs pcnet.Observer) ([]*layer.Grad[T], error) {
+	infer := func(ctx context.Context, r *spec.Run, maps []layer.Map[T], x *tensor.Matrix[T], labels []int, obs pcnet.Observer) ([]*layer.Grad[T], error) {
+		// refuseGraph has refused a graph: the maps are a chain's dense layers.
+		layers := layer.AsDense(maps)
 		var err error
 		if workers == nil {
 			// The placement goes to stderr: stdout may be JSON.
@@ -271,7 +277,7 @@ func (c *measured[T]) measure(ctx context.Context, stderr io.Writer) error {
 		}
 		return workers.inferUpdates(ctx, x, labels)
 	}
-	return train.MeasureUpdates(ctx, &c.report, c.runs, c.layers, c.x, c.labels, infer)
+	return train.MeasureUpdates(ctx, &c.report, c.runs, c.maps, c.x, c.labels, infer)
 }
 
 // print writes the dump and prints the report.

@@ -207,6 +207,20 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 // distributed reports whether the flags ask for workers.
 func (c *clusterFlags) distributed() bool { return c.workers > 0 || c.nats.url != "" }
 
+// refuseGraph refuses a layer graph (a residual network, μPC or long skips, docs/design.md
+// §11) with -workers or -nats: the workers host ranges of a chain of dense layers only,
+// for now. It is the one place that says so.
+func (c *clusterFlags) refuseGraph(r *spec.Run) error {
+	if !c.distributed() || !r.IsGraph() {
+		return nil
+	}
+	flag := "-nats"
+	if c.workers > 0 {
+		flag = "-workers"
+	}
+	return usagef("%s: a %s network runs in one process for now: the workers host chains of dense layers only (drop %s, or -arch, -param and -skips)", flag, r.Net(), flag)
+}
+
 func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) error {
 	if c.workers < 0 {
 		return usagef("-workers: must be >= 0, got %d", c.workers)

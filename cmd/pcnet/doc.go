@@ -23,6 +23,16 @@
 // compare with -workers N start N of them on this machine, or with -nats, -run and
 // -placement use workers started elsewhere (package cluster; docs/distributed.md).
 //
+// # Layer graphs
+//
+// -arch chain|residual, -param standard|mupc and -skips FROM:TO,... (train and compare;
+// runFlags.readGraph) make the network a layer graph (docs/design.md §11), which
+// spec.Run.Validate checks with the rest; -activity-lr eta sets gamma = eta / -batch
+// (spec.GammaOfActivityLR) and is a usage error next to -gamma. eval, train -resume and
+// compare -checkpoint take the three from the checkpoint and refuse a contradicting
+// flag, as for -precision. With -workers or -nats a graph is a usage error, from the one
+// function clusterFlags.refuseGraph, until the workers host graphs.
+//
 // # Precision
 //
 // -precision f32|f64 (one flag definition, registerPrecision) is the element type a

@@ -40,6 +40,7 @@ const evalDetails = `The loss is the checkpoint's own (nll, mse, ce or sse), ave
 output is one object:
 
   {"checkpoint": FILE, "variant": "fpa", "sizes": [784, 64, ..., 10], "activation": "tanh",
+   ("arch": "residual", "param": "mupc", "skips": "1:4": a layer graph's only)
    "precision": "f32", "epoch": 3, "batch_index": 0, "split": "test", "examples": 10000,
    "correct": 9680, "loss": 0.105, "accuracy": 0.968}
 
@@ -66,7 +67,7 @@ func runEval(_ context.Context, args []string, stdout, _ io.Writer) error {
 	run := &ck.Run
 	if run.Sizes[0] != mnist.Pixels || run.Sizes[len(run.Sizes)-1] != mnist.Classes {
 		return fmt.Errorf("-checkpoint: %s is a %s network, not one for MNIST (%d inputs, %d classes)",
-			f.checkpoint, spec.DescribeNet(run.Sizes, run.Activation), mnist.Pixels, mnist.Classes)
+			f.checkpoint, run.Net(), mnist.Pixels, mnist.Classes)
 	}
 	dataset := run.Data.Dataset
 	if f.dataset != "" {
@@ -104,9 +105,9 @@ func runEval(_ context.Context, args []string, stdout, _ io.Writer) error {
 
 // evalIn evaluates the checkpoint ck in precision T on d, the split named split.
 func evalIn[T tensor.Float](ck *checkpoint.Opened, split string, d *mnist.Dataset) (*train.EvalReport, error) {
-	layers, err := loadLayers[T](ck)
+	maps, err := loadMaps[T](ck)
 	if err != nil {
 		return nil, fmt.Errorf("-checkpoint: %w", err)
 	}
-	return train.EvaluateCheckpoint(ck.Path, &ck.Run, layers, ck.Position, split, d)
+	return train.EvaluateCheckpoint(ck.Path, &ck.Run, maps, ck.Position, split, d)
 }

@@ -5,12 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"math"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/pcnet/pcnet/checkpoint"
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
@@ -116,8 +118,12 @@ type runFlags struct {
 	hidden     int
 	width      string
 	activation string
+	arch       string
+	param      string
+	skips      string
 	steps      stepsFlag
 	gamma      gammaFlag
+	activityLR float64 // -activity-lr, read when given (explicit)
 	precisions string
 	engine     string
 	schedule   string
@@ -133,6 +139,9 @@ func (f *runFlags) registerArch(fs *flag.FlagSet) {
 	fs.IntVar(&f.hidden, "hidden", defaultRun.Hidden(), "`H`, the number of hidden layers (>= 1)")
 	fs.StringVar(&f.width, "width", strconv.Itoa(defaultRun.Sizes[1]), "hidden layer `widths`: one width for every hidden layer, or a comma list of H widths")
 	fs.StringVar(&f.activation, "activation", defaultRun.Activation.String(), "`activation` of the hidden layers: tanh, relu, sigmoid or identity")
+	fs.StringVar(&f.arch, "arch", defaultRun.Arch.String(), "`shape` of the hidden layers: chain (dense layers) or residual (μPC's pre-activation residual stream, equal hidden widths; docs/design.md §11)")
+	fs.StringVar(&f.param, "param", defaultRun.Param.String(), "`parameterisation`: standard, or mupc (μPC's multipliers 1/sqrt(D), 1/sqrt(N L), 1/N with N(0, 1) weights and no biases)")
+	fs.StringVar(&f.skips, "skips", "", "long `skips` FROM:TO, comma-separated (\"1:4,3:8\"): node FROM's value is added to node TO's prediction (nodes 0..H+1, TO >= FROM+2, equal widths)")
 }
 
 func (f *runFlags) registerPC(fs *flag.FlagSet) {
@@ -140,6 +149,7 @@ func (f *runFlags) registerPC(fs *flag.FlagSet) {
 	pc := spec.DefaultPC(spec.PC)
 	fs.Var(&f.steps, "steps", fmt.Sprintf("`T`, the inference steps per batch (>= 0); the variant's when not given: %d for pc and scaled, H for the others", pc.Steps))
 	fs.Var(&f.gamma, "gamma", fmt.Sprintf("`gamma`, the inference step size (> 0; zil needs 1); the variant's when not given: %g for pc and scaled, 1 for the others", pc.Gamma))
+	fs.Float64Var(&f.activityLR, "activity-lr", 0, "`eta`, jpc's activity step on the batch mean of the energy: sets -gamma to eta / -batch (docs/design.md §11); not with -gamma")
 	fs.Float64Var(&p.K, "k", d.K, "hidden precision of the scaled variant (> 0): variances 1/k, step gamma/k")
 	fs.StringVar(&f.precisions, "precisions", "", "comma list of H hidden precisions pi_1..pi_H for the pc and ipc variants (empty: all 1)")
 	fs.StringVar(&f.engine, "engine", d.Engine.String(), "`engine`: parallel (a goroutine per layer) or sequential (the reference); both give the same numbers")
@@ -174,11 +184,23 @@ func (f *runFlags) read(explicit map[string]bool) (*spec.Run, error) {
 	if r.Sizes, r.Activation, err = f.readArch(); err != nil {
 		return nil, err
 	}
+	if err := f.readGraph(&r); err != nil {
+		return nil, err
+	}
 	h := r.Hidden()
 	r.PC.Steps = f.steps.steps(r.Algorithm, h)
 	r.PC.Gamma = spec.DefaultPC(r.Algorithm).Gamma
 	if f.gamma.set {
 		r.PC.Gamma = f.gamma.v
+	}
+	if explicit["activity-lr"] {
+		if explicit["gamma"] {
+			return nil, usagef("-activity-lr and -gamma both set the inference step: give one (gamma = eta / batch)")
+		}
+		if !(f.activityLR > 0) || math.IsInf(f.activityLR, 0) {
+			return nil, usagef("-activity-lr: must be a finite number > 0, got %v", f.activityLR)
+		}
+		r.PC.Gamma = spec.GammaOfActivityLR(f.activityLR, r.Batch)
 	}
 	if f.precisions != "" {
 		for _, s := range strings.Split(f.precisions, ",") {
@@ -243,6 +265,22 @@ func (f *runFlags) readArch() ([]int, layer.Activation, error) {
 	return layer.Sizes(mnist.Pixels, widths, mnist.Classes), act, nil
 }
 
+// readGraph reads -arch, -param and -skips into r; Validate checks them against the
+// network.
+func (f *runFlags) readGraph(r *spec.Run) error {
+	var err error
+	if r.Arch, err = graph.ParseShape(f.arch); err != nil {
+		return usagef("-arch %q: want chain or residual", f.arch)
+	}
+	if r.Param, err = layer.ParseParam(f.param); err != nil {
+		return usagef("-param %q: want standard or mupc", f.param)
+	}
+	if r.Skips, err = graph.ParseSkips(f.skips); err != nil {
+		return usagef("-skips: %s", strings.TrimPrefix(err.Error(), "graph: "))
+	}
+	return nil
+}
+
 // flagNames are the flags of the spec's fields whose names differ.
 var flagNames = map[string]string{"algorithm": "variant"}
 
@@ -286,7 +324,7 @@ func loadResumed(flagName, path string) (*resumed, error) {
 	s := ck.Run.Sizes
 	if ck.Run.Hidden() < 1 || s[0] != mnist.Pixels || s[len(s)-1] != mnist.Classes {
 		return nil, usagef("-%s: %s is a %s network; pcnet runs %d-...-%d networks with H >= 1 on MNIST",
-			flagName, path, spec.DescribeNet(s, ck.Run.Activation), mnist.Pixels, mnist.Classes)
+			flagName, path, ck.Run.Net(), mnist.Pixels, mnist.Classes)
 	}
 	return &resumed{flag: flagName, path: path, ck: ck}, nil
 }
@@ -323,6 +361,11 @@ func (c *resumed) reconcile(fs *flag.FlagSet, explicit map[string]bool, names []
 		if explicit[name] && given[name] != saved[name] {
 			return nil, usagef("-%s %s does not match the checkpoint %s (%s %s)", name, given[name], c.path, name, saved[name])
 		}
+	}
+	// -activity-lr sets gamma: it must agree with the checkpoint's as -gamma must.
+	if g, ok := saved["gamma"]; ok && explicit["activity-lr"] && given["gamma"] != g {
+		return nil, usagef("-activity-lr %v makes gamma %s at batch %d, which does not match the checkpoint %s (gamma %s)",
+			fs.Lookup("activity-lr").Value, given["gamma"], r.Batch, c.path, g)
 	}
 	return r, nil
 }
@@ -427,38 +470,44 @@ func loadData(dataset, dir string) (*mnist.Splits, error) {
 	return nil, fmt.Errorf("-data \"\" (MNIST from the module cache): %w", err)
 }
 
-// loadLayers decodes the weights of the checkpoint o in precision T: as they are when T
-// is the checkpoint's precision, converted (rounded to float32, or widened exactly to
+// loadMaps decodes the maps of the checkpoint o in precision T: as they are when T is
+// the checkpoint's precision, converted (rounded to float32, or widened exactly to
 // float64) when a command's -precision asks for the other one.
-func loadLayers[T tensor.Float](o *checkpoint.Opened) ([]*layer.Dense[T], error) {
+func loadMaps[T tensor.Float](o *checkpoint.Opened) ([]layer.Map[T], error) {
 	if o.Precision == spec.PrecisionOf[T]() {
 		c, err := checkpoint.As[T](o)
 		if err != nil {
 			return nil, err
 		}
-		return c.Layers, nil
+		return c.Maps(), nil
 	}
 	if o.Precision == spec.F32 {
 		c, err := checkpoint.As[float32](o)
 		if err != nil {
 			return nil, err
 		}
-		return convertLayers[T](c.Layers), nil
+		return convertMaps[T](c), nil
 	}
 	c, err := checkpoint.As[float64](o)
 	if err != nil {
 		return nil, err
 	}
-	return convertLayers[T](c.Layers), nil
+	return convertMaps[T](c), nil
 }
 
-// convertLayers returns copies of src in precision D.
-func convertLayers[D, S tensor.Float](src []*layer.Dense[S]) []*layer.Dense[D] {
-	out := make([]*layer.Dense[D], len(src))
-	for l, d := range src {
-		out[l] = &layer.Dense[D]{Act: d.Act, W: tensor.New[D](d.Out(), d.In(), nil), B: make([]D, len(d.B))}
-		tensor.Convert(out[l].W, d.W)
-		tensor.ConvertSlice(out[l].B, d.B)
+// convertMaps returns copies of c's maps in precision D.
+func convertMaps[D, S tensor.Float](c *checkpoint.Checkpoint[S]) []layer.Map[D] {
+	var out []layer.Map[D]
+	for _, d := range c.Layers {
+		o := &layer.Dense[D]{Act: d.Act, W: tensor.New[D](d.Out(), d.In(), nil), B: make([]D, len(d.B))}
+		tensor.Convert(o.W, d.W)
+		tensor.ConvertSlice(o.B, d.B)
+		out = append(out, o)
+	}
+	for _, p := range c.PreAct {
+		o := &layer.PreAct[D]{Act: p.Act, Scale: p.Scale, Skip: p.Skip, W: tensor.New[D](p.Out(), p.In(), nil)}
+		tensor.Convert(o.W, p.W)
+		out = append(out, o)
 	}
 	return out
 }

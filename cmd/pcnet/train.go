@@ -93,6 +93,17 @@ sends half the bytes of a float64 one, and both are bit for bit the run in one p
 
 Weights are initialised as PyTorch's nn.Linear does, from math/rand/v2's PCG seeded with
 (seed, 0), layer by layer, weight before bias.
+
+Layer graphs (docs/design.md §11): -arch residual is μPC's pre-activation residual
+network (the hidden widths equal, an identity skip inside each hidden layer), -param
+mupc its parameterisation (multipliers 1/sqrt(D), 1/sqrt(N L), 1/N, weights drawn from
+N(0, 1), no biases; under -param standard the multipliers are 1 and the weights
+PyTorch's), and -skips 1:4,3:8 adds node 1's value to node 4's prediction and node 3's to
+node 8's (nodes 0..H+1, the input 0; TO >= FROM+2, equal widths). Backprop and every
+variant run on the same graph, and the cosine compares with backprop on it; ipc and zil
+refuse long skips. -activity-lr eta is jpc's activity step on the batch mean: it sets
+-gamma to eta / -batch. A checkpoint records the graph, and -resume takes it. A graph
+runs in one process for now: -workers and -nats refuse it.
 `
 
 // resolve reads and validates the run and the flags of train's own.
@@ -121,6 +132,9 @@ func (f *trainFlags) resolve(explicit map[string]bool) (*spec.Run, error) {
 		}
 	}
 	if err := f.cluster.check(r.Algorithm, r.Hidden(), r.PC.Engine); err != nil {
+		return nil, err
+	}
+	if err := f.cluster.refuseGraph(r); err != nil {
 		return nil, err
 	}
 	r.Precision = f.precision.v

@@ -1,0 +1,154 @@
+package checkpoint
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pcnet/pcnet/graph"
+	"github.com/pcnet/pcnet/layer"
+	"github.com/pcnet/pcnet/mnist"
+	"github.com/pcnet/pcnet/optim"
+	"github.com/pcnet/pcnet/safetensors"
+	"github.com/pcnet/pcnet/spec"
+	"github.com/pcnet/pcnet/tensor"
+	"github.com/pcnet/pcnet/train"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+// graphRun is μPC's residual network 12-[8 relu]x4-4 with the skips 1:3,2:5 (into the
+// output, whose width is then 8), Adam, two epochs of batch 8.
+func graphRun(alg spec.Algorithm, p spec.Precision) spec.Run {
+	r := spec.Default()
+	r.Sizes, r.Activation, r.Loss = []int{12, 8, 8, 8, 8, 8}, layer.ReLU, "sse"
+	r.Arch, r.Param, r.Skips = graph.Residual, layer.MuPC, []graph.Skip{{From: 1, To: 3}, {From: 2, To: 5}}
+	r.Algorithm, r.Precision, r.Optimizer = alg, p, optim.DefaultAdam(0.01)
+	r.PC.Steps, r.PC.Gamma = 4, spec.GammaOfActivityLR(0.5, 8)
+	r.Batch, r.Epochs = 8, 2
+	return r
+}
+
+// A graph run's checkpoint keeps its pre-activation maps (weight only) and the graph in
+// its metadata, and a run of two epochs equals one stopped after the first and resumed
+// from its checkpoint, bit for bit: weights and optimiser states, in both precisions.
+func TestGraphResumeIsExact(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	for _, p := range []spec.Precision{spec.F32, spec.F64} {
+		for _, alg := range []spec.Algorithm{spec.BP, spec.FPA, spec.PC} {
+			t.Run(p.String()+"/"+alg.String(), func(t *testing.T) {
+				if p == spec.F32 {
+					testGraphResume[float32](t, graphRun(alg, p))
+				} else {
+					testGraphResume[float64](t, graphRun(alg, p))
+				}
+			})
+		}
+	}
+}
+
+func testGraphResume[T tensor.Float](t *testing.T, r spec.Run) {
+	data := mnist.SyntheticSplits(40, 16, 16, 12, 8, 3)
+	opts := train.Options{Epochs: r.Epochs, Batch: r.Batch, Seed: r.Seed, Loss: r.LossFunc()}
+	straight := newGraphLearner[T](t, &r, nil)
+	_, err := train.Run(context.Background(), straight, data, opts, train.Position{}, train.Hooks{})
+	require.NoError(t, err)
+
+	first := newGraphLearner[T](t, &r, nil)
+	one := opts
+	one.Epochs = 1
+	pos, err := train.Run(context.Background(), first, data, one, train.Position{}, train.Hooks{})
+	require.NoError(t, err)
+	w := &Writer[T]{Path: filepath.Join(t.TempDir(), "run.safetensors"), Run: &r}
+	require.NoError(t, w.Save(context.Background(), first, pos))
+
+	f, err := safetensors.ReadFile(w.Path)
+	require.NoError(t, err)
+	require.Equal(t, "residual", f.Metadata["arch"])
+	require.Equal(t, "mupc", f.Metadata["param"])
+	require.Equal(t, "1:3,2:5", f.Metadata["skips"])
+	require.Equal(t, FormatFloats(multipliers(&r)), f.Metadata["multipliers"])
+	for _, tn := range f.Tensors {
+		require.NotContains(t, tn.Name, "bias", "μPC's maps have no bias")
+	}
+
+	ck, err := Load[T](w.Path)
+	require.NoError(t, err)
+	require.Equal(t, r, ck.Run)
+	require.Nil(t, ck.Layers)
+	require.Len(t, ck.PreAct, len(r.Sizes)-1)
+	resumed := newGraphLearner[T](t, &r, ck)
+	_, err = train.Run(context.Background(), resumed, data, opts, ck.Position, train.Hooks{})
+	require.NoError(t, err)
+	for l, m := range straight.Maps() {
+		require.Equal(t, m.Params(), resumed.Maps()[l].Params(), "map %d", l)
+		for i, s := range straight.Optimizers()[l] {
+			require.Equal(t, s.Buffers(), resumed.Optimizers()[l][i].Buffers(), "map %d tensor %d", l, i)
+			require.Equal(t, s.Steps(), resumed.Optimizers()[l][i].Steps(), "map %d tensor %d", l, i)
+		}
+	}
+}
+
+// newGraphLearner starts a learner of r, from the initial maps or from ck; the test's
+// cleanup closes it.
+func newGraphLearner[T tensor.Float](t *testing.T, r *spec.Run, ck *Checkpoint[T]) train.Learner[T] {
+	t.Helper()
+	maps, err := spec.InitialMapsOf[T](r)
+	require.NoError(t, err)
+	if ck != nil {
+		maps = ck.Maps()
+	}
+	l, err := train.New(context.Background(), r, maps, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	if ck != nil {
+		require.NoError(t, ck.RestoreOptimizers(l.Optimizers()))
+	}
+	return l
+}
+
+// A chain of dense layers writes none of the graph's keys, as checkpoints before graphs,
+// and reads their absence as the chain; a tampered graph is one clear error.
+func TestGraphMetadata(t *testing.T) {
+	f, err := Encode(sample(t, sgd, 3))
+	require.NoError(t, err)
+	for _, k := range []string{"arch", "param", "skips", "multipliers"} {
+		require.NotContains(t, f.Metadata, k)
+	}
+	got, err := Decode[float64](f)
+	require.NoError(t, err)
+	require.True(t, got.Run.Dense())
+	require.False(t, got.Run.IsGraph())
+
+	r := graphRun(spec.FPA, spec.F64)
+	maps, err := spec.InitialMapsOf[float64](&r)
+	require.NoError(t, err)
+	c := &Checkpoint[float64]{Run: r}
+	require.NoError(t, c.SetMaps(maps))
+	require.Error(t, (&Checkpoint[float64]{Run: spec.Default()}).SetMaps(maps), "dense run, pre-activation maps")
+	for _, tc := range []struct {
+		name string
+		edit func(f *safetensors.File)
+		want string
+	}{
+		{"arch", func(f *safetensors.File) { f.Metadata["arch"] = "tree" }, `metadata "arch" = "tree": want chain or residual`},
+		{"param", func(f *safetensors.File) { f.Metadata["param"] = "mup" }, `metadata "param" = "mup": want standard or mupc`},
+		{"skips syntax", func(f *safetensors.File) { f.Metadata["skips"] = "1-3" }, `metadata "skips" = "1-3": graph: bad skip`},
+		{"skip out of range", func(f *safetensors.File) { f.Metadata["skips"] = "1:9" }, `metadata "skips" = "1:9": node out of range`},
+		{"residual widths", func(f *safetensors.File) { f.Metadata["sizes"] = "12,8,7,8,8,8" }, `metadata "arch" = "residual": bad widths`},
+		{"multipliers", func(f *safetensors.File) { f.Metadata["multipliers"] = "1,1,1,1,1" }, `metadata "multipliers" = "1,1,1,1,1": want`},
+		{"a bias", func(f *safetensors.File) {
+			f.Tensors = append(f.Tensors, safetensors.NewTensor("layers.0.bias", []int{8}, make([]float64, 8)))
+		}, `unexpected tensor "layers.0.bias"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := Encode(c)
+			require.NoError(t, err)
+			tc.edit(f)
+			_, err = Decode[float64](f)
+			require.ErrorContains(t, err, tc.want)
+			require.False(t, strings.Contains(err.Error(), "\n"), "one line")
+		})
+	}
+}
