@@ -25,7 +25,7 @@
 // orders, so that FPA-PC with gamma 1 and T >= H is GraphNet bit for bit on every graph.
 // Theorem 1 then holds by graph distance: NodeInfo.Distance is graph.Graph.EtaFixed
 // under FPA-PC and graph.Graph.Eta where the predictions move. iPC and Z-IL run on
-// graphs without long skips only; a Part hosts a range of a chain.
+// graphs without long skips only. A Part hosts a range of any of these graphs' nodes.
 //
 // # Variants and what they integrate
 //
@@ -96,10 +96,13 @@
 //
 // # Parts: a network across processes
 //
-// A Part hosts a contiguous range of nodes [Lo, Hi] of a network: the parallel engine
-// over those nodes alone, the same node cores and actors, with the links to the nodes
-// just outside the range made by a channels.Transport (channels/natslink carries them
-// between processes). A Network is the same node host over all of its nodes and
+// A Part hosts a contiguous range of nodes [Lo, Hi] of a network, a chain or any layer
+// graph (PartSpec.Graph and Maps, docs/design.md §11): the parallel engine over those
+// nodes alone, the same node cores and actors, with a link per edge that has a hosted end
+// made by a channels.Transport (channels.Transport.Edge, by the edge's nodes and id:
+// l for the chain edge l -> l+1, H+1+k for long skip k), the chain edges to the nodes
+// just outside the range and the long skips that cross its bounds alike
+// (channels/natslink carries them between processes). A Network is the same node host over all of its nodes and
 // in-process links of its own. A part's links reach nodes it does not own, which may
 // still be inside a batch, so a cancelled batch stops a part. Every part runs every batch (node 0's part with the batch,
 // node H+1's with the labels) and returns a PartReport: the loss from the output node's
