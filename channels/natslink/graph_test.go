@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
@@ -210,4 +211,39 @@ func TestSkipLinkSubjects(t *testing.T) {
 	require.Equal(t, newEdgeEndpoint("r1", channels.ChainEdge(3), channels.Down), c)
 	h := header{typ: frameData, run: e.run, lower: 11, dir: channels.Up}
 	require.EqualError(t, e.check(&h, frameData), "natslink: run r1 setup 2 link 1-4 (edge 10) up: frame of the link of edge 11 up on this link's subject")
+}
+
+// TestSkipLinkBounds: a skip's link is bounded by its widths like any link: a frame on
+// its subject of a shape beyond its pool, or one that names another edge, breaks it with
+// one error naming the skip's nodes.
+func TestSkipLinkBounds(t *testing.T) {
+	srv := startServer(t, natsconn.Server{})
+	intruder := dial(t, srv)
+	skip := channels.Edge{Lower: 1, Upper: 4, ID: 10}
+	msg := func(e endpoint, rows int) []byte {
+		return encodeFrames(e, 0, channels.Message[float64]{Kind: channels.Prediction, Buf: &channels.Buffer[float64]{Rows: rows, Cols: 2, Data: make([]float64, rows*2)}}, 100)[0]
+	}
+	for i, tc := range []struct {
+		name  string
+		frame func(run string) []byte
+		want  string
+	}{
+		{"shape", func(run string) []byte { return msg(newEdgeEndpoint(run, skip, channels.Up), 9) }, "message 0 is 9x2; the pool's buffers are 3x2"},
+		{"another edge", func(run string) []byte { return msg(newEndpoint(run, 1, channels.Up), 1) }, "frame of the link of edge 1 up on this link's subject"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := fmt.Sprintf("skip%d", i)
+			tr := newTransport(t, dial(t, srv), Options{Run: run, Lo: 3, Hi: 4, Buffers: 2})
+			l, err := tr.Edge(skip, 3, 2, 3, 2)
+			require.NoError(t, err)
+			require.Nil(t, l.UpSend, "node 1 is another process's")
+			require.NoError(t, intruder.Publish("pcnet."+run+".link.10.up", tc.frame(run)))
+			require.NoError(t, intruder.Flush())
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err = l.UpRecv.Recv(ctx)
+			require.ErrorContains(t, err, tc.want)
+			require.ErrorContains(t, err, "natslink: run "+run+" link 1-4 (edge 10) up: ")
+		})
+	}
 }
