@@ -70,42 +70,46 @@ type bpNet[T tensor.Float] interface {
 	Gradients(grads []*layer.Grad[T], x *tensor.Matrix[T], labels []int) float64
 }
 
-// newBPNet returns backprop on the maps of g: a backprop.Net when g is a plain chain
-// and every map is dense (the chain's own type and speed), a backprop.GraphNet
-// otherwise. Both compute the same numbers on a chain of dense layers, bit for bit.
+// newBPNet returns backprop on the maps of g: a backprop.Net when g is a plain chain (or
+// nil: dense layers that make no graph, a single layer) and every map is dense (the
+// chain's own type and speed), a backprop.GraphNet otherwise. Both compute the same
+// numbers on a chain of dense layers, bit for bit.
 func newBPNet[T tensor.Float](g *graph.Graph, maps []layer.Map[T], loss layer.Loss) (bpNet[T], error) {
-	if dense := layer.AsDense(maps); dense != nil && isChain(g) {
+	if dense := layer.AsDense(maps); dense != nil && (g == nil || isChain(g)) {
 		return backprop.New(dense, loss)
 	}
 	return backprop.NewGraph(g, maps, loss)
 }
 
 // isChain reports whether g is a chain without long skips.
-func isChain(g *graph.Graph) bool { return g != nil && g.Shape() == graph.Chain && len(g.Skips()) == 0 }
+func isChain(g *graph.Graph) bool { return g.Shape() == graph.Chain && len(g.Skips()) == 0 }
 
-// chainOf returns the chain graph on the layers' widths.
-func chainOf[T tensor.Float](layers []*layer.Dense[T]) (*graph.Graph, error) {
+// chainOf returns the chain graph on the layers' widths, or nil where they make none (a
+// single layer, H = 0, which backprop runs and a graph does not describe; or widths that
+// do not fit, which backprop.New reports).
+func chainOf[T tensor.Float](layers []*layer.Dense[T]) *graph.Graph {
 	if len(layers) == 0 {
-		return nil, fmt.Errorf("a network needs at least one layer")
+		return nil
 	}
 	widths := []int{layers[0].In()}
 	for _, d := range layers {
 		widths = append(widths, d.Out())
 	}
-	return graph.New(widths, graph.Chain, nil)
+	g, err := graph.New(widths, graph.Chain, nil)
+	if err != nil {
+		return nil
+	}
+	return g
 }
 
 // NewBP returns a backprop learner on a chain of dense layers (used, not copied).
 func NewBP[T tensor.Float](layers []*layer.Dense[T], loss layer.Loss, opt optim.Config) (*BP[T], error) {
-	g, err := chainOf(layers)
-	if err != nil {
-		return nil, err
-	}
-	return NewBPGraph(g, layer.AsMaps(layers), loss, opt)
+	return NewBPGraph(chainOf(layers), layer.AsMaps(layers), loss, opt)
 }
 
 // NewBPGraph returns a backprop learner on the maps of the layer graph g (used, not
-// copied), with backprop.NewGraph's checks.
+// copied), with backprop.NewGraph's checks. (NewBP passes a nil g for a single dense
+// layer, which only backprop.Net runs; Graph then returns nil.)
 func NewBPGraph[T tensor.Float](g *graph.Graph, maps []layer.Map[T], loss layer.Loss, opt optim.Config) (*BP[T], error) {
 	if err := opt.Validate(); err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
@@ -157,11 +161,14 @@ type PC[T tensor.Float] struct {
 // NewPC builds a pcnet.Network on a chain of dense layers (used, not copied) and starts
 // its goroutines under ctx. cfg.Optimizer must be set.
 func NewPC[T tensor.Float](ctx context.Context, layers []*layer.Dense[T], cfg pcnet.Config) (*PC[T], error) {
-	g, err := chainOf(layers)
+	if err := cfg.Optimizer.Validate(); err != nil {
+		return nil, fmt.Errorf("optimizer: %w", err)
+	}
+	net, err := pcnet.New(ctx, layers, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return NewPCGraph(ctx, g, layer.AsMaps(layers), cfg)
+	return &PC[T]{net: net}, nil
 }
 
 // NewPCGraph builds a pcnet.Network on the maps of the layer graph g (used, not copied;

@@ -197,11 +197,7 @@ func Run[T tensor.Float](ctx context.Context, learner Learner[T], data *mnist.Sp
 // layers on d, computed in T, the network's precision (never a float64 copy of a float32
 // network).
 func Evaluate[T tensor.Float](layers []*layer.Dense[T], loss layer.Loss, d *mnist.Dataset) (float64, float64, error) {
-	g, err := chainOf(layers)
-	if err != nil {
-		return 0, 0, err
-	}
-	return EvaluateMaps(g, layer.AsMaps(layers), loss, d)
+	return EvaluateMaps(chainOf(layers), layer.AsMaps(layers), loss, d)
 }
 
 // EvaluateMaps is Evaluate for the network of maps on the layer graph g (a learner's

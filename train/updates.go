@@ -13,11 +13,7 @@ import (
 // same negated (PC's sign: the update a negative-gradient estimate is compared with),
 // and the loss.
 func BackpropUpdates[T tensor.Float](layers []*layer.Dense[T], loss layer.Loss, x *tensor.Matrix[T], labels []int) (grads, updates []*layer.Grad[T], value float64, err error) {
-	g, err := chainOf(layers)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	return BackpropUpdatesOn(g, layer.AsMaps(layers), loss, x, labels)
+	return BackpropUpdatesOn(chainOf(layers), layer.AsMaps(layers), loss, x, labels)
 }
 
 // BackpropUpdatesOn is BackpropUpdates on the maps of the layer graph g.
@@ -42,11 +38,11 @@ func BackpropUpdatesOn[T tensor.Float](g *graph.Graph, maps []layer.Map[T], loss
 // InferUpdates runs one inference of a PC network of cfg on layers (their weights stay)
 // and returns copies of its weight updates.
 func InferUpdates[T tensor.Float](ctx context.Context, layers []*layer.Dense[T], cfg pcnet.Config, x *tensor.Matrix[T], labels []int) ([]*layer.Grad[T], error) {
-	g, err := chainOf(layers)
+	net, err := pcnet.New(ctx, layers, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return InferUpdatesOn(ctx, g, layer.AsMaps(layers), cfg, x, labels)
+	return inferUpdates(ctx, net, layer.AsMaps(layers), x, labels)
 }
 
 // InferUpdatesOn is InferUpdates on the maps of the layer graph g (pcnet.NewGraph).
@@ -55,6 +51,12 @@ func InferUpdatesOn[T tensor.Float](ctx context.Context, g *graph.Graph, maps []
 	if err != nil {
 		return nil, err
 	}
+	return inferUpdates(ctx, net, maps, x, labels)
+}
+
+// inferUpdates runs one inference on net, whose maps are maps, returns copies of its
+// weight updates and closes it.
+func inferUpdates[T tensor.Float](ctx context.Context, net *pcnet.Network[T], maps []layer.Map[T], x *tensor.Matrix[T], labels []int) ([]*layer.Grad[T], error) {
 	defer net.Close()
 	if _, err := net.Infer(ctx, x, labels); err != nil {
 		return nil, err
