@@ -81,7 +81,7 @@ func (b *Buffer[T]) ownerName() string {
 	if b.owner == nil {
 		return "a buffer from no link's pool"
 	}
-	return fmt.Sprintf("a buffer of link %d-%d %v", b.owner.lower, b.owner.lower+1, b.owner.dir)
+	return fmt.Sprintf("a buffer of link %d-%d %v", b.owner.lower, b.owner.upper, b.owner.dir)
 }
 
 // Buffer states; a buffer goes round free -> acquired -> sent -> free. Recv
@@ -171,6 +171,41 @@ type Stats struct {
 	WireBytes       uint64
 }
 
+// Edge names one edge of a network's layer graph (docs/design.md §11): its lower node
+// (the parent, whose predictions go up it), its upper node (the child, whose errors come
+// down it) and its id, which the processes of a run agree on and a transport between
+// processes names the link by: the lower node for a chain edge Lower -> Lower+1, and
+// H+1+k for the graph's long skip k, so that no two edges share one.
+type Edge struct {
+	Lower, Upper, ID int
+}
+
+// ChainEdge is the chain edge l -> l+1 (its id is l).
+func ChainEdge(l int) Edge { return Edge{Lower: l, Upper: l + 1, ID: l} }
+
+// String names the edge in errors: "link 2-3", "link 1-4 (edge 10)" for a skip.
+func (e Edge) String() string {
+	if e == ChainEdge(e.Lower) {
+		return fmt.Sprintf("link %d-%d", e.Lower, e.Upper)
+	}
+	return fmt.Sprintf("link %d-%d (edge %d)", e.Lower, e.Upper, e.ID)
+}
+
+// Check reports an edge that no graph has: a negative node or id, an upper node not
+// above the lower one, or a chain edge (Upper = Lower+1) whose id is not its lower node.
+// A skip's id is not checked against the graph here: its transport knows no graph.
+func (e Edge) Check() error {
+	switch {
+	case e.Lower < 0 || e.ID < 0:
+		return fmt.Errorf("%v: negative node or id", e)
+	case e.Upper <= e.Lower:
+		return fmt.Errorf("%v: the upper node is not above the lower one", e)
+	case e.Upper == e.Lower+1 && e.ID != e.Lower:
+		return fmt.Errorf("%v: a chain edge's id is its lower node %d", e, e.Lower)
+	}
+	return nil
+}
+
 // Transport makes links; the in-process implementation uses Go channels,
 // channels/natslink carries them over NATS, behind the same interface, without
 // touching the engine.
@@ -179,12 +214,20 @@ type Transport[T tensor.Float] interface {
 	// predictions from lower to upper, the down direction errors from upper
 	// to lower. maxRows x maxCols bound the buffers of each direction (up:
 	// upper's width, down: upper's width too, since e_{l+1} has upper's width).
+	// It is Edge(ChainEdge(lower), ...).
 	Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*Link[T], error)
+	// Edge connects the two nodes of edge e as Link connects neighbours: up carries
+	// what e.Lower sends e.Upper (a prediction term, or the state of a skip's source),
+	// down the error of e.Upper. A transport between processes names the link by e.ID.
+	Edge(e Edge, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*Link[T], error)
 }
 
-// Link is the pair of directions between node Lower and node Lower+1.
+// Link is the pair of directions between node Lower and node Upper: Lower+1 on a
+// chain edge, further up on a long skip (docs/design.md §11).
 type Link[T tensor.Float] struct {
 	Lower    int
+	Upper    int
+	ID       int         // the edge's id (Edge.ID): Lower on a chain edge
 	UpSend   Sender[T]   // held by node Lower
 	UpRecv   Receiver[T] // held by node Lower+1
 	DownSend Sender[T]   // held by node Lower+1
@@ -201,10 +244,15 @@ type Link[T tensor.Float] struct {
 // [Link.Stats] (nil: zero counters); it must be safe to call concurrently
 // with traffic.
 func NewLink[T tensor.Float](lower int, upSend Sender[T], upRecv Receiver[T], downSend Sender[T], downRecv Receiver[T], stats func(Direction) Stats) *Link[T] {
+	return NewEdgeLink(ChainEdge(lower), upSend, upRecv, downSend, downRecv, stats)
+}
+
+// NewEdgeLink is NewLink on edge e of a layer graph.
+func NewEdgeLink[T tensor.Float](e Edge, upSend Sender[T], upRecv Receiver[T], downSend Sender[T], downRecv Receiver[T], stats func(Direction) Stats) *Link[T] {
 	if stats == nil {
 		stats = func(Direction) Stats { return Stats{} }
 	}
-	return &Link[T]{Lower: lower, UpSend: upSend, UpRecv: upRecv, DownSend: downSend, DownRecv: downRecv, stats: stats}
+	return &Link[T]{Lower: e.Lower, Upper: e.Upper, ID: e.ID, UpSend: upSend, UpRecv: upRecv, DownSend: downSend, DownRecv: downRecv, stats: stats}
 }
 
 // Stats returns the counters of a direction (safe to call concurrently with
@@ -245,22 +293,31 @@ func NewInProcess[T tensor.Float](buffers int) Transport[T] {
 type inProcess[T tensor.Float] struct{ buffers int }
 
 func (t inProcess[T]) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*Link[T], error) {
+	return t.Edge(ChainEdge(lower), upMaxRows, upMaxCols, downMaxRows, downMaxCols)
+}
+
+func (t inProcess[T]) Edge(e Edge, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*Link[T], error) {
 	if t.buffers < 1 {
 		return nil, fmt.Errorf("channels: in-process transport has %d buffers per direction; need >= 1 (0 means %d)", t.buffers, DefaultBuffers)
 	}
-	if lower < 0 {
-		return nil, fmt.Errorf("channels: link %d-%d: lower node %d is negative", lower, lower+1, lower)
+	if e.Lower < 0 {
+		return nil, fmt.Errorf("channels: link %d-%d: lower node %d is negative", e.Lower, e.Upper, e.Lower)
 	}
-	up, err := newDirection[T](lower, Up, t.buffers, upMaxRows, upMaxCols)
+	if err := e.Check(); err != nil {
+		return nil, fmt.Errorf("channels: %w", err)
+	}
+	up, err := newDirection[T](e, Up, t.buffers, upMaxRows, upMaxCols)
 	if err != nil {
 		return nil, err
 	}
-	down, err := newDirection[T](lower, Down, t.buffers, downMaxRows, downMaxCols)
+	down, err := newDirection[T](e, Down, t.buffers, downMaxRows, downMaxCols)
 	if err != nil {
 		return nil, err
 	}
 	return &Link[T]{
-		Lower:    lower,
+		Lower:    e.Lower,
+		Upper:    e.Upper,
+		ID:       e.ID,
 		UpSend:   (*sendEnd[T])(up),
 		UpRecv:   (*recvEnd[T])(up),
 		DownSend: (*sendEnd[T])(down),
@@ -279,7 +336,7 @@ const maxFloats = 1 << 31
 // Both channels have room for the whole pool, so Send and Release never
 // block: only Acquire (out of credits) and Recv (nothing sent) do.
 type direction[T tensor.Float] struct {
-	lower            int
+	lower, upper     int
 	dir              Direction
 	kind             Kind
 	maxRows, maxCols int
@@ -290,8 +347,8 @@ type direction[T tensor.Float] struct {
 	messages, bytes atomic.Uint64
 }
 
-func newDirection[T tensor.Float](lower int, dir Direction, buffers, maxRows, maxCols int) (*direction[T], error) {
-	d := &direction[T]{lower: lower, dir: dir, kind: dir.kind(), maxRows: maxRows, maxCols: maxCols}
+func newDirection[T tensor.Float](e Edge, dir Direction, buffers, maxRows, maxCols int) (*direction[T], error) {
+	d := &direction[T]{lower: e.Lower, upper: e.Upper, dir: dir, kind: dir.kind(), maxRows: maxRows, maxCols: maxCols}
 	if maxRows < 1 || maxCols < 1 {
 		return nil, fmt.Errorf("%v: max shape %dx%d must be at least 1x1", d, maxRows, maxCols)
 	}
@@ -311,7 +368,7 @@ func newDirection[T tensor.Float](lower int, dir Direction, buffers, maxRows, ma
 
 // String names the direction in errors: "channels: link 2-3 up".
 func (d *direction[T]) String() string {
-	return fmt.Sprintf("channels: link %d-%d %v", d.lower, d.lower+1, d.dir)
+	return fmt.Sprintf("channels: link %d-%d %v", d.lower, d.upper, d.dir)
 }
 
 // sendEnd and recvEnd are the two ends of a direction, as distinct types so

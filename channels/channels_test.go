@@ -580,3 +580,31 @@ func TestNewLink(t *testing.T) {
 
 	require.Equal(t, channels.Stats{}, channels.NewLink[float64](0, nil, nil, nil, nil, nil).Stats(channels.Up), "no source: zero counters")
 }
+
+// TestEdge: a link of any edge of a layer graph (docs/design.md §11) is made like a
+// chain link and names its nodes; edges no graph has are one error each.
+func TestEdge(t *testing.T) {
+	tr := channels.NewInProcess[float64](1)
+	l, err := tr.Edge(channels.Edge{Lower: 1, Upper: 4, ID: 10}, 2, 3, 2, 3)
+	require.NoError(t, err)
+	require.Equal(t, [3]int{1, 4, 10}, [3]int{l.Lower, l.Upper, l.ID})
+	_, err = l.UpSend.Acquire(context.Background(), 2, 4)
+	require.EqualError(t, err, "channels: link 1-4 up: cannot acquire a 2x4 buffer: the pool's buffers are 2x3")
+	c, err := tr.Link(2, 2, 3, 2, 3)
+	require.NoError(t, err)
+	require.Equal(t, [3]int{2, 3, 2}, [3]int{c.Lower, c.Upper, c.ID})
+	require.Equal(t, "link 2-3", channels.ChainEdge(2).String())
+	require.Equal(t, "link 1-4 (edge 10)", channels.Edge{Lower: 1, Upper: 4, ID: 10}.String())
+	for _, tc := range []struct {
+		e    channels.Edge
+		want string
+	}{
+		{channels.Edge{Lower: -1, Upper: 2, ID: 5}, "lower node -1 is negative"},
+		{channels.Edge{Lower: 1, Upper: 2, ID: -1}, "negative node or id"},
+		{channels.Edge{Lower: 3, Upper: 3, ID: 7}, "the upper node is not above the lower one"},
+		{channels.Edge{Lower: 3, Upper: 4, ID: 7}, "a chain edge's id is its lower node 3"},
+	} {
+		_, err := tr.Edge(tc.e, 2, 3, 2, 3)
+		require.ErrorContains(t, err, tc.want, "%v", tc.e)
+	}
+}

@@ -48,7 +48,12 @@ type Latency struct {
 // links have no wire); a transport between processes reports it (for one,
 // channels/natslink's TakeTraffic), and package metrics exposes it.
 type Traffic struct {
-	Lower int       // the link is Lower-(Lower+1)
+	Lower int // the link is Lower-Upper
+	// Upper is the link's upper node: Lower+1 on a chain edge, further up on a long
+	// skip (docs/design.md §11); zero means Lower+1. An int32 so that it fits in the
+	// padding after Dir: Traffic stays 184 bytes, the largest slice element of a cluster
+	// message, which bounds what decoding one may allocate a byte (docs/design.md §9).
+	Upper int32
 	Dir   Direction // up: predictions; down: errors
 	// Messages, payload Bytes and WireBytes as in Stats.
 	Messages, Bytes, WireBytes uint64

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/pcnet/pcnet/channels"
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/tensor"
 )
@@ -124,8 +126,8 @@ func (c *Coordinator[T]) traffic(reports []*message) error {
 	}
 	for i, r := range reports {
 		for _, t := range r.Links {
-			if t.Lower < 0 || t.Lower > c.h || t.Dir != channels.Up && t.Dir != channels.Down {
-				return c.fail(fmt.Errorf("cluster: run %s: %v reported traffic of link %d %v; the network has links 0-1 to %d-%d, up and down", c.o.Run, c.workers[i], t.Lower, t.Dir, c.h, c.h+1))
+			if !c.hasLink(t) {
+				return c.fail(fmt.Errorf("cluster: run %s: %v reported traffic of link %d-%d %v; the network has links 0-1 to %d-%d and its skips, up and down", c.o.Run, c.workers[i], t.Lower, t.Upper, t.Dir, c.h, c.h+1))
 			}
 			if err := c.o.Traffic(t); err != nil {
 				return c.fail(fmt.Errorf("cluster: run %s: traffic from %v: %w", c.o.Run, c.workers[i], err))
@@ -133,6 +135,18 @@ func (c *Coordinator[T]) traffic(reports []*message) error {
 		}
 	}
 	return nil
+}
+
+// hasLink reports whether t is the traffic of a direction of one of the network's links:
+// a chain link (Upper 0 or Lower+1) or a long skip (docs/design.md §11).
+func (c *Coordinator[T]) hasLink(t channels.Traffic) bool {
+	if t.Dir != channels.Up && t.Dir != channels.Down || t.Lower < 0 || t.Lower > c.h {
+		return false
+	}
+	if t.Upper == 0 || int(t.Upper) == t.Lower+1 {
+		return true
+	}
+	return slices.Contains(c.g.Skips(), graph.Skip{From: t.Lower, To: int(t.Upper)})
 }
 
 // rejected hands the counts of the messages dropped since the last batch, the

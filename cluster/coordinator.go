@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/channels/natslink"
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
@@ -80,7 +81,10 @@ type Coordinator[T tensor.Float] struct {
 	h       int
 	widths  []int
 	act     layer.Activation
-	layers  []*layer.Dense[T]
+	param   layer.Param
+	g       *graph.Graph      // the network's layer graph (docs/design.md §11)
+	maps    []layer.Map[T]    // theta, one map per node 0..H
+	layers  []*layer.Dense[T] // the maps as dense layers when every one is (else nil)
 	opt     [][2]*optim.State[T]
 	nodeObs []pcnet.NodeObserver
 
@@ -111,8 +115,38 @@ type Coordinator[T tensor.Float] struct {
 // NewCoordinator starts the coordinator of a run on layers (the network's initial theta,
 // used as its copy) with cfg, and waits until every worker has said hello. The workers
 // are set up (theta and the optimiser states, which the caller may restore first through
-// Optimizers) at the first Step.
+// Optimizers) at the first Step. It is NewGraphCoordinator on the chain of the layers.
 func NewCoordinator[T tensor.Float](ctx context.Context, o Options, layers []*layer.Dense[T], cfg pcnet.Config) (*Coordinator[T], error) {
+	g, err := chainOf(layers)
+	if err != nil {
+		return nil, err
+	}
+	return NewGraphCoordinator(ctx, o, g, layer.AsMaps(layers), cfg)
+}
+
+// chainOf is the chain graph of layers.
+func chainOf[T tensor.Float](layers []*layer.Dense[T]) (*graph.Graph, error) {
+	if len(layers) < 2 {
+		return nil, fmt.Errorf("cluster: %d layers make H = %d; need H >= 1", len(layers), len(layers)-1)
+	}
+	widths := []int{layers[0].In()}
+	for _, d := range layers {
+		widths = append(widths, d.Out())
+	}
+	g, err := graph.New(widths, graph.Chain, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	return g, nil
+}
+
+// NewGraphCoordinator starts the coordinator of a run on the layer graph g (docs/design.md
+// §11) with maps (one per node 0..H, the network's initial theta, used as its copy), as
+// NewCoordinator does. The maps must be what a worker builds from the run's shape: dense
+// layers on a chain (long skips or not), or the pre-activation maps of layer.PreActNet
+// under either parameterisation. The workers' ranges split g's nodes; a long skip whose
+// ends two workers host is a link between them like any chain link.
+func NewGraphCoordinator[T tensor.Float](ctx context.Context, o Options, g *graph.Graph, maps []layer.Map[T], cfg pcnet.Config) (*Coordinator[T], error) {
 	if err := natslink.CheckRun(o.Run, maxRun); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -135,7 +169,7 @@ func NewCoordinator[T tensor.Float](ctx context.Context, o Options, layers []*la
 		o.clock = wallClock{}
 	}
 	c := &Coordinator[T]{o: o, out: newSender(o.Conn, o.Run, o.Key), url: o.Conn.ConnectedUrlRedacted(), done: make(chan struct{}), warned: map[string]bool{}}
-	if err := c.Configure(layers, cfg); err != nil {
+	if err := c.ConfigureGraph(g, maps, cfg); err != nil {
 		return nil, err
 	}
 	if _, err := rand.Read(c.id[:]); err != nil {
@@ -192,50 +226,63 @@ func (c *Coordinator[T]) reportLimit(r Range) int64 {
 	c.shape.Lock()
 	defer c.shape.Unlock()
 	nodes := int64(r.Hi - r.Lo + 1)
-	return stateBytes(c.widths, r.Lo, r.Hi, c.cfg.Optimizer, elemSize[T]()) + smallMessage + nodes*int64(c.cfg.Steps+1)*256
+	return stateBytes(c.widths, r.Lo, r.Hi, c.cfg.Optimizer, elemSize[T](), c.layers != nil) + smallMessage + nodes*int64(c.cfg.Steps+1)*256
 }
 
 // Configure sets the network the workers run from the next batch on: layers (theta, used
 // as the coordinator's copy) and cfg; the workers are set up again with them (and the
 // optimiser states, fresh ones that the caller may restore through Optimizers) at the
 // next Step or Infer. The node ranges stay, and so must the shape's size: a worker
-// bounds its commands by its first setup, so a larger network's setup is refused.
+// bounds its commands by its first setup, so a larger network's setup is refused. It is
+// ConfigureGraph on the chain of the layers.
 func (c *Coordinator[T]) Configure(layers []*layer.Dense[T], cfg pcnet.Config) error {
 	if c.broken != nil {
 		return c.broken
 	}
-	h := len(layers) - 1
-	if h < 1 {
-		return fmt.Errorf("cluster: %d layers make H = %d; need H >= 1", len(layers), h)
+	g, err := chainOf(layers)
+	if err != nil {
+		return err
 	}
+	return c.ConfigureGraph(g, layer.AsMaps(layers), cfg)
+}
+
+// ConfigureGraph is Configure on the layer graph g with maps (see NewGraphCoordinator).
+func (c *Coordinator[T]) ConfigureGraph(g *graph.Graph, maps []layer.Map[T], cfg pcnet.Config) error {
+	if c.broken != nil {
+		return c.broken
+	}
+	if g == nil {
+		return errors.New("cluster: no layer graph")
+	}
+	h := g.H()
 	if err := checkRanges(c.o.Workers, h+2); err != nil {
 		return err
 	}
 	if cfg.Engine == pcnet.Sequential {
 		return errors.New("cluster: workers run the parallel engine, not the sequential one")
 	}
+	act, param, err := describeNet(g, maps)
+	if err != nil {
+		return err
+	}
 	if cfg.MaxBatch == 0 {
 		cfg.MaxBatch = 64
 	}
-	widths := []int{layers[0].In()}
-	for _, d := range layers {
-		widths = append(widths, d.Out())
-	}
 	c.shape.Lock() // the report subscriptions' limits read them
-	c.cfg, c.h, c.layers, c.act, c.widths = cfg, h, layers, layers[0].Act, widths
+	c.cfg, c.h, c.g, c.maps, c.layers, c.act, c.param, c.widths = cfg, h, g, maps, layer.AsDense(maps), act, param, g.Widths()
 	c.shape.Unlock()
 	c.opt, c.nodeObs = nil, nil
-	for _, d := range layers {
+	for _, m := range maps {
 		var st [2]*optim.State[T]
 		if cfg.Optimizer.Kind != 0 {
-			p := d.Params()
+			p := m.Params()
 			st = [2]*optim.State[T]{optim.NewState[T](cfg.Optimizer, len(p[0])), optim.NewState[T](cfg.Optimizer, len(p[1]))}
 		}
 		c.opt = append(c.opt, st)
 	}
 	if cfg.Observer != nil {
 		for l := 0; l <= h+1; l++ {
-			c.nodeObs = append(c.nodeObs, cfg.Observer.Node(cfg.NodeInfo(h, l)))
+			c.nodeObs = append(c.nodeObs, cfg.Observer.Node(cfg.GraphNodeInfo(g, l)))
 		}
 	}
 	c.setUp, c.stale = false, false
@@ -397,6 +444,7 @@ func (c *Coordinator[T]) setup(ctx context.Context) error {
 	v := c.cfg
 	run := spec.Run{
 		Sizes: c.widths, Activation: c.act, Loss: "nll", Algorithm: spec.FromVariant(v.Variant),
+		Arch: c.g.Shape(), Param: c.param, Skips: c.g.Skips(),
 		PC:        spec.PCSettings{Steps: v.Steps, Gamma: v.Gamma, K: v.K, Precisions: v.Precisions, Engine: pcnet.Parallel, Schedule: v.Schedule},
 		Optimizer: v.Optimizer, Batch: v.MaxBatch, Precision: spec.PrecisionOf[T](),
 	}
@@ -409,7 +457,7 @@ func (c *Coordinator[T]) setup(ctx context.Context) error {
 		// setup's links (a late credit) can reach the new ones.
 		m := &message{Kind: kindSetup, Seq: c.seq, Net: run, Observe: c.cfg.Observer != nil, Delay: c.o.Delay, LinkSetup: int(c.seq)}
 		for l := w.Nodes.Lo; l <= min(w.Nodes.Hi, c.h); l++ {
-			m.Layers = append(m.Layers, captureLayer(c.layers[l], c.opt[l]))
+			m.Layers = append(m.Layers, captureLayer(c.maps[l], c.opt[l]))
 		}
 		if err := c.send(w, m); err != nil {
 			return err
@@ -448,7 +496,7 @@ func (c *Coordinator[T]) Sync(ctx context.Context) error {
 		}
 		for j, s := range states[i].Layers {
 			l := w.Nodes.Lo + j
-			if err := restoreLayer(c.layers[l], c.opt[l], s, l); err != nil {
+			if err := restoreLayer(c.maps[l], c.opt[l], s, l); err != nil {
 				return c.fail(fmt.Errorf("cluster: run %s: from %v: %w", c.o.Run, w, err))
 			}
 		}
@@ -481,7 +529,7 @@ func (c *Coordinator[T]) Updates(ctx context.Context) ([]*layer.Grad[T], error) 
 		}
 		for j, s := range states[i].Layers {
 			l := w.Nodes.Lo + j
-			g := layer.NewGrad(c.layers[l])
+			g := layer.GradFor(c.maps[l])
 			p := g.Params()
 			if err := floatsInto(p[0], s.W, fmt.Sprintf("update of layer %d weight", l)); err != nil {
 				return nil, c.fail(err)
@@ -495,8 +543,15 @@ func (c *Coordinator[T]) Updates(ctx context.Context) ([]*layer.Grad[T], error) 
 	return out, nil
 }
 
-// Layers returns the coordinator's copy of theta: current after Sync.
+// Layers returns the coordinator's copy of theta as dense layers when every map is one
+// (else nil: see Maps): current after Sync.
 func (c *Coordinator[T]) Layers() []*layer.Dense[T] { return c.layers }
+
+// Maps returns the coordinator's copy of theta, one map per node 0..H: current after Sync.
+func (c *Coordinator[T]) Maps() []layer.Map[T] { return c.maps }
+
+// Graph returns the network's layer graph.
+func (c *Coordinator[T]) Graph() *graph.Graph { return c.g }
 
 // Optimizers returns the coordinator's copy of the optimiser states: current after Sync.
 // Restored before the first Step, they are what the workers start from.

@@ -15,6 +15,17 @@
 // checkpoint, Sync fetches theta and the optimiser states from the workers; on resume,
 // the first Step sends them the checkpoint's.
 //
+// # Layer graphs
+//
+// The network may be any layer graph of docs/design.md §11 (NewGraphCoordinator,
+// StartGraph): a chain of dense layers, long skips, μPC's residual network of
+// pre-activation maps. Workers host contiguous ranges of its nodes; a long skip whose
+// ends two workers host is a link between them (natslink, by edge id) like any chain
+// link. The setup names the graph by spec.Run's Arch, Param and Skips and carries the
+// hosted maps' weights (no bias for a pre-activation map); a worker checks every size,
+// its graph's included, before it allocates, and builds its own nodes' maps alone
+// (graph.go). The coordinator's copy of theta is Maps (Layers when every map is dense).
+//
 // # Precision
 //
 // A run computes in one precision, float32 or float64 (spec.Run.Precision,

@@ -2,8 +2,12 @@ package cluster
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
+	"github.com/pcnet/pcnet/graph"
+	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/spec"
 )
@@ -25,15 +29,19 @@ const (
 )
 
 // stateBytes is the size of layers lo..hi's theta and optimiser states on the wire
-// (values only, size bytes each) in a network of widths.
-func stateBytes(widths []int, lo, hi int, opt optim.Config, size int) int64 {
+// (values only, size bytes each) in a network of widths, whose maps have a bias (dense
+// layers) or not (pre-activation maps, docs/design.md §11).
+func stateBytes(widths []int, lo, hi int, opt optim.Config, size int, bias bool) int64 {
 	bufs := int64(1)
 	if opt.Kind != 0 {
 		bufs += int64(len(opt.NewState(1).Buffers()))
 	}
 	var n int64
 	for l := lo; l <= min(hi, len(widths)-2); l++ {
-		n += int64(widths[l])*int64(widths[l+1]) + int64(widths[l+1])
+		n += int64(widths[l]) * int64(widths[l+1])
+		if bias {
+			n += int64(widths[l+1])
+		}
 	}
 	return int64(size) * n * bufs
 }
@@ -54,9 +62,11 @@ func sizeOf(p spec.Precision) int {
 }
 
 // checkSetup checks a setup's declared shape for the worker of nodes r before anything
-// is allocated: the precision, widths, H and MaxBatch within spec's bounds, the hosted
-// nodes' and their neighbours' working memory within maxNodeFloats, and every hosted
-// layer's theta as many bytes as its widths make in the precision.
+// is allocated: the precision, widths, H and MaxBatch within spec's bounds, the layer
+// graph (docs/design.md §11: the shape, the parameterisation, the long skips), the
+// working memory of the hosted nodes and of every node they link to (chain neighbours
+// and the other ends of long skips) within maxNodeFloats, and every hosted map's theta
+// as many bytes as its widths make in the precision (a pre-activation map has no bias).
 func checkSetup(m *message, r Range) error {
 	n := &m.Net
 	if n.Precision != spec.F32 && n.Precision != spec.F64 {
@@ -77,7 +87,11 @@ func checkSetup(m *message, r Range) error {
 	case r.Hi > h+1:
 		return fmt.Errorf("a network of %d nodes has no %v", h+2, r)
 	}
-	for l := max(r.Lo-1, 0); l <= min(r.Hi+1, h+1); l++ {
+	g, err := setupGraph(n)
+	if err != nil {
+		return err
+	}
+	for _, l := range linkedNodes(g, r) {
 		if int64(n.Batch)*int64(n.Sizes[l]) > maxNodeFloats {
 			return fmt.Errorf("node %d: a max batch of %d x width %d exceeds %d values", l, n.Batch, n.Sizes[l], maxNodeFloats)
 		}
@@ -87,14 +101,47 @@ func checkSetup(m *message, r Range) error {
 		return fmt.Errorf("%d layers for %d hosted weight layers", len(m.Layers), want)
 	}
 	size := int64(sizeOf(n.Precision))
+	bias := int64(0)
+	if n.Dense() {
+		bias = 1
+	}
 	for i, s := range m.Layers {
 		l := r.Lo + i
 		in, out := int64(n.Sizes[l]), int64(n.Sizes[l+1])
-		if int64(len(s.W)) != size*in*out || int64(len(s.B)) != size*out {
+		if int64(len(s.W)) != size*in*out || int64(len(s.B)) != bias*size*out {
 			return fmt.Errorf("layer %d of %dx%d: %d weight and %d bias bytes (%s)", l, in, out, len(s.W), len(s.B), n.Precision.Type())
 		}
 	}
 	return nil
+}
+
+// setupGraph checks the setup's graph fields (the shape, the parameterisation, the long
+// skips, whose count its sender can only declare with bytes that arrived: they are a
+// slice) and returns the graph: spec's own check, with its message.
+func setupGraph(n *spec.Run) (*graph.Graph, error) {
+	if n.Param != layer.Standard && n.Param != layer.MuPC {
+		return nil, fmt.Errorf("parameterisation %d; want standard or mupc", int(n.Param))
+	}
+	g, err := n.Graph()
+	if err != nil {
+		return nil, fmt.Errorf("layer graph: %w", err)
+	}
+	return g, nil
+}
+
+// linkedNodes returns the nodes of g that the worker of r hosts or links to: its range,
+// the chain neighbours just outside it and the other ends of its long skips, ascending.
+func linkedNodes(g *graph.Graph, r Range) []int {
+	seen := map[int]bool{}
+	for l := max(r.Lo-1, 0); l <= min(r.Hi+1, g.H()+1); l++ {
+		seen[l] = true
+	}
+	for _, s := range g.Skips() {
+		if r.Lo <= s.From && s.From <= r.Hi || r.Lo <= s.To && s.To <= r.Hi {
+			seen[s.From], seen[s.To] = true, true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // checkBatch checks a batch's declared size against the setup's before anything is

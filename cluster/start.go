@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/cluster/natsconn"
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/tensor"
@@ -63,7 +64,22 @@ type Cluster[T tensor.Float] struct {
 // with cfg: the server and the worker processes, or the connection to workers started
 // elsewhere, and the coordinator, and waits until every worker has joined. The workers
 // learn T from the coordinator's setup. On error nothing it started is left running.
+// It is StartGraph on the chain of the layers.
 func Start[T tensor.Float](ctx context.Context, o StartOptions, layers []*layer.Dense[T], cfg pcnet.Config) (*Cluster[T], error) {
+	g, err := chainOf(layers)
+	if err != nil {
+		return nil, err
+	}
+	return StartGraph(ctx, o, g, layer.AsMaps(layers), cfg)
+}
+
+// StartGraph is Start on the layer graph g with maps, one per node 0..H (see
+// NewGraphCoordinator): the workers' ranges split g's nodes, and a long skip between two
+// workers is a link like any other (docs/design.md §9, §11).
+func StartGraph[T tensor.Float](ctx context.Context, o StartOptions, g *graph.Graph, maps []layer.Map[T], cfg pcnet.Config) (*Cluster[T], error) {
+	if g == nil {
+		return nil, errors.New("cluster: Start: no layer graph")
+	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
@@ -80,7 +96,7 @@ func Start[T tensor.Float](ctx context.Context, o StartOptions, layers []*layer.
 		if o.Executable == "" {
 			return nil, errors.New("cluster: Start: local workers need the pcnet binary (StartOptions.Executable)")
 		}
-		l, err := startLocal(ctx, localOptions{workers: o.Workers, nodes: len(layers) + 1, executable: o.Executable, timeout: o.Timeout, stderr: o.Stderr})
+		l, err := startLocal(ctx, localOptions{workers: o.Workers, nodes: g.H() + 2, executable: o.Executable, timeout: o.Timeout, stderr: o.Stderr})
 		if err != nil {
 			return nil, err
 		}
@@ -106,7 +122,7 @@ func Start[T tensor.Float](ctx context.Context, o StartOptions, layers []*layer.
 	default:
 		return nil, errors.New("cluster: Start: no workers to start (StartOptions.Workers) and no server to dial (StartOptions.Dial)")
 	}
-	coord, err := NewCoordinator(ctx, co, layers, cfg)
+	coord, err := NewGraphCoordinator(ctx, co, g, maps, cfg)
 	if err != nil {
 		if c.conn != nil {
 			if refused := natsconn.Refused(c.conn); refused != nil {

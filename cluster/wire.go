@@ -206,8 +206,9 @@ func (r nodeReport) report() pcnet.NodeReport {
 	return out
 }
 
-// captureLayer copies a layer and its optimiser states for the wire.
-func captureLayer[T tensor.Float](d *layer.Dense[T], opt [2]*optim.State[T]) layerState {
+// captureLayer copies a map and its optimiser states for the wire (a map without a bias,
+// layer.PreAct, has no bias bytes).
+func captureLayer[T tensor.Float](d layer.Map[T], opt [2]*optim.State[T]) layerState {
 	p := d.Params()
 	s := layerState{W: floatBytes(p[0]), B: floatBytes(p[1])}
 	for i, st := range opt {
@@ -224,7 +225,7 @@ func captureLayer[T tensor.Float](d *layer.Dense[T], opt [2]*optim.State[T]) lay
 }
 
 // restoreLayer sets d and its optimiser states from s; l names the layer in errors.
-func restoreLayer[T tensor.Float](d *layer.Dense[T], opt [2]*optim.State[T], s layerState, l int) error {
+func restoreLayer[T tensor.Float](d layer.Map[T], opt [2]*optim.State[T], s layerState, l int) error {
 	p := d.Params()
 	if err := floatsInto(p[0], s.W, fmt.Sprintf("layer %d weight", l)); err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/pcnet/pcnet/channels/natslink"
-	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
@@ -348,7 +347,7 @@ func (w *worker) setup(ctx context.Context, m *message) error {
 	w.net = &n
 	// From now on a command is at most a setup of this shape or a batch of it.
 	size := sizeOf(n.Precision)
-	w.limit.Store(smallMessage + max(stateBytes(n.Sizes, w.o.Nodes.Lo, w.o.Nodes.Hi, n.Optimizer, size), batchBytes(n.Batch, n.Sizes[0], size)))
+	w.limit.Store(smallMessage + max(stateBytes(n.Sizes, w.o.Nodes.Lo, w.o.Nodes.Hi, n.Optimizer, size, n.Dense()), batchBytes(n.Batch, n.Sizes[0], size)))
 	return nil
 }
 
@@ -373,28 +372,25 @@ type hostedPart[T tensor.Float] struct {
 	cols int                       // n_0
 }
 
-// newHostedPart builds the part of setup m (checked by checkSetup) for w in precision T.
+// newHostedPart builds the part of setup m (checked by checkSetup) for w in precision T:
+// the maps of its nodes alone, on the setup's layer graph (docs/design.md §11).
 func newHostedPart[T tensor.Float](ctx context.Context, w *worker, m *message) (_ hosted, err error) {
 	n := m.Net
-	h := n.Hidden()
 	lo, hi := w.o.Nodes.Lo, w.o.Nodes.Hi
+	g, err := setupGraph(&n)
+	if err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
 	// pcnet.NewPart validates the configuration.
 	cfg := n.PCConfig(nil)
-	var layers []*layer.Dense[T]
-	for i := range m.Layers {
-		l := lo + i
-		act := n.Activation
-		if l == h {
-			act = layer.Identity
-		}
-		d, err := layer.NewDense[T](n.Sizes[l], n.Sizes[l+1], act)
-		if err != nil {
-			return nil, fmt.Errorf("setup: layer %d: %w", l, err)
-		}
-		if err := restoreLayer(d, [2]*optim.State[T]{}, m.Layers[i], l); err != nil {
+	maps, err := mapsOf[T](&n, g, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	for i, d := range maps {
+		if err := restoreLayer(d, [2]*optim.State[T]{}, m.Layers[i], lo+i); err != nil {
 			return nil, fmt.Errorf("setup: %w", err)
 		}
-		layers = append(layers, d)
 	}
 	p := &hostedPart[T]{xs: map[int]*tensor.Matrix[T]{}, cols: n.Sizes[0]}
 	defer func() {
@@ -406,11 +402,11 @@ func newHostedPart[T tensor.Float](ctx context.Context, w *worker, m *message) (
 	if err != nil {
 		return nil, err
 	}
-	p.part, err = pcnet.NewPart(ctx, pcnet.PartSpec[T]{Widths: n.Sizes, Lo: lo, Hi: hi, Layers: layers, Config: cfg, Transport: p.tr, Observe: m.Observe})
+	p.part, err = pcnet.NewPart(ctx, pcnet.PartSpec[T]{Graph: g, Lo: lo, Hi: hi, Maps: maps, Config: cfg, Transport: p.tr, Observe: m.Observe})
 	if err != nil {
 		return nil, err
 	}
-	for i, d := range layers {
+	for i, d := range maps {
 		opt, err := p.part.Optimizers(lo + i)
 		if err != nil {
 			return nil, err
@@ -535,7 +531,7 @@ func (p *hostedPart[T]) state(seq uint64, updates bool) *message {
 		}
 		return r
 	}
-	for i, d := range p.part.Layers() {
+	for i, d := range p.part.Maps() {
 		opt, _ := p.part.Optimizers(lo + i)
 		r.Layers = append(r.Layers, captureLayer(d, opt))
 	}

@@ -30,8 +30,8 @@ type linkTraffic struct {
 }
 
 type linkKey struct {
-	lower int
-	dir   channels.Direction
+	lower, upper int // upper: lower+1 on a chain link, further on a long skip (§11)
+	dir          channels.Direction
 }
 
 type linkTally struct {
@@ -71,11 +71,12 @@ func (c *linkTraffic) Collect(ch chan<- prometheus.Metric) {
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].lower < keys[j].lower || keys[i].lower == keys[j].lower && keys[i].dir < keys[j].dir
+		a, b := keys[i], keys[j]
+		return a.lower < b.lower || a.lower == b.lower && (a.upper < b.upper || a.upper == b.upper && a.dir < b.dir)
 	})
 	for _, k := range keys {
 		t := c.links[k]
-		link, dir := fmt.Sprintf("%d-%d", k.lower, k.lower+1), k.dir.String()
+		link, dir := fmt.Sprintf("%d-%d", k.lower, k.upper), k.dir.String()
 		buckets := make(map[float64]uint64, len(c.bounds))
 		var n uint64
 		for i, b := range c.bounds {
@@ -109,13 +110,20 @@ func (m *Metrics) AddLinkTraffic(t channels.Traffic) error {
 	if t.Lower < 0 || t.Lower > maxLayer {
 		return fmt.Errorf("metrics: AddLinkTraffic: link %d-%d: want a lower node 0..%d", t.Lower, t.Lower+1, maxLayer)
 	}
+	upper := int(t.Upper)
+	if upper == 0 {
+		upper = t.Lower + 1 // traffic that does not name its upper node is a chain link's
+	}
+	if upper <= t.Lower || upper > maxLayer+1 {
+		return fmt.Errorf("metrics: AddLinkTraffic: link %d-%d: want an upper node %d..%d", t.Lower, upper, t.Lower+1, maxLayer+1)
+	}
 	if t.Dir != channels.Up && t.Dir != channels.Down {
 		return fmt.Errorf("metrics: AddLinkTraffic: link %d-%d: direction %v is neither up nor down", t.Lower, t.Lower+1, t.Dir)
 	}
 	c := m.links
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := linkKey{t.Lower, t.Dir}
+	k := linkKey{t.Lower, upper, t.Dir}
 	tally := c.links[k]
 	if tally == nil {
 		tally = &linkTally{}

@@ -27,8 +27,8 @@
 // under FPA-PC and graph.Graph.Eta where the predictions move. iPC runs on every graph
 // (its state step reads the same whole cotangent). Z-IL runs on graphs without long
 // skips only: with them some layers' updates equal backprop's at no step of its dynamics
-// (docs/design.md §11), so there is no step to take them at. A Part hosts a range of a
-// chain.
+// (docs/design.md §11), so there is no step to take them at. A Part hosts a range of
+// any of these graphs' nodes.
 //
 // # Variants and what they integrate
 //
@@ -99,10 +99,13 @@
 //
 // # Parts: a network across processes
 //
-// A Part hosts a contiguous range of nodes [Lo, Hi] of a network: the parallel engine
-// over those nodes alone, the same node cores and actors, with the links to the nodes
-// just outside the range made by a channels.Transport (channels/natslink carries them
-// between processes). A Network is the same node host over all of its nodes and
+// A Part hosts a contiguous range of nodes [Lo, Hi] of a network, a chain or any layer
+// graph (PartSpec.Graph and Maps, docs/design.md §11): the parallel engine over those
+// nodes alone, the same node cores and actors, with a link per edge that has a hosted end
+// made by a channels.Transport (channels.Transport.Edge, by the edge's nodes and id:
+// l for the chain edge l -> l+1, H+1+k for long skip k), the chain edges to the nodes
+// just outside the range and the long skips that cross its bounds alike
+// (channels/natslink carries them between processes). A Network is the same node host over all of its nodes and
 // in-process links of its own. A part's links reach nodes it does not own, which may
 // still be inside a batch, so a cancelled batch stops a part. Every part runs every batch (node 0's part with the batch,
 // node H+1's with the labels) and returns a PartReport: the loss from the output node's

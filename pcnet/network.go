@@ -106,22 +106,32 @@ func checkMaps[T tensor.Float](g *graph.Graph, maps []layer.Map[T]) error {
 	if g == nil {
 		return errors.New("pcnet: a graph network needs a graph")
 	}
-	h, widths := g.H(), g.Widths()
-	if len(maps) != h+1 {
+	if h := g.H(); len(maps) != h+1 {
 		return fmt.Errorf("pcnet: %d maps for %v, want %d (one per node 0..H)", len(maps), g, h+1)
 	}
-	for l, m := range maps {
+	if err := checkMapRange(g, 0, maps); err != nil {
+		return fmt.Errorf("pcnet: %w", err)
+	}
+	return nil
+}
+
+// checkMapRange checks maps[i], the map of node lo+i, against g: its widths and whether
+// it has the identity skip of g's shape. A Part checks its range's maps with it.
+func checkMapRange[T tensor.Float](g *graph.Graph, lo int, maps []layer.Map[T]) error {
+	h, widths := g.H(), g.Widths()
+	for i, m := range maps {
+		l := lo + i
 		if m == nil {
-			return fmt.Errorf("pcnet: map %d is nil", l)
+			return fmt.Errorf("map %d is nil", l)
 		}
 		if m.In() != widths[l] || m.Out() != widths[l+1] {
-			return fmt.Errorf("pcnet: map %d is %d -> %d, but nodes %d and %d have widths %d and %d",
+			return fmt.Errorf("map %d is %d -> %d, but nodes %d and %d have widths %d and %d",
 				l, m.In(), m.Out(), l, l+1, widths[l], widths[l+1])
 		}
 		p, ok := m.(*layer.PreAct[T])
 		got, want := ok && p.Skip, g.Shape() == graph.Residual && l > 0 && l < h
 		if got != want {
-			return fmt.Errorf("pcnet: map %d has identity skip %v, but a %v graph's map %d has %v", l, got, g.Shape(), l, want)
+			return fmt.Errorf("map %d has identity skip %v, but a %v graph's map %d has %v", l, got, g.Shape(), l, want)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/pcnet/pcnet/tensor"
+	"slices"
 	"time"
 
 	"github.com/pcnet/pcnet/actor"
@@ -122,33 +123,22 @@ func startEngine[T tensor.Float](ctx context.Context, nodes []*node[T], widths [
 }
 
 // link makes the links of the engine's nodes with its transport and gives every actor
-// its ends: one link per edge of the graph with a hosted end (the chain edges l -> l+1
-// from lo-1 to hi, each skip edge; a Part hosts a range of a chain). The actors must be
-// idle.
+// its ends: one link per edge of the graph with a hosted end (docs/design.md §11), in the
+// order of the edge ids (the chain edges from lo-1 to hi, then the skips), each made
+// once. An edge with one end outside the range (a chain edge at lo-1 or hi, a long skip
+// that crosses parts) is a link like any other: the transport holds its other ends. The
+// actors must be idle.
 func (e *engine[T]) link() error {
-	lo, hi, h := e.actors[0].nd.l, e.actors[len(e.actors)-1].nd.l, e.actors[0].nd.h
 	links := map[int]*channels.Link[T]{}
-	for l := max(lo-1, 0); l <= min(hi, h); l++ {
-		w := e.widths[l+1]
-		link, err := e.tr.Link(l, e.maxBatch, w, e.maxBatch, w)
+	for _, ed := range e.edges() {
+		// Both directions carry values of the upper node's width: its prediction terms
+		// and its error (a skip's source has its target's width).
+		w := e.widths[ed.Upper]
+		link, err := e.tr.Edge(ed, e.maxBatch, w, e.maxBatch, w)
 		if err != nil {
-			return fmt.Errorf("pcnet: link %d-%d: %w", l, l+1, err)
+			return fmt.Errorf("pcnet: %v: %w", ed, err)
 		}
-		links[l] = link
-	}
-	for _, a := range e.actors {
-		if len(a.nd.outs) == 0 {
-			continue // the output node
-		}
-		for k, id := range a.nd.outs[1:] {
-			j := a.nd.to[k+1]
-			w := e.widths[j]
-			link, err := e.tr.Link(a.nd.l, e.maxBatch, w, e.maxBatch, w)
-			if err != nil {
-				return fmt.Errorf("pcnet: link %d-%d: %w", a.nd.l, j, err)
-			}
-			links[id] = link
-		}
+		links[ed.ID] = link
 	}
 	for _, a := range e.actors {
 		nd := a.nd
@@ -169,6 +159,26 @@ func (e *engine[T]) link() error {
 		}
 	}
 	return nil
+}
+
+// edges returns the edges with a hosted end, by id.
+func (e *engine[T]) edges() []channels.Edge {
+	seen := map[int]channels.Edge{}
+	for _, a := range e.actors {
+		nd := a.nd
+		for k, id := range nd.ins {
+			seen[id] = channels.Edge{Lower: nd.from[k], Upper: nd.l, ID: id}
+		}
+		for k, id := range nd.outs {
+			seen[id] = channels.Edge{Lower: nd.l, Upper: nd.to[k], ID: id}
+		}
+	}
+	out := make([]channels.Edge, 0, len(seen))
+	for _, ed := range seen {
+		out = append(out, ed)
+	}
+	slices.SortFunc(out, func(a, b channels.Edge) int { return a.ID - b.ID })
+	return out
 }
 
 // run runs one batch: the inference on every actor, then, when the batch learns, the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/pcnet/pcnet/channels"
 	"github.com/pcnet/pcnet/graph"
@@ -15,27 +16,38 @@ import (
 // PartSpec describes a Part: which nodes of which network it hosts, and how it reaches
 // the others.
 type PartSpec[T tensor.Float] struct {
-	// Widths are the node widths n_0..n_{H+1} of the whole network (H >= 1).
+	// Widths are the node widths n_0..n_{H+1} of the whole network (H >= 1) when it is
+	// a chain; with Graph, nil or Graph's widths.
 	Widths []int
+	// Graph is the network's layer graph (docs/design.md §11): a chain, a residual
+	// network, long skips. Nil: the chain on Widths. Every part of a network must be
+	// given the same graph.
+	Graph *graph.Graph
 	// Lo and Hi are the first and last node hosted, 0 <= Lo <= Hi <= H+1.
 	Lo, Hi int
-	// Layers are theta_l of the hosted nodes that have one, l = Lo..min(Hi, H), in order.
-	// The part uses them (it does not copy them): read them only between batches.
+	// Layers are theta_l of the hosted nodes that have one, l = Lo..min(Hi, H), in order,
+	// when every one is a dense layer; Maps are the same as any layer.Map (a residual
+	// network's layer.PreAct maps), checked as NewGraph checks a network's. Give one of
+	// the two. The part uses them (it does not copy them): read them only between
+	// batches.
 	Layers []*layer.Dense[T]
+	Maps   []layer.Map[T]
 	// Config is the network's configuration; every part of a network must be given the
 	// same. Its Engine must be Parallel (or zero) and its Observer nil: a part records
 	// its nodes' statistics in its reports instead (see Observe).
 	Config Config
-	// Transport makes the links of the hosted nodes: those between two hosted nodes,
-	// and the links Lo-1 and Hi to the nodes just outside the range, whose other ends
-	// belong to other parts.
+	// Transport makes the links of the hosted nodes, one per edge with a hosted end
+	// (channels.Transport.Edge): those between two hosted nodes, the chain links Lo-1
+	// and Hi to the nodes just outside the range, and the long skips that cross the
+	// range's bounds, whose other ends belong to other parts.
 	Transport channels.Transport[T]
 	// Observe records every hosted node's statistics (StepStats, NodeStats) in the
 	// reports, for an Observer elsewhere to replay.
 	Observe bool
 }
 
-// Part hosts a contiguous range of nodes of a network: the same node host as a Network's
+// Part hosts a contiguous range of nodes of a network, a chain or any layer graph
+// (docs/design.md §11): the same node host as a Network's
 // (node cores, actors, parallel engine) over those nodes alone, linked to the rest of the
 // network by a channels.Transport. A network split into parts that run the same batches
 // computes bit for bit what one Network computes: every node does the same arithmetic
@@ -55,26 +67,9 @@ type Part[T tensor.Float] struct {
 // part's life as Close does. The links are made here, so every part of a run must be
 // built for its batches to run.
 func NewPart[T tensor.Float](ctx context.Context, spec PartSpec[T]) (*Part[T], error) {
-	h := len(spec.Widths) - 2
-	if h < 1 {
-		return nil, fmt.Errorf("pcnet: part: %d node widths make H = %d; a PC network needs H >= 1", len(spec.Widths), h)
-	}
-	for l, w := range spec.Widths {
-		if w < 1 {
-			return nil, fmt.Errorf("pcnet: part: node %d has width %d", l, w)
-		}
-	}
-	if spec.Lo < 0 || spec.Hi < spec.Lo || spec.Hi > h+1 {
-		return nil, fmt.Errorf("pcnet: part: node range [%d, %d] is not within [0, %d]", spec.Lo, spec.Hi, h+1)
-	}
-	if want := min(spec.Hi, h) - spec.Lo + 1; len(spec.Layers) != max(want, 0) {
-		return nil, fmt.Errorf("pcnet: part [%d, %d]: %d layers given for %d hosted weight layers", spec.Lo, spec.Hi, len(spec.Layers), max(want, 0))
-	}
-	for i, d := range spec.Layers {
-		l := spec.Lo + i
-		if d.In() != spec.Widths[l] || d.Out() != spec.Widths[l+1] {
-			return nil, fmt.Errorf("pcnet: part: layer %d maps %d to %d, but nodes %d and %d have widths %d and %d", l, d.In(), d.Out(), l, l+1, spec.Widths[l], spec.Widths[l+1])
-		}
+	g, maps, err := spec.graphAndMaps()
+	if err != nil {
+		return nil, err
 	}
 	if spec.Transport == nil {
 		return nil, errors.New("pcnet: part: no transport")
@@ -86,16 +81,7 @@ func NewPart[T tensor.Float](ctx context.Context, spec PartSpec[T]) (*Part[T], e
 	if cfg.Observer != nil {
 		return nil, errors.New("pcnet: part: Config.Observer must be nil; set PartSpec.Observe and replay the reports")
 	}
-	g, err := graph.New(spec.Widths, graph.Chain, nil)
-	if err != nil {
-		return nil, fmt.Errorf("pcnet: part: %w", err)
-	}
-	maps := make([]layer.Map[T], len(spec.Layers))
-	for i, d := range spec.Layers {
-		maps[i] = d
-	}
 	p := &Part[T]{labels: map[int][]int{}}
-	// A part hosts a range of a chain: the transports number the links l -> l+1 only.
 	hs := hostSpec[T]{cfg: cfg, g: g, lo: spec.Lo, hi: spec.Hi, maps: maps, transport: spec.Transport}
 	if spec.Observe {
 		p.rec = &Recorder{}
@@ -108,6 +94,53 @@ func NewPart[T tensor.Float](ctx context.Context, spec PartSpec[T]) (*Part[T], e
 	}
 	p.host = ho
 	return p, nil
+}
+
+// graphAndMaps checks the spec's graph (or widths), range and maps, and returns the
+// graph and the hosted maps.
+func (spec *PartSpec[T]) graphAndMaps() (*graph.Graph, []layer.Map[T], error) {
+	g := spec.Graph
+	if g == nil {
+		h := len(spec.Widths) - 2
+		if h < 1 {
+			return nil, nil, fmt.Errorf("pcnet: part: %d node widths make H = %d; a PC network needs H >= 1", len(spec.Widths), h)
+		}
+		for l, w := range spec.Widths {
+			if w < 1 {
+				return nil, nil, fmt.Errorf("pcnet: part: node %d has width %d", l, w)
+			}
+		}
+		var err error
+		if g, err = graph.New(spec.Widths, graph.Chain, nil); err != nil {
+			return nil, nil, fmt.Errorf("pcnet: part: %w", err)
+		}
+	} else if spec.Widths != nil && !slices.Equal(spec.Widths, g.Widths()) {
+		return nil, nil, fmt.Errorf("pcnet: part: widths %v are not the graph's %v", spec.Widths, g.Widths())
+	}
+	h := g.H()
+	if spec.Lo < 0 || spec.Hi < spec.Lo || spec.Hi > h+1 {
+		return nil, nil, fmt.Errorf("pcnet: part: node range [%d, %d] is not within [0, %d]", spec.Lo, spec.Hi, h+1)
+	}
+	maps := spec.Maps
+	switch {
+	case spec.Layers != nil && spec.Maps != nil:
+		return nil, nil, fmt.Errorf("pcnet: part [%d, %d]: both Layers and Maps given; give one", spec.Lo, spec.Hi)
+	case spec.Maps == nil:
+		maps = make([]layer.Map[T], len(spec.Layers))
+		for i, d := range spec.Layers {
+			if d == nil {
+				return nil, nil, fmt.Errorf("pcnet: part: layer %d is nil", spec.Lo+i)
+			}
+			maps[i] = d
+		}
+	}
+	if want := max(min(spec.Hi, h)-spec.Lo+1, 0); len(maps) != want {
+		return nil, nil, fmt.Errorf("pcnet: part [%d, %d]: %d layers given for %d hosted weight layers", spec.Lo, spec.Hi, len(maps), want)
+	}
+	if err := checkMapRange(g, spec.Lo, maps); err != nil {
+		return nil, nil, fmt.Errorf("pcnet: part: %w", err)
+	}
+	return g, maps, nil
 }
 
 // PartBatch is what a part needs of a batch.
@@ -142,8 +175,15 @@ func (p *Part[T]) Range() (lo, hi int) { return p.lo, p.hi }
 // Hidden returns H.
 func (p *Part[T]) Hidden() int { return p.h }
 
-// Layers returns theta_l of the hosted nodes that have one, from Lo on.
+// Layers returns theta_l of the hosted nodes that have one, from Lo on, when every one
+// is a dense layer (else nil: see Maps).
 func (p *Part[T]) Layers() []*layer.Dense[T] { return p.layers }
+
+// Maps returns the maps of the hosted nodes that have one, from Lo on.
+func (p *Part[T]) Maps() []layer.Map[T] { return p.maps }
+
+// Graph returns the network's layer graph.
+func (p *Part[T]) Graph() *graph.Graph { return p.g }
 
 // Updates returns the last batch's weight updates of Layers (see Network.Updates).
 func (p *Part[T]) Updates() []*layer.Grad[T] { return p.updates }

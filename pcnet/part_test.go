@@ -27,14 +27,22 @@ func newSharedLinks() *sharedLinks {
 }
 
 func (s *sharedLinks) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*channels.Link[float64], error) {
+	return s.Edge(channels.ChainEdge(lower), upMaxRows, upMaxCols, downMaxRows, downMaxCols)
+}
+
+// Edge makes edge e's link once, by its id, as two processes do over NATS.
+func (s *sharedLinks) Edge(e channels.Edge, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*channels.Link[float64], error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if l, ok := s.links[lower]; ok {
+	if l, ok := s.links[e.ID]; ok {
+		if l.Lower != e.Lower || l.Upper != e.Upper {
+			return nil, fmt.Errorf("edge %d asked for as %v, made as link %d-%d", e.ID, e, l.Lower, l.Upper)
+		}
 		return l, nil
 	}
-	l, err := s.tr.Link(lower, upMaxRows, upMaxCols, downMaxRows, downMaxCols)
+	l, err := s.tr.Edge(e, upMaxRows, upMaxCols, downMaxRows, downMaxCols)
 	if err == nil {
-		s.links[lower] = l
+		s.links[e.ID] = l
 	}
 	return l, err
 }
@@ -195,7 +203,7 @@ func TestNewPartRejectsBadSpecs(t *testing.T) {
 		{"range outside", func(s *PartSpec[float64]) { s.Hi = 4 }, "not within [0, 3]"},
 		{"empty range", func(s *PartSpec[float64]) { s.Lo, s.Hi = 2, 1 }, "not within"},
 		{"layers short", func(s *PartSpec[float64]) { s.Layers = f.layers[:1] }, "1 layers given for 2"},
-		{"layer widths", func(s *PartSpec[float64]) { s.Layers = f.layers[1:3] }, "layer 0 maps"},
+		{"layer widths", func(s *PartSpec[float64]) { s.Layers = f.layers[1:3] }, "map 0 is"},
 		{"no transport", func(s *PartSpec[float64]) { s.Transport = nil }, "no transport"},
 		{"sequential", func(s *PartSpec[float64]) { s.Config.Engine = Sequential }, "parallel engine"},
 		{"observer", func(s *PartSpec[float64]) { s.Config.Observer = &Recorder{} }, "Observer must be nil"},

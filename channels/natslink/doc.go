@@ -10,7 +10,10 @@
 // nodes it hosts, [Options.Lo] to [Options.Hi]. Link(l, ...) returns a
 // channels.Link whose ends this process holds are real and the others nil:
 // the up sender and down receiver when node l is hosted, the up receiver and
-// down sender when node l+1 is. A link of two hosted nodes is in-process
+// down sender when node l+1 is. Edge(e, ...) does the same for any edge of a
+// layer graph (docs/design.md §11), by its lower and upper node: a long skip
+// whose ends two processes host is a link between them like a chain link,
+// named by the edge's id. A link of two hosted nodes is in-process
 // (channels.NewInProcess) unless [Options.LocalOverNATS]. The node cores
 // never learn which transport carries their messages.
 //
@@ -18,10 +21,13 @@
 //
 // Every subject is scoped by the run (docs/design.md §9):
 //
-//	pcnet.<run>.link.<l>.up           predictions, node l -> l+1
-//	pcnet.<run>.link.<l>.down         errors, node l+1 -> l
-//	pcnet.<run>.link.<l>.<dir>.credit credit limits, receiver -> sender
-//	pcnet.<run>.link.<l>.<dir>.hello  a sender asking for its limit
+//	pcnet.<run>.link.<id>.up           predictions, lower node -> upper node
+//	pcnet.<run>.link.<id>.down         errors, upper -> lower
+//	pcnet.<run>.link.<id>.<dir>.credit credit limits, receiver -> sender
+//	pcnet.<run>.link.<id>.<dir>.hello  a sender asking for its limit
+//
+// where id is the edge's id (channels.Edge.ID): l for the chain link l -> l+1,
+// as before graphs, and H+1+k for a graph's long skip k.
 //
 // or, with [Options.Setup] n > 0, pcnet.<run>.setup.<n>.link... ([Subject]
 // makes every subject of a run, package cluster's too: all lie under

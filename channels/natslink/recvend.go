@@ -47,7 +47,7 @@ func (r *recvEnd[T]) stats() channels.Stats {
 // traffic reads the counters.
 func (r *recvEnd[T]) traffic() channels.Traffic {
 	return channels.Traffic{
-		Lower: int(r.dec.lower), Dir: r.dec.dir,
+		Lower: r.dec.edge.Lower, Upper: int32(r.dec.edge.Upper), Dir: r.dec.dir,
 		Messages: r.messages.Load(), Bytes: r.bytes.Load(), WireBytes: r.wire.Load(),
 		Latency: r.latency.Load(),
 	}

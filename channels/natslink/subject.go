@@ -21,7 +21,10 @@ func Subject(run string, tokens ...string) string {
 	return b.String()
 }
 
-// subjects of a direction: data, credits, hellos. A setup's links (Options.Setup > 0)
+// subjects of a direction: data, credits, hellos, under pcnet.<run>.link.<id>.<dir>, id
+// the link's edge id (docs/design.md §11): the lower node l of a chain link l -> l+1, as
+// before graphs, and H+1+k for long skip k, so that a skip between two processes is a
+// link of its own like any other. A setup's links (Options.Setup > 0)
 // have subjects of their own, pcnet.<run>.setup.<n>.link..., so that nothing of an
 // earlier setup's links (a late credit) reaches a later one's.
 func subjects(e endpoint) (data, credit, hello string) {

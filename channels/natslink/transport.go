@@ -249,37 +249,48 @@ func (t *Transport[T]) publish(subject string, frame []byte) error {
 	return t.pub(subject, frame)
 }
 
-// Link makes link lower-(lower+1). The ends this process holds are real: the
-// up sender and down receiver if node lower is hosted, the up receiver and
-// down sender if node lower+1 is; the others are nil. A link with both nodes
-// hosted is in-process unless Options.LocalOverNATS. Each link is made once.
+// Link makes link lower-(lower+1): Edge(channels.ChainEdge(lower), ...).
 func (t *Transport[T]) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*channels.Link[T], error) {
-	if lower < 0 {
-		return nil, fmt.Errorf("natslink: run %s: link %d-%d: lower node %d is negative", t.o.Run, lower, lower+1, lower)
+	return t.Edge(channels.ChainEdge(lower), upMaxRows, upMaxCols, downMaxRows, downMaxCols)
+}
+
+// Edge makes the link of edge e of the run's layer graph (a chain link, or a long skip
+// whose nodes may be hosted by two processes: docs/design.md §11). The ends this process
+// holds are real: the up sender and down receiver if node e.Lower is hosted, the up
+// receiver and down sender if node e.Upper is; the others are nil. Its subjects and
+// frames name the link by e.ID (a chain link's id is its lower node, so a chain's are
+// as they were). A link with both nodes hosted is in-process unless
+// Options.LocalOverNATS. Each edge id is made once.
+func (t *Transport[T]) Edge(e channels.Edge, upMaxRows, upMaxCols, downMaxRows, downMaxCols int) (*channels.Link[T], error) {
+	if e.Lower < 0 {
+		return nil, fmt.Errorf("natslink: run %s: link %d-%d: lower node %d is negative", t.o.Run, e.Lower, e.Upper, e.Lower)
 	}
-	lowerHere := t.o.Lo <= lower && lower <= t.o.Hi
-	upperHere := t.o.Lo <= lower+1 && lower+1 <= t.o.Hi
+	if err := e.Check(); err != nil {
+		return nil, fmt.Errorf("natslink: run %s: %w", t.o.Run, err)
+	}
+	lowerHere := t.o.Lo <= e.Lower && e.Lower <= t.o.Hi
+	upperHere := t.o.Lo <= e.Upper && e.Upper <= t.o.Hi
 	if !lowerHere && !upperHere {
-		return nil, fmt.Errorf("natslink: run %s: link %d-%d has no node in this process's range [%d, %d]", t.o.Run, lower, lower+1, t.o.Lo, t.o.Hi)
+		return nil, fmt.Errorf("natslink: run %s: %v has no node in this process's range [%d, %d]", t.o.Run, e, t.o.Lo, t.o.Hi)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
 	case t.closed:
 		return nil, ErrClosed
-	case t.linked[lower]:
-		return nil, fmt.Errorf("natslink: run %s: link %d-%d made twice", t.o.Run, lower, lower+1)
+	case t.linked[e.ID]:
+		return nil, fmt.Errorf("natslink: run %s: %v made twice", t.o.Run, e)
 	}
 	if lowerHere && upperHere && !t.o.LocalOverNATS {
-		l, err := t.local.Link(lower, upMaxRows, upMaxCols, downMaxRows, downMaxCols)
+		l, err := t.local.Edge(e, upMaxRows, upMaxCols, downMaxRows, downMaxCols)
 		if err == nil {
-			t.linked[lower] = true
+			t.linked[e.ID] = true
 		}
 		return l, err
 	}
 	b := linkBuilder[T]{t: t}
-	up := newEndpoint(t.o.Run, lower, channels.Up).inSetup(t.o.Setup)
-	down := newEndpoint(t.o.Run, lower, channels.Down).inSetup(t.o.Setup)
+	up := newEdgeEndpoint(t.o.Run, e, channels.Up).inSetup(t.o.Setup)
+	down := newEdgeEndpoint(t.o.Run, e, channels.Down).inSetup(t.o.Setup)
 	if err := checkShape(up.name, t.o.Buffers, upMaxRows, upMaxCols); err != nil {
 		return nil, err
 	}
@@ -311,7 +322,7 @@ func (t *Transport[T]) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMa
 		for _, s := range b.subs {
 			_ = s.Unsubscribe()
 		}
-		return nil, fmt.Errorf("natslink: run %s: link %d-%d: %w", t.o.Run, lower, lower+1, b.err)
+		return nil, fmt.Errorf("natslink: run %s: %v: %w", t.o.Run, e, b.err)
 	}
 	t.subs = append(t.subs, b.subs...)
 	for _, r := range []*recvEnd[T]{upRecv, downRecv} {
@@ -319,7 +330,7 @@ func (t *Transport[T]) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMa
 			t.recvs = append(t.recvs, r)
 		}
 	}
-	t.linked[lower] = true
+	t.linked[e.ID] = true
 	stats := func(d channels.Direction) channels.Stats {
 		s, r := upSend, upRecv
 		if d == channels.Down {
@@ -344,7 +355,7 @@ func (t *Transport[T]) Link(lower int, upMaxRows, upMaxCols, downMaxRows, downMa
 	if upRecv != nil {
 		ur, ds = upRecv, downSend
 	}
-	return channels.NewLink[T](lower, us, ur, ds, dr, stats), nil
+	return channels.NewEdgeLink[T](e, us, ur, ds, dr, stats), nil
 }
 
 // linkBuilder collects the subscriptions of a link being made and its first

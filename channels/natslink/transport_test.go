@@ -221,10 +221,10 @@ func TestRemoteStats(t *testing.T) {
 	// the lower down.
 	got := p.hiT.TakeTraffic()
 	require.Len(t, got, 1)
-	require.Equal(t, channels.Traffic{Lower: 0, Dir: channels.Up, Messages: 3, Bytes: 128, WireBytes: 3*headerSize + 128, Latency: got[0].Latency}, got[0])
+	require.Equal(t, channels.Traffic{Lower: 0, Upper: 1, Dir: channels.Up, Messages: 3, Bytes: 128, WireBytes: 3*headerSize + 128, Latency: got[0].Latency}, got[0])
 	requireLatencies(t, got[0].Latency, 3, 0)
-	require.Equal(t, []channels.Traffic{{Lower: 0, Dir: channels.Up}}, p.hiT.TakeTraffic(), "nothing new since the last take")
-	require.Equal(t, []channels.Traffic{{Lower: 0, Dir: channels.Down}}, p.loT.TakeTraffic())
+	require.Equal(t, []channels.Traffic{{Lower: 0, Upper: 1, Dir: channels.Up}}, p.hiT.TakeTraffic(), "nothing new since the last take")
+	require.Equal(t, []channels.Traffic{{Lower: 0, Upper: 1, Dir: channels.Down}}, p.loT.TakeTraffic())
 }
 
 // TestChunkedWireBytes: a chunked message takes a header per chunk on the wire.

@@ -27,7 +27,8 @@ import (
 //	         float32 or 8 float64 (0 in other frames; a receiver refuses a
 //	         data frame of another type than its own)
 //	 11    1 reserved (must be 0)
-//	 12    4 lower node of the link; message frames: the node whose subject
+//	 12    4 the link's edge id: its lower node l on a chain link l -> l+1,
+//	         H+1+k on long skip k (docs/design.md §11); message frames: the node whose subject
 //	         carries them
 //	 16    8 run tag: FNV-1a 64 of the run ID (of "<run>.setup.<n>" in setup n)
 //	 24    8 data, message: the message's sequence number in its direction
@@ -210,18 +211,29 @@ type endpoint struct {
 	runID string
 	setup int // Options.Setup
 	run   uint64
+	// lower is the link's id, header bytes 12..15: the edge's id (channels.Edge.ID), which
+	// is the lower node of a chain link l -> l+1, so that a chain's frames are what they
+	// were before graphs; message frames: the node whose subject carries them.
 	lower uint32
+	edge  channels.Edge // the link's edge (message frames: the chain edge of their node)
 	dir   channels.Direction
 	name  string // "natslink: run r1 link 2-3 up", the prefix of its errors
 }
 
 func newEndpoint(runID string, lower int, dir channels.Direction) endpoint {
+	return newEdgeEndpoint(runID, channels.ChainEdge(lower), dir)
+}
+
+// newEdgeEndpoint is the endpoint of a direction of edge e's link (docs/design.md §11):
+// named by e's id on the wire and in its subjects, by its nodes in errors.
+func newEdgeEndpoint(runID string, e channels.Edge, dir channels.Direction) endpoint {
 	return endpoint{
 		runID: runID,
 		run:   runTag(runID),
-		lower: uint32(lower),
+		lower: uint32(e.ID),
+		edge:  e,
 		dir:   dir,
-		name:  fmt.Sprintf("natslink: run %s link %d-%d %v", runID, lower, lower+1, dir),
+		name:  fmt.Sprintf("natslink: run %s %v %v", runID, e, dir),
 	}
 }
 
@@ -233,8 +245,18 @@ func (e endpoint) inSetup(n int) endpoint {
 	}
 	e.setup = n
 	e.run = runTag(e.runID + ".setup." + strconv.Itoa(n))
-	e.name = fmt.Sprintf("natslink: run %s setup %d link %d-%d %v", e.runID, n, e.lower, e.lower+1, e.dir)
+	e.name = fmt.Sprintf("natslink: run %s setup %d %v %v", e.runID, n, e.edge, e.dir)
 	return e
+}
+
+// linkOfID names the link of a frame's id as e's subjects number links: a chain link
+// "link l-(l+1)" where e is one (the id of every chain link is its lower node), else
+// "the link of id n" (a skip's id alone does not say its nodes).
+func linkOfID(id uint32, e *endpoint) string {
+	if e.edge == channels.ChainEdge(e.edge.Lower) {
+		return fmt.Sprintf("link %d-%d", id, uint64(id)+1)
+	}
+	return fmt.Sprintf("the link of edge %d", id)
 }
 
 func runTag(runID string) uint64 {
@@ -251,7 +273,7 @@ func (e *endpoint) check(h *header, want frameType) error {
 	case h.run != e.run:
 		return fmt.Errorf("%s: frame of another run (run tag %016x; run %s has %016x)", e.name, h.run, e.runID, e.run)
 	case h.lower != e.lower || h.dir != e.dir:
-		return fmt.Errorf("%s: frame of link %d-%d %v on this link's subject", e.name, h.lower, uint64(h.lower)+1, h.dir)
+		return fmt.Errorf("%s: frame of %s %v on this link's subject", e.name, linkOfID(h.lower, e), h.dir)
 	case want != frameData && h.elem != 0:
 		return fmt.Errorf("%s: a %v frame with an element type (%v); only data frames carry values", e.name, h.typ, h.elem)
 	}

@@ -174,6 +174,35 @@ func TestWorkersEqualInProcess(t *testing.T) {
 	}
 }
 
+// TestGraphWorkersEqualInProcess: a residual μPC network with long skips (docs/design.md
+// §11) trained by -workers 2, whose skip 1:3 crosses from one worker to the other, prints
+// every figure and writes the checkpoint (pre-activation maps, optimiser state, the
+// graph in the metadata) bit for bit as one process does.
+func TestGraphWorkersEqualInProcess(t *testing.T) {
+	dir := t.TempDir()
+	args := func(out string, extra ...string) []string {
+		return append(trainArgs("fpa", out, "-arch", "residual", "-param", "mupc", "-activation", "relu", "-hidden", "3",
+			"-skips", "1:3", "-epochs", "1"), extra...)
+	}
+	want := pcnetRun(t, args(filepath.Join(dir, "one"))...)
+	require.Equal(t, 0, want.code, "stderr: %s", want.stderr)
+	require.Contains(t, want.stdout, "residual mupc skips 1:3")
+	got := pcnetRun(t, args(filepath.Join(dir, "w2"), "-workers", "2")...)
+	require.Equal(t, 0, got.code, "stderr: %s", got.stderr)
+	require.Equal(t, map[int]int{0: 0, 3: 0}, zeroed(workerPIDs(t, got.stdout)), "nodes 0-2 and 3-4: skip 1:3 crosses; stdout: %s", got.stdout)
+	require.Equal(t, losses(want.stdout), losses(got.stdout), "-workers 2")
+	requireSameCheckpoint(t, "in process", filepath.Join(dir, "one", "fpa-H3.safetensors"), "-workers 2", filepath.Join(dir, "w2", "fpa-H3.safetensors"))
+}
+
+// zeroed is m with every value 0: its keys alone.
+func zeroed(m map[int]int) map[int]int {
+	out := map[int]int{}
+	for k := range m {
+		out[k] = 0
+	}
+	return out
+}
+
 // epochLosses are losses without the test accuracy, which a run prints only at its end.
 func epochLosses(stdout string) []string {
 	var out []string

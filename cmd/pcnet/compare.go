@@ -220,9 +220,6 @@ func (f *compareFlags) resolve() (*comparison, error) {
 	if err := f.cluster.check(algs[0], r.Hidden(), r.PC.Engine); err != nil {
 		return nil, err
 	}
-	if err := f.cluster.refuseGraph(r); err != nil {
-		return nil, err
-	}
 	for _, v := range c.runs {
 		v.Precision = f.precision.v
 	}
@@ -263,14 +260,15 @@ func (c *measured[T]) measure(ctx context.Context, stderr io.Writer) error {
 		}
 	}()
 	infer := func(ctx context.Context, r *spec.Run, maps []layer.Map[T], x *tensor.Matrix[T], labels []int, obs pcnet.Observer) ([]*layer.Grad[T], error) {
-		// refuseGraph has refused a graph: the maps are a chain's dense layers.
-		layers := layer.AsDense(maps)
-		var err error
+		g, err := r.Graph()
+		if err != nil {
+			return nil, err
+		}
 		if workers == nil {
 			// The placement goes to stderr: stdout may be JSON.
-			workers, err = startCluster(ctx, &c.f.cluster, layers, r.PCConfig(obs), nil, stderr, stderr)
+			workers, err = startCluster(ctx, &c.f.cluster, g, maps, r.PCConfig(obs), nil, stderr, stderr)
 		} else {
-			err = workers.Configure(layers, r.PCConfig(obs))
+			err = workers.ConfigureGraph(g, maps, r.PCConfig(obs))
 		}
 		if err != nil {
 			return nil, err

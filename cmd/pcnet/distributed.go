@@ -207,20 +207,6 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 // distributed reports whether the flags ask for workers.
 func (c *clusterFlags) distributed() bool { return c.workers > 0 || c.nats.url != "" }
 
-// refuseGraph refuses a layer graph (a residual network, μPC or long skips, docs/design.md
-// §11) with -workers or -nats: the workers host ranges of a chain of dense layers only,
-// for now. It is the one place that says so.
-func (c *clusterFlags) refuseGraph(r *spec.Run) error {
-	if !c.distributed() || !r.IsGraph() {
-		return nil
-	}
-	flag := "-nats"
-	if c.workers > 0 {
-		flag = "-workers"
-	}
-	return usagef("%s: a %s network runs in one process for now: the workers host chains of dense layers only (drop %s, or -arch, -param and -skips)", flag, r.Net(), flag)
-}
-
 func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) error {
 	if c.workers < 0 {
 		return usagef("-workers: must be >= 0, got %d", c.workers)
@@ -265,17 +251,10 @@ func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) err
 }
 
 // clusterLearner is a train.Learner[T] whose nodes live in workers: the run that
-// cluster.Start started, closed by its Close.
-type clusterLearner[T tensor.Float] struct {
-	*cluster.Cluster[T]
-	g *graph.Graph // the chain of the layers: a cluster runs chains only for now (refuseClusterGraph)
-}
-
-// Graph returns the chain of the cluster's layers.
-func (l *clusterLearner[T]) Graph() *graph.Graph { return l.g }
-
-// Maps returns the cluster's layers as maps.
-func (l *clusterLearner[T]) Maps() []layer.Map[T] { return layer.AsMaps(l.Layers()) }
+// cluster.StartGraph started, closed by its Close. Its layer graph may be any of §11's
+// (docs/design.md): the workers host ranges of its nodes, and a long skip between two
+// workers is a link like any other.
+type clusterLearner[T tensor.Float] struct{ *cluster.Cluster[T] }
 
 // linkMetrics receives the links' traffic and the rejected messages that the workers
 // report (metrics.Metrics).
@@ -285,10 +264,10 @@ type linkMetrics interface {
 }
 
 // startCluster starts (or joins) the workers and the coordinator of a run with flags c
-// on layers, in their precision T (the workers take it from the coordinator's setup),
-// printing where every node runs; m (nil: none) receives the links' traffic and the
-// rejected messages.
-func startCluster[T tensor.Float](ctx context.Context, c *clusterFlags, layers []*layer.Dense[T], cfg pcnet.Config, m linkMetrics, stdout, stderr io.Writer) (*clusterLearner[T], error) {
+// on the layer graph g with maps, in their precision T (the workers take it from the
+// coordinator's setup), printing where every node runs; m (nil: none) receives the
+// links' traffic and the rejected messages.
+func startCluster[T tensor.Float](ctx context.Context, c *clusterFlags, g *graph.Graph, maps []layer.Map[T], cfg pcnet.Config, m linkMetrics, stdout, stderr io.Writer) (*clusterLearner[T], error) {
 	o := cluster.StartOptions{
 		Workers: c.workers, Stderr: stderr, Log: stdout,
 		Timeout: c.nats.timeout, JoinTimeout: c.nats.joinTimeout, Delay: c.linkDelay,
@@ -304,7 +283,7 @@ func startCluster[T tensor.Float](ctx context.Context, c *clusterFlags, layers [
 		}
 		o.Executable = exe
 	} else {
-		ranges, err := cluster.ParsePlacement(c.placement, len(layers)+1)
+		ranges, err := cluster.ParsePlacement(c.placement, g.H()+2)
 		if err != nil {
 			return nil, usagef("-placement: %v", err)
 		}
@@ -313,19 +292,11 @@ func startCluster[T tensor.Float](ctx context.Context, c *clusterFlags, layers [
 		}
 		o.Dial, o.Run, o.Placement = c.nats.clientOptions("pcnet coordinator of run "+c.run, c.run), c.run, ranges
 	}
-	widths := []int{layers[0].In()}
-	for _, d := range layers {
-		widths = append(widths, d.Out())
-	}
-	g, err := graph.New(widths, graph.Chain, nil)
+	cl, err := cluster.StartGraph(ctx, o, g, maps, cfg)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := cluster.Start(ctx, o, layers, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &clusterLearner[T]{cl, g}, nil
+	return &clusterLearner[T]{cl}, nil
 }
 
 // inferUpdates runs one inference in the workers and returns the weight updates.

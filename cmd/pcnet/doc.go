@@ -30,8 +30,8 @@
 // spec.Run.Validate checks with the rest; -activity-lr eta sets gamma = eta / -batch
 // (spec.GammaOfActivityLR) and is a usage error next to -gamma. eval, train -resume and
 // compare -checkpoint take the three from the checkpoint and refuse a contradicting
-// flag, as for -precision. With -workers or -nats a graph is a usage error, from the one
-// function clusterFlags.refuseGraph, until the workers host graphs.
+// flag, as for -precision. With -workers or -nats the workers host ranges of the graph's
+// nodes (cluster.StartGraph), a long skip between two workers a link like any other.
 //
 // # Precision
 //

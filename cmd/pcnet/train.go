@@ -102,8 +102,9 @@ PyTorch's), and -skips 1:4,3:8 adds node 1's value to node 4's prediction and no
 node 8's (nodes 0..H+1, the input 0; TO >= FROM+2, equal widths). Backprop and every
 variant run on the same graph, and the cosine compares with backprop on it; ipc and zil
 refuse long skips. -activity-lr eta is jpc's activity step on the batch mean: it sets
--gamma to eta / -batch. A checkpoint records the graph, and -resume takes it. A graph
-runs in one process for now: -workers and -nats refuse it.
+-gamma to eta / -batch. A checkpoint records the graph, and -resume takes it. With
+-workers or -nats the workers host ranges of the graph's nodes, and a skip between two
+workers is a link like the chain's.
 `
 
 // resolve reads and validates the run and the flags of train's own.
@@ -132,9 +133,6 @@ func (f *trainFlags) resolve(explicit map[string]bool) (*spec.Run, error) {
 		}
 	}
 	if err := f.cluster.check(r.Algorithm, r.Hidden(), r.PC.Engine); err != nil {
-		return nil, err
-	}
-	if err := f.cluster.refuseGraph(r); err != nil {
 		return nil, err
 	}
 	r.Precision = f.precision.v
@@ -279,8 +277,7 @@ func (t *trainer[T]) start(o *checkpoint.Opened, stderr io.Writer) (train.Positi
 	// node order as one process sums them.
 	s.Energy = &session.EnergyTally{Observer: s.Metrics}
 	if t.f.cluster.distributed() {
-		// refuseClusterGraph has refused a graph: the maps are a chain's dense layers.
-		s.Learner, err = t.startCluster(layer.AsDense(maps), stderr)
+		s.Learner, err = t.startCluster(maps, stderr)
 	} else {
 		// The layer goroutines must not see the interrupt: a batch once started runs to
 		// its end so that the checkpoint is consistent. Close stops them.
@@ -298,10 +295,15 @@ func (t *trainer[T]) start(o *checkpoint.Opened, stderr io.Writer) (train.Positi
 	return from, nil
 }
 
-// startCluster starts the workers of t's run on layers, in the run's precision T.
-func (t *trainer[T]) startCluster(layers []*layer.Dense[T], stderr io.Writer) (train.Learner[T], error) {
+// startCluster starts the workers of t's run on its maps (any layer graph, docs/design.md
+// §11), in the run's precision T.
+func (t *trainer[T]) startCluster(maps []layer.Map[T], stderr io.Writer) (train.Learner[T], error) {
 	s := t.sess
-	cl, err := startCluster(t.ctx, &t.f.cluster, layers, t.run.PCConfig(s.Energy), s.Metrics, t.stdout, stderr)
+	g, err := t.run.Graph()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := startCluster(t.ctx, &t.f.cluster, g, maps, t.run.PCConfig(s.Energy), s.Metrics, t.stdout, stderr)
 	if err != nil {
 		return nil, err
 	}
