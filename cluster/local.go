@@ -107,11 +107,12 @@ func startLocal(ctx context.Context, o localOptions) (*local, error) {
 			return nil, fmt.Errorf("cluster: starting the worker of %v: %w", r, err)
 		}
 		e := &procExit{worker: i, nodes: r, pid: cmd.Process.Pid, done: make(chan struct{})}
-		// close waits for it (done); the send never blocks: exits has room for every worker.
+		// close waits for it (done, its last act); the send never blocks: exits has room
+		// for every worker.
 		go func() {
 			e.err = cmd.Wait()
-			close(e.done)
 			l.exits <- e
+			close(e.done)
 		}()
 		l.procs, l.ended = append(l.procs, cmd), append(l.ended, e)
 	}

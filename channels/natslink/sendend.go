@@ -25,17 +25,10 @@ type sendEnd[T tensor.Float] struct {
 
 	subject, helloSubject string
 	frame, hello          []byte
-	// With a key and values of more than one chunk: frame and a second buffer, and
-	// the requests to and frames from sealLoop, which seals the message in sealing.
-	frames          [2][]byte
-	sealReq         chan int
-	sealed          chan []byte
-	sealing         header
-	sealingValue    []T
-	chunkFloats     int
-	seal, helloSeal *sealer // nil without a key
-	creditOpen      *opener // nil without a key
-	helloSent       bool    // the first hello has gone
+	chunkFloats           int
+	seal, helloSeal       *sealer // nil without a key
+	creditOpen            *opener // nil without a key
+	helloSent             bool    // the first hello has gone
 
 	credits   chan *nats.Msg
 	creditSub *nats.Subscription
@@ -216,80 +209,22 @@ func (s *sendEnd[T]) Send(ctx context.Context, m channels.Message[T]) error {
 	size := int(s.t.elem)
 	s.bytes.Add(uint64(size * total))
 	s.wire.Add(uint64(chunks*(headerSize+s.t.trailer()) + size*total))
-	if err := s.publishChunks(&h, value, chunks); err != nil {
-		return s.breakWith(s.t.publishFailed(s.name, fmt.Sprintf("publish message %d (step %d)", s.seq, m.Step), err))
+	for c := range chunks {
+		off := c * s.chunkFloats
+		n := min(s.chunkFloats, total-off)
+		h.chunk, h.offset, h.body = uint32(c), uint32(off), uint32(size*n)
+		frame := s.frame[:headerSize+size*n]
+		putHeader(frame, &h)
+		putFloats(frame[headerSize:], value[off:off+n])
+		if s.seal != nil {
+			frame = s.seal.seal(frame)
+		}
+		if err := s.t.publish(s.subject, frame); err != nil {
+			return s.breakWith(s.t.publishFailed(s.name, fmt.Sprintf("publish message %d (step %d)", s.seq, m.Step), err))
+		}
 	}
 	s.slots[i].busy = false
 	s.acquired--
 	s.seq++
 	return nil
-}
-
-// frameOf writes chunk c of a message of value (header h) into buf, sealed with a key,
-// and returns the frame.
-func (s *sendEnd[T]) frameOf(buf []byte, h header, value []T, c int) []byte {
-	size := int(s.t.elem)
-	off := c * s.chunkFloats
-	n := min(s.chunkFloats, len(value)-off)
-	h.chunk, h.offset, h.body = uint32(c), uint32(off), uint32(size*n)
-	frame := buf[:headerSize+size*n]
-	putHeader(frame, &h)
-	putFloats(frame[headerSize:], value[off:off+n])
-	if s.seal != nil {
-		frame = s.seal.seal(frame)
-	}
-	return frame
-}
-
-// publishChunks publishes the chunks of a message of value, in order. With a key and
-// more than one chunk they are pipelined: the end's sealing goroutine (sealLoop) seals
-// chunk c+1 into the second frame buffer while chunk c is published (nats.Conn.Publish
-// writes a large frame to the socket before it returns), so that of the message's MAC
-// only the first chunk's lies on the sender's critical path when a core is free. The
-// seals still run one at a time and in order, as the sealer requires (docs/design.md
-// §9).
-func (s *sendEnd[T]) publishChunks(h *header, value []T, chunks int) error {
-	if s.sealReq == nil || chunks == 1 {
-		for c := range chunks {
-			if err := s.t.publish(s.subject, s.frameOf(s.frame, *h, value, c)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	s.sealing, s.sealingValue = *h, value // read by sealLoop after each request
-	next := s.frameOf(s.frames[0], *h, value, 0)
-	for c := range chunks {
-		frame, more := next, c+1 < chunks
-		if more {
-			select {
-			case s.sealReq <- c + 1:
-			case <-s.t.broken: // sealLoop has returned, or will
-				return s.t.err()
-			}
-		}
-		err := s.t.publish(s.subject, frame)
-		if more {
-			next = <-s.sealed // a request taken is answered: the loop is idle when Send returns
-		}
-		if err != nil {
-			return err
-		}
-	}
-	s.sealingValue = nil
-	return nil
-}
-
-// sealLoop is the end's sealing goroutine (a key, values of more than one chunk): it
-// seals the chunks publishChunks asks for until the transport closes. Transport.Close
-// waits for it.
-func (s *sendEnd[T]) sealLoop() {
-	for {
-		select {
-		case c := <-s.sealReq:
-			s.sealed <- s.frameOf(s.frames[c%2], s.sealing, s.sealingValue, c)
-		case <-s.t.broken:
-			return
-		}
-	}
 }

@@ -77,8 +77,7 @@ type Transport[T tensor.Float] struct {
 	failErr error // set once, before broken is closed
 	once    sync.Once
 
-	unwatch func()         // stops the connection's watch
-	loops   sync.WaitGroup // the send ends' sealing goroutines (sendEnd.sealLoop)
+	unwatch func() // stops the connection's watch
 	delay   *delayLine
 	pub     func(subject string, frame []byte) error // nc.Publish; tests intercept it
 
@@ -167,12 +166,12 @@ func New[T tensor.Float](nc *nats.Conn, o Options) (*Transport[T], error) {
 
 // sealedChunk bounds the body of a frame of a transport with a key (and no
 // Options.MaxChunkBytes): a value of more travels in several frames, each sealed and
-// opened on its own, so that the MAC of one overlaps the sending or receiving of the
-// next. The receiver opens a chunk while its client reads the next one, and the sender
-// seals the next while one is published (sendEnd.publishChunks): of a 512 KiB value's
-// MAC (64 x 1024 float64s, about 64 us at 8 GB/s), a quarter is left on each side's
-// critical path when a core is free. Values of up to 128 KiB, widths up to 256 at batch
-// 64 in float64, go in one frame as before.
+// opened on its own, so that the MACs of a large value overlap its transfer. The
+// receiver opens a chunk while its client reads the next one, and the sender seals the
+// next while the server forwards one: of a 512 KiB value's MAC (64 x 1024 float64s,
+// about 64 us at 8 GB/s) only a part is left on each side's critical path when a core
+// is free (docs/design.md §9). Values of up to 128 KiB, widths up to 256 at batch 64 in
+// float64, go in one frame as before.
 const sealedChunk = 128 << 10
 
 // trailer is the length of the authentication trailer of t's frames.
@@ -245,7 +244,6 @@ func (t *Transport[T]) Close() error {
 	t.mu.Unlock()
 
 	t.fail(ErrClosed)
-	t.loops.Wait()
 	var first error
 	for _, s := range subs {
 		if err := s.Unsubscribe(); err != nil && first == nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
@@ -401,12 +399,6 @@ func (b *linkBuilder[T]) sender(e endpoint, maxRows, maxCols int) *sendEnd[T] {
 	s.subject, _, s.helloSubject = subjects(e)
 	_, credit, _ := subjects(e)
 	s.frame = make([]byte, headerSize+int(t.elem)*min(maxRows*maxCols, t.chunkFloats)+t.trailer())
-	if t.o.Key != nil && maxRows*maxCols > t.chunkFloats {
-		s.frames = [2][]byte{s.frame, make([]byte, len(s.frame))}
-		s.sealReq, s.sealed = make(chan int), make(chan []byte, 1)
-		// Link holds t.mu and t is not closed: Close waits for it.
-		t.loops.Go(s.sealLoop)
-	}
 	s.hello = make([]byte, headerSize+t.trailer())
 	s.seal = newSealer(t.o.Key, s.subject)
 	s.helloSeal = newSealer(t.o.Key, s.helloSubject)

@@ -762,7 +762,7 @@ func rawRoundTrip(t testing.TB, a, b *nats.Conn, size int) func() {
 // (Acquire, Send with its encoding, Recv with its decoding, Release with its
 // credit, the credit's check) allocates nothing, with authentication (the
 // frames sealed and opened) and without, and with a value in several sealed
-// chunks (sealed by the end's sealing goroutine while the last is published).
+// chunks.
 func TestOwnCodeAllocatesNothing(t *testing.T) {
 	srv := startServer(t, natsconn.Server{})
 	for _, tc := range []struct {
