@@ -69,7 +69,8 @@ type Transport[T tensor.Float] struct {
 	o           Options
 	url         string
 	elem        elemType // T's
-	chunkFloats int      // values of T a frame holds
+	chunkFloats int      // values of T a frame of this transport holds
+	frameFloats int      // values of T a frame of the server's max payload holds
 	local       channels.Transport[T]
 
 	broken  chan struct{} // closed when the links are broken
@@ -153,9 +154,10 @@ func New[T tensor.Float](nc *nats.Conn, o Options) (*Transport[T], error) {
 		return nil, fmt.Errorf("natslink: run %s: the server's max payload of %d bytes cannot hold a frame", o.Run, frame)
 	}
 	t.chunkFloats = (frame - headerSize - t.trailer()) / int(elem)
+	t.frameFloats = t.chunkFloats
 	if o.Key != nil && o.MaxChunkBytes == 0 {
 		// Sealed values travel in chunks of at most sealedChunk bytes, so that sealing,
-		// sending, receiving and opening a large value overlap (publishChunks).
+		// sending, receiving and opening a large value overlap (sealedChunk).
 		t.chunkFloats = min(t.chunkFloats, sealedChunk/int(elem))
 	}
 	if o.Delay > 0 {
@@ -420,7 +422,9 @@ func (b *linkBuilder[T]) receiver(e endpoint, maxRows, maxCols int) *recvEnd[T] 
 	r.creditFrame = make([]byte, headerSize+t.trailer())
 	r.creditSeal = newSealer(t.o.Key, r.creditSubject)
 	r.helloOpen = newOpener(t.o.Key, hello, headerSize+trailerSize)
-	r.dec.open = newOpener(t.o.Key, r.subject, headerSize+int(t.elem)*min(maxRows*maxCols, t.chunkFloats)+trailerSize)
+	// A frame of the server's max payload is accepted, not only one of this end's chunk:
+	// a sender that chunks sealed values otherwise (a build before sealedChunk) is read.
+	r.dec.open = newOpener(t.o.Key, r.subject, headerSize+int(t.elem)*min(maxRows*maxCols, t.frameFloats)+trailerSize)
 	r.limit.Store(uint64(t.o.Buffers))
 	// Frames in flight: every credit's message, chunked, and a margin for
 	// foreign frames (dropped with a key, errors without): a flood beyond it
