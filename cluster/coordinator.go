@@ -361,7 +361,11 @@ func (c *Coordinator[T]) exitError(e *procExit, when string) error {
 				return fmt.Errorf("cluster: run %s: %v failed: %s", c.o.Run, w, d.m.Err)
 			}
 		case <-grace.C:
-			return fmt.Errorf("cluster: run %s: the worker of %v (pid %d) exited (%s) %s; stopping", c.o.Run, e.nodes, e.pid, e.status(), when)
+			name := fmt.Sprintf("the worker of %v (pid %d)", e.nodes, e.pid)
+			if w := c.workers[e.worker]; w.Host != "" { // it joined: its host too
+				name = w.String()
+			}
+			return fmt.Errorf("cluster: run %s: %s exited (%s) %s; stopping", c.o.Run, name, e.status(), when)
 		}
 	}
 }

@@ -179,7 +179,7 @@ func TestStartNamesAWorkerThatExits(t *testing.T) {
 		b := f.batches[0]
 		_, err = cl.Step(batchCtx(t), b.x, b.labels)
 		require.Error(t, err)
-		require.Regexp(t, fmt.Sprintf(`^cluster: run run-[0-9a-f]{12}: the worker of node 2 \(pid %d\) exited \(signal: killed\) while \w+ \d+ was due; stopping$`, pid), err.Error())
+		require.Regexp(t, fmt.Sprintf(`^cluster: run run-[0-9a-f]{12}: the worker of node 2 \(pid %d on \S+\) exited \(signal: killed\) while \w+ \d+ was due; stopping$`, pid), err.Error())
 		// The other workers stop when told; the one whose exit Step named is not named again.
 		require.NoError(t, cl.Close(), "stderr: %s", stderr.String())
 	})
