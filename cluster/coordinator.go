@@ -55,6 +55,11 @@ type Options struct {
 	// BatchTimeout bounds a batch however often the workers beat (0: ten Timeouts, at
 	// least a minute).
 	BatchTimeout time.Duration
+
+	// exits receives the end of each worker process that Start started here (nil for
+	// workers started elsewhere): a worker that dies is named at once, not after the
+	// join timeout or the heartbeat timeout.
+	exits <-chan *procExit
 }
 
 // WorkerInfo names a worker that joined.
@@ -312,11 +317,19 @@ func (c *Coordinator[T]) join(ctx context.Context) error {
 			return ctx.Err()
 		case msg := <-c.lost:
 			return fmt.Errorf("cluster: run %s: %s", c.o.Run, msg)
+		case e := <-c.o.exits:
+			when := "before it joined"
+			if joined[e.worker] {
+				when = "while the coordinator waited for the other workers to join"
+			}
+			return c.exitError(e, when)
 		case d := <-c.in:
 			w := &c.workers[d.from]
 			switch {
 			case d.err != nil:
 				return fmt.Errorf("cluster: run %s: from %v: %w", c.o.Run, w, d.err)
+			case d.m.Kind == kindFailed:
+				return fmt.Errorf("cluster: run %s: %v failed: %s", c.o.Run, w, d.m.Err)
 			case d.m.Kind != kindHello:
 				return fmt.Errorf("cluster: run %s: %v sent %v before it joined", c.o.Run, w, d.m.Kind)
 			case d.m.Lo != w.Nodes.Lo || d.m.Hi != w.Nodes.Hi:
@@ -352,6 +365,8 @@ func (c *Coordinator[T]) await(ctx context.Context, kind msgKind, seq uint64) ([
 			if err := c.overdue(now, start, kind, seq, got); err != nil {
 				return nil, c.fail(err)
 			}
+		case e := <-c.o.exits:
+			return nil, c.fail(c.exitError(e, fmt.Sprintf("while %v %d was due", kind, seq)))
 		case d := <-c.in:
 			w := c.workers[d.from]
 			switch {
@@ -371,6 +386,35 @@ func (c *Coordinator[T]) await(ctx context.Context, kind msgKind, seq uint64) ([
 		}
 	}
 	return got, nil
+}
+
+// exitError is the error that ends a wait when the worker process of e, which Start
+// started here, has ended (when: "before it joined"). A worker that fails tells the
+// coordinator why before it exits (kindFailed), and that report may still be on its way
+// through the server when the exit is seen: for a short grace the report, if it comes,
+// is the error, as it would be without the exit.
+func (c *Coordinator[T]) exitError(e *procExit, when string) error {
+	e.reported.Store(true) // Close names it no more
+	grace := time.NewTimer(min(c.o.Timeout/2, time.Second))
+	defer grace.Stop()
+	for {
+		select {
+		case d := <-c.in:
+			// Replies that are not failures no longer matter: the run ends.
+			switch w := c.workers[d.from]; {
+			case d.err != nil:
+				return fmt.Errorf("cluster: run %s: from %v: %w", c.o.Run, w, d.err)
+			case d.m.Kind == kindFailed:
+				return fmt.Errorf("cluster: run %s: %v failed: %s", c.o.Run, w, d.m.Err)
+			}
+		case <-grace.C:
+			name := fmt.Sprintf("the worker of %v (pid %d)", e.nodes, e.pid)
+			if w := c.workers[e.worker]; w.Host != "" { // it joined: its host too
+				name = w.String()
+			}
+			return fmt.Errorf("cluster: run %s: %s exited (%s) %s; stopping", c.o.Run, name, e.status(), when)
+		}
+	}
 }
 
 // awaited names the replies of kind to seq that have not come (got[i] nil): "report 3

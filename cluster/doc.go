@@ -93,7 +93,11 @@
 //
 // Both sides send a heartbeat every Timeout/5. A worker silent for Timeout (killed, its
 // machine gone) stops the coordinator with one error naming the worker and its nodes,
-// unless the server itself does not answer a round trip, which is then named instead; a
+// unless the server itself does not answer a round trip, which is then named instead. A
+// worker process that Start started and that ends stops it at once, while it waits for
+// the workers to join or for a reply, with one error naming the worker and how its
+// process ended (its own report of a failure, if one follows within a short grace,
+// instead); a
 // batch that does not end within Options.BatchTimeout stops it however often the workers
 // beat. A worker reports a failure, a bad command during a batch included, to the
 // coordinator at once, and one that did not finish its run (stopped before its setup,

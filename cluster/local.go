@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -46,7 +47,32 @@ type local struct {
 	workers []Range
 	timeout time.Duration
 	procs   []*exec.Cmd
-	exited  []chan error
+	ended   []*procExit
+	// exits receives each worker's end as it happens, for the coordinator
+	// (Options.exits): it owns the processes, so it need not wait for a heartbeat
+	// to miss a worker that died (a join timeout, before the worker's hello).
+	exits chan *procExit
+}
+
+// procExit is how a local worker process ended. err and the fields above it are set
+// before done is closed.
+type procExit struct {
+	worker int   // its index in the placement
+	nodes  Range // its nodes
+	pid    int
+	err    error // cmd.Wait's: nil for exit status 0
+	done   chan struct{}
+	// reported says that the coordinator has ended the run with this exit, so that
+	// close does not name it a second time.
+	reported atomic.Bool
+}
+
+// status is how the process ended, in words: "exit status 1", "signal: killed".
+func (e *procExit) status() string {
+	if e.err == nil {
+		return "exit status 0"
+	}
+	return e.err.Error()
 }
 
 // startLocal starts the server and the workers. The caller makes a Coordinator on
@@ -60,7 +86,7 @@ func startLocal(ctx context.Context, o localOptions) (*local, error) {
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, err
 	}
-	l := &local{run: "run-" + hex.EncodeToString(id[:]), workers: ranges, timeout: o.timeout}
+	l := &local{run: "run-" + hex.EncodeToString(id[:]), workers: ranges, timeout: o.timeout, exits: make(chan *procExit, len(ranges))}
 	if l.key, err = NewKey(); err != nil {
 		return nil, err
 	}
@@ -71,7 +97,7 @@ func startLocal(ctx context.Context, o localOptions) (*local, error) {
 		_ = l.close()
 		return nil, err
 	}
-	for _, r := range ranges {
+	for i, r := range ranges {
 		cmd := exec.Command(o.executable, append([]string{"worker"}, workerArgs(l.server.URL, l.run, r, o.timeout)...)...)
 		cmd.Env = append(os.Environ(), TokenEnv+"="+l.server.Token, KeyEnv+"="+EncodeKey(l.key))
 		cmd.Stdout, cmd.Stderr = o.stderr, o.stderr
@@ -80,29 +106,37 @@ func startLocal(ctx context.Context, o localOptions) (*local, error) {
 			_ = l.close()
 			return nil, fmt.Errorf("cluster: starting the worker of %v: %w", r, err)
 		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		l.procs, l.exited = append(l.procs, cmd), append(l.exited, exited)
+		e := &procExit{worker: i, nodes: r, pid: cmd.Process.Pid, done: make(chan struct{})}
+		// close waits for it (done, its last act); the send never blocks: exits has room
+		// for every worker.
+		go func() {
+			e.err = cmd.Wait()
+			l.exits <- e
+			close(e.done)
+		}()
+		l.procs, l.ended = append(l.procs, cmd), append(l.ended, e)
 	}
 	return l, nil
 }
 
 // close waits up to the timeout for every worker process to exit (a closed Coordinator
 // has told them to), kills those still running, and stops the server. It returns an
-// error naming a worker that had to be killed or failed.
+// error naming a worker that had to be killed or failed, unless the coordinator has
+// named its exit already.
 func (l *local) close() error {
 	var errs []error
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
 	for i, p := range l.procs {
+		e := l.ended[i]
 		select {
-		case err := <-l.exited[i]:
-			if err != nil {
-				errs = append(errs, fmt.Errorf("cluster: the worker of %v (pid %d): %w", l.workers[i], p.Process.Pid, err))
+		case <-e.done:
+			if e.err != nil && !e.reported.Load() {
+				errs = append(errs, fmt.Errorf("cluster: the worker of %v (pid %d): %w", l.workers[i], p.Process.Pid, e.err))
 			}
 		case <-ctx.Done():
 			_ = p.Process.Kill()
-			<-l.exited[i]
+			<-e.done
 			errs = append(errs, fmt.Errorf("cluster: the worker of %v (pid %d) did not stop within %v; killed", l.workers[i], p.Process.Pid, l.timeout))
 		}
 	}

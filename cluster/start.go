@@ -101,7 +101,7 @@ func StartGraph[T tensor.Float](ctx context.Context, o StartOptions, g *graph.Gr
 			return nil, err
 		}
 		c.local = l
-		co.Conn, co.Run, co.Workers, co.Key = l.conn, l.run, l.workers, l.key
+		co.Conn, co.Run, co.Workers, co.Key, co.exits = l.conn, l.run, l.workers, l.key, l.exits
 		logf(o.Log, "workers: embedded NATS server %s, run %s\n", l.server.URL, l.run)
 	case o.Dial.URL != "":
 		if err := checkKey(o.Key); err != nil {
@@ -131,7 +131,10 @@ func StartGraph[T tensor.Float](ctx context.Context, o StartOptions, g *graph.Gr
 				err = fmt.Errorf("cluster: run %s: %w", o.Run, refused)
 			}
 		}
-		return nil, errors.Join(err, c.closeTransport())
+		// The workers were told to stop, and one stopped before its run ends with an
+		// error of its own: a consequence, not the cause, which err names on one line.
+		_ = c.closeTransport()
+		return nil, err
 	}
 	c.Coordinator = coord
 	for _, w := range coord.Workers() {

@@ -25,7 +25,9 @@ import (
 const testWorkerEnv = "PCNET_CLUSTER_TEST_WORKER"
 
 // testWorker is the test binary as `pcnet worker`: it reads the flags Start gives its
-// workers, serves and returns the exit status.
+// workers, serves and returns the exit status. With testWorkerEnv set to "exit:N", the
+// worker whose nodes begin at N exits 3 with one line before it joins, as one that a
+// flood took off the server does.
 func testWorker(args []string) int {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	url := fs.String("nats", "", "")
@@ -42,6 +44,10 @@ func testWorker(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
+	}
+	if os.Getenv(testWorkerEnv) == fmt.Sprintf("exit:%d", r.Lo) {
+		fmt.Fprintln(os.Stderr, "test worker: lost the connection to the NATS server (slow consumer)")
+		return 3
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -138,6 +144,45 @@ func TestStartLocalWorkers(t *testing.T) {
 	for i, r := range []string{"nodes 0-1", "node 2", "node 3"} {
 		require.Regexp(t, fmt.Sprintf(`^  %s: pid %d on \S+$`, r, local.procs[i].Process.Pid), lines[i+1])
 	}
+}
+
+// TestStartNamesAWorkerThatExits: a local worker process that ends, before it joined or
+// during a batch, ends the run at once with one line naming the worker and how it
+// ended, well within the join timeout and the heartbeat timeout (a minute each here),
+// and nothing names it a second time.
+func TestStartNamesAWorkerThatExits(t *testing.T) {
+	f := newFixture(2, 5)
+	cfg := pcnet.Config{Variant: pcnet.Standard, Steps: 3, Gamma: 0.5, MaxBatch: 8, Optimizer: adam}
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	o := StartOptions{Workers: 3, Executable: exe, Timeout: time.Minute, JoinTimeout: time.Minute}
+
+	t.Run("before it joined", func(t *testing.T) {
+		t.Setenv(testWorkerEnv, "exit:2")
+		var stderr syncBuffer
+		o := o
+		o.Stderr = &stderr
+		_, err := Start(batchCtx(t), o, layer.CloneAll[float64](f.layers), cfg)
+		require.Error(t, err)
+		require.Regexp(t, `^cluster: run run-[0-9a-f]{12}: the worker of node 2 \(pid \d+\) exited \(exit status 3\) before it joined; stopping$`, err.Error())
+		require.Contains(t, stderr.String(), "test worker: lost the connection", "the worker's own line")
+	})
+	t.Run("during a batch", func(t *testing.T) {
+		t.Setenv(testWorkerEnv, "1")
+		var stderr syncBuffer
+		o := o
+		o.Stderr = &stderr
+		cl, err := Start(batchCtx(t), o, layer.CloneAll[float64](f.layers), cfg)
+		require.NoError(t, err)
+		pid := cl.local.procs[1].Process.Pid
+		require.NoError(t, cl.local.procs[1].Process.Kill())
+		b := f.batches[0]
+		_, err = cl.Step(batchCtx(t), b.x, b.labels)
+		require.Error(t, err)
+		require.Regexp(t, fmt.Sprintf(`^cluster: run run-[0-9a-f]{12}: the worker of node 2 \(pid %d on \S+\) exited \(signal: killed\) while \w+ \d+ was due; stopping$`, pid), err.Error())
+		// The other workers stop when told; the one whose exit Step named is not named again.
+		require.NoError(t, cl.Close(), "stderr: %s", stderr.String())
+	})
 }
 
 func TestStartRejects(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -543,4 +544,55 @@ func TestKeyLength(t *testing.T) {
 	srv := startServer(t, natsconn.Server{})
 	_, err := New[float64](dial(t, srv), Options{Run: "k", Key: make([]byte, 31)})
 	require.EqualError(t, err, "natslink: run k: run key of 31 bytes; it must have 32")
+}
+
+// TestSealedChunks: with a key a value of more than 128 KiB travels in chunks of at
+// most that (sealedChunk), and an end that chunks otherwise (here by the server's max
+// payload, as builds before sealedChunk did) still reads them, and is read, both ways.
+func TestSealedChunks(t *testing.T) {
+	const rows, cols = 64, 300 // 150 KiB in float64: two sealed chunks, one frame otherwise
+	srv := startServer(t, natsconn.Server{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	o := Options{Run: "sealedchunks", Buffers: 1, Key: testKey(8)}
+	lo, hi := o, o
+	lo.Lo, lo.Hi, lo.MaxChunkBytes = 0, 0, 1<<20
+	hi.Lo, hi.Hi = 1, 1
+	loT, hiT := newTransport(t, dial(t, srv), lo), newTransport(t, dial(t, srv), hi)
+	var frames []int // the frames' lengths on the up and down subjects, as published
+	var mu sync.Mutex
+	for _, tr := range []*Transport[float64]{loT, hiT} {
+		pub := tr.pub
+		tr.pub = func(subject string, frame []byte) error {
+			if strings.HasSuffix(subject, ".up") || strings.HasSuffix(subject, ".down") {
+				mu.Lock()
+				frames = append(frames, len(frame))
+				mu.Unlock()
+			}
+			return pub(subject, frame)
+		}
+	}
+	a, err := loT.Link(0, rows, cols, rows, cols)
+	require.NoError(t, err)
+	b, err := hiT.Link(0, rows, cols, rows, cols)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(8, 8))
+	for step, dir := range []struct {
+		send channels.Sender[float64]
+		recv channels.Receiver[float64]
+		kind channels.Kind
+	}{{a.UpSend, b.UpRecv, channels.Prediction}, {b.DownSend, a.DownRecv, channels.Error}} {
+		v := randomValue(rng, rows*cols)
+		require.NoError(t, send(ctx, dir.send, dir.kind, step, channels.Full, rows, cols, v))
+		m, err := dir.recv.Recv(ctx)
+		require.NoError(t, err)
+		requireBits(t, v, m.Buf.Value())
+		dir.recv.Release(m)
+	}
+	body := 8 * rows * cols
+	chunk := sealedChunk / 8 * 8
+	require.Equal(t, []int{headerSize + body + trailerSize, headerSize + chunk + trailerSize, headerSize + body - chunk + trailerSize}, frames,
+		"up: one frame (the max payload's chunks); down: two sealed chunks")
+	require.Empty(t, loT.Rejects().Counts())
+	require.Empty(t, hiT.Rejects().Counts())
 }

@@ -15,9 +15,11 @@ import (
 // BenchmarkMAC compares the MACs considered for frames (docs/design.md §9)
 // on one frame of a batch-64 value of widths 64, 256 and 1024 (64*w*8 bytes
 // and the header): HMAC-SHA256, keyed BLAKE2b-256 and AES-GMAC (AES-256-GCM
-// sealing no plaintext, the frame as additional data: the one chosen). The
-// nonce here is a counter under one key, as each publisher's is under its
-// subkey (auth.go).
+// sealing no plaintext, the frame as additional data: the one chosen), and
+// AES-256-GCM sealing the frame as plaintext, which a MAC would not need
+// (encrypting too), to show that the additional-data path is the faster one:
+// 8.2 against 5.2 GB/s at width 1024. The nonce here is a counter under one
+// key, as each publisher's is under its subkey (auth.go).
 func BenchmarkMAC(b *testing.B) {
 	key := make([]byte, KeySize)
 	for _, width := range []int{64, 256, 1024} {
@@ -47,23 +49,33 @@ func BenchmarkMAC(b *testing.B) {
 				tag = m.Sum(tag[:0])
 			}
 		})
-		b.Run(fmt.Sprintf("width=%d/mac=aes-gmac", width), func(b *testing.B) {
-			block, err := aes.NewCipher(key)
-			if err != nil {
-				b.Fatal(err)
+		for _, plaintext := range []bool{false, true} {
+			name := "aes-gmac"
+			out := make([]byte, 0, 16)
+			if plaintext {
+				name, out = "aes-gcm-plaintext", make([]byte, 0, len(frame)+16)
 			}
-			g, err := cipher.NewGCM(block)
-			if err != nil {
-				b.Fatal(err)
-			}
-			nonce := make([]byte, g.NonceSize())
-			tag := make([]byte, 0, g.Overhead())
-			b.SetBytes(int64(len(frame)))
-			b.ReportAllocs()
-			for i := range b.N {
-				binary.LittleEndian.PutUint64(nonce, uint64(i))
-				tag = g.Seal(tag[:0], nonce, nil, frame)
-			}
-		})
+			b.Run(fmt.Sprintf("width=%d/mac=%s", width, name), func(b *testing.B) {
+				block, err := aes.NewCipher(key)
+				if err != nil {
+					b.Fatal(err)
+				}
+				g, err := cipher.NewGCM(block)
+				if err != nil {
+					b.Fatal(err)
+				}
+				nonce := make([]byte, g.NonceSize())
+				b.SetBytes(int64(len(frame)))
+				b.ReportAllocs()
+				for i := range b.N {
+					binary.LittleEndian.PutUint64(nonce, uint64(i))
+					if plaintext {
+						out = g.Seal(out[:0], nonce, frame, nil)
+					} else {
+						out = g.Seal(out[:0], nonce, nil, frame)
+					}
+				}
+			})
+		}
 	}
 }

@@ -37,8 +37,9 @@ type Options struct {
 	// does not wait. For tests and benchmarks of latency: times change, the
 	// numbers carried do not. Each delayed frame is copied (one allocation).
 	Delay time.Duration
-	// MaxChunkBytes caps a frame (header and body) below the server's max
-	// payload (0: the server's). Tests use it to chunk small messages.
+	// MaxChunkBytes caps a frame (header, body and trailer) below the server's
+	// max payload (0: the server's, and with a Key at most 128 KiB of values,
+	// sealedChunk). Tests use it to chunk small messages.
 	MaxChunkBytes int
 	// LocalOverNATS carries a link both of whose nodes are hosted here over
 	// NATS too; by default such a link is in-process (channels.NewInProcess).
@@ -68,7 +69,8 @@ type Transport[T tensor.Float] struct {
 	o           Options
 	url         string
 	elem        elemType // T's
-	chunkFloats int      // values of T a frame holds
+	chunkFloats int      // values of T a frame of this transport holds
+	frameFloats int      // values of T a frame of the server's max payload holds
 	local       channels.Transport[T]
 
 	broken  chan struct{} // closed when the links are broken
@@ -152,11 +154,27 @@ func New[T tensor.Float](nc *nats.Conn, o Options) (*Transport[T], error) {
 		return nil, fmt.Errorf("natslink: run %s: the server's max payload of %d bytes cannot hold a frame", o.Run, frame)
 	}
 	t.chunkFloats = (frame - headerSize - t.trailer()) / int(elem)
+	t.frameFloats = t.chunkFloats
+	if o.Key != nil && o.MaxChunkBytes == 0 {
+		// Sealed values travel in chunks of at most sealedChunk bytes, so that sealing,
+		// sending, receiving and opening a large value overlap (sealedChunk).
+		t.chunkFloats = min(t.chunkFloats, sealedChunk/int(elem))
+	}
 	if o.Delay > 0 {
 		t.delay = startDelayLine(nc, o.Delay, t.fail)
 	}
 	return t, nil
 }
+
+// sealedChunk bounds the body of a frame of a transport with a key (and no
+// Options.MaxChunkBytes): a value of more travels in several frames, each sealed and
+// opened on its own, so that the MACs of a large value overlap its transfer. The
+// receiver opens a chunk while its client reads the next one, and the sender seals the
+// next while the server forwards one: of a 512 KiB value's MAC (64 x 1024 float64s,
+// about 64 us at 8 GB/s) only a part is left on each side's critical path when a core
+// is free (docs/design.md §9). Values of up to 128 KiB, widths up to 256 at batch 64 in
+// float64, go in one frame as before.
+const sealedChunk = 128 << 10
 
 // trailer is the length of the authentication trailer of t's frames.
 func (t *Transport[T]) trailer() int { return trailerOf(t.o.Key) }
@@ -415,7 +433,9 @@ func (b *linkBuilder[T]) receiver(e endpoint, maxRows, maxCols int) *recvEnd[T] 
 	r.creditFrame = make([]byte, headerSize+t.trailer())
 	r.creditSeal = newSealer(t.o.Key, r.creditSubject)
 	r.helloOpen = newOpener(t.o.Key, hello, headerSize+trailerSize)
-	r.dec.open = newOpener(t.o.Key, r.subject, headerSize+int(t.elem)*min(maxRows*maxCols, t.chunkFloats)+trailerSize)
+	// A frame of the server's max payload is accepted, not only one of this end's chunk:
+	// a sender that chunks sealed values otherwise (a build before sealedChunk) is read.
+	r.dec.open = newOpener(t.o.Key, r.subject, headerSize+int(t.elem)*min(maxRows*maxCols, t.frameFloats)+trailerSize)
 	r.limit.Store(uint64(t.o.Buffers))
 	// Frames in flight: every credit's message, chunked, and a margin for
 	// foreign frames (dropped with a key, errors without): a flood beyond it

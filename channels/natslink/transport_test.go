@@ -761,19 +761,21 @@ func rawRoundTrip(t testing.TB, a, b *nats.Conn, size int) func() {
 // pre-allocated messages, a round trip through the transport's own code
 // (Acquire, Send with its encoding, Recv with its decoding, Release with its
 // credit, the credit's check) allocates nothing, with authentication (the
-// frames sealed and opened) and without.
+// frames sealed and opened) and without, and with a value in several sealed
+// chunks.
 func TestOwnCodeAllocatesNothing(t *testing.T) {
 	srv := startServer(t, natsconn.Server{})
 	for _, tc := range []struct {
-		name string
-		key  []byte
-	}{{"no key", nil}, {"key", testKey(3)}} {
-		t.Run(tc.name, func(t *testing.T) { ownCodeAllocatesNothing(t, srv, tc.key) })
+		name     string
+		key      []byte
+		maxChunk int
+	}{{"no key", nil, 0}, {"key", testKey(3), 0}, {"key chunked", testKey(3), headerSize + 8*7 + trailerSize}} {
+		t.Run(tc.name, func(t *testing.T) { ownCodeAllocatesNothing(t, srv, tc.key, tc.maxChunk) })
 	}
 }
 
-func ownCodeAllocatesNothing(t *testing.T, srv *natsconn.Embedded, key []byte) {
-	tr := newTransport(t, dial(t, srv), Options{Run: "own", Lo: 0, Hi: 1, Buffers: 1, LocalOverNATS: true, Key: key})
+func ownCodeAllocatesNothing(t *testing.T, srv *natsconn.Embedded, key []byte, maxChunk int) {
+	tr := newTransport(t, dial(t, srv), Options{Run: "own", Lo: 0, Hi: 1, Buffers: 1, LocalOverNATS: true, Key: key, MaxChunkBytes: maxChunk})
 	// Set before any end exists (hellos are answered on the client's goroutine).
 	var intercept atomic.Pointer[func(subject string, frame []byte) error]
 	tr.pub = func(subject string, frame []byte) error {
@@ -794,13 +796,21 @@ func ownCodeAllocatesNothing(t *testing.T, srv *natsconn.Embedded, key []byte) {
 
 	s, r := l.UpSend.(*sendEnd[float64]), l.UpRecv.(*recvEnd[float64])
 	require.Eventually(t, func() bool { return len(s.credits) > 0 }, 10*time.Second, time.Millisecond)
-	data := &nats.Msg{Subject: r.subject, Data: make([]byte, 0, headerSize+8*32+trailerSize)}
+	// A message's chunks are all delivered before Recv reads the first: one
+	// pre-allocated message each (32 values make at most 5 chunks).
+	var data [5]*nats.Msg
+	for i := range data {
+		data[i] = &nats.Msg{Subject: r.subject, Data: make([]byte, 0, headerSize+8*32+trailerSize)}
+	}
+	delivered := 0
 	credit := &nats.Msg{Subject: r.creditSubject, Data: make([]byte, 0, headerSize+trailerSize)}
 	deliver := func(subject string, frame []byte) error {
 		switch subject {
 		case r.subject:
-			data.Data = append(data.Data[:0], frame...)
-			r.frames <- data
+			d := data[delivered%len(data)]
+			delivered++
+			d.Data = append(d.Data[:0], frame...)
+			r.frames <- d
 		case r.creditSubject:
 			credit.Data = append(credit.Data[:0], frame...)
 			s.credits <- credit
