@@ -77,3 +77,39 @@ func stepMax32Head(e, j []float32, g float32, sq *squareSum32) (n int, em, dm ui
 	}
 	return n, em, dm
 }
+
+// diffMax32AVX2 runs DiffMax32's loop on the first n elements, n a positive multiple of 8,
+// leaving its maxima and squares as stepMax32AVX2 does.
+//
+//go:noescape
+func diffMax32AVX2(e, x, p *float32, n int, acc *[16]uint32, sq *[8]float64)
+
+// sumSquares32AVX2 adds the squares of the first n elements, n a positive multiple of 8,
+// to sq's lane i mod 8.
+//
+//go:noescape
+func sumSquares32AVX2(v *float32, n int, sq *[8]float64)
+
+// diffMax32Head is stepMax32Head for DiffMax32.
+func diffMax32Head(e, x, p []float32, sq *squareSum32) (n int, em, dm uint32) {
+	n = sq.n
+	if !hasAVX2 || n == 0 {
+		return 0, 0, 0
+	}
+	var acc [16]uint32
+	diffMax32AVX2(&e[0], &x[0], &p[0], n, &acc, &sq.lane)
+	for k := range 8 {
+		em, dm = max(em, acc[k]), max(dm, acc[8+k])
+	}
+	return n, em, dm
+}
+
+// sumSquares32Head runs the vector part of SumSquares32 and returns how many elements it
+// ran; 0 where the CPU lacks AVX2.
+func sumSquares32Head(v []float32, sq *squareSum32) int {
+	if !hasAVX2 || sq.n == 0 {
+		return 0
+	}
+	sumSquares32AVX2(&v[0], sq.n, &sq.lane)
+	return sq.n
+}

@@ -153,3 +153,76 @@ steploop:
 	VMOVUPD      Y5, 32(R9)
 	VZEROUPPER
 	RET
+
+// func diffMax32AVX2(e, x, p *float32, n int, acc *[16]uint32, sq *[8]float64)
+//
+// DiffMax32's loop, eight lanes at a time: v = x - p and d = v - e, each rounded in
+// float32 as the Go loop rounds, e = v; the squares and maxima as in stepMax32AVX2.
+TEXT ·diffMax32AVX2(SB), NOSPLIT, $0-48
+	MOVQ         e+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         p+16(FP), DX
+	MOVQ         n+24(FP), CX
+	MOVQ         acc+32(FP), R8
+	MOVQ         sq+40(FP), R9
+	MOVL         $0x7fffffff, AX
+	MOVL         AX, X1
+	VPBROADCASTD X1, Y1
+	VPXOR        Y2, Y2, Y2
+	VPXOR        Y3, Y3, Y3
+	VMOVUPD      (R9), Y4
+	VMOVUPD      32(R9), Y5
+	XORQ         AX, AX
+
+diffloop:
+	VMOVUPS      (SI)(AX*4), Y6
+	VSUBPS       (DX)(AX*4), Y6, Y6
+	VMOVUPS      (DI)(AX*4), Y7
+	VSUBPS       Y7, Y6, Y7
+	VMOVUPS      Y6, (DI)(AX*4)
+	VCVTPS2PD    X6, Y8
+	VMULPD       Y8, Y8, Y8
+	VADDPD       Y8, Y4, Y4
+	VEXTRACTF128 $1, Y6, X9
+	VCVTPS2PD    X9, Y9
+	VMULPD       Y9, Y9, Y9
+	VADDPD       Y9, Y5, Y5
+	VPAND        Y1, Y6, Y10
+	VPMAXUD      Y10, Y2, Y2
+	VPAND        Y1, Y7, Y11
+	VPMAXUD      Y11, Y3, Y3
+	ADDQ         $8, AX
+	CMPQ         AX, CX
+	JLT          diffloop
+	VMOVDQU      Y2, (R8)
+	VMOVDQU      Y3, 32(R8)
+	VMOVUPD      Y4, (R9)
+	VMOVUPD      Y5, 32(R9)
+	VZEROUPPER
+	RET
+
+// func sumSquares32AVX2(v *float32, n int, sq *[8]float64)
+//
+// Adds float64(v[i])² (exact) to sq's lane i mod 8 for the first n elements.
+TEXT ·sumSquares32AVX2(SB), NOSPLIT, $0-24
+	MOVQ         v+0(FP), SI
+	MOVQ         n+8(FP), CX
+	MOVQ         sq+16(FP), R9
+	VMOVUPD      (R9), Y4
+	VMOVUPD      32(R9), Y5
+	XORQ         AX, AX
+
+sqloop:
+	VCVTPS2PD    (SI)(AX*4), Y8
+	VMULPD       Y8, Y8, Y8
+	VADDPD       Y8, Y4, Y4
+	VCVTPS2PD    16(SI)(AX*4), Y9
+	VMULPD       Y9, Y9, Y9
+	VADDPD       Y9, Y5, Y5
+	ADDQ         $8, AX
+	CMPQ         AX, CX
+	JLT          sqloop
+	VMOVUPD      Y4, (R9)
+	VMOVUPD      Y5, 32(R9)
+	VZEROUPPER
+	RET

@@ -15,3 +15,9 @@ func derivFromValue32(deriv, y []float32, sigmoid bool) { derivFromValue32Go(der
 func stepMax32Head(e, j []float32, g float32, sq *squareSum32) (n int, em, dm uint32) {
 	return 0, 0, 0
 }
+
+func diffMax32Head(e, x, p []float32, sq *squareSum32) (n int, em, dm uint32) {
+	return 0, 0, 0
+}
+
+func sumSquares32Head(v []float32, sq *squareSum32) int { return 0 }
