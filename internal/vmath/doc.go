@@ -38,8 +38,8 @@
 // AllFinite32 tell whether a slice holds only finite values (one pass of v·0 sums), the
 // check a PC network makes of its weights before each update.
 //
-// StepMax (FPA-PC's error step e -= gamma·(e - j)) and DiffMax (e = x - p) update e in
-// place with exactly the plain loop's arithmetic and return max|e|, the largest change and
+// StepMax (FPA-PC's error step e -= gamma·(e - j)), DiffMax (e = x - p) and SetMax
+// (e = c + 0, the step at gamma = 1 written as its exact value) update e in place with exactly the plain loop's arithmetic and return max|e|, the largest change and
 // Σe² (a node's energy term, up to pi/2) in the same pass. The sum is added in one fixed
 // order, which SumSquares documents and reproduces, so the assembly and Go paths agree
 // bit for bit. The maxima are taken over the bit patterns of |v|, whose integer order
@@ -47,7 +47,7 @@
 // without a floating-point comparison chain. With AVX2 they run 8 elements per iteration
 // (about 0.2 ns per element against 1 ns for the plain Go loop, BenchmarkStepMax, on
 // an idle machine; adding Σe² left it unchanged within the noise of a loaded one).
-// StepMax32, DiffMax32 and SumSquares32 are their float32 twins (squares summed in
+// StepMax32, DiffMax32, SetMax32 and SumSquares32 are their float32 twins (squares summed in
 // float64, in the same lane order), each running 8 lanes at a time in AVX2 too.
 //
 // # Method

@@ -5,8 +5,8 @@ import (
 	"math"
 )
 
-// The float32 twins of StepMax, DiffMax and SumSquares. Each runs its vector part in AVX2
-// where the CPU has it (stepMax32AVX2, diffMax32AVX2, sumSquares32AVX2), eight lanes doing
+// The float32 twins of StepMax, DiffMax, SetMax and SumSquares. Each runs its vector part in AVX2
+// where the CPU has it (stepMax32AVX2, diffMax32AVX2, setMax32AVX2, sumSquares32AVX2), eight lanes doing
 // the Go loop's operations in its order, and the loop below on the rest: the loop is the
 // twin the tests hold the assembly to. Each new e is rounded to float32 by exactly the
 // operations of the float64 kernels, in the same order and without fused multiply-adds:
@@ -50,6 +50,26 @@ func DiffMax32(e, x, p []float32) (size, change, squares float64) {
 	for i := start; i < len(e); i++ {
 		v := x[i] - p[i]
 		d := v - e[i]
+		e[i] = v
+		sq.add(i, v)
+		em = max(em, math.Float32bits(v)&absBits32)
+		dm = max(dm, math.Float32bits(d)&absBits32)
+	}
+	return bitsTo64(em), bitsTo64(dm), sq.total(e)
+}
+
+// SetMax32 is SetMax in float32: e[i] = c[i] + 0, with the same figures. It panics if
+// len(c) != len(e).
+func SetMax32(e, c []float32) (size, change, squares float64) {
+	if len(c) != len(e) {
+		panic(fmt.Sprintf("vmath: SetMax32: operand length %d, want len(e) = %d", len(c), len(e)))
+	}
+	sq := newSquareSum32(len(e))
+	start, em, dm := setMax32Head(e, c, &sq)
+	for i := start; i < len(e); i++ {
+		v := c[i]
+		d := e[i] - v
+		v += 0
 		e[i] = v
 		sq.add(i, v)
 		em = max(em, math.Float32bits(v)&absBits32)

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestErrStep32Assembly holds the AVX2 parts of StepMax32, DiffMax32 and SumSquares32 to
+// TestErrStep32Assembly holds the AVX2 parts of StepMax32, DiffMax32, SetMax32 and SumSquares32 to
 // their Go loops (the same functions with the assembly switched off) bit for bit, figures
 // included, with NaN, infinities, zeros of both signs and huge values among the operands.
 func TestErrStep32Assembly(t *testing.T) {
@@ -23,6 +23,7 @@ func TestErrStep32Assembly(t *testing.T) {
 	}{
 		{"StepMax32", func(e, a, _ []float32) (float64, float64, float64) { return StepMax32(e, a, 0.3) }},
 		{"DiffMax32", DiffMax32},
+		{"SetMax32", func(e, a, _ []float32) (float64, float64, float64) { return SetMax32(e, a) }},
 		{"SumSquares32", func(e, _, _ []float32) (float64, float64, float64) { return 0, 0, SumSquares32(e) }},
 	}
 	rng := rand.New(rand.NewPCG(32, 8))

@@ -113,3 +113,23 @@ func sumSquares32Head(v []float32, sq *squareSum32) int {
 	sumSquares32AVX2(&v[0], sq.n, &sq.lane)
 	return sq.n
 }
+
+// setMax32AVX2 runs SetMax32's loop on the first n elements, n a positive multiple of 8,
+// leaving its maxima and squares as stepMax32AVX2 does.
+//
+//go:noescape
+func setMax32AVX2(e, c *float32, n int, acc *[16]uint32, sq *[8]float64)
+
+// setMax32Head is stepMax32Head for SetMax32.
+func setMax32Head(e, c []float32, sq *squareSum32) (n int, em, dm uint32) {
+	n = sq.n
+	if !hasAVX2 || n == 0 {
+		return 0, 0, 0
+	}
+	var acc [16]uint32
+	setMax32AVX2(&e[0], &c[0], n, &acc, &sq.lane)
+	for k := range 8 {
+		em, dm = max(em, acc[k]), max(dm, acc[8+k])
+	}
+	return n, em, dm
+}

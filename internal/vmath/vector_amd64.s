@@ -226,3 +226,50 @@ sqloop:
 	VMOVUPD      Y5, 32(R9)
 	VZEROUPPER
 	RET
+
+// func setMax32AVX2(e, c *float32, n int, acc *[16]uint32, sq *[8]float64)
+//
+// SetMax32's loop, eight lanes at a time: d = e - c, e = c + 0 (Y0 holds +0); the
+// squares and maxima as in stepMax32AVX2.
+TEXT ·setMax32AVX2(SB), NOSPLIT, $0-40
+	MOVQ         e+0(FP), DI
+	MOVQ         c+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVQ         acc+24(FP), R8
+	MOVQ         sq+32(FP), R9
+	MOVL         $0x7fffffff, AX
+	MOVL         AX, X1
+	VPBROADCASTD X1, Y1
+	VPXOR        Y0, Y0, Y0
+	VPXOR        Y2, Y2, Y2
+	VPXOR        Y3, Y3, Y3
+	VMOVUPD      (R9), Y4
+	VMOVUPD      32(R9), Y5
+	XORQ         AX, AX
+
+setloop:
+	VMOVUPS      (SI)(AX*4), Y6
+	VMOVUPS      (DI)(AX*4), Y7
+	VSUBPS       Y6, Y7, Y7
+	VADDPS       Y0, Y6, Y6
+	VMOVUPS      Y6, (DI)(AX*4)
+	VCVTPS2PD    X6, Y8
+	VMULPD       Y8, Y8, Y8
+	VADDPD       Y8, Y4, Y4
+	VEXTRACTF128 $1, Y6, X9
+	VCVTPS2PD    X9, Y9
+	VMULPD       Y9, Y9, Y9
+	VADDPD       Y9, Y5, Y5
+	VPAND        Y1, Y6, Y10
+	VPMAXUD      Y10, Y2, Y2
+	VPAND        Y1, Y7, Y11
+	VPMAXUD      Y11, Y3, Y3
+	ADDQ         $8, AX
+	CMPQ         AX, CX
+	JLT          setloop
+	VMOVDQU      Y2, (R8)
+	VMOVDQU      Y3, 32(R8)
+	VMOVUPD      Y4, (R9)
+	VMOVUPD      Y5, 32(R9)
+	VZEROUPPER
+	RET

@@ -21,3 +21,5 @@ func diffMax32Head(e, x, p []float32, sq *squareSum32) (n int, em, dm uint32) {
 }
 
 func sumSquares32Head(v []float32, sq *squareSum32) int { return 0 }
+
+func setMax32Head(e, c []float32, sq *squareSum32) (n int, em, dm uint32) { return 0, 0, 0 }
