@@ -28,7 +28,9 @@
 // halfway point or below float32's normal range; those rare cases take an exact emulation.
 //
 // MomentumStep and MomentumStep32 are optim's SGD step with momentum after the first
-// (buf = grad·keep + buf·momentum, param += buf·(-lr), torch's roundings), and Mul, Mul32,
+// (buf = grad·keep + buf·momentum, param += buf·(-lr), torch's roundings), which also say
+// whether every new param is finite (the check a PC network makes of its weights after
+// each step, an OR of param·0 in the same pass instead of a second one), and Mul, Mul32,
 // AddTo and AddTo32 are layer's gating of a cotangent and its row-by-row sums of a bias
 // gradient. Each is the plain Go loop (its twin, which the tests hold it to bit for bit)
 // run 4 float64 or 8 float32 lanes at a time in AVX2 assembly; a momentum step of at least
@@ -36,11 +38,12 @@
 // goroutine joined before the call returns. A backprop step in float32 spent two thirds
 // of its time in the optimiser's emulated FMAs before these (issue 18). AllFinite and
 // AllFinite32 tell whether a slice holds only finite values (one pass of v·0 sums), the
-// check a PC network makes of its weights before each update.
+// same check for weights no fused step has checked (optim's other steps).
 //
 // StepMax (FPA-PC's error step e -= gamma·(e - j)), DiffMax (e = x - p) and SetMax
-// (e = c + 0, the step at gamma = 1 written as its exact value) update e in place with exactly the plain loop's arithmetic and return max|e|, the largest change and
-// Σe² (a node's energy term, up to pi/2) in the same pass. The sum is added in one fixed
+// (e = c + 0, the step at gamma = 1 written as its exact value) update e in place with
+// exactly the plain loop's arithmetic and return max|e|, the largest change and Σe² (a
+// node's energy term, up to pi/2) in the same pass. The sum is added in one fixed
 // order, which SumSquares documents and reproduces, so the assembly and Go paths agree
 // bit for bit. The maxima are taken over the bit patterns of |v|, whose integer order
 // is the numeric order with NaN above +Inf, so a NaN or infinity shows in the result

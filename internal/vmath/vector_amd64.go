@@ -3,34 +3,34 @@
 package vmath
 
 // momentumStep32AVX2 runs MomentumStep32 on the first n elements, n a positive multiple
-// of 8.
+// of 8, and returns a non-zero mask where a new param is not finite.
 //
 //go:noescape
-func momentumStep32AVX2(param, grad, buf *float32, n int, negLR, keep, momentum float32)
+func momentumStep32AVX2(param, grad, buf *float32, n int, negLR, keep, momentum float32) (nonFinite int)
 
-func momentumStep32(param, grad, buf []float32, negLR, keep, momentum float32) {
+// momentumStep32 runs the step and reports whether every new param is finite.
+func momentumStep32(param, grad, buf []float32, negLR, keep, momentum float32) bool {
 	n := len(param) &^ 7
 	if !hasAVX2 || n == 0 {
-		momentumStep32Go(param, grad, buf, negLR, keep, momentum)
-		return
+		return momentumStep32Go(param, grad, buf, negLR, keep, momentum)
 	}
-	momentumStep32AVX2(&param[0], &grad[0], &buf[0], n, negLR, keep, momentum)
-	momentumStep32Go(param[n:], grad[n:], buf[n:], negLR, keep, momentum)
+	head := momentumStep32AVX2(&param[0], &grad[0], &buf[0], n, negLR, keep, momentum) == 0
+	return momentumStep32Go(param[n:], grad[n:], buf[n:], negLR, keep, momentum) && head
 }
 
-// momentumStep64AVX2 runs MomentumStep on the first n elements, n a positive multiple of 4.
+// momentumStep64AVX2 runs MomentumStep on the first n elements, n a positive multiple of 4,
+// and returns a non-zero mask where a new param is not finite.
 //
 //go:noescape
-func momentumStep64AVX2(param, grad, buf *float64, n int, negLR, keep, momentum float64)
+func momentumStep64AVX2(param, grad, buf *float64, n int, negLR, keep, momentum float64) (nonFinite int)
 
-func momentumStep64(param, grad, buf []float64, negLR, keep, momentum float64) {
+func momentumStep64(param, grad, buf []float64, negLR, keep, momentum float64) bool {
 	n := len(param) &^ 3
 	if !hasAVX2 || n == 0 {
-		momentumStep64Go(param, grad, buf, negLR, keep, momentum)
-		return
+		return momentumStep64Go(param, grad, buf, negLR, keep, momentum)
 	}
-	momentumStep64AVX2(&param[0], &grad[0], &buf[0], n, negLR, keep, momentum)
-	momentumStep64Go(param[n:], grad[n:], buf[n:], negLR, keep, momentum)
+	head := momentumStep64AVX2(&param[0], &grad[0], &buf[0], n, negLR, keep, momentum) == 0
+	return momentumStep64Go(param[n:], grad[n:], buf[n:], negLR, keep, momentum) && head
 }
 
 // tanhDeriv32AVX2 and sigmoidDeriv32AVX2 run derivFromValue32 on the first n elements, n a

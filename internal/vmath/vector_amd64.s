@@ -2,12 +2,16 @@
 
 #include "textflag.h"
 
-// func momentumStep32AVX2(param, grad, buf *float32, n int, negLR, keep, momentum float32)
+// func momentumStep32AVX2(param, grad, buf *float32, n int, negLR, keep, momentum float32) (nonFinite int)
 //
 // Eight lanes at a time, the Go twin's operations in its order: m = buf*momentum (one
 // rounding), b = grad*keep + m (one FMA), buf = b, param = b*negLR + param (one FMA).
-// Y0 = negLR, Y1 = keep, Y2 = momentum in every lane.
-TEXT ·momentumStep32AVX2(SB), NOSPLIT, $0-44
+// Y0 = negLR, Y1 = keep, Y2 = momentum in every lane. Y6 collects the OR of param·0 over
+// the new params: ±0 where they are finite, a NaN pattern in any lane that met a NaN or
+// an infinity (OR keeps the exponent all ones and the quiet bit), so that the step tells
+// whether the weights stayed finite without a second pass over them; nonFinite is the
+// mask of Y6's NaN lanes.
+TEXT ·momentumStep32AVX2(SB), NOSPLIT, $0-56
 	MOVQ         param+0(FP), DI
 	MOVQ         grad+8(FP), SI
 	MOVQ         buf+16(FP), DX
@@ -15,6 +19,8 @@ TEXT ·momentumStep32AVX2(SB), NOSPLIT, $0-44
 	VBROADCASTSS negLR+32(FP), Y0
 	VBROADCASTSS keep+36(FP), Y1
 	VBROADCASTSS momentum+40(FP), Y2
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
 	XORQ         AX, AX
 
 loop:
@@ -26,16 +32,21 @@ loop:
 	VMOVUPS     (DI)(AX*4), Y5
 	VFMADD231PS Y0, Y3, Y5
 	VMOVUPS     Y5, (DI)(AX*4)
+	VMULPS      Y7, Y5, Y5
+	VORPS       Y5, Y6, Y6
 	ADDQ        $8, AX
 	CMPQ        AX, CX
 	JLT         loop
+	VCMPPS      $3, Y6, Y6, Y6
+	VMOVMSKPS   Y6, AX
+	MOVQ        AX, nonFinite+48(FP)
 	VZEROUPPER
 	RET
 
-// func momentumStep64AVX2(param, grad, buf *float64, n int, negLR, keep, momentum float64)
+// func momentumStep64AVX2(param, grad, buf *float64, n int, negLR, keep, momentum float64) (nonFinite int)
 //
 // momentumStep32AVX2 in float64, four lanes at a time.
-TEXT ·momentumStep64AVX2(SB), NOSPLIT, $0-56
+TEXT ·momentumStep64AVX2(SB), NOSPLIT, $0-64
 	MOVQ         param+0(FP), DI
 	MOVQ         grad+8(FP), SI
 	MOVQ         buf+16(FP), DX
@@ -43,6 +54,8 @@ TEXT ·momentumStep64AVX2(SB), NOSPLIT, $0-56
 	VBROADCASTSD negLR+32(FP), Y0
 	VBROADCASTSD keep+40(FP), Y1
 	VBROADCASTSD momentum+48(FP), Y2
+	VXORPD       Y6, Y6, Y6
+	VXORPD       Y7, Y7, Y7
 	XORQ         AX, AX
 
 loop:
@@ -54,9 +67,14 @@ loop:
 	VMOVUPD     (DI)(AX*8), Y5
 	VFMADD231PD Y0, Y3, Y5
 	VMOVUPD     Y5, (DI)(AX*8)
+	VMULPD      Y7, Y5, Y5
+	VORPD       Y5, Y6, Y6
 	ADDQ        $4, AX
 	CMPQ        AX, CX
 	JLT         loop
+	VCMPPD      $3, Y6, Y6, Y6
+	VMOVMSKPD   Y6, AX
+	MOVQ        AX, nonFinite+56(FP)
 	VZEROUPPER
 	RET
 

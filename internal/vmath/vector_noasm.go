@@ -2,12 +2,12 @@
 
 package vmath
 
-func momentumStep32(param, grad, buf []float32, negLR, keep, momentum float32) {
-	momentumStep32Go(param, grad, buf, negLR, keep, momentum)
+func momentumStep32(param, grad, buf []float32, negLR, keep, momentum float32) bool {
+	return momentumStep32Go(param, grad, buf, negLR, keep, momentum)
 }
 
-func momentumStep64(param, grad, buf []float64, negLR, keep, momentum float64) {
-	momentumStep64Go(param, grad, buf, negLR, keep, momentum)
+func momentumStep64(param, grad, buf []float64, negLR, keep, momentum float64) bool {
+	return momentumStep64Go(param, grad, buf, negLR, keep, momentum)
 }
 
 func derivFromValue32(deriv, y []float32, sigmoid bool) { derivFromValue32Go(deriv, y, sigmoid) }
