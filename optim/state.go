@@ -85,20 +85,38 @@ func (s *State[T]) Step(param, grad []T) { s.step("Step", param, grad, false) }
 // bit (negation is exact) without a buffer for -u or a pass to fill it.
 func (s *State[T]) StepAscent(param, u []T) { s.step("StepAscent", param, u, true) }
 
-func (s *State[T]) step(op string, param, grad []T, negate bool) {
+// StepAscentFinite is StepAscent that also reports whether every new param is finite (no
+// NaN, no infinity), the check a predictive-coding network makes of its weights after each
+// step: the common step (SGD with momentum after the first, vmath.MomentumStep) answers
+// from its own pass over param, any other from a pass after it.
+func (s *State[T]) StepAscentFinite(param, u []T) bool {
+	if s.step("StepAscentFinite", param, u, true) {
+		return true
+	}
+	var zero T
+	if unsafe.Sizeof(zero) == 4 {
+		return vmath.AllFinite32(as32(param))
+	}
+	return vmath.AllFinite(as64(param))
+}
+
+// step applies the update and reports true where it has checked, in its own pass, that
+// every new param is finite; false says not finite, or not checked.
+func (s *State[T]) step(op string, param, grad []T, negate bool) (finite bool) {
 	if len(param) != s.n || len(grad) != s.n {
 		panic(fmt.Sprintf("optim: %s: len(param) = %d, len(grad) = %d, want %d (the state's parameter count)",
 			op, len(param), len(grad), s.n))
 	}
 	switch s.cfg.Kind {
 	case SGD:
-		s.stepSGD(param, grad, negate)
+		finite = s.stepSGD(param, grad, negate)
 	case Adam:
 		s.stepAdam(param, grad, negate)
 	default:
 		panic("optim: " + op + " on a State not made by Config.NewState")
 	}
 	s.steps++
+	return finite
 }
 
 // How the arithmetic mirrors PyTorch. Each line of the Python below is one
@@ -125,7 +143,9 @@ func (s *State[T]) step(op string, param, grad []T, negate bool) {
 //	buf.mul_(momentum).add_(d_p, alpha=1 - dampening)   # later steps
 //	d_p = d_p.add(buf, alpha=momentum) if nesterov else buf
 //	param.add_(d_p, alpha=-lr)
-func (s *State[T]) stepSGD(param, grad []T, negate bool) {
+//
+// It reports step's finite, true only from the vectorised common step.
+func (s *State[T]) stepSGD(param, grad []T, negate bool) (finite bool) {
 	var (
 		negLR     = T(-s.cfg.LR)
 		wd        = T(s.cfg.WeightDecay)
@@ -154,7 +174,7 @@ func (s *State[T]) stepSGD(param, grad []T, negate bool) {
 				param[i] = fmaExact(g, negLR, p)
 			}
 		}
-		return
+		return false
 	}
 	buf := s.mom[:len(param)]
 	if !firstStep && wd == 0 && !nesterov {
@@ -165,11 +185,9 @@ func (s *State[T]) stepSGD(param, grad []T, negate bool) {
 			k = -keep
 		}
 		if unsafe.Sizeof(negLR) == 4 {
-			vmath.MomentumStep32(as32(param), as32(grad), as32(buf), float32(negLR), float32(k), float32(momentum))
-		} else {
-			vmath.MomentumStep(as64(param), as64(grad), as64(buf), float64(negLR), float64(k), float64(momentum))
+			return vmath.MomentumStep32(as32(param), as32(grad), as32(buf), float32(negLR), float32(k), float32(momentum))
 		}
-		return
+		return vmath.MomentumStep(as64(param), as64(grad), as64(buf), float64(negLR), float64(k), float64(momentum))
 	}
 	for i, p := range param {
 		g := grad[i]
@@ -212,6 +230,7 @@ func (s *State[T]) stepSGD(param, grad []T, negate bool) {
 			param[i] = fmaExact(g, negLR, p)
 		}
 	}
+	return false
 }
 
 // stepAdam mirrors torch.optim.adam._single_tensor_adam (amsgrad=False,

@@ -26,19 +26,16 @@ func setError[T tensor.Float](e, c *tensor.Matrix[T]) layer.ErrorStats {
 	var squares float64
 	for i := 0; i < r; i++ {
 		er, cr := e.Data[i*e.Stride:i*e.Stride+n], c.Data[i*c.Stride:i*c.Stride+n]
-		for k, v := range cr {
-			d := er[k] - v
-			v += 0
-			er[k] = v
-			size = max(size, math.Float64bits(math.Abs(float64(v))))
-			change = max(change, math.Float64bits(math.Abs(float64(d))))
-		}
-		switch row := any(er).(type) {
+		// One vector pass (internal/vmath) sets the run and takes its figures.
+		var s, d, q float64
+		switch er := any(er).(type) {
 		case []float64:
-			squares += vmath.SumSquares(row)
+			s, d, q = vmath.SetMax(er, any(cr).([]float64))
 		case []float32:
-			squares += vmath.SumSquares32(row)
+			s, d, q = vmath.SetMax32(er, any(cr).([]float32))
 		}
+		size, change = max(size, math.Float64bits(s)), max(change, math.Float64bits(d))
+		squares += q
 	}
 	return layer.ErrorStats{Size: math.Float64frombits(size), Change: math.Float64frombits(change), Squares: squares}
 }

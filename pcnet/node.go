@@ -580,8 +580,15 @@ func (n *node[T]) learn() {
 // descend takes one optimiser step of theta_l along the update g.
 func (n *node[T]) descend(g *layer.Grad[T]) {
 	p, gp := n.m.Params(), g.Params()
+	finite := true
 	for i := range p {
-		n.opt[i].StepAscent(p[i], gp[i]) // g is a negative gradient
+		// g is a negative gradient. The step says whether the new weights are finite,
+		// from its own pass where it can, which spares a pass over them that BP does
+		// not pay (issue 18); only then are they searched for the culprit.
+		finite = n.opt[i].StepAscentFinite(p[i], gp[i]) && finite
+	}
+	if finite {
+		return
 	}
 	if err := checkFinite(n.l, n.m); err != nil && n.fault == nil {
 		n.fault = fmt.Errorf("%w after the optimiser step: the weights diverged", err)

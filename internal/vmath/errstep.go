@@ -34,6 +34,16 @@ func DiffMax(e, x, p []float64) (size, change, squares float64) {
 	return math.Float64frombits(ms), math.Float64frombits(mc), sq.total()
 }
 
+// SetMax sets e[i] = c[i] + 0, FPA-PC's error at gamma = 1 (the cotangent itself, a -0
+// made +0 as e - 1·(e - c) makes it in exact arithmetic), and returns max|e|, the largest
+// |e_old - c| and Σe², as DiffMax does. It panics if len(c) != len(e).
+func SetMax(e, c []float64) (size, change, squares float64) {
+	checkSame("SetMax", e, c)
+	var sq squareSum
+	ms, mc := setMax(e, c, &sq)
+	return math.Float64frombits(ms), math.Float64frombits(mc), sq.total()
+}
+
 // SumSquares returns Σ v[i]², added in the order of StepMax and DiffMax, so that it gives
 // their sum bit for bit: element i of the first len(v) &^ 7 goes to lane i mod 8 (each
 // square rounded, then added), the lanes are folded as ((0+1)+(2+3))+((4+5)+(6+7)), and
@@ -131,6 +141,34 @@ func diffMaxGeneric(e, x, p []float64, sq *squareSum) (size, change uint64) {
 	for i := n; i < len(e); i++ {
 		v := x[i] - p[i]
 		d := v - e[i]
+		e[i] = v
+		em[0] = max(em[0], math.Float64bits(v)&absBits)
+		dm[0] = max(dm[0], math.Float64bits(d)&absBits)
+	}
+	sq.addTail(e[n:])
+	return max(em[0], em[1], em[2], em[3]), max(dm[0], dm[1], dm[2], dm[3])
+}
+
+func setMaxGeneric(e, c []float64, sq *squareSum) (size, change uint64) {
+	var em, dm [4]uint64
+	c = c[:len(e)]
+	n := len(e) &^ 7
+	for i := 0; i < n; i += 8 {
+		eb, cb := e[i:i+8:i+8], c[i:i+8:i+8]
+		for k := range 8 {
+			v := cb[k]
+			d := eb[k] - v
+			v += 0
+			eb[k] = v
+			sq.lane[k] += float64(v * v)
+			em[k&3] = max(em[k&3], math.Float64bits(v)&absBits)
+			dm[k&3] = max(dm[k&3], math.Float64bits(d)&absBits)
+		}
+	}
+	for i := n; i < len(e); i++ {
+		v := c[i]
+		d := e[i] - v
+		v += 0
 		e[i] = v
 		em[0] = max(em[0], math.Float64bits(v)&absBits)
 		dm[0] = max(dm[0], math.Float64bits(d)&absBits)

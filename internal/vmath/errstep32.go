@@ -5,9 +5,10 @@ import (
 	"math"
 )
 
-// The float32 twins of StepMax, DiffMax and SumSquares. DiffMax32 and SumSquares32 are
-// pure Go; StepMax32, FPA-PC's error step, runs its vector part in AVX2 where the CPU has
-// it (stepMax32AVX2), eight lanes doing this loop's operations in its order. Each new e is rounded to float32 by exactly the
+// The float32 twins of StepMax, DiffMax, SetMax and SumSquares. Each runs its vector part in AVX2
+// where the CPU has it (stepMax32AVX2, diffMax32AVX2, setMax32AVX2, sumSquares32AVX2), eight lanes doing
+// the Go loop's operations in its order, and the loop below on the rest: the loop is the
+// twin the tests hold the assembly to. Each new e is rounded to float32 by exactly the
 // operations of the float64 kernels, in the same order and without fused multiply-adds:
 // the float32(...) conversions below forbid the compiler to fuse, as float64(...) does in
 // the float64 twins. The figures are returned as float64: the maxima are float32 values
@@ -44,11 +45,31 @@ func DiffMax32(e, x, p []float32) (size, change, squares float64) {
 	if len(x) != len(e) || len(p) != len(e) {
 		panic(fmt.Sprintf("vmath: DiffMax32: operand lengths %d and %d, want len(e) = %d", len(x), len(p), len(e)))
 	}
-	var em, dm uint32
 	sq := newSquareSum32(len(e))
-	for i := range e {
+	start, em, dm := diffMax32Head(e, x, p, &sq)
+	for i := start; i < len(e); i++ {
 		v := x[i] - p[i]
 		d := v - e[i]
+		e[i] = v
+		sq.add(i, v)
+		em = max(em, math.Float32bits(v)&absBits32)
+		dm = max(dm, math.Float32bits(d)&absBits32)
+	}
+	return bitsTo64(em), bitsTo64(dm), sq.total(e)
+}
+
+// SetMax32 is SetMax in float32: e[i] = c[i] + 0, with the same figures. It panics if
+// len(c) != len(e).
+func SetMax32(e, c []float32) (size, change, squares float64) {
+	if len(c) != len(e) {
+		panic(fmt.Sprintf("vmath: SetMax32: operand length %d, want len(e) = %d", len(c), len(e)))
+	}
+	sq := newSquareSum32(len(e))
+	start, em, dm := setMax32Head(e, c, &sq)
+	for i := start; i < len(e); i++ {
+		v := c[i]
+		d := e[i] - v
+		v += 0
 		e[i] = v
 		sq.add(i, v)
 		em = max(em, math.Float32bits(v)&absBits32)
@@ -61,8 +82,8 @@ func DiffMax32(e, x, p []float32) (size, change, squares float64) {
 // StepMax32's and DiffMax32's sums bit for bit.
 func SumSquares32(v []float32) float64 {
 	sq := newSquareSum32(len(v))
-	for i, x := range v {
-		sq.add(i, x)
+	for i := sumSquares32Head(v, &sq); i < len(v); i++ {
+		sq.add(i, v[i])
 	}
 	return sq.total(v)
 }

@@ -12,6 +12,9 @@ func stepMaxAVX2(e, j *float64, n int, gamma float64, acc *[8]uint64, sq *[8]flo
 //go:noescape
 func diffMaxAVX2(e, x, p *float64, n int, acc *[8]uint64, sq *[8]float64)
 
+//go:noescape
+func setMaxAVX2(e, c *float64, n int, acc *[8]uint64, sq *[8]float64)
+
 func stepMax(e, j []float64, gamma float64, sq *squareSum) (size, change uint64) {
 	n := len(e) &^ 7
 	if !hasAVX2 || n == 0 {
@@ -31,6 +34,17 @@ func diffMax(e, x, p []float64, sq *squareSum) (size, change uint64) {
 	var acc [8]uint64
 	diffMaxAVX2(&e[0], &x[0], &p[0], n, &acc, &sq.lane)
 	size, change = diffMaxGeneric(e[n:], x[n:], p[n:], sq)
+	return reduce(size, change, &acc)
+}
+
+func setMax(e, c []float64, sq *squareSum) (size, change uint64) {
+	n := len(e) &^ 7
+	if !hasAVX2 || n == 0 {
+		return setMaxGeneric(e, c, sq)
+	}
+	var acc [8]uint64
+	setMaxAVX2(&e[0], &c[0], n, &acc, &sq.lane)
+	size, change = setMaxGeneric(e[n:], c[n:], sq)
 	return reduce(size, change, &acc)
 }
 

@@ -117,3 +117,40 @@ diff8:
 
 	FINISH
 	RET
+
+// func setMaxAVX2(e, c *float64, n int, acc *[8]uint64, sq *[8]float64)
+//
+// d = e - c, e = c + 0 (Y0 holds +0, which turns a -0 into +0).
+TEXT ·setMaxAVX2(SB), NOSPLIT, $0-40
+	MOVQ   e+0(FP), SI
+	MOVQ   c+8(FP), DI
+	MOVQ   n+16(FP), CX
+	MOVQ   acc+24(FP), DX
+	MOVQ   sq+32(FP), R8
+	SETUP
+	VXORPD Y0, Y0, Y0
+	SHRQ   $3, CX
+
+set8:
+	VMOVUPD (DI), Y6
+	VMOVUPD 32(DI), Y7
+	VMOVUPD (SI), Y8
+	VMOVUPD 32(SI), Y9
+	VSUBPD  Y6, Y8, Y8
+	VSUBPD  Y7, Y9, Y9
+	VADDPD  Y0, Y6, Y6
+	VADDPD  Y0, Y7, Y7
+	VMOVUPD Y6, (SI)
+	VMOVUPD Y7, 32(SI)
+	SQUARES(Y6, Y7, Y10, Y11)
+	MAXABS(Y6, Y2, Y10)
+	MAXABS(Y7, Y3, Y11)
+	MAXABS(Y8, Y4, Y12)
+	MAXABS(Y9, Y5, Y13)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     set8
+
+	FINISH
+	RET

@@ -47,6 +47,8 @@ var plantedSpecials = []struct {
 	{"subnormal", 5e-324, 12},
 }
 
+// TestStepMaxAndDiffMax checks StepMax, DiffMax and SetMax against plain loops and their
+// Go kernels bit for bit.
 func TestStepMaxAndDiffMax(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 0))
 	for n := 0; n <= 37; n++ {
@@ -100,6 +102,24 @@ func TestStepMaxAndDiffMax(t *testing.T) {
 				gen = append([]float64(nil), e...)
 				sq = squareSum{}
 				gs, gc = diffMaxGeneric(gen, x, p, &sq)
+				require.Equal(t, gs, math.Float64bits(size), name)
+				require.Equal(t, gc, math.Float64bits(change), name)
+				require.Equal(t, math.Float64bits(sq.total()), math.Float64bits(squares), name)
+
+				// SetMax against the plain loop (p holds the planted -0, which must become +0).
+				got, want = append([]float64(nil), e...), make([]float64, n)
+				for i := range want {
+					want[i] = p[i] + 0
+					diffs[i] = e[i] - p[i]
+				}
+				size, change, squares = SetMax(got, p)
+				requireSameBits(t, want, got, name)
+				requireSameMax(t, maxAbs(want), size, name+": size")
+				requireSameMax(t, maxAbs(diffs), change, name+": change")
+				requireSquares(t, want, squares, name)
+				gen = append([]float64(nil), e...)
+				sq = squareSum{}
+				gs, gc = setMaxGeneric(gen, p, &sq)
 				require.Equal(t, gs, math.Float64bits(size), name)
 				require.Equal(t, gc, math.Float64bits(change), name)
 				require.Equal(t, math.Float64bits(sq.total()), math.Float64bits(squares), name)

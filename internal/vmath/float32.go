@@ -2,67 +2,34 @@ package vmath
 
 import "math"
 
-// chunk32 is how many float32 values the float32 kernels widen at a time: 2 KiB of
-// float64 on the stack, long enough for the vector kernels' loops to run at full speed.
-const chunk32 = 256
-
 // TanhInPlace32 is TanhInPlace in float32: it replaces every a[i] by tanh(a[i]) and, when
 // deriv != nil, writes deriv[i] = 1 - y² for the rounded result y with a single rounding.
 //
-// It widens a to float64 chunk by chunk, runs TanhInPlace's kernel and rounds back, so the
-// result is the float32 nearest to a value within 1.2 float64 ulp of tanh: within
-// 0.5 + 2⁻²⁸ float32 ulp of the exact tanh, correctly rounded but where tanh(a[i]) lies
-// within 2⁻²⁸ ulp of halfway between two float32 values. Special values are TanhInPlace's.
-// a and deriv must not overlap. TanhInPlace32 panics if deriv is not nil and
-// len(deriv) != len(a).
+// It computes in float32 throughout (tanh32: TanhInPlace's method with float32
+// polynomials), eight lanes at a time in AVX2 where the CPU has it, the Go twin giving the
+// same bits elsewhere. The result is within maxUlpTanh32 float32 ulp of the exact tanh
+// (see the package comment); tanh(±0) = ±0, tanh(±Inf) = ±1, tanh(NaN) = NaN. a and deriv
+// must not overlap. TanhInPlace32 panics if deriv is not nil and len(deriv) != len(a).
 func TanhInPlace32(a, deriv []float32) {
 	checkLengths32("TanhInPlace32", a, deriv)
-	inPlace32(a, deriv, false)
+	tanh32InPlace(a, deriv)
 }
 
 // SigmoidInPlace32 is SigmoidInPlace in float32: a[i] becomes 1/(1+exp(-a[i])) and, when
 // deriv != nil, deriv[i] = s(1-s) for the rounded result s, computed as s - s² with a
 // single rounding.
 //
-// As TanhInPlace32, it rounds SigmoidInPlace's float64 result (within 1.6 float64 ulp of
-// the exact sigmoid) to float32: within 0.5 + 2⁻²⁸ float32 ulp of the exact sigmoid,
-// subnormal results included. a and deriv must not overlap. SigmoidInPlace32 panics if
-// deriv is not nil and len(deriv) != len(a).
+// As TanhInPlace32, it computes in float32 (sigmoid32), within maxUlpSigmoid32 float32 ulp
+// of the exact sigmoid, subnormal results included. a and deriv must not overlap.
+// SigmoidInPlace32 panics if deriv is not nil and len(deriv) != len(a).
 func SigmoidInPlace32(a, deriv []float32) {
 	checkLengths32("SigmoidInPlace32", a, deriv)
-	inPlace32(a, deriv, true)
+	sigmoid32InPlace(a, deriv)
 }
 
 func checkLengths32(fn string, a, deriv []float32) {
 	if deriv != nil && len(deriv) != len(a) {
 		panic(fnLengths(fn, len(deriv), len(a)))
-	}
-}
-
-// inPlace32 runs the float64 tanh (or sigmoid) kernel on a, chunk by chunk, and writes
-// the derivatives to deriv. The kernels are called directly, not through a function
-// value, so that the chunk stays on the stack.
-func inPlace32(a, deriv []float32, sigmoid bool) {
-	var buf [chunk32]float64
-	for len(a) > 0 {
-		n := min(len(a), chunk32)
-		w := buf[:n]
-		for i, v := range a[:n] {
-			w[i] = float64(v)
-		}
-		if sigmoid {
-			sigmoidInPlace(w, nil)
-		} else {
-			tanhInPlace(w, nil)
-		}
-		for i, v := range w {
-			a[i] = float32(v)
-		}
-		if deriv != nil {
-			derivFromValue32(deriv[:n], a[:n], sigmoid)
-			deriv = deriv[n:]
-		}
-		a = a[n:]
 	}
 }
 

@@ -19,6 +19,7 @@ type momentumJob struct {
 	p32, g32, b32         []float32
 	p64, g64, b64         []float64
 	negLR, keep, momentum float64 // exact for float32 values too
+	finite                bool    // the helper's answer: every new param of its half is finite
 	wg                    sync.WaitGroup
 }
 
@@ -56,9 +57,9 @@ func putJob(j *momentumJob) {
 func helper() {
 	j := <-jobs
 	if j.p32 != nil {
-		momentumStep32(j.p32, j.g32, j.b32, float32(j.negLR), float32(j.keep), float32(j.momentum))
+		j.finite = momentumStep32(j.p32, j.g32, j.b32, float32(j.negLR), float32(j.keep), float32(j.momentum))
 	} else {
-		momentumStep64(j.p64, j.g64, j.b64, j.negLR, j.keep, j.momentum)
+		j.finite = momentumStep64(j.p64, j.g64, j.b64, j.negLR, j.keep, j.momentum)
 	}
 	j.wg.Done()
 }
@@ -73,12 +74,14 @@ func split(n int) (half int, ok bool) {
 }
 
 // run hands j to a new helper and returns once the caller's own half, lower, is done and
-// the helper has finished j.
-func run(j *momentumJob, lower func()) {
+// the helper has finished j: whether both halves' new params are all finite.
+func run(j *momentumJob, lower func() bool) bool {
 	j.wg.Add(1)
 	go helper()
 	jobs <- j
-	lower()
+	finite := lower()
 	j.wg.Wait()
+	finite = finite && j.finite
 	putJob(j)
+	return finite
 }

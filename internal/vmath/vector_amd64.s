@@ -2,12 +2,16 @@
 
 #include "textflag.h"
 
-// func momentumStep32AVX2(param, grad, buf *float32, n int, negLR, keep, momentum float32)
+// func momentumStep32AVX2(param, grad, buf *float32, n int, negLR, keep, momentum float32) (nonFinite int)
 //
 // Eight lanes at a time, the Go twin's operations in its order: m = buf*momentum (one
 // rounding), b = grad*keep + m (one FMA), buf = b, param = b*negLR + param (one FMA).
-// Y0 = negLR, Y1 = keep, Y2 = momentum in every lane.
-TEXT ·momentumStep32AVX2(SB), NOSPLIT, $0-44
+// Y0 = negLR, Y1 = keep, Y2 = momentum in every lane. Y6 collects the OR of param·0 over
+// the new params: ±0 where they are finite, a NaN pattern in any lane that met a NaN or
+// an infinity (OR keeps the exponent all ones and the quiet bit), so that the step tells
+// whether the weights stayed finite without a second pass over them; nonFinite is the
+// mask of Y6's NaN lanes.
+TEXT ·momentumStep32AVX2(SB), NOSPLIT, $0-56
 	MOVQ         param+0(FP), DI
 	MOVQ         grad+8(FP), SI
 	MOVQ         buf+16(FP), DX
@@ -15,6 +19,8 @@ TEXT ·momentumStep32AVX2(SB), NOSPLIT, $0-44
 	VBROADCASTSS negLR+32(FP), Y0
 	VBROADCASTSS keep+36(FP), Y1
 	VBROADCASTSS momentum+40(FP), Y2
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
 	XORQ         AX, AX
 
 loop:
@@ -26,16 +32,21 @@ loop:
 	VMOVUPS     (DI)(AX*4), Y5
 	VFMADD231PS Y0, Y3, Y5
 	VMOVUPS     Y5, (DI)(AX*4)
+	VMULPS      Y7, Y5, Y5
+	VORPS       Y5, Y6, Y6
 	ADDQ        $8, AX
 	CMPQ        AX, CX
 	JLT         loop
+	VCMPPS      $3, Y6, Y6, Y6
+	VMOVMSKPS   Y6, AX
+	MOVQ        AX, nonFinite+48(FP)
 	VZEROUPPER
 	RET
 
-// func momentumStep64AVX2(param, grad, buf *float64, n int, negLR, keep, momentum float64)
+// func momentumStep64AVX2(param, grad, buf *float64, n int, negLR, keep, momentum float64) (nonFinite int)
 //
 // momentumStep32AVX2 in float64, four lanes at a time.
-TEXT ·momentumStep64AVX2(SB), NOSPLIT, $0-56
+TEXT ·momentumStep64AVX2(SB), NOSPLIT, $0-64
 	MOVQ         param+0(FP), DI
 	MOVQ         grad+8(FP), SI
 	MOVQ         buf+16(FP), DX
@@ -43,6 +54,8 @@ TEXT ·momentumStep64AVX2(SB), NOSPLIT, $0-56
 	VBROADCASTSD negLR+32(FP), Y0
 	VBROADCASTSD keep+40(FP), Y1
 	VBROADCASTSD momentum+48(FP), Y2
+	VXORPD       Y6, Y6, Y6
+	VXORPD       Y7, Y7, Y7
 	XORQ         AX, AX
 
 loop:
@@ -54,9 +67,14 @@ loop:
 	VMOVUPD     (DI)(AX*8), Y5
 	VFMADD231PD Y0, Y3, Y5
 	VMOVUPD     Y5, (DI)(AX*8)
+	VMULPD      Y7, Y5, Y5
+	VORPD       Y5, Y6, Y6
 	ADDQ        $4, AX
 	CMPQ        AX, CX
 	JLT         loop
+	VCMPPD      $3, Y6, Y6, Y6
+	VMOVMSKPD   Y6, AX
+	MOVQ        AX, nonFinite+56(FP)
 	VZEROUPPER
 	RET
 
@@ -147,6 +165,126 @@ steploop:
 	ADDQ         $8, AX
 	CMPQ         AX, CX
 	JLT          steploop
+	VMOVDQU      Y2, (R8)
+	VMOVDQU      Y3, 32(R8)
+	VMOVUPD      Y4, (R9)
+	VMOVUPD      Y5, 32(R9)
+	VZEROUPPER
+	RET
+
+// func diffMax32AVX2(e, x, p *float32, n int, acc *[16]uint32, sq *[8]float64)
+//
+// DiffMax32's loop, eight lanes at a time: v = x - p and d = v - e, each rounded in
+// float32 as the Go loop rounds, e = v; the squares and maxima as in stepMax32AVX2.
+TEXT ·diffMax32AVX2(SB), NOSPLIT, $0-48
+	MOVQ         e+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         p+16(FP), DX
+	MOVQ         n+24(FP), CX
+	MOVQ         acc+32(FP), R8
+	MOVQ         sq+40(FP), R9
+	MOVL         $0x7fffffff, AX
+	MOVL         AX, X1
+	VPBROADCASTD X1, Y1
+	VPXOR        Y2, Y2, Y2
+	VPXOR        Y3, Y3, Y3
+	VMOVUPD      (R9), Y4
+	VMOVUPD      32(R9), Y5
+	XORQ         AX, AX
+
+diffloop:
+	VMOVUPS      (SI)(AX*4), Y6
+	VSUBPS       (DX)(AX*4), Y6, Y6
+	VMOVUPS      (DI)(AX*4), Y7
+	VSUBPS       Y7, Y6, Y7
+	VMOVUPS      Y6, (DI)(AX*4)
+	VCVTPS2PD    X6, Y8
+	VMULPD       Y8, Y8, Y8
+	VADDPD       Y8, Y4, Y4
+	VEXTRACTF128 $1, Y6, X9
+	VCVTPS2PD    X9, Y9
+	VMULPD       Y9, Y9, Y9
+	VADDPD       Y9, Y5, Y5
+	VPAND        Y1, Y6, Y10
+	VPMAXUD      Y10, Y2, Y2
+	VPAND        Y1, Y7, Y11
+	VPMAXUD      Y11, Y3, Y3
+	ADDQ         $8, AX
+	CMPQ         AX, CX
+	JLT          diffloop
+	VMOVDQU      Y2, (R8)
+	VMOVDQU      Y3, 32(R8)
+	VMOVUPD      Y4, (R9)
+	VMOVUPD      Y5, 32(R9)
+	VZEROUPPER
+	RET
+
+// func sumSquares32AVX2(v *float32, n int, sq *[8]float64)
+//
+// Adds float64(v[i])² (exact) to sq's lane i mod 8 for the first n elements.
+TEXT ·sumSquares32AVX2(SB), NOSPLIT, $0-24
+	MOVQ         v+0(FP), SI
+	MOVQ         n+8(FP), CX
+	MOVQ         sq+16(FP), R9
+	VMOVUPD      (R9), Y4
+	VMOVUPD      32(R9), Y5
+	XORQ         AX, AX
+
+sqloop:
+	VCVTPS2PD    (SI)(AX*4), Y8
+	VMULPD       Y8, Y8, Y8
+	VADDPD       Y8, Y4, Y4
+	VCVTPS2PD    16(SI)(AX*4), Y9
+	VMULPD       Y9, Y9, Y9
+	VADDPD       Y9, Y5, Y5
+	ADDQ         $8, AX
+	CMPQ         AX, CX
+	JLT          sqloop
+	VMOVUPD      Y4, (R9)
+	VMOVUPD      Y5, 32(R9)
+	VZEROUPPER
+	RET
+
+// func setMax32AVX2(e, c *float32, n int, acc *[16]uint32, sq *[8]float64)
+//
+// SetMax32's loop, eight lanes at a time: d = e - c, e = c + 0 (Y0 holds +0); the
+// squares and maxima as in stepMax32AVX2.
+TEXT ·setMax32AVX2(SB), NOSPLIT, $0-40
+	MOVQ         e+0(FP), DI
+	MOVQ         c+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVQ         acc+24(FP), R8
+	MOVQ         sq+32(FP), R9
+	MOVL         $0x7fffffff, AX
+	MOVL         AX, X1
+	VPBROADCASTD X1, Y1
+	VPXOR        Y0, Y0, Y0
+	VPXOR        Y2, Y2, Y2
+	VPXOR        Y3, Y3, Y3
+	VMOVUPD      (R9), Y4
+	VMOVUPD      32(R9), Y5
+	XORQ         AX, AX
+
+setloop:
+	VMOVUPS      (SI)(AX*4), Y6
+	VMOVUPS      (DI)(AX*4), Y7
+	VSUBPS       Y6, Y7, Y7
+	VADDPS       Y0, Y6, Y6
+	VMOVUPS      Y6, (DI)(AX*4)
+	VCVTPS2PD    X6, Y8
+	VMULPD       Y8, Y8, Y8
+	VADDPD       Y8, Y4, Y4
+	VEXTRACTF128 $1, Y6, X9
+	VCVTPS2PD    X9, Y9
+	VMULPD       Y9, Y9, Y9
+	VADDPD       Y9, Y5, Y5
+	VPAND        Y1, Y6, Y10
+	VPMAXUD      Y10, Y2, Y2
+	VPAND        Y1, Y7, Y11
+	VPMAXUD      Y11, Y3, Y3
+	ADDQ         $8, AX
+	CMPQ         AX, CX
+	JLT          setloop
 	VMOVDQU      Y2, (R8)
 	VMOVDQU      Y3, 32(R8)
 	VMOVUPD      Y4, (R9)

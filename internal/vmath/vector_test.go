@@ -132,3 +132,30 @@ func TestMomentumStepSplit(t *testing.T) {
 	})
 	require.Zero(t, allocs)
 }
+
+// TestMomentumStepFinite checks the steps' answer to "is every new param finite?" in both
+// precisions, where one param becomes an infinity (an overflow) or NaN (a NaN gradient)
+// in the vector part, in the tail, or in either half of a split step, and where none does.
+func TestMomentumStepFinite(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	runtime.GOMAXPROCS(2)
+	for _, n := range []int{1, 7, 8, 37, 1000, splitMin + 13} {
+		for _, at := range []int{-1, 0, n / 2, n - 1} {
+			for _, bad := range []float64{math.MaxFloat64, math.NaN()} {
+				p32, g32, b32 := make([]float32, n), make([]float32, n), make([]float32, n)
+				p64, g64, b64 := make([]float64, n), make([]float64, n), make([]float64, n)
+				for i := range n {
+					p32[i], g32[i], p64[i], g64[i] = 1, 1e-3, 1, 1e-3
+				}
+				if at >= 0 {
+					// keep·grad = bad, times -lr = 10: MaxFloat32 and MaxFloat64 overflow.
+					g32[at], g64[at] = float32(bad), bad
+					p32[at], p64[at] = math.MaxFloat32, math.MaxFloat64
+				}
+				require.Equal(t, at < 0, MomentumStep32(p32, g32, b32, -10, 1, 0.9), "n=%d at=%d bad=%g", n, at, bad)
+				require.Equal(t, at < 0, MomentumStep(p64, g64, b64, -10, 1, 0.9), "n=%d at=%d bad=%g", n, at, bad)
+			}
+		}
+	}
+}
