@@ -129,3 +129,52 @@ func TestTrainGraphRun(t *testing.T) {
 	require.Equal(t, "residual", rep.Network.Arch)
 	require.Equal(t, 0.0, float64(rep.Variants[0].All.RelErr))
 }
+
+// convertMaps keeps what a pre-activation map is besides its weights (the activation, the
+// multiplier, the identity skip of a residual network) when eval or compare converts a
+// graph checkpoint to another precision, and the weights as tensor.Convert rounds them.
+func TestConvertGraphMaps(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		arch  graph.Shape
+		param layer.Param
+	}{
+		{"residual mupc", graph.Residual, layer.MuPC},
+		{"residual standard", graph.Residual, layer.Standard},
+		{"chain mupc", graph.Chain, layer.MuPC},
+		{"chain standard", graph.Chain, layer.Standard},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := spec.Default()
+			r.Sizes, r.Activation, r.Arch, r.Param, r.Precision = []int{6, 5, 5, 5, 3}, layer.ReLU, tc.arch, tc.param, spec.F32
+			maps, err := spec.InitialMapsOf[float32](&r)
+			require.NoError(t, err)
+			c := &checkpoint.Checkpoint[float32]{Run: r}
+			require.NoError(t, c.SetMaps(maps))
+			got := convertMaps[float64](c)
+			require.Len(t, got, len(maps))
+			for l, m := range maps {
+				switch p := m.(type) {
+				case *layer.PreAct[float32]:
+					require.IsType(t, &layer.PreAct[float64]{}, got[l], "map %d", l)
+					q := got[l].(*layer.PreAct[float64])
+					require.Equal(t, [3]any{p.Act, p.Scale, p.Skip}, [3]any{q.Act, q.Scale, q.Skip}, "map %d", l)
+				case *layer.Dense[float32]:
+					require.IsType(t, &layer.Dense[float64]{}, got[l], "map %d", l)
+					require.Equal(t, p.Act, got[l].(*layer.Dense[float64]).Act, "map %d", l)
+				}
+				require.Len(t, got[l].Params(), len(m.Params()))
+				for i, p := range m.Params() {
+					var want []float64
+					for _, v := range p {
+						want = append(want, float64(v))
+					}
+					require.Equal(t, len(want), len(got[l].Params()[i]), "map %d tensor %d", l, i)
+					if len(want) > 0 {
+						require.Equal(t, want, got[l].Params()[i], "map %d tensor %d", l, i)
+					}
+				}
+			}
+		})
+	}
+}
