@@ -58,6 +58,9 @@ func TestGraphFlags(t *testing.T) {
 		{"zil with skips", []string{"-variant", "zil", "-skips", "1:3"}, nil, "-variant: zil runs on graphs without long skips (this one has 1:3): with them some layers' updates equal backprop's at no inference step"},
 		{"gamma and activity-lr", []string{"-gamma", "1", "-activity-lr", "0.5"}, nil, "-activity-lr and -gamma both set the inference step: give one (gamma = eta / batch)"},
 		{"activity-lr 0", []string{"-activity-lr", "0"}, nil, "-activity-lr: must be a finite number > 0, got 0"},
+		{"activity-lr -0.5", []string{"-activity-lr", "-0.5"}, nil, "-activity-lr: must be a finite number > 0, got -0.5"},
+		{"activity-lr inf", []string{"-activity-lr", "+Inf"}, nil, "-activity-lr: must be a finite number > 0, got +Inf"},
+		{"activity-lr nan", []string{"-activity-lr", "NaN"}, nil, "-activity-lr: must be a finite number > 0, got NaN"},
 		{"workers on a graph", []string{"-workers", "2", "-param", "mupc", "-skips", "1:3"}, func(t *testing.T, r *spec.Run) {
 			require.True(t, r.IsGraph(), "the workers host ranges of a graph's nodes")
 		}, ""},
