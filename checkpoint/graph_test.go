@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -185,6 +186,46 @@ func TestGraphMultipliers(t *testing.T) {
 			f, err := Encode(c)
 			require.NoError(t, err)
 			require.Equal(t, FormatFloats(scales), f.Metadata["multipliers"])
+		})
+	}
+}
+
+// Encode refuses maps of the kind the run does not keep: dense layers for a μPC or
+// residual run (whose file holds no biases and whose reader rebuilds pre-activation
+// maps), pre-activation maps for a run of dense layers, or neither.
+func TestEncodeRefusesMapsOfAnotherKind(t *testing.T) {
+	r := graphRun(spec.FPA, spec.F64)
+	maps, err := spec.InitialMapsOf[float64](&r)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		make func() *Checkpoint[float64]
+		want string
+	}{
+		{"dense layers of a mupc run", func() *Checkpoint[float64] {
+			c := sample(t, sgd, 3)
+			c.Run.Param = layer.MuPC
+			return c
+		}, "run keeps its weights in PreAct"},
+		{"dense layers of a residual run", func() *Checkpoint[float64] {
+			c := sample(t, sgd, 3)
+			c.Run.Sizes, c.Layers, c.OptimizerState = []int{5, 4, 4, 2}, nil, nil
+			layers, err := layer.NewMLP[float64](c.Run.Sizes, layer.Tanh, rand.New(rand.NewPCG(1, 2)))
+			require.NoError(t, err)
+			c.Layers, c.Run.Arch = layers, graph.Residual
+			return c
+		}, "run keeps its weights in PreAct"},
+		{"pre-activation maps of a dense run", func() *Checkpoint[float64] {
+			c := &Checkpoint[float64]{Run: r}
+			require.NoError(t, c.SetMaps(maps))
+			c.Run.Arch, c.Run.Param = graph.Chain, layer.Standard
+			return c
+		}, "run keeps its weights in Layers"},
+		{"neither", func() *Checkpoint[float64] { return &Checkpoint[float64]{Run: r} }, "run keeps its weights in PreAct"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Encode(tc.make())
+			require.ErrorContains(t, err, tc.want)
 		})
 	}
 }
