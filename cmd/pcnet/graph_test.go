@@ -181,3 +181,40 @@ func TestConvertGraphMaps(t *testing.T) {
 		})
 	}
 }
+
+// compare -checkpoint reconciles the graph flags as train -resume does: not given, they
+// are the checkpoint's graph; given, they must agree with it.
+func TestCompareReconcilesGraphFlags(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "graph.safetensors")
+	r := spec.Default()
+	r.Sizes, r.Skips, r.Precision = []int{784, 16, 16, 16, 10}, []graph.Skip{{From: 1, To: 3}}, spec.F64
+	maps, err := spec.InitialMapsOf[float64](&r)
+	require.NoError(t, err)
+	c := &checkpoint.Checkpoint[float64]{Run: r}
+	require.NoError(t, c.SetMaps(maps))
+	require.NoError(t, checkpoint.Save(path, c))
+	for _, tc := range []struct {
+		name string
+		args []string
+		err  string
+	}{
+		{"from the checkpoint", nil, ""},
+		{"agreeing", []string{"-arch", "chain", "-param", "standard", "-skips", "1:3"}, ""},
+		{"another skip", []string{"-skips", "2:4"}, "-skips 2:4 does not match the checkpoint " + path + " (skips 1:3)"},
+		{"no skips", []string{"-skips", ""}, "-skips  does not match the checkpoint " + path + " (skips 1:3)"},
+		{"another param", []string{"-param", "mupc"}, "-param mupc does not match the checkpoint " + path + " (param standard)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newCompareFlags()
+			require.NoError(t, parseFlags(f.fs, append([]string{"-checkpoint", path, "-variants", "fpa"}, tc.args...), io.Discard))
+			cmp, err := f.resolve()
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, r.Skips, cmp.runs[0].Skips)
+			require.Equal(t, [2]any{graph.Chain, layer.Standard}, [2]any{cmp.runs[0].Arch, cmp.runs[0].Param})
+		})
+	}
+}
