@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
@@ -315,6 +316,11 @@ func TestFixedSettingsByFlagName(t *testing.T) {
 	adam := spec.Default()
 	adam.Optimizer = optim.DefaultAdam(1e-3)
 	adam.PC.Precisions = []float64{1, 2, 0.5, 1}
+	// A layer graph's settings (docs/design.md §11) in canonical form: the skips in
+	// graph order whatever order they were given in, so that -skips 3:5,1:3 on -resume
+	// matches a checkpoint of 1:3,3:5.
+	skips := spec.Default()
+	skips.Arch, skips.Param, skips.Skips = graph.Residual, layer.MuPC, []graph.Skip{{From: 3, To: 5}, {From: 1, To: 3}, {From: 1, To: 4}}
 	for _, tc := range []struct {
 		name   string
 		run    spec.Run
@@ -323,6 +329,8 @@ func TestFixedSettingsByFlagName(t *testing.T) {
 	}{
 		{"sgd", sgd, map[string]string{"width": "64,64,64,64", "precisions": "", "momentum": "0.9", "weight-decay": "0", "max-train": "0", "variant": "fpa"}, []string{"beta1", "eps", "engine", "tol", "data"}},
 		{"adam", adam, map[string]string{"precisions": "1,2,0.5,1", "beta2": "0.999", "eps": "1e-08", "lr": "0.001"}, []string{"momentum", "nesterov"}},
+		{"chain", sgd, map[string]string{"arch": "chain", "param": "standard", "skips": ""}, nil},
+		{"graph", skips, map[string]string{"arch": "residual", "param": "mupc", "skips": "1:3,1:4,3:5"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := FixedSettings(&tc.run)

@@ -2,6 +2,8 @@ package checkpoint
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -149,6 +151,81 @@ func TestGraphMetadata(t *testing.T) {
 			_, err = Decode[float64](f)
 			require.ErrorContains(t, err, tc.want)
 			require.False(t, strings.Contains(err.Error(), "\n"), "one line")
+		})
+	}
+}
+
+// The metadata's multipliers are the maps' own (what the forward pass multiplies by,
+// docs/design.md §11): under μPC a_0 = 1/sqrt(D) of the input width, a_L = 1/N of the
+// readout's input width and 1/sqrt(N L) between them; 1 under the standard
+// parameterisation.
+func TestGraphMultipliers(t *testing.T) {
+	sqrt := func(x float64) float64 { return 1 / math.Sqrt(x) }
+	for _, tc := range []struct {
+		name  string
+		sizes []int
+		param layer.Param
+		want  []float64
+	}{
+		{"mupc", []int{12, 8, 8, 8, 8, 8}, layer.MuPC, []float64{sqrt(12), sqrt(8 * 5), sqrt(8 * 5), sqrt(8 * 5), 1.0 / 8}},
+		{"mupc H=1", []int{6, 4, 3}, layer.MuPC, []float64{sqrt(6), 1.0 / 4}},
+		{"standard", []int{12, 8, 8, 8, 8, 8}, layer.Standard, []float64{1, 1, 1, 1, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := graphRun(spec.FPA, spec.F64)
+			r.Sizes, r.Param, r.Skips = tc.sizes, tc.param, nil
+			maps, err := spec.InitialMapsOf[float64](&r)
+			require.NoError(t, err)
+			var scales []float64
+			for _, m := range maps {
+				scales = append(scales, m.(*layer.PreAct[float64]).Scale)
+			}
+			require.InDeltaSlice(t, tc.want, scales, 1e-15, "the maps' multipliers")
+			c := &Checkpoint[float64]{Run: r}
+			require.NoError(t, c.SetMaps(maps))
+			f, err := Encode(c)
+			require.NoError(t, err)
+			require.Equal(t, FormatFloats(scales), f.Metadata["multipliers"])
+		})
+	}
+}
+
+// Encode refuses maps of the kind the run does not keep: dense layers for a μPC or
+// residual run (whose file holds no biases and whose reader rebuilds pre-activation
+// maps), pre-activation maps for a run of dense layers, or neither.
+func TestEncodeRefusesMapsOfAnotherKind(t *testing.T) {
+	r := graphRun(spec.FPA, spec.F64)
+	maps, err := spec.InitialMapsOf[float64](&r)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		make func() *Checkpoint[float64]
+		want string
+	}{
+		{"dense layers of a mupc run", func() *Checkpoint[float64] {
+			c := sample(t, sgd, 3)
+			c.Run.Param = layer.MuPC
+			return c
+		}, "run keeps its weights in PreAct"},
+		{"dense layers of a residual run", func() *Checkpoint[float64] {
+			c := sample(t, sgd, 3)
+			c.Run.Sizes, c.Layers, c.OptimizerState = []int{5, 4, 4, 2}, nil, nil
+			layers, err := layer.NewMLP[float64](c.Run.Sizes, layer.Tanh, rand.New(rand.NewPCG(1, 2)))
+			require.NoError(t, err)
+			c.Layers, c.Run.Arch = layers, graph.Residual
+			return c
+		}, "run keeps its weights in PreAct"},
+		{"pre-activation maps of a dense run", func() *Checkpoint[float64] {
+			c := &Checkpoint[float64]{Run: r}
+			require.NoError(t, c.SetMaps(maps))
+			c.Run.Arch, c.Run.Param = graph.Chain, layer.Standard
+			return c
+		}, "run keeps its weights in Layers"},
+		{"neither", func() *Checkpoint[float64] { return &Checkpoint[float64]{Run: r} }, "run keeps its weights in PreAct"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Encode(tc.make())
+			require.ErrorContains(t, err, tc.want)
 		})
 	}
 }

@@ -260,3 +260,56 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestLinkedNodes: a worker links to the chain neighbours of its range and to the other
+// end of every long skip with one end in it, the skip's source as well as its target
+// (docs/design.md §11), so that both ends' working memory is bounded in its setup.
+func TestLinkedNodes(t *testing.T) {
+	g, err := graph.New([]int{5, 5, 5, 5, 5, 5, 3}, graph.Chain, []graph.Skip{{From: 0, To: 3}, {From: 1, To: 5}})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		r    Range
+		want []int
+	}{
+		{Range{0, 0}, []int{0, 1, 3}},          // the source of 0:3
+		{Range{1, 1}, []int{0, 1, 2, 5}},       // the source of 1:5
+		{Range{3, 3}, []int{0, 2, 3, 4}},       // the target of 0:3
+		{Range{5, 6}, []int{1, 4, 5, 6}},       // the target of 1:5, and the output
+		{Range{2, 4}, []int{0, 1, 2, 3, 4, 5}}, // 1:5 has neither end inside
+		{Range{0, 6}, []int{0, 1, 2, 3, 4, 5, 6}},
+	} {
+		t.Run(fmt.Sprint(tc.r), func(t *testing.T) {
+			require.Equal(t, tc.want, linkedNodes(g, tc.r))
+		})
+	}
+}
+
+// TestHasLink: the traffic a coordinator accepts from its workers is that of a
+// direction of one of the network's links: a chain link (its upper node named or not)
+// or one of its long skips, and nothing between two nodes that no edge joins.
+func TestHasLink(t *testing.T) {
+	g, err := graph.New([]int{5, 5, 5, 5, 5, 3}, graph.Chain, []graph.Skip{{From: 0, To: 3}, {From: 1, To: 4}})
+	require.NoError(t, err)
+	c := &Coordinator[float64]{h: g.H(), g: g}
+	for _, tc := range []struct {
+		lower, upper int
+		dir          channels.Direction
+		want         bool
+	}{
+		{0, 0, channels.Up, true}, // a chain link that does not name its upper node
+		{0, 1, channels.Down, true},
+		{4, 5, channels.Up, true},
+		{0, 3, channels.Up, true},
+		{1, 4, channels.Down, true},
+		{0, 4, channels.Up, false}, // no such skip
+		{1, 3, channels.Up, false},
+		{2, 5, channels.Down, false},
+		{5, 6, channels.Up, false}, // above the output
+		{-1, 0, channels.Up, false},
+		{1, 2, channels.Direction(0), false},
+	} {
+		t.Run(fmt.Sprintf("%d-%d %v", tc.lower, tc.upper, tc.dir), func(t *testing.T) {
+			require.Equal(t, tc.want, c.hasLink(channels.Traffic{Lower: tc.lower, Upper: int32(tc.upper), Dir: tc.dir}))
+		})
+	}
+}

@@ -221,3 +221,43 @@ func TestLinkLatencyHistogram(t *testing.T) {
 		})
 	}
 }
+
+// TestSkipLinkTraffic: a long skip's traffic (docs/design.md §11) is a series of its own,
+// labelled by its two nodes, beside the chain link from the same lower node (whose
+// traffic may or may not name its upper node); an upper node not above the lower one, or
+// beyond the network, is refused.
+func TestSkipLinkTraffic(t *testing.T) {
+	m, reg := newTestMetrics(t, 8)
+	for _, tf := range []channels.Traffic{
+		{Lower: 1, Dir: channels.Up, Messages: 1, WireBytes: 10},           // chain link 1-2, upper unnamed
+		{Lower: 1, Upper: 2, Dir: channels.Up, Messages: 1, WireBytes: 20}, // the same link, named
+		{Lower: 1, Upper: 4, Dir: channels.Up, Messages: 1, WireBytes: 300},
+		{Lower: 1, Upper: 4, Dir: channels.Down, Messages: 1, WireBytes: 4000},
+	} {
+		require.NoError(t, m.AddLinkTraffic(tf))
+	}
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	got := map[string]float64{}
+	for _, dir := range []channels.Direction{channels.Up, channels.Down} {
+		for _, s := range series(families, linkWireBytesName, dir) {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == labelLink {
+					got[l.GetValue()+" "+dir.String()] += s.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	require.Equal(t, map[string]float64{"1-2 up": 30, "1-4 up": 300, "1-4 down": 4000}, got)
+
+	for _, tc := range []struct {
+		tf   channels.Traffic
+		want string
+	}{
+		{channels.Traffic{Lower: 3, Upper: 3, Dir: channels.Up}, "metrics: AddLinkTraffic: link 3-3: want an upper node 4..1024"},
+		{channels.Traffic{Lower: 3, Upper: 1, Dir: channels.Up}, "metrics: AddLinkTraffic: link 3-1: want an upper node 4..1024"},
+		{channels.Traffic{Lower: 3, Upper: 1025, Dir: channels.Down}, "metrics: AddLinkTraffic: link 3-1025: want an upper node 4..1024"},
+	} {
+		require.EqualError(t, m.AddLinkTraffic(tc.tf), tc.want)
+	}
+}

@@ -33,7 +33,8 @@ type graphShape struct {
 // graphShapes: the chain, residual networks under both parameterisations, and long-skip
 // graphs with a skip from the input, skips into the output, two skips into one node,
 // §11's 1:5, 4:9 graph, whose moralised edge 1 - 4 (the two parents of node 5) makes Eta
-// differ from the undirected distance, and §11's table (H = 9, skips 1:5, 3:8).
+// differ from the undirected distance, §11's table (H = 9, skips 1:5, 3:8), and a skip
+// over a narrower node (its link's buffers have its ends' width, not the next node's).
 var graphShapes = []graphShape{
 	{"chain", []int{6, 5, 7, 4, 3}, graph.Chain, "", true, 0, layer.Tanh},
 	{"residual-standard", []int{6, 5, 5, 5, 5, 3}, graph.Residual, "", false, layer.Standard, layer.Tanh},
@@ -43,6 +44,7 @@ var graphShapes = []graphShape{
 	{"skips-1:5-4:9", []int{5, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3}, graph.Chain, "1:5,4:9", true, 0, layer.Tanh},
 	{"residual-mupc-skips", []int{5, 5, 5, 5, 5, 5, 5, 4}, graph.Residual, "0:3,1:4,3:6", false, layer.MuPC, layer.Tanh},
 	{"skips-1:5-3:8", []int{6, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3}, graph.Chain, "1:5,3:8", true, 0, layer.Tanh},
+	{"skip-over-narrow", []int{6, 7, 3, 7, 5, 3}, graph.Chain, "1:3", true, 0, layer.Tanh},
 }
 
 // designEta is §11's table for H = 9 with the skips 1:5 and 3:8: eta_v where the

@@ -51,7 +51,8 @@
 // # Logs
 //
 // EpochLog appends an EpochRecord per epoch (loss, accuracy, cosines per layer, the
-// metrics' steps per distance, energy, times, engine and cores) to a JSON-lines or CSV
+// metrics' steps per distance, energy, times, engine and cores, a layer graph's arch,
+// param and skips) to a JSON-lines or CSV
 // file, one unbuffered write per epoch, so that an interrupted run loses no finished
 // epoch and a resumed one appends.
 package train

@@ -247,3 +247,40 @@ func TestSkipLinkBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestSkipLinkEnds: a skip's link has the ends of the hosted node only, as a chain
+// link's; each edge id is made once (a skip as a chain link), and a skip that touches
+// no hosted node is refused naming its nodes and id.
+func TestSkipLinkEnds(t *testing.T) {
+	srv := startServer(t, natsconn.Server{})
+	tr := newTransport(t, dial(t, srv), Options{Run: "skipends", Lo: 3, Hi: 4})
+
+	into, err := tr.Edge(channels.Edge{Lower: 1, Upper: 4, ID: 10}, 2, 3, 2, 3) // node 4 is the upper node
+	require.NoError(t, err)
+	require.Nil(t, into.UpSend)
+	require.Nil(t, into.DownRecv)
+	require.NotNil(t, into.UpRecv)
+	require.NotNil(t, into.DownSend)
+	require.Equal(t, [3]int{1, 4, 10}, [3]int{into.Lower, into.Upper, into.ID})
+
+	out, err := tr.Edge(channels.Edge{Lower: 3, Upper: 6, ID: 11}, 2, 3, 2, 3) // node 3 is the lower node
+	require.NoError(t, err)
+	require.NotNil(t, out.UpSend)
+	require.NotNil(t, out.DownRecv)
+	require.Nil(t, out.UpRecv)
+	require.Nil(t, out.DownSend)
+
+	for _, tc := range []struct {
+		edge channels.Edge
+		want string
+	}{
+		{channels.Edge{Lower: 1, Upper: 4, ID: 10}, "natslink: run skipends: link 1-4 (edge 10) made twice"},
+		{channels.Edge{Lower: 3, Upper: 6, ID: 11}, "natslink: run skipends: link 3-6 (edge 11) made twice"},
+		{channels.Edge{Lower: 5, Upper: 7, ID: 12}, "natslink: run skipends: link 5-7 (edge 12) has no node in this process's range [3, 4]"},
+		{channels.Edge{Lower: 0, Upper: 2, ID: 13}, "natslink: run skipends: link 0-2 (edge 13) has no node in this process's range [3, 4]"},
+		{channels.Edge{Lower: 4, Upper: 3, ID: 14}, "natslink: run skipends: link 4-3 (edge 14): the upper node is not above the lower one"},
+	} {
+		_, err := tr.Edge(tc.edge, 2, 3, 2, 3)
+		require.EqualError(t, err, tc.want)
+	}
+}

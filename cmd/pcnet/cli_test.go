@@ -138,6 +138,13 @@ func TestReconcileWithACheckpoint(t *testing.T) {
 		{"an agreeing flag", []string{"-lr", "0.01", "-width", "16"}, func(r *spec.Run) {}, ""},
 		{"a setting it does not fix", []string{"-schedule", "dense", "-epochs", "3"}, func(r *spec.Run) { r.PC.Schedule, r.Epochs = pcnet.Dense, 3 }, ""},
 		{"a contradicting flag", []string{"-steps", "3"}, nil, "-steps 3 does not match the checkpoint " + good + " (steps 2)"},
+		// -activity-lr sets gamma = eta / batch (docs/design.md §11): the checkpoint's gamma
+		// 1 at its batch 64 is eta 64.
+		{"an agreeing -activity-lr", []string{"-activity-lr", "64"}, func(r *spec.Run) {}, ""},
+		{"a contradicting -activity-lr", []string{"-activity-lr", "0.5"}, nil,
+			"-activity-lr 0.5 makes gamma 0.0078125 at batch 64, which does not match the checkpoint " + good + " (gamma 1)"},
+		{"a contradicting -param", []string{"-param", "mupc"}, nil, "-param mupc does not match the checkpoint " + good + " (param standard)"},
+		{"an agreeing -arch", []string{"-arch", "chain", "-param", "standard", "-skips", ""}, func(r *spec.Run) {}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, r, _, err := trainFromFlags(append([]string{"-resume", good}, tc.args...), io.Discard)

@@ -58,6 +58,9 @@ func TestGraphFlags(t *testing.T) {
 		{"zil with skips", []string{"-variant", "zil", "-skips", "1:3"}, nil, "-variant: zil runs on graphs without long skips (this one has 1:3): with them some layers' updates equal backprop's at no inference step"},
 		{"gamma and activity-lr", []string{"-gamma", "1", "-activity-lr", "0.5"}, nil, "-activity-lr and -gamma both set the inference step: give one (gamma = eta / batch)"},
 		{"activity-lr 0", []string{"-activity-lr", "0"}, nil, "-activity-lr: must be a finite number > 0, got 0"},
+		{"activity-lr -0.5", []string{"-activity-lr", "-0.5"}, nil, "-activity-lr: must be a finite number > 0, got -0.5"},
+		{"activity-lr inf", []string{"-activity-lr", "+Inf"}, nil, "-activity-lr: must be a finite number > 0, got +Inf"},
+		{"activity-lr nan", []string{"-activity-lr", "NaN"}, nil, "-activity-lr: must be a finite number > 0, got NaN"},
 		{"workers on a graph", []string{"-workers", "2", "-param", "mupc", "-skips", "1:3"}, func(t *testing.T, r *spec.Run) {
 			require.True(t, r.IsGraph(), "the workers host ranges of a graph's nodes")
 		}, ""},
@@ -128,4 +131,90 @@ func TestTrainGraphRun(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
 	require.Equal(t, "residual", rep.Network.Arch)
 	require.Equal(t, 0.0, float64(rep.Variants[0].All.RelErr))
+}
+
+// convertMaps keeps what a pre-activation map is besides its weights (the activation, the
+// multiplier, the identity skip of a residual network) when eval or compare converts a
+// graph checkpoint to another precision, and the weights as tensor.Convert rounds them.
+func TestConvertGraphMaps(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		arch  graph.Shape
+		param layer.Param
+	}{
+		{"residual mupc", graph.Residual, layer.MuPC},
+		{"residual standard", graph.Residual, layer.Standard},
+		{"chain mupc", graph.Chain, layer.MuPC},
+		{"chain standard", graph.Chain, layer.Standard},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := spec.Default()
+			r.Sizes, r.Activation, r.Arch, r.Param, r.Precision = []int{6, 5, 5, 5, 3}, layer.ReLU, tc.arch, tc.param, spec.F32
+			maps, err := spec.InitialMapsOf[float32](&r)
+			require.NoError(t, err)
+			c := &checkpoint.Checkpoint[float32]{Run: r}
+			require.NoError(t, c.SetMaps(maps))
+			got := convertMaps[float64](c)
+			require.Len(t, got, len(maps))
+			for l, m := range maps {
+				switch p := m.(type) {
+				case *layer.PreAct[float32]:
+					require.IsType(t, &layer.PreAct[float64]{}, got[l], "map %d", l)
+					q := got[l].(*layer.PreAct[float64])
+					require.Equal(t, [3]any{p.Act, p.Scale, p.Skip}, [3]any{q.Act, q.Scale, q.Skip}, "map %d", l)
+				case *layer.Dense[float32]:
+					require.IsType(t, &layer.Dense[float64]{}, got[l], "map %d", l)
+					require.Equal(t, p.Act, got[l].(*layer.Dense[float64]).Act, "map %d", l)
+				}
+				require.Len(t, got[l].Params(), len(m.Params()))
+				for i, p := range m.Params() {
+					var want []float64
+					for _, v := range p {
+						want = append(want, float64(v))
+					}
+					require.Equal(t, len(want), len(got[l].Params()[i]), "map %d tensor %d", l, i)
+					if len(want) > 0 {
+						require.Equal(t, want, got[l].Params()[i], "map %d tensor %d", l, i)
+					}
+				}
+			}
+		})
+	}
+}
+
+// compare -checkpoint reconciles the graph flags as train -resume does: not given, they
+// are the checkpoint's graph; given, they must agree with it.
+func TestCompareReconcilesGraphFlags(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "graph.safetensors")
+	r := spec.Default()
+	r.Sizes, r.Skips, r.Precision = []int{784, 16, 16, 16, 10}, []graph.Skip{{From: 1, To: 3}}, spec.F64
+	maps, err := spec.InitialMapsOf[float64](&r)
+	require.NoError(t, err)
+	c := &checkpoint.Checkpoint[float64]{Run: r}
+	require.NoError(t, c.SetMaps(maps))
+	require.NoError(t, checkpoint.Save(path, c))
+	for _, tc := range []struct {
+		name string
+		args []string
+		err  string
+	}{
+		{"from the checkpoint", nil, ""},
+		{"agreeing", []string{"-arch", "chain", "-param", "standard", "-skips", "1:3"}, ""},
+		{"another skip", []string{"-skips", "2:4"}, "-skips 2:4 does not match the checkpoint " + path + " (skips 1:3)"},
+		{"no skips", []string{"-skips", ""}, "-skips  does not match the checkpoint " + path + " (skips 1:3)"},
+		{"another param", []string{"-param", "mupc"}, "-param mupc does not match the checkpoint " + path + " (param standard)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newCompareFlags()
+			require.NoError(t, parseFlags(f.fs, append([]string{"-checkpoint", path, "-variants", "fpa"}, tc.args...), io.Discard))
+			cmp, err := f.resolve()
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, r.Skips, cmp.runs[0].Skips)
+			require.Equal(t, [2]any{graph.Chain, layer.Standard}, [2]any{cmp.runs[0].Arch, cmp.runs[0].Param})
+		})
+	}
 }

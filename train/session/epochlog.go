@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/pcnet/pcnet/graph"
+	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/metrics"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
@@ -42,6 +44,12 @@ type EpochRecord struct {
 	Engine    string `json:"engine"` // "" for bp
 	Cores     int    `json:"cores"`  // GOMAXPROCS
 	Precision string `json:"precision"`
+	// Arch, Param and Skips are the run's layer graph (docs/design.md §11) as the eval and
+	// compare reports name it: each "" (and absent) where it is the chain's default, so
+	// that a chain of dense layers logs what it logged before graphs.
+	Arch  string `json:"arch,omitempty"`
+	Param string `json:"param,omitempty"`
+	Skips string `json:"skips,omitempty"`
 
 	Loss        Number `json:"loss"` // the mean training loss of the epoch's batches
 	ValLoss     Number `json:"val_loss"`
@@ -77,6 +85,7 @@ func NewEpochRecord(e train.EpochInfo, run *spec.Run, s metrics.Summary, energy 
 		EnergyFirst: Number(math.NaN()), EnergyLast: Number(math.NaN()),
 		EpochSeconds: e.Duration.Seconds(), PCSeconds: e.StepTime.Seconds(), BPSeconds: e.BPTime.Seconds(), Compared: e.Compared,
 	}
+	r.Arch, r.Param, r.Skips = graphNames(run)
 	r.LayerCosine = nans(h + 1)
 	r.FirstNonzero, r.Converged, r.Unconverged = nans(h), nans(h), nans(h)
 	v, isPC := run.Algorithm.Variant()
@@ -104,6 +113,18 @@ func NewEpochRecord(e train.EpochInfo, run *spec.Run, s metrics.Summary, energy 
 		r.EnergyFirst, r.EnergyLast = Number(first), Number(last)
 	}
 	return r
+}
+
+// graphNames returns the run's graph settings as the record writes them: "" for each
+// that is the chain's default (graph.Chain, layer.Standard, no skips).
+func graphNames(run *spec.Run) (arch, param, skips string) {
+	if run.Arch != graph.Chain {
+		arch = run.Arch.String()
+	}
+	if run.Param != layer.Standard {
+		param = run.Param.String()
+	}
+	return arch, param, graph.FormatSkips(run.Skips)
 }
 
 func nans(n int) []Number {
@@ -255,6 +276,13 @@ func (r EpochRecord) csvRow() (head, row []string) {
 	add("engine", r.Engine)
 	add("cores", itoa(r.Cores))
 	add("precision", r.Precision)
+	// A layer graph's columns only where the run is one, so that a chain's table keeps
+	// its header (and a resumed chain run appends to its old file).
+	if r.Arch != "" || r.Param != "" || r.Skips != "" {
+		add("arch", r.Arch)
+		add("param", r.Param)
+		add("skips", r.Skips)
+	}
 	add("loss", csvField(r.Loss))
 	add("val_loss", csvField(r.ValLoss))
 	add("val_accuracy", csvField(r.ValAccuracy))

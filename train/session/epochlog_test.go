@@ -7,11 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pcnet/pcnet/graph"
+	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/metrics"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
@@ -120,4 +123,83 @@ func TestEpochLogBadExtension(t *testing.T) {
 			require.True(t, os.IsNotExist(err), "no file is created")
 		})
 	}
+}
+
+// TestEpochLogGraph: a layer graph's run logs its arch, param and skips, in JSON and as
+// CSV columns after the precision; a chain of dense layers logs none of them, so that
+// its JSON and CSV are what they were before graphs (TestEpochLogJSONL, TestEpochLogCSV).
+func TestEpochLogGraph(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		arch               graph.Shape
+		param              layer.Param
+		skips              []graph.Skip
+		wantJSON           map[string]any // the graph keys; nil: none
+		wantHead, wantCols []string       // the CSV columns after "precision"; nil: none
+	}{
+		{name: "chain", arch: graph.Chain, param: layer.Standard},
+		{
+			name: "chain skips", arch: graph.Chain, param: layer.Standard, skips: []graph.Skip{{From: 1, To: 3}},
+			wantJSON: map[string]any{"skips": "1:3"},
+			wantHead: []string{"arch", "param", "skips"}, wantCols: []string{"", "", "1:3"},
+		},
+		{
+			name: "residual mupc skips", arch: graph.Residual, param: layer.MuPC, skips: []graph.Skip{{From: 0, To: 2}, {From: 1, To: 3}},
+			wantJSON: map[string]any{"arch": "residual", "param": "mupc", "skips": "0:2,1:3"},
+			wantHead: []string{"arch", "param", "skips"}, wantCols: []string{"residual", "mupc", "0:2,1:3"},
+		},
+		{
+			name: "mupc", arch: graph.Chain, param: layer.MuPC,
+			wantJSON: map[string]any{"param": "mupc"},
+			wantHead: []string{"arch", "param", "skips"}, wantCols: []string{"", "mupc", ""},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, r, s, _ := tinyEpoch(0)
+			r.Sizes = []int{8, 8, 8, 8, 10} // equal widths 0..H, so that skips 0:2 and 1:3 fit
+			r.Arch, r.Param, r.Skips = tc.arch, tc.param, tc.skips
+			_, err := r.Graph()
+			require.NoError(t, err)
+			rec := NewEpochRecord(e, r, s, nil)
+
+			b, err := json.Marshal(rec)
+			require.NoError(t, err)
+			var got map[string]any
+			require.NoError(t, json.Unmarshal(b, &got))
+			gotGraph := map[string]any{}
+			for _, k := range []string{"arch", "param", "skips"} {
+				if v, ok := got[k]; ok {
+					gotGraph[k] = v
+				}
+			}
+			if tc.wantJSON == nil {
+				require.Empty(t, gotGraph)
+			} else {
+				require.Equal(t, tc.wantJSON, gotGraph)
+			}
+
+			path := filepath.Join(t.TempDir(), "run.csv")
+			l, err := OpenEpochLog(path)
+			require.NoError(t, err)
+			require.NoError(t, l.Write(rec))
+			require.NoError(t, l.Close())
+			f, err := os.Open(path)
+			require.NoError(t, err)
+			defer f.Close()
+			rows, err := csv.NewReader(f).ReadAll()
+			require.NoError(t, err)
+			require.Len(t, rows, 2)
+			i := slices.Index(rows[0], "precision") + 1
+			require.Equal(t, "loss", rows[0][i+len(tc.wantHead)], "the columns after the graph's")
+			require.Equal(t, tc.wantHead, nilIfEmpty(rows[0][i:i+len(tc.wantHead)]))
+			require.Equal(t, tc.wantCols, nilIfEmpty(rows[1][i:i+len(tc.wantCols)]))
+		})
+	}
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
