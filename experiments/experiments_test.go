@@ -173,7 +173,7 @@ func TestRunSaysWhatIsWrong(t *testing.T) {
 	ctx := callCtx(t, runDeadline)
 	err := Run(ctx, "cosin", Options{OutDir: t.TempDir()}, nil)
 	require.ErrorContains(t, err, `unknown experiment "cosin"`)
-	require.ErrorContains(t, err, "cosine, accuracy, wavefront, complexity, online, all")
+	require.ErrorContains(t, err, "cosine, accuracy, wavefront, complexity, online, depth, all")
 
 	err = Run(ctx, "cosine", Options{}, nil)
 	require.ErrorContains(t, err, "OutDir")
