@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/safetensors"
@@ -35,11 +36,52 @@ type Checkpoint[T tensor.Float] struct {
 	Position train.Position // the next batch to learn from
 	Step     int64          // optimiser updates applied so far
 
-	// Layers[l] maps node l to node l+1.
+	// Layers[l] maps node l to node l+1, for a run of dense layers (Run.Dense); nil
+	// otherwise.
 	Layers []*layer.Dense[T]
-	// OptimizerState[l] holds the state of layer l's weight and bias; nil when the
+	// PreAct[l] maps node l to node l+1, for every other run (a residual network or μPC's
+	// parameterisation, docs/design.md §11): weight only, the multiplier, activation and
+	// identity skip rebuilt from Run; nil for a run of dense layers. Maps returns
+	// whichever of the two the checkpoint holds.
+	PreAct []*layer.PreAct[T]
+	// OptimizerState[l] holds the state of layer l's weight and bias (a map without a
+	// bias has an empty bias state, which the file does not store); nil when the
 	// checkpoint has none.
 	OptimizerState [][2]TensorState[T]
+}
+
+// Maps returns the checkpoint's maps, one per node 0..H: Layers or PreAct as
+// layer.Maps (the same values).
+func (c *Checkpoint[T]) Maps() []layer.Map[T] {
+	if c.Layers != nil {
+		return layer.AsMaps(c.Layers)
+	}
+	maps := make([]layer.Map[T], len(c.PreAct))
+	for l, m := range c.PreAct {
+		maps[l] = m
+	}
+	return maps
+}
+
+// SetMaps sets Layers or PreAct, as the run says its maps are, from maps (a learner's
+// Maps), and refuses maps of another kind.
+func (c *Checkpoint[T]) SetMaps(maps []layer.Map[T]) error {
+	c.Layers, c.PreAct = nil, nil
+	if c.Run.Dense() {
+		if c.Layers = layer.AsDense(maps); c.Layers == nil {
+			return fmt.Errorf("a %s run's maps must be dense layers", c.Run.Net())
+		}
+		return nil
+	}
+	c.PreAct = make([]*layer.PreAct[T], len(maps))
+	for l, m := range maps {
+		p, ok := m.(*layer.PreAct[T])
+		if !ok {
+			return fmt.Errorf("a %s run's map %d must be a pre-activation map", c.Run.Net(), l)
+		}
+		c.PreAct[l] = p
+	}
+	return nil
 }
 
 // TensorState is the optimiser state of one parameter tensor, as optim.State exposes it.
@@ -181,16 +223,20 @@ func Encode[T tensor.Float](c *Checkpoint[T]) (*safetensors.File, error) {
 		return nil, err
 	}
 	f := &safetensors.File{Metadata: c.metadata()}
-	for l, d := range c.Layers {
-		f.Tensors = append(f.Tensors,
-			safetensors.NewTensor(paramTensor(l, 0), []int{d.Out(), d.In()}, flatten(d.W)),
-			safetensors.NewTensor(paramTensor(l, 1), []int{d.Out()}, d.B),
-		)
+	for l, m := range c.Maps() {
+		if c.Layers != nil {
+			d := c.Layers[l]
+			f.Tensors = append(f.Tensors,
+				safetensors.NewTensor(paramTensor(l, 0), []int{d.Out(), d.In()}, flatten(d.W)),
+				safetensors.NewTensor(paramTensor(l, 1), []int{d.Out()}, d.B))
+		} else {
+			f.Tensors = append(f.Tensors, safetensors.NewTensor(paramTensor(l, 0), []int{m.Out(), m.In()}, flatten(c.PreAct[l].W)))
+		}
 		if c.OptimizerState == nil {
 			continue
 		}
-		shapes := [2][]int{{d.Out(), d.In()}, {d.Out()}}
-		for i, ts := range c.OptimizerState[l] {
+		shapes := [2][]int{{m.Out(), m.In()}, {m.Out()}}
+		for i, ts := range c.OptimizerState[l][:c.tensorsPerLayer()] {
 			f.Tensors = append(f.Tensors, safetensors.NewTensor(optimTensor(l, i, stepBuffer), []int{}, []float64{float64(ts.Steps)}))
 			for _, name := range slices.Sorted(maps.Keys(ts.Buffers)) {
 				f.Tensors = append(f.Tensors, safetensors.NewTensor(optimTensor(l, i, name), shapes[i], ts.Buffers[name]))
@@ -211,22 +257,26 @@ func (c *Checkpoint[T]) check() error {
 	if err := c.Run.Optimizer.Validate(); err != nil {
 		return err
 	}
-	if len(c.Layers) != len(c.Run.Sizes)-1 {
-		return fmt.Errorf("%d layers for sizes %v", len(c.Layers), c.Run.Sizes)
+	if (c.Layers != nil) == (c.PreAct != nil) || (c.Layers != nil) != c.Run.Dense() {
+		return fmt.Errorf("a %s run keeps its weights in %s", c.Run.Net(), map[bool]string{true: "Layers", false: "PreAct"}[c.Run.Dense()])
 	}
-	for l, d := range c.Layers {
+	ms := c.Maps()
+	if len(ms) != len(c.Run.Sizes)-1 {
+		return fmt.Errorf("%d layers for sizes %v", len(ms), c.Run.Sizes)
+	}
+	for l, d := range ms {
 		if d.In() != c.Run.Sizes[l] || d.Out() != c.Run.Sizes[l+1] {
 			return fmt.Errorf("layer %d maps %d to %d, sizes %v say %d to %d", l, d.In(), d.Out(), c.Run.Sizes, c.Run.Sizes[l], c.Run.Sizes[l+1])
 		}
 	}
 	if c.OptimizerState != nil {
-		if len(c.OptimizerState) != len(c.Layers) {
-			return fmt.Errorf("optimizer state for %d layers, the network has %d", len(c.OptimizerState), len(c.Layers))
+		if len(c.OptimizerState) != len(ms) {
+			return fmt.Errorf("optimizer state for %d layers, the network has %d", len(c.OptimizerState), len(ms))
 		}
 		want := bufferNames(c.Run.Optimizer)
 		for l, pair := range c.OptimizerState {
 			n := [2]int{c.Run.Sizes[l] * c.Run.Sizes[l+1], c.Run.Sizes[l+1]}
-			for i, ts := range pair {
+			for i, ts := range pair[:c.tensorsPerLayer()] {
 				if got := slices.Sorted(maps.Keys(ts.Buffers)); !slices.Equal(got, want) {
 					return fmt.Errorf("layer %d %s: optimizer buffers %v, %s keeps %v", l, paramNames[i], got, c.Run.Optimizer.Kind, want)
 				}
@@ -242,6 +292,15 @@ func (c *Checkpoint[T]) check() error {
 		}
 	}
 	return nil
+}
+
+// tensorsPerLayer is the number of parameter tensors each layer stores: weight and
+// bias for dense layers, the weight alone for pre-activation maps.
+func (c *Checkpoint[T]) tensorsPerLayer() int {
+	if c.Run.Dense() {
+		return 2
+	}
+	return 1
 }
 
 // bufferNames returns the sorted names of the buffers an optimiser keeps per tensor.
@@ -319,6 +378,20 @@ func RunMetadata(run *spec.Run) map[string]string {
 	if r.PC.Precisions != nil {
 		m["precisions"] = FormatFloats(r.PC.Precisions)
 	}
+	// A chain of dense layers, the default, writes none of the graph's keys, as
+	// checkpoints from before graphs; Decode reads their absence as the chain.
+	if r.Arch != graph.Chain {
+		m["arch"] = r.Arch.String()
+	}
+	if r.Param != layer.Standard {
+		m["param"] = r.Param.String()
+	}
+	if len(r.Skips) > 0 {
+		m["skips"] = graph.FormatSkips(r.Skips)
+	}
+	if !r.Dense() {
+		m["multipliers"] = FormatFloats(multipliers(r))
+	}
 	// Zero (a Run that never set them) writes nothing, as checkpoints before these
 	// keys existed; Decode reads their absence as zero.
 	if r.PC.Schedule != 0 {
@@ -354,7 +427,7 @@ func RunMetadata(run *spec.Run) map[string]string {
 // fixedSettings are the settings a checkpoint fixes, named as the command's flags: those
 // that change the numbers (not the engine, the schedule, the data's directory or the
 // convergence tolerance).
-var fixedSettings = []string{"precision", "variant", "hidden", "width", "activation", "loss", "steps", "gamma", "k", "precisions",
+var fixedSettings = []string{"precision", "variant", "hidden", "width", "activation", "loss", "arch", "param", "skips", "steps", "gamma", "k", "precisions",
 	"optimizer", "lr", "weight-decay", "momentum", "dampening", "nesterov", "beta1", "beta2", "eps", "batch", "seed", "max-train", "dataset"}
 
 // FixedSettings returns the settings of run that a checkpoint fixes, by the command's
@@ -370,6 +443,8 @@ func FixedSettings(run *spec.Run) map[string]string {
 	if _, ok := meta["dataset"]; !ok {
 		meta["dataset"] = "mnist" // RunMetadata leaves MNIST, the default, unwritten
 	}
+	// RunMetadata leaves the chain's defaults unwritten.
+	meta["arch"], meta["param"], meta["skips"] = run.Arch.String(), run.Param.String(), graph.FormatSkips(run.Skips)
 	m := map[string]string{}
 	for _, name := range fixedSettings {
 		if v, ok := meta[strings.ReplaceAll(name, "-", "_")]; ok {
@@ -397,8 +472,10 @@ func (w *Writer[T]) Save(ctx context.Context, l train.Learner[T], pos train.Posi
 	}
 	opts := l.Optimizers()
 	c := &Checkpoint[T]{
-		Run: *w.Run, Position: pos, Step: int64(opts[0][0].Steps()),
-		Layers: l.Layers(), OptimizerState: CaptureOptimizers(opts),
+		Run: *w.Run, Position: pos, Step: int64(opts[0][0].Steps()), OptimizerState: CaptureOptimizers(opts),
+	}
+	if err := c.SetMaps(l.Maps()); err != nil {
+		return fmt.Errorf("writing the checkpoint: %w", err)
 	}
 	if err := Save(w.Path, c); err != nil {
 		return fmt.Errorf("writing the checkpoint: %w", err)
@@ -412,4 +489,16 @@ func (w *Writer[T]) Save(ctx context.Context, l train.Learner[T], pos train.Posi
 		w.LastGood = fmt.Sprintf("epoch %d, batch %d", pos.Epoch+1, pos.Batch)
 	}
 	return nil
+}
+
+// multipliers returns the multiplier of each of a pre-activation run's maps
+// (layer.Param.Multiplier), which the metadata records so that a reader of the file can
+// rebuild the forward pass without this package.
+func multipliers(r *spec.Run) []float64 {
+	L := len(r.Sizes) - 1
+	out := make([]float64, L)
+	for l := range out {
+		out[l] = r.Param.Multiplier(l, L, r.Sizes[l])
+	}
+	return out
 }

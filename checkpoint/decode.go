@@ -1,12 +1,14 @@
 package checkpoint
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
@@ -52,38 +54,18 @@ func Decode[T tensor.Float](f *safetensors.File) (*Checkpoint[T], error) {
 		return t, nil
 	}
 
-	for l := 0; l < len(c.Run.Sizes)-1; l++ {
-		in, out := c.Run.Sizes[l], c.Run.Sizes[l+1]
-		w, err := need(paramTensor(l, 0), []int{out, in})
-		if err != nil {
-			return nil, err
-		}
-		b, err := need(paramTensor(l, 1), []int{out})
-		if err != nil {
-			return nil, err
-		}
-		wv, err := finiteValues[T](w)
-		if err != nil {
-			return nil, err
-		}
-		bv, err := finiteValues[T](b)
-		if err != nil {
-			return nil, err
-		}
-		act := c.Run.Activation
-		if l == len(c.Run.Sizes)-2 {
-			act = layer.Identity
-		}
-		c.Layers = append(c.Layers, &layer.Dense[T]{Act: act, W: tensor.New(out, in, wv), B: bv})
+	if err := c.decodeWeights(need); err != nil {
+		return nil, err
 	}
 
 	hasState := slices.ContainsFunc(f.Tensors, func(t safetensors.Tensor) bool { return strings.HasPrefix(t.Name, "optimizer.") })
 	if hasState {
 		bufs := bufferNames(c.Run.Optimizer)
-		c.OptimizerState = make([][2]TensorState[T], len(c.Layers))
-		for l := range c.Layers {
+		L := len(c.Run.Sizes) - 1
+		c.OptimizerState = make([][2]TensorState[T], L)
+		for l := range L {
 			shapes := [2][]int{{c.Run.Sizes[l+1], c.Run.Sizes[l]}, {c.Run.Sizes[l+1]}}
-			for i := range 2 {
+			for i := range c.tensorsPerLayer() {
 				st, err := need(optimTensor(l, i, stepBuffer), []int{})
 				if err != nil {
 					return nil, err
@@ -107,6 +89,9 @@ func Decode[T tensor.Float](f *safetensors.File) (*Checkpoint[T], error) {
 				}
 				c.OptimizerState[l][i] = ts
 			}
+			if !c.Run.Dense() {
+				c.emptyBiasState(l, bufs)
+			}
 		}
 	}
 	for _, t := range f.Tensors {
@@ -116,6 +101,63 @@ func Decode[T tensor.Float](f *safetensors.File) (*Checkpoint[T], error) {
 		}
 	}
 	return c, nil
+}
+
+// decodeWeights builds the layers from the weight tensors, which need checks and marks
+// as used: dense layers (weight and bias) for a run of them, pre-activation maps
+// (weight only, the rest from the run: layer.PreActNet) for any other. Every weight
+// tensor is checked before a map is built, so that what it allocates is what the file
+// holds.
+func (c *Checkpoint[T]) decodeWeights(need func(string, []int) (*safetensors.Tensor, error)) error {
+	r := &c.Run
+	L := len(r.Sizes) - 1
+	weights := make([][]T, L)
+	for l := range L {
+		w, err := need(paramTensor(l, 0), []int{r.Sizes[l+1], r.Sizes[l]})
+		if err != nil {
+			return err
+		}
+		if weights[l], err = finiteValues[T](w); err != nil {
+			return err
+		}
+	}
+	if !r.Dense() {
+		var err error
+		if c.PreAct, err = layer.PreActNet[T](r.Sizes, r.Activation, r.Param, r.Arch == graph.Residual); err != nil {
+			return err
+		}
+		for l, m := range c.PreAct {
+			m.W = tensor.New(m.Out(), m.In(), weights[l])
+		}
+		return nil
+	}
+	for l := range L {
+		in, out := r.Sizes[l], r.Sizes[l+1]
+		b, err := need(paramTensor(l, 1), []int{out})
+		if err != nil {
+			return err
+		}
+		bv, err := finiteValues[T](b)
+		if err != nil {
+			return err
+		}
+		act := r.Activation
+		if l == L-1 {
+			act = layer.Identity
+		}
+		c.Layers = append(c.Layers, &layer.Dense[T]{Act: act, W: tensor.New(out, in, weights[l]), B: bv})
+	}
+	return nil
+}
+
+// emptyBiasState sets layer l's bias state, for a map without a bias: no values, the
+// weight's step count.
+func (c *Checkpoint[T]) emptyBiasState(l int, bufs []string) {
+	ts := TensorState[T]{Steps: c.OptimizerState[l][0].Steps, Buffers: make(map[string][]T, len(bufs))}
+	for _, name := range bufs {
+		ts.Buffers[name] = []T{}
+	}
+	c.OptimizerState[l][1] = ts
 }
 
 func notFinite(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
@@ -164,6 +206,7 @@ func decodeMetadata[T tensor.Float](m map[string]string) (*Checkpoint[T], error)
 	run.Activation = parse(&r, "activation", layer.ParseActivation, "")
 	run.Loss = parse(&r, "loss", func(s string) (string, error) { _, err := layer.ParseLoss(s); return s, err }, "want one of nll, mse, ce, sse")
 	run.Algorithm = parse(&r, "variant", spec.ParseAlgorithm, "want one of "+strings.Join(spec.AlgorithmNames(), ", "))
+	r.graph(run)
 	run.PC.Steps = r.int("steps", 0)
 	run.PC.Gamma = r.positive("gamma")
 	run.PC.K = r.positive("k")
@@ -209,6 +252,49 @@ func parse[T any](r *metaReader, key string, p func(string) (T, error), want str
 		return zero
 	}
 	return v
+}
+
+// graph parses the optional keys of a layer graph (arch, param, skips; absent: the chain
+// of dense layers) and checks them against the sizes, and a pre-activation run's
+// multipliers against its parameterisation's.
+func (r *metaReader) graph(run *spec.Run) {
+	if r.err != nil {
+		return
+	}
+	if _, ok := r.m["arch"]; ok {
+		run.Arch = parse(r, "arch", graph.ParseShape, "want chain or residual")
+	}
+	if _, ok := r.m["param"]; ok {
+		run.Param = parse(r, "param", layer.ParseParam, "want standard or mupc")
+	}
+	if _, ok := r.m["skips"]; ok {
+		run.Skips = parse(r, "skips", graph.ParseSkips, "")
+	}
+	if r.err != nil {
+		return
+	}
+	if _, err := run.Graph(); err != nil {
+		key, problem := "skips", err.Error()
+		var fe *spec.FieldError
+		if errors.As(err, &fe) {
+			problem = fe.Problem
+			if fe.Field == "arch" {
+				key = "arch"
+			}
+		}
+		r.fail(key, problem)
+		return
+	}
+	s, ok := r.m["multipliers"]
+	if run.Dense() {
+		if ok {
+			r.fail("multipliers", "a run of dense layers has no multipliers")
+		}
+		return
+	}
+	if want := FormatFloats(multipliers(run)); ok && s != want {
+		r.fail("multipliers", fmt.Sprintf("want %s, the %s parameterisation's", want, run.Param))
+	}
 }
 
 // precisions parses the optional per-layer precisions of h hidden layers.

@@ -84,7 +84,7 @@ func newLearner(t *testing.T, r *spec.Run, ck *Checkpoint[float32]) train.Learne
 	if ck != nil {
 		layers = ck.Layers
 	}
-	l, err := train.New(context.Background(), r, layers, nil)
+	l, err := train.New(context.Background(), r, layer.AsMaps(layers), nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
 	if ck != nil {

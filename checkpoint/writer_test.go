@@ -43,7 +43,7 @@ func TestWriterSaves(t *testing.T) {
 	r.Sizes, r.Algorithm, r.PC.Schedule, r.Data.Dir = []int{6, 5, 4}, spec.BP, pcnet.Dense, "/data"
 	layers, err := layer.NewMLP[float64](r.Sizes, r.Activation, rand.New(rand.NewPCG(1, 0)))
 	require.NoError(t, err)
-	l, err := train.New(context.Background(), &r, layers, nil)
+	l, err := train.New(context.Background(), &r, layer.AsMaps(layers), nil)
 	require.NoError(t, err)
 	x := mnist.Synthetic(16, 6, 4, 2).Rows(0, 16, nil)
 	_, err = l.Step(context.Background(), x.SliceRows(0, 8), []int{0, 1, 2, 3, 0, 1, 2, 3})

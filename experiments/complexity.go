@@ -162,7 +162,7 @@ func timeUpdates(ctx context.Context, p Preset, seed uint64, h, procs int, x *te
 			// below layer 1) and H+1 weight VJPs, counted as pcnet's observer counts PC's.
 			pt.vjps, pt.vjpsFormula = 2*h+1, 2*h+1
 		}
-		if learners[i], err = train.New(ctx, r, layers, nil); err != nil {
+		if learners[i], err = train.New(ctx, r, layer.AsMaps(layers), nil); err != nil {
 			return nil, err
 		}
 		pts[i] = pt

@@ -518,7 +518,7 @@ func newLearner(ctx context.Context, ps pointSpec, sched pcnet.Schedule) (train.
 		// bit for bit.
 		r.PC.Steps, r.PC.Gamma, r.PC.Engine, r.PC.Schedule = ps.Steps, ps.Gamma, pcnet.Sequential, sched
 	}
-	return train.New(ctx, r, layers, nil)
+	return train.New(ctx, r, layer.AsMaps(layers), nil)
 }
 
 // paperRun is the specification of a learner of the paper's network (784 -> width x h

@@ -490,7 +490,7 @@ func onlineRun(ctx context.Context, stream, test *mnist.Dataset, s onlineSpec, e
 			obs = settle
 		}
 	}
-	learner, err := train.New(ctx, r, layers, obs)
+	learner, err := train.New(ctx, r, layer.AsMaps(layers), obs)
 	if err != nil {
 		return nil, err
 	}

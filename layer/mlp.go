@@ -49,3 +49,27 @@ func CloneAll[T tensor.Float](layers []*Dense[T]) []*Dense[T] {
 	}
 	return out
 }
+
+// AsMaps returns the layers as maps (the same layers, not copies), for the code that
+// takes any layer.Map: a chain of Dense layers as a layer graph's maps.
+func AsMaps[T tensor.Float](layers []*Dense[T]) []Map[T] {
+	maps := make([]Map[T], len(layers))
+	for l, d := range layers {
+		maps[l] = d
+	}
+	return maps
+}
+
+// AsDense returns the maps as Dense layers (the same layers) when every map is one, and
+// nil otherwise: what code that runs chains of Dense layers only reads of a graph's maps.
+func AsDense[T tensor.Float](maps []Map[T]) []*Dense[T] {
+	out := make([]*Dense[T], len(maps))
+	for l, m := range maps {
+		d, ok := m.(*Dense[T])
+		if !ok {
+			return nil
+		}
+		out[l] = d
+	}
+	return out
+}

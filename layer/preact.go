@@ -232,6 +232,23 @@ func (p Param) Multiplier(l, layers, in int) float64 {
 // residual is set, the identity skip (the hidden widths must then be equal); map H is
 // the readout a_L phi(x) Wᵀ.
 func NewPreActNet[T tensor.Float](widths []int, phi Activation, param Param, residual bool, rng *rand.Rand) ([]*PreAct[T], error) {
+	maps, err := PreActNet[T](widths, phi, param, residual)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range maps {
+		if param == MuPC {
+			m.InitMuPC(rng)
+		} else {
+			m.InitPyTorch(rng)
+		}
+	}
+	return maps, nil
+}
+
+// PreActNet is NewPreActNet with zero weights: the network's shape, multipliers and
+// activations, for a caller that sets the weights itself (a checkpoint's reader).
+func PreActNet[T tensor.Float](widths []int, phi Activation, param Param, residual bool) ([]*PreAct[T], error) {
 	if len(widths) < 3 {
 		return nil, fmt.Errorf("layer: a pre-activation network needs an input, H >= 1 hidden and an output width, got %v", widths)
 	}
@@ -248,11 +265,6 @@ func NewPreActNet[T tensor.Float](widths []int, phi Activation, param Param, res
 		m, err := NewPreAct[T](widths[l], widths[l+1], act, param.Multiplier(l, L, widths[l]), skip)
 		if err != nil {
 			return nil, fmt.Errorf("layer %d: %w", l, err)
-		}
-		if param == MuPC {
-			m.InitMuPC(rng)
-		} else {
-			m.InitPyTorch(rng)
 		}
 		maps[l] = m
 	}

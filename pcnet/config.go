@@ -242,6 +242,16 @@ func (c *Config) Validate(h int) error {
 	return nil
 }
 
+// ValidateGraph is Validate for a network on the layer graph g (NewGraph checks it so):
+// the settings for g's H, then what the variant needs of a graph. Package spec calls it
+// to check a run's graph in one place.
+func (c *Config) ValidateGraph(g *graph.Graph) error {
+	if err := c.Validate(g.H()); err != nil {
+		return err
+	}
+	return c.validateGraph(g)
+}
+
 // validateGraph checks what the variant needs of a layer graph: incremental PC and Z-IL
 // run on graphs without long skips only (Z-IL's update step H-l and iPC's exactness are
 // stated for chains), and the precisions of Standard are one per hidden node already.

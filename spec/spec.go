@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
@@ -98,6 +99,16 @@ type Run struct {
 	Sizes      []int
 	Activation layer.Activation // of the hidden layers; the last layer is linear
 	Loss       string           // "nll", "mse", "ce" or "sse" (layer.ParseLoss)
+
+	// Arch, Param and Skips make the network a layer graph (docs/design.md §11): the
+	// shape of its hidden layers (chain or μPC's residual stream), its parameterisation
+	// (standard or μPC's multipliers with N(0, 1) weights, no biases) and its long skips
+	// i -> j. Their zero values are the chain of dense layers every run was before them,
+	// so an old checkpoint or gob-encoded Run keeps its meaning. See Graph and
+	// InitialMapsOf.
+	Arch  graph.Shape
+	Param layer.Param
+	Skips []graph.Skip
 
 	Algorithm Algorithm
 	PC        PCSettings
@@ -269,6 +280,10 @@ func (r *Run) Validate() error {
 	if err := r.validateShape(); err != nil {
 		return err
 	}
+	g, err := r.Graph()
+	if err != nil {
+		return err
+	}
 	// The batch first: pcnet would name it its max batch.
 	switch {
 	case r.Batch < 1:
@@ -286,7 +301,7 @@ func (r *Run) Validate() error {
 	case r.Precision != F64 && r.Precision != F32:
 		return fieldErr("precision", r.Precision, "unknown precision (want f32 or f64)")
 	}
-	if err := r.validatePC(); err != nil {
+	if err := r.validatePC(g); err != nil {
 		return err
 	}
 	return validateOptimizer(r.Optimizer)
@@ -307,13 +322,56 @@ func (r *Run) validateShape() error {
 	if _, err := layer.ParseLoss(r.Loss); err != nil {
 		return fieldErr("loss", r.Loss, "unknown loss (want nll, mse, ce or sse)")
 	}
+	if r.Param != layer.Standard && r.Param != layer.MuPC {
+		return fieldErr("param", int(r.Param), "unknown parameterisation (want standard or mupc)")
+	}
 	return nil
 }
+
+// Graph returns the run's layer graph (docs/design.md §11): graph.New on Sizes, Arch and
+// Skips. Its error is a *FieldError naming -arch (an unknown shape, or a residual
+// network whose hidden widths differ) or -skips (a skip out of range, too short, given
+// twice or between nodes of different widths), with graph.New's message as the problem.
+func (r *Run) Graph() (*graph.Graph, error) {
+	g, err := graph.New(r.Sizes, r.Arch, r.Skips)
+	if err == nil {
+		return g, nil
+	}
+	problem := strings.TrimPrefix(err.Error(), "graph: ")
+	switch {
+	case errors.Is(err, graph.ErrShape):
+		return nil, fieldErr("arch", r.Arch.String(), problem)
+	case errors.Is(err, graph.ErrWidths) && r.Arch == graph.Residual:
+		return nil, fieldErr("arch", r.Arch.String(), problem)
+	case errors.Is(err, graph.ErrWidths):
+		return nil, fieldErr("width", r.Sizes, problem)
+	}
+	return nil, fieldErr("skips", graph.FormatSkips(r.Skips), problem)
+}
+
+// Dense reports whether the run's maps are dense layers (layer.Dense, weight and bias):
+// the chain shape under the standard parameterisation, with or without long skips. Every
+// other run's maps are layer.PreAct maps (weight only). See InitialMapsOf.
+func (r *Run) Dense() bool { return r.Arch == graph.Chain && r.Param == layer.Standard }
+
+// IsGraph reports whether the run's network is more than today's chain of dense layers:
+// a residual shape, the μPC parameterisation or long skips.
+func (r *Run) IsGraph() bool { return !r.Dense() || len(r.Skips) > 0 }
+
+// GammaOfActivityLR is the one conversion of jpc's activity step eta, which applies to
+// the batch mean of the energy, into pcnet's per-sample step: gamma = eta / batch
+// (docs/design.md §11). A Run stores gamma, what pcnet computes with; -activity-lr sets
+// it through this function.
+func GammaOfActivityLR(eta float64, batch int) float64 { return eta / float64(batch) }
 
 // validatePC delegates pcnet's settings to pcnet.Config.Validate. pcnet reads k only
 // for Scaled and nothing for BP, but a checkpoint stores them all, so first they are all
 // checked as Scaled's (without the precisions, which are per variant).
-func (r *Run) validatePC() error {
+//
+// A PC variant is checked against the run's graph g too (pcnet.Config.ValidateGraph), so
+// that what pcnet refuses of a graph (a variant that does not run with long skips) is
+// refused here with pcnet's message.
+func (r *Run) validatePC(g *graph.Graph) error {
 	cfg := r.PCConfig(nil)
 	all := cfg
 	all.Variant, all.Precisions = pcnet.VarianceScaled, nil
@@ -326,7 +384,7 @@ func (r *Run) validatePC() error {
 		}
 		return nil
 	}
-	return cfg.Validate(r.Hidden())
+	return cfg.ValidateGraph(g)
 }
 
 // validateOptimizer checks the optimiser as optim does: one place for its ranges, whose
@@ -345,11 +403,42 @@ func (r *Run) InitialLayers() ([]*layer.Dense[float64], error) {
 	return InitialLayersOf[float64](r)
 }
 
-// InitialLayersOf returns the run's initial weights in precision T, as PyTorch's
-// nn.Linear initialises them, from math/rand/v2's PCG seeded with (Seed, 0), layer by
-// layer, weight before bias: every learner of the run starts from them.
+// InitialLayersOf returns the initial weights of a run of dense layers (Dense) in
+// precision T, as PyTorch's nn.Linear initialises them, from math/rand/v2's PCG seeded
+// with (Seed, 0), layer by layer, weight before bias: every learner of the run starts
+// from them. For a run whose maps are not dense it returns an error; InitialMapsOf
+// serves every run.
 func InitialLayersOf[T tensor.Float](r *Run) ([]*layer.Dense[T], error) {
+	if !r.Dense() {
+		return nil, fmt.Errorf("a %s %s network has no dense layers: use its maps (InitialMapsOf)", r.Arch, r.Param)
+	}
 	return layer.NewMLP[T](r.Sizes, r.Activation, rand.New(rand.NewPCG(r.Seed, 0)))
+}
+
+// InitialMapsOf returns the run's initial maps in precision T, one per node 0..H, from
+// math/rand/v2's PCG seeded with (Seed, 0). A run of dense layers (Dense: the chain
+// under the standard parameterisation, long skips or not) gets InitialLayersOf's layers,
+// the same draws bit for bit, so that runs and checkpoints from before graphs keep their
+// numbers. Every other run gets layer.NewPreActNet's pre-activation maps on Sizes with
+// the run's activation as phi, the identity skip inside the hidden layers when Arch is
+// residual, and Param's multipliers and initialisation (docs/design.md §11).
+func InitialMapsOf[T tensor.Float](r *Run) ([]layer.Map[T], error) {
+	if r.Dense() {
+		layers, err := InitialLayersOf[T](r)
+		if err != nil {
+			return nil, err
+		}
+		return layer.AsMaps(layers), nil
+	}
+	pre, err := layer.NewPreActNet[T](r.Sizes, r.Activation, r.Param, r.Arch == graph.Residual, rand.New(rand.NewPCG(r.Seed, 0)))
+	if err != nil {
+		return nil, err
+	}
+	maps := make([]layer.Map[T], len(pre))
+	for l, m := range pre {
+		maps[l] = m
+	}
+	return maps, nil
 }
 
 // DescribeNet is the network's notation in messages: "784-64-64-10 tanh".
@@ -359,4 +448,26 @@ func DescribeNet(sizes []int, act layer.Activation) string {
 		s[i] = strconv.Itoa(n)
 	}
 	return strings.Join(s, "-") + " " + act.String()
+}
+
+// DescribeGraph is what DescribeNet's notation gains for a layer graph, the settings that
+// are not the defaults: " residual mupc skips 1:4,3:8"; "" for a chain of dense layers.
+func DescribeGraph(arch graph.Shape, param layer.Param, skips []graph.Skip) string {
+	var b strings.Builder
+	if arch != graph.Chain {
+		b.WriteString(" " + arch.String())
+	}
+	if param != layer.Standard {
+		b.WriteString(" " + param.String())
+	}
+	if len(skips) > 0 {
+		b.WriteString(" skips " + graph.FormatSkips(skips))
+	}
+	return b.String()
+}
+
+// Net is the run's network in messages: DescribeNet and DescribeGraph,
+// "784-128-128-10 relu residual mupc skips 1:3".
+func (r *Run) Net() string {
+	return DescribeNet(r.Sizes, r.Activation) + DescribeGraph(r.Arch, r.Param, r.Skips)
 }

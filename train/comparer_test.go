@@ -20,7 +20,7 @@ func TestComparerTimesAWholeStep(t *testing.T) {
 	for l, d := range pc.Layers() {
 		before[l] = d.Clone()
 	}
-	c, err := newComparer(pc.Layers(), pc.Optimizers(), layer.NLL{}, pc)
+	c, err := newComparer(pc.Graph(), pc.Maps(), pc.Optimizers(), layer.NLL{}, pc)
 	require.NoError(t, err)
 	x := tensor.New[float64](2, 5, []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.5, 0.4, 0.3, 0.2, 0.1})
 	require.Positive(t, c.before(x, []int{0, 2}))

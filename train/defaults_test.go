@@ -29,7 +29,7 @@ func TestVariantDefaultsLearn(t *testing.T) {
 			r.PC.Steps, r.PC.Gamma, r.PC.Engine = d.StepsFor(r.Hidden()), d.Gamma, pcnet.Sequential
 			layers, err := layer.NewMLP[float64](r.Sizes, r.Activation, rand.New(rand.NewPCG(r.Seed, 0)))
 			require.NoError(t, err)
-			l, err := New(context.Background(), &r, layers, nil)
+			l, err := New(context.Background(), &r, layer.AsMaps(layers), nil)
 			require.NoError(t, err)
 			defer l.Close()
 			var acc float64

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/pcnet/pcnet/backprop"
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
@@ -16,9 +17,17 @@ import (
 type Learner[T tensor.Float] interface {
 	// Step learns from one batch and returns the loss at the weights before the step.
 	Step(ctx context.Context, x *tensor.Matrix[T], labels []int) (float64, error)
-	// Layers returns the live weights; read them only between steps.
+	// Graph returns the network's layer graph (docs/design.md §11): the chain for a
+	// chain of layers.
+	Graph() *graph.Graph
+	// Maps returns the live maps, one per node 0..H (map l sends node l to its term of
+	// node l+1); read them only between steps.
+	Maps() []layer.Map[T]
+	// Layers returns the same maps as dense layers when every one is (layer.AsDense),
+	// and nil otherwise: what the code that runs chains of dense layers only reads.
 	Layers() []*layer.Dense[T]
-	// Optimizers returns the optimiser state of every layer's weight and bias.
+	// Optimizers returns the optimiser state of every map's weight and bias (an empty
+	// bias state for a map without one).
 	Optimizers() [][2]*optim.State[T]
 	// Close releases the learner's resources (goroutines, for PC).
 	Close() error
@@ -45,26 +54,70 @@ type UpdateReporter[T tensor.Float] interface {
 	Updates() []*layer.Grad[T]
 }
 
-// BP learns by backpropagation.
+// BP learns by backpropagation: on a backprop.Net for a chain of dense layers, on a
+// backprop.GraphNet for any other layer graph.
 type BP[T tensor.Float] struct {
-	net   *backprop.Net[T]
+	g     *graph.Graph
+	maps  []layer.Map[T]
+	net   bpNet[T]
 	grads []*layer.Grad[T]
 	opt   [][2]*optim.State[T]
 }
 
-// NewBP returns a backprop learner on layers (used, not copied).
-func NewBP[T tensor.Float](layers []*layer.Dense[T], loss layer.Loss, opt optim.Config) (*BP[T], error) {
-	if err := opt.Validate(); err != nil {
-		return nil, fmt.Errorf("optimizer: %w", err)
+// bpNet is what backprop.Net and backprop.GraphNet share.
+type bpNet[T tensor.Float] interface {
+	Forward(x *tensor.Matrix[T]) *tensor.Matrix[T]
+	Gradients(grads []*layer.Grad[T], x *tensor.Matrix[T], labels []int) float64
+}
+
+// newBPNet returns backprop on the maps of g: a backprop.Net when g is a plain chain
+// and every map is dense (the chain's own type and speed), a backprop.GraphNet
+// otherwise. Both compute the same numbers on a chain of dense layers, bit for bit.
+func newBPNet[T tensor.Float](g *graph.Graph, maps []layer.Map[T], loss layer.Loss) (bpNet[T], error) {
+	if dense := layer.AsDense(maps); dense != nil && isChain(g) {
+		return backprop.New(dense, loss)
 	}
-	net, err := backprop.New(layers, loss)
+	return backprop.NewGraph(g, maps, loss)
+}
+
+// isChain reports whether g is a chain without long skips.
+func isChain(g *graph.Graph) bool { return g != nil && g.Shape() == graph.Chain && len(g.Skips()) == 0 }
+
+// chainOf returns the chain graph on the layers' widths.
+func chainOf[T tensor.Float](layers []*layer.Dense[T]) (*graph.Graph, error) {
+	if len(layers) == 0 {
+		return nil, fmt.Errorf("a network needs at least one layer")
+	}
+	widths := []int{layers[0].In()}
+	for _, d := range layers {
+		widths = append(widths, d.Out())
+	}
+	return graph.New(widths, graph.Chain, nil)
+}
+
+// NewBP returns a backprop learner on a chain of dense layers (used, not copied).
+func NewBP[T tensor.Float](layers []*layer.Dense[T], loss layer.Loss, opt optim.Config) (*BP[T], error) {
+	g, err := chainOf(layers)
 	if err != nil {
 		return nil, err
 	}
-	b := &BP[T]{net: net}
-	for _, d := range layers {
-		b.grads = append(b.grads, layer.NewGrad(d))
-		p := d.Params()
+	return NewBPGraph(g, layer.AsMaps(layers), loss, opt)
+}
+
+// NewBPGraph returns a backprop learner on the maps of the layer graph g (used, not
+// copied), with backprop.NewGraph's checks.
+func NewBPGraph[T tensor.Float](g *graph.Graph, maps []layer.Map[T], loss layer.Loss, opt optim.Config) (*BP[T], error) {
+	if err := opt.Validate(); err != nil {
+		return nil, fmt.Errorf("optimizer: %w", err)
+	}
+	net, err := newBPNet(g, maps, loss)
+	if err != nil {
+		return nil, err
+	}
+	b := &BP[T]{g: g, maps: maps, net: net}
+	for _, m := range maps {
+		b.grads = append(b.grads, layer.GradFor(m))
+		p := m.Params()
 		b.opt = append(b.opt, [2]*optim.State[T]{optim.NewState[T](opt, len(p[0])), optim.NewState[T](opt, len(p[1]))})
 	}
 	return b, nil
@@ -73,16 +126,22 @@ func NewBP[T tensor.Float](layers []*layer.Dense[T], loss layer.Loss, opt optim.
 // Step runs forward and backward and one optimiser step per tensor.
 func (b *BP[T]) Step(_ context.Context, x *tensor.Matrix[T], labels []int) (float64, error) {
 	loss := b.net.Gradients(b.grads, x, labels)
-	for l, d := range b.net.Layers {
-		p, g := d.Params(), b.grads[l].Params()
+	for l, m := range b.maps {
+		p, g := m.Params(), b.grads[l].Params()
 		b.opt[l][0].Step(p[0], g[0])
 		b.opt[l][1].Step(p[1], g[1])
 	}
 	return loss, nil
 }
 
-// Layers returns the weights.
-func (b *BP[T]) Layers() []*layer.Dense[T] { return b.net.Layers }
+// Graph returns the network's layer graph.
+func (b *BP[T]) Graph() *graph.Graph { return b.g }
+
+// Maps returns the maps.
+func (b *BP[T]) Maps() []layer.Map[T] { return b.maps }
+
+// Layers returns the maps as dense layers, or nil.
+func (b *BP[T]) Layers() []*layer.Dense[T] { return layer.AsDense(b.maps) }
 
 // Optimizers returns the optimiser states.
 func (b *BP[T]) Optimizers() [][2]*optim.State[T] { return b.opt }
@@ -95,13 +154,24 @@ type PC[T tensor.Float] struct {
 	net *pcnet.Network[T]
 }
 
-// NewPC builds a pcnet.Network on layers (used, not copied) and starts its goroutines
-// under ctx. cfg.Optimizer must be set.
+// NewPC builds a pcnet.Network on a chain of dense layers (used, not copied) and starts
+// its goroutines under ctx. cfg.Optimizer must be set.
 func NewPC[T tensor.Float](ctx context.Context, layers []*layer.Dense[T], cfg pcnet.Config) (*PC[T], error) {
+	g, err := chainOf(layers)
+	if err != nil {
+		return nil, err
+	}
+	return NewPCGraph(ctx, g, layer.AsMaps(layers), cfg)
+}
+
+// NewPCGraph builds a pcnet.Network on the maps of the layer graph g (used, not copied;
+// pcnet.NewGraph) and starts its goroutines under ctx. cfg.Optimizer must be set. On
+// the chain of dense layers it is the network pcnet.New builds.
+func NewPCGraph[T tensor.Float](ctx context.Context, g *graph.Graph, maps []layer.Map[T], cfg pcnet.Config) (*PC[T], error) {
 	if err := cfg.Optimizer.Validate(); err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}
-	net, err := pcnet.New(ctx, layers, cfg)
+	net, err := pcnet.NewGraph(ctx, g, maps, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -116,12 +186,18 @@ func (p *PC[T]) Step(ctx context.Context, x *tensor.Matrix[T], labels []int) (fl
 	return p.net.Learn(ctx, x, labels)
 }
 
-// Layers returns the weights.
+// Graph returns the network's layer graph.
+func (p *PC[T]) Graph() *graph.Graph { return p.net.Graph() }
+
+// Maps returns the maps.
+func (p *PC[T]) Maps() []layer.Map[T] { return p.net.Maps() }
+
+// Layers returns the maps as dense layers, or nil.
 func (p *PC[T]) Layers() []*layer.Dense[T] { return p.net.Layers() }
 
 // Optimizers returns the optimiser states.
 func (p *PC[T]) Optimizers() [][2]*optim.State[T] {
-	out := make([][2]*optim.State[T], len(p.net.Layers()))
+	out := make([][2]*optim.State[T], len(p.net.Maps()))
 	for l := range out {
 		out[l] = p.net.Optimizers(l)
 	}
@@ -134,20 +210,26 @@ func (p *PC[T]) Updates() []*layer.Grad[T] { return p.net.Updates() }
 // Close stops the network's goroutines.
 func (p *PC[T]) Close() error { return p.net.Close() }
 
-// New returns the learner of run on layers (used, not copied): backprop's, or a
-// pcnet.Network's started under ctx with obs (nil: none) as its observer. It validates
-// run first, and that T is run's precision.
-func New[T tensor.Float](ctx context.Context, run *spec.Run, layers []*layer.Dense[T], obs pcnet.Observer) (Learner[T], error) {
+// New returns the learner of run on maps (used, not copied; spec.InitialMapsOf makes
+// them, layer.AsMaps turns dense layers into them) on the run's layer graph
+// (spec.Run.Graph): backprop's, or a pcnet.Network's started under ctx with obs (nil:
+// none) as its observer. It validates run first, and that T is run's precision; the
+// maps must fit the graph as backprop.NewGraph and pcnet.NewGraph check.
+func New[T tensor.Float](ctx context.Context, run *spec.Run, maps []layer.Map[T], obs pcnet.Observer) (Learner[T], error) {
 	if err := run.Validate(); err != nil {
 		return nil, err
 	}
 	if err := CheckPrecision[T](run); err != nil {
 		return nil, err
 	}
-	if run.Algorithm == spec.BP {
-		return NewBP(layers, run.LossFunc(), run.Optimizer)
+	g, err := run.Graph()
+	if err != nil {
+		return nil, err
 	}
-	return NewPC(ctx, layers, run.PCConfig(obs))
+	if run.Algorithm == spec.BP {
+		return NewBPGraph(g, maps, run.LossFunc(), run.Optimizer)
+	}
+	return NewPCGraph(ctx, g, maps, run.PCConfig(obs))
 }
 
 // CheckPrecision reports whether T is run's precision: a run that says f32 must not

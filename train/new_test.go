@@ -30,7 +30,7 @@ func TestNewLearnsAsTheRunSays(t *testing.T) {
 		r := spec.Default()
 		r.Sizes, r.Algorithm, r.PC.Steps, r.Batch = []int{6, 5, 5, 4}, a, 2, 8
 		layers := mlp(t, r.Sizes, 9)
-		l, err := New(context.Background(), &r, layers, nil)
+		l, err := New(context.Background(), &r, layer.AsMaps(layers), nil)
 		require.NoError(t, err)
 		_, isPC := l.(*PC[float64])
 		require.Equal(t, a.IsPC(), isPC)
@@ -47,7 +47,7 @@ func TestNewLearnsAsTheRunSays(t *testing.T) {
 func TestNewRefusesABadRun(t *testing.T) {
 	r := spec.Default()
 	r.Sizes, r.Algorithm, r.PC.Gamma = []int{6, 5, 5, 4}, spec.ZIL, 0.5
-	_, err := New(context.Background(), &r, mlp(t, r.Sizes, 1), nil)
+	_, err := New(context.Background(), &r, layer.AsMaps(mlp(t, r.Sizes, 1)), nil)
 	var fe *spec.FieldError
 	require.True(t, errors.As(err, &fe), "%v", err)
 	require.Equal(t, "gamma", fe.Field)

@@ -8,7 +8,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/pcnet/pcnet/backprop"
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
@@ -101,7 +101,7 @@ func Run[T tensor.Float](ctx context.Context, learner Learner[T], data *mnist.Sp
 	}
 	var cmp *comparer[T]
 	if rep, ok := learner.(UpdateReporter[T]); ok && opts.CosineEvery > 0 {
-		cmp, err = newComparer[T](learner.Layers(), learner.Optimizers(), opts.Loss, rep)
+		cmp, err = newComparer[T](learner.Graph(), learner.Maps(), learner.Optimizers(), opts.Loss, rep)
 		if err != nil {
 			return from, err
 		}
@@ -179,7 +179,7 @@ func Run[T tensor.Float](ctx context.Context, learner Learner[T], data *mnist.Sp
 		if err := Sync(stepCtx, learner); err != nil {
 			return pos, err
 		}
-		ep.ValLoss, ep.ValAccuracy, err = Evaluate(learner.Layers(), opts.Loss, data.Validation)
+		ep.ValLoss, ep.ValAccuracy, err = EvaluateMaps(learner.Graph(), learner.Maps(), opts.Loss, data.Validation)
 		if err != nil {
 			return pos, err
 		}
@@ -197,10 +197,21 @@ func Run[T tensor.Float](ctx context.Context, learner Learner[T], data *mnist.Sp
 // layers on d, computed in T, the network's precision (never a float64 copy of a float32
 // network).
 func Evaluate[T tensor.Float](layers []*layer.Dense[T], loss layer.Loss, d *mnist.Dataset) (float64, float64, error) {
+	g, err := chainOf(layers)
+	if err != nil {
+		return 0, 0, err
+	}
+	return EvaluateMaps(g, layer.AsMaps(layers), loss, d)
+}
+
+// EvaluateMaps is Evaluate for the network of maps on the layer graph g (a learner's
+// Graph and Maps), computed as backprop computes it: on a chain of dense layers the
+// numbers Evaluate returns, bit for bit.
+func EvaluateMaps[T tensor.Float](g *graph.Graph, maps []layer.Map[T], loss layer.Loss, d *mnist.Dataset) (float64, float64, error) {
 	if d == nil || d.Len() == 0 {
 		return math.NaN(), math.NaN(), nil
 	}
-	net, err := backprop.New(layers, loss)
+	net, err := newBPNet(g, maps, loss)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -229,25 +240,26 @@ func Evaluate[T tensor.Float](layers []*layer.Dense[T], loss layer.Loss, d *mnis
 // copy of the weights (copied outside the clock) with states of the learner's
 // configuration, whose cost does not depend on their values.
 type comparer[T tensor.Float] struct {
-	bp      *backprop.Net[T]
+	bp      bpNet[T]
+	maps    []layer.Map[T]
 	grads   []*layer.Grad[T]
 	scratch [][2][]T
 	opt     [][2]*optim.State[T]
 	report  UpdateReporter[T]
 }
 
-func newComparer[T tensor.Float](layers []*layer.Dense[T], opts [][2]*optim.State[T], loss layer.Loss, rep UpdateReporter[T]) (*comparer[T], error) {
-	bp, err := backprop.New(layers, loss)
+func newComparer[T tensor.Float](g *graph.Graph, maps []layer.Map[T], opts [][2]*optim.State[T], loss layer.Loss, rep UpdateReporter[T]) (*comparer[T], error) {
+	bp, err := newBPNet(g, maps, loss)
 	if err != nil {
 		return nil, err
 	}
-	if len(opts) != len(layers) {
-		return nil, fmt.Errorf("the learner has %d optimiser states for %d layers", len(opts), len(layers))
+	if len(opts) != len(maps) {
+		return nil, fmt.Errorf("the learner has %d optimiser states for %d layers", len(opts), len(maps))
 	}
-	c := &comparer[T]{bp: bp, report: rep}
-	for l, d := range layers {
-		c.grads = append(c.grads, layer.NewGrad(d))
-		p := d.Params()
+	c := &comparer[T]{bp: bp, maps: maps, report: rep}
+	for l, m := range maps {
+		c.grads = append(c.grads, layer.GradFor(m))
+		p := m.Params()
 		var sc [2][]T
 		var st [2]*optim.State[T]
 		for k := range p {
@@ -260,8 +272,8 @@ func newComparer[T tensor.Float](layers []*layer.Dense[T], opts [][2]*optim.Stat
 }
 
 func (c *comparer[T]) before(x *tensor.Matrix[T], labels []int) time.Duration {
-	for l, d := range c.bp.Layers {
-		for k, p := range d.Params() {
+	for l, m := range c.maps {
+		for k, p := range m.Params() {
 			copy(c.scratch[l][k], p)
 		}
 	}

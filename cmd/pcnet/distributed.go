@@ -15,6 +15,7 @@ import (
 	"github.com/pcnet/pcnet/channels/natslink"
 	"github.com/pcnet/pcnet/cluster"
 	"github.com/pcnet/pcnet/cluster/natsconn"
+	"github.com/pcnet/pcnet/graph"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
@@ -251,7 +252,16 @@ func (c *clusterFlags) check(alg spec.Algorithm, h int, engine pcnet.Engine) err
 
 // clusterLearner is a train.Learner[T] whose nodes live in workers: the run that
 // cluster.Start started, closed by its Close.
-type clusterLearner[T tensor.Float] struct{ *cluster.Cluster[T] }
+type clusterLearner[T tensor.Float] struct {
+	*cluster.Cluster[T]
+	g *graph.Graph // the chain of the layers: a cluster runs chains only for now (refuseClusterGraph)
+}
+
+// Graph returns the chain of the cluster's layers.
+func (l *clusterLearner[T]) Graph() *graph.Graph { return l.g }
+
+// Maps returns the cluster's layers as maps.
+func (l *clusterLearner[T]) Maps() []layer.Map[T] { return layer.AsMaps(l.Layers()) }
 
 // linkMetrics receives the links' traffic and the rejected messages that the workers
 // report (metrics.Metrics).
@@ -289,11 +299,19 @@ func startCluster[T tensor.Float](ctx context.Context, c *clusterFlags, layers [
 		}
 		o.Dial, o.Run, o.Placement = c.nats.clientOptions("pcnet coordinator of run "+c.run, c.run), c.run, ranges
 	}
+	widths := []int{layers[0].In()}
+	for _, d := range layers {
+		widths = append(widths, d.Out())
+	}
+	g, err := graph.New(widths, graph.Chain, nil)
+	if err != nil {
+		return nil, err
+	}
 	cl, err := cluster.Start(ctx, o, layers, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &clusterLearner[T]{cl}, nil
+	return &clusterLearner[T]{cl, g}, nil
 }
 
 // inferUpdates runs one inference in the workers and returns the weight updates.

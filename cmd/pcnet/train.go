@@ -247,7 +247,7 @@ func (t *trainer[T]) serveMetrics() (stop func(), err error) {
 // position to train from.
 func (t *trainer[T]) start(o *checkpoint.Opened, stderr io.Writer) (train.Position, error) {
 	r, s := t.run, t.sess
-	var layers []*layer.Dense[T]
+	var maps []layer.Map[T]
 	var ck *checkpoint.Checkpoint[T]
 	from := train.Position{}
 	var err error
@@ -256,8 +256,8 @@ func (t *trainer[T]) start(o *checkpoint.Opened, stderr io.Writer) (train.Positi
 		if ck, err = checkpoint.As[T](o); err != nil {
 			return from, fmt.Errorf("-resume: %w", err)
 		}
-		layers, from = ck.Layers, ck.Position
-	} else if layers, err = spec.InitialLayersOf[T](r); err != nil {
+		maps, from = ck.Maps(), ck.Position
+	} else if maps, err = spec.InitialMapsOf[T](r); err != nil {
 		return from, err
 	}
 	// The energy tally sums F(0) and F(T) for -log's per-epoch means; with workers the
@@ -265,11 +265,12 @@ func (t *trainer[T]) start(o *checkpoint.Opened, stderr io.Writer) (train.Positi
 	// node order as one process sums them.
 	s.Energy = &session.EnergyTally{Observer: s.Metrics}
 	if t.f.cluster.distributed() {
-		s.Learner, err = t.startCluster(layers, stderr)
+		// refuseClusterGraph has refused a graph: the maps are a chain's dense layers.
+		s.Learner, err = t.startCluster(layer.AsDense(maps), stderr)
 	} else {
 		// The layer goroutines must not see the interrupt: a batch once started runs to
 		// its end so that the checkpoint is consistent. Close stops them.
-		s.Learner, err = train.New(context.WithoutCancel(t.ctx), r, layers, s.Energy)
+		s.Learner, err = train.New(context.WithoutCancel(t.ctx), r, maps, s.Energy)
 	}
 	if err != nil {
 		return from, err

@@ -98,7 +98,7 @@ func (s *Session[T]) Train(ctx context.Context, data *mnist.Splits, from train.P
 	if err != nil {
 		return res, err
 	}
-	if res.TestLoss, res.TestAccuracy, err = train.Evaluate(s.Learner.Layers(), r.LossFunc(), data.Test); err != nil {
+	if res.TestLoss, res.TestAccuracy, err = train.EvaluateMaps(s.Learner.Graph(), s.Learner.Maps(), r.LossFunc(), data.Test); err != nil {
 		return res, err
 	}
 	if m := s.Metrics; m != nil {
@@ -197,7 +197,7 @@ func formatStep(v float64) string {
 func Describe(r *spec.Run, examples int, from train.Position) string {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	var b strings.Builder
-	fmt.Fprintf(&b, "train %s on %s", r.Algorithm, spec.DescribeNet(r.Sizes, r.Activation))
+	fmt.Fprintf(&b, "train %s on %s", r.Algorithm, r.Net())
 	if r.Algorithm.IsPC() {
 		fmt.Fprintf(&b, ", T %d, gamma %s", r.PC.Steps, f(r.PC.Gamma))
 		if r.Algorithm == spec.Scaled {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/metrics"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/pcnet"
@@ -70,7 +71,7 @@ func TestSessionTrainSavesEveryEpochAndReportsIt(t *testing.T) {
 			r.Sizes, r.Algorithm, r.Batch, r.Epochs, r.PC.Steps = []int{12, 8, 3}, alg, 32, 2, 1
 			layers, err := r.InitialLayers()
 			require.NoError(t, err)
-			learner, err := train.New(context.Background(), &r, layers, nil)
+			learner, err := train.New(context.Background(), &r, layer.AsMaps(layers), nil)
 			require.NoError(t, err)
 			defer learner.Close()
 			reg := prometheus.NewRegistry()
