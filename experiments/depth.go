@@ -263,7 +263,7 @@ func runDepth(ctx context.Context, env *runEnv) (*depthResults, error) {
 		}
 		s := all[i]
 		g.Go(func() error {
-			r, err := trainDepth(gctx, s, trainSet, test)
+			r, err := trainDepth(gctx, s, trainSet, test, env.opts.Schedule)
 			if err != nil {
 				return fmt.Errorf("depth %s: %w", s.label(), err)
 			}

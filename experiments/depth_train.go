@@ -13,6 +13,7 @@ import (
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
 	"github.com/pcnet/pcnet/pcnet"
+	"github.com/pcnet/pcnet/spec"
 	"github.com/pcnet/pcnet/tensor"
 	"github.com/pcnet/pcnet/train"
 )
@@ -136,66 +137,30 @@ func depthMaps(m depthMethod, widths []int, seed uint64) ([]layer.Map[float64], 
 	return maps, nil
 }
 
-// depthLearner is what the loop needs of a network: a step on a batch, its maps (read
-// between batches only) and, for PC, its last updates. It stands where train.New on a
-// graph will stand (spec21's milestone): newDepthLearner is the one function to swap.
-type depthLearner interface {
-	learn(ctx context.Context, x *tensor.Matrix[float64], labels []int) (float64, error)
-	updates() []*layer.Grad[float64]
-	close() error
-}
-
-type pcDepth struct{ net *pcnet.Network[float64] }
-
-func (p pcDepth) learn(ctx context.Context, x *tensor.Matrix[float64], labels []int) (float64, error) {
-	return p.net.Learn(ctx, x, labels)
-}
-func (p pcDepth) updates() []*layer.Grad[float64] { return p.net.Updates() }
-func (p pcDepth) close() error                    { return p.net.Close() }
-
-// bpDepth is backprop on a graph with Adam, one optimiser state per weight.
-type bpDepth struct {
-	net    *backprop.GraphNet[float64]
-	grads  []*layer.Grad[float64]
-	states []*optim.State[float64]
-}
-
-func (b *bpDepth) learn(_ context.Context, x *tensor.Matrix[float64], labels []int) (float64, error) {
-	loss := b.net.Gradients(b.grads, x, labels)
-	for l, m := range b.net.Maps {
-		b.states[l].Step(m.Params()[0], b.grads[l].W.Data)
+// depthRun is the specification of a network of the depth experiment (spec.Run, as the
+// command's): PC's standard variant with T steps of gamma = eta/B per sample (the
+// activity step eta acts on the batch mean, §11) on the sequential engine, or backprop;
+// both with Adam at lr on the raw weights and μPC's per-sample squared error on one-hot
+// labels (sse), ReLU, in float64.
+func depthRun(s depthSpec, widths []int, sched pcnet.Schedule) *spec.Run {
+	r := spec.Default()
+	r.Sizes, r.Activation, r.Loss = widths, layer.ReLU, "sse"
+	r.Arch, r.Param = graph.Chain, s.Method.param()
+	if s.Method.residual() {
+		r.Arch = graph.Residual
 	}
-	return loss, nil
+	r.Algorithm = spec.BP
+	if s.Method.isPC() {
+		r.Algorithm = spec.FromVariant(pcnet.Standard)
+		r.PC.Steps, r.PC.Gamma, r.PC.Engine, r.PC.Schedule = s.Steps, s.Eta/float64(s.Batch), pcnet.Sequential, sched
+	}
+	r.Optimizer, r.Batch, r.Epochs, r.Seed, r.Precision = optim.DefaultAdam(s.LR), s.Batch, 1, s.Seed, spec.F64
+	return &r
 }
-func (b *bpDepth) updates() []*layer.Grad[float64] { return nil }
-func (b *bpDepth) close() error                    { return nil }
 
-// newDepthLearner builds the learner of a method on g and maps: PC's standard variant
-// with T steps of gamma = eta/B per sample (the activity step eta acts on the batch mean,
-// §11), or backprop; both with Adam at lr on the raw weights and μPC's per-sample squared
-// error on one-hot labels.
-func newDepthLearner(ctx context.Context, s depthSpec, g *graph.Graph, maps []layer.Map[float64], obs pcnet.Observer) (depthLearner, error) {
-	opt := optim.DefaultAdam(s.LR)
-	loss := layer.SampleSquaredError{}
-	if !s.Method.isPC() {
-		net, err := backprop.NewGraph(g, maps, loss)
-		if err != nil {
-			return nil, err
-		}
-		b := &bpDepth{net: net, grads: net.NewGrads()}
-		for _, m := range maps {
-			b.states = append(b.states, optim.NewState[float64](opt, len(m.Params()[0])))
-		}
-		return b, nil
-	}
-	net, err := pcnet.NewGraph(ctx, g, maps, pcnet.Config{
-		Variant: pcnet.Standard, Steps: s.Steps, Gamma: s.Eta / float64(s.Batch), Loss: loss,
-		Engine: pcnet.Sequential, MaxBatch: s.Batch, Optimizer: opt, Observer: obs,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return pcDepth{net}, nil
+// updater is a learner that reports its last weight updates: PC's.
+type updater interface {
+	Updates() []*layer.Grad[float64]
 }
 
 // normalise applies jpc's pixel normalisation in place.
@@ -223,7 +188,7 @@ func newDepthData(d *mnist.Dataset) depthData {
 // updates and at the end, the updates' norms against backprop's on every
 // s.CompareEvery-th batch, and on the first batch the first non-zero step of every
 // node's error. A diverged run is a result (Diverged says why), not an error.
-func trainDepth(ctx context.Context, s depthSpec, trainSet *mnist.Dataset, test depthData) (*depthResult, error) {
+func trainDepth(ctx context.Context, s depthSpec, trainSet *mnist.Dataset, test depthData, sched pcnet.Schedule) (*depthResult, error) {
 	start := time.Now()
 	g, widths, err := depthGraph(s.Method, s.Hidden, s.Width)
 	if err != nil {
@@ -238,11 +203,12 @@ func trainDepth(ctx context.Context, s depthSpec, trainSet *mnist.Dataset, test 
 	if s.Method.isPC() {
 		obs = rec
 	}
-	learner, err := newDepthLearner(ctx, s, g, maps, obs)
+	learner, err := train.New(ctx, depthRun(s, widths, sched), maps, obs)
 	if err != nil {
 		return nil, err
 	}
-	defer learner.close()
+	defer learner.Close()
+	pc, _ := learner.(updater)
 	// The reference reads the learner's maps, which move only between batches: the PC
 	// nodes own them and are idle outside Learn.
 	ref, err := backprop.NewGraph(g, maps, layer.SampleSquaredError{})
@@ -270,11 +236,11 @@ func trainDepth(ctx context.Context, s depthSpec, trainSet *mnist.Dataset, test 
 		x, labels := loader.Batch(i)
 		normalise(x)
 		var want []*layer.Grad[float64]
-		if s.Method.isPC() && s.CompareEvery > 0 && it%s.CompareEvery == 0 {
+		if pc != nil && s.CompareEvery > 0 && it%s.CompareEvery == 0 {
 			want = ref.NewGrads()
 			ref.Gradients(want, x, labels)
 		}
-		loss, err := learner.learn(ctx, x, labels)
+		loss, err := learner.Step(ctx, x, labels)
 		if err != nil {
 			return nil, err
 		}
@@ -286,7 +252,7 @@ func trainDepth(ctx context.Context, s depthSpec, trainSet *mnist.Dataset, test 
 			for _, w := range want {
 				w.Scale(-1) // BP's update is the negated gradient
 			}
-			cmp.add(train.Compare(learner.updates(), want))
+			cmp.add(train.Compare(pc.Updates(), want))
 		}
 		if it == 0 && s.Method.isPC() {
 			res.FirstNonzero, res.Rule = firstNonzero(rec, g)

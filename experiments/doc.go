@@ -102,9 +102,9 @@
 // are graphs of H = 9 and 16. The quick one trains the tutorial's network for 100
 // updates at one seed and the sweep for 60 updates at H = 4 and 8, tested on 2,000
 // images. Its networks are §11's pre-activation maps (layer.NewPreActNet) on a
-// graph.Graph, trained by pcnet.NewGraph or backprop.GraphNet through one small
-// function (newDepthLearner) until train.New takes graphs; batches are normalised as
-// jpc's notebook normalises them (mean 0.1307, standard deviation 0.3081).
+// graph.Graph, built from a spec.Run by train.New as every experiment's learners are;
+// the loop is the experiment's own, because it normalises every batch as jpc's notebook
+// does (mean 0.1307, standard deviation 0.3081), which train.Run has no setting for.
 //
 // # Concurrency and resuming
 //
