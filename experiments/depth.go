@@ -247,9 +247,16 @@ func runDepth(ctx context.Context, env *runEnv) (*depthResults, error) {
 		}
 		todo = append(todo, i)
 	}
-	// The costliest first (updates x depth x steps), so that the last worker to finish
-	// does not hold H = 64.
-	slices.SortStableFunc(todo, func(a, b int) int { return cmp.Compare(all[b].cost(), all[a].cost()) })
+	// The tutorial first, then the sweep cheapest first (updates x depth x steps): on a
+	// shared machine a run that is stopped early has cached the tutorial and the most
+	// networks, and a rerun resumes with the deepest.
+	order := func(i int) float64 {
+		if i < len(tutorial) {
+			return -1
+		}
+		return all[i].cost()
+	}
+	slices.SortStableFunc(todo, func(a, b int) int { return cmp.Compare(order(a), order(b)) })
 	env.log.printf("depth: %d networks, %d cached in %s, %d to train on %d workers (sequential engine)",
 		len(all), len(all)-len(todo), dir, len(todo), env.opts.Workers)
 	start := time.Now()
