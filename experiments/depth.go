@@ -270,7 +270,7 @@ func runDepth(ctx context.Context, env *runEnv) (*depthResults, error) {
 		}
 		s := all[i]
 		g.Go(func() error {
-			r, err := trainDepth(gctx, s, trainSet, test, env.opts.Schedule)
+			r, err := trainDepth(gctx, s, trainSet, test, env.opts.Schedule, env.log)
 			if err != nil {
 				return fmt.Errorf("depth %s: %w", s.label(), err)
 			}

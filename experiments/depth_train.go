@@ -9,6 +9,7 @@ import (
 
 	"github.com/pcnet/pcnet/backprop"
 	"github.com/pcnet/pcnet/graph"
+	"github.com/pcnet/pcnet/internal/render"
 	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/mnist"
 	"github.com/pcnet/pcnet/optim"
@@ -182,13 +183,18 @@ func newDepthData(d *mnist.Dataset) depthData {
 	return depthData{x: x, labels: d.Labels}
 }
 
+// depthProgressEvery is how often a network without test passes of its own says how far
+// it got: a sweep network at H = 64 takes many minutes on a shared machine.
+const depthProgressEvery = 200
+
 // trainDepth trains one network of the depth experiment: s.Iters weight updates on
 // batches of the training set in the loader's seeded order (epoch after epoch), the test
 // accuracy (a feed-forward pass, as jpc's test_discriminative_pc) every s.TestEvery
 // updates and at the end, the updates' norms against backprop's on every
 // s.CompareEvery-th batch, and on the first batch the first non-zero step of every
-// node's error. A diverged run is a result (Diverged says why), not an error.
-func trainDepth(ctx context.Context, s depthSpec, trainSet *mnist.Dataset, test depthData, sched pcnet.Schedule) (*depthResult, error) {
+// node's error, with a progress line to log at each test pass and every
+// depthProgressEvery updates. A diverged run is a result (Diverged says why), not an error.
+func trainDepth(ctx context.Context, s depthSpec, trainSet *mnist.Dataset, test depthData, sched pcnet.Schedule, log *logger) (*depthResult, error) {
 	start := time.Now()
 	g, widths, err := depthGraph(s.Method, s.Hidden, s.Width)
 	if err != nil {
@@ -259,6 +265,10 @@ func trainDepth(ctx context.Context, s depthSpec, trainSet *mnist.Dataset, test 
 		}
 		if s.TestEvery > 0 && (it+1)%s.TestEvery == 0 {
 			testAt(it + 1)
+			log.printf("  depth %s: %d/%d updates, test %s (%s)", s.label(), it+1, s.Iters,
+				render.Percent(res.last()), time.Since(start).Round(time.Second))
+		} else if (it+1)%depthProgressEvery == 0 {
+			log.printf("  depth %s: %d/%d updates, loss %.4f (%s)", s.label(), it+1, s.Iters, loss, time.Since(start).Round(time.Second))
 		}
 	}
 	if s.TestEvery == 0 || s.Iters%s.TestEvery != 0 || res.Diverged != "" {
