@@ -28,7 +28,8 @@ func methodTitle(m depthMethod) string {
 
 // writeDepth writes the depth experiment's files: depth.csv (the sweep), depth_tutorial.csv,
 // depth_layers.csv (per weight layer), depth_skips.csv, depth.png (the tutorial's curve
-// beside jpc's), depth_sweep.png and depth.md.
+// beside jpc's), depth_sweep.png (accuracy by depth), depth_layers.png (μPC's update
+// norms against BP's by layer) and depth.md.
 func writeDepth(env *runEnv, d *depthResults, checks []check) error {
 	p := d.preset
 	tut := render.NewTable("seed", "iter", "test_accuracy", "jpc_notebook")
@@ -95,7 +96,7 @@ func depthPlots(env *runEnv, d *depthResults) error {
 	for i, it := range iters {
 		xs[i] = float64(it)
 	}
-	if err := (render.Series{Name: fmt.Sprintf("pcnet, mean of %d seeds", len(d.tutorial)), XS: xs, YS: mean, Color: render.SeriesColor(0), Points: true}).Add(pl); err != nil {
+	if err := (render.Series{Name: "pcnet, mean of " + render.Plural(len(d.tutorial), "seed"), XS: xs, YS: mean, Color: render.SeriesColor(0), Points: true}).Add(pl); err != nil {
 		return err
 	}
 	var jx, jy []float64
@@ -109,7 +110,7 @@ func depthPlots(env *runEnv, d *depthResults) error {
 	if err := render.SavePlot(env.path("depth.png"), pl, 5*vg.Inch, 3.6*vg.Inch); err != nil {
 		return err
 	}
-	acc := render.NewPlot("depth sweep: test accuracy after the sweep's updates", "hidden layers H", "test accuracy (%)")
+	acc := render.NewPlot("depth sweep: test accuracy", "hidden layers H", "test accuracy (%)")
 	ratio := render.NewPlot("μPC: |PC update| / |BP update| per weight layer", "distance of the layer's error from the output", "norm ratio")
 	for i, m := range depthMethods {
 		var hx, hy []float64
@@ -122,7 +123,7 @@ func depthPlots(env *runEnv, d *depthResults) error {
 			return err
 		}
 	}
-	ratio.Y.Scale, ratio.Y.Tick.Marker = plot.LogScale{}, render.LogTicks{}
+	ratio.Y.Scale, ratio.Y.Tick.Marker = plot.LogScale{}, powerTicks{}
 	for i, h := range d.preset.SweepHidden {
 		r := d.sweep[depthKey{methodMuPC, h}]
 		if r == nil || len(r.NormRatio) == 0 {
@@ -140,7 +141,10 @@ func depthPlots(env *runEnv, d *depthResults) error {
 			return err
 		}
 	}
-	return render.SaveTiles(env.path("depth_sweep.png"), "depth sweep", [][]*plot.Plot{{acc, ratio}}, 10*vg.Inch, 3.8*vg.Inch)
+	if err := render.SavePlot(env.path("depth_sweep.png"), acc, 5*vg.Inch, 3.6*vg.Inch); err != nil {
+		return err
+	}
+	return render.SavePlot(env.path("depth_layers.png"), ratio, 5*vg.Inch, 3.6*vg.Inch)
 }
 
 func depthPage(env *runEnv, d *depthResults, checks []check) *render.Markdown {
@@ -197,6 +201,7 @@ func depthPage(env *runEnv, d *depthResults, checks []check) *render.Markdown {
 		"gradient on the same network, weights and batch (norm ratio |PC|/|BP| per weight layer).",
 		render.Ints(p.SweepHidden), p.Width, p.Batch, sweepLength(d), p.LR, p.LRStandard, p.Eta, p.CompareEvery)
 	md.Image("depth sweep", "depth_sweep.png")
+	md.Image("μPC's update norms against BP's by layer", "depth_layers.png")
 	rows = nil
 	for _, h := range p.SweepHidden {
 		for _, m := range depthMethods {
@@ -302,4 +307,21 @@ func depthSection(d *depthResults, checks []check) section {
 		}
 	}
 	return s
+}
+
+// powerTicks labels the powers of ten of a log axis, every other one beyond eight
+// decades: the norm ratios span up to seventeen, where labelling every tick overprints.
+type powerTicks struct{}
+
+func (powerTicks) Ticks(lo, hi float64) []plot.Tick {
+	a, b := int(math.Floor(math.Log10(lo))), int(math.Ceil(math.Log10(hi)))
+	step := 1
+	if b-a > 8 {
+		step = 2
+	}
+	var ts []plot.Tick
+	for e := b; e >= a; e -= step {
+		ts = append(ts, plot.Tick{Value: math.Pow(10, float64(e)), Label: fmt.Sprintf("1e%d", e)})
+	}
+	return ts
 }

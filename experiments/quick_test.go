@@ -189,7 +189,7 @@ func TestQuickPreset(t *testing.T) {
 			"complexity_time.png", "complexity_ratio.png", "complexity_vjps.png",
 			"online.md", "online.csv", "online_summary.csv", "online_curves.csv",
 			"online_prequential.png", "online_last_tenth.png", "online_test.png", "online_curves.png",
-			"depth.md", "depth.csv", "depth_tutorial.csv", "depth_layers.csv", "depth_skips.csv", "depth.png", "depth_sweep.png"}
+			"depth.md", "depth.csv", "depth_tutorial.csv", "depth_layers.csv", "depth_skips.csv", "depth.png", "depth_sweep.png", "depth_layers.png"}
 		for _, h := range p.Hidden {
 			for _, f := range []string{"cosine_H%d.png", "accuracy_val_H%d.png", "accuracy_test_H%d.png", "accuracy_curves_H%d.png"} {
 				want = append(want, fmt.Sprintf(f, h))
