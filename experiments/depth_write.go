@@ -197,7 +197,7 @@ func depthPage(env *runEnv, d *depthResults, checks []check) *render.Markdown {
 
 	md.P("**The depth sweep**: every method at H in %s, width %d, batch %d, %s; μP-parameterised networks (μPC and "+
 		"BP) with Adam lr %g, the standard ones (PyTorch's initialisation, multipliers 1) with Adam lr %g; PC with "+
-		"T = H+1 steps of eta %g on the batch mean, as the tutorial. Every %d-th batch the PC update is compared with BP's "+
+		"T = H+1 steps of eta %g on the batch mean, as the tutorial. On one batch in %d the PC update is compared with BP's "+
 		"gradient on the same network, weights and batch (norm ratio |PC|/|BP| per weight layer).",
 		render.Ints(p.SweepHidden), p.Width, p.Batch, sweepLength(d), p.LR, p.LRStandard, p.Eta, p.CompareEvery)
 	md.Image("depth sweep", "depth_sweep.png")
