@@ -56,5 +56,5 @@ func ExampleRun() {
 	// wavefront_pc.png
 	// wavefront_table.csv
 	// wavefront_zil.png
-	// [cosine accuracy wavefront complexity online all]
+	// [cosine accuracy wavefront complexity online depth all]
 }

@@ -63,9 +63,11 @@ func (s stages[R]) run(ctx context.Context, env *runEnv) (*report, error) {
 }
 
 // experimentList holds every experiment in the order "all" runs them: complexity after
-// the grid (it measures time, so it runs alone), online last (it is the longest).
+// the grid (it measures time, so it runs alone), then online, the longest, and depth,
+// which has its own networks (docs/design.md §11).
 var experimentList = []experiment{
 	cosineExperiment{}, accuracyExperiment{}, wavefrontExperiment{}, complexityExperiment{}, onlineExperiment{},
+	depthExperiment{},
 }
 
 // Names lists the experiments Run knows, in the order "all" runs them, and "all".
@@ -150,6 +152,8 @@ type Preset struct {
 
 	// Online is the online-learning experiment's own preset.
 	Online OnlinePreset
+	// Depth is the depth experiment's own preset.
+	Depth DepthPreset
 }
 
 // FullPreset is the paper's grid on all of MNIST: H in {2, 4, 8, 16}, gamma in
@@ -178,6 +182,7 @@ func FullPreset() Preset {
 		ComplexityRounds:       15,
 		ComplexityBudget:       4 * time.Second,
 		Online:                 fullOnline(),
+		Depth:                  fullDepth(),
 	}
 }
 
@@ -198,6 +203,7 @@ func QuickPreset() Preset {
 	p.ComplexityRounds = 9
 	p.ComplexityBudget = time.Second
 	p.Online = quickOnline()
+	p.Depth = quickDepth()
 	return p
 }
 
@@ -247,6 +253,7 @@ func (p *Preset) validate() error {
 		bad("complexity rounds = %d: must be >= 1", p.ComplexityRounds)
 	}
 	errs = append(errs, p.Online.validate()...)
+	errs = append(errs, p.Depth.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("preset %q: %w", p.Name, errors.Join(errs...))
 	}

@@ -35,7 +35,17 @@ func tinyPreset() Preset {
 	p.ComplexityHidden, p.ComplexityProcs = []int{1, 2}, []int{1}
 	p.ComplexityRounds, p.ComplexityBudget = 3, 20*time.Millisecond
 	p.Online = tinyOnline()
+	p.Depth = tinyDepth()
 	return p
+}
+
+// tinyDepth is a depth preset of a few updates on tiny networks.
+func tinyDepth() DepthPreset {
+	d := quickDepth()
+	d.TutorialHidden, d.TutorialIters, d.TestEvery = 3, 4, 2
+	d.SweepHidden, d.SweepIters, d.CompareEvery, d.TestN = []int{2}, 4, 2, 100
+	d.SkipGraphs, d.SkipBatches = d.SkipGraphs[:2], 1
+	return d
 }
 
 // tinyOnline is an online preset of a few hundred images.
@@ -173,7 +183,7 @@ func TestRunSaysWhatIsWrong(t *testing.T) {
 	ctx := callCtx(t, runDeadline)
 	err := Run(ctx, "cosin", Options{OutDir: t.TempDir()}, nil)
 	require.ErrorContains(t, err, `unknown experiment "cosin"`)
-	require.ErrorContains(t, err, "cosine, accuracy, wavefront, complexity, online, all")
+	require.ErrorContains(t, err, "cosine, accuracy, wavefront, complexity, online, depth, all")
 
 	err = Run(ctx, "cosine", Options{}, nil)
 	require.ErrorContains(t, err, "OutDir")
@@ -262,7 +272,7 @@ func TestSummariesNameTheClaims(t *testing.T) {
 	require.NoError(t, err)
 	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
 	require.NoError(t, err)
-	for _, want := range []string{"Theorem 1", "Result 3", "cosine 1", "[wavefront](wavefront.md)", "[online](online.md)", "§3.6"} {
+	for _, want := range []string{"Theorem 1", "Result 3", "cosine 1", "[wavefront](wavefront.md)", "[online](online.md)", "§3.6", "[depth](depth.md)"} {
 		require.Contains(t, string(readme), want)
 	}
 	for _, f := range []string{"cosine.md", "accuracy.md", "wavefront.md", "complexity.md", "online.md"} {
@@ -282,4 +292,6 @@ func (r *results) complexity() *complexityResults {
 	c, _ := r.measured["complexity"].(*complexityResults)
 	return c
 }
+func (r *results) depth() *depthResults { d, _ := r.measured["depth"].(*depthResults); return d }
+
 func (r *results) online() *onlineResults { o, _ := r.measured["online"].(*onlineResults); return o }

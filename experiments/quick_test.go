@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pcnet/pcnet/graph"
 )
 
 // TestQuickPreset runs `all` on the quick preset and checks the shapes the paper
@@ -23,6 +25,9 @@ func TestQuickPreset(t *testing.T) {
 		p.WavefrontHidden = []int{2, 4}
 		p.ComplexityHidden, p.ComplexityBudget = []int{1, 2, 4}, 300*time.Millisecond
 		p.Online.StreamN, p.Online.Seeds = 600, 1
+		p.Depth.TutorialHidden, p.Depth.TutorialIters, p.Depth.TestEvery = 4, 20, 10
+		p.Depth.SweepHidden, p.Depth.SweepIters, p.Depth.CompareEvery, p.Depth.TestN = []int{2, 4}, 10, 5, 500
+		p.Depth.SkipGraphs, p.Depth.SkipBatches = p.Depth.SkipGraphs[:2], 1
 	}
 	dir := t.TempDir()
 	start := time.Now()
@@ -141,6 +146,40 @@ func TestQuickPreset(t *testing.T) {
 		}
 	})
 
+	t.Run("depth", func(t *testing.T) {
+		d := res.depth()
+		require.NotNil(t, d)
+		require.Len(t, d.tutorial, p.Depth.TutorialSeeds)
+		for _, r := range d.tutorial {
+			require.Len(t, r.Test, p.Depth.TutorialIters/p.Depth.TestEvery, "seed %d: a test pass every %d updates", r.Spec.Seed, p.Depth.TestEvery)
+			require.Empty(t, r.Diverged)
+			require.Greater(t, r.last(), 0.5, "seed %d: μPC learns", r.Spec.Seed)
+		}
+		require.Len(t, d.sweep, len(depthMethods)*len(p.Depth.SweepHidden))
+		for k, r := range d.sweep {
+			require.Empty(t, r.Diverged, "%s H=%d", k.method, k.hidden)
+			if !k.method.isPC() {
+				require.Greater(t, r.last(), 0.5, "BP H=%d learns", k.hidden)
+				continue
+			}
+			require.Len(t, r.NormRatio, k.hidden+1, "%s H=%d: a norm ratio per weight layer", k.method, k.hidden)
+			require.Positive(t, r.Compared)
+			require.Len(t, r.FirstNonzero, k.hidden+2)
+			for v := 1; v <= k.hidden; v++ {
+				if f := r.FirstNonzero[v]; f != graph.Never {
+					require.GreaterOrEqual(t, f, r.Rule[v], "%s H=%d node %d: never before graph.Eta", k.method, k.hidden, v)
+				}
+			}
+			// The top layer learns from the output error itself, at every step.
+			require.Greater(t, float64(r.NormRatio[k.hidden]), 0.0, "%s H=%d: the readout's update", k.method, k.hidden)
+		}
+		require.NotEmpty(t, d.skips)
+		for _, r := range d.skips {
+			require.Equal(t, r.rule, r.firstMin, "%s %s on %s: first non-zero steps", r.graph.label(), r.variant, r.dataset)
+			require.Equal(t, r.rule, r.firstMax, "%s %s on %s: first non-zero steps", r.graph.label(), r.variant, r.dataset)
+		}
+	})
+
 	t.Run("files", func(t *testing.T) {
 		want := []string{"README.md", "cosine.md", "accuracy.md", "wavefront.md", "complexity.md",
 			"cosine.csv", "cosine_layers.csv", "cosine_trace.csv", "accuracy.csv", "accuracy_curves.csv", "bp_reference.csv",
@@ -149,7 +188,8 @@ func TestQuickPreset(t *testing.T) {
 			"wavefront_fpa.png", "wavefront_pc.png", "wavefront_zil.png",
 			"complexity_time.png", "complexity_ratio.png", "complexity_vjps.png",
 			"online.md", "online.csv", "online_summary.csv", "online_curves.csv",
-			"online_prequential.png", "online_last_tenth.png", "online_test.png", "online_curves.png"}
+			"online_prequential.png", "online_last_tenth.png", "online_test.png", "online_curves.png",
+			"depth.md", "depth.csv", "depth_tutorial.csv", "depth_layers.csv", "depth_skips.csv", "depth.png", "depth_sweep.png", "depth_layers.png"}
 		for _, h := range p.Hidden {
 			for _, f := range []string{"cosine_H%d.png", "accuracy_val_H%d.png", "accuracy_test_H%d.png", "accuracy_curves_H%d.png"} {
 				want = append(want, fmt.Sprintf(f, h))
@@ -174,7 +214,10 @@ func TestQuickPreset(t *testing.T) {
 				t.Logf("timed, not asserted: %s: OK=%v (%s)", c.Claim, c.OK, c.Detail)
 				continue
 			}
-			if strings.HasPrefix(c.Claim, "PC ") || strings.HasPrefix(c.Claim, "batch ") {
+			// Findings either way: whether the tutorial's curve is reproduced on the
+			// quick preset's few updates, and whether every μPC layer learns.
+			if strings.HasPrefix(c.Claim, "PC ") || strings.HasPrefix(c.Claim, "batch ") ||
+				strings.HasPrefix(c.Claim, "jpc's") || strings.HasPrefix(c.Claim, "every weight layer of μPC") {
 				continue
 			}
 			require.True(t, c.OK, "%s: %s", c.Claim, c.Detail)

@@ -54,7 +54,7 @@ func commands() []command {
 		{name: "eval", summary: "loss and accuracy of a checkpoint on a split", flags: func() *flag.FlagSet { return newEvalFlags().fs }, run: runEval, details: evalDetails},
 		{name: "compare", summary: "compare PC weight updates with backprop's on one batch", flags: func() *flag.FlagSet { return newCompareFlags().fs }, run: runCompare, details: compareDetails},
 		{name: "worker", summary: "host a range of a network's nodes for a run on a NATS server", flags: func() *flag.FlagSet { return newWorkerFlags().fs }, run: runWorker, details: workerDetails},
-		{name: "experiment", args: "NAME ", summary: "reproduce the paper's experiments (cosine, accuracy, wavefront, complexity, online, all)", flags: func() *flag.FlagSet { return newExperimentFlags().fs }, run: runExperiment, details: experimentDetails},
+		{name: "experiment", args: "NAME ", summary: "reproduce the paper's experiments (cosine, accuracy, wavefront, complexity, online, depth, all)", flags: func() *flag.FlagSet { return newExperimentFlags().fs }, run: runExperiment, details: experimentDetails},
 	}
 }
 

@@ -52,6 +52,9 @@ const experimentDetails = `Experiments (NAME goes before the flags: pcnet experi
   complexity  Result 3: time and VJPs per weight update of BP and PC against H, at GOMAXPROCS 1 and 2
   online      §3.6's open question: one pass over MNIST at batch 1 (and 64), BP with SGD, momentum
               and Adam against standard PC and iPC, over a learning-rate grid from stable to diverged
+  depth       deep networks (docs/design.md §11): jpc's μPC tutorial (H = 29, N = 128) beside the
+              notebook's curve, a depth sweep (H 8..64) of μPC, PC and BP with per-layer update
+              norms, and long-skip wavefronts against the graph-distance rule (MNIST, Fashion-MNIST)
   all         every experiment, sharing the training runs of cosine and accuracy
 
 The full preset trains the paper's whole grid on all of MNIST (H in {2, 4, 8, 16}, gamma in
