@@ -47,7 +47,7 @@ func EvaluateCheckpoint[T tensor.Float](path string, run *spec.Run, maps []layer
 		Precision: spec.PrecisionOf[T]().String(), Epoch: pos.Epoch, BatchIndex: pos.Batch,
 		Split: split, Examples: d.Len(), Correct: int(acc*float64(d.Len()) + 0.5), Loss: loss, Accuracy: acc,
 	}
-	rep.Arch, rep.Param, rep.Skips = graphNames(run)
+	rep.Arch, rep.Param, rep.Skips = GraphNames(run)
 	return rep, nil
 }
 

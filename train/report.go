@@ -226,12 +226,12 @@ func (r *UpdateReport[T]) WriteTable(w io.Writer) error {
 func (r *UpdateReport[T]) SetNetwork(run *spec.Run) {
 	n := &r.Network
 	n.Sizes, n.Activation, n.Loss = run.Sizes, run.Activation.String(), run.Loss
-	n.Arch, n.Param, n.Skips = graphNames(run)
+	n.Arch, n.Param, n.Skips = GraphNames(run)
 }
 
-// graphNames returns a layer graph's settings as the reports write them, "" for each
-// that is the chain's default.
-func graphNames(run *spec.Run) (arch, param, skips string) {
+// GraphNames returns a layer graph's settings as the reports and the epoch logs write
+// them, "" for each that is the chain's default (graph.Chain, layer.Standard, no skips).
+func GraphNames(run *spec.Run) (arch, param, skips string) {
 	if run.Arch != graph.Chain {
 		arch = run.Arch.String()
 	}

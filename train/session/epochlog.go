@@ -15,8 +15,6 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/pcnet/pcnet/graph"
-	"github.com/pcnet/pcnet/layer"
 	"github.com/pcnet/pcnet/metrics"
 	"github.com/pcnet/pcnet/pcnet"
 	"github.com/pcnet/pcnet/spec"
@@ -85,7 +83,7 @@ func NewEpochRecord(e train.EpochInfo, run *spec.Run, s metrics.Summary, energy 
 		EnergyFirst: Number(math.NaN()), EnergyLast: Number(math.NaN()),
 		EpochSeconds: e.Duration.Seconds(), PCSeconds: e.StepTime.Seconds(), BPSeconds: e.BPTime.Seconds(), Compared: e.Compared,
 	}
-	r.Arch, r.Param, r.Skips = graphNames(run)
+	r.Arch, r.Param, r.Skips = train.GraphNames(run)
 	r.LayerCosine = nans(h + 1)
 	r.FirstNonzero, r.Converged, r.Unconverged = nans(h), nans(h), nans(h)
 	v, isPC := run.Algorithm.Variant()
@@ -113,18 +111,6 @@ func NewEpochRecord(e train.EpochInfo, run *spec.Run, s metrics.Summary, energy 
 		r.EnergyFirst, r.EnergyLast = Number(first), Number(last)
 	}
 	return r
-}
-
-// graphNames returns the run's graph settings as the record writes them: "" for each
-// that is the chain's default (graph.Chain, layer.Standard, no skips).
-func graphNames(run *spec.Run) (arch, param, skips string) {
-	if run.Arch != graph.Chain {
-		arch = run.Arch.String()
-	}
-	if run.Param != layer.Standard {
-		param = run.Param.String()
-	}
-	return arch, param, graph.FormatSkips(run.Skips)
 }
 
 func nans(n int) []Number {
