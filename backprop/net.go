@@ -90,6 +90,15 @@ func (n *Net[T]) forward(w *workspace[T], x *tensor.Matrix[T]) {
 // cotangents carry no 1/B and the gradients take it at the end (layer.UpdateScale), as
 // GraphNet's do.
 func (n *Net[T]) Gradients(grads []*layer.Grad[T], x *tensor.Matrix[T], labels []int) float64 {
+	return n.GradientsEach(grads, x, labels, nil)
+}
+
+// GradientsEach is Gradients that calls done(l), when done is not nil, as soon as
+// grads[l] is final, from the last layer down to the first. By then the call has read
+// layer l's parameters for the last time, so done may update them: an optimiser step
+// there streams dE/dW_l while the backward wave has just written it, instead of after the
+// whole wave (docs/design.md §6: the same arithmetic per element, so the same bits).
+func (n *Net[T]) GradientsEach(grads []*layer.Grad[T], x *tensor.Matrix[T], labels []int, done func(l int)) float64 {
 	n.checkInput(x, labels)
 	if len(grads) != len(n.Layers) {
 		panic(fmt.Sprintf("backprop: %d gradients for %d layers", len(grads), len(n.Layers)))
@@ -104,6 +113,7 @@ func (n *Net[T]) Gradients(grads []*layer.Grad[T], x *tensor.Matrix[T], labels [
 	for i, v := range w.cot[L].Data {
 		w.cot[L].Data[i] = -v
 	}
+	s := layer.UpdateScale(n.Loss, r)
 	for l := L - 1; l >= 0; l-- {
 		d := n.Layers[l]
 		layer.Gate(w.delta[l], w.deriv[l], w.cot[l+1])
@@ -113,10 +123,11 @@ func (n *Net[T]) Gradients(grads []*layer.Grad[T], x *tensor.Matrix[T], labels [
 			d.InputVJP(w.cot[l], w.delta[l])
 		}
 		d.WeightVJP(grads[l].W, grads[l].B, in, w.delta[l])
-	}
-	if s := layer.UpdateScale(n.Loss, r); s != 1 {
-		for _, g := range grads {
-			g.Scale(s)
+		if s != 1 {
+			grads[l].Scale(s) // elementwise: the same bits layer by layer as after the wave
+		}
+		if done != nil {
+			done(l)
 		}
 	}
 	return loss

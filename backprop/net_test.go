@@ -102,3 +102,47 @@ func ExampleNet_Gradients() {
 	// Output:
 	// loss > 0: true, grad W_0 is 3x4
 }
+
+// GradientsEach hands each layer over from the last down to the first, once its gradient
+// is final and its parameters are read no more: a step taken in done, here a scribble over
+// every parameter, leaves the gradients of Gradients bit for bit, under a loss with and
+// one without the 1/B scale.
+func TestGradientsEachHandsOverFinishedLayers(t *testing.T) {
+	for _, loss := range []layer.Loss{layer.NLL{}, layer.SquaredError{}} {
+		t.Run(fmt.Sprintf("%T", loss), func(t *testing.T) {
+			sizes := []int{6, 5, 7, 4, 3}
+			grads := func(each bool) ([]*layer.Grad[float64], []int) {
+				rng := rand.New(rand.NewPCG(5, 0))
+				layers, err := layer.NewMLP[float64](sizes, layer.Tanh, rng)
+				require.NoError(t, err)
+				net, err := New(layers, loss)
+				require.NoError(t, err)
+				x, y := randBatch(rng, 5, sizes[0], sizes[len(sizes)-1])
+				g := make([]*layer.Grad[float64], len(layers))
+				for l, d := range layers {
+					g[l] = layer.NewGrad(d)
+				}
+				var order []int
+				if !each {
+					net.Gradients(g, x, y)
+					return g, nil
+				}
+				net.GradientsEach(g, x, y, func(l int) {
+					order = append(order, l)
+					for _, p := range layers[l].Params() {
+						for i := range p {
+							p[i] = 1e3
+						}
+					}
+				})
+				return g, order
+			}
+			want, _ := grads(false)
+			got, order := grads(true)
+			require.Equal(t, []int{3, 2, 1, 0}, order)
+			for l := range want {
+				require.Equal(t, want[l].Params(), got[l].Params(), "layer %d", l)
+			}
+		})
+	}
+}
