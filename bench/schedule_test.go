@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -212,6 +213,39 @@ func BenchmarkStraggler(b *testing.B) {
 					b.ReportMetric(float64(tf.Nanoseconds()), "fast-ns/op")
 				})
 			}
+		}
+	}
+}
+
+// BenchmarkBPSpeedupPaired pairs a backprop step on one core (GOMAXPROCS 1) with the
+// same step on two (GOMAXPROCS 2), in one loop (internal/pairbench), and reports the
+// speed-up t1/t2. Timed apart, at -cpu 1 and -cpu 2, the two medians carry whatever the
+// host did in between: on a 2-core VM whose host moved two-core times by half within one
+// run, the ratio of those medians swung from 1.41 to 1.64 for one binary. Paired, both
+// sides see the same host. The product pool reads GOMAXPROCS at each call (internal/gemm),
+// so a block of calls runs on the cores it was given. It needs two CPUs.
+func BenchmarkBPSpeedupPaired(b *testing.B) {
+	if runtime.NumCPU() < 2 {
+		b.Skip("needs 2 CPUs")
+	}
+	for _, prec := range Precisions {
+		for _, w := range []int{256, 1024} {
+			s := Setting{Precision: prec, Hidden: 8, Width: w, Batch: 64}
+			b.Run(s.Name(), func(b *testing.B) {
+				old := runtime.GOMAXPROCS(0)
+				b.Cleanup(func() { runtime.GOMAXPROCS(old) })
+				step := bpStep(b, s)
+				on := func(procs int) func() {
+					return func() {
+						runtime.GOMAXPROCS(procs)
+						step()
+					}
+				}
+				t1, t2 := paired(b, on(1), on(2))
+				b.ReportMetric(float64(t1.Nanoseconds()), "1core-ns/op")
+				b.ReportMetric(float64(t2.Nanoseconds()), "2core-ns/op")
+				b.ReportMetric(float64(t1)/float64(t2), "speedup")
+			})
 		}
 	}
 }
