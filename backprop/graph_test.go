@@ -54,15 +54,11 @@ func build[T tensor.Float](t *testing.T, c graphCase, seed uint64) *GraphNet[T] 
 	if c.dense {
 		layers, err := layer.NewMLP[T](c.widths, c.act, rng)
 		require.NoError(t, err)
-		for _, d := range layers {
-			maps = append(maps, d)
-		}
+		maps = layer.AsMaps(layers)
 	} else {
 		pre, err := layer.NewPreActNet[T](c.widths, c.act, c.param, c.shape == graph.Residual, rng)
 		require.NoError(t, err)
-		for _, p := range pre {
-			maps = append(maps, p)
-		}
+		maps = layer.AsMaps(pre)
 	}
 	net, err := NewGraph(g, maps, c.loss)
 	require.NoError(t, err)

@@ -57,11 +57,7 @@ func (c *Checkpoint[T]) Maps() []layer.Map[T] {
 	if c.Layers != nil {
 		return layer.AsMaps(c.Layers)
 	}
-	maps := make([]layer.Map[T], len(c.PreAct))
-	for l, m := range c.PreAct {
-		maps[l] = m
-	}
-	return maps
+	return layer.AsMaps(c.PreAct)
 }
 
 // SetMaps sets Layers or PreAct, as the run says its maps are, from maps (a learner's

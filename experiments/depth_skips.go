@@ -98,10 +98,7 @@ func skipOne(ctx context.Context, d *mnist.Dataset, seed uint64, p DepthPreset, 
 	if err != nil {
 		return nil, err
 	}
-	maps := make([]layer.Map[float64], len(dense))
-	for i, l := range dense {
-		maps[i] = l
-	}
+	maps := layer.AsMaps(dense)
 	h := sg.Hidden
 	rec := &pcnet.Recorder{}
 	net, err := pcnet.NewGraph(ctx, g, maps, pcnet.Config{

@@ -131,11 +131,7 @@ func depthMaps(m depthMethod, widths []int, seed uint64) ([]layer.Map[float64], 
 	if err != nil {
 		return nil, err
 	}
-	maps := make([]layer.Map[float64], len(pre))
-	for i, p := range pre {
-		maps[i] = p
-	}
-	return maps, nil
+	return layer.AsMaps(pre), nil
 }
 
 // depthRun is the specification of a network of the depth experiment (spec.Run, as the

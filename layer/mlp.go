@@ -51,8 +51,8 @@ func CloneAll[T tensor.Float](layers []*Dense[T]) []*Dense[T] {
 }
 
 // AsMaps returns the layers as maps (the same layers, not copies), for the code that
-// takes any layer.Map: a chain of Dense layers as a layer graph's maps.
-func AsMaps[T tensor.Float](layers []*Dense[T]) []Map[T] {
+// takes any layer.Map: a chain of Dense layers, or PreAct layers, as a layer graph's maps.
+func AsMaps[T tensor.Float, M Map[T]](layers []M) []Map[T] {
 	maps := make([]Map[T], len(layers))
 	for l, d := range layers {
 		maps[l] = d

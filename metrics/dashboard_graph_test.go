@@ -187,15 +187,11 @@ func (s graphRunSpec) run(t *testing.T, m *Metrics, v pcnet.Variant, batches int
 	if s.residual {
 		pre, err := layer.NewPreActNet[float64](s.widths, layer.Tanh, layer.MuPC, true, rng)
 		require.NoError(t, err)
-		for _, p := range pre {
-			maps = append(maps, p)
-		}
+		maps = layer.AsMaps(pre)
 	} else {
 		dense, err := layer.NewMLP[float64](s.widths, layer.Tanh, rng)
 		require.NoError(t, err)
-		for _, d := range dense {
-			maps = append(maps, d)
-		}
+		maps = layer.AsMaps(dense)
 	}
 	spec := netSpec{variant: v, engine: pcnet.Parallel, steps: g.H() + 1, batch: 4}
 	net, err := pcnet.NewGraph(context.Background(), g, maps, spec.config(m))

@@ -74,15 +74,11 @@ func buildShape[T tensor.Float](t *testing.T, c graphShape, seed uint64) (*graph
 	if c.dense {
 		layers, err := layer.NewMLP[T](c.widths, c.act, rng)
 		require.NoError(t, err)
-		for _, d := range layers {
-			maps = append(maps, d)
-		}
+		maps = layer.AsMaps(layers)
 	} else {
 		pre, err := layer.NewPreActNet[T](c.widths, c.act, c.param, c.shape == graph.Residual, rng)
 		require.NoError(t, err)
-		for _, p := range pre {
-			maps = append(maps, p)
-		}
+		maps = layer.AsMaps(pre)
 	}
 	return g, maps
 }

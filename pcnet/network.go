@@ -65,10 +65,7 @@ func New[T tensor.Float](ctx context.Context, layers []*layer.Dense[T], cfg Conf
 			return nil, fmt.Errorf("pcnet: widths: layer %d has %d inputs but layer %d has %d outputs", l, layers[l].In(), l-1, layers[l-1].Out())
 		}
 	}
-	maps := make([]layer.Map[T], len(layers))
-	for l, d := range layers {
-		maps[l] = d
-	}
+	maps := layer.AsMaps(layers)
 	g, err := graph.New(widthsOf(layers), graph.Chain, nil)
 	if err != nil {
 		return nil, fmt.Errorf("pcnet: %w", err)

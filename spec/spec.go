@@ -434,11 +434,7 @@ func InitialMapsOf[T tensor.Float](r *Run) ([]layer.Map[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	maps := make([]layer.Map[T], len(pre))
-	for l, m := range pre {
-		maps[l] = m
-	}
-	return maps, nil
+	return layer.AsMaps(pre), nil
 }
 
 // DescribeNet is the network's notation in messages: "784-64-64-10 tanh".

@@ -40,15 +40,11 @@ func (c graphNet) build(t *testing.T) (*graph.Graph, []layer.Map[float64]) {
 	if c.residual {
 		pre, err := layer.NewPreActNet[float64](c.widths, layer.ReLU, layer.MuPC, c.shape == graph.Residual, rng)
 		require.NoError(t, err)
-		for _, p := range pre {
-			maps = append(maps, p)
-		}
+		maps = layer.AsMaps(pre)
 	} else {
 		dense, err := layer.NewMLP[float64](c.widths, layer.Tanh, rng)
 		require.NoError(t, err)
-		for _, d := range dense {
-			maps = append(maps, d)
-		}
+		maps = layer.AsMaps(dense)
 	}
 	return g, maps
 }
