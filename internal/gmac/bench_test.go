@@ -41,3 +41,15 @@ func BenchmarkTag(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkNew is the cost of a key: AES's key schedule, H and, with the
+// kernel, the table of powers of H.
+func BenchmarkNew(b *testing.B) {
+	key := make([]byte, 32)
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := New(key); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -50,7 +50,7 @@ func New(key []byte) (*MAC, error) {
 		}
 		return m, nil
 	}
-	fillTable(&m.table, load(m.h[:]))
+	fillTable(&m.table, &m.h)
 	return m, nil
 }
 
@@ -112,15 +112,22 @@ func (m *MAC) tag(nonce *[NonceSize]byte, data []byte, kernel bool) {
 // integer whose bit 127-i is the coefficient of x^i; multiplying two such
 // integers with carry-less multiplication gives the product shifted by one
 // bit, which the factor x^-1 in the table's powers undoes (the method of Go's
-// gcm_amd64.s and Gueron and Kounavis's white paper on PCLMULQDQ).
-func fillTable(table *[powers * 16]byte, h elem) {
-	p := h
+// gcm_amd64.s and Gueron and Kounavis's white paper on PCLMULQDQ). Each
+// power after H^1 is the kernel's GHASH of one zero block from the power
+// before, which reads only the table's last entry, H^1: a subkey costs a
+// microsecond, not the tens the twin's multiplications would take (an opener
+// derives one for each foreign salt it is sent, docs/design.md §9).
+func fillTable(table *[powers * 16]byte, h *[16]byte) {
+	p := *h
+	var zero [16]byte
 	for i := powers - 1; i >= 0; i-- {
+		if i < powers-1 {
+			ghashAVX512(table, &p, zero[:]) // p·H
+		}
 		var b [16]byte
-		mulXInv(p).store(b[:])
+		mulXInv(load(p[:])).store(b[:])
 		for j := range 16 {
 			table[i*16+j] = b[15-j]
 		}
-		p = mul(p, h)
 	}
 }
