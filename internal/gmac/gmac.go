@@ -131,3 +131,7 @@ func fillTable(table *[powers * 16]byte, h *[16]byte) {
 		}
 	}
 }
+
+// Accelerated reports whether this CPU runs the AVX-512 kernel; without it a
+// MAC is crypto/cipher's GCM.
+func Accelerated() bool { return hasKernel }
