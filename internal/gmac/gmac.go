@@ -31,7 +31,7 @@ type MAC struct {
 	gcm cipher.AEAD
 	// table holds H^32 .. H^1, each multiplied by x^-1 and byte-reversed,
 	// the form the kernel multiplies by (table.go).
-	table [powers * 16]byte
+	table [2 * powers * 16]byte
 	j0    [16]byte // J0, then E_K(J0)
 }
 
@@ -117,7 +117,7 @@ func (m *MAC) tag(nonce *[NonceSize]byte, data []byte, kernel bool) {
 // before, which reads only the table's last entry, H^1: a subkey costs a
 // microsecond, not the tens the twin's multiplications would take (an opener
 // derives one for each foreign salt it is sent, docs/design.md §9).
-func fillTable(table *[powers * 16]byte, h *[16]byte) {
+func fillTable(table *[2 * powers * 16]byte, h *[16]byte) {
 	p := *h
 	var zero [16]byte
 	for i := powers - 1; i >= 0; i-- {
@@ -128,6 +128,12 @@ func fillTable(table *[powers * 16]byte, h *[16]byte) {
 		mulXInv(load(p[:])).store(b[:])
 		for j := range 16 {
 			table[i*16+j] = b[15-j]
+		}
+		// The sum of the power's two quadwords, for Karatsuba (both
+		// halves, though the kernel reads the low one).
+		for j := range 8 {
+			table[powers*16+i*16+j] = b[15-j] ^ b[7-j]
+			table[powers*16+i*16+8+j] = b[15-j] ^ b[7-j]
 		}
 	}
 }

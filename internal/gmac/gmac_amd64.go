@@ -14,4 +14,4 @@ var hasKernel = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL
 // order) with the powers of H in table (fillTable).
 //
 //go:noescape
-func ghashAVX512(table *[powers * 16]byte, y *[16]byte, data []byte)
+func ghashAVX512(table *[2 * powers * 16]byte, y *[16]byte, data []byte)
