@@ -30,7 +30,8 @@ type MAC struct {
 	// crypto/cipher's GCM, never the slow twin.
 	gcm cipher.AEAD
 	// table holds H^32 .. H^1, each multiplied by x^-1 and byte-reversed,
-	// the form the kernel multiplies by (table.go).
+	// the form the kernel multiplies by, then the sums of each one's two
+	// quadwords, for Karatsuba (fillTable).
 	table [2 * powers * 16]byte
 	j0    [16]byte // J0, then E_K(J0)
 }
@@ -107,16 +108,17 @@ func (m *MAC) tag(nonce *[NonceSize]byte, data []byte, kernel bool) {
 	subtle.XORBytes(m.j0[:], m.j0[:], y[:])
 }
 
-// fillTable writes H^32 .. H^1 in the kernel's form. The kernel byte-swaps
+// fillTable writes H^32 .. H^1 in the kernel's form, and after them the
+// sum (XOR) of each one's quadwords. The kernel byte-swaps
 // each block as it loads it, so that a block's bits read as one 128-bit
 // integer whose bit 127-i is the coefficient of x^i; multiplying two such
 // integers with carry-less multiplication gives the product shifted by one
 // bit, which the factor x^-1 in the table's powers undoes (the method of Go's
 // gcm_amd64.s and Gueron and Kounavis's white paper on PCLMULQDQ). Each
 // power after H^1 is the kernel's GHASH of one zero block from the power
-// before, which reads only the table's last entry, H^1: a subkey costs a
-// microsecond, not the tens the twin's multiplications would take (an opener
-// derives one for each foreign salt it is sent, docs/design.md §9).
+// before, which reads only the table's last entries (H^1 and its sum): a key
+// costs about a microsecond (BenchmarkNew), which matters because natslink's
+// opener derives one for each foreign salt it is sent (docs/design.md §9).
 func fillTable(table *[2 * powers * 16]byte, h *[16]byte) {
 	p := *h
 	var zero [16]byte
