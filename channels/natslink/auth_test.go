@@ -3,6 +3,10 @@ package natslink
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -602,4 +606,76 @@ func TestSealedChunks(t *testing.T) {
 		"up: one frame (the max payload's chunks); down: two sealed chunks")
 	require.Empty(t, loT.Rejects().Counts())
 	require.Empty(t, hiT.Rejects().Counts())
+}
+
+// stdlibSubkey is a publisher's subkey as crypto/cipher's AES-256-GCM, derived
+// here independently of auth.go: what a peer built before internal/gmac
+// used, and what any other implementation of the wire format would use.
+func stdlibSubkey(t testing.TB, key, salt []byte, subject string) cipher.AEAD {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("pcnet natslink gmac v1\x00"))
+	m.Write(salt)
+	m.Write([]byte(subject))
+	block, err := aes.NewCipher(m.Sum(nil))
+	require.NoError(t, err)
+	g, err := cipher.NewGCM(block)
+	require.NoError(t, err)
+	return g
+}
+
+// TestStdlibGCMInteroperates: a frame sealed by a sealer opens with
+// crypto/cipher's GCM under the same subkey, and a frame sealed with
+// crypto/cipher's GCM is accepted by an opener: internal/gmac's tags are
+// GCM's, so peers of builds before it (and the wire format) are unchanged.
+func TestStdlibGCMInteroperates(t *testing.T) {
+	const subject = "pcnet.interop.link.0.up"
+	key := testKey(31)
+	rng := rand.New(rand.NewPCG(31, 1))
+	for _, body := range []int{0, 8, 8 * 3, 8 * 64 * 64, 8 * 64 * 100, sealedChunk / 8 * 8} {
+		t.Run(fmt.Sprint(body), func(t *testing.T) {
+			frame := func() []byte {
+				f := make([]byte, headerSize+body, headerSize+body+trailerSize)
+				for i := range f {
+					f[i] = byte(rng.Uint32())
+				}
+				copy(f, magic[:])
+				f[4] = wireVersion
+				f[9] = 0
+				binary.LittleEndian.PutUint32(f[60:], uint32(body))
+				return f
+			}
+			n := headerSize + body
+			var nonce [12]byte
+
+			// Sealed here, opened by the stdlib.
+			s := newSealer(key, subject)
+			g := stdlibSubkey(t, key, s.salt[:], subject)
+			for counter := range uint64(3) {
+				f := s.seal(frame())
+				require.Equal(t, counter, binary.LittleEndian.Uint64(f[n+saltSize:]))
+				binary.LittleEndian.PutUint64(nonce[:], counter)
+				_, err := g.Open(nil, nonce[:], f[n+saltSize+counterSize:], f[:n+saltSize+counterSize])
+				require.NoError(t, err, "counter %d", counter)
+			}
+
+			// Sealed by the stdlib, opened here.
+			o := newOpener(key, subject, headerSize+body+trailerSize)
+			salt := make([]byte, saltSize)
+			for i := range salt {
+				salt[i] = byte(rng.Uint32())
+			}
+			g = stdlibSubkey(t, key, salt, subject)
+			for counter := range uint64(3) {
+				f := frame()
+				f[9] |= flagAuth
+				f = append(f, salt...)
+				f = binary.LittleEndian.AppendUint64(f, counter)
+				binary.LittleEndian.PutUint64(nonce[:], counter)
+				f = g.Seal(f, nonce[:], nil, f)
+				require.Equal(t, accepted, o.open(f), "counter %d", counter)
+				f[n+trailerSize-1] ^= 1 // the tag's last byte
+				require.Equal(t, reasonMAC, o.open(f), "counter %d, altered tag", counter)
+			}
+		})
+	}
 }

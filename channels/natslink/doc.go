@@ -63,7 +63,8 @@
 // (16 bytes), its frame counter (8) and an AES-GMAC tag (16) of the header,
 // body, salt and counter under a subkey derived from the key, the salt and
 // the subject (auth.go has the construction and why it is safe from nonce
-// reuse; docs/design.md §9 the layout byte by byte). A receiver
+// reuse; docs/design.md §9 the layout byte by byte; internal/gmac computes
+// the tags, crypto/cipher's GCM's bit for bit, faster). A receiver
 // authenticates a frame before it reads any field of it, and drops, without
 // breaking anything, a frame that fails (mac), repeats or precedes a
 // counter it has accepted (replay), is authentic but of another publisher

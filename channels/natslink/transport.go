@@ -171,8 +171,8 @@ func New[T tensor.Float](nc *nats.Conn, o Options) (*Transport[T], error) {
 // opened on its own, so that the MACs of a large value overlap its transfer. The
 // receiver opens a chunk while its client reads the next one, and the sender seals the
 // next while the server forwards one: of a 512 KiB value's MAC (64 x 1024 float64s,
-// about 64 us at 8 GB/s) only a part is left on each side's critical path when a core
-// is free (docs/design.md §9). Values of up to 128 KiB, widths up to 256 at batch 64 in
+// about 64 us at the stdlib GCM's 8 GB/s, 22 us at internal/gmac's 24) only a part is
+// left on each side's critical path when a core is free (docs/design.md §9). Values of up to 128 KiB, widths up to 256 at batch 64 in
 // float64, go in one frame as before.
 const sealedChunk = 128 << 10
 
