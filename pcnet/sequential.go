@@ -3,6 +3,8 @@ package pcnet
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/pcnet/pcnet/channels"
@@ -81,8 +83,9 @@ func (s *seqLinks[T]) sendSkips(nd *node[T], p channels.Payload) {
 // runSequential runs one batch in the caller's goroutine: a Jacobi sweep per step, in
 // which every node's error is formed from the previous step's values before any node
 // moves. The host holds every node (a Network's). ctx is checked before every step, and
-// the layers learn only after the last one, so a cancelled batch leaves the weights as
-// they were (but under Incremental, see Network.Learn).
+// the layers learn only in the last one, each after its last act (with more than one
+// core on a goroutine beside the sweep: seqLearner), so a cancelled batch leaves the
+// weights as they were (but under Incremental, see Network.Learn).
 func (n *host[T]) runSequential(ctx context.Context, x *tensor.Matrix[T], labels []int, learn bool) error {
 	batch := len(labels)
 	for _, nd := range n.nodes {
@@ -94,6 +97,10 @@ func (n *host[T]) runSequential(ctx context.Context, x *tensor.Matrix[T], labels
 	if n.cfg.Observer != nil {
 		start = time.Now()
 	}
+	// iPC has taken its steps during inference (node.learn).
+	lr := n.seqLearner(learn && n.cfg.Variant != Incremental)
+	// Deferred too, so that a panic in a sweep still ends the learner's goroutine.
+	defer lr.wait()
 	clear(s.upPayload) // the feed-forward values are full messages
 	n.nodes[0].feedForward(nil, s.up[0], false)
 	s.sendSkips(n.nodes[0], channels.Full)
@@ -138,13 +145,17 @@ func (n *host[T]) runSequential(ctx context.Context, x *tensor.Matrix[T], labels
 				s.upPayload[l] = p
 				s.sendSkips(nd, p)
 			}
+			if t == steps && learn && nd.m != nil {
+				// The node's last act is done and nothing later in the sweep reads
+				// theta_l (a weight VJP reads the point and the cotangent alone), so it
+				// learns now, while its update is still in cache, as backprop steps each
+				// layer as soon as its gradient is made (train.BP); the step is past the
+				// last cancellation check, so a cancelled batch still moves no weight.
+				lr.hand(nd)
+			}
 		}
 	}
-	for _, nd := range n.nodes {
-		if learn && nd.m != nil {
-			nd.learn()
-		}
-	}
+	lr.wait()
 	if n.cfg.Observer != nil {
 		// One goroutine does every node's work, so a node's compute time is not its own;
 		// the whole batch is reported on the output node and nothing waits.
@@ -158,4 +169,62 @@ func (n *host[T]) runSequential(ctx context.Context, x *tensor.Matrix[T], labels
 		}
 	}
 	return nil
+}
+
+// seqLearner takes the optimiser steps of a sequential batch. With one core it steps a
+// node as soon as it is handed over; with more, a goroutine of its own steps the nodes
+// handed over while the sweep goes on with the weight VJPs of the nodes above, as
+// train.BP overlaps its steps with the backward wave (issue 18: on two cores the steps,
+// which stream memory, otherwise add to an exact FPA-PC update what BP hides). Each node
+// steps on its own parameters with its own update whichever goroutine runs it, so the
+// bits are the same either way.
+type seqLearner[T tensor.Float] struct {
+	ready   chan *node[T] // the nodes handed over; nil ends the goroutine
+	stepped sync.WaitGroup
+	running bool // the goroutine is started and not yet ended
+}
+
+// seqLearner returns the host's learner, with its goroutine started when the batch
+// learns and more than one core may run.
+func (n *host[T]) seqLearner(learn bool) *seqLearner[T] {
+	if n.learner == nil {
+		// Room for every node and the end, so that the sweep never waits on a hand-over.
+		n.learner = &seqLearner[T]{ready: make(chan *node[T], len(n.nodes)+1)}
+	}
+	lr := n.learner
+	if learn && runtime.GOMAXPROCS(0) > 1 {
+		lr.running = true
+		lr.stepped.Add(1)
+		go lr.run()
+	}
+	return lr
+}
+
+func (lr *seqLearner[T]) run() {
+	defer lr.stepped.Done()
+	for nd := range lr.ready {
+		if nd == nil {
+			return
+		}
+		nd.learn()
+	}
+}
+
+// hand gives the learner a node whose update is final.
+func (lr *seqLearner[T]) hand(nd *node[T]) {
+	if !lr.running {
+		nd.learn()
+		return
+	}
+	lr.ready <- nd
+}
+
+// wait ends the goroutine, if one runs, once it has stepped every node handed over.
+func (lr *seqLearner[T]) wait() {
+	if !lr.running {
+		return
+	}
+	lr.ready <- nil
+	lr.stepped.Wait()
+	lr.running = false
 }
