@@ -99,7 +99,7 @@ func (n *host[T]) runSequential(ctx context.Context, x *tensor.Matrix[T], labels
 	}
 	// iPC has taken its steps during inference (node.learn).
 	lr := n.seqLearner(learn && n.cfg.Variant != Incremental)
-	// Deferred too, so that a panic in a sweep still ends the learner's goroutine.
+	// Deferred too, so that a panic in a sweep still waits for the learner's goroutines.
 	defer lr.wait()
 	clear(s.upPayload) // the feed-forward values are full messages
 	n.nodes[0].feedForward(nil, s.up[0], false)
@@ -151,7 +151,7 @@ func (n *host[T]) runSequential(ctx context.Context, x *tensor.Matrix[T], labels
 				// learns now, while its update is still in cache, as backprop steps each
 				// layer as soon as its gradient is made (train.BP); the step is past the
 				// last cancellation check, so a cancelled batch still moves no weight.
-				lr.hand(nd)
+				lr.hand(l, nd)
 			}
 		}
 	}
@@ -172,59 +172,49 @@ func (n *host[T]) runSequential(ctx context.Context, x *tensor.Matrix[T], labels
 }
 
 // seqLearner takes the optimiser steps of a sequential batch. With one core it steps a
-// node as soon as it is handed over; with more, a goroutine of its own steps the nodes
-// handed over while the sweep goes on with the weight VJPs of the nodes above, as
+// node as soon as it is handed over; with more, it starts a goroutine per node handed
+// over, which steps it while the sweep goes on with the weight VJPs of the nodes above, as
 // train.BP overlaps its steps with the backward wave (issue 18: on two cores the steps,
 // which stream memory, otherwise add to an exact FPA-PC update what BP hides). Each node
 // steps on its own parameters with its own update whichever goroutine runs it, so the
-// bits are the same either way.
+// bits are the same either way. A goroutine per node rather than one that receives the
+// nodes: a goroutine blocked on a channel takes a waiter record that the runtime
+// allocates now and then (see TestLearnAllocatesNothingAfterWarmUp), one that never
+// blocks takes none.
 type seqLearner[T tensor.Float] struct {
-	ready   chan *node[T] // the nodes handed over; nil ends the goroutine
+	// step[i] steps n.nodes[i] and marks it done, a function made once: a go statement
+	// on a function with arguments, or on a method value, allocates.
+	step    []func()
 	stepped sync.WaitGroup
-	running bool // the goroutine is started and not yet ended
+	overlap bool // the batch learns beside the sweep
 }
 
-// seqLearner returns the host's learner, with its goroutine started when the batch
+// seqLearner returns the host's learner, which steps beside the sweep when the batch
 // learns and more than one core may run.
 func (n *host[T]) seqLearner(learn bool) *seqLearner[T] {
 	if n.learner == nil {
-		// Room for every node and the end, so that the sweep never waits on a hand-over.
-		n.learner = &seqLearner[T]{ready: make(chan *node[T], len(n.nodes)+1)}
-	}
-	lr := n.learner
-	if learn && runtime.GOMAXPROCS(0) > 1 {
-		lr.running = true
-		lr.stepped.Add(1)
-		go lr.run()
-	}
-	return lr
-}
-
-func (lr *seqLearner[T]) run() {
-	defer lr.stepped.Done()
-	for nd := range lr.ready {
-		if nd == nil {
-			return
+		lr := &seqLearner[T]{}
+		for _, nd := range n.nodes {
+			lr.step = append(lr.step, func() {
+				defer lr.stepped.Done()
+				nd.learn()
+			})
 		}
-		nd.learn()
+		n.learner = lr
 	}
+	n.learner.overlap = learn && runtime.GOMAXPROCS(0) > 1
+	return n.learner
 }
 
-// hand gives the learner a node whose update is final.
-func (lr *seqLearner[T]) hand(nd *node[T]) {
-	if !lr.running {
+// hand gives the learner n.nodes[i], whose update is final.
+func (lr *seqLearner[T]) hand(i int, nd *node[T]) {
+	if !lr.overlap {
 		nd.learn()
 		return
 	}
-	lr.ready <- nd
+	lr.stepped.Add(1)
+	go lr.step[i]()
 }
 
-// wait ends the goroutine, if one runs, once it has stepped every node handed over.
-func (lr *seqLearner[T]) wait() {
-	if !lr.running {
-		return
-	}
-	lr.ready <- nil
-	lr.stepped.Wait()
-	lr.running = false
-}
+// wait returns once every node handed over has stepped.
+func (lr *seqLearner[T]) wait() { lr.stepped.Wait() }
