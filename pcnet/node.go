@@ -92,6 +92,10 @@ type known struct {
 	jteNews  bool // jte changed at this step
 	deltaOld bool // the point moved since the cotangent arrived, and no cotangent came since
 	predNews bool // a full prediction arrived after the feed-forward pass
+	// gated: the last VJP at the node's point was the input VJP, and neither the point
+	// nor the cotangent moved since, so the weight VJP may read the gated cotangent that
+	// it left (layer.Map's WeightVJPAfterInput). Every engine and schedule keeps it.
+	gated bool
 
 	// A node with skip children: jte is the input VJP above plus their errors.
 	skipZero  []bool // skip child k's last error is zero (skipErr[k] may not hold the zeros)
@@ -394,12 +398,14 @@ func (n *node[T]) absorb(t int, cot channels.Payload, above *tensor.Matrix[T]) {
 	if !n.event {
 		if update || advance {
 			n.w.cot.Copy(above)
+			n.known.gated = false
 		}
 		return
 	}
 	switch cot {
 	case channels.Full:
 		n.w.cot.Copy(above)
+		n.known.gated = false
 		n.known.cotZero, n.known.jteValid, n.known.deltaOld = false, false, false
 	case channels.Zero:
 		n.known.cotZero = true
@@ -439,7 +445,13 @@ func (n *node[T]) integrate(t int, up *tensor.Matrix[T]) channels.Payload {
 // weightUpdate writes the weight update of the current point and cotangent into g,
 // scaled by the batch's UpdateScale (GraphNet's order: the VJP, then the scale).
 func (n *node[T]) weightUpdate(g *layer.Grad[T]) {
-	n.m.WeightVJPAt(g, n.w.at, n.point(), n.w.cot)
+	if n.known.gated {
+		// The input VJP of this point and cotangent has gated it already (FPA's event
+		// schedule: at the step the error arrives, the weight VJP at step T).
+		n.m.WeightVJPAfterInput(g, n.w.at, n.point(), n.w.cot)
+	} else {
+		n.m.WeightVJPAt(g, n.w.at, n.point(), n.w.cot)
+	}
 	if n.scale != 1 {
 		g.Scale(n.scale)
 	}
@@ -505,7 +517,7 @@ func (n *node[T]) act(t int, up *tensor.Matrix[T]) channels.Payload {
 	}
 	layer.StateStep(w.x, w.e, n.sumBuffer(), n.pi, n.gamma)
 	n.m.ForwardAt(up, w.at, w.x)
-	k.xMoved, k.jteValid, k.deltaOld = true, false, true
+	k.xMoved, k.jteValid, k.deltaOld, k.gated = true, false, true, false
 	return channels.Full
 }
 
@@ -533,7 +545,7 @@ func (n *node[T]) inputVJP() {
 	n.m.InputVJPAt(n.w.jte, n.w.at, n.w.cot)
 	n.stats.VJPs++
 	straggler.Product(n.l)
-	n.known.jteZero, n.known.jteStale = false, false
+	n.known.jteZero, n.known.jteStale, n.known.gated = false, false, true
 }
 
 // zeroInputVJP skips the input VJP of a zero cotangent: jte is zero. It reports whether
