@@ -218,7 +218,14 @@ func (n *node[T]) feedForward(below, up *tensor.Matrix[T], keep bool) {
 			n.mu = n.w.mu
 		}
 		if n.cfg.Variant.fixedPredictions() {
-			n.w.e.Zero()
+			// e_l(0) is +0. Under the event schedule nothing reads the buffer while e is
+			// known to be zero (its messages say so), and with gamma 1 the first error
+			// step writes the whole of it (setError) reading the old values only for its
+			// figures, which only an observer uses: unwatched, the zeros need not be
+			// written, a pass over e that backprop does not make.
+			if !n.event || n.gamma != 1 || n.watched {
+				n.w.e.Zero()
+			}
 			n.known.eZero = true
 		} else {
 			n.w.x.Copy(below)
