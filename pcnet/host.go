@@ -208,6 +208,8 @@ func (ho *host[T]) run(ctx context.Context, x *tensor.Matrix[T], labels []int, l
 	// this write is ordered before the batch's first read.
 	for _, nd := range ho.nodes {
 		nd.learning = learn
+		// Only a learning batch of the parallel engine has a commit phase to wait for.
+		nd.lateUpdate = learn && ho.eng != nil && !nd.incremental()
 	}
 	if ho.eng == nil {
 		return ho.runSequential(ctx, x, labels, learn)

@@ -54,6 +54,13 @@ type node[T tensor.Float] struct {
 	// set by Network.run before it hands the node to an engine, whether the batch learns.
 	step     *layer.Grad[T]
 	learning bool
+	// lateUpdate, set by the host before a batch: the parallel engine commits the batch
+	// in a second phase (engine.run), and the weight VJP of the last step waits for it
+	// (pendingUpdate), so that the optimiser step reads the update while it is in cache,
+	// as backprop's step does, rather than after every node's inference has passed over
+	// the caches. The VJP reads only the node's point, cotangent and Jacobian record,
+	// which nothing changes after the node's last step, so its bits are the same.
+	lateUpdate, pendingUpdate bool
 
 	work   map[int]*nodeWork[T] // by batch size
 	w      *nodeWork[T]         // the current batch's
@@ -162,6 +169,7 @@ func (n *node[T]) begin(x0 *tensor.Matrix[T], labels []int) {
 	}
 	n.scale = layer.UpdateScale(n.cfg.Loss, batch)
 	n.fault = nil
+	n.pendingUpdate = false // a cancelled batch's is dropped
 	// The weight VJP writes the whole update when it runs; the update is zeroed here only
 	// when it may not (its step lies beyond T) or when iPC sums into it, and in act where
 	// the event schedule skips it. Zeroing the first layer's 784 x n update every batch
@@ -474,10 +482,14 @@ func (n *node[T]) act(t int, up *tensor.Matrix[T]) channels.Payload {
 	}
 	k := &n.known
 	if update {
-		if n.event && k.cotZero {
+		switch {
+		case n.event && k.cotZero:
 			n.grad.Zero() // the update of a zero cotangent
 			n.stats.SkippedVJPs++
-		} else {
+		case n.lateUpdate && t == n.cfg.Steps:
+			// The last step: no message can change the cotangent any more.
+			n.pendingUpdate = true // learn computes it (lateUpdate)
+		default:
 			n.weightUpdate(n.grad)
 		}
 	}
@@ -592,6 +604,10 @@ func (n *node[T]) updateStep() int {
 func (n *node[T]) learn() {
 	if n.incremental() {
 		return
+	}
+	if n.pendingUpdate {
+		n.weightUpdate(n.grad)
+		n.pendingUpdate = false
 	}
 	n.descend(n.grad)
 }
