@@ -8,7 +8,8 @@
 #                                replaces bp.txt and event.txt with these settings): BPStep
 #                                at (H, w) in {(2, 64), (8, 256), (8, 1024)}, EventVsBP at
 #                                H = 2, 8 and width 256, 1024 on both engines, the float32
-#                                GEMM against the FMA peak (one core), and PyTorch (its
+#                                GEMM against the FMA peak (one core), BP's paired speed-up
+#                                from 1 to 2 cores (speedup.txt), and PyTorch (its
 #                                benchmarks took 47 s at COUNT=1 on a shared 2-core machine,
 #                                so COUNT=10 stays near 8 minutes plus PyTorch's timings)
 #   NOTORCH=1 bench/run.sh       skip the PyTorch side-by-side
@@ -18,11 +19,13 @@
 #   ONLY="nats.txt" bench/run.sh measure only these raw files (space-separated); keep the
 #                                others that docs/bench/raw has, leave out the rest
 #   OUT=/tmp/r bench/run.sh      write the report to /tmp/r/bench.md and /tmp/r/bench/
+#   SPEEDUPTIME=80x bench/run.sh steps per core count in each BPSpeedupPaired run (default 40x)
 #
 # Inputs it measures: BenchmarkBPStep, BenchmarkPCUpdate, BenchmarkEngineOverhead,
 # BenchmarkLayerOp, BenchmarkNeighbourPair, BenchmarkWakeIdleCore, and the event
 # schedule's paired BenchmarkEventVsBP, BenchmarkScheduleSaving, BenchmarkSkipOverhead
-# and BenchmarkStraggler (./bench),
+# and BenchmarkStraggler, and BP's speed-up from 1 to 2 cores paired in one loop,
+# BenchmarkBPSpeedupPaired (./bench),
 # BenchmarkHandoff, BenchmarkRoundTrip (./channels), BenchmarkObserverOverhead
 # (./metrics), and across processes BenchmarkRoundTrip (./channels/natslink),
 # BenchmarkSplitUpdate and BenchmarkHopLatency (./cluster) at -cpu 1,2,...,nproc, and BenchmarkBPKernel with OpenBLAS where the
@@ -60,6 +63,9 @@ gemm18='Gemm/precision=f32/nn/64x1024x1024/avx FMAPeak/precision=f32/'
 # settings (the report's other sections are float64).
 ev="EventVsBP/precision=f64/ EventVsBP/precision=f32/engine=/H=(2|8)\$/width=(256|1024)\$/batch=64\$ ScheduleSaving/ SkipOverhead/ Straggler/"
 gemm=$gemm18
+# BP's speed-up from 1 to 2 cores at [1024]x8, both precisions, one core and two
+# alternating in one loop (the report's speed-up target reads it).
+speedup='BPSpeedupPaired/precision=/H=8$/width=1024$/batch=64$'
 precisionOnly=""
 case "${GRID:-report}" in
   full)
@@ -81,7 +87,7 @@ case "${GRID:-report}" in
     ops='LayerOp/' ;;
   quick)
     bp='BPStep/precision=/H=(2|8)/width=(64|1024)/batch=64$ BPKernel/'
-    gemm=''
+    gemm=''; speedup=''
     pc='PCUpdate/precision=f64/variant=(fpa|pc)/engine=(parallel|sequential)/schedule=dense/H=(2|8)/width=(64|256)/batch=64$ EngineOverhead/variant=fpa/H=/width=(64|256)/'
     ops='LayerOp/op=/in=/out=/batch=64$' ;;
   *) echo "run.sh: GRID must be report, full, quick or precision" >&2; exit 2 ;;
@@ -177,7 +183,7 @@ rounds() { # ops-file pc-file
 }
 if [ -n "$precisionOnly" ]; then
   # Only what the targets need; the other raw files are kept if there (as ONLY does).
-  ONLY=${ONLY:-"bp.txt event.txt gemm.txt torch.jsonl"}
+  ONLY=${ONLY:-"bp.txt event.txt gemm.txt speedup.txt torch.jsonl"}
 fi
 rounds ops.txt pc.txt
 # The GEMM against the FMA peak is a per-core figure: one core, GOMAXPROCS=1 from the start
@@ -205,6 +211,18 @@ if measure pair.txt; then
 fi
 run bp.txt $bp
 run event.txt $ev
+# BenchmarkBPSpeedupPaired sets GOMAXPROCS 1 and 2 itself, so it runs at -cpu 2 alone,
+# COUNT times; each run times SPEEDUPTIME steps on each core count (a [1024]x8 step takes
+# 40-90 ms on one core, so -benchtime 200ms would pair one or two steps).
+if [ -n "$speedup" ] && [ "$n" -ge 2 ] && measure speedup.txt; then
+  echo "== $speedup -> $raw/speedup.txt (cpu 2, $COUNT times)"
+  (cd "$tmp" && ./bench.test -test.run '^$' -test.bench "$speedup" \
+     -test.benchtime "${SPEEDUPTIME:-40x}" -test.count "$COUNT" -test.cpu 2) > "$raw/speedup.txt"
+  if ! grep -q '^Benchmark' "$raw/speedup.txt"; then
+    echo "run.sh: no benchmark matched $speedup" >&2; exit 1
+  fi
+  echo "   $(grep -c '^Benchmark' "$raw/speedup.txt") results"
+fi
 if [ -n "$openblas" ]; then
   BIN=bench-openblas.test run bp-openblas.txt 'BPKernel/kernel=openblas/'
 elif [ -s "$raw/bp-openblas.txt" ]; then
@@ -266,7 +284,7 @@ fi
 
 echo "== benchstat"
 inputs=""
-for f in bp bp-openblas pc ops handoff pair observer event nats auth gemm; do
+for f in bp bp-openblas pc ops handoff pair observer event speedup nats auth gemm; do
   [ -s "$raw/$f.txt" ] || continue
   go tool benchstat "$raw/$f.txt" > "$raw/$f.benchstat.txt" || true
   inputs="$inputs,$raw/$f.txt"

@@ -36,6 +36,13 @@ type Map[T tensor.Float] interface {
 	// WeightVJPAt writes into g the VJP of every parameter at input v (the v ForwardAt
 	// recorded at) with cotangent c: dW (Out x In) and, where the map has a bias, db.
 	WeightVJPAt(g *Grad[T], at *Point[T], v, c *tensor.Matrix[T])
+	// WeightVJPAfterInput is WeightVJPAt where the last VJP at at was an InputVJPAt with
+	// the same cotangent c, and neither c nor at has changed since: it reads the gated
+	// (Dense) or scaled (PreAct) cotangent that call left in at rather than form it again,
+	// which spares a pass over c that backprop, forming it once for both VJPs, does not
+	// make (issue 18). The caller vouches for the condition; the result is then
+	// WeightVJPAt's bit for bit.
+	WeightVJPAfterInput(g *Grad[T], at *Point[T], v, c *tensor.Matrix[T])
 }
 
 // Point is what a Map keeps of its input v between ForwardAt and the VJPs. Its matrices
@@ -85,6 +92,13 @@ func (d *Dense[T]) InputVJPAt(dst *tensor.Matrix[T], at *Point[T], c *tensor.Mat
 func (d *Dense[T]) WeightVJPAt(g *Grad[T], at *Point[T], v, c *tensor.Matrix[T]) {
 	mustPoint("Dense.WeightVJPAt", at, c.Rows, d.Out())
 	Gate(at.scratch, at.Deriv, c)
+	d.WeightVJP(g.W, g.B, v, at.scratch)
+}
+
+// WeightVJPAfterInput writes dW = δᵀ v and db = colsum(δ) for the δ = g'(a) ⊙ c that the
+// last InputVJPAt at at left in it (see Map).
+func (d *Dense[T]) WeightVJPAfterInput(g *Grad[T], at *Point[T], v, c *tensor.Matrix[T]) {
+	mustPoint("Dense.WeightVJPAfterInput", at, c.Rows, d.Out())
 	d.WeightVJP(g.W, g.B, v, at.scratch)
 }
 

@@ -169,8 +169,25 @@ func (p *PreAct[T]) InputVJPAt(dst *tensor.Matrix[T], at *Point[T], c *tensor.Ma
 // WeightVJPAt writes dW = (a c)ᵀ phi(v); g.B must be empty.
 func (p *PreAct[T]) WeightVJPAt(g *Grad[T], at *Point[T], v, c *tensor.Matrix[T]) {
 	const op = "PreAct.WeightVJPAt"
-	ac := p.scaled(op, at, c)
-	mustShape(op, "input", v, c.Rows, p.In())
+	p.weightVJP(op, g, at, v, p.scaled(op, at, c))
+}
+
+// WeightVJPAfterInput is WeightVJPAt with the a c that the last InputVJPAt at at left in
+// it (see Map).
+func (p *PreAct[T]) WeightVJPAfterInput(g *Grad[T], at *Point[T], v, c *tensor.Matrix[T]) {
+	const op = "PreAct.WeightVJPAfterInput"
+	mustPoint(op, at, c.Rows, p.Out())
+	mustShape(op, "cotangent", c, at.Rows(), p.Out())
+	ac := c // scaled's result: c itself for a = 1, else the scratch it wrote
+	if p.Scale != 1 {
+		ac = at.scratch
+	}
+	p.weightVJP(op, g, at, v, ac)
+}
+
+// weightVJP writes dW = acᵀ phi(v) for the scaled cotangent ac.
+func (p *PreAct[T]) weightVJP(op string, g *Grad[T], at *Point[T], v, ac *tensor.Matrix[T]) {
+	mustShape(op, "input", v, ac.Rows, p.In())
 	mustShape(op, "weight gradient", g.W, p.Out(), p.In())
 	mustLen(op, "bias gradient", len(g.B), 0)
 	src := v

@@ -317,3 +317,41 @@ func TestGradWithoutBias(t *testing.T) {
 	b.CopyFrom(a)
 	require.Equal(t, []float64{2, 4, 6, 8, 10, 12}, b.W.Data)
 }
+
+// TestWeightVJPAfterInputIsWeightVJPAt: after an InputVJPAt, the weight VJP that reads the
+// cotangent that call left in the point equals the one that forms it again, bit for bit,
+// for Dense (gated) and for every kind of PreAct (scaled, or c itself at a = 1): a map
+// that read the plain c where it holds a gated or scaled one would fail.
+func TestWeightVJPAfterInputIsWeightVJPAt(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 5))
+	const batch = 6
+	type mapCase struct {
+		name string
+		m    Map[float64]
+	}
+	var cases []mapCase
+	for _, act := range []Activation{Tanh, ReLU, Identity} {
+		d, err := NewDense[float64](5, 4, act)
+		require.NoError(t, err)
+		d.InitPyTorch(rng)
+		cases = append(cases, mapCase{"dense-" + act.String(), d})
+	}
+	for _, c := range preActCases {
+		cases = append(cases, mapCase{"preact-" + c.name, newPreActCase(t, rng, c.in, c.out, c.act, c.scale, c.skip)})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := tc.m
+			v, c := randDense(rng, batch, m.In(), 1), randDense(rng, batch, m.Out(), 1)
+			at := m.NewPoint(batch)
+			m.ForwardAt(tensor.New[float64](batch, m.Out(), nil), at, v)
+			m.InputVJPAt(tensor.New[float64](batch, m.In(), nil), at, c)
+			want := GradFor(m)
+			m.WeightVJPAt(want, at, v, c)
+			got := GradFor(m)
+			m.WeightVJPAfterInput(got, at, v, c)
+			require.True(t, tensor.Equal(want.W, got.W), "weight")
+			require.Equal(t, want.B, got.B, "bias")
+		})
+	}
+}

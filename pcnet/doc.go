@@ -93,9 +93,11 @@
 // while node 3 waited for the error from node 4: context deadline exceeded"), and the
 // network runs its next batch as if the cancelled one had never started: the parallel
 // engine drops the cancelled batch's messages with its links and makes new ones, and
-// every node starts each batch afresh. The layers learn only once every node has
-// finished the inference, so a cancelled Learn moves no weight; under Incremental, whose
-// layers learn during inference, it leaves the steps already taken.
+// every node starts each batch afresh. The layers learn only once the inference is past
+// cancelling (the parallel engine: once every node has finished it; the sequential
+// engine: in its last sweep, after the last check of the batch's context, each layer
+// right after its weight VJP), so a cancelled Learn moves no weight; under Incremental,
+// whose layers learn during inference, it leaves the steps already taken.
 //
 // # Parts: a network across processes
 //

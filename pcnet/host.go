@@ -28,8 +28,9 @@ type host[T tensor.Float] struct {
 	nodes   []*node[T]        // lo..hi
 	updates []*layer.Grad[T]  // the hosted nodes' weight updates, from lo on
 
-	eng *engine[T]           // the parallel engine; nil under Sequential
-	seq map[int]*seqLinks[T] // the sequential engine's messages, by batch size
+	eng     *engine[T]           // the parallel engine; nil under Sequential
+	seq     map[int]*seqLinks[T] // the sequential engine's messages, by batch size
+	learner *seqLearner[T]       // the sequential engine's optimiser steps
 
 	broken    error // set once the host can run no batch: every later one returns it
 	closeOnce sync.Once
@@ -207,6 +208,8 @@ func (ho *host[T]) run(ctx context.Context, x *tensor.Matrix[T], labels []int, l
 	// this write is ordered before the batch's first read.
 	for _, nd := range ho.nodes {
 		nd.learning = learn
+		// Only a learning batch of the parallel engine has a commit phase to wait for.
+		nd.lateUpdate = learn && ho.eng != nil && !nd.incremental()
 	}
 	if ho.eng == nil {
 		return ho.runSequential(ctx, x, labels, learn)

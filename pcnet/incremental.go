@@ -60,6 +60,7 @@ func (n *node[T]) integrateIncremental(t int, up *tensor.Matrix[T]) channels.Pay
 	k.jteValid, k.deltaOld = false, true
 	if up != nil {
 		n.m.ForwardAt(up, w.at, n.point())
+		k.gated = false
 		return channels.Full
 	}
 	return channels.Unchanged

@@ -54,6 +54,13 @@ type node[T tensor.Float] struct {
 	// set by Network.run before it hands the node to an engine, whether the batch learns.
 	step     *layer.Grad[T]
 	learning bool
+	// lateUpdate, set by the host before a batch: the parallel engine commits the batch
+	// in a second phase (engine.run), and the weight VJP of the last step waits for it
+	// (pendingUpdate), so that the optimiser step reads the update while it is in cache,
+	// as backprop's step does, rather than after every node's inference has passed over
+	// the caches. The VJP reads only the node's point, cotangent and Jacobian record,
+	// which nothing changes after the node's last step, so its bits are the same.
+	lateUpdate, pendingUpdate bool
 
 	work   map[int]*nodeWork[T] // by batch size
 	w      *nodeWork[T]         // the current batch's
@@ -92,6 +99,10 @@ type known struct {
 	jteNews  bool // jte changed at this step
 	deltaOld bool // the point moved since the cotangent arrived, and no cotangent came since
 	predNews bool // a full prediction arrived after the feed-forward pass
+	// gated: the last VJP at the node's point was the input VJP, and neither the point
+	// nor the cotangent moved since, so the weight VJP may read the gated cotangent that
+	// it left (layer.Map's WeightVJPAfterInput). Every engine and schedule keeps it.
+	gated bool
 
 	// A node with skip children: jte is the input VJP above plus their errors.
 	skipZero  []bool // skip child k's last error is zero (skipErr[k] may not hold the zeros)
@@ -158,6 +169,7 @@ func (n *node[T]) begin(x0 *tensor.Matrix[T], labels []int) {
 	}
 	n.scale = layer.UpdateScale(n.cfg.Loss, batch)
 	n.fault = nil
+	n.pendingUpdate = false // a cancelled batch's is dropped
 	// The weight VJP writes the whole update when it runs; the update is zeroed here only
 	// when it may not (its step lies beyond T) or when iPC sums into it, and in act where
 	// the event schedule skips it. Zeroing the first layer's 784 x n update every batch
@@ -214,7 +226,14 @@ func (n *node[T]) feedForward(below, up *tensor.Matrix[T], keep bool) {
 			n.mu = n.w.mu
 		}
 		if n.cfg.Variant.fixedPredictions() {
-			n.w.e.Zero()
+			// e_l(0) is +0. Under the event schedule nothing reads the buffer while e is
+			// known to be zero (its messages say so), and with gamma 1 the first error
+			// step writes the whole of it (setError) reading the old values only for its
+			// figures, which only an observer uses: unwatched, the zeros need not be
+			// written, a pass over e that backprop does not make.
+			if !n.event || n.gamma != 1 || n.watched {
+				n.w.e.Zero()
+			}
 			n.known.eZero = true
 		} else {
 			n.w.x.Copy(below)
@@ -394,12 +413,14 @@ func (n *node[T]) absorb(t int, cot channels.Payload, above *tensor.Matrix[T]) {
 	if !n.event {
 		if update || advance {
 			n.w.cot.Copy(above)
+			n.known.gated = false
 		}
 		return
 	}
 	switch cot {
 	case channels.Full:
 		n.w.cot.Copy(above)
+		n.known.gated = false
 		n.known.cotZero, n.known.jteValid, n.known.deltaOld = false, false, false
 	case channels.Zero:
 		n.known.cotZero = true
@@ -439,7 +460,13 @@ func (n *node[T]) integrate(t int, up *tensor.Matrix[T]) channels.Payload {
 // weightUpdate writes the weight update of the current point and cotangent into g,
 // scaled by the batch's UpdateScale (GraphNet's order: the VJP, then the scale).
 func (n *node[T]) weightUpdate(g *layer.Grad[T]) {
-	n.m.WeightVJPAt(g, n.w.at, n.point(), n.w.cot)
+	if n.known.gated {
+		// The input VJP of this point and cotangent has gated it already (FPA's event
+		// schedule: at the step the error arrives, the weight VJP at step T).
+		n.m.WeightVJPAfterInput(g, n.w.at, n.point(), n.w.cot)
+	} else {
+		n.m.WeightVJPAt(g, n.w.at, n.point(), n.w.cot)
+	}
 	if n.scale != 1 {
 		g.Scale(n.scale)
 	}
@@ -455,10 +482,14 @@ func (n *node[T]) act(t int, up *tensor.Matrix[T]) channels.Payload {
 	}
 	k := &n.known
 	if update {
-		if n.event && k.cotZero {
+		switch {
+		case n.event && k.cotZero:
 			n.grad.Zero() // the update of a zero cotangent
 			n.stats.SkippedVJPs++
-		} else {
+		case n.lateUpdate && t == n.cfg.Steps:
+			// The last step: no message can change the cotangent any more.
+			n.pendingUpdate = true // learn computes it (lateUpdate)
+		default:
 			n.weightUpdate(n.grad)
 		}
 	}
@@ -505,7 +536,7 @@ func (n *node[T]) act(t int, up *tensor.Matrix[T]) channels.Payload {
 	}
 	layer.StateStep(w.x, w.e, n.sumBuffer(), n.pi, n.gamma)
 	n.m.ForwardAt(up, w.at, w.x)
-	k.xMoved, k.jteValid, k.deltaOld = true, false, true
+	k.xMoved, k.jteValid, k.deltaOld, k.gated = true, false, true, false
 	return channels.Full
 }
 
@@ -533,7 +564,7 @@ func (n *node[T]) inputVJP() {
 	n.m.InputVJPAt(n.w.jte, n.w.at, n.w.cot)
 	n.stats.VJPs++
 	straggler.Product(n.l)
-	n.known.jteZero, n.known.jteStale = false, false
+	n.known.jteZero, n.known.jteStale, n.known.gated = false, false, true
 }
 
 // zeroInputVJP skips the input VJP of a zero cotangent: jte is zero. It reports whether
@@ -573,6 +604,10 @@ func (n *node[T]) updateStep() int {
 func (n *node[T]) learn() {
 	if n.incremental() {
 		return
+	}
+	if n.pendingUpdate {
+		n.weightUpdate(n.grad)
+		n.pendingUpdate = false
 	}
 	n.descend(n.grad)
 }

@@ -51,14 +51,21 @@ type nodeActor[T tensor.Float] struct {
 	predIn, errIn   []tensor.Matrix[T]
 	predOut, errOut tensor.Matrix[T]
 	held            []channels.Message[T]
-	pays            []channels.Payload
-	msgs            []*tensor.Matrix[T]
-	wait            time.Duration
+	// kept: the node holds its one parent's prediction of step 0 (held[0]) for the whole
+	// batch, as mu_l, rather than copy it and hand it back after its first error (a
+	// hidden node sent no other prediction: FPA-PC). The parent sends on that link again
+	// only in the next batch, so it never waits for the buffer; the node hands it back
+	// once its part of the batch is over (releaseKept), after the commit that reads mu_l.
+	kept bool
+	pays []channels.Payload
+	msgs []*tensor.Matrix[T]
+	wait time.Duration
 }
 
 // linkBuffers is the number of message buffers per link direction. One suffices: a node
 // hands an error back as soon as it has taken it in (absorb) and a prediction as soon as it
-// has formed its error, so the sender rarely waits for the buffer. More buffers let a
+// has formed its error (but one it keeps for the batch, see kept, which its parent sends
+// no other on), so the sender rarely waits for the buffer. More buffers let a
 // node run ahead of its neighbour, which gains nothing when every step needs the
 // neighbour's reply, and costs cache: on one core, FPA-PC at H = 8, width 64 spent 3.5%
 // more than the sequential engine with 1 buffer, 8% with 2 and 18% with 4
@@ -317,6 +324,7 @@ func (a *nodeActor[T]) phase(cmd batchCmd[T]) report {
 		if nd.m != nil {
 			nd.learn()
 		}
+		a.releaseKept()
 		if observed {
 			nd.stats.Compute += time.Since(t0)
 			nd.obs.End(nd.stats)
@@ -329,10 +337,22 @@ func (a *nodeActor[T]) phase(cmd batchCmd[T]) report {
 		}
 		return report{node: nd.l, err: fmt.Errorf("pcnet: node %d: %w", nd.l, err)}
 	}
+	if !cmd.learn {
+		a.releaseKept()
+	}
 	if observed && !cmd.learn {
 		nd.obs.End(nd.stats)
 	}
 	return report{node: nd.l}
+}
+
+// releaseKept hands back the prediction the node kept for the batch, if it did. (A
+// batch that fails keeps it: its links are made anew or the engine stops.)
+func (a *nodeActor[T]) releaseKept() {
+	if a.kept && a.held[0].Buf != nil {
+		a.below[0].UpRecv.Release(a.held[0])
+		a.held[0].Buf = nil
+	}
 }
 
 func view[T tensor.Float](dst *tensor.Matrix[T], b *channels.Buffer[T]) *tensor.Matrix[T] {
@@ -356,6 +376,7 @@ func (a *nodeActor[T]) batch(ctx context.Context, cmd batchCmd[T]) error {
 		a.wait = 0
 	}
 	steps := nd.cfg.Steps
+	a.kept = nd.role == hiddenRole && len(a.below) == 1 && !nd.receivesPrediction()
 
 	// Feed-forward: p_l(0) in from every parent, p_{l+1}(0) and x_l out to every child.
 	var pred channels.Payload
@@ -371,7 +392,7 @@ func (a *nodeActor[T]) batch(ctx context.Context, cmd batchCmd[T]) error {
 		if err != nil {
 			return err
 		}
-		nd.feedForward(below, view(&a.predOut, buf), false)
+		nd.feedForward(below, view(&a.predOut, buf), a.kept)
 		if err := a.sendUp(ctx, buf, 0, channels.Full, observed); err != nil {
 			return err
 		}
@@ -424,11 +445,11 @@ func (a *nodeActor[T]) batch(ctx context.Context, cmd batchCmd[T]) error {
 func (a *nodeActor[T]) recvPredictions(ctx context.Context, t int, observed bool) error {
 	nd := a.nd
 	for k, lk := range a.below {
-		a.held[k].Buf = nil
 		if t > 0 && !nd.parentSends(nd.from[k]) {
 			a.pays[k], a.msgs[k] = channels.Unchanged, nil
-			continue
+			continue // held[k] is nil, or the prediction the node keeps
 		}
+		a.held[k].Buf = nil // handed back after the last error, or a cancelled batch's
 		m, err := a.recv(ctx, lk.UpRecv, channels.Prediction, nd.from[k], t, observed)
 		if err != nil {
 			return err
@@ -453,7 +474,7 @@ func (a *nodeActor[T]) sendErrors(ctx context.Context, t int, pred channels.Payl
 		if k == 0 {
 			payload = nd.formError(t, pred, below, view(&a.errOut, buf))
 			for j, m := range a.held {
-				if m.Buf != nil {
+				if m.Buf != nil && !a.kept {
 					a.below[j].UpRecv.Release(m)
 					a.held[j].Buf = nil
 				}

@@ -3,6 +3,8 @@ package pcnet
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/pcnet/pcnet/channels"
@@ -81,8 +83,9 @@ func (s *seqLinks[T]) sendSkips(nd *node[T], p channels.Payload) {
 // runSequential runs one batch in the caller's goroutine: a Jacobi sweep per step, in
 // which every node's error is formed from the previous step's values before any node
 // moves. The host holds every node (a Network's). ctx is checked before every step, and
-// the layers learn only after the last one, so a cancelled batch leaves the weights as
-// they were (but under Incremental, see Network.Learn).
+// the layers learn only in the last one, each after its last act (with more than one
+// core on a goroutine beside the sweep: seqLearner), so a cancelled batch leaves the
+// weights as they were (but under Incremental, see Network.Learn).
 func (n *host[T]) runSequential(ctx context.Context, x *tensor.Matrix[T], labels []int, learn bool) error {
 	batch := len(labels)
 	for _, nd := range n.nodes {
@@ -94,6 +97,10 @@ func (n *host[T]) runSequential(ctx context.Context, x *tensor.Matrix[T], labels
 	if n.cfg.Observer != nil {
 		start = time.Now()
 	}
+	// iPC has taken its steps during inference (node.learn).
+	lr := n.seqLearner(learn && n.cfg.Variant != Incremental)
+	// Deferred too, so that a panic in a sweep still waits for the learner's goroutines.
+	defer lr.wait()
 	clear(s.upPayload) // the feed-forward values are full messages
 	n.nodes[0].feedForward(nil, s.up[0], false)
 	s.sendSkips(n.nodes[0], channels.Full)
@@ -138,13 +145,17 @@ func (n *host[T]) runSequential(ctx context.Context, x *tensor.Matrix[T], labels
 				s.upPayload[l] = p
 				s.sendSkips(nd, p)
 			}
+			if t == steps && learn && nd.m != nil {
+				// The node's last act is done and nothing later in the sweep reads
+				// theta_l (a weight VJP reads the point and the cotangent alone), so it
+				// learns now, while its update is still in cache, as backprop steps each
+				// layer as soon as its gradient is made (train.BP); the step is past the
+				// last cancellation check, so a cancelled batch still moves no weight.
+				lr.hand(l, nd)
+			}
 		}
 	}
-	for _, nd := range n.nodes {
-		if learn && nd.m != nil {
-			nd.learn()
-		}
-	}
+	lr.wait()
 	if n.cfg.Observer != nil {
 		// One goroutine does every node's work, so a node's compute time is not its own;
 		// the whole batch is reported on the output node and nothing waits.
@@ -159,3 +170,51 @@ func (n *host[T]) runSequential(ctx context.Context, x *tensor.Matrix[T], labels
 	}
 	return nil
 }
+
+// seqLearner takes the optimiser steps of a sequential batch. With one core it steps a
+// node as soon as it is handed over; with more, it starts a goroutine per node handed
+// over, which steps it while the sweep goes on with the weight VJPs of the nodes above, as
+// train.BP overlaps its steps with the backward wave (issue 18: on two cores the steps,
+// which stream memory, otherwise add to an exact FPA-PC update what BP hides). Each node
+// steps on its own parameters with its own update whichever goroutine runs it, so the
+// bits are the same either way. A goroutine per node rather than one that receives the
+// nodes: a goroutine blocked on a channel takes a waiter record that the runtime
+// allocates now and then (see TestLearnAllocatesNothingAfterWarmUp), one that never
+// blocks takes none.
+type seqLearner[T tensor.Float] struct {
+	// step[i] steps n.nodes[i] and marks it done, a function made once: a go statement
+	// on a function with arguments, or on a method value, allocates.
+	step    []func()
+	stepped sync.WaitGroup
+	overlap bool // the batch learns beside the sweep
+}
+
+// seqLearner returns the host's learner, which steps beside the sweep when the batch
+// learns and more than one core may run.
+func (n *host[T]) seqLearner(learn bool) *seqLearner[T] {
+	if n.learner == nil {
+		lr := &seqLearner[T]{}
+		for _, nd := range n.nodes {
+			lr.step = append(lr.step, func() {
+				defer lr.stepped.Done()
+				nd.learn()
+			})
+		}
+		n.learner = lr
+	}
+	n.learner.overlap = learn && runtime.GOMAXPROCS(0) > 1
+	return n.learner
+}
+
+// hand gives the learner n.nodes[i], whose update is final.
+func (lr *seqLearner[T]) hand(i int, nd *node[T]) {
+	if !lr.overlap {
+		nd.learn()
+		return
+	}
+	lr.stepped.Add(1)
+	go lr.step[i]()
+}
+
+// wait returns once every node handed over has stepped.
+func (lr *seqLearner[T]) wait() { lr.stepped.Wait() }
