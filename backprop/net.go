@@ -14,7 +14,6 @@ type Net[T tensor.Float] struct {
 	Loss   layer.Loss
 
 	work map[int]*workspace[T] // by batch size
-	gate layer.GateBlocks[T]   // the epilogue of the input VJP running in GradientsEach
 }
 
 // workspace holds the activations and cotangents of one batch size.
@@ -115,17 +114,13 @@ func (n *Net[T]) GradientsEach(grads []*layer.Grad[T], x *tensor.Matrix[T], labe
 		w.cot[L].Data[i] = -v
 	}
 	s := layer.UpdateScale(n.Loss, r)
-	layer.Gate(w.delta[L-1], w.deriv[L-1], w.cot[L])
 	for l := L - 1; l >= 0; l-- {
 		d := n.Layers[l]
+		layer.Gate(w.delta[l], w.deriv[l], w.cot[l+1])
 		in := x
 		if l > 0 {
 			in = w.mu[l]
-			// The layer below gates its cotangent block by block as the input VJP finishes
-			// them, on every core the product uses, rather than on one after it.
-			n.gate = layer.GateBlocks[T]{Delta: w.delta[l-1], Deriv: w.deriv[l-1], C: w.cot[l]}
-			d.InputVJPThen(w.cot[l], w.delta[l], &n.gate)
-			n.gate = layer.GateBlocks[T]{}
+			d.InputVJP(w.cot[l], w.delta[l])
 		}
 		d.WeightVJP(grads[l].W, grads[l].B, in, w.delta[l])
 		if s != 1 {

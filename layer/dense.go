@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sync"
 
 	"github.com/pcnet/pcnet/internal/vmath"
 	"github.com/pcnet/pcnet/tensor"
@@ -78,69 +77,27 @@ func (d *Dense[T]) Forward(out, deriv, v *tensor.Matrix[T]) {
 	for i := 0; i < out.Rows; i++ {
 		copy(out.Row(i), d.B)
 	}
+	gemm(false, true, 1, v, d.W, 1, out)
 	if deriv != nil {
 		mustShape("Dense.Forward", "derivative", deriv, batch, d.Out())
 	}
-	// The activation runs on each tile of the product as the tile is finished, on the core
-	// that computed it (gemmThen): with more than one core it no longer runs on one while
-	// the others wait (issue 18). It is element-wise, so the bits do not depend on the cut.
-	e := actBlocksOf[T]()
-	*e = actBlocks[T]{act: d.Act, out: out, deriv: deriv}
-	gemmThen(false, true, 1, v, d.W, 1, out, e)
-	*e = actBlocks[T]{}
-	putActBlocks(e)
-}
-
-// actBlocks applies an activation to blocks of a Forward's output and writes their
-// derivatives (deriv nil: none).
-type actBlocks[T tensor.Float] struct {
-	act        Activation
-	out, deriv *tensor.Matrix[T]
-}
-
-// Block applies the activation to rows i0 to i0+rows, columns j0 to j0+cols.
-func (e *actBlocks[T]) Block(i0, j0, rows, cols int) {
-	out, deriv := e.out, e.deriv
-	// Over all of a contiguous matrix it runs in one call, which spares narrow layers a
-	// kernel call per row.
-	if n := out.Rows * out.Cols; rows == out.Rows && cols == out.Cols && out.Stride == out.Cols && (deriv == nil || deriv.Stride == deriv.Cols) {
+	// The activation is elementwise: over contiguous matrices it runs in one call, which
+	// spares narrow layers a kernel call per row.
+	if n := out.Rows * out.Cols; out.Stride == out.Cols && (deriv == nil || deriv.Stride == deriv.Cols) {
 		var dd []T
 		if deriv != nil {
 			dd = deriv.Data[:n]
 		}
-		applyActivation(e.act, out.Data[:n], dd)
+		applyActivation(d.Act, out.Data[:n], dd)
 		return
 	}
-	for i := i0; i < i0+rows; i++ {
+	for i := 0; i < out.Rows; i++ {
 		var dd []T
 		if deriv != nil {
-			dd = deriv.Row(i)[j0 : j0+cols]
+			dd = deriv.Row(i)
 		}
-		applyActivation(e.act, out.Row(i)[j0:j0+cols], dd)
+		applyActivation(d.Act, out.Row(i), dd)
 	}
-}
-
-// The actBlocks not in use, one free list per precision, so that a Forward allocates
-// nothing once warmed up (an epilogue handed to the product's helpers escapes).
-var actBlocks32, actBlocks64 sync.Pool
-
-func actBlocksOf[T tensor.Float]() *actBlocks[T] {
-	p := &actBlocks64
-	if is32[T]() {
-		p = &actBlocks32
-	}
-	if e, ok := p.Get().(*actBlocks[T]); ok {
-		return e
-	}
-	return new(actBlocks[T])
-}
-
-func putActBlocks[T tensor.Float](e *actBlocks[T]) {
-	if is32[T]() {
-		actBlocks32.Put(e)
-		return
-	}
-	actBlocks64.Put(e)
 }
 
 // Gate writes the gated cotangent delta = deriv ⊙ c, where deriv holds g'(a) from Forward.
@@ -176,38 +133,10 @@ func addTo[T tensor.Float](dst, src []T) {
 // InputVJP writes dst = delta W, the input VJP J(v)ᵀ c for the gated cotangent
 // delta = g'(a(v)) ⊙ c. delta is B x Out, dst is B x In.
 func (d *Dense[T]) InputVJP(dst, delta *tensor.Matrix[T]) {
-	d.InputVJPThen(dst, delta, nil)
-}
-
-// Blocks is an epilogue of a product: Block is called on each block of the product's
-// output (rows i0 to i0+rows, columns j0 to j0+cols) once the block is final, possibly on
-// several goroutines at once for different blocks (internal/gemm.GemmThen).
-type Blocks interface {
-	Block(i0, j0, rows, cols int)
-}
-
-// InputVJPThen is InputVJP that calls then.Block, when then is not nil, on each block of
-// dst as soon as it is final: on every core the product uses, while the block is in cache.
-func (d *Dense[T]) InputVJPThen(dst, delta *tensor.Matrix[T], then Blocks) {
 	batch := delta.Rows
 	mustShape("Dense.InputVJP", "gated cotangent", delta, batch, d.Out())
 	mustShape("Dense.InputVJP", "destination", dst, batch, d.In())
-	gemmThen(false, false, 1, delta, d.W, 0, dst, then)
-}
-
-// GateBlocks is the epilogue (Blocks) that gates a cotangent block by block as the product
-// computing it finishes them: Block writes Gate(Delta, Deriv, C) on its block, the same
-// bits as Gate on the whole, since the product is element-wise. The three matrices must
-// have the same shape; Delta may be C.
-type GateBlocks[T tensor.Float] struct {
-	Delta, Deriv, C *tensor.Matrix[T]
-}
-
-// Block gates rows i0 to i0+rows, columns j0 to j0+cols.
-func (g *GateBlocks[T]) Block(i0, j0, rows, cols int) {
-	for i := i0; i < i0+rows; i++ {
-		mul(g.Delta.Row(i)[j0:j0+cols], g.Deriv.Row(i)[j0:j0+cols], g.C.Row(i)[j0:j0+cols])
-	}
+	gemm(false, false, 1, delta, d.W, 0, dst)
 }
 
 // WeightVJP writes the weight and bias VJPs dW = deltaᵀ v and db = colsum(delta) at input

@@ -95,13 +95,6 @@ const (
 // shape, so the result does not depend on GOMAXPROCS. alpha and beta are 0 or 1 in this
 // package, exact in either precision.
 func gemm[T tensor.Float](tA, tB bool, alpha float64, a, b *tensor.Matrix[T], beta float64, c *tensor.Matrix[T]) {
-	gemmThen(tA, tB, alpha, a, b, beta, c, nil)
-}
-
-// gemmThen is gemm that calls then, when not nil, on blocks of C as they are final: the
-// tiles of internal/gemm.GemmThen under KernelSIMD, all of C after the product under the
-// other kernels (the same bits in C either way).
-func gemmThen[T tensor.Float](tA, tB bool, alpha float64, a, b *tensor.Matrix[T], beta float64, c *tensor.Matrix[T], then Blocks) {
 	m, k := a.Rows, a.Cols
 	if tA {
 		m, k = k, m
@@ -112,13 +105,6 @@ func gemmThen[T tensor.Float](tA, tB bool, alpha float64, a, b *tensor.Matrix[T]
 	}
 	if m != c.Rows || n != c.Cols || k != kb {
 		panic(&ShapeError{Op: "gemm", What: fmt.Sprintf("op(A) %dx%d times op(B)", m, k), Got: [2]int{kb, n}, Want: [2]int{k, c.Cols}})
-	}
-	if then != nil && Kernel(activeKernel.Load()) == KernelSIMD {
-		kernels.GemmThen(tA, tB, m, n, k, T(alpha), a.Data, a.Stride, b.Data, b.Stride, T(beta), c.Data, c.Stride, then)
-		return
-	}
-	if then != nil {
-		defer then.Block(0, 0, m, n)
 	}
 	switch Kernel(activeKernel.Load()) {
 	case KernelGonum:

@@ -65,9 +65,7 @@ func BenchmarkGemm(b *testing.B) {
 func benchGemm[T Float](b *testing.B, s benchShape, kr microKernel[T]) {
 	p := newProblem[T](rand.New(rand.NewPCG(1, 2)), s.tA, s.tB, s.m, s.n, s.k, 0, 1, 0)
 	w := NewWorkspace[T]()
-	benchLoop(b, s, func() {
-		w.gemm(&kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc, nil)
-	})
+	benchLoop(b, s, func() { w.gemm(&kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc) })
 }
 
 // benchLoop runs f, one product of shape s, and reports its GFLOP/s.
@@ -134,7 +132,7 @@ func BenchmarkDepth(b *testing.B) {
 					defer runtime.UnlockOSThread()
 					t0 := threadCPU()
 					for b.Loop() {
-						w.gemm(&kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc, nil)
+						w.gemm(&kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
 					}
 					reportCPU(b, t0, 2*float64(s.m*s.n*s.k))
 				})

@@ -209,49 +209,26 @@ func Gemm[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb
 // Gemm is the package-level Gemm with w's scratch for the tiles run on the calling
 // goroutine; helpers borrow theirs from the free list.
 func (w *Workspace[T]) Gemm(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
-	w.gemm(kernelOf[T](), tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+	w.gemm(kernelOf[T](), tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// Then is what GemmThen calls on each block of C once it is final: rows i0 to i0+rows and
-// columns j0 to j0+cols. Calls for different blocks may run at once, on different
-// goroutines; the blocks never overlap, and together they cover C once. (An interface
-// rather than a func, so that a caller passing a pointer it keeps allocates nothing.)
-type Then interface {
-	Block(i0, j0, rows, cols int)
-}
-
-// GemmThen is Gemm that calls then.Block on each tile of C as soon as the tile is final,
-// on the goroutine that computed it, while the tile is still in cache: the place for an
-// element-wise epilogue (an activation, docs/design.md §6) that would otherwise read C
-// back after the product on one core while the others wait. The tiles are those of the
-// product's grid, which depends only on its shape, when they run on more than one core; a
-// product run whole (a small one, or one for which the pool grants no helper) is one
-// block, all of C. C holds the same bits as after Gemm, and then may change each block.
-func GemmThen[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int, then Then) {
-	f := idleOf[T]()
-	w := f.get()
-	w.gemm(kernelOf[T](), tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, then)
-	f.put(w)
-}
-
-// gemm is Gemm with the kernels of kr, and GemmThen when then is not nil.
-func (w *Workspace[T]) gemm(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int, then Then) {
+// gemm is Gemm with the kernels of kr.
+func (w *Workspace[T]) gemm(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	checkArgs(tA, tB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 {
 		return
 	}
-	whole := true
-	switch {
-	case alpha == 0 || k == 0:
+	if alpha == 0 || k == 0 {
 		scale(m, n, beta, c, ldc)
-	case (m == 1 || n == 1) && w.gemv(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-	case k == 1 && w.rank1(kr, tA, tB, m, n, alpha, a, lda, b, ldb, beta, c, ldc):
-	default:
-		whole = w.split(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, then)
+		return
 	}
-	if whole && then != nil {
-		then.Block(0, 0, m, n)
+	if (m == 1 || n == 1) && w.gemv(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
+		return
 	}
+	if k == 1 && w.rank1(kr, tA, tB, m, n, alpha, a, lda, b, ldb, beta, c, ldc) {
+		return
+	}
+	w.split(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // kcOf is the depth of k block pb of nk: the blocks' depths differ by at most one.

@@ -91,7 +91,7 @@ func randSlice[T Float](rng *rand.Rand, n int) []T {
 // run computes p with kernel kr into a copy of p.c.
 func (p problem[T]) run(w *Workspace[T], kr microKernel[T]) []T {
 	c := append([]T(nil), p.c...)
-	w.gemm(&kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, c, p.ldc, nil)
+	w.gemm(&kr, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, c, p.ldc)
 	return c
 }
 

@@ -151,7 +151,6 @@ type job[T Float] struct {
 	pa            []T          // all of op(A) packed, when the tiles share it (nil: they pack)
 	packs         int32        // the tasks that pack pa (see packTask), 0 when pa is nil
 	nk            int          // pa's k blocks
-	then          Then         // called on each tile once it is final (GemmThen), or nil
 	nextPack      atomic.Int32 // the next packing task to run
 	packed        atomic.Int32 // the packing tasks done
 	next          atomic.Int32 // the next tile to run
@@ -159,11 +158,9 @@ type job[T Float] struct {
 }
 
 // split runs the checked product on tiles of the grid, on the calling goroutine and on
-// as many helpers as the pool grants, up to one per tile beyond the first, each tile
-// followed by then's epilogue when then is not nil (GemmThen). When the pool grants none,
-// the product runs whole, which spares the tiles' repacking and gives the same bits, and
-// split reports it, for the epilogue to follow on all of C at once.
-func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int, then Then) (whole bool) {
+// as many helpers as the pool grants, up to one per tile beyond the first. When it grants
+// none, the product runs whole, which spares the tiles' repacking and gives the same bits.
+func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	g := tiling(kr.mr, kr.nr, m, n, k)
 	helpers := 0
 	if g.gm*g.gn > 1 {
@@ -175,10 +172,9 @@ func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha
 	}
 	if helpers == 0 {
 		w.run(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
-		return true
+		return
 	}
 	j := w.newJob(kr, g, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-	j.then = then
 	j.wg.Add(helpers)
 	for range helpers {
 		pending <- j
@@ -193,10 +189,8 @@ func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha
 	j.work(w)
 	busy.Add(-1) // the caller is done with the core; its helpers give theirs back
 	j.wg.Wait()
-	// Drop the caller's matrices and epilogue, which the idle workspace would otherwise
-	// keep alive.
-	j.kr, j.a, j.b, j.c, j.pa, j.then = nil, nil, nil, nil, nil, nil
-	return false
+	// Drop the caller's matrices, which the idle workspace would otherwise keep alive.
+	j.kr, j.a, j.b, j.c, j.pa = nil, nil, nil, nil, nil
 }
 
 // newJob readies w's job for the product on grid g.
@@ -290,7 +284,4 @@ func (j *job[T]) tile(w *Workspace[T], t int, pa []T) {
 		b = j.b[j0:]
 	}
 	w.run(j.kr, j.tA, j.tB, mt, nt, j.k, j.alpha, a, j.lda, b, j.ldb, j.beta, j.c[i0*j.ldc+j0:], j.ldc, pa)
-	if j.then != nil {
-		j.then.Block(i0, j0, mt, nt)
-	}
 }

@@ -4,7 +4,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -197,65 +196,5 @@ func TestSharedPackFallback(t *testing.T) {
 		clear(j.pa[len(j.pa)-p.k*kr.mr:]) // where the last task would have packed (nothing yet)
 		j.work(w)
 		require.Equal(t, want, c, "%v: tiles that fell back to packing op(A) differ from the whole product", p)
-	}
-}
-
-// negateBlocks is a GemmThen epilogue that checks each block against the product's bits,
-// counts how often each element of C is handed over, and negates the block.
-type negateBlocks[T Float] struct {
-	c, want []T
-	ldc     int
-	seen    []atomic.Int32
-	stale   atomic.Int32 // elements not yet final when handed over
-}
-
-func (e *negateBlocks[T]) Block(i0, j0, rows, cols int) {
-	for i := i0; i < i0+rows; i++ {
-		for j := j0; j < j0+cols; j++ {
-			x := i*e.ldc + j
-			e.seen[x].Add(1)
-			if e.c[x] != e.want[x] {
-				e.stale.Add(1)
-			}
-			e.c[x] = -e.c[x]
-		}
-	}
-}
-
-// TestGemmThen checks GemmThen's epilogue at GOMAXPROCS 1, 2 and 3, on tiled products and
-// on the ones that run whole (small, matrix-vector, outer, alpha = 0): each element of C
-// is handed over exactly once, final (the bits of Gemm), and what the epilogue writes stays.
-func TestGemmThen(t *testing.T) {
-	testGemmThen[float64](t)
-	testGemmThen[float32](t)
-}
-
-func testGemmThen[T Float](t *testing.T) {
-	rng := rand.New(rand.NewPCG(12, 1))
-	kr := *kernelOf[T]()
-	shapes := append([][3]int{{1, 300, 40}, {300, 1, 40}, {50, 60, 1}, {30, 40, 50}, {20, 30, 0}}, tiledShapes...)
-	for i, s := range shapes {
-		tr := transposes[i%4]
-		p := newProblem[T](rng, tr[0], tr[1], s[0], s[1], s[2], i%3, 0.5, -1)
-		want := p.run(NewWorkspace[T](), kr) // Gemm's bits, whole or tiled
-		for _, procs := range []int{1, 2, 3} {
-			withProcs(procs, func() {
-				c := append([]T(nil), p.c...)
-				e := &negateBlocks[T]{c: c, want: want, ldc: p.ldc, seen: make([]atomic.Int32, len(c))}
-				GemmThen(p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, c, p.ldc, e)
-				require.Zero(t, e.stale.Load(), "%v at GOMAXPROCS=%d: elements handed over before they were final", p, procs)
-				for x := range c {
-					i, j := x/p.ldc, x%p.ldc
-					if j >= p.n {
-						require.Zero(t, e.seen[x].Load(), "%v at GOMAXPROCS=%d: padding (%d, %d) handed over", p, procs, i, j)
-						require.Equal(t, p.c[x], c[x], "%v: padding (%d, %d) changed", p, i, j)
-						continue
-					}
-					require.Equal(t, int32(1), e.seen[x].Load(), "%v at GOMAXPROCS=%d: element (%d, %d) handed over %d times", p, procs, i, j, e.seen[x].Load())
-					require.Equal(t, -want[x], c[x], "%v at GOMAXPROCS=%d: element (%d, %d) lost the epilogue's write", p, procs, i, j)
-				}
-			})
-		}
-		require.Zero(t, busy.Load(), "helper tokens left taken")
 	}
 }
