@@ -35,13 +35,9 @@ import (
 // tiles are enough to share out among the cores of the machines pcnet runs on; a grid that
 // depends on the shape alone cannot be fitted to the number of cores. Where op(A) is
 // packed once for all the tiles, a column of tiles packs nothing again, and the tiles may
-// be as narrow as minColsShared, but there are at most maxTilesShared of them. More tiles
-// would leave less of the last one to run alone while the other cores wait, but each
-// costs more than that saves: in a float32 backprop step at width 1024 and batch 64 on
-// two cores (issue 18), cutting its products into 4 tiles 256 columns wide instead of 16
-// tiles 64 wide made the step 1-6% faster (3% in the median of six runs), and 4 instead
-// of 8 tiles 0.4-3% (2%): each pair of grids alternated step by step in one process, on a
-// machine shared with other work. Four tiles also share out evenly among 2 and 4 cores.
+// be as narrow as minColsShared: more tiles leave less of the last one to run alone
+// while the other cores wait (the caller waits for the slowest tile, some half a tile of
+// idle core on average).
 const (
 	// tileWork is the least work of a tile, in multiply-adds (4.2 MFLOP: some 40 µs in
 	// float32 and 80 µs in float64 with AVX-512); a product of less than twice this runs
@@ -55,8 +51,6 @@ const (
 	minRows, minCols = 64, 128
 	// minColsShared is minCols where op(A) is shared.
 	minColsShared = 64
-	// maxTilesShared is maxTiles where op(A) is shared.
-	maxTilesShared = 4
 	// maxPool bounds the helper tokens, whatever GOMAXPROCS is.
 	maxPool = 255
 )
@@ -116,7 +110,7 @@ var shareA = true
 // weight VJP of a batch, deltaᵀ v (1024x1024x64 at width 1024 and batch 64), which a 4x4
 // grid made pack both operands four times over: about 6% of a float32 backprop step's CPU
 // time on two cores (docs/design.md §6, deterministic products). It cuts that product
-// into 4 tiles 256 columns wide (maxTilesShared), as it does the forward product and the
+// into 16 tiles 64 columns wide (minColsShared), as it does the forward product and the
 // input VJP at batch 64 (64x1024x1024).
 func tiling(mr, nr, m, n, k int) grid {
 	one := grid{rows: m, cols: n, gm: 1, gn: 1}
@@ -127,7 +121,6 @@ func tiling(mr, nr, m, n, k int) grid {
 	maxGM, minC := min(want, ceilDiv(m, mr), max(1, m/minRows)), minCols
 	if sharesA(mr, m, k) {
 		maxGM, minC = 1, minColsShared
-		want = min(want, maxTilesShared)
 	}
 	best, bestTiles, bestCost := one, 1, 0
 	for gm := 1; gm <= maxGM; gm++ {
