@@ -142,11 +142,10 @@ func BenchmarkDepth(b *testing.B) {
 }
 
 // BenchmarkShareA pairs tiling's grids for products whose op(A) is packed once for all
-// the tiles (cut over columns only, into tiles as narrow as minColsShared) with the grids
-// of before (rows cut too, and tiles at least minCols wide): the weight VJPs of a batch
-// of 64 (deltaᵀ v: 1024x784x64, 1024x1024x64, where the old grid packs both operands once
-// per row or column of tiles) and the forward product and input VJP (64x1024x1024 and
-// 64x1024x784, 16 tiles instead of 8). The two run alternately in one loop, so that a
+// the tiles (cut over columns only) with the grids of before (rows cut too): the weight
+// VJPs of a batch of 64 (deltaᵀ v: 1024x784x64, 1024x1024x64, where the old grid packs
+// both operands once per row or column of tiles) and the forward product and input VJP
+// (64x1024x1024 and 64x1024x784, whose rows are too few to cut: the same grid). The two run alternately in one loop, so that a
 // shared host's drift falls on both, each first every other time. new/old is the median
 // ratio of their times, cpu-new/old that of the process's CPU time (every thread); at
 // -cpu 1 neither is cut. Both give the same bits (TestTiledBitIdentical).

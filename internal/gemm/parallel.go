@@ -34,10 +34,14 @@ import (
 // Tiles of at least minRows x minCols and 2^21 multiply-adds keep the packing small, and 16
 // tiles are enough to share out among the cores of the machines pcnet runs on; a grid that
 // depends on the shape alone cannot be fitted to the number of cores. Where op(A) is
-// packed once for all the tiles, a column of tiles packs nothing again, and the tiles may
-// be as narrow as minColsShared: more tiles leave less of the last one to run alone
-// while the other cores wait (the caller waits for the slowest tile, some half a tile of
-// idle core on average).
+// packed once for all the tiles, a column of tiles packs nothing again, but tiles are
+// still at least minCols wide: narrower ones would leave less of the last one to run
+// alone while the other cores wait (some half a tile of idle core on average), but each
+// costs more than that saves. In a backprop step at width 1024 and batch 64 on two cores
+// (issue 18), whose products then make 8 tiles 128 columns wide, 16 tiles 64 wide made
+// the step 1-4% slower in both precisions (the median of the step time ratios, in eight
+// runs that alternated the two grids step by step in one process; a machine shared with
+// other work), and 4 tiles 256 wide 0.6-4% slower (two runs on the quiet machine).
 const (
 	// tileWork is the least work of a tile, in multiply-adds (4.2 MFLOP: some 40 µs in
 	// float32 and 80 µs in float64 with AVX-512); a product of less than twice this runs
@@ -49,8 +53,6 @@ const (
 	// minRows and minCols are the least height and width of a tile where there is more
 	// than one tile along that dimension.
 	minRows, minCols = 64, 128
-	// minColsShared is minCols where op(A) is shared.
-	minColsShared = 64
 	// maxPool bounds the helper tokens, whatever GOMAXPROCS is.
 	maxPool = 255
 )
@@ -110,21 +112,21 @@ var shareA = true
 // weight VJP of a batch, deltaᵀ v (1024x1024x64 at width 1024 and batch 64), which a 4x4
 // grid made pack both operands four times over: about 6% of a float32 backprop step's CPU
 // time on two cores (docs/design.md §6, deterministic products). It cuts that product
-// into 16 tiles 64 columns wide (minColsShared), as it does the forward product and the
-// input VJP at batch 64 (64x1024x1024).
+// into 8 tiles 128 columns wide, as it does the forward product and the input VJP at
+// batch 64 (64x1024x1024).
 func tiling(mr, nr, m, n, k int) grid {
 	one := grid{rows: m, cols: n, gm: 1, gn: 1}
 	want := int(min(int64(m)*int64(n)*int64(k)/tileWork, maxTiles)) // int64: 32-bit platforms
 	if want < 2 {
 		return one
 	}
-	maxGM, minC := min(want, ceilDiv(m, mr), max(1, m/minRows)), minCols
+	maxGM := min(want, ceilDiv(m, mr), max(1, m/minRows))
 	if sharesA(mr, m, k) {
-		maxGM, minC = 1, minColsShared
+		maxGM = 1
 	}
 	best, bestTiles, bestCost := one, 1, 0
 	for gm := 1; gm <= maxGM; gm++ {
-		gn := min(ceilDiv(want, gm), ceilDiv(n, nr), max(1, n/minC))
+		gn := min(ceilDiv(want, gm), ceilDiv(n, nr), max(1, n/minCols))
 		g := grid{rows: roundUp(ceilDiv(m, gm), mr), cols: roundUp(ceilDiv(n, gn), nr)}
 		g.gm, g.gn = ceilDiv(m, g.rows), ceilDiv(n, g.cols)
 		tiles, cost := min(g.gm*g.gn, want), g.gn*m+g.gm*n

@@ -42,22 +42,18 @@ func TestTiling(t *testing.T) {
 			tiles := g.gm * g.gn
 			require.LessOrEqual(t, tiles, maxTiles, "%v %v", kr, s)
 			require.True(t, g.gm == 1 || g.rows >= minRows, "%v %v: tiles of %d rows", kr, s, g.rows)
-			minC := minCols
-			if sharesA(kr[0], m, k) {
-				minC = minColsShared
-			}
-			require.True(t, g.gn == 1 || g.cols >= minC, "%v %v: tiles of %d columns", kr, s, g.cols)
+			require.True(t, g.gn == 1 || g.cols >= minCols, "%v %v: tiles of %d columns", kr, s, g.cols)
 			if m*n*k < 2*tileWork {
 				require.Equal(t, 1, tiles, "%v %v: a small product is cut", kr, s)
 			}
 		}
 	}
 	// The products of a batch of 64 at width 1024 share op(A): only the columns are cut,
-	// into tiles as narrow as minColsShared.
+	// into tiles minCols wide.
 	g := tiling(8, 16, 64, 1024, 1024)
-	require.Equal(t, grid{rows: 64, cols: 64, gm: 1, gn: 16}, g, "64x1024x1024 (mr=8, nr=16)")
+	require.Equal(t, grid{rows: 64, cols: 128, gm: 1, gn: 8}, g, "64x1024x1024 (mr=8, nr=16)")
 	g = tiling(8, 32, 1024, 1024, 64)
-	require.Equal(t, grid{rows: 1024, cols: 64, gm: 1, gn: 16}, g, "1024x1024x64 (mr=8, nr=32)")
+	require.Equal(t, grid{rows: 1024, cols: 128, gm: 1, gn: 8}, g, "1024x1024x64 (mr=8, nr=32)")
 	g = tiling(8, 32, 128, 1024, 1024) // op(A) too large to share: 128-column tiles at least
 	require.Equal(t, 128, g.cols, "128x1024x1024 (mr=8, nr=32): %+v", g)
 	g = tiling(8, 32, 200, 520, 330)
