@@ -240,7 +240,7 @@ fi
 # connection of its own to an embedded server).
 if measure nats.txt; then
   : > "$raw/nats.txt"
-  for b in "natslink.test RoundTrip/" "cluster.test SplitUpdate$/" "cluster.test SplitUpdatePaired/" "cluster.test HopLatency/"; do
+  for b in "natslink.test RoundTrip$/" "cluster.test SplitUpdate$/" "cluster.test SplitUpdatePaired/" "cluster.test HopLatency/"; do
     set -- $b
     echo "== $2 -> $raw/nats.txt (cpu $CPUS, $COUNT times each)"
     (cd "$tmp" && "./$1" -test.run '^$' -test.bench "$2" -test.benchmem \

@@ -34,9 +34,9 @@ import (
 // tags are computed by internal/gmac: bit for bit those of crypto/cipher's
 // AES-256-GCM Seal(nil, nonce, nil, frame), so peers that use the stdlib's
 // GCM interoperate (TestStdlibGCMInteroperates), with GHASH on AVX-512
-// VPCLMULQDQ where the CPU has it, about 2.9 times the stdlib's speed
-// (BenchmarkMAC's gmac-vpclmul row: 24 against 8.2 GB/s at width 1024,
-// measured on a shared 2-core AMD EPYC), and the stdlib's GCM where it does
+// VPCLMULQDQ where the CPU has it, about 3 times the stdlib's speed
+// (BenchmarkMAC's gmac-vpclmul row: 24.2 against 7.4 GB/s at width 1024,
+// medians on a quiet 2-core AMD EPYC), and the stdlib's GCM where it does
 // not. But a nonce used twice under one key gives its authentication key
 // away. The subkey makes
 // the nonce unique: the counter never repeats for one publisher, and two
