@@ -151,7 +151,7 @@ func (n *host[T]) runSequential(ctx context.Context, x *tensor.Matrix[T], labels
 				// learns now, while its update is still in cache, as backprop steps each
 				// layer as soon as its gradient is made (train.BP); the step is past the
 				// last cancellation check, so a cancelled batch still moves no weight.
-				lr.hand(l, nd)
+				lr.hand(l)
 			}
 		}
 	}
@@ -207,12 +207,12 @@ func (n *host[T]) seqLearner(learn bool) *seqLearner[T] {
 }
 
 // hand gives the learner n.nodes[i], whose update is final.
-func (lr *seqLearner[T]) hand(i int, nd *node[T]) {
+func (lr *seqLearner[T]) hand(i int) {
+	lr.stepped.Add(1)
 	if !lr.overlap {
-		nd.learn()
+		lr.step[i]()
 		return
 	}
-	lr.stepped.Add(1)
 	go lr.step[i]()
 }
 

@@ -18,20 +18,20 @@ func withoutF64Level(name string) string {
 // precisionNets are issue 18's networks (H, width) of the PyTorch comparison.
 var precisionNets = [][2]int{{2, 64}, {8, 256}, {8, 1024}}
 
+// precisionName is the name the report reads a benchmark with a precision= level under
+// (withoutF64Level): bench's name at prec, followed by the levels rest.
+func precisionName(bench, prec, rest string) string {
+	return withoutF64Level(fmt.Sprintf("Benchmark%s/precision=%s/%s", bench, prec, rest))
+}
+
 // bpStepName is BPStep's name at a precision ("f32" or "f64").
 func bpStepName(prec string, h, w int) string {
-	if prec == "f64" {
-		return bpName(h, w, 64)
-	}
-	return fmt.Sprintf("BenchmarkBPStep/precision=%s/H=%d/width=%d/batch=64", prec, h, w)
+	return precisionName("BPStep", prec, fmt.Sprintf("H=%d/width=%d/batch=64", h, w))
 }
 
 // eventVsBPName is EventVsBP's name at a precision.
 func eventVsBPName(prec, engine string, h, w int) string {
-	if prec == "f64" {
-		return fmt.Sprintf("BenchmarkEventVsBP/engine=%s/H=%d/width=%d/batch=64", engine, h, w)
-	}
-	return fmt.Sprintf("BenchmarkEventVsBP/precision=%s/engine=%s/H=%d/width=%d/batch=64", prec, engine, h, w)
+	return precisionName("EventVsBP", prec, fmt.Sprintf("engine=%s/H=%d/width=%d/batch=64", engine, h, w))
 }
 
 // torchAt is PyTorch's step in nanoseconds for a network, dtype and thread count.
@@ -157,10 +157,7 @@ func speedupTarget(rs results, prec string) precisionTarget {
 
 // bpSpeedupPairedName is BPSpeedupPaired's name at a precision, as the report reads it.
 func bpSpeedupPairedName(prec string, h, w int) string {
-	if prec == "f64" {
-		return fmt.Sprintf("BenchmarkBPSpeedupPaired/H=%d/width=%d/batch=64", h, w)
-	}
-	return fmt.Sprintf("BenchmarkBPSpeedupPaired/precision=%s/H=%d/width=%d/batch=64", prec, h, w)
+	return precisionName("BPSpeedupPaired", prec, fmt.Sprintf("H=%d/width=%d/batch=64", h, w))
 }
 
 // eventTarget judges exact FPA-PC (event schedule, gamma 1, T = H) against BP at width >=
