@@ -96,6 +96,16 @@ type grid struct {
 	gm, gn     int
 }
 
+// tiles is the number of tiles of the grid.
+func (g grid) tiles() int { return g.gm * g.gn }
+
+// at returns the first row, the first column and the shape of tile t (row-major) of an
+// m x n product.
+func (g grid) at(t, m, n int) (i0, j0, mt, nt int) {
+	i0, j0 = t/g.gn*g.rows, t%g.gn*g.cols
+	return i0, j0, min(g.rows, m-i0), min(g.cols, n-j0)
+}
+
 // shareA says whether tiling cuts only the columns of a product whose op(A) fits the
 // shared packing (see tiling). It is a variable only so that BenchmarkShareA can time the
 // grid that would cut the rows too against it.
@@ -107,7 +117,7 @@ var shareA = true
 // column of tiles and gm*n*k for the columns of op(B) packed by each row of tiles.
 //
 // When all of op(A) fits the workspace's shared packing (paElems), only the columns are
-// cut: split then packs op(A) once for all the tiles, and each tile packs only its own
+// cut: runJob then packs op(A) once for all the tiles, and each tile packs only its own
 // columns of op(B), so the tiles pack exactly what the whole product does. This is the
 // weight VJP of a batch, deltaᵀ v (1024x1024x64 at width 1024 and batch 64), which a 4x4
 // grid made pack both operands four times over: about 6% of a float32 backprop step's CPU
@@ -141,42 +151,99 @@ func tiling(mr, nr, m, n, k int) grid {
 // with all of op(A) packed once for the tiles.
 func sharesA(mr, m, k int) bool { return shareA && roundUp(m, mr)*k <= paElems }
 
-// job is one product being cut into tiles, as its caller's workspace holds it.
-type job[T Float] struct {
-	kr            *microKernel[T]
+// part is one product of a job, with its grid and the shared packing of its op(A).
+type part[T Float] struct {
 	tA, tB        bool
 	m, n, k       int
 	alpha, beta   T
 	a, b, c       []T
 	lda, ldb, ldc int
+	then          Finisher
 	g             grid
+	first         int32        // the job's index of its first tile
 	pa            []T          // all of op(A) packed, when the tiles share it (nil: they pack)
 	packs         int32        // the tasks that pack pa (see packTask), 0 when pa is nil
 	nk            int          // pa's k blocks
-	nextPack      atomic.Int32 // the next packing task to run
 	packed        atomic.Int32 // the packing tasks done
-	next          atomic.Int32 // the next tile to run
-	wg            sync.WaitGroup
 }
 
-// split runs the checked product on tiles of the grid, on the calling goroutine and on
-// as many helpers as the pool grants, up to one per tile beyond the first. When it grants
-// none, the product runs whole, which spares the tiles' repacking and gives the same bits.
-func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
-	g := tiling(kr.mr, kr.nr, m, n, k)
+// job is the products of one Gemm or Batch call being cut into tiles, as its caller's
+// workspace holds them. The tiles of all its parts are numbered in a row, part by part;
+// so are the packing tasks of their shared op(A)s, which the workers run first.
+type job[T Float] struct {
+	kr       *microKernel[T]
+	parts    []part[T]
+	fmas     int64 // multiply-adds of all the parts
+	tiles    int32
+	packs    int32
+	nextPack atomic.Int32 // the next packing task to run
+	next     atomic.Int32 // the next tile to run
+	wg       sync.WaitGroup
+}
+
+// reset readies the job for a call with kernel kr and up to n products.
+func (j *job[T]) reset(kr *microKernel[T], n int) {
+	j.kr, j.fmas, j.tiles, j.packs = kr, 0, 0, 0
+	if cap(j.parts) < n {
+		// Parts hold atomics, so they are not copied: a job that needs more makes new ones
+		// (once per workspace, for its largest batch).
+		j.parts = make([]part[T], 0, n)
+	}
+	j.parts = j.parts[:0]
+}
+
+// add appends the checked product p, which is not one of gemm's special cases, as a part.
+func (j *job[T]) add(p *Product[T]) {
+	j.parts = j.parts[:len(j.parts)+1] // reset made room
+	q := &j.parts[len(j.parts)-1]
+	q.tA, q.tB, q.m, q.n, q.k = p.TA, p.TB, p.M, p.N, p.K
+	q.alpha, q.a, q.lda, q.b, q.ldb, q.beta, q.c, q.ldc = p.Alpha, p.A, p.Lda, p.B, p.Ldb, p.Beta, p.C, p.Ldc
+	q.then = p.Then
+	q.g = tiling(j.kr.mr, j.kr.nr, p.M, p.N, p.K)
+	q.first = j.tiles
+	q.pa, q.packs, q.nk = nil, 0, 0
+	j.tiles += int32(q.g.tiles())
+	j.fmas += int64(p.M) * int64(p.N) * int64(p.K)
+}
+
+// drop lets go of the callers' matrices, which the idle workspace would otherwise keep
+// alive.
+func (j *job[T]) drop() {
+	for i := range j.parts {
+		q := &j.parts[i]
+		q.a, q.b, q.c, q.then, q.pa = nil, nil, nil, nil, nil
+	}
+	j.parts = j.parts[:0]
+	j.kr = nil
+}
+
+// runJob runs the job's parts on tiles, on the calling goroutine and on as many helpers as
+// the pool grants, up to one per tile beyond the first. When the parts are too small to
+// pay for a helper (less than twice tileWork in all), or the pool grants none, each part
+// runs whole, which spares the tiles' repacking and gives the same bits.
+func (w *Workspace[T]) runJob(j *job[T]) {
+	defer j.drop()
 	helpers := 0
-	if g.gm*g.gn > 1 {
+	if j.tiles > 1 && j.fmas >= 2*tileWork {
 		busy.Add(1) // the caller's own core
-		helpers = acquire(g.gm*g.gn - 1)
+		helpers = acquire(int(j.tiles) - 1)
 		if helpers == 0 {
 			busy.Add(-1)
 		}
 	}
 	if helpers == 0 {
-		w.run(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+		for i := range j.parts {
+			q := &j.parts[i]
+			w.run(j.kr, q.tA, q.tB, q.m, q.n, q.k, q.alpha, q.a, q.lda, q.b, q.ldb, q.beta, q.c, q.ldc, nil)
+			if q.then != nil {
+				q.then.Finish(0, 0, q.m, q.n)
+			}
+		}
 		return
 	}
-	j := w.newJob(kr, g, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	w.share(j)
+	j.nextPack.Store(0)
+	j.next.Store(0)
 	j.wg.Add(helpers)
 	for range helpers {
 		pending <- j
@@ -191,30 +258,9 @@ func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha
 	j.work(w)
 	busy.Add(-1) // the caller is done with the core; its helpers give theirs back
 	j.wg.Wait()
-	// Drop the caller's matrices, which the idle workspace would otherwise keep alive.
-	j.kr, j.a, j.b, j.c, j.pa = nil, nil, nil, nil, nil
 }
 
-// newJob readies w's job for the product on grid g.
-func (w *Workspace[T]) newJob(kr *microKernel[T], g grid, tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) *job[T] {
-	j := &w.job
-	j.pa, j.packs, j.nk = nil, 0, 0
-	if g.gm == 1 {
-		// Every tile would pack all of op(A) again: pack it once for them all, in tasks
-		// that the caller and its helpers share out before they take tiles.
-		pa, tasks, nk := w.sharedPack(kr, m, k)
-		j.pa, j.packs, j.nk = pa, int32(tasks), nk
-	}
-	j.nextPack.Store(0)
-	j.packed.Store(0)
-	j.kr, j.tA, j.tB, j.m, j.n, j.k = kr, tA, tB, m, n, k
-	j.alpha, j.a, j.lda, j.b, j.ldb, j.beta, j.c, j.ldc = alpha, a, lda, b, ldb, beta, c, ldc
-	j.g = g
-	j.next.Store(0)
-	return j
-}
-
-// helper runs one job's tiles. It is started by split, which waits for it.
+// helper runs one job's tiles. It is started by runJob, which waits for it.
 func helper() { (<-pending).help() }
 
 func (j *job[T]) help() {
@@ -226,8 +272,24 @@ func (j *job[T]) help() {
 	j.wg.Done()
 }
 
-// work runs the packing tasks of the shared op(A), then tiles until none is left.
-// Whichever worker runs first packs: the helper that split's yield runs on the caller's
+// share readies the shared packing of op(A) for each part cut over its columns only: every
+// tile would pack all of op(A) again, so it is packed once for them all, in tasks that the
+// caller and its helpers share out before they take tiles.
+func (w *Workspace[T]) share(j *job[T]) {
+	j.packs = 0
+	for i := range j.parts {
+		q := &j.parts[i]
+		q.packed.Store(0)
+		if q.g.gm == 1 && q.g.tiles() > 1 {
+			pa, tasks, nk := w.sharedPack(j.kr, q.m, q.k, i)
+			q.pa, q.packs, q.nk = pa, int32(tasks), nk
+			j.packs += q.packs
+		}
+	}
+}
+
+// work runs the packing tasks of the shared op(A)s, then tiles until none is left.
+// Whichever worker runs first packs: the helper that runJob's yield runs on the caller's
 // core at once packs while the caller waits for a woken core, and both pack once both run.
 func (j *job[T]) work(w *Workspace[T]) {
 	for {
@@ -235,16 +297,25 @@ func (j *job[T]) work(w *Workspace[T]) {
 		if t >= j.packs {
 			break
 		}
-		packTask(j.kr, j.tA, j.m, j.k, j.nk, j.a, j.lda, j.pa, int(t))
-		j.packed.Add(1)
+		q := &j.parts[0]
+		for i := 1; t >= q.packs; i++ {
+			t -= q.packs
+			q = &j.parts[i]
+		}
+		packTask(j.kr, q.tA, q.m, q.k, q.nk, q.a, q.lda, q.pa, int(t))
+		q.packed.Add(1)
 	}
-	tiles := int32(j.g.gm * j.g.gn)
 	for {
 		t := j.next.Add(1) - 1
-		if t >= tiles {
+		if t >= j.tiles {
 			return
 		}
-		j.tile(w, int(t), j.sharedA())
+		i := len(j.parts) - 1
+		for t < j.parts[i].first {
+			i--
+		}
+		q := &j.parts[i]
+		q.tile(j.kr, w, int(t-q.first))
 	}
 }
 
@@ -255,35 +326,37 @@ const spinPack = 64
 // sharedA is the shared packing of op(A) once every packing task is done. While one is
 // still running on another worker (which the host may have descheduled) it waits a
 // little, then returns nil: the tile then packs its own op(A), which gives the same bits.
-func (j *job[T]) sharedA() []T {
+func (q *part[T]) sharedA() []T {
 	for range spinPack {
-		if j.packed.Load() == j.packs {
-			return j.pa
+		if q.packed.Load() == q.packs {
+			return q.pa
 		}
 		runtime.Gosched()
 	}
 	return nil
 }
 
-// tile runs tile t of the grid (row-major) as a product of its own, with all of op(A)
-// packed in pa, or packing its own when pa is nil.
-func (j *job[T]) tile(w *Workspace[T], t int, pa []T) {
-	g := j.g
-	i0, j0 := t/g.gn*g.rows, t%g.gn*g.cols
-	mt, nt := min(g.rows, j.m-i0), min(g.cols, j.n-j0)
+// tile runs tile t of the part's grid as a product of its own, with all of op(A) packed in
+// pa or packing its own, then finishes its block of C.
+func (q *part[T]) tile(kr *microKernel[T], w *Workspace[T], t int) {
+	i0, j0, mt, nt := q.g.at(t, q.m, q.n)
 	var a, b []T
-	if j.tA {
-		a = j.a[i0:]
+	if q.tA {
+		a = q.a[i0:]
 	} else {
-		a = j.a[i0*j.lda:]
+		a = q.a[i0*q.lda:]
 	}
-	if mt != j.m {
-		pa = nil // packed for all the rows, not this tile's
+	var pa []T
+	if q.pa != nil && mt == q.m {
+		pa = q.sharedA() // packed for all the rows, so only for tiles that span them
 	}
-	if j.tB {
-		b = j.b[j0*j.ldb:]
+	if q.tB {
+		b = q.b[j0*q.ldb:]
 	} else {
-		b = j.b[j0:]
+		b = q.b[j0:]
 	}
-	w.run(j.kr, j.tA, j.tB, mt, nt, j.k, j.alpha, a, j.lda, b, j.ldb, j.beta, j.c[i0*j.ldc+j0:], j.ldc, pa)
+	w.run(kr, q.tA, q.tB, mt, nt, q.k, q.alpha, a, q.lda, b, q.ldb, q.beta, q.c[i0*q.ldc+j0:], q.ldc, pa)
+	if q.then != nil {
+		q.then.Finish(i0, j0, mt, nt)
+	}
 }
