@@ -41,11 +41,12 @@
 // it: an elementwise step after a product (an activation, a gate) then runs on all the
 // cores, on data still in cache, instead of after the product on one.
 //
-// The tiles run on the calling goroutine and on helper goroutines started for the call
-// and finished before it returns. One pool of GOMAXPROCS tokens, shared by the whole
-// process, counts the cores in use by the callers running tiles and their helpers, and a
-// helper starts only on a free one: a product that runs alone uses every core, and
-// products that run at once share them. Smaller products, and products for which no core
+// The tiles run on the calling goroutine and on helper goroutines. One pool of GOMAXPROCS
+// tokens, shared by the whole process, counts the cores in use by the callers running
+// tiles and their helpers, and a helper joins only on a free one: a product that runs
+// alone uses every core, and products that run at once share them. A helper lingers,
+// spinning, for a short while after its product for the next one (Go parks an idle core,
+// and waking it costs tens of microseconds), then ends by itself. Smaller products, and products for which no core
 // is free, run whole on the calling goroutine: the result is the same bits either way.
 //
 // # Kernels

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -220,4 +221,62 @@ func TestSharedPackFallback(t *testing.T) {
 		j.drop()
 		require.Equal(t, want, c, "%v: tiles that fell back to packing op(A) differ from the whole product", p)
 	}
+}
+
+// TestLingeringHelpers runs tiled products at GOMAXPROCS 2 and 3 with pauses around
+// lingerFor between them, so that callers hand jobs to lingering helpers, start new ones,
+// and catch helpers as they give up: every result must be the whole product's, every
+// token must come back, and once the products stop, every helper must end by itself
+// (lingerFor after its last job; TestMain checks that no goroutine is left).
+func TestLingeringHelpers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 1))
+	kr := *kernelOf[float32]()
+	p := newProblem[float32](rng, false, true, 64, 1024, 64, 0, 1, 0)
+	want := p.whole(NewWorkspace[float32](), kr)
+	d := time.Duration(lingerFor.Load())
+	pauses := []time.Duration{0, d / 2, d, d * 11 / 10, 2 * d}
+	for _, procs := range []int{2, 3} {
+		withProcs(procs, func() {
+			var wg sync.WaitGroup
+			for g := range procs - 1 {
+				wg.Go(func() {
+					w := NewWorkspace[float32]()
+					for i := range 60 {
+						c := append([]float32(nil), p.c...)
+						w.Gemm(p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, c, p.ldc)
+						require.Equal(t, want, c, "GOMAXPROCS %d, caller %d, product %d", procs, g, i)
+						time.Sleep(pauses[(i+g)%len(pauses)])
+					}
+				})
+			}
+			wg.Wait()
+		})
+		require.Zero(t, busy.Load(), "helper tokens left taken")
+	}
+	require.Eventually(t, func() bool {
+		lingerMu.Lock()
+		defer lingerMu.Unlock()
+		return len(lingering) == 0
+	}, time.Second, d, "helpers still lingering long after the last product")
+}
+
+// TestLingeringHelperLeavesAtOneCore: a helper lingering when GOMAXPROCS drops to 1 ends
+// at once rather than hold the only core for the rest of lingerFor (here made a minute).
+func TestLingeringHelperLeavesAtOneCore(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 1))
+	p := newProblem[float32](rng, false, true, 64, 1024, 64, 0, 1, 0)
+	noneLingering := func() bool {
+		lingerMu.Lock()
+		defer lingerMu.Unlock()
+		return len(lingering) == 0
+	}
+	require.Eventually(t, noneLingering, 10*time.Second, time.Millisecond, "helpers of earlier tests still linger")
+	defer lingerFor.Store(lingerFor.Swap(int64(time.Minute)))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	Gemm(p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
+	lingerMu.Lock()
+	require.Len(t, lingering, 1, "the product's helper does not linger")
+	lingerMu.Unlock()
+	runtime.GOMAXPROCS(1)
+	require.Eventually(t, noneLingering, 10*time.Second, time.Millisecond, "a helper still lingers at GOMAXPROCS 1")
 }
