@@ -22,6 +22,7 @@ type workspace[T tensor.Float] struct {
 	deriv []*tensor.Matrix[T] // deriv[l] = g_l'(a_l), shaped like mu[l+1]
 	cot   []*tensor.Matrix[T] // cot[l+1] = dE/dmu_{l+1} (l+1 = 1..H+1)
 	delta []*tensor.Matrix[T] // delta[l] = deriv[l] ⊙ cot[l+1]
+	fuse  layer.Fusion[T]     // the scratch of the layers' fused products, one at a time
 }
 
 // New wraps layers (layer l maps node l to node l+1) into a Net with loss. The layers are
@@ -80,7 +81,7 @@ func (n *Net[T]) Forward(x *tensor.Matrix[T]) *tensor.Matrix[T] {
 func (n *Net[T]) forward(w *workspace[T], x *tensor.Matrix[T]) {
 	in := x
 	for l, d := range n.Layers {
-		d.Forward(w.mu[l+1], w.deriv[l], in)
+		d.ForwardFused(&w.fuse, w.mu[l+1], w.deriv[l], in)
 		in = w.mu[l+1]
 	}
 }
@@ -114,15 +115,15 @@ func (n *Net[T]) GradientsEach(grads []*layer.Grad[T], x *tensor.Matrix[T], labe
 		w.cot[L].Data[i] = -v
 	}
 	s := layer.UpdateScale(n.Loss, r)
+	layer.Gate(w.delta[L-1], w.deriv[L-1], w.cot[L])
 	for l := L - 1; l >= 0; l-- {
-		d := n.Layers[l]
-		layer.Gate(w.delta[l], w.deriv[l], w.cot[l+1])
-		in := x
+		// One batch for both VJPs of layer l, which gates the cotangent of layer l-1 as
+		// the input VJP finishes its blocks (layer.Dense.VJPs).
+		var in, dst, gated, deriv *tensor.Matrix[T] = x, nil, nil, nil
 		if l > 0 {
-			in = w.mu[l]
-			d.InputVJP(w.cot[l], w.delta[l])
+			in, dst, gated, deriv = w.mu[l], w.cot[l], w.delta[l-1], w.deriv[l-1]
 		}
-		d.WeightVJP(grads[l].W, grads[l].B, in, w.delta[l])
+		n.Layers[l].VJPs(&w.fuse, dst, grads[l].W, grads[l].B, in, w.delta[l], gated, deriv)
 		if s != 1 {
 			grads[l].Scale(s) // elementwise: the same bits layer by layer as after the wave
 		}

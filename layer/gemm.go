@@ -95,28 +95,77 @@ const (
 // shape, so the result does not depend on GOMAXPROCS. alpha and beta are 0 or 1 in this
 // package, exact in either precision.
 func gemm[T tensor.Float](tA, tB bool, alpha float64, a, b *tensor.Matrix[T], beta float64, c *tensor.Matrix[T]) {
-	m, k := a.Rows, a.Cols
-	if tA {
+	gemms(product[T]{tA: tA, tB: tB, alpha: alpha, a: a, b: b, beta: beta, c: c})
+}
+
+// product is the arguments of one gemm, and what finishes its C.
+type product[T tensor.Float] struct {
+	tA, tB bool
+	alpha  float64
+	a, b   *tensor.Matrix[T]
+	beta   float64
+	c      *tensor.Matrix[T]
+	// then, when not nil, finishes C: block by block as KernelSIMD's tiles finish them
+	// (internal/gemm's Product.Then), or all at once after the other kernels' products.
+	then kernels.Finisher
+}
+
+// shape checks the product's shapes and returns its m, n and k.
+func (p *product[T]) shape() (m, n, k int) {
+	m, k = p.a.Rows, p.a.Cols
+	if p.tA {
 		m, k = k, m
 	}
-	kb, n := b.Rows, b.Cols
-	if tB {
+	kb, n := p.b.Rows, p.b.Cols
+	if p.tB {
 		kb, n = n, kb
 	}
-	if m != c.Rows || n != c.Cols || k != kb {
-		panic(&ShapeError{Op: "gemm", What: fmt.Sprintf("op(A) %dx%d times op(B)", m, k), Got: [2]int{kb, n}, Want: [2]int{k, c.Cols}})
+	if m != p.c.Rows || n != p.c.Cols || k != kb {
+		panic(&ShapeError{Op: "gemm", What: fmt.Sprintf("op(A) %dx%d times op(B)", m, k), Got: [2]int{kb, n}, Want: [2]int{k, p.c.Cols}})
 	}
-	switch Kernel(activeKernel.Load()) {
-	case KernelGonum:
-		gemmGonum(tA, tB, alpha, *a, *b, beta, *c)
-	case KernelOpenBLAS:
-		if is32[T]() {
-			gemmOpenBLAS32(tA, tB, m, n, k, float32(alpha), as32(a.Data), a.Stride, as32(b.Data), b.Stride, float32(beta), as32(c.Data), c.Stride)
-			return
+	return m, n, k
+}
+
+// maxBatch is the most products one gemms call takes.
+const maxBatch = 2
+
+// gemms computes up to maxBatch products that are independent of one another (none
+// writes what another reads, then included): with KernelSIMD as one batch, whose tiles
+// share the cores at once, with the other kernels one after the other.
+func gemms[T tensor.Float](ps ...product[T]) {
+	if len(ps) > maxBatch {
+		panic(fmt.Sprintf("layer: %d products in one batch, at most %d", len(ps), maxBatch))
+	}
+	var batch [maxBatch]kernels.Product[T] // on the stack: a batch allocates nothing
+	for i := range ps {
+		p := &ps[i]
+		m, n, k := p.shape()
+		batch[i] = kernels.Product[T]{TA: p.tA, TB: p.tB, M: m, N: n, K: k, Alpha: T(p.alpha), A: p.a.Data, Lda: p.a.Stride,
+			B: p.b.Data, Ldb: p.b.Stride, Beta: T(p.beta), C: p.c.Data, Ldc: p.c.Stride, Then: p.then}
+	}
+	switch kern := Kernel(activeKernel.Load()); kern {
+	case KernelGonum, KernelOpenBLAS:
+		for i := range ps {
+			ps[i].runOther(kern)
 		}
-		gemmOpenBLAS(tA, tB, m, n, k, alpha, as64(a.Data), a.Stride, as64(b.Data), b.Stride, beta, as64(c.Data), c.Stride)
 	default:
-		kernels.Gemm(tA, tB, m, n, k, T(alpha), a.Data, a.Stride, b.Data, b.Stride, T(beta), c.Data, c.Stride)
+		kernels.Batch(batch[:len(ps)]...)
+	}
+}
+
+// runOther runs the product with kern, KernelGonum or KernelOpenBLAS, then finishes C.
+func (p *product[T]) runOther(kern Kernel) {
+	m, n, k := p.shape()
+	a, b, c := p.a, p.b, p.c
+	if kern == KernelGonum {
+		gemmGonum(p.tA, p.tB, p.alpha, *a, *b, p.beta, *c)
+	} else if is32[T]() {
+		gemmOpenBLAS32(p.tA, p.tB, m, n, k, float32(p.alpha), as32(a.Data), a.Stride, as32(b.Data), b.Stride, float32(p.beta), as32(c.Data), c.Stride)
+	} else {
+		gemmOpenBLAS(p.tA, p.tB, m, n, k, p.alpha, as64(a.Data), a.Stride, as64(b.Data), b.Stride, p.beta, as64(c.Data), c.Stride)
+	}
+	if p.then != nil && m > 0 && n > 0 {
+		p.then.Finish(0, 0, m, n)
 	}
 }
 

@@ -200,7 +200,10 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	y, deriv, delta := tensor.New[float64](64, 200, nil), tensor.New[float64](64, 200, nil), tensor.New[float64](64, 200, nil)
 	jtc := tensor.New[float64](64, 300, nil)
 	g := NewGrad(d)
+	var f Fusion[float64]
 	allocs := testing.AllocsPerRun(10, func() {
+		d.ForwardFused(&f, y, deriv, v)
+		d.VJPs(&f, jtc, g.W, g.B, v, delta, jtc, jtc)
 		d.Forward(y, deriv, v)
 		Gate(delta, deriv, y)
 		d.InputVJP(jtc, delta)

@@ -179,7 +179,20 @@ func (b *BP[T]) stepOverlapped(net *backprop.Net[T], x *tensor.Matrix[T], labels
 func (b *BP[T]) handOver(l int) {
 	b.ready <- l
 	b.handed++
+	if len(b.maps[l].Params()[0]) >= yieldMin {
+		// The send left stepLayers in this core's run-next slot, and the other core is
+		// held by the helper that lingers there for the next product (internal/gemm): no
+		// core would take the step until this one yields, at the end of its next
+		// product's tiles. Yielding runs the step here now and puts the wave on the run
+		// queue, which the lingering helper takes it from.
+		runtime.Gosched()
+	}
 }
+
+// yieldMin is the least parameter count of a layer whose optimiser step handOver yields
+// for: a step of a 1024x1024 layer streams 20 MB in float32 and runs for hundreds of
+// microseconds, long enough to pay for the switch; a 256x256 layer's does not.
+const yieldMin = 1 << 18
 
 // stepLayers runs the optimiser steps of the layers handed over, one per map, while the
 // backward wave goes on with the layers below: the steps stream memory while the products

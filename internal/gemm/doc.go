@@ -33,11 +33,20 @@
 // tiles: whoever runs first packs, while the cores woken for the others start, rather
 // than the caller alone before it starts its helpers. A tile that finds a packing task still
 // running on another worker waits a few yields, then packs op(A) itself (the same bits).
-// The tiles run on the calling goroutine and on helper goroutines started for the call
-// and finished before it returns. One pool of GOMAXPROCS tokens, shared by the whole
-// process, counts the cores in use by the callers running tiles and their helpers, and a
-// helper starts only on a free one: a product that runs alone uses every core, and
-// products that run at once share them. Smaller products, and products for which no core
+// Batch runs several independent products as one job: the packing tasks and tiles of all
+// of them are numbered in a row and shared out among the same workers, each product on the
+// grid it has alone, so each result is Gemm's bit for bit, and the job waits for woken
+// cores and for its last tile once. A product of a batch may carry a Finisher (Then),
+// called on each block of C as soon as the block is final, on the worker that computed
+// it: an elementwise step after a product (an activation, a gate) then runs on all the
+// cores, on data still in cache, instead of after the product on one.
+//
+// The tiles run on the calling goroutine and on helper goroutines. One pool of GOMAXPROCS
+// tokens, shared by the whole process, counts the cores in use by the callers running
+// tiles and their helpers, and a helper joins only on a free one: a product that runs
+// alone uses every core, and products that run at once share them. A helper lingers,
+// spinning, for a short while after its product for the next one (Go parks an idle core,
+// and waking it costs tens of microseconds), then ends by itself. Smaller products, and products for which no core
 // is free, run whole on the calling goroutine: the result is the same bits either way.
 //
 // # Kernels

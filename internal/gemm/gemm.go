@@ -41,9 +41,9 @@ type microKernel[T Float] struct {
 	fusedMerge bool
 	full       func(kc int, a, b []T, c []T, ldc int, alpha, beta T)
 	// packCopy and packInterleave pack slivers (see pack.go); nil means the portable Go
-	// packers. nextFull says that the next sliver along the same operand is whole, which
-	// the assembly packers use to prefetch it.
-	packCopy, packInterleave func(dst, src []T, ld, kc, w, r int, nextFull bool)
+	// packers. next is where the sliver the driver packs next lies, in elements from src
+	// (0: none), which the assembly packers prefetch while they pack this one.
+	packCopy, packInterleave func(dst, src []T, ld, kc, w, r, next int)
 	// dots and axpy are the matrix-vector kernels (see gemv.go); nil means the Go ones.
 	dots, axpy func(k int, x, b []T, ldb, n int, out []T)
 	// rank1 is one row of an outer product (see gemv.go); nil means rank1Go.
@@ -93,16 +93,18 @@ func KernelNameOf[T Float]() string { return kernelOf[T]().name }
 // Workspace is the packing scratch of Gemm in precision T. A Workspace is not safe for
 // concurrent use; its contents never affect results.
 type Workspace[T Float] struct {
-	a, b []T // packed A block and B panel, 64-byte aligned
-	pa   []T // all of op(A), packed for the tiles of a product (see parallel.go)
+	a, b []T   // packed A block and B panel, 64-byte aligned
+	pa   [][]T // all of op(A) of each product of a job, packed for its tiles (see parallel.go)
 	tile [maxTile]T
-	job  job[T] // the split of the product this workspace's caller is running (see parallel.go)
+	job  job[T] // the products this workspace's caller is running on tiles (see parallel.go)
 }
 
 // NewWorkspace allocates the scratch of one concurrent product (about 1.3 MB in float64,
 // half that in float32).
 func NewWorkspace[T Float]() *Workspace[T] {
-	return &Workspace[T]{a: alignedSlice[T](aElems), b: alignedSlice[T](bElems), pa: alignedSlice[T](paElems)}
+	w := &Workspace[T]{a: alignedSlice[T](aElems), b: alignedSlice[T](bElems), pa: [][]T{alignedSlice[T](paElems)}}
+	w.job.parts = make([]part[T], 0, 2) // a batch of two (a layer's VJPs) allocates nothing
+	return w
 }
 
 func alignedSlice[T Float](n int) []T {
@@ -214,21 +216,90 @@ func (w *Workspace[T]) Gemm(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b
 
 // gemm is Gemm with the kernels of kr.
 func (w *Workspace[T]) gemm(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
-	checkArgs(tA, tB, m, n, k, a, lda, b, ldb, c, ldc)
-	if m == 0 || n == 0 {
-		return
+	w.batch(kr, []Product[T]{{TA: tA, TB: tB, M: m, N: n, K: k, Alpha: alpha, A: a, Lda: lda, B: b, Ldb: ldb, Beta: beta, C: c, Ldc: ldc}})
+}
+
+// Product is one product of a Batch: C = Alpha op(A) op(B) + Beta C, with the arguments of
+// Gemm.
+type Product[T Float] struct {
+	TA, TB  bool
+	M, N, K int
+	Alpha   T
+	A       []T
+	Lda     int
+	B       []T
+	Ldb     int
+	Beta    T
+	C       []T
+	Ldc     int
+	// Then, when not nil, finishes C block by block: Then.Finish is called once for each
+	// block of C as soon as the block is final, the blocks together covering C once (one
+	// block, all of C, when the product runs whole). Calls for different blocks may run
+	// at once on other goroutines, and the batch returns once all have returned. An
+	// elementwise step after the product (an activation, a gate) done there runs on the
+	// cores that ran the product, on blocks still in their caches, instead of after it
+	// on one core.
+	Then Finisher
+}
+
+// Finisher finishes the blocks of a product's C (Product.Then).
+type Finisher interface {
+	// Finish finishes rows i0 to i0+m-1 and columns j0 to j0+n-1 of C.
+	Finish(i0, j0, m, n int)
+}
+
+// Batch computes products that are independent of one another (none writes what another
+// reads, Then included), with the tiles of all of them shared out among the cores at once:
+// the batch waits for woken cores, and for its last tile, once instead of once per product.
+// Each product is cut on the grid it has alone, so each result is Gemm's bit for bit.
+// Batch borrows a Workspace as Gemm does, and panics as Gemm does on bad arguments.
+func Batch[T Float](ps ...Product[T]) {
+	f := idleOf[T]()
+	w := f.get()
+	w.Batch(ps...)
+	f.put(w)
+}
+
+// Batch is the package-level Batch with w's scratch for the tiles run on the calling
+// goroutine.
+func (w *Workspace[T]) Batch(ps ...Product[T]) { w.batch(kernelOf[T](), ps) }
+
+// batch is Batch with the kernels of kr. The special cases (empty products, alpha or k
+// zero, matrix-vector and outer products) run first, on the calling goroutine; the others
+// make one job.
+func (w *Workspace[T]) batch(kr *microKernel[T], ps []Product[T]) {
+	j := &w.job
+	j.reset(kr, len(ps))
+	for i := range ps {
+		p := &ps[i]
+		checkArgs(p.TA, p.TB, p.M, p.N, p.K, p.A, p.Lda, p.B, p.Ldb, p.C, p.Ldc)
+		if p.M == 0 || p.N == 0 {
+			continue
+		}
+		if !w.special(kr, p) {
+			j.add(p)
+			continue
+		}
+		if p.Then != nil {
+			p.Then.Finish(0, 0, p.M, p.N)
+		}
 	}
+	w.runJob(j)
+}
+
+// special runs the checked product p if it is one of the cases with kernels of their own,
+// and reports whether it was.
+func (w *Workspace[T]) special(kr *microKernel[T], p *Product[T]) bool {
+	tA, tB, m, n, k := p.TA, p.TB, p.M, p.N, p.K
+	alpha, a, lda, b, ldb, beta, c, ldc := p.Alpha, p.A, p.Lda, p.B, p.Ldb, p.Beta, p.C, p.Ldc
 	if alpha == 0 || k == 0 {
 		scale(m, n, beta, c, ldc)
-		return
+		return true
 	}
 	if (m == 1 || n == 1) && w.gemv(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
-		return
+		return true
 	}
-	if k == 1 && w.rank1(kr, tA, tB, m, n, alpha, a, lda, b, ldb, beta, c, ldc) {
-		return
-	}
-	w.split(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	return k == 1 && w.rank1(kr, tA, tB, m, n, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // kcOf is the depth of k block pb of nk: the blocks' depths differ by at most one.
@@ -300,11 +371,27 @@ func (w *Workspace[T]) run(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T
 					bs := w.b[off : off+kc*nr]
 					if ic == 0 {
 						j := jc + jr
-						nextFull := jr+2*nr <= ncur
+						// The next sliver of op(B) to pack: the next one of this k block,
+						// or after the last one, the first of the next k block, whose
+						// rows of a B read in columns (not tB) lie a page apart: unfetched,
+						// they would stall its packing on memory, once per k block of each
+						// tile of a product cut over its columns (issue 18: the input VJP
+						// of a layer whose W comes from memory).
+						next := 0
+						switch {
+						case jr+2*nr <= ncur && tB:
+							next = nr * ldb
+						case jr+2*nr <= ncur:
+							next = nr
+						case jr+nr >= ncur && pb+1 < bl.nk && tB:
+							next = kc - jr*ldb
+						case jr+nr >= ncur && pb+1 < bl.nk:
+							next = kc*ldb - jr
+						}
 						if tB {
-							packInterleave(bs, b[j*ldb+p0:], ldb, kc, nrr, nr, nextFull)
+							packInterleave(bs, b[j*ldb+p0:], ldb, kc, nrr, nr, next)
 						} else {
-							packCopy(bs, b[p0*ldb+j:], ldb, kc, nrr, nr, nextFull)
+							packCopy(bs, b[p0*ldb+j:], ldb, kc, nrr, nr, next)
 						}
 					}
 					for ir := 0; ir < mcur; ir += mr {
@@ -315,11 +402,17 @@ func (w *Workspace[T]) run(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T
 							off := p0*roundUp(m, mr) + i*kc
 							as = pa[off : off+kc*mr]
 						} else if jr == 0 {
-							nextFull := ir+2*mr <= mcur
+							next := 0
+							if ir+2*mr <= mcur {
+								next = mr // tA: the next sliver's columns
+								if !tA {
+									next = mr * lda
+								}
+							}
 							if tA {
-								packCopy(as, a[p0*lda+i:], lda, kc, mrr, mr, nextFull)
+								packCopy(as, a[p0*lda+i:], lda, kc, mrr, mr, next)
 							} else {
-								packInterleave(as, a[i*lda+p0:], lda, kc, mrr, mr, nextFull)
+								packInterleave(as, a[i*lda+p0:], lda, kc, mrr, mr, next)
 							}
 						}
 						ci := i*ldc + jc + jr
@@ -342,15 +435,20 @@ func (w *Workspace[T]) run(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T
 // (see packTask): a few microseconds of work, so that the workers share the packing.
 const packGroup = 4
 
-// sharedPack returns the part of w.pa that holds all of op(A) (m x k) packed, and the
-// number of tasks that pack it (packTask), or nil and 0 when op(A) does not fit.
-func (w *Workspace[T]) sharedPack(kr *microKernel[T], m, k int) (pa []T, tasks, nk int) {
+// sharedPack returns the scratch that holds all of op(A) (m x k) of the job's part i
+// packed, and the number of tasks that pack it (packTask), or nil and 0 when op(A) does
+// not fit. A workspace makes the scratch of a second part of a job the first time it has
+// one (a Batch of two products), and keeps it.
+func (w *Workspace[T]) sharedPack(kr *microKernel[T], m, k, i int) (pa []T, tasks, nk int) {
 	mPad := roundUp(m, kr.mr)
-	if mPad*k > len(w.pa) {
+	if mPad*k > paElems {
 		return nil, 0, 0
 	}
+	for len(w.pa) <= i {
+		w.pa = append(w.pa, alignedSlice[T](paElems))
+	}
 	nk = plan(kr, m, 1, k).nk
-	return w.pa[:mPad*k], nk * ceilDiv(mPad/kr.mr, packGroup), nk
+	return w.pa[i][:mPad*k], nk * ceilDiv(mPad/kr.mr, packGroup), nk
 }
 
 // packTask runs task t of packing all of op(A) (m x k, in nk k blocks) into pa as run
@@ -367,11 +465,17 @@ func packTask[T Float](kr *microKernel[T], tA bool, m, k, nk int, a []T, lda int
 	kc, p0 := kcOf(k, nk, pb), pb*(k/nk)+min(pb, k%nk)
 	for i := i0; i < min(m, i0+packGroup*mr); i += mr {
 		off := p0*mPad + i*kc
-		dst, mrr, nextFull := pa[off:off+kc*mr], min(mr, m-i), i+2*mr <= m
+		dst, mrr, next := pa[off:off+kc*mr], min(mr, m-i), 0
+		if i+2*mr <= m {
+			next = mr // tA: the next sliver's columns
+			if !tA {
+				next = mr * lda
+			}
+		}
 		if tA {
-			packCopy(dst, a[p0*lda+i:], lda, kc, mrr, mr, nextFull)
+			packCopy(dst, a[p0*lda+i:], lda, kc, mrr, mr, next)
 		} else {
-			packInterleave(dst, a[i*lda+p0:], lda, kc, mrr, mr, nextFull)
+			packInterleave(dst, a[i*lda+p0:], lda, kc, mrr, mr, next)
 		}
 	}
 }

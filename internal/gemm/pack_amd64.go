@@ -15,15 +15,16 @@ func packInterleave4(dst, src *float64, ld, kc4, rows, r, pf int)
 //go:noescape
 func packCopy4(dst, src *float64, ld, kc, r, pf int)
 
-// The packers prefetch the source of the next sliver, which the driver packs after the
-// micro-kernels have used this one: by then it has arrived from L3 or memory. When there
-// is no next sliver (nextFull false) they prefetch their own source again, which is free.
+// The packers prefetch the source of the next sliver, next elements from their own (see
+// microKernel), which the driver packs after the micro-kernels have used this one: by then
+// it has arrived from L3 or memory. When there is none (next 0) they prefetch their own
+// source again, which is free. A prefetch never faults, wherever it points.
 
 // packInterleaveAVX2 is packInterleaveGo in assembly. An edge sliver (w < r) is cleared
 // first and its rows past the last even one are copied in Go.
-func packInterleaveAVX2(dst, src []float64, ld, kc, w, r int, nextFull bool) {
+func packInterleaveAVX2(dst, src []float64, ld, kc, w, r, next int) {
 	if kc < 4 || w < 2 {
-		packInterleaveGo(dst, src, ld, kc, w, r, nextFull)
+		packInterleaveGo(dst, src, ld, kc, w, r, next)
 		return
 	}
 	dst = dst[:kc*r]
@@ -32,10 +33,7 @@ func packInterleaveAVX2(dst, src []float64, ld, kc, w, r int, nextFull bool) {
 		clear(dst)
 	}
 	even, kc4 := w&^1, kc/4
-	pf := 0
-	if nextFull {
-		pf = 8 * r * ld
-	}
+	pf := 8 * next // bytes
 	packInterleave4(&dst[0], &src[0], ld, kc4, even, r, pf)
 	packInterleaveRest(dst, src, ld, kc, w, r, even, kc4*4)
 }
@@ -56,16 +54,13 @@ func packInterleaveRest[T Float](dst, src []T, ld, kc, w, r, rows, kcDone int) {
 }
 
 // packCopyAVX2 is packCopyGo for whole, even slivers, in assembly.
-func packCopyAVX2(dst, src []float64, ld, kc, w, r int, nextFull bool) {
+func packCopyAVX2(dst, src []float64, ld, kc, w, r, next int) {
 	if w < r || r%2 != 0 {
-		packCopyGo(dst, src, ld, kc, w, r, nextFull)
+		packCopyGo(dst, src, ld, kc, w, r, next)
 		return
 	}
 	_, _ = dst[kc*r-1], src[(kc-1)*ld+r-1]
-	pf := 0
-	if nextFull {
-		pf = 8 * r
-	}
+	pf := 8 * next // bytes
 	packCopy4(&dst[0], &src[0], ld, kc, r, pf)
 }
 
@@ -76,16 +71,13 @@ func packCopyAVX2(dst, src []float64, ld, kc, w, r int, nextFull bool) {
 func packCopy8f32(dst, src *float32, ld, kc, r, pf int)
 
 // packCopyAVX2f32 is packCopyGo for whole float32 slivers of a multiple of 8, in assembly.
-func packCopyAVX2f32(dst, src []float32, ld, kc, w, r int, nextFull bool) {
+func packCopyAVX2f32(dst, src []float32, ld, kc, w, r, next int) {
 	if w < r || r%8 != 0 {
-		packCopyGo(dst, src, ld, kc, w, r, nextFull)
+		packCopyGo(dst, src, ld, kc, w, r, next)
 		return
 	}
 	_, _ = dst[kc*r-1], src[(kc-1)*ld+r-1]
-	pf := 0
-	if nextFull {
-		pf = 4 * r
-	}
+	pf := 4 * next // bytes
 	packCopy8f32(&dst[0], &src[0], ld, kc, r, pf)
 }
 
@@ -99,9 +91,9 @@ func packInterleave8f32(dst, src *float32, ld, kc8, rows, r, pf int)
 // packInterleaveAVX2f32 is packInterleaveGo for float32 in assembly. An edge sliver
 // (w < r) is cleared first; the rows past the last multiple of 4, and the p past the last
 // multiple of 8, are copied in Go.
-func packInterleaveAVX2f32(dst, src []float32, ld, kc, w, r int, nextFull bool) {
+func packInterleaveAVX2f32(dst, src []float32, ld, kc, w, r, next int) {
 	if kc < 8 || w < 4 {
-		packInterleaveGo(dst, src, ld, kc, w, r, nextFull)
+		packInterleaveGo(dst, src, ld, kc, w, r, next)
 		return
 	}
 	dst = dst[:kc*r]
@@ -110,10 +102,7 @@ func packInterleaveAVX2f32(dst, src []float32, ld, kc, w, r int, nextFull bool) 
 		clear(dst)
 	}
 	four, kc8 := w&^3, kc/8
-	pf := 0
-	if nextFull {
-		pf = 4 * r * ld
-	}
+	pf := 4 * next // bytes
 	packInterleave8f32(&dst[0], &src[0], ld, kc8, four, r, pf)
 	packInterleaveRest(dst, src, ld, kc, w, r, four, kc8*8)
 }

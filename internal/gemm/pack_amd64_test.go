@@ -20,7 +20,7 @@ func TestPackers(t *testing.T) {
 	testPackers(t, rng, packCopyAVX2f32, packInterleaveAVX2f32, []int{6, 8, 16, 32})
 }
 
-func testPackers[T Float](t *testing.T, rng *rand.Rand, packCopy, packInterleave func(dst, src []T, ld, kc, w, r int, nextFull bool), rs []int) {
+func testPackers[T Float](t *testing.T, rng *rand.Rand, packCopy, packInterleave func(dst, src []T, ld, kc, w, r, next int), rs []int) {
 	for _, r := range rs {
 		for w := 1; w <= r; w++ {
 			for _, kc := range []int{1, 3, 4, 7, 8, 9, 17, 256} {
@@ -31,7 +31,7 @@ func testPackers[T Float](t *testing.T, rng *rand.Rand, packCopy, packInterleave
 					for i := range got {
 						got[i], want[i] = 7, 9
 					}
-					next := rng.IntN(2) == 0
+					next := []int{0, r, r * ld, -ld}[rng.IntN(4)]
 					if interleave {
 						packInterleave(got, src, ld, kc, w, r, next)
 						packInterleaveGo(want, src, ld, kc, w, r, next)

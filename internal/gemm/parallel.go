@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Every core. A product large enough to pay for it is cut into tiles of C on a grid that
@@ -13,15 +14,22 @@ import (
 // product runs whole on one goroutine, so the result is the same bit for bit at every
 // GOMAXPROCS and however the tiles are shared out.
 //
-// The tiles run on the calling goroutine and on helper goroutines, started for the call
-// and finished before it returns. Cores are counted by one pool of GOMAXPROCS tokens
-// shared by the whole process: a caller with tiles to run takes one for itself, and starts
-// a helper only for each token still free. So a product that is the only one running
-// uses every core, and a product that starts while the cores are taken by others starts
-// no helper: products running at once share the cores rather than oversubscribing them.
-// Nothing waits for a token: a caller that gets no helper runs its product whole, which
-// gives the same bits without the tiles' extra packing. There are no long-lived
-// goroutines to stop.
+// The tiles run on the calling goroutine and on helper goroutines. Cores are counted by
+// one pool of GOMAXPROCS tokens shared by the whole process: a caller with tiles to run
+// takes one for itself, and hands its job to a helper only for each token still free. So
+// a product that is the only one running uses every core, and a product that starts while
+// the cores are taken by others gets no helper: products running at once share the cores
+// rather than oversubscribing them. Nothing waits for a token: a caller that gets no
+// helper runs its product whole, which gives the same bits without the tiles' extra
+// packing.
+//
+// A helper is a goroutine started for a product that, once done with it, lingers for
+// lingerFor, spinning on its core, for the next product's job, and ends when none comes.
+// Go parks an idle core, and a product that wakes one for a new goroutine waits for it
+// (docs/bench.md, "waking an idle core"); the products of a backprop or predictive-coding
+// step follow each other tens of microseconds apart, so a lingering helper takes the next
+// one's tiles at once. A lingering helper holds no token, and every helper ends by itself
+// within lingerFor of its last job, so nothing has to stop it.
 
 // The grid's limits. A tile packs its own slivers of op(B), so every row of tiles packs
 // the columns of op(B) again, and its own slivers of op(A), every column of tiles packing
@@ -67,7 +75,10 @@ var (
 )
 
 // helpJob is a job[T] of either precision, as the helpers see it.
-type helpJob interface{ help() }
+type helpJob interface {
+	help() // runs the job's tiles
+	done() // says the helper is done with the job
+}
 
 // maxHelpers is the most helpers that can run at once: the size of the token pool,
 // GOMAXPROCS (read at each call, so that a change takes effect at once), less the caller.
@@ -96,6 +107,16 @@ type grid struct {
 	gm, gn     int
 }
 
+// tiles is the number of tiles of the grid.
+func (g grid) tiles() int { return g.gm * g.gn }
+
+// at returns the first row, the first column and the shape of tile t (row-major) of an
+// m x n product.
+func (g grid) at(t, m, n int) (i0, j0, mt, nt int) {
+	i0, j0 = t/g.gn*g.rows, t%g.gn*g.cols
+	return i0, j0, min(g.rows, m-i0), min(g.cols, n-j0)
+}
+
 // shareA says whether tiling cuts only the columns of a product whose op(A) fits the
 // shared packing (see tiling). It is a variable only so that BenchmarkShareA can time the
 // grid that would cut the rows too against it.
@@ -107,7 +128,7 @@ var shareA = true
 // column of tiles and gm*n*k for the columns of op(B) packed by each row of tiles.
 //
 // When all of op(A) fits the workspace's shared packing (paElems), only the columns are
-// cut: split then packs op(A) once for all the tiles, and each tile packs only its own
+// cut: runJob then packs op(A) once for all the tiles, and each tile packs only its own
 // columns of op(B), so the tiles pack exactly what the whole product does. This is the
 // weight VJP of a batch, deltaᵀ v (1024x1024x64 at width 1024 and batch 64), which a 4x4
 // grid made pack both operands four times over: about 6% of a float32 backprop step's CPU
@@ -141,93 +162,259 @@ func tiling(mr, nr, m, n, k int) grid {
 // with all of op(A) packed once for the tiles.
 func sharesA(mr, m, k int) bool { return shareA && roundUp(m, mr)*k <= paElems }
 
-// job is one product being cut into tiles, as its caller's workspace holds it.
-type job[T Float] struct {
-	kr            *microKernel[T]
+// part is one product of a job, with its grid and the shared packing of its op(A).
+type part[T Float] struct {
 	tA, tB        bool
 	m, n, k       int
 	alpha, beta   T
 	a, b, c       []T
 	lda, ldb, ldc int
+	then          Finisher
 	g             grid
+	first         int32        // the job's index of its first tile
 	pa            []T          // all of op(A) packed, when the tiles share it (nil: they pack)
 	packs         int32        // the tasks that pack pa (see packTask), 0 when pa is nil
 	nk            int          // pa's k blocks
-	nextPack      atomic.Int32 // the next packing task to run
 	packed        atomic.Int32 // the packing tasks done
-	next          atomic.Int32 // the next tile to run
-	wg            sync.WaitGroup
 }
 
-// split runs the checked product on tiles of the grid, on the calling goroutine and on
-// as many helpers as the pool grants, up to one per tile beyond the first. When it grants
-// none, the product runs whole, which spares the tiles' repacking and gives the same bits.
-func (w *Workspace[T]) split(kr *microKernel[T], tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
-	g := tiling(kr.mr, kr.nr, m, n, k)
+// job is the products of one Gemm or Batch call being cut into tiles, as its caller's
+// workspace holds them. The tiles of all its parts are numbered in a row, part by part;
+// so are the packing tasks of their shared op(A)s, which the workers run first.
+type job[T Float] struct {
+	kr       *microKernel[T]
+	parts    []part[T]
+	fmas     int64 // multiply-adds of all the parts
+	tiles    int32
+	packs    int32
+	nextPack atomic.Int32 // the next packing task to run
+	next     atomic.Int32 // the next tile to run
+	active   atomic.Int32 // helpers handed the job and not done with it
+}
+
+// reset readies the job for a call with kernel kr and up to n products.
+func (j *job[T]) reset(kr *microKernel[T], n int) {
+	j.kr, j.fmas, j.tiles, j.packs = kr, 0, 0, 0
+	if cap(j.parts) < n {
+		// Parts hold atomics, so they are not copied: a job that needs more makes new ones
+		// (once per workspace, for its largest batch).
+		j.parts = make([]part[T], 0, n)
+	}
+	j.parts = j.parts[:0]
+}
+
+// add appends the checked product p, which is not one of gemm's special cases, as a part.
+func (j *job[T]) add(p *Product[T]) {
+	j.parts = j.parts[:len(j.parts)+1] // reset made room
+	q := &j.parts[len(j.parts)-1]
+	q.tA, q.tB, q.m, q.n, q.k = p.TA, p.TB, p.M, p.N, p.K
+	q.alpha, q.a, q.lda, q.b, q.ldb, q.beta, q.c, q.ldc = p.Alpha, p.A, p.Lda, p.B, p.Ldb, p.Beta, p.C, p.Ldc
+	q.then = p.Then
+	q.g = tiling(j.kr.mr, j.kr.nr, p.M, p.N, p.K)
+	q.first = j.tiles
+	q.pa, q.packs, q.nk = nil, 0, 0
+	j.tiles += int32(q.g.tiles())
+	j.fmas += int64(p.M) * int64(p.N) * int64(p.K)
+}
+
+// drop lets go of the callers' matrices, which the idle workspace would otherwise keep
+// alive.
+func (j *job[T]) drop() {
+	for i := range j.parts {
+		q := &j.parts[i]
+		q.a, q.b, q.c, q.then, q.pa = nil, nil, nil, nil, nil
+	}
+	j.parts = j.parts[:0]
+	j.kr = nil
+}
+
+// runJob runs the job's parts on tiles, on the calling goroutine and on as many helpers as
+// the pool grants, up to one per tile beyond the first. When the parts are too small to
+// pay for a helper (less than twice tileWork in all), or the pool grants none, each part
+// runs whole, which spares the tiles' repacking and gives the same bits.
+func (w *Workspace[T]) runJob(j *job[T]) {
+	defer j.drop()
 	helpers := 0
-	if g.gm*g.gn > 1 {
+	if j.tiles > 1 && j.fmas >= 2*tileWork {
 		busy.Add(1) // the caller's own core
-		helpers = acquire(g.gm*g.gn - 1)
+		helpers = acquire(int(j.tiles) - 1)
 		if helpers == 0 {
 			busy.Add(-1)
 		}
 	}
 	if helpers == 0 {
-		w.run(kr, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+		for i := range j.parts {
+			q := &j.parts[i]
+			w.run(j.kr, q.tA, q.tB, q.m, q.n, q.k, q.alpha, q.a, q.lda, q.b, q.ldb, q.beta, q.c, q.ldc, nil)
+			if q.then != nil {
+				q.then.Finish(0, 0, q.m, q.n)
+			}
+		}
 		return
 	}
-	j := w.newJob(kr, g, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-	j.wg.Add(helpers)
+	w.share(j)
+	j.nextPack.Store(0)
+	j.next.Store(0)
+	j.active.Store(int32(helpers))
+	started := false
 	for range helpers {
-		pending <- j
-		go helper()
+		if !handToLingerer(j) {
+			pending <- j
+			go helper()
+			started = true
+		}
 	}
-	// The last helper started waits in this core's run-next slot, where an idle core
-	// steals it only after a sleep, and the cores that are woken for the helpers may give
-	// up before then (docs/bench.md, "waking an idle core"). Yielding runs that helper
-	// here at once and puts the caller on the global run queue, which an idle core
-	// takes from without delay.
-	runtime.Gosched()
+	if started {
+		// The last helper started waits in this core's run-next slot, where an idle core
+		// steals it only after a sleep, and the cores that are woken for the helpers may
+		// give up before then (docs/bench.md, "waking an idle core"). Yielding runs that
+		// helper here at once and puts the caller on the global run queue, which an idle
+		// core takes from without delay.
+		runtime.Gosched()
+	}
 	j.work(w)
 	busy.Add(-1) // the caller is done with the core; its helpers give theirs back
-	j.wg.Wait()
-	// Drop the caller's matrices, which the idle workspace would otherwise keep alive.
-	j.kr, j.a, j.b, j.c, j.pa = nil, nil, nil, nil, nil
+	j.wait()
 }
 
-// newJob readies w's job for the product on grid g.
-func (w *Workspace[T]) newJob(kr *microKernel[T], g grid, tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) *job[T] {
-	j := &w.job
-	j.pa, j.packs, j.nk = nil, 0, 0
-	if g.gm == 1 {
-		// Every tile would pack all of op(A) again: pack it once for them all, in tasks
-		// that the caller and its helpers share out before they take tiles.
-		pa, tasks, nk := w.sharedPack(kr, m, k)
-		j.pa, j.packs, j.nk = pa, int32(tasks), nk
+// wait returns once every helper handed the job is done with it. It spins rather than
+// blocks: a helper is at most one tile from done, and a caller that blocked would be
+// woken on the helper's core, where the helper lingers (see linger), and have to be
+// stolen back. It yields now and then, so that whatever else is runnable here runs, the
+// helper included if the host has put it on this core.
+func (j *job[T]) wait() {
+	for i := 1; j.active.Load() > 0; i++ {
+		if i%spinYield == 0 {
+			runtime.Gosched()
+		}
 	}
-	j.nextPack.Store(0)
-	j.packed.Store(0)
-	j.kr, j.tA, j.tB, j.m, j.n, j.k = kr, tA, tB, m, n, k
-	j.alpha, j.a, j.lda, j.b, j.ldb, j.beta, j.c, j.ldc = alpha, a, lda, b, ldb, beta, c, ldc
-	j.g = g
-	j.next.Store(0)
-	return j
 }
 
-// helper runs one job's tiles. It is started by split, which waits for it.
-func helper() { (<-pending).help() }
+// spinYield is how many checks a spinning worker makes between yields.
+const spinYield = 256
+
+// helper runs jobs' tiles. It is started by runJob for a job that found no lingering
+// helper, and after each job lingers for another (linger) before it ends.
+func helper() {
+	j := <-pending
+	var h *lingerer
+	for {
+		j.help()
+		if maxHelpers() == 0 {
+			j.done()
+			return
+		}
+		if h == nil {
+			h = &lingerer{jobs: make(chan helpJob, 1)}
+		}
+		// Listed before the caller can see the job done, so that its next product
+		// finds this helper instead of starting another.
+		lingerMu.Lock()
+		lingering = append(lingering, h)
+		lingerMu.Unlock()
+		j.done()
+		if j = h.linger(); j == nil {
+			return
+		}
+	}
+}
 
 func (j *job[T]) help() {
 	f := idleOf[T]()
 	w := f.get()
 	j.work(w)
 	f.put(w)
-	busy.Add(-1)
-	j.wg.Done()
 }
 
-// work runs the packing tasks of the shared op(A), then tiles until none is left.
-// Whichever worker runs first packs: the helper that split's yield runs on the caller's
+func (j *job[T]) done() {
+	busy.Add(-1)
+	j.active.Add(-1)
+}
+
+// lingerFor is how long a helper waits for another job after one, spinning on the core
+// it holds: more than the gaps between the products of a step (tens of microseconds, a
+// few hundred where a loss or an optimiser step comes between). On the 2-core machine of
+// docs/bench.md, paired step by step with helpers that end at once (medians of the step
+// ratios, two to four runs), it made a backprop step at [256]x8 10-17% faster in float32
+// and 7-9% in float64, and an exact FPA-PC update under the event schedule (one run per
+// engine) 14-15% and 11-12%; at width 1024, where a product's tiles run for hundreds of
+// microseconds, backprop moved by -4% to +3%.
+var lingerFor atomic.Int64 // nanoseconds
+
+func init() { lingerFor.Store(int64(300 * time.Microsecond)) }
+
+// A lingerer is a helper waiting for its next job.
+type lingerer struct{ jobs chan helpJob }
+
+var (
+	lingerMu  sync.Mutex
+	lingering []*lingerer // the helpers waiting for a job, the latest last
+)
+
+// handToLingerer hands j to a lingering helper, if there is one, and reports whether it did.
+func handToLingerer(j helpJob) bool {
+	lingerMu.Lock()
+	n := len(lingering)
+	if n == 0 {
+		lingerMu.Unlock()
+		return false
+	}
+	h := lingering[n-1]
+	lingering[n-1] = nil
+	lingering = lingering[:n-1]
+	lingerMu.Unlock()
+	h.jobs <- j // buffered: h takes it when it next looks
+	return true
+}
+
+// linger waits up to lingerFor for a job, spinning, and returns it, or nil once the time
+// is up (or GOMAXPROCS has dropped to 1) and h has taken itself off the list. A job handed
+// to h after that is still taken: h was off the list only if no caller took it.
+func (h *lingerer) linger() helpJob {
+	deadline := time.Now().Add(time.Duration(lingerFor.Load()))
+	for i := 1; ; i++ {
+		select {
+		case j := <-h.jobs:
+			return j
+		default:
+		}
+		if i%spinYield != 0 {
+			continue
+		}
+		if time.Now().After(deadline) || maxHelpers() == 0 {
+			lingerMu.Lock()
+			for k, o := range lingering {
+				if o == h {
+					lingering = append(lingering[:k], lingering[k+1:]...)
+					lingerMu.Unlock()
+					return nil
+				}
+			}
+			lingerMu.Unlock()
+			return <-h.jobs // a caller took h off the list: its job is on the way
+		}
+		runtime.Gosched()
+	}
+}
+
+// share readies the shared packing of op(A) for each part cut over its columns only: every
+// tile would pack all of op(A) again, so it is packed once for them all, in tasks that the
+// caller and its helpers share out before they take tiles.
+func (w *Workspace[T]) share(j *job[T]) {
+	j.packs = 0
+	for i := range j.parts {
+		q := &j.parts[i]
+		q.packed.Store(0)
+		if q.g.gm == 1 && q.g.tiles() > 1 {
+			pa, tasks, nk := w.sharedPack(j.kr, q.m, q.k, i)
+			q.pa, q.packs, q.nk = pa, int32(tasks), nk
+			j.packs += q.packs
+		}
+	}
+}
+
+// work runs the packing tasks of the shared op(A)s, then tiles until none is left.
+// Whichever worker runs first packs: the helper that runJob's yield runs on the caller's
 // core at once packs while the caller waits for a woken core, and both pack once both run.
 func (j *job[T]) work(w *Workspace[T]) {
 	for {
@@ -235,16 +422,25 @@ func (j *job[T]) work(w *Workspace[T]) {
 		if t >= j.packs {
 			break
 		}
-		packTask(j.kr, j.tA, j.m, j.k, j.nk, j.a, j.lda, j.pa, int(t))
-		j.packed.Add(1)
+		q := &j.parts[0]
+		for i := 1; t >= q.packs; i++ {
+			t -= q.packs
+			q = &j.parts[i]
+		}
+		packTask(j.kr, q.tA, q.m, q.k, q.nk, q.a, q.lda, q.pa, int(t))
+		q.packed.Add(1)
 	}
-	tiles := int32(j.g.gm * j.g.gn)
 	for {
 		t := j.next.Add(1) - 1
-		if t >= tiles {
+		if t >= j.tiles {
 			return
 		}
-		j.tile(w, int(t), j.sharedA())
+		i := len(j.parts) - 1
+		for t < j.parts[i].first {
+			i--
+		}
+		q := &j.parts[i]
+		q.tile(j.kr, w, int(t-q.first))
 	}
 }
 
@@ -255,35 +451,37 @@ const spinPack = 64
 // sharedA is the shared packing of op(A) once every packing task is done. While one is
 // still running on another worker (which the host may have descheduled) it waits a
 // little, then returns nil: the tile then packs its own op(A), which gives the same bits.
-func (j *job[T]) sharedA() []T {
+func (q *part[T]) sharedA() []T {
 	for range spinPack {
-		if j.packed.Load() == j.packs {
-			return j.pa
+		if q.packed.Load() == q.packs {
+			return q.pa
 		}
 		runtime.Gosched()
 	}
 	return nil
 }
 
-// tile runs tile t of the grid (row-major) as a product of its own, with all of op(A)
-// packed in pa, or packing its own when pa is nil.
-func (j *job[T]) tile(w *Workspace[T], t int, pa []T) {
-	g := j.g
-	i0, j0 := t/g.gn*g.rows, t%g.gn*g.cols
-	mt, nt := min(g.rows, j.m-i0), min(g.cols, j.n-j0)
+// tile runs tile t of the part's grid as a product of its own, with all of op(A) packed in
+// pa or packing its own, then finishes its block of C.
+func (q *part[T]) tile(kr *microKernel[T], w *Workspace[T], t int) {
+	i0, j0, mt, nt := q.g.at(t, q.m, q.n)
 	var a, b []T
-	if j.tA {
-		a = j.a[i0:]
+	if q.tA {
+		a = q.a[i0:]
 	} else {
-		a = j.a[i0*j.lda:]
+		a = q.a[i0*q.lda:]
 	}
-	if mt != j.m {
-		pa = nil // packed for all the rows, not this tile's
+	var pa []T
+	if q.pa != nil && mt == q.m {
+		pa = q.sharedA() // packed for all the rows, so only for tiles that span them
 	}
-	if j.tB {
-		b = j.b[j0*j.ldb:]
+	if q.tB {
+		b = q.b[j0*q.ldb:]
 	} else {
-		b = j.b[j0:]
+		b = q.b[j0:]
 	}
-	w.run(j.kr, j.tA, j.tB, mt, nt, j.k, j.alpha, a, j.lda, b, j.ldb, j.beta, j.c[i0*j.ldc+j0:], j.ldc, pa)
+	w.run(kr, q.tA, q.tB, mt, nt, q.k, q.alpha, a, q.lda, b, q.ldb, q.beta, q.c[i0*q.ldc+j0:], q.ldc, pa)
+	if q.then != nil {
+		q.then.Finish(i0, j0, mt, nt)
+	}
 }

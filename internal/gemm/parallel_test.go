@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -46,6 +47,7 @@ func TestTiling(t *testing.T) {
 			if m*n*k < 2*tileWork {
 				require.Equal(t, 1, tiles, "%v %v: a small product is cut", kr, s)
 			}
+			requireCovers(t, g, m, n, kr[1])
 		}
 	}
 	// The products of a batch of 64 at width 1024 share op(A): only the columns are cut,
@@ -59,6 +61,26 @@ func TestTiling(t *testing.T) {
 	g = tiling(8, 32, 200, 520, 330)
 	require.Greater(t, g.gm, 1, "200x520x330 (mr=8, nr=32): %+v", g)
 	require.Greater(t, g.gn, 1, "200x520x330 (mr=8, nr=32): %+v", g)
+}
+
+// requireCovers checks that the tiles of g cover an m x n C exactly once, in whole
+// slivers but at the edges.
+func requireCovers(t *testing.T, g grid, m, n, nr int) {
+	t.Helper()
+	seen := make([]int, m*n)
+	for tile := range g.tiles() {
+		i0, j0, mt, nt := g.at(tile, m, n)
+		require.True(t, mt > 0 && nt > 0 && i0+mt <= m && j0+nt <= n, "%+v %dx%d: tile %d is [%d,+%d) x [%d,+%d)", g, m, n, tile, i0, mt, j0, nt)
+		require.True(t, nt%nr == 0 || j0+nt == n, "%+v: tile %d is %d wide, not whole slivers of %d", g, tile, nt, nr)
+		for i := i0; i < i0+mt; i++ {
+			for j := j0; j < j0+nt; j++ {
+				seen[i*n+j]++
+			}
+		}
+	}
+	for e, c := range seen {
+		require.Equal(t, 1, c, "%+v %dx%d: element (%d, %d) is in %d tiles", g, m, n, e/n, e%n, c)
+	}
 }
 
 // TestTilingSharesA checks that a product whose op(A) fits the shared packing is cut over
@@ -182,15 +204,79 @@ func TestSharedPackFallback(t *testing.T) {
 		require.Equal(t, 1, g.gm, "%v: op(A) is not shared", p)
 		c := append([]float32(nil), p.c...)
 		w := NewWorkspace[float32]()
-		j := w.newJob(&kr, g, p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, c, p.ldc)
-		require.Greater(t, j.packs, int32(1), "%v", p)
-		for task := range j.packs - 1 { // the last task stays taken and not done
-			packTask(j.kr, j.tA, j.m, j.k, j.nk, j.a, j.lda, j.pa, int(task))
-			j.packed.Add(1)
+		j := &w.job
+		j.reset(&kr, 1)
+		j.add(&Product[float32]{TA: p.tA, TB: p.tB, M: p.m, N: p.n, K: p.k, Alpha: p.alpha, A: p.a, Lda: p.lda, B: p.b, Ldb: p.ldb, Beta: p.beta, C: c, Ldc: p.ldc})
+		w.share(j)
+		q := &j.parts[0]
+		require.Greater(t, q.packs, int32(1), "%v", p)
+		for task := range q.packs - 1 { // the last task stays taken and not done
+			packTask(j.kr, q.tA, q.m, q.k, q.nk, q.a, q.lda, q.pa, int(task))
+			q.packed.Add(1)
 		}
 		j.nextPack.Store(j.packs)
-		clear(j.pa[len(j.pa)-p.k*kr.mr:]) // where the last task would have packed (nothing yet)
+		j.next.Store(0)
+		clear(q.pa[len(q.pa)-p.k*kr.mr:]) // where the last task would have packed (nothing yet)
 		j.work(w)
+		j.drop()
 		require.Equal(t, want, c, "%v: tiles that fell back to packing op(A) differ from the whole product", p)
 	}
+}
+
+// TestLingeringHelpers runs tiled products at GOMAXPROCS 2 and 3 with pauses around
+// lingerFor between them, so that callers hand jobs to lingering helpers, start new ones,
+// and catch helpers as they give up: every result must be the whole product's, every
+// token must come back, and once the products stop, every helper must end by itself
+// (lingerFor after its last job; TestMain checks that no goroutine is left).
+func TestLingeringHelpers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 1))
+	kr := *kernelOf[float32]()
+	p := newProblem[float32](rng, false, true, 64, 1024, 64, 0, 1, 0)
+	want := p.whole(NewWorkspace[float32](), kr)
+	d := time.Duration(lingerFor.Load())
+	pauses := []time.Duration{0, d / 2, d, d * 11 / 10, 2 * d}
+	for _, procs := range []int{2, 3} {
+		withProcs(procs, func() {
+			var wg sync.WaitGroup
+			for g := range procs - 1 {
+				wg.Go(func() {
+					w := NewWorkspace[float32]()
+					for i := range 60 {
+						c := append([]float32(nil), p.c...)
+						w.Gemm(p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, c, p.ldc)
+						require.Equal(t, want, c, "GOMAXPROCS %d, caller %d, product %d", procs, g, i)
+						time.Sleep(pauses[(i+g)%len(pauses)])
+					}
+				})
+			}
+			wg.Wait()
+		})
+		require.Zero(t, busy.Load(), "helper tokens left taken")
+	}
+	require.Eventually(t, func() bool {
+		lingerMu.Lock()
+		defer lingerMu.Unlock()
+		return len(lingering) == 0
+	}, time.Second, d, "helpers still lingering long after the last product")
+}
+
+// TestLingeringHelperLeavesAtOneCore: a helper lingering when GOMAXPROCS drops to 1 ends
+// at once rather than hold the only core for the rest of lingerFor (here made a minute).
+func TestLingeringHelperLeavesAtOneCore(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 1))
+	p := newProblem[float32](rng, false, true, 64, 1024, 64, 0, 1, 0)
+	noneLingering := func() bool {
+		lingerMu.Lock()
+		defer lingerMu.Unlock()
+		return len(lingering) == 0
+	}
+	require.Eventually(t, noneLingering, 10*time.Second, time.Millisecond, "helpers of earlier tests still linger")
+	defer lingerFor.Store(lingerFor.Swap(int64(time.Minute)))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	Gemm(p.tA, p.tB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
+	lingerMu.Lock()
+	require.Len(t, lingering, 1, "the product's helper does not linger")
+	lingerMu.Unlock()
+	runtime.GOMAXPROCS(1)
+	require.Eventually(t, noneLingering, 10*time.Second, time.Millisecond, "a helper still lingers at GOMAXPROCS 1")
 }
