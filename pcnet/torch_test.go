@@ -293,9 +293,12 @@ func trainPCCase[T tensor.Float](t *testing.T, c torchCase, eng Engine, sch Sche
 // float32-rounded problem, nil for a float64 check) says float32 can meet it: an update of a
 // PC network is a difference of nearby states, or (after an Adam step) taken at weights
 // moved by lr*sign(update), and there PyTorch's float32 update itself can lie 1e-3 from the
-// exact one. Such an update is held to twice PyTorch's own error instead, which any float32
-// implementation at least as accurate as PyTorch's meets (triangle inequality). It returns
-// the largest relative errors of the losses and weights and of the updates.
+// exact one. Such an update is held to the exact one instead: it must lie within twice
+// PyTorch's own error of it, as accurate as PyTorch's up to a factor of two. (Holding it to
+// PyTorch's update within twice that error assumed it at least as accurate as PyTorch's:
+// with PyTorch on Debian's reference BLAS rather than OpenBLAS, one update of pc at H = 3
+// lay 1.0367e-5 from PyTorch's, against a bound of 1.0319e-5.) It returns the largest
+// relative errors of the losses and weights and of the updates (against PyTorch's).
 func crossCheck[T tensor.Float](t *testing.T, cases []torchCase, fixtures []*fixture, want, exact []torchResult, tol float64) (worstW, worstU float64) {
 	for i, c := range cases {
 		t.Run(c.String(), func(t *testing.T) {
@@ -313,13 +316,15 @@ func crossCheck[T tensor.Float](t *testing.T, cases []torchCase, fixtures []*fix
 						worstW = max(worstW, e)
 					}
 					for k, u := range got.updates[l].Params() {
-						bound := tol
-						if exact != nil {
-							bound = max(tol, 2*tensorRelErr(w.Updates[l][k], exact[i].Updates[l][k]))
-						}
 						e := tensorRelErr(u, w.Updates[l][k])
-						require.LessOrEqual(t, e, bound, "%s: update of layer %d tensor %d", names[r], l, k)
 						worstU = max(worstU, e)
+						if e <= tol || exact == nil {
+							require.LessOrEqual(t, e, tol, "%s: update of layer %d tensor %d", names[r], l, k)
+							continue
+						}
+						torchErr := tensorRelErr(w.Updates[l][k], exact[i].Updates[l][k])
+						ours := tensorRelErr(u, exact[i].Updates[l][k])
+						require.LessOrEqual(t, ours, max(tol, 2*torchErr), "%s: update of layer %d tensor %d: %.3g from the exact update, PyTorch's %.3g", names[r], l, k, ours, torchErr)
 					}
 				}
 			}
