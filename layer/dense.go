@@ -216,8 +216,10 @@ func (d *Dense[T]) WeightVJP(dW *tensor.Matrix[T], db []T, v, delta *tensor.Matr
 // products as one batch whose tiles share the cores at once: the batch waits for a woken
 // core and for its last tile once rather than twice. When gated is not nil it also writes
 // gated = deriv ⊙ dst, the gated cotangent of the layer below (Gate), block by block as
-// the product finishes dst's. The results are those of InputVJP, WeightVJP and Gate bit
-// for bit. f is the caller's scratch (see Fusion).
+// the product finishes dst's; gated must not share memory with v, delta or dW, which the
+// weight VJP reads and writes meanwhile. The results are those of InputVJP, WeightVJP and
+// Gate bit for bit. f is the caller's scratch (see Fusion), unused, and may be nil, when
+// gated is nil.
 func (d *Dense[T]) VJPs(f *Fusion[T], dst, dW *tensor.Matrix[T], db []T, v, delta, gated, deriv *tensor.Matrix[T]) {
 	batch := v.Rows
 	mustShape("Dense.VJPs", "input", v, batch, d.In())
@@ -235,9 +237,9 @@ func (d *Dense[T]) VJPs(f *Fusion[T], dst, dW *tensor.Matrix[T], db []T, v, delt
 			mustShape("Dense.VJPs", "derivative below", deriv, batch, d.In())
 			f.gate = gateBlocks[T]{delta: gated, deriv: deriv, c: dst}
 			input.then = &f.gate
+			defer func() { f.gate = gateBlocks[T]{} }() // drop the caller's matrices
 		}
 		gemms(input, weight)
-		f.gate = gateBlocks[T]{} // drop the caller's matrices
 	}
 	clear(db)
 	for i := 0; i < delta.Rows; i++ {

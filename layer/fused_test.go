@@ -56,6 +56,8 @@ func testFused[T tensor.Float](t *testing.T) {
 						d.VJPs(&f, dst2, g2.W, g2.B, v, delta, gated2, derivBelow)
 						g3 := NewGrad(d)
 						d.VJPs(&f, nil, g3.W, g3.B, v, delta, nil, nil) // a first layer: no input VJP
+						dst4, g4 := tensor.New[T](batch, in, nil), NewGrad(d)
+						d.VJPs(nil, dst4, g4.W, g4.B, v, delta, nil, nil) // nothing to gate: no scratch
 						if k != KernelSIMD {
 							// Another kernel rounds differently: only the fused step's bits are
 							// compared, against the same kernel's products unfused.
@@ -72,6 +74,8 @@ func testFused[T tensor.Float](t *testing.T) {
 						require.Equal(t, g.B, g2.B, "%s: bias VJP", name)
 						require.Equal(t, g.W.Data, g3.W.Data, "%s: weight VJP alone", name)
 						require.Equal(t, g.B, g3.B, "%s: bias VJP alone", name)
+						require.Equal(t, dst.Data, dst4.Data, "%s: input VJP, ungated", name)
+						require.Equal(t, g.W.Data, g4.W.Data, "%s: weight VJP beside the ungated input VJP", name)
 					})
 				})
 			}

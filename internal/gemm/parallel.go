@@ -319,6 +319,7 @@ func helper() {
 	}
 }
 
+// help runs tiles of the job on a helper, with a workspace from the free list.
 func (j *job[T]) help() {
 	f := idleOf[T]()
 	w := f.get()
@@ -326,6 +327,7 @@ func (j *job[T]) help() {
 	f.put(w)
 }
 
+// done gives the helper's token back, then tells the caller, which spins on active.
 func (j *job[T]) done() {
 	busy.Add(-1)
 	j.active.Add(-1)
