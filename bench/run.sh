@@ -293,7 +293,11 @@ done
 {
   echo "# Benchmarks"
   echo
-  echo "Written by \`bench/run.sh\` (GRID=${GRID:-report}, COUNT=$COUNT: each benchmark $COUNT times at each of -cpu $CPUS, the core counts interleaved; -benchtime $BENCHTIME) on $(date -u +%Y-%m-%d)."
+  measured="GRID=${GRID:-report}"
+  if [ -n "${ONLY:-}" ] && [ "${GRID:-report}" != precision ]; then
+    measured="ONLY=\"$ONLY\"" # the grid named nothing: ONLY chose what was measured
+  fi
+  echo "Written by \`bench/run.sh\` ($measured, COUNT=$COUNT: each benchmark $COUNT times at each of -cpu $CPUS, the core counts interleaved; -benchtime $BENCHTIME) on $(date -u +%Y-%m-%d)."
   echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $n cores; $(go version | cut -d' ' -f3-)."
   echo "Matrix kernel: $(cd "$tmp" && ./bench.test -test.run TestKernelName -test.v 2>/dev/null | sed -n 's/.*kernel: //p' | head -1)."
   echo "Raw results and benchstat tables: [raw/]($(basename "$out")/raw/)."
