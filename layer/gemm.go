@@ -146,16 +146,16 @@ func gemms[T tensor.Float](ps ...product[T]) {
 	switch kern := Kernel(activeKernel.Load()); kern {
 	case KernelGonum, KernelOpenBLAS:
 		for i := range ps {
-			ps[i].runOther(kern)
+			ps[i].runOther(kern, batch[i].M, batch[i].N, batch[i].K)
 		}
 	default:
 		kernels.Batch(batch[:len(ps)]...)
 	}
 }
 
-// runOther runs the product with kern, KernelGonum or KernelOpenBLAS, then finishes C.
-func (p *product[T]) runOther(kern Kernel) {
-	m, n, k := p.shape()
+// runOther runs the m x n x k product with kern, KernelGonum or KernelOpenBLAS, then
+// finishes C.
+func (p *product[T]) runOther(kern Kernel, m, n, k int) {
 	a, b, c := p.a, p.b, p.c
 	if kern == KernelGonum {
 		gemmGonum(p.tA, p.tB, p.alpha, *a, *b, p.beta, *c)
